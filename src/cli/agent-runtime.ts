@@ -1,0 +1,97 @@
+/** @module startAgent: wires store, registry, metrics and HTTP server into a running agent. */
+import { resolve } from 'node:path';
+import type { Logger } from '../core/logger.js';
+import type { AgentOptions } from '../config/agent-options.js';
+import type { ParsedRegistration } from '../protocol/registration.js';
+import { createRegistry, type Registry } from '../registry/registry.js';
+import { RegistryMetrics } from '../registry/registry-metrics.js';
+import type { CatalogStore } from '../registry/store/catalog-store.js';
+import { createMemoryCatalogStore } from '../registry/store/memory/memory-catalog-store.js';
+import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalog-store.js';
+import { createApiServer } from '../registry-api/server.js';
+import { createMetricsRegistry } from '../telemetry/metrics.js';
+
+export interface RunningAgent {
+  readonly registry: Registry;
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:8500. */
+  readonly url: string;
+  /** Re-applies the config file's services (SIGHUP). */
+  applyConfigServices(services: readonly ParsedRegistration[]): Promise<void>;
+  /** Stops accepting, drains, closes the store. */
+  close(): Promise<void>;
+}
+
+/** The apply set that owns the services declared in the agent's config file. */
+export const configSet = (nodeName: string): string => `agent-config:${nodeName}`;
+
+export async function startAgent(options: AgentOptions, logger: Logger): Promise<RunningAgent> {
+  const store: CatalogStore = options.dev
+    ? createMemoryCatalogStore()
+    : createSqliteCatalogStore({ dataDir: resolve(options.dataDir), logger });
+  const metrics = createMetricsRegistry();
+  // The metrics read the registry at scrape time; the registry takes the metrics at construction.
+  const holder: { registry?: Registry } = {};
+  const registryMetrics = new RegistryMetrics(metrics, {
+    countsByStatus: () =>
+      holder.registry?.view.countsByStatus() ?? {
+        passing: 0,
+        warning: 0,
+        critical: 0,
+        maintenance: 0,
+        starting: 0,
+      },
+    watchers: () => ({
+      blocking: holder.registry?.hub.waiting ?? 0,
+      streams: holder.registry?.fanout.streams ?? 0,
+      dropped: holder.registry?.fanout.dropped ?? 0,
+    }),
+    index: () => holder.registry?.index ?? 0,
+  });
+  const reg = createRegistry({
+    store,
+    nodeName: options.nodeName,
+    logger,
+    metrics: registryMetrics,
+  });
+  holder.registry = reg;
+  await reg.start();
+
+  const applyConfigServices = async (services: readonly ParsedRegistration[]): Promise<void> => {
+    const r = await reg.apply(configSet(options.nodeName), services, 'config');
+    logger.info(
+      {
+        created: r.created.length,
+        updated: r.updated.length,
+        deleted: r.deleted.length,
+        index: r.index,
+      },
+      'config services applied',
+    );
+  };
+  await applyConfigServices(options.services);
+
+  const app = createApiServer({ registry: reg, metrics, logger });
+  const sep = options.http.lastIndexOf(':');
+  const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
+  const port = Number(options.http.slice(sep + 1));
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await reg.close();
+    throw err;
+  }
+  const addr = app.server.address();
+  const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  logger.info({ url, store: store.kind, nodeName: options.nodeName }, 'agent listening');
+
+  return {
+    registry: reg,
+    url,
+    applyConfigServices,
+    close: async () => {
+      await app.close();
+      await reg.close();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/** @module The shape every CLI command shares, and the I/O it is given. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { errors } from '../core/errors.js';
+
+export interface Io {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export interface Command {
+  readonly name: string;
+  readonly synopsis: string;
+  readonly help: string;
+  /** Returns the exit code: 0 ok, 1 failure, 2 usage. */
+  run(argv: readonly string[], io: Io): Promise<number>;
+}
+
+/** node:util parseArgs, turning its errors into CLI usage errors. */
+export function parseFlags<T extends ParseArgsConfig['options']>(
+  argv: readonly string[],
+  options: T,
+  allowPositionals = true,
+): ReturnType<
+  typeof parseArgs<{ options: T; allowPositionals: boolean; strict: true; args: string[] }>
+> {
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals, strict: true });
+  } catch (err) {
+    throw errors.cliUsage((err as Error).message);
+  }
+}
+
+/** Flags every client command takes. */
+export const CLIENT_FLAGS = {
+  registry: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The agent address: --registry, else MESHWORK_ADDR, else the default. */
+export function registryAddresses(flag: string | undefined, env: NodeJS.ProcessEnv): string[] {
+  const raw = flag ?? env.MESHWORK_ADDR ?? 'http://127.0.0.1:8500';
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => (/^https?:\/\//.test(s) ? s : `http://${s}`));
+}
+
+/** Renders rows as an aligned text table. */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}

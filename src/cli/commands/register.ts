@@ -1,0 +1,134 @@
+/** @module `meshwork register`: registers an instance from flags or a JSON/YAML file. */
+import { errors } from '../../core/errors.js';
+import { readConfigFile } from '../../config/agent-options.js';
+import type { CheckInput, RegistrationInput } from '../../protocol/registration.js';
+import { withClient, printJson } from '../client-command.js';
+import { CLIENT_FLAGS, parseFlags, type Command } from '../command.js';
+
+const help = `Usage: meshwork register --service NAME --address ADDR --port N [flags]
+       meshwork register --file instance.yaml
+
+Registers (or updates) an instance; prints its id.
+
+Flags:
+  --service NAME          service name (lowercase letters, digits, hyphens)
+  --id ID                 instance id (generated when absent)
+  --address ADDR          IPv4, IPv6 or hostname
+  --port N                main port
+  --named-port NAME=N     a named port (repeatable), e.g. --named-port grpc=9090
+  --tag TAG               repeatable
+  --meta KEY=VALUE        repeatable (version, environment, region, zone, ...)
+  --weight N              weight when passing (default 1)
+  --priority N            lower is preferred (default 0)
+  --ttl DURATION          add a TTL check: send heartbeats within this period
+  --http-check URL        add an HTTP check
+  --tcp-check HOST:PORT   add a TCP check
+  --interval DURATION     probe interval of the http/tcp check (default 10s)
+  --deregister-after DUR  deregister when critical this long
+  --file FILE             read the registration (native API JSON or YAML) from a file
+  --json                  print the stored instance as JSON
+
+Examples:
+  meshwork register --service payments --id payments-1 --address 10.0.0.5 --port 8080 --ttl 15s
+  meshwork register --service web --address 127.0.0.1 --port 3000 --http-check http://127.0.0.1:3000/health
+`;
+
+function pairs(values: readonly string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values ?? []) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw errors.cliUsage(`${flag} takes KEY=VALUE, got "${v}"`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+function int(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw errors.cliUsage(`${flag} must be a whole number, got "${v}"`);
+  return Number(v);
+}
+
+export const command: Command = {
+  name: 'register',
+  synopsis: 'Register an instance',
+  help,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, {
+      ...CLIENT_FLAGS,
+      service: { type: 'string' },
+      id: { type: 'string' },
+      address: { type: 'string' },
+      port: { type: 'string' },
+      'named-port': { type: 'string', multiple: true },
+      tag: { type: 'string', multiple: true },
+      meta: { type: 'string', multiple: true },
+      weight: { type: 'string' },
+      priority: { type: 'string' },
+      ttl: { type: 'string' },
+      'http-check': { type: 'string' },
+      'tcp-check': { type: 'string' },
+      interval: { type: 'string' },
+      'deregister-after': { type: 'string' },
+      file: { type: 'string' },
+    });
+    if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
+    let input: RegistrationInput;
+    if (values.file !== undefined) {
+      input = readConfigFile(values.file) as unknown as RegistrationInput;
+    } else {
+      if (
+        values.service === undefined ||
+        values.address === undefined ||
+        values.port === undefined
+      ) {
+        throw errors.cliUsage('--service, --address and --port are required (or --file)');
+      }
+      const checks: CheckInput[] = [];
+      const common = {
+        ...(values.interval === undefined ? {} : { interval: values.interval }),
+        ...(values['deregister-after'] === undefined
+          ? {}
+          : { deregisterCriticalAfter: values['deregister-after'] }),
+      };
+      if (values.ttl !== undefined) {
+        checks.push({
+          ttl: values.ttl,
+          ...(values['deregister-after'] === undefined
+            ? {}
+            : { deregisterCriticalAfter: values['deregister-after'] }),
+        });
+      }
+      if (values['http-check'] !== undefined)
+        checks.push({ http: values['http-check'], ...common });
+      if (values['tcp-check'] !== undefined) checks.push({ tcp: values['tcp-check'], ...common });
+      const ports = Object.fromEntries(
+        Object.entries(pairs(values['named-port'], '--named-port')).map(([k, v]) => [
+          k,
+          int(v, '--named-port') ?? 0,
+        ]),
+      );
+      const weight = int(values.weight, '--weight');
+      const priority = int(values.priority, '--priority');
+      input = {
+        service: values.service,
+        address: values.address,
+        port: int(values.port, '--port') ?? 0,
+        ...(values.id === undefined ? {} : { id: values.id }),
+        ...(Object.keys(ports).length === 0 ? {} : { ports }),
+        ...(values.tag === undefined ? {} : { tags: values.tag }),
+        ...(values.meta === undefined ? {} : { meta: pairs(values.meta, '--meta') }),
+        ...(weight === undefined ? {} : { weights: { passing: weight, warning: 1 } }),
+        ...(priority === undefined ? {} : { priority }),
+        ...(checks.length === 0 ? {} : { checks }),
+      };
+    }
+    const r = await withClient(values, io, (c) => c.register(input));
+    if (values.json === true) printJson(io, r);
+    else
+      io.stdout.write(
+        `registered ${r.instance.id} (${r.instance.service}, ${r.instance.status}, index ${r.index})\n`,
+      );
+    return 0;
+  },
+};

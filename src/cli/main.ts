@@ -1,0 +1,83 @@
+/** @module The CLI entry: maps command names to lazily imported modules, so --help stays fast. */
+import { isMeshError, ERROR_CODES } from '../core/errors.js';
+import type { Command, Io } from './command.js';
+
+const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command: Command }> }> = {
+  agent: { synopsis: 'Run the registry agent', load: () => import('./commands/agent.js') },
+  services: {
+    synopsis: 'List services with counts by status',
+    load: () => import('./commands/services.js'),
+  },
+  instances: {
+    synopsis: "List a service's instances",
+    load: () => import('./commands/instances.js'),
+  },
+  register: { synopsis: 'Register an instance', load: () => import('./commands/register.js') },
+  deregister: { synopsis: 'Remove an instance', load: () => import('./commands/deregister.js') },
+  heartbeat: {
+    synopsis: "Send a heartbeat for an instance's TTL checks",
+    load: () => import('./commands/heartbeat.js'),
+  },
+  watch: {
+    synopsis: 'Stream changes to a service (or the catalog)',
+    load: () => import('./commands/watch.js'),
+  },
+  apply: {
+    synopsis: 'Make the catalog match a file, declaratively',
+    load: () => import('./commands/apply.js'),
+  },
+};
+
+const USAGE = `Usage: meshwork <command> [flags]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([n, c]) => `  ${n.padEnd(12)}${c.synopsis}`)
+  .join('\n')}
+
+Run "meshwork <command> --help" for a command's flags and examples.
+Client commands reach the agent at --registry, else $MESHWORK_ADDR, else http://127.0.0.1:8500.
+`;
+
+/** Runs the CLI; resolves with the exit code. */
+export async function main(
+  argv: readonly string[],
+  io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === 'version') {
+    io.stdout.write('meshwork 0.1.0\n');
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    io.stderr.write(`meshwork: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  const { command } = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    if (isMeshError(err, ERROR_CODES.CLI_USAGE)) {
+      io.stderr.write(`meshwork ${name}: ${err.message}\n\n${command.help}`);
+      return 2;
+    }
+    if (
+      isMeshError(err, ERROR_CODES.CONFIG_INVALID) ||
+      isMeshError(err, ERROR_CODES.CONFIG_UNREADABLE)
+    ) {
+      io.stderr.write(`meshwork ${name}: ${err.message}\n`);
+      return 2;
+    }
+    io.stderr.write(`meshwork ${name}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * @module RegistryClient: a thin HTTP client for the agent's native API (/api/v1), with failover
+ * across several agent addresses. The CLI's operator commands use only this.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import { errors, MeshError } from '../core/errors.js';
+import type {
+  ApplyResponse,
+  DeleteResponse,
+  ErrorBody,
+  HeartbeatResponse,
+  InstanceListResponse,
+  InstanceResponse,
+  ServiceListResponse,
+  WatchEvent,
+} from '../protocol/api-types.js';
+import type { RegistrationInput } from '../protocol/registration.js';
+import type { CheckStatus, InstanceStatus } from '../core/types.js';
+
+export interface RegistryClientOptions {
+  /** Agent base URLs, tried in order (e.g. http://127.0.0.1:8500). */
+  readonly addresses: readonly string[];
+  /** Per-request timeout (blocking queries add their wait). */
+  readonly timeoutMs?: number;
+}
+
+export const DEFAULT_REGISTRY_CLIENT_OPTIONS = Object.freeze({ timeoutMs: 10_000 });
+
+export interface InstanceQuery {
+  readonly status?: readonly InstanceStatus[];
+  readonly tags?: readonly string[];
+  readonly meta?: Readonly<Record<string, string>>;
+  readonly zone?: string;
+  /** Blocking query: return when the index passes this. */
+  readonly index?: number;
+  readonly waitMs?: number;
+}
+
+/** Client of the native API. */
+export class RegistryClient {
+  readonly #addresses: readonly string[];
+  readonly #timeoutMs: number;
+  readonly #dispatcher: Dispatcher;
+  #preferred = 0;
+
+  constructor(options: RegistryClientOptions) {
+    if (options.addresses.length === 0)
+      throw errors.validation('addresses', 'give at least one agent address');
+    this.#addresses = options.addresses.map((a) => a.replace(/\/+$/, ''));
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_CLIENT_OPTIONS.timeoutMs;
+    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
+  }
+
+  register(input: RegistrationInput): Promise<InstanceResponse> {
+    return this.#json('PUT', '/api/v1/instances', input);
+  }
+
+  deregister(id: string): Promise<DeleteResponse> {
+    return this.#json('DELETE', `/api/v1/instances/${encodeURIComponent(id)}`);
+  }
+
+  heartbeat(
+    id: string,
+    status: CheckStatus = 'passing',
+    output?: string,
+  ): Promise<HeartbeatResponse> {
+    return this.#json('PUT', `/api/v1/instances/${encodeURIComponent(id)}/heartbeat`, {
+      status,
+      ...(output === undefined ? {} : { output }),
+    });
+  }
+
+  maintenance(id: string, enabled: boolean, reason?: string): Promise<InstanceResponse> {
+    return this.#json('PUT', `/api/v1/instances/${encodeURIComponent(id)}/maintenance`, {
+      enabled,
+      ...(reason === undefined ? {} : { reason }),
+    });
+  }
+
+  getInstance(id: string): Promise<InstanceResponse> {
+    return this.#json('GET', `/api/v1/instances/${encodeURIComponent(id)}`);
+  }
+
+  services(): Promise<ServiceListResponse> {
+    return this.#json('GET', '/api/v1/services');
+  }
+
+  instances(service: string, query: InstanceQuery = {}): Promise<InstanceListResponse> {
+    const p = new URLSearchParams();
+    if (query.status !== undefined && query.status.length > 0)
+      p.set('status', query.status.join(','));
+    for (const t of query.tags ?? []) p.append('tag', t);
+    for (const [k, v] of Object.entries(query.meta ?? {})) p.set(`meta.${k}`, v);
+    if (query.zone !== undefined) p.set('zone', query.zone);
+    if (query.index !== undefined) p.set('index', String(query.index));
+    if (query.waitMs !== undefined) p.set('wait', `${query.waitMs}ms`);
+    const qs = p.toString();
+    return this.#json(
+      'GET',
+      `/api/v1/services/${encodeURIComponent(service)}/instances${qs ? `?${qs}` : ''}`,
+      undefined,
+      query.waitMs,
+    );
+  }
+
+  apply(
+    set: string,
+    instances: readonly RegistrationInput[],
+    source?: string,
+  ): Promise<ApplyResponse> {
+    return this.#json('PUT', '/api/v1/apply', {
+      set,
+      instances,
+      ...(source === undefined ? {} : { source }),
+    });
+  }
+
+  /**
+   * Streams watch events for a service (or the whole catalog) until `signal` aborts or the agent
+   * closes the stream. Resolves when the stream ends.
+   */
+  async watch(
+    service: string | undefined,
+    onEvent: (event: WatchEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const path = `/api/v1/watch${service === undefined ? '' : `?service=${encodeURIComponent(service)}`}`;
+    const res = await this.#send('GET', path, undefined, { signal, stream: true });
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += (chunk as Buffer).toString('utf8');
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const data = frame
+            .split('\n')
+            .filter((l) => l.startsWith('data: '))
+            .map((l) => l.slice(6))
+            .join('\n');
+          if (data !== '') onEvent(JSON.parse(data) as WatchEvent);
+        }
+      }
+    } catch (err) {
+      if (signal?.aborted === true) return;
+      throw errors.clientRequestFailed(`watch stream failed: ${(err as Error).message}`, true, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+
+  async #json<T>(method: string, path: string, body?: unknown, extraTimeoutMs = 0): Promise<T> {
+    const res = await this.#send(method, path, body, { extraTimeoutMs });
+    return (await res.body.json()) as T;
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    body: unknown,
+    opts: { signal?: AbortSignal | undefined; stream?: boolean; extraTimeoutMs?: number },
+  ): Promise<Dispatcher.ResponseData> {
+    let lastError: unknown;
+    for (let i = 0; i < this.#addresses.length; i++) {
+      const n = (this.#preferred + i) % this.#addresses.length;
+      const base = this.#addresses[n] as string;
+      const timeout = opts.stream === true ? 0 : this.#timeoutMs + (opts.extraTimeoutMs ?? 0) * 1.1;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(base + path, {
+          method: method as Dispatcher.HttpMethod,
+          dispatcher: this.#dispatcher,
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+          ...(body === undefined
+            ? {}
+            : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        });
+      } catch (err) {
+        if (opts.signal?.aborted === true) throw err;
+        lastError = err;
+        continue; // connection-level failure: try the next agent
+      }
+      this.#preferred = n;
+      if (res.statusCode >= 200 && res.statusCode < 300) return res;
+      const text = await res.body.text();
+      let parsed: ErrorBody | undefined;
+      try {
+        parsed = JSON.parse(text) as ErrorBody;
+      } catch {
+        parsed = undefined;
+      }
+      const message = parsed?.error?.message ?? `HTTP ${res.statusCode}: ${text.slice(0, 200)}`;
+      const e = new MeshError(
+        (parsed?.error?.code as MeshError['code'] | undefined) ??
+          errors.clientRequestFailed('', false).code,
+        message,
+        {
+          retryable: res.statusCode >= 500,
+          details: {
+            status: res.statusCode,
+            ...(parsed?.error?.field === undefined ? {} : { field: parsed.error.field }),
+          },
+        },
+      );
+      throw e;
+    }
+    throw errors.clientRequestFailed(
+      `cannot reach the registry at ${this.#addresses.join(', ')}: ${(lastError as Error | undefined)?.message ?? 'unknown error'}`,
+      true,
+      lastError,
+    );
+  }
+}
+
+export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
+  return new RegistryClient(options);
+}

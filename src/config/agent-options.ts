@@ -1,0 +1,151 @@
+/**
+ * @module Agent configuration: one schema for the file, env and flags; defaults with units;
+ * precedence defaults < file < env < flags; validated once, then frozen.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { errors } from '../core/errors.js';
+import { registrationInputSchema, type ParsedRegistration } from '../protocol/registration.js';
+import { formatPath } from '../protocol/validation.js';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:8500)')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
+
+export const agentOptionsSchema = z
+  .object({
+    /** HTTP API listen address. */
+    http: hostPort,
+    /** Folder of the embedded store. */
+    dataDir: z.string().min(1),
+    /** In-memory store: nothing survives a restart. */
+    dev: z.boolean(),
+    logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
+    /** This agent's node name (Consul node). */
+    nodeName: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, _ . -, at most 128'),
+    datacenter: z.string().regex(/^[a-z0-9-]{1,63}$/, 'lowercase letters, digits and hyphens'),
+    /** Seconds SIGTERM may take to drain before the process exits anyway. */
+    shutdownTimeoutMs: z.number().int().min(0).max(60_000),
+    /** Services this agent registers (source config). */
+    services: z.array(registrationInputSchema),
+  })
+  .strict();
+
+export type AgentOptions = Readonly<z.output<typeof agentOptionsSchema>> & {
+  readonly services: readonly ParsedRegistration[];
+};
+
+export const DEFAULT_AGENT_OPTIONS = Object.freeze({
+  http: '127.0.0.1:8500',
+  dataDir: './.meshwork/data',
+  dev: false,
+  logLevel: 'info',
+  nodeName: safeHostname(),
+  datacenter: 'dc1',
+  shutdownTimeoutMs: 4_000,
+  services: [],
+});
+
+function safeHostname(): string {
+  const h = hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .slice(0, 128);
+  return /^[A-Za-z0-9]/.test(h) ? h : `node-${h}`;
+}
+
+/** Env vars: MESHWORK_AGENT__<KEY> with the key in SCREAMING_SNAKE (MESHWORK_AGENT__DATA_DIR). */
+const ENV_KEYS: Record<string, { key: string; type: 'string' | 'boolean' | 'number' }> = {
+  MESHWORK_AGENT__HTTP: { key: 'http', type: 'string' },
+  MESHWORK_AGENT__DATA_DIR: { key: 'dataDir', type: 'string' },
+  MESHWORK_AGENT__DEV: { key: 'dev', type: 'boolean' },
+  MESHWORK_AGENT__LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  MESHWORK_AGENT__NODE_NAME: { key: 'nodeName', type: 'string' },
+  MESHWORK_AGENT__DATACENTER: { key: 'datacenter', type: 'string' },
+  MESHWORK_AGENT__SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'number' },
+};
+
+/** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw errors.configUnreadable(
+      path,
+      (err as NodeJS.ErrnoException).code ?? (err as Error).message,
+      err,
+    );
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+  } catch (err) {
+    throw errors.configUnreadable(
+      path,
+      (err as Error).message.split('\n')[0] ?? 'invalid YAML',
+      err,
+    );
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw errors.configUnreadable(path, 'the top level must be a mapping of keys to values');
+  }
+  return doc as Record<string, unknown>;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; problems: string[] } {
+  const values: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, spec] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (spec.type === 'boolean') {
+      if (!/^(true|false|1|0)$/i.test(raw)) problems.push(`${name}: must be true or false`);
+      else values[spec.key] = /^(true|1)$/i.test(raw);
+    } else if (spec.type === 'number') {
+      if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
+      else values[spec.key] = Number(raw);
+    } else values[spec.key] = raw;
+  }
+  return { values, problems };
+}
+
+/**
+ * Resolves the agent's options: defaults < config file < env < flags. Throws one
+ * CONFIG_INVALID error listing every problem, before anything starts.
+ */
+export function resolveAgentOptions(input: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, unknown>;
+}): AgentOptions {
+  const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
+  const env = fromEnv(input.env ?? {});
+  const merged = { ...DEFAULT_AGENT_OPTIONS, ...fileValues, ...env.values, ...(input.flags ?? {}) };
+  const r = agentOptionsSchema.safeParse(merged);
+  const problems = [...env.problems];
+  if (!r.success) {
+    for (const issue of r.error.issues) {
+      const path =
+        issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys.join(', ')] : issue.path;
+      problems.push(
+        `${formatPath(path) || '(top level)'}: ${issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message}`,
+      );
+    }
+  }
+  if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
+  return deepFreeze(r.data);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

@@ -1,0 +1,145 @@
+/** @module MeshError, the one error class, and every stable error code with its factory. */
+
+/** Every error code Meshwork emits. Codes are stable; retired codes are never reused. */
+export const ERROR_CODES = {
+  /** A request body or parameter failed validation. */
+  VALIDATION: 'MESHWORK_ERR_API_VALIDATION',
+  /** The request body is not valid JSON (or YAML, for files). */
+  MALFORMED_BODY: 'MESHWORK_ERR_API_MALFORMED_BODY',
+  /** The request body exceeds the configured limit. */
+  BODY_TOO_LARGE: 'MESHWORK_ERR_API_BODY_TOO_LARGE',
+  /** The request content type is not supported. */
+  UNSUPPORTED_MEDIA_TYPE: 'MESHWORK_ERR_API_UNSUPPORTED_MEDIA_TYPE',
+  /** No route matches the request. */
+  ROUTE_NOT_FOUND: 'MESHWORK_ERR_API_ROUTE_NOT_FOUND',
+  /** The instance does not exist. */
+  INSTANCE_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_INSTANCE_NOT_FOUND',
+  /** The instance id is already used by another service. */
+  INSTANCE_ID_CONFLICT: 'MESHWORK_ERR_REGISTRY_INSTANCE_ID_CONFLICT',
+  /** A heartbeat was sent to an instance that has no TTL check. */
+  NO_TTL_CHECK: 'MESHWORK_ERR_REGISTRY_NO_TTL_CHECK',
+  /** The service does not exist. */
+  SERVICE_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_SERVICE_NOT_FOUND',
+  /** The KV key does not exist. */
+  KEY_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_KEY_NOT_FOUND',
+  /** The store cannot accept writes right now (closed, or its backend is unreachable). */
+  STORE_UNAVAILABLE: 'MESHWORK_ERR_STORE_UNAVAILABLE',
+  /** The store is corrupt or was written by an incompatible version. */
+  STORE_CORRUPT: 'MESHWORK_ERR_STORE_CORRUPT',
+  /** Configuration (file, env or flags) is invalid. */
+  CONFIG_INVALID: 'MESHWORK_ERR_CONFIG_INVALID',
+  /** The configuration file cannot be read or parsed. */
+  CONFIG_UNREADABLE: 'MESHWORK_ERR_CONFIG_UNREADABLE',
+  /** A command line usage error. */
+  CLI_USAGE: 'MESHWORK_ERR_CLI_USAGE',
+  /** The registry could not be reached or answered with an error. */
+  CLIENT_REQUEST_FAILED: 'MESHWORK_ERR_CLIENT_REQUEST_FAILED',
+  /** An operation exceeded its deadline. */
+  TIMEOUT: 'MESHWORK_ERR_TIMEOUT',
+  /** A bug: an error nobody mapped. The details are logged, not sent. */
+  INTERNAL: 'MESHWORK_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+const BRAND = Symbol.for('meshwork.error');
+
+/** Extra, structured facts about an error (the offending field, the limit, ...). */
+export interface MeshErrorDetails {
+  readonly field?: string;
+  readonly [key: string]: unknown;
+}
+
+/**
+ * The one error class. Check `code` (via {@link isMeshError}), not `instanceof`:
+ * a package loaded twice breaks `instanceof`.
+ */
+export class MeshError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: MeshErrorDetails | undefined;
+  readonly [BRAND] = true;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { retryable?: boolean; details?: MeshErrorDetails; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MeshError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details;
+  }
+}
+
+/** True when `err` is a MeshError (from any copy of this package), optionally with `code`. */
+export function isMeshError(err: unknown, code?: ErrorCode): err is MeshError {
+  if (typeof err !== 'object' || err === null) return false;
+  if ((err as Record<symbol, unknown>)[BRAND] !== true) return false;
+  return code === undefined || (err as MeshError).code === code;
+}
+
+export const errors = {
+  validation: (field: string, reason: string): MeshError =>
+    new MeshError(ERROR_CODES.VALIDATION, field === '' ? reason : `${field}: ${reason}`, {
+      details: { field },
+    }),
+  malformedBody: (reason: string): MeshError =>
+    new MeshError(ERROR_CODES.MALFORMED_BODY, `malformed body: ${reason}`),
+  bodyTooLarge: (limitBytes: number): MeshError =>
+    new MeshError(ERROR_CODES.BODY_TOO_LARGE, `body exceeds ${limitBytes} bytes`, {
+      details: { limitBytes },
+    }),
+  unsupportedMediaType: (contentType: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.UNSUPPORTED_MEDIA_TYPE,
+      `unsupported content type "${contentType}": send application/json`,
+    ),
+  routeNotFound: (method: string, path: string): MeshError =>
+    new MeshError(ERROR_CODES.ROUTE_NOT_FOUND, `no route for ${method} ${path}`),
+  instanceNotFound: (id: string): MeshError =>
+    new MeshError(ERROR_CODES.INSTANCE_NOT_FOUND, `instance "${id}" not found`, {
+      details: { field: 'id' },
+    }),
+  instanceIdConflict: (id: string, existingService: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.INSTANCE_ID_CONFLICT,
+      `instance id "${id}" is already registered for service "${existingService}"`,
+      { details: { field: 'id', existingService } },
+    ),
+  noTtlCheck: (id: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.NO_TTL_CHECK,
+      `instance "${id}" has no ttl check: register it with a check of kind "ttl" to send heartbeats`,
+      { details: { field: 'id' } },
+    ),
+  serviceNotFound: (name: string): MeshError =>
+    new MeshError(ERROR_CODES.SERVICE_NOT_FOUND, `service "${name}" not found`),
+  keyNotFound: (key: string): MeshError =>
+    new MeshError(ERROR_CODES.KEY_NOT_FOUND, `key "${key}" not found`),
+  storeUnavailable: (reason: string, cause?: unknown): MeshError =>
+    new MeshError(ERROR_CODES.STORE_UNAVAILABLE, `store unavailable: ${reason}`, {
+      retryable: true,
+      cause,
+    }),
+  storeCorrupt: (reason: string, cause?: unknown): MeshError =>
+    new MeshError(ERROR_CODES.STORE_CORRUPT, `store corrupt: ${reason}`, { cause }),
+  configInvalid: (problems: readonly string[]): MeshError =>
+    new MeshError(
+      ERROR_CODES.CONFIG_INVALID,
+      `invalid configuration:\n  ${problems.join('\n  ')}`,
+      {
+        details: { problems },
+      },
+    ),
+  configUnreadable: (path: string, reason: string, cause?: unknown): MeshError =>
+    new MeshError(ERROR_CODES.CONFIG_UNREADABLE, `cannot read ${path}: ${reason}`, { cause }),
+  cliUsage: (message: string): MeshError => new MeshError(ERROR_CODES.CLI_USAGE, message),
+  clientRequestFailed: (message: string, retryable: boolean, cause?: unknown): MeshError =>
+    new MeshError(ERROR_CODES.CLIENT_REQUEST_FAILED, message, { retryable, cause }),
+  timeout: (what: string, timeoutMs: number): MeshError =>
+    new MeshError(ERROR_CODES.TIMEOUT, `${what} timed out after ${timeoutMs} ms`, {
+      retryable: true,
+    }),
+} as const;

@@ -1,0 +1,24 @@
+/** @module meshwork: public types and factories. No logic lives here. */
+export * from './core/index.js';
+export * from './protocol/index.js';
+export { createRegistry, Registry, DEFAULT_REGISTRY_OPTIONS } from './registry/registry.js';
+export type { RegistryOptions, InstanceFilter } from './registry/registry.js';
+export type {
+  CatalogStore,
+  StoreOp,
+  StoreEvent,
+  StoreSnapshot,
+  CommitResult,
+} from './registry/store/catalog-store.js';
+export {
+  createMemoryCatalogStore,
+  MemoryCatalogStore,
+} from './registry/store/memory/memory-catalog-store.js';
+export {
+  createSqliteCatalogStore,
+  SqliteCatalogStore,
+} from './registry/store/sqlite/sqlite-catalog-store.js';
+export { createApiServer } from './registry-api/server.js';
+export type { ApiServerOptions } from './registry-api/server.js';
+export { resolveAgentOptions, DEFAULT_AGENT_OPTIONS } from './config/agent-options.js';
+export type { AgentOptions } from './config/agent-options.js';

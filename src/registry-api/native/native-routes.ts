@@ -1,0 +1,253 @@
+/** @module The native API under /api/v1 (camelCase JSON), served by the agent's HTTP server. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { errors } from '../../core/errors.js';
+import { INDEX_HEADER } from '../../protocol/api-types.js';
+import { LIMITS } from '../../protocol/limits.js';
+import { registrationInputSchema } from '../../protocol/registration.js';
+import { parseOrThrow } from '../../protocol/validation.js';
+import type { Registry } from '../../registry/registry.js';
+import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
+import { jsonBody, rawBody } from '../body.js';
+import { filterKey, parseBlocking, parseInstanceFilter, type Query } from '../query.js';
+
+const heartbeatSchema = z
+  .object({
+    status: z.enum(['passing', 'warning', 'critical']).optional(),
+    output: z.string().max(LIMITS.maxOutputLength).optional(),
+  })
+  .strict();
+
+const maintenanceSchema = z
+  .object({ enabled: z.boolean(), reason: z.string().max(LIMITS.maxOutputLength).optional() })
+  .strict();
+
+const applySchema = z
+  .object({
+    set: z.string().min(1).max(256),
+    source: z.enum(['self', 'sidecar', 'config', 'orchestrator']).optional(),
+    instances: z.array(registrationInputSchema).max(LIMITS.maxApplyInstances),
+  })
+  .strict();
+
+const idParam = (req: FastifyRequest): string => (req.params as { id: string }).id;
+
+/** Streams buffered beyond this are dropped (they resync by reconnecting). */
+export const MAX_STREAM_BUFFER_BYTES = 1024 * 1024;
+const STREAM_PING_MS = 15_000;
+
+export interface NativeRoutesOptions {
+  readonly registry: Registry;
+}
+
+/** Registers /api/v1 routes on `app`. */
+export function registerNativeRoutes(
+  app: FastifyInstance,
+  { registry }: NativeRoutesOptions,
+): void {
+  /** Cache of serialised instance lists, per service and filter, valid while the index holds. */
+  const listCache = new Map<string, { index: number; body: string }>();
+
+  const json = (reply: FastifyReply, index: number, body: string | object): FastifyReply =>
+    reply
+      .header(INDEX_HEADER, String(index))
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(typeof body === 'string' ? body : JSON.stringify(body));
+
+  /** Runs a blocking query when `?index=` is given, then answers. */
+  const blocking = async (
+    req: FastifyRequest,
+    topic: Topic,
+    currentIndex: () => number,
+  ): Promise<void> => {
+    const { index, waitMs } = parseBlocking(req.query as Query);
+    if (index === 0) return;
+    const ac = new AbortController();
+    const onClose = (): void => ac.abort();
+    req.raw.once('close', onClose);
+    try {
+      await registry.waitForChange(topic, index, waitMs, currentIndex, ac.signal);
+    } finally {
+      req.raw.off('close', onClose);
+    }
+  };
+
+  app.put('/api/v1/instances', async (req, reply) => {
+    const input = parseOrThrow(registrationInputSchema, jsonBody(req));
+    const r = await registry.register(input);
+    return json(reply, r.index, { index: r.index, instance: r.instance });
+  });
+
+  app.get('/api/v1/instances/:id', async (req, reply) => {
+    const id = idParam(req);
+    const found = registry.view.get(id);
+    if (found !== undefined) {
+      await blocking(
+        req,
+        serviceTopic(found.service),
+        () => registry.view.dto(id)?.modifyIndex ?? registry.view.serviceIndex(found.service) + 1,
+      );
+    }
+    const r = registry.getInstance(id);
+    return json(reply, r.index, r);
+  });
+
+  app.delete('/api/v1/instances/:id', async (req, reply) => {
+    const r = await registry.deregister(idParam(req));
+    if (!r.deleted) throw errors.instanceNotFound(idParam(req));
+    return json(reply, r.index, r);
+  });
+
+  app.put('/api/v1/instances/:id/heartbeat', async (req, reply) => {
+    const body = parseOrThrow(heartbeatSchema, jsonBody(req, {}));
+    const r = registry.heartbeat(idParam(req), body.status ?? 'passing', body.output ?? '');
+    return json(reply, r.index, r);
+  });
+
+  app.put('/api/v1/instances/:id/maintenance', async (req, reply) => {
+    const body = parseOrThrow(maintenanceSchema, jsonBody(req));
+    const r = await registry.setMaintenance(idParam(req), body.enabled, body.reason ?? '');
+    return json(reply, r.index, r);
+  });
+
+  app.put('/api/v1/agent/maintenance', async (req, reply) => {
+    const body = parseOrThrow(maintenanceSchema, jsonBody(req));
+    const r = await registry.setAgentMaintenance(body.enabled, body.reason ?? '');
+    return json(reply, r.index, {
+      index: r.index,
+      maintenance: registry.view.agentMaintenance ?? { enabled: false, reason: '' },
+    });
+  });
+
+  app.get('/api/v1/agent', async (_req, reply) =>
+    json(reply, registry.index, {
+      index: registry.index,
+      nodeName: registry.nodeName,
+      store: registry.storeKind,
+      maintenance: registry.view.agentMaintenance ?? { enabled: false, reason: '' },
+      instances: registry.view.instanceCount,
+    }),
+  );
+
+  app.get('/api/v1/services', async (req, reply) => {
+    await blocking(req, 'catalog', () => registry.view.catalogIndex);
+    const r = registry.listServices();
+    return json(reply, r.index, r);
+  });
+
+  app.get('/api/v1/services/:name/instances', async (req, reply) => {
+    const service = (req.params as { name: string }).name;
+    const q = req.query as Query;
+    const filter = parseInstanceFilter(q);
+    await blocking(req, serviceTopic(service), () => registry.view.serviceIndex(service));
+    const index = registry.view.serviceIndex(service);
+    const key = `${service}?${filterKey(q)}`;
+    const cached = listCache.get(key);
+    if (cached !== undefined && cached.index === index) return json(reply, index, cached.body);
+    const r = registry.listInstances(service, filter);
+    const body = JSON.stringify({ index: r.index, service, instances: r.instances });
+    if (listCache.size >= 10_000) listCache.clear();
+    listCache.set(key, { index: r.index, body });
+    return json(reply, r.index, body);
+  });
+
+  app.put('/api/v1/apply', async (req, reply) => {
+    const body = parseOrThrow(applySchema, jsonBody(req));
+    const r = await registry.apply(body.set, body.instances, body.source ?? 'config');
+    return json(reply, r.index, r);
+  });
+
+  app.get('/api/v1/watch', (req, reply) => {
+    const q = req.query as Query;
+    const raw = typeof q.service === 'string' && q.service !== '' ? q.service : undefined;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+    const ping = setInterval(() => res.write(': ping\n\n'), STREAM_PING_MS);
+    ping.unref();
+    const unsubscribe = registry.subscribeStream(raw, {
+      write: (frame) => {
+        if (res.writableLength > MAX_STREAM_BUFFER_BYTES) return false;
+        res.write(frame);
+        return true;
+      },
+      drop: (frame) => {
+        clearInterval(ping);
+        res.end(frame);
+        // A peer that reads nothing would keep the socket forever; cut it after a grace period.
+        setTimeout(() => res.destroy(), 1000).unref();
+      },
+    });
+    res.on('close', () => {
+      clearInterval(ping);
+      unsubscribe();
+    });
+  });
+
+  // Native KV: raw values in, JSON entries (base64 values) out.
+  app.get('/api/v1/kv/*', async (req, reply) => {
+    const key = (req.params as { '*': string })['*'];
+    const q = req.query as Query;
+    await blocking(req, 'kv', () => registry.view.kvIndex);
+    if ('recurse' in q) {
+      const entries = registry.kvList(key).map(kvDto);
+      return json(reply, registry.view.kvIndex, { index: registry.view.kvIndex, entries });
+    }
+    const e = registry.kvGet(key);
+    if (e === undefined) throw errors.keyNotFound(key);
+    return json(reply, e.modifyIndex, { index: e.modifyIndex, entry: kvDto(e) });
+  });
+
+  app.put('/api/v1/kv/*', async (req, reply) => {
+    const key = (req.params as { '*': string })['*'];
+    const q = req.query as Query;
+    const value = rawBody(req);
+    if (key.length > LIMITS.maxKvKeyLength)
+      throw errors.validation('key', `must be at most ${LIMITS.maxKvKeyLength} characters`);
+    if (value.length > LIMITS.maxKvValueBytes)
+      throw errors.validation('value', `must be at most ${LIMITS.maxKvValueBytes} bytes`);
+    const r = await registry.kvPut(key, value, {
+      ...optInt(q, 'flags'),
+      ...optInt(q, 'cas'),
+    });
+    return json(reply, r.index, r);
+  });
+
+  app.delete('/api/v1/kv/*', async (req, reply) => {
+    const key = (req.params as { '*': string })['*'];
+    const q = req.query as Query;
+    const r = await registry.kvDelete(key, { recursive: 'recurse' in q, ...optInt(q, 'cas') });
+    return json(reply, r.index, r);
+  });
+}
+
+function optInt(q: Query, name: 'flags' | 'cas'): { flags?: number; cas?: number } {
+  const v = q[name];
+  if (v === undefined) return {};
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined || !/^\d{1,16}$/.test(s))
+    throw errors.validation(name, 'must be a non-negative integer');
+  return { [name]: Number(s) };
+}
+
+function kvDto(e: {
+  key: string;
+  value: Uint8Array;
+  flags: number;
+  createIndex: number;
+  modifyIndex: number;
+}): object {
+  return {
+    key: e.key,
+    value: Buffer.from(e.value).toString('base64'),
+    flags: e.flags,
+    createIndex: e.createIndex,
+    modifyIndex: e.modifyIndex,
+  };
+}

@@ -1,0 +1,66 @@
+/** @module The agent's HTTP server: native /api/v1, agent health, metrics; errors mapped once. */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry as PromRegistry } from 'prom-client';
+import { errors } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { LIMITS } from '../protocol/limits.js';
+import type { Registry } from '../registry/registry.js';
+import { toHttpError } from './error-mapping.js';
+import { registerNativeRoutes } from './native/native-routes.js';
+
+export interface ApiServerOptions {
+  readonly registry: Registry;
+  readonly metrics: PromRegistry;
+  readonly logger?: Logger;
+  /** Extra readiness condition (e.g. the store is reachable). */
+  readonly isReady?: () => boolean;
+}
+
+/** Builds the HTTP server (not listening yet). */
+export function createApiServer(options: ApiServerOptions): FastifyInstance {
+  const log = (options.logger ?? silentLogger).child({ component: 'registry-api' });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: LIMITS.maxBodyBytes,
+    // Catalog ids may contain ':' and '.', and keys contain '/'; keep paths verbatim.
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+
+  // Every body arrives as raw bytes whatever its Content-Type; routes decide how to parse it.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toHttpError(err);
+    if (status >= 500) log.error({ err, method: req.method, url: req.url }, 'request failed');
+    else log.debug({ method: req.method, url: req.url, code: body.error.code }, 'request refused');
+    void reply
+      .status(status)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(body));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const { status, body } = toHttpError(
+      errors.routeNotFound(req.method, req.url.split('?')[0] ?? ''),
+    );
+    void reply
+      .status(status)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(body));
+  });
+
+  app.get('/health/live', async () => ({ status: 'live' }));
+  app.get('/health/ready', async (_req, reply) => {
+    const ready = options.isReady?.() ?? true;
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await options.metrics.metrics();
+    return reply.header('content-type', options.metrics.contentType).send(text);
+  });
+
+  registerNativeRoutes(app, { registry: options.registry });
+  return app;
+}

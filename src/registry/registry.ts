@@ -1,0 +1,489 @@
+/**
+ * @module Registry: the catalog facade every front end (native API, Consul API, DNS, CLI) uses:
+ * register, deregister, heartbeat, maintenance, queries, blocking queries, streams, KV and
+ * declarative apply. The store is the source of truth; the view is fed by its events only.
+ */
+import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { systemClock, type Clock } from '../core/clock.js';
+import { errors, MeshError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type {
+  CheckStatus,
+  Instance,
+  InstanceStatus,
+  KvEntry,
+  RegistrationSource,
+} from '../core/types.js';
+import type { ApplyResponse, InstanceDto, ServiceSummaryDto } from '../protocol/api-types.js';
+import {
+  CheckShapeError,
+  normalizeChecks,
+  type ParsedRegistration,
+} from '../protocol/registration.js';
+import { AGENT_MAINTENANCE_PREFIX, CatalogView, type ApplyOutcome } from './catalog-view.js';
+import { createHealthManager, type HealthManager } from './health/health-manager.js';
+import type { CheckProbe } from './health/health-types.js';
+import type { CheckKind } from '../core/types.js';
+import type { RegistryMetrics } from './registry-metrics.js';
+import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
+import { StreamFanout, type StreamSink } from './watch/stream-fanout.js';
+import { serviceTopic, WatchHub, type Topic } from './watch/watch-hub.js';
+
+export interface RegistryOptions {
+  readonly store: CatalogStore;
+  /** This agent's node name (Consul node; agent maintenance is per node). */
+  readonly nodeName: string;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly metrics?: RegistryMetrics;
+  readonly probes?: Map<CheckKind, CheckProbe>;
+  readonly random?: () => number;
+  /** Blocking queries wait at most this long (Consul: 10 min). */
+  readonly maxWaitMs?: number;
+}
+
+export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({ maxWaitMs: 600_000 });
+
+/** Filters of an instance list. */
+export interface InstanceFilter {
+  readonly status?: readonly InstanceStatus[];
+  readonly tags?: readonly string[];
+  readonly meta?: Readonly<Record<string, string>>;
+  readonly zone?: string;
+}
+
+export interface ServiceInstances {
+  readonly index: number;
+  readonly instances: readonly InstanceDto[];
+}
+
+/** The catalog facade. Create with {@link createRegistry}, then `await start()`. */
+export class Registry {
+  readonly view: CatalogView;
+  readonly hub: WatchHub;
+  readonly fanout = new StreamFanout();
+  readonly nodeName: string;
+  readonly #store: CatalogStore;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #metrics: RegistryMetrics | undefined;
+  readonly #health: HealthManager;
+  readonly #random: () => number;
+  readonly #maxWaitMs: number;
+  #unsubscribe: (() => void) | undefined;
+  #started = false;
+
+  constructor(options: RegistryOptions) {
+    this.#store = options.store;
+    this.nodeName = options.nodeName;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = (options.logger ?? silentLogger).child({ component: 'registry' });
+    this.#metrics = options.metrics;
+    this.#random = options.random ?? Math.random;
+    this.#maxWaitMs = options.maxWaitMs ?? DEFAULT_REGISTRY_OPTIONS.maxWaitMs;
+    this.view = new CatalogView(options.nodeName);
+    this.hub = new WatchHub(this.#clock);
+    this.#health = createHealthManager({
+      clock: this.#clock,
+      logger: this.#log,
+      random: this.#random,
+      ...(options.probes === undefined ? {} : { probes: options.probes }),
+      ...(options.metrics === undefined ? {} : { observer: options.metrics }),
+      host: {
+        writeStates: async (states) => {
+          await this.#commit(states.map((state) => ({ op: 'put-check-state', state }) as const));
+        },
+        deregister: async (instanceId, reason) => {
+          this.#log.info({ instanceId, reason }, 'deregistering critical instance');
+          await this.#commit([{ op: 'delete-instance', id: instanceId }]);
+          this.#metrics?.deregistrations.inc({ reason: 'critical' });
+        },
+      },
+    });
+  }
+
+  get storeKind(): string {
+    return this.#store.kind;
+  }
+
+  /** The current index (never 0). */
+  get index(): number {
+    return this.view.index;
+  }
+
+  /** Loads the store, starts checks for every stored instance, and follows the store's events. */
+  async start(): Promise<void> {
+    const snapshot = await this.#store.open();
+    this.view.load(snapshot);
+    this.#unsubscribe = this.#store.subscribe((events) => this.#onEvents(events));
+    this.#health.start();
+    for (const s of snapshot.instances)
+      this.#health.track(s.instance, this.view.states(s.instance.id));
+    this.#started = true;
+    this.#log.info(
+      { store: this.#store.kind, instances: snapshot.instances.length, index: snapshot.index },
+      'registry started',
+    );
+  }
+
+  /** Stops checks and closes the store (flushing pending commits). */
+  async close(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    this.#health.stop();
+    this.#unsubscribe?.();
+    await this.#store.close();
+  }
+
+  // ---- writes ----------------------------------------------------------------------------
+
+  /**
+   * Registers or updates an instance (idempotent: re-registering the same definition writes
+   * nothing). Throws 409-coded errors when the id belongs to another service.
+   */
+  async register(
+    input: ParsedRegistration,
+    defaults: { source?: RegistrationSource; managedBy?: string } = {},
+  ): Promise<{ index: number; instance: InstanceDto; changed: boolean }> {
+    const instance = this.#buildInstance(input, defaults);
+    const prev = this.view.get(instance.id);
+    if (prev !== undefined && sameDefinition(prev, instance)) {
+      return { index: this.view.index, instance: this.#dtoOrThrow(instance.id), changed: false };
+    }
+    const index = await this.#commit([{ op: 'put-instance', instance }]);
+    this.#metrics?.registrations.inc({ source: instance.source });
+    return { index, instance: this.#dtoOrThrow(instance.id), changed: true };
+  }
+
+  /** Removes an instance. Answers whether it existed. */
+  async deregister(id: string): Promise<{ index: number; deleted: boolean }> {
+    if (this.view.get(id) === undefined) return { index: this.view.index, deleted: false };
+    const index = await this.#commit([{ op: 'delete-instance', id }]);
+    this.#metrics?.deregistrations.inc({ reason: 'api' });
+    return { index, deleted: true };
+  }
+
+  /**
+   * A heartbeat for the instance's TTL checks. Only a status change is written; a heartbeat that
+   * keeps the status costs no write.
+   */
+  heartbeat(
+    id: string,
+    status: CheckStatus = 'passing',
+    output = '',
+  ): { index: number; status: InstanceStatus } {
+    if (this.view.get(id) === undefined) throw errors.instanceNotFound(id);
+    const r = this.#health.heartbeat(id, status, output);
+    if (r === 'not-found') throw errors.instanceNotFound(id);
+    if (r === 'no-ttl-check') throw errors.noTtlCheck(id);
+    this.#metrics?.heartbeats.inc();
+    const s = this.view.status(id);
+    return { index: this.view.index, status: s?.status ?? 'critical' };
+  }
+
+  /** Puts one instance in or out of maintenance. */
+  async setMaintenance(
+    id: string,
+    enabled: boolean,
+    reason: string,
+  ): Promise<{ index: number; instance: InstanceDto }> {
+    const prev = this.view.get(id);
+    if (prev === undefined) throw errors.instanceNotFound(id);
+    const maintenance = { enabled, reason: enabled ? reason : '' };
+    if (isDeepStrictEqual(prev.maintenance, maintenance)) {
+      return { index: this.view.index, instance: this.#dtoOrThrow(id) };
+    }
+    const index = await this.#commit([
+      { op: 'put-instance', instance: { ...prev, maintenance, updatedAt: this.#clock.now() } },
+    ]);
+    return { index, instance: this.#dtoOrThrow(id) };
+  }
+
+  /** Puts the whole agent (every instance it serves) in or out of maintenance. */
+  async setAgentMaintenance(enabled: boolean, reason: string): Promise<{ index: number }> {
+    const key = AGENT_MAINTENANCE_PREFIX + this.nodeName;
+    const op: StoreOp = enabled
+      ? { op: 'kv-put', key, value: Buffer.from(reason || 'agent maintenance'), flags: 0 }
+      : { op: 'kv-delete', key };
+    return { index: await this.#commit([op]) };
+  }
+
+  /**
+   * Makes the instances owned by `set` match `inputs`: creates and updates them, and removes
+   * instances the set owned before that are no longer listed. Nothing outside the set is touched.
+   */
+  async apply(
+    set: string,
+    inputs: readonly ParsedRegistration[],
+    source: RegistrationSource = 'config',
+  ): Promise<ApplyResponse> {
+    const created: string[] = [];
+    const updated: string[] = [];
+    const unchanged: string[] = [];
+    const ops: StoreOp[] = [];
+    const listed = new Set<string>();
+    inputs.forEach((input, i) => {
+      let instance: Instance;
+      try {
+        instance = this.#buildInstance(input, { source, managedBy: set });
+      } catch (err) {
+        if (err instanceof MeshError && err.details?.field !== undefined) {
+          throw errors.validation(
+            `instances[${i}].${err.details.field}`,
+            err.message.replace(/^[^:]*: /, ''),
+          );
+        }
+        throw err;
+      }
+      if (listed.has(instance.id))
+        throw errors.validation(`instances[${i}].id`, `duplicate id "${instance.id}"`);
+      listed.add(instance.id);
+      const prev = this.view.get(instance.id);
+      if (prev === undefined) created.push(instance.id);
+      else if (sameDefinition(prev, instance)) {
+        unchanged.push(instance.id);
+        return;
+      } else updated.push(instance.id);
+      ops.push({ op: 'put-instance', instance });
+    });
+    const deleted = this.view
+      .instancesWhere((i) => i.managedBy === set && !listed.has(i.id))
+      .map((i) => i.id)
+      .sort();
+    for (const id of deleted) ops.push({ op: 'delete-instance', id });
+    const index = ops.length === 0 ? this.view.index : await this.#commit(ops);
+    if (deleted.length > 0) this.#metrics?.deregistrations.inc({ reason: 'apply' }, deleted.length);
+    if (created.length + updated.length > 0)
+      this.#metrics?.registrations.inc({ source }, created.length + updated.length);
+    return { index, set, created, updated, unchanged, deleted };
+  }
+
+  // ---- reads -----------------------------------------------------------------------------
+
+  getInstance(id: string): { index: number; instance: InstanceDto } {
+    const dto = this.view.dto(id);
+    if (dto === undefined) throw errors.instanceNotFound(id);
+    return { index: dto.modifyIndex, instance: dto };
+  }
+
+  /** A service's instances, filtered, and the service's modify index. */
+  listInstances(service: string, filter: InstanceFilter = {}): ServiceInstances {
+    const all = this.view.serviceInstances(service);
+    return { index: this.view.serviceIndex(service), instances: filterInstances(all, filter) };
+  }
+
+  /** Every service with counts by status and its tags. */
+  listServices(): { index: number; services: ServiceSummaryDto[] } {
+    const services = this.view.serviceNames().map((name) => ({
+      name,
+      ...this.view.serviceSummary(name),
+      modifyIndex: this.view.serviceIndex(name),
+    }));
+    return { index: this.view.catalogIndex, services };
+  }
+
+  /**
+   * A blocking query: resolves when `currentIndex()` passes `minIndex`, or after `waitMs` plus a
+   * small jitter (wait/16, as Consul does, so many watchers do not return in lockstep).
+   */
+  async waitForChange(
+    topic: Topic,
+    minIndex: number,
+    waitMs: number,
+    currentIndex: () => number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (minIndex <= 0 || currentIndex() > minIndex) return;
+    const capped = Math.min(Math.max(waitMs, 0), this.#maxWaitMs);
+    const total = capped + Math.floor(this.#random() * (capped / 16));
+    const deadline = this.#clock.monotonicMs() + total;
+    while (currentIndex() <= minIndex && signal?.aborted !== true) {
+      const remaining = deadline - this.#clock.monotonicMs();
+      if (remaining <= 0) return;
+      await this.hub.next(topic, remaining, signal);
+    }
+  }
+
+  /** Subscribes a stream sink to a service (or the whole catalog); sends the snapshot first. */
+  subscribeStream(service: string | undefined, sink: StreamSink): () => void {
+    const unsubscribe = this.fanout.subscribe(service, sink);
+    const instances =
+      service === undefined ? this.view.allInstances() : this.view.serviceInstances(service);
+    const index = service === undefined ? this.view.catalogIndex : this.view.serviceIndex(service);
+    // The snapshot is written synchronously after subscribing, so no delta can slip between.
+    sink.write(
+      `event: snapshot\nid: ${index}\ndata: ${JSON.stringify({ type: 'snapshot', index, instances })}\n\n`,
+    );
+    return unsubscribe;
+  }
+
+  // ---- KV --------------------------------------------------------------------------------
+
+  kvGet(key: string): KvEntry | undefined {
+    return this.view.kvGet(key);
+  }
+
+  kvList(prefix: string): KvEntry[] {
+    return this.view.kvList(prefix);
+  }
+
+  async kvPut(
+    key: string,
+    value: Uint8Array,
+    options: { flags?: number; cas?: number } = {},
+  ): Promise<{ ok: boolean; index: number }> {
+    assertUserKey(key);
+    const op: StoreOp = {
+      op: 'kv-put',
+      key,
+      value,
+      flags: options.flags ?? 0,
+      ...(options.cas === undefined ? {} : { cas: options.cas }),
+    };
+    return this.#commitCas([op]);
+  }
+
+  async kvDelete(
+    key: string,
+    options: { recursive?: boolean; cas?: number } = {},
+  ): Promise<{ ok: boolean; index: number }> {
+    if (options.recursive !== true) assertUserKey(key);
+    if (options.recursive === true) {
+      // Never let a recursive delete of "" reach the reserved agent keys.
+      const ops: StoreOp[] = this.view.kvList(key).map((e) => ({ op: 'kv-delete', key: e.key }));
+      if (ops.length === 0) return { ok: true, index: this.view.index };
+      return this.#commitCas(ops);
+    }
+    const op: StoreOp = {
+      op: 'kv-delete',
+      key,
+      ...(options.cas === undefined ? {} : { cas: options.cas }),
+    };
+    return this.#commitCas([op]);
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  #buildInstance(
+    input: ParsedRegistration,
+    defaults: { source?: RegistrationSource; managedBy?: string },
+  ): Instance {
+    let checks;
+    try {
+      checks = normalizeChecks(input.checks ?? []);
+    } catch (err) {
+      if (err instanceof CheckShapeError) throw errors.validation(err.field, err.reason);
+      throw err;
+    }
+    const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
+    const prev = this.view.get(id);
+    if (prev !== undefined && prev.service !== input.service)
+      throw errors.instanceIdConflict(id, prev.service);
+    const now = this.#clock.now();
+    return {
+      id,
+      service: input.service,
+      address: input.address,
+      port: input.port,
+      ports: input.ports ?? {},
+      tags: input.tags ?? [],
+      meta: input.meta ?? {},
+      weights: input.weights ?? { passing: 1, warning: 1 },
+      priority: input.priority ?? 0,
+      capacity: input.capacity ?? 0,
+      protocols: input.protocols ?? [],
+      source: input.source ?? defaults.source ?? 'self',
+      managedBy: defaults.managedBy ?? prev?.managedBy ?? '',
+      checks,
+      maintenance: prev?.maintenance ?? { enabled: false, reason: '' },
+      createdAt: prev?.createdAt ?? now,
+      updatedAt: now,
+    };
+  }
+
+  #dtoOrThrow(id: string): InstanceDto {
+    const dto = this.view.dto(id);
+    // The store delivered the commit's events before resolving, so the view has it (or a later
+    // delete raced it, which callers see as not found).
+    if (dto === undefined) throw errors.instanceNotFound(id);
+    return dto;
+  }
+
+  async #commit(ops: readonly StoreOp[]): Promise<number> {
+    const r = await this.#store.commit(ops);
+    return r.index;
+  }
+
+  async #commitCas(ops: readonly StoreOp[]): Promise<{ ok: boolean; index: number }> {
+    const r = await this.#store.commit(ops);
+    return { ok: r.ok, index: r.index };
+  }
+
+  #onEvents(events: readonly StoreEvent[]): void {
+    let outcome: ApplyOutcome;
+    try {
+      outcome = this.view.apply(events);
+    } catch (err) {
+      this.#log.error({ err }, 'failed to apply store events');
+      return;
+    }
+    for (const instance of outcome.put) this.#health.track(instance, this.view.states(instance.id));
+    for (const id of outcome.deleted) this.#health.untrack(id);
+    const services = new Set<string>();
+    for (const c of outcome.changes) {
+      services.add(c.service);
+      if (c.kind === 'delete') {
+        this.fanout.publish(c.service, {
+          type: 'delete',
+          index: c.index,
+          id: c.id,
+          service: c.service,
+        });
+      } else {
+        const instance = this.view.dto(c.id);
+        if (instance !== undefined)
+          this.fanout.publish(c.service, { type: 'upsert', index: c.index, instance });
+      }
+    }
+    for (const s of services) this.hub.publish(serviceTopic(s));
+    if (outcome.changes.length > 0) this.hub.publish('catalog');
+    if (outcome.kvChanged) this.hub.publish('kv');
+  }
+}
+
+/** True when two instances differ only in their update timestamp. */
+function sameDefinition(a: Instance, b: Instance): boolean {
+  return isDeepStrictEqual(
+    { ...a, updatedAt: 0, createdAt: 0 },
+    { ...b, updatedAt: 0, createdAt: 0 },
+  );
+}
+
+function assertUserKey(key: string): void {
+  if (key === '') throw errors.validation('key', 'must not be empty');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key))
+    throw errors.validation('key', 'must not contain control characters');
+}
+
+/** Applies status, tag, meta and zone filters. */
+export function filterInstances(
+  all: readonly InstanceDto[],
+  filter: InstanceFilter,
+): InstanceDto[] {
+  const { status, tags, meta, zone } = filter;
+  if (status === undefined && tags === undefined && meta === undefined && zone === undefined)
+    return [...all];
+  return all.filter(
+    (i) =>
+      (status === undefined || status.includes(i.status)) &&
+      (tags === undefined || tags.every((t) => i.tags.includes(t))) &&
+      (zone === undefined || i.meta.zone === zone) &&
+      (meta === undefined || Object.entries(meta).every(([k, v]) => i.meta[k] === v)),
+  );
+}
+
+export function createRegistry(options: RegistryOptions): Registry {
+  return new Registry(options);
+}

@@ -1,0 +1,96 @@
+/**
+ * @module CatalogStore: the storage contract every backend (memory, sqlite, etcd) implements.
+ *
+ * The store is the source of truth; the registry keeps a materialised view fed only by the
+ * store's events. That is etcd's model (revisions, one watch stream per agent) and it works the
+ * same for the embedded stores, which emit their events right after each commit.
+ */
+import type { CheckState, Instance, KvEntry } from '../../core/types.js';
+
+/** One operation in a commit. */
+export type StoreOp =
+  | { readonly op: 'put-instance'; readonly instance: Instance }
+  | { readonly op: 'delete-instance'; readonly id: string }
+  | { readonly op: 'put-check-state'; readonly state: CheckState }
+  | {
+      readonly op: 'kv-put';
+      readonly key: string;
+      readonly value: Uint8Array;
+      readonly flags: number;
+      /** Check-and-set: 0 = only if absent; N = only if the key's modifyIndex is N. */
+      readonly cas?: number;
+    }
+  | {
+      readonly op: 'kv-delete';
+      readonly key: string;
+      /** Delete every key with this prefix. */
+      readonly recursive?: boolean;
+      /** Check-and-set on the key's modifyIndex (not with recursive). */
+      readonly cas?: number;
+    };
+
+/** A change the store applied, in index order. */
+export type StoreEvent =
+  | {
+      readonly type: 'instance-put';
+      readonly index: number;
+      readonly instance: Instance;
+      readonly createIndex: number;
+    }
+  | { readonly type: 'instance-delete'; readonly index: number; readonly id: string }
+  | { readonly type: 'check-state'; readonly index: number; readonly state: CheckState }
+  | { readonly type: 'kv-put'; readonly index: number; readonly entry: KvEntry }
+  | { readonly type: 'kv-delete'; readonly index: number; readonly key: string };
+
+export interface StoredInstance {
+  readonly instance: Instance;
+  readonly createIndex: number;
+  readonly modifyIndex: number;
+}
+
+/** Everything the store holds, at `index`. */
+export interface StoreSnapshot {
+  /** The store's current index; never 0 (an empty store answers 1). */
+  readonly index: number;
+  readonly instances: readonly StoredInstance[];
+  readonly checkStates: readonly CheckState[];
+  readonly kv: readonly KvEntry[];
+}
+
+export interface CommitResult {
+  /**
+   * False when a check-and-set condition failed; then nothing in the commit was applied and
+   * `index` is the current index.
+   */
+  readonly ok: boolean;
+  /** The index the commit was applied at (all its events carry it). */
+  readonly index: number;
+}
+
+export type StoreListener = (events: readonly StoreEvent[]) => void;
+
+/**
+ * Durable storage for the catalog and KV.
+ *
+ * Contract:
+ * - `open()` MUST be called once before anything else; it resolves with a full snapshot, and
+ *   listeners receive every event after that snapshot's index, in index order, exactly once.
+ * - `commit(ops)` applies all ops atomically at one new index, greater than every earlier index
+ *   (indexes are never 0 and never go back). It MUST NOT resolve before the commit is durable
+ *   (for durable stores) AND the events for it were delivered to listeners, so a caller that
+ *   awaits it reads its own write from the view. A commit whose ops change nothing (deleting an
+ *   absent instance or key) still succeeds; it MAY skip allocating an index.
+ * - A `kv-put` or `kv-delete` with `cas` that does not hold makes the whole commit fail with
+ *   `ok: false` and no events.
+ * - Deleting an instance deletes its check states; no separate events are sent for them.
+ * - Listeners MUST NOT throw; they are called synchronously, in order.
+ * - `commit` rejects with MESHWORK_ERR_STORE_UNAVAILABLE (retryable) when the store cannot write.
+ */
+export interface CatalogStore {
+  /** `memory`, `sqlite`, `etcd`. */
+  readonly kind: string;
+  open(): Promise<StoreSnapshot>;
+  subscribe(listener: StoreListener): () => void;
+  commit(ops: readonly StoreOp[]): Promise<CommitResult>;
+  close(): Promise<void>;
+}

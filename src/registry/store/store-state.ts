@@ -1,0 +1,116 @@
+/**
+ * @module StoreState: the in-memory tables and the op-application rules shared by the memory
+ * and sqlite stores, so both apply commits with exactly the same semantics.
+ */
+import type { CheckState, KvEntry } from '../../core/types.js';
+import type { StoreEvent, StoreOp, StoredInstance, StoreSnapshot } from './catalog-store.js';
+
+/** Tables of a store, plus the rules for applying ops to them. */
+export class StoreState {
+  index = 1;
+  readonly instances = new Map<string, StoredInstance>();
+  /** instanceId -> checkId -> state */
+  readonly checkStates = new Map<string, Map<string, CheckState>>();
+  readonly kv = new Map<string, KvEntry>();
+
+  /** Whether every check-and-set condition in `ops` holds. */
+  casHolds(ops: readonly StoreOp[]): boolean {
+    for (const op of ops) {
+      if ((op.op === 'kv-put' || op.op === 'kv-delete') && op.cas !== undefined) {
+        const current = this.kv.get(op.key);
+        if (op.cas === 0 ? current !== undefined : current?.modifyIndex !== op.cas) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Applies `ops` at `index` (the caller checked `casHolds`) and returns the events. Returns no
+   * events when nothing changed.
+   */
+  apply(ops: readonly StoreOp[], index: number): StoreEvent[] {
+    const events: StoreEvent[] = [];
+    for (const op of ops) {
+      switch (op.op) {
+        case 'put-instance': {
+          const prev = this.instances.get(op.instance.id);
+          const createIndex = prev?.createIndex ?? index;
+          this.instances.set(op.instance.id, {
+            instance: op.instance,
+            createIndex,
+            modifyIndex: index,
+          });
+          // Check states of checks that no longer exist are dropped.
+          const states = this.checkStates.get(op.instance.id);
+          if (states !== undefined) {
+            const ids = new Set(op.instance.checks.map((c) => c.id));
+            for (const checkId of states.keys()) if (!ids.has(checkId)) states.delete(checkId);
+          }
+          events.push({ type: 'instance-put', index, instance: op.instance, createIndex });
+          break;
+        }
+        case 'delete-instance': {
+          if (!this.instances.delete(op.id)) break;
+          this.checkStates.delete(op.id);
+          events.push({ type: 'instance-delete', index, id: op.id });
+          break;
+        }
+        case 'put-check-state': {
+          const owner = this.instances.get(op.state.instanceId);
+          // A late state for a deleted instance or check is dropped.
+          if (owner === undefined || !owner.instance.checks.some((c) => c.id === op.state.checkId))
+            break;
+          let states = this.checkStates.get(op.state.instanceId);
+          if (states === undefined) {
+            states = new Map();
+            this.checkStates.set(op.state.instanceId, states);
+          }
+          states.set(op.state.checkId, op.state);
+          events.push({ type: 'check-state', index, state: op.state });
+          break;
+        }
+        case 'kv-put': {
+          const prev = this.kv.get(op.key);
+          const entry: KvEntry = {
+            key: op.key,
+            value: op.value,
+            flags: op.flags,
+            createIndex: prev?.createIndex ?? index,
+            modifyIndex: index,
+          };
+          this.kv.set(op.key, entry);
+          events.push({ type: 'kv-put', index, entry });
+          break;
+        }
+        case 'kv-delete': {
+          if (op.recursive === true) {
+            for (const key of [...this.kv.keys()]) {
+              if (key.startsWith(op.key)) {
+                this.kv.delete(key);
+                events.push({ type: 'kv-delete', index, key });
+              }
+            }
+          } else if (this.kv.delete(op.key)) {
+            events.push({ type: 'kv-delete', index, key: op.key });
+          }
+          break;
+        }
+      }
+    }
+    if (events.length > 0) this.index = index;
+    return events;
+  }
+
+  snapshot(): StoreSnapshot {
+    const checkStates: CheckState[] = [];
+    for (const states of this.checkStates.values()) checkStates.push(...states.values());
+    return {
+      index: this.index,
+      instances: [...this.instances.values()],
+      checkStates,
+      kv: [...this.kv.values()],
+    };
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * @module WatchHub: wakes blocking queries by topic. A topic is one service (`svc:<name>`), the
+ * whole catalog (`catalog`) or the KV space (`kv`), so a watch on service A never wakes for B.
+ */
+import type { Clock, TimerHandle } from '../../core/clock.js';
+
+export type Topic = `svc:${string}` | 'catalog' | 'kv';
+
+export const serviceTopic = (service: string): Topic => `svc:${service}`;
+
+interface Waiter {
+  wake(): void;
+}
+
+/** Topic-keyed wake-ups for blocking queries. */
+export class WatchHub {
+  readonly #waiters = new Map<Topic, Set<Waiter>>();
+  readonly #clock: Clock;
+  #count = 0;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Number of blocking queries waiting right now. */
+  get waiting(): number {
+    return this.#count;
+  }
+
+  /**
+   * Resolves on the next publish of `topic`, after `timeoutMs`, or when `signal` aborts,
+   * whichever comes first. Never rejects.
+   */
+  next(topic: Topic, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let set = this.#waiters.get(topic);
+      if (set === undefined) {
+        set = new Set();
+        this.#waiters.set(topic, set);
+      }
+      const waiters = set;
+      const handle: { timer?: TimerHandle } = {};
+      const waiter: Waiter = {
+        wake: () => {
+          if (handle.timer !== undefined) this.#clock.clearTimeout(handle.timer);
+          signal?.removeEventListener('abort', waiter.wake);
+          if (waiters.delete(waiter)) this.#count--;
+          if (waiters.size === 0 && this.#waiters.get(topic) === waiters)
+            this.#waiters.delete(topic);
+          resolve();
+        },
+      };
+      if (signal?.aborted === true) return resolve();
+      waiters.add(waiter);
+      this.#count++;
+      handle.timer = this.#clock.setTimeout(waiter.wake, timeoutMs);
+      signal?.addEventListener('abort', waiter.wake, { once: true });
+    });
+  }
+
+  /** Wakes every waiter of `topic`. */
+  publish(topic: Topic): void {
+    const set = this.#waiters.get(topic);
+    if (set === undefined) return;
+    this.#waiters.delete(topic);
+    for (const w of [...set]) w.wake();
+  }
+}

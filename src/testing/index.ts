@@ -1,0 +1,2 @@
+/** @module meshwork/testing: fakes for unit tests of code that uses Meshwork. */
+export { FakeClock, flushMicrotasks } from './fake-clock.js';

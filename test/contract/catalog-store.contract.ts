@@ -1,0 +1,653 @@
+/** @module The CatalogStore contract suite: every store implementation passes a factory to it. */
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { ERROR_CODES, isMeshError } from '../../src/core/errors.js';
+import type { CheckDefinition, CheckState, Instance } from '../../src/core/types.js';
+import type {
+  CatalogStore,
+  CommitResult,
+  StoreEvent,
+  StoreOp,
+  StoreSnapshot,
+} from '../../src/registry/store/catalog-store.js';
+
+/** What a factory hands the suite for one test. */
+export interface CatalogStoreHarness {
+  /** A new store, not opened yet: the suite calls `open()`. */
+  readonly store: CatalogStore;
+  /**
+   * Durable stores only: a new, unopened store over the same data. The suite closes the previous
+   * store before calling it.
+   */
+  readonly reopen?: () => Promise<CatalogStore>;
+  /** Closes every store the harness made (closing twice is allowed) and removes their data. */
+  readonly cleanup: () => Promise<void>;
+}
+
+/** A valid instance with every field set; `overrides` replaces any of them. */
+export function testInstance(id: string, overrides: Partial<Instance> = {}): Instance {
+  return {
+    id,
+    service: 'web',
+    address: '10.0.0.7',
+    port: 8080,
+    ports: { http: 8080, admin: 9901 },
+    tags: ['blue', 'v2'],
+    meta: { version: '2.1.0', zone: 'eu-west-1a' },
+    weights: { passing: 10, warning: 1 },
+    priority: 1,
+    capacity: 100,
+    protocols: ['http'],
+    source: 'self',
+    managedBy: '',
+    checks: [],
+    maintenance: { enabled: false, reason: '' },
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+/** A valid TTL check definition. */
+export function testCheck(id: string): CheckDefinition {
+  return {
+    id,
+    name: `check ${id}`,
+    kind: 'ttl',
+    role: 'readiness',
+    ttlMs: 10_000,
+    intervalMs: 10_000,
+    timeoutMs: 2_000,
+    successesBeforePassing: 1,
+    failuresBeforeWarning: 1,
+    failuresBeforeCritical: 3,
+    startPeriodMs: 0,
+    deregisterCriticalAfterMs: 0,
+    initialStatus: 'critical',
+  };
+}
+
+/** A valid check state. */
+export function testCheckState(
+  instanceId: string,
+  checkId: string,
+  status: CheckState['status'] = 'passing',
+): CheckState {
+  return {
+    instanceId,
+    checkId,
+    status,
+    output: `${status} output`,
+    since: 1_700_000_001_000,
+    startedOnce: false,
+  };
+}
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+/** One test's store, the snapshot it opened with, and every event batch it delivered. */
+class Session {
+  store: CatalogStore;
+  snapshot!: StoreSnapshot;
+  /** Every listener call, in delivery order. */
+  readonly batches: (readonly StoreEvent[])[] = [];
+  readonly #harness: CatalogStoreHarness;
+
+  private constructor(harness: CatalogStoreHarness) {
+    this.#harness = harness;
+    this.store = harness.store;
+  }
+
+  static async start(factory: () => Promise<CatalogStoreHarness>): Promise<Session> {
+    const session = new Session(await factory());
+    await session.#open();
+    return session;
+  }
+
+  get durable(): boolean {
+    return this.#harness.reopen !== undefined;
+  }
+
+  /** The index of the last commit that delivered events (the opening index before any). */
+  get lastIndex(): number {
+    return this.batches.at(-1)?.[0]?.index ?? this.snapshot.index;
+  }
+
+  /** Commits, and checks the events came before the promise resolved, all at the result index. */
+  async commit(ops: readonly StoreOp[]): Promise<{ result: CommitResult; events: StoreEvent[] }> {
+    const before = this.batches.length;
+    const result = await this.store.commit(ops);
+    const events = this.batches.slice(before).flat();
+    for (const event of events) assert.equal(event.index, result.index, 'event index');
+    return { result, events };
+  }
+
+  /** Durable stores: closes, reopens and returns the reopened snapshot. Others: undefined. */
+  async reopened(): Promise<StoreSnapshot | undefined> {
+    const reopen = this.#harness.reopen;
+    if (reopen === undefined) return undefined;
+    await this.store.close();
+    this.store = await reopen();
+    await this.#open();
+    return this.snapshot;
+  }
+
+  cleanup(): Promise<void> {
+    return this.#harness.cleanup();
+  }
+
+  async #open(): Promise<void> {
+    this.snapshot = await this.store.open();
+    this.store.subscribe((events) => this.batches.push(events));
+  }
+}
+
+interface NormalizedState {
+  readonly instances: readonly { instance: Instance; createIndex: number; modifyIndex: number }[];
+  readonly checkStates: readonly CheckState[];
+  readonly kv: readonly {
+    key: string;
+    hex: string;
+    flags: number;
+    createIndex: number;
+    modifyIndex: number;
+  }[];
+}
+
+/** A snapshot in a canonical order, values as hex, so two stores' answers compare equal. */
+function normalize(snapshot: StoreSnapshot): NormalizedState {
+  return {
+    instances: [...snapshot.instances]
+      .sort((a, b) => a.instance.id.localeCompare(b.instance.id))
+      .map((s) => ({
+        instance: s.instance,
+        createIndex: s.createIndex,
+        modifyIndex: s.modifyIndex,
+      })),
+    checkStates: [...snapshot.checkStates].sort((a, b) =>
+      `${a.instanceId}\0${a.checkId}`.localeCompare(`${b.instanceId}\0${b.checkId}`),
+    ),
+    kv: [...snapshot.kv]
+      .sort((a, b) => a.key.localeCompare(b.key))
+      .map((e) => ({
+        key: e.key,
+        hex: Buffer.from(e.value).toString('hex'),
+        flags: e.flags,
+        createIndex: e.createIndex,
+        modifyIndex: e.modifyIndex,
+      })),
+  };
+}
+
+/** What a reader that only follows events knows: the opening snapshot plus every event since. */
+function viewFromEvents(
+  start: StoreSnapshot,
+  batches: readonly (readonly StoreEvent[])[],
+): StoreSnapshot {
+  const instances = new Map(start.instances.map((s) => [s.instance.id, s]));
+  const states = new Map(start.checkStates.map((s) => [`${s.instanceId}\0${s.checkId}`, s]));
+  const kv = new Map(start.kv.map((e) => [e.key, e]));
+  let index = start.index;
+  for (const event of batches.flat()) {
+    index = event.index;
+    switch (event.type) {
+      case 'instance-put': {
+        const { instance } = event;
+        instances.set(instance.id, {
+          instance,
+          createIndex: event.createIndex,
+          modifyIndex: index,
+        });
+        const checkIds = new Set(instance.checks.map((c) => c.id));
+        for (const [k, s] of states) {
+          if (s.instanceId === instance.id && !checkIds.has(s.checkId)) states.delete(k);
+        }
+        break;
+      }
+      case 'instance-delete':
+        instances.delete(event.id);
+        for (const [k, s] of states) if (s.instanceId === event.id) states.delete(k);
+        break;
+      case 'check-state':
+        states.set(`${event.state.instanceId}\0${event.state.checkId}`, event.state);
+        break;
+      case 'kv-put':
+        kv.set(event.entry.key, event.entry);
+        break;
+      case 'kv-delete':
+        kv.delete(event.key);
+        break;
+    }
+  }
+  return {
+    index,
+    instances: [...instances.values()],
+    checkStates: [...states.values()],
+    kv: [...kv.values()],
+  };
+}
+
+/**
+ * Runs the CatalogStore contract (src/registry/store/catalog-store.ts) against one
+ * implementation. `factory` is called once per test; durable stores also give `reopen`, which
+ * turns on the checks that read state back through a reopened snapshot.
+ *
+ * @example
+ * runCatalogStoreContract('memory', async () => {
+ *   const store = createMemoryCatalogStore();
+ *   return { store, cleanup: () => store.close() };
+ * });
+ */
+export function runCatalogStoreContract(
+  name: string,
+  factory: () => Promise<CatalogStoreHarness>,
+  options: { readonly durable: boolean } = { durable: false },
+): void {
+  const test = (title: string, body: (s: Session, t: TestContext) => Promise<void>): void => {
+    it(title, async (t) => {
+      const session = await Session.start(factory);
+      try {
+        await body(session, t);
+      } finally {
+        await session.cleanup();
+      }
+    });
+  };
+
+  describe(`CatalogStore contract: ${name}`, () => {
+    test('opens an empty store at index 1', async (s) => {
+      assert.deepEqual(s.snapshot, { index: 1, instances: [], checkStates: [], kv: [] });
+    });
+
+    test('applies each commit at a new, greater index carried by all its events', async (s) => {
+      let previous = s.snapshot.index;
+      for (const id of ['a', 'b', 'c']) {
+        const { result, events } = await s.commit([
+          { op: 'put-instance', instance: testInstance(id) },
+          { op: 'kv-put', key: `owner/${id}`, value: bytes(id), flags: 0 },
+        ]);
+        assert.equal(result.ok, true);
+        assert.ok(result.index > previous, `${result.index} > ${previous}`);
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['instance-put', 'kv-put'],
+        );
+        previous = result.index;
+      }
+    });
+
+    test('keeps createIndex and bumps modifyIndex when an instance is updated', async (s) => {
+      const first = await s.commit([{ op: 'put-instance', instance: testInstance('web-1') }]);
+      assert.deepEqual(first.events, [
+        {
+          type: 'instance-put',
+          index: first.result.index,
+          instance: testInstance('web-1'),
+          createIndex: first.result.index,
+        },
+      ]);
+      const updated = testInstance('web-1', { port: 9090, tags: ['green'], updatedAt: 1 });
+      const second = await s.commit([{ op: 'put-instance', instance: updated }]);
+      assert.ok(second.result.index > first.result.index);
+      assert.deepEqual(second.events, [
+        {
+          type: 'instance-put',
+          index: second.result.index,
+          instance: updated,
+          createIndex: first.result.index,
+        },
+      ]);
+
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) {
+        assert.deepEqual(snapshot.instances, [
+          { instance: updated, createIndex: first.result.index, modifyIndex: second.result.index },
+        ]);
+      }
+    });
+
+    test('deletes the check states of a deleted instance without separate events', async (s) => {
+      const instance = testInstance('web-1', { checks: [testCheck('ttl')] });
+      await s.commit([{ op: 'put-instance', instance }]);
+      const state = await s.commit([
+        { op: 'put-check-state', state: testCheckState('web-1', 'ttl') },
+      ]);
+      assert.equal(state.events.length, 1);
+
+      const deleted = await s.commit([{ op: 'delete-instance', id: 'web-1' }]);
+      assert.deepEqual(deleted.events, [
+        { type: 'instance-delete', index: deleted.result.index, id: 'web-1' },
+      ]);
+      // Registered again, the instance starts without the old state.
+      await s.commit([{ op: 'put-instance', instance }]);
+
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) assert.deepEqual(snapshot.checkStates, []);
+    });
+
+    test('drops a check state for an unknown instance or an unknown check', async (s) => {
+      await s.commit([{ op: 'put-instance', instance: testInstance('web-1', { checks: [] }) }]);
+      const unknownInstance = await s.commit([
+        { op: 'put-check-state', state: testCheckState('nope', 'ttl') },
+      ]);
+      assert.equal(unknownInstance.result.ok, true);
+      assert.deepEqual(unknownInstance.events, []);
+
+      const unknownCheck = await s.commit([
+        { op: 'put-check-state', state: testCheckState('web-1', 'nope') },
+        { op: 'kv-put', key: 'k', value: bytes('v'), flags: 0 },
+      ]);
+      assert.equal(unknownCheck.result.ok, true);
+      assert.deepEqual(
+        unknownCheck.events.map((e) => e.type),
+        ['kv-put'],
+      );
+
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) assert.deepEqual(snapshot.checkStates, []);
+    });
+
+    test('drops the state of a check the instance no longer has', async (s) => {
+      const both = testInstance('web-1', { checks: [testCheck('a'), testCheck('b')] });
+      await s.commit([{ op: 'put-instance', instance: both }]);
+      const states = await s.commit([
+        { op: 'put-check-state', state: testCheckState('web-1', 'a') },
+        { op: 'put-check-state', state: testCheckState('web-1', 'b', 'critical') },
+      ]);
+      assert.equal(states.events.length, 2);
+
+      const onlyB = testInstance('web-1', { checks: [testCheck('b')] });
+      const put = await s.commit([{ op: 'put-instance', instance: onlyB }]);
+      assert.deepEqual(
+        put.events.map((e) => e.type),
+        ['instance-put'],
+      );
+      const late = await s.commit([{ op: 'put-check-state', state: testCheckState('web-1', 'a') }]);
+      assert.deepEqual(late.events, []);
+
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) {
+        assert.deepEqual(snapshot.checkStates, [testCheckState('web-1', 'b', 'critical')]);
+      }
+    });
+
+    test('stores kv entries with their value, flags, createIndex and modifyIndex', async (s) => {
+      const put = await s.commit([{ op: 'kv-put', key: 'cfg/db', value: bytes('one'), flags: 7 }]);
+      const [event] = put.events;
+      assert.equal(event?.type, 'kv-put');
+      if (event?.type !== 'kv-put') return;
+      assert.deepEqual(
+        { ...event.entry, value: Buffer.from(event.entry.value).toString() },
+        {
+          key: 'cfg/db',
+          value: 'one',
+          flags: 7,
+          createIndex: put.result.index,
+          modifyIndex: put.result.index,
+        },
+      );
+
+      const again = await s.commit([
+        { op: 'kv-put', key: 'cfg/db', value: new Uint8Array([0, 255, 1]), flags: 8 },
+        { op: 'kv-put', key: 'cfg/empty', value: new Uint8Array(0), flags: 0 },
+      ]);
+
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) {
+        assert.deepEqual(normalize(snapshot).kv, [
+          {
+            key: 'cfg/db',
+            hex: '00ff01',
+            flags: 8,
+            createIndex: put.result.index,
+            modifyIndex: again.result.index,
+          },
+          {
+            key: 'cfg/empty',
+            hex: '',
+            flags: 0,
+            createIndex: again.result.index,
+            modifyIndex: again.result.index,
+          },
+        ]);
+      }
+    });
+
+    test('kv-put with cas 0 writes only a key that is absent', async (s) => {
+      const first = await s.commit([
+        { op: 'kv-put', key: 'lock', value: bytes('a'), flags: 0, cas: 0 },
+      ]);
+      assert.equal(first.result.ok, true);
+      assert.equal(first.events.length, 1);
+
+      const second = await s.commit([
+        { op: 'kv-put', key: 'lock', value: bytes('b'), flags: 0, cas: 0 },
+      ]);
+      assert.deepEqual(second.result, { ok: false, index: first.result.index });
+      assert.deepEqual(second.events, []);
+    });
+
+    test("kv-put with cas N writes only when N is the key's modifyIndex", async (s) => {
+      const created = await s.commit([{ op: 'kv-put', key: 'k', value: bytes('1'), flags: 0 }]);
+      const updated = await s.commit([
+        { op: 'kv-put', key: 'k', value: bytes('2'), flags: 0, cas: created.result.index },
+      ]);
+      assert.equal(updated.result.ok, true);
+      assert.equal(updated.events.length, 1);
+
+      const stale = await s.commit([
+        { op: 'kv-put', key: 'k', value: bytes('3'), flags: 0, cas: created.result.index },
+      ]);
+      assert.deepEqual(stale.result, { ok: false, index: updated.result.index });
+      assert.deepEqual(stale.events, []);
+
+      const absent = await s.commit([
+        { op: 'kv-put', key: 'other', value: bytes('x'), flags: 0, cas: updated.result.index },
+      ]);
+      assert.equal(absent.result.ok, false);
+    });
+
+    test("kv-delete with cas deletes only at the key's modifyIndex", async (s) => {
+      const created = await s.commit([{ op: 'kv-put', key: 'k', value: bytes('1'), flags: 0 }]);
+      const stale = await s.commit([{ op: 'kv-delete', key: 'k', cas: created.result.index - 1 }]);
+      assert.deepEqual(stale.result, { ok: false, index: created.result.index });
+      assert.deepEqual(stale.events, []);
+
+      const deleted = await s.commit([{ op: 'kv-delete', key: 'k', cas: created.result.index }]);
+      assert.equal(deleted.result.ok, true);
+      assert.deepEqual(deleted.events, [
+        { type: 'kv-delete', index: deleted.result.index, key: 'k' },
+      ]);
+    });
+
+    test('a failed cas applies none of the ops in its commit and sends no events', async (s) => {
+      const taken = await s.commit([{ op: 'kv-put', key: 'lock', value: bytes('a'), flags: 0 }]);
+      const failed = await s.commit([
+        { op: 'kv-put', key: 'side', value: bytes('x'), flags: 0 },
+        { op: 'put-instance', instance: testInstance('web-1') },
+        { op: 'kv-delete', key: 'lock' },
+        { op: 'kv-put', key: 'lock', value: bytes('b'), flags: 0, cas: 0 },
+      ]);
+      assert.deepEqual(failed.result, { ok: false, index: taken.result.index });
+      assert.deepEqual(failed.events, []);
+
+      // Nothing landed: 'side' is still absent and 'lock' still at its old modifyIndex.
+      const side = await s.commit([
+        { op: 'kv-put', key: 'side', value: bytes('y'), flags: 0, cas: 0 },
+      ]);
+      assert.equal(side.result.ok, true);
+      const lock = await s.commit([{ op: 'kv-delete', key: 'lock', cas: taken.result.index }]);
+      assert.equal(lock.result.ok, true);
+      assert.ok(side.result.index > taken.result.index);
+
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) assert.deepEqual(snapshot.instances, []);
+    });
+
+    test('a recursive kv-delete removes every key with the prefix and no other', async (s) => {
+      const keys = ['app/a', 'app/b', 'app/c/d', 'apple', 'other'];
+      await s.commit(keys.map((key) => ({ op: 'kv-put', key, value: bytes(key), flags: 0 })));
+
+      const deleted = await s.commit([{ op: 'kv-delete', key: 'app/', recursive: true }]);
+      assert.equal(deleted.result.ok, true);
+      assert.deepEqual(
+        deleted.events.map((e) => (e.type === 'kv-delete' ? e.key : `unexpected ${e.type}`)).sort(),
+        ['app/a', 'app/b', 'app/c/d'],
+      );
+
+      const gone = await s.commit([
+        { op: 'kv-put', key: 'app/a', value: bytes('new'), flags: 0, cas: 0 },
+      ]);
+      assert.equal(gone.result.ok, true);
+      for (const key of ['apple', 'other']) {
+        const kept = await s.commit([{ op: 'kv-put', key, value: bytes('new'), flags: 0, cas: 0 }]);
+        assert.equal(kept.result.ok, false, key);
+      }
+
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) {
+        assert.deepEqual(snapshot.kv.map((e) => e.key).sort(), ['app/a', 'apple', 'other']);
+      }
+    });
+
+    test('a commit that changes nothing succeeds without events', async (s) => {
+      const real = await s.commit([{ op: 'kv-put', key: 'k', value: bytes('v'), flags: 0 }]);
+      const noop = await s.commit([
+        { op: 'delete-instance', id: 'absent' },
+        { op: 'kv-delete', key: 'absent' },
+        { op: 'kv-delete', key: 'absent/', recursive: true },
+      ]);
+      assert.equal(noop.result.ok, true);
+      assert.deepEqual(noop.events, []);
+      assert.ok(noop.result.index >= real.result.index);
+
+      const next = await s.commit([{ op: 'kv-delete', key: 'k' }]);
+      assert.ok(next.result.index > noop.result.index);
+    });
+
+    test('delivers events to every listener in order, once, before commit resolves', async (s) => {
+      const other: StoreEvent[] = [];
+      s.store.subscribe((events) => other.push(...events));
+      for (let i = 0; i < 5; i++) {
+        const { result } = await s.commit([
+          { op: 'kv-put', key: `k${i}`, value: bytes('v'), flags: 0 },
+        ]);
+        assert.equal(other.at(-1)?.index, result.index, 'second listener saw the commit first');
+      }
+      assert.deepEqual(other, s.batches.flat());
+      assert.equal(other.length, 5);
+      const indexes = other.map((e) => e.index);
+      assert.deepEqual(
+        indexes,
+        [...indexes].sort((a, b) => a - b),
+      );
+      assert.equal(new Set(indexes).size, 5);
+    });
+
+    test('gives 500 concurrent commits increasing indexes and applies them all', async (s) => {
+      const count = 500;
+      const seen = new Set<number>();
+      s.store.subscribe((events) => {
+        for (const event of events) seen.add(event.index);
+      });
+      const results = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          s.store
+            .commit([{ op: 'kv-put', key: `k/${i}`, value: bytes(String(i)), flags: i }])
+            .then((result) => {
+              assert.ok(seen.has(result.index), `events of ${result.index} before it resolved`);
+              return result;
+            }),
+        ),
+      );
+      assert.ok(results.every((r) => r.ok));
+      const indexes = results.map((r) => r.index);
+      for (let i = 1; i < count; i++) {
+        assert.ok(indexes[i]! > indexes[i - 1]!, `index ${i} increases in call order`);
+      }
+      const delivered = s.batches.flat();
+      assert.equal(delivered.length, count, 'each event exactly once');
+      assert.deepEqual(
+        delivered.map((e) => e.index),
+        indexes,
+      );
+
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) {
+        assert.equal(snapshot.index, indexes.at(-1));
+        assert.equal(snapshot.kv.length, count);
+      }
+    });
+
+    test('lets exactly one of many concurrent cas 0 puts win', async (s) => {
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          s.store.commit([
+            { op: 'kv-put', key: 'leader', value: bytes(String(i)), flags: 0, cas: 0 },
+          ]),
+        ),
+      );
+      assert.equal(results.filter((r) => r.ok).length, 1);
+      assert.equal(s.batches.flat().length, 1);
+    });
+
+    test('stops delivering to a listener once it unsubscribes', async (s) => {
+      const gone: StoreEvent[] = [];
+      const unsubscribe = s.store.subscribe((events) => gone.push(...events));
+      await s.commit([{ op: 'kv-put', key: 'a', value: bytes('1'), flags: 0 }]);
+      unsubscribe();
+      await s.commit([{ op: 'kv-put', key: 'b', value: bytes('2'), flags: 0 }]);
+      assert.equal(gone.length, 1);
+      assert.equal(s.batches.length, 2, 'the other listener still receives');
+    });
+
+    test('rejects commits after close with MESHWORK_ERR_STORE_UNAVAILABLE', async (s) => {
+      await s.store.close();
+      await assert.rejects(
+        s.store.commit([{ op: 'kv-put', key: 'a', value: bytes('1'), flags: 0 }]),
+        (err: unknown) => {
+          assert.ok(isMeshError(err, ERROR_CODES.STORE_UNAVAILABLE), String(err));
+          assert.equal(err.retryable, true);
+          return true;
+        },
+      );
+    });
+
+    // Only durable stores are defined to survive a reopen; the test is not registered for others.
+    if (options.durable)
+      test('reopens with every commit at its index and continues from there', async (s) => {
+        const checks = [testCheck('ttl'), testCheck('http')];
+        await s.commit([
+          { op: 'put-instance', instance: testInstance('web-1', { checks }) },
+          { op: 'put-instance', instance: testInstance('web-2', { service: 'api' }) },
+          { op: 'kv-put', key: 'cfg/a', value: bytes('a'), flags: 1 },
+        ]);
+        await s.commit([
+          { op: 'put-check-state', state: testCheckState('web-1', 'ttl', 'warning') },
+          { op: 'put-check-state', state: testCheckState('web-1', 'http') },
+          { op: 'kv-put', key: 'cfg/b', value: new Uint8Array([0, 1, 2, 250]), flags: 2 },
+        ]);
+        await s.commit([
+          { op: 'delete-instance', id: 'web-2' },
+          { op: 'kv-put', key: 'cfg/a', value: bytes('a2'), flags: 3 },
+        ]);
+        await Promise.all([
+          s.store.commit([{ op: 'put-instance', instance: testInstance('web-3', { port: 1 }) }]),
+          s.store.commit([{ op: 'kv-delete', key: 'cfg/b' }]),
+        ]);
+        const expected = viewFromEvents(s.snapshot, s.batches);
+        const lastIndex = s.lastIndex;
+
+        const first = await s.reopened();
+        assert.equal(first?.index, lastIndex);
+        assert.deepEqual(normalize(first!), normalize(expected));
+
+        const next = await s.commit([{ op: 'kv-put', key: 'after', value: bytes('x'), flags: 0 }]);
+        assert.ok(next.result.index > lastIndex, `${next.result.index} > ${lastIndex}`);
+
+        const second = await s.reopened();
+        assert.equal(second?.index, next.result.index);
+        assert.deepEqual(normalize(second!), normalize(viewFromEvents(expected, [next.events])));
+      });
+  });
+}

@@ -1,0 +1,81 @@
+/** @module Test helpers: an in-process agent on port 0 and a tiny JSON HTTP client. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { silentLogger } from '../../src/core/logger.js';
+import { resolveAgentOptions } from '../../src/config/agent-options.js';
+import { startAgent, type RunningAgent } from '../../src/cli/agent-runtime.js';
+
+export interface TestAgent extends RunningAgent {
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Starts an agent on 127.0.0.1:0 (memory store unless `sqlite`). */
+export async function startTestAgent(
+  opts: { sqlite?: boolean; dataDir?: string } = {},
+): Promise<TestAgent> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'meshwork-test-'));
+  const options = resolveAgentOptions({
+    flags: {
+      http: '127.0.0.1:0',
+      dev: opts.sqlite !== true,
+      dataDir,
+      nodeName: 'test-node',
+      logLevel: 'silent',
+    },
+  });
+  const agent = await startAgent(options, silentLogger);
+  return {
+    ...agent,
+    dataDir,
+    stop: async () => {
+      await agent.close();
+      if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON
+export interface JsonResponse<T = any> {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: T;
+  text: string;
+}
+
+/** Sends a request; `body` objects are sent as JSON, strings and buffers as they are. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON
+export async function http<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonResponse<T>> {
+  const payload =
+    body === undefined
+      ? undefined
+      : typeof body === 'string' || Buffer.isBuffer(body)
+        ? body
+        : JSON.stringify(body);
+  const res = await request(base + path, {
+    method: method as 'GET',
+    headers: {
+      ...(typeof body === 'object' && !Buffer.isBuffer(body)
+        ? { 'content-type': 'application/json' }
+        : {}),
+      ...headers,
+    },
+    ...(payload === undefined ? {} : { body: payload }),
+  });
+  const text = await res.body.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, body: parsed as T, text };
+}

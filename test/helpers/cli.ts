@@ -1,0 +1,87 @@
+/** @module Test helpers: spawn the real `meshwork` binary (bin/meshwork.js -> dist/). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../bin/meshwork.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `meshwork ...args` to completion. */
+export async function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+export interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  /** Everything the agent wrote to stderr so far (pino JSON lines). */
+  stderr(): string;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string | null>;
+  /** Resolves once stderr matches `pattern`. */
+  waitForStderr(pattern: RegExp): Promise<void>;
+}
+
+/** Spawns `meshwork agent ...args` and resolves once it prints its URL. */
+export async function spawnAgent(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [BIN, 'agent', '--http', '127.0.0.1:0', ...args], {
+    env: { ...process.env, MESHWORK_AGENT__LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  const watchers = new Set<() => void>();
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const w of [...watchers]) w();
+  });
+  const waitForStderr = (pattern: RegExp): Promise<void> =>
+    new Promise((resolve) => {
+      const check = (): void => {
+        if (pattern.test(err)) {
+          watchers.delete(check);
+          resolve();
+        }
+      };
+      watchers.add(check);
+      check();
+    });
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m?.[1] !== undefined) {
+        child.stdout?.off('data', onData);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    void exited.then((code) =>
+      reject(new Error(`agent exited (${String(code)}) before listening:\n${err}`)),
+    );
+  });
+  return { child, url, stderr: () => err, exited, waitForStderr };
+}

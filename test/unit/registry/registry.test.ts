@@ -1,0 +1,126 @@
+/** Unit tests of the Registry facade on the memory store and a fake clock. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createRegistry, type Registry } from '../../../src/registry/registry.js';
+import { createMemoryCatalogStore } from '../../../src/registry/store/memory/memory-catalog-store.js';
+import { serviceTopic } from '../../../src/registry/watch/watch-hub.js';
+import type { ParsedRegistration } from '../../../src/protocol/registration.js';
+import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
+
+const input = (service: string, id: string): ParsedRegistration => ({
+  service,
+  id,
+  address: '10.0.0.1',
+  port: 80,
+});
+
+async function setup(): Promise<{ registry: Registry; clock: FakeClock }> {
+  const clock = new FakeClock();
+  const registry = createRegistry({
+    store: createMemoryCatalogStore(),
+    nodeName: 'n1',
+    clock,
+    random: () => 0,
+  });
+  await registry.start();
+  return { registry, clock };
+}
+
+describe('Registry', () => {
+  it('starts at index 1 (never 0) and bumps the index on every change', async () => {
+    const { registry } = await setup();
+    assert.equal(registry.index, 1);
+    const a = await registry.register(input('a', 'a-1'));
+    const b = await registry.register(input('b', 'b-1'));
+    assert.ok(a.index > 1);
+    assert.ok(b.index > a.index);
+    assert.equal(registry.view.serviceIndex('a'), a.index);
+    assert.equal(registry.view.serviceIndex('b'), b.index);
+  });
+
+  it('wakes a watch on service A for a change to A, never for a change to B', async () => {
+    const { registry } = await setup();
+    const a1 = await registry.register(input('a', 'a-1'));
+    let woke = false;
+    const pending = registry
+      .waitForChange(serviceTopic('a'), a1.index, 60_000, () => registry.view.serviceIndex('a'))
+      .then(() => {
+        woke = true;
+      });
+    await registry.register(input('b', 'b-1'));
+    await registry.deregister('b-1');
+    await flushMicrotasks();
+    assert.equal(woke, false);
+    const a2 = await registry.register(input('a', 'a-2'));
+    await pending;
+    assert.equal(woke, true);
+    assert.equal(registry.view.serviceIndex('a'), a2.index);
+  });
+
+  it('ends a blocking query at wait plus at most wait/16 jitter when nothing changes', async () => {
+    const clock = new FakeClock();
+    const registry = createRegistry({
+      store: createMemoryCatalogStore(),
+      nodeName: 'n1',
+      clock,
+      random: () => 0.999,
+    });
+    await registry.start();
+    const a1 = await registry.register(input('a', 'a-1'));
+    let done = false;
+    const p = registry
+      .waitForChange(serviceTopic('a'), a1.index, 16_000, () => registry.view.serviceIndex('a'))
+      .then(() => {
+        done = true;
+      });
+    clock.advance(16_000);
+    await flushMicrotasks();
+    assert.equal(done, false, 'jitter extends the wait');
+    clock.advance(1_000);
+    await p;
+    assert.equal(done, true);
+  });
+
+  it('returns at once when the given index is already behind', async () => {
+    const { registry } = await setup();
+    await registry.register(input('a', 'a-1'));
+    await registry.waitForChange(serviceTopic('a'), 1, 60_000, () =>
+      registry.view.serviceIndex('a'),
+    );
+  });
+
+  it('delivers a snapshot then deltas to a stream, and drops a slow one without stalling others', async () => {
+    const { registry } = await setup();
+    await registry.register(input('a', 'a-1'));
+    const fast: string[] = [];
+    let slowDropped = '';
+    let slowAccepted = 0;
+    registry.subscribeStream('a', { write: (f) => (fast.push(f), true), drop: () => undefined });
+    registry.subscribeStream('a', {
+      write: () => slowAccepted++ < 1, // accepts the snapshot, then reports a full buffer
+      drop: (frame) => {
+        slowDropped = frame;
+      },
+    });
+    await registry.register(input('a', 'a-2'));
+    await registry.register(input('a', 'a-3'));
+    assert.match(fast[0] ?? '', /^event: snapshot/);
+    assert.equal(fast.length, 3);
+    assert.match(slowDropped, /^event: reset/);
+    assert.equal(registry.fanout.streams, 1);
+    assert.equal(registry.fanout.dropped, 1);
+  });
+
+  it('keeps check state and maintenance across a re-registration', async () => {
+    const { registry } = await setup();
+    await registry.register({ ...input('a', 'a-1'), checks: [{ ttlMs: 10_000 }] });
+    registry.heartbeat('a-1');
+    await flushMicrotasks();
+    await registry.setMaintenance('a-1', true, 'upgrade');
+    await registry.register({ ...input('a', 'a-1'), tags: ['new'], checks: [{ ttlMs: 10_000 }] });
+    const dto = registry.getInstance('a-1').instance;
+    assert.equal(dto.status, 'maintenance');
+    assert.equal(dto.checks[0]?.status, 'passing');
+    assert.deepEqual(dto.tags, ['new']);
+  });
+});
