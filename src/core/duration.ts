@@ -20,8 +20,7 @@ const PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
 export function parseDurationMs(text: string): number | undefined {
   const s = text.trim();
   if (s === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.ceil(Number(s));
-  if (s === '0') return 0;
+  if (/^\d+(\.\d+)?$/.test(s)) return safe(Math.ceil(Number(s)));
   let total = 0;
   PART.lastIndex = 0;
   let pos = 0;
@@ -34,8 +33,12 @@ export function parseDurationMs(text: string): number | undefined {
     total += Number(m[1]) * unit;
     pos = PART.lastIndex;
   }
-  if (!Number.isFinite(total)) return undefined;
-  return Math.ceil(total);
+  return safe(Math.ceil(total));
+}
+
+/** Durations beyond 2^53 ms (285,000 years) are not durations anyone means. */
+function safe(ms: number): number | undefined {
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 /** Formats milliseconds as a short duration string ("1500ms" -> "1.5s"). */

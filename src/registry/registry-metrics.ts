@@ -17,6 +17,7 @@ export class RegistryMetrics implements HealthObserver {
   readonly heartbeats: Counter;
   readonly checkRuns: Counter<'kind' | 'status'>;
   readonly checkDuration: Histogram<'kind'>;
+  readonly stalls: Counter;
 
   constructor(registry: PromRegistry, source: RegistryMetricsSource) {
     const registers = [registry];
@@ -48,6 +49,11 @@ export class RegistryMetrics implements HealthObserver {
       help: 'Probe duration, by check kind.',
       labelNames: ['kind'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.stalls = new Counter({
+      name: 'meshwork_registry_event_loop_stalls_total',
+      help: 'Event-loop stalls longer than the stall threshold (TTL deadlines were restarted).',
       registers,
     });
     new Gauge({
@@ -86,6 +92,10 @@ export class RegistryMetrics implements HealthObserver {
         this.set(source.index());
       },
     });
+  }
+
+  stall(): void {
+    this.stalls.inc();
   }
 
   checkRun(kind: CheckKind, status: CheckStatus, durationMs: number): void {

@@ -131,7 +131,7 @@ export class Registry {
   async close(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
-    this.#health.stop();
+    await this.#health.stop();
     this.#unsubscribe?.();
     await this.#store.close();
   }

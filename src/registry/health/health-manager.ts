@@ -245,6 +245,16 @@ export class HealthManager {
   }
 
   #startCheck(tracked: TrackedInstance, check: TrackedCheck): void {
+    const problem = scheduleProblem(check.def);
+    if (problem !== undefined) {
+      // Registration validates this; a bad stored definition must not spin the loop or stop the
+      // agent from starting, so it is reported and left unscheduled.
+      this.#log.error(
+        { instanceId: tracked.instance.id, checkId: check.def.id, problem },
+        'check not scheduled: invalid definition',
+      );
+      return;
+    }
     if (check.def.kind === 'ttl') this.#armTtl(tracked, check);
     else check.timer = this.#setTimer(() => this.#tick(tracked, check), 0);
     this.#syncDeregister(tracked, check, 0);
@@ -408,7 +418,7 @@ export class HealthManager {
     this.#stallEpoch += 1;
     const nowMono = this.#clock.monotonicMs();
     if (nowMono - this.#lastStallLogMono > this.#stallThresholdMs) {
-      // TODO(health): pair with a metric once HealthObserver has a stall hook.
+      this.#observer?.stall?.(stalledMs);
       this.#log.warn({ stalledMs }, 'event loop stalled; restarting TTL deadlines');
     }
     this.#lastStallLogMono = nowMono;
@@ -556,6 +566,15 @@ export class HealthManager {
  */
 export function createHealthManager(options: HealthManagerOptions): HealthManager {
   return new HealthManager(options);
+}
+
+function scheduleProblem(def: CheckDefinition): string | undefined {
+  if (def.kind === 'ttl') {
+    return def.ttlMs !== undefined && def.ttlMs > 0 ? undefined : 'ttlMs must be > 0';
+  }
+  if (!(def.intervalMs > 0)) return 'intervalMs must be > 0';
+  if (!(def.timeoutMs > 0)) return 'timeoutMs must be > 0';
+  return undefined;
 }
 
 /** How long a check needs to be observed again: one TTL, or one probe interval plus timeout. */

@@ -16,6 +16,8 @@ export interface HealthHost {
 /** Observes check runs for metrics. MUST be cheap and MUST NOT throw. */
 export interface HealthObserver {
   checkRun(kind: CheckKind, status: CheckStatus, durationMs: number): void;
+  /** The event loop stalled this long; TTL deadlines were restarted (no mass expiry). */
+  stall?(stalledMs: number): void;
 }
 
 /** The outcome of one probe. */

@@ -119,7 +119,7 @@ export class FakeProbe implements CheckProbe {
     for (const resolve of held) resolve(this.result);
   }
 
-  set(status: CheckStatus, output = status): void {
+  set(status: CheckStatus, output: string = status): void {
     this.result = { status, output };
   }
 }

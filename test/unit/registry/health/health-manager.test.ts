@@ -533,6 +533,20 @@ describe('HealthManager', () => {
     });
   });
 
+  it('reports and leaves unscheduled a check it cannot schedule', async () => {
+    const h = harness();
+    h.manager.track(
+      instance([checkDef({ kind: 'ttl', ttlMs: 0 }), checkDef({ id: 'p', intervalMs: 0 })]),
+      [],
+    );
+    await h.run(1000);
+    assert.equal(h.probe.calls, 0);
+    assert.equal(
+      h.logger.entries.filter((e) => e.msg === 'check not scheduled: invalid definition').length,
+      2,
+    );
+  });
+
   it('rejects a non-positive stallThresholdMs', () => {
     assert.throws(() => harness({ stallThresholdMs: 0 }), /stallThresholdMs/);
   });

@@ -1,0 +1,90 @@
+/** Agent options: precedence, one error listing every problem, and arbitrary files never crash. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { DEFAULT_AGENT_OPTIONS, resolveAgentOptions } from '../../../src/config/agent-options.js';
+import { ERROR_CODES, isMeshError } from '../../../src/core/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'meshwork-config-'));
+const file = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+describe('resolveAgentOptions', () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('uses the defaults: 127.0.0.1:8500, ./.meshwork/data, durable store', () => {
+    const o = resolveAgentOptions({});
+    assert.equal(o.http, '127.0.0.1:8500');
+    assert.equal(o.dataDir, './.meshwork/data');
+    assert.equal(o.dev, false);
+    assert.equal(o.datacenter, DEFAULT_AGENT_OPTIONS.datacenter);
+    assert.ok(Object.isFrozen(o));
+  });
+
+  it('applies defaults < file < env < flags', () => {
+    const f = file('p.yaml', 'http: 127.0.0.1:1001\ndataDir: /from/file\nlogLevel: debug\n');
+    const o = resolveAgentOptions({
+      file: f,
+      env: { MESHWORK_AGENT__HTTP: '127.0.0.1:1002', MESHWORK_AGENT__DATA_DIR: '/from/env' },
+      flags: { http: '127.0.0.1:1003' },
+    });
+    assert.equal(o.http, '127.0.0.1:1003');
+    assert.equal(o.dataDir, '/from/env');
+    assert.equal(o.logLevel, 'debug');
+  });
+
+  it('throws one error listing every problem', () => {
+    const f = file('bad.yaml', 'http: nowhere\nlogLevel: loud\ncolour: blue\n');
+    assert.throws(
+      () => resolveAgentOptions({ file: f, env: { MESHWORK_AGENT__DEV: 'maybe' } }),
+      (err: unknown) => {
+        assert.ok(isMeshError(err, ERROR_CODES.CONFIG_INVALID));
+        for (const needle of ['http', 'logLevel', 'colour', 'MESHWORK_AGENT__DEV'])
+          assert.match(err.message, new RegExp(needle));
+        return true;
+      },
+    );
+  });
+
+  it('reports an unreadable file with its path', () => {
+    assert.throws(
+      () => resolveAgentOptions({ file: join(dir, 'missing.yaml') }),
+      (err: unknown) =>
+        isMeshError(err, ERROR_CODES.CONFIG_UNREADABLE) &&
+        /missing\.yaml: ENOENT/.test(err.message),
+    );
+  });
+
+  it('answers any file content with options or a config error, never anything else', () => {
+    const p = join(dir, 'fuzz.yaml');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string().map((s) => `services:\n  - ${s}\n`),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+          fc.constantFrom('a: &a [*a]', '{{{{', '- - -', 'http: [1, 2]', '\u0000\u0001'),
+        ),
+        (text) => {
+          writeFileSync(p, text);
+          try {
+            resolveAgentOptions({ file: p });
+          } catch (err) {
+            assert.ok(
+              isMeshError(err, ERROR_CODES.CONFIG_INVALID) ||
+                isMeshError(err, ERROR_CODES.CONFIG_UNREADABLE),
+              String(err),
+            );
+          }
+        },
+      ),
+      { numRuns: 500, seed: 11 },
+    );
+  });
+});
