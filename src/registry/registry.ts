@@ -165,19 +165,21 @@ export class Registry {
   }
 
   /**
-   * A heartbeat for the instance's TTL checks. Only a status change is written; a heartbeat that
-   * keeps the status costs no write.
+   * A heartbeat for the instance's TTL checks. Only a status change is written (and awaited, so
+   * the answer carries the status the heartbeat caused); a heartbeat that keeps the status costs
+   * no write.
    */
-  heartbeat(
+  async heartbeat(
     id: string,
     status: CheckStatus = 'passing',
     output = '',
-  ): { index: number; status: InstanceStatus } {
+  ): Promise<{ index: number; status: InstanceStatus }> {
     if (this.view.get(id) === undefined) throw errors.instanceNotFound(id);
     const r = this.#health.heartbeat(id, status, output);
     if (r === 'not-found') throw errors.instanceNotFound(id);
     if (r === 'no-ttl-check') throw errors.noTtlCheck(id);
     this.#metrics?.heartbeats.inc();
+    await this.#health.settled();
     const s = this.view.status(id);
     return { index: this.view.index, status: s?.status ?? 'critical' };
   }

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
 import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { collectSse } from '../helpers/sse.js';
 
 const reg = (over: Record<string, unknown> = {}) => ({
   service: 'payments',
@@ -293,30 +293,13 @@ describe('native API', () => {
         address: '10.0.0.1',
         port: 1,
       });
-      const ac = new AbortController();
-      const res = await request(`${base}/api/v1/watch?service=streamed`, { signal: ac.signal });
-      assert.equal(res.statusCode, 200);
-      assert.match(String(res.headers['content-type']), /text\/event-stream/);
       // eslint-disable-next-line @typescript-eslint/no-explicit-any -- events are read as loose JSON
-      const events: { type: string; [k: string]: any }[] = [];
-      let buf = '';
-      const reader = (async () => {
-        for await (const chunk of res.body) {
-          buf += chunk.toString();
-          let end;
-          while ((end = buf.indexOf('\n\n')) >= 0) {
-            const data = buf
-              .slice(0, end)
-              .split('\n')
-              .find((l) => l.startsWith('data: '));
-            buf = buf.slice(end + 2);
-            if (data !== undefined) events.push(JSON.parse(data.slice(6)));
-          }
-        }
-      })().catch(() => undefined);
-      const until = async (n: number) => {
-        while (events.length < n) await new Promise((r) => setTimeout(r, 5));
-      };
+      const stream = await collectSse<{ type: string; [k: string]: any }>(
+        `${base}/api/v1/watch?service=streamed`,
+      );
+      assert.equal(stream.status, 200);
+      assert.match(stream.contentType, /text\/event-stream/);
+      const { events, until } = stream;
       await until(1);
       assert.equal(events[0]?.type, 'snapshot');
       assert.deepEqual(
@@ -347,8 +330,7 @@ describe('native API', () => {
             e.type === 'snapshot' || e.instance?.service === 'streamed' || e.service === 'streamed',
         ),
       );
-      ac.abort();
-      await reader;
+      await stream.close();
     });
   });
 
@@ -403,7 +385,7 @@ describe('native API', () => {
       assert.equal(r.body.instance.status, 'critical');
       const hb = await http(base, 'PUT', '/api/v1/instances/beats-1/heartbeat');
       assert.equal(hb.status, 200, hb.text);
-      await waitForStatus('beats-1', 'passing');
+      assert.equal(hb.body.status, 'passing');
       const before = agent.registry.index;
       for (let i = 0; i < 5; i++)
         assert.equal(
@@ -416,7 +398,8 @@ describe('native API', () => {
         output: 'slow disk',
       });
       assert.equal(warn.status, 200);
-      const inst = await waitForStatus('beats-1', 'warning');
+      assert.equal(warn.body.status, 'warning');
+      const inst = (await http(base, 'GET', '/api/v1/instances/beats-1')).body.instance;
       assert.match(inst.statusReason, /slow disk/);
     });
 

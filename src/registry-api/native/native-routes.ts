@@ -100,7 +100,7 @@ export function registerNativeRoutes(
 
   app.put('/api/v1/instances/:id/heartbeat', async (req, reply) => {
     const body = parseOrThrow(heartbeatSchema, jsonBody(req, {}));
-    const r = registry.heartbeat(idParam(req), body.status ?? 'passing', body.output ?? '');
+    const r = await registry.heartbeat(idParam(req), body.status ?? 'passing', body.output ?? '');
     return json(reply, r.index, r);
   });
 

@@ -113,6 +113,8 @@ export class HealthManager {
   readonly #pending = new Map<string, CheckState>();
   readonly #unwritten = new Map<string, CheckState>();
   #flushQueued = false;
+  /** The latest write handed to the host (settled, never rejects). */
+  #lastWrite: Promise<void> = Promise.resolve();
 
   constructor(options: HealthManagerOptions) {
     const stallThresholdMs =
@@ -503,6 +505,16 @@ export class HealthManager {
     });
   }
 
+  /**
+   * Resolves once every status change made so far has been handed to the host and its write has
+   * settled (written or failed). Lets a heartbeat answer the status it caused.
+   */
+  async settled(): Promise<void> {
+    // A flush queued earlier runs before this microtask, and sets #lastWrite.
+    if (this.#flushQueued) await new Promise<void>((resolve) => queueMicrotask(resolve));
+    await this.#lastWrite;
+  }
+
   #queueWrite(check: TrackedCheck, state: CheckState): void {
     const key = writeKey(state.instanceId, state.checkId);
     check.lastQueued = state;
@@ -528,6 +540,7 @@ export class HealthManager {
     let written: Promise<void>;
     try {
       written = this.#host.writeStates(states);
+      this.#lastWrite = written.catch(() => undefined);
     } catch (err) {
       written = Promise.reject(err);
     }

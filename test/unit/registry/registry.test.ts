@@ -114,8 +114,11 @@ describe('Registry', () => {
   it('keeps check state and maintenance across a re-registration', async () => {
     const { registry } = await setup();
     await registry.register({ ...input('a', 'a-1'), checks: [{ ttlMs: 10_000 }] });
-    registry.heartbeat('a-1');
-    await flushMicrotasks();
+    assert.equal(
+      (await registry.heartbeat('a-1')).status,
+      'passing',
+      'the answer carries the new status',
+    );
     await registry.setMaintenance('a-1', true, 'upgrade');
     await registry.register({ ...input('a', 'a-1'), tags: ['new'], checks: [{ ttlMs: 10_000 }] });
     const dto = registry.getInstance('a-1').instance;

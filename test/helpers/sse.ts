@@ -1,0 +1,54 @@
+/** @module Test helper: reads a server-sent-events stream into parsed events, waits without sleeping. */
+import { request } from 'undici';
+
+export interface SseCollector<T> {
+  readonly events: T[];
+  readonly status: number;
+  readonly contentType: string;
+  /** Resolves once at least `n` events arrived. */
+  until(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function collectSse<T = unknown>(url: string): Promise<SseCollector<T>> {
+  const ac = new AbortController();
+  const res = await request(url, { signal: ac.signal });
+  const events: T[] = [];
+  const waiters = new Set<() => void>();
+  let buf = '';
+  const reader = (async () => {
+    for await (const chunk of res.body) {
+      buf += (chunk as Buffer).toString();
+      let end;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const data = buf
+          .slice(0, end)
+          .split('\n')
+          .find((l) => l.startsWith('data: '));
+        buf = buf.slice(end + 2);
+        if (data !== undefined) events.push(JSON.parse(data.slice(6)) as T);
+      }
+      for (const w of [...waiters]) w();
+    }
+  })().catch(() => undefined);
+  return {
+    events,
+    status: res.statusCode,
+    contentType: String(res.headers['content-type']),
+    until: (n) =>
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (events.length >= n) {
+            waiters.delete(check);
+            resolve();
+          }
+        };
+        waiters.add(check);
+        check();
+      }),
+    close: async () => {
+      ac.abort();
+      await reader;
+    },
+  };
+}
