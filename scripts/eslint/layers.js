@@ -4,6 +4,22 @@
 // src/ is relative (ESM, explicit .js), and bare specifiers are packages, which the rule ignores.
 import { dirname, relative, resolve, sep } from 'node:path';
 
+const EVERYTHING_BUT_TESTING = [
+  'core',
+  'protocol',
+  'config',
+  'telemetry',
+  'registry',
+  'registry-api',
+  'dns',
+  'client',
+  'proxy',
+  'gateway',
+  'sidecar',
+  'control-plane',
+  'ui',
+];
+
 /** Which top-level folders of src/ each folder may import (besides itself). */
 export const ALLOWED = {
   core: [],
@@ -20,38 +36,9 @@ export const ALLOWED = {
   'control-plane': ['core', 'protocol', 'registry', 'telemetry', 'config'],
   ui: ['core', 'protocol'],
   testing: ['core', 'protocol', 'registry', 'client'],
-  // The composition root may import everything but testing/.
-  cli: [
-    'core',
-    'protocol',
-    'config',
-    'telemetry',
-    'registry',
-    'registry-api',
-    'dns',
-    'client',
-    'proxy',
-    'gateway',
-    'sidecar',
-    'control-plane',
-    'ui',
-  ],
-  // src/index.ts: public types and factories.
-  '': [
-    'core',
-    'protocol',
-    'config',
-    'telemetry',
-    'registry',
-    'registry-api',
-    'dns',
-    'client',
-    'proxy',
-    'gateway',
-    'sidecar',
-    'control-plane',
-    'ui',
-  ],
+  // The composition root, and src/index.ts (public types and factories): all but testing/.
+  cli: EVERYTHING_BUT_TESTING,
+  '': EVERYTHING_BUT_TESTING,
 };
 
 /** The top-level folder of src/ a path is in ('' for src/*.ts), or undefined outside src/. */

@@ -1,12 +1,5 @@
 /** @module Response shapes of the native API (/api/v1) and its watch stream, shared with the SDK. */
-import type {
-  CheckDefinition,
-  CheckStatus,
-  InstanceStatus,
-  Maintenance,
-  RegistrationSource,
-  Weights,
-} from '../core/types.js';
+import type { CheckDefinition, CheckStatus, Instance, InstanceStatus } from '../core/types.js';
 
 /** A check as readers see it: its definition plus its current status. */
 export interface CheckDto extends CheckDefinition {
@@ -16,27 +9,11 @@ export interface CheckDto extends CheckDefinition {
   readonly since: number;
 }
 
-/** An instance as readers see it. */
-export interface InstanceDto {
-  readonly id: string;
-  readonly service: string;
-  readonly address: string;
-  readonly port: number;
-  readonly ports: Readonly<Record<string, number>>;
-  readonly tags: readonly string[];
-  readonly meta: Readonly<Record<string, string>>;
-  readonly weights: Weights;
-  readonly priority: number;
-  readonly capacity: number;
-  readonly protocols: readonly string[];
-  readonly source: RegistrationSource;
-  readonly managedBy: string;
-  readonly maintenance: Maintenance;
+/** An instance as readers see it: as stored, plus its status and its checks' states. */
+export interface InstanceDto extends Omit<Instance, 'checks'> {
   readonly status: InstanceStatus;
   readonly statusReason: string;
   readonly checks: readonly CheckDto[];
-  readonly createdAt: number;
-  readonly updatedAt: number;
   readonly createIndex: number;
   readonly modifyIndex: number;
 }
