@@ -22,6 +22,10 @@ const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command
     synopsis: 'Stream changes to a service (or the catalog)',
     load: () => import('./commands/watch.js'),
   },
+  config: {
+    synopsis: 'Validate the agent configuration',
+    load: () => import('./commands/config.js'),
+  },
   apply: {
     synopsis: 'Make the catalog match a file, declaratively',
     load: () => import('./commands/apply.js'),

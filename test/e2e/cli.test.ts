@@ -164,6 +164,28 @@ describe('meshwork CLI', () => {
   });
 });
 
+describe('meshwork config validate', () => {
+  it('prints the effective configuration, and exits 2 listing problems', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshwork-cfg-'));
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, 'http: 127.0.0.1:9000\n');
+    const ok = await runCli(['config', 'validate', '--config', good, '--print'], {
+      MESHWORK_AGENT__DATA_DIR: '/srv/mw',
+    });
+    assert.equal(ok.code, 0, ok.stderr);
+    const printed = JSON.parse(ok.stdout) as { http: string; dataDir: string };
+    assert.equal(printed.http, '127.0.0.1:9000');
+    assert.equal(printed.dataDir, '/srv/mw');
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'http: 1\ndev: sometimes\n');
+    const r = await runCli(['config', 'validate', '--config', bad]);
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /http:/);
+    assert.match(r.stderr, /dev:/);
+  });
+});
+
 describe('meshwork agent', () => {
   it('exits 2 and lists every problem for an invalid config file, before opening a port', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshwork-cfg-'));
