@@ -90,6 +90,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     url,
     applyConfigServices,
     close: async () => {
+      reg.drain();
       await app.close();
       await reg.close();
     },

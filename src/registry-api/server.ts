@@ -24,8 +24,11 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     bodyLimit: LIMITS.maxBodyBytes,
     // Catalog ids may contain ':' and '.', and keys contain '/'; keep paths verbatim.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
+    // On close, Node closes idle keep-alive connections and waits for in-flight requests; the
+    // agent drains long-lived ones (blocking queries, streams) first, and its shutdown deadline
+    // bounds the rest.
     return503OnClosing: true,
-    forceCloseConnections: true,
+    forceCloseConnections: false,
   });
 
   // Every body arrives as raw bytes whatever its Content-Type; routes decide how to parse it.

@@ -73,6 +73,7 @@ export class Registry {
   readonly #maxWaitMs: number;
   #unsubscribe: (() => void) | undefined;
   #started = false;
+  #draining = false;
 
   constructor(options: RegistryOptions) {
     this.#store = options.store;
@@ -125,6 +126,16 @@ export class Registry {
       { store: this.#store.kind, instances: snapshot.instances.length, index: snapshot.index },
       'registry started',
     );
+  }
+
+  /**
+   * First step of a shutdown: blocking queries answer now with what they have, streams end, and
+   * no new wait starts. Writes still work until {@link close}.
+   */
+  drain(): void {
+    this.#draining = true;
+    this.hub.wakeAll();
+    this.fanout.closeAll();
   }
 
   /** Stops checks and closes the store (flushing pending commits). */
@@ -296,11 +307,11 @@ export class Registry {
     currentIndex: () => number,
     signal?: AbortSignal,
   ): Promise<void> {
-    if (minIndex <= 0 || currentIndex() > minIndex) return;
+    if (minIndex <= 0 || currentIndex() > minIndex || this.#draining) return;
     const capped = Math.min(Math.max(waitMs, 0), this.#maxWaitMs);
     const total = capped + Math.floor(this.#random() * (capped / 16));
     const deadline = this.#clock.monotonicMs() + total;
-    while (currentIndex() <= minIndex && signal?.aborted !== true) {
+    while (currentIndex() <= minIndex && signal?.aborted !== true && !this.#draining) {
       const remaining = deadline - this.#clock.monotonicMs();
       if (remaining <= 0) return;
       await this.hub.next(topic, remaining, signal);

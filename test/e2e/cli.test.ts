@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BIN, runCli, spawnAgent, type AgentProcess } from '../helpers/cli.js';
+import { collectSse } from '../helpers/sse.js';
 
 describe('meshwork CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-cli-'));
@@ -256,5 +257,24 @@ describe('meshwork agent', () => {
       assert.ok(Date.now() - started < 5000, 'SIGTERM drains and exits within 5 s');
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('answers pending blocking queries and ends streams when draining on SIGTERM', async () => {
+    const agent = await spawnAgent(['--dev']);
+    const { request } = await import('undici');
+    const stream = await collectSse<{ type: string }>(`${agent.url}/api/v1/watch`);
+    await stream.until(1);
+    const pending = request(`${agent.url}/api/v1/services/x/instances?index=1&wait=60s`);
+    // Signal only once the query is parked (the agent's watcher gauge says so).
+    for (;;) {
+      const m = await (await request(`${agent.url}/metrics`)).body.text();
+      if (/meshwork_registry_watchers\{kind="blocking"\} 1/.test(m)) break;
+    }
+    agent.child.kill('SIGTERM');
+    const res = await pending;
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(((await res.body.json()) as { instances: unknown[] }).instances, []);
+    await stream.close();
+    assert.equal(await agent.exited, 0);
   });
 });

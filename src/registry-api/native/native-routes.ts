@@ -165,7 +165,6 @@ export function registerNativeRoutes(
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
-      connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
     res.flushHeaders();
@@ -182,6 +181,10 @@ export function registerNativeRoutes(
         res.end(frame);
         // A peer that reads nothing would keep the socket forever; cut it after a grace period.
         setTimeout(() => res.destroy(), 1000).unref();
+      },
+      close: () => {
+        clearInterval(ping);
+        res.end(() => res.destroy());
       },
     });
     res.on('close', () => {

@@ -14,6 +14,8 @@ export interface StreamSink {
   write(frame: string): boolean;
   /** Called once when the sink is dropped for being too slow; it should tell the peer and close. */
   drop(frame: string): void;
+  /** Called once at shutdown: end the stream cleanly (the peer reconnects elsewhere). */
+  close?(): void;
 }
 
 /** Serialises an event as one server-sent-events frame. */
@@ -48,6 +50,14 @@ export class StreamFanout {
     set.add(sink);
     this.#count++;
     return () => this.#remove(key, sink);
+  }
+
+  /** Ends every stream (at shutdown). */
+  closeAll(): void {
+    const all = [...this.#sinks.values()];
+    this.#sinks.clear();
+    this.#count = 0;
+    for (const set of all) for (const sink of set) sink.close?.();
   }
 
   /** Publishes an event about `service` to its streams and the catalog-wide streams. */

@@ -58,6 +58,13 @@ export class WatchHub {
     });
   }
 
+  /** Wakes every waiter of every topic (at shutdown, so blocking queries answer instead of hanging). */
+  wakeAll(): void {
+    const all = [...this.#waiters.values()];
+    this.#waiters.clear();
+    for (const set of all) for (const w of [...set]) w.wake();
+  }
+
   /** Wakes every waiter of `topic`. */
   publish(topic: Topic): void {
     const set = this.#waiters.get(topic);
