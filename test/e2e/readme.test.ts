@@ -1,0 +1,61 @@
+/** The README's tour runs as written (against an agent on a free port instead of 8500). */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { BIN, spawnAgent, type AgentProcess } from '../helpers/cli.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const readme = readFileSync(`${root}README.md`, 'utf8');
+const tour = readme.slice(readme.indexOf('## A five-minute tour'), readme.indexOf('## Docs'));
+const blocks = [...tour.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+
+describe('README tour', () => {
+  let agent: AgentProcess;
+  before(async () => {
+    agent = await spawnAgent(['--dev']);
+  });
+  after(async () => {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+  });
+
+  const run = (script: string): { code: number | null; out: string } => {
+    const { host } = new URL(agent.url);
+    const adapted = script
+      .replaceAll('localhost:8500', host)
+      .replaceAll('npx meshwork', `node ${BIN}`)
+      // Streams run until interrupted; the tour shows them, the test reads their first second.
+      .replaceAll('curl -sN', 'curl -sN --max-time 1')
+      .replace(/^(node \S+ watch .*)$/gm, 'timeout 1 $1 || test $? -eq 124');
+    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', adapted], {
+      cwd: root,
+      env: { ...process.env, MESHWORK_ADDR: agent.url },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    return { code: r.status, out: `${r.stdout}\n${r.stderr}` };
+  };
+
+  it('has the curl block and the CLI block', () => {
+    assert.equal(blocks.length, 2);
+  });
+
+  it('runs the curl block: register, heartbeat, queries, blocking query, stream', () => {
+    const r = run((blocks[0] ?? '').replace(/^(curl -sN .*)$/m, '$1 || test $? -eq 28'));
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /"id":"payments-1"/);
+    assert.match(r.out, /"status":"passing"/);
+    assert.match(r.out, /event: snapshot/);
+  });
+
+  it('runs the CLI block', () => {
+    const r = run(blocks[1] ?? '');
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /registered web-/);
+    assert.match(r.out, /^SERVICE\s+INSTANCES/m);
+    // payments-1 came from the curl block: the apply takes it over.
+    assert.match(r.out, /applied examples: 1 created, 1 updated/);
+  });
+});
