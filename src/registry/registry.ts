@@ -74,6 +74,8 @@ export class Registry {
   #unsubscribe: (() => void) | undefined;
   #started = false;
   #draining = false;
+  /** Writes to one instance id run one after another: read-check-write stays consistent. */
+  readonly #idQueues = new Map<string, Promise<unknown>>();
 
   constructor(options: RegistryOptions) {
     this.#store = options.store;
@@ -157,22 +159,27 @@ export class Registry {
     input: ParsedRegistration,
     defaults: { source?: RegistrationSource; managedBy?: string } = {},
   ): Promise<{ index: number; instance: InstanceDto; changed: boolean }> {
-    const instance = this.#buildInstance(input, defaults);
-    const prev = this.view.get(instance.id);
-    if (prev !== undefined && sameDefinition(prev, instance)) {
-      return { index: this.view.index, instance: this.#dtoOrThrow(instance.id), changed: false };
-    }
-    const index = await this.#commit([{ op: 'put-instance', instance }]);
-    this.#metrics?.registrations.inc({ source: instance.source });
-    return { index, instance: this.#dtoOrThrow(instance.id), changed: true };
+    const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
+    return this.#serial(id, async () => {
+      const instance = this.#buildInstance({ ...input, id }, defaults);
+      const prev = this.view.get(instance.id);
+      if (prev !== undefined && sameDefinition(prev, instance)) {
+        return { index: this.view.index, instance: this.#dtoOrThrow(instance.id), changed: false };
+      }
+      const index = await this.#commit([{ op: 'put-instance', instance }]);
+      this.#metrics?.registrations.inc({ source: instance.source });
+      return { index, instance: this.#dtoOrThrow(instance.id), changed: true };
+    });
   }
 
   /** Removes an instance. Answers whether it existed. */
   async deregister(id: string): Promise<{ index: number; deleted: boolean }> {
-    if (this.view.get(id) === undefined) return { index: this.view.index, deleted: false };
-    const index = await this.#commit([{ op: 'delete-instance', id }]);
-    this.#metrics?.deregistrations.inc({ reason: 'api' });
-    return { index, deleted: true };
+    return this.#serial(id, async () => {
+      if (this.view.get(id) === undefined) return { index: this.view.index, deleted: false };
+      const index = await this.#commit([{ op: 'delete-instance', id }]);
+      this.#metrics?.deregistrations.inc({ reason: 'api' });
+      return { index, deleted: true };
+    });
   }
 
   /**
@@ -201,16 +208,18 @@ export class Registry {
     enabled: boolean,
     reason: string,
   ): Promise<{ index: number; instance: InstanceDto }> {
-    const prev = this.view.get(id);
-    if (prev === undefined) throw errors.instanceNotFound(id);
-    const maintenance = { enabled, reason: enabled ? reason : '' };
-    if (isDeepStrictEqual(prev.maintenance, maintenance)) {
-      return { index: this.view.index, instance: this.#dtoOrThrow(id) };
-    }
-    const index = await this.#commit([
-      { op: 'put-instance', instance: { ...prev, maintenance, updatedAt: this.#clock.now() } },
-    ]);
-    return { index, instance: this.#dtoOrThrow(id) };
+    return this.#serial(id, async () => {
+      const prev = this.view.get(id);
+      if (prev === undefined) throw errors.instanceNotFound(id);
+      const maintenance = { enabled, reason: enabled ? reason : '' };
+      if (isDeepStrictEqual(prev.maintenance, maintenance)) {
+        return { index: this.view.index, instance: this.#dtoOrThrow(id) };
+      }
+      const index = await this.#commit([
+        { op: 'put-instance', instance: { ...prev, maintenance, updatedAt: this.#clock.now() } },
+      ]);
+      return { index, instance: this.#dtoOrThrow(id) };
+    });
   }
 
   /** Puts the whole agent (every instance it serves) in or out of maintenance. */
@@ -413,6 +422,19 @@ export class Registry {
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
     };
+  }
+
+  /** Runs `fn` after every earlier write to the same instance id has finished. */
+  async #serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#idQueues.get(id);
+    const run = (before === undefined ? fn() : before.then(fn, fn)) as Promise<T>;
+    const tail = run.catch(() => undefined);
+    this.#idQueues.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#idQueues.get(id) === tail) this.#idQueues.delete(id);
+    }
   }
 
   #dtoOrThrow(id: string): InstanceDto {

@@ -127,3 +127,28 @@ describe('Registry', () => {
     assert.deepEqual(dto.tags, ['new']);
   });
 });
+
+describe('Registry concurrency', () => {
+  it('lets exactly one of two concurrent registrations of one id for two services win', async () => {
+    const { registry } = await setup();
+    const results = await Promise.allSettled([
+      registry.register(input('a', 'same-id')),
+      registry.register(input('b', 'same-id')),
+    ]);
+    assert.equal(results[0]?.status, 'fulfilled');
+    assert.equal(results[1]?.status, 'rejected');
+    assert.equal(registry.getInstance('same-id').instance.service, 'a');
+  });
+
+  it('does not lose a registration to a concurrent maintenance change', async () => {
+    const { registry } = await setup();
+    await registry.register(input('a', 'a-1'));
+    await Promise.all([
+      registry.register({ ...input('a', 'a-1'), tags: ['new'] }),
+      registry.setMaintenance('a-1', true, 'upgrade'),
+    ]);
+    const dto = registry.getInstance('a-1').instance;
+    assert.deepEqual(dto.tags, ['new']);
+    assert.equal(dto.maintenance.enabled, true);
+  });
+});
