@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createRegistry, type Registry } from '../../../src/registry/registry.js';
 import { createMemoryCatalogStore } from '../../../src/registry/store/memory/memory-catalog-store.js';
+import type { CatalogStore } from '../../../src/registry/store/catalog-store.js';
 import { serviceTopic } from '../../../src/registry/watch/watch-hub.js';
 import type { ParsedRegistration } from '../../../src/protocol/registration.js';
 import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
@@ -128,9 +129,27 @@ describe('Registry', () => {
   });
 });
 
+/** The memory store, but each commit lands a turn later, as with sqlite's group commit. */
+async function setupDeferred(): Promise<Registry> {
+  const inner = createMemoryCatalogStore();
+  const store: CatalogStore = {
+    kind: 'deferred-memory',
+    open: () => inner.open(),
+    subscribe: (l) => inner.subscribe(l),
+    commit: async (ops) => {
+      await new Promise((r) => setImmediate(r));
+      return inner.commit(ops);
+    },
+    close: () => inner.close(),
+  };
+  const registry = createRegistry({ store, nodeName: 'n1', clock: new FakeClock() });
+  await registry.start();
+  return registry;
+}
+
 describe('Registry concurrency', () => {
   it('lets exactly one of two concurrent registrations of one id for two services win', async () => {
-    const { registry } = await setup();
+    const registry = await setupDeferred();
     const results = await Promise.allSettled([
       registry.register(input('a', 'same-id')),
       registry.register(input('b', 'same-id')),
@@ -141,7 +160,7 @@ describe('Registry concurrency', () => {
   });
 
   it('does not lose a registration to a concurrent maintenance change', async () => {
-    const { registry } = await setup();
+    const registry = await setupDeferred();
     await registry.register(input('a', 'a-1'));
     await Promise.all([
       registry.register({ ...input('a', 'a-1'), tags: ['new'] }),
