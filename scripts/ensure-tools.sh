@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Makes sure the external peers a benchmark needs are installed (Debian packages).
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd)
+# Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
+# prints the exact install line. Prints nothing and exits 0 when everything is there.
+set -euo pipefail
+
+missing_pkgs=()
+for tool in "$@"; do
+  case "$tool" in
+    etcd)
+      # etcd 3.4 server from Debian (bookworm ships 3.4.23); the bench drives it with the etcd3
+      # npm client, so etcd-client (etcdctl) is optional and only installed for manual poking.
+      if ! command -v etcd >/dev/null 2>&1; then missing_pkgs+=(etcd-server); fi
+      ;;
+    *)
+      echo "ensure-tools: unknown tool '$tool' (known: etcd)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+[ "${#missing_pkgs[@]}" -eq 0 ] && exit 0
+
+line="apt-get install -y --no-install-recommends ${missing_pkgs[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "ensure-tools: missing ${missing_pkgs[*]}; install with:" >&2
+  echo "  sudo $line" >&2
+  exit 1
+fi
+
+echo "ensure-tools: installing ${missing_pkgs[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# An empty package list means `apt-get update` never ran on this machine.
+if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ]; then
+  apt-get update -qq >&2
+fi
+if ! $line >&2; then
+  # A stale list can point at versions that are gone: refresh once and retry.
+  apt-get update -qq >&2
+  $line >&2
+fi
+# The Debian package starts an etcd service where an init system runs; the benchmarks start
+# their own member on a free port, so stop that one if it came up.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd >&2 || true
+fi
