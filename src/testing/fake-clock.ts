@@ -44,6 +44,11 @@ export class FakeClock implements Clock {
     this.#timers.delete((handle as FakeTimer).id);
   }
 
+  /** Number of timers ever created (setTimeout calls). */
+  get timersCreated(): number {
+    return this.#nextId - 1;
+  }
+
   /** Number of pending timers. */
   get pendingTimers(): number {
     return this.#timers.size;

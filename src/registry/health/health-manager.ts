@@ -1,4 +1,5 @@
 /** @module HealthManager: runs every check of every local instance and persists status changes. */
+import { isDeepStrictEqual } from 'node:util';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { errors } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -60,11 +61,14 @@ interface ProbeRun {
 
 interface TrackedCheck {
   readonly def: CheckDefinition;
-  /** Canonical JSON of `def`: an unchanged definition keeps its machine across re-tracking. */
-  readonly defKey: string;
   machine: CheckMachineState;
-  /** Next probe (http, tcp) or the TTL deadline (ttl). */
+  /** Next probe (http, tcp), or the TTL timer (ttl), which may fire before the deadline moved. */
   timer: TimerHandle | undefined;
+  /**
+   * TTL checks: monotonic ms of the deadline. A heartbeat only moves this; the pending timer
+   * re-arms itself for the rest when it fires early, so heartbeats allocate no timers.
+   */
+  ttlDueMono: number;
   run: ProbeRun | undefined;
   deregisterTimer: TimerHandle | undefined;
   /** The last state handed to a write, to tell whether a failed write is still worth retrying. */
@@ -73,7 +77,8 @@ interface TrackedCheck {
 
 interface TrackedInstance {
   instance: Instance;
-  readonly checks: Map<string, TrackedCheck>;
+  /** In definition order; an array, not a Map: instances have few checks, and many instances. */
+  checks: TrackedCheck[];
   deregisterRequested: boolean;
 }
 
@@ -138,7 +143,7 @@ export class HealthManager {
     this.#running = true;
     this.#armMonitor();
     for (const tracked of this.#instances.values()) {
-      for (const check of tracked.checks.values()) this.#startCheck(tracked, check);
+      for (const check of tracked.checks) this.#startCheck(tracked, check);
     }
   }
 
@@ -151,7 +156,7 @@ export class HealthManager {
     if (this.#monitor !== undefined) this.#clock.clearTimeout(this.#monitor);
     this.#monitor = undefined;
     for (const tracked of this.#instances.values()) {
-      for (const check of tracked.checks.values()) this.#stopCheck(check);
+      for (const check of tracked.checks) this.#stopCheck(check);
     }
     if (this.#ownsProbes) await closeProbes(this.#probes);
   }
@@ -168,25 +173,29 @@ export class HealthManager {
 
     let tracked = this.#instances.get(instance.id);
     if (tracked === undefined) {
-      tracked = { instance, checks: new Map(), deregisterRequested: false };
+      tracked = { instance, checks: [], deregisterRequested: false };
       this.#instances.set(instance.id, tracked);
     } else {
       tracked.instance = instance;
     }
 
-    const wanted = new Set(instance.checks.map((d) => d.id));
-    for (const [id, check] of tracked.checks) {
-      if (wanted.has(id)) continue;
+    const previous = tracked.checks;
+    for (const check of previous) {
+      if (instance.checks.some((d) => d.id === check.def.id)) continue;
       this.#stopCheck(check);
-      tracked.checks.delete(id);
-      this.#forgetWrites(instance.id, id);
+      this.#forgetWrites(instance.id, check.def.id);
     }
 
     const now = this.#clock.now();
+    const next: TrackedCheck[] = [];
     for (const def of instance.checks) {
-      const defKey = canonicalJson(def);
-      const existing = tracked.checks.get(def.id);
-      if (existing?.defKey === defKey) continue;
+      const existing = previous.find((c) => c.def.id === def.id);
+      // Key order does not matter to isDeepStrictEqual, so a definition read back from the store
+      // compares equal to the one registered.
+      if (existing !== undefined && isDeepStrictEqual(existing.def, def)) {
+        next.push(existing);
+        continue;
+      }
       if (existing !== undefined) this.#stopCheck(existing);
       // This agent is the only writer of its checks' states, so a decided in-memory state is at
       // least as fresh as the stored one.
@@ -196,25 +205,26 @@ export class HealthManager {
           : undefined;
       const check: TrackedCheck = {
         def,
-        defKey,
         machine: createCheckMachineState(def, now, carried ?? persisted.get(def.id)),
         timer: undefined,
+        ttlDueMono: 0,
         run: undefined,
         deregisterTimer: undefined,
         lastQueued: existing?.lastQueued,
       };
-      tracked.checks.set(def.id, check);
+      next.push(check);
       if (this.#running) this.#startCheck(tracked, check);
     }
+    tracked.checks = next;
   }
 
   /** Stops everything for an instance; results still in flight are dropped. */
   untrack(instanceId: string): void {
     const tracked = this.#instances.get(instanceId);
     if (tracked === undefined) return;
-    for (const [checkId, check] of tracked.checks) {
+    for (const check of tracked.checks) {
       this.#stopCheck(check);
-      this.#forgetWrites(instanceId, checkId);
+      this.#forgetWrites(instanceId, check.def.id);
     }
     this.#instances.delete(instanceId);
   }
@@ -227,7 +237,7 @@ export class HealthManager {
     const tracked = this.#instances.get(instanceId);
     if (tracked === undefined) return 'not-found';
     let found = false;
-    for (const check of tracked.checks.values()) {
+    for (const check of tracked.checks) {
       if (check.def.kind !== 'ttl') continue;
       found = true;
       if (this.#running) this.#armTtl(tracked, check);
@@ -243,7 +253,7 @@ export class HealthManager {
   instanceStates(instanceId: string): CheckState[] {
     const tracked = this.#instances.get(instanceId);
     if (tracked === undefined) return [];
-    return [...tracked.checks.values()].map((c) => toCheckState(instanceId, c.def.id, c.machine));
+    return tracked.checks.map((c) => toCheckState(instanceId, c.def.id, c.machine));
   }
 
   #startCheck(tracked: TrackedInstance, check: TrackedCheck): void {
@@ -380,18 +390,29 @@ export class HealthManager {
 
   // --- TTL ----------------------------------------------------------------------------------
 
+  /** (Re)starts the TTL: the deadline is one TTL from now. */
   #armTtl(tracked: TrackedInstance, check: TrackedCheck): void {
-    if (check.timer !== undefined) this.#clock.clearTimeout(check.timer);
     const ttlMs = check.def.ttlMs ?? 0;
-    const dueMono = this.#clock.monotonicMs() + ttlMs;
-    check.timer = this.#setTimer(() => this.#onTtlExpired(tracked, check, dueMono), ttlMs);
+    check.ttlDueMono = this.#clock.monotonicMs() + ttlMs;
+    if (check.timer === undefined) this.#scheduleTtlTimer(tracked, check, ttlMs);
   }
 
-  #onTtlExpired(tracked: TrackedInstance, check: TrackedCheck, dueMono: number): void {
+  #scheduleTtlTimer(tracked: TrackedInstance, check: TrackedCheck, delayMs: number): void {
+    const firesAtMono = this.#clock.monotonicMs() + delayMs;
+    check.timer = this.#setTimer(() => this.#onTtlTimer(tracked, check, firesAtMono), delayMs);
+  }
+
+  #onTtlTimer(tracked: TrackedInstance, check: TrackedCheck, firesAtMono: number): void {
     check.timer = undefined;
-    const lateMs = this.#clock.monotonicMs() - dueMono;
+    const nowMono = this.#clock.monotonicMs();
+    const lateMs = nowMono - firesAtMono;
     if (lateMs > this.#stallThresholdMs) {
       this.#onStall(lateMs);
+      return;
+    }
+    if (check.ttlDueMono > nowMono) {
+      // A heartbeat moved the deadline since this timer was set: wait for the rest.
+      this.#scheduleTtlTimer(tracked, check, check.ttlDueMono - nowMono);
       return;
     }
     // Each further silent TTL counts as one more failure, so failuresBeforeCritical applies.
@@ -425,8 +446,13 @@ export class HealthManager {
     }
     this.#lastStallLogMono = nowMono;
     for (const tracked of this.#instances.values()) {
-      for (const check of tracked.checks.values()) {
-        if (check.def.kind === 'ttl') this.#armTtl(tracked, check);
+      for (const check of tracked.checks) {
+        if (check.def.kind === 'ttl') {
+          // Replace the pending (late) timer, so it does not fire and report the stall again.
+          if (check.timer !== undefined) this.#clock.clearTimeout(check.timer);
+          check.timer = undefined;
+          this.#armTtl(tracked, check);
+        }
         if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
         check.deregisterTimer = undefined;
         this.#syncDeregister(tracked, check, recheckWindowMs(check.def));
@@ -493,7 +519,7 @@ export class HealthManager {
       return;
     }
     tracked.deregisterRequested = true;
-    for (const c of tracked.checks.values()) this.#syncDeregister(tracked, c, 0);
+    for (const c of tracked.checks) this.#syncDeregister(tracked, c, 0);
     const instanceId = tracked.instance.id;
     const reason = `check "${check.def.name}" critical for more than ${afterMs} ms: ${check.machine.output}`;
     this.#log.info(
@@ -534,7 +560,7 @@ export class HealthManager {
     this.#pending.clear();
     this.#unwritten.clear();
     const states = [...batch.values()].filter(
-      (s) => this.#instances.get(s.instanceId)?.checks.has(s.checkId) === true,
+      (s) => this.#instances.get(s.instanceId)?.checks.some((c) => c.def.id === s.checkId) === true,
     );
     if (states.length === 0) return;
     let written: Promise<void>;
@@ -552,7 +578,7 @@ export class HealthManager {
       );
       for (const s of states) {
         const key = writeKey(s.instanceId, s.checkId);
-        const check = this.#instances.get(s.instanceId)?.checks.get(s.checkId);
+        const check = this.#instances.get(s.instanceId)?.checks.find((c) => c.def.id === s.checkId);
         if (check?.lastQueued === s && !this.#pending.has(key)) this.#unwritten.set(key, s);
       }
     });
@@ -597,15 +623,4 @@ function recheckWindowMs(def: CheckDefinition): number {
 
 function writeKey(instanceId: string, checkId: string): string {
   return `${instanceId}\u0000${checkId}`;
-}
-
-/** JSON with object keys sorted, so equal definitions compare equal whatever their key order. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)),
-        )
-      : v,
-  );
 }

@@ -149,8 +149,12 @@ export class FakeHost implements HealthHost {
 /** Records observer calls. */
 export class FakeObserver implements HealthObserver {
   readonly runs: { kind: CheckKind; status: CheckStatus; durationMs: number }[] = [];
+  readonly stalls: number[] = [];
   checkRun(kind: CheckKind, status: CheckStatus, durationMs: number): void {
     this.runs.push({ kind, status, durationMs });
+  }
+  stall(stalledMs: number): void {
+    this.stalls.push(stalledMs);
   }
 }
 

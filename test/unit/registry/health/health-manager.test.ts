@@ -289,6 +289,31 @@ describe('HealthManager', () => {
       assert.equal(h.status(), 'critical');
     });
 
+    it('allocates no timer per heartbeat: the pending TTL timer re-arms itself', async () => {
+      const h = harness();
+      trackPassingTtl(h);
+      await h.run(0);
+      const created = h.clock.timersCreated;
+      for (let i = 0; i < 100; i++) h.manager.heartbeat('web-1', 'passing', 'ok');
+      assert.equal(h.clock.timersCreated, created);
+    });
+
+    it('reports a stall once, however many TTL timers fall due late', async () => {
+      const h = harness();
+      const checks = Array.from({ length: 50 }, (_, i) =>
+        ttlCheck({ id: `t${i}`, ttlMs: 1000 + i }),
+      );
+      h.manager.track(
+        instance(checks),
+        checks.map((c) => checkState({ checkId: c.id, status: 'passing' })),
+      );
+      await h.run(500);
+      h.clock.jump(30_000);
+      await h.run(0);
+      assert.equal(h.observer.stalls.length, 1);
+      assert.equal(h.host.writes.length, 0);
+    });
+
     it('writes nothing for heartbeats that keep the status', async () => {
       const h = harness();
       trackPassingTtl(h);
