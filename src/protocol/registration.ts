@@ -183,6 +183,13 @@ export const DEFAULT_CHECK_OPTIONS = Object.freeze({
   deregisterCriticalAfterMs: 0,
 });
 
+/** Default check names, one string each rather than one per check. */
+const DEFAULT_CHECK_NAMES: Readonly<Record<CheckKind, string>> = Object.freeze({
+  http: 'http check',
+  tcp: 'tcp check',
+  ttl: 'ttl check',
+});
+
 /** Error thrown by {@link normalizeChecks}: a field path (relative to the check) and a reason. */
 export class CheckShapeError extends Error {
   constructor(
@@ -226,7 +233,7 @@ export function normalizeChecks(inputs: readonly ParsedCheck[]): CheckDefinition
     );
     const base = {
       id,
-      name: c.name ?? `${kind} check`,
+      name: c.name ?? DEFAULT_CHECK_NAMES[kind],
       kind,
       role: c.role ?? 'readiness',
       intervalMs,

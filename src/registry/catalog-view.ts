@@ -14,10 +14,17 @@ interface Entry {
   instance: Instance;
   createIndex: number;
   modifyIndex: number;
-  states: Map<string, CheckState>;
+  /** Persisted check states (an array: few per instance, many instances). */
+  states: CheckState[];
   status: InstanceStatus;
   reason: string;
-  dto: InstanceDto | undefined;
+}
+
+/** Replaces the state of the same check, or adds it. */
+function putState(states: CheckState[], state: CheckState): void {
+  const i = states.findIndex((s) => s.checkId === state.checkId);
+  if (i >= 0) states[i] = state;
+  else states.push(state);
 }
 
 interface ServiceEntry {
@@ -75,8 +82,10 @@ export class CatalogView {
     for (const s of snapshot.instances) {
       this.#putInstance(s.instance, s.createIndex, s.modifyIndex);
     }
-    for (const st of snapshot.checkStates)
-      this.#instances.get(st.instanceId)?.states.set(st.checkId, st);
+    for (const st of snapshot.checkStates) {
+      const e = this.#instances.get(st.instanceId);
+      if (e !== undefined) putState(e.states, st);
+    }
     for (const e of this.#instances.values()) this.#recompute(e);
     // Check-state changes carry no per-service index in a snapshot; the snapshot index bounds them.
     for (const svc of this.#services.values()) svc.modifyIndex = snapshot.index;
@@ -123,7 +132,7 @@ export class CatalogView {
         case 'check-state': {
           const e = this.#instances.get(ev.state.instanceId);
           if (e === undefined) break;
-          e.states.set(ev.state.checkId, ev.state);
+          putState(e.states, ev.state);
           e.modifyIndex = ev.index;
           this.#recompute(e);
           const svc = this.#services.get(e.instance.service);
@@ -175,7 +184,7 @@ export class CatalogView {
   }
 
   states(id: string): CheckState[] {
-    return [...(this.#instances.get(id)?.states.values() ?? [])];
+    return [...(this.#instances.get(id)?.states ?? [])];
   }
 
   status(id: string): { status: InstanceStatus; reason: string } | undefined {
@@ -287,9 +296,10 @@ export class CatalogView {
         old.modifyIndex = modifyIndex;
       }
     }
-    const states = prev?.states ?? new Map<string, CheckState>();
-    const ids = new Set(instance.checks.map((c) => c.id));
-    for (const k of states.keys()) if (!ids.has(k)) states.delete(k);
+    // States of checks the new definition no longer has are dropped.
+    const states = (prev?.states ?? []).filter((st) =>
+      instance.checks.some((c) => c.id === st.checkId),
+    );
     this.#instances.set(instance.id, {
       instance,
       createIndex,
@@ -297,7 +307,6 @@ export class CatalogView {
       states,
       status: 'passing',
       reason: '',
-      dto: undefined,
     });
     let svc = this.#services.get(instance.service);
     if (svc === undefined) {
@@ -324,17 +333,19 @@ export class CatalogView {
   }
 
   #recompute(e: Entry): void {
-    const agg = aggregateStatus(e.instance, [...e.states.values()], this.#agentMaintenance);
+    const agg = aggregateStatus(e.instance, e.states, this.#agentMaintenance);
     e.status = agg.status;
     e.reason = agg.reason;
-    e.dto = undefined;
   }
 
+  /**
+   * Built on demand, not kept: readers are served from serialised lists cached per service
+   * index, and a DTO kept per instance would double the catalog's memory.
+   */
   #dto(e: Entry): InstanceDto {
-    if (e.dto !== undefined) return e.dto;
     const i = e.instance;
     const checks: CheckDto[] = i.checks.map((c) => {
-      const s = e.states.get(c.id);
+      const s = e.states.find((st) => st.checkId === c.id);
       return {
         ...c,
         status: s?.status ?? c.initialStatus,
@@ -342,7 +353,7 @@ export class CatalogView {
         since: s?.since ?? i.updatedAt,
       };
     });
-    e.dto = {
+    return {
       id: i.id,
       service: i.service,
       address: i.address,
@@ -365,6 +376,5 @@ export class CatalogView {
       createIndex: e.createIndex,
       modifyIndex: e.modifyIndex,
     };
-    return e.dto;
   }
 }

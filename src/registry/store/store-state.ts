@@ -9,8 +9,12 @@ import type { StoreEvent, StoreOp, StoredInstance, StoreSnapshot } from './catal
 export class StoreState {
   index = 1;
   readonly instances = new Map<string, StoredInstance>();
-  /** instanceId -> checkId -> state */
-  readonly checkStates = new Map<string, Map<string, CheckState>>();
+  /**
+   * Check states read from a durable copy at open, for the open snapshot only. `apply` does not
+   * keep check states in memory: the registry's view does, and a durable store writes them
+   * through; a third copy per instance would cost memory for nothing.
+   */
+  loadedCheckStates: CheckState[] = [];
   readonly kv = new Map<string, KvEntry>();
 
   /** Whether every check-and-set condition in `ops` holds. */
@@ -42,18 +46,11 @@ export class StoreState {
             createIndex,
             modifyIndex: index,
           });
-          // Check states of checks that no longer exist are dropped.
-          const states = this.checkStates.get(op.instance.id);
-          if (states !== undefined) {
-            const ids = new Set(op.instance.checks.map((c) => c.id));
-            for (const checkId of states.keys()) if (!ids.has(checkId)) states.delete(checkId);
-          }
           events.push({ type: 'instance-put', index, instance: op.instance, createIndex });
           break;
         }
         case 'delete-instance': {
           if (!this.instances.delete(op.id)) break;
-          this.checkStates.delete(op.id);
           events.push({ type: 'instance-delete', index, id: op.id });
           break;
         }
@@ -62,12 +59,6 @@ export class StoreState {
           // A late state for a deleted instance or check is dropped.
           if (owner === undefined || !owner.instance.checks.some((c) => c.id === op.state.checkId))
             break;
-          let states = this.checkStates.get(op.state.instanceId);
-          if (states === undefined) {
-            states = new Map();
-            this.checkStates.set(op.state.instanceId, states);
-          }
-          states.set(op.state.checkId, op.state);
           events.push({ type: 'check-state', index, state: op.state });
           break;
         }
@@ -103,9 +94,10 @@ export class StoreState {
     return events;
   }
 
+  /** The state at open. Call once: it hands over (and forgets) the loaded check states. */
   snapshot(): StoreSnapshot {
-    const checkStates: CheckState[] = [];
-    for (const states of this.checkStates.values()) checkStates.push(...states.values());
+    const checkStates = this.loadedCheckStates;
+    this.loadedCheckStates = [];
     return {
       index: this.index,
       instances: [...this.instances.values()],

@@ -39,6 +39,11 @@ export class StreamFanout {
     return this.#dropped;
   }
 
+  /** Whether any stream would receive an event about `service` (skip building events if not). */
+  wants(service: string): boolean {
+    return this.#sinks.has(service) || this.#sinks.has('');
+  }
+
   /** Adds a sink for `service` (or the whole catalog when undefined); returns the unsubscribe. */
   subscribe(service: string | undefined, sink: StreamSink): () => void {
     const key = service ?? '';

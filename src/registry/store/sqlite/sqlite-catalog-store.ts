@@ -240,6 +240,8 @@ export class SqliteCatalogStore implements CatalogStore {
   #rebuildMirror(db: Database.Database): void {
     try {
       this.#state = this.#load(db);
+      // The view already has the check states; the mirror only needs instances, KV and the index.
+      this.#state.loadedCheckStates = [];
     } catch (err) {
       this.#broken = err;
       this.#log.error({ file: this.file, err }, 'catalog store cannot reload after a failed write');
@@ -293,13 +295,7 @@ export class SqliteCatalogStore implements CatalogStore {
     }
     const checks = db.prepare<[], string>('SELECT state FROM check_states').pluck();
     for (const json of checks.iterate()) {
-      const checkState = JSON.parse(json) as CheckState;
-      let states = state.checkStates.get(checkState.instanceId);
-      if (states === undefined) {
-        states = new Map();
-        state.checkStates.set(checkState.instanceId, states);
-      }
-      states.set(checkState.checkId, checkState);
+      state.loadedCheckStates.push(JSON.parse(json) as CheckState);
     }
     const kv = db.prepare<
       [],
