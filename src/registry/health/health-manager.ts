@@ -18,6 +18,7 @@ import {
 } from './check-machine.js';
 import { closeProbes, createDefaultProbes } from './checks/index.js';
 import { describeError } from './checks/probe-deadline.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import type { CheckProbe, HealthHost, HealthObserver, ProbeResult } from './health-types.js';
 
 /** Defaults of the tunables of {@link HealthManagerOptions}. */
@@ -62,17 +63,28 @@ interface ProbeRun {
 interface TrackedCheck {
   readonly def: CheckDefinition;
   machine: CheckMachineState;
-  /** Next probe (http, tcp), or the TTL timer (ttl), which may fire before the deadline moved. */
+  /** Next probe (http, tcp). TTL checks use the manager's deadline queue instead. */
   timer: TimerHandle | undefined;
   /**
-   * TTL checks: monotonic ms of the deadline. A heartbeat only moves this; the pending timer
-   * re-arms itself for the rest when it fires early, so heartbeats allocate no timers.
+   * TTL checks: monotonic ms of the deadline. A heartbeat only moves this; the queued entry is
+   * re-queued for the rest when it falls due early, so heartbeats allocate nothing.
    */
   ttlDueMono: number;
+  /** TTL checks: an entry for this check (of this generation) is in the deadline queue. */
+  ttlQueued: boolean;
+  /** Bumped when the check stops: queued entries of older generations are stale. */
+  ttlGeneration: number;
   run: ProbeRun | undefined;
   deregisterTimer: TimerHandle | undefined;
   /** The last state handed to a write, to tell whether a failed write is still worth retrying. */
   lastQueued: CheckState | undefined;
+}
+
+/** An entry of the TTL deadline queue. */
+interface TtlEntry {
+  readonly tracked: TrackedInstance;
+  readonly check: TrackedCheck;
+  readonly generation: number;
 }
 
 interface TrackedInstance {
@@ -111,6 +123,8 @@ export class HealthManager {
   readonly #random: () => number;
   readonly #stallThresholdMs: number;
   readonly #instances = new Map<string, TrackedInstance>();
+  /** Every TTL deadline, on one timer. */
+  readonly #ttlQueue: DeadlineQueue<TtlEntry>;
   #running = false;
   #monitor: TimerHandle | undefined;
   #stallEpoch = 0;
@@ -135,6 +149,7 @@ export class HealthManager {
     this.#observer = options.observer;
     this.#random = options.random ?? Math.random;
     this.#stallThresholdMs = stallThresholdMs;
+    this.#ttlQueue = new DeadlineQueue(options.clock, (due, lateMs) => this.#onTtlDue(due, lateMs));
   }
 
   /** Starts the checks of every tracked instance and the stall monitor. Idempotent. */
@@ -158,6 +173,7 @@ export class HealthManager {
     for (const tracked of this.#instances.values()) {
       for (const check of tracked.checks) this.#stopCheck(check);
     }
+    this.#ttlQueue.clear();
     if (this.#ownsProbes) await closeProbes(this.#probes);
   }
 
@@ -208,6 +224,8 @@ export class HealthManager {
         machine: createCheckMachineState(def, now, carried ?? persisted.get(def.id)),
         timer: undefined,
         ttlDueMono: 0,
+        ttlQueued: false,
+        ttlGeneration: 0,
         run: undefined,
         deregisterTimer: undefined,
         lastQueued: existing?.lastQueued,
@@ -275,6 +293,8 @@ export class HealthManager {
   #stopCheck(check: TrackedCheck): void {
     if (check.timer !== undefined) this.#clock.clearTimeout(check.timer);
     check.timer = undefined;
+    check.ttlGeneration++;
+    check.ttlQueued = false;
     if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
     check.deregisterTimer = undefined;
     if (check.run !== undefined) {
@@ -392,32 +412,39 @@ export class HealthManager {
 
   /** (Re)starts the TTL: the deadline is one TTL from now. */
   #armTtl(tracked: TrackedInstance, check: TrackedCheck): void {
-    const ttlMs = check.def.ttlMs ?? 0;
-    check.ttlDueMono = this.#clock.monotonicMs() + ttlMs;
-    if (check.timer === undefined) this.#scheduleTtlTimer(tracked, check, ttlMs);
+    check.ttlDueMono = this.#clock.monotonicMs() + (check.def.ttlMs ?? 0);
+    this.#queueTtl(tracked, check);
   }
 
-  #scheduleTtlTimer(tracked: TrackedInstance, check: TrackedCheck, delayMs: number): void {
-    const firesAtMono = this.#clock.monotonicMs() + delayMs;
-    check.timer = this.#setTimer(() => this.#onTtlTimer(tracked, check, firesAtMono), delayMs);
+  #queueTtl(tracked: TrackedInstance, check: TrackedCheck): void {
+    if (check.ttlQueued) return;
+    check.ttlQueued = true;
+    this.#ttlQueue.push({ tracked, check, generation: check.ttlGeneration }, check.ttlDueMono);
   }
 
-  #onTtlTimer(tracked: TrackedInstance, check: TrackedCheck, firesAtMono: number): void {
-    check.timer = undefined;
-    const nowMono = this.#clock.monotonicMs();
-    const lateMs = nowMono - firesAtMono;
+  #onTtlDue(entries: TtlEntry[], lateMs: number): void {
+    const live: TtlEntry[] = [];
+    for (const e of entries) {
+      if (e.generation !== e.check.ttlGeneration) continue; // the check stopped since
+      e.check.ttlQueued = false;
+      live.push(e);
+    }
+    if (!this.#running) return;
     if (lateMs > this.#stallThresholdMs) {
-      this.#onStall(lateMs);
+      this.#onStall(lateMs); // re-arms every TTL, these included
       return;
     }
-    if (check.ttlDueMono > nowMono) {
-      // A heartbeat moved the deadline since this timer was set: wait for the rest.
-      this.#scheduleTtlTimer(tracked, check, check.ttlDueMono - nowMono);
-      return;
+    const nowMono = this.#clock.monotonicMs();
+    for (const { tracked, check } of live) {
+      if (check.ttlDueMono > nowMono) {
+        // A heartbeat moved the deadline since this entry was queued: wait for the rest.
+        this.#queueTtl(tracked, check);
+        continue;
+      }
+      // Each further silent TTL counts as one more failure, so failuresBeforeCritical applies.
+      this.#armTtl(tracked, check);
+      this.#apply(tracked, check, { status: 'critical', output: 'TTL expired' });
     }
-    // Each further silent TTL counts as one more failure, so failuresBeforeCritical applies.
-    this.#armTtl(tracked, check);
-    this.#apply(tracked, check, { status: 'critical', output: 'TTL expired' });
   }
 
   // --- stalls -------------------------------------------------------------------------------
@@ -447,12 +474,7 @@ export class HealthManager {
     this.#lastStallLogMono = nowMono;
     for (const tracked of this.#instances.values()) {
       for (const check of tracked.checks) {
-        if (check.def.kind === 'ttl') {
-          // Replace the pending (late) timer, so it does not fire and report the stall again.
-          if (check.timer !== undefined) this.#clock.clearTimeout(check.timer);
-          check.timer = undefined;
-          this.#armTtl(tracked, check);
-        }
+        if (check.def.kind === 'ttl') this.#armTtl(tracked, check);
         if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
         check.deregisterTimer = undefined;
         this.#syncDeregister(tracked, check, recheckWindowMs(check.def));
