@@ -115,7 +115,8 @@ export function applyCheckResult(
 
   switch (result.status) {
     case 'passing': {
-      successes += 1;
+      // Counters stop at their threshold: counting further changes nothing but memory churn.
+      successes = Math.min(successes + 1, atLeastOne(def.successesBeforePassing));
       failures = 0;
       if (successes >= atLeastOne(def.successesBeforePassing)) {
         status = 'passing';
@@ -134,7 +135,7 @@ export function applyCheckResult(
       // A failure breaks a success streak even when the start period keeps it from counting.
       successes = 0;
       if (now < ctx.registeredAt + def.startPeriodMs) break;
-      failures += 1;
+      failures = Math.min(failures + 1, atLeastOne(def.failuresBeforeCritical));
       const reached =
         failures >= atLeastOne(def.failuresBeforeCritical)
           ? 'critical'
@@ -155,7 +156,20 @@ export function applyCheckResult(
   const confirmedCritical = !state.settled && settled && status === 'critical';
   const changed = statusChanged || startedOnce !== state.startedOnce || confirmedCritical;
   const decidedCritical = status === 'critical' && settled;
+  const criticalSince = decidedCritical ? (state.criticalSince ?? now) : undefined;
 
+  // The common case (a heartbeat or probe that confirms the status) keeps the same object: with
+  // 10k heartbeats/s, a new state per result is old-generation garbage the GC must chase.
+  if (
+    !changed &&
+    result.output === state.output &&
+    successes === state.consecutiveSuccesses &&
+    failures === state.consecutiveFailures &&
+    settled === state.settled &&
+    criticalSince === state.criticalSince
+  ) {
+    return { state, changed, statusChanged };
+  }
   return {
     state: {
       status,
@@ -164,7 +178,7 @@ export function applyCheckResult(
       consecutiveSuccesses: successes,
       consecutiveFailures: failures,
       startedOnce,
-      criticalSince: decidedCritical ? (state.criticalSince ?? now) : undefined,
+      criticalSince,
       settled,
     },
     changed,

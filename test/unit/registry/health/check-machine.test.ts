@@ -220,3 +220,21 @@ describe('worseStatus', () => {
     assert.equal(worseStatus('passing', 'passing'), 'passing');
   });
 });
+
+describe('applyCheckResult allocation', () => {
+  it('keeps the same state object for results that confirm the status with the same output', () => {
+    const def = checkDef({ kind: 'ttl', ttlMs: 10_000, successesBeforePassing: 2 });
+    let state = createCheckMachineState(def, T0);
+    const ctx = { def, registeredAt: T0, now: T0 + 1000 };
+    for (let i = 0; i < 3; i++)
+      state = applyCheckResult(state, { status: 'passing', output: '' }, ctx).state;
+    assert.equal(state.status, 'passing');
+    assert.equal(state.consecutiveSuccesses, 2, 'counters stop at their threshold');
+    const again = applyCheckResult(state, { status: 'passing', output: '' }, ctx);
+    assert.equal(again.state, state);
+    assert.equal(again.changed, false);
+    const newOutput = applyCheckResult(state, { status: 'passing', output: 'load 0.3' }, ctx);
+    assert.notEqual(newOutput.state, state);
+    assert.equal(newOutput.state.output, 'load 0.3');
+  });
+});
