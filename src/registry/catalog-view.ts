@@ -14,17 +14,24 @@ interface Entry {
   instance: Instance;
   createIndex: number;
   modifyIndex: number;
-  /** Persisted check states (an array: few per instance, many instances). */
-  states: CheckState[];
+  /** Persisted check states (an array: few per instance, many instances). Never mutated. */
+  states: readonly CheckState[];
   status: InstanceStatus;
   reason: string;
 }
 
-/** Replaces the state of the same check, or adds it. */
-function putState(states: CheckState[], state: CheckState): void {
+const NO_STATES: readonly CheckState[] = Object.freeze([]);
+
+/**
+ * The states with `state` replacing the same check's, or added. Arrays are copied at their exact
+ * size (push() on an empty array reserves 17 slots; with 100k instances that adds up).
+ */
+function withState(states: readonly CheckState[], state: CheckState): readonly CheckState[] {
   const i = states.findIndex((s) => s.checkId === state.checkId);
-  if (i >= 0) states[i] = state;
-  else states.push(state);
+  if (i < 0) return [...states, state];
+  const next = states.slice();
+  next[i] = state;
+  return next;
 }
 
 interface ServiceEntry {
@@ -84,7 +91,7 @@ export class CatalogView {
     }
     for (const st of snapshot.checkStates) {
       const e = this.#instances.get(st.instanceId);
-      if (e !== undefined) putState(e.states, st);
+      if (e !== undefined) e.states = withState(e.states, st);
     }
     for (const e of this.#instances.values()) this.#recompute(e);
     // Check-state changes carry no per-service index in a snapshot; the snapshot index bounds them.
@@ -132,7 +139,7 @@ export class CatalogView {
         case 'check-state': {
           const e = this.#instances.get(ev.state.instanceId);
           if (e === undefined) break;
-          putState(e.states, ev.state);
+          e.states = withState(e.states, ev.state);
           e.modifyIndex = ev.index;
           this.#recompute(e);
           const svc = this.#services.get(e.instance.service);
@@ -297,9 +304,11 @@ export class CatalogView {
       }
     }
     // States of checks the new definition no longer has are dropped.
-    const states = (prev?.states ?? []).filter((st) =>
+    const kept = (prev?.states ?? NO_STATES).filter((st) =>
       instance.checks.some((c) => c.id === st.checkId),
     );
+    const states =
+      kept.length === prev?.states.length ? prev.states : kept.length === 0 ? NO_STATES : [...kept];
     this.#instances.set(instance.id, {
       instance,
       createIndex,

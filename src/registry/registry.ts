@@ -494,11 +494,14 @@ const EMPTY_LIST: readonly string[] = Object.freeze([]);
 const DEFAULT_WEIGHTS = Object.freeze({ passing: 1, warning: 1 });
 const NO_MAINTENANCE = Object.freeze({ enabled: false, reason: '' });
 
-/** `value`, or the shared `empty` when it is absent or empty. */
+/**
+ * `value`, or the shared `empty` when it is absent or empty. Arrays are copied at their exact
+ * size: parsers build them with push(), which reserves spare slots.
+ */
 function orShared<T extends object>(value: T | undefined, empty: Readonly<T>): Readonly<T> {
   if (value === undefined) return empty;
-  const isEmpty = Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0;
-  return isEmpty ? empty : value;
+  if (Array.isArray(value)) return value.length === 0 ? empty : (value.slice() as T);
+  return Object.keys(value).length === 0 ? empty : value;
 }
 
 /** True when two instances differ only in their update timestamp. */

@@ -203,15 +203,13 @@ export class HealthManager {
     }
 
     const now = this.#clock.now();
-    const next: TrackedCheck[] = [];
-    for (const def of instance.checks) {
+    const started: TrackedCheck[] = [];
+    // map() sizes the array exactly; push() would reserve 17 slots for an instance's one check.
+    tracked.checks = instance.checks.map((def) => {
       const existing = previous.find((c) => c.def.id === def.id);
       // Key order does not matter to isDeepStrictEqual, so a definition read back from the store
       // compares equal to the one registered.
-      if (existing !== undefined && isDeepStrictEqual(existing.def, def)) {
-        next.push(existing);
-        continue;
-      }
+      if (existing !== undefined && isDeepStrictEqual(existing.def, def)) return existing;
       if (existing !== undefined) this.#stopCheck(existing);
       // This agent is the only writer of its checks' states, so a decided in-memory state is at
       // least as fresh as the stored one.
@@ -230,10 +228,10 @@ export class HealthManager {
         deregisterTimer: undefined,
         lastQueued: existing?.lastQueued,
       };
-      next.push(check);
-      if (this.#running) this.#startCheck(tracked, check);
-    }
-    tracked.checks = next;
+      started.push(check);
+      return check;
+    });
+    if (this.#running) for (const check of started) this.#startCheck(tracked, check);
   }
 
   /** Stops everything for an instance; results still in flight are dropped. */
