@@ -28,7 +28,7 @@ import type { CheckKind } from '../core/types.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
 import { StreamFanout, type StreamSink } from './watch/stream-fanout.js';
-import { serviceTopic, WatchHub, type Topic } from './watch/watch-hub.js';
+import { serviceTopic, WatchHub, type Topic, type WaitCancellation } from './watch/watch-hub.js';
 
 export interface RegistryOptions {
   readonly store: CatalogStore;
@@ -76,6 +76,8 @@ export class Registry {
   #draining = false;
   /** Writes to one instance id run one after another: read-check-write stays consistent. */
   readonly #idQueues = new Map<string, Promise<unknown>>();
+  /** Applied changes not yet told to watchers (published on the next turn). */
+  #unpublished: ApplyOutcome[] = [];
 
   constructor(options: RegistryOptions) {
     this.#store = options.store;
@@ -314,21 +316,24 @@ export class Registry {
     minIndex: number,
     waitMs: number,
     currentIndex: () => number,
-    signal?: AbortSignal,
+    cancellation?: WaitCancellation,
   ): Promise<void> {
     if (minIndex <= 0 || currentIndex() > minIndex || this.#draining) return;
     const capped = Math.min(Math.max(waitMs, 0), this.#maxWaitMs);
     const total = capped + Math.floor(this.#random() * (capped / 16));
     const deadline = this.#clock.monotonicMs() + total;
-    while (currentIndex() <= minIndex && signal?.aborted !== true && !this.#draining) {
+    while (currentIndex() <= minIndex && cancellation?.cancelled !== true && !this.#draining) {
       const remaining = deadline - this.#clock.monotonicMs();
       if (remaining <= 0) return;
-      await this.hub.next(topic, remaining, signal);
+      await this.hub.next(topic, remaining, cancellation);
     }
   }
 
   /** Subscribes a stream sink to a service (or the whole catalog); sends the snapshot first. */
   subscribeStream(service: string | undefined, sink: StreamSink): () => void {
+    // Changes already in the view must reach the existing streams before this one's snapshot,
+    // or the new stream would get them twice (in the snapshot and as deltas).
+    this.#publishPending();
     const unsubscribe = this.fanout.subscribe(service, sink);
     const instances =
       service === undefined ? this.view.allInstances() : this.view.serviceInstances(service);
@@ -465,26 +470,43 @@ export class Registry {
     }
     for (const instance of outcome.put) this.#health.track(instance, this.view.states(instance.id));
     for (const id of outcome.deleted) this.#health.untrack(id);
+    // Watchers hear of the change on the next turn, after the writer's answer has gone out: a
+    // write need not wait for a thousand sockets to be written.
+    this.#unpublished.push(outcome);
+    if (this.#unpublished.length === 1) setImmediate(this.#publishPending);
+  }
+
+  /** Publishes applied changes to streams and blocking queries, in index order. */
+  readonly #publishPending = (): void => {
+    const outcomes = this.#unpublished;
+    if (outcomes.length === 0) return;
+    this.#unpublished = [];
     const services = new Set<string>();
-    for (const c of outcome.changes) {
-      services.add(c.service);
-      if (c.kind === 'delete') {
-        this.fanout.publish(c.service, {
-          type: 'delete',
-          index: c.index,
-          id: c.id,
-          service: c.service,
-        });
-      } else if (this.fanout.wants(c.service)) {
-        const instance = this.view.dto(c.id);
-        if (instance !== undefined)
-          this.fanout.publish(c.service, { type: 'upsert', index: c.index, instance });
+    let catalog = false;
+    let kv = false;
+    for (const outcome of outcomes) {
+      catalog ||= outcome.changes.length > 0;
+      kv ||= outcome.kvChanged;
+      for (const c of outcome.changes) {
+        services.add(c.service);
+        if (c.kind === 'delete') {
+          this.fanout.publish(c.service, {
+            type: 'delete',
+            index: c.index,
+            id: c.id,
+            service: c.service,
+          });
+        } else if (this.fanout.wants(c.service)) {
+          const instance = this.view.dto(c.id);
+          if (instance !== undefined)
+            this.fanout.publish(c.service, { type: 'upsert', index: c.index, instance });
+        }
       }
     }
     for (const s of services) this.hub.publish(serviceTopic(s));
-    if (outcome.changes.length > 0) this.hub.publish('catalog');
-    if (outcome.kvChanged) this.hub.publish('kv');
-  }
+    if (catalog) this.hub.publish('catalog');
+    if (kv) this.hub.publish('kv');
+  };
 }
 
 // Instances are immutable, so the common empty and default values are shared, frozen objects:

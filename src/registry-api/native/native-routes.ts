@@ -7,7 +7,11 @@ import { LIMITS } from '../../protocol/limits.js';
 import { registrationInputSchema } from '../../protocol/registration.js';
 import { parseOrThrow } from '../../protocol/validation.js';
 import type { Registry } from '../../registry/registry.js';
-import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
+import {
+  createWaitCancellation,
+  serviceTopic,
+  type Topic,
+} from '../../registry/watch/watch-hub.js';
 import { jsonBody, rawBody } from '../body.js';
 import { filterKey, parseBlocking, parseInstanceFilter, type Query } from '../query.js';
 
@@ -46,13 +50,14 @@ export function registerNativeRoutes(
   { registry }: NativeRoutesOptions,
 ): void {
   /** Cache of serialised instance lists, per service and filter, valid while the index holds. */
-  const listCache = new Map<string, { index: number; body: string }>();
+  // Kept as bytes: re-encoding a 77 KB string on every hit cost ~17 of ~88 µs per read.
+  const listCache = new Map<string, { index: number; body: Buffer }>();
 
-  const json = (reply: FastifyReply, index: number, body: string | object): FastifyReply =>
+  const json = (reply: FastifyReply, index: number, body: Buffer | string | object): FastifyReply =>
     reply
       .header(INDEX_HEADER, String(index))
       .header('content-type', 'application/json; charset=utf-8')
-      .send(typeof body === 'string' ? body : JSON.stringify(body));
+      .send(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
 
   /** Runs a blocking query when `?index=` is given, then answers. */
   const blocking = async (
@@ -62,11 +67,14 @@ export function registerNativeRoutes(
   ): Promise<void> => {
     const { index, waitMs } = parseBlocking(req.query as Query);
     if (index === 0) return;
-    const ac = new AbortController();
-    const onClose = (): void => ac.abort();
+    const cancellation = createWaitCancellation();
+    const onClose = (): void => {
+      cancellation.cancelled = true;
+      cancellation.cancel?.();
+    };
     req.raw.once('close', onClose);
     try {
-      await registry.waitForChange(topic, index, waitMs, currentIndex, ac.signal);
+      await registry.waitForChange(topic, index, waitMs, currentIndex, cancellation);
     } finally {
       req.raw.off('close', onClose);
     }
@@ -145,7 +153,7 @@ export function registerNativeRoutes(
     const cached = listCache.get(key);
     if (cached !== undefined && cached.index === index) return json(reply, index, cached.body);
     const r = registry.listInstances(service, filter);
-    const body = JSON.stringify({ index: r.index, service, instances: r.instances });
+    const body = Buffer.from(JSON.stringify({ index: r.index, service, instances: r.instances }));
     if (listCache.size >= 10_000) listCache.clear();
     listCache.set(key, { index: r.index, body });
     return json(reply, r.index, body);

@@ -12,6 +12,20 @@ interface Waiter {
   wake(): void;
 }
 
+/**
+ * Lets a caller end a wait early (the client went away). Cheaper than an AbortSignal, which
+ * matters with thousands of blocking queries re-issued after every change.
+ */
+export interface WaitCancellation {
+  cancelled: boolean;
+  /** Set by the hub while a wait is pending; call it to end the wait. */
+  cancel: (() => void) | undefined;
+}
+
+export function createWaitCancellation(): WaitCancellation {
+  return { cancelled: false, cancel: undefined };
+}
+
 /** Topic-keyed wake-ups for blocking queries. */
 export class WatchHub {
   readonly #waiters = new Map<Topic, Set<Waiter>>();
@@ -28,10 +42,10 @@ export class WatchHub {
   }
 
   /**
-   * Resolves on the next publish of `topic`, after `timeoutMs`, or when `signal` aborts,
+   * Resolves on the next publish of `topic`, after `timeoutMs`, or when `cancellation` is used,
    * whichever comes first. Never rejects.
    */
-  next(topic: Topic, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  next(topic: Topic, timeoutMs: number, cancellation?: WaitCancellation): Promise<void> {
     return new Promise<void>((resolve) => {
       let set = this.#waiters.get(topic);
       if (set === undefined) {
@@ -43,18 +57,18 @@ export class WatchHub {
       const waiter: Waiter = {
         wake: () => {
           if (handle.timer !== undefined) this.#clock.clearTimeout(handle.timer);
-          signal?.removeEventListener('abort', waiter.wake);
+          if (cancellation !== undefined) cancellation.cancel = undefined;
           if (waiters.delete(waiter)) this.#count--;
           if (waiters.size === 0 && this.#waiters.get(topic) === waiters)
             this.#waiters.delete(topic);
           resolve();
         },
       };
-      if (signal?.aborted === true) return resolve();
+      if (cancellation?.cancelled === true) return resolve();
       waiters.add(waiter);
       this.#count++;
       handle.timer = this.#clock.setTimeout(waiter.wake, timeoutMs);
-      signal?.addEventListener('abort', waiter.wake, { once: true });
+      if (cancellation !== undefined) cancellation.cancel = waiter.wake;
     });
   }
 

@@ -105,6 +105,7 @@ describe('Registry', () => {
     });
     await registry.register(input('a', 'a-2'));
     await registry.register(input('a', 'a-3'));
+    await flushMicrotasks(); // watchers hear of changes on the turn after the write answers
     assert.match(fast[0] ?? '', /^event: snapshot/);
     assert.equal(fast.length, 3);
     assert.match(slowDropped, /^event: reset/);
@@ -169,5 +170,22 @@ describe('Registry concurrency', () => {
     const dto = registry.getInstance('a-1').instance;
     assert.deepEqual(dto.tags, ['new']);
     assert.equal(dto.maintenance.enabled, true);
+  });
+});
+
+describe('Registry publishing', () => {
+  it('answers a write before telling watchers, and never tells a new stream twice', async () => {
+    const { registry } = await setup();
+    const frames: string[] = [];
+    registry.subscribeStream('a', { write: (f) => (frames.push(f), true), drop: () => undefined });
+    await registry.register(input('a', 'a-1'));
+    assert.equal(frames.length, 1, 'the write answered before the delta went out');
+    // A stream opened now gets a-1 in its snapshot, and not again as a delta.
+    const late: string[] = [];
+    registry.subscribeStream('a', { write: (f) => (late.push(f), true), drop: () => undefined });
+    await flushMicrotasks();
+    assert.equal(frames.length, 2);
+    assert.equal(late.length, 1);
+    assert.match(late[0] ?? '', /"id":"a-1"/);
   });
 });
