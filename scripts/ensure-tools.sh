@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -13,8 +13,12 @@ for tool in "$@"; do
       # npm client, so etcd-client (etcdctl) is optional and only installed for manual poking.
       if ! command -v etcd >/dev/null 2>&1; then missing_pkgs+=(etcd-server); fi
       ;;
+    curl)
+      # The README tour test runs the README's curl commands as written.
+      if ! command -v curl >/dev/null 2>&1; then missing_pkgs+=(curl); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl)" >&2
       exit 2
       ;;
   esac

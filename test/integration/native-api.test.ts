@@ -1,7 +1,7 @@
 /** Integration tests of the native API (/api/v1) over real HTTP on port 0. */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { collectSse } from '../helpers/sse.js';
@@ -372,6 +372,23 @@ describe('native API', () => {
       assert.match(inst.statusReason, /500/);
       targetStatus = 429;
       await waitForStatus('checked-1', 'warning');
+    });
+
+    it('runs a TCP check against a real listener and turns critical when it closes', async () => {
+      const listener = createNetServer((socket) => socket.end());
+      await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+      const port = (listener.address() as AddressInfo).port;
+      await http(base, 'PUT', '/api/v1/instances', {
+        service: 'tcpchecked',
+        id: 'tcpchecked-1',
+        address: '127.0.0.1',
+        port,
+        checks: [{ tcp: `127.0.0.1:${port}`, interval: '100ms', timeout: '1s' }],
+      });
+      await waitForStatus('tcpchecked-1', 'passing');
+      await new Promise<void>((r) => listener.close(() => r()));
+      const inst = await waitForStatus('tcpchecked-1', 'critical');
+      assert.match(inst.statusReason, /ECONNREFUSED|refused/i);
     });
 
     it('turns a TTL instance passing on heartbeat; heartbeats that keep the status write nothing', async () => {
