@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { makeTempDir } from './cleanup.js';
 import { REPO_ROOT, spawnChild, waitForLine, type Child } from './proc.js';
 
@@ -144,4 +145,14 @@ export async function scrapeMetric(url: string, name: string, labels = ''): Prom
     if (keyLabels === (labels === '' ? '' : `{${labels}}`)) return Number(value);
   }
   return Number.NaN;
+}
+
+/** Where CPU profiles and heap snapshots go (git-ignored). */
+export const PROFILES_DIR = fileURLToPath(new URL('../.results/profiles', import.meta.url));
+
+/** startAgent options that profile the agent when `enabled` (creating the folder). */
+export function profiling(enabled: boolean): { cpuProfDir?: string } {
+  if (!enabled) return {};
+  mkdirSync(PROFILES_DIR, { recursive: true });
+  return { cpuProfDir: PROFILES_DIR };
 }

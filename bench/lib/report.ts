@@ -165,3 +165,8 @@ export function log(msg: string): void {
   const t = new Date().toISOString().slice(11, 19);
   process.stderr.write(`[${t}] ${msg}\n`);
 }
+
+/** Waits for a quiet machine when `quietWaitS` > 0, else just measures how busy it is. */
+export function settle(quietWaitS: number): Promise<number> {
+  return quietWaitS > 0 ? waitForQuiet(quietWaitS) : machineBusy();
+}

@@ -3,9 +3,8 @@
  * target in its own process that records each probe's arrival; the agent's CPU and RSS, and how
  * far the observed intervals drift from the configured one.
  */
-import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { scrapeMetric, startAgent } from '../lib/agent.js';
+import { scrapeMetric, startAgent, profiling } from '../lib/agent.js';
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { flags, sleep } from '../lib/load.js';
@@ -18,7 +17,7 @@ import {
   ThreadCpuWindow,
 } from '../lib/proc.js';
 import { registerMany, registration } from '../lib/registry-load.js';
-import { fmt, log, machineBusy, Report, table, waitForQuiet } from '../lib/report.js';
+import { fmt, log, Report, settle, table } from '../lib/report.js';
 import { sharedNow, summarize } from '../lib/stats.js';
 
 const opts = flags('npm run bench:checks -- [flags]   (quick: -- --checks 1000 --seconds 15)', {
@@ -33,7 +32,6 @@ const opts = flags('npm run bench:checks -- [flags]   (quick: -- --checks 1000 -
 });
 
 const TARGET = fileURLToPath(new URL('../lib/workers/check-target.ts', import.meta.url));
-const PROFILES = fileURLToPath(new URL('../.results/profiles', import.meta.url));
 
 interface TargetReport {
   arrivals: number;
@@ -43,12 +41,10 @@ interface TargetReport {
 }
 
 runMain(async () => {
-  const busy =
-    opts['quiet-wait'] > 0 ? await waitForQuiet(opts['quiet-wait']) : await machineBusy();
+  const busy = await settle(opts['quiet-wait']);
   const target = forkWorker('check-target', TARGET);
   const { port } = await request<{ port: number }>(target, { type: 'listen' }, 'listening');
-  if (opts['cpu-prof']) mkdirSync(PROFILES, { recursive: true });
-  const agent = await startAgent(opts['cpu-prof'] ? { cpuProfDir: PROFILES } : {});
+  const agent = await startAgent(profiling(opts['cpu-prof']));
   const rss = new RssSampler(agent.pid, 500);
   const intervalMs = opts.interval * 1000;
 

@@ -4,13 +4,13 @@
  * request is sent until that watcher has the event, on a clock shared across processes.
  */
 import { fileURLToPath } from 'node:url';
-import { scrapeMetric, startAgent, type AgentHandle } from '../lib/agent.js';
+import { scrapeMetric, startAgent, type AgentHandle, profiling } from '../lib/agent.js';
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { flags, sleep } from '../lib/load.js';
 import { CpuWindow, forkWorker, request, RssSampler, type Child } from '../lib/proc.js';
 import { agentPool, registerMany, registration } from '../lib/registry-load.js';
-import { fmt, log, machineBusy, Report, table, waitForQuiet } from '../lib/report.js';
+import { fmt, log, Report, settle, table } from '../lib/report.js';
 import { median, sharedNow, summarize, type Summary } from '../lib/stats.js';
 
 const opts = flags('npm run bench:fanout -- [flags]', {
@@ -143,13 +143,8 @@ async function runMode(agent: AgentHandle, mode: 'sse' | 'blocking'): Promise<Mo
 }
 
 runMain(async () => {
-  const busy =
-    opts['quiet-wait'] > 0 ? await waitForQuiet(opts['quiet-wait']) : await machineBusy();
-  const agent = await startAgent(
-    opts['cpu-prof']
-      ? { cpuProfDir: fileURLToPath(new URL('../.results/profiles', import.meta.url)) }
-      : {},
-  );
+  const busy = await settle(opts['quiet-wait']);
+  const agent = await startAgent(profiling(opts['cpu-prof']));
   const rss = new RssSampler(agent.pid);
   await registerMany(agent.url, opts.instances, (i) =>
     registration(SERVICE, `${SERVICE}-${i}`, i, []),

@@ -5,13 +5,13 @@
  */
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
-import { startAgent } from '../lib/agent.js';
+import { startAgent, profiling } from '../lib/agent.js';
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { alternate, flags, type Peer } from '../lib/load.js';
 import { CpuWindow, forkWorker, request } from '../lib/proc.js';
 import { heartbeatMany, registerMany, registration } from '../lib/registry-load.js';
-import { fmt, log, machineBusy, ratio, Report, table, waitForQuiet } from '../lib/report.js';
+import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { openLoop, type OpenLoopResult } from '../lib/open-loop.js';
 import { RawHttpPool } from '../lib/raw-http.js';
 import { median, summarize } from '../lib/stats.js';
@@ -105,13 +105,8 @@ function fixedPeer(name: string, url: string, pid: number, rate: number): Peer<F
 }
 
 runMain(async () => {
-  const busy =
-    opts['quiet-wait'] > 0 ? await waitForQuiet(opts['quiet-wait']) : await machineBusy();
-  const agent = await startAgent(
-    opts['cpu-prof']
-      ? { cpuProfDir: fileURLToPath(new URL('../.results/profiles', import.meta.url)) }
-      : {},
-  );
+  const busy = await settle(opts['quiet-wait']);
+  const agent = await startAgent(profiling(opts['cpu-prof']));
   log(`agent at ${agent.url}; registering ${opts.instances} instances of svc`);
   await registerMany(agent.url, opts.instances, (i) =>
     registration('svc', `svc-${String(i).padStart(4, '0')}`, i, [{ ttl: '10m' }]),

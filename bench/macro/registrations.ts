@@ -13,7 +13,7 @@ import { ensureEtcd, etcdVersion, startEtcd } from '../lib/etcd.js';
 import { alternate, closedLoop, flags, type ClosedLoopResult, type Peer } from '../lib/load.js';
 import { CpuWindow, REPO_ROOT } from '../lib/proc.js';
 import { agentPool, putInstance, registration } from '../lib/registry-load.js';
-import { fmt, log, machineBusy, ratio, Report, table, waitForQuiet } from '../lib/report.js';
+import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { median, percentile } from '../lib/stats.js';
 
 const opts = flags('npm run bench:registrations -- [flags]', {
@@ -179,8 +179,7 @@ const etcdGatewayPeer: Peer<RoundResult> = {
 };
 
 runMain(async () => {
-  const busy =
-    opts['quiet-wait'] > 0 ? await waitForQuiet(opts['quiet-wait']) : await machineBusy();
+  const busy = await settle(opts['quiet-wait']);
   const wanted = new Set(opts.peers.split(','));
   if ([...wanted].some((p) => p.startsWith('etcd'))) ensureEtcd();
   const all = [

@@ -6,7 +6,7 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gcDelta, scrapeGc, scrapeMetric, startAgent } from '../lib/agent.js';
+import { gcDelta, scrapeGc, scrapeMetric, startAgent, PROFILES_DIR } from '../lib/agent.js';
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { summarizeHeap } from '../lib/heapsnapshot.js';
@@ -20,7 +20,7 @@ import {
   ThreadCpuWindow,
 } from '../lib/proc.js';
 import { heartbeatMany, registerMany, registration } from '../lib/registry-load.js';
-import { fmt, log, machineBusy, Report, table, waitForQuiet } from '../lib/report.js';
+import { fmt, log, Report, settle, table } from '../lib/report.js';
 import type { Summary } from '../lib/stats.js';
 
 const opts = flags('npm run bench:scale -- [flags]   (quick: -- --instances 10000 --seconds 10)', {
@@ -42,7 +42,6 @@ const opts = flags('npm run bench:scale -- [flags]   (quick: -- --instances 1000
 });
 
 const DRIVER = fileURLToPath(new URL('../lib/workers/heartbeat-driver.ts', import.meta.url));
-const PROFILES = fileURLToPath(new URL('../.results/profiles', import.meta.url));
 
 interface DriverResult {
   offered: number;
@@ -69,14 +68,13 @@ interface Phase {
 }
 
 runMain(async () => {
-  const busy =
-    opts['quiet-wait'] > 0 ? await waitForQuiet(opts['quiet-wait']) : await machineBusy();
-  mkdirSync(PROFILES, { recursive: true });
+  const busy = await settle(opts['quiet-wait']);
+  mkdirSync(PROFILES_DIR, { recursive: true });
   const nodeArgs = opts['node-args'].split(' ').filter((a) => a !== '');
   if (opts['heap-snapshot'])
-    nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${PROFILES}`);
+    nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${PROFILES_DIR}`);
   const agent = await startAgent({
-    ...(opts['cpu-prof'] ? { cpuProfDir: PROFILES } : {}),
+    ...(opts['cpu-prof'] ? { cpuProfDir: PROFILES_DIR } : {}),
     nodeArgs,
   });
   const rss = new RssSampler(agent.pid, 250);
@@ -296,15 +294,17 @@ runMain(async () => {
 
 /** Signals the agent to write a heap snapshot and waits until the file is complete. */
 async function heapSnapshot(pid: number): Promise<string> {
-  const before = new Set(readdirSync(PROFILES));
+  const before = new Set(readdirSync(PROFILES_DIR));
   process.kill(pid, 'SIGUSR2');
   const deadline = Date.now() + 600_000;
   let last = -1;
   for (;;) {
     await sleep(1000);
-    const file = readdirSync(PROFILES).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    const file = readdirSync(PROFILES_DIR).find(
+      (f) => f.endsWith('.heapsnapshot') && !before.has(f),
+    );
     if (file !== undefined) {
-      const path = join(PROFILES, file);
+      const path = join(PROFILES_DIR, file);
       const size = statSync(path).size;
       // V8 writes the snapshot in one go; a size that holds for a second means it is done.
       if (size > 0 && size === last) return path;
