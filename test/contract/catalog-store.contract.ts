@@ -208,9 +208,13 @@ function viewFromEvents(
         instances.delete(event.id);
         for (const [k, s] of states) if (s.instanceId === event.id) states.delete(k);
         break;
-      case 'check-state':
+      case 'check-state': {
         states.set(`${event.state.instanceId}\0${event.state.checkId}`, event.state);
+        // A status change moves its instance's modify index (StoredInstance.modifyIndex).
+        const owner = instances.get(event.state.instanceId);
+        if (owner !== undefined) instances.set(owner.instance.id, { ...owner, modifyIndex: index });
         break;
+      }
       case 'kv-put':
         kv.set(event.entry.key, event.entry);
         break;

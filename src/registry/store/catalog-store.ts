@@ -45,6 +45,7 @@ export type StoreEvent =
 export interface StoredInstance {
   readonly instance: Instance;
   readonly createIndex: number;
+  /** The last index that changed the instance or one of its check states. */
   readonly modifyIndex: number;
 }
 

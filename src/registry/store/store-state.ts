@@ -59,6 +59,8 @@ export class StoreState {
           // A late state for a deleted instance or check is dropped.
           if (owner === undefined || !owner.instance.checks.some((c) => c.id === op.state.checkId))
             break;
+          // A status change is a change of the instance: its modify index moves too.
+          this.instances.set(op.state.instanceId, { ...owner, modifyIndex: index });
           events.push({ type: 'check-state', index, state: op.state });
           break;
         }

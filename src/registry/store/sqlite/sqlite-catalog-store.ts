@@ -64,6 +64,7 @@ interface Statements {
   readonly deleteInstance: Database.Statement<[string]>;
   readonly deleteChecksOf: Database.Statement<[string]>;
   readonly putCheckState: Database.Statement<[string, string, string]>;
+  readonly touchInstance: Database.Statement<[number, string]>;
   readonly putKv: Database.Statement<[string, Buffer, number, number, number]>;
   readonly deleteKv: Database.Statement<[string]>;
   readonly setIndex: Database.Statement<[number]>;
@@ -334,6 +335,7 @@ export class SqliteCatalogStore implements CatalogStore {
       ),
       deleteInstance: db.prepare('DELETE FROM instances WHERE id = ?'),
       deleteChecksOf: db.prepare('DELETE FROM check_states WHERE instance_id = ?'),
+      touchInstance: db.prepare('UPDATE instances SET modify_index = ? WHERE id = ?'),
       putCheckState: db.prepare(
         'INSERT OR REPLACE INTO check_states (instance_id, check_id, state) VALUES (?, ?, ?)',
       ),
@@ -372,6 +374,7 @@ export class SqliteCatalogStore implements CatalogStore {
                 event.state.checkId,
                 JSON.stringify(event.state),
               );
+              s.touchInstance.run(event.index, event.state.instanceId);
               break;
             case 'kv-put': {
               const { entry } = event;
