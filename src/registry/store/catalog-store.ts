@@ -76,8 +76,9 @@ export type StoreListener = (events: readonly StoreEvent[]) => void;
  * Contract:
  * - `open()` MUST be called once before anything else; it resolves with a full snapshot, and
  *   listeners receive every event after that snapshot's index, in index order, exactly once.
- * - `commit(ops)` applies all ops atomically at one new index, greater than every earlier index
- *   (indexes are never 0 and never go back). It MUST NOT resolve before the commit is durable
+ * - `commit(ops)` applies all ops atomically at one new index, greater than the index of every
+ *   commit that resolved before it was called (indexes are never 0 and never go back; concurrent
+ *   commits get distinct indexes in no promised order). It MUST NOT resolve before the commit is durable
  *   (for durable stores) AND the events for it were delivered to listeners, so a caller that
  *   awaits it reads its own write from the view. A commit whose ops change nothing (deleting an
  *   absent instance or key) still succeeds; it MAY skip allocating an index.

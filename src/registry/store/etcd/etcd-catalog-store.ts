@@ -1,0 +1,440 @@
+/**
+ * @module EtcdCatalogStore: the catalog in etcd, for cluster mode. The etcd revision is the index;
+ * one watch per agent turns etcd's events into store events for every local watcher.
+ */
+import { Etcd3, type IOptions, type Watcher } from 'etcd3';
+import { errors } from '../../../core/errors.js';
+import { silentLogger, type Logger } from '../../../core/logger.js';
+import type { CheckState, Instance, KvEntry } from '../../../core/types.js';
+import type {
+  CatalogStore,
+  CommitResult,
+  StoreEvent,
+  StoreListener,
+  StoreOp,
+  StoreSnapshot,
+  StoredInstance,
+} from '../catalog-store.js';
+
+export interface EtcdCatalogStoreOptions {
+  /** Client URLs, e.g. ['http://127.0.0.1:2379']. */
+  readonly endpoints: readonly string[];
+  /** Every key lives under this prefix (several catalogs can share one etcd). */
+  readonly prefix?: string;
+  /** A commit that etcd has not answered in this long fails with STORE_UNAVAILABLE. */
+  readonly commitTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+export const DEFAULT_ETCD_CATALOG_STORE_OPTIONS = Object.freeze({
+  prefix: '/meshwork/',
+  commitTimeoutMs: 5_000,
+});
+
+type RequestOp =
+  | { request_put: { key: Buffer; value: Buffer } }
+  | { request_delete_range: { key: Buffer; range_end?: Buffer } };
+
+interface Compare {
+  key: Buffer;
+  target: 'Create' | 'Mod';
+  result: 'Equal';
+  create_revision?: string;
+  mod_revision?: string;
+}
+
+interface EtcdKv {
+  key: Buffer;
+  value: Buffer;
+  create_revision: string;
+  mod_revision: string;
+}
+
+/** The byte after the last byte of `prefix`: etcd ranges are [key, range_end). */
+function rangeEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/**
+ * Keys: `<prefix>i/<id>` the instance (JSON), `<prefix>c/<id>/<checkId>` a check state (JSON),
+ * `<prefix>k/<key>` a KV entry (JSON with the value in base64 and the flags).
+ */
+export class EtcdCatalogStore implements CatalogStore {
+  readonly kind = 'etcd';
+  readonly #client: Etcd3;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #log: Logger;
+  readonly #listeners = new Set<StoreListener>();
+  /** What the watch has delivered: instance id -> check ids, to shape commits. */
+  readonly #instances = new Map<string, readonly string[]>();
+  #watcher: Watcher | undefined;
+  #applied = 0;
+  readonly #waiters: { revision: number; resolve: () => void }[] = [];
+  #closed = false;
+
+  constructor(options: EtcdCatalogStoreOptions) {
+    if (options.endpoints.length === 0)
+      throw errors.validation('endpoints', 'give at least one etcd endpoint');
+    this.#prefix = options.prefix ?? DEFAULT_ETCD_CATALOG_STORE_OPTIONS.prefix;
+    this.#timeoutMs = options.commitTimeoutMs ?? DEFAULT_ETCD_CATALOG_STORE_OPTIONS.commitTimeoutMs;
+    this.#log = (options.logger ?? silentLogger).child({
+      component: 'catalog-store',
+      kind: 'etcd',
+    });
+    const clientOptions: IOptions = { hosts: [...options.endpoints] };
+    this.#client = new Etcd3(clientOptions);
+  }
+
+  async open(): Promise<StoreSnapshot> {
+    let res;
+    try {
+      res = await this.#client.kv.range({
+        key: Buffer.from(this.#prefix),
+        range_end: rangeEnd(Buffer.from(this.#prefix)),
+      });
+    } catch (err) {
+      throw errors.storeUnavailable(`etcd unreachable: ${(err as Error).message}`, err);
+    }
+    const revision = Number(res.header.revision);
+    const instances = new Map<string, StoredInstance>();
+    const checkStates: CheckState[] = [];
+    const kv: KvEntry[] = [];
+    const stateRevisions = new Map<string, number>();
+    for (const item of res.kvs as EtcdKv[]) {
+      const parsed = this.#parse(item);
+      if (parsed === undefined) continue;
+      if (parsed.type === 'instance') {
+        instances.set(parsed.instance.id, {
+          instance: parsed.instance,
+          createIndex: Number(item.create_revision),
+          modifyIndex: Number(item.mod_revision),
+        });
+      } else if (parsed.type === 'check') {
+        checkStates.push(parsed.state);
+        const r = Number(item.mod_revision);
+        stateRevisions.set(
+          parsed.state.instanceId,
+          Math.max(r, stateRevisions.get(parsed.state.instanceId) ?? 0),
+        );
+      } else kv.push(parsed.entry);
+    }
+    for (const [id, r] of stateRevisions) {
+      const s = instances.get(id);
+      // A status change is a change of the instance (StoredInstance.modifyIndex).
+      if (s !== undefined && r > s.modifyIndex) instances.set(id, { ...s, modifyIndex: r });
+    }
+    for (const s of instances.values())
+      this.#instances.set(
+        s.instance.id,
+        s.instance.checks.map((c) => c.id),
+      );
+    this.#applied = revision;
+    await this.#startWatch(revision + 1);
+    this.#log.info(
+      { revision, instances: instances.size, keys: kv.length },
+      'catalog store opened',
+    );
+    return {
+      index: Math.max(revision, 1),
+      instances: [...instances.values()],
+      checkStates: checkStates.filter((s) => instances.has(s.instanceId)),
+      kv,
+    };
+  }
+
+  subscribe(listener: StoreListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async commit(ops: readonly StoreOp[]): Promise<CommitResult> {
+    if (this.#closed) throw errors.storeUnavailable('store is closed');
+    const compare: Compare[] = [];
+    const success: RequestOp[] = [];
+    let puts = 0;
+    for (const op of ops) {
+      switch (op.op) {
+        case 'put-instance': {
+          success.push(this.#put(this.#instanceKey(op.instance.id), JSON.stringify(op.instance)));
+          puts++;
+          const wanted = new Set(op.instance.checks.map((c) => c.id));
+          for (const checkId of this.#instances.get(op.instance.id) ?? []) {
+            if (!wanted.has(checkId))
+              success.push(this.#delete(this.#checkKey(op.instance.id, checkId)));
+          }
+          break;
+        }
+        case 'delete-instance':
+          success.push(this.#delete(this.#instanceKey(op.id)));
+          success.push(this.#deletePrefix(`${this.#prefix}c/${op.id}/`));
+          break;
+        case 'put-check-state': {
+          // A late state for a deleted instance or check is dropped (CatalogStore contract).
+          const checks = this.#instances.get(op.state.instanceId);
+          if (checks === undefined || !checks.includes(op.state.checkId)) break;
+          success.push(
+            this.#put(
+              this.#checkKey(op.state.instanceId, op.state.checkId),
+              JSON.stringify(op.state),
+            ),
+          );
+          puts++;
+          break;
+        }
+        case 'kv-put': {
+          const key = Buffer.from(this.#kvKey(op.key));
+          if (op.cas !== undefined) compare.push(this.#casCompare(key, op.cas));
+          success.push({
+            request_put: {
+              key,
+              value: Buffer.from(
+                JSON.stringify({ v: Buffer.from(op.value).toString('base64'), f: op.flags }),
+              ),
+            },
+          });
+          puts++;
+          break;
+        }
+        case 'kv-delete': {
+          if (op.recursive === true) {
+            success.push(this.#deletePrefix(this.#kvKey(op.key)));
+          } else {
+            const key = Buffer.from(this.#kvKey(op.key));
+            if (op.cas !== undefined) compare.push(this.#casCompare(key, op.cas));
+            success.push({ request_delete_range: { key } });
+          }
+          break;
+        }
+      }
+    }
+    coalesce(success);
+    if (success.length === 0) return { ok: true, index: Math.max(this.#applied, 1) };
+    let res;
+    try {
+      res = await withTimeout(
+        this.#client.kv.txn({ compare, success, failure: [] }),
+        this.#timeoutMs,
+      );
+    } catch (err) {
+      throw errors.storeUnavailable(`etcd did not commit: ${(err as Error).message}`, err);
+    }
+    const revision = Number(res.header.revision);
+    if (!res.succeeded) return { ok: false, index: Math.max(this.#applied, revision) };
+    let deleted = 0;
+    for (const r of res.responses) deleted += Number(r.response_delete_range?.deleted ?? 0);
+    // Only a txn that changed something has a revision of its own to wait for (deletes of
+    // absent keys create none, and the current revision may belong to keys outside our prefix).
+    if (puts + deleted === 0) return { ok: true, index: Math.max(this.#applied, 1) };
+    await this.#appliedAt(revision);
+    return { ok: true, index: revision };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    await this.#watcher?.cancel().catch(() => undefined);
+    this.#client.close();
+    for (const w of this.#waiters.splice(0)) w.resolve();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #instanceKey(id: string): string {
+    return `${this.#prefix}i/${id}`;
+  }
+
+  #checkKey(id: string, checkId: string): string {
+    return `${this.#prefix}c/${id}/${checkId}`;
+  }
+
+  #kvKey(key: string): string {
+    return `${this.#prefix}k/${key}`;
+  }
+
+  #put(key: string, value: string): RequestOp {
+    return { request_put: { key: Buffer.from(key), value: Buffer.from(value) } };
+  }
+
+  #delete(key: string): RequestOp {
+    return { request_delete_range: { key: Buffer.from(key) } };
+  }
+
+  #deletePrefix(prefix: string): RequestOp {
+    const key = Buffer.from(prefix);
+    return { request_delete_range: { key, range_end: rangeEnd(key) } };
+  }
+
+  /** cas 0: the key must not exist (create_revision 0); cas N: its mod_revision must be N. */
+  #casCompare(key: Buffer, cas: number): Compare {
+    return cas === 0
+      ? { key, target: 'Create', result: 'Equal', create_revision: '0' }
+      : { key, target: 'Mod', result: 'Equal', mod_revision: String(cas) };
+  }
+
+  #appliedAt(revision: number): Promise<void> {
+    if (this.#applied >= revision || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ revision, resolve }));
+  }
+
+  async #startWatch(fromRevision: number): Promise<void> {
+    const watcher = await this.#client
+      .watch()
+      .prefix(this.#prefix)
+      .startRevision(String(fromRevision))
+      .create();
+    this.#watcher = watcher;
+    watcher.on('data', (res) => this.#onWatch(res.events as { type: string; kv: EtcdKv }[]));
+    watcher.on('error', (err) => this.#log.error({ err: err.message }, 'etcd watch failed'));
+    watcher.on('disconnected', (err) =>
+      this.#log.warn({ err: err.message }, 'etcd watch disconnected; resuming'),
+    );
+  }
+
+  #onWatch(raw: readonly { type: string; kv: EtcdKv }[]): void {
+    // Events of one txn share a revision: deliver them together, revision by revision.
+    let batch: StoreEvent[] = [];
+    let batchRevision = 0;
+    const flush = (): void => {
+      if (batch.length > 0) for (const l of this.#listeners) l(batch);
+      if (batchRevision > this.#applied) this.#applied = batchRevision;
+      batch = [];
+    };
+    for (const e of raw) {
+      const revision = Number(e.kv.mod_revision);
+      if (revision !== batchRevision) {
+        flush();
+        batchRevision = revision;
+      }
+      const event = this.#toEvent(e.type, e.kv, revision);
+      if (event !== undefined) batch.push(event);
+    }
+    flush();
+    const ready = this.#waiters.filter((w) => w.revision <= this.#applied);
+    if (ready.length > 0) {
+      const rest = this.#waiters.filter((w) => w.revision > this.#applied);
+      this.#waiters.length = 0;
+      this.#waiters.push(...rest);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  #toEvent(type: string, item: EtcdKv, revision: number): StoreEvent | undefined {
+    const key = item.key.toString('utf8');
+    if (!key.startsWith(this.#prefix)) return undefined;
+    const rest = key.slice(this.#prefix.length);
+    if (type === 'Delete' || type === 'delete') {
+      if (rest.startsWith('i/')) {
+        const id = rest.slice(2);
+        this.#instances.delete(id);
+        return { type: 'instance-delete', index: revision, id };
+      }
+      if (rest.startsWith('k/')) return { type: 'kv-delete', index: revision, key: rest.slice(2) };
+      return undefined; // check states go with their instance or check definition
+    }
+    const parsed = this.#parse(item);
+    if (parsed === undefined) return undefined;
+    if (parsed.type === 'instance') {
+      this.#instances.set(
+        parsed.instance.id,
+        parsed.instance.checks.map((c) => c.id),
+      );
+      return {
+        type: 'instance-put',
+        index: revision,
+        instance: parsed.instance,
+        createIndex: Number(item.create_revision),
+      };
+    }
+    if (parsed.type === 'check')
+      return { type: 'check-state', index: revision, state: parsed.state };
+    return { type: 'kv-put', index: revision, entry: parsed.entry };
+  }
+
+  #parse(
+    item: EtcdKv,
+  ):
+    | { type: 'instance'; instance: Instance }
+    | { type: 'check'; state: CheckState }
+    | { type: 'kv'; entry: KvEntry }
+    | undefined {
+    const rest = item.key.toString('utf8').slice(this.#prefix.length);
+    try {
+      if (rest.startsWith('i/'))
+        return { type: 'instance', instance: JSON.parse(item.value.toString('utf8')) as Instance };
+      if (rest.startsWith('c/'))
+        return { type: 'check', state: JSON.parse(item.value.toString('utf8')) as CheckState };
+      if (rest.startsWith('k/')) {
+        const v = JSON.parse(item.value.toString('utf8')) as { v: string; f: number };
+        return {
+          type: 'kv',
+          entry: {
+            key: rest.slice(2),
+            value: new Uint8Array(Buffer.from(v.v, 'base64')),
+            flags: v.f,
+            createIndex: Number(item.create_revision),
+            modifyIndex: Number(item.mod_revision),
+          },
+        };
+      }
+    } catch (err) {
+      this.#log.error(
+        { key: item.key.toString('utf8'), err: (err as Error).message },
+        'unreadable etcd key skipped',
+      );
+    }
+    return undefined;
+  }
+}
+
+/**
+ * etcd refuses a txn that touches one key twice; within a commit the last op on a key wins, and
+ * a prefix delete replaces earlier ops on keys under it.
+ */
+function coalesce(ops: RequestOp[]): void {
+  const keyOf = (op: RequestOp): string =>
+    ('request_put' in op ? op.request_put.key : op.request_delete_range.key).toString('latin1');
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const later = ops.slice(i + 1);
+    const op = ops[i] as RequestOp;
+    const key = keyOf(op);
+    const shadowed = later.some((l) => {
+      if (keyOf(l) === key) return true;
+      if ('request_delete_range' in l && l.request_delete_range.range_end !== undefined) {
+        const start = l.request_delete_range.key.toString('latin1');
+        const end = l.request_delete_range.range_end.toString('latin1');
+        return key >= start && key < end;
+      }
+      return false;
+    });
+    if (shadowed) ops.splice(i, 1);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e as Error);
+      },
+    );
+  });
+}
+
+export function createEtcdCatalogStore(options: EtcdCatalogStoreOptions): EtcdCatalogStore {
+  return new EtcdCatalogStore(options);
+}
