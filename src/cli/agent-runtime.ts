@@ -8,6 +8,7 @@ import { RegistryMetrics } from '../registry/registry-metrics.js';
 import type { CatalogStore } from '../registry/store/catalog-store.js';
 import { createMemoryCatalogStore } from '../registry/store/memory/memory-catalog-store.js';
 import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalog-store.js';
+import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-store.js';
 import { createApiServer } from '../registry-api/server.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 
@@ -25,9 +26,17 @@ export interface RunningAgent {
 export const configSet = (nodeName: string): string => `agent-config:${nodeName}`;
 
 export async function startAgent(options: AgentOptions, logger: Logger): Promise<RunningAgent> {
-  const store: CatalogStore = options.dev
-    ? createMemoryCatalogStore()
-    : createSqliteCatalogStore({ dataDir: resolve(options.dataDir), logger });
+  const kind = options.dev ? 'memory' : options.store;
+  const store: CatalogStore =
+    kind === 'memory'
+      ? createMemoryCatalogStore()
+      : kind === 'etcd'
+        ? createEtcdCatalogStore({
+            endpoints: options.etcdEndpoints,
+            prefix: options.etcdPrefix,
+            logger,
+          })
+        : createSqliteCatalogStore({ dataDir: resolve(options.dataDir), logger });
   const metrics = createMetricsRegistry();
   // The metrics read the registry at scrape time; the registry takes the metrics at construction.
   const holder: { registry?: Registry } = {};

@@ -21,8 +21,16 @@ export const agentOptionsSchema = z
     http: hostPort,
     /** Folder of the embedded store. */
     dataDir: z.string().min(1),
-    /** In-memory store: nothing survives a restart. */
+    /** In-memory store: nothing survives a restart (same as store: memory). */
     dev: z.boolean(),
+    /** Where the catalog lives: sqlite (embedded, default), memory, or etcd (cluster mode). */
+    store: z.enum(['sqlite', 'memory', 'etcd']),
+    /** etcd client URLs, for store: etcd. */
+    etcdEndpoints: z
+      .array(z.string().url('must be a URL like http://127.0.0.1:2379'))
+      .min(1, 'give at least one etcd endpoint'),
+    /** Key prefix in etcd, so several catalogs can share one etcd cluster. */
+    etcdPrefix: z.string().regex(/^\/[\x21-\x7e]*\/$/, 'must start and end with "/"'),
     logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
     /** This agent's node name (Consul node). */
     nodeName: z
@@ -44,6 +52,9 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   http: '127.0.0.1:8500',
   dataDir: './.meshwork/data',
   dev: false,
+  store: 'sqlite',
+  etcdEndpoints: ['http://127.0.0.1:2379'],
+  etcdPrefix: '/meshwork/',
   logLevel: 'info',
   nodeName: safeHostname(),
   datacenter: 'dc1',
@@ -59,10 +70,13 @@ function safeHostname(): string {
 }
 
 /** Env vars: MESHWORK_AGENT__<KEY> with the key in SCREAMING_SNAKE (MESHWORK_AGENT__DATA_DIR). */
-const ENV_KEYS: Record<string, { key: string; type: 'string' | 'boolean' | 'number' }> = {
+const ENV_KEYS: Record<string, { key: string; type: 'string' | 'boolean' | 'number' | 'list' }> = {
   MESHWORK_AGENT__HTTP: { key: 'http', type: 'string' },
   MESHWORK_AGENT__DATA_DIR: { key: 'dataDir', type: 'string' },
   MESHWORK_AGENT__DEV: { key: 'dev', type: 'boolean' },
+  MESHWORK_AGENT__STORE: { key: 'store', type: 'string' },
+  MESHWORK_AGENT__ETCD_ENDPOINTS: { key: 'etcdEndpoints', type: 'list' },
+  MESHWORK_AGENT__ETCD_PREFIX: { key: 'etcdPrefix', type: 'string' },
   MESHWORK_AGENT__LOG_LEVEL: { key: 'logLevel', type: 'string' },
   MESHWORK_AGENT__NODE_NAME: { key: 'nodeName', type: 'string' },
   MESHWORK_AGENT__DATACENTER: { key: 'datacenter', type: 'string' },
@@ -110,6 +124,11 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; pro
     } else if (spec.type === 'number') {
       if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
       else values[spec.key] = Number(raw);
+    } else if (spec.type === 'list') {
+      values[spec.key] = raw
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
     } else values[spec.key] = raw;
   }
   return { values, problems };

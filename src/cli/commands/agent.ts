@@ -13,6 +13,8 @@ Flags:
   --http <host:port>    HTTP API address (default 127.0.0.1:8500; port 0 picks one)
   --data-dir <dir>      Embedded store folder (default ./.meshwork/data)
   --dev                 In-memory store: nothing survives a restart
+  --store <kind>        sqlite (default) | memory | etcd (cluster mode, preview: see docs)
+  --etcd-endpoints <urls>  comma-separated etcd client URLs (default http://127.0.0.1:2379)
   --config <file>       YAML/JSON config file; its "services" are registered (source config)
   --node-name <name>    This agent's node name (default: the hostname)
   --log-level <level>   error | warn | info | debug | silent (default info)
@@ -36,6 +38,8 @@ export const command: Command = {
       http: { type: 'string' },
       'data-dir': { type: 'string' },
       dev: { type: 'boolean' },
+      store: { type: 'string' },
+      'etcd-endpoints': { type: 'string' },
       config: { type: 'string' },
       'node-name': { type: 'string' },
       'log-level': { type: 'string' },
@@ -45,6 +49,10 @@ export const command: Command = {
     if (values.http !== undefined) flags.http = values.http;
     if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
     if (values.dev !== undefined) flags.dev = values.dev;
+    if (values.store !== undefined) flags.store = values.store;
+    if (values['etcd-endpoints'] !== undefined) {
+      flags.etcdEndpoints = values['etcd-endpoints'].split(',').map((e) => e.trim());
+    }
     if (values['node-name'] !== undefined) flags.nodeName = values['node-name'];
     if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
     const load = () =>
