@@ -9,6 +9,8 @@ import type { CatalogStore } from '../registry/store/catalog-store.js';
 import { createMemoryCatalogStore } from '../registry/store/memory/memory-catalog-store.js';
 import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalog-store.js';
 import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-store.js';
+import { EtcdMembership } from '../registry/store/etcd/etcd-membership.js';
+import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 
@@ -79,7 +81,20 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   };
   await applyConfigServices(options.services);
 
-  const app = createApiServer({ registry: reg, metrics, logger });
+  // Cluster mode: agents list each other under leases; otherwise this agent is the cluster.
+  const membership =
+    kind === 'etcd'
+      ? new EtcdMembership({ endpoints: options.etcdEndpoints, prefix: options.etcdPrefix, logger })
+      : undefined;
+  let url = ''; // known once listening
+  const joinedAt = Date.now();
+  const self = (): AgentMember => ({ nodeName: options.nodeName, url, joinedAt, status: 'alive' });
+  const app = createApiServer({
+    registry: reg,
+    metrics,
+    logger,
+    members: async () => (membership === undefined ? [self()] : membership.members()),
+  });
   const sep = options.http.lastIndexOf(':');
   const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
   const port = Number(options.http.slice(sep + 1));
@@ -91,7 +106,14 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   }
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  try {
+    await membership?.join({ nodeName: options.nodeName, url, joinedAt });
+  } catch (err) {
+    await app.close();
+    await reg.close();
+    throw err;
+  }
   logger.info({ url, store: store.kind, nodeName: options.nodeName }, 'agent listening');
 
   return {
@@ -99,6 +121,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     url,
     applyConfigServices,
     close: async () => {
+      await membership?.leave();
       reg.drain();
       await app.close();
       await reg.close();

@@ -22,6 +22,10 @@ const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command
     synopsis: 'Stream changes to a service (or the catalog)',
     load: () => import('./commands/watch.js'),
   },
+  members: {
+    synopsis: 'List the agents of the cluster',
+    load: () => import('./commands/members.js'),
+  },
   config: {
     synopsis: 'Validate the agent configuration',
     load: () => import('./commands/config.js'),

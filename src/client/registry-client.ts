@@ -5,6 +5,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { errors, MeshError } from '../core/errors.js';
 import type {
+  AgentListResponse,
   ApplyResponse,
   DeleteResponse,
   ErrorBody,
@@ -79,6 +80,11 @@ export class RegistryClient {
 
   getInstance(id: string): Promise<InstanceResponse> {
     return this.#json('GET', `/api/v1/instances/${encodeURIComponent(id)}`);
+  }
+
+  /** The agents of the cluster (one, outside cluster mode). */
+  members(): Promise<AgentListResponse> {
+    return this.#json('GET', '/api/v1/agents');
   }
 
   services(): Promise<ServiceListResponse> {

@@ -88,3 +88,19 @@ export type WatchEvent =
 
 /** Index header on every read of the native API. */
 export const INDEX_HEADER = 'x-meshwork-index';
+
+/** One agent of the cluster (`GET /api/v1/agents`). */
+export interface AgentMember {
+  readonly nodeName: string;
+  /** Its HTTP API base URL. */
+  readonly url: string;
+  /** Epoch ms when it joined. */
+  readonly joinedAt: number;
+  /** Alive while its lease is renewed (cluster mode); agents that are gone are not listed. */
+  readonly status: 'alive';
+}
+
+export interface AgentListResponse {
+  readonly index: number;
+  readonly agents: readonly AgentMember[];
+}

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
+import type { AgentMember } from '../protocol/api-types.js';
 import { LIMITS } from '../protocol/limits.js';
 import type { Registry } from '../registry/registry.js';
 import { toHttpError } from './error-mapping.js';
@@ -14,6 +15,8 @@ export interface ApiServerOptions {
   readonly logger?: Logger;
   /** Extra readiness condition (e.g. the store is reachable). */
   readonly isReady?: () => boolean;
+  /** The agents of the cluster (just this one outside cluster mode). */
+  readonly members: () => Promise<readonly AgentMember[]>;
 }
 
 /** Builds the HTTP server (not listening yet). */
@@ -64,6 +67,6 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     return reply.header('content-type', options.metrics.contentType).send(text);
   });
 
-  registerNativeRoutes(app, { registry: options.registry });
+  registerNativeRoutes(app, { registry: options.registry, members: options.members });
   return app;
 }

@@ -107,6 +107,18 @@ describe('meshwork CLI', () => {
     assert.match(again.stderr, /not found/);
   });
 
+  it('lists the agent as the only member outside cluster mode', async () => {
+    const r = await runCli(['members', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const parsed = JSON.parse(r.stdout) as { agents: { url: string; status: string }[] };
+    assert.deepEqual(
+      parsed.agents.map((m) => [m.url, m.status]),
+      [[agent.url, 'alive']],
+    );
+    const t = await runCli(['members'], env);
+    assert.match(t.stdout, /^NODE\s+URL\s+STATUS\s+JOINED/m);
+  });
+
   it('applies a file declaratively', async () => {
     const file = join(dir, 'services.yaml');
     writeFileSync(

@@ -81,4 +81,23 @@ describe('two agents over one etcd', () => {
     assert.equal(first.body.ok, true);
     assert.equal(second.body.ok, false);
   });
+
+  it('lists both agents in /api/v1/agents, and drops one that leaves', async () => {
+    const both = await http(a.url, 'GET', '/api/v1/agents');
+    assert.deepEqual(
+      both.body.agents.map((m: { nodeName: string; url: string }) => [m.nodeName, m.url]),
+      [
+        ['agent-a', a.url],
+        ['agent-b', b.url],
+      ],
+    );
+    const c = await agent('agent-c');
+    assert.equal((await http(b.url, 'GET', '/api/v1/agents')).body.agents.length, 3);
+    await c.close();
+    const after = await http(b.url, 'GET', '/api/v1/agents');
+    assert.deepEqual(
+      after.body.agents.map((m: { nodeName: string }) => m.nodeName),
+      ['agent-a', 'agent-b'],
+    );
+  });
 });

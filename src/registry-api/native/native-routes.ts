@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { errors } from '../../core/errors.js';
-import { INDEX_HEADER } from '../../protocol/api-types.js';
+import { INDEX_HEADER, type AgentMember } from '../../protocol/api-types.js';
 import { LIMITS } from '../../protocol/limits.js';
 import { registrationInputSchema } from '../../protocol/registration.js';
 import { parseOrThrow } from '../../protocol/validation.js';
@@ -42,12 +42,13 @@ const STREAM_PING_MS = 15_000;
 
 export interface NativeRoutesOptions {
   readonly registry: Registry;
+  readonly members: () => Promise<readonly AgentMember[]>;
 }
 
 /** Registers /api/v1 routes on `app`. */
 export function registerNativeRoutes(
   app: FastifyInstance,
-  { registry }: NativeRoutesOptions,
+  { registry, members }: NativeRoutesOptions,
 ): void {
   /** Cache of serialised instance lists, per service and filter, valid while the index holds. */
   // Kept as bytes: re-encoding a 77 KB string on every hit cost ~17 of ~88 µs per read.
@@ -136,6 +137,11 @@ export function registerNativeRoutes(
       instances: registry.view.instanceCount,
     }),
   );
+
+  app.get('/api/v1/agents', async (_req, reply) => {
+    const agents = await members();
+    return json(reply, registry.index, { index: registry.index, agents });
+  });
 
   app.get('/api/v1/services', async (req, reply) => {
     await blocking(req, 'catalog', () => registry.view.catalogIndex);
