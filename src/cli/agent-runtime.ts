@@ -94,6 +94,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     metrics,
     logger,
     members: async () => (membership === undefined ? [self()] : membership.members()),
+    isReady: () => reg.writable,
   });
   const sep = options.http.lastIndexOf(':');
   const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');

@@ -112,6 +112,11 @@ export class Registry {
     return this.#store.kind;
   }
 
+  /** Whether the store takes writes now (readiness). */
+  get writable(): boolean {
+    return this.#started && this.#store.available();
+  }
+
   /** The current index (never 0). */
   get index(): number {
     return this.view.index;

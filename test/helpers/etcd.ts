@@ -9,6 +9,10 @@ import { request } from 'undici';
 export interface EtcdProcess {
   readonly endpoint: string;
   readonly child: ChildProcess;
+  /** Kills the member (SIGKILL), keeping its data for `restart()`. */
+  kill(): Promise<void>;
+  /** Starts the member again on the same ports and data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -25,53 +29,60 @@ export async function startEtcd(): Promise<EtcdProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-etcd-'));
   const client = `http://127.0.0.1:${await freePort()}`;
   const peer = `http://127.0.0.1:${await freePort()}`;
+  // ETCD_* variables from the caller's shell would override the flags.
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_')),
   );
-  const child = spawn(
-    'etcd',
-    [
-      '--name',
-      'test',
-      '--data-dir',
-      join(dir, 'data'),
-      '--listen-client-urls',
-      client,
-      '--advertise-client-urls',
-      client,
-      '--listen-peer-urls',
-      peer,
-      '--initial-advertise-peer-urls',
-      peer,
-      '--initial-cluster',
-      `test=${peer}`,
-      '--log-level',
-      'error',
-      '--logger',
-      'zap',
-    ],
-    { env, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`etcd exited: ${stderr}`);
-    try {
-      const res = await request(`${client}/health`);
-      const body = (await res.body.json()) as { health?: string };
-      if (body.health === 'true') break;
-    } catch {
-      // not listening yet
+  const args = [
+    ['--name', 'test'],
+    ['--data-dir', join(dir, 'data')],
+    ['--listen-client-urls', client],
+    ['--advertise-client-urls', client],
+    ['--listen-peer-urls', peer],
+    ['--initial-advertise-peer-urls', peer],
+    ['--initial-cluster', `test=${peer}`],
+    ['--log-level', 'error'],
+    ['--logger', 'zap'],
+  ].flat();
+
+  const launch = async (): Promise<{ child: ChildProcess; exited: Promise<void> }> => {
+    const child = spawn('etcd', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Poll /health until it answers true (bounded by the test's timeout).
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`etcd exited: ${stderr}`);
+      try {
+        const res = await request(`${client}/health`);
+        const body = (await res.body.json()) as { health?: string };
+        if (body.health === 'true') break;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return { child, exited };
+  };
+
+  let current = await launch();
   return {
     endpoint: client,
-    child,
+    get child() {
+      return current.child;
+    },
+    kill: async () => {
+      current.child.kill('SIGKILL');
+      await current.exited;
+    },
+    restart: async () => {
+      current = await launch();
+    },
     stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
+      if (current.child.exitCode === null && current.child.signalCode === null) {
+        current.child.kill('SIGTERM');
+        await current.exited;
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

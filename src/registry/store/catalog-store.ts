@@ -91,6 +91,11 @@ export type StoreListener = (events: readonly StoreEvent[]) => void;
 export interface CatalogStore {
   /** `memory`, `sqlite`, `etcd`. */
   readonly kind: string;
+  /**
+   * Whether the store can take writes now (false while a remote backend is unreachable; reads
+   * are served from the registry's view meanwhile). MUST be cheap: readiness probes call it.
+   */
+  available(): boolean;
   open(): Promise<StoreSnapshot>;
   subscribe(listener: StoreListener): () => void;
   commit(ops: readonly StoreOp[]): Promise<CommitResult>;

@@ -135,6 +135,7 @@ async function setupDeferred(): Promise<Registry> {
   const inner = createMemoryCatalogStore();
   const store: CatalogStore = {
     kind: 'deferred-memory',
+    available: () => inner.available(),
     open: () => inner.open(),
     subscribe: (l) => inner.subscribe(l),
     commit: async (ops) => {

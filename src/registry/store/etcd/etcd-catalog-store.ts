@@ -79,6 +79,8 @@ export class EtcdCatalogStore implements CatalogStore {
   #applied = 0;
   readonly #waiters: { revision: number; resolve: () => void }[] = [];
   #closed = false;
+  /** False from a failed commit or a dropped watch until etcd answers again. */
+  #reachable = true;
 
   constructor(options: EtcdCatalogStoreOptions) {
     if (options.endpoints.length === 0)
@@ -148,6 +150,10 @@ export class EtcdCatalogStore implements CatalogStore {
       checkStates: checkStates.filter((s) => instances.has(s.instanceId)),
       kv,
     };
+  }
+
+  available(): boolean {
+    return !this.#closed && this.#reachable;
   }
 
   subscribe(listener: StoreListener): () => void {
@@ -224,8 +230,13 @@ export class EtcdCatalogStore implements CatalogStore {
         this.#timeoutMs,
       );
     } catch (err) {
-      throw errors.storeUnavailable(`etcd did not commit: ${(err as Error).message}`, err);
+      this.#setReachable(false, err);
+      throw errors.storeUnavailable(
+        `etcd did not commit: ${(err as Error).message}; reads are served from the last-known catalog`,
+        err,
+      );
     }
+    this.#setReachable(true);
     const revision = Number(res.header.revision);
     if (!res.succeeded) return { ok: false, index: Math.max(this.#applied, revision) };
     let deleted = 0;
@@ -278,6 +289,32 @@ export class EtcdCatalogStore implements CatalogStore {
     return cas === 0
       ? { key, target: 'Create', result: 'Equal', create_revision: '0' }
       : { key, target: 'Mod', result: 'Equal', mod_revision: String(cas) };
+  }
+
+  #setReachable(reachable: boolean, err?: unknown): void {
+    if (reachable === this.#reachable) return;
+    this.#reachable = reachable;
+    if (reachable) {
+      this.#log.info({ applied: this.#applied }, 'etcd reachable again');
+      return;
+    }
+    this.#log.warn(
+      { err: (err as Error | undefined)?.message },
+      'etcd unreachable; refusing writes',
+    );
+    this.#probeUntilReachable();
+  }
+
+  /** While unreachable, asks etcd once a second for one key, and recovers on the first answer. */
+  #probeUntilReachable(): void {
+    const probe = (): void => {
+      if (this.#closed || this.#reachable) return;
+      withTimeout(this.#client.kv.range({ key: Buffer.from(this.#prefix), limit: 1 }), 1_000).then(
+        () => this.#setReachable(true),
+        () => setTimeout(probe, 1_000).unref(),
+      );
+    };
+    setTimeout(probe, 1_000).unref();
   }
 
   #appliedAt(revision: number): Promise<void> {

@@ -16,6 +16,10 @@ export class MemoryCatalogStore implements CatalogStore {
   readonly #listeners = new Set<StoreListener>();
   #closed = false;
 
+  available(): boolean {
+    return !this.#closed;
+  }
+
   open(): Promise<StoreSnapshot> {
     return Promise.resolve(this.#state.snapshot());
   }

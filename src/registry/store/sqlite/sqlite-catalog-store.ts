@@ -124,6 +124,10 @@ export class SqliteCatalogStore implements CatalogStore {
     return this.#transactionsCommitted;
   }
 
+  available(): boolean {
+    return !this.#closed && this.#broken === undefined;
+  }
+
   async open(): Promise<StoreSnapshot> {
     if (this.#closed) throw errors.storeUnavailable('store is closed');
     assert(this.#opened === undefined, 'open() MUST be called once');
