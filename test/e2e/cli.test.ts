@@ -290,3 +290,44 @@ describe('meshwork agent', () => {
     assert.equal(await agent.exited, 0);
   });
 });
+
+describe('meshwork agent --store etcd', () => {
+  it('runs on a real etcd from the command line and lists itself as a member', async () => {
+    const { startEtcd } = await import('../helpers/etcd.js');
+    const etcd = await startEtcd();
+    const agent = await spawnAgent([
+      '--store',
+      'etcd',
+      '--etcd-endpoints',
+      etcd.endpoint,
+      '--node-name',
+      'cli-etcd',
+    ]);
+    try {
+      const env = { MESHWORK_ADDR: agent.url };
+      const reg = await runCli(
+        ['register', '--service', 'etcdsvc', '--id', 'e-1', '--address', '10.0.0.1', '--port', '1'],
+        env,
+      );
+      assert.equal(reg.code, 0, reg.stderr);
+      const members = JSON.parse((await runCli(['members', '--json'], env)).stdout) as {
+        agents: { nodeName: string }[];
+      };
+      assert.deepEqual(
+        members.agents.map((m) => m.nodeName),
+        ['cli-etcd'],
+      );
+      const inst = JSON.parse((await runCli(['instances', 'etcdsvc', '--json'], env)).stdout) as {
+        instances: { id: string }[];
+      };
+      assert.deepEqual(
+        inst.instances.map((i) => i.id),
+        ['e-1'],
+      );
+    } finally {
+      agent.child.kill('SIGTERM');
+      assert.equal(await agent.exited, 0);
+      await etcd.stop();
+    }
+  });
+});
