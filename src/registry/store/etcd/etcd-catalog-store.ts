@@ -244,13 +244,7 @@ export class EtcdCatalogStore implements CatalogStore {
     // Only a txn that changed something has a revision of its own to wait for (deletes of
     // absent keys create none, and the current revision may belong to keys outside our prefix).
     if (puts + deleted === 0) return { ok: true, index: Math.max(this.#applied, 1) };
-    // The commit is durable now; waiting for the watch gives read-your-writes. A watch that is
-    // reconnecting must not hold the writer forever: past the timeout, answer anyway.
-    try {
-      await withTimeout(this.#appliedAt(revision), this.#timeoutMs);
-    } catch {
-      this.#log.warn({ revision, applied: this.#applied }, 'etcd watch behind a commit; answering');
-    }
+    await this.#appliedAt(revision);
     return { ok: true, index: revision };
   }
 
