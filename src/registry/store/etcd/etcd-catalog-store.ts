@@ -79,8 +79,13 @@ export class EtcdCatalogStore implements CatalogStore {
   #applied = 0;
   readonly #waiters: { revision: number; resolve: () => void }[] = [];
   #closed = false;
-  /** False from a failed commit or a dropped watch until etcd answers again. */
+  /** False from a failed commit until etcd answers again. */
   #reachable = true;
+  /**
+   * The watch is streaming. Writes wait for their watch event (read-your-writes), so without a
+   * watch the agent is not ready even when etcd answers.
+   */
+  #watchConnected = false;
 
   constructor(options: EtcdCatalogStoreOptions) {
     if (options.endpoints.length === 0)
@@ -153,7 +158,7 @@ export class EtcdCatalogStore implements CatalogStore {
   }
 
   available(): boolean {
-    return !this.#closed && this.#reachable;
+    return !this.#closed && this.#reachable && this.#watchConnected;
   }
 
   subscribe(listener: StoreListener): () => void {
@@ -331,9 +336,15 @@ export class EtcdCatalogStore implements CatalogStore {
     this.#watcher = watcher;
     watcher.on('data', (res) => this.#onWatch(res.events as { type: string; kv: EtcdKv }[]));
     watcher.on('error', (err) => this.#log.error({ err: err.message }, 'etcd watch failed'));
-    watcher.on('disconnected', (err) =>
-      this.#log.warn({ err: err.message }, 'etcd watch disconnected; resuming'),
-    );
+    this.#watchConnected = true;
+    watcher.on('disconnected', (err) => {
+      if (this.#watchConnected) this.#log.warn({ err: err.message }, 'etcd watch lost; resuming');
+      this.#watchConnected = false;
+    });
+    watcher.on('connected', () => {
+      if (!this.#watchConnected) this.#log.info({ applied: this.#applied }, 'etcd watch resumed');
+      this.#watchConnected = true;
+    });
   }
 
   #onWatch(raw: readonly { type: string; kv: EtcdKv }[]): void {
