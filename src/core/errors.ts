@@ -18,8 +18,6 @@ export const ERROR_CODES = {
   INSTANCE_ID_CONFLICT: 'MESHWORK_ERR_REGISTRY_INSTANCE_ID_CONFLICT',
   /** A heartbeat was sent to an instance that has no TTL check. */
   NO_TTL_CHECK: 'MESHWORK_ERR_REGISTRY_NO_TTL_CHECK',
-  /** The service does not exist. */
-  SERVICE_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_SERVICE_NOT_FOUND',
   /** The KV key does not exist. */
   KEY_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_KEY_NOT_FOUND',
   /** The store cannot accept writes right now (closed, or its backend is unreachable). */
@@ -83,7 +81,7 @@ export function isMeshError(err: unknown, code?: ErrorCode): err is MeshError {
 export const errors = {
   validation: (field: string, reason: string): MeshError =>
     new MeshError(ERROR_CODES.VALIDATION, field === '' ? reason : `${field}: ${reason}`, {
-      details: { field },
+      details: { field, reason },
     }),
   malformedBody: (reason: string): MeshError =>
     new MeshError(ERROR_CODES.MALFORMED_BODY, `malformed body: ${reason}`),
@@ -114,8 +112,6 @@ export const errors = {
       `instance "${id}" has no ttl check: register it with a check of kind "ttl" to send heartbeats`,
       { details: { field: 'id' } },
     ),
-  serviceNotFound: (name: string): MeshError =>
-    new MeshError(ERROR_CODES.SERVICE_NOT_FOUND, `service "${name}" not found`),
   keyNotFound: (key: string): MeshError =>
     new MeshError(ERROR_CODES.KEY_NOT_FOUND, `key "${key}" not found`),
   storeUnavailable: (reason: string, cause?: unknown): MeshError =>

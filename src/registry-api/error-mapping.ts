@@ -1,6 +1,7 @@
 /** @module The one place where errors become HTTP statuses and JSON error bodies for /api/v1. */
 import { ERROR_CODES, isMeshError, type ErrorCode } from '../core/errors.js';
 import type { ErrorBody } from '../protocol/api-types.js';
+import { LIMITS } from '../protocol/limits.js';
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ERROR_CODES.VALIDATION]: 400,
@@ -9,7 +10,6 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ERROR_CODES.UNSUPPORTED_MEDIA_TYPE]: 415,
   [ERROR_CODES.ROUTE_NOT_FOUND]: 404,
   [ERROR_CODES.INSTANCE_NOT_FOUND]: 404,
-  [ERROR_CODES.SERVICE_NOT_FOUND]: 404,
   [ERROR_CODES.KEY_NOT_FOUND]: 404,
   [ERROR_CODES.INSTANCE_ID_CONFLICT]: 409,
   [ERROR_CODES.NO_TTL_CHECK]: 409,
@@ -22,7 +22,7 @@ const FASTIFY_ERRORS: Record<string, { status: number; code: ErrorCode; message:
   FST_ERR_CTP_BODY_TOO_LARGE: {
     status: 413,
     code: ERROR_CODES.BODY_TOO_LARGE,
-    message: 'body exceeds 1048576 bytes',
+    message: `body exceeds ${LIMITS.maxBodyBytes} bytes`,
   },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
     status: 415,

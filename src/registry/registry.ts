@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { systemClock, type Clock } from '../core/clock.js';
-import { errors, MeshError } from '../core/errors.js';
+import { ERROR_CODES, errors, isMeshError, type MeshError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type {
   CheckStatus,
@@ -27,7 +27,7 @@ import type { CheckProbe } from './health/health-types.js';
 import type { CheckKind } from '../core/types.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
-import { StreamFanout, type StreamSink } from './watch/stream-fanout.js';
+import { sseFrame, StreamFanout, type StreamSink } from './watch/stream-fanout.js';
 import { serviceTopic, WatchHub, type Topic, type WaitCancellation } from './watch/watch-hub.js';
 
 export interface RegistryOptions {
@@ -257,11 +257,9 @@ export class Registry {
       try {
         instance = this.#buildInstance(input, { source, managedBy: set });
       } catch (err) {
-        if (err instanceof MeshError && err.details?.field !== undefined) {
-          throw errors.validation(
-            `instances[${i}].${err.details.field}`,
-            err.message.replace(/^[^:]*: /, ''),
-          );
+        const { field, reason } = (err as MeshError).details ?? {};
+        if (isMeshError(err, ERROR_CODES.VALIDATION) && typeof reason === 'string') {
+          throw errors.validation(`instances[${i}].${String(field)}`, reason);
         }
         throw err;
       }
@@ -344,9 +342,7 @@ export class Registry {
       service === undefined ? this.view.allInstances() : this.view.serviceInstances(service);
     const index = service === undefined ? this.view.catalogIndex : this.view.serviceIndex(service);
     // The snapshot is written synchronously after subscribing, so no delta can slip between.
-    sink.write(
-      `event: snapshot\nid: ${index}\ndata: ${JSON.stringify({ type: 'snapshot', index, instances })}\n\n`,
-    );
+    sink.write(sseFrame({ type: 'snapshot', index, instances }));
     return unsubscribe;
   }
 

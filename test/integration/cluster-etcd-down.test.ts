@@ -33,26 +33,24 @@ describe('an agent whose etcd goes away', () => {
     await etcd.stop();
   });
 
+  const register = (n: number) =>
+    http(agent.url, 'PUT', '/api/v1/instances', {
+      service: 'steady',
+      id: `steady-${n}`,
+      address: `10.0.0.${n}`,
+      port: 80,
+    });
+
   it(
     'serves last-known reads, refuses writes with 503, and recovers by itself',
     { timeout: 60_000 },
     async () => {
-      const reg = await http(agent.url, 'PUT', '/api/v1/instances', {
-        service: 'steady',
-        id: 'steady-1',
-        address: '10.0.0.1',
-        port: 80,
-      });
+      const reg = await register(1);
       assert.equal(reg.status, 200);
       assert.equal((await http(agent.url, 'GET', '/health/ready')).status, 200);
 
       await etcd.kill();
-      const refused = await http(agent.url, 'PUT', '/api/v1/instances', {
-        service: 'steady',
-        id: 'steady-2',
-        address: '10.0.0.2',
-        port: 80,
-      });
+      const refused = await register(2);
       assert.equal(refused.status, 503, refused.text);
       assert.equal(refused.body.error.code, 'MESHWORK_ERR_STORE_UNAVAILABLE');
       assert.match(refused.body.error.message, /etcd/);
@@ -69,12 +67,7 @@ describe('an agent whose etcd goes away', () => {
       while ((await http(agent.url, 'GET', '/health/ready')).status !== 200) {
         await new Promise((r) => setTimeout(r, 100));
       }
-      const again = await http(agent.url, 'PUT', '/api/v1/instances', {
-        service: 'steady',
-        id: 'steady-2',
-        address: '10.0.0.2',
-        port: 80,
-      });
+      const again = await register(2);
       assert.equal(again.status, 200, again.text);
       assert.ok(again.body.index > reg.body.index);
     },
