@@ -1,6 +1,6 @@
 /**
- * @module Starts the built agent (`node bin/meshwork.js agent`) on 127.0.0.1 in a temp data dir,
- * optionally under `--cpu-prof`, and stops it at cleanup.
+ * @module Starts the built agent (`node bin/meshwork.js agent`) on 127.0.0.1 in a temp data dir
+ * (or in cluster mode on an etcd), optionally under `--cpu-prof`, and stops it at cleanup.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +28,10 @@ export interface StartAgentOptions {
   readonly logLevel?: 'error' | 'warn' | 'info';
   /** Extra node flags, e.g. --max-old-space-size. */
   readonly nodeArgs?: readonly string[];
+  /** Cluster mode: `--store etcd --etcd-endpoints <endpoint>` (the data dir is then unused). */
+  readonly etcdEndpoint?: string;
+  /** `--node-name` (default "bench"): agents sharing one etcd need distinct names. */
+  readonly nodeName?: string;
 }
 
 /** Throws a readable error if `npm run build` has not produced dist/ yet. */
@@ -57,10 +61,13 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     '--data-dir',
     dataDir,
     '--node-name',
-    'bench',
+    options.nodeName ?? 'bench',
     '--log-level',
     options.logLevel ?? 'warn',
     ...(options.dev === true ? ['--dev'] : []),
+    ...(options.etcdEndpoint === undefined
+      ? []
+      : ['--store', 'etcd', '--etcd-endpoints', options.etcdEndpoint]),
   ];
   const child = spawnChild('agent', process.execPath, args, { logFile });
   const m = await waitForLine(child, /listening on (http:\/\/\S+)/, 30_000);
@@ -82,11 +89,12 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
         );
       }
       if (options.cpuProfDir === undefined) return {};
-      const profiles = readdirSync(options.cpuProfDir)
-        .filter((f) => f.endsWith('.cpuprofile'))
-        .map((f) => join(options.cpuProfDir ?? '', f));
-      const newest = profiles.sort().at(-1);
-      return newest === undefined ? {} : { cpuProfile: newest };
+      const profiles = readdirSync(options.cpuProfDir).filter((f) => f.endsWith('.cpuprofile'));
+      // node names the file CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile: several agents may
+      // profile into one dir at once, so take this pid's file, else the newest.
+      const own = profiles.filter((f) => f.includes(`.${child.pid}.`));
+      const newest = (own.length > 0 ? own : profiles).sort().at(-1);
+      return newest === undefined ? {} : { cpuProfile: join(options.cpuProfDir, newest) };
     },
   };
 }

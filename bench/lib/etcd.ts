@@ -80,3 +80,25 @@ export async function startEtcd(): Promise<EtcdHandle> {
     stop: () => child.stop(10_000),
   };
 }
+
+/**
+ * etcd's own counters from its /metrics, summed over labels except `grpc_method` (so
+ * `grpc_server_handled_total{grpc_method="Txn"}` is one entry): what the server did, per request.
+ */
+export async function scrapeEtcdMetrics(endpoint: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${endpoint}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (m === null) continue;
+    const method = /grpc_method="([^"]+)"/.exec(m[2] ?? '')?.[1];
+    const key = method === undefined ? (m[1] ?? '') : `${m[1]}{grpc_method="${method}"}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[3]));
+  }
+  return out;
+}
+
+/** The change of each etcd counter between two scrapes (keys of `b`). */
+export function etcdDelta(a: Map<string, number>, b: Map<string, number>): Map<string, number> {
+  return new Map([...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)]));
+}

@@ -58,14 +58,34 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     }),
     index: () => holder.registry?.index ?? 0,
   });
+  // Cluster mode: agents list each other under leases and split the checks between them;
+  // otherwise this agent is the cluster and runs every check.
+  const membership =
+    kind === 'etcd'
+      ? new EtcdMembership({
+          endpoints: options.etcdEndpoints,
+          prefix: options.etcdPrefix,
+          nodeName: options.nodeName,
+          logger,
+        })
+      : undefined;
   const reg = createRegistry({
     store,
     nodeName: options.nodeName,
     logger,
     metrics: registryMetrics,
+    ...(membership === undefined ? {} : { ownership: membership }),
   });
   holder.registry = reg;
-  await reg.start();
+  try {
+    await membership?.start();
+    await reg.start();
+  } catch (err) {
+    await membership?.leave();
+    await reg.close();
+    await store.close();
+    throw err;
+  }
 
   const applyConfigServices = async (services: readonly ParsedRegistration[]): Promise<void> => {
     const r = await reg.apply(configSet(options.nodeName), services, 'config');
@@ -81,11 +101,6 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   };
   await applyConfigServices(options.services);
 
-  // Cluster mode: agents list each other under leases; otherwise this agent is the cluster.
-  const membership =
-    kind === 'etcd'
-      ? new EtcdMembership({ endpoints: options.etcdEndpoints, prefix: options.etcdPrefix, logger })
-      : undefined;
   let url = ''; // known once listening
   const joinedAt = Date.now();
   const self = (): AgentMember => ({ nodeName: options.nodeName, url, joinedAt, status: 'alive' });
@@ -102,6 +117,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   try {
     await app.listen({ host, port });
   } catch (err) {
+    await membership?.leave();
     await reg.close();
     throw err;
   }
@@ -111,6 +127,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   try {
     await membership?.join({ nodeName: options.nodeName, url, joinedAt });
   } catch (err) {
+    await membership?.leave();
     await app.close();
     await reg.close();
     throw err;

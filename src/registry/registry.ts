@@ -25,6 +25,7 @@ import { AGENT_MAINTENANCE_PREFIX, CatalogView, type ApplyOutcome } from './cata
 import { createHealthManager, type HealthManager } from './health/health-manager.js';
 import type { CheckProbe } from './health/health-types.js';
 import type { CheckKind } from '../core/types.js';
+import { OWN_EVERYTHING, type CheckOwnership } from './ownership.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
 import { sseFrame, StreamFanout, type StreamSink } from './watch/stream-fanout.js';
@@ -41,9 +42,17 @@ export interface RegistryOptions {
   readonly random?: () => number;
   /** Blocking queries wait at most this long (Consul: 10 min). */
   readonly maxWaitMs?: number;
+  /**
+   * Cluster mode: which instances' checks this agent runs. Default: all of them (one agent).
+   */
+  readonly ownership?: CheckOwnership;
 }
 
-export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({ maxWaitMs: 600_000 });
+export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({
+  maxWaitMs: 600_000,
+  /** A write that keeps losing its compare to other agents' writes gives up after this many. */
+  maxCommitAttempts: 5,
+});
 
 /** Filters of an instance list. */
 export interface InstanceFilter {
@@ -71,7 +80,10 @@ export class Registry {
   readonly #health: HealthManager;
   readonly #random: () => number;
   readonly #maxWaitMs: number;
-  #unsubscribe: (() => void) | undefined;
+  readonly #ownership: CheckOwnership;
+  /** The store is shared with other agents (cluster mode). */
+  readonly #shared: boolean;
+  readonly #unsubscribers: (() => void)[] = [];
   #started = false;
   #draining = false;
   /** Writes to one instance id run one after another: read-check-write stays consistent. */
@@ -87,6 +99,9 @@ export class Registry {
     this.#metrics = options.metrics;
     this.#random = options.random ?? Math.random;
     this.#maxWaitMs = options.maxWaitMs ?? DEFAULT_REGISTRY_OPTIONS.maxWaitMs;
+    this.#ownership = options.ownership ?? OWN_EVERYTHING;
+    const ttlLeases = options.store.ttlLeases;
+    this.#shared = ttlLeases !== undefined;
     this.view = new CatalogView(options.nodeName);
     this.hub = new WatchHub(this.#clock);
     this.#health = createHealthManager({
@@ -95,7 +110,13 @@ export class Registry {
       random: this.#random,
       ...(options.probes === undefined ? {} : { probes: options.probes }),
       ...(options.metrics === undefined ? {} : { observer: options.metrics }),
+      owns: (id) => this.#ownership.owns(id),
+      agentName: options.nodeName,
+      externalTtl: ttlLeases !== undefined,
       host: {
+        ...(ttlLeases === undefined
+          ? {}
+          : { renewTtl: (id: string, checkId: string) => ttlLeases.renew(id, checkId) }),
         writeStates: async (states) => {
           await this.#commit(states.map((state) => ({ op: 'put-check-state', state }) as const));
         },
@@ -112,6 +133,11 @@ export class Registry {
     return this.#store.kind;
   }
 
+  /** Whether this agent runs the instance's checks (cluster mode: exactly one agent does). */
+  runsChecksOf(instanceId: string): boolean {
+    return this.#health.owns(instanceId);
+  }
+
   /** Whether the store takes writes now (readiness). */
   get writable(): boolean {
     return this.#started && this.#store.available();
@@ -126,10 +152,19 @@ export class Registry {
   async start(): Promise<void> {
     const snapshot = await this.#store.open();
     this.view.load(snapshot);
-    this.#unsubscribe = this.#store.subscribe((events) => this.#onEvents(events));
+    this.#unsubscribers.push(this.#store.subscribe((events) => this.#onEvents(events)));
+    const ttlLeases = this.#store.ttlLeases;
+    if (ttlLeases !== undefined) {
+      this.#unsubscribers.push(
+        ttlLeases.onExpired((id, checkId) => this.#health.ttlExpired(id, checkId)),
+      );
+    }
+    this.#unsubscribers.push(this.#ownership.onChange(() => this.#reconcileOwnership()));
     this.#health.start();
-    for (const s of snapshot.instances)
+    for (const s of snapshot.instances) {
       this.#health.track(s.instance, this.view.states(s.instance.id));
+      this.#catchUpTtls(s.instance);
+    }
     this.#started = true;
     this.#log.info(
       { store: this.#store.kind, instances: snapshot.instances.length, index: snapshot.index },
@@ -152,7 +187,7 @@ export class Registry {
     if (!this.#started) return;
     this.#started = false;
     await this.#health.stop();
-    this.#unsubscribe?.();
+    for (const unsubscribe of this.#unsubscribers.splice(0)) unsubscribe();
     await this.#store.close();
   }
 
@@ -167,16 +202,23 @@ export class Registry {
     defaults: { source?: RegistrationSource; managedBy?: string } = {},
   ): Promise<{ index: number; instance: InstanceDto; changed: boolean }> {
     const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
-    return this.#serial(id, async () => {
-      const instance = this.#buildInstance({ ...input, id }, defaults);
-      const prev = this.view.get(instance.id);
-      if (prev !== undefined && sameDefinition(prev, instance)) {
-        return { index: this.view.index, instance: this.#dtoOrThrow(instance.id), changed: false };
-      }
-      const index = await this.#commit([{ op: 'put-instance', instance }]);
-      this.#metrics?.registrations.inc({ source: instance.source });
-      return { index, instance: this.#dtoOrThrow(instance.id), changed: true };
-    });
+    return this.#serial(id, () =>
+      this.#retrying(async () => {
+        const instance = this.#buildInstance({ ...input, id }, defaults);
+        const prev = this.view.get(instance.id);
+        if (prev !== undefined && sameDefinition(prev, instance)) {
+          return {
+            index: this.view.index,
+            instance: this.#dtoOrThrow(instance.id),
+            changed: false,
+          };
+        }
+        const r = await this.#store.commit([{ op: 'put-instance', instance }]);
+        if (!r.ok) return undefined;
+        this.#metrics?.registrations.inc({ source: instance.source });
+        return { index: r.index, instance: this.#dtoOrThrow(instance.id), changed: true };
+      }),
+    );
   }
 
   /** Removes an instance. Answers whether it existed. */
@@ -200,6 +242,10 @@ export class Registry {
     output = '',
   ): Promise<{ index: number; status: InstanceStatus }> {
     if (this.view.get(id) === undefined) throw errors.instanceNotFound(id);
+    if (this.#store.ttlLeases !== undefined && !this.view.get(id)?.checks.some(isTtl))
+      throw errors.noTtlCheck(id);
+    // Cluster mode: the deadline lives in etcd, so any agent can take the heartbeat.
+    await this.#store.ttlLeases?.keepAlive(id);
     const r = this.#health.heartbeat(id, status, output);
     if (r === 'not-found') throw errors.instanceNotFound(id);
     if (r === 'no-ttl-check') throw errors.noTtlCheck(id);
@@ -215,22 +261,31 @@ export class Registry {
     enabled: boolean,
     reason: string,
   ): Promise<{ index: number; instance: InstanceDto }> {
-    return this.#serial(id, async () => {
-      const prev = this.view.get(id);
-      if (prev === undefined) throw errors.instanceNotFound(id);
-      const maintenance = enabled ? { enabled, reason } : NO_MAINTENANCE;
-      if (isDeepStrictEqual(prev.maintenance, maintenance)) {
-        return { index: this.view.index, instance: this.#dtoOrThrow(id) };
-      }
-      const index = await this.#commit([
-        { op: 'put-instance', instance: { ...prev, maintenance, updatedAt: this.#clock.now() } },
-      ]);
-      return { index, instance: this.#dtoOrThrow(id) };
-    });
+    return this.#serial(id, () =>
+      this.#retrying(async () => {
+        const prev = this.view.get(id);
+        if (prev === undefined) throw errors.instanceNotFound(id);
+        const maintenance = enabled ? { enabled, reason } : NO_MAINTENANCE;
+        if (isDeepStrictEqual(prev.maintenance, maintenance)) {
+          return { index: this.view.index, instance: this.#dtoOrThrow(id) };
+        }
+        const instance = { ...prev, maintenance, updatedAt: this.#clock.now() };
+        const r = await this.#store.commit([{ op: 'put-instance', instance }]);
+        return r.ok ? { index: r.index, instance: this.#dtoOrThrow(id) } : undefined;
+      }),
+    );
   }
 
   /** Puts the whole agent (every instance it serves) in or out of maintenance. */
   async setAgentMaintenance(enabled: boolean, reason: string): Promise<{ index: number }> {
+    if (this.#shared) {
+      // Every agent serves the whole catalog in cluster mode, so "the instances of this agent"
+      // has no meaning yet (nodes per instance come with the Consul API).
+      throw errors.validation(
+        'enable',
+        'agent maintenance is not available in cluster mode (--store etcd); put instances in maintenance one by one',
+      );
+    }
     const key = AGENT_MAINTENANCE_PREFIX + this.nodeName;
     const op: StoreOp = enabled
       ? { op: 'kv-put', key, value: Buffer.from(reason || 'agent maintenance'), flags: 0 }
@@ -247,6 +302,14 @@ export class Registry {
     inputs: readonly ParsedRegistration[],
     source: RegistrationSource = 'config',
   ): Promise<ApplyResponse> {
+    return this.#retrying(() => this.#applyOnce(set, inputs, source));
+  }
+
+  async #applyOnce(
+    set: string,
+    inputs: readonly ParsedRegistration[],
+    source: RegistrationSource,
+  ): Promise<ApplyResponse | undefined> {
     const created: string[] = [];
     const updated: string[] = [];
     const unchanged: string[] = [];
@@ -279,7 +342,12 @@ export class Registry {
       .map((i) => i.id)
       .sort();
     for (const id of deleted) ops.push({ op: 'delete-instance', id });
-    const index = ops.length === 0 ? this.view.index : await this.#commit(ops);
+    let index = this.view.index;
+    if (ops.length > 0) {
+      const r = await this.#store.commit(ops);
+      if (!r.ok) return undefined;
+      index = r.index;
+    }
     if (deleted.length > 0) this.#metrics?.deregistrations.inc({ reason: 'apply' }, deleted.length);
     if (created.length + updated.length > 0)
       this.#metrics?.registrations.inc({ source }, created.length + updated.length);
@@ -451,6 +519,43 @@ export class Registry {
     return dto;
   }
 
+  /**
+   * Runs `attempt` until it answers: it answers undefined when its commit lost a compare to
+   * another agent's write (cluster mode), and then runs again against the updated view.
+   */
+  async #retrying<T>(attempt: () => Promise<T | undefined>): Promise<T> {
+    for (let i = 0; i < DEFAULT_REGISTRY_OPTIONS.maxCommitAttempts; i++) {
+      const r = await attempt();
+      if (r !== undefined) return r;
+    }
+    throw errors.storeUnavailable(
+      `gave up after ${DEFAULT_REGISTRY_OPTIONS.maxCommitAttempts} attempts: other agents kept changing the same instances`,
+    );
+  }
+
+  /** Starts or stops checks after the live members changed (cluster mode). */
+  #reconcileOwnership(): void {
+    const gained = this.#health.reconcileOwnership();
+    for (const id of gained) {
+      const instance = this.view.get(id);
+      if (instance !== undefined) this.#catchUpTtls(instance);
+    }
+    if (gained.length > 0) this.#log.info({ gained: gained.length }, 'took over checks');
+  }
+
+  /**
+   * An owner that finds a TTL deadline gone (it expired while its previous owner was dying, or
+   * while no agent ran) counts the expiry now.
+   */
+  #catchUpTtls(instance: Instance): void {
+    const ttlLeases = this.#store.ttlLeases;
+    if (ttlLeases === undefined || !this.#health.owns(instance.id)) return;
+    for (const c of instance.checks) {
+      if (c.kind === 'ttl' && !ttlLeases.alive(instance.id, c.id))
+        this.#health.ttlExpired(instance.id, c.id);
+    }
+  }
+
   async #commit(ops: readonly StoreOp[]): Promise<number> {
     const r = await this.#store.commit(ops);
     return r.index;
@@ -471,6 +576,11 @@ export class Registry {
     }
     for (const instance of outcome.put) this.#health.track(instance, this.view.states(instance.id));
     for (const id of outcome.deleted) this.#health.untrack(id);
+    if (this.#shared) {
+      // Another agent may have written a state (a heartbeat it took): judge the next result
+      // against it.
+      for (const e of events) if (e.type === 'check-state') this.#health.adopt(e.state);
+    }
     // Watchers hear of the change on the next turn, after the writer's answer has gone out: a
     // write need not wait for a thousand sockets to be written.
     this.#unpublished.push(outcome);
@@ -533,6 +643,10 @@ function sameDefinition(a: Instance, b: Instance): boolean {
     { ...a, updatedAt: 0, createdAt: 0 },
     { ...b, updatedAt: 0, createdAt: 0 },
   );
+}
+
+function isTtl(c: { readonly kind: string }): boolean {
+  return c.kind === 'ttl';
 }
 
 function assertUserKey(key: string): void {

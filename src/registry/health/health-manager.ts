@@ -47,6 +47,20 @@ export interface HealthManagerOptions {
   readonly random?: () => number;
   /** Default: {@link DEFAULT_HEALTH_MANAGER_OPTIONS}.stallThresholdMs. */
   readonly stallThresholdMs?: number;
+  /**
+   * Whether this agent runs an instance's checks (cluster mode: one owner per instance). Checks
+   * of instances it does not own are tracked (heartbeats still apply to them) but not run: no
+   * probes, no TTL deadlines, no deregistration. Re-read by {@link HealthManager.reconcileOwnership}.
+   * Default: owns everything.
+   */
+  readonly owns?: (instanceId: string) => boolean;
+  /**
+   * TTL deadlines are kept outside (cluster mode: etcd leases): the manager arms no TTL timers and
+   * learns of expiries from {@link HealthManager.ttlExpired}. Default false.
+   */
+  readonly externalTtl?: boolean;
+  /** Names this agent to HTTP check targets (default probes only). */
+  readonly agentName?: string;
 }
 
 /** Outcome of {@link HealthManager.heartbeat}. */
@@ -92,6 +106,8 @@ interface TrackedInstance {
   /** In definition order; an array, not a Map: instances have few checks, and many instances. */
   checks: TrackedCheck[];
   deregisterRequested: boolean;
+  /** This agent runs the instance's checks (always true outside cluster mode). */
+  owned: boolean;
 }
 
 /**
@@ -122,6 +138,8 @@ export class HealthManager {
   readonly #observer: HealthObserver | undefined;
   readonly #random: () => number;
   readonly #stallThresholdMs: number;
+  readonly #owns: (instanceId: string) => boolean;
+  readonly #externalTtl: boolean;
   readonly #instances = new Map<string, TrackedInstance>();
   /** Every TTL deadline, on one timer. */
   readonly #ttlQueue: DeadlineQueue<TtlEntry>;
@@ -145,10 +163,17 @@ export class HealthManager {
     this.#log = options.logger.child({ component: 'health' });
     this.#host = options.host;
     this.#ownsProbes = options.probes === undefined;
-    this.#probes = options.probes ?? createDefaultProbes({ clock: options.clock });
+    this.#probes =
+      options.probes ??
+      createDefaultProbes({
+        clock: options.clock,
+        ...(options.agentName === undefined ? {} : { agentName: options.agentName }),
+      });
     this.#observer = options.observer;
     this.#random = options.random ?? Math.random;
     this.#stallThresholdMs = stallThresholdMs;
+    this.#owns = options.owns ?? (() => true);
+    this.#externalTtl = options.externalTtl ?? false;
     this.#ttlQueue = new DeadlineQueue(options.clock, (due, lateMs) => this.#onTtlDue(due, lateMs));
   }
 
@@ -189,7 +214,12 @@ export class HealthManager {
 
     let tracked = this.#instances.get(instance.id);
     if (tracked === undefined) {
-      tracked = { instance, checks: [], deregisterRequested: false };
+      tracked = {
+        instance,
+        checks: [],
+        deregisterRequested: false,
+        owned: this.#owns(instance.id),
+      };
       this.#instances.set(instance.id, tracked);
     } else {
       tracked.instance = instance;
@@ -256,10 +286,69 @@ export class HealthManager {
     for (const check of tracked.checks) {
       if (check.def.kind !== 'ttl') continue;
       found = true;
-      if (this.#running) this.#armTtl(tracked, check);
+      if (this.#running && tracked.owned) this.#armTtl(tracked, check);
       this.#apply(tracked, check, { status, output });
     }
     return found ? 'ok' : 'no-ttl-check';
+  }
+
+  /**
+   * Re-reads ownership for every tracked instance: starts the checks of instances this agent now
+   * owns and stops those of instances it no longer owns (their machines stay, for heartbeats).
+   * Answers the ids of the instances it gained.
+   */
+  reconcileOwnership(): string[] {
+    const gained: string[] = [];
+    for (const tracked of this.#instances.values()) {
+      const owned = this.#owns(tracked.instance.id);
+      if (owned === tracked.owned) continue;
+      tracked.owned = owned;
+      if (owned) {
+        gained.push(tracked.instance.id);
+        if (this.#running) for (const check of tracked.checks) this.#startCheck(tracked, check);
+      } else {
+        for (const check of tracked.checks) this.#stopCheck(check);
+      }
+    }
+    return gained;
+  }
+
+  /** Whether this agent runs the instance's checks (false when untracked). */
+  owns(instanceId: string): boolean {
+    return this.#instances.get(instanceId)?.owned === true;
+  }
+
+  /**
+   * An external TTL deadline passed (`externalTtl`): counts one failure of the check, as a local
+   * deadline would. Only the owner acts. When the check is not critical yet (thresholds, start
+   * period), asks the host to arm a new deadline, so the next silent TTL counts too.
+   */
+  ttlExpired(instanceId: string, checkId: string): void {
+    const tracked = this.#instances.get(instanceId);
+    if (tracked === undefined || !tracked.owned || !this.#running) return;
+    const check = tracked.checks.find((c) => c.def.id === checkId);
+    if (check === undefined || check.def.kind !== 'ttl') return;
+    this.#apply(tracked, check, { status: 'critical', output: 'TTL expired' });
+    if (check.machine.status !== 'critical' && this.#host.renewTtl !== undefined) {
+      this.#host.renewTtl(instanceId, checkId).catch((err: unknown) => {
+        this.#log.warn({ instanceId, checkId, err: describeError(err) }, 'TTL renewal failed');
+      });
+    }
+  }
+
+  /**
+   * A check state persisted by someone (cluster mode: another agent took a heartbeat, or an
+   * earlier owner wrote it). When its status differs from this agent's machine, the machine
+   * restarts from it, so the next result is judged against what readers see. Writes nothing.
+   */
+  adopt(state: CheckState): void {
+    const tracked = this.#instances.get(state.instanceId);
+    const check = tracked?.checks.find((c) => c.def.id === state.checkId);
+    if (tracked === undefined || check === undefined) return;
+    const m = check.machine;
+    if (m.settled && m.status === state.status && m.startedOnce === state.startedOnce) return;
+    check.machine = createCheckMachineState(check.def, this.#clock.now(), state);
+    this.#syncDeregister(tracked, check, 0); // clears a pending deregistration if not critical
   }
 
   /**
@@ -273,6 +362,7 @@ export class HealthManager {
   }
 
   #startCheck(tracked: TrackedInstance, check: TrackedCheck): void {
+    if (!tracked.owned) return;
     const problem = scheduleProblem(check.def);
     if (problem !== undefined) {
       // Registration validates this; a bad stored definition must not spin the loop or stop the
@@ -410,6 +500,7 @@ export class HealthManager {
 
   /** (Re)starts the TTL: the deadline is one TTL from now. */
   #armTtl(tracked: TrackedInstance, check: TrackedCheck): void {
+    if (this.#externalTtl) return;
     check.ttlDueMono = this.#clock.monotonicMs() + (check.def.ttlMs ?? 0);
     this.#queueTtl(tracked, check);
   }
@@ -472,7 +563,7 @@ export class HealthManager {
     this.#lastStallLogMono = nowMono;
     for (const tracked of this.#instances.values()) {
       for (const check of tracked.checks) {
-        if (check.def.kind === 'ttl') this.#armTtl(tracked, check);
+        if (check.def.kind === 'ttl' && tracked.owned) this.#armTtl(tracked, check);
         if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
         check.deregisterTimer = undefined;
         this.#syncDeregister(tracked, check, recheckWindowMs(check.def));
@@ -510,7 +601,13 @@ export class HealthManager {
   #syncDeregister(tracked: TrackedInstance, check: TrackedCheck, minDelayMs: number): void {
     const afterMs = check.def.deregisterCriticalAfterMs;
     const since = check.machine.criticalSince;
-    if (!this.#running || afterMs <= 0 || since === undefined || tracked.deregisterRequested) {
+    if (
+      !this.#running ||
+      !tracked.owned ||
+      afterMs <= 0 ||
+      since === undefined ||
+      tracked.deregisterRequested
+    ) {
       if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
       check.deregisterTimer = undefined;
       return;

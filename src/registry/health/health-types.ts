@@ -11,6 +11,11 @@ export interface HealthHost {
   writeStates(states: readonly CheckState[]): Promise<void>;
   /** Deregisters an instance whose check stayed critical past deregisterCriticalAfterMs. */
   deregister(instanceId: string, reason: string): Promise<void>;
+  /**
+   * External TTLs only: arms a fresh deadline for a check whose deadline passed but which is not
+   * critical yet, so the next silent TTL counts as another failure.
+   */
+  renewTtl?(instanceId: string, checkId: string): Promise<void>;
 }
 
 /** Observes check runs for metrics. MUST be cheap and MUST NOT throw. */

@@ -71,6 +71,31 @@ export interface CommitResult {
 export type StoreListener = (events: readonly StoreEvent[]) => void;
 
 /**
+ * TTL deadlines kept by the store itself (etcd leases), shared by every agent: a heartbeat to any
+ * agent refreshes them, and they expire even when the agent an instance registered through is
+ * gone. A store offers this only when several agents share it.
+ *
+ * Contract: a `put-instance` commit arms a deadline of `ttlMs` for each TTL check that is new or
+ * whose TTL changed; a changed or removed check, or a deleted instance, drops its deadline.
+ */
+export interface StoreTtlLeases {
+  /**
+   * Restarts the deadlines of every TTL check of the instance; re-arms those that already
+   * expired. Rejects with MESHWORK_ERR_STORE_UNAVAILABLE when the store cannot be reached.
+   */
+  keepAlive(instanceId: string): Promise<void>;
+  /** Arms a fresh deadline for one check whose deadline passed (no-op if one is armed). */
+  renew(instanceId: string, checkId: string): Promise<void>;
+  /** Whether the check's deadline is armed, as last seen (cheap, local). */
+  alive(instanceId: string, checkId: string): boolean;
+  /**
+   * Subscribes to expiries: called once per deadline that passed without a keep-alive, on every
+   * agent. Returns an unsubscribe function.
+   */
+  onExpired(listener: (instanceId: string, checkId: string) => void): () => void;
+}
+
+/**
  * Durable storage for the catalog and KV.
  *
  * Contract:
@@ -87,6 +112,10 @@ export type StoreListener = (events: readonly StoreEvent[]) => void;
  * - Deleting an instance deletes its check states; no separate events are sent for them.
  * - Listeners MUST NOT throw; they are called synchronously, in order.
  * - `commit` rejects with MESHWORK_ERR_STORE_UNAVAILABLE (retryable) when the store cannot write.
+ * - A store shared by several agents (etcd) MAY fail a commit with `ok: false` when an instance
+ *   it puts changed since the listeners last heard of it (another agent wrote it meanwhile). It
+ *   then resolves only after the listeners have heard of that change, so the caller re-reads its
+ *   view and tries again. Single-writer stores never do this.
  */
 export interface CatalogStore {
   /** `memory`, `sqlite`, `etcd`. */
@@ -96,6 +125,8 @@ export interface CatalogStore {
    * are served from the registry's view meanwhile). MUST be cheap: readiness probes call it.
    */
   available(): boolean;
+  /** Present when TTL deadlines live in the store (shared by agents); see {@link StoreTtlLeases}. */
+  readonly ttlLeases?: StoreTtlLeases;
   open(): Promise<StoreSnapshot>;
   subscribe(listener: StoreListener): () => void;
   commit(ops: readonly StoreOp[]): Promise<CommitResult>;

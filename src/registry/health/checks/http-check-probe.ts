@@ -20,6 +20,11 @@ export const HTTP_CHECK_MAX_DISCARD_BYTES = 64 * 1024;
 export interface HttpCheckProbeOptions {
   /** Drives the overall probe deadline. Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * Sent as `x-meshwork-agent`, so a target (and its logs) can tell which agent checks it; in
+   * cluster mode that is the agent that owns the check.
+   */
+  readonly agentName?: string;
 }
 
 const DEFAULT_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -40,9 +45,14 @@ export class HttpCheckProbe implements CheckProbe {
   readonly kind = 'http' as const;
   readonly #clock: Clock;
   readonly #agents = new Map<string, Agent>();
+  readonly #headers: Readonly<Record<string, string>>;
 
   constructor(options: HttpCheckProbeOptions = {}) {
     this.#clock = options.clock ?? systemClock;
+    this.#headers =
+      options.agentName === undefined
+        ? DEFAULT_HEADERS
+        : Object.freeze({ ...DEFAULT_HEADERS, 'x-meshwork-agent': options.agentName });
   }
 
   async probe(def: CheckDefinition, signal: AbortSignal): Promise<ProbeResult> {
@@ -55,7 +65,7 @@ export class HttpCheckProbe implements CheckProbe {
     try {
       const res = await request(target.url, {
         method: method as 'GET',
-        headers: { ...DEFAULT_HEADERS, ...lowerCaseKeys(target.headers) },
+        headers: { ...this.#headers, ...lowerCaseKeys(target.headers) },
         dispatcher: this.#agent(def.timeoutMs, target.tlsSkipVerify),
         signal: deadline.signal,
         headersTimeout: def.timeoutMs,

@@ -17,6 +17,8 @@ export type { TcpCheckProbeOptions } from './tcp-check-probe.js';
 export interface DefaultProbesOptions {
   /** Drives probe deadlines. Default: the system clock. */
   readonly clock?: Clock;
+  /** Named in the `x-meshwork-agent` header of HTTP checks. */
+  readonly agentName?: string;
 }
 
 /**

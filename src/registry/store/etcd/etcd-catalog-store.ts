@@ -3,7 +3,8 @@
  * one watch per agent turns etcd's events into store events for every local watcher.
  */
 import { Etcd3, type IOptions, type Watcher } from 'etcd3';
-import { errors } from '../../../core/errors.js';
+import type { IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
+import { ERROR_CODES, errors, isMeshError } from '../../../core/errors.js';
 import { silentLogger, type Logger } from '../../../core/logger.js';
 import type { CheckState, Instance, KvEntry } from '../../../core/types.js';
 import type {
@@ -14,6 +15,7 @@ import type {
   StoreOp,
   StoreSnapshot,
   StoredInstance,
+  StoreTtlLeases,
 } from '../catalog-store.js';
 
 export interface EtcdCatalogStoreOptions {
@@ -32,13 +34,13 @@ export const DEFAULT_ETCD_CATALOG_STORE_OPTIONS = Object.freeze({
 });
 
 type RequestOp =
-  | { request_put: { key: Buffer; value: Buffer } }
+  | { request_put: { key: Buffer; value: Buffer; lease?: string } }
   | { request_delete_range: { key: Buffer; range_end?: Buffer } };
 
 interface Compare {
   key: Buffer;
   target: 'Create' | 'Mod';
-  result: 'Equal';
+  result: 'Equal' | 'Greater';
   create_revision?: string;
   mod_revision?: string;
 }
@@ -48,6 +50,27 @@ interface EtcdKv {
   value: Buffer;
   create_revision: string;
   mod_revision: string;
+  lease?: string;
+}
+
+/** What the watch has delivered about an instance: enough to shape and guard commits. */
+interface KnownInstance {
+  readonly checks: readonly string[];
+  /** TTL checks: check id -> ttlMs. */
+  readonly ttl: ReadonlyMap<string, number>;
+  /** mod_revision of the instance key: a put from this agent compares it (no lost update). */
+  readonly modRevision: number;
+}
+
+/** etcd lease TTLs are whole seconds; etcd raises anything below its minimum (about 2 s). */
+export function leaseSeconds(ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs / 1000));
+}
+
+function knownInstance(instance: Instance, modRevision: number): KnownInstance {
+  const ttl = new Map<string, number>();
+  for (const c of instance.checks) if (c.kind === 'ttl') ttl.set(c.id, c.ttlMs ?? 0);
+  return { checks: instance.checks.map((c) => c.id), ttl, modRevision };
 }
 
 /** The byte after the last byte of `prefix`: etcd ranges are [key, range_end). */
@@ -64,17 +87,24 @@ function rangeEnd(prefix: Buffer): Buffer {
 
 /**
  * Keys: `<prefix>i/<id>` the instance (JSON), `<prefix>c/<id>/<checkId>` a check state (JSON),
- * `<prefix>k/<key>` a KV entry (JSON with the value in base64 and the flags).
+ * `<prefix>k/<key>` a KV entry (JSON with the value in base64 and the flags), `<prefix>t/<id>/
+ * <checkId>` a TTL check's deadline: a key under a lease of the check's TTL, which heartbeats keep
+ * alive and whose deletion by etcd is the expiry.
  */
-export class EtcdCatalogStore implements CatalogStore {
+export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
   readonly kind = 'etcd';
+  readonly ttlLeases: StoreTtlLeases = this;
   readonly #client: Etcd3;
   readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #log: Logger;
   readonly #listeners = new Set<StoreListener>();
-  /** What the watch has delivered: instance id -> check ids, to shape commits. */
-  readonly #instances = new Map<string, readonly string[]>();
+  /** What the watch has delivered about each instance, to shape and guard commits. */
+  readonly #instances = new Map<string, KnownInstance>();
+  /** Live TTL keys (`<id>/<checkId>`) -> their lease id, as the watch delivered them. */
+  readonly #leases = new Map<string, string>();
+  readonly #expiryListeners = new Set<(instanceId: string, checkId: string) => void>();
+  readonly #keeper: LeaseKeeper;
   #watcher: Watcher | undefined;
   #applied = 0;
   readonly #waiters: { revision: number; resolve: () => void }[] = [];
@@ -98,6 +128,7 @@ export class EtcdCatalogStore implements CatalogStore {
     });
     const clientOptions: IOptions = { hosts: [...options.endpoints] };
     this.#client = new Etcd3(clientOptions);
+    this.#keeper = new LeaseKeeper(this.#client);
   }
 
   async open(): Promise<StoreSnapshot> {
@@ -116,6 +147,11 @@ export class EtcdCatalogStore implements CatalogStore {
     const kv: KvEntry[] = [];
     const stateRevisions = new Map<string, number>();
     for (const item of res.kvs as EtcdKv[]) {
+      const rest = item.key.toString('utf8').slice(this.#prefix.length);
+      if (rest.startsWith('t/')) {
+        if (item.lease !== undefined) this.#leases.set(rest.slice(2), item.lease);
+        continue;
+      }
       const parsed = this.#parse(item);
       if (parsed === undefined) continue;
       if (parsed.type === 'instance') {
@@ -138,11 +174,11 @@ export class EtcdCatalogStore implements CatalogStore {
       // A status change is a change of the instance (StoredInstance.modifyIndex).
       if (s !== undefined && r > s.modifyIndex) instances.set(id, { ...s, modifyIndex: r });
     }
-    for (const s of instances.values())
-      this.#instances.set(
-        s.instance.id,
-        s.instance.checks.map((c) => c.id),
-      );
+    for (const item of res.kvs as EtcdKv[]) {
+      const s = instances.get(item.key.toString('utf8').slice(this.#prefix.length + 2));
+      if (s !== undefined && item.key.toString('utf8').startsWith(`${this.#prefix}i/`))
+        this.#instances.set(s.instance.id, knownInstance(s.instance, Number(item.mod_revision)));
+    }
     this.#applied = revision;
     await this.#startWatch(revision + 1);
     this.#log.info(
@@ -170,26 +206,50 @@ export class EtcdCatalogStore implements CatalogStore {
     if (this.#closed) throw errors.storeUnavailable('store is closed');
     const compare: Compare[] = [];
     const success: RequestOp[] = [];
+    /** TTL deadlines to arm: a lease each, granted before the transaction. */
+    const deadlines: { key: string; ttlMs: number }[] = [];
     let puts = 0;
     for (const op of ops) {
       switch (op.op) {
         case 'put-instance': {
-          success.push(this.#put(this.#instanceKey(op.instance.id), JSON.stringify(op.instance)));
+          const { instance } = op;
+          const key = this.#instanceKey(instance.id);
+          const known = this.#instances.get(instance.id);
+          // Another agent may have written the instance since our view heard of it: compare, so
+          // a registration never silently overwrites one this agent has not seen.
+          compare.push(
+            known === undefined
+              ? this.#casCompare(Buffer.from(key), 0)
+              : this.#casCompare(Buffer.from(key), known.modRevision),
+          );
+          success.push(this.#put(key, JSON.stringify(instance)));
           puts++;
-          const wanted = new Set(op.instance.checks.map((c) => c.id));
-          for (const checkId of this.#instances.get(op.instance.id) ?? []) {
+          const wanted = new Set(instance.checks.map((c) => c.id));
+          for (const checkId of known?.checks ?? []) {
             if (!wanted.has(checkId))
-              success.push(this.#delete(this.#checkKey(op.instance.id, checkId)));
+              success.push(this.#delete(this.#checkKey(instance.id, checkId)));
+          }
+          for (const checkId of known?.ttl.keys() ?? []) {
+            const def = instance.checks.find((c) => c.id === checkId);
+            if (def?.kind !== 'ttl') success.push(this.#delete(this.#ttlKey(instance.id, checkId)));
+          }
+          for (const c of instance.checks) {
+            if (c.kind !== 'ttl') continue;
+            const ttlMs = c.ttlMs ?? 0;
+            const unchanged =
+              known?.ttl.get(c.id) === ttlMs && this.#leases.has(`${instance.id}/${c.id}`);
+            if (!unchanged) deadlines.push({ key: this.#ttlKey(instance.id, c.id), ttlMs });
           }
           break;
         }
         case 'delete-instance':
           success.push(this.#delete(this.#instanceKey(op.id)));
           success.push(this.#deletePrefix(`${this.#prefix}c/${op.id}/`));
+          success.push(this.#deletePrefix(`${this.#prefix}t/${op.id}/`));
           break;
         case 'put-check-state': {
           // A late state for a deleted instance or check is dropped (CatalogStore contract).
-          const checks = this.#instances.get(op.state.instanceId);
+          const checks = this.#instances.get(op.state.instanceId)?.checks;
           if (checks === undefined || !checks.includes(op.state.checkId)) break;
           success.push(
             this.#put(
@@ -230,6 +290,11 @@ export class EtcdCatalogStore implements CatalogStore {
     if (success.length === 0) return { ok: true, index: Math.max(this.#applied, 1) };
     let res;
     try {
+      for (const d of deadlines) {
+        const lease = await this.#grant(d.ttlMs);
+        success.push({ request_put: { key: Buffer.from(d.key), value: Buffer.from(''), lease } });
+        puts++;
+      }
       res = await withTimeout(
         this.#client.kv.txn({ compare, success, failure: [] }),
         this.#timeoutMs,
@@ -243,7 +308,12 @@ export class EtcdCatalogStore implements CatalogStore {
     }
     this.#setReachable(true);
     const revision = Number(res.header.revision);
-    if (!res.succeeded) return { ok: false, index: Math.max(this.#applied, revision) };
+    if (!res.succeeded) {
+      // Whatever made a compare fail is at or below this revision: let the listeners hear of it
+      // first, so the caller retries against a view that has it (CatalogStore contract).
+      await this.#appliedAt(revision);
+      return { ok: false, index: Math.max(this.#applied, revision) };
+    }
     let deleted = 0;
     for (const r of res.responses) deleted += Number(r.response_delete_range?.deleted ?? 0);
     // Only a txn that changed something has a revision of its own to wait for (deletes of
@@ -253,10 +323,93 @@ export class EtcdCatalogStore implements CatalogStore {
     return { ok: true, index: revision };
   }
 
+  // ---- TTL deadlines (StoreTtlLeases) -------------------------------------------------------
+
+  async keepAlive(instanceId: string): Promise<void> {
+    if (this.#closed) throw errors.storeUnavailable('store is closed');
+    const ttl = this.#instances.get(instanceId)?.ttl;
+    if (ttl === undefined || ttl.size === 0) return;
+    try {
+      await Promise.all(
+        [...ttl].map(async ([checkId, ttlMs]) => {
+          const lease = this.#leases.get(`${instanceId}/${checkId}`);
+          const left =
+            lease === undefined
+              ? 0
+              : await withTimeout(this.#keeper.keepAlive(lease), this.#timeoutMs);
+          // Expired (or never seen): a new lease for the key, which detaches it from the old one.
+          if (left <= 0) await this.#arm(instanceId, checkId, ttlMs);
+        }),
+      );
+    } catch (err) {
+      if (isMeshError(err, ERROR_CODES.STORE_UNAVAILABLE)) throw err;
+      this.#setReachable(false, err);
+      throw errors.storeUnavailable(
+        `etcd did not take the heartbeat: ${(err as Error).message}`,
+        err,
+      );
+    }
+    this.#setReachable(true);
+  }
+
+  async renew(instanceId: string, checkId: string): Promise<void> {
+    const ttlMs = this.#instances.get(instanceId)?.ttl.get(checkId);
+    if (ttlMs === undefined || this.#leases.has(`${instanceId}/${checkId}`)) return;
+    await this.#arm(instanceId, checkId, ttlMs);
+  }
+
+  alive(instanceId: string, checkId: string): boolean {
+    return this.#leases.has(`${instanceId}/${checkId}`);
+  }
+
+  onExpired(listener: (instanceId: string, checkId: string) => void): () => void {
+    this.#expiryListeners.add(listener);
+    return () => this.#expiryListeners.delete(listener);
+  }
+
+  async #grant(ttlMs: number): Promise<string> {
+    const res = await withTimeout(
+      this.#client.leaseClient.leaseGrant({ TTL: leaseSeconds(ttlMs) }),
+      this.#timeoutMs,
+    );
+    return res.ID;
+  }
+
+  /** Puts a TTL key under a new lease, if the instance still exists; waits for its event. */
+  async #arm(instanceId: string, checkId: string, ttlMs: number): Promise<void> {
+    const lease = await this.#grant(ttlMs);
+    const res = await withTimeout(
+      this.#client.kv.txn({
+        compare: [
+          {
+            key: Buffer.from(this.#instanceKey(instanceId)),
+            target: 'Create',
+            result: 'Greater',
+            create_revision: '0',
+          },
+        ],
+        success: [
+          {
+            request_put: {
+              key: Buffer.from(this.#ttlKey(instanceId, checkId)),
+              value: Buffer.from(''),
+              lease,
+            },
+          },
+        ],
+        failure: [],
+      }),
+      this.#timeoutMs,
+    );
+    if (res.succeeded) await this.#appliedAt(Number(res.header.revision));
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
+    this.#expiryListeners.clear();
+    this.#keeper.close();
     await this.#watcher?.cancel().catch(() => undefined);
     this.#client.close();
     for (const w of this.#waiters.splice(0)) w.resolve();
@@ -270,6 +423,10 @@ export class EtcdCatalogStore implements CatalogStore {
 
   #checkKey(id: string, checkId: string): string {
     return `${this.#prefix}c/${id}/${checkId}`;
+  }
+
+  #ttlKey(id: string, checkId: string): string {
+    return `${this.#prefix}t/${id}/${checkId}`;
   }
 
   #kvKey(key: string): string {
@@ -349,6 +506,7 @@ export class EtcdCatalogStore implements CatalogStore {
 
   #onWatch(raw: readonly { type: string; kv: EtcdKv }[]): void {
     // Events of one txn share a revision: deliver them together, revision by revision.
+    const expired: [string, string][] = [];
     let batch: StoreEvent[] = [];
     let batchRevision = 0;
     const flush = (): void => {
@@ -362,10 +520,17 @@ export class EtcdCatalogStore implements CatalogStore {
         flush();
         batchRevision = revision;
       }
+      const rest = e.kv.key.toString('utf8').slice(this.#prefix.length);
+      if (rest.startsWith('t/')) {
+        const lapsed = this.#onTtlKey(e.type, rest.slice(2), e.kv);
+        if (lapsed !== undefined) expired.push(lapsed);
+        continue;
+      }
       const event = this.#toEvent(e.type, e.kv, revision);
       if (event !== undefined) batch.push(event);
     }
     flush();
+    for (const [id, checkId] of expired) for (const l of this.#expiryListeners) l(id, checkId);
     const ready = this.#waiters.filter((w) => w.revision <= this.#applied);
     if (ready.length > 0) {
       const rest = this.#waiters.filter((w) => w.revision > this.#applied);
@@ -373,6 +538,23 @@ export class EtcdCatalogStore implements CatalogStore {
       this.#waiters.push(...rest);
       for (const w of ready) w.resolve();
     }
+  }
+
+  /**
+   * Follows a TTL key. Answers [instanceId, checkId] when its deletion is an expiry: the instance
+   * still has that TTL check (a deleted instance or a changed check removes its key in the same
+   * transaction, after the instance key, so the map already says so).
+   */
+  #onTtlKey(type: string, rest: string, item: EtcdKv): [string, string] | undefined {
+    if (type !== 'Delete' && type !== 'delete') {
+      if (item.lease !== undefined) this.#leases.set(rest, item.lease);
+      return undefined;
+    }
+    this.#leases.delete(rest);
+    const slash = rest.indexOf('/');
+    const id = rest.slice(0, slash);
+    const checkId = rest.slice(slash + 1);
+    return this.#instances.get(id)?.ttl.has(checkId) === true ? [id, checkId] : undefined;
   }
 
   #toEvent(type: string, item: EtcdKv, revision: number): StoreEvent | undefined {
@@ -391,10 +573,7 @@ export class EtcdCatalogStore implements CatalogStore {
     const parsed = this.#parse(item);
     if (parsed === undefined) return undefined;
     if (parsed.type === 'instance') {
-      this.#instances.set(
-        parsed.instance.id,
-        parsed.instance.checks.map((c) => c.id),
-      );
+      this.#instances.set(parsed.instance.id, knownInstance(parsed.instance, revision));
       return {
         type: 'instance-put',
         index: revision,
@@ -464,6 +643,66 @@ function coalesce(ops: RequestOp[]): void {
       return false;
     });
     if (shadowed) ops.splice(i, 1);
+  }
+}
+
+/**
+ * Heartbeats as etcd lease keep-alives over one long-lived stream: a keep-alive is one small
+ * message, not a write (no revision, no watch event), so heartbeats cost etcd almost nothing.
+ */
+class LeaseKeeper {
+  readonly #client: Etcd3;
+  #stream: Promise<IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>> | undefined;
+  /** Lease id -> callers waiting for its answer, in request order. */
+  readonly #pending = new Map<string, { resolve(ttl: number): void; reject(e: Error): void }[]>();
+
+  constructor(client: Etcd3) {
+    this.#client = client;
+  }
+
+  /** Resolves with the lease's remaining TTL in seconds; 0 or less when it has expired. */
+  async keepAlive(lease: string): Promise<number> {
+    const stream = await this.#open();
+    return new Promise<number>((resolve, reject) => {
+      let waiting = this.#pending.get(lease);
+      if (waiting === undefined) this.#pending.set(lease, (waiting = []));
+      waiting.push({ resolve, reject });
+      stream.write({ ID: lease });
+    });
+  }
+
+  close(): void {
+    void this.#stream?.then((s) => s.end()).catch(() => undefined);
+    this.#fail(new Error('store is closed'));
+  }
+
+  #open(): Promise<IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>> {
+    if (this.#stream !== undefined) return this.#stream;
+    const opening = this.#client.leaseClient.leaseKeepAlive().then((stream) => {
+      stream.on('data', (res: ILeaseKeepAliveResponse) => {
+        const waiting = this.#pending.get(String(res.ID));
+        const next = waiting?.shift();
+        if (waiting?.length === 0) this.#pending.delete(String(res.ID));
+        next?.resolve(Number(res.TTL));
+      });
+      stream.on('error', (err: Error) => this.#fail(err, opening));
+      stream.on('end', () => this.#fail(new Error('keep-alive stream ended'), opening));
+      return stream;
+    });
+    opening.catch(() => {
+      if (this.#stream === opening) this.#stream = undefined;
+    });
+    this.#stream = opening;
+    return opening;
+  }
+
+  /** Fails every waiting keep-alive; the next one opens a new stream. */
+  #fail(err: Error, stream?: Promise<unknown>): void {
+    if (stream !== undefined && this.#stream !== stream) return;
+    this.#stream = undefined;
+    const pending = [...this.#pending.values()].flat();
+    this.#pending.clear();
+    for (const p of pending) p.reject(err);
   }
 }
 
