@@ -7,6 +7,7 @@ import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { onCleanup, trackPid } from './cleanup.js';
+import { sharedNow } from './stats.js';
 
 /** The repository root (bench/lib/ is two levels down). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -306,4 +307,18 @@ export class RssSampler {
   stop(): void {
     clearInterval(this.#timer);
   }
+}
+
+/** Estimates each worker's clock offset against ours (ping-pong, offset at the midpoint). */
+export async function clockSkew(workers: readonly Child[]): Promise<number> {
+  let worst = 0;
+  for (const w of workers) {
+    for (let i = 0; i < 5; i++) {
+      const t0 = sharedNow();
+      const { t } = await request<{ t: number }>(w, { type: 'now' }, 'now');
+      const t1 = sharedNow();
+      worst = Math.max(worst, Math.abs(t - (t0 + t1) / 2) + (t1 - t0) / 2);
+    }
+  }
+  return worst;
 }

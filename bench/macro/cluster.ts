@@ -26,7 +26,7 @@ import {
   type ClosedLoopResult,
   type Peer,
 } from '../lib/load.js';
-import { CpuWindow, forkWorker, request, type Child } from '../lib/proc.js';
+import { clockSkew, CpuWindow, forkWorker, request, type Child } from '../lib/proc.js';
 import { agentPool, putInstance, registerMany, registration } from '../lib/registry-load.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { median, percentile, sharedNow, summarize, type Summary } from '../lib/stats.js';
@@ -354,20 +354,6 @@ interface ChangeResult {
   readonly putMs: number;
   /** A plain etcd3 watch in this driver: when etcd's event for the revision arrived. */
   readonly etcdWatchMs: number;
-}
-
-/** Estimates each worker's clock offset against ours (ping-pong, offset at the midpoint). */
-async function clockSkew(workers: readonly Child[]): Promise<number> {
-  let worst = 0;
-  for (const w of workers) {
-    for (let i = 0; i < 5; i++) {
-      const t0 = sharedNow();
-      const { t } = await request<{ t: number }>(w, { type: 'now' }, 'now');
-      const t1 = sharedNow();
-      worst = Math.max(worst, Math.abs(t - (t0 + t1) / 2) + (t1 - t0) / 2);
-    }
-  }
-  return worst;
 }
 
 /** Forks `count` SSE watchers of SERVICE on `url` over `n` workers; resolves once all have their snapshot. */

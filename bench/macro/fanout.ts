@@ -8,7 +8,7 @@ import { scrapeMetric, startAgent, type AgentHandle, profiling } from '../lib/ag
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { flags, sleep } from '../lib/load.js';
-import { CpuWindow, forkWorker, request, RssSampler, type Child } from '../lib/proc.js';
+import { clockSkew, CpuWindow, forkWorker, request, RssSampler } from '../lib/proc.js';
 import { agentPool, registerMany, registration } from '../lib/registry-load.js';
 import { fmt, log, Report, settle, table } from '../lib/report.js';
 import { median, sharedNow, summarize, type Summary } from '../lib/stats.js';
@@ -40,20 +40,6 @@ interface ModeResult {
   readonly agentCores: number;
   /** [from, to] µs on the monotonic clock around each change, to slice the agent's profile. */
   readonly windows: [number, number][];
-}
-
-/** Estimates each worker's clock offset against ours (ping-pong, offset at the midpoint). */
-async function clockSkew(workers: readonly Child[]): Promise<number> {
-  let worst = 0;
-  for (const w of workers) {
-    for (let i = 0; i < 5; i++) {
-      const t0 = sharedNow();
-      const { t } = await request<{ t: number }>(w, { type: 'now' }, 'now');
-      const t1 = sharedNow();
-      worst = Math.max(worst, Math.abs(t - (t0 + t1) / 2) + (t1 - t0) / 2);
-    }
-  }
-  return worst;
 }
 
 async function runMode(agent: AgentHandle, mode: 'sse' | 'blocking'): Promise<ModeResult> {

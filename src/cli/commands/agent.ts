@@ -13,7 +13,7 @@ Flags:
   --http <host:port>    HTTP API address (default 127.0.0.1:8500; port 0 picks one)
   --data-dir <dir>      Embedded store folder (default ./.meshwork/data)
   --dev                 In-memory store: nothing survives a restart
-  --store <kind>        sqlite (default) | memory | etcd (cluster mode, preview: see docs)
+  --store <kind>        sqlite (default) | memory | etcd (cluster mode: see docs/operations.md)
   --etcd-endpoints <urls>  comma-separated etcd client URLs (default http://127.0.0.1:2379)
   --config <file>       YAML/JSON config file; its "services" are registered (source config)
   --node-name <name>    This agent's node name (default: the hostname)

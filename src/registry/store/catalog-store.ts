@@ -102,8 +102,12 @@ export interface StoreTtlLeases {
  * - `open()` MUST be called once before anything else; it resolves with a full snapshot, and
  *   listeners receive every event after that snapshot's index, in index order, exactly once.
  * - `commit(ops)` applies all ops atomically at one new index, greater than the index of every
- *   commit that resolved before it was called (indexes are never 0 and never go back; concurrent
- *   commits get distinct indexes in no promised order). It MUST NOT resolve before the commit is durable
+ *   commit that resolved before it was called (indexes are never 0 and never go back).
+ *   Concurrent commits are in no promised order, and MAY share an index: a store MAY group them
+ *   into one transaction (the etcd store does: its index is etcd's revision, one per
+ *   transaction). Sequential commits always get distinct, increasing indexes. A commit larger
+ *   than the store's transaction limit (etcd: 128 operations) MAY be applied in consecutive
+ *   parts, each at its own index, the result carrying the last; it is then not atomic. It MUST NOT resolve before the commit is durable
  *   (for durable stores) AND the events for it were delivered to listeners, so a caller that
  *   awaits it reads its own write from the view. A commit whose ops change nothing (deleting an
  *   absent instance or key) still succeeds; it MAY skip allocating an index.

@@ -53,6 +53,32 @@ interface EtcdKv {
   lease?: string;
 }
 
+/** etcd's default --max-txn-ops: a transaction holds at most this many compares, and requests. */
+const MAX_TXN_OPS = 128;
+
+interface TxnResult {
+  succeeded: boolean;
+  header: { revision: string };
+  responses: { response_delete_range?: { deleted?: string } }[];
+}
+
+/** One commit's share of a transaction (see `EtcdCatalogStore.commit`). */
+interface PreparedCommit {
+  readonly compare: Compare[];
+  readonly success: RequestOp[];
+  readonly deadlines: readonly { key: string; ttlMs: number }[];
+  puts: number;
+  /** `i/<instance id>` and `k/<kv key>` it touches. */
+  readonly keys: readonly string[];
+  /** Sent in a transaction of its own (a recursive KV delete: a range over unknown keys). */
+  readonly alone: boolean;
+}
+
+interface QueuedCommit extends PreparedCommit {
+  resolve(result: CommitResult): void;
+  reject(err: unknown): void;
+}
+
 /** What the watch has delivered about an instance: enough to shape and guard commits. */
 interface KnownInstance {
   readonly checks: readonly string[];
@@ -106,6 +132,9 @@ export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
   readonly #expiryListeners = new Set<(instanceId: string, checkId: string) => void>();
   readonly #keeper: LeaseKeeper;
   #watcher: Watcher | undefined;
+  /** Commits waiting for the transaction in flight to finish (group commit). */
+  readonly #queue: QueuedCommit[] = [];
+  #flushing = false;
   #applied = 0;
   readonly #waiters: { revision: number; resolve: () => void }[] = [];
   #closed = false;
@@ -202,17 +231,84 @@ export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Group commit: while one transaction is on its way to etcd, the commits that arrive meanwhile
+   * wait and then go together in the next one (each gRPC call costs far more CPU than its
+   * operations). Commits touching the same instance or KV key go in separate transactions, in
+   * order, since etcd refuses a key twice in one.
+   */
   async commit(ops: readonly StoreOp[]): Promise<CommitResult> {
     if (this.#closed) throw errors.storeUnavailable('store is closed');
+    let result: CommitResult = { ok: true, index: Math.max(this.#applied, 1) };
+    for (const chunk of this.#chunks(ops)) {
+      result = await this.#commitChunk(chunk);
+      if (!result.ok) return result;
+    }
+    return result;
+  }
+
+  /**
+   * Splits a commit too large for one etcd transaction (more than its --max-txn-ops, e.g. an
+   * `apply` of a hundred instances) into consecutive ones. Such a commit is then not atomic: a
+   * reader may see part of it, and a failed compare in a later part leaves the earlier parts
+   * applied (the registry's callers re-read and retry, and `apply` converges).
+   */
+  #chunks(ops: readonly StoreOp[]): (readonly StoreOp[])[] {
+    const size = (u: PreparedCommit): number =>
+      Math.max(u.compare.length, u.success.length + u.deadlines.length);
+    if (ops.length <= 1 || size(this.#prepare(ops)) <= MAX_TXN_OPS) return [ops];
+    const chunks: StoreOp[][] = [];
+    let current: StoreOp[] = [];
+    let used = 0;
+    for (const op of ops) {
+      const n = size(this.#prepare([op]));
+      if (current.length > 0 && used + n > MAX_TXN_OPS) {
+        chunks.push(current);
+        current = [];
+        used = 0;
+      }
+      current.push(op);
+      used += n;
+    }
+    chunks.push(current);
+    return chunks;
+  }
+
+  async #commitChunk(ops: readonly StoreOp[]): Promise<CommitResult> {
+    const unit = this.#prepare(ops);
+    if (unit.success.length === 0) return { ok: true, index: Math.max(this.#applied, 1) };
+    try {
+      for (const d of unit.deadlines) {
+        const lease = await this.#grant(d.ttlMs);
+        unit.success.push({
+          request_put: { key: Buffer.from(d.key), value: Buffer.from(''), lease },
+        });
+        unit.puts++;
+      }
+    } catch (err) {
+      throw this.#unreachable(err);
+    }
+    return new Promise<CommitResult>((resolve, reject) => {
+      this.#queue.push({ ...unit, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  /** Turns store ops into one transaction's compares and requests (no I/O). */
+  #prepare(ops: readonly StoreOp[]): PreparedCommit {
     const compare: Compare[] = [];
     const success: RequestOp[] = [];
     /** TTL deadlines to arm: a lease each, granted before the transaction. */
     const deadlines: { key: string; ttlMs: number }[] = [];
     let puts = 0;
+    /** What the commit touches, so that two commits on one key never share a transaction. */
+    const keys: string[] = [];
+    let alone = false;
     for (const op of ops) {
       switch (op.op) {
         case 'put-instance': {
           const { instance } = op;
+          keys.push(`i/${instance.id}`);
           const key = this.#instanceKey(instance.id);
           const known = this.#instances.get(instance.id);
           // Another agent may have written the instance since our view heard of it: compare, so
@@ -243,6 +339,7 @@ export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
           break;
         }
         case 'delete-instance':
+          keys.push(`i/${op.id}`);
           success.push(this.#delete(this.#instanceKey(op.id)));
           success.push(this.#deletePrefix(`${this.#prefix}c/${op.id}/`));
           success.push(this.#deletePrefix(`${this.#prefix}t/${op.id}/`));
@@ -251,6 +348,7 @@ export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
           // A late state for a deleted instance or check is dropped (CatalogStore contract).
           const checks = this.#instances.get(op.state.instanceId)?.checks;
           if (checks === undefined || !checks.includes(op.state.checkId)) break;
+          keys.push(`i/${op.state.instanceId}`);
           success.push(
             this.#put(
               this.#checkKey(op.state.instanceId, op.state.checkId),
@@ -261,6 +359,7 @@ export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
           break;
         }
         case 'kv-put': {
+          keys.push(`k/${op.key}`);
           const key = Buffer.from(this.#kvKey(op.key));
           if (op.cas !== undefined) compare.push(this.#casCompare(key, op.cas));
           success.push({
@@ -275,7 +374,9 @@ export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
           break;
         }
         case 'kv-delete': {
+          keys.push(`k/${op.key}`);
           if (op.recursive === true) {
+            alone = true; // a range: it may cover keys of any other commit
             success.push(this.#deletePrefix(this.#kvKey(op.key)));
           } else {
             const key = Buffer.from(this.#kvKey(op.key));
@@ -287,40 +388,115 @@ export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
       }
     }
     coalesce(success);
-    if (success.length === 0) return { ok: true, index: Math.max(this.#applied, 1) };
-    let res;
+    return { compare, success, deadlines, puts, keys, alone };
+  }
+
+  /** Sends queued commits, as many per transaction as fit, until the queue is empty. */
+  async #flush(): Promise<void> {
+    this.#flushing = true;
     try {
-      for (const d of deadlines) {
-        const lease = await this.#grant(d.ttlMs);
-        success.push({ request_put: { key: Buffer.from(d.key), value: Buffer.from(''), lease } });
-        puts++;
+      while (this.#queue.length > 0) {
+        const batch = this.#nextBatch();
+        let res;
+        try {
+          res = await this.#txn(
+            batch.flatMap((u) => u.compare),
+            batch.flatMap((u) => u.success),
+          );
+        } catch (err) {
+          for (const u of batch) u.reject(err);
+          continue;
+        }
+        if (res.succeeded || batch.length === 1) {
+          this.#settle(batch, res);
+          continue;
+        }
+        // Some commit's compare failed, and a failed transaction does not say whose: send each
+        // on its own (rare: only when another agent wrote the same instance or KV key).
+        for (const u of batch) {
+          try {
+            this.#settle([u], await this.#txn(u.compare, u.success));
+          } catch (err) {
+            u.reject(err);
+          }
+        }
       }
-      res = await withTimeout(
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /**
+   * Takes the queue's head and every following commit that fits etcd's limit on operations per
+   * transaction and touches none of the keys already taken.
+   */
+  #nextBatch(): QueuedCommit[] {
+    const first = this.#queue.shift() as QueuedCommit;
+    const batch = [first];
+    if (first.alone) return batch;
+    const keys = new Set(first.keys);
+    let compares = first.compare.length;
+    let requests = first.success.length;
+    for (;;) {
+      const next = this.#queue[0];
+      if (next === undefined || next.alone) break;
+      if (compares + next.compare.length > MAX_TXN_OPS) break;
+      if (requests + next.success.length > MAX_TXN_OPS) break;
+      if (next.keys.some((k) => keys.has(k))) break;
+      this.#queue.shift();
+      batch.push(next);
+      for (const k of next.keys) keys.add(k);
+      compares += next.compare.length;
+      requests += next.success.length;
+    }
+    return batch;
+  }
+
+  /** One transaction, with the commit timeout; a failure to reach etcd is STORE_UNAVAILABLE. */
+  async #txn(compare: Compare[], success: RequestOp[]): Promise<TxnResult> {
+    let res: TxnResult;
+    try {
+      res = (await withTimeout(
         this.#client.kv.txn({ compare, success, failure: [] }),
         this.#timeoutMs,
-      );
+      )) as TxnResult;
     } catch (err) {
-      this.#setReachable(false, err);
-      throw errors.storeUnavailable(
-        `etcd did not commit: ${(err as Error).message}; reads are served from the last-known catalog`,
-        err,
-      );
+      throw this.#unreachable(err);
     }
     this.#setReachable(true);
+    return res;
+  }
+
+  #unreachable(err: unknown): Error {
+    this.#setReachable(false, err);
+    return errors.storeUnavailable(
+      `etcd did not commit: ${(err as Error).message}; reads are served from the last-known catalog`,
+      err,
+    );
+  }
+
+  /** Answers the commits of one transaction once the watch has delivered what it wrote. */
+  #settle(batch: readonly QueuedCommit[], res: TxnResult): void {
     const revision = Number(res.header.revision);
     if (!res.succeeded) {
       // Whatever made a compare fail is at or below this revision: let the listeners hear of it
       // first, so the caller retries against a view that has it (CatalogStore contract).
-      await this.#appliedAt(revision);
-      return { ok: false, index: Math.max(this.#applied, revision) };
+      void this.#appliedAt(revision).then(() => {
+        for (const u of batch) u.resolve({ ok: false, index: Math.max(this.#applied, revision) });
+      });
+      return;
     }
-    let deleted = 0;
-    for (const r of res.responses) deleted += Number(r.response_delete_range?.deleted ?? 0);
+    let changed = batch.reduce((n, u) => n + u.puts, 0);
+    for (const r of res.responses) changed += Number(r.response_delete_range?.deleted ?? 0);
     // Only a txn that changed something has a revision of its own to wait for (deletes of
     // absent keys create none, and the current revision may belong to keys outside our prefix).
-    if (puts + deleted === 0) return { ok: true, index: Math.max(this.#applied, 1) };
-    await this.#appliedAt(revision);
-    return { ok: true, index: revision };
+    if (changed === 0) {
+      for (const u of batch) u.resolve({ ok: true, index: Math.max(this.#applied, 1) });
+      return;
+    }
+    void this.#appliedAt(revision).then(() => {
+      for (const u of batch) u.resolve({ ok: true, index: revision });
+    });
   }
 
   // ---- TTL deadlines (StoreTtlLeases) -------------------------------------------------------
