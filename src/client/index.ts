@@ -8,3 +8,35 @@ export type { RegistryClientOptions, InstanceQuery } from './registry-client.js'
 export * from '../protocol/api-types.js';
 export type { RegistrationInput, CheckInput } from '../protocol/registration.js';
 export { MeshError, isMeshError, ERROR_CODES } from '../core/errors.js';
+export {
+  ServiceDiscovery,
+  createServiceDiscovery,
+  select as selectInstances,
+  DEFAULT_SERVICE_DISCOVERY_OPTIONS,
+} from './discovery.js';
+export type {
+  ServiceDiscoveryOptions,
+  DiscoverFilter,
+  ServiceCacheState,
+  ServiceDiscoveryEvents,
+} from './discovery.js';
+export {
+  SelfRegistration,
+  registerSelf,
+  DEFAULT_SELF_REGISTRATION_OPTIONS,
+} from './self-registration.js';
+export type { SelfRegistrationOptions, SelfRegistrationEvents } from './self-registration.js';
+export {
+  HealthEndpoints,
+  createHealthEndpoints,
+  HEALTH_PATHS,
+  DEFAULT_HEALTH_ENDPOINTS_OPTIONS,
+} from './health-endpoints.js';
+export type {
+  HealthEndpointsOptions,
+  DependencyCheck,
+  ProbeKind,
+  HealthReport,
+} from './health-endpoints.js';
+export { installGracefulShutdown, DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS } from './graceful-shutdown.js';
+export type { GracefulShutdown, GracefulShutdownOptions } from './graceful-shutdown.js';

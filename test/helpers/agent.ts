@@ -12,14 +12,14 @@ export interface TestAgent extends RunningAgent {
   stop(): Promise<void>;
 }
 
-/** Starts an agent on 127.0.0.1:0 (memory store unless `sqlite`). */
+/** Starts an agent on 127.0.0.1:0 or `http` (memory store unless `sqlite`). */
 export async function startTestAgent(
-  opts: { sqlite?: boolean; dataDir?: string } = {},
+  opts: { sqlite?: boolean; dataDir?: string; http?: string } = {},
 ): Promise<TestAgent> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'meshwork-test-'));
   const options = resolveAgentOptions({
     flags: {
-      http: '127.0.0.1:0',
+      http: opts.http ?? '127.0.0.1:0',
       dev: opts.sqlite !== true,
       dataDir,
       nodeName: 'test-node',
