@@ -15,11 +15,17 @@ export interface GracefulShutdownOptions {
   /** node:http servers to close (for fastify: `app.server`; for express: what `listen` returns). */
   readonly servers?: readonly Server[];
   /**
-   * How long to keep serving after the deregistration, so that consumers have seen it: watch
-   * based consumers (the SDK, the gateway) see it in milliseconds; DNS and polling clients need
-   * their TTL or poll interval. Default 3,000 ms.
+   * How long to keep serving after the deregistration when the registry cannot say whether its
+   * watchers were told (an older agent, a Consul agent): DNS and polling clients need their TTL
+   * or poll interval. Default 3,000 ms.
    */
   readonly drainMs?: number;
+  /**
+   * How long to keep serving once the agent says every watcher of the service was sent the
+   * removal (`notified`): time for them to read it and for requests already routed here to
+   * arrive. Default 500 ms.
+   */
+  readonly notifiedDrainMs?: number;
   /** In-flight requests get this long to finish once the servers stop accepting. */
   readonly closeTimeoutMs?: number;
   readonly signals?: readonly NodeJS.Signals[];
@@ -33,6 +39,7 @@ export interface GracefulShutdownOptions {
 
 export const DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS = Object.freeze({
   drainMs: 3_000,
+  notifiedDrainMs: 500,
   closeTimeoutMs: 10_000,
   signals: Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]),
 });
@@ -62,13 +69,15 @@ export function installGracefulShutdown(options: GracefulShutdownOptions): Grace
 
   const run = async (): Promise<void> => {
     options.health?.setDraining();
+    let drainMs = options.drainMs ?? d.drainMs;
     try {
-      const index = await options.registration?.deregister();
-      log.info({ index, drainMs: options.drainMs ?? d.drainMs }, 'deregistered; draining');
+      const r = await options.registration?.deregister();
+      if (r?.notified !== undefined) drainMs = options.notifiedDrainMs ?? d.notifiedDrainMs;
+      log.info({ index: r?.index, notified: r?.notified, drainMs }, 'deregistered; draining');
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'deregistration failed; draining anyway');
     }
-    await sleep(options.drainMs ?? d.drainMs);
+    await sleep(drainMs);
     await Promise.all((options.servers ?? []).map((s) => closeServer(s, options, clock)));
     try {
       await options.onShutdown?.();

@@ -56,8 +56,13 @@ export class RegistryClient {
     return this.#json('PUT', '/api/v1/instances', input);
   }
 
-  deregister(id: string): Promise<DeleteResponse> {
-    return this.#json('DELETE', `/api/v1/instances/${encodeURIComponent(id)}`);
+  /**
+   * Removes an instance. With `notify`, the agent answers once the service's watchers have been
+   * sent the deletion, with how many (`notified`).
+   */
+  deregister(id: string, options: { notify?: boolean } = {}): Promise<DeleteResponse> {
+    const qs = options.notify === true ? '?notify=true' : '';
+    return this.#json('DELETE', `/api/v1/instances/${encodeURIComponent(id)}${qs}`);
   }
 
   heartbeat(

@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import type { CheckStatus } from '../core/types.js';
 import { registrationInputSchema, type RegistrationInput } from '../protocol/registration.js';
 import { parseOrThrow } from '../protocol/validation.js';
+import type { DeleteResponse } from '../protocol/api-types.js';
 import type { RegistryClient } from './registry-client.js';
 
 export interface SelfRegistrationOptions {
@@ -116,13 +117,17 @@ export class SelfRegistration extends EventEmitter<SelfRegistrationEvents> {
     await this.#running?.catch(() => undefined);
   }
 
-  /** Stops and removes the instance from the registry. Answers the index of the removal. */
-  async deregister(): Promise<number | undefined> {
+  /**
+   * Stops and removes the instance from the registry. Answers the agent's reply (its `notified`
+   * says how many watchers were sent the removal), or undefined if the registry no longer knew
+   * the instance.
+   */
+  async deregister(): Promise<DeleteResponse | undefined> {
     await this.stop();
     try {
-      const r = await this.#registry.deregister(this.id);
+      const r = await this.#registry.deregister(this.id, { notify: true });
       this.#registered = false;
-      return r.index;
+      return r;
     } catch (err) {
       if (isMeshError(err, ERROR_CODES.INSTANCE_NOT_FOUND)) return undefined;
       throw err;

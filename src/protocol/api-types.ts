@@ -45,6 +45,8 @@ export interface ServiceListResponse {
 export interface DeleteResponse {
   readonly index: number;
   readonly deleted: boolean;
+  /** With `?notify=true`: the watchers of the service that were sent the deletion. */
+  readonly notified?: { readonly streams: number; readonly blockingQueries: number };
 }
 
 export interface ApplyResponse {

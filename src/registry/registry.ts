@@ -54,6 +54,12 @@ export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({
   maxCommitAttempts: 5,
 });
 
+/** How many watchers a change was sent to (`Registry.notified`). */
+export interface WatchersNotified {
+  readonly streams: number;
+  readonly blockingQueries: number;
+}
+
 /** Filters of an instance list. */
 export interface InstanceFilter {
   readonly status?: readonly InstanceStatus[];
@@ -90,6 +96,13 @@ export class Registry {
   readonly #idQueues = new Map<string, Promise<unknown>>();
   /** Applied changes not yet told to watchers (published on the next turn). */
   #unpublished: ApplyOutcome[] = [];
+  /** The highest index published to watchers, and who waits for one (see `notified`). */
+  #publishedIndex = 0;
+  readonly #publishWaiters: {
+    index: number;
+    service: string;
+    resolve: (n: WatchersNotified) => void;
+  }[] = [];
 
   constructor(options: RegistryOptions) {
     this.#store = options.store;
@@ -588,10 +601,28 @@ export class Registry {
   }
 
   /** Publishes applied changes to streams and blocking queries, in index order. */
+  /**
+   * Resolves once the change at `index` has been sent to the watchers of `service`, with how many
+   * were sent it: its streams (per-service and catalog-wide) and the blocking queries woken. A
+   * draining instance uses it to know its consumers have heard of its deregistration.
+   */
+  notified(service: string, index: number): Promise<WatchersNotified> {
+    if (index <= this.#publishedIndex && this.#unpublished.length === 0)
+      return Promise.resolve({
+        streams: this.fanout.streamsOf(service),
+        blockingQueries: this.hub.waitingOn(serviceTopic(service)) + this.hub.waitingOn('catalog'),
+      });
+    return new Promise((resolve) => this.#publishWaiters.push({ index, service, resolve }));
+  }
+
   readonly #publishPending = (): void => {
     const outcomes = this.#unpublished;
     if (outcomes.length === 0) return;
     this.#unpublished = [];
+    const counts = this.#publishWaiters.map((w) => ({
+      streams: this.fanout.streamsOf(w.service),
+      blockingQueries: this.hub.waitingOn(serviceTopic(w.service)) + this.hub.waitingOn('catalog'),
+    }));
     const services = new Set<string>();
     let catalog = false;
     let kv = false;
@@ -617,6 +648,13 @@ export class Registry {
     for (const s of services) this.hub.publish(serviceTopic(s));
     if (catalog) this.hub.publish('catalog');
     if (kv) this.hub.publish('kv');
+    // Every outcome the view has applied is published now.
+    this.#publishedIndex = this.view.index;
+    const waiters = this.#publishWaiters.splice(0);
+    waiters.forEach((w, i) => {
+      if (w.index <= this.#publishedIndex) w.resolve(counts[i] as WatchersNotified);
+      else this.#publishWaiters.push(w);
+    });
   };
 }
 

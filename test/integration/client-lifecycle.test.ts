@@ -143,7 +143,8 @@ describe('client SDK lifecycle against a real agent', () => {
       registration: leaving.reg,
       health: leaving.health,
       servers: [leaving.server],
-      drainMs: 300,
+      drainMs: 60_000, // the agent reports `notified`, so this blind delay must not be used
+      notifiedDrainMs: 200,
       signals: [],
       exit: (code) => (exited = code),
     });
@@ -181,5 +182,24 @@ describe('client SDK lifecycle against a real agent', () => {
     assert.equal(ready.statusCode, 200);
     assert.equal(((await ready.body.json()) as { status: string }).status, 'pass');
     await regs[1]!.reg.stop();
+  });
+
+  it('answers a deregistration with ?notify=true once the watchers were sent it, counting them', async () => {
+    const agent = await startTestAgent();
+    cleanups.push(() => agent.stop());
+    const registry = client(agent.url);
+    await registry.register({ service: 'ledger', id: 'ledger-1', address: '10.0.0.1', port: 80 });
+    const d = discovery(client(agent.url)); // one stream on the service
+    await d.ready('ledger');
+    const blocking = registry.instances('ledger', {
+      index: (await registry.instances('ledger')).index,
+      waitMs: 10_000,
+    });
+    await until(() => agent.registry.hub.waiting === 1, 5_000, 'the blocking query waiting');
+    const r = await registry.deregister('ledger-1', { notify: true });
+    assert.deepEqual(r.notified, { streams: 1, blockingQueries: 1 });
+    assert.deepEqual((await blocking).instances, []);
+    const plain = await registry.register({ service: 'ledger', address: '10.0.0.2', port: 80 });
+    assert.equal((await registry.deregister(plain.instance.id)).notified, undefined);
   });
 });

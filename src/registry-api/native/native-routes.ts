@@ -102,8 +102,15 @@ export function registerNativeRoutes(
   });
 
   app.delete('/api/v1/instances/:id', async (req, reply) => {
+    const service = registry.view.get(idParam(req))?.service;
     const r = await registry.deregister(idParam(req));
-    if (!r.deleted) throw errors.instanceNotFound(idParam(req));
+    if (!r.deleted || service === undefined) throw errors.instanceNotFound(idParam(req));
+    // ?notify=true: answer once the watchers of the service have been sent the deletion, and
+    // say how many (a draining instance's SDK waits for this instead of a blind delay).
+    if ((req.query as Query).notify === 'true') {
+      const notified = await registry.notified(service, r.index);
+      return json(reply, r.index, { ...r, notified });
+    }
     return json(reply, r.index, r);
   });
 

@@ -39,6 +39,11 @@ export class StreamFanout {
     return this.#dropped;
   }
 
+  /** Streams that receive events about `service`: its own and the catalog-wide ones. */
+  streamsOf(service: string): number {
+    return (this.#sinks.get(service)?.size ?? 0) + (this.#sinks.get('')?.size ?? 0);
+  }
+
   /** Whether any stream would receive an event about `service` (skip building events if not). */
   wants(service: string): boolean {
     return this.#sinks.has(service) || this.#sinks.has('');

@@ -36,6 +36,11 @@ export class WatchHub {
     this.#clock = clock;
   }
 
+  /** Blocking queries waiting on `topic` right now. */
+  waitingOn(topic: Topic): number {
+    return this.#waiters.get(topic)?.size ?? 0;
+  }
+
   /** Number of blocking queries waiting right now. */
   get waiting(): number {
     return this.#count;

@@ -27,7 +27,7 @@ class FakeRegistry {
     if (!this.known.has(id)) throw errors.instanceNotFound(id);
     return { index: 1, status };
   }
-  async deregister(id: string) {
+  async deregister(id: string, _options?: { notify?: boolean }) {
     this.calls.push({ op: 'deregister', at: this.clock.monotonicMs() });
     this.#fail();
     if (!this.known.delete(id)) throw errors.instanceNotFound(id);
@@ -138,7 +138,7 @@ describe('SelfRegistration', () => {
     const { clock, registry, reg } = setup();
     reg.start();
     await run(clock, 100);
-    assert.equal(await reg.deregister(), 9);
+    assert.equal((await reg.deregister())?.index, 9);
     await run(clock, 5_000, 100);
     assert.equal(registry.ops('heartbeat').length, 1, 'no heartbeat after deregister');
     assert.equal(await reg.deregister(), undefined);
