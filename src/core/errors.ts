@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   CLI_USAGE: 'MESHWORK_ERR_CLI_USAGE',
   /** The registry could not be reached or answered with an error. */
   CLIENT_REQUEST_FAILED: 'MESHWORK_ERR_CLIENT_REQUEST_FAILED',
+  /** The SDK knows no healthy instance of the service it was asked to call. */
+  CLIENT_NO_HEALTHY_INSTANCE: 'MESHWORK_ERR_CLIENT_NO_HEALTHY_INSTANCE',
   /** An operation exceeded its deadline. */
   TIMEOUT: 'MESHWORK_ERR_TIMEOUT',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
@@ -134,6 +136,12 @@ export const errors = {
   cliUsage: (message: string): MeshError => new MeshError(ERROR_CODES.CLI_USAGE, message),
   clientRequestFailed: (message: string, retryable: boolean, cause?: unknown): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_REQUEST_FAILED, message, { retryable, cause }),
+  noHealthyInstance: (service: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.CLIENT_NO_HEALTHY_INSTANCE,
+      `no healthy instance of "${service}" is known`,
+      { retryable: true, details: { service } },
+    ),
   timeout: (what: string, timeoutMs: number): MeshError =>
     new MeshError(ERROR_CODES.TIMEOUT, `${what} timed out after ${timeoutMs} ms`, {
       retryable: true,
