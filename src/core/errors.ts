@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   CLI_USAGE: 'MESHWORK_ERR_CLI_USAGE',
   /** The registry could not be reached or answered with an error. */
   CLIENT_REQUEST_FAILED: 'MESHWORK_ERR_CLIENT_REQUEST_FAILED',
+  /** A balancer spec names no known balancer or has invalid options. */
+  BALANCER_INVALID: 'MESHWORK_ERR_CLIENT_BALANCER_INVALID',
   /** An operation exceeded its deadline. */
   TIMEOUT: 'MESHWORK_ERR_TIMEOUT',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
@@ -134,6 +136,10 @@ export const errors = {
   cliUsage: (message: string): MeshError => new MeshError(ERROR_CODES.CLI_USAGE, message),
   clientRequestFailed: (message: string, retryable: boolean, cause?: unknown): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_REQUEST_FAILED, message, { retryable, cause }),
+  balancerInvalid: (problems: readonly string[]): MeshError =>
+    new MeshError(ERROR_CODES.BALANCER_INVALID, `invalid balancer:\n  ${problems.join('\n  ')}`, {
+      details: { problems },
+    }),
   timeout: (what: string, timeoutMs: number): MeshError =>
     new MeshError(ERROR_CODES.TIMEOUT, `${what} timed out after ${timeoutMs} ms`, {
       retryable: true,
