@@ -40,3 +40,20 @@ export type {
 } from './health-endpoints.js';
 export { installGracefulShutdown, DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS } from './graceful-shutdown.js';
 export type { GracefulShutdown, GracefulShutdownOptions } from './graceful-shutdown.js';
+  createBalancer,
+  toEndpoints,
+  BALANCER_TYPES,
+  DEFAULT_LEAST_REQUEST_OPTIONS,
+  DEFAULT_MAGLEV_OPTIONS,
+  DEFAULT_RING_HASH_OPTIONS,
+  DEFAULT_ZONE_AWARE_OPTIONS,
+} from './balancers/index.js';
+export type {
+  Balancer,
+  BalancerOptions,
+  BalancerSpec,
+  BalancerType,
+  Endpoint,
+  PickContext,
+  ResolvedBalancerSpec,
+} from './balancers/index.js';

@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   CLIENT_REQUEST_FAILED: 'MESHWORK_ERR_CLIENT_REQUEST_FAILED',
   /** The SDK knows no healthy instance of the service it was asked to call. */
   CLIENT_NO_HEALTHY_INSTANCE: 'MESHWORK_ERR_CLIENT_NO_HEALTHY_INSTANCE',
+  /** A balancer spec names no known balancer or has invalid options. */
+  BALANCER_INVALID: 'MESHWORK_ERR_CLIENT_BALANCER_INVALID',
   /** An operation exceeded its deadline. */
   TIMEOUT: 'MESHWORK_ERR_TIMEOUT',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
@@ -142,6 +144,10 @@ export const errors = {
       `no healthy instance of "${service}" is known`,
       { retryable: true, details: { service } },
     ),
+  balancerInvalid: (problems: readonly string[]): MeshError =>
+    new MeshError(ERROR_CODES.BALANCER_INVALID, `invalid balancer:\n  ${problems.join('\n  ')}`, {
+      details: { problems },
+    }),
   timeout: (what: string, timeoutMs: number): MeshError =>
     new MeshError(ERROR_CODES.TIMEOUT, `${what} timed out after ${timeoutMs} ms`, {
       retryable: true,
