@@ -40,6 +40,7 @@ export type {
 } from './health-endpoints.js';
 export { installGracefulShutdown, DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS } from './graceful-shutdown.js';
 export type { GracefulShutdown, GracefulShutdownOptions } from './graceful-shutdown.js';
+export {
   createBalancer,
   toEndpoints,
   BALANCER_TYPES,
@@ -57,3 +58,4 @@ export type {
   PickContext,
   ResolvedBalancerSpec,
 } from './balancers/index.js';
+export * from './resilience/index.js';

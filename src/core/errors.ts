@@ -38,6 +38,16 @@ export const ERROR_CODES = {
   BALANCER_INVALID: 'MESHWORK_ERR_CLIENT_BALANCER_INVALID',
   /** An operation exceeded its deadline. */
   TIMEOUT: 'MESHWORK_ERR_TIMEOUT',
+  /** A client call passed its per-try timeout or its overall deadline. */
+  CLIENT_TIMEOUT: 'MESHWORK_ERR_CLIENT_TIMEOUT',
+  /** A retry was refused because the retry budget is spent; the last failure is the cause. */
+  CLIENT_RETRY_BUDGET_EXHAUSTED: 'MESHWORK_ERR_CLIENT_RETRY_BUDGET_EXHAUSTED',
+  /** The endpoint's circuit is open (ejected) or its half-open probe slots are taken. */
+  CLIENT_CIRCUIT_OPEN: 'MESHWORK_ERR_CLIENT_CIRCUIT_OPEN',
+  /** The bulkhead has no free slot and no free queue place. */
+  CLIENT_BULKHEAD_FULL: 'MESHWORK_ERR_CLIENT_BULKHEAD_FULL',
+  /** The rate limiter has no token left. */
+  CLIENT_RATE_LIMITED: 'MESHWORK_ERR_CLIENT_RATE_LIMITED',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -151,5 +161,37 @@ export const errors = {
   timeout: (what: string, timeoutMs: number): MeshError =>
     new MeshError(ERROR_CODES.TIMEOUT, `${what} timed out after ${timeoutMs} ms`, {
       retryable: true,
+    }),
+  /**
+   * A per-try timeout is retryable (another try may be faster); passing the overall deadline is
+   * not (nobody is waiting any more).
+   */
+  clientTimeout: (scope: 'try' | 'overall', timeoutMs: number, cause?: unknown): MeshError =>
+    new MeshError(
+      ERROR_CODES.CLIENT_TIMEOUT,
+      scope === 'try'
+        ? `try timed out after ${timeoutMs} ms`
+        : `request deadline passed (${timeoutMs} ms were left for the last try)`,
+      { retryable: scope === 'try', details: { scope, timeoutMs }, cause },
+    ),
+  retryBudgetExhausted: (attempts: number, cause: unknown): MeshError =>
+    new MeshError(
+      ERROR_CODES.CLIENT_RETRY_BUDGET_EXHAUSTED,
+      `retry budget exhausted after ${attempts} attempt(s)`,
+      { details: { attempts }, cause },
+    ),
+  circuitOpen: (endpointId: string): MeshError =>
+    new MeshError(ERROR_CODES.CLIENT_CIRCUIT_OPEN, `circuit open for endpoint "${endpointId}"`, {
+      details: { endpointId },
+    }),
+  bulkheadFull: (maxConcurrent: number, maxQueue: number): MeshError =>
+    new MeshError(
+      ERROR_CODES.CLIENT_BULKHEAD_FULL,
+      `bulkhead full: ${maxConcurrent} call(s) running and ${maxQueue} queued`,
+      { details: { maxConcurrent, maxQueue } },
+    ),
+  rateLimited: (retryAfterMs: number): MeshError =>
+    new MeshError(ERROR_CODES.CLIENT_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
+      details: { retryAfterMs },
     }),
 } as const;
