@@ -59,3 +59,11 @@ export type {
   ResolvedBalancerSpec,
 } from './balancers/index.js';
 export * from './resilience/index.js';
+export {
+  MeshworkClient,
+  createMeshworkClient,
+  DEFAULT_MESHWORK_CLIENT_OPTIONS,
+} from './mesh-client.js';
+export type { MeshworkClientOptions } from './mesh-client.js';
+export { createMeshInterceptor, defaultIsService } from './mesh-dispatcher.js';
+export type { MeshInterceptorOptions, ServiceCluster } from './mesh-dispatcher.js';

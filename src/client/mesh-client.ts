@@ -1,0 +1,185 @@
+/**
+ * @module MeshworkClient: the SDK in one object. Register this service, discover others from a
+ * watched cache, and call them by name with `client.fetch('http://payments/charge')` or any
+ * undici/fetch code given `dispatcher: client.dispatcher`: discovery, load balancing, timeouts,
+ * budgeted retries and outlier ejection on every call, no registry round trip per request.
+ */
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { InstanceDto } from '../protocol/api-types.js';
+import type { RegistrationInput } from '../protocol/registration.js';
+import { createBalancer, toEndpoints, type BalancerSpec } from './balancers/index.js';
+import { ServiceDiscovery, type DiscoverFilter } from './discovery.js';
+import { createMeshInterceptor, type ServiceCluster } from './mesh-dispatcher.js';
+import { RegistryClient } from './registry-client.js';
+import {
+  OutlierDetector,
+  createRetryPolicy,
+  type CircuitBreakerOptions,
+  type RetryPolicy,
+  type RetryPolicyOptions,
+} from './resilience/index.js';
+import { SelfRegistration, type SelfRegistrationOptions } from './self-registration.js';
+
+export interface MeshworkClientOptions {
+  /** Registry (agent) addresses, tried in order with failover. Default http://127.0.0.1:8500. */
+  readonly registry?: string | readonly string[];
+  /** Balancer for every service, or per service name. Default round-robin. */
+  readonly balancer?: BalancerSpec | Readonly<Record<string, BalancerSpec>>;
+  /** Retry policy shared by all calls (one budget). */
+  readonly retry?: Partial<RetryPolicyOptions>;
+  /** Passive outlier ejection per service. */
+  readonly outlierDetection?: Partial<CircuitBreakerOptions>;
+  /** Options of the undici Agent that holds the keep-alive pools to instances. */
+  readonly agent?: Agent.Options;
+  readonly clock?: Clock;
+  readonly random?: () => number;
+  readonly logger?: Logger;
+}
+
+export const DEFAULT_MESHWORK_CLIENT_OPTIONS = Object.freeze({
+  registry: 'http://127.0.0.1:8500',
+  balancer: 'round-robin' as const,
+});
+
+interface Cluster extends ServiceCluster {
+  loaded: boolean;
+}
+
+/** The client SDK. */
+export class MeshworkClient {
+  readonly registry: RegistryClient;
+  readonly discovery: ServiceDiscovery;
+  /** A dispatcher for undici `request`/`fetch`: `http://<service>/...` goes through the mesh. */
+  readonly dispatcher: Dispatcher;
+  readonly retry: RetryPolicy;
+  readonly #options: MeshworkClientOptions;
+  readonly #clusters = new Map<string, Cluster>();
+  readonly #agent: Agent;
+  readonly #registrations = new Set<SelfRegistration>();
+
+  constructor(options: MeshworkClientOptions = {}) {
+    this.#options = options;
+    const registry = options.registry ?? DEFAULT_MESHWORK_CLIENT_OPTIONS.registry;
+    this.registry = new RegistryClient({
+      addresses: typeof registry === 'string' ? [registry] : registry,
+    });
+    this.discovery = new ServiceDiscovery({
+      registry: this.registry,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.random === undefined ? {} : { random: options.random }),
+    });
+    this.retry = createRetryPolicy(options.retry, {
+      clock: options.clock ?? systemClock,
+      ...(options.random === undefined ? {} : { random: options.random }),
+    });
+    // Validate every policy now, at start-up, not at the first call of each service.
+    new OutlierDetector(options.outlierDetection);
+    const b = options.balancer ?? DEFAULT_MESHWORK_CLIENT_OPTIONS.balancer;
+    for (const spec of typeof b === 'string' || 'type' in b ? [b] : Object.values(b))
+      createBalancer(spec as BalancerSpec);
+    this.#agent = new Agent({ keepAliveTimeout: 30_000, connections: 128, ...options.agent });
+    this.dispatcher = this.#agent.compose(
+      createMeshInterceptor({ cluster: (s) => this.#cluster(s), retry: this.retry }),
+    );
+    this.discovery.on('change', (service, instances) => this.#update(service, instances));
+  }
+
+  /**
+   * Registers this service and keeps it registered (background retries, heartbeats, re-register
+   * on 404); `close()` deregisters it.
+   */
+  register(
+    instance: RegistrationInput,
+    options: Omit<SelfRegistrationOptions, 'registry' | 'instance'> = {},
+  ): SelfRegistration {
+    const reg = new SelfRegistration({
+      registry: this.registry,
+      instance,
+      ...(this.#options.logger === undefined ? {} : { logger: this.#options.logger }),
+      ...options,
+    }).start();
+    this.#registrations.add(reg);
+    return reg;
+  }
+
+  /** Healthy instances of a service, from the watched cache (see ServiceDiscovery.discover). */
+  discover(service: string, filter?: DiscoverFilter): Promise<InstanceDto[]> {
+    return this.discovery.discover(service, filter);
+  }
+
+  /**
+   * `fetch` with discovery: `http://payments/charge` goes to a healthy instance of `payments`.
+   * Other URLs are fetched as they are.
+   *
+   * @example
+   * const res = await client.fetch('http://payments/charge', { method: 'POST', body });
+   */
+  fetch(
+    input: string | URL,
+    init: Parameters<typeof undiciFetch>[1] = {},
+  ): ReturnType<typeof undiciFetch> {
+    return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+  }
+
+  /** Deregisters what this client registered, stops watching and closes the pools. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#registrations].map((r) => r.deregister().catch(() => undefined)));
+    this.discovery.close();
+    await this.#agent.close();
+    await this.registry.close();
+  }
+
+  #cluster(service: string): Cluster {
+    const cluster = this.#clusters.get(service);
+    if (cluster !== undefined) return cluster;
+    const spec = this.#balancerSpec(service);
+    const outliers = new OutlierDetector(this.#options.outlierDetection, {
+      clock: this.#options.clock ?? systemClock,
+    });
+    const created: Cluster = {
+      service,
+      balancer: createBalancer(
+        spec,
+        this.#options.random === undefined ? {} : { random: this.#options.random },
+      ),
+      outliers,
+      loaded: false,
+      ready: this.discovery.ready(service),
+    };
+    this.#clusters.set(service, created);
+    created.ready.catch(() => undefined); // a request that awaits it sees the rejection
+    const cached = this.discovery.cached(service);
+    if (cached !== undefined) this.#update(service, cached);
+    return created;
+  }
+
+  #balancerSpec(service: string): BalancerSpec {
+    const b = this.#options.balancer ?? DEFAULT_MESHWORK_CLIENT_OPTIONS.balancer;
+    if (typeof b === 'string' || 'type' in b) return b as BalancerSpec;
+    const byService = b as Readonly<Record<string, BalancerSpec>>;
+    return byService[service] ?? byService['*'] ?? DEFAULT_MESHWORK_CLIENT_OPTIONS.balancer;
+  }
+
+  #update(service: string, instances: readonly InstanceDto[]): void {
+    const cluster = this.#clusters.get(service);
+    if (cluster === undefined) return;
+    const endpoints = toEndpoints(instances);
+    cluster.balancer.update(endpoints);
+    cluster.outliers.setEndpoints(endpoints.map((e) => e.id));
+    cluster.loaded = true;
+  }
+}
+
+/**
+ * Creates the client.
+ *
+ * @example
+ * const client = createMeshworkClient({ registry: 'http://127.0.0.1:8500' });
+ * client.register({ service: 'orders', address: '10.0.0.7', port: 8080, checks: [{ ttl: '10s' }] });
+ * const res = await client.fetch('http://payments/charge', { method: 'POST', body: '{}' });
+ */
+export function createMeshworkClient(options?: MeshworkClientOptions): MeshworkClient {
+  return new MeshworkClient(options);
+}

@@ -1,0 +1,185 @@
+/**
+ * MeshworkClient against a real agent and real upstream servers (issue 6): calls by service name
+ * through `client.fetch` and through the undici dispatcher, balancing, retries on other
+ * instances with the attempt headers, the retry budget under a failing upstream, and errors.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { isMeshError, ERROR_CODES } from '../../src/core/errors.js';
+import { createMeshworkClient, type MeshworkClient } from '../../src/client/mesh-client.js';
+import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+
+interface Upstream {
+  readonly id: string;
+  readonly server: Server;
+  readonly port: number;
+  hits: number;
+  status: number;
+  readonly seen: IncomingHttpHeaders[];
+}
+
+async function upstream(id: string, status = 200): Promise<Upstream> {
+  const u: Partial<Upstream> & { hits: number; status: number; seen: IncomingHttpHeaders[] } = {
+    id,
+    hits: 0,
+    status,
+    seen: [],
+  };
+  const server = createServer((req, res) => {
+    u.hits++;
+    u.seen.push(req.headers);
+    if (u.seen.length > 50) u.seen.shift();
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(u.status, { 'content-type': 'text/plain' });
+      res.end(id);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return Object.assign(u, {
+    server,
+    port: (server.address() as { port: number }).port,
+  }) as Upstream;
+}
+
+describe('MeshworkClient', () => {
+  let agent: TestAgent;
+  let client: MeshworkClient;
+  const upstreams: Upstream[] = [];
+
+  const register = async (service: string, u: Upstream): Promise<void> => {
+    await client.registry.register({ service, id: u.id, address: '127.0.0.1', port: u.port });
+  };
+
+  before(async () => {
+    agent = await startTestAgent();
+    client = createMeshworkClient({
+      registry: agent.url,
+      retry: { backoff: { baseMs: 1, maxMs: 2 } },
+      // The budget test below fails every request: keep the breakers out of its way.
+      outlierDetection: { consecutiveFailures: 10_000 },
+    });
+    for (const n of [1, 2, 3]) {
+      const u = await upstream(`payments-${n}`);
+      upstreams.push(u);
+      await register('payments', u);
+    }
+  });
+  after(async () => {
+    await client.close();
+    for (const u of upstreams) u.server.close();
+    await agent.stop();
+  });
+
+  it('spreads calls by service name over every instance, round-robin', async () => {
+    for (const u of upstreams) u.hits = 0;
+    const bodies: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const res = await client.fetch('http://payments/charge', { method: 'PUT', body: '{}' });
+      assert.equal(res.status, 200);
+      bodies.push(await res.text());
+    }
+    assert.deepEqual(
+      upstreams.map((u) => u.hits),
+      [10, 10, 10],
+    );
+    assert.equal(new Set(bodies).size, 3);
+    const seen = upstreams[0]?.seen.at(-1);
+    assert.equal(seen?.host, 'payments', 'the upstream sees the service name as Host');
+    assert.equal(seen?.['x-meshwork-attempt'], '1');
+  });
+
+  it('serves undici request() given the dispatcher, and leaves other hosts alone', async () => {
+    const res = await request('http://payments/x', { dispatcher: client.dispatcher });
+    assert.equal(res.statusCode, 200);
+    assert.match(await res.body.text(), /^payments-\d$/);
+    const direct = await request(`http://127.0.0.1:${upstreams[2]?.port}/`, {
+      dispatcher: client.dispatcher,
+    });
+    assert.equal(await direct.body.text(), 'payments-3');
+  });
+
+  it('retries a 503 on another instance, marking the attempt', async () => {
+    const [bad] = upstreams;
+    bad!.status = 503;
+    try {
+      for (const u of upstreams) {
+        u.hits = 0;
+        u.seen.length = 0;
+      }
+      for (let i = 0; i < 12; i++) {
+        const res = await client.fetch('http://payments/charge');
+        assert.equal(res.status, 200, 'every call lands on a healthy instance');
+        await res.text();
+      }
+      assert.ok(bad!.hits > 0);
+      const retried = upstreams.slice(1).flatMap((u) => u.seen);
+      assert.ok(retried.some((h) => h['x-meshwork-attempt'] === '2'));
+    } finally {
+      bad!.status = 200;
+    }
+  });
+
+  it('keeps attempts within 1.25x the requests plus the budget floor when every instance fails', async (t) => {
+    const failing = createMeshworkClient({
+      registry: agent.url,
+      retry: { backoff: { baseMs: 1, maxMs: 2 } },
+      outlierDetection: { consecutiveFailures: 10_000 },
+    });
+    const down = await upstream('flaky-1', 503);
+    try {
+      await failing.registry.register({
+        service: 'flaky',
+        id: 'flaky-1',
+        address: '127.0.0.1',
+        port: down.port,
+      });
+      const requests = 1_000;
+      for (let i = 0; i < requests; i++) {
+        const res = await failing.fetch('http://flaky/x');
+        assert.equal(res.status, 503, 'the caller gets the last answer when retries run out');
+        await res.text();
+      }
+      const { ratio, minRetriesPerSecond, windowMs } = failing.retry.options.budget;
+      const floor = (minRetriesPerSecond * windowMs) / 1000;
+      t.diagnostic(`${down.hits} upstream attempts for ${requests} requests (floor ${floor})`);
+      assert.ok(
+        down.hits <= requests * 1.25 + floor && down.hits <= requests * (1 + ratio) + floor,
+        `${down.hits} attempts for ${requests} requests`,
+      );
+      assert.ok(down.hits > requests, 'some retries were allowed');
+    } finally {
+      await failing.close();
+      down.server.close();
+    }
+  });
+
+  it('goes to the remaining instances when one stops accepting connections', async () => {
+    const gone = await upstream('payments-4');
+    await register('payments', gone);
+    await client.discover('payments');
+    gone.server.close();
+    gone.server.closeAllConnections();
+    const ids = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const res = await client.fetch('http://payments/y');
+      assert.equal(res.status, 200);
+      ids.add(await res.text());
+    }
+    assert.ok(!ids.has('payments-4'));
+    await client.registry.deregister('payments-4');
+  });
+
+  it('fails with NO_HEALTHY_INSTANCE for a service nobody runs', async () => {
+    await assert.rejects(client.fetch('http://ghost/x'), (err: Error) =>
+      isMeshError(
+        (err as Error & { cause?: unknown }).cause,
+        ERROR_CODES.CLIENT_NO_HEALTHY_INSTANCE,
+      ),
+    );
+  });
+});
