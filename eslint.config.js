@@ -29,7 +29,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*', '*.js'],
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*', 'examples/**/*.ts', '*.js'],
     rules: { 'no-console': 'off' },
   },
 );

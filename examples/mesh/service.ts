@@ -40,16 +40,16 @@ export async function runService(name: string, routes: Record<string, Route>): P
     registry: (process.env.MESHWORK_REGISTRY ?? 'http://127.0.0.1:8500').split(','),
   });
   const health = createHealthEndpoints();
-  let ctx: ServiceContext | undefined;
+  const state: { ctx?: ServiceContext } = {}; // set once registered
   const server = createServer((req, res: ServerResponse) => {
     if (health.handle(req, res)) return;
     const route = routes[`${req.method} ${(req.url ?? '/').split('?')[0]}`];
-    if (route === undefined || ctx === undefined) {
+    const context = state.ctx;
+    if (route === undefined || context === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: `no route ${req.method} ${req.url}` }));
       return;
     }
-    const context = ctx;
     void readBody(req)
       .then((body) => route(req, body, context))
       .then(
@@ -59,7 +59,9 @@ export async function runService(name: string, routes: Record<string, Route>): P
         },
         (err: Error) => {
           res.writeHead(502, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: err.message }));
+          // fetch wraps the reason in `cause` ("fetch failed" alone says little).
+          const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+          res.end(JSON.stringify({ error: `${err.message}${cause}` }));
         },
       );
   });
@@ -76,7 +78,7 @@ export async function runService(name: string, routes: Record<string, Route>): P
       { http: `http://127.0.0.1:${port}/health/ready`, interval: '1s', role: 'readiness' },
     ],
   });
-  ctx = { client, id: registration.id };
+  state.ctx = { client, id: registration.id };
   health.markStarted();
   installGracefulShutdown({
     registration,

@@ -4,7 +4,16 @@
  * undici/fetch code given `dispatcher: client.dispatcher`: discovery, load balancing, timeouts,
  * budgeted retries and outlier ejection on every call, no registry round trip per request.
  */
-import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { Readable } from 'node:stream';
+import {
+  Agent,
+  Headers,
+  Response,
+  fetch as undiciFetch,
+  type BodyInit,
+  type Dispatcher,
+  type HeadersInit,
+} from 'undici';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { InstanceDto } from '../protocol/api-types.js';
@@ -36,6 +45,14 @@ export interface MeshworkClientOptions {
   readonly clock?: Clock;
   readonly random?: () => number;
   readonly logger?: Logger;
+}
+
+/** `fetch`'s init, as `client.fetch` takes it. */
+export interface MeshFetchInit {
+  readonly method?: string;
+  readonly headers?: HeadersInit;
+  readonly body?: string | Uint8Array | ArrayBuffer | URLSearchParams | BodyInit | null;
+  readonly signal?: AbortSignal | null;
 }
 
 export const DEFAULT_MESHWORK_CLIENT_OPTIONS = Object.freeze({
@@ -110,17 +127,51 @@ export class MeshworkClient {
   }
 
   /**
-   * `fetch` with discovery: `http://payments/charge` goes to a healthy instance of `payments`.
-   * Other URLs are fetched as they are.
+   * `fetch` with discovery: `http://payments/charge` goes to a healthy instance of `payments`;
+   * other URLs are fetched as they are. A body given as a string, bytes or URLSearchParams is
+   * kept as it is, so a failed attempt can be retried on another instance (undici's own `fetch`
+   * turns every body into a stream, which cannot be sent twice). Redirects are not followed.
    *
    * @example
-   * const res = await client.fetch('http://payments/charge', { method: 'POST', body });
+   * const res = await client.fetch('http://payments/charge', { method: 'PUT', body });
    */
-  fetch(
-    input: string | URL,
-    init: Parameters<typeof undiciFetch>[1] = {},
-  ): ReturnType<typeof undiciFetch> {
-    return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+  async fetch(input: string | URL, init: MeshFetchInit = {}): Promise<Response> {
+    const url = typeof input === 'string' ? new URL(input) : input;
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((v, k) => (headers[k] = v));
+    let body = init.body ?? null;
+    if (body instanceof URLSearchParams) {
+      headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
+      body = body.toString();
+    }
+    if (
+      body !== null &&
+      typeof body !== 'string' &&
+      !(body instanceof Uint8Array) &&
+      !(body instanceof ArrayBuffer)
+    ) {
+      // Blobs, forms and streams: undici's fetch knows how to send them (not retried).
+      return undiciFetch(url, { ...(init as RequestInit), dispatcher: this.dispatcher } as never);
+    }
+    const method = (init.method ?? 'GET').toUpperCase();
+    const res = await this.dispatcher.request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body: body instanceof ArrayBuffer ? new Uint8Array(body) : body,
+      ...(init.signal == null ? {} : { signal: init.signal }),
+    });
+    const out = new Headers();
+    for (const [k, v] of Object.entries(res.headers)) {
+      for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) out.append(k, one);
+    }
+    const empty = method === 'HEAD' || [204, 205, 304].includes(res.statusCode);
+    if (empty) res.body.resume();
+    return new Response(empty ? null : (Readable.toWeb(res.body) as never), {
+      status: res.statusCode,
+      headers: out,
+    });
   }
 
   /** Deregisters what this client registered, stops watching and closes the pools. */

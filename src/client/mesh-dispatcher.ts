@@ -69,7 +69,7 @@ export function createMeshInterceptor(
     };
 }
 
-/** Whether a request body can be sent again (a stream cannot). */
+/** Whether a request body can be sent again as it is (a stream cannot). */
 function replayable(body: Dispatcher.DispatchOptions['body']): boolean {
   return (
     body === undefined ||
@@ -78,6 +78,27 @@ function replayable(body: Dispatcher.DispatchOptions['body']): boolean {
     body instanceof Uint8Array ||
     body instanceof ArrayBuffer
   );
+}
+
+/**
+ * A streamed body, wrapped so that we know whether any of it was read: one never touched (the
+ * connection was refused) can still be handed to another attempt.
+ */
+class TrackedBody {
+  started = false;
+  readonly body: AsyncIterable<unknown>;
+
+  constructor(source: AsyncIterable<unknown> | Iterable<unknown>) {
+    const started = (): void => {
+      this.started = true;
+    };
+    this.body = {
+      async *[Symbol.asyncIterator]() {
+        started();
+        yield* source as AsyncIterable<unknown>;
+      },
+    };
+  }
 }
 
 /** Headers as a plain object, whatever shape undici was given. */
@@ -112,7 +133,8 @@ class MeshRequest implements Controller {
   readonly #handler: Handler;
   readonly #headers: Record<string, string>;
   readonly #state: RetryState;
-  readonly #canRetry: boolean;
+  /** Set when the body is a stream: retries only while none of it was read. */
+  readonly #tracked: TrackedBody | undefined;
   /** Instances this request tried (excluded from later picks). */
   readonly #tried = new Set<string>();
   #exclude: Set<string> | undefined;
@@ -141,7 +163,11 @@ class MeshRequest implements Controller {
     this.#headers = headerObject(opts.headers);
     // The upstream sees the service's name, as behind a proxy (RFC 9110 7.2).
     this.#headers.host ??= origin.host;
-    this.#canRetry = replayable(opts.body) && opts.upgrade == null;
+    const body = opts.body;
+    this.#tracked =
+      replayable(body) || body === undefined || body === null
+        ? undefined
+        : new TrackedBody(body as AsyncIterable<unknown>);
     this.#state = options.retry.begin({
       method: opts.method,
       inherited: this.#headers,
@@ -208,6 +234,7 @@ class MeshRequest implements Controller {
       ...this.#opts,
       origin: `http://${endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address}:${endpoint.port}`,
       headers: { ...this.#headers, ...this.#state.headers() },
+      ...(this.#tracked === undefined ? {} : { body: this.#tracked.body as never }),
       ...(Number.isFinite(tryTimeoutMs)
         ? {
             headersTimeout: Math.max(
@@ -264,7 +291,7 @@ class MeshRequest implements Controller {
         const ok = statusCode < 500;
         this.#cluster.outliers.report(endpoint.id, ok);
         const decision = this.#state.decide({ kind: 'response', status: statusCode });
-        if (decision.retry && this.#canRetry && !this.#aborted) {
+        if (decision.retry && this.#canRetry() && !this.#aborted) {
           // Thrown away: the caller never sees this response; the next attempt follows.
           this.#discarding = true;
           this.#cluster.balancer.finished(endpoint.id);
@@ -300,12 +327,18 @@ class MeshRequest implements Controller {
     }
     this.#settle(endpoint, false);
     const decision = this.#state.decide({ kind: 'error', error: err });
-    if (decision.retry && this.#canRetry) {
+    if (decision.retry && this.#canRetry()) {
       this.#tried.add(endpoint.id);
       this.#later(decision.delayMs);
       return;
     }
     this.#fail(err);
+  }
+
+  /** A body can go again if it is a value, or a stream not read yet; an upgrade never does. */
+  #canRetry(): boolean {
+    if (this.#opts.upgrade != null) return false;
+    return this.#tracked === undefined || !this.#tracked.started;
   }
 
   #settle(endpoint: Endpoint, ok: boolean): void {
