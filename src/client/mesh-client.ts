@@ -4,7 +4,6 @@
  * undici/fetch code given `dispatcher: client.dispatcher`: discovery, load balancing, timeouts,
  * budgeted retries and outlier ejection on every call, no registry round trip per request.
  */
-import { Readable } from 'node:stream';
 import {
   Agent,
   Headers,
@@ -168,7 +167,8 @@ export class MeshworkClient {
     }
     const empty = method === 'HEAD' || [204, 205, 304].includes(res.statusCode);
     if (empty) res.body.resume();
-    return new Response(empty ? null : (Readable.toWeb(res.body) as never), {
+    // undici's Response reads a Node stream as an async iterable (no Readable.toWeb bridge).
+    return new Response(empty ? null : (res.body as never), {
       status: res.statusCode,
       headers: out,
     });

@@ -52,15 +52,29 @@ export function createMeshInterceptor(
   options: MeshInterceptorOptions,
 ): (dispatch: DispatchFn) => DispatchFn {
   const isService = options.isService ?? defaultIsService;
+  // Origin string -> its service name (null: not a service). Parsing a URL per request costs
+  // more than the rest of the routing; callers use a handful of origins.
+  const services = new Map<string, string | null>();
+  const serviceOf = (origin: string | URL | undefined): string | null => {
+    if (origin === undefined) return null;
+    const key = String(origin);
+    let service = services.get(key);
+    if (service === undefined) {
+      const host = new URL(key).hostname;
+      service = isService(host) ? host : null;
+      if (services.size < 10_000) services.set(key, service);
+    }
+    return service;
+  };
   return (dispatch) =>
     function meshDispatch(opts, handler) {
-      const origin = typeof opts.origin === 'string' ? new URL(opts.origin) : opts.origin;
-      if (origin === undefined || !isService(origin.hostname)) return dispatch(opts, handler);
+      const service = serviceOf(opts.origin);
+      if (service === null) return dispatch(opts, handler);
       const request = new MeshRequest(
         options,
         dispatch,
-        options.cluster(origin.hostname),
-        origin,
+        options.cluster(service),
+        service,
         opts,
         handler as Handler,
       );
@@ -151,7 +165,7 @@ class MeshRequest implements Controller {
     options: MeshInterceptorOptions,
     dispatch: DispatchFn,
     cluster: ServiceCluster,
-    origin: URL,
+    service: string,
     opts: Dispatcher.DispatchOptions,
     handler: Handler,
   ) {
@@ -162,7 +176,7 @@ class MeshRequest implements Controller {
     this.#handler = handler;
     this.#headers = headerObject(opts.headers);
     // The upstream sees the service's name, as behind a proxy (RFC 9110 7.2).
-    this.#headers.host ??= origin.host;
+    this.#headers.host ??= service;
     const body = opts.body;
     this.#tracked =
       replayable(body) || body === undefined || body === null
