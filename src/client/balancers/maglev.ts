@@ -45,9 +45,13 @@ export class MaglevBalancer implements Balancer {
       skip[i] = (hash53(id, 1) % (size - 1)) + 1;
       maxWeight = Math.max(maxWeight, endpoints[i]!.weight);
     }
+    // Turns go in id order, not input order: every client then builds the same table.
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => compareIds(endpoints[a]!.id, endpoints[b]!.id) || a - b);
     let filled = 0;
     for (let turn = 1; filled < size; turn++) {
-      for (let i = 0; i < n && filled < size; i++) {
+      for (let k = 0; k < n && filled < size; k++) {
+        const i = order[k]!;
         if (turn * endpoints[i]!.weight < taken[i]!) continue;
         taken[i]! += maxWeight;
         let slot = position[i]!;
@@ -72,4 +76,8 @@ export class MaglevBalancer implements Balancer {
   started(): void {}
 
   finished(): void {}
+}
+
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
