@@ -2,6 +2,7 @@
 import type { Balancer, Endpoint, PickContext } from './balancer.js';
 import { HASH_SPACE, hash53 } from './hash.js';
 import { walkToPickable } from './pick-helpers.js';
+import type { RandomSource } from './random-source.js';
 
 /**
  * Each endpoint owns virtual nodes on a ring of 53-bit hashes, as many as its weight times a
@@ -19,7 +20,7 @@ import { walkToPickable } from './pick-helpers.js';
  */
 export class RingHashBalancer implements Balancer {
   readonly kind = 'ring-hash';
-  readonly #random: () => number;
+  readonly #random: RandomSource;
   readonly #minRingSize: number;
   readonly #maxRingSize: number;
   #endpoints: readonly Endpoint[] = [];
@@ -28,7 +29,7 @@ export class RingHashBalancer implements Balancer {
   /** owners[k]: index in #endpoints of the endpoint that owns #hashes[k]. */
   #owners = new Int32Array(0);
 
-  constructor(minRingSize: number, maxRingSize: number, random: () => number) {
+  constructor(minRingSize: number, maxRingSize: number, random: RandomSource) {
     this.#minRingSize = minRingSize;
     this.#maxRingSize = maxRingSize;
     this.#random = random;
@@ -80,7 +81,7 @@ export class RingHashBalancer implements Balancer {
     const n = hashes.length;
     if (n === 0) return undefined;
     const key = ctx?.hashKey;
-    const h = key === undefined ? this.#random() * HASH_SPACE : hash53(key);
+    const h = key === undefined ? this.#random.next() * HASH_SPACE : hash53(key);
     let lo = 0;
     let hi = n;
     while (lo < hi) {

@@ -33,7 +33,7 @@ describe('RandomBalancer', () => {
     }
   });
 
-  it('still answers a member when the random source misbehaves', () => {
+  it('takes any seed the random option answers, out of range or NaN', () => {
     for (const value of [1, NaN, -0.5, 7]) {
       const balancer = createBalancer('random', { random: () => value });
       balancer.update(ENDPOINTS);
