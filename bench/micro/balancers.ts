@@ -2,7 +2,7 @@
  * @module Micro benchmark of the balancers: pick() at 10, 100 and 1,000 endpoints per kind, and
  * update() (table or ring rebuild) separately; heap bytes per pick beside. Setup stays outside
  * timing and every result is kept live (mitata's do_not_optimize).
- * Usage: npm run bench:balancers [-- --quick]
+ * Usage: npm run bench:balancers [-- --quick] [-- --rounds N]
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -14,11 +14,16 @@ import { createBalancer } from '../../src/client/index.js';
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
     help: { type: 'boolean', default: false },
   },
 });
 if (flags.help) {
-  console.log('npm run bench:balancers [-- --quick]   --quick: shorter samples, noisier numbers');
+  console.log(
+    'npm run bench:balancers [-- --quick] [-- --rounds N]\n' +
+      '  --quick: shorter samples, noisier numbers\n' +
+      '  --rounds N: measure every cell N times and report the median (default 3)',
+  );
   process.exit(0);
 }
 
@@ -34,6 +39,15 @@ const SPECS: readonly (readonly [string, BalancerSpec])[] = [
   ['zone-aware (weighted-round-robin)', { type: 'zone-aware', localZone: 'z0' }],
 ];
 const MIN_CPU_TIME_NS = flags.quick ? 100e6 : 500e6;
+const ROUNDS = Math.max(1, Number.parseInt(flags.rounds, 10) || 1);
+
+/** The median over ROUNDS runs of `measureOnce` (mean ns per call each). */
+async function median(measureOnce: () => Promise<number>): Promise<number> {
+  const values: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) values.push(await measureOnce());
+  values.sort((a, b) => a - b);
+  return values[(values.length - 1) >> 1]!;
+}
 
 /** n endpoints, weights 1..10, spread over three zones, one priority. */
 function endpoints(n: number): Endpoint[] {
@@ -121,14 +135,14 @@ for (const [name, spec] of SPECS) {
   const updates = [];
   const heap = [];
   for (const n of SIZES) {
-    picks.push(fmt(await timePick(spec, n, false)));
-    updates.push(fmt(await timeUpdate(spec, n)));
+    picks.push(fmt(await median(() => timePick(spec, n, false))));
+    updates.push(fmt(await median(() => timeUpdate(spec, n))));
     heap.push(heapBytesPerPick(spec, n).toFixed(1));
   }
   rows.push(`| ${name} | ${picks.join(' | ')} | ${updates.join(' | ')} | ${heap.join(' / ')} |`);
   if (name === 'least-request') {
     const perRequest = [];
-    for (const n of SIZES) perRequest.push(fmt(await timePick(spec, n, true)));
+    for (const n of SIZES) perRequest.push(fmt(await median(() => timePick(spec, n, true))));
     rows.push(`| least-request, pick + started + finished | ${perRequest.join(' | ')} | | | | |`);
   }
 }
@@ -136,7 +150,9 @@ for (const [name, spec] of SPECS) {
 console.log(
   `\nbalancers: ${started.toISOString()}, nproc ${cpus().length}, ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after`,
 );
-console.log('mean time per call; hash balancers pick with a hash key (1,024 keys in turn)\n');
+console.log(
+  `mean time per call, median of ${ROUNDS} rounds; hash balancers pick with a hash key (1,024 keys in turn)\n`,
+);
 console.log(
   '| balancer | pick 10 | pick 100 | pick 1,000 | update 10 | update 100 | update 1,000 | heap B/pick 10 / 100 / 1,000 |',
 );
