@@ -11,10 +11,11 @@ import type { RandomSource } from './random-source.js';
  *
  * Unlike Envoy, the scale (virtual nodes per unit of weight) is a power of two: the smallest
  * one that gives at least `minRingSize` nodes. Envoy recomputes it from the set's total weight,
- * so one endpoint of ten leaving gives the other nine a few more nodes each and moves about 9%
- * of the keys that stayed on them; a power of two changes only when the total weight crosses a
- * factor of two, so a departure moves only the departed endpoint's keys. The ring holds between
- * `minRingSize` and twice that many nodes (at least one per endpoint), at most `maxRingSize`.
+ * so one endpoint of ten leaving gives the other nine a few more nodes each (103 -> 114 at the
+ * default size) and moves 6-7% of the keys that stayed on them; a power of two changes only
+ * when the total weight crosses a factor of two, so a departure moves only the departed
+ * endpoint's keys. The ring holds between `minRingSize` and twice that many nodes (at least
+ * one per endpoint), at most `maxRingSize`.
  * Virtual node v of endpoint `id` sits at hash53(id, v): ids, not addresses, so an instance
  * that moves keeps its keys.
  */
