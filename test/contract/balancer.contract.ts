@@ -33,7 +33,7 @@ const SEED = 42;
 const PICKS = 2_000;
 
 /** Picks `count` times, with a different hash key each time; answers the ids seen, with counts. */
-function tally(
+export function tally(
   balancer: Balancer,
   count: number,
   exclude?: ReadonlySet<string>,

@@ -1,13 +1,8 @@
-/** @module A seeded uniform source (mulberry32) for tests that need randomness but not luck. */
+/** @module A seeded uniform source for tests that need randomness but not luck. */
+import { RandomSource } from '../../src/client/balancers/random-source.js';
 
-/** Uniform numbers in [0, 1), the same sequence for the same seed. */
+/** Uniform numbers in [0, 1), the same sequence for the same seed (an integer). */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const source = new RandomSource(() => (seed >>> 0) / 4294967296);
+  return () => source.next();
 }

@@ -61,6 +61,10 @@ export type BalancerSpec =
     };
 
 export interface BalancerOptions {
-  /** Source of uniform numbers in [0, 1): Math.random by default; tests pass a seeded one. */
+  /**
+   * Uniform numbers in [0, 1) that seed the balancer's own generator, called once per priority
+   * level (not per pick, which must not allocate): Math.random by default; tests pass a seeded
+   * one for repeatable picks.
+   */
   readonly random?: () => number;
 }

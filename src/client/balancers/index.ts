@@ -4,7 +4,9 @@ import type { Balancer, BalancerOptions, BalancerSpec, Endpoint } from './balanc
 import { LeastRequestBalancer } from './least-request.js';
 import { MaglevBalancer } from './maglev.js';
 import { resolveBalancerSpec, type ResolvedBalancerSpec } from './options.js';
+import { compareIds } from './pick-helpers.js';
 import { PriorityBalancer } from './priority-balancer.js';
+import { RandomSource } from './random-source.js';
 import { RandomBalancer } from './random.js';
 import { RingHashBalancer } from './ring-hash.js';
 import { RoundRobinBalancer } from './round-robin.js';
@@ -39,7 +41,8 @@ export function createBalancer(spec: BalancerSpec, options: BalancerOptions = {}
 }
 
 /** One priority level's balancer: the algorithm itself, without the priority split. */
-function createLevel(spec: ResolvedBalancerSpec, random: () => number): Balancer {
+function createLevel(spec: ResolvedBalancerSpec, seed: () => number): Balancer {
+  const random = new RandomSource(seed);
   switch (spec.type) {
     case 'round-robin':
       return new RoundRobinBalancer(random);
@@ -54,7 +57,7 @@ function createLevel(spec: ResolvedBalancerSpec, random: () => number): Balancer
     case 'maglev':
       return new MaglevBalancer(spec.tableSize, random);
     case 'zone-aware':
-      return new ZoneAwareBalancer(spec, () => createLevel(spec.inner, random));
+      return new ZoneAwareBalancer(spec, () => createLevel(spec.inner, seed));
   }
 }
 
@@ -88,5 +91,5 @@ export function toEndpoints(instances: readonly InstanceDto[]): Endpoint[] {
       }),
     );
   }
-  return endpoints.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return endpoints.sort((a, b) => compareIds(a.id, b.id));
 }

@@ -1,6 +1,7 @@
 /** @module LeastRequestBalancer: power of `choices` random choices on in-flight requests. */
 import type { Balancer, Endpoint, PickContext } from './balancer.js';
-import { InFlightCounter, randomIndex } from './pick-helpers.js';
+import { InFlightCounter } from './pick-helpers.js';
+import type { RandomSource } from './random-source.js';
 
 /**
  * Envoy's least-request with power of two choices: draw `choices` endpoints uniformly (with
@@ -12,12 +13,12 @@ import { InFlightCounter, randomIndex } from './pick-helpers.js';
  */
 export class LeastRequestBalancer implements Balancer {
   readonly kind = 'least-request';
-  readonly #random: () => number;
+  readonly #random: RandomSource;
   readonly #choices: number;
   readonly #inFlight = new InFlightCounter();
   #endpoints: readonly Endpoint[] = [];
 
-  constructor(choices: number, random: () => number) {
+  constructor(choices: number, random: RandomSource) {
     this.#choices = choices;
     this.#random = random;
   }
@@ -35,7 +36,7 @@ export class LeastRequestBalancer implements Balancer {
     let best = -1;
     let bestScore = -1;
     for (let k = 0; k < this.#choices; k++) {
-      const i = randomIndex(this.#random, n);
+      const i = this.#random.below(n);
       if (exclude !== undefined && exclude.has(endpoints[i]!.id)) continue;
       const score = this.#score(i);
       if (score > bestScore) {
@@ -45,7 +46,7 @@ export class LeastRequestBalancer implements Balancer {
     }
     if (best !== -1) return endpoints[best];
     if (exclude === undefined) return undefined;
-    const start = randomIndex(this.#random, n);
+    const start = this.#random.below(n);
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n;
       if (exclude.has(endpoints[i]!.id)) continue;

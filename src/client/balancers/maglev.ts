@@ -1,7 +1,8 @@
 /** @module MaglevBalancer: consistent hashing with Maglev's lookup table (Eisenbud et al. 2016). */
 import type { Balancer, Endpoint, PickContext } from './balancer.js';
 import { hash53 } from './hash.js';
-import { randomIndex, walkToPickable } from './pick-helpers.js';
+import { compareIds, walkToPickable } from './pick-helpers.js';
+import type { RandomSource } from './random-source.js';
 
 /**
  * Builds the lookup table of the Maglev paper (NSDI 2016, section 3.4): each endpoint has a
@@ -15,13 +16,13 @@ import { randomIndex, walkToPickable } from './pick-helpers.js';
  */
 export class MaglevBalancer implements Balancer {
   readonly kind = 'maglev';
-  readonly #random: () => number;
+  readonly #random: RandomSource;
   readonly #tableSize: number;
   #endpoints: readonly Endpoint[] = [];
   /** table[slot]: index in #endpoints of the slot's endpoint. */
   #table = new Int32Array(0);
 
-  constructor(tableSize: number, random: () => number) {
+  constructor(tableSize: number, random: RandomSource) {
     this.#tableSize = tableSize;
     this.#random = random;
   }
@@ -35,8 +36,10 @@ export class MaglevBalancer implements Balancer {
       return;
     }
     const table = new Int32Array(size).fill(-1);
-    const position = new Float64Array(n);
-    const skip = new Float64Array(n);
+    // Int32 slots and a subtraction instead of %: a float modulo per probe made a 65537-slot
+    // build take 15-50 ms; there are about M ln M probes in all.
+    const position = new Int32Array(n);
+    const skip = new Int32Array(n);
     const taken = new Float64Array(n);
     let maxWeight = 0;
     for (let i = 0; i < n; i++) {
@@ -45,15 +48,24 @@ export class MaglevBalancer implements Balancer {
       skip[i] = (hash53(id, 1) % (size - 1)) + 1;
       maxWeight = Math.max(maxWeight, endpoints[i]!.weight);
     }
+    // Turns go in id order, not input order: every client then builds the same table.
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => compareIds(endpoints[a]!.id, endpoints[b]!.id) || a - b);
     let filled = 0;
     for (let turn = 1; filled < size; turn++) {
-      for (let i = 0; i < n && filled < size; i++) {
+      for (let k = 0; k < n && filled < size; k++) {
+        const i = order[k]!;
         if (turn * endpoints[i]!.weight < taken[i]!) continue;
         taken[i]! += maxWeight;
         let slot = position[i]!;
-        while (table[slot] !== -1) slot = (slot + skip[i]!) % size;
+        const step = skip[i]!;
+        while (table[slot] !== -1) {
+          slot += step;
+          if (slot >= size) slot -= size;
+        }
         table[slot] = i;
-        position[i] = (slot + skip[i]!) % size;
+        slot += step;
+        position[i] = slot >= size ? slot - size : slot;
         filled++;
       }
     }
@@ -64,8 +76,7 @@ export class MaglevBalancer implements Balancer {
     const table = this.#table;
     if (table.length === 0) return undefined;
     const key = ctx?.hashKey;
-    const slot =
-      key === undefined ? randomIndex(this.#random, table.length) : hash53(key) % table.length;
+    const slot = key === undefined ? this.#random.below(table.length) : hash53(key) % table.length;
     return walkToPickable(table, slot, this.#endpoints, ctx?.exclude);
   }
 

@@ -1,11 +1,5 @@
-/** @module Small allocation-free helpers that several balancers' `pick` share. */
+/** @module Small helpers that several balancers share, allocation-free where `pick` uses them. */
 import type { Endpoint } from './balancer.js';
-
-/** An index in [0, n) from `random`, also for a misbehaving source (1, NaN, negative). */
-export function randomIndex(random: () => number, n: number): number {
-  const i = Math.floor(random() * n);
-  return i >= 0 && i < n ? i : 0;
-}
 
 /** True when some endpoint is not in `exclude`. */
 export function anyPickable(endpoints: readonly Endpoint[], exclude: ReadonlySet<string>): boolean {
@@ -33,6 +27,11 @@ export function walkToPickable(
     if (!exclude.has(e.id)) return e;
   }
   return undefined;
+}
+
+/** Code-unit order of ids, the order toEndpoints and maglev's table build use. */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Counts in-flight requests per endpoint id, kept across `update` for ids that stay. */

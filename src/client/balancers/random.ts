@@ -1,5 +1,6 @@
 /** @module RandomBalancer: weighted random choice. */
 import type { Balancer, Endpoint, PickContext } from './balancer.js';
+import type { RandomSource } from './random-source.js';
 
 /** Draws tried before the exact fallback when the drawn endpoints are excluded. */
 const REJECTION_DRAWS = 3;
@@ -12,12 +13,12 @@ const REJECTION_DRAWS = 3;
  */
 export class RandomBalancer implements Balancer {
   readonly kind = 'random';
-  readonly #random: () => number;
+  readonly #random: RandomSource;
   #endpoints: readonly Endpoint[] = [];
   /** cumulative[i] = sum of weights of endpoints 0..i. */
   #cumulative = new Float64Array(0);
 
-  constructor(random: () => number) {
+  constructor(random: RandomSource) {
     this.#random = random;
   }
 
@@ -44,7 +45,7 @@ export class RandomBalancer implements Balancer {
     let total = 0;
     for (let i = 0; i < n; i++) if (!exclude.has(endpoints[i]!.id)) total += endpoints[i]!.weight;
     if (total === 0) return undefined;
-    let target = this.#random() * total;
+    let target = this.#random.next() * total;
     let last: Endpoint | undefined;
     for (let i = 0; i < n; i++) {
       const e = endpoints[i]!;
@@ -64,7 +65,7 @@ export class RandomBalancer implements Balancer {
   #draw(): number {
     const cumulative = this.#cumulative;
     const n = cumulative.length;
-    const target = this.#random() * cumulative[n - 1]!;
+    const target = this.#random.next() * cumulative[n - 1]!;
     let lo = 0;
     let hi = n - 1;
     while (lo < hi) {

@@ -1,6 +1,6 @@
 /** @module RoundRobinBalancer: each endpoint in turn, weights ignored. */
 import type { Balancer, Endpoint, PickContext } from './balancer.js';
-import { randomIndex } from './pick-helpers.js';
+import type { RandomSource } from './random-source.js';
 
 /** Plain round-robin over one priority level. Use weighted-round-robin when weights matter. */
 export class RoundRobinBalancer implements Balancer {
@@ -8,10 +8,10 @@ export class RoundRobinBalancer implements Balancer {
   #endpoints: readonly Endpoint[] = [];
   #next: number;
 
-  constructor(random: () => number) {
+  constructor(random: RandomSource) {
     // Start at a random place so a fleet of clients that start together does not send its
     // first requests to the same endpoint (Envoy does the same).
-    this.#next = randomIndex(random, 1 << 30);
+    this.#next = random.below(1 << 30);
   }
 
   update(endpoints: readonly Endpoint[]): void {

@@ -34,7 +34,7 @@ export class ZoneAwareBalancer implements Balancer {
     this.#all = makeInner();
   }
 
-  /** True when the last pick's rule would stay in the local zone (for tests and metrics). */
+  /** True when a pick with `exclude` would stay in the local zone (for tests and metrics). */
   localZoneHealthy(exclude?: ReadonlySet<string>): boolean {
     const local = this.#localEndpoints;
     const n = local.length;
