@@ -32,6 +32,18 @@ function setup(options: Partial<RetryPolicyOptions> = {}) {
   return { clock, policy, slept, sleep };
 }
 
+/** An upstream whose connections are always refused, counting the attempts. */
+function alwaysRefused(): { calls: number; attempt: () => Promise<FakeResponse> } {
+  const upstream = {
+    calls: 0,
+    attempt: async (): Promise<FakeResponse> => {
+      upstream.calls++;
+      throw refused();
+    },
+  };
+  return upstream;
+}
+
 /** An attempt that hangs until its signal aborts (an upstream that never answers). */
 const hang = (_s: RetryState, signal: AbortSignal): Promise<FakeResponse> =>
   new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
@@ -85,23 +97,20 @@ describe('executeWithRetries', () => {
 
   it('throws the last error when every attempt fails, or returns the fallback', async () => {
     const { policy, sleep } = setup();
-    let calls = 0;
-    const attempt = async (): Promise<FakeResponse> => {
-      calls++;
-      throw refused();
-    };
+    const upstream = alwaysRefused();
+    const attempt = upstream.attempt;
     await assert.rejects(
       executeWithRetries(policy, { method: 'GET' }, attempt, classify, { sleep }),
       /ECONNREFUSED/,
     );
-    assert.equal(calls, 3);
+    assert.equal(upstream.calls, 3);
     const seen: unknown[] = [];
     const res = await executeWithRetries(policy, { method: 'POST' }, attempt, classify, {
       sleep,
       fallback: (err) => (seen.push(err), { status: 299 }),
     });
     assert.equal(res.status, 299);
-    assert.equal(calls, 6, 'a refused POST was never sent, so it is retried too');
+    assert.equal(upstream.calls, 6, 'a refused POST was never sent, so it is retried too');
     assert.match(String(seen[0]), /ECONNREFUSED/);
     const bug = new Error('not retryable');
     await assert.rejects(
@@ -114,13 +123,9 @@ describe('executeWithRetries', () => {
     const { policy, sleep } = setup({
       budget: { ratio: 0, minRetriesPerSecond: 0.1, windowMs: 10_000 },
     });
-    let calls = 0;
-    const attempt = async (): Promise<FakeResponse> => {
-      calls++;
-      throw refused();
-    };
+    const upstream = alwaysRefused();
     await assert.rejects(
-      executeWithRetries(policy, { method: 'GET' }, attempt, classify, { sleep }),
+      executeWithRetries(policy, { method: 'GET' }, upstream.attempt, classify, { sleep }),
       (err: MeshError) => {
         assert.ok(isMeshError(err, ERROR_CODES.CLIENT_RETRY_BUDGET_EXHAUSTED));
         assert.equal(err.retryable, false, 'an outer layer must not retry it either');
@@ -129,7 +134,7 @@ describe('executeWithRetries', () => {
         return true;
       },
     );
-    assert.equal(calls, 2, 'one retry: the floor of 0.1/s over 10 s');
+    assert.equal(upstream.calls, 2, 'one retry: the floor of 0.1/s over 10 s');
   });
 
   it('times each try out on the clock and retries it; an attempt that ignores its signal is cut off too', async () => {
