@@ -114,7 +114,13 @@ describe('executeWithRetries', () => {
     assert.match(String(seen[0]), /ECONNREFUSED/);
     const bug = new Error('not retryable');
     await assert.rejects(
-      executeWithRetries(policy, { method: 'GET' }, () => Promise.reject(bug), classify, { sleep }),
+      executeWithRetries(
+        policy,
+        { method: 'GET' },
+        (): Promise<FakeResponse> => Promise.reject(bug),
+        classify,
+        { sleep },
+      ),
       bug,
     );
   });
