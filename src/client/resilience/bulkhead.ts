@@ -72,9 +72,9 @@ export class Bulkhead {
    * it aborts while waiting.
    */
   acquire(signal?: AbortSignal): Promise<BulkheadRelease> {
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
     const now = this.tryAcquire();
     if (now !== undefined) return Promise.resolve(now);
-    if (signal?.aborted === true) return Promise.reject(signal.reason);
     if (this.#queue.length >= this.options.maxQueue)
       return Promise.reject(errors.bulkheadFull(this.options.maxConcurrent, this.options.maxQueue));
     return new Promise<BulkheadRelease>((resolve, reject) => {

@@ -23,6 +23,7 @@ const NEVER_ABORTED = new AbortController().signal;
 /** Resolves after `ms` on `clock`, or rejects with the signal's reason when it aborts first. */
 function sleepOnClock(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason);
+  if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       clock.clearTimeout(timer);

@@ -150,7 +150,7 @@ function headerInt(headers: Inherited | undefined, name: string): number | undef
 
 /**
  * One retry policy, configured once and shared by the SDK, the gateway and the sidecar. The
- * per-request {@link RetryState} is cheap: a few numbers and closures over this policy.
+ * per-request {@link RetryState} is cheap: one object of a few fields.
  * @example
  * const policy = createRetryPolicy({ perTryTimeoutMs: 500, overallTimeoutMs: 2000 });
  * const state = policy.begin({ method: 'GET' });
@@ -195,64 +195,111 @@ export class RetryPolicy {
    */
   begin(request: { method: string; idempotent?: boolean; inherited?: Inherited }): RetryState {
     this.budget.recordRequest();
-    const { options, clock } = this;
-    const startMs = clock.monotonicMs();
+    const { options } = this;
     const inheritedDeadline = headerInt(request.inherited, DEADLINE_HEADER);
     const own = options.overallTimeoutMs > 0 ? options.overallTimeoutMs : Infinity;
-    const deadlineAt = startMs + Math.min(own, inheritedDeadline ?? Infinity);
-    // Our attempts continue the caller's numbering, so a layer below us sees a retry as one.
-    const inheritedAttempt = Math.max(1, headerInt(request.inherited, ATTEMPT_HEADER) ?? 1);
     const idempotent =
       request.idempotent === true ||
       options.retryNonIdempotent ||
       IDEMPOTENT_METHODS.has(request.method.toUpperCase());
-    let attempt = 1;
-
-    const remainingMs = (): number =>
-      deadlineAt === Infinity ? Infinity : Math.max(0, deadlineAt - clock.monotonicMs());
-    const refuse = (reason: RetryReason): RetryDecision => ({ retry: false, delayMs: 0, reason });
-
-    return {
-      get attempt() {
-        return attempt;
-      },
-      remainingMs,
-      tryTimeoutMs: () =>
-        Math.min(options.perTryTimeoutMs > 0 ? options.perTryTimeoutMs : Infinity, remainingMs()),
-      headers: () => {
-        const h: Record<string, string> = {
-          [ATTEMPT_HEADER]: String(inheritedAttempt - 1 + attempt),
-        };
-        const left = remainingMs();
-        if (left !== Infinity) h[DEADLINE_HEADER] = String(Math.floor(left));
-        return h;
-      },
-      decide: (outcome) => {
-        let reason: RetryReason;
-        if (outcome.kind === 'response') {
-          if (!this.#statuses.has(outcome.status)) return refuse('response');
-          reason = 'retryable-status';
-        } else if (isConnectError(outcome.error)) {
-          if (!options.retryOnConnectErrors) return refuse('error-not-retryable');
-          reason = 'connect-error';
-        } else if (isMeshError(outcome.error) && outcome.error.retryable) {
-          reason = 'retryable-error';
-        } else return refuse('error-not-retryable');
-        if (attempt >= options.maxAttempts) return refuse('max-attempts');
-        // A request that never reached the upstream may be sent again whatever its method.
-        const neverSent = outcome.kind === 'error' && isNeverSentError(outcome.error);
-        if (!idempotent && !neverSent) return refuse('non-idempotent');
-        if (inheritedAttempt > 1) return refuse('retried-upstream');
-        const delayMs = Math.floor(this.#random() * this.backoffCapMs(attempt));
-        // Strictly less: a retry needs some time left after its backoff to be of any use.
-        if (delayMs >= remainingMs()) return refuse('deadline');
-        // Last, so only retries that really happen take from the budget.
-        if (!this.budget.tryAcquireRetry()) return refuse('budget-exhausted');
-        attempt++;
-        return { retry: true, delayMs, reason };
-      },
-    };
+    return new RequestRetryState(
+      this,
+      this.clock.monotonicMs() + Math.min(own, inheritedDeadline ?? Infinity),
+      Math.max(1, headerInt(request.inherited, ATTEMPT_HEADER) ?? 1),
+      idempotent,
+    );
   }
+
+  /** Whether an outcome is worth another try at all, and why (before limits and budget). */
+  classify(outcome: AttemptOutcome): RetryReason {
+    if (outcome.kind === 'response')
+      return this.#statuses.has(outcome.status) ? 'retryable-status' : 'response';
+    if (isConnectError(outcome.error))
+      return this.options.retryOnConnectErrors ? 'connect-error' : 'error-not-retryable';
+    return isMeshError(outcome.error) && outcome.error.retryable
+      ? 'retryable-error'
+      : 'error-not-retryable';
+  }
+
+  /** A full-jitter backoff before retry `n`. */
+  backoffMs(n: number): number {
+    return Math.floor(this.#random() * this.backoffCapMs(n));
+  }
+}
+
+const RETRYABLE: ReadonlySet<RetryReason> = new Set([
+  'retryable-status',
+  'connect-error',
+  'retryable-error',
+]);
+
+/** The per-request state: one small object, no closures (a proxy makes one per request). */
+class RequestRetryState implements RetryState {
+  readonly #policy: RetryPolicy;
+  /** Monotonic ms of the deadline, Infinity for none. */
+  readonly #deadlineAt: number;
+  /** The attempt number the caller sent, 1 when we are the first layer. */
+  readonly #inheritedAttempt: number;
+  readonly #idempotent: boolean;
+  #attempt = 1;
+
+  constructor(
+    policy: RetryPolicy,
+    deadlineAt: number,
+    inheritedAttempt: number,
+    idempotent: boolean,
+  ) {
+    this.#policy = policy;
+    this.#deadlineAt = deadlineAt;
+    this.#inheritedAttempt = inheritedAttempt;
+    this.#idempotent = idempotent;
+  }
+
+  get attempt(): number {
+    return this.#attempt;
+  }
+
+  remainingMs(): number {
+    if (this.#deadlineAt === Infinity) return Infinity;
+    return Math.max(0, this.#deadlineAt - this.#policy.clock.monotonicMs());
+  }
+
+  tryTimeoutMs(): number {
+    const perTryMs = this.#policy.options.perTryTimeoutMs;
+    return Math.min(perTryMs > 0 ? perTryMs : Infinity, this.remainingMs());
+  }
+
+  headers(): Record<string, string> {
+    // Our attempts continue the caller's numbering, so a layer below us sees a retry as one.
+    const h: Record<string, string> = {
+      [ATTEMPT_HEADER]: String(this.#inheritedAttempt - 1 + this.#attempt),
+    };
+    const left = this.remainingMs();
+    if (left !== Infinity) h[DEADLINE_HEADER] = String(Math.floor(left));
+    return h;
+  }
+
+  decide(outcome: AttemptOutcome): RetryDecision {
+    const policy = this.#policy;
+    const reason = policy.classify(outcome);
+    if (!RETRYABLE.has(reason)) return refuse(reason);
+    if (this.#attempt >= policy.options.maxAttempts) return refuse('max-attempts');
+    // A request that never reached the upstream may be sent again whatever its method.
+    const neverSent = outcome.kind === 'error' && isNeverSentError(outcome.error);
+    if (!this.#idempotent && !neverSent) return refuse('non-idempotent');
+    if (this.#inheritedAttempt > 1) return refuse('retried-upstream');
+    const delayMs = policy.backoffMs(this.#attempt);
+    // Strictly less: a retry needs some time left after its backoff to be of any use.
+    if (delayMs >= this.remainingMs()) return refuse('deadline');
+    // Last, so only retries that really happen take from the budget.
+    if (!policy.budget.tryAcquireRetry()) return refuse('budget-exhausted');
+    this.#attempt++;
+    return { retry: true, delayMs, reason };
+  }
+}
+
+function refuse(reason: RetryReason): RetryDecision {
+  return { retry: false, delayMs: 0, reason };
 }
 
 /**

@@ -69,11 +69,11 @@ const fieldOf = (problem: string): string => /^retry\.([A-Za-z]+)/.exec(problem)
 
 describe('createRetryPolicy (properties)', () => {
   it('either returns deeply frozen options or throws one CONFIG_INVALID naming each bad field', () => {
-    const outcomes: [number, number] = [0, 0]; // [runs, rejected]
+    const outcomes = { runs: 0, rejected: 0 };
     fc.assert(
       fc.property(optionsArb, (input) => {
         let policy;
-        outcomes[0]++;
+        outcomes.runs++;
         try {
           policy = createRetryPolicy(input as never);
         } catch (err) {
@@ -85,7 +85,7 @@ describe('createRetryPolicy (properties)', () => {
           // Every named field was given, and is one the input got wrong.
           for (const f of named) assert.ok(f in input, `${f} not in input: ${problems.join('; ')}`);
           if ('unknownKnob' in input) assert.ok(named.has('unknownKnob'));
-          outcomes[1]++;
+          outcomes.rejected++;
           return;
         }
         assert.ok(!('unknownKnob' in input), 'an unknown option is never accepted');
@@ -102,7 +102,8 @@ describe('createRetryPolicy (properties)', () => {
       { numRuns: 1500, seed: SEED },
     );
     // Both branches are exercised, or the property says nothing.
-    assert.ok(outcomes[1] > 300 && outcomes[0] - outcomes[1] > 300, String(outcomes));
+    const { runs, rejected } = outcomes;
+    assert.ok(rejected > 300 && runs - rejected > 300, `${rejected} of ${runs} rejected`);
   });
 
   it('never lets retries exceed ratio * requests + the floor of each window passed, whatever the traffic', () => {
