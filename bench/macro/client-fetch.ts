@@ -22,7 +22,10 @@ const opts = flags('npm run bench:client-fetch -- [flags]', {
   warmup: { default: 5_000, help: 'untimed requests before each timed run' },
   concurrency: { default: 32, help: 'requests in flight' },
   rounds: { default: 3, help: 'A B C rounds' },
-  peers: { default: 'all', help: 'comma-separated peer numbers to run (1-4), e.g. 3 to profile one' },
+  peers: {
+    default: 'all',
+    help: 'comma-separated peer numbers to run (1-4), e.g. 3 to profile one',
+  },
   'quiet-wait': { default: 300, help: 'seconds to wait for other work on the machine to settle' },
 });
 

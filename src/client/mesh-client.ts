@@ -22,7 +22,9 @@ import { ServiceDiscovery, type DiscoverFilter } from './discovery.js';
 import { createMeshInterceptor, type ServiceCluster } from './mesh-dispatcher.js';
 import { RegistryClient } from './registry-client.js';
 import {
+  Bulkhead,
   OutlierDetector,
+  TokenBucketRateLimiter,
   createRetryPolicy,
   type CircuitBreakerOptions,
   type RetryPolicy,
@@ -39,6 +41,16 @@ export interface MeshworkClientOptions {
   readonly retry?: Partial<RetryPolicyOptions>;
   /** Passive outlier ejection per service. */
   readonly outlierDetection?: Partial<CircuitBreakerOptions>;
+  /** Per service: at most `maxConcurrent` calls at once, `maxQueue` more waiting. */
+  readonly bulkhead?: { readonly maxConcurrent: number; readonly maxQueue?: number };
+  /** Per service: calls per second, with bursts of `burst`. */
+  readonly rateLimit?: { readonly ratePerSecond: number; readonly burst?: number };
+  /**
+   * `client.fetch` answers this instead of throwing when a call fails for good (no healthy
+   * instance, connection errors after the retries, rate limit, bulkhead, timeout). A final 5xx
+   * answer is returned as it is, not replaced.
+   */
+  readonly fallback?: (service: string, error: Error) => Response | Promise<Response>;
   /** Options of the undici Agent that holds the keep-alive pools to instances. */
   readonly agent?: Agent.Options;
   readonly clock?: Clock;
@@ -92,6 +104,10 @@ export class MeshworkClient {
     });
     // Validate every policy now, at start-up, not at the first call of each service.
     new OutlierDetector(options.outlierDetection);
+    if (options.bulkhead !== undefined)
+      new Bulkhead(options.bulkhead.maxConcurrent, options.bulkhead.maxQueue ?? 0);
+    if (options.rateLimit !== undefined)
+      new TokenBucketRateLimiter(options.rateLimit.ratePerSecond, options.rateLimit.burst ?? 1);
     const b = options.balancer ?? DEFAULT_MESHWORK_CLIENT_OPTIONS.balancer;
     for (const spec of typeof b === 'string' || 'type' in b ? [b] : Object.values(b))
       createBalancer(spec as BalancerSpec);
@@ -136,6 +152,16 @@ export class MeshworkClient {
    */
   async fetch(input: string | URL, init: MeshFetchInit = {}): Promise<Response> {
     const url = typeof input === 'string' ? new URL(input) : input;
+    const fallback = this.#options.fallback;
+    if (fallback === undefined) return this.#fetch(url, init);
+    try {
+      return await this.#fetch(url, init);
+    } catch (err) {
+      return fallback(url.hostname, err as Error);
+    }
+  }
+
+  async #fetch(url: URL, init: MeshFetchInit): Promise<Response> {
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((v, k) => (headers[k] = v));
     let body = init.body ?? null;
@@ -197,6 +223,21 @@ export class MeshworkClient {
       ),
       outliers,
       loaded: false,
+      bulkhead:
+        this.#options.bulkhead === undefined
+          ? undefined
+          : new Bulkhead(
+              this.#options.bulkhead.maxConcurrent,
+              this.#options.bulkhead.maxQueue ?? 0,
+            ),
+      limiter:
+        this.#options.rateLimit === undefined
+          ? undefined
+          : new TokenBucketRateLimiter(
+              this.#options.rateLimit.ratePerSecond,
+              this.#options.rateLimit.burst ?? this.#options.rateLimit.ratePerSecond,
+              this.#options.clock ?? systemClock,
+            ),
       ready: this.discovery.ready(service),
     };
     this.#clusters.set(service, created);

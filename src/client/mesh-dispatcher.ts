@@ -12,7 +12,14 @@ import type { Dispatcher } from 'undici';
 import { errors } from '../core/errors.js';
 import { SERVICE_NAME } from '../protocol/registration.js';
 import type { Balancer, Endpoint } from './balancers/index.js';
-import type { OutlierDetector, RetryPolicy, RetryState } from './resilience/index.js';
+import type {
+  Bulkhead,
+  BulkheadRelease,
+  OutlierDetector,
+  RetryPolicy,
+  RetryState,
+  TokenBucketRateLimiter,
+} from './resilience/index.js';
 
 /** What the interceptor needs of one service: kept current by the client's discovery. */
 export interface ServiceCluster {
@@ -22,6 +29,10 @@ export interface ServiceCluster {
   /** Resolves once the first snapshot is in (rejects if the registry never answered). */
   readonly ready: Promise<void>;
   readonly loaded: boolean;
+  /** At most this many calls to the service at once (the rest wait in its queue, or fail). */
+  readonly bulkhead?: Bulkhead | undefined;
+  /** Calls to the service per second. */
+  readonly limiter?: TokenBucketRateLimiter | undefined;
 }
 
 export interface MeshInterceptorOptions {
@@ -160,6 +171,8 @@ class MeshRequest implements Controller {
   #aborted = false;
   #reason: Error | null = null;
   #paused = false;
+  #release: BulkheadRelease | undefined;
+  #done = false;
 
   constructor(
     options: MeshInterceptorOptions,
@@ -223,6 +236,25 @@ class MeshRequest implements Controller {
       this.#handler.onRequestStart?.(this, {});
     }
     if (this.#aborted) return;
+    const { limiter, bulkhead } = this.#cluster;
+    if (limiter !== undefined && !limiter.tryAcquire()) {
+      this.#fail(errors.rateLimited(limiter.retryAfterMs()));
+      return;
+    }
+    if (bulkhead !== undefined && this.#release === undefined) {
+      const slot = bulkhead.tryAcquire();
+      if (slot === undefined) {
+        bulkhead.acquire().then(
+          (release) => {
+            this.#release = release;
+            this.start();
+          },
+          (err: unknown) => this.#fail(err as Error),
+        );
+        return;
+      }
+      this.#release = slot;
+    }
     if (!this.#cluster.loaded) {
       this.#cluster.ready.then(
         () => this.#send(),
@@ -299,6 +331,7 @@ class MeshRequest implements Controller {
       onRequestUpgrade: (controller, statusCode, headers, socket) => {
         this.#settle(endpoint, true);
         this.#responded = true;
+        this.#finish();
         this.#handler.onRequestUpgrade?.(this, statusCode, headers, socket);
       },
       onResponseStart: (controller, statusCode, headers, statusMessage) => {
@@ -323,6 +356,7 @@ class MeshRequest implements Controller {
       onResponseEnd: (_controller, trailers) => {
         if (this.#discarding) return;
         this.#cluster.balancer.finished(endpoint.id);
+        this.#finish();
         this.#handler.onResponseEnd?.(this, trailers);
       },
       onResponseError: (_controller, err) => {
@@ -336,6 +370,7 @@ class MeshRequest implements Controller {
   #afterFailure(endpoint: Endpoint, err: Error): void {
     if (this.#responded || this.#aborted) {
       this.#cluster.balancer.finished(endpoint.id);
+      this.#finish();
       this.#handler.onResponseError?.(this, err);
       return;
     }
@@ -366,7 +401,15 @@ class MeshRequest implements Controller {
     else this.#options.retry.clock.setTimeout(() => this.#send(), delayMs).unref?.();
   }
 
+  /** The request is over: its bulkhead slot goes to the next call. */
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#release?.();
+  }
+
   #fail(err: Error): void {
+    this.#finish();
     if (!this.#started) {
       this.#started = true;
       this.#handler.onRequestStart?.(this, {});

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { fetch, request } from 'undici';
+import { fetch, request, Response } from 'undici';
+import { FakeClock } from '../../src/testing/fake-clock.js';
 import { isMeshError, ERROR_CODES } from '../../src/core/errors.js';
 import { createMeshworkClient, type MeshworkClient } from '../../src/client/mesh-client.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
@@ -189,5 +190,69 @@ describe('MeshworkClient', () => {
     } as never);
     assert.equal(res.status, 200);
     assert.match(await res.text(), /^payments-\d$/);
+  });
+
+  it('bounds concurrent calls per service with a bulkhead, and answers the fallback instead of failing', async () => {
+    let hold: (() => void)[] = [];
+    const slow = createServer((req, res) => {
+      hold.push(() => res.end('slow'));
+    });
+    slow.listen(0, '127.0.0.1');
+    await once(slow, 'listening');
+    const bounded = createMeshworkClient({
+      registry: agent.url,
+      bulkhead: { maxConcurrent: 2 },
+      fallback: (service, err) =>
+        new Response(`fallback for ${service}: ${(err as Error & { code?: string }).code}`, {
+          status: 503,
+        }),
+    });
+    try {
+      await bounded.registry.register({
+        service: 'slow',
+        id: 'slow-1',
+        address: '127.0.0.1',
+        port: (slow.address() as { port: number }).port,
+      });
+      await bounded.discover('slow', { status: ['passing', 'warning', 'critical', 'starting'] });
+      const first = [bounded.fetch('http://slow/a'), bounded.fetch('http://slow/b')];
+      const third = await bounded.fetch('http://slow/c');
+      assert.equal(third.status, 503);
+      assert.equal(await third.text(), 'fallback for slow: MESHWORK_ERR_CLIENT_BULKHEAD_FULL');
+      while (hold.length < 2) await new Promise((r) => setTimeout(r, 5));
+      for (const h of hold) h();
+      hold = [];
+      for (const r of await Promise.all(first)) assert.equal(await r.text(), 'slow');
+      // The slots are free again.
+      const again = bounded.fetch('http://slow/d');
+      while (hold.length < 1) await new Promise((r) => setTimeout(r, 5));
+      hold[0]?.();
+      assert.equal(await (await again).text(), 'slow');
+    } finally {
+      await bounded.close();
+      slow.closeAllConnections();
+      slow.close();
+    }
+  });
+
+  it('rate-limits calls per service with a token bucket', async () => {
+    const clock = new FakeClock();
+    const limited = createMeshworkClient({
+      registry: agent.url,
+      rateLimit: { ratePerSecond: 10, burst: 2 },
+      clock,
+    });
+    try {
+      await limited.discover('payments');
+      for (let i = 0; i < 2; i++)
+        assert.equal((await limited.fetch('http://payments/r')).status, 200);
+      await assert.rejects(limited.fetch('http://payments/r'), (err: Error) =>
+        isMeshError(err, ERROR_CODES.CLIENT_RATE_LIMITED),
+      );
+      clock.advance(100); // one token back
+      assert.equal((await limited.fetch('http://payments/r')).status, 200);
+    } finally {
+      await limited.close();
+    }
   });
 });
