@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { after, describe, it } from 'node:test';
+import Fastify from 'fastify';
 import { request } from 'undici';
 import { createRegistryClient, type RegistryClient } from '../../src/client/registry-client.js';
 import { createServiceDiscovery, type ServiceDiscovery } from '../../src/client/discovery.js';
@@ -201,5 +202,42 @@ describe('client SDK lifecycle against a real agent', () => {
     assert.deepEqual((await blocking).instances, []);
     const plain = await registry.register({ service: 'ledger', address: '10.0.0.2', port: 80 });
     assert.equal((await registry.deregister(plain.instance.id)).notified, undefined);
+  });
+
+  it('serves readiness from fastify in the format the agent’s HTTP check reads', async () => {
+    const agent = await startTestAgent();
+    cleanups.push(() => agent.stop());
+    let dbUp = true;
+    const health = createHealthEndpoints({
+      readiness: {
+        db: () => {
+          if (!dbUp) throw new Error('db down');
+        },
+      },
+    });
+    const app = Fastify();
+    health.registerFastify(app);
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => app.close());
+    const registry = client(agent.url);
+    await registry.register({
+      service: 'inventory',
+      id: 'inventory-1',
+      address: '127.0.0.1',
+      port: Number(new URL(address).port),
+      checks: [{ http: `${address}/health/ready`, interval: '50ms' }],
+    });
+    const status = () => agent.registry.getInstance('inventory-1').instance.status;
+    await until(() => status() === 'passing', 5_000, 'passing');
+    dbUp = false;
+    await until(() => status() === 'critical', 5_000, 'critical once the db is down');
+    const body = await (await request(`${address}/health/ready`)).body.json();
+    assert.deepEqual(body, {
+      status: 'fail',
+      checks: {
+        db: [{ status: 'fail', output: 'db down' }],
+        draining: [{ status: 'pass' }],
+      },
+    });
   });
 });
