@@ -3,7 +3,9 @@
  * same record shape everywhere, bulk registration over an undici Pool, heartbeats.
  */
 import { Pool } from 'undici';
+import { monoMicros } from './cpuprofile.js';
 import { closedLoop, type ClosedLoopResult } from './load.js';
+import { sharedNow } from './stats.js';
 
 /** A registration body as the native API takes it (PUT /api/v1/instances). */
 export interface Registration {
@@ -96,4 +98,26 @@ export async function heartbeatMany(
   } finally {
     await pool.close();
   }
+}
+
+/**
+ * One timed change: PUTs `body` and answers the index it was committed at, with `t0` (shared
+ * clock, just before sending), `mono0` (monotonic µs, for profile windows) and the PUT's ms.
+ */
+export async function timedChange(
+  pool: Pool,
+  body: string,
+): Promise<{ index: number; t0: number; mono0: number; putMs: number }> {
+  const mono0 = monoMicros();
+  const t0 = sharedNow();
+  const res = await pool.request({
+    path: '/api/v1/instances',
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  const { index } = (await res.body.json()) as { index: number };
+  const putMs = sharedNow() - t0;
+  if (res.statusCode !== 200) throw new Error(`change: HTTP ${res.statusCode}`);
+  return { index, t0, mono0, putMs };
 }

@@ -27,7 +27,13 @@ import {
   type Peer,
 } from '../lib/load.js';
 import { clockSkew, CpuWindow, forkWorker, request, type Child } from '../lib/proc.js';
-import { agentPool, putInstance, registerMany, registration } from '../lib/registry-load.js';
+import {
+  agentPool,
+  putInstance,
+  registerMany,
+  registration,
+  timedChange,
+} from '../lib/registry-load.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { median, percentile, sharedNow, summarize, type Summary } from '../lib/stats.js';
 
@@ -431,17 +437,7 @@ async function propagation(report: Report): Promise<void> {
         await sleep(opts['gap-ms']);
         const n = k + opts['warmup-changes'];
         const body = JSON.stringify(registration(SERVICE, `${SERVICE}-change-${n}`, 1000 + n, []));
-        const mono0 = monoMicros();
-        const t0 = sharedNow();
-        const res = await pool.request({
-          path: '/api/v1/instances',
-          method: 'PUT',
-          headers: { 'content-type': 'application/json' },
-          body,
-        });
-        const { index } = (await res.body.json()) as { index: number };
-        const putMs = sharedNow() - t0;
-        if (res.statusCode !== 200) throw new Error(`change ${k}: HTTP ${res.statusCode}`);
+        const { index, t0, mono0, putMs } = await timedChange(pool, body);
         const [timesB, timesA] = await Promise.all([
           collect(workersB, index),
           collect(workersA, index),

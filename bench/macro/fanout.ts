@@ -9,9 +9,9 @@ import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { flags, sleep } from '../lib/load.js';
 import { clockSkew, CpuWindow, forkWorker, request, RssSampler } from '../lib/proc.js';
-import { agentPool, registerMany, registration } from '../lib/registry-load.js';
+import { agentPool, registerMany, registration, timedChange } from '../lib/registry-load.js';
 import { fmt, log, Report, settle, table } from '../lib/report.js';
-import { median, sharedNow, summarize, type Summary } from '../lib/stats.js';
+import { median, summarize, type Summary } from '../lib/stats.js';
 
 const opts = flags('npm run bench:fanout -- [flags]', {
   watchers: { default: 1000, help: 'concurrent watchers of the service' },
@@ -89,17 +89,7 @@ async function runMode(agent: AgentHandle, mode: 'sse' | 'blocking'): Promise<Mo
       await sleep(500);
       const id = `${SERVICE}-${mode}-change-${k + opts['warmup-changes']}`;
       const body = JSON.stringify(registration(SERVICE, id, 1000 + k + opts['warmup-changes'], []));
-      const mono0 = monoMicros();
-      const t0 = sharedNow();
-      const res = await pool.request({
-        path: '/api/v1/instances',
-        method: 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      const { index } = (await res.body.json()) as { index: number };
-      const commitMs = sharedNow() - t0;
-      if (res.statusCode !== 200) throw new Error(`change ${k}: HTTP ${res.statusCode}`);
+      const { index, t0, mono0, putMs: commitMs } = await timedChange(pool, body);
       const collected = await Promise.all(
         workers.map((w) =>
           request<{ times: (number | null)[] }>(
