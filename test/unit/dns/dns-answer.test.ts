@@ -33,6 +33,9 @@ function setup(
   return { discovery, ask: (name, type = 'A') => builder.build(router.route(name), name, type) };
 }
 
+const ttlOf = (a: Answer | undefined): number | undefined =>
+  a !== undefined && 'ttl' in a ? a.ttl : undefined;
+
 const data = (answers: readonly Answer[]): unknown[] =>
   answers.map((a) => ('data' in a ? a.data : undefined));
 
@@ -173,12 +176,12 @@ describe('DnsAnswerBuilder', () => {
         serviceTtlMs: { web: 30_000, 'web-*': 20_000, 'a*': 10_000, 'api*': 15_000 },
       },
     );
-    const ttl = (name: string): number | undefined => ask(name).answers[0]?.ttl;
+    const ttl = (name: string): number | undefined => ttlOf(ask(name).answers[0]);
     assert.equal(ttl('web.service.consul'), 30);
     assert.equal(ttl('web-admin.service.consul'), 20);
     assert.equal(ttl('apiary.service.consul'), 15);
     const { ask: plain } = setup([{}], { defaultTtlMs: 5000 });
-    assert.equal(plain('web.service.consul').answers[0]?.ttl, 5);
+    assert.equal(ttlOf(plain('web.service.consul').answers[0]), 5);
   });
 
   it('shows a catalog change in the very next answer', () => {
