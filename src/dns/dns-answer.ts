@@ -3,8 +3,7 @@
  * SOA, NS), health- and weight-aware, and the fitting of an answer into a size budget.
  */
 import { isIP } from 'node:net';
-import type { Answer, Packet, SrvAnswer } from 'dns-packet';
-import { encodingLength } from 'dns-packet';
+import type { Answer } from 'dns-packet';
 import type { DiscoveredInstance, Discovery } from '../core/discovery.js';
 import { addressHex, canonicalIPv6, type DnsRoute } from './dns-name-router.js';
 import type { DnsOptions } from './options.js';
@@ -40,7 +39,15 @@ export interface DnsAnswerBuilderOptions {
 interface CachedHealthy {
   readonly index: number;
   readonly instances: readonly DiscoveredInstance[];
+  /**
+   * Records already built at this index, per (type, name asked, port) and instance: the same
+   * objects come back while nothing changes, so their wire bytes are encoded once (dns-wire).
+   */
+  readonly records: Map<string, Map<DiscoveredInstance, unknown>>;
 }
+
+/** Distinct (type, name, port) record sets kept per service and index (names vary in case). */
+const MAX_RECORD_SETS = 32;
 
 const SOA_REFRESH_S = 3600;
 const SOA_RETRY_S = 600;
@@ -93,17 +100,36 @@ export class DnsAnswerBuilder {
 
   /** The instances DNS may hand out: never critical, maintenance or starting. */
   healthy(service: string): readonly DiscoveredInstance[] {
+    return this.#entry(service)?.instances ?? [];
+  }
+
+  #entry(service: string): CachedHealthy | undefined {
     const index = this.#discovery.serviceIndex(service);
     const cached = this.#healthy.get(service);
-    if (cached !== undefined && cached.index === index) return cached.instances;
+    if (cached !== undefined && cached.index === index) return cached;
     const instances = this.#discovery
       .instances(service)
       .filter(
         (i) => i.status === 'passing' || (i.status === 'warning' && !this.#options.onlyPassing),
       );
-    if (instances.length === 0) this.#healthy.delete(service);
-    else this.#healthy.set(service, { index, instances });
-    return instances;
+    if (instances.length === 0) {
+      this.#healthy.delete(service);
+      return undefined;
+    }
+    const entry = { index, instances, records: new Map() };
+    this.#healthy.set(service, entry);
+    return entry;
+  }
+
+  /** The record set `key` of an entry, created empty on first use. */
+  #records<T>(entry: CachedHealthy, key: string): Map<DiscoveredInstance, T> {
+    let set = entry.records.get(key);
+    if (set === undefined) {
+      if (entry.records.size >= MAX_RECORD_SETS) entry.records.clear();
+      set = new Map();
+      entry.records.set(key, set);
+    }
+    return set as Map<DiscoveredInstance, T>;
   }
 
   /** TTL in seconds of a service's records: exact key, else the longest `prefix*`, else default. */
@@ -148,7 +174,9 @@ export class DnsAnswerBuilder {
 
   #service(route: Extract<DnsRoute, { kind: 'service' }>, name: string, type: string): DnsAnswer {
     const { tag, portName, domain } = route;
-    let instances = this.healthy(route.service);
+    const entry = this.#entry(route.service);
+    if (entry === undefined) return this.#negative(RCODE.NXDOMAIN, domain);
+    let instances = entry.instances;
     if (tag !== undefined) {
       const lower = tag.toLowerCase();
       instances = instances.filter((i) => i.tags.some((t) => t.toLowerCase() === lower));
@@ -160,20 +188,25 @@ export class DnsAnswerBuilder {
     const limit = this.#options.answerLimit;
     const picked = limit > 0 && ordered.length > limit ? ordered.slice(0, limit) : ordered;
     const ttl = this.serviceTtlS(route.service);
+    const key = `${type} ${name} ${portName ?? ''}`;
     switch (type) {
       case 'A':
       case 'AAAA':
       case 'ANY':
-        return this.#instanceAddresses(name, type, picked, ttl, domain);
+        return this.#instanceAddresses(name, type, picked, ttl, domain, this.#records(entry, key));
       case 'SRV':
-        return this.#srv(name, picked, ttl, domain, portName);
-      case 'TXT':
+        return this.#srv(name, picked, ttl, domain, portName, this.#records(entry, key));
+      case 'TXT': {
+        const records = this.#records<Answer>(entry, key);
         return {
           rcode: RCODE.NOERROR,
-          answers: picked.map((i) => ({ type: 'TXT', name, ttl, data: txtOf(i) })),
+          answers: picked.map((i) =>
+            memo(records, i, () => ({ type: 'TXT', name, ttl, data: txtOf(i) })),
+          ),
           authorities: [],
           additionals: [],
         };
+      }
       default:
         return this.#negative(RCODE.NOERROR, domain);
     }
@@ -190,20 +223,25 @@ export class DnsAnswerBuilder {
     instances: readonly DiscoveredInstance[],
     ttl: number,
     domain: string,
+    records: Map<DiscoveredInstance, Answer | null>,
   ): DnsAnswer {
     const answers: Answer[] = [];
     const seen = new Set<string>();
     let hostname: string | undefined;
     for (const i of instances) {
-      const family = isIP(i.address);
-      if (family === 0) {
-        hostname ??= i.address;
+      const record = memo(records, i, (): Answer | null => {
+        const family = isIP(i.address);
+        const recordType = family === 4 ? 'A' : family === 6 ? 'AAAA' : undefined;
+        if (recordType === undefined || (type !== 'ANY' && type !== recordType)) return null;
+        return { type: recordType, name, ttl, data: i.address };
+      });
+      if (record === null) {
+        if (isIP(i.address) === 0) hostname ??= i.address;
         continue;
       }
-      const recordType = family === 4 ? 'A' : 'AAAA';
-      if ((type !== 'ANY' && type !== recordType) || seen.has(i.address)) continue;
+      if (seen.has(i.address)) continue;
       seen.add(i.address);
-      answers.push({ type: recordType, name, ttl, data: i.address });
+      answers.push(record);
     }
     if (answers.length === 0 && hostname !== undefined) {
       answers.push({ type: 'CNAME', name, ttl, data: hostname.replace(/\.$/, '') });
@@ -223,33 +261,41 @@ export class DnsAnswerBuilder {
     ttl: number,
     domain: string,
     portName: string | undefined,
+    records: Map<DiscoveredInstance, { srv: Answer; key: string; glue: Answer | undefined }>,
   ): DnsAnswer {
-    const answers: SrvAnswer[] = [];
+    const answers: Answer[] = [];
     const additionals: Answer[] = [];
     const seen = new Set<string>();
     for (const i of instances) {
-      const port = portName === undefined ? i.port : (i.ports[portName] as number);
-      const family = isIP(i.address);
-      const target =
-        family === 0
-          ? i.address.replace(/\.$/, '')
-          : `${addressHex(i.address)}.addr.${this.#datacenter}.${domain}`;
-      const key = `${target}:${port}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      answers.push({
-        type: 'SRV',
-        name,
-        ttl,
-        data: { priority: i.priority, weight: weightOf(i), port, target },
-      });
-      if (family !== 0 && !additionals.some((a) => a.name === target)) {
-        additionals.push({
-          type: family === 4 ? 'A' : 'AAAA',
-          name: target,
+      const r = memo(records, i, () => {
+        const port = portName === undefined ? i.port : (i.ports[portName] as number);
+        const family = isIP(i.address);
+        const target =
+          family === 0
+            ? i.address.replace(/\.$/, '')
+            : `${addressHex(i.address)}.addr.${this.#datacenter}.${domain}`;
+        const srv: Answer = {
+          type: 'SRV',
+          name,
           ttl,
-          data: family === 4 ? i.address : canonicalIPv6(i.address),
-        });
+          data: { priority: i.priority, weight: weightOf(i), port, target },
+        };
+        const glue: Answer | undefined =
+          family === 0
+            ? undefined
+            : {
+                type: family === 4 ? 'A' : 'AAAA',
+                name: target,
+                ttl,
+                data: family === 4 ? i.address : canonicalIPv6(i.address),
+              };
+        return { srv, key: `${target}:${port}`, glue };
+      });
+      if (seen.has(r.key)) continue;
+      seen.add(r.key);
+      answers.push(r.srv);
+      if (r.glue !== undefined && !additionals.some((a) => a.name === r.glue?.name)) {
+        additionals.push(r.glue);
       }
     }
     return { rcode: RCODE.NOERROR, answers, authorities: [], additionals };
@@ -372,6 +418,16 @@ export function weightedOrder(
   return keyed.map((k) => k.i);
 }
 
+/** The value kept for `key`, made on first use. */
+function memo<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
 function txtOf(i: DiscoveredInstance): string[] {
   const out: string[] = [];
   for (const attr of [`instance=${i.id}`, ...Object.entries(i.meta).map(([k, v]) => `${k}=${v}`)]) {
@@ -385,41 +441,4 @@ function txtOf(i: DiscoveredInstance): string[] {
 
 function sameAddress(a: string, b: string): boolean {
   return a === b || (a.includes(':') && canonicalIPv6(a) === canonicalIPv6(b));
-}
-
-/**
- * Fits a response into `budgetBytes`: first the Additional section goes (RFC 2181 §9: its loss
- * needs no TC), then answers from the end, and TC is set so the client retries over TCP
- * (RFC 1035 §4.2.1). Returns whether anything was cut. The packet is changed in place.
- */
-export function fitToBudget(packet: Packet, budgetBytes: number): boolean {
-  if (encodingLength(packet) <= budgetBytes) return false;
-  const additionals = packet.additionals ?? [];
-  const opt = additionals.filter((a) => a.type === 'OPT');
-  const answers = packet.answers ?? [];
-  packet.additionals = opt;
-  if (encodingLength(packet) <= budgetBytes) {
-    // Keep the glue of the answers that stayed when it fits, one record at a time.
-    for (const a of additionals) {
-      if (a.type === 'OPT') continue;
-      packet.additionals.push(a);
-      if (encodingLength(packet) > budgetBytes) {
-        packet.additionals.pop();
-        break;
-      }
-    }
-    return false;
-  }
-  // Sizes only shrink as answers go: find the longest prefix that fits by halving.
-  let lo = 0;
-  let hi = answers.length;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    packet.answers = answers.slice(0, mid);
-    if (encodingLength(packet) <= budgetBytes) lo = mid;
-    else hi = mid - 1;
-  }
-  packet.answers = answers.slice(0, lo);
-  packet.authorities = lo === 0 ? [] : (packet.authorities ?? []);
-  return true;
 }

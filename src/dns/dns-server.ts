@@ -5,12 +5,18 @@
 import { channel } from 'node:diagnostics_channel';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { isIPv6, createServer, type Server, type Socket } from 'node:net';
-import dnsPacket, { type Answer, type DecodedPacket, type Packet, type Question } from 'dns-packet';
+import dnsPacket, {
+  type Answer,
+  type DecodedPacket,
+  type OptAnswer,
+  type Question,
+} from 'dns-packet';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import type { Discovery } from '../core/discovery.js';
 import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { DnsAnswerBuilder, fitToBudget, RCODE } from './dns-answer.js';
+import { DnsAnswerBuilder, RCODE } from './dns-answer.js';
+import { encodeResponse } from './dns-wire.js';
 import { forwardQuery, parseRecursor, type Recursor } from './dns-forwarder.js';
 import { DnsNameRouter } from './dns-name-router.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema, type DnsOptions } from './options.js';
@@ -38,7 +44,6 @@ export type DnsTransport = 'udp' | 'tcp';
 // Header flag bits (RFC 1035 §4.1.1).
 const FLAG_QR = 0x8000;
 const FLAG_AA = 0x0400;
-const FLAG_TC = 0x0200;
 const FLAG_RD = 0x0100;
 const FLAG_RA = 0x0080;
 const OPCODE_MASK = 0x7800;
@@ -63,7 +68,7 @@ interface Request {
   readonly raw: Buffer;
   readonly packet: DecodedPacket;
   readonly question: Question;
-  readonly opt: Extract<Answer, { type: 'OPT' }> | undefined;
+  readonly opt: OptAnswer | undefined;
 }
 
 /** The DNS interface. Create with {@link createDnsServer}, then `await listen()`. */
@@ -80,6 +85,8 @@ export class DnsServer {
   #tcp: Server | undefined;
   readonly #connections = new Set<Socket>();
   #address: DnsAddress | undefined;
+  /** Our OPT record (RFC 6891 §6.1.2), one object so its bytes are encoded once. */
+  readonly #opt: OptAnswer;
   readonly #queries: Counter<'transport' | 'rcode'> | undefined;
   readonly #truncated: Counter | undefined;
   readonly #tcpRejected: Counter | undefined;
@@ -101,6 +108,16 @@ export class DnsServer {
       domains.push(this.options.altDomain);
     this.#router = new DnsNameRouter({ domains, datacenter: this.#datacenter });
     this.#recursors = this.options.recursors.map(parseRecursor);
+    this.#opt = {
+      type: 'OPT',
+      name: '.',
+      udpPayloadSize: this.options.maxUdpPayloadBytes,
+      extendedRcode: 0,
+      ednsVersion: 0,
+      flags: 0,
+      flag_do: false,
+      options: [],
+    };
     this.#builder = this.#newBuilder('127.0.0.1');
     if (o.metrics !== undefined) {
       this.#queries = new Counter({
@@ -270,13 +287,13 @@ export class DnsServer {
   ): Buffer {
     const { packet, question, opt } = request;
     const recursion = this.#recursors.length > 0;
-    let flags =
+    const flags =
       rcode |
       ((packet.flags ?? 0) & FLAG_RD) |
       (recursion ? FLAG_RA : 0) |
       (body.authoritative === true ? FLAG_AA : 0);
-    const additionals = [...(body.additionals ?? [])];
     let budget = transport === 'tcp' ? MAX_TCP_BYTES : CLASSIC_UDP_BYTES;
+    let optRecord: Answer | undefined;
     if (opt !== undefined) {
       // RFC 6891 §6.2.3-5: sizes under 512 mean 512; we cap what we send at our own maximum.
       const size = Math.min(
@@ -285,36 +302,29 @@ export class DnsServer {
         MAX_UDP_BYTES,
       );
       if (transport === 'udp') budget = size;
-      additionals.push({
-        type: 'OPT',
-        name: '.',
-        udpPayloadSize: this.options.maxUdpPayloadBytes,
-        extendedRcode: body.extendedRcode ?? 0,
-        ednsVersion: 0,
-        flags: 0,
-        flag_do: false,
-        options: [],
-      });
+      optRecord =
+        body.extendedRcode === undefined
+          ? this.#opt
+          : { ...this.#opt, extendedRcode: body.extendedRcode };
     }
-    const response: Packet = {
-      type: 'response',
-      id: packet.id ?? 0,
-      flags,
-      questions: [question],
-      answers: body.answers ?? [],
-      authorities: body.authorities ?? [],
-      additionals,
-    };
-    if (fitToBudget(response, budget)) {
-      flags |= FLAG_TC;
-      response.flags = flags;
-      this.#truncated?.inc();
-    }
+    const { bytes, truncated } = encodeResponse(
+      {
+        id: packet.id ?? 0,
+        flags,
+        question,
+        answers: body.answers ?? [],
+        authorities: body.authorities ?? [],
+        additionals: body.additionals ?? [],
+        ...(optRecord === undefined ? {} : { opt: optRecord }),
+      },
+      budget,
+    );
+    if (truncated) this.#truncated?.inc();
     this.#count(transport, rcode);
     if (queryChannel.hasSubscribers) {
       queryChannel.publish({ name: question.name, type: question.type, transport, rcode });
     }
-    return dnsPacket.encode(response);
+    return bytes;
   }
 
   /**

@@ -1,14 +1,9 @@
 /** DnsAnswerBuilder: which instances, which records, weights and priorities, TTLs, fitting. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import dnsPacket, { type Answer, type Packet } from 'dns-packet';
+import type { Answer } from 'dns-packet';
 import type { DiscoveredInstance } from '../../../src/core/discovery.js';
-import {
-  DnsAnswerBuilder,
-  fitToBudget,
-  RCODE,
-  weightedOrder,
-} from '../../../src/dns/dns-answer.js';
+import { DnsAnswerBuilder, RCODE, weightedOrder } from '../../../src/dns/dns-answer.js';
 import { DnsNameRouter } from '../../../src/dns/dns-name-router.js';
 import { DEFAULT_DNS_OPTIONS, type DnsOptions } from '../../../src/dns/options.js';
 import { FakeDiscovery, seededRandom } from '../../../src/testing/index.js';
@@ -261,53 +256,5 @@ describe('weightedOrder', () => {
       weightedOrder(list, seededRandom(9)).map((i) => i.id),
       once,
     );
-  });
-});
-
-describe('fitToBudget', () => {
-  const response = (n: number): Packet => ({
-    type: 'response',
-    id: 1,
-    questions: [{ type: 'SRV', name: 'web.service.consul' }],
-    answers: Array.from({ length: n }, (_, i) => ({
-      type: 'SRV' as const,
-      name: 'web.service.consul',
-      ttl: 0,
-      data: { priority: 0, weight: 1, port: 80, target: `t${i}.addr.dc1.consul` },
-    })),
-    additionals: Array.from({ length: n }, (_, i) => ({
-      type: 'A' as const,
-      name: `t${i}.addr.dc1.consul`,
-      ttl: 0,
-      data: '10.0.0.1',
-    })),
-  });
-
-  it('leaves an answer that fits alone', () => {
-    const p = response(2);
-    assert.equal(fitToBudget(p, 512), false);
-    assert.equal(p.answers?.length, 2);
-    assert.equal(p.additionals?.length, 2);
-  });
-
-  it('drops Additional records first, without truncating', () => {
-    const p = response(8);
-    const full = dnsPacket.encodingLength(p);
-    const withoutGlue = dnsPacket.encodingLength({ ...p, additionals: [] });
-    assert.equal(fitToBudget(p, withoutGlue + 10), false);
-    assert.equal(p.answers?.length, 8);
-    assert.ok((p.additionals?.length ?? 0) < 8);
-    assert.ok(dnsPacket.encodingLength(p) <= withoutGlue + 10 && full > withoutGlue + 10);
-  });
-
-  it('cuts answers to the longest prefix that fits and reports truncation', () => {
-    const p = response(100);
-    assert.equal(fitToBudget(p, 512), true);
-    const n = p.answers?.length ?? 0;
-    assert.ok(n > 0 && n < 100);
-    assert.ok(dnsPacket.encodingLength(p) <= 512);
-    const oneMore = response(n + 1);
-    oneMore.additionals = [];
-    assert.ok(dnsPacket.encodingLength(oneMore) > 512, 'the prefix is the longest that fits');
   });
 });
