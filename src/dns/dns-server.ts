@@ -87,7 +87,8 @@ export class DnsServer {
   #address: DnsAddress | undefined;
   /** Our OPT record (RFC 6891 §6.1.2), one object so its bytes are encoded once. */
   readonly #opt: OptAnswer;
-  readonly #queries: Counter<'transport' | 'rcode'> | undefined;
+  /** Answers by transport (udp 0-15, tcp 16-31) and rcode (the low 4 bits). */
+  readonly #counts = new Float64Array(32);
   readonly #truncated: Counter | undefined;
   readonly #tcpRejected: Counter | undefined;
 
@@ -120,11 +121,21 @@ export class DnsServer {
     };
     this.#builder = this.#newBuilder('127.0.0.1');
     if (o.metrics !== undefined) {
-      this.#queries = new Counter({
+      const counts = this.#counts;
+      new Counter({
         name: 'meshwork_dns_queries_total',
         help: 'DNS queries answered, by transport and rcode',
         labelNames: ['transport', 'rcode'],
         registers: [o.metrics],
+        // Counted in a plain array on the hot path; prom-client reads it at scrape time.
+        collect() {
+          this.reset();
+          counts.forEach((n, slot) => {
+            if (n === 0) return;
+            const transport = slot < 16 ? 'udp' : 'tcp';
+            this.inc({ transport, rcode: RCODE_NAMES[slot % 16] ?? String(slot % 16) }, n);
+          });
+        },
       });
       this.#truncated = new Counter({
         name: 'meshwork_dns_truncated_total',
@@ -208,8 +219,16 @@ export class DnsServer {
    * response rather than a query). The error boundary of the data plane: never throws.
    */
   async respond(msg: Buffer, transport: DnsTransport): Promise<Buffer | undefined> {
+    return this.#answer(msg, transport);
+  }
+
+  /** {@link respond}, synchronous unless the query is forwarded (the UDP hot path). */
+  #answer(msg: Buffer, transport: DnsTransport): Buffer | undefined | Promise<Buffer | undefined> {
     try {
-      return await this.#respond(msg, transport);
+      const out = this.#respond(msg, transport);
+      return out instanceof Promise
+        ? out.catch((err: unknown) => this.#failure(msg, transport, err))
+        : out;
     } catch (err) {
       return this.#failure(msg, transport, err);
     }
@@ -225,7 +244,7 @@ export class DnsServer {
     });
   }
 
-  async #respond(msg: Buffer, transport: DnsTransport): Promise<Buffer | undefined> {
+  #respond(msg: Buffer, transport: DnsTransport): Buffer | undefined | Promise<Buffer | undefined> {
     // Without a full header there is no id to answer to; a response is never answered (no
     // loops between two servers).
     if (msg.length < 12 || (msg.readUInt16BE(2) & FLAG_QR) !== 0) return undefined;
@@ -344,13 +363,17 @@ export class DnsServer {
   }
 
   #count(transport: DnsTransport, rcode: number): void {
-    this.#queries?.inc({ transport, rcode: RCODE_NAMES[rcode] ?? String(rcode) });
+    const slot = (transport === 'udp' ? 0 : 16) + (rcode & 0xf);
+    this.#counts[slot] = (this.#counts[slot] as number) + 1;
   }
 
   #onDatagram(udp: UdpSocket, msg: Buffer, port: number, address: string): void {
-    void this.respond(msg, 'udp').then((out) => {
+    const send = (out: Buffer | undefined): void => {
       if (out !== undefined && this.#udp === udp) udp.send(out, port, address);
-    });
+    };
+    const out = this.#answer(msg, 'udp');
+    if (out instanceof Promise) void out.then(send);
+    else send(out);
   }
 
   /** RFC 7766: 2-byte length framing, several queries per connection, answered in order. */

@@ -183,6 +183,19 @@ describe('DNS interface (dig, node:dns)', () => {
     assert.deepEqual(await short(port, 'flappy.service.consul'), ['10.3.0.2']);
   });
 
+  it('counts answers by transport and rcode, and truncations, in /metrics', async () => {
+    const text = (await http(agent.url, 'GET', '/metrics')).text;
+    const sample = (re: RegExp): number => Number(re.exec(text)?.[1] ?? Number.NaN);
+    assert.ok(sample(/^meshwork_dns_queries_total\{transport="udp",rcode="NOERROR"\} (\d+)$/m) > 5);
+    assert.ok(
+      sample(/^meshwork_dns_queries_total\{transport="tcp",rcode="NOERROR"\} (\d+)$/m) >= 2,
+    );
+    assert.ok(
+      sample(/^meshwork_dns_queries_total\{transport="udp",rcode="NXDOMAIN"\} (\d+)$/m) >= 1,
+    );
+    assert.ok(sample(/^meshwork_dns_truncated_total (\d+)$/m) >= 1);
+  });
+
   it('answers PTR for an instance address and A for the node', async () => {
     assert.deepEqual(await short(port, '-x', '10.1.0.2'), ['payments.service.dc1.consul.']);
     assert.deepEqual(await short(port, 'test-node.node.consul'), ['127.0.0.1']);
