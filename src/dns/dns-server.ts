@@ -163,7 +163,7 @@ export class DnsServer {
     const host = listen.slice(0, sep).replace(/^\[|\]$/g, '');
     const wanted = Number(listen.slice(sep + 1));
     for (let attempt = 1; ; attempt++) {
-      const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+      const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: literalLookup });
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);
         udp.bind(wanted, host, () => {
@@ -413,6 +413,18 @@ export class DnsServer {
 }
 
 const MALFORMED = Symbol('malformed DNS message');
+
+/**
+ * We only ever send to the IP a datagram came from, so the socket's name lookup is the identity.
+ * Node's default goes through dns.lookup and a nextTick per send, on the hottest path.
+ */
+function literalLookup(
+  address: string,
+  _options: unknown,
+  callback: (err: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, address, isIPv6(address) ? 6 : 4);
+}
 
 const RCODE_NAMES: Record<number, string> = {
   0: 'NOERROR',
