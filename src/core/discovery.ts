@@ -1,22 +1,11 @@
 /** @module Discovery: the read-only view of the catalog that the DNS interface (and later other front ends) answer from. */
-import type { InstanceStatus, Weights } from './types.js';
+import type { Instance, InstanceStatus } from './types.js';
 
 /** One instance as a discovery reader sees it: where it listens, how to weigh it, its status. */
-export interface DiscoveredInstance {
-  readonly id: string;
-  readonly service: string;
-  /** An IPv4 or IPv6 address, or a hostname. */
-  readonly address: string;
-  readonly port: number;
-  /** Named ports, e.g. { http: 8080, grpc: 9090 }. */
-  readonly ports: Readonly<Record<string, number>>;
-  readonly tags: readonly string[];
-  readonly meta: Readonly<Record<string, string>>;
-  readonly weights: Weights;
-  /** Lower is preferred (RFC 2782). */
-  readonly priority: number;
-  readonly status: InstanceStatus;
-}
+export type DiscoveredInstance = Pick<
+  Instance,
+  'id' | 'service' | 'address' | 'port' | 'ports' | 'tags' | 'meta' | 'weights' | 'priority'
+> & { readonly status: InstanceStatus };
 
 /** An agent node: the name `<node>.node.<domain>` resolves, and its address. */
 export interface DiscoveredNode {
