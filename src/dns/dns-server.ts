@@ -258,8 +258,10 @@ export class DnsServer {
     }
     const safe = question.name === '.' || question.name.split('.').every((l) => SAFE_LABEL.test(l));
     const forwarding = this.#recursors.length > 0;
+    // A question we could not echo byte for byte (odd labels, an unknown class) gets the header.
+    if (!safe && !forwarding) return this.#bare(msg, transport, RCODE.REFUSED);
     if (question.class !== 'IN' && question.class !== 'ANY') {
-      return this.#reply(request, transport, RCODE.REFUSED);
+      return this.#bare(msg, transport, RCODE.REFUSED);
     }
     const route = safe ? this.#router.route(question.name) : undefined;
     if (route === undefined || route.kind === 'outside') {
@@ -308,7 +310,7 @@ export class DnsServer {
     const recursion = this.#recursors.length > 0;
     const flags =
       rcode |
-      ((packet.flags ?? 0) & FLAG_RD) |
+      ((packet.flags ?? 0) & (OPCODE_MASK | FLAG_RD)) |
       (recursion ? FLAG_RA : 0) |
       (body.authoritative === true ? FLAG_AA : 0);
     let budget = transport === 'tcp' ? MAX_TCP_BYTES : CLASSIC_UDP_BYTES;
@@ -352,9 +354,14 @@ export class DnsServer {
    * RD) with no sections, which is always well-formed whatever the request held.
    */
   #failure(msg: Buffer, transport: DnsTransport, err: unknown): Buffer | undefined {
-    if (msg.length < 12) return undefined;
     const rcode = err === MALFORMED ? RCODE.FORMERR : RCODE.SERVFAIL;
     if (rcode === RCODE.SERVFAIL) this.#log.error({ err }, 'DNS answer failed');
+    return this.#bare(msg, transport, rcode);
+  }
+
+  /** A response of the request's header only (id, opcode, RD) and `rcode`. */
+  #bare(msg: Buffer, transport: DnsTransport, rcode: number): Buffer | undefined {
+    if (msg.length < 12) return undefined;
     const out = Buffer.alloc(12);
     out.writeUInt16BE(msg.readUInt16BE(0), 0);
     out.writeUInt16BE(FLAG_QR | (msg.readUInt16BE(2) & (OPCODE_MASK | FLAG_RD)) | rcode, 2);

@@ -119,6 +119,15 @@ describe('DNS interface (dig, node:dns)', () => {
     assert.match(await dig(port, 'example.com'), /status: REFUSED/);
   });
 
+  it('refuses other classes, answers NOTIMP to other opcodes and BADVERS to EDNS version 1', async () => {
+    assert.match(await dig(port, 'version.bind', 'TXT', 'CH'), /status: REFUSED/);
+    assert.match(await dig(port, '+opcode=2', 'payments.service.consul'), /status: NOTIMP/);
+    assert.match(
+      await dig(port, '+edns=1', '+noednsneg', 'payments.service.consul'),
+      /status: BADVERS/,
+    );
+  });
+
   it('answers the alternative domain and mixed case', async () => {
     assert.deepEqual(await short(port, 'PayMents.SERVICE.meshwork'), ['10.1.0.1', '10.1.0.2']);
   });
