@@ -14,6 +14,7 @@ import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
 import { createRegistryDiscovery } from '../registry/discovery-adapter.js';
 import { createDnsServer, type DnsAddress } from '../dns/dns-server.js';
+import type { DiscoveredNode } from '../core/discovery.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 
 export interface RunningAgent {
@@ -128,13 +129,25 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
   url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  // DNS names the agents as nodes: this one, and in cluster mode the live members (kept current
+  // from the membership's changes, so a lookup never waits on etcd).
+  let nodes: readonly DiscoveredNode[] = [{ name: options.nodeName, address: host }];
+  const refreshNodes = (): void => {
+    membership?.members().then(
+      (members) => {
+        nodes = members.map((m) => ({
+          name: m.nodeName,
+          address: new URL(m.url).hostname.replace(/^\[|\]$/g, ''),
+        }));
+      },
+      (err: unknown) => logger.warn({ err }, 'DNS: could not list the cluster members'),
+    );
+  };
   const dns =
     options.dns.listen === 'off'
       ? undefined
       : createDnsServer({
-          discovery: createRegistryDiscovery(reg, () => [
-            { name: options.nodeName, address: host },
-          ]),
+          discovery: createRegistryDiscovery(reg, () => nodes),
           options: options.dns,
           datacenter: options.datacenter,
           logger,
@@ -143,6 +156,10 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   try {
     await dns?.listen();
     await membership?.join({ nodeName: options.nodeName, url, joinedAt });
+    if (dns !== undefined && membership !== undefined) {
+      membership.onChange(refreshNodes);
+      refreshNodes();
+    }
   } catch (err) {
     await membership?.leave();
     await dns?.close();

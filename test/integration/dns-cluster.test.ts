@@ -71,4 +71,18 @@ describe('DNS over a cluster (two agents, one etcd)', () => {
     assert.equal(del.status, 200);
     await eventually(async () => (await lookup()).length === 0);
   });
+
+  it('answers the other agents of the cluster as nodes', async () => {
+    const resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${b.dns?.port ?? 0}`]);
+    assert.deepEqual(await resolver.resolve4('dns-b.node.consul'), ['127.0.0.1']);
+    await eventually(async () => {
+      try {
+        return (await resolver.resolve4('DNS-A.node.dc1.consul')).join() === '127.0.0.1';
+      } catch {
+        return false;
+      }
+    });
+    await assert.rejects(resolver.resolve4('dns-c.node.consul'), { code: 'ENOTFOUND' });
+  });
 });
