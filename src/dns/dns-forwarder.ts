@@ -1,6 +1,6 @@
 /** @module DnsForwarder: sends a query for a name outside our domains to the upstream recursors. */
 import { createSocket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { connect, isIPv6 } from 'node:net';
 
 export interface Recursor {
   readonly host: string;
@@ -19,19 +19,53 @@ export function parseRecursor(text: string): Recursor {
 }
 
 /**
- * Asks each recursor in turn (over UDP, `timeoutMs` each) and resolves with the first response
- * that carries the query's id, or undefined when none answered. Never rejects.
+ * Asks each recursor in turn (`timeoutMs` each), over the transport the client used, and
+ * resolves with the first response that carries the query's id, or undefined when none
+ * answered. Never rejects. A truncated UDP answer is relayed as it is: the client retries over
+ * TCP, and that retry is forwarded over TCP.
  */
 export async function forwardQuery(
   query: Buffer,
   recursors: readonly Recursor[],
   timeoutMs: number,
+  transport: 'udp' | 'tcp' = 'udp',
 ): Promise<Buffer | undefined> {
   for (const r of recursors) {
-    const answer = await askOne(query, r, timeoutMs);
+    const answer =
+      transport === 'tcp'
+        ? await askOneTcp(query, r, timeoutMs)
+        : await askOne(query, r, timeoutMs);
     if (answer !== undefined) return answer;
   }
   return undefined;
+}
+
+/** One query over TCP (RFC 7766 framing); the first complete frame with our id answers. */
+function askOneTcp(query: Buffer, r: Recursor, timeoutMs: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const id = query.readUInt16BE(0);
+    const socket = connect(r.port, r.host);
+    let pending: Buffer = Buffer.alloc(0);
+    const done = (answer: Buffer | undefined): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.on('error', () => done(undefined));
+    socket.on('close', () => done(undefined));
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+        const frame = pending.subarray(2, 2 + pending.readUInt16BE(0));
+        pending = pending.subarray(2 + frame.length);
+        if (frame.length >= 12 && frame.readUInt16BE(0) === id) return done(Buffer.from(frame));
+      }
+    });
+    const prefix = Buffer.alloc(2);
+    prefix.writeUInt16BE(query.length, 0);
+    socket.write(Buffer.concat([prefix, query]));
+  });
 }
 
 function askOne(query: Buffer, r: Recursor, timeoutMs: number): Promise<Buffer | undefined> {

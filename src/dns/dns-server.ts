@@ -287,6 +287,7 @@ export class DnsServer {
       request.raw,
       this.#recursors,
       this.options.recursorTimeoutMs,
+      transport,
     );
     if (upstream === undefined) return this.#reply(request, transport, RCODE.SERVFAIL);
     this.#count(transport, upstream.readUInt16BE(2) & 0xf);

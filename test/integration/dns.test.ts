@@ -233,4 +233,22 @@ describe('DNS forwarding to recursors', () => {
     const own = await dig(agent.dns?.port ?? 0, 'nothing.service.consul');
     assert.match(own, /flags: qr aa rd ra;/);
   });
+
+  it('forwards over TCP what came over TCP', async () => {
+    const out = await dig(agent.dns?.port ?? 0, '+tcp', 'far.service.upstream.test');
+    assert.match(out, /far\.service\.upstream\.test\.\s+0\s+IN\s+A\s+10\.9\.0\.1/);
+    assert.match(out, /\(TCP\)/);
+  });
+
+  it('answers SERVFAIL when no recursor answers', async () => {
+    const lonely = await startTestAgent({
+      dns: { recursors: ['127.0.0.1:9'], recursorTimeoutMs: 200 },
+    });
+    try {
+      assert.match(await dig(lonely.dns?.port ?? 0, 'example.com'), /status: SERVFAIL/);
+      assert.match(await dig(lonely.dns?.port ?? 0, '+tcp', 'example.com'), /status: SERVFAIL/);
+    } finally {
+      await lonely.stop();
+    }
+  });
 });
