@@ -55,6 +55,8 @@ const MAX_UDP_BYTES = 65_507;
 const MAX_TCP_BYTES = 65_535;
 /** Queries one TCP connection may have waiting; more is abuse, and the connection is closed. */
 const MAX_TCP_PIPELINE = 64;
+/** Answers one TCP client may leave unread before the connection is closed. */
+const MAX_TCP_UNREAD_BYTES = 1 << 20;
 /** RFC 6891 §7: BADVERS is extended rcode 16, carried as 1 in the OPT's upper 8 bits. */
 const BADVERS_UPPER = 1;
 /** Labels we echo and answer: printable, at most 63 bytes (RFC 1035 §2.3.4). */
@@ -409,6 +411,12 @@ export class DnsServer {
           const out = await this.respond(Buffer.from(frame), 'tcp');
           queued--;
           if (out === undefined || socket.destroyed) return;
+          if (socket.writableLength > MAX_TCP_UNREAD_BYTES) {
+            // A client that sends queries but does not read the answers.
+            this.#tcpRejected?.inc();
+            socket.destroy();
+            return;
+          }
           const prefix = Buffer.alloc(2);
           prefix.writeUInt16BE(out.length, 0);
           socket.write(Buffer.concat([prefix, out]));
