@@ -4,7 +4,8 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { isIPv6, createServer, type Server, type Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { isIP, isIPv6, createServer, type Server, type Socket } from 'node:net';
 import dnsPacket, {
   type Answer,
   type DecodedPacket,
@@ -162,7 +163,7 @@ export class DnsServer {
   async listen(): Promise<DnsAddress> {
     const listen = this.options.listen;
     const sep = listen.lastIndexOf(':');
-    const host = listen.slice(0, sep).replace(/^\[|\]$/g, '');
+    const host = await resolveListenHost(listen.slice(0, sep).replace(/^\[|\]$/g, ''));
     const wanted = Number(listen.slice(sep + 1));
     for (let attempt = 1; ; attempt++) {
       const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: literalLookup });
@@ -173,13 +174,13 @@ export class DnsServer {
           resolve();
         });
       });
-      const port = udp.address().port;
+      const { port, address: boundHost } = udp.address();
       const tcp = createServer({ pauseOnConnect: false }, (s) => this.#onConnection(s));
       tcp.maxConnections = this.options.maxTcpConnections;
       try {
         await new Promise<void>((resolve, reject) => {
           tcp.once('error', reject);
-          tcp.listen(port, host, () => {
+          tcp.listen(port, boundHost, () => {
             tcp.off('error', reject);
             resolve();
           });
@@ -195,9 +196,9 @@ export class DnsServer {
       tcp.on('drop', () => this.#tcpRejected?.inc());
       this.#udp = udp;
       this.#tcp = tcp;
-      const nsHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+      const nsHost = boundHost === '0.0.0.0' ? '127.0.0.1' : boundHost === '::' ? '::1' : boundHost;
       this.#builder = this.#newBuilder(nsHost);
-      this.#address = { host, port };
+      this.#address = { host: boundHost, port };
       this.#log.info({ host, port, domain: this.options.domain }, 'DNS listening (udp+tcp)');
       return this.#address;
     }
@@ -429,6 +430,16 @@ export class DnsServer {
 }
 
 const MALFORMED = Symbol('malformed DNS message');
+
+/** The IP to bind for a listen host: itself, or what a hostname resolves to (IPv4 first). */
+async function resolveListenHost(host: string): Promise<string> {
+  if (isIP(host) !== 0) return host;
+  try {
+    return (await lookup(host, { family: 4 })).address;
+  } catch {
+    return (await lookup(host, { family: 6 })).address;
+  }
+}
 
 /**
  * We only ever send to the IP a datagram came from, so the socket's name lookup is the identity.

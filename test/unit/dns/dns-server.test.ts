@@ -85,6 +85,24 @@ describe('DnsServer', () => {
     assert.equal(ok.answers?.length, 1);
   });
 
+  it('listens on a hostname as the address it resolves to, and names it as ns.', async () => {
+    const server = createDnsServer({
+      discovery: new FakeDiscovery(),
+      options: { listen: 'localhost:0' },
+    });
+    const { host } = await server.listen();
+    try {
+      assert.equal(host, '127.0.0.1');
+      const ns = dnsPacket.decode((await server.respond(query('consul', 'NS'), 'udp')) as Buffer);
+      assert.deepEqual(
+        ns.additionals?.map((a) => ('data' in a ? a.data : undefined)),
+        ['127.0.0.1'],
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
   it('listens on one port for UDP and TCP (port 0), and closes both', async () => {
     const server = createDnsServer({
       discovery: new FakeDiscovery([{ service: 'web', address: '10.0.0.9' }]),
