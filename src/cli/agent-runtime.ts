@@ -140,7 +140,8 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
           address: new URL(m.url).hostname.replace(/^\[|\]$/g, ''),
         }));
       },
-      (err: unknown) => logger.warn({ err }, 'DNS: could not list the cluster members'),
+      // etcd being away is reported by the store and the membership; DNS keeps the last list.
+      (err: unknown) => logger.debug({ err }, 'DNS: could not list the cluster members'),
     );
   };
   const dns =
