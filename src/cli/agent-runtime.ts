@@ -12,9 +12,8 @@ import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-stor
 import { EtcdMembership } from '../registry/store/etcd/etcd-membership.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
-import { createRegistryDiscovery } from '../registry/discovery-adapter.js';
-import { createDnsServer, type DnsAddress } from '../dns/dns-server.js';
-import type { DiscoveredNode } from '../core/discovery.js';
+import type { DnsAddress } from '../dns/dns-server.js';
+import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 
 export interface RunningAgent {
@@ -129,38 +128,11 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
   url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  // DNS names the agents as nodes: this one, and in cluster mode the live members (kept current
-  // from the membership's changes, so a lookup never waits on etcd).
-  let nodes: readonly DiscoveredNode[] = [{ name: options.nodeName, address: host }];
-  const refreshNodes = (): void => {
-    membership?.members().then(
-      (members) => {
-        nodes = members.map((m) => ({
-          name: m.nodeName,
-          address: new URL(m.url).hostname.replace(/^\[|\]$/g, ''),
-        }));
-      },
-      // etcd being away is reported by the store and the membership; DNS keeps the last list.
-      (err: unknown) => logger.debug({ err }, 'DNS: could not list the cluster members'),
-    );
-  };
-  const dns =
-    options.dns.listen === 'off'
-      ? undefined
-      : createDnsServer({
-          discovery: createRegistryDiscovery(reg, () => nodes),
-          options: options.dns,
-          datacenter: options.datacenter,
-          logger,
-          metrics,
-        });
+  const dns = createAgentDns({ options, registry: reg, host, membership, logger, metrics });
   try {
     await dns?.listen();
     await membership?.join({ nodeName: options.nodeName, url, joinedAt });
-    if (dns !== undefined && membership !== undefined) {
-      membership.onChange(refreshNodes);
-      refreshNodes();
-    }
+    dns?.followMembers();
   } catch (err) {
     await membership?.leave();
     await dns?.close();
