@@ -428,13 +428,16 @@ function memo<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return v;
 }
 
-function txtOf(i: DiscoveredInstance): string[] {
-  const out: string[] = [];
+/** `instance=<id>` and `key=value` per meta pair, as UTF-8 strings of at most 255 bytes. */
+function txtOf(i: DiscoveredInstance): (string | Buffer)[] {
+  const out: (string | Buffer)[] = [];
   for (const attr of [`instance=${i.id}`, ...Object.entries(i.meta).map(([k, v]) => `${k}=${v}`)]) {
     const bytes = Buffer.from(attr);
-    for (let at = 0; at < bytes.length; at += TXT_CHUNK_BYTES) {
-      out.push(bytes.subarray(at, at + TXT_CHUNK_BYTES).toString('latin1'));
-    }
+    if (bytes.length <= TXT_CHUNK_BYTES) out.push(attr);
+    // Longer ones continue in the next string, cut at byte boundaries (a character may split).
+    else
+      for (let at = 0; at < bytes.length; at += TXT_CHUNK_BYTES)
+        out.push(bytes.subarray(at, at + TXT_CHUNK_BYTES));
   }
   return out;
 }

@@ -115,6 +115,29 @@ describe('DNS interface (dig, node:dns)', () => {
     assert.match(nodata, /ANSWER: 0, AUTHORITY: 1/);
   });
 
+  it('answers TXT with the instance id and meta, long values split at 255 bytes', async () => {
+    const note = 'ü'.repeat(200); // 400 bytes of UTF-8
+    await register(agent, {
+      service: 'texty',
+      id: 'texty-1',
+      address: '10.4.0.1',
+      port: 80,
+      meta: { version: '2.1.0', note },
+    });
+    const resolver = new Resolver({ timeout: 3000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${port}`]);
+    const [record] = await resolver.resolveTxt('texty.service.consul');
+    assert.deepEqual(record?.slice(0, 2), ['instance=texty-1', 'version=2.1.0']);
+    assert.equal(record?.length, 4, 'note=... (405 bytes) takes two strings');
+    // c-ares hands TXT bytes to Node as latin1; the bytes are our UTF-8.
+    const bytes = Buffer.from(record?.slice(2).join('') ?? '', 'latin1');
+    assert.equal(bytes.toString('utf8'), `note=${note}`);
+    assert.match(
+      await dig(port, '+short', 'texty.service.consul', 'TXT'),
+      /"instance=texty-1" "version=2\.1\.0" "note=/,
+    );
+  });
+
   it('refuses names outside its domains (no recursors configured)', async () => {
     assert.match(await dig(port, 'example.com'), /status: REFUSED/);
   });

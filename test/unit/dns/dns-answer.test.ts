@@ -151,6 +151,16 @@ describe('DnsAnswerBuilder', () => {
     ]);
   });
 
+  it('splits TXT attributes over 255 bytes into strings of at most 255 bytes', () => {
+    const value = 'é'.repeat(300); // 600 bytes of UTF-8
+    const { ask } = setup([{ id: 'web-1', meta: { note: value } }]);
+    const strings = data(ask('web.service.consul', 'TXT').answers)[0] as (string | Buffer)[];
+    assert.equal(strings[0], 'instance=web-1');
+    const chunks = strings.slice(1).map((x) => Buffer.from(x));
+    assert.ok(chunks.every((c) => c.length <= 255));
+    assert.equal(Buffer.concat(chunks).toString('utf8'), `note=${value}`);
+  });
+
   it('keeps at most answerLimit instances', () => {
     const many = Array.from({ length: 10 }, (_, n) => ({ address: `10.0.1.${n}` }));
     const { ask } = setup(many, { answerLimit: 3 });
