@@ -358,7 +358,8 @@ export class DnsAnswerBuilder {
     const domain = this.#options.domain;
     const targets = new Set<string>();
     for (const n of this.#discovery.nodes()) {
-      if (sameAddress(n.address, address))
+      // Node names allow 128 characters; a label over 63 bytes cannot go on the wire.
+      if (sameAddress(n.address, address) && n.name.split('.').every((l) => l.length <= 63))
         targets.add(`${n.name}.node.${this.#datacenter}.${domain}`);
     }
     for (const i of this.#discovery.instancesByAddress(address)) {
