@@ -37,12 +37,15 @@ export interface DnsNameRouterOptions {
 
 const SERVICE_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const KINDS = new Set(['service', 'node', 'addr']);
+const ROUTE_CACHE_SIZE = 4096;
 
 /** Routes question names (as dns-packet decodes them: no trailing dot, any case). */
 export class DnsNameRouter {
   readonly #domains: readonly string[];
   readonly #suffixes: readonly string[];
   readonly #datacenter: string;
+  /** Routes by name as asked. Routes depend only on the name and the options. */
+  readonly #cache = new Map<string, DnsRoute>();
 
   constructor(options: DnsNameRouterOptions) {
     this.#domains = options.domains;
@@ -51,6 +54,17 @@ export class DnsNameRouter {
   }
 
   route(name: string): DnsRoute {
+    let route = this.#cache.get(name);
+    if (route === undefined) {
+      route = this.#route(name);
+      // Names repeat; a flood of distinct ones only empties the cache now and then.
+      if (this.#cache.size >= ROUTE_CACHE_SIZE) this.#cache.clear();
+      this.#cache.set(name, route);
+    }
+    return route;
+  }
+
+  #route(name: string): DnsRoute {
     // RFC 4343: names compare case-insensitively.
     const lower = name.toLowerCase();
     for (let i = 0; i < this.#domains.length; i++) {

@@ -17,7 +17,7 @@ import type { Discovery } from '../core/discovery.js';
 import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { DnsAnswerBuilder, RCODE } from './dns-answer.js';
-import { encodeResponse } from './dns-wire.js';
+import { encodeResponse, plainQuestionBytes } from './dns-wire.js';
 import { forwardQuery, parseRecursor, type Recursor } from './dns-forwarder.js';
 import { DnsNameRouter } from './dns-name-router.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema, type DnsOptions } from './options.js';
@@ -60,8 +60,8 @@ const MAX_TCP_PIPELINE = 64;
 const MAX_TCP_UNREAD_BYTES = 1 << 20;
 /** RFC 6891 §7: BADVERS is extended rcode 16, carried as 1 in the OPT's upper 8 bits. */
 const BADVERS_UPPER = 1;
-/** Labels we echo and answer: printable, at most 63 bytes (RFC 1035 §2.3.4). */
-const SAFE_LABEL = /^[\x21-\x2d\x2f-\x7e]{1,63}$/;
+/** Names we echo and answer: labels of printable ASCII, at most 63 bytes (RFC 1035 §2.3.4). */
+const SAFE_NAME = /^[\x21-\x2d\x2f-\x7e]{1,63}(?:\.[\x21-\x2d\x2f-\x7e]{1,63})*$/;
 const BIND_ATTEMPTS = 8;
 
 const queryChannel = channel('meshwork:dns:query');
@@ -259,7 +259,7 @@ export class DnsServer {
     if (opt !== undefined && opt.ednsVersion > 0) {
       return this.#reply(request, transport, RCODE.NOERROR, { extendedRcode: BADVERS_UPPER });
     }
-    const safe = question.name === '.' || question.name.split('.').every((l) => SAFE_LABEL.test(l));
+    const safe = question.name === '.' || SAFE_NAME.test(question.name);
     const forwarding = this.#recursors.length > 0;
     // A question we could not echo byte for byte (odd labels, an unknown class) gets the header.
     if (!safe && !forwarding) return this.#bare(msg, transport, RCODE.REFUSED);
@@ -337,6 +337,7 @@ export class DnsServer {
         id: packet.id ?? 0,
         flags,
         question,
+        ...questionBytesOf(request),
         answers: body.answers ?? [],
         authorities: body.authorities ?? [],
         additionals: body.additionals ?? [],
@@ -478,6 +479,12 @@ function decodeRequest(raw: Buffer): Request | undefined {
   const opts = (packet.additionals ?? []).filter((a) => a.type === 'OPT');
   if (opts.length > 1) return undefined;
   return { raw, packet, question, opt: opts[0] as Request['opt'] };
+}
+
+/** The query's own question bytes to echo, when they are plain (see plainQuestionBytes). */
+function questionBytesOf(request: Request): { questionBytes?: Buffer } {
+  const bytes = plainQuestionBytes(request.raw);
+  return bytes === undefined ? {} : { questionBytes: bytes };
 }
 
 /** Validates the options once and builds the server (not listening yet). */

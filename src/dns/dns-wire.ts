@@ -48,6 +48,8 @@ export interface WireResponse {
   /** Header flags without QR and TC (they are set here). */
   readonly flags: number;
   readonly question: Question;
+  /** The question's bytes as the query carried them, when they hold no pointer; else encoded. */
+  readonly questionBytes?: Buffer;
   readonly answers: readonly Answer[];
   readonly authorities: readonly Answer[];
   /** Glue; the OPT record, if any, goes separately so it is never dropped. */
@@ -66,8 +68,11 @@ export function encodeResponse(
   budgetBytes: number,
 ): { bytes: Buffer; truncated: boolean } {
   const name = r.question.name;
-  const question = Buffer.alloc(codec.question.encodingLength(r.question));
-  codec.question.encode(r.question, question, 0);
+  let question = r.questionBytes;
+  if (question === undefined) {
+    question = Buffer.alloc(codec.question.encodingLength(r.question));
+    codec.question.encode(r.question, question, 0);
+  }
   const answers = r.answers.map((a) => recordBytes(a, name));
   let authorities = r.authorities.map((a) => recordBytes(a, name));
   const glue = r.additionals.map((a) => recordBytes(a, name));
@@ -114,3 +119,20 @@ export function encodeResponse(
 }
 
 const TC = 0x0200;
+
+/**
+ * The bytes of a query's first question (from offset 12: the name, type and class), or
+ * undefined when the name is not plain labels (a pointer, a reserved label type) or is cut.
+ * Echoing them saves encoding the name again, and echoes it exactly as asked.
+ */
+export function plainQuestionBytes(query: Buffer): Buffer | undefined {
+  let at = HEADER_BYTES;
+  for (;;) {
+    const len = query[at];
+    if (len === undefined || len > 63) return undefined;
+    at += 1 + len;
+    if (len === 0) break;
+  }
+  const end = at + 4;
+  return end <= query.length ? query.subarray(HEADER_BYTES, end) : undefined;
+}

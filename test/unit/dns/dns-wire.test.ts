@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import dnsPacket, { type Answer, type OptAnswer } from 'dns-packet';
-import { encodeResponse, recordBytes } from '../../../src/dns/dns-wire.js';
+import { encodeResponse, plainQuestionBytes, recordBytes } from '../../../src/dns/dns-wire.js';
 
 const NAME = 'Web.Service.Consul';
 const srv = (n: number): Answer[] =>
@@ -101,5 +101,34 @@ describe('encodeResponse', () => {
     assert.equal(recordBytes(a, NAME), recordBytes(a, NAME));
     const other = recordBytes(a, 'other.consul');
     assert.notDeepEqual([...other.subarray(0, 2)], [0xc0, 0x0c]);
+  });
+});
+
+describe('plainQuestionBytes', () => {
+  const q = dnsPacket.encode({ type: 'query', id: 1, questions: [{ type: 'SRV', name: NAME }] });
+
+  it('gives the question as the query carried it', () => {
+    const bytes = plainQuestionBytes(q);
+    assert.deepEqual(bytes, q.subarray(12));
+    const echoed = encodeResponse(
+      {
+        id: 1,
+        flags: 0,
+        question: { type: 'SRV', name: NAME },
+        ...(bytes === undefined ? {} : { questionBytes: bytes }),
+        answers: srv(1),
+        authorities: [],
+        additionals: [],
+      },
+      512,
+    ).bytes;
+    assert.equal(dnsPacket.decode(echoed).questions?.[0]?.name, NAME);
+  });
+
+  it('gives nothing for a name with a pointer or a cut question', () => {
+    const pointer = Buffer.concat([q.subarray(0, 12), Buffer.from([0xc0, 0x00, 0, 1, 0, 1])]);
+    assert.equal(plainQuestionBytes(pointer), undefined);
+    assert.equal(plainQuestionBytes(q.subarray(0, q.length - 2)), undefined);
+    assert.equal(plainQuestionBytes(q.subarray(0, 14)), undefined);
   });
 });
