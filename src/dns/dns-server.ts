@@ -166,7 +166,8 @@ export class DnsServer {
     const host = await resolveListenHost(listen.slice(0, sep).replace(/^\[|\]$/g, ''));
     const wanted = Number(listen.slice(sep + 1));
     for (let attempt = 1; ; attempt++) {
-      const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: literalLookup });
+      const family = isIPv6(host) ? 6 : 4;
+      const udp = createSocket({ type: `udp${family}`, lookup: literalLookup(family) });
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);
         udp.bind(wanted, host, () => {
@@ -443,15 +444,16 @@ async function resolveListenHost(host: string): Promise<string> {
 }
 
 /**
- * We only ever send to the IP a datagram came from, so the socket's name lookup is the identity.
- * Node's default goes through dns.lookup and a nextTick per send, on the hottest path.
+ * We only ever send to the IP a datagram came from, so the socket's name lookup is the identity
+ * (for the socket's own family). Node's default goes through dns.lookup and a nextTick per send,
+ * on the hottest path.
  */
-function literalLookup(
-  address: string,
-  _options: unknown,
-  callback: (err: Error | null, address: string, family: number) => void,
-): void {
-  callback(null, address, isIPv6(address) ? 6 : 4);
+function literalLookup(family: 4 | 6) {
+  return (
+    address: string,
+    _options: unknown,
+    callback: (err: Error | null, address: string, family: number) => void,
+  ): void => callback(null, address, family);
 }
 
 const RCODE_NAMES: Record<number, string> = {
