@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -17,8 +17,23 @@ for tool in "$@"; do
       # The README tour test runs the README's curl commands as written.
       if ! command -v curl >/dev/null 2>&1; then missing_pkgs+=(curl); fi
       ;;
+    dig)
+      # The DNS integration tests query the agent with real dig.
+      if ! command -v dig >/dev/null 2>&1; then missing_pkgs+=(bind9-dnsutils); fi
+      ;;
+    dnsperf)
+      # bench:dns load generator.
+      if ! command -v dnsperf >/dev/null 2>&1; then missing_pkgs+=(dnsperf); fi
+      ;;
+    dnsmasq)
+      # bench:dns peer. dnsmasq-base is the binary alone: the dnsmasq package would also start a
+      # system resolver on port 53, and the bench starts its own on a loopback port.
+      if ! command -v dnsmasq >/dev/null 2>&1 && ! [ -x /usr/sbin/dnsmasq ]; then
+        missing_pkgs+=(dnsmasq-base)
+      fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq)" >&2
       exit 2
       ;;
   esac

@@ -32,6 +32,8 @@ export interface StartAgentOptions {
   readonly etcdEndpoint?: string;
   /** `--node-name` (default "bench"): agents sharing one etcd need distinct names. */
   readonly nodeName?: string;
+  /** `--dns` listen address (default off: only bench:dns needs it). */
+  readonly dns?: string;
 }
 
 /** Throws a readable error if `npm run build` has not produced dist/ yet. */
@@ -64,6 +66,8 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     options.nodeName ?? 'bench',
     '--log-level',
     options.logLevel ?? 'warn',
+    '--dns',
+    options.dns ?? 'off',
     ...(options.dev === true ? ['--dev'] : []),
     ...(options.etcdEndpoint === undefined
       ? []

@@ -24,11 +24,12 @@ const EVERYTHING_BUT_TESTING = [
 export const ALLOWED = {
   core: [],
   protocol: ['core'],
-  config: ['core', 'protocol'],
+  // config/ validates each component's options with the schema in its options.ts.
+  config: ['core', 'protocol', 'dns'],
   telemetry: ['core'],
   registry: ['core', 'telemetry', 'protocol'],
   'registry-api': ['core', 'protocol', 'registry', 'telemetry', 'config'],
-  dns: ['core', 'protocol', 'telemetry', 'config'],
+  dns: ['core', 'protocol', 'telemetry'],
   client: ['core', 'protocol'],
   proxy: ['core', 'protocol', 'client', 'telemetry', 'config'],
   gateway: ['core', 'protocol', 'proxy', 'client', 'telemetry', 'config'],

@@ -12,12 +12,16 @@ import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-stor
 import { EtcdMembership } from '../registry/store/etcd/etcd-membership.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
+import type { DnsAddress } from '../dns/dns-server.js';
+import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 
 export interface RunningAgent {
   readonly registry: Registry;
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:8500. */
   readonly url: string;
+  /** Where DNS listens (UDP and TCP), or undefined with `dns: off`. */
+  readonly dns: DnsAddress | undefined;
   /** Re-applies the config file's services (SIGHUP). */
   applyConfigServices(services: readonly ParsedRegistration[]): Promise<void>;
   /** Stops accepting, drains, closes the store. */
@@ -124,10 +128,14 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
   url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  const dns = createAgentDns({ options, registry: reg, host, membership, logger, metrics });
   try {
+    await dns?.listen();
     await membership?.join({ nodeName: options.nodeName, url, joinedAt });
+    dns?.followMembers();
   } catch (err) {
     await membership?.leave();
+    await dns?.close();
     await app.close();
     await reg.close();
     throw err;
@@ -137,10 +145,12 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   return {
     registry: reg,
     url,
+    dns: dns?.address,
     applyConfigServices,
     close: async () => {
       await membership?.leave();
       reg.drain();
+      await dns?.close();
       await app.close();
       await reg.close();
     },

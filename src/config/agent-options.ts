@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { errors } from '../core/errors.js';
+import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
 import { registrationInputSchema, type ParsedRegistration } from '../protocol/registration.js';
 import { formatPath } from '../protocol/validation.js';
 
@@ -41,6 +42,8 @@ export const agentOptionsSchema = z
     shutdownTimeoutMs: z.number().int().min(0).max(60_000),
     /** Services this agent registers (source config). */
     services: z.array(registrationInputSchema),
+    /** The DNS interface (docs/dns.md); `dns: off` or `dns: <host:port>` in a file is the listen address. */
+    dns: dnsOptionsSchema,
   })
   .strict();
 
@@ -60,6 +63,7 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   datacenter: 'dc1',
   shutdownTimeoutMs: 4_000,
   services: [],
+  dns: DEFAULT_DNS_OPTIONS,
 });
 
 function safeHostname(): string {
@@ -81,6 +85,14 @@ const ENV_KEYS: Record<string, { key: string; type: 'string' | 'boolean' | 'numb
   MESHWORK_AGENT__NODE_NAME: { key: 'nodeName', type: 'string' },
   MESHWORK_AGENT__DATACENTER: { key: 'datacenter', type: 'string' },
   MESHWORK_AGENT__SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'number' },
+  // Section dns: its keys land in the nested `dns` object.
+  MESHWORK_DNS__LISTEN: { key: 'dns.listen', type: 'string' },
+  MESHWORK_DNS__DOMAIN: { key: 'dns.domain', type: 'string' },
+  MESHWORK_DNS__ALT_DOMAIN: { key: 'dns.altDomain', type: 'string' },
+  MESHWORK_DNS__ONLY_PASSING: { key: 'dns.onlyPassing', type: 'boolean' },
+  MESHWORK_DNS__ANSWER_LIMIT: { key: 'dns.answerLimit', type: 'number' },
+  MESHWORK_DNS__DEFAULT_TTL_MS: { key: 'dns.defaultTtlMs', type: 'number' },
+  MESHWORK_DNS__RECURSORS: { key: 'dns.recursors', type: 'list' },
 };
 
 /** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
@@ -118,18 +130,21 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; pro
   for (const [name, spec] of Object.entries(ENV_KEYS)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
+    const [head = spec.key, key] = spec.key.split('.');
+    const target = key === undefined ? values : ((values[head] ??= {}) as Record<string, unknown>);
+    const field = key ?? head;
     if (spec.type === 'boolean') {
       if (!/^(true|false|1|0)$/i.test(raw)) problems.push(`${name}: must be true or false`);
-      else values[spec.key] = /^(true|1)$/i.test(raw);
+      else target[field] = /^(true|1)$/i.test(raw);
     } else if (spec.type === 'number') {
       if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
-      else values[spec.key] = Number(raw);
+      else target[field] = Number(raw);
     } else if (spec.type === 'list') {
-      values[spec.key] = raw
+      target[field] = raw
         .split(',')
         .map((v) => v.trim())
         .filter((v) => v !== '');
-    } else values[spec.key] = raw;
+    } else target[field] = raw;
   }
   return { values, problems };
 }
@@ -145,9 +160,26 @@ export function resolveAgentOptions(input: {
 }): AgentOptions {
   const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
   const env = fromEnv(input.env ?? {});
-  const merged = { ...DEFAULT_AGENT_OPTIONS, ...fileValues, ...env.values, ...(input.flags ?? {}) };
+  const flags = input.flags ?? {};
+  const merged = {
+    ...DEFAULT_AGENT_OPTIONS,
+    ...fileValues,
+    ...env.values,
+    ...flags,
+    // The dns section merges key by key, so `--dns off` keeps the file's domain.
+    dns: {
+      ...DEFAULT_AGENT_OPTIONS.dns,
+      ...section(fileValues.dns),
+      ...section(env.values.dns),
+      ...section(flags.dns),
+    },
+  };
   const r = agentOptionsSchema.safeParse(merged);
   const problems = [...env.problems];
+  const dnsInFile = fileValues.dns;
+  if (dnsInFile !== undefined && typeof dnsInFile !== 'string' && typeof dnsInFile !== 'object') {
+    problems.push('dns: must be a mapping of DNS options, a host:port, or "off"');
+  }
   if (!r.success) {
     for (const issue of r.error.issues) {
       const path =
@@ -159,6 +191,12 @@ export function resolveAgentOptions(input: {
   }
   if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
   return deepFreeze(r.data);
+}
+
+/** A section as written: an object, or (for dns) a string standing for its listen address. */
+function section(value: unknown): Record<string, unknown> {
+  if (typeof value === 'string') return { listen: value };
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 }
 
 function deepFreeze<T>(o: T): T {

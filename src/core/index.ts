@@ -4,3 +4,4 @@ export * from './types.js';
 export * from './clock.js';
 export * from './logger.js';
 export * from './duration.js';
+export * from './discovery.js';

@@ -1,2 +1,3 @@
 /** @module meshwork/testing: fakes for unit tests of code that uses Meshwork. */
 export { FakeClock, flushMicrotasks } from './fake-clock.js';
+export { FakeDiscovery, seededRandom } from './fake-discovery.js';

@@ -215,6 +215,17 @@ describe('meshwork agent', () => {
     assert.match(r.stderr, /services\[0\]\.port/);
   });
 
+  it('exits 2 for bad DNS flags and env, listed with the other problems', async () => {
+    const r = await runCli(['agent', '--dev', '--http', 'nowhere', '--dns', 'nowhere'], {
+      MESHWORK_DNS__DOMAIN: 'not a domain',
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /http: must be host:port/);
+    assert.match(r.stderr, /dns\.listen: must be host:port .* or "off"/);
+    assert.match(r.stderr, /dns\.domain: must be a DNS name/);
+    assert.doesNotMatch(r.stdout, /listening/);
+  });
+
   it('registers the services of its config file, reloads them on SIGHUP, and drains on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshwork-cfg-'));
     const file = join(dir, 'meshwork.yaml');

@@ -25,6 +25,7 @@ describe('README tour', () => {
     const { host } = new URL(agent.url);
     const adapted = script
       .replaceAll('localhost:8500', host)
+      .replaceAll('-p 8600', `-p ${String(agent.dnsPort)}`)
       .replaceAll('npx meshwork', `node ${BIN}`)
       // Streams run until interrupted; the tour shows them, the test reads their first second.
       .replaceAll('curl -sN', 'curl -sN --max-time 1')
@@ -38,8 +39,8 @@ describe('README tour', () => {
     return { code: r.status, out: `${r.stdout}\n${r.stderr}` };
   };
 
-  it('has the curl block and the CLI block', () => {
-    assert.equal(blocks.length, 2);
+  it('has the curl block, the DNS block and the CLI block', () => {
+    assert.equal(blocks.length, 3);
   });
 
   it('runs the curl block: register, heartbeat, queries, blocking query, stream', () => {
@@ -50,8 +51,15 @@ describe('README tour', () => {
     assert.match(r.out, /event: snapshot/);
   });
 
-  it('runs the CLI block', () => {
+  it('runs the DNS block: A and SRV of the instance the curl block registered', () => {
     const r = run(blocks[1] ?? '');
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^127\.0\.0\.1$/m);
+    assert.match(r.out, /^0 1 8080 7f000001\.addr\.dc1\.consul\.$/m);
+  });
+
+  it('runs the CLI block', () => {
+    const r = run(blocks[2] ?? '');
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /registered web-/);
     assert.match(r.out, /^SERVICE\s+INSTANCES/m);

@@ -12,14 +12,15 @@ export interface TestAgent extends RunningAgent {
   stop(): Promise<void>;
 }
 
-/** Starts an agent on 127.0.0.1:0 or `http` (memory store unless `sqlite`). */
+/** Starts an agent on 127.0.0.1:0 (or `http`), DNS too (memory store unless `sqlite`). */
 export async function startTestAgent(
-  opts: { sqlite?: boolean; dataDir?: string; http?: string } = {},
+  opts: { sqlite?: boolean; dataDir?: string; http?: string; dns?: Record<string, unknown> } = {},
 ): Promise<TestAgent> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'meshwork-test-'));
   const options = resolveAgentOptions({
     flags: {
       http: opts.http ?? '127.0.0.1:0',
+      dns: { listen: '127.0.0.1:0', ...opts.dns },
       dev: opts.sqlite !== true,
       dataDir,
       nodeName: 'test-node',

@@ -31,6 +31,8 @@ export async function runCli(
 export interface AgentProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  /** The DNS port (UDP and TCP), unless the args turned DNS off. */
+  readonly dnsPort: number | undefined;
   /** Everything the agent wrote to stderr so far (pino JSON lines). */
   stderr(): string;
   /** Resolves with the exit code (or signal name) once the process has exited. */
@@ -44,7 +46,8 @@ export async function spawnAgent(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [BIN, 'agent', '--http', '127.0.0.1:0', ...args], {
+  const listen = ['--http', '127.0.0.1:0', '--dns', '127.0.0.1:0'];
+  const child = spawn(process.execPath, [BIN, 'agent', ...listen, ...args], {
     env: { ...process.env, MESHWORK_AGENT__LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -68,14 +71,16 @@ export async function spawnAgent(
   const exited = new Promise<number | string | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal)),
   );
-  const url = await new Promise<string>((resolve, reject) => {
+  const dnsOff = args.some((a, i) => a === 'off' && args[i - 1] === '--dns');
+  const [url, dnsPort] = await new Promise<[string, number | undefined]>((resolve, reject) => {
     let out = '';
     const onData = (d: Buffer): void => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1] !== undefined) {
+      const dns = /DNS on \S+:(\d+) /.exec(out);
+      if (m?.[1] !== undefined && (dnsOff || dns !== null)) {
         child.stdout?.off('data', onData);
-        resolve(m[1]);
+        resolve([m[1], dns === null ? undefined : Number(dns[1])]);
       }
     };
     child.stdout?.on('data', onData);
@@ -83,5 +88,5 @@ export async function spawnAgent(
       reject(new Error(`agent exited (${String(code)}) before listening:\n${err}`)),
     );
   });
-  return { child, url, stderr: () => err, exited, waitForStderr };
+  return { child, url, dnsPort, stderr: () => err, exited, waitForStderr };
 }

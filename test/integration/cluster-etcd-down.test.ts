@@ -19,6 +19,7 @@ describe('an agent whose etcd goes away', () => {
       resolveAgentOptions({
         flags: {
           http: '127.0.0.1:0',
+          dns: '127.0.0.1:0',
           store: 'etcd',
           etcdEndpoints: [etcd.endpoint],
           nodeName: 'lonely',

@@ -20,6 +20,7 @@ describe('two agents over one etcd', () => {
       resolveAgentOptions({
         flags: {
           http: '127.0.0.1:0',
+          dns: '127.0.0.1:0',
           store: 'etcd',
           etcdEndpoints: [etcd.endpoint],
           etcdPrefix: `/cluster-test-${process.pid}/`,

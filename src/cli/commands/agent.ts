@@ -18,8 +18,11 @@ Flags:
   --config <file>       YAML/JSON config file; its "services" are registered (source config)
   --node-name <name>    This agent's node name (default: the hostname)
   --log-level <level>   error | warn | info | debug | silent (default info)
+  --dns <host:port|off> DNS interface, UDP and TCP (default 127.0.0.1:8600; port 0 picks one)
+  --dns-domain <name>   DNS domain (default consul); --dns-alt-domain <name> answers the same names
 
 Env: MESHWORK_AGENT__HTTP, MESHWORK_AGENT__DATA_DIR, MESHWORK_AGENT__DEV, MESHWORK_AGENT__LOG_LEVEL ...
+     MESHWORK_DNS__LISTEN, MESHWORK_DNS__DOMAIN ... (docs/dns.md)
 Precedence: defaults < config file < env < flags.
 Signals: SIGHUP re-reads the config file and re-applies its services; SIGTERM/SIGINT drain and exit 0.
 
@@ -43,6 +46,9 @@ export const command: Command = {
       config: { type: 'string' },
       'node-name': { type: 'string' },
       'log-level': { type: 'string' },
+      dns: { type: 'string' },
+      'dns-domain': { type: 'string' },
+      'dns-alt-domain': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
     const flags: Record<string, unknown> = {};
@@ -55,6 +61,11 @@ export const command: Command = {
     }
     if (values['node-name'] !== undefined) flags.nodeName = values['node-name'];
     if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+    const dns: Record<string, string> = {};
+    if (values.dns !== undefined) dns.listen = values.dns;
+    if (values['dns-domain'] !== undefined) dns.domain = values['dns-domain'];
+    if (values['dns-alt-domain'] !== undefined) dns.altDomain = values['dns-alt-domain'];
+    if (Object.keys(dns).length > 0) flags.dns = dns;
     const load = () =>
       resolveAgentOptions({
         ...(values.config === undefined ? {} : { file: values.config }),
@@ -67,6 +78,12 @@ export const command: Command = {
     io.stdout.write(
       `meshwork agent listening on ${agent.url} (store: ${agent.registry.storeKind})\n`,
     );
+    if (agent.dns !== undefined) {
+      const { host, port } = agent.dns;
+      io.stdout.write(
+        `meshwork DNS on ${host.includes(':') ? `[${host}]` : host}:${port} (udp+tcp, domain ${options.dns.domain})\n`,
+      );
+    }
 
     const onHup = (): void => {
       if (values.config === undefined) {

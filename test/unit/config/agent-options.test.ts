@@ -61,6 +61,67 @@ describe('resolveAgentOptions', () => {
     );
   });
 
+  it('serves DNS on 127.0.0.1:8600, domain consul, by default', () => {
+    const o = resolveAgentOptions({});
+    assert.equal(o.dns.listen, '127.0.0.1:8600');
+    assert.equal(o.dns.domain, 'consul');
+    assert.equal(o.dns.onlyPassing, false);
+    assert.equal(o.dns.defaultTtlMs, 0);
+  });
+
+  it('merges the dns section key by key: defaults < file < env < flags', () => {
+    const f = file(
+      'dns.yaml',
+      'dns:\n  domain: Mesh.Example.\n  onlyPassing: true\n  serviceTtlMs: { web: 30000 }\n  listen: 127.0.0.1:1\n',
+    );
+    const o = resolveAgentOptions({
+      file: f,
+      env: {
+        MESHWORK_DNS__LISTEN: '127.0.0.1:2',
+        MESHWORK_DNS__RECURSORS: '1.1.1.1, 127.0.0.1:5353',
+      },
+      flags: { dns: { listen: 'off' } },
+    });
+    assert.equal(o.dns.listen, 'off');
+    assert.equal(o.dns.domain, 'mesh.example', 'lowercase, without the trailing dot');
+    assert.equal(o.dns.onlyPassing, true);
+    assert.deepEqual(o.dns.serviceTtlMs, { web: 30000 });
+    assert.deepEqual(o.dns.recursors, ['1.1.1.1', '127.0.0.1:5353']);
+    assert.equal(resolveAgentOptions({ file: file('d.yaml', 'dns: "off"\n') }).dns.listen, 'off');
+  });
+
+  it('lists every bad DNS option with the others', () => {
+    const f = file(
+      'baddns.yaml',
+      'http: nowhere\ndns:\n  domain: "bad domain"\n  defaultTtlMs: 1500\n  colour: 1\n',
+    );
+    assert.throws(
+      () =>
+        resolveAgentOptions({
+          file: f,
+          env: { MESHWORK_DNS__ANSWER_LIMIT: 'many' },
+          flags: { dns: { listen: 'nowhere' } },
+        }),
+      (err: unknown) => {
+        assert.ok(isMeshError(err, ERROR_CODES.CONFIG_INVALID));
+        for (const needle of [
+          /http:/,
+          /dns\.listen: must be host:port/,
+          /dns\.domain: must be a DNS name/,
+          /dns\.defaultTtlMs: must be whole seconds/,
+          /dns\.colour: unknown key/,
+          /MESHWORK_DNS__ANSWER_LIMIT: must be a whole number/,
+        ])
+          assert.match(err.message, needle);
+        return true;
+      },
+    );
+    assert.throws(
+      () => resolveAgentOptions({ file: file('n.yaml', 'dns: 5\n') }),
+      /dns: must be a mapping/,
+    );
+  });
+
   it('answers any file content with options or a config error, never anything else', () => {
     const p = join(dir, 'fuzz.yaml');
     fc.assert(

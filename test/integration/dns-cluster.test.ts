@@ -1,0 +1,88 @@
+/** DNS in cluster mode: an agent answers for instances registered through another (one etcd). */
+import assert from 'node:assert/strict';
+import { Resolver } from 'node:dns/promises';
+import { after, before, describe, it } from 'node:test';
+import { startAgent, type RunningAgent } from '../../src/cli/agent-runtime.js';
+import { resolveAgentOptions } from '../../src/config/agent-options.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { http } from '../helpers/agent.js';
+import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
+
+/** Polls `check` until it holds or `timeoutMs` passes (b learns of a's writes via etcd). */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('DNS over a cluster (two agents, one etcd)', () => {
+  let etcd: EtcdProcess;
+  let a: RunningAgent;
+  let b: RunningAgent;
+  const agent = (nodeName: string): Promise<RunningAgent> =>
+    startAgent(
+      resolveAgentOptions({
+        flags: {
+          http: '127.0.0.1:0',
+          dns: '127.0.0.1:0',
+          store: 'etcd',
+          etcdEndpoints: [etcd.endpoint],
+          etcdPrefix: `/dns-cluster-test-${process.pid}/`,
+          nodeName,
+          logLevel: 'silent',
+        },
+      }),
+      silentLogger,
+    );
+  before(async () => {
+    etcd = await startEtcd();
+    a = await agent('dns-a');
+    b = await agent('dns-b');
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+    await etcd.stop();
+  });
+
+  it("answers through B's DNS what was registered and removed through A", async () => {
+    const resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${b.dns?.port ?? 0}`]);
+    const lookup = async (): Promise<string[]> => {
+      try {
+        return (await resolver.resolve4('clustered.service.consul')).sort();
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ENOTFOUND') return [];
+        throw err;
+      }
+    };
+    assert.deepEqual(await lookup(), []);
+    const reg = await http(a.url, 'PUT', '/api/v1/instances', {
+      service: 'clustered',
+      id: 'clustered-1',
+      address: '10.7.0.1',
+      port: 80,
+    });
+    assert.equal(reg.status, 200, reg.text);
+    await eventually(async () => (await lookup()).join() === '10.7.0.1');
+    const del = await http(a.url, 'DELETE', '/api/v1/instances/clustered-1');
+    assert.equal(del.status, 200);
+    await eventually(async () => (await lookup()).length === 0);
+  });
+
+  it('answers the other agents of the cluster as nodes', async () => {
+    const resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${b.dns?.port ?? 0}`]);
+    assert.deepEqual(await resolver.resolve4('dns-b.node.consul'), ['127.0.0.1']);
+    await eventually(async () => {
+      try {
+        return (await resolver.resolve4('DNS-A.node.dc1.consul')).join() === '127.0.0.1';
+      } catch {
+        return false;
+      }
+    });
+    await assert.rejects(resolver.resolve4('dns-c.node.consul'), { code: 'ENOTFOUND' });
+  });
+});
