@@ -41,6 +41,17 @@ export const agentOptionsSchema = z
     shutdownTimeoutMs: z.number().int().min(0).max(60_000),
     /** Services this agent registers (source config). */
     services: z.array(registrationInputSchema),
+    /** The Consul-compatible API under /v1 (docs/consul-compatibility.md). */
+    consul: z
+      .object({
+        /**
+         * Accept GET on the write endpoints python-consul 0.7 calls with GET (deregister, check
+         * pass/warn/fail), as Consul did before 1.0; browser requests are refused either way.
+         */
+        legacyVerbs: z.boolean().default(true),
+      })
+      .strict()
+      .default({ legacyVerbs: true }),
   })
   .strict();
 
@@ -60,6 +71,7 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   datacenter: 'dc1',
   shutdownTimeoutMs: 4_000,
   services: [],
+  consul: Object.freeze({ legacyVerbs: true }),
 });
 
 function safeHostname(): string {
@@ -81,6 +93,7 @@ const ENV_KEYS: Record<string, { key: string; type: 'string' | 'boolean' | 'numb
   MESHWORK_AGENT__NODE_NAME: { key: 'nodeName', type: 'string' },
   MESHWORK_AGENT__DATACENTER: { key: 'datacenter', type: 'string' },
   MESHWORK_AGENT__SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'number' },
+  MESHWORK_CONSUL__LEGACY_VERBS: { key: 'consul.legacyVerbs', type: 'boolean' },
 };
 
 /** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
@@ -120,7 +133,7 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; pro
     if (raw === undefined || raw === '') continue;
     if (spec.type === 'boolean') {
       if (!/^(true|false|1|0)$/i.test(raw)) problems.push(`${name}: must be true or false`);
-      else values[spec.key] = /^(true|1)$/i.test(raw);
+      else setPath(values, spec.key, /^(true|1)$/i.test(raw));
     } else if (spec.type === 'number') {
       if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
       else values[spec.key] = Number(raw);
@@ -134,6 +147,31 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; pro
   return { values, problems };
 }
 
+/** Sets `a.b` in `o`, creating the section (sections are the dotted keys of ENV_KEYS). */
+function setPath(o: Record<string, unknown>, key: string, value: unknown): void {
+  const [section, field] = key.split('.');
+  if (field === undefined || section === undefined) {
+    o[key] = value;
+    return;
+  }
+  const inner = (o[section] ??= {}) as Record<string, unknown>;
+  inner[field] = value;
+}
+
+/** Merges config sources; sections (objects such as `consul`) merge key by key. */
+function mergeSources(...sources: Record<string, unknown>[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const src of sources) {
+    for (const [k, v] of Object.entries(src)) {
+      const prev = out[k];
+      const isSection = (x: unknown): x is Record<string, unknown> =>
+        typeof x === 'object' && x !== null && !Array.isArray(x);
+      out[k] = isSection(prev) && isSection(v) ? { ...prev, ...v } : v;
+    }
+  }
+  return out;
+}
+
 /**
  * Resolves the agent's options: defaults < config file < env < flags. Throws one
  * CONFIG_INVALID error listing every problem, before anything starts.
@@ -145,7 +183,7 @@ export function resolveAgentOptions(input: {
 }): AgentOptions {
   const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
   const env = fromEnv(input.env ?? {});
-  const merged = { ...DEFAULT_AGENT_OPTIONS, ...fileValues, ...env.values, ...(input.flags ?? {}) };
+  const merged = mergeSources(DEFAULT_AGENT_OPTIONS, fileValues, env.values, input.flags ?? {});
   const r = agentOptionsSchema.safeParse(merged);
   const problems = [...env.problems];
   if (!r.success) {

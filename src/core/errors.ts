@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   CLIENT_REQUEST_FAILED: 'MESHWORK_ERR_CLIENT_REQUEST_FAILED',
   /** An operation exceeded its deadline. */
   TIMEOUT: 'MESHWORK_ERR_TIMEOUT',
+  /** The Consul-compatible API (/v1) refused a request; `details.status` is Consul's status. */
+  CONSUL_REQUEST: 'MESHWORK_ERR_CONSUL_REQUEST',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -134,6 +136,8 @@ export const errors = {
   cliUsage: (message: string): MeshError => new MeshError(ERROR_CODES.CLI_USAGE, message),
   clientRequestFailed: (message: string, retryable: boolean, cause?: unknown): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_REQUEST_FAILED, message, { retryable, cause }),
+  consulRequest: (status: number, message: string): MeshError =>
+    new MeshError(ERROR_CODES.CONSUL_REQUEST, message, { details: { status } }),
   timeout: (what: string, timeoutMs: number): MeshError =>
     new MeshError(ERROR_CODES.TIMEOUT, `${what} timed out after ${timeoutMs} ms`, {
       retryable: true,

@@ -17,6 +17,9 @@ Flags:
   --etcd-endpoints <urls>  comma-separated etcd client URLs (default http://127.0.0.1:2379)
   --config <file>       YAML/JSON config file; its "services" are registered (source config)
   --node-name <name>    This agent's node name (default: the hostname)
+  --datacenter <dc>     Datacenter the Consul API reports (default dc1)
+  --consul-legacy-verbs <true|false>  accept GET on Consul write endpoints, as python-consul
+                        0.7 sends them (default true; browser requests are refused anyway)
   --log-level <level>   error | warn | info | debug | silent (default info)
 
 Env: MESHWORK_AGENT__HTTP, MESHWORK_AGENT__DATA_DIR, MESHWORK_AGENT__DEV, MESHWORK_AGENT__LOG_LEVEL ...
@@ -42,6 +45,8 @@ export const command: Command = {
       'etcd-endpoints': { type: 'string' },
       config: { type: 'string' },
       'node-name': { type: 'string' },
+      datacenter: { type: 'string' },
+      'consul-legacy-verbs': { type: 'string' },
       'log-level': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
@@ -55,6 +60,13 @@ export const command: Command = {
     }
     if (values['node-name'] !== undefined) flags.nodeName = values['node-name'];
     if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+    if (values.datacenter !== undefined) flags.datacenter = values.datacenter;
+    const legacy = values['consul-legacy-verbs'];
+    if (legacy !== undefined) {
+      if (!/^(true|false)$/.test(legacy))
+        throw errors.cliUsage('--consul-legacy-verbs takes true or false');
+      flags.consul = { legacyVerbs: legacy === 'true' };
+    }
     const load = () =>
       resolveAgentOptions({
         ...(values.config === undefined ? {} : { file: values.config }),
