@@ -52,13 +52,13 @@ describe('npm consul 2.x against the Consul API', () => {
       tags: ['v2', 'blue'],
       meta: { version: '2.0.0' },
       check: { http: targetUrl, interval: '1s', timeout: '1s' },
-    });
+    } as Any); // the bundled .d.ts asks for fields the client itself does not need
     await consul.agent.service.register({
       name: 'node-ttl',
       id: 'node-ttl-1',
       port: 3001,
       checks: [{ ttl: '30s', notes: 'heartbeat from the app' }],
-    });
+    } as Any);
 
     const passing: Any[] = await eventually(
       () => consul.health.service({ service: 'node-web', passing: true }),
@@ -72,7 +72,7 @@ describe('npm consul 2.x against the Consul API', () => {
     ]);
     assert.equal((await consul.health.service({ service: 'node-web', tag: 'v2' })).length, 1);
     assert.equal(
-      (await consul.health.service({ service: 'node-web', tag: ['v2', 'blue'] })).length,
+      (await consul.health.service({ service: 'node-web', tag: ['v2', 'blue'] } as Any)).length,
       1,
     );
     assert.equal((await consul.health.service({ service: 'node-web', tag: 'v3' })).length, 0);
@@ -134,10 +134,12 @@ describe('npm consul 2.x against the Consul API', () => {
     assert.deepEqual(await consul.kv.keys({ key: 'node/', separator: '/' }), ['node/app/']);
     // A refused cas answers JSON false, which this client resolves as undefined (papi keeps only
     // truthy bodies there); the value is unchanged.
-    const refusedSet = await consul.kv.set('node/app/a', 'stale', { cas: a.ModifyIndex + 999 });
+    const refusedSet = await consul.kv.set('node/app/a', 'stale', {
+      cas: a.ModifyIndex + 999,
+    } as Any);
     assert.notEqual(refusedSet, true);
     assert.equal(((await consul.kv.get('node/app/a')) as Any).Value, 'one');
-    assert.equal(await consul.kv.set('node/app/a', 'fresh', { cas: a.ModifyIndex }), true);
+    assert.equal(await consul.kv.set('node/app/a', 'fresh', { cas: a.ModifyIndex } as Any), true);
     assert.equal(((await consul.kv.get('node/app/a')) as Any).Value, 'fresh');
     const raw = await consul.kv.get({ key: 'node/app/b', raw: true } as Any);
     assert.equal(Buffer.from(raw as Any).toString(), 'two');

@@ -244,7 +244,14 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   const filterOf = (req: FastifyRequest): ConsulFilter | undefined => {
     const f = first(q(req).filter);
-    return f === undefined || f === '' ? undefined : compileConsulFilter(f);
+    if (f === undefined || f === '') return undefined;
+    try {
+      return compileConsulFilter(f);
+    } catch (err) {
+      const reason = isMeshError(err, ERROR_CODES.VALIDATION) ? err.details?.reason : undefined;
+      if (typeof reason === 'string') throw refuse(reason);
+      throw err;
+    }
   };
 
   const decode = (req: FastifyRequest, spec: BodySpec, whenEmpty?: unknown): NormalisedBody => {
