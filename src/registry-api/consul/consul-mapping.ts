@@ -219,13 +219,14 @@ export function agentService(node: ConsulNodeInfo, i: InstanceDto): Record<strin
 
 /** `ServiceNode` (catalog/service items). */
 export function serviceNode(node: ConsulNodeInfo, i: InstanceDto): Record<string, unknown> {
+  const { ID, Node, Address, Datacenter, TaggedAddresses, Meta } = consulNode(node);
   return {
-    ID: nodeId(node.nodeName),
-    Node: node.nodeName,
-    Address: node.address,
-    Datacenter: node.datacenter,
-    TaggedAddresses: { lan: node.address, wan: node.address },
-    NodeMeta: { 'consul-network-segment': '' },
+    ID,
+    Node,
+    Address,
+    Datacenter,
+    TaggedAddresses,
+    NodeMeta: Meta,
     ServiceKind: '',
     ServiceID: i.id,
     ServiceName: i.service,

@@ -10,14 +10,10 @@ import type { CheckStatus, KvEntry } from '../../core/types.js';
 import type { InstanceDto } from '../../protocol/api-types.js';
 import { LIMITS } from '../../protocol/limits.js';
 import type { Registry } from '../../registry/registry.js';
-import {
-  createWaitCancellation,
-  serviceTopic,
-  type Topic,
-} from '../../registry/watch/watch-hub.js';
+import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
 import { rawBody } from '../body.js';
 import { toHttpError } from '../error-mapping.js';
-import { filterKey, type Query } from '../query.js';
+import { filterKey, waitForRequest, type Query } from '../query.js';
 import {
   CATALOG_DEREGISTER_SPEC,
   CATALOG_REGISTER_SPEC,
@@ -220,26 +216,10 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   const done = (reply: FastifyReply): FastifyReply => reply.status(200).send();
 
   /** Validates read options, then blocks while `currentIndex()` has not passed `?index=`. */
-  const blocking = async (
-    req: FastifyRequest,
-    topic: Topic,
-    currentIndex: () => number,
-  ): Promise<void> => {
+  const blocking = (req: FastifyRequest, topic: Topic, currentIndex: () => number) => {
     const query = q(req);
     checkReadOptions(query, node.datacenter);
-    const { index, waitMs } = parseConsulBlocking(query);
-    if (index === 0) return;
-    const cancellation = createWaitCancellation();
-    const onClose = (): void => {
-      cancellation.cancelled = true;
-      cancellation.cancel?.();
-    };
-    req.raw.once('close', onClose);
-    try {
-      await registry.waitForChange(topic, index, waitMs, currentIndex, cancellation);
-    } finally {
-      req.raw.off('close', onClose);
-    }
+    return waitForRequest(registry, req, topic, parseConsulBlocking(query), currentIndex);
   };
 
   const filterOf = (req: FastifyRequest): ConsulFilter | undefined => {
@@ -564,12 +544,18 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   // ---- catalog ---------------------------------------------------------------------------
 
-  route(['PUT'], '/catalog/register', async (req, reply) => {
-    const body = decode(req, CATALOG_REGISTER_SPEC);
+  /** The `Node` of a catalog write: it must be this agent's, in this datacenter. */
+  const catalogNode = (body: NormalisedBody): string => {
     checkDatacenter({ dc: body.Datacenter as string | undefined }, node.datacenter);
     const nodeName = body.Node as string | undefined;
     if (nodeName === undefined || nodeName === '') throw refuse('Missing node name');
     if (!isOurNode(nodeName)) throw externalNode(nodeName);
+    return nodeName;
+  };
+
+  route(['PUT'], '/catalog/register', async (req, reply) => {
+    const body = decode(req, CATALOG_REGISTER_SPEC);
+    catalogNode(body);
     const service = body.Service as NormalisedBody | undefined;
     if (service === undefined) return json(req, reply, true); // the node itself always exists
     const checks = [
@@ -589,10 +575,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   route(['PUT'], '/catalog/deregister', async (req, reply) => {
     const body = decode(req, CATALOG_DEREGISTER_SPEC);
-    checkDatacenter({ dc: body.Datacenter as string | undefined }, node.datacenter);
-    const nodeName = body.Node as string | undefined;
-    if (nodeName === undefined || nodeName === '') throw refuse('Missing node name');
-    if (!isOurNode(nodeName)) throw externalNode(nodeName);
+    const nodeName = catalogNode(body);
     const serviceId = body.ServiceID as string | undefined;
     const checkId = body.CheckID as string | undefined;
     if (serviceId !== undefined && serviceId !== '') {
