@@ -6,7 +6,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
-import { profiling, scrapeMetric, startAgent, type AgentHandle } from '../lib/agent.js';
+import { profiling, startAgent, type AgentHandle } from '../lib/agent.js';
+import { blockingParked, collectReceipts } from '../lib/watchers.js';
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
@@ -104,21 +105,11 @@ async function fanout(
       ),
     ),
   );
-  const parked = async (): Promise<void> => {
-    const deadline = Date.now() + 30_000;
-    while (
-      (await scrapeMetric(agent.url, 'meshwork_registry_watchers', 'kind="blocking"')) <
-      opts.watchers
-    ) {
-      if (Date.now() > deadline) throw new Error('blocking queries did not all park');
-      await sleep(50);
-    }
-  };
   const pool = agentPool(agent.url, 1);
   const out: { lat: Summary; all: number[] }[] = [];
   try {
     for (let k = 0; k <= opts.changes; k++) {
-      await parked();
+      await blockingParked(agent.url, opts.watchers);
       await sleep(300);
       const id = `${watched}-${k + 1}`;
       const mono0 = monoMicros();
@@ -141,16 +132,7 @@ async function fanout(
       await res.body.text();
       if (res.statusCode !== 200) throw new Error(`change ${k}: HTTP ${res.statusCode}`);
       const index = await indexOf();
-      const collected = await Promise.all(
-        workers.map((w) =>
-          request<{ times: (number | null)[] }>(
-            w,
-            { type: 'collect', index, timeoutMs: 10_000 },
-            'collected',
-          ),
-        ),
-      );
-      const times = collected.flatMap((c) => c.times);
+      const times = await collectReceipts(workers, index);
       const missing = times.filter((t) => t === null).length;
       if (missing > 0) throw new Error(`change ${k}: ${missing} watchers did not return`);
       const got = times.map((t) => (t ?? 0) - t0);
