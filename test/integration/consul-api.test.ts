@@ -367,6 +367,12 @@ describe('Consul API', () => {
       assert.deepEqual(await ids('/health/service/api?tag=blue&tag=v1'), ['api-1']);
       assert.deepEqual(await ids('/health/service/api?tag=v1&tag=v2'), []);
       assert.deepEqual(await ids('/catalog/service/api?tag=v2'), ['api-2']);
+      assert.deepEqual(await ids('/catalog/service/api?node-meta=consul-network-segment:'), [
+        'api-1',
+        'api-2',
+      ]);
+      assert.deepEqual(await ids('/health/service/api?node-meta=rack:r1'), []);
+      assert.deepEqual((await get('/catalog/nodes?node-meta=rack:r1')).body, []);
       const f = (e: string) => encodeURIComponent(e);
       assert.deepEqual(await ids(`/health/service/api?filter=${f('Service.Meta.env == "prod"')}`), [
         'api-1',

@@ -247,8 +247,22 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   const param = (req: FastifyRequest, name: string): string =>
     (req.params as Record<string, string>)[name] ?? '';
 
-  /** Instances with every tag of `?tag=` (case-insensitive, as Consul's serviceTagsFilter). */
+  /** Whether this node matches every `?node-meta=key:value` (one node: all or nothing). */
+  const nodeMetaMatches = (req: FastifyRequest): boolean => {
+    const meta = consulNode(node).Meta as Record<string, string>;
+    return every(q(req)['node-meta']).every((kv) => {
+      const at = kv.indexOf(':');
+      const [k, v] = at < 0 ? [kv, ''] : [kv.slice(0, at), kv.slice(at + 1)];
+      return meta[k] === v;
+    });
+  };
+
+  /**
+   * Instances with every tag of `?tag=` (case-insensitive, as Consul's serviceTagsFilter), none
+   * when `?node-meta=` does not match this node.
+   */
   const withTags = (req: FastifyRequest, instances: InstanceDto[]): InstanceDto[] => {
+    if (!nodeMetaMatches(req)) return [];
     const tags = every(q(req).tag).map((t) => t.toLowerCase());
     if (tags.length === 0) return instances;
     return instances.filter((i) => tags.every((t) => i.tags.some((x) => x.toLowerCase() === t)));
@@ -596,7 +610,9 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   route(['GET'], '/catalog/nodes', async (req, reply) => {
     await blocking(req, 'catalog', () => view.catalogIndex);
     const keep = filterOf(req);
-    const nodes = [consulNode(node)].filter((n) => keep === undefined || keep(n));
+    const nodes = [consulNode(node)].filter(
+      (n) => nodeMetaMatches(req) && (keep === undefined || keep(n)),
+    );
     return json(req, reply, nodes, view.catalogIndex);
   });
 
