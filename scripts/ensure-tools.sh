@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -32,8 +32,16 @@ for tool in "$@"; do
         missing_pkgs+=(dnsmasq-base)
       fi
       ;;
+    python3-consul)
+      # The Consul API tests drive Debian's python-consul 0.7.1 unmodified (it sends GET on
+      # deregister and on TTL pass/warn/fail, as Consul did before 1.0).
+      # Debian's package lands in Debian's python3; a pyenv or venv python3 earlier on PATH does
+      # not see it, so /usr/bin/python3 is asked first (the tests run that one too).
+      py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+      if ! "$py" -c 'import consul' >/dev/null 2>&1; then missing_pkgs+=(python3-consul); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul)" >&2
       exit 2
       ;;
   esac

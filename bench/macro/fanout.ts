@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { scrapeMetric, startAgent, type AgentHandle, profiling } from '../lib/agent.js';
+import { blockingParked, collectReceipts } from '../lib/watchers.js';
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { flags, sleep } from '../lib/load.js';
@@ -63,16 +64,8 @@ async function runMode(agent: AgentHandle, mode: 'sse' | 'blocking'): Promise<Mo
   );
   await Promise.all(ready);
   const parked = async (): Promise<void> => {
-    if (mode !== 'blocking') return;
     // Every blocking query is waiting in the agent before the next change.
-    const deadline = Date.now() + 30_000;
-    while (
-      (await scrapeMetric(agent.url, 'meshwork_registry_watchers', 'kind="blocking"')) <
-      opts.watchers
-    ) {
-      if (Date.now() > deadline) throw new Error('blocking queries did not all park');
-      await sleep(50);
-    }
+    if (mode === 'blocking') await blockingParked(agent.url, opts.watchers);
   };
   await parked();
   const streams = await scrapeMetric(agent.url, 'meshwork_registry_watchers', 'kind="stream"');
@@ -90,16 +83,7 @@ async function runMode(agent: AgentHandle, mode: 'sse' | 'blocking'): Promise<Mo
       const id = `${SERVICE}-${mode}-change-${k + opts['warmup-changes']}`;
       const body = JSON.stringify(registration(SERVICE, id, 1000 + k + opts['warmup-changes'], []));
       const { index, t0, mono0, putMs: commitMs } = await timedChange(pool, body);
-      const collected = await Promise.all(
-        workers.map((w) =>
-          request<{ times: (number | null)[] }>(
-            w,
-            { type: 'collect', index, timeoutMs: 10_000 },
-            'collected',
-          ),
-        ),
-      );
-      const times = collected.flatMap((c) => c.times);
+      const times = await collectReceipts(workers, index);
       const got = times.filter((t): t is number => t !== null).map((t) => t - t0);
       const lat = summarize(got);
       const warm = k <= 0;

@@ -28,6 +28,9 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
+/** Reported by the Consul API's /v1/agent/self (as `meshwork --version` prints it). */
+const MESHWORK_VERSION = '0.1.0';
+
 /** The apply set that owns the services declared in the agent's config file. */
 export const configSet = (nodeName: string): string => `agent-config:${nodeName}`;
 
@@ -108,16 +111,26 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   let url = ''; // known once listening
   const joinedAt = Date.now();
   const self = (): AgentMember => ({ nodeName: options.nodeName, url, joinedAt, status: 'alive' });
+  const sep = options.http.lastIndexOf(':');
+  const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
+  const port = Number(options.http.slice(sep + 1));
   const app = createApiServer({
     registry: reg,
     metrics,
     logger,
     members: async () => (membership === undefined ? [self()] : membership.members()),
     isReady: () => reg.writable,
+    consul: {
+      // One agent is one Consul node; an agent listening on every address is reached on loopback.
+      node: {
+        nodeName: options.nodeName,
+        datacenter: options.datacenter,
+        address: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host,
+      },
+      legacyVerbs: options.consul.legacyVerbs,
+      version: MESHWORK_VERSION,
+    },
   });
-  const sep = options.http.lastIndexOf(':');
-  const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
-  const port = Number(options.http.slice(sep + 1));
   try {
     await app.listen({ host, port });
   } catch (err) {

@@ -44,6 +44,17 @@ export const agentOptionsSchema = z
     services: z.array(registrationInputSchema),
     /** The DNS interface (docs/dns.md); `dns: off` or `dns: <host:port>` in a file is the listen address. */
     dns: dnsOptionsSchema,
+    /** The Consul-compatible API under /v1 (docs/consul-compatibility.md). */
+    consul: z
+      .object({
+        /**
+         * Accept GET on the write endpoints python-consul 0.7 calls with GET (deregister, check
+         * pass/warn/fail), as Consul did before 1.0; browser requests are refused either way.
+         */
+        legacyVerbs: z.boolean().default(true),
+      })
+      .strict()
+      .default({ legacyVerbs: true }),
   })
   .strict();
 
@@ -64,6 +75,7 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   shutdownTimeoutMs: 4_000,
   services: [],
   dns: DEFAULT_DNS_OPTIONS,
+  consul: Object.freeze({ legacyVerbs: true }),
 });
 
 function safeHostname(): string {
@@ -93,6 +105,7 @@ const ENV_KEYS: Record<string, { key: string; type: 'string' | 'boolean' | 'numb
   MESHWORK_DNS__ANSWER_LIMIT: { key: 'dns.answerLimit', type: 'number' },
   MESHWORK_DNS__DEFAULT_TTL_MS: { key: 'dns.defaultTtlMs', type: 'number' },
   MESHWORK_DNS__RECURSORS: { key: 'dns.recursors', type: 'list' },
+  MESHWORK_CONSUL__LEGACY_VERBS: { key: 'consul.legacyVerbs', type: 'boolean' },
 };
 
 /** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
@@ -149,6 +162,31 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; pro
   return { values, problems };
 }
 
+/** Sets `a.b` in `o`, creating the section (sections are the dotted keys of ENV_KEYS). */
+function setPath(o: Record<string, unknown>, key: string, value: unknown): void {
+  const [section, field] = key.split('.');
+  if (field === undefined || section === undefined) {
+    o[key] = value;
+    return;
+  }
+  const inner = (o[section] ??= {}) as Record<string, unknown>;
+  inner[field] = value;
+}
+
+/** Merges config sources; sections (objects such as `consul`) merge key by key. */
+function mergeSources(...sources: Record<string, unknown>[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const src of sources) {
+    for (const [k, v] of Object.entries(src)) {
+      const prev = out[k];
+      const isSection = (x: unknown): x is Record<string, unknown> =>
+        typeof x === 'object' && x !== null && !Array.isArray(x);
+      out[k] = isSection(prev) && isSection(v) ? { ...prev, ...v } : v;
+    }
+  }
+  return out;
+}
+
 /**
  * Resolves the agent's options: defaults < config file < env < flags. Throws one
  * CONFIG_INVALID error listing every problem, before anything starts.
@@ -161,19 +199,18 @@ export function resolveAgentOptions(input: {
   const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
   const env = fromEnv(input.env ?? {});
   const flags = input.flags ?? {};
-  const merged = {
-    ...DEFAULT_AGENT_OPTIONS,
-    ...fileValues,
-    ...env.values,
-    ...flags,
-    // The dns section merges key by key, so `--dns off` keeps the file's domain.
-    dns: {
-      ...DEFAULT_AGENT_OPTIONS.dns,
-      ...section(fileValues.dns),
-      ...section(env.values.dns),
-      ...section(flags.dns),
-    },
-  };
+  // `dns: <host:port>` (or `off`) in any source stands for its listen address; then every
+  // section (dns, consul) merges key by key, so `--dns off` keeps the file's domain.
+  const normalized = (src: Record<string, unknown>): Record<string, unknown> =>
+    src.dns === undefined || (typeof src.dns === 'object' && src.dns !== null)
+      ? src
+      : { ...src, dns: section(src.dns) };
+  const merged = mergeSources(
+    DEFAULT_AGENT_OPTIONS,
+    normalized(fileValues),
+    normalized(env.values),
+    normalized(flags),
+  );
   const r = agentOptionsSchema.safeParse(merged);
   const problems = [...env.problems];
   const dnsInFile = fileValues.dns;

@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   CLIENT_BULKHEAD_FULL: 'MESHWORK_ERR_CLIENT_BULKHEAD_FULL',
   /** The rate limiter has no token left. */
   CLIENT_RATE_LIMITED: 'MESHWORK_ERR_CLIENT_RATE_LIMITED',
+  /** The Consul-compatible API (/v1) refused a request; `details.status` is Consul's status. */
+  CONSUL_REQUEST: 'MESHWORK_ERR_CONSUL_REQUEST',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -158,6 +160,8 @@ export const errors = {
     new MeshError(ERROR_CODES.BALANCER_INVALID, `invalid balancer:\n  ${problems.join('\n  ')}`, {
       details: { problems },
     }),
+  consulRequest: (status: number, message: string): MeshError =>
+    new MeshError(ERROR_CODES.CONSUL_REQUEST, message, { details: { status } }),
   timeout: (what: string, timeoutMs: number): MeshError =>
     new MeshError(ERROR_CODES.TIMEOUT, `${what} timed out after ${timeoutMs} ms`, {
       retryable: true,

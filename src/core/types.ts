@@ -71,6 +71,8 @@ export interface CheckDefinition {
   readonly deregisterCriticalAfterMs: number;
   /** Status before the first result. */
   readonly initialStatus: CheckStatus;
+  /** Free text for humans (Consul `Notes`); absent when none was given. */
+  readonly notes?: string;
 }
 
 export interface Weights {

@@ -97,6 +97,7 @@ export const checkInputSchema = z
     deregisterCriticalAfterMs: duration(30 * DAY_MS).optional(),
     deregisterCriticalAfter: duration(30 * DAY_MS).optional(),
     initialStatus: z.enum(['passing', 'warning', 'critical']).optional(),
+    notes: z.string().max(LIMITS.maxOutputLength).optional(),
   })
   .strict();
 
@@ -256,6 +257,7 @@ export function normalizeChecks(inputs: readonly ParsedCheck[]): CheckDefinition
         DEFAULT_CHECK_OPTIONS.deregisterCriticalAfterMs,
       initialStatus: c.initialStatus ?? 'critical',
     };
+    if (c.notes !== undefined && c.notes !== '') def.notes = c.notes;
     if (def.failuresBeforeWarning > def.failuresBeforeCritical) {
       throw new CheckShapeError(
         at('failuresBeforeWarning'),

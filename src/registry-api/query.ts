@@ -2,7 +2,9 @@
 import { parseDurationMs } from '../core/duration.js';
 import { errors } from '../core/errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from '../core/types.js';
-import type { InstanceFilter } from '../registry/registry.js';
+import type { FastifyRequest } from 'fastify';
+import type { InstanceFilter, Registry } from '../registry/registry.js';
+import { createWaitCancellation, type Topic } from '../registry/watch/watch-hub.js';
 
 export type Query = Record<string, string | string[] | undefined>;
 
@@ -78,4 +80,29 @@ export function filterKey(q: Query): string {
     for (const v of all(q[k])) parts.push(`${k}=${v}`);
   }
   return parts.join('&');
+}
+
+/**
+ * Runs a blocking query for `req`: waits until `currentIndex()` passes `index` or `waitMs` runs
+ * out, and stops waiting when the client goes away. `index` 0 answers at once.
+ */
+export async function waitForRequest(
+  registry: Registry,
+  req: FastifyRequest,
+  topic: Topic,
+  { index, waitMs }: BlockingParams,
+  currentIndex: () => number,
+): Promise<void> {
+  if (index === 0) return;
+  const cancellation = createWaitCancellation();
+  const onClose = (): void => {
+    cancellation.cancelled = true;
+    cancellation.cancel?.();
+  };
+  req.raw.once('close', onClose);
+  try {
+    await registry.waitForChange(topic, index, waitMs, currentIndex, cancellation);
+  } finally {
+    req.raw.off('close', onClose);
+  }
 }

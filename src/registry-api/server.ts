@@ -1,4 +1,7 @@
-/** @module The agent's HTTP server: native /api/v1, agent health, metrics; errors mapped once. */
+/**
+ * @module The agent's HTTP server: native /api/v1, the Consul-compatible /v1, agent health,
+ * metrics; errors mapped once per API.
+ */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import { errors } from '../core/errors.js';
@@ -7,6 +10,7 @@ import type { AgentMember } from '../protocol/api-types.js';
 import { LIMITS } from '../protocol/limits.js';
 import type { Registry } from '../registry/registry.js';
 import { toHttpError } from './error-mapping.js';
+import { registerConsulRoutes, type ConsulRoutesOptions } from './consul/consul-routes.js';
 import { registerNativeRoutes } from './native/native-routes.js';
 
 export interface ApiServerOptions {
@@ -17,6 +21,8 @@ export interface ApiServerOptions {
   readonly isReady?: () => boolean;
   /** The agents of the cluster (just this one outside cluster mode). */
   readonly members: () => Promise<readonly AgentMember[]>;
+  /** Serve the Consul-compatible API under /v1 (omitted: no /v1 routes). */
+  readonly consul?: Omit<ConsulRoutesOptions, 'registry' | 'logger'>;
 }
 
 /** Builds the HTTP server (not listening yet). */
@@ -68,5 +74,8 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   });
 
   registerNativeRoutes(app, { registry: options.registry, members: options.members });
+  if (options.consul !== undefined) {
+    registerConsulRoutes(app, { ...options.consul, registry: options.registry, logger: log });
+  }
   return app;
 }

@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { ERROR_CODES, errors, isMeshError, type MeshError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type {
+  CheckDefinition,
   CheckStatus,
   Instance,
   InstanceStatus,
@@ -247,25 +248,49 @@ export class Registry {
   /**
    * A heartbeat for the instance's TTL checks. Only a status change is written (and awaited, so
    * the answer carries the status the heartbeat caused); a heartbeat that keeps the status costs
-   * no write.
+   * no write. With `checkId`, only that TTL check hears it (Consul's per-check pass/warn/fail).
    */
   async heartbeat(
     id: string,
     status: CheckStatus = 'passing',
     output = '',
+    checkId?: string,
   ): Promise<{ index: number; status: InstanceStatus }> {
     if (this.view.get(id) === undefined) throw errors.instanceNotFound(id);
     if (this.#store.ttlLeases !== undefined && !this.view.get(id)?.checks.some(isTtl))
       throw errors.noTtlCheck(id);
     // Cluster mode: the deadline lives in etcd, so any agent can take the heartbeat.
     await this.#store.ttlLeases?.keepAlive(id);
-    const r = this.#health.heartbeat(id, status, output);
+    const r = this.#health.heartbeat(id, status, output, checkId);
     if (r === 'not-found') throw errors.instanceNotFound(id);
     if (r === 'no-ttl-check') throw errors.noTtlCheck(id);
     this.#metrics?.heartbeats.inc();
     await this.#health.settled();
     const s = this.view.status(id);
     return { index: this.view.index, status: s?.status ?? 'critical' };
+  }
+
+  /**
+   * Replaces an instance's checks with `edit(current)`, e.g. to add or remove one check (Consul's
+   * /v1/agent/check/register). Checks that keep their id keep their state.
+   */
+  async updateChecks(
+    id: string,
+    edit: (checks: readonly CheckDefinition[]) => readonly CheckDefinition[],
+  ): Promise<{ index: number; instance: InstanceDto }> {
+    return this.#serial(id, () =>
+      this.#retrying(async () => {
+        const prev = this.view.get(id);
+        if (prev === undefined) throw errors.instanceNotFound(id);
+        const checks = edit(prev.checks);
+        if (isDeepStrictEqual(prev.checks, checks)) {
+          return { index: this.view.index, instance: this.#dtoOrThrow(id) };
+        }
+        const instance = { ...prev, checks, updatedAt: this.#clock.now() };
+        const r = await this.#store.commit([{ op: 'put-instance', instance }]);
+        return r.ok ? { index: r.index, instance: this.#dtoOrThrow(id) } : undefined;
+      }),
+    );
   }
 
   /** Puts one instance in or out of maintenance. */

@@ -39,8 +39,8 @@ describe('README tour', () => {
     return { code: r.status, out: `${r.stdout}\n${r.stderr}` };
   };
 
-  it('has the curl block, the DNS block and the CLI block', () => {
-    assert.equal(blocks.length, 3);
+  it('has the curl block, the DNS block, the CLI block and the Consul block', () => {
+    assert.equal(blocks.length, 4);
   });
 
   it('runs the curl block: register, heartbeat, queries, blocking query, stream', () => {
@@ -65,5 +65,17 @@ describe('README tour', () => {
     assert.match(r.out, /^SERVICE\s+INSTANCES/m);
     // payments-1 came from the curl block: the apply takes it over.
     assert.match(r.out, /applied examples: 1 created, 1 updated/);
+  });
+
+  it('runs the Consul block: register, TTL pass, health, native read, KV, deregister', () => {
+    const r = run(blocks[3] ?? '');
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /"ID":"shop-1"/);
+    assert.match(
+      r.out,
+      /"CheckID":"service:shop-1","Name":"Service 'shop' check","Status":"passing"/,
+    );
+    assert.match(r.out, /"id":"shop-1"/);
+    assert.match(r.out, /truev1/);
   });
 });

@@ -12,9 +12,15 @@ export interface TestAgent extends RunningAgent {
   stop(): Promise<void>;
 }
 
-/** Starts an agent on 127.0.0.1:0 (or `http`), DNS too (memory store unless `sqlite`). */
+/** Starts an agent on 127.0.0.1:0 (or `http`), DNS too (memory store unless `sqlite`); `flags` override options. */
 export async function startTestAgent(
-  opts: { sqlite?: boolean; dataDir?: string; http?: string; dns?: Record<string, unknown> } = {},
+  opts: {
+    sqlite?: boolean;
+    dataDir?: string;
+    http?: string;
+    dns?: Record<string, unknown>;
+    flags?: Record<string, unknown>;
+  } = {},
 ): Promise<TestAgent> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'meshwork-test-'));
   const options = resolveAgentOptions({
@@ -25,6 +31,7 @@ export async function startTestAgent(
       dataDir,
       nodeName: 'test-node',
       logLevel: 'silent',
+      ...opts.flags,
     },
   });
   const agent = await startAgent(options, silentLogger);

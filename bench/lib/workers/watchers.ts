@@ -3,7 +3,8 @@
  * queries), each on its own socket, and records when each watcher receives each index, on the
  * cross-process clock (performance.timeOrigin + performance.now()).
  *
- * IPC in:  {type:'start', url, service, count, mode:'sse'|'blocking', index?}
+ * IPC in:  {type:'start', url, service, count, mode:'sse'|'blocking'|'consul', index?}
+ *          ('consul': blocking queries on /v1/health/service/<service>, X-Consul-Index)
  *          {type:'collect', index, timeoutMs}   {type:'now'}
  * IPC out: {type:'ready', count} (sse: every snapshot received; blocking: every query sent)
  *          {type:'collected', index, times: (number|null)[]}   {type:'now', t}
@@ -15,7 +16,7 @@ interface Start {
   url: string;
   service: string;
   count: number;
-  mode: 'sse' | 'blocking';
+  mode: 'sse' | 'blocking' | 'consul';
   index?: number;
 }
 
@@ -82,13 +83,17 @@ function startBlocking(m: Start): void {
   // Keep-alive with no socket cap: each watcher keeps one connection, as a real client would.
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   let sent = 0;
-  const base = `/api/v1/services/${encodeURIComponent(m.service)}/instances`;
+  const consul = m.mode === 'consul';
+  const base = consul
+    ? `/v1/health/service/${encodeURIComponent(m.service)}`
+    : `/api/v1/services/${encodeURIComponent(m.service)}/instances`;
+  const indexHeader = consul ? 'x-consul-index' : 'x-meshwork-index';
   const poll = (w: number, index: number): void => {
     const req = request(
       new URL(`${base}?index=${index}&wait=300s`, m.url),
       { agent },
       (res: IncomingMessage) => {
-        const next = Number(res.headers['x-meshwork-index'] ?? index);
+        const next = Number(res.headers[indexHeader] ?? index);
         res.on('data', () => {});
         res.on('end', () => {
           const t = now();

@@ -17,6 +17,9 @@ Flags:
   --etcd-endpoints <urls>  comma-separated etcd client URLs (default http://127.0.0.1:2379)
   --config <file>       YAML/JSON config file; its "services" are registered (source config)
   --node-name <name>    This agent's node name (default: the hostname)
+  --datacenter <dc>     Datacenter the Consul API reports (default dc1)
+  --consul-legacy-verbs <true|false>  accept GET on Consul write endpoints, as python-consul
+                        0.7 sends them (default true; browser requests are refused anyway)
   --log-level <level>   error | warn | info | debug | silent (default info)
   --dns <host:port|off> DNS interface, UDP and TCP (default 127.0.0.1:8600; port 0 picks one)
   --dns-domain <name>   DNS domain (default consul); --dns-alt-domain <name> answers the same names
@@ -45,6 +48,8 @@ export const command: Command = {
       'etcd-endpoints': { type: 'string' },
       config: { type: 'string' },
       'node-name': { type: 'string' },
+      datacenter: { type: 'string' },
+      'consul-legacy-verbs': { type: 'string' },
       'log-level': { type: 'string' },
       dns: { type: 'string' },
       'dns-domain': { type: 'string' },
@@ -66,6 +71,13 @@ export const command: Command = {
     if (values['dns-domain'] !== undefined) dns.domain = values['dns-domain'];
     if (values['dns-alt-domain'] !== undefined) dns.altDomain = values['dns-alt-domain'];
     if (Object.keys(dns).length > 0) flags.dns = dns;
+    if (values.datacenter !== undefined) flags.datacenter = values.datacenter;
+    const legacy = values['consul-legacy-verbs'];
+    if (legacy !== undefined) {
+      if (!/^(true|false)$/.test(legacy))
+        throw errors.cliUsage('--consul-legacy-verbs takes true or false');
+      flags.consul = { legacyVerbs: legacy === 'true' };
+    }
     const load = () =>
       resolveAgentOptions({
         ...(values.config === undefined ? {} : { file: values.config }),

@@ -7,13 +7,15 @@ import { LIMITS } from '../../protocol/limits.js';
 import { registrationInputSchema } from '../../protocol/registration.js';
 import { parseOrThrow } from '../../protocol/validation.js';
 import type { Registry } from '../../registry/registry.js';
-import {
-  createWaitCancellation,
-  serviceTopic,
-  type Topic,
-} from '../../registry/watch/watch-hub.js';
+import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
 import { jsonBody, rawBody } from '../body.js';
-import { filterKey, parseBlocking, parseInstanceFilter, type Query } from '../query.js';
+import {
+  filterKey,
+  parseBlocking,
+  parseInstanceFilter,
+  waitForRequest,
+  type Query,
+} from '../query.js';
 
 const heartbeatSchema = z
   .object({
@@ -61,25 +63,8 @@ export function registerNativeRoutes(
       .send(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
 
   /** Runs a blocking query when `?index=` is given, then answers. */
-  const blocking = async (
-    req: FastifyRequest,
-    topic: Topic,
-    currentIndex: () => number,
-  ): Promise<void> => {
-    const { index, waitMs } = parseBlocking(req.query as Query);
-    if (index === 0) return;
-    const cancellation = createWaitCancellation();
-    const onClose = (): void => {
-      cancellation.cancelled = true;
-      cancellation.cancel?.();
-    };
-    req.raw.once('close', onClose);
-    try {
-      await registry.waitForChange(topic, index, waitMs, currentIndex, cancellation);
-    } finally {
-      req.raw.off('close', onClose);
-    }
-  };
+  const blocking = (req: FastifyRequest, topic: Topic, currentIndex: () => number) =>
+    waitForRequest(registry, req, topic, parseBlocking(req.query as Query), currentIndex);
 
   app.put('/api/v1/instances', async (req, reply) => {
     const input = parseOrThrow(registrationInputSchema, jsonBody(req));

@@ -276,15 +276,20 @@ export class HealthManager {
   }
 
   /**
-   * Applies a heartbeat to every TTL check of the instance: restarts its TTL and feeds the result
-   * to its machine. Writes only if a status changes.
+   * Applies a heartbeat to every TTL check of the instance (or only to `checkId`): restarts its
+   * TTL and feeds the result to its machine. Writes only if a status changes.
    */
-  heartbeat(instanceId: string, status: CheckStatus, output: string): HeartbeatOutcome {
+  heartbeat(
+    instanceId: string,
+    status: CheckStatus,
+    output: string,
+    checkId?: string,
+  ): HeartbeatOutcome {
     const tracked = this.#instances.get(instanceId);
     if (tracked === undefined) return 'not-found';
     let found = false;
     for (const check of tracked.checks) {
-      if (check.def.kind !== 'ttl') continue;
+      if (check.def.kind !== 'ttl' || (checkId !== undefined && check.def.id !== checkId)) continue;
       found = true;
       if (this.#running && tracked.owned) this.#armTtl(tracked, check);
       this.#apply(tracked, check, { status, output });

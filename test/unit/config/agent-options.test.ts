@@ -148,4 +148,33 @@ describe('resolveAgentOptions', () => {
       { numRuns: 500, seed: 11 },
     );
   });
+
+  it('reads consul.legacyVerbs from the file, env and flags, defaulting to true', () => {
+    assert.equal(resolveAgentOptions({}).consul.legacyVerbs, true);
+    const f = file('consul.yaml', 'consul:\n  legacyVerbs: false\n');
+    assert.equal(resolveAgentOptions({ file: f }).consul.legacyVerbs, false);
+    assert.equal(
+      resolveAgentOptions({ file: f, env: { MESHWORK_CONSUL__LEGACY_VERBS: 'true' } }).consul
+        .legacyVerbs,
+      true,
+    );
+    assert.equal(
+      resolveAgentOptions({
+        env: { MESHWORK_CONSUL__LEGACY_VERBS: 'true' },
+        flags: { consul: { legacyVerbs: false } },
+      }).consul.legacyVerbs,
+      false,
+    );
+    assert.equal(
+      resolveAgentOptions({ file: file('empty-consul.yaml', 'consul: {}\n') }).consul.legacyVerbs,
+      true,
+    );
+    assert.throws(
+      () =>
+        resolveAgentOptions({ file: file('bad-consul.yaml', 'consul:\n  legacyVerb: false\n') }),
+      (e: unknown) =>
+        isMeshError(e, ERROR_CODES.CONFIG_INVALID) &&
+        /consul.*unknown key/.test((e as Error).message),
+    );
+  });
 });

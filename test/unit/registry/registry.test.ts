@@ -5,7 +5,7 @@ import { createRegistry, type Registry } from '../../../src/registry/registry.js
 import { createMemoryCatalogStore } from '../../../src/registry/store/memory/memory-catalog-store.js';
 import type { CatalogStore } from '../../../src/registry/store/catalog-store.js';
 import { serviceTopic } from '../../../src/registry/watch/watch-hub.js';
-import type { ParsedRegistration } from '../../../src/protocol/registration.js';
+import { normalizeChecks, type ParsedRegistration } from '../../../src/protocol/registration.js';
 import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
 
 const input = (service: string, id: string): ParsedRegistration => ({
@@ -188,5 +188,52 @@ describe('Registry publishing', () => {
     assert.equal(frames.length, 2);
     assert.equal(late.length, 1);
     assert.match(late[0] ?? '', /"id":"a-1"/);
+  });
+
+  it('takes a heartbeat for one TTL check only when given its id', async () => {
+    const { registry } = await setup();
+    await registry.register({
+      ...input('a', 'a-1'),
+      checks: [
+        { id: 'one', ttlMs: 10_000 },
+        { id: 'two', ttlMs: 10_000 },
+      ],
+    });
+    await registry.heartbeat('a-1', 'passing', 'ok', 'one');
+    const states = registry.getInstance('a-1').instance.checks.map((c) => [c.id, c.status]);
+    assert.deepEqual(states, [
+      ['one', 'passing'],
+      ['two', 'critical'],
+    ]);
+  });
+
+  it("edits an instance's checks with updateChecks, keeping the state of checks it keeps", async () => {
+    const { registry } = await setup();
+    await registry.register({ ...input('a', 'a-1'), checks: [{ id: 'one', ttlMs: 10_000 }] });
+    await registry.heartbeat('a-1', 'passing');
+    const [extra] = normalizeChecks([{ id: 'two', ttlMs: 5_000 }]);
+    assert.ok(extra);
+    const added = await registry.updateChecks('a-1', (checks) => [...checks, extra]);
+    assert.deepEqual(
+      added.instance.checks.map((c) => [c.id, c.status]),
+      [
+        ['one', 'passing'],
+        ['two', 'critical'],
+      ],
+    );
+    const same = await registry.updateChecks('a-1', (checks) => checks);
+    assert.equal(same.index, added.index, 'no change, no write');
+    const removed = await registry.updateChecks('a-1', (checks) =>
+      checks.filter((c) => c.id === 'one'),
+    );
+    assert.deepEqual(
+      removed.instance.checks.map((c) => c.id),
+      ['one'],
+    );
+    assert.equal(removed.instance.status, 'passing');
+    await assert.rejects(
+      registry.updateChecks('nope', (c) => c),
+      /not found/,
+    );
   });
 });

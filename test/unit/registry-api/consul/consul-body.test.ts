@@ -1,0 +1,163 @@
+/** The Consul body normaliser: Go-style key matching, typed fields, and random input. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { ERROR_CODES, isMeshError } from '../../../../src/core/errors.js';
+import {
+  CATALOG_REGISTER_SPEC,
+  normaliseBody,
+  normaliseKey,
+  parseJsonBody,
+  SERVICE_SPEC,
+} from '../../../../src/registry-api/consul/consul-body.js';
+
+const SEED = 11;
+
+describe('normaliseBody', () => {
+  it('matches keys case-insensitively and without underscores, and types values', () => {
+    const b = normaliseBody(
+      {
+        name: 'web',
+        ID: 'web-1',
+        PORT: 80,
+        tags: ['a'],
+        enable_tag_override: true,
+        meta: { 'Keep-Case': 'v' },
+        check: { http: 'http://x/', interval: '10s', DeregisterCriticalServiceAfter: '1m30s' },
+        checks: [{ ttl: 30_000_000_000 }, { script_args: ['a'] }],
+      },
+      SERVICE_SPEC,
+    );
+    assert.deepEqual(b, {
+      Name: 'web',
+      ID: 'web-1',
+      Port: 80,
+      Tags: ['a'],
+      EnableTagOverride: true,
+      Meta: { 'Keep-Case': 'v' },
+      Check: { HTTP: 'http://x/', Interval: 10_000, DeregisterCriticalServiceAfter: 90_000 },
+      Checks: [{ TTL: 30_000 }, { Args: ['a'] }],
+    });
+  });
+
+  it('ignores unknown fields and nulls, reads nested catalog definitions', () => {
+    const b = normaliseBody(
+      {
+        Node: 'n',
+        WriteRequest: { Token: 't' },
+        Address: null,
+        Service: { Service: 'web', Port: 1 },
+        Check: { CheckID: 'c', Definition: { TTL: '5s' } },
+      },
+      CATALOG_REGISTER_SPEC,
+    );
+    assert.deepEqual(b, {
+      Node: 'n',
+      Service: { Service: 'web', Port: 1 },
+      Check: { CheckID: 'c', Definition: { TTL: 5000 } },
+    });
+  });
+
+  it('names the field and the problem when a value has the wrong type', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ Port: '80' }, /^Port: must be a whole number$/],
+      [{ Port: 1.5 }, /^Port: must be a whole number$/],
+      [{ Tags: ['a', 1] }, /^Tags: must be a list of strings$/],
+      [{ Meta: { a: 1 } }, /^Meta\.a: must be a string$/],
+      [{ Check: { Interval: '10' } }, /^Check\.Interval: must be a duration/],
+      [{ Check: { Interval: -1 } }, /^Check\.Interval: must be a non-negative duration$/],
+      [{ Check: { Header: { a: 'b' } } }, /^Check\.Header\.a: must be a list of strings$/],
+      [{ Checks: {} }, /^Checks: must be a list of objects$/],
+      [{ Checks: [1] }, /^Checks\[0\]: must be a JSON object$/],
+      [{ EnableTagOverride: 'yes' }, /^EnableTagOverride: must be true or false$/],
+      ['text', /must be a JSON object/],
+    ];
+    for (const [input, message] of cases) {
+      assert.throws(
+        () => normaliseBody(input, SERVICE_SPEC),
+        (err: unknown) => isMeshError(err, ERROR_CODES.VALIDATION) && message.test(err.message),
+        JSON.stringify(input),
+      );
+    }
+  });
+
+  it('reads Go durations as strings or nanoseconds', () => {
+    const d = (v: unknown) =>
+      (normaliseBody({ TTL: v }, { fields: { TTL: 'duration' } }) as { TTL: number }).TTL;
+    assert.equal(d('1m30s'), 90_000);
+    assert.equal(d('250ms'), 250);
+    assert.equal(d('0'), 0);
+    assert.equal(d(''), 0);
+    assert.equal(d(1_500_000_000), 1500);
+  });
+
+  it('normalises keys the Go way', () => {
+    assert.equal(
+      normaliseKey('Deregister_Critical_Service_After'),
+      'deregistercriticalserviceafter',
+    );
+  });
+
+  it('never throws anything but a validation error, whatever the JSON', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        try {
+          normaliseBody(v, SERVICE_SPEC);
+          normaliseBody(v, CATALOG_REGISTER_SPEC);
+        } catch (err) {
+          assert.ok(isMeshError(err, ERROR_CODES.VALIDATION), String(err));
+        }
+      }),
+      { seed: SEED, numRuns: 2000 },
+    );
+  });
+
+  it('never throws anything but a validation error for service-shaped objects with random values', () => {
+    const field = fc.constantFrom(
+      'name',
+      'ID',
+      'port',
+      'Tags',
+      'meta',
+      'Check',
+      'checks',
+      'weights',
+      'enable_tag_override',
+    );
+    const checkField = fc.constantFrom(
+      'TTL',
+      'http',
+      'Interval',
+      'timeout',
+      'header',
+      'status',
+      'failures_before_critical',
+    );
+    const checkObj = fc.dictionary(checkField, fc.jsonValue());
+    fc.assert(
+      fc.property(
+        fc.dictionary(field, fc.oneof(fc.jsonValue(), checkObj, fc.array(checkObj))),
+        (v) => {
+          try {
+            normaliseBody(v, SERVICE_SPEC);
+          } catch (err) {
+            assert.ok(isMeshError(err, ERROR_CODES.VALIDATION), String(err));
+          }
+        },
+      ),
+      { seed: SEED, numRuns: 2000 },
+    );
+  });
+});
+
+describe('parseJsonBody', () => {
+  it('answers EOF for an empty body and the parser message for bad JSON', () => {
+    assert.throws(() => parseJsonBody(Buffer.alloc(0)), /EOF/);
+    assert.throws(
+      () => parseJsonBody(Buffer.from('{')),
+      (e: unknown) => isMeshError(e, ERROR_CODES.VALIDATION),
+    );
+    assert.deepEqual(parseJsonBody(Buffer.alloc(0), {}), {});
+    assert.deepEqual(parseJsonBody(Buffer.from('{"a":1}')), { a: 1 });
+  });
+});

@@ -1,0 +1,186 @@
+/** Instance <-> Consul shapes: registrations from Consul definitions, check ids, outputs. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { InstanceDto } from '../../../../src/protocol/api-types.js';
+import {
+  aggregatedStatus,
+  agentService,
+  checkFromConsul,
+  consulCheckId,
+  nodeChecks,
+  nodeId,
+  registrationFromConsul,
+  serviceChecks,
+} from '../../../../src/registry-api/consul/consul-mapping.js';
+
+const node = { nodeName: 'n1', datacenter: 'dc1', address: '127.0.0.1' };
+const refused = (fn: () => unknown, text: RegExp) =>
+  assert.throws(fn, (e: unknown) => text.test((e as Error).message));
+
+const dto = (over: Partial<InstanceDto> = {}): InstanceDto =>
+  ({
+    id: 'web-1',
+    service: 'web',
+    address: '10.0.0.1',
+    port: 80,
+    ports: {},
+    tags: ['a'],
+    meta: { env: 'prod', 'consul-registered': 'true', 'consul-enable-tag-override': 'true' },
+    weights: { passing: 3, warning: 1 },
+    priority: 0,
+    capacity: 0,
+    protocols: [],
+    source: 'self',
+    managedBy: '',
+    maintenance: { enabled: false, reason: '' },
+    status: 'passing',
+    statusReason: '',
+    checks: [],
+    createdAt: 0,
+    updatedAt: 0,
+    createIndex: 5,
+    modifyIndex: 6,
+    ...over,
+  }) as InstanceDto;
+
+describe('registrationFromConsul', () => {
+  it('maps a Consul service definition, defaulting ID to Name and Address to the node', () => {
+    const r = registrationFromConsul(
+      { Name: 'web', Port: 0, Tags: ['x'], EnableTagOverride: true, Check: { TTL: 10_000 } },
+      node,
+    );
+    assert.equal(r.id, 'web');
+    assert.equal(r.address, '127.0.0.1');
+    assert.equal(r.port, 0);
+    assert.deepEqual(r.meta, { 'consul-registered': 'true', 'consul-enable-tag-override': 'true' });
+    assert.equal(r.checks?.[0]?.id, 'service:web');
+    assert.equal(r.checks?.[0]?.name, "Service 'web' check");
+    assert.equal(r.checks?.[0]?.initialStatus, 'critical');
+  });
+
+  it('numbers several checks and maps HTTP checks with headers and thresholds', () => {
+    const r = registrationFromConsul(
+      {
+        Name: 'web',
+        ID: 'web-1',
+        Checks: [
+          {
+            HTTP: 'http://10.0.0.1/h',
+            Interval: 5000,
+            Header: { a: ['1', '2'] },
+            Method: 'HEAD',
+            FailuresBeforeCritical: 3,
+          },
+          { TCP: '10.0.0.1:80', Interval: 1000, Status: 'passing' },
+        ],
+      },
+      node,
+    );
+    const [h, t] = r.checks ?? [];
+    assert.equal(h?.id, 'service:web-1:1');
+    assert.deepEqual(h?.http, {
+      url: 'http://10.0.0.1/h',
+      method: 'HEAD',
+      headers: { a: '1, 2' },
+      tlsSkipVerify: false,
+    });
+    assert.equal(h?.failuresBeforeCritical, 3);
+    assert.equal(h?.failuresBeforeWarning, 3);
+    assert.equal(t?.id, 'service:web-1:2');
+    assert.equal(t?.initialStatus, 'passing');
+  });
+
+  it('refuses what Consul refuses, with its messages', () => {
+    refused(() => registrationFromConsul({}, node), /^Missing service name$/);
+    refused(() => registrationFromConsul({ Name: 'web', Port: 70000 }, node), /port/);
+    refused(
+      () => registrationFromConsul({ Name: 'web', Weights: { Warning: -1 } }, node),
+      /^Invalid Weights/,
+    );
+    refused(
+      () => registrationFromConsul({ Name: 'web', ID: 'bad id' }, node),
+      /^Invalid service ID/,
+    );
+    refused(
+      () => registrationFromConsul({ Name: 'web', Check: { HTTP: 'ftp://x', Interval: 1 } }, node),
+      /http or https/,
+    );
+    refused(
+      () =>
+        registrationFromConsul({ Name: 'web', Check: { HTTP: 'not a url', Interval: 1 } }, node),
+      /not a URL/,
+    );
+    refused(
+      () => registrationFromConsul({ Name: 'web', Check: { TCP: 'nohost', Interval: 1000 } }, node),
+      /^Invalid check: /,
+    );
+    refused(
+      () => registrationFromConsul({ Name: 'web', Check: { TTL: 2 * 86_400_000 } }, node),
+      /TTL must be at most/,
+    );
+    refused(
+      () =>
+        registrationFromConsul(
+          {
+            Name: 'web',
+            Check: { TTL: 1000, FailuresBeforeWarning: 3, FailuresBeforeCritical: 2 },
+          },
+          node,
+        ),
+      /can't be higher/,
+    );
+  });
+});
+
+describe('checkFromConsul', () => {
+  it('refuses the kinds Meshwork does not run', () => {
+    for (const k of ['GRPC', 'UDP', 'H2PING', 'AliasService', 'Script', 'OSService']) {
+      refused(
+        () => checkFromConsul({ [k]: 'x', Interval: 1000 }, { serviceId: 's', serviceName: 's' }),
+        /not supported/,
+      );
+    }
+  });
+});
+
+describe('Consul shapes', () => {
+  it('hides markers from Meta and shows check ids Consul would give native instances', () => {
+    const s = agentService(node, dto());
+    assert.deepEqual(s.Meta, { env: 'prod' });
+    assert.equal(s.EnableTagOverride, true);
+    assert.deepEqual(s.Weights, { Passing: 3, Warning: 1 });
+    const check = { id: 'ttl', name: 'ttl check', kind: 'ttl' } as never;
+    assert.equal(consulCheckId(dto({ meta: {}, checks: [check] }), check, 0), 'service:web-1');
+    assert.equal(
+      consulCheckId(dto({ meta: {}, checks: [check, check] }), check, 1),
+      'service:web-1:2',
+    );
+    assert.equal(consulCheckId(dto({ checks: [check] }), check, 0), 'ttl');
+  });
+
+  it('adds the maintenance checks and aggregates as Consul does', () => {
+    const checks = serviceChecks(node, dto({ maintenance: { enabled: true, reason: '' } }));
+    assert.equal(checks[0]?.CheckID, '_service_maintenance:web-1');
+    assert.equal(aggregatedStatus(checks), 'maintenance');
+    const n = nodeChecks(node, { enabled: true, reason: 'x' });
+    assert.deepEqual(
+      n.map((c) => c.CheckID),
+      ['serfHealth', '_node_maintenance'],
+    );
+    assert.equal(aggregatedStatus([{ CheckID: 'a', Status: 'warning' }]), 'warning');
+    assert.equal(
+      aggregatedStatus([
+        { CheckID: 'a', Status: 'warning' },
+        { CheckID: 'b', Status: 'critical' },
+      ]),
+      'critical',
+    );
+    assert.equal(aggregatedStatus([]), 'passing');
+  });
+
+  it('derives a stable UUID-shaped node id', () => {
+    assert.match(nodeId('n1'), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(nodeId('n1'), nodeId('n1'));
+    assert.notEqual(nodeId('n1'), nodeId('n2'));
+  });
+});
