@@ -162,17 +162,6 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; pro
   return { values, problems };
 }
 
-/** Sets `a.b` in `o`, creating the section (sections are the dotted keys of ENV_KEYS). */
-function setPath(o: Record<string, unknown>, key: string, value: unknown): void {
-  const [section, field] = key.split('.');
-  if (field === undefined || section === undefined) {
-    o[key] = value;
-    return;
-  }
-  const inner = (o[section] ??= {}) as Record<string, unknown>;
-  inner[field] = value;
-}
-
 /** Merges config sources; sections (objects such as `consul`) merge key by key. */
 function mergeSources(...sources: Record<string, unknown>[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
