@@ -7,7 +7,6 @@
 import {
   Agent,
   Headers,
-  Response,
   fetch as undiciFetch,
   type BodyInit,
   type Dispatcher,
@@ -30,6 +29,7 @@ import {
   type RetryPolicy,
   type RetryPolicyOptions,
 } from './resilience/index.js';
+import { MeshResponseHandler } from './mesh-response.js';
 import { SelfRegistration, type SelfRegistrationOptions } from './self-registration.js';
 
 export interface MeshworkClientOptions {
@@ -58,8 +58,8 @@ export interface MeshworkClientOptions {
   readonly logger?: Logger;
 }
 
-/** Response bodies up to this size are read whole before `client.fetch` resolves. */
-const SMALL_BODY_BYTES = 64 * 1024;
+/** `close()` waits this long for in-flight calls before cutting them. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** `fetch`'s init, as `client.fetch` takes it. */
 export interface MeshFetchInit {
@@ -166,7 +166,16 @@ export class MeshworkClient {
 
   async #fetch(url: URL, init: MeshFetchInit): Promise<Response> {
     const headers: Record<string, string> = {};
-    new Headers(init.headers).forEach((v, k) => (headers[k] = v));
+    const given = init.headers;
+    if (given !== undefined && given !== null) {
+      if (Array.isArray(given) || typeof (given as Headers).forEach === 'function') {
+        new Headers(given).forEach((v, k) => (headers[k] = v));
+      } else {
+        // A plain object (the common case): no Headers object per call.
+        for (const [k, v] of Object.entries(given as Record<string, string>))
+          headers[k.toLowerCase()] = v;
+      }
+    }
     let body = init.body ?? null;
     if (body instanceof URLSearchParams) {
       headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
@@ -182,39 +191,47 @@ export class MeshworkClient {
       return undiciFetch(url, { ...(init as RequestInit), dispatcher: this.dispatcher } as never);
     }
     const method = (init.method ?? 'GET').toUpperCase();
-    const res = await this.dispatcher.request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      method: method as Dispatcher.HttpMethod,
-      headers,
-      body: body instanceof ArrayBuffer ? new Uint8Array(body) : body,
-      ...(init.signal == null ? {} : { signal: init.signal }),
+    const signal = init.signal ?? undefined;
+    signal?.throwIfAborted();
+    return new Promise<Response>((resolve, reject) => {
+      // Read straight off the dispatch (no undici request() body stream in between).
+      const handler = new MeshResponseHandler(
+        method,
+        url.href,
+        resolve as (r: unknown) => void,
+        reject,
+      );
+      const onAbort = (): void => handler.abort(signal?.reason as Error);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.dispatcher.dispatch(
+        {
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: body instanceof ArrayBuffer ? new Uint8Array(body) : body,
+        },
+        handler,
+      );
+      if (signal !== undefined) {
+        const done = (): void => signal.removeEventListener('abort', onAbort);
+        handler.settled.then(done, done);
+      }
     });
-    const out = new Headers();
-    for (const [k, v] of Object.entries(res.headers)) {
-      for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) out.append(k, one);
-    }
-    const empty = method === 'HEAD' || [204, 205, 304].includes(res.statusCode);
-    if (empty) {
-      res.body.resume();
-      return new Response(null, { status: res.statusCode, headers: out });
-    }
-    // A small body with a known length is read now: a Response over bytes costs a third of one
-    // over a stream (a web ReadableStream per response is most of fetch's overhead). A large or
-    // unsized body streams.
-    const length = Number(res.headers['content-length']);
-    const payload =
-      length <= SMALL_BODY_BYTES
-        ? new Uint8Array(await res.body.arrayBuffer())
-        : (res.body as never);
-    return new Response(payload, { status: res.statusCode, headers: out });
   }
 
   /** Deregisters what this client registered, stops watching and closes the pools. */
   async close(): Promise<void> {
     await Promise.all([...this.#registrations].map((r) => r.deregister().catch(() => undefined)));
     this.discovery.close();
-    await this.#agent.close();
+    // In-flight calls get a moment to finish; a response body nobody reads would hold close()
+    // forever, so what is left after that is cut.
+    const clock = this.#options.clock ?? systemClock;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    const grace = new Promise<void>((r) => (timer = clock.setTimeout(r, CLOSE_GRACE_MS)));
+    await Promise.race([this.#agent.close(), grace]);
+    if (timer !== undefined) clock.clearTimeout(timer);
+    await this.#agent.destroy();
     await this.registry.close();
   }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { fetch, request, Response } from 'undici';
+import { fetch, request } from 'undici';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import { isMeshError, ERROR_CODES } from '../../src/core/errors.js';
 import { createMeshworkClient, type MeshworkClient } from '../../src/client/mesh-client.js';
@@ -253,6 +253,57 @@ describe('MeshworkClient', () => {
       assert.equal((await limited.fetch('http://payments/r')).status, 200);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('streams a large body of unknown length through client.fetch, and honours an abort', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let slowStarted: (() => void) | undefined;
+    const big = createServer((req, res) => {
+      if (req.url === '/slow') {
+        res.writeHead(200);
+        res.write('partial');
+        slowStarted?.();
+        return; // never ends: the caller aborts
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }); // chunked: no length
+      let n = 0;
+      const more = (): void => {
+        while (n < 32) {
+          n++;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    });
+    big.listen(0, '127.0.0.1');
+    await once(big, 'listening');
+    try {
+      await client.registry.register({
+        service: 'big',
+        id: 'big-1',
+        address: '127.0.0.1',
+        port: (big.address() as { port: number }).port,
+      });
+      await client.discover('big', { status: ['passing', 'warning', 'critical', 'starting'] });
+      const res = await client.fetch('http://big/data');
+      assert.ok(res instanceof Response);
+      assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+      let bytes = 0;
+      for await (const c of res.body!) bytes += c.length;
+      assert.equal(bytes, 32 * chunk.length);
+
+      const controller = new AbortController();
+      const started = new Promise<void>((r) => (slowStarted = r));
+      const pending = client.fetch('http://big/slow', { signal: controller.signal });
+      const slow = await pending;
+      await started;
+      controller.abort(new Error('caller gave up'));
+      await assert.rejects(slow.text(), /caller gave up|aborted/);
+    } finally {
+      big.closeAllConnections();
+      big.close();
     }
   });
 });
