@@ -74,12 +74,19 @@ export function parseInstanceFilter(q: Query): InstanceFilter {
 
 /** The query string minus blocking parameters: the cache key of a filtered read. */
 export function filterKey(q: Query): string {
-  const parts: string[] = [];
-  for (const k of Object.keys(q).sort()) {
+  let keys: string[] | undefined;
+  for (const k in q) {
     if (k === 'index' || k === 'wait') continue;
-    for (const v of all(q[k])) parts.push(`${k}=${v}`);
+    (keys ??= []).push(k);
   }
-  return parts.join('&');
+  // Most reads carry no filter, or one (a blocking query re-issued a thousand times a change).
+  if (keys === undefined) return '';
+  if (keys.length > 1) keys.sort();
+  let out = '';
+  for (const k of keys) {
+    for (const v of all(q[k])) out += `${out === '' ? '' : '&'}${k}=${v}`;
+  }
+  return out;
 }
 
 /**
