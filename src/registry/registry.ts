@@ -260,7 +260,7 @@ export class Registry {
     if (this.#store.ttlLeases !== undefined && !this.view.get(id)?.checks.some(isTtl))
       throw errors.noTtlCheck(id);
     // Cluster mode: the deadline lives in etcd, so any agent can take the heartbeat.
-    await this.#store.ttlLeases?.keepAlive(id);
+    await this.#store.ttlLeases?.keepAlive(id, checkId);
     const r = this.#health.heartbeat(id, status, output, checkId);
     if (r === 'not-found') throw errors.instanceNotFound(id);
     if (r === 'no-ttl-check') throw errors.noTtlCheck(id);

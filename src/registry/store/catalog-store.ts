@@ -80,10 +80,11 @@ export type StoreListener = (events: readonly StoreEvent[]) => void;
  */
 export interface StoreTtlLeases {
   /**
-   * Restarts the deadlines of every TTL check of the instance; re-arms those that already
-   * expired. Rejects with MESHWORK_ERR_STORE_UNAVAILABLE when the store cannot be reached.
+   * Restarts the deadlines of every TTL check of the instance (or only `checkId`'s); re-arms
+   * those that already expired. Rejects with MESHWORK_ERR_STORE_UNAVAILABLE when the store
+   * cannot be reached.
    */
-  keepAlive(instanceId: string): Promise<void>;
+  keepAlive(instanceId: string, checkId?: string): Promise<void>;
   /** Arms a fresh deadline for one check whose deadline passed (no-op if one is armed). */
   renew(instanceId: string, checkId: string): Promise<void>;
   /** Whether the check's deadline is armed, as last seen (cheap, local). */

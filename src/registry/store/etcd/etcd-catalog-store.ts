@@ -501,21 +501,23 @@ export class EtcdCatalogStore implements CatalogStore, StoreTtlLeases {
 
   // ---- TTL deadlines (StoreTtlLeases) -------------------------------------------------------
 
-  async keepAlive(instanceId: string): Promise<void> {
+  async keepAlive(instanceId: string, onlyCheckId?: string): Promise<void> {
     if (this.#closed) throw errors.storeUnavailable('store is closed');
     const ttl = this.#instances.get(instanceId)?.ttl;
     if (ttl === undefined || ttl.size === 0) return;
     try {
       await Promise.all(
-        [...ttl].map(async ([checkId, ttlMs]) => {
-          const lease = this.#leases.get(`${instanceId}/${checkId}`);
-          const left =
-            lease === undefined
-              ? 0
-              : await withTimeout(this.#keeper.keepAlive(lease), this.#timeoutMs);
-          // Expired (or never seen): a new lease for the key, which detaches it from the old one.
-          if (left <= 0) await this.#arm(instanceId, checkId, ttlMs);
-        }),
+        [...ttl]
+          .filter(([checkId]) => onlyCheckId === undefined || checkId === onlyCheckId)
+          .map(async ([checkId, ttlMs]) => {
+            const lease = this.#leases.get(`${instanceId}/${checkId}`);
+            const left =
+              lease === undefined
+                ? 0
+                : await withTimeout(this.#keeper.keepAlive(lease), this.#timeoutMs);
+            // Expired (or never seen): a new lease for the key, which detaches it from the old one.
+            if (left <= 0) await this.#arm(instanceId, checkId, ttlMs);
+          }),
       );
     } catch (err) {
       if (isMeshError(err, ERROR_CODES.STORE_UNAVAILABLE)) throw err;
