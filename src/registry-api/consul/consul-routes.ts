@@ -115,10 +115,12 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
       .header('content-type', 'text/plain; charset=utf-8')
       .send('Invalid URL path: not a recognized HTTP API endpoint\n');
   });
-  scope.addHook('onRequest', async (req) => {
+  // A callback hook, not an async one: no promise and microtask per request on the hot path.
+  scope.addHook('onRequest', (req, _reply, done) => {
     // ACLs are not enforced yet (docs/consul-compatibility.md); tokens are accepted and ignored.
     if (readToken(req.query as Query, req.headers) !== '')
       log.debug({ url: req.url }, 'token ignored');
+    done();
   });
 
   /** Handlers by path and method; registered together at the end (see `registerAll`). */
