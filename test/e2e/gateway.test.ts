@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Pool, request, WebSocket } from 'undici';
@@ -216,9 +217,12 @@ describe('meshwork gateway (process)', () => {
       try {
         const chunk = Buffer.alloc(1 << 20, 0x62);
         const total = 1024;
-        async function* body(): AsyncGenerator<Buffer> {
-          for (let i = 0; i < total; i++) yield chunk;
-        }
+        const body = (): Readable =>
+          Readable.from(
+            (function* () {
+              for (let i = 0; i < total; i++) yield chunk;
+            })(),
+          );
         const up = await request(`${gw.url}/upload`, {
           method: 'POST',
           headers: { host: 'big.mesh.local', 'content-length': String(total << 20) },
