@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, wrk, nginx, haproxy)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -17,8 +17,19 @@ for tool in "$@"; do
       # The README tour test runs the README's curl commands as written.
       if ! command -v curl >/dev/null 2>&1; then missing_pkgs+=(curl); fi
       ;;
+    wrk)
+      # bench:gateway drives every proxy with wrk for maximum throughput.
+      if ! command -v wrk >/dev/null 2>&1; then missing_pkgs+=(wrk); fi
+      ;;
+    nginx)
+      # bench:gateway's native peer: nginx proxy_pass with upstream keepalive (nginx-light).
+      if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then missing_pkgs+=(nginx-light); fi
+      ;;
+    haproxy)
+      if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then missing_pkgs+=(haproxy); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, wrk, nginx, haproxy)" >&2
       exit 2
       ;;
   esac
@@ -49,3 +60,9 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   systemctl stop etcd >&2 || true
 fi
+# Same for nginx and haproxy: bench:gateway runs its own, on free loopback ports.
+for svc in nginx haproxy; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" >&2 || true
+  fi
+done
