@@ -141,3 +141,13 @@ describe('gateway options', () => {
     );
   });
 });
+
+describe('examples/gateway.yaml', () => {
+  it('is a valid gateway config', () => {
+    const o = resolveGatewayOptions({
+      file: new URL('../../../examples/gateway.yaml', import.meta.url).pathname,
+    });
+    assert.equal(o.routes.length, 3);
+    assert.equal(o.routes[0]?.backends?.[1]?.weight, 10);
+  });
+});
