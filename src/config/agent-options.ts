@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { errors } from '../core/errors.js';
 import { registrationInputSchema, type ParsedRegistration } from '../protocol/registration.js';
-import { formatPath } from '../protocol/validation.js';
+import { deepFreeze, issueLines, readEnv, type EnvKey } from './config-sources.js';
 
 const hostPort = z
   .string()
@@ -70,7 +70,7 @@ function safeHostname(): string {
 }
 
 /** Env vars: MESHWORK_AGENT__<KEY> with the key in SCREAMING_SNAKE (MESHWORK_AGENT__DATA_DIR). */
-const ENV_KEYS: Record<string, { key: string; type: 'string' | 'boolean' | 'number' | 'list' }> = {
+const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__HTTP: { key: 'http', type: 'string' },
   MESHWORK_AGENT__DATA_DIR: { key: 'dataDir', type: 'string' },
   MESHWORK_AGENT__DEV: { key: 'dev', type: 'boolean' },
@@ -112,28 +112,6 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
-function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; problems: string[] } {
-  const values: Record<string, unknown> = {};
-  const problems: string[] = [];
-  for (const [name, spec] of Object.entries(ENV_KEYS)) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    if (spec.type === 'boolean') {
-      if (!/^(true|false|1|0)$/i.test(raw)) problems.push(`${name}: must be true or false`);
-      else values[spec.key] = /^(true|1)$/i.test(raw);
-    } else if (spec.type === 'number') {
-      if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
-      else values[spec.key] = Number(raw);
-    } else if (spec.type === 'list') {
-      values[spec.key] = raw
-        .split(',')
-        .map((v) => v.trim())
-        .filter((v) => v !== '');
-    } else values[spec.key] = raw;
-  }
-  return { values, problems };
-}
-
 /**
  * Resolves the agent's options: defaults < config file < env < flags. Throws one
  * CONFIG_INVALID error listing every problem, before anything starts.
@@ -144,27 +122,10 @@ export function resolveAgentOptions(input: {
   flags?: Record<string, unknown>;
 }): AgentOptions {
   const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
-  const env = fromEnv(input.env ?? {});
+  const env = readEnv(input.env ?? {}, ENV_KEYS);
   const merged = { ...DEFAULT_AGENT_OPTIONS, ...fileValues, ...env.values, ...(input.flags ?? {}) };
   const r = agentOptionsSchema.safeParse(merged);
-  const problems = [...env.problems];
-  if (!r.success) {
-    for (const issue of r.error.issues) {
-      const path =
-        issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys.join(', ')] : issue.path;
-      problems.push(
-        `${formatPath(path) || '(top level)'}: ${issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message}`,
-      );
-    }
-  }
+  const problems = [...env.problems, ...(r.success ? [] : issueLines(r.error.issues))];
   if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
   return deepFreeze(r.data);
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
 }

@@ -15,7 +15,7 @@ import {
 import { errors, isMeshError } from '../core/errors.js';
 import { readConfigFile } from '../config/agent-options.js';
 import { routeSchema } from '../proxy/route-config.js';
-import { formatPath } from '../protocol/validation.js';
+import { deepFreeze, issueLines, readEnv, type EnvKey } from '../config/config-sources.js';
 
 const hostPort = z
   .string()
@@ -93,8 +93,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   routes: Object.freeze([]),
 });
 
-type EnvType = 'string' | 'number' | 'list';
-const ENV_KEYS: Record<string, { key: string; type: EnvType }> = {
+const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__LISTEN: { key: 'listen', type: 'string' },
   MESHWORK_GATEWAY__ADMIN: { key: 'admin', type: 'string' },
   MESHWORK_GATEWAY__REGISTRY: { key: 'registry', type: 'list' },
@@ -108,25 +107,6 @@ const ENV_KEYS: Record<string, { key: string; type: EnvType }> = {
   MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS: { key: 'drainTimeoutMs', type: 'number' },
   MESHWORK_GATEWAY__LOG_LEVEL: { key: 'logLevel', type: 'string' },
 };
-
-function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; problems: string[] } {
-  const values: Record<string, unknown> = {};
-  const problems: string[] = [];
-  for (const [name, spec] of Object.entries(ENV_KEYS)) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    if (spec.type === 'number') {
-      if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
-      else values[spec.key] = Number(raw);
-    } else if (spec.type === 'list') {
-      values[spec.key] = raw
-        .split(',')
-        .map((v) => v.trim())
-        .filter((v) => v !== '');
-    } else values[spec.key] = raw;
-  }
-  return { values, problems };
-}
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */
 function semanticProblems(o: GatewayOptions): string[] {
@@ -145,20 +125,12 @@ function semanticProblems(o: GatewayOptions): string[] {
     if (r.balancer !== undefined) checkBalancer(r.balancer, `routes[${i}].balancer`);
   });
   const retry = retryPolicyOptionsSchema.safeParse({ ...DEFAULT_RETRY_POLICY_OPTIONS, ...o.retry });
-  if (!retry.success)
-    for (const issue of retry.error.issues)
-      problems.push(
-        `retry${issue.path.length ? '.' : ''}${formatPath(issue.path)}: ${issue.message}`,
-      );
+  if (!retry.success) problems.push(...issueLines(retry.error.issues, 'retry'));
   const od = circuitBreakerOptionsSchema.safeParse({
     ...DEFAULT_GATEWAY_OPTIONS.outlierDetection,
     ...o.outlierDetection,
   });
-  if (!od.success)
-    for (const issue of od.error.issues)
-      problems.push(
-        `outlierDetection${issue.path.length ? '.' : ''}${formatPath(issue.path)}: ${issue.message}`,
-      );
+  if (!od.success) problems.push(...issueLines(od.error.issues, 'outlierDetection'));
   const names = new Set<string>();
   o.routes.forEach((r, i) => {
     if (r.name === undefined) return;
@@ -177,16 +149,10 @@ export function parseGatewayOptions(
   extraProblems: readonly string[] = [],
 ): GatewayOptions {
   const r = gatewayOptionsSchema.safeParse(merged);
-  const problems = [...extraProblems];
-  if (!r.success) {
-    for (const issue of r.error.issues) {
-      const path =
-        issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys.join(', ')] : issue.path;
-      problems.push(
-        `${formatPath(path) || '(top level)'}: ${issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message}`,
-      );
-    }
-  } else problems.push(...semanticProblems(r.data));
+  const problems = [
+    ...extraProblems,
+    ...(r.success ? semanticProblems(r.data) : issueLines(r.error.issues)),
+  ];
   if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
   return deepFreeze(r.data);
 }
@@ -201,7 +167,7 @@ export function resolveGatewayOptions(input: {
   flags?: Record<string, unknown>;
 }): GatewayOptions {
   const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
-  const env = fromEnv(input.env ?? {});
+  const env = readEnv(input.env ?? {}, ENV_KEYS);
   const merged = {
     ...DEFAULT_GATEWAY_OPTIONS,
     ...fileValues,
@@ -209,12 +175,4 @@ export function resolveGatewayOptions(input: {
     ...(input.flags ?? {}),
   };
   return parseGatewayOptions(merged, env.problems);
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
 }

@@ -112,20 +112,20 @@ export class ProxyEngine {
       rawReply(socket, replyFor(errors.proxyRouteNotFound(input.method, input.host, input.path)));
       return;
     }
+    const exchange = new UpgradeExchange(req);
+    for (const f of route.filters) {
+      const status = f.onRequest?.(exchange);
+      if (status !== undefined && status !== 'continue') {
+        rawReply(socket, status);
+        return;
+      }
+    }
     const cluster = route.pickCluster();
     const go = (): void => {
       const endpoint = cluster.pick(undefined, undefined);
       if (endpoint === undefined) {
         rawReply(socket, replyFor(errors.proxyNoHealthyUpstream(cluster.name)));
         return;
-      }
-      const exchange = new UpgradeExchange(req);
-      for (const f of route.filters) {
-        const status = f.onRequest?.(exchange);
-        if (status !== undefined && status !== 'continue') {
-          rawReply(socket, status);
-          return;
-        }
       }
       const headers = upstreamRequestHeaders(
         req.rawHeaders,
@@ -539,7 +539,16 @@ class Attempt implements Handler {
   }
 
   onResponseError(_controller: Controller, err: Error): void {
-    if (this.#discarded || this.#cancelled) {
+    if (this.#discarded) {
+      this.#settle();
+      return;
+    }
+    if (this.#cancelled) {
+      // Not the instance's fault, but a half-open probe slot MUST be given back (by a report):
+      // count it as failed, which keeps the instance out a while longer rather than forever.
+      if (!this.#done && this.#cluster.outliers.state(this.endpoint.id) === 'half-open') {
+        this.#cluster.outliers.report(this.endpoint.id, false);
+      }
       this.#settle();
       return;
     }

@@ -21,59 +21,55 @@ describe('gateway options', () => {
     assert.ok(Object.isFrozen(o));
   });
 
+  /** The problems parseGatewayOptions lists for `doc` (defaults underneath). */
+  const problemsOf = (doc: Record<string, unknown>): string[] => {
+    try {
+      parseGatewayOptions({ ...DEFAULT_GATEWAY_OPTIONS, ...doc });
+    } catch (err) {
+      assert.ok(isMeshError(err, ERROR_CODES.CONFIG_INVALID));
+      return err.details?.problems as string[];
+    }
+    return assert.fail('should throw');
+  };
+
   it('lists every problem at once', () => {
-    try {
-      parseGatewayOptions({
-        ...DEFAULT_GATEWAY_OPTIONS,
-        listen: 'x',
-        balancer: 'fastest',
-        retry: { maxAttempts: 0 },
-        routes: [
-          { service: 'a', backends: [{ service: 'b' }] },
-          { name: 'n', service: 'a' },
-          { name: 'n', service: 'a' },
-        ],
-      });
-      assert.fail('should throw');
-    } catch (err) {
-      assert.ok(isMeshError(err, ERROR_CODES.CONFIG_INVALID));
-      const problems = err.details?.problems as string[];
-      assert.ok(
-        problems.some((p) => p.startsWith('listen:')),
-        problems.join('\n'),
-      );
-      assert.ok(
-        problems.some((p) => p.startsWith('routes[0]')),
-        problems.join('\n'),
-      );
-    }
-    try {
-      parseGatewayOptions({
-        ...DEFAULT_GATEWAY_OPTIONS,
-        balancer: 'fastest',
-        retry: { maxAttempts: 0 },
-        routes: [
-          { name: 'n', service: 'a' },
-          { name: 'n', service: 'a' },
-        ],
-      });
-      assert.fail('should throw');
-    } catch (err) {
-      assert.ok(isMeshError(err, ERROR_CODES.CONFIG_INVALID));
-      const problems = err.details?.problems as string[];
-      assert.ok(
-        problems.some((p) => p.startsWith('balancer:')),
-        problems.join('\n'),
-      );
-      assert.ok(
-        problems.some((p) => p.startsWith('retry.maxAttempts')),
-        problems.join('\n'),
-      );
-      assert.ok(
-        problems.some((p) => p.includes('used twice')),
-        problems.join('\n'),
-      );
-    }
+    const shape = problemsOf({
+      listen: 'x',
+      routes: [{ service: 'a', backends: [{ service: 'b' }] }],
+    });
+    assert.ok(
+      shape.some((p) => p.startsWith('listen:')),
+      shape.join('\n'),
+    );
+    assert.ok(
+      shape.some((p) => p.startsWith('routes[0]')),
+      shape.join('\n'),
+    );
+    // Past the schema: balancers, retry and outlier options, duplicate names, all at once.
+    const semantic = problemsOf({
+      balancer: 'fastest',
+      retry: { maxAttempts: 0, bogus: 1 },
+      routes: [
+        { name: 'n', service: 'a' },
+        { name: 'n', service: 'a' },
+      ],
+    });
+    assert.ok(
+      semantic.some((p) => p.startsWith('balancer:')),
+      semantic.join('\n'),
+    );
+    assert.ok(
+      semantic.some((p) => p.startsWith('retry.maxAttempts')),
+      semantic.join('\n'),
+    );
+    assert.ok(
+      semantic.some((p) => p === 'retry.bogus: unknown key'),
+      semantic.join('\n'),
+    );
+    assert.ok(
+      semantic.some((p) => p.includes('used twice')),
+      semantic.join('\n'),
+    );
   });
 
   it('never throws anything but CONFIG_INVALID on random route documents, and compiled matchers never throw', () => {
