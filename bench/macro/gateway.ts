@@ -172,6 +172,9 @@ error_log ${dir}/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # The defaults (1,000 requests, 75 s) would close client connections mid-run.
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
   client_body_temp_path ${dir}/nginx-body;
   proxy_temp_path ${dir}/nginx-proxy;
   fastcgi_temp_path ${dir}/nginx-fastcgi;

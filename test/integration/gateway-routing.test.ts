@@ -233,6 +233,19 @@ describe('gateway routing', () => {
     assert.equal(r.status, 200);
   });
 
+  it('drops connections unanswered past maxMalformedPerSecond, and still serves good requests', async () => {
+    let answered = 0;
+    const tries = 60;
+    for (let i = 0; i < tries; i++) {
+      if (/^HTTP\/1\.1 400/.test(await raw(gateway.url, 'BAD\r\n\r\n'))) answered++;
+    }
+    // 20 per second per address: 60 tries span at most a few windows on a busy machine.
+    assert.ok(answered < tries, `answered ${answered} of ${tries}`);
+    assert.ok(answered >= 1);
+    const r = await call(gateway.url, '/', { headers: { host: 'users.mesh.local' } });
+    assert.equal(r.status, 200);
+  });
+
   it('serves /metrics and /health/ready on the admin port', async () => {
     const ready = await call(gateway.adminUrl, '/health/ready');
     assert.equal(ready.status, 200);
