@@ -147,6 +147,8 @@ runMain(async () => {
       'admin: 127.0.0.1:0',
       `registry: [${agent.url}]`,
       'logLevel: warn',
+      // As long as nginx keeps them: the fixed-rate driver keeps idle connections open.
+      'downstreamKeepAliveMs: 300000',
       'routes:',
       '  - name: all',
       '    match: { path: { prefix: / } }',

@@ -136,7 +136,7 @@ export async function startGateway(
       // Streams may be long (a 1 GB upload): only the head has a deadline.
       requestTimeout: 0,
       headersTimeout: 30_000,
-      keepAliveTimeout: 5_000,
+      keepAliveTimeout: options.downstreamKeepAliveMs,
     },
     (req: IncomingMessage, res: ServerResponse) => {
       if (draining) res.setHeader('connection', 'close');

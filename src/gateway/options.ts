@@ -55,6 +55,8 @@ export const gatewayOptionsSchema = z
     outlierDetection: z.record(z.string(), z.unknown()),
     /** Panic below this percent of healthy instances in a cluster (0 = never panic). */
     panicThresholdPercent: z.number().min(0).max(100),
+    /** Idle keep-alive connections from clients are closed after this long. */
+    downstreamKeepAliveMs: z.number().int().min(1).max(3_600_000),
     /** Largest request head (node's maxHeaderSize); larger ones get 431. */
     maxHeaderBytes: z.number().int().min(1024).max(1_048_576),
     /** Malformed requests per second per client address before its connections are dropped unanswered. */
@@ -86,6 +88,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
     baseEjectionMs: 10_000,
   }),
   panicThresholdPercent: 50,
+  downstreamKeepAliveMs: 5_000,
   maxHeaderBytes: 16_384,
   maxMalformedPerSecond: 20,
   drainTimeoutMs: 10_000,

@@ -481,6 +481,8 @@ class Attempt implements Handler {
   #discarded = false;
   #cancelled = false;
   #resume: (() => void) | undefined;
+  /** The per-try deadline for the response head (undici's own timers tick at ~1 s). */
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(
     exchange: Exchange,
@@ -494,6 +496,22 @@ class Attempt implements Handler {
     this.endpoint = endpoint;
     this.#panic = panic;
     this.tryTimeoutMs = tryTimeoutMs;
+    if (Number.isFinite(tryTimeoutMs)) {
+      this.#timer = setTimeout(() => this.#timedOut(), Math.max(1, tryTimeoutMs));
+    }
+  }
+
+  #timedOut(): void {
+    this.#timer = undefined;
+    if (this.#done) return;
+    const err = Object.assign(new Error(`no response head within ${this.tryTimeoutMs} ms`), {
+      code: 'UND_ERR_HEADERS_TIMEOUT',
+    });
+    // Later callbacks of this attempt are ignored; the exchange retries or replies 504 now.
+    // failed() first: the abort below calls onResponseError at once, which settles the attempt.
+    this.#discarded = true;
+    this.failed(err);
+    this.#controller?.abort(err);
   }
 
   /** The downstream went away: abort the upstream request. */
@@ -505,6 +523,7 @@ class Attempt implements Handler {
   onRequestStart(controller: Controller): void {
     this.#controller = controller;
     if (this.#cancelled) controller.abort(new Error('meshwork: downstream closed'));
+    else if (this.#discarded) controller.abort(DISCARDED);
   }
 
   onResponseStart(
@@ -513,6 +532,11 @@ class Attempt implements Handler {
     headers: ResponseHeaders,
     statusMessage?: string,
   ): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#discarded) return;
     const seconds = Number(process.hrtime.bigint() - this.#startedAt) / 1e9;
     this.#cluster.outliers.report(this.endpoint.id, statusCode < 500);
     this.#exchange.stats()?.latency.observe(seconds);
@@ -558,6 +582,10 @@ class Attempt implements Handler {
   /** A failure of this attempt (also a synchronous dispatch throw). */
   failed(err: Error): void {
     if (this.#done) return;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     // Connect errors and resets count against the instance; a deadline we set does too.
     this.#cluster.outliers.report(this.endpoint.id, false);
     this.#settle();
@@ -565,6 +593,10 @@ class Attempt implements Handler {
   }
 
   #settle(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     if (this.#done) return;
     this.#done = true;
     this.#cluster.balancerFor(this.#panic).finished(this.endpoint.id);

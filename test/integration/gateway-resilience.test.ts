@@ -178,7 +178,26 @@ describe('gateway resilience', () => {
     const tookMs = Date.now() - started;
     assert.equal(r.status, 504);
     assert.equal(JSON.parse(r.text).error.code, 'MESHWORK_ERR_PROXY_UPSTREAM_TIMEOUT');
-    assert.ok(tookMs >= 250 && tookMs < 3000, `took ${tookMs} ms`);
+    assert.ok(tookMs >= 250 && tookMs < 1500, `took ${tookMs} ms`);
+  });
+
+  it('honours the caller deadline (x-meshwork-deadline-ms) and passes what is left on', async () => {
+    const [slow] = await service('deadline', 1);
+    const u = slow as Upstream;
+    u.handler = () => undefined; // never answers
+    const g = await gw({ retry: { maxAttempts: 1 } });
+    await call(g.url, '/', {
+      headers: { host: 'deadline.mesh.local', 'x-meshwork-deadline-ms': '50' },
+    });
+    const started = Date.now();
+    const r = await call(g.url, '/', {
+      headers: { host: 'deadline.mesh.local', 'x-meshwork-deadline-ms': '200' },
+    });
+    const tookMs = Date.now() - started;
+    assert.equal(r.status, 504);
+    assert.ok(tookMs >= 150 && tookMs < 900, `took ${tookMs} ms`);
+    const left = Number(u.seen.at(-1)?.headers['x-meshwork-deadline-ms']);
+    assert.ok(left > 0 && left <= 200, `the upstream was told ${left} ms`);
   });
 
   it('answers 502 naming the failure when every instance refuses', async () => {
