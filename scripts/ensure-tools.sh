@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, wrk, nginx, haproxy)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -40,8 +40,19 @@ for tool in "$@"; do
       py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3
       if ! "$py" -c 'import consul' >/dev/null 2>&1; then missing_pkgs+=(python3-consul); fi
       ;;
+    wrk)
+      # bench:gateway drives every proxy with wrk for maximum throughput.
+      if ! command -v wrk >/dev/null 2>&1; then missing_pkgs+=(wrk); fi
+      ;;
+    nginx)
+      # bench:gateway's native peer: nginx proxy_pass with upstream keepalive (nginx-light).
+      if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then missing_pkgs+=(nginx-light); fi
+      ;;
+    haproxy)
+      if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then missing_pkgs+=(haproxy); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, wrk, nginx, haproxy)" >&2
       exit 2
       ;;
   esac
@@ -72,3 +83,9 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   systemctl stop etcd >&2 || true
 fi
+# Same for nginx and haproxy: bench:gateway runs its own, on free loopback ports.
+for svc in nginx haproxy; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" >&2 || true
+  fi
+done

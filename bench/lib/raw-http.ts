@@ -45,6 +45,11 @@ class Conn {
   }
 
   send(p: Pending): void {
+    // A server may close an idle keep-alive connection; a write to it would never be answered.
+    if (this.#socket.destroyed) {
+      p.reject(new Error('connection closed by the server'));
+      return;
+    }
     this.#current = p;
     this.#socket.write(p.bytes);
   }

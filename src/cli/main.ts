@@ -4,6 +4,10 @@ import type { Command, Io } from './command.js';
 
 const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command: Command }> }> = {
   agent: { synopsis: 'Run the registry agent', load: () => import('./commands/agent.js') },
+  gateway: {
+    synopsis: 'Run the HTTP gateway (server-side discovery)',
+    load: () => import('./commands/gateway.js'),
+  },
   services: {
     synopsis: 'List services with counts by status',
     load: () => import('./commands/services.js'),

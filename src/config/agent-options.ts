@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { errors } from '../core/errors.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
 import { registrationInputSchema, type ParsedRegistration } from '../protocol/registration.js';
-import { formatPath } from '../protocol/validation.js';
+import { deepFreeze, issueLines, readEnv, type EnvKey } from './config-sources.js';
 
 const hostPort = z
   .string()
@@ -86,7 +86,7 @@ function safeHostname(): string {
 }
 
 /** Env vars: MESHWORK_AGENT__<KEY> with the key in SCREAMING_SNAKE (MESHWORK_AGENT__DATA_DIR). */
-const ENV_KEYS: Record<string, { key: string; type: 'string' | 'boolean' | 'number' | 'list' }> = {
+const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__HTTP: { key: 'http', type: 'string' },
   MESHWORK_AGENT__DATA_DIR: { key: 'dataDir', type: 'string' },
   MESHWORK_AGENT__DEV: { key: 'dev', type: 'boolean' },
@@ -137,31 +137,6 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
-function fromEnv(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; problems: string[] } {
-  const values: Record<string, unknown> = {};
-  const problems: string[] = [];
-  for (const [name, spec] of Object.entries(ENV_KEYS)) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    const [head = spec.key, key] = spec.key.split('.');
-    const target = key === undefined ? values : ((values[head] ??= {}) as Record<string, unknown>);
-    const field = key ?? head;
-    if (spec.type === 'boolean') {
-      if (!/^(true|false|1|0)$/i.test(raw)) problems.push(`${name}: must be true or false`);
-      else target[field] = /^(true|1)$/i.test(raw);
-    } else if (spec.type === 'number') {
-      if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
-      else target[field] = Number(raw);
-    } else if (spec.type === 'list') {
-      target[field] = raw
-        .split(',')
-        .map((v) => v.trim())
-        .filter((v) => v !== '');
-    } else target[field] = raw;
-  }
-  return { values, problems };
-}
-
 /** Merges config sources; sections (objects such as `consul`) merge key by key. */
 function mergeSources(...sources: Record<string, unknown>[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -186,7 +161,7 @@ export function resolveAgentOptions(input: {
   flags?: Record<string, unknown>;
 }): AgentOptions {
   const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
-  const env = fromEnv(input.env ?? {});
+  const env = readEnv(input.env ?? {}, ENV_KEYS);
   const flags = input.flags ?? {};
   // `dns: <host:port>` (or `off`) in any source stands for its listen address; then every
   // section (dns, consul) merges key by key, so `--dns off` keeps the file's domain.
@@ -206,15 +181,7 @@ export function resolveAgentOptions(input: {
   if (dnsInFile !== undefined && typeof dnsInFile !== 'string' && typeof dnsInFile !== 'object') {
     problems.push('dns: must be a mapping of DNS options, a host:port, or "off"');
   }
-  if (!r.success) {
-    for (const issue of r.error.issues) {
-      const path =
-        issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys.join(', ')] : issue.path;
-      problems.push(
-        `${formatPath(path) || '(top level)'}: ${issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message}`,
-      );
-    }
-  }
+  if (!r.success) problems.push(...issueLines(r.error.issues));
   if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
   return deepFreeze(r.data);
 }
@@ -225,10 +192,4 @@ function section(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 }
 
-function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
-}
+

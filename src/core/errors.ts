@@ -50,6 +50,16 @@ export const ERROR_CODES = {
   CLIENT_RATE_LIMITED: 'MESHWORK_ERR_CLIENT_RATE_LIMITED',
   /** The Consul-compatible API (/v1) refused a request; `details.status` is Consul's status. */
   CONSUL_REQUEST: 'MESHWORK_ERR_CONSUL_REQUEST',
+  /** The proxy (gateway, sidecar) has no route for the request's host, method and path. */
+  PROXY_ROUTE_NOT_FOUND: 'MESHWORK_ERR_PROXY_ROUTE_NOT_FOUND',
+  /** The proxy knows no healthy instance of the service the route names. */
+  PROXY_NO_HEALTHY_UPSTREAM: 'MESHWORK_ERR_PROXY_NO_HEALTHY_UPSTREAM',
+  /** The upstream refused or reset the connection, or failed before its response ended. */
+  PROXY_UPSTREAM_RESET: 'MESHWORK_ERR_PROXY_UPSTREAM_RESET',
+  /** The upstream did not answer within the route's timeout. */
+  PROXY_UPSTREAM_TIMEOUT: 'MESHWORK_ERR_PROXY_UPSTREAM_TIMEOUT',
+  /** The request is malformed (bad request line, headers too large, ...). */
+  PROXY_BAD_REQUEST: 'MESHWORK_ERR_PROXY_BAD_REQUEST',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -194,6 +204,33 @@ export const errors = {
       `bulkhead full: ${maxConcurrent} call(s) running and ${maxQueue} queued`,
       { details: { maxConcurrent, maxQueue } },
     ),
+  proxyRouteNotFound: (method: string, host: string, path: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_ROUTE_NOT_FOUND,
+      `no route for ${method} ${path} (host "${host}")`,
+      { details: { method, host, path } },
+    ),
+  proxyNoHealthyUpstream: (service: string): MeshError =>
+    new MeshError(ERROR_CODES.PROXY_NO_HEALTHY_UPSTREAM, `no healthy instance of "${service}"`, {
+      retryable: true,
+      details: { service },
+    }),
+  proxyUpstreamReset: (service: string, reason: string, cause?: unknown): MeshError =>
+    new MeshError(ERROR_CODES.PROXY_UPSTREAM_RESET, `upstream "${service}" failed: ${reason}`, {
+      retryable: true,
+      details: { service, reason },
+      cause,
+    }),
+  proxyUpstreamTimeout: (service: string, timeoutMs: number): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_UPSTREAM_TIMEOUT,
+      `upstream "${service}" did not answer within ${timeoutMs} ms`,
+      { retryable: true, details: { service, timeoutMs } },
+    ),
+  proxyBadRequest: (reason: string): MeshError =>
+    new MeshError(ERROR_CODES.PROXY_BAD_REQUEST, `bad request: ${reason}`, {
+      details: { reason },
+    }),
   rateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
       details: { retryAfterMs },

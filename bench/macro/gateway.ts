@@ -1,0 +1,369 @@
+/**
+ * @module bench:gateway: one node:http upstream behind each proxy: direct (the floor), nginx
+ * proxy_pass with upstream keepalive, HAProxy, node `http-proxy`, and the Meshwork gateway
+ * (routing through a real agent's discovery cache). wrk for maximum throughput, A B C D E per
+ * round; then latency at a fixed rate (open loop) for direct and the gateway, with the
+ * gateway's CPU per 1,000 rps and its RSS. Every peer: one process, one worker/thread.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRegistryClient } from '../../src/client/registry-client.js';
+import { startAgent } from '../lib/agent.js';
+import { makeTempDir, runMain } from '../lib/cleanup.js';
+import { alternate, flags, sleep, type Peer } from '../lib/load.js';
+import { openLoop } from '../lib/open-loop.js';
+import {
+  CpuWindow,
+  freePort,
+  readMemory,
+  REPO_ROOT,
+  spawnChild,
+  waitForLine,
+  type Child,
+} from '../lib/proc.js';
+import { RawHttpPool } from '../lib/raw-http.js';
+import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
+import { median, summarize } from '../lib/stats.js';
+
+const opts = flags('npm run bench:gateway -- [flags]', {
+  connections: { default: 64, help: 'wrk connections' },
+  duration: { default: 10, help: 'seconds per wrk round' },
+  rounds: { default: 3, help: 'rounds (each runs every peer once, in the same order)' },
+  warmup: { default: 3, help: 'seconds of untimed wrk load per peer before the rounds' },
+  rate: { default: 1000, help: 'fixed rate (req/s) for the latency rounds' },
+  'fixed-duration': { default: 10, help: 'seconds per fixed-rate round' },
+  'quiet-wait': { default: 120, help: 'seconds to wait for other work on the machine to settle' },
+});
+
+/** The upstream: node:http answering 13 bytes, keep-alive, in its own process. */
+const UPSTREAM = `
+const http = require('node:http');
+const body = Buffer.from('hello, mesh!\\n');
+const s = http.createServer((req, res) => {
+  req.resume();
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+  res.end(body);
+});
+s.keepAliveTimeout = 60000;
+s.listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));`;
+
+const HTTP_PROXY = `
+const http = require('node:http');
+const httpProxy = require('http-proxy');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const proxy = httpProxy.createProxyServer({ target: process.argv[2], agent });
+proxy.on('error', (err, req, res) => { res.writeHead(502); res.end(); });
+http.createServer((req, res) => proxy.web(req, res)).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));`;
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly child: Child;
+}
+
+interface WrkRound {
+  readonly rps: number;
+  readonly p99Ms: number;
+  readonly cores: number;
+  readonly errors: number;
+}
+
+/** Runs wrk against `url`; answers requests/s, p99 and the errors it counted. */
+function wrk(url: string, seconds: number): { rps: number; p99Ms: number; errors: number } {
+  const out = execFileSync(
+    'wrk',
+    ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', url],
+    { encoding: 'utf8' },
+  );
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const unit = p99?.[2] === 'us' ? 0.001 : p99?.[2] === 's' ? 1000 : 1;
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors = non2xx + (errs === null ? 0 : errs.slice(1).reduce((a, b) => a + Number(b), 0));
+  return { rps, p99Ms: Number(p99?.[1] ?? NaN) * unit, errors };
+}
+
+function wrkPeer(t: Target): Peer<WrkRound> {
+  return {
+    name: t.name,
+    async run() {
+      const cpu = new CpuWindow(t.child.pid);
+      const r = wrk(`${t.url}/`, opts.duration);
+      const { cores } = cpu.read();
+      await sleep(500);
+      return { ...r, cores };
+    },
+  };
+}
+
+async function sh(bin: string): Promise<string> {
+  for (const dir of ['', '/usr/sbin/', '/usr/bin/']) {
+    try {
+      execFileSync(`${dir}${bin}`, ['-v'], { stdio: 'ignore' });
+      return `${dir}${bin}`;
+    } catch {
+      // next
+    }
+  }
+  throw new Error(`${bin} not found: run scripts/ensure-tools.sh ${bin}`);
+}
+
+runMain(async () => {
+  execFileSync('bash', [join(REPO_ROOT, 'scripts/ensure-tools.sh'), 'wrk', 'nginx', 'haproxy'], {
+    stdio: 'inherit',
+  });
+  const busy = await settle(opts['quiet-wait']);
+  const dir = await makeTempDir('bench-gateway');
+  const nginxBin = await sh('nginx');
+  const haproxyBin = await sh('haproxy');
+  const versions = {
+    nginx: spawnSync(nginxBin, ['-v'], { encoding: 'utf8' }).stderr.toString().trim(),
+    haproxy: (execFileSync(haproxyBin, ['-v'], { encoding: 'utf8' }).split('\n')[0] ?? '').trim(),
+    // wrk -v prints its version, then exits 1.
+    wrk: (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '').trim(),
+  };
+
+  const upPort = await freePort();
+  const upstream = spawnChild('upstream', process.execPath, ['-e', UPSTREAM, String(upPort)]);
+  await waitForLine(upstream, /listening/);
+  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+
+  const agent = await startAgent({ dev: true });
+  await createRegistryClient({ addresses: [agent.url] }).register({
+    service: 'hello',
+    id: 'hello-1',
+    address: '127.0.0.1',
+    port: upPort,
+  });
+
+  const gwPort = await freePort();
+  const gwConfig = join(dir, 'gateway.yaml');
+  writeFileSync(
+    gwConfig,
+    [
+      `listen: 127.0.0.1:${gwPort}`,
+      'admin: 127.0.0.1:0',
+      `registry: [${agent.url}]`,
+      'logLevel: warn',
+      // As long as nginx keeps them: the fixed-rate driver keeps idle connections open.
+      'downstreamKeepAliveMs: 300000',
+      'routes:',
+      '  - name: all',
+      '    match: { path: { prefix: / } }',
+      '    service: hello',
+    ].join('\n'),
+  );
+  const gateway = spawnChild('gateway', process.execPath, [
+    join(REPO_ROOT, 'bin/meshwork.js'),
+    'gateway',
+    '--config',
+    gwConfig,
+  ]);
+  await waitForLine(gateway, /listening on/);
+
+  const ngPort = await freePort();
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+master_process off;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # The defaults (1,000 requests, 75 s) would close client connections mid-run.
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  upstream up { server 127.0.0.1:${upPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${ngPort};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }
+}
+`,
+  );
+  const nginx = spawnChild('nginx', nginxBin, ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+
+  const hpPort = await freePort();
+  writeFileSync(
+    join(dir, 'haproxy.cfg'),
+    `global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+  option forwardfor
+frontend f
+  bind 127.0.0.1:${hpPort}
+  default_backend b
+backend b
+  http-reuse always
+  server s1 127.0.0.1:${upPort}
+`,
+  );
+  const haproxy = spawnChild('haproxy', haproxyBin, ['-db', '-f', join(dir, 'haproxy.cfg')]);
+
+  const npPort = await freePort();
+  const nodeProxy = spawnChild('http-proxy', process.execPath, [
+    '-e',
+    HTTP_PROXY,
+    String(npPort),
+    upstreamUrl,
+  ]);
+  await waitForLine(nodeProxy, /listening/);
+
+  const targets: Target[] = [
+    { name: 'direct', url: upstreamUrl, child: upstream },
+    { name: 'nginx', url: `http://127.0.0.1:${ngPort}`, child: nginx },
+    { name: 'haproxy', url: `http://127.0.0.1:${hpPort}`, child: haproxy },
+    { name: 'http-proxy', url: `http://127.0.0.1:${npPort}`, child: nodeProxy },
+    { name: 'meshwork gateway', url: `http://127.0.0.1:${gwPort}`, child: gateway },
+  ];
+  // Every peer must answer the upstream's bytes before anything is timed.
+  for (const t of targets) {
+    let text = '';
+    for (let i = 0; i < 50 && text !== 'hello, mesh!\n'; i++) {
+      text = await fetch(`${t.url}/`)
+        .then((r) => r.text())
+        .catch(() => '');
+      if (text !== 'hello, mesh!\n') await sleep(100);
+    }
+    if (text !== 'hello, mesh!\n') throw new Error(`${t.name} does not proxy: "${text}"`);
+  }
+  for (const t of targets) {
+    log(`warm-up ${t.name} ${opts.warmup}s`);
+    wrk(`${t.url}/`, opts.warmup);
+  }
+
+  const results = await alternate(targets.map(wrkPeer), opts.rounds, (name, round, r) =>
+    log(
+      `round ${round} ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99Ms)} ms, ${fmt(r.cores)} cores, ${r.errors} errors`,
+    ),
+  );
+  const med = (name: string, f: (r: WrkRound) => number): number =>
+    median((results.get(name) ?? []).map(f));
+  const rpsOf = (name: string): number => med(name, (r) => r.rps);
+
+  // Latency at a fixed rate (open loop; autocannon's overallRate sends each second's quota in a
+  // burst, which measures queueing behind the burst rather than latency at that rate).
+  const fixedTargets = targets.filter((t) =>
+    ['direct', 'nginx', 'meshwork gateway'].includes(t.name),
+  );
+  const fixed = await alternate(
+    fixedTargets.map((t) => ({
+      name: t.name,
+      async run() {
+        const pool = new RawHttpPool(t.url, 16);
+        const bytes = pool.build('GET', '/');
+        try {
+          const cpu = new CpuWindow(t.child.pid);
+          const load = await openLoop({
+            rate: opts.rate,
+            seconds: opts['fixed-duration'],
+            op: async () => (await pool.request(bytes)) === 200,
+          });
+          const cores = cpu.read().cores;
+          return { load, cores, rss: readMemory(t.child.pid) };
+        } finally {
+          pool.close();
+        }
+      },
+    })),
+    opts.rounds,
+    (name, round, r) => {
+      const s = summarize(r.load.latencyMs);
+      log(
+        `fixed round ${round} ${name}: p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms, ${r.load.errors} errors, ${fmt(r.cores)} cores`,
+      );
+    },
+  );
+  const fixedMed = (
+    name: string,
+    f: (r: NonNullable<ReturnType<typeof fixed.get>>[number]) => number,
+  ) => median((fixed.get(name) ?? []).map(f));
+  const p99Of = (name: string): number => fixedMed(name, (r) => summarize(r.load.latencyMs).p99);
+  const p50Of = (name: string): number => fixedMed(name, (r) => summarize(r.load.latencyMs).p50);
+
+  const gwMem = readMemory(gateway.pid);
+  await Promise.all([gateway.stop(), nginx.stop(), haproxy.stop(), nodeProxy.stop()]);
+  await upstream.stop();
+  await agent.stop();
+
+  const report = new Report('gateway', 'npm run bench:gateway');
+  report.quiet(busy);
+  report.meta(`peers: ${versions.nginx}; ${versions.haproxy}; http-proxy 1.18.1; ${versions.wrk}`);
+  report.meta(
+    `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${targets.map((t) => t.name).join(' → ')}, after ${opts.warmup}s warm-up each; upstream node:http (13 B body) in its own process; every proxy one process, one worker/thread, keep-alive to the upstream; wrk, proxy and upstream share the machine's cores`,
+  );
+  const nginxRps = rpsOf('nginx');
+  const nodeProxyRps = rpsOf('http-proxy');
+  report.section(
+    'Throughput (wrk, medians)',
+    table(
+      [
+        'peer',
+        'req/s',
+        'rounds',
+        'vs nginx',
+        'vs http-proxy',
+        'p99 ms',
+        'proxy cores',
+        'µs CPU/req',
+      ],
+      targets.map((t) => [
+        t.name,
+        fmt(rpsOf(t.name)),
+        (results.get(t.name) ?? []).map((r) => fmt(r.rps)).join(' / '),
+        ratio(rpsOf(t.name), nginxRps),
+        ratio(rpsOf(t.name), nodeProxyRps),
+        fmt(med(t.name, (r) => r.p99Ms)),
+        fmt(med(t.name, (r) => r.cores)),
+        fmt(med(t.name, (r) => (r.cores / r.rps) * 1e6)),
+      ]),
+    ),
+  );
+  report.section(
+    `Latency at a fixed ${opts.rate} req/s (open loop, 16 connections, medians of ${opts.rounds} rounds)`,
+    table(
+      [
+        'peer',
+        'p50 ms',
+        'p99 ms',
+        'added p99 ms vs direct',
+        'cores',
+        'cores per 1,000 rps',
+        'RSS MiB',
+      ],
+      fixedTargets.map((t) => [
+        t.name,
+        fmt(p50Of(t.name)),
+        fmt(p99Of(t.name)),
+        t.name === 'direct' ? '-' : fmt(p99Of(t.name) - p99Of('direct')),
+        fmt(fixedMed(t.name, (r) => r.cores)),
+        fmt(fixedMed(t.name, (r) => (r.cores / opts.rate) * 1000)),
+        fmt(fixedMed(t.name, (r) => r.rss.rssMiB)),
+      ]),
+    ),
+  );
+  report.meta(
+    `gateway memory at the end: RSS ${fmt(gwMem.rssMiB)} MiB, peak (VmHWM) ${fmt(gwMem.hwmMiB)} MiB`,
+  );
+  report.finish();
+});

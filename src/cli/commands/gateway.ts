@@ -1,0 +1,85 @@
+/** @module `meshwork gateway`: the HTTP load balancer that routes by service name, until SIGTERM. */
+import { errors } from '../../core/errors.js';
+import { resolveGatewayOptions } from '../../gateway/options.js';
+import { startGateway } from '../../gateway/gateway.js';
+import { createLogger } from '../../telemetry/logger.js';
+import { parseFlags, type Command } from '../command.js';
+
+const help = `Usage: meshwork gateway [flags]
+
+Runs the gateway: server-side discovery. Clients call one address; the gateway routes each
+request by Host (<service>.<domain>) or by the route rules of --config to a healthy instance,
+from a discovery cache the registry keeps fresh (no registry call per request). Stateless: run
+two or more behind DNS round-robin or HAProxy (docs/gateway.md).
+
+Flags:
+  --listen <host:port>    proxy address (default 127.0.0.1:8080; port 0 picks one)
+  --admin <host:port>     admin address: /metrics, /health/ready, /health/live (default 127.0.0.1:9901)
+  --registry <urls>       comma-separated agent URLs (default http://127.0.0.1:8500)
+  --config <file>         YAML/JSON config: routes, timeouts, retry, outlierDetection ...
+  --domain <name>         host routing domain (default mesh.local; "" turns it off)
+  --log-level <level>     error | warn | info | debug | silent (default info)
+
+Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
+     MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL ...
+Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
+Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
+
+Examples:
+  meshwork gateway --registry http://127.0.0.1:8500
+  meshwork gateway --listen 0.0.0.0:8080 --config gateway.yaml
+`;
+
+export const command: Command = {
+  name: 'gateway',
+  synopsis: 'Run the HTTP gateway (server-side discovery)',
+  help,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, {
+      listen: { type: 'string' },
+      admin: { type: 'string' },
+      registry: { type: 'string' },
+      config: { type: 'string' },
+      domain: { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
+    const flags: Record<string, unknown> = {};
+    if (values.listen !== undefined) flags.listen = values.listen;
+    if (values.admin !== undefined) flags.admin = values.admin;
+    if (values.registry !== undefined) {
+      flags.registry = values.registry
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+    }
+    if (values.domain !== undefined) flags.domain = values.domain;
+    if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+    const options = resolveGatewayOptions({
+      ...(values.config === undefined ? {} : { file: values.config }),
+      env: io.env,
+      flags,
+    });
+    const logger = createLogger({ level: options.logLevel });
+    const gateway = await startGateway(options, logger);
+    io.stdout.write(`meshwork gateway listening on ${gateway.url} (admin ${gateway.adminUrl})\n`);
+
+    return new Promise<number>((resolveExit) => {
+      const stop = (signal: string): void => {
+        logger.info({ signal, drainTimeoutMs: options.drainTimeoutMs }, 'draining');
+        gateway.close().then(
+          (clean) => {
+            logger.info({ clean }, 'stopped');
+            resolveExit(0);
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'error while stopping');
+            resolveExit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+  },
+};

@@ -1,0 +1,179 @@
+/**
+ * @module Turns the gateway's validated route config into the engine's routes: one cluster per
+ * (service, subset, balancer), shared by every route that names it; filters built once per route;
+ * one retry policy (and so one retry budget) per route.
+ */
+import type { BalancerSpec } from '../client/balancers/index.js';
+import {
+  createRetryPolicy,
+  DEFAULT_RETRY_POLICY_OPTIONS,
+  type RetryPolicy,
+  type RetryPolicyOptions,
+} from '../client/resilience/index.js';
+import type { Clock } from '../core/clock.js';
+import { Cluster, type ClusterSubset } from '../proxy/cluster.js';
+import type { ProxyRoute } from '../proxy/engine.js';
+import type { Filter } from '../proxy/filter.js';
+import { createHeaderEditFilter } from '../proxy/filters/header-edit/header-edit-filter.js';
+import { createPrefixRewriteFilter } from '../proxy/filters/prefix-rewrite/prefix-rewrite-filter.js';
+import type { RouteConfig } from '../proxy/route-config.js';
+import { compileMatch, RouteTable } from '../proxy/route-table.js';
+import type { GatewayOptions } from './options.js';
+
+export interface GatewayRoutesDeps {
+  readonly clock?: Clock | undefined;
+  /** Seeds balancers and retry jitter (tests pass a seeded one). */
+  readonly random?: (() => number) | undefined;
+  /** Called once for each cluster made, so the caller can feed it from discovery. */
+  readonly onCluster: (cluster: Cluster) => void;
+}
+
+/**
+ * Smooth weighted round-robin over a route's backends (nginx's algorithm): deterministic, and
+ * exact over any window of sum(weights) requests, so a 90/10 split is 90/10, not about 90/10.
+ */
+class WeightedClusters {
+  readonly #clusters: readonly Cluster[];
+  readonly #weights: readonly number[];
+  readonly #current: number[];
+  readonly #total: number;
+
+  constructor(entries: readonly { cluster: Cluster; weight: number }[]) {
+    const live = entries.filter((e) => e.weight > 0);
+    this.#clusters = live.map((e) => e.cluster);
+    this.#weights = live.map((e) => e.weight);
+    this.#current = live.map(() => 0);
+    this.#total = this.#weights.reduce((a, b) => a + b, 0);
+  }
+
+  pick(): Cluster {
+    if (this.#clusters.length === 1) return this.#clusters[0] as Cluster;
+    let best = 0;
+    const current = this.#current;
+    for (let i = 0; i < current.length; i++) {
+      current[i] = (current[i] as number) + (this.#weights[i] as number);
+      if ((current[i] as number) > (current[best] as number)) best = i;
+    }
+    current[best] = (current[best] as number) - this.#total;
+    return this.#clusters[best] as Cluster;
+  }
+}
+
+class GatewayRoute implements ProxyRoute {
+  readonly name: string;
+  readonly filters: readonly Filter[];
+  readonly retry: RetryPolicy;
+  readonly #backends: WeightedClusters;
+
+  constructor(
+    name: string,
+    filters: readonly Filter[],
+    retry: RetryPolicy,
+    backends: WeightedClusters,
+  ) {
+    this.name = name;
+    this.filters = filters;
+    this.retry = retry;
+    this.#backends = backends;
+  }
+
+  pickCluster(): Cluster {
+    return this.#backends.pick();
+  }
+}
+
+/** The clusters and route table of a gateway. */
+export interface GatewayRoutes {
+  readonly table: RouteTable<ProxyRoute>;
+  /** Every cluster made so far (host-routed ones appear on first use). */
+  readonly clusters: ReadonlyMap<string, Cluster>;
+}
+
+export function buildGatewayRoutes(
+  options: GatewayOptions,
+  deps: GatewayRoutesDeps,
+): GatewayRoutes {
+  const clusters = new Map<string, Cluster>();
+  const clusterFor = (
+    service: string,
+    subset: ClusterSubset | undefined,
+    balancer: BalancerSpec,
+  ): Cluster => {
+    const key = JSON.stringify([service, subset ?? null, balancer]);
+    let cluster = clusters.get(key);
+    if (cluster === undefined) {
+      cluster = new Cluster({
+        service,
+        subset,
+        balancer,
+        outlierDetection: options.outlierDetection,
+        panicThresholdPercent: options.panicThresholdPercent,
+        clock: deps.clock,
+        random: deps.random,
+      });
+      clusters.set(key, cluster);
+      deps.onCluster(cluster);
+    }
+    return cluster;
+  };
+  const retryFor = (timeoutMs: number | undefined): RetryPolicy =>
+    createRetryPolicy(
+      {
+        ...DEFAULT_RETRY_POLICY_OPTIONS,
+        ...(options.retry as Partial<RetryPolicyOptions>),
+        overallTimeoutMs:
+          timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : options.requestTimeoutMs,
+      },
+      {
+        ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+        ...(deps.random === undefined ? {} : { random: deps.random }),
+      },
+    );
+  const defaultBalancer = options.balancer as BalancerSpec;
+
+  const rules = options.routes.map((r: RouteConfig, i) => {
+    const name = r.name ?? `route-${i}`;
+    const balancer = (r.balancer ?? defaultBalancer) as BalancerSpec;
+    const backends = r.backends ?? [{ service: r.service as string, subset: r.subset, weight: 1 }];
+    const filters: Filter[] = [];
+    if (r.prefixRewrite !== undefined && r.match.path?.prefix !== undefined) {
+      filters.push(
+        createPrefixRewriteFilter({ prefix: r.match.path.prefix, replacement: r.prefixRewrite }),
+      );
+    }
+    const edits = createHeaderEditFilter({
+      request: r.requestHeaders,
+      response: r.responseHeaders,
+    });
+    if (edits !== undefined) filters.push(edits);
+    const route = new GatewayRoute(
+      name,
+      filters,
+      retryFor(r.timeoutMs),
+      new WeightedClusters(
+        backends.map((b) => ({
+          cluster: clusterFor(b.service, b.subset, balancer),
+          weight: b.weight,
+        })),
+      ),
+    );
+    return { matches: compileMatch(r.match), route };
+  });
+
+  // Host routes share one retry policy (and budget): they are one route, "by host".
+  const hostRetry = retryFor(undefined);
+  const table = new RouteTable<ProxyRoute>({
+    rules,
+    domain: options.domain === '' ? undefined : options.domain,
+    hostRoute: (service) =>
+      new GatewayRoute(
+        `host:${service}`,
+        [],
+        hostRetry,
+        new WeightedClusters([
+          { cluster: clusterFor(service, undefined, defaultBalancer), weight: 1 },
+        ]),
+      ),
+  });
+  return { table, clusters };
+}

@@ -1,0 +1,240 @@
+/**
+ * @module startGateway: server-side discovery. Wires the discovery cache (one watch per
+ * service, no registry call per request), the route table and clusters, the proxy engine, the
+ * edge listener (limits on head size and on malformed requests), the admin listener (/metrics,
+ * /health/ready, /health/live) and a graceful drain. Stateless: run as many side by side as
+ * you like.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Agent } from 'undici';
+import { createRegistryClient } from '../client/registry-client.js';
+import { ServiceDiscovery } from '../client/discovery.js';
+import type { Clock } from '../core/clock.js';
+import { errors } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { INSTANCE_STATUSES } from '../core/types.js';
+import type { Cluster } from '../proxy/cluster.js';
+import { ProxyEngine } from '../proxy/engine.js';
+import { replyFor } from '../proxy/error-reply.js';
+import { ProxyMetrics } from '../proxy/proxy-metrics.js';
+import { createMetricsRegistry } from '../telemetry/metrics.js';
+import { buildGatewayRoutes } from './gateway-routes.js';
+import type { GatewayOptions } from './options.js';
+
+export interface RunningGateway {
+  /** `http://host:port` of the proxy listener. */
+  readonly url: string;
+  /** `http://host:port` of the admin listener. */
+  readonly adminUrl: string;
+  readonly engine: ProxyEngine;
+  readonly clusters: () => Iterable<Cluster>;
+  /**
+   * Stops accepting, lets in-flight requests finish until `drainTimeoutMs`, then closes
+   * everything. Resolves true when every request finished in time.
+   */
+  close(): Promise<boolean>;
+}
+
+export interface GatewayDeps {
+  readonly clock?: Clock;
+  readonly random?: () => number;
+}
+
+function splitHostPort(hp: string): { host: string; port: number } {
+  const i = hp.lastIndexOf(':');
+  return { host: hp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hp.slice(i + 1)) };
+}
+
+async function listen(server: Server, hp: string): Promise<string> {
+  const { host, port } = splitHostPort(hp);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+}
+
+/** node's parser error codes -> the status we answer (the rest are 400). */
+const PARSE_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+};
+
+const ALL_STATUSES = { status: INSTANCE_STATUSES };
+
+export async function startGateway(
+  options: GatewayOptions,
+  logger: Logger,
+  deps: GatewayDeps = {},
+): Promise<RunningGateway> {
+  const log = logger.child({ component: 'gateway' });
+  const registry = createRegistryClient({ addresses: options.registry });
+  const discovery = new ServiceDiscovery({
+    registry,
+    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+  });
+  const byService = new Map<string, Cluster[]>();
+  const routes = buildGatewayRoutes(options, {
+    clock: deps.clock,
+    random: deps.random,
+    onCluster: (cluster) => {
+      let list = byService.get(cluster.service);
+      if (list === undefined) byService.set(cluster.service, (list = []));
+      list.push(cluster);
+      const cached = discovery.cached(cluster.service, ALL_STATUSES);
+      if (cached !== undefined) cluster.update(cached);
+      cluster.onChange((c) => {
+        if (c.panic)
+          log.warn({ cluster: c.name, available: c.available, total: c.total }, 'panic mode');
+      });
+    },
+  });
+  discovery.on('change', (service, instances) => {
+    for (const c of byService.get(service) ?? []) c.update(instances);
+  });
+  discovery.on('stale', (service, error) =>
+    log.warn({ service, err: error.message }, 'registry watch lost: serving last-known instances'),
+  );
+  const clusters = (): Iterable<Cluster> => routes.clusters.values();
+
+  const metricsRegistry = createMetricsRegistry();
+  const metrics = new ProxyMetrics(metricsRegistry, 'gateway', clusters);
+  const dispatcher = new Agent({
+    keepAliveTimeout: options.upstreamKeepAliveMs,
+    connect: { timeout: options.connectTimeoutMs },
+    ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
+  });
+  const engine = new ProxyEngine({
+    table: routes.table,
+    dispatcher,
+    metrics,
+    logger: log,
+    upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs,
+    connectTimeoutMs: options.connectTimeoutMs,
+    ready: async (cluster) => {
+      await discovery.ready(cluster.service);
+      if (!cluster.loaded) cluster.update(discovery.cached(cluster.service, ALL_STATUSES) ?? []);
+    },
+  });
+
+  let draining = false;
+  const sockets = new Set<Socket>();
+  // Malformed requests per client address in the current second; over the limit, connections
+  // from that address are dropped without an answer (a cheap brake on parser fuzzing).
+  let malformed = new Map<string, number>();
+  const window = setInterval(() => (malformed = new Map()), 1_000);
+  window.unref();
+
+  const server = createServer(
+    {
+      maxHeaderSize: options.maxHeaderBytes,
+      // Streams may be long (a 1 GB upload): only the head has a deadline.
+      requestTimeout: 0,
+      headersTimeout: 30_000,
+      keepAliveTimeout: options.downstreamKeepAliveMs,
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      if (draining) res.setHeader('connection', 'close');
+      engine.handle(req, res);
+    },
+  );
+  server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) =>
+    engine.handleUpgrade(req, socket, head),
+  );
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    metrics.connectionOpened();
+    socket.once('close', () => {
+      sockets.delete(socket);
+      metrics.connectionClosed();
+    });
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const count = (malformed.get(address) ?? 0) + 1;
+    malformed.set(address, count);
+    if (count > options.maxMalformedPerSecond || !socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const reply = replyFor(errors.proxyBadRequest(err.code ?? 'malformed request'));
+    const status = PARSE_STATUS[err.code ?? ''] ?? reply.status;
+    const body = JSON.stringify(reply.body);
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `connection: close\r\n\r\n${body}`,
+    );
+  });
+
+  const admin = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      metricsRegistry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metricsRegistry.contentType });
+          res.end(text + discovery.metricsText());
+        },
+        (err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        },
+      );
+      return;
+    }
+    if (path === '/health/ready' || path === '/ready') {
+      const ready = !draining;
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: ready ? 'ready' : 'draining' }));
+      return;
+    }
+    if (path === '/health/live' || path === '/live') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"live"}');
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: 'MESHWORK_ERR_API_ROUTE_NOT_FOUND', path } }));
+  });
+
+  // Watch every routed service from the start, so the first request finds a warm cache.
+  for (const c of routes.clusters.values()) discovery.cached(c.service);
+
+  const url = await listen(server, options.listen);
+  let adminUrl: string;
+  try {
+    adminUrl = await listen(admin, options.admin);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  log.info({ url, adminUrl, routes: options.routes.length }, 'gateway listening');
+
+  let closing: Promise<boolean> | undefined;
+  const close = (): Promise<boolean> =>
+    (closing ??= (async () => {
+      draining = true;
+      server.close();
+      server.closeIdleConnections();
+      const deadline = Date.now() + options.drainTimeoutMs;
+      // Finish what is in flight; keep-alive connections close after their current response.
+      while (metrics.activeRequests > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        server.closeIdleConnections();
+      }
+      const clean = metrics.activeRequests === 0;
+      if (!clean) log.warn({ inFlight: metrics.activeRequests }, 'drain deadline passed');
+      for (const s of sockets) s.destroy();
+      clearInterval(window);
+      discovery.close();
+      await Promise.allSettled([dispatcher.close(), new Promise((r) => admin.close(r))]);
+      return clean;
+    })());
+
+  return { url, adminUrl, engine, clusters, close };
+}

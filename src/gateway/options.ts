@@ -1,0 +1,181 @@
+/**
+ * @module Gateway configuration: one schema for the file, env and flags; defaults with units;
+ * precedence defaults < file < env < flags (as the agent's); validated once, then frozen. The
+ * route rules are checked here too (regexes compile, balancers exist), so a bad file fails with
+ * every problem listed before any port opens.
+ */
+import { z } from 'zod';
+import { createBalancer, type BalancerSpec } from '../client/balancers/index.js';
+import {
+  circuitBreakerOptionsSchema,
+  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
+  DEFAULT_RETRY_POLICY_OPTIONS,
+  retryPolicyOptionsSchema,
+} from '../client/resilience/index.js';
+import { errors, isMeshError } from '../core/errors.js';
+import { readConfigFile } from '../config/agent-options.js';
+import { routeSchema } from '../proxy/route-config.js';
+import { deepFreeze, issueLines, readEnv, type EnvKey } from '../config/config-sources.js';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:8080)')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
+
+const balancerSpec = z.union([
+  z.string().min(1),
+  z.object({ type: z.string().min(1) }).passthrough(),
+]);
+
+export const gatewayOptionsSchema = z
+  .object({
+    /** The proxy listener. */
+    listen: hostPort,
+    /** The admin listener: /metrics, /health/ready, /health/live (port 0 picks one). */
+    admin: hostPort,
+    /** Registry agent URLs (any of them answers). */
+    registry: z.array(z.string().url('must be a URL like http://127.0.0.1:8500')).min(1),
+    /** Host routing: `<service>.<domain>` goes to the service; '' turns it off. */
+    domain: z.string().regex(/^([a-z0-9-]+(\.[a-z0-9-]+)*)?$/, 'must be a DNS name or ""'),
+    /** The balancer of every route that names none. */
+    balancer: balancerSpec,
+    /** Connect timeout to an upstream instance. */
+    connectTimeoutMs: z.number().int().min(1).max(60_000),
+    /** Deadline of a request, retries included, unless its route sets timeoutMs. */
+    requestTimeoutMs: z.number().int().min(1).max(3_600_000),
+    /** How long an upstream may stay silent in the middle of a response body (0: no limit). */
+    upstreamIdleTimeoutMs: z.number().int().min(0).max(3_600_000),
+    /** Idle keep-alive connections to upstreams are closed after this long. */
+    upstreamKeepAliveMs: z.number().int().min(1).max(600_000),
+    /** Connections per upstream instance (undici pool size; 0 = no limit). */
+    upstreamConnections: z.number().int().min(0).max(10_000),
+    /** Retries: the SDK's retry policy options (docs/resilience.md). */
+    retry: z.record(z.string(), z.unknown()),
+    /** Passive outlier ejection: the SDK's circuit breaker options. */
+    outlierDetection: z.record(z.string(), z.unknown()),
+    /** Panic below this percent of healthy instances in a cluster (0 = never panic). */
+    panicThresholdPercent: z.number().min(0).max(100),
+    /** Idle keep-alive connections from clients are closed after this long. */
+    downstreamKeepAliveMs: z.number().int().min(1).max(3_600_000),
+    /** Largest request head (node's maxHeaderSize); larger ones get 431. */
+    maxHeaderBytes: z.number().int().min(1024).max(1_048_576),
+    /** Malformed requests per second per client address before its connections are dropped unanswered. */
+    maxMalformedPerSecond: z.number().int().min(1).max(1_000_000),
+    /** SIGTERM: in-flight requests may take this long to finish before the process exits. */
+    drainTimeoutMs: z.number().int().min(0).max(600_000),
+    logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
+    routes: z.array(routeSchema).max(10_000),
+  })
+  .strict();
+
+export type GatewayOptions = z.output<typeof gatewayOptionsSchema>;
+
+export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
+  listen: '127.0.0.1:8080',
+  admin: '127.0.0.1:9901',
+  registry: Object.freeze(['http://127.0.0.1:8500']),
+  domain: 'mesh.local',
+  balancer: 'round-robin',
+  connectTimeoutMs: 1_000,
+  requestTimeoutMs: 15_000,
+  upstreamIdleTimeoutMs: 60_000,
+  upstreamKeepAliveMs: 4_000,
+  upstreamConnections: 0,
+  retry: Object.freeze({ ...DEFAULT_RETRY_POLICY_OPTIONS }),
+  outlierDetection: Object.freeze({
+    ...DEFAULT_CIRCUIT_BREAKER_OPTIONS,
+    // A gateway sees a dead instance quickly (it carries many callers' traffic): eject sooner.
+    baseEjectionMs: 10_000,
+  }),
+  panicThresholdPercent: 50,
+  downstreamKeepAliveMs: 5_000,
+  maxHeaderBytes: 16_384,
+  maxMalformedPerSecond: 20,
+  drainTimeoutMs: 10_000,
+  logLevel: 'info',
+  routes: Object.freeze([]),
+});
+
+const ENV_KEYS: Record<string, EnvKey> = {
+  MESHWORK_GATEWAY__LISTEN: { key: 'listen', type: 'string' },
+  MESHWORK_GATEWAY__ADMIN: { key: 'admin', type: 'string' },
+  MESHWORK_GATEWAY__REGISTRY: { key: 'registry', type: 'list' },
+  MESHWORK_GATEWAY__DOMAIN: { key: 'domain', type: 'string' },
+  MESHWORK_GATEWAY__BALANCER: { key: 'balancer', type: 'string' },
+  MESHWORK_GATEWAY__CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'number' },
+  MESHWORK_GATEWAY__REQUEST_TIMEOUT_MS: { key: 'requestTimeoutMs', type: 'number' },
+  MESHWORK_GATEWAY__UPSTREAM_IDLE_TIMEOUT_MS: { key: 'upstreamIdleTimeoutMs', type: 'number' },
+  MESHWORK_GATEWAY__PANIC_THRESHOLD_PERCENT: { key: 'panicThresholdPercent', type: 'number' },
+  MESHWORK_GATEWAY__MAX_HEADER_BYTES: { key: 'maxHeaderBytes', type: 'number' },
+  MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS: { key: 'drainTimeoutMs', type: 'number' },
+  MESHWORK_GATEWAY__LOG_LEVEL: { key: 'logLevel', type: 'string' },
+};
+
+/** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */
+function semanticProblems(o: GatewayOptions): string[] {
+  const problems: string[] = [];
+  const checkBalancer = (spec: unknown, path: string): void => {
+    try {
+      createBalancer(spec as BalancerSpec);
+    } catch (err) {
+      if (!isMeshError(err)) throw err;
+      const listed = (err.details?.problems as string[] | undefined) ?? [err.message];
+      for (const p of listed) problems.push(`${path}: ${p}`);
+    }
+  };
+  checkBalancer(o.balancer, 'balancer');
+  o.routes.forEach((r, i) => {
+    if (r.balancer !== undefined) checkBalancer(r.balancer, `routes[${i}].balancer`);
+  });
+  const retry = retryPolicyOptionsSchema.safeParse({ ...DEFAULT_RETRY_POLICY_OPTIONS, ...o.retry });
+  if (!retry.success) problems.push(...issueLines(retry.error.issues, 'retry'));
+  const od = circuitBreakerOptionsSchema.safeParse({
+    ...DEFAULT_GATEWAY_OPTIONS.outlierDetection,
+    ...o.outlierDetection,
+  });
+  if (!od.success) problems.push(...issueLines(od.error.issues, 'outlierDetection'));
+  const names = new Set<string>();
+  o.routes.forEach((r, i) => {
+    if (r.name === undefined) return;
+    if (names.has(r.name)) problems.push(`routes[${i}].name: "${r.name}" is used twice`);
+    names.add(r.name);
+  });
+  return problems;
+}
+
+/**
+ * Validates a parsed document against the gateway schema (no defaults merged in, for tests
+ * and `config validate`): answers the options or throws CONFIG_INVALID listing every problem.
+ */
+export function parseGatewayOptions(
+  merged: unknown,
+  extraProblems: readonly string[] = [],
+): GatewayOptions {
+  const r = gatewayOptionsSchema.safeParse(merged);
+  const problems = [
+    ...extraProblems,
+    ...(r.success ? semanticProblems(r.data) : issueLines(r.error.issues)),
+  ];
+  if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
+  return deepFreeze(r.data);
+}
+
+/**
+ * Resolves the gateway's options: defaults < config file < env < flags. Throws one
+ * CONFIG_INVALID error listing every problem, before anything starts.
+ */
+export function resolveGatewayOptions(input: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, unknown>;
+}): GatewayOptions {
+  const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
+  const env = readEnv(input.env ?? {}, ENV_KEYS);
+  const merged = {
+    ...DEFAULT_GATEWAY_OPTIONS,
+    ...fileValues,
+    ...env.values,
+    ...(input.flags ?? {}),
+  };
+  return parseGatewayOptions(merged, env.problems);
+}

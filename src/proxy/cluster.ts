@@ -1,0 +1,187 @@
+/**
+ * @module A cluster: the instances of one service (or of a subset of it) as the proxy sees
+ * them: endpoints from the discovery cache, a balancer, passive outlier detection, and Envoy's
+ * panic mode (when too few instances look healthy, spread over all of them rather than
+ * overload the few).
+ */
+import { createBalancer, toEndpoints } from '../client/balancers/index.js';
+import type { Balancer, BalancerSpec, Endpoint } from '../client/balancers/index.js';
+import { select } from '../client/discovery.js';
+import { OutlierDetector, type CircuitBreakerOptions } from '../client/resilience/index.js';
+import type { Clock } from '../core/clock.js';
+import type { InstanceStatus } from '../core/types.js';
+import type { InstanceDto } from '../protocol/api-types.js';
+
+export interface ClusterSubset {
+  readonly tags?: readonly string[] | undefined;
+  readonly meta?: Readonly<Record<string, string>> | undefined;
+}
+
+export interface ClusterOptions {
+  readonly service: string;
+  readonly subset?: ClusterSubset | undefined;
+  readonly balancer: BalancerSpec;
+  readonly outlierDetection: Partial<CircuitBreakerOptions>;
+  /**
+   * Panic when fewer than this percent of the cluster's instances are healthy (passing or
+   * warning in the registry, and not ejected): then every instance but those in maintenance
+   * takes traffic. 0 turns panic mode off (Envoy's healthy_panic_threshold, default 50).
+   */
+  readonly panicThresholdPercent: number;
+  readonly clock?: Clock | undefined;
+  readonly random?: (() => number) | undefined;
+}
+
+/** What the panic balancer may pick: everything but maintenance (an operator's "keep out"). */
+const PANIC_STATUSES: readonly InstanceStatus[] = Object.freeze([
+  'passing',
+  'warning',
+  'critical',
+  'starting',
+]);
+
+/** The cluster's name: the service, then its subset in a stable form (`orders{version=v2}`). */
+export function clusterName(service: string, subset: ClusterSubset | undefined): string {
+  if (subset === undefined) return service;
+  const parts = [
+    ...(subset.tags ?? []).map((t) => `tag=${t}`).sort(),
+    ...Object.entries(subset.meta ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .sort(),
+  ];
+  return parts.length === 0 ? service : `${service}{${parts.join(',')}}`;
+}
+
+/**
+ * One cluster. `update` is called on every discovery change of the service (rare); `pick` is
+ * the hot path and does not allocate. Callers MUST call `balancer.started/finished` around each
+ * attempt and `outliers.report` after each one (see ProxyEngine).
+ */
+export class Cluster {
+  readonly name: string;
+  readonly service: string;
+  readonly balancer: Balancer;
+  readonly outliers: OutlierDetector;
+  /** The first snapshot of the service is in. */
+  loaded = false;
+  /** Instances in the subset (maintenance excluded). */
+  total = 0;
+  /** Instances that may take traffic outside panic: healthy in the registry and not ejected. */
+  available = 0;
+  /** True while the cluster spreads over every instance (see panicThresholdPercent). */
+  panic = false;
+  /** Ejections so far (for the metric). */
+  ejections = 0;
+  readonly #panicBalancer: Balancer;
+  readonly #subset: ClusterSubset | undefined;
+  readonly #threshold: number;
+  readonly #origins = new Map<string, string>();
+  readonly #exclude = new Set<string>();
+  #healthyIds: readonly string[] = [];
+  #listeners: ((cluster: Cluster) => void)[] = [];
+
+  constructor(options: ClusterOptions) {
+    this.service = options.service;
+    this.#subset = options.subset;
+    this.name = clusterName(options.service, options.subset);
+    const random = options.random === undefined ? {} : { random: options.random };
+    this.balancer = createBalancer(options.balancer, random);
+    this.#panicBalancer = createBalancer(options.balancer, random);
+    this.outliers = new OutlierDetector(
+      options.outlierDetection,
+      options.clock === undefined ? {} : { clock: options.clock },
+    );
+    this.#threshold = options.panicThresholdPercent;
+    this.outliers.onChange((_id, state) => {
+      if (state === 'open') this.ejections++;
+      this.#recompute();
+    });
+  }
+
+  /** Calls `listener` after every change of the endpoints or of the panic state. */
+  onChange(listener: (cluster: Cluster) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** The service's instances changed (all of them, as the discovery cache has them). */
+  update(instances: readonly InstanceDto[]): void {
+    const subset = this.#subset;
+    const mine = select(instances, {
+      status: PANIC_STATUSES,
+      ...(subset?.tags === undefined ? {} : { tag: subset.tags }),
+      ...(subset?.meta === undefined ? {} : { meta: subset.meta }),
+    });
+    const healthy = toEndpoints(mine);
+    // In panic every instance is pickable, weighted as if it were passing.
+    const all = toEndpoints(
+      mine.map((i) =>
+        i.status === 'passing' || i.status === 'warning'
+          ? i
+          : { ...i, status: 'passing' as const, weights: { passing: 1, warning: 1 } },
+      ),
+    );
+    this.balancer.update(healthy);
+    this.#panicBalancer.update(all);
+    this.outliers.setEndpoints(all.map((e) => e.id));
+    this.#origins.clear();
+    for (const e of all) {
+      this.#origins.set(
+        e.id,
+        `http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`,
+      );
+    }
+    this.#healthyIds = healthy.map((e) => e.id);
+    this.total = all.length;
+    this.loaded = true;
+    this.#recompute();
+  }
+
+  /** `http://address:port` of an endpoint. */
+  origin(endpoint: Endpoint): string {
+    return (
+      this.#origins.get(endpoint.id) ??
+      `http://${endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address}:${endpoint.port}`
+    );
+  }
+
+  /**
+   * An endpoint for the next attempt, or undefined when the cluster is empty. Outside panic it
+   * skips ejected instances and those in `tried`, then falls back to tried ones, then (every
+   * healthy one ejected or half-open-busy) to any healthy one. In panic it spreads over every
+   * instance, skipping only `tried` while it can.
+   */
+  pick(tried: ReadonlySet<string> | undefined, hashKey: string | undefined): Endpoint | undefined {
+    const outliers = this.outliers;
+    const retrying = tried !== undefined && tried.size > 0;
+    if (this.panic) {
+      const e = retrying ? this.#panicBalancer.pick({ hashKey, exclude: tried }) : undefined;
+      return e ?? this.#panicBalancer.pick({ hashKey });
+    }
+    if (retrying) {
+      const set = this.#exclude;
+      set.clear();
+      for (const id of outliers.unavailable) set.add(id);
+      for (const id of tried) set.add(id);
+      const e = this.balancer.pick({ hashKey, exclude: set });
+      if (e !== undefined && outliers.allow(e.id)) return e;
+    }
+    const e = this.balancer.pick({ hashKey, exclude: outliers.unavailable });
+    if (e !== undefined && outliers.allow(e.id)) return e;
+    return this.balancer.pick({ hashKey });
+  }
+
+  /** The balancer that served `endpoint` (for started/finished). */
+  balancerFor(panic: boolean): Balancer {
+    return panic ? this.#panicBalancer : this.balancer;
+  }
+
+  #recompute(): void {
+    let available = 0;
+    const unavailable = this.outliers.unavailable;
+    for (const id of this.#healthyIds) if (!unavailable.has(id)) available++;
+    this.available = available;
+    this.panic =
+      this.#threshold > 0 && this.total > 0 && available * 100 < this.total * this.#threshold;
+    for (const l of this.#listeners) l(this);
+  }
+}

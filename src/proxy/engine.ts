@@ -1,0 +1,604 @@
+/**
+ * @module The L7 proxy engine shared by the gateway and the sidecar: route match -> filter
+ * chain -> cluster (balancer + outlier detection + panic) -> an upstream attempt over undici's
+ * keep-alive pools, with budgeted retries on other instances, streaming both bodies with
+ * backpressure, and JSON error replies. Upgrade requests (WebSocket) are tunnelled.
+ */
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Endpoint } from '../client/balancers/index.js';
+import type { RetryPolicy, RetryState } from '../client/resilience/index.js';
+import { errors, isMeshError, type MeshError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Cluster } from './cluster.js';
+import { replyFor, sendLocalReply } from './error-reply.js';
+import type { Filter, FilterExchange, LocalReply } from './filter.js';
+import {
+  stripResponseHeaders,
+  upstreamRequestHeaders,
+  type ForwardedFacts,
+  type ResponseHeaders,
+} from './headers.js';
+import type { ProxyMetrics, RouteClusterStats } from './proxy-metrics.js';
+import { hostOf, type MatchInput, type RouteTable } from './route-table.js';
+
+/** A route as the engine runs it: built once from config (see the gateway's route builder). */
+export interface ProxyRoute {
+  readonly name: string;
+  readonly filters: readonly Filter[];
+  readonly retry: RetryPolicy;
+  /** The cluster of one request (a weighted split across subsets, or the only one). */
+  pickCluster(): Cluster;
+}
+
+export interface ProxyEngineOptions {
+  readonly table: RouteTable<ProxyRoute>;
+  /** Keep-alive pools to the upstreams (an undici Agent with the connect timeout set). */
+  readonly dispatcher: Dispatcher;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+  /** Resolves once the cluster's first snapshot is in (rejects if the registry never answered). */
+  readonly ready: (cluster: Cluster) => Promise<void>;
+  /** The longest an upstream may stay silent in the middle of a response body; 0 = no limit. */
+  readonly upstreamIdleTimeoutMs: number;
+  /** Connect timeout for Upgrade tunnels (undici's pools carry their own). */
+  readonly connectTimeoutMs: number;
+  /** The downstream protocol, for X-Forwarded-Proto. */
+  readonly proto?: 'http' | 'https';
+}
+
+const NO_CLUSTER = '-';
+type Handler = Dispatcher.DispatchHandler;
+type Controller = Dispatcher.DispatchController;
+
+/** The retry-stopping abort of a response we throw away. */
+const DISCARDED = new Error('meshwork: response discarded for a retry');
+
+/**
+ * The proxy engine. `handle` serves one request and never throws; `handleUpgrade` tunnels one
+ * Upgrade request. Configured once; the per-request state is one Exchange object plus one
+ * small handler object per attempt.
+ */
+export class ProxyEngine {
+  readonly options: ProxyEngineOptions;
+  readonly #proto: 'http' | 'https';
+
+  constructor(options: ProxyEngineOptions) {
+    this.options = options;
+    this.#proto = options.proto ?? 'http';
+  }
+
+  /** Serves one request. MUST NOT throw: every failure becomes a reply. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const metrics = this.options.metrics;
+    metrics.requestStarted();
+    const exchange = new Exchange(this, req, res);
+    res.once('close', () => exchange.closed());
+    exchange.start();
+  }
+
+  /** Matches a request; answers the route and the facts the forwarding headers need. */
+  match(req: IncomingMessage): { route: ProxyRoute | undefined; input: MatchInput } {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const input: MatchInput = {
+      method: req.method ?? 'GET',
+      host: hostOf(req.headers.host),
+      path: q === -1 ? url : url.slice(0, q),
+      query: q === -1 ? '' : url.slice(q + 1),
+      headers: req.headers,
+    };
+    return { route: this.options.table.match(input), input };
+  }
+
+  facts(req: IncomingMessage): ForwardedFacts {
+    return {
+      remoteAddress: req.socket.remoteAddress ?? '',
+      proto: this.#proto,
+      host: req.headers.host ?? '',
+    };
+  }
+
+  /**
+   * Tunnels an Upgrade request (WebSocket): the handshake goes to one instance through
+   * node:http (undici's pools are for request/response), then bytes flow both ways until
+   * either side closes. Not retried: an upgrade is not idempotent in general.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const { route, input } = this.match(req);
+    if (route === undefined) {
+      rawReply(socket, replyFor(errors.proxyRouteNotFound(input.method, input.host, input.path)));
+      return;
+    }
+    const exchange = new UpgradeExchange(req);
+    for (const f of route.filters) {
+      const status = f.onRequest?.(exchange);
+      if (status !== undefined && status !== 'continue') {
+        rawReply(socket, status);
+        return;
+      }
+    }
+    const cluster = route.pickCluster();
+    const go = (): void => {
+      const endpoint = cluster.pick(undefined, undefined);
+      if (endpoint === undefined) {
+        rawReply(socket, replyFor(errors.proxyNoHealthyUpstream(cluster.name)));
+        return;
+      }
+      const headers = upstreamRequestHeaders(
+        req.rawHeaders,
+        this.facts(req),
+        exchange.extra,
+        exchange.remove,
+        true,
+      );
+      const upstream = httpRequest({
+        host: endpoint.address,
+        port: endpoint.port,
+        method: req.method,
+        path: exchange.path,
+        headers,
+        timeout: this.options.connectTimeoutMs,
+      });
+      upstream.once('upgrade', (ures, usocket, uhead) => {
+        cluster.outliers.report(endpoint.id, true);
+        upstream.setTimeout(0);
+        usocket.setTimeout(0);
+        let headText = `HTTP/1.1 ${ures.statusCode ?? 101} ${ures.statusMessage ?? 'Switching Protocols'}\r\n`;
+        const raw = ures.rawHeaders;
+        for (let i = 0; i < raw.length; i += 2) headText += `${raw[i]}: ${raw[i + 1]}\r\n`;
+        socket.write(`${headText}\r\n`);
+        if (uhead.length > 0) socket.write(uhead);
+        if (head.length > 0) usocket.write(head);
+        usocket.on('error', () => socket.destroy());
+        socket.on('close', () => usocket.destroy());
+        usocket.on('close', () => socket.destroy());
+        usocket.pipe(socket);
+        socket.pipe(usocket);
+      });
+      upstream.once('response', (ures) => {
+        // The upstream declined the upgrade: pass its answer on as a plain response.
+        cluster.outliers.report(endpoint.id, (ures.statusCode ?? 500) < 500);
+        const headers = stripResponseHeaders({ ...ures.headers });
+        let headText = `HTTP/1.1 ${ures.statusCode ?? 502} ${ures.statusMessage ?? ''}\r\n`;
+        for (const [k, v] of Object.entries(headers)) {
+          for (const one of Array.isArray(v) ? v : [v]) headText += `${k}: ${String(one)}\r\n`;
+        }
+        socket.write(`${headText}connection: close\r\n\r\n`);
+        ures.pipe(socket);
+      });
+      upstream.once('timeout', () =>
+        upstream.destroy(errors.proxyUpstreamTimeout(cluster.name, this.options.connectTimeoutMs)),
+      );
+      upstream.once('error', (err) => {
+        cluster.outliers.report(endpoint.id, false);
+        rawReply(
+          socket,
+          replyFor(
+            isMeshError(err) ? err : errors.proxyUpstreamReset(cluster.name, describe(err), err),
+          ),
+        );
+      });
+      socket.once('close', () => upstream.destroy());
+      upstream.end();
+    };
+    if (cluster.loaded) go();
+    else
+      this.options
+        .ready(cluster)
+        .then(go, (err: unknown) => rawReply(socket, replyFor(err as Error)));
+  }
+}
+
+/** The FilterExchange of an Upgrade request. */
+class UpgradeExchange implements FilterExchange {
+  readonly method: string;
+  readonly headers: IncomingMessage['headers'];
+  path: string;
+  extra: Record<string, string> | undefined;
+  remove: Set<string> | undefined;
+  constructor(req: IncomingMessage) {
+    this.method = req.method ?? 'GET';
+    this.headers = req.headers;
+    this.path = req.url ?? '/';
+  }
+  setRequestHeader(name: string, value: string): void {
+    (this.remove ??= new Set()).add(name);
+    (this.extra ??= {})[name] = value;
+  }
+  removeRequestHeader(name: string): void {
+    (this.remove ??= new Set()).add(name);
+  }
+}
+
+/** Writes a reply on a raw socket (an Upgrade request that cannot be tunnelled). */
+function rawReply(socket: Duplex, reply: LocalReply): void {
+  const body = JSON.stringify(reply.body);
+  socket.end(
+    `HTTP/1.1 ${reply.status} ${reply.status === 404 ? 'Not Found' : 'Error'}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  return typeof e.code === 'string' ? e.code : String(e.message ?? err);
+}
+
+/** undici's error when the response head did not come in time. */
+function isHeadersTimeout(err: unknown): boolean {
+  return (err as { code?: unknown }).code === 'UND_ERR_HEADERS_TIMEOUT';
+}
+
+/** One downstream request and its attempts. */
+class Exchange implements FilterExchange {
+  readonly #engine: ProxyEngine;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly method: string;
+  readonly headers: IncomingMessage['headers'];
+  path: string;
+  #extra: Record<string, string> | undefined;
+  #remove: Set<string> | undefined;
+  #route: ProxyRoute | undefined;
+  #cluster: Cluster | undefined;
+  #state: RetryState | undefined;
+  #stats: RouteClusterStats | undefined;
+  #tried: Set<string> | undefined;
+  #attempt: Attempt | undefined;
+  readonly #hasBody: boolean;
+  /** The response head went downstream: no more retries, failures just cut the response. */
+  #responded = false;
+  #finished = false;
+  #upstreamHeaders: string[] | undefined;
+
+  constructor(engine: ProxyEngine, req: IncomingMessage, res: ServerResponse) {
+    this.#engine = engine;
+    this.#req = req;
+    this.#res = res;
+    this.method = req.method ?? 'GET';
+    this.headers = req.headers;
+    this.path = req.url ?? '/';
+    const h = req.headers;
+    // RFC 9112 6.3: a request has a body when it has Content-Length > 0 or Transfer-Encoding.
+    this.#hasBody =
+      h['transfer-encoding'] !== undefined ||
+      (h['content-length'] !== undefined && h['content-length'] !== '0');
+  }
+
+  setRequestHeader(name: string, value: string): void {
+    (this.#remove ??= new Set()).add(name);
+    (this.#extra ??= {})[name] = value;
+  }
+  removeRequestHeader(name: string): void {
+    (this.#remove ??= new Set()).add(name);
+  }
+
+  stats(): RouteClusterStats | undefined {
+    return this.#stats;
+  }
+
+  start(): void {
+    const { route, input } = this.#engine.match(this.#req);
+    if (route === undefined) {
+      this.#reply(errors.proxyRouteNotFound(input.method, input.host, input.path), NO_CLUSTER);
+      return;
+    }
+    this.#route = route;
+    for (const f of route.filters) {
+      const status = f.onRequest?.(this);
+      if (status !== undefined && status !== 'continue') {
+        this.#localReply(status, route.name, NO_CLUSTER);
+        return;
+      }
+    }
+    const cluster = route.pickCluster();
+    this.#cluster = cluster;
+    this.#stats = this.#engine.options.metrics.stats(route.name, cluster.name);
+    this.#state = route.retry.begin({ method: this.method, inherited: this.headers });
+    if (cluster.loaded) this.#send();
+    else
+      this.#engine.options.ready(cluster).then(
+        () => this.#send(),
+        (err: unknown) => this.#reply(err as Error, cluster.name),
+      );
+  }
+
+  /** The downstream response closed: finished, or the client went away mid-way. */
+  closed(): void {
+    if (!this.#finished) {
+      // Client disconnect: cancel the upstream request (RFC 9110 9.3: nobody reads the answer).
+      this.#attempt?.cancel();
+      this.#finish(0);
+    }
+  }
+
+  #send(): void {
+    if (this.#finished) return;
+    const cluster = this.#cluster as Cluster;
+    const state = this.#state as RetryState;
+    const hashKey = this.headers['x-meshwork-hash-key'];
+    const endpoint = cluster.pick(this.#tried, typeof hashKey === 'string' ? hashKey : undefined);
+    if (endpoint === undefined) {
+      this.#reply(errors.proxyNoHealthyUpstream(cluster.name), cluster.name);
+      return;
+    }
+    const panic = cluster.panic;
+    cluster.balancerFor(panic).started(endpoint.id);
+    const tryTimeoutMs = state.tryTimeoutMs();
+    // The forwarded headers are built once; only the attempt/deadline headers change per try.
+    this.#upstreamHeaders ??= upstreamRequestHeaders(
+      this.#req.rawHeaders,
+      this.#engine.facts(this.#req),
+      this.#extra,
+      this.#remove,
+    );
+    const retryHeaders = state.headers();
+    const headers = this.#upstreamHeaders.slice();
+    for (const k in retryHeaders) headers.push(k, retryHeaders[k] as string);
+    const attempt = new Attempt(this, cluster, endpoint, panic, tryTimeoutMs);
+    this.#attempt = attempt;
+    const idleMs = this.#engine.options.upstreamIdleTimeoutMs;
+    const opts: Dispatcher.DispatchOptions = {
+      origin: cluster.origin(endpoint),
+      path: this.path,
+      method: this.method as Dispatcher.HttpMethod,
+      headers,
+      body: this.#hasBody ? this.#req : null,
+      headersTimeout: Number.isFinite(tryTimeoutMs) ? Math.max(1, tryTimeoutMs) : 0,
+      bodyTimeout: idleMs,
+    };
+    try {
+      this.#engine.options.dispatcher.dispatch(opts, attempt);
+    } catch (err) {
+      attempt.failed(err as Error);
+    }
+  }
+
+  /** Whether another attempt may be sent: the body was not read yet (or there is none). */
+  #canRetry(): boolean {
+    return !this.#hasBody || !this.#req.readableDidRead;
+  }
+
+  /** An attempt answered with a head. Returns false when the response is discarded for a retry. */
+  onHead(attempt: Attempt, status: number, headers: ResponseHeaders, message: string): boolean {
+    const state = this.#state as RetryState;
+    if (status === 502 || status === 503 || status === 504) {
+      if (!this.#finished && this.#canRetry()) {
+        const d = state.decide({ kind: 'response', status });
+        if (d.retry) {
+          this.#retryLater(attempt, d.delayMs);
+          return false;
+        }
+      }
+    }
+    if (this.#finished) return false;
+    this.#responded = true;
+    const route = this.#route as ProxyRoute;
+    for (const f of route.filters) f.onResponseHeaders?.(headers);
+    stripResponseHeaders(headers);
+    try {
+      this.#res.writeHead(status, message, headers as Record<string, string | string[]>);
+    } catch (err) {
+      // A header value node refuses (invalid characters from a broken upstream).
+      this.#engine.options.logger.debug({ err }, 'invalid upstream response head');
+      this.#responded = false;
+      attempt.cancel();
+      this.#reply(
+        errors.proxyUpstreamReset((this.#cluster as Cluster).name, 'invalid response head'),
+        (this.#cluster as Cluster).name,
+      );
+      return false;
+    }
+    (this.#stats as RouteClusterStats).byClass[Math.floor(status / 100)]?.inc();
+    return true;
+  }
+
+  /** A body chunk: false asks the upstream to pause until the downstream drains. */
+  onData(chunk: Buffer): boolean {
+    return this.#res.write(chunk);
+  }
+
+  onDrain(fn: () => void): void {
+    this.#res.once('drain', fn);
+  }
+
+  onEnd(): void {
+    this.#res.end();
+    this.#finish(-1);
+  }
+
+  /** An attempt failed before the head (retry or reply), or during the body (cut). */
+  onError(attempt: Attempt, err: Error): void {
+    if (this.#finished) return;
+    const cluster = this.#cluster as Cluster;
+    if (this.#responded) {
+      // Too late for a status: cut the response so the client sees it incomplete.
+      this.#res.destroy(err);
+      this.#finish(-1);
+      return;
+    }
+    const state = this.#state as RetryState;
+    const timedOut = isHeadersTimeout(err);
+    const outcome = timedOut ? errors.clientTimeout('try', attempt.tryTimeoutMs, err) : err;
+    if (this.#canRetry()) {
+      const d = state.decide({ kind: 'error', error: outcome });
+      if (d.retry) {
+        this.#retryLater(attempt, d.delayMs);
+        return;
+      }
+    }
+    const mapped: MeshError = timedOut
+      ? errors.proxyUpstreamTimeout(cluster.name, attempt.tryTimeoutMs)
+      : isMeshError(err)
+        ? err
+        : errors.proxyUpstreamReset(cluster.name, describe(err), err);
+    this.#reply(mapped, cluster.name);
+  }
+
+  #retryLater(attempt: Attempt, delayMs: number): void {
+    (this.#tried ??= new Set()).add(attempt.endpoint.id);
+    (this.#stats as RouteClusterStats).retries.inc();
+    if (delayMs <= 0) queueMicrotask(() => this.#send());
+    else setTimeout(() => this.#send(), delayMs);
+  }
+
+  #reply(err: Error, service: string): void {
+    this.#localReply(replyFor(err), this.#route?.name ?? NO_CLUSTER, service);
+  }
+
+  #localReply(reply: LocalReply, route: string, service: string): void {
+    if (this.#finished) return;
+    const stats = this.#stats ?? this.#engine.options.metrics.stats(route, service);
+    stats.byClass[Math.floor(reply.status / 100)]?.inc();
+    // The request body is not read: drop the connection after the reply rather than drain it.
+    if (this.#hasBody && !this.#req.readableEnded) this.#res.shouldKeepAlive = false;
+    sendLocalReply(this.#res, reply);
+    this.#finish(-1);
+  }
+
+  /** `_code` -1: completed; 0: cut by the client. */
+  #finish(_code: number): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#engine.options.metrics.requestFinished();
+  }
+}
+
+/** The undici handler of one attempt: forwards to its Exchange unless discarded. */
+class Attempt implements Handler {
+  readonly #exchange: Exchange;
+  readonly #cluster: Cluster;
+  readonly endpoint: Endpoint;
+  readonly #panic: boolean;
+  readonly tryTimeoutMs: number;
+  readonly #startedAt = process.hrtime.bigint();
+  #controller: Controller | undefined;
+  #done = false;
+  #discarded = false;
+  #cancelled = false;
+  #resume: (() => void) | undefined;
+  /** The per-try deadline for the response head (undici's own timers tick at ~1 s). */
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    exchange: Exchange,
+    cluster: Cluster,
+    endpoint: Endpoint,
+    panic: boolean,
+    tryTimeoutMs: number,
+  ) {
+    this.#exchange = exchange;
+    this.#cluster = cluster;
+    this.endpoint = endpoint;
+    this.#panic = panic;
+    this.tryTimeoutMs = tryTimeoutMs;
+    if (Number.isFinite(tryTimeoutMs)) {
+      this.#timer = setTimeout(() => this.#timedOut(), Math.max(1, tryTimeoutMs));
+    }
+  }
+
+  #timedOut(): void {
+    this.#timer = undefined;
+    if (this.#done) return;
+    const err = Object.assign(new Error(`no response head within ${this.tryTimeoutMs} ms`), {
+      code: 'UND_ERR_HEADERS_TIMEOUT',
+    });
+    // Later callbacks of this attempt are ignored; the exchange retries or replies 504 now.
+    // failed() first: the abort below calls onResponseError at once, which settles the attempt.
+    this.#discarded = true;
+    this.failed(err);
+    this.#controller?.abort(err);
+  }
+
+  /** The downstream went away: abort the upstream request. */
+  cancel(): void {
+    this.#cancelled = true;
+    this.#controller?.abort(new Error('meshwork: downstream closed'));
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.#controller = controller;
+    if (this.#cancelled) controller.abort(new Error('meshwork: downstream closed'));
+    else if (this.#discarded) controller.abort(DISCARDED);
+  }
+
+  onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: ResponseHeaders,
+    statusMessage?: string,
+  ): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#discarded) return;
+    const seconds = Number(process.hrtime.bigint() - this.#startedAt) / 1e9;
+    this.#cluster.outliers.report(this.endpoint.id, statusCode < 500);
+    this.#exchange.stats()?.latency.observe(seconds);
+    if (!this.#exchange.onHead(this, statusCode, headers, statusMessage ?? '')) {
+      this.#discarded = true;
+      this.#settle();
+      controller.abort(DISCARDED);
+    }
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.#discarded) return;
+    if (!this.#exchange.onData(chunk)) {
+      controller.pause();
+      this.#resume ??= () => controller.resume();
+      this.#exchange.onDrain(this.#resume);
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.#discarded) return;
+    this.#settle();
+    this.#exchange.onEnd();
+  }
+
+  onResponseError(_controller: Controller, err: Error): void {
+    if (this.#discarded) {
+      this.#settle();
+      return;
+    }
+    if (this.#cancelled) {
+      // Not the instance's fault, but a half-open probe slot MUST be given back (by a report):
+      // count it as failed, which keeps the instance out a while longer rather than forever.
+      if (!this.#done && this.#cluster.outliers.state(this.endpoint.id) === 'half-open') {
+        this.#cluster.outliers.report(this.endpoint.id, false);
+      }
+      this.#settle();
+      return;
+    }
+    this.failed(err);
+  }
+
+  /** A failure of this attempt (also a synchronous dispatch throw). */
+  failed(err: Error): void {
+    if (this.#done) return;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    // Connect errors and resets count against the instance; a deadline we set does too.
+    this.#cluster.outliers.report(this.endpoint.id, false);
+    this.#settle();
+    this.#exchange.onError(this, err);
+  }
+
+  #settle(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#done) return;
+    this.#done = true;
+    this.#cluster.balancerFor(this.#panic).finished(this.endpoint.id);
+  }
+}

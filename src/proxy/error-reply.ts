@@ -1,0 +1,48 @@
+/**
+ * @module The one place the proxy maps an error to an HTTP reply: a status and a JSON body
+ * `{"error": {"code", "message", ...details}}` that says why (no route, no healthy instance,
+ * upstream reset, timeout).
+ */
+import type { ServerResponse } from 'node:http';
+import { ERROR_CODES, isMeshError } from '../core/errors.js';
+import type { LocalReply } from './filter.js';
+
+const STATUS: Readonly<Record<string, number>> = {
+  [ERROR_CODES.PROXY_ROUTE_NOT_FOUND]: 404,
+  [ERROR_CODES.PROXY_NO_HEALTHY_UPSTREAM]: 503,
+  [ERROR_CODES.PROXY_UPSTREAM_RESET]: 502,
+  [ERROR_CODES.PROXY_UPSTREAM_TIMEOUT]: 504,
+  [ERROR_CODES.PROXY_BAD_REQUEST]: 400,
+  [ERROR_CODES.CLIENT_REQUEST_FAILED]: 503,
+  [ERROR_CODES.CLIENT_TIMEOUT]: 504,
+  [ERROR_CODES.TIMEOUT]: 504,
+};
+
+/** The reply for an error; anything unmapped is a 500 whose details stay out of the body. */
+export function replyFor(err: unknown): LocalReply {
+  if (isMeshError(err)) {
+    const status = STATUS[err.code];
+    if (status !== undefined) {
+      return { status, body: { error: { code: err.code, message: err.message, ...err.details } } };
+    }
+  }
+  return {
+    status: 500,
+    body: { error: { code: ERROR_CODES.INTERNAL, message: 'internal proxy error' } },
+  };
+}
+
+/** Sends a local reply as JSON (no-op when the head already went out). */
+export function sendLocalReply(res: ServerResponse, reply: LocalReply): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(reply.body);
+  res.writeHead(reply.status, {
+    ...reply.headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}

@@ -1,0 +1,146 @@
+/**
+ * @module Header rules of a forwarding proxy: hop-by-hop headers are dropped both ways (RFC 9110
+ * 7.6.1), the forwarding headers (X-Forwarded-For/-Proto/-Host, RFC 7239 Forwarded) are added,
+ * and the caller's retry headers are replaced by the proxy's own attempt numbering.
+ */
+import { ATTEMPT_HEADER, DEADLINE_HEADER } from '../client/resilience/index.js';
+
+/**
+ * RFC 9110 7.6.1 names Connection, Proxy-Connection, Keep-Alive, TE, Transfer-Encoding and
+ * Upgrade; Proxy-Authenticate/-Authorization and Trailer are hop-by-hop per RFC 2616 13.5.1.
+ * `expect` is answered by this hop (node sends 100 Continue itself), so it goes no further.
+ */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'expect',
+]);
+
+/** Request headers the proxy sets itself: the caller's values are replaced or extended. */
+const REPLACED: ReadonlySet<string> = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  ATTEMPT_HEADER,
+]);
+
+/** True for a header that applies to one connection only and is never forwarded. */
+export function isHopByHop(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName);
+}
+
+/** The header names a Connection header value lists (they are hop-by-hop too). */
+export function connectionTokens(value: string | undefined): ReadonlySet<string> | undefined {
+  if (value === undefined || value === '') return undefined;
+  let tokens: Set<string> | undefined;
+  for (const raw of value.split(',')) {
+    const t = raw.trim().toLowerCase();
+    if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade') continue;
+    (tokens ??= new Set()).add(t);
+  }
+  return tokens;
+}
+
+/** What the proxy knows about the downstream connection, for the forwarding headers. */
+export interface ForwardedFacts {
+  readonly remoteAddress: string;
+  readonly proto: 'http' | 'https';
+  readonly host: string;
+}
+
+/** RFC 7239 6: an IPv6 node is quoted and bracketed. */
+function forwardedNode(address: string): string {
+  return address.includes(':') ? `"[${address}]"` : address;
+}
+
+/** RFC 7239 4: a value that is not a token is a quoted string. */
+function forwardedValue(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)
+    ? value
+    : `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * Builds the upstream request's headers from the downstream raw headers (node's `rawHeaders`,
+ * name/value pairs with duplicates kept) as a flat name/value array for undici: hop-by-hop
+ * headers and the ones Connection lists are dropped, the forwarding headers are appended to, and
+ * `extra` (the attempt/deadline headers, filter additions) is added. `remove` holds lower-case
+ * names to drop as well. `keepUpgrade` keeps Connection: upgrade and Upgrade (for an Upgrade
+ * request, which must carry them to the next hop, RFC 9110 7.8).
+ */
+export function upstreamRequestHeaders(
+  raw: readonly string[],
+  facts: ForwardedFacts,
+  extra: Readonly<Record<string, string>> | undefined,
+  remove: ReadonlySet<string> | undefined,
+  keepUpgrade = false,
+): string[] {
+  let connection: string | undefined;
+  let xff: string | undefined;
+  let forwarded: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    // Cheap pre-check: only these few names need the lower-cased comparison.
+    const c = name.charCodeAt(0) | 0x20;
+    if (c !== 0x63 && c !== 0x78 && c !== 0x66) continue; // c, x, f
+    const lower = name.toLowerCase();
+    if (lower === 'connection') connection = join(connection, raw[i + 1] as string);
+    else if (lower === 'x-forwarded-for') xff = join(xff, raw[i + 1] as string);
+    else if (lower === 'forwarded') forwarded = join(forwarded, raw[i + 1] as string);
+  }
+  const listed = connectionTokens(connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || REPLACED.has(lower) || lower === DEADLINE_HEADER) {
+      if (keepUpgrade && lower === 'upgrade') out.push(name, raw[i + 1] as string);
+      continue;
+    }
+    if (listed?.has(lower) === true || remove?.has(lower) === true) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  if (keepUpgrade) out.push('connection', 'upgrade');
+  const forwardedFor = xff === undefined ? facts.remoteAddress : `${xff}, ${facts.remoteAddress}`;
+  const element = `for=${forwardedNode(facts.remoteAddress)};host=${forwardedValue(facts.host)};proto=${facts.proto}`;
+  out.push(
+    'x-forwarded-for',
+    forwardedFor,
+    'x-forwarded-proto',
+    facts.proto,
+    'x-forwarded-host',
+    facts.host,
+    'forwarded',
+    forwarded === undefined ? element : `${forwarded}, ${element}`,
+  );
+  if (extra !== undefined) for (const k in extra) out.push(k, extra[k] as string);
+  return out;
+}
+
+function join(a: string | undefined, b: string): string {
+  return a === undefined ? b : `${a}, ${b}`;
+}
+
+/** Response header values as undici's handler API gives them. */
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * Drops the hop-by-hop headers (and those the upstream's Connection lists) from an upstream
+ * response, in place, and answers the same object.
+ */
+export function stripResponseHeaders(headers: ResponseHeaders): ResponseHeaders {
+  const connection = headers.connection;
+  const listed = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) delete headers[name];
+  }
+  return headers;
+}

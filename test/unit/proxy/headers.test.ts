@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  connectionTokens,
+  stripResponseHeaders,
+  upstreamRequestHeaders,
+} from '../../../src/proxy/headers.js';
+
+const facts = { remoteAddress: '10.1.2.3', proto: 'http' as const, host: 'api.example.com' };
+const toObject = (flat: string[]): Record<string, string[]> => {
+  const o: Record<string, string[]> = {};
+  for (let i = 0; i < flat.length; i += 2)
+    (o[(flat[i] as string).toLowerCase()] ??= []).push(flat[i + 1] as string);
+  return o;
+};
+
+describe('upstreamRequestHeaders', () => {
+  it('drops hop-by-hop headers and the ones Connection lists (RFC 9110 7.6.1)', () => {
+    const out = toObject(
+      upstreamRequestHeaders(
+        [
+          'Host',
+          'api.example.com',
+          'Connection',
+          'keep-alive, X-Trace',
+          'X-Trace',
+          '1',
+          'TE',
+          'trailers',
+          'Transfer-Encoding',
+          'chunked',
+          'Upgrade',
+          'h2c',
+          'Proxy-Authorization',
+          'Basic x',
+          'X-App',
+          'a',
+          'X-App',
+          'b',
+        ],
+        facts,
+        undefined,
+        undefined,
+      ),
+    );
+    assert.deepEqual(out.host, ['api.example.com']);
+    assert.deepEqual(out['x-app'], ['a', 'b']);
+    for (const h of [
+      'connection',
+      'x-trace',
+      'te',
+      'transfer-encoding',
+      'upgrade',
+      'proxy-authorization',
+    ]) {
+      assert.equal(out[h], undefined, h);
+    }
+  });
+
+  it('appends to X-Forwarded-For and Forwarded and sets proto and host', () => {
+    const out = toObject(
+      upstreamRequestHeaders(
+        ['x-forwarded-for', '1.1.1.1', 'Forwarded', 'for=1.1.1.1', 'x-forwarded-proto', 'https'],
+        { ...facts, remoteAddress: '::1' },
+        undefined,
+        undefined,
+      ),
+    );
+    assert.deepEqual(out['x-forwarded-for'], ['1.1.1.1, ::1']);
+    assert.deepEqual(out['x-forwarded-proto'], ['http']);
+    assert.deepEqual(out['x-forwarded-host'], ['api.example.com']);
+    assert.deepEqual(out.forwarded, ['for=1.1.1.1, for="[::1]";host=api.example.com;proto=http']);
+  });
+
+  it('replaces the caller retry headers with extra ones and drops removed names', () => {
+    const out = toObject(
+      upstreamRequestHeaders(
+        ['x-meshwork-attempt', '1', 'x-meshwork-deadline-ms', '900', 'x-drop', 'y'],
+        facts,
+        { 'x-meshwork-attempt': '2' },
+        new Set(['x-drop']),
+      ),
+    );
+    assert.deepEqual(out['x-meshwork-attempt'], ['2']);
+    assert.equal(out['x-meshwork-deadline-ms'], undefined);
+    assert.equal(out['x-drop'], undefined);
+  });
+
+  it('keeps Upgrade and Connection: upgrade for an Upgrade request', () => {
+    const out = toObject(
+      upstreamRequestHeaders(
+        ['Connection', 'Upgrade', 'Upgrade', 'websocket'],
+        facts,
+        undefined,
+        undefined,
+        true,
+      ),
+    );
+    assert.deepEqual(out.upgrade, ['websocket']);
+    assert.deepEqual(out.connection, ['upgrade']);
+  });
+});
+
+describe('stripResponseHeaders', () => {
+  it('drops hop-by-hop and Connection-listed response headers', () => {
+    const h = stripResponseHeaders({
+      connection: 'close, x-secret',
+      'x-secret': '1',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+      'content-type': 'text/plain',
+    });
+    assert.deepEqual(h, { 'content-type': 'text/plain' });
+  });
+
+  it('ignores close, keep-alive and upgrade as Connection tokens', () => {
+    assert.equal(connectionTokens('close, keep-alive'), undefined);
+    assert.deepEqual([...(connectionTokens('X-A , x-b') ?? [])], ['x-a', 'x-b']);
+  });
+});

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { routeMatchSchema } from '../../../src/proxy/route-config.js';
+import {
+  compileMatch,
+  hostOf,
+  RouteTable,
+  type MatchInput,
+} from '../../../src/proxy/route-table.js';
+
+const input = (over: Partial<MatchInput> = {}): MatchInput => ({
+  method: 'GET',
+  host: 'example.com',
+  path: '/',
+  query: '',
+  headers: {},
+  ...over,
+});
+const compile = (m: unknown) => compileMatch(routeMatchSchema.parse(m));
+
+describe('compileMatch', () => {
+  it('matches an empty match block against everything', () => {
+    assert.equal(compile({})(input()), true);
+  });
+
+  it('matches a path prefix, an exact path and an anchored regex', () => {
+    assert.equal(compile({ path: { prefix: '/api' } })(input({ path: '/api/x' })), true);
+    assert.equal(compile({ path: { prefix: '/api' } })(input({ path: '/ap' })), false);
+    assert.equal(compile({ path: { exact: '/a' } })(input({ path: '/a' })), true);
+    assert.equal(compile({ path: { exact: '/a' } })(input({ path: '/a/' })), false);
+    assert.equal(compile({ path: { regex: '/u/[0-9]+' } })(input({ path: '/u/42' })), true);
+    assert.equal(compile({ path: { regex: '/u/[0-9]+' } })(input({ path: '/u/42/x' })), false);
+  });
+
+  it('matches methods, host, headers (exact, regex, present) and query', () => {
+    assert.equal(compile({ methods: ['POST'] })(input()), false);
+    assert.equal(compile({ methods: ['GET', 'POST'] })(input()), true);
+    assert.equal(compile({ host: 'Example.COM' })(input()), true);
+    const h = compile({
+      headers: [
+        { name: 'X-A', exact: '1' },
+        { name: 'x-b', regex: 'v[0-9]' },
+        { name: 'x-c', present: false },
+      ],
+    });
+    assert.equal(h(input({ headers: { 'x-a': '1', 'x-b': 'v2' } })), true);
+    assert.equal(h(input({ headers: { 'x-a': '1', 'x-b': 'v2', 'x-c': '' } })), false);
+    assert.equal(h(input({ headers: { 'x-a': '2', 'x-b': 'v2' } })), false);
+    const q = compile({
+      query: [
+        { name: 'debug', exact: 'on' },
+        { name: 'id', present: true },
+      ],
+    });
+    assert.equal(q(input({ query: 'debug=on&id=3' })), true);
+    assert.equal(q(input({ query: 'debug=off&id=3' })), false);
+    assert.equal(q(input({ query: 'debug=on' })), false);
+  });
+});
+
+describe('RouteTable', () => {
+  it('answers the first matching rule, then host routing, else undefined', () => {
+    const table = new RouteTable<string>({
+      rules: [
+        { matches: compile({ path: { prefix: '/a' } }), route: 'a' },
+        { matches: compile({ path: { prefix: '/' }, methods: ['POST'] }), route: 'post' },
+      ],
+      domain: 'mesh.local',
+      hostRoute: (s) => `host:${s}`,
+      maxHostServices: 2,
+    });
+    assert.equal(table.match(input({ path: '/a/b', host: 'users.mesh.local' })), 'a');
+    assert.equal(table.match(input({ method: 'POST' })), 'post');
+    assert.equal(table.match(input({ host: 'users.mesh.local' })), 'host:users');
+    assert.equal(table.match(input({ host: 'mesh.local' })), undefined);
+    assert.equal(table.match(input({ host: 'Bad_Name.mesh.local' })), undefined);
+    assert.equal(table.match(input({ host: 'a.b.mesh.local' })), undefined);
+    assert.equal(table.match(input({ host: 'orders.mesh.local' })), 'host:orders');
+    // The cap keeps random Host headers from growing the table.
+    assert.equal(table.match(input({ host: 'third.mesh.local' })), undefined);
+    assert.equal(table.match(input({ host: 'users.mesh.local' })), 'host:users');
+  });
+});
+
+describe('hostOf', () => {
+  it('drops the port and lower-cases, keeping IPv6 brackets', () => {
+    assert.equal(hostOf('Users.Mesh.Local:8080'), 'users.mesh.local');
+    assert.equal(hostOf('[::1]:80'), '[::1]');
+    assert.equal(hostOf(undefined), '');
+    assert.equal(hostOf('plain'), 'plain');
+  });
+});
