@@ -191,5 +191,3 @@ function section(value: unknown): Record<string, unknown> {
   if (typeof value === 'string') return { listen: value };
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 }
-
-
