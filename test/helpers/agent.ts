@@ -87,3 +87,28 @@ export async function http<T = any>(
   }
   return { status: res.statusCode, headers: res.headers, body: parsed as T, text };
 }
+
+/**
+ * Starts an in-process agent in cluster mode (`--store etcd`) on port 0, DNS on port 0 too.
+ * Agents of one test share `prefix`, and so one catalog.
+ */
+export function startClusterAgent(
+  endpoints: readonly string[],
+  nodeName: string,
+  prefix?: string,
+): Promise<RunningAgent> {
+  return startAgent(
+    resolveAgentOptions({
+      flags: {
+        http: '127.0.0.1:0',
+        dns: '127.0.0.1:0',
+        store: 'etcd',
+        etcdEndpoints: [...endpoints],
+        ...(prefix === undefined ? {} : { etcdPrefix: prefix }),
+        nodeName,
+        logLevel: 'silent',
+      },
+    }),
+    silentLogger,
+  );
+}

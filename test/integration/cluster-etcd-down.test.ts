@@ -4,10 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { silentLogger } from '../../src/core/logger.js';
-import { resolveAgentOptions } from '../../src/config/agent-options.js';
-import { startAgent, type RunningAgent } from '../../src/cli/agent-runtime.js';
-import { http } from '../helpers/agent.js';
+import type { RunningAgent } from '../../src/cli/agent-runtime.js';
+import { http, startClusterAgent } from '../helpers/agent.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
 
 describe('an agent whose etcd goes away', () => {
@@ -15,19 +13,7 @@ describe('an agent whose etcd goes away', () => {
   let agent: RunningAgent;
   before(async () => {
     etcd = await startEtcd();
-    agent = await startAgent(
-      resolveAgentOptions({
-        flags: {
-          http: '127.0.0.1:0',
-          dns: '127.0.0.1:0',
-          store: 'etcd',
-          etcdEndpoints: [etcd.endpoint],
-          nodeName: 'lonely',
-          logLevel: 'silent',
-        },
-      }),
-      silentLogger,
-    );
+    agent = await startClusterAgent([etcd.endpoint], 'lonely');
   });
   after(async () => {
     await agent.close();

@@ -4,10 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { silentLogger } from '../../src/core/logger.js';
-import { resolveAgentOptions } from '../../src/config/agent-options.js';
-import { startAgent, type RunningAgent } from '../../src/cli/agent-runtime.js';
-import { http } from '../helpers/agent.js';
+import type { RunningAgent } from '../../src/cli/agent-runtime.js';
+import { http, startClusterAgent } from '../helpers/agent.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
 import { collectSse } from '../helpers/sse.js';
 
@@ -16,20 +14,7 @@ describe('two agents over one etcd', () => {
   let a: RunningAgent;
   let b: RunningAgent;
   const agent = (nodeName: string): Promise<RunningAgent> =>
-    startAgent(
-      resolveAgentOptions({
-        flags: {
-          http: '127.0.0.1:0',
-          dns: '127.0.0.1:0',
-          store: 'etcd',
-          etcdEndpoints: [etcd.endpoint],
-          etcdPrefix: `/cluster-test-${process.pid}/`,
-          nodeName,
-          logLevel: 'silent',
-        },
-      }),
-      silentLogger,
-    );
+    startClusterAgent([etcd.endpoint], nodeName, `/cluster-test-${process.pid}/`);
   before(async () => {
     etcd = await startEtcd();
     a = await agent('agent-a');

@@ -2,10 +2,8 @@
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
 import { after, before, describe, it } from 'node:test';
-import { startAgent, type RunningAgent } from '../../src/cli/agent-runtime.js';
-import { resolveAgentOptions } from '../../src/config/agent-options.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { http } from '../helpers/agent.js';
+import type { RunningAgent } from '../../src/cli/agent-runtime.js';
+import { http, startClusterAgent } from '../helpers/agent.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
 
 /** Polls `check` until it holds or `timeoutMs` passes (b learns of a's writes via etcd). */
@@ -22,20 +20,7 @@ describe('DNS over a cluster (two agents, one etcd)', () => {
   let a: RunningAgent;
   let b: RunningAgent;
   const agent = (nodeName: string): Promise<RunningAgent> =>
-    startAgent(
-      resolveAgentOptions({
-        flags: {
-          http: '127.0.0.1:0',
-          dns: '127.0.0.1:0',
-          store: 'etcd',
-          etcdEndpoints: [etcd.endpoint],
-          etcdPrefix: `/dns-cluster-test-${process.pid}/`,
-          nodeName,
-          logLevel: 'silent',
-        },
-      }),
-      silentLogger,
-    );
+    startClusterAgent([etcd.endpoint], nodeName, `/dns-cluster-test-${process.pid}/`);
   before(async () => {
     etcd = await startEtcd();
     a = await agent('dns-a');
