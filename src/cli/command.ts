@@ -1,6 +1,7 @@
 /** @module The shape every CLI command shares, and the I/O it is given. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errors } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream;
@@ -57,4 +58,30 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
       .join('  ')
       .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+/**
+ * The end of every long-running command: on the first SIGTERM or SIGINT, runs `stop` and exits
+ * 0 once it resolves (1 if it rejects). `stop` owns its drain deadline.
+ */
+export function exitOnSignal(
+  logger: Logger,
+  stop: (signal: string) => Promise<unknown>,
+): Promise<number> {
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const onSignal = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      stop(signal).then(
+        () => resolveExit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'error while stopping');
+          resolveExit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
 }

@@ -3,7 +3,7 @@ import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../config/agent-options.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { startAgent } from '../agent-runtime.js';
-import { parseFlags, type Command } from '../command.js';
+import { exitOnSignal, parseFlags, type Command } from '../command.js';
 
 const help = `Usage: meshwork agent [flags]
 
@@ -117,31 +117,19 @@ export const command: Command = {
     };
     process.on('SIGHUP', onHup);
 
-    return new Promise<number>((resolveExit) => {
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'draining');
-        const deadline = setTimeout(() => {
+    return exitOnSignal(logger, async (signal) => {
+      logger.info({ signal }, 'draining');
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
           logger.warn({ timeoutMs: options.shutdownTimeoutMs }, 'drain deadline passed, exiting');
-          resolveExit(0);
+          resolve();
         }, options.shutdownTimeoutMs);
-        deadline.unref();
-        agent.close().then(
-          () => {
-            clearTimeout(deadline);
-            logger.info({}, 'stopped');
-            resolveExit(0);
-          },
-          (err: unknown) => {
-            logger.error({ err }, 'error while stopping');
-            resolveExit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+        timer.unref();
+      });
+      const closed = agent.close().then(() => logger.info({}, 'stopped'));
+      await Promise.race([closed, deadline]);
+      clearTimeout(timer);
     });
   },
 };

@@ -3,7 +3,7 @@ import { errors } from '../../core/errors.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { parseFlags, type Command } from '../command.js';
+import { exitOnSignal, parseFlags, type Command } from '../command.js';
 
 const help = `Usage: meshwork gateway [flags]
 
@@ -64,22 +64,10 @@ export const command: Command = {
     const gateway = await startGateway(options, logger);
     io.stdout.write(`meshwork gateway listening on ${gateway.url} (admin ${gateway.adminUrl})\n`);
 
-    return new Promise<number>((resolveExit) => {
-      const stop = (signal: string): void => {
-        logger.info({ signal, drainTimeoutMs: options.drainTimeoutMs }, 'draining');
-        gateway.close().then(
-          (clean) => {
-            logger.info({ clean }, 'stopped');
-            resolveExit(0);
-          },
-          (err: unknown) => {
-            logger.error({ err }, 'error while stopping');
-            resolveExit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+    return exitOnSignal(logger, async (signal) => {
+      logger.info({ signal, drainTimeoutMs: options.drainTimeoutMs }, 'draining');
+      const clean = await gateway.close();
+      logger.info({ clean }, 'stopped');
     });
   },
 };
