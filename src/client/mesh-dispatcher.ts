@@ -9,6 +9,7 @@
  * interceptor is installed with `Dispatcher.compose`, which hands it handlers of that shape.
  */
 import type { Dispatcher } from 'undici';
+import type { TimerHandle } from '../core/clock.js';
 import { errors } from '../core/errors.js';
 import { SERVICE_NAME } from '../protocol/registration.js';
 import type { Balancer, Endpoint } from './balancers/index.js';
@@ -173,6 +174,12 @@ class MeshRequest implements Controller {
   #paused = false;
   #release: BulkheadRelease | undefined;
   #done = false;
+  /**
+   * The current try's deadline for its response head, on the policy's clock: undici's own
+   * `headersTimeout` ticks about once a second, too coarse for a 200 ms per-try timeout.
+   */
+  #tryTimer: TimerHandle | undefined;
+  #tryTimedOut: Error | undefined;
 
   constructor(
     options: MeshInterceptorOptions,
@@ -281,20 +288,28 @@ class MeshRequest implements Controller {
       origin: `http://${endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address}:${endpoint.port}`,
       headers: { ...this.#headers, ...this.#state.headers() },
       ...(this.#tracked === undefined ? {} : { body: this.#tracked.body as never }),
-      ...(Number.isFinite(tryTimeoutMs)
-        ? {
-            headersTimeout: Math.max(
-              1,
-              Math.min(this.#opts.headersTimeout ?? Infinity, tryTimeoutMs),
-            ),
-          }
-        : {}),
     };
+    this.#tryTimedOut = undefined;
+    if (Number.isFinite(tryTimeoutMs)) {
+      const clock = this.#options.retry.clock;
+      this.#tryTimer = clock.setTimeout(() => {
+        this.#tryTimer = undefined;
+        this.#tryTimedOut = errors.clientTimeout('try', tryTimeoutMs);
+        this.#attempt?.abort(this.#tryTimedOut);
+      }, tryTimeoutMs);
+      this.#tryTimer.unref?.();
+    }
     try {
       this.#dispatch(opts, this.#attemptHandler(endpoint));
     } catch (err) {
       this.#afterFailure(endpoint, err as Error);
     }
+  }
+
+  #clearTryTimer(): void {
+    if (this.#tryTimer === undefined) return;
+    this.#options.retry.clock.clearTimeout(this.#tryTimer);
+    this.#tryTimer = undefined;
   }
 
   /**
@@ -327,14 +342,17 @@ class MeshRequest implements Controller {
         this.#attempt = controller;
         if (this.#paused) controller.pause();
         if (this.#aborted) controller.abort(this.#reason ?? new Error('aborted'));
+        else if (this.#tryTimedOut !== undefined) controller.abort(this.#tryTimedOut);
       },
       onRequestUpgrade: (controller, statusCode, headers, socket) => {
+        this.#clearTryTimer();
         this.#settle(endpoint, true);
         this.#responded = true;
         this.#finish();
         this.#handler.onRequestUpgrade?.(this, statusCode, headers, socket);
       },
       onResponseStart: (controller, statusCode, headers, statusMessage) => {
+        this.#clearTryTimer();
         const ok = statusCode < 500;
         this.#cluster.outliers.report(endpoint.id, ok);
         const decision = this.#state.decide({ kind: 'response', status: statusCode });
@@ -368,6 +386,7 @@ class MeshRequest implements Controller {
 
   /** An attempt failed before (or while) answering: retry elsewhere, or pass the error on. */
   #afterFailure(endpoint: Endpoint, err: Error): void {
+    this.#clearTryTimer();
     if (this.#responded || this.#aborted) {
       this.#cluster.balancer.finished(endpoint.id);
       this.#finish();

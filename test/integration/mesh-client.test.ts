@@ -306,4 +306,54 @@ describe('MeshworkClient', () => {
       big.close();
     }
   });
+
+  it('gives up a try at its per-try timeout, on the policy clock, and retries elsewhere', async () => {
+    const clock = new FakeClock();
+    let arrived: (() => void) | undefined;
+    const hang = createServer(() => arrived?.()); // never answers
+    hang.listen(0, '127.0.0.1');
+    await once(hang, 'listening');
+    const ok = await upstream('tick-ok');
+    const timed = createMeshworkClient({
+      registry: agent.url,
+      clock,
+      balancer: 'round-robin',
+      retry: { perTryTimeoutMs: 150, backoff: { baseMs: 1, maxMs: 1 } },
+    });
+    try {
+      const port = (hang.address() as { port: number }).port;
+      await timed.registry.register({
+        service: 'tick',
+        id: 'tick-hang',
+        address: '127.0.0.1',
+        port,
+      });
+      await timed.registry.register({
+        service: 'tick',
+        id: 'tick-ok',
+        address: '127.0.0.1',
+        port: ok.port,
+      });
+      await timed.discover('tick', { status: ['passing', 'warning', 'critical', 'starting'] });
+      // Round-robin: one of the first two calls lands on the hanging instance.
+      for (let n = 0; n < 2; n++) {
+        const reached = new Promise<void>((r) => (arrived = r));
+        const call = timed.fetch('http://tick/x');
+        const first = await Promise.race([reached.then(() => 'hang'), call.then(() => 'ok')]);
+        if (first === 'hang') {
+          clock.advance(150); // the try's deadline passes: abort, and retry on tick-ok
+          clock.advance(1); // the retry's backoff
+        }
+        const res = await call;
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), 'tick-ok');
+      }
+      assert.equal(ok.hits, 2);
+    } finally {
+      await timed.close();
+      hang.closeAllConnections();
+      hang.close();
+      ok.server.close();
+    }
+  });
 });
