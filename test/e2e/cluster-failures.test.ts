@@ -14,24 +14,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { http, type JsonResponse } from '../helpers/agent.js';
+import { until } from '../helpers/until.js';
 import { spawnAgent, type AgentProcess } from '../helpers/cli.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import { collectSse } from '../helpers/sse.js';
-
-/** Polls `ok` every 50 ms until it holds; fails with `what` after `timeoutMs`. */
-async function until<T>(
-  ok: () => Promise<T | undefined> | T | undefined,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await ok();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`not ${what} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** An HTTP check target that records which agent probed which path, and when. */
 interface ProbeLog {

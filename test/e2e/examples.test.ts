@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { http } from '../helpers/agent.js';
+import { until } from '../helpers/until.js';
 import { spawnAgent, type AgentProcess } from '../helpers/cli.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/mesh/', import.meta.url));
@@ -19,14 +20,6 @@ interface ServiceProcess {
   readonly id: string;
   readonly url: string;
   readonly exited: Promise<number | string | null>;
-}
-
-async function until(ok: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`not ${what} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('the example mesh (users → orders → payments)', { timeout: 180_000 }, () => {

@@ -16,15 +16,7 @@ import { registerSelf } from '../../src/client/self-registration.js';
 import { createHealthEndpoints } from '../../src/client/health-endpoints.js';
 import { installGracefulShutdown } from '../../src/client/graceful-shutdown.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
-
-/** Polls `ok` every 20 ms until it holds (bounded by `timeoutMs`). */
-async function until(ok: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`not ${what} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../helpers/until.js';
 
 async function listen(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');

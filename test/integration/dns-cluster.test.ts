@@ -4,16 +4,8 @@ import { Resolver } from 'node:dns/promises';
 import { after, before, describe, it } from 'node:test';
 import type { RunningAgent } from '../../src/cli/agent-runtime.js';
 import { http, startClusterAgent } from '../helpers/agent.js';
+import { until } from '../helpers/until.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
-
-/** Polls `check` until it holds or `timeoutMs` passes (b learns of a's writes via etcd). */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('DNS over a cluster (two agents, one etcd)', () => {
   let etcd: EtcdProcess;
@@ -51,23 +43,27 @@ describe('DNS over a cluster (two agents, one etcd)', () => {
       port: 80,
     });
     assert.equal(reg.status, 200, reg.text);
-    await eventually(async () => (await lookup()).join() === '10.7.0.1');
+    await until(async () => (await lookup()).join() === '10.7.0.1', 10_000, 'resolved through B');
     const del = await http(a.url, 'DELETE', '/api/v1/instances/clustered-1');
     assert.equal(del.status, 200);
-    await eventually(async () => (await lookup()).length === 0);
+    await until(async () => (await lookup()).length === 0, 10_000, 'gone from B');
   });
 
   it('answers the other agents of the cluster as nodes', async () => {
     const resolver = new Resolver({ timeout: 2000, tries: 1 });
     resolver.setServers([`127.0.0.1:${b.dns?.port ?? 0}`]);
     assert.deepEqual(await resolver.resolve4('dns-b.node.consul'), ['127.0.0.1']);
-    await eventually(async () => {
-      try {
-        return (await resolver.resolve4('DNS-A.node.dc1.consul')).join() === '127.0.0.1';
-      } catch {
-        return false;
-      }
-    });
+    await until(
+      async () => {
+        try {
+          return (await resolver.resolve4('DNS-A.node.dc1.consul')).join() === '127.0.0.1';
+        } catch {
+          return false;
+        }
+      },
+      10_000,
+      'the node resolved through B',
+    );
     await assert.rejects(resolver.resolve4('dns-c.node.consul'), { code: 'ENOTFOUND' });
   });
 });
