@@ -18,7 +18,7 @@ import type { InstanceDto } from '../protocol/api-types.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { createBalancer, toEndpoints, type BalancerSpec } from './balancers/index.js';
 import { ServiceDiscovery, type DiscoverFilter } from './discovery.js';
-import { createMeshInterceptor, type ServiceCluster } from './mesh-dispatcher.js';
+import { createMeshInterceptor, replayable, type ServiceCluster } from './mesh-dispatcher.js';
 import { RegistryClient } from './registry-client.js';
 import {
   Bulkhead,
@@ -181,12 +181,7 @@ export class MeshworkClient {
       headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
       body = body.toString();
     }
-    if (
-      body !== null &&
-      typeof body !== 'string' &&
-      !(body instanceof Uint8Array) &&
-      !(body instanceof ArrayBuffer)
-    ) {
+    if (!replayable(body)) {
       // Blobs, forms and streams: undici's fetch knows how to send them (not retried).
       return undiciFetch(url, { ...(init as RequestInit), dispatcher: this.dispatcher } as never);
     }

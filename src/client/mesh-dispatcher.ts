@@ -96,7 +96,9 @@ export function createMeshInterceptor(
 }
 
 /** Whether a request body can be sent again as it is (a stream cannot). */
-function replayable(body: Dispatcher.DispatchOptions['body']): boolean {
+export function replayable(
+  body: unknown,
+): body is string | Uint8Array | ArrayBuffer | null | undefined {
   return (
     body === undefined ||
     body === null ||
@@ -198,10 +200,7 @@ class MeshRequest implements Controller {
     // The upstream sees the service's name, as behind a proxy (RFC 9110 7.2).
     this.#headers.host ??= service;
     const body = opts.body;
-    this.#tracked =
-      replayable(body) || body === undefined || body === null
-        ? undefined
-        : new TrackedBody(body as AsyncIterable<unknown>);
+    this.#tracked = replayable(body) ? undefined : new TrackedBody(body as AsyncIterable<unknown>);
     this.#state = options.retry.begin({
       method: opts.method,
       inherited: this.#headers,
