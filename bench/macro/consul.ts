@@ -1,11 +1,10 @@
 /**
  * @module bench:consul: the Consul adapter's cost. (1) `GET /v1/health/service/svc?passing` for a
  * 100-instance service against the native `GET /api/v1/services/svc/instances?status=passing` on
- * the same agent, autocannon, A B A B. (2) 1,000 Consul blocking queries on one service, one change
+ * the same agent, wrk, A B A B. (2) 1,000 Consul blocking queries on one service, one change
  * at a time: for each change, the time until every watcher has returned.
  */
 import { fileURLToPath } from 'node:url';
-import autocannon, { type Result } from 'autocannon';
 import { profiling, startAgent, type AgentHandle } from '../lib/agent.js';
 import { blockingParked, collectReceipts } from '../lib/watchers.js';
 import { runMain } from '../lib/cleanup.js';
@@ -14,11 +13,12 @@ import { alternate, flags, sleep, type Peer } from '../lib/load.js';
 import { CpuWindow, forkWorker, request } from '../lib/proc.js';
 import { agentPool, heartbeatMany, registerMany, registration } from '../lib/registry-load.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
+import { ensureWrk, runWrk, type WrkResult } from '../lib/wrk.js';
 import { median, sharedNow, summarize, type Summary } from '../lib/stats.js';
 
 const opts = flags('npm run bench:consul -- [flags]', {
   instances: { default: 100, help: 'instances of the read service' },
-  connections: { default: 32, help: 'autocannon connections' },
+  connections: { default: 32, help: 'wrk connections' },
   duration: { default: 5, help: 'seconds per read round' },
   rounds: { default: 3, help: 'A B rounds' },
   warmup: { default: 2, help: 'seconds of untimed load per path before the rounds' },
@@ -27,6 +27,10 @@ const opts = flags('npm run bench:consul -- [flags]', {
   changes: { default: 5, help: 'measured changes (one at a time)' },
   'quiet-wait': { default: 60, help: 'seconds to wait for other work on the machine to settle' },
   'cpu-prof': { default: false, help: 'run the agent under --cpu-prof' },
+  client: {
+    default: 'raw',
+    help: 'blocking-query client in the workers: raw (minimal sockets) or node (node:http)',
+  },
 });
 
 const NATIVE = '/api/v1/services/svc/instances?status=passing';
@@ -35,7 +39,7 @@ const WATCHED = 'watched';
 const WORKER = fileURLToPath(new URL('../lib/workers/watchers.ts', import.meta.url));
 
 interface Round {
-  readonly result: Result;
+  readonly result: WrkResult;
   readonly rps: number;
   readonly serverCores: number;
 }
@@ -49,16 +53,10 @@ function peer(name: string, url: string, pid: number): Peer<Round> {
     async run() {
       const mono0 = monoMicros();
       const cpu = new CpuWindow(pid);
-      const result = await autocannon({
-        url,
-        connections: opts.connections,
-        duration: opts.duration,
-        pipelining: 1,
-      });
+      const result = runWrk(url, opts.connections, opts.duration);
       if (name === 'consul') consulWindows.push([mono0, monoMicros()]);
-      if (result.errors > 0 || result.non2xx > 0 || result.timeouts > 0)
-        throw new Error(`${name}: ${result.errors} errors, ${result.non2xx} non-2xx`);
-      return { result, rps: result['2xx'] / result.duration, serverCores: cpu.read().cores };
+      if (result.errors > 0) throw new Error(`${name}: ${result.errors} errors or non-2xx`);
+      return { result, rps: result.rps, serverCores: cpu.read().cores };
     },
   };
 }
@@ -99,6 +97,7 @@ async function fanout(
           count: counts[i],
           mode,
           index: index0,
+          client: opts.client,
         },
         'ready',
         60_000,
@@ -151,6 +150,7 @@ async function fanout(
 }
 
 runMain(async () => {
+  ensureWrk();
   const busy = await settle(opts['quiet-wait']);
   const agent = await startAgent(profiling(opts['cpu-prof']));
   log(`agent at ${agent.url}; registering ${opts.instances} instances of svc`);
@@ -165,18 +165,14 @@ runMain(async () => {
 
   for (const path of [NATIVE, CONSUL]) {
     log(`warm-up ${path} ${opts.warmup}s`);
-    await autocannon({
-      url: agent.url + path,
-      connections: opts.connections,
-      duration: opts.warmup,
-    });
+    runWrk(agent.url + path, opts.connections, opts.warmup);
   }
   const peers = [
     peer('native', agent.url + NATIVE, agent.pid),
     peer('consul', agent.url + CONSUL, agent.pid),
   ];
   const results = await alternate(peers, opts.rounds, (name, round, r) =>
-    log(`round ${round} ${name}: ${fmt(r.rps)} req/s, p99 ${r.result.latency.p99} ms`),
+    log(`round ${round} ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.result.p99Ms)} ms`),
   );
   const rps = (name: string): number => median(results.get(name)?.map((r) => r.rps) ?? []);
   const nativeRps = rps('native');
@@ -191,10 +187,10 @@ runMain(async () => {
   const report = new Report('consul', 'npm run bench:consul');
   report.quiet(busy);
   report.meta(
-    `reads: GET ${CONSUL} (${consulBody.length} B) vs GET ${NATIVE} (${nativeBody.length} B), ${opts.instances} passing instances, same agent; autocannon ${opts.connections} connections, ${opts.duration}s per round, ${opts.rounds} rounds alternating native → consul after ${opts.warmup}s warm-up each`,
+    `reads: GET ${CONSUL} (${consulBody.length} B) vs GET ${NATIVE} (${nativeBody.length} B), ${opts.instances} passing instances, same agent; wrk -t1 -c${opts.connections}, ${opts.duration}s per round, ${opts.rounds} rounds alternating native → consul after ${opts.warmup}s warm-up each`,
   );
   report.meta(
-    `blocking: ${opts.watchers} Consul blocking queries (GET /v1/health/service/${WATCHED}?index=N&wait=300s, keep-alive, one socket each) in ${opts.workers} worker processes; each change is a PUT /v1/agent/service/register of a new instance; time from just before the PUT until each watcher has its answer`,
+    `blocking: ${opts.watchers} Consul blocking queries (GET /v1/health/service/${WATCHED}?index=N&wait=300s, keep-alive, one socket each) in ${opts.workers} worker processes (${opts.client === 'node' ? 'node:http client' : 'minimal socket client'}); each change is a PUT /v1/agent/service/register of a new instance; time from just before the PUT until each watcher has its answer`,
   );
   report.section(
     'Reads, closed loop (median of rounds)',
@@ -207,7 +203,7 @@ runMain(async () => {
           fmt(median(rs.map((r) => r.rps))),
           rs.map((r) => fmt(r.rps)).join(' / '),
           ratio(median(rs.map((r) => r.rps)), nativeRps),
-          fmt(median(rs.map((r) => r.result.latency.p99))),
+          fmt(median(rs.map((r) => r.result.p99Ms))),
           fmt(median(rs.map((r) => (r.serverCores / r.rps) * 1e6))),
         ];
       }),

@@ -23,6 +23,10 @@ const opts = flags('npm run bench:fanout -- [flags]', {
   modes: { default: 'sse,blocking', help: 'sse, blocking or both' },
   'quiet-wait': { default: 300, help: 'seconds to wait for other work on the machine to settle' },
   'cpu-prof': { default: false, help: 'run the agent under --cpu-prof' },
+  client: {
+    default: 'raw',
+    help: 'blocking-query client in the workers: raw (minimal sockets) or node (node:http)',
+  },
 });
 
 const WORKER = fileURLToPath(new URL('../lib/workers/watchers.ts', import.meta.url));
@@ -57,7 +61,15 @@ async function runMode(agent: AgentHandle, mode: 'sse' | 'blocking'): Promise<Mo
   const ready = workers.map((w, i) =>
     request(
       w,
-      { type: 'start', url: agent.url, service: SERVICE, count: counts[i], mode, index: index0 },
+      {
+        type: 'start',
+        url: agent.url,
+        service: SERVICE,
+        count: counts[i],
+        mode,
+        index: index0,
+        client: opts.client,
+      },
       'ready',
       60_000,
     ),

@@ -23,6 +23,7 @@ import {
   type Child,
 } from '../lib/proc.js';
 import { RawHttpPool } from '../lib/raw-http.js';
+import { ensureWrk, runWrk, type WrkResult } from '../lib/wrk.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
 
@@ -69,21 +70,8 @@ interface WrkRound {
   readonly errors: number;
 }
 
-/** Runs wrk against `url`; answers requests/s, p99 and the errors it counted. */
-function wrk(url: string, seconds: number): { rps: number; p99Ms: number; errors: number } {
-  const out = execFileSync(
-    'wrk',
-    ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', url],
-    { encoding: 'utf8' },
-  );
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
-  const unit = p99?.[2] === 'us' ? 0.001 : p99?.[2] === 's' ? 1000 : 1;
-  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  const errors = non2xx + (errs === null ? 0 : errs.slice(1).reduce((a, b) => a + Number(b), 0));
-  return { rps, p99Ms: Number(p99?.[1] ?? NaN) * unit, errors };
-}
+/** Runs wrk against `url` with the run's connection count. */
+const wrk = (url: string, seconds: number): WrkResult => runWrk(url, opts.connections, seconds);
 
 function wrkPeer(t: Target): Peer<WrkRound> {
   return {
@@ -111,9 +99,7 @@ async function sh(bin: string): Promise<string> {
 }
 
 runMain(async () => {
-  execFileSync('bash', [join(REPO_ROOT, 'scripts/ensure-tools.sh'), 'wrk', 'nginx', 'haproxy'], {
-    stdio: 'inherit',
-  });
+  ensureWrk('nginx', 'haproxy');
   const busy = await settle(opts['quiet-wait']);
   const dir = await makeTempDir('bench-gateway');
   const nginxBin = await sh('nginx');

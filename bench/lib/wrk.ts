@@ -1,0 +1,36 @@
+/**
+ * @module wrk (Debian) as a closed-loop load driver: the C tool our benchmarking doc names for
+ * maximum throughput. It frames responses without parsing bodies in JavaScript, so its cost on a
+ * shared 2-core machine does not grow with the answer's size the way autocannon's does.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from './proc.js';
+
+export interface WrkResult {
+  readonly rps: number;
+  readonly p99Ms: number;
+  /** Socket errors plus non-2xx/3xx answers. */
+  readonly errors: number;
+}
+
+/** Installs wrk (scripts/ensure-tools.sh) if it is missing. */
+export function ensureWrk(...more: string[]): void {
+  execFileSync('bash', [join(REPO_ROOT, 'scripts/ensure-tools.sh'), 'wrk', ...more], {
+    stdio: 'inherit',
+  });
+}
+
+/** Runs `wrk -t1 -c<connections> -d<seconds>s --latency url` and reads its summary. */
+export function runWrk(url: string, connections: number, seconds: number): WrkResult {
+  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], {
+    encoding: 'utf8',
+  });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const unit = p99?.[2] === 'us' ? 0.001 : p99?.[2] === 's' ? 1000 : 1;
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors = non2xx + (errs === null ? 0 : errs.slice(1).reduce((a, b) => a + Number(b), 0));
+  return { rps, p99Ms: Number(p99?.[1] ?? NaN) * unit, errors };
+}
