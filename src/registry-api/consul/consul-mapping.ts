@@ -343,7 +343,7 @@ export function checkFromConsul(c: NormalisedBody, ctx: CheckContext): ParsedChe
   const tcp = str('TCP');
   const ttl = num('TTL');
   const interval = num('Interval');
-  if (http === undefined && tcp === undefined && unsupported !== undefined) {
+  if (!http && !tcp && unsupported !== undefined) {
     throw refuse(
       `Invalid check: ${unsupported} checks are not supported by Meshwork; use HTTP, TCP or TTL`,
     );
