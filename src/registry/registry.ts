@@ -267,7 +267,26 @@ export class Registry {
     output = '',
     checkId?: string,
   ): Promise<{ index: number; status: InstanceStatus }> {
-    const instance = this.view.get(id) ?? this.#ownNodeChecks(id);
+    return this.#heartbeat(id, this.view.get(id), status, output, checkId);
+  }
+
+  /**
+   * A heartbeat for one TTL check of this agent's node (Consul's pass/warn/fail on a node-level
+   * check). Throws not-found when the node has no checks.
+   */
+  async heartbeatNodeCheck(checkId: string, status: CheckStatus, output: string): Promise<void> {
+    const id = nodeChecksId(this.nodeName);
+    await this.#heartbeat(id, this.view.nodeChecksInstance(), status, output, checkId);
+  }
+
+  /** {@link heartbeat} of `instance` (undefined: not found), by id `id`. */
+  async #heartbeat(
+    id: string,
+    instance: Instance | undefined,
+    status: CheckStatus,
+    output: string,
+    checkId: string | undefined,
+  ): Promise<{ index: number; status: InstanceStatus }> {
     if (instance === undefined) throw errors.instanceNotFound(id);
     if (this.#store.ttlLeases !== undefined && !instance.checks.some(isTtl))
       throw errors.noTtlCheck(id);
@@ -280,14 +299,6 @@ export class Registry {
     await this.#health.settled();
     const s = this.view.status(id);
     return { index: this.view.index, status: s?.status ?? 'critical' };
-  }
-
-  /**
-   * A heartbeat for one TTL check of this agent's node (Consul's pass/warn/fail on a node-level
-   * check). Throws not-found when the node has no checks.
-   */
-  async heartbeatNodeCheck(checkId: string, status: CheckStatus, output: string): Promise<void> {
-    await this.heartbeat(nodeChecksId(this.nodeName), status, output, checkId);
   }
 
   /**
@@ -602,11 +613,6 @@ export class Registry {
     } finally {
       if (this.#idQueues.get(id) === tail) this.#idQueues.delete(id);
     }
-  }
-
-  /** The reserved instance of this node's checks, when `id` is its id. */
-  #ownNodeChecks(id: string): Instance | undefined {
-    return id === nodeChecksId(this.nodeName) ? this.view.nodeChecksInstance() : undefined;
   }
 
   #dtoOrThrow(id: string): InstanceDto {

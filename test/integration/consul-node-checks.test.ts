@@ -156,6 +156,20 @@ describe('Consul node-level checks', () => {
     const native = await http(base, 'GET', '/api/v1/instances/web-1');
     assert.equal(native.body.instance.statusReason, 'node check "disk" is critical: full');
     await assert.rejects(resolver.resolve4('web.service.consul'), { code: 'ENOTFOUND' });
+    // The node's checks are no instance of the native API.
+    for (const [method, path] of [
+      ['GET', '/api/v1/instances/_node:test-node'],
+      ['PUT', '/api/v1/instances/_node:test-node/heartbeat'],
+      ['DELETE', '/api/v1/instances/_node:test-node'],
+    ] as const) {
+      assert.equal((await http(base, method, path)).status, 404, `${method} ${path}`);
+    }
+    assert.deepEqual(
+      (await http(base, 'GET', '/api/v1/services')).body.services.map(
+        (s: { name: string }) => s.name,
+      ),
+      ['web'],
+    );
     await put('/agent/check/pass/disk');
     assert.deepEqual(await nativeStatuses('web'), ['passing', 'passing']);
     assert.equal((await resolver.resolve4('web.service.consul')).length, 2);

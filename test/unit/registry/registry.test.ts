@@ -297,6 +297,9 @@ describe('Registry node checks', () => {
     );
     assert.equal(registry.view.instanceCount, 2);
     assert.equal(registry.view.get(nodeChecksId('n1')), undefined);
+    assert.throws(() => registry.getInstance(nodeChecksId('n1')), /not found/);
+    await assert.rejects(registry.heartbeat(nodeChecksId('n1')), /not found/);
+    assert.equal((await registry.deregister(nodeChecksId('n1'))).deleted, false);
     assert.deepEqual(registry.view.countsByStatus().critical, 2);
     assert.equal((await registry.updateNodeChecks((c) => c)).index, r.index, 'no change, no write');
 
