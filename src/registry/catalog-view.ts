@@ -5,10 +5,44 @@
 import type { CheckState, Instance, InstanceStatus, KvEntry, Maintenance } from '../core/types.js';
 import type { CheckDto, InstanceDto } from '../protocol/api-types.js';
 import type { StoreEvent, StoreSnapshot } from './store/catalog-store.js';
-import { aggregateStatus } from './health/aggregate.js';
+import { aggregateStatus, withNodeStatus, type AggregatedStatus } from './health/aggregate.js';
 
 /** Reserved KV prefix for agent state (NUL-prefixed: user keys cannot contain control chars). */
 export const AGENT_MAINTENANCE_PREFIX = '\u0000agent-maintenance/';
+
+/**
+ * A node's own checks (Consul node-level checks) are stored as one reserved instance per node,
+ * so every store persists them and the health manager runs them like any other checks. Its id
+ * cannot clash with a registration: instance ids start with a letter or a digit.
+ */
+export const NODE_CHECKS_PREFIX = '_node:';
+/** The service name of the reserved instances (not a valid service name either). */
+export const NODE_CHECKS_SERVICE = '_node';
+
+/** The id of the reserved instance that holds `nodeName`'s checks. */
+export function nodeChecksId(nodeName: string): string {
+  return NODE_CHECKS_PREFIX + nodeName;
+}
+
+export function isNodeChecksId(id: string): boolean {
+  return id.startsWith(NODE_CHECKS_PREFIX);
+}
+
+/** This agent's node checks as readers see them, with the indexes of their last change. */
+export interface NodeChecksDto {
+  readonly checks: readonly CheckDto[];
+  readonly createIndex: number;
+  readonly modifyIndex: number;
+}
+
+export interface CatalogViewOptions {
+  /**
+   * Whether this node's checks change the status of every instance (the embedded stores: every
+   * instance is on this agent's node). False in cluster mode, where instances belong to no node;
+   * the checks then only show (and wake watchers) in this agent's Consul answers. Default true.
+   */
+  readonly nodeChecksAffectInstances?: boolean;
+}
 
 interface Entry {
   instance: Instance;
@@ -54,6 +88,11 @@ export interface ApplyOutcome {
   readonly put: readonly Instance[];
   /** Instance ids deleted. */
   readonly deleted: readonly string[];
+  /**
+   * This agent's node changed (its checks or its maintenance): every service's Consul health
+   * answer changed, and every service index moved.
+   */
+  readonly nodeChanged: boolean;
 }
 
 export class CatalogView {
@@ -68,9 +107,15 @@ export class CatalogView {
   readonly #kv = new Map<string, KvEntry>();
   #agentMaintenance: Maintenance | undefined;
   readonly #nodeName: string;
+  /** Reserved node-check instances by id (this node's and, in cluster mode, other agents'). */
+  readonly #nodes = new Map<string, Entry>();
+  /** The aggregate of this node's checks, when they apply to instances and there are some. */
+  #nodeStatus: AggregatedStatus | undefined;
+  readonly #nodeChecksAffectInstances: boolean;
 
-  constructor(nodeName: string) {
+  constructor(nodeName: string, options: CatalogViewOptions = {}) {
     this.#nodeName = nodeName;
+    this.#nodeChecksAffectInstances = options.nodeChecksAffectInstances ?? true;
   }
 
   get agentMaintenance(): Maintenance | undefined {
@@ -87,12 +132,14 @@ export class CatalogView {
     this.kvIndex = snapshot.index;
     for (const kv of snapshot.kv) this.#putKv(kv);
     for (const s of snapshot.instances) {
-      this.#putInstance(s.instance, s.createIndex, s.modifyIndex);
+      if (isNodeChecksId(s.instance.id)) this.#putNode(s.instance, s.createIndex, s.modifyIndex);
+      else this.#putInstance(s.instance, s.createIndex, s.modifyIndex);
     }
     for (const st of snapshot.checkStates) {
-      const e = this.#instances.get(st.instanceId);
+      const e = this.#instances.get(st.instanceId) ?? this.#nodes.get(st.instanceId);
       if (e !== undefined) e.states = withState(e.states, st);
     }
+    this.#loadNodeStatus();
     for (const e of this.#instances.values()) this.#recompute(e);
     // Check-state changes carry no per-service index in a snapshot; the snapshot index bounds them.
     for (const svc of this.#services.values()) svc.modifyIndex = snapshot.index;
@@ -105,10 +152,18 @@ export class CatalogView {
     const deleted: string[] = [];
     let kvChanged = false;
     let maintenanceChanged = false;
+    let nodeChecksChanged = false;
+    const ownNode = nodeChecksId(this.#nodeName);
     for (const ev of events) {
       if (ev.index > this.index) this.index = ev.index;
       switch (ev.type) {
         case 'instance-put': {
+          if (isNodeChecksId(ev.instance.id)) {
+            this.#putNode(ev.instance, ev.createIndex, ev.index);
+            nodeChecksChanged ||= ev.instance.id === ownNode;
+            put.push(ev.instance);
+            break;
+          }
           this.#putInstance(ev.instance, ev.createIndex, ev.index);
           const e = this.#instances.get(ev.instance.id);
           if (e !== undefined) this.#recompute(e);
@@ -123,6 +178,11 @@ export class CatalogView {
           break;
         }
         case 'instance-delete': {
+          if (this.#nodes.delete(ev.id)) {
+            nodeChecksChanged ||= ev.id === ownNode;
+            deleted.push(ev.id);
+            break;
+          }
           const e = this.#instances.get(ev.id);
           if (e === undefined) break;
           this.#instances.delete(ev.id);
@@ -137,6 +197,13 @@ export class CatalogView {
           break;
         }
         case 'check-state': {
+          const n = this.#nodes.get(ev.state.instanceId);
+          if (n !== undefined) {
+            n.states = withState(n.states, ev.state);
+            n.modifyIndex = ev.index;
+            nodeChecksChanged ||= ev.state.instanceId === ownNode;
+            break;
+          }
           const e = this.#instances.get(ev.state.instanceId);
           if (e === undefined) break;
           e.states = withState(e.states, ev.state);
@@ -171,27 +238,46 @@ export class CatalogView {
           break;
       }
     }
-    if (maintenanceChanged) {
+    const nodeChanged = maintenanceChanged || nodeChecksChanged;
+    if (nodeChanged) {
       const last = events[events.length - 1];
       const index = last?.index ?? this.index;
-      this.#loadAgentMaintenance();
-      for (const e of this.#instances.values()) {
-        e.modifyIndex = index;
-        this.#recompute(e);
-        changes.push({ kind: 'upsert', service: e.instance.service, id: e.instance.id, index });
+      if (maintenanceChanged) this.#loadAgentMaintenance();
+      if (nodeChecksChanged) this.#loadNodeStatus();
+      // Maintenance always changes statuses; node checks only where they apply to instances
+      // (elsewhere they still change every service's Consul health answer: indexes move).
+      if (maintenanceChanged || this.#nodeChecksAffectInstances) {
+        for (const e of this.#instances.values()) {
+          e.modifyIndex = index;
+          this.#recompute(e);
+          changes.push({ kind: 'upsert', service: e.instance.service, id: e.instance.id, index });
+        }
       }
       for (const svc of this.#services.values()) svc.modifyIndex = index;
       this.catalogIndex = index;
     }
-    return { changes, kvChanged, put, deleted };
+    return { changes, kvChanged, put, deleted, nodeChanged };
+  }
+
+  /** This node's checks, or undefined when it has none. */
+  nodeChecks(): NodeChecksDto | undefined {
+    const e = this.#nodes.get(nodeChecksId(this.#nodeName));
+    if (e === undefined) return undefined;
+    return { checks: checkDtos(e), createIndex: e.createIndex, modifyIndex: e.modifyIndex };
+  }
+
+  /** The reserved instance holding this node's checks, as stored. */
+  nodeChecksInstance(): Instance | undefined {
+    return this.#nodes.get(nodeChecksId(this.#nodeName))?.instance;
   }
 
   get(id: string): Instance | undefined {
     return this.#instances.get(id)?.instance;
   }
 
+  /** Persisted check states of an instance (or of a reserved node-check instance). */
   states(id: string): CheckState[] {
-    return [...(this.#instances.get(id)?.states ?? [])];
+    return [...(this.#instances.get(id)?.states ?? this.#nodes.get(id)?.states ?? [])];
   }
 
   status(id: string): { status: InstanceStatus; reason: string } | undefined {
@@ -303,20 +389,7 @@ export class CatalogView {
         old.modifyIndex = modifyIndex;
       }
     }
-    // States of checks the new definition no longer has are dropped.
-    const kept = (prev?.states ?? NO_STATES).filter((st) =>
-      instance.checks.some((c) => c.id === st.checkId),
-    );
-    const states =
-      kept.length === prev?.states.length ? prev.states : kept.length === 0 ? NO_STATES : [...kept];
-    this.#instances.set(instance.id, {
-      instance,
-      createIndex,
-      modifyIndex,
-      states,
-      status: 'passing',
-      reason: '',
-    });
+    this.#instances.set(instance.id, newEntry(prev, instance, createIndex, modifyIndex));
     let svc = this.#services.get(instance.service);
     if (svc === undefined) {
       svc = { ids: new Set(), modifyIndex };
@@ -324,6 +397,20 @@ export class CatalogView {
     }
     svc.ids.add(instance.id);
     svc.modifyIndex = modifyIndex;
+  }
+
+  /** Stores a reserved node-check instance (it is in no service). */
+  #putNode(instance: Instance, createIndex: number, modifyIndex: number): void {
+    const prev = this.#nodes.get(instance.id);
+    this.#nodes.set(instance.id, newEntry(prev, instance, createIndex, modifyIndex));
+  }
+
+  #loadNodeStatus(): void {
+    const e = this.#nodes.get(nodeChecksId(this.#nodeName));
+    this.#nodeStatus =
+      e === undefined || !this.#nodeChecksAffectInstances
+        ? undefined
+        : aggregateStatus(e.instance, e.states, undefined);
   }
 
   #putKv(entry: KvEntry): void {
@@ -342,7 +429,10 @@ export class CatalogView {
   }
 
   #recompute(e: Entry): void {
-    const agg = aggregateStatus(e.instance, e.states, this.#agentMaintenance);
+    const agg = withNodeStatus(
+      aggregateStatus(e.instance, e.states, this.#agentMaintenance),
+      this.#nodeStatus,
+    );
     e.status = agg.status;
     e.reason = agg.reason;
   }
@@ -353,15 +443,7 @@ export class CatalogView {
    */
   #dto(e: Entry): InstanceDto {
     const i = e.instance;
-    const checks: CheckDto[] = i.checks.map((c) => {
-      const s = e.states.find((st) => st.checkId === c.id);
-      return {
-        ...c,
-        status: s?.status ?? c.initialStatus,
-        output: s?.output ?? 'awaiting first result',
-        since: s?.since ?? i.updatedAt,
-      };
-    });
+    const checks = checkDtos(e);
     return {
       id: i.id,
       service: i.service,
@@ -386,4 +468,32 @@ export class CatalogView {
       modifyIndex: e.modifyIndex,
     };
   }
+}
+
+/** The entry of a new definition of `prev`'s instance: states of checks it no longer has are dropped. */
+function newEntry(
+  prev: Entry | undefined,
+  instance: Instance,
+  createIndex: number,
+  modifyIndex: number,
+): Entry {
+  const kept = (prev?.states ?? NO_STATES).filter((st) =>
+    instance.checks.some((c) => c.id === st.checkId),
+  );
+  const states =
+    kept.length === prev?.states.length ? prev.states : kept.length === 0 ? NO_STATES : [...kept];
+  return { instance, createIndex, modifyIndex, states, status: 'passing', reason: '' };
+}
+
+/** The checks of an entry with their states (or their initial status before a first result). */
+function checkDtos(e: Entry): CheckDto[] {
+  return e.instance.checks.map((c) => {
+    const s = e.states.find((st) => st.checkId === c.id);
+    return {
+      ...c,
+      status: s?.status ?? c.initialStatus,
+      output: s?.output ?? 'awaiting first result',
+      since: s?.since ?? e.instance.updatedAt,
+    };
+  });
 }

@@ -22,7 +22,14 @@ import {
   normalizeChecks,
   type ParsedRegistration,
 } from '../protocol/registration.js';
-import { AGENT_MAINTENANCE_PREFIX, CatalogView, type ApplyOutcome } from './catalog-view.js';
+import {
+  AGENT_MAINTENANCE_PREFIX,
+  CatalogView,
+  isNodeChecksId,
+  NODE_CHECKS_SERVICE,
+  nodeChecksId,
+  type ApplyOutcome,
+} from './catalog-view.js';
 import { createHealthManager, type HealthManager } from './health/health-manager.js';
 import type { CheckProbe } from './health/health-types.js';
 import type { CheckKind } from '../core/types.js';
@@ -116,7 +123,9 @@ export class Registry {
     this.#ownership = options.ownership ?? OWN_EVERYTHING;
     const ttlLeases = options.store.ttlLeases;
     this.#shared = ttlLeases !== undefined;
-    this.view = new CatalogView(options.nodeName);
+    this.view = new CatalogView(options.nodeName, {
+      nodeChecksAffectInstances: ttlLeases === undefined,
+    });
     this.hub = new WatchHub(this.#clock);
     this.#health = createHealthManager({
       clock: this.#clock,
@@ -124,7 +133,9 @@ export class Registry {
       random: this.#random,
       ...(options.probes === undefined ? {} : { probes: options.probes }),
       ...(options.metrics === undefined ? {} : { observer: options.metrics }),
-      owns: (id) => this.#ownership.owns(id),
+      // A node's checks run on that node's agent only (they probe what is local to it).
+      owns: (id) =>
+        isNodeChecksId(id) ? id === nodeChecksId(this.nodeName) : this.#ownership.owns(id),
       agentName: options.nodeName,
       externalTtl: ttlLeases !== undefined,
       host: {
@@ -256,8 +267,28 @@ export class Registry {
     output = '',
     checkId?: string,
   ): Promise<{ index: number; status: InstanceStatus }> {
-    if (this.view.get(id) === undefined) throw errors.instanceNotFound(id);
-    if (this.#store.ttlLeases !== undefined && !this.view.get(id)?.checks.some(isTtl))
+    return this.#heartbeat(id, this.view.get(id), status, output, checkId);
+  }
+
+  /**
+   * A heartbeat for one TTL check of this agent's node (Consul's pass/warn/fail on a node-level
+   * check). Throws not-found when the node has no checks.
+   */
+  async heartbeatNodeCheck(checkId: string, status: CheckStatus, output: string): Promise<void> {
+    const id = nodeChecksId(this.nodeName);
+    await this.#heartbeat(id, this.view.nodeChecksInstance(), status, output, checkId);
+  }
+
+  /** {@link heartbeat} of `instance` (undefined: not found), by id `id`. */
+  async #heartbeat(
+    id: string,
+    instance: Instance | undefined,
+    status: CheckStatus,
+    output: string,
+    checkId: string | undefined,
+  ): Promise<{ index: number; status: InstanceStatus }> {
+    if (instance === undefined) throw errors.instanceNotFound(id);
+    if (this.#store.ttlLeases !== undefined && !instance.checks.some(isTtl))
       throw errors.noTtlCheck(id);
     // Cluster mode: the deadline lives in etcd, so any agent can take the heartbeat.
     await this.#store.ttlLeases?.keepAlive(id, checkId);
@@ -268,6 +299,41 @@ export class Registry {
     await this.#health.settled();
     const s = this.view.status(id);
     return { index: this.view.index, status: s?.status ?? 'critical' };
+  }
+
+  /**
+   * Replaces this agent's node checks with `edit(current)` (Consul's node-level checks, which
+   * apply to every instance of the node). They are stored, run and persisted like an instance's
+   * checks; checks that keep their id keep their state. A node check never deregisters anything
+   * (Consul ignores DeregisterCriticalServiceAfter without a service), so that is cleared.
+   */
+  async updateNodeChecks(
+    edit: (checks: readonly CheckDefinition[]) => readonly CheckDefinition[],
+  ): Promise<{ index: number }> {
+    const id = nodeChecksId(this.nodeName);
+    return this.#serial(id, () =>
+      this.#retrying(async () => {
+        const prev = this.view.nodeChecksInstance();
+        const checks = edit(prev?.checks ?? []).map((c) =>
+          c.deregisterCriticalAfterMs === 0 ? c : { ...c, deregisterCriticalAfterMs: 0 },
+        );
+        if (isDeepStrictEqual(prev?.checks ?? [], checks)) return { index: this.view.index };
+        const now = this.#clock.now();
+        const op: StoreOp =
+          checks.length === 0
+            ? { op: 'delete-instance', id }
+            : {
+                op: 'put-instance',
+                instance: {
+                  ...(prev ?? nodeChecksInstance(id, now)),
+                  checks,
+                  updatedAt: now,
+                },
+              };
+        const r = await this.#store.commit([op]);
+        return r.ok ? { index: r.index } : undefined;
+      }),
+    );
   }
 
   /**
@@ -652,8 +718,10 @@ export class Registry {
     let catalog = false;
     let kv = false;
     for (const outcome of outcomes) {
-      catalog ||= outcome.changes.length > 0;
+      catalog ||= outcome.changes.length > 0 || outcome.nodeChanged;
       kv ||= outcome.kvChanged;
+      // Every service's Consul health answer carries the node's checks.
+      if (outcome.nodeChanged) for (const s of this.view.serviceNames()) services.add(s);
       for (const c of outcome.changes) {
         services.add(c.service);
         if (c.kind === 'delete') {
@@ -706,6 +774,29 @@ function sameDefinition(a: Instance, b: Instance): boolean {
     { ...a, updatedAt: 0, createdAt: 0 },
     { ...b, updatedAt: 0, createdAt: 0 },
   );
+}
+
+/** A new reserved instance for a node's checks (only its id and checks matter). */
+function nodeChecksInstance(id: string, now: number): Instance {
+  return {
+    id,
+    service: NODE_CHECKS_SERVICE,
+    address: '',
+    port: 0,
+    ports: EMPTY_MAP,
+    tags: EMPTY_LIST,
+    meta: EMPTY_MAP,
+    weights: DEFAULT_WEIGHTS,
+    priority: 0,
+    capacity: 0,
+    protocols: EMPTY_LIST,
+    source: 'self',
+    managedBy: '',
+    checks: [],
+    maintenance: NO_MAINTENANCE,
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 function isTtl(c: { readonly kind: string }): boolean {

@@ -86,4 +86,43 @@ describe('two agents over one etcd', () => {
       ['agent-a', 'agent-b'],
     );
   });
+
+  it("keeps each agent's Consul node checks its own: stored in etcd, run and shown by that agent only", async () => {
+    const v1 = (x: RunningAgent, method: string, path: string, body?: unknown) =>
+      http(x.url, method, `/v1${path}`, body);
+    const passing = async (x: RunningAgent): Promise<number> =>
+      (await v1(x, 'GET', '/health/service/cl-web?passing')).body.length;
+    assert.equal((await v1(a, 'PUT', '/agent/service/register', { Name: 'cl-web' })).status, 200);
+    const reg = await v1(a, 'PUT', '/agent/check/register', { Name: 'a-disk', TTL: '1h' });
+    assert.equal(reg.status, 200, reg.text);
+    assert.equal(await passing(a), 0, "A's critical node check gates ?passing through A");
+    assert.equal(await passing(b), 1, "B is another node: A's checks are not B's");
+    assert.equal((await v1(b, 'GET', '/agent/checks')).body['a-disk'], undefined);
+    assert.equal((await v1(b, 'PUT', '/agent/check/pass/a-disk')).status, 404);
+    assert.equal(a.registry.runsChecksOf('_node:agent-a'), true);
+    assert.equal(b.registry.runsChecksOf('_node:agent-a'), false, 'only its own agent runs them');
+    // Instances belong to no node in cluster mode: the shared catalog's statuses do not change.
+    const native = await http(b.url, 'GET', '/api/v1/services/cl-web/instances');
+    assert.equal(native.body.instances[0].status, 'passing');
+
+    const first = await v1(a, 'GET', '/health/service/cl-web?passing');
+    const waiting = v1(
+      a,
+      'GET',
+      `/health/service/cl-web?passing&index=${first.headers['x-consul-index']}&wait=10s`,
+    );
+    assert.equal((await v1(a, 'PUT', '/agent/check/pass/a-disk')).status, 200);
+    assert.equal((await waiting).body.length, 1, 'the blocking query woke on the pass');
+    assert.equal((await v1(a, 'PUT', '/agent/check/fail/a-disk?note=full')).status, 200);
+
+    // A restarts under the same node name: its node checks come back from etcd.
+    await a.close();
+    a = await agent('agent-a');
+    const checks = (await v1(a, 'GET', '/agent/checks')).body;
+    assert.equal(checks['a-disk'].Status, 'critical');
+    assert.equal(checks['a-disk'].Output, 'full');
+    assert.equal(await passing(a), 0);
+    assert.equal((await v1(a, 'PUT', '/agent/check/deregister/a-disk')).status, 200);
+    assert.equal(await passing(a), 1);
+  });
 });

@@ -469,11 +469,15 @@ describe('Consul API', () => {
         'the other checks keep their state',
       );
       assert.equal((await put('/agent/check/update/disk', { Status: 'bad' })).status, 400);
-      assert.equal(
-        (await put('/agent/check/register', { Name: 'orphan', TTL: '1s' })).status,
-        400,
-        'node-level checks are refused',
-      );
+      const both = await put('/agent/check/register', {
+        Name: 'two',
+        ServiceID: 'api-1',
+        HTTP: 'http://127.0.0.1:1/',
+        TCP: '127.0.0.1:1',
+        Interval: '10s',
+      });
+      assert.equal(both.status, 400);
+      assert.match(both.text, /HTTP and TCP cannot both be specified/);
       assert.equal(
         (await put('/agent/check/register', { Name: 'x', ServiceID: 'none', TTL: '1s' })).status,
         404,

@@ -117,6 +117,35 @@ describe('npm consul 2.x against the Consul API', () => {
     }
   });
 
+  it('registers a node-level check (no serviceid) that gates every service of the node', async () => {
+    const passing = async (): Promise<number> =>
+      ((await consul.health.service({ service: 'node-web', passing: true })) as Any[]).length;
+    assert.equal(await passing(), 1);
+    await consul.agent.check.register({ name: 'node-disk', ttl: '30s', notes: 'df' } as Any);
+    const checks: Any = await consul.agent.check.list();
+    assert.equal(checks['node-disk'].ServiceID, '');
+    assert.equal(checks['node-disk'].Status, 'critical');
+    assert.equal(await passing(), 0, 'a critical node check leaves every instance out');
+    await consul.agent.check.pass({ id: 'node-disk', note: 'ok' });
+    assert.equal(await passing(), 1);
+    const node: Any[] = await consul.health.node('test-node');
+    assert.deepEqual(
+      node.filter((c) => c.ServiceID === '').map((c) => [c.CheckID, c.Status]),
+      [
+        ['serfHealth', 'passing'],
+        ['node-disk', 'passing'],
+      ],
+    );
+    await consul.agent.check.fail('node-disk');
+    assert.equal(await passing(), 0);
+    await consul.agent.check.deregister('node-disk');
+    assert.equal(await passing(), 1);
+    await assert.rejects(consul.agent.check.deregister('node-disk'), (err: Any) => {
+      assert.equal(err.statusCode, 404);
+      return true;
+    });
+  });
+
   it('uses KV: set, get, keys, cas, del', async () => {
     assert.equal(await consul.kv.set('node/app/a', 'one'), true);
     assert.equal(await consul.kv.set('node/app/b', 'two'), true);

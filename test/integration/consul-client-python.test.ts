@@ -87,6 +87,12 @@ describe('python-consul 0.7.1 against the Consul API', () => {
     assert.equal(seen.passing_in_maintenance, 0);
     assert.deepEqual(seen.maintenance_notes, ['deploying']);
     assert.equal(seen.maintenance_off, true);
+    assert.equal(seen.node_check_register, true);
+    assert.equal(seen.passing_node_check_critical, 0, 'a new node check is critical');
+    assert.equal(seen.node_check_pass, true);
+    assert.equal(seen.passing_node_check_passing, 1);
+    assert.equal(seen.node_check_in_agent_checks, '');
+    assert.equal(seen.node_check_deregister, true);
   });
 
   it('uses KV: put, get, cas, flags, keys with a separator, recurse, delete', () => {

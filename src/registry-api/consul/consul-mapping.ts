@@ -9,6 +9,7 @@ import { formatDurationMs } from '../../core/duration.js';
 import { errors } from '../../core/errors.js';
 import type { CheckDefinition, CheckStatus, Maintenance } from '../../core/types.js';
 import type { CheckDto, InstanceDto } from '../../protocol/api-types.js';
+import type { NodeChecksDto } from '../../registry/catalog-view.js';
 import { LIMITS } from '../../protocol/limits.js';
 import {
   CheckShapeError,
@@ -63,10 +64,14 @@ export function consulNode(node: ConsulNodeInfo): Record<string, unknown> {
   };
 }
 
-/** The node's own checks: serfHealth, plus _node_maintenance while the agent is in maintenance. */
+/**
+ * The node's own checks: serfHealth, the node-level checks registered on this agent (no
+ * ServiceID), then _node_maintenance while the agent is in maintenance.
+ */
 export function nodeChecks(
   node: ConsulNodeInfo,
   maintenance: Maintenance | undefined,
+  registered?: NodeChecksDto,
 ): Record<string, unknown>[] {
   const base = {
     Node: node.nodeName,
@@ -91,6 +96,18 @@ export function nodeChecks(
       Output: 'Agent alive and reachable',
     },
   ];
+  for (const c of registered?.checks ?? []) {
+    out.push(
+      healthCheck(
+        node,
+        c,
+        c.id,
+        undefined,
+        registered?.createIndex ?? 1,
+        registered?.modifyIndex ?? 1,
+      ),
+    );
+  }
   if (maintenance?.enabled === true) {
     out.push({
       ...base,
@@ -141,26 +158,40 @@ function consulMeta(meta: Readonly<Record<string, string>>): Record<string, stri
 const weightsOf = (i: InstanceDto) => ({ Passing: i.weights.passing, Warning: i.weights.warning });
 const tagOverride = (i: InstanceDto): boolean => i.meta[META_TAG_OVERRIDE] === 'true';
 
-/** `HealthCheck` objects of an instance: its checks, then its maintenance check if any. */
-export function serviceChecks(node: ConsulNodeInfo, i: InstanceDto): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = i.checks.map((c, n) => ({
+/** A `HealthCheck` object: of service `i`, or of the node when `i` is undefined. */
+function healthCheck(
+  node: ConsulNodeInfo,
+  c: CheckDto,
+  checkId: string,
+  i: InstanceDto | undefined,
+  createIndex: number,
+  modifyIndex: number,
+): Record<string, unknown> {
+  return {
     Node: node.nodeName,
-    CheckID: consulCheckId(i, c, n),
+    CheckID: checkId,
     Name: c.name,
     Status: c.status,
     Notes: c.notes ?? '',
     Output: c.output,
-    ServiceID: i.id,
-    ServiceName: i.service,
-    ServiceTags: i.tags,
+    ServiceID: i?.id ?? '',
+    ServiceName: i?.service ?? '',
+    ServiceTags: i?.tags ?? [],
     Type: c.kind,
     Interval: c.kind === 'ttl' ? '' : formatDurationMs(c.intervalMs),
     Timeout: c.kind === 'ttl' ? '' : formatDurationMs(c.timeoutMs),
     ExposedPort: 0,
     Definition: {},
-    CreateIndex: i.createIndex,
-    ModifyIndex: i.modifyIndex,
-  }));
+    CreateIndex: createIndex,
+    ModifyIndex: modifyIndex,
+  };
+}
+
+/** `HealthCheck` objects of an instance: its checks, then its maintenance check if any. */
+export function serviceChecks(node: ConsulNodeInfo, i: InstanceDto): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = i.checks.map((c, n) =>
+    healthCheck(node, c, consulCheckId(i, c, n), i, i.createIndex, i.modifyIndex),
+  );
   if (i.maintenance.enabled) {
     out.push({
       Node: node.nodeName,
@@ -312,11 +343,19 @@ export function checkFromConsul(c: NormalisedBody, ctx: CheckContext): ParsedChe
   const tcp = str('TCP');
   const ttl = num('TTL');
   const interval = num('Interval');
-  if (http === undefined && tcp === undefined && unsupported !== undefined) {
+  if (!http && !tcp && unsupported !== undefined) {
     throw refuse(
       `Invalid check: ${unsupported} checks are not supported by Meshwork; use HTTP, TCP or TTL`,
     );
   }
+  // One check runs one probe: Consul would silently pick the first kind it knows.
+  const kinds = [
+    ...(http ? ['HTTP'] : []),
+    ...(tcp ? ['TCP'] : []),
+    ...UNSUPPORTED_KINDS.filter((k) => c[k] !== undefined && c[k] !== ''),
+  ];
+  if (kinds.length > 1 && (http || tcp))
+    throw refuse(`Invalid check: ${kinds[0]} and ${kinds[1]} cannot both be specified`);
   if (interval !== undefined && interval > 0 && ttl !== undefined && ttl > 0)
     throw refuse('Invalid check: Interval and TTL cannot both be specified');
   const probe = (http !== undefined && http !== '') || (tcp !== undefined && tcp !== '');

@@ -6,8 +6,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
-import type { CheckStatus, KvEntry } from '../../core/types.js';
+import type { CheckDefinition, CheckStatus, KvEntry } from '../../core/types.js';
 import type { InstanceDto } from '../../protocol/api-types.js';
+import type { ParsedRegistration } from '../../protocol/registration.js';
 import { LIMITS } from '../../protocol/limits.js';
 import type { Registry } from '../../registry/registry.js';
 import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
@@ -272,10 +273,25 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   const isOurNode = (name: string): boolean => name === node.nodeName;
 
+  /** This node's checks as Consul shows them: serfHealth, registered node checks, maintenance. */
+  const ourNodeChecks = (): Record<string, unknown>[] =>
+    nodeChecks(node, view.agentMaintenance, view.nodeChecks());
+
   // Serialised health/service answers per query while the service's index holds: the hot read of
   // Consul clients, and the one the benchmark compares with the native endpoint.
   // Kept as bytes, as the native list cache is (re-encoding a string on every hit costs).
   const healthCache = new Map<string, { index: number; body: Buffer }>();
+
+  /** Refuses a registration whose CheckIDs are this node's checks' (CheckIDs are per agent). */
+  const ownCheckIds = (reg: ParsedRegistration): ParsedRegistration => {
+    const taken = view.nodeChecks()?.checks ?? [];
+    const clash = (reg.checks ?? []).find((c) => taken.some((t) => t.id === c.id));
+    if (clash !== undefined)
+      throw refuse(
+        `Invalid check: CheckID "${String(clash.id)}" is already a check of the node: deregister it first`,
+      );
+    return reg;
+  };
 
   // ---- agent -----------------------------------------------------------------------------
 
@@ -345,7 +361,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     const keep = filterOf(req);
     const out: Record<string, unknown> = {};
     const all = [
-      ...nodeChecks(node, view.agentMaintenance).filter((c) => c.CheckID !== 'serfHealth'),
+      ...ourNodeChecks().filter((c) => c.CheckID !== 'serfHealth'),
       ...view.allInstances().flatMap((i) => serviceChecks(node, i)),
     ];
     for (const c of all) if (keep === undefined || keep(c)) out[String(c.CheckID)] = c;
@@ -354,7 +370,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   route(['PUT'], '/agent/service/register', async (req, reply) => {
     const body = decode(req, SERVICE_SPEC);
-    const reg = registrationFromConsul(body, node);
+    const reg = ownCheckIds(registrationFromConsul(body, node));
     const prev = view.get(reg.id ?? '');
     const ids = new Set((reg.checks ?? []).map((c) => c.id));
     // Consul keeps checks registered earlier unless told to replace them.
@@ -396,38 +412,58 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     return done(reply);
   });
 
+  /** Adds `def`, or replaces the check with its id, keeping at most LIMITS.maxChecks. */
+  const withCheck =
+    (def: CheckDefinition, owner: string) =>
+    (checks: readonly CheckDefinition[]): CheckDefinition[] => {
+      if (checks.length >= LIMITS.maxChecks && !checks.some((c) => c.id === def.id))
+        throw refuse(`Invalid check: at most ${LIMITS.maxChecks} checks per ${owner}`);
+      return [...checks.filter((c) => c.id !== def.id), def];
+    };
+
   route(['PUT'], '/agent/check/register', async (req, reply) => {
     const body = decode(req, CHECK_SPEC);
     const name = body.Name as string | undefined;
     if (name === undefined || name === '') throw refuse('Missing check name');
+    const checkId = (body.CheckID as string | undefined) || name;
     const serviceId = body.ServiceID as string | undefined;
-    if (serviceId === undefined || serviceId === '')
-      throw refuse(
-        'Meshwork runs checks of services only: give ServiceID (node-level checks are not supported)',
-      );
-    const target = view.get(serviceId);
-    if (target === undefined) throw refuse(`ServiceID "${serviceId}" does not exist`, 404);
+    const target = serviceId ? view.get(serviceId) : undefined;
+    if (serviceId && target === undefined)
+      throw refuse(`ServiceID "${serviceId}" does not exist`, 404);
     const input = checkFromConsul(
-      { ...body, CheckID: (body.CheckID as string | undefined) || name },
-      { serviceId, serviceName: target.service },
+      { ...body, CheckID: checkId },
+      { serviceId: serviceId ?? '', serviceName: target?.service ?? '' },
     );
     const [def] = checkDefinitions([input]);
     if (def === undefined) throw refuse('Invalid check');
-    await registry.updateChecks(serviceId, (checks) => {
-      if (checks.length >= LIMITS.maxChecks && !checks.some((c) => c.id === def.id))
-        throw refuse(`Invalid check: at most ${LIMITS.maxChecks} checks per service`);
-      return [...checks.filter((c) => c.id !== def.id), def];
-    });
+    // CheckIDs are unique on the agent; Consul would move the check, Meshwork asks to deregister.
+    const other = findCheckById(checkId);
+    const otherOwner = other === undefined ? undefined : (other.instance?.id ?? '');
+    if (otherOwner !== undefined && otherOwner !== (target?.id ?? ''))
+      throw refuse(
+        `Invalid check: CheckID "${checkId}" is already a check of ${otherOwner === '' ? 'the node' : `service "${otherOwner}"`}: deregister it first`,
+      );
+    if (target === undefined) {
+      // No ServiceID: a node-level check, which applies to every service of this node.
+      await registry.updateNodeChecks(withCheck(def, 'node'));
+    } else {
+      await registry.updateChecks(target.id, withCheck(def, 'service'));
+    }
     return done(reply);
   });
 
-  /** The check behind a Consul CheckID, or Consul's 404. */
-  const checkById = (
+  /**
+   * The check behind a Consul CheckID: a node check (no `instance`) or a service's check. Node
+   * checks are looked up first: registration keeps CheckIDs unique.
+   */
+  const findCheckById = (
     checkId: string,
-  ): { instance: InstanceDto; check: InstanceDto['checks'][number] } => {
+  ): { instance?: InstanceDto; check: InstanceDto['checks'][number] } | undefined => {
+    const nodeCheck = view.nodeChecks()?.checks.find((c) => c.id === checkId);
+    if (nodeCheck !== undefined) return { check: nodeCheck };
     const m = /^service:(.+?)(?::\d+)?$/.exec(checkId);
     const direct = m?.[1] === undefined ? undefined : view.dto(m[1]);
-    const found =
+    return (
       (direct === undefined ? undefined : findCheck([direct], checkId)) ??
       findCheck(
         view
@@ -436,7 +472,13 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
           )
           .flatMap((i) => view.dto(i.id) ?? []),
         checkId,
-      );
+      )
+    );
+  };
+
+  /** {@link findCheckById}, or Consul's 404. */
+  const checkById = (checkId: string) => {
+    const found = findCheckById(checkId);
     if (found === undefined)
       throw refuse(
         `Unknown check ID "${checkId}". Ensure that the check ID is passed, not the check name.`,
@@ -445,12 +487,19 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     return found;
   };
 
+  /** Removes the check behind a Consul CheckID (404 when there is none). */
+  const deregisterCheck = async (checkId: string): Promise<void> => {
+    const { instance, check } = checkById(checkId);
+    const without = (checks: readonly CheckDefinition[]) => checks.filter((c) => c.id !== check.id);
+    if (instance === undefined) await registry.updateNodeChecks(without);
+    else await registry.updateChecks(instance.id, without);
+  };
+
   route(
     ['PUT'],
     '/agent/check/deregister/:id',
     async (req, reply) => {
-      const { instance, check } = checkById(param(req, 'id'));
-      await registry.updateChecks(instance.id, (checks) => checks.filter((c) => c.id !== check.id));
+      await deregisterCheck(param(req, 'id'));
       return done(reply);
     },
     true,
@@ -462,7 +511,8 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
       throw refuse(`CheckID "${checkId}" does not have associated TTL`, 500);
     if (output.length > LIMITS.maxOutputLength)
       throw refuse(`Output must be at most ${LIMITS.maxOutputLength} characters`);
-    await registry.heartbeat(instance.id, status, output, check.id);
+    if (instance === undefined) await registry.heartbeatNodeCheck(check.id, status, output);
+    else await registry.heartbeat(instance.id, status, output, check.id);
   };
 
   for (const [verb, status] of [
@@ -492,7 +542,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   /** Consul's agent health answer: 200 passing, 429 warning, 503 critical or maintenance. */
   const healthAnswer = (i: InstanceDto): { status: number; aggregated: string; body: object } => {
-    const checks = [...nodeChecks(node, view.agentMaintenance), ...serviceChecks(node, i)];
+    const checks = [...ourNodeChecks(), ...serviceChecks(node, i)];
     const aggregated = aggregatedStatus(checks);
     const status = aggregated === 'passing' ? 200 : aggregated === 'warning' ? 429 : 503;
     return {
@@ -578,12 +628,14 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
       ...(body.Check === undefined ? [] : [body.Check as NormalisedBody]),
       ...((body.Checks as NormalisedBody[] | undefined) ?? []),
     ].map((c) => ({ ...((c.Definition as NormalisedBody | undefined) ?? {}), ...c }));
-    const reg = registrationFromConsul(
-      {
-        ...service,
-        Checks: [...((service.Checks as NormalisedBody[] | undefined) ?? []), ...checks],
-      },
-      node,
+    const reg = ownCheckIds(
+      registrationFromConsul(
+        {
+          ...service,
+          Checks: [...((service.Checks as NormalisedBody[] | undefined) ?? []), ...checks],
+        },
+        node,
+      ),
     );
     await registry.register(reg);
     return json(req, reply, true);
@@ -597,8 +649,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     if (serviceId !== undefined && serviceId !== '') {
       await registry.deregister(serviceId);
     } else if (checkId !== undefined && checkId !== '') {
-      const { instance, check } = checkById(checkId);
-      await registry.updateChecks(instance.id, (cs) => cs.filter((c) => c.id !== check.id));
+      await deregisterCheck(checkId);
     } else {
       throw refuse(
         `Deregistering node "${nodeName}" itself is not supported: it is this agent; deregister its services`,
@@ -660,7 +711,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     const cached = healthCache.get(key);
     if (cached !== undefined && cached.index === index) return json(req, reply, cached.body, index);
     const keep = filterOf(req);
-    const nChecks = nodeChecks(node, view.agentMaintenance);
+    const nChecks = ourNodeChecks();
     const nodeObj = consulNode(node);
     const entries = withTags(req, view.serviceInstances(name))
       .map((i) => ({
@@ -704,10 +755,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     if (!['any', 'passing', 'warning', 'critical'].includes(state))
       throw refuse(`Invalid check state "${state}": use any, passing, warning or critical`);
     await blocking(req, 'catalog', () => view.catalogIndex);
-    const all = [
-      ...nodeChecks(node, view.agentMaintenance),
-      ...view.allInstances().flatMap((i) => serviceChecks(node, i)),
-    ];
+    const all = [...ourNodeChecks(), ...view.allInstances().flatMap((i) => serviceChecks(node, i))];
     const checks = state === 'any' ? all : all.filter((c) => c.Status === state);
     return checksAnswer(req, reply, checks, view.catalogIndex);
   });
@@ -715,10 +763,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   route(['GET'], '/health/node/:node', async (req, reply) => {
     await blocking(req, 'catalog', () => view.catalogIndex);
     const checks = isOurNode(param(req, 'node'))
-      ? [
-          ...nodeChecks(node, view.agentMaintenance),
-          ...view.allInstances().flatMap((i) => serviceChecks(node, i)),
-        ]
+      ? [...ourNodeChecks(), ...view.allInstances().flatMap((i) => serviceChecks(node, i))]
       : [];
     return checksAnswer(req, reply, checks, view.catalogIndex);
   });

@@ -78,3 +78,31 @@ function describe(def: CheckDefinition, status: CheckStatus, output: string): st
   const head = `check "${def.name}" is ${status}`;
   return output === '' ? head : `${head}: ${output}`;
 }
+
+/** How far a status keeps an instance from serving; maintenance is handled before ranking. */
+const UNAVAILABILITY: Readonly<Record<Exclude<InstanceStatus, 'maintenance'>, number>> = {
+  passing: 0,
+  warning: 1,
+  starting: 2,
+  critical: 3,
+};
+
+/**
+ * An instance's status with its node's checks taken in (Consul: a node check applies to every
+ * service of the node). `node` is the aggregate of the node's own checks, or undefined when it
+ * has none. Maintenance keeps its reason; otherwise the less available of the two wins, a tie
+ * keeping the instance's own reason.
+ *
+ * @example
+ * withNodeStatus({ status: 'passing', reason: '' }, { status: 'critical', reason: 'check "disk" is critical' })
+ * // { status: 'critical', reason: 'node check "disk" is critical' }
+ */
+export function withNodeStatus(
+  own: AggregatedStatus,
+  node: AggregatedStatus | undefined,
+): AggregatedStatus {
+  if (node === undefined || own.status === 'maintenance' || node.status === 'maintenance')
+    return own;
+  if (UNAVAILABILITY[node.status] <= UNAVAILABILITY[own.status]) return own;
+  return { status: node.status, reason: `node ${node.reason}` };
+}

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { createRegistry, type Registry } from '../../../src/registry/registry.js';
 import { createMemoryCatalogStore } from '../../../src/registry/store/memory/memory-catalog-store.js';
 import type { CatalogStore } from '../../../src/registry/store/catalog-store.js';
+import { nodeChecksId } from '../../../src/registry/catalog-view.js';
 import { serviceTopic } from '../../../src/registry/watch/watch-hub.js';
 import { normalizeChecks, type ParsedRegistration } from '../../../src/protocol/registration.js';
 import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
@@ -25,6 +26,14 @@ async function setup(): Promise<{ registry: Registry; clock: FakeClock }> {
   });
   await registry.start();
   return { registry, clock };
+}
+
+/** {@link setup} with the instances a-1 and b-1 of services a and b. */
+async function setupWithTwo(): Promise<{ registry: Registry; clock: FakeClock }> {
+  const s = await setup();
+  await s.registry.register(input('a', 'a-1'));
+  await s.registry.register({ ...input('b', 'b-1'), address: '10.0.0.2' });
+  return s;
 }
 
 describe('Registry', () => {
@@ -235,5 +244,68 @@ describe('Registry publishing', () => {
       registry.updateChecks('nope', (c) => c),
       /not found/,
     );
+  });
+});
+
+describe('Registry node checks', () => {
+  it('expires a TTL node check on the clock and fails every instance, waking watchers', async () => {
+    const { registry, clock } = await setupWithTwo();
+    const [disk] = normalizeChecks([
+      { id: 'disk', name: 'disk', ttlMs: 10_000, initialStatus: 'passing' },
+    ]);
+    assert.ok(disk);
+    await registry.updateNodeChecks((checks) => [...checks, disk]);
+    assert.equal(registry.getInstance('a-1').instance.status, 'passing');
+    const before = registry.view.serviceIndex('b');
+    let woke = false;
+    const waiting = registry
+      .waitForChange(serviceTopic('b'), before, 60_000, () => registry.view.serviceIndex('b'))
+      .then(() => {
+        woke = true;
+      });
+
+    clock.advance(9_999);
+    await flushMicrotasks();
+    assert.equal(woke, false);
+    clock.advance(2);
+    await registry.notified('b', registry.index);
+    await waiting;
+    assert.equal(woke, true);
+    const a = registry.getInstance('a-1').instance;
+    assert.equal(a.status, 'critical');
+    assert.equal(a.statusReason, 'node check "disk" is critical: TTL expired');
+    assert.ok(registry.view.serviceIndex('b') > before);
+    assert.equal(registry.view.nodeChecks()?.checks[0]?.status, 'critical');
+
+    await registry.heartbeatNodeCheck('disk', 'passing', 'ok');
+    assert.equal(registry.getInstance('b-1').instance.status, 'passing');
+    assert.equal(registry.view.nodeChecks()?.checks[0]?.output, 'ok');
+  });
+
+  it('keeps node checks out of every listing and clears deregister-after-critical', async () => {
+    const { registry } = await setupWithTwo();
+    const [reaped] = normalizeChecks([
+      { id: 'r', ttlMs: 10_000, deregisterCriticalAfterMs: 60_000 },
+    ]);
+    assert.ok(reaped);
+    const r = await registry.updateNodeChecks(() => [reaped]);
+    assert.equal(registry.view.nodeChecks()?.checks[0]?.deregisterCriticalAfterMs, 0);
+    assert.equal(registry.view.nodeChecks()?.modifyIndex, r.index);
+    assert.deepEqual(
+      registry.listServices().services.map((s) => s.name),
+      ['a', 'b'],
+    );
+    assert.equal(registry.view.instanceCount, 2);
+    assert.equal(registry.view.get(nodeChecksId('n1')), undefined);
+    assert.throws(() => registry.getInstance(nodeChecksId('n1')), /not found/);
+    await assert.rejects(registry.heartbeat(nodeChecksId('n1')), /not found/);
+    assert.equal((await registry.deregister(nodeChecksId('n1'))).deleted, false);
+    assert.deepEqual(registry.view.countsByStatus().critical, 2);
+    assert.equal((await registry.updateNodeChecks((c) => c)).index, r.index, 'no change, no write');
+
+    await registry.updateNodeChecks(() => []);
+    assert.equal(registry.view.nodeChecks(), undefined, 'the last check gone, the node has none');
+    assert.equal(registry.getInstance('a-1').instance.status, 'passing');
+    await assert.rejects(registry.heartbeatNodeCheck('r', 'passing', ''), /not found/);
   });
 });

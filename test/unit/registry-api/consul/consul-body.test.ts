@@ -5,11 +5,16 @@ import fc from 'fast-check';
 import { ERROR_CODES, isMeshError } from '../../../../src/core/errors.js';
 import {
   CATALOG_REGISTER_SPEC,
+  CHECK_SPEC,
   normaliseBody,
   normaliseKey,
   parseJsonBody,
   SERVICE_SPEC,
 } from '../../../../src/registry-api/consul/consul-body.js';
+import {
+  checkDefinitions,
+  checkFromConsul,
+} from '../../../../src/registry-api/consul/consul-mapping.js';
 
 const SEED = 11;
 
@@ -147,6 +152,90 @@ describe('normaliseBody', () => {
       ),
       { seed: SEED, numRuns: 2000 },
     );
+  });
+});
+
+describe('node-level check bodies (agent/check/register without ServiceID)', () => {
+  /** Plausible values per field, with now and then any JSON at all. */
+  const noisy = <T>(arb: fc.Arbitrary<T>) =>
+    fc.oneof({ weight: 19, arbitrary: arb }, { weight: 1, arbitrary: fc.jsonValue() });
+  /** Mostly valid values, sometimes invalid ones. */
+  const mostly = <T>(valid: T[], invalid: T[]) =>
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(...valid) },
+      { weight: 1, arbitrary: fc.constantFrom(...invalid) },
+    );
+  const duration = mostly<unknown>(
+    ['10s', '1m30s', '500ms', 5e9],
+    ['0', '', 'soon', '-1s', '48h', 1e20],
+  );
+  const fields = {
+    Name: fc.constantFrom('disk', 'mem', ''),
+    CheckID: mostly(['disk-1', ''], ['bad id', 'x'.repeat(200)]),
+    HTTP: mostly(['http://127.0.0.1:1/health', ''], ['ftp://x', 'not a url']),
+    TCP: fc.constantFrom('127.0.0.1:80', ''),
+    TTL: duration,
+    Interval: duration,
+    Timeout: duration,
+    Status: mostly(['passing', 'warning', 'critical', ''], ['bad']),
+    Notes: fc.string(),
+    DeregisterCriticalServiceAfter: duration,
+    FailuresBeforeCritical: fc.integer({ min: -1, max: 101 }),
+    FailuresBeforeWarning: fc.integer({ min: -1, max: 101 }),
+    GRPC: fc.constantFrom('127.0.0.1:9090'),
+  };
+  /** Spellings a client may use for a field: as is, lowercase, snake_case. */
+  const spelled = (k: string) =>
+    fc.constantFrom(k, k.toLowerCase(), k.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase());
+
+  it('either gives one runnable check of the kind asked for, or a 400 naming the problem', () => {
+    const names = Object.keys(fields) as (keyof typeof fields)[];
+    const body = fc
+      .tuple(
+        // A kind to start from (so that many bodies are runnable), then any other fields.
+        fc.constantFrom<(keyof typeof fields)[]>(
+          ['TTL'],
+          ['HTTP', 'Interval'],
+          ['TCP', 'Interval'],
+        ),
+        fc.uniqueArray(fc.constantFrom(...names), { maxLength: 4 }),
+      )
+      .map(([kind, more]) => [...new Set([...kind, ...more])])
+      .chain((keys) =>
+        fc.tuple(...keys.map((k) => fc.tuple(spelled(k), noisy<unknown>(fields[k])))),
+      )
+      .map((pairs) => Object.fromEntries(pairs));
+    let runnable = 0;
+    fc.assert(
+      fc.property(body, (raw) => {
+        let b;
+        try {
+          b = normaliseBody(raw, CHECK_SPEC);
+        } catch (err) {
+          assert.ok(isMeshError(err, ERROR_CODES.VALIDATION), String(err));
+          return;
+        }
+        const name = typeof b.Name === 'string' && b.Name !== '' ? b.Name : 'n';
+        try {
+          const input = checkFromConsul(
+            { ...b, CheckID: (b.CheckID as string | undefined) || name },
+            { serviceId: '', serviceName: '' },
+          );
+          const [def] = checkDefinitions([input]);
+          const given = (['HTTP', 'TCP'] as const).filter((k) => b[k]);
+          // One kind only, and the one the body named (TTL when it names no probe).
+          assert.ok(given.length <= 1 && b.GRPC === undefined, JSON.stringify(raw));
+          assert.equal(def?.kind, given.length === 0 ? 'ttl' : given[0]?.toLowerCase());
+          runnable++;
+        } catch (err) {
+          assert.ok(isMeshError(err, ERROR_CODES.CONSUL_REQUEST), String(err));
+          assert.equal((err as { details?: { status?: number } }).details?.status, 400);
+          assert.match((err as Error).message, /^(Invalid check|Status for checks)/);
+        }
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+    assert.ok(runnable > 500, `only ${runnable} runnable checks generated`);
   });
 });
 

@@ -141,6 +141,20 @@ describe('checkFromConsul', () => {
       );
     }
   });
+
+  it('refuses two kinds in one check, even when one of them is an empty string', () => {
+    const ctx = { serviceId: '', serviceName: '' };
+    refused(
+      () => checkFromConsul({ HTTP: 'http://x/', TCP: 'x:1', Interval: 1000 }, ctx),
+      /HTTP and TCP cannot both be specified/,
+    );
+    refused(
+      () => checkFromConsul({ TCP: 'x:1', GRPC: 'x:2', Interval: 1000 }, ctx),
+      /TCP and GRPC cannot both be specified/,
+    );
+    // Found by the property test of node-check bodies: an empty HTTP hid the GRPC.
+    refused(() => checkFromConsul({ HTTP: '', GRPC: 'x:2', TTL: 5000 }, ctx), /not supported/);
+  });
 });
 
 describe('Consul shapes', () => {

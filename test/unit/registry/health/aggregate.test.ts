@@ -1,7 +1,7 @@
 /** @module Unit tests of aggregateStatus. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { aggregateStatus } from '../../../../src/registry/health/aggregate.js';
+import { aggregateStatus, withNodeStatus } from '../../../../src/registry/health/aggregate.js';
 import { checkDef, checkState, instance } from './health-fixtures.js';
 
 const CREATED = Date.UTC(2026, 0, 1);
@@ -125,5 +125,27 @@ describe('aggregateStatus', () => {
     const inst = instance([checkDef({ initialStatus: 'passing' })]);
     const states = [checkState({ instanceId: 'other', status: 'critical' })];
     assert.equal(aggregateStatus(inst, states, undefined).status, 'passing');
+  });
+});
+
+describe('withNodeStatus', () => {
+  it('lets the less available status win, and never overrides maintenance', () => {
+    const critical = { status: 'critical', reason: 'check "disk" is critical' } as const;
+    assert.deepEqual(withNodeStatus({ status: 'starting', reason: 's' }, critical), {
+      status: 'critical',
+      reason: 'node check "disk" is critical',
+    });
+    assert.deepEqual(
+      withNodeStatus({ status: 'starting', reason: 's' }, { status: 'warning', reason: 'w' }),
+      { status: 'starting', reason: 's' },
+    );
+    assert.deepEqual(withNodeStatus({ status: 'maintenance', reason: 'm' }, critical), {
+      status: 'maintenance',
+      reason: 'm',
+    });
+    assert.deepEqual(withNodeStatus({ status: 'passing', reason: '' }, undefined), {
+      status: 'passing',
+      reason: '',
+    });
   });
 });
