@@ -279,6 +279,35 @@ describe('Consul node-level checks', () => {
     assert.equal((await put('/agent/check/pass/disk')).status, 404);
     assert.deepEqual(await nativeStatuses('web'), ['passing', 'passing']);
   });
+
+  it('takes checks of catalog/register without a Service as node checks, all or none', async () => {
+    const refused = await put('/catalog/register', {
+      Node: 'test-node',
+      Checks: [
+        { CheckID: 'mem', Name: 'mem', Definition: { TTL: '1h' } },
+        { CheckID: 'bad', Name: 'bad', Definition: { TTL: 'soon' } },
+      ],
+    });
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal((await get('/agent/checks')).body.mem, undefined, 'nothing of a refused request');
+
+    const r = await put('/catalog/register', {
+      Node: 'test-node',
+      Check: { CheckID: 'mem', Name: 'mem', Definition: { TTL: '1h' } },
+      Checks: [{ CheckID: 'web-1-extra', Name: 'extra', ServiceID: 'web-1', TTL: '1h' }],
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body, true);
+    const checks = (await get('/agent/checks')).body as Record<string, Check>;
+    assert.equal(checks.mem?.ServiceID, '', 'no ServiceID: a check of the node');
+    assert.equal(checks['web-1-extra']?.ServiceID, 'web-1', 'a ServiceID: that service’s check');
+    assert.deepEqual(await passingIds('web'), [], 'a critical node check gates every instance');
+    assert.equal((await put('/agent/check/pass/mem')).status, 200);
+    assert.deepEqual(await passingIds('web'), ['web-2'], 'web-1 still has its new critical check');
+    for (const id of ['mem', 'web-1-extra'])
+      assert.equal((await put('/agent/check/deregister/' + id)).status, 200);
+    assert.deepEqual(await passingIds('web'), ['web-1', 'web-2']);
+  });
 });
 
 describe('Consul node-level checks across a restart (sqlite store)', () => {

@@ -421,8 +421,12 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
       return [...checks.filter((c) => c.id !== def.id), def];
     };
 
-  route(['PUT'], '/agent/check/register', async (req, reply) => {
-    const body = decode(req, CHECK_SPEC);
+  /**
+   * Validates one Consul check body and answers the write that registers it: on the service
+   * `ServiceID` names, or on the node when there is none (a node-level check applies to every
+   * service of this node). Validating first lets a request of several checks refuse all or none.
+   */
+  const prepareCheck = (body: NormalisedBody): (() => Promise<void>) => {
     const name = body.Name as string | undefined;
     if (name === undefined || name === '') throw refuse('Missing check name');
     const checkId = (body.CheckID as string | undefined) || name;
@@ -443,12 +447,14 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
       throw refuse(
         `Invalid check: CheckID "${checkId}" is already a check of ${otherOwner === '' ? 'the node' : `service "${otherOwner}"`}: deregister it first`,
       );
-    if (target === undefined) {
-      // No ServiceID: a node-level check, which applies to every service of this node.
-      await registry.updateNodeChecks(withCheck(def, 'node'));
-    } else {
-      await registry.updateChecks(target.id, withCheck(def, 'service'));
-    }
+    return async () => {
+      if (target === undefined) await registry.updateNodeChecks(withCheck(def, 'node'));
+      else await registry.updateChecks(target.id, withCheck(def, 'service'));
+    };
+  };
+
+  route(['PUT'], '/agent/check/register', async (req, reply) => {
+    await prepareCheck(decode(req, CHECK_SPEC))();
     return done(reply);
   });
 
@@ -623,11 +629,16 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     const body = decode(req, CATALOG_REGISTER_SPEC);
     catalogNode(body);
     const service = body.Service as NormalisedBody | undefined;
-    if (service === undefined) return json(req, reply, true); // the node itself always exists
     const checks = [
       ...(body.Check === undefined ? [] : [body.Check as NormalisedBody]),
       ...((body.Checks as NormalisedBody[] | undefined) ?? []),
     ].map((c) => ({ ...((c.Definition as NormalisedBody | undefined) ?? {}), ...c }));
+    if (service === undefined) {
+      // The node itself always exists; checks without a service are the node's (or, with a
+      // ServiceID, checks of a service already registered), as in Consul.
+      for (const write of checks.map(prepareCheck)) await write();
+      return json(req, reply, true);
+    }
     const reg = ownCheckIds(
       registrationFromConsul(
         {
