@@ -16,7 +16,9 @@ const flag = (name) => {
   return i < 0 ? undefined : args[i + 1];
 };
 const client = flag('client') ?? '127.0.0.1';
-const argv = ['agent', '--dev', '--http', `${client}:8500`, '--log-level', 'warn'];
+// DNS on the client address too, as Consul does: three agents cannot share 127.0.0.1:8600.
+const argv = ['agent', '--dev', '--http', `${client}:8500`, '--dns', `${client}:8600`];
+argv.push('--log-level', 'warn');
 if (flag('node') !== undefined) argv.push('--node-name', flag('node'));
 if (flag('datacenter') !== undefined) argv.push('--datacenter', flag('datacenter'));
 process.exitCode = await main(argv);
