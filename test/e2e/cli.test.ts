@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { BIN, runCli, spawnAgent, type AgentProcess } from '../helpers/cli.js';
 import { collectSse } from '../helpers/sse.js';
@@ -196,6 +197,29 @@ describe('meshwork config validate', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /http:/);
     assert.match(r.stderr, /dev:/);
+  });
+
+  it('validates a gateway config with --gateway, naming each bad route field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshwork-cfg-'));
+    // The example the docs point at must stay valid.
+    const good = fileURLToPath(new URL('../../examples/gateway.yaml', import.meta.url));
+    const ok = await runCli(['config', 'validate', '--gateway', '--config', good]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^gateway configuration valid \(\d+ routes\)\n$/);
+    const printed = await runCli(['config', 'validate', '--gateway', '--config', good, '--print']);
+    const effective = JSON.parse(printed.stdout) as { listen: string; routes: { name?: string }[] };
+    assert.equal(effective.listen, '127.0.0.1:8080');
+    assert.equal(effective.routes[0]?.name, 'orders');
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'routes:\n  - match: { path: { prefix: /a } }\n    service: a\n    balancer: fastest\nretry: { maxAttempts: -1 }\n',
+    );
+    const r = await runCli(['config', 'validate', '--gateway', '--config', bad]);
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /routes\[0\]\.balancer/);
+    assert.match(r.stderr, /retry/);
   });
 });
 

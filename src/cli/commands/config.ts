@@ -1,35 +1,52 @@
-/** @module `meshwork config validate`: checks flags, env and a config file without starting anything. */
+/**
+ * @module `meshwork config validate`: checks env and a config file, the agent's or (with
+ * --gateway) the gateway's, without starting anything.
+ */
 import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../config/agent-options.js';
+import { resolveGatewayOptions } from '../../gateway/options.js';
 import { parseFlags, type Command } from '../command.js';
 
 export const command: Command = {
   name: 'config',
-  synopsis: 'Validate the agent configuration (and print the effective one)',
-  help: `Usage: meshwork config validate [--config FILE] [--print]
+  synopsis: 'Validate the agent or gateway configuration (and print the effective one)',
+  help: `Usage: meshwork config validate [--gateway] [--config FILE] [--print]
 
-Resolves the agent's options exactly as "meshwork agent" would (defaults < file < env), and
-exits 0 when they are valid, 2 with every problem listed when not. --print shows the effective
-configuration as JSON.
+Resolves the agent's options exactly as "meshwork agent" would (defaults < file < env), or with
+--gateway the gateway's as "meshwork gateway" would (routes, balancers, retry and outlier
+settings included), and exits 0 when they are valid, 2 with every problem listed when not.
+--print shows the effective configuration as JSON.
 
 Examples:
   meshwork config validate --config meshwork.yaml
+  meshwork config validate --gateway --config gateway.yaml
   MESHWORK_AGENT__HTTP=0.0.0.0:8500 meshwork config validate --print
 `,
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, {
       config: { type: 'string' },
       print: { type: 'boolean' },
+      gateway: { type: 'boolean' },
     });
     if (positionals[0] !== 'validate' || positionals.length > 1) {
       throw errors.cliUsage('the only subcommand is "validate"');
     }
-    const options = resolveAgentOptions({
-      ...(values.config === undefined ? {} : { file: values.config }),
-      env: io.env,
-    });
-    if (values.print === true) io.stdout.write(`${JSON.stringify(options, null, 2)}\n`);
-    else io.stdout.write(`configuration valid (${options.services.length} services)\n`);
+    const source = { ...(values.config === undefined ? {} : { file: values.config }), env: io.env };
+    let options: object;
+    let summary: string;
+    if (values.gateway === true) {
+      const gateway = resolveGatewayOptions(source);
+      [options, summary] = [
+        gateway,
+        `gateway configuration valid (${gateway.routes.length} routes)`,
+      ];
+    } else {
+      const agent = resolveAgentOptions(source);
+      [options, summary] = [agent, `configuration valid (${agent.services.length} services)`];
+    }
+    io.stdout.write(
+      values.print === true ? `${JSON.stringify(options, null, 2)}\n` : `${summary}\n`,
+    );
     return 0;
   },
 };
