@@ -85,3 +85,40 @@ export function exitOnSignal(
     process.once('SIGINT', () => onSignal('SIGINT'));
   });
 }
+
+/**
+ * On SIGHUP, resolves the config again (`load`) and hands the result to `apply`; a config that
+ * does not resolve goes to `refused`, and the running one stays. Without a config file there is
+ * nothing to re-read (the environment of a running process does not change), which is logged.
+ */
+export function reloadOnSighup<T>(
+  logger: Logger,
+  file: string | undefined,
+  load: () => T,
+  apply: (next: T) => void,
+  refused: (err: unknown) => void,
+): void {
+  process.on('SIGHUP', () => {
+    if (file === undefined) {
+      logger.info({}, 'SIGHUP: no config file to reload');
+      return;
+    }
+    let next: T;
+    try {
+      next = load();
+    } catch (err) {
+      refused(err);
+      return;
+    }
+    apply(next);
+  });
+}
+
+/** The sources a command resolves its options from: the config file (if any), env and flags. */
+export function configInput(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  flags: Record<string, unknown> = {},
+): { file?: string; env: NodeJS.ProcessEnv; flags: Record<string, unknown> } {
+  return { ...(file === undefined ? {} : { file }), env, flags };
+}

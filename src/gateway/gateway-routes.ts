@@ -26,6 +26,12 @@ export interface GatewayRoutesDeps {
   readonly random?: (() => number) | undefined;
   /** Called once for each cluster made, so the caller can feed it from discovery. */
   readonly onCluster: (cluster: Cluster) => void;
+  /**
+   * The clusters of the config before a reload: one with the same service, subset, balancer and
+   * outlier settings is kept (with its endpoints, ejections and pool state) instead of made anew,
+   * and `onCluster` is not called for it again.
+   */
+  readonly previous?: ReadonlyMap<string, Cluster> | undefined;
 }
 
 /**
@@ -99,9 +105,19 @@ export function buildGatewayRoutes(
     subset: ClusterSubset | undefined,
     balancer: BalancerSpec,
   ): Cluster => {
-    const key = JSON.stringify([service, subset ?? null, balancer]);
+    const key = JSON.stringify([
+      service,
+      subset ?? null,
+      balancer,
+      options.outlierDetection,
+      options.panicThresholdPercent,
+    ]);
     let cluster = clusters.get(key);
-    if (cluster === undefined) {
+    const kept = cluster === undefined ? deps.previous?.get(key) : undefined;
+    if (kept !== undefined) {
+      clusters.set(key, kept);
+      cluster = kept;
+    } else if (cluster === undefined) {
       cluster = new Cluster({
         service,
         subset,

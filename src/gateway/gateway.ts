@@ -7,6 +7,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
+import { Counter } from 'prom-client';
 import { Agent } from 'undici';
 import { createRegistryClient } from '../client/registry-client.js';
 import { ServiceDiscovery } from '../client/discovery.js';
@@ -19,8 +21,8 @@ import { ProxyEngine } from '../proxy/engine.js';
 import { replyFor } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
-import { buildGatewayRoutes } from './gateway-routes.js';
-import type { GatewayOptions } from './options.js';
+import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
+import { GATEWAY_RESTART_KEYS, type GatewayOptions } from './options.js';
 
 export interface RunningGateway {
   /** `http://host:port` of the proxy listener. */
@@ -30,10 +32,23 @@ export interface RunningGateway {
   readonly engine: ProxyEngine;
   readonly clusters: () => Iterable<Cluster>;
   /**
+   * Swaps in a new, already validated config: a new route table built whole (clusters whose
+   * settings did not change are kept, with their endpoints and ejections). Keys that need new
+   * listeners or pools (GATEWAY_RESTART_KEYS) keep their old values until a restart.
+   */
+  reload(next: GatewayOptions): GatewayReload;
+  /** Counts and logs a reload whose config was refused (the running one stays). */
+  reloadFailed(err: unknown): void;
+  /**
    * Stops accepting, lets in-flight requests finish until `drainTimeoutMs`, then closes
    * everything. Resolves true when every request finished in time.
    */
   close(): Promise<boolean>;
+}
+
+export interface GatewayReload {
+  /** Keys whose new values apply only after a restart. */
+  readonly restartNeeded: readonly (typeof GATEWAY_RESTART_KEYS)[number][];
 }
 
 export interface GatewayDeps {
@@ -78,24 +93,26 @@ export async function startGateway(
     registry,
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
   });
-  const byService = new Map<string, Cluster[]>();
-  const routes = buildGatewayRoutes(options, {
-    clock: deps.clock,
-    random: deps.random,
-    onCluster: (cluster) => {
-      let list = byService.get(cluster.service);
-      if (list === undefined) byService.set(cluster.service, (list = []));
-      list.push(cluster);
-      const cached = discovery.cached(cluster.service, ALL_STATUSES);
-      if (cached !== undefined) cluster.update(cached);
-      cluster.onChange((c) => {
-        if (c.panic)
-          log.warn({ cluster: c.name, available: c.available, total: c.total }, 'panic mode');
-      });
-    },
-  });
+  const onCluster = (cluster: Cluster): void => {
+    const cached = discovery.cached(cluster.service, ALL_STATUSES);
+    if (cached !== undefined) cluster.update(cached);
+    cluster.onChange((c) => {
+      if (c.panic)
+        log.warn({ cluster: c.name, available: c.available, total: c.total }, 'panic mode');
+    });
+  };
+  const build = (o: GatewayOptions, previous?: GatewayRoutes): GatewayRoutes =>
+    buildGatewayRoutes(o, {
+      clock: deps.clock,
+      random: deps.random,
+      onCluster,
+      previous: previous?.clusters,
+    });
+  // The live config: a reload builds a complete new route table and swaps it in whole.
+  let current = options;
+  let routes = build(options);
   discovery.on('change', (service, instances) => {
-    for (const c of byService.get(service) ?? []) c.update(instances);
+    for (const c of routes.clusters.values()) if (c.service === service) c.update(instances);
   });
   discovery.on('stale', (service, error) =>
     log.warn({ service, err: error.message }, 'registry watch lost: serving last-known instances'),
@@ -110,7 +127,7 @@ export async function startGateway(
     ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
   });
   const engine = new ProxyEngine({
-    table: routes.table,
+    table: { match: (input) => routes.table.match(input) },
     dispatcher,
     metrics,
     logger: log,
@@ -158,7 +175,7 @@ export async function startGateway(
     const address = socket.remoteAddress ?? '';
     const count = (malformed.get(address) ?? 0) + 1;
     malformed.set(address, count);
-    if (count > options.maxMalformedPerSecond || !socket.writable || err.code === 'ECONNRESET') {
+    if (count > current.maxMalformedPerSecond || !socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
@@ -203,7 +220,34 @@ export async function startGateway(
   });
 
   // Watch every routed service from the start, so the first request finds a warm cache.
-  for (const c of routes.clusters.values()) discovery.cached(c.service);
+  const warm = (): void => {
+    for (const c of routes.clusters.values()) discovery.cached(c.service);
+  };
+  warm();
+  const reloads = new Counter({
+    name: 'meshwork_gateway_config_reloads_total',
+    help: 'Config reloads (SIGHUP), by result: applied, or invalid (the running config stays)',
+    labelNames: ['result'],
+    registers: [metricsRegistry],
+  });
+
+  const reload = (next: GatewayOptions): GatewayReload => {
+    const restartNeeded = GATEWAY_RESTART_KEYS.filter(
+      (k) => !isDeepStrictEqual(next[k], current[k]),
+    );
+    routes = build(next, routes);
+    current = next;
+    warm();
+    reloads.inc({ result: 'applied' });
+    log.info({ routes: next.routes.length, restartNeeded }, 'config reloaded');
+    if (restartNeeded.length > 0)
+      log.warn({ keys: restartNeeded }, 'config reloaded: these keys take effect on restart');
+    return { restartNeeded };
+  };
+  const reloadFailed = (err: unknown): void => {
+    reloads.inc({ result: 'invalid' });
+    log.error({ err }, 'config reload refused: the running config stays');
+  };
 
   const url = await listen(server, options.listen);
   let adminUrl: string;
@@ -221,7 +265,7 @@ export async function startGateway(
       draining = true;
       server.close();
       server.closeIdleConnections();
-      const deadline = Date.now() + options.drainTimeoutMs;
+      const deadline = Date.now() + current.drainTimeoutMs;
       // Finish what is in flight; keep-alive connections close after their current response.
       while (metrics.activeRequests > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
@@ -236,5 +280,5 @@ export async function startGateway(
       return clean;
     })());
 
-  return { url, adminUrl, engine, clusters, close };
+  return { url, adminUrl, engine, clusters, reload, reloadFailed, close };
 }

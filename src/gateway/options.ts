@@ -70,6 +70,24 @@ export const gatewayOptionsSchema = z
 
 export type GatewayOptions = z.output<typeof gatewayOptionsSchema>;
 
+/**
+ * Keys a reload (SIGHUP) cannot apply to a running gateway: they shape its listeners, its
+ * upstream pools or its logger. The rest (routes, domain, balancer, retry, timeouts of requests,
+ * outlier detection, panic threshold, malformed-request limit, drain deadline) apply at once.
+ */
+export const GATEWAY_RESTART_KEYS = Object.freeze([
+  'listen',
+  'admin',
+  'registry',
+  'connectTimeoutMs',
+  'upstreamIdleTimeoutMs',
+  'upstreamKeepAliveMs',
+  'upstreamConnections',
+  'downstreamKeepAliveMs',
+  'maxHeaderBytes',
+  'logLevel',
+] as const satisfies readonly (keyof GatewayOptions)[]);
+
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   listen: '127.0.0.1:8080',
   admin: '127.0.0.1:9901',

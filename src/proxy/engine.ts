@@ -21,7 +21,7 @@ import {
   type ResponseHeaders,
 } from './headers.js';
 import type { ProxyMetrics, RouteClusterStats } from './proxy-metrics.js';
-import { hostOf, type MatchInput, type RouteTable } from './route-table.js';
+import { hostOf, type MatchInput, type RouteMatcher } from './route-table.js';
 
 /** A route as the engine runs it: built once from config (see the gateway's route builder). */
 export interface ProxyRoute {
@@ -33,7 +33,7 @@ export interface ProxyRoute {
 }
 
 export interface ProxyEngineOptions {
-  readonly table: RouteTable<ProxyRoute>;
+  readonly table: RouteMatcher<ProxyRoute>;
   /** Keep-alive pools to the upstreams (an undici Agent with the connect timeout set). */
   readonly dispatcher: Dispatcher;
   readonly metrics: ProxyMetrics;

@@ -95,8 +95,14 @@ export interface RouteTableOptions<R> {
   readonly maxHostServices?: number | undefined;
 }
 
+/** What the engine needs of a route table (a gateway may swap the table behind it). */
+export interface RouteMatcher<R> {
+  /** The route for a request, or undefined (the caller answers 404). Never throws. */
+  match(input: MatchInput): R | undefined;
+}
+
 /** Rules first, in order; then host routing. */
-export class RouteTable<R> {
+export class RouteTable<R> implements RouteMatcher<R> {
   readonly #rules: readonly RouteRule<R>[];
   readonly #suffix: string | undefined;
   readonly #hostRoute: ((service: string) => R) | undefined;

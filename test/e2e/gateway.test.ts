@@ -262,6 +262,51 @@ describe('meshwork gateway (process)', () => {
     });
   });
 
+  it('reloads its config on SIGHUP; an invalid one is refused and the running one stays', async () => {
+    const upstreams = await Promise.all(['reload-a', 'reload-b'].map((id) => spawnUpstream(id)));
+    for (const [i, u] of upstreams.entries()) {
+      await registry.register({
+        service: ['reload-a', 'reload-b'][i] as string,
+        id: `reload-${i}`,
+        address: '127.0.0.1',
+        port: u.port,
+      });
+    }
+    const config = join(dir, 'reload.yaml');
+    const routeTo = (service: string): string =>
+      `routes:\n  - name: app\n    match: { path: { prefix: /app } }\n    service: ${service}\n`;
+    writeFileSync(config, routeTo('reload-a'));
+    const gw = await spawnGateway(['--registry', agent.url, '--config', config]);
+    const answer = async (): Promise<string> => {
+      const r = await request(`${gw.url}/app`);
+      return `${r.statusCode} ${await r.body.text()}`;
+    };
+    const reloads = async (result: string): Promise<number> => {
+      const m = await request(`${gw.adminUrl}/metrics`).then((r) => r.body.text());
+      const re = new RegExp(`meshwork_gateway_config_reloads_total\\{result="${result}"\\} (\\d+)`);
+      return Number(re.exec(m)?.[1] ?? 0);
+    };
+    try {
+      assert.equal(await answer(), '200 reload-a');
+      writeFileSync(config, routeTo('reload-b'));
+      gw.child.kill('SIGHUP');
+      await until(async () => (await reloads('applied')) === 1, 5_000, 'the reload applied');
+      assert.equal(await answer(), '200 reload-b');
+
+      writeFileSync(config, `${routeTo('reload-a')}    balancer: fastest\n`);
+      gw.child.kill('SIGHUP');
+      await until(async () => (await reloads('invalid')) === 1, 5_000, 'the reload refused');
+      assert.equal(await answer(), '200 reload-b', 'the running config stays');
+      assert.match(gw.stderr(), /config reload refused/);
+      assert.match(gw.stderr(), /routes\[0\]\.balancer/);
+      assert.equal(gw.child.exitCode, null, 'still running');
+    } finally {
+      gw.child.kill('SIGKILL');
+      for (const u of upstreams) u.child.kill('SIGKILL');
+      for (const i of [0, 1]) await registry.deregister(`reload-${i}`);
+    }
+  });
+
   it('drains on SIGTERM: in-flight requests finish, then it exits 0', async () => {
     const slow = createServer((req, res) => {
       req.resume();

@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createRegistryClient, type RegistryClient } from '../../src/client/registry-client.js';
 import type { RunningGateway } from '../../src/gateway/gateway.js';
+import { resolveGatewayOptions, type GatewayOptions } from '../../src/gateway/options.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { call, startTestGateway, startUpstream, until, type Upstream } from '../helpers/gateway.js';
 
@@ -258,5 +259,67 @@ describe('gateway routing', () => {
     assert.match(m.text, /meshwork_gateway_upstream_latency_seconds_bucket/);
     assert.match(m.text, /meshwork_gateway_panic\{service="users"\} 0/);
     assert.match(m.text, /meshwork_gateway_active_connections/);
+  });
+
+  it('swaps in a reloaded config whole, keeping clusters whose settings did not change', async () => {
+    const gw = await startTestGateway(agent.url, {
+      domain: 'mesh.local',
+      routes: [
+        { name: 'u', match: { path: { prefix: '/u' } }, service: 'users' },
+        { name: 's', match: { path: { prefix: '/s' } }, service: 'search' },
+      ],
+    });
+    try {
+      assert.equal((await call(gw.url, '/u')).text, 'users-1');
+      assert.equal(
+        (await call(gw.url, '/', { headers: { host: 'orders.mesh.local' } })).status,
+        200,
+      );
+      const before = new Map([...gw.clusters()].map((c) => [c.name, c]));
+      const base = resolveGatewayOptions({
+        flags: {
+          listen: '127.0.0.1:0',
+          admin: '127.0.0.1:0',
+          registry: [agent.url],
+          logLevel: 'silent',
+        },
+      });
+      const { restartNeeded } = gw.reload({
+        ...base,
+        listen: '127.0.0.1:1',
+        domain: 'mesh.local',
+        routes: [
+          { name: 'u', match: { path: { prefix: '/people' } }, service: 'users' },
+          { name: 'a', match: { path: { prefix: '/a' } }, service: 'admin' },
+        ],
+      } as GatewayOptions);
+      assert.deepEqual(restartNeeded, ['listen'], 'a new listener needs a restart');
+      assert.equal((await call(gw.url, '/people')).text, 'users-1');
+      assert.equal((await call(gw.url, '/u')).status, 404, 'the old rule is gone');
+      assert.equal((await call(gw.url, '/s')).status, 404);
+      assert.equal((await call(gw.url, '/a')).text, 'admin-1', 'a new service is routed');
+      const after = new Map([...gw.clusters()].map((c) => [c.name, c]));
+      const users = [...before.keys()].find((n) => n.startsWith('users'));
+      assert.ok(users !== undefined);
+      assert.equal(after.get(users), before.get(users), 'an unchanged cluster is kept');
+      const hostRouted = [...before.keys()].find((n) => n.startsWith('orders'));
+      assert.ok(hostRouted !== undefined);
+      assert.equal(
+        (await call(gw.url, '/', { headers: { host: 'orders.mesh.local' } })).status,
+        200,
+      );
+      assert.equal(
+        [...gw.clusters()].find((c) => c.name === hostRouted),
+        before.get(hostRouted),
+        'a host-routed cluster is kept too',
+      );
+      assert.equal(
+        [...gw.clusters()].some((c) => c.service === 'search'),
+        false,
+        'a cluster no route uses is dropped',
+      );
+    } finally {
+      await gw.close();
+    }
   });
 });

@@ -3,7 +3,7 @@ import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../config/agent-options.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { startAgent } from '../agent-runtime.js';
-import { exitOnSignal, parseFlags, type Command } from '../command.js';
+import { configInput, exitOnSignal, parseFlags, reloadOnSighup, type Command } from '../command.js';
 
 const help = `Usage: meshwork agent [flags]
 
@@ -78,12 +78,7 @@ export const command: Command = {
         throw errors.cliUsage('--consul-legacy-verbs takes true or false');
       flags.consul = { legacyVerbs: legacy === 'true' };
     }
-    const load = () =>
-      resolveAgentOptions({
-        ...(values.config === undefined ? {} : { file: values.config }),
-        env: io.env,
-        flags,
-      });
+    const load = () => resolveAgentOptions(configInput(values.config, io.env, flags));
     const options = load();
     const logger = createLogger({ level: options.logLevel });
     const agent = await startAgent(options, logger);
@@ -97,25 +92,22 @@ export const command: Command = {
       );
     }
 
-    const onHup = (): void => {
-      if (values.config === undefined) {
-        logger.info({}, 'SIGHUP: no config file to reload');
-        return;
-      }
-      try {
-        const next = load();
+    reloadOnSighup(
+      logger,
+      values.config,
+      load,
+      (next) => {
         agent.applyConfigServices(next.services).catch((err: unknown) => {
           logger.error({ err }, 'SIGHUP: applying config services failed');
         });
-      } catch (err) {
-        // A broken file keeps the running config: nothing is removed because of a typo.
+      },
+      // A broken file keeps the running config: nothing is removed because of a typo.
+      (err) =>
         logger.error(
           { err: (err as Error).message },
           'SIGHUP: config invalid, keeping the running config',
-        );
-      }
-    };
-    process.on('SIGHUP', onHup);
+        ),
+    );
 
     return exitOnSignal(logger, async (signal) => {
       logger.info({ signal }, 'draining');

@@ -5,7 +5,7 @@
 import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../config/agent-options.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
-import { parseFlags, type Command } from '../command.js';
+import { configInput, parseFlags, type Command } from '../command.js';
 
 export const command: Command = {
   name: 'config',
@@ -31,7 +31,7 @@ Examples:
     if (positionals[0] !== 'validate' || positionals.length > 1) {
       throw errors.cliUsage('the only subcommand is "validate"');
     }
-    const source = { ...(values.config === undefined ? {} : { file: values.config }), env: io.env };
+    const source = configInput(values.config, io.env);
     let options: object;
     let summary: string;
     if (values.gateway === true) {

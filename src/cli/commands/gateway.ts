@@ -3,7 +3,7 @@ import { errors } from '../../core/errors.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { exitOnSignal, parseFlags, type Command } from '../command.js';
+import { configInput, exitOnSignal, parseFlags, reloadOnSighup, type Command } from '../command.js';
 
 const help = `Usage: meshwork gateway [flags]
 
@@ -24,6 +24,9 @@ Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGIST
      MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
+         SIGHUP re-reads the config file (and env): a valid one is swapped in whole (routes,
+         retry, timeouts, outlier detection ...; listeners and pools on restart), an invalid
+         one is logged with every problem and the running config stays.
 
 Examples:
   meshwork gateway --registry http://127.0.0.1:8500
@@ -55,14 +58,18 @@ export const command: Command = {
     }
     if (values.domain !== undefined) flags.domain = values.domain;
     if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
-    const options = resolveGatewayOptions({
-      ...(values.config === undefined ? {} : { file: values.config }),
-      env: io.env,
-      flags,
-    });
+    const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
+    const options = resolve();
     const logger = createLogger({ level: options.logLevel });
     const gateway = await startGateway(options, logger);
     io.stdout.write(`meshwork gateway listening on ${gateway.url} (admin ${gateway.adminUrl})\n`);
+    reloadOnSighup(
+      logger,
+      values.config,
+      resolve,
+      (next) => gateway.reload(next),
+      (err) => gateway.reloadFailed(err),
+    );
 
     return exitOnSignal(logger, async (signal) => {
       logger.info({ signal, drainTimeoutMs: options.drainTimeoutMs }, 'draining');
