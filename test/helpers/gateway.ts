@@ -8,6 +8,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { request } from 'undici';
+import { until as pollUntil } from './until.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { resolveGatewayOptions } from '../../src/gateway/options.js';
 import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/gateway/gateway.js';
@@ -100,10 +101,5 @@ export async function until(
   timeoutMs = 5_000,
   what = 'condition',
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await pollUntil(condition, timeoutMs, what, 10);
 }
