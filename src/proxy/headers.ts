@@ -129,18 +129,62 @@ function join(a: string | undefined, b: string): string {
   return a === undefined ? b : `${a}, ${b}`;
 }
 
-/** Response header values as undici's handler API gives them. */
-export type ResponseHeaders = Record<string, string | string[] | undefined>;
+/**
+ * A response head as the engine passes it on: a flat `[name, value, name, value, ...]` list
+ * (names as the upstream spelled them, duplicates kept), which `res.writeHead` takes as it is.
+ */
+export type ResponseHeaderList = string[];
+
+/** Longest hop-by-hop header name (proxy-authorization). */
+const HOP_BY_HOP_MAX = 19;
+/** Whether some hop-by-hop header name has this length: most names are rejected on it. */
+const HOP_BY_HOP_LENGTHS = new Uint8Array(HOP_BY_HOP_MAX + 1);
+for (const name of HOP_BY_HOP) HOP_BY_HOP_LENGTHS[name.length] = 1;
 
 /**
- * Drops the hop-by-hop headers (and those the upstream's Connection lists) from an upstream
- * response, in place, and answers the same object.
+ * The response head of an upstream (undici's raw header Buffers) as a header list, read as
+ * latin1 so that every byte passes unchanged.
  */
-export function stripResponseHeaders(headers: ResponseHeaders): ResponseHeaders {
-  const connection = headers.connection;
-  const listed = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) delete headers[name];
+export function responseHeaderList(raw: readonly Buffer[]): ResponseHeaderList {
+  const out: ResponseHeaderList = new Array<string>(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = (raw[i] as Buffer).toString('latin1');
+  return out;
+}
+
+/**
+ * Drops the hop-by-hop headers (and those the upstream's Connection lists) from a response
+ * header list, in place, and answers the same list.
+ */
+export function stripResponseHeaders(list: ResponseHeaderList): ResponseHeaderList {
+  let connection: string | undefined;
+  let w = 0;
+  for (let r = 0; r < list.length; r += 2) {
+    const name = list[r] as string;
+    const value = list[r + 1] as string;
+    if (name.length <= HOP_BY_HOP_MAX && HOP_BY_HOP_LENGTHS[name.length] === 1) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') connection = join(connection, value);
+        continue;
+      }
+    }
+    list[w++] = name;
+    list[w++] = value;
   }
-  return headers;
+  list.length = w;
+  const listed = connectionTokens(connection);
+  if (listed !== undefined) for (const name of listed) removeHeader(list, name);
+  return list;
+}
+
+/** Removes every `lowerName` header from a header list, in place. */
+export function removeHeader(list: ResponseHeaderList, lowerName: string): void {
+  let w = 0;
+  for (let r = 0; r < list.length; r += 2) {
+    const name = list[r] as string;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) continue;
+    list[w++] = name;
+    list[w++] = list[r + 1] as string;
+  }
+  list.length = w;
 }
