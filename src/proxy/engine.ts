@@ -74,7 +74,8 @@ export class ProxyEngine {
     const metrics = this.options.metrics;
     metrics.requestStarted();
     const exchange = new Exchange(this, req, res);
-    res.once('close', () => exchange.closed());
+    // 'on', not 'once': a response closes once, and once() would wrap the listener per request.
+    res.on('close', () => exchange.closed());
     exchange.start();
   }
 
