@@ -271,23 +271,18 @@ backend b
   );
   const haproxy = spawnChild('haproxy', haproxyBin, ['-db', '-f', join(dir, 'haproxy.cfg')]);
 
-  const npPort = await freePort();
-  const nodeProxy = spawnChild('http-proxy', process.execPath, [
-    '-e',
-    HTTP_PROXY,
-    String(npPort),
-    upstreamUrl,
-  ]);
-  await waitForLine(nodeProxy, /listening/);
-
-  const flPort = await freePort();
-  const floor = spawnChild('undici-floor', process.execPath, [
-    '-e',
-    UNDICI_FLOOR,
-    String(flPort),
-    upstreamUrl,
-  ]);
-  await waitForLine(floor, /listening/);
+  /** A proxy script run by node (`-e script port upstream`), once it listens. */
+  const nodePeer = async (
+    name: string,
+    script: string,
+  ): Promise<{ port: number; child: Child }> => {
+    const port = await freePort();
+    const child = spawnChild(name, process.execPath, ['-e', script, String(port), upstreamUrl]);
+    await waitForLine(child, /listening/);
+    return { port, child };
+  };
+  const { port: npPort, child: nodeProxy } = await nodePeer('http-proxy', HTTP_PROXY);
+  const { port: flPort, child: floor } = await nodePeer('undici-floor', UNDICI_FLOOR);
 
   const targets: Target[] = [
     { name: 'direct', url: upstreamUrl, child: upstream },
