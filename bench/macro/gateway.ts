@@ -12,7 +12,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRegistryClient } from '../../src/client/registry-client.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
-import { startAgent } from '../lib/agent.js';
+import { profiling, startAgent } from '../lib/agent.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
 import { openLoop } from '../lib/open-loop.js';
@@ -204,9 +204,10 @@ runMain(async () => {
       '    service: hello',
     ].join('\n'),
   );
-  const profDir = join(dir, 'gateway-prof');
+  // Kept in bench/.results/profiles/, as the agent's are.
+  const profDir = profiling(opts['cpu-prof']).cpuProfDir;
   const gateway = spawnChild('gateway', process.execPath, [
-    ...(opts['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+    ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir]),
     join(REPO_ROOT, 'bin/meshwork.js'),
     'gateway',
     '--config',
@@ -419,8 +420,10 @@ backend b
   report.meta(
     `gateway memory at the end: RSS ${fmt(gwMem.rssMiB)} MiB, peak (VmHWM) ${fmt(gwMem.hwmMiB)} MiB`,
   );
-  if (opts['cpu-prof']) {
-    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (profDir !== undefined) {
+    const file = readdirSync(profDir).find(
+      (f) => f.includes(`.${gateway.pid}.`) && f.endsWith('.cpuprofile'),
+    );
     if (file !== undefined) {
       report.section(
         'Gateway CPU profile over its wrk rounds (V8 samples are wall-clock: a write that wakes a peer and is preempted counts in full; `perf` on this VM puts the kernel at ~30% of the CPU)',
