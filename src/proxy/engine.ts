@@ -63,6 +63,8 @@ const DISCARDED = new Error('meshwork: response discarded for a retry');
 export class ProxyEngine {
   readonly options: ProxyEngineOptions;
   readonly #proto: 'http' | 'https';
+  /** Per route, per cluster: its stats (weak: a route or cluster dropped takes its entry along). */
+  readonly #stats = new WeakMap<ProxyRoute, WeakMap<Cluster, RouteClusterStats>>();
 
   constructor(options: ProxyEngineOptions) {
     this.options = options;
@@ -77,6 +79,18 @@ export class ProxyEngine {
     // 'on', not 'once': a response closes once, and once() would wrap the listener per request.
     res.on('close', () => exchange.closed());
     exchange.start();
+  }
+
+  /** The metrics of a route and cluster, found by identity (no label key built per request). */
+  stats(route: ProxyRoute, cluster: Cluster): RouteClusterStats {
+    let byCluster = this.#stats.get(route);
+    if (byCluster === undefined) this.#stats.set(route, (byCluster = new WeakMap()));
+    let stats = byCluster.get(cluster);
+    if (stats === undefined) {
+      stats = this.options.metrics.stats(route.name, cluster.name);
+      byCluster.set(cluster, stats);
+    }
+    return stats;
   }
 
   /** Matches a request; answers the route and the facts the forwarding headers need. */
@@ -297,7 +311,7 @@ class Exchange implements FilterExchange {
     }
     const cluster = route.pickCluster();
     this.#cluster = cluster;
-    this.#stats = this.#engine.options.metrics.stats(route.name, cluster.name);
+    this.#stats = this.#engine.stats(route, cluster);
     this.#state = route.retry.begin({ method: this.method, inherited: this.headers });
     if (cluster.loaded) this.#send();
     else
