@@ -1,15 +1,18 @@
 /**
  * @module bench:gateway: one node:http upstream behind each proxy: direct (the floor), nginx
- * proxy_pass with upstream keepalive, HAProxy, node `http-proxy`, and the Meshwork gateway
- * (routing through a real agent's discovery cache). wrk for maximum throughput, A B C D E per
- * round; then latency at a fixed rate (open loop) for direct and the gateway, with the
- * gateway's CPU per 1,000 rps and its RSS. Every peer: one process, one worker/thread.
+ * proxy_pass with upstream keepalive, HAProxy, node `http-proxy`, a minimal node:http + undici
+ * proxy sending the gateway's forwarding headers (the floor of the gateway's design), and the
+ * Meshwork gateway (routing through a real agent's discovery cache). wrk for maximum
+ * throughput, A B C D E F per round; then latency at a fixed rate (open loop) for direct, nginx
+ * and the gateway, with the gateway's CPU per 1,000 rps and its RSS. Every peer: one process,
+ * one worker/thread. `--cpu-prof` adds the gateway's CPU profile over its wrk rounds.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRegistryClient } from '../../src/client/registry-client.js';
-import { startAgent } from '../lib/agent.js';
+import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
+import { profiling, startAgent } from '../lib/agent.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
 import { openLoop } from '../lib/open-loop.js';
@@ -35,6 +38,10 @@ const opts = flags('npm run bench:gateway -- [flags]', {
   rate: { default: 1000, help: 'fixed rate (req/s) for the latency rounds' },
   'fixed-duration': { default: 10, help: 'seconds per fixed-rate round' },
   'quiet-wait': { default: 120, help: 'seconds to wait for other work on the machine to settle' },
+  'cpu-prof': {
+    default: false,
+    help: 'run the gateway under --cpu-prof and report its profile over its wrk rounds',
+  },
 });
 
 /** The upstream: node:http answering 13 bytes, keep-alive, in its own process. */
@@ -57,6 +64,41 @@ const proxy = httpProxy.createProxyServer({ target: process.argv[2], agent });
 proxy.on('error', (err, req, res) => { res.writeHead(502); res.end(); });
 http.createServer((req, res) => proxy.web(req, res)).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));`;
 
+/**
+ * The floor of the gateway's design: node:http in, undici's Pool out (raw handler, response head
+ * as a flat list), no routing, retries, timers or metrics, but the same request headers the
+ * gateway sends (forwarding and attempt/deadline headers), so the upstream parses the same.
+ */
+const UNDICI_FLOOR = `
+const http = require('node:http');
+const { Pool } = require('undici');
+const pool = new Pool(process.argv[2], { keepAliveTimeout: 4000 });
+const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
+class Handler {
+  constructor(res) { this.res = res; }
+  onConnect() {}
+  onHeaders(status, raw, resume, text) {
+    const out = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toString('latin1');
+      if (!HOP.has(name.toLowerCase())) out.push(name, raw[i + 1].toString('latin1'));
+    }
+    this.res.writeHead(status, text, out);
+    return true;
+  }
+  onData(chunk) { return this.res.write(chunk); }
+  onComplete() { this.res.end(); }
+  onError(err) { this.res.destroy(err); }
+}
+http.createServer({ keepAliveTimeout: 300000 }, (req, res) => {
+  const host = req.headers.host ?? '';
+  const addr = req.socket.remoteAddress ?? '';
+  const headers = ['host', host, 'x-forwarded-for', addr, 'x-forwarded-proto', 'http',
+    'x-forwarded-host', host, 'forwarded', 'for=' + addr + ';host="' + host + '";proto=http',
+    'x-meshwork-attempt', '1', 'x-meshwork-deadline-ms', '15000'];
+  pool.dispatch({ path: req.url, method: req.method, headers, body: null }, new Handler(res));
+}).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));`;
+
 interface Target {
   readonly name: string;
   readonly url: string;
@@ -73,18 +115,25 @@ interface WrkRound {
 /** Runs wrk against `url` with the run's connection count. */
 const wrk = (url: string, seconds: number): WrkResult => runWrk(url, opts.connections, seconds);
 
+/** The [from, to] monoMicros() windows of the gateway's wrk rounds (for its CPU profile). */
+const gatewayWindows: [number, number][] = [];
+
 function wrkPeer(t: Target): Peer<WrkRound> {
   return {
     name: t.name,
     async run() {
       const cpu = new CpuWindow(t.child.pid);
+      const from = monoMicros();
       const r = wrk(`${t.url}/`, opts.duration);
+      if (t.name === GATEWAY) gatewayWindows.push([from, monoMicros()]);
       const { cores } = cpu.read();
       await sleep(500);
       return { ...r, cores };
     },
   };
 }
+
+const GATEWAY = 'meshwork gateway';
 
 async function sh(bin: string): Promise<string> {
   for (const dir of ['', '/usr/sbin/', '/usr/bin/']) {
@@ -141,7 +190,10 @@ runMain(async () => {
       '    service: hello',
     ].join('\n'),
   );
+  // Kept in bench/.results/profiles/, as the agent's are.
+  const profDir = profiling(opts['cpu-prof']).cpuProfDir;
   const gateway = spawnChild('gateway', process.execPath, [
+    ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir]),
     join(REPO_ROOT, 'bin/meshwork.js'),
     'gateway',
     '--config',
@@ -206,21 +258,26 @@ backend b
   );
   const haproxy = spawnChild('haproxy', haproxyBin, ['-db', '-f', join(dir, 'haproxy.cfg')]);
 
-  const npPort = await freePort();
-  const nodeProxy = spawnChild('http-proxy', process.execPath, [
-    '-e',
-    HTTP_PROXY,
-    String(npPort),
-    upstreamUrl,
-  ]);
-  await waitForLine(nodeProxy, /listening/);
+  /** A proxy script run by node (`-e script port upstream`), once it listens. */
+  const nodePeer = async (
+    name: string,
+    script: string,
+  ): Promise<{ port: number; child: Child }> => {
+    const port = await freePort();
+    const child = spawnChild(name, process.execPath, ['-e', script, String(port), upstreamUrl]);
+    await waitForLine(child, /listening/);
+    return { port, child };
+  };
+  const { port: npPort, child: nodeProxy } = await nodePeer('http-proxy', HTTP_PROXY);
+  const { port: flPort, child: floor } = await nodePeer('undici-floor', UNDICI_FLOOR);
 
   const targets: Target[] = [
     { name: 'direct', url: upstreamUrl, child: upstream },
     { name: 'nginx', url: `http://127.0.0.1:${ngPort}`, child: nginx },
     { name: 'haproxy', url: `http://127.0.0.1:${hpPort}`, child: haproxy },
     { name: 'http-proxy', url: `http://127.0.0.1:${npPort}`, child: nodeProxy },
-    { name: 'meshwork gateway', url: `http://127.0.0.1:${gwPort}`, child: gateway },
+    { name: 'node:http+undici floor', url: `http://127.0.0.1:${flPort}`, child: floor },
+    { name: GATEWAY, url: `http://127.0.0.1:${gwPort}`, child: gateway },
   ];
   // Every peer must answer the upstream's bytes before anything is timed.
   for (const t of targets) {
@@ -249,9 +306,7 @@ backend b
 
   // Latency at a fixed rate (open loop; autocannon's overallRate sends each second's quota in a
   // burst, which measures queueing behind the burst rather than latency at that rate).
-  const fixedTargets = targets.filter((t) =>
-    ['direct', 'nginx', 'meshwork gateway'].includes(t.name),
-  );
+  const fixedTargets = targets.filter((t) => ['direct', 'nginx', GATEWAY].includes(t.name));
   const fixed = await alternate(
     fixedTargets.map((t) => ({
       name: t.name,
@@ -288,7 +343,7 @@ backend b
   const p50Of = (name: string): number => fixedMed(name, (r) => summarize(r.load.latencyMs).p50);
 
   const gwMem = readMemory(gateway.pid);
-  await Promise.all([gateway.stop(), nginx.stop(), haproxy.stop(), nodeProxy.stop()]);
+  await Promise.all([gateway.stop(), nginx.stop(), haproxy.stop(), nodeProxy.stop(), floor.stop()]);
   await upstream.stop();
   await agent.stop();
 
@@ -351,5 +406,16 @@ backend b
   report.meta(
     `gateway memory at the end: RSS ${fmt(gwMem.rssMiB)} MiB, peak (VmHWM) ${fmt(gwMem.hwmMiB)} MiB`,
   );
+  if (profDir !== undefined) {
+    const file = readdirSync(profDir).find(
+      (f) => f.includes(`.${gateway.pid}.`) && f.endsWith('.cpuprofile'),
+    );
+    if (file !== undefined) {
+      report.section(
+        'Gateway CPU profile over its wrk rounds (V8 samples are wall-clock: a write that wakes a peer and is preempted counts in full; `perf` on this VM puts the kernel at ~30% of the CPU)',
+        profileTables(summarizeProfile(join(profDir, file), 25, gatewayWindows)),
+      );
+    }
+  }
   report.finish();
 });

@@ -15,10 +15,11 @@ import type { Cluster } from './cluster.js';
 import { replyFor, sendLocalReply } from './error-reply.js';
 import type { Filter, FilterExchange, LocalReply } from './filter.js';
 import {
+  responseHeaderList,
   stripResponseHeaders,
   upstreamRequestHeaders,
   type ForwardedFacts,
-  type ResponseHeaders,
+  type ResponseHeaderList,
 } from './headers.js';
 import type { ProxyMetrics, RouteClusterStats } from './proxy-metrics.js';
 import { hostOf, type MatchInput, type RouteMatcher } from './route-table.js';
@@ -50,7 +51,6 @@ export interface ProxyEngineOptions {
 
 const NO_CLUSTER = '-';
 type Handler = Dispatcher.DispatchHandler;
-type Controller = Dispatcher.DispatchController;
 
 /** The retry-stopping abort of a response we throw away. */
 const DISCARDED = new Error('meshwork: response discarded for a retry');
@@ -63,6 +63,8 @@ const DISCARDED = new Error('meshwork: response discarded for a retry');
 export class ProxyEngine {
   readonly options: ProxyEngineOptions;
   readonly #proto: 'http' | 'https';
+  /** Per route, per cluster: its stats (weak: a route or cluster dropped takes its entry along). */
+  readonly #stats = new WeakMap<ProxyRoute, WeakMap<Cluster, RouteClusterStats>>();
 
   constructor(options: ProxyEngineOptions) {
     this.options = options;
@@ -74,8 +76,21 @@ export class ProxyEngine {
     const metrics = this.options.metrics;
     metrics.requestStarted();
     const exchange = new Exchange(this, req, res);
-    res.once('close', () => exchange.closed());
+    // 'on', not 'once': a response closes once, and once() would wrap the listener per request.
+    res.on('close', () => exchange.closed());
     exchange.start();
+  }
+
+  /** The metrics of a route and cluster, found by identity (no label key built per request). */
+  stats(route: ProxyRoute, cluster: Cluster): RouteClusterStats {
+    let byCluster = this.#stats.get(route);
+    if (byCluster === undefined) this.#stats.set(route, (byCluster = new WeakMap()));
+    let stats = byCluster.get(cluster);
+    if (stats === undefined) {
+      stats = this.options.metrics.stats(route.name, cluster.name);
+      byCluster.set(cluster, stats);
+    }
+    return stats;
   }
 
   /** Matches a request; answers the route and the facts the forwarding headers need. */
@@ -161,11 +176,10 @@ export class ProxyEngine {
       upstream.once('response', (ures) => {
         // The upstream declined the upgrade: pass its answer on as a plain response.
         cluster.outliers.report(endpoint.id, (ures.statusCode ?? 500) < 500);
-        const headers = stripResponseHeaders({ ...ures.headers });
+        const headers = stripResponseHeaders(ures.rawHeaders.slice());
         let headText = `HTTP/1.1 ${ures.statusCode ?? 502} ${ures.statusMessage ?? ''}\r\n`;
-        for (const [k, v] of Object.entries(headers)) {
-          for (const one of Array.isArray(v) ? v : [v]) headText += `${k}: ${String(one)}\r\n`;
-        }
+        for (let i = 0; i < headers.length; i += 2)
+          headText += `${headers[i]}: ${headers[i + 1]}\r\n`;
         socket.write(`${headText}connection: close\r\n\r\n`);
         ures.pipe(socket);
       });
@@ -297,7 +311,7 @@ class Exchange implements FilterExchange {
     }
     const cluster = route.pickCluster();
     this.#cluster = cluster;
-    this.#stats = this.#engine.options.metrics.stats(route.name, cluster.name);
+    this.#stats = this.#engine.stats(route, cluster);
     this.#state = route.retry.begin({ method: this.method, inherited: this.headers });
     if (cluster.loaded) this.#send();
     else
@@ -364,7 +378,7 @@ class Exchange implements FilterExchange {
   }
 
   /** An attempt answered with a head. Returns false when the response is discarded for a retry. */
-  onHead(attempt: Attempt, status: number, headers: ResponseHeaders, message: string): boolean {
+  onHead(attempt: Attempt, status: number, rawHeaders: Buffer[], message: string): boolean {
     const state = this.#state as RetryState;
     if (status === 502 || status === 503 || status === 504) {
       if (!this.#finished && this.#canRetry()) {
@@ -378,10 +392,12 @@ class Exchange implements FilterExchange {
     if (this.#finished) return false;
     this.#responded = true;
     const route = this.#route as ProxyRoute;
+    const headers: ResponseHeaderList = responseHeaderList(rawHeaders);
     for (const f of route.filters) f.onResponseHeaders?.(headers);
     stripResponseHeaders(headers);
     try {
-      this.#res.writeHead(status, message, headers as Record<string, string | string[]>);
+      // A flat name/value list: node writes it as it is (no per-header setHeader, no object).
+      this.#res.writeHead(status, message, headers);
     } catch (err) {
       // A header value node refuses (invalid characters from a broken upstream).
       this.#engine.options.logger.debug({ err }, 'invalid upstream response head');
@@ -393,7 +409,7 @@ class Exchange implements FilterExchange {
       );
       return false;
     }
-    (this.#stats as RouteClusterStats).byClass[Math.floor(status / 100)]?.inc();
+    (this.#stats as RouteClusterStats).answered(status);
     return true;
   }
 
@@ -441,7 +457,7 @@ class Exchange implements FilterExchange {
 
   #retryLater(attempt: Attempt, delayMs: number): void {
     (this.#tried ??= new Set()).add(attempt.endpoint.id);
-    (this.#stats as RouteClusterStats).retries.inc();
+    (this.#stats as RouteClusterStats).retried();
     if (delayMs <= 0) queueMicrotask(() => this.#send());
     else setTimeout(() => this.#send(), delayMs);
   }
@@ -453,7 +469,7 @@ class Exchange implements FilterExchange {
   #localReply(reply: LocalReply, route: string, service: string): void {
     if (this.#finished) return;
     const stats = this.#stats ?? this.#engine.options.metrics.stats(route, service);
-    stats.byClass[Math.floor(reply.status / 100)]?.inc();
+    stats.answered(reply.status);
     // The request body is not read: drop the connection after the reply rather than drain it.
     if (this.#hasBody && !this.#req.readableEnded) this.#res.shouldKeepAlive = false;
     sendLocalReply(this.#res, reply);
@@ -468,19 +484,26 @@ class Exchange implements FilterExchange {
   }
 }
 
-/** The undici handler of one attempt: forwards to its Exchange unless discarded. */
+/**
+ * The undici handler of one attempt: forwards to its Exchange unless discarded. It speaks
+ * undici's raw handler interface (onConnect/onHeaders/onData/onComplete/onError), the one
+ * undici's client calls natively: a v7 controller handler (onRequestStart/onResponseStart...)
+ * is wrapped per request in an UnwrapHandler that parses the raw header Buffers into an
+ * object, which the engine then had to turn back into a list for the response head.
+ */
 class Attempt implements Handler {
   readonly #exchange: Exchange;
   readonly #cluster: Cluster;
   readonly endpoint: Endpoint;
   readonly #panic: boolean;
   readonly tryTimeoutMs: number;
-  readonly #startedAt = process.hrtime.bigint();
-  #controller: Controller | undefined;
+  readonly #startedAt = performance.now();
+  #abort: ((err?: Error) => void) | undefined;
+  /** undici's parser resume (given with the head), for backpressure. */
+  #resume: (() => void) | undefined;
   #done = false;
   #discarded = false;
   #cancelled = false;
-  #resume: (() => void) | undefined;
   /** The per-try deadline for the response head (undici's own timers tick at ~1 s). */
   #timer: NodeJS.Timeout | undefined;
 
@@ -508,61 +531,57 @@ class Attempt implements Handler {
       code: 'UND_ERR_HEADERS_TIMEOUT',
     });
     // Later callbacks of this attempt are ignored; the exchange retries or replies 504 now.
-    // failed() first: the abort below calls onResponseError at once, which settles the attempt.
+    // failed() first: the abort below calls onError at once, which settles the attempt.
     this.#discarded = true;
     this.failed(err);
-    this.#controller?.abort(err);
+    this.#abort?.(err);
   }
 
   /** The downstream went away: abort the upstream request. */
   cancel(): void {
     this.#cancelled = true;
-    this.#controller?.abort(new Error('meshwork: downstream closed'));
+    this.#abort?.(new Error('meshwork: downstream closed'));
   }
 
-  onRequestStart(controller: Controller): void {
-    this.#controller = controller;
-    if (this.#cancelled) controller.abort(new Error('meshwork: downstream closed'));
-    else if (this.#discarded) controller.abort(DISCARDED);
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#cancelled) abort(new Error('meshwork: downstream closed'));
+    else if (this.#discarded) abort(DISCARDED);
   }
 
-  onResponseStart(
-    controller: Controller,
-    statusCode: number,
-    headers: ResponseHeaders,
-    statusMessage?: string,
-  ): void {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string) {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#discarded) return;
-    const seconds = Number(process.hrtime.bigint() - this.#startedAt) / 1e9;
+    if (this.#discarded) return true;
+    this.#resume = resume;
+    const seconds = (performance.now() - this.#startedAt) / 1e3;
     this.#cluster.outliers.report(this.endpoint.id, statusCode < 500);
     this.#exchange.stats()?.latency.observe(seconds);
-    if (!this.#exchange.onHead(this, statusCode, headers, statusMessage ?? '')) {
+    if (!this.#exchange.onHead(this, statusCode, rawHeaders, statusText)) {
       this.#discarded = true;
       this.#settle();
-      controller.abort(DISCARDED);
+      this.#abort?.(DISCARDED);
     }
+    return true;
   }
 
-  onResponseData(controller: Controller, chunk: Buffer): void {
-    if (this.#discarded) return;
-    if (!this.#exchange.onData(chunk)) {
-      controller.pause();
-      this.#resume ??= () => controller.resume();
-      this.#exchange.onDrain(this.#resume);
-    }
+  onData(chunk: Buffer): boolean {
+    if (this.#discarded) return true;
+    if (this.#exchange.onData(chunk)) return true;
+    // Paused until the downstream drains (undici stops reading the upstream socket).
+    this.#exchange.onDrain(this.#resume as () => void);
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.#discarded) return;
     this.#settle();
     this.#exchange.onEnd();
   }
 
-  onResponseError(_controller: Controller, err: Error): void {
+  onError(err: Error): void {
     if (this.#discarded) {
       this.#settle();
       return;

@@ -4,7 +4,7 @@
  * never throw (Envoy's filter statuses).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ResponseHeaders } from './headers.js';
+import type { ResponseHeaderList } from './headers.js';
 
 /** A reply the proxy sends itself, without asking an upstream. */
 export interface LocalReply {
@@ -40,5 +40,6 @@ export interface FilterExchange {
 export interface Filter {
   readonly name: string;
   onRequest?(exchange: FilterExchange): FilterStatus;
-  onResponseHeaders?(headers: ResponseHeaders): void;
+  /** `headers` is the upstream's head as a flat name/value list; edit it in place. */
+  onResponseHeaders?(headers: ResponseHeaderList): void;
 }

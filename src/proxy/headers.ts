@@ -32,6 +32,16 @@ const REPLACED: ReadonlySet<string> = new Set([
   ATTEMPT_HEADER,
 ]);
 
+/** Connection values that name no header (keep-alive, close, upgrade are options, not names). */
+const NO_TOKENS: ReadonlySet<string> = new Set(['close', 'keep-alive', 'upgrade']);
+
+const DROPPED: readonly string[] = [...HOP_BY_HOP, ...REPLACED, DEADLINE_HEADER];
+/** Longest request header name the proxy drops or replaces. */
+const DROPPED_MAX = Math.max(...DROPPED.map((n) => n.length));
+/** Whether some dropped or replaced request header name has this length. */
+const DROPPED_LENGTHS = new Uint8Array(DROPPED_MAX + 1);
+for (const name of DROPPED) DROPPED_LENGTHS[name.length] = 1;
+
 /** True for a header that applies to one connection only and is never forwarded. */
 export function isHopByHop(lowerName: string): boolean {
   return HOP_BY_HOP.has(lowerName);
@@ -40,6 +50,8 @@ export function isHopByHop(lowerName: string): boolean {
 /** The header names a Connection header value lists (they are hop-by-hop too). */
 export function connectionTokens(value: string | undefined): ReadonlySet<string> | undefined {
   if (value === undefined || value === '') return undefined;
+  // The usual values list no header: answer them without splitting.
+  if (value.length <= 10 && NO_TOKENS.has(value.toLowerCase())) return undefined;
   let tokens: Set<string> | undefined;
   for (const raw of value.split(',')) {
     const t = raw.trim().toLowerCase();
@@ -61,11 +73,19 @@ function forwardedNode(address: string): string {
   return address.includes(':') ? `"[${address}]"` : address;
 }
 
+/** The last forwardedValue() answer: a proxy sees the same few Host values over and over. */
+let lastForwardedIn = '';
+let lastForwardedOut = '';
+
 /** RFC 7239 4: a value that is not a token is a quoted string. */
 function forwardedValue(value: string): string {
-  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)
+  if (value === lastForwardedIn) return lastForwardedOut;
+  const out = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)
     ? value
     : `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+  lastForwardedIn = value;
+  lastForwardedOut = out;
+  return out;
 }
 
 /**
@@ -97,9 +117,15 @@ export function upstreamRequestHeaders(
     else if (lower === 'forwarded') forwarded = join(forwarded, raw[i + 1] as string);
   }
   const listed = connectionTokens(connection);
+  // Without Connection-listed or removed names, only names of a dropped length need lower-casing.
+  const byLength = listed === undefined && remove === undefined;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
+    if (byLength && (name.length > DROPPED_MAX || DROPPED_LENGTHS[name.length] !== 1)) {
+      out.push(name, raw[i + 1] as string);
+      continue;
+    }
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || REPLACED.has(lower) || lower === DEADLINE_HEADER) {
       if (keepUpgrade && lower === 'upgrade') out.push(name, raw[i + 1] as string);
@@ -129,18 +155,62 @@ function join(a: string | undefined, b: string): string {
   return a === undefined ? b : `${a}, ${b}`;
 }
 
-/** Response header values as undici's handler API gives them. */
-export type ResponseHeaders = Record<string, string | string[] | undefined>;
+/**
+ * A response head as the engine passes it on: a flat `[name, value, name, value, ...]` list
+ * (names as the upstream spelled them, duplicates kept), which `res.writeHead` takes as it is.
+ */
+export type ResponseHeaderList = string[];
+
+/** Longest hop-by-hop header name (proxy-authorization). */
+const HOP_BY_HOP_MAX = 19;
+/** Whether some hop-by-hop header name has this length: most names are rejected on it. */
+const HOP_BY_HOP_LENGTHS = new Uint8Array(HOP_BY_HOP_MAX + 1);
+for (const name of HOP_BY_HOP) HOP_BY_HOP_LENGTHS[name.length] = 1;
 
 /**
- * Drops the hop-by-hop headers (and those the upstream's Connection lists) from an upstream
- * response, in place, and answers the same object.
+ * The response head of an upstream (undici's raw header Buffers) as a header list, read as
+ * latin1 so that every byte passes unchanged.
  */
-export function stripResponseHeaders(headers: ResponseHeaders): ResponseHeaders {
-  const connection = headers.connection;
-  const listed = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) delete headers[name];
+export function responseHeaderList(raw: readonly Buffer[]): ResponseHeaderList {
+  const out: ResponseHeaderList = new Array<string>(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = (raw[i] as Buffer).toString('latin1');
+  return out;
+}
+
+/**
+ * Drops the hop-by-hop headers (and those the upstream's Connection lists) from a response
+ * header list, in place, and answers the same list.
+ */
+export function stripResponseHeaders(list: ResponseHeaderList): ResponseHeaderList {
+  let connection: string | undefined;
+  let w = 0;
+  for (let r = 0; r < list.length; r += 2) {
+    const name = list[r] as string;
+    const value = list[r + 1] as string;
+    if (name.length <= HOP_BY_HOP_MAX && HOP_BY_HOP_LENGTHS[name.length] === 1) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') connection = join(connection, value);
+        continue;
+      }
+    }
+    list[w++] = name;
+    list[w++] = value;
   }
-  return headers;
+  list.length = w;
+  const listed = connectionTokens(connection);
+  if (listed !== undefined) for (const name of listed) removeHeader(list, name);
+  return list;
+}
+
+/** Removes every `lowerName` header from a header list, in place. */
+export function removeHeader(list: ResponseHeaderList, lowerName: string): void {
+  let w = 0;
+  for (let r = 0; r < list.length; r += 2) {
+    const name = list[r] as string;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) continue;
+    list[w++] = name;
+    list[w++] = list[r + 1] as string;
+  }
+  list.length = w;
 }

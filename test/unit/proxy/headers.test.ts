@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   connectionTokens,
+  removeHeader,
+  responseHeaderList,
   stripResponseHeaders,
   upstreamRequestHeaders,
 } from '../../../src/proxy/headers.js';
@@ -103,18 +105,40 @@ describe('upstreamRequestHeaders', () => {
 
 describe('stripResponseHeaders', () => {
   it('drops hop-by-hop and Connection-listed response headers', () => {
-    const h = stripResponseHeaders({
-      connection: 'close, x-secret',
-      'x-secret': '1',
-      'keep-alive': 'timeout=5',
-      'transfer-encoding': 'chunked',
-      'content-type': 'text/plain',
-    });
-    assert.deepEqual(h, { 'content-type': 'text/plain' });
+    const h = stripResponseHeaders([
+      'Connection',
+      'close, X-Secret',
+      'x-secret',
+      '1',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'Content-Type',
+      'text/plain',
+      'Set-Cookie',
+      'a=1',
+      'set-cookie',
+      'b=2',
+    ]);
+    assert.deepEqual(h, ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2']);
   });
 
   it('ignores close, keep-alive and upgrade as Connection tokens', () => {
     assert.equal(connectionTokens('close, keep-alive'), undefined);
     assert.deepEqual([...(connectionTokens('X-A , x-b') ?? [])], ['x-a', 'x-b']);
+  });
+
+  it('reads raw header Buffers as latin1, so every byte passes unchanged', () => {
+    const raw = [Buffer.from('X-Name'), Buffer.from([0x63, 0xe9, 0xff])];
+    const list = responseHeaderList(raw);
+    assert.deepEqual(list, ['X-Name', 'c\u00e9\u00ff']);
+    assert.deepEqual(Buffer.from(list[1] as string, 'latin1'), raw[1]);
+  });
+
+  it('removes every header of a name, whatever its case', () => {
+    const list = ['X-A', '1', 'x-b', '2', 'x-a', '3'];
+    removeHeader(list, 'x-a');
+    assert.deepEqual(list, ['x-b', '2']);
   });
 });

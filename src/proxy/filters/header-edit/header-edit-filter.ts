@@ -1,6 +1,6 @@
 /** @module The header-edit filter: sets and removes request and response headers of a route. */
 import type { Filter, FilterExchange, FilterStatus } from '../../filter.js';
-import type { ResponseHeaders } from '../../headers.js';
+import { removeHeader, type ResponseHeaderList } from '../../headers.js';
 
 export interface HeaderEdits {
   readonly set?: Readonly<Record<string, string>> | undefined;
@@ -33,9 +33,12 @@ class HeaderEditFilter implements Filter {
     return 'continue';
   }
 
-  onResponseHeaders(headers: ResponseHeaders): void {
-    for (const name of this.#resRemove) delete headers[name];
-    for (const [name, value] of this.#resSet) headers[name] = value;
+  onResponseHeaders(headers: ResponseHeaderList): void {
+    for (const name of this.#resRemove) removeHeader(headers, name);
+    for (const [name, value] of this.#resSet) {
+      removeHeader(headers, name);
+      headers.push(name, value);
+    }
   }
 }
 
