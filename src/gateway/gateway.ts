@@ -17,7 +17,8 @@ import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { INSTANCE_STATUSES } from '../core/types.js';
 import type { Cluster } from '../proxy/cluster.js';
-import { ProxyEngine } from '../proxy/engine.js';
+import { ProxyEngine, type UpstreamDispatcher } from '../proxy/engine.js';
+import { Http1Agent, isHttp1AgentSupported } from '../proxy/http1-agent.js';
 import { replyFor } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -82,6 +83,24 @@ const PARSE_STATUS: Readonly<Record<string, number>> = {
 
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
 
+/** The upstream client `options.upstreamClient` asks for (undici where native is unsupported). */
+function createUpstreamClient(
+  options: GatewayOptions,
+): UpstreamDispatcher & { close(): Promise<void> } {
+  if (options.upstreamClient === 'native' && isHttp1AgentSupported()) {
+    return new Http1Agent({
+      connectTimeoutMs: options.connectTimeoutMs,
+      keepAliveTimeoutMs: options.upstreamKeepAliveMs,
+      connections: options.upstreamConnections,
+    });
+  }
+  return new Agent({
+    keepAliveTimeout: options.upstreamKeepAliveMs,
+    connect: { timeout: options.connectTimeoutMs },
+    ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
+  });
+}
+
 export async function startGateway(
   options: GatewayOptions,
   logger: Logger,
@@ -121,11 +140,7 @@ export async function startGateway(
 
   const metricsRegistry = createMetricsRegistry();
   const metrics = new ProxyMetrics(metricsRegistry, 'gateway', clusters);
-  const dispatcher = new Agent({
-    keepAliveTimeout: options.upstreamKeepAliveMs,
-    connect: { timeout: options.connectTimeoutMs },
-    ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
-  });
+  const dispatcher = createUpstreamClient(options);
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,

@@ -47,8 +47,13 @@ export const gatewayOptionsSchema = z
     upstreamIdleTimeoutMs: z.number().int().min(0).max(3_600_000),
     /** Idle keep-alive connections to upstreams are closed after this long. */
     upstreamKeepAliveMs: z.number().int().min(1).max(600_000),
-    /** Connections per upstream instance (undici pool size; 0 = no limit). */
+    /** Connections per upstream instance (pool size; 0 = no limit). */
     upstreamConnections: z.number().int().min(0).max(10_000),
+    /**
+     * The upstream HTTP/1.1 client: "native" (node's own parser under a lean pool, the fast one;
+     * undici where this runtime does not expose that parser) or "undici".
+     */
+    upstreamClient: z.enum(['native', 'undici']),
     /** Retries: the SDK's retry policy options (docs/resilience.md). */
     retry: z.record(z.string(), z.unknown()),
     /** Passive outlier ejection: the SDK's circuit breaker options. */
@@ -83,6 +88,7 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'upstreamIdleTimeoutMs',
   'upstreamKeepAliveMs',
   'upstreamConnections',
+  'upstreamClient',
   'downstreamKeepAliveMs',
   'maxHeaderBytes',
   'logLevel',
@@ -99,6 +105,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   upstreamIdleTimeoutMs: 60_000,
   upstreamKeepAliveMs: 4_000,
   upstreamConnections: 0,
+  upstreamClient: 'native',
   retry: Object.freeze({ ...DEFAULT_RETRY_POLICY_OPTIONS }),
   outlierDetection: Object.freeze({
     ...DEFAULT_CIRCUIT_BREAKER_OPTIONS,
@@ -123,6 +130,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'number' },
   MESHWORK_GATEWAY__REQUEST_TIMEOUT_MS: { key: 'requestTimeoutMs', type: 'number' },
   MESHWORK_GATEWAY__UPSTREAM_IDLE_TIMEOUT_MS: { key: 'upstreamIdleTimeoutMs', type: 'number' },
+  MESHWORK_GATEWAY__UPSTREAM_CLIENT: { key: 'upstreamClient', type: 'string' },
   MESHWORK_GATEWAY__PANIC_THRESHOLD_PERCENT: { key: 'panicThresholdPercent', type: 'number' },
   MESHWORK_GATEWAY__MAX_HEADER_BYTES: { key: 'maxHeaderBytes', type: 'number' },
   MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS: { key: 'drainTimeoutMs', type: 'number' },

@@ -33,10 +33,18 @@ export interface ProxyRoute {
   pickCluster(): Cluster;
 }
 
+/**
+ * What the engine needs of its upstream client: undici's `dispatch` with its raw handler methods
+ * (an undici Agent, or the gateway's Http1Agent).
+ */
+export interface UpstreamDispatcher {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+}
+
 export interface ProxyEngineOptions {
   readonly table: RouteMatcher<ProxyRoute>;
-  /** Keep-alive pools to the upstreams (an undici Agent with the connect timeout set). */
-  readonly dispatcher: Dispatcher;
+  /** Keep-alive pools to the upstreams (with the connect timeout set). */
+  readonly dispatcher: UpstreamDispatcher;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   /** Resolves once the cluster's first snapshot is in (rejects if the registry never answered). */

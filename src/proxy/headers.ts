@@ -171,9 +171,12 @@ for (const name of HOP_BY_HOP) HOP_BY_HOP_LENGTHS[name.length] = 1;
  * The response head of an upstream (undici's raw header Buffers) as a header list, read as
  * latin1 so that every byte passes unchanged.
  */
-export function responseHeaderList(raw: readonly Buffer[]): ResponseHeaderList {
+export function responseHeaderList(raw: readonly (Buffer | string)[]): ResponseHeaderList {
   const out: ResponseHeaderList = new Array<string>(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = (raw[i] as Buffer).toString('latin1');
+  for (let i = 0; i < raw.length; i++) {
+    const v = raw[i] as Buffer | string;
+    out[i] = typeof v === 'string' ? v : v.toString('latin1');
+  }
   return out;
 }
 

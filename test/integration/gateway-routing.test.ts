@@ -322,4 +322,20 @@ describe('gateway routing', () => {
       await gw.close();
     }
   });
+
+  it('serves the same through undici when upstreamClient is "undici"', async () => {
+    const gw = await startTestGateway(agent.url, {
+      domain: 'mesh.local',
+      upstreamClient: 'undici',
+    });
+    try {
+      const r = await call(gw.url, '/x', { headers: { host: 'users.mesh.local' } });
+      assert.equal(r.status, 200);
+      assert.equal(r.text, 'users-1');
+      const up = (ups['users-1'] as Upstream).seen.at(-1);
+      assert.equal(up?.headers['x-forwarded-host'], 'users.mesh.local');
+    } finally {
+      await gw.close();
+    }
+  });
 });

@@ -1,0 +1,577 @@
+/**
+ * @module Http1Agent: the gateway's upstream HTTP/1.1 client. Keep-alive connection pools per
+ * origin, requests written by hand, responses parsed by node's own llhttp parser (the C parser
+ * node:http runs on, reached through `_http_common`). It speaks the subset of undici's
+ * `Dispatcher` the proxy engine uses: `dispatch(options, handler)` with undici's raw handler
+ * interface (onConnect/onHeaders/onData/onComplete/onError), and `close()`.
+ *
+ * Why not undici: measured by hand on this project's 2-core machine (docs/benchmarks.md,
+ * "gateway"), a proxy on node:http plus undici's dispatch costs 43-46 µs of CPU per request
+ * whatever it does, against 26-28 µs for node:http plus a minimal client; undici's per-request
+ * machinery (its WASM parser, queues, timers), not the syscalls, is the difference, and it caps
+ * the gateway below its throughput target. The SDK keeps undici. `isHttp1AgentSupported()` says
+ * whether this runtime exposes the parser; the gateway falls back to undici when it does not.
+ */
+import { createRequire } from 'node:module';
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+
+/** The engine's handler: undici's raw (legacy) handler methods. */
+type RawHandler = Required<
+  Pick<Dispatcher.DispatchHandler, 'onConnect' | 'onHeaders' | 'onData' | 'onComplete' | 'onError'>
+>;
+
+interface NodeHttpParser {
+  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
+  execute(data: Buffer): number | Error;
+  finish(): number | Error | undefined;
+  close(): void;
+  [key: number]: unknown;
+}
+
+interface NodeHttpParserClass {
+  new (): NodeHttpParser;
+  readonly RESPONSE: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+}
+
+/** node's HTTPParser, if this runtime exposes it with the shape relied on here. */
+const HTTPParser: NodeHttpParserClass | undefined = (() => {
+  try {
+    const P = (createRequire(import.meta.url)('_http_common') as { HTTPParser?: unknown })
+      .HTTPParser as NodeHttpParserClass | undefined;
+    if (typeof P !== 'function') return undefined;
+    const keys = [P.RESPONSE, P.kOnHeaders, P.kOnHeadersComplete, P.kOnBody, P.kOnMessageComplete];
+    if (!keys.every((k) => typeof k === 'number')) return undefined;
+    const p = new P();
+    if (typeof p.initialize !== 'function' || typeof p.execute !== 'function') return undefined;
+    return P;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Whether this runtime lets the gateway use `Http1Agent` (else it uses undici). */
+export function isHttp1AgentSupported(): boolean {
+  return HTTPParser !== undefined;
+}
+
+export interface Http1AgentOptions {
+  /** Connect timeout to an upstream instance. */
+  readonly connectTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this long. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections per origin (0 = no limit); requests beyond it wait for a free one. */
+  readonly connections: number;
+  /** Largest upstream response head accepted (bytes; 0 = node's default). */
+  readonly maxHeaderSize?: number;
+}
+
+/** An Error with a Node-style `code`, the way the retry policy classifies transport failures. */
+function transportError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Methods undici sends `content-length: 0` for when they carry no body. */
+const EMPTY_BODY_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
+
+/** One request on a connection. */
+class Exchange {
+  readonly options: Dispatcher.DispatchOptions;
+  readonly handler: RawHandler;
+  done = false;
+  /** The response head arrived. */
+  headed = false;
+  /** The whole request (body included) was written. */
+  sent = false;
+  keepAlive = false;
+  conn: Connection | undefined;
+  /** Stops forwarding the request body (set while it streams). */
+  stopBody: (() => void) | undefined;
+
+  constructor(options: Dispatcher.DispatchOptions, handler: RawHandler) {
+    this.options = options;
+    this.handler = handler;
+  }
+
+  /** The handler's abort: ends this request (and its connection) with `err`. */
+  readonly abort = (err?: Error): void => {
+    if (this.done) return;
+    const e = err ?? transportError('request aborted', 'UND_ERR_ABORTED');
+    if (this.conn !== undefined) this.conn.fail(e);
+    else this.fail(e);
+  };
+
+  fail(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.stopBody?.();
+    this.handler.onError(err);
+  }
+}
+
+/** One keep-alive connection to an origin, one request at a time. */
+class Connection {
+  readonly #pool: OriginPool;
+  readonly socket: Socket;
+  readonly #parser: NodeHttpParser;
+  #connected = false;
+  #current: Exchange | undefined;
+  #headers: string[] = [];
+  #closed = false;
+
+  constructor(pool: OriginPool) {
+    this.#pool = pool;
+    const P = HTTPParser as NodeHttpParserClass;
+    const parser = new P();
+    parser.initialize(P.RESPONSE, {}, pool.agent.options.maxHeaderSize ?? 0, 0);
+    parser[P.kOnHeaders] = (headers: string[]) => {
+      for (const h of headers) this.#headers.push(h);
+    };
+    parser[P.kOnHeadersComplete] = (
+      _major: number,
+      _minor: number,
+      headers: string[] | undefined,
+      _method: unknown,
+      _url: unknown,
+      status: number,
+      statusText: string,
+      _upgrade: boolean,
+      keepAlive: boolean,
+    ): number => this.#onHead(headers, status, statusText, keepAlive);
+    parser[P.kOnBody] = (chunk: Buffer) => this.#onBody(chunk);
+    parser[P.kOnMessageComplete] = () => this.#onMessageComplete();
+    this.#parser = parser;
+
+    const socket = connect({ host: pool.host, port: pool.port, noDelay: true });
+    this.socket = socket;
+    socket.setTimeout(pool.agent.options.connectTimeoutMs);
+    socket.once('connect', () => {
+      this.#connected = true;
+      socket.setTimeout(0);
+      socket.setKeepAlive(true, 60_000);
+    });
+    socket.on('timeout', () => this.#onTimeout());
+    socket.on('data', (data: Buffer) => this.#onData(data));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err) => this.fail(err));
+    socket.on('close', () => this.#onClose());
+  }
+
+  get busy(): boolean {
+    return this.#current !== undefined;
+  }
+
+  /** Sends `ex` on this connection (it is free). */
+  send(ex: Exchange): void {
+    this.#current = ex;
+    ex.conn = this;
+    const { options } = ex;
+    const method = options.method;
+    let head = `${method} ${options.path} HTTP/1.1\r\n`;
+    let hasHost = false;
+    let hasLength = false;
+    const h = options.headers as string[] | null | undefined;
+    if (h != null) {
+      for (let i = 0; i < h.length; i += 2) {
+        const name = h[i] as string;
+        if (name.length === 4 && name.toLowerCase() === 'host') hasHost = true;
+        else if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
+        head += `${name}: ${h[i + 1] as string}\r\n`;
+      }
+    }
+    if (!hasHost) head += `host: ${this.#pool.hostHeader}\r\n`;
+    const body = options.body as Readable | null | undefined;
+    if (body == null) {
+      if (!hasLength && EMPTY_BODY_LENGTH.has(method)) head += 'content-length: 0\r\n';
+      this.socket.write(`${head}\r\n`, 'latin1');
+      ex.sent = true;
+      return;
+    }
+    const chunked = !hasLength;
+    this.socket.write(
+      chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`,
+      'latin1',
+    );
+    // The body is read only once connected: a request whose connection is refused keeps an
+    // unread body, which lets the engine retry it on another instance.
+    if (this.#connected) this.#pipeBody(ex, body, chunked);
+    else
+      this.socket.once('connect', () => {
+        if (!ex.done && this.#current === ex) this.#pipeBody(ex, body, chunked);
+      });
+  }
+
+  #pipeBody(ex: Exchange, body: Readable, chunked: boolean): void {
+    const socket = this.socket;
+    const onData = (chunk: Buffer): void => {
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        ok = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else ok = socket.write(chunk);
+      if (!ok) {
+        body.pause();
+        socket.once('drain', () => body.resume());
+      }
+    };
+    const onEnd = (): void => {
+      stop();
+      if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      ex.sent = true;
+    };
+    const onError = (err: Error): void => ex.abort(err);
+    const onClose = (): void => {
+      // The downstream went away mid-upload: the request can never complete.
+      if (!body.readableEnded) ex.abort(transportError('request body aborted', 'ECONNABORTED'));
+    };
+    const stop = (): void => {
+      ex.stopBody = undefined;
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+    };
+    ex.stopBody = stop;
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+    body.on('close', onClose);
+    body.resume();
+  }
+
+  #onHead(
+    headers: string[] | undefined,
+    status: number,
+    statusText: string,
+    keepAlive: boolean,
+  ): number {
+    let list = headers;
+    if (this.#headers.length > 0) {
+      // node's parser hands over a long head in parts (kOnHeaders), then the rest here.
+      list = headers === undefined ? this.#headers : [...this.#headers, ...headers];
+      this.#headers = [];
+    }
+    const ex = this.#current;
+    if (ex === undefined || ex.done) return 1;
+    // 1xx (100 Continue, 103 Early Hints) are interim: the real head follows.
+    if (status < 200) return 0;
+    ex.headed = true;
+    ex.keepAlive = keepAlive;
+    // The body may not stay silent longer than this (reset by every chunk; off while paused).
+    // Armed only if the body does not end in the same read (#onData): most small answers
+    // never touch a timer.
+    this.#bodyTimeoutMs = ex.options.bodyTimeout ?? 0;
+    // Header values are latin1 strings here (undici hands Buffers; the engine takes either).
+    const go = ex.handler.onHeaders(
+      status,
+      (list ?? []) as unknown as Buffer[],
+      this.#resume,
+      statusText,
+    );
+    if (go === false) this.#pause();
+    const method = ex.options.method;
+    // No body follows a HEAD answer, a 204 or a 304, whatever the head says (skip it).
+    return method === 'HEAD' || status === 204 || status === 304 ? 1 : 0;
+  }
+
+  #bodyTimeoutMs = 0;
+  #bodyTimerArmed = false;
+  #paused = false;
+
+  #armBodyTimer(): void {
+    const ex = this.#current;
+    if (this.#bodyTimerArmed || this.#paused || this.#bodyTimeoutMs <= 0) return;
+    if (ex === undefined || !ex.headed || ex.done) return;
+    this.#bodyTimerArmed = true;
+    this.socket.setTimeout(this.#bodyTimeoutMs);
+  }
+
+  #disarmBodyTimer(): void {
+    if (!this.#bodyTimerArmed) return;
+    this.#bodyTimerArmed = false;
+    this.socket.setTimeout(0);
+  }
+
+  #pause(): void {
+    this.socket.pause();
+    this.#paused = true;
+    // A slow downstream is not a silent upstream.
+    this.#disarmBodyTimer();
+  }
+
+  readonly #resume = (): void => {
+    this.#paused = false;
+    this.#armBodyTimer();
+    this.socket.resume();
+  };
+
+  #onBody(chunk: Buffer): void {
+    const ex = this.#current;
+    if (ex === undefined || ex.done) return;
+    if (!ex.handler.onData(chunk)) this.#pause();
+  }
+
+  #onMessageComplete(): void {
+    const ex = this.#current;
+    if (ex === undefined || ex.done || !ex.headed) return;
+    ex.done = true;
+    this.#disarmBodyTimer();
+    this.#bodyTimeoutMs = 0;
+    // An answer before the whole request body was sent: the connection cannot be reused.
+    if (!ex.sent) {
+      ex.stopBody?.();
+      ex.keepAlive = false;
+    }
+    ex.handler.onComplete([]);
+    this.#release(ex);
+  }
+
+  /** The exchange is over: keep the connection for the next request, or close it. */
+  #release(ex: Exchange): void {
+    if (this.#current !== ex) return;
+    this.#current = undefined;
+    ex.conn = undefined;
+    if (!ex.keepAlive || this.#closed || this.#pool.agent.closed) {
+      this.#destroy();
+      return;
+    }
+    this.#pool.idle(this);
+  }
+
+  #onData(data: Buffer): void {
+    if (this.#closed) return;
+    if (this.#current === undefined) {
+      // Bytes on an idle connection: the upstream broke HTTP/1.1 framing. Drop it.
+      this.#destroy();
+      return;
+    }
+    const r = this.#parser.execute(data);
+    if (r instanceof Error) {
+      const code = (r as { code?: string }).code ?? 'HPE_INVALID';
+      this.fail(transportError(`invalid upstream response: ${r.message}`, code));
+      return;
+    }
+    // A body still to come: from now on it may not stay silent past bodyTimeout.
+    this.#armBodyTimer();
+  }
+
+  #onEnd(): void {
+    // A body delimited by the connection's end completes here.
+    if (this.#current?.headed === true && !this.#closed) {
+      const r = this.#parser.finish();
+      if (r instanceof Error)
+        this.fail(transportError(`invalid upstream response: ${r.message}`, 'HPE_INVALID'));
+    }
+    this.fail(transportError('upstream closed the connection', 'ECONNRESET'));
+  }
+
+  #onTimeout(): void {
+    if (this.#current?.headed === true) {
+      this.fail(
+        transportError(
+          `upstream silent for ${this.#bodyTimeoutMs} ms in the body`,
+          'UND_ERR_BODY_TIMEOUT',
+        ),
+      );
+      return;
+    }
+    if (!this.#connected) {
+      this.fail(
+        transportError(
+          `connect timeout after ${this.#pool.agent.options.connectTimeoutMs} ms`,
+          // The retry policy's code for a connection never made (safe to retry any method).
+          'UND_ERR_CONNECT_TIMEOUT',
+        ),
+      );
+      return;
+    }
+    // Idle past the keep-alive timeout.
+    this.#destroy();
+  }
+
+  /** Ends the current request (if any) with `err` and closes the connection. */
+  fail(err: Error): void {
+    const ex = this.#current;
+    this.#current = undefined;
+    this.#destroy();
+    if (ex !== undefined) {
+      ex.conn = undefined;
+      ex.fail(err);
+    }
+  }
+
+  #onClose(): void {
+    this.fail(transportError('upstream closed the connection', 'ECONNRESET'));
+  }
+
+  #destroy(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pool.remove(this);
+    this.socket.destroy();
+    // Never free the parser inside one of its own callbacks (this may run in one): that is a
+    // use-after-free in native code. Later, once the current execute() has returned.
+    setImmediate(() => this.#parser.close());
+  }
+
+  /** Closes an idle connection (agent closing). */
+  close(): void {
+    if (this.#current === undefined) this.#destroy();
+  }
+
+  /** When this connection last went idle (ms, monotonic), for the pool's keep-alive sweep. */
+  idleSince = 0;
+}
+
+/** The connections of one origin and the requests waiting for one. */
+class OriginPool {
+  readonly agent: Http1Agent;
+  readonly host: string;
+  readonly port: number;
+  readonly hostHeader: string;
+  readonly #idle: Connection[] = [];
+  readonly #all = new Set<Connection>();
+  #queue: Exchange[] = [];
+
+  constructor(agent: Http1Agent, origin: string) {
+    this.agent = agent;
+    const u = new URL(origin);
+    if (u.protocol !== 'http:') throw new Error(`Http1Agent: only http: origins (${origin})`);
+    this.host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    this.port = u.port === '' ? 80 : Number(u.port);
+    this.hostHeader = u.host;
+  }
+
+  get size(): number {
+    return this.#all.size;
+  }
+
+  dispatch(ex: Exchange): void {
+    const conn = this.#idle.pop();
+    if (conn !== undefined) {
+      conn.send(ex);
+      return;
+    }
+    const max = this.agent.options.connections;
+    if (max > 0 && this.#all.size >= max) {
+      this.#queue.push(ex);
+      return;
+    }
+    const fresh = new Connection(this);
+    this.#all.add(fresh);
+    fresh.send(ex);
+  }
+
+  /** A connection finished its request and may take another. */
+  idle(conn: Connection): void {
+    while (this.#queue.length > 0) {
+      const next = this.#queue.shift() as Exchange;
+      if (next.done) continue;
+      conn.send(next);
+      return;
+    }
+    // No timer per request: the agent's sweep closes connections idle past keepAliveTimeoutMs.
+    conn.idleSince = performance.now();
+    this.#idle.push(conn);
+  }
+
+  remove(conn: Connection): void {
+    this.#all.delete(conn);
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+    // A waiting request gets a new connection in place of the closed one.
+    while (this.#queue.length > 0 && !this.agent.closed) {
+      const next = this.#queue.shift() as Exchange;
+      if (next.done) continue;
+      const fresh = new Connection(this);
+      this.#all.add(fresh);
+      fresh.send(next);
+      return;
+    }
+  }
+
+  /** Closes connections idle for `ms` or longer. */
+  sweep(now: number, ms: number): void {
+    for (const c of [...this.#idle]) if (now - c.idleSince >= ms) c.close();
+  }
+
+  closeIdle(): void {
+    for (const c of [...this.#idle]) c.close();
+    for (const ex of this.#queue) ex.fail(transportError('agent closed', 'UND_ERR_DESTROYED'));
+    this.#queue = [];
+  }
+}
+
+/** Keep-alive HTTP/1.1 pools per origin, for the proxy engine (see the module comment). */
+export class Http1Agent {
+  readonly options: Http1AgentOptions;
+  readonly #pools = new Map<string, OriginPool>();
+  closed = false;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: Http1AgentOptions) {
+    if (HTTPParser === undefined) throw new Error('Http1Agent: node:http parser not available');
+    this.options = options;
+  }
+
+  /** Starts a request; the handler hears of it through its raw handler methods. */
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const h = handler as RawHandler;
+    const ex = new Exchange(options, h);
+    h.onConnect(ex.abort);
+    if (ex.done) return true;
+    if (this.closed) {
+      ex.fail(transportError('agent closed', 'UND_ERR_DESTROYED'));
+      return true;
+    }
+    const origin = String(options.origin);
+    let pool = this.#pools.get(origin);
+    if (pool === undefined) {
+      this.#startSweeper();
+      pool = new OriginPool(this, origin);
+      this.#pools.set(origin, pool);
+    }
+    pool.dispatch(ex);
+    return true;
+  }
+
+  /**
+   * One timer for every idle connection: each sweep closes those idle past keepAliveTimeoutMs,
+   * so a connection is closed at most an eighth of the timeout late (keep the timeout below the
+   * upstreams' own: node's servers close idle connections after 5 s, the default here is 4 s).
+   */
+  #startSweeper(): void {
+    if (this.#sweeper !== undefined) return;
+    const ms = this.options.keepAliveTimeoutMs;
+    this.#sweeper = setInterval(
+      () => {
+        const now = performance.now();
+        for (const p of this.#pools.values()) p.sweep(now, ms);
+      },
+      Math.max(10, Math.min(1_000, ms / 8)),
+    );
+    this.#sweeper.unref();
+  }
+
+  /** Connections open now, over every origin (for tests and metrics). */
+  get connections(): number {
+    let n = 0;
+    for (const p of this.#pools.values()) n += p.size;
+    return n;
+  }
+
+  /** Closes idle connections now, and busy ones when their request ends. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.#sweeper);
+    for (const p of this.#pools.values()) p.closeIdle();
+  }
+}
