@@ -249,10 +249,10 @@ describe('Http1Agent', () => {
     const up = await httpServer((_req, res) => res.end(big));
     closers.push(up.close);
     let paused = 0;
-    const r = await send(agent, up.origin, { bodyTimeout: 50 }, (_chunk, resume) => {
+    const r = await send(agent, up.origin, { bodyTimeout: 150 }, (_chunk, resume) => {
       paused++;
       // Resume after longer than bodyTimeout: a paused body is not a silent one.
-      setTimeout(resume, 100);
+      setTimeout(resume, 250);
       return false;
     });
     assert.equal(r.error, undefined);
