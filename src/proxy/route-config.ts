@@ -85,7 +85,16 @@ export const backendSchema = z
 const headerEditsSchema = z
   .object({
     /** Set these headers (replacing any value the message had). */
-    set: z.record(headerName, z.string().max(8192)).optional(),
+    // No CR, LF or NUL: a value is written into the upstream request head as it is.
+    set: z
+      .record(
+        headerName,
+        z
+          .string()
+          .max(8192)
+          .regex(/^[^\r\n\0]*$/, 'must not contain CR, LF or NUL'),
+      )
+      .optional(),
     remove: z.array(headerName).max(64).optional(),
   })
   .strict();
@@ -110,7 +119,11 @@ export const routeSchema = z
     backends: z.array(backendSchema).min(1).max(32).optional(),
     balancer: balancerSpec.optional(),
     /** Replaces the matched path prefix (path.prefix routes only) with this one. */
-    prefixRewrite: z.string().startsWith('/').max(4096).optional(),
+    prefixRewrite: z
+      .string()
+      .regex(/^\/[^\s\0]*$/, 'must start with / and hold no whitespace or NUL')
+      .max(4096)
+      .optional(),
     requestHeaders: headerEditsSchema.optional(),
     responseHeaders: headerEditsSchema.optional(),
     /** Deadline of the whole request, retries included (0: the gateway's default). */

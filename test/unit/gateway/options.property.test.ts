@@ -72,6 +72,27 @@ describe('gateway options', () => {
     );
   });
 
+  it('refuses header values and rewrites that would break the upstream request head', () => {
+    const problems = problemsOf({
+      routes: [
+        {
+          match: { path: { prefix: '/a' } },
+          service: 'a',
+          prefixRewrite: '/b c',
+          requestHeaders: { set: { 'x-a': 'ok\r\nx-injected: 1' } },
+        },
+      ],
+    });
+    assert.ok(
+      problems.some((p) => p.startsWith('routes[0].prefixRewrite:')),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => p.includes('requestHeaders.set') && p.includes('CR, LF or NUL')),
+      problems.join('\n'),
+    );
+  });
+
   it('never throws anything but CONFIG_INVALID on random route documents, and compiled matchers never throw', () => {
     const value = fc.oneof(
       fc.string(),
