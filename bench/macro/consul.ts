@@ -4,13 +4,12 @@
  * the same agent, wrk, A B A B. (2) 1,000 Consul blocking queries on one service, one change
  * at a time: for each change, the time until every watcher has returned.
  */
-import { fileURLToPath } from 'node:url';
 import { profiling, startAgent, type AgentHandle } from '../lib/agent.js';
-import { blockingParked, collectReceipts } from '../lib/watchers.js';
+import { blockingParked, collectReceipts, startWatchers } from '../lib/watchers.js';
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
-import { CpuWindow, forkWorker, request } from '../lib/proc.js';
+import { CpuWindow } from '../lib/proc.js';
 import { agentPool, heartbeatMany, registerMany, registration } from '../lib/registry-load.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { ensureWrk, runWrk, type WrkResult } from '../lib/wrk.js';
@@ -36,7 +35,6 @@ const opts = flags('npm run bench:consul -- [flags]', {
 const NATIVE = '/api/v1/services/svc/instances?status=passing';
 const CONSUL = '/v1/health/service/svc?passing';
 const WATCHED = 'watched';
-const WORKER = fileURLToPath(new URL('../lib/workers/watchers.ts', import.meta.url));
 
 interface Round {
   readonly result: WrkResult;
@@ -81,29 +79,16 @@ async function fanout(
       (await fetch(`${agent.url}/v1/health/service/${watched}`)).headers.get('x-consul-index'),
     );
   const index0 = await indexOf();
-  const per = Math.ceil(opts.watchers / opts.workers);
-  const counts = Array.from({ length: opts.workers }, (_, i) =>
-    Math.max(0, Math.min(per, opts.watchers - i * per)),
-  );
-  const workers = counts.map((_, i) => forkWorker(`${mode}-watchers-${i}`, WORKER));
-  await Promise.all(
-    workers.map((w, i) =>
-      request(
-        w,
-        {
-          type: 'start',
-          url: agent.url,
-          service: watched,
-          count: counts[i],
-          mode,
-          index: index0,
-          client: opts.client,
-        },
-        'ready',
-        60_000,
-      ),
-    ),
-  );
+  const workers = await startWatchers({
+    agentUrl: agent.url,
+    service: watched,
+    watchers: opts.watchers,
+    workers: opts.workers,
+    mode,
+    index: index0,
+    client: opts.client,
+    name: `${mode}-watchers`,
+  });
   const pool = agentPool(agent.url, 1);
   const out: { lat: Summary; all: number[] }[] = [];
   try {

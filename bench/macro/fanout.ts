@@ -3,13 +3,12 @@
  * worker processes; one change at a time; for each watcher, the time from just before the change
  * request is sent until that watcher has the event, on a clock shared across processes.
  */
-import { fileURLToPath } from 'node:url';
 import { scrapeMetric, startAgent, type AgentHandle, profiling } from '../lib/agent.js';
-import { blockingParked, collectReceipts } from '../lib/watchers.js';
+import { blockingParked, collectReceipts, startWatchers } from '../lib/watchers.js';
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { flags, sleep } from '../lib/load.js';
-import { clockSkew, CpuWindow, forkWorker, request, RssSampler } from '../lib/proc.js';
+import { clockSkew, CpuWindow, RssSampler } from '../lib/proc.js';
 import { agentPool, registerMany, registration, timedChange } from '../lib/registry-load.js';
 import { fmt, log, Report, settle, table } from '../lib/report.js';
 import { median, summarize, type Summary } from '../lib/stats.js';
@@ -29,7 +28,6 @@ const opts = flags('npm run bench:fanout -- [flags]', {
   },
 });
 
-const WORKER = fileURLToPath(new URL('../lib/workers/watchers.ts', import.meta.url));
 const SERVICE = 'svc';
 
 interface ChangeResult {
@@ -48,33 +46,21 @@ interface ModeResult {
 }
 
 async function runMode(agent: AgentHandle, mode: 'sse' | 'blocking'): Promise<ModeResult> {
-  const per = Math.ceil(opts.watchers / opts.workers);
-  const counts = Array.from({ length: opts.workers }, (_, i) =>
-    Math.max(0, Math.min(per, opts.watchers - i * per)),
-  );
   const index0 = Number(
     (await fetch(`${agent.url}/api/v1/services/${SERVICE}/instances`)).headers.get(
       'x-meshwork-index',
     ),
   );
-  const workers = counts.map((_, i) => forkWorker(`watchers-${i}`, WORKER));
-  const ready = workers.map((w, i) =>
-    request(
-      w,
-      {
-        type: 'start',
-        url: agent.url,
-        service: SERVICE,
-        count: counts[i],
-        mode,
-        index: index0,
-        client: opts.client,
-      },
-      'ready',
-      60_000,
-    ),
-  );
-  await Promise.all(ready);
+  const workers = await startWatchers({
+    agentUrl: agent.url,
+    service: SERVICE,
+    watchers: opts.watchers,
+    workers: opts.workers,
+    mode,
+    index: index0,
+    client: opts.client,
+    name: 'watchers',
+  });
   const parked = async (): Promise<void> => {
     // Every blocking query is waiting in the agent before the next change.
     if (mode === 'blocking') await blockingParked(agent.url, opts.watchers);
