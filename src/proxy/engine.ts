@@ -38,7 +38,24 @@ export interface ProxyRoute {
  * (an undici Agent, or the gateway's Http1Agent).
  */
 export interface UpstreamDispatcher {
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  dispatch(options: Dispatcher.DispatchOptions, handler: UpstreamHandler): boolean;
+}
+
+/**
+ * undici's raw handler methods, as the engine's attempts implement them. Header names and values
+ * come as Buffers from undici and as latin1 strings from Http1Agent; the engine takes either.
+ */
+export interface UpstreamHandler {
+  onConnect(abort: (err?: Error) => void): void;
+  onHeaders(
+    statusCode: number,
+    rawHeaders: readonly (Buffer | string)[],
+    resume: () => void,
+    statusText: string,
+  ): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: readonly (Buffer | string)[] | null): void;
+  onError(err: Error): void;
 }
 
 export interface ProxyEngineOptions {
@@ -58,7 +75,6 @@ export interface ProxyEngineOptions {
 }
 
 const NO_CLUSTER = '-';
-type Handler = Dispatcher.DispatchHandler;
 
 /** The retry-stopping abort of a response we throw away. */
 const DISCARDED = new Error('meshwork: response discarded for a retry');
@@ -386,7 +402,12 @@ class Exchange implements FilterExchange {
   }
 
   /** An attempt answered with a head. Returns false when the response is discarded for a retry. */
-  onHead(attempt: Attempt, status: number, rawHeaders: Buffer[], message: string): boolean {
+  onHead(
+    attempt: Attempt,
+    status: number,
+    rawHeaders: readonly (Buffer | string)[],
+    message: string,
+  ): boolean {
     const state = this.#state as RetryState;
     if (status === 502 || status === 503 || status === 504) {
       if (!this.#finished && this.#canRetry()) {
@@ -499,7 +520,7 @@ class Exchange implements FilterExchange {
  * is wrapped per request in an UnwrapHandler that parses the raw header Buffers into an
  * object, which the engine then had to turn back into a list for the response head.
  */
-class Attempt implements Handler {
+class Attempt implements UpstreamHandler {
   readonly #exchange: Exchange;
   readonly #cluster: Cluster;
   readonly endpoint: Endpoint;
@@ -557,7 +578,12 @@ class Attempt implements Handler {
     else if (this.#discarded) abort(DISCARDED);
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string) {
+  onHeaders(
+    statusCode: number,
+    rawHeaders: readonly (Buffer | string)[],
+    resume: () => void,
+    statusText: string,
+  ): boolean {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;

@@ -16,11 +16,7 @@ import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-
-/** The engine's handler: undici's raw (legacy) handler methods. */
-type RawHandler = Required<
-  Pick<Dispatcher.DispatchHandler, 'onConnect' | 'onHeaders' | 'onData' | 'onComplete' | 'onError'>
->;
+import type { UpstreamDispatcher, UpstreamHandler } from './engine.js';
 
 interface NodeHttpParser {
   initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
@@ -76,13 +72,24 @@ function transportError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** A parse error of node's parser (its code is an `HPE_*` one: not retried). */
+const invalidResponse = (r: Error): Error =>
+  transportError(
+    `invalid upstream response: ${r.message}`,
+    (r as { code?: string }).code ?? 'HPE_INVALID',
+  );
+
+/** The upstream ended the connection before the answer did (retried for idempotent requests). */
+const closedByUpstream = (): Error =>
+  transportError('upstream closed the connection', 'ECONNRESET');
+
 /** Methods undici sends `content-length: 0` for when they carry no body. */
 const EMPTY_BODY_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
 
 /** One request on a connection. */
 class Exchange {
   readonly options: Dispatcher.DispatchOptions;
-  readonly handler: RawHandler;
+  readonly handler: UpstreamHandler;
   done = false;
   /** The response head arrived. */
   headed = false;
@@ -93,7 +100,7 @@ class Exchange {
   /** Stops forwarding the request body (set while it streams). */
   stopBody: (() => void) | undefined;
 
-  constructor(options: Dispatcher.DispatchOptions, handler: RawHandler) {
+  constructor(options: Dispatcher.DispatchOptions, handler: UpstreamHandler) {
     this.options = options;
     this.handler = handler;
   }
@@ -160,10 +167,6 @@ class Connection {
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.#onClose());
-  }
-
-  get busy(): boolean {
-    return this.#current !== undefined;
   }
 
   /** Sends `ex` on this connection (it is free). */
@@ -269,13 +272,7 @@ class Connection {
     // Armed only if the body does not end in the same read (#onData): most small answers
     // never touch a timer.
     this.#bodyTimeoutMs = ex.options.bodyTimeout ?? 0;
-    // Header values are latin1 strings here (undici hands Buffers; the engine takes either).
-    const go = ex.handler.onHeaders(
-      status,
-      (list ?? []) as unknown as Buffer[],
-      this.#resume,
-      statusText,
-    );
+    const go = ex.handler.onHeaders(status, list ?? [], this.#resume, statusText);
     if (go === false) this.#pause();
     const method = ex.options.method;
     // No body follows a HEAD answer, a 204 or a 304, whatever the head says (skip it).
@@ -355,8 +352,7 @@ class Connection {
     }
     const r = this.#parser.execute(data);
     if (r instanceof Error) {
-      const code = (r as { code?: string }).code ?? 'HPE_INVALID';
-      this.fail(transportError(`invalid upstream response: ${r.message}`, code));
+      this.fail(invalidResponse(r));
       return;
     }
     // A body still to come: from now on it may not stay silent past bodyTimeout.
@@ -367,34 +363,25 @@ class Connection {
     // A body delimited by the connection's end completes here.
     if (this.#current?.headed === true && !this.#closed) {
       const r = this.#parser.finish();
-      if (r instanceof Error)
-        this.fail(transportError(`invalid upstream response: ${r.message}`, 'HPE_INVALID'));
+      if (r instanceof Error) this.fail(invalidResponse(r));
     }
-    this.fail(transportError('upstream closed the connection', 'ECONNRESET'));
+    this.fail(closedByUpstream());
   }
 
+  /** The socket timeout is armed only to connect and, once headed, for a silent body. */
   #onTimeout(): void {
-    if (this.#current?.headed === true) {
-      this.fail(
-        transportError(
-          `upstream silent for ${this.#bodyTimeoutMs} ms in the body`,
-          'UND_ERR_BODY_TIMEOUT',
-        ),
-      );
-      return;
-    }
-    if (!this.#connected) {
-      this.fail(
-        transportError(
-          `connect timeout after ${this.#pool.agent.options.connectTimeoutMs} ms`,
-          // The retry policy's code for a connection never made (safe to retry any method).
-          'UND_ERR_CONNECT_TIMEOUT',
-        ),
-      );
-      return;
-    }
-    // Idle past the keep-alive timeout.
-    this.#destroy();
+    this.fail(
+      this.#current?.headed === true
+        ? transportError(
+            `upstream silent for ${this.#bodyTimeoutMs} ms in the body`,
+            'UND_ERR_BODY_TIMEOUT',
+          )
+        : transportError(
+            `connect timeout after ${this.#pool.agent.options.connectTimeoutMs} ms`,
+            // The retry policy's code for a connection never made (safe to retry any method).
+            'UND_ERR_CONNECT_TIMEOUT',
+          ),
+    );
   }
 
   /** Ends the current request (if any) with `err` and closes the connection. */
@@ -409,7 +396,7 @@ class Connection {
   }
 
   #onClose(): void {
-    this.fail(transportError('upstream closed the connection', 'ECONNRESET'));
+    this.fail(closedByUpstream());
   }
 
   #destroy(): void {
@@ -456,25 +443,29 @@ class OriginPool {
 
   dispatch(ex: Exchange): void {
     const conn = this.#idle.pop();
-    if (conn !== undefined) {
-      conn.send(ex);
-      return;
-    }
-    const max = this.agent.options.connections;
-    if (max > 0 && this.#all.size >= max) {
+    if (conn !== undefined) conn.send(ex);
+    else if (this.agent.options.connections > 0 && this.#all.size >= this.agent.options.connections)
       this.#queue.push(ex);
-      return;
-    }
-    const fresh = new Connection(this);
-    this.#all.add(fresh);
-    fresh.send(ex);
+    else this.#open(ex);
+  }
+
+  #open(ex: Exchange): void {
+    const conn = new Connection(this);
+    this.#all.add(conn);
+    conn.send(ex);
+  }
+
+  /** The oldest waiting request not ended meanwhile (aborted while it waited). */
+  #nextWaiting(): Exchange | undefined {
+    let next = this.#queue.shift();
+    while (next?.done === true) next = this.#queue.shift();
+    return next;
   }
 
   /** A connection finished its request and may take another. */
   idle(conn: Connection): void {
-    while (this.#queue.length > 0) {
-      const next = this.#queue.shift() as Exchange;
-      if (next.done) continue;
+    const next = this.#nextWaiting();
+    if (next !== undefined) {
       conn.send(next);
       return;
     }
@@ -488,14 +479,9 @@ class OriginPool {
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
     // A waiting request gets a new connection in place of the closed one.
-    while (this.#queue.length > 0 && !this.agent.closed) {
-      const next = this.#queue.shift() as Exchange;
-      if (next.done) continue;
-      const fresh = new Connection(this);
-      this.#all.add(fresh);
-      fresh.send(next);
-      return;
-    }
+    if (this.agent.closed) return;
+    const next = this.#nextWaiting();
+    if (next !== undefined) this.#open(next);
   }
 
   /** Closes connections idle for `ms` or longer. */
@@ -511,7 +497,7 @@ class OriginPool {
 }
 
 /** Keep-alive HTTP/1.1 pools per origin, for the proxy engine (see the module comment). */
-export class Http1Agent {
+export class Http1Agent implements UpstreamDispatcher {
   readonly options: Http1AgentOptions;
   readonly #pools = new Map<string, OriginPool>();
   closed = false;
@@ -523,10 +509,9 @@ export class Http1Agent {
   }
 
   /** Starts a request; the handler hears of it through its raw handler methods. */
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    const h = handler as RawHandler;
-    const ex = new Exchange(options, h);
-    h.onConnect(ex.abort);
+  dispatch(options: Dispatcher.DispatchOptions, handler: UpstreamHandler): boolean {
+    const ex = new Exchange(options, handler);
+    handler.onConnect(ex.abort);
     if (ex.done) return true;
     if (this.closed) {
       ex.fail(transportError('agent closed', 'UND_ERR_DESTROYED'));

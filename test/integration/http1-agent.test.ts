@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Dispatcher } from 'undici';
+import type { UpstreamHandler } from '../../src/proxy/engine.js';
 import { Http1Agent, isHttp1AgentSupported } from '../../src/proxy/http1-agent.js';
 import { until } from '../helpers/until.js';
 
@@ -33,9 +34,9 @@ function send(
   return new Promise((resolve) => {
     const out: Outcome = { headers: [], body: '', completed: false };
     let resume: () => void = () => undefined;
-    const handler: Dispatcher.DispatchHandler = {
+    const handler: UpstreamHandler = {
       onConnect: () => undefined,
-      onHeaders: (status: number, raw: Buffer[], r: () => void) => {
+      onHeaders: (status: number, raw: readonly (Buffer | string)[], r: () => void) => {
         out.status = status;
         out.headers = raw.map(String);
         resume = r;
