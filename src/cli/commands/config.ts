@@ -32,21 +32,18 @@ Examples:
       throw errors.cliUsage('the only subcommand is "validate"');
     }
     const source = configInput(values.config, io.env);
-    let options: object;
-    let summary: string;
+    const print = (options: object, summary: string): void => {
+      io.stdout.write(
+        values.print === true ? `${JSON.stringify(options, null, 2)}\n` : `${summary}\n`,
+      );
+    };
     if (values.gateway === true) {
       const gateway = resolveGatewayOptions(source);
-      [options, summary] = [
-        gateway,
-        `gateway configuration valid (${gateway.routes.length} routes)`,
-      ];
+      print(gateway, `gateway configuration valid (${gateway.routes.length} routes)`);
     } else {
       const agent = resolveAgentOptions(source);
-      [options, summary] = [agent, `configuration valid (${agent.services.length} services)`];
+      print(agent, `configuration valid (${agent.services.length} services)`);
     }
-    io.stdout.write(
-      values.print === true ? `${JSON.stringify(options, null, 2)}\n` : `${summary}\n`,
-    );
     return 0;
   },
 };
