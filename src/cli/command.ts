@@ -122,3 +122,18 @@ export function configInput(
 ): { file?: string; env: NodeJS.ProcessEnv; flags: Record<string, unknown> } {
   return { ...(file === undefined ? {} : { file }), env, flags };
 }
+
+/**
+ * The flags that were given, as options: `names` maps each flag to its option key
+ * (`{ 'log-level': 'logLevel' }`); flags left out of the command line are left out here.
+ */
+export function pickFlags(
+  values: Readonly<Record<string, unknown>>,
+  names: Readonly<Record<string, string>>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [flag, key] of Object.entries(names)) {
+    if (values[flag] !== undefined) out[key] = values[flag];
+  }
+  return out;
+}

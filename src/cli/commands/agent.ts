@@ -3,7 +3,14 @@ import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../config/agent-options.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { startAgent } from '../agent-runtime.js';
-import { configInput, exitOnSignal, parseFlags, reloadOnSighup, type Command } from '../command.js';
+import {
+  configInput,
+  exitOnSignal,
+  parseFlags,
+  pickFlags,
+  reloadOnSighup,
+  type Command,
+} from '../command.js';
 
 const help = `Usage: meshwork agent [flags]
 
@@ -56,22 +63,24 @@ export const command: Command = {
       'dns-alt-domain': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
-    const flags: Record<string, unknown> = {};
-    if (values.http !== undefined) flags.http = values.http;
-    if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
-    if (values.dev !== undefined) flags.dev = values.dev;
-    if (values.store !== undefined) flags.store = values.store;
+    const flags = pickFlags(values, {
+      http: 'http',
+      'data-dir': 'dataDir',
+      dev: 'dev',
+      store: 'store',
+      'node-name': 'nodeName',
+      'log-level': 'logLevel',
+      datacenter: 'datacenter',
+    });
     if (values['etcd-endpoints'] !== undefined) {
       flags.etcdEndpoints = values['etcd-endpoints'].split(',').map((e) => e.trim());
     }
-    if (values['node-name'] !== undefined) flags.nodeName = values['node-name'];
-    if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
-    const dns: Record<string, string> = {};
-    if (values.dns !== undefined) dns.listen = values.dns;
-    if (values['dns-domain'] !== undefined) dns.domain = values['dns-domain'];
-    if (values['dns-alt-domain'] !== undefined) dns.altDomain = values['dns-alt-domain'];
+    const dns = pickFlags(values, {
+      dns: 'listen',
+      'dns-domain': 'domain',
+      'dns-alt-domain': 'altDomain',
+    });
     if (Object.keys(dns).length > 0) flags.dns = dns;
-    if (values.datacenter !== undefined) flags.datacenter = values.datacenter;
     const legacy = values['consul-legacy-verbs'];
     if (legacy !== undefined) {
       if (!/^(true|false)$/.test(legacy))

@@ -3,7 +3,14 @@ import { errors } from '../../core/errors.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { configInput, exitOnSignal, parseFlags, reloadOnSighup, type Command } from '../command.js';
+import {
+  configInput,
+  exitOnSignal,
+  parseFlags,
+  pickFlags,
+  reloadOnSighup,
+  type Command,
+} from '../command.js';
 
 const help = `Usage: meshwork gateway [flags]
 
@@ -47,17 +54,18 @@ export const command: Command = {
       'log-level': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
-    const flags: Record<string, unknown> = {};
-    if (values.listen !== undefined) flags.listen = values.listen;
-    if (values.admin !== undefined) flags.admin = values.admin;
+    const flags = pickFlags(values, {
+      listen: 'listen',
+      admin: 'admin',
+      domain: 'domain',
+      'log-level': 'logLevel',
+    });
     if (values.registry !== undefined) {
       flags.registry = values.registry
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s !== '');
     }
-    if (values.domain !== undefined) flags.domain = values.domain;
-    if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();
     const logger = createLogger({ level: options.logLevel });
