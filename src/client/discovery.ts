@@ -196,14 +196,27 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
     return `${lines.join('\n')}\n`;
   }
 
+  /**
+   * Stops watching `service` and drops its cache (a gateway whose new config no longer routes to
+   * it). A later call for it starts a new watch.
+   */
+  forget(service: string): void {
+    const cache = this.#caches.get(service);
+    if (cache === undefined) return;
+    this.#caches.delete(service);
+    this.#stop(cache);
+  }
+
   /** Stops every watch. */
   close(): void {
     this.#closed = true;
-    for (const c of this.#caches.values()) {
-      c.controller.abort();
-      if (c.timer !== undefined) this.#clock.clearTimeout(c.timer);
-      c.resolveReady();
-    }
+    for (const c of this.#caches.values()) this.#stop(c);
+  }
+
+  #stop(cache: ServiceCache): void {
+    cache.controller.abort();
+    if (cache.timer !== undefined) this.#clock.clearTimeout(cache.timer);
+    cache.resolveReady();
   }
 
   #cache(service: string): ServiceCache {

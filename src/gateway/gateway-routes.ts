@@ -29,9 +29,10 @@ export interface GatewayRoutesDeps {
   /**
    * The clusters of the config before a reload: one with the same service, subset, balancer and
    * outlier settings is kept (with its endpoints, ejections and pool state) instead of made anew,
-   * and `onCluster` is not called for it again.
+   * and `onCluster` is not called for it again: `onKept` is.
    */
   readonly previous?: ReadonlyMap<string, Cluster> | undefined;
+  readonly onKept?: ((cluster: Cluster) => void) | undefined;
 }
 
 /**
@@ -117,6 +118,7 @@ export function buildGatewayRoutes(
     if (kept !== undefined) {
       clusters.set(key, kept);
       cluster = kept;
+      deps.onKept?.(kept);
     } else if (cluster === undefined) {
       cluster = new Cluster({
         service,

@@ -125,6 +125,9 @@ export async function startGateway(
       clock: deps.clock,
       random: deps.random,
       onCluster,
+      // A kept cluster's service may have been forgotten at the reload (host routes are made on
+      // first use): watch it again.
+      onKept: (cluster) => discovery.cached(cluster.service),
       previous: previous?.clusters,
     });
   // The live config: a reload builds a complete new route table and swaps it in whole.
@@ -250,9 +253,13 @@ export async function startGateway(
     const restartNeeded = GATEWAY_RESTART_KEYS.filter(
       (k) => !isDeepStrictEqual(next[k], current[k]),
     );
+    const before = new Set([...routes.clusters.values()].map((c) => c.service));
     routes = build(next, routes);
     current = next;
     warm();
+    // Services no route leads to any more: stop their watches (host routes watch again on use).
+    for (const c of routes.clusters.values()) before.delete(c.service);
+    for (const service of before) discovery.forget(service);
     reloads.inc({ result: 'applied' });
     log.info({ routes: next.routes.length, restartNeeded }, 'config reloaded');
     if (restartNeeded.length > 0)

@@ -318,6 +318,22 @@ describe('gateway routing', () => {
         false,
         'a cluster no route uses is dropped',
       );
+      const metrics = (await call(gw.adminUrl, '/metrics')).text;
+      assert.doesNotMatch(
+        metrics,
+        /meshwork_client_discovery_instances\{service="search"\}/,
+        'and its watch is stopped',
+      );
+      assert.match(metrics, /meshwork_client_discovery_instances\{service="users"\} 1/);
+      // The host-routed service is watched again once its kept cluster is back in use.
+      await until(
+        async () =>
+          /meshwork_client_discovery_instances\{service="orders"\} 2/.test(
+            (await call(gw.adminUrl, '/metrics')).text,
+          ),
+        5_000,
+        'orders watched again',
+      );
     } finally {
       await gw.close();
     }
