@@ -5,8 +5,8 @@
  * /health/ready, /health/live) and a graceful drain. Stateless: run as many side by side as
  * you like.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer } from 'node:http';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { Counter } from 'prom-client';
 import { Agent } from 'undici';
@@ -17,8 +17,14 @@ import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { INSTANCE_STATUSES } from '../core/types.js';
 import type { Cluster } from '../proxy/cluster.js';
-import { ProxyEngine, type UpstreamDispatcher } from '../proxy/engine.js';
+import {
+  ProxyEngine,
+  type ProxyRequest,
+  type ProxyResponse,
+  type UpstreamDispatcher,
+} from '../proxy/engine.js';
 import { Http1Agent, isHttp1AgentSupported } from '../proxy/http1-agent.js';
+import { Http1Server, isHttp1ServerSupported } from '../proxy/http1-server.js';
 import { replyFor } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -79,6 +85,16 @@ async function listen(server: Server, hp: string): Promise<string> {
 const PARSE_STATUS: Readonly<Record<string, number>> = {
   HPE_HEADER_OVERFLOW: 431,
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  // The head did not come within headersTimeout (Http1Server's code, then node:http's).
+  ERR_HEADERS_TIMEOUT: 408,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+const REASON: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  431: 'Request Header Fields Too Large',
 };
 
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
@@ -99,6 +115,36 @@ function createUpstreamClient(
     connect: { timeout: options.connectTimeoutMs },
     ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
   });
+}
+
+/**
+ * The downstream server `options.downstreamServer` asks for (node:http where native is
+ * unsupported). Both speak node:http's events: 'request', 'upgrade', 'clientError'.
+ */
+function createDownstreamServer(
+  options: GatewayOptions,
+  onRequest: (req: ProxyRequest, res: ProxyResponse) => void,
+): Server & { closeIdleConnections(): void } {
+  // Streams may be long (a 1 GB upload): only the head has a deadline.
+  const headersTimeoutMs = 30_000;
+  if (options.downstreamServer === 'native' && isHttp1ServerSupported()) {
+    const server = new Http1Server({
+      maxHeaderSize: options.maxHeaderBytes,
+      headersTimeoutMs,
+      keepAliveTimeoutMs: options.downstreamKeepAliveMs,
+    });
+    server.on('request', onRequest);
+    return server;
+  }
+  return createServer(
+    {
+      maxHeaderSize: options.maxHeaderBytes,
+      requestTimeout: 0,
+      headersTimeout: headersTimeoutMs,
+      keepAliveTimeout: options.downstreamKeepAliveMs,
+    },
+    onRequest,
+  );
 }
 
 export async function startGateway(
@@ -165,20 +211,11 @@ export async function startGateway(
   const window = setInterval(() => (malformed = new Map()), 1_000);
   window.unref();
 
-  const server = createServer(
-    {
-      maxHeaderSize: options.maxHeaderBytes,
-      // Streams may be long (a 1 GB upload): only the head has a deadline.
-      requestTimeout: 0,
-      headersTimeout: 30_000,
-      keepAliveTimeout: options.downstreamKeepAliveMs,
-    },
-    (req: IncomingMessage, res: ServerResponse) => {
-      if (draining) res.setHeader('connection', 'close');
-      engine.handle(req, res);
-    },
-  );
-  server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) =>
+  const server = createDownstreamServer(options, (req, res) => {
+    if (draining) res.shouldKeepAlive = false;
+    engine.handle(req, res);
+  });
+  server.on('upgrade', (req: ProxyRequest, socket: Socket, head: Buffer) =>
     engine.handleUpgrade(req, socket, head),
   );
   server.on('connection', (socket: Socket) => {
@@ -201,7 +238,7 @@ export async function startGateway(
     const status = PARSE_STATUS[err.code ?? ''] ?? reply.status;
     const body = JSON.stringify(reply.body);
     socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `HTTP/1.1 ${status} ${REASON[status] ?? 'Bad Request'}\r\n` +
         `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
         `connection: close\r\n\r\n${body}`,
     );

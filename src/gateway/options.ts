@@ -60,6 +60,11 @@ export const gatewayOptionsSchema = z
     outlierDetection: z.record(z.string(), z.unknown()),
     /** Panic below this percent of healthy instances in a cluster (0 = never panic). */
     panicThresholdPercent: z.number().min(0).max(100),
+    /**
+     * The downstream HTTP/1.1 server: "native" (node's own parser under a lean server, the
+     * fast one; node:http where this runtime does not expose that parser) or "node" (node:http).
+     */
+    downstreamServer: z.enum(['native', 'node']),
     /** Idle keep-alive connections from clients are closed after this long. */
     downstreamKeepAliveMs: z.number().int().min(1).max(3_600_000),
     /** Largest request head (node's maxHeaderSize); larger ones get 431. */
@@ -89,6 +94,7 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'upstreamKeepAliveMs',
   'upstreamConnections',
   'upstreamClient',
+  'downstreamServer',
   'downstreamKeepAliveMs',
   'maxHeaderBytes',
   'logLevel',
@@ -113,6 +119,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
     baseEjectionMs: 10_000,
   }),
   panicThresholdPercent: 50,
+  downstreamServer: 'native',
   downstreamKeepAliveMs: 5_000,
   maxHeaderBytes: 16_384,
   maxMalformedPerSecond: 20,
@@ -131,6 +138,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__REQUEST_TIMEOUT_MS: { key: 'requestTimeoutMs', type: 'number' },
   MESHWORK_GATEWAY__UPSTREAM_IDLE_TIMEOUT_MS: { key: 'upstreamIdleTimeoutMs', type: 'number' },
   MESHWORK_GATEWAY__UPSTREAM_CLIENT: { key: 'upstreamClient', type: 'string' },
+  MESHWORK_GATEWAY__DOWNSTREAM_SERVER: { key: 'downstreamServer', type: 'string' },
   MESHWORK_GATEWAY__PANIC_THRESHOLD_PERCENT: { key: 'panicThresholdPercent', type: 'number' },
   MESHWORK_GATEWAY__MAX_HEADER_BYTES: { key: 'maxHeaderBytes', type: 'number' },
   MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS: { key: 'drainTimeoutMs', type: 'number' },

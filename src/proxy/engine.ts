@@ -4,8 +4,8 @@
  * keep-alive pools, with budgeted retries on other instances, streaming both bodies with
  * backpressure, and JSON error replies. Upgrade requests (WebSocket) are tunnelled.
  */
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../client/balancers/index.js';
 import type { RetryPolicy, RetryState } from '../client/resilience/index.js';
@@ -58,6 +58,35 @@ export interface UpstreamHandler {
   onError(err: Error): void;
 }
 
+/**
+ * A downstream request as the engine reads it: node:http's IncomingMessage or the gateway's
+ * Http1Request. Itself the Readable of its body.
+ */
+export interface ProxyRequest extends Readable {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  /** Name/value pairs as they came, duplicates kept. */
+  readonly rawHeaders: string[];
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
+/** A downstream response as the engine writes it: node:http's ServerResponse or Http1Response. */
+export interface ProxyResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  /** False: close the connection after this response. */
+  shouldKeepAlive: boolean;
+  /** `headers`: a flat `[name, value, ...]` list, written as it is. */
+  writeHead(status: number, message: string | undefined, headers: string[]): unknown;
+  write(chunk: Buffer): boolean;
+  end(chunk?: string): unknown;
+  once(event: 'drain', fn: () => void): unknown;
+  /** The response closed: ended, or the connection went away before it did. */
+  on(event: 'close', fn: () => void): unknown;
+  destroy(err?: Error): unknown;
+}
+
 export interface ProxyEngineOptions {
   readonly table: RouteMatcher<ProxyRoute>;
   /** Keep-alive pools to the upstreams (with the connect timeout set). */
@@ -96,7 +125,7 @@ export class ProxyEngine {
   }
 
   /** Serves one request. MUST NOT throw: every failure becomes a reply. */
-  handle(req: IncomingMessage, res: ServerResponse): void {
+  handle(req: ProxyRequest, res: ProxyResponse): void {
     const metrics = this.options.metrics;
     metrics.requestStarted();
     const exchange = new Exchange(this, req, res);
@@ -118,7 +147,7 @@ export class ProxyEngine {
   }
 
   /** Matches a request; answers the route and the facts the forwarding headers need. */
-  match(req: IncomingMessage): { route: ProxyRoute | undefined; input: MatchInput } {
+  match(req: ProxyRequest): { route: ProxyRoute | undefined; input: MatchInput } {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const input: MatchInput = {
@@ -131,7 +160,7 @@ export class ProxyEngine {
     return { route: this.options.table.match(input), input };
   }
 
-  facts(req: IncomingMessage): ForwardedFacts {
+  facts(req: ProxyRequest): ForwardedFacts {
     return {
       remoteAddress: req.socket.remoteAddress ?? '',
       proto: this.#proto,
@@ -144,7 +173,7 @@ export class ProxyEngine {
    * node:http (undici's pools are for request/response), then bytes flow both ways until
    * either side closes. Not retried: an upgrade is not idempotent in general.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  handleUpgrade(req: ProxyRequest, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const { route, input } = this.match(req);
     if (route === undefined) {
@@ -233,11 +262,11 @@ export class ProxyEngine {
 /** The FilterExchange of an Upgrade request. */
 class UpgradeExchange implements FilterExchange {
   readonly method: string;
-  readonly headers: IncomingMessage['headers'];
+  readonly headers: IncomingHttpHeaders;
   path: string;
   extra: Record<string, string> | undefined;
   remove: Set<string> | undefined;
-  constructor(req: IncomingMessage) {
+  constructor(req: ProxyRequest) {
     this.method = req.method ?? 'GET';
     this.headers = req.headers;
     this.path = req.url ?? '/';
@@ -274,10 +303,10 @@ function isHeadersTimeout(err: unknown): boolean {
 /** One downstream request and its attempts. */
 class Exchange implements FilterExchange {
   readonly #engine: ProxyEngine;
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  readonly #req: ProxyRequest;
+  readonly #res: ProxyResponse;
   readonly method: string;
-  readonly headers: IncomingMessage['headers'];
+  readonly headers: IncomingHttpHeaders;
   path: string;
   #extra: Record<string, string> | undefined;
   #remove: Set<string> | undefined;
@@ -293,7 +322,7 @@ class Exchange implements FilterExchange {
   #finished = false;
   #upstreamHeaders: string[] | undefined;
 
-  constructor(engine: ProxyEngine, req: IncomingMessage, res: ServerResponse) {
+  constructor(engine: ProxyEngine, req: ProxyRequest, res: ProxyResponse) {
     this.#engine = engine;
     this.#req = req;
     this.#res = res;

@@ -3,8 +3,8 @@
  * `{"error": {"code", "message", ...details}}` that says why (no route, no healthy instance,
  * upstream reset, timeout).
  */
-import type { ServerResponse } from 'node:http';
 import { ERROR_CODES, isMeshError } from '../core/errors.js';
+import type { ProxyResponse } from './engine.js';
 import type { LocalReply } from './filter.js';
 
 const STATUS: Readonly<Record<string, number>> = {
@@ -33,16 +33,27 @@ export function replyFor(err: unknown): LocalReply {
 }
 
 /** Sends a local reply as JSON (no-op when the head already went out). */
-export function sendLocalReply(res: ServerResponse, reply: LocalReply): void {
+export function sendLocalReply(res: ProxyResponse, reply: LocalReply): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   const body = JSON.stringify(reply.body);
-  res.writeHead(reply.status, {
-    ...reply.headers,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-  });
+  const headers: string[] = [];
+  const extra = reply.headers;
+  if (extra !== undefined) {
+    for (const name in extra) {
+      const lower = name.toLowerCase();
+      if (lower !== 'content-type' && lower !== 'content-length')
+        headers.push(name, extra[name] as string);
+    }
+  }
+  headers.push(
+    'content-type',
+    'application/json',
+    'content-length',
+    String(Buffer.byteLength(body)),
+  );
+  res.writeHead(reply.status, undefined, headers);
   res.end(body);
 }

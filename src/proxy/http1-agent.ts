@@ -12,48 +12,20 @@
  * the gateway below its throughput target. The SDK keeps undici. `isHttp1AgentSupported()` says
  * whether this runtime exposes the parser; the gateway falls back to undici when it does not.
  */
-import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { UpstreamDispatcher, UpstreamHandler } from './engine.js';
-
-interface NodeHttpParser {
-  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
-  execute(data: Buffer): number | Error;
-  finish(): number | Error | undefined;
-  close(): void;
-  [key: number]: unknown;
-}
-
-interface NodeHttpParserClass {
-  new (): NodeHttpParser;
-  readonly RESPONSE: number;
-  readonly kOnHeaders: number;
-  readonly kOnHeadersComplete: number;
-  readonly kOnBody: number;
-  readonly kOnMessageComplete: number;
-}
-
-/** node's HTTPParser, if this runtime exposes it with the shape relied on here. */
-const HTTPParser: NodeHttpParserClass | undefined = (() => {
-  try {
-    const P = (createRequire(import.meta.url)('_http_common') as { HTTPParser?: unknown })
-      .HTTPParser as NodeHttpParserClass | undefined;
-    if (typeof P !== 'function') return undefined;
-    const keys = [P.RESPONSE, P.kOnHeaders, P.kOnHeadersComplete, P.kOnBody, P.kOnMessageComplete];
-    if (!keys.every((k) => typeof k === 'number')) return undefined;
-    const p = new P();
-    if (typeof p.initialize !== 'function' || typeof p.execute !== 'function') return undefined;
-    return P;
-  } catch {
-    return undefined;
-  }
-})();
+import {
+  HTTPParser,
+  isResponseParserSupported,
+  type NodeHttpParser,
+  type NodeHttpParserClass,
+} from './node-parser.js';
 
 /** Whether this runtime lets the gateway use `Http1Agent` (else it uses undici). */
 export function isHttp1AgentSupported(): boolean {
-  return HTTPParser !== undefined;
+  return isResponseParserSupported();
 }
 
 export interface Http1AgentOptions {

@@ -1,0 +1,667 @@
+/**
+ * @module Http1Server: the gateway's downstream HTTP/1.1 server. A `net.Server` whose
+ * connections are parsed by node's own llhttp parser (node-parser.ts) and answered with heads
+ * written by hand, without node:http's per-request stream machinery (IncomingMessage's and
+ * ServerResponse's states, 'finish' events, next-tick callbacks). It speaks the part of
+ * node:http the proxy engine uses: 'request' (req, res), 'upgrade' (req, socket, head),
+ * 'clientError' (err, socket), `closeIdleConnections()`; the request is a Readable of its body.
+ *
+ * Why: measured by hand on this project's 2-core machine (docs/benchmarks.md, "gateway"), a
+ * proxy on node:http costs about 9 µs of CPU per request more than the same proxy on this
+ * server, which is the difference between missing and meeting the gateway's throughput target.
+ *
+ * HTTP/1.1 as RFC 9112 has it: keep-alive and HTTP/1.0, pipelined requests answered in order
+ * (one at a time: the next is served when the previous response ended), chunked request bodies
+ * (decoded by the parser), response framing by Content-Length or chunked (close-delimited for
+ * an HTTP/1.0 client), no body for HEAD/204/304, `Expect: 100-continue`, a Host header required
+ * of HTTP/1.1 requests, limits on the head's size and on the time to send it, idle keep-alive
+ * connections closed after a timeout, and a Date header added when the response has none
+ * (RFC 9110 6.6.1).
+ */
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { HTTPParser, PARSER_METHODS, type NodeHttpParser } from './node-parser.js';
+
+export interface Http1ServerOptions {
+  /** Largest request head accepted (bytes); larger is a clientError HPE_HEADER_OVERFLOW. */
+  readonly maxHeaderSize: number;
+  /** From a head's first byte to its end, at most this long (a 408 and close after). */
+  readonly headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+/** An Error with node's `code` (the parser's `HPE_*`, or ours). */
+function httpError(message: string, code: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Request header names node keeps once (a second value is dropped), as IncomingMessage does. */
+const SINGLE: ReadonlySet<string> = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/** `rawHeaders` as node's `req.headers`: lower-case names, duplicates joined or dropped. */
+export function headersObject(raw: readonly string[]): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    const seen = out[name];
+    if (seen === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (name === 'set-cookie') (seen as string[]).push(value);
+    else if (SINGLE.has(name)) continue;
+    else out[name] = `${seen as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  return out as IncomingHttpHeaders;
+}
+
+/** One request: its head, and its body as a Readable (ended at once when it has none). */
+export class Http1Request extends Readable {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: string[];
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  readonly socket: Socket;
+  /** The parser's keep-alive verdict (version and Connection header). */
+  readonly keepAlive: boolean;
+  readonly #conn: Http1Connection;
+  #headers: IncomingHttpHeaders | undefined;
+  /** The response ended first: the rest of the body is read and dropped. */
+  dumped = false;
+
+  constructor(
+    conn: Http1Connection,
+    method: string,
+    url: string,
+    rawHeaders: string[],
+    major: number,
+    minor: number,
+    keepAlive: boolean,
+  ) {
+    super();
+    this.#conn = conn;
+    this.socket = conn.socket;
+    this.method = method;
+    this.url = url;
+    this.rawHeaders = rawHeaders;
+    this.httpVersionMajor = major;
+    this.httpVersionMinor = minor;
+    this.keepAlive = keepAlive;
+  }
+
+  get httpVersion(): string {
+    return `${this.httpVersionMajor}.${this.httpVersionMinor}`;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return (this.#headers ??= headersObject(this.rawHeaders));
+  }
+
+  override _read(): void {
+    this.#conn.resumeBody();
+  }
+}
+
+/** Bodies up to this size are written in one buffer with their head. */
+const INLINE_BODY_MAX = 16_384;
+
+/** The cached Date header value, renewed at most once a second. */
+let dateSecond = 0;
+let dateValue = '';
+function utcDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1_000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+/**
+ * One response. `writeHead` takes node's flat `[name, value, ...]` list; the head goes out with
+ * the first body chunk (one write). 'close' listeners hear of a connection closed before the
+ * response ended (not of a response that ended normally).
+ */
+export class Http1Response {
+  readonly req: Http1Request;
+  readonly #conn: Http1Connection;
+  statusCode = 200;
+  /** Set false to close the connection after this response (`connection: close`). */
+  shouldKeepAlive: boolean;
+  headersSent = false;
+  writableEnded = false;
+  #head: string | undefined;
+  #noBody = false;
+  #chunked = false;
+  /** Body bytes still owed under Content-Length; -1 when not framed by one. */
+  #remaining = -1;
+  #onClose: (() => void) | undefined;
+
+  constructor(conn: Http1Connection, req: Http1Request) {
+    this.#conn = conn;
+    this.req = req;
+    this.shouldKeepAlive = req.keepAlive;
+  }
+
+  get destroyed(): boolean {
+    return this.#conn.socket.destroyed;
+  }
+
+  writeHead(status: number, message: string | undefined, headers: readonly string[]): this {
+    if (this.headersSent) throw httpError('response head already sent', 'ERR_HTTP_HEADERS_SENT');
+    let head = `HTTP/1.1 ${status} ${message === undefined || message === '' ? (STATUS_CODES[status] ?? '') : message}\r\n`;
+    let length = -1;
+    let hasDate = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
+      const n = name.length;
+      if (n === 14 || n === 17 || n === 10 || n === 4) {
+        const lower = name.toLowerCase();
+        if (lower === 'content-length') {
+          length = Number(value);
+          if (!Number.isSafeInteger(length) || length < 0)
+            throw httpError(`invalid content-length "${value}"`, 'ERR_HTTP_INVALID_HEADER_VALUE');
+          continue; // written below, once
+        } else if (lower === 'transfer-encoding')
+          continue; // this hop frames its own body
+        else if (lower === 'connection') {
+          if (/\bclose\b/i.test(value)) this.shouldKeepAlive = false;
+          continue;
+        } else if (lower === 'date') hasDate = true;
+      }
+      if (value.includes('\n') || value.includes('\r'))
+        throw httpError(`invalid value of header "${name}"`, 'ERR_INVALID_CHAR');
+      head += `${name}: ${value}\r\n`;
+    }
+    const req = this.req;
+    this.statusCode = status;
+    this.#noBody = req.method === 'HEAD' || status === 204 || status === 304 || status < 200;
+    const http11 = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
+    if (this.#noBody) {
+      if (length >= 0) head += `content-length: ${length}\r\n`;
+    } else if (length >= 0) {
+      head += `content-length: ${length}\r\n`;
+      this.#remaining = length;
+    } else if (http11) {
+      head += 'transfer-encoding: chunked\r\n';
+      this.#chunked = true;
+    } else this.shouldKeepAlive = false; // an HTTP/1.0 client reads to the close
+    if (!hasDate) head += `date: ${utcDate()}\r\n`;
+    if (this.#conn.server.closing) this.shouldKeepAlive = false;
+    if (!this.shouldKeepAlive) head += 'connection: close\r\n';
+    else if (!http11) head += 'connection: keep-alive\r\n';
+    this.#head = `${head}\r\n`;
+    this.headersSent = true;
+    return this;
+  }
+
+  /** Writes a body chunk; false when the socket's buffer is full (wait for 'drain'). */
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode, undefined, []);
+    const socket = this.#conn.socket;
+    const head = this.#head;
+    this.#head = undefined;
+    const bytes = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (this.#noBody || bytes === 0)
+      return head === undefined ? true : socket.write(head, 'latin1');
+    if (this.#remaining >= 0) {
+      if (bytes > this.#remaining) {
+        // More than the head announced: the next response would be read as this one's body.
+        socket.destroy(
+          httpError(
+            'response body longer than its content-length',
+            'ERR_HTTP_CONTENT_LENGTH_MISMATCH',
+          ),
+        );
+        return false;
+      }
+      this.#remaining -= bytes;
+    }
+    if (head === undefined && !this.#chunked) return socket.write(chunk);
+    if (head !== undefined && !this.#chunked && bytes <= INLINE_BODY_MAX) {
+      // A small answer goes out as one buffer: one plain write, no writev of two.
+      const headBytes = head.length; // latin1: a byte per character
+      const out = Buffer.allocUnsafe(headBytes + bytes);
+      out.write(head, 0, headBytes, 'latin1');
+      if (typeof chunk === 'string') out.write(chunk, headBytes);
+      else chunk.copy(out, headBytes);
+      return socket.write(out);
+    }
+    socket.cork();
+    if (head !== undefined) socket.write(head, 'latin1');
+    let ok: boolean;
+    if (this.#chunked) {
+      socket.write(`${bytes.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write('\r\n', 'latin1');
+    } else ok = socket.write(chunk);
+    socket.uncork();
+    return ok;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded) return this;
+    if (chunk !== undefined) this.write(chunk);
+    else if (!this.headersSent) this.writeHead(this.statusCode, undefined, []);
+    this.writableEnded = true;
+    const socket = this.#conn.socket;
+    const head = this.#head;
+    this.#head = undefined;
+    if (this.#chunked)
+      socket.write(head === undefined ? '0\r\n\r\n' : `${head}0\r\n\r\n`, 'latin1');
+    else if (head !== undefined) socket.write(head, 'latin1');
+    // A body cut short of its content-length: the connection cannot carry another response.
+    if (this.#remaining > 0 && !this.#noBody) this.shouldKeepAlive = false;
+    this.#conn.responseEnded(this);
+    return this;
+  }
+
+  /** 'drain' (of the socket) and 'close' (the connection closed before the response ended). */
+  on(event: 'drain' | 'close', fn: () => void): this {
+    if (event === 'close') this.#onClose = fn;
+    else this.#conn.socket.on('drain', fn);
+    return this;
+  }
+
+  once(event: 'drain' | 'close', fn: () => void): this {
+    if (event === 'close') this.#onClose = fn;
+    else this.#conn.socket.once('drain', fn);
+    return this;
+  }
+
+  /** Cuts the response (and the connection). */
+  destroy(err?: Error): this {
+    this.#conn.socket.destroy(err);
+    return this;
+  }
+
+  /** The connection closed (by either side) before this response ended. */
+  aborted(): void {
+    const fn = this.#onClose;
+    this.#onClose = undefined;
+    fn?.();
+  }
+
+  /** An interim `100 Continue`, before the head. */
+  writeContinue(): void {
+    this.#conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+  }
+}
+
+/** One downstream connection: parses its requests and serves them one at a time, in order. */
+class Http1Connection {
+  readonly server: Http1Server;
+  readonly socket: Socket;
+  readonly #parser: NodeHttpParser;
+  /** The request being served (its response not ended yet). */
+  #current: Http1Response | undefined;
+  /** Pipelined requests parsed while another was being served. */
+  #queue: Http1Request[] = [];
+  /** The request whose body the parser is reading. */
+  #parsing: Http1Request | undefined;
+  /** Head fields the parser handed over early (a long head comes in parts). */
+  #headerParts: string[] = [];
+  #urlParts = '';
+  /** An Upgrade request: the parser stopped after its head. */
+  #upgrade: Http1Request | undefined;
+  /** Server ticks: when the current head started (0 = none), and when the connection went idle. */
+  #headTick = 0;
+  idleTick: number;
+  /** The socket paused: a body's reader is behind, or pipelined requests wait. */
+  #bodyPaused = false;
+  #queuePaused = false;
+  /** A parse error waits for the current response to end before it is answered. */
+  #pendingError: Error | undefined;
+  dead = false;
+
+  constructor(server: Http1Server, socket: Socket) {
+    this.server = server;
+    this.socket = socket;
+    this.idleTick = server.tick;
+    const P = HTTPParser as NonNullable<typeof HTTPParser>;
+    const parser = new P();
+    parser.initialize(P.REQUEST, {}, server.options.maxHeaderSize, 0);
+    parser[P.kOnHeaders] = (headers: string[], url: string) => {
+      for (const h of headers) this.#headerParts.push(h);
+      this.#urlParts += url;
+    };
+    parser[P.kOnHeadersComplete] = (
+      major: number,
+      minor: number,
+      headers: string[] | undefined,
+      method: number,
+      url: string | undefined,
+      _status: unknown,
+      _statusText: unknown,
+      upgrade: boolean,
+      keepAlive: boolean,
+    ): number => this.#onHead(major, minor, headers, method, url, upgrade, keepAlive);
+    parser[P.kOnBody] = (chunk: Buffer) => this.#onBody(chunk);
+    parser[P.kOnMessageComplete] = () => this.#onMessageComplete();
+    this.#parser = parser;
+    socket.setNoDelay(true);
+    socket.on('data', (data: Buffer) => this.#onData(data));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', () => {}); // 'close' follows
+    socket.on('close', () => this.#onClose());
+  }
+
+  /** No request in progress and none begun: a drain or the keep-alive sweep may close it. */
+  get idle(): boolean {
+    return (
+      this.#current === undefined &&
+      this.#queue.length === 0 &&
+      this.#parsing === undefined &&
+      this.#headTick === 0
+    );
+  }
+
+  #onData(data: Buffer): void {
+    if (this.dead) return;
+    if (this.#headTick === 0 && this.#parsing === undefined) this.#headTick = this.server.tick;
+    const r = this.#parser.execute(data);
+    if (r instanceof Error) {
+      this.#parseError(r);
+      return;
+    }
+    const up = this.#upgrade;
+    if (up !== undefined) {
+      this.#upgrade = undefined;
+      this.#handOver(up, data.subarray(r));
+      return;
+    }
+    // Pipelined requests wait: read no further until they are served.
+    if (this.#queue.length > 0 && !this.#queuePaused) {
+      this.#queuePaused = true;
+      this.socket.pause();
+    }
+  }
+
+  #onHead(
+    major: number,
+    minor: number,
+    headers: string[] | undefined,
+    method: number,
+    url: string | undefined,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number {
+    let raw = headers ?? [];
+    if (this.#headerParts.length > 0) {
+      raw = [...this.#headerParts, ...raw];
+      this.#headerParts = [];
+    }
+    const path = url ?? this.#urlParts;
+    this.#urlParts = '';
+    this.#headTick = 0;
+    const name = (PARSER_METHODS as readonly string[])[method] ?? 'GET';
+    const req = new Http1Request(this, name, path, raw, major, minor, keepAlive);
+    if (upgrade) {
+      // The parser stops after this head (2): the rest of the bytes belong to the tunnel.
+      this.#upgrade = req;
+      return 2;
+    }
+    this.#parsing = req;
+    if (this.#current === undefined) this.#serve(req);
+    else this.#queue.push(req);
+    return 0;
+  }
+
+  #onBody(chunk: Buffer): void {
+    const req = this.#parsing;
+    if (req === undefined || req.dumped) return;
+    if (!req.push(chunk) && !this.#bodyPaused) {
+      this.#bodyPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  #onMessageComplete(): void {
+    const req = this.#parsing;
+    this.#parsing = undefined;
+    if (req !== undefined && !req.dumped) req.push(null);
+  }
+
+  /** The body's reader wants more. */
+  resumeBody(): void {
+    if (!this.#bodyPaused) return;
+    this.#bodyPaused = false;
+    if (!this.#queuePaused && !this.dead) this.socket.resume();
+  }
+
+  #serve(req: Http1Request): void {
+    const res = new Http1Response(this, req);
+    this.#current = res;
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+      const h = req.headers;
+      if (h.host === undefined) {
+        this.#refuse(httpError('HTTP/1.1 request without a Host header', 'ERR_MISSING_HOST'));
+        return;
+      }
+      const expect = h.expect;
+      if (expect !== undefined) {
+        if (expect.toLowerCase() !== '100-continue') {
+          res.shouldKeepAlive = false;
+          res.writeHead(417, undefined, ['content-length', '0']);
+          res.end();
+          return;
+        }
+        res.writeContinue();
+      }
+    }
+    this.server.emit('request', req, res);
+  }
+
+  /** Ends the connection with a clientError for `err` (its handler writes the answer). */
+  #refuse(err: Error): void {
+    this.dead = true;
+    this.#current = undefined;
+    this.server.emitClientError(err, this.socket);
+  }
+
+  responseEnded(res: Http1Response): void {
+    if (this.#current !== res) return;
+    this.#current = undefined;
+    const req = res.req;
+    if (!res.shouldKeepAlive || this.dead) {
+      this.dead = true;
+      this.socket.end();
+      return;
+    }
+    // The request body may still be coming: read it through and drop it.
+    if (!req.readableEnded && this.#parsing === req) {
+      req.dumped = true;
+      this.resumeBody();
+    }
+    if (this.#pendingError !== undefined) {
+      this.#refuse(this.#pendingError);
+      return;
+    }
+    const next = this.#queue.shift();
+    if (next !== undefined) {
+      this.#serve(next);
+      return;
+    }
+    if (this.#queuePaused) {
+      this.#queuePaused = false;
+      if (!this.#bodyPaused) this.socket.resume();
+    }
+    this.idleTick = this.server.tick;
+  }
+
+  #parseError(err: Error): void {
+    this.#parsing?.destroy(httpError('request aborted: malformed', 'ECONNRESET'));
+    this.#parsing = undefined;
+    if (this.#current !== undefined) {
+      // Answered in order: after the response in progress.
+      this.#pendingError = err;
+      this.dead = true;
+      return;
+    }
+    this.#refuse(err);
+  }
+
+  /** An Upgrade request: the socket leaves this server for the 'upgrade' listener. */
+  #handOver(req: Http1Request, head: Buffer): void {
+    this.dead = true;
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('end');
+    // Not flowing until the tunnel reads it (as node:http hands an upgraded socket over).
+    (this.socket as { readableFlowing: boolean | null }).readableFlowing = null;
+    this.server.forget(this);
+    if (this.#current !== undefined || req.method === 'CONNECT') {
+      // Not while a pipelined response is in progress; CONNECT is not proxied.
+      this.socket.destroy();
+      return;
+    }
+    req.push(null);
+    this.server.emit('upgrade', req, this.socket, head);
+  }
+
+  /**
+   * The client half-closed. As node:http does by default (httpAllowHalfOpen false), that ends
+   * the requests in progress: nobody is there to read their answers.
+   */
+  #onEnd(): void {
+    if (this.dead) return;
+    const r = this.#parser.finish();
+    if (r instanceof Error && this.#current === undefined && this.#queue.length === 0) {
+      this.#parseError(r);
+      return;
+    }
+    this.dead = true;
+    this.#abort();
+    this.socket.end();
+  }
+
+  /** Ends the request being parsed and the response in progress (the connection is going). */
+  #abort(): void {
+    const parsing = this.#parsing;
+    this.#parsing = undefined;
+    if (parsing !== undefined && !parsing.readableEnded)
+      parsing.destroy(httpError('request aborted', 'ECONNRESET'));
+    const res = this.#current;
+    this.#current = undefined;
+    this.#queue = [];
+    res?.aborted();
+  }
+
+  #onClose(): void {
+    this.dead = true;
+    this.server.forget(this);
+    this.#abort();
+    // Never free the parser inside one of its own callbacks (this may run in one).
+    setImmediate(() => this.#parser.close());
+  }
+
+  /** The sweep: a head too slow (408) or an idle keep-alive connection past its timeout. */
+  sweep(tick: number, headTicks: number, idleTicks: number): void {
+    if (this.dead) return;
+    if (this.#headTick !== 0 && tick - this.#headTick >= headTicks) {
+      if (this.#current === undefined) {
+        this.#refuse(httpError('request head not received in time', 'ERR_HEADERS_TIMEOUT'));
+      }
+      return;
+    }
+    if (this.idle && tick - this.idleTick >= idleTicks) this.close();
+  }
+
+  close(): void {
+    this.dead = true;
+    this.socket.destroy();
+  }
+}
+
+/**
+ * The server (see the module comment). Events as node:http names them: 'request',
+ * 'upgrade', 'clientError' (err with `code`: the parser's `HPE_*`, ERR_MISSING_HOST or
+ * ERR_HEADERS_TIMEOUT; without a listener the socket is destroyed), and net's 'connection'.
+ */
+export class Http1Server extends NetServer {
+  readonly options: Http1ServerOptions;
+  readonly #connections = new Set<Http1Connection>();
+  /** Set by close(): responses from now on close their connection. */
+  closing = false;
+  /** A coarse clock for the timeouts, advanced by the sweep (no timestamp per request). */
+  tick = 1;
+  readonly #tickMs: number;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: Http1ServerOptions) {
+    if (HTTPParser === undefined || PARSER_METHODS === undefined)
+      throw new Error('Http1Server: node:http parser not available');
+    super({ allowHalfOpen: true });
+    this.options = options;
+    this.#tickMs = Math.max(
+      10,
+      Math.min(
+        1_000,
+        Math.floor(Math.min(options.headersTimeoutMs, options.keepAliveTimeoutMs) / 4),
+      ),
+    );
+    this.on('connection', (socket: Socket) => {
+      this.#connections.add(new Http1Connection(this, socket));
+      this.#startSweeper();
+    });
+    this.on('close', () => {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    });
+  }
+
+  #startSweeper(): void {
+    if (this.#sweeper !== undefined) return;
+    const headTicks = Math.ceil(this.options.headersTimeoutMs / this.#tickMs);
+    const idleTicks = Math.ceil(this.options.keepAliveTimeoutMs / this.#tickMs);
+    this.#sweeper = setInterval(() => {
+      const tick = ++this.tick;
+      for (const c of this.#connections) c.sweep(tick, headTicks, idleTicks);
+    }, this.#tickMs);
+    this.#sweeper.unref();
+  }
+
+  emitClientError(err: Error, socket: Socket): void {
+    if (!this.emit('clientError', err, socket)) socket.destroy();
+  }
+
+  forget(conn: Http1Connection): void {
+    this.#connections.delete(conn);
+  }
+
+  /** Stops accepting; responses from now on close their connections. */
+  override close(callback?: (err?: Error) => void): this {
+    this.closing = true;
+    return super.close(callback);
+  }
+
+  /** Closes the connections that have no request in progress. */
+  closeIdleConnections(): void {
+    for (const c of this.#connections) if (c.idle) c.close();
+  }
+}
+
+/** Whether this runtime lets the gateway use `Http1Server` (else it uses node:http). */
+export { isRequestParserSupported as isHttp1ServerSupported } from './node-parser.js';
