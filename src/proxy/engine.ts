@@ -1,8 +1,9 @@
 /**
  * @module The L7 proxy engine shared by the gateway and the sidecar: route match -> filter
- * chain -> cluster (balancer + outlier detection + panic) -> an upstream attempt over undici's
- * keep-alive pools, with budgeted retries on other instances, streaming both bodies with
- * backpressure, and JSON error replies. Upgrade requests (WebSocket) are tunnelled.
+ * chain -> cluster (balancer + outlier detection + panic) -> an upstream attempt over keep-alive
+ * pools (Http1Agent or undici), with budgeted retries on other instances, streaming both bodies
+ * with backpressure, and JSON error replies. Upgrade requests (WebSocket) are tunnelled. The
+ * downstream side is any server giving ProxyRequest/ProxyResponse (Http1Server or node:http).
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';

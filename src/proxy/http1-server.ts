@@ -120,6 +120,11 @@ export class Http1Request extends Readable {
   override _read(): void {
     this.#conn.resumeBody();
   }
+
+  /** As IncomingMessage does: an aborted body errors only for a reader that listens. */
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    callback(this.listenerCount('error') > 0 ? err : null);
+  }
 }
 
 /** Bodies up to this size are written in one buffer with their head. */
@@ -480,6 +485,8 @@ class Http1Connection {
     this.dead = true;
     this.#current = undefined;
     this.server.emitClientError(err, this.socket);
+    // The handler wrote its answer (or destroyed the socket): close once it is out.
+    this.#finishSocket();
   }
 
   responseEnded(res: Http1Response): void {
@@ -488,7 +495,7 @@ class Http1Connection {
     const req = res.req;
     if (!res.shouldKeepAlive || this.dead) {
       this.dead = true;
-      this.socket.end();
+      this.#finishSocket();
       return;
     }
     // The request body may still be coming: read it through and drop it.
@@ -554,7 +561,15 @@ class Http1Connection {
     }
     this.dead = true;
     this.#abort();
-    this.socket.end();
+    this.#finishSocket();
+  }
+
+  /**
+   * Ends the connection once what was written is flushed (node's destroySoon): a client that
+   * never closes its side does not keep a half-open socket here.
+   */
+  #finishSocket(): void {
+    if (!this.socket.destroyed) this.socket.destroySoon();
   }
 
   /** Ends the request being parsed and the response in progress (the connection is going). */
