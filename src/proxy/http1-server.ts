@@ -120,6 +120,15 @@ export class Http1Request extends Readable {
   override _read(): void {
     this.#conn.resumeBody();
   }
+
+  /**
+   * As node's IncomingMessage: an abort's error is emitted only to 'error' listeners. A request
+   * nobody was handed (refused, answered 417, still queued) or whose reader does not listen for
+   * errors is destroyed when its connection goes; an unheard 'error' would crash the process.
+   */
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    callback(this.listenerCount('error') > 0 ? err : null);
+  }
 }
 
 /** Bodies up to this size are written in one buffer with their head. */
