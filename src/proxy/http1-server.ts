@@ -510,13 +510,15 @@ class Http1Connection {
       return;
     }
     const next = this.#queue.shift();
+    // Nothing waits any more: read on. Before serving `next`, whose body may still be coming
+    // (or, with Expect: 100-continue, be sent only now); paused, it would never arrive.
+    if (this.#queue.length === 0 && this.#queuePaused) {
+      this.#queuePaused = false;
+      if (!this.#bodyPaused) this.socket.resume();
+    }
     if (next !== undefined) {
       this.#serve(next);
       return;
-    }
-    if (this.#queuePaused) {
-      this.#queuePaused = false;
-      if (!this.#bodyPaused) this.socket.resume();
     }
     this.idleTick = this.server.tick;
   }
