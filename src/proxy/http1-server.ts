@@ -392,6 +392,9 @@ class Http1Connection {
     if (this.dead) return;
     if (this.#headTick === 0 && this.#parsing === undefined) this.#headTick = this.server.tick;
     const r = this.#parser.execute(data);
+    // The connection died in one of the parser's callbacks (a response that closes it ended, a
+    // refusal): the rest of these bytes is neither served nor a second error to report.
+    if (this.dead) return;
     if (r instanceof Error) {
       this.#parseError(r);
       return;
@@ -418,6 +421,8 @@ class Http1Connection {
     upgrade: boolean,
     keepAlive: boolean,
   ): number {
+    // After a `connection: close` answer no further request is served (RFC 9112 9.6).
+    if (this.dead) return 0;
     let raw = headers ?? [];
     if (this.#headerParts.length > 0) {
       raw = [...this.#headerParts, ...raw];
