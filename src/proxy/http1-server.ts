@@ -389,7 +389,7 @@ class Http1Connection {
   }
 
   #onData(data: Buffer): void {
-    if (this.dead) return;
+    if (this.dead || this.#pendingError !== undefined) return;
     if (this.#headTick === 0 && this.#parsing === undefined) this.#headTick = this.server.tick;
     const r = this.#parser.execute(data);
     // The connection died in one of the parser's callbacks (a response that closes it ended, a
@@ -510,10 +510,6 @@ class Http1Connection {
       req.dumped = true;
       this.resumeBody();
     }
-    if (this.#pendingError !== undefined) {
-      this.#refuse(this.#pendingError);
-      return;
-    }
     const next = this.#queue.shift();
     // Nothing waits any more: read on. Before serving `next`, whose body may still be coming
     // (or, with Expect: 100-continue, be sent only now); paused, it would never arrive.
@@ -525,17 +521,36 @@ class Http1Connection {
       this.#serve(next);
       return;
     }
+    // The requests before the malformed one are answered: now its clientError.
+    if (this.#pendingError !== undefined) {
+      this.#refuse(this.#pendingError);
+      return;
+    }
     this.idleTick = this.server.tick;
   }
 
   #parseError(err: Error): void {
-    this.#parsing?.destroy(httpError('request aborted: malformed', 'ECONNRESET'));
+    const parsing = this.#parsing;
     this.#parsing = undefined;
-    if (this.#current !== undefined) {
-      // Answered in order: after the response in progress.
+    parsing?.destroy(httpError('request aborted: malformed', 'ECONNRESET'));
+    const current = this.#current;
+    if (current !== undefined && current.req !== parsing) {
+      // A later request is malformed: answered in order, after the responses before it (the
+      // bytes from here on are not read). Not `dead`: that would end the connection as soon
+      // as the response in progress ends, with no clientError at all.
+      this.#queue = this.#queue.filter((q) => q !== parsing);
       this.#pendingError = err;
-      this.dead = true;
       return;
+    }
+    if (current !== undefined) {
+      // The body of the request being served is malformed: its response cannot complete (its
+      // handler's body stream failed), and waiting for it would hold the connection forever.
+      this.#current = undefined;
+      current.aborted();
+      if (current.headersSent) {
+        this.close(); // no room left for an error answer
+        return;
+      }
     }
     this.#refuse(err);
   }
