@@ -344,6 +344,8 @@ class Http1Connection {
   #queuePaused = false;
   /** A parse error waits for the current response to end before it is answered. */
   #pendingError: Error | undefined;
+  /** Sweeps since this ended connection's FIN went out with no FIN back (see #linger). */
+  #lingerSweeps = 0;
   dead = false;
 
   constructor(server: Http1Server, socket: Socket) {
@@ -446,7 +448,9 @@ class Http1Connection {
 
   #onBody(chunk: Buffer): void {
     const req = this.#parsing;
-    if (req === undefined || req.dumped) return;
+    // Dead: the rest of a body in the packet that ended the connection is dropped, and must
+    // not pause the socket again (see #linger).
+    if (req === undefined || req.dumped || this.dead) return;
     if (!req.push(chunk) && !this.#bodyPaused) {
       this.#bodyPaused = true;
       this.socket.pause();
@@ -494,6 +498,20 @@ class Http1Connection {
     this.dead = true;
     this.#current = undefined;
     this.server.emitClientError(err, this.socket);
+    if (!this.socket.destroyed) this.#linger();
+  }
+
+  /**
+   * Reads on to the client's FIN, dropping the bytes (dead): the socket, half-open (the server
+   * allows it), fully closes only when that FIN is read, and it is not read while the socket
+   * is paused for a body's reader or the pipelining queue. Reading on, rather than destroying
+   * with bytes unread, also keeps the close from becoming a reset that could cost the client
+   * the response (the lingering close of RFC 9112 9.6). The sweep bounds the wait.
+   */
+  #linger(): void {
+    this.#bodyPaused = false;
+    this.#queuePaused = false;
+    this.socket.resume();
   }
 
   responseEnded(res: Http1Response): void {
@@ -503,6 +521,7 @@ class Http1Connection {
     if (!res.shouldKeepAlive || this.dead) {
       this.dead = true;
       this.socket.end();
+      this.#linger();
       return;
     }
     // The request body may still be coming: read it through and drop it.
@@ -610,7 +629,12 @@ class Http1Connection {
 
   /** The sweep: a head too slow (408) or an idle keep-alive connection past its timeout. */
   sweep(tick: number, headTicks: number, idleTicks: number): void {
-    if (this.dead) return;
+    if (this.dead) {
+      // Ended by us and our FIN sent (not while a response still drains to a slow client):
+      // a client that keeps its side open gets as long as an idle connection.
+      if (this.socket.writableFinished && ++this.#lingerSweeps > idleTicks) this.socket.destroy();
+      return;
+    }
     if (this.#headTick !== 0 && tick - this.#headTick >= headTicks) {
       if (this.#current === undefined) {
         this.#refuse(httpError('request head not received in time', 'ERR_HEADERS_TIMEOUT'));
