@@ -121,7 +121,11 @@ export class Http1Request extends Readable {
     this.#conn.resumeBody();
   }
 
-  /** As IncomingMessage does: an aborted body errors only for a reader that listens. */
+  /**
+   * As node's IncomingMessage: an abort's error is emitted only to 'error' listeners. A request
+   * nobody was handed (refused, answered 417, still queued) or whose reader does not listen for
+   * errors is destroyed when its connection goes; an unheard 'error' would crash the process.
+   */
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     callback(this.listenerCount('error') > 0 ? err : null);
   }
@@ -340,6 +344,8 @@ class Http1Connection {
   #queuePaused = false;
   /** A parse error waits for the current response to end before it is answered. */
   #pendingError: Error | undefined;
+  /** Sweeps since this ended connection's FIN went out with no FIN back (see #linger). */
+  #lingerSweeps = 0;
   dead = false;
 
   constructor(server: Http1Server, socket: Socket) {
@@ -385,9 +391,12 @@ class Http1Connection {
   }
 
   #onData(data: Buffer): void {
-    if (this.dead) return;
+    if (this.dead || this.#pendingError !== undefined) return;
     if (this.#headTick === 0 && this.#parsing === undefined) this.#headTick = this.server.tick;
     const r = this.#parser.execute(data);
+    // The connection died in one of the parser's callbacks (a response that closes it ended, a
+    // refusal): the rest of these bytes is neither served nor a second error to report.
+    if (this.dead) return;
     if (r instanceof Error) {
       this.#parseError(r);
       return;
@@ -414,6 +423,8 @@ class Http1Connection {
     upgrade: boolean,
     keepAlive: boolean,
   ): number {
+    // After a `connection: close` answer no further request is served (RFC 9112 9.6).
+    if (this.dead) return 0;
     let raw = headers ?? [];
     if (this.#headerParts.length > 0) {
       raw = [...this.#headerParts, ...raw];
@@ -437,7 +448,9 @@ class Http1Connection {
 
   #onBody(chunk: Buffer): void {
     const req = this.#parsing;
-    if (req === undefined || req.dumped) return;
+    // Dead: the rest of a body in the packet that ended the connection is dropped, and must
+    // not pause the socket again (see #linger).
+    if (req === undefined || req.dumped || this.dead) return;
     if (!req.push(chunk) && !this.#bodyPaused) {
       this.#bodyPaused = true;
       this.socket.pause();
@@ -485,8 +498,20 @@ class Http1Connection {
     this.dead = true;
     this.#current = undefined;
     this.server.emitClientError(err, this.socket);
-    // The handler wrote its answer (or destroyed the socket): close once it is out.
-    this.#finishSocket();
+    if (!this.socket.destroyed) this.#linger();
+  }
+
+  /**
+   * Reads on to the client's FIN, dropping the bytes (dead): the socket, half-open (the server
+   * allows it), fully closes only when that FIN is read, and it is not read while the socket
+   * is paused for a body's reader or the pipelining queue. Reading on, rather than destroying
+   * with bytes unread, also keeps the close from becoming a reset that could cost the client
+   * the response (the lingering close of RFC 9112 9.6). The sweep bounds the wait.
+   */
+  #linger(): void {
+    this.#bodyPaused = false;
+    this.#queuePaused = false;
+    this.socket.resume();
   }
 
   responseEnded(res: Http1Response): void {
@@ -495,7 +520,8 @@ class Http1Connection {
     const req = res.req;
     if (!res.shouldKeepAlive || this.dead) {
       this.dead = true;
-      this.#finishSocket();
+      this.socket.end();
+      this.#linger();
       return;
     }
     // The request body may still be coming: read it through and drop it.
@@ -503,30 +529,47 @@ class Http1Connection {
       req.dumped = true;
       this.resumeBody();
     }
-    if (this.#pendingError !== undefined) {
-      this.#refuse(this.#pendingError);
-      return;
-    }
     const next = this.#queue.shift();
+    // Nothing waits any more: read on. Before serving `next`, whose body may still be coming
+    // (or, with Expect: 100-continue, be sent only now); paused, it would never arrive.
+    if (this.#queue.length === 0 && this.#queuePaused) {
+      this.#queuePaused = false;
+      if (!this.#bodyPaused) this.socket.resume();
+    }
     if (next !== undefined) {
       this.#serve(next);
       return;
     }
-    if (this.#queuePaused) {
-      this.#queuePaused = false;
-      if (!this.#bodyPaused) this.socket.resume();
+    // The requests before the malformed one are answered: now its clientError.
+    if (this.#pendingError !== undefined) {
+      this.#refuse(this.#pendingError);
+      return;
     }
     this.idleTick = this.server.tick;
   }
 
   #parseError(err: Error): void {
-    this.#parsing?.destroy(httpError('request aborted: malformed', 'ECONNRESET'));
+    const parsing = this.#parsing;
     this.#parsing = undefined;
-    if (this.#current !== undefined) {
-      // Answered in order: after the response in progress.
+    parsing?.destroy(httpError('request aborted: malformed', 'ECONNRESET'));
+    const current = this.#current;
+    if (current !== undefined && current.req !== parsing) {
+      // A later request is malformed: answered in order, after the responses before it (the
+      // bytes from here on are not read). Not `dead`: that would end the connection as soon
+      // as the response in progress ends, with no clientError at all.
+      this.#queue = this.#queue.filter((q) => q !== parsing);
       this.#pendingError = err;
-      this.dead = true;
       return;
+    }
+    if (current !== undefined) {
+      // The body of the request being served is malformed: its response cannot complete (its
+      // handler's body stream failed), and waiting for it would hold the connection forever.
+      this.#current = undefined;
+      current.aborted();
+      if (current.headersSent) {
+        this.close(); // no room left for an error answer
+        return;
+      }
     }
     this.#refuse(err);
   }
@@ -561,15 +604,8 @@ class Http1Connection {
     }
     this.dead = true;
     this.#abort();
-    this.#finishSocket();
-  }
-
-  /**
-   * Ends the connection once what was written is flushed (node's destroySoon): a client that
-   * never closes its side does not keep a half-open socket here.
-   */
-  #finishSocket(): void {
-    if (!this.socket.destroyed) this.socket.destroySoon();
+    // Both sides have ended once this FIN goes out: the socket closes by itself.
+    this.socket.end();
   }
 
   /** Ends the request being parsed and the response in progress (the connection is going). */
@@ -594,7 +630,12 @@ class Http1Connection {
 
   /** The sweep: a head too slow (408) or an idle keep-alive connection past its timeout. */
   sweep(tick: number, headTicks: number, idleTicks: number): void {
-    if (this.dead) return;
+    if (this.dead) {
+      // Ended by us and our FIN sent (not while a response still drains to a slow client):
+      // a client that keeps its side open gets as long as an idle connection.
+      if (this.socket.writableFinished && ++this.#lingerSweeps > idleTicks) this.socket.destroy();
+      return;
+    }
     if (this.#headTick !== 0 && tick - this.#headTick >= headTicks) {
       if (this.#current === undefined) {
         this.#refuse(httpError('request head not received in time', 'ERR_HEADERS_TIMEOUT'));
