@@ -131,6 +131,10 @@ export class Http1Request extends Readable {
   }
 }
 
+/** RFC 9110 5.1 field names (tokens) and the bytes no field value may hold (CR, LF, NUL). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const INVALID_VALUE = /[\r\n\0]/;
+
 /** Bodies up to this size are written in one buffer with their head. */
 const INLINE_BODY_MAX = 16_384;
 
@@ -182,6 +186,7 @@ export class Http1Response {
     let head = `HTTP/1.1 ${status} ${message === undefined || message === '' ? (STATUS_CODES[status] ?? '') : message}\r\n`;
     let length = -1;
     let hasDate = false;
+    let keepAlive = this.shouldKeepAlive;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string;
       const value = headers[i + 1] as string;
@@ -196,11 +201,14 @@ export class Http1Response {
         } else if (lower === 'transfer-encoding')
           continue; // this hop frames its own body
         else if (lower === 'connection') {
-          if (/\bclose\b/i.test(value)) this.shouldKeepAlive = false;
+          if (/\bclose\b/i.test(value)) keepAlive = false;
           continue;
         } else if (lower === 'date') hasDate = true;
       }
-      if (value.includes('\n') || value.includes('\r'))
+      // What node's checkIsHttpToken/checkInvalidHeaderChar refuse: no header may break the head.
+      if (!TOKEN.test(name))
+        throw httpError(`invalid header name "${name}"`, 'ERR_INVALID_HTTP_TOKEN');
+      if (INVALID_VALUE.test(value))
         throw httpError(`invalid value of header "${name}"`, 'ERR_INVALID_CHAR');
       head += `${name}: ${value}\r\n`;
     }
@@ -216,10 +224,11 @@ export class Http1Response {
     } else if (http11) {
       head += 'transfer-encoding: chunked\r\n';
       this.#chunked = true;
-    } else this.shouldKeepAlive = false; // an HTTP/1.0 client reads to the close
+    } else keepAlive = false; // an HTTP/1.0 client reads to the close
     if (!hasDate) head += `date: ${utcDate()}\r\n`;
-    if (this.#conn.server.closing) this.shouldKeepAlive = false;
-    if (!this.shouldKeepAlive) head += 'connection: close\r\n';
+    if (this.#conn.server.closing) keepAlive = false;
+    this.shouldKeepAlive = keepAlive;
+    if (!keepAlive) head += 'connection: close\r\n';
     else if (!http11) head += 'connection: keep-alive\r\n';
     this.#head = `${head}\r\n`;
     this.headersSent = true;
@@ -582,8 +591,12 @@ class Http1Connection {
     // Not flowing until the tunnel reads it (as node:http hands an upgraded socket over).
     (this.socket as { readableFlowing: boolean | null }).readableFlowing = null;
     this.server.forget(this);
-    if (this.#current !== undefined || req.method === 'CONNECT') {
-      // Not while a pipelined response is in progress; CONNECT is not proxied.
+    if (
+      this.#current !== undefined ||
+      req.method === 'CONNECT' ||
+      this.server.listenerCount('upgrade') === 0
+    ) {
+      // Not while a pipelined response is in progress; CONNECT is not proxied; nobody to hand to.
       this.socket.destroy();
       return;
     }
@@ -707,10 +720,12 @@ export class Http1Server extends NetServer {
     this.#connections.delete(conn);
   }
 
-  /** Stops accepting; responses from now on close their connections. */
+  /** Stops accepting and closes idle connections (as node:http does since v19). */
   override close(callback?: (err?: Error) => void): this {
     this.closing = true;
-    return super.close(callback);
+    super.close(callback);
+    this.closeIdleConnections();
+    return this;
   }
 
   /** Closes the connections that have no request in progress. */

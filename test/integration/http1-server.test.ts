@@ -670,6 +670,28 @@ describe('Http1Server', () => {
       },
     );
 
+    it('throws ERR_INVALID_HTTP_TOKEN for a header name that is not a token', T, async () => {
+      const codes: unknown[] = [];
+      const t = await startServer((_req, res) => {
+        for (const bad of ['x-bad\r\nx-injected', 'x bad', 'x:bad', '']) {
+          assert.throws(
+            () => res.writeHead(200, undefined, ['connection', 'close', bad, 'v']),
+            (err: Error & { code?: string }) => (codes.push(err.code), true),
+          );
+        }
+        // A refused head changes nothing: not even the connection: close before the bad name.
+        assert.equal(res.shouldKeepAlive, true);
+        reply(res, 'after');
+      });
+      const c = await client(t);
+      await c.write(get('/'));
+      const [r] = await c.read(1);
+      assert.deepEqual(codes, Array(4).fill('ERR_INVALID_HTTP_TOKEN'));
+      assert.equal(r?.body.toString(), 'after');
+      assert.equal(header(r as WireResponse, 'connection'), undefined);
+      assert.doesNotMatch(c.text, /x-injected|x bad/i);
+    });
+
     it('destroys the connection when the body outgrows its content-length', T, async () => {
       const t = await startServer((_req, res) => {
         res.writeHead(200, undefined, ['content-length', '4']);
@@ -900,6 +922,17 @@ describe('Http1Server', () => {
       },
     );
 
+    it('close() closes idle keep-alive connections at once, as node:http does', T, async () => {
+      // Longer than the test's timeout: only close() can end this connection in time.
+      const t = await startServer((_req, res) => reply(res, 'hi'), { keepAliveTimeoutMs: 60_000 });
+      const c = await client(t);
+      await c.write(get('/'));
+      await c.read(1);
+      const closed = new Promise((r) => t.server.close(r));
+      await c.closedPromise;
+      await closed;
+    });
+
     it('after close(), the response in progress carries connection: close', T, async () => {
       const release = deferred();
       const t = await startServer(
@@ -1044,6 +1077,17 @@ describe('Http1Server', () => {
       assert.ok(c.text.startsWith('HTTP/1.1 101 Switching Protocols\r\n'));
       assert.equal(t.requests, 0);
       assert.equal(t.clientErrors.length, 0);
+    });
+
+    it('destroys an Upgrade request when nobody listens for upgrades', T, async () => {
+      const t = await startServer((_req, res) => reply(res, 'no'));
+      const c = await client(t);
+      await c.write(
+        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      );
+      await c.closedPromise;
+      assert.equal(c.data.length, 0);
+      assert.equal(t.requests, 0);
     });
 
     it('destroys a CONNECT request', T, async () => {
