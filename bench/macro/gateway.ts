@@ -1,7 +1,7 @@
 /**
  * @module bench:gateway: one node:http upstream behind each proxy: direct (the floor), nginx
  * proxy_pass with upstream keepalive, HAProxy, node `http-proxy`, a minimal node:http + undici
- * proxy sending the gateway's forwarding headers (the floor of the gateway's design), and the
+ * proxy sending the gateway's forwarding headers (the floor of its first design), and the
  * Meshwork gateway (routing through a real agent's discovery cache). wrk for maximum
  * throughput, A B C D E F per round; then latency at a fixed rate (open loop) for direct, nginx
  * and the gateway, with the gateway's CPU per 1,000 rps and its RSS. Every peer: one process,
@@ -65,9 +65,11 @@ proxy.on('error', (err, req, res) => { res.writeHead(502); res.end(); });
 http.createServer((req, res) => proxy.web(req, res)).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));`;
 
 /**
- * The floor of the gateway's design: node:http in, undici's Pool out (raw handler, response head
- * as a flat list), no routing, retries, timers or metrics, but the same request headers the
- * gateway sends (forwarding and attempt/deadline headers), so the upstream parses the same.
+ * The floor of the gateway's first design (`downstreamServer: node`, `upstreamClient: undici`):
+ * node:http in, undici's Pool out (raw handler, response head as a flat list), no routing,
+ * retries, timers or metrics, but the same request headers the gateway sends (forwarding and
+ * attempt/deadline headers), so the upstream parses the same. The gateway's own server and
+ * client (Http1Server, Http1Agent) are what take it above this floor.
  */
 const UNDICI_FLOOR = `
 const http = require('node:http');
