@@ -6,9 +6,9 @@
  * node:http the proxy engine uses: 'request' (req, res), 'upgrade' (req, socket, head),
  * 'clientError' (err, socket), `closeIdleConnections()`; the request is a Readable of its body.
  *
- * Why: measured by hand on this project's 2-core machine (docs/benchmarks.md, "gateway"), a
- * proxy on node:http costs about 9 µs of CPU per request more than the same proxy on this
- * server, which is the difference between missing and meeting the gateway's throughput target.
+ * Why: measured by hand on this project's 2-core machine (docs/benchmarks.md, "gateway"), the
+ * gateway costs 6-9 µs of CPU per request more on node:http than on this server, a fifth of its
+ * CPU per request and the larger part of its gap to nginx.
  *
  * HTTP/1.1 as RFC 9112 has it: keep-alive and HTTP/1.0, pipelined requests answered in order
  * (one at a time: the next is served when the previous response ended), chunked request bodies
