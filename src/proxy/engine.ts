@@ -83,7 +83,10 @@ export interface ProxyResponse {
   write(chunk: Buffer): boolean;
   end(chunk?: string): unknown;
   once(event: 'drain', fn: () => void): unknown;
-  /** The response closed: ended, or the connection went away before it did. */
+  /**
+   * The connection went away before the response ended (node:http also calls it after a normal
+   * end, Http1Response does not; the engine acts only on the first).
+   */
   on(event: 'close', fn: () => void): unknown;
   destroy(err?: Error): unknown;
 }
