@@ -35,12 +35,24 @@ const REPLACED: ReadonlySet<string> = new Set([
 /** Connection values that name no header (keep-alive, close, upgrade are options, not names). */
 const NO_TOKENS: ReadonlySet<string> = new Set(['close', 'keep-alive', 'upgrade']);
 
-const DROPPED: readonly string[] = [...HOP_BY_HOP, ...REPLACED, DEADLINE_HEADER];
-/** Longest request header name the proxy drops or replaces. */
-const DROPPED_MAX = Math.max(...DROPPED.map((n) => n.length));
-/** Whether some dropped or replaced request header name has this length. */
-const DROPPED_LENGTHS = new Uint8Array(DROPPED_MAX + 1);
-for (const name of DROPPED) DROPPED_LENGTHS[name.length] = 1;
+/** RFC 9110 5.6.2: a token (a header name, an RFC 7239 value that needs no quotes). */
+export const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * The lengths of `names`, for a cheap first test: a name of no listed length is none of them
+ * (most header names are rejected on their length alone, without lower-casing).
+ */
+function lengthsOf(names: Iterable<string>): (name: string) => boolean {
+  const list = [...names];
+  const lengths = new Uint8Array(Math.max(...list.map((n) => n.length)) + 1);
+  for (const name of list) lengths[name.length] = 1;
+  return (name) => name.length < lengths.length && lengths[name.length] === 1;
+}
+
+/** Whether a request header name may be one the proxy drops or replaces. */
+const mayBeDropped = lengthsOf([...HOP_BY_HOP, ...REPLACED, DEADLINE_HEADER]);
+/** Whether a response header name may be hop-by-hop. */
+const mayBeHopByHop = lengthsOf(HOP_BY_HOP);
 
 /** True for a header that applies to one connection only and is never forwarded. */
 export function isHopByHop(lowerName: string): boolean {
@@ -80,9 +92,7 @@ let lastForwardedOut = '';
 /** RFC 7239 4: a value that is not a token is a quoted string. */
 function forwardedValue(value: string): string {
   if (value === lastForwardedIn) return lastForwardedOut;
-  const out = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)
-    ? value
-    : `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+  const out = HTTP_TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
   lastForwardedIn = value;
   lastForwardedOut = out;
   return out;
@@ -122,7 +132,7 @@ export function upstreamRequestHeaders(
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (byLength && (name.length > DROPPED_MAX || DROPPED_LENGTHS[name.length] !== 1)) {
+    if (byLength && !mayBeDropped(name)) {
       out.push(name, raw[i + 1] as string);
       continue;
     }
@@ -161,12 +171,6 @@ function join(a: string | undefined, b: string): string {
  */
 export type ResponseHeaderList = string[];
 
-/** Longest hop-by-hop header name (proxy-authorization). */
-const HOP_BY_HOP_MAX = 19;
-/** Whether some hop-by-hop header name has this length: most names are rejected on it. */
-const HOP_BY_HOP_LENGTHS = new Uint8Array(HOP_BY_HOP_MAX + 1);
-for (const name of HOP_BY_HOP) HOP_BY_HOP_LENGTHS[name.length] = 1;
-
 /**
  * The response head of an upstream (undici's raw header Buffers) as a header list, read as
  * latin1 so that every byte passes unchanged.
@@ -190,7 +194,7 @@ export function stripResponseHeaders(list: ResponseHeaderList): ResponseHeaderLi
   for (let r = 0; r < list.length; r += 2) {
     const name = list[r] as string;
     const value = list[r + 1] as string;
-    if (name.length <= HOP_BY_HOP_MAX && HOP_BY_HOP_LENGTHS[name.length] === 1) {
+    if (mayBeHopByHop(name)) {
       const lower = name.toLowerCase();
       if (HOP_BY_HOP.has(lower)) {
         if (lower === 'connection') connection = join(connection, value);
