@@ -17,10 +17,10 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { UpstreamDispatcher, UpstreamHandler } from './engine.js';
 import {
-  HTTPParser,
+  closeParserLater,
+  createParser,
   isResponseParserSupported,
   type NodeHttpParser,
-  type NodeHttpParserClass,
 } from './node-parser.js';
 
 /** Whether this runtime lets the gateway use `Http1Agent` (else it uses undici). */
@@ -100,31 +100,15 @@ class Connection {
   readonly #parser: NodeHttpParser;
   #connected = false;
   #current: Exchange | undefined;
-  #headers: string[] = [];
   #closed = false;
 
   constructor(pool: OriginPool) {
     this.#pool = pool;
-    const P = HTTPParser as NodeHttpParserClass;
-    const parser = new P();
-    parser.initialize(P.RESPONSE, {}, pool.agent.options.maxHeaderSize ?? 0, 0);
-    parser[P.kOnHeaders] = (headers: string[]) => {
-      for (const h of headers) this.#headers.push(h);
-    };
-    parser[P.kOnHeadersComplete] = (
-      _major: number,
-      _minor: number,
-      headers: string[] | undefined,
-      _method: unknown,
-      _url: unknown,
-      status: number,
-      statusText: string,
-      _upgrade: boolean,
-      keepAlive: boolean,
-    ): number => this.#onHead(headers, status, statusText, keepAlive);
-    parser[P.kOnBody] = (chunk: Buffer) => this.#onBody(chunk);
-    parser[P.kOnMessageComplete] = () => this.#onMessageComplete();
-    this.#parser = parser;
+    this.#parser = createParser('response', pool.agent.options.maxHeaderSize ?? 0, {
+      onHead: (h) => this.#onHead(h.rawHeaders, h.status, h.statusText, h.keepAlive),
+      onBody: (chunk) => this.#onBody(chunk),
+      onComplete: () => this.#onMessageComplete(),
+    });
 
     const socket = connect({ host: pool.host, port: pool.port, noDelay: true });
     this.socket = socket;
@@ -222,18 +206,7 @@ class Connection {
     body.resume();
   }
 
-  #onHead(
-    headers: string[] | undefined,
-    status: number,
-    statusText: string,
-    keepAlive: boolean,
-  ): number {
-    let list = headers;
-    if (this.#headers.length > 0) {
-      // node's parser hands over a long head in parts (kOnHeaders), then the rest here.
-      list = headers === undefined ? this.#headers : [...this.#headers, ...headers];
-      this.#headers = [];
-    }
+  #onHead(list: string[], status: number, statusText: string, keepAlive: boolean): number {
     const ex = this.#current;
     if (ex === undefined || ex.done) return 1;
     // 1xx (100 Continue, 103 Early Hints) are interim: the real head follows.
@@ -244,7 +217,7 @@ class Connection {
     // Armed only if the body does not end in the same read (#onData): most small answers
     // never touch a timer.
     this.#bodyTimeoutMs = ex.options.bodyTimeout ?? 0;
-    const go = ex.handler.onHeaders(status, list ?? [], this.#resume, statusText);
+    const go = ex.handler.onHeaders(status, list, this.#resume, statusText);
     if (go === false) this.#pause();
     const method = ex.options.method;
     // No body follows a HEAD answer, a 204 or a 304, whatever the head says (skip it).
@@ -376,9 +349,7 @@ class Connection {
     this.#closed = true;
     this.#pool.remove(this);
     this.socket.destroy();
-    // Never free the parser inside one of its own callbacks (this may run in one): that is a
-    // use-after-free in native code. Later, once the current execute() has returned.
-    setImmediate(() => this.#parser.close());
+    closeParserLater(this.#parser);
   }
 
   /** Closes an idle connection (agent closing). */
@@ -476,7 +447,7 @@ export class Http1Agent implements UpstreamDispatcher {
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: Http1AgentOptions) {
-    if (HTTPParser === undefined) throw new Error('Http1Agent: node:http parser not available');
+    if (!isResponseParserSupported()) throw new Error('Http1Agent: node:http parser not available');
     this.options = options;
   }
 

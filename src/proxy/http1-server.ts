@@ -21,7 +21,15 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { HTTPParser, PARSER_METHODS, type NodeHttpParser } from './node-parser.js';
+import { HTTP_TOKEN } from './headers.js';
+import {
+  closeParserLater,
+  createParser,
+  isRequestParserSupported,
+  PARSER_METHODS,
+  type NodeHttpParser,
+  type ParsedHead,
+} from './node-parser.js';
 
 export interface Http1ServerOptions {
   /** Largest request head accepted (bytes); larger is a clientError HPE_HEADER_OVERFLOW. */
@@ -131,8 +139,7 @@ export class Http1Request extends Readable {
   }
 }
 
-/** RFC 9110 5.1 field names (tokens) and the bytes no field value may hold (CR, LF, NUL). */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** The bytes no field value may hold (CR, LF, NUL); names must be tokens (HTTP_TOKEN). */
 const INVALID_VALUE = /[\r\n\0]/;
 
 /** Bodies up to this size are written in one buffer with their head. */
@@ -206,7 +213,7 @@ export class Http1Response {
         } else if (lower === 'date') hasDate = true;
       }
       // What node's checkIsHttpToken/checkInvalidHeaderChar refuse: no header may break the head.
-      if (!TOKEN.test(name))
+      if (!HTTP_TOKEN.test(name))
         throw httpError(`invalid header name "${name}"`, 'ERR_INVALID_HTTP_TOKEN');
       if (INVALID_VALUE.test(value))
         throw httpError(`invalid value of header "${name}"`, 'ERR_INVALID_CHAR');
@@ -340,9 +347,6 @@ class Http1Connection {
   #queue: Http1Request[] = [];
   /** The request whose body the parser is reading. */
   #parsing: Http1Request | undefined;
-  /** Head fields the parser handed over early (a long head comes in parts). */
-  #headerParts: string[] = [];
-  #urlParts = '';
   /** An Upgrade request: the parser stopped after its head. */
   #upgrade: Http1Request | undefined;
   /** Server ticks: when the current head started (0 = none), and when the connection went idle. */
@@ -361,27 +365,11 @@ class Http1Connection {
     this.server = server;
     this.socket = socket;
     this.idleTick = server.tick;
-    const P = HTTPParser as NonNullable<typeof HTTPParser>;
-    const parser = new P();
-    parser.initialize(P.REQUEST, {}, server.options.maxHeaderSize, 0);
-    parser[P.kOnHeaders] = (headers: string[], url: string) => {
-      for (const h of headers) this.#headerParts.push(h);
-      this.#urlParts += url;
-    };
-    parser[P.kOnHeadersComplete] = (
-      major: number,
-      minor: number,
-      headers: string[] | undefined,
-      method: number,
-      url: string | undefined,
-      _status: unknown,
-      _statusText: unknown,
-      upgrade: boolean,
-      keepAlive: boolean,
-    ): number => this.#onHead(major, minor, headers, method, url, upgrade, keepAlive);
-    parser[P.kOnBody] = (chunk: Buffer) => this.#onBody(chunk);
-    parser[P.kOnMessageComplete] = () => this.#onMessageComplete();
-    this.#parser = parser;
+    this.#parser = createParser('request', server.options.maxHeaderSize, {
+      onHead: (h) => this.#onHead(h),
+      onBody: (chunk) => this.#onBody(chunk),
+      onComplete: () => this.#onMessageComplete(),
+    });
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('end', () => this.#onEnd());
@@ -423,28 +411,21 @@ class Http1Connection {
     }
   }
 
-  #onHead(
-    major: number,
-    minor: number,
-    headers: string[] | undefined,
-    method: number,
-    url: string | undefined,
-    upgrade: boolean,
-    keepAlive: boolean,
-  ): number {
+  #onHead(h: ParsedHead): number {
     // After a `connection: close` answer no further request is served (RFC 9112 9.6).
     if (this.dead) return 0;
-    let raw = headers ?? [];
-    if (this.#headerParts.length > 0) {
-      raw = [...this.#headerParts, ...raw];
-      this.#headerParts = [];
-    }
-    const path = url ?? this.#urlParts;
-    this.#urlParts = '';
     this.#headTick = 0;
-    const name = (PARSER_METHODS as readonly string[])[method] ?? 'GET';
-    const req = new Http1Request(this, name, path, raw, major, minor, keepAlive);
-    if (upgrade) {
+    const name = (PARSER_METHODS as readonly string[])[h.method] ?? 'GET';
+    const req = new Http1Request(
+      this,
+      name,
+      h.url,
+      h.rawHeaders,
+      h.versionMajor,
+      h.versionMinor,
+      h.keepAlive,
+    );
+    if (h.upgrade) {
       // The parser stops after this head (2): the rest of the bytes belong to the tunnel.
       this.#upgrade = req;
       return 2;
@@ -637,8 +618,7 @@ class Http1Connection {
     this.dead = true;
     this.server.forget(this);
     this.#abort();
-    // Never free the parser inside one of its own callbacks (this may run in one).
-    setImmediate(() => this.#parser.close());
+    closeParserLater(this.#parser);
   }
 
   /** The sweep: a head too slow (408) or an idle keep-alive connection past its timeout. */
@@ -680,8 +660,7 @@ export class Http1Server extends NetServer {
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: Http1ServerOptions) {
-    if (HTTPParser === undefined || PARSER_METHODS === undefined)
-      throw new Error('Http1Server: node:http parser not available');
+    if (!isRequestParserSupported()) throw new Error('Http1Server: node:http parser not available');
     super({ allowHalfOpen: true });
     this.options = options;
     this.#tickMs = Math.max(

@@ -76,3 +76,89 @@ export function isResponseParserSupported(): boolean {
 export function isRequestParserSupported(): boolean {
   return HTTPParser !== undefined && PARSER_METHODS !== undefined;
 }
+
+/** A head as the parser hands it over, whole (however many parts a long head came in). */
+export interface ParsedHead {
+  readonly versionMajor: number;
+  readonly versionMinor: number;
+  /** Name/value pairs as they came, duplicates kept. */
+  readonly rawHeaders: string[];
+  /** Requests: the method's number (see PARSER_METHODS) and the target. */
+  readonly method: number;
+  readonly url: string;
+  /** Responses: the status and its reason phrase. */
+  readonly status: number;
+  readonly statusText: string;
+  readonly upgrade: boolean;
+  readonly keepAlive: boolean;
+}
+
+export interface ParserCallbacks {
+  /** Answers 0 (a body may follow), 1 (no body: a HEAD answer) or 2 (upgrade: stop here). */
+  onHead(head: ParsedHead): number;
+  onBody(chunk: Buffer): void;
+  onComplete(): void;
+}
+
+/**
+ * A parser of requests or responses whose `onHead` gets the whole head: node's parser hands a
+ * long head over in parts first (kOnHeaders, with headers and url pieces), then the rest with
+ * the head's end (kOnHeadersComplete, headers and url undefined when all came in parts).
+ * Requires HTTPParser (check isRequestParserSupported / isResponseParserSupported first).
+ */
+export function createParser(
+  kind: 'request' | 'response',
+  maxHeaderSize: number,
+  on: ParserCallbacks,
+): NodeHttpParser {
+  const P = HTTPParser as NodeHttpParserClass;
+  const parser = new P();
+  parser.initialize(kind === 'request' ? P.REQUEST : P.RESPONSE, {}, maxHeaderSize, 0);
+  let parts: string[] = [];
+  let urlParts = '';
+  parser[P.kOnHeaders] = (headers: string[], url: string) => {
+    for (const h of headers) parts.push(h);
+    urlParts += url;
+  };
+  parser[P.kOnHeadersComplete] = (
+    versionMajor: number,
+    versionMinor: number,
+    headers: string[] | undefined,
+    method: number,
+    url: string | undefined,
+    status: number,
+    statusText: string,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number => {
+    let rawHeaders = headers ?? [];
+    if (parts.length > 0) {
+      rawHeaders = headers === undefined ? parts : [...parts, ...headers];
+      parts = [];
+    }
+    const target = url ?? urlParts;
+    urlParts = '';
+    return on.onHead({
+      versionMajor,
+      versionMinor,
+      rawHeaders,
+      method,
+      url: target,
+      status,
+      statusText,
+      upgrade,
+      keepAlive,
+    });
+  };
+  parser[P.kOnBody] = (chunk: Buffer) => on.onBody(chunk);
+  parser[P.kOnMessageComplete] = () => on.onComplete();
+  return parser;
+}
+
+/**
+ * Frees a parser once the current execute() has returned. Never inside one of its own
+ * callbacks (a close may be reached from one): that is a use-after-free in native code.
+ */
+export function closeParserLater(parser: NodeHttpParser): void {
+  setImmediate(() => parser.close());
+}
