@@ -25,7 +25,7 @@ import {
 } from '../proxy/engine.js';
 import { Http1Agent, isHttp1AgentSupported } from '../proxy/http1-agent.js';
 import { Http1Server, isHttp1ServerSupported } from '../proxy/http1-server.js';
-import { replyFor } from '../proxy/error-reply.js';
+import { rawReply, replyFor } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
@@ -88,13 +88,6 @@ const PARSE_STATUS: Readonly<Record<string, number>> = {
   // The head did not come within headersTimeout (Http1Server's code, then node:http's).
   ERR_HEADERS_TIMEOUT: 408,
   ERR_HTTP_REQUEST_TIMEOUT: 408,
-};
-
-const REASON: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  431: 'Request Header Fields Too Large',
 };
 
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
@@ -235,13 +228,7 @@ export async function startGateway(
       return;
     }
     const reply = replyFor(errors.proxyBadRequest(err.code ?? 'malformed request'));
-    const status = PARSE_STATUS[err.code ?? ''] ?? reply.status;
-    const body = JSON.stringify(reply.body);
-    socket.end(
-      `HTTP/1.1 ${status} ${REASON[status] ?? 'Bad Request'}\r\n` +
-        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `connection: close\r\n\r\n${body}`,
-    );
+    rawReply(socket, { ...reply, status: PARSE_STATUS[err.code ?? ''] ?? reply.status });
   });
 
   const admin = createServer((req, res) => {

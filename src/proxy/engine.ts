@@ -13,7 +13,7 @@ import type { RetryPolicy, RetryState } from '../client/resilience/index.js';
 import { errors, isMeshError, type MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Cluster } from './cluster.js';
-import { replyFor, sendLocalReply } from './error-reply.js';
+import { rawReply, replyFor, sendLocalReply } from './error-reply.js';
 import type { Filter, FilterExchange, LocalReply } from './filter.js';
 import {
   responseHeaderList,
@@ -282,16 +282,6 @@ class UpgradeExchange implements FilterExchange {
   removeRequestHeader(name: string): void {
     (this.remove ??= new Set()).add(name);
   }
-}
-
-/** Writes a reply on a raw socket (an Upgrade request that cannot be tunnelled). */
-function rawReply(socket: Duplex, reply: LocalReply): void {
-  const body = JSON.stringify(reply.body);
-  socket.end(
-    `HTTP/1.1 ${reply.status} ${reply.status === 404 ? 'Not Found' : 'Error'}\r\n` +
-      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `connection: close\r\n\r\n${body}`,
-  );
 }
 
 function describe(err: unknown): string {

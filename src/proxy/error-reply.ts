@@ -3,6 +3,8 @@
  * `{"error": {"code", "message", ...details}}` that says why (no route, no healthy instance,
  * upstream reset, timeout).
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ERROR_CODES, isMeshError } from '../core/errors.js';
 import type { ProxyResponse } from './engine.js';
 import type { LocalReply } from './filter.js';
@@ -56,4 +58,17 @@ export function sendLocalReply(res: ProxyResponse, reply: LocalReply): void {
   );
   res.writeHead(reply.status, undefined, headers);
   res.end(body);
+}
+
+/**
+ * Writes a local reply on a raw socket and closes it: where no response object exists (an
+ * Upgrade request that cannot be tunnelled, a request the parser refused).
+ */
+export function rawReply(socket: Duplex, reply: LocalReply): void {
+  const body = JSON.stringify(reply.body);
+  socket.end(
+    `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
 }
