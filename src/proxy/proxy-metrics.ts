@@ -31,6 +31,12 @@ class LatencyCounts {
   }
 }
 
+/** What the routes to one service share: its latency histogram and its retries. */
+interface ServiceCounts {
+  readonly latency: LatencyCounts;
+  retries: number;
+}
+
 /** The counters of one route and cluster pair: plain numbers, read at scrape time. */
 export class RouteClusterStats {
   readonly route: string;
@@ -38,13 +44,13 @@ export class RouteClusterStats {
   /** Requests answered, indexed by the first digit of the status (1..5; 0 for none). */
   readonly byClass = new Float64Array(CLASSES.length);
   readonly latency: LatencyCounts;
-  readonly #retries: { n: number };
+  readonly #shared: ServiceCounts;
 
-  constructor(route: string, service: string, latency: LatencyCounts, retries: { n: number }) {
+  constructor(route: string, service: string, shared: ServiceCounts) {
     this.route = route;
     this.service = service;
-    this.latency = latency;
-    this.#retries = retries;
+    this.latency = shared.latency;
+    this.#shared = shared;
   }
 
   /** Counts a request answered with `status`. */
@@ -54,7 +60,7 @@ export class RouteClusterStats {
   }
 
   retried(): void {
-    this.#retries.n++;
+    this.#shared.retries++;
   }
 }
 
@@ -62,15 +68,13 @@ export class ProxyMetrics {
   readonly #connections: Gauge;
   readonly #stats = new Map<string, RouteClusterStats>();
   /** Per cluster name: its latency counts and retries (shared by the routes that use it). */
-  readonly #latency = new Map<string, LatencyCounts>();
-  readonly #retries = new Map<string, { n: number }>();
+  readonly #byService = new Map<string, ServiceCounts>();
   #active = 0;
 
   constructor(registry: Registry, component: string, clusters: () => Iterable<Cluster>) {
     const p = `meshwork_${component}`;
     const stats = this.#stats;
-    const latency = this.#latency;
-    const retries = this.#retries;
+    const byService = this.#byService;
     new Counter({
       name: `${p}_requests_total`,
       help: 'Requests answered, by route, service and status class (local replies included).',
@@ -86,7 +90,7 @@ export class ProxyMetrics {
         }
       },
     });
-    registry.registerMetric(latencyHistogram(`${p}_upstream_latency_seconds`, latency));
+    registry.registerMetric(latencyHistogram(`${p}_upstream_latency_seconds`, byService));
     new Counter({
       name: `${p}_retries_total`,
       help: 'Attempts sent again to another instance (connect errors, 502/503/504, timeouts).',
@@ -94,7 +98,8 @@ export class ProxyMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const [service, r] of retries) if (r.n > 0) this.labels(service).inc(r.n);
+        for (const [service, c] of byService)
+          if (c.retries > 0) this.labels(service).inc(c.retries);
       },
     });
     new Counter({
@@ -151,18 +156,13 @@ export class ProxyMetrics {
     const key = `${route}\u0000${service}`;
     let s = this.#stats.get(key);
     if (s === undefined) {
-      let latency = this.#latency.get(service);
-      let retries = this.#retries.get(service);
-      if (latency === undefined || retries === undefined) {
-        latency = new LatencyCounts();
-        retries = { n: 0 };
+      let shared = this.#byService.get(service);
+      if (shared === undefined) {
+        shared = { latency: new LatencyCounts(), retries: 0 };
         // Bounded like the route table: host routes are capped, so this is too in practice.
-        if (this.#latency.size < 10_000) {
-          this.#latency.set(service, latency);
-          this.#retries.set(service, retries);
-        }
+        if (this.#byService.size < 10_000) this.#byService.set(service, shared);
       }
-      s = new RouteClusterStats(route, service, latency, retries);
+      s = new RouteClusterStats(route, service, shared);
       if (this.#stats.size < 10_000) this.#stats.set(key, s);
     }
     return s;
@@ -190,7 +190,7 @@ export class ProxyMetrics {
  * (prom-client's Histogram hashes its label set on every observe). The same exposition as a
  * prom-client Histogram with `labelNames: ['service']`.
  */
-function latencyHistogram(name: string, counts: ReadonlyMap<string, LatencyCounts>): Metric {
+function latencyHistogram(name: string, counts: ReadonlyMap<string, ServiceCounts>): Metric {
   const metric = {
     name,
     help: 'Time from sending to an upstream to its response head, per attempt.',
@@ -202,7 +202,7 @@ function latencyHistogram(name: string, counts: ReadonlyMap<string, LatencyCount
         labels: Record<string, string | number>;
         value: number;
       }[] = [];
-      for (const [service, h] of counts) {
+      for (const [service, { latency: h }] of counts) {
         if (h.count === 0) continue;
         let acc = 0;
         for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
@@ -228,7 +228,7 @@ function latencyHistogram(name: string, counts: ReadonlyMap<string, LatencyCount
       });
     },
     reset() {
-      for (const h of counts.values()) {
+      for (const { latency: h } of counts.values()) {
         h.buckets.fill(0);
         h.sum = 0;
         h.count = 0;
