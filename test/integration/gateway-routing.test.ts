@@ -339,43 +339,30 @@ describe('gateway routing', () => {
     }
   });
 
-  it('serves the same on node:http when downstreamServer is "node"', async () => {
-    const gw = await startTestGateway(agent.url, {
-      domain: 'mesh.local',
-      downstreamServer: 'node',
+  // The alternatives to the gateway's own HTTP/1.1 server and client serve the same.
+  for (const [how, options] of [
+    ['on node:http when downstreamServer is "node"', { downstreamServer: 'node' }],
+    ['through undici when upstreamClient is "undici"', { upstreamClient: 'undici' }],
+  ] as const) {
+    it(`serves the same ${how}`, async () => {
+      const gw = await startTestGateway(agent.url, { domain: 'mesh.local', ...options });
+      try {
+        const r = await call(gw.url, '/x', {
+          method: 'POST',
+          headers: { host: 'users.mesh.local', 'content-type': 'text/plain' },
+          body: 'hello',
+        });
+        assert.equal(r.status, 200);
+        assert.equal(r.text, 'users-1');
+        const up = (ups['users-1'] as Upstream).seen.at(-1);
+        assert.equal(up?.method, 'POST');
+        assert.equal(up?.headers['x-forwarded-host'], 'users.mesh.local');
+        const missing = await call(gw.url, '/x', { headers: { host: 'nope.example' } });
+        assert.equal(missing.status, 404);
+        assert.equal(JSON.parse(missing.text).error.code, 'MESHWORK_ERR_PROXY_ROUTE_NOT_FOUND');
+      } finally {
+        await gw.close();
+      }
     });
-    try {
-      const r = await call(gw.url, '/x', {
-        method: 'POST',
-        headers: { host: 'users.mesh.local', 'content-type': 'text/plain' },
-        body: 'hello',
-      });
-      assert.equal(r.status, 200);
-      assert.equal(r.text, 'users-1');
-      const up = (ups['users-1'] as Upstream).seen.at(-1);
-      assert.equal(up?.method, 'POST');
-      assert.equal(up?.headers['x-forwarded-host'], 'users.mesh.local');
-      const missing = await call(gw.url, '/x', { headers: { host: 'nope.example' } });
-      assert.equal(missing.status, 404);
-      assert.equal(JSON.parse(missing.text).error.code, 'MESHWORK_ERR_PROXY_ROUTE_NOT_FOUND');
-    } finally {
-      await gw.close();
-    }
-  });
-
-  it('serves the same through undici when upstreamClient is "undici"', async () => {
-    const gw = await startTestGateway(agent.url, {
-      domain: 'mesh.local',
-      upstreamClient: 'undici',
-    });
-    try {
-      const r = await call(gw.url, '/x', { headers: { host: 'users.mesh.local' } });
-      assert.equal(r.status, 200);
-      assert.equal(r.text, 'users-1');
-      const up = (ups['users-1'] as Upstream).seen.at(-1);
-      assert.equal(up?.headers['x-forwarded-host'], 'users.mesh.local');
-    } finally {
-      await gw.close();
-    }
-  });
+  }
 });

@@ -1104,6 +1104,14 @@ describe('Http1Server', () => {
   });
 
   describe('properties', () => {
+    /** `input` cut at the given offsets (taken modulo its length), in order, no empty piece. */
+    function cutAt(input: Buffer, at: readonly number[]): Buffer[] {
+      const points = [...new Set(at.map((n) => n % (input.length + 1)))].sort((a, b) => a - b);
+      return [0, ...points]
+        .map((from, i) => input.subarray(from, [...points, input.length][i]))
+        .filter((p) => p.length > 0);
+    }
+
     /** Writes `pieces` on a new connection, half-closes, and waits for both ends to close. */
     async function run(
       t: TestServer,
@@ -1174,13 +1182,7 @@ describe('Http1Server', () => {
         const cuts = fc.array(fc.nat(), { maxLength: 4 });
         await fc.assert(
           fc.asyncProperty(bytes, cuts, async (input, at) => {
-            const points = [...new Set(at.map((n) => n % (input.length + 1)))].sort(
-              (a, b) => a - b,
-            );
-            const pieces = [0, ...points]
-              .map((from, i) => input.subarray(from, [...points, input.length][i]))
-              .filter((p) => p.length > 0);
-            const { c, errors } = await run(t, pieces, true);
+            const { c, errors } = await run(t, cutAt(input, at), true);
             const { responses, used } = parseResponses(c.data, true);
             assert.equal(used, c.data.length, `whole responses: ${JSON.stringify(c.text)}`);
             assert.equal(t.lateClientErrors, 0, 'no clientError for a connection already ended');
@@ -1233,13 +1235,7 @@ describe('Http1Server', () => {
                 })
                 .join('');
               const input = Buffer.from(wire, 'latin1');
-              const points = [...new Set(at.map((n) => n % (input.length + 1)))].sort(
-                (a, b) => a - b,
-              );
-              const pieces = [0, ...points]
-                .map((from, i) => input.subarray(from, [...points, input.length][i]))
-                .filter((p) => p.length > 0);
-              const { c, errors } = await run(t, pieces, false);
+              const { c, errors } = await run(t, cutAt(input, at), false);
               const methods = reqs.map((r) => (r.kind === 'HEAD' ? 'HEAD' : 'GET'));
               const { responses, used } = parseResponses(c.data, true, methods);
               assert.equal(used, c.data.length, `whole responses: ${JSON.stringify(c.text)}`);
