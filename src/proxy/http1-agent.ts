@@ -20,6 +20,7 @@ import {
   closeParserLater,
   createParser,
   isResponseParserSupported,
+  ParserFeed,
   type NodeHttpParser,
 } from './node-parser.js';
 
@@ -37,6 +38,8 @@ export interface Http1AgentOptions {
   readonly connections: number;
   /** Largest upstream response head accepted (bytes; 0 = node's default). */
   readonly maxHeaderSize?: number;
+  /** false: bytes reach the parser through 'data' events, not natively (see ParserFeed). */
+  readonly nativeReads?: boolean;
 }
 
 /** An Error with a Node-style `code`, the way the retry policy classifies transport failures. */
@@ -98,8 +101,11 @@ class Connection {
   readonly #pool: OriginPool;
   readonly socket: Socket;
   readonly #parser: NodeHttpParser;
+  readonly #feed: ParserFeed;
   #connected = false;
   #current: Exchange | undefined;
+  /** A response head came with no request waiting for it (see #onParsed). */
+  #stray = false;
   #closed = false;
 
   constructor(pool: OriginPool) {
@@ -118,8 +124,11 @@ class Connection {
       socket.setTimeout(0);
       socket.setKeepAlive(true, 60_000);
     });
-    socket.on('timeout', () => this.#onTimeout());
-    socket.on('data', (data: Buffer) => this.#onData(data));
+    // Armed only to connect (the body's silence has its own timer).
+    socket.on('timeout', () => this.#onConnectTimeout());
+    this.#feed = new ParserFeed(socket, this.#parser, (r) => this.#onParsed(r), {
+      native: pool.agent.options.nativeReads,
+    });
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.#onClose());
@@ -208,13 +217,14 @@ class Connection {
 
   #onHead(list: string[], status: number, statusText: string, keepAlive: boolean): number {
     const ex = this.#current;
+    if (ex === undefined) this.#stray = true;
     if (ex === undefined || ex.done) return 1;
     // 1xx (100 Continue, 103 Early Hints) are interim: the real head follows.
     if (status < 200) return 0;
     ex.headed = true;
     ex.keepAlive = keepAlive;
     // The body may not stay silent longer than this (reset by every chunk; off while paused).
-    // Armed only if the body does not end in the same read (#onData): most small answers
+    // Armed only if the body does not end in the same read (#onParsed): most small answers
     // never touch a timer.
     this.#bodyTimeoutMs = ex.options.bodyTimeout ?? 0;
     const go = ex.handler.onHeaders(status, list, this.#resume, statusText);
@@ -225,25 +235,40 @@ class Connection {
   }
 
   #bodyTimeoutMs = 0;
-  #bodyTimerArmed = false;
+  #bodyTimer: NodeJS.Timeout | undefined;
   #paused = false;
 
+  /** After a read of the body: the silence it may keep starts again (armed if not yet). */
   #armBodyTimer(): void {
+    if (this.#bodyTimer !== undefined) {
+      this.#bodyTimer.refresh();
+      return;
+    }
     const ex = this.#current;
-    if (this.#bodyTimerArmed || this.#paused || this.#bodyTimeoutMs <= 0) return;
+    if (this.#paused || this.#bodyTimeoutMs <= 0) return;
     if (ex === undefined || !ex.headed || ex.done) return;
-    this.#bodyTimerArmed = true;
-    this.socket.setTimeout(this.#bodyTimeoutMs);
+    this.#bodyTimer = setTimeout(this.#onBodyTimeout, this.#bodyTimeoutMs);
+    this.#bodyTimer.unref();
   }
 
   #disarmBodyTimer(): void {
-    if (!this.#bodyTimerArmed) return;
-    this.#bodyTimerArmed = false;
-    this.socket.setTimeout(0);
+    if (this.#bodyTimer === undefined) return;
+    clearTimeout(this.#bodyTimer);
+    this.#bodyTimer = undefined;
   }
 
+  readonly #onBodyTimeout = (): void => {
+    this.#bodyTimer = undefined;
+    this.fail(
+      transportError(
+        `upstream silent for ${this.#bodyTimeoutMs} ms in the body`,
+        'UND_ERR_BODY_TIMEOUT',
+      ),
+    );
+  };
+
   #pause(): void {
-    this.socket.pause();
+    this.#feed.pause();
     this.#paused = true;
     // A slow downstream is not a silent upstream.
     this.#disarmBodyTimer();
@@ -252,7 +277,7 @@ class Connection {
   readonly #resume = (): void => {
     this.#paused = false;
     this.#armBodyTimer();
-    this.socket.resume();
+    this.#feed.resume();
   };
 
   #onBody(chunk: Buffer): void {
@@ -288,16 +313,17 @@ class Connection {
     this.#pool.idle(this);
   }
 
-  #onData(data: Buffer): void {
+  /** After each read: what the parser made of it. */
+  #onParsed(r: number | Error): void {
     if (this.#closed) return;
-    if (this.#current === undefined) {
-      // Bytes on an idle connection: the upstream broke HTTP/1.1 framing. Drop it.
-      this.#destroy();
-      return;
-    }
-    const r = this.#parser.execute(data);
     if (r instanceof Error) {
       this.fail(invalidResponse(r));
+      return;
+    }
+    if (this.#current === undefined) {
+      // An answer (or the start of one) on an idle connection: the upstream broke HTTP/1.1
+      // framing. Drop it. (A complete head has no headersCompleted() left to tell.)
+      if (this.#stray || !this.#parser.headersCompleted()) this.#destroy();
       return;
     }
     // A body still to come: from now on it may not stay silent past bodyTimeout.
@@ -313,19 +339,13 @@ class Connection {
     this.fail(closedByUpstream());
   }
 
-  /** The socket timeout is armed only to connect and, once headed, for a silent body. */
-  #onTimeout(): void {
+  #onConnectTimeout(): void {
     this.fail(
-      this.#current?.headed === true
-        ? transportError(
-            `upstream silent for ${this.#bodyTimeoutMs} ms in the body`,
-            'UND_ERR_BODY_TIMEOUT',
-          )
-        : transportError(
-            `connect timeout after ${this.#pool.agent.options.connectTimeoutMs} ms`,
-            // The retry policy's code for a connection never made (safe to retry any method).
-            'UND_ERR_CONNECT_TIMEOUT',
-          ),
+      transportError(
+        `connect timeout after ${this.#pool.agent.options.connectTimeoutMs} ms`,
+        // The retry policy's code for a connection never made (safe to retry any method).
+        'UND_ERR_CONNECT_TIMEOUT',
+      ),
     );
   }
 
@@ -347,6 +367,7 @@ class Connection {
   #destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#disarmBodyTimer();
     this.#pool.remove(this);
     this.socket.destroy();
     closeParserLater(this.#parser);

@@ -27,6 +27,7 @@ import {
   createParser,
   isRequestParserSupported,
   PARSER_METHODS,
+  ParserFeed,
   type NodeHttpParser,
   type ParsedHead,
 } from './node-parser.js';
@@ -38,6 +39,8 @@ export interface Http1ServerOptions {
   readonly headersTimeoutMs: number;
   /** An idle keep-alive connection is closed after this long. */
   readonly keepAliveTimeoutMs: number;
+  /** false: bytes reach the parser through 'data' events, not natively (see ParserFeed). */
+  readonly nativeReads?: boolean;
 }
 
 /** An Error with node's `code` (the parser's `HPE_*`, or ours). */
@@ -341,6 +344,7 @@ class Http1Connection {
   readonly server: Http1Server;
   readonly socket: Socket;
   readonly #parser: NodeHttpParser;
+  readonly #feed: ParserFeed;
   /** The request being served (its response not ended yet). */
   #current: Http1Response | undefined;
   /** Pipelined requests parsed while another was being served. */
@@ -371,7 +375,9 @@ class Http1Connection {
       onComplete: () => this.#onMessageComplete(),
     });
     socket.setNoDelay(true);
-    socket.on('data', (data: Buffer) => this.#onData(data));
+    this.#feed = new ParserFeed(socket, this.#parser, (r) => this.#onParsed(r), {
+      native: server.options.nativeReads,
+    });
     socket.on('end', () => this.#onEnd());
     socket.on('error', () => {}); // 'close' follows
     socket.on('close', () => this.#onClose());
@@ -387,13 +393,12 @@ class Http1Connection {
     );
   }
 
-  #onData(data: Buffer): void {
+  /** After each read: what the parser made of it. */
+  #onParsed(r: number | Error): void {
+    // The connection died (in one of the parser's callbacks: a response that closes it ended,
+    // a refusal; or before: the bytes read on to the client's FIN), or a malformed request
+    // waits to be answered: these bytes are neither served nor a second error to report.
     if (this.dead || this.#pendingError !== undefined) return;
-    if (this.#headTick === 0 && this.#parsing === undefined) this.#headTick = this.server.tick;
-    const r = this.#parser.execute(data);
-    // The connection died in one of the parser's callbacks (a response that closes it ended, a
-    // refusal): the rest of these bytes is neither served nor a second error to report.
-    if (this.dead) return;
     if (r instanceof Error) {
       this.#parseError(r);
       return;
@@ -401,13 +406,15 @@ class Http1Connection {
     const up = this.#upgrade;
     if (up !== undefined) {
       this.#upgrade = undefined;
-      this.#handOver(up, data.subarray(r));
+      this.#handOver(up, this.#feed.bytes().subarray(r));
       return;
     }
+    // A head begun and not complete: the headers timeout runs from now (#onHead stops it).
+    if (this.#headTick === 0 && !this.#parser.headersCompleted()) this.#headTick = this.server.tick;
     // Pipelined requests wait: read no further until they are served.
     if (this.#queue.length > 0 && !this.#queuePaused) {
       this.#queuePaused = true;
-      this.socket.pause();
+      this.#feed.pause();
     }
   }
 
@@ -443,7 +450,7 @@ class Http1Connection {
     if (req === undefined || req.dumped || this.dead) return;
     if (!req.push(chunk) && !this.#bodyPaused) {
       this.#bodyPaused = true;
-      this.socket.pause();
+      this.#feed.pause();
     }
   }
 
@@ -457,7 +464,7 @@ class Http1Connection {
   resumeBody(): void {
     if (!this.#bodyPaused) return;
     this.#bodyPaused = false;
-    if (!this.#queuePaused && !this.dead) this.socket.resume();
+    if (!this.#queuePaused && !this.dead) this.#feed.resume();
   }
 
   #serve(req: Http1Request): void {
@@ -501,7 +508,7 @@ class Http1Connection {
   #linger(): void {
     this.#bodyPaused = false;
     this.#queuePaused = false;
-    this.socket.resume();
+    this.#feed.resume();
   }
 
   responseEnded(res: Http1Response): void {
@@ -524,7 +531,7 @@ class Http1Connection {
     // (or, with Expect: 100-continue, be sent only now); paused, it would never arrive.
     if (this.#queue.length === 0 && this.#queuePaused) {
       this.#queuePaused = false;
-      if (!this.#bodyPaused) this.socket.resume();
+      if (!this.#bodyPaused) this.#feed.resume();
     }
     if (next !== undefined) {
       this.#serve(next);
@@ -567,6 +574,7 @@ class Http1Connection {
   /** An Upgrade request: the socket leaves this server for the 'upgrade' listener. */
   #handOver(req: Http1Request, head: Buffer): void {
     this.dead = true;
+    this.#feed.release();
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('end');
     // Not flowing until the tunnel reads it (as node:http hands an upgraded socket over).

@@ -101,254 +101,325 @@ async function rawServer(
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-describe('Http1Agent', () => {
-  const agent = new Http1Agent({
-    connectTimeoutMs: 1_000,
-    keepAliveTimeoutMs: 4_000,
-    connections: 0,
-  });
-  const closers: (() => Promise<void> | void)[] = [];
-  after(async () => {
-    await agent.close();
-    for (const c of closers) await c();
-  });
-
-  it('is supported on the Node versions Meshwork runs on (else the gateway uses undici)', () => {
-    assert.equal(isHttp1AgentSupported(), true);
-  });
-
-  it('sends method, path and headers, adds host, and reuses the keep-alive connection', async () => {
-    const seen: { method?: string; url?: string; host?: string; x?: string | string[] }[] = [];
-    const up = await httpServer((req, res) => {
-      seen.push({
-        method: req.method,
-        url: req.url,
-        host: req.headers.host,
-        x: req.headers['x-a'],
-      });
-      res.setHeader('X-Upstream', 'one');
-      res.end('hello');
-    });
-    closers.push(up.close);
-    for (let i = 0; i < 3; i++) {
-      const r = await send(agent, up.origin, {
-        method: 'DELETE',
-        path: '/p?q=1',
-        headers: ['x-a', 'b'],
-      });
-      assert.equal(r.status, 200);
-      assert.equal(r.body, 'hello');
-      assert.ok(r.completed);
-      assert.deepEqual(r.headers.slice(0, 2), ['X-Upstream', 'one'], 'names as sent');
-    }
-    assert.deepEqual(seen[0], {
-      method: 'DELETE',
-      url: '/p?q=1',
-      host: new URL(up.origin).host,
-      x: 'b',
-    });
-    assert.equal(up.connections(), 1, 'one connection for three requests');
-  });
-
-  it('streams a request body of unknown length chunked, and of a known length as it is', async () => {
-    const up = await httpServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () =>
-        res.end(`${req.headers['transfer-encoding'] ?? req.headers['content-length']}:${body}`),
-      );
-    });
-    closers.push(up.close);
-    const chunked = await send(agent, up.origin, {
-      method: 'POST',
-      body: Readable.from([Buffer.from('ab'), Buffer.from('cd')]),
-    });
-    assert.equal(chunked.body, 'chunked:abcd');
-    const sized = await send(agent, up.origin, {
-      method: 'PUT',
-      headers: ['content-length', '4'],
-      body: Readable.from([Buffer.from('wxyz')]),
-    });
-    assert.equal(sized.body, '4:wxyz');
-    const empty = await send(agent, up.origin, { method: 'POST' });
-    assert.equal(empty.body, '0:', 'a POST without a body says content-length: 0');
-  });
-
-  it('reads chunked, close-delimited, HEAD, 204 and 1xx-preceded answers', async () => {
-    const { origin, server } = await rawServer((head) => {
-      const path = head.split(' ')[1];
-      if (path === '/chunked')
-        return {
-          bytes:
-            'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n',
-        };
-      if (path === '/close') return { bytes: 'HTTP/1.1 200 OK\r\n\r\nuntil the end', close: true };
-      if (path === '/head') return { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n' };
-      if (path === '/204') return { bytes: 'HTTP/1.1 204 No Content\r\n\r\n' };
-      return {
-        bytes:
-          'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok',
-      };
-    });
-    closers.push(() => void server.close());
-    assert.equal((await send(agent, origin, { path: '/chunked' })).body, 'abcde');
-    const closed = await send(agent, origin, { path: '/close' });
-    assert.equal(closed.body, 'until the end');
-    assert.ok(closed.completed, 'the end of the connection completes it');
-    const head = await send(agent, origin, { path: '/head', method: 'HEAD' });
-    assert.ok(head.completed);
-    assert.equal(head.body, '');
-    assert.equal((await send(agent, origin, { path: '/204' })).status, 204);
-    const interim = await send(agent, origin, { path: '/1xx' });
-    assert.equal(interim.status, 201, 'interim answers are skipped');
-    assert.equal(interim.body, 'ok');
-  });
-
-  it('passes on a head of many headers in full', async () => {
-    const up = await httpServer((_req, res) => {
-      for (let i = 0; i < 80; i++) res.setHeader(`x-h${i}`, String(i));
-      res.end();
-    });
-    closers.push(up.close);
-    const r = await send(agent, up.origin);
-    const names = r.headers.filter((_, i) => i % 2 === 0).filter((n) => n.startsWith('x-h'));
-    assert.equal(names.length, 80);
-  });
-
-  it('fails with codes the retry policy knows: refused, reset before the head, broken bytes', async () => {
-    const dead = createTcpServer();
-    dead.listen(0, '127.0.0.1');
-    await once(dead, 'listening');
-    const port = (dead.address() as AddressInfo).port;
-    await new Promise((r) => dead.close(r));
-    assert.equal((await send(agent, `http://127.0.0.1:${port}`)).error?.code, 'ECONNREFUSED');
-
-    const { origin, server } = await rawServer((head) =>
-      head.includes('/reset')
-        ? { bytes: '', close: true }
-        : { bytes: 'HTTP/1.1 2x0 What\r\n\r\n', close: true },
-    );
-    closers.push(() => void server.close());
-    assert.equal((await send(agent, origin, { path: '/reset' })).error?.code, 'ECONNRESET');
-    const broken = await send(agent, origin, { path: '/broken' });
-    assert.match(String(broken.error?.code), /^HPE_/);
-  });
-
-  it('times out a body that stays silent past bodyTimeout', async () => {
-    const up = await httpServer((_req, res) => {
-      res.writeHead(200, { 'content-length': '10' });
-      res.write('12345'); // and never the rest
-    });
-    closers.push(up.close);
-    const r = await send(agent, up.origin, { bodyTimeout: 100 });
-    assert.equal(r.error?.code, 'UND_ERR_BODY_TIMEOUT');
-    assert.equal(r.body, '12345');
-  });
-
-  it('pauses the upstream while onData answers false, and resumes on resume()', async () => {
-    const big = Buffer.alloc(256 * 1024, 'x');
-    const up = await httpServer((_req, res) => res.end(big));
-    closers.push(up.close);
-    let paused = 0;
-    const r = await send(agent, up.origin, { bodyTimeout: 150 }, (_chunk, resume) => {
-      paused++;
-      // Resume after longer than bodyTimeout: a paused body is not a silent one.
-      setTimeout(resume, 250);
-      return false;
-    });
-    assert.equal(r.error, undefined);
-    assert.equal(r.body.length, big.length);
-    assert.ok(paused > 1);
-  });
-
-  it('closes connections idle past keepAliveTimeoutMs, and opens a new one after', async () => {
-    const short = new Http1Agent({
-      connectTimeoutMs: 1_000,
-      keepAliveTimeoutMs: 40,
-      connections: 0,
-    });
-    const up = await httpServer((_req, res) => res.end('hi'));
-    closers.push(up.close);
-    assert.equal((await send(short, up.origin)).body, 'hi');
-    assert.equal(short.connections, 1);
-    await until(() => short.connections === 0, 2_000, 'the idle connection closed');
-    assert.equal((await send(short, up.origin)).body, 'hi');
-    assert.equal(up.connections(), 2);
-    await short.close();
-  });
-
-  it('queues requests beyond `connections` and serves them on the freed connection', async () => {
-    const limited = new Http1Agent({
+for (const nativeReads of [true, false])
+  describe(`Http1Agent (${nativeReads ? 'bytes read natively' : "bytes through 'data' events"})`, () => {
+    const agent = new Http1Agent({
       connectTimeoutMs: 1_000,
       keepAliveTimeoutMs: 4_000,
-      connections: 1,
+      connections: 0,
+      nativeReads,
     });
-    const up = await httpServer((req, res) => setTimeout(() => res.end(req.url), 5));
-    closers.push(up.close);
-    const rs = await Promise.all(
-      ['/1', '/2', '/3'].map((path) => send(limited, up.origin, { path })),
-    );
-    assert.deepEqual(
-      rs.map((r) => r.body),
-      ['/1', '/2', '/3'],
-    );
-    assert.equal(up.connections(), 1);
-    await limited.close();
-  });
+    const closers: (() => Promise<void> | void)[] = [];
+    after(async () => {
+      await agent.close();
+      for (const c of closers) await c();
+    });
 
-  it('aborts a request on the handler’s abort, and closes its connection', async () => {
-    const up = await httpServer(() => undefined); // never answers
-    closers.push(up.close);
-    const err = await new Promise<Error>((resolve) => {
-      agent.dispatch(
-        { origin: up.origin, path: '/', method: 'GET', headers: [] },
-        {
-          onConnect: (abort: (e?: Error) => void) => setTimeout(() => abort(new Error('gone')), 20),
-          onHeaders: () => true,
-          onData: () => true,
-          onComplete: () => undefined,
-          onError: resolve,
-        },
+    it('is supported on the Node versions Meshwork runs on (else the gateway uses undici)', () => {
+      assert.equal(isHttp1AgentSupported(), true);
+    });
+
+    it('sends method, path and headers, adds host, and reuses the keep-alive connection', async () => {
+      const seen: { method?: string; url?: string; host?: string; x?: string | string[] }[] = [];
+      const up = await httpServer((req, res) => {
+        seen.push({
+          method: req.method,
+          url: req.url,
+          host: req.headers.host,
+          x: req.headers['x-a'],
+        });
+        res.setHeader('X-Upstream', 'one');
+        res.end('hello');
+      });
+      closers.push(up.close);
+      for (let i = 0; i < 3; i++) {
+        const r = await send(agent, up.origin, {
+          method: 'DELETE',
+          path: '/p?q=1',
+          headers: ['x-a', 'b'],
+        });
+        assert.equal(r.status, 200);
+        assert.equal(r.body, 'hello');
+        assert.ok(r.completed);
+        assert.deepEqual(r.headers.slice(0, 2), ['X-Upstream', 'one'], 'names as sent');
+      }
+      assert.deepEqual(seen[0], {
+        method: 'DELETE',
+        url: '/p?q=1',
+        host: new URL(up.origin).host,
+        x: 'b',
+      });
+      assert.equal(up.connections(), 1, 'one connection for three requests');
+    });
+
+    it('streams a request body of unknown length chunked, and of a known length as it is', async () => {
+      const up = await httpServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () =>
+          res.end(`${req.headers['transfer-encoding'] ?? req.headers['content-length']}:${body}`),
+        );
+      });
+      closers.push(up.close);
+      const chunked = await send(agent, up.origin, {
+        method: 'POST',
+        body: Readable.from([Buffer.from('ab'), Buffer.from('cd')]),
+      });
+      assert.equal(chunked.body, 'chunked:abcd');
+      const sized = await send(agent, up.origin, {
+        method: 'PUT',
+        headers: ['content-length', '4'],
+        body: Readable.from([Buffer.from('wxyz')]),
+      });
+      assert.equal(sized.body, '4:wxyz');
+      const empty = await send(agent, up.origin, { method: 'POST' });
+      assert.equal(empty.body, '0:', 'a POST without a body says content-length: 0');
+    });
+
+    it('reads chunked, close-delimited, HEAD, 204 and 1xx-preceded answers', async () => {
+      const { origin, server } = await rawServer((head) => {
+        const path = head.split(' ')[1];
+        if (path === '/chunked')
+          return {
+            bytes:
+              'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n',
+          };
+        if (path === '/close')
+          return { bytes: 'HTTP/1.1 200 OK\r\n\r\nuntil the end', close: true };
+        if (path === '/head') return { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n' };
+        if (path === '/204') return { bytes: 'HTTP/1.1 204 No Content\r\n\r\n' };
+        return {
+          bytes:
+            'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok',
+        };
+      });
+      closers.push(() => void server.close());
+      assert.equal((await send(agent, origin, { path: '/chunked' })).body, 'abcde');
+      const closed = await send(agent, origin, { path: '/close' });
+      assert.equal(closed.body, 'until the end');
+      assert.ok(closed.completed, 'the end of the connection completes it');
+      const head = await send(agent, origin, { path: '/head', method: 'HEAD' });
+      assert.ok(head.completed);
+      assert.equal(head.body, '');
+      assert.equal((await send(agent, origin, { path: '/204' })).status, 204);
+      const interim = await send(agent, origin, { path: '/1xx' });
+      assert.equal(interim.status, 201, 'interim answers are skipped');
+      assert.equal(interim.body, 'ok');
+    });
+
+    it('passes on a head of many headers in full', async () => {
+      const up = await httpServer((_req, res) => {
+        for (let i = 0; i < 80; i++) res.setHeader(`x-h${i}`, String(i));
+        res.end();
+      });
+      closers.push(up.close);
+      const r = await send(agent, up.origin);
+      const names = r.headers.filter((_, i) => i % 2 === 0).filter((n) => n.startsWith('x-h'));
+      assert.equal(names.length, 80);
+    });
+
+    it('fails with codes the retry policy knows: refused, reset before the head, broken bytes', async () => {
+      const dead = createTcpServer();
+      dead.listen(0, '127.0.0.1');
+      await once(dead, 'listening');
+      const port = (dead.address() as AddressInfo).port;
+      await new Promise((r) => dead.close(r));
+      assert.equal((await send(agent, `http://127.0.0.1:${port}`)).error?.code, 'ECONNREFUSED');
+
+      const { origin, server } = await rawServer((head) =>
+        head.includes('/reset')
+          ? { bytes: '', close: true }
+          : { bytes: 'HTTP/1.1 2x0 What\r\n\r\n', close: true },
+      );
+      closers.push(() => void server.close());
+      assert.equal((await send(agent, origin, { path: '/reset' })).error?.code, 'ECONNRESET');
+      const broken = await send(agent, origin, { path: '/broken' });
+      assert.match(String(broken.error?.code), /^HPE_/);
+    });
+
+    it('times out a body that stays silent past bodyTimeout', async () => {
+      const up = await httpServer((_req, res) => {
+        res.writeHead(200, { 'content-length': '10' });
+        res.write('12345'); // and never the rest
+      });
+      closers.push(up.close);
+      const r = await send(agent, up.origin, { bodyTimeout: 100 });
+      assert.equal(r.error?.code, 'UND_ERR_BODY_TIMEOUT');
+      assert.equal(r.body, '12345');
+    });
+
+    it('lets a body last past bodyTimeout in all while each chunk comes within it', async () => {
+      const up = await httpServer((_req, res) => {
+        res.writeHead(200, { 'content-length': '24' });
+        let sent = 0;
+        const tick = setInterval(() => {
+          res.write('x');
+          if (++sent === 24) {
+            clearInterval(tick);
+            res.end();
+          }
+        }, 25);
+      });
+      closers.push(up.close);
+      // 24 chunks 25 ms apart: ~600 ms in all, each silence far below 400 ms.
+      const r = await send(agent, up.origin, { bodyTimeout: 400 });
+      assert.equal(r.error, undefined);
+      assert.equal(r.body, 'x'.repeat(24));
+    });
+
+    for (const [what, stray] of [
+      ['a whole head', 'HTTP/1.1 204 No Content\r\n\r\n'],
+      ['part of a head', 'HTTP/1.1 200 OK\r\n'],
+    ] as const)
+      it(`drops a connection on which the upstream sends ${what} with no request waiting`, async () => {
+        let accepted = 0;
+        const server = createTcpServer((socket) => {
+          accepted++;
+          socket.on('error', () => undefined);
+          socket.once('data', () => {
+            socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+            // Then a second answer nobody asked for, once the first has been read.
+            setTimeout(() => socket.write(stray), 20);
+          });
+        });
+        server.listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        closers.push(() => void server.close());
+        const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const own = new Http1Agent({
+          connectTimeoutMs: 1_000,
+          keepAliveTimeoutMs: 4_000,
+          connections: 0,
+          nativeReads,
+        });
+        closers.push(() => own.close());
+        assert.equal((await send(own, origin)).body, 'ok');
+        assert.equal(own.connections, 1);
+        await until(
+          () => own.connections === 0,
+          2_000,
+          'the connection with the stray answer closed',
+        );
+        assert.equal((await send(own, origin)).body, 'ok');
+        assert.equal(accepted, 2);
+      });
+
+    it('pauses the upstream while onData answers false, and resumes on resume()', async () => {
+      const big = Buffer.alloc(256 * 1024, 'x');
+      const up = await httpServer((_req, res) => res.end(big));
+      closers.push(up.close);
+      let paused = 0;
+      let whilePaused = 0;
+      let pausedNow = false;
+      const r = await send(agent, up.origin, { bodyTimeout: 150 }, (_chunk, resume) => {
+        if (pausedNow) whilePaused++;
+        paused++;
+        pausedNow = true;
+        // Resume after longer than bodyTimeout: a paused body is not a silent one.
+        setTimeout(() => {
+          pausedNow = false;
+          resume();
+        }, 250);
+        return false;
+      });
+      assert.equal(r.error, undefined);
+      assert.equal(r.body.length, big.length);
+      assert.ok(paused > 1);
+      // Nothing more is read while paused (each read is one chunk).
+      assert.equal(whilePaused, 0);
+    });
+
+    it('closes connections idle past keepAliveTimeoutMs, and opens a new one after', async () => {
+      const short = new Http1Agent({
+        connectTimeoutMs: 1_000,
+        keepAliveTimeoutMs: 40,
+        connections: 0,
+        nativeReads,
+      });
+      const up = await httpServer((_req, res) => res.end('hi'));
+      closers.push(up.close);
+      assert.equal((await send(short, up.origin)).body, 'hi');
+      assert.equal(short.connections, 1);
+      await until(() => short.connections === 0, 2_000, 'the idle connection closed');
+      assert.equal((await send(short, up.origin)).body, 'hi');
+      assert.equal(up.connections(), 2);
+      await short.close();
+    });
+
+    it('queues requests beyond `connections` and serves them on the freed connection', async () => {
+      const limited = new Http1Agent({
+        connectTimeoutMs: 1_000,
+        keepAliveTimeoutMs: 4_000,
+        connections: 1,
+        nativeReads,
+      });
+      const up = await httpServer((req, res) => setTimeout(() => res.end(req.url), 5));
+      closers.push(up.close);
+      const rs = await Promise.all(
+        ['/1', '/2', '/3'].map((path) => send(limited, up.origin, { path })),
+      );
+      assert.deepEqual(
+        rs.map((r) => r.body),
+        ['/1', '/2', '/3'],
+      );
+      assert.equal(up.connections(), 1);
+      await limited.close();
+    });
+
+    it('aborts a request on the handler’s abort, and closes its connection', async () => {
+      const up = await httpServer(() => undefined); // never answers
+      closers.push(up.close);
+      const err = await new Promise<Error>((resolve) => {
+        agent.dispatch(
+          { origin: up.origin, path: '/', method: 'GET', headers: [] },
+          {
+            onConnect: (abort: (e?: Error) => void) =>
+              setTimeout(() => abort(new Error('gone')), 20),
+            onHeaders: () => true,
+            onData: () => true,
+            onComplete: () => undefined,
+            onError: resolve,
+          },
+        );
+      });
+      assert.equal(err.message, 'gone');
+    });
+
+    it('ends every request in exactly one onComplete or onError, whatever bytes come back', async () => {
+      let next: Buffer = Buffer.alloc(0);
+      const { origin, server } = await rawServer(() => ({ bytes: next, close: true }));
+      closers.push(() => void server.close());
+      const prefix = fc.constantFrom(
+        '',
+        'HTTP/1.1 200 OK\r\n',
+        'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n',
+      );
+      await fc.assert(
+        fc.asyncProperty(prefix, fc.uint8Array({ maxLength: 200 }), async (p, bytes) => {
+          next = Buffer.concat([Buffer.from(p, 'latin1'), Buffer.from(bytes)]);
+          let ends = 0;
+          const out = await new Promise<string>((resolve) => {
+            agent.dispatch(
+              { origin, path: '/', method: 'GET', headers: [] },
+              {
+                onConnect: () => undefined,
+                onHeaders: () => true,
+                onData: () => true,
+                onComplete: () => {
+                  ends++;
+                  resolve('complete');
+                },
+                onError: () => {
+                  ends++;
+                  resolve('error');
+                },
+              },
+            );
+          });
+          await new Promise((r) => setImmediate(r));
+          assert.equal(ends, 1, `one end (${out})`);
+        }),
+        { numRuns: 150, seed: 7 },
       );
     });
-    assert.equal(err.message, 'gone');
   });
-
-  it('ends every request in exactly one onComplete or onError, whatever bytes come back', async () => {
-    let next: Buffer = Buffer.alloc(0);
-    const { origin, server } = await rawServer(() => ({ bytes: next, close: true }));
-    closers.push(() => void server.close());
-    const prefix = fc.constantFrom(
-      '',
-      'HTTP/1.1 200 OK\r\n',
-      'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n',
-    );
-    await fc.assert(
-      fc.asyncProperty(prefix, fc.uint8Array({ maxLength: 200 }), async (p, bytes) => {
-        next = Buffer.concat([Buffer.from(p, 'latin1'), Buffer.from(bytes)]);
-        let ends = 0;
-        const out = await new Promise<string>((resolve) => {
-          agent.dispatch(
-            { origin, path: '/', method: 'GET', headers: [] },
-            {
-              onConnect: () => undefined,
-              onHeaders: () => true,
-              onData: () => true,
-              onComplete: () => {
-                ends++;
-                resolve('complete');
-              },
-              onError: () => {
-                ends++;
-                resolve('error');
-              },
-            },
-          );
-        });
-        await new Promise((r) => setImmediate(r));
-        assert.equal(ends, 1, `one end (${out})`);
-      }),
-      { numRuns: 150, seed: 7 },
-    );
-  });
-});
