@@ -3,7 +3,8 @@
  * maximum throughput. It frames responses without parsing bodies in JavaScript, so its cost on a
  * shared 2-core machine does not grow with the answer's size the way autocannon's does.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { REPO_ROOT } from './proc.js';
 
@@ -23,9 +24,26 @@ export function ensureWrk(...more: string[]): void {
 
 /** Runs `wrk -t1 -c<connections> -d<seconds>s --latency url` and reads its summary. */
 export function runWrk(url: string, connections: number, seconds: number): WrkResult {
-  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], {
+  return parseWrk(execFileSync('wrk', wrkArgs(url, connections, seconds), { encoding: 'utf8' }));
+}
+
+/** runWrk without blocking: for loads that run at the same time. */
+export async function runWrkAsync(
+  url: string,
+  connections: number,
+  seconds: number,
+): Promise<WrkResult> {
+  const { stdout } = await promisify(execFile)('wrk', wrkArgs(url, connections, seconds), {
     encoding: 'utf8',
   });
+  return parseWrk(stdout);
+}
+
+function wrkArgs(url: string, connections: number, seconds: number): string[] {
+  return ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url];
+}
+
+function parseWrk(out: string): WrkResult {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
   const unit = p99?.[2] === 'us' ? 0.001 : p99?.[2] === 's' ? 1000 : 1;

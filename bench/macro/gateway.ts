@@ -10,9 +10,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRegistryClient } from '../../src/client/registry-client.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
-import { profiling, startAgent } from '../lib/agent.js';
+import { profiling } from '../lib/agent.js';
+import { startUpstream, UPSTREAM_BODY, writeGatewayConfig } from '../lib/gateway-setup.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
 import { openLoop } from '../lib/open-loop.js';
@@ -43,18 +43,6 @@ const opts = flags('npm run bench:gateway -- [flags]', {
     help: 'run the gateway under --cpu-prof and report its profile over its wrk rounds',
   },
 });
-
-/** The upstream: node:http answering 13 bytes, keep-alive, in its own process. */
-const UPSTREAM = `
-const http = require('node:http');
-const body = Buffer.from('hello, mesh!\\n');
-const s = http.createServer((req, res) => {
-  req.resume();
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
-  res.end(body);
-});
-s.keepAliveTimeout = 60000;
-s.listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));`;
 
 const HTTP_PROXY = `
 const http = require('node:http');
@@ -162,36 +150,8 @@ runMain(async () => {
     wrk: (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '').trim(),
   };
 
-  const upPort = await freePort();
-  const upstream = spawnChild('upstream', process.execPath, ['-e', UPSTREAM, String(upPort)]);
-  await waitForLine(upstream, /listening/);
-  const upstreamUrl = `http://127.0.0.1:${upPort}`;
-
-  const agent = await startAgent({ dev: true });
-  await createRegistryClient({ addresses: [agent.url] }).register({
-    service: 'hello',
-    id: 'hello-1',
-    address: '127.0.0.1',
-    port: upPort,
-  });
-
-  const gwPort = await freePort();
-  const gwConfig = join(dir, 'gateway.yaml');
-  writeFileSync(
-    gwConfig,
-    [
-      `listen: 127.0.0.1:${gwPort}`,
-      'admin: 127.0.0.1:0',
-      `registry: [${agent.url}]`,
-      'logLevel: warn',
-      // As long as nginx keeps them: the fixed-rate driver keeps idle connections open.
-      'downstreamKeepAliveMs: 300000',
-      'routes:',
-      '  - name: all',
-      '    match: { path: { prefix: / } }',
-      '    service: hello',
-    ].join('\n'),
-  );
+  const { upstream, upstreamUrl, upPort, agent } = await startUpstream();
+  const { file: gwConfig, port: gwPort } = await writeGatewayConfig(dir, 'gateway', agent.url);
   // Kept in bench/.results/profiles/, as the agent's are.
   const profDir = profiling(opts['cpu-prof']).cpuProfDir;
   const gateway = spawnChild('gateway', process.execPath, [
@@ -284,13 +244,13 @@ backend b
   // Every peer must answer the upstream's bytes before anything is timed.
   for (const t of targets) {
     let text = '';
-    for (let i = 0; i < 50 && text !== 'hello, mesh!\n'; i++) {
+    for (let i = 0; i < 50 && text !== UPSTREAM_BODY; i++) {
       text = await fetch(`${t.url}/`)
         .then((r) => r.text())
         .catch(() => '');
-      if (text !== 'hello, mesh!\n') await sleep(100);
+      if (text !== UPSTREAM_BODY) await sleep(100);
     }
-    if (text !== 'hello, mesh!\n') throw new Error(`${t.name} does not proxy: "${text}"`);
+    if (text !== UPSTREAM_BODY) throw new Error(`${t.name} does not proxy: "${text}"`);
   }
   for (const t of targets) {
     log(`warm-up ${t.name} ${opts.warmup}s`);
