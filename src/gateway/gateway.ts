@@ -20,6 +20,7 @@ import type { Cluster } from '../proxy/cluster.js';
 import {
   ProxyEngine,
   type ProxyRequest,
+  type ProxyRequestHead,
   type ProxyResponse,
   type UpstreamDispatcher,
 } from '../proxy/engine.js';
@@ -136,7 +137,8 @@ function createDownstreamServer(
       headersTimeout: headersTimeoutMs,
       keepAliveTimeout: options.downstreamKeepAliveMs,
     },
-    onRequest,
+    // node:http's request is itself the stream of its body.
+    (req, res) => onRequest(Object.assign(req, { body: req }), res),
   );
 }
 
@@ -208,7 +210,7 @@ export async function startGateway(
     if (draining) res.shouldKeepAlive = false;
     engine.handle(req, res);
   });
-  server.on('upgrade', (req: ProxyRequest, socket: Socket, head: Buffer) =>
+  server.on('upgrade', (req: ProxyRequestHead, socket: Socket, head: Buffer) =>
     engine.handleUpgrade(req, socket, head),
   );
   server.on('connection', (socket: Socket) => {

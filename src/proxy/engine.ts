@@ -59,17 +59,23 @@ export interface UpstreamHandler {
   onError(err: Error): void;
 }
 
-/**
- * A downstream request as the engine reads it: node:http's IncomingMessage or the gateway's
- * Http1Request. Itself the Readable of its body.
- */
-export interface ProxyRequest extends Readable {
+/** A downstream request's head as the engine reads it (node:http's IncomingMessage has it). */
+export interface ProxyRequestHead {
   readonly method?: string | undefined;
   readonly url?: string | undefined;
   readonly headers: IncomingHttpHeaders;
   /** Name/value pairs as they came, duplicates kept. */
   readonly rawHeaders: string[];
   readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
+/**
+ * A downstream request: the gateway's Http1Request, or node:http's IncomingMessage with `body`
+ * set to itself. `body` is asked for only when the head announces one (Http1Request makes no
+ * stream for a request without a body).
+ */
+export interface ProxyRequest extends ProxyRequestHead {
+  readonly body: Readable;
 }
 
 /** A downstream response as the engine writes it: node:http's ServerResponse or Http1Response. */
@@ -151,7 +157,7 @@ export class ProxyEngine {
   }
 
   /** Matches a request; answers the route and the facts the forwarding headers need. */
-  match(req: ProxyRequest): { route: ProxyRoute | undefined; input: MatchInput } {
+  match(req: ProxyRequestHead): { route: ProxyRoute | undefined; input: MatchInput } {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const input: MatchInput = {
@@ -164,7 +170,7 @@ export class ProxyEngine {
     return { route: this.options.table.match(input), input };
   }
 
-  facts(req: ProxyRequest): ForwardedFacts {
+  facts(req: ProxyRequestHead): ForwardedFacts {
     return {
       remoteAddress: req.socket.remoteAddress ?? '',
       proto: this.#proto,
@@ -177,7 +183,7 @@ export class ProxyEngine {
    * node:http (undici's pools are for request/response), then bytes flow both ways until
    * either side closes. Not retried: an upgrade is not idempotent in general.
    */
-  handleUpgrade(req: ProxyRequest, socket: Duplex, head: Buffer): void {
+  handleUpgrade(req: ProxyRequestHead, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const { route, input } = this.match(req);
     if (route === undefined) {
@@ -270,7 +276,7 @@ class UpgradeExchange implements FilterExchange {
   path: string;
   extra: Record<string, string> | undefined;
   remove: Set<string> | undefined;
-  constructor(req: ProxyRequest) {
+  constructor(req: ProxyRequestHead) {
     this.method = req.method ?? 'GET';
     this.headers = req.headers;
     this.path = req.url ?? '/';
@@ -408,7 +414,7 @@ class Exchange implements FilterExchange {
       path: this.path,
       method: this.method as Dispatcher.HttpMethod,
       headers,
-      body: this.#hasBody ? this.#req : null,
+      body: this.#hasBody ? this.#req.body : null,
       headersTimeout: Number.isFinite(tryTimeoutMs) ? Math.max(1, tryTimeoutMs) : 0,
       bodyTimeout: idleMs,
     };
@@ -421,7 +427,7 @@ class Exchange implements FilterExchange {
 
   /** Whether another attempt may be sent: the body was not read yet (or there is none). */
   #canRetry(): boolean {
-    return !this.#hasBody || !this.#req.readableDidRead;
+    return !this.#hasBody || !this.#req.body.readableDidRead;
   }
 
   /** An attempt answered with a head. Returns false when the response is discarded for a retry. */
@@ -523,7 +529,7 @@ class Exchange implements FilterExchange {
     const stats = this.#stats ?? this.#engine.options.metrics.stats(route, service);
     stats.answered(reply.status);
     // The request body is not read: drop the connection after the reply rather than drain it.
-    if (this.#hasBody && !this.#req.readableEnded) this.#res.shouldKeepAlive = false;
+    if (this.#hasBody && !this.#req.body.readableEnded) this.#res.shouldKeepAlive = false;
     sendLocalReply(this.#res, reply);
     this.#finish(-1);
   }

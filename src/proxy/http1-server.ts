@@ -4,7 +4,7 @@
  * written by hand, without node:http's per-request stream machinery (IncomingMessage's and
  * ServerResponse's states, 'finish' events, next-tick callbacks). It speaks the part of
  * node:http the proxy engine uses: 'request' (req, res), 'upgrade' (req, socket, head),
- * 'clientError' (err, socket), `closeIdleConnections()`; the request is a Readable of its body.
+ * 'clientError' (err, socket), `closeIdleConnections()`; the request's body is a Readable made on first use (`req.body`).
  *
  * Why: measured by hand on this project's 2-core machine (docs/benchmarks.md, "gateway"), the
  * gateway costs 6-9 µs of CPU per request more on node:http than on this server, a fifth of its
@@ -85,8 +85,34 @@ export function headersObject(raw: readonly string[]): IncomingHttpHeaders {
   return out as IncomingHttpHeaders;
 }
 
-/** One request: its head, and its body as a Readable (ended at once when it has none). */
-export class Http1Request extends Readable {
+/**
+ * A request's body as a Readable. Made only when asked for (`Http1Request.body`), or when body
+ * bytes arrive before anyone asked: a request without a body, most of them, makes no stream.
+ */
+class RequestBody extends Readable {
+  readonly #conn: Http1Connection;
+
+  constructor(conn: Http1Connection) {
+    super();
+    this.#conn = conn;
+  }
+
+  override _read(): void {
+    this.#conn.resumeBody();
+  }
+
+  /**
+   * As node's IncomingMessage: an abort's error is emitted only to 'error' listeners. A body
+   * nobody was handed (refused, answered 417, still queued) or whose reader does not listen for
+   * errors is destroyed when its connection goes; an unheard 'error' would crash the process.
+   */
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    callback(this.listenerCount('error') > 0 ? err : null);
+  }
+}
+
+/** One request: its head, and its body (see `body`). */
+export class Http1Request {
   readonly method: string;
   readonly url: string;
   readonly rawHeaders: string[];
@@ -97,6 +123,10 @@ export class Http1Request extends Readable {
   readonly keepAlive: boolean;
   readonly #conn: Http1Connection;
   #headers: IncomingHttpHeaders | undefined;
+  #body: RequestBody | undefined;
+  /** The whole body was read from the connection (none counts), or the request was aborted. */
+  complete = false;
+  #aborted: Error | undefined;
   /** The response ended first: the rest of the body is read and dropped. */
   dumped = false;
 
@@ -109,7 +139,6 @@ export class Http1Request extends Readable {
     minor: number,
     keepAlive: boolean,
   ) {
-    super();
     this.#conn = conn;
     this.socket = conn.socket;
     this.method = method;
@@ -128,17 +157,35 @@ export class Http1Request extends Readable {
     return (this.#headers ??= headersObject(this.rawHeaders));
   }
 
-  override _read(): void {
-    this.#conn.resumeBody();
+  /** The body (an ended stream when there is none), made on first use. */
+  get body(): Readable {
+    let b = this.#body;
+    if (b === undefined) {
+      b = this.#body = new RequestBody(this.#conn);
+      if (this.#aborted !== undefined) b.destroy(this.#aborted);
+      else if (this.complete) b.push(null);
+    }
+    return b;
   }
 
-  /**
-   * As node's IncomingMessage: an abort's error is emitted only to 'error' listeners. A request
-   * nobody was handed (refused, answered 417, still queued) or whose reader does not listen for
-   * errors is destroyed when its connection goes; an unheard 'error' would crash the process.
-   */
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    callback(this.listenerCount('error') > 0 ? err : null);
+  /** A chunk of the body from the connection; false when its reader is behind. */
+  pushBody(chunk: Buffer): boolean {
+    return this.body.push(chunk);
+  }
+
+  /** The body's end from the connection. */
+  endBody(): void {
+    if (this.complete) return;
+    this.complete = true;
+    this.#body?.push(null);
+  }
+
+  /** The connection went before the body's end: the body fails with `err`. */
+  abort(err: Error): void {
+    if (this.complete) return;
+    this.complete = true;
+    this.#aborted = err;
+    this.#body?.destroy(err);
   }
 }
 
@@ -448,7 +495,7 @@ class Http1Connection {
     // Dead: the rest of a body in the packet that ended the connection is dropped, and must
     // not pause the socket again (see #linger).
     if (req === undefined || req.dumped || this.dead) return;
-    if (!req.push(chunk) && !this.#bodyPaused) {
+    if (!req.pushBody(chunk) && !this.#bodyPaused) {
       this.#bodyPaused = true;
       this.#feed.pause();
     }
@@ -457,7 +504,10 @@ class Http1Connection {
   #onMessageComplete(): void {
     const req = this.#parsing;
     this.#parsing = undefined;
-    if (req !== undefined && !req.dumped) req.push(null);
+    if (req === undefined) return;
+    // A dropped body gets no end: its reader, if any, must not take it for whole.
+    if (req.dumped) req.complete = true;
+    else req.endBody();
   }
 
   /** The body's reader wants more. */
@@ -522,7 +572,7 @@ class Http1Connection {
       return;
     }
     // The request body may still be coming: read it through and drop it.
-    if (!req.readableEnded && this.#parsing === req) {
+    if (!req.complete && this.#parsing === req) {
       req.dumped = true;
       this.resumeBody();
     }
@@ -548,7 +598,7 @@ class Http1Connection {
   #parseError(err: Error): void {
     const parsing = this.#parsing;
     this.#parsing = undefined;
-    parsing?.destroy(httpError('request aborted: malformed', 'ECONNRESET'));
+    parsing?.abort(httpError('request aborted: malformed', 'ECONNRESET'));
     const current = this.#current;
     if (current !== undefined && current.req !== parsing) {
       // A later request is malformed: answered in order, after the responses before it (the
@@ -589,7 +639,7 @@ class Http1Connection {
       this.socket.destroy();
       return;
     }
-    req.push(null);
+    req.endBody();
     this.server.emit('upgrade', req, this.socket, head);
   }
 
@@ -614,8 +664,7 @@ class Http1Connection {
   #abort(): void {
     const parsing = this.#parsing;
     this.#parsing = undefined;
-    if (parsing !== undefined && !parsing.readableEnded)
-      parsing.destroy(httpError('request aborted', 'ECONNRESET'));
+    parsing?.abort(httpError('request aborted', 'ECONNRESET'));
     const res = this.#current;
     this.#current = undefined;
     this.#queue = [];

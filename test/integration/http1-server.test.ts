@@ -319,7 +319,7 @@ function reply(res: Http1Response, text: string | Buffer, status = 200): void {
 
 /** Reads the body, then answers `<method> <url> <body>`. */
 const echo: Handler = (req, res) => {
-  readBody(req).then(
+  readBody(req.body).then(
     (body) => reply(res, `${req.method} ${req.url} ${body.toString('latin1')}`),
     () => undefined, // aborted: nobody to answer
   );
@@ -504,10 +504,10 @@ for (const native of [true, false])
           const t = await startServer((req, res) => {
             void (async () => {
               const hash = createHash('sha256');
-              for await (const chunk of req) {
+              for await (const chunk of req.body) {
                 hash.update(chunk as Buffer);
                 chunks++;
-                maxBuffered = Math.max(maxBuffered, req.readableLength);
+                maxBuffered = Math.max(maxBuffered, req.body.readableLength);
                 await tick(); // slower than loopback
                 await tick();
               }
@@ -837,8 +837,8 @@ for (const native of [true, false])
           const events: string[] = [];
           const t = await startServer((req, res) => {
             res.on('close', () => events.push(`close ${req.url}`));
-            req.on('error', (e: Error & { code?: string }) => events.push(`error ${e.code}`));
-            req.resume();
+            req.body.on('error', (e: Error & { code?: string }) => events.push(`error ${e.code}`));
+            req.body.resume();
             if (req.url === '/started') {
               res.writeHead(200, undefined, ['content-length', '10']);
               res.write('12345');
@@ -1005,9 +1005,9 @@ for (const native of [true, false])
         const gone = deferred<Error | undefined>();
         let received = 0;
         const t = await startServer((req, res) => {
-          req.on('data', (d: Buffer) => (received += d.length));
-          req.on('error', (err) => gone.resolve(err));
-          req.on('close', () => gone.resolve(undefined));
+          req.body.on('data', (d: Buffer) => (received += d.length));
+          req.body.on('error', (err) => gone.resolve(err));
+          req.body.on('close', () => gone.resolve(undefined));
           res.on('close', () => undefined);
         });
         const c = await client(t);
