@@ -4,7 +4,8 @@
  * written by hand, without node:http's per-request stream machinery (IncomingMessage's and
  * ServerResponse's states, 'finish' events, next-tick callbacks). It speaks the part of
  * node:http the proxy engine uses: 'request' (req, res), 'upgrade' (req, socket, head),
- * 'clientError' (err, socket), `closeIdleConnections()`; the request's body is a Readable made on first use (`req.body`).
+ * 'clientError' (err, socket), `closeIdleConnections()`; the request's body is a Readable made
+ * on first use (`req.body`).
  *
  * Why: measured by hand on this project's 2-core machine (docs/benchmarks.md, "gateway"), the
  * gateway costs 6-9 µs of CPU per request more on node:http than on this server, a fifth of its
