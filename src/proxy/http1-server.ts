@@ -355,16 +355,15 @@ export class Http1Response {
     return this;
   }
 
-  /** 'drain' (of the socket) and 'close' (the connection closed before the response ended). */
-  on(event: 'drain' | 'close', fn: () => void): this {
-    if (event === 'close') this.#onClose = fn;
-    else this.#conn.socket.on('drain', fn);
+  /** The connection closed before the response ended (one listener: the engine's). */
+  on(_event: 'close', fn: () => void): this {
+    this.#onClose = fn;
     return this;
   }
 
-  once(event: 'drain' | 'close', fn: () => void): this {
-    if (event === 'close') this.#onClose = fn;
-    else this.#conn.socket.once('drain', fn);
+  /** The socket's buffer drained, once. */
+  once(_event: 'drain', fn: () => void): this {
+    this.#conn.socket.once('drain', fn);
     return this;
   }
 

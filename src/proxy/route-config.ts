@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { SERVICE_NAME } from '../protocol/registration.js';
+import { HTTP_TOKEN } from './headers.js';
 
 const regexString = z
   .string()
@@ -21,7 +22,8 @@ const regexString = z
 
 const headerName = z
   .string()
-  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, 'must be an HTTP header name')
+  .max(256)
+  .regex(HTTP_TOKEN, 'must be an HTTP header name')
   .transform((s) => s.toLowerCase());
 
 /** One header or query parameter condition: exactly one of exact, regex, present. */
