@@ -227,7 +227,12 @@ class Connection {
     // Armed only if the body does not end in the same read (#onParsed): most small answers
     // never touch a timer.
     this.#bodyTimeoutMs = ex.options.bodyTimeout ?? 0;
-    const go = ex.handler.onHeaders(status, list, this.#resume, statusText);
+    // The handler's resume for this answer: a late call, once the connection serves the next
+    // request, must not resume that one's reading.
+    const resume = (): void => {
+      if (this.#current === ex) this.#resume();
+    };
+    const go = ex.handler.onHeaders(status, list, resume, statusText);
     if (go === false) this.#pause();
     const method = ex.options.method;
     // No body follows a HEAD answer, a 204 or a 304, whatever the head says (skip it).
@@ -274,11 +279,11 @@ class Connection {
     this.#disarmBodyTimer();
   }
 
-  readonly #resume = (): void => {
+  #resume(): void {
     this.#paused = false;
     this.#armBodyTimer();
     this.#feed.resume();
-  };
+  }
 
   #onBody(chunk: Buffer): void {
     const ex = this.#current;
@@ -309,6 +314,12 @@ class Connection {
     if (!ex.keepAlive || this.#closed || this.#pool.agent.closed) {
       this.#destroy();
       return;
+    }
+    // Paused by a handler whose answer then completed in the same read (its reader may never
+    // drain): the next request's answer must be read.
+    if (this.#paused) {
+      this.#paused = false;
+      this.#feed.resume();
     }
     this.#pool.idle(this);
   }

@@ -572,10 +572,10 @@ class Http1Connection {
       return;
     }
     // The request body may still be coming: read it through and drop it.
-    if (!req.complete && this.#parsing === req) {
-      req.dumped = true;
-      this.resumeBody();
-    }
+    if (!req.complete && this.#parsing === req) req.dumped = true;
+    // Reading may be paused for this request's body, which nobody reads now (even one that came
+    // whole), or for a later request's, which pauses again at its next chunk: read on.
+    this.resumeBody();
     const next = this.#queue.shift();
     // Nothing waits any more: read on. Before serving `next`, whose body may still be coming
     // (or, with Expect: 100-continue, be sent only now); paused, it would never arrive.

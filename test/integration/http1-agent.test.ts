@@ -329,6 +329,39 @@ for (const nativeReads of [true, false])
       assert.equal(whilePaused, 0);
     });
 
+    it('reads the next answer on a connection whose last one ended while paused', async () => {
+      // The whole answer comes in one read: onData pauses, and the answer completes before
+      // anyone resumes (a client that went away never drains). The connection goes back to the
+      // pool; the next request on it must be read.
+      const up = await httpServer((req, res) => res.end(`body of ${req.url}`));
+      closers.push(up.close);
+      const own = new Http1Agent({
+        connectTimeoutMs: 1_000,
+        keepAliveTimeoutMs: 4_000,
+        connections: 0,
+        nativeReads,
+      });
+      closers.push(() => own.close());
+      const first = await send(own, up.origin, { path: '/1' }, () => false);
+      assert.equal(first.body, 'body of /1');
+      assert.equal(first.completed, true);
+      const second = await Promise.race([
+        send(own, up.origin, { path: '/2' }),
+        new Promise<Outcome>((resolve) => {
+          const noAnswer = {
+            headers: [],
+            body: '',
+            completed: false,
+            error: new Error('no answer'),
+          };
+          setTimeout(() => resolve(noAnswer), 2_000).unref();
+        }),
+      ]);
+      assert.equal(second.error, undefined);
+      assert.equal(second.body, 'body of /2');
+      assert.equal(up.connections(), 1);
+    });
+
     it('closes connections idle past keepAliveTimeoutMs, and opens a new one after', async () => {
       const short = new Http1Agent({
         connectTimeoutMs: 1_000,

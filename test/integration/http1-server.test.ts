@@ -465,6 +465,29 @@ for (const native of [true, false])
 
     describe('request bodies', () => {
       it(
+        'reads the next request after one answered without reading its whole, already sent body',
+        T,
+        async () => {
+          // 20 KiB in one read, more than the body stream buffers: reading pauses, and the body
+          // completes in that same read. The handler answers later without reading it;
+          // keep-alive must read on to the next request.
+          const t = await startServer((req, res) => {
+            setTimeout(() => reply(res, `answered ${req.url}`), 20);
+          });
+          const c = await client(t);
+          const body = 'x'.repeat(20 * 1024);
+          await c.write(
+            `POST /1 HTTP/1.1\r\nHost: test\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+          );
+          const [first] = await c.read(1);
+          assert.equal(first?.body.toString(), 'answered /1');
+          await c.write(get('/2'));
+          const rs = await c.read(2);
+          assert.equal(rs[1]?.body.toString(), 'answered /2');
+        },
+      );
+
+      it(
         'delivers a Content-Length body and a chunked body (with extensions) whole',
         T,
         async () => {
