@@ -114,6 +114,17 @@ for (const nativeReads of [true, false])
       await agent.close();
       for (const c of closers) await c();
     });
+    /** An agent of the test's own (its connections counted alone), closed after the suite. */
+    const ownAgent = (): Http1Agent => {
+      const own = new Http1Agent({
+        connectTimeoutMs: 1_000,
+        keepAliveTimeoutMs: 4_000,
+        connections: 0,
+        nativeReads,
+      });
+      closers.push(() => own.close());
+      return own;
+    };
 
     it('is supported on the Node versions Meshwork runs on (else the gateway uses undici)', () => {
       assert.equal(isHttp1AgentSupported(), true);
@@ -286,13 +297,7 @@ for (const nativeReads of [true, false])
         await once(server, 'listening');
         closers.push(() => void server.close());
         const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-        const own = new Http1Agent({
-          connectTimeoutMs: 1_000,
-          keepAliveTimeoutMs: 4_000,
-          connections: 0,
-          nativeReads,
-        });
-        closers.push(() => own.close());
+        const own = ownAgent();
         assert.equal((await send(own, origin)).body, 'ok');
         assert.equal(own.connections, 1);
         await until(
@@ -335,13 +340,7 @@ for (const nativeReads of [true, false])
       // pool; the next request on it must be read.
       const up = await httpServer((req, res) => res.end(`body of ${req.url}`));
       closers.push(up.close);
-      const own = new Http1Agent({
-        connectTimeoutMs: 1_000,
-        keepAliveTimeoutMs: 4_000,
-        connections: 0,
-        nativeReads,
-      });
-      closers.push(() => own.close());
+      const own = ownAgent();
       const first = await send(own, up.origin, { path: '/1' }, () => false);
       assert.equal(first.body, 'body of /1');
       assert.equal(first.completed, true);
