@@ -96,21 +96,19 @@ class RequestBody extends Readable {
   constructor(conn: Http1Connection) {
     super();
     this.#conn = conn;
+    // An abort's error (the connection went) reaches the readers listening for it, and is
+    // dropped when none is. Not decided at destroy time, as IncomingMessage does: the error is
+    // emitted a tick later, by when its reader may have stopped listening (the gateway's
+    // upstream upload stops as the request is cancelled), and an unheard 'error' crashes.
+    this.on('error', ignore);
   }
 
   override _read(): void {
     this.#conn.resumeBody();
   }
-
-  /**
-   * As node's IncomingMessage: an abort's error is emitted only to 'error' listeners. A body
-   * nobody was handed (refused, answered 417, still queued) or whose reader does not listen for
-   * errors is destroyed when its connection goes; an unheard 'error' would crash the process.
-   */
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    callback(this.listenerCount('error') > 0 ? err : null);
-  }
 }
+
+const ignore = (): void => undefined;
 
 /** One request: its head, and its body (see `body`). */
 export class Http1Request {

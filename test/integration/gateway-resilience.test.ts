@@ -5,13 +5,15 @@
  * and client disconnects cancelling the upstream request.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createRegistryClient, type RegistryClient } from '../../src/client/registry-client.js';
 import type { RunningGateway } from '../../src/gateway/gateway.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { call, startTestGateway, startUpstream, until, type Upstream } from '../helpers/gateway.js';
+import { deferred } from '../helpers/deferred.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
 /** A port nothing listens on (bound, then closed). */
@@ -282,6 +284,34 @@ describe('gateway resilience', () => {
       m.text,
       /meshwork_gateway_upstream_instances\{service="panic",state="available"\} 1/,
     );
+  });
+
+  it('cancels the upload and serves on when the client disconnects mid-upload', async () => {
+    const [u] = await service('upload-cut', 1);
+    let uploadGone = false;
+    const started = deferred<void>();
+    (u as Upstream).handler = (req) => {
+      req.on('data', () => started.resolve());
+      req.on('close', () => (uploadGone = true));
+    };
+    const g = await gw({});
+    const port = Number(new URL(g.url).port);
+    const client = connect({ port, host: '127.0.0.1' });
+    client.on('error', () => undefined);
+    await once(client, 'connect');
+    client.write(
+      'POST /up HTTP/1.1\r\nHost: upload-cut.mesh.local\r\nContent-Length: 100000\r\n\r\n',
+    );
+    client.write('x'.repeat(1_000));
+    // The upload is streaming to the upstream: now the client goes.
+    await started.promise;
+    client.destroy();
+    await until(() => uploadGone, 5_000, 'the upstream upload to be cut');
+    // An aborted body's error nobody hears any more must not crash the gateway.
+    (u as Upstream).handler = undefined;
+    const r = await call(g.url, '/', { headers: { host: 'upload-cut.mesh.local' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'upload-cut-1');
   });
 
   it('cancels the upstream request when the client disconnects', async () => {

@@ -20,22 +20,12 @@ import {
   type Http1Response,
   type Http1ServerOptions,
 } from '../../src/proxy/http1-server.js';
+import { deferred } from '../helpers/deferred.js';
 
 /** Every test gets this long; the timeout tests wait for events, never for the clock. */
 const T = { timeout: 10_000 };
 
 type Handler = (req: Http1Request, res: Http1Response) => void;
-
-interface Deferred<T = void> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
