@@ -286,6 +286,79 @@ describe('gateway resilience', () => {
     );
   });
 
+  it('answers pipelined requests with bodies in order, and serves on after clients cut off', async () => {
+    const [u] = await service('pipelined', 1);
+    (u as Upstream).handler = (req, res) => {
+      let n = 0;
+      req.on('data', (d: Buffer) => (n += d.length));
+      req.on('end', () => {
+        const body = `${req.method} ${req.url} ${n}`;
+        res.writeHead(200, { 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+    };
+    const g = await gw({});
+    const port = Number(new URL(g.url).port);
+    // Eight requests on one connection, written at once: GETs, and POSTs of up to ~500 KB
+    // (more than the buffers between, so reading pauses on both sides); the last one closes.
+    const batch = (c: number): { bytes: string; expected: string[] } => {
+      let bytes = '';
+      const expected: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const path = `/c${c}/r${i}`;
+        const last = i === 7 ? 'Connection: close\r\n' : '';
+        if (i % 2 === 0) {
+          bytes += `GET ${path} HTTP/1.1\r\nHost: pipelined.mesh.local\r\n${last}\r\n`;
+          expected.push(`GET ${path} 0`);
+        } else {
+          const size = 10_000 * i * i;
+          bytes += `POST ${path} HTTP/1.1\r\nHost: pipelined.mesh.local\r\nContent-Length: ${size}\r\n${last}\r\n${'p'.repeat(size)}`;
+          expected.push(`POST ${path} ${size}`);
+        }
+      }
+      return { bytes, expected };
+    };
+    /** The bodies of the responses in `text` (Content-Length framed). */
+    const bodies = (text: string): string[] => {
+      const out: string[] = [];
+      let at = 0;
+      for (;;) {
+        const end = text.indexOf('\r\n\r\n', at);
+        if (end < 0) return out;
+        const length = Number(/content-length: (\d+)/i.exec(text.slice(at, end))?.[1]);
+        out.push(text.slice(end + 4, end + 4 + length));
+        at = end + 4 + length;
+      }
+    };
+    const client = async (
+      c: number,
+      cutOff: boolean,
+    ): Promise<{ got: string[]; expected: string[] }> => {
+      const { bytes, expected } = batch(c);
+      const socket = connect({ port, host: '127.0.0.1' });
+      socket.on('error', () => undefined);
+      let text = '';
+      const closed = once(socket, 'close');
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        // Cut off: gone as soon as the first answer starts coming.
+        if (cutOff) socket.destroy();
+      });
+      socket.write(bytes);
+      await closed;
+      return { got: bodies(text), expected };
+    };
+    const results = await Promise.all(Array.from({ length: 12 }, (_, c) => client(c, c % 3 === 2)));
+    for (const [c, r] of results.entries()) {
+      if (c % 3 === 2) continue;
+      assert.deepEqual(r.got, r.expected, `client ${c}`);
+    }
+    // The cut-off clients left nothing stuck: a new request is answered at once.
+    const r = await call(g.url, '/final', { headers: { host: 'pipelined.mesh.local' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'GET /final 0');
+  });
+
   it('cancels the upload and serves on when the client disconnects mid-upload', async () => {
     const [u] = await service('upload-cut', 1);
     let uploadGone = false;
