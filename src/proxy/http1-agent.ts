@@ -241,7 +241,6 @@ class Connection {
 
   #bodyTimeoutMs = 0;
   #bodyTimer: NodeJS.Timeout | undefined;
-  #paused = false;
 
   /** After a read of the body: the silence it may keep starts again (armed if not yet). */
   #armBodyTimer(): void {
@@ -250,7 +249,7 @@ class Connection {
       return;
     }
     const ex = this.#current;
-    if (this.#paused || this.#bodyTimeoutMs <= 0) return;
+    if (this.#feed.paused || this.#bodyTimeoutMs <= 0) return;
     if (ex === undefined || !ex.headed || ex.done) return;
     this.#bodyTimer = setTimeout(this.#onBodyTimeout, this.#bodyTimeoutMs);
     this.#bodyTimer.unref();
@@ -274,15 +273,13 @@ class Connection {
 
   #pause(): void {
     this.#feed.pause();
-    this.#paused = true;
     // A slow downstream is not a silent upstream.
     this.#disarmBodyTimer();
   }
 
   #resume(): void {
-    this.#paused = false;
-    this.#armBodyTimer();
     this.#feed.resume();
+    this.#armBodyTimer();
   }
 
   #onBody(chunk: Buffer): void {
@@ -317,10 +314,7 @@ class Connection {
     }
     // Paused by a handler whose answer then completed in the same read (its reader may never
     // drain): the next request's answer must be read.
-    if (this.#paused) {
-      this.#paused = false;
-      this.#feed.resume();
-    }
+    this.#feed.resume();
     this.#pool.idle(this);
   }
 

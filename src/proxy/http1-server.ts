@@ -459,7 +459,7 @@ class Http1Connection {
     // Pipelined requests wait: read no further until they are served.
     if (this.#queue.length > 0 && !this.#queuePaused) {
       this.#queuePaused = true;
-      this.#feed.pause();
+      this.#syncReading();
     }
   }
 
@@ -495,7 +495,7 @@ class Http1Connection {
     if (req === undefined || req.dumped || this.dead) return;
     if (!req.pushBody(chunk) && !this.#bodyPaused) {
       this.#bodyPaused = true;
-      this.#feed.pause();
+      this.#syncReading();
     }
   }
 
@@ -512,7 +512,13 @@ class Http1Connection {
   resumeBody(): void {
     if (!this.#bodyPaused) return;
     this.#bodyPaused = false;
-    if (!this.#queuePaused && !this.dead) this.#feed.resume();
+    this.#syncReading();
+  }
+
+  /** Reads while neither a body's reader is behind nor pipelined requests wait. */
+  #syncReading(): void {
+    if (this.#bodyPaused || this.#queuePaused) this.#feed.pause();
+    else this.#feed.resume();
   }
 
   #serve(req: Http1Request): void {
@@ -556,7 +562,7 @@ class Http1Connection {
   #linger(): void {
     this.#bodyPaused = false;
     this.#queuePaused = false;
-    this.#feed.resume();
+    this.#syncReading();
   }
 
   responseEnded(res: Http1Response): void {
@@ -579,7 +585,7 @@ class Http1Connection {
     // (or, with Expect: 100-continue, be sent only now); paused, it would never arrive.
     if (this.#queue.length === 0 && this.#queuePaused) {
       this.#queuePaused = false;
-      if (!this.#bodyPaused) this.#feed.resume();
+      this.#syncReading();
     }
     if (next !== undefined) {
       this.#serve(next);

@@ -198,7 +198,7 @@ interface StreamHandle {
 /**
  * How a socket's bytes reach its parser. Natively where node's handle allows it, as node:http
  * does (`parser.consume`): each read goes from libuv into llhttp in C++, with no Buffer, stream
- * push or 'data' event in JavaScript, which measured 2-5 µs of CPU less per request and side
+ * push or 'data' event in JavaScript, which measured 8-13% of the gateway's CPU per request
  * (docs/benchmarks.md, "gateway"). Else through the socket's 'data' events. Either way
  * `onParsed` hears, after each read, what execute() returned: the bytes parsed (fewer than
  * read when the parser stopped for an Upgrade: see `bytes()`) or the parse error. The socket's
@@ -240,9 +240,9 @@ export class ParserFeed {
     }
   }
 
-  /** Whether the parser reads the socket's handle itself. */
-  get native(): boolean {
-    return this.#handle !== undefined;
+  /** Reading is paused (by pause(), until resume()). */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   /** The bytes of the read just parsed; valid only within `onParsed`. */
