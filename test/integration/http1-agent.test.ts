@@ -13,7 +13,11 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Dispatcher } from 'undici';
 import type { UpstreamHandler } from '../../src/proxy/engine.js';
-import { Http1Agent, isHttp1AgentSupported } from '../../src/proxy/http1-agent.js';
+import {
+  Http1Agent,
+  isHttp1AgentSupported,
+  type Http1AgentOptions,
+} from '../../src/proxy/http1-agent.js';
 import { until } from '../helpers/until.js';
 
 interface Outcome {
@@ -115,12 +119,13 @@ for (const nativeReads of [true, false])
       for (const c of closers) await c();
     });
     /** An agent of the test's own (its connections counted alone), closed after the suite. */
-    const ownAgent = (): Http1Agent => {
+    const ownAgent = (options: Partial<Http1AgentOptions> = {}): Http1Agent => {
       const own = new Http1Agent({
         connectTimeoutMs: 1_000,
         keepAliveTimeoutMs: 4_000,
         connections: 0,
         nativeReads,
+        ...options,
       });
       closers.push(() => own.close());
       return own;
@@ -362,12 +367,7 @@ for (const nativeReads of [true, false])
     });
 
     it('closes connections idle past keepAliveTimeoutMs, and opens a new one after', async () => {
-      const short = new Http1Agent({
-        connectTimeoutMs: 1_000,
-        keepAliveTimeoutMs: 40,
-        connections: 0,
-        nativeReads,
-      });
+      const short = ownAgent({ keepAliveTimeoutMs: 40 });
       const up = await httpServer((_req, res) => res.end('hi'));
       closers.push(up.close);
       assert.equal((await send(short, up.origin)).body, 'hi');
@@ -375,16 +375,10 @@ for (const nativeReads of [true, false])
       await until(() => short.connections === 0, 2_000, 'the idle connection closed');
       assert.equal((await send(short, up.origin)).body, 'hi');
       assert.equal(up.connections(), 2);
-      await short.close();
     });
 
     it('queues requests beyond `connections` and serves them on the freed connection', async () => {
-      const limited = new Http1Agent({
-        connectTimeoutMs: 1_000,
-        keepAliveTimeoutMs: 4_000,
-        connections: 1,
-        nativeReads,
-      });
+      const limited = ownAgent({ connections: 1 });
       const up = await httpServer((req, res) => setTimeout(() => res.end(req.url), 5));
       closers.push(up.close);
       const rs = await Promise.all(
@@ -395,7 +389,6 @@ for (const nativeReads of [true, false])
         ['/1', '/2', '/3'],
       );
       assert.equal(up.connections(), 1);
-      await limited.close();
     });
 
     it('aborts a request on the handler’s abort, and closes its connection', async () => {
