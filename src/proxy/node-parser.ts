@@ -74,8 +74,10 @@ export const HTTPParser: NodeHttpParserClass | undefined = (() => {
       'unconsume',
       'getCurrentBuffer',
     ] as const;
-    if (!methods.every((m) => typeof p[m] === 'function')) return undefined;
-    return P;
+    const shaped = methods.every((m) => typeof p[m] === 'function');
+    // The probe is freed at once, not left to the garbage collector.
+    if (typeof p.close === 'function') p.close();
+    return shaped ? P : undefined;
   } catch {
     return undefined;
   }
