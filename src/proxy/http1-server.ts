@@ -110,6 +110,13 @@ class RequestBody extends Readable {
 
 const ignore = (): void => undefined;
 
+/**
+ * Where a request's body stands: still `arriving`, read `whole` (no body counts), `aborted`
+ * (the connection went, or the body was malformed, before its end), or `dropped` (the response
+ * ended first: the rest is read from the connection and thrown away). Only `arriving` moves on.
+ */
+export type BodyState = 'arriving' | 'whole' | 'aborted' | 'dropped';
+
 /** One request: its head, and its body (see `body`). */
 export class Http1Request {
   readonly method: string;
@@ -123,11 +130,9 @@ export class Http1Request {
   readonly #conn: Http1Connection;
   #headers: IncomingHttpHeaders | undefined;
   #body: RequestBody | undefined;
-  /** The whole body was read from the connection (none counts), or the request was aborted. */
-  complete = false;
+  #bodyState: BodyState = 'arriving';
+  /** Why the body was aborted (its stream fails with it). */
   #aborted: Error | undefined;
-  /** The response ended first: the rest of the body is read and dropped. */
-  dumped = false;
 
   constructor(
     conn: Http1Connection,
@@ -156,13 +161,25 @@ export class Http1Request {
     return (this.#headers ??= headersObject(this.rawHeaders));
   }
 
-  /** The body (an ended stream when there is none), made on first use. */
+  get bodyState(): BodyState {
+    return this.#bodyState;
+  }
+
+  /**
+   * The body (an ended stream when there is none), made on first use. Asked for after it was
+   * dropped, it fails: what is left of it was thrown away.
+   */
   get body(): Readable {
     let b = this.#body;
     if (b === undefined) {
       b = this.#body = new RequestBody(this.#conn);
-      if (this.#aborted !== undefined) b.destroy(this.#aborted);
-      else if (this.complete) b.push(null);
+      const state = this.#bodyState;
+      if (state === 'whole') b.push(null);
+      else if (state === 'aborted') b.destroy(this.#aborted);
+      else if (state === 'dropped')
+        b.destroy(
+          httpError('request body dropped: the response ended first', 'ERR_STREAM_PREMATURE_CLOSE'),
+        );
     }
     return b;
   }
@@ -174,17 +191,25 @@ export class Http1Request {
 
   /** The body's end from the connection. */
   endBody(): void {
-    if (this.complete) return;
-    this.complete = true;
+    if (this.#bodyState !== 'arriving') return;
+    this.#bodyState = 'whole';
     this.#body?.push(null);
   }
 
   /** The connection went before the body's end: the body fails with `err`. */
   abort(err: Error): void {
-    if (this.complete) return;
-    this.complete = true;
+    if (this.#bodyState !== 'arriving') return;
+    this.#bodyState = 'aborted';
     this.#aborted = err;
     this.#body?.destroy(err);
+  }
+
+  /**
+   * The response ended before the body did: the rest is read and dropped. A reader of the
+   * body already made hears no more of it (the exchange it served is over).
+   */
+  drop(): void {
+    if (this.#bodyState === 'arriving') this.#bodyState = 'dropped';
   }
 }
 
@@ -492,7 +517,7 @@ class Http1Connection {
     const req = this.#parsing;
     // Dead: the rest of a body in the packet that ended the connection is dropped, and must
     // not pause the socket again (see #linger).
-    if (req === undefined || req.dumped || this.dead) return;
+    if (req === undefined || req.bodyState === 'dropped' || this.dead) return;
     if (!req.pushBody(chunk) && !this.#bodyPaused) {
       this.#bodyPaused = true;
       this.#syncReading();
@@ -502,10 +527,8 @@ class Http1Connection {
   #onMessageComplete(): void {
     const req = this.#parsing;
     this.#parsing = undefined;
-    if (req === undefined) return;
-    // A dropped body gets no end: its reader, if any, must not take it for whole.
-    if (req.dumped) req.complete = true;
-    else req.endBody();
+    // A dropped body stays dropped: its reader, if any, must not take it for whole.
+    req?.endBody();
   }
 
   /** The body's reader wants more. */
@@ -576,7 +599,7 @@ class Http1Connection {
       return;
     }
     // The request body may still be coming: read it through and drop it.
-    if (!req.complete && this.#parsing === req) req.dumped = true;
+    if (this.#parsing === req) req.drop();
     // Reading may be paused for this request's body, which nobody reads now (even one that came
     // whole), or for a later request's, which pauses again at its next chunk: read on.
     this.resumeBody();

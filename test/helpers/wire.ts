@@ -1,8 +1,10 @@
 /**
- * @module Test helper: HTTP/1.1 responses parsed strictly off raw bytes (what a raw TCP client
- * read), for tests that check the exact bytes a server or the gateway wrote.
+ * @module Test helper: a raw TCP client and the HTTP/1.1 responses it read, parsed strictly off
+ * the bytes, for tests that check the exact bytes a server or the gateway wrote.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 
 /** A response as the raw client parsed it off the wire. */
 export interface WireResponse {
@@ -104,4 +106,90 @@ export function parseResponses(
     off = p;
   }
   return { responses, finals, used: off };
+}
+
+/** A raw TCP client: writes exact bytes, collects every byte back, waits on what it reads. */
+export class RawClient {
+  readonly socket: Socket;
+  data = Buffer.alloc(0);
+  closed = false;
+  readonly closedPromise: Promise<void>;
+  #check: (() => void)[] = [];
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (d: Buffer) => {
+      this.data = Buffer.concat([this.data, d]);
+      this.#wake();
+    });
+    socket.on('error', () => undefined); // a reset is a close here
+    this.closedPromise = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.closed = true;
+        this.#wake();
+        resolve();
+      }),
+    );
+  }
+
+  static async connect(port: number, allowHalfOpen = false): Promise<RawClient> {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen });
+    await once(socket, 'connect');
+    return new RawClient(socket);
+  }
+
+  get text(): string {
+    return this.data.toString('latin1');
+  }
+
+  write(bytes: string | Buffer): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.socket.write(bytes, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  #wake(): void {
+    for (const c of [...this.#check]) c();
+  }
+
+  /** Resolves when `ok()` holds; rejects if the connection closes first. */
+  until(ok: () => boolean, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        let done = false;
+        try {
+          done = ok();
+        } catch (err) {
+          reject(err as Error);
+        }
+        if (!done && !this.closed) return;
+        this.#check = this.#check.filter((c) => c !== check);
+        if (done) resolve();
+        else reject(new Error(`closed before ${what}; got ${JSON.stringify(this.text)}`));
+      };
+      this.#check.push(check);
+      check();
+    });
+  }
+
+  responses(methods?: readonly string[]): WireResponse[] {
+    return parseResponses(this.data, this.closed, methods).responses;
+  }
+
+  /** Waits for `n` final responses (1xx not counted) and answers all parsed so far. */
+  async read(n: number, methods?: readonly string[]): Promise<WireResponse[]> {
+    await this.until(
+      () => parseResponses(this.data, this.closed, methods).finals >= n,
+      `${n} responses`,
+    );
+    return this.responses(methods);
+  }
+
+  /** Waits for the connection to close, then checks the bytes are whole responses, and answers them. */
+  async readToClose(methods?: readonly string[]): Promise<WireResponse[]> {
+    await this.closedPromise;
+    const { responses, used } = parseResponses(this.data, true, methods);
+    assert.equal(used, this.data.length, `only whole responses: ${JSON.stringify(this.text)}`);
+    return responses;
+  }
 }

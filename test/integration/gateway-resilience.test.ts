@@ -5,8 +5,7 @@
  * and client disconnects cancelling the upstream request.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createRegistryClient, type RegistryClient } from '../../src/client/registry-client.js';
 import type { RunningGateway } from '../../src/gateway/gateway.js';
@@ -14,7 +13,7 @@ import { FakeClock } from '../../src/testing/fake-clock.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { call, startTestGateway, startUpstream, until, type Upstream } from '../helpers/gateway.js';
 import { deferred } from '../helpers/deferred.js';
-import { parseResponses } from '../helpers/wire.js';
+import { RawClient } from '../helpers/wire.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
 /** A port nothing listens on (bound, then closed). */
@@ -324,21 +323,16 @@ describe('gateway resilience', () => {
       cutOff: boolean,
     ): Promise<{ got: string[]; expected: string[] }> => {
       const { bytes, expected } = batch(c);
-      const socket = connect({ port, host: '127.0.0.1' });
-      socket.on('error', () => undefined);
-      const parts: Buffer[] = [];
-      const closed = once(socket, 'close');
-      socket.on('data', (d: Buffer) => {
-        parts.push(d);
-        // Cut off: gone as soon as the first answer starts coming.
-        if (cutOff) socket.destroy();
-      });
-      socket.write(bytes);
-      await closed;
-      // Parsed strictly only where the connection ran its course (a cut one ends anywhere).
-      const got = cutOff
-        ? []
-        : parseResponses(Buffer.concat(parts), true).responses.map((r) => r.body.toString());
+      const raw = await RawClient.connect(port);
+      // Cut off: gone as soon as the first answer starts coming.
+      if (cutOff) raw.socket.once('data', () => raw.socket.destroy());
+      void raw.write(bytes).catch(() => undefined); // a cut-off client may not finish writing
+      if (cutOff) {
+        await raw.closedPromise;
+        return { got: [], expected };
+      }
+      // Whole responses only, to the close (a cut one ends anywhere, so is not parsed).
+      const got = (await raw.readToClose()).map((r) => r.body.toString());
       return { got, expected };
     };
     const results = await Promise.all(Array.from({ length: 12 }, (_, c) => client(c, c % 3 === 2)));
@@ -362,16 +356,14 @@ describe('gateway resilience', () => {
     };
     const g = await gw({});
     const port = Number(new URL(g.url).port);
-    const client = connect({ port, host: '127.0.0.1' });
-    client.on('error', () => undefined);
-    await once(client, 'connect');
-    client.write(
+    const client = await RawClient.connect(port);
+    await client.write(
       'POST /up HTTP/1.1\r\nHost: upload-cut.mesh.local\r\nContent-Length: 100000\r\n\r\n',
     );
-    client.write('x'.repeat(1_000));
+    await client.write('x'.repeat(1_000));
     // The upload is streaming to the upstream: now the client goes.
     await started.promise;
-    client.destroy();
+    client.socket.destroy();
     await until(() => uploadGone, 5_000, 'the upstream upload to be cut');
     // An aborted body's error nobody hears any more must not crash the gateway.
     (u as Upstream).handler = undefined;

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { afterEach, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -21,7 +21,7 @@ import {
   type Http1ServerOptions,
 } from '../../src/proxy/http1-server.js';
 import { deferred } from '../helpers/deferred.js';
-import { header, parseResponses, type WireResponse } from '../helpers/wire.js';
+import { header, parseResponses, RawClient, type WireResponse } from '../helpers/wire.js';
 
 /** Every test gets this long; the timeout tests wait for events, never for the clock. */
 const T = { timeout: 10_000 };
@@ -34,92 +34,6 @@ async function readBody(req: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of req) parts.push(chunk as Buffer);
   return Buffer.concat(parts);
-}
-
-/** A raw TCP client: writes exact bytes, collects every byte back, waits on what it reads. */
-class RawClient {
-  readonly socket: Socket;
-  data = Buffer.alloc(0);
-  closed = false;
-  readonly closedPromise: Promise<void>;
-  #check: (() => void)[] = [];
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', (d: Buffer) => {
-      this.data = Buffer.concat([this.data, d]);
-      this.#wake();
-    });
-    socket.on('error', () => undefined); // a reset is a close here
-    this.closedPromise = new Promise((resolve) =>
-      socket.on('close', () => {
-        this.closed = true;
-        this.#wake();
-        resolve();
-      }),
-    );
-  }
-
-  static async connect(port: number, allowHalfOpen = false): Promise<RawClient> {
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen });
-    await once(socket, 'connect');
-    return new RawClient(socket);
-  }
-
-  get text(): string {
-    return this.data.toString('latin1');
-  }
-
-  write(bytes: string | Buffer): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.socket.write(bytes, (err) => (err ? reject(err) : resolve())),
-    );
-  }
-
-  #wake(): void {
-    for (const c of [...this.#check]) c();
-  }
-
-  /** Resolves when `ok()` holds; rejects if the connection closes first. */
-  until(ok: () => boolean, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        let done = false;
-        try {
-          done = ok();
-        } catch (err) {
-          reject(err as Error);
-        }
-        if (!done && !this.closed) return;
-        this.#check = this.#check.filter((c) => c !== check);
-        if (done) resolve();
-        else reject(new Error(`closed before ${what}; got ${JSON.stringify(this.text)}`));
-      };
-      this.#check.push(check);
-      check();
-    });
-  }
-
-  responses(methods?: readonly string[]): WireResponse[] {
-    return parseResponses(this.data, this.closed, methods).responses;
-  }
-
-  /** Waits for `n` final responses (1xx not counted) and answers all parsed so far. */
-  async read(n: number, methods?: readonly string[]): Promise<WireResponse[]> {
-    await this.until(
-      () => parseResponses(this.data, this.closed, methods).finals >= n,
-      `${n} responses`,
-    );
-    return this.responses(methods);
-  }
-
-  /** Waits for the connection to close, then checks the bytes are whole responses, and answers them. */
-  async readToClose(methods?: readonly string[]): Promise<WireResponse[]> {
-    await this.closedPromise;
-    const { responses, used } = parseResponses(this.data, true, methods);
-    assert.equal(used, this.data.length, `only whole responses: ${JSON.stringify(this.text)}`);
-    return responses;
-  }
 }
 
 function get(path: string, extra = '', version = '1.1'): string {
@@ -373,6 +287,37 @@ for (const native of [true, false])
           await c.write(get('/2'));
           const rs = await c.read(2);
           assert.equal(rs[1]?.body.toString(), 'answered /2');
+        },
+      );
+
+      it(
+        'drops the rest of a body its response ended before, serves on, and fails a late reader',
+        T,
+        async () => {
+          let early: Http1Request | undefined;
+          const t = await startServer((req, res) => {
+            if (req.url !== '/upload') return reply(res, `answered ${req.url}`);
+            early = req;
+            reply(res, 'early'); // before the body's second half was sent
+          });
+          const c = await client(t);
+          await c.write(
+            'POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 20\r\n\r\n0123456789',
+          );
+          const [first] = await c.read(1);
+          assert.equal(first?.body.toString(), 'early');
+          assert.ok(early !== undefined);
+          assert.equal(early.bodyState, 'dropped');
+          // The rest of the body is read through and thrown away, not taken for a request.
+          await c.write(`abcdefghij${get('/2')}`);
+          const rs = await c.read(2);
+          assert.equal(rs[1]?.body.toString(), 'answered /2');
+          assert.equal(early.bodyState, 'dropped', 'its end read, the body is not whole');
+          const err = await readBody(early.body).then(
+            () => undefined,
+            (e: unknown) => e as { code?: string },
+          );
+          assert.equal(err?.code, 'ERR_STREAM_PREMATURE_CLOSE', 'a late reader hears it was cut');
         },
       );
 
