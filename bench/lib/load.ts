@@ -60,18 +60,31 @@ export interface Peer<R> {
   run(round: number): Promise<R>;
 }
 
+export interface AlternateOptions {
+  /**
+   * `same` (the default): every round runs the peers in the given order (A B C, A B C, ...).
+   * `mirrored`: even rounds run them in reverse (A B C, C B A, ...), so that peers next to each
+   * other in the list run back to back in every round, each first in half of them: a steady
+   * drift of the machine's speed then favours neither of two neighbours.
+   */
+  readonly order?: 'same' | 'mirrored';
+}
+
 /**
- * Runs every peer once per round, in the same order each round (A B A B ...), so drift in the
- * machine's speed hits all peers alike. Returns the results per peer name, in round order.
+ * Runs every peer once per round (A B A B ...), so drift in the machine's speed hits all peers
+ * alike. Returns the results per peer name, in round order.
  */
 export async function alternate<R>(
   peers: readonly Peer<R>[],
   rounds: number,
   onResult?: (peer: string, round: number, result: R) => void,
+  options: AlternateOptions = {},
 ): Promise<Map<string, R[]>> {
   const out = new Map<string, R[]>(peers.map((p) => [p.name, []]));
+  const reversed = [...peers].reverse();
   for (let round = 1; round <= rounds; round++) {
-    for (const peer of peers) {
+    const order = options.order === 'mirrored' && round % 2 === 0 ? reversed : peers;
+    for (const peer of order) {
       const r = await peer.run(round);
       out.get(peer.name)?.push(r);
       onResult?.(peer.name, round, r);

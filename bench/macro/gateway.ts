@@ -3,9 +3,11 @@
  * proxy_pass with upstream keepalive, HAProxy, node `http-proxy`, a minimal node:http + undici
  * proxy sending the gateway's forwarding headers (the floor of its first design), and the
  * Meshwork gateway (routing through a real agent's discovery cache). wrk for maximum
- * throughput, A B C D E F per round; then latency at a fixed rate (open loop) for direct, nginx
- * and the gateway, with the gateway's CPU per 1,000 rps and its RSS. Every peer: one process,
- * one worker/thread. `--cpu-prof` adds the gateway's CPU profile over its wrk rounds.
+ * throughput, A B C D E F in odd rounds and F E D C B A in even ones, nginx and the gateway
+ * last, so back to back in every round (the target is the median of their round-by-round
+ * ratios); then latency at a fixed rate (open loop) for direct, nginx and the gateway, with the
+ * gateway's CPU per 1,000 rps and its RSS. Every peer: one process, one worker/thread.
+ * `--cpu-prof` adds the gateway's CPU profile over its wrk rounds.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -137,6 +139,19 @@ async function sh(bin: string): Promise<string> {
   throw new Error(`${bin} not found: run scripts/ensure-tools.sh ${bin}`);
 }
 
+/**
+ * Each round's `a` against the `b` of the same round, and the median of those ratios. With
+ * mirrored rounds the two ran back to back each time, so a round's ratio sees one state of the
+ * machine; the ratio of two medians can pair a fast minute of one with a slow one of the other.
+ */
+function pairedRatios(
+  a: readonly WrkRound[],
+  b: readonly WrkRound[],
+): { rounds: { a: number; b: number }[]; median: number } {
+  const rounds = a.map((r, i) => ({ a: r.rps, b: b[i]?.rps ?? NaN }));
+  return { rounds, median: median(rounds.map((r) => r.a / r.b)) };
+}
+
 runMain(async () => {
   ensureWrk('nginx', 'haproxy');
   const busy = await settle(opts['quiet-wait']);
@@ -233,12 +248,14 @@ backend b
   const { port: npPort, child: nodeProxy } = await nodePeer('http-proxy', HTTP_PROXY);
   const { port: flPort, child: floor } = await nodePeer('undici-floor', UNDICI_FLOOR);
 
+  // nginx and the gateway last and side by side: the rounds are mirrored (A B C, C B A), so the
+  // two run back to back in every round, each first in half of them (see pairedRatios).
   const targets: Target[] = [
     { name: 'direct', url: upstreamUrl, child: upstream },
-    { name: 'nginx', url: `http://127.0.0.1:${ngPort}`, child: nginx },
     { name: 'haproxy', url: `http://127.0.0.1:${hpPort}`, child: haproxy },
     { name: 'http-proxy', url: `http://127.0.0.1:${npPort}`, child: nodeProxy },
     { name: 'node:http+undici floor', url: `http://127.0.0.1:${flPort}`, child: floor },
+    { name: 'nginx', url: `http://127.0.0.1:${ngPort}`, child: nginx },
     { name: GATEWAY, url: `http://127.0.0.1:${gwPort}`, child: gateway },
   ];
   // Every peer must answer the upstream's bytes before anything is timed.
@@ -257,10 +274,14 @@ backend b
     wrk(`${t.url}/`, opts.warmup);
   }
 
-  const results = await alternate(targets.map(wrkPeer), opts.rounds, (name, round, r) =>
-    log(
-      `round ${round} ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99Ms)} ms, ${fmt(r.cores)} cores, ${r.errors} errors`,
-    ),
+  const results = await alternate(
+    targets.map(wrkPeer),
+    opts.rounds,
+    (name, round, r) =>
+      log(
+        `round ${round} ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99Ms)} ms, ${fmt(r.cores)} cores, ${r.errors} errors`,
+      ),
+    { order: 'mirrored' },
   );
   const med = (name: string, f: (r: WrkRound) => number): number =>
     median((results.get(name) ?? []).map(f));
@@ -296,6 +317,7 @@ backend b
         `fixed round ${round} ${name}: p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms, ${r.load.errors} errors, ${fmt(r.cores)} cores`,
       );
     },
+    { order: 'mirrored' },
   );
   const fixedMed = (
     name: string,
@@ -313,7 +335,7 @@ backend b
   report.quiet(busy);
   report.meta(`peers: ${versions.nginx}; ${versions.haproxy}; http-proxy 1.18.1; ${versions.wrk}`);
   report.meta(
-    `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${targets.map((t) => t.name).join(' → ')}, after ${opts.warmup}s warm-up each; upstream node:http (13 B body) in its own process; every proxy one process, one worker/thread, keep-alive to the upstream; wrk, proxy and upstream share the machine's cores`,
+    `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${targets.map((t) => t.name).join(' → ')} (every other round in reverse), after ${opts.warmup}s warm-up each; upstream node:http (13 B body) in its own process; every proxy one process, one worker/thread, keep-alive to the upstream; wrk, proxy and upstream share the machine's cores`,
   );
   const nginxRps = rpsOf('nginx');
   const nodeProxyRps = rpsOf('http-proxy');
@@ -341,6 +363,26 @@ backend b
         fmt(med(t.name, (r) => (r.cores / r.rps) * 1e6)),
       ]),
     ),
+  );
+  const paired = pairedRatios(results.get(GATEWAY) ?? [], results.get('nginx') ?? []);
+  report.section(
+    'The gateway against nginx, round by round (the two run back to back in each round)',
+    table(
+      ['round', 'gateway req/s', 'nginx req/s', 'gateway / nginx', 'ran first'],
+      [
+        ...paired.rounds.map((p, i) => [
+          String(i + 1),
+          fmt(p.a),
+          fmt(p.b),
+          ratio(p.a, p.b),
+          i % 2 === 0 ? 'nginx' : GATEWAY,
+        ]),
+        ['median', '', '', `${paired.median.toFixed(3)}x`, ''],
+      ],
+    ),
+  );
+  report.meta(
+    `gateway vs nginx: ${paired.median.toFixed(3)}x, the median of the round-by-round ratios (the figure the target is read from); ${(rpsOf(GATEWAY) / nginxRps).toFixed(3)}x as the ratio of the two medians`,
   );
   report.section(
     `Latency at a fixed ${opts.rate} req/s (open loop, 16 connections, medians of ${opts.rounds} rounds)`,
