@@ -210,11 +210,19 @@ export const errors = {
       `no route for ${method} ${path} (host "${host}")`,
       { details: { method, host, path } },
     ),
-  proxyNoHealthyUpstream: (service: string): MeshError =>
-    new MeshError(ERROR_CODES.PROXY_NO_HEALTHY_UPSTREAM, `no healthy instance of "${service}"`, {
-      retryable: true,
-      details: { service },
-    }),
+  /**
+   * `instances`: how many the cluster has outside maintenance. None is the usual case (an
+   * unknown service, or a subset nobody matches); some, when all are unhealthy or ejected and
+   * panic mode is off or not reached.
+   */
+  proxyNoHealthyUpstream: (service: string, instances: number): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_NO_HEALTHY_UPSTREAM,
+      instances === 0
+        ? `no instance of "${service}" is registered (outside maintenance)`
+        : `no instance of "${service}" may take traffic (${instances} registered: unhealthy or ejected)`,
+      { retryable: true, details: { service, instances } },
+    ),
   proxyUpstreamReset: (service: string, reason: string, cause?: unknown): MeshError =>
     new MeshError(ERROR_CODES.PROXY_UPSTREAM_RESET, `upstream "${service}" failed: ${reason}`, {
       retryable: true,

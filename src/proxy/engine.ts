@@ -202,7 +202,7 @@ export class ProxyEngine {
     const go = (): void => {
       const endpoint = cluster.pick(undefined, undefined);
       if (endpoint === undefined) {
-        rawReply(socket, replyFor(errors.proxyNoHealthyUpstream(cluster.name)));
+        rawReply(socket, replyFor(errors.proxyNoHealthyUpstream(cluster.name, cluster.total)));
         return;
       }
       const headers = upstreamRequestHeaders(
@@ -390,7 +390,7 @@ class Exchange implements FilterExchange {
     const hashKey = this.headers['x-meshwork-hash-key'];
     const endpoint = cluster.pick(this.#tried, typeof hashKey === 'string' ? hashKey : undefined);
     if (endpoint === undefined) {
-      this.#reply(errors.proxyNoHealthyUpstream(cluster.name), cluster.name);
+      this.#reply(errors.proxyNoHealthyUpstream(cluster.name, cluster.total), cluster.name);
       return;
     }
     const panic = cluster.panic;

@@ -286,6 +286,30 @@ describe('gateway resilience', () => {
     );
   });
 
+  it('answers 503 saying how many instances there are when none may take traffic (panic off)', async () => {
+    const u = await startUpstream('unwell-1');
+    ups.push(u);
+    // A TTL check starts critical: the instance is registered, and unhealthy.
+    await registry.register({
+      service: 'unwell',
+      id: u.id,
+      address: '127.0.0.1',
+      port: u.port,
+      checks: [{ ttl: '60s' }],
+    });
+    const g = await gw({ panicThresholdPercent: 0 });
+    const r = await call(g.url, '/', { headers: { host: 'unwell.mesh.local' } });
+    assert.equal(r.status, 503);
+    const body = JSON.parse(r.text);
+    assert.equal(body.error.code, 'MESHWORK_ERR_PROXY_NO_HEALTHY_UPSTREAM');
+    assert.equal(body.error.instances, 1);
+    assert.equal(
+      body.error.message,
+      'no instance of "unwell" may take traffic (1 registered: unhealthy or ejected)',
+    );
+    assert.equal(u.hits, 0);
+  });
+
   it('answers pipelined requests with bodies in order, and serves on after clients cut off', async () => {
     const [u] = await service('pipelined', 1);
     (u as Upstream).handler = (req, res) => {

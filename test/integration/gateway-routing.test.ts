@@ -110,6 +110,8 @@ describe('gateway routing', () => {
     const body = JSON.parse(r.text);
     assert.equal(body.error.code, 'MESHWORK_ERR_PROXY_NO_HEALTHY_UPSTREAM');
     assert.equal(body.error.service, 'ghost');
+    assert.equal(body.error.instances, 0);
+    assert.equal(body.error.message, 'no instance of "ghost" is registered (outside maintenance)');
   });
 
   it('matches exact path plus header, regex path plus method plus query, and host rules', async () => {
