@@ -41,7 +41,15 @@ export interface InstanceQuery {
 export class RegistryClient {
   readonly #addresses: readonly string[];
   readonly #timeoutMs: number;
+  /** Short requests: a small pool per agent. */
   readonly #dispatcher: Dispatcher;
+  /**
+   * Watch streams and blocking queries, which hold their connection for minutes: a pool with no
+   * cap, a connection each, so that however many are open they starve neither each other nor
+   * the short requests. (One capped pool for both left the 17th watch, and every register and
+   * heartbeat after it, waiting forever.)
+   */
+  readonly #long: Dispatcher;
   #preferred = 0;
 
   constructor(options: RegistryClientOptions) {
@@ -50,6 +58,7 @@ export class RegistryClient {
     this.#addresses = options.addresses.map((a) => a.replace(/\/+$/, ''));
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_CLIENT_OPTIONS.timeoutMs;
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
+    this.#long = new Agent({ keepAliveTimeout: 10_000 });
   }
 
   register(input: RegistrationInput): Promise<InstanceResponse> {
@@ -160,7 +169,7 @@ export class RegistryClient {
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    await Promise.all([this.#dispatcher.close(), this.#long.close()]);
   }
 
   async #json<T>(method: string, path: string, body?: unknown, extraTimeoutMs = 0): Promise<T> {
@@ -183,7 +192,9 @@ export class RegistryClient {
       try {
         res = await request(base + path, {
           method: method as Dispatcher.HttpMethod,
-          dispatcher: this.#dispatcher,
+          // A stream or a blocking query (one that may wait) holds its connection.
+          dispatcher:
+            opts.stream === true || (opts.extraTimeoutMs ?? 0) > 0 ? this.#long : this.#dispatcher,
           headersTimeout: timeout,
           bodyTimeout: timeout,
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),

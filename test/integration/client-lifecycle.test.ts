@@ -17,6 +17,8 @@ import { createHealthEndpoints } from '../../src/client/health-endpoints.js';
 import { installGracefulShutdown } from '../../src/client/graceful-shutdown.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { until } from '../helpers/until.js';
+import { deferred } from '../helpers/deferred.js';
+import type { WatchEvent } from '../../src/protocol/api-types.js';
 
 async function listen(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
@@ -195,6 +197,41 @@ describe('client SDK lifecycle against a real agent', () => {
     const plain = await registry.register({ service: 'ledger', address: '10.0.0.2', port: 80 });
     assert.equal((await registry.deregister(plain.instance.id)).notified, undefined);
   });
+
+  it(
+    'keeps 40 watches and blocking queries open on one client, and its short requests answer',
+    { timeout: 10_000 },
+    async () => {
+      const agent = await startTestAgent();
+      cleanups.push(() => agent.stop());
+      const registry = client(agent.url);
+      const ac = new AbortController();
+      cleanups.push(() => ac.abort());
+      // More long-lived requests than the short requests' pool has connections (16).
+      const n = 40;
+      const snapshots = new Set<number>();
+      const all = deferred<void>();
+      const upserted = deferred<void>();
+      for (let i = 0; i < n; i++) {
+        const onEvent = (e: WatchEvent): void => {
+          if (e.type === 'snapshot' && snapshots.add(i).size === n) all.resolve();
+          if (e.type === 'upsert' && i === n - 1) upserted.resolve();
+        };
+        void registry.watch(`many-${i}`, onEvent, ac.signal).catch(() => undefined);
+      }
+      await all.promise;
+      const blocking = registry.instances('many-1', {
+        index: (await registry.instances('many-1')).index,
+        waitMs: 10_000,
+      });
+      // With all of them open: a registration answers, and the last watch opened hears of it.
+      await registry.register({ service: `many-${n - 1}`, address: '127.0.0.1', port: 80 });
+      await upserted.promise;
+      assert.ok((await registry.services()).services.some((s) => s.name === `many-${n - 1}`));
+      await registry.register({ service: 'many-1', address: '127.0.0.1', port: 81 });
+      assert.equal((await blocking).instances.length, 1, 'the blocking query answered the change');
+    },
+  );
 
   it('serves readiness from fastify in the format the agent’s HTTP check reads', async () => {
     const agent = await startTestAgent();
