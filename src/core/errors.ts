@@ -211,8 +211,8 @@ export const errors = {
       { details: { method, host, path } },
     ),
   /**
-   * `instances`: how many the cluster has outside maintenance. None is the usual case (an
-   * unknown service, or a subset nobody matches); some, when all are unhealthy or ejected and
+   * `instances`: how many the cluster has outside maintenance. None: a subset no instance
+   * matches, or a service whose instances all left; some: all are unhealthy or ejected, and
    * panic mode is off or not reached.
    */
   proxyNoHealthyUpstream: (service: string, instances: number): MeshError =>

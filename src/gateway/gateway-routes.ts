@@ -94,6 +94,14 @@ export interface GatewayRoutes {
   readonly table: RouteTable<ProxyRoute>;
   /** Every cluster made so far (host-routed ones appear on first use). */
   readonly clusters: ReadonlyMap<string, Cluster>;
+  /** Whether only host routing leads to this cluster (no rule of the config names it). */
+  hostOnly(cluster: Cluster): boolean;
+  /**
+   * Drops the host route of a cluster only host routing leads to, and the cluster with it (a
+   * Host naming a service the registry does not know must not keep a cluster, or a watch, for
+   * good). Answers whether it did.
+   */
+  forgetHostOnly(cluster: Cluster): boolean;
 }
 
 export function buildGatewayRoutes(
@@ -149,6 +157,7 @@ export function buildGatewayRoutes(
     );
   const defaultBalancer = options.balancer as BalancerSpec;
 
+  const ruleClusters = new Set<Cluster>();
   const rules = options.routes.map((r: RouteConfig, i) => {
     const name = r.name ?? `route-${i}`;
     const balancer = (r.balancer ?? defaultBalancer) as BalancerSpec;
@@ -169,10 +178,11 @@ export function buildGatewayRoutes(
       filters,
       retryFor(r.timeoutMs),
       new WeightedClusters(
-        backends.map((b) => ({
-          cluster: clusterFor(b.service, b.subset, balancer),
-          weight: b.weight,
-        })),
+        backends.map((b) => {
+          const cluster = clusterFor(b.service, b.subset, balancer);
+          ruleClusters.add(cluster);
+          return { cluster, weight: b.weight };
+        }),
       ),
     );
     return { matches: compileMatch(r.match), route };
@@ -193,5 +203,21 @@ export function buildGatewayRoutes(
         ]),
       ),
   });
-  return { table, clusters };
+  const hostOnly = (cluster: Cluster): boolean => !ruleClusters.has(cluster);
+  return {
+    table,
+    clusters,
+    hostOnly,
+    forgetHostOnly(cluster) {
+      if (!hostOnly(cluster)) return false;
+      let found = false;
+      for (const [key, c] of clusters) {
+        if (c !== cluster) continue;
+        clusters.delete(key);
+        found = true;
+      }
+      if (found) table.forgetHost(cluster.service);
+      return found;
+    },
+  };
 }

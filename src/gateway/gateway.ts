@@ -193,8 +193,29 @@ export async function startGateway(
     upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
     ready: async (cluster) => {
-      await discovery.ready(cluster.service);
-      if (!cluster.loaded) cluster.update(discovery.cached(cluster.service, ALL_STATUSES) ?? []);
+      // A Host may name any service: one the registry does not know (no instance at all) is a
+      // 404, and its route, cluster and watch go at once, so made-up Hosts leave nothing behind.
+      const drop = (): void => {
+        const service = cluster.service;
+        if (!routes.forgetHostOnly(cluster)) return;
+        // The watch goes too, unless another cluster (a rule's subset) still needs it.
+        for (const c of routes.clusters.values()) if (c.service === service) return;
+        discovery.forget(service);
+      };
+      const hostOnly = routes.hostOnly(cluster);
+      try {
+        await discovery.ready(cluster.service);
+      } catch (err) {
+        if (hostOnly) drop(); // the registry did not answer: start afresh on the next request
+        throw err;
+      }
+      const instances = discovery.cached(cluster.service, ALL_STATUSES) ?? [];
+      if (hostOnly && instances.length === 0) {
+        drop();
+        return false;
+      }
+      if (!cluster.loaded) cluster.update(instances);
+      return true;
     },
   });
 

@@ -103,8 +103,12 @@ export interface ProxyEngineOptions {
   readonly dispatcher: UpstreamDispatcher;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
-  /** Resolves once the cluster's first snapshot is in (rejects if the registry never answered). */
-  readonly ready: (cluster: Cluster) => Promise<void>;
+  /**
+   * Resolves once the cluster's first snapshot is in: true, or false when the route turned out
+   * to lead nowhere (a host-routed service the registry does not know), which is answered 404
+   * as if no route had matched. Rejects if the registry never answered.
+   */
+  readonly ready: (cluster: Cluster) => Promise<boolean>;
   /** The longest an upstream may stay silent in the middle of a response body; 0 = no limit. */
   readonly upstreamIdleTimeoutMs: number;
   /** Connect timeout for Upgrade tunnels (undici's pools carry their own). */
@@ -187,7 +191,7 @@ export class ProxyEngine {
     socket.on('error', () => socket.destroy());
     const { route, input } = this.match(req);
     if (route === undefined) {
-      rawReply(socket, replyFor(errors.proxyRouteNotFound(input.method, input.host, input.path)));
+      rawReply(socket, replyFor(notFound(input)));
       return;
     }
     const exchange = new UpgradeExchange(req);
@@ -263,9 +267,13 @@ export class ProxyEngine {
     };
     if (cluster.loaded) go();
     else
-      this.options
-        .ready(cluster)
-        .then(go, (err: unknown) => rawReply(socket, replyFor(err as Error)));
+      this.options.ready(cluster).then(
+        (found) => {
+          if (found) go();
+          else rawReply(socket, replyFor(notFound(input)));
+        },
+        (err: unknown) => rawReply(socket, replyFor(err as Error)),
+      );
   }
 }
 
@@ -288,6 +296,10 @@ class UpgradeExchange implements FilterExchange {
   removeRequestHeader(name: string): void {
     (this.remove ??= new Set()).add(name);
   }
+}
+
+function notFound(input: MatchInput): MeshError {
+  return errors.proxyRouteNotFound(input.method, input.host, input.path);
 }
 
 function describe(err: unknown): string {
@@ -351,7 +363,7 @@ class Exchange implements FilterExchange {
   start(): void {
     const { route, input } = this.#engine.match(this.#req);
     if (route === undefined) {
-      this.#reply(errors.proxyRouteNotFound(input.method, input.host, input.path), NO_CLUSTER);
+      this.#reply(notFound(input), NO_CLUSTER);
       return;
     }
     this.#route = route;
@@ -369,7 +381,14 @@ class Exchange implements FilterExchange {
     if (cluster.loaded) this.#send();
     else
       this.#engine.options.ready(cluster).then(
-        () => this.#send(),
+        (found) => {
+          if (found) this.#send();
+          else {
+            this.#stats = undefined; // counted as the 404s of no route are
+            this.#route = undefined;
+            this.#reply(notFound(input), NO_CLUSTER);
+          }
+        },
         (err: unknown) => this.#reply(err as Error, cluster.name),
       );
   }

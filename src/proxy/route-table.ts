@@ -134,6 +134,11 @@ export class RouteTable<R> implements RouteMatcher<R> {
     }
     return route;
   }
+
+  /** Drops the host route of `service` (made again on its next use). */
+  forgetHost(service: string): void {
+    this.#hostRoutes.delete(service);
+  }
 }
 
 /** Splits a Host header into the lower-case host without its port. */

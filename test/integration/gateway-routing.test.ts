@@ -104,14 +104,43 @@ describe('gateway routing', () => {
     assert.equal(body.error.method, 'GET');
   });
 
-  it('answers 503 naming the service when a host-routed service has no instance', async () => {
-    const r = await call(gateway.url, '/', { headers: { host: 'ghost.mesh.local' } });
-    assert.equal(r.status, 503);
+  it('answers 404 for a Host naming a service the registry does not know, and keeps nothing of it', async () => {
+    const r = await call(gateway.url, '/x', { headers: { host: 'ghost.mesh.local' } });
+    assert.equal(r.status, 404);
     const body = JSON.parse(r.text);
-    assert.equal(body.error.code, 'MESHWORK_ERR_PROXY_NO_HEALTHY_UPSTREAM');
-    assert.equal(body.error.service, 'ghost');
-    assert.equal(body.error.instances, 0);
-    assert.equal(body.error.message, 'no instance of "ghost" is registered (outside maintenance)');
+    assert.equal(body.error.code, 'MESHWORK_ERR_PROXY_ROUTE_NOT_FOUND');
+    assert.equal(body.error.host, 'ghost.mesh.local');
+    assert.equal(body.error.path, '/x');
+    // No cluster, and no watch, are left for the name.
+    assert.ok(![...gateway.clusters()].some((c) => c.service === 'ghost'));
+    assert.doesNotMatch((await call(gateway.adminUrl, '/metrics')).text, /service="ghost"/);
+    // Once the service exists, the same Host reaches it.
+    const u = await startUpstream('ghost-1');
+    ups['ghost-1'] = u;
+    await registry.register({
+      service: 'ghost',
+      id: 'ghost-1',
+      address: '127.0.0.1',
+      port: u.port,
+    });
+    const again = await call(gateway.url, '/', { headers: { host: 'ghost.mesh.local' } });
+    assert.equal(again.status, 200);
+    assert.equal(again.text, 'ghost-1');
+  });
+
+  it('keeps no cluster or watch for made-up Hosts, however many come at once', async () => {
+    const before = [...gateway.clusters()].length;
+    // More at once than the registry client's pool for short requests (16 connections).
+    const rs = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        call(gateway.url, '/', { headers: { host: `made-up-${i % 20}.mesh.local` } }),
+      ),
+    );
+    assert.deepEqual(new Set(rs.map((r) => r.status)), new Set([404]));
+    assert.equal([...gateway.clusters()].length, before);
+    assert.doesNotMatch((await call(gateway.adminUrl, '/metrics')).text, /made-up/);
+    const r = await call(gateway.url, '/', { headers: { host: 'users.mesh.local' } });
+    assert.equal(r.text, 'users-1');
   });
 
   it('matches exact path plus header, regex path plus method plus query, and host rules', async () => {

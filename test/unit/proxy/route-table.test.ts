@@ -79,6 +79,10 @@ describe('RouteTable', () => {
     // The cap keeps random Host headers from growing the table.
     assert.equal(table.match(input({ host: 'third.mesh.local' })), undefined);
     assert.equal(table.match(input({ host: 'users.mesh.local' })), 'host:users');
+    // A forgotten host route frees its place, and is made again on its next use.
+    table.forgetHost('orders');
+    assert.equal(table.match(input({ host: 'third.mesh.local' })), 'host:third');
+    assert.equal(table.match(input({ host: 'orders.mesh.local' })), undefined, 'the cap again');
   });
 });
 
