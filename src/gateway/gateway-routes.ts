@@ -97,11 +97,11 @@ export interface GatewayRoutes {
   /** Whether only host routing leads to this cluster (no rule of the config names it). */
   hostOnly(cluster: Cluster): boolean;
   /**
-   * Drops the host route of a cluster only host routing leads to, and the cluster with it (a
-   * Host naming a service the registry does not know must not keep a cluster, or a watch, for
-   * good). Answers whether it did.
+   * Drops a host-only cluster and its host route (a Host naming a service the registry does not
+   * know must not keep a cluster, or a watch, for good). Answers whether that left its service
+   * with no cluster at all, so that its watch may go too (false as well when it was gone).
    */
-  forgetHostOnly(cluster: Cluster): boolean;
+  dropHostOnly(cluster: Cluster): boolean;
 }
 
 export function buildGatewayRoutes(
@@ -109,6 +109,14 @@ export function buildGatewayRoutes(
   deps: GatewayRoutesDeps,
 ): GatewayRoutes {
   const clusters = new Map<string, Cluster>();
+  /** Each cluster's key in `clusters`, and how many clusters each service has there. */
+  const keyOf = new Map<Cluster, string>();
+  const perService = new Map<string, number>();
+  const add = (key: string, cluster: Cluster): void => {
+    clusters.set(key, cluster);
+    keyOf.set(cluster, key);
+    perService.set(cluster.service, (perService.get(cluster.service) ?? 0) + 1);
+  };
   const clusterFor = (
     service: string,
     subset: ClusterSubset | undefined,
@@ -124,7 +132,7 @@ export function buildGatewayRoutes(
     let cluster = clusters.get(key);
     const kept = cluster === undefined ? deps.previous?.get(key) : undefined;
     if (kept !== undefined) {
-      clusters.set(key, kept);
+      add(key, kept);
       cluster = kept;
       deps.onKept?.(kept);
     } else if (cluster === undefined) {
@@ -137,7 +145,7 @@ export function buildGatewayRoutes(
         clock: deps.clock,
         random: deps.random,
       });
-      clusters.set(key, cluster);
+      add(key, cluster);
       deps.onCluster(cluster);
     }
     return cluster;
@@ -208,16 +216,16 @@ export function buildGatewayRoutes(
     table,
     clusters,
     hostOnly,
-    forgetHostOnly(cluster) {
-      if (!hostOnly(cluster)) return false;
-      let found = false;
-      for (const [key, c] of clusters) {
-        if (c !== cluster) continue;
-        clusters.delete(key);
-        found = true;
-      }
-      if (found) table.forgetHost(cluster.service);
-      return found;
+    dropHostOnly(cluster) {
+      const key = keyOf.get(cluster);
+      if (key === undefined || !hostOnly(cluster)) return false;
+      clusters.delete(key);
+      keyOf.delete(cluster);
+      table.forgetHost(cluster.service);
+      const left = (perService.get(cluster.service) ?? 1) - 1;
+      if (left > 0) perService.set(cluster.service, left);
+      else perService.delete(cluster.service);
+      return left === 0;
     },
   };
 }

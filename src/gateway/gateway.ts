@@ -195,12 +195,9 @@ export async function startGateway(
     ready: async (cluster) => {
       // A Host may name any service: one the registry does not know (no instance at all) is a
       // 404, and its route, cluster and watch go at once, so made-up Hosts leave nothing behind.
+      // The watch goes too, unless another cluster (a rule's subset) still needs it.
       const drop = (): void => {
-        const service = cluster.service;
-        if (!routes.forgetHostOnly(cluster)) return;
-        // The watch goes too, unless another cluster (a rule's subset) still needs it.
-        for (const c of routes.clusters.values()) if (c.service === service) return;
-        discovery.forget(service);
+        if (routes.dropHostOnly(cluster)) discovery.forget(cluster.service);
       };
       const hostOnly = routes.hostOnly(cluster);
       try {

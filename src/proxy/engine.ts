@@ -376,21 +376,23 @@ class Exchange implements FilterExchange {
     }
     const cluster = route.pickCluster();
     this.#cluster = cluster;
-    this.#stats = this.#engine.stats(route, cluster);
     this.#state = route.retry.begin({ method: this.method, inherited: this.headers });
-    if (cluster.loaded) this.#send();
+    if (cluster.loaded) this.#sendFirst(route, cluster);
     else
       this.#engine.options.ready(cluster).then(
         (found) => {
-          if (found) this.#send();
-          else {
-            this.#stats = undefined; // counted as the 404s of no route are
-            this.#route = undefined;
-            this.#reply(notFound(input), NO_CLUSTER);
-          }
+          if (found) this.#sendFirst(route, cluster);
+          // Counted with the other 404s: no stats are kept for a name that leads nowhere.
+          else this.#localReply(replyFor(notFound(input)), NO_CLUSTER, NO_CLUSTER);
         },
         (err: unknown) => this.#reply(err as Error, cluster.name),
       );
+  }
+
+  /** The route leads to a cluster: its stats from now on, and the first attempt. */
+  #sendFirst(route: ProxyRoute, cluster: Cluster): void {
+    this.#stats = this.#engine.stats(route, cluster);
+    this.#send();
   }
 
   /** The downstream response closed: finished, or the client went away mid-way. */
