@@ -109,7 +109,11 @@ async function startHaproxy(dir: string, dnsPort: number): Promise<Haproxy> {
       },
       10_000,
       'haproxy answering on its stats socket',
-    );
+    ).catch(async (err: unknown) => {
+      child.kill('SIGKILL');
+      await exited;
+      throw err;
+    });
     if (up === 'up') return { child, port, exited };
     if (attempt >= 3 || !/cannot bind|Address already in use/i.test(stderr)) {
       throw new Error(`haproxy exited: ${stderr}`);
