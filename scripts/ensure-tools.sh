@@ -49,6 +49,8 @@ for tool in "$@"; do
       if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then missing_pkgs+=(nginx-light); fi
       ;;
     haproxy)
+      # bench:gateway's peer, and test/integration/dns-haproxy.test.ts, which fills a
+      # server-template backend from the agent's SRV answers (bookworm ships 2.6).
       if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then missing_pkgs+=(haproxy); fi
       ;;
     *)

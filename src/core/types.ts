@@ -151,3 +151,10 @@ export const WELL_KNOWN_META = Object.freeze([
   'zone',
   'description',
 ] as const);
+
+/**
+ * Meta keys starting with this are Meshwork's own markers (Consul reserves the prefix; the
+ * Consul adapter keeps `consul-registered` and `consul-enable-tag-override` there). Shown by the
+ * native API, hidden from Consul `/v1` answers and DNS TXT records.
+ */
+export const INTERNAL_META_PREFIX = 'consul-';

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { Answer } from 'dns-packet';
 import type { DiscoveredInstance, Discovery } from '../core/discovery.js';
+import { INTERNAL_META_PREFIX } from '../core/types.js';
 import { addressHex, canonicalIPv6, type DnsRoute } from './dns-name-router.js';
 import type { DnsOptions } from './options.js';
 
@@ -193,6 +194,7 @@ export class DnsAnswerBuilder {
       case 'A':
       case 'AAAA':
       case 'ANY':
+      case 'CNAME':
         return this.#instanceAddresses(name, type, picked, ttl, domain, this.#records(entry, key));
       case 'SRV':
         return this.#srv(name, picked, ttl, domain, portName, this.#records(entry, key));
@@ -215,7 +217,8 @@ export class DnsAnswerBuilder {
   /**
    * A/AAAA of the instances' IP addresses, in weighted order, without duplicates. Hostname
    * addresses become one CNAME (RFC 1034 §3.6.2: a name with a CNAME has no other data), used
-   * only when no instance has an IP of the asked family (as Consul does).
+   * only when no instance has an IP of the asked family (as Consul does); ANY and CNAME ask for
+   * both families, so a CNAME question gets the CNAME exactly when ANY does.
    */
   #instanceAddresses(
     name: string,
@@ -228,6 +231,7 @@ export class DnsAnswerBuilder {
     const answers: Answer[] = [];
     const seen = new Set<string>();
     let hostname: string | undefined;
+    let addressed = false;
     for (const i of instances) {
       const record = memo(records, i, (): Answer | null => {
         const family = isIP(i.address);
@@ -237,13 +241,14 @@ export class DnsAnswerBuilder {
       });
       if (record === null) {
         if (isIP(i.address) === 0) hostname ??= i.address;
+        else if (type === 'CNAME') addressed = true;
         continue;
       }
       if (seen.has(i.address)) continue;
       seen.add(i.address);
       answers.push(record);
     }
-    if (answers.length === 0 && hostname !== undefined) {
+    if (answers.length === 0 && !addressed && hostname !== undefined) {
       answers.push({ type: 'CNAME', name, ttl, data: hostname.replace(/\.$/, '') });
     }
     if (answers.length === 0) return this.#negative(RCODE.NOERROR, domain);
@@ -294,9 +299,11 @@ export class DnsAnswerBuilder {
       if (seen.has(r.key)) continue;
       seen.add(r.key);
       answers.push(r.srv);
-      if (r.glue !== undefined && !additionals.some((a) => a.name === r.glue?.name)) {
-        additionals.push(r.glue);
-      }
+      // One glue record per SRV answer, repeats included (as Consul does): HAProxy pairs each
+      // Additional record with one SRV record, so instances sharing an IP each need their own,
+      // or their server-template slots get no address. RFC 2181 §5 says servers should
+      // suppress duplicate RRs; we keep these few for HAProxy, and a resolver merges them.
+      if (r.glue !== undefined) additionals.push(r.glue);
     }
     return { rcode: RCODE.NOERROR, answers, authorities: [], additionals };
   }
@@ -429,10 +436,16 @@ function memo<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return v;
 }
 
-/** `instance=<id>` and `key=value` per meta pair, as UTF-8 strings of at most 255 bytes. */
+/**
+ * `instance=<id>` and `key=value` per meta pair but Meshwork's own markers, as UTF-8 strings of
+ * at most 255 bytes.
+ */
 function txtOf(i: DiscoveredInstance): (string | Buffer)[] {
   const out: (string | Buffer)[] = [];
-  for (const attr of [`instance=${i.id}`, ...Object.entries(i.meta).map(([k, v]) => `${k}=${v}`)]) {
+  const attrs = [`instance=${i.id}`];
+  for (const [k, v] of Object.entries(i.meta))
+    if (!k.startsWith(INTERNAL_META_PREFIX)) attrs.push(`${k}=${v}`);
+  for (const attr of attrs) {
     const bytes = Buffer.from(attr);
     if (bytes.length <= TXT_CHUNK_BYTES) out.push(attr);
     // Longer ones continue in the next string, cut at byte boundaries (a character may split).

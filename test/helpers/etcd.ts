@@ -36,7 +36,8 @@ async function freePorts(n: number): Promise<number[]> {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port free at the time of asking (another process may take it before it is used). */
+export async function freePort(): Promise<number> {
   return (await freePorts(1))[0] as number;
 }
 

@@ -33,6 +33,14 @@ async function short(port: number, ...args: string[]): Promise<string[]> {
     .sort();
 }
 
+/** The records of `dig +noall +<section>` output, one line each, fields one space apart. */
+function records(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split(/\s+/).join(' '));
+}
+
 async function register(agent: TestAgent, body: Record<string, unknown>): Promise<void> {
   const r = await http(agent.url, 'PUT', '/api/v1/instances', body);
   assert.ok(r.status === 200 || r.status === 201, r.text);
@@ -136,6 +144,55 @@ describe('DNS interface (dig, node:dns)', () => {
       await dig(port, '+short', 'texty.service.consul', 'TXT'),
       /"instance=texty-1" "version=2\.1\.0" "note=/,
     );
+  });
+
+  // Issue 16: the /v1 adapter's `consul-registered=true` marker leaked into TXT.
+  it('leaves the internal consul-* meta markers out of TXT', async () => {
+    const r = await http(agent.url, 'PUT', '/v1/agent/service/register', {
+      Name: 'consulish',
+      ID: 'consulish-1',
+      Address: '10.4.0.2',
+      Port: 80,
+      Meta: { env: 'prod' },
+      EnableTagOverride: true,
+    });
+    assert.equal(r.status, 200, r.text);
+    const native = await http(agent.url, 'GET', '/api/v1/instances/consulish-1');
+    assert.equal(native.body.instance?.meta?.['consul-registered'], 'true', native.text);
+    assert.deepEqual(await short(port, 'consulish.service.consul', 'TXT'), [
+      '"instance=consulish-1" "env=prod"',
+    ]);
+  });
+
+  // Issue 16: HAProxy pairs each Additional record with one SRV record (see dns-haproxy.test.ts).
+  it('answers one glue record per SRV answer when instances share an IP', async () => {
+    for (const p of [19101, 19102, 19103]) {
+      await register(agent, { service: 'same', id: `same-${p}`, address: '127.0.0.1', port: p });
+    }
+    const out = await dig(port, '_same._tcp.service.consul', 'SRV');
+    assert.match(out, /ANSWER: 3, AUTHORITY: 0, ADDITIONAL: 4/, 'three glue records and the OPT');
+    const glue = await dig(port, '+noall', '+additional', '_same._tcp.service.consul', 'SRV');
+    assert.deepEqual(records(glue), Array(3).fill('7f000001.addr.dc1.consul. 0 IN A 127.0.0.1'));
+    const resolver = new Resolver({ timeout: 3000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${port}`]);
+    const srv = await resolver.resolveSrv('_same._tcp.service.consul');
+    assert.deepEqual(srv.map((s) => `${s.port} ${s.name}`).sort(), [
+      '19101 7f000001.addr.dc1.consul',
+      '19102 7f000001.addr.dc1.consul',
+      '19103 7f000001.addr.dc1.consul',
+    ]);
+  });
+
+  // Issue 16: a CNAME question for a service of hostnames answered NOERROR with no data.
+  it('answers CNAME (and A, AAAA, ANY) with the CNAME of a hostname address', async () => {
+    await register(agent, { service: 'aliased', address: 'api.example.com', port: 443 });
+    for (const type of ['CNAME', 'A', 'AAAA', 'ANY']) {
+      const out = await dig(port, '+noall', '+answer', 'aliased.service.consul', type);
+      assert.deepEqual(records(out), ['aliased.service.consul. 0 IN CNAME api.example.com.'], type);
+    }
+    const resolver = new Resolver({ timeout: 3000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${port}`]);
+    assert.deepEqual(await resolver.resolveCname('aliased.service.consul'), ['api.example.com']);
   });
 
   it('refuses names outside its domains (no recursors configured)', async () => {

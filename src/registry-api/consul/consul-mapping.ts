@@ -7,7 +7,12 @@
 import { createHash } from 'node:crypto';
 import { formatDurationMs } from '../../core/duration.js';
 import { errors } from '../../core/errors.js';
-import type { CheckDefinition, CheckStatus, Maintenance } from '../../core/types.js';
+import {
+  INTERNAL_META_PREFIX,
+  type CheckDefinition,
+  type CheckStatus,
+  type Maintenance,
+} from '../../core/types.js';
 import type { CheckDto, InstanceDto } from '../../protocol/api-types.js';
 import type { NodeChecksDto } from '../../registry/catalog-view.js';
 import { LIMITS } from '../../protocol/limits.js';
@@ -30,7 +35,7 @@ export interface ConsulNodeInfo {
 }
 
 /** Meta keys starting with this are Consul's reserved prefix: Meshwork keeps its markers there. */
-export const CONSUL_META_PREFIX = 'consul-';
+export const CONSUL_META_PREFIX = INTERNAL_META_PREFIX;
 /** Marks instances registered through /v1: their check ids are Consul CheckIDs verbatim. */
 export const META_REGISTERED = 'consul-registered';
 export const META_TAG_OVERRIDE = 'consul-enable-tag-override';

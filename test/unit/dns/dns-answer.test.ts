@@ -120,6 +120,43 @@ describe('DnsAnswerBuilder', () => {
     );
   });
 
+  // Issue 16: HAProxy pairs each Additional record with one SRV record; instances sharing an IP
+  // each need a glue record, or their server-template slots get no address.
+  it('answers one glue record per SRV answer when instances share an IP', () => {
+    const { ask } = setup([
+      { address: '127.0.0.1', port: 19101 },
+      { address: '127.0.0.1', port: 19102 },
+      { address: '127.0.0.1', port: 19103 },
+    ]);
+    const r = ask('_web._tcp.service.consul', 'SRV');
+    assert.equal(r.answers.length, 3);
+    assert.deepEqual(
+      r.additionals.map((a) => [a.name, a.type, 'data' in a ? a.data : undefined]),
+      Array(3).fill(['7f000001.addr.dc1.consul', 'A', '127.0.0.1']),
+    );
+  });
+
+  // Issue 16: a CNAME question for a service of hostnames answered NODATA.
+  it('answers a CNAME question with the CNAME exactly when ANY does', () => {
+    const hostnames = setup([{ address: 'api.example.com.' }]).ask;
+    for (const type of ['CNAME', 'ANY', 'A', 'AAAA']) {
+      const r = hostnames('web.service.consul', type);
+      assert.equal(r.rcode, RCODE.NOERROR, type);
+      assert.deepEqual(
+        r.answers.map((a) => [a.type, 'data' in a ? a.data : undefined]),
+        [['CNAME', 'api.example.com']],
+        type,
+      );
+    }
+    // With an IP left the name has address records, so it is no alias (RFC 1034 §3.6.2).
+    const mixed = setup([{ address: 'api.example.com' }, { address: 'fd00::1' }]).ask;
+    assert.deepEqual(data(mixed('web.service.consul', 'ANY').answers), ['fd00::1']);
+    const r = mixed('web.service.consul', 'CNAME');
+    assert.equal(r.rcode, RCODE.NOERROR);
+    assert.deepEqual(r.answers, []);
+    assert.equal(r.authorities[0]?.type, 'SOA');
+  });
+
   it('answers named ports with that port, for the instances that have it', () => {
     const { ask } = setup([
       { address: '10.0.0.1', ports: { grpc: 9090 } },
@@ -148,6 +185,19 @@ describe('DnsAnswerBuilder', () => {
     const { ask } = setup([{ id: 'web-1', meta: { version: '2.1.0', zone: 'eu-1a' } }]);
     assert.deepEqual(data(ask('web.service.consul', 'TXT').answers), [
       ['instance=web-1', 'version=2.1.0', 'zone=eu-1a'],
+    ]);
+  });
+
+  // Issue 16: `consul-registered=true` (the /v1 adapter's marker) leaked into TXT.
+  it('leaves the internal consul-* markers out of TXT', () => {
+    const { ask } = setup([
+      {
+        id: 'web-1',
+        meta: { 'consul-registered': 'true', 'consul-enable-tag-override': 'true', env: 'prod' },
+      },
+    ]);
+    assert.deepEqual(data(ask('web.service.consul', 'TXT').answers), [
+      ['instance=web-1', 'env=prod'],
     ]);
   });
 
