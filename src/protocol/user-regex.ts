@@ -8,7 +8,7 @@ import { errors } from '../core/errors.js';
  * input, but the factor is the program's size: `(x|xy|yx|y){500}` (5,503 instructions) takes
  * 100-300 ms over a 512-character meta value in re2js, per value. Ordinary patterns are far
  * below this (`^/api/v[0-9]+/users/[^/]+$`: 21; a DNS-label pattern with `{0,61}`: 131;
- * `.{1,255}`: 511), so the cap only refuses counted repetitions in the hundreds, nested. RE2 in
+ * `.{1,255}`: 511), so the cap only refuses large counted repetitions of groups. RE2 in
  * C++ has the same kind of limit (max_mem, "pattern too large").
  */
 export const MAX_USER_REGEX_PROGRAM = 2048;
