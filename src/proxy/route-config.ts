@@ -5,20 +5,11 @@
  */
 import { z } from 'zod';
 import { SERVICE_NAME } from '../protocol/registration.js';
+import { userRegexSchema } from '../protocol/user-regex.js';
 import { HTTP_TOKEN } from './headers.js';
 
-const regexString = z
-  .string()
-  .min(1)
-  .max(1000)
-  .refine((s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'must be a valid regular expression');
+/** A path, header or query regex: RE2 syntax, anchored at both ends when matched (route-table). */
+const regexString = userRegexSchema(1000);
 
 const headerName = z
   .string()

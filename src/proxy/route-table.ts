@@ -1,9 +1,11 @@
 /**
  * @module The route table: compiled route rules (first match wins), then host routing
- * (`<service>.<domain>`). Matching allocates nothing for rules without query conditions.
+ * (`<service>.<domain>`). Matching allocates nothing for rules without query conditions or
+ * regexes (re2js wraps each input it matches).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { SERVICE_NAME } from '../protocol/registration.js';
+import { compileUserRegex } from '../protocol/user-regex.js';
 import type { RouteMatchConfig } from './route-config.js';
 
 /** The parts of a request the route table looks at. */
@@ -27,14 +29,17 @@ function valueTest(m: { exact?: string; regex?: string; present?: boolean }): Va
   }
   if (m.regex !== undefined) {
     // Anchored: a header regex describes the whole value, as in Envoy's safe_regex.
-    const re = new RegExp(`^(?:${m.regex})$`);
-    return (v) => v !== undefined && re.test(v);
+    const re = compileUserRegex(m.regex, 'regex');
+    return (v) => v !== undefined && re.testExact(v);
   }
   const present = m.present === true;
   return (v) => (v !== undefined) === present;
 }
 
-/** Compiles a route's match block into one predicate. */
+/**
+ * Compiles a route's match block into one predicate. Regexes are RE2 (linear-time) and anchored
+ * at both ends; routeMatchSchema has already refused any pattern RE2 does not take.
+ */
 export function compileMatch(match: RouteMatchConfig): (input: MatchInput) => boolean {
   const tests: ((input: MatchInput) => boolean)[] = [];
   const path = match.path;
@@ -45,8 +50,8 @@ export function compileMatch(match: RouteMatchConfig): (input: MatchInput) => bo
     const prefix = path.prefix;
     tests.push((i) => i.path.startsWith(prefix));
   } else if (path?.regex !== undefined) {
-    const re = new RegExp(`^(?:${path.regex})$`);
-    tests.push((i) => re.test(i.path));
+    const re = compileUserRegex(path.regex, 'path.regex');
+    tests.push((i) => re.testExact(i.path));
   }
   if (match.methods !== undefined) {
     const methods = new Set(match.methods);

@@ -132,6 +132,9 @@ describe('meshwork gateway (process)', () => {
         'routes:',
         '  - match: { path: { regex: "([" } }',
         '    service: Not_A_Service',
+        // Issue 16: route regexes are RE2; lookaround and backreferences are refused.
+        '  - match: { headers: [{ name: x-v, regex: "(?=v)" }] }',
+        '    service: b',
         '  - match: { path: { prefix: /a } }',
         '    service: a',
         '    balancer: fastest',
@@ -141,7 +144,14 @@ describe('meshwork gateway (process)', () => {
     const r = await runCli(['gateway', '--config', file, '--registry', agent.url]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /listen: must be host:port/);
-    assert.match(r.stderr, /routes\[0\]\.match\.path\.regex: must be a valid regular expression/);
+    assert.match(
+      r.stderr,
+      /routes\[0\]\.match\.path\.regex: not an RE2 regular expression \(error parsing regexp: missing closing \]/,
+    );
+    assert.match(
+      r.stderr,
+      /routes\[1\]\.match\.headers\[0\]\.regex: not an RE2 regular expression \(error parsing regexp: invalid or unsupported Perl syntax/,
+    );
     assert.match(r.stderr, /routes\[0\]\.service/);
     assert.match(r.stderr, /bogus/);
     assert.doesNotMatch(r.stderr, /listening/);

@@ -397,6 +397,58 @@ describe('Consul API', () => {
       );
     });
 
+    // Issue 16: `matches "^(a+)+$"` over a 30-character meta value took 4.6 s with RegExp
+    // (doubling per character), and the agent answered nothing else meanwhile. 28 characters take
+    // seconds with a backtracking engine; RE2 answers at once.
+    it('runs a catastrophic filter regex in linear time, the agent live meanwhile', async () => {
+      const value = `${'a'.repeat(28)}!`;
+      const reg = await put('/agent/service/register', {
+        Name: 'redos',
+        ID: 'redos-1',
+        Port: 1,
+        Meta: { x: value },
+      });
+      assert.equal(reg.status, 200, reg.text);
+      const filter = encodeURIComponent('Service.Meta.x matches "^(a+)+$"');
+      const timed = async <T>(p: Promise<T>): Promise<[T, number]> => {
+        const t0 = performance.now();
+        const r = await p;
+        return [r, performance.now() - t0];
+      };
+      const [[redos, redosMs], [live, liveMs]] = await Promise.all([
+        timed(get(`/health/service/redos?filter=${filter}`)),
+        timed(http(base, 'GET', '/health/live')),
+      ]);
+      assert.equal(redos.status, 200, redos.text);
+      assert.deepEqual(redos.body, []);
+      assert.equal(live.status, 200);
+      assert.ok(liveMs < 100, `/health/live took ${liveMs.toFixed(0)} ms`);
+      assert.ok(redosMs < 1000, `the filter took ${redosMs.toFixed(0)} ms`);
+      const kept = await get(
+        `/health/service/redos?filter=${encodeURIComponent('Service.Meta.x matches "a!$"')}`,
+      );
+      assert.equal(kept.body.length, 1, 'a search, not anchored');
+    });
+
+    it('answers 400 naming the filter selector for a pattern RE2 refuses', async () => {
+      for (const [re, reason] of [
+        ['(a)\\\\1', 'invalid escape sequence'],
+        ['(?=a)', 'invalid or unsupported Perl syntax'],
+      ] as const) {
+        const expr = encodeURIComponent(`Service.Meta.x matches "${re}"`);
+        const r = await get(`/health/service/redos?filter=${expr}`);
+        assert.equal(r.status, 400, re);
+        assert.match(String(r.headers['content-type']), /^text\/plain/);
+        assert.ok(
+          r.text.startsWith(
+            'Failed to create boolean expression evaluator: Service.Meta.x matches: not an RE2 regular expression (error parsing regexp: ',
+          ),
+          r.text,
+        );
+        assert.ok(r.text.includes(reason), r.text);
+      }
+    });
+
     it('lists checks by service, by state and by node, and the catalog', async () => {
       const checks = (await get('/health/checks/api')).body;
       assert.equal(checks.length, 4);

@@ -292,6 +292,39 @@ describe('gateway routing', () => {
     assert.match(m.text, /meshwork_gateway_active_connections/);
   });
 
+  // Issue 16: with RegExp, `/r/(a+)+` against /r/ and 28 a's then "!" took seconds per request,
+  // and the gateway served nothing else meanwhile. RE2 matches in time linear in the path.
+  it('answers at once for catastrophic path and header regexes and long paths', async () => {
+    const gw = await startTestGateway(agent.url, {
+      routes: [
+        { name: 'redos-path', match: { path: { regex: '/r/(a+)+' } }, service: 'search' },
+        {
+          name: 'redos-header',
+          match: { headers: [{ name: 'x-v', regex: '(a|aa)+' }] },
+          service: 'users',
+        },
+      ],
+    });
+    const timed = async (path: string, headers: Record<string, string> = {}) => {
+      const t0 = performance.now();
+      const r = await call(gw.url, path, { headers });
+      const ms = performance.now() - t0;
+      assert.ok(ms < 1000, `${path.slice(0, 20)}... took ${ms.toFixed(0)} ms`);
+      return r;
+    };
+    try {
+      const bad = `${'a'.repeat(28)}!`;
+      assert.equal((await timed(`/r/${bad}`)).status, 404);
+      assert.equal((await timed('/x', { 'x-v': bad })).status, 404);
+      assert.equal((await timed(`/r/${'a'.repeat(8000)}!`)).status, 404);
+      assert.equal((await timed('/x', { 'x-v': `${'a'.repeat(8000)}!` })).status, 404);
+      assert.equal((await timed('/r/aaa')).text, 'search-1');
+      assert.equal((await timed('/x', { 'x-v': 'aaa' })).text, 'users-1');
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('swaps in a reloaded config whole, keeping clusters whose settings did not change', async () => {
     const gw = await startTestGateway(agent.url, {
       domain: 'mesh.local',

@@ -8,9 +8,11 @@
  * `Sel not matches "re"`, combined with `and`, `or`, `not` and parentheses. Selectors are dotted
  * paths (`Service.Meta.env`, `Checks.Status`) or `Meta["key"]`; values are "strings",
  * `raw strings`, numbers, true/false. A path that crosses a list (Checks.Status) matches when any
- * element does.
+ * element does. A `matches` pattern is RE2 syntax and a search (unanchored), as with go-bexpr's
+ * `regexp.MatchString`, compiled by protocol/user-regex.ts (linear-time matching, size capped).
  */
-import { errors, type MeshError } from '../../core/errors.js';
+import { errors, isMeshError, type MeshError } from '../../core/errors.js';
+import { compileUserRegex, type UserRegex } from '../../protocol/user-regex.js';
 
 /** A compiled filter: true when the element is kept. MUST NOT throw. */
 export type ConsulFilter = (element: unknown) => boolean;
@@ -103,7 +105,7 @@ type Node =
   | {
       readonly k: 'matches';
       readonly sel: Selector;
-      readonly re: RegExp;
+      readonly re: UserRegex;
       readonly negate: boolean;
     };
 
@@ -218,11 +220,12 @@ class Parser {
       const v = this.#literal();
       if (typeof v !== 'string' || v.length > MAX_REGEX_LENGTH)
         throw fail(`"matches" takes a string of at most ${MAX_REGEX_LENGTH} characters`);
-      let re: RegExp;
+      let re: UserRegex;
       try {
-        re = new RegExp(v);
+        re = compileUserRegex(v, `${sel.join('.')} matches`);
       } catch (err) {
-        throw fail(`invalid regular expression: ${(err as Error).message}`);
+        if (!isMeshError(err)) throw err;
+        throw fail(err.message);
       }
       return { k: 'matches', sel, re, negate };
     }

@@ -32,6 +32,25 @@ describe('gateway options', () => {
     return assert.fail('should throw');
   };
 
+  // Issue 16: route regexes are RE2; a pattern it refuses is a config error naming the field.
+  it('refuses route regexes RE2 does not take, naming each field and the reason', () => {
+    const problems = problemsOf({
+      routes: [
+        { match: { path: { regex: '/(a)\\1' } }, service: 'a' },
+        { match: { headers: [{ name: 'x', regex: '(?=v)' }] }, service: 'a' },
+        { match: { path: { regex: '/(a+)+' } }, service: 'a' },
+      ],
+    });
+    assert.deepEqual(
+      problems,
+      [
+        'routes[0].match.path.regex: not an RE2 regular expression (error parsing regexp: invalid escape sequence: `\\1`)',
+        'routes[1].match.headers[0].regex: not an RE2 regular expression (error parsing regexp: invalid or unsupported Perl syntax: `(?=`)',
+      ],
+      'a catastrophic-backtracking pattern is fine: RE2 runs it in linear time',
+    );
+  });
+
   it('lists every problem at once', () => {
     const shape = problemsOf({
       listen: 'x',

@@ -32,6 +32,36 @@ describe('compileMatch', () => {
     assert.equal(compile({ path: { regex: '/u/[0-9]+' } })(input({ path: '/u/42/x' })), false);
   });
 
+  // Issue 16: route regexes are RE2, anchored as Envoy's safe_regex, linear in the path.
+  it('matches RE2 path and header regexes anchored, in linear time', () => {
+    const re2 = compile({ path: { regex: '/(?P<id>[[:digit:]]+)(?i:/X)?' } });
+    assert.equal(re2(input({ path: '/42/x' })), true);
+    assert.equal(re2(input({ path: '/42/y' })), false);
+    const alt = compile({ path: { regex: '/a|/b' } });
+    assert.equal(alt(input({ path: '/b' })), true, 'the anchors wrap the whole alternation');
+    assert.equal(alt(input({ path: '/a/b' })), false);
+    const long = `/${'a'.repeat(5000)}!`;
+    assert.equal(compile({ path: { regex: '/(a+)+' } })(input({ path: long })), false);
+    const h = compile({ headers: [{ name: 'x-v', regex: '(a|aa)+' }] });
+    assert.equal(h(input({ headers: { 'x-v': `${'a'.repeat(5000)}!` } })), false);
+    assert.equal(h(input({ headers: { 'x-v': 'a'.repeat(5000) } })), true);
+  });
+
+  it('refuses, in the schema, a regex RE2 does not take, naming the field and the reason', () => {
+    for (const [m, path, reason] of [
+      [{ path: { regex: '/(a)\\1' } }, 'path.regex', /invalid escape sequence/],
+      [{ headers: [{ name: 'x', regex: '(?=a)' }] }, 'headers.0.regex', /unsupported Perl/],
+      [{ query: [{ name: 'q', regex: '(?<!a)' }] }, 'query.0.regex', /not an RE2 regular/],
+      [{ path: { regex: '(x|xy|yx|y){500}' } }, 'path.regex', /too large/],
+    ] as const) {
+      const r = routeMatchSchema.safeParse(m);
+      assert.equal(r.success, false, path);
+      const issue = r.error?.issues[0];
+      assert.equal(issue?.path.join('.'), path);
+      assert.match(issue?.message ?? '', reason);
+    }
+  });
+
   it('matches methods, host, headers (exact, regex, present) and query', () => {
     assert.equal(compile({ methods: ['POST'] })(input()), false);
     assert.equal(compile({ methods: ['GET', 'POST'] })(input()), true);

@@ -101,6 +101,35 @@ describe('compileConsulFilter', () => {
     }
   });
 
+  // Issue 16: `matches` is RE2, a search as Go's regexp.MatchString, in time linear in the value.
+  it('matches with RE2: a search, RE2 syntax, and no backtracking blow-up', () => {
+    assert.equal(matches('Service.ID matches "eb-"'), true, 'unanchored');
+    assert.equal(matches('Service.Meta.env matches "(?i)^PROD$"'), true, 'RE2 flags group');
+    assert.equal(matches('Service.Meta.env matches `^\\pL+\\z`'), true, 'RE2 classes and \\z');
+    const long = { Service: { Meta: { x: `${'a'.repeat(5000)}!` } } };
+    assert.equal(matches('Service.Meta.x matches "^(a+)+$"', long), false);
+    assert.equal(matches('Service.Meta.x not matches "^(a+)+$"', long), true);
+  });
+
+  it('refuses a pattern RE2 does not take, naming the selector and the reason', () => {
+    for (const [re, reason] of [
+      ['(a)\\\\1', /invalid escape sequence/],
+      ['(?=a)', /unsupported Perl syntax/],
+      ['(x|xy|yx|y){500}', /too large/],
+    ] as const) {
+      assert.throws(
+        () => compileConsulFilter(`Service.Meta.x matches "${re}"`),
+        (err: unknown) =>
+          isMeshError(err, ERROR_CODES.VALIDATION) &&
+          err.message.startsWith(
+            'filter: Failed to create boolean expression evaluator: Service.Meta.x matches: ',
+          ) &&
+          reason.test(err.message),
+        re,
+      );
+    }
+  });
+
   it('never throws anything but a validation error for random text, and compiled filters never throw', () => {
     const words = fc.constantFrom(
       'Service.ID',
