@@ -18,6 +18,12 @@ import type {
 } from '../core/types.js';
 import type { ApplyResponse, InstanceDto, ServiceSummaryDto } from '../protocol/api-types.js';
 import {
+  DEFAULT_CHECK_FLOORS,
+  DEFAULT_KV_QUOTA_BYTES,
+  LIMITS,
+  type CheckFloors,
+} from '../protocol/limits.js';
+import {
   CheckShapeError,
   normalizeChecks,
   type ParsedRegistration,
@@ -54,7 +60,25 @@ export interface RegistryOptions {
    * Cluster mode: which instances' checks this agent runs. Default: all of them (one agent).
    */
   readonly ownership?: CheckOwnership;
+  /** Floors on check durations, checks per instance, KV quota. Default: {@link DEFAULT_REGISTRY_LIMITS}. */
+  readonly limits?: Partial<RegistryLimits>;
 }
+
+/** What one agent lets its clients store and run (agent options `checks.*`, `kv.*`). */
+export interface RegistryLimits {
+  /** Check durations below these are refused (native API, config, apply). */
+  readonly checkFloors: CheckFloors;
+  /** Checks on one instance, or on the node (at most LIMITS.maxChecks). */
+  readonly maxChecksPerInstance: number;
+  /** Bytes of KV keys and values together; a put past it is refused with KV_QUOTA_EXCEEDED. */
+  readonly kvQuotaBytes: number;
+}
+
+export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = Object.freeze({
+  checkFloors: DEFAULT_CHECK_FLOORS,
+  maxChecksPerInstance: LIMITS.maxChecks,
+  kvQuotaBytes: DEFAULT_KV_QUOTA_BYTES,
+});
 
 export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({
   maxWaitMs: 600_000,
@@ -87,6 +111,7 @@ export class Registry {
   readonly hub: WatchHub;
   readonly fanout = new StreamFanout();
   readonly nodeName: string;
+  readonly limits: RegistryLimits;
   readonly #store: CatalogStore;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -121,6 +146,7 @@ export class Registry {
     this.#random = options.random ?? Math.random;
     this.#maxWaitMs = options.maxWaitMs ?? DEFAULT_REGISTRY_OPTIONS.maxWaitMs;
     this.#ownership = options.ownership ?? OWN_EVERYTHING;
+    this.limits = Object.freeze({ ...DEFAULT_REGISTRY_LIMITS, ...options.limits });
     const ttlLeases = options.store.ttlLeases;
     this.#shared = ttlLeases !== undefined;
     this.view = new CatalogView(options.nodeName, {
@@ -138,6 +164,7 @@ export class Registry {
         isNodeChecksId(id) ? id === nodeChecksId(this.nodeName) : this.#ownership.owns(id),
       agentName: options.nodeName,
       externalTtl: ttlLeases !== undefined,
+      minIntervalMs: this.limits.checkFloors.intervalMs,
       host: {
         ...(ttlLeases === undefined
           ? {}
@@ -317,6 +344,7 @@ export class Registry {
         const checks = edit(prev?.checks ?? []).map((c) =>
           c.deregisterCriticalAfterMs === 0 ? c : { ...c, deregisterCriticalAfterMs: 0 },
         );
+        this.#assertCheckCount(checks, prev?.checks.length ?? 0);
         if (isDeepStrictEqual(prev?.checks ?? [], checks)) return { index: this.view.index };
         const now = this.#clock.now();
         const op: StoreOp =
@@ -349,6 +377,7 @@ export class Registry {
         const prev = this.view.get(id);
         if (prev === undefined) throw errors.instanceNotFound(id);
         const checks = edit(prev.checks);
+        this.#assertCheckCount(checks, prev.checks.length);
         if (isDeepStrictEqual(prev.checks, checks)) {
           return { index: this.view.index, instance: this.#dtoOrThrow(id) };
         }
@@ -571,11 +600,12 @@ export class Registry {
   ): Instance {
     let checks;
     try {
-      checks = normalizeChecks(input.checks ?? []);
+      checks = normalizeChecks(input.checks ?? [], this.limits.checkFloors);
     } catch (err) {
       if (err instanceof CheckShapeError) throw errors.validation(err.field, err.reason);
       throw err;
     }
+    this.#assertCheckCount(checks, 0);
     const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
     const prev = this.view.get(id);
     if (prev !== undefined && prev.service !== input.service)
@@ -600,6 +630,16 @@ export class Registry {
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
     };
+  }
+
+  /**
+   * Refuses more checks than `maxChecksPerInstance`, unless the count does not grow (an instance
+   * stored under a higher cap can still lose checks).
+   */
+  #assertCheckCount(checks: readonly CheckDefinition[], before: number): void {
+    const max = this.limits.maxChecksPerInstance;
+    if (checks.length > max && checks.length > before)
+      throw errors.validation('checks', `at most ${max} checks per instance`);
   }
 
   /** Runs `fn` after every earlier write to the same instance id has finished. */

@@ -4,6 +4,7 @@
  * what differs). Errors are plain text with Consul's status codes, mapped in one place.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { CheckDefinition, CheckStatus, KvEntry } from '../../core/types.js';
@@ -45,6 +46,7 @@ import {
   SERVICE_MAINTENANCE_DEFAULT,
   serviceChecks,
   serviceNode,
+  type ConsulCheckPolicy,
   type ConsulNodeInfo,
 } from './consul-mapping.js';
 import {
@@ -70,6 +72,8 @@ export interface ConsulRoutesOptions {
   /** Version reported by /v1/agent/self (Meshwork's). */
   readonly version: string;
   readonly logger?: Logger;
+  /** Where the adapter's metrics are registered (omitted: kept unregistered). */
+  readonly metrics?: PromRegistry;
 }
 
 /** The Consul API version whose shapes the adapter answers (agent/self Config.Version). */
@@ -103,6 +107,21 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   const { registry, node } = options;
   const log = (options.logger ?? silentLogger).child({ component: 'consul-api' });
   const view = registry.view;
+  const raisedDurations = new Counter({
+    name: 'meshwork_consul_check_floor_raises_total',
+    help: 'Check durations sent below their floor through /v1 and raised to it, by Consul field.',
+    labelNames: ['field'],
+    registers: options.metrics === undefined ? [] : [options.metrics],
+  });
+  /** Consul raises short check durations with a warning; so does the adapter (docs/health.md). */
+  const policy: ConsulCheckPolicy = {
+    floors: registry.limits.checkFloors,
+    maxChecks: registry.limits.maxChecksPerInstance,
+    onRaised: (field, fromMs, toMs) => {
+      raisedDurations.inc({ field });
+      log.warn({ field, fromMs, toMs }, 'check duration below its floor raised to it');
+    },
+  };
 
   scope.setErrorHandler((err, req, reply) => {
     const { status, text } = toConsulError(err);
@@ -370,7 +389,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   route(['PUT'], '/agent/service/register', async (req, reply) => {
     const body = decode(req, SERVICE_SPEC);
-    const reg = ownCheckIds(registrationFromConsul(body, node));
+    const reg = ownCheckIds(registrationFromConsul(body, node, policy));
     const prev = view.get(reg.id ?? '');
     const ids = new Set((reg.checks ?? []).map((c) => c.id));
     // Consul keeps checks registered earlier unless told to replace them.
@@ -412,12 +431,12 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     return done(reply);
   });
 
-  /** Adds `def`, or replaces the check with its id, keeping at most LIMITS.maxChecks. */
+  /** Adds `def`, or replaces the check with its id, keeping at most `policy.maxChecks`. */
   const withCheck =
     (def: CheckDefinition, owner: string) =>
     (checks: readonly CheckDefinition[]): CheckDefinition[] => {
-      if (checks.length >= LIMITS.maxChecks && !checks.some((c) => c.id === def.id))
-        throw refuse(`Invalid check: at most ${LIMITS.maxChecks} checks per ${owner}`);
+      if (checks.length >= policy.maxChecks && !checks.some((c) => c.id === def.id))
+        throw refuse(`Invalid check: at most ${policy.maxChecks} checks per ${owner}`);
       return [...checks.filter((c) => c.id !== def.id), def];
     };
 
@@ -436,9 +455,9 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
       throw refuse(`ServiceID "${serviceId}" does not exist`, 404);
     const input = checkFromConsul(
       { ...body, CheckID: checkId },
-      { serviceId: serviceId ?? '', serviceName: target?.service ?? '' },
+      { serviceId: serviceId ?? '', serviceName: target?.service ?? '', policy },
     );
-    const [def] = checkDefinitions([input]);
+    const [def] = checkDefinitions([input], policy.floors);
     if (def === undefined) throw refuse('Invalid check');
     // CheckIDs are unique on the agent; Consul would move the check, Meshwork asks to deregister.
     const other = findCheckById(checkId);
@@ -646,6 +665,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
           Checks: [...((service.Checks as NormalisedBody[] | undefined) ?? []), ...checks],
         },
         node,
+        policy,
       ),
     );
     await registry.register(reg);
