@@ -64,6 +64,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
       dropped: holder.registry?.fanout.dropped ?? 0,
     }),
     index: () => holder.registry?.index ?? 0,
+    kv: () => ({ bytes: holder.registry?.view.kvBytes ?? 0, quotaBytes: options.kv.quotaBytes }),
   });
   // Cluster mode: agents list each other under leases and split the checks between them;
   // otherwise this agent is the cluster and runs every check.

@@ -32,6 +32,7 @@ import {
   AGENT_MAINTENANCE_PREFIX,
   CatalogView,
   isNodeChecksId,
+  kvEntryBytes,
   NODE_CHECKS_SERVICE,
   nodeChecksId,
   type ApplyOutcome,
@@ -86,6 +87,12 @@ export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({
   maxCommitAttempts: 5,
 });
 
+/** Bytes a KV put in flight may add, held against the quota until the view counts them. */
+interface KvReservation {
+  readonly key: string;
+  readonly bytes: number;
+}
+
 /** How many watchers a change was sent to (`Registry.notified`). */
 export interface WatchersNotified {
   readonly streams: number;
@@ -125,6 +132,9 @@ export class Registry {
   readonly #unsubscribers: (() => void)[] = [];
   #started = false;
   #draining = false;
+  /** Growth of KV puts in flight (see kvPut), by key in commit order, and its sum. */
+  readonly #kvReservations = new Map<string, KvReservation[]>();
+  #kvReservedBytes = 0;
   /** Writes to one instance id run one after another: read-check-write stays consistent. */
   readonly #idQueues = new Map<string, Promise<unknown>>();
   /** Applied changes not yet told to watchers (published on the next turn). */
@@ -557,12 +567,31 @@ export class Registry {
     return this.view.kvList(prefix);
   }
 
+  /**
+   * Puts a KV value. Throws KV_VALUE_TOO_LARGE past LIMITS.maxKvValueBytes, and KV_QUOTA_EXCEEDED
+   * when the KV store would grow past `limits.kvQuotaBytes` (a put that does not grow it, such as
+   * a smaller value, always goes through).
+   */
   async kvPut(
     key: string,
     value: Uint8Array,
     options: { flags?: number; cas?: number } = {},
   ): Promise<{ ok: boolean; index: number }> {
     assertUserKey(key);
+    if (value.byteLength > LIMITS.maxKvValueBytes)
+      throw errors.kvValueTooLarge(key, value.byteLength, LIMITS.maxKvValueBytes);
+    const prev = this.view.kvGet(key);
+    const growthBytes =
+      kvEntryBytes(key, value) - (prev === undefined ? 0 : kvEntryBytes(key, prev.value));
+    const usedBytes = this.view.kvBytes + this.#kvReservedBytes;
+    if (growthBytes > 0 && usedBytes + growthBytes > this.limits.kvQuotaBytes) {
+      this.#metrics?.kvQuotaRefusals.inc();
+      this.#log.warn(
+        { key, usedBytes, growthBytes, quotaBytes: this.limits.kvQuotaBytes },
+        'KV quota reached: put refused',
+      );
+      throw errors.kvQuotaExceeded(key, usedBytes, growthBytes, this.limits.kvQuotaBytes);
+    }
     const op: StoreOp = {
       op: 'kv-put',
       key,
@@ -570,7 +599,33 @@ export class Registry {
       flags: options.flags ?? 0,
       ...(options.cas === undefined ? {} : { cas: options.cas }),
     };
-    return this.#commitCas([op]);
+    // A put in flight counts until its event lands in the view, so concurrent puts cannot
+    // overshoot the quota together (nor count twice once the view has them).
+    const reservation = this.#reserveKv(key, Math.max(growthBytes, 0));
+    try {
+      return await this.#commitCas([op]);
+    } finally {
+      this.#releaseKv(reservation);
+    }
+  }
+
+  #reserveKv(key: string, bytes: number): KvReservation {
+    const reservation = { key, bytes };
+    const forKey = this.#kvReservations.get(key);
+    if (forKey === undefined) this.#kvReservations.set(key, [reservation]);
+    else forKey.push(reservation);
+    this.#kvReservedBytes += bytes;
+    return reservation;
+  }
+
+  /** Ends a reservation (once: later calls do nothing). */
+  #releaseKv(reservation: KvReservation): void {
+    const forKey = this.#kvReservations.get(reservation.key);
+    const at = forKey?.indexOf(reservation) ?? -1;
+    if (forKey === undefined || at < 0) return;
+    forKey.splice(at, 1);
+    if (forKey.length === 0) this.#kvReservations.delete(reservation.key);
+    this.#kvReservedBytes -= reservation.bytes;
   }
 
   async kvDelete(
@@ -717,6 +772,12 @@ export class Registry {
     } catch (err) {
       this.#log.error({ err }, 'failed to apply store events');
       return;
+    }
+    // A put's bytes are in the view now: its reservation ends (the oldest for the key first,
+    // as a key's events come in commit order).
+    for (const e of events) {
+      const first = e.type === 'kv-put' ? this.#kvReservations.get(e.entry.key)?.[0] : undefined;
+      if (first !== undefined) this.#releaseKv(first);
     }
     for (const instance of outcome.put) this.#health.track(instance, this.view.states(instance.id));
     for (const id of outcome.deleted) this.#health.untrack(id);

@@ -3,6 +3,7 @@
  * native API (shared/docs/consul-api.md is the wire spec; docs/consul-compatibility.md lists
  * what differs). Errors are plain text with Consul's status codes, mapped in one place.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, isMeshError } from '../../core/errors.js';
@@ -15,6 +16,7 @@ import type { Registry } from '../../registry/registry.js';
 import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
 import { rawBody } from '../body.js';
 import { toHttpError } from '../error-mapping.js';
+import { jsonArrayAnswer, kvEntryPieces, kvJsonBytes } from '../json-stream.js';
 import { filterKey, waitForRequest, type Query } from '../query.js';
 import {
   CATALOG_DEREGISTER_SPEC,
@@ -218,12 +220,41 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   ): FastifyReply => {
     if (index !== undefined) meta(req, reply, index);
     const query = q(req);
-    const text = Buffer.isBuffer(body)
-      ? body
-      : 'pretty' in query
-        ? JSON.stringify(body, null, 4)
-        : JSON.stringify(body);
+    const text =
+      Buffer.isBuffer(body) || body instanceof Readable
+        ? body
+        : 'pretty' in query
+          ? JSON.stringify(body, null, 4)
+          : JSON.stringify(body);
     return reply.status(status).header('content-type', 'application/json').send(text);
+  };
+
+  /**
+   * A JSON array answer, streamed when large (a KV listing can reach the KV quota): each item as
+   * `encode` writes it, or with `?pretty` as JSON.stringify(items.map(toJson), null, 4) would.
+   */
+  const jsonArray = <T>(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    items: readonly T[],
+    how: {
+      encode: (item: T) => string | Iterable<string>;
+      toJson: (item: T) => unknown;
+      estimateBytes: (item: T) => number;
+    },
+    index: number,
+  ): FastifyReply => {
+    const pretty = 'pretty' in q(req) && items.length > 0;
+    const shape = pretty
+      ? {
+          head: '[\n    ',
+          tail: '\n]',
+          separator: ',\n    ',
+          encode: (i: T) => JSON.stringify(how.toJson(i), null, 4).replaceAll('\n', '\n    '),
+        }
+      : { head: '[', tail: ']', encode: how.encode };
+    const body = jsonArrayAnswer(items, shape, how.estimateBytes);
+    return json(req, reply, typeof body === 'string' ? Buffer.from(body) : body, index);
   };
 
   const meta = (req: FastifyRequest, reply: FastifyReply, index: number): void => {
@@ -821,7 +852,15 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
         keys.add(at < 0 ? e.key : e.key.slice(0, at + sep.length));
       }
       if (keys.size === 0 && key !== '') return notFound(req, reply, index);
-      return json(req, reply, [...keys].sort(), index);
+      const sorted = [...keys].sort();
+      const asJson = (k: string): string => JSON.stringify(k);
+      return jsonArray(
+        req,
+        reply,
+        sorted,
+        { encode: asJson, toJson: (k) => k, estimateBytes: (k) => k.length + 3 },
+        index,
+      );
     }
     const entries =
       'recurse' in query
@@ -837,7 +876,13 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
         .header('content-security-policy', 'sandbox')
         .send(Buffer.from((entries[0] as KvEntry).value));
     }
-    return json(req, reply, entries.map(dirEntry), index);
+    return jsonArray(
+      req,
+      reply,
+      entries,
+      { encode: dirEntryPieces, toJson: dirEntry, estimateBytes: kvJsonBytes },
+      index,
+    );
   });
 
   const notFound = (req: FastifyRequest, reply: FastifyReply, index: number): FastifyReply => {
@@ -867,7 +912,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     const value = rawBody(req);
     if (value.length > LIMITS.maxKvValueBytes)
       throw refuse(
-        `Request body(${value.length} bytes) too large, max size: ${LIMITS.maxKvValueBytes} bytes.`,
+        `Request body(${value.length} bytes) too large, max size: ${LIMITS.maxKvValueBytes} bytes. Key: "${key}".`,
         413,
       );
     const flags = uintParam(query, 'flags');
@@ -928,4 +973,14 @@ function dirEntry(e: KvEntry): Record<string, unknown> {
     CreateIndex: e.createIndex,
     ModifyIndex: e.modifyIndex,
   };
+}
+
+/** {@link dirEntry} as JSON pieces, for listings (the value encoded a slice at a time). */
+function dirEntryPieces(e: KvEntry): Iterable<string> {
+  return kvEntryPieces(
+    { LockIndex: 0, Key: e.key, Flags: e.flags },
+    'Value',
+    e.value.length === 0 ? null : e.value,
+    { CreateIndex: e.createIndex, ModifyIndex: e.modifyIndex },
+  );
 }
