@@ -104,6 +104,7 @@ export function startClusterAgent(
   endpoints: readonly string[],
   nodeName: string,
   prefix?: string,
+  flags: Record<string, unknown> = {},
 ): Promise<RunningAgent> {
   return startAgent(
     resolveAgentOptions({
@@ -115,6 +116,7 @@ export function startClusterAgent(
         ...(prefix === undefined ? {} : { etcdPrefix: prefix }),
         nodeName,
         logLevel: 'silent',
+        ...flags,
       },
     }),
     silentLogger,
