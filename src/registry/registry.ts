@@ -61,7 +61,10 @@ export interface RegistryOptions {
    * Cluster mode: which instances' checks this agent runs. Default: all of them (one agent).
    */
   readonly ownership?: CheckOwnership;
-  /** Floors on check durations, checks per instance, KV quota. Default: {@link DEFAULT_REGISTRY_LIMITS}. */
+  /**
+   * Floors on check durations, checks per instance, KV quota. Default:
+   * {@link DEFAULT_REGISTRY_LIMITS}.
+   */
   readonly limits?: Partial<RegistryLimits>;
 }
 
@@ -135,6 +138,8 @@ export class Registry {
   /** Growth of KV puts in flight (see kvPut), by key in commit order, and its sum. */
   readonly #kvReservations = new Map<string, KvReservation[]>();
   #kvReservedBytes = 0;
+  /** The KV quota refused a put, and none that grows KV was taken since (logged once). */
+  #kvFullLogged = false;
   /** Writes to one instance id run one after another: read-check-write stays consistent. */
   readonly #idQueues = new Map<string, Promise<unknown>>();
   /** Applied changes not yet told to watchers (published on the next turn). */
@@ -586,12 +591,17 @@ export class Registry {
     const usedBytes = this.view.kvBytes + this.#kvReservedBytes;
     if (growthBytes > 0 && usedBytes + growthBytes > this.limits.kvQuotaBytes) {
       this.#metrics?.kvQuotaRefusals.inc();
-      this.#log.warn(
-        { key, usedBytes, growthBytes, quotaBytes: this.limits.kvQuotaBytes },
-        'KV quota reached: put refused',
-      );
+      // Once per full spell: a client retrying at the quota would flood the log; the counter
+      // has every refusal.
+      if (!this.#kvFullLogged)
+        this.#log.warn(
+          { key, usedBytes, growthBytes, quotaBytes: this.limits.kvQuotaBytes },
+          'KV quota reached: puts that grow KV are refused',
+        );
+      this.#kvFullLogged = true;
       throw errors.kvQuotaExceeded(key, usedBytes, growthBytes, this.limits.kvQuotaBytes);
     }
+    if (growthBytes > 0) this.#kvFullLogged = false;
     const op: StoreOp = {
       op: 'kv-put',
       key,

@@ -240,8 +240,6 @@ export function registerNativeRoutes(
     const value = rawBody(req);
     if (key.length > LIMITS.maxKvKeyLength)
       throw errors.validation('key', `must be at most ${LIMITS.maxKvKeyLength} characters`);
-    if (value.length > LIMITS.maxKvValueBytes)
-      throw errors.kvValueTooLarge(key, value.length, LIMITS.maxKvValueBytes);
     const r = await registry.kvPut(key, value, {
       ...optInt(q, 'flags'),
       ...optInt(q, 'cas'),
