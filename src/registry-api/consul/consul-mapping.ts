@@ -560,6 +560,23 @@ export function registrationFromConsul(
 }
 
 /** A stored definition back to a check input (to re-register an instance with its checks). */
-export function checkInputOf(def: CheckDefinition): ParsedCheck {
-  return { ...def, tcp: def.tcp?.address } as ParsedCheck;
+export function checkInputOf(
+  def: CheckDefinition,
+  floors: CheckFloors = DEFAULT_CHECK_FLOORS,
+): ParsedCheck {
+  // A check stored before the floors (or under lower ones) is kept at the floor, as Consul would
+  // raise it, rather than making the re-registration that keeps it fail.
+  const atLeast = (ms: number | undefined, floor: number) =>
+    ms === undefined || ms === 0 ? ms : Math.max(ms, floor);
+  return {
+    ...def,
+    tcp: def.tcp?.address,
+    intervalMs: atLeast(def.intervalMs, floors.intervalMs),
+    timeoutMs: atLeast(def.timeoutMs, floors.timeoutMs),
+    ttlMs: atLeast(def.ttlMs, floors.ttlMs),
+    deregisterCriticalAfterMs: atLeast(
+      def.deregisterCriticalAfterMs,
+      floors.deregisterCriticalAfterMs,
+    ),
+  } as ParsedCheck;
 }

@@ -427,7 +427,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     const kept =
       prev === undefined || 'replace-existing-checks' in q(req) || prev.service !== reg.service
         ? []
-        : prev.checks.filter((c) => !ids.has(c.id)).map(checkInputOf);
+        : prev.checks.filter((c) => !ids.has(c.id)).map((c) => checkInputOf(c, policy.floors));
     // Consul replaces a service whose ID moves to another name; the catalog refuses the move.
     if (prev !== undefined && prev.service !== reg.service) await registry.deregister(prev.id);
     await registry.register({ ...reg, checks: [...(reg.checks ?? []), ...kept] });

@@ -2,10 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InstanceDto } from '../../../../src/protocol/api-types.js';
+import type { CheckDefinition } from '../../../../src/core/types.js';
+import { normalizeChecks } from '../../../../src/protocol/registration.js';
 import {
   aggregatedStatus,
   agentService,
   checkFromConsul,
+  checkInputOf,
   consulCheckId,
   nodeChecks,
   nodeId,
@@ -202,6 +205,19 @@ describe('checkFromConsul floors', () => {
         assert.equal((r.check as Record<string, unknown>)[k], v, `${JSON.stringify(body)} ${k}`);
       assert.deepEqual(r.raised.sort(), raises.sort());
     }
+  });
+
+  it('keeps a stored check below the floors at the floors when a re-registration keeps it', () => {
+    const [stored] = normalizeChecks(
+      [{ id: 'old', tcp: 'x:1', intervalMs: 1, timeoutMs: 1, deregisterCriticalAfterMs: 5 }],
+      { intervalMs: 1, timeoutMs: 1, ttlMs: 1, deregisterCriticalAfterMs: 1 },
+    );
+    const kept = checkInputOf(stored as CheckDefinition, floors);
+    assert.deepEqual(
+      [kept.intervalMs, kept.timeoutMs, kept.deregisterCriticalAfterMs],
+      [1000, 100, 60_000],
+    );
+    assert.deepEqual(normalizeChecks([kept], floors)[0]?.intervalMs, 1000);
   });
 
   it('still refuses an Interval of 0, as Consul does', () => {
