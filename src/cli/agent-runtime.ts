@@ -1,7 +1,7 @@
 /** @module startAgent: wires store, registry, metrics and HTTP server into a running agent. */
 import { resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import type { AgentOptions } from '../config/agent-options.js';
+import { checkFloorsOf, type AgentOptions } from '../config/agent-options.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import { createRegistry, type Registry } from '../registry/registry.js';
 import { RegistryMetrics } from '../registry/registry-metrics.js';
@@ -64,6 +64,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
       dropped: holder.registry?.fanout.dropped ?? 0,
     }),
     index: () => holder.registry?.index ?? 0,
+    kv: () => ({ bytes: holder.registry?.view.kvBytes ?? 0, quotaBytes: options.kv.quotaBytes }),
   });
   // Cluster mode: agents list each other under leases and split the checks between them;
   // otherwise this agent is the cluster and runs every check.
@@ -81,6 +82,11 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     nodeName: options.nodeName,
     logger,
     metrics: registryMetrics,
+    limits: {
+      checkFloors: checkFloorsOf(options),
+      maxChecksPerInstance: options.checks.maxPerInstance,
+      kvQuotaBytes: options.kv.quotaBytes,
+    },
     ...(membership === undefined ? {} : { ownership: membership }),
   });
   holder.registry = reg;

@@ -8,13 +8,30 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { errors } from '../core/errors.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
-import { registrationInputSchema, type ParsedRegistration } from '../protocol/registration.js';
+import {
+  DEFAULT_CHECK_FLOORS,
+  DEFAULT_KV_QUOTA_BYTES,
+  LIMITS,
+  type CheckFloors,
+} from '../protocol/limits.js';
+import {
+  CheckShapeError,
+  normalizeChecks,
+  registrationInputSchema,
+  type ParsedRegistration,
+} from '../protocol/registration.js';
 import { deepFreeze, issueLines, readEnv, type EnvKey } from './config-sources.js';
 
 const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:8500)')
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
+
+/** A floor on a check duration: at least 1 ms (0 would let `interval: 0` through), at most a day. */
+const floorMs = z.number().int().min(1, 'must be at least 1 ms').max(86_400_000, 'at most a day');
+
+/** The KV store is held in memory by every agent: 16 GiB is past any sane quota. */
+const MAX_KV_QUOTA_BYTES = 16 * 1024 ** 3;
 
 export const agentOptionsSchema = z
   .object({
@@ -55,6 +72,28 @@ export const agentOptionsSchema = z
       })
       .strict()
       .default({ legacyVerbs: true }),
+    /** Floors on check durations and the cap on checks per instance (docs/health.md, "Floors"). */
+    checks: z
+      .object({
+        /** Shortest probe interval accepted; the agent never probes a check more often. */
+        minIntervalMs: floorMs,
+        /** Shortest probe timeout accepted. */
+        minTimeoutMs: floorMs,
+        /** Shortest TTL accepted. */
+        minTtlMs: floorMs,
+        /** Shortest deregister-after-critical accepted (0, never, is always accepted). */
+        minDeregisterCriticalAfterMs: floorMs,
+        /** Checks on one instance (or on the node). */
+        maxPerInstance: z.number().int().min(1).max(LIMITS.maxChecks),
+      })
+      .strict(),
+    /** The KV store (docs/api.md, "KV limits"). */
+    kv: z
+      .object({
+        /** Bytes of keys and values together; a put past it is refused (507). */
+        quotaBytes: z.number().int().min(0).max(MAX_KV_QUOTA_BYTES),
+      })
+      .strict(),
   })
   .strict();
 
@@ -76,7 +115,26 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   services: [],
   dns: DEFAULT_DNS_OPTIONS,
   consul: Object.freeze({ legacyVerbs: true }),
+  checks: Object.freeze({
+    minIntervalMs: DEFAULT_CHECK_FLOORS.intervalMs,
+    minTimeoutMs: DEFAULT_CHECK_FLOORS.timeoutMs,
+    minTtlMs: DEFAULT_CHECK_FLOORS.ttlMs,
+    minDeregisterCriticalAfterMs: DEFAULT_CHECK_FLOORS.deregisterCriticalAfterMs,
+    maxPerInstance: LIMITS.maxChecks,
+  }),
+  kv: Object.freeze({ quotaBytes: DEFAULT_KV_QUOTA_BYTES }),
 });
+
+/** The check floors the options set. */
+export function checkFloorsOf(options: Pick<AgentOptions, 'checks'>): CheckFloors {
+  const c = options.checks;
+  return {
+    intervalMs: c.minIntervalMs,
+    timeoutMs: c.minTimeoutMs,
+    ttlMs: c.minTtlMs,
+    deregisterCriticalAfterMs: c.minDeregisterCriticalAfterMs,
+  };
+}
 
 function safeHostname(): string {
   const h = hostname()
@@ -106,6 +164,15 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_DNS__DEFAULT_TTL_MS: { key: 'dns.defaultTtlMs', type: 'number' },
   MESHWORK_DNS__RECURSORS: { key: 'dns.recursors', type: 'list' },
   MESHWORK_CONSUL__LEGACY_VERBS: { key: 'consul.legacyVerbs', type: 'boolean' },
+  MESHWORK_CHECKS__MIN_INTERVAL_MS: { key: 'checks.minIntervalMs', type: 'number' },
+  MESHWORK_CHECKS__MIN_TIMEOUT_MS: { key: 'checks.minTimeoutMs', type: 'number' },
+  MESHWORK_CHECKS__MIN_TTL_MS: { key: 'checks.minTtlMs', type: 'number' },
+  MESHWORK_CHECKS__MIN_DEREGISTER_CRITICAL_AFTER_MS: {
+    key: 'checks.minDeregisterCriticalAfterMs',
+    type: 'number',
+  },
+  MESHWORK_CHECKS__MAX_PER_INSTANCE: { key: 'checks.maxPerInstance', type: 'number' },
+  MESHWORK_KV__QUOTA_BYTES: { key: 'kv.quotaBytes', type: 'number' },
 };
 
 /** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
@@ -182,8 +249,33 @@ export function resolveAgentOptions(input: {
     problems.push('dns: must be a mapping of DNS options, a host:port, or "off"');
   }
   if (!r.success) problems.push(...issueLines(r.error.issues));
+  else problems.push(...serviceProblems(r.data.services, checkFloorsOf(r.data), r.data.checks));
   if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
   return deepFreeze(r.data);
+}
+
+/**
+ * The config file's services checked as the registry will check them at startup (floors, checks
+ * per instance), so a bad one fails `config validate` and the start, before any port opens.
+ */
+function serviceProblems(
+  services: readonly ParsedRegistration[],
+  floors: CheckFloors,
+  { maxPerInstance }: { maxPerInstance: number },
+): string[] {
+  const problems: string[] = [];
+  services.forEach((service, i) => {
+    const checks = service.checks ?? [];
+    if (checks.length > maxPerInstance)
+      problems.push(`services[${i}].checks: at most ${maxPerInstance} checks per instance`);
+    try {
+      normalizeChecks(checks, floors);
+    } catch (err) {
+      if (!(err instanceof CheckShapeError)) throw err;
+      problems.push(`services[${i}].${err.field}: ${err.reason}`);
+    }
+  });
+  return problems;
 }
 
 /** A section as written: an object, or (for dns) a string standing for its listen address. */

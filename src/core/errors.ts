@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   NO_TTL_CHECK: 'MESHWORK_ERR_REGISTRY_NO_TTL_CHECK',
   /** The KV key does not exist. */
   KEY_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_KEY_NOT_FOUND',
+  /** A KV value is larger than the per-value limit (512 KiB, as Consul's). */
+  KV_VALUE_TOO_LARGE: 'MESHWORK_ERR_REGISTRY_KV_VALUE_TOO_LARGE',
+  /** A KV put would take the KV store past its quota (agent option `kv.quotaBytes`). */
+  KV_QUOTA_EXCEEDED: 'MESHWORK_ERR_REGISTRY_KV_QUOTA_EXCEEDED',
   /** The store cannot accept writes right now (closed, or its backend is unreachable). */
   STORE_UNAVAILABLE: 'MESHWORK_ERR_STORE_UNAVAILABLE',
   /** The store is corrupt or was written by an incompatible version. */
@@ -140,6 +144,23 @@ export const errors = {
     ),
   keyNotFound: (key: string): MeshError =>
     new MeshError(ERROR_CODES.KEY_NOT_FOUND, `key "${key}" not found`),
+  kvValueTooLarge: (key: string, valueBytes: number, maxBytes: number): MeshError =>
+    new MeshError(
+      ERROR_CODES.KV_VALUE_TOO_LARGE,
+      `value of key "${key}" is ${valueBytes} bytes: at most ${maxBytes} bytes per value`,
+      { details: { field: 'value', key, valueBytes, maxBytes } },
+    ),
+  kvQuotaExceeded: (
+    key: string,
+    usedBytes: number,
+    addBytes: number,
+    quotaBytes: number,
+  ): MeshError =>
+    new MeshError(
+      ERROR_CODES.KV_QUOTA_EXCEEDED,
+      `KV quota exceeded: putting key "${key}" adds ${addBytes} bytes to ${usedBytes} used of ${quotaBytes} (keys and values); delete keys or raise kv.quotaBytes`,
+      { details: { key, usedBytes, addBytes, quotaBytes } },
+    ),
   storeUnavailable: (reason: string, cause?: unknown): MeshError =>
     new MeshError(ERROR_CODES.STORE_UNAVAILABLE, `store unavailable: ${reason}`, {
       retryable: true,

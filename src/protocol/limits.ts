@@ -20,3 +20,30 @@ export const LIMITS = Object.freeze({
   maxKvValueBytes: 512 * 1024,
   maxApplyInstances: 10_000,
 });
+
+/**
+ * The shortest check durations an agent accepts (issue 16: `"interval": 1` made the agent probe
+ * a URL 800 times a second). Native registrations below a floor are refused; the Consul API
+ * raises them to the floor, as Consul raises intervals below 1 s (docs/health.md, "Floors").
+ */
+export interface CheckFloors {
+  /** Time between probes (http, tcp). Consul's `checks.MinInterval` is 1 s. */
+  readonly intervalMs: number;
+  /** Probe timeout: below this a probe cannot succeed on a busy host, and the check flaps. */
+  readonly timeoutMs: number;
+  /** TTL of a ttl check: each expiry is a status change, so a write and a watcher wake-up. */
+  readonly ttlMs: number;
+  /** Deregister-after-critical when set (0 stays "never"). Consul's minimum is 1 min. */
+  readonly deregisterCriticalAfterMs: number;
+}
+
+/** Default {@link CheckFloors}: agent options `checks.min*Ms` lower or raise them. */
+export const DEFAULT_CHECK_FLOORS: CheckFloors = Object.freeze({
+  intervalMs: 1_000,
+  timeoutMs: 100,
+  ttlMs: 1_000,
+  deregisterCriticalAfterMs: 60_000,
+});
+
+/** Default KV quota (bytes of keys and values together); agent option `kv.quotaBytes`. */
+export const DEFAULT_KV_QUOTA_BYTES = 256 * 1024 * 1024;

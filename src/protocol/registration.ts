@@ -4,9 +4,9 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDurationMs } from '../core/duration.js';
+import { formatDurationMs, parseDurationMs } from '../core/duration.js';
 import type { CheckDefinition, CheckKind } from '../core/types.js';
-import { LIMITS } from './limits.js';
+import { DEFAULT_CHECK_FLOORS, LIMITS, type CheckFloors } from './limits.js';
 
 /** DNS-label safe service names: lowercase letters, digits, hyphens, 1-63 chars (RFC 1123). */
 export const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -201,11 +201,53 @@ export class CheckShapeError extends Error {
   }
 }
 
+/** The durations that have a floor: the two spellings of each field, and its floor's key. */
+const FLOORED = [
+  ['intervalMs', 'interval', 'intervalMs'],
+  ['timeoutMs', 'timeout', 'timeoutMs'],
+  ['ttlMs', 'ttl', 'ttlMs'],
+  ['deregisterCriticalAfterMs', 'deregisterCriticalAfter', 'deregisterCriticalAfterMs'],
+] as const;
+
+/**
+ * Why `valueMs` is below `floorMs`, saying the unit: a bare number is milliseconds, so `ttl: 5`
+ * meant as seconds is refused with the spelling that was meant.
+ * @example belowFloorReason(5, 1000, false) // 'must be at least 1000 ms ("1s"), got 5 ms: ...'
+ */
+export function belowFloorReason(valueMs: number, floorMs: number, zeroIsNever: boolean): string {
+  const least = `${zeroIsNever ? 'must be 0 (never) or' : 'must be'} at least ${floorMs} ms ("${formatDurationMs(floorMs)}")`;
+  const hint =
+    valueMs > 0 && valueMs * 1000 >= floorMs
+      ? `: a bare number is milliseconds, write "${valueMs}s" for ${valueMs} seconds`
+      : '';
+  return `${least}, got ${valueMs} ms${hint}`;
+}
+
+/** The first duration of `c` below its floor, as the field it was given in and why. */
+function floorProblem(
+  c: ParsedCheck,
+  floors: CheckFloors,
+): { field: string; reason: string } | undefined {
+  for (const [msField, field, floorKey] of FLOORED) {
+    const given = c[msField] !== undefined ? msField : c[field] !== undefined ? field : undefined;
+    if (given === undefined) continue;
+    const v = c[given] as number;
+    const zeroIsNever = floorKey === 'deregisterCriticalAfterMs';
+    if (v < floors[floorKey] && !(zeroIsNever && v === 0))
+      return { field: given, reason: belowFloorReason(v, floors[floorKey], zeroIsNever) };
+  }
+  return undefined;
+}
+
 /**
  * Turns parsed check inputs into full definitions: infers the kind, applies defaults, assigns
- * stable ids (`<kind>`, then `<kind>-2`...). Throws CheckShapeError with the offending field.
+ * stable ids (`<kind>`, then `<kind>-2`...). Throws CheckShapeError with the offending field,
+ * also for a duration below its floor in `floors`.
  */
-export function normalizeChecks(inputs: readonly ParsedCheck[]): CheckDefinition[] {
+export function normalizeChecks(
+  inputs: readonly ParsedCheck[],
+  floors: CheckFloors = DEFAULT_CHECK_FLOORS,
+): CheckDefinition[] {
   const seen = new Set<string>();
   const kindCount = new Map<string, number>();
   return inputs.map((c, i) => {
@@ -227,6 +269,8 @@ export function normalizeChecks(inputs: readonly ParsedCheck[]): CheckDefinition
     const id = c.id ?? (n === 1 ? kind : `${kind}-${n}`);
     if (seen.has(id)) throw new CheckShapeError(at('id'), `duplicate check id "${id}"`);
     seen.add(id);
+    const low = floorProblem(c, floors);
+    if (low !== undefined) throw new CheckShapeError(at(low.field), low.reason);
     const intervalMs = c.intervalMs ?? c.interval ?? DEFAULT_CHECK_OPTIONS.intervalMs;
     const timeoutMs = Math.min(
       c.timeoutMs ?? c.timeout ?? DEFAULT_CHECK_OPTIONS.timeoutMs,
@@ -289,7 +333,7 @@ export function normalizeChecks(inputs: readonly ParsedCheck[]): CheckDefinition
     }
     const ttlMs = c.ttlMs ?? c.ttl;
     if (ttlMs === undefined || ttlMs < 1)
-      throw new CheckShapeError(at('ttlMs'), 'required for a ttl check (at least 1 ms)');
+      throw new CheckShapeError(at('ttlMs'), 'required for a ttl check');
     def.ttlMs = ttlMs;
     return def;
   });

@@ -22,7 +22,7 @@ export interface ApiServerOptions {
   /** The agents of the cluster (just this one outside cluster mode). */
   readonly members: () => Promise<readonly AgentMember[]>;
   /** Serve the Consul-compatible API under /v1 (omitted: no /v1 routes). */
-  readonly consul?: Omit<ConsulRoutesOptions, 'registry' | 'logger'>;
+  readonly consul?: Omit<ConsulRoutesOptions, 'registry' | 'logger' | 'metrics'>;
 }
 
 /** Builds the HTTP server (not listening yet). */
@@ -75,7 +75,12 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
 
   registerNativeRoutes(app, { registry: options.registry, members: options.members });
   if (options.consul !== undefined) {
-    registerConsulRoutes(app, { ...options.consul, registry: options.registry, logger: log });
+    registerConsulRoutes(app, {
+      ...options.consul,
+      registry: options.registry,
+      logger: log,
+      metrics: options.metrics,
+    });
   }
   return app;
 }

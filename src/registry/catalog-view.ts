@@ -102,6 +102,12 @@ export class CatalogView {
   catalogIndex = 1;
   /** Highest index that changed KV. */
   kvIndex = 1;
+  /**
+   * Bytes of every KV key (UTF-8) and value held, the agent's own entries included: what the KV
+   * quota counts. Follows the store's snapshot and events, so it is right after a restart and, in
+   * cluster mode, counts the other agents' writes once their events arrive.
+   */
+  kvBytes = 0;
   readonly #instances = new Map<string, Entry>();
   readonly #services = new Map<string, ServiceEntry>();
   readonly #kv = new Map<string, KvEntry>();
@@ -229,7 +235,7 @@ export class CatalogView {
           }
           break;
         case 'kv-delete':
-          this.#kv.delete(ev.key);
+          this.#deleteKv(ev.key);
           if (ev.key.startsWith(AGENT_MAINTENANCE_PREFIX)) maintenanceChanged = true;
           else {
             this.kvIndex = ev.index;
@@ -414,8 +420,17 @@ export class CatalogView {
   }
 
   #putKv(entry: KvEntry): void {
+    this.#deleteKv(entry.key);
     this.#kv.set(entry.key, entry);
+    this.kvBytes += kvEntryBytes(entry.key, entry.value);
     if (entry.key === AGENT_MAINTENANCE_PREFIX + this.#nodeName) this.#loadAgentMaintenance();
+  }
+
+  #deleteKv(key: string): void {
+    const prev = this.#kv.get(key);
+    if (prev === undefined) return;
+    this.#kv.delete(key);
+    this.kvBytes -= kvEntryBytes(key, prev.value);
   }
 
   #loadAgentMaintenance(): void {
@@ -496,4 +511,9 @@ function checkDtos(e: Entry): CheckDto[] {
       since: s?.since ?? e.instance.updatedAt,
     };
   });
+}
+
+/** What one KV entry counts against the quota: its key's UTF-8 bytes and its value's bytes. */
+export function kvEntryBytes(key: string, value: Uint8Array): number {
+  return Buffer.byteLength(key, 'utf8') + value.byteLength;
 }

@@ -8,6 +8,8 @@ export interface RegistryMetricsSource {
   countsByStatus(): Record<InstanceStatus, number>;
   watchers(): { blocking: number; streams: number; dropped: number };
   index(): number;
+  /** Bytes of KV keys and values held, and the quota on them. */
+  kv(): { bytes: number; quotaBytes: number };
 }
 
 /** Registry metrics, registered on construction. */
@@ -18,6 +20,7 @@ export class RegistryMetrics implements HealthObserver {
   readonly checkRuns: Counter<'kind' | 'status'>;
   readonly checkDuration: Histogram<'kind'>;
   readonly stalls: Counter;
+  readonly kvQuotaRefusals: Counter;
 
   constructor(registry: PromRegistry, source: RegistryMetricsSource) {
     const registers = [registry];
@@ -82,6 +85,27 @@ export class RegistryMetrics implements HealthObserver {
       registers,
       collect() {
         this.set(source.watchers().dropped);
+      },
+    });
+    this.kvQuotaRefusals = new Counter({
+      name: 'meshwork_registry_kv_quota_refusals_total',
+      help: 'KV puts refused because the KV store would pass its quota.',
+      registers,
+    });
+    new Gauge({
+      name: 'meshwork_registry_kv_bytes',
+      help: 'Bytes of KV keys and values held (what the KV quota counts).',
+      registers,
+      collect() {
+        this.set(source.kv().bytes);
+      },
+    });
+    new Gauge({
+      name: 'meshwork_registry_kv_quota_bytes',
+      help: 'The KV quota (agent option kv.quotaBytes).',
+      registers,
+      collect() {
+        this.set(source.kv().quotaBytes);
       },
     });
     new Gauge({

@@ -18,6 +18,12 @@ import type {
 } from '../core/types.js';
 import type { ApplyResponse, InstanceDto, ServiceSummaryDto } from '../protocol/api-types.js';
 import {
+  DEFAULT_CHECK_FLOORS,
+  DEFAULT_KV_QUOTA_BYTES,
+  LIMITS,
+  type CheckFloors,
+} from '../protocol/limits.js';
+import {
   CheckShapeError,
   normalizeChecks,
   type ParsedRegistration,
@@ -26,6 +32,7 @@ import {
   AGENT_MAINTENANCE_PREFIX,
   CatalogView,
   isNodeChecksId,
+  kvEntryBytes,
   NODE_CHECKS_SERVICE,
   nodeChecksId,
   type ApplyOutcome,
@@ -54,13 +61,40 @@ export interface RegistryOptions {
    * Cluster mode: which instances' checks this agent runs. Default: all of them (one agent).
    */
   readonly ownership?: CheckOwnership;
+  /**
+   * Floors on check durations, checks per instance, KV quota. Default:
+   * {@link DEFAULT_REGISTRY_LIMITS}.
+   */
+  readonly limits?: Partial<RegistryLimits>;
 }
+
+/** What one agent lets its clients store and run (agent options `checks.*`, `kv.*`). */
+export interface RegistryLimits {
+  /** Check durations below these are refused (native API, config, apply). */
+  readonly checkFloors: CheckFloors;
+  /** Checks on one instance, or on the node (at most LIMITS.maxChecks). */
+  readonly maxChecksPerInstance: number;
+  /** Bytes of KV keys and values together; a put past it is refused with KV_QUOTA_EXCEEDED. */
+  readonly kvQuotaBytes: number;
+}
+
+export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = Object.freeze({
+  checkFloors: DEFAULT_CHECK_FLOORS,
+  maxChecksPerInstance: LIMITS.maxChecks,
+  kvQuotaBytes: DEFAULT_KV_QUOTA_BYTES,
+});
 
 export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({
   maxWaitMs: 600_000,
   /** A write that keeps losing its compare to other agents' writes gives up after this many. */
   maxCommitAttempts: 5,
 });
+
+/** Bytes a KV put in flight may add, held against the quota until the view counts them. */
+interface KvReservation {
+  readonly key: string;
+  readonly bytes: number;
+}
 
 /** How many watchers a change was sent to (`Registry.notified`). */
 export interface WatchersNotified {
@@ -87,6 +121,7 @@ export class Registry {
   readonly hub: WatchHub;
   readonly fanout = new StreamFanout();
   readonly nodeName: string;
+  readonly limits: RegistryLimits;
   readonly #store: CatalogStore;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -100,6 +135,11 @@ export class Registry {
   readonly #unsubscribers: (() => void)[] = [];
   #started = false;
   #draining = false;
+  /** Growth of KV puts in flight (see kvPut), by key in commit order, and its sum. */
+  readonly #kvReservations = new Map<string, KvReservation[]>();
+  #kvReservedBytes = 0;
+  /** The KV quota refused a put, and none that grows KV was taken since (logged once). */
+  #kvFullLogged = false;
   /** Writes to one instance id run one after another: read-check-write stays consistent. */
   readonly #idQueues = new Map<string, Promise<unknown>>();
   /** Applied changes not yet told to watchers (published on the next turn). */
@@ -121,6 +161,7 @@ export class Registry {
     this.#random = options.random ?? Math.random;
     this.#maxWaitMs = options.maxWaitMs ?? DEFAULT_REGISTRY_OPTIONS.maxWaitMs;
     this.#ownership = options.ownership ?? OWN_EVERYTHING;
+    this.limits = Object.freeze({ ...DEFAULT_REGISTRY_LIMITS, ...options.limits });
     const ttlLeases = options.store.ttlLeases;
     this.#shared = ttlLeases !== undefined;
     this.view = new CatalogView(options.nodeName, {
@@ -138,6 +179,7 @@ export class Registry {
         isNodeChecksId(id) ? id === nodeChecksId(this.nodeName) : this.#ownership.owns(id),
       agentName: options.nodeName,
       externalTtl: ttlLeases !== undefined,
+      minIntervalMs: this.limits.checkFloors.intervalMs,
       host: {
         ...(ttlLeases === undefined
           ? {}
@@ -317,6 +359,7 @@ export class Registry {
         const checks = edit(prev?.checks ?? []).map((c) =>
           c.deregisterCriticalAfterMs === 0 ? c : { ...c, deregisterCriticalAfterMs: 0 },
         );
+        this.#assertCheckCount(checks, prev?.checks.length ?? 0);
         if (isDeepStrictEqual(prev?.checks ?? [], checks)) return { index: this.view.index };
         const now = this.#clock.now();
         const op: StoreOp =
@@ -349,6 +392,7 @@ export class Registry {
         const prev = this.view.get(id);
         if (prev === undefined) throw errors.instanceNotFound(id);
         const checks = edit(prev.checks);
+        this.#assertCheckCount(checks, prev.checks.length);
         if (isDeepStrictEqual(prev.checks, checks)) {
           return { index: this.view.index, instance: this.#dtoOrThrow(id) };
         }
@@ -528,12 +572,36 @@ export class Registry {
     return this.view.kvList(prefix);
   }
 
+  /**
+   * Puts a KV value. Throws KV_VALUE_TOO_LARGE past LIMITS.maxKvValueBytes, and KV_QUOTA_EXCEEDED
+   * when the KV store would grow past `limits.kvQuotaBytes` (a put that does not grow it, such as
+   * a smaller value, always goes through).
+   */
   async kvPut(
     key: string,
     value: Uint8Array,
     options: { flags?: number; cas?: number } = {},
   ): Promise<{ ok: boolean; index: number }> {
     assertUserKey(key);
+    if (value.byteLength > LIMITS.maxKvValueBytes)
+      throw errors.kvValueTooLarge(key, value.byteLength, LIMITS.maxKvValueBytes);
+    const prev = this.view.kvGet(key);
+    const growthBytes =
+      kvEntryBytes(key, value) - (prev === undefined ? 0 : kvEntryBytes(key, prev.value));
+    const usedBytes = this.view.kvBytes + this.#kvReservedBytes;
+    if (growthBytes > 0 && usedBytes + growthBytes > this.limits.kvQuotaBytes) {
+      this.#metrics?.kvQuotaRefusals.inc();
+      // Once per full spell: a client retrying at the quota would flood the log; the counter
+      // has every refusal.
+      if (!this.#kvFullLogged)
+        this.#log.warn(
+          { key, usedBytes, growthBytes, quotaBytes: this.limits.kvQuotaBytes },
+          'KV quota reached: puts that grow KV are refused',
+        );
+      this.#kvFullLogged = true;
+      throw errors.kvQuotaExceeded(key, usedBytes, growthBytes, this.limits.kvQuotaBytes);
+    }
+    if (growthBytes > 0) this.#kvFullLogged = false;
     const op: StoreOp = {
       op: 'kv-put',
       key,
@@ -541,7 +609,33 @@ export class Registry {
       flags: options.flags ?? 0,
       ...(options.cas === undefined ? {} : { cas: options.cas }),
     };
-    return this.#commitCas([op]);
+    // A put in flight counts until its event lands in the view, so concurrent puts cannot
+    // overshoot the quota together (nor count twice once the view has them).
+    const reservation = this.#reserveKv(key, Math.max(growthBytes, 0));
+    try {
+      return await this.#commitCas([op]);
+    } finally {
+      this.#releaseKv(reservation);
+    }
+  }
+
+  #reserveKv(key: string, bytes: number): KvReservation {
+    const reservation = { key, bytes };
+    const forKey = this.#kvReservations.get(key);
+    if (forKey === undefined) this.#kvReservations.set(key, [reservation]);
+    else forKey.push(reservation);
+    this.#kvReservedBytes += bytes;
+    return reservation;
+  }
+
+  /** Ends a reservation (once: later calls do nothing). */
+  #releaseKv(reservation: KvReservation): void {
+    const forKey = this.#kvReservations.get(reservation.key);
+    const at = forKey?.indexOf(reservation) ?? -1;
+    if (forKey === undefined || at < 0) return;
+    forKey.splice(at, 1);
+    if (forKey.length === 0) this.#kvReservations.delete(reservation.key);
+    this.#kvReservedBytes -= reservation.bytes;
   }
 
   async kvDelete(
@@ -571,11 +665,12 @@ export class Registry {
   ): Instance {
     let checks;
     try {
-      checks = normalizeChecks(input.checks ?? []);
+      checks = normalizeChecks(input.checks ?? [], this.limits.checkFloors);
     } catch (err) {
       if (err instanceof CheckShapeError) throw errors.validation(err.field, err.reason);
       throw err;
     }
+    this.#assertCheckCount(checks, 0);
     const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
     const prev = this.view.get(id);
     if (prev !== undefined && prev.service !== input.service)
@@ -600,6 +695,16 @@ export class Registry {
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
     };
+  }
+
+  /**
+   * Refuses more checks than `maxChecksPerInstance`, unless the count does not grow (an instance
+   * stored under a higher cap can still lose checks).
+   */
+  #assertCheckCount(checks: readonly CheckDefinition[], before: number): void {
+    const max = this.limits.maxChecksPerInstance;
+    if (checks.length > max && checks.length > before)
+      throw errors.validation('checks', `at most ${max} checks per instance`);
   }
 
   /** Runs `fn` after every earlier write to the same instance id has finished. */
@@ -677,6 +782,12 @@ export class Registry {
     } catch (err) {
       this.#log.error({ err }, 'failed to apply store events');
       return;
+    }
+    // A put's bytes are in the view now: its reservation ends (the oldest for the key first,
+    // as a key's events come in commit order).
+    for (const e of events) {
+      const first = e.type === 'kv-put' ? this.#kvReservations.get(e.entry.key)?.[0] : undefined;
+      if (first !== undefined) this.#releaseKv(first);
     }
     for (const instance of outcome.put) this.#health.track(instance, this.view.states(instance.id));
     for (const id of outcome.deleted) this.#health.untrack(id);

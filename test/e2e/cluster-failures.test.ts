@@ -80,7 +80,11 @@ describe('a cluster of agents over a 3-member etcd, under failures', { timeout: 
   const agent = async (name: string): Promise<AgentProcess> => {
     const p = await spawnAgent(
       ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), '--node-name', name],
-      { MESHWORK_AGENT__ETCD_PREFIX: `/failures-${process.pid}/` },
+      // The checks below probe every 250 ms, under the default 1 s floor.
+      {
+        MESHWORK_AGENT__ETCD_PREFIX: `/failures-${process.pid}/`,
+        MESHWORK_CHECKS__MIN_INTERVAL_MS: '100',
+      },
     );
     agents.push(p);
     return p;

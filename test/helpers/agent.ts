@@ -12,6 +12,14 @@ export interface TestAgent extends RunningAgent {
   stop(): Promise<void>;
 }
 
+/**
+ * Flags lowering the check floors to 10 ms, for tests that run checks in real time at sub-second
+ * intervals or TTLs (the default floors are 1 s; docs/health.md).
+ */
+export const FAST_CHECKS = Object.freeze({
+  checks: { minIntervalMs: 10, minTimeoutMs: 10, minTtlMs: 10 },
+});
+
 /** Starts an agent on 127.0.0.1:0 (or `http`), DNS too (memory store unless `sqlite`); `flags` override options. */
 export async function startTestAgent(
   opts: {
@@ -96,6 +104,7 @@ export function startClusterAgent(
   endpoints: readonly string[],
   nodeName: string,
   prefix?: string,
+  flags: Record<string, unknown> = {},
 ): Promise<RunningAgent> {
   return startAgent(
     resolveAgentOptions({
@@ -107,6 +116,7 @@ export function startClusterAgent(
         ...(prefix === undefined ? {} : { etcdPrefix: prefix }),
         nodeName,
         logLevel: 'silent',
+        ...flags,
       },
     }),
     silentLogger,

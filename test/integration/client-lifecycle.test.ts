@@ -15,7 +15,7 @@ import { createServiceDiscovery, type ServiceDiscovery } from '../../src/client/
 import { registerSelf } from '../../src/client/self-registration.js';
 import { createHealthEndpoints } from '../../src/client/health-endpoints.js';
 import { installGracefulShutdown } from '../../src/client/graceful-shutdown.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { FAST_CHECKS, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { until } from '../helpers/until.js';
 import { deferred } from '../helpers/deferred.js';
 import type { WatchEvent } from '../../src/protocol/api-types.js';
@@ -43,7 +43,7 @@ describe('client SDK lifecycle against a real agent', () => {
   };
 
   it('keeps answering from cache while the registry is down, and re-registers when it returns empty', async () => {
-    let agent: TestAgent = await startTestAgent();
+    let agent: TestAgent = await startTestAgent({ flags: FAST_CHECKS });
     const address = agent.url.replace('http://', '');
     cleanups.push(() => agent.stop());
     const reg = registerSelf({
@@ -79,7 +79,7 @@ describe('client SDK lifecycle against a real agent', () => {
     assert.match(d.metricsText(), /meshwork_client_discovery_stale\{service="orders"\} 1/);
 
     // Same address, empty catalog (a restarted dev agent): the heartbeat's 404 re-registers.
-    agent = await startTestAgent({ http: address });
+    agent = await startTestAgent({ http: address, flags: FAST_CHECKS });
     const fresh = once(d, 'fresh');
     await until(
       () => agent.registry.listInstances('orders').instances.length === 1,
@@ -234,7 +234,7 @@ describe('client SDK lifecycle against a real agent', () => {
   );
 
   it('serves readiness from fastify in the format the agent’s HTTP check reads', async () => {
-    const agent = await startTestAgent();
+    const agent = await startTestAgent({ flags: FAST_CHECKS });
     cleanups.push(() => agent.stop());
     let dbUp = true;
     const health = createHealthEndpoints({

@@ -8,13 +8,17 @@ import type { RunningAgent } from '../../src/cli/agent-runtime.js';
 import { http, startClusterAgent } from '../helpers/agent.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
 import { collectSse } from '../helpers/sse.js';
+import { until } from '../helpers/until.js';
 
 describe('two agents over one etcd', () => {
   let etcd: EtcdProcess;
   let a: RunningAgent;
   let b: RunningAgent;
+  const QUOTA_BYTES = 64 * 1024;
   const agent = (nodeName: string): Promise<RunningAgent> =>
-    startClusterAgent([etcd.endpoint], nodeName, `/cluster-test-${process.pid}/`);
+    startClusterAgent([etcd.endpoint], nodeName, `/cluster-test-${process.pid}/`, {
+      kv: { quotaBytes: QUOTA_BYTES },
+    });
   before(async () => {
     etcd = await startEtcd();
     a = await agent('agent-a');
@@ -66,6 +70,22 @@ describe('two agents over one etcd', () => {
     const second = await http(b.url, 'PUT', '/api/v1/kv/leader?cas=0', 'agent-b');
     assert.equal(first.body.ok, true);
     assert.equal(second.body.ok, false);
+  });
+
+  // Issue 16: each agent counts the KV quota from the catalog as it sees it, other agents' puts
+  // included.
+  it("counts the other agents' KV puts against the quota", async () => {
+    const put = await http(a.url, 'PUT', '/api/v1/kv/quota/a', Buffer.alloc(40 * 1024));
+    assert.equal(put.status, 200, put.text);
+    const used = a.registry.view.kvBytes;
+    await until(() => b.registry.view.kvBytes === used, 10_000, "B counting A's put");
+    const refused = await http(b.url, 'PUT', '/api/v1/kv/quota/b', Buffer.alloc(30 * 1024));
+    assert.equal(refused.status, 507, refused.text);
+    assert.match(refused.body.error.message, new RegExp(`${used} used of ${QUOTA_BYTES}`));
+    assert.equal((await http(b.url, 'DELETE', '/api/v1/kv/quota/a')).status, 200);
+    await until(() => a.registry.view.kvBytes === used - 40 * 1024 - 7, 10_000, 'A freed');
+    const taken = await http(a.url, 'PUT', '/api/v1/kv/quota/b', Buffer.alloc(30 * 1024));
+    assert.equal(taken.status, 200, taken.text);
   });
 
   it('lists both agents in /api/v1/agents, and drops one that leaves', async () => {

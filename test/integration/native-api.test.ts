@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { FAST_CHECKS, http, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { collectSse } from '../helpers/sse.js';
 
 const reg = (over: Record<string, unknown> = {}) => ({
@@ -18,7 +18,8 @@ describe('native API', () => {
   let agent: TestAgent;
   let base: string;
   before(async () => {
-    agent = await startTestAgent();
+    // The health tests probe every 100 ms, below the default 1 s floor.
+    agent = await startTestAgent({ flags: FAST_CHECKS });
     base = agent.url;
   });
   after(async () => {

@@ -15,7 +15,7 @@ import {
 } from '../../core/types.js';
 import type { CheckDto, InstanceDto } from '../../protocol/api-types.js';
 import type { NodeChecksDto } from '../../registry/catalog-view.js';
-import { LIMITS } from '../../protocol/limits.js';
+import { DEFAULT_CHECK_FLOORS, LIMITS, type CheckFloors } from '../../protocol/limits.js';
 import {
   CheckShapeError,
   normalizeChecks,
@@ -312,12 +312,46 @@ function check<T>(
   return v;
 }
 
-/** Where a check definition sits, for its default id and name. */
+/** What the agent allows: floors on check durations and checks per service. */
+export interface ConsulCheckPolicy {
+  readonly floors: CheckFloors;
+  readonly maxChecks: number;
+  /**
+   * Told of each duration raised to its floor (`field` as Consul names it), to log and count it.
+   */
+  readonly onRaised?: (field: string, fromMs: number, toMs: number) => void;
+}
+
+/** The default policy: default floors, LIMITS.maxChecks, raises untold. */
+export const DEFAULT_CONSUL_CHECK_POLICY: ConsulCheckPolicy = Object.freeze({
+  floors: DEFAULT_CHECK_FLOORS,
+  maxChecks: LIMITS.maxChecks,
+});
+
+/** Where a check definition sits, for its default id and name, and the agent's policy. */
 export interface CheckContext {
   readonly serviceId: string;
   readonly serviceName: string;
   /** 1-based position among the service's checks, when it has more than one. */
   readonly position?: number;
+  /** Default: {@link DEFAULT_CONSUL_CHECK_POLICY}. */
+  readonly policy?: ConsulCheckPolicy;
+}
+
+/**
+ * `ms` raised to `floorMs` (a positive duration below it), as Consul raises an Interval below
+ * its 1 s minimum and a DeregisterCriticalServiceAfter below 1 min (with a warning) rather than
+ * refusing: Consul clients that send short durations keep working, at the floor's rate.
+ */
+function raised(
+  field: string,
+  ms: number | undefined,
+  floorMs: number,
+  policy: ConsulCheckPolicy,
+): number | undefined {
+  if (ms === undefined || ms <= 0 || ms >= floorMs) return ms;
+  policy.onRaised?.(field, ms, floorMs);
+  return floorMs;
 }
 
 const UNSUPPORTED_KINDS = [
@@ -344,6 +378,7 @@ export function checkFromConsul(c: NormalisedBody, ctx: CheckContext): ParsedChe
   const num = (k: string): number | undefined =>
     typeof c[k] === 'number' ? (c[k] as number) : undefined;
   const unsupported = UNSUPPORTED_KINDS.find((k) => c[k] !== undefined && c[k] !== '');
+  const policy = ctx.policy ?? DEFAULT_CONSUL_CHECK_POLICY;
   const http = str('HTTP');
   const tcp = str('TCP');
   const ttl = num('TTL');
@@ -406,17 +441,25 @@ export function checkFromConsul(c: NormalisedBody, ctx: CheckContext): ParsedChe
   const notes = str('Notes');
   if (notes !== undefined && notes.length > LIMITS.maxOutputLength)
     throw refuse(`Invalid check: Notes must be at most ${LIMITS.maxOutputLength} characters`);
+  const { floors } = policy;
+  const timeout = raised('Timeout', num('Timeout'), floors.timeoutMs, policy);
+  const deregisterAfter = raised(
+    'DeregisterCriticalServiceAfter',
+    num('DeregisterCriticalServiceAfter'),
+    floors.deregisterCriticalAfterMs,
+    policy,
+  );
   const out: Record<string, unknown> = {
     id,
     name: str('Name') || `Service '${ctx.serviceName}' check`,
     role: 'readiness',
     // Consul's default timeout is 10s; Meshwork never lets it exceed the interval.
-    timeoutMs: num('Timeout') || 10_000,
+    timeoutMs: timeout || 10_000,
     // Consul counts 0 as "the first result decides"; Meshwork counts from 1.
     successesBeforePassing: Math.max(succ ?? 1, 1),
     failuresBeforeCritical: Math.max(fbc ?? 1, 1),
     failuresBeforeWarning: Math.max(fbw ?? fbc ?? 1, 1),
-    deregisterCriticalAfterMs: num('DeregisterCriticalServiceAfter') ?? 0,
+    deregisterCriticalAfterMs: deregisterAfter ?? 0,
     initialStatus: (status || 'critical') as CheckStatus,
     ...(notes === undefined || notes === '' ? {} : { notes }),
   };
@@ -439,22 +482,25 @@ export function checkFromConsul(c: NormalisedBody, ctx: CheckContext): ParsedChe
     for (const [k, vs] of Object.entries(header)) headers[k] = vs.join(', ');
     out.kind = 'http';
     out.http = { url: http, method, headers, tlsSkipVerify: c.TLSSkipVerify === true };
-    out.intervalMs = interval;
+    out.intervalMs = raised('Interval', interval, floors.intervalMs, policy);
   } else if (tcp !== undefined && tcp !== '') {
     out.kind = 'tcp';
     out.tcp = tcp;
-    out.intervalMs = interval;
+    out.intervalMs = raised('Interval', interval, floors.intervalMs, policy);
   } else {
     out.kind = 'ttl';
-    out.ttlMs = ttl;
+    out.ttlMs = raised('TTL', ttl, floors.ttlMs, policy);
   }
   return out as ParsedCheck;
 }
 
 /** Normalises check inputs to definitions, with Consul's `Invalid check: ...` on failure. */
-export function checkDefinitions(inputs: readonly ParsedCheck[]): CheckDefinition[] {
+export function checkDefinitions(
+  inputs: readonly ParsedCheck[],
+  floors: CheckFloors = DEFAULT_CHECK_FLOORS,
+): CheckDefinition[] {
   try {
-    return normalizeChecks(inputs);
+    return normalizeChecks(inputs, floors);
   } catch (err) {
     if (err instanceof CheckShapeError) throw refuse(`Invalid check: ${err.reason}`);
     throw err;
@@ -468,6 +514,7 @@ export function checkDefinitions(inputs: readonly ParsedCheck[]): CheckDefinitio
 export function registrationFromConsul(
   s: NormalisedBody,
   node: ConsulNodeInfo,
+  policy: ConsulCheckPolicy = DEFAULT_CONSUL_CHECK_POLICY,
 ): ParsedRegistration {
   const name = (s.Name ?? s.Service) as string | undefined;
   if (name === undefined || name === '') throw refuse('Missing service name');
@@ -503,20 +550,38 @@ export function registrationFromConsul(
     ...(s.Check === undefined ? [] : [s.Check as NormalisedBody]),
     ...((s.Checks as NormalisedBody[] | undefined) ?? []),
   ];
-  if (defs.length > LIMITS.maxChecks)
-    throw refuse(`Invalid check: at most ${LIMITS.maxChecks} checks`);
+  if (defs.length > policy.maxChecks)
+    throw refuse(`Invalid check: at most ${policy.maxChecks} checks`);
   const checks = defs.map((c, n) =>
     checkFromConsul(c, {
       serviceId: id,
       serviceName: name,
+      policy,
       ...(defs.length > 1 ? { position: n + 1 } : {}),
     }),
   );
-  checkDefinitions(checks);
+  checkDefinitions(checks, policy.floors);
   return { service: name, id, address, port, tags, meta, weights, checks };
 }
 
 /** A stored definition back to a check input (to re-register an instance with its checks). */
-export function checkInputOf(def: CheckDefinition): ParsedCheck {
-  return { ...def, tcp: def.tcp?.address } as ParsedCheck;
+export function checkInputOf(
+  def: CheckDefinition,
+  floors: CheckFloors = DEFAULT_CHECK_FLOORS,
+): ParsedCheck {
+  // A check stored before the floors (or under lower ones) is kept at the floor, as Consul would
+  // raise it, rather than making the re-registration that keeps it fail.
+  const atLeast = (ms: number | undefined, floor: number) =>
+    ms === undefined || ms === 0 ? ms : Math.max(ms, floor);
+  return {
+    ...def,
+    tcp: def.tcp?.address,
+    intervalMs: atLeast(def.intervalMs, floors.intervalMs),
+    timeoutMs: atLeast(def.timeoutMs, floors.timeoutMs),
+    ttlMs: atLeast(def.ttlMs, floors.ttlMs),
+    deregisterCriticalAfterMs: atLeast(
+      def.deregisterCriticalAfterMs,
+      floors.deregisterCriticalAfterMs,
+    ),
+  } as ParsedCheck;
 }

@@ -3,7 +3,9 @@
  * native API (shared/docs/consul-api.md is the wire spec; docs/consul-compatibility.md lists
  * what differs). Errors are plain text with Consul's status codes, mapped in one place.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { CheckDefinition, CheckStatus, KvEntry } from '../../core/types.js';
@@ -14,6 +16,7 @@ import type { Registry } from '../../registry/registry.js';
 import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
 import { rawBody } from '../body.js';
 import { toHttpError } from '../error-mapping.js';
+import { jsonArrayAnswer, kvEntryPieces, kvJsonBytes } from '../json-stream.js';
 import { filterKey, waitForRequest, type Query } from '../query.js';
 import {
   CATALOG_DEREGISTER_SPEC,
@@ -45,6 +48,7 @@ import {
   SERVICE_MAINTENANCE_DEFAULT,
   serviceChecks,
   serviceNode,
+  type ConsulCheckPolicy,
   type ConsulNodeInfo,
 } from './consul-mapping.js';
 import {
@@ -70,6 +74,8 @@ export interface ConsulRoutesOptions {
   /** Version reported by /v1/agent/self (Meshwork's). */
   readonly version: string;
   readonly logger?: Logger;
+  /** Where the adapter's metrics are registered (omitted: kept unregistered). */
+  readonly metrics?: PromRegistry;
 }
 
 /** The Consul API version whose shapes the adapter answers (agent/self Config.Version). */
@@ -103,6 +109,21 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   const { registry, node } = options;
   const log = (options.logger ?? silentLogger).child({ component: 'consul-api' });
   const view = registry.view;
+  const raisedDurations = new Counter({
+    name: 'meshwork_consul_check_floor_raises_total',
+    help: 'Check durations sent below their floor through /v1 and raised to it, by Consul field.',
+    labelNames: ['field'],
+    registers: options.metrics === undefined ? [] : [options.metrics],
+  });
+  /** Consul raises short check durations with a warning; so does the adapter (docs/health.md). */
+  const policy: ConsulCheckPolicy = {
+    floors: registry.limits.checkFloors,
+    maxChecks: registry.limits.maxChecksPerInstance,
+    onRaised: (field, fromMs, toMs) => {
+      raisedDurations.inc({ field });
+      log.warn({ field, fromMs, toMs }, 'check duration below its floor raised to it');
+    },
+  };
 
   scope.setErrorHandler((err, req, reply) => {
     const { status, text } = toConsulError(err);
@@ -199,12 +220,41 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   ): FastifyReply => {
     if (index !== undefined) meta(req, reply, index);
     const query = q(req);
-    const text = Buffer.isBuffer(body)
-      ? body
-      : 'pretty' in query
-        ? JSON.stringify(body, null, 4)
-        : JSON.stringify(body);
+    const text =
+      Buffer.isBuffer(body) || body instanceof Readable
+        ? body
+        : 'pretty' in query
+          ? JSON.stringify(body, null, 4)
+          : JSON.stringify(body);
     return reply.status(status).header('content-type', 'application/json').send(text);
+  };
+
+  /**
+   * A JSON array answer, streamed when large (a KV listing can reach the KV quota): each item as
+   * `encode` writes it, or with `?pretty` as JSON.stringify(items.map(toJson), null, 4) would.
+   */
+  const jsonArray = <T>(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    items: readonly T[],
+    how: {
+      encode: (item: T) => string | Iterable<string>;
+      toJson: (item: T) => unknown;
+      estimateBytes: (item: T) => number;
+    },
+    index: number,
+  ): FastifyReply => {
+    const pretty = 'pretty' in q(req) && items.length > 0;
+    const shape = pretty
+      ? {
+          head: '[\n    ',
+          tail: '\n]',
+          separator: ',\n    ',
+          encode: (i: T) => JSON.stringify(how.toJson(i), null, 4).replaceAll('\n', '\n    '),
+        }
+      : { head: '[', tail: ']', encode: how.encode };
+    const body = jsonArrayAnswer(items, shape, how.estimateBytes);
+    return json(req, reply, typeof body === 'string' ? Buffer.from(body) : body, index);
   };
 
   const meta = (req: FastifyRequest, reply: FastifyReply, index: number): void => {
@@ -370,14 +420,14 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   route(['PUT'], '/agent/service/register', async (req, reply) => {
     const body = decode(req, SERVICE_SPEC);
-    const reg = ownCheckIds(registrationFromConsul(body, node));
+    const reg = ownCheckIds(registrationFromConsul(body, node, policy));
     const prev = view.get(reg.id ?? '');
     const ids = new Set((reg.checks ?? []).map((c) => c.id));
     // Consul keeps checks registered earlier unless told to replace them.
     const kept =
       prev === undefined || 'replace-existing-checks' in q(req) || prev.service !== reg.service
         ? []
-        : prev.checks.filter((c) => !ids.has(c.id)).map(checkInputOf);
+        : prev.checks.filter((c) => !ids.has(c.id)).map((c) => checkInputOf(c, policy.floors));
     // Consul replaces a service whose ID moves to another name; the catalog refuses the move.
     if (prev !== undefined && prev.service !== reg.service) await registry.deregister(prev.id);
     await registry.register({ ...reg, checks: [...(reg.checks ?? []), ...kept] });
@@ -412,12 +462,12 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     return done(reply);
   });
 
-  /** Adds `def`, or replaces the check with its id, keeping at most LIMITS.maxChecks. */
+  /** Adds `def`, or replaces the check with its id, keeping at most `policy.maxChecks`. */
   const withCheck =
     (def: CheckDefinition, owner: string) =>
     (checks: readonly CheckDefinition[]): CheckDefinition[] => {
-      if (checks.length >= LIMITS.maxChecks && !checks.some((c) => c.id === def.id))
-        throw refuse(`Invalid check: at most ${LIMITS.maxChecks} checks per ${owner}`);
+      if (checks.length >= policy.maxChecks && !checks.some((c) => c.id === def.id))
+        throw refuse(`Invalid check: at most ${policy.maxChecks} checks per ${owner}`);
       return [...checks.filter((c) => c.id !== def.id), def];
     };
 
@@ -436,9 +486,9 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
       throw refuse(`ServiceID "${serviceId}" does not exist`, 404);
     const input = checkFromConsul(
       { ...body, CheckID: checkId },
-      { serviceId: serviceId ?? '', serviceName: target?.service ?? '' },
+      { serviceId: serviceId ?? '', serviceName: target?.service ?? '', policy },
     );
-    const [def] = checkDefinitions([input]);
+    const [def] = checkDefinitions([input], policy.floors);
     if (def === undefined) throw refuse('Invalid check');
     // CheckIDs are unique on the agent; Consul would move the check, Meshwork asks to deregister.
     const other = findCheckById(checkId);
@@ -646,6 +696,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
           Checks: [...((service.Checks as NormalisedBody[] | undefined) ?? []), ...checks],
         },
         node,
+        policy,
       ),
     );
     await registry.register(reg);
@@ -801,7 +852,15 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
         keys.add(at < 0 ? e.key : e.key.slice(0, at + sep.length));
       }
       if (keys.size === 0 && key !== '') return notFound(req, reply, index);
-      return json(req, reply, [...keys].sort(), index);
+      const sorted = [...keys].sort();
+      const asJson = (k: string): string => JSON.stringify(k);
+      return jsonArray(
+        req,
+        reply,
+        sorted,
+        { encode: asJson, toJson: (k) => k, estimateBytes: (k) => k.length + 3 },
+        index,
+      );
     }
     const entries =
       'recurse' in query
@@ -817,7 +876,13 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
         .header('content-security-policy', 'sandbox')
         .send(Buffer.from((entries[0] as KvEntry).value));
     }
-    return json(req, reply, entries.map(dirEntry), index);
+    return jsonArray(
+      req,
+      reply,
+      entries,
+      { encode: dirEntryPieces, toJson: dirEntry, estimateBytes: kvJsonBytes },
+      index,
+    );
   });
 
   const notFound = (req: FastifyRequest, reply: FastifyReply, index: number): FastifyReply => {
@@ -847,7 +912,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
     const value = rawBody(req);
     if (value.length > LIMITS.maxKvValueBytes)
       throw refuse(
-        `Request body(${value.length} bytes) too large, max size: ${LIMITS.maxKvValueBytes} bytes.`,
+        `Request body(${value.length} bytes) too large, max size: ${LIMITS.maxKvValueBytes} bytes. Key: "${key}".`,
         413,
       );
     const flags = uintParam(query, 'flags');
@@ -908,4 +973,14 @@ function dirEntry(e: KvEntry): Record<string, unknown> {
     CreateIndex: e.createIndex,
     ModifyIndex: e.modifyIndex,
   };
+}
+
+/** {@link dirEntry} as JSON pieces, for listings (the value encoded a slice at a time). */
+function dirEntryPieces(e: KvEntry): Iterable<string> {
+  return kvEntryPieces(
+    { LockIndex: 0, Key: e.key, Flags: e.flags },
+    'Value',
+    e.value.length === 0 ? null : e.value,
+    { CreateIndex: e.createIndex, ModifyIndex: e.modifyIndex },
+  );
 }

@@ -1,4 +1,5 @@
 /** @module The native API under /api/v1 (camelCase JSON), served by the agent's HTTP server. */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { errors } from '../../core/errors.js';
@@ -9,6 +10,7 @@ import { parseOrThrow } from '../../protocol/validation.js';
 import type { Registry } from '../../registry/registry.js';
 import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
 import { jsonBody, rawBody } from '../body.js';
+import { jsonArrayAnswer, kvEntryPieces, kvJsonBytes } from '../json-stream.js';
 import {
   filterKey,
   parseBlocking,
@@ -60,7 +62,11 @@ export function registerNativeRoutes(
     reply
       .header(INDEX_HEADER, String(index))
       .header('content-type', 'application/json; charset=utf-8')
-      .send(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
+      .send(
+        typeof body === 'string' || Buffer.isBuffer(body) || body instanceof Readable
+          ? body
+          : JSON.stringify(body),
+      );
 
   /** Runs a blocking query when `?index=` is given, then answers. */
   const blocking = (req: FastifyRequest, topic: Topic, currentIndex: () => number) =>
@@ -205,8 +211,23 @@ export function registerNativeRoutes(
     const q = req.query as Query;
     await blocking(req, 'kv', () => registry.view.kvIndex);
     if ('recurse' in q) {
-      const entries = registry.kvList(key).map(kvDto);
-      return json(reply, registry.view.kvIndex, { index: registry.view.kvIndex, entries });
+      const index = registry.view.kvIndex;
+      // Streamed when large: the values of one listing can reach the KV quota (256 MiB).
+      const body = jsonArrayAnswer(
+        registry.kvList(key),
+        {
+          head: `{"index":${index},"entries":[`,
+          tail: ']}',
+          encode: (e) =>
+            kvEntryPieces({ key: e.key }, 'value', e.value, {
+              flags: e.flags,
+              createIndex: e.createIndex,
+              modifyIndex: e.modifyIndex,
+            }),
+        },
+        kvJsonBytes,
+      );
+      return json(reply, index, body);
     }
     const e = registry.kvGet(key);
     if (e === undefined) throw errors.keyNotFound(key);
@@ -219,8 +240,6 @@ export function registerNativeRoutes(
     const value = rawBody(req);
     if (key.length > LIMITS.maxKvKeyLength)
       throw errors.validation('key', `must be at most ${LIMITS.maxKvKeyLength} characters`);
-    if (value.length > LIMITS.maxKvValueBytes)
-      throw errors.validation('value', `must be at most ${LIMITS.maxKvValueBytes} bytes`);
     const r = await registry.kvPut(key, value, {
       ...optInt(q, 'flags'),
       ...optInt(q, 'cas'),

@@ -19,6 +19,7 @@ import {
 import { closeProbes, createDefaultProbes } from './checks/index.js';
 import { describeError } from './checks/probe-deadline.js';
 import { DeadlineQueue } from './deadline-queue.js';
+import { DEFAULT_CHECK_FLOORS } from '../../protocol/limits.js';
 import type { CheckProbe, HealthHost, HealthObserver, ProbeResult } from './health-types.js';
 
 /** Defaults of the tunables of {@link HealthManagerOptions}. */
@@ -61,6 +62,12 @@ export interface HealthManagerOptions {
   readonly externalTtl?: boolean;
   /** Names this agent to HTTP check targets (default probes only). */
   readonly agentName?: string;
+  /**
+   * Probes of one check run this far apart at the closest (before the ±10% jitter), whatever its
+   * stored interval (a check stored before the floors existed, or written by another agent).
+   * Default: the interval floor.
+   */
+  readonly minIntervalMs?: number;
 }
 
 /** Outcome of {@link HealthManager.heartbeat}. */
@@ -138,6 +145,7 @@ export class HealthManager {
   readonly #observer: HealthObserver | undefined;
   readonly #random: () => number;
   readonly #stallThresholdMs: number;
+  readonly #minIntervalMs: number;
   readonly #owns: (instanceId: string) => boolean;
   readonly #externalTtl: boolean;
   readonly #instances = new Map<string, TrackedInstance>();
@@ -172,6 +180,7 @@ export class HealthManager {
     this.#observer = options.observer;
     this.#random = options.random ?? Math.random;
     this.#stallThresholdMs = stallThresholdMs;
+    this.#minIntervalMs = options.minIntervalMs ?? DEFAULT_CHECK_FLOORS.intervalMs;
     this.#owns = options.owns ?? (() => true);
     this.#externalTtl = options.externalTtl ?? false;
     this.#ttlQueue = new DeadlineQueue(options.clock, (due, lateMs) => this.#onTtlDue(due, lateMs));
@@ -403,7 +412,7 @@ export class HealthManager {
     // Fixed rate, not fixed delay: the next tick is due whether or not this probe finishes.
     check.timer = this.#setTimer(
       () => this.#tick(tracked, check),
-      this.#jittered(check.def.intervalMs),
+      this.#jittered(Math.max(check.def.intervalMs, this.#minIntervalMs)),
     );
     if (check.run !== undefined) {
       this.#log.debug(

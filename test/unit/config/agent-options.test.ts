@@ -149,6 +149,59 @@ describe('resolveAgentOptions', () => {
     );
   });
 
+  it('reads the check floors, the cap and the KV quota from the file, env and flags', () => {
+    const d = resolveAgentOptions({});
+    assert.deepEqual(d.checks, {
+      minIntervalMs: 1000,
+      minTimeoutMs: 100,
+      minTtlMs: 1000,
+      minDeregisterCriticalAfterMs: 60_000,
+      maxPerInstance: 32,
+    });
+    assert.equal(d.kv.quotaBytes, 256 * 1024 * 1024);
+    const f = file('floors.yaml', 'checks:\n  minIntervalMs: 5000\nkv:\n  quotaBytes: 1024\n');
+    const o = resolveAgentOptions({
+      file: f,
+      env: { MESHWORK_CHECKS__MIN_TTL_MS: '2000', MESHWORK_KV__QUOTA_BYTES: '2048' },
+      flags: { checks: { maxPerInstance: 4 } },
+    });
+    assert.equal(o.checks.minIntervalMs, 5000);
+    assert.equal(o.checks.minTtlMs, 2000);
+    assert.equal(o.checks.minTimeoutMs, 100);
+    assert.equal(o.checks.maxPerInstance, 4);
+    assert.equal(o.kv.quotaBytes, 2048);
+    assert.throws(
+      () => resolveAgentOptions({ flags: { checks: { minIntervalMs: 0, maxPerInstance: 33 } } }),
+      (e: unknown) =>
+        isMeshError(e, ERROR_CODES.CONFIG_INVALID) &&
+        /checks\.minIntervalMs: must be at least 1 ms/.test(e.message) &&
+        /checks\.maxPerInstance/.test(e.message),
+    );
+  });
+
+  // Issue 16: the floors hold for the config file's services too, before any port opens.
+  it('refuses config services whose checks are below the floors, listing each', () => {
+    const services = [
+      { service: 'a', address: '127.0.0.1', port: 1, checks: [{ http: 'http://x/', interval: 1 }] },
+      { service: 'b', address: '127.0.0.1', port: 1, checks: [{ ttl: 5 }] },
+      { service: 'c', address: '127.0.0.1', port: 1, checks: [{ ttl: '5s' }, { ttl: '6s' }] },
+    ];
+    assert.throws(
+      () => resolveAgentOptions({ flags: { services, checks: { maxPerInstance: 1 } } }),
+      (e: unknown) => {
+        assert.ok(isMeshError(e, ERROR_CODES.CONFIG_INVALID));
+        assert.match(e.message, /services\[0\]\.checks\[0\]\.interval: must be at least 1000 ms/);
+        assert.match(e.message, /services\[1\]\.checks\[0\]\.ttl: .*write "5s"/);
+        assert.match(e.message, /services\[2\]\.checks: at most 1 checks per instance/);
+        return true;
+      },
+    );
+    const lowered = resolveAgentOptions({
+      flags: { services: services.slice(0, 1), checks: { minIntervalMs: 1 } },
+    });
+    assert.equal(lowered.services.length, 1);
+  });
+
   it('reads consul.legacyVerbs from the file, env and flags, defaulting to true', () => {
     assert.equal(resolveAgentOptions({}).consul.legacyVerbs, true);
     const f = file('consul.yaml', 'consul:\n  legacyVerbs: false\n');

@@ -5,9 +5,11 @@ import fc from 'fast-check';
 import { parseDurationMs } from '../../../src/core/duration.js';
 import { isMeshError } from '../../../src/core/errors.js';
 import {
+  checkInputSchema,
   CheckShapeError,
   normalizeChecks,
   registrationInputSchema,
+  type ParsedCheck,
 } from '../../../src/protocol/registration.js';
 import { parseOrThrow } from '../../../src/protocol/validation.js';
 
@@ -103,6 +105,101 @@ describe('registration schema', () => {
           assert.match(err.field, /^checks\[\d+\]\.\w+$/);
         }
       }),
+      { numRuns: 1000, seed: SEED },
+    );
+  });
+});
+
+// Issue 16: `interval: 1` probed a URL 800 times a second, `interval: 0` was taken and never ran,
+// and `ttl: 5` meant 5 ms. Each floored duration is refused below its floor, naming its field and
+// saying the unit.
+describe('normalizeChecks floors', () => {
+  const FIELDS = [
+    ['interval', 'intervalMs', { http: 'http://127.0.0.1/h' }, false],
+    ['intervalMs', 'intervalMs', { tcp: '127.0.0.1:80' }, false],
+    ['timeout', 'timeoutMs', { http: 'http://127.0.0.1/h', interval: 86_400_000 }, false],
+    ['ttl', 'ttlMs', {}, false],
+    ['ttlMs', 'ttlMs', {}, false],
+    ['deregisterCriticalAfter', 'deregisterCriticalAfterMs', { ttl: 86_400_000 }, true],
+  ] as const;
+  const floorsArb = fc.record({
+    intervalMs: fc.integer({ min: 1, max: 100_000 }),
+    timeoutMs: fc.integer({ min: 1, max: 100_000 }),
+    ttlMs: fc.integer({ min: 1, max: 100_000 }),
+    deregisterCriticalAfterMs: fc.integer({ min: 1, max: 100_000 }),
+  });
+
+  it('refuses a duration below its floor naming the field and the unit, and takes one at or above', () => {
+    fc.assert(
+      fc.property(
+        floorsArb,
+        fc.constantFrom(...FIELDS),
+        fc.integer({ min: 0, max: 200_000 }),
+        (floors, [field, floorKey, base, zeroIsNever], v) => {
+          const floor = floors[floorKey];
+          const input = { ...base, [field]: v } as ParsedCheck;
+          const refused = v < floor && !(zeroIsNever && v === 0);
+          try {
+            normalizeChecks([input], floors);
+            assert.ok(!refused, `${field}: ${v} taken below the floor ${floor}`);
+          } catch (err) {
+            assert.ok(err instanceof CheckShapeError, String(err));
+            assert.ok(
+              refused,
+              `${field}: ${v} refused at or above the floor ${floor}: ${err.reason}`,
+            );
+            assert.equal(err.field, `checks[0].${field}`);
+            assert.match(err.reason, new RegExp(`at least ${floor} ms .*got ${v} ms`));
+            if (v > 0 && v * 1000 >= floor) assert.match(err.reason, new RegExp(`write "${v}s"`));
+          }
+        },
+      ),
+      { numRuns: 2000, seed: SEED },
+    );
+  });
+
+  it('refuses interval 0 and a bare ttl meant as seconds by default', () => {
+    const reason = (c: ParsedCheck): string => {
+      try {
+        normalizeChecks([c]);
+      } catch (err) {
+        assert.ok(err instanceof CheckShapeError);
+        return `${err.field}: ${err.reason}`;
+      }
+      return 'taken';
+    };
+    assert.equal(
+      reason({ http: 'http://x/', interval: 0 }),
+      'checks[0].interval: must be at least 1000 ms ("1s"), got 0 ms',
+    );
+    assert.equal(
+      reason({ ttl: 5 }),
+      'checks[0].ttl: must be at least 1000 ms ("1s"), got 5 ms: a bare number is milliseconds, write "5s" for 5 seconds',
+    );
+    assert.equal(reason({ ttl: 1000 }), 'taken');
+  });
+});
+
+describe('parseDurationMs then the floors (config files and the CLI write strings)', () => {
+  it('refuses every string duration under the floor and takes every one at or above', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 5000 }),
+        fc.constantFrom('ms', 'us', 's'),
+        (n, unit) => {
+          const text = `${n}${unit}`;
+          const parsed = parseOrThrow(checkInputSchema, { http: 'http://x/', interval: text });
+          const ms = parseDurationMs(text) as number;
+          let taken = true;
+          try {
+            normalizeChecks([parsed]);
+          } catch (err) {
+            assert.ok(err instanceof CheckShapeError);
+            taken = false;
+          }
+          assert.equal(taken, ms >= 1000, `${text} = ${ms} ms`);
+        },
+      ),
       { numRuns: 1000, seed: SEED },
     );
   });

@@ -309,3 +309,62 @@ describe('Registry node checks', () => {
     await assert.rejects(registry.heartbeatNodeCheck('r', 'passing', ''), /not found/);
   });
 });
+
+// Issue 16: KV had no quota; 800 values of 512 KiB held the agent at 3.1 GB.
+describe('Registry KV quota', () => {
+  const quotaRegistry = async (kvQuotaBytes: number): Promise<Registry> => {
+    const registry = createRegistry({
+      store: createMemoryCatalogStore(),
+      nodeName: 'n1',
+      clock: new FakeClock(),
+      limits: { kvQuotaBytes },
+    });
+    await registry.start();
+    return registry;
+  };
+  const bytes = (n: number): Uint8Array => new Uint8Array(n);
+  const refusedWith = (code: string, message: RegExp) => (err: unknown) =>
+    (err as { code?: string }).code === code && message.test((err as Error).message);
+
+  it('counts keys and values, refuses a put past the quota saying used and quota, and frees on delete', async () => {
+    const registry = await quotaRegistry(1000);
+    await registry.kvPut('a', bytes(499));
+    await registry.kvPut('b', bytes(499));
+    assert.equal(registry.view.kvBytes, 1000);
+    await assert.rejects(
+      registry.kvPut('c', bytes(0)),
+      refusedWith(
+        'MESHWORK_ERR_REGISTRY_KV_QUOTA_EXCEEDED',
+        /key "c" adds 1 bytes to 1000 used of 1000/,
+      ),
+    );
+    assert.equal(registry.kvGet('c'), undefined);
+    // A put that does not grow KV goes through at the quota; a delete frees room.
+    await registry.kvPut('a', bytes(10));
+    assert.equal(registry.view.kvBytes, 511);
+    await registry.kvPut('c', bytes(400));
+    await registry.kvDelete('', { recursive: true });
+    assert.equal(registry.view.kvBytes, 0);
+  });
+
+  it('lets concurrent puts that each fit alone past the quota only as far as it goes', async () => {
+    const registry = await quotaRegistry(1000);
+    const results = await Promise.allSettled(
+      ['x', 'y', 'z'].map((k) => registry.kvPut(k, bytes(399))),
+    );
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'rejected'],
+    );
+    assert.equal(registry.view.kvBytes, 800);
+  });
+
+  it('refuses a value over 512 KiB naming the key', async () => {
+    const registry = await quotaRegistry(10 * 1024 * 1024);
+    await assert.rejects(
+      registry.kvPut('big/one', bytes(512 * 1024 + 1)),
+      refusedWith('MESHWORK_ERR_REGISTRY_KV_VALUE_TOO_LARGE', /key "big\/one" is 524289 bytes/),
+    );
+    await registry.kvPut('big/one', bytes(512 * 1024));
+  });
+});

@@ -2,10 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InstanceDto } from '../../../../src/protocol/api-types.js';
+import type { CheckDefinition } from '../../../../src/core/types.js';
+import { normalizeChecks } from '../../../../src/protocol/registration.js';
 import {
   aggregatedStatus,
   agentService,
   checkFromConsul,
+  checkInputOf,
   consulCheckId,
   nodeChecks,
   nodeId,
@@ -154,6 +157,80 @@ describe('checkFromConsul', () => {
     );
     // Found by the property test of node-check bodies: an empty HTTP hid the GRPC.
     refused(() => checkFromConsul({ HTTP: '', GRPC: 'x:2', TTL: 5000 }, ctx), /not supported/);
+  });
+});
+
+// Issue 16: `"Interval": "1ms"` made the agent probe a URL 800 times a second. Consul raises an
+// Interval below 1 s and a DeregisterCriticalServiceAfter below 1 min to its minimum, with a
+// warning; the adapter does the same with the agent's floors, and tells who counts them.
+describe('checkFromConsul floors', () => {
+  const floors = {
+    intervalMs: 1000,
+    timeoutMs: 100,
+    ttlMs: 1000,
+    deregisterCriticalAfterMs: 60_000,
+  };
+  const raisedWith = (body: Record<string, unknown>) => {
+    const raised: [string, number, number][] = [];
+    const check = checkFromConsul(body, {
+      serviceId: 's',
+      serviceName: 's',
+      policy: { floors, maxChecks: 32, onRaised: (f, from, to) => raised.push([f, from, to]) },
+    });
+    return { check, raised };
+  };
+
+  it('raises each duration below its floor to the floor and reports it, and keeps the others', () => {
+    const cases: [Record<string, unknown>, Record<string, number>, [string, number, number][]][] = [
+      [
+        { HTTP: 'http://x/', Interval: 1, Timeout: 1, DeregisterCriticalServiceAfter: 5000 },
+        { intervalMs: 1000, timeoutMs: 100, deregisterCriticalAfterMs: 60_000 },
+        [
+          ['Interval', 1, 1000],
+          ['Timeout', 1, 100],
+          ['DeregisterCriticalServiceAfter', 5000, 60_000],
+        ],
+      ],
+      [{ TTL: 5 }, { ttlMs: 1000 }, [['TTL', 5, 1000]]],
+      // At the floor, and 0 where 0 means never (deregister) or the default (timeout): kept.
+      [
+        { TCP: 'x:1', Interval: 1000, Timeout: 0, DeregisterCriticalServiceAfter: 0 },
+        { intervalMs: 1000, timeoutMs: 10_000, deregisterCriticalAfterMs: 0 },
+        [],
+      ],
+    ];
+    for (const [body, want, raises] of cases) {
+      const r = raisedWith(body);
+      for (const [k, v] of Object.entries(want))
+        assert.equal((r.check as Record<string, unknown>)[k], v, `${JSON.stringify(body)} ${k}`);
+      assert.deepEqual(r.raised.sort(), raises.sort());
+    }
+  });
+
+  it('keeps a stored check below the floors at the floors when a re-registration keeps it', () => {
+    const [stored] = normalizeChecks(
+      [{ id: 'old', tcp: 'x:1', intervalMs: 1, timeoutMs: 1, deregisterCriticalAfterMs: 5 }],
+      { intervalMs: 1, timeoutMs: 1, ttlMs: 1, deregisterCriticalAfterMs: 1 },
+    );
+    const kept = checkInputOf(stored as CheckDefinition, floors);
+    assert.deepEqual(
+      [kept.intervalMs, kept.timeoutMs, kept.deregisterCriticalAfterMs],
+      [1000, 100, 60_000],
+    );
+    assert.deepEqual(normalizeChecks([kept], floors)[0]?.intervalMs, 1000);
+  });
+
+  it('still refuses an Interval of 0, as Consul does', () => {
+    refused(() => raisedWith({ HTTP: 'http://x/', Interval: 0 }), /Interval must be > 0/);
+  });
+
+  it('caps the checks of a registration at the policy maxChecks', () => {
+    const policy = { floors, maxChecks: 2 };
+    const three = {
+      Name: 'web',
+      Checks: [1, 2, 3].map((n) => ({ CheckID: `c${n}`, TTL: 10_000 })),
+    };
+    refused(() => registrationFromConsul(three, node, policy), /at most 2 checks/);
   });
 });
 

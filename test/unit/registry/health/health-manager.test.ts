@@ -111,6 +111,20 @@ describe('HealthManager', () => {
       assert.equal(h.probe.calls, 2);
     });
 
+    // Issue 16: a check stored with `intervalMs: 1` (before the floors, or by another agent)
+    // was probed 800 times a second.
+    it('never probes a check more often than minIntervalMs, whatever its stored interval', async () => {
+      const h = harness({ random: () => 0.5 });
+      h.manager.track(instance([checkDef({ intervalMs: 1, timeoutMs: 1 })]), []);
+      await h.run(10_000);
+      // The first probe at once, then one per second (the default floor) for 10 s.
+      assert.equal(h.probe.calls, 11);
+      const lowered = harness({ random: () => 0.5, minIntervalMs: 100 });
+      lowered.manager.track(instance([checkDef({ intervalMs: 1, timeoutMs: 1 })]), []);
+      await lowered.run(1000);
+      assert.equal(lowered.probe.calls, 11);
+    });
+
     it('probes again after intervalMs lengthened by up to 10% jitter', async () => {
       const h = harness({ random: () => 0.999_999 });
       h.manager.track(instance([checkDef({ intervalMs: 1000 })]), []);
