@@ -99,6 +99,16 @@ export interface RequestHeadScan {
   readonly forwarded: string | undefined;
 }
 
+/** Whether a name starting with h/H is Host, in any case (no lower-cased copy per request). */
+function isHost(name: string): boolean {
+  return (
+    name.length === 4 &&
+    (name.charCodeAt(1) | 0x20) === 0x6f &&
+    (name.charCodeAt(2) | 0x20) === 0x73 &&
+    (name.charCodeAt(3) | 0x20) === 0x74
+  );
+}
+
 /** Walks a request's raw headers (node's `rawHeaders`) once for the ones the proxy reads. */
 export function scanRequestHead(raw: readonly string[]): RequestHeadScan {
   let hosts = 0;
@@ -111,7 +121,7 @@ export function scanRequestHead(raw: readonly string[]): RequestHeadScan {
     // Cheap pre-check: only these few names need the lower-cased comparison.
     const c = name.charCodeAt(0) | 0x20;
     if (c === 0x68 /* h */) {
-      if (name.length === 4 && name.toLowerCase() === 'host' && hosts++ === 0) hostAt = i;
+      if (isHost(name) && hosts++ === 0) hostAt = i;
       continue;
     }
     if (c !== 0x63 && c !== 0x78 && c !== 0x66) continue; // c, x, f

@@ -121,12 +121,16 @@ for (const [how, servers, readsAhead] of [
       }
     });
 
+    const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket';
     it('answers 400 to an Upgrade request with more than one Host', async () => {
       await refused(
-        'GET /ws HTTP/1.1\r\nHost: users.mesh.local\r\nHost: orders.mesh.local\r\n' +
-          'Connection: Upgrade\r\nUpgrade: websocket',
+        `GET /ws HTTP/1.1\r\nHost: users.mesh.local\r\nHost: orders.mesh.local\r\n${upgrade}`,
         /more than one Host/,
       );
+    });
+
+    it('answers 400 to an HTTP/1.1 Upgrade request without Host', async () => {
+      await refused(`GET /ws HTTP/1.1\r\n${upgrade}`, /without a Host/);
     });
 
     it('answers 400 in the error shape to an HTTP/1.1 request without Host, and serves HTTP/1.0 without one', async () => {
