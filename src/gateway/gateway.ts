@@ -135,6 +135,9 @@ function createDownstreamServer(
       maxHeaderSize: options.maxHeaderBytes,
       requestTimeout: 0,
       headersTimeout: headersTimeoutMs,
+      // The engine applies the Host rules (RFC 9112 3.2) and answers in the gateway's error
+      // shape; node:http's own check answers a bare 400, and not to an Upgrade request at all.
+      requireHostHeader: false,
       keepAliveTimeout: options.downstreamKeepAliveMs,
     },
     // node:http's request is itself the stream of its body.

@@ -19,11 +19,11 @@ import {
   responseHeaderList,
   stripResponseHeaders,
   upstreamRequestHeaders,
-  type ForwardedFacts,
   type ResponseHeaderList,
 } from './headers.js';
 import type { ProxyMetrics, RouteClusterStats } from './proxy-metrics.js';
-import { hostOf, type MatchInput, type RouteMatcher } from './route-table.js';
+import { requestTarget, type RequestTarget } from './request-target.js';
+import type { MatchInput, RouteMatcher } from './route-table.js';
 
 /** A route as the engine runs it: built once from config (see the gateway's route builder). */
 export interface ProxyRoute {
@@ -66,6 +66,8 @@ export interface ProxyRequestHead {
   readonly headers: IncomingHttpHeaders;
   /** Name/value pairs as they came, duplicates kept. */
   readonly rawHeaders: string[];
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
   readonly socket: { readonly remoteAddress?: string | undefined };
 }
 
@@ -160,26 +162,25 @@ export class ProxyEngine {
     return stats;
   }
 
-  /** Matches a request; answers the route and the facts the forwarding headers need. */
-  match(req: ProxyRequestHead): { route: ProxyRoute | undefined; input: MatchInput } {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
+  /**
+   * Matches a request; answers the route, what it was matched on, and its target (the facts the
+   * upstream head needs); or the 400 of a request whose Host or target is refused.
+   */
+  match(
+    req: ProxyRequestHead,
+  ): { route: ProxyRoute | undefined; input: MatchInput; target: RequestTarget } | MeshError {
+    const target = requestTarget(req, req.socket.remoteAddress ?? '', this.#proto);
+    if (typeof target === 'string') return errors.proxyBadRequest(target);
+    const path = target.path;
+    const q = path.indexOf('?');
     const input: MatchInput = {
       method: req.method ?? 'GET',
-      host: hostOf(req.headers.host),
-      path: q === -1 ? url : url.slice(0, q),
-      query: q === -1 ? '' : url.slice(q + 1),
+      host: target.hostname,
+      path: q === -1 ? path : path.slice(0, q),
+      query: q === -1 ? '' : path.slice(q + 1),
       headers: req.headers,
     };
-    return { route: this.options.table.match(input), input };
-  }
-
-  facts(req: ProxyRequestHead): ForwardedFacts {
-    return {
-      remoteAddress: req.socket.remoteAddress ?? '',
-      proto: this.#proto,
-      host: req.headers.host ?? '',
-    };
+    return { route: this.options.table.match(input), input, target };
   }
 
   /**
@@ -189,12 +190,17 @@ export class ProxyEngine {
    */
   handleUpgrade(req: ProxyRequestHead, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const { route, input } = this.match(req);
+    const matched = this.match(req);
+    if (isMeshError(matched)) {
+      rawReply(socket, replyFor(matched));
+      return;
+    }
+    const { route, input, target } = matched;
     if (route === undefined) {
       rawReply(socket, replyFor(notFound(input)));
       return;
     }
-    const exchange = new UpgradeExchange(req);
+    const exchange = new UpgradeExchange(req, target.path);
     for (const f of route.filters) {
       const status = f.onRequest?.(exchange);
       if (status !== undefined && status !== 'continue') {
@@ -211,7 +217,7 @@ export class ProxyEngine {
       }
       const headers = upstreamRequestHeaders(
         req.rawHeaders,
-        this.facts(req),
+        target,
         exchange.extra,
         exchange.remove,
         true,
@@ -284,10 +290,10 @@ class UpgradeExchange implements FilterExchange {
   path: string;
   extra: Record<string, string> | undefined;
   remove: Set<string> | undefined;
-  constructor(req: ProxyRequestHead) {
+  constructor(req: ProxyRequestHead, path: string) {
     this.method = req.method ?? 'GET';
     this.headers = req.headers;
-    this.path = req.url ?? '/';
+    this.path = path;
   }
   setRequestHeader(name: string, value: string): void {
     (this.remove ??= new Set()).add(name);
@@ -323,6 +329,7 @@ class Exchange implements FilterExchange {
   #extra: Record<string, string> | undefined;
   #remove: Set<string> | undefined;
   #route: ProxyRoute | undefined;
+  #target: RequestTarget | undefined;
   #cluster: Cluster | undefined;
   #state: RetryState | undefined;
   #stats: RouteClusterStats | undefined;
@@ -361,7 +368,16 @@ class Exchange implements FilterExchange {
   }
 
   start(): void {
-    const { route, input } = this.#engine.match(this.#req);
+    const matched = this.#engine.match(this.#req);
+    if (isMeshError(matched)) {
+      // A request refused as malformed ends its connection, as node:http and nginx do.
+      this.#res.shouldKeepAlive = false;
+      this.#reply(matched, NO_CLUSTER);
+      return;
+    }
+    const { route, input, target } = matched;
+    this.path = target.path;
+    this.#target = target;
     if (route === undefined) {
       this.#reply(notFound(input), NO_CLUSTER);
       return;
@@ -420,7 +436,7 @@ class Exchange implements FilterExchange {
     // The forwarded headers are built once; only the attempt/deadline headers change per try.
     this.#upstreamHeaders ??= upstreamRequestHeaders(
       this.#req.rawHeaders,
-      this.#engine.facts(this.#req),
+      this.#target as RequestTarget,
       this.#extra,
       this.#remove,
     );

@@ -35,6 +35,21 @@ const REPLACED: ReadonlySet<string> = new Set([
 /** Connection values that name no header (keep-alive, close, upgrade are options, not names). */
 const NO_TOKENS: ReadonlySet<string> = new Set(['close', 'keep-alive', 'upgrade']);
 
+/**
+ * End-to-end headers a Connection header cannot make hop-by-hop (RFC 9110 7.6.1 lets a sender
+ * name any header; a proxy need not obey it where that would break the message it forwards):
+ * - `host`: RFC 9112 3.2 requires it of every HTTP/1.1 request; the gateway routes by it and the
+ *   upstream's virtual hosting reads it. Stripped, the upstream client would put the instance's
+ *   own address in its place.
+ * - `content-length`: the message's framing (RFC 9112 6.3), which the engine reads to know
+ *   whether a body follows; stripped, a sized body would go on chunked (which some upstreams
+ *   refuse with 411), and a response to HEAD would lose its size.
+ * Transfer-Encoding is hop-by-hop anyway (each hop frames its own body). The headers the proxy
+ * sets itself (X-Forwarded-*, Forwarded, the attempt and deadline headers, a route's own) are
+ * added after the named ones are dropped, so a client cannot strip those either.
+ */
+const NOT_HOP_BY_HOP: ReadonlySet<string> = new Set(['host', 'content-length']);
+
 /** RFC 9110 5.6.2: a token (a header name, an RFC 7239 value that needs no quotes). */
 export const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -67,17 +82,68 @@ export function connectionTokens(value: string | undefined): ReadonlySet<string>
   let tokens: Set<string> | undefined;
   for (const raw of value.split(',')) {
     const t = raw.trim().toLowerCase();
-    if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade') continue;
+    if (t === '' || NO_TOKENS.has(t) || NOT_HOP_BY_HOP.has(t)) continue;
     (tokens ??= new Set()).add(t);
   }
   return tokens;
 }
 
-/** What the proxy knows about the downstream connection, for the forwarding headers. */
+/** What the proxy reads itself of a request's raw headers, found in one walk over them. */
+export interface RequestHeadScan {
+  /** Host lines (RFC 9112 3.2 allows one), and the index of the first one's name (-1: none). */
+  readonly hosts: number;
+  readonly hostAt: number;
+  /** The values of these headers, lines of one name joined with ", " (undefined: none). */
+  readonly connection: string | undefined;
+  readonly xff: string | undefined;
+  readonly forwarded: string | undefined;
+}
+
+/** Whether a name starting with h/H is Host, in any case (no lower-cased copy per request). */
+function isHost(name: string): boolean {
+  return (
+    name.length === 4 &&
+    (name.charCodeAt(1) | 0x20) === 0x6f &&
+    (name.charCodeAt(2) | 0x20) === 0x73 &&
+    (name.charCodeAt(3) | 0x20) === 0x74
+  );
+}
+
+/** Walks a request's raw headers (node's `rawHeaders`) once for the ones the proxy reads. */
+export function scanRequestHead(raw: readonly string[]): RequestHeadScan {
+  let hosts = 0;
+  let hostAt = -1;
+  let connection: string | undefined;
+  let xff: string | undefined;
+  let forwarded: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    // Cheap pre-check: only these few names need the lower-cased comparison.
+    const c = name.charCodeAt(0) | 0x20;
+    if (c === 0x68 /* h */) {
+      if (isHost(name) && hosts++ === 0) hostAt = i;
+      continue;
+    }
+    if (c !== 0x63 && c !== 0x78 && c !== 0x66) continue; // c, x, f
+    const lower = name.toLowerCase();
+    if (lower === 'connection') connection = join(connection, raw[i + 1] as string);
+    else if (lower === 'x-forwarded-for') xff = join(xff, raw[i + 1] as string);
+    else if (lower === 'forwarded') forwarded = join(forwarded, raw[i + 1] as string);
+  }
+  return { hosts, hostAt, connection, xff, forwarded };
+}
+
+/** What the proxy knows about a request and its downstream connection, for the upstream head. */
 export interface ForwardedFacts {
   readonly remoteAddress: string;
   readonly proto: 'http' | 'https';
+  /**
+   * The authority the request is for: it replaces the value of the request's Host line (or is
+   * added as one where there is none, unless empty) and is the X-Forwarded-Host.
+   */
   readonly host: string;
+  /** scanRequestHead() of the same raw headers, when the caller has it (else walked again). */
+  readonly head?: RequestHeadScan | undefined;
 }
 
 /** RFC 7239 6: an IPv6 node is quoted and bracketed. */
@@ -104,7 +170,8 @@ function forwardedValue(value: string): string {
  * headers and the ones Connection lists are dropped, the forwarding headers are appended to, and
  * `extra` (the attempt/deadline headers, filter additions) is added. `remove` holds lower-case
  * names to drop as well. `keepUpgrade` keeps Connection: upgrade and Upgrade (for an Upgrade
- * request, which must carry them to the next hop, RFC 9110 7.8).
+ * request, which must carry them to the next hop, RFC 9110 7.8). The caller MUST have refused a
+ * request of more than one Host line (see requestTarget): the first one's value is replaced.
  */
 export function upstreamRequestHeaders(
   raw: readonly string[],
@@ -113,25 +180,21 @@ export function upstreamRequestHeaders(
   remove: ReadonlySet<string> | undefined,
   keepUpgrade = false,
 ): string[] {
-  let connection: string | undefined;
-  let xff: string | undefined;
-  let forwarded: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    // Cheap pre-check: only these few names need the lower-cased comparison.
-    const c = name.charCodeAt(0) | 0x20;
-    if (c !== 0x63 && c !== 0x78 && c !== 0x66) continue; // c, x, f
-    const lower = name.toLowerCase();
-    if (lower === 'connection') connection = join(connection, raw[i + 1] as string);
-    else if (lower === 'x-forwarded-for') xff = join(xff, raw[i + 1] as string);
-    else if (lower === 'forwarded') forwarded = join(forwarded, raw[i + 1] as string);
-  }
+  const { hostAt, connection, xff, forwarded } = facts.head ?? scanRequestHead(raw);
   const listed = connectionTokens(connection);
   // Without Connection-listed or removed names, only names of a dropped length need lower-casing.
   const byLength = listed === undefined && remove === undefined;
   const out: string[] = [];
+  // RFC 9112 3.2.2: the one Host sent on is the authority the request was routed by (unless a
+  // route removes or sets Host itself).
+  const host = remove?.has('host') === true ? -2 : hostAt;
+  if (host === -1 && facts.host !== '') out.push('host', facts.host);
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
+    if (i === host) {
+      out.push(name, facts.host);
+      continue;
+    }
     if (byLength && !mayBeDropped(name)) {
       out.push(name, raw[i + 1] as string);
       continue;

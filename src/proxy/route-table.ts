@@ -145,16 +145,3 @@ export class RouteTable<R> implements RouteMatcher<R> {
     this.#hostRoutes.delete(service);
   }
 }
-
-/** Splits a Host header into the lower-case host without its port. */
-export function hostOf(hostHeader: string | undefined): string {
-  if (hostHeader === undefined) return '';
-  let end = hostHeader.length;
-  if (hostHeader.charCodeAt(0) === 0x5b /* [ */) {
-    const close = hostHeader.indexOf(']');
-    return (close === -1 ? hostHeader : hostHeader.slice(0, close + 1)).toLowerCase();
-  }
-  const colon = hostHeader.lastIndexOf(':');
-  if (colon !== -1) end = colon;
-  return hostHeader.slice(0, end).toLowerCase();
-}

@@ -4,6 +4,7 @@ import {
   connectionTokens,
   removeHeader,
   responseHeaderList,
+  scanRequestHead,
   stripResponseHeaders,
   upstreamRequestHeaders,
 } from '../../../src/proxy/headers.js';
@@ -88,6 +89,49 @@ describe('upstreamRequestHeaders', () => {
     assert.equal(out['x-drop'], undefined);
   });
 
+  it('sends the one Host as the authority, in place or first when there was none (RFC 9112 3.2.2)', () => {
+    const authority = { ...facts, host: 'a.example:81' };
+    const raw = ['X-A', '1', 'HOST', 'b.example', 'X-B', '2'];
+    assert.deepEqual(upstreamRequestHeaders(raw, authority, undefined, undefined).slice(0, 6), [
+      'X-A',
+      '1',
+      'HOST',
+      'a.example:81',
+      'X-B',
+      '2',
+    ]);
+    const none = upstreamRequestHeaders(['X-A', '1'], authority, undefined, undefined);
+    assert.deepEqual(none.slice(0, 4), ['host', 'a.example:81', 'X-A', '1']);
+    // A route that sets Host itself sends only its own.
+    const set = toObject(
+      upstreamRequestHeaders(raw, authority, { host: 'c.example' }, new Set(['host'])),
+    );
+    assert.deepEqual(set.host, ['c.example']);
+  });
+
+  it('keeps Host and Content-Length though Connection names them (RFC 9110 7.6.1)', () => {
+    const out = toObject(
+      upstreamRequestHeaders(
+        [
+          'Host',
+          'api.example.com',
+          'Connection',
+          'close, Host, content-length, X-A',
+          'Content-Length',
+          '5',
+          'X-A',
+          '1',
+        ],
+        facts,
+        undefined,
+        undefined,
+      ),
+    );
+    assert.deepEqual(out.host, ['api.example.com']);
+    assert.deepEqual(out['content-length'], ['5']);
+    assert.equal(out['x-a'], undefined);
+  });
+
   it('keeps Upgrade and Connection: upgrade for an Upgrade request', () => {
     const out = toObject(
       upstreamRequestHeaders(
@@ -100,6 +144,36 @@ describe('upstreamRequestHeaders', () => {
     );
     assert.deepEqual(out.upgrade, ['websocket']);
     assert.deepEqual(out.connection, ['upgrade']);
+  });
+});
+
+describe('scanRequestHead', () => {
+  it('counts Host lines and joins the Connection, X-Forwarded-For and Forwarded lines', () => {
+    assert.deepEqual(
+      scanRequestHead([
+        'Hostname',
+        'x',
+        'Host',
+        'a',
+        'connection',
+        'close',
+        'X-Forwarded-For',
+        '1.1.1.1',
+        'x-forwarded-for',
+        '2.2.2.2',
+        'hOsT',
+        'b',
+        'Forwarded',
+        'for=x',
+      ]),
+      {
+        hosts: 2,
+        hostAt: 2,
+        connection: 'close',
+        xff: '1.1.1.1, 2.2.2.2',
+        forwarded: 'for=x',
+      },
+    );
   });
 });
 
@@ -127,6 +201,11 @@ describe('stripResponseHeaders', () => {
   it('ignores close, keep-alive and upgrade as Connection tokens', () => {
     assert.equal(connectionTokens('close, keep-alive'), undefined);
     assert.deepEqual([...(connectionTokens('X-A , x-b') ?? [])], ['x-a', 'x-b']);
+  });
+
+  it('never lists Host or Content-Length as Connection tokens', () => {
+    assert.equal(connectionTokens('close, Host, Content-Length'), undefined);
+    assert.deepEqual([...(connectionTokens('host, x-a') ?? [])], ['x-a']);
   });
 
   it('reads raw header Buffers as latin1, so every byte passes unchanged', () => {

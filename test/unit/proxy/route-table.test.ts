@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { routeMatchSchema } from '../../../src/proxy/route-config.js';
-import {
-  compileMatch,
-  hostOf,
-  RouteTable,
-  type MatchInput,
-} from '../../../src/proxy/route-table.js';
+import { compileMatch, RouteTable, type MatchInput } from '../../../src/proxy/route-table.js';
 
 const input = (over: Partial<MatchInput> = {}): MatchInput => ({
   method: 'GET',
@@ -113,14 +108,5 @@ describe('RouteTable', () => {
     table.forgetHost('orders');
     assert.equal(table.match(input({ host: 'third.mesh.local' })), 'host:third');
     assert.equal(table.match(input({ host: 'orders.mesh.local' })), undefined, 'the cap again');
-  });
-});
-
-describe('hostOf', () => {
-  it('drops the port and lower-cases, keeping IPv6 brackets', () => {
-    assert.equal(hostOf('Users.Mesh.Local:8080'), 'users.mesh.local');
-    assert.equal(hostOf('[::1]:80'), '[::1]');
-    assert.equal(hostOf(undefined), '');
-    assert.equal(hostOf('plain'), 'plain');
   });
 });
