@@ -168,6 +168,11 @@ export class Registry {
     return this.#started && this.#store.available();
   }
 
+  /** Why the store takes no writes now, when it says (readiness answers it); else undefined. */
+  get unwritableReason(): string | undefined {
+    return this.#started ? this.#store.unavailableReason?.() : 'starting';
+  }
+
   /** The current index (never 0). */
   get index(): number {
     return this.view.index;
