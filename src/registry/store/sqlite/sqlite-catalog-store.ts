@@ -1,6 +1,6 @@
 /** @module SqliteCatalogStore: the embedded durable store (SQLite, WAL, group commit). */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Counter, Gauge, Registry as PromRegistry } from 'prom-client';
@@ -222,10 +222,33 @@ export class SqliteCatalogStore implements CatalogStore {
   async open(): Promise<StoreSnapshot> {
     if (this.#closed) throw errors.storeUnavailable('store is closed');
     assert(this.#opened === undefined, 'open() MUST be called once');
+    const markerIndex = this.#readMarker();
+    try {
+      await this.#openFile(markerIndex);
+    } catch (err) {
+      if (!this.#acceptDataLoss || !isMeshError(err) || err.details?.unreadable !== true) throw err;
+      this.#moveAside(err);
+      await this.#openFile(markerIndex);
+    }
+    const snapshot = this.#state.snapshot();
+    this.#log.info(
+      {
+        file: this.file,
+        index: snapshot.index,
+        instances: snapshot.instances.length,
+        keys: snapshot.kv.length,
+      },
+      'catalog store opened',
+    );
+    return snapshot;
+  }
+
+  /** Opens (or creates) `catalog.db`, checks it against the marker, loads the mirror. */
+  async #openFile(markerIndex: number | undefined): Promise<void> {
     let db: Database.Database | undefined;
     try {
-      const markerIndex = this.#readMarker();
-      if (markerIndex !== undefined && !existsSync(this.file)) {
+      // Checked before SQLite creates an empty file in its place (accepted: caught up below).
+      if (markerIndex !== undefined && !this.#acceptDataLoss && !existsSync(this.file)) {
         this.#behindMarker('is missing', 1, markerIndex);
       }
       mkdirSync(this.#dataDir, { recursive: true });
@@ -269,17 +292,19 @@ export class SqliteCatalogStore implements CatalogStore {
       this.#opened = undefined;
       throw this.#openError(err);
     }
-    const snapshot = this.#state.snapshot();
-    this.#log.info(
-      {
-        file: this.file,
-        index: snapshot.index,
-        instances: snapshot.instances.length,
-        keys: snapshot.kv.length,
-      },
-      'catalog store opened',
+  }
+
+  /** Accepting data loss: an unreadable `catalog.db` (and its WAL) is kept aside, not deleted. */
+  #moveAside(err: unknown): void {
+    const suffix = `.damaged-${Date.now()}`;
+    for (const file of [this.file, `${this.file}-wal`, `${this.file}-shm`]) {
+      if (existsSync(file)) renameSync(file, file + suffix);
+    }
+    this.#metrics.dataLossAccepted.set(1);
+    this.#log.warn(
+      { file: this.file, movedTo: this.file + suffix, err: (err as Error).message },
+      'unreadable catalog.db moved aside (accept data loss); starting a new one',
     );
-    return snapshot;
   }
 
   subscribe(listener: StoreListener): () => void {
@@ -533,7 +558,9 @@ export class SqliteCatalogStore implements CatalogStore {
       .pluck()
       .get();
     if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 1) {
-      throw errors.storeCorrupt(`${this.file} has an invalid index ${String(index)}`);
+      throw errors.storeCorrupt(`${this.file} has an invalid index ${String(index)}`, undefined, {
+        unreadable: true,
+      });
     }
     let highest = 1;
     const instances = db.prepare<
@@ -571,6 +598,8 @@ export class SqliteCatalogStore implements CatalogStore {
     if (highest > index) {
       throw errors.storeCorrupt(
         `${this.file} has rows at index ${highest} beyond its index ${index}`,
+        undefined,
+        { unreadable: true },
       );
     }
     state.index = index;
@@ -659,7 +688,7 @@ export class SqliteCatalogStore implements CatalogStore {
       code === 'SQLITE_NOTADB' ||
       (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'))
     ) {
-      return errors.storeCorrupt(`${this.file} is unreadable`, err);
+      return errors.storeCorrupt(`${this.file} is unreadable`, err, { unreadable: true });
     }
     const reason = code === 'SQLITE_BUSY' ? 'is in use by another process' : 'cannot be opened';
     return errors.storeUnavailable(`${this.file} ${reason}`, err);
