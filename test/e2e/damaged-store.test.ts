@@ -27,9 +27,17 @@ import { until } from '../helpers/until.js';
 const WAL_HEADER_BYTES = 32;
 const WAL_FRAME_BYTES = 24 + 4096;
 
+/** Every agent a test started, so a failed assertion leaves none running. */
+const started: AgentProcess[] = [];
+async function start(args: readonly string[]): Promise<AgentProcess> {
+  const agent = await spawnAgent(args);
+  started.push(agent);
+  return agent;
+}
+
 /** Starts an agent that must refuse; answers its exit message (stderr included). */
 async function refusal(args: readonly string[]): Promise<string> {
-  const outcome = await spawnAgent(args).then(
+  const outcome = await start(args).then(
     async (agent) => {
       agent.child.kill('SIGKILL');
       await agent.exited;
@@ -59,13 +67,21 @@ describe('a damaged store (real agent processes)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'meshwork-damaged-'));
   const args = ['--data-dir', dataDir];
   const db = join(dataDir, 'catalog.db');
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  after(async () => {
+    for (const agent of started) {
+      if (agent.child.exitCode === null && agent.child.signalCode === null) {
+        agent.child.kill('SIGKILL');
+        await agent.exited;
+      }
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   it(
     'refuses random bytes in the WAL after a kill -9, starts with --accept-data-loss, then restarts cleanly',
     { timeout: 60_000 },
     async () => {
-      const agent = await spawnAgent(args);
+      const agent = await start(args);
       let last = 0;
       for (let i = 0; i < 50; i++) {
         const r = await http(agent.url, 'PUT', '/api/v1/instances', {
@@ -111,7 +127,7 @@ describe('a damaged store (real agent processes)', () => {
       assert.match(refused, new RegExp(`catalog\\.index records index ${last} as durable`));
       assert.match(refused, /--accept-data-loss/);
 
-      const accepted = await spawnAgent([...args, '--accept-data-loss']);
+      const accepted = await start([...args, '--accept-data-loss']);
       const kept = await instancesOf(accepted.url);
       assert.ok(kept.count < 50, `${kept.count} of 50 instances came back`);
       const next = await http(accepted.url, 'PUT', '/api/v1/instances', {
@@ -125,14 +141,14 @@ describe('a damaged store (real agent processes)', () => {
       await stop(accepted);
 
       // What is left is now the store: a plain restart takes it as it is.
-      const again = await spawnAgent(args);
+      const again = await start(args);
       assert.equal((await instancesOf(again.url)).count, kept.count);
       await stop(again);
     },
   );
 
   it('refuses a catalog.db truncated to 0 bytes; starts with --accept-data-loss', async () => {
-    const agent = await spawnAgent(args);
+    const agent = await start(args);
     assert.equal(
       (
         await http(agent.url, 'PUT', '/api/v1/instances', {
@@ -153,18 +169,18 @@ describe('a damaged store (real agent processes)', () => {
     assert.match(refused, /MESHWORK_ERR_STORE_CORRUPT/);
     assert.match(refused, /catalog\.db is at index 1 but/);
 
-    const accepted = await spawnAgent([...args, '--accept-data-loss']);
+    const accepted = await start([...args, '--accept-data-loss']);
     assert.equal((await instancesOf(accepted.url)).count, 0);
     await stop(accepted);
-    await stop(await spawnAgent(args));
+    await stop(await start(args));
   });
 
   it('starts on a fresh data directory and restarts on it', async () => {
     const fresh = mkdtempSync(join(tmpdir(), 'meshwork-fresh-'));
     try {
-      await stop(await spawnAgent(['--data-dir', fresh]));
+      await stop(await start(['--data-dir', fresh]));
       assert.equal(readFileSync(join(fresh, 'catalog.index'), 'utf8'), '1\n');
-      await stop(await spawnAgent(['--data-dir', fresh]));
+      await stop(await start(['--data-dir', fresh]));
     } finally {
       rmSync(fresh, { recursive: true, force: true });
     }
