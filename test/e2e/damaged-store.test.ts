@@ -64,9 +64,13 @@ async function instancesOf(url: string): Promise<{ count: number }> {
 }
 
 describe('a damaged store (real agent processes)', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'meshwork-damaged-'));
-  const args = ['--data-dir', dataDir];
-  const db = join(dataDir, 'catalog.db');
+  const dirs: string[] = [];
+  /** A new data directory for one test: its arguments and its catalog.db. */
+  const dataDir = (): { dir: string; args: string[]; db: string } => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshwork-damaged-'));
+    dirs.push(dir);
+    return { dir, args: ['--data-dir', dir], db: join(dir, 'catalog.db') };
+  };
   after(async () => {
     for (const agent of started) {
       if (agent.child.exitCode === null && agent.child.signalCode === null) {
@@ -74,13 +78,14 @@ describe('a damaged store (real agent processes)', () => {
         await agent.exited;
       }
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
   it(
     'refuses random bytes in the WAL after a kill -9, starts with --accept-data-loss, then restarts cleanly',
     { timeout: 60_000 },
     async () => {
+      const { dir, args, db } = dataDir();
       const agent = await start(args);
       let last = 0;
       for (let i = 0; i < 50; i++) {
@@ -95,7 +100,7 @@ describe('a damaged store (real agent processes)', () => {
       }
       // The marker trails the commits by at most its interval; kill once it names the last one.
       await until(
-        () => Number(readFileSync(join(dataDir, 'catalog.index'), 'utf8')) >= last,
+        () => Number(readFileSync(join(dir, 'catalog.index'), 'utf8')) >= last,
         10_000,
         `catalog.index at ${last}`,
       );
@@ -148,6 +153,7 @@ describe('a damaged store (real agent processes)', () => {
   );
 
   it('refuses a catalog.db truncated to 0 bytes; starts with --accept-data-loss', async () => {
+    const { args, db } = dataDir();
     const agent = await start(args);
     assert.equal(
       (
@@ -176,13 +182,9 @@ describe('a damaged store (real agent processes)', () => {
   });
 
   it('starts on a fresh data directory and restarts on it', async () => {
-    const fresh = mkdtempSync(join(tmpdir(), 'meshwork-fresh-'));
-    try {
-      await stop(await start(['--data-dir', fresh]));
-      assert.equal(readFileSync(join(fresh, 'catalog.index'), 'utf8'), '1\n');
-      await stop(await start(['--data-dir', fresh]));
-    } finally {
-      rmSync(fresh, { recursive: true, force: true });
-    }
+    const { dir, args } = dataDir();
+    await stop(await start(args));
+    assert.equal(readFileSync(join(dir, 'catalog.index'), 'utf8'), '1\n');
+    await stop(await start(args));
   });
 });
