@@ -449,9 +449,8 @@ export class SqliteCatalogStore implements CatalogStore {
    * time; a marker that lags is still a correct lower bound.
    */
   #scheduleMarker(): void {
-    if (this.#markerTimer !== undefined || this.#markerWriting !== undefined || this.#closed) {
-      return;
-    }
+    const busy = this.#markerTimer !== undefined || this.#markerWriting !== undefined;
+    if (busy || this.#closed || this.#durableIndex <= this.#markerIndex) return;
     const waitMs = Math.max(0, this.#markerLastWriteMs + this.#markerIntervalMs - Date.now());
     this.#markerTimer = setTimeout(() => {
       this.#markerTimer = undefined;
