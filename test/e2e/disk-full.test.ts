@@ -79,6 +79,13 @@ describe('a full disk under a real agent (tmpfs)', () => {
           assert.equal(r.body.error.code, 'MESHWORK_ERR_STORE_UNAVAILABLE');
         }
       }
+      // The Consul-compatible API refuses the same way, without a stack trace either.
+      const consul = await http(a.url, 'PUT', '/v1/agent/service/register', {
+        Name: 'web',
+        ID: 'consul-full',
+        Port: 8080,
+      });
+      assert.equal(consul.status, 503, consul.text);
       const refused = statuses.filter((s) => s === 503).length;
       assert.ok(refused >= 95, `${refused} of 100 writes refused on a full disk`);
 
