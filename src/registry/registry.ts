@@ -168,9 +168,9 @@ export class Registry {
     return this.#started && this.#store.available();
   }
 
-  /** Why the store takes no writes now, when it says (readiness answers it); else undefined. */
+  /** Why the started store takes no writes now, when it says so (readiness answers it). */
   get unwritableReason(): string | undefined {
-    return this.#started ? this.#store.unavailableReason?.() : 'starting';
+    return this.#started ? this.#store.unavailableReason?.() : undefined;
   }
 
   /** The current index (never 0). */

@@ -213,7 +213,8 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   unavailableReason(): string | undefined {
-    if (this.#closed) return 'store is closed';
+    // Closed is a shutdown, not a degraded store: readiness just says "not ready".
+    if (this.#closed) return undefined;
     if (this.#broken !== undefined) return `${this.file} cannot be reloaded after a failed write`;
     if (this.#degraded !== undefined) return `writes to ${this.file} fail: ${this.#degraded}`;
     return undefined;
