@@ -36,6 +36,7 @@ export const configSet = (nodeName: string): string => `agent-config:${nodeName}
 
 export async function startAgent(options: AgentOptions, logger: Logger): Promise<RunningAgent> {
   const kind = options.dev ? 'memory' : options.store;
+  const metrics = createMetricsRegistry();
   const store: CatalogStore =
     kind === 'memory'
       ? createMemoryCatalogStore()
@@ -45,8 +46,12 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
             prefix: options.etcdPrefix,
             logger,
           })
-        : createSqliteCatalogStore({ dataDir: resolve(options.dataDir), logger });
-  const metrics = createMetricsRegistry();
+        : createSqliteCatalogStore({
+            dataDir: resolve(options.dataDir),
+            logger,
+            metrics,
+            acceptDataLoss: options.acceptDataLoss,
+          });
   // The metrics read the registry at scrape time; the registry takes the metrics at construction.
   const holder: { registry?: Registry } = {};
   const registryMetrics = new RegistryMetrics(metrics, {
@@ -126,6 +131,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     logger,
     members: async () => (membership === undefined ? [self()] : membership.members()),
     isReady: () => reg.writable,
+    notReadyReason: () => reg.unwritableReason,
     consul: {
       // One agent is one Consul node; an agent listening on every address is reached on loopback.
       node: {

@@ -89,7 +89,9 @@ export async function main(
       io.stderr.write(`meshwork ${name}: ${err.message}\n`);
       return 2;
     }
-    io.stderr.write(`meshwork ${name}: ${(err as Error).message}\n`);
+    // The code tells the operator which page of docs/errors.md to read.
+    const code = isMeshError(err) ? ` (${err.code})` : '';
+    io.stderr.write(`meshwork ${name}: ${(err as Error).message}${code}\n`);
     return 1;
   }
 }

@@ -41,6 +41,11 @@ export const agentOptionsSchema = z
     dataDir: z.string().min(1),
     /** In-memory store: nothing survives a restart (same as store: memory). */
     dev: z.boolean(),
+    /**
+     * Start the sqlite store even when it is behind `catalog.index` (commits were lost) instead
+     * of refusing with MESHWORK_ERR_STORE_CORRUPT (docs/operations.md). For one start.
+     */
+    acceptDataLoss: z.boolean(),
     /** Where the catalog lives: sqlite (embedded, default), memory, or etcd (cluster mode). */
     store: z.enum(['sqlite', 'memory', 'etcd']),
     /** etcd client URLs, for store: etcd. */
@@ -105,6 +110,7 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   http: '127.0.0.1:8500',
   dataDir: './.meshwork/data',
   dev: false,
+  acceptDataLoss: false,
   store: 'sqlite',
   etcdEndpoints: ['http://127.0.0.1:2379'],
   etcdPrefix: '/meshwork/',
@@ -148,6 +154,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__HTTP: { key: 'http', type: 'string' },
   MESHWORK_AGENT__DATA_DIR: { key: 'dataDir', type: 'string' },
   MESHWORK_AGENT__DEV: { key: 'dev', type: 'boolean' },
+  MESHWORK_AGENT__ACCEPT_DATA_LOSS: { key: 'acceptDataLoss', type: 'boolean' },
   MESHWORK_AGENT__STORE: { key: 'store', type: 'string' },
   MESHWORK_AGENT__ETCD_ENDPOINTS: { key: 'etcdEndpoints', type: 'list' },
   MESHWORK_AGENT__ETCD_PREFIX: { key: 'etcdPrefix', type: 'string' },

@@ -166,8 +166,8 @@ export const errors = {
       retryable: true,
       cause,
     }),
-  storeCorrupt: (reason: string, cause?: unknown): MeshError =>
-    new MeshError(ERROR_CODES.STORE_CORRUPT, `store corrupt: ${reason}`, { cause }),
+  storeCorrupt: (reason: string, cause?: unknown, details?: MeshErrorDetails): MeshError =>
+    new MeshError(ERROR_CODES.STORE_CORRUPT, `store corrupt: ${reason}`, { cause, details }),
   configInvalid: (problems: readonly string[]): MeshError =>
     new MeshError(
       ERROR_CODES.CONFIG_INVALID,

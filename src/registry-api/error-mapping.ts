@@ -78,3 +78,12 @@ export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
     body: { error: { code: ERROR_CODES.INTERNAL, message: 'internal error' } },
   };
 }
+
+/**
+ * Whether a failed request is logged as an error (with its stack). A store that cannot write
+ * (`MESHWORK_ERR_STORE_UNAVAILABLE`) is not: the store logs each outage once, with a metric,
+ * instead of one stack trace per refused write.
+ */
+export function logsAsError(err: unknown, status: number): boolean {
+  return status >= 500 && !isMeshError(err, ERROR_CODES.STORE_UNAVAILABLE);
+}

@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { LIMITS } from '../protocol/limits.js';
 import type { Registry } from '../registry/registry.js';
-import { toHttpError } from './error-mapping.js';
+import { logsAsError, toHttpError } from './error-mapping.js';
 import { registerConsulRoutes, type ConsulRoutesOptions } from './consul/consul-routes.js';
 import { registerNativeRoutes } from './native/native-routes.js';
 
@@ -19,6 +19,8 @@ export interface ApiServerOptions {
   readonly logger?: Logger;
   /** Extra readiness condition (e.g. the store is reachable). */
   readonly isReady?: () => boolean;
+  /** Why the agent is not ready (e.g. "disk full"); answered as `status: degraded` with it. */
+  readonly notReadyReason?: () => string | undefined;
   /** The agents of the cluster (just this one outside cluster mode). */
   readonly members: () => Promise<readonly AgentMember[]>;
   /** Serve the Consul-compatible API under /v1 (omitted: no /v1 routes). */
@@ -46,7 +48,8 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toHttpError(err);
-    if (status >= 500) log.error({ err, method: req.method, url: req.url }, 'request failed');
+    if (logsAsError(err, status))
+      log.error({ err, method: req.method, url: req.url }, 'request failed');
     else log.debug({ method: req.method, url: req.url, code: body.error.code }, 'request refused');
     void reply
       .status(status)
@@ -65,8 +68,11 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
 
   app.get('/health/live', async () => ({ status: 'live' }));
   app.get('/health/ready', async (_req, reply) => {
-    const ready = options.isReady?.() ?? true;
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+    if (options.isReady?.() ?? true) return reply.status(200).send({ status: 'ready' });
+    const reason = options.notReadyReason?.();
+    return reply
+      .status(503)
+      .send(reason === undefined ? { status: 'not ready' } : { status: 'degraded', reason });
   });
   app.get('/metrics', async (_req, reply) => {
     const text = await options.metrics.metrics();

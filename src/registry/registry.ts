@@ -210,6 +210,11 @@ export class Registry {
     return this.#started && this.#store.available();
   }
 
+  /** Why the started store takes no writes now, when it says so (readiness answers it). */
+  get unwritableReason(): string | undefined {
+    return this.#started ? this.#store.unavailableReason?.() : undefined;
+  }
+
   /** The current index (never 0). */
   get index(): number {
     return this.view.index;

@@ -20,6 +20,8 @@ Flags:
   --http <host:port>    HTTP API address (default 127.0.0.1:8500; port 0 picks one)
   --data-dir <dir>      Embedded store folder (default ./.meshwork/data)
   --dev                 In-memory store: nothing survives a restart
+  --accept-data-loss    Start even if the store lost commits it had made durable (it is behind
+                        <data-dir>/catalog.index): see docs/operations.md before using it
   --store <kind>        sqlite (default) | memory | etcd (cluster mode: see docs/operations.md)
   --etcd-endpoints <urls>  comma-separated etcd client URLs (default http://127.0.0.1:2379)
   --config <file>       YAML/JSON config file; its "services" are registered (source config)
@@ -51,6 +53,7 @@ export const command: Command = {
       http: { type: 'string' },
       'data-dir': { type: 'string' },
       dev: { type: 'boolean' },
+      'accept-data-loss': { type: 'boolean' },
       store: { type: 'string' },
       'etcd-endpoints': { type: 'string' },
       config: { type: 'string' },
@@ -67,6 +70,7 @@ export const command: Command = {
       http: 'http',
       'data-dir': 'dataDir',
       dev: 'dev',
+      'accept-data-loss': 'acceptDataLoss',
       store: 'store',
       'node-name': 'nodeName',
       'log-level': 'logLevel',

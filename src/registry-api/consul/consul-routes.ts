@@ -15,7 +15,7 @@ import { LIMITS } from '../../protocol/limits.js';
 import type { Registry } from '../../registry/registry.js';
 import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
 import { rawBody } from '../body.js';
-import { toHttpError } from '../error-mapping.js';
+import { logsAsError, toHttpError } from '../error-mapping.js';
 import { jsonArrayAnswer, kvEntryPieces, kvJsonBytes } from '../json-stream.js';
 import { filterKey, waitForRequest, type Query } from '../query.js';
 import {
@@ -127,7 +127,8 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
 
   scope.setErrorHandler((err, req, reply) => {
     const { status, text } = toConsulError(err);
-    if (status >= 500) log.error({ err, method: req.method, url: req.url }, 'request failed');
+    if (logsAsError(err, status))
+      log.error({ err, method: req.method, url: req.url }, 'request failed');
     else log.debug({ method: req.method, url: req.url, status }, 'request refused');
     void reply.status(status).header('content-type', 'text/plain; charset=utf-8').send(text);
   });

@@ -130,6 +130,11 @@ export interface CatalogStore {
    * are served from the registry's view meanwhile). MUST be cheap: readiness probes call it.
    */
   available(): boolean;
+  /**
+   * Why `available()` is false (e.g. "disk full"), for the readiness answer; undefined while
+   * available. MUST be cheap. Optional: without it readiness just says "not ready".
+   */
+  unavailableReason?(): string | undefined;
   /** Present when TTL deadlines live in the store (shared by agents); see {@link StoreTtlLeases}. */
   readonly ttlLeases?: StoreTtlLeases;
   open(): Promise<StoreSnapshot>;

@@ -1,8 +1,9 @@
 /** @module SqliteCatalogStore: the embedded durable store (SQLite, WAL, group commit). */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Counter, Gauge, Registry as PromRegistry } from 'prom-client';
 import { errors, isMeshError } from '../../../core/errors.js';
 import { silentLogger, type Logger } from '../../../core/logger.js';
 import type { CheckState, Instance } from '../../../core/types.js';
@@ -15,13 +16,36 @@ import type {
   StoreSnapshot,
 } from '../catalog-store.js';
 import { StoreState } from '../store-state.js';
+import { IndexMarker } from './index-marker.js';
 
 /** Options of {@link createSqliteCatalogStore}. */
 export interface SqliteCatalogStoreOptions {
-  /** Directory holding `catalog.db`; created if missing. */
+  /** Directory holding `catalog.db` and `catalog.index`; created if missing. */
   readonly dataDir: string;
   readonly logger?: Logger;
+  /** Where the `meshwork_store_*` metrics are registered (a private registry when omitted). */
+  readonly metrics?: PromRegistry;
+  /**
+   * Open a store that is behind `catalog.index` (commits were lost), or whose `catalog.index` is
+   * unreadable, instead of refusing with MESHWORK_ERR_STORE_CORRUPT. The loss is logged and the
+   * index continues from the marker's, so it never goes back.
+   */
+  readonly acceptDataLoss?: boolean;
+  /** `catalog.index` is rewritten at most this often while commits arrive. */
+  readonly markerIntervalMs?: number;
+  /** While writes fail, a trial write is made this often; the first that succeeds recovers. */
+  readonly probeIntervalMs?: number;
 }
+
+/** Defaults of {@link SqliteCatalogStoreOptions}. */
+export const DEFAULT_SQLITE_CATALOG_STORE_OPTIONS = Object.freeze({
+  acceptDataLoss: false,
+  markerIntervalMs: 1_000,
+  probeIntervalMs: 1_000,
+});
+
+/** A probe recovers only with at least this much free space in the data directory. */
+const PROBE_MIN_FREE_BYTES = 1024 * 1024;
 
 /** The schema this code reads and writes; any other version in the file is refused. */
 const SCHEMA_VERSION = 1;
@@ -73,6 +97,14 @@ interface Statements {
 interface Opened {
   readonly db: Database.Database;
   readonly write: (changes: readonly (readonly StoreEvent[])[], index: number) => void;
+  /** A small real write transaction: the degraded store's probe. */
+  readonly probe: () => void;
+}
+
+interface StoreMetrics {
+  readonly writeErrors: Counter;
+  readonly degraded: Gauge;
+  readonly dataLossAccepted: Gauge;
 }
 
 /**
@@ -88,6 +120,15 @@ interface Opened {
  * The file is locked exclusively while the store is open, so a second agent on the same data
  * directory fails at `open()` instead of writing behind this store's mirror.
  *
+ * `catalog.index` ({@link IndexMarker}) holds an index known durable, rewritten off the hot path
+ * (at most once per `markerIntervalMs`, and at close). `open()` refuses a store whose index is
+ * below it, or a missing `catalog.db` beside it, with MESHWORK_ERR_STORE_CORRUPT, unless
+ * `acceptDataLoss`.
+ *
+ * A write that fails in SQLite (disk full, I/O error) makes the store degraded: `available()`
+ * is false, it is logged once, and a trial write every `probeIntervalMs` (or any commit that
+ * succeeds) recovers it. Commits are still attempted meanwhile.
+ *
  * @example
  * const store = createSqliteCatalogStore({ dataDir: '/var/lib/meshwork', logger });
  * const snapshot = await store.open();
@@ -100,6 +141,11 @@ export class SqliteCatalogStore implements CatalogStore {
   readonly file: string;
   readonly #dataDir: string;
   readonly #log: Logger;
+  readonly #marker: IndexMarker;
+  readonly #acceptDataLoss: boolean;
+  readonly #markerIntervalMs: number;
+  readonly #probeIntervalMs: number;
+  readonly #metrics: StoreMetrics;
   readonly #listeners = new Set<StoreListener>();
   #state = new StoreState();
   #opened: Opened | undefined;
@@ -109,14 +155,52 @@ export class SqliteCatalogStore implements CatalogStore {
   #queue: PendingCommit[] = [];
   #flushScheduled: NodeJS.Immediate | undefined;
   #transactionsCommitted = 0;
+  /** The index of the last commit SQLite returned from (durable), and the marker's. */
+  #durableIndex = 0;
+  #markerIndex = 0;
+  #markerTimer: NodeJS.Timeout | undefined;
+  #markerWriting: Promise<void> | undefined;
+  #markerLastWriteMs = -Infinity;
+  #markerFailing = false;
+  /** Why writes fail (disk full, I/O error), while they do. */
+  #degraded: string | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SqliteCatalogStoreOptions) {
+    const defaults = DEFAULT_SQLITE_CATALOG_STORE_OPTIONS;
     this.#dataDir = options.dataDir;
     this.file = join(options.dataDir, 'catalog.db');
+    this.#marker = new IndexMarker(join(options.dataDir, 'catalog.index'));
+    this.#acceptDataLoss = options.acceptDataLoss ?? defaults.acceptDataLoss;
+    this.#markerIntervalMs = options.markerIntervalMs ?? defaults.markerIntervalMs;
+    this.#probeIntervalMs = options.probeIntervalMs ?? defaults.probeIntervalMs;
     this.#log = (options.logger ?? silentLogger).child({
       component: 'catalog-store',
       kind: 'sqlite',
     });
+    const registers = [options.metrics ?? new PromRegistry()];
+    this.#metrics = {
+      writeErrors: new Counter({
+        name: 'meshwork_store_write_errors_total',
+        help: 'Catalog write transactions that failed (disk full, I/O error).',
+        registers,
+      }),
+      degraded: new Gauge({
+        name: 'meshwork_store_degraded',
+        help: '1 while writes to catalog.db fail (the agent is not ready), else 0.',
+        registers,
+      }),
+      dataLossAccepted: new Gauge({
+        name: 'meshwork_store_data_loss_accepted',
+        help: '1 when this start accepted a store behind catalog.index (--accept-data-loss).',
+        registers,
+      }),
+    };
+  }
+
+  /** Path of `catalog.index`, the last index known durable. */
+  get markerFile(): string {
+    return this.#marker.file;
   }
 
   /** Write transactions committed so far: one per batch that changed something. */
@@ -125,33 +209,27 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   available(): boolean {
-    return !this.#closed && this.#broken === undefined;
+    return !this.#closed && this.#broken === undefined && this.#degraded === undefined;
+  }
+
+  unavailableReason(): string | undefined {
+    // Closed is a shutdown, not a degraded store: readiness just says "not ready".
+    if (this.#closed) return undefined;
+    if (this.#broken !== undefined) return `${this.file} cannot be reloaded after a failed write`;
+    if (this.#degraded !== undefined) return `writes to ${this.file} fail: ${this.#degraded}`;
+    return undefined;
   }
 
   async open(): Promise<StoreSnapshot> {
     if (this.#closed) throw errors.storeUnavailable('store is closed');
     assert(this.#opened === undefined, 'open() MUST be called once');
-    let db: Database.Database | undefined;
+    const markerIndex = this.#readMarker();
     try {
-      mkdirSync(this.#dataDir, { recursive: true });
-      // timeout 0: once open we hold an exclusive lock, so a busy file means another process
-      // owns it and waiting would not help.
-      db = new Database(this.file, { timeout: 0 });
-      // EXCLUSIVE before WAL: the WAL index then lives in heap memory, not a -shm file, and the
-      // lock taken on first access is held until close, so no other process can write behind
-      // the mirror.
-      db.pragma('locking_mode = EXCLUSIVE');
-      db.pragma('journal_mode = WAL');
-      // FULL: in WAL mode NORMAL may lose the last commits on power loss; FULL fsyncs every commit.
-      db.pragma('synchronous = FULL');
-      // macOS fsync() does not flush the drive's cache; F_FULLFSYNC does (no-op elsewhere).
-      db.pragma('fullfsync = ON');
-      this.#migrate(db);
-      this.#state = this.#load(db);
-      this.#opened = { db, write: this.#prepareWrite(db) };
+      await this.#openFile(markerIndex);
     } catch (err) {
-      db?.close();
-      throw this.#openError(err);
+      if (!this.#acceptDataLoss || !isMeshError(err) || err.details?.unreadable !== true) throw err;
+      this.#moveAside(err);
+      await this.#openFile(markerIndex);
     }
     const snapshot = this.#state.snapshot();
     this.#log.info(
@@ -164,6 +242,70 @@ export class SqliteCatalogStore implements CatalogStore {
       'catalog store opened',
     );
     return snapshot;
+  }
+
+  /** Opens (or creates) `catalog.db`, checks it against the marker, loads the mirror. */
+  async #openFile(markerIndex: number | undefined): Promise<void> {
+    let db: Database.Database | undefined;
+    try {
+      // Checked before SQLite creates an empty file in its place (accepted: caught up below).
+      if (markerIndex !== undefined && !this.#acceptDataLoss && !existsSync(this.file)) {
+        this.#behindMarker('is missing', 1, markerIndex);
+      }
+      mkdirSync(this.#dataDir, { recursive: true });
+      // timeout 0: once open we hold an exclusive lock, so a busy file means another process
+      // owns it and waiting would not help.
+      const conn = new Database(this.file, { timeout: 0 });
+      db = conn;
+      // EXCLUSIVE before WAL: the WAL index then lives in heap memory, not a -shm file, and the
+      // lock taken on first access is held until close, so no other process can write behind
+      // the mirror.
+      conn.pragma('locking_mode = EXCLUSIVE');
+      conn.pragma('journal_mode = WAL');
+      // FULL: in WAL mode NORMAL may lose the last commits on power loss; FULL fsyncs every commit.
+      conn.pragma('synchronous = FULL');
+      // macOS fsync() does not flush the drive's cache; F_FULLFSYNC does (no-op elsewhere).
+      conn.pragma('fullfsync = ON');
+      const isNew = this.#isNew(conn);
+      const state = isNew ? new StoreState() : this.#load(conn);
+      const behind = markerIndex !== undefined && state.index < markerIndex;
+      if (behind) this.#behindMarker(`is at index ${state.index}`, state.index, markerIndex);
+      if (isNew) conn.transaction(() => conn.exec(SCHEMA))();
+      const setIndex = conn.prepare<[number]>("UPDATE meta SET value = ? WHERE key = 'index'");
+      if (behind) {
+        // Indexes never go back: after a loss, the next commit follows the last durable one.
+        setIndex.run(markerIndex);
+        state.index = markerIndex;
+      }
+      this.#state = state;
+      this.#opened = {
+        db: conn,
+        write: this.#prepareWrite(conn),
+        // Rewrites the index row: a real transaction (WAL frame, fsync) that changes nothing.
+        probe: conn.transaction(() => setIndex.run(this.#state.index)),
+      };
+      this.#durableIndex = state.index;
+      // A new or pre-marker data directory (or an unreadable marker, accepted) gets one now.
+      if (markerIndex === undefined) await this.#writeMarker();
+      else this.#markerIndex = markerIndex;
+    } catch (err) {
+      db?.close();
+      this.#opened = undefined;
+      throw this.#openError(err);
+    }
+  }
+
+  /** Accepting data loss: an unreadable `catalog.db` (and its WAL) is kept aside, not deleted. */
+  #moveAside(err: unknown): void {
+    const suffix = `.damaged-${Date.now()}`;
+    for (const file of [this.file, `${this.file}-wal`, `${this.file}-shm`]) {
+      if (existsSync(file)) renameSync(file, file + suffix);
+    }
+    this.#metrics.dataLossAccepted.set(1);
+    this.#log.warn(
+      { file: this.file, movedTo: this.file + suffix, err: (err as Error).message },
+      'unreadable catalog.db moved aside (accept data loss); starting a new one',
+    );
   }
 
   subscribe(listener: StoreListener): () => void {
@@ -194,9 +336,14 @@ export class SqliteCatalogStore implements CatalogStore {
     if (this.#flushScheduled !== undefined) clearImmediate(this.#flushScheduled);
     this.#flush();
     this.#listeners.clear();
+    clearTimeout(this.#probeTimer);
+    clearTimeout(this.#markerTimer);
+    this.#markerTimer = undefined;
     if (this.#opened !== undefined) {
       this.#opened.db.close();
       this.#opened = undefined;
+      await this.#markerWriting;
+      if (this.#durableIndex > this.#markerIndex) await this.#writeMarker();
       this.#log.info({ file: this.file, index: this.#state.index }, 'catalog store closed');
     }
   }
@@ -227,19 +374,150 @@ export class SqliteCatalogStore implements CatalogStore {
       try {
         opened.write(changes, state.index);
       } catch (cause) {
-        this.#log.error(
-          { file: this.file, err: cause, commits: batch.length },
-          'catalog write failed',
-        );
+        this.#writeFailed(cause, batch.length);
         this.#rebuildMirror(opened.db);
         const err = errors.storeUnavailable(`cannot write ${this.file}`, cause);
         for (const commit of batch) commit.reject(err);
         return;
       }
+      this.#writeSucceeded(state.index);
       this.#transactionsCommitted += 1;
       for (const events of changes) for (const listener of this.#listeners) listener(events);
     }
     for (const { commit, result } of settled) commit.resolve(result);
+  }
+
+  /**
+   * A write SQLite refused (disk full, I/O error) makes the store degraded: logged once per
+   * episode, not once per failed commit. Any other failure is a bug and is logged each time.
+   */
+  #writeFailed(cause: unknown, commits: number): void {
+    this.#metrics.writeErrors.inc();
+    const code = (cause as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !code.startsWith('SQLITE_')) {
+      this.#log.error({ file: this.file, err: cause, commits }, 'catalog write failed');
+      return;
+    }
+    if (this.#degraded !== undefined) {
+      this.#log.debug({ file: this.file, code, commits }, 'catalog write failed');
+      return;
+    }
+    this.#degraded =
+      code === 'SQLITE_FULL'
+        ? `disk full (${code})`
+        : code.startsWith('SQLITE_IOERR')
+          ? `I/O error (${code})`
+          : code;
+    this.#metrics.degraded.set(1);
+    this.#log.error(
+      { file: this.file, code, reason: (cause as Error).message },
+      'catalog writes failing: not ready, refusing writes until one succeeds',
+    );
+    this.#scheduleProbe();
+  }
+
+  /** After a commit SQLite returned from: the index is durable; a degraded store recovers. */
+  #writeSucceeded(index: number): void {
+    this.#durableIndex = index;
+    this.#scheduleMarker();
+    if (this.#degraded === undefined) return;
+    this.#log.info({ file: this.file, was: this.#degraded }, 'catalog writes succeed again: ready');
+    this.#degraded = undefined;
+    this.#metrics.degraded.set(0);
+    clearTimeout(this.#probeTimer);
+  }
+
+  /** While degraded, a trial write once per interval; it needs some free space to count. */
+  #scheduleProbe(): void {
+    this.#probeTimer = setTimeout(() => {
+      const opened = this.#opened;
+      if (this.#degraded === undefined || opened === undefined) return;
+      try {
+        const fs = statfsSync(this.#dataDir);
+        if (fs.bavail * fs.bsize < PROBE_MIN_FREE_BYTES) throw new Error('no free space');
+        opened.probe();
+      } catch {
+        this.#scheduleProbe();
+        return;
+      }
+      this.#writeSucceeded(this.#durableIndex);
+    }, this.#probeIntervalMs);
+    this.#probeTimer.unref();
+  }
+
+  /**
+   * Rewrites the marker with the durable index, at most once per interval and never two at a
+   * time; a marker that lags is still a correct lower bound.
+   */
+  #scheduleMarker(): void {
+    const busy = this.#markerTimer !== undefined || this.#markerWriting !== undefined;
+    if (busy || this.#closed || this.#durableIndex <= this.#markerIndex) return;
+    const waitMs = Math.max(0, this.#markerLastWriteMs + this.#markerIntervalMs - Date.now());
+    this.#markerTimer = setTimeout(() => {
+      this.#markerTimer = undefined;
+      this.#markerLastWriteMs = Date.now();
+      this.#markerWriting = this.#writeMarker().finally(() => {
+        this.#markerWriting = undefined;
+        if (this.#durableIndex > this.#markerIndex) this.#scheduleMarker();
+      });
+    }, waitMs);
+    this.#markerTimer.unref();
+  }
+
+  /** Writes the durable index to the marker; a failure keeps the old one (still a lower bound). */
+  async #writeMarker(): Promise<void> {
+    const index = this.#durableIndex;
+    try {
+      await this.#marker.write(index);
+      this.#markerIndex = index;
+      this.#markerFailing = false;
+    } catch (err) {
+      this.#metrics.writeErrors.inc();
+      if (this.#markerFailing || this.#degraded !== undefined) return;
+      this.#markerFailing = true;
+      this.#log.warn(
+        { file: this.#marker.file, index, err: (err as Error).message },
+        'cannot update the durable index marker; keeping the previous one',
+      );
+    }
+  }
+
+  /** The marker's index; an unreadable marker refuses the open unless data loss is accepted. */
+  #readMarker(): number | undefined {
+    try {
+      return this.#marker.read();
+    } catch (err) {
+      if (!this.#acceptDataLoss) throw err;
+      this.#metrics.dataLossAccepted.set(1);
+      this.#log.warn(
+        { file: this.#marker.file, err: (err as Error).message },
+        'unreadable durable index marker ignored (accept data loss); rewriting it',
+      );
+      return undefined;
+    }
+  }
+
+  /**
+   * `catalog.db` is behind the marker: commits that were durable are gone. Refuses (throws
+   * MESHWORK_ERR_STORE_CORRUPT) unless data loss is accepted; then logs the loss.
+   */
+  #behindMarker(what: string, storeIndex: number, markerIndex: number): void {
+    const details = { file: this.file, markerFile: this.#marker.file, storeIndex, markerIndex };
+    if (!this.#acceptDataLoss) {
+      throw errors.storeCorrupt(
+        `${this.file} ${what} but ${this.#marker.file} records index ${markerIndex} as ` +
+          'durable: commits were lost (a damaged, truncated or replaced catalog.db or ' +
+          'catalog.db-wal). Restore the data directory from a backup, or start with ' +
+          '--accept-data-loss to go on without them (docs/operations.md, "Data and durability")',
+        undefined,
+        details,
+      );
+    }
+    this.#metrics.dataLossAccepted.set(1);
+    this.#log.warn(
+      { ...details, lostIndexes: markerIndex - storeIndex },
+      'catalog store behind its durable index marker: starting without the lost commits (accept data loss)',
+    );
   }
 
   #rebuildMirror(db: Database.Database): void {
@@ -253,16 +531,13 @@ export class SqliteCatalogStore implements CatalogStore {
     }
   }
 
-  /** Creates the schema in a new file; refuses a file that is not ours or has another version. */
-  #migrate(db: Database.Database): void {
+  /** True for a file with no tables yet; refuses a file that is not ours or has another version. */
+  #isNew(db: Database.Database): boolean {
     const tables = db
       .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'")
       .pluck()
       .all();
-    if (tables.length === 0) {
-      db.transaction(() => db.exec(SCHEMA))();
-      return;
-    }
+    if (tables.length === 0) return true;
     if (!tables.includes('meta')) throw errors.storeCorrupt(`${this.file} is not a catalog`);
     const version = db
       .prepare<[], unknown>("SELECT value FROM meta WHERE key = 'schema_version'")
@@ -273,6 +548,7 @@ export class SqliteCatalogStore implements CatalogStore {
         `${this.file} has schema version ${String(version)}, this build reads ${SCHEMA_VERSION}`,
       );
     }
+    return false;
   }
 
   #load(db: Database.Database): StoreState {
@@ -282,7 +558,9 @@ export class SqliteCatalogStore implements CatalogStore {
       .pluck()
       .get();
     if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 1) {
-      throw errors.storeCorrupt(`${this.file} has an invalid index ${String(index)}`);
+      throw errors.storeCorrupt(`${this.file} has an invalid index ${String(index)}`, undefined, {
+        unreadable: true,
+      });
     }
     let highest = 1;
     const instances = db.prepare<
@@ -320,6 +598,8 @@ export class SqliteCatalogStore implements CatalogStore {
     if (highest > index) {
       throw errors.storeCorrupt(
         `${this.file} has rows at index ${highest} beyond its index ${index}`,
+        undefined,
+        { unreadable: true },
       );
     }
     state.index = index;
@@ -408,7 +688,7 @@ export class SqliteCatalogStore implements CatalogStore {
       code === 'SQLITE_NOTADB' ||
       (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'))
     ) {
-      return errors.storeCorrupt(`${this.file} is unreadable`, err);
+      return errors.storeCorrupt(`${this.file} is unreadable`, err, { unreadable: true });
     }
     const reason = code === 'SQLITE_BUSY' ? 'is in use by another process' : 'cannot be opened';
     return errors.storeUnavailable(`${this.file} ${reason}`, err);

@@ -1,19 +1,31 @@
 /** @module SqliteCatalogStore unit tests: group commit, failed writes, corruption, durability. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, isMeshError, type ErrorCode } from '../../../../src/core/errors.js';
+import type { Logger } from '../../../../src/core/logger.js';
 import type { StoreEvent, StoreOp } from '../../../../src/registry/store/catalog-store.js';
 import {
   createSqliteCatalogStore,
   type SqliteCatalogStore,
+  type SqliteCatalogStoreOptions,
 } from '../../../../src/registry/store/sqlite/sqlite-catalog-store.js';
 import { testInstance } from '../../../contract/catalog-store.contract.js';
+import { until } from '../../../helpers/until.js';
 
 const put = (key: string, cas?: number): StoreOp => ({
   op: 'kv-put',
@@ -242,5 +254,177 @@ process.kill(process.pid, 'SIGKILL');
 
   it('rejects commits before open() with MESHWORK_ERR_STORE_UNAVAILABLE', async () => {
     await assert.rejects(newStore().commit([put('k')]), rejectsWith(ERROR_CODES.STORE_UNAVAILABLE));
+  });
+});
+
+/** Records what a component logs, by level, for assertions on what is logged (and how often). */
+function recordingLogger(): { logger: Logger; lines: { level: string; msg: string }[] } {
+  const lines: { level: string; msg: string }[] = [];
+  const at =
+    (level: string) =>
+    (_fields: unknown, msg: string): void => {
+      lines.push({ level, msg });
+    };
+  const logger: Logger = {
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    child: () => logger,
+  };
+  return { logger, lines };
+}
+
+// Issue 16: a damaged store (0-byte, truncated or replaced catalog.db, a damaged WAL) started
+// silently empty or behind; catalog.index names the last durable index and open() checks it.
+describe('SqliteCatalogStore durable index marker (catalog.index)', () => {
+  let dataDir: string;
+  const stores: SqliteCatalogStore[] = [];
+  const newStore = (options: Partial<SqliteCatalogStoreOptions> = {}): SqliteCatalogStore => {
+    const store = createSqliteCatalogStore({ dataDir, ...options });
+    stores.push(store);
+    return store;
+  };
+  const markerOf = (): string => readFileSync(join(dataDir, 'catalog.index'), 'utf8');
+  /** A store with a few commits, closed cleanly; answers the last index. */
+  const filled = async (): Promise<number> => {
+    const store = newStore();
+    await store.open();
+    await store.commit([{ op: 'put-instance', instance: testInstance('web-1') }]);
+    let last = 0;
+    for (let i = 0; i < 5; i++) last = (await store.commit([put(`k/${i}`)])).index;
+    await store.close();
+    return last;
+  };
+  const refusedBehind =
+    (storeIndex: number, markerIndex: number) =>
+    (err: unknown): boolean => {
+      assert.ok(isMeshError(err, ERROR_CODES.STORE_CORRUPT), String(err));
+      assert.deepEqual(err.details, {
+        file: join(dataDir, 'catalog.db'),
+        markerFile: join(dataDir, 'catalog.index'),
+        storeIndex,
+        markerIndex,
+      });
+      assert.match(err.message, /catalog\.index records index \d+ as durable/);
+      assert.match(err.message, /--accept-data-loss/);
+      return true;
+    };
+
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'meshwork-marker-'));
+  });
+
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts a fresh data directory at index 1 and writes catalog.index', async () => {
+    assert.equal((await newStore().open()).index, 1);
+    assert.equal(markerOf(), '1\n');
+  });
+
+  it('writes the last durable index to catalog.index on close', async () => {
+    const last = await filled();
+    assert.equal(markerOf(), `${last}\n`);
+    assert.equal((await newStore().open()).index, last);
+  });
+
+  it('rewrites catalog.index at most once per interval while commits arrive', async () => {
+    const store = newStore({ markerIntervalMs: 3_600_000 });
+    await store.open();
+    const first = await store.commit([put('a')]);
+    // The first write after a quiet spell goes at once; the next waits for the interval.
+    await until(() => markerOf() === `${first.index}\n`, 5_000, 'marker at the first commit');
+    const later = await store.commit([put('b')]);
+    await store.commit([put('c')]);
+    assert.equal(markerOf(), `${first.index}\n`);
+    await store.close();
+    assert.equal(markerOf(), `${later.index + 1}\n`);
+  });
+
+  it('refuses a catalog.db truncated to 0 bytes behind catalog.index', async () => {
+    const last = await filled();
+    truncateSync(join(dataDir, 'catalog.db'), 0);
+    await assert.rejects(newStore().open(), refusedBehind(1, last));
+    // Refusing changed nothing that matters: the next start refuses too.
+    await assert.rejects(newStore().open(), refusedBehind(1, last));
+  });
+
+  it('refuses a missing catalog.db beside catalog.index, and creates none', async () => {
+    const last = await filled();
+    rmSync(join(dataDir, 'catalog.db'));
+    await assert.rejects(newStore().open(), refusedBehind(1, last));
+    assert.equal(existsSync(join(dataDir, 'catalog.db')), false);
+  });
+
+  it('refuses a truncated, unreadable catalog.db', async () => {
+    const store = newStore();
+    await store.open();
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        store.commit([
+          { op: 'kv-put', key: `big/${i}`, value: new Uint8Array(500), flags: 0 } as const,
+        ]),
+      ),
+    );
+    await store.close();
+    truncateSync(join(dataDir, 'catalog.db'), 40_960);
+    await assert.rejects(newStore().open(), rejectsWith(ERROR_CODES.STORE_CORRUPT, 'unreadable'));
+  });
+
+  it('with acceptDataLoss, moves an unreadable catalog.db aside and continues from the marker', async () => {
+    const last = await filled();
+    writeFileSync(join(dataDir, 'catalog.db'), 'not a database\n'.repeat(500));
+    const { logger, lines } = recordingLogger();
+    const metrics = new PromRegistry();
+    const store = newStore({ acceptDataLoss: true, logger, metrics });
+    const snapshot = await store.open();
+    assert.equal(snapshot.index, last);
+    assert.deepEqual(snapshot.instances, []);
+    assert.equal((await store.commit([put('after')])).index, last + 1);
+    assert.ok(
+      readdirSync(dataDir).some((f) => /^catalog\.db\.damaged-\d+$/.test(f)),
+      'the damaged file is kept',
+    );
+    assert.match(await metrics.metrics(), /^meshwork_store_data_loss_accepted 1$/m);
+    assert.deepEqual(
+      lines.filter((l) => l.level === 'warn').map((l) => l.msg),
+      [
+        'unreadable catalog.db moved aside (accept data loss); starting a new one',
+        'catalog store behind its durable index marker: starting without the lost commits (accept data loss)',
+      ],
+    );
+    await store.close();
+    // The marker now matches the new file: a plain restart works.
+    assert.equal((await newStore().open()).index, last + 1);
+  });
+
+  it('with acceptDataLoss, starts a store behind its marker at the marker index', async () => {
+    const last = await filled();
+    truncateSync(join(dataDir, 'catalog.db'), 0);
+    const snapshot = await newStore({ acceptDataLoss: true }).open();
+    // Indexes never go back, so clients that saw the lost ones are not confused.
+    assert.equal(snapshot.index, last);
+    assert.deepEqual(snapshot.kv, []);
+  });
+
+  it('starts a data directory from before catalog.index and writes the marker', async () => {
+    const last = await filled();
+    rmSync(join(dataDir, 'catalog.index'));
+    assert.equal((await newStore().open()).index, last);
+    assert.equal(markerOf(), `${last}\n`);
+  });
+
+  it('refuses an unreadable catalog.index unless data loss is accepted', async () => {
+    const last = await filled();
+    writeFileSync(join(dataDir, 'catalog.index'), 'garbage');
+    await assert.rejects(
+      newStore().open(),
+      rejectsWith(ERROR_CODES.STORE_CORRUPT, 'catalog.index does not hold a catalog index'),
+    );
+    assert.equal((await newStore({ acceptDataLoss: true }).open()).index, last);
+    assert.equal(markerOf(), `${last}\n`);
   });
 });
