@@ -5,7 +5,7 @@ import type { AgentOptions } from '../config/agent-options.js';
 import { createDnsServer, type DnsAddress } from '../dns/dns-server.js';
 import { createRegistryDiscovery } from '../registry/discovery-adapter.js';
 import type { Registry } from '../registry/registry.js';
-import type { EtcdMembership } from '../registry/store/etcd/etcd-membership.js';
+import type { AgentMembership } from '../registry/cluster/agent-membership.js';
 import type { Registry as MetricsRegistry } from 'prom-client';
 
 export interface AgentDns {
@@ -22,7 +22,7 @@ export function createAgentDns(o: {
   registry: Registry;
   /** The agent's HTTP host: the address its own node name resolves to. */
   host: string;
-  membership: EtcdMembership | undefined;
+  membership: AgentMembership | undefined;
   logger: Logger;
   metrics: MetricsRegistry;
 }): AgentDns | undefined {

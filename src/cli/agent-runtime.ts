@@ -9,7 +9,7 @@ import type { CatalogStore } from '../registry/store/catalog-store.js';
 import { createMemoryCatalogStore } from '../registry/store/memory/memory-catalog-store.js';
 import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalog-store.js';
 import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-store.js';
-import { EtcdMembership } from '../registry/store/etcd/etcd-membership.js';
+import { createAgentCluster } from '../registry/cluster/agent-cluster.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
@@ -73,15 +73,15 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   });
   // Cluster mode: agents list each other under leases and split the checks between them;
   // otherwise this agent is the cluster and runs every check.
-  const membership =
-    kind === 'etcd'
-      ? new EtcdMembership({
-          endpoints: options.etcdEndpoints,
-          prefix: options.etcdPrefix,
-          nodeName: options.nodeName,
-          logger,
-        })
-      : undefined;
+  const cluster = createAgentCluster({
+    nodeName: options.nodeName,
+    etcd:
+      kind === 'etcd'
+        ? { endpoints: options.etcdEndpoints, prefix: options.etcdPrefix }
+        : undefined,
+    logger,
+  });
+  const { membership } = cluster;
   const reg = createRegistry({
     store,
     nodeName: options.nodeName,
@@ -92,14 +92,14 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
       maxChecksPerInstance: options.checks.maxPerInstance,
       kvQuotaBytes: options.kv.quotaBytes,
     },
-    ...(membership === undefined ? {} : { ownership: membership }),
+    ownership: cluster.ownership,
   });
   holder.registry = reg;
   try {
-    await membership?.start();
+    await cluster.start();
     await reg.start();
   } catch (err) {
-    await membership?.leave();
+    await cluster.leave();
     await reg.close();
     await store.close();
     throw err;
@@ -146,7 +146,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   try {
     await app.listen({ host, port });
   } catch (err) {
-    await membership?.leave();
+    await cluster.leave();
     await reg.close();
     throw err;
   }
@@ -156,10 +156,10 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   const dns = createAgentDns({ options, registry: reg, host, membership, logger, metrics });
   try {
     await dns?.listen();
-    await membership?.join({ nodeName: options.nodeName, url, joinedAt });
+    await cluster.join({ nodeName: options.nodeName, url, joinedAt });
     dns?.followMembers();
   } catch (err) {
-    await membership?.leave();
+    await cluster.leave();
     await dns?.close();
     await app.close();
     await reg.close();
@@ -173,7 +173,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     dns: dns?.address,
     applyConfigServices,
     close: async () => {
-      await membership?.leave();
+      await cluster.leave();
       reg.drain();
       await dns?.close();
       await app.close();

@@ -40,7 +40,7 @@ import {
 import { createHealthManager, type HealthManager } from './health/health-manager.js';
 import type { CheckProbe } from './health/health-types.js';
 import type { CheckKind } from '../core/types.js';
-import { OWN_EVERYTHING, type CheckOwnership } from './ownership.js';
+import { OWN_EVERYTHING, type CheckOwnership } from './cluster/check-ownership.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
 import { sseFrame, StreamFanout, type StreamSink } from './watch/stream-fanout.js';

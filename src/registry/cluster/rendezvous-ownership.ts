@@ -1,23 +1,37 @@
 /**
- * @module CheckOwnership: which agent runs the checks of an instance in cluster mode.
+ * @module RendezvousOwnership: which agent runs the checks of an instance in cluster mode.
  *
  * Every agent sees the same live members (from etcd, under their leases) and computes the same
  * owner for each instance by rendezvous (highest random weight) hashing, so no check runs twice
  * in steady state, none is orphaned, and when an agent leaves or dies only its share moves.
  */
+import type { AgentMembership } from './agent-membership.js';
+import type { CheckOwnership } from './check-ownership.js';
 
-/** Answers whether this agent runs an instance's checks, and says when the answer may change. */
-export interface CheckOwnership {
-  owns(instanceId: string): boolean;
-  /** Called after the set of live members changed. Returns an unsubscribe function. */
-  onChange(listener: () => void): () => void;
+/** Check ownership in cluster mode: rendezvous hashing over the live members. */
+export class RendezvousOwnership implements CheckOwnership {
+  readonly #nodeName: string;
+  readonly #membership: AgentMembership;
+
+  /** `nodeName` is this agent's name in `membership`. */
+  constructor(nodeName: string, membership: AgentMembership) {
+    this.#nodeName = nodeName;
+    this.#membership = membership;
+  }
+
+  /**
+   * True when this agent is live (its own key is in the set) and wins the instance by rendezvous
+   * hashing over the live members. An agent that lost its lease owns nothing until it rejoins.
+   */
+  owns(instanceId: string): boolean {
+    if (!this.#membership.isLive(this.#nodeName)) return false;
+    return rendezvousOwner(instanceId, this.#membership.liveNames()) === this.#nodeName;
+  }
+
+  onChange(listener: () => void): () => void {
+    return this.#membership.onChange(listener);
+  }
 }
-
-/** The embedded (single-agent) case: this agent owns everything, always. */
-export const OWN_EVERYTHING: CheckOwnership = Object.freeze({
-  owns: () => true,
-  onChange: () => () => undefined,
-});
 
 /**
  * The owner of `key` among `members` by rendezvous hashing: the member with the highest

@@ -4,16 +4,16 @@
  * watch on those keys gives every agent the same live set, from which check ownership follows.
  */
 import { Etcd3, type Lease, type Watcher } from 'etcd3';
-import { errors } from '../../../core/errors.js';
-import { silentLogger, type Logger } from '../../../core/logger.js';
-import type { AgentMember } from '../../../protocol/api-types.js';
-import { rendezvousOwner, type CheckOwnership } from '../../ownership.js';
+import { errors } from '../../core/errors.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
+import type { AgentMember } from '../../protocol/api-types.js';
+import { EtcdKeyLayout } from '../store/etcd/etcd-key-layout.js';
+import type { AgentMembership } from './agent-membership.js';
 
+/** Options of {@link EtcdMembership}. */
 export interface EtcdMembershipOptions {
   readonly endpoints: readonly string[];
   readonly prefix: string;
-  /** This agent's node name (its key, and its identity in ownership). */
-  readonly nodeName: string;
   /** An agent that stops renewing is gone after this long. */
   readonly ttlSeconds?: number;
   readonly logger?: Logger;
@@ -25,10 +25,10 @@ export interface EtcdMembershipOptions {
  */
 export const DEFAULT_ETCD_MEMBERSHIP_OPTIONS = Object.freeze({ ttlSeconds: 3 });
 
-export class EtcdMembership implements CheckOwnership {
+/** The {@link AgentMembership} of cluster mode: member keys `<prefix>m/<nodeName>` under leases. */
+export class EtcdMembership implements AgentMembership {
   readonly #client: Etcd3;
   readonly #prefix: string;
-  readonly #nodeName: string;
   readonly #ttlSeconds: number;
   readonly #log: Logger;
   #lease: Lease | undefined;
@@ -40,8 +40,7 @@ export class EtcdMembership implements CheckOwnership {
 
   constructor(options: EtcdMembershipOptions) {
     this.#client = new Etcd3({ hosts: [...options.endpoints] });
-    this.#prefix = `${options.prefix}m/`;
-    this.#nodeName = options.nodeName;
+    this.#prefix = new EtcdKeyLayout(options.prefix).members();
     this.#ttlSeconds = options.ttlSeconds ?? DEFAULT_ETCD_MEMBERSHIP_OPTIONS.ttlSeconds;
     this.#log = (options.logger ?? silentLogger).child({ component: 'membership' });
   }
@@ -107,15 +106,12 @@ export class EtcdMembership implements CheckOwnership {
       .sort((a, b) => (a.nodeName < b.nodeName ? -1 : a.nodeName > b.nodeName ? 1 : 0));
   }
 
-  // ---- CheckOwnership --------------------------------------------------------------------
+  isLive(nodeName: string): boolean {
+    return this.#live.has(nodeName);
+  }
 
-  /**
-   * True when this agent is live (its own key is in the set) and wins the instance by rendezvous
-   * hashing over the live members. An agent that lost its lease owns nothing until it rejoins.
-   */
-  owns(instanceId: string): boolean {
-    if (!this.#live.has(this.#nodeName)) return false;
-    return rendezvousOwner(instanceId, this.#live.keys()) === this.#nodeName;
+  liveNames(): Iterable<string> {
+    return this.#live.keys();
   }
 
   onChange(listener: () => void): () => void {

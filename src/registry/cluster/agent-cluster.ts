@@ -1,0 +1,71 @@
+/** @module createAgentCluster: an agent's membership and check ownership, alone or in etcd. */
+import type { Logger } from '../../core/logger.js';
+import type { AgentMember } from '../../protocol/api-types.js';
+import type { AgentMembership } from './agent-membership.js';
+import { OWN_EVERYTHING, type CheckOwnership } from './check-ownership.js';
+import { EtcdMembership } from './etcd-membership.js';
+import { RendezvousOwnership } from './rendezvous-ownership.js';
+
+/** Options of {@link createAgentCluster}. */
+export interface AgentClusterOptions {
+  /** This agent's node name: its membership key and its identity in ownership. */
+  readonly nodeName: string;
+  /** Cluster mode: the etcd the agents share (the catalog store's). Absent: the agent is alone. */
+  readonly etcd?: { readonly endpoints: readonly string[]; readonly prefix: string };
+  readonly logger?: Logger;
+}
+
+/**
+ * The agent's place in its cluster: who else is live, and which instances' checks it runs.
+ *
+ * Contract: the composition root calls, in this order, `start()` before the registry starts,
+ * `join()` once the agent serves (its URL known), and `leave()` once, on close or when startup
+ * fails (after `start()` or not). An agent alone is the whole cluster: the calls do nothing,
+ * `membership` is undefined and `ownership` owns everything.
+ */
+export interface AgentCluster {
+  /** Which instances' checks this agent runs; the registry's `ownership`. */
+  readonly ownership: CheckOwnership;
+  /** The live agents, in cluster mode only. */
+  readonly membership: AgentMembership | undefined;
+  /** Loads the live members and follows them. Rejects with STORE_UNAVAILABLE. */
+  start(): Promise<void>;
+  /** Announces this agent under a lease kept alive until `leave()`. Rejects with STORE_UNAVAILABLE. */
+  join(self: Omit<AgentMember, 'status'>): Promise<void>;
+  /** Leaves at once (the others take over this agent's checks) and stops following. */
+  leave(): Promise<void>;
+}
+
+const ALONE: AgentCluster = Object.freeze({
+  ownership: OWN_EVERYTHING,
+  membership: undefined,
+  start: async () => undefined,
+  join: async () => undefined,
+  leave: async () => undefined,
+});
+
+/**
+ * Cluster mode (`etcd` given): agents list each other under etcd leases ({@link EtcdMembership})
+ * and split the checks between them by rendezvous hashing ({@link RendezvousOwnership});
+ * otherwise this agent is the cluster and runs every check.
+ *
+ * @example
+ * const cluster = createAgentCluster({ nodeName: 'agent-a', etcd: { endpoints, prefix } });
+ * const registry = createRegistry({ store, nodeName: 'agent-a', ownership: cluster.ownership });
+ * await cluster.start();
+ */
+export function createAgentCluster(options: AgentClusterOptions): AgentCluster {
+  if (options.etcd === undefined) return ALONE;
+  const membership = new EtcdMembership({
+    endpoints: options.etcd.endpoints,
+    prefix: options.etcd.prefix,
+    logger: options.logger,
+  });
+  return {
+    ownership: new RendezvousOwnership(options.nodeName, membership),
+    membership,
+    start: () => membership.start(),
+    join: (self) => membership.join(self),
+    leave: () => membership.leave(),
+  };
+}
