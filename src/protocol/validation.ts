@@ -2,6 +2,48 @@
 import type { z } from 'zod';
 import { errors, type MeshError } from '../core/errors.js';
 
+// C0 controls, DEL and C1 controls (U+0080-U+009F).
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** The reason given when a name, key or tag holds a control character. */
+export const NO_CONTROL_CHARS = 'must not contain control characters';
+
+/** Whether `s` holds a control character (C0, DEL or C1): never part of a name, key or tag. */
+export function hasControlChars(s: string): boolean {
+  return CONTROL_CHARS.test(s);
+}
+
+/**
+ * The path (`meta.__proto__`) of the first `__proto__` key in parsed JSON, if any. JSON.parse
+ * keeps it as an own property, but copying the object (a schema's record, a spread) assigns it,
+ * which sets the prototype instead, so the key would vanish without a word. Walks with a stack of
+ * its own: JSON.parse accepts nesting deeper than the call stack.
+ */
+export function protoKeyPath(root: unknown): string | undefined {
+  interface Frame {
+    readonly value: unknown;
+    readonly key: PropertyKey | undefined;
+    readonly parent: Frame | undefined;
+  }
+  const stack: Frame[] = [{ value: root, key: undefined, parent: undefined }];
+  for (let f = stack.pop(); f !== undefined; f = stack.pop()) {
+    const v = f.value;
+    if (typeof v !== 'object' || v === null) continue;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push({ value: v[i], key: i, parent: f });
+      continue;
+    }
+    if (Object.hasOwn(v, '__proto__')) {
+      const path: PropertyKey[] = ['__proto__'];
+      for (let p: Frame | undefined = f; p?.key !== undefined; p = p.parent) path.unshift(p.key);
+      return formatPath(path);
+    }
+    for (const [k, x] of Object.entries(v)) stack.push({ value: x, key: k, parent: f });
+  }
+  return undefined;
+}
+
 /** Formats a zod issue path as `checks[0].intervalMs`. */
 export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
   let out = prefix;
