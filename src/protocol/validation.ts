@@ -56,10 +56,25 @@ export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
 
 /** The first issue of a failed parse, as a validation MeshError. */
 export function toValidationError(error: z.ZodError, prefix = ''): MeshError {
-  const issue = error.issues[0];
+  let issue = error.issues[0];
   if (issue === undefined) return errors.validation(prefix, 'invalid');
   let path: PropertyKey[] = [...issue.path];
-  let message = issue.message;
+  // A union (a check's `http`: a URL or an object) failed every branch: name the issue that got
+  // furthest in, rather than the union itself.
+  while (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const deepest: z.core.$ZodIssue | undefined = issue.errors
+      .flat()
+      .reduce<z.core.$ZodIssue | undefined>(
+        (best, i) => (best === undefined || i.path.length > best.path.length ? i : best),
+        undefined,
+      );
+    if (deepest === undefined || deepest.path.length === 0) break;
+    path = [...path, ...deepest.path];
+    issue = deepest;
+  }
+  // A record key that failed its schema: that schema's reason, not "Invalid key in record".
+  let message =
+    issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
   if (issue.code === 'unrecognized_keys') {
     path = [...path, issue.keys[0] ?? ''];
     message = 'unknown field';
