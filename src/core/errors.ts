@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   HEADERS_TOO_LARGE: 'MESHWORK_ERR_API_HEADERS_TOO_LARGE',
   /** The request did not arrive in time (its head, or its body, stalled). */
   REQUEST_TIMEOUT: 'MESHWORK_ERR_API_REQUEST_TIMEOUT',
+  /** The agent is shutting down and takes no new request; another agent may. */
+  SHUTTING_DOWN: 'MESHWORK_ERR_API_SHUTTING_DOWN',
   /** The request's method is not one HTTP/1.1 parsers know. */
   METHOD_NOT_IMPLEMENTED: 'MESHWORK_ERR_API_METHOD_NOT_IMPLEMENTED',
   /** The request's Host is not a name the agent is known by (DNS rebinding protection). */
@@ -148,6 +150,10 @@ export const errors = {
   uriTooLong: (part: string, limitBytes: number): MeshError =>
     new MeshError(ERROR_CODES.URI_TOO_LONG, `${part} exceeds ${limitBytes} bytes`, {
       details: { limitBytes },
+    }),
+  shuttingDown: (): MeshError =>
+    new MeshError(ERROR_CODES.SHUTTING_DOWN, 'the agent is shutting down: retry on another agent', {
+      retryable: true,
     }),
   requestTimeout: (): MeshError =>
     new MeshError(ERROR_CODES.REQUEST_TIMEOUT, 'the request did not arrive in time'),

@@ -100,8 +100,9 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     frameworkErrors: (err, req, reply) => sendError(req, reply, err),
     // On close, Node closes idle keep-alive connections and waits for in-flight requests; the
     // agent drains long-lived ones (blocking queries, streams) first, and its shutdown deadline
-    // bounds the rest.
-    return503OnClosing: true,
+    // bounds the rest. Requests that still arrive get a 503 from the guard hook below, in the
+    // API's error shape (fastify's own 503 has a shape of its own).
+    return503OnClosing: false,
     forceCloseConnections: false,
   });
 
@@ -124,10 +125,16 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   const guard = createRequestGuard(
     options.access ?? { allowedHosts: [], allowedOrigins: [], knownNames: [] },
   );
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onRequest', (req, reply, done) => {
-    const verdict = guard(req.raw);
+    const verdict = closing ? { error: errors.shuttingDown() } : guard(req.raw);
     if (verdict.error !== undefined) {
-      // Refused before its body was read: close rather than read (and drop) the body.
+      // Refused before its body was read: close rather than read (and drop) the body (and, when
+      // shutting down, the connection is to go anyway).
       void reply.header('connection', 'close');
       done(verdict.error);
       return;

@@ -3,9 +3,15 @@
  * over real sockets on port 0 (issue 16: DNS rebinding, cross-site writes, framework errors).
  */
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
+import { Registry as PromRegistry } from 'prom-client';
+import { createRegistry } from '../../src/registry/registry.js';
+import { createMemoryCatalogStore } from '../../src/registry/store/memory/memory-catalog-store.js';
+import { createApiServer } from '../../src/registry-api/server.js';
 import { http, startTestAgent, useTestAgent } from '../helpers/agent.js';
+import { until } from '../helpers/until.js';
 import { header, RawClient, type WireResponse } from '../helpers/wire.js';
 
 /** Sends `head` (and `body`) on a new connection and answers the first response. */
@@ -303,6 +309,36 @@ describe('API access', () => {
       assert.equal(r.status, 400);
       assert.equal(errorCode(r), 'MESHWORK_ERR_API_MALFORMED_BODY');
       assert.match(JSON.parse(r.body.toString()).error.message, /Content-Length/);
+    });
+  });
+
+  describe('shutting down', () => {
+    it('answers a request that arrives while the server closes with 503 in the JSON shape', async () => {
+      const registry = createRegistry({ store: createMemoryCatalogStore(), nodeName: 'n1' });
+      await registry.start();
+      const app = createApiServer({
+        registry,
+        metrics: new PromRegistry(),
+        members: async () => [],
+      });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const c = await RawClient.connect((app.server.address() as AddressInfo).port);
+      // A blocking query keeps the connection busy, so closing the server does not drop it.
+      await c.write(
+        request('GET', `/api/v1/services?index=${registry.index}&wait=60s`, { Host: '127.0.0.1' }),
+      );
+      await until(() => registry.hub.waiting === 1, 5_000, 'blocking');
+      const closed = app.close();
+      await c.write(request('GET', '/api/v1/agent', { Host: '127.0.0.1' }));
+      registry.drain();
+      const [first, second] = await c.read(2);
+      assert.equal(first?.status, 200);
+      assert.ok(second !== undefined);
+      assert.equal(second.status, 503);
+      assert.equal(errorCode(second), 'MESHWORK_ERR_API_SHUTTING_DOWN');
+      c.socket.destroy();
+      await closed;
+      await registry.close();
     });
   });
 });
