@@ -68,7 +68,8 @@ export function createRequestGuard(
     ...[...names].filter((n) => n.startsWith('*.')).map((n) => normaliseName(n.slice(1))),
   ];
   const anyOrigin = options.allowedOrigins.includes('*');
-  const origins = new Set(options.allowedOrigins.map((o) => o.toLowerCase()));
+  // Browsers serialise an origin lowercase and without its scheme's default port: so do we.
+  const origins = new Set(options.allowedOrigins.map(canonicalOrigin));
   // Host header values already found allowed; bounded, since clients choose them.
   const seenHosts = new Set<string>();
 
@@ -131,6 +132,14 @@ function sameOrigin(origin: string, hostHeader: string): boolean {
     originHost === h.host &&
     (url.port === '' ? defaultPort : Number(url.port)) === (h.port ?? defaultPort)
   );
+}
+
+function canonicalOrigin(origin: string): string {
+  try {
+    return new URL(origin).origin;
+  } catch {
+    return origin.toLowerCase();
+  }
 }
 
 function normaliseName(name: string): string {

@@ -45,7 +45,7 @@ const CORS_MAX_AGE_S = '600';
 
 /** The JSON error answer of the native API, or Consul's plain text under /v1. */
 function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): void {
-  if (req.url === '/v1' || req.url.startsWith('/v1/')) {
+  if (/^\/v1(?:[/?]|$)/.test(req.url)) {
     sendConsulError(reply, err);
     return;
   }

@@ -6,7 +6,7 @@ import { createRequestGuard } from '../../../src/registry-api/request-guard.js';
 
 const guard = createRequestGuard({
   allowedHosts: ['consul.internal', '*.mesh.example'],
-  allowedOrigins: ['https://UI.example.com'],
+  allowedOrigins: ['https://UI.example.com:443'],
   knownNames: ['box-1'],
 });
 const code = (headers: Record<string, string>, httpVersion = '1.1') =>
