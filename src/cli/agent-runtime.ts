@@ -1,4 +1,6 @@
 /** @module startAgent: wires store, registry, metrics and HTTP server into a running agent. */
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { checkFloorsOf, type AgentOptions } from '../config/agent-options.js';
@@ -141,6 +143,12 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
       },
       legacyVerbs: options.consul.legacyVerbs,
       version: MESHWORK_VERSION,
+    },
+    access: {
+      allowedHosts: options.allowedHosts,
+      allowedOrigins: options.allowedOrigins,
+      // Names nobody but this machine's resolver answers for: no page can rebind them.
+      knownNames: [hostname(), ...(isIP(host) === 0 ? [host] : [])],
     },
   });
   try {

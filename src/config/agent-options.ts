@@ -37,6 +37,30 @@ export const agentOptionsSchema = z
   .object({
     /** HTTP API listen address. */
     http: hostPort,
+    /**
+     * Names besides IP addresses, localhost and the machine's hostname that the HTTP API answers
+     * to as a Host (DNS rebinding protection): `name` or `*.domain`; `["*"]` turns the check off.
+     */
+    allowedHosts: z.array(
+      z
+        .string()
+        .regex(
+          /^(\*|(\*\.)?[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}))$/,
+          'must be a host name without port, "*.domain", or "*"',
+        ),
+    ),
+    /**
+     * Origins of web pages (besides the agent's own) that may call the HTTP API, answered with
+     * CORS headers: `scheme://host[:port]`; `["*"]` allows any page.
+     */
+    allowedOrigins: z.array(
+      z
+        .string()
+        .regex(
+          /^(\*|https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?)$/,
+          'must be an origin like https://ui.example.com:8443 (no path), or "*"',
+        ),
+    ),
     /** Folder of the embedded store. */
     dataDir: z.string().min(1),
     /** In-memory store: nothing survives a restart (same as store: memory). */
@@ -108,6 +132,8 @@ export type AgentOptions = Readonly<z.output<typeof agentOptionsSchema>> & {
 
 export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   http: '127.0.0.1:8500',
+  allowedHosts: Object.freeze([]),
+  allowedOrigins: Object.freeze([]),
   dataDir: './.meshwork/data',
   dev: false,
   acceptDataLoss: false,
@@ -152,6 +178,8 @@ function safeHostname(): string {
 /** Env vars: MESHWORK_AGENT__<KEY> with the key in SCREAMING_SNAKE (MESHWORK_AGENT__DATA_DIR). */
 const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__HTTP: { key: 'http', type: 'string' },
+  MESHWORK_AGENT__ALLOWED_HOSTS: { key: 'allowedHosts', type: 'list' },
+  MESHWORK_AGENT__ALLOWED_ORIGINS: { key: 'allowedOrigins', type: 'list' },
   MESHWORK_AGENT__DATA_DIR: { key: 'dataDir', type: 'string' },
   MESHWORK_AGENT__DEV: { key: 'dev', type: 'boolean' },
   MESHWORK_AGENT__ACCEPT_DATA_LOSS: { key: 'acceptDataLoss', type: 'boolean' },

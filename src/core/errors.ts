@@ -12,6 +12,22 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: 'MESHWORK_ERR_API_UNSUPPORTED_MEDIA_TYPE',
   /** No route matches the request. */
   ROUTE_NOT_FOUND: 'MESHWORK_ERR_API_ROUTE_NOT_FOUND',
+  /** The request is malformed before any route sees it (request line, URL encoding, Host). */
+  BAD_REQUEST: 'MESHWORK_ERR_API_BAD_REQUEST',
+  /** The request's URL is longer than the agent accepts. */
+  URI_TOO_LONG: 'MESHWORK_ERR_API_URI_TOO_LONG',
+  /** The request's head (request line and headers) is larger than the agent accepts. */
+  HEADERS_TOO_LARGE: 'MESHWORK_ERR_API_HEADERS_TOO_LARGE',
+  /** The request did not arrive in time (its head, or its body, stalled). */
+  REQUEST_TIMEOUT: 'MESHWORK_ERR_API_REQUEST_TIMEOUT',
+  /** The agent is shutting down and takes no new request; another agent may. */
+  SHUTTING_DOWN: 'MESHWORK_ERR_API_SHUTTING_DOWN',
+  /** The request's method is not one HTTP/1.1 parsers know. */
+  METHOD_NOT_IMPLEMENTED: 'MESHWORK_ERR_API_METHOD_NOT_IMPLEMENTED',
+  /** The request's Host is not a name the agent is known by (DNS rebinding protection). */
+  HOST_NOT_ALLOWED: 'MESHWORK_ERR_API_HOST_NOT_ALLOWED',
+  /** A browser request from a page whose origin may not call the agent. */
+  ORIGIN_NOT_ALLOWED: 'MESHWORK_ERR_API_ORIGIN_NOT_ALLOWED',
   /** The instance does not exist. */
   INSTANCE_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_INSTANCE_NOT_FOUND',
   /** The instance id is already used by another service. */
@@ -124,8 +140,55 @@ export const errors = {
       ERROR_CODES.UNSUPPORTED_MEDIA_TYPE,
       `unsupported content type "${contentType}": send application/json`,
     ),
+  unsupportedCharset: (charset: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.UNSUPPORTED_MEDIA_TYPE,
+      `unsupported charset "${charset}": send JSON in UTF-8`,
+      { details: { charset } },
+    ),
   routeNotFound: (method: string, path: string): MeshError =>
     new MeshError(ERROR_CODES.ROUTE_NOT_FOUND, `no route for ${method} ${path}`),
+  badRequest: (reason: string): MeshError =>
+    new MeshError(ERROR_CODES.BAD_REQUEST, `bad request: ${reason}`, { details: { reason } }),
+  /** `part`: what is too long ("the URL", "a path segment"). */
+  uriTooLong: (part: string, limitBytes: number): MeshError =>
+    new MeshError(ERROR_CODES.URI_TOO_LONG, `${part} exceeds ${limitBytes} bytes`, {
+      details: { limitBytes },
+    }),
+  shuttingDown: (): MeshError =>
+    new MeshError(ERROR_CODES.SHUTTING_DOWN, 'the agent is shutting down: retry on another agent', {
+      retryable: true,
+    }),
+  requestTimeout: (): MeshError =>
+    new MeshError(ERROR_CODES.REQUEST_TIMEOUT, 'the request did not arrive in time'),
+  headersTooLarge: (limitBytes: number): MeshError =>
+    new MeshError(
+      ERROR_CODES.HEADERS_TOO_LARGE,
+      `the request line and headers exceed ${limitBytes} bytes`,
+      { details: { limitBytes } },
+    ),
+  methodNotImplemented: (method: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.METHOD_NOT_IMPLEMENTED,
+      `method "${method}" is not implemented: use GET, PUT, POST or DELETE`,
+      { details: { method } },
+    ),
+  hostNotAllowed: (host: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.HOST_NOT_ALLOWED,
+      `Host "${host}" is not a name this agent is known by (DNS rebinding protection): ` +
+        'call it by IP address or localhost, or add the name to allowedHosts',
+      { details: { host } },
+    ),
+  /** `origin`: the Origin header, or undefined for a cross-site request that sent none. */
+  originNotAllowed: (origin: string | undefined): MeshError =>
+    new MeshError(
+      ERROR_CODES.ORIGIN_NOT_ALLOWED,
+      origin === undefined
+        ? 'cross-site browser request refused (Sec-Fetch-Site without an Origin)'
+        : `Origin "${origin}" may not call this agent: add it to allowedOrigins`,
+      { details: origin === undefined ? {} : { origin } },
+    ),
   instanceNotFound: (id: string): MeshError =>
     new MeshError(ERROR_CODES.INSTANCE_NOT_FOUND, `instance "${id}" not found`, {
       details: { field: 'id' },

@@ -3,6 +3,12 @@
 export const LIMITS = Object.freeze({
   /** Request bodies larger than this are refused with 413. */
   maxBodyBytes: 1024 * 1024,
+  /** Request URLs (path and query) longer than this are refused with 414. */
+  maxUrlBytes: 8 * 1024,
+  /** Path segments (an id, a service name) longer than this are refused with 414. */
+  maxParamLength: 1024,
+  /** Request heads (request line and headers) larger than this are refused with 431. */
+  maxHeaderBytes: 16 * 1024,
   maxIdLength: 128,
   maxAddressLength: 253,
   maxTags: 64,

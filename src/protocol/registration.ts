@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { formatDurationMs, parseDurationMs } from '../core/duration.js';
 import type { CheckDefinition, CheckKind } from '../core/types.js';
 import { DEFAULT_CHECK_FLOORS, LIMITS, type CheckFloors } from './limits.js';
+import { hasControlChars, NO_CONTROL_CHARS } from './validation.js';
 
 /** DNS-label safe service names: lowercase letters, digits, hyphens, 1-63 chars (RFC 1123). */
 export const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -22,6 +23,14 @@ export const serviceNameSchema = z
     SERVICE_NAME,
     'must be 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen',
   );
+
+/** A string of `min` to `max` characters and no control character (names, tags, headers). */
+export const printable = (max: number, min = 0) =>
+  z
+    .string()
+    .min(min, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !hasControlChars(s), NO_CONTROL_CHARS);
 
 const port = z
   .number()
@@ -59,7 +68,7 @@ const httpTargetSchema = z.union([
         .regex(/^[A-Z]{1,16}$/, 'must be an upper-case HTTP method')
         .optional(),
       headers: z
-        .record(z.string().max(256), z.string().max(4096))
+        .record(printable(256), printable(4096))
         .refine(
           (h) => Object.keys(h).length <= LIMITS.maxHeaders,
           `at most ${LIMITS.maxHeaders} headers`,
@@ -78,7 +87,7 @@ export const checkInputSchema = z
       .regex(ID, 'must start with a letter or digit and use letters, digits, . _ : -')
       .max(LIMITS.maxIdLength)
       .optional(),
-    name: z.string().max(256).optional(),
+    name: printable(256).optional(),
     kind: z.enum(['http', 'tcp', 'ttl']).optional(),
     role: z.enum(['startup', 'readiness', 'liveness']).optional(),
     http: httpTargetSchema.optional(),
@@ -131,7 +140,7 @@ export const registrationInputSchema = z
       )
       .optional(),
     tags: z
-      .array(z.string().min(1, 'must not be empty').max(LIMITS.maxTagLength))
+      .array(printable(LIMITS.maxTagLength, 1))
       .max(LIMITS.maxTags, `at most ${LIMITS.maxTags} tags`)
       .optional(),
     meta: z
@@ -161,7 +170,7 @@ export const registrationInputSchema = z
       .optional(),
     priority: z.number().int().min(0).max(65535).optional(),
     capacity: z.number().int().min(0).max(1e9).optional(),
-    protocols: z.array(z.string().min(1).max(32)).max(LIMITS.maxProtocols).optional(),
+    protocols: z.array(printable(32, 1)).max(LIMITS.maxProtocols).optional(),
     source: z.enum(['self', 'sidecar', 'config', 'orchestrator']).optional(),
     checks: z
       .array(checkInputSchema)

@@ -1,5 +1,11 @@
 /** @module The one place where errors become HTTP statuses and JSON error bodies for /api/v1. */
-import { ERROR_CODES, isMeshError, type ErrorCode } from '../core/errors.js';
+import {
+  ERROR_CODES,
+  errors,
+  isMeshError,
+  type ErrorCode,
+  type MeshError,
+} from '../core/errors.js';
 import type { ErrorBody } from '../protocol/api-types.js';
 import { LIMITS } from '../protocol/limits.js';
 
@@ -9,6 +15,14 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ERROR_CODES.BODY_TOO_LARGE]: 413,
   [ERROR_CODES.UNSUPPORTED_MEDIA_TYPE]: 415,
   [ERROR_CODES.ROUTE_NOT_FOUND]: 404,
+  [ERROR_CODES.BAD_REQUEST]: 400,
+  [ERROR_CODES.HOST_NOT_ALLOWED]: 403,
+  [ERROR_CODES.ORIGIN_NOT_ALLOWED]: 403,
+  [ERROR_CODES.REQUEST_TIMEOUT]: 408,
+  [ERROR_CODES.URI_TOO_LONG]: 414,
+  [ERROR_CODES.HEADERS_TOO_LARGE]: 431,
+  [ERROR_CODES.METHOD_NOT_IMPLEMENTED]: 501,
+  [ERROR_CODES.SHUTTING_DOWN]: 503,
   [ERROR_CODES.INSTANCE_NOT_FOUND]: 404,
   [ERROR_CODES.KEY_NOT_FOUND]: 404,
   [ERROR_CODES.KV_VALUE_TOO_LARGE]: 413,
@@ -42,7 +56,59 @@ const FASTIFY_ERRORS: Record<string, { status: number; code: ErrorCode; message:
     code: ERROR_CODES.MALFORMED_BODY,
     message: 'malformed body: content-length does not match the body',
   },
+  // The router's, before any route runs (fastify's frameworkErrors).
+  FST_ERR_BAD_URL: {
+    status: 400,
+    code: ERROR_CODES.BAD_REQUEST,
+    message: 'bad request: the URL path is not valid percent-encoding',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 414,
+    code: ERROR_CODES.URI_TOO_LONG,
+    message: `a path segment exceeds ${LIMITS.maxParamLength} bytes`,
+  },
 };
+
+/** A method token then a space: the start of a request line (RFC 9112 3). */
+const METHOD = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) /;
+
+/**
+ * The error to answer a parse error of node's HTTP parser with (a server 'clientError': the
+ * request never reached fastify). `bodyStarted`: a request's head was parsed, so the error
+ * happened in its body.
+ */
+export function clientErrorOf(
+  err: { readonly code?: string; readonly rawPacket?: unknown; readonly bytesParsed?: number },
+  bodyStarted: boolean,
+): MeshError {
+  const packet = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.toString('latin1') : '';
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW': {
+      // node counts the request line with the headers; a long first line is a long URL.
+      const lineEnd = packet.indexOf('\n');
+      return METHOD.test(packet) && (lineEnd < 0 || lineEnd > LIMITS.maxUrlBytes)
+        ? errors.uriTooLong('the URL', LIMITS.maxUrlBytes)
+        : errors.headersTooLarge(LIMITS.maxHeaderBytes);
+    }
+    case 'HPE_INVALID_METHOD': {
+      // The packet may hold earlier (pipelined) requests: read the line the parser stopped in.
+      const stop = Math.min(err.bytesParsed ?? 0, packet.length);
+      const line = packet.slice(stop > 0 ? packet.lastIndexOf('\n', stop - 1) + 1 : 0);
+      const method = METHOD.exec(line)?.[1];
+      return method === undefined
+        ? errors.badRequest('not an HTTP/1 request line')
+        : errors.methodNotImplemented(method.slice(0, 32));
+    }
+    case 'HPE_INVALID_EOF_STATE':
+      return bodyStarted
+        ? errors.malformedBody('the connection ended before Content-Length bytes of body')
+        : errors.badRequest('the connection ended before the request head did');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return errors.requestTimeout();
+    default:
+      return errors.badRequest(`malformed request (${err.code ?? 'parse error'})`);
+  }
+}
 
 /** Maps any error to an HTTP status and the JSON error body. Unknown errors are 500s. */
 export function toHttpError(err: unknown): { status: number; body: ErrorBody } {

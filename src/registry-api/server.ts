@@ -2,16 +2,23 @@
  * @module The agent's HTTP server: native /api/v1, the Consul-compatible /v1, agent health,
  * metrics; errors mapped once per API.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { LIMITS } from '../protocol/limits.js';
 import type { Registry } from '../registry/registry.js';
-import { logsAsError, toHttpError } from './error-mapping.js';
-import { registerConsulRoutes, type ConsulRoutesOptions } from './consul/consul-routes.js';
+import { clientErrorOf, logsAsError, toHttpError } from './error-mapping.js';
+import {
+  registerConsulRoutes,
+  sendConsulError,
+  type ConsulRoutesOptions,
+} from './consul/consul-routes.js';
 import { registerNativeRoutes } from './native/native-routes.js';
+import { createRequestGuard, type RequestGuardOptions } from './request-guard.js';
 
 export interface ApiServerOptions {
   readonly registry: Registry;
@@ -25,6 +32,60 @@ export interface ApiServerOptions {
   readonly members: () => Promise<readonly AgentMember[]>;
   /** Serve the Consul-compatible API under /v1 (omitted: no /v1 routes). */
   readonly consul?: Omit<ConsulRoutesOptions, 'registry' | 'logger' | 'metrics'>;
+  /**
+   * The Hosts and browser Origins the API answers (docs/api.md, "Who may call the API").
+   * Omitted: IP addresses and localhost only, and no other origin.
+   */
+  readonly access?: RequestGuardOptions;
+}
+
+/** Headers a page allowed by `allowedOrigins` may read and send (CORS). */
+const CORS_EXPOSED = 'x-meshwork-index, x-consul-index, x-consul-knownleader, x-consul-lastcontact';
+const CORS_ALLOWED_HEADERS = 'content-type, x-consul-token, authorization';
+const CORS_METHODS = 'GET, PUT, POST, DELETE';
+const CORS_MAX_AGE_S = '600';
+
+/** The JSON error answer of the native API, or Consul's plain text under /v1. */
+function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): void {
+  if (/^\/v1(?:[/?]|$)/.test(req.url)) {
+    sendConsulError(reply, err);
+    return;
+  }
+  const { body, status } = toHttpError(err);
+  void reply
+    .status(status)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(body));
+}
+
+/**
+ * Answers a parse error of node's HTTP parser (431, 414, 501, a body cut short...) in the
+ * native API's JSON shape, then closes the connection: the parser cannot go on after one.
+ */
+function answerClientError(
+  err: Error & { code?: string; rawPacket?: unknown; bytesParsed?: number },
+  socket: Socket,
+): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // A response object on the socket (node's own socketOnError reads this too) means the head was
+  // parsed and its body was being read. Its answer was not started: a response is written only
+  // once the body has been read.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (inFlight?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const { status, body } = toHttpError(clientErrorOf(err, inFlight !== undefined));
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      `content-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+    () => socket.destroy(),
+  );
 }
 
 /** Builds the HTTP server (not listening yet). */
@@ -34,11 +95,16 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     logger: false,
     bodyLimit: LIMITS.maxBodyBytes,
     // Catalog ids may contain ':' and '.', and keys contain '/'; keep paths verbatim.
-    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: LIMITS.maxParamLength },
+    // Missing Host is refused by the request guard, in the API's error shape.
+    http: { requireHostHeader: false, maxHeaderSize: LIMITS.maxHeaderBytes },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (err, req, reply) => sendError(req, reply, err),
     // On close, Node closes idle keep-alive connections and waits for in-flight requests; the
     // agent drains long-lived ones (blocking queries, streams) first, and its shutdown deadline
-    // bounds the rest.
-    return503OnClosing: true,
+    // bounds the rest. Requests that still arrive get a 503 from the guard hook below, in the
+    // API's error shape (fastify's own 503 has a shape of its own).
+    return503OnClosing: false,
     forceCloseConnections: false,
   });
 
@@ -51,19 +117,50 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     if (logsAsError(err, status))
       log.error({ err, method: req.method, url: req.url }, 'request failed');
     else log.debug({ method: req.method, url: req.url, code: body.error.code }, 'request refused');
-    void reply
-      .status(status)
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify(body));
+    sendError(req, reply, err);
   });
   app.setNotFoundHandler((req, reply) => {
-    const { status, body } = toHttpError(
-      errors.routeNotFound(req.method, req.url.split('?')[0] ?? ''),
-    );
+    sendError(req, reply, errors.routeNotFound(req.method, req.url.split('?')[0] ?? ''));
+  });
+
+  // Before any route (and the /v1 scope, which inherits it): a refusal goes to the route's error
+  // handler, so it comes back in that API's error shape.
+  const guard = createRequestGuard(
+    options.access ?? { allowedHosts: [], allowedOrigins: [], knownNames: [] },
+  );
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (req, reply, done) => {
+    const verdict = closing ? { error: errors.shuttingDown() } : guard(req.raw);
+    if (verdict.error !== undefined) {
+      // Refused before its body was read: close rather than read (and drop) the body (and, when
+      // shutting down, the connection is to go anyway).
+      void reply.header('connection', 'close');
+      done(verdict.error);
+      return;
+    }
+    if (verdict.corsOrigin === undefined) {
+      done();
+      return;
+    }
     void reply
-      .status(status)
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify(body));
+      .header('access-control-allow-origin', verdict.corsOrigin)
+      .header('access-control-expose-headers', CORS_EXPOSED)
+      .header('vary', 'origin');
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      // A CORS preflight: answered here, for every path.
+      void reply
+        .status(204)
+        .header('access-control-allow-methods', CORS_METHODS)
+        .header('access-control-allow-headers', CORS_ALLOWED_HEADERS)
+        .header('access-control-max-age', CORS_MAX_AGE_S)
+        .send();
+      return;
+    }
+    done();
   });
 
   app.get('/health/live', async () => ({ status: 'live' }));

@@ -28,6 +28,7 @@ import {
   normalizeChecks,
   type ParsedRegistration,
 } from '../protocol/registration.js';
+import { hasControlChars, NO_CONTROL_CHARS } from '../protocol/validation.js';
 import {
   AGENT_MAINTENANCE_PREFIX,
   CatalogView,
@@ -921,9 +922,7 @@ function isTtl(c: { readonly kind: string }): boolean {
 
 function assertUserKey(key: string): void {
   if (key === '') throw errors.validation('key', 'must not be empty');
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(key))
-    throw errors.validation('key', 'must not contain control characters');
+  if (hasControlChars(key)) throw errors.validation('key', NO_CONTROL_CHARS);
 }
 
 /** Applies status, tag, meta and zone filters. */

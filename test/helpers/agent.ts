@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { request } from 'undici';
 import { silentLogger } from '../../src/core/logger.js';
 import { resolveAgentOptions } from '../../src/config/agent-options.js';
@@ -50,6 +51,24 @@ export async function startTestAgent(
       await agent.close();
       if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * Starts one test agent before the tests of the calling suite and stops it after them; the
+ * answer gives that agent (call it inside tests and hooks only).
+ */
+export function useTestAgent(opts: Parameters<typeof startTestAgent>[0] = {}): () => TestAgent {
+  let agent: TestAgent | undefined;
+  before(async () => {
+    agent = await startTestAgent(opts);
+  });
+  after(async () => {
+    await agent?.stop();
+  });
+  return () => {
+    if (agent === undefined) throw new Error('the test agent has not started');
+    return agent;
   };
 }
 

@@ -246,7 +246,11 @@ describe('Consul API', () => {
         origin: 'http://evil.example',
       });
       assert.equal(browser.status, 403);
-      assert.match(browser.text, /refused for browser requests/);
+      assert.match(browser.text, /Origin "http:\/\/evil.example" may not call this agent/);
+      // A page of the agent's own origin passes the origin check, and still may not write by GET.
+      const own = await get('/agent/check/pass/service:legacy-1', { origin: base });
+      assert.equal(own.status, 403);
+      assert.match(own.text, /refused for browser requests/);
       const site = await get('/agent/service/deregister/legacy-1', {
         'sec-fetch-site': 'cross-site',
       });

@@ -18,6 +18,10 @@ Runs the registry agent: the catalog, health checks and the HTTP API.
 
 Flags:
   --http <host:port>    HTTP API address (default 127.0.0.1:8500; port 0 picks one)
+  --allowed-hosts <names>  comma-separated Host names the API answers besides IP addresses,
+                        localhost and the hostname ("*.domain" for a domain, "*" for any)
+  --allowed-origins <origins>  comma-separated origins of web pages that may call the API
+                        (https://ui.example.com; "*" for any)
   --data-dir <dir>      Embedded store folder (default ./.meshwork/data)
   --dev                 In-memory store: nothing survives a restart
   --accept-data-loss    Start even if the store lost commits it had made durable (it is behind
@@ -56,6 +60,8 @@ export const command: Command = {
       'accept-data-loss': { type: 'boolean' },
       store: { type: 'string' },
       'etcd-endpoints': { type: 'string' },
+      'allowed-hosts': { type: 'string' },
+      'allowed-origins': { type: 'string' },
       config: { type: 'string' },
       'node-name': { type: 'string' },
       datacenter: { type: 'string' },
@@ -76,8 +82,13 @@ export const command: Command = {
       'log-level': 'logLevel',
       datacenter: 'datacenter',
     });
-    if (values['etcd-endpoints'] !== undefined) {
-      flags.etcdEndpoints = values['etcd-endpoints'].split(',').map((e) => e.trim());
+    for (const [flag, key] of [
+      ['etcd-endpoints', 'etcdEndpoints'],
+      ['allowed-hosts', 'allowedHosts'],
+      ['allowed-origins', 'allowedOrigins'],
+    ] as const) {
+      const list = values[flag];
+      if (list !== undefined) flags[key] = list.split(',').map((e) => e.trim());
     }
     const dns = pickFlags(values, {
       dns: 'listen',

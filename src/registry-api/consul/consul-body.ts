@@ -5,6 +5,7 @@
  */
 import { parseDurationMs } from '../../core/duration.js';
 import { errors } from '../../core/errors.js';
+import { assertNoProtoKey } from '../body.js';
 
 /** How one field is read. Durations come out as whole ms; `any` is kept as parsed. */
 export type FieldSpec =
@@ -143,11 +144,14 @@ export function parseJsonBody(buf: Buffer, whenEmpty?: unknown): unknown {
     if (whenEmpty !== undefined) return whenEmpty;
     throw errors.validation('', 'EOF');
   }
+  let value: unknown;
   try {
-    return JSON.parse(buf.toString('utf8')) as unknown;
+    value = JSON.parse(buf.toString('utf8')) as unknown;
   } catch (err) {
     throw errors.validation('', (err as Error).message);
   }
+  assertNoProtoKey(value);
+  return value;
 }
 
 const CHECK_FIELDS: Record<string, FieldSpec> = {

@@ -18,12 +18,14 @@ import type { NodeChecksDto } from '../../registry/catalog-view.js';
 import { DEFAULT_CHECK_FLOORS, LIMITS, type CheckFloors } from '../../protocol/limits.js';
 import {
   CheckShapeError,
+  checkInputSchema,
   normalizeChecks,
   registrationInputSchema,
   SERVICE_NAME,
   type ParsedCheck,
   type ParsedRegistration,
 } from '../../protocol/registration.js';
+import { hasControlChars, NO_CONTROL_CHARS } from '../../protocol/validation.js';
 import type { NormalisedBody } from './consul-body.js';
 
 /** What the adapter says about its node. */
@@ -438,6 +440,8 @@ export function checkFromConsul(c: NormalisedBody, ctx: CheckContext): ParsedChe
     throw refuse(
       "Invalid check: FailuresBeforeWarning can't be higher than FailuresBeforeCritical",
     );
+  const name = str('Name');
+  if (name !== undefined) check(checkInputSchema.shape.name, name, 'Invalid check: Name');
   const notes = str('Notes');
   if (notes !== undefined && notes.length > LIMITS.maxOutputLength)
     throw refuse(`Invalid check: Notes must be at most ${LIMITS.maxOutputLength} characters`);
@@ -451,7 +455,7 @@ export function checkFromConsul(c: NormalisedBody, ctx: CheckContext): ParsedChe
   );
   const out: Record<string, unknown> = {
     id,
-    name: str('Name') || `Service '${ctx.serviceName}' check`,
+    name: name || `Service '${ctx.serviceName}' check`,
     role: 'readiness',
     // Consul's default timeout is 10s; Meshwork never lets it exceed the interval.
     timeoutMs: timeout || 10_000,
@@ -479,7 +483,11 @@ export function checkFromConsul(c: NormalisedBody, ctx: CheckContext): ParsedChe
     if (Object.keys(header).length > LIMITS.maxHeaders)
       throw refuse(`Invalid check: at most ${LIMITS.maxHeaders} headers`);
     const headers: Record<string, string> = {};
-    for (const [k, vs] of Object.entries(header)) headers[k] = vs.join(', ');
+    for (const [k, vs] of Object.entries(header)) {
+      headers[k] = vs.join(', ');
+      if (hasControlChars(k) || hasControlChars(headers[k]))
+        throw refuse(`Invalid check: Header "${k}": ${NO_CONTROL_CHARS}`);
+    }
     out.kind = 'http';
     out.http = { url: http, method, headers, tlsSkipVerify: c.TLSSkipVerify === true };
     out.intervalMs = raised('Interval', interval, floors.intervalMs, policy);

@@ -14,7 +14,7 @@ import type { ParsedRegistration } from '../../protocol/registration.js';
 import { LIMITS } from '../../protocol/limits.js';
 import type { Registry } from '../../registry/registry.js';
 import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
-import { rawBody } from '../body.js';
+import { assertUtf8, rawBody } from '../body.js';
 import { logsAsError, toHttpError } from '../error-mapping.js';
 import { jsonArrayAnswer, kvEntryPieces, kvJsonBytes } from '../json-stream.js';
 import { filterKey, waitForRequest, type Query } from '../query.js';
@@ -95,6 +95,12 @@ export function toConsulError(err: unknown): { status: number; text: string } {
   return { status, text: body.error.message };
 }
 
+/** Sends `err` as Consul does: its status, a plain-text message. */
+export function sendConsulError(reply: FastifyReply, err: unknown): void {
+  const { status, text } = toConsulError(err);
+  void reply.status(status).header('content-type', 'text/plain; charset=utf-8').send(text);
+}
+
 /** Registers the /v1 routes (a fastify plugin scope of their own: plain-text errors). */
 export function registerConsulRoutes(app: FastifyInstance, options: ConsulRoutesOptions): void {
   void app.register(
@@ -126,11 +132,11 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   };
 
   scope.setErrorHandler((err, req, reply) => {
-    const { status, text } = toConsulError(err);
+    const { status } = toConsulError(err);
     if (logsAsError(err, status))
       log.error({ err, method: req.method, url: req.url }, 'request failed');
     else log.debug({ method: req.method, url: req.url, status }, 'request refused');
-    void reply.status(status).header('content-type', 'text/plain; charset=utf-8').send(text);
+    sendConsulError(reply, err);
   });
   scope.setNotFoundHandler((_req, reply) => {
     void reply
@@ -289,6 +295,8 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   };
 
   const decode = (req: FastifyRequest, spec: BodySpec, whenEmpty?: unknown): NormalisedBody => {
+    // Consul reads any Content-Type as JSON; a charset other than UTF-8 would be misread.
+    assertUtf8(req.headers['content-type']);
     try {
       return normaliseBody(parseJsonBody(rawBody(req), whenEmpty), spec);
     } catch (err) {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { errors } from '../../core/errors.js';
 import { INDEX_HEADER, type AgentMember } from '../../protocol/api-types.js';
 import { LIMITS } from '../../protocol/limits.js';
-import { registrationInputSchema } from '../../protocol/registration.js';
+import { printable, registrationInputSchema } from '../../protocol/registration.js';
 import { parseOrThrow } from '../../protocol/validation.js';
 import type { Registry } from '../../registry/registry.js';
 import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
@@ -32,7 +32,7 @@ const maintenanceSchema = z
 
 const applySchema = z
   .object({
-    set: z.string().min(1).max(256),
+    set: printable(256, 1),
     source: z.enum(['self', 'sidecar', 'config', 'orchestrator']).optional(),
     instances: z.array(registrationInputSchema).max(LIMITS.maxApplyInstances),
   })

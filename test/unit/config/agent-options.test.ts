@@ -39,6 +39,30 @@ describe('resolveAgentOptions', () => {
     assert.equal(o.logLevel, 'debug');
   });
 
+  it('reads allowedHosts and allowedOrigins (default none) from files, env lists and flags', () => {
+    assert.deepEqual(resolveAgentOptions({}).allowedHosts, []);
+    assert.deepEqual(resolveAgentOptions({}).allowedOrigins, []);
+    const o = resolveAgentOptions({
+      file: file('access.yaml', 'allowedOrigins: ["https://ui.example.com:8443"]\n'),
+      env: { MESHWORK_AGENT__ALLOWED_HOSTS: 'consul.internal, *.mesh.example' },
+    });
+    assert.deepEqual(o.allowedHosts, ['consul.internal', '*.mesh.example']);
+    assert.deepEqual(o.allowedOrigins, ['https://ui.example.com:8443']);
+    assert.deepEqual(resolveAgentOptions({ flags: { allowedHosts: ['*'] } }).allowedHosts, ['*']);
+    assert.throws(
+      () =>
+        resolveAgentOptions({
+          flags: { allowedHosts: ['host:8500'], allowedOrigins: ['https://ui.example.com/path'] },
+        }),
+      (err: unknown) => {
+        assert.ok(isMeshError(err, ERROR_CODES.CONFIG_INVALID));
+        assert.match(err.message, /allowedHosts\[0\]: must be a host name without port/);
+        assert.match(err.message, /allowedOrigins\[0\]: must be an origin/);
+        return true;
+      },
+    );
+  });
+
   it('throws one error listing every problem', () => {
     const f = file('bad.yaml', 'http: nowhere\nlogLevel: loud\ncolour: blue\n');
     assert.throws(
