@@ -403,7 +403,8 @@ describe('Consul API', () => {
 
     // Issue 16: `matches "^(a+)+$"` over a 30-character meta value took 4.6 s with RegExp
     // (doubling per character), and the agent answered nothing else meanwhile. 28 characters take
-    // seconds with a backtracking engine; RE2 answers at once.
+    // seconds with a backtracking engine; RE2 answers at once. The bounds here only tell seconds
+    // from milliseconds; the 100 ms liveness bound is liveness-property.test.ts's, run alone.
     it('runs a catastrophic filter regex in linear time, the agent live meanwhile', async () => {
       const value = `${'a'.repeat(28)}!`;
       const reg = await put('/agent/service/register', {
@@ -426,7 +427,7 @@ describe('Consul API', () => {
       assert.equal(redos.status, 200, redos.text);
       assert.deepEqual(redos.body, []);
       assert.equal(live.status, 200);
-      assert.ok(liveMs < 100, `/health/live took ${liveMs.toFixed(0)} ms`);
+      assert.ok(liveMs < 1000, `/health/live took ${liveMs.toFixed(0)} ms`);
       assert.ok(redosMs < 1000, `the filter took ${redosMs.toFixed(0)} ms`);
       const kept = await get(
         `/health/service/redos?filter=${encodeURIComponent('Service.Meta.x matches "a!$"')}`,

@@ -2,6 +2,7 @@
  * KV limits of a real agent on port 0 (issue 16): the per-value limit and the quota in both APIs
  * and across a restart, and `?recurse` / `?keys` over many large values answered without freezing
  * the agent (800 values of 512 KiB made one `?recurse` block it for 6.5 s, then fail).
+ * @solo: its 100 ms liveness bound runs with no other test file beside it (scripts/test.mjs).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -3,6 +3,8 @@
  * check durations of any size or unit, KV values of any size and listings of them), the agent's
  * `GET /health/live` keeps answering within 100 ms. The agent is a real process; the liveness
  * poller runs on a worker thread of its own, so the test's own work never delays a probe.
+ * @solo: run with no other test file beside it (scripts/test.mjs), so the bound measures the
+ * agent, not a neighbour's load on the 2 cores.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

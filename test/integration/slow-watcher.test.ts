@@ -20,7 +20,7 @@ describe('slow watchers', () => {
     const stalled = connect(Number(port), '127.0.0.1');
     await new Promise<void>((r) => stalled.once('connect', () => r()));
     stalled.pause();
-    stalled.write('GET /api/v1/watch?service=bulky HTTP/1.1\r\nHost: x\r\n\r\n');
+    stalled.write(`GET /api/v1/watch?service=bulky HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
     const healthy = await collectSse<{ type: string }>(`${agent.url}/api/v1/watch?service=bulky`);
     await healthy.until(1);
     while (agent.registry.fanout.streams < 2) await new Promise((r) => setImmediate(r));
