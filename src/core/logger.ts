@@ -1,4 +1,4 @@
-/** @module Logger: the structured logging interface components receive (pino satisfies it). */
+/** @module Logger: the structured logging interface components receive (pino-backed in telemetry/). */
 
 export type LogFields = Record<string, unknown>;
 
@@ -8,6 +8,10 @@ export interface Logger {
   warn(fields: LogFields, msg: string): void;
   info(fields: LogFields, msg: string): void;
   debug(fields: LogFields, msg: string): void;
+  /**
+   * A logger whose lines also carry `bindings`. A key the parent already binds is replaced, not
+   * repeated: a line holds one `component` key, the innermost child's.
+   */
   child(bindings: LogFields): Logger;
 }
 

@@ -1,6 +1,6 @@
 /** @module HealthManager: runs every check of every local instance and persists status changes. */
 import { isDeepStrictEqual } from 'node:util';
-import type { Clock, TimerHandle } from '../../core/clock.js';
+import type { Clock } from '../../core/clock.js';
 import { errors } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type {
@@ -10,28 +10,22 @@ import type {
   CheckStatus,
   Instance,
 } from '../../core/types.js';
-import {
-  applyCheckResult,
-  createCheckMachineState,
-  toCheckState,
-  type CheckMachineState,
-} from './check-machine.js';
+import { DEFAULT_CHECK_FLOORS } from '../../protocol/limits.js';
+import { applyCheckResult, createCheckMachineState, toCheckState } from './check-machine.js';
+import { CheckStateWriter } from './check-state-writer.js';
 import { closeProbes, createDefaultProbes } from './checks/index.js';
 import { describeError } from './checks/probe-deadline.js';
-import { DeadlineQueue } from './deadline-queue.js';
-import { DEFAULT_CHECK_FLOORS } from '../../protocol/limits.js';
+import { setHealthTimer } from './health-timer.js';
 import type { CheckProbe, HealthHost, HealthObserver, ProbeResult } from './health-types.js';
+import { ProbeScheduler } from './probe-scheduler.js';
+import { StallMonitor } from './stall-monitor.js';
+import type { TrackedCheck, TrackedInstance } from './tracked-instance.js';
+import { TtlDeadlines } from './ttl-deadlines.js';
 
 /** Defaults of the tunables of {@link HealthManagerOptions}. */
 export const DEFAULT_HEALTH_MANAGER_OPTIONS = Object.freeze({
   /** A timer firing this much later than scheduled means the event loop stalled. */
   stallThresholdMs: 1000,
-  /** Period of the stall monitor. */
-  stallMonitorIntervalMs: 1000,
-  /** Probe intervals vary by ±this fraction, so checks registered together spread out. */
-  intervalJitter: 0.1,
-  /** A probe that has not settled this long after its timeout is abandoned as critical. */
-  probeGraceMs: 1000,
 });
 
 export interface HealthManagerOptions {
@@ -73,62 +67,20 @@ export interface HealthManagerOptions {
 /** Outcome of {@link HealthManager.heartbeat}. */
 export type HeartbeatOutcome = 'ok' | 'not-found' | 'no-ttl-check';
 
-interface ProbeRun {
-  readonly controller: AbortController;
-  readonly startedMono: number;
-  /** Stall counter when the run started: a stall during the run voids its result. */
-  readonly stallEpoch: number;
-  backstop: TimerHandle | undefined;
-}
-
-interface TrackedCheck {
-  readonly def: CheckDefinition;
-  machine: CheckMachineState;
-  /** Next probe (http, tcp). TTL checks use the manager's deadline queue instead. */
-  timer: TimerHandle | undefined;
-  /**
-   * TTL checks: monotonic ms of the deadline. A heartbeat only moves this; the queued entry is
-   * re-queued for the rest when it falls due early, so heartbeats allocate nothing.
-   */
-  ttlDueMono: number;
-  /** TTL checks: an entry for this check (of this generation) is in the deadline queue. */
-  ttlQueued: boolean;
-  /** Bumped when the check stops: queued entries of older generations are stale. */
-  ttlGeneration: number;
-  run: ProbeRun | undefined;
-  deregisterTimer: TimerHandle | undefined;
-  /** The last state handed to a write, to tell whether a failed write is still worth retrying. */
-  lastQueued: CheckState | undefined;
-}
-
-/** An entry of the TTL deadline queue. */
-interface TtlEntry {
-  readonly tracked: TrackedInstance;
-  readonly check: TrackedCheck;
-  readonly generation: number;
-}
-
-interface TrackedInstance {
-  instance: Instance;
-  /** In definition order; an array, not a Map: instances have few checks, and many instances. */
-  checks: TrackedCheck[];
-  deregisterRequested: boolean;
-  /** This agent runs the instance's checks (always true outside cluster mode). */
-  owned: boolean;
-}
-
 /**
- * Runs the checks of the agent's instances: probes (http, tcp) every `intervalMs` with jitter,
- * TTL deadlines reset by heartbeats, a {@link applyCheckResult} machine per check, and one
- * `host.writeStates()` per batch of status changes.
+ * Runs the checks of the agent's instances: tracks each instance's checks with a
+ * {@link applyCheckResult} machine per check, feeds it results and heartbeats, hands status changes
+ * to a {@link CheckStateWriter} (one `host.writeStates()` per batch) and deregisters instances
+ * critical for too long. Its parts keep the time: {@link ProbeScheduler} probes (http, tcp) every
+ * `intervalMs` with jitter, {@link TtlDeadlines} keeps the TTL deadlines that heartbeats reset.
  *
  * Two guards keep a hiccup of the agent from failing healthy instances (no mass expiry):
  * - TTL deadlines start when `track()` (or `start()`) runs, never from persisted times, so
  *   services get a full TTL to reach a restarted agent.
- * - A timer that fires more than `stallThresholdMs` late means the event loop stalled; timers run
- *   before the I/O that queued up meanwhile (heartbeats, probe responses), so on a stall every TTL
- *   deadline restarts from the end of the stall, pending deregistrations wait one more check
- *   period, and probe results that straddle the stall are dropped.
+ * - A timer that fires more than `stallThresholdMs` late means the event loop stalled
+ *   ({@link StallMonitor}); then every TTL deadline restarts from the end of the stall, pending
+ *   deregistrations wait one more check period, and probe results that straddle the stall are
+ *   dropped.
  *
  * @example
  * const health = createHealthManager({ clock, logger, host });
@@ -142,24 +94,14 @@ export class HealthManager {
   readonly #host: HealthHost;
   readonly #probes: ReadonlyMap<CheckKind, CheckProbe>;
   readonly #ownsProbes: boolean;
-  readonly #observer: HealthObserver | undefined;
-  readonly #random: () => number;
-  readonly #stallThresholdMs: number;
-  readonly #minIntervalMs: number;
   readonly #owns: (instanceId: string) => boolean;
-  readonly #externalTtl: boolean;
   readonly #instances = new Map<string, TrackedInstance>();
+  readonly #stall: StallMonitor;
+  readonly #scheduler: ProbeScheduler;
   /** Every TTL deadline, on one timer. */
-  readonly #ttlQueue: DeadlineQueue<TtlEntry>;
+  readonly #ttl: TtlDeadlines;
+  readonly #writer: CheckStateWriter;
   #running = false;
-  #monitor: TimerHandle | undefined;
-  #stallEpoch = 0;
-  #lastStallLogMono = Number.NEGATIVE_INFINITY;
-  readonly #pending = new Map<string, CheckState>();
-  readonly #unwritten = new Map<string, CheckState>();
-  #flushQueued = false;
-  /** The latest write handed to the host (settled, never rejects). */
-  #lastWrite: Promise<void> = Promise.resolve();
 
   constructor(options: HealthManagerOptions) {
     const stallThresholdMs =
@@ -177,20 +119,45 @@ export class HealthManager {
         clock: options.clock,
         ...(options.agentName === undefined ? {} : { agentName: options.agentName }),
       });
-    this.#observer = options.observer;
-    this.#random = options.random ?? Math.random;
-    this.#stallThresholdMs = stallThresholdMs;
-    this.#minIntervalMs = options.minIntervalMs ?? DEFAULT_CHECK_FLOORS.intervalMs;
     this.#owns = options.owns ?? (() => true);
-    this.#externalTtl = options.externalTtl ?? false;
-    this.#ttlQueue = new DeadlineQueue(options.clock, (due, lateMs) => this.#onTtlDue(due, lateMs));
+    this.#stall = new StallMonitor({
+      clock: options.clock,
+      logger: this.#log,
+      thresholdMs: stallThresholdMs,
+      observer: options.observer,
+      onStall: () => this.#restartAfterStall(),
+    });
+    this.#scheduler = new ProbeScheduler({
+      clock: options.clock,
+      logger: this.#log,
+      probes: this.#probes,
+      observer: options.observer,
+      random: options.random ?? Math.random,
+      minIntervalMs: options.minIntervalMs ?? DEFAULT_CHECK_FLOORS.intervalMs,
+      stall: this.#stall,
+      report: (tracked, check, result) => this.#apply(tracked, check, result),
+    });
+    this.#ttl = new TtlDeadlines({
+      clock: options.clock,
+      stall: this.#stall,
+      external: options.externalTtl ?? false,
+      expired: (tracked, check) =>
+        this.#apply(tracked, check, { status: 'critical', output: 'TTL expired' }),
+    });
+    this.#writer = new CheckStateWriter({
+      host: options.host,
+      logger: this.#log,
+      slotOf: (instanceId, checkId) =>
+        this.#instances.get(instanceId)?.checks.find((c) => c.def.id === checkId),
+    });
   }
 
   /** Starts the checks of every tracked instance and the stall monitor. Idempotent. */
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#armMonitor();
+    this.#stall.start();
+    this.#ttl.start();
     for (const tracked of this.#instances.values()) {
       for (const check of tracked.checks) this.#startCheck(tracked, check);
     }
@@ -202,12 +169,11 @@ export class HealthManager {
    */
   async stop(): Promise<void> {
     this.#running = false;
-    if (this.#monitor !== undefined) this.#clock.clearTimeout(this.#monitor);
-    this.#monitor = undefined;
+    this.#stall.stop();
     for (const tracked of this.#instances.values()) {
       for (const check of tracked.checks) this.#stopCheck(check);
     }
-    this.#ttlQueue.clear();
+    this.#ttl.stop();
     if (this.#ownsProbes) await closeProbes(this.#probes);
   }
 
@@ -238,7 +204,7 @@ export class HealthManager {
     for (const check of previous) {
       if (instance.checks.some((d) => d.id === check.def.id)) continue;
       this.#stopCheck(check);
-      this.#forgetWrites(instance.id, check.def.id);
+      this.#writer.forget(instance.id, check.def.id);
     }
 
     const now = this.#clock.now();
@@ -279,7 +245,7 @@ export class HealthManager {
     if (tracked === undefined) return;
     for (const check of tracked.checks) {
       this.#stopCheck(check);
-      this.#forgetWrites(instanceId, check.def.id);
+      this.#writer.forget(instanceId, check.def.id);
     }
     this.#instances.delete(instanceId);
   }
@@ -300,7 +266,7 @@ export class HealthManager {
     for (const check of tracked.checks) {
       if (check.def.kind !== 'ttl' || (checkId !== undefined && check.def.id !== checkId)) continue;
       found = true;
-      if (this.#running && tracked.owned) this.#armTtl(tracked, check);
+      if (this.#running && tracked.owned) this.#ttl.arm(tracked, check);
       this.#apply(tracked, check, { status, output });
     }
     return found ? 'ok' : 'no-ttl-check';
@@ -375,6 +341,14 @@ export class HealthManager {
     return tracked.checks.map((c) => toCheckState(instanceId, c.def.id, c.machine));
   }
 
+  /**
+   * Resolves once every status change made so far has been handed to the host and its write has
+   * settled (written or failed). Lets a heartbeat answer the status it caused.
+   */
+  settled(): Promise<void> {
+    return this.#writer.settled();
+  }
+
   #startCheck(tracked: TrackedInstance, check: TrackedCheck): void {
     if (!tracked.owned) return;
     const problem = scheduleProblem(check.def);
@@ -387,197 +361,26 @@ export class HealthManager {
       );
       return;
     }
-    if (check.def.kind === 'ttl') this.#armTtl(tracked, check);
-    else check.timer = this.#setTimer(() => this.#tick(tracked, check), 0);
+    if (check.def.kind === 'ttl') this.#ttl.arm(tracked, check);
+    else this.#scheduler.start(tracked, check);
     this.#syncDeregister(tracked, check, 0);
   }
 
   #stopCheck(check: TrackedCheck): void {
-    if (check.timer !== undefined) this.#clock.clearTimeout(check.timer);
-    check.timer = undefined;
-    check.ttlGeneration++;
-    check.ttlQueued = false;
+    this.#ttl.forget(check);
     if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
     check.deregisterTimer = undefined;
-    if (check.run !== undefined) {
-      const run = check.run;
-      this.#endRun(check, run);
-      run.controller.abort();
-    }
-  }
-
-  // --- probes -------------------------------------------------------------------------------
-
-  #tick(tracked: TrackedInstance, check: TrackedCheck): void {
-    // Fixed rate, not fixed delay: the next tick is due whether or not this probe finishes.
-    check.timer = this.#setTimer(
-      () => this.#tick(tracked, check),
-      this.#jittered(Math.max(check.def.intervalMs, this.#minIntervalMs)),
-    );
-    if (check.run !== undefined) {
-      this.#log.debug(
-        { instanceId: tracked.instance.id, checkId: check.def.id },
-        'probe skipped: previous still running',
-      );
-      return;
-    }
-    void this.#runProbe(tracked, check);
-  }
-
-  async #runProbe(tracked: TrackedInstance, check: TrackedCheck): Promise<void> {
-    const def = check.def;
-    const run: ProbeRun = {
-      controller: new AbortController(),
-      startedMono: this.#clock.monotonicMs(),
-      stallEpoch: this.#stallEpoch,
-      backstop: undefined,
-    };
-    const backstopMs = def.timeoutMs + DEFAULT_HEALTH_MANAGER_OPTIONS.probeGraceMs;
-    const backstopDue = run.startedMono + backstopMs;
-    run.backstop = this.#setTimer(
-      () => this.#onBackstop(tracked, check, run, backstopDue),
-      backstopMs,
-    );
-    check.run = run;
-
-    const probe = this.#probes.get(def.kind);
-    let result: ProbeResult;
-    if (probe === undefined) {
-      result = { status: 'critical', output: `no probe for check kind "${def.kind}"` };
-    } else {
-      try {
-        result = await probe.probe(def, run.controller.signal);
-      } catch (err) {
-        // The contract says probes resolve; one that rejects still yields a verdict.
-        result = { status: 'critical', output: `probe failed: ${describeError(err)}` };
-      }
-    }
-
-    // Cancelled meanwhile: untracked, re-tracked with a new definition, stopped, or abandoned.
-    if (check.run !== run) return;
-    this.#endRun(check, run);
-    const durationMs = this.#clock.monotonicMs() - run.startedMono;
-    this.#observer?.checkRun(def.kind, result.status, durationMs);
-    if (
-      run.stallEpoch !== this.#stallEpoch ||
-      durationMs > def.timeoutMs + this.#stallThresholdMs
-    ) {
-      // Its deadline likely fired before the loop could read the answer: not the target's fault.
-      this.#log.debug(
-        { instanceId: tracked.instance.id, checkId: def.id, durationMs },
-        'probe result dropped after an event-loop stall',
-      );
-      return;
-    }
-    this.#apply(tracked, check, result);
-  }
-
-  #onBackstop(tracked: TrackedInstance, check: TrackedCheck, run: ProbeRun, dueMono: number): void {
-    if (check.run !== run) return;
-    this.#endRun(check, run);
-    run.controller.abort();
-    const lateMs = this.#clock.monotonicMs() - dueMono;
-    if (lateMs > this.#stallThresholdMs) {
-      this.#onStall(lateMs);
-      return;
-    }
-    const def = check.def;
-    this.#observer?.checkRun(def.kind, 'critical', this.#clock.monotonicMs() - run.startedMono);
-    this.#log.warn(
-      {
-        instanceId: tracked.instance.id,
-        checkId: def.id,
-        kind: def.kind,
-        timeoutMs: def.timeoutMs,
-      },
-      'probe ignored its timeout; abandoned',
-    );
-    this.#apply(tracked, check, {
-      status: 'critical',
-      output: `probe did not complete within ${def.timeoutMs} ms`,
-    });
-  }
-
-  #endRun(check: TrackedCheck, run: ProbeRun): void {
-    if (run.backstop !== undefined) this.#clock.clearTimeout(run.backstop);
-    run.backstop = undefined;
-    if (check.run === run) check.run = undefined;
-  }
-
-  #jittered(intervalMs: number): number {
-    const r = Math.min(Math.max(this.#random(), 0), 1);
-    const factor = 1 + DEFAULT_HEALTH_MANAGER_OPTIONS.intervalJitter * (2 * r - 1);
-    return Math.max(0, Math.round(intervalMs * factor));
-  }
-
-  // --- TTL ----------------------------------------------------------------------------------
-
-  /** (Re)starts the TTL: the deadline is one TTL from now. */
-  #armTtl(tracked: TrackedInstance, check: TrackedCheck): void {
-    if (this.#externalTtl) return;
-    check.ttlDueMono = this.#clock.monotonicMs() + (check.def.ttlMs ?? 0);
-    this.#queueTtl(tracked, check);
-  }
-
-  #queueTtl(tracked: TrackedInstance, check: TrackedCheck): void {
-    if (check.ttlQueued) return;
-    check.ttlQueued = true;
-    this.#ttlQueue.push({ tracked, check, generation: check.ttlGeneration }, check.ttlDueMono);
-  }
-
-  #onTtlDue(entries: TtlEntry[], lateMs: number): void {
-    const live: TtlEntry[] = [];
-    for (const e of entries) {
-      if (e.generation !== e.check.ttlGeneration) continue; // the check stopped since
-      e.check.ttlQueued = false;
-      live.push(e);
-    }
-    if (!this.#running) return;
-    if (lateMs > this.#stallThresholdMs) {
-      this.#onStall(lateMs); // re-arms every TTL, these included
-      return;
-    }
-    const nowMono = this.#clock.monotonicMs();
-    for (const { tracked, check } of live) {
-      if (check.ttlDueMono > nowMono) {
-        // A heartbeat moved the deadline since this entry was queued: wait for the rest.
-        this.#queueTtl(tracked, check);
-        continue;
-      }
-      // Each further silent TTL counts as one more failure, so failuresBeforeCritical applies.
-      this.#armTtl(tracked, check);
-      this.#apply(tracked, check, { status: 'critical', output: 'TTL expired' });
-    }
-  }
-
-  // --- stalls -------------------------------------------------------------------------------
-
-  #armMonitor(): void {
-    const intervalMs = DEFAULT_HEALTH_MANAGER_OPTIONS.stallMonitorIntervalMs;
-    const dueMono = this.#clock.monotonicMs() + intervalMs;
-    this.#monitor = this.#setTimer(() => {
-      const lateMs = this.#clock.monotonicMs() - dueMono;
-      if (lateMs > this.#stallThresholdMs) this.#onStall(lateMs);
-      this.#armMonitor();
-    }, intervalMs);
+    this.#scheduler.stop(check); // last: the abort is the one step a running probe observes
   }
 
   /**
-   * Called by whichever late timer notices a stall first (and again by later ones: restarting
-   * from "now" is idempotent, so no de-duplication is needed beyond the log line).
+   * After an event-loop stall ({@link StallMonitor}): every TTL deadline restarts from now, and
+   * pending deregistrations wait one more check period.
    */
-  #onStall(stalledMs: number): void {
-    if (!this.#running) return;
-    this.#stallEpoch += 1;
-    const nowMono = this.#clock.monotonicMs();
-    if (nowMono - this.#lastStallLogMono > this.#stallThresholdMs) {
-      this.#observer?.stall?.(stalledMs);
-      this.#log.warn({ stalledMs }, 'event loop stalled; restarting TTL deadlines');
-    }
-    this.#lastStallLogMono = nowMono;
+  #restartAfterStall(): void {
     for (const tracked of this.#instances.values()) {
       for (const check of tracked.checks) {
-        if (check.def.kind === 'ttl' && tracked.owned) this.#armTtl(tracked, check);
+        if (check.def.kind === 'ttl' && tracked.owned) this.#ttl.arm(tracked, check);
         if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
         check.deregisterTimer = undefined;
         this.#syncDeregister(tracked, check, recheckWindowMs(check.def));
@@ -585,7 +388,7 @@ export class HealthManager {
     }
   }
 
-  // --- results, writes, deregistration ------------------------------------------------------
+  // --- results and deregistration ----------------------------------------------------------
 
   #apply(tracked: TrackedInstance, check: TrackedCheck, result: ProbeResult): void {
     const before = check.machine.status;
@@ -607,7 +410,7 @@ export class HealthManager {
       );
     }
     if (t.changed)
-      this.#queueWrite(check, toCheckState(tracked.instance.id, check.def.id, t.state));
+      this.#writer.queue(check, toCheckState(tracked.instance.id, check.def.id, t.state));
     this.#syncDeregister(tracked, check, 0);
   }
 
@@ -629,7 +432,8 @@ export class HealthManager {
     if (check.deregisterTimer !== undefined) return;
     const delayMs = Math.max(since + afterMs - this.#clock.now(), minDelayMs, 0);
     const dueMono = this.#clock.monotonicMs() + delayMs;
-    check.deregisterTimer = this.#setTimer(
+    check.deregisterTimer = setHealthTimer(
+      this.#clock,
       () => this.#onDeregisterDue(tracked, check, dueMono),
       delayMs,
     );
@@ -637,11 +441,7 @@ export class HealthManager {
 
   #onDeregisterDue(tracked: TrackedInstance, check: TrackedCheck, dueMono: number): void {
     check.deregisterTimer = undefined;
-    const lateMs = this.#clock.monotonicMs() - dueMono;
-    if (lateMs > this.#stallThresholdMs) {
-      this.#onStall(lateMs);
-      return;
-    }
+    if (this.#stall.noticeLate(this.#clock.monotonicMs() - dueMono)) return;
     const since = check.machine.criticalSince;
     if (since === undefined || tracked.deregisterRequested) return;
     const afterMs = check.def.deregisterCriticalAfterMs;
@@ -660,71 +460,6 @@ export class HealthManager {
     this.#host.deregister(instanceId, reason).catch((err: unknown) => {
       this.#log.warn({ instanceId, err: describeError(err) }, 'deregistration failed');
     });
-  }
-
-  /**
-   * Resolves once every status change made so far has been handed to the host and its write has
-   * settled (written or failed). Lets a heartbeat answer the status it caused.
-   */
-  async settled(): Promise<void> {
-    // A flush queued earlier runs before this microtask, and sets #lastWrite.
-    if (this.#flushQueued) await new Promise<void>((resolve) => queueMicrotask(resolve));
-    await this.#lastWrite;
-  }
-
-  #queueWrite(check: TrackedCheck, state: CheckState): void {
-    const key = writeKey(state.instanceId, state.checkId);
-    check.lastQueued = state;
-    this.#pending.set(key, state);
-    this.#unwritten.delete(key);
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    // Changes made in the same turn (a heartbeat to several TTL checks, timers firing together)
-    // go out as one write.
-    queueMicrotask(() => this.#flush());
-  }
-
-  #flush(): void {
-    this.#flushQueued = false;
-    const batch = new Map(this.#unwritten);
-    for (const [key, state] of this.#pending) batch.set(key, state);
-    this.#pending.clear();
-    this.#unwritten.clear();
-    const states = [...batch.values()].filter(
-      (s) => this.#instances.get(s.instanceId)?.checks.some((c) => c.def.id === s.checkId) === true,
-    );
-    if (states.length === 0) return;
-    let written: Promise<void>;
-    try {
-      written = this.#host.writeStates(states);
-      this.#lastWrite = written.catch(() => undefined);
-    } catch (err) {
-      written = Promise.reject(err);
-    }
-    written.catch((err: unknown) => {
-      // No retry loop: the states ride along with the next change (HealthHost contract).
-      this.#log.warn(
-        { count: states.length, err: describeError(err) },
-        'check state write failed; will retry with the next change',
-      );
-      for (const s of states) {
-        const key = writeKey(s.instanceId, s.checkId);
-        const check = this.#instances.get(s.instanceId)?.checks.find((c) => c.def.id === s.checkId);
-        if (check?.lastQueued === s && !this.#pending.has(key)) this.#unwritten.set(key, s);
-      }
-    });
-  }
-
-  #forgetWrites(instanceId: string, checkId: string): void {
-    const key = writeKey(instanceId, checkId);
-    this.#pending.delete(key);
-    this.#unwritten.delete(key);
-  }
-
-  #setTimer(fn: () => void, ms: number): TimerHandle {
-    const handle = this.#clock.setTimeout(fn, ms);
-    handle.unref?.();
-    return handle;
   }
 }
 
@@ -750,8 +485,4 @@ function scheduleProblem(def: CheckDefinition): string | undefined {
 /** How long a check needs to be observed again: one TTL, or one probe interval plus timeout. */
 function recheckWindowMs(def: CheckDefinition): number {
   return def.kind === 'ttl' ? (def.ttlMs ?? 0) : def.intervalMs + def.timeoutMs;
-}
-
-function writeKey(instanceId: string, checkId: string): string {
-  return `${instanceId}\u0000${checkId}`;
 }
