@@ -3,4 +3,7 @@
 import { layersRule } from './layers.js';
 import { noCycleRule } from './no-cycle.js';
 
-export default { meta: { name: 'meshwork' }, rules: { layers: layersRule, 'no-cycle': noCycleRule } };
+export default {
+  meta: { name: 'meshwork' },
+  rules: { layers: layersRule, 'no-cycle': noCycleRule },
+};

@@ -157,7 +157,10 @@ function packageRefusal(layer, pkg) {
   if (rule === undefined) return undefined;
   if (rule.none) return { messageId: 'corePackage', data: { pkg } };
   if (pkg.startsWith('node:') || rule.only.includes(pkg)) return undefined;
-  return { messageId: 'sdkPackage', data: { from: show(layer), pkg, allowed: rule.only.join(', ') } };
+  return {
+    messageId: 'sdkPackage',
+    data: { from: show(layer), pkg, allowed: rule.only.join(', ') },
+  };
 }
 
 /** Root-export statements: src/index.ts holds nothing else (no logic). */
@@ -175,7 +178,11 @@ export const layersRule = {
             type: 'array',
             items: {
               type: 'object',
-              properties: { from: { type: 'string' }, to: { type: 'string' }, why: { type: 'string' } },
+              properties: {
+                from: { type: 'string' },
+                to: { type: 'string' },
+                why: { type: 'string' },
+              },
               required: ['from', 'to', 'why'],
               additionalProperties: false,
             },

@@ -7,6 +7,7 @@
 // same, and a cycle through types is one `import type` away from a cycle at runtime.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import ts from 'typescript';
 import { ROOT, importTarget, moduleReferences, srcRelative } from './project.js';
 
@@ -29,7 +30,8 @@ const RECHECK_MS = 2000;
 /** The import graph of the .ts files under srcRoot, from disk, refreshed where files changed. */
 function diskGraph(srcRoot) {
   let graph = graphs.get(srcRoot);
-  if (graph === undefined) graphs.set(srcRoot, (graph = { files: new Map(), checkedAt: -Infinity }));
+  if (graph === undefined)
+    graphs.set(srcRoot, (graph = { files: new Map(), checkedAt: -Infinity }));
   const known = graph.files;
   if (performance.now() - graph.checkedAt < RECHECK_MS) return known;
   const seen = new Set();
