@@ -1,9 +1,9 @@
-// ESLint flat config: typescript-eslint, node: imports, no-console, and the dependency directions
-// of docs/architecture.md (local rule meshwork/layers, scripts/eslint/layers.js).
+// ESLint flat config: typescript-eslint, node: imports, no-console, and the dependency rules of
+// docs/architecture.md (local rules meshwork/layers and meshwork/no-cycle, scripts/eslint/).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
-import meshwork from './scripts/eslint/layers.js';
+import meshwork from './scripts/eslint/index.js';
 
 // Built-ins must be imported as `node:x` (undici's rule): every bare builtin name is restricted.
 const bareBuiltins = builtinModules
@@ -22,6 +22,7 @@ export default tseslint.config(
       'no-console': 'error',
       'no-restricted-imports': ['error', { paths: bareBuiltins }],
       'meshwork/layers': 'error',
+      'meshwork/no-cycle': 'error',
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
