@@ -8,6 +8,7 @@ const EVERYTHING_BUT_TESTING = [
   'core',
   'protocol',
   'config',
+  'agent',
   'telemetry',
   'registry',
   'registry-api',
@@ -24,8 +25,10 @@ const EVERYTHING_BUT_TESTING = [
 export const ALLOWED = {
   core: [],
   protocol: ['core'],
-  // config/ validates each component's options with the schema in its options.ts.
-  config: ['core', 'protocol', 'dns'],
+  // config/ loads and validates; the schemas are the components' own (options.ts).
+  config: ['core', 'protocol'],
+  // The agent's options (schema, defaults, env table); its runtime is composed in cli/.
+  agent: ['core', 'protocol', 'config', 'dns'],
   telemetry: ['core'],
   registry: ['core', 'telemetry', 'protocol'],
   'registry-api': ['core', 'protocol', 'registry', 'telemetry', 'config'],
