@@ -20,8 +20,8 @@ export {
 } from './registry/store/sqlite/sqlite-catalog-store.js';
 export { createApiServer } from './registry-api/server.js';
 export type { ApiServerOptions } from './registry-api/server.js';
-export { resolveAgentOptions, DEFAULT_AGENT_OPTIONS } from './config/agent-options.js';
-export type { AgentOptions } from './config/agent-options.js';
+export { resolveAgentOptions, DEFAULT_AGENT_OPTIONS } from './agent/options.js';
+export type { AgentOptions } from './agent/options.js';
 export { createDnsServer, DnsServer } from './dns/dns-server.js';
 export type { DnsServerOptions, DnsAddress } from './dns/dns-server.js';
 export { DEFAULT_DNS_OPTIONS } from './dns/options.js';

@@ -27,6 +27,7 @@ const ALL_BUT_TESTING_AND_CLI = [
   'core',
   'protocol',
   'config',
+  'agent',
   'telemetry',
   'registry',
   'registry-api',
@@ -48,7 +49,10 @@ const ALL_BUT_TESTING_AND_CLI = [
 export const LAYERS = {
   core: [],
   protocol: ['core'],
-  config: ['core', 'protocol', 'dns/options.ts'],
+  // config/ loads and validates; the schemas are the components' own (options.ts).
+  config: ['core', 'protocol'],
+  // The agent's options (schema, defaults, env table); its runtime is composed in cli/.
+  agent: ['core', 'protocol', 'config', 'dns/options.ts'],
   telemetry: ['core'],
   registry: ['core', 'protocol', 'telemetry'],
   'registry-api': ['core', 'protocol', REGISTRY_FACADE],

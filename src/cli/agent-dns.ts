@@ -1,7 +1,7 @@
 /** @module createAgentDns: the agent's DNS interface, wired to its registry and cluster members. */
 import type { DiscoveredNode } from '../core/discovery.js';
 import type { Logger } from '../core/logger.js';
-import type { AgentOptions } from '../config/agent-options.js';
+import type { AgentOptions } from '../agent/options.js';
 import { createDnsServer, type DnsAddress } from '../dns/dns-server.js';
 import { createRegistryDiscovery } from '../registry/discovery-adapter.js';
 import type { Registry } from '../registry/registry.js';

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import { checkFloorsOf, type AgentOptions } from '../config/agent-options.js';
+import { checkFloorsOf, type AgentOptions } from '../agent/options.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import { createRegistry, type Registry } from '../registry/registry.js';
 import { RegistryMetrics } from '../registry/registry-metrics.js';

@@ -1,14 +1,44 @@
 /**
- * @module The pieces every component's options share: env vars read against a key table,
- * zod issues turned into "path: problem" lines, and a deep freeze of the validated result.
+ * @module Where option values come from and how they layer: a YAML or JSON file, env vars read
+ * against a key table, and sources merged section by section (defaults < file < env < flags).
  */
-import type { z } from 'zod';
-import { formatPath } from '../protocol/validation.js';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { errors } from '../core/errors.js';
 
 /** How one MESHWORK_<SECTION>__<KEY> env var maps onto an option. */
 export interface EnvKey {
   readonly key: string;
   readonly type: 'string' | 'boolean' | 'number' | 'list';
+}
+
+/** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw errors.configUnreadable(
+      path,
+      (err as NodeJS.ErrnoException).code ?? (err as Error).message,
+      err,
+    );
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+  } catch (err) {
+    throw errors.configUnreadable(
+      path,
+      (err as Error).message.split('\n')[0] ?? 'invalid YAML',
+      err,
+    );
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw errors.configUnreadable(path, 'the top level must be a mapping of keys to values');
+  }
+  return doc as Record<string, unknown>;
 }
 
 /** Reads the env vars of `keys`; unparsable values become problems (named by the variable). */
@@ -41,20 +71,21 @@ export function readEnv(
   return { values, problems };
 }
 
-/** One "path: problem" line per zod issue (unknown keys named), `prefix` before each path. */
-export function issueLines(issues: readonly z.core.$ZodIssue[], prefix = ''): string[] {
-  return issues.map((issue) => {
-    const path =
-      issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys.join(', ')] : issue.path;
-    return `${formatPath(path, prefix) || '(top level)'}: ${issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message}`;
-  });
+/**
+ * Merges sources, later ones winning; a section (an object, such as the agent's `consul`) merges
+ * key by key, so a flag for one key keeps the file's others. Arrays and scalars are replaced.
+ */
+export function mergeSections(...sources: Record<string, unknown>[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const src of sources) {
+    for (const [k, v] of Object.entries(src)) {
+      const prev = out[k];
+      out[k] = isSection(prev) && isSection(v) ? { ...prev, ...v } : v;
+    }
+  }
+  return out;
 }
 
-/** Freezes `o` and everything below it; answers `o`. */
-export function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
+function isSection(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

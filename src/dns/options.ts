@@ -1,5 +1,6 @@
 /** @module DNS options: one zod schema for the file, env and flags, and DEFAULT_DNS_OPTIONS. */
 import { z } from 'zod';
+import { hostPortSchema } from '../protocol/host-port.js';
 
 const DOMAIN =
   /^(?=.{1,200}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -10,16 +11,7 @@ const domain = z
   .transform((d) => d.toLowerCase().replace(/\.$/, ''))
   .refine((d) => DOMAIN.test(d), 'must be a DNS name such as "consul" or "meshwork.example"');
 
-const listen = z
-  .string()
-  .regex(
-    /^(off|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5})$/,
-    'must be host:port (e.g. 127.0.0.1:8600) or "off"',
-  )
-  .refine(
-    (s) => s === 'off' || Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535,
-    'port must be 0-65535',
-  );
+const listen = hostPortSchema('127.0.0.1:8600', { orOff: true });
 
 /** DNS TTLs are whole seconds (RFC 1035 §3.2.1); the option keeps the project's ms unit. */
 const ttlMs = z

@@ -12,15 +12,13 @@ import {
   DEFAULT_RETRY_POLICY_OPTIONS,
   retryPolicyOptionsSchema,
 } from '../client/resilience/index.js';
-import { errors, isMeshError } from '../core/errors.js';
-import { readConfigFile } from '../config/agent-options.js';
+import { isMeshError } from '../core/errors.js';
+import { readConfigFile, readEnv, type EnvKey } from '../config/config-sources.js';
+import { issueLines, validateOptions } from '../config/validate-options.js';
+import { hostPortSchema } from '../protocol/host-port.js';
 import { routeSchema } from '../proxy/route-config.js';
-import { deepFreeze, issueLines, readEnv, type EnvKey } from '../config/config-sources.js';
 
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:8080)')
-  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
+const hostPort = hostPortSchema('127.0.0.1:8080');
 
 const balancerSpec = z.union([
   z.string().min(1),
@@ -185,13 +183,7 @@ export function parseGatewayOptions(
   merged: unknown,
   extraProblems: readonly string[] = [],
 ): GatewayOptions {
-  const r = gatewayOptionsSchema.safeParse(merged);
-  const problems = [
-    ...extraProblems,
-    ...(r.success ? semanticProblems(r.data) : issueLines(r.error.issues)),
-  ];
-  if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
-  return deepFreeze(r.data);
+  return validateOptions(gatewayOptionsSchema, merged, extraProblems, semanticProblems);
 }
 
 /**

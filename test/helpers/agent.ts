@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { request } from 'undici';
 import { silentLogger } from '../../src/core/logger.js';
-import { resolveAgentOptions } from '../../src/config/agent-options.js';
+import { resolveAgentOptions } from '../../src/agent/options.js';
 import { startAgent, type RunningAgent } from '../../src/cli/agent-runtime.js';
 
 export interface TestAgent extends RunningAgent {

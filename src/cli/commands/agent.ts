@@ -1,6 +1,6 @@
 /** @module `meshwork agent`: runs the registry agent until SIGINT/SIGTERM. */
 import { errors } from '../../core/errors.js';
-import { resolveAgentOptions } from '../../config/agent-options.js';
+import { resolveAgentOptions } from '../../agent/options.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { startAgent } from '../agent-runtime.js';
 import {

@@ -1,7 +1,7 @@
 /** @module `meshwork apply -f FILE`: makes the catalog match a file, declaratively. */
 import { resolve } from 'node:path';
 import { errors } from '../../core/errors.js';
-import { readConfigFile } from '../../config/agent-options.js';
+import { readConfigFile } from '../../config/config-sources.js';
 import type { RegistrationInput } from '../../protocol/registration.js';
 import { withClient, printJson } from '../client-command.js';
 import { CLIENT_FLAGS, parseFlags, type Command } from '../command.js';

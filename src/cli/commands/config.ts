@@ -3,7 +3,7 @@
  * --gateway) the gateway's, without starting anything.
  */
 import { errors } from '../../core/errors.js';
-import { resolveAgentOptions } from '../../config/agent-options.js';
+import { resolveAgentOptions } from '../../agent/options.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
 import { configInput, parseFlags, type Command } from '../command.js';
 

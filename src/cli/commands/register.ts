@@ -1,6 +1,6 @@
 /** @module `meshwork register`: registers an instance from flags or a JSON/YAML file. */
 import { errors } from '../../core/errors.js';
-import { readConfigFile } from '../../config/agent-options.js';
+import { readConfigFile } from '../../config/config-sources.js';
 import type { CheckInput, RegistrationInput } from '../../protocol/registration.js';
 import { withClient, printJson } from '../client-command.js';
 import { CLIENT_FLAGS, parseFlags, type Command } from '../command.js';

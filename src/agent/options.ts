@@ -1,13 +1,13 @@
 /**
- * @module Agent configuration: one schema for the file, env and flags; defaults with units;
- * precedence defaults < file < env < flags; validated once, then frozen.
+ * @module Agent options: the schema of the agent's file, env and flags (HTTP API, store, checks,
+ * KV, the dns and consul sections), its frozen defaults with units, and resolveAgentOptions.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { errors } from '../core/errors.js';
+import { readConfigFile, readEnv, mergeSections, type EnvKey } from '../config/config-sources.js';
+import { validateOptions } from '../config/validate-options.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
+import { hostPortSchema } from '../protocol/host-port.js';
 import {
   DEFAULT_CHECK_FLOORS,
   DEFAULT_KV_QUOTA_BYTES,
@@ -20,12 +20,6 @@ import {
   registrationInputSchema,
   type ParsedRegistration,
 } from '../protocol/registration.js';
-import { deepFreeze, issueLines, readEnv, type EnvKey } from './config-sources.js';
-
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:8500)')
-  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
 
 /** A floor on a check duration: at least 1 ms (0 would let `interval: 0` through), at most a day. */
 const floorMs = z.number().int().min(1, 'must be at least 1 ms').max(86_400_000, 'at most a day');
@@ -33,10 +27,11 @@ const floorMs = z.number().int().min(1, 'must be at least 1 ms').max(86_400_000,
 /** The KV store is held in memory by every agent: 16 GiB is past any sane quota. */
 const MAX_KV_QUOTA_BYTES = 16 * 1024 ** 3;
 
+/** The agent's whole configuration: what `meshwork agent` and `config validate` check. */
 export const agentOptionsSchema = z
   .object({
     /** HTTP API listen address. */
-    http: hostPort,
+    http: hostPortSchema('127.0.0.1:8500'),
     /**
      * Names besides IP addresses, localhost and the machine's hostname that the HTTP API answers
      * to as a Host (DNS rebinding protection): `name` or `*.domain`; `["*"]` turns the check off.
@@ -84,7 +79,7 @@ export const agentOptionsSchema = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, _ . -, at most 128'),
     datacenter: z.string().regex(/^[a-z0-9-]{1,63}$/, 'lowercase letters, digits and hyphens'),
-    /** Seconds SIGTERM may take to drain before the process exits anyway. */
+    /** How long SIGTERM may take to drain before the process exits anyway. */
     shutdownTimeoutMs: z.number().int().min(0).max(60_000),
     /** Services this agent registers (source config). */
     services: z.array(registrationInputSchema),
@@ -126,10 +121,12 @@ export const agentOptionsSchema = z
   })
   .strict();
 
+/** The agent's validated, frozen options (services parsed as the native API parses them). */
 export type AgentOptions = Readonly<z.output<typeof agentOptionsSchema>> & {
   readonly services: readonly ParsedRegistration[];
 };
 
+/** What every source leaves unset: the table in docs/configuration.md. */
 export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   http: '127.0.0.1:8500',
   allowedHosts: Object.freeze([]),
@@ -210,49 +207,6 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_KV__QUOTA_BYTES: { key: 'kv.quotaBytes', type: 'number' },
 };
 
-/** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
-export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw errors.configUnreadable(
-      path,
-      (err as NodeJS.ErrnoException).code ?? (err as Error).message,
-      err,
-    );
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
-  } catch (err) {
-    throw errors.configUnreadable(
-      path,
-      (err as Error).message.split('\n')[0] ?? 'invalid YAML',
-      err,
-    );
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw errors.configUnreadable(path, 'the top level must be a mapping of keys to values');
-  }
-  return doc as Record<string, unknown>;
-}
-
-/** Merges config sources; sections (objects such as `consul`) merge key by key. */
-function mergeSources(...sources: Record<string, unknown>[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const src of sources) {
-    for (const [k, v] of Object.entries(src)) {
-      const prev = out[k];
-      const isSection = (x: unknown): x is Record<string, unknown> =>
-        typeof x === 'object' && x !== null && !Array.isArray(x);
-      out[k] = isSection(prev) && isSection(v) ? { ...prev, ...v } : v;
-    }
-  }
-  return out;
-}
-
 /**
  * Resolves the agent's options: defaults < config file < env < flags. Throws one
  * CONFIG_INVALID error listing every problem, before anything starts.
@@ -271,22 +225,20 @@ export function resolveAgentOptions(input: {
     src.dns === undefined || (typeof src.dns === 'object' && src.dns !== null)
       ? src
       : { ...src, dns: section(src.dns) };
-  const merged = mergeSources(
+  const merged = mergeSections(
     DEFAULT_AGENT_OPTIONS,
     normalized(fileValues),
     normalized(env.values),
     normalized(flags),
   );
-  const r = agentOptionsSchema.safeParse(merged);
   const problems = [...env.problems];
   const dnsInFile = fileValues.dns;
   if (dnsInFile !== undefined && typeof dnsInFile !== 'string' && typeof dnsInFile !== 'object') {
     problems.push('dns: must be a mapping of DNS options, a host:port, or "off"');
   }
-  if (!r.success) problems.push(...issueLines(r.error.issues));
-  else problems.push(...serviceProblems(r.data.services, checkFloorsOf(r.data), r.data.checks));
-  if (problems.length > 0 || !r.success) throw errors.configInvalid(problems);
-  return deepFreeze(r.data);
+  return validateOptions(agentOptionsSchema, merged, problems, (o) =>
+    serviceProblems(o.services, checkFloorsOf(o), o.checks),
+  );
 }
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { DEFAULT_AGENT_OPTIONS, resolveAgentOptions } from '../../../src/config/agent-options.js';
+import { DEFAULT_AGENT_OPTIONS, resolveAgentOptions } from '../../../src/agent/options.js';
 import { ERROR_CODES, isMeshError } from '../../../src/core/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-config-'));
