@@ -13,20 +13,19 @@ import { Agent } from 'undici';
 import { createRegistryClient } from '../client/registry-client.js';
 import { ServiceDiscovery } from '../client/discovery.js';
 import type { Clock } from '../core/clock.js';
-import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { INSTANCE_STATUSES } from '../core/types.js';
 import type { Cluster } from '../proxy/cluster.js';
-import {
-  ProxyEngine,
-  type ProxyRequest,
-  type ProxyRequestHead,
-  type ProxyResponse,
-  type UpstreamDispatcher,
-} from '../proxy/engine.js';
+import type {
+  ProxyRequest,
+  ProxyRequestHead,
+  ProxyResponse,
+  UpstreamDispatcher,
+} from '../proxy/contract.js';
+import { ProxyEngine } from '../proxy/engine.js';
 import { Http1Agent, isHttp1AgentSupported } from '../proxy/http1-agent.js';
 import { Http1Server, isHttp1ServerSupported } from '../proxy/http1-server.js';
-import { rawReply, replyFor } from '../proxy/error-reply.js';
+import { clientErrorReply, rawReply } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
@@ -81,15 +80,6 @@ async function listen(server: Server, hp: string): Promise<string> {
   const a = server.address() as AddressInfo;
   return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 }
-
-/** node's parser error codes -> the status we answer (the rest are 400). */
-const PARSE_STATUS: Readonly<Record<string, number>> = {
-  HPE_HEADER_OVERFLOW: 431,
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
-  // The head did not come within headersTimeout (Http1Server's code, then node:http's).
-  ERR_HEADERS_TIMEOUT: 408,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-};
 
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
 
@@ -250,8 +240,7 @@ export async function startGateway(
       socket.destroy();
       return;
     }
-    const reply = replyFor(errors.proxyBadRequest(err.code ?? 'malformed request'));
-    rawReply(socket, { ...reply, status: PARSE_STATUS[err.code ?? ''] ?? reply.status });
+    rawReply(socket, clientErrorReply(err.code));
   });
 
   const admin = createServer((req, res) => {

@@ -15,7 +15,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { UpstreamDispatcher, UpstreamHandler } from './engine.js';
+import type { UpstreamDispatcher, UpstreamHandler } from './contract.js';
 import {
   closeParserLater,
   createParser,

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Dispatcher } from 'undici';
-import type { UpstreamHandler } from '../../src/proxy/engine.js';
+import type { UpstreamHandler } from '../../src/proxy/contract.js';
 import {
   Http1Agent,
   isHttp1AgentSupported,
