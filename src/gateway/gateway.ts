@@ -23,8 +23,8 @@ import type {
   UpstreamDispatcher,
 } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
-import { Http1Agent, isHttp1AgentSupported } from '../proxy/http1-agent.js';
-import { Http1Server, isHttp1ServerSupported } from '../proxy/http1-server.js';
+import { Http1Agent, isHttp1AgentSupported } from '../proxy/http1/http1-agent.js';
+import { Http1Server, isHttp1ServerSupported } from '../proxy/http1/http1-server.js';
 import { clientErrorReply, rawReply } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';

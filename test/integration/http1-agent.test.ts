@@ -17,7 +17,7 @@ import {
   Http1Agent,
   isHttp1AgentSupported,
   type Http1AgentOptions,
-} from '../../src/proxy/http1-agent.js';
+} from '../../src/proxy/http1/http1-agent.js';
 import { until } from '../helpers/until.js';
 
 interface Outcome {

@@ -15,7 +15,8 @@
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { UpstreamDispatcher, UpstreamHandler } from './contract.js';
+import type { UpstreamDispatcher, UpstreamHandler } from '../contract.js';
+import { httpError } from './http-error.js';
 import {
   closeParserLater,
   createParser,
@@ -42,21 +43,15 @@ export interface Http1AgentOptions {
   readonly nativeReads?: boolean;
 }
 
-/** An Error with a Node-style `code`, the way the retry policy classifies transport failures. */
-function transportError(message: string, code: string): Error {
-  return Object.assign(new Error(message), { code });
-}
-
 /** A parse error of node's parser (its code is an `HPE_*` one: not retried). */
 const invalidResponse = (r: Error): Error =>
-  transportError(
+  httpError(
     `invalid upstream response: ${r.message}`,
     (r as { code?: string }).code ?? 'HPE_INVALID',
   );
 
 /** The upstream ended the connection before the answer did (retried for idempotent requests). */
-const closedByUpstream = (): Error =>
-  transportError('upstream closed the connection', 'ECONNRESET');
+const closedByUpstream = (): Error => httpError('upstream closed the connection', 'ECONNRESET');
 
 /** Methods undici sends `content-length: 0` for when they carry no body. */
 const EMPTY_BODY_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
@@ -83,7 +78,7 @@ class Exchange {
   /** The handler's abort: ends this request (and its connection) with `err`. */
   readonly abort = (err?: Error): void => {
     if (this.done) return;
-    const e = err ?? transportError('request aborted', 'UND_ERR_ABORTED');
+    const e = err ?? httpError('request aborted', 'UND_ERR_ABORTED');
     if (this.conn !== undefined) this.conn.fail(e);
     else this.fail(e);
   };
@@ -198,7 +193,7 @@ class Connection {
     const onError = (err: Error): void => ex.abort(err);
     const onClose = (): void => {
       // The downstream went away mid-upload: the request can never complete.
-      if (!body.readableEnded) ex.abort(transportError('request body aborted', 'ECONNABORTED'));
+      if (!body.readableEnded) ex.abort(httpError('request body aborted', 'ECONNABORTED'));
     };
     const stop = (): void => {
       ex.stopBody = undefined;
@@ -264,7 +259,7 @@ class Connection {
   readonly #onBodyTimeout = (): void => {
     this.#bodyTimer = undefined;
     this.fail(
-      transportError(
+      httpError(
         `upstream silent for ${this.#bodyTimeoutMs} ms in the body`,
         'UND_ERR_BODY_TIMEOUT',
       ),
@@ -346,7 +341,7 @@ class Connection {
 
   #onConnectTimeout(): void {
     this.fail(
-      transportError(
+      httpError(
         `connect timeout after ${this.#pool.agent.options.connectTimeoutMs} ms`,
         // The retry policy's code for a connection never made (safe to retry any method).
         'UND_ERR_CONNECT_TIMEOUT',
@@ -460,7 +455,7 @@ class OriginPool {
 
   closeIdle(): void {
     for (const c of [...this.#idle]) c.close();
-    for (const ex of this.#queue) ex.fail(transportError('agent closed', 'UND_ERR_DESTROYED'));
+    for (const ex of this.#queue) ex.fail(httpError('agent closed', 'UND_ERR_DESTROYED'));
     this.#queue = [];
   }
 }
@@ -483,7 +478,7 @@ export class Http1Agent implements UpstreamDispatcher {
     handler.onConnect(ex.abort);
     if (ex.done) return true;
     if (this.closed) {
-      ex.fail(transportError('agent closed', 'UND_ERR_DESTROYED'));
+      ex.fail(httpError('agent closed', 'UND_ERR_DESTROYED'));
       return true;
     }
     const origin = String(options.origin);
