@@ -23,10 +23,12 @@ import type {
   UpstreamDispatcher,
 } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
-import { Http1Agent, isHttp1AgentSupported } from '../proxy/http1/http1-agent.js';
-import { Http1Server, isHttp1ServerSupported } from '../proxy/http1/http1-server.js';
+import { Http1Agent } from '../proxy/http1/http1-agent.js';
+import { Http1Server } from '../proxy/http1/http1-server.js';
+import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
 import { clientErrorReply, rawReply } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
+import { chooseTransports, type TransportOptions } from '../proxy/transport-choice.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { GATEWAY_RESTART_KEYS, type GatewayOptions } from './options.js';
@@ -61,6 +63,11 @@ export interface GatewayReload {
 export interface GatewayDeps {
   readonly clock?: Clock;
   readonly random?: () => number;
+  /**
+   * Whether the native HTTP/1 server and client can run (default: this runtime's self-test,
+   * NATIVE_HTTP1_SUPPORT); tests pass a refusal to run the gateway on its fallback.
+   */
+  readonly nativeHttp1?: NativeHttp1Support;
 }
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -83,11 +90,12 @@ async function listen(server: Server, hp: string): Promise<string> {
 
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
 
-/** The upstream client `options.upstreamClient` asks for (undici where native is unsupported). */
+/** The upstream client chosen (chooseTransports: undici where native failed its self-test). */
 function createUpstreamClient(
   options: GatewayOptions,
+  chosen: TransportOptions,
 ): UpstreamDispatcher & { close(): Promise<void> } {
-  if (options.upstreamClient === 'native' && isHttp1AgentSupported()) {
+  if (chosen.upstreamClient === 'native') {
     return new Http1Agent({
       connectTimeoutMs: options.connectTimeoutMs,
       keepAliveTimeoutMs: options.upstreamKeepAliveMs,
@@ -102,16 +110,17 @@ function createUpstreamClient(
 }
 
 /**
- * The downstream server `options.downstreamServer` asks for (node:http where native is
- * unsupported). Both speak node:http's events: 'request', 'upgrade', 'clientError'.
+ * The downstream server chosen (chooseTransports: node:http where native failed its
+ * self-test). Both speak node:http's events: 'request', 'upgrade', 'clientError'.
  */
 function createDownstreamServer(
   options: GatewayOptions,
+  chosen: TransportOptions,
   onRequest: (req: ProxyRequest, res: ProxyResponse) => void,
 ): Server & { closeIdleConnections(): void } {
   // Streams may be long (a 1 GB upload): only the head has a deadline.
   const headersTimeoutMs = 30_000;
-  if (options.downstreamServer === 'native' && isHttp1ServerSupported()) {
+  if (chosen.downstreamServer === 'native') {
     const server = new Http1Server({
       maxHeaderSize: options.maxHeaderBytes,
       headersTimeoutMs,
@@ -177,7 +186,14 @@ export async function startGateway(
 
   const metricsRegistry = createMetricsRegistry();
   const metrics = new ProxyMetrics(metricsRegistry, 'gateway', clusters);
-  const dispatcher = createUpstreamClient(options);
+  const chosen = chooseTransports(
+    options,
+    deps.nativeHttp1 ?? NATIVE_HTTP1_SUPPORT,
+    'gateway',
+    metricsRegistry,
+    log,
+  );
+  const dispatcher = createUpstreamClient(options, chosen);
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -217,7 +233,7 @@ export async function startGateway(
   const window = setInterval(() => (malformed = new Map()), 1_000);
   window.unref();
 
-  const server = createDownstreamServer(options, (req, res) => {
+  const server = createDownstreamServer(options, chosen, (req, res) => {
     if (draining) res.shouldKeepAlive = false;
     engine.handle(req, res);
   });

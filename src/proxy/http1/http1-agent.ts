@@ -10,24 +10,20 @@
  * whatever it does, against 26-28 µs for node:http plus a minimal client; undici's per-request
  * machinery (its WASM parser, queues, timers), not the syscalls, is the difference, and it caps
  * the gateway below its throughput target. The SDK keeps undici. `isHttp1AgentSupported()` says
- * whether this runtime exposes the parser; the gateway falls back to undici when it does not.
+ * whether this runtime's parser passed the self-test (native-support.ts); the gateway falls back
+ * to undici when it did not.
  */
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { UpstreamDispatcher, UpstreamHandler } from '../contract.js';
 import { httpError } from './http-error.js';
-import {
-  closeParserLater,
-  createParser,
-  isResponseParserSupported,
-  ParserFeed,
-  type NodeHttpParser,
-} from './node-parser.js';
+import { NATIVE_HTTP1_SUPPORT } from './native-support.js';
+import { closeParserLater, createParser, ParserFeed, type NodeHttpParser } from './node-parser.js';
 
 /** Whether this runtime lets the gateway use `Http1Agent` (else it uses undici). */
 export function isHttp1AgentSupported(): boolean {
-  return isResponseParserSupported();
+  return NATIVE_HTTP1_SUPPORT.agent === undefined;
 }
 
 export interface Http1AgentOptions {
@@ -468,7 +464,7 @@ export class Http1Agent implements UpstreamDispatcher {
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: Http1AgentOptions) {
-    if (!isResponseParserSupported()) throw new Error('Http1Agent: node:http parser not available');
+    if (!isHttp1AgentSupported()) throw new Error('Http1Agent: node:http parser not available');
     this.options = options;
   }
 

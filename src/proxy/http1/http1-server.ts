@@ -22,7 +22,7 @@
  */
 import { Server as NetServer, type Socket } from 'node:net';
 import { Http1Connection, type ConnectionServer } from './http1-connection.js';
-import { isRequestParserSupported } from './node-parser.js';
+import { NATIVE_HTTP1_SUPPORT } from './native-support.js';
 
 export interface Http1ServerOptions {
   /** Largest request head accepted (bytes); larger is a clientError HPE_HEADER_OVERFLOW. */
@@ -51,7 +51,7 @@ export class Http1Server extends NetServer implements ConnectionServer {
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: Http1ServerOptions) {
-    if (!isRequestParserSupported()) throw new Error('Http1Server: node:http parser not available');
+    if (!isHttp1ServerSupported()) throw new Error('Http1Server: node:http parser not available');
     super({ allowHalfOpen: true });
     this.options = options;
     this.#tickMs = Math.max(
@@ -105,4 +105,6 @@ export class Http1Server extends NetServer implements ConnectionServer {
 }
 
 /** Whether this runtime lets the gateway use `Http1Server` (else it uses node:http). */
-export { isRequestParserSupported as isHttp1ServerSupported } from './node-parser.js';
+export function isHttp1ServerSupported(): boolean {
+  return NATIVE_HTTP1_SUPPORT.server === undefined;
+}
