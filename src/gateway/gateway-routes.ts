@@ -12,7 +12,7 @@ import {
 } from '../client/resilience/index.js';
 import type { Clock } from '../core/clock.js';
 import { Cluster, type ClusterSubset } from '../proxy/cluster.js';
-import type { ProxyRoute } from '../proxy/engine.js';
+import type { ProxyRoute } from '../proxy/contract.js';
 import type { Filter } from '../proxy/filter.js';
 import { createHeaderEditFilter } from '../proxy/filters/header-edit/header-edit-filter.js';
 import { createPrefixRewriteFilter } from '../proxy/filters/prefix-rewrite/prefix-rewrite-filter.js';

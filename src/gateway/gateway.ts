@@ -13,21 +13,22 @@ import { Agent } from 'undici';
 import { createRegistryClient } from '../client/registry-client.js';
 import { ServiceDiscovery } from '../client/discovery.js';
 import type { Clock } from '../core/clock.js';
-import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { INSTANCE_STATUSES } from '../core/types.js';
 import type { Cluster } from '../proxy/cluster.js';
-import {
-  ProxyEngine,
-  type ProxyRequest,
-  type ProxyRequestHead,
-  type ProxyResponse,
-  type UpstreamDispatcher,
-} from '../proxy/engine.js';
-import { Http1Agent, isHttp1AgentSupported } from '../proxy/http1-agent.js';
-import { Http1Server, isHttp1ServerSupported } from '../proxy/http1-server.js';
-import { rawReply, replyFor } from '../proxy/error-reply.js';
+import type {
+  ProxyRequest,
+  ProxyRequestHead,
+  ProxyResponse,
+  UpstreamDispatcher,
+} from '../proxy/contract.js';
+import { ProxyEngine } from '../proxy/engine.js';
+import { Http1Agent } from '../proxy/http1/http1-agent.js';
+import { Http1Server } from '../proxy/http1/http1-server.js';
+import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
+import { clientErrorReply, rawReply } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
+import { chooseTransports, type TransportOptions } from '../proxy/transport-choice.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { GATEWAY_RESTART_KEYS, type GatewayOptions } from './options.js';
@@ -62,6 +63,11 @@ export interface GatewayReload {
 export interface GatewayDeps {
   readonly clock?: Clock;
   readonly random?: () => number;
+  /**
+   * Whether the native HTTP/1 server and client can run (default: this runtime's self-test,
+   * NATIVE_HTTP1_SUPPORT); tests pass a refusal to run the gateway on its fallback.
+   */
+  readonly nativeHttp1?: NativeHttp1Support;
 }
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -82,22 +88,14 @@ async function listen(server: Server, hp: string): Promise<string> {
   return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 }
 
-/** node's parser error codes -> the status we answer (the rest are 400). */
-const PARSE_STATUS: Readonly<Record<string, number>> = {
-  HPE_HEADER_OVERFLOW: 431,
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
-  // The head did not come within headersTimeout (Http1Server's code, then node:http's).
-  ERR_HEADERS_TIMEOUT: 408,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-};
-
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
 
-/** The upstream client `options.upstreamClient` asks for (undici where native is unsupported). */
+/** The upstream client chosen (chooseTransports: undici where native failed its self-test). */
 function createUpstreamClient(
   options: GatewayOptions,
+  chosen: TransportOptions,
 ): UpstreamDispatcher & { close(): Promise<void> } {
-  if (options.upstreamClient === 'native' && isHttp1AgentSupported()) {
+  if (chosen.upstreamClient === 'native') {
     return new Http1Agent({
       connectTimeoutMs: options.connectTimeoutMs,
       keepAliveTimeoutMs: options.upstreamKeepAliveMs,
@@ -112,16 +110,17 @@ function createUpstreamClient(
 }
 
 /**
- * The downstream server `options.downstreamServer` asks for (node:http where native is
- * unsupported). Both speak node:http's events: 'request', 'upgrade', 'clientError'.
+ * The downstream server chosen (chooseTransports: node:http where native failed its
+ * self-test). Both speak node:http's events: 'request', 'upgrade', 'clientError'.
  */
 function createDownstreamServer(
   options: GatewayOptions,
+  chosen: TransportOptions,
   onRequest: (req: ProxyRequest, res: ProxyResponse) => void,
 ): Server & { closeIdleConnections(): void } {
   // Streams may be long (a 1 GB upload): only the head has a deadline.
   const headersTimeoutMs = 30_000;
-  if (options.downstreamServer === 'native' && isHttp1ServerSupported()) {
+  if (chosen.downstreamServer === 'native') {
     const server = new Http1Server({
       maxHeaderSize: options.maxHeaderBytes,
       headersTimeoutMs,
@@ -187,7 +186,14 @@ export async function startGateway(
 
   const metricsRegistry = createMetricsRegistry();
   const metrics = new ProxyMetrics(metricsRegistry, 'gateway', clusters);
-  const dispatcher = createUpstreamClient(options);
+  const chosen = chooseTransports(
+    options,
+    deps.nativeHttp1 ?? NATIVE_HTTP1_SUPPORT,
+    'gateway',
+    metricsRegistry,
+    log,
+  );
+  const dispatcher = createUpstreamClient(options, chosen);
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -227,7 +233,7 @@ export async function startGateway(
   const window = setInterval(() => (malformed = new Map()), 1_000);
   window.unref();
 
-  const server = createDownstreamServer(options, (req, res) => {
+  const server = createDownstreamServer(options, chosen, (req, res) => {
     if (draining) res.shouldKeepAlive = false;
     engine.handle(req, res);
   });
@@ -250,8 +256,7 @@ export async function startGateway(
       socket.destroy();
       return;
     }
-    const reply = replyFor(errors.proxyBadRequest(err.code ?? 'malformed request'));
-    rawReply(socket, { ...reply, status: PARSE_STATUS[err.code ?? ''] ?? reply.status });
+    rawReply(socket, clientErrorReply(err.code));
   });
 
   const admin = createServer((req, res) => {

@@ -49,7 +49,8 @@ export const gatewayOptionsSchema = z
     upstreamConnections: z.number().int().min(0).max(10_000),
     /**
      * The upstream HTTP/1.1 client: "native" (node's own parser under a lean pool, the fast one;
-     * undici where this runtime does not expose that parser) or "undici".
+     * undici, with a warning and meshwork_gateway_http1_fallback, where that parser fails its
+     * self-test at load) or "undici".
      */
     upstreamClient: z.enum(['native', 'undici']),
     /** Retries: the SDK's retry policy options (docs/resilience.md). */
@@ -60,7 +61,8 @@ export const gatewayOptionsSchema = z
     panicThresholdPercent: z.number().min(0).max(100),
     /**
      * The downstream HTTP/1.1 server: "native" (node's own parser under a lean server, the
-     * fast one; node:http where this runtime does not expose that parser) or "node" (node:http).
+     * fast one; node:http, with a warning and meshwork_gateway_http1_fallback, where that parser
+     * fails its self-test at load) or "node" (node:http).
      */
     downstreamServer: z.enum(['native', 'node']),
     /** Idle keep-alive connections from clients are closed after this long. */

@@ -1,13 +1,14 @@
 /**
  * @module The one place the proxy maps an error to an HTTP reply: a status and a JSON body
  * `{"error": {"code", "message", ...details}}` that says why (no route, no healthy instance,
- * upstream reset, timeout).
+ * upstream reset, timeout, a request the parser refused).
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ERROR_CODES, isMeshError } from '../core/errors.js';
-import type { ProxyResponse } from './engine.js';
+import { ERROR_CODES, errors, isMeshError, type MeshError } from '../core/errors.js';
+import type { ProxyResponse } from './contract.js';
 import type { LocalReply } from './filter.js';
+import type { MatchInput } from './route-table.js';
 
 const STATUS: Readonly<Record<string, number>> = {
   [ERROR_CODES.PROXY_ROUTE_NOT_FOUND]: 404,
@@ -19,6 +20,37 @@ const STATUS: Readonly<Record<string, number>> = {
   [ERROR_CODES.CLIENT_TIMEOUT]: 504,
   [ERROR_CODES.TIMEOUT]: 504,
 };
+
+/**
+ * A downstream server's parse error codes (node's parser's `HPE_*`, Http1Server's and
+ * node:http's own) -> the status answered; the rest are 400.
+ */
+const PARSE_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  // The head did not come within headersTimeout (Http1Server's code, then node:http's).
+  ERR_HEADERS_TIMEOUT: 408,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+/** The 404 of a request no route matched. */
+export function routeNotFound(input: MatchInput): MeshError {
+  return errors.proxyRouteNotFound(input.method, input.host, input.path);
+}
+
+/** An upstream attempt's failure as the error answered for it (a MeshError stays itself). */
+export function upstreamFailure(cluster: string, err: unknown): MeshError {
+  if (isMeshError(err)) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  const reason = typeof e.code === 'string' ? e.code : String(e.message ?? err);
+  return errors.proxyUpstreamReset(cluster, reason, err);
+}
+
+/** The reply for a request the downstream server refused to parse (its clientError's `code`). */
+export function clientErrorReply(code: string | undefined): LocalReply {
+  const reply = replyFor(errors.proxyBadRequest(code ?? 'malformed request'));
+  return { ...reply, status: PARSE_STATUS[code ?? ''] ?? reply.status };
+}
 
 /** The reply for an error; anything unmapped is a 500 whose details stay out of the body. */
 export function replyFor(err: unknown): LocalReply {

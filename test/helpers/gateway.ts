@@ -12,6 +12,7 @@ import { until as pollUntil } from './until.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { resolveGatewayOptions } from '../../src/gateway/options.js';
 import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/gateway/gateway.js';
+import type { NativeHttp1Support } from '../../src/proxy/http1/native-support.js';
 
 export interface Upstream {
   readonly id: string;
@@ -58,6 +59,25 @@ export async function startUpstream(id: string): Promise<Upstream> {
     },
   });
 }
+
+/** The self-test's answer on a runtime whose parser failed it: the gateway falls back. */
+export const HTTP1_REFUSED: NativeHttp1Support = Object.freeze({
+  server: 'refused by the test',
+  agent: 'refused by the test',
+});
+
+/**
+ * The two HTTP/1 implementations a gateway suite runs on: the gateway's own server and client
+ * (the default), and the fallback it takes when node's parser fails the self-test (node:http
+ * downstream, undici upstream). Pass `deps` to startTestGateway.
+ */
+export const HTTP1_IMPLEMENTATIONS: readonly {
+  readonly name: string;
+  readonly deps: GatewayDeps;
+}[] = [
+  { name: 'its own HTTP/1 server and client', deps: {} },
+  { name: 'the HTTP/1 fallback (node:http, undici)', deps: { nativeHttp1: HTTP1_REFUSED } },
+];
 
 /** A gateway on 127.0.0.1:0 (proxy and admin) against `registry`, with `config` on top. */
 export async function startTestGateway(

@@ -12,12 +12,12 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Dispatcher } from 'undici';
-import type { UpstreamHandler } from '../../src/proxy/engine.js';
+import type { UpstreamHandler } from '../../src/proxy/contract.js';
 import {
   Http1Agent,
   isHttp1AgentSupported,
   type Http1AgentOptions,
-} from '../../src/proxy/http1-agent.js';
+} from '../../src/proxy/http1/http1-agent.js';
 import { until } from '../helpers/until.js';
 
 interface Outcome {

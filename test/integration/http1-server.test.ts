@@ -13,13 +13,13 @@ import type { Readable } from 'node:stream';
 import { afterEach, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Client } from 'undici';
+import type { Http1Request } from '../../src/proxy/http1/http1-request.js';
+import type { Http1Response } from '../../src/proxy/http1/http1-response.js';
 import {
   Http1Server,
   isHttp1ServerSupported,
-  type Http1Request,
-  type Http1Response,
   type Http1ServerOptions,
-} from '../../src/proxy/http1-server.js';
+} from '../../src/proxy/http1/http1-server.js';
 import { deferred } from '../helpers/deferred.js';
 import { header, parseResponses, RawClient, type WireResponse } from '../helpers/wire.js';
 

@@ -1,68 +1,55 @@
 /**
- * @module Http1Agent: the gateway's upstream HTTP/1.1 client. Keep-alive connection pools per
- * origin, requests written by hand, responses parsed by node's own llhttp parser (the C parser
- * node:http runs on, reached through `_http_common`). It speaks the subset of undici's
- * `Dispatcher` the proxy engine uses: `dispatch(options, handler)` with undici's raw handler
- * interface (onConnect/onHeaders/onData/onComplete/onError), and `close()`.
- *
- * Why not undici: measured by hand on this project's 2-core machine (docs/benchmarks.md,
- * "gateway"), a proxy on node:http plus undici's dispatch costs 43-46 µs of CPU per request
- * whatever it does, against 26-28 µs for node:http plus a minimal client; undici's per-request
- * machinery (its WASM parser, queues, timers), not the syscalls, is the difference, and it caps
- * the gateway below its throughput target. The SDK keeps undici. `isHttp1AgentSupported()` says
- * whether this runtime exposes the parser; the gateway falls back to undici when it does not.
+ * @module UpstreamConnection: one keep-alive connection of the gateway's upstream HTTP/1.1
+ * client (http1-agent.ts) and the requests it carries (UpstreamExchange), one at a time: the
+ * request head written by hand, the body streamed (chunked when its length is unknown), the
+ * answer parsed by node's parser and handed to undici's raw handler methods, with backpressure,
+ * the body's idle timeout, and the reuse or close of the connection after it.
  */
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { UpstreamDispatcher, UpstreamHandler } from './engine.js';
-import {
-  closeParserLater,
-  createParser,
-  isResponseParserSupported,
-  ParserFeed,
-  type NodeHttpParser,
-} from './node-parser.js';
+import type { UpstreamHandler } from '../contract.js';
+import { httpError } from './http-error.js';
+import { closeParserLater, createParser, ParserFeed, type NodeHttpParser } from './node-parser.js';
 
-/** Whether this runtime lets the gateway use `Http1Agent` (else it uses undici). */
-export function isHttp1AgentSupported(): boolean {
-  return isResponseParserSupported();
-}
-
-export interface Http1AgentOptions {
-  /** Connect timeout to an upstream instance. */
-  readonly connectTimeoutMs: number;
-  /** Idle keep-alive connections are closed after this long. */
-  readonly keepAliveTimeoutMs: number;
-  /** Connections per origin (0 = no limit); requests beyond it wait for a free one. */
-  readonly connections: number;
-  /** Largest upstream response head accepted (bytes; 0 = node's default). */
-  readonly maxHeaderSize?: number;
-  /** false: bytes reach the parser through 'data' events, not natively (see ParserFeed). */
-  readonly nativeReads?: boolean;
-}
-
-/** An Error with a Node-style `code`, the way the retry policy classifies transport failures. */
-function transportError(message: string, code: string): Error {
-  return Object.assign(new Error(message), { code });
+/**
+ * What a connection needs of its pool (the agent's per-origin OriginPool): where to connect,
+ * the agent's options and state, and where to go when it is free again (`idle`) or closed
+ * (`remove`). The connection calls `idle` once per request that leaves it reusable and `remove`
+ * once, when it closes; neither may throw.
+ */
+export interface UpstreamPool {
+  readonly agent: {
+    readonly options: {
+      readonly connectTimeoutMs: number;
+      readonly maxHeaderSize?: number;
+      readonly nativeReads?: boolean;
+    };
+    readonly closed: boolean;
+  };
+  readonly host: string;
+  readonly port: number;
+  /** The Host header of a request that has none. */
+  readonly hostHeader: string;
+  idle(conn: UpstreamConnection): void;
+  remove(conn: UpstreamConnection): void;
 }
 
 /** A parse error of node's parser (its code is an `HPE_*` one: not retried). */
 const invalidResponse = (r: Error): Error =>
-  transportError(
+  httpError(
     `invalid upstream response: ${r.message}`,
     (r as { code?: string }).code ?? 'HPE_INVALID',
   );
 
 /** The upstream ended the connection before the answer did (retried for idempotent requests). */
-const closedByUpstream = (): Error =>
-  transportError('upstream closed the connection', 'ECONNRESET');
+const closedByUpstream = (): Error => httpError('upstream closed the connection', 'ECONNRESET');
 
 /** Methods undici sends `content-length: 0` for when they carry no body. */
 const EMPTY_BODY_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
 
 /** One request on a connection. */
-class Exchange {
+export class UpstreamExchange {
   readonly options: Dispatcher.DispatchOptions;
   readonly handler: UpstreamHandler;
   done = false;
@@ -71,7 +58,7 @@ class Exchange {
   /** The whole request (body included) was written. */
   sent = false;
   keepAlive = false;
-  conn: Connection | undefined;
+  conn: UpstreamConnection | undefined;
   /** Stops forwarding the request body (set while it streams). */
   stopBody: (() => void) | undefined;
 
@@ -83,7 +70,7 @@ class Exchange {
   /** The handler's abort: ends this request (and its connection) with `err`. */
   readonly abort = (err?: Error): void => {
     if (this.done) return;
-    const e = err ?? transportError('request aborted', 'UND_ERR_ABORTED');
+    const e = err ?? httpError('request aborted', 'UND_ERR_ABORTED');
     if (this.conn !== undefined) this.conn.fail(e);
     else this.fail(e);
   };
@@ -97,18 +84,18 @@ class Exchange {
 }
 
 /** One keep-alive connection to an origin, one request at a time. */
-class Connection {
-  readonly #pool: OriginPool;
+export class UpstreamConnection {
+  readonly #pool: UpstreamPool;
   readonly socket: Socket;
   readonly #parser: NodeHttpParser;
   readonly #feed: ParserFeed;
   #connected = false;
-  #current: Exchange | undefined;
+  #current: UpstreamExchange | undefined;
   /** A response head came with no request waiting for it (see #onParsed). */
   #stray = false;
   #closed = false;
 
-  constructor(pool: OriginPool) {
+  constructor(pool: UpstreamPool) {
     this.#pool = pool;
     this.#parser = createParser('response', pool.agent.options.maxHeaderSize ?? 0, {
       onHead: (h) => this.#onHead(h.rawHeaders, h.status, h.statusText, h.keepAlive),
@@ -135,7 +122,7 @@ class Connection {
   }
 
   /** Sends `ex` on this connection (it is free). */
-  send(ex: Exchange): void {
+  send(ex: UpstreamExchange): void {
     this.#current = ex;
     ex.conn = this;
     const { options } = ex;
@@ -174,7 +161,7 @@ class Connection {
       });
   }
 
-  #pipeBody(ex: Exchange, body: Readable, chunked: boolean): void {
+  #pipeBody(ex: UpstreamExchange, body: Readable, chunked: boolean): void {
     const socket = this.socket;
     const onData = (chunk: Buffer): void => {
       let ok: boolean;
@@ -198,7 +185,7 @@ class Connection {
     const onError = (err: Error): void => ex.abort(err);
     const onClose = (): void => {
       // The downstream went away mid-upload: the request can never complete.
-      if (!body.readableEnded) ex.abort(transportError('request body aborted', 'ECONNABORTED'));
+      if (!body.readableEnded) ex.abort(httpError('request body aborted', 'ECONNABORTED'));
     };
     const stop = (): void => {
       ex.stopBody = undefined;
@@ -264,7 +251,7 @@ class Connection {
   readonly #onBodyTimeout = (): void => {
     this.#bodyTimer = undefined;
     this.fail(
-      transportError(
+      httpError(
         `upstream silent for ${this.#bodyTimeoutMs} ms in the body`,
         'UND_ERR_BODY_TIMEOUT',
       ),
@@ -304,7 +291,7 @@ class Connection {
   }
 
   /** The exchange is over: keep the connection for the next request, or close it. */
-  #release(ex: Exchange): void {
+  #release(ex: UpstreamExchange): void {
     if (this.#current !== ex) return;
     this.#current = undefined;
     ex.conn = undefined;
@@ -346,7 +333,7 @@ class Connection {
 
   #onConnectTimeout(): void {
     this.fail(
-      transportError(
+      httpError(
         `connect timeout after ${this.#pool.agent.options.connectTimeoutMs} ms`,
         // The retry policy's code for a connection never made (safe to retry any method).
         'UND_ERR_CONNECT_TIMEOUT',
@@ -385,147 +372,4 @@ class Connection {
 
   /** When this connection last went idle (ms, monotonic), for the pool's keep-alive sweep. */
   idleSince = 0;
-}
-
-/** The connections of one origin and the requests waiting for one. */
-class OriginPool {
-  readonly agent: Http1Agent;
-  readonly host: string;
-  readonly port: number;
-  readonly hostHeader: string;
-  readonly #idle: Connection[] = [];
-  readonly #all = new Set<Connection>();
-  #queue: Exchange[] = [];
-
-  constructor(agent: Http1Agent, origin: string) {
-    this.agent = agent;
-    const u = new URL(origin);
-    if (u.protocol !== 'http:') throw new Error(`Http1Agent: only http: origins (${origin})`);
-    this.host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-    this.port = u.port === '' ? 80 : Number(u.port);
-    this.hostHeader = u.host;
-  }
-
-  get size(): number {
-    return this.#all.size;
-  }
-
-  dispatch(ex: Exchange): void {
-    const conn = this.#idle.pop();
-    if (conn !== undefined) conn.send(ex);
-    else if (this.agent.options.connections > 0 && this.#all.size >= this.agent.options.connections)
-      this.#queue.push(ex);
-    else this.#open(ex);
-  }
-
-  #open(ex: Exchange): void {
-    const conn = new Connection(this);
-    this.#all.add(conn);
-    conn.send(ex);
-  }
-
-  /** The oldest waiting request not ended meanwhile (aborted while it waited). */
-  #nextWaiting(): Exchange | undefined {
-    let next = this.#queue.shift();
-    while (next?.done === true) next = this.#queue.shift();
-    return next;
-  }
-
-  /** A connection finished its request and may take another. */
-  idle(conn: Connection): void {
-    const next = this.#nextWaiting();
-    if (next !== undefined) {
-      conn.send(next);
-      return;
-    }
-    // No timer per request: the agent's sweep closes connections idle past keepAliveTimeoutMs.
-    conn.idleSince = performance.now();
-    this.#idle.push(conn);
-  }
-
-  remove(conn: Connection): void {
-    this.#all.delete(conn);
-    const i = this.#idle.indexOf(conn);
-    if (i >= 0) this.#idle.splice(i, 1);
-    // A waiting request gets a new connection in place of the closed one.
-    if (this.agent.closed) return;
-    const next = this.#nextWaiting();
-    if (next !== undefined) this.#open(next);
-  }
-
-  /** Closes connections idle for `ms` or longer. */
-  sweep(now: number, ms: number): void {
-    for (const c of [...this.#idle]) if (now - c.idleSince >= ms) c.close();
-  }
-
-  closeIdle(): void {
-    for (const c of [...this.#idle]) c.close();
-    for (const ex of this.#queue) ex.fail(transportError('agent closed', 'UND_ERR_DESTROYED'));
-    this.#queue = [];
-  }
-}
-
-/** Keep-alive HTTP/1.1 pools per origin, for the proxy engine (see the module comment). */
-export class Http1Agent implements UpstreamDispatcher {
-  readonly options: Http1AgentOptions;
-  readonly #pools = new Map<string, OriginPool>();
-  closed = false;
-  #sweeper: NodeJS.Timeout | undefined;
-
-  constructor(options: Http1AgentOptions) {
-    if (!isResponseParserSupported()) throw new Error('Http1Agent: node:http parser not available');
-    this.options = options;
-  }
-
-  /** Starts a request; the handler hears of it through its raw handler methods. */
-  dispatch(options: Dispatcher.DispatchOptions, handler: UpstreamHandler): boolean {
-    const ex = new Exchange(options, handler);
-    handler.onConnect(ex.abort);
-    if (ex.done) return true;
-    if (this.closed) {
-      ex.fail(transportError('agent closed', 'UND_ERR_DESTROYED'));
-      return true;
-    }
-    const origin = String(options.origin);
-    let pool = this.#pools.get(origin);
-    if (pool === undefined) {
-      this.#startSweeper();
-      pool = new OriginPool(this, origin);
-      this.#pools.set(origin, pool);
-    }
-    pool.dispatch(ex);
-    return true;
-  }
-
-  /**
-   * One timer for every idle connection: each sweep closes those idle past keepAliveTimeoutMs,
-   * so a connection is closed at most an eighth of the timeout late (keep the timeout below the
-   * upstreams' own: node's servers close idle connections after 5 s, the default here is 4 s).
-   */
-  #startSweeper(): void {
-    if (this.#sweeper !== undefined) return;
-    const ms = this.options.keepAliveTimeoutMs;
-    this.#sweeper = setInterval(
-      () => {
-        const now = performance.now();
-        for (const p of this.#pools.values()) p.sweep(now, ms);
-      },
-      Math.max(10, Math.min(1_000, ms / 8)),
-    );
-    this.#sweeper.unref();
-  }
-
-  /** Connections open now, over every origin (for tests and metrics). */
-  get connections(): number {
-    let n = 0;
-    for (const p of this.#pools.values()) n += p.size;
-    return n;
-  }
-
-  /** Closes idle connections now, and busy ones when their request ends. */
-  async close(): Promise<void> {
-    this.closed = true;
-    clearInterval(this.#sweeper);
-    for (const p of this.#pools.values()) p.closeIdle();
-  }
 }

@@ -1,9 +1,10 @@
 /**
  * @module node's own HTTP/1.1 parser (llhttp, the C parser node:http runs on), reached through
  * `_http_common`, shared by the gateway's upstream client (Http1Agent) and its downstream server
- * (Http1Server). It is a node internal: this module checks its shape once, at load, and the
- * gateway falls back to undici and node:http when it is missing or changed
- * (docs/architecture.md, "the proxy's own HTTP/1.1 client and server").
+ * (Http1Server). It is a node internal: this module checks its shape once, at load;
+ * native-support.ts then parses a sample request and response through it, and the gateway falls
+ * back to undici and node:http, with a warning and a metric, when either fails
+ * (docs/architecture.md, "How the proxy engine is built").
  */
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
@@ -89,16 +90,6 @@ export const PARSER_METHODS: readonly string[] | undefined = (() => {
   return Array.isArray(m) && m.every((x) => typeof x === 'string') ? (m as string[]) : undefined;
 })();
 
-/** Whether the parser is there for the upstream client (responses). */
-export function isResponseParserSupported(): boolean {
-  return HTTPParser !== undefined;
-}
-
-/** Whether the parser is there for the downstream server (requests need the method names). */
-export function isRequestParserSupported(): boolean {
-  return HTTPParser !== undefined && PARSER_METHODS !== undefined;
-}
-
 /** A head as the parser hands it over, whole (however many parts a long head came in). */
 export interface ParsedHead {
   readonly versionMajor: number;
@@ -126,14 +117,15 @@ export interface ParserCallbacks {
  * A parser of requests or responses whose `onHead` gets the whole head: node's parser hands a
  * long head over in parts first (kOnHeaders, with headers and url pieces), then the rest with
  * the head's end (kOnHeadersComplete, headers and url undefined when all came in parts).
- * Requires HTTPParser (check isRequestParserSupported / isResponseParserSupported first).
+ * Requires HTTPParser (check NATIVE_HTTP1_SUPPORT, native-support.ts, first); `P` is another
+ * parser class only for its self-test.
  */
 export function createParser(
   kind: 'request' | 'response',
   maxHeaderSize: number,
   on: ParserCallbacks,
+  P: NodeHttpParserClass = HTTPParser as NodeHttpParserClass,
 ): NodeHttpParser {
-  const P = HTTPParser as NodeHttpParserClass;
   const parser = new P();
   parser.initialize(kind === 'request' ? P.REQUEST : P.RESPONSE, {}, maxHeaderSize, 0);
   let parts: string[] = [];

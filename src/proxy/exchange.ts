@@ -1,0 +1,293 @@
+/**
+ * @module Exchange: one downstream request through the proxy engine, and the FilterExchange its
+ * route's filters see. It matches the request, runs the filters, sends attempts to the
+ * cluster's instances with budgeted retries, streams the answer downstream with backpressure,
+ * and turns every failure into a reply (error-reply.ts).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { RetryState } from '../client/resilience/index.js';
+import { errors, isMeshError, type MeshError } from '../core/errors.js';
+import { Attempt, type AttemptOwner } from './attempt.js';
+import type { Cluster } from './cluster.js';
+import type { ExchangeContext, ProxyRequest, ProxyResponse, ProxyRoute } from './contract.js';
+import { replyFor, routeNotFound, sendLocalReply, upstreamFailure } from './error-reply.js';
+import type { FilterExchange, LocalReply } from './filter.js';
+import {
+  responseHeaderList,
+  stripResponseHeaders,
+  upstreamRequestHeaders,
+  type ResponseHeaderList,
+} from './headers.js';
+import type { RouteClusterStats } from './proxy-metrics.js';
+import type { RequestTarget } from './request-target.js';
+
+/** The route and cluster label of a request that reached none. */
+const NO_CLUSTER = '-';
+
+/** undici's error when the response head did not come in time. */
+function isHeadersTimeout(err: unknown): boolean {
+  return (err as { code?: unknown }).code === 'UND_ERR_HEADERS_TIMEOUT';
+}
+
+/**
+ * One downstream request and its attempts. Made by the engine per request: `start()` once,
+ * then `closed()` when the downstream response closes.
+ */
+export class Exchange implements FilterExchange, AttemptOwner {
+  readonly #engine: ExchangeContext;
+  readonly #req: ProxyRequest;
+  readonly #res: ProxyResponse;
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
+  path: string;
+  #extra: Record<string, string> | undefined;
+  #remove: Set<string> | undefined;
+  #route: ProxyRoute | undefined;
+  #target: RequestTarget | undefined;
+  #cluster: Cluster | undefined;
+  #state: RetryState | undefined;
+  #stats: RouteClusterStats | undefined;
+  #tried: Set<string> | undefined;
+  #attempt: Attempt | undefined;
+  readonly #hasBody: boolean;
+  /** The response head went downstream: no more retries, failures just cut the response. */
+  #responded = false;
+  #finished = false;
+  #upstreamHeaders: string[] | undefined;
+
+  constructor(engine: ExchangeContext, req: ProxyRequest, res: ProxyResponse) {
+    this.#engine = engine;
+    this.#req = req;
+    this.#res = res;
+    this.method = req.method ?? 'GET';
+    this.headers = req.headers;
+    this.path = req.url ?? '/';
+    const h = req.headers;
+    // RFC 9112 6.3: a request has a body when it has Content-Length > 0 or Transfer-Encoding.
+    this.#hasBody =
+      h['transfer-encoding'] !== undefined ||
+      (h['content-length'] !== undefined && h['content-length'] !== '0');
+  }
+
+  setRequestHeader(name: string, value: string): void {
+    (this.#remove ??= new Set()).add(name);
+    (this.#extra ??= {})[name] = value;
+  }
+  removeRequestHeader(name: string): void {
+    (this.#remove ??= new Set()).add(name);
+  }
+
+  stats(): RouteClusterStats | undefined {
+    return this.#stats;
+  }
+
+  start(): void {
+    const matched = this.#engine.match(this.#req);
+    if (isMeshError(matched)) {
+      // A request refused as malformed ends its connection, as node:http and nginx do.
+      this.#res.shouldKeepAlive = false;
+      this.#reply(matched, NO_CLUSTER);
+      return;
+    }
+    const { route, input, target } = matched;
+    this.path = target.path;
+    this.#target = target;
+    if (route === undefined) {
+      this.#reply(routeNotFound(input), NO_CLUSTER);
+      return;
+    }
+    this.#route = route;
+    for (const f of route.filters) {
+      const status = f.onRequest?.(this);
+      if (status !== undefined && status !== 'continue') {
+        this.#localReply(status, route.name, NO_CLUSTER);
+        return;
+      }
+    }
+    const cluster = route.pickCluster();
+    this.#cluster = cluster;
+    this.#state = route.retry.begin({ method: this.method, inherited: this.headers });
+    if (cluster.loaded) this.#sendFirst(route, cluster);
+    else
+      this.#engine.options.ready(cluster).then(
+        (found) => {
+          if (found) this.#sendFirst(route, cluster);
+          // Counted with the other 404s: no stats are kept for a name that leads nowhere.
+          else this.#localReply(replyFor(routeNotFound(input)), NO_CLUSTER, NO_CLUSTER);
+        },
+        (err: unknown) => this.#reply(err as Error, cluster.name),
+      );
+  }
+
+  /** The route leads to a cluster: its stats from now on, and the first attempt. */
+  #sendFirst(route: ProxyRoute, cluster: Cluster): void {
+    this.#stats = this.#engine.stats(route, cluster);
+    this.#send();
+  }
+
+  /** The downstream response closed: finished, or the client went away mid-way. */
+  closed(): void {
+    if (!this.#finished) {
+      // Client disconnect: cancel the upstream request (RFC 9110 9.3: nobody reads the answer).
+      this.#attempt?.cancel();
+      this.#finish(0);
+    }
+  }
+
+  #send(): void {
+    if (this.#finished) return;
+    const cluster = this.#cluster as Cluster;
+    const state = this.#state as RetryState;
+    const hashKey = this.headers['x-meshwork-hash-key'];
+    const endpoint = cluster.pick(this.#tried, typeof hashKey === 'string' ? hashKey : undefined);
+    if (endpoint === undefined) {
+      this.#reply(errors.proxyNoHealthyUpstream(cluster.name, cluster.total), cluster.name);
+      return;
+    }
+    const panic = cluster.panic;
+    cluster.balancerFor(panic).started(endpoint.id);
+    const tryTimeoutMs = state.tryTimeoutMs();
+    // The forwarded headers are built once; only the attempt/deadline headers change per try.
+    this.#upstreamHeaders ??= upstreamRequestHeaders(
+      this.#req.rawHeaders,
+      this.#target as RequestTarget,
+      this.#extra,
+      this.#remove,
+    );
+    const retryHeaders = state.headers();
+    const headers = this.#upstreamHeaders.slice();
+    for (const k in retryHeaders) headers.push(k, retryHeaders[k] as string);
+    const attempt = new Attempt(this, cluster, endpoint, panic, tryTimeoutMs);
+    this.#attempt = attempt;
+    const idleMs = this.#engine.options.upstreamIdleTimeoutMs;
+    const opts: Dispatcher.DispatchOptions = {
+      origin: cluster.origin(endpoint),
+      path: this.path,
+      method: this.method as Dispatcher.HttpMethod,
+      headers,
+      body: this.#hasBody ? this.#req.body : null,
+      headersTimeout: Number.isFinite(tryTimeoutMs) ? Math.max(1, tryTimeoutMs) : 0,
+      bodyTimeout: idleMs,
+    };
+    try {
+      this.#engine.options.dispatcher.dispatch(opts, attempt);
+    } catch (err) {
+      attempt.failed(err as Error);
+    }
+  }
+
+  /** Whether another attempt may be sent: the body was not read yet (or there is none). */
+  #canRetry(): boolean {
+    return !this.#hasBody || !this.#req.body.readableDidRead;
+  }
+
+  /** An attempt answered with a head. Returns false when the response is discarded for a retry. */
+  onHead(
+    attempt: Attempt,
+    status: number,
+    rawHeaders: readonly (Buffer | string)[],
+    message: string,
+  ): boolean {
+    const state = this.#state as RetryState;
+    if (status === 502 || status === 503 || status === 504) {
+      if (!this.#finished && this.#canRetry()) {
+        const d = state.decide({ kind: 'response', status });
+        if (d.retry) {
+          this.#retryLater(attempt, d.delayMs);
+          return false;
+        }
+      }
+    }
+    if (this.#finished) return false;
+    this.#responded = true;
+    const route = this.#route as ProxyRoute;
+    const headers: ResponseHeaderList = responseHeaderList(rawHeaders);
+    for (const f of route.filters) f.onResponseHeaders?.(headers);
+    stripResponseHeaders(headers);
+    try {
+      // A flat name/value list: node writes it as it is (no per-header setHeader, no object).
+      this.#res.writeHead(status, message, headers);
+    } catch (err) {
+      // A header value node refuses (invalid characters from a broken upstream).
+      this.#engine.options.logger.debug({ err }, 'invalid upstream response head');
+      this.#responded = false;
+      attempt.cancel();
+      this.#reply(
+        errors.proxyUpstreamReset((this.#cluster as Cluster).name, 'invalid response head'),
+        (this.#cluster as Cluster).name,
+      );
+      return false;
+    }
+    (this.#stats as RouteClusterStats).answered(status);
+    return true;
+  }
+
+  /** A body chunk: false asks the upstream to pause until the downstream drains. */
+  onData(chunk: Buffer): boolean {
+    return this.#res.write(chunk);
+  }
+
+  onDrain(fn: () => void): void {
+    this.#res.once('drain', fn);
+  }
+
+  onEnd(): void {
+    this.#res.end();
+    this.#finish(-1);
+  }
+
+  /** An attempt failed before the head (retry or reply), or during the body (cut). */
+  onError(attempt: Attempt, err: Error): void {
+    if (this.#finished) return;
+    const cluster = this.#cluster as Cluster;
+    if (this.#responded) {
+      // Too late for a status: cut the response so the client sees it incomplete.
+      this.#res.destroy(err);
+      this.#finish(-1);
+      return;
+    }
+    const state = this.#state as RetryState;
+    const timedOut = isHeadersTimeout(err);
+    const outcome = timedOut ? errors.clientTimeout('try', attempt.tryTimeoutMs, err) : err;
+    if (this.#canRetry()) {
+      const d = state.decide({ kind: 'error', error: outcome });
+      if (d.retry) {
+        this.#retryLater(attempt, d.delayMs);
+        return;
+      }
+    }
+    const mapped: MeshError = timedOut
+      ? errors.proxyUpstreamTimeout(cluster.name, attempt.tryTimeoutMs)
+      : upstreamFailure(cluster.name, err);
+    this.#reply(mapped, cluster.name);
+  }
+
+  #retryLater(attempt: Attempt, delayMs: number): void {
+    (this.#tried ??= new Set()).add(attempt.endpoint.id);
+    (this.#stats as RouteClusterStats).retried();
+    if (delayMs <= 0) queueMicrotask(() => this.#send());
+    else setTimeout(() => this.#send(), delayMs);
+  }
+
+  #reply(err: Error, service: string): void {
+    this.#localReply(replyFor(err), this.#route?.name ?? NO_CLUSTER, service);
+  }
+
+  #localReply(reply: LocalReply, route: string, service: string): void {
+    if (this.#finished) return;
+    const stats = this.#stats ?? this.#engine.options.metrics.stats(route, service);
+    stats.answered(reply.status);
+    // The request body is not read: drop the connection after the reply rather than drain it.
+    if (this.#hasBody && !this.#req.body.readableEnded) this.#res.shouldKeepAlive = false;
+    sendLocalReply(this.#res, reply);
+    this.#finish(-1);
+  }
+
+  /** `_code` -1: completed; 0: cut by the client. */
+  #finish(_code: number): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#engine.options.metrics.requestFinished();
+  }
+}

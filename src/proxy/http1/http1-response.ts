@@ -1,0 +1,217 @@
+/**
+ * @module Http1Response: one response of the gateway's downstream HTTP/1.1 server
+ * (http1-server.ts), its head written by hand and sent with the first body chunk, its body
+ * framed by Content-Length or chunked (close-delimited for an HTTP/1.0 client).
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { HTTP_TOKEN } from '../headers.js';
+import { httpError } from './http-error.js';
+import type { Http1Request } from './http1-request.js';
+
+/**
+ * What a response needs of its connection (Http1Connection): the socket, whether its server is
+ * closing (then the response closes the connection), and to hear that the response ended.
+ * `responseEnded` is called once per response, from `end()`; it MUST NOT throw.
+ */
+export interface ResponseConnection {
+  readonly socket: Socket;
+  readonly server: { readonly closing: boolean };
+  responseEnded(res: Http1Response): void;
+}
+
+/** The bytes no field value may hold (CR, LF, NUL); names must be tokens (HTTP_TOKEN). */
+const INVALID_VALUE = /[\r\n\0]/;
+
+/** Bodies up to this size are written in one buffer with their head. */
+const INLINE_BODY_MAX = 16_384;
+
+/** The cached Date header value, renewed at most once a second. */
+let dateSecond = 0;
+let dateValue = '';
+function utcDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1_000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+/**
+ * One response. `writeHead` takes node's flat `[name, value, ...]` list; the head goes out with
+ * the first body chunk (one write). 'close' listeners hear of a connection closed before the
+ * response ended (not of a response that ended normally).
+ */
+export class Http1Response {
+  readonly req: Http1Request;
+  readonly #conn: ResponseConnection;
+  statusCode = 200;
+  /** Set false to close the connection after this response (`connection: close`). */
+  shouldKeepAlive: boolean;
+  headersSent = false;
+  writableEnded = false;
+  #head: string | undefined;
+  #noBody = false;
+  #chunked = false;
+  /** Body bytes still owed under Content-Length; -1 when not framed by one. */
+  #remaining = -1;
+  #onClose: (() => void) | undefined;
+
+  constructor(conn: ResponseConnection, req: Http1Request) {
+    this.#conn = conn;
+    this.req = req;
+    this.shouldKeepAlive = req.keepAlive;
+  }
+
+  get destroyed(): boolean {
+    return this.#conn.socket.destroyed;
+  }
+
+  writeHead(status: number, message: string | undefined, headers: readonly string[]): this {
+    if (this.headersSent) throw httpError('response head already sent', 'ERR_HTTP_HEADERS_SENT');
+    let head = `HTTP/1.1 ${status} ${message === undefined || message === '' ? (STATUS_CODES[status] ?? '') : message}\r\n`;
+    let length = -1;
+    let hasDate = false;
+    let keepAlive = this.shouldKeepAlive;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
+      const n = name.length;
+      if (n === 14 || n === 17 || n === 10 || n === 4) {
+        const lower = name.toLowerCase();
+        if (lower === 'content-length') {
+          length = Number(value);
+          if (!Number.isSafeInteger(length) || length < 0)
+            throw httpError(`invalid content-length "${value}"`, 'ERR_HTTP_INVALID_HEADER_VALUE');
+          continue; // written below, once
+        } else if (lower === 'transfer-encoding')
+          continue; // this hop frames its own body
+        else if (lower === 'connection') {
+          if (/\bclose\b/i.test(value)) keepAlive = false;
+          continue;
+        } else if (lower === 'date') hasDate = true;
+      }
+      // What node's checkIsHttpToken/checkInvalidHeaderChar refuse: no header may break the head.
+      if (!HTTP_TOKEN.test(name))
+        throw httpError(`invalid header name "${name}"`, 'ERR_INVALID_HTTP_TOKEN');
+      if (INVALID_VALUE.test(value))
+        throw httpError(`invalid value of header "${name}"`, 'ERR_INVALID_CHAR');
+      head += `${name}: ${value}\r\n`;
+    }
+    const req = this.req;
+    this.statusCode = status;
+    this.#noBody = req.method === 'HEAD' || status === 204 || status === 304 || status < 200;
+    const http11 = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
+    if (this.#noBody) {
+      if (length >= 0) head += `content-length: ${length}\r\n`;
+    } else if (length >= 0) {
+      head += `content-length: ${length}\r\n`;
+      this.#remaining = length;
+    } else if (http11) {
+      head += 'transfer-encoding: chunked\r\n';
+      this.#chunked = true;
+    } else keepAlive = false; // an HTTP/1.0 client reads to the close
+    if (!hasDate) head += `date: ${utcDate()}\r\n`;
+    if (this.#conn.server.closing) keepAlive = false;
+    this.shouldKeepAlive = keepAlive;
+    if (!keepAlive) head += 'connection: close\r\n';
+    else if (!http11) head += 'connection: keep-alive\r\n';
+    this.#head = `${head}\r\n`;
+    this.headersSent = true;
+    return this;
+  }
+
+  /** Writes a body chunk; false when the socket's buffer is full (wait for 'drain'). */
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode, undefined, []);
+    const socket = this.#conn.socket;
+    const head = this.#head;
+    this.#head = undefined;
+    const bytes = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (this.#noBody || bytes === 0)
+      return head === undefined ? true : socket.write(head, 'latin1');
+    if (this.#remaining >= 0) {
+      if (bytes > this.#remaining) {
+        // More than the head announced: the next response would be read as this one's body.
+        socket.destroy(
+          httpError(
+            'response body longer than its content-length',
+            'ERR_HTTP_CONTENT_LENGTH_MISMATCH',
+          ),
+        );
+        return false;
+      }
+      this.#remaining -= bytes;
+    }
+    if (head === undefined && !this.#chunked) return socket.write(chunk);
+    if (head !== undefined && !this.#chunked && bytes <= INLINE_BODY_MAX) {
+      // A small answer goes out as one buffer: one plain write, no writev of two.
+      const headBytes = head.length; // latin1: a byte per character
+      const out = Buffer.allocUnsafe(headBytes + bytes);
+      out.write(head, 0, headBytes, 'latin1');
+      if (typeof chunk === 'string') out.write(chunk, headBytes);
+      else chunk.copy(out, headBytes);
+      return socket.write(out);
+    }
+    socket.cork();
+    if (head !== undefined) socket.write(head, 'latin1');
+    let ok: boolean;
+    if (this.#chunked) {
+      socket.write(`${bytes.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write('\r\n', 'latin1');
+    } else ok = socket.write(chunk);
+    socket.uncork();
+    return ok;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded) return this;
+    if (chunk !== undefined) this.write(chunk);
+    else if (!this.headersSent) this.writeHead(this.statusCode, undefined, []);
+    this.writableEnded = true;
+    const socket = this.#conn.socket;
+    const head = this.#head;
+    this.#head = undefined;
+    if (this.#chunked)
+      socket.write(head === undefined ? '0\r\n\r\n' : `${head}0\r\n\r\n`, 'latin1');
+    else if (head !== undefined) socket.write(head, 'latin1');
+    // A body cut short of its content-length: the connection cannot carry another response.
+    if (this.#remaining > 0 && !this.#noBody) this.shouldKeepAlive = false;
+    this.#conn.responseEnded(this);
+    return this;
+  }
+
+  /** The connection closed before the response ended (one listener: the engine's). */
+  on(_event: 'close', fn: () => void): this {
+    this.#onClose = fn;
+    return this;
+  }
+
+  /** The socket's buffer drained, once. */
+  once(_event: 'drain', fn: () => void): this {
+    this.#conn.socket.once('drain', fn);
+    return this;
+  }
+
+  /** Cuts the response (and the connection). */
+  destroy(err?: Error): this {
+    this.#conn.socket.destroy(err);
+    return this;
+  }
+
+  /** The connection closed (by either side) before this response ended. */
+  aborted(): void {
+    const fn = this.#onClose;
+    this.#onClose = undefined;
+    fn?.();
+  }
+
+  /** An interim `100 Continue`, before the head. */
+  writeContinue(): void {
+    this.#conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+  }
+}
