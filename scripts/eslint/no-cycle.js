@@ -15,11 +15,7 @@ import { ROOT, importTarget, moduleReferences, srcRelative } from './project.js'
  * Cycles allowed until the work that removes them lands: each is the exact set of files of one
  * strongly connected component. One that no longer matches is reported, so it gets removed.
  */
-export const CYCLE_EXCEPTIONS = [
-  // Issue 17: the proxy engine split (contract types in proxy/contract.ts) ends this cycle
-  // (error-reply.ts takes the ProxyResponse type from engine.ts); remove when it is merged.
-  { files: ['proxy/engine.ts', 'proxy/error-reply.ts'], why: 'issue 17, proxy engine split' },
-];
+export const CYCLE_EXCEPTIONS = [];
 
 /** srcRoot -> { files: Map(file relative to src/ -> { mtimeMs, size, targets }), checkedAt } */
 const graphs = new Map();
