@@ -83,7 +83,7 @@ async function listen(server: Server, hp: string): Promise<string> {
 }
 
 /** node's parser error codes -> the status we answer (the rest are 400). */
-const PARSE_STATUS: Readonly<Record<string, number>> = {
+export const PARSE_STATUS: Readonly<Record<string, number>> = {
   HPE_HEADER_OVERFLOW: 431,
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
   // The head did not come within headersTimeout (Http1Server's code, then node:http's).

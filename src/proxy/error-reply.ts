@@ -9,7 +9,8 @@ import { ERROR_CODES, isMeshError } from '../core/errors.js';
 import type { ProxyResponse } from './engine.js';
 import type { LocalReply } from './filter.js';
 
-const STATUS: Readonly<Record<string, number>> = {
+/** The status the proxy answers for a MeshError, by code (docs/errors.md lists the same). */
+export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   [ERROR_CODES.PROXY_ROUTE_NOT_FOUND]: 404,
   [ERROR_CODES.PROXY_NO_HEALTHY_UPSTREAM]: 503,
   [ERROR_CODES.PROXY_UPSTREAM_RESET]: 502,
@@ -23,7 +24,7 @@ const STATUS: Readonly<Record<string, number>> = {
 /** The reply for an error; anything unmapped is a 500 whose details stay out of the body. */
 export function replyFor(err: unknown): LocalReply {
   if (isMeshError(err)) {
-    const status = STATUS[err.code];
+    const status = STATUS_BY_CODE[err.code];
     if (status !== undefined) {
       return { status, body: { error: { code: err.code, message: err.message, ...err.details } } };
     }
