@@ -42,6 +42,13 @@ Examples:
   meshwork agent --config meshwork.yaml --data-dir /var/lib/meshwork
 `;
 
+/** `--consul-legacy-verbs`'s value as the `consul` option it sets. */
+function legacyVerbs(value: string): { legacyVerbs: boolean } {
+  if (!/^(true|false)$/.test(value))
+    throw errors.cliUsage('--consul-legacy-verbs takes true or false');
+  return { legacyVerbs: value === 'true' };
+}
+
 export const command: Command = {
   name: 'agent',
   synopsis: 'Run the registry agent',
@@ -63,30 +70,25 @@ export const command: Command = {
       'dns-alt-domain': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
-    const flags = pickFlags(values, {
-      http: 'http',
-      'data-dir': 'dataDir',
-      dev: 'dev',
-      store: 'store',
-      'node-name': 'nodeName',
-      'log-level': 'logLevel',
-      datacenter: 'datacenter',
-    });
-    if (values['etcd-endpoints'] !== undefined) {
-      flags.etcdEndpoints = values['etcd-endpoints'].split(',').map((e) => e.trim());
-    }
     const dns = pickFlags(values, {
       dns: 'listen',
       'dns-domain': 'domain',
       'dns-alt-domain': 'altDomain',
     });
-    if (Object.keys(dns).length > 0) flags.dns = dns;
-    const legacy = values['consul-legacy-verbs'];
-    if (legacy !== undefined) {
-      if (!/^(true|false)$/.test(legacy))
-        throw errors.cliUsage('--consul-legacy-verbs takes true or false');
-      flags.consul = { legacyVerbs: legacy === 'true' };
-    }
+    const flags = {
+      ...pickFlags(values, {
+        http: 'http',
+        'data-dir': 'dataDir',
+        dev: 'dev',
+        store: 'store',
+        'node-name': 'nodeName',
+        'log-level': 'logLevel',
+        datacenter: 'datacenter',
+        'etcd-endpoints': ['etcdEndpoints', (v) => v.split(',').map((e) => e.trim())],
+      }),
+      ...(Object.keys(dns).length > 0 ? { dns } : {}),
+      ...pickFlags(values, { 'consul-legacy-verbs': ['consul', legacyVerbs] }),
+    };
     const load = () => resolveAgentOptions(configInput(values.config, io.env, flags));
     const options = load();
     const logger = createLogger({ level: options.logLevel });
