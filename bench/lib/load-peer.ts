@@ -18,6 +18,7 @@ export interface LoadRound<R> {
   readonly driverCores: number;
 }
 
+/** What loadPeer drives, against which process, and how it reads the driver's result. */
 export interface LoadPeerOptions<R> {
   readonly name: string;
   /** The server process whose CPU is measured. */
@@ -76,6 +77,7 @@ export interface FixedRateRound {
   readonly driverCores: number;
 }
 
+/** Where fixedRatePeer sends its GETs, how fast and for how long. */
 export interface FixedRatePeerOptions {
   readonly name: string;
   /** The server process whose CPU is measured. */
