@@ -9,7 +9,7 @@ import { blockingParked, collectReceipts, startWatchers } from '../lib/watchers.
 import { runMain } from '../lib/cleanup.js';
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
-import { CpuWindow } from '../lib/proc.js';
+import { loadPeer, type LoadRound } from '../lib/load-peer.js';
 import { agentPool, heartbeatMany, registerMany, registration } from '../lib/registry-load.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { ensureWrk, runWrk, type WrkResult } from '../lib/wrk.js';
@@ -36,27 +36,18 @@ const NATIVE = '/api/v1/services/svc/instances?status=passing';
 const CONSUL = '/v1/health/service/svc?passing';
 const WATCHED = 'watched';
 
-interface Round {
-  readonly result: WrkResult;
-  readonly rps: number;
-  readonly serverCores: number;
-}
-
 /** [from, to] µs (monotonic) of the Consul rounds, to slice the agent's CPU profile. */
 const consulWindows: [number, number][] = [];
 
-function peer(name: string, url: string, pid: number): Peer<Round> {
-  return {
+function peer(name: string, url: string, pid: number): Peer<LoadRound<WrkResult>> {
+  return loadPeer({
     name,
-    async run() {
-      const mono0 = monoMicros();
-      const cpu = new CpuWindow(pid);
-      const result = runWrk(url, opts.connections, opts.duration);
-      if (name === 'consul') consulWindows.push([mono0, monoMicros()]);
-      if (result.errors > 0) throw new Error(`${name}: ${result.errors} errors or non-2xx`);
-      return { result, rps: result.rps, serverCores: cpu.read().cores };
-    },
-  };
+    pid,
+    load: () => runWrk(url, opts.connections, opts.duration),
+    rps: (result) => result.rps,
+    failure: (result) => (result.errors > 0 ? `${result.errors} errors or non-2xx` : undefined),
+    ...(name === 'consul' ? { windows: consulWindows } : {}),
+  });
 }
 
 /** [from, to] µs (monotonic) around each Consul change, to slice the agent's CPU profile. */

@@ -12,14 +12,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
+import { profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { profiling } from '../lib/agent.js';
 import { startUpstream, UPSTREAM_BODY, writeGatewayConfig } from '../lib/gateway-setup.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
-import { openLoop } from '../lib/open-loop.js';
+import { fixedRatePeer, loadPeer, type LoadRound } from '../lib/load-peer.js';
 import {
-  CpuWindow,
   freePort,
   readMemory,
   REPO_ROOT,
@@ -27,7 +26,6 @@ import {
   waitForLine,
   type Child,
 } from '../lib/proc.js';
-import { RawHttpPool } from '../lib/raw-http.js';
 import { ensureWrk, runWrk, type WrkResult } from '../lib/wrk.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
@@ -100,12 +98,7 @@ interface Target {
   readonly child: Child;
 }
 
-interface WrkRound {
-  readonly rps: number;
-  readonly p99Ms: number;
-  readonly cores: number;
-  readonly errors: number;
-}
+type WrkRound = LoadRound<WrkResult>;
 
 /** Runs wrk against `url` with the run's connection count. */
 const wrk = (url: string, seconds: number): WrkResult => runWrk(url, opts.connections, seconds);
@@ -114,18 +107,14 @@ const wrk = (url: string, seconds: number): WrkResult => runWrk(url, opts.connec
 const gatewayWindows: [number, number][] = [];
 
 function wrkPeer(t: Target): Peer<WrkRound> {
-  return {
+  return loadPeer({
     name: t.name,
-    async run() {
-      const cpu = new CpuWindow(t.child.pid);
-      const from = monoMicros();
-      const r = wrk(`${t.url}/`, opts.duration);
-      if (t.name === GATEWAY) gatewayWindows.push([from, monoMicros()]);
-      const { cores } = cpu.read();
-      await sleep(500);
-      return { ...r, cores };
-    },
-  };
+    pid: t.child.pid,
+    load: () => wrk(`${t.url}/`, opts.duration),
+    rps: (r) => r.rps,
+    ...(t.name === GATEWAY ? { windows: gatewayWindows } : {}),
+    restMs: 500,
+  });
 }
 
 const GATEWAY = 'meshwork gateway';
@@ -282,7 +271,7 @@ backend b
     opts.rounds,
     (name, round, r) =>
       log(
-        `round ${round} ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99Ms)} ms, ${fmt(r.cores)} cores, ${r.errors} errors`,
+        `round ${round} ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.result.p99Ms)} ms, ${fmt(r.serverCores)} cores, ${r.result.errors} errors`,
       ),
     { order: 'mirrored' },
   );
@@ -294,25 +283,24 @@ backend b
   // burst, which measures queueing behind the burst rather than latency at that rate).
   const fixedTargets = targets.filter((t) => ['direct', 'nginx', GATEWAY].includes(t.name));
   const fixed = await alternate(
-    fixedTargets.map((t) => ({
-      name: t.name,
-      async run() {
-        const pool = new RawHttpPool(t.url, 16);
-        const bytes = pool.build('GET', '/');
-        try {
-          const cpu = new CpuWindow(t.child.pid);
-          const load = await openLoop({
-            rate: opts.rate,
-            seconds: opts['fixed-duration'],
-            op: async () => (await pool.request(bytes)) === 200,
-          });
-          const cores = cpu.read().cores;
-          return { load, cores, rss: readMemory(t.child.pid) };
-        } finally {
-          pool.close();
-        }
-      },
-    })),
+    fixedTargets.map((t) => {
+      const peer = fixedRatePeer({
+        name: t.name,
+        pid: t.child.pid,
+        url: t.url,
+        path: '/',
+        connections: 16,
+        rate: opts.rate,
+        seconds: opts['fixed-duration'],
+      });
+      return {
+        name: t.name,
+        run: async (round: number) => {
+          const r = await peer.run(round);
+          return { load: r.load, cores: r.serverCores, rss: readMemory(t.child.pid) };
+        },
+      };
+    }),
     opts.rounds,
     (name, round, r) => {
       const s = summarize(r.load.latencyMs);
@@ -361,9 +349,9 @@ backend b
         (results.get(t.name) ?? []).map((r) => fmt(r.rps)).join(' / '),
         ratio(rpsOf(t.name), nginxRps),
         ratio(rpsOf(t.name), nodeProxyRps),
-        fmt(med(t.name, (r) => r.p99Ms)),
-        fmt(med(t.name, (r) => r.cores)),
-        fmt(med(t.name, (r) => (r.cores / r.rps) * 1e6)),
+        fmt(med(t.name, (r) => r.result.p99Ms)),
+        fmt(med(t.name, (r) => r.serverCores)),
+        fmt(med(t.name, (r) => (r.serverCores / r.rps) * 1e6)),
       ]),
     ),
   );

@@ -7,13 +7,12 @@ import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import { startAgent, profiling } from '../lib/agent.js';
 import { runMain } from '../lib/cleanup.js';
-import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
+import { profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { alternate, flags, type Peer } from '../lib/load.js';
-import { CpuWindow, forkWorker, request } from '../lib/proc.js';
+import { fixedRatePeer, loadPeer, type FixedRateRound, type LoadRound } from '../lib/load-peer.js';
+import { forkWorker, request } from '../lib/proc.js';
 import { heartbeatMany, registerMany, registration } from '../lib/registry-load.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
-import { openLoop, type OpenLoopResult } from '../lib/open-loop.js';
-import { RawHttpPool } from '../lib/raw-http.js';
 import { median, summarize } from '../lib/stats.js';
 
 const opts = flags('npm run bench:reads -- [flags]', {
@@ -32,76 +31,42 @@ const opts = flags('npm run bench:reads -- [flags]', {
 
 const PATH = '/api/v1/services/svc/instances?status=passing';
 
-interface Round {
-  readonly result: Result;
-  readonly rps: number;
-  readonly serverCores: number;
-  readonly driverCores: number;
-}
-
-interface FixedRound {
-  readonly load: OpenLoopResult;
-  readonly serverCores: number;
-  readonly driverCores: number;
-}
-
 /** [from, to] µs (monotonic) of the agent's closed-loop rounds, to slice its CPU profile. */
 const agentWindows: [number, number][] = [];
 
-function peer(name: string, url: string, pid: number): Peer<Round> {
-  return {
+function peer(name: string, url: string, pid: number): Peer<LoadRound<Result>> {
+  return loadPeer({
     name,
-    async run() {
-      const mono0 = monoMicros();
-      const cpu = new CpuWindow(pid);
-      const driver0 = process.cpuUsage();
-      const result = await autocannon({
+    pid,
+    load: () =>
+      autocannon({
         url: url + PATH,
         connections: opts.connections,
         duration: opts.duration,
         pipelining: 1,
-      });
-      const { cores: serverCores, wallSeconds } = cpu.read();
-      const d = process.cpuUsage(driver0);
-      const driverCores = (d.user + d.system) / 1e6 / wallSeconds;
-      if (name === 'agent') agentWindows.push([mono0, monoMicros()]);
-      if (result.errors > 0 || result.non2xx > 0 || result.timeouts > 0) {
-        throw new Error(
-          `${name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`,
-        );
-      }
-      return { result, rps: result['2xx'] / result.duration, serverCores, driverCores };
-    },
-  };
+      }),
+    rps: (result) => result['2xx'] / result.duration,
+    failure: (result) =>
+      result.errors > 0 || result.non2xx > 0 || result.timeouts > 0
+        ? `${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`
+        : undefined,
+    ...(name === 'agent' ? { windows: agentWindows } : {}),
+  });
 }
 
-/**
- * Open-loop GETs at a fixed rate over an undici Pool (autocannon's overallRate sends each second's
- * quota in a burst, which measures queueing behind the burst rather than latency at that rate).
- */
-function fixedPeer(name: string, url: string, pid: number, rate: number): Peer<FixedRound> {
-  return {
+/** GETs of PATH at `rate` over the run's connection count; a failed request fails the run. */
+function fixedPeer(name: string, url: string, pid: number, rate: number): Peer<FixedRateRound> {
+  const { connections, duration: seconds } = opts;
+  return fixedRatePeer({
     name,
-    async run() {
-      const pool = new RawHttpPool(url, opts.connections);
-      const bytes = pool.build('GET', PATH);
-      try {
-        const cpu = new CpuWindow(pid);
-        const driver = new CpuWindow(process.pid);
-        const load = await openLoop({
-          rate,
-          seconds: opts.duration,
-          op: async () => (await pool.request(bytes)) === 200,
-        });
-        const serverCores = cpu.read().cores;
-        const driverCores = driver.read().cores;
-        if (load.errors > 0) throw new Error(`${name}: ${load.errors} errors: ${load.firstError}`);
-        return { load, serverCores, driverCores };
-      } finally {
-        pool.close();
-      }
-    },
-  };
+    pid,
+    url,
+    path: PATH,
+    connections,
+    rate,
+    seconds,
+    failOnErrors: true,
+  });
 }
 
 runMain(async () => {

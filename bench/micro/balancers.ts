@@ -5,27 +5,16 @@
  * Usage: npm run bench:balancers [-- --quick] [-- --rounds N]
  */
 import { cpus, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import { do_not_optimize, measure } from 'mitata';
 import type { Balancer, BalancerSpec, Endpoint, PickContext } from '../../src/client/index.js';
 import { createBalancer } from '../../src/client/index.js';
+import { flags } from '../lib/load.js';
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '3' },
-    help: { type: 'boolean', default: false },
-  },
+const opts = flags('npm run bench:balancers [-- --quick] [-- --rounds N]', {
+  quick: { default: false, help: 'shorter samples, noisier numbers' },
+  rounds: { default: 3, help: 'measure every cell N times and report the median' },
 });
-if (flags.help) {
-  console.log(
-    'npm run bench:balancers [-- --quick] [-- --rounds N]\n' +
-      '  --quick: shorter samples, noisier numbers\n' +
-      '  --rounds N: measure every cell N times and report the median (default 3)',
-  );
-  process.exit(0);
-}
 
 const SIZES = [10, 100, 1_000] as const;
 const KEYS = 1_024;
@@ -38,8 +27,8 @@ const SPECS: readonly (readonly [string, BalancerSpec])[] = [
   ['maglev', 'maglev'],
   ['zone-aware (weighted-round-robin)', { type: 'zone-aware', localZone: 'z0' }],
 ];
-const MIN_CPU_TIME_NS = flags.quick ? 100e6 : 500e6;
-const ROUNDS = Math.max(1, Number.parseInt(flags.rounds, 10) || 1);
+const MIN_CPU_TIME_NS = opts.quick ? 100e6 : 500e6;
+const ROUNDS = Math.max(1, Math.trunc(opts.rounds) || 1);
 
 /** The median over ROUNDS runs of `measureOnce` (mean ns per call each). */
 async function median(measureOnce: () => Promise<number>): Promise<number> {

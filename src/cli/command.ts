@@ -123,17 +123,43 @@ export function configInput(
   return { ...(file === undefined ? {} : { file }), env, flags };
 }
 
+/** How one flag becomes an option: the option's key, or the key and a conversion of the value. */
+export type FlagTarget<V> = string | readonly [key: string, convert: (value: V) => unknown];
+
+/** For each flag of `V` (parseArgs' values) that becomes an option, its target. */
+export type FlagTargets<V> = { readonly [F in keyof V]?: FlagTarget<Exclude<V[F], undefined>> };
+
+/** The options `pickFlags` answers: one optional key per target, typed by its conversion. */
+export type PickedFlags<V, N> = {
+  -readonly [
+    F in keyof N & keyof V as N[F] extends string
+      ? N[F]
+      : N[F] extends readonly [infer K extends string, unknown]
+        ? K
+        : never
+  ]?: N[F] extends readonly [string, (value: never) => infer R] ? R : Exclude<V[F], undefined>;
+};
+
 /**
  * The flags that were given, as options: `names` maps each flag to its option key
- * (`{ 'log-level': 'logLevel' }`); flags left out of the command line are left out here.
+ * (`{ 'log-level': 'logLevel' }`), or to a key and a conversion that may throw a usage error
+ * (`{ 'etcd-endpoints': ['etcdEndpoints', (v) => v.split(',')] }`). Flags left out of the
+ * command line are left out here; conversions run in the order `names` lists them. Every
+ * command turns its flags into options (config, a request, a query) with this.
+ * @example
+ * const flags = pickFlags(values, { http: 'http', 'data-dir': 'dataDir' });
+ * resolveAgentOptions(configInput(values.config, io.env, flags));
  */
-export function pickFlags(
-  values: Readonly<Record<string, unknown>>,
-  names: Readonly<Record<string, string>>,
-): Record<string, unknown> {
+export function pickFlags<
+  V extends Readonly<Record<string, unknown>>,
+  const N extends FlagTargets<V>,
+>(values: V, names: N): PickedFlags<V, N> {
   const out: Record<string, unknown> = {};
-  for (const [flag, key] of Object.entries(names)) {
-    if (values[flag] !== undefined) out[key] = values[flag];
+  for (const [flag, target] of Object.entries(names) as [string, FlagTarget<unknown>][]) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (typeof target === 'string') out[target] = value;
+    else out[target[0]] = target[1](value);
   }
-  return out;
+  return out as PickedFlags<V, N>;
 }

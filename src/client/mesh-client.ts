@@ -16,7 +16,12 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { InstanceDto } from '../protocol/api-types.js';
 import type { RegistrationInput } from '../protocol/registration.js';
-import { createBalancer, toEndpoints, type BalancerSpec } from './balancers/index.js';
+import {
+  createBalancer,
+  resolveBalancerSpec,
+  toEndpoints,
+  type BalancerSpec,
+} from './balancers/index.js';
 import { ServiceDiscovery, type DiscoverFilter } from './discovery.js';
 import { createMeshInterceptor, replayable, type ServiceCluster } from './mesh-dispatcher.js';
 import { RegistryClient } from './registry-client.js';
@@ -25,6 +30,9 @@ import {
   OutlierDetector,
   TokenBucketRateLimiter,
   createRetryPolicy,
+  resolveBulkheadOptions,
+  resolveCircuitBreakerOptions,
+  resolveRateLimiterOptions,
   type CircuitBreakerOptions,
   type RetryPolicy,
   type RetryPolicyOptions,
@@ -105,15 +113,16 @@ export class MeshworkClient {
       clock: options.clock ?? systemClock,
       ...(options.random === undefined ? {} : { random: options.random }),
     });
-    // Validate every policy now, at start-up, not at the first call of each service.
-    new OutlierDetector(options.outlierDetection);
+    // Validate every policy now, at start-up, not at the first call of each service: the
+    // schemas each policy's constructor checks, with no throwaway instance built.
+    resolveCircuitBreakerOptions(options.outlierDetection);
     if (options.bulkhead !== undefined)
-      new Bulkhead(options.bulkhead.maxConcurrent, options.bulkhead.maxQueue ?? 0);
+      resolveBulkheadOptions(options.bulkhead.maxConcurrent, options.bulkhead.maxQueue ?? 0);
     if (options.rateLimit !== undefined)
-      new TokenBucketRateLimiter(options.rateLimit.ratePerSecond, options.rateLimit.burst ?? 1);
+      resolveRateLimiterOptions(options.rateLimit.ratePerSecond, options.rateLimit.burst ?? 1);
     const b = options.balancer ?? DEFAULT_MESHWORK_CLIENT_OPTIONS.balancer;
     for (const spec of typeof b === 'string' || 'type' in b ? [b] : Object.values(b))
-      createBalancer(spec as BalancerSpec);
+      resolveBalancerSpec(spec);
     this.#agent = new Agent({ keepAliveTimeout: 30_000, connections: 128, ...options.agent });
     this.dispatcher = this.#agent.compose(
       createMeshInterceptor({ cluster: (s) => this.#cluster(s), retry: this.retry }),

@@ -5,7 +5,7 @@
  * every problem listed before any port opens.
  */
 import { z } from 'zod';
-import { createBalancer, type BalancerSpec } from '../client/balancers/index.js';
+import { resolveBalancerSpec } from '../client/balancers/index.js';
 import {
   circuitBreakerOptionsSchema,
   DEFAULT_CIRCUIT_BREAKER_OPTIONS,
@@ -150,7 +150,7 @@ function semanticProblems(o: GatewayOptions): string[] {
   const problems: string[] = [];
   const checkBalancer = (spec: unknown, path: string): void => {
     try {
-      createBalancer(spec as BalancerSpec);
+      resolveBalancerSpec(spec);
     } catch (err) {
       if (!isMeshError(err)) throw err;
       const listed = (err.details?.problems as string[] | undefined) ?? [err.message];

@@ -10,7 +10,8 @@ import type { ProxyResponse } from './contract.js';
 import type { LocalReply } from './filter.js';
 import type { MatchInput } from './route-table.js';
 
-const STATUS: Readonly<Record<string, number>> = {
+/** The status the proxy answers for a MeshError, by code (docs/errors.md lists the same). */
+export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   [ERROR_CODES.PROXY_ROUTE_NOT_FOUND]: 404,
   [ERROR_CODES.PROXY_NO_HEALTHY_UPSTREAM]: 503,
   [ERROR_CODES.PROXY_UPSTREAM_RESET]: 502,
@@ -25,7 +26,7 @@ const STATUS: Readonly<Record<string, number>> = {
  * A downstream server's parse error codes (node's parser's `HPE_*`, Http1Server's and
  * node:http's own) -> the status answered; the rest are 400.
  */
-const PARSE_STATUS: Readonly<Record<string, number>> = {
+export const PARSE_STATUS: Readonly<Record<string, number>> = {
   HPE_HEADER_OVERFLOW: 431,
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
   // The head did not come within headersTimeout (Http1Server's code, then node:http's).
@@ -55,7 +56,7 @@ export function clientErrorReply(code: string | undefined): LocalReply {
 /** The reply for an error; anything unmapped is a 500 whose details stay out of the body. */
 export function replyFor(err: unknown): LocalReply {
   if (isMeshError(err)) {
-    const status = STATUS[err.code];
+    const status = STATUS_BY_CODE[err.code];
     if (status !== undefined) {
       return { status, body: { error: { code: err.code, message: err.message, ...err.details } } };
     }

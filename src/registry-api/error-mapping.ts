@@ -9,7 +9,8 @@ import {
 import type { ErrorBody } from '../protocol/api-types.js';
 import { LIMITS } from '../protocol/limits.js';
 
-const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+/** The status /api/v1 answers for a MeshError, by code (docs/errors.md lists the same). */
+export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ERROR_CODES.VALIDATION]: 400,
   [ERROR_CODES.MALFORMED_BODY]: 400,
   [ERROR_CODES.BODY_TOO_LARGE]: 413,
@@ -34,8 +35,10 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ERROR_CODES.TIMEOUT]: 504,
 };
 
-/** Fastify's own errors that reach the handler before ours run. */
-const FASTIFY_ERRORS: Record<string, { status: number; code: ErrorCode; message: string }> = {
+/** Fastify's own errors that reach the handler before ours run: the status and code answered. */
+export const FASTIFY_ERRORS: Readonly<
+  Record<string, { status: number; code: ErrorCode; message: string }>
+> = {
   FST_ERR_CTP_BODY_TOO_LARGE: {
     status: 413,
     code: ERROR_CODES.BODY_TOO_LARGE,

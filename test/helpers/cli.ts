@@ -1,7 +1,13 @@
-/** @module Test helpers: spawn the real `meshwork` binary (bin/meshwork.js -> dist/). */
+/**
+ * @module Test helpers: spawn the real `meshwork` binary (bin/meshwork.js -> dist/), or run one
+ * command in-process.
+ */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Command, Io } from '../../src/cli/command.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/meshwork.js', import.meta.url));
 
@@ -89,4 +95,20 @@ export async function spawnAgent(
     );
   });
   return { child, url, dnsPort, stderr: () => err, exited, waitForStderr };
+}
+
+/** An Io whose output goes nowhere, for running a command in-process. */
+export function silentIo(): Io {
+  return { stdout: new PassThrough(), stderr: new PassThrough(), env: {} };
+}
+
+/** What running `command` in-process throws (fails the test if it returns instead). */
+export async function refusal(
+  command: Command,
+  argv: readonly string[],
+): Promise<{ code: string; message: string }> {
+  return command.run(argv, silentIo()).then(
+    () => assert.fail(`${command.name} ${argv.join(' ')} did not throw`),
+    (err: unknown) => err as { code: string; message: string },
+  );
 }

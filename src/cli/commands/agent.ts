@@ -48,6 +48,18 @@ Examples:
   meshwork agent --config meshwork.yaml --data-dir /var/lib/meshwork
 `;
 
+/** A comma-separated flag (`--etcd-endpoints a,b`) as the list it sets. */
+function list(value: string): string[] {
+  return value.split(',').map((e) => e.trim());
+}
+
+/** `--consul-legacy-verbs`'s value as the `consul` option it sets. */
+function legacyVerbs(value: string): { legacyVerbs: boolean } {
+  if (!/^(true|false)$/.test(value))
+    throw errors.cliUsage('--consul-legacy-verbs takes true or false');
+  return { legacyVerbs: value === 'true' };
+}
+
 export const command: Command = {
   name: 'agent',
   synopsis: 'Run the registry agent',
@@ -72,36 +84,28 @@ export const command: Command = {
       'dns-alt-domain': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
-    const flags = pickFlags(values, {
-      http: 'http',
-      'data-dir': 'dataDir',
-      dev: 'dev',
-      'accept-data-loss': 'acceptDataLoss',
-      store: 'store',
-      'node-name': 'nodeName',
-      'log-level': 'logLevel',
-      datacenter: 'datacenter',
-    });
-    for (const [flag, key] of [
-      ['etcd-endpoints', 'etcdEndpoints'],
-      ['allowed-hosts', 'allowedHosts'],
-      ['allowed-origins', 'allowedOrigins'],
-    ] as const) {
-      const list = values[flag];
-      if (list !== undefined) flags[key] = list.split(',').map((e) => e.trim());
-    }
     const dns = pickFlags(values, {
       dns: 'listen',
       'dns-domain': 'domain',
       'dns-alt-domain': 'altDomain',
     });
-    if (Object.keys(dns).length > 0) flags.dns = dns;
-    const legacy = values['consul-legacy-verbs'];
-    if (legacy !== undefined) {
-      if (!/^(true|false)$/.test(legacy))
-        throw errors.cliUsage('--consul-legacy-verbs takes true or false');
-      flags.consul = { legacyVerbs: legacy === 'true' };
-    }
+    const flags = {
+      ...pickFlags(values, {
+        http: 'http',
+        'data-dir': 'dataDir',
+        dev: 'dev',
+        'accept-data-loss': 'acceptDataLoss',
+        store: 'store',
+        'node-name': 'nodeName',
+        'log-level': 'logLevel',
+        datacenter: 'datacenter',
+        'etcd-endpoints': ['etcdEndpoints', list],
+        'allowed-hosts': ['allowedHosts', list],
+        'allowed-origins': ['allowedOrigins', list],
+      }),
+      ...(Object.keys(dns).length > 0 ? { dns } : {}),
+      ...pickFlags(values, { 'consul-legacy-verbs': ['consul', legacyVerbs] }),
+    };
     const load = () => resolveAgentOptions(configInput(values.config, io.env, flags));
     const options = load();
     const logger = createLogger({ level: options.logLevel });

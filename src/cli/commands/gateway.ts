@@ -59,13 +59,15 @@ export const command: Command = {
       admin: 'admin',
       domain: 'domain',
       'log-level': 'logLevel',
+      registry: [
+        'registry',
+        (v) =>
+          v
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
+      ],
     });
-    if (values.registry !== undefined) {
-      flags.registry = values.registry
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== '');
-    }
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();
     const logger = createLogger({ level: options.logLevel });

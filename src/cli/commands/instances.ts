@@ -2,7 +2,18 @@
 import { errors } from '../../core/errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from '../../core/types.js';
 import { withClient, printJson } from '../client-command.js';
-import { CLIENT_FLAGS, parseFlags, table, type Command } from '../command.js';
+import { CLIENT_FLAGS, parseFlags, pickFlags, table, type Command } from '../command.js';
+
+/** `--status S[,S]` as the statuses to list (empty entries ignored). */
+function statuses(value: string): InstanceStatus[] {
+  const status = value.split(',').filter((s) => s !== '');
+  for (const s of status) {
+    if (!(INSTANCE_STATUSES as readonly string[]).includes(s)) {
+      throw errors.cliUsage(`--status must be one of ${INSTANCE_STATUSES.join(', ')}`);
+    }
+  }
+  return status as InstanceStatus[];
+}
 
 export const command: Command = {
   name: 'instances',
@@ -24,18 +35,8 @@ Examples:
     const service = positionals[0];
     if (service === undefined || positionals.length > 1)
       throw errors.cliUsage('give exactly one service name');
-    const status = values.status?.split(',').filter((s) => s !== '');
-    for (const s of status ?? []) {
-      if (!(INSTANCE_STATUSES as readonly string[]).includes(s)) {
-        throw errors.cliUsage(`--status must be one of ${INSTANCE_STATUSES.join(', ')}`);
-      }
-    }
-    const r = await withClient(values, io, (c) =>
-      c.instances(service, {
-        ...(status === undefined ? {} : { status: status as InstanceStatus[] }),
-        ...(values.tag === undefined ? {} : { tags: values.tag }),
-      }),
-    );
+    const query = pickFlags(values, { status: ['status', statuses], tag: 'tags' });
+    const r = await withClient(values, io, (c) => c.instances(service, query));
     if (values.json === true) printJson(io, r);
     else {
       io.stdout.write(

@@ -3,7 +3,7 @@ import { errors } from '../../core/errors.js';
 import { readConfigFile } from '../../config/config-sources.js';
 import type { CheckInput, RegistrationInput } from '../../protocol/registration.js';
 import { withClient, printJson } from '../client-command.js';
-import { CLIENT_FLAGS, parseFlags, type Command } from '../command.js';
+import { CLIENT_FLAGS, parseFlags, pickFlags, type Command } from '../command.js';
 
 const help = `Usage: meshwork register --service NAME --address ADDR --port N [flags]
        meshwork register --file instance.yaml
@@ -33,9 +33,9 @@ Examples:
   meshwork register --service web --address 127.0.0.1 --port 3000 --http-check http://127.0.0.1:3000/health
 `;
 
-function pairs(values: readonly string[] | undefined, flag: string): Record<string, string> {
+function pairs(values: readonly string[], flag: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const v of values ?? []) {
+  for (const v of values) {
     const eq = v.indexOf('=');
     if (eq <= 0) throw errors.cliUsage(`${flag} takes KEY=VALUE, got "${v}"`);
     out[v.slice(0, eq)] = v.slice(eq + 1);
@@ -43,10 +43,15 @@ function pairs(values: readonly string[] | undefined, flag: string): Record<stri
   return out;
 }
 
-function int(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
+function whole(v: string, flag: string): number {
   if (!/^\d+$/.test(v)) throw errors.cliUsage(`${flag} must be a whole number, got "${v}"`);
   return Number(v);
+}
+
+/** `--named-port NAME=N` values as the instance's ports. */
+function namedPorts(values: readonly string[]): Record<string, number> {
+  const named = Object.entries(pairs(values, '--named-port'));
+  return Object.fromEntries(named.map(([name, v]) => [name, whole(v, '--named-port')]));
 }
 
 export const command: Command = {
@@ -84,42 +89,27 @@ export const command: Command = {
       ) {
         throw errors.cliUsage('--service, --address and --port are required (or --file)');
       }
+      const deregister = pickFlags(values, { 'deregister-after': 'deregisterCriticalAfter' });
+      const probe = { ...pickFlags(values, { interval: 'interval' }), ...deregister };
       const checks: CheckInput[] = [];
-      const common = {
-        ...(values.interval === undefined ? {} : { interval: values.interval }),
-        ...(values['deregister-after'] === undefined
-          ? {}
-          : { deregisterCriticalAfter: values['deregister-after'] }),
-      };
-      if (values.ttl !== undefined) {
-        checks.push({
-          ttl: values.ttl,
-          ...(values['deregister-after'] === undefined
-            ? {}
-            : { deregisterCriticalAfter: values['deregister-after'] }),
-        });
-      }
-      if (values['http-check'] !== undefined)
-        checks.push({ http: values['http-check'], ...common });
-      if (values['tcp-check'] !== undefined) checks.push({ tcp: values['tcp-check'], ...common });
-      const ports = Object.fromEntries(
-        Object.entries(pairs(values['named-port'], '--named-port')).map(([k, v]) => [
-          k,
-          int(v, '--named-port') ?? 0,
-        ]),
-      );
-      const weight = int(values.weight, '--weight');
-      const priority = int(values.priority, '--priority');
+      if (values.ttl !== undefined) checks.push({ ttl: values.ttl, ...deregister });
+      if (values['http-check'] !== undefined) checks.push({ http: values['http-check'], ...probe });
+      if (values['tcp-check'] !== undefined) checks.push({ tcp: values['tcp-check'], ...probe });
+      // In the order the values are checked: the first bad one is the usage error.
+      const { port = 0, ...fields } = pickFlags(values, {
+        'named-port': ['ports', namedPorts],
+        weight: ['weights', (v) => ({ passing: whole(v, '--weight'), warning: 1 })],
+        priority: ['priority', (v) => whole(v, '--priority')],
+        port: ['port', (v) => whole(v, '--port')],
+        id: 'id',
+        tag: 'tags',
+        meta: ['meta', (v) => pairs(v, '--meta')],
+      });
       input = {
         service: values.service,
         address: values.address,
-        port: int(values.port, '--port') ?? 0,
-        ...(values.id === undefined ? {} : { id: values.id }),
-        ...(Object.keys(ports).length === 0 ? {} : { ports }),
-        ...(values.tag === undefined ? {} : { tags: values.tag }),
-        ...(values.meta === undefined ? {} : { meta: pairs(values.meta, '--meta') }),
-        ...(weight === undefined ? {} : { weights: { passing: weight, warning: 1 } }),
-        ...(priority === undefined ? {} : { priority }),
+        port,
+        ...fields,
         ...(checks.length === 0 ? {} : { checks }),
       };
     }

@@ -20,6 +20,7 @@ export {
   DEFAULT_MAGLEV_OPTIONS,
   DEFAULT_RING_HASH_OPTIONS,
   DEFAULT_ZONE_AWARE_OPTIONS,
+  resolveBalancerSpec,
 } from './options.js';
 export type { BalancerType, ResolvedBalancerSpec } from './options.js';
 

@@ -22,6 +22,20 @@ export const DEFAULT_BULKHEAD_OPTIONS: Readonly<BulkheadOptions> = Object.freeze
   maxQueue: 0,
 });
 
+/**
+ * Validates a bulkhead's options (`maxQueue` 0 when left out) without building one: one
+ * CONFIG_INVALID MeshError lists every problem. The constructor runs the same check.
+ */
+export function resolveBulkheadOptions(
+  maxConcurrent: number,
+  maxQueue = 0,
+): Readonly<BulkheadOptions> {
+  return resolveOptions('bulkhead', bulkheadOptionsSchema, DEFAULT_BULKHEAD_OPTIONS, {
+    maxConcurrent,
+    maxQueue,
+  });
+}
+
 /** Gives a slot back. Calling it more than once has no further effect. */
 export type BulkheadRelease = () => void;
 
@@ -43,10 +57,7 @@ export class Bulkhead {
   #active = 0;
 
   constructor(maxConcurrent: number, maxQueue = 0) {
-    this.options = resolveOptions('bulkhead', bulkheadOptionsSchema, DEFAULT_BULKHEAD_OPTIONS, {
-      maxConcurrent,
-      maxQueue,
-    });
+    this.options = resolveBulkheadOptions(maxConcurrent, maxQueue);
   }
 
   /** Calls running now. */

@@ -44,6 +44,21 @@ export const DEFAULT_CIRCUIT_BREAKER_OPTIONS: Readonly<CircuitBreakerOptions> = 
   maxEjectedPercent: 50,
 });
 
+/**
+ * Validates outlier detection options over the defaults without building a detector: one
+ * CONFIG_INVALID MeshError lists every problem. The constructor runs the same check.
+ */
+export function resolveCircuitBreakerOptions(
+  options?: Partial<CircuitBreakerOptions>,
+): Readonly<CircuitBreakerOptions> {
+  return resolveOptions(
+    'circuitBreaker',
+    circuitBreakerOptionsSchema,
+    DEFAULT_CIRCUIT_BREAKER_OPTIONS,
+    options,
+  );
+}
+
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
 interface EndpointCircuit {
@@ -86,12 +101,7 @@ export class OutlierDetector {
   #notClosed = 0;
 
   constructor(options?: Partial<CircuitBreakerOptions>, deps: { clock?: Clock } = {}) {
-    this.options = resolveOptions(
-      'circuitBreaker',
-      circuitBreakerOptionsSchema,
-      DEFAULT_CIRCUIT_BREAKER_OPTIONS,
-      options,
-    );
+    this.options = resolveCircuitBreakerOptions(options);
     this.#clock = deps.clock ?? systemClock;
     this.ejected = this.#ejected;
     this.unavailable = this.#unavailable;

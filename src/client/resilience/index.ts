@@ -21,11 +21,21 @@ export {
   OutlierDetector,
   DEFAULT_CIRCUIT_BREAKER_OPTIONS,
   circuitBreakerOptionsSchema,
+  resolveCircuitBreakerOptions,
 } from './circuit-breaker.js';
 export type { CircuitBreakerOptions, CircuitState } from './circuit-breaker.js';
-export { Bulkhead, DEFAULT_BULKHEAD_OPTIONS, bulkheadOptionsSchema } from './bulkhead.js';
+export {
+  Bulkhead,
+  DEFAULT_BULKHEAD_OPTIONS,
+  bulkheadOptionsSchema,
+  resolveBulkheadOptions,
+} from './bulkhead.js';
 export type { BulkheadOptions, BulkheadRelease } from './bulkhead.js';
-export { TokenBucketRateLimiter, rateLimiterOptionsSchema } from './rate-limiter.js';
+export {
+  TokenBucketRateLimiter,
+  rateLimiterOptionsSchema,
+  resolveRateLimiterOptions,
+} from './rate-limiter.js';
 export type { RateLimiterOptions } from './rate-limiter.js';
 export { executeWithRetries } from './execute.js';
 export type { ExecuteRequest, ExecuteOptions } from './execute.js';

@@ -19,6 +19,17 @@ export const rateLimiterOptionsSchema = z
   .strict();
 
 /**
+ * Validates a rate limiter's options without building one: one CONFIG_INVALID MeshError lists
+ * every problem. The constructor runs the same check.
+ */
+export function resolveRateLimiterOptions(
+  ratePerSecond: number,
+  burst: number,
+): Readonly<RateLimiterOptions> {
+  return resolveOptions('rateLimiter', rateLimiterOptionsSchema, {}, { ratePerSecond, burst });
+}
+
+/**
  * A token bucket refilled lazily from the Clock (no timers): each call costs one token (or
  * `tokens`). O(1), never throws except `execute`.
  * @example
@@ -33,12 +44,7 @@ export class TokenBucketRateLimiter {
   #lastMs: number;
 
   constructor(ratePerSecond: number, burst: number, clock: Clock = systemClock) {
-    this.options = resolveOptions(
-      'rateLimiter',
-      rateLimiterOptionsSchema,
-      {},
-      { ratePerSecond, burst },
-    );
+    this.options = resolveRateLimiterOptions(ratePerSecond, burst);
     this.#clock = clock;
     this.#perMs = this.options.ratePerSecond / 1000;
     this.#tokens = this.options.burst;
