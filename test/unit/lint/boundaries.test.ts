@@ -189,9 +189,12 @@ describe('meshwork/layers', () => {
     await allowed('src/cli/commands/zz.ts', '../../gateway/gateway.js');
   });
 
-  it("rule 7: config/ may import dns/options.ts; only a component's options.ts imports config/", async () => {
-    await allowed('src/config/zz.ts', '../dns/options.js');
+  it("rule 7: config/ imports no component; only a component's options.ts imports config/", async () => {
+    await refused('src/config/zz.ts', '../dns/options.js', /config\/ may not import dns\//);
     await refused('src/config/zz.ts', '../dns/dns-server.js', /config\/ may not import dns\//);
+    await allowed('src/agent/options.ts', '../dns/options.js');
+    await allowed('src/agent/options.ts', '../config/config-sources.js');
+    await refused('src/agent/options.ts', '../dns/dns-server.js', /agent\/ may not import dns/);
     await allowed('src/gateway/options.ts', '../config/config-sources.js');
     await refused(
       'src/gateway/zz.ts',
