@@ -2,7 +2,14 @@
 export * from './core/index.js';
 export * from './protocol/index.js';
 export { createRegistry, Registry, DEFAULT_REGISTRY_OPTIONS } from './registry/registry.js';
-export type { RegistryOptions, InstanceFilter } from './registry/registry.js';
+export type { RegistryOptions } from './registry/registry.js';
+export type {
+  CatalogFacade,
+  CatalogReader,
+  CatalogWatcher,
+  CatalogWriter,
+  InstanceFilter,
+} from './registry/catalog-facade.js';
 export type {
   CatalogStore,
   StoreOp,

@@ -1,19 +1,6 @@
 /** @module filterInstances: the status, tag, meta and zone filters of an instance list. */
-import type { InstanceStatus } from '../core/types.js';
 import type { InstanceDto } from '../protocol/api-types.js';
-
-/** Filters of an instance list. */
-export interface InstanceFilter {
-  readonly status?: readonly InstanceStatus[];
-  readonly tags?: readonly string[];
-  readonly meta?: Readonly<Record<string, string>>;
-  readonly zone?: string;
-}
-
-export interface ServiceInstances {
-  readonly index: number;
-  readonly instances: readonly InstanceDto[];
-}
+import type { InstanceFilter } from './catalog-facade.js';
 
 /** Applies status, tag, meta and zone filters. */
 export function filterInstances(

@@ -4,8 +4,6 @@
  * declarative apply. The store is the source of truth; the view is fed by its events only. The
  * parts live beside it: instance building, KV, declarative apply, publication to watchers.
  */
-import { randomBytes } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -16,44 +14,36 @@ import type {
   Instance,
   InstanceStatus,
   KvEntry,
+  Maintenance,
   RegistrationSource,
 } from '../core/types.js';
 import type { ApplyResponse, InstanceDto, ServiceSummaryDto } from '../protocol/api-types.js';
-import {
-  DEFAULT_CHECK_FLOORS,
-  DEFAULT_KV_QUOTA_BYTES,
-  LIMITS,
-  type CheckFloors,
-} from '../protocol/limits.js';
+import { DEFAULT_CHECK_FLOORS, DEFAULT_KV_QUOTA_BYTES, LIMITS } from '../protocol/limits.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
-import {
-  AGENT_MAINTENANCE_PREFIX,
-  CatalogView,
-  isNodeChecksId,
-  nodeChecksId,
-  type ApplyOutcome,
-} from './catalog-view.js';
+import type {
+  CatalogFacade,
+  InstanceFilter,
+  NodeChecksDto,
+  RegistryLimits,
+  ServiceInstances,
+  StreamSink,
+  Topic,
+  WaitCancellation,
+  WatchersNotified,
+} from './catalog-facade.js';
+import { CatalogView, isNodeChecksId, nodeChecksId, type ApplyOutcome } from './catalog-view.js';
 import { OWN_EVERYTHING, type CheckOwnership } from './cluster/check-ownership.js';
-import { MAX_COMMIT_ATTEMPTS, retryCommit } from './commit-retry.js';
+import { MAX_COMMIT_ATTEMPTS } from './commit-retry.js';
 import { DeclarativeApply } from './declarative-apply.js';
 import { createHealthManager, type HealthManager } from './health/health-manager.js';
 import type { CheckProbe } from './health/health-types.js';
-import { filterInstances, type InstanceFilter, type ServiceInstances } from './instance-filter.js';
-import {
-  InstanceBuilder,
-  NO_MAINTENANCE,
-  nodeChecksInstance,
-  sameDefinition,
-} from './instance-builder.js';
+import { InstanceBuilder } from './instance-builder.js';
+import { filterInstances } from './instance-filter.js';
+import { InstanceWriter } from './instance-writer.js';
 import { RegistryKv } from './registry-kv.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
-import { ChangePublisher, type WatchersNotified } from './watch/change-publisher.js';
-import type { StreamSink } from './watch/stream-fanout.js';
-import type { Topic, WaitCancellation } from './watch/watch-hub.js';
-
-export type { InstanceFilter, ServiceInstances } from './instance-filter.js';
-export type { WatchersNotified } from './watch/change-publisher.js';
+import { ChangePublisher, type WatcherCounts } from './watch/change-publisher.js';
 
 export interface RegistryOptions {
   readonly store: CatalogStore;
@@ -77,16 +67,6 @@ export interface RegistryOptions {
   readonly limits?: Partial<RegistryLimits>;
 }
 
-/** What one agent lets its clients store and run (agent options `checks.*`, `kv.*`). */
-export interface RegistryLimits {
-  /** Check durations below these are refused (native API, config, apply). */
-  readonly checkFloors: CheckFloors;
-  /** Checks on one instance, or on the node (at most LIMITS.maxChecks). */
-  readonly maxChecksPerInstance: number;
-  /** Bytes of KV keys and values together; a put past it is refused with KV_QUOTA_EXCEEDED. */
-  readonly kvQuotaBytes: number;
-}
-
 export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = Object.freeze({
   checkFloors: DEFAULT_CHECK_FLOORS,
   maxChecksPerInstance: LIMITS.maxChecks,
@@ -99,9 +79,13 @@ export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({
   maxCommitAttempts: MAX_COMMIT_ATTEMPTS,
 });
 
-/** The catalog facade. Create with {@link createRegistry}, then `await start()`. */
-export class Registry {
-  readonly view: CatalogView;
+/**
+ * The catalog facade: implements {@link CatalogFacade} for the front ends, and owns the catalog's
+ * lifecycle (start, drain, close) for the composition root. Create with {@link createRegistry},
+ * then `await start()`.
+ */
+export class Registry implements CatalogFacade {
+  readonly #view: CatalogView;
   readonly nodeName: string;
   readonly limits: RegistryLimits;
   readonly #store: CatalogStore;
@@ -114,23 +98,12 @@ export class Registry {
   readonly #builder: InstanceBuilder;
   readonly #kv: RegistryKv;
   readonly #applier: DeclarativeApply;
+  readonly #writer: InstanceWriter;
   readonly #publisher: ChangePublisher;
   /** The store is shared with other agents (cluster mode). */
   readonly #shared: boolean;
   readonly #unsubscribers: (() => void)[] = [];
   #started = false;
-  /** Writes to one instance id run one after another: read-check-write stays consistent. */
-  readonly #idQueues = new Map<string, Promise<unknown>>();
-
-  /** Blocking queries by topic (see {@link ChangePublisher}). */
-  get hub() {
-    return this.#publisher.hub;
-  }
-
-  /** Streaming watchers (see {@link ChangePublisher}). */
-  get fanout() {
-    return this.#publisher.fanout;
-  }
 
   constructor(options: RegistryOptions) {
     this.#store = options.store;
@@ -143,32 +116,41 @@ export class Registry {
     this.limits = Object.freeze({ ...DEFAULT_REGISTRY_LIMITS, ...options.limits });
     const ttlLeases = options.store.ttlLeases;
     this.#shared = ttlLeases !== undefined;
-    this.view = new CatalogView(options.nodeName, {
+    this.#view = new CatalogView(options.nodeName, {
       nodeChecksAffectInstances: ttlLeases === undefined,
     });
     this.#publisher = new ChangePublisher({
-      view: this.view,
+      view: this.#view,
       clock: this.#clock,
       random: this.#random,
       maxWaitMs: options.maxWaitMs ?? DEFAULT_REGISTRY_OPTIONS.maxWaitMs,
     });
     this.#builder = new InstanceBuilder({
-      view: this.view,
+      view: this.#view,
       clock: this.#clock,
       checkFloors: this.limits.checkFloors,
       maxChecksPerInstance: this.limits.maxChecksPerInstance,
     });
     this.#kv = new RegistryKv({
-      view: this.view,
+      view: this.#view,
       store: this.#store,
       quotaBytes: this.limits.kvQuotaBytes,
       logger: this.#log,
       metrics: this.#metrics,
     });
     this.#applier = new DeclarativeApply({
-      view: this.view,
+      view: this.#view,
       store: this.#store,
       builder: this.#builder,
+      metrics: this.#metrics,
+    });
+    this.#writer = new InstanceWriter({
+      view: this.#view,
+      store: this.#store,
+      builder: this.#builder,
+      clock: this.#clock,
+      nodeName: this.nodeName,
+      shared: this.#shared,
       metrics: this.#metrics,
     });
     this.#health = createHealthManager({
@@ -220,13 +202,13 @@ export class Registry {
 
   /** The current index (never 0). */
   get index(): number {
-    return this.view.index;
+    return this.#view.index;
   }
 
   /** Loads the store, starts checks for every stored instance, and follows the store's events. */
   async start(): Promise<void> {
     const snapshot = await this.#store.open();
-    this.view.load(snapshot);
+    this.#view.load(snapshot);
     this.#unsubscribers.push(this.#store.subscribe((events) => this.#onEvents(events)));
     const ttlLeases = this.#store.ttlLeases;
     if (ttlLeases !== undefined) {
@@ -237,7 +219,7 @@ export class Registry {
     this.#unsubscribers.push(this.#ownership.onChange(() => this.#reconcileOwnership()));
     this.#health.start();
     for (const s of snapshot.instances) {
-      this.#health.track(s.instance, this.view.states(s.instance.id));
+      this.#health.track(s.instance, this.#view.states(s.instance.id));
       this.#catchUpTtls(s.instance);
     }
     this.#started = true;
@@ -266,42 +248,15 @@ export class Registry {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  /**
-   * Registers or updates an instance (idempotent: re-registering the same definition writes
-   * nothing). Throws 409-coded errors when the id belongs to another service.
-   */
-  async register(
+  register(
     input: ParsedRegistration,
     defaults: { source?: RegistrationSource; managedBy?: string } = {},
   ): Promise<{ index: number; instance: InstanceDto; changed: boolean }> {
-    const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
-    return this.#serial(id, () =>
-      retryCommit(async () => {
-        const instance = this.#builder.build({ ...input, id }, defaults);
-        const prev = this.view.get(instance.id);
-        if (prev !== undefined && sameDefinition(prev, instance)) {
-          return {
-            index: this.view.index,
-            instance: this.#dtoOrThrow(instance.id),
-            changed: false,
-          };
-        }
-        const r = await this.#store.commit([{ op: 'put-instance', instance }]);
-        if (!r.ok) return undefined;
-        this.#metrics?.registrations.inc({ source: instance.source });
-        return { index: r.index, instance: this.#dtoOrThrow(instance.id), changed: true };
-      }),
-    );
+    return this.#writer.register(input, defaults);
   }
 
-  /** Removes an instance. Answers whether it existed. */
-  async deregister(id: string): Promise<{ index: number; deleted: boolean }> {
-    return this.#serial(id, async () => {
-      if (this.view.get(id) === undefined) return { index: this.view.index, deleted: false };
-      const index = await this.#commit([{ op: 'delete-instance', id }]);
-      this.#metrics?.deregistrations.inc({ reason: 'api' });
-      return { index, deleted: true };
-    });
+  deregister(id: string): Promise<{ index: number; deleted: boolean }> {
+    return this.#writer.deregister(id);
   }
 
   /**
@@ -315,7 +270,7 @@ export class Registry {
     output = '',
     checkId?: string,
   ): Promise<{ index: number; status: InstanceStatus }> {
-    return this.#heartbeat(id, this.view.get(id), status, output, checkId);
+    return this.#heartbeat(id, this.#view.get(id), status, output, checkId);
   }
 
   /**
@@ -324,7 +279,7 @@ export class Registry {
    */
   async heartbeatNodeCheck(checkId: string, status: CheckStatus, output: string): Promise<void> {
     const id = nodeChecksId(this.nodeName);
-    await this.#heartbeat(id, this.view.nodeChecksInstance(), status, output, checkId);
+    await this.#heartbeat(id, this.#view.nodeChecksInstance(), status, output, checkId);
   }
 
   /** {@link heartbeat} of `instance` (undefined: not found), by id `id`. */
@@ -345,106 +300,33 @@ export class Registry {
     if (r === 'no-ttl-check') throw errors.noTtlCheck(id);
     this.#metrics?.heartbeats.inc();
     await this.#health.settled();
-    const s = this.view.status(id);
-    return { index: this.view.index, status: s?.status ?? 'critical' };
+    const s = this.#view.status(id);
+    return { index: this.#view.index, status: s?.status ?? 'critical' };
   }
 
-  /**
-   * Replaces this agent's node checks with `edit(current)` (Consul's node-level checks, which
-   * apply to every instance of the node). They are stored, run and persisted like an instance's
-   * checks; checks that keep their id keep their state. A node check never deregisters anything
-   * (Consul ignores DeregisterCriticalServiceAfter without a service), so that is cleared.
-   */
-  async updateNodeChecks(
+  updateNodeChecks(
     edit: (checks: readonly CheckDefinition[]) => readonly CheckDefinition[],
   ): Promise<{ index: number }> {
-    const id = nodeChecksId(this.nodeName);
-    return this.#serial(id, () =>
-      retryCommit(async () => {
-        const prev = this.view.nodeChecksInstance();
-        const checks = edit(prev?.checks ?? []).map((c) =>
-          c.deregisterCriticalAfterMs === 0 ? c : { ...c, deregisterCriticalAfterMs: 0 },
-        );
-        this.#builder.assertCheckCount(checks, prev?.checks.length ?? 0);
-        if (isDeepStrictEqual(prev?.checks ?? [], checks)) return { index: this.view.index };
-        const now = this.#clock.now();
-        const op: StoreOp =
-          checks.length === 0
-            ? { op: 'delete-instance', id }
-            : {
-                op: 'put-instance',
-                instance: {
-                  ...(prev ?? nodeChecksInstance(id, now)),
-                  checks,
-                  updatedAt: now,
-                },
-              };
-        const r = await this.#store.commit([op]);
-        return r.ok ? { index: r.index } : undefined;
-      }),
-    );
+    return this.#writer.updateNodeChecks(edit);
   }
 
-  /**
-   * Replaces an instance's checks with `edit(current)`, e.g. to add or remove one check (Consul's
-   * /v1/agent/check/register). Checks that keep their id keep their state.
-   */
-  async updateChecks(
+  updateChecks(
     id: string,
     edit: (checks: readonly CheckDefinition[]) => readonly CheckDefinition[],
   ): Promise<{ index: number; instance: InstanceDto }> {
-    return this.#serial(id, () =>
-      retryCommit(async () => {
-        const prev = this.view.get(id);
-        if (prev === undefined) throw errors.instanceNotFound(id);
-        const checks = edit(prev.checks);
-        this.#builder.assertCheckCount(checks, prev.checks.length);
-        if (isDeepStrictEqual(prev.checks, checks)) {
-          return { index: this.view.index, instance: this.#dtoOrThrow(id) };
-        }
-        const instance = { ...prev, checks, updatedAt: this.#clock.now() };
-        const r = await this.#store.commit([{ op: 'put-instance', instance }]);
-        return r.ok ? { index: r.index, instance: this.#dtoOrThrow(id) } : undefined;
-      }),
-    );
+    return this.#writer.updateChecks(id, edit);
   }
 
-  /** Puts one instance in or out of maintenance. */
-  async setMaintenance(
+  setMaintenance(
     id: string,
     enabled: boolean,
     reason: string,
   ): Promise<{ index: number; instance: InstanceDto }> {
-    return this.#serial(id, () =>
-      retryCommit(async () => {
-        const prev = this.view.get(id);
-        if (prev === undefined) throw errors.instanceNotFound(id);
-        const maintenance = enabled ? { enabled, reason } : NO_MAINTENANCE;
-        if (isDeepStrictEqual(prev.maintenance, maintenance)) {
-          return { index: this.view.index, instance: this.#dtoOrThrow(id) };
-        }
-        const instance = { ...prev, maintenance, updatedAt: this.#clock.now() };
-        const r = await this.#store.commit([{ op: 'put-instance', instance }]);
-        return r.ok ? { index: r.index, instance: this.#dtoOrThrow(id) } : undefined;
-      }),
-    );
+    return this.#writer.setMaintenance(id, enabled, reason);
   }
 
-  /** Puts the whole agent (every instance it serves) in or out of maintenance. */
-  async setAgentMaintenance(enabled: boolean, reason: string): Promise<{ index: number }> {
-    if (this.#shared) {
-      // Every agent serves the whole catalog in cluster mode, so "the instances of this agent"
-      // has no meaning yet (nodes per instance come with the Consul API).
-      throw errors.validation(
-        'enable',
-        'agent maintenance is not available in cluster mode (--store etcd); put instances in maintenance one by one',
-      );
-    }
-    const key = AGENT_MAINTENANCE_PREFIX + this.nodeName;
-    const op: StoreOp = enabled
-      ? { op: 'kv-put', key, value: Buffer.from(reason || 'agent maintenance'), flags: 0 }
-      : { op: 'kv-delete', key };
-    return { index: await this.#commit([op]) };
+  setAgentMaintenance(enabled: boolean, reason: string): Promise<{ index: number }> {
+    return this.#writer.setAgentMaintenance(enabled, reason);
   }
 
   /**
@@ -459,29 +341,75 @@ export class Registry {
     return this.#applier.apply(set, inputs, source);
   }
 
-  // ---- reads -----------------------------------------------------------------------------
+  // ---- reads (the view's own arrays and objects, not copies: reads are the hot path) -----
+
+  get catalogIndex(): number {
+    return this.#view.catalogIndex;
+  }
+
+  get kvIndex(): number {
+    return this.#view.kvIndex;
+  }
+
+  get instanceCount(): number {
+    return this.#view.instanceCount;
+  }
+
+  get agentMaintenance(): Maintenance | undefined {
+    return this.#view.agentMaintenance;
+  }
+
+  serviceIndex(service: string): number {
+    return this.#view.serviceIndex(service);
+  }
+
+  instance(id: string): InstanceDto | undefined {
+    return this.#view.dto(id);
+  }
+
+  instanceDefinition(id: string): Instance | undefined {
+    return this.#view.get(id);
+  }
+
+  serviceInstances(service: string): InstanceDto[] {
+    return this.#view.serviceInstances(service);
+  }
+
+  allInstances(): InstanceDto[] {
+    return this.#view.allInstances();
+  }
+
+  instancesWhere(pred: (i: Instance) => boolean): Instance[] {
+    return this.#view.instancesWhere(pred);
+  }
+
+  nodeChecks(): NodeChecksDto | undefined {
+    return this.#view.nodeChecks();
+  }
 
   getInstance(id: string): { index: number; instance: InstanceDto } {
-    const dto = this.view.dto(id);
+    const dto = this.#view.dto(id);
     if (dto === undefined) throw errors.instanceNotFound(id);
     return { index: dto.modifyIndex, instance: dto };
   }
 
   /** A service's instances, filtered, and the service's modify index. */
   listInstances(service: string, filter: InstanceFilter = {}): ServiceInstances {
-    const all = this.view.serviceInstances(service);
-    return { index: this.view.serviceIndex(service), instances: filterInstances(all, filter) };
+    const all = this.#view.serviceInstances(service);
+    return { index: this.#view.serviceIndex(service), instances: filterInstances(all, filter) };
   }
 
   /** Every service with counts by status and its tags. */
   listServices(): { index: number; services: ServiceSummaryDto[] } {
-    const services = this.view.serviceNames().map((name) => ({
+    const services = this.#view.serviceNames().map((name) => ({
       name,
-      ...this.view.serviceSummary(name),
-      modifyIndex: this.view.serviceIndex(name),
+      ...this.#view.serviceSummary(name),
+      modifyIndex: this.#view.serviceIndex(name),
     }));
-    return { index: this.view.catalogIndex, services };
+    return { index: this.#view.catalogIndex, services };
   }
+
+  // ---- watches ---------------------------------------------------------------------------
 
   /**
    * A blocking query: resolves when `currentIndex()` passes `minIndex`, or after `waitMs` plus a
@@ -541,28 +469,24 @@ export class Registry {
     return this.#kv.kvDelete(key, options);
   }
 
+  // ---- operations (the agent's metrics) --------------------------------------------------
+
+  /** Instances by status (node checks not counted). */
+  countsByStatus(): Record<InstanceStatus, number> {
+    return this.#view.countsByStatus();
+  }
+
+  /** Bytes of KV keys and values stored. */
+  get kvBytes(): number {
+    return this.#view.kvBytes;
+  }
+
+  /** Blocking queries and streams right now, and streams dropped since start. */
+  watchers(): WatcherCounts {
+    return this.#publisher.watchers();
+  }
+
   // ---- internals -------------------------------------------------------------------------
-
-  /** Runs `fn` after every earlier write to the same instance id has finished. */
-  async #serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#idQueues.get(id);
-    const run = (before === undefined ? fn() : before.then(fn, fn)) as Promise<T>;
-    const tail = run.catch(() => undefined);
-    this.#idQueues.set(id, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.#idQueues.get(id) === tail) this.#idQueues.delete(id);
-    }
-  }
-
-  #dtoOrThrow(id: string): InstanceDto {
-    const dto = this.view.dto(id);
-    // The store delivered the commit's events before resolving, so the view has it (or a later
-    // delete raced it, which callers see as not found).
-    if (dto === undefined) throw errors.instanceNotFound(id);
-    return dto;
-  }
 
   /**
    * Runs `attempt` until it answers: it answers undefined when its commit lost a compare to
@@ -571,7 +495,7 @@ export class Registry {
   #reconcileOwnership(): void {
     const gained = this.#health.reconcileOwnership();
     for (const id of gained) {
-      const instance = this.view.get(id);
+      const instance = this.#view.get(id);
       if (instance !== undefined) this.#catchUpTtls(instance);
     }
     if (gained.length > 0) this.#log.info({ gained: gained.length }, 'took over checks');
@@ -598,14 +522,15 @@ export class Registry {
   #onEvents(events: readonly StoreEvent[]): void {
     let outcome: ApplyOutcome;
     try {
-      outcome = this.view.apply(events);
+      outcome = this.#view.apply(events);
     } catch (err) {
       this.#log.error({ err }, 'failed to apply store events');
       return;
     }
     // A put's bytes are in the view now: its reservation ends.
     this.#kv.onEvents(events);
-    for (const instance of outcome.put) this.#health.track(instance, this.view.states(instance.id));
+    for (const instance of outcome.put)
+      this.#health.track(instance, this.#view.states(instance.id));
     for (const id of outcome.deleted) this.#health.untrack(id);
     if (this.#shared) {
       // Another agent may have written a state (a heartbeat it took): judge the next result

@@ -21,7 +21,7 @@ export const CONSUL_API_VERSION = '1.17.0';
 
 /** Adds the /v1/agent routes to the context's router. */
 export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulCheckWrites): void {
-  const { registry, view, node, policy, route, q, json, done, filterOf, decode, param } = ctx;
+  const { registry, node, policy, route, q, json, done, filterOf, decode, param } = ctx;
   const { ourNodeChecks, ownCheckIds } = ctx;
   const { prepareCheck, deregisterCheck, ttlUpdate } = checks;
   const options = { version: ctx.version };
@@ -74,16 +74,16 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
   route(['GET'], '/agent/services', async (req, reply) => {
     const keep = filterOf(req);
     const out: Record<string, unknown> = {};
-    for (const i of view.allInstances()) {
+    for (const i of registry.allInstances()) {
       const s = agentService(node, i);
       if (keep === undefined || keep(s)) out[i.id] = s;
     }
-    return json(req, reply, out, view.catalogIndex);
+    return json(req, reply, out, registry.catalogIndex);
   });
 
   route(['GET'], '/agent/service/:id', async (req, reply) => {
     const id = param(req, 'id');
-    const dto = view.dto(id);
+    const dto = registry.instance(id);
     if (dto === undefined) throw refuse(`unknown service ID: ${id}`, 404);
     return json(req, reply, agentService(node, dto), dto.modifyIndex);
   });
@@ -93,16 +93,16 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
     const out: Record<string, unknown> = {};
     const all = [
       ...ourNodeChecks().filter((c) => c.CheckID !== 'serfHealth'),
-      ...view.allInstances().flatMap((i) => serviceChecks(node, i)),
+      ...registry.allInstances().flatMap((i) => serviceChecks(node, i)),
     ];
     for (const c of all) if (keep === undefined || keep(c)) out[String(c.CheckID)] = c;
-    return json(req, reply, out, view.catalogIndex);
+    return json(req, reply, out, registry.catalogIndex);
   });
 
   route(['PUT'], '/agent/service/register', async (req, reply) => {
     const body = decode(req, SERVICE_SPEC);
     const reg = ownCheckIds(registrationFromConsul(body, node, policy));
-    const prev = view.get(reg.id ?? '');
+    const prev = registry.instanceDefinition(reg.id ?? '');
     const ids = new Set((reg.checks ?? []).map((c) => c.id));
     // Consul keeps checks registered earlier unless told to replace them.
     const kept =
@@ -130,7 +130,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
   route(['PUT'], '/agent/service/maintenance/:id', async (req, reply) => {
     const id = param(req, 'id');
     const enable = parseEnable(q(req));
-    if (view.get(id) === undefined) throw unknownService(id);
+    if (registry.instanceDefinition(id) === undefined) throw unknownService(id);
     const reason = first(q(req).reason) ?? '';
     await registry.setMaintenance(id, enable, reason || SERVICE_MAINTENANCE_DEFAULT);
     return done(reply);
@@ -197,7 +197,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
 
   route(['GET'], '/agent/health/service/id/:id', async (req, reply) => {
     const id = param(req, 'id');
-    const dto = view.dto(id);
+    const dto = registry.instance(id);
     const text = first(q(req).format) === 'text';
     if (dto === undefined) {
       if (text)
@@ -214,7 +214,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
 
   route(['GET'], '/agent/health/service/name/:name', async (req, reply) => {
     const name = param(req, 'name');
-    const answers = view.serviceInstances(name).map(healthAnswer);
+    const answers = registry.serviceInstances(name).map(healthAnswer);
     const text = first(q(req).format) === 'text';
     if (answers.length === 0) {
       if (text)

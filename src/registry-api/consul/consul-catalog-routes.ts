@@ -1,5 +1,5 @@
 /** @module The Consul /v1/catalog endpoints: register, deregister, datacenters, nodes, services. */
-import { serviceTopic } from '../../registry/watch/watch-hub.js';
+import { serviceTopic } from '../../registry/catalog-facade.js';
 import {
   CATALOG_DEREGISTER_SPEC,
   CATALOG_REGISTER_SPEC,
@@ -18,7 +18,7 @@ import { checkDatacenter } from './consul-query.js';
 
 /** Adds the /v1/catalog routes to the context's router. */
 export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCheckWrites): void {
-  const { registry, view, node, policy, route, json, blocking, filterOf, decode, param } = ctx;
+  const { registry, node, policy, route, json, blocking, filterOf, decode, param } = ctx;
   const { nodeMetaMatches, withTags, isOurNode, ownCheckIds } = ctx;
   const { prepareCheck, deregisterCheck } = checks;
 
@@ -79,42 +79,42 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
   route(['GET'], '/catalog/datacenters', async (req, reply) => json(req, reply, [node.datacenter]));
 
   route(['GET'], '/catalog/nodes', async (req, reply) => {
-    await blocking(req, 'catalog', () => view.catalogIndex);
+    await blocking(req, 'catalog', () => registry.catalogIndex);
     const keep = filterOf(req);
     const nodes = [consulNode(node)].filter(
       (n) => nodeMetaMatches(req) && (keep === undefined || keep(n)),
     );
-    return json(req, reply, nodes, view.catalogIndex);
+    return json(req, reply, nodes, registry.catalogIndex);
   });
 
   route(['GET'], '/catalog/node/:node', async (req, reply) => {
-    await blocking(req, 'catalog', () => view.catalogIndex);
-    if (!isOurNode(param(req, 'node'))) return json(req, reply, null, view.catalogIndex);
+    await blocking(req, 'catalog', () => registry.catalogIndex);
+    if (!isOurNode(param(req, 'node'))) return json(req, reply, null, registry.catalogIndex);
     const keep = filterOf(req);
     const services: Record<string, unknown> = {};
-    for (const i of view.allInstances()) {
+    for (const i of registry.allInstances()) {
       const s = nodeService(i);
       if (keep === undefined || keep(s)) services[i.id] = s;
     }
-    return json(req, reply, { Node: consulNode(node), Services: services }, view.catalogIndex);
+    return json(req, reply, { Node: consulNode(node), Services: services }, registry.catalogIndex);
   });
 
   route(['GET'], '/catalog/services', async (req, reply) => {
-    await blocking(req, 'catalog', () => view.catalogIndex);
+    await blocking(req, 'catalog', () => registry.catalogIndex);
     // A Consul server lists itself as the service "consul"; clients (node-consul's tests) expect it.
     const out: Record<string, string[]> = { consul: [] };
     for (const s of registry.listServices().services) out[s.name] = [...s.tags];
-    return json(req, reply, out, view.catalogIndex);
+    return json(req, reply, out, registry.catalogIndex);
   });
 
   route(['GET'], '/catalog/service/:name', async (req, reply) => {
     const name = param(req, 'name');
-    await blocking(req, serviceTopic(name), () => view.serviceIndex(name));
+    await blocking(req, serviceTopic(name), () => registry.serviceIndex(name));
     const keep = filterOf(req);
-    const items = withTags(req, view.serviceInstances(name))
+    const items = withTags(req, registry.serviceInstances(name))
       .map((i) => serviceNode(node, i))
       .filter((s) => keep === undefined || keep(s));
-    return json(req, reply, items, view.serviceIndex(name));
+    return json(req, reply, items, registry.serviceIndex(name));
   });
 }
 

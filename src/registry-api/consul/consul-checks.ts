@@ -16,7 +16,7 @@ import {
 export type ConsulCheckWrites = ReturnType<typeof createConsulCheckWrites>;
 
 /** Check lookups and writes by Consul CheckID, over the context's catalog. */
-export function createConsulCheckWrites({ registry, view, policy }: ConsulContext) {
+export function createConsulCheckWrites({ registry, policy }: ConsulContext) {
   /** Adds `def`, or replaces the check with its id, keeping at most `policy.maxChecks`. */
   const withCheck =
     (def: CheckDefinition, owner: string) =>
@@ -36,7 +36,7 @@ export function createConsulCheckWrites({ registry, view, policy }: ConsulContex
     if (name === undefined || name === '') throw refuse('Missing check name');
     const checkId = (body.CheckID as string | undefined) || name;
     const serviceId = body.ServiceID as string | undefined;
-    const target = serviceId ? view.get(serviceId) : undefined;
+    const target = serviceId ? registry.instanceDefinition(serviceId) : undefined;
     if (serviceId && target === undefined)
       throw refuse(`ServiceID "${serviceId}" does not exist`, 404);
     const input = checkFromConsul(
@@ -65,18 +65,18 @@ export function createConsulCheckWrites({ registry, view, policy }: ConsulContex
   const findCheckById = (
     checkId: string,
   ): { instance?: InstanceDto; check: InstanceDto['checks'][number] } | undefined => {
-    const nodeCheck = view.nodeChecks()?.checks.find((c) => c.id === checkId);
+    const nodeCheck = registry.nodeChecks()?.checks.find((c) => c.id === checkId);
     if (nodeCheck !== undefined) return { check: nodeCheck };
     const m = /^service:(.+?)(?::\d+)?$/.exec(checkId);
-    const direct = m?.[1] === undefined ? undefined : view.dto(m[1]);
+    const direct = m?.[1] === undefined ? undefined : registry.instance(m[1]);
     return (
       (direct === undefined ? undefined : findCheck([direct], checkId)) ??
       findCheck(
-        view
+        registry
           .instancesWhere(
             (i) => i.meta[META_REGISTERED] === 'true' && i.checks.some((c) => c.id === checkId),
           )
-          .flatMap((i) => view.dto(i.id) ?? []),
+          .flatMap((i) => registry.instance(i.id) ?? []),
         checkId,
       )
     );

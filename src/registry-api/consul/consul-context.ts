@@ -6,8 +6,7 @@ import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { InstanceDto } from '../../protocol/api-types.js';
 import type { ParsedRegistration } from '../../protocol/registration.js';
-import type { Registry } from '../../registry/registry.js';
-import type { Topic } from '../../registry/watch/watch-hub.js';
+import type { CatalogFacade, Topic } from '../../registry/catalog-facade.js';
 import { assertUtf8, rawBody } from '../body.js';
 import { jsonArrayAnswer } from '../json-stream.js';
 import { waitForRequest, type Query } from '../query.js';
@@ -25,7 +24,7 @@ import type { ConsulRouter } from './consul-router.js';
 
 /** What {@link createConsulContext} needs. */
 export interface ConsulContextOptions {
-  readonly registry: Registry;
+  readonly registry: CatalogFacade;
   readonly node: ConsulNodeInfo;
   /** Version reported by /v1/agent/self (Meshwork's). */
   readonly version: string;
@@ -46,7 +45,6 @@ export type ConsulContext = ReturnType<typeof createConsulContext>;
 /** Builds the context once per /v1 scope. */
 export function createConsulContext(options: ConsulContextOptions) {
   const { registry, node, log } = options;
-  const view = registry.view;
   const raisedDurations = new Counter({
     name: 'meshwork_consul_check_floor_raises_total',
     help: 'Check durations sent below their floor through /v1 and raised to it, by Consul field.',
@@ -187,11 +185,11 @@ export function createConsulContext(options: ConsulContextOptions) {
 
   /** This node's checks as Consul shows them: serfHealth, registered node checks, maintenance. */
   const ourNodeChecks = (): Record<string, unknown>[] =>
-    nodeChecks(node, view.agentMaintenance, view.nodeChecks());
+    nodeChecks(node, registry.agentMaintenance, registry.nodeChecks());
 
   /** Refuses a registration whose CheckIDs are this node's checks' (CheckIDs are per agent). */
   const ownCheckIds = (reg: ParsedRegistration): ParsedRegistration => {
-    const taken = view.nodeChecks()?.checks ?? [];
+    const taken = registry.nodeChecks()?.checks ?? [];
     const clash = (reg.checks ?? []).find((c) => taken.some((t) => t.id === c.id));
     if (clash !== undefined)
       throw refuse(
@@ -202,7 +200,6 @@ export function createConsulContext(options: ConsulContextOptions) {
 
   return {
     registry,
-    view,
     node,
     version: options.version,
     log,

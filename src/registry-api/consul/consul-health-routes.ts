@@ -1,6 +1,6 @@
 /** @module The Consul /v1/health endpoints: service health (cached per index), checks, state, node. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { serviceTopic } from '../../registry/watch/watch-hub.js';
+import { serviceTopic } from '../../registry/catalog-facade.js';
 import { filterKey } from '../query.js';
 import type { ConsulContext } from './consul-context.js';
 import { consulNode, nodeService, refuse, serviceChecks } from './consul-mapping.js';
@@ -8,7 +8,7 @@ import { parseBoolParam } from './consul-query.js';
 
 /** Adds the /v1/health routes to the context's router. */
 export function registerConsulHealthRoutes(ctx: ConsulContext): void {
-  const { view, node, route, q, json, blocking, filterOf, param } = ctx;
+  const { registry, node, route, q, json, blocking, filterOf, param } = ctx;
   const { withTags, isOurNode, ourNodeChecks } = ctx;
 
   // Serialised health/service answers per query while the service's index holds: the hot read of
@@ -20,15 +20,15 @@ export function registerConsulHealthRoutes(ctx: ConsulContext): void {
     const name = param(req, 'name');
     const query = q(req);
     const passing = parseBoolParam(query, 'passing');
-    await blocking(req, serviceTopic(name), () => view.serviceIndex(name));
-    const index = view.serviceIndex(name);
+    await blocking(req, serviceTopic(name), () => registry.serviceIndex(name));
+    const index = registry.serviceIndex(name);
     const key = `${name}?${filterKey(query)}`;
     const cached = healthCache.get(key);
     if (cached !== undefined && cached.index === index) return json(req, reply, cached.body, index);
     const keep = filterOf(req);
     const nChecks = ourNodeChecks();
     const nodeObj = consulNode(node);
-    const entries = withTags(req, view.serviceInstances(name))
+    const entries = withTags(req, registry.serviceInstances(name))
       .map((i) => ({
         Node: nodeObj,
         Service: nodeService(i),
@@ -59,9 +59,9 @@ export function registerConsulHealthRoutes(ctx: ConsulContext): void {
 
   route(['GET'], '/health/checks/:name', async (req, reply) => {
     const name = param(req, 'name');
-    await blocking(req, serviceTopic(name), () => view.serviceIndex(name));
-    const checks = view.serviceInstances(name).flatMap((i) => serviceChecks(node, i));
-    return checksAnswer(req, reply, checks, view.serviceIndex(name));
+    await blocking(req, serviceTopic(name), () => registry.serviceIndex(name));
+    const checks = registry.serviceInstances(name).flatMap((i) => serviceChecks(node, i));
+    return checksAnswer(req, reply, checks, registry.serviceIndex(name));
   });
 
   route(['GET'], '/health/state/:state', async (req, reply) => {
@@ -69,17 +69,20 @@ export function registerConsulHealthRoutes(ctx: ConsulContext): void {
     if (state === '') throw refuse('Missing check state');
     if (!['any', 'passing', 'warning', 'critical'].includes(state))
       throw refuse(`Invalid check state "${state}": use any, passing, warning or critical`);
-    await blocking(req, 'catalog', () => view.catalogIndex);
-    const all = [...ourNodeChecks(), ...view.allInstances().flatMap((i) => serviceChecks(node, i))];
+    await blocking(req, 'catalog', () => registry.catalogIndex);
+    const all = [
+      ...ourNodeChecks(),
+      ...registry.allInstances().flatMap((i) => serviceChecks(node, i)),
+    ];
     const checks = state === 'any' ? all : all.filter((c) => c.Status === state);
-    return checksAnswer(req, reply, checks, view.catalogIndex);
+    return checksAnswer(req, reply, checks, registry.catalogIndex);
   });
 
   route(['GET'], '/health/node/:node', async (req, reply) => {
-    await blocking(req, 'catalog', () => view.catalogIndex);
+    await blocking(req, 'catalog', () => registry.catalogIndex);
     const checks = isOurNode(param(req, 'node'))
-      ? [...ourNodeChecks(), ...view.allInstances().flatMap((i) => serviceChecks(node, i))]
+      ? [...ourNodeChecks(), ...registry.allInstances().flatMap((i) => serviceChecks(node, i))]
       : [];
-    return checksAnswer(req, reply, checks, view.catalogIndex);
+    return checksAnswer(req, reply, checks, registry.catalogIndex);
   });
 }

@@ -11,7 +11,7 @@ import { checkDatacenter, first } from './consul-query.js';
 
 /** Adds the /v1/kv routes to the context's router. */
 export function registerConsulKvRoutes(ctx: ConsulContext): void {
-  const { registry, view, node, route, q, json, jsonArray, meta, blocking, param } = ctx;
+  const { registry, node, route, q, json, jsonArray, meta, blocking, param } = ctx;
 
   const kvKey = (req: FastifyRequest): string => param(req, '*');
 
@@ -22,7 +22,7 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
     if (!list && key === '') throw refuse('Missing key name');
     // One key: its ModifyIndex, or the KV index once it is gone (so a delete wakes watchers).
     const current = (): number =>
-      list ? view.kvIndex : (view.kvGet(key)?.modifyIndex ?? view.kvIndex);
+      list ? registry.kvIndex : (registry.kvGet(key)?.modifyIndex ?? registry.kvIndex);
     await blocking(req, 'kv', current);
     const index = current();
     if ('keys' in query) {
@@ -115,7 +115,7 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
       throw refuse(`Conflicting flags: ${req.url.split('?')[1] ?? ''}`);
     const cas = uintParam(query, 'cas');
     // Consul: a compare-and-delete of a key that is already gone succeeds.
-    if (cas !== undefined && view.kvGet(key) === undefined) return json(req, reply, true);
+    if (cas !== undefined && registry.kvGet(key) === undefined) return json(req, reply, true);
     const r = await registry.kvDelete(key, {
       recursive: recurse,
       ...(cas === undefined ? {} : { cas }),

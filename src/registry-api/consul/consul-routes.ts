@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
-import type { Registry } from '../../registry/registry.js';
+import type { CatalogFacade } from '../../registry/catalog-facade.js';
 import { logsAsError, toHttpError } from '../error-mapping.js';
 import type { Query } from '../query.js';
 import { registerConsulAgentRoutes } from './consul-agent-routes.js';
@@ -24,7 +24,7 @@ import { registerConsulStatusRoutes } from './consul-status-routes.js';
 export { CONSUL_API_VERSION } from './consul-agent-routes.js';
 
 export interface ConsulRoutesOptions {
-  readonly registry: Registry;
+  readonly registry: CatalogFacade;
   readonly node: ConsulNodeInfo;
   /**
    * Accept GET on the write endpoints python-consul 0.7 calls with GET (deregister, check

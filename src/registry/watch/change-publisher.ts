@@ -4,13 +4,24 @@
  */
 import type { Clock } from '../../core/clock.js';
 import type { ApplyOutcome, CatalogView } from '../catalog-view.js';
-import { sseFrame, StreamFanout, type StreamSink } from './stream-fanout.js';
-import { serviceTopic, WatchHub, type Topic, type WaitCancellation } from './watch-hub.js';
+import {
+  serviceTopic,
+  type StreamSink,
+  type Topic,
+  type WaitCancellation,
+  type WatchersNotified,
+} from '../catalog-facade.js';
+import { sseFrame, StreamFanout } from './stream-fanout.js';
+import { WatchHub } from './watch-hub.js';
 
-/** How many watchers a change was sent to (`Registry.notified`). */
-export interface WatchersNotified {
+/** Watchers right now, and streams dropped since start (the agent's metrics). */
+export interface WatcherCounts {
+  /** Blocking queries waiting. */
+  readonly blocking: number;
+  /** Open streams. */
   readonly streams: number;
-  readonly blockingQueries: number;
+  /** Streams dropped for being too slow, since start. */
+  readonly dropped: number;
 }
 
 /** What a {@link ChangePublisher} reads and how long its waits may be. */
@@ -27,8 +38,8 @@ export interface ChangePublisherOptions {
  * ({@link WatchHub}). The registry hands it each {@link ApplyOutcome} as the view applies it.
  */
 export class ChangePublisher {
-  readonly hub: WatchHub;
-  readonly fanout = new StreamFanout();
+  readonly #hub: WatchHub;
+  readonly #fanout = new StreamFanout();
   readonly #view: CatalogView;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -49,7 +60,16 @@ export class ChangePublisher {
     this.#clock = options.clock;
     this.#random = options.random;
     this.#maxWaitMs = options.maxWaitMs;
-    this.hub = new WatchHub(this.#clock);
+    this.#hub = new WatchHub(this.#clock);
+  }
+
+  /** Watchers right now, and streams dropped since start. */
+  watchers(): WatcherCounts {
+    return {
+      blocking: this.#hub.waiting,
+      streams: this.#fanout.streams,
+      dropped: this.#fanout.dropped,
+    };
   }
 
   /**
@@ -58,8 +78,8 @@ export class ChangePublisher {
    */
   drain(): void {
     this.#draining = true;
-    this.hub.wakeAll();
-    this.fanout.closeAll();
+    this.#hub.wakeAll();
+    this.#fanout.closeAll();
   }
 
   /** Queues an outcome the view applied; watchers hear of it on the next turn. */
@@ -88,7 +108,7 @@ export class ChangePublisher {
     while (currentIndex() <= minIndex && cancellation?.cancelled !== true && !this.#draining) {
       const remaining = deadline - this.#clock.monotonicMs();
       if (remaining <= 0) return;
-      await this.hub.next(topic, remaining, cancellation);
+      await this.#hub.next(topic, remaining, cancellation);
     }
   }
 
@@ -97,7 +117,7 @@ export class ChangePublisher {
     // Changes already in the view must reach the existing streams before this one's snapshot,
     // or the new stream would get them twice (in the snapshot and as deltas).
     this.#publishPending();
-    const unsubscribe = this.fanout.subscribe(service, sink);
+    const unsubscribe = this.#fanout.subscribe(service, sink);
     const instances =
       service === undefined ? this.#view.allInstances() : this.#view.serviceInstances(service);
     const index =
@@ -115,8 +135,9 @@ export class ChangePublisher {
   notified(service: string, index: number): Promise<WatchersNotified> {
     if (index <= this.#publishedIndex && this.#unpublished.length === 0)
       return Promise.resolve({
-        streams: this.fanout.streamsOf(service),
-        blockingQueries: this.hub.waitingOn(serviceTopic(service)) + this.hub.waitingOn('catalog'),
+        streams: this.#fanout.streamsOf(service),
+        blockingQueries:
+          this.#hub.waitingOn(serviceTopic(service)) + this.#hub.waitingOn('catalog'),
       });
     return new Promise((resolve) => this.#publishWaiters.push({ index, service, resolve }));
   }
@@ -127,8 +148,9 @@ export class ChangePublisher {
     if (outcomes.length === 0) return;
     this.#unpublished = [];
     const counts = this.#publishWaiters.map((w) => ({
-      streams: this.fanout.streamsOf(w.service),
-      blockingQueries: this.hub.waitingOn(serviceTopic(w.service)) + this.hub.waitingOn('catalog'),
+      streams: this.#fanout.streamsOf(w.service),
+      blockingQueries:
+        this.#hub.waitingOn(serviceTopic(w.service)) + this.#hub.waitingOn('catalog'),
     }));
     const services = new Set<string>();
     let catalog = false;
@@ -141,22 +163,22 @@ export class ChangePublisher {
       for (const c of outcome.changes) {
         services.add(c.service);
         if (c.kind === 'delete') {
-          this.fanout.publish(c.service, {
+          this.#fanout.publish(c.service, {
             type: 'delete',
             index: c.index,
             id: c.id,
             service: c.service,
           });
-        } else if (this.fanout.wants(c.service)) {
+        } else if (this.#fanout.wants(c.service)) {
           const instance = this.#view.dto(c.id);
           if (instance !== undefined)
-            this.fanout.publish(c.service, { type: 'upsert', index: c.index, instance });
+            this.#fanout.publish(c.service, { type: 'upsert', index: c.index, instance });
         }
       }
     }
-    for (const s of services) this.hub.publish(serviceTopic(s));
-    if (catalog) this.hub.publish('catalog');
-    if (kv) this.hub.publish('kv');
+    for (const s of services) this.#hub.publish(serviceTopic(s));
+    if (catalog) this.#hub.publish('catalog');
+    if (kv) this.#hub.publish('kv');
     // Every outcome the view has applied is published now.
     this.#publishedIndex = this.#view.index;
     const waiters = this.#publishWaiters.splice(0);
