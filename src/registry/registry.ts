@@ -9,7 +9,6 @@ import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type {
   CheckDefinition,
-  CheckKind,
   CheckStatus,
   Instance,
   InstanceStatus,
@@ -18,7 +17,6 @@ import type {
   RegistrationSource,
 } from '../core/types.js';
 import type { ApplyResponse, InstanceDto, ServiceSummaryDto } from '../protocol/api-types.js';
-import { DEFAULT_CHECK_FLOORS, DEFAULT_KV_QUOTA_BYTES, LIMITS } from '../protocol/limits.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import type {
   CatalogFacade,
@@ -33,51 +31,20 @@ import type {
 } from './catalog-facade.js';
 import { CatalogView, isNodeChecksId, nodeChecksId, type ApplyOutcome } from './catalog-view.js';
 import { OWN_EVERYTHING, type CheckOwnership } from './cluster/check-ownership.js';
-import { MAX_COMMIT_ATTEMPTS } from './commit-retry.js';
 import { DeclarativeApply } from './declarative-apply.js';
 import { createHealthManager, type HealthManager } from './health/health-manager.js';
-import type { CheckProbe } from './health/health-types.js';
 import { InstanceBuilder } from './instance-builder.js';
 import { filterInstances } from './instance-filter.js';
 import { InstanceWriter } from './instance-writer.js';
 import { RegistryKv } from './registry-kv.js';
+import {
+  DEFAULT_REGISTRY_LIMITS,
+  DEFAULT_REGISTRY_OPTIONS,
+  type RegistryOptions,
+} from './registry-options.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
 import { ChangePublisher, type WatcherCounts } from './watch/change-publisher.js';
-
-export interface RegistryOptions {
-  readonly store: CatalogStore;
-  /** This agent's node name (Consul node; agent maintenance is per node). */
-  readonly nodeName: string;
-  readonly clock?: Clock;
-  readonly logger?: Logger;
-  readonly metrics?: RegistryMetrics;
-  readonly probes?: Map<CheckKind, CheckProbe>;
-  readonly random?: () => number;
-  /** Blocking queries wait at most this long (Consul: 10 min). */
-  readonly maxWaitMs?: number;
-  /**
-   * Cluster mode: which instances' checks this agent runs. Default: all of them (one agent).
-   */
-  readonly ownership?: CheckOwnership;
-  /**
-   * Floors on check durations, checks per instance, KV quota. Default:
-   * {@link DEFAULT_REGISTRY_LIMITS}.
-   */
-  readonly limits?: Partial<RegistryLimits>;
-}
-
-export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = Object.freeze({
-  checkFloors: DEFAULT_CHECK_FLOORS,
-  maxChecksPerInstance: LIMITS.maxChecks,
-  kvQuotaBytes: DEFAULT_KV_QUOTA_BYTES,
-});
-
-export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({
-  maxWaitMs: 600_000,
-  /** A write that keeps losing its compare to other agents' writes gives up after this many. */
-  maxCommitAttempts: MAX_COMMIT_ATTEMPTS,
-});
 
 /**
  * The catalog facade: implements {@link CatalogFacade} for the front ends, and owns the catalog's
