@@ -1,8 +1,16 @@
 /** @module meshwork: public types and factories. No logic lives here. */
 export * from './core/index.js';
 export * from './protocol/index.js';
-export { createRegistry, Registry, DEFAULT_REGISTRY_OPTIONS } from './registry/registry.js';
-export type { RegistryOptions, InstanceFilter } from './registry/registry.js';
+export { createRegistry, Registry } from './registry/registry.js';
+export { DEFAULT_REGISTRY_OPTIONS } from './registry/registry-options.js';
+export type { RegistryOptions } from './registry/registry-options.js';
+export type {
+  CatalogFacade,
+  CatalogReader,
+  CatalogWatcher,
+  CatalogWriter,
+  InstanceFilter,
+} from './registry/catalog-facade.js';
 export type {
   CatalogStore,
   StoreOp,

@@ -99,31 +99,7 @@ export const PACKAGES = {
  * lands. An exception that no longer matches an import of its file is reported, so it is
  * removed rather than left to hide the next one.
  */
-export const IMPORT_EXCEPTIONS = [
-  // Issue 17: the blocking-query and stream topics come from the watch hub until the registry
-  // contract (the facade registry-api talks to) offers them; remove when it lands.
-  {
-    from: 'registry-api/query.ts',
-    to: 'registry/watch/watch-hub.ts',
-    why: 'issue 17, until the registry contract lands',
-  },
-  {
-    from: 'registry-api/native/native-routes.ts',
-    to: 'registry/watch/watch-hub.ts',
-    why: 'issue 17, until the registry contract lands',
-  },
-  {
-    from: 'registry-api/consul/consul-routes.ts',
-    to: 'registry/watch/watch-hub.ts',
-    why: 'issue 17, until the registry contract lands',
-  },
-  // Issue 17: the node checks' DTO type is the view's until the registry contract exports it.
-  {
-    from: 'registry-api/consul/consul-mapping.ts',
-    to: 'registry/catalog-view.ts',
-    why: 'issue 17, until the registry contract lands',
-  },
-];
+export const IMPORT_EXCEPTIONS = [];
 
 const within = (path, prefix) => path === prefix || path.startsWith(`${prefix}/`);
 const layerOf = (rel) => (rel.includes('/') ? rel.slice(0, rel.indexOf('/')) : '');

@@ -58,7 +58,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   const holder: { registry?: Registry } = {};
   const registryMetrics = new RegistryMetrics(metrics, {
     countsByStatus: () =>
-      holder.registry?.view.countsByStatus() ?? {
+      holder.registry?.countsByStatus() ?? {
         passing: 0,
         warning: 0,
         critical: 0,
@@ -66,12 +66,12 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
         starting: 0,
       },
     watchers: () => ({
-      blocking: holder.registry?.hub.waiting ?? 0,
-      streams: holder.registry?.fanout.streams ?? 0,
-      dropped: holder.registry?.fanout.dropped ?? 0,
+      blocking: holder.registry?.watchers().blocking ?? 0,
+      streams: holder.registry?.watchers().streams ?? 0,
+      dropped: holder.registry?.watchers().dropped ?? 0,
     }),
     index: () => holder.registry?.index ?? 0,
-    kv: () => ({ bytes: holder.registry?.view.kvBytes ?? 0, quotaBytes: options.kv.quotaBytes }),
+    kv: () => ({ bytes: holder.registry?.kvBytes ?? 0, quotaBytes: options.kv.quotaBytes }),
   });
   // Cluster mode: agents list each other under leases and split the checks between them;
   // otherwise this agent is the cluster and runs every check.

@@ -3,8 +3,12 @@ import { parseDurationMs } from '../core/duration.js';
 import { errors } from '../core/errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from '../core/types.js';
 import type { FastifyRequest } from 'fastify';
-import type { InstanceFilter, Registry } from '../registry/registry.js';
-import { createWaitCancellation, type Topic } from '../registry/watch/watch-hub.js';
+import {
+  createWaitCancellation,
+  type CatalogWatcher,
+  type InstanceFilter,
+  type Topic,
+} from '../registry/catalog-facade.js';
 
 export type Query = Record<string, string | string[] | undefined>;
 
@@ -94,7 +98,7 @@ export function filterKey(q: Query): string {
  * out, and stops waiting when the client goes away. `index` 0 answers at once.
  */
 export async function waitForRequest(
-  registry: Registry,
+  registry: CatalogWatcher,
   req: FastifyRequest,
   topic: Topic,
   { index, waitMs }: BlockingParams,

@@ -10,7 +10,7 @@ import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { LIMITS } from '../protocol/limits.js';
-import type { Registry } from '../registry/registry.js';
+import type { CatalogFacade } from '../registry/catalog-facade.js';
 import { clientErrorOf, logsAsError, toHttpError } from './error-mapping.js';
 import {
   registerConsulRoutes,
@@ -21,7 +21,7 @@ import { registerNativeRoutes } from './native/native-routes.js';
 import { createRequestGuard, type RequestGuardOptions } from './request-guard.js';
 
 export interface ApiServerOptions {
-  readonly registry: Registry;
+  readonly registry: CatalogFacade;
   readonly metrics: PromRegistry;
   readonly logger?: Logger;
   /** Extra readiness condition (e.g. the store is reachable). */

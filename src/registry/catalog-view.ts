@@ -4,6 +4,7 @@
  */
 import type { CheckState, Instance, InstanceStatus, KvEntry, Maintenance } from '../core/types.js';
 import type { CheckDto, InstanceDto } from '../protocol/api-types.js';
+import type { NodeChecksDto } from './catalog-facade.js';
 import type { StoreEvent, StoreSnapshot } from './store/catalog-store.js';
 import { aggregateStatus, withNodeStatus, type AggregatedStatus } from './health/aggregate.js';
 
@@ -26,13 +27,6 @@ export function nodeChecksId(nodeName: string): string {
 
 export function isNodeChecksId(id: string): boolean {
   return id.startsWith(NODE_CHECKS_PREFIX);
-}
-
-/** This agent's node checks as readers see them, with the indexes of their last change. */
-export interface NodeChecksDto {
-  readonly checks: readonly CheckDto[];
-  readonly createIndex: number;
-  readonly modifyIndex: number;
 }
 
 export interface CatalogViewOptions {

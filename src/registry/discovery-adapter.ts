@@ -1,23 +1,22 @@
-/** @module RegistryDiscovery: the Discovery interface served from the Registry's catalog view. */
+/** @module RegistryDiscovery: the Discovery interface served from the registry contract's reads. */
 import type { DiscoveredInstance, DiscoveredNode, Discovery } from '../core/discovery.js';
-import type { Registry } from './registry.js';
+import type { CatalogReader } from './catalog-facade.js';
 
 /**
- * Discovery over a running {@link Registry}. The view is fed by the store's events (embedded or
+ * Discovery over a running registry's reads. Its view is fed by the store's events (embedded or
  * etcd), so this answers the same in cluster mode. `nodes` lists the agents DNS names as nodes.
  */
 export function createRegistryDiscovery(
-  registry: Registry,
+  catalog: CatalogReader,
   nodes: () => readonly DiscoveredNode[],
 ): Discovery {
-  const view = registry.view;
   return {
-    serviceIndex: (service) => view.serviceIndex(service),
-    instances: (service) => view.serviceInstances(service),
+    serviceIndex: (service) => catalog.serviceIndex(service),
+    instances: (service) => catalog.serviceInstances(service),
     instancesByAddress: (address) => {
       const out: DiscoveredInstance[] = [];
-      for (const i of view.instancesWhere((i) => i.address === address)) {
-        const dto = view.dto(i.id);
+      for (const i of catalog.instancesWhere((i) => i.address === address)) {
+        const dto = catalog.instance(i.id);
         if (dto !== undefined) out.push(dto);
       }
       return out;
@@ -28,7 +27,7 @@ export function createRegistryDiscovery(
     },
     nodes,
     get index() {
-      return view.index;
+      return catalog.index;
     },
   };
 }

@@ -327,7 +327,7 @@ describe('API access', () => {
       await c.write(
         request('GET', `/api/v1/services?index=${registry.index}&wait=60s`, { Host: '127.0.0.1' }),
       );
-      await until(() => registry.hub.waiting === 1, 5_000, 'blocking');
+      await until(() => registry.watchers().blocking === 1, 5_000, 'blocking');
       const closed = app.close();
       await c.write(request('GET', '/api/v1/agent', { Host: '127.0.0.1' }));
       registry.drain();

@@ -190,7 +190,11 @@ describe('client SDK lifecycle against a real agent', () => {
       index: (await registry.instances('ledger')).index,
       waitMs: 10_000,
     });
-    await until(() => agent.registry.hub.waiting === 1, 5_000, 'the blocking query waiting');
+    await until(
+      () => agent.registry.watchers().blocking === 1,
+      5_000,
+      'the blocking query waiting',
+    );
     const r = await registry.deregister('ledger-1', { notify: true });
     assert.deepEqual(r.notified, { streams: 1, blockingQueries: 1 });
     assert.deepEqual((await blocking).instances, []);

@@ -148,7 +148,7 @@ describe('large KV listings', () => {
   it('answers /api/v1/kv ?recurse over 50 MiB correctly, and /health/live within 100 ms meanwhile', async () => {
     const { body, slowestMs } = await readWhilePinging('/api/v1/kv/big?recurse');
     const b = body as { index: number; entries: { key: string; value: string }[] };
-    assert.equal(b.index, agent.registry.view.kvIndex);
+    assert.equal(b.index, agent.registry.kvIndex);
     assertValues(b.entries);
     assert.ok(slowestMs < 100, `slowest /health/live: ${slowestMs.toFixed(1)} ms`);
   });
@@ -177,7 +177,7 @@ describe('large KV listings', () => {
   });
 
   it('answers a blocking ?recurse when a key under it changes', async () => {
-    const index = agent.registry.view.kvIndex;
+    const index = agent.registry.kvIndex;
     const pending = http(agent.url, 'GET', `/v1/kv/big?recurse&index=${index}&wait=10s`);
     await agent.registry.kvPut('big/100', Buffer.from('new'));
     const r = await pending;

@@ -263,7 +263,7 @@ describe('native API', () => {
       const idx = first.body.index;
       const pending = http(base, 'GET', `/api/v1/services/blocky/instances?index=${idx}&wait=30s`);
       // The change: registered after the query is parked (the hub counts it).
-      while (agent.registry.hub.waiting === 0) await new Promise((r) => setImmediate(r));
+      while (agent.registry.watchers().blocking === 0) await new Promise((r) => setImmediate(r));
       const second = await http(base, 'PUT', '/api/v1/instances', {
         service: 'blocky',
         id: 'blocky-2',

@@ -23,7 +23,7 @@ describe('slow watchers', () => {
     stalled.write(`GET /api/v1/watch?service=bulky HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
     const healthy = await collectSse<{ type: string }>(`${agent.url}/api/v1/watch?service=bulky`);
     await healthy.until(1);
-    while (agent.registry.fanout.streams < 2) await new Promise((r) => setImmediate(r));
+    while (agent.registry.watchers().streams < 2) await new Promise((r) => setImmediate(r));
 
     // ~48 KiB per event: tags and meta at their limits.
     const tags = Array.from({ length: 64 }, (_, i) => `${i}-${'t'.repeat(250)}`);
@@ -31,7 +31,7 @@ describe('slow watchers', () => {
       Array.from({ length: 64 }, (_, i) => [`k${i}`, 'v'.repeat(500)]),
     );
     let sent = 0;
-    while (agent.registry.fanout.dropped === 0) {
+    while (agent.registry.watchers().dropped === 0) {
       const r = await http(agent.url, 'PUT', '/api/v1/instances', {
         service: 'bulky',
         id: `bulky-${sent}`,
@@ -44,7 +44,7 @@ describe('slow watchers', () => {
       sent++;
       assert.ok(sent < 5000, 'the stalled watcher was never dropped');
     }
-    assert.equal(agent.registry.fanout.streams, 1, 'only the healthy stream remains');
+    assert.equal(agent.registry.watchers().streams, 1, 'only the healthy stream remains');
     await healthy.until(1 + sent);
     assert.deepEqual(
       healthy.events.slice(1).map((e) => e.type),

@@ -14,7 +14,7 @@ import {
   type Maintenance,
 } from '../../core/types.js';
 import type { CheckDto, InstanceDto } from '../../protocol/api-types.js';
-import type { NodeChecksDto } from '../../registry/catalog-view.js';
+import type { NodeChecksDto } from '../../registry/catalog-facade.js';
 import { DEFAULT_CHECK_FLOORS, LIMITS, type CheckFloors } from '../../protocol/limits.js';
 import {
   CheckShapeError,

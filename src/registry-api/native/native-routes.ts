@@ -7,8 +7,7 @@ import { INDEX_HEADER, type AgentMember } from '../../protocol/api-types.js';
 import { LIMITS } from '../../protocol/limits.js';
 import { printable, registrationInputSchema } from '../../protocol/registration.js';
 import { parseOrThrow } from '../../protocol/validation.js';
-import type { Registry } from '../../registry/registry.js';
-import { serviceTopic, type Topic } from '../../registry/watch/watch-hub.js';
+import { serviceTopic, type CatalogFacade, type Topic } from '../../registry/catalog-facade.js';
 import { jsonBody, rawBody } from '../body.js';
 import { jsonArrayAnswer, kvEntryPieces, kvJsonBytes } from '../json-stream.js';
 import {
@@ -45,7 +44,7 @@ export const MAX_STREAM_BUFFER_BYTES = 1024 * 1024;
 const STREAM_PING_MS = 15_000;
 
 export interface NativeRoutesOptions {
-  readonly registry: Registry;
+  readonly registry: CatalogFacade;
   readonly members: () => Promise<readonly AgentMember[]>;
 }
 
@@ -80,12 +79,12 @@ export function registerNativeRoutes(
 
   app.get('/api/v1/instances/:id', async (req, reply) => {
     const id = idParam(req);
-    const found = registry.view.get(id);
+    const found = registry.instanceDefinition(id);
     if (found !== undefined) {
       await blocking(
         req,
         serviceTopic(found.service),
-        () => registry.view.dto(id)?.modifyIndex ?? registry.view.serviceIndex(found.service) + 1,
+        () => registry.instance(id)?.modifyIndex ?? registry.serviceIndex(found.service) + 1,
       );
     }
     const r = registry.getInstance(id);
@@ -93,7 +92,7 @@ export function registerNativeRoutes(
   });
 
   app.delete('/api/v1/instances/:id', async (req, reply) => {
-    const service = registry.view.get(idParam(req))?.service;
+    const service = registry.instanceDefinition(idParam(req))?.service;
     const r = await registry.deregister(idParam(req));
     if (!r.deleted || service === undefined) throw errors.instanceNotFound(idParam(req));
     // ?notify=true: answer once the watchers of the service have been sent the deletion, and
@@ -122,7 +121,7 @@ export function registerNativeRoutes(
     const r = await registry.setAgentMaintenance(body.enabled, body.reason ?? '');
     return json(reply, r.index, {
       index: r.index,
-      maintenance: registry.view.agentMaintenance ?? { enabled: false, reason: '' },
+      maintenance: registry.agentMaintenance ?? { enabled: false, reason: '' },
     });
   });
 
@@ -131,8 +130,8 @@ export function registerNativeRoutes(
       index: registry.index,
       nodeName: registry.nodeName,
       store: registry.storeKind,
-      maintenance: registry.view.agentMaintenance ?? { enabled: false, reason: '' },
-      instances: registry.view.instanceCount,
+      maintenance: registry.agentMaintenance ?? { enabled: false, reason: '' },
+      instances: registry.instanceCount,
     }),
   );
 
@@ -142,7 +141,7 @@ export function registerNativeRoutes(
   });
 
   app.get('/api/v1/services', async (req, reply) => {
-    await blocking(req, 'catalog', () => registry.view.catalogIndex);
+    await blocking(req, 'catalog', () => registry.catalogIndex);
     const r = registry.listServices();
     return json(reply, r.index, r);
   });
@@ -151,8 +150,8 @@ export function registerNativeRoutes(
     const service = (req.params as { name: string }).name;
     const q = req.query as Query;
     const filter = parseInstanceFilter(q);
-    await blocking(req, serviceTopic(service), () => registry.view.serviceIndex(service));
-    const index = registry.view.serviceIndex(service);
+    await blocking(req, serviceTopic(service), () => registry.serviceIndex(service));
+    const index = registry.serviceIndex(service);
     const key = `${service}?${filterKey(q)}`;
     const cached = listCache.get(key);
     if (cached !== undefined && cached.index === index) return json(reply, index, cached.body);
@@ -209,9 +208,9 @@ export function registerNativeRoutes(
   app.get('/api/v1/kv/*', async (req, reply) => {
     const key = (req.params as { '*': string })['*'];
     const q = req.query as Query;
-    await blocking(req, 'kv', () => registry.view.kvIndex);
+    await blocking(req, 'kv', () => registry.kvIndex);
     if ('recurse' in q) {
-      const index = registry.view.kvIndex;
+      const index = registry.kvIndex;
       // Streamed when large: the values of one listing can reach the KV quota (256 MiB).
       const body = jsonArrayAnswer(
         registry.kvList(key),

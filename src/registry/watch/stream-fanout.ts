@@ -4,19 +4,7 @@
  * instead of stalling the others.
  */
 import type { WatchEvent } from '../../protocol/api-types.js';
-
-/**
- * Where a stream's frames go (an HTTP response, in practice).
- * `write` MUST NOT block or throw; it returns false when the sink's buffer is over its bound,
- * and the fanout then drops the sink.
- */
-export interface StreamSink {
-  write(frame: string): boolean;
-  /** Called once when the sink is dropped for being too slow; it should tell the peer and close. */
-  drop(frame: string): void;
-  /** Called once at shutdown: end the stream cleanly (the peer reconnects elsewhere). */
-  close?(): void;
-}
+import type { StreamSink } from '../catalog-facade.js';
 
 /** Serialises an event as one server-sent-events frame. */
 export function sseFrame(event: WatchEvent): string {

@@ -3,27 +3,10 @@
  * whole catalog (`catalog`) or the KV space (`kv`), so a watch on service A never wakes for B.
  */
 import type { Clock, TimerHandle } from '../../core/clock.js';
-
-export type Topic = `svc:${string}` | 'catalog' | 'kv';
-
-export const serviceTopic = (service: string): Topic => `svc:${service}`;
+import type { Topic, WaitCancellation } from '../catalog-facade.js';
 
 interface Waiter {
   wake(): void;
-}
-
-/**
- * Lets a caller end a wait early (the client went away). Cheaper than an AbortSignal, which
- * matters with thousands of blocking queries re-issued after every change.
- */
-export interface WaitCancellation {
-  cancelled: boolean;
-  /** Set by the hub while a wait is pending; call it to end the wait. */
-  cancel: (() => void) | undefined;
-}
-
-export function createWaitCancellation(): WaitCancellation {
-  return { cancelled: false, cancel: undefined };
 }
 
 /** Topic-keyed wake-ups for blocking queries. */

@@ -5,7 +5,7 @@ import { createRegistry, type Registry } from '../../../src/registry/registry.js
 import { createMemoryCatalogStore } from '../../../src/registry/store/memory/memory-catalog-store.js';
 import type { CatalogStore } from '../../../src/registry/store/catalog-store.js';
 import { nodeChecksId } from '../../../src/registry/catalog-view.js';
-import { serviceTopic } from '../../../src/registry/watch/watch-hub.js';
+import { serviceTopic } from '../../../src/registry/catalog-facade.js';
 import { normalizeChecks, type ParsedRegistration } from '../../../src/protocol/registration.js';
 import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
 
@@ -44,8 +44,8 @@ describe('Registry', () => {
     const b = await registry.register(input('b', 'b-1'));
     assert.ok(a.index > 1);
     assert.ok(b.index > a.index);
-    assert.equal(registry.view.serviceIndex('a'), a.index);
-    assert.equal(registry.view.serviceIndex('b'), b.index);
+    assert.equal(registry.serviceIndex('a'), a.index);
+    assert.equal(registry.serviceIndex('b'), b.index);
   });
 
   it('wakes a watch on service A for a change to A, never for a change to B', async () => {
@@ -53,7 +53,7 @@ describe('Registry', () => {
     const a1 = await registry.register(input('a', 'a-1'));
     let woke = false;
     const pending = registry
-      .waitForChange(serviceTopic('a'), a1.index, 60_000, () => registry.view.serviceIndex('a'))
+      .waitForChange(serviceTopic('a'), a1.index, 60_000, () => registry.serviceIndex('a'))
       .then(() => {
         woke = true;
       });
@@ -64,7 +64,7 @@ describe('Registry', () => {
     const a2 = await registry.register(input('a', 'a-2'));
     await pending;
     assert.equal(woke, true);
-    assert.equal(registry.view.serviceIndex('a'), a2.index);
+    assert.equal(registry.serviceIndex('a'), a2.index);
   });
 
   it('ends a blocking query at wait plus at most wait/16 jitter when nothing changes', async () => {
@@ -79,7 +79,7 @@ describe('Registry', () => {
     const a1 = await registry.register(input('a', 'a-1'));
     let done = false;
     const p = registry
-      .waitForChange(serviceTopic('a'), a1.index, 16_000, () => registry.view.serviceIndex('a'))
+      .waitForChange(serviceTopic('a'), a1.index, 16_000, () => registry.serviceIndex('a'))
       .then(() => {
         done = true;
       });
@@ -94,9 +94,7 @@ describe('Registry', () => {
   it('returns at once when the given index is already behind', async () => {
     const { registry } = await setup();
     await registry.register(input('a', 'a-1'));
-    await registry.waitForChange(serviceTopic('a'), 1, 60_000, () =>
-      registry.view.serviceIndex('a'),
-    );
+    await registry.waitForChange(serviceTopic('a'), 1, 60_000, () => registry.serviceIndex('a'));
   });
 
   it('delivers a snapshot then deltas to a stream, and drops a slow one without stalling others', async () => {
@@ -118,8 +116,8 @@ describe('Registry', () => {
     assert.match(fast[0] ?? '', /^event: snapshot/);
     assert.equal(fast.length, 3);
     assert.match(slowDropped, /^event: reset/);
-    assert.equal(registry.fanout.streams, 1);
-    assert.equal(registry.fanout.dropped, 1);
+    assert.equal(registry.watchers().streams, 1);
+    assert.equal(registry.watchers().dropped, 1);
   });
 
   it('keeps check state and maintenance across a re-registration', async () => {
@@ -256,10 +254,10 @@ describe('Registry node checks', () => {
     assert.ok(disk);
     await registry.updateNodeChecks((checks) => [...checks, disk]);
     assert.equal(registry.getInstance('a-1').instance.status, 'passing');
-    const before = registry.view.serviceIndex('b');
+    const before = registry.serviceIndex('b');
     let woke = false;
     const waiting = registry
-      .waitForChange(serviceTopic('b'), before, 60_000, () => registry.view.serviceIndex('b'))
+      .waitForChange(serviceTopic('b'), before, 60_000, () => registry.serviceIndex('b'))
       .then(() => {
         woke = true;
       });
@@ -274,12 +272,12 @@ describe('Registry node checks', () => {
     const a = registry.getInstance('a-1').instance;
     assert.equal(a.status, 'critical');
     assert.equal(a.statusReason, 'node check "disk" is critical: TTL expired');
-    assert.ok(registry.view.serviceIndex('b') > before);
-    assert.equal(registry.view.nodeChecks()?.checks[0]?.status, 'critical');
+    assert.ok(registry.serviceIndex('b') > before);
+    assert.equal(registry.nodeChecks()?.checks[0]?.status, 'critical');
 
     await registry.heartbeatNodeCheck('disk', 'passing', 'ok');
     assert.equal(registry.getInstance('b-1').instance.status, 'passing');
-    assert.equal(registry.view.nodeChecks()?.checks[0]?.output, 'ok');
+    assert.equal(registry.nodeChecks()?.checks[0]?.output, 'ok');
   });
 
   it('keeps node checks out of every listing and clears deregister-after-critical', async () => {
@@ -289,22 +287,22 @@ describe('Registry node checks', () => {
     ]);
     assert.ok(reaped);
     const r = await registry.updateNodeChecks(() => [reaped]);
-    assert.equal(registry.view.nodeChecks()?.checks[0]?.deregisterCriticalAfterMs, 0);
-    assert.equal(registry.view.nodeChecks()?.modifyIndex, r.index);
+    assert.equal(registry.nodeChecks()?.checks[0]?.deregisterCriticalAfterMs, 0);
+    assert.equal(registry.nodeChecks()?.modifyIndex, r.index);
     assert.deepEqual(
       registry.listServices().services.map((s) => s.name),
       ['a', 'b'],
     );
-    assert.equal(registry.view.instanceCount, 2);
-    assert.equal(registry.view.get(nodeChecksId('n1')), undefined);
+    assert.equal(registry.instanceCount, 2);
+    assert.equal(registry.instanceDefinition(nodeChecksId('n1')), undefined);
     assert.throws(() => registry.getInstance(nodeChecksId('n1')), /not found/);
     await assert.rejects(registry.heartbeat(nodeChecksId('n1')), /not found/);
     assert.equal((await registry.deregister(nodeChecksId('n1'))).deleted, false);
-    assert.deepEqual(registry.view.countsByStatus().critical, 2);
+    assert.deepEqual(registry.countsByStatus().critical, 2);
     assert.equal((await registry.updateNodeChecks((c) => c)).index, r.index, 'no change, no write');
 
     await registry.updateNodeChecks(() => []);
-    assert.equal(registry.view.nodeChecks(), undefined, 'the last check gone, the node has none');
+    assert.equal(registry.nodeChecks(), undefined, 'the last check gone, the node has none');
     assert.equal(registry.getInstance('a-1').instance.status, 'passing');
     await assert.rejects(registry.heartbeatNodeCheck('r', 'passing', ''), /not found/);
   });
@@ -330,7 +328,7 @@ describe('Registry KV quota', () => {
     const registry = await quotaRegistry(1000);
     await registry.kvPut('a', bytes(499));
     await registry.kvPut('b', bytes(499));
-    assert.equal(registry.view.kvBytes, 1000);
+    assert.equal(registry.kvBytes, 1000);
     await assert.rejects(
       registry.kvPut('c', bytes(0)),
       refusedWith(
@@ -341,10 +339,10 @@ describe('Registry KV quota', () => {
     assert.equal(registry.kvGet('c'), undefined);
     // A put that does not grow KV goes through at the quota; a delete frees room.
     await registry.kvPut('a', bytes(10));
-    assert.equal(registry.view.kvBytes, 511);
+    assert.equal(registry.kvBytes, 511);
     await registry.kvPut('c', bytes(400));
     await registry.kvDelete('', { recursive: true });
-    assert.equal(registry.view.kvBytes, 0);
+    assert.equal(registry.kvBytes, 0);
   });
 
   it('lets concurrent puts that each fit alone past the quota only as far as it goes', async () => {
@@ -356,7 +354,7 @@ describe('Registry KV quota', () => {
       results.map((r) => r.status),
       ['fulfilled', 'fulfilled', 'rejected'],
     );
-    assert.equal(registry.view.kvBytes, 800);
+    assert.equal(registry.kvBytes, 800);
   });
 
   it('refuses a value over 512 KiB naming the key', async () => {

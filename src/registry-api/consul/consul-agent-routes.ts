@@ -1,0 +1,260 @@
+/** @module The Consul /v1/agent endpoints: self, members, services, checks, maintenance, local health. */
+import type { InstanceDto } from '../../protocol/api-types.js';
+import { SERVICE_SPEC, CHECK_SPEC, CHECK_UPDATE_SPEC } from './consul-body.js';
+import type { ConsulCheckWrites } from './consul-checks.js';
+import type { ConsulContext } from './consul-context.js';
+import {
+  agentService,
+  aggregatedStatus,
+  checkInputOf,
+  NODE_MAINTENANCE_DEFAULT,
+  nodeId,
+  refuse,
+  registrationFromConsul,
+  SERVICE_MAINTENANCE_DEFAULT,
+  serviceChecks,
+} from './consul-mapping.js';
+import { first, parseEnable } from './consul-query.js';
+
+/** The Consul API version whose shapes the adapter answers (agent/self Config.Version). */
+export const CONSUL_API_VERSION = '1.17.0';
+
+/** Adds the /v1/agent routes to the context's router. */
+export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulCheckWrites): void {
+  const { registry, node, policy, route, q, json, done, filterOf, decode, param } = ctx;
+  const { ourNodeChecks, ownCheckIds } = ctx;
+  const { prepareCheck, deregisterCheck, ttlUpdate } = checks;
+  const options = { version: ctx.version };
+
+  const member = (): Record<string, unknown> => ({
+    Name: node.nodeName,
+    Addr: node.address,
+    Port: 8301,
+    Tags: {
+      dc: node.datacenter,
+      role: 'consul',
+      port: '8300',
+      build: `${CONSUL_API_VERSION}:meshwork-${options.version}`,
+      vsn: '2',
+      vsn_min: '2',
+      vsn_max: '3',
+      id: nodeId(node.nodeName),
+    },
+    Status: 1,
+    ProtocolMin: 1,
+    ProtocolMax: 5,
+    ProtocolCur: 2,
+    DelegateMin: 2,
+    DelegateMax: 5,
+    DelegateCur: 4,
+  });
+
+  route(['GET'], '/agent/self', async (req, reply) =>
+    json(req, reply, {
+      Config: {
+        Datacenter: node.datacenter,
+        PrimaryDatacenter: node.datacenter,
+        NodeName: node.nodeName,
+        NodeID: nodeId(node.nodeName),
+        Revision: `meshwork-${options.version}`,
+        Server: true,
+        Version: CONSUL_API_VERSION,
+        BuildDate: '',
+      },
+      DebugConfig: {},
+      Coord: null,
+      Member: member(),
+      Stats: { meshwork: { version: options.version, store: registry.storeKind } },
+      Meta: { 'consul-network-segment': '' },
+    }),
+  );
+
+  route(['GET'], '/agent/members', async (req, reply) => json(req, reply, [member()]));
+
+  route(['GET'], '/agent/services', async (req, reply) => {
+    const keep = filterOf(req);
+    const out: Record<string, unknown> = {};
+    for (const i of registry.allInstances()) {
+      const s = agentService(node, i);
+      if (keep === undefined || keep(s)) out[i.id] = s;
+    }
+    return json(req, reply, out, registry.catalogIndex);
+  });
+
+  route(['GET'], '/agent/service/:id', async (req, reply) => {
+    const id = param(req, 'id');
+    const dto = registry.instance(id);
+    if (dto === undefined) throw refuse(`unknown service ID: ${id}`, 404);
+    return json(req, reply, agentService(node, dto), dto.modifyIndex);
+  });
+
+  route(['GET'], '/agent/checks', async (req, reply) => {
+    const keep = filterOf(req);
+    const out: Record<string, unknown> = {};
+    const all = [
+      ...ourNodeChecks().filter((c) => c.CheckID !== 'serfHealth'),
+      ...registry.allInstances().flatMap((i) => serviceChecks(node, i)),
+    ];
+    for (const c of all) if (keep === undefined || keep(c)) out[String(c.CheckID)] = c;
+    return json(req, reply, out, registry.catalogIndex);
+  });
+
+  route(['PUT'], '/agent/service/register', async (req, reply) => {
+    const body = decode(req, SERVICE_SPEC);
+    const reg = ownCheckIds(registrationFromConsul(body, node, policy));
+    const prev = registry.instanceDefinition(reg.id ?? '');
+    const ids = new Set((reg.checks ?? []).map((c) => c.id));
+    // Consul keeps checks registered earlier unless told to replace them.
+    const kept =
+      prev === undefined || 'replace-existing-checks' in q(req) || prev.service !== reg.service
+        ? []
+        : prev.checks.filter((c) => !ids.has(c.id)).map((c) => checkInputOf(c, policy.floors));
+    // Consul replaces a service whose ID moves to another name; the catalog refuses the move.
+    if (prev !== undefined && prev.service !== reg.service) await registry.deregister(prev.id);
+    await registry.register({ ...reg, checks: [...(reg.checks ?? []), ...kept] });
+    return done(reply);
+  });
+
+  route(
+    ['PUT'],
+    '/agent/service/deregister/:id',
+    async (req, reply) => {
+      const id = param(req, 'id');
+      const r = await registry.deregister(id);
+      if (!r.deleted) throw unknownService(id);
+      return done(reply);
+    },
+    true,
+  );
+
+  route(['PUT'], '/agent/service/maintenance/:id', async (req, reply) => {
+    const id = param(req, 'id');
+    const enable = parseEnable(q(req));
+    if (registry.instanceDefinition(id) === undefined) throw unknownService(id);
+    const reason = first(q(req).reason) ?? '';
+    await registry.setMaintenance(id, enable, reason || SERVICE_MAINTENANCE_DEFAULT);
+    return done(reply);
+  });
+
+  route(['PUT'], '/agent/maintenance', async (req, reply) => {
+    const enable = parseEnable(q(req));
+    const reason = first(q(req).reason) ?? '';
+    await registry.setAgentMaintenance(enable, reason || NODE_MAINTENANCE_DEFAULT);
+    return done(reply);
+  });
+
+  route(['PUT'], '/agent/check/register', async (req, reply) => {
+    await prepareCheck(decode(req, CHECK_SPEC))();
+    return done(reply);
+  });
+
+  route(
+    ['PUT'],
+    '/agent/check/deregister/:id',
+    async (req, reply) => {
+      await deregisterCheck(param(req, 'id'));
+      return done(reply);
+    },
+    true,
+  );
+
+  for (const [verb, status] of [
+    ['pass', 'passing'],
+    ['warn', 'warning'],
+    ['fail', 'critical'],
+  ] as const) {
+    route(
+      ['PUT'],
+      `/agent/check/${verb}/:id`,
+      async (req, reply) => {
+        await ttlUpdate(param(req, 'id'), status, first(q(req).note) ?? '');
+        return done(reply);
+      },
+      true,
+    );
+  }
+
+  route(['PUT'], '/agent/check/update/:id', async (req, reply) => {
+    const body = decode(req, CHECK_UPDATE_SPEC);
+    const status = body.Status as string | undefined;
+    if (status !== 'passing' && status !== 'warning' && status !== 'critical')
+      throw refuse(`Invalid check status: '${status ?? ''}'`);
+    await ttlUpdate(param(req, 'id'), status, (body.Output as string | undefined) ?? '');
+    return done(reply);
+  });
+
+  /** Consul's agent health answer: 200 passing, 429 warning, 503 critical or maintenance. */
+  const healthAnswer = (i: InstanceDto): { status: number; aggregated: string; body: object } => {
+    const checks = [...ourNodeChecks(), ...serviceChecks(node, i)];
+    const aggregated = aggregatedStatus(checks);
+    const status = aggregated === 'passing' ? 200 : aggregated === 'warning' ? 429 : 503;
+    return {
+      status,
+      aggregated,
+      body: { AggregatedStatus: aggregated, Service: agentService(node, i), Checks: checks },
+    };
+  };
+
+  route(['GET'], '/agent/health/service/id/:id', async (req, reply) => {
+    const id = param(req, 'id');
+    const dto = registry.instance(id);
+    const text = first(q(req).format) === 'text';
+    if (dto === undefined) {
+      if (text)
+        return reply
+          .status(404)
+          .header('content-type', 'text/plain')
+          .send(`ServiceId ${id} not found`);
+      throw refuse(`ServiceId ${id} not found`, 404);
+    }
+    const a = healthAnswer(dto);
+    if (text) return reply.status(a.status).header('content-type', 'text/plain').send(a.aggregated);
+    return json(req, reply, a.body, undefined, a.status);
+  });
+
+  route(['GET'], '/agent/health/service/name/:name', async (req, reply) => {
+    const name = param(req, 'name');
+    const answers = registry.serviceInstances(name).map(healthAnswer);
+    const text = first(q(req).format) === 'text';
+    if (answers.length === 0) {
+      if (text)
+        return reply
+          .status(404)
+          .header('content-type', 'text/plain')
+          .send(`ServiceName ${name} Not Found`);
+      throw refuse(`ServiceName ${name} Not Found`, 404);
+    }
+    // The worst instance decides the status, as in Consul.
+    const status = Math.max(...answers.map((a) => (a.status === 200 ? 0 : a.status)));
+    const worst = answers.find((a) => a.status === status) ?? answers[0];
+    const code = status === 0 ? 200 : status;
+    if (text)
+      return reply
+        .status(code)
+        .header('content-type', 'text/plain')
+        .send(worst?.aggregated ?? 'passing');
+    return json(
+      req,
+      reply,
+      answers.map((a) => a.body),
+      undefined,
+      code,
+    );
+  });
+
+  // Membership is one node: these are accepted and change nothing.
+  route(['PUT'], '/agent/join/:address', async (_req, reply) => done(reply), true);
+  route(['PUT'], '/agent/force-leave/:node', async (_req, reply) => done(reply), true);
+  route(['PUT'], '/agent/leave', async (_req, reply) => done(reply));
+  route(['PUT'], '/agent/reload', async (_req, reply) => done(reply));
+  route(['PUT'], '/agent/token/:type', async () => {
+    throw refuse('ACL support disabled', 401);
+  });
+}
+
+function unknownService(id: string) {
+  return refuse(
+    `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`,
+    404,
+  );
+}
