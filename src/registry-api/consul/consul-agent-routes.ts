@@ -3,17 +3,10 @@ import type { InstanceDto } from '../../protocol/api-types.js';
 import { SERVICE_SPEC, CHECK_SPEC, CHECK_UPDATE_SPEC } from './consul-body.js';
 import type { ConsulCheckWrites } from './consul-checks.js';
 import type { ConsulContext } from './consul-context.js';
-import {
-  agentService,
-  aggregatedStatus,
-  checkInputOf,
-  NODE_MAINTENANCE_DEFAULT,
-  nodeId,
-  refuse,
-  registrationFromConsul,
-  SERVICE_MAINTENANCE_DEFAULT,
-  serviceChecks,
-} from './consul-mapping.js';
+import { NODE_MAINTENANCE_DEFAULT, SERVICE_MAINTENANCE_DEFAULT } from './consul-markers.js';
+import { refuse } from './consul-refuse.js';
+import { checkInputOf, registrationFromConsul } from './consul-registration.js';
+import { agentService, aggregatedStatus, nodeId, serviceChecks } from './consul-shapes.js';
 import { first, parseEnable } from './consul-query.js';
 
 /** The Consul API version whose shapes the adapter answers (agent/self Config.Version). */

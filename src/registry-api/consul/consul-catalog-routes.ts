@@ -7,13 +7,9 @@ import {
 } from './consul-body.js';
 import type { ConsulCheckWrites } from './consul-checks.js';
 import type { ConsulContext } from './consul-context.js';
-import {
-  consulNode,
-  nodeService,
-  refuse,
-  registrationFromConsul,
-  serviceNode,
-} from './consul-mapping.js';
+import { refuse } from './consul-refuse.js';
+import { registrationFromConsul } from './consul-registration.js';
+import { consulNode, nodeService, serviceNode } from './consul-shapes.js';
 import { checkDatacenter } from './consul-query.js';
 
 /** Adds the /v1/catalog routes to the context's router. */

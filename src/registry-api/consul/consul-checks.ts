@@ -4,13 +4,10 @@ import type { InstanceDto } from '../../protocol/api-types.js';
 import { LIMITS } from '../../protocol/limits.js';
 import type { NormalisedBody } from './consul-body.js';
 import type { ConsulContext } from './consul-context.js';
-import {
-  checkDefinitions,
-  checkFromConsul,
-  findCheck,
-  META_REGISTERED,
-  refuse,
-} from './consul-mapping.js';
+import { META_REGISTERED } from './consul-markers.js';
+import { refuse } from './consul-refuse.js';
+import { checkDefinitions, checkFromConsul } from './consul-registration.js';
+import { findCheck } from './consul-shapes.js';
 
 /** The check writes of {@link createConsulCheckWrites}. */
 export type ConsulCheckWrites = ReturnType<typeof createConsulCheckWrites>;

@@ -12,13 +12,9 @@ import { jsonArrayAnswer } from '../json-stream.js';
 import { waitForRequest, type Query } from '../query.js';
 import { normaliseBody, parseJsonBody, type BodySpec, type NormalisedBody } from './consul-body.js';
 import { compileConsulFilter, type ConsulFilter } from './consul-filter.js';
-import {
-  consulNode,
-  nodeChecks,
-  refuse,
-  type ConsulCheckPolicy,
-  type ConsulNodeInfo,
-} from './consul-mapping.js';
+import { refuse } from './consul-refuse.js';
+import type { ConsulCheckPolicy } from './consul-registration.js';
+import { consulNode, nodeChecks, type ConsulNodeInfo } from './consul-shapes.js';
 import { checkReadOptions, every, first, parseConsulBlocking } from './consul-query.js';
 import type { ConsulRouter } from './consul-router.js';
 

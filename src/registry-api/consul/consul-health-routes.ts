@@ -3,7 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { serviceTopic } from '../../registry/catalog-facade.js';
 import { filterKey } from '../query.js';
 import type { ConsulContext } from './consul-context.js';
-import { consulNode, nodeService, refuse, serviceChecks } from './consul-mapping.js';
+import { refuse } from './consul-refuse.js';
+import { consulNode, nodeService, serviceChecks } from './consul-shapes.js';
 import { parseBoolParam } from './consul-query.js';
 
 /** Adds the /v1/health routes to the context's router. */

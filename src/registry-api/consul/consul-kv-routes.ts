@@ -6,7 +6,7 @@ import { rawBody } from '../body.js';
 import { kvEntryPieces, kvJsonBytes } from '../json-stream.js';
 import type { Query } from '../query.js';
 import type { ConsulContext } from './consul-context.js';
-import { refuse } from './consul-mapping.js';
+import { refuse } from './consul-refuse.js';
 import { checkDatacenter, first } from './consul-query.js';
 
 /** Adds the /v1/kv routes to the context's router. */

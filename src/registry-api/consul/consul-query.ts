@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseDurationMs } from '../../core/duration.js';
 import type { Query } from '../query.js';
-import { refuse } from './consul-mapping.js';
+import { refuse } from './consul-refuse.js';
 
 /** Consul's default_query_time: a blocking query without `wait` waits this long. */
 export const CONSUL_DEFAULT_WAIT_MS = 300_000;

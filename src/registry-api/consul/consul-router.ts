@@ -1,6 +1,6 @@
 /** @module ConsulRouter: the /v1 route table (handlers by path and method, 405 with Allow, OPTIONS). */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { refuse } from './consul-mapping.js';
+import { refuse } from './consul-refuse.js';
 import { fromBrowser } from './consul-query.js';
 
 /** An HTTP method the Consul API answers (OPTIONS is answered for every path). */

@@ -16,7 +16,7 @@ import { createConsulCheckWrites } from './consul-checks.js';
 import { createConsulContext } from './consul-context.js';
 import { registerConsulHealthRoutes } from './consul-health-routes.js';
 import { registerConsulKvRoutes } from './consul-kv-routes.js';
-import type { ConsulNodeInfo } from './consul-mapping.js';
+import type { ConsulNodeInfo } from './consul-shapes.js';
 import { readToken } from './consul-query.js';
 import { ConsulRouter } from './consul-router.js';
 import { registerConsulStatusRoutes } from './consul-status-routes.js';

@@ -14,7 +14,7 @@ import {
 import {
   checkDefinitions,
   checkFromConsul,
-} from '../../../../src/registry-api/consul/consul-mapping.js';
+} from '../../../../src/registry-api/consul/consul-registration.js';
 
 const SEED = 11;
 
