@@ -1,12 +1,11 @@
 /** @module SqliteCatalogStore: the embedded durable store (SQLite, WAL, group commit). */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, renameSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Counter, Gauge, Registry as PromRegistry } from 'prom-client';
+import { Registry as PromRegistry } from 'prom-client';
 import { errors, isMeshError } from '../../../core/errors.js';
 import { silentLogger, type Logger } from '../../../core/logger.js';
-import type { CheckState, Instance } from '../../../core/types.js';
 import type {
   CatalogStore,
   CommitResult,
@@ -17,6 +16,15 @@ import type {
 } from '../catalog-store.js';
 import { StoreState } from '../store-state.js';
 import { IndexMarker } from './index-marker.js';
+import { IndexMarkerScheduler } from './index-marker-scheduler.js';
+import {
+  catalogOpenError,
+  isNewCatalog,
+  loadCatalogState,
+  SCHEMA,
+} from './sqlite-catalog-schema.js';
+import { prepareCatalogWriter, type CatalogBatchWriter } from './sqlite-catalog-writer.js';
+import { SqliteStoreHealth } from './sqlite-store-health.js';
 
 /** Options of {@link createSqliteCatalogStore}. */
 export interface SqliteCatalogStoreOptions {
@@ -44,67 +52,17 @@ export const DEFAULT_SQLITE_CATALOG_STORE_OPTIONS = Object.freeze({
   probeIntervalMs: 1_000,
 });
 
-/** A probe recovers only with at least this much free space in the data directory. */
-const PROBE_MIN_FREE_BYTES = 1024 * 1024;
-
-/** The schema this code reads and writes; any other version in the file is refused. */
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE instances (
-  id TEXT PRIMARY KEY,
-  service TEXT NOT NULL,
-  instance TEXT NOT NULL,
-  create_index INTEGER NOT NULL,
-  modify_index INTEGER NOT NULL
-);
-CREATE TABLE check_states (
-  instance_id TEXT NOT NULL,
-  check_id TEXT NOT NULL,
-  state TEXT NOT NULL,
-  PRIMARY KEY (instance_id, check_id)
-);
-CREATE TABLE kv (
-  key TEXT PRIMARY KEY,
-  value BLOB NOT NULL,
-  flags INTEGER NOT NULL,
-  create_index INTEGER NOT NULL,
-  modify_index INTEGER NOT NULL
-);
-INSERT INTO meta (key, value) VALUES ('schema_version', ${SCHEMA_VERSION}), ('index', 1);
-`;
-
 interface PendingCommit {
   readonly ops: readonly StoreOp[];
   readonly resolve: (result: CommitResult) => void;
   readonly reject: (err: unknown) => void;
 }
 
-interface Statements {
-  readonly putInstance: Database.Statement<[string, string, string, number, number]>;
-  /** Drops the states of checks no longer in the instance (second param: JSON array of ids). */
-  readonly dropStaleChecks: Database.Statement<[string, string]>;
-  readonly deleteInstance: Database.Statement<[string]>;
-  readonly deleteChecksOf: Database.Statement<[string]>;
-  readonly putCheckState: Database.Statement<[string, string, string]>;
-  readonly touchInstance: Database.Statement<[number, string]>;
-  readonly putKv: Database.Statement<[string, Buffer, number, number, number]>;
-  readonly deleteKv: Database.Statement<[string]>;
-  readonly setIndex: Database.Statement<[number]>;
-}
-
 interface Opened {
   readonly db: Database.Database;
-  readonly write: (changes: readonly (readonly StoreEvent[])[], index: number) => void;
+  readonly write: CatalogBatchWriter;
   /** A small real write transaction: the degraded store's probe. */
   readonly probe: () => void;
-}
-
-interface StoreMetrics {
-  readonly writeErrors: Counter;
-  readonly degraded: Gauge;
-  readonly dataLossAccepted: Gauge;
 }
 
 /**
@@ -143,9 +101,8 @@ export class SqliteCatalogStore implements CatalogStore {
   readonly #log: Logger;
   readonly #marker: IndexMarker;
   readonly #acceptDataLoss: boolean;
-  readonly #markerIntervalMs: number;
-  readonly #probeIntervalMs: number;
-  readonly #metrics: StoreMetrics;
+  readonly #health: SqliteStoreHealth;
+  readonly #markerScheduler: IndexMarkerScheduler;
   readonly #listeners = new Set<StoreListener>();
   #state = new StoreState();
   #opened: Opened | undefined;
@@ -155,16 +112,6 @@ export class SqliteCatalogStore implements CatalogStore {
   #queue: PendingCommit[] = [];
   #flushScheduled: NodeJS.Immediate | undefined;
   #transactionsCommitted = 0;
-  /** The index of the last commit SQLite returned from (durable), and the marker's. */
-  #durableIndex = 0;
-  #markerIndex = 0;
-  #markerTimer: NodeJS.Timeout | undefined;
-  #markerWriting: Promise<void> | undefined;
-  #markerLastWriteMs = -Infinity;
-  #markerFailing = false;
-  /** Why writes fail (disk full, I/O error), while they do. */
-  #degraded: string | undefined;
-  #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SqliteCatalogStoreOptions) {
     const defaults = DEFAULT_SQLITE_CATALOG_STORE_OPTIONS;
@@ -172,30 +119,26 @@ export class SqliteCatalogStore implements CatalogStore {
     this.file = join(options.dataDir, 'catalog.db');
     this.#marker = new IndexMarker(join(options.dataDir, 'catalog.index'));
     this.#acceptDataLoss = options.acceptDataLoss ?? defaults.acceptDataLoss;
-    this.#markerIntervalMs = options.markerIntervalMs ?? defaults.markerIntervalMs;
-    this.#probeIntervalMs = options.probeIntervalMs ?? defaults.probeIntervalMs;
     this.#log = (options.logger ?? silentLogger).child({
       component: 'catalog-store',
       kind: 'sqlite',
     });
-    const registers = [options.metrics ?? new PromRegistry()];
-    this.#metrics = {
-      writeErrors: new Counter({
-        name: 'meshwork_store_write_errors_total',
-        help: 'Catalog write transactions that failed (disk full, I/O error).',
-        registers,
-      }),
-      degraded: new Gauge({
-        name: 'meshwork_store_degraded',
-        help: '1 while writes to catalog.db fail (the agent is not ready), else 0.',
-        registers,
-      }),
-      dataLossAccepted: new Gauge({
-        name: 'meshwork_store_data_loss_accepted',
-        help: '1 when this start accepted a store behind catalog.index (--accept-data-loss).',
-        registers,
-      }),
-    };
+    this.#health = new SqliteStoreHealth({
+      file: this.file,
+      dataDir: this.#dataDir,
+      log: this.#log,
+      metrics: options.metrics ?? new PromRegistry(),
+      probeIntervalMs: options.probeIntervalMs ?? defaults.probeIntervalMs,
+      trialWrite: () => this.#opened?.probe,
+      probeSucceeded: () => this.#writeSucceeded(this.#markerScheduler.durableIndex),
+    });
+    this.#markerScheduler = new IndexMarkerScheduler({
+      marker: this.#marker,
+      intervalMs: options.markerIntervalMs ?? defaults.markerIntervalMs,
+      log: this.#log,
+      health: this.#health,
+      isClosed: () => this.#closed,
+    });
   }
 
   /** Path of `catalog.index`, the last index known durable. */
@@ -209,14 +152,15 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   available(): boolean {
-    return !this.#closed && this.#broken === undefined && this.#degraded === undefined;
+    return !this.#closed && this.#broken === undefined && this.#health.degraded === undefined;
   }
 
   unavailableReason(): string | undefined {
     // Closed is a shutdown, not a degraded store: readiness just says "not ready".
     if (this.#closed) return undefined;
     if (this.#broken !== undefined) return `${this.file} cannot be reloaded after a failed write`;
-    if (this.#degraded !== undefined) return `writes to ${this.file} fail: ${this.#degraded}`;
+    const degraded = this.#health.degraded;
+    if (degraded !== undefined) return `writes to ${this.file} fail: ${degraded}`;
     return undefined;
   }
 
@@ -266,8 +210,8 @@ export class SqliteCatalogStore implements CatalogStore {
       conn.pragma('synchronous = FULL');
       // macOS fsync() does not flush the drive's cache; F_FULLFSYNC does (no-op elsewhere).
       conn.pragma('fullfsync = ON');
-      const isNew = this.#isNew(conn);
-      const state = isNew ? new StoreState() : this.#load(conn);
+      const isNew = isNewCatalog(conn, this.file);
+      const state = isNew ? new StoreState() : loadCatalogState(conn, this.file);
       const behind = markerIndex !== undefined && state.index < markerIndex;
       if (behind) this.#behindMarker(`is at index ${state.index}`, state.index, markerIndex);
       if (isNew) conn.transaction(() => conn.exec(SCHEMA))();
@@ -280,18 +224,16 @@ export class SqliteCatalogStore implements CatalogStore {
       this.#state = state;
       this.#opened = {
         db: conn,
-        write: this.#prepareWrite(conn),
+        write: prepareCatalogWriter(conn),
         // Rewrites the index row: a real transaction (WAL frame, fsync) that changes nothing.
         probe: conn.transaction(() => setIndex.run(this.#state.index)),
       };
-      this.#durableIndex = state.index;
       // A new or pre-marker data directory (or an unreadable marker, accepted) gets one now.
-      if (markerIndex === undefined) await this.#writeMarker();
-      else this.#markerIndex = markerIndex;
+      await this.#markerScheduler.opened(state.index, markerIndex);
     } catch (err) {
       db?.close();
       this.#opened = undefined;
-      throw this.#openError(err);
+      throw catalogOpenError(err, this.file);
     }
   }
 
@@ -301,7 +243,7 @@ export class SqliteCatalogStore implements CatalogStore {
     for (const file of [this.file, `${this.file}-wal`, `${this.file}-shm`]) {
       if (existsSync(file)) renameSync(file, file + suffix);
     }
-    this.#metrics.dataLossAccepted.set(1);
+    this.#health.dataLossAccepted();
     this.#log.warn(
       { file: this.file, movedTo: this.file + suffix, err: (err as Error).message },
       'unreadable catalog.db moved aside (accept data loss); starting a new one',
@@ -336,14 +278,12 @@ export class SqliteCatalogStore implements CatalogStore {
     if (this.#flushScheduled !== undefined) clearImmediate(this.#flushScheduled);
     this.#flush();
     this.#listeners.clear();
-    clearTimeout(this.#probeTimer);
-    clearTimeout(this.#markerTimer);
-    this.#markerTimer = undefined;
+    this.#health.stop();
+    this.#markerScheduler.stop();
     if (this.#opened !== undefined) {
       this.#opened.db.close();
       this.#opened = undefined;
-      await this.#markerWriting;
-      if (this.#durableIndex > this.#markerIndex) await this.#writeMarker();
+      await this.#markerScheduler.flush();
       this.#log.info({ file: this.file, index: this.#state.index }, 'catalog store closed');
     }
   }
@@ -374,7 +314,7 @@ export class SqliteCatalogStore implements CatalogStore {
       try {
         opened.write(changes, state.index);
       } catch (cause) {
-        this.#writeFailed(cause, batch.length);
+        this.#health.writeFailed(cause, batch.length);
         this.#rebuildMirror(opened.db);
         const err = errors.storeUnavailable(`cannot write ${this.file}`, cause);
         for (const commit of batch) commit.reject(err);
@@ -387,99 +327,10 @@ export class SqliteCatalogStore implements CatalogStore {
     for (const { commit, result } of settled) commit.resolve(result);
   }
 
-  /**
-   * A write SQLite refused (disk full, I/O error) makes the store degraded: logged once per
-   * episode, not once per failed commit. Any other failure is a bug and is logged each time.
-   */
-  #writeFailed(cause: unknown, commits: number): void {
-    this.#metrics.writeErrors.inc();
-    const code = (cause as { code?: unknown } | null)?.code;
-    if (typeof code !== 'string' || !code.startsWith('SQLITE_')) {
-      this.#log.error({ file: this.file, err: cause, commits }, 'catalog write failed');
-      return;
-    }
-    if (this.#degraded !== undefined) {
-      this.#log.debug({ file: this.file, code, commits }, 'catalog write failed');
-      return;
-    }
-    this.#degraded =
-      code === 'SQLITE_FULL'
-        ? `disk full (${code})`
-        : code.startsWith('SQLITE_IOERR')
-          ? `I/O error (${code})`
-          : code;
-    this.#metrics.degraded.set(1);
-    this.#log.error(
-      { file: this.file, code, reason: (cause as Error).message },
-      'catalog writes failing: not ready, refusing writes until one succeeds',
-    );
-    this.#scheduleProbe();
-  }
-
   /** After a commit SQLite returned from: the index is durable; a degraded store recovers. */
   #writeSucceeded(index: number): void {
-    this.#durableIndex = index;
-    this.#scheduleMarker();
-    if (this.#degraded === undefined) return;
-    this.#log.info({ file: this.file, was: this.#degraded }, 'catalog writes succeed again: ready');
-    this.#degraded = undefined;
-    this.#metrics.degraded.set(0);
-    clearTimeout(this.#probeTimer);
-  }
-
-  /** While degraded, a trial write once per interval; it needs some free space to count. */
-  #scheduleProbe(): void {
-    this.#probeTimer = setTimeout(() => {
-      const opened = this.#opened;
-      if (this.#degraded === undefined || opened === undefined) return;
-      try {
-        const fs = statfsSync(this.#dataDir);
-        if (fs.bavail * fs.bsize < PROBE_MIN_FREE_BYTES) throw new Error('no free space');
-        opened.probe();
-      } catch {
-        this.#scheduleProbe();
-        return;
-      }
-      this.#writeSucceeded(this.#durableIndex);
-    }, this.#probeIntervalMs);
-    this.#probeTimer.unref();
-  }
-
-  /**
-   * Rewrites the marker with the durable index, at most once per interval and never two at a
-   * time; a marker that lags is still a correct lower bound.
-   */
-  #scheduleMarker(): void {
-    const busy = this.#markerTimer !== undefined || this.#markerWriting !== undefined;
-    if (busy || this.#closed || this.#durableIndex <= this.#markerIndex) return;
-    const waitMs = Math.max(0, this.#markerLastWriteMs + this.#markerIntervalMs - Date.now());
-    this.#markerTimer = setTimeout(() => {
-      this.#markerTimer = undefined;
-      this.#markerLastWriteMs = Date.now();
-      this.#markerWriting = this.#writeMarker().finally(() => {
-        this.#markerWriting = undefined;
-        if (this.#durableIndex > this.#markerIndex) this.#scheduleMarker();
-      });
-    }, waitMs);
-    this.#markerTimer.unref();
-  }
-
-  /** Writes the durable index to the marker; a failure keeps the old one (still a lower bound). */
-  async #writeMarker(): Promise<void> {
-    const index = this.#durableIndex;
-    try {
-      await this.#marker.write(index);
-      this.#markerIndex = index;
-      this.#markerFailing = false;
-    } catch (err) {
-      this.#metrics.writeErrors.inc();
-      if (this.#markerFailing || this.#degraded !== undefined) return;
-      this.#markerFailing = true;
-      this.#log.warn(
-        { file: this.#marker.file, index, err: (err as Error).message },
-        'cannot update the durable index marker; keeping the previous one',
-      );
-    }
+    this.#markerScheduler.durable(index);
+    this.#health.writeSucceeded();
   }
 
   /** The marker's index; an unreadable marker refuses the open unless data loss is accepted. */
@@ -488,7 +339,7 @@ export class SqliteCatalogStore implements CatalogStore {
       return this.#marker.read();
     } catch (err) {
       if (!this.#acceptDataLoss) throw err;
-      this.#metrics.dataLossAccepted.set(1);
+      this.#health.dataLossAccepted();
       this.#log.warn(
         { file: this.#marker.file, err: (err as Error).message },
         'unreadable durable index marker ignored (accept data loss); rewriting it',
@@ -513,7 +364,7 @@ export class SqliteCatalogStore implements CatalogStore {
         details,
       );
     }
-    this.#metrics.dataLossAccepted.set(1);
+    this.#health.dataLossAccepted();
     this.#log.warn(
       { ...details, lostIndexes: markerIndex - storeIndex },
       'catalog store behind its durable index marker: starting without the lost commits (accept data loss)',
@@ -522,176 +373,13 @@ export class SqliteCatalogStore implements CatalogStore {
 
   #rebuildMirror(db: Database.Database): void {
     try {
-      this.#state = this.#load(db);
+      this.#state = loadCatalogState(db, this.file);
       // The view already has the check states; the mirror only needs instances, KV and the index.
       this.#state.loadedCheckStates = [];
     } catch (err) {
       this.#broken = err;
       this.#log.error({ file: this.file, err }, 'catalog store cannot reload after a failed write');
     }
-  }
-
-  /** True for a file with no tables yet; refuses a file that is not ours or has another version. */
-  #isNew(db: Database.Database): boolean {
-    const tables = db
-      .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'")
-      .pluck()
-      .all();
-    if (tables.length === 0) return true;
-    if (!tables.includes('meta')) throw errors.storeCorrupt(`${this.file} is not a catalog`);
-    const version = db
-      .prepare<[], unknown>("SELECT value FROM meta WHERE key = 'schema_version'")
-      .pluck()
-      .get();
-    if (version !== SCHEMA_VERSION) {
-      throw errors.storeCorrupt(
-        `${this.file} has schema version ${String(version)}, this build reads ${SCHEMA_VERSION}`,
-      );
-    }
-    return false;
-  }
-
-  #load(db: Database.Database): StoreState {
-    const state = new StoreState();
-    const index = db
-      .prepare<[], unknown>("SELECT value FROM meta WHERE key = 'index'")
-      .pluck()
-      .get();
-    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 1) {
-      throw errors.storeCorrupt(`${this.file} has an invalid index ${String(index)}`, undefined, {
-        unreadable: true,
-      });
-    }
-    let highest = 1;
-    const instances = db.prepare<
-      [],
-      { instance: string; create_index: number; modify_index: number }
-    >('SELECT instance, create_index, modify_index FROM instances');
-    for (const row of instances.iterate()) {
-      const instance = JSON.parse(row.instance) as Instance;
-      state.instances.set(instance.id, {
-        instance,
-        createIndex: row.create_index,
-        modifyIndex: row.modify_index,
-      });
-      highest = Math.max(highest, row.modify_index);
-    }
-    const checks = db.prepare<[], string>('SELECT state FROM check_states').pluck();
-    for (const json of checks.iterate()) {
-      state.loadedCheckStates.push(JSON.parse(json) as CheckState);
-    }
-    const kv = db.prepare<
-      [],
-      { key: string; value: Buffer; flags: number; create_index: number; modify_index: number }
-    >('SELECT key, value, flags, create_index, modify_index FROM kv');
-    for (const row of kv.iterate()) {
-      state.kv.set(row.key, {
-        key: row.key,
-        // A plain Uint8Array view, so readers get the same type the memory store hands back.
-        value: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
-        flags: row.flags,
-        createIndex: row.create_index,
-        modifyIndex: row.modify_index,
-      });
-      highest = Math.max(highest, row.modify_index);
-    }
-    if (highest > index) {
-      throw errors.storeCorrupt(
-        `${this.file} has rows at index ${highest} beyond its index ${index}`,
-        undefined,
-        { unreadable: true },
-      );
-    }
-    state.index = index;
-    return state;
-  }
-
-  /** Prepares the statements once and returns the batch writer: one transaction per call. */
-  #prepareWrite(db: Database.Database): Opened['write'] {
-    const s: Statements = {
-      putInstance: db.prepare(
-        'INSERT OR REPLACE INTO instances (id, service, instance, create_index, modify_index) ' +
-          'VALUES (?, ?, ?, ?, ?)',
-      ),
-      dropStaleChecks: db.prepare(
-        'DELETE FROM check_states ' +
-          'WHERE instance_id = ? AND check_id NOT IN (SELECT value FROM json_each(?))',
-      ),
-      deleteInstance: db.prepare('DELETE FROM instances WHERE id = ?'),
-      deleteChecksOf: db.prepare('DELETE FROM check_states WHERE instance_id = ?'),
-      touchInstance: db.prepare('UPDATE instances SET modify_index = ? WHERE id = ?'),
-      putCheckState: db.prepare(
-        'INSERT OR REPLACE INTO check_states (instance_id, check_id, state) VALUES (?, ?, ?)',
-      ),
-      putKv: db.prepare(
-        'INSERT OR REPLACE INTO kv (key, value, flags, create_index, modify_index) ' +
-          'VALUES (?, ?, ?, ?, ?)',
-      ),
-      deleteKv: db.prepare('DELETE FROM kv WHERE key = ?'),
-      setIndex: db.prepare("UPDATE meta SET value = ? WHERE key = 'index'"),
-    };
-    // The events are exactly what StoreState applied, so replaying them (plus the one silent rule,
-    // stale check states) leaves the file equal to the mirror.
-    return db.transaction((changes: readonly (readonly StoreEvent[])[], index: number) => {
-      for (const events of changes) {
-        for (const event of events) {
-          switch (event.type) {
-            case 'instance-put': {
-              const { instance } = event;
-              s.putInstance.run(
-                instance.id,
-                instance.service,
-                JSON.stringify(instance),
-                event.createIndex,
-                event.index,
-              );
-              s.dropStaleChecks.run(instance.id, JSON.stringify(instance.checks.map((c) => c.id)));
-              break;
-            }
-            case 'instance-delete':
-              s.deleteInstance.run(event.id);
-              s.deleteChecksOf.run(event.id);
-              break;
-            case 'check-state':
-              s.putCheckState.run(
-                event.state.instanceId,
-                event.state.checkId,
-                JSON.stringify(event.state),
-              );
-              s.touchInstance.run(event.index, event.state.instanceId);
-              break;
-            case 'kv-put': {
-              const { entry } = event;
-              const value = Buffer.from(
-                entry.value.buffer,
-                entry.value.byteOffset,
-                entry.value.byteLength,
-              );
-              s.putKv.run(entry.key, value, entry.flags, entry.createIndex, entry.modifyIndex);
-              break;
-            }
-            case 'kv-delete':
-              s.deleteKv.run(event.key);
-              break;
-          }
-        }
-      }
-      s.setIndex.run(index);
-    });
-  }
-
-  #openError(err: unknown): unknown {
-    if (isMeshError(err)) return err;
-    const code = (err as { code?: unknown } | null)?.code;
-    if (
-      err instanceof SyntaxError ||
-      code === 'SQLITE_NOTADB' ||
-      (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'))
-    ) {
-      return errors.storeCorrupt(`${this.file} is unreadable`, err, { unreadable: true });
-    }
-    const reason = code === 'SQLITE_BUSY' ? 'is in use by another process' : 'cannot be opened';
-    return errors.storeUnavailable(`${this.file} ${reason}`, err);
   }
 }
 

@@ -1,0 +1,132 @@
+/** @module SqliteCatalogSchema: catalog.db tables, version check, load, and open errors. */
+import type Database from 'better-sqlite3';
+import { errors, isMeshError } from '../../../core/errors.js';
+import type { CheckState, Instance } from '../../../core/types.js';
+import { StoreState } from '../store-state.js';
+
+/** The schema this code reads and writes; any other version in the file is refused. */
+export const SCHEMA_VERSION = 1;
+
+/** Creates the tables of a new `catalog.db` at index 1; run once, in a transaction. */
+export const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE instances (
+  id TEXT PRIMARY KEY,
+  service TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  create_index INTEGER NOT NULL,
+  modify_index INTEGER NOT NULL
+);
+CREATE TABLE check_states (
+  instance_id TEXT NOT NULL,
+  check_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (instance_id, check_id)
+);
+CREATE TABLE kv (
+  key TEXT PRIMARY KEY,
+  value BLOB NOT NULL,
+  flags INTEGER NOT NULL,
+  create_index INTEGER NOT NULL,
+  modify_index INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('schema_version', ${SCHEMA_VERSION}), ('index', 1);
+`;
+
+/**
+ * True for a file with no tables yet; refuses (MESHWORK_ERR_STORE_CORRUPT) a file that is not a
+ * catalog or has another schema version. `file` names the database in messages.
+ */
+export function isNewCatalog(db: Database.Database, file: string): boolean {
+  const tables = db
+    .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'")
+    .pluck()
+    .all();
+  if (tables.length === 0) return true;
+  if (!tables.includes('meta')) throw errors.storeCorrupt(`${file} is not a catalog`);
+  const version = db
+    .prepare<[], unknown>("SELECT value FROM meta WHERE key = 'schema_version'")
+    .pluck()
+    .get();
+  if (version !== SCHEMA_VERSION) {
+    throw errors.storeCorrupt(
+      `${file} has schema version ${String(version)}, this build reads ${SCHEMA_VERSION}`,
+    );
+  }
+  return false;
+}
+
+/**
+ * Reads the whole catalog (instances, check states, KV, index) into a new {@link StoreState}.
+ * An invalid index, or rows beyond it, throw MESHWORK_ERR_STORE_CORRUPT marked `unreadable`.
+ */
+export function loadCatalogState(db: Database.Database, file: string): StoreState {
+  const state = new StoreState();
+  const index = db.prepare<[], unknown>("SELECT value FROM meta WHERE key = 'index'").pluck().get();
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 1) {
+    throw errors.storeCorrupt(`${file} has an invalid index ${String(index)}`, undefined, {
+      unreadable: true,
+    });
+  }
+  let highest = 1;
+  const instances = db.prepare<
+    [],
+    { instance: string; create_index: number; modify_index: number }
+  >('SELECT instance, create_index, modify_index FROM instances');
+  for (const row of instances.iterate()) {
+    const instance = JSON.parse(row.instance) as Instance;
+    state.instances.set(instance.id, {
+      instance,
+      createIndex: row.create_index,
+      modifyIndex: row.modify_index,
+    });
+    highest = Math.max(highest, row.modify_index);
+  }
+  const checks = db.prepare<[], string>('SELECT state FROM check_states').pluck();
+  for (const json of checks.iterate()) {
+    state.loadedCheckStates.push(JSON.parse(json) as CheckState);
+  }
+  const kv = db.prepare<
+    [],
+    { key: string; value: Buffer; flags: number; create_index: number; modify_index: number }
+  >('SELECT key, value, flags, create_index, modify_index FROM kv');
+  for (const row of kv.iterate()) {
+    state.kv.set(row.key, {
+      key: row.key,
+      // A plain Uint8Array view, so readers get the same type the memory store hands back.
+      value: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
+      flags: row.flags,
+      createIndex: row.create_index,
+      modifyIndex: row.modify_index,
+    });
+    highest = Math.max(highest, row.modify_index);
+  }
+  if (highest > index) {
+    throw errors.storeCorrupt(
+      `${file} has rows at index ${highest} beyond its index ${index}`,
+      undefined,
+      { unreadable: true },
+    );
+  }
+  state.index = index;
+  return state;
+}
+
+/**
+ * Maps a failure to open `file` to the store's errors: an unreadable file is
+ * MESHWORK_ERR_STORE_CORRUPT (`unreadable`), anything else MESHWORK_ERR_STORE_UNAVAILABLE.
+ * A MeshError is returned as it is.
+ */
+export function catalogOpenError(err: unknown, file: string): unknown {
+  if (isMeshError(err)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (
+    err instanceof SyntaxError ||
+    code === 'SQLITE_NOTADB' ||
+    (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'))
+  ) {
+    return errors.storeCorrupt(`${file} is unreadable`, err, { unreadable: true });
+  }
+  const reason = code === 'SQLITE_BUSY' ? 'is in use by another process' : 'cannot be opened';
+  return errors.storeUnavailable(`${file} ${reason}`, err);
+}
