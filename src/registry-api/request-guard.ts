@@ -39,8 +39,14 @@ const PASS: GuardVerdict = Object.freeze({ error: undefined });
 /** `host[:port]` as RFC 9110 7.2 writes it: a reg-name or IPv4, or an IPv6 literal in brackets. */
 const HOST_HEADER = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/@\s]+))(?::(\d{1,5}))?$/;
 
-/** The host (lowercase, no brackets, no trailing dot) and port of a Host header, if well formed. */
-function parseHost(value: string): { host: string; port: number | undefined } | undefined {
+/** A Host header's host (lowercase, no brackets, no trailing dot) and port. */
+interface HostPort {
+  readonly host: string;
+  readonly port: number | undefined;
+}
+
+/** The host and port of a Host header, if well formed. */
+function parseHost(value: string): HostPort | undefined {
   const m = HOST_HEADER.exec(value);
   if (m === null) return undefined;
   const v6 = m[1];
@@ -51,8 +57,8 @@ function parseHost(value: string): { host: string; port: number | undefined } | 
 
 /**
  * Builds the guard the HTTP server runs on every request, before routing. It answers a verdict
- * and never throws. Host values seen are remembered (a bounded cache), so the hot path is one
- * lookup.
+ * and never throws. Host values seen are remembered, parsed (a bounded cache), so the hot path is
+ * one lookup, and the same-origin check reuses the parse.
  * @example
  * const guard = createRequestGuard({ allowedHosts: ['consul.internal'], allowedOrigins: [], knownNames: [] });
  * guard({ httpVersion: '1.1', headers: { host: 'evil.example:8500' } }).error?.code; // MESHWORK_ERR_API_HOST_NOT_ALLOWED
@@ -70,18 +76,23 @@ export function createRequestGuard(
   const anyOrigin = options.allowedOrigins.includes('*');
   // Browsers serialise an origin lowercase and without its scheme's default port: so do we.
   const origins = new Set(options.allowedOrigins.map(canonicalOrigin));
-  // Host header values already found allowed; bounded, since clients choose them.
-  const seenHosts = new Set<string>();
+  // Host header values already found allowed, parsed (undefined: not well formed, let through by
+  // `*`); bounded, since clients choose them.
+  const seenHosts = new Map<string, HostPort | undefined>();
 
-  const hostAllowed = (value: string): boolean => {
-    if (anyHost || seenHosts.has(value)) return true;
+  /** The Host header parsed (undefined when not well formed), or false when it is refused. */
+  const checkHost = (value: string): HostPort | undefined | false => {
+    if (seenHosts.has(value)) return seenHosts.get(value);
     const parsed = parseHost(value);
-    if (parsed === undefined) return false;
-    const { host } = parsed;
+    const host = parsed?.host;
     // Rebinding needs a name the attacker's DNS answers: an IP literal cannot be rebound.
-    const ok = isIP(host) !== 0 || exact.has(host) || suffixes.some((s) => host.endsWith(s));
-    if (ok && seenHosts.size < 256) seenHosts.add(value);
-    return ok;
+    const ok =
+      anyHost ||
+      (host !== undefined &&
+        (isIP(host) !== 0 || exact.has(host) || suffixes.some((s) => host.endsWith(s))));
+    if (!ok) return false;
+    if (seenHosts.size < 256) seenHosts.set(value, parsed);
+    return parsed;
   };
 
   return (req) => {
@@ -89,12 +100,15 @@ export function createRequestGuard(
       return { error: errors.uriTooLong('the URL', LIMITS.maxUrlBytes) };
     }
     const host = req.headers.host;
+    let hostPort: HostPort | undefined;
     if (host === undefined) {
       // HTTP/1.0 may omit Host; browsers always send it, so there is nothing to rebind.
       if (req.httpVersion !== '1.0')
         return { error: errors.badRequest('an HTTP/1.1 request needs a Host header') };
-    } else if (!hostAllowed(host)) {
-      return { error: errors.hostNotAllowed(host) };
+    } else {
+      const checked = checkHost(host);
+      if (checked === false) return { error: errors.hostNotAllowed(host) };
+      hostPort = checked;
     }
     const origin = req.headers.origin;
     if (origin === undefined) {
@@ -108,7 +122,7 @@ export function createRequestGuard(
         return { error: errors.originNotAllowed(undefined) };
       return PASS;
     }
-    if (host !== undefined && sameOrigin(origin, host)) return PASS;
+    if (hostPort !== undefined && sameOrigin(origin, hostPort)) return PASS;
     if (anyOrigin || origins.has(origin.toLowerCase()))
       return { error: undefined, corsOrigin: origin };
     return { error: errors.originNotAllowed(origin) };
@@ -116,7 +130,7 @@ export function createRequestGuard(
 }
 
 /** Whether `origin` (a page's) is the agent's own: scheme http(s), same host and port as Host. */
-function sameOrigin(origin: string, hostHeader: string): boolean {
+function sameOrigin(origin: string, h: HostPort): boolean {
   let url: URL;
   try {
     url = new URL(origin);
@@ -124,8 +138,6 @@ function sameOrigin(origin: string, hostHeader: string): boolean {
     return false; // "null" (sandboxed frames, file:) and garbage
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
-  const h = parseHost(hostHeader);
-  if (h === undefined) return false;
   const defaultPort = url.protocol === 'https:' ? 443 : 80;
   const originHost = url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
   return (

@@ -144,13 +144,14 @@ export function parseJsonBody(buf: Buffer, whenEmpty?: unknown): unknown {
     if (whenEmpty !== undefined) return whenEmpty;
     throw errors.validation('', 'EOF');
   }
+  const text = buf.toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(buf.toString('utf8')) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     throw errors.validation('', (err as Error).message);
   }
-  assertNoProtoKey(value);
+  assertNoProtoKey(value, text);
   return value;
 }
 

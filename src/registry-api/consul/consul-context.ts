@@ -156,15 +156,16 @@ export function createConsulContext(options: ConsulContextOptions) {
   const param = (req: FastifyRequest, name: string): string =>
     (req.params as Record<string, string>)[name] ?? '';
 
+  /** This node's meta: fixed for the scope, so built once rather than per request. */
+  const nodeMeta = consulNode(node).Meta as Record<string, string>;
+
   /** Whether this node matches every `?node-meta=key:value` (one node: all or nothing). */
-  const nodeMetaMatches = (req: FastifyRequest): boolean => {
-    const meta = consulNode(node).Meta as Record<string, string>;
-    return every(q(req)['node-meta']).every((kv) => {
+  const nodeMetaMatches = (req: FastifyRequest): boolean =>
+    every(q(req)['node-meta']).every((kv) => {
       const at = kv.indexOf(':');
       const [k, v] = at < 0 ? [kv, ''] : [kv.slice(0, at), kv.slice(at + 1)];
-      return meta[k] === v;
+      return nodeMeta[k] === v;
     });
-  };
 
   /**
    * Instances with every tag of `?tag=` (case-insensitive, as Consul's serviceTagsFilter), none

@@ -28,10 +28,16 @@ export interface ConsulNodeInfo {
   readonly address: string;
 }
 
+/** The last node ID derived: an agent has one node name, and listings ask for it per item. */
+let lastNodeId: { readonly nodeName: string; readonly id: string } | undefined;
+
 /** A stable UUID-shaped node ID derived from the node name (Consul nodes have one). */
 export function nodeId(nodeName: string): string {
+  if (lastNodeId?.nodeName === nodeName) return lastNodeId.id;
   const h = createHash('sha256').update(`meshwork-node:${nodeName}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  const id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  lastNodeId = { nodeName, id };
+  return id;
 }
 
 /** Catalog `Node` object. */
