@@ -3,7 +3,6 @@
  * read-check-write stays consistent: register, deregister, check edits (an instance's and the
  * node's), maintenance (an instance's and the agent's).
  */
-import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Clock } from '../core/clock.js';
 import { errors } from '../core/errors.js';
@@ -13,6 +12,7 @@ import type { ParsedRegistration } from '../protocol/registration.js';
 import { AGENT_MAINTENANCE_PREFIX, nodeChecksId, type CatalogView } from './catalog-view.js';
 import { retryCommit } from './commit-retry.js';
 import {
+  instanceIdOf,
   NO_MAINTENANCE,
   nodeChecksInstance,
   sameDefinition,
@@ -64,7 +64,7 @@ export class InstanceWriter {
     input: ParsedRegistration,
     defaults: { source?: RegistrationSource; managedBy?: string } = {},
   ): Promise<{ index: number; instance: InstanceDto; changed: boolean }> {
-    const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
+    const id = instanceIdOf(input);
     return this.#serial(id, () =>
       retryCommit(async () => {
         const instance = this.#builder.build({ ...input, id }, defaults);
