@@ -54,7 +54,7 @@ export class InstanceBuilder {
       throw err;
     }
     this.assertCheckCount(checks, 0);
-    const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
+    const id = instanceIdOf(input);
     const prev = this.#view.get(id);
     if (prev !== undefined && prev.service !== input.service)
       throw errors.instanceIdConflict(id, prev.service);
@@ -106,6 +106,11 @@ function orShared<T extends object>(value: T | undefined, empty: Readonly<T>): R
   if (value === undefined) return empty;
   if (Array.isArray(value)) return value.length === 0 ? empty : (value.slice() as T);
   return Object.keys(value).length === 0 ? empty : value;
+}
+
+/** The registration's id, or a new one (`<service>-<12 hex digits>`) when it has none. */
+export function instanceIdOf(input: ParsedRegistration): string {
+  return input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
 }
 
 /** True when two instances differ only in their update timestamp. */

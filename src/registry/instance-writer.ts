@@ -3,16 +3,16 @@
  * read-check-write stays consistent: register, deregister, check edits (an instance's and the
  * node's), maintenance (an instance's and the agent's).
  */
-import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Clock } from '../core/clock.js';
 import { errors } from '../core/errors.js';
-import type { CheckDefinition, RegistrationSource } from '../core/types.js';
+import type { CheckDefinition, Instance, RegistrationSource } from '../core/types.js';
 import type { InstanceDto } from '../protocol/api-types.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import { AGENT_MAINTENANCE_PREFIX, nodeChecksId, type CatalogView } from './catalog-view.js';
 import { retryCommit } from './commit-retry.js';
 import {
+  instanceIdOf,
   NO_MAINTENANCE,
   nodeChecksInstance,
   sameDefinition,
@@ -64,7 +64,7 @@ export class InstanceWriter {
     input: ParsedRegistration,
     defaults: { source?: RegistrationSource; managedBy?: string } = {},
   ): Promise<{ index: number; instance: InstanceDto; changed: boolean }> {
-    const id = input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`;
+    const id = instanceIdOf(input);
     return this.#serial(id, () =>
       retryCommit(async () => {
         const instance = this.#builder.build({ ...input, id }, defaults);
@@ -138,20 +138,11 @@ export class InstanceWriter {
     id: string,
     edit: (checks: readonly CheckDefinition[]) => readonly CheckDefinition[],
   ): Promise<{ index: number; instance: InstanceDto }> {
-    return this.#serial(id, () =>
-      retryCommit(async () => {
-        const prev = this.#view.get(id);
-        if (prev === undefined) throw errors.instanceNotFound(id);
-        const checks = edit(prev.checks);
-        this.#builder.assertCheckCount(checks, prev.checks.length);
-        if (isDeepStrictEqual(prev.checks, checks)) {
-          return { index: this.#view.index, instance: this.#dtoOrThrow(id) };
-        }
-        const instance = { ...prev, checks, updatedAt: this.#clock.now() };
-        const r = await this.#store.commit([{ op: 'put-instance', instance }]);
-        return r.ok ? { index: r.index, instance: this.#dtoOrThrow(id) } : undefined;
-      }),
-    );
+    return this.#updateField(id, 'checks', (prev) => {
+      const checks = edit(prev.checks);
+      this.#builder.assertCheckCount(checks, prev.checks.length);
+      return checks;
+    });
   }
 
   /** Puts one instance in or out of maintenance. */
@@ -160,15 +151,29 @@ export class InstanceWriter {
     enabled: boolean,
     reason: string,
   ): Promise<{ index: number; instance: InstanceDto }> {
+    return this.#updateField(id, 'maintenance', () =>
+      enabled ? { enabled, reason } : NO_MAINTENANCE,
+    );
+  }
+
+  /**
+   * Sets `field` of instance `id` (throws not-found) to `next(current)`, writing only when that
+   * changes it: the read-check-write of {@link updateChecks} and {@link setMaintenance}.
+   */
+  #updateField<K extends 'checks' | 'maintenance'>(
+    id: string,
+    field: K,
+    next: (prev: Instance) => Instance[K],
+  ): Promise<{ index: number; instance: InstanceDto }> {
     return this.#serial(id, () =>
       retryCommit(async () => {
         const prev = this.#view.get(id);
         if (prev === undefined) throw errors.instanceNotFound(id);
-        const maintenance = enabled ? { enabled, reason } : NO_MAINTENANCE;
-        if (isDeepStrictEqual(prev.maintenance, maintenance)) {
+        const value = next(prev);
+        if (isDeepStrictEqual(prev[field], value)) {
           return { index: this.#view.index, instance: this.#dtoOrThrow(id) };
         }
-        const instance = { ...prev, maintenance, updatedAt: this.#clock.now() };
+        const instance = { ...prev, [field]: value, updatedAt: this.#clock.now() };
         const r = await this.#store.commit([{ op: 'put-instance', instance }]);
         return r.ok ? { index: r.index, instance: this.#dtoOrThrow(id) } : undefined;
       }),

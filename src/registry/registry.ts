@@ -455,9 +455,6 @@ export class Registry implements CatalogFacade {
 
   // ---- internals -------------------------------------------------------------------------
 
-  /**
-   * Runs `attempt` until it answers: it answers undefined when its commit lost a compare to
-
   /** Starts or stops checks after the live members changed (cluster mode). */
   #reconcileOwnership(): void {
     const gained = this.#health.reconcileOwnership();

@@ -368,8 +368,7 @@ export class HealthManager {
 
   #stopCheck(check: TrackedCheck): void {
     this.#ttl.forget(check);
-    if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
-    check.deregisterTimer = undefined;
+    this.#clearDeregister(check);
     this.#scheduler.stop(check); // last: the abort is the one step a running probe observes
   }
 
@@ -381,8 +380,7 @@ export class HealthManager {
     for (const tracked of this.#instances.values()) {
       for (const check of tracked.checks) {
         if (check.def.kind === 'ttl' && tracked.owned) this.#ttl.arm(tracked, check);
-        if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
-        check.deregisterTimer = undefined;
+        this.#clearDeregister(check);
         this.#syncDeregister(tracked, check, recheckWindowMs(check.def));
       }
     }
@@ -425,8 +423,7 @@ export class HealthManager {
       since === undefined ||
       tracked.deregisterRequested
     ) {
-      if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
-      check.deregisterTimer = undefined;
+      this.#clearDeregister(check);
       return;
     }
     if (check.deregisterTimer !== undefined) return;
@@ -437,6 +434,11 @@ export class HealthManager {
       () => this.#onDeregisterDue(tracked, check, dueMono),
       delayMs,
     );
+  }
+
+  #clearDeregister(check: TrackedCheck): void {
+    if (check.deregisterTimer !== undefined) this.#clock.clearTimeout(check.deregisterTimer);
+    check.deregisterTimer = undefined;
   }
 
   #onDeregisterDue(tracked: TrackedInstance, check: TrackedCheck, dueMono: number): void {

@@ -134,12 +134,16 @@ export class ChangePublisher {
    */
   notified(service: string, index: number): Promise<WatchersNotified> {
     if (index <= this.#publishedIndex && this.#unpublished.length === 0)
-      return Promise.resolve({
-        streams: this.#fanout.streamsOf(service),
-        blockingQueries:
-          this.#hub.waitingOn(serviceTopic(service)) + this.#hub.waitingOn('catalog'),
-      });
+      return Promise.resolve(this.#watchersOf(service));
     return new Promise((resolve) => this.#publishWaiters.push({ index, service, resolve }));
+  }
+
+  /** The watchers a change of `service` is sent to: its streams and blocking queries. */
+  #watchersOf(service: string): WatchersNotified {
+    return {
+      streams: this.#fanout.streamsOf(service),
+      blockingQueries: this.#hub.waitingOn(serviceTopic(service)) + this.#hub.waitingOn('catalog'),
+    };
   }
 
   /** Publishes applied changes to streams and blocking queries, in index order. */
@@ -147,11 +151,7 @@ export class ChangePublisher {
     const outcomes = this.#unpublished;
     if (outcomes.length === 0) return;
     this.#unpublished = [];
-    const counts = this.#publishWaiters.map((w) => ({
-      streams: this.#fanout.streamsOf(w.service),
-      blockingQueries:
-        this.#hub.waitingOn(serviceTopic(w.service)) + this.#hub.waitingOn('catalog'),
-    }));
+    const counts = this.#publishWaiters.map((w) => this.#watchersOf(w.service));
     const services = new Set<string>();
     let catalog = false;
     let kv = false;
