@@ -7,6 +7,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { describe } from 'node:test';
 import { request } from 'undici';
 import { until as pollUntil } from './until.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -78,6 +79,18 @@ export const HTTP1_IMPLEMENTATIONS: readonly {
   { name: 'its own HTTP/1 server and client', deps: {} },
   { name: 'the HTTP/1 fallback (node:http, undici)', deps: { nativeHttp1: HTTP1_REFUSED } },
 ];
+
+/**
+ * Declares a gateway suite once per HTTP/1 implementation (HTTP1_IMPLEMENTATIONS), titled
+ * `<title> on <implementation>`; `body` passes `http1.deps` to startTestGateway.
+ */
+export function describeOnEachHttp1(
+  title: string,
+  body: (http1: (typeof HTTP1_IMPLEMENTATIONS)[number]) => void,
+): void {
+  for (const http1 of HTTP1_IMPLEMENTATIONS)
+    describe(`${title} on ${http1.name}`, () => body(http1));
+}
 
 /** A gateway on 127.0.0.1:0 (proxy and admin) against `registry`, with `config` on top. */
 export async function startTestGateway(
