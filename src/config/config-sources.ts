@@ -71,6 +71,32 @@ export function readEnv(
   return { values, problems };
 }
 
+/** Where a process's options come from, besides its defaults: a config file, env vars, flags. */
+export interface OptionSources {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, unknown>;
+}
+
+/**
+ * Reads the sources of `input`: the config file's values (none without a file; throws
+ * CONFIG_UNREADABLE), the env vars of `keys` with their problems, and the flags.
+ */
+export function readOptionSources(
+  input: OptionSources,
+  keys: Readonly<Record<string, EnvKey>>,
+): {
+  file: Record<string, unknown>;
+  env: { values: Record<string, unknown>; problems: string[] };
+  flags: Record<string, unknown>;
+} {
+  return {
+    file: input.file === undefined ? {} : readConfigFile(input.file),
+    env: readEnv(input.env ?? {}, keys),
+    flags: input.flags ?? {},
+  };
+}
+
 /**
  * Merges sources, later ones winning; a section (an object, such as the agent's `consul`) merges
  * key by key, so a flag for one key keeps the file's others. Arrays and scalars are replaced.
