@@ -41,6 +41,14 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
+/** A comma-separated list as its entries, trimmed, empty ones dropped (`a, b,` is a and b). */
+export function splitList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
 /** Reads the env vars of `keys`; unparsable values become problems (named by the variable). */
 export function readEnv(
   env: NodeJS.ProcessEnv,
@@ -62,10 +70,7 @@ export function readEnv(
       if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
       else target[field] = Number(raw);
     } else if (spec.type === 'list') {
-      target[field] = raw
-        .split(',')
-        .map((v) => v.trim())
-        .filter((v) => v !== '');
+      target[field] = splitList(raw);
     } else target[field] = raw;
   }
   return { values, problems };
