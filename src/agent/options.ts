@@ -4,7 +4,12 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { readConfigFile, readEnv, mergeSections, type EnvKey } from '../config/config-sources.js';
+import {
+  mergeSections,
+  readOptionSources,
+  type EnvKey,
+  type OptionSources,
+} from '../config/config-sources.js';
 import { validateOptions } from '../config/validate-options.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
@@ -211,14 +216,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
  * Resolves the agent's options: defaults < config file < env < flags. Throws one
  * CONFIG_INVALID error listing every problem, before anything starts.
  */
-export function resolveAgentOptions(input: {
-  file?: string;
-  env?: NodeJS.ProcessEnv;
-  flags?: Record<string, unknown>;
-}): AgentOptions {
-  const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
-  const env = readEnv(input.env ?? {}, ENV_KEYS);
-  const flags = input.flags ?? {};
+export function resolveAgentOptions(input: OptionSources): AgentOptions {
+  const { file: fileValues, env, flags } = readOptionSources(input, ENV_KEYS);
   // `dns: <host:port>` (or `off`) in any source stands for its listen address; then every
   // section (dns, consul) merges key by key, so `--dns off` keeps the file's domain.
   const normalized = (src: Record<string, unknown>): Record<string, unknown> =>

@@ -41,6 +41,14 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
+/** A comma-separated list as its entries, trimmed, empty ones dropped (`a, b,` is a and b). */
+export function splitList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
 /** Reads the env vars of `keys`; unparsable values become problems (named by the variable). */
 export function readEnv(
   env: NodeJS.ProcessEnv,
@@ -62,13 +70,36 @@ export function readEnv(
       if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
       else target[field] = Number(raw);
     } else if (spec.type === 'list') {
-      target[field] = raw
-        .split(',')
-        .map((v) => v.trim())
-        .filter((v) => v !== '');
+      target[field] = splitList(raw);
     } else target[field] = raw;
   }
   return { values, problems };
+}
+
+/** Where a process's options come from, besides its defaults: a config file, env vars, flags. */
+export interface OptionSources {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, unknown>;
+}
+
+/**
+ * Reads the sources of `input`: the config file's values (none without a file; throws
+ * CONFIG_UNREADABLE), the env vars of `keys` with their problems, and the flags.
+ */
+export function readOptionSources(
+  input: OptionSources,
+  keys: Readonly<Record<string, EnvKey>>,
+): {
+  file: Record<string, unknown>;
+  env: { values: Record<string, unknown>; problems: string[] };
+  flags: Record<string, unknown>;
+} {
+  return {
+    file: input.file === undefined ? {} : readConfigFile(input.file),
+    env: readEnv(input.env ?? {}, keys),
+    flags: input.flags ?? {},
+  };
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   retryPolicyOptionsSchema,
 } from '../client/resilience/index.js';
 import { isMeshError } from '../core/errors.js';
-import { readConfigFile, readEnv, type EnvKey } from '../config/config-sources.js';
+import { readOptionSources, type EnvKey, type OptionSources } from '../config/config-sources.js';
 import { issueLines, validateOptions } from '../config/validate-options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { routeSchema } from '../proxy/route-config.js';
@@ -192,18 +192,13 @@ export function parseGatewayOptions(
  * Resolves the gateway's options: defaults < config file < env < flags. Throws one
  * CONFIG_INVALID error listing every problem, before anything starts.
  */
-export function resolveGatewayOptions(input: {
-  file?: string;
-  env?: NodeJS.ProcessEnv;
-  flags?: Record<string, unknown>;
-}): GatewayOptions {
-  const fileValues = input.file === undefined ? {} : readConfigFile(input.file);
-  const env = readEnv(input.env ?? {}, ENV_KEYS);
+export function resolveGatewayOptions(input: OptionSources): GatewayOptions {
+  const { file: fileValues, env, flags } = readOptionSources(input, ENV_KEYS);
   const merged = {
     ...DEFAULT_GATEWAY_OPTIONS,
     ...fileValues,
     ...env.values,
-    ...(input.flags ?? {}),
+    ...flags,
   };
   return parseGatewayOptions(merged, env.problems);
 }

@@ -138,6 +138,24 @@ export class RawClient {
     return new RawClient(socket);
   }
 
+  /**
+   * Sends `bytes` on a new connection (`endWrites`: then half-closes it) and answers the first
+   * final response; the connection is destroyed after it.
+   */
+  static async exchange(
+    port: number,
+    bytes: string | Buffer,
+    opts: { allowHalfOpen?: boolean; endWrites?: boolean } = {},
+  ): Promise<WireResponse> {
+    const c = await RawClient.connect(port, opts.allowHalfOpen);
+    await c.write(bytes);
+    if (opts.endWrites === true) c.socket.end();
+    const [r] = await c.read(1);
+    c.socket.destroy();
+    assert.ok(r !== undefined);
+    return r;
+  }
+
   get text(): string {
     return this.data.toString('latin1');
   }

@@ -15,18 +15,15 @@ import { until } from '../helpers/until.js';
 import { header, RawClient, type WireResponse } from '../helpers/wire.js';
 
 /** Sends `head` (and `body`) on a new connection and answers the first response. */
-async function send(
+function send(
   to: number,
   head: string,
   opts: { body?: string; endWrites?: boolean } = {},
 ): Promise<WireResponse> {
-  const c = await RawClient.connect(to, true);
-  await c.write(head + (opts.body ?? ''));
-  if (opts.endWrites === true) c.socket.end();
-  const [r] = await c.read(1);
-  c.socket.destroy();
-  assert.ok(r !== undefined);
-  return r;
+  return RawClient.exchange(to, head + (opts.body ?? ''), {
+    allowHalfOpen: true,
+    endWrites: opts.endWrites,
+  });
 }
 
 const request = (method: string, path: string, headers: Record<string, string>): string =>

@@ -76,13 +76,8 @@ for (const [how, servers, readsAhead] of [
     });
 
     /** One request on a fresh connection: its answer (the connection closed after it). */
-    const ask = async (head: string, body = ''): Promise<WireResponse> => {
-      const client = await RawClient.connect(port);
-      await client.write(`${head}\r\n\r\n${body}`);
-      const [r] = await client.read(1);
-      client.socket.destroy();
-      return r as WireResponse;
-    };
+    const ask = (head: string, body = ''): Promise<WireResponse> =>
+      RawClient.exchange(port, `${head}\r\n\r\n${body}`);
 
     /**
      * Sends `head` (with a good request pipelined behind it, see readsAhead): the answer MUST be

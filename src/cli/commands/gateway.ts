@@ -1,5 +1,6 @@
 /** @module `meshwork gateway`: the HTTP load balancer that routes by service name, until SIGTERM. */
 import { errors } from '../../core/errors.js';
+import { splitList } from '../../config/config-sources.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { createLogger } from '../../telemetry/logger.js';
@@ -59,14 +60,7 @@ export const command: Command = {
       admin: 'admin',
       domain: 'domain',
       'log-level': 'logLevel',
-      registry: [
-        'registry',
-        (v) =>
-          v
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s !== ''),
-      ],
+      registry: ['registry', splitList],
     });
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();

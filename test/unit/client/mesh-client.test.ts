@@ -23,6 +23,14 @@ async function rejects(options: unknown, code: string, message: string): Promise
   assert.equal(err.message, message);
 }
 
+/** Refused with CONFIG_INVALID, listing the one `problem`. */
+const refusesConfig = (options: unknown, problem: string): Promise<void> =>
+  rejects(options, ERROR_CODES.CONFIG_INVALID, `invalid configuration:\n  ${problem}`);
+
+/** Refused with BALANCER_INVALID, listing the one `problem`. */
+const refusesBalancer = (options: unknown, problem: string): Promise<void> =>
+  rejects(options, ERROR_CODES.BALANCER_INVALID, `invalid balancer:\n  ${problem}`);
+
 const BALANCERS =
   'round-robin, weighted-round-robin, random, least-request, ring-hash, maglev, zone-aware';
 
@@ -39,66 +47,49 @@ describe('MeshworkClient', () => {
   });
 
   it('refuses bad outlierDetection options at construction, listing the problem', async () => {
-    await rejects(
+    await refusesConfig(
       { outlierDetection: { consecutiveFailures: 0 } },
-      ERROR_CODES.CONFIG_INVALID,
-      'invalid configuration:\n  circuitBreaker.consecutiveFailures: Too small: expected number to be >=1',
+      'circuitBreaker.consecutiveFailures: Too small: expected number to be >=1',
     );
-    await rejects(
+    await refusesConfig(
       { outlierDetection: { baseEjectionMs: 10, maxEjectionMs: 5 } },
-      ERROR_CODES.CONFIG_INVALID,
-      'invalid configuration:\n  circuitBreaker.maxEjectionMs: must be >= baseEjectionMs',
+      'circuitBreaker.maxEjectionMs: must be >= baseEjectionMs',
     );
-    await rejects(
-      { outlierDetection: { nope: 1 } },
-      ERROR_CODES.CONFIG_INVALID,
-      'invalid configuration:\n  circuitBreaker.nope: unknown option',
-    );
-    await rejects(
-      { outlierDetection: 5 },
-      ERROR_CODES.CONFIG_INVALID,
-      'invalid configuration:\n  circuitBreaker: options must be an object',
-    );
+    await refusesConfig({ outlierDetection: { nope: 1 } }, 'circuitBreaker.nope: unknown option');
+    await refusesConfig({ outlierDetection: 5 }, 'circuitBreaker: options must be an object');
   });
 
   it('refuses bad bulkhead and rateLimit options at construction', async () => {
-    await rejects(
+    await refusesConfig(
       { bulkhead: { maxConcurrent: 0 } },
-      ERROR_CODES.CONFIG_INVALID,
-      'invalid configuration:\n  bulkhead.maxConcurrent: Too small: expected number to be >=1',
+      'bulkhead.maxConcurrent: Too small: expected number to be >=1',
     );
-    await rejects(
+    await refusesConfig(
       { bulkhead: { maxConcurrent: 2, maxQueue: -1 } },
-      ERROR_CODES.CONFIG_INVALID,
-      'invalid configuration:\n  bulkhead.maxQueue: Too small: expected number to be >=0',
+      'bulkhead.maxQueue: Too small: expected number to be >=0',
     );
-    await rejects(
+    await refusesConfig(
       { rateLimit: { ratePerSecond: 0 } },
-      ERROR_CODES.CONFIG_INVALID,
-      'invalid configuration:\n  rateLimiter.ratePerSecond: Too small: expected number to be >0',
+      'rateLimiter.ratePerSecond: Too small: expected number to be >0',
     );
-    await rejects(
+    await refusesConfig(
       { rateLimit: { ratePerSecond: 5, burst: 0.5 } },
-      ERROR_CODES.CONFIG_INVALID,
-      'invalid configuration:\n  rateLimiter.burst: Invalid input: expected int, received number',
+      'rateLimiter.burst: Invalid input: expected int, received number',
     );
   });
 
   it('refuses an unknown or badly configured balancer, for every service or one of them', async () => {
-    await rejects(
+    await refusesBalancer(
       { balancer: 'nope' },
-      ERROR_CODES.BALANCER_INVALID,
-      `invalid balancer:\n  balancer: unknown balancer "nope": use one of ${BALANCERS}`,
+      `balancer: unknown balancer "nope": use one of ${BALANCERS}`,
     );
-    await rejects(
+    await refusesBalancer(
       { balancer: { type: 'ring-hash', minRingSize: 0 } },
-      ERROR_CODES.BALANCER_INVALID,
-      'invalid balancer:\n  balancer.minRingSize: Too small: expected number to be >=1',
+      'balancer.minRingSize: Too small: expected number to be >=1',
     );
-    await rejects(
+    await refusesBalancer(
       { balancer: { a: 'round-robin', b: { type: 'maglev', tableSize: 4 } } },
-      ERROR_CODES.BALANCER_INVALID,
-      'invalid balancer:\n  balancer.tableSize: must be a prime (65537 by default)',
+      'balancer.tableSize: must be a prime (65537 by default)',
     );
   });
 
