@@ -15,3 +15,12 @@ import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 export interface SnapshotSource {
   watch(proxy: ProxyIdentity, onSnapshot: (snapshot: MeshSnapshot) => void): () => void;
 }
+
+/**
+ * The control plane the agent runs (src/control-plane/control-plane.ts exports
+ * `createControlPlane(options): ControlPlane`): snapshots for proxies, compiled from the catalog.
+ */
+export interface ControlPlane extends SnapshotSource {
+  /** Stops following the catalog; watches get nothing more. */
+  close(): void;
+}

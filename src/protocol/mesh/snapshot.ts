@@ -18,6 +18,12 @@ export interface ProxyIdentity {
   readonly name: string;
   /** Default `default`. */
   readonly namespace: string;
+  /**
+   * Sidecars: the services (and ServiceEntry hosts) the app calls, when declared (`--upstream`,
+   * like a Sidecar resource's egress hosts); the snapshot then holds only those, and a change
+   * to any other service leaves the proxy alone. Absent: every service (Istio's default).
+   */
+  readonly upstreams?: readonly string[];
 }
 
 /** A string condition, compiled from Istio's StringMatch; `regex` is RE2, anchored at both ends. */
