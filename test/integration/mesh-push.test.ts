@@ -17,6 +17,8 @@ import {
 } from '../../src/client/mesh-subscriber.js';
 import type { MeshSnapshot, ProxyIdentity, ProxyStatus } from '../../src/protocol/mesh/snapshot.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
+import { PassThrough } from 'node:stream';
+import { command as proxyStatus } from '../../src/cli/commands/proxy-status.js';
 import { http } from '../helpers/agent.js';
 import {
   DrivenSnapshotSource,
@@ -545,5 +547,52 @@ describe('mesh push', () => {
     assert.equal(await started, 'none');
     assert.equal(sub.current, undefined);
     assert.equal(existsSync(join(dataDir, SNAPSHOT_FILE)), false);
+  });
+
+  it('prints the proxies as a table or JSON with meshwork proxy-status', async () => {
+    const source = new DrivenSnapshotSource('0123456789abcdef0123');
+    const deadUrl = `http://127.0.0.1:${await deadPort()}`;
+    const a = await agentWith({
+      source,
+      members: async () => [
+        { nodeName: 'node-a', url: a.url, joinedAt: 0, status: 'alive' },
+        { nodeName: 'node-z', url: deadUrl, joinedAt: 0, status: 'alive' },
+      ],
+    });
+    const { sub } = subscriber({
+      registry: [a.url],
+      apply: (s) => {
+        if (s.version === 'v2') throw new Error('bad\nregex');
+      },
+    });
+    const acked = nextEvent(sub, 'answered');
+    await sub.start();
+    await acked;
+    const nacked = nextEvent(sub, 'answered', (x) => x.version === 'v2');
+    source.publish('v2');
+    await nacked;
+    const run = async (...argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      let out = '';
+      let err = '';
+      stdout.on('data', (d: Buffer) => (out += d.toString()));
+      stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const code = await proxyStatus.run(argv, { stdout, stderr, env: {} });
+      return { code, out, err };
+    };
+    const t = await run('--registry', a.url);
+    assert.equal(t.code, 0);
+    assert.deepEqual(t.out.split('\n'), [
+      'ID    KIND     NAME  NAMESPACE  SENT  ACKED         STATE   AGENT   ERROR',
+      'gw-1  gateway  edge  default    v2    0123456789ab  NACKED  node-a  bad regex',
+      '',
+    ]);
+    assert.match(t.err, /agent node-z \(http:\/\/127\.0\.0\.1:\d+\) did not answer/);
+    const j = await run('--json', '--registry', a.url);
+    const body = JSON.parse(j.out);
+    assert.equal(body.proxies[0].acked, '0123456789abcdef0123');
+    assert.equal(body.proxies[0].error, 'bad\nregex');
+    assert.equal(body.unreachable[0].agent, 'node-z');
   });
 });
