@@ -10,7 +10,7 @@ import { staticCompileCatalog } from '../../../src/control-plane/catalog-endpoin
 import { compileSnapshot } from '../../../src/control-plane/compile-snapshot.js';
 import { resourceTouches } from '../../../src/control-plane/mesh-deps.js';
 import { indexMeshResources } from '../../../src/control-plane/mesh-index.js';
-import { instance, resource } from '../../helpers/mesh-catalog.js';
+import { fakeInstance, fakeResource } from '../../../src/testing/fake-mesh-catalog.js';
 
 const SEED = 18;
 const SERVICES = ['a', 'b', 'c', 'd'];
@@ -29,7 +29,7 @@ const instanceArb = fc
   )
   .map((list) =>
     list.map((i) =>
-      instance(i.id, i.service, {
+      fakeInstance(i.id, i.service, {
         meta: { version: i.version, namespace: i.ns },
         status: i.status,
       }),
@@ -59,7 +59,7 @@ const resourceArb = fc.oneof(
       sub: fc.boolean(),
     })
     .map((r) =>
-      resource(
+      fakeResource(
         'DestinationRule',
         r.name,
         {
@@ -93,7 +93,7 @@ const resourceArb = fc.oneof(
       ),
     })
     .map((v) =>
-      resource('VirtualService', v.name, {
+      fakeResource('VirtualService', v.name, {
         hosts: v.hosts,
         ...(v.gateways ? { gateways: v.gateways } : {}),
         http: v.http.map((h) => ({
@@ -103,19 +103,19 @@ const resourceArb = fc.oneof(
       }),
     ),
   fc.constantFrom(
-    resource('ServiceEntry', 'ext', {
+    fakeResource('ServiceEntry', 'ext', {
       hosts: ['ext.example.com'],
       ports: [{ number: 443, name: 'https' }],
       resolution: 'DNS',
     }),
-    resource('PeerAuthentication', 'pa', { mtls: { mode: 'STRICT' } }, 'istio-system'),
-    resource('AuthorizationPolicy', 'ap', {
+    fakeResource('PeerAuthentication', 'pa', { mtls: { mode: 'STRICT' } }, 'istio-system'),
+    fakeResource('AuthorizationPolicy', 'ap', {
       action: 'DENY',
       selector: { matchLabels: { app: 'a' } },
     }),
-    resource('Sidecar', 'sc', { outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } }),
-    resource('RetryBudget', 'rb', { host: 'b', budgetPercent: 20, minRetriesPerSecond: 5 }),
-    resource('LocalRateLimit', 'rl', {
+    fakeResource('Sidecar', 'sc', { outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } }),
+    fakeResource('RetryBudget', 'rb', { host: 'b', budgetPercent: 20, minRetriesPerSecond: 5 }),
+    fakeResource('LocalRateLimit', 'rl', {
       selector: { matchLabels: { app: 'a' } },
       tokenBucket: { maxTokens: 1, tokensPerFill: 1, fillInterval: '1s' },
     }),
@@ -255,7 +255,7 @@ describe('compileSnapshot (properties)', () => {
             services = [change.service];
             nextInstances = [
               ...instances.filter((i) => i.id !== change.id),
-              instance(change.id, change.service),
+              fakeInstance(change.id, change.service),
             ];
           } else if (change.kind === 'put') {
             const key = (r: StoredMeshResource) =>

@@ -8,7 +8,7 @@ import { staticCompileCatalog } from '../../../src/control-plane/catalog-endpoin
 import { compileSnapshot } from '../../../src/control-plane/compile-snapshot.js';
 import { DEFAULT_RETRIES } from '../../../src/control-plane/compile-routes.js';
 import { indexMeshResources } from '../../../src/control-plane/mesh-index.js';
-import { instance, resource, stored } from '../../helpers/mesh-catalog.js';
+import { fakeInstance, fakeResource, fakeStored } from '../../../src/testing/fake-mesh-catalog.js';
 
 const sidecar = (name: string, over: Partial<ProxyIdentity> = {}): ProxyIdentity => ({
   id: `${name}-1`,
@@ -32,7 +32,7 @@ function compile(
   return compileSnapshot({
     proxy,
     index: 7,
-    mesh: indexMeshResources(stored(resources)),
+    mesh: indexMeshResources(fakeStored(resources)),
     catalog: staticCompileCatalog(instances),
   });
 }
@@ -44,17 +44,17 @@ const cluster = (clusters: readonly SnapshotCluster[], name: string): SnapshotCl
 };
 
 const PAYMENTS = [
-  instance('p3', 'payments', { meta: { version: 'v2', zone: 'b' }, address: '10.0.0.3' }),
-  instance('p1', 'payments', { meta: { version: 'v1' }, address: '10.0.0.1' }),
-  instance('p2', 'payments', {
+  fakeInstance('p3', 'payments', { meta: { version: 'v2', zone: 'b' }, address: '10.0.0.3' }),
+  fakeInstance('p1', 'payments', { meta: { version: 'v1' }, address: '10.0.0.1' }),
+  fakeInstance('p2', 'payments', {
     meta: { version: 'v2', zone: 'a' },
     address: '10.0.0.2',
     status: 'critical',
   }),
 ];
-const ORDERS = [instance('o1', 'orders')];
+const ORDERS = [fakeInstance('o1', 'orders')];
 const ALL = [...PAYMENTS, ...ORDERS];
-const DR = resource('DestinationRule', 'payments', {
+const DR = fakeResource('DestinationRule', 'payments', {
   host: 'payments',
   trafficPolicy: {
     loadBalancer: { simple: 'ROUND_ROBIN' },
@@ -74,7 +74,7 @@ const vs = (
   name: string,
   http: HttpRoute[],
   over: { gateways?: string[]; hosts?: string[] } = {},
-) => resource('VirtualService', name, { hosts: over.hosts ?? ['payments'], http, ...over });
+) => fakeResource('VirtualService', name, { hosts: over.hosts ?? ['payments'], http, ...over });
 const to = (subset?: string, weight?: number) => ({
   destination: { host: 'payments', ...(subset ? { subset } : {}) },
   ...(weight === undefined ? {} : { weight }),
@@ -190,7 +190,7 @@ describe('compileSnapshot', () => {
       ],
     ];
     for (const [lb, expected] of table) {
-      const dr = resource('DestinationRule', 'o', {
+      const dr = fakeResource('DestinationRule', 'o', {
         host: 'orders',
         trafficPolicy: { loadBalancer: lb as never, outlierDetection: {} },
       });
@@ -249,7 +249,7 @@ describe('compileSnapshot', () => {
   });
 
   it('gives a sidecar a default route to each upstream no VirtualService routes', () => {
-    const se = resource('ServiceEntry', 'stripe', {
+    const se = fakeResource('ServiceEntry', 'stripe', {
       hosts: ['api.stripe.com'],
       ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }],
       resolution: 'DNS',
@@ -289,13 +289,13 @@ describe('compileSnapshot', () => {
   });
 
   it('reads a ServiceEntry host as an external cluster, DNS without endpoints as the host', () => {
-    const dns = resource('ServiceEntry', 'stripe', {
+    const dns = fakeResource('ServiceEntry', 'stripe', {
       hosts: ['api.stripe.com'],
       ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }],
       resolution: 'DNS',
       location: 'MESH_EXTERNAL',
     });
-    const fixed = resource('ServiceEntry', 'legacy', {
+    const fixed = fakeResource('ServiceEntry', 'legacy', {
       hosts: ['legacy.internal'],
       ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: 8080 }],
       resolution: 'STATIC',
@@ -429,18 +429,18 @@ describe('compileSnapshot', () => {
 
   it('adds the retry budget, response cache and outbound rate limit of a host to its cluster', () => {
     const s = snap(sidecar('orders', { upstreams: ['payments'] }), ALL, [
-      resource('RetryBudget', 'rb', {
+      fakeResource('RetryBudget', 'rb', {
         host: 'payments',
         budgetPercent: 20,
         minRetriesPerSecond: 10,
       }),
-      resource('ResponseCache', 'rc', {
+      fakeResource('ResponseCache', 'rc', {
         host: 'payments',
         maxEntries: 100,
         maxBodyBytes: 65536,
         defaultTtl: '30s',
       }),
-      resource('LocalRateLimit', 'rl', {
+      fakeResource('LocalRateLimit', 'rl', {
         host: 'payments',
         tokenBucket: { maxTokens: 10, tokensPerFill: 5, fillInterval: '1s' },
       }),
@@ -454,7 +454,7 @@ describe('compileSnapshot', () => {
 
   it('compiles the inbound policies of the sidecar service: selector > namespace > mesh', () => {
     const pa = (name: string, mode: string, ns = 'default', selector?: Record<string, string>) =>
-      resource(
+      fakeResource(
         'PeerAuthentication',
         name,
         {
@@ -475,7 +475,7 @@ describe('compileSnapshot', () => {
     assert.equal(mtls([mesh, nsWide, own]), 'DISABLE', 'UNSET inherits the namespace mode');
     assert.equal(mtls([mesh, other]), 'STRICT');
     assert.equal(mtls([mesh, other], 'orders'), 'DISABLE');
-    const ports = resource('PeerAuthentication', 'ports', {
+    const ports = fakeResource('PeerAuthentication', 'ports', {
       selector: { matchLabels: { app: 'payments' } },
       mtls: { mode: 'STRICT' },
       portLevelMtls: { '8080': { mode: 'PERMISSIVE' }, '9090': { mode: 'UNSET' } },
@@ -487,14 +487,14 @@ describe('compileSnapshot', () => {
 
   it('lists the AuthorizationPolicies selecting the service, by key, and its inbound rate limit', () => {
     const ap = (name: string, ns = 'default', app?: string) =>
-      resource(
+      fakeResource(
         'AuthorizationPolicy',
         name,
         { action: 'ALLOW', ...(app ? { selector: { matchLabels: { app } } } : {}) },
         ns,
       );
     const limit = (name: string, app?: string) =>
-      resource('LocalRateLimit', name, {
+      fakeResource('LocalRateLimit', name, {
         ...(app ? { selector: { matchLabels: { app } } } : {}),
         tokenBucket: { maxTokens: app ? 1 : 2, tokensPerFill: 1, fillInterval: '100ms' },
       });
@@ -521,7 +521,7 @@ describe('compileSnapshot', () => {
 
   it('takes the egress mode from the Sidecar resource selecting it, else the namespace one', () => {
     const sc = (name: string, mode: 'ALLOW_ANY' | 'REGISTRY_ONLY', app?: string, ns = 'default') =>
-      resource(
+      fakeResource(
         'Sidecar',
         name,
         {
@@ -544,7 +544,7 @@ describe('compileSnapshot', () => {
 
   it('prefers the DestinationRule in the proxy namespace, then the service namespace', () => {
     const dr = (ns: string, simple: 'RANDOM' | 'LEAST_CONN' | 'ROUND_ROBIN') =>
-      resource(
+      fakeResource(
         'DestinationRule',
         `pay-${ns}`,
         { host: 'payments', trafficPolicy: { loadBalancer: { simple } } },

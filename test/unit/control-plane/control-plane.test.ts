@@ -3,7 +3,11 @@ import { describe, it } from 'node:test';
 import { Registry as PromRegistry } from 'prom-client';
 import type { MeshSnapshot, ProxyIdentity } from '../../../src/protocol/mesh/snapshot.js';
 import { createControlPlane } from '../../../src/control-plane/control-plane.js';
-import { FakeMeshCatalog, instance, resource } from '../../helpers/mesh-catalog.js';
+import {
+  FakeMeshCatalog,
+  fakeInstance,
+  fakeResource,
+} from '../../../src/testing/fake-mesh-catalog.js';
 
 /** A control plane over `catalog` whose bursts run when the test calls `flush()`. */
 function setup(catalog: FakeMeshCatalog) {
@@ -45,10 +49,10 @@ function recorder() {
 
 const catalogOf = () =>
   new FakeMeshCatalog([
-    instance('p1', 'payments', { meta: { version: 'v1' } }),
-    instance('p2', 'payments', { meta: { version: 'v2' } }),
-    instance('i1', 'inventory'),
-    instance('o1', 'orders'),
+    fakeInstance('p1', 'payments', { meta: { version: 'v1' } }),
+    fakeInstance('p2', 'payments', { meta: { version: 'v2' } }),
+    fakeInstance('i1', 'inventory'),
+    fakeInstance('o1', 'orders'),
   ]);
 
 describe('createControlPlane', () => {
@@ -86,7 +90,7 @@ describe('createControlPlane', () => {
     const w = recorder();
     cp.watch(sidecar('orders', ['payments']), w.on);
     catalog.setStatus('i1', 'critical');
-    catalog.putInstance(instance('i2', 'inventory'));
+    catalog.putInstance(fakeInstance('i2', 'inventory'));
     flush();
     assert.equal(await compiles(), 1);
     assert.equal(w.got.length, 1);
@@ -100,7 +104,7 @@ describe('createControlPlane', () => {
     cp.watch(sidecar('orders', ['payments']), w.on);
     catalog.setStatus('p1', 'critical');
     catalog.setStatus('p2', 'warning');
-    catalog.putInstance(instance('p3', 'payments', { meta: { version: 'v2' } }));
+    catalog.putInstance(fakeInstance('p3', 'payments', { meta: { version: 'v2' } }));
     assert.equal(scheduled(), 1, 'one recompile scheduled for the burst');
     assert.equal(w.got.length, 1, 'nothing before the burst ends');
     flush();
@@ -123,7 +127,7 @@ describe('createControlPlane', () => {
     const { cp, compiles, flush } = setup(catalog);
     const w = recorder();
     cp.watch(sidecar('orders'), w.on);
-    catalog.putInstance(instance('n1', 'newcomer'));
+    catalog.putInstance(fakeInstance('n1', 'newcomer'));
     flush();
     assert.equal(await compiles(), 2);
     assert.ok(w.got[1]?.routes.some((r) => r.name === 'default:newcomer'));
@@ -157,7 +161,7 @@ describe('createControlPlane', () => {
     assert.equal(await compiles('gateway'), 1);
 
     catalog.putResource(
-      resource('DestinationRule', 'payments', {
+      fakeResource('DestinationRule', 'payments', {
         host: 'payments',
         subsets: [{ name: 'v2', labels: { version: 'v2' } }],
         trafficPolicy: { loadBalancer: { simple: 'RANDOM' } },
@@ -168,7 +172,7 @@ describe('createControlPlane', () => {
     assert.equal(pay.got.length, 2);
     assert.deepEqual(pay.got[1]?.clusters[0]?.loadBalancer, { type: 'random' });
 
-    const vs = resource('VirtualService', 'payments', {
+    const vs = fakeResource('VirtualService', 'payments', {
       hosts: ['payments'],
       gateways: ['edge'],
       http: [{ route: [{ destination: { host: 'payments', subset: 'v2' } }] }],
@@ -183,7 +187,9 @@ describe('createControlPlane', () => {
     );
 
     // Rebinding to the mesh: the old version (gateway) and the new (payments sidecars) count.
-    catalog.putResource(resource('VirtualService', 'payments', { ...vs.spec, gateways: ['mesh'] }));
+    catalog.putResource(
+      fakeResource('VirtualService', 'payments', { ...vs.spec, gateways: ['mesh'] }),
+    );
     flush();
     assert.equal(await compiles('gateway'), 3);
     assert.equal(await compiles(), 4);
@@ -210,11 +216,11 @@ describe('createControlPlane', () => {
     const w = recorder();
     cp.watch(sidecar('payments', []), w.on);
     catalog.putResource(
-      resource('PeerAuthentication', 'strict', { mtls: { mode: 'STRICT' } }, 'shop'),
+      fakeResource('PeerAuthentication', 'strict', { mtls: { mode: 'STRICT' } }, 'shop'),
     );
     flush();
     assert.equal(await compiles(), 1);
-    catalog.putResource(resource('PeerAuthentication', 'strict', { mtls: { mode: 'STRICT' } }));
+    catalog.putResource(fakeResource('PeerAuthentication', 'strict', { mtls: { mode: 'STRICT' } }));
     flush();
     assert.equal(await compiles(), 2);
     assert.equal(w.got[1]?.inbound?.mtls, 'STRICT');

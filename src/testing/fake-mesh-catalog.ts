@@ -1,10 +1,10 @@
 /**
- * @module A fake catalog for control-plane unit tests: instances and mesh resources in memory,
- * each write published to `onCatalogChange` listeners as the Registry does (synchronously, after
- * the view changed). Builders for instances and resources.
+ * @module FakeMeshCatalog: the catalog as the control plane reads it (instances by service, mesh
+ * resources, the change feed), in memory, for unit tests and benchmarks of code that compiles
+ * snapshots. Builders for instances and resources beside it.
  */
-import type { InstanceStatus } from '../../src/core/types.js';
-import type { InstanceDto, ServiceSummaryDto } from '../../src/protocol/api-types.js';
+import type { InstanceStatus } from '../core/types.js';
+import type { InstanceDto, ServiceSummaryDto } from '../protocol/api-types.js';
 import {
   meshApiVersion,
   meshResourceKey,
@@ -13,12 +13,12 @@ import {
   type MeshResourceKey,
   type MeshSpecs,
   type StoredMeshResource,
-} from '../../src/protocol/mesh/resource.js';
-import type { ControlPlaneCatalog } from '../../src/control-plane/control-plane.js';
-import type { CatalogChange } from '../../src/registry/mesh-catalog.js';
+} from '../protocol/mesh/resource.js';
+import type { CatalogReader } from '../registry/catalog-facade.js';
+import type { CatalogChange, MeshCatalogReader } from '../registry/mesh-catalog.js';
 
 /** An instance as readers see it; `meta.namespace` puts it in a namespace. */
-export function instance(
+export function fakeInstance(
   id: string,
   service: string,
   over: Partial<Omit<InstanceDto, 'id' | 'service'>> = {},
@@ -50,7 +50,7 @@ export function instance(
 }
 
 /** A resource of `kind` in `namespace` (default `default`). */
-export function resource<K extends MeshKind>(
+export function fakeResource<K extends MeshKind>(
   kind: K,
   name: string,
   spec: MeshSpecs[K],
@@ -60,29 +60,42 @@ export function resource<K extends MeshKind>(
 }
 
 /** Stored forms of `resources`, created in the order given (createIndex 1, 2, ...). */
-export function stored(resources: readonly MeshResource[]): StoredMeshResource[] {
+export function fakeStored(resources: readonly MeshResource[]): StoredMeshResource[] {
   return resources.map((r, i) => ({ resource: r, createIndex: i + 1, modifyIndex: i + 1 }));
 }
 
-export class FakeMeshCatalog implements ControlPlaneCatalog {
+/** The reads the control plane makes (`createControlPlane`'s `catalog`). */
+export type FakeMeshCatalogReads = Pick<
+  CatalogReader,
+  'index' | 'serviceInstances' | 'listServices'
+> &
+  Pick<MeshCatalogReader, 'meshResources' | 'onCatalogChange'>;
+
+/**
+ * Instances and mesh resources in memory. Each write is published to `onCatalogChange`
+ * listeners as the Registry publishes: synchronously, after the view changed, one change per
+ * write, with the index moved.
+ */
+export class FakeMeshCatalog implements FakeMeshCatalogReads {
   index = 1;
   readonly #instances = new Map<string, InstanceDto>();
+  readonly #byService = new Map<string, Map<string, InstanceDto>>();
   readonly #resources = new Map<MeshResourceKey, StoredMeshResource>();
   readonly #listeners = new Set<(change: CatalogChange) => void>();
   /** Changes published so far. */
   readonly changes: CatalogChange[] = [];
 
   constructor(instances: readonly InstanceDto[] = [], resources: readonly MeshResource[] = []) {
-    for (const i of instances) this.#instances.set(i.id, i);
+    for (const i of instances) this.#set(i);
     for (const r of resources) this.#store(r);
   }
 
   serviceInstances(service: string): InstanceDto[] {
-    return [...this.#instances.values()].filter((i) => i.service === service);
+    return [...(this.#byService.get(service)?.values() ?? [])];
   }
 
   listServices(): { index: number; services: ServiceSummaryDto[] } {
-    const names = [...new Set([...this.#instances.values()].map((i) => i.service))].sort();
+    const names = [...this.#byService.keys()].sort();
     const services = names.map((name) => {
       const list = this.serviceInstances(name);
       const byStatus = { passing: 0, warning: 0, critical: 0, maintenance: 0, starting: 0 };
@@ -107,21 +120,36 @@ export class FakeMeshCatalog implements ControlPlaneCatalog {
   /** Adds or replaces an instance. */
   putInstance(i: InstanceDto): void {
     const before = this.#instances.get(i.id);
-    this.#instances.set(i.id, i);
+    if (before !== undefined) this.#delete(before);
+    this.#set(i);
     this.#publish([...new Set([i.service, ...(before ? [before.service] : [])])], []);
   }
 
   setStatus(id: string, status: InstanceStatus): void {
     const i = this.#instances.get(id);
-    if (i === undefined) throw new Error(`no instance ${id}`);
+    if (i === undefined) throw new Error(`FakeMeshCatalog: no instance ${id}`);
     this.putInstance({ ...i, status });
   }
 
   removeInstance(id: string): void {
     const i = this.#instances.get(id);
     if (i === undefined) return;
-    this.#instances.delete(id);
+    this.#delete(i);
     this.#publish([i.service], []);
+  }
+
+  #set(i: InstanceDto): void {
+    this.#instances.set(i.id, i);
+    let list = this.#byService.get(i.service);
+    if (list === undefined) this.#byService.set(i.service, (list = new Map()));
+    list.set(i.id, i);
+  }
+
+  #delete(i: InstanceDto): void {
+    this.#instances.delete(i.id);
+    const list = this.#byService.get(i.service);
+    list?.delete(i.id);
+    if (list?.size === 0) this.#byService.delete(i.service);
   }
 
   putResource(r: MeshResource): void {
