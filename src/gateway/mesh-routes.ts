@@ -62,6 +62,9 @@ function retryConditions(
   let connect = false;
   // Istio's default: connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes (503).
   const conditions = retryOn.length === 0 ? ['connect-failure', '503'] : retryOn;
+  // retriable-status-codes retries the codes listed beside it; none listed: Istio's 503.
+  if (conditions.includes('retriable-status-codes') && !conditions.some((c) => /^\d+$/.test(c)))
+    statuses.add(503);
   for (const raw of conditions) {
     const c = raw.trim();
     if (c === '5xx') {
@@ -77,7 +80,7 @@ function retryConditions(
     } else if (/^[45][0-9][0-9]$/.test(c)) {
       statuses.add(Number(c));
     } else if (
-      // gRPC status conditions (Istio's default lists some): they never fire on HTTP/1.1, the
+      // gRPC status conditions (Istio's default lists two): they never fire on HTTP/1.1, the
       // only protocol the gateway proxies, so they are nothing to refuse.
       [
         'cancelled',
@@ -85,7 +88,7 @@ function retryConditions(
         'internal',
         'resource-exhausted',
         'unavailable',
-        'retriable-status-codes',
+        'retriable-status-codes', // its codes are handled above
       ].includes(c)
     ) {
       continue;

@@ -1,10 +1,18 @@
 // The gateway in mesh mode fed snapshots in-process (issue 18): real upstream servers on port 0,
 // a real gateway, its routes and endpoints only from the snapshots it is given.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
+import { SNAPSHOT_FILE } from '../../src/client/mesh-subscriber.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startGateway, type RunningGateway } from '../../src/gateway/gateway.js';
+import { createMeshFeed } from '../../src/gateway/mesh-feed.js';
 import { resolveGatewayOptions } from '../../src/gateway/options.js';
 import type { SnapshotFeed, SnapshotFeedStart } from '../../src/gateway/snapshot-feed.js';
 import type { MeshSnapshot, SnapshotCluster } from '../../src/protocol/mesh/snapshot.js';
@@ -301,6 +309,42 @@ describe('gateway in mesh mode, started from a feed that has a snapshot (a persi
     } finally {
       await gw.close();
       await up.close();
+    }
+  });
+});
+
+describe('gateway in mesh mode with the MeshSubscriber feed, no agent answering', () => {
+  it('routes from the snapshot persisted in its data dir', async () => {
+    const up = await startUpstream('from-disk');
+    const dataDir = await mkdtemp(join(tmpdir(), 'meshwork-gw-'));
+    // An address where nothing listens: the subscriber keeps retrying in the background.
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const options = resolveGatewayOptions({
+      flags: {
+        mesh: true,
+        listen: '127.0.0.1:0',
+        admin: '127.0.0.1:0',
+        registry: [`http://127.0.0.1:${port}`],
+        dataDir,
+        logLevel: 'silent',
+      },
+    });
+    const persisted = snapshot([route('r')], [clusterOf('web', [up])]);
+    await writeFile(join(dataDir, SNAPSHOT_FILE), JSON.stringify(persisted));
+    const gw = await startGateway(options, silentLogger, {
+      snapshotFeed: createMeshFeed(options, silentLogger),
+    });
+    try {
+      assert.equal((await call(gw.url, '/')).text, 'from-disk');
+      assert.equal((await json(`${gw.adminUrl}/config_dump`)).body.version, persisted.version);
+    } finally {
+      await gw.close();
+      await up.close();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

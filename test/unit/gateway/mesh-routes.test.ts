@@ -304,6 +304,12 @@ describe('buildMeshRoutes', () => {
       [['retriable-4xx'], [409], false],
       [['503', 'cancelled', 'unavailable'], [503], false],
       [[], [503], true],
+      [
+        ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'],
+        [503],
+        true,
+      ],
+      [['retriable-status-codes', '502'], [502], false],
     ];
     for (const [conditions, statuses, connect] of retryOn) {
       it(`retryOn [${conditions.join(',')}] retries ${statuses.length} statuses, connect errors ${connect}`, () => {
