@@ -1287,6 +1287,85 @@ describe('examples/mesh-resources (the examples docs/mesh.md includes)', () => {
   }
 });
 
+describe('checkReferences', () => {
+  const rule = (namespace: string, host: string, subsets: readonly string[]) =>
+    ok(
+      parseMeshResource(
+        doc(
+          'DestinationRule',
+          { host, subsets: subsets.map((name) => ({ name, labels: { version: name } })) },
+          { name: `dr-${subsets.join('-')}`, namespace },
+        ),
+      ),
+    );
+  const routes = (namespace: string, host: string, subset: string, mirrorSubset?: string) =>
+    ok(
+      parseMeshResource(
+        doc(
+          'VirtualService',
+          {
+            hosts: [host],
+            http: [
+              {
+                route: [{ destination: { host, subset } }],
+                ...(mirrorSubset === undefined ? {} : { mirror: { host, subset: mirrorSubset } }),
+              },
+            ],
+          },
+          { name: 'vs', namespace },
+        ),
+      ),
+    );
+
+  it('finds a subset in a DestinationRule of the host, in any spelling and namespace', () => {
+    assert.deepEqual(
+      checkReferences([rule('default', 'payments', ['v1']), routes('default', 'payments', 'v1')]),
+      [],
+    );
+    assert.deepEqual(
+      checkReferences([
+        rule('shop', 'payments', ['v1']),
+        routes('default', 'payments.shop.svc.cluster.local', 'v1'),
+      ]),
+      [],
+    );
+    assert.deepEqual(
+      checkReferences([
+        rule('default', 'payments.default', ['v2']),
+        routes('shop', 'payments', 'v2'),
+      ]),
+      [],
+    );
+  });
+
+  it('names each route and mirror to a subset no DestinationRule defines', () => {
+    assert.deepEqual(
+      checkReferences([
+        rule('default', 'payments', ['v1']),
+        routes('default', 'payments', 'v2', 'v3'),
+      ]),
+      [
+        {
+          resource: 'VirtualService/default/vs',
+          path: 'spec.http[0].route[0].destination.subset',
+          reason: 'subset "v2" of host "payments" is defined by no DestinationRule',
+        },
+        {
+          resource: 'VirtualService/default/vs',
+          path: 'spec.http[0].mirror.subset',
+          reason: 'subset "v3" of host "payments" is defined by no DestinationRule',
+        },
+      ],
+    );
+    // A subset of another host does not count.
+    assert.equal(
+      checkReferences([rule('default', 'orders', ['v1']), routes('default', 'payments', 'v1')])
+        .length,
+      1,
+    );
+  });
+});
+
 /** A well-formed result: ok with a resource, or refused with at least one problem. */
 function assertWellFormed(r: ParseResult): void {
   if (r.ok) {
