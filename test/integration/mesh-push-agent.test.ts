@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MeshSubscriber, type MeshSubscriberEvents } from '../../src/client/mesh-subscriber.js';
+import { MeshSubscriber } from '../../src/client/mesh-subscriber.js';
 import { parseMeshResource } from '../../src/protocol/mesh/parse.js';
 import type { MeshResource } from '../../src/protocol/mesh/resource.js';
 import type { MeshSnapshot, ProxyStatus } from '../../src/protocol/mesh/snapshot.js';
 import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { nextEvent } from '../helpers/mesh-push.js';
 
 function resource(doc: unknown): MeshResource {
   const r = parseMeshResource(doc);
@@ -58,21 +59,6 @@ const weights = (s: MeshSnapshot | undefined): Record<string, number> =>
     ]),
   );
 
-function next<K extends keyof MeshSubscriberEvents>(
-  sub: MeshSubscriber,
-  name: K,
-  ok: (...args: MeshSubscriberEvents[K]) => boolean = () => true,
-): Promise<MeshSubscriberEvents[K]> {
-  return new Promise((resolve) => {
-    const on = (...args: MeshSubscriberEvents[K]): void => {
-      if (!ok(...args)) return;
-      sub.off(name, on as never);
-      resolve(args);
-    };
-    sub.on(name, on as never);
-  });
-}
-
 describe('mesh push on a real agent', () => {
   let agent: TestAgent;
   let sub: MeshSubscriber | undefined;
@@ -112,7 +98,7 @@ describe('mesh push on a real agent', () => {
       apply: () => undefined,
       backoff: { initialMs: 60_000, maxMs: 60_000 },
     });
-    const acked = next(sub, 'answered');
+    const acked = nextEvent(sub, 'answered');
     assert.equal(await sub.start(), 'agent');
     const [first] = await acked;
     assert.deepEqual(weights(sub.current), { 'payments|v1': 90, 'payments|v2': 10 });
@@ -122,7 +108,7 @@ describe('mesh push on a real agent', () => {
       ['payments-2'],
     );
 
-    const changed = next(sub, 'answered', (a) => a.version !== first.version);
+    const changed = nextEvent(sub, 'answered', (a) => a.version !== first.version);
     await agent.registry.applyMesh({ resources: [virtualService(0)] });
     const [second] = await changed;
     assert.equal(sub.current?.version, second.version);
@@ -138,7 +124,7 @@ describe('mesh push on a real agent', () => {
     const metrics = (await http(agent.url, 'GET', '/metrics')).text;
     assert.match(metrics, /meshwork_mesh_proxies_connected\{kind="sidecar"\} 1/);
 
-    const gone = next(sub, 'disconnected');
+    const gone = nextEvent(sub, 'disconnected');
     stopped = true;
     await agent.stop();
     assert.deepEqual(await gone, [agent.url, 'the agent ended the stream']);
