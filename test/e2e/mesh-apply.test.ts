@@ -261,7 +261,7 @@ spec: {}
     assert.equal(d.code, 0, d.stderr);
     assert.match(
       d.stdout,
-      /^virtualservice\.networking\.istio\.io\/default\/shop-canary deleted \(index \d+\)$/,
+      /^virtualservice\.networking\.istio\.io\/default\/shop-canary deleted \(index \d+\)\n$/,
     );
     const gone = await runCli(['get', 'vs', 'shop-canary'], cli.env);
     assert.equal(gone.code, 1);
