@@ -127,9 +127,10 @@ export function isMeshError(err: unknown, code?: ErrorCode): err is MeshError {
 }
 
 export const errors = {
-  validation: (field: string, reason: string): MeshError =>
+  /** `more`: further details (e.g. `problems`, every problem when several were found). */
+  validation: (field: string, reason: string, more?: MeshErrorDetails): MeshError =>
     new MeshError(ERROR_CODES.VALIDATION, field === '' ? reason : `${field}: ${reason}`, {
-      details: { field, reason },
+      details: { ...more, field, reason },
     }),
   malformedBody: (reason: string): MeshError =>
     new MeshError(ERROR_CODES.MALFORMED_BODY, `malformed body: ${reason}`),

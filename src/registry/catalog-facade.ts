@@ -19,12 +19,14 @@ import type {
 } from '../protocol/api-types.js';
 import type { CheckFloors } from '../protocol/limits.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
+import type { MeshCatalogReader, MeshCatalogWriter } from './mesh-catalog.js';
 
 /**
- * What a blocking query waits on: one service (`svc:<name>`), the whole catalog (`catalog`) or
- * the KV space (`kv`), so a watch on service A never wakes for B.
+ * What a blocking query waits on: one service (`svc:<name>`), the whole catalog (`catalog`), the
+ * KV space (`kv`) or the mesh resources (`mesh`, whose index is `meshIndex`), so a watch on
+ * service A never wakes for B, nor a watch on resources for an instance.
  */
-export type Topic = `svc:${string}` | 'catalog' | 'kv';
+export type Topic = `svc:${string}` | 'catalog' | 'kv' | 'mesh';
 
 /** The topic of one service's changes. */
 export const serviceTopic = (service: string): Topic => `svc:${service}`;
@@ -235,8 +237,9 @@ export interface CatalogWriter {
 }
 
 /**
- * The registry contract: what the front ends see of the catalog (the `Registry` implements it;
- * its view, watch hub and stream fan-out stay behind it). A read-only consumer (the control
- * plane) takes `CatalogReader & CatalogWatcher`.
+ * The registry contract: what the front ends see of the catalog and of the mesh resources (the
+ * `Registry` implements it; its view, watch hub and stream fan-out stay behind it). A read-only
+ * consumer (the control plane) takes `CatalogReader & CatalogWatcher & MeshCatalogReader`.
  */
-export interface CatalogFacade extends CatalogReader, CatalogWatcher, CatalogWriter {}
+export interface CatalogFacade
+  extends CatalogReader, CatalogWatcher, CatalogWriter, MeshCatalogReader, MeshCatalogWriter {}

@@ -4,9 +4,11 @@
  */
 import type { CheckState, Instance, InstanceStatus, KvEntry, Maintenance } from '../core/types.js';
 import type { CheckDto, InstanceDto } from '../protocol/api-types.js';
+import type { MeshResourceKey } from '../protocol/mesh/resource.js';
 import type { NodeChecksDto } from './catalog-facade.js';
 import type { StoreEvent, StoreSnapshot } from './store/catalog-store.js';
 import { aggregateStatus, withNodeStatus, type AggregatedStatus } from './health/aggregate.js';
+import { MeshView } from './mesh-view.js';
 
 /** Reserved KV prefix for agent state (NUL-prefixed: user keys cannot contain control chars). */
 export const AGENT_MAINTENANCE_PREFIX = '\u0000agent-maintenance/';
@@ -87,6 +89,8 @@ export interface ApplyOutcome {
    * answer changed, and every service index moved.
    */
   readonly nodeChanged: boolean;
+  /** Mesh resources put or deleted, in event order. */
+  readonly mesh: readonly MeshResourceKey[];
 }
 
 export class CatalogView {
@@ -102,6 +106,8 @@ export class CatalogView {
    * cluster mode, counts the other agents' writes once their events arrive.
    */
   kvBytes = 0;
+  /** The mesh resources (their own index, the `mesh` topic's). */
+  readonly mesh = new MeshView();
   readonly #instances = new Map<string, Entry>();
   readonly #services = new Map<string, ServiceEntry>();
   readonly #kv = new Map<string, KvEntry>();
@@ -130,6 +136,7 @@ export class CatalogView {
     this.index = snapshot.index;
     this.catalogIndex = snapshot.index;
     this.kvIndex = snapshot.index;
+    this.mesh.load(snapshot.meshResources, snapshot.index);
     for (const kv of snapshot.kv) this.#putKv(kv);
     for (const s of snapshot.instances) {
       if (isNodeChecksId(s.instance.id)) this.#putNode(s.instance, s.createIndex, s.modifyIndex);
@@ -150,6 +157,7 @@ export class CatalogView {
     const changes: ViewChange[] = [];
     const put: Instance[] = [];
     const deleted: string[] = [];
+    const mesh: MeshResourceKey[] = [];
     let kvChanged = false;
     let maintenanceChanged = false;
     let nodeChecksChanged = false;
@@ -236,6 +244,12 @@ export class CatalogView {
             kvChanged = true;
           }
           break;
+        case 'mesh-put':
+          mesh.push(this.mesh.put(ev.resource, ev.createIndex, ev.index));
+          break;
+        case 'mesh-delete':
+          if (this.mesh.delete(ev.key, ev.index)) mesh.push(ev.key);
+          break;
       }
     }
     const nodeChanged = maintenanceChanged || nodeChecksChanged;
@@ -256,7 +270,7 @@ export class CatalogView {
       for (const svc of this.#services.values()) svc.modifyIndex = index;
       this.catalogIndex = index;
     }
-    return { changes, kvChanged, put, deleted, nodeChanged };
+    return { changes, kvChanged, put, deleted, nodeChanged, mesh };
   }
 
   /** This node's checks, or undefined when it has none. */

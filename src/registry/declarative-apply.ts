@@ -20,7 +20,18 @@ export interface DeclarativeApplyOptions {
   readonly metrics?: RegistryMetrics | undefined;
 }
 
-/** Declarative apply of instance sets (`Registry.apply`). */
+/**
+ * An apply worked out against the view, not committed: the ops to commit and the answer without
+ * its index. Commit `ops` (alone or with other ops, in one commit), then hand the plan and the
+ * commit's index to {@link DeclarativeApply.committed}.
+ */
+export interface ApplyPlan {
+  readonly ops: readonly StoreOp[];
+  readonly response: Omit<ApplyResponse, 'index'>;
+  readonly source: RegistrationSource;
+}
+
+/** Declarative apply of instance sets (`Registry.apply`, and the instances of `applyMesh`). */
 export class DeclarativeApply {
   readonly #view: CatalogView;
   readonly #store: CatalogStore;
@@ -43,15 +54,24 @@ export class DeclarativeApply {
     inputs: readonly ParsedRegistration[],
     source: RegistrationSource = 'config',
   ): Promise<ApplyResponse> {
-    return retryCommit(() => this.#applyOnce(set, inputs, source));
+    return retryCommit(async () => {
+      const plan = this.plan(set, inputs, source);
+      let index = this.#view.index;
+      if (plan.ops.length > 0) {
+        const r = await this.#store.commit(plan.ops);
+        // Lost a compare (cluster mode): plan again against the updated view.
+        if (!r.ok) return undefined;
+        index = r.index;
+      }
+      return this.committed(plan, index);
+    });
   }
 
-  /** One attempt of {@link apply}: undefined when its commit lost a compare (cluster mode). */
-  async #applyOnce(
-    set: string,
-    inputs: readonly ParsedRegistration[],
-    source: RegistrationSource,
-  ): Promise<ApplyResponse | undefined> {
+  /**
+   * Works out {@link apply} against the view now, committing nothing. Throws a validation error
+   * naming `instances[i].<field>` for an input that does not build.
+   */
+  plan(set: string, inputs: readonly ParsedRegistration[], source: RegistrationSource): ApplyPlan {
     const created: string[] = [];
     const updated: string[] = [];
     const unchanged: string[] = [];
@@ -84,15 +104,15 @@ export class DeclarativeApply {
       .map((i) => i.id)
       .sort();
     for (const id of deleted) ops.push({ op: 'delete-instance', id });
-    let index = this.#view.index;
-    if (ops.length > 0) {
-      const r = await this.#store.commit(ops);
-      if (!r.ok) return undefined;
-      index = r.index;
-    }
+    return { ops, response: { set, created, updated, unchanged, deleted }, source };
+  }
+
+  /** The answer of a plan whose ops were committed at `index`; counts it in the metrics. */
+  committed(plan: ApplyPlan, index: number): ApplyResponse {
+    const { created, updated, deleted } = plan.response;
     if (deleted.length > 0) this.#metrics?.deregistrations.inc({ reason: 'apply' }, deleted.length);
     if (created.length + updated.length > 0)
-      this.#metrics?.registrations.inc({ source }, created.length + updated.length);
-    return { index, set, created, updated, unchanged, deleted };
+      this.#metrics?.registrations.inc({ source: plan.source }, created.length + updated.length);
+    return { index, ...plan.response };
   }
 }

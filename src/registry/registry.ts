@@ -18,6 +18,7 @@ import type {
 } from '../core/types.js';
 import type { ApplyResponse, InstanceDto, ServiceSummaryDto } from '../protocol/api-types.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
+import type { MeshKind, MeshResourceKey, StoredMeshResource } from '../protocol/mesh/resource.js';
 import type {
   CatalogFacade,
   InstanceFilter,
@@ -36,6 +37,8 @@ import { createHealthManager, type HealthManager } from './health/health-manager
 import { InstanceBuilder } from './instance-builder.js';
 import { filterInstances } from './instance-filter.js';
 import { InstanceWriter } from './instance-writer.js';
+import type { CatalogChange, MeshApplyRequest, MeshApplyResult } from './mesh-catalog.js';
+import { MeshWriter } from './mesh-writer.js';
 import { RegistryKv } from './registry-kv.js';
 import {
   DEFAULT_REGISTRY_LIMITS,
@@ -47,7 +50,8 @@ import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js
 import { ChangePublisher, type WatcherCounts } from './watch/change-publisher.js';
 
 /**
- * The catalog facade: implements {@link CatalogFacade} for the front ends, and owns the catalog's
+ * The catalog facade: implements {@link CatalogFacade} (the mesh resources' reads, watches and
+ * writes included) for the front ends, and owns the catalog's
  * lifecycle (start, drain, close) for the composition root. Create with {@link createRegistry},
  * then `await start()`.
  */
@@ -66,6 +70,7 @@ export class Registry implements CatalogFacade {
   readonly #kv: RegistryKv;
   readonly #applier: DeclarativeApply;
   readonly #writer: InstanceWriter;
+  readonly #meshWriter: MeshWriter;
   readonly #publisher: ChangePublisher;
   /** The store is shared with other agents (cluster mode). */
   readonly #shared: boolean;
@@ -91,6 +96,7 @@ export class Registry implements CatalogFacade {
       clock: this.#clock,
       random: this.#random,
       maxWaitMs: options.maxWaitMs ?? DEFAULT_REGISTRY_OPTIONS.maxWaitMs,
+      logger: this.#log,
     });
     this.#builder = new InstanceBuilder({
       view: this.#view,
@@ -110,6 +116,11 @@ export class Registry implements CatalogFacade {
       store: this.#store,
       builder: this.#builder,
       metrics: this.#metrics,
+    });
+    this.#meshWriter = new MeshWriter({
+      view: this.#view,
+      store: this.#store,
+      applier: this.#applier,
     });
     this.#writer = new InstanceWriter({
       view: this.#view,
@@ -191,7 +202,12 @@ export class Registry implements CatalogFacade {
     }
     this.#started = true;
     this.#log.info(
-      { store: this.#store.kind, instances: snapshot.instances.length, index: snapshot.index },
+      {
+        store: this.#store.kind,
+        instances: snapshot.instances.length,
+        meshResources: snapshot.meshResources.length,
+        index: snapshot.index,
+      },
       'registry started',
     );
   }
@@ -306,6 +322,42 @@ export class Registry implements CatalogFacade {
     source: RegistrationSource = 'config',
   ): Promise<ApplyResponse> {
     return this.#applier.apply(set, inputs, source);
+  }
+
+  /**
+   * Puts mesh resources (and the instance sets declared with them) all or nothing: the resulting
+   * set's references are checked first, then one commit. Refused with a validation error naming
+   * `Kind/namespace/name: <path>` (every problem in `details.problems`); nothing is stored then.
+   */
+  applyMesh(request: MeshApplyRequest): Promise<MeshApplyResult> {
+    return this.#meshWriter.applyMesh(request);
+  }
+
+  /** Deletes one resource; refused (validation, naming the referrer's path) while it is used. */
+  deleteMeshResource(key: MeshResourceKey): Promise<{ index: number; deleted: boolean }> {
+    return this.#meshWriter.deleteMeshResource(key);
+  }
+
+  // ---- mesh reads and the change feed ----------------------------------------------------
+
+  get meshIndex(): number {
+    return this.#view.mesh.index;
+  }
+
+  meshResources(kind?: MeshKind): readonly StoredMeshResource[] {
+    return this.#view.mesh.list(kind);
+  }
+
+  meshResource(key: MeshResourceKey): StoredMeshResource | undefined {
+    return this.#view.mesh.get(key);
+  }
+
+  /**
+   * Calls `listener` synchronously after each change the view applied that touched services or
+   * mesh resources (KV-only changes are not told), once per change, in index order.
+   */
+  onCatalogChange(listener: (change: CatalogChange) => void): () => void {
+    return this.#publisher.onCatalogChange(listener);
   }
 
   // ---- reads (the view's own arrays and objects, not copies: reads are the hot path) -----

@@ -3,6 +3,11 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { ERROR_CODES, isMeshError } from '../../src/core/errors.js';
 import type { CheckDefinition, CheckState, Instance } from '../../src/core/types.js';
+import {
+  meshResourceKey,
+  type MeshResource,
+  type StoredMeshResource,
+} from '../../src/protocol/mesh/resource.js';
 import type {
   CatalogStore,
   CommitResult,
@@ -83,6 +88,58 @@ export function testCheckState(
   };
 }
 
+/**
+ * A valid DestinationRule for host `name` with subsets `subsets` (labels `version: <subset>`), or
+ * a VirtualService `name` routing to `host` (default `name`), to `subset` when given.
+ */
+export function testMeshResource(
+  kind: 'DestinationRule' | 'VirtualService',
+  name: string,
+  options: { subsets?: readonly string[]; host?: string; subset?: string; namespace?: string } = {},
+): MeshResource {
+  const metadata = { name, namespace: options.namespace ?? 'default' };
+  if (kind === 'DestinationRule') {
+    return {
+      apiVersion: 'networking.istio.io/v1',
+      kind,
+      metadata,
+      spec: {
+        host: options.host ?? name,
+        subsets: (options.subsets ?? ['v1']).map((s) => ({ name: s, labels: { version: s } })),
+      },
+    };
+  }
+  const host = options.host ?? name;
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind,
+    metadata,
+    spec: {
+      hosts: [host],
+      http: [
+        {
+          route: [
+            {
+              destination: {
+                host,
+                ...(options.subset === undefined ? {} : { subset: options.subset }),
+              },
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+/** The event of a put of `resource` at `index`. */
+const meshPut = (index: number, resource: MeshResource, createIndex: number): StoreEvent => ({
+  type: 'mesh-put',
+  index,
+  resource,
+  createIndex,
+});
+
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 /** One test's store, the snapshot it opened with, and every event batch it delivered. */
@@ -143,6 +200,7 @@ class Session {
 }
 
 interface NormalizedState {
+  readonly meshResources: readonly StoredMeshResource[];
   readonly instances: readonly { instance: Instance; createIndex: number; modifyIndex: number }[];
   readonly checkStates: readonly CheckState[];
   readonly kv: readonly {
@@ -157,6 +215,9 @@ interface NormalizedState {
 /** A snapshot in a canonical order, values as hex, so two stores' answers compare equal. */
 function normalize(snapshot: StoreSnapshot): NormalizedState {
   return {
+    meshResources: [...snapshot.meshResources].sort((a, b) =>
+      meshResourceKey(a.resource).localeCompare(meshResourceKey(b.resource)),
+    ),
     instances: [...snapshot.instances]
       .sort((a, b) => a.instance.id.localeCompare(b.instance.id))
       .map((s) => ({
@@ -187,6 +248,7 @@ function viewFromEvents(
   const instances = new Map(start.instances.map((s) => [s.instance.id, s]));
   const states = new Map(start.checkStates.map((s) => [`${s.instanceId}\0${s.checkId}`, s]));
   const kv = new Map(start.kv.map((e) => [e.key, e]));
+  const mesh = new Map(start.meshResources.map((r) => [meshResourceKey(r.resource), r]));
   let index = start.index;
   for (const event of batches.flat()) {
     index = event.index;
@@ -221,6 +283,16 @@ function viewFromEvents(
       case 'kv-delete':
         kv.delete(event.key);
         break;
+      case 'mesh-put':
+        mesh.set(meshResourceKey(event.resource), {
+          resource: event.resource,
+          createIndex: event.createIndex,
+          modifyIndex: index,
+        });
+        break;
+      case 'mesh-delete':
+        mesh.delete(event.key);
+        break;
     }
   }
   return {
@@ -228,6 +300,7 @@ function viewFromEvents(
     instances: [...instances.values()],
     checkStates: [...states.values()],
     kv: [...kv.values()],
+    meshResources: [...mesh.values()],
   };
 }
 
@@ -260,7 +333,130 @@ export function runCatalogStoreContract(
 
   describe(`CatalogStore contract: ${name}`, () => {
     test('opens an empty store at index 1', async (s) => {
-      assert.deepEqual(s.snapshot, { index: 1, instances: [], checkStates: [], kv: [] });
+      assert.deepEqual(s.snapshot, {
+        index: 1,
+        instances: [],
+        checkStates: [],
+        kv: [],
+        meshResources: [],
+      });
+    });
+
+    test('puts a mesh resource, replaces it keeping createIndex, and deletes it', async (s) => {
+      const dr = testMeshResource('DestinationRule', 'reviews', { subsets: ['v1'] });
+      const first = await s.commit([{ op: 'put-mesh-resource', resource: dr }]);
+      assert.equal(first.result.ok, true);
+      assert.ok(first.result.index > s.snapshot.index);
+      assert.deepEqual(first.events, [meshPut(first.result.index, dr, first.result.index)]);
+      const changed = testMeshResource('DestinationRule', 'reviews', { subsets: ['v1', 'v2'] });
+      const second = await s.commit([{ op: 'put-mesh-resource', resource: changed }]);
+      assert.ok(second.result.index > first.result.index);
+      assert.deepEqual(second.events, [meshPut(second.result.index, changed, first.result.index)]);
+      const other = testMeshResource('DestinationRule', 'ratings');
+      const third = await s.commit([{ op: 'put-mesh-resource', resource: other }]);
+      const otherStored = {
+        resource: other,
+        createIndex: third.result.index,
+        modifyIndex: third.result.index,
+      };
+
+      const reopened = await s.reopened();
+      if (reopened !== undefined) {
+        assert.deepEqual(normalize(reopened).meshResources, [
+          otherStored,
+          { resource: changed, createIndex: first.result.index, modifyIndex: second.result.index },
+        ]);
+      }
+
+      const deleted = await s.commit([
+        { op: 'delete-mesh-resource', key: 'DestinationRule/default/reviews' },
+      ]);
+      assert.deepEqual(deleted.events, [
+        {
+          type: 'mesh-delete',
+          index: deleted.result.index,
+          key: 'DestinationRule/default/reviews',
+        },
+      ]);
+      // Put again after a delete, it is a new resource: a new createIndex.
+      const again = await s.commit([{ op: 'put-mesh-resource', resource: dr }]);
+      assert.deepEqual(again.events, [meshPut(again.result.index, dr, again.result.index)]);
+      const last = await s.reopened();
+      if (last !== undefined) {
+        assert.equal(last.index, again.result.index);
+        assert.deepEqual(normalize(last).meshResources, [
+          otherStored,
+          { resource: dr, createIndex: again.result.index, modifyIndex: again.result.index },
+        ]);
+      }
+    });
+
+    test('changes nothing for a put of an equal mesh resource or a delete of an absent one', async (s) => {
+      const vs = testMeshResource('VirtualService', 'reviews');
+      const put = await s.commit([{ op: 'put-mesh-resource', resource: vs }]);
+      // Equal, not the same object (built again, keys in another order).
+      const { spec, ...envelope } = vs;
+      const copy = JSON.parse(JSON.stringify({ spec, ...envelope })) as MeshResource;
+      const noop = await s.commit([
+        { op: 'put-mesh-resource', resource: copy },
+        { op: 'delete-mesh-resource', key: 'VirtualService/default/absent' },
+      ]);
+      assert.equal(noop.result.ok, true);
+      assert.deepEqual(noop.events, []);
+      assert.ok(noop.result.index >= put.result.index);
+      const next = await s.commit([{ op: 'kv-put', key: 'k', value: bytes('v'), flags: 0 }]);
+      assert.ok(next.result.index > noop.result.index);
+      const reopened = await s.reopened();
+      if (reopened !== undefined) {
+        assert.deepEqual(reopened.meshResources, [
+          { resource: vs, createIndex: put.result.index, modifyIndex: put.result.index },
+        ]);
+      }
+    });
+
+    test('applies mesh and instance ops in one commit, at one index, events in op order', async (s) => {
+      const dr = testMeshResource('DestinationRule', 'web', { subsets: ['v2'] });
+      const vs = testMeshResource('VirtualService', 'web', { subset: 'v2' });
+      const { result, events } = await s.commit([
+        { op: 'put-instance', instance: testInstance('web-1') },
+        { op: 'put-mesh-resource', resource: dr },
+        { op: 'put-mesh-resource', resource: vs },
+        { op: 'kv-put', key: 'cfg', value: bytes('x'), flags: 0 },
+      ]);
+      assert.equal(result.ok, true);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['instance-put', 'mesh-put', 'mesh-put', 'kv-put'],
+      );
+      assert.equal(s.batches.length, 1, 'delivered together, in one listener call');
+      const gone = await s.commit([
+        { op: 'delete-instance', id: 'web-1' },
+        { op: 'delete-mesh-resource', key: 'VirtualService/default/web' },
+      ]);
+      assert.deepEqual(gone.events, [
+        { type: 'instance-delete', index: gone.result.index, id: 'web-1' },
+        { type: 'mesh-delete', index: gone.result.index, key: 'VirtualService/default/web' },
+      ]);
+      const reopened = await s.reopened();
+      if (reopened !== undefined) {
+        assert.deepEqual(reopened.instances, []);
+        assert.deepEqual(reopened.meshResources, [
+          { resource: dr, createIndex: result.index, modifyIndex: result.index },
+        ]);
+      }
+    });
+
+    test('fails a commit with mesh ops and a failed cas as a whole', async (s) => {
+      const taken = await s.commit([{ op: 'kv-put', key: 'lock', value: bytes('a'), flags: 0 }]);
+      const failed = await s.commit([
+        { op: 'put-mesh-resource', resource: testMeshResource('DestinationRule', 'web') },
+        { op: 'kv-put', key: 'lock', value: bytes('b'), flags: 0, cas: 0 },
+      ]);
+      assert.equal(failed.result.ok, false);
+      assert.deepEqual(failed.events, []);
+      assert.equal(s.lastIndex, taken.result.index);
+      const reopened = await s.reopened();
+      if (reopened !== undefined) assert.deepEqual(reopened.meshResources, []);
     });
 
     test('applies each commit at a new, greater index carried by all its events', async (s) => {
@@ -649,8 +845,15 @@ export function runCatalogStoreContract(
           { op: 'put-instance', instance: testInstance('web-1', { checks }) },
           { op: 'put-instance', instance: testInstance('web-2', { service: 'api' }) },
           { op: 'kv-put', key: 'cfg/a', value: bytes('a'), flags: 1 },
+          { op: 'put-mesh-resource', resource: testMeshResource('DestinationRule', 'web') },
+          { op: 'put-mesh-resource', resource: testMeshResource('VirtualService', 'web') },
         ]);
         await s.commit([
+          {
+            op: 'put-mesh-resource',
+            resource: testMeshResource('VirtualService', 'web', { subset: 'v1' }),
+          },
+          { op: 'delete-mesh-resource', key: 'DestinationRule/default/web' },
           { op: 'put-check-state', state: testCheckState('web-1', 'ttl', 'warning') },
           { op: 'put-check-state', state: testCheckState('web-1', 'http') },
           { op: 'kv-put', key: 'cfg/b', value: new Uint8Array([0, 1, 2, 250]), flags: 2 },

@@ -6,6 +6,11 @@
  * same for the embedded stores, which emit their events right after each commit.
  */
 import type { CheckState, Instance, KvEntry } from '../../core/types.js';
+import type {
+  MeshResource,
+  MeshResourceKey,
+  StoredMeshResource,
+} from '../../protocol/mesh/resource.js';
 
 /** One operation in a commit. */
 export type StoreOp =
@@ -27,7 +32,10 @@ export type StoreOp =
       readonly recursive?: boolean;
       /** Check-and-set on the key's modifyIndex (not with recursive). */
       readonly cas?: number;
-    };
+    }
+  /** Creates or replaces a mesh resource (keyed by `meshResourceKey`); keeps its createIndex. */
+  | { readonly op: 'put-mesh-resource'; readonly resource: MeshResource }
+  | { readonly op: 'delete-mesh-resource'; readonly key: MeshResourceKey };
 
 /** A change the store applied, in index order. */
 export type StoreEvent =
@@ -40,7 +48,14 @@ export type StoreEvent =
   | { readonly type: 'instance-delete'; readonly index: number; readonly id: string }
   | { readonly type: 'check-state'; readonly index: number; readonly state: CheckState }
   | { readonly type: 'kv-put'; readonly index: number; readonly entry: KvEntry }
-  | { readonly type: 'kv-delete'; readonly index: number; readonly key: string };
+  | { readonly type: 'kv-delete'; readonly index: number; readonly key: string }
+  | {
+      readonly type: 'mesh-put';
+      readonly index: number;
+      readonly resource: MeshResource;
+      readonly createIndex: number;
+    }
+  | { readonly type: 'mesh-delete'; readonly index: number; readonly key: MeshResourceKey };
 
 export interface StoredInstance {
   readonly instance: Instance;
@@ -56,6 +71,8 @@ export interface StoreSnapshot {
   readonly instances: readonly StoredInstance[];
   readonly checkStates: readonly CheckState[];
   readonly kv: readonly KvEntry[];
+  /** Mesh resources, in no promised order. */
+  readonly meshResources: readonly StoredMeshResource[];
 }
 
 export interface CommitResult {
@@ -115,12 +132,17 @@ export interface StoreTtlLeases {
  * - A `kv-put` or `kv-delete` with `cas` that does not hold makes the whole commit fail with
  *   `ok: false` and no events.
  * - Deleting an instance deletes its check states; no separate events are sent for them.
+ * - A `put-mesh-resource` of a resource deep-equal to the stored one changes nothing (no event;
+ *   a commit of only such ops is a no-op commit). A put of a stored key keeps its createIndex.
+ *   Deleting an absent resource changes nothing.
  * - Listeners MUST NOT throw; they are called synchronously, in order.
  * - `commit` rejects with MESHWORK_ERR_STORE_UNAVAILABLE (retryable) when the store cannot write.
  * - A store shared by several agents (etcd) MAY fail a commit with `ok: false` when an instance
  *   it puts changed since the listeners last heard of it (another agent wrote it meanwhile). It
  *   then resolves only after the listeners have heard of that change, so the caller re-reads its
- *   view and tries again. Single-writer stores never do this.
+ *   view and tries again. Likewise a commit with mesh-resource ops when any mesh resource changed
+ *   since the listeners last heard (mesh writes are checked against the whole set, so they are
+ *   serialised across agents). Single-writer stores never do this.
  */
 export interface CatalogStore {
   /** `memory`, `sqlite`, `etcd`. */

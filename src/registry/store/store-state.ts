@@ -2,7 +2,13 @@
  * @module StoreState: the in-memory tables and the op-application rules shared by the memory
  * and sqlite stores, so both apply commits with exactly the same semantics.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { CheckState, KvEntry } from '../../core/types.js';
+import {
+  meshResourceKey,
+  type MeshResourceKey,
+  type StoredMeshResource,
+} from '../../protocol/mesh/resource.js';
 import type { StoreEvent, StoreOp, StoredInstance, StoreSnapshot } from './catalog-store.js';
 
 /** Tables of a store, plus the rules for applying ops to them. */
@@ -16,6 +22,7 @@ export class StoreState {
    */
   loadedCheckStates: CheckState[] = [];
   readonly kv = new Map<string, KvEntry>();
+  readonly meshResources = new Map<MeshResourceKey, StoredMeshResource>();
 
   /** Whether every check-and-set condition in `ops` holds. */
   casHolds(ops: readonly StoreOp[]): boolean {
@@ -90,6 +97,20 @@ export class StoreState {
           }
           break;
         }
+        case 'put-mesh-resource': {
+          const key = meshResourceKey(op.resource);
+          const prev = this.meshResources.get(key);
+          if (prev !== undefined && isDeepStrictEqual(prev.resource, op.resource)) break;
+          const createIndex = prev?.createIndex ?? index;
+          this.meshResources.set(key, { resource: op.resource, createIndex, modifyIndex: index });
+          events.push({ type: 'mesh-put', index, resource: op.resource, createIndex });
+          break;
+        }
+        case 'delete-mesh-resource': {
+          if (!this.meshResources.delete(op.key)) break;
+          events.push({ type: 'mesh-delete', index, key: op.key });
+          break;
+        }
       }
     }
     if (events.length > 0) this.index = index;
@@ -105,6 +126,7 @@ export class StoreState {
       instances: [...this.instances.values()],
       checkStates,
       kv: [...this.kv.values()],
+      meshResources: [...this.meshResources.values()],
     };
   }
 }

@@ -3,6 +3,8 @@
  * blocking queries, on the next turn, in index order) and runs their waits and subscriptions.
  */
 import type { Clock } from '../../core/clock.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
+import type { CatalogChange } from '../mesh-catalog.js';
 import type { ApplyOutcome, CatalogView } from '../catalog-view.js';
 import {
   serviceTopic,
@@ -31,7 +33,12 @@ export interface ChangePublisherOptions {
   readonly random: () => number;
   /** Blocking queries wait at most this long. */
   readonly maxWaitMs: number;
+  /** Where a throwing change listener is logged. */
+  readonly logger?: Logger;
 }
+
+/** A listener of {@link ChangePublisher.onCatalogChange}. */
+export type CatalogChangeListener = (change: CatalogChange) => void;
 
 /**
  * Publishes the view's applied changes to streams ({@link StreamFanout}) and blocking queries
@@ -44,6 +51,8 @@ export class ChangePublisher {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #maxWaitMs: number;
+  readonly #log: Logger;
+  readonly #changeListeners = new Set<CatalogChangeListener>();
   #draining = false;
   /** Applied changes not yet told to watchers (published on the next turn). */
   #unpublished: ApplyOutcome[] = [];
@@ -60,6 +69,7 @@ export class ChangePublisher {
     this.#clock = options.clock;
     this.#random = options.random;
     this.#maxWaitMs = options.maxWaitMs;
+    this.#log = options.logger ?? silentLogger;
     this.#hub = new WatchHub(this.#clock);
   }
 
@@ -82,8 +92,22 @@ export class ChangePublisher {
     this.#fanout.closeAll();
   }
 
-  /** Queues an outcome the view applied; watchers hear of it on the next turn. */
+  /**
+   * Calls `listener` synchronously for each outcome the view applies that touched services or
+   * mesh resources (a KV-only change is not told), in index order. A listener that throws is
+   * logged and kept. Answers the unsubscribe function.
+   */
+  onCatalogChange(listener: CatalogChangeListener): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  /**
+   * Queues an outcome the view applied; change listeners hear of it now, watchers on the next
+   * turn. Call it once per applied batch of events (one index), right after the view applied it.
+   */
   enqueue(outcome: ApplyOutcome): void {
+    if (this.#changeListeners.size > 0) this.#tellChangeListeners(outcome);
     // Watchers hear of the change on the next turn, after the writer's answer has gone out: a
     // write need not wait for a thousand sockets to be written.
     this.#unpublished.push(outcome);
@@ -146,6 +170,23 @@ export class ChangePublisher {
     };
   }
 
+  #tellChangeListeners(outcome: ApplyOutcome): void {
+    if (outcome.changes.length === 0 && outcome.mesh.length === 0) return;
+    const services = [...new Set(outcome.changes.map((c) => c.service))].sort();
+    const change: CatalogChange = {
+      index: this.#view.index,
+      services,
+      meshResources: [...new Set(outcome.mesh)],
+    };
+    for (const listener of [...this.#changeListeners]) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.#log.error({ err, index: change.index }, 'catalog change listener threw');
+      }
+    }
+  }
+
   /** Publishes applied changes to streams and blocking queries, in index order. */
   readonly #publishPending = (): void => {
     const outcomes = this.#unpublished;
@@ -155,7 +196,9 @@ export class ChangePublisher {
     const services = new Set<string>();
     let catalog = false;
     let kv = false;
+    let mesh = false;
     for (const outcome of outcomes) {
+      mesh ||= outcome.mesh.length > 0;
       catalog ||= outcome.changes.length > 0 || outcome.nodeChanged;
       kv ||= outcome.kvChanged;
       // Every service's Consul health answer carries the node's checks.
@@ -179,6 +222,7 @@ export class ChangePublisher {
     for (const s of services) this.#hub.publish(serviceTopic(s));
     if (catalog) this.#hub.publish('catalog');
     if (kv) this.#hub.publish('kv');
+    if (mesh) this.#hub.publish('mesh');
     // Every outcome the view has applied is published now.
     this.#publishedIndex = this.#view.index;
     const waiters = this.#publishWaiters.splice(0);

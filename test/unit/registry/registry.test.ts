@@ -6,27 +6,12 @@ import { createMemoryCatalogStore } from '../../../src/registry/store/memory/mem
 import type { CatalogStore } from '../../../src/registry/store/catalog-store.js';
 import { nodeChecksId } from '../../../src/registry/catalog-view.js';
 import { serviceTopic } from '../../../src/registry/catalog-facade.js';
-import { normalizeChecks, type ParsedRegistration } from '../../../src/protocol/registration.js';
+import { normalizeChecks } from '../../../src/protocol/registration.js';
 import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
+import { registration, startMemoryRegistry } from '../../helpers/registry.js';
 
-const input = (service: string, id: string): ParsedRegistration => ({
-  service,
-  id,
-  address: '10.0.0.1',
-  port: 80,
-});
-
-async function setup(): Promise<{ registry: Registry; clock: FakeClock }> {
-  const clock = new FakeClock();
-  const registry = createRegistry({
-    store: createMemoryCatalogStore(),
-    nodeName: 'n1',
-    clock,
-    random: () => 0,
-  });
-  await registry.start();
-  return { registry, clock };
-}
+const input = registration;
+const setup = startMemoryRegistry;
 
 /** {@link setup} with the instances a-1 and b-1 of services a and b. */
 async function setupWithTwo(): Promise<{ registry: Registry; clock: FakeClock }> {

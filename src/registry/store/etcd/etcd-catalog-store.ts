@@ -15,7 +15,12 @@ import type {
   StoreTtlLeases,
 } from '../catalog-store.js';
 import { EtcdCommitPlanner, type Compare, type RequestOp } from './etcd-commit-planner.js';
-import { EtcdEventDecoder, type EtcdKv, type KnownInstance } from './etcd-event-decoder.js';
+import {
+  EtcdEventDecoder,
+  type EtcdKv,
+  type KnownInstance,
+  type KnownMesh,
+} from './etcd-event-decoder.js';
 import { EtcdGroupCommit, type TxnResult } from './etcd-group-commit.js';
 import { EtcdKeyLayout, rangeEnd } from './etcd-key-layout.js';
 import { EtcdTtlLeases } from './etcd-ttl-leases.js';
@@ -81,7 +86,9 @@ export class EtcdCatalogStore implements CatalogStore {
     this.#client = new Etcd3(clientOptions);
     /** What the watch has delivered about each instance, to shape and guard commits. */
     const known = new Map<string, KnownInstance>();
-    this.#decoder = new EtcdEventDecoder(this.#layout, known, this.#log);
+    /** What the watch has delivered about the mesh resources, likewise. */
+    const mesh: KnownMesh = { generation: 0, resources: new Map() };
+    this.#decoder = new EtcdEventDecoder(this.#layout, known, mesh, this.#log);
     this.#ttl = new EtcdTtlLeases({
       client: this.#client,
       layout: this.#layout,
@@ -95,6 +102,7 @@ export class EtcdCatalogStore implements CatalogStore {
     this.#planner = new EtcdCommitPlanner({
       layout: this.#layout,
       known,
+      mesh,
       leaseAlive: (id, checkId) => this.#ttl.alive(id, checkId),
     });
     this.#groupCommit = new EtcdGroupCommit({
@@ -119,7 +127,12 @@ export class EtcdCatalogStore implements CatalogStore {
     this.#applied = revision;
     await this.#startWatch(revision + 1);
     this.#log.info(
-      { revision, instances: snapshot.instances.length, keys: snapshot.kv.length },
+      {
+        revision,
+        instances: snapshot.instances.length,
+        keys: snapshot.kv.length,
+        meshResources: snapshot.meshResources.length,
+      },
       'catalog store opened',
     );
     return snapshot;

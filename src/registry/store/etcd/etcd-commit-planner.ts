@@ -1,6 +1,8 @@
 /** @module EtcdCommitPlanner: a commit's store ops as etcd transaction compares and requests. */
+import { isDeepStrictEqual } from 'node:util';
+import { meshResourceKey } from '../../../protocol/mesh/resource.js';
 import type { StoreOp } from '../catalog-store.js';
-import type { KnownInstance } from './etcd-event-decoder.js';
+import type { KnownInstance, KnownMesh } from './etcd-event-decoder.js';
 import { rangeEnd, type EtcdKeyLayout } from './etcd-key-layout.js';
 
 /** A request in an etcd transaction, as the etcd3 client's `kv.txn` takes it. */
@@ -28,7 +30,7 @@ export interface EtcdCommitPlan {
   readonly deadlines: readonly { key: string; ttlMs: number }[];
   /** Requests that change a key for sure (puts); deletes count only once etcd says so. */
   puts: number;
-  /** `i/<instance id>` and `k/<kv key>` it touches. */
+  /** `i/<instance id>`, `k/<kv key>`, `r/<mesh key>` and `g/mesh` it touches. */
   readonly keys: readonly string[];
   /** Sent in a transaction of its own (a recursive KV delete: a range over unknown keys). */
   readonly alone: boolean;
@@ -39,6 +41,8 @@ export interface EtcdCommitPlannerOptions {
   readonly layout: EtcdKeyLayout;
   /** What the watch has delivered about each instance. */
   readonly known: ReadonlyMap<string, KnownInstance>;
+  /** What the watch has delivered about the mesh resources. */
+  readonly mesh: KnownMesh;
   /** Whether a TTL check's deadline is armed, as the watch delivered it. */
   leaseAlive(instanceId: string, checkId: string): boolean;
 }
@@ -50,11 +54,13 @@ export interface EtcdCommitPlannerOptions {
 export class EtcdCommitPlanner {
   readonly #layout: EtcdKeyLayout;
   readonly #known: ReadonlyMap<string, KnownInstance>;
+  readonly #mesh: KnownMesh;
   readonly #leaseAlive: (instanceId: string, checkId: string) => boolean;
 
   constructor(options: EtcdCommitPlannerOptions) {
     this.#layout = options.layout;
     this.#known = options.known;
+    this.#mesh = options.mesh;
     this.#leaseAlive = (instanceId, checkId) => options.leaseAlive(instanceId, checkId);
   }
 
@@ -95,6 +101,7 @@ export class EtcdCommitPlanner {
     /** What the commit touches, so that two commits on one key never share a transaction. */
     const keys: string[] = [];
     let alone = false;
+    let meshChanged = false;
     for (const op of ops) {
       switch (op.op) {
         case 'put-instance': {
@@ -175,7 +182,33 @@ export class EtcdCommitPlanner {
           }
           break;
         }
+        case 'put-mesh-resource': {
+          const key = meshResourceKey(op.resource);
+          // Equal to what the watch delivered: nothing to write (CatalogStore contract).
+          if (isDeepStrictEqual(this.#mesh.resources.get(key), op.resource)) break;
+          keys.push(`r/${key}`);
+          success.push(putRequest(layout.meshResource(key), JSON.stringify(op.resource)));
+          puts++;
+          meshChanged = true;
+          break;
+        }
+        case 'delete-mesh-resource': {
+          if (!this.#mesh.resources.has(op.key)) break;
+          keys.push(`r/${op.key}`);
+          success.push(deleteRequest(layout.meshResource(op.key)));
+          meshChanged = true;
+          break;
+        }
       }
+    }
+    if (meshChanged) {
+      // The writer checked the mesh set as its view has it: if another agent changed any
+      // resource since, the commit fails and the writer checks again (CatalogStore contract).
+      const key = layout.meshGeneration();
+      keys.push('g/mesh');
+      compare.push(casCompare(Buffer.from(key), this.#mesh.generation));
+      success.push(putRequest(key, ''));
+      puts++;
     }
     coalesce(success);
     return { compare, success, deadlines, puts, keys, alone };

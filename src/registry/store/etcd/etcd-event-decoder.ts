@@ -1,6 +1,11 @@
 /** @module EtcdEventDecoder: etcd key-values and watch events as catalog records and events. */
 import type { Logger } from '../../../core/logger.js';
 import type { CheckState, Instance, KvEntry } from '../../../core/types.js';
+import type {
+  MeshResource,
+  MeshResourceKey,
+  StoredMeshResource,
+} from '../../../protocol/mesh/resource.js';
 import type { StoreEvent, StoreSnapshot, StoredInstance } from '../catalog-store.js';
 import type { EtcdKeyLayout } from './etcd-key-layout.js';
 
@@ -22,11 +27,22 @@ export interface KnownInstance {
   readonly modRevision: number;
 }
 
-/** A decoded catalog key: an instance, a check state or a KV entry. */
+/**
+ * What the watch has delivered about the mesh resources: a put of a resource equal to the
+ * stored one is skipped, and every mesh commit compares the generation (see `EtcdKeyLayout`).
+ */
+export interface KnownMesh {
+  /** mod_revision of `g/mesh`; 0 while it was never written. */
+  generation: number;
+  readonly resources: Map<MeshResourceKey, MeshResource>;
+}
+
+/** A decoded catalog key: an instance, a check state, a KV entry or a mesh resource. */
 export type EtcdRecord =
   | { type: 'instance'; instance: Instance }
   | { type: 'check'; state: CheckState }
-  | { type: 'kv'; entry: KvEntry };
+  | { type: 'kv'; entry: KvEntry }
+  | { type: 'mesh'; key: MeshResourceKey; stored: StoredMeshResource };
 
 /** Whether a watch event's type is a deletion (the etcd3 client has spelt it both ways). */
 export function isDeleteEvent(type: string): boolean {
@@ -40,19 +56,28 @@ function knownInstance(instance: Instance, modRevision: number): KnownInstance {
 }
 
 /**
- * Decodes the catalog's keys (`i/`, `c/`, `k/`; see {@link EtcdKeyLayout}) and keeps `known`, the
- * record of what etcd has delivered about each instance, current as it goes. TTL keys (`t/`) and
- * membership keys (`m/`) are not records: the caller hands `t/` to the TTL leases, and `m/`
- * decodes to nothing. An unreadable value is logged and skipped, never thrown.
+ * Decodes the catalog's keys (`i/`, `c/`, `k/`, `r/`; see {@link EtcdKeyLayout}) and keeps
+ * `known` and `mesh`, the record of what etcd has delivered about each instance and about the
+ * mesh resources, current as it goes. TTL keys (`t/`), membership keys (`m/`) and the mesh
+ * generation (`g/`) are not records: the caller hands `t/` to the TTL leases, `g/` only moves
+ * `mesh.generation`, and `m/` decodes to nothing. An unreadable value is logged and skipped,
+ * never thrown.
  */
 export class EtcdEventDecoder {
   readonly #layout: EtcdKeyLayout;
   readonly #known: Map<string, KnownInstance>;
+  readonly #mesh: KnownMesh;
   readonly #log: Logger;
 
-  constructor(layout: EtcdKeyLayout, known: Map<string, KnownInstance>, log: Logger) {
+  constructor(
+    layout: EtcdKeyLayout,
+    known: Map<string, KnownInstance>,
+    mesh: KnownMesh,
+    log: Logger,
+  ) {
     this.#layout = layout;
     this.#known = known;
+    this.#mesh = mesh;
     this.#log = log;
   }
 
@@ -61,12 +86,21 @@ export class EtcdEventDecoder {
     const instances = new Map<string, StoredInstance>();
     const checkStates: CheckState[] = [];
     const kv: KvEntry[] = [];
+    const meshResources: StoredMeshResource[] = [];
     const stateRevisions = new Map<string, number>();
     for (const item of kvs) {
-      if (this.#layout.rest(item.key).startsWith('t/')) continue;
+      const rest = this.#layout.rest(item.key);
+      if (rest.startsWith('t/')) continue;
+      if (rest === 'g/mesh') {
+        this.#mesh.generation = Number(item.mod_revision);
+        continue;
+      }
       const parsed = this.record(item);
       if (parsed === undefined) continue;
-      if (parsed.type === 'instance') {
+      if (parsed.type === 'mesh') {
+        meshResources.push(parsed.stored);
+        this.#mesh.resources.set(parsed.key, parsed.stored.resource);
+      } else if (parsed.type === 'instance') {
         instances.set(parsed.instance.id, {
           instance: parsed.instance,
           createIndex: Number(item.create_revision),
@@ -97,6 +131,7 @@ export class EtcdEventDecoder {
       instances: [...instances.values()],
       checkStates: checkStates.filter((s) => instances.has(s.instanceId)),
       kv,
+      meshResources,
     };
   }
 
@@ -112,10 +147,24 @@ export class EtcdEventDecoder {
         return { type: 'instance-delete', index: revision, id };
       }
       if (rest.startsWith('k/')) return { type: 'kv-delete', index: revision, key: rest.slice(2) };
+      if (rest.startsWith('r/')) {
+        const meshKey = rest.slice(2) as MeshResourceKey;
+        this.#mesh.resources.delete(meshKey);
+        return { type: 'mesh-delete', index: revision, key: meshKey };
+      }
       return undefined; // check states go with their instance or check definition
+    }
+    if (rest === 'g/mesh') {
+      this.#mesh.generation = revision;
+      return undefined;
     }
     const parsed = this.record(item);
     if (parsed === undefined) return undefined;
+    if (parsed.type === 'mesh') {
+      const { resource, createIndex } = parsed.stored;
+      this.#mesh.resources.set(parsed.key, resource);
+      return { type: 'mesh-put', index: revision, resource, createIndex };
+    }
     if (parsed.type === 'instance') {
       this.#known.set(parsed.instance.id, knownInstance(parsed.instance, revision));
       return {
@@ -146,6 +195,17 @@ export class EtcdEventDecoder {
             key: rest.slice(2),
             value: new Uint8Array(Buffer.from(v.v, 'base64')),
             flags: v.f,
+            createIndex: Number(item.create_revision),
+            modifyIndex: Number(item.mod_revision),
+          },
+        };
+      }
+      if (rest.startsWith('r/')) {
+        return {
+          type: 'mesh',
+          key: rest.slice(2) as MeshResourceKey,
+          stored: {
+            resource: JSON.parse(item.value.toString('utf8')) as MeshResource,
             createIndex: Number(item.create_revision),
             modifyIndex: Number(item.mod_revision),
           },

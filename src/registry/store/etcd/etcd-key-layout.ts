@@ -1,4 +1,5 @@
 /** @module EtcdKeyLayout: where cluster mode keeps each record in etcd, all under one prefix. */
+import type { MeshResourceKey } from '../../../protocol/mesh/resource.js';
 
 /**
  * The key space of one catalog in etcd. Under `<prefix>`:
@@ -8,7 +9,10 @@
  * - `k/<key>` a KV entry (JSON with the value in base64 and the flags);
  * - `t/<id>/<checkId>` a TTL check's deadline: an empty key under a lease of the check's TTL,
  *   which heartbeats keep alive and whose deletion by etcd is the expiry;
- * - `m/<nodeName>` a live agent (JSON), under that agent's membership lease.
+ * - `m/<nodeName>` a live agent (JSON), under that agent's membership lease;
+ * - `r/<Kind>/<namespace>/<name>` a mesh resource (JSON);
+ * - `g/mesh` the mesh generation: rewritten by every commit that changes a mesh resource, and
+ *   compared by it, so mesh writes (checked against the whole set) are serialised across agents.
  *
  * Several catalogs share one etcd under different prefixes. The catalog store watches the whole
  * prefix; membership watches `m/` only.
@@ -44,6 +48,14 @@ export class EtcdKeyLayout {
 
   kv(key: string): string {
     return `${this.prefix}k/${key}`;
+  }
+
+  meshResource(key: MeshResourceKey): string {
+    return `${this.prefix}r/${key}`;
+  }
+
+  meshGeneration(): string {
+    return `${this.prefix}g/mesh`;
   }
 
   /** The prefix of the agents' membership keys. */

@@ -1,11 +1,36 @@
-/** @module SqliteCatalogSchema: catalog.db tables, version check, load, and open errors. */
+/**
+ * @module SqliteCatalogSchema: catalog.db tables, version check and migration, load, and open
+ * errors.
+ */
 import type Database from 'better-sqlite3';
 import { errors, isMeshError } from '../../../core/errors.js';
 import type { CheckState, Instance } from '../../../core/types.js';
+import { meshResourceKey, type MeshResource } from '../../../protocol/mesh/resource.js';
 import { StoreState } from '../store-state.js';
 
-/** The schema this code reads and writes; any other version in the file is refused. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The schema this code reads and writes. An older file is migrated at open ({@link MIGRATIONS});
+ * a newer one (written by a later build) is refused.
+ */
+export const SCHEMA_VERSION = 2;
+
+/** Version 2: mesh resources (issue 18). */
+const MESH_RESOURCES_TABLE = `
+CREATE TABLE mesh_resources (
+  key TEXT PRIMARY KEY,
+  resource TEXT NOT NULL,
+  create_index INTEGER NOT NULL,
+  modify_index INTEGER NOT NULL
+);
+`;
+
+/**
+ * `MIGRATIONS[n]` takes a file from version n to n + 1. Each runs in the open's transaction with
+ * the version bump, so a crash leaves the file at the old version or the new, never between.
+ */
+export const MIGRATIONS: Readonly<Record<number, string>> = Object.freeze({
+  1: MESH_RESOURCES_TABLE,
+});
 
 /** Creates the tables of a new `catalog.db` at index 1; run once, in a transaction. */
 export const SCHEMA = `
@@ -30,12 +55,14 @@ CREATE TABLE kv (
   create_index INTEGER NOT NULL,
   modify_index INTEGER NOT NULL
 );
+${MESH_RESOURCES_TABLE}
 INSERT INTO meta (key, value) VALUES ('schema_version', ${SCHEMA_VERSION}), ('index', 1);
 `;
 
 /**
- * True for a file with no tables yet; refuses (MESHWORK_ERR_STORE_CORRUPT) a file that is not a
- * catalog or has another schema version. `file` names the database in messages.
+ * True for a file with no tables yet; migrates a file of an older schema version to
+ * {@link SCHEMA_VERSION}; refuses (MESHWORK_ERR_STORE_CORRUPT) a file that is not a catalog or
+ * has a version this build does not know. `file` names the database in messages.
  */
 export function isNewCatalog(db: Database.Database, file: string): boolean {
   const tables = db
@@ -48,11 +75,20 @@ export function isNewCatalog(db: Database.Database, file: string): boolean {
     .prepare<[], unknown>("SELECT value FROM meta WHERE key = 'schema_version'")
     .pluck()
     .get();
-  if (version !== SCHEMA_VERSION) {
+  if (version === SCHEMA_VERSION) return false;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
+    throw errors.storeCorrupt(`${file} has an invalid schema version ${String(version)}`);
+  }
+  if (version > SCHEMA_VERSION) {
     throw errors.storeCorrupt(
-      `${file} has schema version ${String(version)}, this build reads ${SCHEMA_VERSION}`,
+      `${file} has schema version ${version}, written by a newer build; this build reads up to ${SCHEMA_VERSION}`,
     );
   }
+  const setVersion = db.prepare<[number]>("UPDATE meta SET value = ? WHERE key = 'schema_version'");
+  db.transaction(() => {
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string);
+    setVersion.run(SCHEMA_VERSION);
+  })();
   return false;
 }
 
@@ -96,6 +132,19 @@ export function loadCatalogState(db: Database.Database, file: string): StoreStat
       // A plain Uint8Array view, so readers get the same type the memory store hands back.
       value: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
       flags: row.flags,
+      createIndex: row.create_index,
+      modifyIndex: row.modify_index,
+    });
+    highest = Math.max(highest, row.modify_index);
+  }
+  const resources = db.prepare<
+    [],
+    { key: string; resource: string; create_index: number; modify_index: number }
+  >('SELECT key, resource, create_index, modify_index FROM mesh_resources');
+  for (const row of resources.iterate()) {
+    const resource = JSON.parse(row.resource) as MeshResource;
+    state.meshResources.set(meshResourceKey(resource), {
+      resource,
       createIndex: row.create_index,
       modifyIndex: row.modify_index,
     });

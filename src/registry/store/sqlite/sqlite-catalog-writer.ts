@@ -1,5 +1,6 @@
 /** @module SqliteCatalogWriter: the prepared statements that write store events to catalog.db. */
 import type Database from 'better-sqlite3';
+import { meshResourceKey } from '../../../protocol/mesh/resource.js';
 import type { StoreEvent } from '../catalog-store.js';
 
 /**
@@ -21,6 +22,8 @@ interface Statements {
   readonly touchInstance: Database.Statement<[number, string]>;
   readonly putKv: Database.Statement<[string, Buffer, number, number, number]>;
   readonly deleteKv: Database.Statement<[string]>;
+  readonly putMesh: Database.Statement<[string, string, number, number]>;
+  readonly deleteMesh: Database.Statement<[string]>;
   readonly setIndex: Database.Statement<[number]>;
 }
 
@@ -46,6 +49,11 @@ export function prepareCatalogWriter(db: Database.Database): CatalogBatchWriter 
         'VALUES (?, ?, ?, ?, ?)',
     ),
     deleteKv: db.prepare('DELETE FROM kv WHERE key = ?'),
+    putMesh: db.prepare(
+      'INSERT OR REPLACE INTO mesh_resources (key, resource, create_index, modify_index) ' +
+        'VALUES (?, ?, ?, ?)',
+    ),
+    deleteMesh: db.prepare('DELETE FROM mesh_resources WHERE key = ?'),
     setIndex: db.prepare("UPDATE meta SET value = ? WHERE key = 'index'"),
   };
   // The events are exactly what StoreState applied, so replaying them (plus the one silent rule,
@@ -90,6 +98,17 @@ export function prepareCatalogWriter(db: Database.Database): CatalogBatchWriter 
           }
           case 'kv-delete':
             s.deleteKv.run(event.key);
+            break;
+          case 'mesh-put':
+            s.putMesh.run(
+              meshResourceKey(event.resource),
+              JSON.stringify(event.resource),
+              event.createIndex,
+              event.index,
+            );
+            break;
+          case 'mesh-delete':
+            s.deleteMesh.run(event.key);
             break;
         }
       }

@@ -24,7 +24,8 @@ import {
   type SqliteCatalogStore,
   type SqliteCatalogStoreOptions,
 } from '../../../../src/registry/store/sqlite/sqlite-catalog-store.js';
-import { testInstance } from '../../../contract/catalog-store.contract.js';
+import { SCHEMA_VERSION } from '../../../../src/registry/store/sqlite/sqlite-catalog-schema.js';
+import { testInstance, testMeshResource } from '../../../contract/catalog-store.contract.js';
 import { until } from '../../../helpers/until.js';
 
 const put = (key: string, cas?: number): StoreOp => ({
@@ -168,7 +169,7 @@ describe('SqliteCatalogStore', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.equal(
         db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get(),
-        1,
+        SCHEMA_VERSION,
       );
     } finally {
       db.close();
@@ -241,6 +242,52 @@ process.kill(process.pid, 'SIGKILL');
     db.close();
     const reopened = newStore();
     await assert.rejects(reopened.open(), rejectsWith(ERROR_CODES.STORE_CORRUPT, 'version 99'));
+  });
+
+  it('opens a catalog.db of schema version 1 (before mesh resources) and migrates it', async () => {
+    // A file as version 1 left it (today's tables without mesh_resources), with one instance
+    // and one key at index 3.
+    const fresh = newStore();
+    await fresh.open();
+    await fresh.close();
+    const old = new Database(fresh.file);
+    old.exec("DROP TABLE mesh_resources; UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+    old
+      .prepare('INSERT INTO instances VALUES (?, ?, ?, ?, ?)')
+      .run('web-1', 'web', JSON.stringify(testInstance('web-1')), 2, 2);
+    old.prepare('INSERT INTO kv VALUES (?, ?, ?, ?, ?)').run('k', Buffer.from('v'), 0, 3, 3);
+    old.prepare("UPDATE meta SET value = 3 WHERE key = 'index'").run();
+    old.close();
+
+    const store = newStore();
+    const snapshot = await store.open();
+    assert.equal(snapshot.index, 3);
+    assert.deepEqual(
+      snapshot.instances.map((s) => s.instance),
+      [testInstance('web-1')],
+    );
+    assert.deepEqual(
+      snapshot.kv.map((e) => e.key),
+      ['k'],
+    );
+    assert.deepEqual(snapshot.meshResources, []);
+    const resource = testMeshResource('DestinationRule', 'reviews');
+    const put = await store.commit([{ op: 'put-mesh-resource', resource }]);
+    assert.equal(put.index, 4);
+    await store.close();
+
+    const again = newStore();
+    const reopened = await again.open();
+    assert.deepEqual(reopened.meshResources, [{ resource, createIndex: 4, modifyIndex: 4 }]);
+    assert.equal(reopened.instances.length, 1);
+    await again.close();
+    const db = new Database(join(dataDir, 'catalog.db'), { readonly: true });
+    try {
+      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck();
+      assert.equal(version.get(), SCHEMA_VERSION);
+    } finally {
+      db.close();
+    }
   });
 
   it('rejects open() with STORE_UNAVAILABLE while another store has the file', async () => {

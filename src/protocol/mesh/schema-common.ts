@@ -1,0 +1,336 @@
+/**
+ * @module The field schemas the mesh kinds share: bounded lists and maps, names, hosts,
+ * durations, percentages, label selectors, string matches and header operations. Every
+ * schema gives its reason in words (`must be 0..100`), which ./parse.ts pairs with the path.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { formatDurationMs, parseDurationMs } from '../../core/duration.js';
+import { SERVICE_NAME, printable } from '../registration.js';
+import { userRegexSchema } from '../user-regex.js';
+import type { HeaderOperations, Headers, Percent, StringMatch, WorkloadSelector } from './specs.js';
+
+/**
+ * Bounds on the size of a resource, so that a hostile document costs little to refuse. Each is
+ * well above what a hand-written resource holds (Istio has no such bounds; its API server's
+ * 1.5 MiB object limit plays that part).
+ */
+export const MESH_LIMITS = Object.freeze({
+  maxHosts: 64,
+  maxGateways: 16,
+  maxHttpRoutes: 256,
+  maxMatches: 32,
+  maxDestinations: 64,
+  maxSubsets: 64,
+  maxServicePorts: 32,
+  maxEndpoints: 1024,
+  maxRules: 64,
+  /** Entries of a rule's from, to and when lists. */
+  maxRuleEntries: 64,
+  /** Values of one field of a rule (principals, paths, methods ...). */
+  maxRuleValues: 256,
+  /** Entries of a label map, a selector, a header map or a header operation. */
+  maxMapEntries: 64,
+  maxHostLength: 253,
+  maxRegexLength: 1024,
+  /** URIs, prefixes, exact values, paths, principals. */
+  maxTextLength: 1024,
+  maxHeaderNameLength: 256,
+  maxHeaderValueLength: 4096,
+  maxAnnotationValueLength: 4096,
+  /** Retry attempts per request (Istio takes any number; more than 10 only multiplies load). */
+  maxRetryAttempts: 10,
+  /** Longest duration of any field. */
+  maxDurationMs: 86_400_000,
+  /** Largest count of a connection pool, outlier detection or token bucket (int32). */
+  maxCount: 2_147_483_647,
+});
+
+/** A list of at most `max` items (checked before any item is parsed) of `item`. */
+export function list<T extends z.ZodType>(item: T, max: number, min = 0) {
+  return z
+    .array(z.unknown())
+    .min(min, min === 1 ? 'must not be empty' : `must have at least ${min} entries`)
+    .max(max, `must have at most ${max} entries`)
+    .pipe(z.array(item));
+}
+
+/** How {@link uniqueList} names a duplicate: the item's key, and the field of the item it is in. */
+export interface UniqueBy<T> {
+  readonly keyOf: (v: T) => unknown;
+  /** The item's field the key comes from (`name`): the problem's path ends with it. */
+  readonly field?: string;
+}
+
+/** A list like {@link list} whose items (or their keys) are all different. */
+export function uniqueList<T extends z.ZodType>(
+  item: T,
+  max: number,
+  { min = 0, by }: { readonly min?: number; readonly by?: UniqueBy<z.output<T>> } = {},
+) {
+  return list(item, max, min).superRefine((items, ctx) => {
+    const seen = new Set<unknown>();
+    items.forEach((v, i) => {
+      const k = by === undefined ? v : by.keyOf(v);
+      if (seen.has(k)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: by?.field === undefined ? [i] : [i, by.field],
+          message: `duplicate: ${JSON.stringify(k)} is listed twice`,
+        });
+      }
+      seen.add(k);
+    });
+  });
+}
+
+/** A map of at most `max` entries (checked before any entry is parsed). */
+export function map<K extends z.ZodType<string, string>, V extends z.ZodType>(
+  key: K,
+  value: V,
+  max: number = MESH_LIMITS.maxMapEntries,
+) {
+  return z
+    .record(z.string(), z.unknown())
+    .refine((m) => Object.keys(m).length <= max, `must have at most ${max} entries`)
+    .pipe(z.record(key, value));
+}
+
+/** An integer from `min` to `max`, both included. */
+export function int(min: number, max: number): z.ZodNumber {
+  return z
+    .number()
+    .refine(
+      (n) => Number.isInteger(n) && n >= min && n <= max,
+      `must be an integer ${min}..${max}`,
+    );
+}
+
+/** A port number. */
+export const portNumber = int(1, 65535);
+
+/** A count of a connection pool or a token bucket: 1 or more. */
+export const count = int(1, MESH_LIMITS.maxCount);
+
+/** Text of 1 to `max` characters without control characters. */
+export const text = (max: number = MESH_LIMITS.maxTextLength, min = 1) => printable(max, min);
+
+const DNS_LABEL_REASON =
+  'must be a DNS label: 1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen';
+
+/** A DNS label (RFC 1123): subset names, namespaces, port names. */
+export const dnsLabel = z.string().max(63, DNS_LABEL_REASON).regex(SERVICE_NAME, DNS_LABEL_REASON);
+
+const SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+const SUBDOMAIN_REASON =
+  'must be a DNS subdomain: lower-case letters, digits, hyphens and dots, at most 253 characters';
+
+/** A DNS-1123 subdomain (a resource's name, a gateway's name). */
+export const dnsSubdomain = z
+  .string()
+  .max(253, SUBDOMAIN_REASON)
+  .pipe(z.string().regex(SUBDOMAIN, SUBDOMAIN_REASON));
+
+const HOST = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*$/;
+const HOST_REASON =
+  'must be a host: a service name (payments), its long form (payments.default.svc.cluster.local) or an external host name, lower-case';
+
+/** A destination host: a service name, its long form, or an external (ServiceEntry) host. */
+export const host = z
+  .string()
+  .max(MESH_LIMITS.maxHostLength, `must be at most ${MESH_LIMITS.maxHostLength} characters`)
+  .pipe(z.string().regex(HOST, HOST_REASON));
+
+/** A host that may also be a wildcard (`*`, `*.example.com`): VirtualService and ServiceEntry hosts, a DestinationRule's host. */
+export const hostOrWildcard = z
+  .string()
+  .max(MESH_LIMITS.maxHostLength, `must be at most ${MESH_LIMITS.maxHostLength} characters`)
+  .pipe(
+    z
+      .string()
+      .refine(
+        (s) => s === '*' || HOST.test(s.startsWith('*.') ? s.slice(2) : s),
+        `${HOST_REASON}, or a wildcard (*, *.example.com)`,
+      ),
+  );
+
+/** Whether `h` is a wildcard host. */
+export function isWildcardHost(h: string): boolean {
+  return h.startsWith('*');
+}
+
+/** An IP address or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`). */
+export const ipOrCidr = z
+  .string()
+  .max(64, 'must be an IP address or a CIDR block')
+  .refine((s) => {
+    const slash = s.indexOf('/');
+    const ip = slash < 0 ? s : s.slice(0, slash);
+    const family = isIP(ip);
+    if (family === 0) return false;
+    if (slash < 0) return true;
+    const bits = s.slice(slash + 1);
+    return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+  }, 'must be an IP address or a CIDR block (10.0.0.0/8)');
+
+// Istio writes durations as protobuf durations ("1.5s") and, in YAML, also "100ms", "1m", "1h".
+const DURATION = /^(?:\d{1,9}(?:\.\d{1,9})?(?:h|ms|m|s))+$/;
+
+/** An Istio duration ("100ms", "5s", "1.5s", "1m", "1h", "1m30s"), from `minMs` (at least 1) to `maxMs`. */
+export function duration(minMs = 1, maxMs: number = MESH_LIMITS.maxDurationMs): z.ZodString {
+  return z.string().superRefine((s, ctx) => {
+    const ms = s.length <= 40 && DURATION.test(s) ? parseDurationMs(s) : undefined;
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a duration like "100ms", "5s", "1.5s", "1m" or "1h"',
+      });
+    } else if (ms < minMs) {
+      ctx.addIssue({
+        code: 'custom',
+        message: minMs <= 1 ? 'must be more than 0' : `must be at least ${formatDurationMs(minMs)}`,
+      });
+    } else if (ms > maxMs) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${formatDurationMs(maxMs)}` });
+    }
+  });
+}
+
+/** A percentage: `{ value: 0..100 }`, fractions allowed. */
+export const percent = z.strictObject({
+  value: z.number().refine((n) => n >= 0 && n <= 100, 'must be 0..100'),
+}) satisfies z.ZodType<Percent>;
+
+/** A regex field: RE2 syntax (the reason names what RE2 refuses). */
+export const regex = z
+  .string()
+  .max(MESH_LIMITS.maxRegexLength, `must be at most ${MESH_LIMITS.maxRegexLength} characters`)
+  .pipe(userRegexSchema(MESH_LIMITS.maxRegexLength));
+
+/**
+ * Istio's StringMatch: exactly one of exact, prefix, regex. `prefix: false` for the fields
+ * where Istio does not support it (query parameters).
+ */
+export function stringMatch({ prefix = true }: { readonly prefix?: boolean } = {}) {
+  return z
+    .strictObject({
+      exact: text(MESH_LIMITS.maxTextLength, 0).optional(),
+      prefix: prefix
+        ? text(MESH_LIMITS.maxTextLength, 0).optional()
+        : z
+            .unknown()
+            .refine(() => false, "not supported here (Istio's rule): use exact or regex")
+            .optional(),
+      regex: regex.optional(),
+    })
+    .superRefine((m, ctx) =>
+      exactlyOne(m, prefix ? ['exact', 'prefix', 'regex'] : ['exact', 'regex'], ctx),
+    )
+    .transform((m) => m as StringMatch);
+}
+
+// RFC 9110 section 5.6.2: a field name is a token (so is a cookie name, RFC 6265 section 4.1.1).
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** An HTTP token (a header or cookie name), case kept. */
+export const httpToken = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(
+    MESH_LIMITS.maxHeaderNameLength,
+    `must be at most ${MESH_LIMITS.maxHeaderNameLength} characters`,
+  )
+  .pipe(z.string().regex(TOKEN, "must be an HTTP token (letters, digits and !#$%&'*+-.^_`|~)"));
+
+/** An HTTP header name, lower-cased. */
+export const headerName = httpToken.transform((s) => s.toLowerCase());
+
+/** Whether `s` is an HTTP token. */
+export function isHttpToken(s: string): boolean {
+  return TOKEN.test(s);
+}
+
+/** A header value: no CR, LF or NUL (they would split or end the header). */
+export const headerValue = z
+  .string()
+  .max(
+    MESH_LIMITS.maxHeaderValueLength,
+    `must be at most ${MESH_LIMITS.maxHeaderValueLength} characters`,
+  )
+  .refine((s) => !/[\r\n\0]/.test(s), 'must not contain CR, LF or NUL');
+
+/** A map keyed by header names (lower-cased; two spellings of one name are refused). */
+export function headerMap<V extends z.ZodType>(value: V) {
+  return z
+    .record(z.string(), z.unknown())
+    .superRefine((m, ctx) => {
+      const seen = new Set<string>();
+      for (const k of Object.keys(m)) {
+        const lower = k.toLowerCase();
+        if (seen.has(lower)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [k],
+            message: 'duplicate header name (header names are case-insensitive)',
+          });
+        }
+        seen.add(lower);
+      }
+    })
+    .pipe(map(headerName, value));
+}
+
+const headerOperations = z.strictObject({
+  set: headerMap(headerValue).optional(),
+  add: headerMap(headerValue).optional(),
+  remove: uniqueList(headerName, MESH_LIMITS.maxMapEntries).optional(),
+}) satisfies z.ZodType<HeaderOperations>;
+
+/** Header operations on requests and responses. */
+export const headers = z.strictObject({
+  request: headerOperations.optional(),
+  response: headerOperations.optional(),
+}) satisfies z.ZodType<Headers>;
+
+const META_KEY = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * Labels that select instances: an instance's labels are its meta (keys of letters, digits,
+ * `_` and `-`), plus `app: <service>`, so a key no meta can hold would select nothing.
+ */
+export const selectorLabels = map(
+  z
+    .string()
+    .regex(
+      META_KEY,
+      'must be an instance meta key (1-128 letters, digits, _ or -), as instance labels are their meta',
+    ),
+  text(512, 0),
+);
+
+/** A workload selector: `matchLabels` with at least one label. */
+export const workloadSelector = z.strictObject({
+  matchLabels: selectorLabels.refine(
+    (m) => Object.keys(m).length > 0,
+    'must hold at least one label (omit the selector to select every workload of the namespace)',
+  ),
+}) satisfies z.ZodType<WorkloadSelector>;
+
+/** Whether exactly one of `keys` is set in `o`; names them in the reason otherwise. */
+export function exactlyOne(
+  o: Readonly<Record<string, unknown>>,
+  keys: readonly string[],
+  ctx: z.RefinementCtx,
+  path: readonly PropertyKey[] = [],
+): void {
+  const set = keys.filter((k) => o[k] !== undefined);
+  if (set.length === 1) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: [...path],
+    message:
+      set.length === 0
+        ? `must set one of ${keys.join(', ')}`
+        : `must set only one of ${keys.join(', ')} (got ${set.join(', ')})`,
+  });
+}
