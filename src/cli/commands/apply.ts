@@ -28,15 +28,15 @@ document is invalid, nothing is stored and every problem is printed (exit code 2
 
 - A document with apiVersion and kind is a mesh resource (VirtualService, DestinationRule,
   ServiceEntry, Sidecar, AuthorizationPolicy, PeerAuthentication, LocalRateLimit,
-  ResponseCache, RetryBudget; docs/mesh.md). It is created, or replaced as a whole. Objects of
-  other API groups (a Kubernetes Deployment) are skipped with a warning.
+  ResponseCache, RetryBudget; docs/mesh.md). It is created, or replaced as a whole. Other
+  kinds (a Kubernetes Deployment) are refused.
 - A document with "services:" is the instance set (at most one per file): its instances are
   created and updated, and the instances an earlier apply of the same set declared and the
   file no longer lists are removed. Nothing else in the catalog is touched. The set is the
   document's "set:" key, else --set, else the file's absolute path.
 
 Prints one line per resource (created, configured or unchanged), then the instance summary;
-warnings (accepted spellings that stray from Istio's, skipped documents) go to stderr.
+warnings (the spellings accepted where they stray from Istio's) go to stderr.
 
 Flags:
   -f, --file FILE   the file to apply (required)

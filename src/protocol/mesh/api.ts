@@ -27,7 +27,7 @@ export interface MeshResourceChangeDto {
   readonly after: MeshResource;
 }
 
-/** A warning about a document that was accepted (a seed's non-Istio spelling, a skipped kind). */
+/** A note on a document that was accepted (a seed's spelling that strays from Istio's). */
 export interface MeshApplyWarning {
   /** The index of the document in `documents`. */
   readonly document: number;

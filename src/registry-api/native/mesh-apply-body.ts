@@ -62,15 +62,6 @@ function keyOfDocument(doc: Record<string, unknown>): string | undefined {
   return `${kind}/${typeof namespace === 'string' && namespace !== '' ? namespace : 'default'}/${name}`;
 }
 
-/** A Kubernetes object of an API group the mesh does not serve (a Deployment): skipped. */
-function isForeignObject(doc: Record<string, unknown>): boolean {
-  return (
-    typeof doc.apiVersion === 'string' &&
-    typeof doc.kind === 'string' &&
-    !Object.hasOwn(doc, 'services')
-  );
-}
-
 /**
  * Sorts and parses an apply body. Throws one validation MeshError listing every problem
  * (`details.problems`), or, for a body that is not `{documents: [...]}`, the first.
@@ -116,13 +107,6 @@ export function parseMeshApplyBody(body: unknown): ParsedMeshApply {
       documentOf.set(key, i);
       resources.push(parsed.resource);
       for (const message of parsed.warnings) warnings.push({ document: i, resource: key, message });
-      return;
-    }
-    if (isForeignObject(doc)) {
-      warnings.push({
-        document: i,
-        message: `skipped: ${String(doc.apiVersion)} ${String(doc.kind)} is not a mesh resource (instances are declared under "services:")`,
-      });
       return;
     }
     if (!Object.hasOwn(doc, 'services')) {

@@ -61,13 +61,30 @@ describe('parseMeshApplyBody', () => {
     assert.equal(r.dryRun, true);
   });
 
-  it('skips an object of another API group with a warning', () => {
-    const r = parseMeshApplyBody({
-      documents: [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' } }],
+  it("refuses a kind the mesh does not know, and passes the parser's warnings on", () => {
+    const problems = problemsOf({
+      documents: [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: {} }],
     });
-    assert.deepEqual(r.resources, []);
-    assert.equal(r.warnings.length, 1);
-    assert.match(r.warnings[0]?.message ?? '', /apps\/v1 Deployment is not a mesh resource/);
+    assert.deepEqual(
+      problems.map((p) => [p.document, p.path]),
+      [[0, 'kind']],
+    );
+    const r = parseMeshApplyBody({
+      documents: [
+        {
+          apiVersion: 'networking.istio.io/v1beta1',
+          kind: 'VirtualService',
+          metadata: { name: 'w' },
+          spec: { http: [{ route: [{ destination: { host: 'w' }, weight: 100 }] }] },
+        },
+      ],
+    });
+    assert.ok(r.warnings.length > 0);
+    for (const w of r.warnings) {
+      assert.equal(w.document, 0);
+      assert.equal(w.resource, 'VirtualService/default/w');
+      assert.match(w.message, /^spec\./);
+    }
   });
 
   it('collects the problems of every document, each with its document and path', () => {
