@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { http, useTestAgent } from '../helpers/agent.js';
+import { meshApplyBody } from '../helpers/mesh-arbitraries.js';
 
 const dr = (name: string, host: string, subsets: string[]) => ({
   apiVersion: 'networking.istio.io/v1beta1',
@@ -233,42 +234,8 @@ describe('mesh API', () => {
   });
 
   it('never answers an arbitrary apply body with a 5xx', async () => {
-    const meshish = fc.record(
-      {
-        apiVersion: fc.oneof(
-          fc.constantFrom('networking.istio.io/v1beta1', 'meshwork.dev/v1', 'apps/v1'),
-          fc.anything(),
-        ),
-        kind: fc.oneof(
-          fc.constantFrom('VirtualService', 'DestinationRule', 'RetryBudget', 'Gateway'),
-          fc.anything(),
-        ),
-        metadata: fc.oneof(
-          fc.record({ name: fc.string(), namespace: fc.string() }, { requiredKeys: [] }),
-          fc.anything(),
-        ),
-        spec: fc.anything(),
-        services: fc.anything(),
-        set: fc.anything(),
-      },
-      { requiredKeys: [] },
-    );
-    const body = fc.oneof(
-      fc.anything(),
-      fc.record(
-        {
-          documents: fc.oneof(
-            fc.array(fc.oneof(meshish, fc.anything()), { maxLength: 4 }),
-            fc.anything(),
-          ),
-          dryRun: fc.anything(),
-          set: fc.anything(),
-        },
-        { requiredKeys: [] },
-      ),
-    );
     await fc.assert(
-      fc.asyncProperty(body, async (b) => {
+      fc.asyncProperty(meshApplyBody, async (b) => {
         const text = JSON.stringify(b) ?? 'null';
         const r = await http(url(), 'POST', '/api/v1/mesh/apply', text, {
           'content-type': 'application/json',

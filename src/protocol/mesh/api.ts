@@ -19,7 +19,7 @@ export interface MeshApplyBody {
 }
 
 /** What an apply did (or would do) to one resource. */
-export interface MeshResourceChangeDto {
+export interface MeshResourceChange {
   readonly key: MeshResourceKey;
   readonly action: 'created' | 'configured' | 'unchanged';
   /** The stored resource before (configured, unchanged). */
@@ -39,7 +39,7 @@ export interface MeshApplyWarning {
 export interface MeshApplyResponse {
   readonly index: number;
   readonly dryRun: boolean;
-  readonly resources: readonly MeshResourceChangeDto[];
+  readonly resources: readonly MeshResourceChange[];
   /** Present when the documents held an instance set. */
   readonly instances?: ApplyResponse;
   readonly warnings: readonly MeshApplyWarning[];

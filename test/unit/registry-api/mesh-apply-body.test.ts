@@ -7,6 +7,7 @@ import {
   parseMeshApplyBody,
   withDocuments,
 } from '../../../src/registry-api/native/mesh-apply-body.js';
+import { meshApplyBody } from '../../helpers/mesh-arbitraries.js';
 
 const dr = (name: string) => ({
   apiVersion: 'networking.istio.io/v1beta1',
@@ -139,51 +140,8 @@ describe('parseMeshApplyBody', () => {
   });
 
   it('throws nothing but validation errors, whatever the body', () => {
-    const meshish = fc.record(
-      {
-        apiVersion: fc.oneof(
-          fc.constantFrom('networking.istio.io/v1beta1', 'security.istio.io/v1', 'meshwork.dev/v1'),
-          fc.anything(),
-        ),
-        kind: fc.oneof(
-          fc.constantFrom(
-            'VirtualService',
-            'DestinationRule',
-            'ServiceEntry',
-            'Sidecar',
-            'RetryBudget',
-          ),
-          fc.anything(),
-        ),
-        metadata: fc.oneof(
-          fc.record(
-            { name: fc.string(), namespace: fc.string(), labels: fc.anything() },
-            { requiredKeys: [] },
-          ),
-          fc.anything(),
-        ),
-        spec: fc.anything(),
-        services: fc.oneof(fc.array(fc.anything(), { maxLength: 3 }), fc.anything()),
-        set: fc.anything(),
-      },
-      { requiredKeys: [] },
-    );
-    const body = fc.oneof(
-      fc.anything(),
-      fc.record(
-        {
-          documents: fc.oneof(
-            fc.array(fc.oneof(meshish, fc.anything()), { maxLength: 5 }),
-            fc.anything(),
-          ),
-          set: fc.anything(),
-          dryRun: fc.anything(),
-        },
-        { requiredKeys: ['documents'] },
-      ),
-    );
     fc.assert(
-      fc.property(body, (b) => {
+      fc.property(meshApplyBody, (b) => {
         try {
           parseMeshApplyBody(JSON.parse(JSON.stringify(b) ?? 'null'));
         } catch (err) {
