@@ -5,8 +5,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import type { Command, Io } from '../../src/cli/command.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/meshwork.js', import.meta.url));
@@ -95,6 +99,43 @@ export async function spawnAgent(
     );
   });
   return { child, url, dnsPort, stderr: () => err, exited, waitForStderr };
+}
+
+/** A suite's agent process, the env that points the CLI at it, and a temp dir for its files. */
+export interface CliSuite {
+  readonly agent: AgentProcess;
+  readonly env: Record<string, string>;
+  readonly dir: string;
+}
+
+/**
+ * Spawns `meshwork agent ...args` before the calling suite's tests and stops it (SIGTERM) after
+ * them, removing the suite's temp dir; read `agent` and `env` inside tests and hooks only.
+ */
+export function useAgentProcess(args: readonly string[]): CliSuite {
+  const dir = mkdtempSync(join(tmpdir(), 'meshwork-cli-'));
+  let agent: AgentProcess | undefined;
+  before(async () => {
+    agent = await spawnAgent(args);
+  });
+  after(async () => {
+    agent?.child.kill('SIGTERM');
+    await agent?.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const started = (): AgentProcess => {
+    if (agent === undefined) throw new Error('the agent process has not started');
+    return agent;
+  };
+  return {
+    dir,
+    get agent() {
+      return started();
+    },
+    get env() {
+      return { MESHWORK_ADDR: started().url };
+    },
+  };
 }
 
 /** An Io whose output goes nowhere, for running a command in-process. */

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry as PromRegistry } from 'prom-client';
 import { request } from 'undici';
 import { arrivals } from './arrivals.js';
+import type { MeshSubscriber, MeshSubscriberEvents } from '../../src/client/mesh-subscriber.js';
 import type { Clock } from '../../src/core/clock.js';
 import type { FastifyInstance } from 'fastify';
 import type { AgentMember } from '../../src/protocol/api-types.js';
@@ -170,4 +171,20 @@ export async function openRawStream(url: string, query: string): Promise<RawStre
       await ended;
     },
   };
+}
+
+/** Resolves with the arguments of the subscriber's next `name` event for which `ok` holds. */
+export function nextEvent<K extends keyof MeshSubscriberEvents>(
+  sub: MeshSubscriber,
+  name: K,
+  ok: (...args: MeshSubscriberEvents[K]) => boolean = () => true,
+): Promise<MeshSubscriberEvents[K]> {
+  return new Promise((resolve) => {
+    const on = (...args: MeshSubscriberEvents[K]): void => {
+      if (!ok(...args)) return;
+      sub.off(name, on as never);
+      resolve(args);
+    };
+    sub.on(name, on as never);
+  });
 }

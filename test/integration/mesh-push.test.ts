@@ -12,7 +12,6 @@ import { after, afterEach, describe, it } from 'node:test';
 import {
   MeshSubscriber,
   SNAPSHOT_FILE,
-  type MeshSubscriberEvents,
   type MeshSubscriberOptions,
 } from '../../src/client/mesh-subscriber.js';
 import type { MeshSnapshot, ProxyIdentity, ProxyStatus } from '../../src/protocol/mesh/snapshot.js';
@@ -22,6 +21,7 @@ import { command as proxyStatus } from '../../src/cli/commands/proxy-status.js';
 import { http } from '../helpers/agent.js';
 import {
   DrivenSnapshotSource,
+  nextEvent,
   openRawStream,
   snapshotOf,
   startPushAgent,
@@ -34,22 +34,6 @@ const GATEWAY: ProxyIdentity = {
   name: 'edge',
   namespace: 'default',
 };
-
-/** Resolves with the arguments of the next `name` event for which `ok` holds. */
-function nextEvent<K extends keyof MeshSubscriberEvents>(
-  sub: MeshSubscriber,
-  name: K,
-  ok: (...args: MeshSubscriberEvents[K]) => boolean = () => true,
-): Promise<MeshSubscriberEvents[K]> {
-  return new Promise((resolve) => {
-    const on = (...args: MeshSubscriberEvents[K]): void => {
-      if (!ok(...args)) return;
-      sub.off(name, on as never);
-      resolve(args);
-    };
-    sub.on(name, on as never);
-  });
-}
 
 /** Resolves once `clock` has at least `n` timers pending (the code under test armed them). */
 async function timersArmed(clock: FakeClock, n = 1): Promise<void> {
