@@ -197,6 +197,7 @@ export async function startGateway(
           clock: deps.clock,
           random: deps.random,
           previous: previous?.clusters,
+          dispatcherFor,
         });
   const buildFile = (o: GatewayOptions, previous?: GatewayRoutes): GatewayRoutes =>
     buildGatewayRoutes(o, {
@@ -229,6 +230,16 @@ export async function startGateway(
     log,
   );
   const dispatcher = createUpstreamClient(options, chosen);
+  // Mesh mode: one more pool per connect timeout a DestinationRule sets (connectionPool.tcp).
+  const timeoutPools = new Map<number, UpstreamDispatcher & { close(): Promise<void> }>();
+  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher => {
+    let pool = timeoutPools.get(connectTimeoutMs);
+    if (pool === undefined) {
+      pool = createUpstreamClient({ ...options, connectTimeoutMs }, chosen);
+      timeoutPools.set(connectTimeoutMs, pool);
+    }
+    return pool;
+  };
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -394,6 +405,7 @@ export async function startGateway(
         clock: deps.clock,
         random: deps.random,
         previous: routes.clusters,
+        dispatcherFor,
       });
     } catch (err) {
       snapshots.inc({ result: 'refused' });
@@ -443,7 +455,11 @@ export async function startGateway(
       clearInterval(window);
       discovery.close();
       await deps.snapshotFeed?.close();
-      await Promise.allSettled([dispatcher.close(), new Promise((r) => admin.close(r))]);
+      await Promise.allSettled([
+        dispatcher.close(),
+        ...[...timeoutPools.values()].map((p) => p.close()),
+        new Promise((r) => admin.close(r)),
+      ]);
       return clean;
     })());
 

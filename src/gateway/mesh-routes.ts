@@ -29,7 +29,7 @@ import type {
 } from '../protocol/mesh/snapshot.js';
 import { compileUserRegex } from '../protocol/user-regex.js';
 import { Cluster, type HashOn } from '../proxy/cluster.js';
-import type { ProxyRoute } from '../proxy/contract.js';
+import type { ProxyRoute, UpstreamDispatcher } from '../proxy/contract.js';
 import type { HeaderEdits } from '../proxy/filters/header-edit/header-edit-filter.js';
 import { HTTP_TOKEN } from '../proxy/headers.js';
 import { RouteTable, type MatchSpec, type ValueMatchSpec } from '../proxy/route-table.js';
@@ -45,6 +45,12 @@ export interface MeshRoutesDeps {
    * ejections and balancer state) and gets the snapshot's endpoints.
    */
   readonly previous?: ReadonlyMap<string, Cluster> | undefined;
+  /**
+   * The upstream client of a cluster whose DestinationRule sets its own connect timeout
+   * (connectionPool.tcp.connectTimeout); absent: such a snapshot is refused unless the timeout is
+   * the gateway's connectTimeoutMs.
+   */
+  readonly dispatcherFor?: ((connectTimeoutMs: number) => UpstreamDispatcher) | undefined;
 }
 
 /** Why a part of a snapshot cannot run here: the field path and the reason. */
@@ -254,6 +260,7 @@ function outliersOf(
 function refusedClusterFeatures(
   c: SnapshotCluster,
   options: GatewayOptions,
+  ownTimeouts: boolean,
   field: string,
   problems: Problems,
 ): void {
@@ -261,7 +268,7 @@ function refusedClusterFeatures(
   if (pool !== undefined) {
     for (const [k, v] of Object.entries(pool)) {
       if (v === undefined) continue;
-      if (k === 'connectTimeoutMs' && v === options.connectTimeoutMs) continue;
+      if (k === 'connectTimeoutMs' && (ownTimeouts || v === options.connectTimeoutMs)) continue;
       problems.push(
         k === 'connectTimeoutMs'
           ? `${field}.connectionPool.connectTimeoutMs: a per-destination connect timeout is ${NOT_YET}; every upstream gets connectTimeoutMs (${options.connectTimeoutMs} ms)`
@@ -349,11 +356,15 @@ function buildClusters(
       return;
     }
     const before = problems.length;
-    refusedClusterFeatures(c, options, field, problems);
+    refusedClusterFeatures(c, options, deps.dispatcherFor !== undefined, field, problems);
     const { balancer, hashOn } = balancerOf(c, fallback, field, problems);
     const outlierDetection = outliersOf(c, options.outlierDetection, field, problems);
     const endpoints = endpointsOf(c, field, problems);
+    const timeout = c.connectionPool?.connectTimeoutMs;
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= 60_000))
+      problems.push(`${field}.connectionPool.connectTimeoutMs: must be 1..60000 ms`);
     if (problems.length > before) return;
+    const own = timeout !== undefined && timeout !== options.connectTimeoutMs;
     const key = JSON.stringify([
       c.name,
       c.service,
@@ -361,6 +372,7 @@ function buildClusters(
       hashOn ?? null,
       outlierDetection,
       options.panicThresholdPercent,
+      own ? timeout : null,
     ]);
     const cluster =
       deps.previous?.get(key) ??
@@ -373,6 +385,9 @@ function buildClusters(
         panicThresholdPercent: options.panicThresholdPercent,
         clock: deps.clock,
         random: deps.random,
+        ...(own && deps.dispatcherFor !== undefined
+          ? { dispatcher: deps.dispatcherFor(timeout), connectTimeoutMs: timeout }
+          : {}),
       });
     byName.set(c.name, cluster);
     byKey.set(key, cluster);

@@ -12,6 +12,7 @@ import { OutlierDetector, type CircuitBreakerOptions } from '../client/resilienc
 import type { Clock } from '../core/clock.js';
 import type { InstanceStatus } from '../core/types.js';
 import type { InstanceDto } from '../protocol/api-types.js';
+import type { UpstreamDispatcher } from './upstream-dispatcher.js';
 
 export interface ClusterSubset {
   readonly tags?: readonly string[] | undefined;
@@ -55,6 +56,12 @@ export interface ClusterOptions {
   readonly clock?: Clock | undefined;
   readonly random?: (() => number) | undefined;
   readonly hashOn?: HashOn | undefined;
+  /**
+   * The upstream client of this cluster's attempts, when it is not the engine's (a cluster with
+   * its own connect timeout has a pool of its own); `connectTimeoutMs` is that timeout.
+   */
+  readonly dispatcher?: UpstreamDispatcher | undefined;
+  readonly connectTimeoutMs?: number | undefined;
 }
 
 /** The value of cookie `name` in a Cookie header, or undefined. */
@@ -144,12 +151,17 @@ export class Cluster {
    * called once per attempt.
    */
   readonly hashKey: (headers: IncomingHttpHeaders, req: HashKeySource) => string | undefined;
+  /** Its own upstream client (and that client's connect timeout); absent: the engine's. */
+  readonly dispatcher: UpstreamDispatcher | undefined;
+  readonly connectTimeoutMs: number | undefined;
 
   constructor(options: ClusterOptions) {
     this.service = options.service;
     this.#subset = options.subset;
     this.name = options.name ?? clusterName(options.service, options.subset);
     this.hashKey = hashKeyOf(options.hashOn);
+    this.dispatcher = options.dispatcher;
+    this.connectTimeoutMs = options.connectTimeoutMs;
     const random = options.random === undefined ? {} : { random: options.random };
     this.balancer = createBalancer(options.balancer, random);
     this.#panicBalancer = createBalancer(options.balancer, random);

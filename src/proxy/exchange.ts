@@ -182,7 +182,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
       bodyTimeout: idleMs,
     };
     try {
-      this.#engine.options.dispatcher.dispatch(opts, attempt);
+      (cluster.dispatcher ?? this.#engine.options.dispatcher).dispatch(opts, attempt);
     } catch (err) {
       attempt.failed(err as Error);
     }

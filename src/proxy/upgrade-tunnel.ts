@@ -48,6 +48,7 @@ export function tunnelUpgrade(
     }
   }
   const options = engine.options;
+  const connectTimeoutMs = cluster.connectTimeoutMs ?? options.connectTimeoutMs;
   const go = (): void => {
     const endpoint = cluster.pick(undefined, undefined);
     if (endpoint === undefined) {
@@ -67,7 +68,7 @@ export function tunnelUpgrade(
       method: req.method,
       path: exchange.path,
       headers,
-      timeout: options.connectTimeoutMs,
+      timeout: connectTimeoutMs,
     });
     upstream.once('upgrade', (ures, usocket, uhead) => {
       cluster.outliers.report(endpoint.id, true);
@@ -96,7 +97,7 @@ export function tunnelUpgrade(
       ures.pipe(socket);
     });
     upstream.once('timeout', () =>
-      upstream.destroy(errors.proxyUpstreamTimeout(cluster.name, options.connectTimeoutMs)),
+      upstream.destroy(errors.proxyUpstreamTimeout(cluster.name, connectTimeoutMs)),
     );
     upstream.once('error', (err) => {
       cluster.outliers.report(endpoint.id, false);

@@ -245,6 +245,18 @@ describe('gateway in mesh mode', () => {
     }
   });
 
+  it('routes a cluster with its own connect timeout (a DestinationRule connectTimeout) through a pool of its own', async () => {
+    const c = clusterOf('web', [v1]);
+    assert.equal(
+      feed.push(snapshot([route('r')], [{ ...c, connectionPool: { connectTimeoutMs: 250 } }])),
+      undefined,
+    );
+    const cluster = [...gw.clusters()][0];
+    assert.equal(cluster?.connectTimeoutMs, 250);
+    assert.notEqual(cluster?.dispatcher, undefined);
+    assert.equal((await call(gw.url, '/')).text, 'v1');
+  });
+
   it('hashes on a header: one user, one endpoint', async () => {
     const c = { ...clusterOf('web', [v1, v2]) };
     assert.equal(

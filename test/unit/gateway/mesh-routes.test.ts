@@ -416,6 +416,35 @@ describe('buildMeshRoutes', () => {
       assert.equal(c.outliers.options.maxEjectedPercent, 60);
     });
 
+    it('gives a cluster with its own connect timeout a pool of its own (the gateway makes one per timeout)', () => {
+      const asked: number[] = [];
+      const pool = { dispatch: () => true };
+      const s = snapshot(
+        [route('r')],
+        [cluster('web', { connectionPool: { connectTimeoutMs: 250 } })],
+      );
+      const dispatcherFor = (ms: number) => {
+        asked.push(ms);
+        return pool;
+      };
+      const built = buildMeshRoutes(s, OPTIONS, { dispatcherFor });
+      const c = (built.table.match(input()) as ProxyRoute).pickCluster();
+      assert.equal(c.dispatcher, pool);
+      assert.equal(c.connectTimeoutMs, 250);
+      assert.deepEqual(asked, [250]);
+      // The gateway's own timeout needs no pool of its own.
+      const same = buildMeshRoutes(
+        snapshot(
+          [route('r')],
+          [cluster('web', { connectionPool: { connectTimeoutMs: OPTIONS.connectTimeoutMs } })],
+        ),
+        OPTIONS,
+        { dispatcherFor },
+      );
+      assert.equal((same.table.match(input()) as ProxyRoute).pickCluster().dispatcher, undefined);
+      assert.deepEqual(asked, [250]);
+    });
+
     it('resolves an external DNS host without endpoints to its name and port', () => {
       const external = cluster('api.example.com', {
         port: 80,
