@@ -424,8 +424,18 @@ export async function startGateway(
 
   // Mesh mode: the persisted snapshot (or the agent's) is in force before the first request.
   if (mesh) {
-    const from = await (deps.snapshotFeed as SnapshotFeed).start(applySnapshot);
-    log.info({ from, version: inForce?.version }, 'mesh snapshot feed started');
+    let from: string;
+    try {
+      from = await (deps.snapshotFeed as SnapshotFeed).start(applySnapshot);
+    } catch (err) {
+      clearInterval(window);
+      discovery.close();
+      await dispatcher.close();
+      throw err;
+    }
+    if (from === 'none')
+      log.warn({}, 'no snapshot yet (none persisted, no agent answered): 404 until one arrives');
+    else log.info({ from, version: inForce?.version }, 'mesh snapshot feed started');
   }
   const url = await listen(server, options.listen);
   let adminUrl: string;

@@ -293,6 +293,7 @@ function refusedClusterFeatures(
 
 /** A snapshot endpoint in the catalog's instance shape, which clusters are fed. */
 function instanceOf(service: string, e: SnapshotEndpoint): InstanceDto {
+  // Only the fields a cluster reads are the snapshot's; the rest are neutral.
   return {
     id: e.id,
     service,
@@ -305,7 +306,7 @@ function instanceOf(service: string, e: SnapshotEndpoint): InstanceDto {
     priority: 0,
     capacity: 0,
     protocols: [],
-    source: 'api',
+    source: 'orchestrator',
     managedBy: '',
     maintenance: { enabled: false, reason: '' },
     createdAt: 0,
@@ -315,7 +316,7 @@ function instanceOf(service: string, e: SnapshotEndpoint): InstanceDto {
     checks: [],
     createIndex: 0,
     modifyIndex: 0,
-  } as unknown as InstanceDto;
+  };
 }
 
 /** A cluster's endpoints; a DNS ServiceEntry without addresses resolves its host. */
