@@ -158,6 +158,14 @@ describe('meshwork gateway --mesh (processes)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('exits 2 when --mesh meets routes: in the config file, naming both', async () => {
+    const config = join(dir, 'routes.yaml');
+    writeFileSync(config, 'routes:\n  - { service: shop }\n');
+    const r = await runCli(['gateway', '--mesh', '--config', config, '--listen', '127.0.0.1:0']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /routes: not allowed with mesh \(--mesh\)/);
+  });
+
   it('(a) splits 90/10 within 3% over 2,000 requests, then 0/100 after an apply, without restart', async () => {
     await apply([90, 10]);
     gw = await spawnMeshGateway(agent.url, dataDir);
