@@ -1274,6 +1274,17 @@ describe('examples/mesh-resources (the examples docs/mesh.md includes)', () => {
 
   it('has examples', () => assert.ok(files.length >= 4, files.join(', ')));
 
+  it('are shown whole in docs/mesh.md', () => {
+    const docs = readFileSync('docs/mesh.md', 'utf8');
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      assert.ok(
+        docs.includes(`\`\`\`yaml\n${text}\`\`\``),
+        `docs/mesh.md does not show ${file} as it is`,
+      );
+    }
+  });
+
   for (const file of files) {
     it(`${file}: every document parses without warnings, and no reference dangles`, () => {
       const resources = parseFile(join(dir, file)).map((r) => {
