@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDurationMs, parseDurationMs } from '../../core/duration.js';
 import { SERVICE_NAME, printable } from '../registration.js';
-import { userRegexSchema } from '../user-regex.js';
+import { userRegexSize } from '../user-regex.js';
 import type { HeaderOperations, Headers, Percent, StringMatch, WorkloadSelector } from './specs.js';
 
 /**
@@ -33,6 +33,11 @@ export const MESH_LIMITS = Object.freeze({
   maxMapEntries: 64,
   maxHostLength: 253,
   maxRegexLength: 1024,
+  /**
+   * RE2 instructions of all the regexes of one resource (each counts at least 64): 50 to 100 ms
+   * of compiling at most, room for 512 small regexes or 16 of the largest.
+   */
+  maxRegexInstructions: 32_768,
   /** URIs, prefixes, exact values, paths, principals. */
   maxTextLength: 1024,
   maxHeaderNameLength: 256,
@@ -241,11 +246,54 @@ export const percent = z.strictObject({
   value: z.number().refine((n) => n >= 0 && n <= 100, 'must be 0..100'),
 }) satisfies z.ZodType<Percent>;
 
-/** A regex field: RE2 syntax (the reason names what RE2 refuses). */
+/**
+ * The compile work left to the resource being parsed, in RE2 instructions (see
+ * {@link withRegexBudget}); undefined outside a parse, where regexes are not counted.
+ */
+let regexBudget: { remaining: number; refused: boolean } | undefined;
+
+/** Each regex is charged at least this many instructions: compiling has a cost of its own. */
+const MIN_REGEX_CHARGE = 64;
+
+/**
+ * Runs `parse` (synchronous: a schema's safeParse) with a budget of RE2 instructions for all the
+ * regexes of one resource. One regex is capped at 2,048 instructions, but compiling costs 1 to 3
+ * µs an instruction in re2js, so a resource of many large regexes (`a{0,900}`: 8 characters,
+ * 1,805 instructions, about 2 ms) would cost seconds. Past the budget, the first regex is refused
+ * (naming the budget) and the rest are not read.
+ */
+export function withRegexBudget<T>(parse: () => T): T {
+  const outer = regexBudget;
+  regexBudget = { remaining: MESH_LIMITS.maxRegexInstructions, refused: false };
+  try {
+    return parse();
+  } finally {
+    regexBudget = outer;
+  }
+}
+
+/** A regex field: RE2 syntax (the reason names what RE2 refuses), within the resource's budget. */
 export const regex = z
   .string()
+  .min(1, 'must not be empty')
   .max(MESH_LIMITS.maxRegexLength, `must be at most ${MESH_LIMITS.maxRegexLength} characters`)
-  .pipe(userRegexSchema(MESH_LIMITS.maxRegexLength));
+  .pipe(
+    z.string().superRefine((pattern, ctx) => {
+      const budget = regexBudget;
+      if (budget !== undefined && budget.remaining <= 0) {
+        if (budget.refused) return;
+        budget.refused = true;
+        ctx.addIssue({
+          code: 'custom',
+          message: `not compiled: the regexes of this resource come to more than ${MESH_LIMITS.maxRegexInstructions} RE2 instructions (each counts at least ${MIN_REGEX_CHARGE}); use fewer or smaller ones`,
+        });
+        return;
+      }
+      const size = userRegexSize(pattern);
+      if (typeof size === 'string') ctx.addIssue({ code: 'custom', message: size });
+      else if (budget !== undefined) budget.remaining -= Math.max(size, MIN_REGEX_CHARGE);
+    }),
+  );
 
 /**
  * Istio's StringMatch: exactly one of exact, prefix, regex. `prefix: false` for the fields

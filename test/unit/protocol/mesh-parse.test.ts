@@ -15,6 +15,8 @@ import {
   type ParseResult,
 } from '../../../src/protocol/mesh/parse.js';
 import { checkReferences } from '../../../src/protocol/mesh/references.js';
+import { MESH_LIMITS } from '../../../src/protocol/mesh/schema-common.js';
+import { userRegexSize } from '../../../src/protocol/user-regex.js';
 import {
   MESH_KINDS,
   MESH_KIND_INFO,
@@ -1173,6 +1175,32 @@ describe('parseMeshResource', () => {
         'spec.http[1].fault',
       ],
     );
+  });
+
+  it("bounds the compile work of a resource's regexes, naming the first one past the budget", () => {
+    const many = (pattern: (i: number) => string, n: number) =>
+      vs({
+        http: [
+          {
+            match: Array.from({ length: n }, (_, i) => ({ uri: { regex: pattern(i) } })),
+            route: [{ destination: { host: 'payments' } }],
+          },
+        ],
+      });
+    // Large programs from short patterns: refused once their sum passes the budget.
+    const size = userRegexSize('a{0,900}0');
+    assert.equal(typeof size, 'number');
+    const first = Math.ceil(MESH_LIMITS.maxRegexInstructions / (size as number));
+    const r = parseMeshResource(many((i) => `a{0,900}${i % 10}`, 32));
+    assert.ok(!r.ok);
+    assert.deepEqual(r.problems, [
+      {
+        path: `spec.http[0].match[${first}].uri.regex`,
+        reason: `not compiled: the regexes of this resource come to more than ${MESH_LIMITS.maxRegexInstructions} RE2 instructions (each counts at least 64); use fewer or smaller ones`,
+      },
+    ]);
+    // Small ones: each counts 64, so 512 fit.
+    ok(parseMeshResource(many((i) => `^/v${i}/`, 32)));
   });
 
   it('leaves the document it is given as it was', () => {
