@@ -319,6 +319,12 @@ const GOOD: readonly Good[] = [
       outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
     }),
   },
+  {
+    name: "Sidecar: Istio's workloadSelector.labels, stored as matchLabels",
+    doc: doc('Sidecar', { workloadSelector: { labels: { app: 'orders' } } }),
+    check: (r) =>
+      assert.deepEqual(r.spec, { workloadSelector: { matchLabels: { app: 'orders' } } }),
+  },
   // AuthorizationPolicy
   {
     name: 'AuthorizationPolicy: action defaults to ALLOW; an empty spec allows nothing',
@@ -986,6 +992,11 @@ const BAD: readonly Bad[] = [
     name: 'Sidecar: outboundTrafficPolicy without mode',
     doc: doc('Sidecar', { outboundTrafficPolicy: {} }),
     problems: [['spec.outboundTrafficPolicy.mode', 'required']],
+  },
+  {
+    name: 'Sidecar: both labels and matchLabels',
+    doc: doc('Sidecar', { workloadSelector: { labels: { a: 'b' }, matchLabels: { a: 'b' } } }),
+    problems: [['spec.workloadSelector', 'must set only one of labels, matchLabels']],
   },
   // AuthorizationPolicy
   {
