@@ -82,31 +82,18 @@ export function fieldOf(name: string): (v: unknown) => unknown {
     typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[name] : undefined;
 }
 
-/** A key an item of a {@link uniqueList} must not share with another. */
-export interface UniqueBy {
-  /** The item's field that holds the key (`name`); the problem's path ends with it. */
-  readonly field: string;
-  /** The key, from the field's value (default: the value itself). */
-  readonly keyOf?: (v: unknown) => unknown;
-}
-
 /**
- * A list like {@link list} whose items (or, with `by`, each of these fields of its items) are
- * all different. Duplicates are found even when other items failed.
+ * A list like {@link list} whose items (or, with `by`, the values of each of these fields of its
+ * items: `['number', 'name']`) are all different. Duplicates are found even when other items
+ * failed; the problem is at the second item (and its field).
  */
 export function uniqueList<T extends z.ZodType>(
   item: T,
   max: number,
-  { min = 0, by = [] }: { readonly min?: number; readonly by?: readonly UniqueBy[] } = {},
+  { min = 0, by = [] }: { readonly min?: number; readonly by?: readonly string[] } = {},
 ) {
   const keys: readonly { field?: string; keyOf: (v: unknown) => unknown }[] =
-    by.length === 0
-      ? [{ keyOf: (v) => v }]
-      : by.map((b) => {
-          const get = fieldOf(b.field);
-          const keyOf = b.keyOf ?? ((v: unknown) => v);
-          return { field: b.field, keyOf: (v: unknown) => keyOf(get(v)) };
-        });
+    by.length === 0 ? [{ keyOf: (v) => v }] : by.map((field) => ({ field, keyOf: fieldOf(field) }));
   return list(item, max, min).superRefine(
     (items, ctx) => {
       for (const { field, keyOf } of keys) {
@@ -334,11 +321,6 @@ export const httpToken = z
 /** An HTTP header name, lower-cased. */
 export const headerName = httpToken.transform((s) => s.toLowerCase());
 
-/** Whether `s` is an HTTP token. */
-export function isHttpToken(s: string): boolean {
-  return TOKEN.test(s);
-}
-
 /** A header value: no CR, LF or NUL (they would split or end the header). */
 export const headerValue = z
   .string()
@@ -405,18 +387,16 @@ export const workloadSelector = z.strictObject({
   ),
 }) satisfies z.ZodType<WorkloadSelector>;
 
-/** Whether exactly one of `keys` is set in `o`; names them in the reason otherwise. */
+/** Adds an issue unless exactly one of `keys` is set in `o`, naming them. */
 export function exactlyOne(
   o: Readonly<Record<string, unknown>>,
   keys: readonly string[],
   ctx: z.RefinementCtx,
-  path: readonly PropertyKey[] = [],
 ): void {
   const set = keys.filter((k) => o[k] !== undefined);
   if (set.length === 1) return;
   ctx.addIssue({
     code: 'custom',
-    path: [...path],
     message:
       set.length === 0
         ? `must set one of ${keys.join(', ')}`

@@ -56,7 +56,7 @@ export const serviceEntrySpecSchema = z
     hosts: uniqueList(hostOrWildcard, MESH_LIMITS.maxHosts, { min: 1 }),
     ports: uniqueList(servicePort, MESH_LIMITS.maxServicePorts, {
       min: 1,
-      by: [{ field: 'number' }, { field: 'name' }],
+      by: ['number', 'name'],
     }),
     location: z.enum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
     resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN']).default('NONE'),
