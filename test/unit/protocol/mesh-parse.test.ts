@@ -1485,7 +1485,18 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   }),
 );
 
-const GOOD_DOCS = GOOD.map((c) => c.doc);
+/** The documents of a multi-document YAML file, as plain data. */
+const yamlDocs = (path: string): unknown[] =>
+  parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as unknown);
+
+/** Every document known good: the table's, the seed's (with its spellings) and the examples'. */
+const GOOD_DOCS = [
+  ...GOOD.map((c) => c.doc),
+  ...yamlDocs('test/fixtures/seed-003-mesh.yaml'),
+  ...readdirSync('examples/mesh-resources').flatMap((f) =>
+    yamlDocs(join('examples/mesh-resources', f)),
+  ),
+];
 
 /** A good document with one random mutation. */
 const mutatedDoc = fc
@@ -1533,12 +1544,7 @@ describe('parseMeshResource properties', () => {
   });
 
   it('returns a normalised resource unchanged, with no warnings (every good document)', () => {
-    for (const d of [
-      ...GOOD_DOCS,
-      ...parseAllDocuments(readFileSync('test/fixtures/seed-003-mesh.yaml', 'utf8')).map(
-        (x) => x.toJS() as unknown,
-      ),
-    ]) {
+    for (const d of GOOD_DOCS) {
       const first = ok(parseMeshResource(d));
       assert.deepEqual(parseMeshResource(first), { ok: true, resource: first, warnings: [] });
       // Stored as JSON: the same again.
