@@ -15,6 +15,8 @@ import {
   type ParseResult,
 } from '../../../src/protocol/mesh/parse.js';
 import { checkReferences } from '../../../src/protocol/mesh/references.js';
+import { MESH_LIMITS } from '../../../src/protocol/mesh/schema-common.js';
+import { userRegexSize } from '../../../src/protocol/user-regex.js';
 import {
   MESH_KINDS,
   MESH_KIND_INFO,
@@ -316,6 +318,12 @@ const GOOD: readonly Good[] = [
       workloadSelector: { matchLabels: { app: 'orders' } },
       outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
     }),
+  },
+  {
+    name: "Sidecar: Istio's workloadSelector.labels, stored as matchLabels",
+    doc: doc('Sidecar', { workloadSelector: { labels: { app: 'orders' } } }),
+    check: (r) =>
+      assert.deepEqual(r.spec, { workloadSelector: { matchLabels: { app: 'orders' } } }),
   },
   // AuthorizationPolicy
   {
@@ -985,6 +993,11 @@ const BAD: readonly Bad[] = [
     doc: doc('Sidecar', { outboundTrafficPolicy: {} }),
     problems: [['spec.outboundTrafficPolicy.mode', 'required']],
   },
+  {
+    name: 'Sidecar: both labels and matchLabels',
+    doc: doc('Sidecar', { workloadSelector: { labels: { a: 'b' }, matchLabels: { a: 'b' } } }),
+    problems: [['spec.workloadSelector', 'must set only one of labels, matchLabels']],
+  },
   // AuthorizationPolicy
   {
     name: 'AuthorizationPolicy: CUSTOM without a provider',
@@ -1175,6 +1188,32 @@ describe('parseMeshResource', () => {
     );
   });
 
+  it("bounds the compile work of a resource's regexes, naming the first one past the budget", () => {
+    const many = (pattern: (i: number) => string, n: number) =>
+      vs({
+        http: [
+          {
+            match: Array.from({ length: n }, (_, i) => ({ uri: { regex: pattern(i) } })),
+            route: [{ destination: { host: 'payments' } }],
+          },
+        ],
+      });
+    // Large programs from short patterns: refused once their sum passes the budget.
+    const size = userRegexSize('a{0,900}0');
+    assert.equal(typeof size, 'number');
+    const first = Math.ceil(MESH_LIMITS.maxRegexInstructions / (size as number));
+    const r = parseMeshResource(many((i) => `a{0,900}${i % 10}`, 32));
+    assert.ok(!r.ok);
+    assert.deepEqual(r.problems, [
+      {
+        path: `spec.http[0].match[${first}].uri.regex`,
+        reason: `not compiled: the regexes of this resource come to more than ${MESH_LIMITS.maxRegexInstructions} RE2 instructions (each counts at least 64); use fewer or smaller ones`,
+      },
+    ]);
+    // Small ones: each counts 64, so 512 fit.
+    ok(parseMeshResource(many((i) => `^/v${i}/`, 32)));
+  });
+
   it('leaves the document it is given as it was', () => {
     const d = doc('DestinationRule', {
       host: 'payments',
@@ -1273,6 +1312,17 @@ describe('examples/mesh-resources (the examples docs/mesh.md includes)', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
 
   it('has examples', () => assert.ok(files.length >= 4, files.join(', ')));
+
+  it('are shown whole in docs/mesh.md', () => {
+    const docs = readFileSync('docs/mesh.md', 'utf8');
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      assert.ok(
+        docs.includes(`\`\`\`yaml\n${text}\`\`\``),
+        `docs/mesh.md does not show ${file} as it is`,
+      );
+    }
+  });
 
   for (const file of files) {
     it(`${file}: every document parses without warnings, and no reference dangles`, () => {
@@ -1435,7 +1485,18 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   }),
 );
 
-const GOOD_DOCS = GOOD.map((c) => c.doc);
+/** The documents of a multi-document YAML file, as plain data. */
+const yamlDocs = (path: string): unknown[] =>
+  parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as unknown);
+
+/** Every document known good: the table's, the seed's (with its spellings) and the examples'. */
+const GOOD_DOCS = [
+  ...GOOD.map((c) => c.doc),
+  ...yamlDocs('test/fixtures/seed-003-mesh.yaml'),
+  ...readdirSync('examples/mesh-resources').flatMap((f) =>
+    yamlDocs(join('examples/mesh-resources', f)),
+  ),
+];
 
 /** A good document with one random mutation. */
 const mutatedDoc = fc
@@ -1483,12 +1544,7 @@ describe('parseMeshResource properties', () => {
   });
 
   it('returns a normalised resource unchanged, with no warnings (every good document)', () => {
-    for (const d of [
-      ...GOOD_DOCS,
-      ...parseAllDocuments(readFileSync('test/fixtures/seed-003-mesh.yaml', 'utf8')).map(
-        (x) => x.toJS() as unknown,
-      ),
-    ]) {
+    for (const d of GOOD_DOCS) {
       const first = ok(parseMeshResource(d));
       assert.deepEqual(parseMeshResource(first), { ok: true, resource: first, warnings: [] });
       // Stored as JSON: the same again.
