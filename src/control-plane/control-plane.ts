@@ -11,6 +11,7 @@ import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { CatalogReader } from '../registry/catalog-facade.js';
 import type { CatalogChange, MeshCatalogReader } from '../registry/mesh-catalog.js';
 import { cachedCompileCatalog } from './catalog-endpoints.js';
+import type { ClusterCache, CompiledCluster } from './compile-context.js';
 import { compileSnapshot } from './compile-snapshot.js';
 import type { ControlPlane } from './contract.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
@@ -55,6 +56,28 @@ interface CompiledState {
   deps: SnapshotDeps;
 }
 
+/** Kinds no cluster reads: a change to one leaves the compiled clusters valid. */
+const NOT_IN_CLUSTERS = new Set<string>([
+  'VirtualService',
+  'PeerAuthentication',
+  'AuthorizationPolicy',
+  'Sidecar',
+]);
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+function sameDeps(a: SnapshotDeps, b: SnapshotDeps): boolean {
+  return (
+    a.allServices === b.allServices &&
+    sameSet(a.services, b.services) &&
+    sameSet(a.resources, b.resources)
+  );
+}
+
 /** The key of an identity: what a compile depends on (not the proxy's id). */
 function identityKey(p: ProxyIdentity): string {
   const upstreams = p.upstreams === undefined ? null : [...new Set(p.upstreams)].sort();
@@ -83,6 +106,16 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     serviceNames: () => catalog.listServices().services.map((s) => s.name),
   });
   let mesh: MeshIndex = indexMeshResources(catalog.meshResources());
+  // Compiled clusters by host, shared by every identity (see ClusterCache for when they go).
+  const clusterEntries = new Map<string, Map<string, CompiledCluster>>();
+  const clusters: ClusterCache = {
+    get: (host, key) => clusterEntries.get(host)?.get(key),
+    set: (host, key, entry) => {
+      let entries = clusterEntries.get(host);
+      if (entries === undefined) clusterEntries.set(host, (entries = new Map()));
+      entries.set(key, entry);
+    },
+  };
 
   // Who read what: a change's services and resource keys find the states to recompile here.
   const byService = new Map<string, Set<CompiledState>>();
@@ -118,7 +151,13 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
 
   const compile = (identity: ProxyIdentity) => {
     const start = clock.monotonicMs();
-    const result = compileSnapshot({ proxy: identity, index: catalog.index, mesh, catalog: view });
+    const result = compileSnapshot({
+      proxy: identity,
+      index: catalog.index,
+      mesh,
+      catalog: view,
+      clusters,
+    });
     return { ...result, seconds: (clock.monotonicMs() - start) / 1000 };
   };
 
@@ -134,9 +173,11 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     const { snapshot, deps, seconds } = compile(s.identity);
     const changed = snapshot.version !== s.snapshot.version;
     metrics?.compiled(s.identity.kind, seconds, changed);
-    indexDeps(s, false);
-    s.deps = deps;
-    indexDeps(s, true);
+    if (!sameDeps(s.deps, deps)) {
+      indexDeps(s, false);
+      s.deps = deps;
+      indexDeps(s, true);
+    }
     if (!changed) return;
     s.snapshot = snapshot;
     log.debug({ identity: s.key, version: snapshot.version }, 'snapshot changed');
@@ -151,6 +192,7 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     if (pendingResources.size > 0) {
       const next = indexMeshResources(catalog.meshResources());
       for (const key of pendingResources) {
+        if (!NOT_IN_CLUSTERS.has(key.slice(0, key.indexOf('/')))) clusterEntries.clear();
         for (const index of [mesh, next]) {
           const stored = index.byKey.get(key);
           if (stored === undefined) continue;
@@ -180,6 +222,7 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     // the mesh index is rebuilt at the flush, where the old one still says what a change undid.
     for (const service of change.services) {
       view.invalidate(service);
+      clusterEntries.delete(service);
       pendingServices.add(service);
     }
     for (const key of change.meshResources) pendingResources.add(key);
