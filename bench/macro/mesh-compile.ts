@@ -16,7 +16,7 @@ import {
   fakeResource,
 } from '../../src/testing/fake-mesh-catalog.js';
 import { flags } from '../lib/load.js';
-import { fmt, machineBusy, Report, table } from '../lib/report.js';
+import { fmt, Report, settle, table } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
 import { seededRandom } from '../../test/helpers/seeded-random.js';
 
@@ -32,9 +32,10 @@ const opts = flags('npm run bench:mesh-compile -- [flags]', {
   changes: { default: 300, help: 'single status changes measured per phase' },
   burst: { default: 100, help: 'status changes (distinct services) in the burst phase' },
   seed: { default: 18, help: 'seed of the upstream choice and the changes' },
+  'quiet-wait': { default: 300, help: 'seconds to wait for other work on the machine to settle' },
 });
 
-const busyBefore = await machineBusy();
+const busyBefore = await settle(opts['quiet-wait']);
 const random = seededRandom(opts.seed);
 const pick = (n: number): number => Math.floor(random() * n);
 const svc = (i: number): string => `svc-${String(i).padStart(4, '0')}`;

@@ -11,10 +11,11 @@ import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { CatalogReader } from '../registry/catalog-facade.js';
 import type { CatalogChange, MeshCatalogReader } from '../registry/mesh-catalog.js';
 import { cachedCompileCatalog } from './catalog-endpoints.js';
-import type { ClusterCache, CompiledCluster } from './compile-context.js';
+import { SharedClusterCache } from './cluster-cache.js';
 import { compileSnapshot } from './compile-snapshot.js';
 import type { ControlPlane } from './contract.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
+import { Dependents, sameDeps } from './dependents.js';
 import { resourceTouches, type SnapshotDeps } from './mesh-deps.js';
 import { indexMeshResources, type MeshIndex } from './mesh-index.js';
 
@@ -56,28 +57,6 @@ interface CompiledState {
   deps: SnapshotDeps;
 }
 
-/** Kinds no cluster reads: a change to one leaves the compiled clusters valid. */
-const NOT_IN_CLUSTERS = new Set<string>([
-  'VirtualService',
-  'PeerAuthentication',
-  'AuthorizationPolicy',
-  'Sidecar',
-]);
-
-function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
-}
-
-function sameDeps(a: SnapshotDeps, b: SnapshotDeps): boolean {
-  return (
-    a.allServices === b.allServices &&
-    sameSet(a.services, b.services) &&
-    sameSet(a.resources, b.resources)
-  );
-}
-
 /** The key of an identity: what a compile depends on (not the proxy's id). */
 function identityKey(p: ProxyIdentity): string {
   const upstreams = p.upstreams === undefined ? null : [...new Set(p.upstreams)].sort();
@@ -106,48 +85,13 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     serviceNames: () => catalog.listServices().services.map((s) => s.name),
   });
   let mesh: MeshIndex = indexMeshResources(catalog.meshResources());
-  // Compiled clusters by host, shared by every identity (see ClusterCache for when they go).
-  const clusterEntries = new Map<string, Map<string, CompiledCluster>>();
-  const clusters: ClusterCache = {
-    get: (host, key) => clusterEntries.get(host)?.get(key),
-    set: (host, key, entry) => {
-      let entries = clusterEntries.get(host);
-      if (entries === undefined) clusterEntries.set(host, (entries = new Map()));
-      entries.set(key, entry);
-    },
-  };
-
-  // Who read what: a change's services and resource keys find the states to recompile here.
-  const byService = new Map<string, Set<CompiledState>>();
-  const byResource = new Map<string, Set<CompiledState>>();
-  const readsAllServices = new Set<CompiledState>();
+  const clusters = new SharedClusterCache();
+  const dependents = new Dependents<CompiledState>();
 
   const pendingServices = new Set<string>();
   const pendingResources = new Set<MeshResourceKey>();
   let scheduled = false;
   let closed = false;
-
-  const add = (map: Map<string, Set<CompiledState>>, key: string, s: CompiledState) => {
-    let set = map.get(key);
-    if (set === undefined) map.set(key, (set = new Set()));
-    set.add(s);
-  };
-  const remove = (map: Map<string, Set<CompiledState>>, key: string, s: CompiledState) => {
-    const set = map.get(key);
-    if (set === undefined) return;
-    set.delete(s);
-    if (set.size === 0) map.delete(key);
-  };
-  const indexDeps = (s: CompiledState, on: boolean) => {
-    const op = on ? add : remove;
-    if (s.deps.allServices) {
-      if (on) readsAllServices.add(s);
-      else readsAllServices.delete(s);
-    } else {
-      for (const service of s.deps.services) op(byService, service, s);
-    }
-    for (const key of s.deps.resources) op(byResource, key, s);
-  };
 
   const compile = (identity: ProxyIdentity) => {
     const start = clock.monotonicMs();
@@ -174,9 +118,9 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     const changed = snapshot.version !== s.snapshot.version;
     metrics?.compiled(s.identity.kind, seconds, changed);
     if (!sameDeps(s.deps, deps)) {
-      indexDeps(s, false);
+      dependents.remove(s, s.deps);
       s.deps = deps;
-      indexDeps(s, true);
+      dependents.add(s, deps);
     }
     if (!changed) return;
     s.snapshot = snapshot;
@@ -188,25 +132,24 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     scheduled = false;
     if (closed) return;
     const dirty = new Set<CompiledState>();
-    const mark = (set: Set<CompiledState> | undefined) => set?.forEach((s) => dirty.add(s));
     if (pendingResources.size > 0) {
       const next = indexMeshResources(catalog.meshResources());
       for (const key of pendingResources) {
-        if (!NOT_IN_CLUSTERS.has(key.slice(0, key.indexOf('/')))) clusterEntries.clear();
+        // What the resource touched before the change and what it touches after it.
         for (const index of [mesh, next]) {
           const stored = index.byKey.get(key);
           if (stored === undefined) continue;
-          for (const touched of resourceTouches(stored.resource)) mark(byResource.get(touched));
+          clusters.resourceChanged(stored.resource.kind);
+          for (const touched of resourceTouches(stored.resource)) {
+            dependents.ofResource(touched, dirty);
+          }
         }
       }
       mesh = next;
       pendingResources.clear();
     }
-    if (pendingServices.size > 0) {
-      for (const service of pendingServices) mark(byService.get(service));
-      mark(readsAllServices);
-      pendingServices.clear();
-    }
+    for (const service of pendingServices) dependents.ofService(service, dirty);
+    pendingServices.clear();
     for (const s of dirty) {
       if (states.get(s.key) !== s) continue; // its last watcher left during this flush
       try {
@@ -222,7 +165,7 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     // the mesh index is rebuilt at the flush, where the old one still says what a change undid.
     for (const service of change.services) {
       view.invalidate(service);
-      clusterEntries.delete(service);
+      clusters.serviceChanged(service);
       pendingServices.add(service);
     }
     for (const key of change.meshResources) pendingResources.add(key);
@@ -246,7 +189,7 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
         metrics?.compiled(proxy.kind, seconds, true);
         s = { key, identity: proxy, watchers: new Set(), snapshot, deps };
         states.set(key, s);
-        indexDeps(s, true);
+        dependents.add(s, deps);
       }
       const state = s;
       const watcher: Watcher = { proxy, onSnapshot };
@@ -255,7 +198,8 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
       return () => {
         if (!state.watchers.delete(watcher) || state.watchers.size > 0) return;
         if (states.get(key) === state) states.delete(key);
-        indexDeps(state, false);
+        dependents.remove(state, state.deps);
+        if (states.size === 0) clusters.clear();
       };
     },
     close() {
@@ -264,9 +208,8 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
       unsubscribe();
       for (const s of states.values()) s.watchers.clear();
       states.clear();
-      byService.clear();
-      byResource.clear();
-      readsAllServices.clear();
+      dependents.clear();
+      clusters.clear();
     },
   };
 }
