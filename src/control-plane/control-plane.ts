@@ -10,7 +10,7 @@ import type { MeshResourceKey } from '../protocol/mesh/resource.js';
 import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { CatalogReader } from '../registry/catalog-facade.js';
 import type { CatalogChange, MeshCatalogReader } from '../registry/mesh-catalog.js';
-import { cachedCompileCatalog } from './catalog-endpoints.js';
+import { cachedCompileCatalog, type InstanceSource } from './catalog-endpoints.js';
 import { SharedClusterCache } from './cluster-cache.js';
 import { compileSnapshot } from './compile-snapshot.js';
 import type { ControlPlane } from './contract.js';
@@ -80,10 +80,11 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     options.metrics === undefined
       ? undefined
       : new ControlPlaneMetrics(options.metrics, () => states.size);
-  const view = cachedCompileCatalog({
+  const source: InstanceSource = {
     serviceInstances: (service) => catalog.serviceInstances(service),
     serviceNames: () => catalog.listServices().services.map((s) => s.name),
-  });
+  };
+  const view = cachedCompileCatalog(source);
   let mesh: MeshIndex = indexMeshResources(catalog.meshResources());
   const clusters = new SharedClusterCache();
   const dependents = new Dependents<CompiledState>();
@@ -178,8 +179,15 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
   return {
     watch(proxy, onSnapshot) {
       if (closed) {
-        // Closed: the current snapshot once (the contract), and nothing after.
-        onSnapshot(compile(proxy).snapshot);
+        // Closed: the catalog's current snapshot once (the contract), and nothing after. The
+        // index and caches stopped following the catalog, so this compile reads it afresh.
+        const fresh = compileSnapshot({
+          proxy,
+          index: catalog.index,
+          mesh: indexMeshResources(catalog.meshResources()),
+          catalog: cachedCompileCatalog(source),
+        });
+        onSnapshot(fresh.snapshot);
         return () => undefined;
       }
       const key = identityKey(proxy);
