@@ -22,6 +22,11 @@ export interface ProxyRoute {
   readonly retry: RetryPolicy;
   /** The cluster of one request (a weighted split across subsets, or the only one). */
   pickCluster(): Cluster;
+  /**
+   * The filters of a request sent to `cluster` (the route's, then that backend's own), when the
+   * route has per-backend filters; absent: `filters` for every backend. MUST NOT throw.
+   */
+  filtersFor?(cluster: Cluster): readonly Filter[];
 }
 
 /**

@@ -9,7 +9,12 @@ import { errors, isMeshError } from '../core/errors.js';
 import type { ExchangeContext, ProxyRequestHead } from './contract.js';
 import { rawReply, replyFor, routeNotFound, upstreamFailure } from './error-reply.js';
 import type { FilterExchange } from './filter.js';
-import { stripResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import {
+  addRequestHeaderExtra,
+  stripResponseHeaders,
+  upstreamRequestHeaders,
+  type RequestHeaderExtras,
+} from './headers.js';
 
 /**
  * Tunnels one Upgrade request: match, filters, one instance of the route's cluster, then the
@@ -34,7 +39,8 @@ export function tunnelUpgrade(
     return;
   }
   const exchange = new UpgradeExchange(req, target.path);
-  for (const f of route.filters) {
+  const cluster = route.pickCluster();
+  for (const f of route.filtersFor?.(cluster) ?? route.filters) {
     const status = f.onRequest?.(exchange);
     if (status !== undefined && status !== 'continue') {
       rawReply(socket, status);
@@ -42,7 +48,6 @@ export function tunnelUpgrade(
     }
   }
   const options = engine.options;
-  const cluster = route.pickCluster();
   const go = (): void => {
     const endpoint = cluster.pick(undefined, undefined);
     if (endpoint === undefined) {
@@ -116,7 +121,7 @@ class UpgradeExchange implements FilterExchange {
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
   path: string;
-  extra: Record<string, string> | undefined;
+  extra: RequestHeaderExtras | undefined;
   remove: Set<string> | undefined;
   constructor(req: ProxyRequestHead, path: string) {
     this.method = req.method ?? 'GET';
@@ -126,6 +131,9 @@ class UpgradeExchange implements FilterExchange {
   setRequestHeader(name: string, value: string): void {
     (this.remove ??= new Set()).add(name);
     (this.extra ??= {})[name] = value;
+  }
+  addRequestHeader(name: string, value: string): void {
+    this.extra = addRequestHeaderExtra(this.extra, name, value);
   }
   removeRequestHeader(name: string): void {
     (this.remove ??= new Set()).add(name);

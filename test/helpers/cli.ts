@@ -153,3 +153,42 @@ export async function refusal(
     (err: unknown) => err as { code: string; message: string },
   );
 }
+
+/** A `meshwork gateway` process. */
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly exited: Promise<number | string | null>;
+  stderr(): string;
+}
+
+/**
+ * Spawns `meshwork gateway --listen 127.0.0.1:0 --admin 127.0.0.1:0 ...args` (log level warn)
+ * and resolves once it prints where it listens.
+ */
+export async function spawnGateway(args: readonly string[]): Promise<GatewayProcess> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'gateway', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args],
+    {
+      env: { ...process.env, MESHWORK_GATEWAY__LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
+  const [url, adminUrl] = await new Promise<[string, string]>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+) \(admin (http:\/\/\S+)\)/.exec(out);
+      if (m?.[1] !== undefined && m[2] !== undefined) resolve([m[1], m[2]]);
+    });
+    void exited.then((code) => reject(new Error(`gateway exited (${String(code)}):\n${err}`)));
+  });
+  return { child, url, adminUrl, exited, stderr: () => err };
+}
