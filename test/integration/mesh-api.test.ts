@@ -141,6 +141,36 @@ describe('mesh API', () => {
     assert.equal(gone.body.error.code, 'MESHWORK_ERR_REGISTRY_MESH_RESOURCE_NOT_FOUND');
   });
 
+  it('refuses a change that would leave a stored route dangling, naming the stored resource', async () => {
+    const put = await http(url(), 'POST', '/api/v1/mesh/apply', {
+      documents: [
+        dr('stay', 'stay', ['v1', 'v2']),
+        vs('stay', 'stay', [
+          { subset: 'v1', weight: 50 },
+          { subset: 'v2', weight: 50 },
+        ]),
+      ],
+    });
+    assert.equal(put.status, 200, put.text);
+    const r = await http(url(), 'POST', '/api/v1/mesh/apply', {
+      documents: [dr('stay', 'stay', ['v1'])],
+    });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(
+      r.body.error.field,
+      'VirtualService/default/stay: spec.http[0].route[1].destination.subset',
+    );
+    assert.deepEqual(r.body.error.details.problems, [
+      {
+        resource: 'VirtualService/default/stay',
+        path: 'spec.http[0].route[1].destination.subset',
+        reason: r.body.error.details.problems[0].reason,
+      },
+    ]);
+    const kept = await http(url(), 'GET', '/api/v1/mesh/resources/dr/default/stay');
+    assert.equal(kept.body.resource.resource.spec.subsets.length, 2);
+  });
+
   it('stores nothing on a dry run, and answers what would change', async () => {
     const before = await list();
     const r = await http(url(), 'POST', '/api/v1/mesh/apply', {
