@@ -14,6 +14,8 @@ import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-stor
 import { createAgentCluster } from '../registry/cluster/agent-cluster.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
+import { createControlPlane } from '../control-plane/control-plane.js';
+import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -124,6 +126,18 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   let url = ''; // known once listening
   const joinedAt = Date.now();
   const self = (): AgentMember => ({ nodeName: options.nodeName, url, joinedAt, status: 'alive' });
+  const members = async (): Promise<readonly AgentMember[]> =>
+    membership === undefined ? [self()] : membership.members();
+  // The control plane compiles snapshots from the catalog; the push server streams them to the
+  // proxies on this agent's HTTP server.
+  const controlPlane = createControlPlane({ catalog: reg, logger, metrics });
+  const push = createPushServer({
+    source: controlPlane,
+    nodeName: options.nodeName,
+    metrics,
+    logger,
+    members,
+  });
   const sep = options.http.lastIndexOf(':');
   const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
   const port = Number(options.http.slice(sep + 1));
@@ -131,7 +145,8 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     registry: reg,
     metrics,
     logger,
-    members: async () => (membership === undefined ? [self()] : membership.members()),
+    members,
+    plugins: [push.routes],
     isReady: () => reg.writable,
     notReadyReason: () => reg.unwritableReason,
     consul: {
@@ -151,10 +166,15 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
       knownNames: [hostname(), ...(isIP(host) === 0 ? [host] : [])],
     },
   });
+  const stopMesh = async (): Promise<void> => {
+    await push.close();
+    controlPlane.close();
+  };
   try {
     await app.listen({ host, port });
   } catch (err) {
     await cluster.leave();
+    await stopMesh();
     await reg.close();
     throw err;
   }
@@ -170,6 +190,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     await cluster.leave();
     await dns?.close();
     await app.close();
+    await stopMesh();
     await reg.close();
     throw err;
   }
@@ -184,7 +205,9 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
       await cluster.leave();
       reg.drain();
       await dns?.close();
+      // Ends the push streams first (their proxies reconnect to another agent).
       await app.close();
+      await stopMesh();
       await reg.close();
     },
   };

@@ -30,6 +30,10 @@ const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command
     synopsis: 'List the agents of the cluster',
     load: () => import('./commands/members.js'),
   },
+  'proxy-status': {
+    synopsis: 'List the mesh proxies and whether they are in sync',
+    load: () => import('./commands/proxy-status.js'),
+  },
   config: {
     synopsis: 'Validate the agent configuration',
     load: () => import('./commands/config.js'),
@@ -52,7 +56,7 @@ const USAGE = `Usage: meshwork <command> [flags]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([n, c]) => `  ${n.padEnd(12)}${c.synopsis}`)
+  .map(([n, c]) => `  ${n.padEnd(14)}${c.synopsis}`)
   .join('\n')}
 
 Run "meshwork <command> --help" for a command's flags and examples.

@@ -67,3 +67,21 @@ export {
 export type { MeshworkClientOptions } from './mesh-client.js';
 export { createMeshInterceptor, defaultIsService } from './mesh-dispatcher.js';
 export type { MeshInterceptorOptions, ServiceCluster } from './mesh-dispatcher.js';
+export {
+  MeshSubscriber,
+  DEFAULT_MESH_SUBSCRIBER_OPTIONS,
+  SNAPSHOT_FILE as MESH_SNAPSHOT_FILE,
+} from './mesh-subscriber.js';
+export type {
+  MeshSubscriberOptions,
+  MeshSubscriberEvents,
+  MeshStartSource,
+} from './mesh-subscriber.js';
+export type {
+  MeshSnapshot,
+  ProxyIdentity,
+  ProxyStatus,
+  ProxyStatusList,
+  PushAck,
+  PushFrame,
+} from '../protocol/mesh/snapshot.js';

@@ -22,6 +22,7 @@ import type {
   MeshResourceListResponse,
   MeshResourceResponse,
 } from '../protocol/mesh/api.js';
+import type { ProxyStatusList } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import type { CheckStatus, InstanceStatus } from '../core/types.js';
 
@@ -106,6 +107,14 @@ export class RegistryClient {
   /** The agents of the cluster (one, outside cluster mode). */
   members(): Promise<AgentListResponse> {
     return this.#json('GET', '/api/v1/agents');
+  }
+
+  /**
+   * The proxies connected for mesh push: to this agent with `local`, else to every agent of the
+   * cluster (the ones that did not answer are listed in `unreachable`).
+   */
+  meshProxies(options: { local?: boolean } = {}): Promise<ProxyStatusList> {
+    return this.#json('GET', `/api/v1/mesh/proxies${options.local === true ? '?local=true' : ''}`);
   }
 
   services(): Promise<ServiceListResponse> {

@@ -82,6 +82,8 @@ export const ERROR_CODES = {
   PROXY_UPSTREAM_TIMEOUT: 'MESHWORK_ERR_PROXY_UPSTREAM_TIMEOUT',
   /** The request is malformed (bad request line, headers too large, ...). */
   PROXY_BAD_REQUEST: 'MESHWORK_ERR_PROXY_BAD_REQUEST',
+  /** An ACK or NACK names a proxy that has no push stream on this agent. */
+  MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -362,6 +364,12 @@ export const errors = {
     new MeshError(ERROR_CODES.PROXY_BAD_REQUEST, `bad request: ${reason}`, {
       details: { reason },
     }),
+  meshProxyNotConnected: (id: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.MESH_PROXY_NOT_CONNECTED,
+      `proxy "${id}" has no push stream on this agent: ACK on the agent whose stream you hold`,
+      { details: { field: 'id' } },
+    ),
   rateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
       details: { retryAfterMs },

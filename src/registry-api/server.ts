@@ -37,6 +37,12 @@ export interface ApiServerOptions {
    * Omitted: IP addresses and localhost only, and no other origin.
    */
   readonly access?: RequestGuardOptions;
+  /**
+   * More routes (the control plane's push endpoints), registered after the request guard and
+   * the error handlers, so the Host and Origin rules and the error shapes apply to them too.
+   * Each runs once, while the server starts (`listen` or `ready`), in a child context.
+   */
+  readonly plugins?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
 }
 
 /** Headers a page allowed by `allowedOrigins` may read and send (CORS). */
@@ -183,6 +189,11 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
       registry: options.registry,
       logger: log,
       metrics: options.metrics,
+    });
+  }
+  for (const plugin of options.plugins ?? []) {
+    void app.register(async (child) => {
+      await plugin(child);
     });
   }
   return app;

@@ -68,11 +68,11 @@ describe('README tour', () => {
     // Mesh resources: a dry run shows the new ones as diffs; the apply stores them.
     assert.match(
       r.out,
-      /^virtualservice\.networking\.istio\.io\/default\/payments created \(dry run\)$/m,
+      /^virtualservice\.networking\.istio\.io\/default\/payments-canary created \(dry run\)$/m,
     );
     assert.match(r.out, /^\+kind: VirtualService$/m);
     assert.match(r.out, /^destinationrule\.networking\.istio\.io\/default\/payments created$/m);
-    assert.match(r.out, /^payments\s+default\s+\d+\s+\d+$/m);
+    assert.match(r.out, /^payments-canary\s+default\s+\d+\s+\d+$/m);
   });
 
   it('runs the Consul block: register, TTL pass, health, native read, KV, deregister', () => {

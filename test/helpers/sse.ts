@@ -1,5 +1,6 @@
 /** @module Test helper: reads a server-sent-events stream into parsed events, waits without sleeping. */
 import { request } from 'undici';
+import { arrivals } from './arrivals.js';
 
 export interface SseCollector<T> {
   readonly events: T[];
@@ -13,8 +14,7 @@ export interface SseCollector<T> {
 export async function collectSse<T = unknown>(url: string): Promise<SseCollector<T>> {
   const ac = new AbortController();
   const res = await request(url, { signal: ac.signal });
-  const events: T[] = [];
-  const waiters = new Set<() => void>();
+  const events = arrivals<T>();
   let buf = '';
   const reader = (async () => {
     for await (const chunk of res.body) {
@@ -28,24 +28,13 @@ export async function collectSse<T = unknown>(url: string): Promise<SseCollector
         buf = buf.slice(end + 2);
         if (data !== undefined) events.push(JSON.parse(data.slice(6)) as T);
       }
-      for (const w of [...waiters]) w();
     }
   })().catch(() => undefined);
   return {
-    events,
+    events: events.items,
     status: res.statusCode,
     contentType: String(res.headers['content-type']),
-    until: (n) =>
-      new Promise<void>((resolve) => {
-        const check = (): void => {
-          if (events.length >= n) {
-            waiters.delete(check);
-            resolve();
-          }
-        };
-        waiters.add(check);
-        check();
-      }),
+    until: events.until,
     close: async () => {
       ac.abort();
       await reader;

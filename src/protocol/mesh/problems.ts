@@ -99,7 +99,12 @@ export function problemsOf(
         );
         break;
       case 'invalid_value':
-        add(issue.path, `must be one of ${issue.values.map((v) => String(v)).join(', ')}`);
+        add(
+          issue.path,
+          issue.input === undefined
+            ? 'required'
+            : `must be one of ${issue.values.map((v) => String(v)).join(', ')}`,
+        );
         break;
       case 'invalid_key':
         add(issue.path, issue.issues[0]?.message ?? issue.message);

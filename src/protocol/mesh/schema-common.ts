@@ -55,33 +55,73 @@ export function list<T extends z.ZodType>(item: T, max: number, min = 0) {
     .pipe(z.array(item));
 }
 
-/** How {@link uniqueList} names a duplicate: the item's key, and the field of the item it is in. */
-export interface UniqueBy<T> {
-  readonly keyOf: (v: T) => unknown;
-  /** The item's field the key comes from (`name`): the problem's path ends with it. */
-  readonly field?: string;
+/**
+ * Options of a cross-field refinement: it runs even when other fields of the object failed
+ * (so that every problem is reported at once), but not when a field it reads is not of its
+ * type (its value may then be anything). Fields it only tests for presence need not be listed.
+ * A field that failed only a refinement (`custom`: out of range, say) has its type, so the
+ * refinement still runs and must read such values with care.
+ */
+export function unlessFailed(...fields: readonly string[]): z.core.$ZodSuperRefineParams {
+  return {
+    when: (payload) =>
+      typeof payload.value === 'object' &&
+      payload.value !== null &&
+      !payload.issues.some((i) => i.code !== 'custom' && fields.includes(String(i.path?.[0]))),
+  };
 }
 
-/** A list like {@link list} whose items (or their keys) are all different. */
+/** The value of `name` in `v` if `v` is a map (items of a list may not have been parsed). */
+export function fieldOf(name: string): (v: unknown) => unknown {
+  return (v) =>
+    typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[name] : undefined;
+}
+
+/** A key an item of a {@link uniqueList} must not share with another. */
+export interface UniqueBy {
+  /** The item's field that holds the key (`name`); the problem's path ends with it. */
+  readonly field: string;
+  /** The key, from the field's value (default: the value itself). */
+  readonly keyOf?: (v: unknown) => unknown;
+}
+
+/**
+ * A list like {@link list} whose items (or, with `by`, each of these fields of its items) are
+ * all different. Duplicates are found even when other items failed.
+ */
 export function uniqueList<T extends z.ZodType>(
   item: T,
   max: number,
-  { min = 0, by }: { readonly min?: number; readonly by?: UniqueBy<z.output<T>> } = {},
+  { min = 0, by = [] }: { readonly min?: number; readonly by?: readonly UniqueBy[] } = {},
 ) {
-  return list(item, max, min).superRefine((items, ctx) => {
-    const seen = new Set<unknown>();
-    items.forEach((v, i) => {
-      const k = by === undefined ? v : by.keyOf(v);
-      if (seen.has(k)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: by?.field === undefined ? [i] : [i, by.field],
-          message: `duplicate: ${JSON.stringify(k)} is listed twice`,
+  const keys: readonly { field?: string; keyOf: (v: unknown) => unknown }[] =
+    by.length === 0
+      ? [{ keyOf: (v) => v }]
+      : by.map((b) => {
+          const get = fieldOf(b.field);
+          const keyOf = b.keyOf ?? ((v: unknown) => v);
+          return { field: b.field, keyOf: (v: unknown) => keyOf(get(v)) };
+        });
+  return list(item, max, min).superRefine(
+    (items, ctx) => {
+      for (const { field, keyOf } of keys) {
+        const seen = new Set<unknown>();
+        items.forEach((v: unknown, i) => {
+          const k = keyOf(v);
+          if (k === undefined || (typeof k === 'object' && k !== null)) return;
+          if (seen.has(k)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: field === undefined ? [i] : [i, field],
+              message: `duplicate: ${JSON.stringify(k)} is listed twice`,
+            });
+          }
+          seen.add(k);
         });
       }
-      seen.add(k);
-    });
-  });
+    },
+    { when: (payload) => Array.isArray(payload.value) },
+  );
 }
 
 /** A map of at most `max` entries (checked before any entry is parsed). */
@@ -223,8 +263,9 @@ export function stringMatch({ prefix = true }: { readonly prefix?: boolean } = {
             .optional(),
       regex: regex.optional(),
     })
-    .superRefine((m, ctx) =>
-      exactlyOne(m, prefix ? ['exact', 'prefix', 'regex'] : ['exact', 'regex'], ctx),
+    .superRefine(
+      (m, ctx) => exactlyOne(m, prefix ? ['exact', 'prefix', 'regex'] : ['exact', 'regex'], ctx),
+      unlessFailed(),
     )
     .transform((m) => m as StringMatch);
 }

@@ -4,7 +4,7 @@
  * Istio spelling: a VirtualService without `hosts`, a weight on a route's only destination,
  * `trafficPolicy.circuitBreaker` and its `consecutiveErrors`.
  */
-import { shortHost } from './references.js';
+import { resolveMeshHost } from './references.js';
 import type { ResourceProblem } from './resource.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -75,7 +75,7 @@ function virtualService(spec: Obj, namespace: string, r: Respelled): Obj {
       const destination = isObj(d) ? d['destination'] : undefined;
       const host = isObj(destination) ? destination['host'] : undefined;
       if (typeof host !== 'string') continue;
-      const short = shortHost(host, namespace);
+      const short = resolveMeshHost(host, namespace);
       if (!hosts.has(short)) hosts.set(short, host);
     }
   }

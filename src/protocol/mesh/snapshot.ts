@@ -213,3 +213,15 @@ export interface ProxyStatus extends ProxyIdentity {
   readonly error?: string;
   readonly nackedVersion?: string;
 }
+
+/** The answer of `GET /api/v1/mesh/proxies`. */
+export interface ProxyStatusList {
+  /** Sorted by id. */
+  readonly proxies: readonly ProxyStatus[];
+  /** Cluster mode: the agents that did not answer in time (their proxies are missing). */
+  readonly unreachable: readonly {
+    readonly agent: string;
+    readonly url: string;
+    readonly error: string;
+  }[];
+}
