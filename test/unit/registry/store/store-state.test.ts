@@ -21,12 +21,10 @@ const resourceArb: fc.Arbitrary<MeshResource> = fc
 
 const opArb: fc.Arbitrary<StoreOp> = fc.oneof(
   resourceArb.map((resource) => ({ op: 'put-mesh-resource' as const, resource })),
-  fc
-    .constantFrom('a', 'b', 'c', 'absent')
-    .map((name) => ({
-      op: 'delete-mesh-resource' as const,
-      key: `DestinationRule/default/${name}` as const,
-    })),
+  fc.constantFrom('a', 'b', 'c', 'absent').map((name) => ({
+    op: 'delete-mesh-resource' as const,
+    key: `DestinationRule/default/${name}` as const,
+  })),
 );
 
 describe('StoreState mesh resources', () => {
