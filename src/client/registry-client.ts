@@ -15,6 +15,7 @@ import type {
   ServiceListResponse,
   WatchEvent,
 } from '../protocol/api-types.js';
+import type { ProxyStatusList } from '../protocol/mesh/snapshot.js';
 import type {
   MeshApplyBody,
   MeshApplyResponse,
@@ -22,7 +23,6 @@ import type {
   MeshResourceListResponse,
   MeshResourceResponse,
 } from '../protocol/mesh/api.js';
-import type { ProxyStatusList } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import type { CheckStatus, InstanceStatus } from '../core/types.js';
 
