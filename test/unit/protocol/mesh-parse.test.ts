@@ -660,16 +660,18 @@ const BAD: readonly Bad[] = [
     problems: [['spec.http[0].retries.attempts', 'required']],
   },
   {
-    name: 'VirtualService: a zero timeout, and one of two days',
+    name: 'VirtualService: a zero timeout, one of two days, one without a unit',
     doc: vs({
       http: [
         { route: [{ destination: { host: 'payments' } }], timeout: '0s' },
         { route: [{ destination: { host: 'payments' } }], timeout: '48h' },
+        { route: [{ destination: { host: 'payments' } }], timeout: 10 },
       ],
     }),
     problems: [
       ['spec.http[0].timeout', 'must be more than 0'],
       ['spec.http[1].timeout', 'must be at most 24h'],
+      ['spec.http[2].timeout', 'must be a duration like "100ms"'],
     ],
   },
   {
@@ -710,6 +712,11 @@ const BAD: readonly Bad[] = [
           rewrite: { uri: 'v2/' },
         },
         { route: [{ destination: { host: 'payments' } }], rewrite: {} },
+        {
+          route: [{ destination: { host: 'payments' } }],
+          mirror: { host: 'a' },
+          mirrorPercentage: 5,
+        },
       ],
     }),
     problems: [
@@ -718,6 +725,7 @@ const BAD: readonly Bad[] = [
       ['spec.http[1].mirrorPercentage.value', 'must be 0..100'],
       ['spec.http[1].rewrite.uri', 'must start with /'],
       ['spec.http[2].rewrite', 'must set uri or authority'],
+      ['spec.http[3].mirrorPercentage', 'must be a percentage: { value: 0..100 }'],
     ],
   },
   {
