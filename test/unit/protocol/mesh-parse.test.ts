@@ -470,6 +470,11 @@ const BAD: readonly Bad[] = [
     ],
   },
   {
+    name: 'a kind in the wrong case',
+    doc: { ...route1(), kind: 'virtualservice' },
+    problems: [['kind', 'unknown kind: kinds are case-sensitive; write VirtualService']],
+  },
+  {
     name: 'kind missing',
     doc: { ...route1(), kind: undefined },
     problems: [['kind', 'required']],
