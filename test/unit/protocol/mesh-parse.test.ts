@@ -194,6 +194,14 @@ const GOOD: readonly Good[] = [
     warnings: ['spec.hosts: absent: taken as [payments]'],
   },
   {
+    name: 'VirtualService: weight 100 on the only destination is dropped without a word',
+    doc: vs({ http: [{ route: [{ destination: { host: 'payments' }, weight: 100 }] }] }),
+    check: (r) =>
+      assert.deepEqual((r.spec as VirtualServiceSpec).http[0]?.route, [
+        { destination: { host: 'payments' } },
+      ]),
+  },
+  {
     name: 'VirtualService: a weight on the only destination is ignored, with a warning',
     doc: vs({ http: [{ route: [{ destination: { host: 'payments' }, weight: 10 }] }] }),
     check: (r) =>
