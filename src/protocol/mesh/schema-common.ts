@@ -207,16 +207,14 @@ export const ipOrCidr = z
 
 // Istio writes durations as protobuf durations ("1.5s") and, in YAML, also "100ms", "1m", "1h".
 const DURATION = /^(?:\d{1,9}(?:\.\d{1,9})?(?:h|ms|m|s))+$/;
+const DURATION_REASON = 'must be a duration like "100ms", "5s", "1.5s", "1m" or "1h"';
 
 /** An Istio duration ("100ms", "5s", "1.5s", "1m", "1h", "1m30s"), from `minMs` (at least 1) to `maxMs`. */
 export function duration(minMs = 1, maxMs: number = MESH_LIMITS.maxDurationMs): z.ZodString {
-  return z.string().superRefine((s, ctx) => {
+  return z.string({ error: DURATION_REASON }).superRefine((s, ctx) => {
     const ms = s.length <= 40 && DURATION.test(s) ? parseDurationMs(s) : undefined;
     if (ms === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must be a duration like "100ms", "5s", "1.5s", "1m" or "1h"',
-      });
+      ctx.addIssue({ code: 'custom', message: DURATION_REASON });
     } else if (ms < minMs) {
       ctx.addIssue({
         code: 'custom',
@@ -229,9 +227,10 @@ export function duration(minMs = 1, maxMs: number = MESH_LIMITS.maxDurationMs): 
 }
 
 /** A percentage: `{ value: 0..100 }`, fractions allowed. */
-export const percent = z.strictObject({
-  value: z.number().refine((n) => n >= 0 && n <= 100, 'must be 0..100'),
-}) satisfies z.ZodType<Percent>;
+export const percent = z.strictObject(
+  { value: z.number().refine((n) => n >= 0 && n <= 100, 'must be 0..100') },
+  { error: 'must be a percentage: { value: 0..100 }' },
+) satisfies z.ZodType<Percent>;
 
 /**
  * The compile work left to the resource being parsed, in RE2 instructions (see

@@ -194,6 +194,14 @@ const GOOD: readonly Good[] = [
     warnings: ['spec.hosts: absent: taken as [payments]'],
   },
   {
+    name: 'VirtualService: weight 100 on the only destination is dropped without a word',
+    doc: vs({ http: [{ route: [{ destination: { host: 'payments' }, weight: 100 }] }] }),
+    check: (r) =>
+      assert.deepEqual((r.spec as VirtualServiceSpec).http[0]?.route, [
+        { destination: { host: 'payments' } },
+      ]),
+  },
+  {
     name: 'VirtualService: a weight on the only destination is ignored, with a warning',
     doc: vs({ http: [{ route: [{ destination: { host: 'payments' }, weight: 10 }] }] }),
     check: (r) =>
@@ -470,6 +478,11 @@ const BAD: readonly Bad[] = [
     ],
   },
   {
+    name: 'a kind in the wrong case',
+    doc: { ...route1(), kind: 'virtualservice' },
+    problems: [['kind', 'unknown kind: kinds are case-sensitive; write VirtualService']],
+  },
+  {
     name: 'kind missing',
     doc: { ...route1(), kind: undefined },
     problems: [['kind', 'required']],
@@ -660,16 +673,18 @@ const BAD: readonly Bad[] = [
     problems: [['spec.http[0].retries.attempts', 'required']],
   },
   {
-    name: 'VirtualService: a zero timeout, and one of two days',
+    name: 'VirtualService: a zero timeout, one of two days, one without a unit',
     doc: vs({
       http: [
         { route: [{ destination: { host: 'payments' } }], timeout: '0s' },
         { route: [{ destination: { host: 'payments' } }], timeout: '48h' },
+        { route: [{ destination: { host: 'payments' } }], timeout: 10 },
       ],
     }),
     problems: [
       ['spec.http[0].timeout', 'must be more than 0'],
       ['spec.http[1].timeout', 'must be at most 24h'],
+      ['spec.http[2].timeout', 'must be a duration like "100ms"'],
     ],
   },
   {
@@ -710,6 +725,11 @@ const BAD: readonly Bad[] = [
           rewrite: { uri: 'v2/' },
         },
         { route: [{ destination: { host: 'payments' } }], rewrite: {} },
+        {
+          route: [{ destination: { host: 'payments' } }],
+          mirror: { host: 'a' },
+          mirrorPercentage: 5,
+        },
       ],
     }),
     problems: [
@@ -718,6 +738,7 @@ const BAD: readonly Bad[] = [
       ['spec.http[1].mirrorPercentage.value', 'must be 0..100'],
       ['spec.http[1].rewrite.uri', 'must start with /'],
       ['spec.http[2].rewrite', 'must set uri or authority'],
+      ['spec.http[3].mirrorPercentage', 'must be a percentage: { value: 0..100 }'],
     ],
   },
   {
