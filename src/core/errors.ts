@@ -235,8 +235,10 @@ export const errors = {
     }[],
   ): MeshError => {
     const first = problems[0] ?? { path: '', reason: 'invalid' };
-    const where = first.document === undefined ? first.resource : `documents[${first.document}]`;
-    const field = [where, first.path].filter((p) => p !== undefined && p !== '').join('.');
+    // A stored resource is named as the registry names it: `Kind/namespace/name: path`.
+    const [where, join] =
+      first.document === undefined ? [first.resource, ': '] : [`documents[${first.document}]`, '.'];
+    const field = [where, first.path].filter((p) => p !== undefined && p !== '').join(join);
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : '';
     return new MeshError(
       ERROR_CODES.VALIDATION,

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { createRegistryClient } from '../../src/client/registry-client.js';
+import { ERROR_CODES, isMeshError } from '../../src/core/errors.js';
 import { http, useTestAgent } from '../helpers/agent.js';
 import { meshApplyBody } from '../helpers/mesh-arbitraries.js';
 
@@ -141,6 +143,36 @@ describe('mesh API', () => {
     assert.equal(gone.body.error.code, 'MESHWORK_ERR_REGISTRY_MESH_RESOURCE_NOT_FOUND');
   });
 
+  it('refuses a change that would leave a stored route dangling, naming the stored resource', async () => {
+    const put = await http(url(), 'POST', '/api/v1/mesh/apply', {
+      documents: [
+        dr('stay', 'stay', ['v1', 'v2']),
+        vs('stay', 'stay', [
+          { subset: 'v1', weight: 50 },
+          { subset: 'v2', weight: 50 },
+        ]),
+      ],
+    });
+    assert.equal(put.status, 200, put.text);
+    const r = await http(url(), 'POST', '/api/v1/mesh/apply', {
+      documents: [dr('stay', 'stay', ['v1'])],
+    });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(
+      r.body.error.field,
+      'VirtualService/default/stay: spec.http[0].route[1].destination.subset',
+    );
+    assert.deepEqual(r.body.error.details.problems, [
+      {
+        resource: 'VirtualService/default/stay',
+        path: 'spec.http[0].route[1].destination.subset',
+        reason: r.body.error.details.problems[0].reason,
+      },
+    ]);
+    const kept = await http(url(), 'GET', '/api/v1/mesh/resources/dr/default/stay');
+    assert.equal(kept.body.resource.resource.spec.subsets.length, 2);
+  });
+
   it('stores nothing on a dry run, and answers what would change', async () => {
     const before = await list();
     const r = await http(url(), 'POST', '/api/v1/mesh/apply', {
@@ -231,6 +263,46 @@ describe('mesh API', () => {
     const again = await http(url(), 'DELETE', '/api/v1/mesh/resources/dr/default/reviews');
     assert.equal(again.status, 200);
     assert.equal(again.body.deleted, false);
+  });
+
+  it('serves the SDK client: apply, refusals with every problem, blocking list, read, delete', async () => {
+    const client = createRegistryClient({ addresses: [url()] });
+    try {
+      const refused = await client
+        .meshApply({ documents: [vs('sdk', 'sdk', [{ subset: 'v1', weight: 100 }])] })
+        .then(
+          () => assert.fail('accepted'),
+          (err: unknown) => err,
+        );
+      assert.ok(isMeshError(refused, ERROR_CODES.VALIDATION));
+      assert.equal(refused.details?.field, 'documents[0].spec.http[0].route[0].destination.subset');
+      assert.deepEqual(
+        (refused.details?.problems as { document: number }[]).map((p) => p.document),
+        [0],
+      );
+
+      const start = await client.meshResources({ kind: 'destinationrules' });
+      const waiting = client.meshResources({ kind: 'dr', index: start.index, waitMs: 20_000 });
+      const applied = await client.meshApply({ documents: [dr('sdk', 'sdk', ['v1'])], set: 'x' });
+      assert.deepEqual(
+        applied.resources.map((c) => [c.key, c.action]),
+        [['DestinationRule/default/sdk', 'created']],
+      );
+      assert.equal((await waiting).index, applied.index);
+
+      const one = await client.meshResource('destinationrules', 'default', 'sdk');
+      assert.equal(one.resource.modifyIndex, applied.index);
+      const missing = await client.meshResource('dr', 'default', 'nope').then(
+        () => assert.fail('found'),
+        (err: unknown) => err,
+      );
+      assert.ok(isMeshError(missing, ERROR_CODES.MESH_RESOURCE_NOT_FOUND));
+      const deleted = await client.meshDelete('dr', 'default', 'sdk');
+      assert.equal(deleted.deleted, true);
+      assert.ok(deleted.index > applied.index);
+    } finally {
+      await client.close();
+    }
   });
 
   it('never answers an arbitrary apply body with a 5xx', async () => {

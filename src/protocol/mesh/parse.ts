@@ -13,6 +13,7 @@ import {
   type MeshResource,
   type ResourceProblem,
 } from './resource.js';
+import { withRegexBudget } from './schema-common.js';
 import { documentSchemaOf } from './schema-document.js';
 import { respellSeedFields } from './seed-spellings.js';
 
@@ -79,7 +80,7 @@ function parse(doc: unknown): ParseResult {
   const respelled = respellSeedFields(doc as Readonly<Record<string, unknown>>);
   const kind = respelled.doc['kind'];
   const schema = documentSchemaOf(kind);
-  const result = schema.safeParse(respelled.doc, { reportInput: true });
+  const result = withRegexBudget(() => schema.safeParse(respelled.doc, { reportInput: true }));
   const problems = [
     ...respelled.problems,
     ...(result.success ? [] : problemsOf(result.error, '', respelled.renamed)),

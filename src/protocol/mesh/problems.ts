@@ -91,11 +91,14 @@ export function problemsOf(
         }
         break;
       case 'invalid_type':
+        // A schema's own reason (a duration's) beats zod's "Invalid input: expected ...".
         add(
           issue.path,
           issue.input === undefined
             ? 'required'
-            : `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}`,
+            : issue.message.startsWith('Invalid input')
+              ? `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}`
+              : issue.message,
         );
         break;
       case 'invalid_value':

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDurationMs, parseDurationMs } from '../../core/duration.js';
 import { SERVICE_NAME, printable } from '../registration.js';
-import { userRegexSchema } from '../user-regex.js';
+import { userRegexSize } from '../user-regex.js';
 import type { HeaderOperations, Headers, Percent, StringMatch, WorkloadSelector } from './specs.js';
 
 /**
@@ -33,6 +33,11 @@ export const MESH_LIMITS = Object.freeze({
   maxMapEntries: 64,
   maxHostLength: 253,
   maxRegexLength: 1024,
+  /**
+   * RE2 instructions of all the regexes of one resource (each counts at least 64): 50 to 100 ms
+   * of compiling at most, room for 512 small regexes or 16 of the largest.
+   */
+  maxRegexInstructions: 32_768,
   /** URIs, prefixes, exact values, paths, principals. */
   maxTextLength: 1024,
   maxHeaderNameLength: 256,
@@ -77,31 +82,18 @@ export function fieldOf(name: string): (v: unknown) => unknown {
     typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[name] : undefined;
 }
 
-/** A key an item of a {@link uniqueList} must not share with another. */
-export interface UniqueBy {
-  /** The item's field that holds the key (`name`); the problem's path ends with it. */
-  readonly field: string;
-  /** The key, from the field's value (default: the value itself). */
-  readonly keyOf?: (v: unknown) => unknown;
-}
-
 /**
- * A list like {@link list} whose items (or, with `by`, each of these fields of its items) are
- * all different. Duplicates are found even when other items failed.
+ * A list like {@link list} whose items (or, with `by`, the values of each of these fields of its
+ * items: `['number', 'name']`) are all different. Duplicates are found even when other items
+ * failed; the problem is at the second item (and its field).
  */
 export function uniqueList<T extends z.ZodType>(
   item: T,
   max: number,
-  { min = 0, by = [] }: { readonly min?: number; readonly by?: readonly UniqueBy[] } = {},
+  { min = 0, by = [] }: { readonly min?: number; readonly by?: readonly string[] } = {},
 ) {
   const keys: readonly { field?: string; keyOf: (v: unknown) => unknown }[] =
-    by.length === 0
-      ? [{ keyOf: (v) => v }]
-      : by.map((b) => {
-          const get = fieldOf(b.field);
-          const keyOf = b.keyOf ?? ((v: unknown) => v);
-          return { field: b.field, keyOf: (v: unknown) => keyOf(get(v)) };
-        });
+    by.length === 0 ? [{ keyOf: (v) => v }] : by.map((field) => ({ field, keyOf: fieldOf(field) }));
   return list(item, max, min).superRefine(
     (items, ctx) => {
       for (const { field, keyOf } of keys) {
@@ -215,16 +207,14 @@ export const ipOrCidr = z
 
 // Istio writes durations as protobuf durations ("1.5s") and, in YAML, also "100ms", "1m", "1h".
 const DURATION = /^(?:\d{1,9}(?:\.\d{1,9})?(?:h|ms|m|s))+$/;
+const DURATION_REASON = 'must be a duration like "100ms", "5s", "1.5s", "1m" or "1h"';
 
 /** An Istio duration ("100ms", "5s", "1.5s", "1m", "1h", "1m30s"), from `minMs` (at least 1) to `maxMs`. */
 export function duration(minMs = 1, maxMs: number = MESH_LIMITS.maxDurationMs): z.ZodString {
-  return z.string().superRefine((s, ctx) => {
+  return z.string({ error: DURATION_REASON }).superRefine((s, ctx) => {
     const ms = s.length <= 40 && DURATION.test(s) ? parseDurationMs(s) : undefined;
     if (ms === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must be a duration like "100ms", "5s", "1.5s", "1m" or "1h"',
-      });
+      ctx.addIssue({ code: 'custom', message: DURATION_REASON });
     } else if (ms < minMs) {
       ctx.addIssue({
         code: 'custom',
@@ -237,15 +227,59 @@ export function duration(minMs = 1, maxMs: number = MESH_LIMITS.maxDurationMs): 
 }
 
 /** A percentage: `{ value: 0..100 }`, fractions allowed. */
-export const percent = z.strictObject({
-  value: z.number().refine((n) => n >= 0 && n <= 100, 'must be 0..100'),
-}) satisfies z.ZodType<Percent>;
+export const percent = z.strictObject(
+  { value: z.number().refine((n) => n >= 0 && n <= 100, 'must be 0..100') },
+  { error: 'must be a percentage: { value: 0..100 }' },
+) satisfies z.ZodType<Percent>;
 
-/** A regex field: RE2 syntax (the reason names what RE2 refuses). */
+/**
+ * The compile work left to the resource being parsed, in RE2 instructions (see
+ * {@link withRegexBudget}); undefined outside a parse, where regexes are not counted.
+ */
+let regexBudget: { remaining: number; refused: boolean } | undefined;
+
+/** Each regex is charged at least this many instructions: compiling has a cost of its own. */
+const MIN_REGEX_CHARGE = 64;
+
+/**
+ * Runs `parse` (synchronous: a schema's safeParse) with a budget of RE2 instructions for all the
+ * regexes of one resource. One regex is capped at 2,048 instructions, but compiling costs 1 to 3
+ * µs an instruction in re2js, so a resource of many large regexes (`a{0,900}`: 8 characters,
+ * 1,805 instructions, about 2 ms) would cost seconds. Past the budget, the first regex is refused
+ * (naming the budget) and the rest are not read.
+ */
+export function withRegexBudget<T>(parse: () => T): T {
+  const outer = regexBudget;
+  regexBudget = { remaining: MESH_LIMITS.maxRegexInstructions, refused: false };
+  try {
+    return parse();
+  } finally {
+    regexBudget = outer;
+  }
+}
+
+/** A regex field: RE2 syntax (the reason names what RE2 refuses), within the resource's budget. */
 export const regex = z
   .string()
+  .min(1, 'must not be empty')
   .max(MESH_LIMITS.maxRegexLength, `must be at most ${MESH_LIMITS.maxRegexLength} characters`)
-  .pipe(userRegexSchema(MESH_LIMITS.maxRegexLength));
+  .pipe(
+    z.string().superRefine((pattern, ctx) => {
+      const budget = regexBudget;
+      if (budget !== undefined && budget.remaining <= 0) {
+        if (budget.refused) return;
+        budget.refused = true;
+        ctx.addIssue({
+          code: 'custom',
+          message: `not compiled: the regexes of this resource come to more than ${MESH_LIMITS.maxRegexInstructions} RE2 instructions (each counts at least ${MIN_REGEX_CHARGE}); use fewer or smaller ones`,
+        });
+        return;
+      }
+      const size = userRegexSize(pattern);
+      if (typeof size === 'string') ctx.addIssue({ code: 'custom', message: size });
+      else if (budget !== undefined) budget.remaining -= Math.max(size, MIN_REGEX_CHARGE);
+    }),
+  );
 
 /**
  * Istio's StringMatch: exactly one of exact, prefix, regex. `prefix: false` for the fields
@@ -285,11 +319,6 @@ export const httpToken = z
 
 /** An HTTP header name, lower-cased. */
 export const headerName = httpToken.transform((s) => s.toLowerCase());
-
-/** Whether `s` is an HTTP token. */
-export function isHttpToken(s: string): boolean {
-  return TOKEN.test(s);
-}
 
 /** A header value: no CR, LF or NUL (they would split or end the header). */
 export const headerValue = z
@@ -357,18 +386,16 @@ export const workloadSelector = z.strictObject({
   ),
 }) satisfies z.ZodType<WorkloadSelector>;
 
-/** Whether exactly one of `keys` is set in `o`; names them in the reason otherwise. */
+/** Adds an issue unless exactly one of `keys` is set in `o`, naming them. */
 export function exactlyOne(
   o: Readonly<Record<string, unknown>>,
   keys: readonly string[],
   ctx: z.RefinementCtx,
-  path: readonly PropertyKey[] = [],
 ): void {
   const set = keys.filter((k) => o[k] !== undefined);
   if (set.length === 1) return;
   ctx.addIssue({
     code: 'custom',
-    path: [...path],
     message:
       set.length === 0
         ? `must set one of ${keys.join(', ')}`

@@ -136,6 +136,6 @@ export const destinationRuleSpecSchema = z.strictObject({
   host: hostOrWildcard,
   trafficPolicy: trafficPolicy.optional(),
   subsets: uniqueList(subset, MESH_LIMITS.maxSubsets, {
-    by: [{ field: 'name' }],
+    by: ['name'],
   }).optional(),
 }) satisfies z.ZodType<DestinationRuleSpec>;

@@ -126,9 +126,16 @@ const DOCUMENT_SCHEMAS = new Map(
 
 const UNKNOWN_KIND_SCHEMA = z.strictObject({
   apiVersion: z.string(),
-  kind: z
-    .string()
-    .refine(() => false, `unknown kind: the supported kinds are ${MESH_KINDS.join(', ')}`),
+  kind: z.string().superRefine((kind, ctx) => {
+    const meant = MESH_KINDS.find((k) => k.toLowerCase() === kind.toLowerCase());
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        meant === undefined
+          ? `unknown kind: the supported kinds are ${MESH_KINDS.join(', ')}`
+          : `unknown kind: kinds are case-sensitive; write ${meant}`,
+    });
+  }),
   metadata,
   spec: z.unknown(),
 });

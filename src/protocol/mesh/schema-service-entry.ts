@@ -7,6 +7,7 @@ import { z } from 'zod';
 import {
   MESH_LIMITS,
   dnsLabel,
+  exactlyOne,
   host,
   hostOrWildcard,
   int,
@@ -55,7 +56,7 @@ export const serviceEntrySpecSchema = z
     hosts: uniqueList(hostOrWildcard, MESH_LIMITS.maxHosts, { min: 1 }),
     ports: uniqueList(servicePort, MESH_LIMITS.maxServicePorts, {
       min: 1,
-      by: [{ field: 'number' }, { field: 'name' }],
+      by: ['number', 'name'],
     }),
     location: z.enum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
     resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN']).default('NONE'),
@@ -132,9 +133,21 @@ export const serviceEntrySpecSchema = z
     unlessFailed('resolution', 'endpoints', 'hosts'),
   ) satisfies z.ZodType<ServiceEntrySpec>;
 
+/**
+ * A Sidecar's `workloadSelector`: Istio spells its labels `labels` (not `matchLabels`, as the
+ * security kinds do); both are taken, stored as `matchLabels` like every other selector.
+ */
+const sidecarWorkloadSelector = z
+  .strictObject({
+    labels: workloadSelector.shape.matchLabels.optional(),
+    matchLabels: workloadSelector.shape.matchLabels.optional(),
+  })
+  .superRefine((w, ctx) => exactlyOne(w, ['labels', 'matchLabels'], ctx), unlessFailed())
+  .transform((w) => ({ matchLabels: w.matchLabels ?? w.labels ?? {} }));
+
 /** Sidecar `spec`. */
 export const sidecarSpecSchema = z.strictObject({
-  workloadSelector: workloadSelector.optional(),
+  workloadSelector: sidecarWorkloadSelector.optional(),
   outboundTrafficPolicy: z
     .strictObject({ mode: z.enum(['ALLOW_ANY', 'REGISTRY_ONLY']) })
     .optional(),

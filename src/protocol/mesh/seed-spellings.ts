@@ -59,6 +59,8 @@ function virtualService(spec: Obj, namespace: string, r: Respelled): Obj {
       if (!isObj(only) || !Object.hasOwn(only, 'weight')) return h;
       const { weight, ...rest } = only;
       changed = true;
+      // `weight: 100` says what Istio does anyway (and its docs write it): dropped silently.
+      if (weight === 100) return { ...h, route: [rest] };
       r.warnings.push(
         `spec.http[${i}].route[0].weight: ignored: a route's only destination gets all of that route's traffic, whatever its weight${typeof weight === 'number' ? ` (${weight})` : ''}; to split traffic, list the destinations in one route, with weights that sum to 100`,
       );

@@ -19,7 +19,7 @@ import {
 } from '../../protocol/mesh/resource.js';
 import type { CatalogFacade, Topic } from '../../registry/catalog-facade.js';
 import { jsonBody } from '../body.js';
-import type { Query } from '../query.js';
+import { first, type Query } from '../query.js';
 import { parseMeshApplyBody, withDocuments } from './mesh-apply-body.js';
 
 export interface MeshRoutesOptions {
@@ -42,9 +42,6 @@ function kindParam(word: string): MeshKind {
   if (kind === undefined) throw errors.meshKindUnknown(word, PLURALS);
   return kind;
 }
-
-const first = (v: string | string[] | undefined): string | undefined =>
-  Array.isArray(v) ? v[0] : v;
 
 interface ResourceParams {
   readonly kind: string;

@@ -15,6 +15,8 @@ import {
   type ParseResult,
 } from '../../../src/protocol/mesh/parse.js';
 import { checkReferences } from '../../../src/protocol/mesh/references.js';
+import { MESH_LIMITS } from '../../../src/protocol/mesh/schema-common.js';
+import { userRegexSize } from '../../../src/protocol/user-regex.js';
 import {
   MESH_KINDS,
   MESH_KIND_INFO,
@@ -192,6 +194,14 @@ const GOOD: readonly Good[] = [
     warnings: ['spec.hosts: absent: taken as [payments]'],
   },
   {
+    name: 'VirtualService: weight 100 on the only destination is dropped without a word',
+    doc: vs({ http: [{ route: [{ destination: { host: 'payments' }, weight: 100 }] }] }),
+    check: (r) =>
+      assert.deepEqual((r.spec as VirtualServiceSpec).http[0]?.route, [
+        { destination: { host: 'payments' } },
+      ]),
+  },
+  {
     name: 'VirtualService: a weight on the only destination is ignored, with a warning',
     doc: vs({ http: [{ route: [{ destination: { host: 'payments' }, weight: 10 }] }] }),
     check: (r) =>
@@ -316,6 +326,12 @@ const GOOD: readonly Good[] = [
       workloadSelector: { matchLabels: { app: 'orders' } },
       outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
     }),
+  },
+  {
+    name: "Sidecar: Istio's workloadSelector.labels, stored as matchLabels",
+    doc: doc('Sidecar', { workloadSelector: { labels: { app: 'orders' } } }),
+    check: (r) =>
+      assert.deepEqual(r.spec, { workloadSelector: { matchLabels: { app: 'orders' } } }),
   },
   // AuthorizationPolicy
   {
@@ -460,6 +476,11 @@ const BAD: readonly Bad[] = [
       ['kind', 'unknown kind: the supported kinds are VirtualService, DestinationRule'],
       ['metadata.name', 'DNS subdomain'],
     ],
+  },
+  {
+    name: 'a kind in the wrong case',
+    doc: { ...route1(), kind: 'virtualservice' },
+    problems: [['kind', 'unknown kind: kinds are case-sensitive; write VirtualService']],
   },
   {
     name: 'kind missing',
@@ -652,16 +673,18 @@ const BAD: readonly Bad[] = [
     problems: [['spec.http[0].retries.attempts', 'required']],
   },
   {
-    name: 'VirtualService: a zero timeout, and one of two days',
+    name: 'VirtualService: a zero timeout, one of two days, one without a unit',
     doc: vs({
       http: [
         { route: [{ destination: { host: 'payments' } }], timeout: '0s' },
         { route: [{ destination: { host: 'payments' } }], timeout: '48h' },
+        { route: [{ destination: { host: 'payments' } }], timeout: 10 },
       ],
     }),
     problems: [
       ['spec.http[0].timeout', 'must be more than 0'],
       ['spec.http[1].timeout', 'must be at most 24h'],
+      ['spec.http[2].timeout', 'must be a duration like "100ms"'],
     ],
   },
   {
@@ -702,6 +725,11 @@ const BAD: readonly Bad[] = [
           rewrite: { uri: 'v2/' },
         },
         { route: [{ destination: { host: 'payments' } }], rewrite: {} },
+        {
+          route: [{ destination: { host: 'payments' } }],
+          mirror: { host: 'a' },
+          mirrorPercentage: 5,
+        },
       ],
     }),
     problems: [
@@ -710,6 +738,7 @@ const BAD: readonly Bad[] = [
       ['spec.http[1].mirrorPercentage.value', 'must be 0..100'],
       ['spec.http[1].rewrite.uri', 'must start with /'],
       ['spec.http[2].rewrite', 'must set uri or authority'],
+      ['spec.http[3].mirrorPercentage', 'must be a percentage: { value: 0..100 }'],
     ],
   },
   {
@@ -985,6 +1014,11 @@ const BAD: readonly Bad[] = [
     doc: doc('Sidecar', { outboundTrafficPolicy: {} }),
     problems: [['spec.outboundTrafficPolicy.mode', 'required']],
   },
+  {
+    name: 'Sidecar: both labels and matchLabels',
+    doc: doc('Sidecar', { workloadSelector: { labels: { a: 'b' }, matchLabels: { a: 'b' } } }),
+    problems: [['spec.workloadSelector', 'must set only one of labels, matchLabels']],
+  },
   // AuthorizationPolicy
   {
     name: 'AuthorizationPolicy: CUSTOM without a provider',
@@ -1175,6 +1209,32 @@ describe('parseMeshResource', () => {
     );
   });
 
+  it("bounds the compile work of a resource's regexes, naming the first one past the budget", () => {
+    const many = (pattern: (i: number) => string, n: number) =>
+      vs({
+        http: [
+          {
+            match: Array.from({ length: n }, (_, i) => ({ uri: { regex: pattern(i) } })),
+            route: [{ destination: { host: 'payments' } }],
+          },
+        ],
+      });
+    // Large programs from short patterns: refused once their sum passes the budget.
+    const size = userRegexSize('a{0,900}0');
+    assert.equal(typeof size, 'number');
+    const first = Math.ceil(MESH_LIMITS.maxRegexInstructions / (size as number));
+    const r = parseMeshResource(many((i) => `a{0,900}${i % 10}`, 32));
+    assert.ok(!r.ok);
+    assert.deepEqual(r.problems, [
+      {
+        path: `spec.http[0].match[${first}].uri.regex`,
+        reason: `not compiled: the regexes of this resource come to more than ${MESH_LIMITS.maxRegexInstructions} RE2 instructions (each counts at least 64); use fewer or smaller ones`,
+      },
+    ]);
+    // Small ones: each counts 64, so 512 fit.
+    ok(parseMeshResource(many((i) => `^/v${i}/`, 32)));
+  });
+
   it('leaves the document it is given as it was', () => {
     const d = doc('DestinationRule', {
       host: 'payments',
@@ -1273,6 +1333,17 @@ describe('examples/mesh-resources (the examples docs/mesh.md includes)', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
 
   it('has examples', () => assert.ok(files.length >= 4, files.join(', ')));
+
+  it('are shown whole in docs/mesh.md', () => {
+    const docs = readFileSync('docs/mesh.md', 'utf8');
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      assert.ok(
+        docs.includes(`\`\`\`yaml\n${text}\`\`\``),
+        `docs/mesh.md does not show ${file} as it is`,
+      );
+    }
+  });
 
   for (const file of files) {
     it(`${file}: every document parses without warnings, and no reference dangles`, () => {
@@ -1435,7 +1506,18 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   }),
 );
 
-const GOOD_DOCS = GOOD.map((c) => c.doc);
+/** The documents of a multi-document YAML file, as plain data. */
+const yamlDocs = (path: string): unknown[] =>
+  parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as unknown);
+
+/** Every document known good: the table's, the seed's (with its spellings) and the examples'. */
+const GOOD_DOCS = [
+  ...GOOD.map((c) => c.doc),
+  ...yamlDocs('test/fixtures/seed-003-mesh.yaml'),
+  ...readdirSync('examples/mesh-resources').flatMap((f) =>
+    yamlDocs(join('examples/mesh-resources', f)),
+  ),
+];
 
 /** A good document with one random mutation. */
 const mutatedDoc = fc
@@ -1483,12 +1565,7 @@ describe('parseMeshResource properties', () => {
   });
 
   it('returns a normalised resource unchanged, with no warnings (every good document)', () => {
-    for (const d of [
-      ...GOOD_DOCS,
-      ...parseAllDocuments(readFileSync('test/fixtures/seed-003-mesh.yaml', 'utf8')).map(
-        (x) => x.toJS() as unknown,
-      ),
-    ]) {
+    for (const d of GOOD_DOCS) {
       const first = ok(parseMeshResource(d));
       assert.deepEqual(parseMeshResource(first), { ok: true, resource: first, warnings: [] });
       // Stored as JSON: the same again.
