@@ -275,6 +275,25 @@ describe('gateway in mesh mode', () => {
     }
   });
 
+  it('rebuilds the snapshot in force with new options on a reload (SIGHUP)', async () => {
+    const s = snapshot([route('r')], [clusterOf('web', [v1])]);
+    assert.equal(feed.push(s), undefined);
+    assert.equal([...gw.clusters()][0]?.balancer.kind, 'round-robin');
+    const next = resolveGatewayOptions({
+      flags: {
+        mesh: true,
+        listen: '127.0.0.1:0',
+        admin: '127.0.0.1:0',
+        logLevel: 'silent',
+        balancer: 'random',
+      },
+    });
+    assert.deepEqual(gw.reload(next).restartNeeded, []);
+    assert.equal([...gw.clusters()][0]?.balancer.kind, 'random');
+    assert.equal(gw.snapshot()?.version, s.version);
+    assert.equal((await call(gw.url, '/')).text, 'v1');
+  });
+
   it('refuses a snapshot it cannot run (NACK with the route and field) and keeps routing on the last good one', async () => {
     const good = snapshot(
       [route('r', { backends: [{ cluster: 'web|v2', weight: 100 }] })],
