@@ -11,12 +11,12 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { SNAPSHOT_FILE } from '../../src/client/mesh-subscriber.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { startGateway, type RunningGateway } from '../../src/gateway/gateway.js';
+import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/gateway/gateway.js';
 import { createMeshFeed } from '../../src/gateway/mesh-feed.js';
 import { resolveGatewayOptions } from '../../src/gateway/options.js';
 import type { SnapshotFeed, SnapshotFeedStart } from '../../src/gateway/snapshot-feed.js';
 import type { MeshSnapshot, SnapshotCluster } from '../../src/protocol/mesh/snapshot.js';
-import { call, startUpstream, type Upstream } from '../helpers/gateway.js';
+import { call, describeOnEachHttp1, startUpstream, type Upstream } from '../helpers/gateway.js';
 import {
   meshSnapshot,
   snapshotCluster,
@@ -59,11 +59,14 @@ const route = snapshotRoute;
 const clusterOf = (name: string, upstreams: readonly Upstream[]): SnapshotCluster =>
   snapshotCluster(name, { endpoints: upstreams.map((u) => snapshotEndpoint(u.id, u.port)) });
 
-async function startMeshGateway(feed: SnapshotFeed): Promise<RunningGateway> {
+async function startMeshGateway(
+  feed: SnapshotFeed,
+  deps: GatewayDeps = {},
+): Promise<RunningGateway> {
   const options = resolveGatewayOptions({
     flags: { mesh: true, listen: '127.0.0.1:0', admin: '127.0.0.1:0', logLevel: 'silent' },
   });
-  return startGateway(options, silentLogger, { snapshotFeed: feed });
+  return startGateway(options, silentLogger, { ...deps, snapshotFeed: feed });
 }
 
 async function json(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -71,7 +74,7 @@ async function json(url: string): Promise<{ status: number; body: Record<string,
   return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
 }
 
-describe('gateway in mesh mode', () => {
+describeOnEachHttp1('gateway in mesh mode', (http1) => {
   let v1: Upstream;
   let v2: Upstream;
   let feed: TestFeed;
@@ -81,7 +84,7 @@ describe('gateway in mesh mode', () => {
     v1 = await startUpstream('v1');
     v2 = await startUpstream('v2');
     feed = new TestFeed();
-    gw = await startMeshGateway(feed);
+    gw = await startMeshGateway(feed, http1.deps);
   });
   after(async () => {
     await gw.close();
