@@ -14,7 +14,7 @@ import { Counter } from 'prom-client';
 import { Agent } from 'undici';
 import { createRegistryClient } from '../client/registry-client.js';
 import { ServiceDiscovery } from '../client/discovery.js';
-import type { Clock } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { INSTANCE_STATUSES } from '../core/types.js';
 import type { Cluster } from '../proxy/cluster.js';
@@ -337,7 +337,8 @@ export async function startGateway(
       // Mesh mode: not before a snapshot is in force (until then every request is a 404).
       const ready = !draining && (!mesh || inForce !== undefined);
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ready ? 'ready' : 'draining' }));
+      const status = ready ? 'ready' : draining ? 'draining' : 'no-snapshot';
+      res.end(JSON.stringify({ status }));
       return;
     }
     if (path === '/health/live' || path === '/live') {
@@ -414,7 +415,7 @@ export async function startGateway(
     }
     routes = next;
     inForce = snapshot;
-    appliedAt = Date.now();
+    appliedAt = (deps.clock ?? systemClock).now();
     snapshots.inc({ result: 'applied' });
     log.info(
       { version: snapshot.version, routes: snapshot.routes.length, clusters: next.clusters.size },

@@ -93,7 +93,9 @@ describeOnEachHttp1('gateway in mesh mode', (http1) => {
   });
 
   it('is not ready and routes nothing before its first snapshot', async () => {
-    assert.equal((await json(`${gw.adminUrl}/ready`)).status, 503);
+    const ready = await json(`${gw.adminUrl}/ready`);
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body.status, 'no-snapshot');
     assert.equal((await call(gw.url, '/')).status, 404);
     const dump = await json(`${gw.adminUrl}/config_dump`);
     assert.equal(dump.body.version, null);
