@@ -175,6 +175,12 @@ describe('meshwork gateway (process)', () => {
           '  - name: chat',
           '    match: { path: { prefix: /chat } }',
           '    service: echo',
+          // The 1 GB stream is about memory, not speed: on a busy machine it may take longer
+          // than the default request deadline (a 504), so its route has a long one.
+          '  - name: big',
+          '    match: { host: big.mesh.local }',
+          '    service: big',
+          '    timeoutMs: 600000',
         ].join('\n'),
       );
       gw = await spawnGateway(['--registry', agent.url, '--config', config]);
