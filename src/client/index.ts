@@ -25,7 +25,11 @@ export {
   registerSelf,
   DEFAULT_SELF_REGISTRATION_OPTIONS,
 } from './self-registration.js';
-export type { SelfRegistrationOptions, SelfRegistrationEvents } from './self-registration.js';
+export type {
+  HeartbeatReport,
+  SelfRegistrationOptions,
+  SelfRegistrationEvents,
+} from './self-registration.js';
 export {
   HealthEndpoints,
   createHealthEndpoints,

@@ -28,9 +28,16 @@ export interface SelfRegistrationOptions {
   /** Registration retry backoff: exponential from `retryBaseMs` to `retryMaxMs`, full jitter. */
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
-  /** Status sent with each heartbeat (e.g. from dependency checks). Default passing. */
-  readonly status?: () => CheckStatus | Promise<CheckStatus>;
+  /**
+   * Status sent with each heartbeat (e.g. from dependency checks), optionally with the output
+   * the registry shows for the check. Default passing.
+   */
+  readonly status?: () => HeartbeatReport | Promise<HeartbeatReport>;
 }
+
+/** What one heartbeat reports: a status, or a status and its output. */
+export type HeartbeatReport =
+  CheckStatus | { readonly status: CheckStatus; readonly output?: string };
 
 export const DEFAULT_SELF_REGISTRATION_OPTIONS = Object.freeze({
   heartbeatFraction: 1 / 3,
@@ -58,8 +65,11 @@ export class SelfRegistration extends EventEmitter<SelfRegistrationEvents> {
   readonly #heartbeatMs: number | undefined;
   readonly #baseMs: number;
   readonly #maxMs: number;
-  readonly #status: (() => CheckStatus | Promise<CheckStatus>) | undefined;
+  readonly #status: (() => HeartbeatReport | Promise<HeartbeatReport>) | undefined;
   #timer: TimerHandle | undefined;
+  /** heartbeatNow() was called while a heartbeat was in flight: send another at once after it. */
+  #again = false;
+  #beating = false;
   #failures = 0;
   #registered = false;
   #stopped = false;
@@ -107,6 +117,22 @@ export class SelfRegistration extends EventEmitter<SelfRegistrationEvents> {
   /** Resolves once the first registration was acknowledged (it never rejects: it keeps trying). */
   whenRegistered(): Promise<void> {
     return this.#firstRegistration.promise;
+  }
+
+  /**
+   * Sends the next heartbeat now instead of when it is due (a status change the registry should
+   * see at once). Does nothing before the instance is registered or without a TTL check.
+   */
+  heartbeatNow(): void {
+    if (this.#stopped || !this.#registered || this.#heartbeatMs === undefined) return;
+    if (this.#beating) {
+      this.#again = true;
+      return;
+    }
+    if (this.#timer === undefined) return; // a registration is under way; it heartbeats next
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#schedule(0, () => this.#heartbeat());
   }
 
   /** Stops heartbeats and re-registration, without deregistering. */
@@ -168,10 +194,14 @@ export class SelfRegistration extends EventEmitter<SelfRegistrationEvents> {
 
   async #heartbeat(): Promise<void> {
     const every = this.#heartbeatMs as number;
+    this.#beating = true;
+    this.#again = false;
     try {
-      const status = (await this.#status?.()) ?? 'passing';
-      await this.#registry.heartbeat(this.id, status);
+      const report = (await this.#status?.()) ?? 'passing';
+      if (typeof report === 'string') await this.#registry.heartbeat(this.id, report);
+      else await this.#registry.heartbeat(this.id, report.status, report.output);
     } catch (err) {
+      this.#beating = false;
       if (this.#stopped) return;
       this.emit('heartbeat-failed', err as Error);
       if (isMeshError(err, ERROR_CODES.INSTANCE_NOT_FOUND)) {
@@ -183,7 +213,8 @@ export class SelfRegistration extends EventEmitter<SelfRegistrationEvents> {
       }
       this.#log.warn({ id: this.id, err: describe(err) }, 'heartbeat failed');
     }
-    this.#schedule(every, () => this.#heartbeat());
+    this.#beating = false;
+    this.#schedule(this.#again ? 0 : every, () => this.#heartbeat());
   }
 }
 

@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errors, isMeshError } from '../../../src/core/errors.js';
 import type { RegistryClient } from '../../../src/client/registry-client.js';
-import { SelfRegistration } from '../../../src/client/self-registration.js';
+import { SelfRegistration, type HeartbeatReport } from '../../../src/client/self-registration.js';
 import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
 
 /** A registry that records calls; `down` makes every call fail as unreachable. */
 class FakeRegistry {
   down = false;
   known = new Set<string>();
-  readonly calls: { op: string; at: number; status?: string }[] = [];
+  readonly calls: { op: string; at: number; status?: string; output?: string | undefined }[] = [];
   constructor(readonly clock: FakeClock) {}
   #fail(): void {
     if (this.down) throw errors.clientRequestFailed('cannot reach the registry', true);
@@ -21,8 +21,8 @@ class FakeRegistry {
     this.known.add(input.id as string);
     return { index: this.calls.length, instance: {} };
   }
-  async heartbeat(id: string, status: string) {
-    this.calls.push({ op: 'heartbeat', at: this.clock.monotonicMs(), status });
+  async heartbeat(id: string, status: string, output?: string) {
+    this.calls.push({ op: 'heartbeat', at: this.clock.monotonicMs(), status, output });
     this.#fail();
     if (!this.known.has(id)) throw errors.instanceNotFound(id);
     return { index: 1, status };
@@ -55,7 +55,7 @@ async function run(clock: FakeClock, ms: number, stepMs = 10): Promise<void> {
   }
 }
 
-function setup(checks: object[] = [{ ttl: '3s' }], status?: () => 'passing' | 'warning') {
+function setup(checks: object[] = [{ ttl: '3s' }], status?: () => HeartbeatReport) {
   const clock = new FakeClock();
   const registry = new FakeRegistry(clock);
   const reg = new SelfRegistration({
@@ -105,6 +105,32 @@ describe('SelfRegistration', () => {
       [1000, 1000, 1000],
     );
     assert.ok(beats.every((b) => b.status === 'warning'));
+    await reg.stop();
+  });
+
+  it('sends the report’s output, and heartbeats at once on heartbeatNow() (then every third again)', async () => {
+    let report: HeartbeatReport = { status: 'passing', output: 'HTTP GET /healthz: 200' };
+    const { clock, registry, reg } = setup([{ ttl: '3s' }], () => report);
+    reg.heartbeatNow(); // before registration: nothing to do
+    reg.start();
+    await run(clock, 500);
+    report = { status: 'critical', output: 'connection refused' };
+    reg.heartbeatNow();
+    await run(clock, 10);
+    await run(clock, 1_000);
+    const beats = registry.ops('heartbeat');
+    assert.deepEqual(
+      beats.map((b) => [b.status, b.output]),
+      [
+        ['passing', 'HTTP GET /healthz: 200'],
+        ['critical', 'connection refused'],
+        ['critical', 'connection refused'],
+      ],
+    );
+    assertGaps(
+      beats.map((b) => b.at),
+      [490, 1000], // registered at 10, first beat at 20, then at once at 510
+    );
     await reg.stop();
   });
 
