@@ -1,0 +1,385 @@
+/**
+ * @module startSidecar: the control side of `meshwork sidecar`. Composes the data path (inbound
+ * and outbound listeners), the snapshot subscription (static stability from the persisted
+ * snapshot), third-party registration with the app's health reported through a TTL check, the
+ * app's lifecycle (`-- CMD`), and the admin listener; runs the stop sequence on SIGTERM, on
+ * `POST /quitquitquit` and when the app exits.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { MeshSubscriber, type MeshSubscriberOptions } from '../client/mesh-subscriber.js';
+import { RegistryClient } from '../client/registry-client.js';
+import { SelfRegistration } from '../client/self-registration.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
+import type { RegistrationInput } from '../protocol/registration.js';
+import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
+import { AppProcess } from './app-process.js';
+import { registeredAddress, type SidecarOptions } from './options.js';
+import { createSidecarAdmin } from './sidecar-admin.js';
+
+/** Put in the instance's meta as `sidecar-version`. */
+export const SIDECAR_VERSION = '0.1.0';
+
+/** The id of the TTL check the sidecar heartbeats with the app's health. */
+export const APP_CHECK_ID = 'sidecar-app';
+
+/** What the data path is given (the sidecar-proxy's options the control side fills in). */
+export interface SidecarDataPathOptions {
+  readonly service: string;
+  readonly namespace: string;
+  readonly appHost: string;
+  readonly appPort: number;
+  readonly inbound: string;
+  readonly outbound: string;
+  readonly upstreams: readonly { readonly service: string; readonly listen: string }[];
+  readonly connectTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+}
+
+/**
+ * What the control side needs of the running data path (src/sidecar/sidecar-proxy.ts).
+ * `applySnapshot` MUST put a snapshot in force whole or throw (a NACK); `stopInbound` stops
+ * accepting inbound connections and resolves once in-flight inbound requests are done (or its
+ * drain deadline passed), leaving outbound working; `close` ends everything.
+ */
+export interface SidecarDataPath {
+  readonly inboundUrl: string;
+  readonly outboundUrl: string;
+  readonly upstreamUrls: ReadonlyMap<string, string>;
+  applySnapshot(snapshot: MeshSnapshot): void;
+  metricsText(): Promise<string>;
+  stopInbound(): Promise<void>;
+  close(): Promise<boolean>;
+}
+
+export interface SidecarDeps {
+  /** Starts the data path's listeners. */
+  readonly startDataPath: (
+    options: SidecarDataPathOptions,
+    logger: Logger,
+  ) => Promise<SidecarDataPath>;
+  readonly clock?: Clock;
+  /** Overrides of the snapshot subscription (tests: a short start timeout). */
+  readonly subscriber?: Partial<Pick<MeshSubscriberOptions, 'startTimeoutMs' | 'backoff'>>;
+  /** Overrides the app's health probe (tests). */
+  readonly probe?: AppProbe;
+}
+
+/** A running sidecar. */
+export interface RunningSidecar {
+  readonly instanceId: string;
+  readonly adminUrl: string;
+  readonly inboundUrl: string;
+  readonly outboundUrl: string;
+  /**
+   * Resolves with the exit code once the sidecar has stopped: 0 after `stop()` (SIGTERM,
+   * `POST /quitquitquit`), the app's exit code when the app ended on its own.
+   */
+  readonly ended: Promise<number>;
+  /** The app, once started (`-- CMD`). */
+  readonly app: AppProcess | undefined;
+  /** Runs the stop sequence (once); resolves like `ended`. */
+  stop(reason: string): Promise<number>;
+}
+
+/**
+ * Starts a sidecar: data path listeners, admin listener, snapshot subscription, registration and
+ * health check at once; the app (`options.command`) once a snapshot is in force.
+ */
+export async function startSidecar(
+  options: SidecarOptions,
+  logger: Logger,
+  deps: SidecarDeps,
+): Promise<RunningSidecar> {
+  const log = logger.child({ component: 'sidecar', service: options.service });
+  const clock = deps.clock ?? systemClock;
+  const instanceId = `${options.service}-${randomBytes(6).toString('hex')}`;
+
+  const metrics = new Registry();
+  const registeredGauge = new Gauge({
+    name: 'meshwork_sidecar_registered',
+    help: '1 while the registry has the app registered (acknowledged, not lost since)',
+    registers: [metrics],
+  });
+  const registrations = new Counter({
+    name: 'meshwork_sidecar_registrations_total',
+    help: 'Registrations of the app acknowledged by the registry (re-registrations included)',
+    registers: [metrics],
+  });
+  const appHealthGauge = new Gauge({
+    name: 'meshwork_sidecar_app_health',
+    help: "The app's health as the sidecar decided it: 1 passing, 0 critical",
+    registers: [metrics],
+  });
+  const probeCounter = new Counter({
+    name: 'meshwork_sidecar_app_probes_total',
+    help: "The sidecar's probes of the app, by result (passed, failed)",
+    labelNames: ['result'],
+    registers: [metrics],
+  });
+  const snapshotInfo = new Gauge({
+    name: 'meshwork_sidecar_snapshot_info',
+    help: 'The snapshot in force: 1 with its version and where it came from (agent, disk)',
+    labelNames: ['version', 'from'],
+    registers: [metrics],
+  });
+  const snapshotCounter = new Counter({
+    name: 'meshwork_sidecar_snapshots_total',
+    help: 'Snapshots by result: applied, or refused (NACKed; the one in force stays)',
+    labelNames: ['result'],
+    registers: [metrics],
+  });
+
+  const dataPath = await deps.startDataPath(
+    {
+      service: options.service,
+      namespace: options.namespace,
+      appHost: options.appHost,
+      appPort: options.appPort,
+      inbound: options.inbound,
+      outbound: options.outbound,
+      upstreams: options.upstreams,
+      connectTimeoutMs: options.connectTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      drainTimeoutMs: options.drainTimeoutMs,
+    },
+    logger,
+  );
+
+  // The snapshot in force, where it came from, and when.
+  let inForce: { snapshot: MeshSnapshot; from: 'disk' | 'agent'; appliedAt: number } | undefined;
+  let stopping: string | undefined;
+  let app: AppProcess | undefined;
+
+  const identity: ProxyIdentity = {
+    id: instanceId,
+    kind: 'sidecar',
+    name: options.service,
+    namespace: options.namespace,
+    ...(options.upstreams.length === 0
+      ? {}
+      : { upstreams: [...new Set(options.upstreams.map((u) => u.service))] }),
+  };
+  const subscriber = new MeshSubscriber({
+    registry: options.registry,
+    proxy: identity,
+    dataDir: options.dataDir,
+    apply: (snapshot) => {
+      try {
+        dataPath.applySnapshot(snapshot);
+      } catch (err) {
+        snapshotCounter.inc({ result: 'refused' });
+        throw err;
+      }
+      snapshotCounter.inc({ result: 'applied' });
+    },
+    logger,
+    clock,
+    ...deps.subscriber,
+  });
+  const snapshotApplied = new Promise<void>((resolve) => {
+    subscriber.on('applied', (snapshot, from) => {
+      inForce = { snapshot, from, appliedAt: clock.now() };
+      snapshotInfo.reset();
+      snapshotInfo.set({ version: snapshot.version, from }, 1);
+      log.info({ version: snapshot.version, from }, 'snapshot in force');
+      resolve();
+    });
+  });
+
+  const health = new AppHealthCheck({
+    probe:
+      deps.probe ??
+      (options.appHealth === undefined
+        ? tcpAppProbe(options.appHost, options.appPort)
+        : httpAppProbe(options.appHost, options.appPort, options.appHealth)),
+    health: options.health,
+    clock,
+    logger,
+  });
+  appHealthGauge.set(0);
+
+  const inboundPort = Number(new URL(dataPath.inboundUrl).port);
+  const registry = new RegistryClient({ addresses: options.registry });
+  const instance: RegistrationInput = {
+    id: instanceId,
+    service: options.service,
+    address: registeredAddress(options),
+    port: inboundPort,
+    tags: [...options.tags],
+    meta: {
+      ...options.meta,
+      ...(options.namespace === 'default' ? {} : { namespace: options.namespace }),
+      'app-port': String(options.appPort),
+      'sidecar-version': SIDECAR_VERSION,
+      protocol: 'http',
+    },
+    source: 'sidecar',
+    checks: [
+      {
+        id: APP_CHECK_ID,
+        name: `${options.service} app health, checked by its sidecar`,
+        kind: 'ttl',
+        ttlMs: options.health.ttlMs,
+        notes:
+          options.appHealth === undefined
+            ? `TCP connect to ${options.appHost}:${options.appPort}`
+            : `HTTP GET ${options.appHealth} on ${options.appHost}:${options.appPort}`,
+      },
+    ],
+  };
+  const registration = new SelfRegistration({
+    registry,
+    instance,
+    clock,
+    logger,
+    status: () => ({ status: health.state.status, output: health.state.output }),
+  });
+  registration.on('registered', () => {
+    registrations.inc();
+    registeredGauge.set(1);
+  });
+  registration.on('heartbeat-failed', () => registeredGauge.set(registration.registered ? 1 : 0));
+  health.on('change', (state) => {
+    appHealthGauge.set(state.status === 'passing' ? 1 : 0);
+    registration.heartbeatNow();
+  });
+  health.on('result', () => {
+    probeCounter.reset();
+    probeCounter.inc({ result: 'passed' }, health.probes.passed);
+    probeCounter.inc({ result: 'failed' }, health.probes.failed);
+  });
+
+  let resolveEnded!: (code: number) => void;
+  const ended = new Promise<number>((resolve) => (resolveEnded = resolve));
+  let stopped: Promise<number> | undefined;
+
+  /** The stop sequence: deregister, drain inbound, stop the app, close. */
+  const shutdown = (reason: string, exitCode: number | undefined): Promise<number> =>
+    (stopped ??= (async () => {
+      stopping = reason;
+      log.info({ reason }, 'stopping');
+      await health.stop();
+      try {
+        const r = await registration.deregister();
+        log.info({ id: instanceId, notified: r?.notified }, 'deregistered');
+      } catch (err) {
+        log.warn({ id: instanceId, err }, 'deregistration failed (the TTL check will expire)');
+      }
+      registeredGauge.set(0);
+      await dataPath.stopInbound();
+      let code = exitCode;
+      if (app !== undefined && !app.done) {
+        const exit = await app.stop(options.appStopTimeoutMs);
+        log.info({ code: exit.code, signal: exit.signal }, 'app stopped');
+      }
+      // Outbound worked until the app was gone; now everything closes.
+      await subscriber.close();
+      await dataPath.close();
+      await registry.close();
+      await new Promise((r) => admin.close(r));
+      admin.closeAllConnections();
+      code ??= 0;
+      log.info({ code }, 'stopped');
+      resolveEnded(code);
+      return code;
+    })());
+
+  const admin = createSidecarAdmin({
+    notReadyReason: () => {
+      if (stopping !== undefined) return { reason: 'draining' };
+      if (inForce === undefined) return { reason: 'no-snapshot' };
+      if (health.state.status !== 'passing')
+        return { reason: 'app-unhealthy', detail: health.state.output };
+      return undefined;
+    },
+    metricsText: async () => (await metrics.metrics()) + (await dataPath.metricsText()),
+    configDump: () => ({
+      service: options.service,
+      namespace: options.namespace,
+      instanceId,
+      version: inForce?.snapshot.version ?? null,
+      from: inForce?.from ?? null,
+      appliedAt: inForce?.appliedAt ?? null,
+      snapshot: inForce?.snapshot ?? null,
+    }),
+    quit: () => void shutdown('POST /quitquitquit', undefined),
+  });
+  let adminUrl: string;
+  try {
+    adminUrl = await listen(admin, options.admin);
+  } catch (err) {
+    await dataPath.close();
+    await registry.close();
+    throw err;
+  }
+
+  registration.start();
+  health.start();
+  void subscriber.start().then((from) => {
+    if (from === 'none')
+      log.warn(
+        { registry: options.registry, dataDir: options.dataDir },
+        'no snapshot yet (none persisted, no agent answered): the app waits for one',
+      );
+  });
+
+  if (options.command.length > 0) {
+    void snapshotApplied.then(() => {
+      if (stopping !== undefined) return;
+      app = new AppProcess({
+        command: options.command,
+        env: {
+          MESHWORK_OUTBOUND: dataPath.outboundUrl,
+          MESHWORK_SIDECAR_ADMIN: adminUrl,
+          MESHWORK_SERVICE: options.service,
+        },
+        logger,
+        clock,
+      });
+      void app.exited.then((exit) => {
+        if (stopping !== undefined) return;
+        if (exit.code !== 0)
+          log.error({ code: exit.code, signal: exit.signal }, 'the app crashed; deregistering');
+        else log.info({ code: 0 }, 'the app exited');
+        void shutdown('the app exited', exit.code);
+      });
+    });
+  }
+
+  log.info(
+    { instanceId, inbound: dataPath.inboundUrl, outbound: dataPath.outboundUrl, adminUrl },
+    'sidecar started',
+  );
+  return {
+    instanceId,
+    adminUrl,
+    inboundUrl: dataPath.inboundUrl,
+    outboundUrl: dataPath.outboundUrl,
+    ended,
+    get app() {
+      return app;
+    },
+    stop: (reason) => shutdown(reason, undefined),
+  };
+}
+
+async function listen(server: Server, hp: string): Promise<string> {
+  const at = hp.lastIndexOf(':');
+  const host = hp.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(hp.slice(at + 1));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+}
