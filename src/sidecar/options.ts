@@ -129,10 +129,15 @@ export const sidecarOptionsSchema = z
     namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label'),
     /** The app's port (on appHost; the inbound listener forwards to it). */
     appPort: z
-      .number({ error: 'required: the port the app listens on (--app-port)' })
-      .int()
-      .min(1)
-      .max(65535),
+      .number({
+        error: (issue) =>
+          issue.input === undefined
+            ? 'required: the port the app listens on (--app-port)'
+            : 'must be a port number 1-65535',
+      })
+      .int('must be a port number 1-65535')
+      .min(1, 'must be a port number 1-65535')
+      .max(65535, 'must be a port number 1-65535'),
     /** Where the app listens: loopback. */
     appHost: z.string().min(1),
     /** HTTP GET path of the app's health check; absent: a TCP connect to appPort. */
