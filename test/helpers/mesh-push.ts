@@ -94,6 +94,8 @@ export async function startPushAgent(opts: {
   pingIntervalMs?: number;
   members?: () => Promise<readonly AgentMember[]>;
   fanoutTimeoutMs?: number;
+  /** Asked before each ACK: true answers it 503 instead (an agent that failed to take it). */
+  failAck?: () => boolean;
 }): Promise<PushAgent> {
   const nodeName = opts.nodeName ?? 'node-a';
   const registry = createRegistry({ store: createMemoryCatalogStore(), nodeName });
@@ -112,7 +114,17 @@ export async function startPushAgent(opts: {
     registry,
     metrics,
     members: opts.members ?? (async () => []),
-    plugins: [push.routes],
+    plugins: [
+      (child) => {
+        const failAck = opts.failAck;
+        if (failAck !== undefined)
+          child.addHook('onRequest', async (req, reply) => {
+            if (req.url.startsWith('/api/v1/mesh/ack') && failAck())
+              await reply.status(503).send({ error: { code: 'TEST', message: 'ACK dropped' } });
+          });
+        push.routes(child);
+      },
+    ],
   });
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const port = (app.server.address() as AddressInfo).port;

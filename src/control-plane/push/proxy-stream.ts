@@ -19,17 +19,21 @@ export interface ProxyStreamOptions {
   readonly onWritten: (snapshot: MeshSnapshot) => void;
 }
 
-/** One JSON line per frame; a snapshot shared by many proxies is encoded once. */
-const encoded = new WeakMap<MeshSnapshot, string>();
-function snapshotLine(snapshot: MeshSnapshot): string {
+/**
+ * One JSON line per frame, as bytes: a snapshot shared by many proxies (one compile per identity)
+ * is encoded once, and each socket is handed the same buffer (a string would be encoded again
+ * for every socket).
+ */
+const encoded = new WeakMap<MeshSnapshot, Buffer>();
+function snapshotLine(snapshot: MeshSnapshot): Buffer {
   let line = encoded.get(snapshot);
   if (line === undefined) {
-    line = `${JSON.stringify({ type: 'snapshot', snapshot } satisfies PushFrame)}\n`;
+    line = Buffer.from(`${JSON.stringify({ type: 'snapshot', snapshot } satisfies PushFrame)}\n`);
     encoded.set(snapshot, line);
   }
   return line;
 }
-const PING_LINE = `${JSON.stringify({ type: 'ping' } satisfies PushFrame)}\n`;
+const PING_LINE = Buffer.from(`${JSON.stringify({ type: 'ping' } satisfies PushFrame)}\n`);
 
 /**
  * Writes the snapshots it is given to one proxy. Never queues more than one: while the socket's
