@@ -9,7 +9,7 @@ import { profiling, startAgent, scrapeMetric, type AgentHandle } from '../lib/ag
 import { monoMicros, profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { runMain } from '../lib/cleanup.js';
 import { flags, sleep } from '../lib/load.js';
-import { clockSkew, forkWorker, readMemory, request, type Child } from '../lib/proc.js';
+import { clockSkew, CpuWindow, forkWorker, readMemory, request, type Child } from '../lib/proc.js';
 import { registerMany, registration } from '../lib/registry-load.js';
 import { fmt, log, Report, settle, table } from '../lib/report.js';
 import { median, sharedNow, summarize, type Summary } from '../lib/stats.js';
@@ -145,6 +145,10 @@ interface ChangeResult {
   readonly versions: number;
   /** Time the control plane spent compiling the new snapshots. */
   readonly compileMs: number;
+  /** CPU the agent used from just before the change until every ACK was in (/proc). */
+  readonly agentCpuMs: number;
+  /** CPU the worker processes (the proxies) used in the same window. */
+  readonly workersCpuMs: number;
 }
 
 runMain(async () => {
@@ -169,7 +173,7 @@ runMain(async () => {
   const windows: [number, number][] = [];
   let rssPeak = rssConnected;
   const compileSeconds = (): Promise<number> =>
-    scrapeMetric(agent.url, 'meshwork_control_plane_compile_seconds_sum');
+    scrapeMetric(agent.url, 'meshwork_control_plane_compile_seconds_sum', 'kind="sidecar"');
   try {
     for (let k = 1 - opts['warmup-changes']; k <= opts.changes; k++) {
       await sleep(500);
@@ -177,6 +181,8 @@ runMain(async () => {
       const weight = 80 - ((k + opts['warmup-changes']) % 8) * 10;
       const compiled0 = await compileSeconds();
       const mono0 = monoMicros();
+      const agentCpu = new CpuWindow(agent.pid);
+      const workersCpu = workers.map((w) => new CpuWindow(w.pid));
       const t0 = sharedNow();
       await change(agent.url, k + opts['warmup-changes'], weight);
       const applyMs = sharedNow() - t0;
@@ -195,6 +201,8 @@ runMain(async () => {
       const got = times.filter((t): t is number => t !== null).map((t) => t - t0);
       const lat = summarize(got);
       rssPeak = Math.max(rssPeak, readMemory(agent.pid).rssMiB);
+      const agentCpuMs = agentCpu.read().cpuSeconds * 1000;
+      const workersCpuMs = workersCpu.reduce((a, c) => a + c.read().cpuSeconds * 1000, 0);
       const compileMs = ((await compileSeconds()) - compiled0) * 1000;
       const warm = k <= 0;
       if (!warm) {
@@ -205,10 +213,12 @@ runMain(async () => {
           applyMs,
           versions: versions.size,
           compileMs,
+          agentCpuMs,
+          workersCpuMs,
         });
       }
       log(
-        `${warm ? 'warm-up change' : `change ${k}`} (${weight}/${100 - weight}): p50 ${fmt(lat.p50)} ms, p99 ${fmt(lat.p99)} ms, max ${fmt(lat.max)} ms, missing ${times.length - got.length}, apply ${fmt(applyMs)} ms, compile ${fmt(compileMs)} ms, ${versions.size} distinct versions`,
+        `${warm ? 'warm-up change' : `change ${k}`} (${weight}/${100 - weight}): p50 ${fmt(lat.p50)} ms, p99 ${fmt(lat.p99)} ms, max ${fmt(lat.max)} ms, missing ${times.length - got.length}, apply ${fmt(applyMs)} ms, compile ${fmt(compileMs)} ms, agent CPU ${fmt(agentCpuMs)} ms, proxies CPU ${fmt(workersCpuMs)} ms, ${versions.size} distinct versions`,
       );
     }
   } finally {
@@ -242,6 +252,8 @@ runMain(async () => {
         'missing',
         'apply ms',
         'compile ms',
+        'agent CPU ms',
+        'proxies CPU ms',
         'snapshots',
       ],
       [
@@ -255,6 +267,8 @@ runMain(async () => {
           results.reduce((a, c) => a + c.missing, 0),
           med((c) => c.applyMs),
           med((c) => c.compileMs),
+          med((c) => c.agentCpuMs),
+          med((c) => c.workersCpuMs),
           med((c) => c.versions),
         ],
       ],
