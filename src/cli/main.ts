@@ -39,8 +39,16 @@ const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command
     load: () => import('./commands/config.js'),
   },
   apply: {
-    synopsis: 'Make the catalog match a file, declaratively',
+    synopsis: 'Apply mesh resources and instances from a file, all or nothing',
     load: () => import('./commands/apply.js'),
+  },
+  get: {
+    synopsis: 'Show mesh resources (virtualservices, destinationrules, ...)',
+    load: () => import('./commands/get.js'),
+  },
+  delete: {
+    synopsis: 'Remove a mesh resource',
+    load: () => import('./commands/delete.js'),
   },
 };
 

@@ -16,6 +16,13 @@ import type {
   WatchEvent,
 } from '../protocol/api-types.js';
 import type { ProxyStatusList } from '../protocol/mesh/snapshot.js';
+import type {
+  MeshApplyBody,
+  MeshApplyResponse,
+  MeshDeleteResponse,
+  MeshResourceListResponse,
+  MeshResourceResponse,
+} from '../protocol/mesh/api.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import type { CheckStatus, InstanceStatus } from '../core/types.js';
 
@@ -145,6 +152,48 @@ export class RegistryClient {
   }
 
   /**
+   * Applies mesh resources and at most one instance set in one commit, all or nothing
+   * (`POST /api/v1/mesh/apply`). A refusal is a validation MeshError whose
+   * `details.problems` lists every problem with its document.
+   * @example
+   * await client.meshApply({ documents: [virtualService, { services: [...] }], set: 'shop' });
+   */
+  meshApply(body: MeshApplyBody): Promise<MeshApplyResponse> {
+    return this.#json('POST', '/api/v1/mesh/apply', body);
+  }
+
+  /**
+   * Mesh resources, sorted by key: all, or of one kind (a plural like `virtualservices`, a kind
+   * or a short name), optionally of one namespace; `index`/`waitMs` make it a blocking query.
+   */
+  meshResources(
+    query: { kind?: string; namespace?: string; index?: number; waitMs?: number } = {},
+  ): Promise<MeshResourceListResponse> {
+    const p = new URLSearchParams();
+    if (query.namespace !== undefined) p.set('namespace', query.namespace);
+    if (query.index !== undefined) p.set('index', String(query.index));
+    if (query.waitMs !== undefined) p.set('wait', `${query.waitMs}ms`);
+    const qs = p.toString();
+    const kind = query.kind === undefined ? '' : `/${encodeURIComponent(query.kind)}`;
+    return this.#json(
+      'GET',
+      `/api/v1/mesh/resources${kind}${qs ? `?${qs}` : ''}`,
+      undefined,
+      query.waitMs,
+    );
+  }
+
+  /** One mesh resource; rejects with MESHWORK_ERR_REGISTRY_MESH_RESOURCE_NOT_FOUND if absent. */
+  meshResource(kind: string, namespace: string, name: string): Promise<MeshResourceResponse> {
+    return this.#json('GET', meshResourcePath(kind, namespace, name));
+  }
+
+  /** Deletes one mesh resource (`deleted: false` when there was none). */
+  meshDelete(kind: string, namespace: string, name: string): Promise<MeshDeleteResponse> {
+    return this.#json('DELETE', meshResourcePath(kind, namespace, name));
+  }
+
+  /**
    * Streams watch events for a service (or the whole catalog) until `signal` aborts or the agent
    * closes the stream. Resolves when the stream ends.
    */
@@ -235,6 +284,9 @@ export class RegistryClient {
           details: {
             status: res.statusCode,
             ...(parsed?.error?.field === undefined ? {} : { field: parsed.error.field }),
+            ...(parsed?.error?.details?.problems === undefined
+              ? {}
+              : { problems: parsed.error.details.problems }),
           },
         },
       );
@@ -247,6 +299,9 @@ export class RegistryClient {
     );
   }
 }
+
+const meshResourcePath = (kind: string, namespace: string, name: string): string =>
+  `/api/v1/mesh/resources/${[kind, namespace, name].map(encodeURIComponent).join('/')}`;
 
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   return new RegistryClient(options);

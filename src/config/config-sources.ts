@@ -12,11 +12,10 @@ export interface EnvKey {
   readonly type: 'string' | 'boolean' | 'number' | 'list';
 }
 
-/** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
-export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
+/** The text of a UTF-8 file; one that cannot be read is MESHWORK_ERR_CONFIG_UNREADABLE. */
+export function readTextFile(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     throw errors.configUnreadable(
       path,
@@ -24,6 +23,11 @@ export function readConfigFile(path: string): Record<string, unknown> {
       err,
     );
   }
+}
+
+/** Reads a YAML or JSON file into a plain object; throws CONFIG_UNREADABLE with the reason. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  const text = readTextFile(path);
   let doc: unknown;
   try {
     doc = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });

@@ -21,8 +21,15 @@ export interface CachedCompileCatalog extends CompileCatalog {
 export function cachedCompileCatalog(source: InstanceSource): CachedCompileCatalog {
   const endpoints = new Map<string, readonly SnapshotEndpoint[]>();
   let services: readonly string[] | undefined;
+  let listed: ReadonlySet<string> = new Set();
   return {
-    services: () => (services ??= source.serviceNames()),
+    services: () => {
+      if (services === undefined) {
+        services = source.serviceNames();
+        listed = new Set(services);
+      }
+      return services;
+    },
     endpoints: (service) => {
       let list = endpoints.get(service);
       if (list === undefined) {
@@ -33,8 +40,10 @@ export function cachedCompileCatalog(source: InstanceSource): CachedCompileCatal
     },
     invalidate: (service) => {
       endpoints.delete(service);
-      // A service may have appeared or gone.
-      services = undefined;
+      // The names are read again only when the service appeared or went (listing every
+      // service costs a pass over the catalog; most changes are a status or an instance).
+      const present = source.serviceInstances(service).length > 0;
+      if (services !== undefined && present !== listed.has(service)) services = undefined;
     },
   };
 }

@@ -16,6 +16,7 @@ import type {
 } from '../protocol/mesh/specs.js';
 import {
   compact,
+  createDepsRecorder,
   durationMs,
   preferred,
   ROOT_NAMESPACE,
@@ -121,8 +122,22 @@ export function lookupHost(
   return ctx.mesh.ofHost(kind, host);
 }
 
-/** The cluster `ref` names. */
+/** The cluster `ref` names (frozen; from `ctx.clusters` when it holds it). */
 export function compileCluster(ctx: CompileContext, ref: ClusterRef): SnapshotCluster {
+  const key = `${ctx.proxy.namespace}|${clusterName(ref)}|${ref.port ?? ''}`;
+  let entry = ctx.clusters?.get(ref.host, key);
+  if (entry === undefined) {
+    const deps = createDepsRecorder();
+    const cluster = Object.freeze(buildCluster({ ...ctx, deps }, ref));
+    entry = { cluster, services: [...deps.services], resources: [...deps.resources] };
+    ctx.clusters?.set(ref.host, key, entry);
+  }
+  for (const s of entry.services) ctx.deps.services.add(s);
+  for (const r of entry.resources) ctx.deps.resources.add(r);
+  return entry.cluster;
+}
+
+function buildCluster(ctx: CompileContext, ref: ClusterRef): SnapshotCluster {
   const { host, subset } = ref;
   const entry = lookupHost(ctx, 'ServiceEntry', host)[0];
   let endpoints: readonly SnapshotEndpoint[];

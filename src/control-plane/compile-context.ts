@@ -4,7 +4,11 @@
  */
 import { parseDurationMs } from '../core/duration.js';
 import type { StoredMeshResource } from '../protocol/mesh/resource.js';
-import type { ProxyIdentity, SnapshotEndpoint } from '../protocol/mesh/snapshot.js';
+import type {
+  ProxyIdentity,
+  SnapshotCluster,
+  SnapshotEndpoint,
+} from '../protocol/mesh/snapshot.js';
 import type { WorkloadSelector } from '../protocol/mesh/specs.js';
 import type { SnapshotDeps } from './mesh-deps.js';
 import type { MeshIndex } from './mesh-index.js';
@@ -31,11 +35,32 @@ export function createDepsRecorder(): DepsRecorder {
   return { services: new Set(), allServices: false, resources: new Set() };
 }
 
+/** A cluster as compiled once, with what it read, for reuse by later compiles. */
+export interface CompiledCluster {
+  /** Frozen. */
+  readonly cluster: SnapshotCluster;
+  readonly services: readonly string[];
+  readonly resources: readonly string[];
+}
+
+/**
+ * Clusters kept between compiles (and shared between proxies): a cluster is a function of the
+ * proxy's namespace, its host, subset and port, the host's endpoints and its host-keyed
+ * resources. The owner MUST drop a host's entries when its service changes and every entry when
+ * a host-keyed resource (DestinationRule, ServiceEntry, RetryBudget, ResponseCache,
+ * LocalRateLimit) changes.
+ */
+export interface ClusterCache {
+  get(host: string, key: string): CompiledCluster | undefined;
+  set(host: string, key: string, entry: CompiledCluster): void;
+}
+
 export interface CompileContext {
   readonly proxy: ProxyIdentity;
   readonly mesh: MeshIndex;
   readonly catalog: CompileCatalog;
   readonly deps: DepsRecorder;
+  readonly clusters?: ClusterCache;
 }
 
 /** `obj` without its undefined members (snapshots compare and print without them). */

@@ -52,17 +52,41 @@ export function routeHosts(spec: VirtualServiceSpec, namespace: string): string[
   return spec.hosts.map((h) => (isWildcardHost(h) ? h : resolveHost(h, namespace)));
 }
 
-/** Every http route of a VirtualService, named `<namespace>/<name>/<route name or index>`. */
+/** A VirtualService's routes and the clusters they name, compiled once per stored version. */
+interface CompiledVirtualService {
+  readonly routes: readonly SnapshotRoute[];
+  readonly refs: ClusterRefs;
+}
+
+// Keyed by the stored resource, which the store replaces (never mutates) on change: a memo of a
+// pure function, shared by every proxy the VirtualService applies to.
+const compiledVirtualServices = new WeakMap<StoredMeshResource, CompiledVirtualService>();
+
+/**
+ * Every http route of a VirtualService, named `<namespace>/<name>/<route name or index>`, frozen
+ * (each is the same object for every compile until the resource changes); adds the clusters
+ * they name to `refs`.
+ */
 export function compileVirtualService(
   stored: StoredMeshResource,
   refs: ClusterRefs,
-): SnapshotRoute[] {
-  const { namespace, name } = stored.resource.metadata;
-  const spec = stored.resource.spec as VirtualServiceSpec;
-  const hosts = routeHosts(spec, namespace);
-  return spec.http.map((route, i) =>
-    compileRoute(route, `${namespace}/${name}/${route.name ?? i}`, hosts, namespace, refs),
-  );
+): readonly SnapshotRoute[] {
+  let compiled = compiledVirtualServices.get(stored);
+  if (compiled === undefined) {
+    const { namespace, name } = stored.resource.metadata;
+    const spec = stored.resource.spec as VirtualServiceSpec;
+    const hosts = routeHosts(spec, namespace);
+    const own: ClusterRefs = new Map();
+    const routes = spec.http.map((route, i) =>
+      Object.freeze(
+        compileRoute(route, `${namespace}/${name}/${route.name ?? i}`, hosts, namespace, own),
+      ),
+    );
+    compiled = { routes: Object.freeze(routes), refs: own };
+    compiledVirtualServices.set(stored, compiled);
+  }
+  for (const [name, ref] of compiled.refs) if (!refs.has(name)) refs.set(name, ref);
+  return compiled.routes;
 }
 
 function compileRoute(
@@ -145,15 +169,25 @@ function compileMatch(m: HttpMatchRequest): SnapshotMatch {
   });
 }
 
-/** The route to a host no VirtualService routes: every request, all to its cluster. */
+// Default routes by host: a memo of a pure function, emptied when it grows past a catalog's worth.
+const defaultRoutes = new Map<string, SnapshotRoute>();
+const DEFAULT_ROUTES_KEPT = 50_000;
+
+/** The route to a host no VirtualService routes: every request, all to its cluster (frozen). */
 export function defaultRoute(host: string, refs: ClusterRefs): SnapshotRoute {
   const cluster = clusterName({ host });
   if (!refs.has(cluster)) refs.set(cluster, { host });
-  return {
-    name: `default:${host}`,
-    hosts: [host],
-    match: [],
-    backends: [{ cluster, weight: 100 }],
-    retries: DEFAULT_RETRIES,
-  };
+  let route = defaultRoutes.get(host);
+  if (route === undefined) {
+    if (defaultRoutes.size >= DEFAULT_ROUTES_KEPT) defaultRoutes.clear();
+    route = Object.freeze({
+      name: `default:${host}`,
+      hosts: Object.freeze([host]),
+      match: Object.freeze([]),
+      backends: Object.freeze([Object.freeze({ cluster, weight: 100 })]),
+      retries: DEFAULT_RETRIES,
+    });
+    defaultRoutes.set(host, route);
+  }
+  return route;
 }

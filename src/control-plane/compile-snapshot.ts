@@ -6,7 +6,12 @@ import type { StoredMeshResource } from '../protocol/mesh/resource.js';
 import type { MeshSnapshot, ProxyIdentity, SnapshotRoute } from '../protocol/mesh/snapshot.js';
 import type { VirtualServiceSpec } from '../protocol/mesh/specs.js';
 import { compileCluster } from './compile-clusters.js';
-import { createDepsRecorder, type CompileCatalog, type CompileContext } from './compile-context.js';
+import {
+  createDepsRecorder,
+  type ClusterCache,
+  type CompileCatalog,
+  type CompileContext,
+} from './compile-context.js';
 import { compileEgress, compileInbound } from './compile-inbound.js';
 import {
   compileVirtualService,
@@ -25,6 +30,8 @@ export interface CompileInput {
   readonly index: number;
   readonly mesh: MeshIndex;
   readonly catalog: CompileCatalog;
+  /** Clusters from earlier compiles (see ClusterCache); absent: every cluster built anew. */
+  readonly clusters?: ClusterCache;
 }
 
 export interface CompileResult {
@@ -47,7 +54,7 @@ export interface CompileResult {
 export function compileSnapshot(input: CompileInput): CompileResult {
   const { proxy, mesh, catalog } = input;
   const deps = createDepsRecorder();
-  const ctx: CompileContext = { proxy, mesh, catalog, deps };
+  const ctx: CompileContext = { proxy, mesh, catalog, deps, clusters: input.clusters };
   const refs: ClusterRefs = new Map();
   const routes: SnapshotRoute[] = [];
 

@@ -10,10 +10,12 @@ import type { MeshResourceKey } from '../protocol/mesh/resource.js';
 import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { CatalogReader } from '../registry/catalog-facade.js';
 import type { CatalogChange, MeshCatalogReader } from '../registry/mesh-catalog.js';
-import { cachedCompileCatalog } from './catalog-endpoints.js';
+import { cachedCompileCatalog, type InstanceSource } from './catalog-endpoints.js';
+import { SharedClusterCache } from './cluster-cache.js';
 import { compileSnapshot } from './compile-snapshot.js';
 import type { ControlPlane } from './contract.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
+import { Dependents, sameDeps } from './dependents.js';
 import { resourceTouches, type SnapshotDeps } from './mesh-deps.js';
 import { indexMeshResources, type MeshIndex } from './mesh-index.js';
 
@@ -78,47 +80,29 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     options.metrics === undefined
       ? undefined
       : new ControlPlaneMetrics(options.metrics, () => states.size);
-  const view = cachedCompileCatalog({
+  const source: InstanceSource = {
     serviceInstances: (service) => catalog.serviceInstances(service),
     serviceNames: () => catalog.listServices().services.map((s) => s.name),
-  });
+  };
+  const view = cachedCompileCatalog(source);
   let mesh: MeshIndex = indexMeshResources(catalog.meshResources());
-
-  // Who read what: a change's services and resource keys find the states to recompile here.
-  const byService = new Map<string, Set<CompiledState>>();
-  const byResource = new Map<string, Set<CompiledState>>();
-  const readsAllServices = new Set<CompiledState>();
+  const clusters = new SharedClusterCache();
+  const dependents = new Dependents<CompiledState>();
 
   const pendingServices = new Set<string>();
   const pendingResources = new Set<MeshResourceKey>();
   let scheduled = false;
   let closed = false;
 
-  const add = (map: Map<string, Set<CompiledState>>, key: string, s: CompiledState) => {
-    let set = map.get(key);
-    if (set === undefined) map.set(key, (set = new Set()));
-    set.add(s);
-  };
-  const remove = (map: Map<string, Set<CompiledState>>, key: string, s: CompiledState) => {
-    const set = map.get(key);
-    if (set === undefined) return;
-    set.delete(s);
-    if (set.size === 0) map.delete(key);
-  };
-  const indexDeps = (s: CompiledState, on: boolean) => {
-    const op = on ? add : remove;
-    if (s.deps.allServices) {
-      if (on) readsAllServices.add(s);
-      else readsAllServices.delete(s);
-    } else {
-      for (const service of s.deps.services) op(byService, service, s);
-    }
-    for (const key of s.deps.resources) op(byResource, key, s);
-  };
-
   const compile = (identity: ProxyIdentity) => {
     const start = clock.monotonicMs();
-    const result = compileSnapshot({ proxy: identity, index: catalog.index, mesh, catalog: view });
+    const result = compileSnapshot({
+      proxy: identity,
+      index: catalog.index,
+      mesh,
+      catalog: view,
+      clusters,
+    });
     return { ...result, seconds: (clock.monotonicMs() - start) / 1000 };
   };
 
@@ -134,9 +118,11 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     const { snapshot, deps, seconds } = compile(s.identity);
     const changed = snapshot.version !== s.snapshot.version;
     metrics?.compiled(s.identity.kind, seconds, changed);
-    indexDeps(s, false);
-    s.deps = deps;
-    indexDeps(s, true);
+    if (!sameDeps(s.deps, deps)) {
+      dependents.remove(s, s.deps);
+      s.deps = deps;
+      dependents.add(s, deps);
+    }
     if (!changed) return;
     s.snapshot = snapshot;
     log.debug({ identity: s.key, version: snapshot.version }, 'snapshot changed');
@@ -147,24 +133,24 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     scheduled = false;
     if (closed) return;
     const dirty = new Set<CompiledState>();
-    const mark = (set: Set<CompiledState> | undefined) => set?.forEach((s) => dirty.add(s));
     if (pendingResources.size > 0) {
       const next = indexMeshResources(catalog.meshResources());
       for (const key of pendingResources) {
+        // What the resource touched before the change and what it touches after it.
         for (const index of [mesh, next]) {
           const stored = index.byKey.get(key);
           if (stored === undefined) continue;
-          for (const touched of resourceTouches(stored.resource)) mark(byResource.get(touched));
+          clusters.resourceChanged(stored.resource.kind);
+          for (const touched of resourceTouches(stored.resource)) {
+            dependents.ofResource(touched, dirty);
+          }
         }
       }
       mesh = next;
       pendingResources.clear();
     }
-    if (pendingServices.size > 0) {
-      for (const service of pendingServices) mark(byService.get(service));
-      mark(readsAllServices);
-      pendingServices.clear();
-    }
+    for (const service of pendingServices) dependents.ofService(service, dirty);
+    pendingServices.clear();
     for (const s of dirty) {
       if (states.get(s.key) !== s) continue; // its last watcher left during this flush
       try {
@@ -180,6 +166,7 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     // the mesh index is rebuilt at the flush, where the old one still says what a change undid.
     for (const service of change.services) {
       view.invalidate(service);
+      clusters.serviceChanged(service);
       pendingServices.add(service);
     }
     for (const key of change.meshResources) pendingResources.add(key);
@@ -192,8 +179,15 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
   return {
     watch(proxy, onSnapshot) {
       if (closed) {
-        // Closed: the current snapshot once (the contract), and nothing after.
-        onSnapshot(compile(proxy).snapshot);
+        // Closed: the catalog's current snapshot once (the contract), and nothing after. The
+        // index and caches stopped following the catalog, so this compile reads it afresh.
+        const fresh = compileSnapshot({
+          proxy,
+          index: catalog.index,
+          mesh: indexMeshResources(catalog.meshResources()),
+          catalog: cachedCompileCatalog(source),
+        });
+        onSnapshot(fresh.snapshot);
         return () => undefined;
       }
       const key = identityKey(proxy);
@@ -203,7 +197,7 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
         metrics?.compiled(proxy.kind, seconds, true);
         s = { key, identity: proxy, watchers: new Set(), snapshot, deps };
         states.set(key, s);
-        indexDeps(s, true);
+        dependents.add(s, deps);
       }
       const state = s;
       const watcher: Watcher = { proxy, onSnapshot };
@@ -212,7 +206,8 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
       return () => {
         if (!state.watchers.delete(watcher) || state.watchers.size > 0) return;
         if (states.get(key) === state) states.delete(key);
-        indexDeps(state, false);
+        dependents.remove(state, state.deps);
+        if (states.size === 0) clusters.clear();
       };
     },
     close() {
@@ -221,9 +216,8 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
       unsubscribe();
       for (const s of states.values()) s.watchers.clear();
       states.clear();
-      byService.clear();
-      byResource.clear();
-      readsAllServices.clear();
+      dependents.clear();
+      clusters.clear();
     },
   };
 }

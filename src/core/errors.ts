@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   NO_TTL_CHECK: 'MESHWORK_ERR_REGISTRY_NO_TTL_CHECK',
   /** The KV key does not exist. */
   KEY_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_KEY_NOT_FOUND',
+  /** No mesh resource of this kind, namespace and name. */
+  MESH_RESOURCE_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_MESH_RESOURCE_NOT_FOUND',
   /** A KV value is larger than the per-value limit (512 KiB, as Consul's). */
   KV_VALUE_TOO_LARGE: 'MESHWORK_ERR_REGISTRY_KV_VALUE_TOO_LARGE',
   /** A KV put would take the KV store past its quota (agent option `kv.quotaBytes`). */
@@ -208,6 +210,42 @@ export const errors = {
       `instance "${id}" has no ttl check: register it with a check of kind "ttl" to send heartbeats`,
       { details: { field: 'id' } },
     ),
+  /** `key`: `Kind/namespace/name`. */
+  meshResourceNotFound: (key: string): MeshError =>
+    new MeshError(ERROR_CODES.MESH_RESOURCE_NOT_FOUND, `mesh resource ${key} not found`, {
+      details: { key },
+    }),
+  /** A URL naming a kind of mesh resource that does not exist: the route does not either. */
+  meshKindUnknown: (word: string, plurals: readonly string[]): MeshError =>
+    new MeshError(
+      ERROR_CODES.ROUTE_NOT_FOUND,
+      `no kind of mesh resource is called "${word}": the kinds are ${plurals.join(', ')}`,
+      { details: { field: 'kind' } },
+    ),
+  /**
+   * Mesh documents refused (apply): every problem, each with its document (its index in the
+   * request) and the field path in it; `field` is the first one's full path.
+   */
+  meshDocumentsInvalid: (
+    problems: readonly {
+      readonly document?: number;
+      readonly resource?: string;
+      readonly path: string;
+      readonly reason: string;
+    }[],
+  ): MeshError => {
+    const first = problems[0] ?? { path: '', reason: 'invalid' };
+    // A stored resource is named as the registry names it: `Kind/namespace/name: path`.
+    const [where, join] =
+      first.document === undefined ? [first.resource, ': '] : [`documents[${first.document}]`, '.'];
+    const field = [where, first.path].filter((p) => p !== undefined && p !== '').join(join);
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : '';
+    return new MeshError(
+      ERROR_CODES.VALIDATION,
+      `${field === '' ? '' : `${field}: `}${first.reason}${more}`,
+      { details: { field, reason: first.reason, problems } },
+    );
+  },
   keyNotFound: (key: string): MeshError =>
     new MeshError(ERROR_CODES.KEY_NOT_FOUND, `key "${key}" not found`),
   kvValueTooLarge: (key: string, valueBytes: number, maxBytes: number): MeshError =>

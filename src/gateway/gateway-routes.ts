@@ -13,12 +13,15 @@ import {
 import type { Clock } from '../core/clock.js';
 import { Cluster, type ClusterSubset } from '../proxy/cluster.js';
 import type { ProxyRoute } from '../proxy/contract.js';
-import type { Filter } from '../proxy/filter.js';
-import { createHeaderEditFilter } from '../proxy/filters/header-edit/header-edit-filter.js';
-import { createPrefixRewriteFilter } from '../proxy/filters/prefix-rewrite/prefix-rewrite-filter.js';
 import type { RouteConfig } from '../proxy/route-config.js';
-import { compileMatch, RouteTable } from '../proxy/route-table.js';
+import { RouteTable, type RouteRule } from '../proxy/route-table.js';
 import type { GatewayOptions } from './options.js';
+import {
+  compileRouteRules,
+  GatewayRoute,
+  WeightedClusters,
+  type RouteSpec,
+} from './route-rules.js';
 
 export interface GatewayRoutesDeps {
   readonly clock?: Clock | undefined;
@@ -33,60 +36,6 @@ export interface GatewayRoutesDeps {
    */
   readonly previous?: ReadonlyMap<string, Cluster> | undefined;
   readonly onKept?: ((cluster: Cluster) => void) | undefined;
-}
-
-/**
- * Smooth weighted round-robin over a route's backends (nginx's algorithm): deterministic, and
- * exact over any window of sum(weights) requests, so a 90/10 split is 90/10, not about 90/10.
- */
-class WeightedClusters {
-  readonly #clusters: readonly Cluster[];
-  readonly #weights: readonly number[];
-  readonly #current: number[];
-  readonly #total: number;
-
-  constructor(entries: readonly { cluster: Cluster; weight: number }[]) {
-    const live = entries.filter((e) => e.weight > 0);
-    this.#clusters = live.map((e) => e.cluster);
-    this.#weights = live.map((e) => e.weight);
-    this.#current = live.map(() => 0);
-    this.#total = this.#weights.reduce((a, b) => a + b, 0);
-  }
-
-  pick(): Cluster {
-    if (this.#clusters.length === 1) return this.#clusters[0] as Cluster;
-    let best = 0;
-    const current = this.#current;
-    for (let i = 0; i < current.length; i++) {
-      current[i] = (current[i] as number) + (this.#weights[i] as number);
-      if ((current[i] as number) > (current[best] as number)) best = i;
-    }
-    current[best] = (current[best] as number) - this.#total;
-    return this.#clusters[best] as Cluster;
-  }
-}
-
-class GatewayRoute implements ProxyRoute {
-  readonly name: string;
-  readonly filters: readonly Filter[];
-  readonly retry: RetryPolicy;
-  readonly #backends: WeightedClusters;
-
-  constructor(
-    name: string,
-    filters: readonly Filter[],
-    retry: RetryPolicy,
-    backends: WeightedClusters,
-  ) {
-    this.name = name;
-    this.filters = filters;
-    this.retry = retry;
-    this.#backends = backends;
-  }
-
-  pickCluster(): Cluster {
-    return this.#backends.pick();
-  }
 }
 
 /** The clusters and route table of a gateway. */
@@ -166,35 +115,25 @@ export function buildGatewayRoutes(
   const defaultBalancer = options.balancer as BalancerSpec;
 
   const ruleClusters = new Set<Cluster>();
-  const rules = options.routes.map((r: RouteConfig, i) => {
-    const name = r.name ?? `route-${i}`;
+  const specs = options.routes.map((r: RouteConfig, i): RouteSpec => {
     const balancer = (r.balancer ?? defaultBalancer) as BalancerSpec;
     const backends = r.backends ?? [{ service: r.service as string, subset: r.subset, weight: 1 }];
-    const filters: Filter[] = [];
-    if (r.prefixRewrite !== undefined && r.match.path?.prefix !== undefined) {
-      filters.push(
-        createPrefixRewriteFilter({ prefix: r.match.path.prefix, replacement: r.prefixRewrite }),
-      );
-    }
-    const edits = createHeaderEditFilter({
-      request: r.requestHeaders,
-      response: r.responseHeaders,
-    });
-    if (edits !== undefined) filters.push(edits);
-    const route = new GatewayRoute(
-      name,
-      filters,
-      retryFor(r.timeoutMs),
-      new WeightedClusters(
-        backends.map((b) => {
-          const cluster = clusterFor(b.service, b.subset, balancer);
-          ruleClusters.add(cluster);
-          return { cluster, weight: b.weight };
-        }),
-      ),
-    );
-    return { matches: compileMatch(r.match), route };
+    return {
+      name: r.name ?? `route-${i}`,
+      matches: [r.match],
+      backends: backends.map((b) => {
+        const cluster = clusterFor(b.service, b.subset, balancer);
+        ruleClusters.add(cluster);
+        return { cluster, weight: b.weight };
+      }),
+      // The schema allows prefixRewrite only with match.path.prefix.
+      rewrite: r.prefixRewrite === undefined ? undefined : { uri: r.prefixRewrite },
+      requestHeaders: r.requestHeaders,
+      responseHeaders: r.responseHeaders,
+      retry: retryFor(r.timeoutMs),
+    };
   });
+  const rules: RouteRule<ProxyRoute>[] = compileRouteRules(specs);
 
   // Host routes share one retry policy (and budget): they are one route, "by host".
   const hostRetry = retryFor(undefined);

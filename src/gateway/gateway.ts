@@ -3,7 +3,9 @@
  * service, no registry call per request), the route table and clusters, the proxy engine, the
  * edge listener (limits on head size and on malformed requests), the admin listener (/metrics,
  * /health/ready, /health/live) and a graceful drain. Stateless: run as many side by side as
- * you like.
+ * you like. In mesh mode (options.mesh) the routes and endpoints come from the control plane's
+ * snapshots (a SnapshotFeed) instead of the file's routes and discovery; the admin listener
+ * adds /config_dump.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo, Server, Socket } from 'node:net';
@@ -12,7 +14,7 @@ import { Counter } from 'prom-client';
 import { Agent } from 'undici';
 import { createRegistryClient } from '../client/registry-client.js';
 import { ServiceDiscovery } from '../client/discovery.js';
-import type { Clock } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { INSTANCE_STATUSES } from '../core/types.js';
 import type { Cluster } from '../proxy/cluster.js';
@@ -30,7 +32,11 @@ import { clientErrorReply, rawReply } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { chooseTransports, type TransportOptions } from '../proxy/transport-choice.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
+import type { MeshSnapshot } from '../protocol/mesh/snapshot.js';
+import { RouteTable } from '../proxy/route-table.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
+import { buildMeshRoutes } from './mesh-routes.js';
+import type { SnapshotFeed } from './snapshot-feed.js';
 import { GATEWAY_RESTART_KEYS, type GatewayOptions } from './options.js';
 
 export interface RunningGateway {
@@ -48,6 +54,13 @@ export interface RunningGateway {
   reload(next: GatewayOptions): GatewayReload;
   /** Counts and logs a reload whose config was refused (the running one stays). */
   reloadFailed(err: unknown): void;
+  /**
+   * Mesh mode: builds a snapshot's route table whole and swaps it in, or throws (naming each
+   * route or cluster and field it cannot run) and leaves the table in force. The feed calls it.
+   */
+  applySnapshot(snapshot: MeshSnapshot): void;
+  /** Mesh mode: the snapshot in force, or undefined before the first. */
+  snapshot(): MeshSnapshot | undefined;
   /**
    * Stops accepting, lets in-flight requests finish until `drainTimeoutMs`, then closes
    * everything. Resolves true when every request finished in time.
@@ -68,6 +81,8 @@ export interface GatewayDeps {
    * NATIVE_HTTP1_SUPPORT); tests pass a refusal to run the gateway on its fallback.
    */
   readonly nativeHttp1?: NativeHttp1Support;
+  /** Mesh mode: where snapshots come from (required with options.mesh). */
+  readonly snapshotFeed?: SnapshotFeed;
 }
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -163,7 +178,28 @@ export async function startGateway(
         log.warn({ cluster: c.name, available: c.available, total: c.total }, 'panic mode');
     });
   };
+  const mesh = options.mesh;
+  if (mesh && deps.snapshotFeed === undefined)
+    throw new TypeError('startGateway: mesh mode needs deps.snapshotFeed');
+  /** Mesh mode: the snapshot in force. */
+  let inForce: MeshSnapshot | undefined;
   const build = (o: GatewayOptions, previous?: GatewayRoutes): GatewayRoutes =>
+    mesh ? buildMesh(o, previous) : buildFile(o, previous);
+  const buildMesh = (o: GatewayOptions, previous?: GatewayRoutes): GatewayRoutes =>
+    inForce === undefined
+      ? {
+          table: new RouteTable({ rules: [] }),
+          clusters: new Map(),
+          hostOnly: () => false,
+          dropHostOnly: () => false,
+        }
+      : buildMeshRoutes(inForce, o, {
+          clock: deps.clock,
+          random: deps.random,
+          previous: previous?.clusters,
+          dispatcherFor,
+        });
+  const buildFile = (o: GatewayOptions, previous?: GatewayRoutes): GatewayRoutes =>
     buildGatewayRoutes(o, {
       clock: deps.clock,
       random: deps.random,
@@ -194,6 +230,16 @@ export async function startGateway(
     log,
   );
   const dispatcher = createUpstreamClient(options, chosen);
+  // Mesh mode: one more pool per connect timeout a DestinationRule sets (connectionPool.tcp).
+  const timeoutPools = new Map<number, UpstreamDispatcher & { close(): Promise<void> }>();
+  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher => {
+    let pool = timeoutPools.get(connectTimeoutMs);
+    if (pool === undefined) {
+      pool = createUpstreamClient({ ...options, connectTimeoutMs }, chosen);
+      timeoutPools.set(connectTimeoutMs, pool);
+    }
+    return pool;
+  };
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -274,10 +320,25 @@ export async function startGateway(
       );
       return;
     }
+    if (path === '/config_dump' && mesh) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          name: options.name,
+          namespace: options.namespace,
+          version: inForce?.version ?? null,
+          appliedAt: appliedAt ?? null,
+          snapshot: inForce ?? null,
+        }),
+      );
+      return;
+    }
     if (path === '/health/ready' || path === '/ready') {
-      const ready = !draining;
+      // Mesh mode: not before a snapshot is in force (until then every request is a 404).
+      const ready = !draining && (!mesh || inForce !== undefined);
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ready ? 'ready' : 'draining' }));
+      const status = ready ? 'ready' : draining ? 'draining' : 'no-snapshot';
+      res.end(JSON.stringify({ status }));
       return;
     }
     if (path === '/health/live' || path === '/live') {
@@ -291,6 +352,7 @@ export async function startGateway(
 
   // Watch every routed service from the start, so the first request finds a warm cache.
   const warm = (): void => {
+    if (mesh) return; // endpoints come with the snapshots
     for (const c of routes.clusters.values()) discovery.cached(c.service);
   };
   warm();
@@ -306,7 +368,13 @@ export async function startGateway(
       (k) => !isDeepStrictEqual(next[k], current[k]),
     );
     const before = new Set([...routes.clusters.values()].map((c) => c.service));
-    routes = build(next, routes);
+    try {
+      routes = build(next, routes);
+    } catch (err) {
+      // Mesh mode: the snapshot in force does not build under the new options.
+      reloadFailed(err);
+      return { restartNeeded: [] };
+    }
     current = next;
     warm();
     // Services no route leads to any more: stop their watches (host routes watch again on use).
@@ -323,6 +391,53 @@ export async function startGateway(
     log.error({ err }, 'config reload refused: the running config stays');
   };
 
+  const snapshots = new Counter({
+    name: 'meshwork_gateway_snapshots_total',
+    help: 'Mesh snapshots by result: applied, or refused (NACKed; the table in force stays)',
+    labelNames: ['result'],
+    registers: [metricsRegistry],
+  });
+  let appliedAt: number | undefined;
+  const applySnapshot = (snapshot: MeshSnapshot): void => {
+    if (!mesh) throw new TypeError('applySnapshot: the gateway is not in mesh mode');
+    let next: GatewayRoutes;
+    try {
+      next = buildMeshRoutes(snapshot, current, {
+        clock: deps.clock,
+        random: deps.random,
+        previous: routes.clusters,
+        dispatcherFor,
+      });
+    } catch (err) {
+      snapshots.inc({ result: 'refused' });
+      log.warn({ version: snapshot.version, err }, 'snapshot refused: the one in force stays');
+      throw err;
+    }
+    routes = next;
+    inForce = snapshot;
+    appliedAt = (deps.clock ?? systemClock).now();
+    snapshots.inc({ result: 'applied' });
+    log.info(
+      { version: snapshot.version, routes: snapshot.routes.length, clusters: next.clusters.size },
+      'snapshot applied',
+    );
+  };
+
+  // Mesh mode: the persisted snapshot (or the agent's) is in force before the first request.
+  if (mesh) {
+    let from: string;
+    try {
+      from = await (deps.snapshotFeed as SnapshotFeed).start(applySnapshot);
+    } catch (err) {
+      clearInterval(window);
+      discovery.close();
+      await dispatcher.close();
+      throw err;
+    }
+    if (from === 'none')
+      log.warn({}, 'no snapshot yet (none persisted, no agent answered): 404 until one arrives');
+    else log.info({ from, version: inForce?.version }, 'mesh snapshot feed started');
+  }
   const url = await listen(server, options.listen);
   let adminUrl: string;
   try {
@@ -350,9 +465,24 @@ export async function startGateway(
       for (const s of sockets) s.destroy();
       clearInterval(window);
       discovery.close();
-      await Promise.allSettled([dispatcher.close(), new Promise((r) => admin.close(r))]);
+      await deps.snapshotFeed?.close();
+      await Promise.allSettled([
+        dispatcher.close(),
+        ...[...timeoutPools.values()].map((p) => p.close()),
+        new Promise((r) => admin.close(r)),
+      ]);
       return clean;
     })());
 
-  return { url, adminUrl, engine, clusters, reload, reloadFailed, close };
+  return {
+    url,
+    adminUrl,
+    engine,
+    clusters,
+    reload,
+    reloadFailed,
+    applySnapshot,
+    snapshot: () => inForce,
+    close,
+  };
 }

@@ -75,6 +75,17 @@ export const gatewayOptionsSchema = z
     drainTimeoutMs: z.number().int().min(0).max(600_000),
     logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
     routes: z.array(routeSchema).max(10_000),
+    /**
+     * Mesh mode: routes and endpoints come from the control plane's snapshots for this gateway
+     * (the VirtualServices whose `gateways` list `name`), not from `routes` and discovery.
+     */
+    mesh: z.boolean(),
+    /** The gateway's name in the mesh: what a VirtualService's `gateways` lists. */
+    name: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'must be a DNS name'),
+    /** The gateway's namespace in the mesh. */
+    namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label'),
+    /** Mesh mode: where the last good snapshot is kept (served from when no agent answers). */
+    dataDir: z.string().min(1),
   })
   .strict();
 
@@ -98,6 +109,10 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'downstreamKeepAliveMs',
   'maxHeaderBytes',
   'logLevel',
+  'mesh',
+  'name',
+  'namespace',
+  'dataDir',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -126,6 +141,10 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   drainTimeoutMs: 10_000,
   logLevel: 'info',
   routes: Object.freeze([]),
+  mesh: false,
+  name: 'meshwork-gateway',
+  namespace: 'default',
+  dataDir: './.meshwork/gateway',
 });
 
 const ENV_KEYS: Record<string, EnvKey> = {
@@ -143,6 +162,10 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__MAX_HEADER_BYTES: { key: 'maxHeaderBytes', type: 'number' },
   MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS: { key: 'drainTimeoutMs', type: 'number' },
   MESHWORK_GATEWAY__LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  MESHWORK_GATEWAY__MESH: { key: 'mesh', type: 'boolean' },
+  MESHWORK_GATEWAY__NAME: { key: 'name', type: 'string' },
+  MESHWORK_GATEWAY__NAMESPACE: { key: 'namespace', type: 'string' },
+  MESHWORK_GATEWAY__DATA_DIR: { key: 'dataDir', type: 'string' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */
@@ -168,6 +191,10 @@ function semanticProblems(o: GatewayOptions): string[] {
     ...o.outlierDetection,
   });
   if (!od.success) problems.push(...issueLines(od.error.issues, 'outlierDetection'));
+  if (o.mesh && o.routes.length > 0)
+    problems.push(
+      'routes: not allowed with mesh (--mesh): mesh mode takes its routes from the control plane (VirtualServices bound to the gateway); remove one of them',
+    );
   const names = new Set<string>();
   o.routes.forEach((r, i) => {
     if (r.name === undefined) return;

@@ -65,7 +65,13 @@ export interface HeartbeatResponse {
 
 /** The error body of every non-2xx answer. */
 export interface ErrorBody {
-  readonly error: { readonly code: string; readonly message: string; readonly field?: string };
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly field?: string;
+    /** Every problem, when a request was refused for several (a mesh apply's documents). */
+    readonly details?: { readonly problems: readonly unknown[] };
+  };
 }
 
 /**

@@ -4,6 +4,7 @@
  * panic mode (when too few instances look healthy, spread over all of them rather than
  * overload the few).
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { createBalancer, toEndpoints } from '../client/balancers/index.js';
 import type { Balancer, BalancerSpec, Endpoint } from '../client/balancers/index.js';
 import { select } from '../client/discovery.js';
@@ -11,13 +12,37 @@ import { OutlierDetector, type CircuitBreakerOptions } from '../client/resilienc
 import type { Clock } from '../core/clock.js';
 import type { InstanceStatus } from '../core/types.js';
 import type { InstanceDto } from '../protocol/api-types.js';
+import type { UpstreamDispatcher } from './upstream-dispatcher.js';
 
 export interface ClusterSubset {
   readonly tags?: readonly string[] | undefined;
   readonly meta?: Readonly<Record<string, string>> | undefined;
 }
 
+/**
+ * What a hash balancer (ring-hash, maglev) hashes a request on (Istio's consistentHash): a
+ * header, a cookie, the client address or a query parameter. Absent: the
+ * `x-meshwork-hash-key` header.
+ */
+export type HashOn =
+  | { readonly header: string }
+  | { readonly cookie: string }
+  | { readonly sourceIp: true }
+  | { readonly query: string };
+
+/** The facts of a request a hash key may come from. */
+export interface HashKeySource {
+  /** Origin-form path and query. */
+  readonly path: string;
+  readonly remoteAddress: string;
+}
+
+/** The header a request names its hash key in when its cluster hashes on nothing else. */
+export const HASH_KEY_HEADER = 'x-meshwork-hash-key';
+
 export interface ClusterOptions {
+  /** The name in metrics and errors (default: clusterName(service, subset)). */
+  readonly name?: string | undefined;
   readonly service: string;
   readonly subset?: ClusterSubset | undefined;
   readonly balancer: BalancerSpec;
@@ -30,6 +55,48 @@ export interface ClusterOptions {
   readonly panicThresholdPercent: number;
   readonly clock?: Clock | undefined;
   readonly random?: (() => number) | undefined;
+  readonly hashOn?: HashOn | undefined;
+  /**
+   * The upstream client of this cluster's attempts, when it is not the engine's (a cluster with
+   * its own connect timeout has a pool of its own); `connectTimeoutMs` is that timeout.
+   */
+  readonly dispatcher?: UpstreamDispatcher | undefined;
+  readonly connectTimeoutMs?: number | undefined;
+}
+
+/** The value of cookie `name` in a Cookie header, or undefined. */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** The hash key function of a HashOn (undefined key: the balancer picks as without one). */
+function hashKeyOf(
+  on: HashOn | undefined,
+): (headers: IncomingHttpHeaders, req: HashKeySource) => string | undefined {
+  const first = (v: string | string[] | undefined): string | undefined =>
+    Array.isArray(v) ? v[0] : v;
+  if (on === undefined) return (headers) => first(headers[HASH_KEY_HEADER]);
+  if ('header' in on) {
+    const name = on.header.toLowerCase();
+    return (headers) => first(headers[name]);
+  }
+  if ('cookie' in on) {
+    const name = on.cookie;
+    return (headers) => cookieValue(headers.cookie, name);
+  }
+  if ('sourceIp' in on) return (_headers, req) => req.remoteAddress;
+  const param = on.query;
+  return (_headers, req) => {
+    const q = req.path.indexOf('?');
+    return q === -1
+      ? undefined
+      : (new URLSearchParams(req.path.slice(q + 1)).get(param) ?? undefined);
+  };
 }
 
 /** What the panic balancer may pick: everything but maintenance (an operator's "keep out"). */
@@ -79,11 +146,22 @@ export class Cluster {
   readonly #exclude = new Set<string>();
   #healthyIds: readonly string[] = [];
   #listeners: ((cluster: Cluster) => void)[] = [];
+  /**
+   * The hash key of a request (for ring-hash and maglev; others ignore it). MUST NOT throw;
+   * called once per attempt.
+   */
+  readonly hashKey: (headers: IncomingHttpHeaders, req: HashKeySource) => string | undefined;
+  /** Its own upstream client (and that client's connect timeout); absent: the engine's. */
+  readonly dispatcher: UpstreamDispatcher | undefined;
+  readonly connectTimeoutMs: number | undefined;
 
   constructor(options: ClusterOptions) {
     this.service = options.service;
     this.#subset = options.subset;
-    this.name = clusterName(options.service, options.subset);
+    this.name = options.name ?? clusterName(options.service, options.subset);
+    this.hashKey = hashKeyOf(options.hashOn);
+    this.dispatcher = options.dispatcher;
+    this.connectTimeoutMs = options.connectTimeoutMs;
     const random = options.random === undefined ? {} : { random: options.random };
     this.balancer = createBalancer(options.balancer, random);
     this.#panicBalancer = createBalancer(options.balancer, random);

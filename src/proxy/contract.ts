@@ -5,7 +5,6 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { RetryPolicy } from '../client/resilience/index.js';
 import type { MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -13,6 +12,7 @@ import type { Cluster } from './cluster.js';
 import type { Filter } from './filter.js';
 import type { ProxyMetrics, RouteClusterStats } from './proxy-metrics.js';
 import type { RequestTarget } from './request-target.js';
+import type { UpstreamDispatcher } from './upstream-dispatcher.js';
 import type { MatchInput, RouteMatcher } from './route-table.js';
 
 /** A route as the engine runs it: built once from config (see the gateway's route builder). */
@@ -22,37 +22,14 @@ export interface ProxyRoute {
   readonly retry: RetryPolicy;
   /** The cluster of one request (a weighted split across subsets, or the only one). */
   pickCluster(): Cluster;
+  /**
+   * The filters of a request sent to `cluster` (the route's, then that backend's own), when the
+   * route has per-backend filters; absent: `filters` for every backend. MUST NOT throw.
+   */
+  filtersFor?(cluster: Cluster): readonly Filter[];
 }
 
-/**
- * What the engine needs of its upstream client: undici's `dispatch` with its raw handler methods
- * (an undici Agent, or the gateway's Http1Agent). `dispatch` is called once per attempt; it MAY
- * throw synchronously (the attempt then fails as if onError had been called) and MUST otherwise
- * end every dispatch with exactly one of `onComplete` or `onError`.
- */
-export interface UpstreamDispatcher {
-  dispatch(options: Dispatcher.DispatchOptions, handler: UpstreamHandler): boolean;
-}
-
-/**
- * undici's raw handler methods, as the engine's attempts implement them. Header names and values
- * come as Buffers from undici and as latin1 strings from Http1Agent; the engine takes either.
- * The dispatcher calls `onConnect` first, then `onHeaders` at most once, `onData` per body
- * chunk (false: pause until the `resume` given with the head is called), and one of
- * `onComplete` or `onError` last. None of them throws.
- */
-export interface UpstreamHandler {
-  onConnect(abort: (err?: Error) => void): void;
-  onHeaders(
-    statusCode: number,
-    rawHeaders: readonly (Buffer | string)[],
-    resume: () => void,
-    statusText: string,
-  ): boolean;
-  onData(chunk: Buffer): boolean;
-  onComplete(trailers: readonly (Buffer | string)[] | null): void;
-  onError(err: Error): void;
-}
+export type { UpstreamDispatcher, UpstreamHandler } from './upstream-dispatcher.js';
 
 /** A downstream request's head as the engine reads it (node:http's IncomingMessage has it). */
 export interface ProxyRequestHead {

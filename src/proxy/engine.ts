@@ -75,6 +75,7 @@ export class ProxyEngine implements ExchangeContext {
     const input: MatchInput = {
       method: req.method ?? 'GET',
       host: target.hostname,
+      authority: target.host,
       path: q === -1 ? path : path.slice(0, q),
       query: q === -1 ? '' : path.slice(q + 1),
       headers: req.headers,

@@ -14,9 +14,11 @@ import type { ExchangeContext, ProxyRequest, ProxyResponse, ProxyRoute } from '.
 import { replyFor, routeNotFound, sendLocalReply, upstreamFailure } from './error-reply.js';
 import type { FilterExchange, LocalReply } from './filter.js';
 import {
+  addRequestHeaderExtra,
   responseHeaderList,
   stripResponseHeaders,
   upstreamRequestHeaders,
+  type RequestHeaderExtras,
   type ResponseHeaderList,
 } from './headers.js';
 import type { RouteClusterStats } from './proxy-metrics.js';
@@ -41,9 +43,10 @@ export class Exchange implements FilterExchange, AttemptOwner {
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
   path: string;
-  #extra: Record<string, string> | undefined;
+  #extra: RequestHeaderExtras | undefined;
   #remove: Set<string> | undefined;
   #route: ProxyRoute | undefined;
+  #filters: ProxyRoute['filters'] = [];
   #target: RequestTarget | undefined;
   #cluster: Cluster | undefined;
   #state: RetryState | undefined;
@@ -74,6 +77,9 @@ export class Exchange implements FilterExchange, AttemptOwner {
     (this.#remove ??= new Set()).add(name);
     (this.#extra ??= {})[name] = value;
   }
+  addRequestHeader(name: string, value: string): void {
+    this.#extra = addRequestHeaderExtra(this.#extra, name, value);
+  }
   removeRequestHeader(name: string): void {
     (this.#remove ??= new Set()).add(name);
   }
@@ -98,14 +104,17 @@ export class Exchange implements FilterExchange, AttemptOwner {
       return;
     }
     this.#route = route;
-    for (const f of route.filters) {
+    // Picked before the filters: a backend may carry its own (header edits per destination).
+    const cluster = route.pickCluster();
+    const filters = route.filtersFor?.(cluster) ?? route.filters;
+    this.#filters = filters;
+    for (const f of filters) {
       const status = f.onRequest?.(this);
       if (status !== undefined && status !== 'continue') {
         this.#localReply(status, route.name, NO_CLUSTER);
         return;
       }
     }
-    const cluster = route.pickCluster();
     this.#cluster = cluster;
     this.#state = route.retry.begin({ method: this.method, inherited: this.headers });
     if (cluster.loaded) this.#sendFirst(route, cluster);
@@ -139,8 +148,10 @@ export class Exchange implements FilterExchange, AttemptOwner {
     if (this.#finished) return;
     const cluster = this.#cluster as Cluster;
     const state = this.#state as RetryState;
-    const hashKey = this.headers['x-meshwork-hash-key'];
-    const endpoint = cluster.pick(this.#tried, typeof hashKey === 'string' ? hashKey : undefined);
+    const endpoint = cluster.pick(
+      this.#tried,
+      cluster.hashKey(this.headers, this.#target as RequestTarget),
+    );
     if (endpoint === undefined) {
       this.#reply(errors.proxyNoHealthyUpstream(cluster.name, cluster.total), cluster.name);
       return;
@@ -171,7 +182,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
       bodyTimeout: idleMs,
     };
     try {
-      this.#engine.options.dispatcher.dispatch(opts, attempt);
+      (cluster.dispatcher ?? this.#engine.options.dispatcher).dispatch(opts, attempt);
     } catch (err) {
       attempt.failed(err as Error);
     }
@@ -190,7 +201,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
     message: string,
   ): boolean {
     const state = this.#state as RetryState;
-    if (status === 502 || status === 503 || status === 504) {
+    if ((this.#route as ProxyRoute).retry.retriesOnStatus(status)) {
       if (!this.#finished && this.#canRetry()) {
         const d = state.decide({ kind: 'response', status });
         if (d.retry) {
@@ -201,9 +212,8 @@ export class Exchange implements FilterExchange, AttemptOwner {
     }
     if (this.#finished) return false;
     this.#responded = true;
-    const route = this.#route as ProxyRoute;
     const headers: ResponseHeaderList = responseHeaderList(rawHeaders);
-    for (const f of route.filters) f.onResponseHeaders?.(headers);
+    for (const f of this.#filters) f.onResponseHeaders?.(headers);
     stripResponseHeaders(headers);
     try {
       // A flat name/value list: node writes it as it is (no per-header setHeader, no object).

@@ -26,6 +26,8 @@ export interface FilterExchange {
   path: string;
   /** Sets a request header for the upstream (replacing the downstream's value). */
   setRequestHeader(lowerName: string, value: string): void;
+  /** Adds a request header for the upstream (after the downstream's values, if kept). */
+  addRequestHeader(lowerName: string, value: string): void;
   /** Drops a downstream request header. */
   removeRequestHeader(lowerName: string): void;
 }

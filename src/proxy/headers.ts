@@ -176,7 +176,7 @@ function forwardedValue(value: string): string {
 export function upstreamRequestHeaders(
   raw: readonly string[],
   facts: ForwardedFacts,
-  extra: Readonly<Record<string, string>> | undefined,
+  extra: Readonly<RequestHeaderExtras> | undefined,
   remove: ReadonlySet<string> | undefined,
   keepUpgrade = false,
 ): string[] {
@@ -220,7 +220,29 @@ export function upstreamRequestHeaders(
     'forwarded',
     forwarded === undefined ? element : `${forwarded}, ${element}`,
   );
-  if (extra !== undefined) for (const k in extra) out.push(k, extra[k] as string);
+  if (extra !== undefined) {
+    for (const k in extra) {
+      const v = extra[k] as string | readonly string[];
+      if (typeof v === 'string') out.push(k, v);
+      else for (const one of v) out.push(k, one);
+    }
+  }
+  return out;
+}
+
+/** Headers a filter adds to the upstream request: one value, or several (`add` after `set`). */
+export type RequestHeaderExtras = Record<string, string | readonly string[]>;
+
+/** Adds `value` to `name` in `extras` (made when undefined), after any value it holds. */
+export function addRequestHeaderExtra(
+  extras: RequestHeaderExtras | undefined,
+  name: string,
+  value: string,
+): RequestHeaderExtras {
+  const out = extras ?? {};
+  const prev = out[name];
+  out[name] =
+    prev === undefined ? value : typeof prev === 'string' ? [prev, value] : [...prev, value];
   return out;
 }
 

@@ -75,19 +75,21 @@ export const backendSchema = z
   })
   .strict();
 
+// No CR, LF or NUL: a value is written into the upstream request head as it is.
+const headerValues = z.record(
+  headerName,
+  z
+    .string()
+    .max(8192)
+    .regex(/^[^\r\n\0]*$/, 'must not contain CR, LF or NUL'),
+);
+
 const headerEditsSchema = z
   .object({
     /** Set these headers (replacing any value the message had). */
-    // No CR, LF or NUL: a value is written into the upstream request head as it is.
-    set: z
-      .record(
-        headerName,
-        z
-          .string()
-          .max(8192)
-          .regex(/^[^\r\n\0]*$/, 'must not contain CR, LF or NUL'),
-      )
-      .optional(),
+    set: headerValues.optional(),
+    /** Add these values (keeping any the message had). */
+    add: headerValues.optional(),
     remove: z.array(headerName).max(64).optional(),
   })
   .strict();

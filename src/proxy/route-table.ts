@@ -6,7 +6,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { SERVICE_NAME } from '../protocol/registration.js';
 import { compileUserRegex } from '../protocol/user-regex.js';
-import type { RouteMatchConfig } from './route-config.js';
 
 /** The parts of a request the route table looks at. */
 export interface MatchInput {
@@ -15,6 +14,8 @@ export interface MatchInput {
   readonly host: string;
   /** The path without the query. */
   readonly path: string;
+  /** The authority as sent (port included); absent: `host`. */
+  readonly authority?: string;
   /** The raw query (after "?"), '' for none. */
   readonly query: string;
   readonly headers: IncomingHttpHeaders;
@@ -22,48 +23,113 @@ export interface MatchInput {
 
 type ValueTest = (value: string | undefined) => boolean;
 
-function valueTest(m: { exact?: string; regex?: string; present?: boolean }): ValueTest {
+/**
+ * One header, query, method or authority condition: exactly one of exact, prefix, regex (RE2,
+ * anchored at both ends), present. The file config's value matches and a snapshot's
+ * StringMatch are both this shape.
+ */
+export interface ValueMatchSpec {
+  readonly exact?: string | undefined;
+  readonly prefix?: string | undefined;
+  readonly regex?: string | undefined;
+  readonly present?: boolean | undefined;
+}
+
+/**
+ * A route's match block, as the file config (routeMatchSchema) and a mesh snapshot both compile
+ * to it: every condition given must hold.
+ */
+export interface MatchSpec {
+  readonly path?:
+    | {
+        readonly prefix?: string | undefined;
+        readonly exact?: string | undefined;
+        readonly regex?: string | undefined;
+      }
+    | undefined;
+  /** Compare the path case-insensitively (Istio's ignoreUriCase). */
+  readonly ignoreUriCase?: boolean | undefined;
+  readonly methods?: readonly string[] | undefined;
+  /** The method as a string condition (a snapshot's `method`). */
+  readonly method?: ValueMatchSpec | undefined;
+  /** The Host header without the port, compared case-insensitively. */
+  readonly host?: string | undefined;
+  /** The Host header as sent (port included), as a string condition (Istio's `authority`). */
+  readonly authority?: ValueMatchSpec | undefined;
+  readonly headers?: readonly ({ readonly name: string } & ValueMatchSpec)[] | undefined;
+  readonly query?: readonly ({ readonly name: string } & ValueMatchSpec)[] | undefined;
+}
+
+function valueTest(m: ValueMatchSpec, field: string): ValueTest {
   if (m.exact !== undefined) {
     const exact = m.exact;
     return (v) => v === exact;
   }
+  if (m.prefix !== undefined) {
+    const prefix = m.prefix;
+    return (v) => v !== undefined && v.startsWith(prefix);
+  }
   if (m.regex !== undefined) {
     // Anchored: a header regex describes the whole value, as in Envoy's safe_regex.
-    const re = compileUserRegex(m.regex, 'regex');
+    const re = compileUserRegex(m.regex, field);
     return (v) => v !== undefined && re.testExact(v);
   }
   const present = m.present === true;
   return (v) => (v !== undefined) === present;
 }
 
+function pathTest(
+  path: NonNullable<MatchSpec['path']>,
+  ignoreCase: boolean,
+): ValueTest | undefined {
+  const fold = (s: string): string => (ignoreCase ? s.toLowerCase() : s);
+  if (path.exact !== undefined) {
+    const exact = fold(path.exact);
+    return ignoreCase ? (p) => p?.toLowerCase() === exact : (p) => p === exact;
+  }
+  if (path.prefix !== undefined) {
+    const prefix = fold(path.prefix);
+    return ignoreCase
+      ? (p) => p !== undefined && p.toLowerCase().startsWith(prefix)
+      : (p) => p !== undefined && p.startsWith(prefix);
+  }
+  if (path.regex !== undefined) {
+    // RE2's (?i) flag: the whole pattern matches case-insensitively.
+    const re = compileUserRegex(ignoreCase ? `(?i)${path.regex}` : path.regex, 'path.regex');
+    return (p) => p !== undefined && re.testExact(p);
+  }
+  return undefined;
+}
+
 /**
  * Compiles a route's match block into one predicate. Regexes are RE2 (linear-time) and anchored
- * at both ends; routeMatchSchema has already refused any pattern RE2 does not take.
+ * at both ends; routeMatchSchema has already refused any pattern RE2 does not take (a snapshot's
+ * are checked here: a pattern RE2 refuses throws a validation MeshError naming the field).
  */
-export function compileMatch(match: RouteMatchConfig): (input: MatchInput) => boolean {
+export function compileMatch(match: MatchSpec): (input: MatchInput) => boolean {
   const tests: ((input: MatchInput) => boolean)[] = [];
-  const path = match.path;
-  if (path?.exact !== undefined) {
-    const exact = path.exact;
-    tests.push((i) => i.path === exact);
-  } else if (path?.prefix !== undefined) {
-    const prefix = path.prefix;
-    tests.push((i) => i.path.startsWith(prefix));
-  } else if (path?.regex !== undefined) {
-    const re = compileUserRegex(path.regex, 'path.regex');
-    tests.push((i) => re.testExact(i.path));
-  }
+  const path =
+    match.path === undefined ? undefined : pathTest(match.path, match.ignoreUriCase === true);
+  if (path !== undefined) tests.push((i) => path(i.path));
   if (match.methods !== undefined) {
     const methods = new Set(match.methods);
     tests.push((i) => methods.has(i.method));
+  }
+  if (match.method !== undefined) {
+    const test = valueTest(match.method, 'method.regex');
+    tests.push((i) => test(i.method));
   }
   if (match.host !== undefined) {
     const host = match.host.toLowerCase();
     tests.push((i) => i.host === host);
   }
+  if (match.authority !== undefined) {
+    const test = valueTest(match.authority, 'authority.regex');
+    tests.push((i) => test(i.authority ?? i.host));
+  }
   for (const h of match.headers ?? []) {
     const name = h.name.toLowerCase();
-    const test = valueTest(h);
+    const test = valueTest(h, `headers.${name}.regex`);
     tests.push((i) => {
       const v = i.headers[name];
       return test(Array.isArray(v) ? v.join(',') : v);
@@ -71,7 +137,10 @@ export function compileMatch(match: RouteMatchConfig): (input: MatchInput) => bo
   }
   const query = match.query ?? [];
   if (query.length > 0) {
-    const compiled = query.map((q) => ({ name: q.name, test: valueTest(q) }));
+    const compiled = query.map((q) => ({
+      name: q.name,
+      test: valueTest(q, `query.${q.name}.regex`),
+    }));
     tests.push((i) => {
       const params = new URLSearchParams(i.query);
       return compiled.every((q) => q.test(params.get(q.name) ?? undefined));
@@ -82,6 +151,24 @@ export function compileMatch(match: RouteMatchConfig): (input: MatchInput) => bo
     for (const t of tests) if (!t(input)) return false;
     return true;
   };
+}
+
+/**
+ * A route's hosts as one predicate on the request's host (lower case, no port), Istio's
+ * ingress semantics: `*` is any host, `*.example.com` any name under example.com, anything else
+ * that exact name (case-insensitive).
+ */
+export function compileHosts(hosts: readonly string[]): (input: MatchInput) => boolean {
+  if (hosts.includes('*')) return () => true;
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const h of hosts) {
+    const lower = h.toLowerCase();
+    if (lower.startsWith('*.')) suffixes.push(lower.slice(1));
+    else exact.add(lower);
+  }
+  return (i) =>
+    exact.has(i.host) || suffixes.some((s) => i.host.endsWith(s) && i.host.length > s.length);
 }
 
 /** One compiled rule: its predicate and what it leads to. */

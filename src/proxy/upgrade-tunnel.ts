@@ -9,7 +9,12 @@ import { errors, isMeshError } from '../core/errors.js';
 import type { ExchangeContext, ProxyRequestHead } from './contract.js';
 import { rawReply, replyFor, routeNotFound, upstreamFailure } from './error-reply.js';
 import type { FilterExchange } from './filter.js';
-import { stripResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import {
+  addRequestHeaderExtra,
+  stripResponseHeaders,
+  upstreamRequestHeaders,
+  type RequestHeaderExtras,
+} from './headers.js';
 
 /**
  * Tunnels one Upgrade request: match, filters, one instance of the route's cluster, then the
@@ -34,7 +39,8 @@ export function tunnelUpgrade(
     return;
   }
   const exchange = new UpgradeExchange(req, target.path);
-  for (const f of route.filters) {
+  const cluster = route.pickCluster();
+  for (const f of route.filtersFor?.(cluster) ?? route.filters) {
     const status = f.onRequest?.(exchange);
     if (status !== undefined && status !== 'continue') {
       rawReply(socket, status);
@@ -42,7 +48,7 @@ export function tunnelUpgrade(
     }
   }
   const options = engine.options;
-  const cluster = route.pickCluster();
+  const connectTimeoutMs = cluster.connectTimeoutMs ?? options.connectTimeoutMs;
   const go = (): void => {
     const endpoint = cluster.pick(undefined, undefined);
     if (endpoint === undefined) {
@@ -62,7 +68,7 @@ export function tunnelUpgrade(
       method: req.method,
       path: exchange.path,
       headers,
-      timeout: options.connectTimeoutMs,
+      timeout: connectTimeoutMs,
     });
     upstream.once('upgrade', (ures, usocket, uhead) => {
       cluster.outliers.report(endpoint.id, true);
@@ -91,7 +97,7 @@ export function tunnelUpgrade(
       ures.pipe(socket);
     });
     upstream.once('timeout', () =>
-      upstream.destroy(errors.proxyUpstreamTimeout(cluster.name, options.connectTimeoutMs)),
+      upstream.destroy(errors.proxyUpstreamTimeout(cluster.name, connectTimeoutMs)),
     );
     upstream.once('error', (err) => {
       cluster.outliers.report(endpoint.id, false);
@@ -116,7 +122,7 @@ class UpgradeExchange implements FilterExchange {
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
   path: string;
-  extra: Record<string, string> | undefined;
+  extra: RequestHeaderExtras | undefined;
   remove: Set<string> | undefined;
   constructor(req: ProxyRequestHead, path: string) {
     this.method = req.method ?? 'GET';
@@ -126,6 +132,9 @@ class UpgradeExchange implements FilterExchange {
   setRequestHeader(name: string, value: string): void {
     (this.remove ??= new Set()).add(name);
     (this.extra ??= {})[name] = value;
+  }
+  addRequestHeader(name: string, value: string): void {
+    this.extra = addRequestHeaderExtra(this.extra, name, value);
   }
   removeRequestHeader(name: string): void {
     (this.remove ??= new Set()).add(name);

@@ -26,6 +26,7 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ERROR_CODES.SHUTTING_DOWN]: 503,
   [ERROR_CODES.INSTANCE_NOT_FOUND]: 404,
   [ERROR_CODES.KEY_NOT_FOUND]: 404,
+  [ERROR_CODES.MESH_RESOURCE_NOT_FOUND]: 404,
   [ERROR_CODES.KV_VALUE_TOO_LARGE]: 413,
   // 507 Insufficient Storage (RFC 4918 §11.5): the request is fine, the store has no room for it.
   [ERROR_CODES.KV_QUOTA_EXCEEDED]: 507,
@@ -119,10 +120,16 @@ export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
   if (isMeshError(err)) {
     const status = STATUS_BY_CODE[err.code] ?? 500;
     const field = err.details?.field;
+    const problems = err.details?.problems;
     return {
       status,
       body: {
-        error: { code: err.code, message: err.message, ...(field === undefined ? {} : { field }) },
+        error: {
+          code: err.code,
+          message: err.message,
+          ...(field === undefined ? {} : { field }),
+          ...(Array.isArray(problems) ? { details: { problems } } : {}),
+        },
       },
     };
   }

@@ -21,7 +21,8 @@ export interface BlockingParams {
 /** Consul's default wait when `index` is given without `wait`. */
 export const DEFAULT_WAIT_MS = 300_000;
 
-const first = (v: string | string[] | undefined): string | undefined =>
+/** The first value of a query parameter given once or repeated. */
+export const first = (v: string | string[] | undefined): string | undefined =>
   Array.isArray(v) ? v[0] : v;
 const all = (v: string | string[] | undefined): string[] =>
   v === undefined ? [] : Array.isArray(v) ? v : [v];

@@ -4,6 +4,7 @@
  * control plane recompiles from. The `Registry` implements these beside CatalogFacade.
  */
 import type { ApplyResponse } from '../protocol/api-types.js';
+import type { MeshResourceChange } from '../protocol/mesh/api.js';
 import type {
   MeshKind,
   MeshResource,
@@ -50,13 +51,8 @@ export interface MeshApplyRequest {
   readonly dryRun?: boolean;
 }
 
-export interface MeshResourceChange {
-  readonly key: MeshResourceKey;
-  readonly action: 'created' | 'configured' | 'unchanged';
-  /** The stored resource before (configured, unchanged). */
-  readonly before?: MeshResource;
-  readonly after: MeshResource;
-}
+/** What an apply did (or would do) to one resource: the API answers it as it is. */
+export type { MeshResourceChange };
 
 export interface MeshApplyResult {
   /** The commit's index (dry run, or nothing changed: the current index). */

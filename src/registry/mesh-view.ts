@@ -25,10 +25,6 @@ export class MeshView {
   /** Sorted lists (`all` and one per kind), dropped on every change. */
   #lists = new Map<MeshKind | 'all', readonly StoredMeshResource[]>();
 
-  get size(): number {
-    return this.#resources.size;
-  }
-
   load(resources: readonly StoredMeshResource[], index: number): void {
     this.#resources.clear();
     for (const r of resources) this.#resources.set(meshResourceKey(r.resource), r);

@@ -5,23 +5,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import { BIN, runCli, spawnAgent, type AgentProcess } from '../helpers/cli.js';
+import { describe, it } from 'node:test';
+import { BIN, runCli, spawnAgent, useAgentProcess } from '../helpers/cli.js';
 import { collectSse } from '../helpers/sse.js';
 
 describe('meshwork CLI', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'meshwork-cli-'));
-  let agent: AgentProcess;
-  let env: Record<string, string>;
-  before(async () => {
-    agent = await spawnAgent(['--dev']);
-    env = { MESHWORK_ADDR: agent.url };
-  });
-  after(async () => {
-    agent.child.kill('SIGTERM');
-    await agent.exited;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cli = useAgentProcess(['--dev']);
+  const { dir } = cli;
 
   it('prints usage and exits 2 without a command, 0 for --help', async () => {
     assert.equal((await runCli([])).code, 2);
@@ -34,10 +24,10 @@ describe('meshwork CLI', () => {
   });
 
   it('exits 2 on usage errors and names the problem', async () => {
-    const r = await runCli(['register', '--service', 'x'], env);
+    const r = await runCli(['register', '--service', 'x'], cli.env);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--service, --address and --port are required/);
-    const u = await runCli(['services', '--bogus'], env);
+    const u = await runCli(['services', '--bogus'], cli.env);
     assert.equal(u.code, 2);
     const unknown = await runCli(['frobnicate']);
     assert.equal(unknown.code, 2);
@@ -70,20 +60,20 @@ describe('meshwork CLI', () => {
         '--ttl',
         '30s',
       ],
-      env,
+      cli.env,
     );
     assert.equal(reg.code, 0, reg.stderr);
     assert.match(reg.stdout, /registered payments-1 \(payments, critical/);
 
-    const hb = await runCli(['heartbeat', 'payments-1'], env);
+    const hb = await runCli(['heartbeat', 'payments-1'], cli.env);
     assert.equal(hb.code, 0, hb.stderr);
 
-    const svcs = await runCli(['services'], env);
+    const svcs = await runCli(['services'], cli.env);
     assert.equal(svcs.code, 0);
     assert.match(svcs.stdout, /^SERVICE\s+INSTANCES/m);
     assert.match(svcs.stdout, /^payments\s+1\s/m);
 
-    const inst = await runCli(['instances', 'payments', '--json'], env);
+    const inst = await runCli(['instances', 'payments', '--json'], cli.env);
     const parsed = JSON.parse(inst.stdout) as {
       instances: { id: string; ports: Record<string, number>; status: string }[];
     };
@@ -91,32 +81,32 @@ describe('meshwork CLI', () => {
     assert.deepEqual(parsed.instances[0]?.ports, { grpc: 9090 });
     assert.equal(parsed.instances[0]?.status, 'passing');
 
-    const table = await runCli(['instances', 'payments'], env);
+    const table = await runCli(['instances', 'payments'], cli.env);
     assert.match(table.stdout, /^payments-1\s+10\.0\.0\.5:8080\s+passing\s+v2/m);
 
     const bad = await runCli(
       ['register', '--service', 'Bad_Name', '--address', '1.2.3.4', '--port', '1'],
-      env,
+      cli.env,
     );
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /service: must be/);
 
-    const dereg = await runCli(['deregister', 'payments-1'], env);
+    const dereg = await runCli(['deregister', 'payments-1'], cli.env);
     assert.equal(dereg.code, 0);
-    const again = await runCli(['deregister', 'payments-1'], env);
+    const again = await runCli(['deregister', 'payments-1'], cli.env);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /not found/);
   });
 
   it('lists the agent as the only member outside cluster mode', async () => {
-    const r = await runCli(['members', '--json'], env);
+    const r = await runCli(['members', '--json'], cli.env);
     assert.equal(r.code, 0, r.stderr);
     const parsed = JSON.parse(r.stdout) as { agents: { url: string; status: string }[] };
     assert.deepEqual(
       parsed.agents.map((m) => [m.url, m.status]),
-      [[agent.url, 'alive']],
+      [[cli.agent.url, 'alive']],
     );
-    const t = await runCli(['members'], env);
+    const t = await runCli(['members'], cli.env);
     assert.match(t.stdout, /^NODE\s+URL\s+STATUS\s+JOINED/m);
   });
 
@@ -126,26 +116,26 @@ describe('meshwork CLI', () => {
       file,
       `set: tour\nservices:\n  - { service: web, id: web-1, address: 10.0.0.1, port: 80 }\n  - { service: web, id: web-2, address: 10.0.0.2, port: 80 }\n`,
     );
-    const one = await runCli(['apply', '-f', file], env);
+    const one = await runCli(['apply', '-f', file], cli.env);
     assert.equal(one.code, 0, one.stderr);
     assert.match(one.stdout, /2 created/);
     writeFileSync(
       file,
       `set: tour\nservices:\n  - { service: web, id: web-1, address: 10.0.0.1, port: 81 }\n`,
     );
-    const two = await runCli(['apply', '-f', file, '--json'], env);
+    const two = await runCli(['apply', '-f', file, '--json'], cli.env);
     const r = JSON.parse(two.stdout) as { updated: string[]; deleted: string[] };
     assert.deepEqual(r.updated, ['web-1']);
     assert.deepEqual(r.deleted, ['web-2']);
     writeFileSync(file, 'services: [ {unclosed');
-    const broken = await runCli(['apply', '-f', file], env);
+    const broken = await runCli(['apply', '-f', file], cli.env);
     assert.equal(broken.code, 2);
     assert.match(broken.stderr, /cannot read .*services\.yaml/);
   });
 
   it('watches a service and prints each change', async () => {
     const child = spawn(process.execPath, [BIN, 'watch', 'watched', '--json'], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...cli.env },
     });
     const lines: string[] = [];
     let buf = '';
@@ -166,7 +156,7 @@ describe('meshwork CLI', () => {
     assert.equal(JSON.parse(lines[0] ?? '').type, 'snapshot');
     await runCli(
       ['register', '--service', 'watched', '--id', 'w-1', '--address', '10.0.0.1', '--port', '1'],
-      env,
+      cli.env,
     );
     await until(2);
     const ev = JSON.parse(lines[1] ?? '') as { type: string; instance: { id: string } };

@@ -16,42 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { Pool, request, WebSocket } from 'undici';
 import { createRegistryClient, type RegistryClient } from '../../src/client/registry-client.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { runCli, spawnGateway, type GatewayProcess } from '../helpers/cli.js';
 import { until } from '../helpers/gateway.js';
-
-interface GatewayProcess {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly adminUrl: string;
-  readonly exited: Promise<number | string | null>;
-  stderr(): string;
-}
-
-async function spawnGateway(args: readonly string[]): Promise<GatewayProcess> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'gateway', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args],
-    {
-      env: { ...process.env, MESHWORK_GATEWAY__LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | string | null>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal)),
-  );
-  const [url, adminUrl] = await new Promise<[string, string]>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+) \(admin (http:\/\/\S+)\)/.exec(out);
-      if (m?.[1] !== undefined && m[2] !== undefined) resolve([m[1], m[2]]);
-    });
-    void exited.then((code) => reject(new Error(`gateway exited (${String(code)}):\n${err}`)));
-  });
-  return { child, url, adminUrl, exited, stderr: () => err };
-}
 
 /** Resident set size of a process, in MiB (Linux). */
 function rssMiB(pid: number): number {
@@ -209,6 +175,12 @@ describe('meshwork gateway (process)', () => {
           '  - name: chat',
           '    match: { path: { prefix: /chat } }',
           '    service: echo',
+          // The 1 GB stream is about memory, not speed: on a busy machine it may take longer
+          // than the default request deadline (a 504), so its route has a long one.
+          '  - name: big',
+          '    match: { host: big.mesh.local }',
+          '    service: big',
+          '    timeoutMs: 600000',
         ].join('\n'),
       );
       gw = await spawnGateway(['--registry', agent.url, '--config', config]);

@@ -65,6 +65,14 @@ describe('README tour', () => {
     assert.match(r.out, /^SERVICE\s+INSTANCES/m);
     // payments-1 came from the curl block: the apply takes it over.
     assert.match(r.out, /applied examples: 1 created, 1 updated/);
+    // Mesh resources: a dry run shows the new ones as diffs; the apply stores them.
+    assert.match(
+      r.out,
+      /^virtualservice\.networking\.istio\.io\/default\/payments-canary created \(dry run\)$/m,
+    );
+    assert.match(r.out, /^\+kind: VirtualService$/m);
+    assert.match(r.out, /^destinationrule\.networking\.istio\.io\/default\/payments created$/m);
+    assert.match(r.out, /^payments-canary\s+default\s+\d+\s+\d+$/m);
   });
 
   it('runs the Consul block: register, TTL pass, health, native read, KV, deregister', () => {

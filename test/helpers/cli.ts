@@ -5,8 +5,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import type { Command, Io } from '../../src/cli/command.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/meshwork.js', import.meta.url));
@@ -97,6 +101,43 @@ export async function spawnAgent(
   return { child, url, dnsPort, stderr: () => err, exited, waitForStderr };
 }
 
+/** A suite's agent process, the env that points the CLI at it, and a temp dir for its files. */
+export interface CliSuite {
+  readonly agent: AgentProcess;
+  readonly env: Record<string, string>;
+  readonly dir: string;
+}
+
+/**
+ * Spawns `meshwork agent ...args` before the calling suite's tests and stops it (SIGTERM) after
+ * them, removing the suite's temp dir; read `agent` and `env` inside tests and hooks only.
+ */
+export function useAgentProcess(args: readonly string[]): CliSuite {
+  const dir = mkdtempSync(join(tmpdir(), 'meshwork-cli-'));
+  let agent: AgentProcess | undefined;
+  before(async () => {
+    agent = await spawnAgent(args);
+  });
+  after(async () => {
+    agent?.child.kill('SIGTERM');
+    await agent?.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const started = (): AgentProcess => {
+    if (agent === undefined) throw new Error('the agent process has not started');
+    return agent;
+  };
+  return {
+    dir,
+    get agent() {
+      return started();
+    },
+    get env() {
+      return { MESHWORK_ADDR: started().url };
+    },
+  };
+}
+
 /** An Io whose output goes nowhere, for running a command in-process. */
 export function silentIo(): Io {
   return { stdout: new PassThrough(), stderr: new PassThrough(), env: {} };
@@ -111,4 +152,43 @@ export async function refusal(
     () => assert.fail(`${command.name} ${argv.join(' ')} did not throw`),
     (err: unknown) => err as { code: string; message: string },
   );
+}
+
+/** A `meshwork gateway` process. */
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly exited: Promise<number | string | null>;
+  stderr(): string;
+}
+
+/**
+ * Spawns `meshwork gateway --listen 127.0.0.1:0 --admin 127.0.0.1:0 ...args` (log level warn)
+ * and resolves once it prints where it listens.
+ */
+export async function spawnGateway(args: readonly string[]): Promise<GatewayProcess> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'gateway', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args],
+    {
+      env: { ...process.env, MESHWORK_GATEWAY__LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
+  const [url, adminUrl] = await new Promise<[string, string]>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+) \(admin (http:\/\/\S+)\)/.exec(out);
+      if (m?.[1] !== undefined && m[2] !== undefined) resolve([m[1], m[2]]);
+    });
+    void exited.then((code) => reject(new Error(`gateway exited (${String(code)}):\n${err}`)));
+  });
+  return { child, url, adminUrl, exited, stderr: () => err };
 }

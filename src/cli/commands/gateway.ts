@@ -3,6 +3,7 @@ import { errors } from '../../core/errors.js';
 import { splitList } from '../../config/config-sources.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
 import { startGateway } from '../../gateway/gateway.js';
+import { createMeshFeed } from '../../gateway/mesh-feed.js';
 import { createLogger } from '../../telemetry/logger.js';
 import {
   configInput,
@@ -26,10 +27,19 @@ Flags:
   --registry <urls>       comma-separated agent URLs (default http://127.0.0.1:8500)
   --config <file>         YAML/JSON config: routes, timeouts, retry, outlierDetection ...
   --domain <name>         host routing domain (default mesh.local; "" turns it off)
+  --mesh                  mesh mode: routes and endpoints from the control plane's snapshots
+                          (the VirtualServices whose gateways list --name), not from routes:
+                          and discovery; host routing is off (docs/gateway.md, Mesh mode)
+  --name <name>           mesh mode: the gateway's name (default meshwork-gateway)
+  --namespace <ns>        mesh mode: the gateway's namespace (default default)
+  --data-dir <dir>        mesh mode: where the last good snapshot is kept, and routed from
+                          when no agent answers (default ./.meshwork/gateway)
   --log-level <level>     error | warn | info | debug | silent (default info)
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
-     MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL ...
+     MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL,
+     MESHWORK_GATEWAY__MESH, MESHWORK_GATEWAY__NAME, MESHWORK_GATEWAY__NAMESPACE,
+     MESHWORK_GATEWAY__DATA_DIR ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
          SIGHUP re-reads the config file (and env): a valid one is swapped in whole (routes,
@@ -39,6 +49,7 @@ Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutM
 Examples:
   meshwork gateway --registry http://127.0.0.1:8500
   meshwork gateway --listen 0.0.0.0:8080 --config gateway.yaml
+  meshwork gateway --mesh --name edge --data-dir /var/lib/meshwork/edge
 `;
 
 export const command: Command = {
@@ -52,6 +63,10 @@ export const command: Command = {
       registry: { type: 'string' },
       config: { type: 'string' },
       domain: { type: 'string' },
+      mesh: { type: 'boolean' },
+      name: { type: 'string' },
+      namespace: { type: 'string' },
+      'data-dir': { type: 'string' },
       'log-level': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
@@ -59,13 +74,21 @@ export const command: Command = {
       listen: 'listen',
       admin: 'admin',
       domain: 'domain',
+      mesh: 'mesh',
+      name: 'name',
+      namespace: 'namespace',
+      'data-dir': 'dataDir',
       'log-level': 'logLevel',
       registry: ['registry', splitList],
     });
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();
     const logger = createLogger({ level: options.logLevel });
-    const gateway = await startGateway(options, logger);
+    const gateway = await startGateway(
+      options,
+      logger,
+      options.mesh ? { snapshotFeed: createMeshFeed(options, logger) } : {},
+    );
     io.stdout.write(`meshwork gateway listening on ${gateway.url} (admin ${gateway.adminUrl})\n`);
     reloadOnSighup(
       logger,

@@ -210,6 +210,11 @@ export class RetryPolicy {
     );
   }
 
+  /** Whether a response status is one worth another try (retryOnStatuses); cheap, per response. */
+  retriesOnStatus(status: number): boolean {
+    return this.#statuses.has(status);
+  }
+
   /** Whether an outcome is worth another try at all, and why (before limits and budget). */
   classify(outcome: AttemptOutcome): RetryReason {
     if (outcome.kind === 'response')

@@ -91,15 +91,23 @@ export function problemsOf(
         }
         break;
       case 'invalid_type':
+        // A schema's own reason (a duration's) beats zod's "Invalid input: expected ...".
         add(
           issue.path,
           issue.input === undefined
             ? 'required'
-            : `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}`,
+            : issue.message.startsWith('Invalid input')
+              ? `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}`
+              : issue.message,
         );
         break;
       case 'invalid_value':
-        add(issue.path, `must be one of ${issue.values.map((v) => String(v)).join(', ')}`);
+        add(
+          issue.path,
+          issue.input === undefined
+            ? 'required'
+            : `must be one of ${issue.values.map((v) => String(v)).join(', ')}`,
+        );
         break;
       case 'invalid_key':
         add(issue.path, issue.issues[0]?.message ?? issue.message);

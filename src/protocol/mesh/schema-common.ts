@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDurationMs, parseDurationMs } from '../../core/duration.js';
 import { SERVICE_NAME, printable } from '../registration.js';
-import { userRegexSchema } from '../user-regex.js';
+import { userRegexSize } from '../user-regex.js';
 import type { HeaderOperations, Headers, Percent, StringMatch, WorkloadSelector } from './specs.js';
 
 /**
@@ -33,6 +33,11 @@ export const MESH_LIMITS = Object.freeze({
   maxMapEntries: 64,
   maxHostLength: 253,
   maxRegexLength: 1024,
+  /**
+   * RE2 instructions of all the regexes of one resource (each counts at least 64): 50 to 100 ms
+   * of compiling at most, room for 512 small regexes or 16 of the largest.
+   */
+  maxRegexInstructions: 32_768,
   /** URIs, prefixes, exact values, paths, principals. */
   maxTextLength: 1024,
   maxHeaderNameLength: 256,
@@ -55,33 +60,60 @@ export function list<T extends z.ZodType>(item: T, max: number, min = 0) {
     .pipe(z.array(item));
 }
 
-/** How {@link uniqueList} names a duplicate: the item's key, and the field of the item it is in. */
-export interface UniqueBy<T> {
-  readonly keyOf: (v: T) => unknown;
-  /** The item's field the key comes from (`name`): the problem's path ends with it. */
-  readonly field?: string;
+/**
+ * Options of a cross-field refinement: it runs even when other fields of the object failed
+ * (so that every problem is reported at once), but not when a field it reads is not of its
+ * type (its value may then be anything). Fields it only tests for presence need not be listed.
+ * A field that failed only a refinement (`custom`: out of range, say) has its type, so the
+ * refinement still runs and must read such values with care.
+ */
+export function unlessFailed(...fields: readonly string[]): z.core.$ZodSuperRefineParams {
+  return {
+    when: (payload) =>
+      typeof payload.value === 'object' &&
+      payload.value !== null &&
+      !payload.issues.some((i) => i.code !== 'custom' && fields.includes(String(i.path?.[0]))),
+  };
 }
 
-/** A list like {@link list} whose items (or their keys) are all different. */
+/** The value of `name` in `v` if `v` is a map (items of a list may not have been parsed). */
+export function fieldOf(name: string): (v: unknown) => unknown {
+  return (v) =>
+    typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[name] : undefined;
+}
+
+/**
+ * A list like {@link list} whose items (or, with `by`, the values of each of these fields of its
+ * items: `['number', 'name']`) are all different. Duplicates are found even when other items
+ * failed; the problem is at the second item (and its field).
+ */
 export function uniqueList<T extends z.ZodType>(
   item: T,
   max: number,
-  { min = 0, by }: { readonly min?: number; readonly by?: UniqueBy<z.output<T>> } = {},
+  { min = 0, by = [] }: { readonly min?: number; readonly by?: readonly string[] } = {},
 ) {
-  return list(item, max, min).superRefine((items, ctx) => {
-    const seen = new Set<unknown>();
-    items.forEach((v, i) => {
-      const k = by === undefined ? v : by.keyOf(v);
-      if (seen.has(k)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: by?.field === undefined ? [i] : [i, by.field],
-          message: `duplicate: ${JSON.stringify(k)} is listed twice`,
+  const keys: readonly { field?: string; keyOf: (v: unknown) => unknown }[] =
+    by.length === 0 ? [{ keyOf: (v) => v }] : by.map((field) => ({ field, keyOf: fieldOf(field) }));
+  return list(item, max, min).superRefine(
+    (items, ctx) => {
+      for (const { field, keyOf } of keys) {
+        const seen = new Set<unknown>();
+        items.forEach((v: unknown, i) => {
+          const k = keyOf(v);
+          if (k === undefined || (typeof k === 'object' && k !== null)) return;
+          if (seen.has(k)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: field === undefined ? [i] : [i, field],
+              message: `duplicate: ${JSON.stringify(k)} is listed twice`,
+            });
+          }
+          seen.add(k);
         });
       }
-      seen.add(k);
-    });
-  });
+    },
+    { when: (payload) => Array.isArray(payload.value) },
+  );
 }
 
 /** A map of at most `max` entries (checked before any entry is parsed). */
@@ -175,16 +207,14 @@ export const ipOrCidr = z
 
 // Istio writes durations as protobuf durations ("1.5s") and, in YAML, also "100ms", "1m", "1h".
 const DURATION = /^(?:\d{1,9}(?:\.\d{1,9})?(?:h|ms|m|s))+$/;
+const DURATION_REASON = 'must be a duration like "100ms", "5s", "1.5s", "1m" or "1h"';
 
 /** An Istio duration ("100ms", "5s", "1.5s", "1m", "1h", "1m30s"), from `minMs` (at least 1) to `maxMs`. */
 export function duration(minMs = 1, maxMs: number = MESH_LIMITS.maxDurationMs): z.ZodString {
-  return z.string().superRefine((s, ctx) => {
+  return z.string({ error: DURATION_REASON }).superRefine((s, ctx) => {
     const ms = s.length <= 40 && DURATION.test(s) ? parseDurationMs(s) : undefined;
     if (ms === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must be a duration like "100ms", "5s", "1.5s", "1m" or "1h"',
-      });
+      ctx.addIssue({ code: 'custom', message: DURATION_REASON });
     } else if (ms < minMs) {
       ctx.addIssue({
         code: 'custom',
@@ -197,15 +227,59 @@ export function duration(minMs = 1, maxMs: number = MESH_LIMITS.maxDurationMs): 
 }
 
 /** A percentage: `{ value: 0..100 }`, fractions allowed. */
-export const percent = z.strictObject({
-  value: z.number().refine((n) => n >= 0 && n <= 100, 'must be 0..100'),
-}) satisfies z.ZodType<Percent>;
+export const percent = z.strictObject(
+  { value: z.number().refine((n) => n >= 0 && n <= 100, 'must be 0..100') },
+  { error: 'must be a percentage: { value: 0..100 }' },
+) satisfies z.ZodType<Percent>;
 
-/** A regex field: RE2 syntax (the reason names what RE2 refuses). */
+/**
+ * The compile work left to the resource being parsed, in RE2 instructions (see
+ * {@link withRegexBudget}); undefined outside a parse, where regexes are not counted.
+ */
+let regexBudget: { remaining: number; refused: boolean } | undefined;
+
+/** Each regex is charged at least this many instructions: compiling has a cost of its own. */
+const MIN_REGEX_CHARGE = 64;
+
+/**
+ * Runs `parse` (synchronous: a schema's safeParse) with a budget of RE2 instructions for all the
+ * regexes of one resource. One regex is capped at 2,048 instructions, but compiling costs 1 to 3
+ * µs an instruction in re2js, so a resource of many large regexes (`a{0,900}`: 8 characters,
+ * 1,805 instructions, about 2 ms) would cost seconds. Past the budget, the first regex is refused
+ * (naming the budget) and the rest are not read.
+ */
+export function withRegexBudget<T>(parse: () => T): T {
+  const outer = regexBudget;
+  regexBudget = { remaining: MESH_LIMITS.maxRegexInstructions, refused: false };
+  try {
+    return parse();
+  } finally {
+    regexBudget = outer;
+  }
+}
+
+/** A regex field: RE2 syntax (the reason names what RE2 refuses), within the resource's budget. */
 export const regex = z
   .string()
+  .min(1, 'must not be empty')
   .max(MESH_LIMITS.maxRegexLength, `must be at most ${MESH_LIMITS.maxRegexLength} characters`)
-  .pipe(userRegexSchema(MESH_LIMITS.maxRegexLength));
+  .pipe(
+    z.string().superRefine((pattern, ctx) => {
+      const budget = regexBudget;
+      if (budget !== undefined && budget.remaining <= 0) {
+        if (budget.refused) return;
+        budget.refused = true;
+        ctx.addIssue({
+          code: 'custom',
+          message: `not compiled: the regexes of this resource come to more than ${MESH_LIMITS.maxRegexInstructions} RE2 instructions (each counts at least ${MIN_REGEX_CHARGE}); use fewer or smaller ones`,
+        });
+        return;
+      }
+      const size = userRegexSize(pattern);
+      if (typeof size === 'string') ctx.addIssue({ code: 'custom', message: size });
+      else if (budget !== undefined) budget.remaining -= Math.max(size, MIN_REGEX_CHARGE);
+    }),
+  );
 
 /**
  * Istio's StringMatch: exactly one of exact, prefix, regex. `prefix: false` for the fields
@@ -223,8 +297,9 @@ export function stringMatch({ prefix = true }: { readonly prefix?: boolean } = {
             .optional(),
       regex: regex.optional(),
     })
-    .superRefine((m, ctx) =>
-      exactlyOne(m, prefix ? ['exact', 'prefix', 'regex'] : ['exact', 'regex'], ctx),
+    .superRefine(
+      (m, ctx) => exactlyOne(m, prefix ? ['exact', 'prefix', 'regex'] : ['exact', 'regex'], ctx),
+      unlessFailed(),
     )
     .transform((m) => m as StringMatch);
 }
@@ -244,11 +319,6 @@ export const httpToken = z
 
 /** An HTTP header name, lower-cased. */
 export const headerName = httpToken.transform((s) => s.toLowerCase());
-
-/** Whether `s` is an HTTP token. */
-export function isHttpToken(s: string): boolean {
-  return TOKEN.test(s);
-}
 
 /** A header value: no CR, LF or NUL (they would split or end the header). */
 export const headerValue = z
@@ -316,18 +386,16 @@ export const workloadSelector = z.strictObject({
   ),
 }) satisfies z.ZodType<WorkloadSelector>;
 
-/** Whether exactly one of `keys` is set in `o`; names them in the reason otherwise. */
+/** Adds an issue unless exactly one of `keys` is set in `o`, naming them. */
 export function exactlyOne(
   o: Readonly<Record<string, unknown>>,
   keys: readonly string[],
   ctx: z.RefinementCtx,
-  path: readonly PropertyKey[] = [],
 ): void {
   const set = keys.filter((k) => o[k] !== undefined);
   if (set.length === 1) return;
   ctx.addIssue({
     code: 'custom',
-    path: [...path],
     message:
       set.length === 0
         ? `must set one of ${keys.join(', ')}`

@@ -16,6 +16,7 @@ import {
   selectorLabels,
   text,
   uniqueList,
+  unlessFailed,
 } from './schema-common.js';
 import type {
   ConnectionPoolSettings,
@@ -80,15 +81,16 @@ const consistentHash = z
     if (h.ringHash !== undefined && h.maglev !== undefined) {
       ctx.addIssue({ code: 'custom', message: 'must set only one of ringHash, maglev' });
     }
-  }) satisfies z.ZodType<ConsistentHashLb>;
+  }, unlessFailed()) satisfies z.ZodType<ConsistentHashLb>;
 
 const loadBalancer = z
   .strictObject({
     simple: z.enum(SIMPLE_LB).optional(),
     consistentHash: consistentHash.optional(),
   })
-  .superRefine((lb, ctx) =>
-    exactlyOne(lb, ['simple', 'consistentHash'], ctx),
+  .superRefine(
+    (lb, ctx) => exactlyOne(lb, ['simple', 'consistentHash'], ctx),
+    unlessFailed(),
   ) satisfies z.ZodType<LoadBalancerSettings>;
 
 const connectionPool = z.strictObject({
@@ -134,6 +136,6 @@ export const destinationRuleSpecSchema = z.strictObject({
   host: hostOrWildcard,
   trafficPolicy: trafficPolicy.optional(),
   subsets: uniqueList(subset, MESH_LIMITS.maxSubsets, {
-    by: { keyOf: (s) => s.name, field: 'name' },
+    by: ['name'],
   }).optional(),
 }) satisfies z.ZodType<DestinationRuleSpec>;

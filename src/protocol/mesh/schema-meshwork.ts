@@ -3,7 +3,7 @@
  * LocalRateLimit (a token bucket), ResponseCache and RetryBudget. Defaults are filled in.
  */
 import { z } from 'zod';
-import { count, duration, host, int, workloadSelector } from './schema-common.js';
+import { count, duration, host, int, unlessFailed, workloadSelector } from './schema-common.js';
 import type { LocalRateLimitSpec, ResponseCacheSpec, RetryBudgetSpec } from './specs.js';
 
 /** Defaults and bounds of the meshwork.dev kinds (docs/mesh.md gives the reasons). */
@@ -36,15 +36,18 @@ export const localRateLimitSpecSchema = z
         tokensPerFill: count,
         fillInterval: duration(D.minFillIntervalMs),
       })
-      .superRefine((b, ctx) => {
-        if (b.tokensPerFill > b.maxTokens) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['tokensPerFill'],
-            message: `must be at most maxTokens (${b.maxTokens})`,
-          });
-        }
-      }),
+      .superRefine(
+        (b, ctx) => {
+          if (b.maxTokens >= 1 && b.tokensPerFill > b.maxTokens) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tokensPerFill'],
+              message: `must be at most maxTokens (${b.maxTokens})`,
+            });
+          }
+        },
+        unlessFailed('maxTokens', 'tokensPerFill'),
+      ),
   })
   .superRefine((l, ctx) => {
     if ((l.selector === undefined) === (l.host === undefined)) {
@@ -54,7 +57,7 @@ export const localRateLimitSpecSchema = z
           'must set exactly one of selector (limit the inbound side of these workloads) and host (limit the calls to that host)',
       });
     }
-  }) satisfies z.ZodType<LocalRateLimitSpec>;
+  }, unlessFailed()) satisfies z.ZodType<LocalRateLimitSpec>;
 
 /** ResponseCache `spec`. */
 export const responseCacheSpecSchema = z.strictObject({

@@ -3,7 +3,15 @@
  * sources, operations and conditions) and PeerAuthentication (mTLS mode, per port).
  */
 import { z } from 'zod';
-import { MESH_LIMITS, ipOrCidr, list, map, text, workloadSelector } from './schema-common.js';
+import {
+  MESH_LIMITS,
+  ipOrCidr,
+  list,
+  map,
+  text,
+  unlessFailed,
+  workloadSelector,
+} from './schema-common.js';
 import type {
   AuthorizationCondition,
   AuthorizationOperation,
@@ -15,8 +23,13 @@ import type {
 const values = <T extends z.ZodType>(item: T) => list(item, MESH_LIMITS.maxRuleValues, 1);
 
 /** A rule's `source` or `operation`: at least one field, as Istio requires. */
-const notEmpty = (o: object) => Object.values(o).some((v) => v !== undefined);
-const NOT_EMPTY = 'must set at least one field (Istio refuses an empty one)';
+function notEmpty(o: object, ctx: z.RefinementCtx): void {
+  if (Object.values(o).some((v) => v !== undefined)) return;
+  ctx.addIssue({
+    code: 'custom',
+    message: 'must set at least one field (Istio refuses an empty one)',
+  });
+}
 
 const source = z
   .strictObject({
@@ -27,7 +40,7 @@ const source = z
     ipBlocks: values(ipOrCidr).optional(),
     notIpBlocks: values(ipOrCidr).optional(),
   })
-  .refine(notEmpty, NOT_EMPTY) satisfies z.ZodType<AuthorizationSource>;
+  .superRefine(notEmpty, unlessFailed()) satisfies z.ZodType<AuthorizationSource>;
 
 const port = z
   .string()
@@ -54,7 +67,7 @@ const operation = z
     paths: values(path).optional(),
     notPaths: values(path).optional(),
   })
-  .refine(notEmpty, NOT_EMPTY) satisfies z.ZodType<AuthorizationOperation>;
+  .superRefine(notEmpty, unlessFailed()) satisfies z.ZodType<AuthorizationOperation>;
 
 /** The condition keys Meshwork's proxies can evaluate (Istio's, without the JWT ones). */
 export const CONDITION_KEYS = Object.freeze([
@@ -81,10 +94,11 @@ const condition = z
     values: values(text()).optional(),
     notValues: values(text()).optional(),
   })
-  .refine(
-    (c) => c.values !== undefined || c.notValues !== undefined,
-    'must set values or notValues',
-  ) satisfies z.ZodType<AuthorizationCondition>;
+  .superRefine((c, ctx) => {
+    if (c.values === undefined && c.notValues === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must set values or notValues' });
+    }
+  }, unlessFailed()) satisfies z.ZodType<AuthorizationCondition>;
 
 const rule = z.strictObject({
   from: list(z.strictObject({ source }), MESH_LIMITS.maxRuleEntries, 1).optional(),
@@ -115,7 +129,7 @@ export const authorizationPolicySpecSchema = z
         message: `only for action CUSTOM (action is ${p.action})`,
       });
     }
-  }) satisfies z.ZodType<AuthorizationPolicySpec>;
+  }, unlessFailed('action')) satisfies z.ZodType<AuthorizationPolicySpec>;
 
 const mtls = z.strictObject({
   mode: z.enum(['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT']).default('UNSET'),
@@ -136,4 +150,4 @@ export const peerAuthenticationSpecSchema = z
         message: 'needs a selector: Istio applies port-level mTLS only to selected workloads',
       });
     }
-  }) satisfies z.ZodType<PeerAuthenticationSpec>;
+  }, unlessFailed()) satisfies z.ZodType<PeerAuthenticationSpec>;

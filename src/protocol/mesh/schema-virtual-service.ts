@@ -7,6 +7,7 @@ import {
   MESH_LIMITS,
   dnsLabel,
   duration,
+  fieldOf,
   headerMap,
   headers,
   host,
@@ -19,6 +20,7 @@ import {
   stringMatch,
   text,
   uniqueList,
+  unlessFailed,
 } from './schema-common.js';
 import type {
   Destination,
@@ -87,10 +89,11 @@ const fault = z
     delay: z.strictObject({ fixedDelay: duration(), percentage: percent.optional() }).optional(),
     abort: z.strictObject({ httpStatus: int(200, 599), percentage: percent.optional() }).optional(),
   })
-  .refine(
-    (f) => f.delay !== undefined || f.abort !== undefined,
-    'must set delay or abort, or both',
-  ) satisfies z.ZodType<HttpFaultInjection>;
+  .superRefine((f, ctx) => {
+    if (f.delay === undefined && f.abort === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must set delay or abort, or both' });
+    }
+  }, unlessFailed()) satisfies z.ZodType<HttpFaultInjection>;
 
 const AUTHORITY = /^[A-Za-z0-9.-]{1,253}(?::\d{1,5})?$/;
 
@@ -101,7 +104,11 @@ const rewrite = z
       .optional(),
     authority: z.string().regex(AUTHORITY, 'must be a host or host:port').optional(),
   })
-  .refine((r) => r.uri !== undefined || r.authority !== undefined, 'must set uri or authority');
+  .superRefine((r, ctx) => {
+    if (r.uri === undefined && r.authority === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must set uri or authority' });
+    }
+  }, unlessFailed());
 
 const httpRoute = z
   .strictObject({
@@ -120,19 +127,27 @@ const httpRoute = z
     if (r.mirrorPercentage !== undefined && r.mirror === undefined) {
       ctx.addIssue({ code: 'custom', path: ['mirrorPercentage'], message: 'needs mirror' });
     }
-    if (r.route.length < 2) return;
-    // Istio's rule: a destination without a weight gets 0 when the route has several.
-    const weights = r.route.map((d) => d.weight ?? 0);
-    if (!weights.every((w) => Number.isInteger(w) && w >= 0 && w <= 100)) return;
-    const sum = weights.reduce((a, b) => a + b, 0);
-    if (sum !== 100) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['route'],
-        message: `the weights of the destinations sum to ${sum}: they must sum to 100 (a destination without a weight counts 0)`,
-      });
-    }
-  })
+  }, unlessFailed())
+  .superRefine(
+    (r, ctx) => {
+      // Read defensively: the destinations may have failed (a bad host), their weights not.
+      const route: readonly unknown[] = r.route;
+      if (route.length < 2) return;
+      // Istio's rule: a destination without a weight gets 0 when the route has several.
+      const weights = route.map((d) => fieldOf('weight')(d) ?? 0);
+      if (!weights.every((w) => typeof w === 'number' && Number.isInteger(w) && w >= 0 && w <= 100))
+        return;
+      const sum = (weights as number[]).reduce((a, b) => a + b, 0);
+      if (sum !== 100) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['route'],
+          message: `the weights of the destinations sum to ${sum}: they must sum to 100 (a destination without a weight counts 0)`,
+        });
+      }
+    },
+    { when: (payload) => Array.isArray(fieldOf('route')(payload.value)) },
+  )
   .transform((r) => {
     if (r.route.length < 2) return r;
     return { ...r, route: r.route.map((d) => ('weight' in d ? d : { ...d, weight: 0 })) };

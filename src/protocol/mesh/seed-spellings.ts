@@ -4,7 +4,7 @@
  * Istio spelling: a VirtualService without `hosts`, a weight on a route's only destination,
  * `trafficPolicy.circuitBreaker` and its `consecutiveErrors`.
  */
-import { shortHost } from './references.js';
+import { resolveMeshHost } from './references.js';
 import type { ResourceProblem } from './resource.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -59,6 +59,8 @@ function virtualService(spec: Obj, namespace: string, r: Respelled): Obj {
       if (!isObj(only) || !Object.hasOwn(only, 'weight')) return h;
       const { weight, ...rest } = only;
       changed = true;
+      // `weight: 100` says what Istio does anyway (and its docs write it): dropped silently.
+      if (weight === 100) return { ...h, route: [rest] };
       r.warnings.push(
         `spec.http[${i}].route[0].weight: ignored: a route's only destination gets all of that route's traffic, whatever its weight${typeof weight === 'number' ? ` (${weight})` : ''}; to split traffic, list the destinations in one route, with weights that sum to 100`,
       );
@@ -75,7 +77,7 @@ function virtualService(spec: Obj, namespace: string, r: Respelled): Obj {
       const destination = isObj(d) ? d['destination'] : undefined;
       const host = isObj(destination) ? destination['host'] : undefined;
       if (typeof host !== 'string') continue;
-      const short = shortHost(host, namespace);
+      const short = resolveMeshHost(host, namespace);
       if (!hosts.has(short)) hosts.set(short, host);
     }
   }

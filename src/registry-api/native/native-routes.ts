@@ -17,6 +17,7 @@ import {
   waitForRequest,
   type Query,
 } from '../query.js';
+import { registerMeshRoutes } from './mesh-routes.js';
 
 const heartbeatSchema = z
   .object({
@@ -70,6 +71,8 @@ export function registerNativeRoutes(
   /** Runs a blocking query when `?index=` is given, then answers. */
   const blocking = (req: FastifyRequest, topic: Topic, currentIndex: () => number) =>
     waitForRequest(registry, req, topic, parseBlocking(req.query as Query), currentIndex);
+
+  registerMeshRoutes(app, { registry, json, blocking });
 
   app.put('/api/v1/instances', async (req, reply) => {
     const input = parseOrThrow(registrationInputSchema, jsonBody(req));

@@ -1,6 +1,7 @@
 /**
  * @module ChangePublisher: tells watchers of the changes the catalog view applied (streams and
- * blocking queries, on the next turn, in index order) and runs their waits and subscriptions.
+ * blocking queries, on the next turn, in index order; `onCatalogChange` listeners at once) and
+ * runs their waits and subscriptions.
  */
 import type { Clock } from '../../core/clock.js';
 import { silentLogger, type Logger } from '../../core/logger.js';

@@ -249,6 +249,15 @@ describe('createControlPlane', () => {
     catalog.setStatus('p1', 'critical');
     flush();
     assert.equal(w.got.length, 1);
+
+    // Watched after close: the catalog as it is now, once.
+    const late = recorder();
+    const stop = cp.watch(sidecar('orders', ['payments']), late.on);
+    assert.deepEqual(
+      late.got.map((s) => s.clusters[0]?.endpoints.find((e) => e.id === 'p1')?.status),
+      ['critical'],
+    );
+    stop();
   });
 
   it('keeps calling the other watchers when one throws', () => {

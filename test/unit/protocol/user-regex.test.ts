@@ -7,6 +7,7 @@ import {
   compileUserRegex,
   MAX_USER_REGEX_PROGRAM,
   userRegexSchema,
+  userRegexSize,
 } from '../../../src/protocol/user-regex.js';
 
 const SEED = 16;
@@ -120,5 +121,16 @@ describe('userRegexSchema', () => {
     );
     assert.equal(schema.safeParse('x'.repeat(21)).success, false);
     assert.equal(schema.safeParse('').success, false);
+  });
+});
+
+describe('userRegexSize', () => {
+  it('gives the compiled size of a pattern RE2 takes, and the reason of one it refuses', () => {
+    const small = userRegexSize('^/u/[0-9]+$');
+    assert.ok(typeof small === 'number' && small > 0 && small < 50, String(small));
+    const large = userRegexSize('a{0,900}');
+    assert.ok(typeof large === 'number' && large > 900 && large <= MAX_USER_REGEX_PROGRAM);
+    assert.match(String(userRegexSize('(?=x)')), /^not an RE2 regular expression/);
+    assert.match(String(userRegexSize('(x|xy|yx|y){500}')), /^regular expression too large/);
   });
 });

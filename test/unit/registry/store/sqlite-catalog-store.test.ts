@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, isMeshError, type ErrorCode } from '../../../../src/core/errors.js';
 import type { Logger } from '../../../../src/core/logger.js';
@@ -24,6 +25,7 @@ import {
   type SqliteCatalogStore,
   type SqliteCatalogStoreOptions,
 } from '../../../../src/registry/store/sqlite/sqlite-catalog-store.js';
+import { MESH_KINDS, type MeshResource } from '../../../../src/protocol/mesh/resource.js';
 import { SCHEMA_VERSION } from '../../../../src/registry/store/sqlite/sqlite-catalog-schema.js';
 import { testInstance, testMeshResource } from '../../../contract/catalog-store.contract.js';
 import { until } from '../../../helpers/until.js';
@@ -35,6 +37,15 @@ const put = (key: string, cas?: number): StoreOp => ({
   flags: 0,
   ...(cas === undefined ? {} : { cas }),
 });
+
+/** Orders resources by key (`Kind/namespace/name`). */
+const byKey = (a: unknown, b: unknown): number => {
+  const key = (r: unknown): string => {
+    const { kind, metadata } = r as MeshResource;
+    return `${kind}/${metadata.namespace}/${metadata.name}`;
+  };
+  return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+};
 
 const rejectsWith =
   (code: ErrorCode, text?: string) =>
@@ -288,6 +299,51 @@ process.kill(process.pid, 'SIGKILL');
     } finally {
       db.close();
     }
+  });
+
+  it('reads back every mesh resource it wrote, whatever its names, labels and spec', async () => {
+    const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 12 });
+    const resourceArb = fc.record({
+      apiVersion: text,
+      kind: fc.constantFrom(...MESH_KINDS),
+      metadata: fc.record(
+        {
+          name: text,
+          namespace: text,
+          labels: fc.dictionary(text, text, { maxKeys: 3 }),
+          annotations: fc.dictionary(text, text, { maxKeys: 3 }),
+        },
+        { requiredKeys: ['name', 'namespace'] },
+      ),
+      spec: fc.dictionary(text, fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
+    }) as fc.Arbitrary<MeshResource>;
+    await fc.assert(
+      fc.asyncProperty(fc.array(resourceArb, { minLength: 1, maxLength: 5 }), async (resources) => {
+        const dir = mkdtempSync(join(root, 'prop-'));
+        const store = createSqliteCatalogStore({ dataDir: dir });
+        await store.open();
+        const done = await store.commit(
+          resources.map((resource) => ({ op: 'put-mesh-resource', resource })),
+        );
+        await store.close();
+        const again = createSqliteCatalogStore({ dataDir: dir });
+        try {
+          const snapshot = await again.open();
+          assert.equal(snapshot.index, done.index);
+          // The last put of a key wins; the stored form is JSON.
+          const expected = new Map(
+            resources.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r]),
+          );
+          assert.deepEqual(
+            snapshot.meshResources.map((s) => s.resource).sort(byKey),
+            [...expected.values()].map((r) => JSON.parse(JSON.stringify(r)) as unknown).sort(byKey),
+          );
+        } finally {
+          await again.close();
+        }
+      }),
+      { seed: 18, numRuns: 15 },
+    );
   });
 
   it('rejects open() with STORE_UNAVAILABLE while another store has the file', async () => {
