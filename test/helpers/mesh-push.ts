@@ -200,3 +200,37 @@ export function nextEvent<K extends keyof MeshSubscriberEvents>(
     sub.on(name, on as never);
   });
 }
+
+/** A DestinationRule document: `payments` in subsets v1 and v2 (by the `version` label). */
+export const PAYMENTS_DESTINATION_RULE = {
+  apiVersion: 'networking.istio.io/v1beta1',
+  kind: 'DestinationRule',
+  metadata: { name: 'payments' },
+  spec: {
+    host: 'payments',
+    subsets: [
+      { name: 'v1', labels: { version: 'v1' } },
+      { name: 'v2', labels: { version: 'v2' } },
+    ],
+  },
+} as const;
+
+/** A VirtualService document: `payments` split `v1` / `100 - v1` between its subsets. */
+export function paymentsVirtualService(v1: number): object {
+  return {
+    apiVersion: 'networking.istio.io/v1beta1',
+    kind: 'VirtualService',
+    metadata: { name: 'payments' },
+    spec: {
+      hosts: ['payments'],
+      http: [
+        {
+          route: [
+            { destination: { host: 'payments', subset: 'v1' }, weight: v1 },
+            { destination: { host: 'payments', subset: 'v2' }, weight: 100 - v1 },
+          ],
+        },
+      ],
+    },
+  };
+}
