@@ -135,8 +135,8 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
     this.#started = true;
     const fromDisk = await this.#loadPersisted();
     const first = new Promise<MeshStartSource>((resolve) => {
-      if (fromDisk) {
-        resolve('disk');
+      if (fromDisk || this.#closed) {
+        resolve(fromDisk ? 'disk' : 'none');
         return;
       }
       const timer = this.#clock.setTimeout(() => resolve('none'), this.#startTimeoutMs);
