@@ -229,6 +229,14 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__TAGS: { key: 'tags', type: 'list' },
   MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: { key: 'health.intervalMs', type: 'number' },
   MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: { key: 'health.timeoutMs', type: 'number' },
+  MESHWORK_SIDECAR__HEALTH_SUCCESSES_BEFORE_PASSING: {
+    key: 'health.successesBeforePassing',
+    type: 'number',
+  },
+  MESHWORK_SIDECAR__HEALTH_FAILURES_BEFORE_CRITICAL: {
+    key: 'health.failuresBeforeCritical',
+    type: 'number',
+  },
   MESHWORK_SIDECAR__HEALTH_START_PERIOD_MS: { key: 'health.startPeriodMs', type: 'number' },
   MESHWORK_SIDECAR__HEALTH_TTL_MS: { key: 'health.ttlMs', type: 'number' },
   MESHWORK_SIDECAR__CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'number' },

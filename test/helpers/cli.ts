@@ -192,3 +192,63 @@ export async function spawnGateway(args: readonly string[]): Promise<GatewayProc
   });
   return { child, url, adminUrl, exited, stderr: () => err };
 }
+
+/** A `meshwork sidecar` process. */
+export interface SidecarProcess {
+  readonly child: ChildProcess;
+  readonly inboundUrl: string;
+  readonly outboundUrl: string;
+  readonly adminUrl: string;
+  readonly exited: Promise<number | string | null>;
+  /** Everything written to stdout so far (the app's output too: it inherits the sidecar's). */
+  stdout(): string;
+  stderr(): string;
+}
+
+/**
+ * Spawns `meshwork sidecar --inbound/--outbound/--admin 127.0.0.1:0 ...args` (log level warn
+ * unless `env` says otherwise) and resolves once it prints where it listens.
+ */
+export async function spawnSidecar(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<SidecarProcess> {
+  const listen = [
+    '--inbound',
+    '127.0.0.1:0',
+    '--outbound',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+  ];
+  const child = spawn(process.execPath, [BIN, 'sidecar', ...listen, ...args], {
+    env: { ...process.env, MESHWORK_SIDECAR__LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
+  const urls = await new Promise<[string, string, string]>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /inbound (http:\/\/\S+), outbound (http:\/\/\S+) \(admin (http:\/\/\S+)\)/.exec(
+        out,
+      );
+      if (m !== null) resolve([m[1] as string, m[2] as string, m[3] as string]);
+    });
+    // 'close', not 'exit': stdout is read to its end first (a job app may end the sidecar at once).
+    child.once('close', (code) => reject(new Error(`sidecar exited (${String(code)}):\n${err}`)));
+  });
+  return {
+    child,
+    inboundUrl: urls[0],
+    outboundUrl: urls[1],
+    adminUrl: urls[2],
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * @module `meshwork sidecar` end to end: a real agent process, real sidecar processes, and a small
+ * real app (test/fixtures/sidecar-app.mjs). Registration and health in the catalog, the app held
+ * until the sidecar routes, SIGTERM, a job's exit code, re-registration, and a restart from the
+ * persisted snapshot while the agent is down.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { http } from '../helpers/agent.js';
+import { runCli, spawnAgent, spawnSidecar, type AgentProcess } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
+import type { InstanceDto } from '../../src/protocol/api-types.js';
+
+const APP = fileURLToPath(new URL('../fixtures/sidecar-app.mjs', import.meta.url));
+
+/** Fast health checks: probes every 100 ms, critical at the first failure, a 1 s TTL. */
+const FAST_HEALTH = {
+  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
+  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
+  MESHWORK_SIDECAR__HEALTH_FAILURES_BEFORE_CRITICAL: '1',
+  MESHWORK_SIDECAR__HEALTH_TTL_MS: '1000',
+};
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** The `app-start {...}` report the fixture printed, once it did. */
+async function appReport(stdout: () => string): Promise<Record<string, unknown>> {
+  const line = await until(
+    () => /^app-start (.*)$/m.exec(stdout())?.[1],
+    10_000,
+    'the app started',
+  );
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+describe('meshwork sidecar', () => {
+  let agent: AgentProcess;
+  const dir = mkdtempSync(join(tmpdir(), 'sidecar-e2e-'));
+  before(async () => {
+    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
+  });
+  after(async () => {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const instances = async (service: string): Promise<InstanceDto[]> =>
+    (await http(agent.url, 'GET', `/api/v1/services/${service}/instances`)).body?.instances ?? [];
+
+  it('refuses bad flags with every problem, exit 2', async () => {
+    const r = await runCli([
+      'sidecar',
+      '--app-port',
+      'x',
+      '--inbound',
+      'nowhere',
+      '--upstream',
+      'bad',
+    ]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /service: /);
+    assert.match(r.stderr, /appPort: must be a port number 1-65535/);
+    assert.match(r.stderr, /inbound: must be host:port/);
+    assert.match(r.stderr, /upstreams\[0\]: "bad": must be SERVICE=HOST:PORT/);
+  });
+
+  it('registers the app, reports its health, holds it until ready, and on SIGTERM deregisters and stops it', async () => {
+    const appPort = await freePort();
+    const sidecar = await spawnSidecar(
+      [
+        ...['--service', 'orders', '--app-port', String(appPort), '--app-health', '/healthz'],
+        ...['--registry', agent.url, '--data-dir', join(dir, 'orders'), '--meta', 'version=v1'],
+        ...['--tag', 'blue', '--', process.execPath, APP],
+      ],
+      { ...FAST_HEALTH, APP_PORT: String(appPort) },
+    );
+    const report = await appReport(sidecar.stdout);
+    // The app started once the sidecar routed: a snapshot in force, the outbound listener up.
+    assert.equal(typeof report.snapshotVersion, 'string');
+    assert.equal(report.outboundAccepts, true);
+    assert.equal(report.outbound, sidecar.outboundUrl);
+    assert.equal(report.httpProxy, null);
+
+    const passing = await until(
+      async () => (await instances('orders')).find((i) => i.status === 'passing'),
+      10_000,
+      'orders registered and passing',
+    );
+    assert.equal(passing.address, '127.0.0.1');
+    assert.equal(passing.port, Number(new URL(sidecar.inboundUrl).port));
+    assert.deepEqual(passing.tags, ['blue']);
+    assert.equal(passing.meta['app-port'], String(appPort));
+    assert.equal(passing.meta.protocol, 'http');
+    assert.equal(passing.meta.version, 'v1');
+    assert.match(passing.meta['sidecar-version'] ?? '', /^\d+\.\d+\.\d+/);
+    await until(
+      async () => (await http(sidecar.adminUrl, 'GET', '/ready')).status === 200,
+      10_000,
+      'ready',
+    );
+
+    // The registry loses the instance: the sidecar registers it again.
+    await http(agent.url, 'DELETE', `/api/v1/instances/${passing.id}`);
+    await until(
+      async () => (await instances('orders')).some((i) => i.id === passing.id),
+      10_000,
+      're-registered',
+    );
+
+    // The app turns sick: the instance turns critical, with the probe's output.
+    await http(`http://127.0.0.1:${appPort}`, 'GET', '/sick');
+    const critical = await until(
+      async () => (await instances('orders')).find((i) => i.status === 'critical'),
+      10_000,
+      'critical',
+    );
+    assert.match(critical.checks[0]?.output ?? '', /healthz: 500/);
+
+    sidecar.child.kill('SIGTERM');
+    assert.equal(await sidecar.exited, 0);
+    assert.match(sidecar.stdout(), /^app-sigterm$/m);
+    assert.deepEqual(await instances('orders'), []);
+  });
+
+  it('exits with a job app’s exit code, deregistered', async () => {
+    const appPort = await freePort();
+    const sidecar = await spawnSidecar(
+      [
+        ...['--service', 'job', '--app-port', String(appPort), '--registry', agent.url],
+        ...['--data-dir', join(dir, 'job'), '--', process.execPath, APP],
+      ],
+      { ...FAST_HEALTH, APP_PORT: String(appPort), APP_EXIT_CODE: '3' },
+    );
+    assert.equal(await sidecar.exited, 3);
+    assert.deepEqual(await instances('job'), []);
+  });
+
+  it('after kill -9, restarts from its persisted snapshot while the agent is down', async () => {
+    const own = await spawnAgent(['--dev', '--log-level', 'warn']);
+    const dataDir = join(dir, 'stable');
+    const appPort = await freePort();
+    const args = [
+      ...['--service', 'stable', '--app-port', String(appPort), '--registry', own.url],
+      ...['--data-dir', dataDir, '--', process.execPath, APP],
+    ];
+    const env = { ...FAST_HEALTH, APP_PORT: String(appPort) };
+    const first = await spawnSidecar(args, env);
+    const version = await until(
+      async () =>
+        (await http(first.adminUrl, 'GET', '/config_dump')).body?.version as string | null,
+      10_000,
+      'a snapshot in force',
+    );
+    const firstApp = Number((await appReport(first.stdout)).pid);
+    own.child.kill('SIGTERM');
+    await own.exited;
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // kill -9 leaves the app behind (no one told it): end it before it holds the port.
+    process.kill(firstApp, 'SIGTERM');
+
+    const second = await spawnSidecar(args, env);
+    try {
+      const dump = await until(
+        async () => {
+          const d = (await http(second.adminUrl, 'GET', '/config_dump')).body;
+          return d?.version === null ? undefined : d;
+        },
+        10_000,
+        'the persisted snapshot in force',
+      );
+      assert.equal(dump.version, version);
+      assert.equal(dump.from, 'disk');
+      const report = await appReport(second.stdout);
+      assert.equal(report.snapshotVersion, version, 'the app started on the persisted snapshot');
+    } finally {
+      second.child.kill('SIGTERM');
+      assert.equal(await second.exited, 0);
+    }
+  });
+});

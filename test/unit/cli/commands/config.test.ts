@@ -1,0 +1,41 @@
+/** @module `meshwork config validate --sidecar`: the sidecar's options resolved as `meshwork sidecar` would. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { command } from '../../../../src/cli/commands/config.js';
+import { ERROR_CODES } from '../../../../src/core/errors.js';
+import { refusal } from '../../../helpers/cli.js';
+
+describe('config command', () => {
+  it('validates a sidecar config with --sidecar, env included, and prints it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-sidecar-'));
+    const file = join(dir, 'sidecar.yaml');
+    writeFileSync(file, 'service: orders\nupstreams: ["payments=127.0.0.1:9191"]\n');
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await command.run(['validate', '--sidecar', '--config', file, '--print'], {
+      stdout,
+      stderr: new PassThrough(),
+      env: { MESHWORK_SIDECAR__APP_PORT: '8081' },
+    });
+    assert.equal(code, 0);
+    const printed = JSON.parse(out) as { appPort: number; upstreams: unknown };
+    assert.equal(printed.appPort, 8081);
+    assert.deepEqual(printed.upstreams, [{ service: 'payments', listen: '127.0.0.1:9191' }]);
+  });
+
+  it('lists every problem of a bad sidecar config', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-sidecar-'));
+    const file = join(dir, 'sidecar.yaml');
+    writeFileSync(file, 'service: Orders\nappPort: 0\nbogus: 1\n');
+    const err = await refusal(command, ['validate', '--sidecar', '--config', file]);
+    assert.equal(err.code, ERROR_CODES.CONFIG_INVALID);
+    assert.match(err.message, /service: must be 1-63 lowercase/);
+    assert.match(err.message, /appPort: must be a port number 1-65535/);
+    assert.match(err.message, /bogus: unknown key/);
+  });
+});
