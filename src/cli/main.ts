@@ -8,6 +8,10 @@ const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command
     synopsis: 'Run the HTTP gateway (server-side discovery)',
     load: () => import('./commands/gateway.js'),
   },
+  sidecar: {
+    synopsis: 'Run the sidecar proxy beside an app (registration, health, routing, lifecycle)',
+    load: () => import('./commands/sidecar.js'),
+  },
   services: {
     synopsis: 'List services with counts by status',
     load: () => import('./commands/services.js'),

@@ -48,6 +48,9 @@ export class AppProcess {
     this.#child = spawn(file, args, {
       env: { ...process.env, ...options.env },
       stdio: 'inherit',
+      // A process group of its own: a Ctrl-C in the terminal reaches the sidecar only, which
+      // deregisters and drains before it signals the app (the order the lifecycle promises).
+      detached: true,
     });
     this.exited = new Promise<AppExit>((resolve) => {
       const done = (exit: AppExit): void => {

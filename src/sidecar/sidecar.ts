@@ -205,7 +205,8 @@ export async function startSidecar(
   appHealthGauge.set(0);
 
   const inboundPort = Number(new URL(dataPath.inboundUrl).port);
-  const registry = new RegistryClient({ addresses: options.registry });
+  // Short requests: a deregistration on SIGTERM must not hold the stop sequence for long.
+  const registry = new RegistryClient({ addresses: options.registry, timeoutMs: 5_000 });
   const instance: RegistrationInput = {
     id: instanceId,
     service: options.service,
