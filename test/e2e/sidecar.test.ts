@@ -5,7 +5,7 @@
  * persisted snapshot while the agent is down.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
 import { runCli, spawnAgent, spawnSidecar, type AgentProcess } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
+import { SNAPSHOT_FILE } from '../../src/client/mesh-subscriber.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
 
 const APP = fileURLToPath(new URL('../fixtures/sidecar-app.mjs', import.meta.url));
@@ -25,6 +26,16 @@ const FAST_HEALTH = {
   MESHWORK_SIDECAR__HEALTH_FAILURES_BEFORE_CRITICAL: '1',
   MESHWORK_SIDECAR__HEALTH_TTL_MS: '1000',
 };
+
+/** The version of the snapshot persisted under `dataDir`, if any. */
+function persistedVersion(dataDir: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dataDir, SNAPSHOT_FILE), 'utf8')) as { version: string })
+      .version;
+  } catch {
+    return undefined;
+  }
+}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -114,9 +125,10 @@ describe('meshwork sidecar', () => {
     // The registry loses the instance: the sidecar registers it again.
     await http(agent.url, 'DELETE', `/api/v1/instances/${passing.id}`);
     await until(
-      async () => (await instances('orders')).some((i) => i.id === passing.id),
+      async () =>
+        (await instances('orders')).some((i) => i.id === passing.id && i.status === 'passing'),
       10_000,
-      're-registered',
+      're-registered and passing',
     );
 
     // The app turns sick: the instance turns critical, with the probe's output.
@@ -157,15 +169,21 @@ describe('meshwork sidecar', () => {
     ];
     const env = { ...FAST_HEALTH, APP_PORT: String(appPort) };
     const first = await spawnSidecar(args, env);
-    const version = await until(
-      async () =>
-        (await http(first.adminUrl, 'GET', '/config_dump')).body?.version as string | null,
+    await until(
+      async () => (await http(first.adminUrl, 'GET', '/config_dump')).body?.version ?? undefined,
       10_000,
       'a snapshot in force',
     );
     const firstApp = Number((await appReport(first.stdout)).pid);
+    // The agent goes first: no snapshot can arrive after this, so the one in force is the last.
     own.child.kill('SIGTERM');
     await own.exited;
+    const version = (await http(first.adminUrl, 'GET', '/config_dump')).body.version as string;
+    await until(
+      () => persistedVersion(dataDir) === version,
+      10_000,
+      'the snapshot in force persisted',
+    );
     first.child.kill('SIGKILL');
     await first.exited;
     // kill -9 leaves the app behind (no one told it): end it before it holds the port.

@@ -176,6 +176,8 @@ describe('sidecar control side', () => {
     } finally {
       await first.sidecar.stop('test');
     }
+    // A push may have come after the read above: the last one applied is the one persisted.
+    version = first.dataPath().applied.at(-1)?.version as string;
 
     // No agent at all: the registry address is closed. The persisted snapshot serves.
     const second = await startTestSidecar({
