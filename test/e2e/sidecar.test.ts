@@ -184,6 +184,12 @@ describe('meshwork sidecar', () => {
       10_000,
       'the snapshot in force persisted',
     );
+    // The control plane away: the sidecar keeps its snapshot and stays ready.
+    await until(
+      async () => (await http(first.adminUrl, 'GET', '/ready')).status === 200,
+      10_000,
+      'ready with the agent down',
+    );
     first.child.kill('SIGKILL');
     await first.exited;
     // kill -9 leaves the app behind (no one told it): end it before it holds the port.
