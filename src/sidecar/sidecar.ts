@@ -283,8 +283,9 @@ export async function startSidecar(
       await subscriber.close();
       await dataPath.close();
       await registry.close();
-      await new Promise((r) => admin.close(r));
-      admin.closeAllConnections();
+      const adminClosed = new Promise((r) => admin.close(r));
+      admin.closeAllConnections(); // keep-alive clients (a prober) must not hold the exit
+      await adminClosed;
       code ??= 0;
       log.info({ code }, 'stopped');
       resolveEnded(code);
