@@ -122,6 +122,27 @@ describe('meshwork sidecar', () => {
       'ready',
     );
 
+    // Another sidecar routes to the app through the registered inbound address and port.
+    const caller = await spawnSidecar(
+      ['--service', 'front', '--app-port', '1', '--registry', agent.url],
+      { ...FAST_HEALTH, MESHWORK_SIDECAR__DATA_DIR: join(dir, 'front') },
+    );
+    try {
+      const echoed = await until(
+        async () => {
+          const r = await http(caller.outboundUrl, 'GET', '/hello', undefined, { host: 'orders' });
+          return r.status === 200 ? r.body : undefined;
+        },
+        10_000,
+        'orders reachable through the caller’s outbound',
+      );
+      assert.equal(echoed.url, '/hello');
+      assert.equal(echoed.headers['x-meshwork-source-service'], 'front');
+    } finally {
+      caller.child.kill('SIGTERM');
+      assert.equal(await caller.exited, 0);
+    }
+
     // The registry loses the instance: the sidecar registers it again.
     await http(agent.url, 'DELETE', `/api/v1/instances/${passing.id}`);
     await until(
