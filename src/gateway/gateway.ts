@@ -25,7 +25,7 @@ import {
   createUpstreamClient,
   listen,
   ProxyListener,
-  type ClosableDispatcher,
+  TimeoutPools,
 } from '../proxy/proxy-listener.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import type { MeshSnapshot } from '../protocol/mesh/snapshot.js';
@@ -155,15 +155,9 @@ export async function startGateway(
   );
   const dispatcher = createUpstreamClient(options, chosen);
   // Mesh mode: one more pool per connect timeout a DestinationRule sets (connectionPool.tcp).
-  const timeoutPools = new Map<number, ClosableDispatcher>();
-  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher => {
-    let pool = timeoutPools.get(connectTimeoutMs);
-    if (pool === undefined) {
-      pool = createUpstreamClient({ ...options, connectTimeoutMs }, chosen);
-      timeoutPools.set(connectTimeoutMs, pool);
-    }
-    return pool;
-  };
+  const timeoutPools = new TimeoutPools(options, chosen);
+  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher =>
+    timeoutPools.for(connectTimeoutMs);
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -365,7 +359,7 @@ export async function startGateway(
       await deps.snapshotFeed?.close();
       await Promise.allSettled([
         dispatcher.close(),
-        ...[...timeoutPools.values()].map((p) => p.close()),
+        timeoutPools.close(),
         new Promise((r) => admin.close(r)),
       ]);
       return clean;

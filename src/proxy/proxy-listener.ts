@@ -52,6 +52,35 @@ export function createUpstreamClient(
   });
 }
 
+/**
+ * Upstream clients of other connect timeouts than the proxy's (a DestinationRule's
+ * connectionPool.tcp.connectTimeout), one per timeout, made on first use.
+ */
+export class TimeoutPools {
+  readonly #options: UpstreamClientOptions;
+  readonly #chosen: TransportOptions;
+  readonly #pools = new Map<number, ClosableDispatcher>();
+
+  constructor(options: UpstreamClientOptions, chosen: TransportOptions) {
+    this.#options = options;
+    this.#chosen = chosen;
+  }
+
+  /** The client whose connections time out after `connectTimeoutMs`. */
+  for(connectTimeoutMs: number): UpstreamDispatcher {
+    let pool = this.#pools.get(connectTimeoutMs);
+    if (pool === undefined) {
+      pool = createUpstreamClient({ ...this.#options, connectTimeoutMs }, this.#chosen);
+      this.#pools.set(connectTimeoutMs, pool);
+    }
+    return pool;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#pools.values()].map((p) => p.close()));
+  }
+}
+
 /** `host:port` (IPv6 in brackets) split; the port may be 0 (any free port). */
 export function splitHostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':');
