@@ -93,6 +93,8 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
   #closing: Promise<void> | undefined;
   #running: Promise<void> | undefined;
   #abort: AbortController | undefined;
+  /** Ends the open stream (to `url`) with a reason, so that the next one resyncs. */
+  #cut: { readonly url: string; readonly end: (reason: string) => void } | undefined;
   #sleep: { timer: TimerHandle; wake: () => void } | undefined;
   /** The newest snapshot not yet handled, and the agent it came from. */
   #pending: { snapshot: MeshSnapshot; url: string } | undefined;
@@ -133,8 +135,8 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
     this.#started = true;
     const fromDisk = await this.#loadPersisted();
     const first = new Promise<MeshStartSource>((resolve) => {
-      if (fromDisk) {
-        resolve('disk');
+      if (fromDisk || this.#closed) {
+        resolve(fromDisk ? 'disk' : 'none');
         return;
       }
       const timer = this.#clock.setTimeout(() => resolve('none'), this.#startTimeoutMs);
@@ -204,16 +206,23 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
         return false;
       }
       opened = true;
+      this.#cut = {
+        url,
+        end: (why) => {
+          reason = why;
+          abort.abort();
+        },
+      };
       this.emit('connected', url);
       const header = Number(res.headers[PING_INTERVAL_HEADER]);
       const silentMs =
         SILENT_PINGS * (Number.isFinite(header) && header > 0 ? header : this.#pingIntervalMs);
       const arm = (): void => {
         if (silence !== undefined) this.#clock.clearTimeout(silence);
-        silence = this.#clock.setTimeout(() => {
-          reason = `no frame for ${silentMs} ms`;
-          abort.abort();
-        }, silentMs);
+        silence = this.#clock.setTimeout(
+          () => this.#cut?.end(`no frame for ${silentMs} ms`),
+          silentMs,
+        );
         silence.unref?.();
       };
       arm();
@@ -233,6 +242,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
       if (!abort.signal.aborted) reason = (err as Error).message;
     } finally {
       if (silence !== undefined) this.#clock.clearTimeout(silence);
+      if (this.#cut?.url === url) this.#cut = undefined;
     }
     if (this.#closed) reason = 'closed';
     if (opened) this.emit('disconnected', url, reason);
@@ -288,8 +298,14 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
     }
   }
 
-  /** Sends an ACK or NACK to the agent whose stream delivered the snapshot. */
+  /**
+   * Sends an ACK or NACK to the agent whose stream delivered the snapshot. When it does not get
+   * there (the agent is away, slow, or has no stream for this id any more), the stream to that
+   * agent is ended: the next one says which version this proxy holds, which records the ACK (or
+   * has the refused snapshot sent again, and NACKed again).
+   */
   async #answer(url: string, ack: PushAck): Promise<void> {
+    let failure: string;
     try {
       const res = await request(`${url}/api/v1/mesh/ack`, {
         method: 'POST',
@@ -300,15 +316,17 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
         bodyTimeout: this.#ackTimeoutMs,
       });
       const text = await res.body.text();
-      if (res.statusCode >= 300) {
-        // The next stream sends `version`, which records the ACK anyway.
-        this.#log.warn({ url, status: res.statusCode, body: text.slice(0, 300) }, 'ACK refused');
+      if (res.statusCode < 300) {
+        this.emit('answered', ack);
         return;
       }
-      this.emit('answered', ack);
+      failure = `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
     } catch (err) {
-      this.#log.warn({ url, err }, 'ACK failed');
+      failure = (err as Error).message;
     }
+    if (this.#closed) return;
+    this.#log.warn({ url, version: ack.version, failure }, 'ACK failed: resyncing');
+    if (this.#cut?.url === url) this.#cut.end(`ACK failed (${failure})`);
   }
 
   /** Writes the snapshot where a restart finds it: a temporary file, fsync, rename, fsync dir. */

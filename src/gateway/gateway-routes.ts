@@ -18,10 +18,10 @@ import { RouteTable, type RouteRule } from '../proxy/route-table.js';
 import type { GatewayOptions } from './options.js';
 import {
   compileRouteRules,
-  GatewayRoute,
+  RuleRoute,
   WeightedClusters,
   type RouteSpec,
-} from './route-rules.js';
+} from '../proxy/route-rules.js';
 
 export interface GatewayRoutesDeps {
   readonly clock?: Clock | undefined;
@@ -141,7 +141,7 @@ export function buildGatewayRoutes(
     rules,
     domain: options.domain === '' ? undefined : options.domain,
     hostRoute: (service) =>
-      new GatewayRoute(
+      new RuleRoute(
         `host:${service}`,
         [],
         hostRetry,

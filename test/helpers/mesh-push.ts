@@ -94,6 +94,8 @@ export async function startPushAgent(opts: {
   pingIntervalMs?: number;
   members?: () => Promise<readonly AgentMember[]>;
   fanoutTimeoutMs?: number;
+  /** Asked before each ACK: true answers it 503 instead (an agent that failed to take it). */
+  failAck?: () => boolean;
 }): Promise<PushAgent> {
   const nodeName = opts.nodeName ?? 'node-a';
   const registry = createRegistry({ store: createMemoryCatalogStore(), nodeName });
@@ -112,7 +114,17 @@ export async function startPushAgent(opts: {
     registry,
     metrics,
     members: opts.members ?? (async () => []),
-    plugins: [push.routes],
+    plugins: [
+      (child) => {
+        const failAck = opts.failAck;
+        if (failAck !== undefined)
+          child.addHook('onRequest', async (req, reply) => {
+            if (req.url.startsWith('/api/v1/mesh/ack') && failAck())
+              await reply.status(503).send({ error: { code: 'TEST', message: 'ACK dropped' } });
+          });
+        push.routes(child);
+      },
+    ],
   });
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const port = (app.server.address() as AddressInfo).port;
@@ -187,4 +199,38 @@ export function nextEvent<K extends keyof MeshSubscriberEvents>(
     };
     sub.on(name, on as never);
   });
+}
+
+/** A DestinationRule document: `payments` in subsets v1 and v2 (by the `version` label). */
+export const PAYMENTS_DESTINATION_RULE = {
+  apiVersion: 'networking.istio.io/v1beta1',
+  kind: 'DestinationRule',
+  metadata: { name: 'payments' },
+  spec: {
+    host: 'payments',
+    subsets: [
+      { name: 'v1', labels: { version: 'v1' } },
+      { name: 'v2', labels: { version: 'v2' } },
+    ],
+  },
+} as const;
+
+/** A VirtualService document: `payments` split `v1` / `100 - v1` between its subsets. */
+export function paymentsVirtualService(v1: number): object {
+  return {
+    apiVersion: 'networking.istio.io/v1beta1',
+    kind: 'VirtualService',
+    metadata: { name: 'payments' },
+    spec: {
+      hosts: ['payments'],
+      http: [
+        {
+          route: [
+            { destination: { host: 'payments', subset: 'v1' }, weight: v1 },
+            { destination: { host: 'payments', subset: 'v2' }, weight: 100 - v1 },
+          ],
+        },
+      ],
+    },
+  };
 }

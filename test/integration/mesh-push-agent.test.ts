@@ -11,7 +11,11 @@ import { parseMeshResource } from '../../src/protocol/mesh/parse.js';
 import type { MeshResource } from '../../src/protocol/mesh/resource.js';
 import type { MeshSnapshot, ProxyStatus } from '../../src/protocol/mesh/snapshot.js';
 import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
-import { nextEvent } from '../helpers/mesh-push.js';
+import {
+  nextEvent,
+  PAYMENTS_DESTINATION_RULE,
+  paymentsVirtualService,
+} from '../helpers/mesh-push.js';
 
 function resource(doc: unknown): MeshResource {
   const r = parseMeshResource(doc);
@@ -19,36 +23,8 @@ function resource(doc: unknown): MeshResource {
   return r.resource;
 }
 
-const destinationRule = resource({
-  apiVersion: 'networking.istio.io/v1beta1',
-  kind: 'DestinationRule',
-  metadata: { name: 'payments' },
-  spec: {
-    host: 'payments',
-    subsets: [
-      { name: 'v1', labels: { version: 'v1' } },
-      { name: 'v2', labels: { version: 'v2' } },
-    ],
-  },
-});
-
-const virtualService = (v1: number): MeshResource =>
-  resource({
-    apiVersion: 'networking.istio.io/v1beta1',
-    kind: 'VirtualService',
-    metadata: { name: 'payments' },
-    spec: {
-      hosts: ['payments'],
-      http: [
-        {
-          route: [
-            { destination: { host: 'payments', subset: 'v1' }, weight: v1 },
-            { destination: { host: 'payments', subset: 'v2' }, weight: 100 - v1 },
-          ],
-        },
-      ],
-    },
-  });
+const destinationRule = resource(PAYMENTS_DESTINATION_RULE);
+const virtualService = (v1: number): MeshResource => resource(paymentsVirtualService(v1));
 
 /** The weights of the first route to payments, by cluster. */
 const weights = (s: MeshSnapshot | undefined): Record<string, number> =>

@@ -214,6 +214,29 @@ describe('mesh push', () => {
     assert.equal((await proxies(third))[0]?.state, 'SYNCED');
   });
 
+  it('resyncs through a new stream when an ACK does not get through', async () => {
+    const source = new DrivenSnapshotSource('v1');
+    let drop = 1;
+    const agent = await agentWith({ source, failAck: () => drop-- > 0 });
+    const { sub, applied } = subscriber({ registry: [agent.url] });
+    const dropped = nextEvent(sub, 'disconnected');
+    // Registered as soon as the stream drops, well before the backoff's timer fires.
+    const reconnected = dropped.then(() => nextEvent(sub, 'connected'));
+    await sub.start();
+    const [, reason] = await dropped;
+    assert.match(reason, /^ACK failed \(HTTP 503: .*ACK dropped/);
+    await reconnected;
+    // The new stream said "version=v1": recorded as ACKed, nothing sent again.
+    assert.deepEqual(
+      (await proxies(agent)).map((p) => [p.sent, p.acked, p.state]),
+      [['v1', 'v1', 'SYNCED']],
+    );
+    assert.deepEqual(
+      applied.map((s) => s.version),
+      ['v1'],
+    );
+  });
+
   it('rotates through the agent URLs until one answers', async () => {
     const source = new DrivenSnapshotSource('v1');
     const agent = await agentWith({ source });

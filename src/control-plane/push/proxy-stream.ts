@@ -4,7 +4,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Clock, TimerHandle } from '../../core/clock.js';
-import type { MeshSnapshot, PushFrame } from '../../protocol/mesh/snapshot.js';
+import type { MeshSnapshot } from '../../protocol/mesh/snapshot.js';
+import { PING_FRAME, snapshotFrame } from './snapshot-frame.js';
 
 /** How long a stream that was ended may take to flush before its socket is destroyed. */
 const END_GRACE_MS = 1000;
@@ -18,18 +19,6 @@ export interface ProxyStreamOptions {
   /** Called after a snapshot frame is handed to the socket. */
   readonly onWritten: (snapshot: MeshSnapshot) => void;
 }
-
-/** One JSON line per frame; a snapshot shared by many proxies is encoded once. */
-const encoded = new WeakMap<MeshSnapshot, string>();
-function snapshotLine(snapshot: MeshSnapshot): string {
-  let line = encoded.get(snapshot);
-  if (line === undefined) {
-    line = `${JSON.stringify({ type: 'snapshot', snapshot } satisfies PushFrame)}\n`;
-    encoded.set(snapshot, line);
-  }
-  return line;
-}
-const PING_LINE = `${JSON.stringify({ type: 'ping' } satisfies PushFrame)}\n`;
 
 /**
  * Writes the snapshots it is given to one proxy. Never queues more than one: while the socket's
@@ -90,7 +79,13 @@ export class ProxyStream {
   #write(snapshot: MeshSnapshot): void {
     if (snapshot.version === this.#lastVersion) return;
     this.#lastVersion = snapshot.version;
-    const ok = this.#res.write(snapshotLine(snapshot));
+    const [head, tail] = snapshotFrame(snapshot);
+    const res = this.#res;
+    // One writev for both: the head is this proxy's, the tail is shared.
+    res.cork();
+    res.write(head);
+    const ok = res.write(tail);
+    res.uncork();
     this.#options.onWritten(snapshot);
     this.#schedulePing();
     if (!ok) this.#waitingDrain = true;
@@ -109,7 +104,7 @@ export class ProxyStream {
     this.#ping = this.#options.clock.setTimeout(() => {
       this.#ping = undefined;
       // A full buffer: the proxy has data to read; a ping would only add to it.
-      if (!this.#waitingDrain && !this.#ended && this.#res.write(PING_LINE) === false)
+      if (!this.#waitingDrain && !this.#ended && this.#res.write(PING_FRAME) === false)
         this.#waitingDrain = true;
       this.#schedulePing();
     }, this.#options.pingIntervalMs);

@@ -1,27 +1,28 @@
 /**
  * @module The one route builder both gateway configs compile to: the file config
- * (gateway-routes.ts) and a mesh snapshot (mesh-routes.ts) each turn their routes into
+ * (gateway/gateway-routes.ts) and a mesh snapshot (snapshot-routes.ts, for the gateway and the
+ * sidecar) each turn their routes into
  * RouteSpecs, and this makes the route table's rules from them: host and match predicates,
  * per-match rewrites, header edits per route and per backend, the weighted split, and the retry
  * policy (so one retry budget per route).
  */
 import type { RetryPolicy } from '../client/resilience/index.js';
-import type { Cluster } from '../proxy/cluster.js';
-import type { ProxyRoute } from '../proxy/contract.js';
-import type { Filter } from '../proxy/filter.js';
+import type { Cluster } from './cluster.js';
+import type { ProxyRoute } from './contract.js';
+import type { Filter } from './filter.js';
 import {
   createHeaderEditFilter,
   type HeaderEdits,
-} from '../proxy/filters/header-edit/header-edit-filter.js';
-import { createPathRewriteFilter } from '../proxy/filters/path-rewrite/path-rewrite-filter.js';
-import { createPrefixRewriteFilter } from '../proxy/filters/prefix-rewrite/prefix-rewrite-filter.js';
+} from './filters/header-edit/header-edit-filter.js';
+import { createPathRewriteFilter } from './filters/path-rewrite/path-rewrite-filter.js';
+import { createPrefixRewriteFilter } from './filters/prefix-rewrite/prefix-rewrite-filter.js';
 import {
   compileHosts,
   compileMatch,
   type MatchInput,
   type MatchSpec,
   type RouteRule,
-} from '../proxy/route-table.js';
+} from './route-table.js';
 
 export interface BackendSpec {
   readonly cluster: Cluster;
@@ -82,7 +83,7 @@ export class WeightedClusters {
 }
 
 /** A route as the engine runs it: its filters, retry policy and weighted backends. */
-export class GatewayRoute implements ProxyRoute {
+export class RuleRoute implements ProxyRoute {
   readonly name: string;
   readonly filters: readonly Filter[];
   readonly retry: RetryPolicy;
@@ -133,8 +134,8 @@ function rewriteFilters(spec: RouteSpec, match: MatchSpec): Filter[] {
  * with its match's rewrite. Throws a validation MeshError when a regex does not compile; a
  * backend cluster named twice in a route MUST have been merged by the caller.
  */
-export function compileRouteRules(specs: readonly RouteSpec[]): RouteRule<GatewayRoute>[] {
-  const rules: RouteRule<GatewayRoute>[] = [];
+export function compileRouteRules(specs: readonly RouteSpec[]): RouteRule<RuleRoute>[] {
+  const rules: RouteRule<RuleRoute>[] = [];
   for (const spec of specs) {
     const hosts = spec.hosts === undefined ? undefined : compileHosts(spec.hosts);
     const routeEdits = createHeaderEditFilter({
@@ -164,7 +165,7 @@ export function compileRouteRules(specs: readonly RouteSpec[]): RouteRule<Gatewa
         const own = backendEdits[i];
         if (own !== undefined) (perBackend ??= new Map()).set(b.cluster, [...base, own]);
       });
-      const route = new GatewayRoute(spec.name, base, spec.retry, backends, perBackend);
+      const route = new RuleRoute(spec.name, base, spec.retry, backends, perBackend);
       const test = compileMatch(match);
       const matches =
         hosts === undefined ? test : (input: MatchInput) => hosts(input) && test(input);
