@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { staticCompileCatalog } from '../../src/control-plane/catalog-endpoints.js';
 import { compileSnapshot } from '../../src/control-plane/compile-snapshot.js';
 import { indexMeshResources } from '../../src/control-plane/mesh-index.js';
+import { errors } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
 import type { MeshResource } from '../../src/protocol/mesh/resource.js';
@@ -353,6 +354,29 @@ describeOnEachHttp1('sidecar data path', (http1) => {
       },
     };
     assert.throws(() => a.applySnapshot(limited), /inbound\.rateLimit/);
+    const strict: MeshSnapshot = {
+      ...inForce,
+      version: 'strict',
+      inbound: {
+        service: 'orders',
+        mtls: 'STRICT',
+        authorization: [
+          { key: 'AuthorizationPolicy/default/deny-all', spec: { action: 'DENY', rules: [{}] } },
+        ],
+      },
+    };
+    assert.throws(
+      () => a.applySnapshot(strict),
+      (err: Error & { details?: { problems?: string[] } }) => {
+        const problems = err.details?.problems ?? [];
+        assert.ok(
+          problems.some((p) => p.startsWith('inbound.mtls: STRICT')),
+          String(problems),
+        );
+        assert.ok(problems.some((p) => p.includes('AuthorizationPolicy/default/deny-all')));
+        return true;
+      },
+    );
     const other: MeshSnapshot = {
       ...inForce,
       version: 'other',
@@ -366,6 +390,38 @@ describeOnEachHttp1('sidecar data path', (http1) => {
     const text = await a.metricsText();
     assert.match(text, /meshwork_sidecar_requests_total\{[^}]*\} \d+/);
     assert.match(text, /meshwork_sidecar_upstream_latency_seconds_bucket/);
+  });
+});
+
+describe('sidecar data path: the inbound policy hook (issue 20 plugs authorization in here)', () => {
+  it('answers the MeshError the hook returns, and the app is not reached', async () => {
+    const app = await startUpstream('guarded');
+    const b = await startSidecarProxy(
+      {
+        ...BASE,
+        service: 'guarded',
+        appPort: app.port,
+        inboundPolicy: (x) =>
+          x.headers['x-let-me-in'] === 'yes' ? undefined : errors.proxyBadRequest('not allowed'),
+      },
+      silentLogger,
+    );
+    try {
+      const refused = await call(b.inboundUrl, '/secret');
+      assert.equal(refused.status, 400);
+      assert.match(refused.text, /not allowed/);
+      assert.equal(app.hits, 0);
+      const allowed = await call(b.inboundUrl, '/secret', { headers: { 'x-let-me-in': 'yes' } });
+      assert.equal(allowed.status, 200);
+      assert.equal(app.hits, 1);
+    } finally {
+      await b.close();
+      await app.close();
+    }
+  });
+
+  it('refuses a TLS context until mTLS is built (issue 20)', async () => {
+    await assert.rejects(startSidecarProxy({ ...BASE, tls: {} }, silentLogger), /tls/);
   });
 });
 
