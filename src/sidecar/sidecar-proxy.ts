@@ -46,6 +46,7 @@ import {
   type SnapshotRoutes,
 } from '../proxy/snapshot-routes.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
+import { splitOriginalDestination, type OriginalDestinationSplit } from './original-destination.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 
 /**
@@ -150,6 +151,16 @@ export interface SidecarProxyDeps {
   /** Whether the native HTTP/1 server and client can run (tests pass a refusal). */
   readonly nativeHttp1?: NativeHttp1Support;
 }
+
+/** No routes, no clusters: what is in force before the first snapshot. */
+const EMPTY_SNAPSHOT: MeshSnapshot = {
+  version: '',
+  index: 0,
+  proxy: { id: '', kind: 'sidecar', name: '', namespace: 'default' },
+  routes: [],
+  clusters: [],
+  egress: { mode: 'ALLOW_ANY' },
+};
 
 /** Distinct pass-through destinations kept (random Hosts must not grow it without bound). */
 const MAX_PASSTHROUGH = 1024;
@@ -272,6 +283,8 @@ export async function startSidecarProxy(
   /** The outbound table in force (empty before the first snapshot). */
   let inForce: MeshSnapshot | undefined;
   let routes: SnapshotRoutes | undefined;
+  /** Hosts of `resolution: NONE` ServiceEntries: passed through, not routed. */
+  let originalDestination: OriginalDestinationSplit = splitOriginalDestination(EMPTY_SNAPSHOT);
   /** ALLOW_ANY: a route per `host:port` passed through, made on first use. */
   let passthrough = new Map<string, ProxyRoute>();
 
@@ -374,9 +387,10 @@ export async function startSidecarProxy(
     if (table === undefined || inForce === undefined) return undefined;
     // Hosts compare as the snapshot names them: `payments.<ns>.svc.cluster.local` is `payments`.
     const host = input.host.includes('.') ? resolveMeshHost(input.host, o.namespace) : input.host;
-    const route = table.match(host === input.host ? input : { ...input, host });
+    const normalised = host === input.host ? input : { ...input, host };
+    const route = table.match(normalised);
     if (route !== undefined || fixed) return route;
-    if (inForce.egress.mode === 'REGISTRY_ONLY')
+    if (inForce.egress.mode === 'REGISTRY_ONLY' && !originalDestination.passThrough(normalised))
       return refusal(errors.proxyEgressDenied(input.host, 'REGISTRY_ONLY'));
     if (own.has(`${input.host}:${authorityPort(input.authority ?? input.host, 80)}`))
       return refusal(
@@ -456,10 +470,12 @@ export async function startSidecarProxy(
   // Snapshots are counted by the command (meshwork_sidecar_snapshots_total), which NACKs them.
   const applySnapshot = (snapshot: MeshSnapshot): void => {
     let next: SnapshotRoutes;
+    let split: OriginalDestinationSplit;
     try {
       const problems = inboundProblems(snapshot, o.service);
       if (problems.length > 0) throw errors.configInvalid(problems);
-      next = buildSnapshotRoutes(snapshot, routeOptions, {
+      split = splitOriginalDestination(snapshot);
+      next = buildSnapshotRoutes(split.routed, routeOptions, {
         ...routeDeps,
         previous: routes?.clusters,
         dispatcherFor,
@@ -469,6 +485,7 @@ export async function startSidecarProxy(
       throw err;
     }
     routes = next;
+    originalDestination = split;
     inForce = snapshot;
     // A ServiceEntry may now cover a host passed through so far, or the mode changed.
     passthrough = new Map();
@@ -478,6 +495,7 @@ export async function startSidecarProxy(
         routes: snapshot.routes.length,
         clusters: next.clusters.size,
         egress: snapshot.egress.mode,
+        passThrough: split.hosts,
         at: clock.now(),
       },
       'snapshot applied',

@@ -304,6 +304,27 @@ describeOnEachHttp1('sidecar data path', (http1) => {
     assert.equal(external.hits, before + 2);
   });
 
+  it('REGISTRY_ONLY passes a resolution: NONE ServiceEntry host through to its own destination', async () => {
+    const registryOnly = fakeResource('Sidecar', 'default', {
+      outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
+    });
+    const original = fakeResource('ServiceEntry', 'loopback-any', {
+      hosts: ['localhost'],
+      ports: [{ number: external.port, name: 'http', protocol: 'HTTP' }],
+      resolution: 'NONE',
+    });
+    a.applySnapshot(compileFor('orders', instances, [registryOnly, original]));
+    const res = await call(a.outboundUrl, '/none', {
+      headers: { host: `localhost:${external.port}` },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.text, 'external');
+    const other = await call(a.outboundUrl, '/none', {
+      headers: { host: `127.0.0.1:${external.port}` },
+    });
+    assert.equal(other.status, 502, 'only the ServiceEntry host passes');
+  });
+
   it('ALLOW_ANY passes an unknown host through to the host itself', async () => {
     a.applySnapshot(compileFor('orders', instances, []));
     const res = await call(a.outboundUrl, '/out', {
