@@ -446,7 +446,7 @@ describe('sidecar data path: the inbound policy hook (issue 20 plugs authorizati
   });
 });
 
-describe('sidecar data path: stopInbound', () => {
+describeOnEachHttp1('sidecar data path: stopInbound', (http1) => {
   it('stops accepting inbound, finishes the request in flight, and keeps outbound working', async () => {
     const app = await startUpstream('slow');
     let release: () => void = () => undefined;
@@ -458,6 +458,7 @@ describe('sidecar data path: stopInbound', () => {
     const b = await startSidecarProxy(
       { ...BASE, service: 'slow', appPort: app.port },
       silentLogger,
+      http1.deps,
     );
     const inflight = call(b.inboundUrl, '/long');
     await until(() => app.hits > 0, 5_000, 'the request in flight at the app');
