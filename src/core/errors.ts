@@ -82,6 +82,8 @@ export const ERROR_CODES = {
   PROXY_UPSTREAM_TIMEOUT: 'MESHWORK_ERR_PROXY_UPSTREAM_TIMEOUT',
   /** The request is malformed (bad request line, headers too large, ...). */
   PROXY_BAD_REQUEST: 'MESHWORK_ERR_PROXY_BAD_REQUEST',
+  /** A sidecar's egress policy (REGISTRY_ONLY) refuses a host the mesh does not know. */
+  PROXY_EGRESS_DENIED: 'MESHWORK_ERR_PROXY_EGRESS_DENIED',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
@@ -364,6 +366,12 @@ export const errors = {
     new MeshError(ERROR_CODES.PROXY_BAD_REQUEST, `bad request: ${reason}`, {
       details: { reason },
     }),
+  proxyEgressDenied: (host: string, policy: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_EGRESS_DENIED,
+      `egress to "${host}" refused: the outbound traffic policy is ${policy} and no service or ServiceEntry is "${host}"`,
+      { details: { host, policy } },
+    ),
   meshProxyNotConnected: (id: string): MeshError =>
     new MeshError(
       ERROR_CODES.MESH_PROXY_NOT_CONNECTED,

@@ -8,29 +8,25 @@
  * adds /config_dump.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo, Server, Socket } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { Counter } from 'prom-client';
-import { Agent } from 'undici';
 import { createRegistryClient } from '../client/registry-client.js';
 import { ServiceDiscovery } from '../client/discovery.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { INSTANCE_STATUSES } from '../core/types.js';
 import type { Cluster } from '../proxy/cluster.js';
-import type {
-  ProxyRequest,
-  ProxyRequestHead,
-  ProxyResponse,
-  UpstreamDispatcher,
-} from '../proxy/contract.js';
+import type { UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
-import { Http1Agent } from '../proxy/http1/http1-agent.js';
-import { Http1Server } from '../proxy/http1/http1-server.js';
 import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
-import { clientErrorReply, rawReply } from '../proxy/error-reply.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
-import { chooseTransports, type TransportOptions } from '../proxy/transport-choice.js';
+import { chooseTransports } from '../proxy/transport-choice.js';
+import {
+  createUpstreamClient,
+  listen,
+  ProxyListener,
+  TimeoutPools,
+} from '../proxy/proxy-listener.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import type { MeshSnapshot } from '../protocol/mesh/snapshot.js';
 import { RouteTable } from '../proxy/route-table.js';
@@ -85,79 +81,7 @@ export interface GatewayDeps {
   readonly snapshotFeed?: SnapshotFeed;
 }
 
-function splitHostPort(hp: string): { host: string; port: number } {
-  const i = hp.lastIndexOf(':');
-  return { host: hp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hp.slice(i + 1)) };
-}
-
-async function listen(server: Server, hp: string): Promise<string> {
-  const { host, port } = splitHostPort(hp);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const a = server.address() as AddressInfo;
-  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
-}
-
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
-
-/** The upstream client chosen (chooseTransports: undici where native failed its self-test). */
-function createUpstreamClient(
-  options: GatewayOptions,
-  chosen: TransportOptions,
-): UpstreamDispatcher & { close(): Promise<void> } {
-  if (chosen.upstreamClient === 'native') {
-    return new Http1Agent({
-      connectTimeoutMs: options.connectTimeoutMs,
-      keepAliveTimeoutMs: options.upstreamKeepAliveMs,
-      connections: options.upstreamConnections,
-    });
-  }
-  return new Agent({
-    keepAliveTimeout: options.upstreamKeepAliveMs,
-    connect: { timeout: options.connectTimeoutMs },
-    ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
-  });
-}
-
-/**
- * The downstream server chosen (chooseTransports: node:http where native failed its
- * self-test). Both speak node:http's events: 'request', 'upgrade', 'clientError'.
- */
-function createDownstreamServer(
-  options: GatewayOptions,
-  chosen: TransportOptions,
-  onRequest: (req: ProxyRequest, res: ProxyResponse) => void,
-): Server & { closeIdleConnections(): void } {
-  // Streams may be long (a 1 GB upload): only the head has a deadline.
-  const headersTimeoutMs = 30_000;
-  if (chosen.downstreamServer === 'native') {
-    const server = new Http1Server({
-      maxHeaderSize: options.maxHeaderBytes,
-      headersTimeoutMs,
-      keepAliveTimeoutMs: options.downstreamKeepAliveMs,
-    });
-    server.on('request', onRequest);
-    return server;
-  }
-  return createServer(
-    {
-      maxHeaderSize: options.maxHeaderBytes,
-      requestTimeout: 0,
-      headersTimeout: headersTimeoutMs,
-      // The engine applies the Host rules (RFC 9112 3.2) and answers in the gateway's error
-      // shape; node:http's own check answers a bare 400, and not to an Upgrade request at all.
-      requireHostHeader: false,
-      keepAliveTimeout: options.downstreamKeepAliveMs,
-    },
-    // node:http's request is itself the stream of its body.
-    (req, res) => onRequest(Object.assign(req, { body: req }), res),
-  );
-}
 
 export async function startGateway(
   options: GatewayOptions,
@@ -231,15 +155,9 @@ export async function startGateway(
   );
   const dispatcher = createUpstreamClient(options, chosen);
   // Mesh mode: one more pool per connect timeout a DestinationRule sets (connectionPool.tcp).
-  const timeoutPools = new Map<number, UpstreamDispatcher & { close(): Promise<void> }>();
-  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher => {
-    let pool = timeoutPools.get(connectTimeoutMs);
-    if (pool === undefined) {
-      pool = createUpstreamClient({ ...options, connectTimeoutMs }, chosen);
-      timeoutPools.set(connectTimeoutMs, pool);
-    }
-    return pool;
-  };
+  const timeoutPools = new TimeoutPools(options, chosen);
+  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher =>
+    timeoutPools.for(connectTimeoutMs);
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -272,38 +190,16 @@ export async function startGateway(
   });
 
   let draining = false;
-  const sockets = new Set<Socket>();
-  // Malformed requests per client address in the current second; over the limit, connections
-  // from that address are dropped without an answer (a cheap brake on parser fuzzing).
-  let malformed = new Map<string, number>();
-  const window = setInterval(() => (malformed = new Map()), 1_000);
-  window.unref();
-
-  const server = createDownstreamServer(options, chosen, (req, res) => {
-    if (draining) res.shouldKeepAlive = false;
-    engine.handle(req, res);
-  });
-  server.on('upgrade', (req: ProxyRequestHead, socket: Socket, head: Buffer) =>
-    engine.handleUpgrade(req, socket, head),
+  const listener = new ProxyListener(
+    engine,
+    metrics,
+    {
+      maxHeaderBytes: options.maxHeaderBytes,
+      downstreamKeepAliveMs: options.downstreamKeepAliveMs,
+      maxMalformedPerSecond: () => current.maxMalformedPerSecond,
+    },
+    chosen,
   );
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    metrics.connectionOpened();
-    socket.once('close', () => {
-      sockets.delete(socket);
-      metrics.connectionClosed();
-    });
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const address = socket.remoteAddress ?? '';
-    const count = (malformed.get(address) ?? 0) + 1;
-    malformed.set(address, count);
-    if (count > current.maxMalformedPerSecond || !socket.writable || err.code === 'ECONNRESET') {
-      socket.destroy();
-      return;
-    }
-    rawReply(socket, clientErrorReply(err.code));
-  });
 
   const admin = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -429,7 +325,7 @@ export async function startGateway(
     try {
       from = await (deps.snapshotFeed as SnapshotFeed).start(applySnapshot);
     } catch (err) {
-      clearInterval(window);
+      listener.destroy();
       discovery.close();
       await dispatcher.close();
       throw err;
@@ -438,12 +334,12 @@ export async function startGateway(
       log.warn({}, 'no snapshot yet (none persisted, no agent answered): 404 until one arrives');
     else log.info({ from, version: inForce?.version }, 'mesh snapshot feed started');
   }
-  const url = await listen(server, options.listen);
+  const url = await listener.listen(options.listen);
   let adminUrl: string;
   try {
     adminUrl = await listen(admin, options.admin);
   } catch (err) {
-    server.close();
+    listener.destroy();
     throw err;
   }
   log.info({ url, adminUrl, routes: options.routes.length }, 'gateway listening');
@@ -452,23 +348,18 @@ export async function startGateway(
   const close = (): Promise<boolean> =>
     (closing ??= (async () => {
       draining = true;
-      server.close();
-      server.closeIdleConnections();
-      const deadline = Date.now() + current.drainTimeoutMs;
       // Finish what is in flight; keep-alive connections close after their current response.
-      while (metrics.activeRequests > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        server.closeIdleConnections();
-      }
-      const clean = metrics.activeRequests === 0;
+      const clean = await listener.drain(
+        Date.now() + current.drainTimeoutMs,
+        () => metrics.activeRequests > 0,
+      );
       if (!clean) log.warn({ inFlight: metrics.activeRequests }, 'drain deadline passed');
-      for (const s of sockets) s.destroy();
-      clearInterval(window);
+      listener.destroy();
       discovery.close();
       await deps.snapshotFeed?.close();
       await Promise.allSettled([
         dispatcher.close(),
-        ...[...timeoutPools.values()].map((p) => p.close()),
+        timeoutPools.close(),
         new Promise((r) => admin.close(r)),
       ]);
       return clean;

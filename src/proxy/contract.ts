@@ -89,6 +89,12 @@ export interface ProxyEngineOptions {
   readonly connectTimeoutMs: number;
   /** The downstream protocol, for X-Forwarded-Proto. */
   readonly proto?: 'http' | 'https';
+  /**
+   * The listener's own filters: run on every request a route matched, before the route's
+   * (onRequest), and on every upstream response head after them (onResponseHeaders). A
+   * sidecar's identity headers and (later) its inbound policy; absent: none.
+   */
+  readonly filters?: readonly Filter[];
 }
 
 /** A request matched: its route (none: 404), what it was matched on, and its target. */

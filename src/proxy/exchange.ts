@@ -24,6 +24,9 @@ import {
 import type { RouteClusterStats } from './proxy-metrics.js';
 import type { RequestTarget } from './request-target.js';
 
+/** A listener without filters of its own (shared: no array per request). */
+const NO_FILTERS: ProxyRoute['filters'] = [];
+
 /** The route and cluster label of a request that reached none. */
 const NO_CLUSTER = '-';
 
@@ -108,6 +111,13 @@ export class Exchange implements FilterExchange, AttemptOwner {
     const cluster = route.pickCluster();
     const filters = route.filtersFor?.(cluster) ?? route.filters;
     this.#filters = filters;
+    for (const f of this.#engine.options.filters ?? NO_FILTERS) {
+      const status = f.onRequest?.(this);
+      if (status !== undefined && status !== 'continue') {
+        this.#localReply(status, route.name, NO_CLUSTER);
+        return;
+      }
+    }
     for (const f of filters) {
       const status = f.onRequest?.(this);
       if (status !== undefined && status !== 'continue') {
@@ -214,6 +224,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
     this.#responded = true;
     const headers: ResponseHeaderList = responseHeaderList(rawHeaders);
     for (const f of this.#filters) f.onResponseHeaders?.(headers);
+    for (const f of this.#engine.options.filters ?? NO_FILTERS) f.onResponseHeaders?.(headers);
     stripResponseHeaders(headers);
     try {
       // A flat name/value list: node writes it as it is (no per-header setHeader, no object).

@@ -1,0 +1,245 @@
+/**
+ * @module ProxyListener: one downstream listener of a proxy (the gateway's edge, a sidecar's
+ * outbound and inbound ports) on the transports chooseTransports picked: the engine serves its
+ * requests and Upgrades, malformed requests get a 400 (over a per-address limit, their
+ * connections are dropped without one), and it stops accepting and drains on its own, so one
+ * process may close one listener and keep the others. Also the upstream client of those
+ * transports (createUpstreamClient).
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { Agent } from 'undici';
+import type {
+  ProxyRequest,
+  ProxyRequestHead,
+  ProxyResponse,
+  UpstreamDispatcher,
+} from './contract.js';
+import type { ProxyEngine } from './engine.js';
+import { clientErrorReply, rawReply } from './error-reply.js';
+import { Http1Agent } from './http1/http1-agent.js';
+import { Http1Server } from './http1/http1-server.js';
+import type { ProxyMetrics } from './proxy-metrics.js';
+import type { TransportOptions } from './transport-choice.js';
+
+/** The settings of an upstream client (the gateway's and the sidecar's options of these names). */
+export interface UpstreamClientOptions {
+  readonly connectTimeoutMs: number;
+  readonly upstreamKeepAliveMs: number;
+  /** Connections per origin; 0 = no limit. */
+  readonly upstreamConnections: number;
+}
+
+/** An upstream client that can be closed (its keep-alive pools). */
+export type ClosableDispatcher = UpstreamDispatcher & { close(): Promise<void> };
+
+/** The upstream client chosen (chooseTransports: undici where native failed its self-test). */
+export function createUpstreamClient(
+  options: UpstreamClientOptions,
+  chosen: TransportOptions,
+): ClosableDispatcher {
+  if (chosen.upstreamClient === 'native') {
+    return new Http1Agent({
+      connectTimeoutMs: options.connectTimeoutMs,
+      keepAliveTimeoutMs: options.upstreamKeepAliveMs,
+      connections: options.upstreamConnections,
+    });
+  }
+  return new Agent({
+    keepAliveTimeout: options.upstreamKeepAliveMs,
+    connect: { timeout: options.connectTimeoutMs },
+    ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
+  });
+}
+
+/**
+ * Upstream clients of other connect timeouts than the proxy's (a DestinationRule's
+ * connectionPool.tcp.connectTimeout), one per timeout, made on first use.
+ */
+export class TimeoutPools {
+  readonly #options: UpstreamClientOptions;
+  readonly #chosen: TransportOptions;
+  readonly #pools = new Map<number, ClosableDispatcher>();
+
+  constructor(options: UpstreamClientOptions, chosen: TransportOptions) {
+    this.#options = options;
+    this.#chosen = chosen;
+  }
+
+  /** The client whose connections time out after `connectTimeoutMs`. */
+  for(connectTimeoutMs: number): UpstreamDispatcher {
+    let pool = this.#pools.get(connectTimeoutMs);
+    if (pool === undefined) {
+      pool = createUpstreamClient({ ...this.#options, connectTimeoutMs }, this.#chosen);
+      this.#pools.set(connectTimeoutMs, pool);
+    }
+    return pool;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#pools.values()].map((p) => p.close()));
+  }
+}
+
+/** `host:port` (IPv6 in brackets) split; the port may be 0 (any free port). */
+export function splitHostPort(hp: string): { host: string; port: number } {
+  const i = hp.lastIndexOf(':');
+  return { host: hp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hp.slice(i + 1)) };
+}
+
+/** Listens on `host:port` and answers the `http://host:port` actually bound. */
+export async function listen(server: Server, hp: string): Promise<string> {
+  const { host, port } = splitHostPort(hp);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+}
+
+/** The settings of a downstream listener (the gateway's and the sidecar's options of these names). */
+export interface ProxyListenerOptions {
+  readonly maxHeaderBytes: number;
+  readonly downstreamKeepAliveMs: number;
+  /** Read per malformed request, so a reload may change it. */
+  readonly maxMalformedPerSecond: () => number;
+}
+
+/**
+ * The downstream server chosen (chooseTransports: node:http where native failed its
+ * self-test). Both speak node:http's events: 'request', 'upgrade', 'clientError'.
+ */
+function createDownstreamServer(
+  options: ProxyListenerOptions,
+  chosen: TransportOptions,
+  onRequest: (req: ProxyRequest, res: ProxyResponse) => void,
+): Server & { closeIdleConnections(): void } {
+  // Streams may be long (a 1 GB upload): only the head has a deadline.
+  const headersTimeoutMs = 30_000;
+  if (chosen.downstreamServer === 'native') {
+    const server = new Http1Server({
+      maxHeaderSize: options.maxHeaderBytes,
+      headersTimeoutMs,
+      keepAliveTimeoutMs: options.downstreamKeepAliveMs,
+    });
+    server.on('request', onRequest);
+    return server;
+  }
+  return createServer(
+    {
+      maxHeaderSize: options.maxHeaderBytes,
+      requestTimeout: 0,
+      headersTimeout: headersTimeoutMs,
+      // The engine applies the Host rules (RFC 9112 3.2) and answers in the proxy's error
+      // shape; node:http's own check answers a bare 400, and not to an Upgrade request at all.
+      requireHostHeader: false,
+      keepAliveTimeout: options.downstreamKeepAliveMs,
+    },
+    // node:http's request is itself the stream of its body.
+    (req, res) => onRequest(Object.assign(req, { body: req }), res),
+  );
+}
+
+/**
+ * One downstream listener serving `engine`. Made once at start; `listen` once; `stopAccepting`
+ * and `drain` at shutdown (either order, each idempotent), then `destroy`.
+ */
+export class ProxyListener {
+  readonly #server: Server & { closeIdleConnections(): void };
+  readonly #sockets = new Set<Socket>();
+  /** Malformed requests per client address in the current second. */
+  #malformed = new Map<string, number>();
+  readonly #window: NodeJS.Timeout;
+  #stopped = false;
+
+  constructor(
+    engine: ProxyEngine,
+    metrics: ProxyMetrics,
+    options: ProxyListenerOptions,
+    chosen: TransportOptions,
+  ) {
+    const server = createDownstreamServer(options, chosen, (req, res) => {
+      if (this.#stopped) res.shouldKeepAlive = false;
+      engine.handle(req, res);
+    });
+    this.#server = server;
+    server.on('upgrade', (req: ProxyRequestHead, socket: Socket, head: Buffer) =>
+      engine.handleUpgrade(req, socket, head),
+    );
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      metrics.connectionOpened();
+      socket.once('close', () => {
+        this.#sockets.delete(socket);
+        metrics.connectionClosed();
+      });
+    });
+    // Over the limit, connections from that address are dropped without an answer (a cheap
+    // brake on parser fuzzing).
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const address = socket.remoteAddress ?? '';
+      const count = (this.#malformed.get(address) ?? 0) + 1;
+      this.#malformed.set(address, count);
+      if (
+        count > options.maxMalformedPerSecond() ||
+        !socket.writable ||
+        err.code === 'ECONNRESET'
+      ) {
+        socket.destroy();
+        return;
+      }
+      rawReply(socket, clientErrorReply(err.code));
+    });
+    this.#window = setInterval(() => (this.#malformed = new Map()), 1_000);
+    this.#window.unref();
+  }
+
+  /** Listens on `host:port` (port 0: any free one); answers `http://host:port`. */
+  listen(hp: string): Promise<string> {
+    return listen(this.#server, hp);
+  }
+
+  /** Open downstream connections. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /**
+   * Stops accepting connections; idle keep-alive connections close now, busy ones after their
+   * current response.
+   */
+  stopAccepting(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#server.close();
+    this.#server.closeIdleConnections();
+  }
+
+  /**
+   * Stops accepting, then waits until every connection has finished its response and closed,
+   * or `deadline` (ms since the epoch, Date.now()) passes. Resolves true when all closed in time.
+   * `busy` (default: any connection open) says whether in-flight work remains.
+   */
+  async drain(
+    deadline: number,
+    busy: () => boolean = () => this.#sockets.size > 0,
+  ): Promise<boolean> {
+    this.stopAccepting();
+    while (busy() && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      this.#server.closeIdleConnections();
+    }
+    return !busy();
+  }
+
+  /** Cuts every connection still open (after drain). */
+  destroy(): void {
+    this.stopAccepting();
+    clearInterval(this.#window);
+    for (const s of this.#sockets) s.destroy();
+  }
+}
