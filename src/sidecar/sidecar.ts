@@ -20,6 +20,11 @@ import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
 import { createSidecarAdmin } from './sidecar-admin.js';
+import {
+  startSidecarProxy,
+  type RunningSidecarProxy,
+  type SidecarProxyDeps,
+} from './sidecar-proxy.js';
 
 /** Put in the instance's meta as `sidecar-version`. */
 export const SIDECAR_VERSION = '0.1.0';
@@ -27,42 +32,9 @@ export const SIDECAR_VERSION = '0.1.0';
 /** The id of the TTL check the sidecar heartbeats with the app's health. */
 export const APP_CHECK_ID = 'sidecar-app';
 
-/** What the data path is given (the sidecar-proxy's options the control side fills in). */
-export interface SidecarDataPathOptions {
-  readonly service: string;
-  readonly namespace: string;
-  readonly appHost: string;
-  readonly appPort: number;
-  readonly inbound: string;
-  readonly outbound: string;
-  readonly upstreams: readonly { readonly service: string; readonly listen: string }[];
-  readonly connectTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly drainTimeoutMs: number;
-}
-
-/**
- * What the control side needs of the running data path (src/sidecar/sidecar-proxy.ts).
- * `applySnapshot` MUST put a snapshot in force whole or throw (a NACK); `stopInbound` stops
- * accepting inbound connections and resolves once in-flight inbound requests are done (or its
- * drain deadline passed), leaving outbound working; `close` ends everything.
- */
-export interface SidecarDataPath {
-  readonly inboundUrl: string;
-  readonly outboundUrl: string;
-  readonly upstreamUrls: ReadonlyMap<string, string>;
-  applySnapshot(snapshot: MeshSnapshot): void;
-  metricsText(): Promise<string>;
-  stopInbound(): Promise<void>;
-  close(): Promise<boolean>;
-}
-
 export interface SidecarDeps {
-  /** Starts the data path's listeners. */
-  readonly startDataPath: (
-    options: SidecarDataPathOptions,
-    logger: Logger,
-  ) => Promise<SidecarDataPath>;
+  /** The data path's dependencies (clock, randomness, HTTP/1 implementation). */
+  readonly dataPath?: SidecarProxyDeps;
   readonly clock?: Clock;
   /** Overrides of the snapshot subscription (tests: a short start timeout). */
   readonly subscriber?: Partial<Pick<MeshSubscriberOptions, 'startTimeoutMs' | 'backoff'>>;
@@ -83,6 +55,8 @@ export interface RunningSidecar {
   readonly ended: Promise<number>;
   /** The app, once started (`-- CMD`). */
   readonly app: AppProcess | undefined;
+  /** The data path. */
+  readonly proxy: RunningSidecarProxy;
   /** Runs the stop sequence (once); resolves like `ended`. */
   stop(reason: string): Promise<number>;
 }
@@ -94,7 +68,7 @@ export interface RunningSidecar {
 export async function startSidecar(
   options: SidecarOptions,
   logger: Logger,
-  deps: SidecarDeps,
+  deps: SidecarDeps = {},
 ): Promise<RunningSidecar> {
   const log = logger.child({ component: 'sidecar', service: options.service });
   const clock = deps.clock ?? systemClock;
@@ -135,7 +109,7 @@ export async function startSidecar(
     registers: [metrics],
   });
 
-  const dataPath = await deps.startDataPath(
+  const dataPath = await startSidecarProxy(
     {
       service: options.service,
       namespace: options.namespace,
@@ -149,6 +123,7 @@ export async function startSidecar(
       drainTimeoutMs: options.drainTimeoutMs,
     },
     logger,
+    deps.dataPath,
   );
 
   // The snapshot in force, where it came from, and when.
@@ -367,6 +342,7 @@ export async function startSidecar(
     get app() {
       return app;
     },
+    proxy: dataPath,
     stop: (reason) => shutdown(reason, undefined),
   };
 }

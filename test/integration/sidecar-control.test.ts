@@ -2,8 +2,8 @@
  * @module The sidecar's control side against a real agent and a real app: registration with the
  * right address, port and meta; the app's health reported through the TTL check; re-registration
  * when the registry loses the instance; deregistration on stop; the snapshot subscription and
- * static stability from the persisted snapshot; the admin endpoints. The data path is a stand-in
- * with real listeners (test/helpers/sidecar.ts): routing is the data path's tests' business.
+ * static stability from the persisted snapshot; the admin endpoints. Routing is the data path's
+ * tests' business (sidecar-traffic.test.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,7 +42,7 @@ describe('sidecar control side', () => {
 
   it('registers the app with its inbound address, port and meta, and reports its health', async () => {
     app.healthy = true;
-    const { sidecar } = await startTestSidecar({
+    const sidecar = await startTestSidecar({
       service: 'orders',
       appPort: app.port,
       appHealth: '/healthz',
@@ -81,6 +81,11 @@ describe('sidecar control side', () => {
         'ready',
       );
       assert.deepEqual(ready.body, { status: 'ready' });
+      assert.equal(
+        (await http(sidecar.inboundUrl, 'GET', '/x')).text,
+        'app',
+        'inbound reaches the app',
+      );
 
       app.healthy = false;
       const critical = await until(
@@ -106,7 +111,7 @@ describe('sidecar control side', () => {
       assert.match(metrics, /^meshwork_sidecar_registered 1$/m);
       assert.match(metrics, /^meshwork_sidecar_app_health 1$/m);
       assert.match(metrics, /^meshwork_sidecar_app_probes_total\{result="failed"\} [1-9]/m);
-      assert.match(metrics, /# stand-in data path/);
+      assert.match(metrics, /^meshwork_sidecar_active_requests /m, 'the data path’s metrics too');
       assert.equal((await http(sidecar.adminUrl, 'GET', '/live')).status, 200);
     } finally {
       assert.equal(await sidecar.stop('test'), 0);
@@ -115,7 +120,7 @@ describe('sidecar control side', () => {
   });
 
   it('registers again when the registry loses the instance', async () => {
-    const { sidecar } = await startTestSidecar({
+    const sidecar = await startTestSidecar({
       service: 'lost',
       appPort: app.port,
       registry: [agent.url],
@@ -156,7 +161,7 @@ describe('sidecar control side', () => {
     try {
       const dump = await until(
         async () => {
-          const d = await http(first.sidecar.adminUrl, 'GET', '/config_dump');
+          const d = await http(first.adminUrl, 'GET', '/config_dump');
           return d.body.version === null ? undefined : d.body;
         },
         5_000,
@@ -167,17 +172,17 @@ describe('sidecar control side', () => {
       assert.equal(dump.snapshot.proxy.kind, 'sidecar');
       assert.equal(dump.snapshot.proxy.name, 'stable');
       assert.deepEqual(dump.snapshot.proxy.upstreams, ['payments']);
-      assert.equal(first.dataPath().applied.at(-1)?.version, version);
+      assert.equal(first.proxy.snapshot()?.version, version);
       const proxies = await http(agent.url, 'GET', '/api/v1/mesh/proxies?local=true');
       assert.ok(
-        JSON.stringify(proxies.body).includes(first.sidecar.instanceId),
+        JSON.stringify(proxies.body).includes(first.instanceId),
         'the agent lists the sidecar as a proxy',
       );
     } finally {
-      await first.sidecar.stop('test');
+      await first.stop('test');
     }
     // A push may have come after the read above: the last one applied is the one persisted.
-    version = first.dataPath().applied.at(-1)?.version as string;
+    version = first.proxy.snapshot()?.version as string;
 
     // No agent at all: the registry address is closed. The persisted snapshot serves.
     const second = await startTestSidecar({
@@ -190,7 +195,7 @@ describe('sidecar control side', () => {
     try {
       const dump = await until(
         async () => {
-          const d = await http(second.sidecar.adminUrl, 'GET', '/config_dump');
+          const d = await http(second.adminUrl, 'GET', '/config_dump');
           return d.body.version === null ? undefined : d.body;
         },
         5_000,
@@ -200,7 +205,7 @@ describe('sidecar control side', () => {
       assert.equal(dump.from, 'disk');
       const ready = await until(
         async () => {
-          const r = await http(second.sidecar.adminUrl, 'GET', '/ready');
+          const r = await http(second.adminUrl, 'GET', '/ready');
           return r.status === 200 ? r : undefined;
         },
         5_000,
@@ -208,12 +213,12 @@ describe('sidecar control side', () => {
       );
       assert.equal(ready.status, 200);
     } finally {
-      await second.sidecar.stop('test');
+      await second.stop('test');
     }
   });
 
   it('is not ready before a snapshot, and stops on POST /quitquitquit', async () => {
-    const { sidecar, dataPath } = await startTestSidecar({
+    const sidecar = await startTestSidecar({
       service: 'quitter',
       appPort: app.port,
       registry: ['http://127.0.0.1:1'],
@@ -225,6 +230,7 @@ describe('sidecar control side', () => {
     assert.equal((await http(sidecar.adminUrl, 'GET', '/quitquitquit')).status, 405);
     assert.equal((await http(sidecar.adminUrl, 'POST', '/quitquitquit')).status, 200);
     assert.equal(await sidecar.ended, 0);
-    assert.deepEqual(dataPath().calls, ['stopInbound', 'close']);
+    await assert.rejects(http(sidecar.inboundUrl, 'GET', '/'), 'inbound closed');
+    await assert.rejects(http(sidecar.outboundUrl, 'GET', '/'), 'outbound closed');
   });
 });
