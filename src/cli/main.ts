@@ -87,7 +87,9 @@ export async function main(
     return 2;
   }
   const { command } = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Past "--" the arguments are another program's (the sidecar's app), its --help included.
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
     io.stdout.write(command.help);
     return 0;
   }

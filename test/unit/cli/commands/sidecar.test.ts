@@ -1,7 +1,9 @@
 /** @module `meshwork sidecar`'s flags: each reaches its option (seen in the one error that lists every bad one). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { PassThrough } from 'node:stream';
 import { command } from '../../../../src/cli/commands/sidecar.js';
+import { main } from '../../../../src/cli/main.js';
 import { ERROR_CODES } from '../../../../src/core/errors.js';
 import { refusal } from '../../../helpers/cli.js';
 
@@ -61,5 +63,22 @@ describe('sidecar command', () => {
       app.message,
       /^invalid configuration:\n {2}appPort: must be a port number 1-65535$/,
     );
+  });
+
+  it('leaves a --help after "--" to the app', async () => {
+    const stderr = new PassThrough();
+    const stdout = new PassThrough();
+    let err = '';
+    let out = '';
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await main(['sidecar', '--service', 'a', '--', 'app', '--help'], {
+      stdout,
+      stderr,
+      env: {},
+    });
+    assert.equal(code, 2);
+    assert.equal(out, '');
+    assert.match(err, /appPort: required/);
   });
 });
