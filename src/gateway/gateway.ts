@@ -34,6 +34,7 @@ import { chooseTransports, type TransportOptions } from '../proxy/transport-choi
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import type { MeshSnapshot } from '../protocol/mesh/snapshot.js';
 import { RouteTable } from '../proxy/route-table.js';
+import type { UpstreamPoolSettings } from '../proxy/snapshot-routes.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { buildMeshRoutes } from './mesh-routes.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
@@ -230,13 +231,27 @@ export async function startGateway(
     log,
   );
   const dispatcher = createUpstreamClient(options, chosen);
-  // Mesh mode: one more pool per connect timeout a DestinationRule sets (connectionPool.tcp).
-  const timeoutPools = new Map<number, UpstreamDispatcher & { close(): Promise<void> }>();
-  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher => {
-    let pool = timeoutPools.get(connectTimeoutMs);
+  // Mesh mode: one more pool per pool settings a DestinationRule sets (connectionPool: connect
+  // timeout, connections per endpoint, idle timeout); clusters with the same settings share it.
+  const timeoutPools = new Map<string, UpstreamDispatcher & { close(): Promise<void> }>();
+  const dispatcherFor = (settings: UpstreamPoolSettings): UpstreamDispatcher => {
+    const key = JSON.stringify([
+      settings.connectTimeoutMs,
+      settings.maxConnections ?? null,
+      settings.idleTimeoutMs ?? null,
+    ]);
+    let pool = timeoutPools.get(key);
     if (pool === undefined) {
-      pool = createUpstreamClient({ ...options, connectTimeoutMs }, chosen);
-      timeoutPools.set(connectTimeoutMs, pool);
+      pool = createUpstreamClient(
+        {
+          ...options,
+          connectTimeoutMs: settings.connectTimeoutMs,
+          upstreamConnections: settings.maxConnections ?? options.upstreamConnections,
+          upstreamKeepAliveMs: settings.idleTimeoutMs ?? options.upstreamKeepAliveMs,
+        },
+        chosen,
+      );
+      timeoutPools.set(key, pool);
     }
     return pool;
   };
