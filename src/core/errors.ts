@@ -84,6 +84,12 @@ export const ERROR_CODES = {
   PROXY_BAD_REQUEST: 'MESHWORK_ERR_PROXY_BAD_REQUEST',
   /** A sidecar's egress policy (REGISTRY_ONLY) refuses a host the mesh does not know. */
   PROXY_EGRESS_DENIED: 'MESHWORK_ERR_PROXY_EGRESS_DENIED',
+  /** The route's fault injection aborted the request (its status is the route's abort status). */
+  PROXY_FAULT_ABORT: 'MESHWORK_ERR_PROXY_FAULT_ABORT',
+  /** The cluster's connection-pool limits are reached (Envoy's overflow): not sent upstream. */
+  PROXY_OVERFLOW: 'MESHWORK_ERR_PROXY_OVERFLOW',
+  /** The local rate limit's bucket is empty: retry after `retryAfterMs`. */
+  PROXY_RATE_LIMITED: 'MESHWORK_ERR_PROXY_RATE_LIMITED',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
@@ -372,6 +378,22 @@ export const errors = {
       `egress to "${host}" refused: the outbound traffic policy is ${policy} and no service or ServiceEntry is "${host}"`,
       { details: { host, policy } },
     ),
+  proxyFaultAbort: (status: number): MeshError =>
+    new MeshError(ERROR_CODES.PROXY_FAULT_ABORT, `fault injected: aborted with ${status}`, {
+      details: { status },
+    }),
+  /** `limit`: which limit (maxRequests, maxPendingRequests...) and its value. */
+  proxyOverflow: (service: string, limit: string, value: number): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_OVERFLOW,
+      `upstream "${service}" is at its ${limit} (${value}): request not sent`,
+      { retryable: true, details: { service, limit, value } },
+    ),
+  proxyRateLimited: (retryAfterMs: number): MeshError =>
+    new MeshError(ERROR_CODES.PROXY_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
+      retryable: true,
+      details: { retryAfterMs },
+    }),
   meshProxyNotConnected: (id: string): MeshError =>
     new MeshError(
       ERROR_CODES.MESH_PROXY_NOT_CONNECTED,

@@ -25,11 +25,12 @@ import {
   createUpstreamClient,
   listen,
   ProxyListener,
-  TimeoutPools,
+  UpstreamPools,
 } from '../proxy/proxy-listener.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import type { MeshSnapshot } from '../protocol/mesh/snapshot.js';
 import { RouteTable } from '../proxy/route-table.js';
+import type { UpstreamPoolSettings } from '../proxy/snapshot-routes.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { buildMeshRoutes } from './mesh-routes.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
@@ -154,10 +155,10 @@ export async function startGateway(
     log,
   );
   const dispatcher = createUpstreamClient(options, chosen);
-  // Mesh mode: one more pool per connect timeout a DestinationRule sets (connectionPool.tcp).
-  const timeoutPools = new TimeoutPools(options, chosen);
-  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher =>
-    timeoutPools.for(connectTimeoutMs);
+  // Mesh mode: one more pool per pool settings a DestinationRule sets (connectionPool).
+  const timeoutPools = new UpstreamPools(options, chosen);
+  const dispatcherFor = (settings: UpstreamPoolSettings): UpstreamDispatcher =>
+    timeoutPools.for(settings);
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,

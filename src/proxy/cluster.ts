@@ -12,7 +12,40 @@ import { OutlierDetector, type CircuitBreakerOptions } from '../client/resilienc
 import type { Clock } from '../core/clock.js';
 import type { InstanceStatus } from '../core/types.js';
 import type { InstanceDto } from '../protocol/api-types.js';
+import type { Filter } from './filter.js';
+import type { ClusterLimits } from './filters/connection-pool/cluster-limits.js';
 import type { UpstreamDispatcher } from './upstream-dispatcher.js';
+
+/** What a cluster's policies did, for the proxy's metrics (`meshwork_*_policy_events_total`). */
+export interface PolicyCounts {
+  /** Requests refused by the connection-pool limits (503). */
+  overflow: number;
+  /** Retries not made: maxRetries were in flight. */
+  retryOverflow: number;
+  /** Requests refused by the local rate limit (429). */
+  rateLimited: number;
+  /** Mirror copies sent to this cluster that completed, failed, or were not sent (a body). */
+  mirrorSent: number;
+  mirrorFailed: number;
+  mirrorSkipped: number;
+  cacheHit: number;
+  cacheMiss: number;
+  cacheBypass: number;
+}
+
+export function newPolicyCounts(): PolicyCounts {
+  return {
+    overflow: 0,
+    retryOverflow: 0,
+    rateLimited: 0,
+    mirrorSent: 0,
+    mirrorFailed: 0,
+    mirrorSkipped: 0,
+    cacheHit: 0,
+    cacheMiss: 0,
+    cacheBypass: 0,
+  };
+}
 
 export interface ClusterSubset {
   readonly tags?: readonly string[] | undefined;
@@ -62,6 +95,12 @@ export interface ClusterOptions {
    */
   readonly dispatcher?: UpstreamDispatcher | undefined;
   readonly connectTimeoutMs?: number | undefined;
+  /** Filters every request to this cluster runs after its route's (rate limit, cache). */
+  readonly filters?: readonly Filter[] | undefined;
+  /** Connection-pool limits (overflow, concurrent retries). */
+  readonly limits?: ClusterLimits | undefined;
+  /** Where its policies count (the filters' counts object, so they share it). */
+  readonly counts?: PolicyCounts | undefined;
 }
 
 /** The value of cookie `name` in a Cookie header, or undefined. */
@@ -154,8 +193,16 @@ export class Cluster {
   /** Its own upstream client (and that client's connect timeout); absent: the engine's. */
   readonly dispatcher: UpstreamDispatcher | undefined;
   readonly connectTimeoutMs: number | undefined;
+  readonly filters: readonly Filter[];
+  readonly limits: ClusterLimits | undefined;
+  readonly counts: PolicyCounts;
+  /** A route's filters followed by this cluster's, made once per route filter list. */
+  readonly #chains = new WeakMap<readonly Filter[], readonly Filter[]>();
 
   constructor(options: ClusterOptions) {
+    this.filters = options.filters ?? [];
+    this.limits = options.limits;
+    this.counts = options.counts ?? newPolicyCounts();
     this.service = options.service;
     this.#subset = options.subset;
     this.name = options.name ?? clusterName(options.service, options.subset);
@@ -174,6 +221,17 @@ export class Cluster {
       if (state === 'open') this.ejections++;
       this.#recompute();
     });
+  }
+
+  /** The filters of a request: `routeFilters`, then this cluster's (one list per route list). */
+  chain(routeFilters: readonly Filter[]): readonly Filter[] {
+    if (this.filters.length === 0) return routeFilters;
+    let chain = this.#chains.get(routeFilters);
+    if (chain === undefined) {
+      chain = [...routeFilters, ...this.filters];
+      this.#chains.set(routeFilters, chain);
+    }
+    return chain;
   }
 
   /** Calls `listener` after every change of the endpoints or of the panic state. */

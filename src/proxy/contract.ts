@@ -10,6 +10,7 @@ import type { MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Cluster } from './cluster.js';
 import type { Filter } from './filter.js';
+import type { RouteMirror } from './filters/mirror/route-mirror.js';
 import type { ProxyMetrics, RouteClusterStats } from './proxy-metrics.js';
 import type { RequestTarget } from './request-target.js';
 import type { UpstreamDispatcher } from './upstream-dispatcher.js';
@@ -27,6 +28,8 @@ export interface ProxyRoute {
    * route has per-backend filters; absent: `filters` for every backend. MUST NOT throw.
    */
   filtersFor?(cluster: Cluster): readonly Filter[];
+  /** Copies of some of its requests go to another cluster (filters/mirror/). */
+  readonly mirror?: RouteMirror | undefined;
 }
 
 export type { UpstreamDispatcher, UpstreamHandler } from './upstream-dispatcher.js';
@@ -61,7 +64,7 @@ export interface ProxyResponse {
   /** `headers`: a flat `[name, value, ...]` list, written as it is. */
   writeHead(status: number, message: string | undefined, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
-  end(chunk?: string): unknown;
+  end(chunk?: string | Buffer): unknown;
   once(event: 'drain', fn: () => void): unknown;
   /**
    * The connection went away before the response ended (node:http also calls it after a normal

@@ -18,6 +18,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   [ERROR_CODES.PROXY_UPSTREAM_TIMEOUT]: 504,
   [ERROR_CODES.PROXY_BAD_REQUEST]: 400,
   [ERROR_CODES.PROXY_EGRESS_DENIED]: 502,
+  [ERROR_CODES.PROXY_OVERFLOW]: 503,
+  [ERROR_CODES.PROXY_RATE_LIMITED]: 429,
   [ERROR_CODES.CLIENT_REQUEST_FAILED]: 503,
   [ERROR_CODES.CLIENT_TIMEOUT]: 504,
   [ERROR_CODES.TIMEOUT]: 504,
@@ -72,6 +74,11 @@ export function replyFor(err: unknown): LocalReply {
 export function sendLocalReply(res: ProxyResponse, reply: LocalReply): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
+    return;
+  }
+  if (reply.raw !== undefined) {
+    res.writeHead(reply.status, undefined, reply.raw.headers.slice());
+    res.end(reply.raw.body);
     return;
   }
   const body = JSON.stringify(reply.body);

@@ -12,7 +12,7 @@ import { Attempt, type AttemptOwner } from './attempt.js';
 import type { Cluster } from './cluster.js';
 import type { ExchangeContext, ProxyRequest, ProxyResponse, ProxyRoute } from './contract.js';
 import { replyFor, routeNotFound, sendLocalReply, upstreamFailure } from './error-reply.js';
-import type { FilterExchange, LocalReply } from './filter.js';
+import { isDelay, type FilterExchange, type LocalReply, type ResponseTap } from './filter.js';
 import {
   addRequestHeaderExtra,
   responseHeaderList,
@@ -23,6 +23,7 @@ import {
 } from './headers.js';
 import type { RouteClusterStats } from './proxy-metrics.js';
 import type { RequestTarget } from './request-target.js';
+import type { MatchInput } from './route-table.js';
 
 /** A listener without filters of its own (shared: no array per request). */
 const NO_FILTERS: ProxyRoute['filters'] = [];
@@ -61,6 +62,16 @@ export class Exchange implements FilterExchange, AttemptOwner {
   #responded = false;
   #finished = false;
   #upstreamHeaders: string[] | undefined;
+  /** How many of #filters are the route's (the rest are the cluster's). */
+  #routeFilters = 0;
+  /** A fault delay holding the request. */
+  #delay: ReturnType<typeof setTimeout> | undefined;
+  /** Admitted by the cluster's limits (released when finished). */
+  #admitted = false;
+  /** Holds one of the cluster's maxRetries slots (released when finished). */
+  #retrySlot = false;
+  /** Filters watching the response body (a cache filling itself). */
+  #taps: ResponseTap[] | undefined;
 
   constructor(engine: ExchangeContext, req: ProxyRequest, res: ProxyResponse) {
     this.#engine = engine;
@@ -110,22 +121,54 @@ export class Exchange implements FilterExchange, AttemptOwner {
     // Picked before the filters: a backend may carry its own (header edits per destination).
     const cluster = route.pickCluster();
     const filters = route.filtersFor?.(cluster) ?? route.filters;
-    this.#filters = filters;
+    // The listener's own filters first (the sidecar's source identity, policy hooks).
     for (const f of this.#engine.options.filters ?? NO_FILTERS) {
       const status = f.onRequest?.(this);
-      if (status !== undefined && status !== 'continue') {
+      if (status !== undefined && status !== 'continue' && !isDelay(status)) {
         this.#localReply(status, route.name, NO_CLUSTER);
         return;
       }
     }
-    for (const f of filters) {
-      const status = f.onRequest?.(this);
-      if (status !== undefined && status !== 'continue') {
-        this.#localReply(status, route.name, NO_CLUSTER);
+    this.#routeFilters = filters.length;
+    this.#filters = cluster.chain(filters);
+    this.#runFilters(0, route, cluster, input);
+  }
+
+  /** Runs the filters from `from` on: a reply ends the request, a delay holds it a while. */
+  #runFilters(from: number, route: ProxyRoute, cluster: Cluster, input: MatchInput): void {
+    const filters = this.#filters;
+    for (let i = from; i < filters.length; i++) {
+      const status = (filters[i] as (typeof filters)[number]).onRequest?.(this);
+      if (status === undefined || status === 'continue') continue;
+      // Replies of the cluster's own filters (rate limit, cache) count under its name.
+      const service = i < this.#routeFilters ? NO_CLUSTER : cluster.name;
+      if (isDelay(status)) {
+        this.#delay = setTimeout(() => {
+          this.#delay = undefined;
+          if (this.#finished) return;
+          if (status.reply !== undefined) this.#localReply(status.reply, route.name, service);
+          else this.#runFilters(i + 1, route, cluster, input);
+        }, status.delayMs);
         return;
       }
+      this.#localReply(status, route.name, service);
+      return;
     }
+    this.#proceed(route, cluster, input);
+  }
+
+  /** The filters let the request through: the cluster's limits, then the first attempt. */
+  #proceed(route: ProxyRoute, cluster: Cluster, input: MatchInput): void {
     this.#cluster = cluster;
+    const limits = cluster.limits;
+    if (limits !== undefined) {
+      if (!limits.admit()) {
+        cluster.counts.overflow++;
+        this.#reply(limits.overflow(cluster.name), cluster.name);
+        return;
+      }
+      this.#admitted = true;
+    }
     this.#state = route.retry.begin({ method: this.method, inherited: this.headers });
     if (cluster.loaded) this.#sendFirst(route, cluster);
     else
@@ -142,11 +185,39 @@ export class Exchange implements FilterExchange, AttemptOwner {
   /** The route leads to a cluster: its stats from now on, and the first attempt. */
   #sendFirst(route: ProxyRoute, cluster: Cluster): void {
     this.#stats = this.#engine.stats(route, cluster);
+    const mirror = route.mirror;
+    if (mirror !== undefined && mirror.pick()) {
+      if (this.#hasBody) mirror.cluster.counts.mirrorSkipped++;
+      else mirror.send(this.#engine.options.dispatcher, this.method, this.path, this.#headers());
+    }
     this.#send();
+  }
+
+  /** The forwarded headers, built once; only the attempt/deadline headers change per try. */
+  #headers(): string[] {
+    return (this.#upstreamHeaders ??= upstreamRequestHeaders(
+      this.#req.rawHeaders,
+      this.#target as RequestTarget,
+      this.#extra,
+      this.#remove,
+    ));
+  }
+
+  /** Whether a retry the policy allows may go: the cluster's maxRetries in flight. */
+  #retryAllowed(): boolean {
+    const limits = this.#cluster?.limits;
+    if (limits === undefined || this.#retrySlot) return true;
+    if (limits.tryRetry()) {
+      this.#retrySlot = true;
+      return true;
+    }
+    (this.#cluster as Cluster).counts.retryOverflow++;
+    return false;
   }
 
   /** The downstream response closed: finished, or the client went away mid-way. */
   closed(): void {
+    if (this.#delay !== undefined) clearTimeout(this.#delay);
     if (!this.#finished) {
       // Client disconnect: cancel the upstream request (RFC 9110 9.3: nobody reads the answer).
       this.#attempt?.cancel();
@@ -169,15 +240,8 @@ export class Exchange implements FilterExchange, AttemptOwner {
     const panic = cluster.panic;
     cluster.balancerFor(panic).started(endpoint.id);
     const tryTimeoutMs = state.tryTimeoutMs();
-    // The forwarded headers are built once; only the attempt/deadline headers change per try.
-    this.#upstreamHeaders ??= upstreamRequestHeaders(
-      this.#req.rawHeaders,
-      this.#target as RequestTarget,
-      this.#extra,
-      this.#remove,
-    );
     const retryHeaders = state.headers();
-    const headers = this.#upstreamHeaders.slice();
+    const headers = this.#headers().slice();
     for (const k in retryHeaders) headers.push(k, retryHeaders[k] as string);
     const attempt = new Attempt(this, cluster, endpoint, panic, tryTimeoutMs);
     this.#attempt = attempt;
@@ -214,7 +278,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
     if ((this.#route as ProxyRoute).retry.retriesOnStatus(status)) {
       if (!this.#finished && this.#canRetry()) {
         const d = state.decide({ kind: 'response', status });
-        if (d.retry) {
+        if (d.retry && this.#retryAllowed()) {
           this.#retryLater(attempt, d.delayMs);
           return false;
         }
@@ -226,6 +290,10 @@ export class Exchange implements FilterExchange, AttemptOwner {
     for (const f of this.#filters) f.onResponseHeaders?.(headers);
     for (const f of this.#engine.options.filters ?? NO_FILTERS) f.onResponseHeaders?.(headers);
     stripResponseHeaders(headers);
+    for (const f of this.#filters) {
+      const tap = f.onResponse?.(this, status, headers);
+      if (tap !== undefined) (this.#taps ??= []).push(tap);
+    }
     try {
       // A flat name/value list: node writes it as it is (no per-header setHeader, no object).
       this.#res.writeHead(status, message, headers);
@@ -246,6 +314,8 @@ export class Exchange implements FilterExchange, AttemptOwner {
 
   /** A body chunk: false asks the upstream to pause until the downstream drains. */
   onData(chunk: Buffer): boolean {
+    const taps = this.#taps;
+    if (taps !== undefined) for (const t of taps) t.onData(chunk);
     return this.#res.write(chunk);
   }
 
@@ -254,6 +324,8 @@ export class Exchange implements FilterExchange, AttemptOwner {
   }
 
   onEnd(): void {
+    const taps = this.#taps;
+    if (taps !== undefined) for (const t of taps) t.onEnd();
     this.#res.end();
     this.#finish(-1);
   }
@@ -273,7 +345,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
     const outcome = timedOut ? errors.clientTimeout('try', attempt.tryTimeoutMs, err) : err;
     if (this.#canRetry()) {
       const d = state.decide({ kind: 'error', error: outcome });
-      if (d.retry) {
+      if (d.retry && this.#retryAllowed()) {
         this.#retryLater(attempt, d.delayMs);
         return;
       }
@@ -309,6 +381,11 @@ export class Exchange implements FilterExchange, AttemptOwner {
   #finish(_code: number): void {
     if (this.#finished) return;
     this.#finished = true;
+    const limits = this.#cluster?.limits;
+    if (limits !== undefined) {
+      if (this.#admitted) limits.release();
+      if (this.#retrySlot) limits.releaseRetry();
+    }
     this.#engine.options.metrics.requestFinished();
   }
 }

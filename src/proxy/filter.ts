@@ -12,10 +12,36 @@ export interface LocalReply {
   /** Sent as JSON. */
   readonly body: unknown;
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * A reply given as it is instead of JSON (a cached response): its status, head (a flat
+   * name/value list, content-length included) and body. `body` and `headers` are then unused.
+   */
+  readonly raw?: { readonly headers: readonly string[]; readonly body: Buffer } | undefined;
 }
 
-/** What a filter returns from onRequest: go on to the next filter (and the upstream), or reply. */
-export type FilterStatus = 'continue' | LocalReply;
+/** Hold the request `delayMs` ms, then go on with the next filter, or answer `reply`. */
+export interface FilterDelay {
+  readonly delayMs: number;
+  readonly reply?: LocalReply | undefined;
+}
+
+/**
+ * What a filter returns from onRequest: go on to the next filter (and the upstream), reply, or
+ * hold the request a while first (fault injection's delay).
+ */
+export type FilterStatus = 'continue' | LocalReply | FilterDelay;
+
+/** Whether a FilterStatus holds the request. */
+export function isDelay(status: LocalReply | FilterDelay): status is FilterDelay {
+  return 'delayMs' in status;
+}
+
+/** Sees an upstream response's body as it streams downstream (a cache filling itself). */
+export interface ResponseTap {
+  onData(chunk: Buffer): void;
+  /** The body ended complete. Not called when it was cut. */
+  onEnd(): void;
+}
 
 /** The parts of one request a filter may read and change. */
 export interface FilterExchange {
@@ -44,4 +70,13 @@ export interface Filter {
   onRequest?(exchange: FilterExchange): FilterStatus;
   /** `headers` is the upstream's head as a flat name/value list; edit it in place. */
   onResponseHeaders?(headers: ResponseHeaderList): void;
+  /**
+   * Called after onResponseHeaders with the request it answers and the status: may edit the
+   * head too, and answer a tap that sees the body go downstream. MUST NOT throw.
+   */
+  onResponse?(
+    exchange: FilterExchange,
+    status: number,
+    headers: ResponseHeaderList,
+  ): ResponseTap | undefined;
 }

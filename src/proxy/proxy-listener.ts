@@ -20,6 +20,7 @@ import { clientErrorReply, rawReply } from './error-reply.js';
 import { Http1Agent } from './http1/http1-agent.js';
 import { Http1Server } from './http1/http1-server.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
+import type { UpstreamPoolSettings } from './snapshot-routes.js';
 import type { TransportOptions } from './transport-choice.js';
 
 /** The settings of an upstream client (the gateway's and the sidecar's options of these names). */
@@ -53,25 +54,39 @@ export function createUpstreamClient(
 }
 
 /**
- * Upstream clients of other connect timeouts than the proxy's (a DestinationRule's
- * connectionPool.tcp.connectTimeout), one per timeout, made on first use.
+ * Upstream clients per pool settings a DestinationRule sets (connectionPool: connect timeout,
+ * connections per endpoint, idle timeout), beside the default client: clusters with the same
+ * settings share one.
  */
-export class TimeoutPools {
+export class UpstreamPools {
   readonly #options: UpstreamClientOptions;
   readonly #chosen: TransportOptions;
-  readonly #pools = new Map<number, ClosableDispatcher>();
+  readonly #pools = new Map<string, ClosableDispatcher>();
 
   constructor(options: UpstreamClientOptions, chosen: TransportOptions) {
     this.#options = options;
     this.#chosen = chosen;
   }
 
-  /** The client whose connections time out after `connectTimeoutMs`. */
-  for(connectTimeoutMs: number): UpstreamDispatcher {
-    let pool = this.#pools.get(connectTimeoutMs);
+  /** The client with these settings (unset ones: the defaults this was made with). */
+  for(settings: UpstreamPoolSettings): UpstreamDispatcher {
+    const key = JSON.stringify([
+      settings.connectTimeoutMs,
+      settings.maxConnections ?? null,
+      settings.idleTimeoutMs ?? null,
+    ]);
+    let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = createUpstreamClient({ ...this.#options, connectTimeoutMs }, this.#chosen);
-      this.#pools.set(connectTimeoutMs, pool);
+      const o = this.#options;
+      pool = createUpstreamClient(
+        {
+          connectTimeoutMs: settings.connectTimeoutMs,
+          upstreamConnections: settings.maxConnections ?? o.upstreamConnections,
+          upstreamKeepAliveMs: settings.idleTimeoutMs ?? o.upstreamKeepAliveMs,
+        },
+        this.#chosen,
+      );
+      this.#pools.set(key, pool);
     }
     return pool;
   }

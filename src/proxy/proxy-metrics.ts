@@ -64,6 +64,19 @@ export class RouteClusterStats {
   }
 }
 
+/** A PolicyCounts field as the `event` label. */
+const POLICY_EVENT: Readonly<Record<string, string>> = {
+  overflow: 'overflow',
+  retryOverflow: 'retry_overflow',
+  rateLimited: 'rate_limited',
+  mirrorSent: 'mirror_sent',
+  mirrorFailed: 'mirror_failed',
+  mirrorSkipped: 'mirror_skipped',
+  cacheHit: 'cache_hit',
+  cacheMiss: 'cache_miss',
+  cacheBypass: 'cache_bypass',
+};
+
 export class ProxyMetrics {
   readonly #connections: Gauge;
   readonly #stats = new Map<string, RouteClusterStats>();
@@ -132,6 +145,22 @@ export class ProxyMetrics {
         for (const c of clusters()) {
           this.labels(c.name, 'available').set(c.available);
           this.labels(c.name, 'total').set(c.total);
+        }
+      },
+    });
+    new Counter({
+      name: `${p}_policy_events_total`,
+      help: "What a cluster's policies did: overflow (503, connection-pool limits), retry_overflow (retries not made: maxRetries), rate_limited (429), mirror_sent/mirror_failed/mirror_skipped (copies to this cluster; skipped: a request with a body), cache_hit/cache_miss/cache_bypass.",
+      labelNames: ['service', 'event'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of clusters()) {
+          const counts = c.counts;
+          for (const k in counts) {
+            const n = counts[k as keyof typeof counts];
+            if (n > 0) this.labels(c.name, POLICY_EVENT[k] ?? k).inc(n);
+          }
         }
       },
     });

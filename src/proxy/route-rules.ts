@@ -15,6 +15,7 @@ import {
   type HeaderEdits,
 } from './filters/header-edit/header-edit-filter.js';
 import { createPathRewriteFilter } from './filters/path-rewrite/path-rewrite-filter.js';
+import type { RouteMirror } from './filters/mirror/route-mirror.js';
 import { createPrefixRewriteFilter } from './filters/prefix-rewrite/prefix-rewrite-filter.js';
 import {
   compileHosts,
@@ -49,6 +50,10 @@ export interface RouteSpec {
   readonly requestHeaders?: HeaderEdits | undefined;
   readonly responseHeaders?: HeaderEdits | undefined;
   readonly retry: RetryPolicy;
+  /** Filters run before the rest (fault injection), built once for the route. */
+  readonly filters?: readonly Filter[] | undefined;
+  /** Copies of some requests to another cluster. */
+  readonly mirror?: RouteMirror | undefined;
 }
 
 /**
@@ -89,6 +94,7 @@ export class RuleRoute implements ProxyRoute {
   readonly retry: RetryPolicy;
   readonly #backends: WeightedClusters;
   readonly #perBackend: ReadonlyMap<Cluster, readonly Filter[]> | undefined;
+  readonly mirror: RouteMirror | undefined;
 
   constructor(
     name: string,
@@ -96,8 +102,10 @@ export class RuleRoute implements ProxyRoute {
     retry: RetryPolicy,
     backends: WeightedClusters,
     perBackend?: ReadonlyMap<Cluster, readonly Filter[]>,
+    mirror?: RouteMirror,
   ) {
     this.name = name;
+    this.mirror = mirror;
     this.filters = filters;
     this.retry = retry;
     this.#backends = backends;
@@ -156,6 +164,7 @@ export function compileRouteRules(specs: readonly RouteSpec[]): RouteRule<RuleRo
     const matches = spec.matches.length === 0 ? [{}] : spec.matches;
     for (const match of matches) {
       const base = [
+        ...(spec.filters ?? []),
         ...rewriteFilters(spec, match),
         ...(authority === undefined ? [] : [authority]),
         ...(routeEdits === undefined ? [] : [routeEdits]),
@@ -165,7 +174,7 @@ export function compileRouteRules(specs: readonly RouteSpec[]): RouteRule<RuleRo
         const own = backendEdits[i];
         if (own !== undefined) (perBackend ??= new Map()).set(b.cluster, [...base, own]);
       });
-      const route = new RuleRoute(spec.name, base, spec.retry, backends, perBackend);
+      const route = new RuleRoute(spec.name, base, spec.retry, backends, perBackend, spec.mirror);
       const test = compileMatch(match);
       const matches =
         hosts === undefined ? test : (input: MatchInput) => hosts(input) && test(input);

@@ -28,7 +28,19 @@ import type {
   SnapshotStringMatch,
 } from '../protocol/mesh/snapshot.js';
 import { compileUserRegex } from '../protocol/user-regex.js';
-import { Cluster, type HashOn } from './cluster.js';
+import { Cluster, newPolicyCounts, type HashOn } from './cluster.js';
+import type { Filter } from './filter.js';
+import { ClusterLimits, connectionPoolProblems } from './filters/connection-pool/cluster-limits.js';
+import { createFaultFilter, faultProblems } from './filters/fault/fault-filter.js';
+import {
+  createLocalRateLimitFilter,
+  localRateLimitProblems,
+} from './filters/local-rate-limit/local-rate-limit-filter.js';
+import { RouteMirror } from './filters/mirror/route-mirror.js';
+import {
+  createResponseCacheFilter,
+  responseCacheProblems,
+} from './filters/response-cache/response-cache-filter.js';
 import type { ProxyRoute, UpstreamDispatcher } from './contract.js';
 import type { HeaderEdits } from './filters/header-edit/header-edit-filter.js';
 import { HTTP_TOKEN } from './headers.js';
@@ -68,11 +80,22 @@ export interface SnapshotRoutesDeps {
    */
   readonly previous?: ReadonlyMap<string, Cluster> | undefined;
   /**
-   * The upstream client of a cluster whose DestinationRule sets its own connect timeout
-   * (connectionPool.tcp.connectTimeout); absent: such a snapshot is refused unless the timeout is
-   * the proxy's connectTimeoutMs.
+   * The upstream client of a cluster whose DestinationRule sets its own pool settings
+   * (connectionPool: a connect timeout other than the proxy's, maxConnections per endpoint, an
+   * idle timeout); absent: such a snapshot is refused when it sets a connect timeout other than
+   * the proxy's connectTimeoutMs or an idle timeout (maxConnections still caps the cluster's
+   * requests in flight).
    */
-  readonly dispatcherFor?: ((connectTimeoutMs: number) => UpstreamDispatcher) | undefined;
+  readonly dispatcherFor?: ((pool: UpstreamPoolSettings) => UpstreamDispatcher) | undefined;
+}
+
+/** The settings of a cluster's own upstream pool. */
+export interface UpstreamPoolSettings {
+  readonly connectTimeoutMs: number;
+  /** Connections per endpoint (absent: the proxy's). */
+  readonly maxConnections?: number | undefined;
+  /** Idle keep-alive connections close after this long (absent: the proxy's). */
+  readonly idleTimeoutMs?: number | undefined;
 }
 
 /** Why a part of a snapshot cannot run here: the field path and the reason. */
@@ -290,18 +313,27 @@ function refusedClusterFeatures(
   const NOT_YET = notYet(options.proxy);
   const pool = c.connectionPool;
   if (pool !== undefined) {
-    for (const [k, v] of Object.entries(pool)) {
-      if (v === undefined) continue;
-      if (k === 'connectTimeoutMs' && (ownTimeouts || v === options.connectTimeoutMs)) continue;
+    const timeout = pool.connectTimeoutMs;
+    if (timeout !== undefined && !ownTimeouts && timeout !== options.connectTimeoutMs)
       problems.push(
-        k === 'connectTimeoutMs'
-          ? `${field}.connectionPool.connectTimeoutMs: a per-destination connect timeout is ${NOT_YET}; every upstream gets connectTimeoutMs (${options.connectTimeoutMs} ms)`
-          : `${field}.connectionPool.${k}: connection pool limits are ${NOT_YET}`,
+        `${field}.connectionPool.connectTimeoutMs: a per-destination connect timeout is ${NOT_YET}; every upstream gets connectTimeoutMs (${options.connectTimeoutMs} ms)`,
       );
-    }
+    if (pool.idleTimeoutMs !== undefined && !ownTimeouts)
+      problems.push(
+        `${field}.connectionPool.idleTimeoutMs: a per-destination idle timeout is ${NOT_YET}`,
+      );
+    const idle = pool.idleTimeoutMs;
+    if (idle !== undefined && !(Number.isInteger(idle) && idle >= 1 && idle <= 86_400_000))
+      problems.push(`${field}.connectionPool.idleTimeoutMs: must be 1..86400000 ms`);
+    if (pool.maxRequestsPerConnection !== undefined)
+      problems.push(
+        `${field}.connectionPool.maxRequestsPerConnection: a cap on requests per upstream connection is ${NOT_YET}`,
+      );
+    problems.push(...connectionPoolProblems(pool, `${field}.connectionPool`));
   }
-  if (c.rateLimit !== undefined) problems.push(`${field}.rateLimit: rate limiting is ${NOT_YET}`);
-  if (c.cache !== undefined) problems.push(`${field}.cache: response caching is ${NOT_YET}`);
+  if (c.rateLimit !== undefined)
+    problems.push(...localRateLimitProblems(c.rateLimit, `${field}.rateLimit`));
+  if (c.cache !== undefined) problems.push(...responseCacheProblems(c.cache, `${field}.cache`));
   const ext = c.external;
   if (ext !== undefined) {
     if (ext.resolution === 'NONE')
@@ -389,7 +421,20 @@ function buildClusters(
     if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= 60_000))
       problems.push(`${field}.connectionPool.connectTimeoutMs: must be 1..60000 ms`);
     if (problems.length > before) return;
-    const own = timeout !== undefined && timeout !== options.connectTimeoutMs;
+    const pool = c.connectionPool;
+    const own =
+      (timeout !== undefined && timeout !== options.connectTimeoutMs) ||
+      pool?.maxConnections !== undefined ||
+      pool?.idleTimeoutMs !== undefined;
+    const poolSettings =
+      own && deps.dispatcherFor !== undefined
+        ? {
+            connectTimeoutMs: timeout ?? options.connectTimeoutMs,
+            maxConnections: pool?.maxConnections,
+            idleTimeoutMs: pool?.idleTimeoutMs,
+          }
+        : undefined;
+    // Settings that make another cluster: a kept one keeps its pool, buckets and cache.
     const key = JSON.stringify([
       c.name,
       c.service,
@@ -397,28 +442,65 @@ function buildClusters(
       hashOn ?? null,
       outlierDetection,
       options.panicThresholdPercent,
-      own ? timeout : null,
+      poolSettings ?? null,
+      pool === undefined
+        ? null
+        : [pool.maxConnections, pool.maxPendingRequests, pool.maxRequests, pool.maxRetries],
+      c.rateLimit ?? null,
+      c.cache ?? null,
     ]);
     const cluster =
       deps.previous?.get(key) ??
-      new Cluster({
-        name: c.name,
-        service: c.service,
+      newCluster(c, deps, {
         balancer,
         hashOn,
         outlierDetection,
         panicThresholdPercent: options.panicThresholdPercent,
-        clock: deps.clock,
-        random: deps.random,
-        ...(own && deps.dispatcherFor !== undefined
-          ? { dispatcher: deps.dispatcherFor(timeout), connectTimeoutMs: timeout }
-          : {}),
+        poolSettings,
       });
     byName.set(c.name, cluster);
     byKey.set(key, cluster);
     endpointsOfCluster.set(cluster, endpoints);
   });
   return { byName, byKey, endpoints: endpointsOfCluster };
+}
+
+/** A cluster with its policies: limits, cache and rate limit filters, its own pool. */
+function newCluster(
+  c: SnapshotCluster,
+  deps: SnapshotRoutesDeps,
+  settings: {
+    balancer: BalancerSpec;
+    hashOn: HashOn | undefined;
+    outlierDetection: Partial<CircuitBreakerOptions>;
+    panicThresholdPercent: number;
+    poolSettings: UpstreamPoolSettings | undefined;
+  },
+): Cluster {
+  const counts = newPolicyCounts();
+  const filters: Filter[] = [];
+  // The cache first: a hit costs the upstream nothing, so it takes no token.
+  if (c.cache !== undefined) filters.push(createResponseCacheFilter(c.cache, deps.clock, counts));
+  if (c.rateLimit !== undefined)
+    filters.push(createLocalRateLimitFilter(c.rateLimit, deps.clock, counts));
+  const limits = c.connectionPool === undefined ? undefined : new ClusterLimits(c.connectionPool);
+  const pool = settings.poolSettings;
+  return new Cluster({
+    name: c.name,
+    service: c.service,
+    balancer: settings.balancer,
+    hashOn: settings.hashOn,
+    outlierDetection: settings.outlierDetection,
+    panicThresholdPercent: settings.panicThresholdPercent,
+    clock: deps.clock,
+    random: deps.random,
+    filters,
+    limits: limits?.bounded === true ? limits : undefined,
+    counts,
+    ...(pool !== undefined && deps.dispatcherFor !== undefined
+      ? { dispatcher: deps.dispatcherFor(pool), connectTimeoutMs: pool.connectTimeoutMs }
+      : {}),
+  });
 }
 
 interface BuiltClusters {
@@ -439,9 +521,31 @@ function routeSpec(
   problems: Problems,
 ): RouteSpec | undefined {
   const field = `routes[${i}] (${r.name})`;
-  const NOT_YET = notYet(options.proxy);
-  if (r.fault !== undefined) problems.push(`${field}.fault: fault injection is ${NOT_YET}`);
-  if (r.mirror !== undefined) problems.push(`${field}.mirror: traffic mirroring is ${NOT_YET}`);
+  const filters: Filter[] = [];
+  if (r.fault !== undefined) {
+    const listed = faultProblems(r.fault, `${field}.fault`);
+    problems.push(...listed);
+    const fault = listed.length === 0 ? createFaultFilter(r.fault, deps.random) : undefined;
+    if (fault !== undefined) filters.push(fault);
+  }
+  let mirror: RouteMirror | undefined;
+  if (r.mirror !== undefined) {
+    const target = clusters.get(r.mirror.cluster);
+    const percent = r.mirror.percent;
+    if (!snapshot.clusters.some((c) => c.name === r.mirror?.cluster))
+      problems.push(
+        `${field}.mirror.cluster: "${r.mirror.cluster}" is not a cluster of the snapshot`,
+      );
+    if (!(Number.isFinite(percent) && percent >= 0 && percent <= 100))
+      problems.push(`${field}.mirror.percent: must be 0..100`);
+    else if (target !== undefined)
+      mirror = new RouteMirror(target, percent, {
+        random: deps.random,
+        timeoutMs:
+          r.timeoutMs !== undefined && r.timeoutMs > 0 ? r.timeoutMs : options.requestTimeoutMs,
+        counts: target.counts,
+      });
+  }
   if (r.hosts.length === 0) problems.push(`${field}.hosts: a route needs at least one host`);
   const matches = r.match.map((m, j) => matchSpec(m, `${field}.match[${j}]`, problems));
   const uri = r.rewrite?.uri;
@@ -482,6 +586,8 @@ function routeSpec(
     requestHeaders,
     responseHeaders,
     retry,
+    filters,
+    mirror,
   };
 }
 

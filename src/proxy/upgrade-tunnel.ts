@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { errors, isMeshError } from '../core/errors.js';
 import type { ExchangeContext, ProxyRequestHead } from './contract.js';
 import { rawReply, replyFor, routeNotFound, upstreamFailure } from './error-reply.js';
-import type { FilterExchange } from './filter.js';
+import { isDelay, type FilterExchange } from './filter.js';
 import {
   addRequestHeaderExtra,
   stripResponseHeaders,
@@ -40,12 +40,17 @@ export function tunnelUpgrade(
   }
   const exchange = new UpgradeExchange(req, target.path);
   const cluster = route.pickCluster();
-  for (const f of route.filtersFor?.(cluster) ?? route.filters) {
+  for (const f of cluster.chain(route.filtersFor?.(cluster) ?? route.filters)) {
     const status = f.onRequest?.(exchange);
-    if (status !== undefined && status !== 'continue') {
-      rawReply(socket, status);
+    if (status === undefined || status === 'continue') continue;
+    // A fault delay does not hold a tunnel (its abort, if drawn, still answers).
+    if (isDelay(status)) {
+      if (status.reply === undefined) continue;
+      rawReply(socket, status.reply);
       return;
     }
+    rawReply(socket, status);
+    return;
   }
   const options = engine.options;
   const connectTimeoutMs = cluster.connectTimeoutMs ?? options.connectTimeoutMs;

@@ -36,7 +36,7 @@ import {
   createUpstreamClient,
   ProxyListener,
   splitHostPort,
-  TimeoutPools,
+  UpstreamPools,
 } from '../proxy/proxy-listener.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import type { MatchInput, RouteMatcher } from '../proxy/route-table.js';
@@ -44,6 +44,7 @@ import {
   buildSnapshotRoutes,
   type SnapshotRouteOptions,
   type SnapshotRoutes,
+  type UpstreamPoolSettings,
 } from '../proxy/snapshot-routes.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
 import { splitOriginalDestination, type OriginalDestinationSplit } from './original-destination.js';
@@ -327,9 +328,9 @@ export async function startSidecarProxy(
   );
   const dispatcher = createUpstreamClient(o, chosen);
   // One more pool per connect timeout a DestinationRule sets (connectionPool.tcp).
-  const timeoutPools = new TimeoutPools(o, chosen);
-  const dispatcherFor = (connectTimeoutMs: number): UpstreamDispatcher =>
-    timeoutPools.for(connectTimeoutMs);
+  const timeoutPools = new UpstreamPools(o, chosen);
+  const dispatcherFor = (settings: UpstreamPoolSettings): UpstreamDispatcher =>
+    timeoutPools.for(settings);
 
   // The egress routes: a refusal (REGISTRY_ONLY), and a pass-through per destination (ALLOW_ANY).
   const noRetry = createRetryPolicy({ maxAttempts: 1 });

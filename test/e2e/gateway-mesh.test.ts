@@ -37,7 +37,12 @@ async function stop(p: { child: ChildProcess; exited: Promise<unknown> }): Promi
 const HOST = 'shop.example.com';
 
 /** The instances, DestinationRule and the VirtualService bound to the gateway, as one file. */
-function meshFile(v1: Upstream, v2: Upstream, weights: [number, number], fault = false): string {
+function meshFile(
+  v1: Upstream,
+  v2: Upstream,
+  weights: [number, number],
+  unsupported = false,
+): string {
   return `set: shop
 services:
   - { service: shop, id: shop-v1, address: 127.0.0.1, port: ${v1.port}, meta: { version: v1 } }
@@ -50,7 +55,9 @@ metadata:
 spec:
   host: shop
   trafficPolicy:
-    outlierDetection: { consecutive5xxErrors: 5, baseEjectionTime: 10s }
+    outlierDetection: { consecutive5xxErrors: 5, baseEjectionTime: 10s }${
+      unsupported ? '\n    connectionPool: { http: { maxRequestsPerConnection: 1 } }' : ''
+    }
   subsets:
   - name: v1
     labels: { version: v1 }
@@ -65,13 +72,7 @@ spec:
   hosts: [${HOST}]
   gateways: [meshwork-gateway]
   http:
-  - name: split${
-    fault
-      ? `
-    fault:
-      abort: { httpStatus: 503, percentage: { value: 50 } }`
-      : ''
-  }
+  - name: split
     route:
     - destination: { host: shop, subset: v1 }
       weight: ${weights[0]}
@@ -125,8 +126,8 @@ describe('meshwork gateway --mesh (processes)', () => {
   let v1: Upstream;
   let v2: Upstream;
 
-  const apply = async (weights: [number, number], fault = false): Promise<void> => {
-    writeFileSync(file, meshFile(v1, v2, weights, fault));
+  const apply = async (weights: [number, number], unsupported = false): Promise<void> => {
+    writeFileSync(file, meshFile(v1, v2, weights, unsupported));
     const r = await runCli(['apply', '-f', file, '--registry', agent.url]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
   };
@@ -194,9 +195,12 @@ describe('meshwork gateway --mesh (processes)', () => {
     );
     assert.equal(status?.acked, good);
     assert.notEqual(status?.nackedVersion, good);
-    assert.match(status?.error ?? '', /\.fault: fault injection is not implemented by the gateway/);
+    assert.match(
+      status?.error ?? '',
+      /\.connectionPool\.maxRequestsPerConnection: a cap on requests per upstream connection is not implemented by the gateway/,
+    );
     const table = await runCli(['proxy-status', '--registry', agent.url]);
-    assert.match(table.stdout, /meshwork-gateway .*NACKED .*fault injection/);
+    assert.match(table.stdout, /meshwork-gateway .*NACKED .*maxRequestsPerConnection/);
     assert.equal(await versionInForce(gw), good);
     assert.deepEqual(await traffic(gw, 200), { v2: 200 });
   });

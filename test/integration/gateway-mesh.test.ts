@@ -11,12 +11,12 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { SNAPSHOT_FILE } from '../../src/client/mesh-subscriber.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/gateway/gateway.js';
+import { startGateway, type RunningGateway } from '../../src/gateway/gateway.js';
 import { createMeshFeed } from '../../src/gateway/mesh-feed.js';
 import { resolveGatewayOptions } from '../../src/gateway/options.js';
-import type { SnapshotFeed, SnapshotFeedStart } from '../../src/gateway/snapshot-feed.js';
 import type { MeshSnapshot, SnapshotCluster } from '../../src/protocol/mesh/snapshot.js';
 import { call, describeOnEachHttp1, startUpstream, type Upstream } from '../helpers/gateway.js';
+import { startMeshGateway, TestFeed } from '../helpers/mesh-gateway.js';
 import {
   meshSnapshot,
   snapshotCluster,
@@ -24,50 +24,12 @@ import {
   snapshotRoute,
 } from '../helpers/mesh-snapshot.js';
 
-/** A feed the test pushes snapshots into; `push` answers the error of a NACK, if any. */
-class TestFeed implements SnapshotFeed {
-  #apply: ((s: MeshSnapshot) => void) | undefined;
-  readonly #first: MeshSnapshot | undefined;
-  closed = false;
-  constructor(first?: MeshSnapshot) {
-    this.#first = first;
-  }
-  start(apply: (s: MeshSnapshot) => void): Promise<SnapshotFeedStart> {
-    this.#apply = apply;
-    if (this.#first === undefined) return Promise.resolve('none');
-    apply(this.#first);
-    return Promise.resolve('disk');
-  }
-  push(s: MeshSnapshot): string | undefined {
-    try {
-      this.#apply?.(s);
-      return undefined;
-    } catch (err) {
-      return (err as Error).message;
-    }
-  }
-  close(): Promise<void> {
-    this.closed = true;
-    return Promise.resolve();
-  }
-}
-
 const snapshot = meshSnapshot;
 const route = snapshotRoute;
 
 /** A cluster of the upstreams' endpoints. */
 const clusterOf = (name: string, upstreams: readonly Upstream[]): SnapshotCluster =>
   snapshotCluster(name, { endpoints: upstreams.map((u) => snapshotEndpoint(u.id, u.port)) });
-
-async function startMeshGateway(
-  feed: SnapshotFeed,
-  deps: GatewayDeps = {},
-): Promise<RunningGateway> {
-  const options = resolveGatewayOptions({
-    flags: { mesh: true, listen: '127.0.0.1:0', admin: '127.0.0.1:0', logLevel: 'silent' },
-  });
-  return startGateway(options, silentLogger, { ...deps, snapshotFeed: feed });
-}
 
 async function json(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await request(url);
@@ -312,7 +274,7 @@ describeOnEachHttp1('gateway in mesh mode', (http1) => {
           backends: [{ cluster: 'web|v1', weight: 100 }],
         }),
         route('default/shop/1', {
-          fault: { abort: { status: 503, percent: 100 } },
+          fault: { abort: { status: 99, percent: 100 } },
           backends: [{ cluster: 'web|v1', weight: 100 }],
         }),
       ],
@@ -325,7 +287,7 @@ describeOnEachHttp1('gateway in mesh mode', (http1) => {
     );
     assert.match(
       nack ?? '',
-      /routes\[1\] \(default\/shop\/1\)\.fault: fault injection is not implemented/,
+      /routes\[1\] \(default\/shop\/1\)\.fault\.abort\.status: must be an HTTP status/,
     );
     for (let i = 0; i < 5; i++) assert.equal((await call(gw.url, '/')).text, 'v2');
     assert.equal((await json(`${gw.adminUrl}/config_dump`)).body.version, good.version);

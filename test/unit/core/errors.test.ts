@@ -68,10 +68,16 @@ describe('errors', () => {
       const cell = documented.get(code);
       assert.ok(cell !== undefined, `${code} has a row in docs/errors.md`);
       if (code === ERROR_CODES.CONSUL_REQUEST) continue; // its status is per refusal: below
+      if (code === ERROR_CODES.PROXY_FAULT_ABORT) continue; // the route's abort status: below
       const expected = (mapped.get(code) ?? []).join(', ') || '-';
       assert.equal(cell, expected, `${code}: docs/errors.md says ${cell}, the tables ${expected}`);
     }
     for (const code of mapped.keys()) assert.ok(documented.has(code), `${code} is documented`);
+  });
+
+  it("documents PROXY_FAULT_ABORT's status as the route's (the fault's abort status)", () => {
+    assert.equal(documentedHttp().get(ERROR_CODES.PROXY_FAULT_ABORT), "the route's");
+    assert.equal(mappedStatuses().has(ERROR_CODES.PROXY_FAULT_ABORT), false);
   });
 
   it("documents CONSUL_REQUEST's status as Consul's, the one its refusal carries", () => {

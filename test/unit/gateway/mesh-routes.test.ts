@@ -423,8 +423,8 @@ describe('buildMeshRoutes', () => {
         [route('r')],
         [cluster('web', { connectionPool: { connectTimeoutMs: 250 } })],
       );
-      const dispatcherFor = (ms: number) => {
-        asked.push(ms);
+      const dispatcherFor = (settings: { connectTimeoutMs: number }) => {
+        asked.push(settings.connectTimeoutMs);
         return pool;
       };
       const built = buildMeshRoutes(s, OPTIONS, { dispatcherFor });
@@ -460,6 +460,77 @@ describe('buildMeshRoutes', () => {
     });
   });
 
+  describe('traffic policies (enforced, not refused)', () => {
+    it('builds fault, mirror, connection-pool limits, rate limit and cache into the route and cluster', () => {
+      const s = snapshot(
+        [
+          route('r', {
+            fault: { delay: { ms: 5, percent: 10 }, abort: { status: 418, percent: 5 } },
+            mirror: { cluster: 'shadow', percent: 20 },
+          }),
+        ],
+        [
+          cluster('web', {
+            connectionPool: { maxConnections: 2, maxPendingRequests: 3, maxRetries: 1 },
+            rateLimit: { maxTokens: 5, tokensPerFill: 1, fillIntervalMs: 1000 },
+            cache: { maxEntries: 10, maxBodyBytes: 1024 },
+          }),
+          cluster('shadow'),
+        ],
+      );
+      const r = routeFor(s) as ProxyRoute;
+      assert.equal(r.filters[0]?.name, 'fault');
+      assert.equal(r.mirror?.cluster.name, 'shadow');
+      assert.equal(r.mirror?.percent, 20);
+      const c = r.pickCluster();
+      assert.deepEqual(
+        c.filters.map((f) => f.name),
+        ['response-cache', 'local-rate-limit'],
+      );
+      assert.equal(c.limits?.capacity, 5);
+      assert.equal(c.limits?.maxRetries, 1);
+    });
+
+    it('keeps a cluster with the same policies (its bucket and cache) and makes one anew when they change', () => {
+      const web = (tokens: number) =>
+        cluster('web', {
+          rateLimit: { maxTokens: tokens, tokensPerFill: 1, fillIntervalMs: 1000 },
+        });
+      const first = buildMeshRoutes(snapshot([route('r')], [web(5)]), OPTIONS);
+      const kept = [...first.clusters.values()][0] as Cluster;
+      const same = buildMeshRoutes(snapshot([route('r')], [web(5)]), OPTIONS, {
+        previous: first.clusters,
+      });
+      assert.equal([...same.clusters.values()][0], kept);
+      const changed = buildMeshRoutes(snapshot([route('r')], [web(6)]), OPTIONS, {
+        previous: first.clusters,
+      });
+      assert.notEqual([...changed.clusters.values()][0], kept);
+    });
+
+    it('asks for a pool of its own for maxConnections and an idle timeout', () => {
+      const asked: unknown[] = [];
+      const pool = { dispatch: () => true };
+      const built = buildMeshRoutes(
+        snapshot(
+          [route('r')],
+          [cluster('web', { connectionPool: { maxConnections: 4, idleTimeoutMs: 9000 } })],
+        ),
+        OPTIONS,
+        {
+          dispatcherFor: (settings) => {
+            asked.push(settings);
+            return pool;
+          },
+        },
+      );
+      assert.equal((built.table.match(input()) as ProxyRoute).pickCluster().dispatcher, pool);
+      assert.deepEqual(asked, [
+        { connectTimeoutMs: OPTIONS.connectTimeoutMs, maxConnections: 4, idleTimeoutMs: 9000 },
+      ]);
+    });
+  });
+
   describe('applying a new snapshot', () => {
     it('keeps a cluster whose settings did not change (same object) and gives it the new endpoints', () => {
       const first = buildMeshRoutes(snapshot([route('r')]), OPTIONS);
@@ -485,7 +556,7 @@ describe('buildMeshRoutes', () => {
       assert.throws(() =>
         buildMeshRoutes(
           snapshot(
-            [route('r', { fault: { abort: { status: 503, percent: 100 } } })],
+            [route('r', { fault: { abort: { status: 99, percent: 100 } } })],
             [cluster('web', { endpoints: [] })],
           ),
           OPTIONS,
@@ -499,14 +570,24 @@ describe('buildMeshRoutes', () => {
   describe('refusals (the snapshot is NACKed, each problem naming its route or cluster and field)', () => {
     const cases: [string, MeshSnapshot, RegExp][] = [
       [
-        'fault injection',
-        snapshot([route('default/shop/0', { fault: { delay: { ms: 5, percent: 10 } } })]),
-        /^routes\[0\] \(default\/shop\/0\)\.fault: fault injection is not implemented/,
+        'a fault abort status that is no HTTP status',
+        snapshot([route('default/shop/0', { fault: { abort: { status: 99, percent: 10 } } })]),
+        /^routes\[0\] \(default\/shop\/0\)\.fault\.abort\.status: must be an HTTP status 200\.\.599/,
       ],
       [
-        'mirroring',
-        snapshot([route('r', { mirror: { cluster: 'web', percent: 5 } })]),
-        /^routes\[0\] \(r\)\.mirror: traffic mirroring is not implemented/,
+        'a fault delay percent above 100',
+        snapshot([route('r', { fault: { delay: { ms: 5, percent: 101 } } })]),
+        /^routes\[0\] \(r\)\.fault\.delay\.percent: must be 0\.\.100/,
+      ],
+      [
+        'a mirror percent above 100',
+        snapshot([route('r', { mirror: { cluster: 'web', percent: 150 } })]),
+        /^routes\[0\] \(r\)\.mirror\.percent: must be 0\.\.100/,
+      ],
+      [
+        'a mirror naming no cluster',
+        snapshot([route('r', { mirror: { cluster: 'nope', percent: 5 } })]),
+        /^routes\[0\] \(r\)\.mirror\.cluster: "nope" is not a cluster of the snapshot/,
       ],
       [
         'a regex RE2 refuses',
@@ -514,9 +595,22 @@ describe('buildMeshRoutes', () => {
         /^routes\[0\] \(r\)\.match\[0\]\.headers\.x-a\.regex: not an RE2 regular expression/,
       ],
       [
-        'connection pool limits',
-        snapshot([route('r')], [cluster('web', { connectionPool: { maxConnections: 10 } })]),
-        /^clusters\[0\] \(web\)\.connectionPool\.maxConnections: connection pool limits are not implemented/,
+        'a cap on requests per connection',
+        snapshot(
+          [route('r')],
+          [cluster('web', { connectionPool: { maxRequestsPerConnection: 1 } })],
+        ),
+        /^clusters\[0\] \(web\)\.connectionPool\.maxRequestsPerConnection: a cap on requests per upstream connection is not implemented/,
+      ],
+      [
+        'a connection limit of 0',
+        snapshot([route('r')], [cluster('web', { connectionPool: { maxConnections: 0 } })]),
+        /^clusters\[0\] \(web\)\.connectionPool\.maxConnections: must be a whole number >= 1/,
+      ],
+      [
+        'an idle timeout without a pool of its own',
+        snapshot([route('r')], [cluster('web', { connectionPool: { idleTimeoutMs: 5000 } })]),
+        /^clusters\[0\] \(web\)\.connectionPool\.idleTimeoutMs: a per-destination idle timeout is not implemented/,
       ],
       [
         'a per-destination connect timeout',
@@ -527,14 +621,14 @@ describe('buildMeshRoutes', () => {
         'a rate limit',
         snapshot(
           [route('r')],
-          [cluster('web', { rateLimit: { maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 1000 } })],
+          [cluster('web', { rateLimit: { maxTokens: 0, tokensPerFill: 1, fillIntervalMs: 1000 } })],
         ),
-        /^clusters\[0\] \(web\)\.rateLimit: rate limiting is not implemented/,
+        /^clusters\[0\] \(web\)\.rateLimit\.maxTokens: must be a whole number 1\.\./,
       ],
       [
-        'a response cache',
-        snapshot([route('r')], [cluster('web', { cache: { maxEntries: 1, maxBodyBytes: 1 } })]),
-        /^clusters\[0\] \(web\)\.cache: response caching is not implemented/,
+        'a response cache of no entries',
+        snapshot([route('r')], [cluster('web', { cache: { maxEntries: 0, maxBodyBytes: 1 } })]),
+        /^clusters\[0\] \(web\)\.cache\.maxEntries: must be a whole number 1\.\./,
       ],
       [
         'a backend naming no cluster',
@@ -576,10 +670,10 @@ describe('buildMeshRoutes', () => {
       const problems = refusal(
         snapshot(
           [
-            route('a', { fault: { abort: { status: 500, percent: 1 } } }),
-            route('b', { mirror: { cluster: 'web', percent: 1 } }),
+            route('a', { fault: { abort: { status: 99, percent: 1 } } }),
+            route('b', { mirror: { cluster: 'web', percent: 101 } }),
           ],
-          [cluster('web', { cache: { maxEntries: 1, maxBodyBytes: 1 } })],
+          [cluster('web', { cache: { maxEntries: 0, maxBodyBytes: 1 } })],
         ),
       );
       assert.equal(problems.length, 3, problems.join('\n'));

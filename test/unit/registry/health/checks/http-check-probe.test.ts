@@ -49,10 +49,12 @@ describe('HttpCheckProbe', () => {
 
   const def = (
     path: string,
-    overrides: { method?: string; headers?: Record<string, string> } = {},
+    overrides: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
   ) =>
     checkDef({
-      timeoutMs: 200,
+      // Long, so that a busy machine cannot turn an answer into a timeout; the timeout test
+      // asks for a short one.
+      timeoutMs: overrides.timeoutMs ?? 10_000,
       http: {
         url: `${base}${path}`,
         method: overrides.method ?? 'GET',
@@ -96,7 +98,7 @@ describe('HttpCheckProbe', () => {
 
   it('is critical when the server does not answer within timeoutMs', async () => {
     const started = performance.now();
-    const r = await probe.probe(def('/hang'), signal);
+    const r = await probe.probe(def('/hang', { timeoutMs: 200 }), signal);
     assert.equal(r.status, 'critical');
     assert.match(r.output, /timed out after 200 ms$/);
     assert.ok(performance.now() - started < 2000);
@@ -109,7 +111,7 @@ describe('HttpCheckProbe', () => {
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const r = await probe.probe(
       checkDef({
-        timeoutMs: 200,
+        timeoutMs: 10_000,
         http: {
           url: `http://127.0.0.1:${port}/`,
           method: 'GET',
@@ -135,7 +137,10 @@ describe('HttpCheckProbe', () => {
   it('keeps credentials out of the output', async () => {
     const url = `${base.replace('http://', 'http://user:secret@')}/ok`;
     const r = await probe.probe(
-      checkDef({ timeoutMs: 200, http: { url, method: 'GET', headers: {}, tlsSkipVerify: false } }),
+      checkDef({
+        timeoutMs: 10_000,
+        http: { url, method: 'GET', headers: {}, tlsSkipVerify: false },
+      }),
       signal,
     );
     assert.doesNotMatch(r.output, /secret/);
