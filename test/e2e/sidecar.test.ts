@@ -167,6 +167,59 @@ describe('meshwork sidecar', () => {
     assert.deepEqual(await instances('orders'), []);
   });
 
+  it('loses no request when one of two instances is stopped with SIGTERM under 500 rps', async () => {
+    const start = async (n: number) => {
+      const appPort = await freePort();
+      return spawnSidecar(
+        [
+          ...['--service', 'drain', '--app-port', String(appPort), '--app-health', '/healthz'],
+          ...['--registry', agent.url, '--data-dir', join(dir, `drain-${n}`)],
+          ...['--', process.execPath, APP],
+        ],
+        { ...FAST_HEALTH, APP_PORT: String(appPort) },
+      );
+    };
+    const [one, two] = await Promise.all([start(1), start(2)]);
+    const caller = await spawnSidecar(
+      ['--service', 'drain-caller', '--app-port', '1', '--registry', agent.url],
+      { ...FAST_HEALTH, MESHWORK_SIDECAR__DATA_DIR: join(dir, 'drain-caller') },
+    );
+    try {
+      // Both instances in rotation at the caller.
+      const pids = new Set<number>();
+      await until(
+        async () => {
+          const r = await http(caller.outboundUrl, 'GET', '/', undefined, { host: 'drain' });
+          if (r.status === 200) pids.add(r.body.pid as number);
+          return pids.size === 2;
+        },
+        15_000,
+        'both instances reachable',
+      );
+      const statuses = new Map<number, number>();
+      const pending: Promise<void>[] = [];
+      // 5 requests every 10 ms for 3 s (500 rps); the SIGTERM goes out at 1 s.
+      for (let tick = 0; tick < 300; tick++) {
+        if (tick === 100) one.child.kill('SIGTERM');
+        for (let k = 0; k < 5; k++)
+          pending.push(
+            http(caller.outboundUrl, 'GET', `/r/${tick}/${k}`, undefined, { host: 'drain' }).then(
+              (r) => void statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1),
+              () => void statuses.set(0, (statuses.get(0) ?? 0) + 1),
+            ),
+          );
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await Promise.all(pending);
+      assert.deepEqual([...statuses], [[200, 1500]]);
+      assert.equal(await one.exited, 0);
+    } finally {
+      caller.child.kill('SIGTERM');
+      two.child.kill('SIGTERM');
+      await Promise.all([caller.exited, two.exited]);
+    }
+  });
+
   it('exits with a job app’s exit code, deregistered', async () => {
     const appPort = await freePort();
     const sidecar = await spawnSidecar(
