@@ -121,10 +121,10 @@ export interface AppHealthCheckOptions {
   readonly logger?: Logger;
 }
 
-/** Events: `change` (state) when the status changes; `result` (state) after every probe. */
+/** Events: `change` (state) when the status changes; `result` (state, probe) after every probe. */
 export interface AppHealthCheckEvents {
   change: [state: AppHealthState];
-  result: [state: AppHealthState];
+  result: [state: AppHealthState, probe: AppProbeResult];
 }
 
 /** Probes the app every `intervalMs` from `start()` until `stop()`. */
@@ -197,7 +197,7 @@ export class AppHealthCheck extends EventEmitter<AppHealthCheckEvents> {
     const inStartPeriod = this.#clock.monotonicMs() < this.#startedAt + this.#health.startPeriodMs;
     const before = this.#state;
     this.#state = nextAppHealth(before, result, this.#health, inStartPeriod);
-    this.emit('result', this.#state);
+    this.emit('result', this.#state, result);
     if (this.#state.status !== before.status || (!before.settled && this.#state.settled)) {
       const level = this.#state.status === 'passing' ? 'info' : 'warn';
       this.#log[level]({ status: this.#state.status, output: this.#state.output }, 'app health');

@@ -225,11 +225,9 @@ export async function startSidecar(
     appHealthGauge.set(state.status === 'passing' ? 1 : 0);
     registration.heartbeatNow();
   });
-  health.on('result', () => {
-    probeCounter.reset();
-    probeCounter.inc({ result: 'passed' }, health.probes.passed);
-    probeCounter.inc({ result: 'failed' }, health.probes.failed);
-  });
+  health.on('result', (_state, probe) =>
+    probeCounter.inc({ result: probe.ok ? 'passed' : 'failed' }),
+  );
 
   let resolveEnded!: (code: number) => void;
   const ended = new Promise<number>((resolve) => (resolveEnded = resolve));
