@@ -261,9 +261,18 @@ export async function startSidecar(
       await adminClosed;
       code ??= 0;
       log.info({ code }, 'stopped');
-      resolveEnded(code);
       return code;
-    })());
+    })().then(
+      (code) => {
+        resolveEnded(code);
+        return code;
+      },
+      (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        resolveEnded(1);
+        return 1;
+      },
+    ));
 
   const admin = createSidecarAdmin({
     notReadyReason: () => {
