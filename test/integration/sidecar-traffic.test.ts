@@ -19,6 +19,7 @@ import {
   type RunningSidecarProxy,
   type SidecarProxyOptions,
 } from '../../src/sidecar/sidecar-proxy.js';
+import { FakeClock } from '../../src/testing/fake-clock.js';
 import { fakeInstance, fakeResource, fakeStored } from '../../src/testing/fake-mesh-catalog.js';
 import {
   call,
@@ -371,10 +372,10 @@ describeOnEachHttp1('sidecar data path', (http1) => {
         service: 'orders',
         mtls: 'PERMISSIVE',
         authorization: [],
-        rateLimit: { maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 1000 },
+        rateLimit: { maxTokens: 0, tokensPerFill: 1, fillIntervalMs: 1000 },
       },
     };
-    assert.throws(() => a.applySnapshot(limited), /inbound\.rateLimit/);
+    assert.throws(() => a.applySnapshot(limited), /inbound\.rateLimit\.maxTokens: must be a whole/);
     const strict: MeshSnapshot = {
       ...inForce,
       version: 'strict',
@@ -443,6 +444,80 @@ describe('sidecar data path: the inbound policy hook (issue 20 plugs authorizati
 
   it('refuses a TLS context until mTLS is built (issue 20)', async () => {
     await assert.rejects(startSidecarProxy({ ...BASE, tls: {} }, silentLogger), /tls/);
+  });
+});
+
+describeOnEachHttp1('sidecar data path: inbound rate limit', (http1) => {
+  it('answers 429 with retry-after past the bucket, refills on the clock, and goes when the limit does', async () => {
+    const clock = new FakeClock();
+    const app = await startUpstream('limited');
+    const b = await startSidecarProxy(
+      { ...BASE, service: 'limited', appPort: app.port },
+      silentLogger,
+      {
+        ...http1.deps,
+        clock,
+      },
+    );
+    const self = [fakeInstance('l1', 'limited', { address: '127.0.0.1', port: 1 })];
+    // A LocalRateLimit selecting the workload compiles into the sidecar's inbound.rateLimit.
+    const limit = (maxTokens: number): MeshResource =>
+      fakeResource('LocalRateLimit', 'limited', {
+        selector: { matchLabels: { app: 'limited' } },
+        tokenBucket: { maxTokens, tokensPerFill: 2, fillInterval: '10s' },
+      });
+    const expectPasses = async (n: number, path: string): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const res = await call(b.inboundUrl, path);
+        assert.equal(res.status, 200, `${path} #${i + 1}: ${res.text}`);
+      }
+    };
+    const expectLimited = async (retryAfter: string): Promise<void> => {
+      const before = app.hits;
+      const res = await call(b.inboundUrl, '/limited');
+      assert.equal(res.status, 429, res.text);
+      assert.equal(res.headers['retry-after'], retryAfter);
+      assert.match(String(res.headers['content-type']), /application\/json/);
+      const body = JSON.parse(res.text) as { error: { code: string } };
+      assert.equal(body.error.code, 'MESHWORK_ERR_PROXY_RATE_LIMITED');
+      assert.equal(app.hits, before, 'the app is not reached');
+    };
+    try {
+      const snap = compileFor('limited', self, [limit(3)]);
+      assert.deepEqual(snap.inbound?.rateLimit, {
+        maxTokens: 3,
+        tokensPerFill: 2,
+        fillIntervalMs: 10_000,
+      });
+      b.applySnapshot(snap);
+      await expectPasses(3, '/a');
+      await expectLimited('5'); // one token at 2 per 10 s: 5 s
+      clock.advance(10_000); // one fill interval: two tokens
+      await expectPasses(2, '/b');
+      await expectLimited('5');
+
+      // The same settings again (a new snapshot version): the bucket, still empty, is kept.
+      b.applySnapshot({ ...compileFor('limited', self, [limit(3)]), version: 'again' });
+      await expectLimited('5');
+      // New settings: a new, full bucket.
+      b.applySnapshot(compileFor('limited', self, [limit(4)]));
+      await expectPasses(4, '/c');
+      await expectLimited('5');
+
+      assert.match(
+        await b.metricsText(),
+        /meshwork_sidecar_policy_events_total\{service="inbound\|limited",event="rate_limited"\} 3/,
+      );
+
+      // A snapshot without the limit removes it.
+      const none = compileFor('limited', self, []);
+      assert.equal(none.inbound?.rateLimit, undefined);
+      b.applySnapshot(none);
+      await expectPasses(10, '/d');
+    } finally {
+      await b.close();
+      await app.close();
+    }
   });
 });
 
