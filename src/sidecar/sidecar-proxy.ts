@@ -2,8 +2,8 @@
  * @module startSidecarProxy: the sidecar's data path. An OUTBOUND listener (the app's calls to
  * other services, routed by Host, absolute-form target or a fixed `--upstream` port through the
  * snapshot's routes, with the egress policy for hosts the mesh does not know) and an INBOUND
- * listener (other sidecars' calls, forwarded to the app on loopback), both on the shared proxy
- * engine, fed by the control plane's MeshSnapshots (applied whole or refused). Registration,
+ * listener (other sidecars' calls, forwarded to the app on loopback, under the snapshot's inbound
+ * rate limit), both on the shared proxy engine, fed by the control plane's MeshSnapshots (applied whole or refused). Registration,
  * health checks, the app's lifecycle and the admin port are the `meshwork sidecar` command's.
  */
 import { networkInterfaces } from 'node:os';

@@ -3,14 +3,17 @@
 // (payments v1 or v2) -> app B, with A's snapshots compiled from real resources by the control
 // plane's compiler.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import { staticCompileCatalog } from '../../src/control-plane/catalog-endpoints.js';
 import { compileSnapshot } from '../../src/control-plane/compile-snapshot.js';
 import { indexMeshResources } from '../../src/control-plane/mesh-index.js';
 import { errors } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
+import { parseMeshResource } from '../../src/protocol/mesh/parse.js';
 import type { MeshResource } from '../../src/protocol/mesh/resource.js';
 import type { MeshSnapshot } from '../../src/protocol/mesh/snapshot.js';
 import {
@@ -207,7 +210,7 @@ describeOnEachHttp1('sidecar data path', (http1) => {
     assert.ok(Math.abs(v2 / n - 0.3) <= 0.03, `v2 share ${v2 / n}`);
   });
 
-  it('routes x-canary: true to v2 and the rest to v1 (the seed 003 canary)', async () => {
+  it("routes x-canary: true to v2 and the rest to v1 (the seed 003 canary's shape over payments; the fixture's own documents: below)", async () => {
     const canary = fakeResource('VirtualService', 'usuario-service-canary', {
       hosts: ['payments'],
       http: [
@@ -523,6 +526,121 @@ describeOnEachHttp1('sidecar data path: inbound rate limit', (http1) => {
     }
   });
 });
+
+/**
+ * The seed 003 canary documents (VirtualService usuario-service-canary, DestinationRule
+ * usuario-service-subsets) as parsed from the fixture; `edit` changes the plain documents first.
+ */
+function seedCanary(
+  edit: (doc: Record<string, unknown>) => void = () => undefined,
+): MeshResource[] {
+  const docs = parseAllDocuments(readFileSync('test/fixtures/seed-003-mesh.yaml', 'utf8'));
+  const wanted = [
+    'VirtualService/usuario-service-canary',
+    'DestinationRule/usuario-service-subsets',
+  ];
+  const found = docs.flatMap((d) => {
+    const doc = d.toJS() as Record<string, unknown>;
+    edit(doc);
+    const r = parseMeshResource(doc);
+    assert.ok(r.ok, JSON.stringify(r.ok ? '' : r.problems));
+    return wanted.includes(`${r.resource.kind}/${r.resource.metadata.name}`) ? [r.resource] : [];
+  });
+  assert.equal(found.length, 2);
+  return found;
+}
+
+describeOnEachHttp1(
+  'sidecar data path: the seed 003 canary (test/fixtures/seed-003-mesh.yaml)',
+  (http1) => {
+    let appV1: Upstream;
+    let appV2: Upstream;
+    let u1: RunningSidecarProxy;
+    let u2: RunningSidecarProxy;
+    let caller: RunningSidecarProxy;
+    let instances: InstanceDto[];
+
+    before(async () => {
+      [appV1, appV2] = await Promise.all([
+        startUpstream('usuario-v1'),
+        startUpstream('usuario-v2'),
+      ]);
+      const inboundFor = (app: Upstream): Promise<RunningSidecarProxy> =>
+        startSidecarProxy(
+          { ...BASE, service: 'usuario-service', appPort: app.port },
+          silentLogger,
+          http1.deps,
+        );
+      [u1, u2] = await Promise.all([inboundFor(appV1), inboundFor(appV2)]);
+      const at = (s: RunningSidecarProxy): number => Number(new URL(s.inboundUrl).port);
+      instances = [
+        fakeInstance('u1', 'usuario-service', {
+          address: '127.0.0.1',
+          port: at(u1),
+          meta: { version: 'v1' },
+        }),
+        fakeInstance('u2', 'usuario-service', {
+          address: '127.0.0.1',
+          port: at(u2),
+          meta: { version: 'v2' },
+        }),
+        fakeInstance('p1', 'pedido-service', { address: '127.0.0.1', port: 1 }),
+      ];
+      caller = await startSidecarProxy(
+        { ...BASE, service: 'pedido-service' },
+        silentLogger,
+        http1.deps,
+      );
+    });
+    after(async () => {
+      await Promise.all([caller, u1, u2].map((s) => s.close()));
+      await Promise.all([appV1, appV2].map((u) => u.close()));
+    });
+
+    it('unchanged, the caller refuses (NACKs) it: v2 sets maxRequestsPerConnection, not run yet', () => {
+      const inForce = caller.snapshot();
+      assert.throws(
+        () => caller.applySnapshot(compileFor('pedido-service', instances, seedCanary())),
+        (err: Error & { details?: { problems?: string[] } }) => {
+          assert.deepEqual(
+            (err.details?.problems ?? []).map((p) => p.split(': ')[0]),
+            ['clusters[2] (usuario-service|v2).connectionPool.maxRequestsPerConnection'],
+          );
+          return true;
+        },
+      );
+      assert.equal(caller.snapshot(), inForce);
+    });
+
+    it('without maxRequestsPerConnection: x-canary: true reaches v2, the rest v1, through real sidecars', async () => {
+      // The one field the sidecar cannot run yet, dropped; everything else as the seed wrote it.
+      const withoutCap = (doc: Record<string, unknown>): void => {
+        if (doc.kind !== 'DestinationRule') return;
+        const spec = doc.spec as {
+          subsets: { trafficPolicy?: { connectionPool?: { http?: Record<string, unknown> } } }[];
+        };
+        const http = spec.subsets[1]?.trafficPolicy?.connectionPool?.http;
+        assert.equal(http?.maxRequestsPerConnection, 2);
+        delete http.maxRequestsPerConnection;
+      };
+      caller.applySnapshot(compileFor('pedido-service', instances, seedCanary(withoutCap)));
+      for (let i = 0; i < 10; i++) {
+        const plain = await call(caller.outboundUrl, '/usuarios/1', {
+          headers: { host: 'usuario-service' },
+        });
+        assert.equal(plain.status, 200, plain.text);
+        assert.equal(plain.text, 'usuario-v1');
+        const flagged = await call(caller.outboundUrl, '/usuarios/1', {
+          headers: { host: 'usuario-service', 'x-canary': 'true' },
+        });
+        assert.equal(flagged.status, 200, flagged.text);
+        assert.equal(flagged.text, 'usuario-v2');
+      }
+      assert.equal(appV1.seen.at(-1)?.url, '/usuarios/1');
+      assert.equal(appV1.seen.at(-1)?.headers[SOURCE_SERVICE_HEADER], 'pedido-service');
+    });
+  },
+);
 
 describeOnEachHttp1('sidecar data path: stopInbound', (http1) => {
   it('stops accepting inbound, finishes the request in flight, and keeps outbound working', async () => {
