@@ -2,8 +2,8 @@
  * @module startSidecarProxy: the sidecar's data path. An OUTBOUND listener (the app's calls to
  * other services, routed by Host, absolute-form target or a fixed `--upstream` port through the
  * snapshot's routes, with the egress policy for hosts the mesh does not know) and an INBOUND
- * listener (other sidecars' calls, forwarded to the app on loopback), both on the shared proxy
- * engine, fed by the control plane's MeshSnapshots (applied whole or refused). Registration,
+ * listener (other sidecars' calls, forwarded to the app on loopback, under the snapshot's inbound
+ * rate limit), both on the shared proxy engine, fed by the control plane's MeshSnapshots (applied whole or refused). Registration,
  * health checks, the app's lifecycle and the admin port are the `meshwork sidecar` command's.
  */
 import { networkInterfaces } from 'node:os';
@@ -31,6 +31,10 @@ import type { ProxyRoute, UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
 import { replyFor } from '../proxy/error-reply.js';
 import type { Filter, FilterExchange } from '../proxy/filter.js';
+import {
+  createLocalRateLimitFilter,
+  localRateLimitProblems,
+} from '../proxy/filters/local-rate-limit/local-rate-limit-filter.js';
 import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
 import {
   createUpstreamClient,
@@ -239,7 +243,7 @@ function inboundProblems(snapshot: MeshSnapshot, service: string): string[] {
   if (inbound === undefined) return problems;
   const later = 'not implemented by the sidecar yet (refused rather than ignored)';
   if (inbound.rateLimit !== undefined)
-    problems.push(`inbound.rateLimit: inbound rate limiting is ${later}`);
+    problems.push(...localRateLimitProblems(inbound.rateLimit, 'inbound.rateLimit'));
   if (inbound.mtls === 'STRICT') problems.push(`inbound.mtls: STRICT mTLS is ${later} (issue 20)`);
   for (const [port, mode] of Object.entries(inbound.portLevelMtls ?? {}))
     if (mode === 'STRICT')
@@ -421,6 +425,22 @@ export async function startSidecarProxy(
       },
     },
   ];
+  // The snapshot's inbound.rateLimit: one bucket for every request to the app, after the
+  // policy (a refused request takes no token). Replaced when its settings change, kept when not.
+  let inboundLimit: { readonly key: string; readonly filter: Filter } | undefined;
+  const inboundCounts = [...inbound.clusters.values()][0]?.counts;
+  inboundFilters.unshift({
+    name: 'inbound-rate-limit',
+    onRequest: (x) => inboundLimit?.filter.onRequest?.(x) ?? 'continue',
+  });
+  const limitFor = (
+    limit: NonNullable<MeshSnapshot['inbound']>['rateLimit'],
+  ): typeof inboundLimit => {
+    if (limit === undefined) return undefined;
+    const key = JSON.stringify([limit.maxTokens, limit.tokensPerFill, limit.fillIntervalMs]);
+    if (inboundLimit?.key === key) return inboundLimit;
+    return { key, filter: createLocalRateLimitFilter(limit, deps.clock, inboundCounts) };
+  };
   const policy = o.inboundPolicy;
   if (policy !== undefined)
     inboundFilters.unshift({
@@ -486,6 +506,7 @@ export async function startSidecarProxy(
       throw err;
     }
     routes = next;
+    inboundLimit = limitFor(snapshot.inbound?.rateLimit);
     originalDestination = split;
     inForce = snapshot;
     // A ServiceEntry may now cover a host passed through so far, or the mode changed.

@@ -3,14 +3,17 @@
 // (payments v1 or v2) -> app B, with A's snapshots compiled from real resources by the control
 // plane's compiler.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import { staticCompileCatalog } from '../../src/control-plane/catalog-endpoints.js';
 import { compileSnapshot } from '../../src/control-plane/compile-snapshot.js';
 import { indexMeshResources } from '../../src/control-plane/mesh-index.js';
 import { errors } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
+import { parseMeshResource } from '../../src/protocol/mesh/parse.js';
 import type { MeshResource } from '../../src/protocol/mesh/resource.js';
 import type { MeshSnapshot } from '../../src/protocol/mesh/snapshot.js';
 import {
@@ -19,6 +22,7 @@ import {
   type RunningSidecarProxy,
   type SidecarProxyOptions,
 } from '../../src/sidecar/sidecar-proxy.js';
+import { FakeClock } from '../../src/testing/fake-clock.js';
 import { fakeInstance, fakeResource, fakeStored } from '../../src/testing/fake-mesh-catalog.js';
 import {
   call,
@@ -206,7 +210,7 @@ describeOnEachHttp1('sidecar data path', (http1) => {
     assert.ok(Math.abs(v2 / n - 0.3) <= 0.03, `v2 share ${v2 / n}`);
   });
 
-  it('routes x-canary: true to v2 and the rest to v1 (the seed 003 canary)', async () => {
+  it("routes x-canary: true to v2 and the rest to v1 (the seed 003 canary's shape over payments; the fixture's own documents: below)", async () => {
     const canary = fakeResource('VirtualService', 'usuario-service-canary', {
       hosts: ['payments'],
       http: [
@@ -371,10 +375,10 @@ describeOnEachHttp1('sidecar data path', (http1) => {
         service: 'orders',
         mtls: 'PERMISSIVE',
         authorization: [],
-        rateLimit: { maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 1000 },
+        rateLimit: { maxTokens: 0, tokensPerFill: 1, fillIntervalMs: 1000 },
       },
     };
-    assert.throws(() => a.applySnapshot(limited), /inbound\.rateLimit/);
+    assert.throws(() => a.applySnapshot(limited), /inbound\.rateLimit\.maxTokens: must be a whole/);
     const strict: MeshSnapshot = {
       ...inForce,
       version: 'strict',
@@ -445,6 +449,198 @@ describe('sidecar data path: the inbound policy hook (issue 20 plugs authorizati
     await assert.rejects(startSidecarProxy({ ...BASE, tls: {} }, silentLogger), /tls/);
   });
 });
+
+describeOnEachHttp1('sidecar data path: inbound rate limit', (http1) => {
+  it('answers 429 with retry-after past the bucket, refills on the clock, and goes when the limit does', async () => {
+    const clock = new FakeClock();
+    const app = await startUpstream('limited');
+    const b = await startSidecarProxy(
+      { ...BASE, service: 'limited', appPort: app.port },
+      silentLogger,
+      {
+        ...http1.deps,
+        clock,
+      },
+    );
+    const self = [fakeInstance('l1', 'limited', { address: '127.0.0.1', port: 1 })];
+    // A LocalRateLimit selecting the workload compiles into the sidecar's inbound.rateLimit.
+    const limit = (maxTokens: number): MeshResource =>
+      fakeResource('LocalRateLimit', 'limited', {
+        selector: { matchLabels: { app: 'limited' } },
+        tokenBucket: { maxTokens, tokensPerFill: 2, fillInterval: '10s' },
+      });
+    const expectPasses = async (n: number, path: string): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const res = await call(b.inboundUrl, path);
+        assert.equal(res.status, 200, `${path} #${i + 1}: ${res.text}`);
+      }
+    };
+    const expectLimited = async (retryAfter: string): Promise<void> => {
+      const before = app.hits;
+      const res = await call(b.inboundUrl, '/limited');
+      assert.equal(res.status, 429, res.text);
+      assert.equal(res.headers['retry-after'], retryAfter);
+      assert.match(String(res.headers['content-type']), /application\/json/);
+      const body = JSON.parse(res.text) as { error: { code: string } };
+      assert.equal(body.error.code, 'MESHWORK_ERR_PROXY_RATE_LIMITED');
+      assert.equal(app.hits, before, 'the app is not reached');
+    };
+    try {
+      const snap = compileFor('limited', self, [limit(3)]);
+      assert.deepEqual(snap.inbound?.rateLimit, {
+        maxTokens: 3,
+        tokensPerFill: 2,
+        fillIntervalMs: 10_000,
+      });
+      b.applySnapshot(snap);
+      await expectPasses(3, '/a');
+      await expectLimited('5'); // one token at 2 per 10 s: 5 s
+      clock.advance(10_000); // one fill interval: two tokens
+      await expectPasses(2, '/b');
+      await expectLimited('5');
+
+      // The same settings again (a new snapshot version): the bucket, still empty, is kept.
+      b.applySnapshot({ ...compileFor('limited', self, [limit(3)]), version: 'again' });
+      await expectLimited('5');
+      // New settings: a new, full bucket.
+      b.applySnapshot(compileFor('limited', self, [limit(4)]));
+      await expectPasses(4, '/c');
+      await expectLimited('5');
+
+      const events = (await b.metricsText())
+        .split('\n')
+        .filter((l) => l.startsWith('meshwork_sidecar_policy_events_total{'));
+      // The four 429s above.
+      assert.deepEqual(events, [
+        'meshwork_sidecar_policy_events_total{service="inbound|limited",event="rate_limited"} 4',
+      ]);
+
+      // A snapshot without the limit removes it.
+      const none = compileFor('limited', self, []);
+      assert.equal(none.inbound?.rateLimit, undefined);
+      b.applySnapshot(none);
+      await expectPasses(10, '/d');
+    } finally {
+      await b.close();
+      await app.close();
+    }
+  });
+});
+
+/**
+ * The seed 003 canary documents (VirtualService usuario-service-canary, DestinationRule
+ * usuario-service-subsets) as parsed from the fixture; `edit` changes the plain documents first.
+ */
+function seedCanary(
+  edit: (doc: Record<string, unknown>) => void = () => undefined,
+): MeshResource[] {
+  const docs = parseAllDocuments(readFileSync('test/fixtures/seed-003-mesh.yaml', 'utf8'));
+  const wanted = [
+    'VirtualService/usuario-service-canary',
+    'DestinationRule/usuario-service-subsets',
+  ];
+  const found = docs.flatMap((d) => {
+    const doc = d.toJS() as Record<string, unknown>;
+    edit(doc);
+    const r = parseMeshResource(doc);
+    assert.ok(r.ok, JSON.stringify(r.ok ? '' : r.problems));
+    return wanted.includes(`${r.resource.kind}/${r.resource.metadata.name}`) ? [r.resource] : [];
+  });
+  assert.equal(found.length, 2);
+  return found;
+}
+
+describeOnEachHttp1(
+  'sidecar data path: the seed 003 canary (test/fixtures/seed-003-mesh.yaml)',
+  (http1) => {
+    let appV1: Upstream;
+    let appV2: Upstream;
+    let u1: RunningSidecarProxy;
+    let u2: RunningSidecarProxy;
+    let caller: RunningSidecarProxy;
+    let instances: InstanceDto[];
+
+    before(async () => {
+      [appV1, appV2] = await Promise.all([
+        startUpstream('usuario-v1'),
+        startUpstream('usuario-v2'),
+      ]);
+      const inboundFor = (app: Upstream): Promise<RunningSidecarProxy> =>
+        startSidecarProxy(
+          { ...BASE, service: 'usuario-service', appPort: app.port },
+          silentLogger,
+          http1.deps,
+        );
+      [u1, u2] = await Promise.all([inboundFor(appV1), inboundFor(appV2)]);
+      const at = (s: RunningSidecarProxy): number => Number(new URL(s.inboundUrl).port);
+      instances = [
+        fakeInstance('u1', 'usuario-service', {
+          address: '127.0.0.1',
+          port: at(u1),
+          meta: { version: 'v1' },
+        }),
+        fakeInstance('u2', 'usuario-service', {
+          address: '127.0.0.1',
+          port: at(u2),
+          meta: { version: 'v2' },
+        }),
+        fakeInstance('p1', 'pedido-service', { address: '127.0.0.1', port: 1 }),
+      ];
+      caller = await startSidecarProxy(
+        { ...BASE, service: 'pedido-service' },
+        silentLogger,
+        http1.deps,
+      );
+    });
+    after(async () => {
+      await Promise.all([caller, u1, u2].map((s) => s.close()));
+      await Promise.all([appV1, appV2].map((u) => u.close()));
+    });
+
+    it('unchanged, the caller refuses (NACKs) it: v2 sets maxRequestsPerConnection, not run yet', () => {
+      const inForce = caller.snapshot();
+      assert.throws(
+        () => caller.applySnapshot(compileFor('pedido-service', instances, seedCanary())),
+        (err: Error & { details?: { problems?: string[] } }) => {
+          assert.deepEqual(
+            (err.details?.problems ?? []).map((p) => p.split(': ')[0]),
+            ['clusters[2] (usuario-service|v2).connectionPool.maxRequestsPerConnection'],
+          );
+          return true;
+        },
+      );
+      assert.equal(caller.snapshot(), inForce);
+    });
+
+    it('without maxRequestsPerConnection: x-canary: true reaches v2, the rest v1, through real sidecars', async () => {
+      // The one field the sidecar cannot run yet, dropped; everything else as the seed wrote it.
+      const withoutCap = (doc: Record<string, unknown>): void => {
+        if (doc.kind !== 'DestinationRule') return;
+        const spec = doc.spec as {
+          subsets: { trafficPolicy?: { connectionPool?: { http?: Record<string, unknown> } } }[];
+        };
+        const http = spec.subsets[1]?.trafficPolicy?.connectionPool?.http;
+        assert.equal(http?.maxRequestsPerConnection, 2);
+        delete http.maxRequestsPerConnection;
+      };
+      caller.applySnapshot(compileFor('pedido-service', instances, seedCanary(withoutCap)));
+      for (let i = 0; i < 10; i++) {
+        const plain = await call(caller.outboundUrl, '/usuarios/1', {
+          headers: { host: 'usuario-service' },
+        });
+        assert.equal(plain.status, 200, plain.text);
+        assert.equal(plain.text, 'usuario-v1');
+        const flagged = await call(caller.outboundUrl, '/usuarios/1', {
+          headers: { host: 'usuario-service', 'x-canary': 'true' },
+        });
+        assert.equal(flagged.status, 200, flagged.text);
+        assert.equal(flagged.text, 'usuario-v2');
+      }
+      assert.equal(appV1.seen.at(-1)?.url, '/usuarios/1');
+      assert.equal(appV1.seen.at(-1)?.headers[SOURCE_SERVICE_HEADER], 'pedido-service');
+    });
+  },
+);
 
 describeOnEachHttp1('sidecar data path: stopInbound', (http1) => {
   it('stops accepting inbound, finishes the request in flight, and keeps outbound working', async () => {

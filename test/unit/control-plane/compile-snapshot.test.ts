@@ -519,6 +519,19 @@ describe('compileSnapshot', () => {
     assert.equal(s.inbound?.service, 'payments');
   });
 
+  it('never takes a host LocalRateLimit (the calls to that host) as an inbound rate limit', () => {
+    const hostLimit = fakeResource('LocalRateLimit', 'calls-to-orders', {
+      host: 'orders',
+      tokenBucket: { maxTokens: 1, tokensPerFill: 1, fillInterval: '100ms' },
+    });
+    for (const name of ['payments', 'orders'])
+      assert.equal(
+        snap(sidecar(name, { upstreams: [] }), ALL, [hostLimit]).inbound?.rateLimit,
+        undefined,
+        name,
+      );
+  });
+
   it('takes the egress mode from the Sidecar resource selecting it, else the namespace one', () => {
     const sc = (name: string, mode: 'ALLOW_ANY' | 'REGISTRY_ONLY', app?: string, ns = 'default') =>
       fakeResource(
