@@ -69,14 +69,6 @@ export interface SnapshotRoutes {
   readonly table: RouteTable<ProxyRoute>;
   /** By settings key: pass them as `previous` to the next build to keep the unchanged ones. */
   readonly clusters: ReadonlyMap<string, Cluster>;
-  /** The sidecar's inbound rate limit filter (snapshot.inbound.rateLimit), if any. */
-  readonly inboundRateLimit?: InboundRateLimit | undefined;
-}
-
-/** An inbound rate limit filter and the settings it was made from. */
-export interface InboundRateLimit {
-  readonly key: string;
-  readonly filter: Filter;
 }
 
 export interface SnapshotRoutesDeps {
@@ -95,8 +87,6 @@ export interface SnapshotRoutesDeps {
    * requests in flight).
    */
   readonly dispatcherFor?: ((pool: UpstreamPoolSettings) => UpstreamDispatcher) | undefined;
-  /** The inbound rate limit in force: kept (with its tokens) when the settings did not change. */
-  readonly previousInboundRateLimit?: InboundRateLimit | undefined;
 }
 
 /** The settings of a cluster's own upstream pool. */
@@ -682,29 +672,9 @@ export function buildSnapshotRoutes(
     const spec = routeSpec(r, i, snapshot, byName, options, deps, problems);
     if (spec !== undefined) specs.push(spec);
   });
-  const inboundRateLimit = inboundRateLimitOf(snapshot, deps, problems);
   if (problems.length > 0) throw errors.configInvalid(problems);
   const rules = compileRouteRules(specs);
   for (const [cluster, list] of endpoints) cluster.update(list);
-  return { table: new RouteTable<ProxyRoute>({ rules }), clusters: byKey, inboundRateLimit };
+  return { table: new RouteTable<ProxyRoute>({ rules }), clusters: byKey };
 }
 
-/**
- * The sidecar's inbound rate limit (snapshot.inbound.rateLimit): the same limiter as a
- * destination's; the one in force is kept (with its tokens) while its settings stay.
- */
-function inboundRateLimitOf(
-  snapshot: MeshSnapshot,
-  deps: SnapshotRoutesDeps,
-  problems: Problems,
-): InboundRateLimit | undefined {
-  const limit = snapshot.inbound?.rateLimit;
-  if (limit === undefined) return undefined;
-  const listed = localRateLimitProblems(limit, 'inbound.rateLimit');
-  problems.push(...listed);
-  if (listed.length > 0) return undefined;
-  const key = JSON.stringify([limit.maxTokens, limit.tokensPerFill, limit.fillIntervalMs]);
-  const previous = deps.previousInboundRateLimit;
-  if (previous?.key === key) return previous;
-  return { key, filter: createLocalRateLimitFilter(limit, deps.clock, newPolicyCounts()) };
-}
