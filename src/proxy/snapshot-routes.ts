@@ -677,4 +677,3 @@ export function buildSnapshotRoutes(
   for (const [cluster, list] of endpoints) cluster.update(list);
   return { table: new RouteTable<ProxyRoute>({ rules }), clusters: byKey };
 }
-
