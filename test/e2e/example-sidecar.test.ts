@@ -6,6 +6,7 @@
  * ends every process with exit code 0.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import {
   getJson,
@@ -26,6 +27,18 @@ describe(
     });
     after(async () => {
       await example?.stop();
+    });
+
+    it('runs apps that import nothing but node: modules and each other', () => {
+      for (const app of ['users', 'orders', 'payments', 'http-app']) {
+        const source = readFileSync(
+          new URL(`../../examples/sidecar/${app}.ts`, import.meta.url),
+          'utf8',
+        );
+        const imports = [...source.matchAll(/from '([^']+)'/g)].map((m) => m[1] ?? '');
+        assert.ok(imports.length > 0, app);
+        for (const from of imports) assert.match(from, /^(node:|\.\/)/, `${app} imports ${from}`);
+      }
     });
 
     it('answers a checkout through the chain users -> orders -> payments', async () => {
