@@ -29,6 +29,8 @@ export interface UpstreamClientOptions {
   readonly upstreamKeepAliveMs: number;
   /** Connections per origin; 0 = no limit. */
   readonly upstreamConnections: number;
+  /** A connection closes after this many requests; absent or 0 = no cap. */
+  readonly upstreamMaxRequestsPerConnection?: number;
 }
 
 /** An upstream client that can be closed (its keep-alive pools). */
@@ -44,12 +46,16 @@ export function createUpstreamClient(
       connectTimeoutMs: options.connectTimeoutMs,
       keepAliveTimeoutMs: options.upstreamKeepAliveMs,
       connections: options.upstreamConnections,
+      maxRequestsPerConnection: options.upstreamMaxRequestsPerConnection ?? 0,
     });
   }
   return new Agent({
     keepAliveTimeout: options.upstreamKeepAliveMs,
     connect: { timeout: options.connectTimeoutMs },
     ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
+    ...((options.upstreamMaxRequestsPerConnection ?? 0) > 0
+      ? { maxRequestsPerClient: options.upstreamMaxRequestsPerConnection }
+      : {}),
   });
 }
 
@@ -74,6 +80,7 @@ export class UpstreamPools {
       settings.connectTimeoutMs,
       settings.maxConnections ?? null,
       settings.idleTimeoutMs ?? null,
+      settings.maxRequestsPerConnection ?? null,
     ]);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
@@ -83,6 +90,7 @@ export class UpstreamPools {
           connectTimeoutMs: settings.connectTimeoutMs,
           upstreamConnections: settings.maxConnections ?? o.upstreamConnections,
           upstreamKeepAliveMs: settings.idleTimeoutMs ?? o.upstreamKeepAliveMs,
+          upstreamMaxRequestsPerConnection: settings.maxRequestsPerConnection,
         },
         this.#chosen,
       );

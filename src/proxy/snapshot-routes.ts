@@ -96,6 +96,8 @@ export interface UpstreamPoolSettings {
   readonly maxConnections?: number | undefined;
   /** Idle keep-alive connections close after this long (absent: the proxy's). */
   readonly idleTimeoutMs?: number | undefined;
+  /** A connection closes after this many requests (absent: no cap). */
+  readonly maxRequestsPerConnection?: number | undefined;
 }
 
 /** Why a part of a snapshot cannot run here: the field path and the reason. */
@@ -325,10 +327,16 @@ function refusedClusterFeatures(
     const idle = pool.idleTimeoutMs;
     if (idle !== undefined && !(Number.isInteger(idle) && idle >= 1 && idle <= 86_400_000))
       problems.push(`${field}.connectionPool.idleTimeoutMs: must be 1..86400000 ms`);
-    if (pool.maxRequestsPerConnection !== undefined)
+    const perConnection = pool.maxRequestsPerConnection;
+    if (perConnection !== undefined && !ownTimeouts)
       problems.push(
         `${field}.connectionPool.maxRequestsPerConnection: a cap on requests per upstream connection is ${NOT_YET}`,
       );
+    if (
+      perConnection !== undefined &&
+      !(Number.isInteger(perConnection) && perConnection >= 1 && perConnection <= 1e9)
+    )
+      problems.push(`${field}.connectionPool.maxRequestsPerConnection: must be 1..1000000000`);
     problems.push(...connectionPoolProblems(pool, `${field}.connectionPool`));
   }
   if (c.rateLimit !== undefined)
@@ -425,13 +433,15 @@ function buildClusters(
     const own =
       (timeout !== undefined && timeout !== options.connectTimeoutMs) ||
       pool?.maxConnections !== undefined ||
-      pool?.idleTimeoutMs !== undefined;
+      pool?.idleTimeoutMs !== undefined ||
+      pool?.maxRequestsPerConnection !== undefined;
     const poolSettings =
       own && deps.dispatcherFor !== undefined
         ? {
             connectTimeoutMs: timeout ?? options.connectTimeoutMs,
             maxConnections: pool?.maxConnections,
             idleTimeoutMs: pool?.idleTimeoutMs,
+            maxRequestsPerConnection: pool?.maxRequestsPerConnection,
           }
         : undefined;
     // Settings that make another cluster: a kept one keeps its pool, buckets and cache.

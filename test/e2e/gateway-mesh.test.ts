@@ -55,9 +55,7 @@ metadata:
 spec:
   host: shop
   trafficPolicy:
-    outlierDetection: { consecutive5xxErrors: 5, baseEjectionTime: 10s }${
-      unsupported ? '\n    connectionPool: { http: { maxRequestsPerConnection: 1 } }' : ''
-    }
+    outlierDetection: { consecutive5xxErrors: 5, baseEjectionTime: 10s }
   subsets:
   - name: v1
     labels: { version: v1 }
@@ -71,14 +69,36 @@ metadata:
 spec:
   hosts: [${HOST}]
   gateways: [meshwork-gateway]
-  http:
+  http:${
+    // An HTTPS upstream: the gateway speaks plain HTTP/1.1 upstream, so it refuses this.
+    unsupported
+      ? `
+  - name: partner
+    match: [{ uri: { prefix: /partner } }]
+    route:
+    - destination: { host: api.partner.example }`
+      : ''
+  }
   - name: split
     route:
     - destination: { host: shop, subset: v1 }
       weight: ${weights[0]}
     - destination: { host: shop, subset: v2 }
       weight: ${weights[1]}
-`;
+${
+  unsupported
+    ? `---
+apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata:
+  name: partner
+spec:
+  hosts: [api.partner.example]
+  ports: [{ number: 443, name: https, protocol: HTTPS }]
+  resolution: DNS
+`
+    : ''
+}`;
 }
 
 /** The gateway's row in `meshwork proxy-status --json`. */
@@ -197,10 +217,10 @@ describe('meshwork gateway --mesh (processes)', () => {
     assert.notEqual(status?.nackedVersion, good);
     assert.match(
       status?.error ?? '',
-      /\.connectionPool\.maxRequestsPerConnection: a cap on requests per upstream connection is not implemented by the gateway/,
+      /\.external\.protocol: HTTPS upstreams are not implemented by the gateway/,
     );
     const table = await runCli(['proxy-status', '--registry', agent.url]);
-    assert.match(table.stdout, /meshwork-gateway .*NACKED .*maxRequestsPerConnection/);
+    assert.match(table.stdout, /meshwork-gateway .*NACKED .*external\.protocol/);
     assert.equal(await versionInForce(gw), good);
     assert.deepEqual(await traffic(gw, 200), { v2: 200 });
   });

@@ -377,6 +377,15 @@ for (const nativeReads of [true, false])
       assert.equal(up.connections(), 2);
     });
 
+    it('closes a connection after maxRequestsPerConnection requests, and opens a new one', async () => {
+      const capped = ownAgent({ maxRequestsPerConnection: 2 });
+      const up = await httpServer((req, res) => res.end(req.url));
+      closers.push(up.close);
+      for (const path of ['/1', '/2', '/3', '/4', '/5'])
+        assert.equal((await send(capped, up.origin, { path })).body, path);
+      assert.equal(up.connections(), 3, 'five requests, two per connection');
+    });
+
     it('queues requests beyond `connections` and serves them on the freed connection', async () => {
       const limited = ownAgent({ connections: 1 });
       const up = await httpServer((req, res) => setTimeout(() => res.end(req.url), 5));

@@ -31,6 +31,8 @@ export interface Http1AgentOptions {
   readonly keepAliveTimeoutMs: number;
   /** Connections per origin (0 = no limit); requests beyond it wait for a free one. */
   readonly connections: number;
+  /** A connection closes after this many requests (0 or absent = no cap). */
+  readonly maxRequestsPerConnection?: number;
   /** Largest upstream response head accepted (bytes; 0 = node's default). */
   readonly maxHeaderSize?: number;
   /** false: bytes reach the parser through 'data' events, not natively (see ParserFeed). */

@@ -23,6 +23,7 @@ export interface UpstreamPool {
     readonly options: {
       readonly connectTimeoutMs: number;
       readonly maxHeaderSize?: number;
+      readonly maxRequestsPerConnection?: number;
       readonly nativeReads?: boolean;
     };
     readonly closed: boolean;
@@ -124,6 +125,7 @@ export class UpstreamConnection {
   /** Sends `ex` on this connection (it is free). */
   send(ex: UpstreamExchange): void {
     this.#current = ex;
+    this.#requests++;
     ex.conn = this;
     const { options } = ex;
     const method = options.method;
@@ -295,7 +297,13 @@ export class UpstreamConnection {
     if (this.#current !== ex) return;
     this.#current = undefined;
     ex.conn = undefined;
-    if (!ex.keepAlive || this.#closed || this.#pool.agent.closed) {
+    const cap = this.#pool.agent.options.maxRequestsPerConnection ?? 0;
+    if (
+      !ex.keepAlive ||
+      this.#closed ||
+      this.#pool.agent.closed ||
+      (cap > 0 && this.#requests >= cap)
+    ) {
       this.#destroy();
       return;
     }
@@ -369,6 +377,9 @@ export class UpstreamConnection {
   close(): void {
     if (this.#current === undefined) this.#destroy();
   }
+
+  /** Requests sent on this connection (maxRequestsPerConnection closes it at the cap). */
+  #requests = 0;
 
   /** When this connection last went idle (ms, monotonic), for the pool's keep-alive sweep. */
   idleSince = 0;
