@@ -595,7 +595,7 @@ describe('buildMeshRoutes', () => {
         /^routes\[0\] \(r\)\.match\[0\]\.headers\.x-a\.regex: not an RE2 regular expression/,
       ],
       [
-        'a cap on requests per connection',
+        'a cap on requests per connection without a pool of its own',
         snapshot(
           [route('r')],
           [cluster('web', { connectionPool: { maxRequestsPerConnection: 1 } })],
