@@ -508,13 +508,21 @@ describe('buildMeshRoutes', () => {
       assert.notEqual([...changed.clusters.values()][0], kept);
     });
 
-    it('asks for a pool of its own for maxConnections and an idle timeout', () => {
+    it('asks for a pool of its own for maxConnections, an idle timeout and a per-connection cap', () => {
       const asked: unknown[] = [];
       const pool = { dispatch: () => true };
       const built = buildMeshRoutes(
         snapshot(
           [route('r')],
-          [cluster('web', { connectionPool: { maxConnections: 4, idleTimeoutMs: 9000 } })],
+          [
+            cluster('web', {
+              connectionPool: {
+                maxConnections: 4,
+                idleTimeoutMs: 9000,
+                maxRequestsPerConnection: 2,
+              },
+            }),
+          ],
         ),
         OPTIONS,
         {
@@ -526,7 +534,12 @@ describe('buildMeshRoutes', () => {
       );
       assert.equal((built.table.match(input()) as ProxyRoute).pickCluster().dispatcher, pool);
       assert.deepEqual(asked, [
-        { connectTimeoutMs: OPTIONS.connectTimeoutMs, maxConnections: 4, idleTimeoutMs: 9000 },
+        {
+          connectTimeoutMs: OPTIONS.connectTimeoutMs,
+          maxConnections: 4,
+          idleTimeoutMs: 9000,
+          maxRequestsPerConnection: 2,
+        },
       ]);
     });
   });
