@@ -1,0 +1,48 @@
+/**
+ * @module docs/sidecar.md shows every example of examples/sidecar/policies/ verbatim, each in a
+ * ```yaml block, so the page and the files test/e2e/sidecar-policies.test.ts applies cannot
+ * drift apart (issue 19: "every policy with an example that the test suite runs").
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+
+const POLICIES = fileURLToPath(new URL('../../../examples/sidecar/policies/', import.meta.url));
+const DOC = fileURLToPath(new URL('../../../docs/sidecar.md', import.meta.url));
+const E2E = fileURLToPath(new URL('../../e2e/sidecar-policies.test.ts', import.meta.url));
+
+/** The bodies of the page's ```yaml blocks. */
+function yamlBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1] as string);
+}
+
+describe('docs/sidecar.md policies', () => {
+  const files = readdirSync(POLICIES).filter((f) => f.endsWith('.yaml'));
+  const blocks = yamlBlocks(readFileSync(DOC, 'utf8'));
+
+  it('has example files to show', () => {
+    assert.ok(files.length >= 10, files.join(', '));
+  });
+
+  for (const file of files) {
+    it(`shows ${file} verbatim in a yaml block`, () => {
+      const text = readFileSync(`${POLICIES}${file}`, 'utf8');
+      assert.ok(
+        blocks.includes(text),
+        `docs/sidecar.md has no \`\`\`yaml block holding examples/sidecar/policies/${file} exactly`,
+      );
+    });
+  }
+
+  it('names each example file the end-to-end test applies, and the test applies each one', () => {
+    const e2e = readFileSync(E2E, 'utf8');
+    const doc = readFileSync(DOC, 'utf8');
+    for (const file of files) {
+      assert.ok(doc.includes(`examples/sidecar/policies/${file}`), `the page names ${file}`);
+      // outlier-detection.yaml is applied by test/e2e/sidecar-outlier.test.ts, when present.
+      if (file !== 'outlier-detection.yaml')
+        assert.ok(e2e.includes(`example('${file}')`), `the e2e test applies ${file}`);
+    }
+  });
+});
