@@ -271,7 +271,14 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
     assert.equal(slow.status, 504, JSON.stringify(slow.body));
     assert.equal(slow.body.error.code, 'MESHWORK_ERR_PROXY_UPSTREAM_TIMEOUT');
     assert.ok(slow.ms >= 950 && slow.ms < 4000, `answered in ${slow.ms} ms`);
-    assert.equal(await hits('/slow?ms=5000'), 3);
+    // 400 + 400 ms and a third try cut short (unless backoff and a busy machine leave it no
+    // time): the per-try timeouts were retried, within the route's timeout.
+    const tries = await until(
+      async () => ((await hits('/slow?ms=5000')) >= 2 ? hits('/slow?ms=5000') : undefined),
+      5_000,
+      'the tries reached the app',
+    );
+    assert.ok(tries === 2 || tries === 3, `${tries} tries`);
     // The first try is slow, the retry answers at once: 200 after one per-try timeout.
     const first = await send('reviews', '/slow-first?ms=5000');
     assert.equal(first.status, 200);
@@ -353,13 +360,17 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
   });
 
   it('local rate limit: past each instance’s 10 tokens, 429 with retry-after', async () => {
+    // Both instances in the caller's rotation (this case's cluster is new: the snapshot before
+    // had the outlier case's), so each bucket is emptied.
+    const before = new Set((await load(6, 1, (i) => `/rotation?i=${i}`)).map((a) => a.body.name));
+    assert.equal(before.size, 2, 'both instances in rotation');
     await apply(example('rate-limit.yaml'), [v1.sidecar, v2.sidecar]);
-    const answers = await load(40, 5, (i) => `/limited?i=${i}`);
+    const answers = await load(60, 5, (i) => `/limited?i=${i}`);
     const ok = answers.filter((a) => a.status === 200).length;
     const limited = answers.filter((a) => a.status === 429);
     // Two instances, a bucket of 10 each, refilled after a minute.
     assert.equal(ok, 20);
-    assert.equal(limited.length, 20);
+    assert.equal(limited.length, 40);
     for (const a of limited) {
       assert.equal(a.body.error.code, 'MESHWORK_ERR_PROXY_RATE_LIMITED');
       assert.ok(Number(a.headers['retry-after']) >= 1, String(a.headers['retry-after']));
