@@ -378,6 +378,20 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
     assert.equal(await hits('/limited?', 'prefix'), 20);
   });
 
+  it('local rate limit on the caller’s side (host): past its 5 tokens, 429 from the caller’s sidecar', async () => {
+    await apply(example('rate-limit-outbound.yaml'));
+    const answers = await load(8, 1, (i) => `/calls?i=${i}`);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200, 200, 200, 429, 429, 429],
+    );
+    for (const a of answers.slice(5)) {
+      assert.equal(a.body.error.code, 'MESHWORK_ERR_PROXY_RATE_LIMITED');
+      assert.ok(Number(a.headers['retry-after']) >= 1, String(a.headers['retry-after']));
+    }
+    assert.equal(await hits('/calls?', 'prefix'), 5);
+  });
+
   it('response cache: a fresh GET is answered from the cache; no-cache, no-store and POST bypass it', async () => {
     await apply(example('response-cache.yaml'));
     const first = await send('reviews', '/cacheable');
