@@ -532,7 +532,7 @@ describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real si
       20_000,
       'both instances passing in the caller’s snapshot',
     );
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 10; i++) {
       const plain = await curl('Host: usuario-service');
       assert.equal(plain.name, 'usuario-v1');
       assert.equal(plain.url, '/usuarios/1');
