@@ -101,7 +101,6 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
     n: number,
     inFlight: number,
     pathOf: (i: number) => string,
-    headers: Record<string, string> = {},
   ): Promise<Answer[]> => {
     const out: Answer[] = [];
     let next = 0;
@@ -109,31 +108,31 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
       Array.from({ length: inFlight }, async () => {
         while (next < n) {
           const i = next++;
-          out.push(await send('reviews', pathOf(i), headers));
+          out.push(await send('reviews', pathOf(i)));
         }
       }),
     );
     return out;
   };
 
-  /** How often the apps of reviews (both instances) saw `url`, and the last one's headers. */
-  const seenBy = async (inst: Instance, url: string, by = 'url'): Promise<number> =>
+  /** What one instance's app counted for `url` (by = 'url') or every URL it starts (by = 'prefix'). */
+  const counted = async (
+    inst: Instance,
+    url: string,
+    by: 'url' | 'prefix' = 'url',
+  ): Promise<{ hits: number; headers: Record<string, string> | null }> =>
     (
       await http(
         `http://127.0.0.1:${inst.appPort}`,
         'GET',
         `/_count?${by}=${encodeURIComponent(url)}`,
       )
-    ).body.hits as number;
-  const lastHeaders = async (inst: Instance, url: string): Promise<Record<string, string> | null> =>
-    (
-      await http(
-        `http://127.0.0.1:${inst.appPort}`,
-        'GET',
-        `/_count?url=${encodeURIComponent(url)}`,
-      )
-    ).body.headers as Record<string, string> | null;
-  const hits = async (url: string, by = 'url'): Promise<number> =>
+    ).body as { hits: number; headers: Record<string, string> | null };
+  const seenBy = async (inst: Instance, url: string, by: 'url' | 'prefix' = 'url') =>
+    (await counted(inst, url, by)).hits;
+  const lastHeaders = async (inst: Instance, url: string) => (await counted(inst, url)).headers;
+  /** How often the apps of both instances saw `url` (or URLs starting with it). */
+  const hits = async (url: string, by: 'url' | 'prefix' = 'url'): Promise<number> =>
     (await seenBy(v1, url, by)) + (await seenBy(v2, url, by));
 
   const version = async (s: SidecarProcess): Promise<string | null> =>
