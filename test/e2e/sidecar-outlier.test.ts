@@ -206,19 +206,17 @@ describe('meshwork sidecar: outlier ejection under load', () => {
     const retried = parsed.filter((p) => p.attempt > 1);
     const late = parsed.filter((p) => p.r.sentMs >= killMs + OUT_WITHIN_MS);
     const ejectedPoll = polls.find((p) => p.ejections >= 1 && p.available === 2);
+    /** At most the first 20 of a list, with its length: a failure message stays readable. */
+    const some = <T>(list: readonly T[]) => ({ n: list.length, first: list.slice(0, 20) });
     const summary = {
       sent: records.length,
       ok: ok.length,
-      failed: failed.map((r) => ({
-        i: r.index,
-        at: Math.round(r.sentMs),
-        s: r.status,
-        e: r.error,
-      })),
+      failed: some(failed.map((r) => ({ at: Math.round(r.sentMs), s: r.status, e: r.error }))),
       killMs: Math.round(killMs),
       maxSendLagMs: Math.round(result.maxSendLagMs),
-      retried: retried.map((p) => Math.round(p.r.sentMs)),
-      ejectedSeenAtMs:
+      retriedSentAtMs: some(retried.map((p) => Math.round(p.r.sentMs))),
+      lastRetriedSentAtMs: Math.round(retried.at(-1)?.r.sentMs ?? Number.NaN),
+      ejectedSeenAfterKillMs:
         ejectedPoll === undefined ? null : Math.round(ejectedPoll.atMs - loadStart - killMs),
       latencyP99Ms: percentile(
         records.map((r) => r.endMs - r.sentMs),
