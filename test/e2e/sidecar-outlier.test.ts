@@ -79,18 +79,32 @@ function kill9(pid: number): void {
 describe('meshwork sidecar: outlier ejection under load', () => {
   let agent: AgentProcess | undefined;
   const sidecars: SidecarProcess[] = [];
-  const appPids: number[] = [];
+  /** The pid (and process group) of each sidecar's app. */
+  const appPids = new Map<SidecarProcess, number>();
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-outlier-'));
 
   before(async () => {
     agent = await spawnAgent(['--dev', '--log-level', 'warn']);
   });
   after(async () => {
-    // Every process, on success or failure: the apps run in process groups of their own, so a
-    // sidecar that died (or was killed) does not take its app with it.
-    for (const s of sidecars) s.child.kill('SIGKILL');
-    for (const pid of appPids) kill9(-pid);
-    agent?.child.kill('SIGKILL');
+    // Every process, on success or failure. SIGTERM first: a sidecar stops its app and waits for
+    // it. The apps run in process groups of their own, which a sidecar's death does not reach:
+    // the app of a sidecar that does not exit cleanly within the bound is killed by its group.
+    const running = (s: SidecarProcess): boolean =>
+      s.child.exitCode === null && s.child.signalCode === null;
+    const live = sidecars.filter(running);
+    for (const s of live) s.child.kill('SIGTERM');
+    const codes = await Promise.race([
+      Promise.all(live.map((s) => s.exited)),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000).unref()),
+    ]);
+    live.forEach((s, i) => {
+      if (codes?.[i] === 0) return;
+      s.child.kill('SIGKILL');
+      const pid = appPids.get(s);
+      if (pid !== undefined) kill9(-pid);
+    });
+    agent?.child.kill('SIGTERM');
     await Promise.all([...sidecars.map((s) => s.exited), agent?.exited]);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -110,7 +124,7 @@ describe('meshwork sidecar: outlier ejection under load', () => {
         );
         sidecars.push(sidecar);
         const pid = await appPid(sidecar);
-        appPids.push(pid);
+        appPids.set(sidecar, pid);
         return { sidecar, pid };
       }),
     );
