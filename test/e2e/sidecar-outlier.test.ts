@@ -136,16 +136,20 @@ describe('meshwork sidecar: outlier ejection under load', () => {
 
     const applied = await runCli(['apply', '-f', POLICY, '--registry', registry]);
     assert.equal(applied.code, 0, applied.stderr);
-    // The rule in force at the caller: its snapshot's cluster carries the outlier detection.
+    // The rule in force at the caller: its snapshot's cluster carries the outlier detection (with
+    // Istio's default maxEjectionPercent, 10%, no instance of three could be ejected).
     await until(
       async () => {
         const dump = (await http(caller.adminUrl, 'GET', '/config_dump')).body;
         const clusters = (dump?.snapshot?.clusters ?? []) as {
           service?: string;
-          outlierDetection?: { consecutive5xxErrors?: number };
+          outlierDetection?: { consecutive5xxErrors?: number; maxEjectionPercent?: number };
         }[];
         return clusters.some(
-          (c) => c.service === SERVICE && c.outlierDetection?.consecutive5xxErrors === 5,
+          (c) =>
+            c.service === SERVICE &&
+            c.outlierDetection?.consecutive5xxErrors === 5 &&
+            c.outlierDetection.maxEjectionPercent === 50,
         );
       },
       15_000,
