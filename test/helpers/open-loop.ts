@@ -42,6 +42,8 @@ export interface OpenLoopRecord {
 }
 
 export interface OpenLoopResult {
+  /** performance.now() at the start of the load: every time below is ms after it. */
+  readonly startMs: number;
   readonly records: readonly OpenLoopRecord[];
   /** When each action ran, ms since the start, in the order given. */
   readonly actionsAtMs: readonly number[];
@@ -129,5 +131,5 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
   });
   await Promise.all(pending);
   await pool.close();
-  return { records, actionsAtMs, maxSendLagMs };
+  return { startMs: start, records, actionsAtMs, maxSendLagMs };
 }
