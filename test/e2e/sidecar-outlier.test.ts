@@ -5,7 +5,7 @@
  * examples/sidecar/policies/outlier-detection.yaml. Under an open-loop 1,000 requests per second
  * at the caller's outbound, one instance is killed with SIGKILL (its sidecar and its app): at
  * least 99.9% of the requests succeed, and the dead instance is out of rotation within 2 s.
- * `@solo`: it measures timing with 9 processes on a 2-core machine, so it runs alone
+ * `@solo`: it measures timing with 8 processes and the load on a 2-core machine, so it runs alone
  * (scripts/test.mjs).
  */
 import assert from 'node:assert/strict';
