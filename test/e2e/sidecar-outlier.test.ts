@@ -22,7 +22,7 @@ import {
   type AgentProcess,
   type SidecarProcess,
 } from '../helpers/cli.js';
-import { freePort } from '../helpers/etcd.js';
+import { freePort } from '../helpers/ports.js';
 import { openLoop } from '../helpers/open-loop.js';
 import { until } from '../helpers/until.js';
 

@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
 import { runCli, spawnAgent, spawnSidecar, type AgentProcess } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 import { SNAPSHOT_FILE } from '../../src/client/mesh-subscriber.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
@@ -35,14 +35,6 @@ function persistedVersion(dataDir: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** The `app-start {...}` report the fixture printed, once it did. */
