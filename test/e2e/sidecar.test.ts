@@ -225,7 +225,7 @@ describe('meshwork sidecar', () => {
     assert.deepEqual(await instances('job'), []);
   });
 
-  it('after kill -9, restarts from its persisted snapshot while the agent is down', async () => {
+  it('after kill -9, restarts from its persisted snapshot while the agent is down, and routes on it', async () => {
     const own = await spawnAgent(['--dev', '--log-level', 'warn']);
     const dataDir = join(dir, 'stable');
     const appPort = await freePort();
@@ -234,12 +234,23 @@ describe('meshwork sidecar', () => {
       ...['--data-dir', dataDir, '--', process.execPath, APP],
     ];
     const env = { ...FAST_HEALTH, APP_PORT: String(appPort) };
-    const first = await spawnSidecar(args, env);
-    await until(
-      async () => (await http(first.adminUrl, 'GET', '/config_dump')).body?.version ?? undefined,
-      10_000,
-      'a snapshot in force',
+    // A peer that stays up through the test: what the restarted sidecar must still reach.
+    const peerPort = await freePort();
+    const peer = await spawnSidecar(
+      [
+        ...['--service', 'peer', '--app-port', String(peerPort), '--registry', own.url],
+        ...['--data-dir', join(dir, 'peer'), '--', process.execPath, APP],
+      ],
+      { ...FAST_HEALTH, APP_PORT: String(peerPort) },
     );
+    const peerApp = Number((await appReport(peer.stdout)).pid);
+    const viaPeer = async (outbound: string): Promise<number | undefined> => {
+      const r = await http(outbound, 'GET', '/through', undefined, { host: 'peer' });
+      return r.status === 200 ? (r.body.pid as number) : undefined;
+    };
+    const first = await spawnSidecar(args, env);
+    // The snapshot in force holds the peer's endpoint (requests reach its app).
+    assert.equal(await until(() => viaPeer(first.outboundUrl), 10_000, 'peer reachable'), peerApp);
     const firstApp = Number((await appReport(first.stdout)).pid);
     // The agent goes first: no snapshot can arrive after this, so the one in force is the last.
     own.child.kill('SIGTERM');
@@ -275,9 +286,13 @@ describe('meshwork sidecar', () => {
       assert.equal(dump.from, 'disk');
       const report = await appReport(second.stdout);
       assert.equal(report.snapshotVersion, version, 'the app started on the persisted snapshot');
+      // And it routes on it: the peer is reached with no control plane anywhere.
+      assert.equal(await viaPeer(second.outboundUrl), peerApp);
     } finally {
       second.child.kill('SIGTERM');
+      peer.child.kill('SIGTERM');
       assert.equal(await second.exited, 0);
+      await peer.exited;
     }
   });
 });
