@@ -225,6 +225,27 @@ describe('meshwork sidecar', () => {
     assert.deepEqual(await instances('job'), []);
   });
 
+  it('logs an app that crashes, deregisters it, and exits with the shell’s code for it', async () => {
+    const appPort = await freePort();
+    const sidecar = await spawnSidecar(
+      [
+        ...['--service', 'crashy', '--app-port', String(appPort), '--registry', agent.url],
+        ...['--data-dir', join(dir, 'crashy'), '--', process.execPath, APP],
+      ],
+      { ...FAST_HEALTH, APP_PORT: String(appPort) },
+    );
+    const pid = Number((await appReport(sidecar.stdout)).pid);
+    await until(
+      async () => (await instances('crashy')).some((i) => i.status === 'passing'),
+      10_000,
+      'crashy registered and passing',
+    );
+    process.kill(pid, 'SIGKILL');
+    assert.equal(await sidecar.exited, 128 + 9);
+    assert.match(sidecar.stderr(), /the app crashed; deregistering/);
+    assert.deepEqual(await instances('crashy'), []);
+  });
+
   it('after kill -9, restarts from its persisted snapshot while the agent is down, and routes on it', async () => {
     const own = await spawnAgent(['--dev', '--log-level', 'warn']);
     const dataDir = join(dir, 'stable');
