@@ -6,8 +6,6 @@
  * `POST /quitquitquit` and when the app exits.
  */
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { MeshSubscriber, type MeshSubscriberOptions } from '../client/mesh-subscriber.js';
 import { RegistryClient } from '../client/registry-client.js';
@@ -17,6 +15,7 @@ import type { Logger } from '../core/logger.js';
 import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
+import { listen } from '../proxy/proxy-listener.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
 import { createSidecarAdmin } from './sidecar-admin.js';
@@ -352,19 +351,4 @@ export async function startSidecar(
     proxy: dataPath,
     stop: (reason) => shutdown(reason, undefined),
   };
-}
-
-async function listen(server: Server, hp: string): Promise<string> {
-  const at = hp.lastIndexOf(':');
-  const host = hp.slice(0, at).replace(/^\[|\]$/g, '');
-  const port = Number(hp.slice(at + 1));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const a = server.address() as AddressInfo;
-  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 }

@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
 import { runCli, spawnAgent, spawnSidecar, type AgentProcess } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 import { SNAPSHOT_FILE } from '../../src/client/mesh-subscriber.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
@@ -35,14 +35,6 @@ function persistedVersion(dataDir: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** The `app-start {...}` report the fixture printed, once it did. */
@@ -233,7 +225,28 @@ describe('meshwork sidecar', () => {
     assert.deepEqual(await instances('job'), []);
   });
 
-  it('after kill -9, restarts from its persisted snapshot while the agent is down', async () => {
+  it('logs an app that crashes, deregisters it, and exits with the shell’s code for it', async () => {
+    const appPort = await freePort();
+    const sidecar = await spawnSidecar(
+      [
+        ...['--service', 'crashy', '--app-port', String(appPort), '--registry', agent.url],
+        ...['--data-dir', join(dir, 'crashy'), '--', process.execPath, APP],
+      ],
+      { ...FAST_HEALTH, APP_PORT: String(appPort) },
+    );
+    const pid = Number((await appReport(sidecar.stdout)).pid);
+    await until(
+      async () => (await instances('crashy')).some((i) => i.status === 'passing'),
+      10_000,
+      'crashy registered and passing',
+    );
+    process.kill(pid, 'SIGKILL');
+    assert.equal(await sidecar.exited, 128 + 9);
+    assert.match(sidecar.stderr(), /the app crashed; deregistering/);
+    assert.deepEqual(await instances('crashy'), []);
+  });
+
+  it('after kill -9, restarts from its persisted snapshot while the agent is down, and routes on it', async () => {
     const own = await spawnAgent(['--dev', '--log-level', 'warn']);
     const dataDir = join(dir, 'stable');
     const appPort = await freePort();
@@ -242,12 +255,23 @@ describe('meshwork sidecar', () => {
       ...['--data-dir', dataDir, '--', process.execPath, APP],
     ];
     const env = { ...FAST_HEALTH, APP_PORT: String(appPort) };
-    const first = await spawnSidecar(args, env);
-    await until(
-      async () => (await http(first.adminUrl, 'GET', '/config_dump')).body?.version ?? undefined,
-      10_000,
-      'a snapshot in force',
+    // A peer that stays up through the test: what the restarted sidecar must still reach.
+    const peerPort = await freePort();
+    const peer = await spawnSidecar(
+      [
+        ...['--service', 'peer', '--app-port', String(peerPort), '--registry', own.url],
+        ...['--data-dir', join(dir, 'peer'), '--', process.execPath, APP],
+      ],
+      { ...FAST_HEALTH, APP_PORT: String(peerPort) },
     );
+    const peerApp = Number((await appReport(peer.stdout)).pid);
+    const viaPeer = async (outbound: string): Promise<number | undefined> => {
+      const r = await http(outbound, 'GET', '/through', undefined, { host: 'peer' });
+      return r.status === 200 ? (r.body.pid as number) : undefined;
+    };
+    const first = await spawnSidecar(args, env);
+    // The snapshot in force holds the peer's endpoint (requests reach its app).
+    assert.equal(await until(() => viaPeer(first.outboundUrl), 10_000, 'peer reachable'), peerApp);
     const firstApp = Number((await appReport(first.stdout)).pid);
     // The agent goes first: no snapshot can arrive after this, so the one in force is the last.
     own.child.kill('SIGTERM');
@@ -283,9 +307,13 @@ describe('meshwork sidecar', () => {
       assert.equal(dump.from, 'disk');
       const report = await appReport(second.stdout);
       assert.equal(report.snapshotVersion, version, 'the app started on the persisted snapshot');
+      // And it routes on it: the peer is reached with no control plane anywhere.
+      assert.equal(await viaPeer(second.outboundUrl), peerApp);
     } finally {
       second.child.kill('SIGTERM');
+      peer.child.kill('SIGTERM');
       assert.equal(await second.exited, 0);
+      await peer.exited;
     }
   });
 });

@@ -6,10 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { freePort, freePorts } from './ports.js';
 
 export interface EtcdProcess {
   readonly endpoint: string;
@@ -19,26 +20,6 @@ export interface EtcdProcess {
   /** Starts the member again on the same ports and data. */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** `n` distinct free loopback ports: all are held open together, so none is handed out twice. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    }
-    return servers.map((s) => (s.address() as { port: number }).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
-}
-
-/** A loopback port free at the time of asking (another process may take it before it is used). */
-export async function freePort(): Promise<number> {
-  return (await freePorts(1))[0] as number;
 }
 
 /** The caller's environment without ETCD_* variables, which would override etcd's flags. */

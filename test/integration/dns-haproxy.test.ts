@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
-import { freePort } from '../helpers/etcd.js';
+import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 
 const HAPROXY = '/usr/sbin/haproxy';
