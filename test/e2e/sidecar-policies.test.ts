@@ -321,6 +321,19 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
       assert.ok(t.ms < 1_500, `answered in ${t.ms} ms`);
     }
     await until(async () => (await seenBy(v2, '/m?shadowms=3000&i=4')) === 1, 5_000, 'copies sent');
+    // A request with a body is not copied (its body streams to the original only): counted.
+    const posted = await http(caller.outboundUrl, 'POST', '/posted', 'payload', {
+      host: 'reviews',
+    });
+    assert.equal((posted.body as Body).name, 'reviews-v1');
+    const events = (await http(caller.adminUrl, 'GET', '/metrics')).text
+      .split('\n')
+      .filter((l) => l.includes('policy_events_total{'));
+    assert.ok(
+      events.some((l) => /event="mirror_skipped"\} 1$/.test(l)),
+      events.join('\n'),
+    );
+    assert.equal(await seenBy(v2, '/posted'), 0);
   });
 
   it('connection-pool limits: past 1 in flight + 1 pending, 503 overflow at once', async () => {
