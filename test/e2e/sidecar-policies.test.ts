@@ -263,6 +263,13 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
     assert.ok(late <= 3, `the last 10 calls got ${late} retries: ${JSON.stringify(perCall)}`);
   });
 
+  it('without a VirtualService: Istio’s default retries, 2 on a 503 and none on a 502', async () => {
+    assert.equal((await send('reviews', '/status/503?default')).status, 503);
+    assert.equal(await hits('/status/503?default'), 3);
+    assert.equal((await send('reviews', '/status/502?default')).status, 502);
+    assert.equal(await hits('/status/502?default'), 1);
+  });
+
   it('timeouts: the route timeout answers 504; a try past perTryTimeout is retried', async () => {
     await apply(example('timeouts.yaml'));
     // Three tries of 400 ms would take 1.2 s: the route's 1 s ends the call first.
