@@ -8,6 +8,7 @@
  * the load and again after it. `--node-args` passes V8 flags to the sidecars, to weigh a heap
  * setting against the default on the same machine.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
@@ -33,6 +34,7 @@ const opts = flags('npm run bench:sidecar-memory -- [flags]', {
   duration: { default: 20, help: 'seconds of load' },
   settle: { default: 3, help: 'seconds idle after start, and after the load, before reading' },
   'node-args': { default: '', help: 'node flags for both sidecars, space-separated' },
+  root: { default: '', help: 'another built meshwork checkout to run the sidecars of (a base)' },
   'quiet-wait': { default: 60, help: 'seconds to wait for other work on the machine to settle' },
 });
 
@@ -47,12 +49,30 @@ interface Sidecar {
 interface Reading {
   rssMiB: number;
   hwmMiB: number;
+  /** RSS in anonymous pages (heap, malloc) and in file pages (mostly the node binary). */
+  anonMiB: number;
+  fileMiB: number;
+  /** Pages only this process maps (USS): what one more sidecar costs a host running node. */
+  privateMiB: number;
   heapUsedMiB: number;
   heapTotalMiB: number;
   externalMiB: number;
 }
 
 const MiB = 1024 * 1024;
+
+/** RssAnon and RssFile from /proc/<pid>/status, Private_* from smaps_rollup, in MiB. */
+function readPages(pid: number): { anonMiB: number; fileMiB: number; privateMiB: number } {
+  const kb = (text: string, field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN) / 1024;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return {
+    anonMiB: kb(status, 'RssAnon'),
+    fileMiB: kb(status, 'RssFile'),
+    privateMiB: kb(rollup, 'Private_Clean') + kb(rollup, 'Private_Dirty'),
+  };
+}
 
 async function read(s: Sidecar): Promise<Reading> {
   const metric = async (name: string): Promise<number> =>
@@ -63,7 +83,13 @@ async function read(s: Sidecar): Promise<Reading> {
     metric('external_memory_bytes'),
   ]);
   // After the scrape, so the figure includes what answering /metrics cost.
-  return { ...readMemory(s.child.pid), heapUsedMiB, heapTotalMiB, externalMiB };
+  return {
+    ...readMemory(s.child.pid),
+    ...readPages(s.child.pid),
+    heapUsedMiB,
+    heapTotalMiB,
+    externalMiB,
+  };
 }
 
 async function startSidecar(
@@ -79,7 +105,7 @@ async function startSidecar(
     process.execPath,
     [
       ...nodeArgs,
-      join(REPO_ROOT, 'bin', 'meshwork.js'),
+      join(opts.root === '' ? REPO_ROOT : opts.root, 'bin', 'meshwork.js'),
       'sidecar',
       '--service',
       service,
@@ -180,6 +206,7 @@ runMain(async () => {
     )} ms, p99 ${fmt(percentile(lat, 99), 2)} ms`,
   );
   if (nodeArgs.length > 0) report.meta(`sidecar node flags: ${nodeArgs.join(' ')}`);
+  if (opts.root !== '') report.meta(`sidecars run from ${opts.root}`);
   const rows = sidecars.map((s, i) => {
     const a = idle[i] as Reading;
     const l = loaded[i] as Reading;
@@ -214,6 +241,26 @@ runMain(async () => {
       ],
       rows,
     ),
+  );
+  report.section(
+    'Where the RSS is, under load (MiB)',
+    table(
+      ['sidecar', 'RSS', 'anonymous (heap, malloc)', 'file (node binary, libs)', 'private (USS)'],
+      sidecars.map((s, i) => {
+        const l = loaded[i] as Reading;
+        return [
+          s.name,
+          fmt(l.rssMiB, 1),
+          fmt(l.anonMiB, 1),
+          fmt(l.fileMiB, 1),
+          fmt(l.privateMiB, 1),
+        ];
+      }),
+    ),
+  );
+  report.text(
+    'File pages are shared with every node process on the host (a bare `node` maps ~35 MiB of its ' +
+      'binary); the private figure is what one more sidecar adds.',
   );
   report.finish();
   for (const s of sidecars) await s.child.stop();
