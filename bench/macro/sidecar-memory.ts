@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
-import { scrapeMetric } from '../lib/agent.js';
+import { gcDelta, scrapeGc, scrapeMetric, type GcStats } from '../lib/agent.js';
 import { startUpstream, UPSTREAM_BODY } from '../lib/gateway-setup.js';
 import { flags, sleep } from '../lib/load.js';
 import { openLoop } from '../lib/open-loop.js';
@@ -176,6 +176,7 @@ runMain(async () => {
   log(`load: ${opts.rate} rps for ${opts.duration} s through caller -> web -> app`);
   const samplers = sidecars.map((s) => new RssSampler(s.child.pid, 250));
   const cpus = sidecars.map((s) => new CpuWindow(s.child.pid));
+  const gc0 = await Promise.all(sidecars.map((s) => scrapeGc(s.admin)));
   // RSS while loaded: the mean of the samples in the second half of the load (steady state).
   const steady: number[][] = sidecars.map(() => []);
   const half = setTimeout(
@@ -190,6 +191,9 @@ runMain(async () => {
   const result = await openLoop({ rate: opts.rate, seconds: opts.duration, op: call });
   clearTimeout(half);
   const cores = cpus.map((c) => c.read().cores);
+  const gcs = await Promise.all(
+    sidecars.map(async (s, i) => gcDelta(gc0[i] as GcStats, await scrapeGc(s.admin))),
+  );
   samplers.forEach((s) => s.stop());
   const loaded = await Promise.all(sidecars.map(read));
   await sleep(opts.settle * 1000);
@@ -254,6 +258,26 @@ runMain(async () => {
           fmt(l.anonMiB, 1),
           fmt(l.fileMiB, 1),
           fmt(l.privateMiB, 1),
+        ];
+      }),
+    ),
+  );
+  report.section(
+    'GC during the load (the price of a small young generation)',
+    table(
+      ['sidecar', 'minor GCs', 'minor GC ms', 'major GCs', 'major GC ms', 'GC share of the load'],
+      sidecars.map((s, i) => {
+        const by = gcs[i]?.byKind ?? {};
+        const minor = by.minor ?? { count: 0, seconds: 0 };
+        const major = by.major ?? { count: 0, seconds: 0 };
+        const all = Object.values(by).reduce((a, v) => a + v.seconds, 0);
+        return [
+          s.name,
+          fmt(minor.count),
+          fmt(minor.seconds * 1000, 0),
+          fmt(major.count),
+          fmt(major.seconds * 1000, 0),
+          `${fmt((all / opts.duration) * 100, 2)}% of a core`,
         ];
       }),
     ),
