@@ -95,11 +95,12 @@ export async function main(
     io.stderr.write(`meshwork: unknown command "${name}"\n\n${USAGE}`);
     return 2;
   }
-  if (entry.small === true) boundYoungGeneration(io.env, process.execArgv);
-  const { command } = await entry.load();
   // Past "--" the arguments are another program's (the sidecar's app), its --help included.
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
-  if (own.includes('--help') || own.includes('-h')) {
+  const help = own.includes('--help') || own.includes('-h');
+  if (entry.small === true && !help) boundYoungGeneration(io.env, process.execArgv);
+  const { command } = await entry.load();
+  if (help) {
     io.stdout.write(command.help);
     return 0;
   }
