@@ -1,8 +1,16 @@
 /** @module The CLI entry: maps command names to lazily imported modules, so --help stays fast. */
 import { isMeshError, ERROR_CODES } from '../core/errors.js';
 import type { Command, Io } from './command.js';
+import { boundYoungGeneration } from './young-generation.js';
 
-const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command: Command }> }> = {
+interface CommandEntry {
+  readonly synopsis: string;
+  readonly load: () => Promise<{ command: Command }>;
+  /** A process that must stay small: its young generation is bounded before the load. */
+  readonly small?: boolean;
+}
+
+const COMMANDS: Record<string, CommandEntry> = {
   agent: { synopsis: 'Run the registry agent', load: () => import('./commands/agent.js') },
   gateway: {
     synopsis: 'Run the HTTP gateway (server-side discovery)',
@@ -11,6 +19,7 @@ const COMMANDS: Record<string, { synopsis: string; load: () => Promise<{ command
   sidecar: {
     synopsis: 'Run the sidecar proxy beside an app (registration, health, routing, lifecycle)',
     load: () => import('./commands/sidecar.js'),
+    small: true,
   },
   services: {
     synopsis: 'List services with counts by status',
@@ -86,10 +95,12 @@ export async function main(
     io.stderr.write(`meshwork: unknown command "${name}"\n\n${USAGE}`);
     return 2;
   }
-  const { command } = await entry.load();
   // Past "--" the arguments are another program's (the sidecar's app), its --help included.
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
-  if (own.includes('--help') || own.includes('-h')) {
+  const help = own.includes('--help') || own.includes('-h');
+  if (entry.small === true && !help) boundYoungGeneration(io.env, process.execArgv);
+  const { command } = await entry.load();
+  if (help) {
     io.stdout.write(command.help);
     return 0;
   }

@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, request } from './undici.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';

@@ -2,7 +2,8 @@
  * @module RegistryClient: a thin HTTP client for the agent's native API (/api/v1), with failover
  * across several agent addresses. The CLI's operator commands use only this.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, request } from './undici.js';
 import { errors, MeshError } from '../core/errors.js';
 import type {
   AgentListResponse,

@@ -1,0 +1,80 @@
+/**
+ * @module What `meshwork sidecar` loads at start (issue 19: one sidecar's RSS at most 60 MB at
+ * 1,000 rps): none of the agent's parts (store, registry, API server, DNS, control plane) and
+ * only the packages a sidecar runs. Walks the static value imports from the command's module
+ * (type-only imports are erased; `import()` and createRequire loads happen on use, so the walk
+ * stops there), reading the sources with the TypeScript parser.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+
+const SRC = fileURLToPath(new URL('../../../../src/', import.meta.url));
+
+/** The value imports and re-exports of one file: relative paths resolved, packages by name. */
+function valueImports(file: string): string[] {
+  const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022);
+  const out: string[] = [];
+  for (const st of sf.statements) {
+    if (ts.isImportDeclaration(st)) {
+      const clause = st.importClause;
+      if (clause?.isTypeOnly === true) continue;
+      const named = clause?.namedBindings;
+      const allTypes =
+        clause !== undefined &&
+        clause.name === undefined &&
+        named !== undefined &&
+        ts.isNamedImports(named) &&
+        named.elements.length > 0 &&
+        named.elements.every((e) => e.isTypeOnly);
+      if (!allTypes) out.push((st.moduleSpecifier as ts.StringLiteral).text);
+    } else if (ts.isExportDeclaration(st) && st.moduleSpecifier !== undefined && !st.isTypeOnly) {
+      out.push((st.moduleSpecifier as ts.StringLiteral).text);
+    }
+  }
+  return out;
+}
+
+/** Files of src/ (relative) and packages the module graph from `entry` reaches statically. */
+function staticGraph(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const todo = [join(SRC, entry)];
+  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
+    const rel = relative(SRC, file);
+    if (files.has(rel)) continue;
+    files.add(rel);
+    for (const spec of valueImports(file)) {
+      if (spec.startsWith('.')) todo.push(join(dirname(file), spec.replace(/\.js$/, '.ts')));
+      else if (!spec.startsWith('node:'))
+        packages.add(
+          spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!,
+        );
+    }
+  }
+  return { files, packages };
+}
+
+describe('meshwork sidecar: what it loads at start', () => {
+  const { files, packages } = staticGraph('cli/commands/sidecar.ts');
+
+  it('reaches no part of the agent, the control plane or the gateway', () => {
+    const agentSide = [...files].filter((f) =>
+      /^(agent|registry|registry-api|dns|control-plane|gateway|ui|testing)\//.test(f),
+    );
+    assert.deepEqual(agentSide, []);
+    assert.deepEqual([...files].filter((f) => f.startsWith('cli/')).sort(), [
+      'cli/command.ts',
+      'cli/commands/sidecar.ts',
+    ]);
+  });
+
+  it("loads only the packages a sidecar runs (undici's parts, yaml and re2js on use)", () => {
+    // undici: Agent and request from their own files (client/undici.ts), not its index (fetch,
+    // WebSocket, cache, mocks); yaml with the first config file; re2js with the first regex.
+    assert.deepEqual([...packages].sort(), ['pino', 'prom-client', 'zod']);
+  });
+});
