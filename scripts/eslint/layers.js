@@ -67,6 +67,8 @@ export const LAYERS = {
     'client/balancers',
     'client/resilience',
     'client/discovery.ts',
+    // undici's Agent as the SDK loads it (from its own file, checked at load; client/undici.ts).
+    'client/undici.ts',
   ],
   gateway: ['core', 'protocol', 'telemetry', 'proxy', 'client', CONFIG_FROM_OPTIONS],
   sidecar: ['core', 'protocol', 'telemetry', 'proxy', 'client', CONFIG_FROM_OPTIONS],

@@ -1,7 +1,7 @@
 /** @module The CLI entry: maps command names to lazily imported modules, so --help stays fast. */
 import { isMeshError, ERROR_CODES } from '../core/errors.js';
 import type { Command, Io } from './command.js';
-import { boundYoungGeneration } from './young-generation.js';
+import { boundYoungGeneration } from '../sidecar/young-generation.js';
 
 interface CommandEntry {
   readonly synopsis: string;

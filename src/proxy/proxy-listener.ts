@@ -7,9 +7,8 @@
  * transports (createUpstreamClient).
  */
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import type { Agent } from 'undici';
+import { Agent as UndiciAgent } from '../client/undici.js';
 import type {
   ProxyRequest,
   ProxyRequestHead,
@@ -50,11 +49,6 @@ export function createUpstreamClient(
       maxRequestsPerConnection: options.upstreamMaxRequestsPerConnection ?? 0,
     });
   }
-  // undici's Agent from its own file, and only here: undici's index also loads fetch,
-  // WebSocket, the HTTP cache and the mocks, ~4 MB of heap a sidecar never uses.
-  const UndiciAgent = createRequire(import.meta.url)(
-    'undici/lib/dispatcher/agent.js',
-  ) as typeof Agent;
   return new UndiciAgent({
     keepAliveTimeout: options.upstreamKeepAliveMs,
     connect: { timeout: options.connectTimeoutMs },

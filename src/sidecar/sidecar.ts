@@ -18,6 +18,7 @@ import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-
 import { listen } from '../proxy/proxy-listener.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
+import { watchMemoryFallbacks, type MemoryFallbackChecks } from './memory-fallbacks.js';
 import { createSidecarAdmin } from './sidecar-admin.js';
 import {
   startSidecarProxy,
@@ -39,6 +40,8 @@ export interface SidecarDeps {
   readonly subscriber?: Partial<Pick<MeshSubscriberOptions, 'startTimeoutMs' | 'backoff'>>;
   /** Overrides the app's health probe (tests). */
   readonly probe?: AppProbe;
+  /** Stand-ins for the checks of the memory savings (tests). */
+  readonly memoryFallbacks?: MemoryFallbackChecks;
 }
 
 /** A running sidecar. */
@@ -124,6 +127,7 @@ export async function startSidecar(
     logger,
     deps.dataPath,
   );
+  const memoryFallbacks = watchMemoryFallbacks(metrics, log, clock, deps.memoryFallbacks);
 
   // The snapshot in force, where it came from, and when.
   let inForce: { snapshot: MeshSnapshot; from: 'disk' | 'agent'; appliedAt: number } | undefined;
@@ -238,6 +242,7 @@ export async function startSidecar(
       stopping = reason;
       log.info({ reason }, 'stopping');
       await health.stop();
+      memoryFallbacks.stop();
       try {
         const r = await registration.deregister();
         log.info({ id: instanceId, notified: r?.notified }, 'deregistered');
@@ -297,6 +302,7 @@ export async function startSidecar(
   try {
     adminUrl = await listen(admin, options.admin);
   } catch (err) {
+    memoryFallbacks.stop();
     await dataPath.close();
     await registry.close();
     throw err;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from '../../../src/client/undici.js';
+import { createRequire } from 'node:module';
+import { Agent, loadUndiciParts, request, undiciParts } from '../../../src/client/undici.js';
 
 describe('client/undici', () => {
   const seen: { method: string; url: string; body: string }[] = [];
@@ -58,5 +59,38 @@ describe('client/undici', () => {
     await assert.rejects(request(`http://127.0.0.1:${port}/`, { dispatcher: agent }), {
       code: 'ECONNREFUSED',
     });
+  });
+});
+
+describe("loadUndiciParts: undici's own files, checked, else its public index", () => {
+  const real = createRequire(import.meta.url);
+
+  it('takes the files in this build, with no fallback', () => {
+    assert.equal(undiciParts.fallback, undefined);
+    const parts = loadUndiciParts(real);
+    assert.equal(parts.fallback, undefined);
+    assert.equal(parts.Agent, real('undici').Agent);
+  });
+
+  it('falls back to the index, saying why, where the files are missing', () => {
+    const parts = loadUndiciParts((id) => {
+      if (id.startsWith('undici/lib/')) throw new Error(`Cannot find module '${id}'`);
+      return real(id);
+    });
+    assert.match(parts.fallback ?? '', /Cannot find module 'undici\/lib\/dispatcher\/agent\.js'/);
+    const index = real('undici');
+    assert.equal(parts.Agent, index.Agent);
+    assert.equal(parts.dispatcherRequest, index.Dispatcher.prototype.request);
+  });
+
+  it('falls back where a file exports something else than this build expects', () => {
+    const parts = loadUndiciParts((id) =>
+      id === 'undici/lib/api/api-request.js' ? { request: () => undefined } : real(id),
+    );
+    assert.match(parts.fallback ?? '', /api-request\.js does not export a function/);
+    const noDispatch = loadUndiciParts((id) =>
+      id === 'undici/lib/dispatcher/agent.js' ? class NotADispatcher {} : real(id),
+    );
+    assert.match(noDispatch.fallback ?? '', /agent\.js does not export a dispatcher class/);
   });
 });

@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import ts from 'typescript';
-import { boundYoungGeneration } from '../../../src/cli/young-generation.js';
+import {
+  boundYoungGeneration,
+  youngGenerationDrift,
+} from '../../../src/sidecar/young-generation.js';
 
 // The module compiled to plain JS, so the child runs without tsx: loading tsx alone grows the
 // young generation before the bound could be set.
@@ -15,7 +18,7 @@ const MODULE = join(dir, 'young-generation.mjs');
 writeFileSync(
   MODULE,
   ts.transpileModule(
-    readFileSync(new URL('../../../src/cli/young-generation.ts', import.meta.url), 'utf8'),
+    readFileSync(new URL('../../../src/sidecar/young-generation.ts', import.meta.url), 'utf8'),
     { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } },
   ).outputText,
 );
@@ -52,5 +55,16 @@ describe('boundYoungGeneration', () => {
   it("leaves V8 alone when the operator's node flags size the semi-spaces", () => {
     assert.equal(boundYoungGeneration({ NODE_OPTIONS: '--max-semi-space-size=8' }, []), false);
     assert.equal(boundYoungGeneration({}, ['--max-semi-space-size=4']), false);
+  });
+});
+
+describe('youngGenerationDrift (the self-test the sidecar runs)', () => {
+  const MB = 1024 * 1024;
+  it('says nothing where the bound was not set, or holds', () => {
+    assert.equal(youngGenerationDrift(false, 32 * MB), undefined);
+    assert.equal(youngGenerationDrift(true, 2 * MB), undefined);
+  });
+  it('says why where the new space grew past its bound', () => {
+    assert.match(youngGenerationDrift(true, 16 * MB) ?? '', /grew to 16\.0 MB/);
   });
 });
