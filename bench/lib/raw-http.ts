@@ -106,9 +106,10 @@ export class RawHttpPool {
   #head = 0;
   readonly host: string;
 
-  constructor(url: string, connections: number) {
+  /** `host`: the Host header of every request built (default the URL's authority). */
+  constructor(url: string, connections: number, host?: string) {
     const u = new URL(url);
-    this.host = u.host;
+    this.host = host ?? u.host;
     for (let i = 0; i < connections; i++) {
       const c = new Conn(
         u.hostname,
