@@ -30,6 +30,7 @@ import {
   readMemory,
   REPO_ROOT,
   spawnChild,
+  ThreadCpuWindow,
   waitForLine,
   type Child,
 } from '../lib/proc.js';
@@ -214,6 +215,8 @@ runMain(async () => {
     median((results.get(name) ?? []).map(f));
   const rpsOf = (name: string): number => wrkMed(name, (r) => r.rps);
 
+  /** Sidecar A's CPU by thread over its last fixed-rate round. */
+  let sidecarThreads: ReturnType<ThreadCpuWindow['read']> = [];
   // Latency at a fixed rate (open loop, latency from each request's due time), with the CPU of
   // each process of the chain and the sidecars' memory at that rate.
   const fixed = await alternate(
@@ -235,7 +238,9 @@ runMain(async () => {
       return {
         name: c.name,
         run: async (round: number) => {
+          const threads = c.name === SIDECARS ? new ThreadCpuWindow(a.child.pid) : undefined;
           const r = await peer.run(round);
+          if (threads !== undefined) sidecarThreads = threads.read();
           const mem = Object.fromEntries(
             c.procs.map((p) => [p.label, readMemory(p.child.pid)] as const),
           );
@@ -357,6 +362,18 @@ runMain(async () => {
   );
   report.meta(
     `sidecar memory at the end: A RSS ${fmt(endMem.A.rssMiB)} MiB (peak VmHWM ${fmt(endMem.A.hwmMiB)} MiB), B RSS ${fmt(endMem.B.rssMiB)} MiB (peak ${fmt(endMem.B.hwmMiB)} MiB); the peaks include wrk's saturating rounds`,
+  );
+  report.section(
+    `Sidecar A's CPU by thread at ${opts.rate} req/s (its last fixed-rate round, cores)`,
+    table(
+      ['thread', 'user', 'system', 'vCPU per 1,000 rps'],
+      sidecarThreads.map((t) => [
+        t.thread,
+        fmt(t.user),
+        fmt(t.system),
+        fmt(per1k(t.user + t.system)),
+      ]),
+    ),
   );
   if (profDir !== undefined) {
     for (const [label, child] of [
