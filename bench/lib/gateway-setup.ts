@@ -3,7 +3,7 @@
  * its own process, registered as service `hello` with a dev agent, and a gateway config that
  * routes everything to it.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRegistryClient } from '../../src/client/registry-client.js';
 import { startAgent, type AgentHandle } from './agent.js';
@@ -70,3 +70,61 @@ export async function writeGatewayConfig(
   );
   return { file, port };
 }
+
+/**
+ * Writes `<dir>/<name>/nginx.conf`: nginx as a reverse proxy on 127.0.0.1:`port` to
+ * 127.0.0.1:`upstreamPort`, one worker, no master, keep-alive to the upstream (128 idle
+ * connections) and to clients; returns the nginx arguments (`-p <prefix> -c <conf>`).
+ */
+export function writeNginxConfig(
+  dir: string,
+  name: string,
+  port: number,
+  upstreamPort: number,
+): string[] {
+  const prefix = join(dir, name);
+  mkdirSync(prefix, { recursive: true });
+  const conf = join(prefix, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+master_process off;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # The defaults (1,000 requests, 75 s) would close client connections mid-run.
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  client_body_temp_path ${prefix}/nginx-body;
+  proxy_temp_path ${prefix}/nginx-proxy;
+  fastcgi_temp_path ${prefix}/nginx-fastcgi;
+  uwsgi_temp_path ${prefix}/nginx-uwsgi;
+  scgi_temp_path ${prefix}/nginx-scgi;
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }
+}
+`,
+  );
+  return ['-p', prefix, '-c', conf];
+}
+
+/** The flags bench:gateway and bench:sidecar share (rounds and --cpu-prof are their own). */
+export const PROXY_LOAD_FLAGS = Object.freeze({
+  connections: { default: 64, help: 'wrk connections' },
+  duration: { default: 10, help: 'seconds per wrk round' },
+  warmup: { default: 3, help: 'seconds of untimed wrk load per peer before the rounds' },
+  rate: { default: 1000, help: 'fixed rate (req/s) for the latency rounds' },
+  'fixed-duration': { default: 10, help: 'seconds per fixed-rate round' },
+  'quiet-wait': { default: 120, help: 'seconds to wait for other work on the machine to settle' },
+});

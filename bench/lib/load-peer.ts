@@ -85,6 +85,8 @@ export interface FixedRatePeerOptions {
   /** The server's base URL and the path every request GETs. */
   readonly url: string;
   readonly path: string;
+  /** The Host header of every request (default the URL's authority). */
+  readonly host?: string;
   /** Keep-alive connections of the round's RawHttpPool. */
   readonly connections: number;
   readonly rate: number;
@@ -104,7 +106,7 @@ export function fixedRatePeer(options: FixedRatePeerOptions): Peer<FixedRateRoun
   return {
     name,
     async run() {
-      const pool = new RawHttpPool(url, connections);
+      const pool = new RawHttpPool(url, connections, options.host);
       const bytes = pool.build('GET', path);
       try {
         const cpu = new CpuWindow(pid);

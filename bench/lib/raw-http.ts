@@ -13,7 +13,10 @@ interface Pending {
 }
 
 class Conn {
-  readonly #socket: Socket;
+  #socket: Socket;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #onError: (err: Error) => void;
   #buf: Buffer = Buffer.alloc(0);
   #bodyLeft = 0;
   #status = 0;
@@ -27,17 +30,25 @@ class Conn {
     onError: (err: Error) => void,
   ) {
     this.#onIdle = onIdle;
-    this.#socket = connect({ host, port, noDelay: true });
-    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    this.#socket.on('error', (err) => {
+    this.#host = host;
+    this.#port = port;
+    this.#onError = onError;
+    this.#socket = this.#open();
+  }
+
+  #open(): Socket {
+    const socket = connect({ host: this.#host, port: this.#port, noDelay: true });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => {
       this.#current?.reject(err);
       this.#current = undefined;
-      onError(err);
+      this.#onError(err);
     });
-    this.#socket.on('close', () => {
+    socket.on('close', () => {
       this.#current?.reject(new Error('connection closed'));
       this.#current = undefined;
     });
+    return socket;
   }
 
   get busy(): boolean {
@@ -45,10 +56,12 @@ class Conn {
   }
 
   send(p: Pending): void {
-    // A server may close an idle keep-alive connection; a write to it would never be answered.
+    // A server may close an idle keep-alive connection (the sidecar after 5 s); a write to it
+    // would never be answered, so open a new one first, as an HTTP client does.
     if (this.#socket.destroyed) {
-      p.reject(new Error('connection closed by the server'));
-      return;
+      this.#buf = Buffer.alloc(0);
+      this.#bodyLeft = 0;
+      this.#socket = this.#open();
     }
     this.#current = p;
     this.#socket.write(p.bytes);
@@ -106,9 +119,10 @@ export class RawHttpPool {
   #head = 0;
   readonly host: string;
 
-  constructor(url: string, connections: number) {
+  /** `host`: the Host header of every request built (default the URL's authority). */
+  constructor(url: string, connections: number, host?: string) {
     const u = new URL(url);
-    this.host = u.host;
+    this.host = host ?? u.host;
     for (let i = 0; i < connections; i++) {
       const c = new Conn(
         u.hostname,

@@ -22,9 +22,19 @@ export function ensureWrk(...more: string[]): void {
   });
 }
 
-/** Runs `wrk -t1 -c<connections> -d<seconds>s --latency url` and reads its summary. */
-export function runWrk(url: string, connections: number, seconds: number): WrkResult {
-  return parseWrk(execFileSync('wrk', wrkArgs(url, connections, seconds), { encoding: 'utf8' }));
+/**
+ * Runs `wrk -t1 -c<connections> -d<seconds>s --latency url` and reads its summary; `headers`
+ * (`Name: value`) go out with every request (`-H`), e.g. a Host naming a service.
+ */
+export function runWrk(
+  url: string,
+  connections: number,
+  seconds: number,
+  headers: readonly string[] = [],
+): WrkResult {
+  return parseWrk(
+    execFileSync('wrk', wrkArgs(url, connections, seconds, headers), { encoding: 'utf8' }),
+  );
 }
 
 /** runWrk without blocking: for loads that run at the same time. */
@@ -39,8 +49,14 @@ export async function runWrkAsync(
   return parseWrk(stdout);
 }
 
-function wrkArgs(url: string, connections: number, seconds: number): string[] {
-  return ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url];
+function wrkArgs(
+  url: string,
+  connections: number,
+  seconds: number,
+  headers: readonly string[] = [],
+): string[] {
+  const h = headers.flatMap((x) => ['-H', x]);
+  return ['-t1', `-c${connections}`, `-d${seconds}s`, ...h, '--latency', url];
 }
 
 function parseWrk(out: string): WrkResult {

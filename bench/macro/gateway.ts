@@ -14,7 +14,13 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { profiling } from '../lib/agent.js';
-import { startUpstream, UPSTREAM_BODY, writeGatewayConfig } from '../lib/gateway-setup.js';
+import {
+  PROXY_LOAD_FLAGS,
+  startUpstream,
+  UPSTREAM_BODY,
+  writeGatewayConfig,
+  writeNginxConfig,
+} from '../lib/gateway-setup.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
 import { fixedRatePeer, loadPeer, type LoadRound } from '../lib/load-peer.js';
@@ -31,16 +37,11 @@ import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
 
 const opts = flags('npm run bench:gateway -- [flags]', {
-  connections: { default: 64, help: 'wrk connections' },
-  duration: { default: 10, help: 'seconds per wrk round' },
+  ...PROXY_LOAD_FLAGS,
   rounds: {
     default: 6,
     help: 'rounds (each runs every peer once; even ones in reverse order): even, so nginx and the gateway each go first in half',
   },
-  warmup: { default: 3, help: 'seconds of untimed wrk load per peer before the rounds' },
-  rate: { default: 1000, help: 'fixed rate (req/s) for the latency rounds' },
-  'fixed-duration': { default: 10, help: 'seconds per fixed-rate round' },
-  'quiet-wait': { default: 120, help: 'seconds to wait for other work on the machine to settle' },
   'cpu-prof': {
     default: false,
     help: 'run the gateway under --cpu-prof and report its profile over its wrk rounds',
@@ -171,38 +172,7 @@ runMain(async () => {
   await waitForLine(gateway, /listening on/);
 
   const ngPort = await freePort();
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `worker_processes 1;
-master_process off;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  # The defaults (1,000 requests, 75 s) would close client connections mid-run.
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  client_body_temp_path ${dir}/nginx-body;
-  proxy_temp_path ${dir}/nginx-proxy;
-  fastcgi_temp_path ${dir}/nginx-fastcgi;
-  uwsgi_temp_path ${dir}/nginx-uwsgi;
-  scgi_temp_path ${dir}/nginx-scgi;
-  upstream up { server 127.0.0.1:${upPort}; keepalive 128; }
-  server {
-    listen 127.0.0.1:${ngPort};
-    location / {
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    }
-  }
-}
-`,
-  );
-  const nginx = spawnChild('nginx', nginxBin, ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+  const nginx = spawnChild('nginx', nginxBin, writeNginxConfig(dir, 'nginx', ngPort, upPort));
 
   const hpPort = await freePort();
   writeFileSync(

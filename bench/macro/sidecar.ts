@@ -1,0 +1,394 @@
+/**
+ * @module bench:sidecar: a request crossing two sidecars against the same chain of two nginx.
+ * One node:http upstream (13 B body) and three chains to it, in one run: direct (the floor),
+ * the nginx pair (nginx A → nginx B → upstream, `proxy_pass` with upstream keepalive, one worker
+ * each) and the sidecar pair (sidecar A's outbound with `Host: <service>` → sidecar B's inbound →
+ * the upstream as B's app; real `meshwork sidecar` processes from dist/, B registered with a real
+ * agent, A routing on the agent's snapshot). wrk for maximum throughput in mirrored rounds (the
+ * two pairs back to back in every round; the target is the median of their round-by-round
+ * ratios); then latency at a fixed rate (open loop) for the three chains, with each sidecar's CPU
+ * per 1,000 rps and RSS. `--cpu-prof` adds sidecar A's and B's CPU profiles over their wrk rounds.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { join } from 'node:path';
+import { profileTables, summarizeProfile } from '../lib/cpuprofile.js';
+import { profiling } from '../lib/agent.js';
+import {
+  PROXY_LOAD_FLAGS,
+  startUpstream,
+  UPSTREAM_BODY,
+  writeNginxConfig,
+} from '../lib/gateway-setup.js';
+import { makeTempDir, runMain } from '../lib/cleanup.js';
+import { alternate, flags, sleep, type Peer } from '../lib/load.js';
+import { fixedRatePeer, loadPeer, type LoadRound } from '../lib/load-peer.js';
+import {
+  CpuWindow,
+  freePort,
+  readMemory,
+  REPO_ROOT,
+  spawnChild,
+  ThreadCpuWindow,
+  waitForLine,
+  type Child,
+} from '../lib/proc.js';
+import { ensureWrk, runWrk, type WrkResult } from '../lib/wrk.js';
+import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
+import { median, summarize } from '../lib/stats.js';
+
+const opts = flags('npm run bench:sidecar -- [flags]', {
+  ...PROXY_LOAD_FLAGS,
+  rounds: {
+    default: 6,
+    help: 'rounds (each runs every chain once; even ones in reverse order): even, so the nginx pair and the sidecar pair each go first in half',
+  },
+  'cpu-prof': {
+    default: false,
+    help: 'run the sidecars under --cpu-prof and report their profiles over their wrk rounds',
+  },
+});
+
+/** The service sidecar B fronts (the upstream is its app); sidecar A calls it by Host. */
+const SERVICE = 'bench-app';
+const DIRECT = 'direct';
+const NGINX = 'nginx pair';
+const SIDECARS = 'sidecar pair';
+
+/** One way from the load driver to the upstream, and the processes on it (first: the entry). */
+interface Chain {
+  readonly name: string;
+  readonly url: string;
+  /** The Host header to send (default the URL's authority). */
+  readonly host?: string;
+  readonly procs: readonly { readonly label: string; readonly child: Child }[];
+}
+
+/** A round of load with the cores of every process of its chain, by label. */
+type Measured<R> = R & { readonly cores: Record<string, number> };
+
+/** Wraps `peer` to read the CPU of each of `chain`'s processes over its round. */
+function measured<R>(chain: Chain, peer: Peer<R>): Peer<Measured<R>> {
+  return {
+    name: peer.name,
+    async run(round) {
+      const windows = chain.procs.map((p) => [p.label, new CpuWindow(p.child.pid)] as const);
+      const r = await peer.run(round);
+      const cores = Object.fromEntries(windows.map(([label, w]) => [label, w.read().cores]));
+      return { ...r, cores };
+    },
+  };
+}
+
+/** The [from, to] monoMicros() windows of the sidecar pair's wrk rounds (for its profiles). */
+const sidecarWindows: [number, number][] = [];
+
+/** Starts `meshwork sidecar` from dist/ on free loopback ports; resolves once it listens. */
+async function startSidecar(
+  name: string,
+  args: readonly string[],
+  profDir: string | undefined,
+): Promise<{ child: Child; inbound: string; outbound: string }> {
+  const child = spawnChild(name, process.execPath, [
+    ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir]),
+    join(REPO_ROOT, 'bin/meshwork.js'),
+    'sidecar',
+    ...['--inbound', '127.0.0.1:0', '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0'],
+    ...['--log-level', 'warn'],
+    ...args,
+  ]);
+  const m = await waitForLine(child, /inbound (http:\/\/\S+), outbound (http:\/\/\S+)/);
+  return { child, inbound: m[1] ?? '', outbound: m[2] ?? '' };
+}
+
+/** GETs `url` (fetch would not send another Host) and resolves with the body. */
+function getText(url: string, host: string | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, host === undefined ? {} : { headers: { host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    });
+    req.setTimeout(5_000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** The chain answers the upstream's bytes (polled: the sidecars route once the snapshot lands). */
+async function assertProxies(c: Chain): Promise<void> {
+  let text = '';
+  for (let i = 0; i < 100 && text !== UPSTREAM_BODY; i++) {
+    text = await getText(`${c.url}/`, c.host).catch(() => '');
+    if (text !== UPSTREAM_BODY) await sleep(100);
+  }
+  if (text !== UPSTREAM_BODY) throw new Error(`${c.name} does not proxy: "${text}"`);
+}
+
+runMain(async () => {
+  ensureWrk('nginx');
+  const busy = await settle(opts['quiet-wait']);
+  const dir = await makeTempDir('bench-sidecar');
+  const nginxBin = '/usr/sbin/nginx';
+  const versions = {
+    nginx: spawnSync(nginxBin, ['-v'], { encoding: 'utf8' }).stderr.toString().trim(),
+    // wrk -v prints its version, then exits 1.
+    wrk: (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '').trim(),
+  };
+
+  const { upstream, upstreamUrl, upPort, agent } = await startUpstream();
+  const profDir = profiling(opts['cpu-prof']).cpuProfDir;
+
+  // Sidecar B fronts the upstream as its app and registers it as SERVICE at B's inbound;
+  // sidecar A fronts the same app (only its TCP health check touches it) as another service,
+  // and reaches SERVICE through the agent's snapshot. Neither runs its app (no `-- CMD`).
+  const sidecarArgs = (service: string, data: string): string[] => [
+    ...['--service', service, '--app-port', String(upPort)],
+    ...['--registry', agent.url, '--data-dir', join(dir, data)],
+  ];
+  const b = await startSidecar('sidecar B', sidecarArgs(SERVICE, 'sidecar-b'), profDir);
+  const a = await startSidecar('sidecar A', sidecarArgs('bench-client', 'sidecar-a'), profDir);
+
+  const [ngA, ngB] = [await freePort(), await freePort()];
+  const nginxB = spawnChild('nginx B', nginxBin, writeNginxConfig(dir, 'nginx-b', ngB, upPort));
+  const nginxA = spawnChild('nginx A', nginxBin, writeNginxConfig(dir, 'nginx-a', ngA, ngB));
+
+  // The two pairs last and side by side: the rounds are mirrored (A B C, C B A), so the two run
+  // back to back in every round, each first in half of them.
+  const chains: Chain[] = [
+    { name: DIRECT, url: upstreamUrl, procs: [{ label: 'upstream', child: upstream }] },
+    {
+      name: NGINX,
+      url: `http://127.0.0.1:${ngA}`,
+      procs: [
+        { label: 'A', child: nginxA },
+        { label: 'B', child: nginxB },
+      ],
+    },
+    {
+      name: SIDECARS,
+      url: a.outbound,
+      host: SERVICE,
+      procs: [
+        { label: 'A', child: a.child },
+        { label: 'B', child: b.child },
+      ],
+    },
+  ];
+  for (const c of chains) await assertProxies(c);
+  const headers = (c: Chain): string[] => (c.host === undefined ? [] : [`Host: ${c.host}`]);
+  for (const c of chains) {
+    log(`warm-up ${c.name} ${opts.warmup}s`);
+    runWrk(`${c.url}/`, opts.connections, opts.warmup, headers(c));
+  }
+
+  type WrkRound = Measured<LoadRound<WrkResult>>;
+  const results = await alternate(
+    chains.map((c) =>
+      measured(
+        c,
+        loadPeer({
+          name: c.name,
+          pid: c.procs[0]?.child.pid ?? 0,
+          load: () => runWrk(`${c.url}/`, opts.connections, opts.duration, headers(c)),
+          rps: (r) => r.rps,
+          failure: (r) => (r.errors > 0 ? `${r.errors} wrk errors` : undefined),
+          ...(c.name === SIDECARS ? { windows: sidecarWindows } : {}),
+          restMs: 500,
+        }),
+      ),
+    ),
+    opts.rounds,
+    (name, round, r: WrkRound) =>
+      log(
+        `round ${round} ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.result.p99Ms)} ms, cores ${Object.entries(
+          r.cores,
+        )
+          .map(([k, v]) => `${k} ${fmt(v)}`)
+          .join(', ')}`,
+      ),
+    { order: 'mirrored' },
+  );
+  const wrkMed = (name: string, f: (r: WrkRound) => number): number =>
+    median((results.get(name) ?? []).map(f));
+  const rpsOf = (name: string): number => wrkMed(name, (r) => r.rps);
+
+  /** Sidecar A's CPU by thread over its last fixed-rate round. */
+  let sidecarThreads: ReturnType<ThreadCpuWindow['read']> = [];
+  // Latency at a fixed rate (open loop, latency from each request's due time), with the CPU of
+  // each process of the chain and the sidecars' memory at that rate.
+  const fixed = await alternate(
+    chains.map((c) => {
+      const peer = measured(
+        c,
+        fixedRatePeer({
+          name: c.name,
+          pid: c.procs[0]?.child.pid ?? 0,
+          url: c.url,
+          path: '/',
+          ...(c.host === undefined ? {} : { host: c.host }),
+          connections: 16,
+          rate: opts.rate,
+          seconds: opts['fixed-duration'],
+          failOnErrors: true,
+        }),
+      );
+      return {
+        name: c.name,
+        run: async (round: number) => {
+          const threads = c.name === SIDECARS ? new ThreadCpuWindow(a.child.pid) : undefined;
+          const r = await peer.run(round);
+          if (threads !== undefined) sidecarThreads = threads.read();
+          const mem = Object.fromEntries(
+            c.procs.map((p) => [p.label, readMemory(p.child.pid)] as const),
+          );
+          return { ...r, mem };
+        },
+      };
+    }),
+    opts.rounds,
+    (name, round, r) => {
+      const s = summarize(r.load.latencyMs);
+      log(
+        `fixed round ${round} ${name}: p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms, ${r.load.lateSends} late sends, cores ${Object.entries(
+          r.cores,
+        )
+          .map(([k, v]) => `${k} ${fmt(v)}`)
+          .join(', ')}`,
+      );
+    },
+    { order: 'mirrored' },
+  );
+  type FixedRound = NonNullable<ReturnType<typeof fixed.get>>[number];
+  const fixedMed = (name: string, f: (r: FixedRound) => number): number =>
+    median((fixed.get(name) ?? []).map(f));
+  const p99Of = (name: string): number => fixedMed(name, (r) => summarize(r.load.latencyMs).p99);
+  const p50Of = (name: string): number => fixedMed(name, (r) => summarize(r.load.latencyMs).p50);
+
+  const endMem = { A: readMemory(a.child.pid), B: readMemory(b.child.pid) };
+  await Promise.all([a.child.stop(), b.child.stop(), nginxA.stop(), nginxB.stop()]);
+  await upstream.stop();
+  await agent.stop();
+
+  const report = new Report('sidecar', 'npm run bench:sidecar');
+  report.quiet(busy);
+  report.meta(`peers: ${versions.nginx} (two processes); ${versions.wrk}`);
+  report.meta(
+    `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${chains.map((c) => c.name).join(' → ')} (every other round in reverse), after ${opts.warmup}s warm-up each; upstream node:http (13 B body) in its own process; every proxy one process, one worker; wrk, the four proxies and the upstream share the machine's 2 cores`,
+  );
+  const nginxRps = rpsOf(NGINX);
+  const coresOf = (r: { cores: Record<string, number> }): number =>
+    Object.values(r.cores).reduce((s, v) => s + v, 0);
+  report.section(
+    'Throughput (wrk, medians)',
+    table(
+      [
+        'chain',
+        'req/s',
+        'rounds',
+        'vs nginx pair',
+        'p99 ms',
+        'cores A',
+        'cores B',
+        'µs CPU/req (A+B)',
+      ],
+      chains.map((c) => [
+        c.name,
+        fmt(rpsOf(c.name)),
+        (results.get(c.name) ?? []).map((r) => fmt(r.rps)).join(' / '),
+        ratio(rpsOf(c.name), nginxRps),
+        fmt(wrkMed(c.name, (r) => r.result.p99Ms)),
+        fmt(wrkMed(c.name, (r) => r.cores.A ?? r.cores.upstream ?? NaN)),
+        c.name === DIRECT ? '-' : fmt(wrkMed(c.name, (r) => r.cores.B ?? NaN)),
+        c.name === DIRECT ? '-' : fmt(wrkMed(c.name, (r) => (coresOf(r) / r.rps) * 1e6)),
+      ]),
+    ),
+  );
+  const sc = results.get(SIDECARS) ?? [];
+  const ng = results.get(NGINX) ?? [];
+  const paired = sc.map((r, i) => ({ a: r.rps, b: ng[i]?.rps ?? NaN }));
+  const pairedMedian = median(paired.map((p) => p.a / p.b));
+  report.section(
+    'The sidecar pair against the nginx pair, round by round (back to back in each round)',
+    table(
+      ['round', 'sidecar pair req/s', 'nginx pair req/s', 'sidecars / nginx', 'ran first'],
+      [
+        ...paired.map((p, i) => [
+          String(i + 1),
+          fmt(p.a),
+          fmt(p.b),
+          ratio(p.a, p.b),
+          i % 2 === 0 ? NGINX : SIDECARS,
+        ]),
+        ['median', '', '', `${pairedMedian.toFixed(3)}x`, ''],
+      ],
+    ),
+  );
+  report.meta(
+    `sidecar pair vs nginx pair: ${pairedMedian.toFixed(3)}x, the median of the round-by-round ratios (the figure the target is read from); ${(rpsOf(SIDECARS) / nginxRps).toFixed(3)}x as the ratio of the two medians`,
+  );
+  const per1k = (cores: number): number => (cores / opts.rate) * 1000;
+  report.section(
+    `Latency at a fixed ${opts.rate} req/s (open loop, 16 connections, medians of ${opts.rounds} rounds)`,
+    table(
+      [
+        'chain',
+        'p50 ms',
+        'p99 ms',
+        'added p99 ms vs direct',
+        'vCPU per 1,000 rps: A',
+        'B',
+        'RSS MiB: A',
+        'B',
+      ],
+      chains.map((c) => {
+        const two = c.name !== DIRECT;
+        const rss = (label: string): string =>
+          fmt(fixedMed(c.name, (r) => r.mem[label]?.rssMiB ?? NaN));
+        return [
+          c.name,
+          fmt(p50Of(c.name)),
+          fmt(p99Of(c.name)),
+          two ? fmt(p99Of(c.name) - p99Of(DIRECT)) : '-',
+          fmt(per1k(fixedMed(c.name, (r) => r.cores.A ?? r.cores.upstream ?? NaN))),
+          two ? fmt(per1k(fixedMed(c.name, (r) => r.cores.B ?? NaN))) : '-',
+          two ? rss('A') : rss('upstream'),
+          two ? rss('B') : '-',
+        ];
+      }),
+    ),
+  );
+  report.meta(
+    `sidecar memory at the end: A RSS ${fmt(endMem.A.rssMiB)} MiB (peak VmHWM ${fmt(endMem.A.hwmMiB)} MiB), B RSS ${fmt(endMem.B.rssMiB)} MiB (peak ${fmt(endMem.B.hwmMiB)} MiB); the peaks include wrk's saturating rounds`,
+  );
+  report.section(
+    `Sidecar A's CPU by thread at ${opts.rate} req/s (its last fixed-rate round, cores)`,
+    table(
+      ['thread', 'user', 'system', 'vCPU per 1,000 rps'],
+      sidecarThreads.map((t) => [
+        t.thread,
+        fmt(t.user),
+        fmt(t.system),
+        fmt(per1k(t.user + t.system)),
+      ]),
+    ),
+  );
+  if (profDir !== undefined) {
+    for (const [label, child] of [
+      ['A (outbound)', a.child],
+      ['B (inbound)', b.child],
+    ] as const) {
+      const file = readdirSync(profDir).find(
+        (f) => f.includes(`.${child.pid}.`) && f.endsWith('.cpuprofile'),
+      );
+      if (file === undefined) continue;
+      report.section(
+        `Sidecar ${label} CPU profile over the sidecar pair's wrk rounds (V8 samples are wall-clock; native socket work in libuv's poll phase is sampled as idle)`,
+        profileTables(summarizeProfile(join(profDir, file), 25, sidecarWindows)),
+      );
+    }
+  }
+  report.finish();
+});
