@@ -83,6 +83,8 @@ describe('watchMemoryFallbacks', () => {
     assert.equal(await gauge(metrics, 'young-generation'), 1);
     clock.advance(YOUNG_GENERATION_CHECK_MS * 5);
     assert.equal(checks, 3, 'no checks once it broke');
-    assert.deepEqual(warns, [[{ part: 'young-generation', reason: state.grown }, 'memory saving off']]);
+    assert.deepEqual(warns, [
+      [{ part: 'young-generation', reason: state.grown }, 'memory saving off'],
+    ]);
   });
 });
