@@ -456,6 +456,29 @@ describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real si
   let agent: AgentProcess;
   const procs: SidecarProcess[] = [];
 
+  /** Applies the seed's documents named `names`, as the seed wrote them, byte for byte. */
+  const applySeedDocs = async (file: string, names: readonly string[]): Promise<void> => {
+    const text = readFileSync(SEED, 'utf8');
+    const docs = parseAllDocuments(text).filter((d) =>
+      names.includes(String(d.getIn(['metadata', 'name']))),
+    );
+    assert.equal(docs.length, names.length);
+    const path = join(dir, file);
+    writeFileSync(path, docs.map((d) => text.slice(d.range[0], d.range[1])).join('\n---\n'));
+    const r = await runCli(['apply', '-f', path], { MESHWORK_ADDR: agent.url });
+    assert.equal(r.code, 0, r.stderr);
+  };
+  /** The real curl through the caller's (pedido-service's) outbound port. */
+  const curl = async (...headers: string[]): Promise<{ name: string; url: string }> => {
+    const caller = procs[2] as SidecarProcess;
+    const args = ['-sS', '--max-time', '5', ...headers.flatMap((h) => ['-H', h])];
+    const { stdout } = await promisify(execFile)('curl', [
+      ...args,
+      `${caller.outboundUrl}/usuarios/1`,
+    ]);
+    return JSON.parse(stdout) as { name: string; url: string };
+  };
+
   before(async () => {
     agent = await spawnAgent(['--dev', '--log-level', 'warn']);
   });
@@ -471,17 +494,7 @@ describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real si
     // The canary's two documents as the seed wrote them, byte for byte. The file's
     // PeerAuthentication (STRICT) and AuthorizationPolicies are issue 20's: a sidecar refuses
     // a snapshot it cannot enforce whole.
-    const text = readFileSync(SEED, 'utf8');
-    const docs = parseAllDocuments(text).filter((d) =>
-      ['usuario-service-canary', 'usuario-service-subsets'].includes(
-        String(d.getIn(['metadata', 'name'])),
-      ),
-    );
-    assert.equal(docs.length, 2);
-    const canary = join(dir, 'canary.yaml');
-    writeFileSync(canary, docs.map((d) => text.slice(d.range[0], d.range[1])).join('\n---\n'));
-    const r = await runCli(['apply', '-f', canary], { MESHWORK_ADDR: agent.url });
-    assert.equal(r.code, 0, r.stderr);
+    await applySeedDocs('canary.yaml', ['usuario-service-canary', 'usuario-service-subsets']);
 
     const start = async (version: string): Promise<SidecarProcess> => {
       const appPort = await freePort();
@@ -505,14 +518,6 @@ describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real si
       ])),
     );
     const caller = procs[2] as SidecarProcess;
-    const curl = async (...headers: string[]): Promise<{ name: string; url: string }> => {
-      const args = ['-sS', '--max-time', '5', ...headers.flatMap((h) => ['-H', h])];
-      const { stdout } = await promisify(execFile)('curl', [
-        ...args,
-        `${caller.outboundUrl}/usuarios/1`,
-      ]);
-      return JSON.parse(stdout) as { name: string; url: string };
-    };
     // Both instances registered, passing and in the caller's snapshot.
     await until(
       async () => {
@@ -536,6 +541,23 @@ describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real si
       const plain = await curl('Host: usuario-service');
       assert.equal(plain.name, 'usuario-v1');
       assert.equal(plain.url, '/usuarios/1');
+      assert.equal((await curl('Host: usuario-service', 'x-canary: true')).name, 'usuario-v2');
+    }
+  });
+
+  it('the seed’s traffic VirtualService (no hosts, weights on single destinations) does the same', async () => {
+    const caller = procs[2] as SidecarProcess;
+    const version = async (): Promise<string> =>
+      (await http(caller.adminUrl, 'GET', '/config_dump')).body.version as string;
+    const before = await version();
+    const del = await runCli(['delete', 'virtualservice', 'usuario-service-canary'], {
+      MESHWORK_ADDR: agent.url,
+    });
+    assert.equal(del.code, 0, del.stderr);
+    await applySeedDocs('traffic.yaml', ['usuario-service-routing']);
+    await until(async () => (await version()) !== before, 10_000, 'the new snapshot in force');
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await curl('Host: usuario-service')).name, 'usuario-v1');
       assert.equal((await curl('Host: usuario-service', 'x-canary: true')).name, 'usuario-v2');
     }
   });
