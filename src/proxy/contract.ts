@@ -10,6 +10,7 @@ import type { MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Cluster } from './cluster.js';
 import type { Filter } from './filter.js';
+import type { DownstreamSocket } from './peer-identity.js';
 import type { RouteMirror } from './filters/mirror/route-mirror.js';
 import type { ProxyMetrics, RouteClusterStats } from './proxy-metrics.js';
 import type { RequestTarget } from './request-target.js';
@@ -33,6 +34,7 @@ export interface ProxyRoute {
 }
 
 export type { UpstreamDispatcher, UpstreamHandler } from './upstream-dispatcher.js';
+export type { DownstreamSocket } from './peer-identity.js';
 
 /** A downstream request's head as the engine reads it (node:http's IncomingMessage has it). */
 export interface ProxyRequestHead {
@@ -43,7 +45,7 @@ export interface ProxyRequestHead {
   readonly rawHeaders: string[];
   readonly httpVersionMajor: number;
   readonly httpVersionMinor: number;
-  readonly socket: { readonly remoteAddress?: string | undefined };
+  readonly socket: DownstreamSocket;
 }
 
 /**

@@ -10,7 +10,13 @@ import type { RetryState } from '../client/resilience/index.js';
 import { errors, isMeshError, type MeshError } from '../core/errors.js';
 import { Attempt, type AttemptOwner } from './attempt.js';
 import type { Cluster } from './cluster.js';
-import type { ExchangeContext, ProxyRequest, ProxyResponse, ProxyRoute } from './contract.js';
+import type {
+  DownstreamSocket,
+  ExchangeContext,
+  ProxyRequest,
+  ProxyResponse,
+  ProxyRoute,
+} from './contract.js';
 import { replyFor, routeNotFound, sendLocalReply, upstreamFailure } from './error-reply.js';
 import { isDelay, type FilterExchange, type LocalReply, type ResponseTap } from './filter.js';
 import {
@@ -45,6 +51,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
   readonly #req: ProxyRequest;
   readonly #res: ProxyResponse;
   readonly method: string;
+  readonly socket: DownstreamSocket;
   readonly headers: IncomingHttpHeaders;
   path: string;
   #extra: RequestHeaderExtras | undefined;
@@ -78,6 +85,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
     this.#req = req;
     this.#res = res;
     this.method = req.method ?? 'GET';
+    this.socket = req.socket;
     this.headers = req.headers;
     this.path = req.url ?? '/';
     const h = req.headers;

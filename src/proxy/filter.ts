@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ResponseHeaderList } from './headers.js';
+import type { DownstreamSocket } from './peer-identity.js';
 
 /** A reply the proxy sends itself, without asking an upstream. */
 export interface LocalReply {
@@ -46,6 +47,8 @@ export interface ResponseTap {
 /** The parts of one request a filter may read and change. */
 export interface FilterExchange {
   readonly method: string;
+  /** The downstream connection (its peer's address; `peerIdentity(socket)` when verified). */
+  readonly socket: DownstreamSocket;
   /** The downstream request's headers (read-only). */
   readonly headers: IncomingHttpHeaders;
   /** The path (with query) the upstream will see; filters may rewrite it. */

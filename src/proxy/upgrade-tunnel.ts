@@ -6,7 +6,7 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errors, isMeshError } from '../core/errors.js';
-import type { ExchangeContext, ProxyRequestHead } from './contract.js';
+import type { DownstreamSocket, ExchangeContext, ProxyRequestHead } from './contract.js';
 import { rawReply, replyFor, routeNotFound, upstreamFailure } from './error-reply.js';
 import { isDelay, type FilterExchange } from './filter.js';
 import {
@@ -125,12 +125,14 @@ export function tunnelUpgrade(
 /** The FilterExchange of an Upgrade request. */
 class UpgradeExchange implements FilterExchange {
   readonly method: string;
+  readonly socket: DownstreamSocket;
   readonly headers: IncomingHttpHeaders;
   path: string;
   extra: RequestHeaderExtras | undefined;
   remove: Set<string> | undefined;
   constructor(req: ProxyRequestHead, path: string) {
     this.method = req.method ?? 'GET';
+    this.socket = req.socket;
     this.headers = req.headers;
     this.path = path;
   }

@@ -54,6 +54,7 @@ function runFilters(
   const removed: string[] = [];
   const ex: FilterExchange = {
     method: 'GET',
+    socket: {},
     headers,
     path,
     setRequestHeader: (n, v) => set.push([n, v]),

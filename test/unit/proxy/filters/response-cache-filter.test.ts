@@ -13,6 +13,7 @@ import { FakeClock } from '../../../../src/testing/fake-clock.js';
 function exchange(path: string, headers: IncomingHttpHeaders = {}, method = 'GET'): FilterExchange {
   return {
     method,
+    socket: {},
     headers: { host: 'shop', ...headers },
     path,
     setRequestHeader: () => {},
