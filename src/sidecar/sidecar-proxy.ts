@@ -7,7 +7,6 @@
  * health checks, the app's lifecycle and the admin port are the `meshwork sidecar` command's.
  */
 import { networkInterfaces } from 'node:os';
-import type { SecureContextOptions } from 'node:tls';
 import type { BalancerSpec } from '../client/balancers/index.js';
 import {
   createRetryPolicy,
@@ -51,6 +50,7 @@ import {
   type UpstreamPoolSettings,
 } from '../proxy/snapshot-routes.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
+import type { MeshTlsIdentity } from '../proxy/tls-identity.js';
 import { splitOriginalDestination, type OriginalDestinationSplit } from './original-destination.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 
@@ -96,8 +96,11 @@ export interface SidecarProxyOptions {
   readonly retry?: Readonly<Partial<RetryPolicyOptions>>;
   readonly outlierDetection?: Readonly<Record<string, unknown>>;
   readonly panicThresholdPercent?: number;
-  /** Issue 20 (mTLS): the listeners' TLS context. Not supported yet: start refuses it. */
-  readonly tls?: SecureContextOptions;
+  /**
+   * Issue 20 (mTLS): the sidecar's leaf, key and trust bundle (its identity manager). Not
+   * supported yet: start refuses it.
+   */
+  readonly tls?: MeshTlsIdentity;
   /**
    * Issue 20 (authorization): asked once per inbound request before it goes to the app; a
    * MeshError is answered (replyFor) instead. MUST NOT throw.

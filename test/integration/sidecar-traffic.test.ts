@@ -446,7 +446,10 @@ describe('sidecar data path: the inbound policy hook (issue 20 plugs authorizati
   });
 
   it('refuses a TLS context until mTLS is built (issue 20)', async () => {
-    await assert.rejects(startSidecarProxy({ ...BASE, tls: {} }, silentLogger), /tls/);
+    await assert.rejects(
+      startSidecarProxy({ ...BASE, tls: {} as MeshTlsIdentity }, silentLogger),
+      /tls/,
+    );
   });
 });
 

@@ -184,6 +184,19 @@ export interface MeshSnapshot {
   /** Sidecars only. */
   readonly inbound?: SnapshotInbound;
   readonly egress: { readonly mode: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
+  /**
+   * Issue 20: the mesh CA's trust, pushed so every proxy learns a root rotation: verify peers
+   * against `bundlePem`; when `activeRootId` changes, get a leaf from the new root. Absent: the
+   * agent has no CA (mTLS cannot be used).
+   */
+  readonly ca?: SnapshotTrust;
+}
+
+export interface SnapshotTrust {
+  readonly trustDomain: string;
+  /** Every root's PEM (active first, then the ones being retired). */
+  readonly bundlePem: string;
+  readonly activeRootId: string;
 }
 
 /** One frame of the push stream (`GET /api/v1/mesh/stream`), one JSON object per line. */
