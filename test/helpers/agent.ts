@@ -125,6 +125,7 @@ export function startClusterAgent(
   nodeName: string,
   prefix?: string,
   flags: Record<string, unknown> = {},
+  deps: AgentDeps = {},
 ): Promise<RunningAgent> {
   return startAgent(
     resolveAgentOptions({
@@ -140,5 +141,6 @@ export function startClusterAgent(
       },
     }),
     silentLogger,
+    deps,
   );
 }
