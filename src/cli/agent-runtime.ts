@@ -19,9 +19,19 @@ import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
+import { AclSystem } from '../registry/acl/acl-system.js';
+import {
+  createEtcdAclStore,
+  createMemoryAclStore,
+  createSqliteAclStore,
+  type AclStore,
+} from '../registry/acl/acl-store.js';
+import { fileAuditSink, loggerAuditSink, type AuditSink } from '../registry-api/audit-log.js';
 
 export interface RunningAgent {
   readonly registry: Registry;
+  /** The agent's tokens and policies (its resolver is off unless `acl.enabled`). */
+  readonly acl: AclSystem;
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:8500. */
   readonly url: string;
   /** Where DNS listens (UDP and TCP), or undefined with `dns: off`. */
@@ -99,13 +109,39 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     ownership: cluster.ownership,
   });
   holder.registry = reg;
+  // Tokens and policies live beside the catalog, in a store of their own (acl-store.ts).
+  const aclStore: AclStore =
+    kind === 'memory'
+      ? createMemoryAclStore()
+      : kind === 'etcd'
+        ? createEtcdAclStore({ endpoints: options.etcdEndpoints, prefix: options.etcdPrefix })
+        : createSqliteAclStore(resolve(options.dataDir));
+  const acl = new AclSystem({
+    store: aclStore,
+    enabled: options.acl.enabled,
+    defaultPolicy: options.acl.defaultPolicy,
+    shared: kind === 'etcd',
+    refreshMs: options.acl.refreshMs,
+  });
+  const audit: AuditSink | undefined =
+    options.auditLog === ''
+      ? undefined
+      : options.auditLog === '-'
+        ? loggerAuditSink(logger)
+        : fileAuditSink(resolve(options.auditLog), logger);
+  const closeAcl = async (): Promise<void> => {
+    await acl.close();
+    await audit?.close();
+  };
   try {
     await cluster.start();
     await reg.start();
+    await acl.start();
   } catch (err) {
     await cluster.leave();
     await reg.close();
     await store.close();
+    await closeAcl();
     throw err;
   }
 
@@ -147,6 +183,9 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     logger,
     members,
     plugins: [push.routes],
+    acl,
+    ...(audit === undefined ? {} : { audit }),
+    httpMaxConnsPerClient: options.httpMaxConnsPerClient,
     isReady: () => reg.writable,
     notReadyReason: () => reg.unwritableReason,
     consul: {
@@ -176,12 +215,21 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     await cluster.leave();
     await stopMesh();
     await reg.close();
+    await closeAcl();
     throw err;
   }
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
   url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  const dns = createAgentDns({ options, registry: reg, host, membership, logger, metrics });
+  const dns = createAgentDns({
+    options,
+    registry: reg,
+    host,
+    membership,
+    logger,
+    metrics,
+    ...(options.acl.enabled && options.acl.dns ? { acl } : {}),
+  });
   try {
     await dns?.listen();
     await cluster.join({ nodeName: options.nodeName, url, joinedAt });
@@ -192,12 +240,14 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     await app.close();
     await stopMesh();
     await reg.close();
+    await closeAcl();
     throw err;
   }
   logger.info({ url, store: store.kind, nodeName: options.nodeName }, 'agent listening');
 
   return {
     registry: reg,
+    acl,
     url,
     dns: dns?.address,
     applyConfigServices,
@@ -209,6 +259,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
       await app.close();
       await stopMesh();
       await reg.close();
+      await closeAcl();
     },
   };
 }
