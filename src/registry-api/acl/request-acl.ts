@@ -22,7 +22,7 @@ export interface ApiAclResolver extends AclResolver {
 /** What one request's ACL state holds. */
 export interface RequestAcl {
   readonly auth: Authorizer;
-  /** The resources the request's checks named (`service:payments`), for the audit log. */
+  /** The resources the request's checks named (`service:payments`, `key:app/x`), for the audit log. */
   readonly what: string[];
   /** Whether a check asked for write access. */
   wrote: boolean;
@@ -55,7 +55,10 @@ export function requestAcl(req: FastifyRequest): RequestAcl {
 
 function record(state: RequestAcl, kind: AclResourceKind, name: string, access: AclAccess): void {
   if (access === 'write') state.wrote = true;
-  const what = kind === 'mesh' || kind === 'acl' || kind === 'operator' ? kind : `${kind}:${name}`;
+  const what =
+    kind === 'mesh' || kind === 'acl' || kind === 'operator'
+      ? kind
+      : `${kind === 'kv' ? 'key' : kind}:${name}`;
   if (state.what.length < 16 && !state.what.includes(what)) state.what.push(what);
 }
 
