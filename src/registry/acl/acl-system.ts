@@ -17,6 +17,7 @@ import {
   emptyRules,
   mergeRules,
   parseAclRules,
+  strongest,
   type ParsedRules,
 } from './acl-rules.js';
 import type { AclDocument, AclStore, StoredAclPolicy, StoredAclToken } from './acl-store.js';
@@ -216,7 +217,7 @@ export class AclSystem implements AclResolver {
     }
     if (token.legacy !== undefined && token.legacy.rules !== '') {
       try {
-        mergeRules(merged, parseAclRules(token.legacy.rules));
+        mergeRules(merged, legacyPrefixes(parseAclRules(token.legacy.rules)));
       } catch {
         // Stored rules were checked when written; a bad one grants nothing.
       }
@@ -496,4 +497,18 @@ function checkPolicy(
     rules,
     datacenters: [...(input.datacenters ?? [])],
   };
+}
+
+/**
+ * Legacy tokens' rules as Consul (1.4 to 1.10) read them: before 1.4, `key "app/"` and
+ * `service "web"` were prefix rules, so a legacy token's exact rules match as prefixes.
+ */
+function legacyPrefixes(rules: ParsedRules): ParsedRules {
+  const out = emptyRules();
+  for (const kind of ['service', 'kv', 'node', 'agent'] as const) {
+    const { exact, prefix } = rules.segmented[kind];
+    const target = out.segmented[kind].prefix;
+    for (const [name, d] of [...prefix, ...exact]) target.set(name, strongest(target.get(name), d));
+  }
+  return { segmented: out.segmented, scalar: { ...rules.scalar } };
 }
