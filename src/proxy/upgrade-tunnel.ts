@@ -4,6 +4,7 @@
  * flow both ways until either side closes.
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errors, isMeshError } from '../core/errors.js';
 import type { DownstreamSocket, ExchangeContext, ProxyRequestHead } from './contract.js';
@@ -67,9 +68,14 @@ export function tunnelUpgrade(
       exchange.remove,
       true,
     );
+    // mTLS to a sidecar: the handshake's connection is the transport's (verified TLS).
+    const transport = cluster.transportOf(endpoint);
     const upstream = httpRequest({
       host: endpoint.address,
       port: endpoint.port,
+      ...(transport === undefined
+        ? {}
+        : { createConnection: () => transport.connect(endpoint.address, endpoint.port) as Socket }),
       method: req.method,
       path: exchange.path,
       headers,

@@ -227,7 +227,9 @@ export class ParserFeed {
       }
     });
     const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
-    if (options.native !== false && handle?.isStreamBase === true) {
+    // Bytes already read into the stream (a first byte peeked at to tell TLS from plaintext,
+    // mesh-tls.ts) come as 'data': reading natively would pass them by.
+    if (options.native !== false && handle?.isStreamBase === true && socket.readableLength === 0) {
       parser.consume(handle);
       this.#handle = handle;
       parser[(HTTPParser as NodeHttpParserClass).kOnExecute] = onParsed;

@@ -1,0 +1,452 @@
+// mTLS between sidecars (issue 20, "mTLS between sidecars"): in-process sidecar proxies with
+// identities from a local test CA, real app servers, and real clients: openssl s_client and curl
+// with and without certificates against the inbound side, and sidecar A's outbound side
+// originating mTLS to sidecar B's inbound side (app -> A -> B -> app).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { silentLogger } from '../../src/core/logger.js';
+import type { MtlsMode } from '../../src/protocol/mesh/specs.js';
+import {
+  SOURCE_PRINCIPAL_HEADER,
+  SOURCE_SERVICE_HEADER,
+  startSidecarProxy,
+  TLS_MODE_ISTIO,
+  TLS_MODE_META,
+  type RunningSidecarProxy,
+  type SidecarProxyOptions,
+} from '../../src/sidecar/sidecar-proxy.js';
+import { fakeInstance, fakeResource } from '../../src/testing/fake-mesh-catalog.js';
+import {
+  call,
+  describeOnEachHttp1,
+  startUpstream,
+  until,
+  type Upstream,
+} from '../helpers/gateway.js';
+import {
+  createTestCa,
+  expiredLeaf,
+  testIdentity,
+  type TestCa,
+  type TestIdentity,
+  type TestLeaf,
+} from '../helpers/test-ca.js';
+import { compileSidecarSnapshot as compileFor } from '../helpers/mesh-snapshot.js';
+
+const BASE: SidecarProxyOptions = {
+  service: 'orders',
+  namespace: 'default',
+  appHost: '127.0.0.1',
+  appPort: 1,
+  inbound: '127.0.0.1:0',
+  outbound: '127.0.0.1:0',
+  upstreams: [],
+  connectTimeoutMs: 2_000,
+  requestTimeoutMs: 10_000,
+  drainTimeoutMs: 2_000,
+};
+
+/** A PeerAuthentication for the workload `app: <service>`. */
+const peerAuth = (service: string, mode: MtlsMode, ports?: Record<string, MtlsMode>) =>
+  fakeResource('PeerAuthentication', `${service}-mtls`, {
+    selector: { matchLabels: { app: service } },
+    mtls: { mode },
+    ...(ports === undefined
+      ? {}
+      : {
+          portLevelMtls: Object.fromEntries(
+            Object.entries(ports).map(([p, m]) => [p, { mode: m }]),
+          ),
+        }),
+  });
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a real client (openssl, curl) with a deadline; never rejects. */
+function run(cmd: string, args: readonly string[], input = ''): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({
+        code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1,
+        stdout,
+        stderr,
+      }),
+    );
+    child.stdin?.end(input);
+  });
+}
+
+/** The port of a `http://host:port` URL. */
+const portOf = (url: string): number => Number(new URL(url).port);
+
+/** The value of `meshwork_sidecar_mtls_connections_total{direction,result}` (0 when absent). */
+async function tlsCount(
+  proxy: RunningSidecarProxy,
+  direction: string,
+  result: string,
+): Promise<number> {
+  const text = await proxy.metricsText();
+  const re = new RegExp(
+    `^meshwork_sidecar_mtls_connections_total\\{direction="${direction}",result="${result}"\\} (\\d+)$`,
+    'm',
+  );
+  return Number(re.exec(text)?.[1] ?? 0);
+}
+
+describeOnEachHttp1('sidecar mTLS', (http1) => {
+  const deps = http1.deps;
+  let dir: string;
+  let ca: TestCa;
+  let otherCa: TestCa;
+  let ordersLeaf: TestLeaf;
+  let paymentsId: TestIdentity;
+  let ordersId: TestIdentity;
+  let app: Upstream;
+  let b: RunningSidecarProxy;
+  let a: RunningSidecarProxy;
+  /** PEM files the real clients read. */
+  const files: Record<string, string> = {};
+
+  /** A caller sidecar `checkout` with an identity of the mesh CA. */
+  const startCheckout = async (): Promise<RunningSidecarProxy> =>
+    startSidecarProxy(
+      { ...BASE, service: 'checkout', tls: await identityOf(ca, 'checkout') },
+      silentLogger,
+      deps,
+    );
+
+  /** B's inbound mode, as its snapshot (compiled from a PeerAuthentication) sets it. */
+  const setMode = (mode: MtlsMode, ports?: Record<string, MtlsMode>): void => {
+    b.applySnapshot(compileFor('payments', [], [peerAuth('payments', mode, ports)]));
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'meshwork-mtls-'));
+    ca = await createTestCa();
+    otherCa = await createTestCa('unrelated root');
+    ordersLeaf = await ca.serviceLeaf('orders');
+    // B's leaf also names localhost, so curl (which checks a host name) can verify it.
+    paymentsId = testIdentity(
+      await ca.serviceLeaf('payments', 'default', { dnsNames: ['localhost'] }),
+      ca.certPem,
+    );
+    ordersId = testIdentity(ordersLeaf, ca.certPem);
+    const write = (name: string, pem: string): void => {
+      const path = join(dir, name);
+      writeFileSync(path, pem);
+      files[name] = path;
+    };
+    write('root.pem', ca.certPem);
+    write('orders.pem', ordersLeaf.certPem);
+    write('orders.key', ordersLeaf.keyPem);
+    const foreign = await otherCa.serviceLeaf('orders');
+    write('foreign.pem', foreign.certPem);
+    write('foreign.key', foreign.keyPem);
+    const expired = await expiredLeaf(ca, 'orders');
+    write('expired.pem', expired.certPem);
+    write('expired.key', expired.keyPem);
+
+    app = await startUpstream('payments-app');
+    b = await startSidecarProxy(
+      { ...BASE, service: 'payments', appPort: app.port, tls: paymentsId },
+      silentLogger,
+      deps,
+    );
+    a = await startSidecarProxy({ ...BASE, tls: ordersId }, silentLogger, deps);
+    a.applySnapshot(compileFor('orders', [paymentsAt('p1', portOf(b.inboundUrl))], []));
+  });
+
+  after(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** curl to B's inbound over TLS as `localhost`, with a client certificate (or none). */
+  const curlTls = (cert: 'orders' | 'foreign' | 'expired' | undefined, extra: string[] = []) =>
+    run('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '--cacert',
+      files['root.pem'] as string,
+      ...(cert === undefined
+        ? []
+        : ['--cert', files[`${cert}.pem`] as string, '--key', files[`${cert}.key`] as string]),
+      '--resolve',
+      `localhost:${portOf(b.inboundUrl)}:127.0.0.1`,
+      '-w',
+      '\n%{http_code}',
+      ...extra,
+      `https://localhost:${portOf(b.inboundUrl)}/who`,
+    ]);
+
+  /** openssl s_client with `cert` (or none) sending one request; its output. */
+  const sClient = (cert: 'orders' | 'foreign' | 'expired' | undefined) =>
+    run(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${portOf(b.inboundUrl)}`,
+        '-CAfile',
+        files['root.pem'] as string,
+        '-verify_return_error',
+        '-ign_eof',
+        ...(cert === undefined
+          ? []
+          : ['-cert', files[`${cert}.pem`] as string, '-key', files[`${cert}.key`] as string]),
+      ],
+      'GET /who HTTP/1.1\r\nHost: payments\r\nConnection: close\r\n\r\n',
+    );
+
+  it('STRICT: serves a client with a certificate of the mesh CA, the app told its principal (openssl s_client, curl)', async () => {
+    setMode('STRICT');
+    const hits = app.hits;
+    const s = await sClient('orders');
+    assert.match(s.stdout, /Protocol\s*: TLSv1\.3/);
+    assert.match(s.stdout, /HTTP\/1\.1 200 /);
+    const c = await curlTls('orders', [
+      '-H',
+      `${SOURCE_PRINCIPAL_HEADER}: cluster.local/ns/default/sa/admin`,
+    ]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /\n200$/);
+    assert.equal(app.hits, hits + 2);
+    const seen = app.seen.at(-1);
+    // The forged principal is gone: the one the app sees is the certificate's.
+    assert.equal(seen?.headers[SOURCE_PRINCIPAL_HEADER], 'cluster.local/ns/default/sa/orders');
+    assert.equal(seen?.headers[SOURCE_SERVICE_HEADER], 'orders');
+  });
+
+  it('STRICT: refuses plaintext (the connection is closed), a client without a certificate, one from another CA and an expired one', async () => {
+    setMode('STRICT');
+    const hits = app.hits;
+    const refusedBefore = await tlsCount(b, 'inbound', 'refused_plaintext');
+    const plain = await run('curl', ['-sS', '--max-time', '10', `${b.inboundUrl}/who`]);
+    assert.notEqual(plain.code, 0);
+    // curl: 52 "empty reply from server" (or 56, a reset): closed without an answer.
+    assert.ok(plain.code === 52 || plain.code === 56, `curl exit ${plain.code}: ${plain.stderr}`);
+    assert.equal(await tlsCount(b, 'inbound', 'refused_plaintext'), refusedBefore + 1);
+
+    const failedBefore = await tlsCount(b, 'inbound', 'handshake_failed');
+    for (const cert of [undefined, 'foreign', 'expired'] as const) {
+      const s = await sClient(cert);
+      assert.doesNotMatch(s.stdout, /HTTP\/1\.1/, `s_client with ${cert ?? 'no'} certificate`);
+      const c = await curlTls(cert);
+      assert.notEqual(c.code, 0, `curl with ${cert ?? 'no'} certificate: ${c.stdout}`);
+    }
+    assert.equal(app.hits, hits);
+    await until(async () => (await tlsCount(b, 'inbound', 'handshake_failed')) >= failedBefore + 6);
+  });
+
+  it('PERMISSIVE: takes plaintext and mTLS on the same port; a plaintext caller gets no principal, whatever it sends', async () => {
+    setMode('PERMISSIVE');
+    const plain = await call(b.inboundUrl, '/who', {
+      headers: { [SOURCE_PRINCIPAL_HEADER]: 'cluster.local/ns/default/sa/admin' },
+    });
+    assert.equal(plain.status, 200);
+    assert.equal(app.seen.at(-1)?.headers[SOURCE_PRINCIPAL_HEADER], undefined);
+    const c = await curlTls('orders');
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /\n200$/);
+    assert.equal(
+      app.seen.at(-1)?.headers[SOURCE_PRINCIPAL_HEADER],
+      'cluster.local/ns/default/sa/orders',
+    );
+    // A pipelined plaintext pair: the byte looked at first is not lost.
+    const raw = await rawExchange(
+      portOf(b.inboundUrl),
+      'GET /one HTTP/1.1\r\nHost: payments\r\n\r\nGET /two HTTP/1.1\r\nHost: payments\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(raw.match(/HTTP\/1\.1 200 /g)?.length, 2, raw);
+  });
+
+  it('DISABLE: plaintext only; a TLS handshake gets no certificate', async () => {
+    setMode('DISABLE');
+    const plain = await call(b.inboundUrl, '/who');
+    assert.equal(plain.status, 200);
+    const s = await sClient('orders');
+    assert.doesNotMatch(s.stdout, /Protocol\s*: TLSv1\.3/);
+    assert.doesNotMatch(s.stdout, /HTTP\/1\.1 200/);
+  });
+
+  it('portLevelMtls for the app port overrides the workload mode', async () => {
+    setMode('PERMISSIVE', { [String(app.port)]: 'STRICT' });
+    const plain = await run('curl', ['-sS', '--max-time', '10', `${b.inboundUrl}/who`]);
+    assert.notEqual(plain.code, 0);
+    setMode('STRICT', { [String(app.port)]: 'PERMISSIVE' });
+    assert.equal((await call(b.inboundUrl, '/who')).status, 200);
+  });
+
+  it('outbound: A originates mTLS to B (STRICT), B checks A, A checks B is payments; the app sees orders', async () => {
+    setMode('STRICT');
+    const r = await call(a.outboundUrl, '/through', {
+      headers: { host: 'payments', [SOURCE_PRINCIPAL_HEADER]: 'forged' },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, 'payments-app');
+    const seen = app.seen.at(-1);
+    assert.equal(seen?.url, '/through');
+    assert.equal(seen?.headers[SOURCE_PRINCIPAL_HEADER], 'cluster.local/ns/default/sa/orders');
+    assert.ok((await tlsCount(a, 'outbound', 'mtls')) >= 1);
+  });
+
+  /**
+   * Calls payments through a fresh sidecar `checkout` whose snapshot says an instance of
+   * payments is at a sidecar with `peerTls` (an impostor); answers the response, and whether
+   * the impostor's app was reached.
+   */
+  const callImpostor = async (peerTls: TestIdentity) => {
+    const peerApp = await startUpstream('impostor-app');
+    const peer = await startSidecarProxy(
+      { ...BASE, service: 'payments', appPort: peerApp.port, tls: peerTls },
+      silentLogger,
+      deps,
+    );
+    const c = await startCheckout();
+    try {
+      const impostor = paymentsAt('p-impostor', portOf(peer.inboundUrl));
+      c.applySnapshot(compileFor('checkout', [impostor], []));
+      const r = await call(c.outboundUrl, '/x', { headers: { host: 'payments' } });
+      return {
+        r,
+        reached: peerApp.hits > 0,
+        mismatches: await tlsCount(c, 'outbound', 'identity_mismatch'),
+      };
+    } finally {
+      await Promise.all([c.close(), peer.close()]);
+      await peerApp.close();
+    }
+  };
+
+  it('outbound: refuses a peer whose SPIFFE ID is another service (503 naming both)', async () => {
+    const { r, reached, mismatches } = await callImpostor(await identityOf(ca, 'evil'));
+    assert.equal(r.status, 503, r.text);
+    const body = JSON.parse(r.text) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'MESHWORK_ERR_PROXY_UPSTREAM_TLS');
+    assert.match(body.error.message, /spiffe:\/\/cluster\.local\/ns\/default\/sa\/evil/);
+    assert.match(
+      body.error.message,
+      /expected spiffe:\/\/cluster\.local\/ns\/default\/sa\/payments/,
+    );
+    assert.equal(reached, false);
+    assert.ok(mismatches >= 1);
+  });
+
+  it('outbound: refuses a peer whose certificate is from another CA (503)', async () => {
+    const foreign = testIdentity(await otherCa.serviceLeaf('payments'), ca.certPem);
+    const { r, reached } = await callImpostor(foreign);
+    assert.equal(r.status, 503, r.text);
+    assert.match(r.text, /MESHWORK_ERR_PROXY_UPSTREAM_TLS/);
+    assert.match(r.text, /certificate was refused/);
+    assert.equal(reached, false);
+  });
+
+  it('DestinationRule tls DISABLE sends plaintext (refused by a STRICT peer), ISTIO_MUTUAL forces mTLS without the meta', async () => {
+    setMode('STRICT');
+    const c = await startCheckout();
+    try {
+      const bare = paymentsAt('p-bare', portOf(b.inboundUrl), {});
+      const rule = (mode: 'DISABLE' | 'ISTIO_MUTUAL') =>
+        fakeResource('DestinationRule', 'payments-tls', {
+          host: 'payments',
+          trafficPolicy: { tls: { mode } },
+        });
+      // No meta: auto mTLS sends plaintext, which STRICT refuses.
+      c.applySnapshot(compileFor('checkout', [bare], []));
+      assert.notEqual(
+        (await call(c.outboundUrl, '/x', { headers: { host: 'payments' } })).status,
+        200,
+      );
+      c.applySnapshot(compileFor('checkout', [bare], [rule('ISTIO_MUTUAL')]));
+      assert.equal(
+        (await call(c.outboundUrl, '/x', { headers: { host: 'payments' } })).status,
+        200,
+      );
+      const tagged = { ...bare, meta: { [TLS_MODE_META]: TLS_MODE_ISTIO } };
+      c.applySnapshot(compileFor('checkout', [tagged], [rule('DISABLE')]));
+      assert.notEqual(
+        (await call(c.outboundUrl, '/x', { headers: { host: 'payments' } })).status,
+        200,
+      );
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('resumes TLS sessions: new connections to a known endpoint skip the full handshake', async () => {
+    setMode('STRICT');
+    const c = await startCheckout();
+    try {
+      c.applySnapshot(compileFor('checkout', [paymentsAt('p1', portOf(b.inboundUrl))], []));
+      // One connection, a full handshake; its session ticket is cached.
+      const first = await call(c.outboundUrl, '/first', { headers: { host: 'payments' } });
+      assert.equal(first.status, 200);
+      assert.equal(await tlsCount(c, 'outbound', 'mtls'), 1);
+      // Four at once, held by the app until all four are in: three new connections.
+      const held: (() => void)[] = [];
+      app.handler = (req, res) => {
+        req.resume();
+        held.push(() => res.end('payments-app'));
+        if (held.length === 4) for (const release of held) release();
+      };
+      try {
+        const all = await Promise.all(
+          [1, 2, 3, 4].map(() => call(c.outboundUrl, '/again', { headers: { host: 'payments' } })),
+        );
+        assert.deepEqual(
+          all.map((r) => r.status),
+          [200, 200, 200, 200],
+        );
+      } finally {
+        app.handler = undefined;
+      }
+      assert.equal(await tlsCount(c, 'outbound', 'resumed'), 3);
+      assert.equal(await tlsCount(c, 'outbound', 'mtls'), 1);
+      // A resumed connection still carries the caller's verified identity.
+      assert.equal(
+        app.seen.at(-1)?.headers[SOURCE_PRINCIPAL_HEADER],
+        'cluster.local/ns/default/sa/checkout',
+      );
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+/** An instance of payments at 127.0.0.1:`port`, registered by a sidecar with an identity by default. */
+function paymentsAt(
+  id: string,
+  port: number,
+  meta: Record<string, string> = { [TLS_MODE_META]: TLS_MODE_ISTIO },
+) {
+  return fakeInstance(id, 'payments', { address: '127.0.0.1', port, meta });
+}
+
+/** An identity for `service` signed by `ca`. */
+async function identityOf(ca: TestCa, service: string): Promise<TestIdentity> {
+  return testIdentity(await ca.serviceLeaf(service), ca.certPem);
+}
+
+/** Writes `request` on a plain connection and answers everything read until the server closes. */
+function rawExchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1');
+    let text = '';
+    socket.setTimeout(10_000, () => socket.destroy(new Error('rawExchange: no close in 10 s')));
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(text));
+  });
+}
