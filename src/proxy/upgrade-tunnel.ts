@@ -41,7 +41,13 @@ export function tunnelUpgrade(
   }
   const exchange = new UpgradeExchange(req, target.path);
   const cluster = route.pickCluster();
-  for (const f of cluster.chain(route.filtersFor?.(cluster) ?? route.filters)) {
+  // The listener's own filters first, as for a request (a sidecar's inbound side: the caller's
+  // verified identity headers, its policy hook, its rate limit): a tunnel is no way around them.
+  const filters = [
+    ...(engine.options.filters ?? []),
+    ...cluster.chain(route.filtersFor?.(cluster) ?? route.filters),
+  ];
+  for (const f of filters) {
     const status = f.onRequest?.(exchange);
     if (status === undefined || status === 'continue') continue;
     // A fault delay does not hold a tunnel (its abort, if drawn, still answers).

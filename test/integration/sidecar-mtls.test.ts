@@ -5,11 +5,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { silentLogger } from '../../src/core/logger.js';
+import type { MeshResource } from '../../src/protocol/mesh/resource.js';
 import type { MtlsMode } from '../../src/protocol/mesh/specs.js';
 import {
   SOURCE_PRINCIPAL_HEADER,
@@ -117,12 +120,35 @@ describeOnEachHttp1('sidecar mTLS', (http1) => {
   const files: Record<string, string> = {};
 
   /** A caller sidecar `checkout` with an identity of the mesh CA. */
-  const startCheckout = async (): Promise<RunningSidecarProxy> =>
+  const startCheckout = async (tls?: TestIdentity): Promise<RunningSidecarProxy> =>
     startSidecarProxy(
-      { ...BASE, service: 'checkout', tls: await identityOf(ca, 'checkout') },
+      {
+        ...BASE,
+        service: 'checkout',
+        tls: tls ?? (await identityOf(ca, 'checkout')),
+        upstreamKeepAliveMs: 60_000,
+      },
       silentLogger,
       deps,
     );
+
+  /**
+   * `n` calls at once, each held by the app until all `n` are in (so the caller opens `n`
+   * connections); answers their statuses.
+   */
+  const heldBurst = async (n: number, send: () => Promise<{ status: number }>) => {
+    const held: (() => void)[] = [];
+    app.handler = (req, res) => {
+      req.resume();
+      held.push(() => res.end('payments-app'));
+      if (held.length === n) for (const release of held) release();
+    };
+    try {
+      return (await Promise.all(Array.from({ length: n }, send))).map((r) => r.status);
+    } finally {
+      app.handler = undefined;
+    }
+  };
 
   /** B's inbound mode, as its snapshot (compiled from a PeerAuthentication) sets it. */
   const setMode = (mode: MtlsMode, ports?: Record<string, MtlsMode>): void => {
@@ -157,7 +183,14 @@ describeOnEachHttp1('sidecar mTLS', (http1) => {
 
     app = await startUpstream('payments-app');
     b = await startSidecarProxy(
-      { ...BASE, service: 'payments', appPort: app.port, tls: paymentsId },
+      {
+        ...BASE,
+        service: 'payments',
+        appPort: app.port,
+        tls: paymentsId,
+        // Kept open however slow the machine: the renewal test counts B's connections.
+        downstreamKeepAliveMs: 120_000,
+      },
       silentLogger,
       deps,
     );
@@ -301,6 +334,131 @@ describeOnEachHttp1('sidecar mTLS', (http1) => {
     assert.ok((await tlsCount(a, 'outbound', 'mtls')) >= 1);
   });
 
+  it('a leaf renewal under continuous load loses no request, keeps the open connections, and new handshakes use the new leaf', async () => {
+    setMode('STRICT');
+    const checkoutId = await identityOf(ca, 'checkout');
+    const c = await startCheckout(checkoutId);
+    try {
+      c.applySnapshot(compileFor('checkout', [paymentsAt('p1', portOf(b.inboundUrl))], []));
+      const workers = 4;
+      // Four held at the app at once: four connections from checkout to B, all established.
+      assert.deepEqual(
+        await heldBurst(workers, () =>
+          call(c.outboundUrl, '/warm', { headers: { host: 'payments' } }),
+        ),
+        [200, 200, 200, 200],
+      );
+      const before = await tlsCount(b, 'inbound', 'mtls');
+      const statuses = new Map<number, number>();
+      let sent = 0;
+      let renewed = false;
+      const renewAt = 150;
+      const total = 400;
+      const worker = async (): Promise<void> => {
+        while (sent < total) {
+          sent++;
+          if (sent >= renewAt && !renewed) {
+            renewed = true;
+            // Both sides renew at once, mid-load.
+            paymentsId.renew(
+              await ca.serviceLeaf('payments', 'default', { dnsNames: ['localhost'] }),
+            );
+            checkoutId.renew(await ca.serviceLeaf('checkout'));
+          }
+          const r = await call(c.outboundUrl, '/load', { headers: { host: 'payments' } });
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        }
+      };
+      await Promise.all(Array.from({ length: workers }, () => worker()));
+      assert.ok(renewed);
+      assert.deepEqual([...statuses], [[200, total]]);
+      // No new connection to B: the four open ones carried the load across the renewal.
+      assert.equal(await tlsCount(b, 'inbound', 'mtls'), before);
+      // A new handshake gets B's new leaf.
+      const s = await run(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${portOf(b.inboundUrl)}`,
+          '-cert',
+          files['orders.pem'] as string,
+          '-key',
+          files['orders.key'] as string,
+        ],
+        '',
+      );
+      const served = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(
+        s.stdout,
+      )?.[0];
+      assert.equal(squash(served), squash(paymentsId.leaf().certPem));
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("tunnels an Upgrade (WebSocket-style) over mTLS, with the caller's principal and no forged one", async () => {
+    setMode('STRICT');
+    let upgradeHeaders: Record<string, unknown> | undefined;
+    const onUpgrade = (req: IncomingMessage, socket: Duplex): void => {
+      upgradeHeaders = req.headers;
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n',
+      );
+      socket.pipe(socket);
+    };
+    app.server.on('upgrade', onUpgrade);
+    try {
+      const socket = netConnect(portOf(a.outboundUrl), '127.0.0.1');
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.write(
+        `GET /ws HTTP/1.1\r\nHost: payments\r\nConnection: Upgrade\r\nUpgrade: echo\r\n${SOURCE_PRINCIPAL_HEADER}: forged\r\n\r\n`,
+      );
+      await until(() => text.includes('\r\n\r\n'));
+      assert.match(text, /^HTTP\/1\.1 101 /);
+      socket.write('ping over mTLS');
+      await until(() => text.endsWith('ping over mTLS'));
+      socket.destroy();
+      assert.equal(upgradeHeaders?.[SOURCE_PRINCIPAL_HEADER], 'cluster.local/ns/default/sa/orders');
+    } finally {
+      app.server.off('upgrade', onUpgrade);
+    }
+  });
+
+  it('a sidecar without an identity refuses STRICT and ISTIO_MUTUAL: a NACK saying it cannot honour them', async () => {
+    const bare = await startSidecarProxy({ ...BASE, service: 'payments' }, silentLogger, deps);
+    try {
+      const mutual = fakeResource('DestinationRule', 'orders-tls', {
+        host: 'orders',
+        trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } },
+      });
+      const problemsOf = (resources: MeshResource[]): string => {
+        try {
+          bare.applySnapshot(compileFor('payments', [fakeInstance('o1', 'orders')], resources));
+        } catch (err) {
+          return ((err as { details?: { problems?: string[] } }).details?.problems ?? []).join(
+            '\n',
+          );
+        }
+        return 'applied';
+      };
+      assert.match(
+        problemsOf([peerAuth('payments', 'STRICT')]),
+        /^inbound\.mtls: STRICT needs an mTLS identity .* cannot honour it$/,
+      );
+      assert.match(
+        problemsOf([mutual]),
+        /clusters\[\d+\] \(orders\)\.tls\.mode: ISTIO_MUTUAL needs this sidecar's mTLS identity/,
+      );
+      // PERMISSIVE is fine without one (plaintext is all it gets).
+      bare.applySnapshot(compileFor('payments', [], [peerAuth('payments', 'PERMISSIVE')]));
+      assert.equal(bare.mtls, false);
+    } finally {
+      await bare.close();
+    }
+  });
+
   /**
    * Calls payments through a fresh sidecar `checkout` whose snapshot says an instance of
    * payments is at a sidecar with `peerTls` (an impostor); answers the response, and whether
@@ -394,23 +552,10 @@ describeOnEachHttp1('sidecar mTLS', (http1) => {
       assert.equal(first.status, 200);
       assert.equal(await tlsCount(c, 'outbound', 'mtls'), 1);
       // Four at once, held by the app until all four are in: three new connections.
-      const held: (() => void)[] = [];
-      app.handler = (req, res) => {
-        req.resume();
-        held.push(() => res.end('payments-app'));
-        if (held.length === 4) for (const release of held) release();
-      };
-      try {
-        const all = await Promise.all(
-          [1, 2, 3, 4].map(() => call(c.outboundUrl, '/again', { headers: { host: 'payments' } })),
-        );
-        assert.deepEqual(
-          all.map((r) => r.status),
-          [200, 200, 200, 200],
-        );
-      } finally {
-        app.handler = undefined;
-      }
+      assert.deepEqual(
+        await heldBurst(4, () => call(c.outboundUrl, '/again', { headers: { host: 'payments' } })),
+        [200, 200, 200, 200],
+      );
       assert.equal(await tlsCount(c, 'outbound', 'resumed'), 3);
       assert.equal(await tlsCount(c, 'outbound', 'mtls'), 1);
       // A resumed connection still carries the caller's verified identity.
@@ -431,6 +576,11 @@ function paymentsAt(
   meta: Record<string, string> = { [TLS_MODE_META]: TLS_MODE_ISTIO },
 ) {
   return fakeInstance(id, 'payments', { address: '127.0.0.1', port, meta });
+}
+
+/** A PEM's base64 without its armour and line breaks (undefined stays undefined). */
+function squash(pem: string | undefined): string | undefined {
+  return pem?.replace(/-----[A-Z ]+-----|\s/g, '');
 }
 
 /** An identity for `service` signed by `ca`. */
