@@ -296,12 +296,18 @@ describeOnEachHttp1('sidecar mTLS', (http1) => {
       app.seen.at(-1)?.headers[SOURCE_PRINCIPAL_HEADER],
       'cluster.local/ns/default/sa/orders',
     );
-    // A pipelined plaintext pair: the byte looked at first is not lost.
-    const raw = await rawExchange(
-      portOf(b.inboundUrl),
-      'GET /one HTTP/1.1\r\nHost: payments\r\n\r\nGET /two HTTP/1.1\r\nHost: payments\r\nConnection: close\r\n\r\n',
+    // A pipelined plaintext pair: the byte looked at first is not lost; then a third request on
+    // the same connection, read as the rest of its bytes are (natively, on the own server).
+    const raw = await rawExchange(portOf(b.inboundUrl), [
+      'GET /one HTTP/1.1\r\nHost: payments\r\n\r\nGET /two HTTP/1.1\r\nHost: payments\r\n\r\n',
+      '',
+      'GET /three HTTP/1.1\r\nHost: payments\r\nConnection: close\r\n\r\n',
+    ]);
+    assert.equal(raw.match(/HTTP\/1\.1 200 /g)?.length, 3, raw);
+    assert.deepEqual(
+      app.seen.slice(-3).map((r) => r.url),
+      ['/one', '/two', '/three'],
     );
-    assert.equal(raw.match(/HTTP\/1\.1 200 /g)?.length, 2, raw);
   });
 
   it('DISABLE: plaintext only; a TLS handshake gets no certificate', async () => {
@@ -588,14 +594,26 @@ async function identityOf(ca: TestCa, service: string): Promise<TestIdentity> {
   return testIdentity(await ca.serviceLeaf(service), ca.certPem);
 }
 
-/** Writes `request` on a plain connection and answers everything read until the server closes. */
-function rawExchange(port: number, request: string): Promise<string> {
+/**
+ * Writes `requests` on one plain connection, each after the answer to the previous one (told by
+ * its body, `payments-app`), and answers everything read until the server closes.
+ */
+function rawExchange(port: number, requests: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = netConnect(port, '127.0.0.1');
     let text = '';
+    let sent = 0;
+    const next = (): void => {
+      const r = requests[sent++];
+      if (r !== undefined) socket.write(r);
+    };
     socket.setTimeout(10_000, () => socket.destroy(new Error('rawExchange: no close in 10 s')));
-    socket.on('connect', () => socket.write(request));
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('connect', next);
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      const answered = text.split('payments-app').length - 1;
+      while (answered >= sent && sent < requests.length) next();
+    });
     socket.on('error', reject);
     socket.on('close', () => resolve(text));
   });
