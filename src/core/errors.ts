@@ -94,6 +94,11 @@ export const ERROR_CODES = {
   PROXY_OVERFLOW: 'MESHWORK_ERR_PROXY_OVERFLOW',
   /** The local rate limit's bucket is empty: retry after `retryAfterMs`. */
   PROXY_RATE_LIMITED: 'MESHWORK_ERR_PROXY_RATE_LIMITED',
+  /**
+   * mTLS to an upstream sidecar failed: its certificate does not chain to the trust bundle, or
+   * its SPIFFE ID is not the destination service's.
+   */
+  PROXY_UPSTREAM_TLS: 'MESHWORK_ERR_PROXY_UPSTREAM_TLS',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
@@ -410,6 +415,16 @@ export const errors = {
       ERROR_CODES.PROXY_OVERFLOW,
       `upstream "${service}" is at its ${limit} (${value}): request not sent`,
       { retryable: true, details: { service, limit, value } },
+    ),
+  proxyUpstreamTls: (service: string, reason: string, cause?: unknown): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_UPSTREAM_TLS,
+      `mTLS to upstream "${service}" failed: ${reason}`,
+      {
+        retryable: true,
+        details: { service, reason },
+        cause,
+      },
     ),
   proxyRateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.PROXY_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {

@@ -22,6 +22,8 @@ import { watchMemoryFallbacks, type MemoryFallbackChecks } from './memory-fallba
 import { createSidecarAdmin } from './sidecar-admin.js';
 import {
   startSidecarProxy,
+  TLS_MODE_ISTIO,
+  TLS_MODE_META,
   type RunningSidecarProxy,
   type SidecarProxyDeps,
 } from './sidecar-proxy.js';
@@ -197,6 +199,8 @@ export async function startSidecar(
       'app-port': String(options.appPort),
       'sidecar-version': SIDECAR_VERSION,
       protocol: 'http',
+      // Auto mTLS: other sidecars reach this one over mTLS when it has an identity.
+      ...(dataPath.mtls ? { [TLS_MODE_META]: TLS_MODE_ISTIO } : {}),
     },
     source: 'sidecar',
     checks: [
