@@ -25,6 +25,13 @@ import type {
   MeshResourceResponse,
 } from '../protocol/mesh/api.js';
 import type { RegistrationInput } from '../protocol/registration.js';
+import {
+  CA_LEAF_PATH,
+  CA_ROOTS_PATH,
+  type CaRootsResponse,
+  type LeafSignRequest,
+  type LeafSignResponse,
+} from '../protocol/mesh/ca.js';
 import type { CheckStatus, InstanceStatus } from '../core/types.js';
 
 export interface RegistryClientOptions {
@@ -32,6 +39,11 @@ export interface RegistryClientOptions {
   readonly addresses: readonly string[];
   /** Per-request timeout (blocking queries add their wait). */
   readonly timeoutMs?: number;
+  /**
+   * An ACL token, sent with every request as `X-Consul-Token` (issue 20). Needed where the
+   * agent enforces ACLs, e.g. by a sidecar to get its service's certificate.
+   */
+  readonly token?: string;
 }
 
 export const DEFAULT_REGISTRY_CLIENT_OPTIONS = Object.freeze({ timeoutMs: 10_000 });
@@ -50,6 +62,7 @@ export interface InstanceQuery {
 export class RegistryClient {
   readonly #addresses: readonly string[];
   readonly #timeoutMs: number;
+  readonly #token: string | undefined;
   /** Short requests: a small pool per agent. */
   readonly #dispatcher: Dispatcher;
   /**
@@ -66,6 +79,7 @@ export class RegistryClient {
       throw errors.validation('addresses', 'give at least one agent address');
     this.#addresses = options.addresses.map((a) => a.replace(/\/+$/, ''));
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_CLIENT_OPTIONS.timeoutMs;
+    this.#token = options.token === '' ? undefined : options.token;
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
     this.#long = new Agent({ keepAliveTimeout: 10_000 });
   }
@@ -116,6 +130,24 @@ export class RegistryClient {
    */
   meshProxies(options: { local?: boolean } = {}): Promise<ProxyStatusList> {
     return this.#json('GET', `/api/v1/mesh/proxies${options.local === true ? '?local=true' : ''}`);
+  }
+
+  /**
+   * The mesh CA's trust bundle (`GET /api/v1/mesh/ca/roots`). An agent without a CA answers
+   * 404: a MeshError whose `details.status` is 404.
+   */
+  caRoots(): Promise<CaRootsResponse> {
+    return this.#json('GET', CA_ROOTS_PATH);
+  }
+
+  /**
+   * Asks the agent's CA to sign a CSR for a service (`POST /api/v1/mesh/ca/leaf`); the token
+   * must allow writing that service.
+   * @example
+   * const leaf = await client.signLeaf({ csr: csrPem, service: 'orders', namespace: 'default' });
+   */
+  signLeaf(req: LeafSignRequest): Promise<LeafSignResponse> {
+    return this.#json('POST', CA_LEAF_PATH, req);
   }
 
   services(): Promise<ServiceListResponse> {
@@ -257,9 +289,11 @@ export class RegistryClient {
           headersTimeout: timeout,
           bodyTimeout: timeout,
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-          ...(body === undefined
-            ? {}
-            : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          headers: {
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(this.#token === undefined ? {} : { 'x-consul-token': this.#token }),
+          },
         });
       } catch (err) {
         if (opts.signal?.aborted === true) throw err;
