@@ -17,6 +17,15 @@ import type {
   WatchEvent,
 } from '../protocol/api-types.js';
 import type { ProxyStatusList } from '../protocol/mesh/snapshot.js';
+import {
+  CA_LEAF_PATH,
+  CA_ROOTS_PATH,
+  CA_ROTATE_PATH,
+  type CaRootsResponse,
+  type LeafSignRequest,
+  type LeafSignResponse,
+  type RotateRequest,
+} from '../protocol/mesh/ca.js';
 import type {
   MeshApplyBody,
   MeshApplyResponse,
@@ -25,13 +34,6 @@ import type {
   MeshResourceResponse,
 } from '../protocol/mesh/api.js';
 import type { RegistrationInput } from '../protocol/registration.js';
-import {
-  CA_LEAF_PATH,
-  CA_ROOTS_PATH,
-  type CaRootsResponse,
-  type LeafSignRequest,
-  type LeafSignResponse,
-} from '../protocol/mesh/ca.js';
 import type { CheckStatus, InstanceStatus } from '../core/types.js';
 
 export interface RegistryClientOptions {
@@ -39,10 +41,7 @@ export interface RegistryClientOptions {
   readonly addresses: readonly string[];
   /** Per-request timeout (blocking queries add their wait). */
   readonly timeoutMs?: number;
-  /**
-   * An ACL token, sent with every request as `X-Consul-Token` (issue 20). Needed where the
-   * agent enforces ACLs, e.g. by a sidecar to get its service's certificate.
-   */
+  /** ACL token sent with every request (`X-Consul-Token`); none by default. */
   readonly token?: string;
 }
 
@@ -62,7 +61,6 @@ export interface InstanceQuery {
 export class RegistryClient {
   readonly #addresses: readonly string[];
   readonly #timeoutMs: number;
-  readonly #token: string | undefined;
   /** Short requests: a small pool per agent. */
   readonly #dispatcher: Dispatcher;
   /**
@@ -73,6 +71,7 @@ export class RegistryClient {
    */
   readonly #long: Dispatcher;
   #preferred = 0;
+  readonly #token: string | undefined;
 
   constructor(options: RegistryClientOptions) {
     if (options.addresses.length === 0)
@@ -132,22 +131,22 @@ export class RegistryClient {
     return this.#json('GET', `/api/v1/mesh/proxies${options.local === true ? '?local=true' : ''}`);
   }
 
-  /**
-   * The mesh CA's trust bundle (`GET /api/v1/mesh/ca/roots`). An agent without a CA answers
-   * 404: a MeshError whose `details.status` is 404.
-   */
+  /** The mesh CA's trust bundle. */
   caRoots(): Promise<CaRootsResponse> {
     return this.#json('GET', CA_ROOTS_PATH);
   }
 
   /**
-   * Asks the agent's CA to sign a CSR for a service (`POST /api/v1/mesh/ca/leaf`); the token
-   * must allow writing that service.
-   * @example
-   * const leaf = await client.signLeaf({ csr: csrPem, service: 'orders', namespace: 'default' });
+   * A leaf certificate for the key of `request.csr`, for `request.service` (the token must
+   * allow writing that service).
    */
-  signLeaf(req: LeafSignRequest): Promise<LeafSignResponse> {
-    return this.#json('POST', CA_LEAF_PATH, req);
+  caSignLeaf(request: LeafSignRequest): Promise<LeafSignResponse> {
+    return this.#json('POST', CA_LEAF_PATH, request);
+  }
+
+  /** Rotates the mesh CA's root; the old root stays in the bundle for `overlap` (e.g. `1h`). */
+  caRotate(request: RotateRequest = {}): Promise<CaRootsResponse> {
+    return this.#json('POST', CA_ROTATE_PATH, request);
   }
 
   services(): Promise<ServiceListResponse> {
@@ -289,11 +288,11 @@ export class RegistryClient {
           headersTimeout: timeout,
           bodyTimeout: timeout,
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
           headers: {
             ...(body === undefined ? {} : { 'content-type': 'application/json' }),
             ...(this.#token === undefined ? {} : { 'x-consul-token': this.#token }),
           },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
       } catch (err) {
         if (opts.signal?.aborted === true) throw err;

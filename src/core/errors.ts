@@ -97,6 +97,8 @@ export const ERROR_CODES = {
    * token may not write the service) or answered a leaf that is not the sidecar's.
    */
   SIDECAR_IDENTITY: 'MESHWORK_ERR_SIDECAR_IDENTITY',
+  /** The request's ACL token lacks a permission the request needs (`details.missing` names it). */
+  ACL_PERMISSION_DENIED: 'MESHWORK_ERR_ACL_PERMISSION_DENIED',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -408,6 +410,11 @@ export const errors = {
   /** `retryable`: the agent was away or failed (5xx), not a refusal or a wrong leaf. */
   sidecarIdentity: (message: string, retryable: boolean, cause?: unknown): MeshError =>
     new MeshError(ERROR_CODES.SIDECAR_IDENTITY, message, { retryable, cause }),
+  /** `missing`: the permission as ACL decisions name it, e.g. `service:payments write`. */
+  permissionDenied: (missing: string): MeshError =>
+    new MeshError(ERROR_CODES.ACL_PERMISSION_DENIED, `permission denied: missing ${missing}`, {
+      details: { missing },
+    }),
   rateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
       details: { retryAfterMs },

@@ -25,7 +25,7 @@ import type { KeyAndCsr } from './csr.js';
 /** What the identity manager asks of the agent (RegistryClient implements it). */
 export interface CaClient {
   caRoots(): Promise<CaRootsResponse>;
-  signLeaf(req: LeafSignRequest): Promise<LeafSignResponse>;
+  caSignLeaf(req: LeafSignRequest): Promise<LeafSignResponse>;
 }
 
 /** Makes a key and a CSR for a SPIFFE ID (default: ./csr.ts, loaded on first use). */
@@ -319,7 +319,7 @@ export class SidecarIdentity implements MeshTlsIdentity {
     const { keyPem, csrPem } = await makeCsr(this.spiffeId, this.#o.service);
     let res: LeafSignResponse;
     try {
-      res = await this.#o.client.signLeaf({
+      res = await this.#o.client.caSignLeaf({
         csr: csrPem,
         service: this.#o.service,
         namespace: this.#o.namespace,

@@ -1,5 +1,5 @@
 /**
- * @module RegistryClient's mesh CA calls (issue 20): `caRoots()` and `signLeaf()` on their paths,
+ * @module RegistryClient's mesh CA calls (issue 20): `caRoots()` and `caSignLeaf()` on their paths,
  * the token sent as `X-Consul-Token` (and no header without one), and the agent's errors (404:
  * no CA; 403: a token that may not write the service) as MeshErrors with the status.
  */
@@ -56,7 +56,7 @@ describe('RegistryClient mesh CA calls', () => {
     );
     const client = new RegistryClient({ addresses: [a.url], token: 's3cret' });
     assert.deepEqual(await client.caRoots(), ROOTS);
-    const leaf = await client.signLeaf({ csr: 'CSR', service: 'orders', namespace: 'shop' });
+    const leaf = await client.caSignLeaf({ csr: 'CSR', service: 'orders', namespace: 'shop' });
     assert.equal(leaf.certPem, 'C');
     assert.deepEqual(
       a.seen.map((s) => [s.method, s.url, s.token]),
@@ -103,7 +103,7 @@ describe('RegistryClient mesh CA calls', () => {
       (err: unknown) => isMeshError(err) && err.details?.status === 404,
     );
     await assert.rejects(
-      client.signLeaf({ csr: 'x', service: 'orders' }),
+      client.caSignLeaf({ csr: 'x', service: 'orders' }),
       (err: unknown) =>
         isMeshError(err) && err.details?.status === 403 && /service:orders write/.test(err.message),
     );

@@ -59,10 +59,10 @@ class FakeCaClient implements CaClient {
   rootsFailures: MeshError[] = [];
   signed: LeafSignResponse[] = [];
   requests: LeafSignRequest[] = [];
-  /** The fake clock's time of each signLeaf call. */
+  /** The fake clock's time of each caSignLeaf call. */
   requestedAt: number[] = [];
   rootsCalls = 0;
-  /** Overrides what signLeaf answers (a wrong leaf). */
+  /** Overrides what caSignLeaf answers (a wrong leaf). */
   tamper: ((res: LeafSignResponse) => Promise<LeafSignResponse>) | undefined;
 
   constructor(
@@ -104,7 +104,7 @@ class FakeCaClient implements CaClient {
     });
   }
 
-  async signLeaf(req: LeafSignRequest): Promise<LeafSignResponse> {
+  async caSignLeaf(req: LeafSignRequest): Promise<LeafSignResponse> {
     this.requests.push(req);
     this.requestedAt.push(this.clock.now());
     const failure = this.signFailures.shift();
