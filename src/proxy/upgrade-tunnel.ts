@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { errors, isMeshError } from '../core/errors.js';
 import type { DownstreamSocket, ExchangeContext, ProxyRequestHead } from './contract.js';
 import { rawReply, replyFor, routeNotFound, upstreamFailure } from './error-reply.js';
-import { isDelay, type Filter, type FilterExchange } from './filter.js';
+import { isDelay, type FilterExchange } from './filter.js';
 import {
   addRequestHeaderExtra,
   stripResponseHeaders,
@@ -16,12 +16,9 @@ import {
   type RequestHeaderExtras,
 } from './headers.js';
 
-/** A listener without filters of its own. */
-const NO_FILTERS: readonly Filter[] = [];
-
 /**
- * Tunnels one Upgrade request: match, the listener's filters then the route's, one instance of
- * the route's cluster, then the two sockets piped together. Not retried: an upgrade is not idempotent in general. Never
+ * Tunnels one Upgrade request: match, filters, one instance of the route's cluster, then the
+ * two sockets piped together. Not retried: an upgrade is not idempotent in general. Never
  * throws: a refusal is a JSON reply written on `socket`, which is then closed.
  */
 export function tunnelUpgrade(
@@ -31,7 +28,6 @@ export function tunnelUpgrade(
   head: Buffer,
 ): void {
   socket.on('error', () => socket.destroy());
-  const options = engine.options;
   const matched = engine.match(req);
   if (isMeshError(matched)) {
     rawReply(socket, replyFor(matched));
@@ -44,16 +40,13 @@ export function tunnelUpgrade(
   }
   const exchange = new UpgradeExchange(req, target.path, target.host);
   const cluster = route.pickCluster();
-  // The listener's own filters first, as for any request (the sidecar's authorization: an
-  // Upgrade must not be a way around it).
-  for (const f of options.filters ?? NO_FILTERS) {
-    const status = f.onRequest?.(exchange);
-    if (status !== undefined && status !== 'continue' && !isDelay(status)) {
-      rawReply(socket, status);
-      return;
-    }
-  }
-  for (const f of cluster.chain(route.filtersFor?.(cluster) ?? route.filters)) {
+  // The listener's own filters first, as for a request (a sidecar's inbound side: the caller's
+  // verified identity headers, its policy hook, its rate limit): a tunnel is no way around them.
+  const filters = [
+    ...(engine.options.filters ?? []),
+    ...cluster.chain(route.filtersFor?.(cluster) ?? route.filters),
+  ];
+  for (const f of filters) {
     const status = f.onRequest?.(exchange);
     if (status === undefined || status === 'continue') continue;
     // A fault delay does not hold a tunnel (its abort, if drawn, still answers).
@@ -65,6 +58,7 @@ export function tunnelUpgrade(
     rawReply(socket, status);
     return;
   }
+  const options = engine.options;
   const connectTimeoutMs = cluster.connectTimeoutMs ?? options.connectTimeoutMs;
   const go = (): void => {
     const endpoint = cluster.pick(undefined, undefined);
