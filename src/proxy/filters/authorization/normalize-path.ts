@@ -68,6 +68,8 @@ function removeDotSegments(path: string): string {
  */
 export function normalizePath(path: string): string {
   if (!mayChange(path)) return path;
+  // Dot segments alone (the usual case): no decoding pass.
+  if (!path.includes('%') && !path.includes('\\')) return removeDotSegments(path);
   let decoded = '';
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
