@@ -644,14 +644,12 @@ const specArb: fc.Arbitrary<AuthorizationPolicySpec> = fc
     rules: opt(fc.array(ruleArb, { maxLength: 3 })),
   })
   .map(defined);
-const entriesArb = fc
-  .array(specArb, { maxLength: 4 })
-  .map((specs) =>
-    specs.map((spec, i): AuthorizationPolicyEntry => ({
-      key: `AuthorizationPolicy/default/p${i}`,
-      spec,
-    })),
-  );
+const entriesArb = fc.array(specArb, { maxLength: 4 }).map((specs) =>
+  specs.map((spec, i): AuthorizationPolicyEntry => ({
+    key: `AuthorizationPolicy/default/p${i}`,
+    spec,
+  })),
+);
 const requestArb: fc.Arbitrary<AuthorizationRequest> = fc
   .record({
     principal: fc.option(fc.constantFrom(...PRINCIPALS), { nil: undefined }),
