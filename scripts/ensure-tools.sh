@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -63,8 +63,12 @@ for tool in "$@"; do
       if ! "$py" -c 'import requests' >/dev/null 2>&1; then missing_pkgs+=(python3-requests); fi
       if ! "$py" -c 'import six' >/dev/null 2>&1; then missing_pkgs+=(python3-six); fi
       ;;
+    openssl)
+      # The mesh CA tests check its certificates with the real openssl (x509 -text, verify).
+      if ! command -v openssl >/dev/null 2>&1; then missing_pkgs+=(openssl); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl)" >&2
       exit 2
       ;;
   esac
