@@ -99,6 +99,8 @@ export const ERROR_CODES = {
    * its SPIFFE ID is not the destination service's.
    */
   PROXY_UPSTREAM_TLS: 'MESHWORK_ERR_PROXY_UPSTREAM_TLS',
+  /** An AuthorizationPolicy denied the request at the sidecar's inbound side: 403. */
+  PROXY_ACCESS_DENIED: 'MESHWORK_ERR_PROXY_ACCESS_DENIED',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
   /**
@@ -436,6 +438,14 @@ export const errors = {
       retryable: true,
       details: { retryAfterMs },
     }),
+  proxyAccessDenied: (action: 'DENY' | 'ALLOW', policy?: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_ACCESS_DENIED,
+      action === 'DENY'
+        ? `access denied by AuthorizationPolicy ${policy ?? ''} (DENY)`
+        : 'access denied: no ALLOW AuthorizationPolicy matched the request',
+      { details: policy === undefined ? { action } : { policy, action } },
+    ),
   meshProxyNotConnected: (id: string): MeshError =>
     new MeshError(
       ERROR_CODES.MESH_PROXY_NOT_CONNECTED,
