@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, wrk, nginx, haproxy)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, openssl, curl, dig, dnsperf, dnsmasq, python3-consul, wrk, nginx, haproxy)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -12,6 +12,11 @@ for tool in "$@"; do
       # etcd 3.4 server from Debian (bookworm ships 3.4.23); the bench drives it with the etcd3
       # npm client, so etcd-client (etcdctl) is optional and only installed for manual poking.
       if ! command -v etcd >/dev/null 2>&1; then missing_pkgs+=(etcd-server); fi
+      ;;
+    openssl)
+      # The TLS tests make their CA and certificates with the real openssl (req/x509) and check
+      # the agent's HTTPS with openssl s_client.
+      if ! command -v openssl >/dev/null 2>&1; then missing_pkgs+=(openssl); fi
       ;;
     curl)
       # The README tour test runs the README's curl commands as written.
@@ -54,7 +59,7 @@ for tool in "$@"; do
       if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then missing_pkgs+=(haproxy); fi
       ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, wrk, nginx, haproxy)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, openssl, curl, dig, dnsperf, dnsmasq, python3-consul, wrk, nginx, haproxy)" >&2
       exit 2
       ;;
   esac
