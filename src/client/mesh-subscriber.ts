@@ -8,6 +8,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { Agent, request } from './undici.js';
+import { registryConnectOptions, type RegistryTlsOptions } from './tls-files.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -19,6 +20,8 @@ export const SNAPSHOT_FILE = 'mesh-snapshot.json';
 export interface MeshSubscriberOptions {
   /** Agent base URLs; the stream goes to one, and to the next when it fails. */
   readonly registry: readonly string[];
+  /** TLS for `https://` agents (see RegistryClientOptions.tls). */
+  readonly registryTls?: RegistryTlsOptions | undefined;
   readonly proxy: ProxyIdentity;
   /** Where the last good snapshot is kept; omitted: nothing is persisted. */
   readonly dataDir?: string;
@@ -118,7 +121,8 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
     this.#startTimeoutMs = options.startTimeoutMs ?? d.startTimeoutMs;
     this.#pingIntervalMs = options.pingIntervalMs ?? d.pingIntervalMs;
     this.#ackTimeoutMs = options.ackTimeoutMs ?? d.ackTimeoutMs;
-    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000 });
+    const connect = registryConnectOptions(options.registryTls);
+    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, ...(connect && { connect }) });
   }
 
   /** The snapshot in force (the last good one), if any. */

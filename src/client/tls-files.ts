@@ -5,6 +5,7 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { errors } from '../core/errors.js';
 
 /** PEM files: the CA(s) to trust, a certificate (leaf first, then its chain) and its key. */
 export interface TlsFiles {
@@ -147,4 +148,111 @@ export function readTlsFiles(
     },
     problems,
   };
+}
+
+/**
+ * TLS of a client of `https://` registry addresses: the CA(s) to trust instead of the system's
+ * roots (the agent's certificate's CA), and a client certificate for an agent that requires one
+ * (`tls.verifyIncoming`). PEM text or files; a file is read once, when the client is made.
+ */
+export interface RegistryTlsOptions {
+  /** PEM CA certificate(s) to trust. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /** PEM client certificate (leaf first, then its chain), with `key`. */
+  readonly cert?: string | Buffer;
+  /** PEM private key of `cert`. */
+  readonly key?: string | Buffer;
+  /** A file holding `ca`. */
+  readonly caFile?: string;
+  /** A file holding `cert`. */
+  readonly certFile?: string;
+  /** A file holding `key`. */
+  readonly keyFile?: string;
+}
+
+/** What undici's `connect` option takes from {@link RegistryTlsOptions}. */
+export interface RegistryConnectOptions {
+  readonly ca?: string | Buffer | (string | Buffer)[];
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+}
+
+const REGISTRY_TLS_NAMES: TlsFileNames = Object.freeze({
+  caFile: 'tls.caFile',
+  certFile: 'tls.certFile',
+  keyFile: 'tls.keyFile',
+});
+
+/**
+ * The `connect` options of a registry client's undici pools (none without `tls`): the PEM given,
+ * or read from the files. Throws one CONFIG_INVALID listing every problem (a file missing or not
+ * PEM, a key that is not the certificate's, text and file given for the same thing).
+ */
+export function registryConnectOptions(
+  tls: RegistryTlsOptions | undefined,
+): RegistryConnectOptions | undefined {
+  if (tls === undefined) return undefined;
+  const { material, problems } = readTlsFiles(tls, REGISTRY_TLS_NAMES);
+  const pick = <T>(field: 'ca' | 'cert' | 'key', given: T | undefined): T | string | undefined => {
+    if (given !== undefined && material[field] !== undefined)
+      problems.push(`tls.${field}: give ${field} or ${field}File, not both`);
+    return given ?? material[field];
+  };
+  const ca = pick('ca', tls.ca);
+  const cert = pick('cert', tls.cert);
+  const key = pick('key', tls.key);
+  // A file given alone is readTlsFiles' problem already.
+  const noFiles = tls.certFile === undefined && tls.keyFile === undefined;
+  if (noFiles && (cert === undefined) !== (key === undefined))
+    problems.push('tls.cert: a client certificate and its key go together (cert and key)');
+  if (problems.length > 0) throw errors.configInvalid(problems);
+  return {
+    ...(ca === undefined
+      ? {}
+      : { ca: typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : [...ca] }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+  };
+}
+
+/** The registry TLS files of a proxy's options (the gateway's, the sidecar's). */
+export interface RegistryTlsFileOptions {
+  /** PEM CA the agents' HTTPS certificates are checked against (`--registry-ca`). */
+  readonly registryCaFile?: string | undefined;
+  /** PEM client certificate for agents that require one (`--registry-cert`). */
+  readonly registryCertFile?: string | undefined;
+  /** Its private key (`--registry-key`). */
+  readonly registryKeyFile?: string | undefined;
+}
+
+/** How a proxy's registry TLS files are named in a problem: the option key and the flag. */
+const PROXY_REGISTRY_TLS_NAMES: TlsFileNames = Object.freeze({
+  caFile: 'registryCaFile (--registry-ca)',
+  certFile: 'registryCertFile (--registry-cert)',
+  keyFile: 'registryKeyFile (--registry-key)',
+});
+
+/** The files of `o` as a registry client's TLS, or undefined when none is set. */
+export function registryTlsOf(o: RegistryTlsFileOptions): RegistryTlsOptions | undefined {
+  const files = {
+    ...(o.registryCaFile === undefined ? {} : { caFile: o.registryCaFile }),
+    ...(o.registryCertFile === undefined ? {} : { certFile: o.registryCertFile }),
+    ...(o.registryKeyFile === undefined ? {} : { keyFile: o.registryKeyFile }),
+  };
+  return Object.keys(files).length === 0 ? undefined : files;
+}
+
+/**
+ * The problems of a proxy's registry TLS files (read and checked now, so a bad one fails the
+ * start and `config validate` with its option named), and a CA given for no `https://` agent.
+ */
+export function registryTlsFileProblems(
+  o: RegistryTlsFileOptions & { readonly registry: readonly string[] },
+): string[] {
+  const files = registryTlsOf(o);
+  if (files === undefined) return [];
+  const problems = readTlsFiles(files, PROXY_REGISTRY_TLS_NAMES).problems;
+  if (!o.registry.some((u) => u.startsWith('https://')))
+    problems.push('registryCaFile: TLS files are set, but no registry URL is https://');
+  return problems;
 }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { MeshSubscriber, type MeshSubscriberOptions } from '../client/mesh-subscriber.js';
 import { RegistryClient } from '../client/registry-client.js';
+import { registryTlsOf } from '../client/tls-files.js';
 import { SelfRegistration } from '../client/self-registration.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -143,8 +144,10 @@ export async function startSidecar(
       ? {}
       : { upstreams: [...new Set(options.upstreams.map((u) => u.service))] }),
   };
+  const registryTls = registryTlsOf(options);
   const subscriber = new MeshSubscriber({
     registry: options.registry,
+    registryTls,
     proxy: identity,
     dataDir: options.dataDir,
     apply: (snapshot) => {
@@ -184,7 +187,11 @@ export async function startSidecar(
 
   const inboundPort = Number(new URL(dataPath.inboundUrl).port);
   // Short requests: a deregistration on SIGTERM must not hold the stop sequence for long.
-  const registry = new RegistryClient({ addresses: options.registry, timeoutMs: 5_000 });
+  const registry = new RegistryClient({
+    addresses: options.registry,
+    timeoutMs: 5_000,
+    tls: registryTls,
+  });
   const instance: RegistrationInput = {
     id: instanceId,
     service: options.service,

@@ -3,7 +3,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parsePem, readTlsFiles, type TlsFileNames } from '../../../src/client/tls-files.js';
+import {
+  parsePem,
+  readTlsFiles,
+  registryConnectOptions,
+  type RegistryTlsOptions,
+  type TlsFileNames,
+} from '../../../src/client/tls-files.js';
+import { ERROR_CODES, isMeshError } from '../../../src/core/errors.js';
 import { makeTestPki, type TestPki } from '../../helpers/tls-certs.js';
 
 /** Labels as RFC 7468 allows them: printable, single hyphens or spaces inside. */
@@ -34,7 +41,7 @@ describe('parsePem', () => {
           fc.record({
             label: labelArb,
             der: fc.uint8Array({ maxLength: 200 }),
-            width: fc.integer({ min: 4, max: 76 }).map((w) => w * 1),
+            width: fc.integer({ min: 4, max: 76 }),
             before: textArb,
           }),
           { maxLength: 5 },
@@ -158,6 +165,55 @@ describe('readTlsFiles', () => {
     writeFileSync(bogus, pem('CERTIFICATE', new Uint8Array([1, 2, 3, 4]), 64));
     assert.deepEqual(readTlsFiles({ caFile: bogus }, names).problems, [
       `--tls-ca-file: ${bogus}: certificate 1 of the file is not a valid X.509 certificate`,
+    ]);
+  });
+});
+
+describe('registryConnectOptions', () => {
+  let pki: TestPki;
+  before(() => {
+    pki = makeTestPki();
+  });
+  after(() => pki.remove());
+
+  /** The problems `registryConnectOptions(tls)` throws with (fails if it answers). */
+  const problemsOf = (tls: RegistryTlsOptions): string[] => {
+    try {
+      registryConnectOptions(tls);
+    } catch (err) {
+      assert.ok(isMeshError(err, ERROR_CODES.CONFIG_INVALID));
+      return err.details?.problems as string[];
+    }
+    return assert.fail('should throw');
+  };
+
+  it('answers nothing without tls, the files read, or the PEM text given', () => {
+    assert.equal(registryConnectOptions(undefined), undefined);
+    const ca = readFileSync(pki.caFile, 'utf8');
+    assert.deepEqual(registryConnectOptions({ caFile: pki.caFile }), { ca });
+    const cert = readFileSync(pki.client.certFile, 'utf8');
+    const key = readFileSync(pki.client.keyFile, 'utf8');
+    assert.deepEqual(registryConnectOptions({ ca: [ca], cert, key }), { ca: [ca], cert, key });
+    assert.deepEqual(
+      registryConnectOptions({
+        caFile: pki.caFile,
+        certFile: pki.client.certFile,
+        keyFile: pki.client.keyFile,
+      }),
+      { ca, cert, key },
+    );
+  });
+
+  it('refuses text and file for the same thing, a certificate without its key, bad files', () => {
+    const ca = readFileSync(pki.caFile, 'utf8');
+    assert.deepEqual(problemsOf({ ca, caFile: pki.caFile }), [
+      'tls.ca: give ca or caFile, not both',
+    ]);
+    assert.deepEqual(problemsOf({ cert: 'x' }), [
+      'tls.cert: a client certificate and its key go together (cert and key)',
+    ]);
+    assert.deepEqual(problemsOf({ caFile: join(pki.dir, 'nope.pem') }), [
+      `tls.caFile: cannot read ${join(pki.dir, 'nope.pem')}: ENOENT`,
     ]);
   });
 });
