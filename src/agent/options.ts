@@ -14,6 +14,7 @@ import { validateOptions } from '../config/validate-options.js';
 import { readTlsFiles, type TlsFileNames } from '../client/tls-files.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
+import { DEFAULT_TRUST_DOMAIN } from '../protocol/mesh/ca.js';
 import {
   DEFAULT_CHECK_FLOORS,
   DEFAULT_KV_QUOTA_BYTES,
@@ -135,6 +136,19 @@ export const agentOptionsSchema = z
         maxPerInstance: z.number().int().min(1).max(LIMITS.maxChecks),
       })
       .strict(),
+    /** SPIFFE trust domain of the mesh CA's leaves (`spiffe://<trustDomain>/ns/<ns>/sa/<svc>`). */
+    trustDomain: z
+      .string()
+      .regex(
+        /^[a-z0-9._-]{1,255}$/,
+        'lowercase letters, digits, dots, hyphens and underscores (a SPIFFE trust domain)',
+      ),
+    /** Lifetime of the leaf certificates the mesh CA signs. */
+    caLeafTtlMs: z
+      .number()
+      .int()
+      .min(60_000, 'must be at least 1 minute')
+      .max(366 * 86_400_000, 'must be at most 366 days'),
     /** The KV store (docs/api.md, "KV limits"). */
     kv: z
       .object({
@@ -178,6 +192,8 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
     maxPerInstance: LIMITS.maxChecks,
   }),
   kv: Object.freeze({ quotaBytes: DEFAULT_KV_QUOTA_BYTES }),
+  trustDomain: DEFAULT_TRUST_DOMAIN,
+  caLeafTtlMs: 24 * 3_600_000,
 });
 
 /** The check floors the options set. */
@@ -218,6 +234,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__NODE_NAME: { key: 'nodeName', type: 'string' },
   MESHWORK_AGENT__DATACENTER: { key: 'datacenter', type: 'string' },
   MESHWORK_AGENT__SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'number' },
+  MESHWORK_AGENT__TRUST_DOMAIN: { key: 'trustDomain', type: 'string' },
+  MESHWORK_AGENT__CA_LEAF_TTL_MS: { key: 'caLeafTtlMs', type: 'number' },
   // Section dns: its keys land in the nested `dns` object.
   MESHWORK_DNS__LISTEN: { key: 'dns.listen', type: 'string' },
   MESHWORK_DNS__DOMAIN: { key: 'dns.domain', type: 'string' },

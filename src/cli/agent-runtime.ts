@@ -2,9 +2,11 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Server as HttpsServer } from 'node:https';
 import { errors } from '../core/errors.js';
+import type { AclResolver } from '../registry/acl/acl-contract.js';
 import { AGENT_TLS_FILE_NAMES, checkFloorsOf, type AgentOptions } from '../agent/options.js';
 import { readTlsFiles } from '../client/tls-files.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
@@ -23,6 +25,8 @@ import {
   type ApiTlsOptions,
 } from '../registry-api/server.js';
 import { createControlPlane } from '../control-plane/control-plane.js';
+import { createMeshCa, type MeshCa } from '../registry/ca/mesh-ca.js';
+import { caRoutes } from '../registry-api/native/ca-routes.js';
 import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
@@ -30,6 +34,8 @@ import { createMetricsRegistry } from '../telemetry/metrics.js';
 
 export interface RunningAgent {
   readonly registry: Registry;
+  /** The mesh CA (its roots live in the store). */
+  readonly ca: MeshCa;
   /**
    * Base URL of the API, e.g. http://127.0.0.1:8500: the plain listener's, or the HTTPS one's
    * with `http: off`.
@@ -56,7 +62,19 @@ const MESHWORK_VERSION = '0.1.0';
 /** The apply set that owns the services declared in the agent's config file. */
 export const configSet = (nodeName: string): string => `agent-config:${nodeName}`;
 
-export async function startAgent(options: AgentOptions, logger: Logger): Promise<RunningAgent> {
+/** Parts an agent may be given instead of its defaults (the composition root's seams). */
+export interface AgentDeps {
+  /** Who may do what (the registry ACL system); default: ACLs off. */
+  readonly acl?: AclResolver;
+  /** The mesh CA's clock (its root retirement timers); default: the system clock. */
+  readonly caClock?: Clock;
+}
+
+export async function startAgent(
+  options: AgentOptions,
+  logger: Logger,
+  deps: AgentDeps = {},
+): Promise<RunningAgent> {
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
   const store: CatalogStore =
@@ -141,6 +159,23 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   };
   await applyConfigServices(options.services);
 
+  // The mesh CA: its roots are in the store (made on the first start, shared by a cluster).
+  const ca = createMeshCa({
+    store: reg.reservedKv,
+    trustDomain: options.trustDomain,
+    leafTtlMs: options.caLeafTtlMs,
+    logger,
+    ...(deps.caClock === undefined ? {} : { clock: deps.caClock }),
+  });
+  try {
+    await ca.start();
+  } catch (err) {
+    ca.close();
+    await cluster.leave();
+    await reg.close();
+    throw err;
+  }
+
   let url = ''; // known once listening
   const joinedAt = Date.now();
   const self = (): AgentMember => ({ nodeName: options.nodeName, url, joinedAt, status: 'alive' });
@@ -148,7 +183,12 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     membership === undefined ? [self()] : membership.members();
   // The control plane compiles snapshots from the catalog; the push server streams them to the
   // proxies on this agent's HTTP server.
-  const controlPlane = createControlPlane({ catalog: reg, logger, metrics });
+  const controlPlane = createControlPlane({
+    catalog: reg,
+    logger,
+    metrics,
+    trust: { current: () => ca.trust(), onChange: (listener) => ca.onChange(listener) },
+  });
   const push = createPushServer({
     source: controlPlane,
     nodeName: options.nodeName,
@@ -167,7 +207,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     metrics,
     logger,
     members,
-    plugins: [push.routes],
+    plugins: [push.routes, caRoutes({ ca, ...(deps.acl === undefined ? {} : { acl: deps.acl }) })],
     isReady: () => reg.writable,
     notReadyReason: () => reg.unwritableReason,
     consul: {
@@ -192,6 +232,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   const stopMesh = async (): Promise<void> => {
     await push.close();
     controlPlane.close();
+    ca.close();
   };
   let httpsUrl: string | undefined;
   try {
@@ -234,6 +275,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
 
   return {
     registry: reg,
+    ca,
     url,
     httpsUrl,
     reloadTls: (tls) => {

@@ -4,9 +4,10 @@ import { readTlsFiles, type RegistryTlsOptions } from '../client/tls-files.js';
 import { errors } from '../core/errors.js';
 import { registryAddresses, type Io } from './command.js';
 
-/** The flags of CLIENT_FLAGS that say how to reach the agent. */
+/** The flags of CLIENT_FLAGS that say how to reach the agent, and as whom. */
 export interface ClientFlags {
   readonly registry?: string | undefined;
+  readonly token?: string | undefined;
   readonly 'registry-ca'?: string | undefined;
   readonly 'registry-cert'?: string | undefined;
   readonly 'registry-key'?: string | undefined;
@@ -38,9 +39,12 @@ export async function withClient<T>(
   io: Io,
   fn: (client: RegistryClient) => Promise<T>,
 ): Promise<T> {
+  // The ACL token: --token, else MESHWORK_TOKEN (as Consul's CLI reads CONSUL_HTTP_TOKEN).
+  const token = flags.token ?? io.env.MESHWORK_TOKEN;
   const client = createRegistryClient({
     addresses: registryAddresses(flags.registry, io.env),
     tls: registryTls(flags, io.env),
+    ...(token === undefined || token === '' ? {} : { token }),
   });
   try {
     return await fn(client);

@@ -18,6 +18,15 @@ import type {
   WatchEvent,
 } from '../protocol/api-types.js';
 import type { ProxyStatusList } from '../protocol/mesh/snapshot.js';
+import {
+  CA_LEAF_PATH,
+  CA_ROOTS_PATH,
+  CA_ROTATE_PATH,
+  type CaRootsResponse,
+  type LeafSignRequest,
+  type LeafSignResponse,
+  type RotateRequest,
+} from '../protocol/mesh/ca.js';
 import type {
   MeshApplyBody,
   MeshApplyResponse,
@@ -39,6 +48,8 @@ export interface RegistryClientOptions {
    * CONFIG_INVALID naming it.
    */
   readonly tls?: RegistryTlsOptions | undefined;
+  /** ACL token sent with every request (`X-Consul-Token`); none by default. */
+  readonly token?: string;
 }
 
 export const DEFAULT_REGISTRY_CLIENT_OPTIONS = Object.freeze({ timeoutMs: 10_000 });
@@ -69,6 +80,7 @@ export class RegistryClient {
   #preferred = 0;
   /** Whether a client certificate was given (for the hint when an agent closes without one). */
   readonly #clientCert: boolean;
+  readonly #token: string | undefined;
 
   constructor(options: RegistryClientOptions) {
     if (options.addresses.length === 0)
@@ -80,6 +92,9 @@ export class RegistryClient {
     const tls = connect === undefined ? {} : { connect };
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16, ...tls });
     this.#long = new Agent({ keepAliveTimeout: 10_000, ...tls });
+    this.#token = options.token;
+    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
+    this.#long = new Agent({ keepAliveTimeout: 10_000 });
   }
 
   register(input: RegistrationInput): Promise<InstanceResponse> {
@@ -128,6 +143,24 @@ export class RegistryClient {
    */
   meshProxies(options: { local?: boolean } = {}): Promise<ProxyStatusList> {
     return this.#json('GET', `/api/v1/mesh/proxies${options.local === true ? '?local=true' : ''}`);
+  }
+
+  /** The mesh CA's trust bundle. */
+  caRoots(): Promise<CaRootsResponse> {
+    return this.#json('GET', CA_ROOTS_PATH);
+  }
+
+  /**
+   * A leaf certificate for the key of `request.csr`, for `request.service` (the token must
+   * allow writing that service).
+   */
+  caSignLeaf(request: LeafSignRequest): Promise<LeafSignResponse> {
+    return this.#json('POST', CA_LEAF_PATH, request);
+  }
+
+  /** Rotates the mesh CA's root; the old root stays in the bundle for `overlap` (e.g. `1h`). */
+  caRotate(request: RotateRequest = {}): Promise<CaRootsResponse> {
+    return this.#json('POST', CA_ROTATE_PATH, request);
   }
 
   services(): Promise<ServiceListResponse> {
@@ -269,9 +302,11 @@ export class RegistryClient {
           headersTimeout: timeout,
           bodyTimeout: timeout,
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-          ...(body === undefined
-            ? {}
-            : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+          headers: {
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(this.#token === undefined ? {} : { 'x-consul-token': this.#token }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
       } catch (err) {
         if (opts.signal?.aborted === true) throw err;

@@ -92,6 +92,8 @@ export const ERROR_CODES = {
   PROXY_RATE_LIMITED: 'MESHWORK_ERR_PROXY_RATE_LIMITED',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
+  /** The request's ACL token lacks a permission the request needs (`details.missing` names it). */
+  ACL_PERMISSION_DENIED: 'MESHWORK_ERR_ACL_PERMISSION_DENIED',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -400,6 +402,11 @@ export const errors = {
       `proxy "${id}" has no push stream on this agent: ACK on the agent whose stream you hold`,
       { details: { field: 'id' } },
     ),
+  /** `missing`: the permission as ACL decisions name it, e.g. `service:payments write`. */
+  permissionDenied: (missing: string): MeshError =>
+    new MeshError(ERROR_CODES.ACL_PERMISSION_DENIED, `permission denied: missing ${missing}`, {
+      details: { missing },
+    }),
   rateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
       details: { retryAfterMs },

@@ -1,4 +1,5 @@
 /** @module `meshwork agent`: runs the registry agent until SIGINT/SIGTERM. */
+import { parseDurationMs } from '../../core/duration.js';
 import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../agent/options.js';
 import { createLogger } from '../../telemetry/logger.js';
@@ -40,6 +41,8 @@ Flags:
   --datacenter <dc>     Datacenter the Consul API reports (default dc1)
   --consul-legacy-verbs <true|false>  accept GET on Consul write endpoints, as python-consul
                         0.7 sends them (default true; browser requests are refused anyway)
+  --trust-domain <td>   SPIFFE trust domain of the mesh CA's leaves (default cluster.local)
+  --ca-leaf-ttl <dur>   Lifetime of the leaf certificates the mesh CA signs (default 24h)
   --log-level <level>   error | warn | info | debug | silent (default info)
   --dns <host:port|off> DNS interface, UDP and TCP (default 127.0.0.1:8600; port 0 picks one)
   --dns-domain <name>   DNS domain (default consul); --dns-alt-domain <name> answers the same names
@@ -61,6 +64,13 @@ Examples:
 /** A comma-separated flag (`--etcd-endpoints a,b`) as the list it sets. */
 function list(value: string): string[] {
   return value.split(',').map((e) => e.trim());
+}
+
+/** `--ca-leaf-ttl`'s duration (24h, 90m) as the milliseconds of `caLeafTtlMs`. */
+function leafTtl(value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) throw errors.cliUsage('--ca-leaf-ttl takes a duration such as 24h or 90m');
+  return ms;
 }
 
 /** `--consul-legacy-verbs`'s value as the `consul` option it sets. */
@@ -94,6 +104,8 @@ export const command: Command = {
       datacenter: { type: 'string' },
       'consul-legacy-verbs': { type: 'string' },
       'log-level': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'ca-leaf-ttl': { type: 'string' },
       dns: { type: 'string' },
       'dns-domain': { type: 'string' },
       'dns-alt-domain': { type: 'string' },
@@ -124,6 +136,8 @@ export const command: Command = {
         'etcd-endpoints': ['etcdEndpoints', list],
         'allowed-hosts': ['allowedHosts', list],
         'allowed-origins': ['allowedOrigins', list],
+        'trust-domain': 'trustDomain',
+        'ca-leaf-ttl': ['caLeafTtlMs', leafTtl],
       }),
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
       ...(Object.keys(tls).length > 0 ? { tls } : {}),
