@@ -31,11 +31,21 @@ import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
+import { AclSystem } from '../registry/acl/acl-system.js';
+import {
+  createEtcdAclStore,
+  createMemoryAclStore,
+  createSqliteAclStore,
+  type AclStore,
+} from '../registry/acl/acl-store.js';
+import { fileAuditSink, loggerAuditSink, type AuditSink } from '../registry-api/audit-log.js';
 
 export interface RunningAgent {
   readonly registry: Registry;
   /** The mesh CA (its roots live in the store). */
   readonly ca: MeshCa;
+  /** The agent's tokens and policies (its resolver is off unless `acl.enabled`). */
+  readonly acl: AclSystem;
   /**
    * Base URL of the API, e.g. http://127.0.0.1:8500: the plain listener's, or the HTTPS one's
    * with `http: off`.
@@ -75,6 +85,8 @@ export async function startAgent(
   logger: Logger,
   deps: AgentDeps = {},
 ): Promise<RunningAgent> {
+  // The HTTPS listener's files, read before anything starts (bad ones: CONFIG_INVALID, exit 2).
+  const httpsTls = options.https === 'off' ? undefined : apiTls(options.tls);
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
   const store: CatalogStore =
@@ -135,13 +147,39 @@ export async function startAgent(
     ownership: cluster.ownership,
   });
   holder.registry = reg;
+  // Tokens and policies live beside the catalog, in a store of their own (acl-store.ts).
+  const aclStore: AclStore =
+    kind === 'memory'
+      ? createMemoryAclStore()
+      : kind === 'etcd'
+        ? createEtcdAclStore({ endpoints: options.etcdEndpoints, prefix: options.etcdPrefix })
+        : createSqliteAclStore(resolve(options.dataDir));
+  const acl = new AclSystem({
+    store: aclStore,
+    enabled: options.acl.enabled,
+    defaultPolicy: options.acl.defaultPolicy,
+    shared: kind === 'etcd',
+    refreshMs: options.acl.refreshMs,
+  });
+  const audit: AuditSink | undefined =
+    options.auditLog === ''
+      ? undefined
+      : options.auditLog === '-'
+        ? loggerAuditSink(logger)
+        : fileAuditSink(resolve(options.auditLog), logger);
+  const closeAcl = async (): Promise<void> => {
+    await acl.close();
+    await audit?.close();
+  };
   try {
     await cluster.start();
     await reg.start();
+    await acl.start();
   } catch (err) {
     await cluster.leave();
     await reg.close();
     await store.close();
+    await closeAcl();
     throw err;
   }
 
@@ -198,7 +236,6 @@ export async function startAgent(
   });
   // The API's listeners: the plain one, the HTTPS one, or both. The first is the one fastify
   // listens with (and the one the agent is known by); HTTPS beside it is a second server.
-  const httpsTls = options.https === 'off' ? undefined : apiTls(options.tls);
   const primary = hostPort(options.http === 'off' ? options.https : options.http);
   const { host, port } = primary;
   const app = createApiServer({
@@ -207,7 +244,10 @@ export async function startAgent(
     metrics,
     logger,
     members,
-    plugins: [push.routes, caRoutes({ ca, ...(deps.acl === undefined ? {} : { acl: deps.acl }) })],
+    plugins: [push.routes, caRoutes({ ca, acl: deps.acl ?? acl })],
+    acl,
+    ...(audit === undefined ? {} : { audit }),
+    httpMaxConnsPerClient: options.httpMaxConnsPerClient,
     isReady: () => reg.writable,
     notReadyReason: () => reg.unwritableReason,
     consul: {
@@ -253,12 +293,21 @@ export async function startAgent(
     await cluster.leave();
     await stopMesh();
     await reg.close();
+    await closeAcl();
     throw err;
   }
   url = urlOf(options.http === 'off' ? 'https' : 'http', host, app.server.address());
   if (options.http === 'off') httpsUrl = url;
   const httpsServer = options.http === 'off' ? (app.server as unknown as HttpsServer) : beside;
-  const dns = createAgentDns({ options, registry: reg, host, membership, logger, metrics });
+  const dns = createAgentDns({
+    options,
+    registry: reg,
+    host,
+    membership,
+    logger,
+    metrics,
+    ...(options.acl.enabled && options.acl.dns ? { acl } : {}),
+  });
   try {
     await dns?.listen();
     await cluster.join({ nodeName: options.nodeName, url, joinedAt });
@@ -269,6 +318,7 @@ export async function startAgent(
     await app.close();
     await stopMesh();
     await reg.close();
+    await closeAcl();
     throw err;
   }
   logger.info({ url, httpsUrl, store: store.kind, nodeName: options.nodeName }, 'agent listening');
@@ -276,6 +326,7 @@ export async function startAgent(
   return {
     registry: reg,
     ca,
+    acl,
     url,
     httpsUrl,
     reloadTls: (tls) => {
@@ -293,6 +344,7 @@ export async function startAgent(
       await app.close();
       await stopMesh();
       await reg.close();
+      await closeAcl();
     },
   };
 }

@@ -21,6 +21,12 @@ import {
 } from './consul/consul-routes.js';
 import { registerNativeRoutes } from './native/native-routes.js';
 import { createRequestGuard, type RequestGuardOptions } from './request-guard.js';
+import type { AclSystem } from '../registry/acl/acl-system.js';
+import { ACLS_DISABLED } from '../registry/acl/acl-contract.js';
+import { aclRouteRules } from './acl/acl-route-rules.js';
+import { installRequestAcl, type ApiAclResolver } from './acl/request-acl.js';
+import { installAuditLog, type AuditSink } from './audit-log.js';
+import { createConnectionCap } from './connection-cap.js';
 
 export interface ApiServerOptions {
   readonly registry: CatalogFacade;
@@ -45,6 +51,15 @@ export interface ApiServerOptions {
    * Each runs once, while the server starts (`listen` or `ready`), in a child context.
    */
   readonly plugins?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
+  /**
+   * Registry ACLs (docs/security.md, "Registry ACLs"): the resolver every request's token goes
+   * through, and the system behind /v1/acl. Omitted: ACLs off.
+   */
+  readonly acl?: ApiAclResolver & Partial<Pick<AclSystem, 'bootstrap'>>;
+  /** Where every write is audited (omitted: no audit log). */
+  readonly audit?: AuditSink;
+  /** Concurrent connections one client IP may hold (0 or omitted: no cap). */
+  readonly httpMaxConnsPerClient?: number;
   /**
    * Serve HTTPS instead of HTTP on the server `listen` opens (the agent's `http: off`); an HTTPS
    * listener beside a plain one is {@link addHttpsListener}'s.
@@ -129,6 +144,9 @@ function answerClientError(
   );
 }
 
+/** The connection cap of each API server, for the HTTPS listener added beside it. */
+const connectionCaps = new WeakMap<FastifyInstance, (server: HttpsServer) => void>();
+
 /**
  * Adds an HTTPS listener serving the same routes as `app` (its hooks, guard and error shapes
  * too), beside the one `app.listen` opens; call it before the app starts. It stops accepting
@@ -139,6 +157,8 @@ function answerClientError(
 export function addHttpsListener(app: FastifyInstance, options: ApiTlsOptions): HttpsServer {
   const server = apiHttpsServer(options, (req, res) => app.routing(req, res));
   server.on('clientError', answerClientError);
+  // The per-client connection cap counts this listener's connections with the main one's.
+  connectionCaps.get(app)?.(server);
   let closed: Promise<void> = Promise.resolve();
   app.addHook('preClose', (done) => {
     if (server.listening) closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -179,6 +199,10 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     return503OnClosing: false,
     forceCloseConnections: false,
   });
+
+  const cap = createConnectionCap(options.httpMaxConnsPerClient ?? 0, options.metrics);
+  cap?.(app.server);
+  if (cap !== undefined) connectionCaps.set(app, cap);
 
   // Every body arrives as raw bytes whatever its Content-Type; routes decide how to parse it.
   app.removeAllContentTypeParsers();
@@ -235,6 +259,10 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     done();
   });
 
+  // After the guard: resolves each request's token and applies the URL-decided checks.
+  installRequestAcl(app, options.acl ?? ACLS_DISABLED, aclRouteRules(options.registry));
+  if (options.audit !== undefined) installAuditLog(app, options.audit);
+
   app.get('/health/live', async () => ({ status: 'live' }));
   app.get('/health/ready', async (_req, reply) => {
     if (options.isReady?.() ?? true) return reply.status(200).send({ status: 'ready' });
@@ -255,6 +283,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
       registry: options.registry,
       logger: log,
       metrics: options.metrics,
+      ...(isAclSystem(options.acl) ? { acl: options.acl } : {}),
     });
   }
   for (const plugin of options.plugins ?? []) {
@@ -263,4 +292,8 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     });
   }
   return app;
+}
+
+function isAclSystem(acl: ApiAclResolver | undefined): acl is AclSystem {
+  return acl !== undefined && typeof (acl as Partial<AclSystem>).bootstrap === 'function';
 }
