@@ -93,8 +93,6 @@ export class RegistryClient {
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16, ...tls });
     this.#long = new Agent({ keepAliveTimeout: 10_000, ...tls });
     this.#token = options.token;
-    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
-    this.#long = new Agent({ keepAliveTimeout: 10_000 });
   }
 
   register(input: RegistrationInput): Promise<InstanceResponse> {
