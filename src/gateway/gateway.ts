@@ -94,6 +94,7 @@ export async function startGateway(
   const registry = createRegistryClient({
     addresses: options.registry,
     tls: registryTlsOf(options),
+    ...(options.token === undefined ? {} : { token: options.token }),
   });
   const discovery = new ServiceDiscovery({
     registry,

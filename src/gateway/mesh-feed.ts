@@ -29,6 +29,7 @@ export function createMeshFeed(options: GatewayOptions, logger: Logger): Snapsho
       subscriber = new MeshSubscriber({
         registry: options.registry,
         registryTls: registryTlsOf(options),
+        token: options.token,
         proxy: gatewayIdentity(options),
         dataDir: options.dataDir,
         apply,

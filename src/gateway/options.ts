@@ -39,6 +39,11 @@ export const gatewayOptionsSchema = z
     /** PEM client certificate for an agent that requires one, with `registryKeyFile`. */
     registryCertFile: z.string().min(1).optional(),
     registryKeyFile: z.string().min(1).optional(),
+    /**
+     * An ACL token sent to the agent as `X-Consul-Token` (discovery reads; in mesh mode the push
+     * stream: `mesh read`). docs/security.md, "Registry ACLs".
+     */
+    token: z.string().min(1).max(256).optional(),
     /** Host routing: `<service>.<domain>` goes to the service; '' turns it off. */
     domain: z.string().regex(/^([a-z0-9-]+(\.[a-z0-9-]+)*)?$/, 'must be a DNS name or ""'),
     /** The balancer of every route that names none. */
@@ -109,6 +114,7 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'registryCaFile',
   'registryCertFile',
   'registryKeyFile',
+  'token',
   'connectTimeoutMs',
   'upstreamIdleTimeoutMs',
   'upstreamKeepAliveMs',
@@ -163,6 +169,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__REGISTRY_CA_FILE: { key: 'registryCaFile', type: 'string' },
   MESHWORK_GATEWAY__REGISTRY_CERT_FILE: { key: 'registryCertFile', type: 'string' },
   MESHWORK_GATEWAY__REGISTRY_KEY_FILE: { key: 'registryKeyFile', type: 'string' },
+  MESHWORK_GATEWAY__TOKEN: { key: 'token', type: 'string' },
   MESHWORK_GATEWAY__DOMAIN: { key: 'domain', type: 'string' },
   MESHWORK_GATEWAY__BALANCER: { key: 'balancer', type: 'string' },
   MESHWORK_GATEWAY__CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'number' },

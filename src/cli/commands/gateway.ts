@@ -29,6 +29,8 @@ Flags:
   --registry <urls>       comma-separated agent URLs (default http://127.0.0.1:8500)
   --registry-ca <pem>     CA an https:// agent's certificate is checked against
   --registry-cert <pem>   client certificate for an agent that requires one (--registry-key <pem>)
+  --token <secret>        ACL token sent to the agent (with ACLs on: service read for discovery,
+                          mesh read in --mesh mode)
   --config <file>         YAML/JSON config: routes, timeouts, retry, outlierDetection ...
   --domain <name>         host routing domain (default mesh.local; "" turns it off)
   --mesh                  mesh mode: routes and endpoints from the control plane's snapshots
@@ -66,6 +68,7 @@ export const command: Command = {
       admin: { type: 'string' },
       registry: { type: 'string' },
       ...REGISTRY_TLS_FLAGS,
+      token: { type: 'string' },
       config: { type: 'string' },
       domain: { type: 'string' },
       mesh: { type: 'boolean' },
@@ -85,6 +88,7 @@ export const command: Command = {
       'data-dir': 'dataDir',
       'log-level': 'logLevel',
       registry: ['registry', splitList],
+      token: 'token',
       ...REGISTRY_TLS_OPTION_KEYS,
     });
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
