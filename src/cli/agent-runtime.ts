@@ -1,8 +1,10 @@
 /** @module startAgent: wires store, registry, metrics and HTTP server into a running agent. */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Clock } from '../core/clock.js';
+import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AclResolver } from '../registry/acl/acl-contract.js';
 import { checkFloorsOf, type AgentOptions } from '../agent/options.js';
@@ -13,6 +15,7 @@ import type { CatalogStore } from '../registry/store/catalog-store.js';
 import { createMemoryCatalogStore } from '../registry/store/memory/memory-catalog-store.js';
 import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalog-store.js';
 import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-store.js';
+import type { EtcdConnection } from '../registry/store/etcd/etcd-connection.js';
 import { createAgentCluster } from '../registry/cluster/agent-cluster.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
@@ -52,6 +55,36 @@ export interface AgentDeps {
   readonly caClock?: Clock;
 }
 
+/** How the agent reaches etcd: its options' endpoints, TLS files (read now) and user. */
+function etcdConnection(options: AgentOptions): EtcdConnection {
+  const read = (field: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw errors.configInvalid([`${field}: cannot read ${path}: ${(err as Error).message}`]);
+    }
+  };
+  const caPem = read('etcdCa', options.etcdCa);
+  const certPem = read('etcdCert', options.etcdCert);
+  const keyPem = read('etcdKey', options.etcdKey);
+  return {
+    endpoints: options.etcdEndpoints,
+    ...(caPem === undefined
+      ? {}
+      : {
+          tls: {
+            caPem,
+            ...(certPem === undefined ? {} : { certPem }),
+            ...(keyPem === undefined ? {} : { keyPem }),
+          },
+        }),
+    ...(options.etcdUsername === undefined || options.etcdPassword === undefined
+      ? {}
+      : { auth: { username: options.etcdUsername, password: options.etcdPassword } }),
+  };
+}
+
 export async function startAgent(
   options: AgentOptions,
   logger: Logger,
@@ -59,15 +92,12 @@ export async function startAgent(
 ): Promise<RunningAgent> {
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
+  const etcd = kind === 'etcd' ? etcdConnection(options) : undefined;
   const store: CatalogStore =
     kind === 'memory'
       ? createMemoryCatalogStore()
-      : kind === 'etcd'
-        ? createEtcdCatalogStore({
-            endpoints: options.etcdEndpoints,
-            prefix: options.etcdPrefix,
-            logger,
-          })
+      : etcd !== undefined
+        ? createEtcdCatalogStore({ ...etcd, prefix: options.etcdPrefix, logger })
         : createSqliteCatalogStore({
             dataDir: resolve(options.dataDir),
             logger,
@@ -97,10 +127,7 @@ export async function startAgent(
   // otherwise this agent is the cluster and runs every check.
   const cluster = createAgentCluster({
     nodeName: options.nodeName,
-    etcd:
-      kind === 'etcd'
-        ? { endpoints: options.etcdEndpoints, prefix: options.etcdPrefix }
-        : undefined,
+    etcd: etcd === undefined ? undefined : { ...etcd, prefix: options.etcdPrefix },
     logger,
   });
   const { membership } = cluster;
