@@ -22,6 +22,7 @@ import { createApiServer } from '../registry-api/server.js';
 import { createControlPlane } from '../control-plane/control-plane.js';
 import { createMeshCa, type MeshCa } from '../registry/ca/mesh-ca.js';
 import { caRoutes } from '../registry-api/native/ca-routes.js';
+import { consulConnectCaRoutes } from '../registry-api/consul/consul-connect-ca-routes.js';
 import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
@@ -205,6 +206,7 @@ export async function startAgent(
     logger,
     members,
   });
+  const acl = deps.acl === undefined ? {} : { acl: deps.acl };
   const sep = options.http.lastIndexOf(':');
   const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
   const port = Number(options.http.slice(sep + 1));
@@ -213,7 +215,15 @@ export async function startAgent(
     metrics,
     logger,
     members,
-    plugins: [push.routes, caRoutes({ ca, ...(deps.acl === undefined ? {} : { acl: deps.acl }) })],
+    plugins: [
+      push.routes,
+      caRoutes({ ca, ...acl }),
+      consulConnectCaRoutes({
+        ca,
+        ...acl,
+        ...(deps.caClock === undefined ? {} : { clock: deps.caClock }),
+      }),
+    ],
     isReady: () => reg.writable,
     notReadyReason: () => reg.unwritableReason,
     consul: {
