@@ -138,6 +138,26 @@ export const agentOptionsSchema = z
       .int()
       .min(60_000, 'must be at least 1 minute')
       .max(366 * 86_400_000, 'must be at most 366 days'),
+    /**
+     * Registry ACLs (docs/security.md, "Registry ACLs"), Consul's `acl` block: off unless
+     * `enabled` (which `--acl-default-policy` sets).
+     */
+    acl: z
+      .object({
+        /** Enforce tokens on the HTTP API (and DNS with `dns`). */
+        enabled: z.boolean(),
+        /** What a token gets where no rule of its own matches (Consul's default: allow). */
+        defaultPolicy: z.enum(['allow', 'deny']),
+        /** DNS answers only the services the anonymous token may read. */
+        dns: z.boolean(),
+        /** How stale the token cache may get in cluster mode (other agents' ACL writes). */
+        refreshMs: z.number().int().min(0).max(600_000),
+      })
+      .strict(),
+    /** The audit log of writes: '' off, '-' the agent's log, else a file (appended). */
+    auditLog: z.string(),
+    /** Concurrent HTTP connections one client IP may hold; 0: no cap (Consul's default: 200). */
+    httpMaxConnsPerClient: z.number().int().min(0).max(1_000_000),
     /** The KV store (docs/api.md, "KV limits"). */
     kv: z
       .object({
@@ -201,6 +221,9 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   kv: Object.freeze({ quotaBytes: DEFAULT_KV_QUOTA_BYTES }),
   trustDomain: DEFAULT_TRUST_DOMAIN,
   caLeafTtlMs: 24 * 3_600_000,
+  acl: Object.freeze({ enabled: false, defaultPolicy: 'allow', dns: false, refreshMs: 1_000 }),
+  auditLog: '',
+  httpMaxConnsPerClient: 200,
 });
 
 /** The check floors the options set. */
@@ -261,6 +284,12 @@ const ENV_KEYS: Record<string, EnvKey> = {
   },
   MESHWORK_CHECKS__MAX_PER_INSTANCE: { key: 'checks.maxPerInstance', type: 'number' },
   MESHWORK_KV__QUOTA_BYTES: { key: 'kv.quotaBytes', type: 'number' },
+  MESHWORK_ACL__ENABLED: { key: 'acl.enabled', type: 'boolean' },
+  MESHWORK_ACL__DEFAULT_POLICY: { key: 'acl.defaultPolicy', type: 'string' },
+  MESHWORK_ACL__DNS: { key: 'acl.dns', type: 'boolean' },
+  MESHWORK_ACL__REFRESH_MS: { key: 'acl.refreshMs', type: 'number' },
+  MESHWORK_AGENT__AUDIT_LOG: { key: 'auditLog', type: 'string' },
+  MESHWORK_AGENT__HTTP_MAX_CONNS_PER_CLIENT: { key: 'httpMaxConnsPerClient', type: 'number' },
 };
 
 /**

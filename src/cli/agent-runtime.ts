@@ -27,11 +27,21 @@ import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
+import { AclSystem } from '../registry/acl/acl-system.js';
+import {
+  createEtcdAclStore,
+  createMemoryAclStore,
+  createSqliteAclStore,
+  type AclStore,
+} from '../registry/acl/acl-store.js';
+import { fileAuditSink, loggerAuditSink, type AuditSink } from '../registry-api/audit-log.js';
 
 export interface RunningAgent {
   readonly registry: Registry;
   /** The mesh CA (its roots live in the store). */
   readonly ca: MeshCa;
+  /** The agent's tokens and policies (its resolver is off unless `acl.enabled`). */
+  readonly acl: AclSystem;
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:8500. */
   readonly url: string;
   /** Where DNS listens (UDP and TCP), or undefined with `dns: off`. */
@@ -50,7 +60,7 @@ export const configSet = (nodeName: string): string => `agent-config:${nodeName}
 
 /** Parts an agent may be given instead of its defaults (the composition root's seams). */
 export interface AgentDeps {
-  /** Who may do what (the registry ACL system); default: ACLs off. */
+  /** Who may get which certificate (tests inject a resolver); default: the agent's ACL system. */
   readonly acl?: AclResolver;
   /** The mesh CA's clock (its root retirement timers); default: the system clock. */
   readonly caClock?: Clock;
@@ -145,13 +155,39 @@ export async function startAgent(
     ownership: cluster.ownership,
   });
   holder.registry = reg;
+  // Tokens and policies live beside the catalog, in a store of their own (acl-store.ts).
+  const aclStore: AclStore =
+    kind === 'memory'
+      ? createMemoryAclStore()
+      : kind === 'etcd'
+        ? createEtcdAclStore({ endpoints: options.etcdEndpoints, prefix: options.etcdPrefix })
+        : createSqliteAclStore(resolve(options.dataDir));
+  const acl = new AclSystem({
+    store: aclStore,
+    enabled: options.acl.enabled,
+    defaultPolicy: options.acl.defaultPolicy,
+    shared: kind === 'etcd',
+    refreshMs: options.acl.refreshMs,
+  });
+  const audit: AuditSink | undefined =
+    options.auditLog === ''
+      ? undefined
+      : options.auditLog === '-'
+        ? loggerAuditSink(logger)
+        : fileAuditSink(resolve(options.auditLog), logger);
+  const closeAcl = async (): Promise<void> => {
+    await acl.close();
+    await audit?.close();
+  };
   try {
     await cluster.start();
     await reg.start();
+    await acl.start();
   } catch (err) {
     await cluster.leave();
     await reg.close();
     await store.close();
+    await closeAcl();
     throw err;
   }
 
@@ -206,7 +242,8 @@ export async function startAgent(
     logger,
     members,
   });
-  const acl = deps.acl === undefined ? {} : { acl: deps.acl };
+  // The CA's routes check tokens with the injected resolver (tests), else the agent's ACLs.
+  const caAcl = deps.acl ?? acl;
   const sep = options.http.lastIndexOf(':');
   const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
   const port = Number(options.http.slice(sep + 1));
@@ -217,13 +254,16 @@ export async function startAgent(
     members,
     plugins: [
       push.routes,
-      caRoutes({ ca, ...acl }),
+      caRoutes({ ca, acl: caAcl }),
       consulConnectCaRoutes({
         ca,
-        ...acl,
+        acl: caAcl,
         ...(deps.caClock === undefined ? {} : { clock: deps.caClock }),
       }),
     ],
+    acl,
+    ...(audit === undefined ? {} : { audit }),
+    httpMaxConnsPerClient: options.httpMaxConnsPerClient,
     isReady: () => reg.writable,
     notReadyReason: () => reg.unwritableReason,
     consul: {
@@ -254,12 +294,21 @@ export async function startAgent(
     await cluster.leave();
     await stopMesh();
     await reg.close();
+    await closeAcl();
     throw err;
   }
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
   url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  const dns = createAgentDns({ options, registry: reg, host, membership, logger, metrics });
+  const dns = createAgentDns({
+    options,
+    registry: reg,
+    host,
+    membership,
+    logger,
+    metrics,
+    ...(options.acl.enabled && options.acl.dns ? { acl } : {}),
+  });
   try {
     await dns?.listen();
     await cluster.join({ nodeName: options.nodeName, url, joinedAt });
@@ -270,6 +319,7 @@ export async function startAgent(
     await app.close();
     await stopMesh();
     await reg.close();
+    await closeAcl();
     throw err;
   }
   logger.info({ url, store: store.kind, nodeName: options.nodeName }, 'agent listening');
@@ -277,6 +327,7 @@ export async function startAgent(
   return {
     registry: reg,
     ca,
+    acl,
     url,
     dns: dns?.address,
     applyConfigServices,
@@ -288,6 +339,7 @@ export async function startAgent(
       await app.close();
       await stopMesh();
       await reg.close();
+      await closeAcl();
     },
   };
 }

@@ -264,7 +264,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
       bodyTimeout: idleMs,
     };
     try {
-      (cluster.dispatcher ?? this.#engine.options.dispatcher).dispatch(opts, attempt);
+      (cluster.dispatcherOf(endpoint) ?? this.#engine.options.dispatcher).dispatch(opts, attempt);
     } catch (err) {
       attempt.failed(err as Error);
     }

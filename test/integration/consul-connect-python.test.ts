@@ -1,71 +1,100 @@
 /**
- * Debian's python3-consul2 0.1.5, unmodified, against the Connect CA endpoints of a real agent
- * (issue 20; test/fixtures/python-consul2-connect-ca.py). It conflicts with python3-consul,
- * which other tests use, so it is not installed: the test unpacks its .deb (apt-get download,
- * dpkg-deb -x) into a folder of its own and puts that on PYTHONPATH. Its `leaf_certificates`
- * builds the path without `/v1` (docs/consul-compatibility.md): the test records the 404 and
- * reads the leaf through the client's HTTP layer on the right path.
+ * Debian's python3-consul2 0.1.5, unmodified, against the Consul Connect intention and
+ * authorize endpoints of a real agent on port 0 (test/fixtures/python-consul2-connect.py). The
+ * package conflicts with python3-consul, so `npm test` unpacks it into .tools/python3-consul2
+ * (scripts/ensure-tools.sh python3-consul2) and it is put on PYTHONPATH here.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 
-const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul2-connect-ca.py', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul2-connect.py', import.meta.url));
+const CONSUL2 = fileURLToPath(
+  new URL('../../.tools/python3-consul2/usr/lib/python3/dist-packages', import.meta.url),
+);
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
-describe('python-consul2 0.1.5 against the Connect CA endpoints', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'meshwork-consul2-'));
+describe('python-consul2 0.1.5 against the Connect intention endpoints', () => {
   let agent: TestAgent;
-  let seen: Record<string, string | string[]>;
+  let seen: Record<string, unknown>;
 
   before(async () => {
-    execFileSync('apt-get', ['download', 'python3-consul2'], { cwd: dir, stdio: 'pipe' });
-    const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
-    assert.ok(deb !== undefined, 'apt-get download gave no .deb');
-    execFileSync('dpkg-deb', ['-x', join(dir, deb), join(dir, 'root')]);
-    agent = await startTestAgent({ flags: { trustDomain: 'example.org' } });
+    assert.ok(
+      existsSync(CONSUL2),
+      `${CONSUL2} is missing: run bash scripts/ensure-tools.sh python3-consul2 (npm test does)`,
+    );
+    agent = await startTestAgent();
     const { hostname, port } = new URL(agent.url);
     const out = await new Promise<string>((resolve, reject) => {
       execFile(
         PYTHON,
         [SCRIPT, hostname, port],
-        {
-          timeout: 60_000,
-          env: {
-            ...process.env,
-            CONSUL_HTTP_ADDR: '',
-            PYTHONPATH: join(dir, 'root', 'usr', 'lib', 'python3', 'dist-packages'),
-          },
-        },
+        { timeout: 60_000, env: { ...process.env, PYTHONPATH: CONSUL2, CONSUL_HTTP_ADDR: '' } },
         (err, stdout, stderr) =>
           err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
       );
     });
-    seen = JSON.parse(out) as Record<string, string | string[]>;
+    seen = JSON.parse(out) as Record<string, unknown>;
   });
   after(async () => {
     await agent.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('reads the roots with root_certificates()', () => {
-    assert.equal(seen.roots_trust_domain, 'example.org');
-    assert.deepEqual(seen.roots_ids, [seen.roots_active]);
-    assert.equal(new X509Certificate(String(seen.root_cert)).ca, true);
+  it('runs the unpacked python-consul2, not the installed python-consul', () => {
+    assert.match(String(seen.module), /\.tools\/python3-consul2\//);
   });
 
-  it('gets (None, None) from leaf_certificates() (its path lacks /v1: a 404), and the leaf on the right path', () => {
-    assert.equal(seen.leaf_method, '(None, None)');
-    assert.equal(seen.leaf_service, 'orders');
-    assert.equal(seen.leaf_uri, 'spiffe://example.org/ns/default/sa/orders');
-    const leaf = new X509Certificate(String(seen.leaf_cert));
-    assert.equal(leaf.verify(new X509Certificate(String(seen.root_cert)).publicKey), true);
-    assert.ok(createPublicKey(createPrivateKey(String(seen.leaf_key))).equals(leaf.publicKey));
+  it('creates intentions, refuses a duplicate, and reads one back by ID', () => {
+    assert.match(
+      String((seen.create_id as { ID: string }).ID),
+      /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/,
+    );
+    assert.match(String(seen.duplicate), /409 duplicate intention found: web => db/);
+    assert.deepEqual(seen.get, {
+      SourceName: 'web',
+      DestinationName: 'db',
+      Action: 'allow',
+      Description: 'web reads db',
+      Meta: { team: 'a' },
+      Precedence: 9,
+      SourceType: 'consul',
+    });
+    assert.deepEqual(seen.list, [
+      ['*', 'db', 'deny'],
+      ['web', 'db', 'allow'],
+    ]);
+  });
+
+  it('decides by precedence: the exact source over the wildcard', () => {
+    assert.deepEqual(seen.check_web, { Allowed: true });
+    assert.deepEqual(seen.check_api, { Allowed: false });
+    assert.deepEqual(seen.match, [
+      ['web', 9],
+      ['*', 8],
+    ]);
+    assert.deepEqual(seen.authorize_web, {
+      Authorized: true,
+      Reason: 'Matched L4 intention: web => db (allow)',
+    });
+    assert.deepEqual(seen.authorize_api, {
+      Authorized: false,
+      Reason: 'Matched L4 intention: * => db (deny)',
+    });
+  });
+
+  it('updates by ID (only the fields sent) and deletes', () => {
+    assert.equal(seen.put, true);
+    assert.deepEqual(seen.check_web_after_put, { Allowed: false });
+    assert.deepEqual(seen.get_after_put, {
+      Action: 'deny',
+      Description: 'web no longer',
+      Meta: { team: 'a' },
+    });
+    assert.equal(seen.delete, true);
+    assert.deepEqual(seen.list_after_delete, [['*', 'db', 'deny']]);
+    assert.deepEqual(seen.get_deleted, { index_present: true, data: null });
   });
 });
