@@ -160,7 +160,7 @@ export async function startAgent(
     kind === 'memory'
       ? createMemoryAclStore()
       : kind === 'etcd'
-        ? createEtcdAclStore({ endpoints: options.etcdEndpoints, prefix: options.etcdPrefix })
+        ? createEtcdAclStore({ ...etcdConnection(options), prefix: options.etcdPrefix })
         : createSqliteAclStore(resolve(options.dataDir));
   const acl = new AclSystem({
     store: aclStore,

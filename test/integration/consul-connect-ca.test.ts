@@ -146,7 +146,7 @@ describe('Consul Connect CA leaf with ACLs', () => {
       const r = await http(agent.url, 'GET', path, undefined, headers);
       assert.equal(r.status, 403, r.text);
       assert.match(String(r.headers['content-type']), /^text\/plain/);
-      assert.match(r.text, /permission denied: missing service:\w+ write/);
+      assert.match(r.text, /Permission denied: token lacks permission 'service:\w+ write'/);
       assert.doesNotMatch(r.text, /PRIVATE KEY/);
     }
     // Roots need no token.
