@@ -1,11 +1,12 @@
 /** @module startAgent: wires store, registry, metrics and HTTP server into a running agent. */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Clock } from '../core/clock.js';
+import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Server as HttpsServer } from 'node:https';
-import { errors } from '../core/errors.js';
 import type { AclResolver } from '../registry/acl/acl-contract.js';
 import { AGENT_TLS_FILE_NAMES, checkFloorsOf, type AgentOptions } from '../agent/options.js';
 import { readTlsFiles } from '../client/tls-files.js';
@@ -16,6 +17,7 @@ import type { CatalogStore } from '../registry/store/catalog-store.js';
 import { createMemoryCatalogStore } from '../registry/store/memory/memory-catalog-store.js';
 import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalog-store.js';
 import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-store.js';
+import type { EtcdConnection } from '../registry/store/etcd/etcd-connection.js';
 import { createAgentCluster } from '../registry/cluster/agent-cluster.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import {
@@ -27,6 +29,7 @@ import {
 import { createControlPlane } from '../control-plane/control-plane.js';
 import { createMeshCa, type MeshCa } from '../registry/ca/mesh-ca.js';
 import { caRoutes } from '../registry-api/native/ca-routes.js';
+import { consulConnectCaRoutes } from '../registry-api/consul/consul-connect-ca-routes.js';
 import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
@@ -74,10 +77,40 @@ export const configSet = (nodeName: string): string => `agent-config:${nodeName}
 
 /** Parts an agent may be given instead of its defaults (the composition root's seams). */
 export interface AgentDeps {
-  /** Who may do what (the registry ACL system); default: ACLs off. */
+  /** Who may get which certificate (tests inject a resolver); default: the agent's ACL system. */
   readonly acl?: AclResolver;
   /** The mesh CA's clock (its root retirement timers); default: the system clock. */
   readonly caClock?: Clock;
+}
+
+/** How the agent reaches etcd: its options' endpoints, TLS files (read now) and user. */
+function etcdConnection(options: AgentOptions): EtcdConnection {
+  const read = (field: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw errors.configInvalid([`${field}: cannot read ${path}: ${(err as Error).message}`]);
+    }
+  };
+  const caPem = read('etcdCa', options.etcdCa);
+  const certPem = read('etcdCert', options.etcdCert);
+  const keyPem = read('etcdKey', options.etcdKey);
+  return {
+    endpoints: options.etcdEndpoints,
+    ...(caPem === undefined
+      ? {}
+      : {
+          tls: {
+            caPem,
+            ...(certPem === undefined ? {} : { certPem }),
+            ...(keyPem === undefined ? {} : { keyPem }),
+          },
+        }),
+    ...(options.etcdUsername === undefined || options.etcdPassword === undefined
+      ? {}
+      : { auth: { username: options.etcdUsername, password: options.etcdPassword } }),
+  };
 }
 
 export async function startAgent(
@@ -89,15 +122,12 @@ export async function startAgent(
   const httpsTls = options.https === 'off' ? undefined : apiTls(options.tls);
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
+  const etcd = kind === 'etcd' ? etcdConnection(options) : undefined;
   const store: CatalogStore =
     kind === 'memory'
       ? createMemoryCatalogStore()
-      : kind === 'etcd'
-        ? createEtcdCatalogStore({
-            endpoints: options.etcdEndpoints,
-            prefix: options.etcdPrefix,
-            logger,
-          })
+      : etcd !== undefined
+        ? createEtcdCatalogStore({ ...etcd, prefix: options.etcdPrefix, logger })
         : createSqliteCatalogStore({
             dataDir: resolve(options.dataDir),
             logger,
@@ -127,10 +157,7 @@ export async function startAgent(
   // otherwise this agent is the cluster and runs every check.
   const cluster = createAgentCluster({
     nodeName: options.nodeName,
-    etcd:
-      kind === 'etcd'
-        ? { endpoints: options.etcdEndpoints, prefix: options.etcdPrefix }
-        : undefined,
+    etcd: etcd === undefined ? undefined : { ...etcd, prefix: options.etcdPrefix },
     logger,
   });
   const { membership } = cluster;
@@ -152,7 +179,7 @@ export async function startAgent(
     kind === 'memory'
       ? createMemoryAclStore()
       : kind === 'etcd'
-        ? createEtcdAclStore({ endpoints: options.etcdEndpoints, prefix: options.etcdPrefix })
+        ? createEtcdAclStore({ ...etcdConnection(options), prefix: options.etcdPrefix })
         : createSqliteAclStore(resolve(options.dataDir));
   const acl = new AclSystem({
     store: aclStore,
@@ -234,6 +261,8 @@ export async function startAgent(
     logger,
     members,
   });
+  // The CA's routes check tokens with the injected resolver (tests), else the agent's ACLs.
+  const caAcl = deps.acl ?? acl;
   // The API's listeners: the plain one, the HTTPS one, or both. The first is the one fastify
   // listens with (and the one the agent is known by); HTTPS beside it is a second server.
   const primary = hostPort(options.http === 'off' ? options.https : options.http);
@@ -244,7 +273,15 @@ export async function startAgent(
     metrics,
     logger,
     members,
-    plugins: [push.routes, caRoutes({ ca, acl: deps.acl ?? acl })],
+    plugins: [
+      push.routes,
+      caRoutes({ ca, acl: caAcl }),
+      consulConnectCaRoutes({
+        ca,
+        acl: caAcl,
+        ...(deps.caClock === undefined ? {} : { clock: deps.caClock }),
+      }),
+    ],
     acl,
     ...(audit === undefined ? {} : { audit }),
     httpMaxConnsPerClient: options.httpMaxConnsPerClient,

@@ -214,6 +214,12 @@ describe('mesh CA on a real agent', () => {
     // A recursive delete of everything leaves the CA standing.
     assert.equal((await http(agent.url, 'DELETE', '/v1/kv/?recurse')).status, 200);
     assert.equal((await http(agent.url, 'DELETE', '/api/v1/kv/?recurse')).status, 200);
+    for (const path of ['/v1/kv/%00?recurse', '/api/v1/kv/%00mesh-ca?recurse']) {
+      const r = await http(agent.url, 'DELETE', path);
+      assert.ok(r.status === 200 || r.status === 400, `${path}: ${r.text}`);
+    }
+    // The stored state is still there (not only the CA's copy in memory).
+    assert.notEqual(agent.registry.reservedKv.get('\u0000mesh-ca/state'), undefined);
     const r = await http(agent.url, 'POST', '/api/v1/mesh/ca/leaf', {
       csr: (await makeCsr()).pem,
       service: 'orders',

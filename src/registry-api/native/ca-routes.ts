@@ -55,18 +55,36 @@ export interface CaRoutesOptions {
   readonly acl?: AclResolver;
 }
 
+/**
+ * The request's token: headers first, then `?token=` read from the raw URL (the API's ACL hook
+ * takes `token` out of the parsed query before routes run).
+ */
+export function caRequestToken(req: FastifyRequest): string | undefined {
+  const search = req.raw.url?.split('?')[1];
+  const token = search === undefined ? null : new URLSearchParams(search).get('token');
+  return requestToken(req.headers, token === null ? {} : { token });
+}
+
+/** Whether the request's token may `access` the resource, or a 403 naming what is missing. */
+export async function authorizeCa(
+  acl: AclResolver,
+  req: FastifyRequest,
+  kind: 'service' | 'operator',
+  name: string,
+): Promise<Authorizer> {
+  const authorizer = await acl.resolve(caRequestToken(req));
+  const decision = authorizer.check(kind, name, 'write');
+  if (!decision.allowed) throw errors.aclDenied(decision.missing);
+  return authorizer;
+}
+
 /** The token's right to `service:<name> write`, or a 403 naming what is missing. */
-export async function authorizeServiceWrite(
+export function authorizeServiceWrite(
   acl: AclResolver,
   req: FastifyRequest,
   service: string,
 ): Promise<Authorizer> {
-  const authorizer = await acl.resolve(
-    requestToken(req.headers, req.query as Record<string, unknown>),
-  );
-  const decision = authorizer.check('service', service, 'write');
-  if (!decision.allowed) throw errors.aclDenied(decision.missing);
-  return authorizer;
+  return authorizeCa(acl, req, 'service', service);
 }
 
 /** Parses a leaf request body: 400 naming the field for anything else. */
@@ -108,12 +126,8 @@ export function caRoutes(options: CaRoutesOptions): (app: FastifyInstance) => vo
 
     app.post(CA_ROTATE_PATH, async (req, reply) => {
       const overlapMs = parseRotateRequest(jsonBody(req, {}), ca.leafTtlMs);
-      const authorizer = await acl.resolve(
-        requestToken(req.headers, req.query as Record<string, unknown>),
-      );
       // Rotating the mesh's roots is an operator's act (Consul: `operator:write` for the CA).
-      const decision = authorizer.check('operator', '', 'write');
-      if (!decision.allowed) throw errors.aclDenied(decision.missing);
+      await authorizeCa(acl, req, 'operator', '');
       return json(reply, await ca.rotate(overlapMs));
     });
   };

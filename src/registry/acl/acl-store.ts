@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Etcd3 } from 'etcd3';
+import { etcdClientOptions, type EtcdConnection } from '../store/etcd/etcd-connection.js';
 import { errors } from '../../core/errors.js';
 
 /** A policy as stored. */
@@ -129,11 +130,11 @@ export function createSqliteAclStore(dataDir: string): AclStore {
  * compares its mod revision, so every agent sees the same tokens. The secrets are as safe as etcd
  * is: run it with TLS and auth (docs/security.md).
  */
-export function createEtcdAclStore(options: {
-  readonly endpoints: readonly string[];
-  readonly prefix: string;
-}): AclStore {
-  const client = new Etcd3({ hosts: [...options.endpoints] });
+export function createEtcdAclStore(
+  options: EtcdConnection & { readonly prefix: string },
+): AclStore {
+  // The catalog store's connection (TLS, etcd auth): the tokens live in the same etcd.
+  const client = new Etcd3(etcdClientOptions(options));
   const key = `${options.prefix}acl/document`;
   const unavailable = (err: unknown) => errors.storeUnavailable(`etcd: ${(err as Error).message}`);
   return {
