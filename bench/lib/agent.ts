@@ -68,6 +68,9 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     options.logLevel ?? 'warn',
     '--dns',
     options.dns ?? 'off',
+    // The drivers (a thousand push streams, load generators) all connect from 127.0.0.1.
+    '--http-max-conns-per-client',
+    '0',
     ...(options.dev === true ? ['--dev'] : []),
     ...(options.etcdEndpoint === undefined
       ? []

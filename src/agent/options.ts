@@ -13,6 +13,7 @@ import {
 import { validateOptions } from '../config/validate-options.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
+import { DEFAULT_TRUST_DOMAIN } from '../protocol/mesh/ca.js';
 import {
   DEFAULT_CHECK_FLOORS,
   DEFAULT_KV_QUOTA_BYTES,
@@ -116,6 +117,39 @@ export const agentOptionsSchema = z
         maxPerInstance: z.number().int().min(1).max(LIMITS.maxChecks),
       })
       .strict(),
+    /** SPIFFE trust domain of the mesh CA's leaves (`spiffe://<trustDomain>/ns/<ns>/sa/<svc>`). */
+    trustDomain: z
+      .string()
+      .regex(
+        /^[a-z0-9._-]{1,255}$/,
+        'lowercase letters, digits, dots, hyphens and underscores (a SPIFFE trust domain)',
+      ),
+    /** Lifetime of the leaf certificates the mesh CA signs. */
+    caLeafTtlMs: z
+      .number()
+      .int()
+      .min(60_000, 'must be at least 1 minute')
+      .max(366 * 86_400_000, 'must be at most 366 days'),
+    /**
+     * Registry ACLs (docs/security.md, "Registry ACLs"), Consul's `acl` block: off unless
+     * `enabled` (which `--acl-default-policy` sets).
+     */
+    acl: z
+      .object({
+        /** Enforce tokens on the HTTP API (and DNS with `dns`). */
+        enabled: z.boolean(),
+        /** What a token gets where no rule of its own matches (Consul's default: allow). */
+        defaultPolicy: z.enum(['allow', 'deny']),
+        /** DNS answers only the services the anonymous token may read. */
+        dns: z.boolean(),
+        /** How stale the token cache may get in cluster mode (other agents' ACL writes). */
+        refreshMs: z.number().int().min(0).max(600_000),
+      })
+      .strict(),
+    /** The audit log of writes: '' off, '-' the agent's log, else a file (appended). */
+    auditLog: z.string(),
+    /** Concurrent HTTP connections one client IP may hold; 0: no cap (Consul's default: 200). */
+    httpMaxConnsPerClient: z.number().int().min(0).max(1_000_000),
     /** The KV store (docs/api.md, "KV limits"). */
     kv: z
       .object({
@@ -157,6 +191,11 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
     maxPerInstance: LIMITS.maxChecks,
   }),
   kv: Object.freeze({ quotaBytes: DEFAULT_KV_QUOTA_BYTES }),
+  trustDomain: DEFAULT_TRUST_DOMAIN,
+  caLeafTtlMs: 24 * 3_600_000,
+  acl: Object.freeze({ enabled: false, defaultPolicy: 'allow', dns: false, refreshMs: 1_000 }),
+  auditLog: '',
+  httpMaxConnsPerClient: 200,
 });
 
 /** The check floors the options set. */
@@ -192,6 +231,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__NODE_NAME: { key: 'nodeName', type: 'string' },
   MESHWORK_AGENT__DATACENTER: { key: 'datacenter', type: 'string' },
   MESHWORK_AGENT__SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'number' },
+  MESHWORK_AGENT__TRUST_DOMAIN: { key: 'trustDomain', type: 'string' },
+  MESHWORK_AGENT__CA_LEAF_TTL_MS: { key: 'caLeafTtlMs', type: 'number' },
   // Section dns: its keys land in the nested `dns` object.
   MESHWORK_DNS__LISTEN: { key: 'dns.listen', type: 'string' },
   MESHWORK_DNS__DOMAIN: { key: 'dns.domain', type: 'string' },
@@ -210,6 +251,12 @@ const ENV_KEYS: Record<string, EnvKey> = {
   },
   MESHWORK_CHECKS__MAX_PER_INSTANCE: { key: 'checks.maxPerInstance', type: 'number' },
   MESHWORK_KV__QUOTA_BYTES: { key: 'kv.quotaBytes', type: 'number' },
+  MESHWORK_ACL__ENABLED: { key: 'acl.enabled', type: 'boolean' },
+  MESHWORK_ACL__DEFAULT_POLICY: { key: 'acl.defaultPolicy', type: 'string' },
+  MESHWORK_ACL__DNS: { key: 'acl.dns', type: 'boolean' },
+  MESHWORK_ACL__REFRESH_MS: { key: 'acl.refreshMs', type: 'number' },
+  MESHWORK_AGENT__AUDIT_LOG: { key: 'auditLog', type: 'string' },
+  MESHWORK_AGENT__HTTP_MAX_CONNS_PER_CLIENT: { key: 'httpMaxConnsPerClient', type: 'number' },
 };
 
 /**

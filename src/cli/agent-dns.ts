@@ -7,6 +7,9 @@ import { createRegistryDiscovery } from '../registry/discovery-adapter.js';
 import type { Registry } from '../registry/registry.js';
 import type { AgentMembership } from '../registry/cluster/agent-membership.js';
 import type { Registry as MetricsRegistry } from 'prom-client';
+import { aclFilteredDiscovery } from '../registry/acl/acl-discovery.js';
+import type { AclSystem } from '../registry/acl/acl-system.js';
+import type { Authorizer } from '../registry/acl/acl-contract.js';
 
 export interface AgentDns {
   listen(): Promise<DnsAddress>;
@@ -25,6 +28,8 @@ export function createAgentDns(o: {
   membership: AgentMembership | undefined;
   logger: Logger;
   metrics: MetricsRegistry;
+  /** With ACLs on and `acl.dns`: DNS answers what the anonymous token may read. */
+  acl?: AclSystem;
 }): AgentDns | undefined {
   if (o.options.dns.listen === 'off') return undefined;
   const { membership, logger } = o;
@@ -42,8 +47,12 @@ export function createAgentDns(o: {
       (err: unknown) => logger.debug({ err }, 'DNS: could not list the cluster members'),
     );
   };
+  const registryDiscovery = createRegistryDiscovery(o.registry, () => nodes);
   const server = createDnsServer({
-    discovery: createRegistryDiscovery(o.registry, () => nodes),
+    discovery:
+      o.acl === undefined
+        ? registryDiscovery
+        : aclFilteredDiscovery(registryDiscovery, anonymous(o.acl)),
     options: o.options.dns,
     datacenter: o.options.datacenter,
     logger,
@@ -60,5 +69,32 @@ export function createAgentDns(o: {
     get address() {
       return server.address;
     },
+  };
+}
+
+/**
+ * The anonymous token's Authorizer, answered without waiting: the last one resolved (nothing is
+ * allowed before the first), refreshed in the background when the cache has gone stale.
+ */
+function anonymous(acl: AclSystem): () => Authorizer {
+  let last: Authorizer = {
+    accessorId: 'anonymous',
+    check: (kind, name, access) => ({ allowed: false, missing: `${kind}:${name} ${access}` }),
+  };
+  let pending = false;
+  const refresh = (): void => {
+    if (pending) return;
+    pending = true;
+    void acl.resolve(undefined).then((a) => {
+      last = a;
+      pending = false;
+    });
+  };
+  refresh();
+  return () => {
+    const cached = acl.resolveCached(undefined);
+    if (cached !== undefined) return (last = cached);
+    refresh();
+    return last;
   };
 }

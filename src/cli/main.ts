@@ -63,6 +63,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     synopsis: 'Remove a mesh resource',
     load: () => import('./commands/delete.js'),
   },
+  ca: {
+    synopsis: "Show the mesh CA's trust bundle, or rotate its root",
+    load: () => import('./commands/ca.js'),
+  },
 };
 
 const USAGE = `Usage: meshwork <command> [flags]
@@ -73,7 +77,8 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Run "meshwork <command> --help" for a command's flags and examples.
-Client commands reach the agent at --registry, else $MESHWORK_ADDR, else http://127.0.0.1:8500.
+Client commands reach the agent at --registry, else $MESHWORK_ADDR, else http://127.0.0.1:8500,
+with the ACL token of --token, else $MESHWORK_TOKEN (none by default).
 `;
 
 /** Runs the CLI; resolves with the exit code. */

@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   HOST_NOT_ALLOWED: 'MESHWORK_ERR_API_HOST_NOT_ALLOWED',
   /** A browser request from a page whose origin may not call the agent. */
   ORIGIN_NOT_ALLOWED: 'MESHWORK_ERR_API_ORIGIN_NOT_ALLOWED',
+  /** The request's ACL token lacks the permission the endpoint needs, or is unknown. */
+  ACL_DENIED: 'MESHWORK_ERR_ACL_PERMISSION_DENIED',
+  /** One client IP holds more connections to the agent's HTTP API than it allows. */
+  TOO_MANY_CONNECTIONS: 'MESHWORK_ERR_API_TOO_MANY_CONNECTIONS',
   /** The instance does not exist. */
   INSTANCE_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_INSTANCE_NOT_FOUND',
   /** The instance id is already used by another service. */
@@ -190,6 +194,24 @@ export const errors = {
       ERROR_CODES.METHOD_NOT_IMPLEMENTED,
       `method "${method}" is not implemented: use GET, PUT, POST or DELETE`,
       { details: { method } },
+    ),
+  /**
+   * `missing`: the permission, as `service:payments write`; undefined: the token is unknown
+   * (Consul's "ACL not found").
+   */
+  aclDenied: (missing: string | undefined): MeshError =>
+    new MeshError(
+      ERROR_CODES.ACL_DENIED,
+      missing === undefined
+        ? 'ACL not found'
+        : `Permission denied: token lacks permission '${missing}'`,
+      { details: missing === undefined ? { reason: 'acl-not-found' } : { permission: missing } },
+    ),
+  tooManyConnections: (limit: number): MeshError =>
+    new MeshError(
+      ERROR_CODES.TOO_MANY_CONNECTIONS,
+      `Your IP is issuing too many concurrent connections (at most ${limit}), please rate limit your calls`,
+      { details: { limit } },
     ),
   hostNotAllowed: (host: string): MeshError =>
     new MeshError(

@@ -19,6 +19,12 @@ import {
 } from './consul/consul-routes.js';
 import { registerNativeRoutes } from './native/native-routes.js';
 import { createRequestGuard, type RequestGuardOptions } from './request-guard.js';
+import type { AclSystem } from '../registry/acl/acl-system.js';
+import { ACLS_DISABLED } from '../registry/acl/acl-contract.js';
+import { aclRouteRules } from './acl/acl-route-rules.js';
+import { installRequestAcl, type ApiAclResolver } from './acl/request-acl.js';
+import { installAuditLog, type AuditSink } from './audit-log.js';
+import { capConnectionsPerClient } from './connection-cap.js';
 
 export interface ApiServerOptions {
   readonly registry: CatalogFacade;
@@ -43,6 +49,15 @@ export interface ApiServerOptions {
    * Each runs once, while the server starts (`listen` or `ready`), in a child context.
    */
   readonly plugins?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
+  /**
+   * Registry ACLs (docs/security.md, "Registry ACLs"): the resolver every request's token goes
+   * through, and the system behind /v1/acl. Omitted: ACLs off.
+   */
+  readonly acl?: ApiAclResolver & Partial<Pick<AclSystem, 'bootstrap'>>;
+  /** Where every write is audited (omitted: no audit log). */
+  readonly audit?: AuditSink;
+  /** Concurrent connections one client IP may hold (0 or omitted: no cap). */
+  readonly httpMaxConnsPerClient?: number;
 }
 
 /** Headers a page allowed by `allowedOrigins` may read and send (CORS). */
@@ -114,6 +129,8 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     forceCloseConnections: false,
   });
 
+  capConnectionsPerClient(app.server, options.httpMaxConnsPerClient ?? 0, options.metrics);
+
   // Every body arrives as raw bytes whatever its Content-Type; routes decide how to parse it.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -169,6 +186,10 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     done();
   });
 
+  // After the guard: resolves each request's token and applies the URL-decided checks.
+  installRequestAcl(app, options.acl ?? ACLS_DISABLED, aclRouteRules(options.registry));
+  if (options.audit !== undefined) installAuditLog(app, options.audit);
+
   app.get('/health/live', async () => ({ status: 'live' }));
   app.get('/health/ready', async (_req, reply) => {
     if (options.isReady?.() ?? true) return reply.status(200).send({ status: 'ready' });
@@ -189,6 +210,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
       registry: options.registry,
       logger: log,
       metrics: options.metrics,
+      ...(isAclSystem(options.acl) ? { acl: options.acl } : {}),
     });
   }
   for (const plugin of options.plugins ?? []) {
@@ -197,4 +219,8 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     });
   }
   return app;
+}
+
+function isAclSystem(acl: ApiAclResolver | undefined): acl is AclSystem {
+  return acl !== undefined && typeof (acl as Partial<AclSystem>).bootstrap === 'function';
 }

@@ -1,4 +1,5 @@
 /** @module `meshwork agent`: runs the registry agent until SIGINT/SIGTERM. */
+import { parseDurationMs } from '../../core/duration.js';
 import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../agent/options.js';
 import { createLogger } from '../../telemetry/logger.js';
@@ -33,11 +34,21 @@ Flags:
   --datacenter <dc>     Datacenter the Consul API reports (default dc1)
   --consul-legacy-verbs <true|false>  accept GET on Consul write endpoints, as python-consul
                         0.7 sends them (default true; browser requests are refused anyway)
+  --trust-domain <td>   SPIFFE trust domain of the mesh CA's leaves (default cluster.local)
+  --ca-leaf-ttl <dur>   Lifetime of the leaf certificates the mesh CA signs (default 24h)
+  --acl-default-policy <allow|deny>  turn registry ACLs on, with this policy where no rule of a
+                        token matches (docs/security.md, "Registry ACLs"); deny is the safe one
+  --acl-enabled         turn registry ACLs on (default policy: allow, as Consul's)
+  --acl-dns             with ACLs on, DNS answers only what the anonymous token may read
+  --audit-log <file|->  append a JSON line per write to <file> ("-": the agent's log)
+  --http-max-conns-per-client <n>  concurrent connections one client IP may hold (default 200;
+                        0: no cap); past it a connection is answered 429 and closed
   --log-level <level>   error | warn | info | debug | silent (default info)
   --dns <host:port|off> DNS interface, UDP and TCP (default 127.0.0.1:8600; port 0 picks one)
   --dns-domain <name>   DNS domain (default consul); --dns-alt-domain <name> answers the same names
 
 Env: MESHWORK_AGENT__HTTP, MESHWORK_AGENT__DATA_DIR, MESHWORK_AGENT__DEV, MESHWORK_AGENT__LOG_LEVEL ...
+     MESHWORK_ACL__ENABLED, MESHWORK_ACL__DEFAULT_POLICY, MESHWORK_ACL__DNS, MESHWORK_AGENT__AUDIT_LOG ...
      MESHWORK_DNS__LISTEN, MESHWORK_DNS__DOMAIN ... (docs/dns.md)
 Precedence: defaults < config file < env < flags.
 Signals: SIGHUP re-reads the config file and re-applies its services; SIGTERM/SIGINT drain and exit 0.
@@ -46,11 +57,33 @@ Examples:
   meshwork agent
   meshwork agent --dev --http 127.0.0.1:0
   meshwork agent --config meshwork.yaml --data-dir /var/lib/meshwork
+  meshwork agent --acl-default-policy deny --audit-log /var/log/meshwork/audit.jsonl
 `;
 
 /** A comma-separated flag (`--etcd-endpoints a,b`) as the list it sets. */
 function list(value: string): string[] {
   return value.split(',').map((e) => e.trim());
+}
+
+/** `--ca-leaf-ttl`'s duration (24h, 90m) as the milliseconds of `caLeafTtlMs`. */
+function leafTtl(value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) throw errors.cliUsage('--ca-leaf-ttl takes a duration such as 24h or 90m');
+  return ms;
+}
+
+/** `--acl-default-policy`'s value as the `acl` section it sets: ACLs on, with that policy. */
+function aclDefaultPolicy(value: string): { enabled: true; defaultPolicy: 'allow' | 'deny' } {
+  if (value !== 'allow' && value !== 'deny')
+    throw errors.cliUsage('--acl-default-policy takes allow or deny');
+  return { enabled: true, defaultPolicy: value };
+}
+
+/** `--http-max-conns-per-client`'s value. */
+function maxConns(value: string): number {
+  if (!/^\d{1,7}$/.test(value))
+    throw errors.cliUsage('--http-max-conns-per-client takes a non-negative integer');
+  return Number(value);
 }
 
 /** `--consul-legacy-verbs`'s value as the `consul` option it sets. */
@@ -79,9 +112,16 @@ export const command: Command = {
       datacenter: { type: 'string' },
       'consul-legacy-verbs': { type: 'string' },
       'log-level': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'ca-leaf-ttl': { type: 'string' },
       dns: { type: 'string' },
       'dns-domain': { type: 'string' },
       'dns-alt-domain': { type: 'string' },
+      'acl-default-policy': { type: 'string' },
+      'acl-enabled': { type: 'boolean' },
+      'acl-dns': { type: 'boolean' },
+      'audit-log': { type: 'string' },
+      'http-max-conns-per-client': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
     const dns = pickFlags(values, {
@@ -89,7 +129,15 @@ export const command: Command = {
       'dns-domain': 'domain',
       'dns-alt-domain': 'altDomain',
     });
+    const acl = {
+      ...(values['acl-enabled'] === true ? { enabled: true } : {}),
+      ...(values['acl-dns'] === true ? { dns: true } : {}),
+      ...(values['acl-default-policy'] === undefined
+        ? {}
+        : aclDefaultPolicy(values['acl-default-policy'])),
+    };
     const flags = {
+      ...(Object.keys(acl).length > 0 ? { acl } : {}),
       ...pickFlags(values, {
         http: 'http',
         'data-dir': 'dataDir',
@@ -102,6 +150,10 @@ export const command: Command = {
         'etcd-endpoints': ['etcdEndpoints', list],
         'allowed-hosts': ['allowedHosts', list],
         'allowed-origins': ['allowedOrigins', list],
+        'trust-domain': 'trustDomain',
+        'ca-leaf-ttl': ['caLeafTtlMs', leafTtl],
+        'audit-log': 'auditLog',
+        'http-max-conns-per-client': ['httpMaxConnsPerClient', maxConns],
       }),
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
       ...pickFlags(values, { 'consul-legacy-verbs': ['consul', legacyVerbs] }),
@@ -113,6 +165,8 @@ export const command: Command = {
     io.stdout.write(
       `meshwork agent listening on ${agent.url} (store: ${agent.registry.storeKind})\n`,
     );
+    if (options.acl.enabled)
+      io.stdout.write(`meshwork ACLs enforced (default policy ${options.acl.defaultPolicy})\n`);
     if (agent.dns !== undefined) {
       const { host, port } = agent.dns;
       io.stdout.write(

@@ -4,6 +4,7 @@ import { SERVICE_SPEC, CHECK_SPEC, CHECK_UPDATE_SPEC } from './consul-body.js';
 import type { ConsulCheckWrites } from './consul-checks.js';
 import type { ConsulContext } from './consul-context.js';
 import { NODE_MAINTENANCE_DEFAULT, SERVICE_MAINTENANCE_DEFAULT } from './consul-markers.js';
+import { mayRead, requireAcl } from '../acl/request-acl.js';
 import { refuse } from './consul-refuse.js';
 import { checkInputOf, registrationFromConsul } from './consul-registration.js';
 import { agentService, aggregatedStatus, nodeId, serviceChecks } from './consul-shapes.js';
@@ -62,12 +63,15 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
     }),
   );
 
-  route(['GET'], '/agent/members', async (req, reply) => json(req, reply, [member()]));
+  route(['GET'], '/agent/members', async (req, reply) =>
+    json(req, reply, mayRead(req, 'node', node.nodeName) ? [member()] : []),
+  );
 
   route(['GET'], '/agent/services', async (req, reply) => {
     const keep = filterOf(req);
     const out: Record<string, unknown> = {};
     for (const i of registry.allInstances()) {
+      if (!mayRead(req, 'service', i.service)) continue;
       const s = agentService(node, i);
       if (keep === undefined || keep(s)) out[i.id] = s;
     }
@@ -85,8 +89,13 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
     const keep = filterOf(req);
     const out: Record<string, unknown> = {};
     const all = [
-      ...ourNodeChecks().filter((c) => c.CheckID !== 'serfHealth'),
-      ...registry.allInstances().flatMap((i) => serviceChecks(node, i)),
+      ...(mayRead(req, 'node', node.nodeName)
+        ? ourNodeChecks().filter((c) => c.CheckID !== 'serfHealth')
+        : []),
+      ...registry
+        .allInstances()
+        .filter((i) => mayRead(req, 'service', i.service))
+        .flatMap((i) => serviceChecks(node, i)),
     ];
     for (const c of all) if (keep === undefined || keep(c)) out[String(c.CheckID)] = c;
     return json(req, reply, out, registry.catalogIndex);
@@ -96,6 +105,9 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
     const body = decode(req, SERVICE_SPEC);
     const reg = ownCheckIds(registrationFromConsul(body, node, policy));
     const prev = registry.instanceDefinition(reg.id ?? '');
+    // A service's token registers that service only (and replaces only its own instances).
+    requireAcl(req, 'service', reg.service, 'write');
+    if (prev !== undefined) requireAcl(req, 'service', prev.service, 'write');
     const ids = new Set((reg.checks ?? []).map((c) => c.id));
     // Consul keeps checks registered earlier unless told to replace them.
     const kept =
@@ -137,7 +149,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
   });
 
   route(['PUT'], '/agent/check/register', async (req, reply) => {
-    await prepareCheck(decode(req, CHECK_SPEC))();
+    await prepareCheck(req, decode(req, CHECK_SPEC))();
     return done(reply);
   });
 
@@ -145,7 +157,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
     ['PUT'],
     '/agent/check/deregister/:id',
     async (req, reply) => {
-      await deregisterCheck(param(req, 'id'));
+      await deregisterCheck(req, param(req, 'id'));
       return done(reply);
     },
     true,
@@ -160,7 +172,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
       ['PUT'],
       `/agent/check/${verb}/:id`,
       async (req, reply) => {
-        await ttlUpdate(param(req, 'id'), status, first(q(req).note) ?? '');
+        await ttlUpdate(req, param(req, 'id'), status, first(q(req).note) ?? '');
         return done(reply);
       },
       true,
@@ -172,7 +184,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
     const status = body.Status as string | undefined;
     if (status !== 'passing' && status !== 'warning' && status !== 'critical')
       throw refuse(`Invalid check status: '${status ?? ''}'`);
-    await ttlUpdate(param(req, 'id'), status, (body.Output as string | undefined) ?? '');
+    await ttlUpdate(req, param(req, 'id'), status, (body.Output as string | undefined) ?? '');
     return done(reply);
   });
 
@@ -240,9 +252,6 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
   route(['PUT'], '/agent/force-leave/:node', async (_req, reply) => done(reply), true);
   route(['PUT'], '/agent/leave', async (_req, reply) => done(reply));
   route(['PUT'], '/agent/reload', async (_req, reply) => done(reply));
-  route(['PUT'], '/agent/token/:type', async () => {
-    throw refuse('ACL support disabled', 401);
-  });
 }
 
 function unknownService(id: string) {

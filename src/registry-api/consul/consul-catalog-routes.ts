@@ -7,6 +7,7 @@ import {
 } from './consul-body.js';
 import type { ConsulCheckWrites } from './consul-checks.js';
 import type { ConsulContext } from './consul-context.js';
+import { mayRead, requireAcl } from '../acl/request-acl.js';
 import { refuse } from './consul-refuse.js';
 import { registrationFromConsul } from './consul-registration.js';
 import { consulNode, nodeService, serviceNode } from './consul-shapes.js';
@@ -38,7 +39,7 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
     if (service === undefined) {
       // The node itself always exists; checks without a service are the node's (or, with a
       // ServiceID, checks of a service already registered), as in Consul.
-      for (const write of checks.map(prepareCheck)) await write();
+      for (const write of checks.map((c) => prepareCheck(req, c))) await write();
       return json(req, reply, true);
     }
     const reg = ownCheckIds(
@@ -51,6 +52,9 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
         policy,
       ),
     );
+    requireAcl(req, 'service', reg.service, 'write');
+    const prev = registry.instanceDefinition(reg.id ?? '');
+    if (prev !== undefined) requireAcl(req, 'service', prev.service, 'write');
     await registry.register(reg);
     return json(req, reply, true);
   });
@@ -61,9 +65,11 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
     const serviceId = body.ServiceID as string | undefined;
     const checkId = body.CheckID as string | undefined;
     if (serviceId !== undefined && serviceId !== '') {
+      const service = registry.instanceDefinition(serviceId)?.service;
+      if (service !== undefined) requireAcl(req, 'service', service, 'write');
       await registry.deregister(serviceId);
     } else if (checkId !== undefined && checkId !== '') {
-      await deregisterCheck(checkId);
+      await deregisterCheck(req, checkId);
     } else {
       throw refuse(
         `Deregistering node "${nodeName}" itself is not supported: it is this agent; deregister its services`,
@@ -78,7 +84,10 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
     await blocking(req, 'catalog', () => registry.catalogIndex);
     const keep = filterOf(req);
     const nodes = [consulNode(node)].filter(
-      (n) => nodeMetaMatches(req) && (keep === undefined || keep(n)),
+      (n) =>
+        mayRead(req, 'node', node.nodeName) &&
+        nodeMetaMatches(req) &&
+        (keep === undefined || keep(n)),
     );
     return json(req, reply, nodes, registry.catalogIndex);
   });
@@ -89,6 +98,7 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
     const keep = filterOf(req);
     const services: Record<string, unknown> = {};
     for (const i of registry.allInstances()) {
+      if (!mayRead(req, 'service', i.service)) continue;
       const s = nodeService(i);
       if (keep === undefined || keep(s)) services[i.id] = s;
     }
@@ -98,8 +108,9 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
   route(['GET'], '/catalog/services', async (req, reply) => {
     await blocking(req, 'catalog', () => registry.catalogIndex);
     // A Consul server lists itself as the service "consul"; clients (node-consul's tests) expect it.
-    const out: Record<string, string[]> = { consul: [] };
-    for (const s of registry.listServices().services) out[s.name] = [...s.tags];
+    const out: Record<string, string[]> = mayRead(req, 'service', 'consul') ? { consul: [] } : {};
+    for (const s of registry.listServices().services)
+      if (mayRead(req, 'service', s.name)) out[s.name] = [...s.tags];
     return json(req, reply, out, registry.catalogIndex);
   });
 
@@ -107,6 +118,7 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
     const name = param(req, 'name');
     await blocking(req, serviceTopic(name), () => registry.serviceIndex(name));
     const keep = filterOf(req);
+    if (!mayRead(req, 'service', name)) return json(req, reply, [], registry.serviceIndex(name));
     const items = withTags(req, registry.serviceInstances(name))
       .map((i) => serviceNode(node, i))
       .filter((s) => keep === undefined || keep(s));

@@ -1,5 +1,7 @@
 /** @module Consul check writes shared by the agent and catalog endpoints (register, deregister, TTL updates by CheckID). */
+import type { FastifyRequest } from 'fastify';
 import type { CheckDefinition, CheckStatus } from '../../core/types.js';
+import { requireAcl } from '../acl/request-acl.js';
 import type { InstanceDto } from '../../protocol/api-types.js';
 import { LIMITS } from '../../protocol/limits.js';
 import type { NormalisedBody } from './consul-body.js';
@@ -13,7 +15,13 @@ import { findCheck } from './consul-shapes.js';
 export type ConsulCheckWrites = ReturnType<typeof createConsulCheckWrites>;
 
 /** Check lookups and writes by Consul CheckID, over the context's catalog. */
-export function createConsulCheckWrites({ registry, policy }: ConsulContext) {
+export function createConsulCheckWrites({ registry, policy, node }: ConsulContext) {
+  /** A check write takes write on its service, or on this node for a node check. */
+  const requireOwnerWrite = (req: FastifyRequest, service: string | undefined): void => {
+    if (service === undefined) requireAcl(req, 'node', node.nodeName, 'write');
+    else requireAcl(req, 'service', service, 'write');
+  };
+
   /** Adds `def`, or replaces the check with its id, keeping at most `policy.maxChecks`. */
   const withCheck =
     (def: CheckDefinition, owner: string) =>
@@ -28,7 +36,7 @@ export function createConsulCheckWrites({ registry, policy }: ConsulContext) {
    * `ServiceID` names, or on the node when there is none (a node-level check applies to every
    * service of this node). Validating first lets a request of several checks refuse all or none.
    */
-  const prepareCheck = (body: NormalisedBody): (() => Promise<void>) => {
+  const prepareCheck = (req: FastifyRequest, body: NormalisedBody): (() => Promise<void>) => {
     const name = body.Name as string | undefined;
     if (name === undefined || name === '') throw refuse('Missing check name');
     const checkId = (body.CheckID as string | undefined) || name;
@@ -36,6 +44,7 @@ export function createConsulCheckWrites({ registry, policy }: ConsulContext) {
     const target = serviceId ? registry.instanceDefinition(serviceId) : undefined;
     if (serviceId && target === undefined)
       throw refuse(`ServiceID "${serviceId}" does not exist`, 404);
+    requireOwnerWrite(req, target?.service);
     const input = checkFromConsul(
       { ...body, CheckID: checkId },
       { serviceId: serviceId ?? '', serviceName: target?.service ?? '', policy },
@@ -91,15 +100,22 @@ export function createConsulCheckWrites({ registry, policy }: ConsulContext) {
   };
 
   /** Removes the check behind a Consul CheckID (404 when there is none). */
-  const deregisterCheck = async (checkId: string): Promise<void> => {
+  const deregisterCheck = async (req: FastifyRequest, checkId: string): Promise<void> => {
     const { instance, check } = checkById(checkId);
+    requireOwnerWrite(req, instance?.service);
     const without = (checks: readonly CheckDefinition[]) => checks.filter((c) => c.id !== check.id);
     if (instance === undefined) await registry.updateNodeChecks(without);
     else await registry.updateChecks(instance.id, without);
   };
 
-  const ttlUpdate = async (checkId: string, status: CheckStatus, output: string): Promise<void> => {
+  const ttlUpdate = async (
+    req: FastifyRequest,
+    checkId: string,
+    status: CheckStatus,
+    output: string,
+  ): Promise<void> => {
     const { instance, check } = checkById(checkId);
+    requireOwnerWrite(req, instance?.service);
     if (check.kind !== 'ttl')
       throw refuse(`CheckID "${checkId}" does not have associated TTL`, 500);
     if (output.length > LIMITS.maxOutputLength)

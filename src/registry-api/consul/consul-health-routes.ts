@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { serviceTopic } from '../../registry/catalog-facade.js';
 import { filterKey } from '../query.js';
 import type { ConsulContext } from './consul-context.js';
+import { mayRead } from '../acl/request-acl.js';
 import { refuse } from './consul-refuse.js';
 import { consulNode, nodeService, serviceChecks } from './consul-shapes.js';
 import { parseBoolParam } from './consul-query.js';
@@ -23,6 +24,8 @@ export function registerConsulHealthRoutes(ctx: ConsulContext): void {
     const passing = parseBoolParam(query, 'passing');
     await blocking(req, serviceTopic(name), () => registry.serviceIndex(name));
     const index = registry.serviceIndex(name);
+    // Consul filters what the token may not read: an empty list, not a 403.
+    if (!mayRead(req, 'service', name)) return json(req, reply, [], index);
     const key = `${name}?${filterKey(query)}`;
     const cached = healthCache.get(key);
     if (cached !== undefined && cached.index === index) return json(req, reply, cached.body, index);
@@ -55,7 +58,12 @@ export function registerConsulHealthRoutes(ctx: ConsulContext): void {
     index: number,
   ) => {
     const keep = filterOf(req);
-    return json(req, reply, keep === undefined ? checks : checks.filter(keep), index);
+    const readable = checks.filter((c) =>
+      c.ServiceName === '' || c.ServiceName === undefined
+        ? mayRead(req, 'node', node.nodeName)
+        : mayRead(req, 'service', String(c.ServiceName)),
+    );
+    return json(req, reply, keep === undefined ? readable : readable.filter(keep), index);
   };
 
   route(['GET'], '/health/checks/:name', async (req, reply) => {

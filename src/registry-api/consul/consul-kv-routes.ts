@@ -6,6 +6,7 @@ import { rawBody } from '../body.js';
 import { kvEntryPieces, kvJsonBytes } from '../json-stream.js';
 import type { Query } from '../query.js';
 import type { ConsulContext } from './consul-context.js';
+import { mayRead, requireAcl } from '../acl/request-acl.js';
 import { refuse } from './consul-refuse.js';
 import { checkDatacenter, first } from './consul-query.js';
 
@@ -20,6 +21,7 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
     const query = q(req);
     const list = 'recurse' in query || 'keys' in query;
     if (!list && key === '') throw refuse('Missing key name');
+    if (!list) requireAcl(req, 'kv', key, 'read');
     // One key: its ModifyIndex, or the KV index once it is gone (so a delete wakes watchers).
     const current = (): number =>
       list ? registry.kvIndex : (registry.kvGet(key)?.modifyIndex ?? registry.kvIndex);
@@ -29,6 +31,7 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
       const sep = first(query.separator) ?? first(query.seperator) ?? '';
       const keys = new Set<string>();
       for (const e of registry.kvList(key)) {
+        if (!mayRead(req, 'kv', e.key)) continue;
         const at = sep === '' ? -1 : e.key.indexOf(sep, key.length);
         keys.add(at < 0 ? e.key : e.key.slice(0, at + sep.length));
       }
@@ -45,7 +48,7 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
     }
     const entries =
       'recurse' in query
-        ? registry.kvList(key)
+        ? registry.kvList(key).filter((e) => mayRead(req, 'kv', e.key))
         : [registry.kvGet(key)].filter((e) => e !== undefined);
     if (entries.length === 0) return notFound(req, reply, index);
     if ('raw' in query && !('recurse' in query)) {
@@ -114,6 +117,9 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
     if (recurse && 'cas' in query)
       throw refuse(`Conflicting flags: ${req.url.split('?')[1] ?? ''}`);
     const cas = uintParam(query, 'cas');
+    requireAcl(req, 'kv', key, 'write');
+    // A recursive delete takes write on every key it removes (a deny under the prefix holds).
+    if (recurse) for (const e of registry.kvList(key)) requireAcl(req, 'kv', e.key, 'write');
     // Consul: a compare-and-delete of a key that is already gone succeeds.
     if (cas !== undefined && registry.kvGet(key) === undefined) return json(req, reply, true);
     const r = await registry.kvDelete(key, {

@@ -80,21 +80,6 @@ export function parseEnable(q: Query): boolean {
 }
 
 /**
- * The ACL token of a request, first non-empty of `?token=`, `X-Consul-Token`,
- * `Authorization: Bearer` (Consul's order). ACLs are not enforced yet; the token is read so that
- * the later ACL phase has one place to start from.
- */
-export function readToken(q: Query, headers: IncomingHttpHeaders): string {
-  const fromQuery = first(q.token);
-  if (fromQuery !== undefined && fromQuery !== '') return fromQuery;
-  const header = first(headers['x-consul-token']);
-  if (header !== undefined && header !== '') return header;
-  const auth = first(headers.authorization);
-  const m = auth === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(auth);
-  return m?.[1] ?? '';
-}
-
-/**
  * True when a request carries the marks of a browser sending it from another site: such a GET
  * must not reach a write endpoint (a web page could otherwise deregister services with an <img>).
  */

@@ -7,17 +7,18 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
+import type { AclSystem } from '../../registry/acl/acl-system.js';
 import type { CatalogFacade } from '../../registry/catalog-facade.js';
 import { logsAsError, toHttpError } from '../error-mapping.js';
-import type { Query } from '../query.js';
+import { registerConsulAclRoutes } from './consul-acl-routes.js';
 import { registerConsulAgentRoutes } from './consul-agent-routes.js';
 import { registerConsulCatalogRoutes } from './consul-catalog-routes.js';
 import { createConsulCheckWrites } from './consul-checks.js';
 import { createConsulContext } from './consul-context.js';
 import { registerConsulHealthRoutes } from './consul-health-routes.js';
+import { registerConsulIntentionRoutes } from './consul-intention-routes.js';
 import { registerConsulKvRoutes } from './consul-kv-routes.js';
 import type { ConsulNodeInfo } from './consul-shapes.js';
-import { readToken } from './consul-query.js';
 import { ConsulRouter } from './consul-router.js';
 import { registerConsulStatusRoutes } from './consul-status-routes.js';
 
@@ -36,6 +37,8 @@ export interface ConsulRoutesOptions {
   readonly logger?: Logger;
   /** Where the adapter's metrics are registered (omitted: kept unregistered). */
   readonly metrics?: PromRegistry;
+  /** The ACL system behind /v1/acl (omitted or disabled: those answer "ACL support disabled"). */
+  readonly acl?: AclSystem;
 }
 
 /** Maps any error to Consul's status and plain-text body. The one place this happens for /v1. */
@@ -80,13 +83,6 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
       .header('content-type', 'text/plain; charset=utf-8')
       .send('Invalid URL path: not a recognized HTTP API endpoint\n');
   });
-  // A callback hook, not an async one: no promise and microtask per request on the hot path.
-  scope.addHook('onRequest', (req, _reply, done) => {
-    // ACLs are not enforced yet (docs/consul-compatibility.md); tokens are accepted and ignored.
-    if (readToken(req.query as Query, req.headers) !== '')
-      log.debug({ url: req.url }, 'token ignored');
-    done();
-  });
 
   const router = new ConsulRouter();
   const ctx = createConsulContext({
@@ -102,6 +98,8 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulCatalogRoutes(ctx, checks);
   registerConsulHealthRoutes(ctx);
   registerConsulKvRoutes(ctx);
+  registerConsulIntentionRoutes(ctx);
   registerConsulStatusRoutes(ctx);
+  registerConsulAclRoutes(ctx, options.acl);
   router.registerAll(scope, options.legacyVerbs);
 }

@@ -20,6 +20,7 @@ import {
 import type { CatalogFacade, Topic } from '../../registry/catalog-facade.js';
 import { jsonBody } from '../body.js';
 import { first, type Query } from '../query.js';
+import { requireSetWrite } from '../acl/acl-route-rules.js';
 import { parseMeshApplyBody, withDocuments } from './mesh-apply-body.js';
 
 export interface MeshRoutesOptions {
@@ -59,6 +60,8 @@ export function registerMeshRoutes(
 ): void {
   app.post('/api/v1/mesh/apply', async (req, reply) => {
     const parsed = parseMeshApplyBody(jsonBody(req));
+    if (parsed.instances !== undefined)
+      requireSetWrite(req, registry, parsed.instances.set, parsed.instances.inputs);
     let result;
     try {
       result = await registry.applyMesh({

@@ -17,6 +17,8 @@ import {
   waitForRequest,
   type Query,
 } from '../query.js';
+import { requireSetWrite } from '../acl/acl-route-rules.js';
+import { mayRead, requireAcl } from '../acl/request-acl.js';
 import { registerMeshRoutes } from './mesh-routes.js';
 
 const heartbeatSchema = z
@@ -76,6 +78,8 @@ export function registerNativeRoutes(
 
   app.put('/api/v1/instances', async (req, reply) => {
     const input = parseOrThrow(registrationInputSchema, jsonBody(req));
+    // A service's token registers that service only.
+    requireAcl(req, 'service', input.service, 'write');
     const r = await registry.register(input);
     return json(reply, r.index, { index: r.index, instance: r.instance });
   });
@@ -146,7 +150,10 @@ export function registerNativeRoutes(
   app.get('/api/v1/services', async (req, reply) => {
     await blocking(req, 'catalog', () => registry.catalogIndex);
     const r = registry.listServices();
-    return json(reply, r.index, r);
+    return json(reply, r.index, {
+      ...r,
+      services: r.services.filter((s) => mayRead(req, 'service', s.name)),
+    });
   });
 
   app.get('/api/v1/services/:name/instances', async (req, reply) => {
@@ -167,6 +174,7 @@ export function registerNativeRoutes(
 
   app.put('/api/v1/apply', async (req, reply) => {
     const body = parseOrThrow(applySchema, jsonBody(req));
+    requireSetWrite(req, registry, body.set, body.instances);
     const r = await registry.apply(body.set, body.instances, body.source ?? 'config');
     return json(reply, r.index, r);
   });
@@ -216,7 +224,7 @@ export function registerNativeRoutes(
       const index = registry.kvIndex;
       // Streamed when large: the values of one listing can reach the KV quota (256 MiB).
       const body = jsonArrayAnswer(
-        registry.kvList(key),
+        registry.kvList(key).filter((e) => mayRead(req, 'kv', e.key)),
         {
           head: `{"index":${index},"entries":[`,
           tail: ']}',
@@ -231,6 +239,7 @@ export function registerNativeRoutes(
       );
       return json(reply, index, body);
     }
+    requireAcl(req, 'kv', key, 'read');
     const e = registry.kvGet(key);
     if (e === undefined) throw errors.keyNotFound(key);
     return json(reply, e.modifyIndex, { index: e.modifyIndex, entry: kvDto(e) });
@@ -252,6 +261,8 @@ export function registerNativeRoutes(
   app.delete('/api/v1/kv/*', async (req, reply) => {
     const key = (req.params as { '*': string })['*'];
     const q = req.query as Query;
+    // A recursive delete takes write on every key it removes (a deny under the prefix holds).
+    if ('recurse' in q) for (const e of registry.kvList(key)) requireAcl(req, 'kv', e.key, 'write');
     const r = await registry.kvDelete(key, { recursive: 'recurse' in q, ...optInt(q, 'cas') });
     return json(reply, r.index, r);
   });

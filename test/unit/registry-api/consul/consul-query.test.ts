@@ -1,4 +1,4 @@
-/** Consul query parameters: blocking, consistency, bools, tokens, browser markers. */
+/** Consul query parameters: blocking, consistency, bools, browser markers. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -8,7 +8,6 @@ import {
   parseBoolParam,
   parseConsulBlocking,
   parseEnable,
-  readToken,
 } from '../../../../src/registry-api/consul/consul-query.js';
 
 const refused = (fn: () => unknown, text: RegExp) =>
@@ -54,19 +53,6 @@ describe('parseBoolParam and parseEnable', () => {
     assert.equal(parseEnable({ enable: '0' }), false);
     refused(() => parseEnable({}), /^Missing value for enable$/);
     refused(() => parseEnable({ enable: 'on' }), /^Invalid value for enable: "on"$/);
-  });
-});
-
-describe('readToken', () => {
-  it('takes ?token=, then X-Consul-Token, then Authorization: Bearer', () => {
-    assert.equal(
-      readToken({ token: 'q' }, { 'x-consul-token': 'h', authorization: 'Bearer b' }),
-      'q',
-    );
-    assert.equal(readToken({}, { 'x-consul-token': 'h', authorization: 'Bearer b' }), 'h');
-    assert.equal(readToken({}, { authorization: 'Bearer b' }), 'b');
-    assert.equal(readToken({}, { authorization: 'Basic x' }), '');
-    assert.equal(readToken({}, {}), '');
   });
 });
 
