@@ -125,6 +125,14 @@ export class InboundTlsAcceptor {
     // A renewal or rotation: new handshakes use the new context, open connections keep theirs.
     this.#unsubscribe = options.identity.onChange(() => this.#useContext());
     server.on('secureConnection', (socket: TLSSocket) => {
+      // The context is the identity's, whose own minimum version the server's option cannot
+      // raise: TLS 1.3 is checked here.
+      const protocol = socket.getProtocol();
+      if (protocol !== 'TLSv1.3') {
+        options.count('inbound', 'handshake_failed', `protocol ${String(protocol)}`);
+        socket.destroy();
+        return;
+      }
       setPeerIdentity(socket, certificateIdentity(socket.getPeerCertificate()));
       options.count('inbound', 'mtls');
       handOver(socket);
@@ -251,6 +259,17 @@ export class MeshTlsConnector {
       sessions.set(key, session);
     });
     socket.once('secureConnect', () => {
+      // minVersion is the context's (the identity's), not this call's: TLS 1.3 checked here.
+      const protocol = socket.getProtocol();
+      if (protocol !== 'TLSv1.3') {
+        socket.destroy(
+          errors.proxyUpstreamTls(
+            this.#service,
+            `the server spoke ${String(protocol)}, not TLSv1.3`,
+          ),
+        );
+        return;
+      }
       this.#secured.add(socket);
       this.#count('outbound', socket.isSessionReused() ? 'resumed' : 'mtls');
     });
