@@ -94,6 +94,9 @@ const TLS_HANDSHAKE = 0x16;
 /** How long a new connection may stay silent before its first byte decides plaintext or TLS. */
 const FIRST_BYTE_TIMEOUT_MS = 30_000;
 
+/** How long an inbound TLS handshake may take. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export interface InboundTlsOptions {
   readonly identity: MeshTlsIdentity;
   /** The mode of a new connection (read once per connection: a snapshot may change it). */
@@ -119,6 +122,9 @@ export class InboundTlsAcceptor {
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.3',
+      // A peer sidecar handshakes in milliseconds; node's default (120 s) would let a silent
+      // client hold a connection that long.
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.#tls = server;
     this.#useContext();
