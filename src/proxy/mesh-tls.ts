@@ -71,11 +71,10 @@ export type MeshTlsCount = (
 ) => void;
 
 /**
- * inbound: `mtls` (a verified client), `plaintext` (PERMISSIVE/DISABLE), `refused_plaintext`
- * (STRICT), `refused_tls` (TLS on a DISABLE... never: DISABLE does not look), `handshake_failed`
- * (no certificate, another CA, expired, not TLS 1.3); outbound: `mtls`, `resumed` (a cached
- * session), `handshake_failed`, `identity_mismatch` (the server's SPIFFE ID is not the
- * destination's).
+ * inbound: `mtls` (a verified client), `plaintext` (PERMISSIVE, DISABLE), `refused_plaintext`
+ * (STRICT), `handshake_failed` (no certificate, another CA, expired, not TLS 1.3); outbound:
+ * `mtls`, `resumed` (a cached session), `handshake_failed` (the server's certificate refused, an
+ * alert), `identity_mismatch` (the server's SPIFFE ID is not the destination's).
  */
 export type MeshTlsResult =
   'mtls' | 'resumed' | 'plaintext' | 'refused_plaintext' | 'handshake_failed' | 'identity_mismatch';
@@ -121,7 +120,6 @@ export class InboundTlsAcceptor {
     const server = new TlsServer({
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: 'TLSv1.3',
       // A peer sidecar handshakes in milliseconds; node's default (120 s) would let a silent
       // client hold a connection that long.
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
@@ -246,8 +244,9 @@ export class MeshTlsConnector {
     const socket = tlsConnect({
       host,
       port,
+      // The identity's context, read per connection (a renewal replaces it); its own minimum
+      // version applies, so TLS 1.3 is checked on 'secureConnect'.
       secureContext: this.#identity.secureContext(),
-      minVersion: 'TLSv1.3',
       session: this.#sessions.get(key),
       // No SNI: peers are addressed by IP, and the check below is by SPIFFE ID.
       servername: '',
@@ -265,7 +264,6 @@ export class MeshTlsConnector {
       sessions.set(key, session);
     });
     socket.once('secureConnect', () => {
-      // minVersion is the context's (the identity's), not this call's: TLS 1.3 checked here.
       const protocol = socket.getProtocol();
       if (protocol !== 'TLSv1.3') {
         socket.destroy(
