@@ -176,9 +176,12 @@ export class InboundTlsAcceptor {
     socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
     const done = (): void => {
       socket.off('readable', onReadable);
+      socket.off('end', ended);
       socket.off('close', done);
       socket.setTimeout(0);
     };
+    // A client that leaves before its first byte (the listener allows half-open sockets).
+    const ended = (): void => void socket.destroy();
     const onReadable = (): void => {
       const first = socket.read(1) as Buffer | null;
       if (first === null) return; // nothing yet (or the end: 'close' follows)
@@ -198,6 +201,7 @@ export class InboundTlsAcceptor {
     };
     socket.on('error', () => socket.destroy());
     socket.on('readable', onReadable);
+    socket.on('end', ended);
     socket.on('close', done);
   }
 
