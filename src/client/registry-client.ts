@@ -78,7 +78,7 @@ export class RegistryClient {
       throw errors.validation('addresses', 'give at least one agent address');
     this.#addresses = options.addresses.map((a) => a.replace(/\/+$/, ''));
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_CLIENT_OPTIONS.timeoutMs;
-    this.#token = options.token;
+    this.#token = options.token === '' ? undefined : options.token;
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
     this.#long = new Agent({ keepAliveTimeout: 10_000 });
   }

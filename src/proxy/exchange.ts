@@ -95,6 +95,10 @@ export class Exchange implements FilterExchange, AttemptOwner {
       (h['content-length'] !== undefined && h['content-length'] !== '0');
   }
 
+  get authority(): string | undefined {
+    return this.#target?.host;
+  }
+
   setRequestHeader(name: string, value: string): void {
     (this.#remove ??= new Set()).add(name);
     (this.#extra ??= {})[name] = value;

@@ -39,7 +39,7 @@ export function tunnelUpgrade(
     rawReply(socket, replyFor(routeNotFound(input)));
     return;
   }
-  const exchange = new UpgradeExchange(req, target.path);
+  const exchange = new UpgradeExchange(req, target.path, target.host);
   const cluster = route.pickCluster();
   // The listener's own filters first, as for a request (a sidecar's inbound side: the caller's
   // verified identity headers, its policy hook, its rate limit): a tunnel is no way around them.
@@ -139,13 +139,15 @@ class UpgradeExchange implements FilterExchange {
   readonly method: string;
   readonly socket: DownstreamSocket;
   readonly headers: IncomingHttpHeaders;
+  readonly authority: string;
   path: string;
   extra: RequestHeaderExtras | undefined;
   remove: Set<string> | undefined;
-  constructor(req: ProxyRequestHead, path: string) {
+  constructor(req: ProxyRequestHead, path: string, authority: string) {
     this.method = req.method ?? 'GET';
     this.socket = req.socket;
     this.headers = req.headers;
+    this.authority = authority;
     this.path = path;
   }
   setRequestHeader(name: string, value: string): void {

@@ -2,8 +2,8 @@
  * @module startSidecarProxy: the sidecar's data path. An OUTBOUND listener (the app's calls to
  * other services, routed by Host, absolute-form target or a fixed `--upstream` port through the
  * snapshot's routes, with the egress policy for hosts the mesh does not know) and an INBOUND
- * listener (other sidecars' calls, forwarded to the app on loopback, under the snapshot's inbound
- * rate limit), both on the shared proxy engine, fed by the control plane's MeshSnapshots (applied whole or refused). Registration,
+ * listener (other sidecars' calls, forwarded to the app on loopback, under the snapshot's
+ * AuthorizationPolicies and inbound rate limit), both on the shared proxy engine, fed by the control plane's MeshSnapshots (applied whole or refused). Registration,
  * health checks, the app's lifecycle and the admin port are the `meshwork sidecar` command's.
  */
 import { networkInterfaces } from 'node:os';
@@ -30,6 +30,15 @@ import type { ProxyRoute, UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
 import { replyFor } from '../proxy/error-reply.js';
 import type { Filter, FilterExchange } from '../proxy/filter.js';
+import {
+  AuthorizationCounts,
+  createAuthorizationFilter,
+  registerAuthorizationMetrics,
+} from '../proxy/filters/authorization/authorization-filter.js';
+import {
+  compileAuthorization,
+  isAuthorizationProblems,
+} from '../proxy/filters/authorization/authorization-policy.js';
 import {
   createLocalRateLimitFilter,
   localRateLimitProblems,
@@ -126,8 +135,8 @@ export interface SidecarProxyOptions {
    */
   readonly tls?: MeshTlsIdentity;
   /**
-   * Issue 20 (authorization): asked once per inbound request before it goes to the app; a
-   * MeshError is answered (replyFor) instead. MUST NOT throw.
+   * Asked once per inbound request the snapshot's AuthorizationPolicies let through, before it
+   * goes to the app; a MeshError is answered (replyFor) instead. MUST NOT throw.
    */
   readonly inboundPolicy?: (req: FilterExchange) => MeshError | undefined;
 }
@@ -259,7 +268,7 @@ function singleRouteSnapshot(
   };
 }
 
-/** The parts of an inbound side the sidecar cannot run (yet, or without an identity): each a problem. */
+/** The parts of an inbound side the sidecar cannot run (without an identity): each a problem. */
 function inboundProblems(snapshot: MeshSnapshot, service: string, mtls: boolean): string[] {
   const problems: string[] = [];
   if (snapshot.proxy.kind !== 'sidecar')
@@ -270,7 +279,6 @@ function inboundProblems(snapshot: MeshSnapshot, service: string, mtls: boolean)
     );
   const inbound = snapshot.inbound;
   if (inbound === undefined) return problems;
-  const later = 'not implemented by the sidecar yet (refused rather than ignored)';
   if (inbound.rateLimit !== undefined)
     problems.push(...localRateLimitProblems(inbound.rateLimit, 'inbound.rateLimit'));
   const noIdentity =
@@ -279,10 +287,6 @@ function inboundProblems(snapshot: MeshSnapshot, service: string, mtls: boolean)
   for (const [port, mode] of Object.entries(inbound.portLevelMtls ?? {}))
     if (!mtls && mode === 'STRICT')
       problems.push(`inbound.portLevelMtls.${port}: STRICT ${noIdentity}`);
-  if (inbound.authorization.length > 0)
-    problems.push(
-      `inbound.authorization: AuthorizationPolicy (${inbound.authorization.map((a) => a.key).join(', ')}) is ${later} (issue 20)`,
-    );
   return problems;
 }
 
@@ -541,6 +545,10 @@ export async function startSidecarProxy(
     if (inboundLimit?.key === key) return inboundLimit;
     return { key, filter: createLocalRateLimitFilter(limit, deps.clock, inboundCounts) };
   };
+  // The snapshot's AuthorizationPolicies, first of all (before the hook and the rate limit):
+  // a denied request reaches nothing else.
+  const authzCounts = new AuthorizationCounts();
+  let authorization: Filter | undefined;
   const policy = o.inboundPolicy;
   if (policy !== undefined)
     inboundFilters.unshift({
@@ -550,6 +558,11 @@ export async function startSidecarProxy(
         return refused === undefined ? 'continue' : replyFor(refused);
       },
     });
+  inboundFilters.unshift({
+    name: 'authorization',
+    onRequest: (x) => authorization?.onRequest?.(x) ?? 'continue',
+  });
+  registerAuthorizationMetrics(metricsRegistry, authzCounts);
 
   const engineFor = (table: RouteMatcher<ProxyRoute>, filters: readonly Filter[]): ProxyEngine =>
     new ProxyEngine({
@@ -606,8 +619,20 @@ export async function startSidecarProxy(
   const applySnapshot = (snapshot: MeshSnapshot): void => {
     let next: SnapshotRoutes;
     let split: OriginalDestinationSplit;
+    let nextAuthorization: Filter | undefined;
     try {
       const problems = inboundProblems(snapshot, o.service, identity !== undefined);
+      const compiled = compileAuthorization(snapshot.inbound?.authorization ?? []);
+      if (isAuthorizationProblems(compiled)) problems.push(...compiled.problems);
+      else
+        nextAuthorization = compiled.empty
+          ? undefined
+          : createAuthorizationFilter({
+              compiled,
+              destinationPort: o.appPort,
+              counts: authzCounts,
+              logger: log,
+            });
       if (problems.length > 0) throw errors.configInvalid(problems);
       split = splitOriginalDestination(snapshot);
       next = buildSnapshotRoutes(split.routed, routeOptions, {
@@ -622,6 +647,7 @@ export async function startSidecarProxy(
     }
     routes = next;
     inboundLimit = limitFor(snapshot.inbound?.rateLimit);
+    authorization = nextAuthorization;
     originalDestination = split;
     inForce = snapshot;
     // A ServiceEntry may now cover a host passed through so far, or the mode changed.

@@ -188,6 +188,9 @@ export interface AuthorizationSource {
   readonly notNamespaces?: readonly string[];
   readonly ipBlocks?: readonly string[];
   readonly notIpBlocks?: readonly string[];
+  /** Istio's client address behind trusted proxies; Meshwork trusts none: the same as ipBlocks. */
+  readonly remoteIpBlocks?: readonly string[];
+  readonly notRemoteIpBlocks?: readonly string[];
 }
 
 export interface AuthorizationOperation {
