@@ -11,6 +11,7 @@ import {
   type OptionSources,
 } from '../config/config-sources.js';
 import { validateOptions } from '../config/validate-options.js';
+import { registryTlsFileProblems } from '../client/tls-files.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { printable, serviceNameSchema } from '../protocol/registration.js';
 import { LIMITS } from '../protocol/limits.js';
@@ -160,6 +161,11 @@ export const sidecarOptionsSchema = z
     address: z.string().min(1).max(LIMITS.maxAddressLength).optional(),
     /** Registry agent URLs (any of them answers). */
     registry: z.array(z.string().url('must be a URL like http://127.0.0.1:8500')).min(1),
+    /** PEM CA an `https://` registry's certificate is checked against (docs/security.md). */
+    registryCaFile: z.string().min(1).optional(),
+    /** PEM client certificate for an agent that requires one, with `registryKeyFile`. */
+    registryCertFile: z.string().min(1).optional(),
+    registryKeyFile: z.string().min(1).optional(),
     /** Where the last good snapshot is kept (started from when no agent answers). */
     dataDir: z.string().min(1),
     meta: metaSchema,
@@ -242,6 +248,9 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__ADMIN: { key: 'admin', type: 'string' },
   MESHWORK_SIDECAR__ADDRESS: { key: 'address', type: 'string' },
   MESHWORK_SIDECAR__REGISTRY: { key: 'registry', type: 'list' },
+  MESHWORK_SIDECAR__REGISTRY_CA_FILE: { key: 'registryCaFile', type: 'string' },
+  MESHWORK_SIDECAR__REGISTRY_CERT_FILE: { key: 'registryCertFile', type: 'string' },
+  MESHWORK_SIDECAR__REGISTRY_KEY_FILE: { key: 'registryKeyFile', type: 'string' },
   MESHWORK_SIDECAR__DATA_DIR: { key: 'dataDir', type: 'string' },
   MESHWORK_SIDECAR__META: { key: 'meta', type: 'list' },
   MESHWORK_SIDECAR__TAGS: { key: 'tags', type: 'list' },
@@ -293,6 +302,7 @@ function semanticProblems(o: SidecarOptions): string[] {
   });
   if (o.health.timeoutMs > o.health.intervalMs)
     problems.push('health.timeoutMs: must not exceed health.intervalMs');
+  problems.push(...registryTlsFileProblems(o));
   return problems;
 }
 

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { MeshSubscriber, type MeshSubscriberOptions } from '../client/mesh-subscriber.js';
 import { RegistryClient } from '../client/registry-client.js';
+import { registryTlsOf } from '../client/tls-files.js';
 import { SelfRegistration } from '../client/self-registration.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -136,9 +137,11 @@ export async function startSidecar(
   });
 
   // Short requests: a deregistration on SIGTERM must not hold the stop sequence for long.
+  const registryTls = registryTlsOf(options);
   const registry = new RegistryClient({
     addresses: options.registry,
     timeoutMs: 5_000,
+    tls: registryTls,
     ...(options.token === undefined ? {} : { token: options.token }),
   });
   let mtls: SidecarMtls;
@@ -194,6 +197,8 @@ export async function startSidecar(
   };
   const subscriber = new MeshSubscriber({
     registry: options.registry,
+    registryTls,
+    ...(options.token === undefined ? {} : { token: options.token }),
     proxy: identity,
     dataDir: options.dataDir,
     apply: (snapshot) => {

@@ -4,7 +4,14 @@ import { splitList } from '../../config/config-sources.js';
 import { resolveSidecarOptions } from '../../sidecar/options.js';
 import { startSidecar } from '../../sidecar/sidecar.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { configInput, parseFlags, pickFlags, type Command } from '../command.js';
+import {
+  configInput,
+  parseFlags,
+  pickFlags,
+  REGISTRY_TLS_FLAGS,
+  REGISTRY_TLS_OPTION_KEYS,
+  type Command,
+} from '../command.js';
 
 const help = `Usage: meshwork sidecar --service <name> --app-port <port> [flags] [-- CMD ARGS...]
 
@@ -25,6 +32,8 @@ Flags:
   --address <host>        the address registered (default: the inbound host, or 127.0.0.1
                           when inbound binds 0.0.0.0)
   --registry <urls>       comma-separated agent URLs (default http://127.0.0.1:8500)
+  --registry-ca <pem>     CA an https:// agent's certificate is checked against
+  --registry-cert <pem>   client certificate for an agent that requires one (--registry-key <pem>)
   --data-dir <dir>        where the last good snapshot is kept, and started from when no agent
                           answers (default ./.meshwork/sidecar-<service>)
   --meta <key=value>      instance metadata (repeatable), e.g. --meta version=v2
@@ -76,6 +85,7 @@ export const command: Command = {
       admin: { type: 'string' },
       address: { type: 'string' },
       registry: { type: 'string' },
+      ...REGISTRY_TLS_FLAGS,
       'data-dir': { type: 'string' },
       meta: { type: 'string', multiple: true },
       tag: { type: 'string', multiple: true },
@@ -108,6 +118,7 @@ export const command: Command = {
         mtls: 'mtls',
         token: 'token',
         registry: ['registry', splitList],
+        ...REGISTRY_TLS_OPTION_KEYS,
         // A number when it reads as one; else the schema names the problem.
         'app-port': ['appPort', (v: string) => (/^\d+$/.test(v) ? Number(v) : v)],
       }),
