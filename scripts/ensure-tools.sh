@@ -64,7 +64,8 @@ for tool in "$@"; do
       if ! "$py" -c 'import six' >/dev/null 2>&1; then missing_pkgs+=(python3-six); fi
       ;;
     openssl)
-      # The mesh CA tests check its certificates with the real openssl (x509 -text, verify).
+      # The mesh CA tests check its certificates with the real openssl (x509 -text, verify); the
+      # sidecar's mTLS tests connect with `openssl s_client`, with and without certificates.
       if ! command -v openssl >/dev/null 2>&1; then missing_pkgs+=(openssl); fi
       ;;
     *)

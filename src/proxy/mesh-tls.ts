@@ -71,11 +71,10 @@ export type MeshTlsCount = (
 ) => void;
 
 /**
- * inbound: `mtls` (a verified client), `plaintext` (PERMISSIVE/DISABLE), `refused_plaintext`
- * (STRICT), `refused_tls` (TLS on a DISABLE... never: DISABLE does not look), `handshake_failed`
- * (no certificate, another CA, expired, not TLS 1.3); outbound: `mtls`, `resumed` (a cached
- * session), `handshake_failed`, `identity_mismatch` (the server's SPIFFE ID is not the
- * destination's).
+ * inbound: `mtls` (a verified client), `plaintext` (PERMISSIVE, DISABLE), `refused_plaintext`
+ * (STRICT), `handshake_failed` (no certificate, another CA, expired, not TLS 1.3); outbound:
+ * `mtls`, `resumed` (a cached session), `handshake_failed` (the server's certificate refused, an
+ * alert), `identity_mismatch` (the server's SPIFFE ID is not the destination's).
  */
 export type MeshTlsResult =
   'mtls' | 'resumed' | 'plaintext' | 'refused_plaintext' | 'handshake_failed' | 'identity_mismatch';
@@ -93,6 +92,9 @@ const TLS_HANDSHAKE = 0x16;
 
 /** How long a new connection may stay silent before its first byte decides plaintext or TLS. */
 const FIRST_BYTE_TIMEOUT_MS = 30_000;
+
+/** How long an inbound TLS handshake may take. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface InboundTlsOptions {
   readonly identity: MeshTlsIdentity;
@@ -118,13 +120,23 @@ export class InboundTlsAcceptor {
     const server = new TlsServer({
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: 'TLSv1.3',
+      // A peer sidecar handshakes in milliseconds; node's default (120 s) would let a silent
+      // client hold a connection that long.
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.#tls = server;
     this.#useContext();
     // A renewal or rotation: new handshakes use the new context, open connections keep theirs.
     this.#unsubscribe = options.identity.onChange(() => this.#useContext());
     server.on('secureConnection', (socket: TLSSocket) => {
+      // The context is the identity's, whose own minimum version the server's option cannot
+      // raise: TLS 1.3 is checked here.
+      const protocol = socket.getProtocol();
+      if (protocol !== 'TLSv1.3') {
+        options.count('inbound', 'handshake_failed', `protocol ${String(protocol)}`);
+        socket.destroy();
+        return;
+      }
       setPeerIdentity(socket, certificateIdentity(socket.getPeerCertificate()));
       options.count('inbound', 'mtls');
       handOver(socket);
@@ -164,9 +176,12 @@ export class InboundTlsAcceptor {
     socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
     const done = (): void => {
       socket.off('readable', onReadable);
+      socket.off('end', ended);
       socket.off('close', done);
       socket.setTimeout(0);
     };
+    // A client that leaves before its first byte (the listener allows half-open sockets).
+    const ended = (): void => void socket.destroy();
     const onReadable = (): void => {
       const first = socket.read(1) as Buffer | null;
       if (first === null) return; // nothing yet (or the end: 'close' follows)
@@ -186,6 +201,7 @@ export class InboundTlsAcceptor {
     };
     socket.on('error', () => socket.destroy());
     socket.on('readable', onReadable);
+    socket.on('end', ended);
     socket.on('close', done);
   }
 
@@ -232,8 +248,9 @@ export class MeshTlsConnector {
     const socket = tlsConnect({
       host,
       port,
+      // The identity's context, read per connection (a renewal replaces it); its own minimum
+      // version applies, so TLS 1.3 is checked on 'secureConnect'.
       secureContext: this.#identity.secureContext(),
-      minVersion: 'TLSv1.3',
       session: this.#sessions.get(key),
       // No SNI: peers are addressed by IP, and the check below is by SPIFFE ID.
       servername: '',
@@ -251,6 +268,16 @@ export class MeshTlsConnector {
       sessions.set(key, session);
     });
     socket.once('secureConnect', () => {
+      const protocol = socket.getProtocol();
+      if (protocol !== 'TLSv1.3') {
+        socket.destroy(
+          errors.proxyUpstreamTls(
+            this.#service,
+            `the server spoke ${String(protocol)}, not TLSv1.3`,
+          ),
+        );
+        return;
+      }
       this.#secured.add(socket);
       this.#count('outbound', socket.isSessionReused() ? 'resumed' : 'mtls');
     });

@@ -91,7 +91,10 @@ function undiciTlsConnect(tls: UpstreamTlsConnector, timeoutMs: number): buildCo
       () => settle(httpError(`connect timeout (${timeoutMs} ms)`, 'UND_ERR_CONNECT_TIMEOUT')),
       timeoutMs,
     );
-    socket.once('secureConnect', () => settle(null));
+    // Destroyed meanwhile (a check of the connector's refused it): its error settles.
+    socket.once('secureConnect', () => {
+      if (!socket.destroyed) settle(null);
+    });
     socket.once('error', (err) => settle(tls.failure(socket, err)));
   };
 }

@@ -151,11 +151,13 @@ export function testIdentity(
   leaf: TestLeaf,
   bundlePem: string,
   trustDomain = DEFAULT_TRUST_DOMAIN,
+  /** The lowest TLS version the context allows (the proxy requires 1.3 whatever this says). */
+  minVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3',
 ): TestIdentity {
   let current = leaf;
   let bundle = bundlePem;
   const contextOf = (l: TestLeaf, b: string): SecureContext =>
-    createSecureContext({ cert: l.certPem, key: l.keyPem, ca: b, minVersion: 'TLSv1.3' });
+    createSecureContext({ cert: l.certPem, key: l.keyPem, ca: b, minVersion });
   let context = contextOf(current, bundle);
   const listeners = new Set<() => void>();
   return {

@@ -275,6 +275,8 @@ describeOnEachHttp1('sidecar mTLS', (http1) => {
     for (const cert of [undefined, 'foreign', 'expired'] as const) {
       const s = await sClient(cert);
       assert.doesNotMatch(s.stdout, /HTTP\/1\.1/, `s_client with ${cert ?? 'no'} certificate`);
+      // Without one, the handshake itself fails (TLS 1.3's alert 116).
+      if (cert === undefined) assert.match(s.stderr, /alert certificate required/);
       const c = await curlTls(cert);
       assert.notEqual(c.code, 0, `curl with ${cert ?? 'no'} certificate: ${c.stdout}`);
     }
@@ -462,6 +464,43 @@ describeOnEachHttp1('sidecar mTLS', (http1) => {
       assert.equal(bare.mtls, false);
     } finally {
       await bare.close();
+    }
+  });
+
+  it("STRICT refuses TLS 1.2 even where the identity's context would allow it", async () => {
+    const lax = await startSidecarProxy(
+      {
+        ...BASE,
+        service: 'payments',
+        appPort: app.port,
+        tls: testIdentity(await ca.serviceLeaf('payments'), ca.certPem, undefined, 'TLSv1.2'),
+      },
+      silentLogger,
+      deps,
+    );
+    try {
+      lax.applySnapshot(compileFor('payments', [], [peerAuth('payments', 'STRICT')]));
+      const hits = app.hits;
+      const s = await run(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${portOf(lax.inboundUrl)}`,
+          '-tls1_2',
+          '-cert',
+          files['orders.pem'] as string,
+          '-key',
+          files['orders.key'] as string,
+        ],
+        'GET /who HTTP/1.1\r\nHost: payments\r\n\r\n',
+      );
+      assert.match(s.stdout, /Protocol\s*: TLSv1\.2/);
+      assert.doesNotMatch(s.stdout, /HTTP\/1\.1/);
+      assert.equal(app.hits, hits);
+      assert.equal(await tlsCount(lax, 'inbound', 'handshake_failed'), 1);
+    } finally {
+      await lax.close();
     }
   });
 
