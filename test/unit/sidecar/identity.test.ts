@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer as createNetServer } from 'node:net';
-import { connect, TLSSocket } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -33,9 +31,12 @@ import {
 import { FakeClock } from '../../../src/testing/fake-clock.js';
 import { seededRandom } from '../../helpers/seeded-random.js';
 import {
+  createTestLeaf,
   createTestRoot,
+  mtlsHandshake,
   reissueTestLeaf,
   signTestCsr,
+  type LeafValidity,
   type TestRoot,
 } from '../../helpers/test-ca.js';
 import { until } from '../../helpers/until.js';
@@ -593,38 +594,45 @@ describe('SidecarIdentity TLS context', () => {
     const a = await setup({}, HOUR_MS, Date.now() - 60_000);
     const orders = await started(a.options);
     const payments = await started({ ...a.options, service: 'payments', metrics: undefined });
-    // A server-side TLSSocket per connection takes the SecureContext itself (the way a data
-    // path serves the context in force to each new connection).
-    const server = createNetServer((raw) => {
-      const s = new TLSSocket(raw, {
-        isServer: true,
-        secureContext: orders.secureContext(),
-        requestCert: true,
-        rejectUnauthorized: true,
-      });
-      s.on('secure', () => s.end((s.getPeerCertificate().subjectaltname ?? '') + '\n'));
-      s.on('error', () => undefined);
+    const r = await mtlsHandshake(orders.secureContext(), payments.secureContext());
+    assert.deepEqual(r, {
+      authorized: true,
+      protocol: 'TLSv1.3',
+      clientSaw: `URI:${ORDERS}`,
+      serverSaw: 'URI:spiffe://cluster.local/ns/default/sa/payments',
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as { port: number }).port;
-    const socket = connect({
-      port,
-      host: '127.0.0.1',
-      secureContext: payments.secureContext(),
-      // the SPIFFE ID check is the data path's (node's hostname check ignores URI SANs)
-      checkServerIdentity: () => undefined,
-    });
-    await once(socket, 'secureConnect');
-    assert.equal(socket.authorized, true);
-    assert.equal(socket.getProtocol(), 'TLSv1.3');
-    assert.equal(socket.getPeerCertificate().subjectaltname, `URI:${ORDERS}`);
-    let got = '';
-    for await (const chunk of socket) got += String(chunk);
-    assert.equal(got.trim(), 'URI:spiffe://cluster.local/ns/default/sa/payments');
-    server.close();
     orders.close();
     payments.close();
+  });
+
+  it('refuses a peer whose leaf is from another CA, or expired', async () => {
+    const a = await setup({}, HOUR_MS, Date.now() - 60_000);
+    const orders = await started(a.options);
+    const peer = async (root: TestRoot, validity: LeafValidity = {}) => {
+      const leaf = await createTestLeaf(
+        root,
+        'spiffe://cluster.local/ns/default/sa/payments',
+        validity,
+      );
+      return createSecureContext({ key: leaf.keyPem, cert: leaf.certPem, ca: orders.bundlePem() });
+    };
+    const hourAgo = new Date(Date.now() - HOUR_MS);
+    for (const [what, ctx] of [
+      ['another CA', await peer(await createTestRoot())],
+      [
+        'expired',
+        await peer(a.client.active, {
+          notBefore: new Date(Date.now() - 2 * HOUR_MS),
+          notAfter: hourAgo,
+        }),
+      ],
+    ] as const)
+      await assert.rejects(
+        mtlsHandshake(orders.secureContext(), ctx),
+        /refused the client: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_HAS_EXPIRED)/,
+        what,
+      );
+    orders.close();
   });
 
   it('checkLeaf: a leaf whose validity cannot be read or is empty is refused', async () => {
