@@ -79,6 +79,14 @@ export const agentOptionsSchema = z
       .min(1, 'give at least one etcd endpoint'),
     /** Key prefix in etcd, so several catalogs can share one etcd cluster. */
     etcdPrefix: z.string().regex(/^\/[\x21-\x7e]*\/$/, 'must start and end with "/"'),
+    /** PEM file of the CA that signed etcd's certificate (TLS to etcd; `https://` endpoints). */
+    etcdCa: z.string().min(1).optional(),
+    /** PEM files of a client certificate and its key, for an etcd with `--client-cert-auth`. */
+    etcdCert: z.string().min(1).optional(),
+    etcdKey: z.string().min(1).optional(),
+    /** etcd user and password (etcd's RBAC, `etcdctl auth enable`). */
+    etcdUsername: z.string().min(1).optional(),
+    etcdPassword: z.string().optional(),
     logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
     /** This agent's node name (Consul node). */
     nodeName: z
@@ -138,7 +146,27 @@ export const agentOptionsSchema = z
       })
       .strict(),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    if ((o.etcdCert === undefined) !== (o.etcdKey === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [o.etcdCert === undefined ? 'etcdCert' : 'etcdKey'],
+        message: 'give etcdCert and etcdKey together',
+      });
+    if (o.etcdCert !== undefined && o.etcdCa === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['etcdCa'],
+        message: "give the CA of etcd's certificate with a client certificate",
+      });
+    if ((o.etcdUsername === undefined) !== (o.etcdPassword === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [o.etcdUsername === undefined ? 'etcdUsername' : 'etcdPassword'],
+        message: 'give etcdUsername and etcdPassword together',
+      });
+  });
 
 /** The agent's validated, frozen options (services parsed as the native API parses them). */
 export type AgentOptions = Readonly<z.output<typeof agentOptionsSchema>> & {
@@ -204,6 +232,11 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__STORE: { key: 'store', type: 'string' },
   MESHWORK_AGENT__ETCD_ENDPOINTS: { key: 'etcdEndpoints', type: 'list' },
   MESHWORK_AGENT__ETCD_PREFIX: { key: 'etcdPrefix', type: 'string' },
+  MESHWORK_AGENT__ETCD_CA: { key: 'etcdCa', type: 'string' },
+  MESHWORK_AGENT__ETCD_CERT: { key: 'etcdCert', type: 'string' },
+  MESHWORK_AGENT__ETCD_KEY: { key: 'etcdKey', type: 'string' },
+  MESHWORK_AGENT__ETCD_USERNAME: { key: 'etcdUsername', type: 'string' },
+  MESHWORK_AGENT__ETCD_PASSWORD: { key: 'etcdPassword', type: 'string' },
   MESHWORK_AGENT__LOG_LEVEL: { key: 'logLevel', type: 'string' },
   MESHWORK_AGENT__NODE_NAME: { key: 'nodeName', type: 'string' },
   MESHWORK_AGENT__DATACENTER: { key: 'datacenter', type: 'string' },

@@ -1,8 +1,10 @@
 /** @module startAgent: wires store, registry, metrics and HTTP server into a running agent. */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Clock } from '../core/clock.js';
+import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AclResolver } from '../registry/acl/acl-contract.js';
 import { checkFloorsOf, type AgentOptions } from '../agent/options.js';
@@ -13,12 +15,14 @@ import type { CatalogStore } from '../registry/store/catalog-store.js';
 import { createMemoryCatalogStore } from '../registry/store/memory/memory-catalog-store.js';
 import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalog-store.js';
 import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-store.js';
+import type { EtcdConnection } from '../registry/store/etcd/etcd-connection.js';
 import { createAgentCluster } from '../registry/cluster/agent-cluster.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
 import { createControlPlane } from '../control-plane/control-plane.js';
 import { createMeshCa, type MeshCa } from '../registry/ca/mesh-ca.js';
 import { caRoutes } from '../registry-api/native/ca-routes.js';
+import { consulConnectCaRoutes } from '../registry-api/consul/consul-connect-ca-routes.js';
 import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
@@ -52,6 +56,36 @@ export interface AgentDeps {
   readonly caClock?: Clock;
 }
 
+/** How the agent reaches etcd: its options' endpoints, TLS files (read now) and user. */
+function etcdConnection(options: AgentOptions): EtcdConnection {
+  const read = (field: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw errors.configInvalid([`${field}: cannot read ${path}: ${(err as Error).message}`]);
+    }
+  };
+  const caPem = read('etcdCa', options.etcdCa);
+  const certPem = read('etcdCert', options.etcdCert);
+  const keyPem = read('etcdKey', options.etcdKey);
+  return {
+    endpoints: options.etcdEndpoints,
+    ...(caPem === undefined
+      ? {}
+      : {
+          tls: {
+            caPem,
+            ...(certPem === undefined ? {} : { certPem }),
+            ...(keyPem === undefined ? {} : { keyPem }),
+          },
+        }),
+    ...(options.etcdUsername === undefined || options.etcdPassword === undefined
+      ? {}
+      : { auth: { username: options.etcdUsername, password: options.etcdPassword } }),
+  };
+}
+
 export async function startAgent(
   options: AgentOptions,
   logger: Logger,
@@ -59,15 +93,12 @@ export async function startAgent(
 ): Promise<RunningAgent> {
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
+  const etcd = kind === 'etcd' ? etcdConnection(options) : undefined;
   const store: CatalogStore =
     kind === 'memory'
       ? createMemoryCatalogStore()
-      : kind === 'etcd'
-        ? createEtcdCatalogStore({
-            endpoints: options.etcdEndpoints,
-            prefix: options.etcdPrefix,
-            logger,
-          })
+      : etcd !== undefined
+        ? createEtcdCatalogStore({ ...etcd, prefix: options.etcdPrefix, logger })
         : createSqliteCatalogStore({
             dataDir: resolve(options.dataDir),
             logger,
@@ -97,10 +128,7 @@ export async function startAgent(
   // otherwise this agent is the cluster and runs every check.
   const cluster = createAgentCluster({
     nodeName: options.nodeName,
-    etcd:
-      kind === 'etcd'
-        ? { endpoints: options.etcdEndpoints, prefix: options.etcdPrefix }
-        : undefined,
+    etcd: etcd === undefined ? undefined : { ...etcd, prefix: options.etcdPrefix },
     logger,
   });
   const { membership } = cluster;
@@ -178,6 +206,7 @@ export async function startAgent(
     logger,
     members,
   });
+  const acl = deps.acl === undefined ? {} : { acl: deps.acl };
   const sep = options.http.lastIndexOf(':');
   const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
   const port = Number(options.http.slice(sep + 1));
@@ -186,7 +215,15 @@ export async function startAgent(
     metrics,
     logger,
     members,
-    plugins: [push.routes, caRoutes({ ca, ...(deps.acl === undefined ? {} : { acl: deps.acl }) })],
+    plugins: [
+      push.routes,
+      caRoutes({ ca, ...acl }),
+      consulConnectCaRoutes({
+        ca,
+        ...acl,
+        ...(deps.caClock === undefined ? {} : { clock: deps.caClock }),
+      }),
+    ],
     isReady: () => reg.writable,
     notReadyReason: () => reg.unwritableReason,
     consul: {

@@ -4,12 +4,12 @@
  * restarted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent as UndiciAgent, request } from 'undici';
 import { freePort, freePorts } from './ports.js';
 
 export interface EtcdProcess {
@@ -29,10 +29,24 @@ function etcdEnv(): NodeJS.ProcessEnv {
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Starts etcd and resolves once /health answers; `npm test` installs etcd-server first. */
-export async function startEtcd(): Promise<EtcdProcess> {
+/**
+ * TLS for a {@link startEtcd} member: its certificate and key (also what the health probe
+ * presents as a client certificate) and the CA it trusts for client certificates, PEM files.
+ */
+export interface EtcdTls {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/**
+ * Starts etcd and resolves once /health answers; `npm test` installs etcd-server first. With
+ * `tls`, clients reach it over https and must present a certificate its CA signed.
+ */
+export async function startEtcd(options: { tls?: EtcdTls } = {}): Promise<EtcdProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-etcd-'));
-  const client = `http://127.0.0.1:${await freePort()}`;
+  const { tls } = options;
+  const client = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${await freePort()}`;
   const peer = `http://127.0.0.1:${await freePort()}`;
   const env = etcdEnv();
   const args = [
@@ -45,7 +59,25 @@ export async function startEtcd(): Promise<EtcdProcess> {
     ['--initial-cluster', `test=${peer}`],
     ['--log-level', 'error'],
     ['--logger', 'zap'],
+    ...(tls === undefined
+      ? []
+      : [
+          ['--cert-file', tls.certFile],
+          ['--key-file', tls.keyFile],
+          ['--trusted-ca-file', tls.caFile],
+          ['--client-cert-auth'],
+        ]),
   ].flat();
+  const dispatcher =
+    tls === undefined
+      ? undefined
+      : new UndiciAgent({
+          connect: {
+            ca: readFileSync(tls.caFile),
+            cert: readFileSync(tls.certFile),
+            key: readFileSync(tls.keyFile),
+          },
+        });
 
   const launch = async (): Promise<{ child: ChildProcess; exited: Promise<void> }> => {
     const child = spawn('etcd', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -56,7 +88,10 @@ export async function startEtcd(): Promise<EtcdProcess> {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`etcd exited: ${stderr}`);
       try {
-        const res = await request(`${client}/health`);
+        const res = await request(
+          `${client}/health`,
+          dispatcher === undefined ? {} : { dispatcher },
+        );
         const body = (await res.body.json()) as { health?: string };
         if (body.health === 'true') break;
       } catch {
@@ -86,6 +121,7 @@ export async function startEtcd(): Promise<EtcdProcess> {
         await current.exited;
       }
       rmSync(dir, { recursive: true, force: true });
+      await dispatcher?.close();
     },
   };
 }

@@ -29,6 +29,10 @@ Flags:
                         <data-dir>/catalog.index): see docs/operations.md before using it
   --store <kind>        sqlite (default) | memory | etcd (cluster mode: see docs/operations.md)
   --etcd-endpoints <urls>  comma-separated etcd client URLs (default http://127.0.0.1:2379)
+  --etcd-ca <file>      PEM CA of etcd's certificate (TLS to https:// endpoints)
+  --etcd-cert <file>, --etcd-key <file>  client certificate for an etcd with --client-cert-auth
+  --etcd-username <user>, --etcd-password <pw>  etcd user (auth enabled); prefer the env var
+                        MESHWORK_AGENT__ETCD_PASSWORD or the config file to a flag
   --config <file>       YAML/JSON config file; its "services" are registered (source config)
   --node-name <name>    This agent's node name (default: the hostname)
   --datacenter <dc>     Datacenter the Consul API reports (default dc1)
@@ -82,6 +86,11 @@ export const command: Command = {
       'accept-data-loss': { type: 'boolean' },
       store: { type: 'string' },
       'etcd-endpoints': { type: 'string' },
+      'etcd-ca': { type: 'string' },
+      'etcd-cert': { type: 'string' },
+      'etcd-key': { type: 'string' },
+      'etcd-username': { type: 'string' },
+      'etcd-password': { type: 'string' },
       'allowed-hosts': { type: 'string' },
       'allowed-origins': { type: 'string' },
       config: { type: 'string' },
@@ -112,6 +121,11 @@ export const command: Command = {
         'log-level': 'logLevel',
         datacenter: 'datacenter',
         'etcd-endpoints': ['etcdEndpoints', list],
+        'etcd-ca': 'etcdCa',
+        'etcd-cert': 'etcdCert',
+        'etcd-key': 'etcdKey',
+        'etcd-username': 'etcdUsername',
+        'etcd-password': 'etcdPassword',
         'allowed-hosts': ['allowedHosts', list],
         'allowed-origins': ['allowedOrigins', list],
         'trust-domain': 'trustDomain',

@@ -52,7 +52,9 @@ Examples:
       print(shown, `sidecar configuration valid (service ${sidecar.service})`);
     } else {
       const agent = resolveAgentOptions(source);
-      print(agent, `configuration valid (${agent.services.length} services)`);
+      // The etcd password is a secret: --print says it is set, not what it is.
+      const shown = agent.etcdPassword === undefined ? agent : { ...agent, etcdPassword: '(set)' };
+      print(shown, `configuration valid (${agent.services.length} services)`);
     }
     return 0;
   },

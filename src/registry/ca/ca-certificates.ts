@@ -7,6 +7,7 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
+  generateKeyPairSync,
   randomBytes,
   sign,
   verify,
@@ -281,6 +282,22 @@ function publicKeyOf(info: asn1X509.SubjectPublicKeyInfo): {
   } catch {
     throw errors.validation('csr', 'its public key cannot be read');
   }
+}
+
+/**
+ * A key made here (Consul's agent-side leaf, `/v1/agent/connect/ca/leaf/:service`): a fresh EC
+ * P-256 key pair, its public half ready to certify and its private key as PKCS#8 PEM.
+ */
+export function generateLeafKey(): { key: VerifiedCsr; privateKeyPem: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  return {
+    key: {
+      publicKeyInfo: AsnConvert.parse(new Uint8Array(spki), asn1X509.SubjectPublicKeyInfo),
+      keyDescription: 'ec P-256',
+    },
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
 }
 
 /** What a leaf is for. */

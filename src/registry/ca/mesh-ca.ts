@@ -16,7 +16,15 @@ import {
 } from '../../protocol/mesh/ca.js';
 import type { SnapshotTrust } from '../../protocol/mesh/snapshot.js';
 import type { ReservedKv } from '../reserved-kv.js';
-import { createRoot, rootSigner, signLeaf, verifyCsr, type RootSigner } from './ca-certificates.js';
+import {
+  createRoot,
+  generateLeafKey,
+  rootSigner,
+  signLeaf,
+  verifyCsr,
+  type RootSigner,
+  type VerifiedCsr,
+} from './ca-certificates.js';
 import { CA_STATE_KEY, decodeCaState, encodeCaState, type CaState } from './ca-state.js';
 
 /** A leaf's lifetime when none is configured (agent option `caLeafTtlMs`). */
@@ -65,6 +73,13 @@ export interface MeshCa {
    * the CSR is not a valid request. Synchronous work: about a millisecond of CPU.
    */
   signLeaf(request: LeafSigning): LeafSignResponse;
+  /**
+   * Makes a key here and signs a leaf for it (Consul's agent-side leaf): the answer carries the
+   * private key, so it MUST only go to a caller allowed to write the service.
+   */
+  issueLeaf(request: Omit<LeafSigning, 'csr'>): LeafSignResponse & { privateKeyPem: string };
+  /** The store index of the CA's state (moves on every rotation and retirement). */
+  index(): number;
   /**
    * Makes a new root and makes it active; the old active root stays in the bundle for
    * `overlapMs`, then is removed. Resolves with the bundle after the rotation.
@@ -147,7 +162,19 @@ class StoreMeshCa implements MeshCa {
   }
 
   signLeaf(request: LeafSigning): LeafSignResponse {
-    const csr = verifyCsr(request.csr);
+    return this.#sign(verifyCsr(request.csr), request);
+  }
+
+  issueLeaf(request: Omit<LeafSigning, 'csr'>): LeafSignResponse & { privateKeyPem: string } {
+    const { key, privateKeyPem } = generateLeafKey();
+    return { ...this.#sign(key, request), privateKeyPem };
+  }
+
+  index(): number {
+    return this.#loaded().modifyIndex;
+  }
+
+  #sign(csr: VerifiedCsr, request: Omit<LeafSigning, 'csr'>): LeafSignResponse {
     const current = this.#loaded();
     const id = spiffeId(this.trustDomain, request.namespace, request.service);
     const leaf = signLeaf({

@@ -1,6 +1,7 @@
 /** @module createAgentCluster: an agent's membership and check ownership, alone or in etcd. */
 import type { Logger } from '../../core/logger.js';
 import type { AgentMember } from '../../protocol/api-types.js';
+import type { EtcdConnection } from '../store/etcd/etcd-connection.js';
 import type { AgentMembership } from './agent-membership.js';
 import { OWN_EVERYTHING, type CheckOwnership } from './check-ownership.js';
 import { EtcdMembership } from './etcd-membership.js';
@@ -11,7 +12,7 @@ export interface AgentClusterOptions {
   /** This agent's node name: its membership key and its identity in ownership. */
   readonly nodeName: string;
   /** Cluster mode: the etcd the agents share (the catalog store's). Absent: the agent is alone. */
-  readonly etcd?: { readonly endpoints: readonly string[]; readonly prefix: string };
+  readonly etcd?: EtcdConnection & { readonly prefix: string };
   readonly logger?: Logger;
 }
 
@@ -56,11 +57,7 @@ const ALONE: AgentCluster = Object.freeze({
  */
 export function createAgentCluster(options: AgentClusterOptions): AgentCluster {
   if (options.etcd === undefined) return ALONE;
-  const membership = new EtcdMembership({
-    endpoints: options.etcd.endpoints,
-    prefix: options.etcd.prefix,
-    logger: options.logger,
-  });
+  const membership = new EtcdMembership({ ...options.etcd, logger: options.logger });
   return {
     ownership: new RendezvousOwnership(options.nodeName, membership),
     membership,

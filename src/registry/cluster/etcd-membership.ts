@@ -7,12 +7,12 @@ import { Etcd3, type Lease, type Watcher } from 'etcd3';
 import { errors } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { AgentMember } from '../../protocol/api-types.js';
+import { etcdClientOptions, type EtcdConnection } from '../store/etcd/etcd-connection.js';
 import { EtcdKeyLayout } from '../store/etcd/etcd-key-layout.js';
 import type { AgentMembership } from './agent-membership.js';
 
 /** Options of {@link EtcdMembership}. */
-export interface EtcdMembershipOptions {
-  readonly endpoints: readonly string[];
+export interface EtcdMembershipOptions extends EtcdConnection {
   readonly prefix: string;
   /** An agent that stops renewing is gone after this long. */
   readonly ttlSeconds?: number;
@@ -39,7 +39,7 @@ export class EtcdMembership implements AgentMembership {
   #closed = false;
 
   constructor(options: EtcdMembershipOptions) {
-    this.#client = new Etcd3({ hosts: [...options.endpoints] });
+    this.#client = new Etcd3(etcdClientOptions(options));
     this.#prefix = new EtcdKeyLayout(options.prefix).members();
     this.#ttlSeconds = options.ttlSeconds ?? DEFAULT_ETCD_MEMBERSHIP_OPTIONS.ttlSeconds;
     this.#log = (options.logger ?? silentLogger).child({ component: 'membership' });

@@ -203,6 +203,47 @@ describe('resolveAgentOptions', () => {
     );
   });
 
+  // Issue 20: the mesh CA's options and how the agent reaches a secured etcd.
+  it('reads the trust domain, the leaf lifetime and the etcd TLS and auth options', () => {
+    const d = resolveAgentOptions({});
+    assert.equal(d.trustDomain, 'cluster.local');
+    assert.equal(d.caLeafTtlMs, 86_400_000);
+    assert.equal(d.etcdCa, undefined);
+    const o = resolveAgentOptions({
+      file: file('ca.yaml', 'trustDomain: example.org\ncaLeafTtlMs: 3600000\n'),
+      env: {
+        MESHWORK_AGENT__ETCD_USERNAME: 'root',
+        MESHWORK_AGENT__ETCD_PASSWORD: 'pw',
+        MESHWORK_AGENT__CA_LEAF_TTL_MS: '7200000',
+      },
+      flags: { etcdCa: '/etc/etcd/ca.pem', etcdCert: '/c.pem', etcdKey: '/k.pem' },
+    });
+    assert.equal(o.trustDomain, 'example.org');
+    assert.equal(o.caLeafTtlMs, 7_200_000);
+    assert.deepEqual(
+      [o.etcdCa, o.etcdCert, o.etcdKey, o.etcdUsername, o.etcdPassword],
+      ['/etc/etcd/ca.pem', '/c.pem', '/k.pem', 'root', 'pw'],
+    );
+    assert.throws(
+      () =>
+        resolveAgentOptions({
+          flags: {
+            trustDomain: 'Bad Domain',
+            caLeafTtlMs: 1000,
+            etcdCert: '/c.pem',
+            etcdUsername: 'root',
+          },
+        }),
+      (e: unknown) =>
+        isMeshError(e, ERROR_CODES.CONFIG_INVALID) &&
+        /trustDomain: lowercase/.test(e.message) &&
+        /caLeafTtlMs: must be at least 1 minute/.test(e.message) &&
+        /etcdKey: give etcdCert and etcdKey together/.test(e.message) &&
+        /etcdCa: give the CA/.test(e.message) &&
+        /etcdPassword: give etcdUsername and etcdPassword together/.test(e.message),
+    );
+  });
+
   // Issue 16: the floors hold for the config file's services too, before any port opens.
   it('refuses config services whose checks are below the floors, listing each', () => {
     const services = [

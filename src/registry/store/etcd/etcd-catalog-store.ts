@@ -2,7 +2,7 @@
  * @module EtcdCatalogStore: the catalog in etcd, for cluster mode. The etcd revision is the index;
  * one watch per agent turns etcd's events into store events for every local watcher.
  */
-import { Etcd3, type IOptions, type Watcher } from 'etcd3';
+import { Etcd3, type Watcher } from 'etcd3';
 import { errors } from '../../../core/errors.js';
 import { silentLogger, type Logger } from '../../../core/logger.js';
 import type {
@@ -22,14 +22,13 @@ import {
   type KnownMesh,
 } from './etcd-event-decoder.js';
 import { EtcdGroupCommit, type TxnResult } from './etcd-group-commit.js';
+import { etcdClientOptions, type EtcdConnection } from './etcd-connection.js';
 import { EtcdKeyLayout, rangeEnd } from './etcd-key-layout.js';
 import { EtcdTtlLeases } from './etcd-ttl-leases.js';
 import { withTimeout } from './with-timeout.js';
 
 /** Options of {@link createEtcdCatalogStore}. */
-export interface EtcdCatalogStoreOptions {
-  /** Client URLs, e.g. ['http://127.0.0.1:2379']. */
-  readonly endpoints: readonly string[];
+export interface EtcdCatalogStoreOptions extends EtcdConnection {
   /** Every key lives under this prefix (several catalogs can share one etcd). */
   readonly prefix?: string;
   /** A commit that etcd has not answered in this long fails with STORE_UNAVAILABLE. */
@@ -82,8 +81,7 @@ export class EtcdCatalogStore implements CatalogStore {
       component: 'catalog-store',
       kind: 'etcd',
     });
-    const clientOptions: IOptions = { hosts: [...options.endpoints] };
-    this.#client = new Etcd3(clientOptions);
+    this.#client = new Etcd3(etcdClientOptions(options));
     /** What the watch has delivered about each instance, to shape and guard commits. */
     const known = new Map<string, KnownInstance>();
     /** What the watch has delivered about the mesh resources, likewise. */
