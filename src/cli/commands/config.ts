@@ -48,7 +48,7 @@ Examples:
     } else if (values.sidecar === true) {
       const sidecar = resolveSidecarOptions(source);
       // The ACL token is a secret: printed as set, never as itself.
-      const shown = sidecar.token === undefined ? sidecar : { ...sidecar, token: '<redacted>' };
+      const shown = sidecar.token === undefined ? sidecar : { ...sidecar, token: '(set)' };
       print(shown, `sidecar configuration valid (service ${sidecar.service})`);
     } else {
       const agent = resolveAgentOptions(source);
