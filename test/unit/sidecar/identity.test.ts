@@ -19,7 +19,7 @@ import type {
   LeafSignResponse,
 } from '../../../src/protocol/mesh/ca.js';
 import type { SnapshotTrust } from '../../../src/protocol/mesh/snapshot.js';
-import { createKeyAndCsr } from '../../../src/sidecar/csr.js';
+import { createKeyAndCsr, derToPem } from '../../../src/sidecar/csr.js';
 import {
   checkLeaf,
   renewalDelayMs,
@@ -633,6 +633,54 @@ describe('SidecarIdentity TLS context', () => {
         what,
       );
     orders.close();
+  });
+
+  it('checkLeaf: any text or any corruption of a leaf is refused with SIDECAR_IDENTITY, never accepted as another', async () => {
+    const root = await createTestRoot();
+    const { keyPem, csrPem } = await createKeyAndCsr(ORDERS, 'orders');
+    const leaf = await signTestCsr(root, csrPem, ORDERS);
+    const res = {
+      certPem: leaf.certPem,
+      rootId: root.id,
+      spiffeId: ORDERS,
+      serial: leaf.serial,
+      notBefore: '',
+      notAfter: '',
+    };
+    assert.equal(checkLeaf(res, keyPem, ORDERS, root.certPem).serial, leaf.serial);
+    const der = Buffer.from(leaf.certPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const outcome = (certPem: string, bundlePem = root.certPem): string => {
+      try {
+        const ok = checkLeaf({ ...res, certPem }, keyPem, ORDERS, bundlePem);
+        // Accepted only as the very leaf the CA signed (a flip in a byte nobody reads).
+        assert.equal(ok.serial, leaf.serial);
+        assert.equal(ok.spiffeId, ORDERS);
+        return 'accepted';
+      } catch (err) {
+        assert.ok(isMeshError(err, 'MESHWORK_ERR_SIDECAR_IDENTITY'), String(err));
+        assert.equal(err.retryable, false);
+        return 'refused';
+      }
+    };
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (text, bundle) => {
+        assert.equal(outcome(text, bundle), 'refused');
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.nat({ max: der.length - 1 }), fc.integer({ min: 1, max: 255 }), (at, flip) => {
+        const bad = Buffer.from(der);
+        bad[at] = bad[at]! ^ flip;
+        outcome(
+          derToPem('CERTIFICATE', bad.buffer.slice(bad.byteOffset, bad.byteOffset + bad.length)),
+        );
+      }),
+      { numRuns: 300 },
+    );
+    // and a leaf checked against a bundle of garbage or another root is refused
+    assert.equal(outcome(leaf.certPem, 'garbage'), 'refused');
+    assert.equal(outcome(leaf.certPem, (await createTestRoot()).certPem), 'refused');
   });
 
   it('checkLeaf: a leaf whose validity cannot be read or is empty is refused', async () => {
