@@ -195,7 +195,11 @@ export const sidecarOptionsSchema = z
      * An ACL token sent to the agent as `X-Consul-Token` (registration, certificate signing).
      * With ACLs on, it must allow writing the service (docs/security.md). Never logged.
      */
-    token: z.string().min(1).max(256).optional(),
+    token: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(256, 'must be at most 256 characters')
+      .optional(),
     /** The app to run (`-- CMD ARGS...`): started once the sidecar is ready. */
     command: z.array(z.string()).max(1_000),
   })

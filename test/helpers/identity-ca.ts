@@ -3,11 +3,19 @@
  * an EC P-256 root, and leaves for a SPIFFE ID with any validity (an expired one included),
  * signed for a key of their own or for a CSR's key. Shaped like the agent's: the root carries
  * the trust domain's URI SAN; a leaf is CA:false, digitalSignature + keyEncipherment,
- * serverAuth + clientAuth, with one URI SAN (the SPIFFE ID).
+ * serverAuth + clientAuth, with one URI SAN (the SPIFFE ID). And one mTLS handshake between two
+ * SecureContexts, to check what each side saw.
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import {
+  connect as tlsConnect,
+  createServer as createTlsServer,
+  type SecureContext,
+} from 'node:tls';
 import { DEFAULT_TRUST_DOMAIN } from '../../src/protocol/mesh/ca.js';
 import { derToPem, generateP256KeyPair } from '../../src/sidecar/csr.js';
 
@@ -160,4 +168,71 @@ export async function reissueTestLeaf(
 ): Promise<TestLeaf> {
   const leaf = await issue(root, new x509.X509Certificate(certPem).publicKey, spiffeId, validity);
   return { ...leaf, keyPem: undefined };
+}
+
+/** What each side of one mTLS handshake saw. */
+export interface HandshakeResult {
+  /** The client verified the server's chain against its context's CAs. */
+  readonly authorized: boolean;
+  readonly protocol: string | null;
+  /** The URI SANs each side saw on the other's certificate (`URI:spiffe://...`). */
+  readonly serverSaw: string;
+  readonly clientSaw: string;
+}
+
+/**
+ * One mutual TLS handshake on loopback: a server that requires and verifies a client
+ * certificate (with `server`'s SecureContext) and a
+ * client with `client`'s (node's hostname check is off: it ignores URI SANs). Rejects when
+ * either side refuses the other.
+ */
+export async function mtlsHandshake(
+  server: SecureContext,
+  client: SecureContext,
+): Promise<HandshakeResult> {
+  let serverError: Error | undefined;
+  // A tls.Server (it verifies the client, a bare server-side TLSSocket does not), refusing an
+  // unverified client here to keep the reason; its context comes from SNICallback, the client
+  // naming any server name.
+  const listener = createTlsServer(
+    {
+      requestCert: true,
+      rejectUnauthorized: false,
+      SNICallback: (_name, cb) => cb(null, server),
+    },
+    (s) => {
+      if (s.authorized) s.end(`${s.getPeerCertificate().subjectaltname ?? ''}\n`);
+      else {
+        serverError = new Error(String(s.authorizationError));
+        s.destroy();
+      }
+    },
+  );
+  listener.on('tlsClientError', (err) => (serverError = err));
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  try {
+    const socket = tlsConnect({
+      port: (listener.address() as AddressInfo).port,
+      host: '127.0.0.1',
+      secureContext: client,
+      servername: 'mesh.test',
+      checkServerIdentity: () => undefined,
+    });
+    await once(socket, 'secureConnect');
+    const result = {
+      authorized: socket.authorized,
+      protocol: socket.getProtocol(),
+      clientSaw: socket.getPeerCertificate().subjectaltname ?? '',
+    };
+    let got = '';
+    // TLS 1.3: the client is connected before the server has verified its certificate; a
+    // refusal arrives as an alert (or a close) afterwards.
+    for await (const chunk of socket) got += String(chunk);
+    if (got === '')
+      throw new Error(`the server refused the client: ${serverError?.message ?? 'closed'}`);
+    return { ...result, serverSaw: got.trim() };
+  } finally {
+    listener.close();
+  }
 }

@@ -47,7 +47,9 @@ Examples:
       print(gateway, `gateway configuration valid (${gateway.routes.length} routes)`);
     } else if (values.sidecar === true) {
       const sidecar = resolveSidecarOptions(source);
-      print(sidecar, `sidecar configuration valid (service ${sidecar.service})`);
+      // The ACL token is a secret: printed as set, never as itself.
+      const shown = sidecar.token === undefined ? sidecar : { ...sidecar, token: '(set)' };
+      print(shown, `sidecar configuration valid (service ${sidecar.service})`);
     } else {
       const agent = resolveAgentOptions(source);
       // The etcd password is a secret: --print says it is set, not what it is.

@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer as createNetServer } from 'node:net';
-import { connect, TLSSocket } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -21,7 +19,7 @@ import type {
   LeafSignResponse,
 } from '../../../src/protocol/mesh/ca.js';
 import type { SnapshotTrust } from '../../../src/protocol/mesh/snapshot.js';
-import { createKeyAndCsr } from '../../../src/sidecar/csr.js';
+import { createKeyAndCsr, derToPem } from '../../../src/sidecar/csr.js';
 import {
   checkLeaf,
   renewalDelayMs,
@@ -33,9 +31,12 @@ import {
 import { FakeClock } from '../../../src/testing/fake-clock.js';
 import { seededRandom } from '../../helpers/seeded-random.js';
 import {
+  createTestLeaf,
   createTestRoot,
+  mtlsHandshake,
   reissueTestLeaf,
   signTestCsr,
+  type LeafValidity,
   type TestRoot,
 } from '../../helpers/identity-ca.js';
 import { until } from '../../helpers/until.js';
@@ -593,38 +594,93 @@ describe('SidecarIdentity TLS context', () => {
     const a = await setup({}, HOUR_MS, Date.now() - 60_000);
     const orders = await started(a.options);
     const payments = await started({ ...a.options, service: 'payments', metrics: undefined });
-    // A server-side TLSSocket per connection takes the SecureContext itself (the way a data
-    // path serves the context in force to each new connection).
-    const server = createNetServer((raw) => {
-      const s = new TLSSocket(raw, {
-        isServer: true,
-        secureContext: orders.secureContext(),
-        requestCert: true,
-        rejectUnauthorized: true,
-      });
-      s.on('secure', () => s.end((s.getPeerCertificate().subjectaltname ?? '') + '\n'));
-      s.on('error', () => undefined);
+    const r = await mtlsHandshake(orders.secureContext(), payments.secureContext());
+    assert.deepEqual(r, {
+      authorized: true,
+      protocol: 'TLSv1.3',
+      clientSaw: `URI:${ORDERS}`,
+      serverSaw: 'URI:spiffe://cluster.local/ns/default/sa/payments',
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as { port: number }).port;
-    const socket = connect({
-      port,
-      host: '127.0.0.1',
-      secureContext: payments.secureContext(),
-      // the SPIFFE ID check is the data path's (node's hostname check ignores URI SANs)
-      checkServerIdentity: () => undefined,
-    });
-    await once(socket, 'secureConnect');
-    assert.equal(socket.authorized, true);
-    assert.equal(socket.getProtocol(), 'TLSv1.3');
-    assert.equal(socket.getPeerCertificate().subjectaltname, `URI:${ORDERS}`);
-    let got = '';
-    for await (const chunk of socket) got += String(chunk);
-    assert.equal(got.trim(), 'URI:spiffe://cluster.local/ns/default/sa/payments');
-    server.close();
     orders.close();
     payments.close();
+  });
+
+  it('refuses a peer whose leaf is from another CA, or expired', async () => {
+    const a = await setup({}, HOUR_MS, Date.now() - 60_000);
+    const orders = await started(a.options);
+    const peer = async (root: TestRoot, validity: LeafValidity = {}) => {
+      const leaf = await createTestLeaf(
+        root,
+        'spiffe://cluster.local/ns/default/sa/payments',
+        validity,
+      );
+      return createSecureContext({ key: leaf.keyPem, cert: leaf.certPem, ca: orders.bundlePem() });
+    };
+    const hourAgo = new Date(Date.now() - HOUR_MS);
+    for (const [what, ctx] of [
+      ['another CA', await peer(await createTestRoot())],
+      [
+        'expired',
+        await peer(a.client.active, {
+          notBefore: new Date(Date.now() - 2 * HOUR_MS),
+          notAfter: hourAgo,
+        }),
+      ],
+    ] as const)
+      await assert.rejects(
+        mtlsHandshake(orders.secureContext(), ctx),
+        /refused the client: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_HAS_EXPIRED)/,
+        what,
+      );
+    orders.close();
+  });
+
+  it('checkLeaf: any text or any corruption of a leaf is refused with SIDECAR_IDENTITY, never accepted as another', async () => {
+    const root = await createTestRoot();
+    const { keyPem, csrPem } = await createKeyAndCsr(ORDERS, 'orders');
+    const leaf = await signTestCsr(root, csrPem, ORDERS);
+    const res = {
+      certPem: leaf.certPem,
+      rootId: root.id,
+      spiffeId: ORDERS,
+      serial: leaf.serial,
+      notBefore: '',
+      notAfter: '',
+    };
+    assert.equal(checkLeaf(res, keyPem, ORDERS, root.certPem).serial, leaf.serial);
+    const der = Buffer.from(leaf.certPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const outcome = (certPem: string, bundlePem = root.certPem): string => {
+      try {
+        const ok = checkLeaf({ ...res, certPem }, keyPem, ORDERS, bundlePem);
+        // Accepted only as the very leaf the CA signed (a flip in a byte nobody reads).
+        assert.equal(ok.serial, leaf.serial);
+        assert.equal(ok.spiffeId, ORDERS);
+        return 'accepted';
+      } catch (err) {
+        assert.ok(isMeshError(err, 'MESHWORK_ERR_SIDECAR_IDENTITY'), String(err));
+        assert.equal(err.retryable, false);
+        return 'refused';
+      }
+    };
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (text, bundle) => {
+        assert.equal(outcome(text, bundle), 'refused');
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.nat({ max: der.length - 1 }), fc.integer({ min: 1, max: 255 }), (at, flip) => {
+        const bad = Buffer.from(der);
+        bad[at] = bad[at]! ^ flip;
+        outcome(
+          derToPem('CERTIFICATE', bad.buffer.slice(bad.byteOffset, bad.byteOffset + bad.length)),
+        );
+      }),
+      { numRuns: 300 },
+    );
+    // and a leaf checked against a bundle of garbage or another root is refused
+    assert.equal(outcome(leaf.certPem, 'garbage'), 'refused');
+    assert.equal(outcome(leaf.certPem, (await createTestRoot()).certPem), 'refused');
   });
 
   it('checkLeaf: a leaf whose validity cannot be read or is empty is refused', async () => {

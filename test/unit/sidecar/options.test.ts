@@ -87,6 +87,22 @@ describe('sidecar options', () => {
     );
   });
 
+  it('takes --mtls auto|off (default auto) and a token; refuses another mode, naming the field', () => {
+    const base = { service: 'orders', appPort: 8081 };
+    assert.equal(resolveSidecarOptions({ flags: base }).mtls, 'auto');
+    assert.equal(resolveSidecarOptions({ flags: base }).token, undefined);
+    const o = resolveSidecarOptions({
+      flags: base,
+      env: { MESHWORK_SIDECAR__MTLS: 'off', MESHWORK_SIDECAR__TOKEN: 't0ken' },
+    });
+    assert.equal(o.mtls, 'off');
+    assert.equal(o.token, 't0ken');
+    assert.deepEqual(problemsOf({ flags: { ...base, mtls: 'strict', token: '' } }), [
+      'mtls: must be auto or off',
+      'token: must not be empty',
+    ]);
+  });
+
   it('refuses two listeners on one port and an upstream named twice', () => {
     assert.deepEqual(
       problemsOf({

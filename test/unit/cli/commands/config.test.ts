@@ -13,18 +13,27 @@ describe('config command', () => {
   it('validates a sidecar config with --sidecar, env included, and prints it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'config-sidecar-'));
     const file = join(dir, 'sidecar.yaml');
-    writeFileSync(file, 'service: orders\nupstreams: ["payments=127.0.0.1:9191"]\n');
+    writeFileSync(file, 'service: orders\nupstreams: ["payments=127.0.0.1:9191"]\nmtls: off\n');
     const stdout = new PassThrough();
     let out = '';
     stdout.on('data', (d: Buffer) => (out += d.toString()));
     const code = await command.run(['validate', '--sidecar', '--config', file, '--print'], {
       stdout,
       stderr: new PassThrough(),
-      env: { MESHWORK_SIDECAR__APP_PORT: '8081' },
+      env: { MESHWORK_SIDECAR__APP_PORT: '8081', MESHWORK_SIDECAR__TOKEN: 's3cret-token' },
     });
     assert.equal(code, 0);
-    const printed = JSON.parse(out) as { appPort: number; upstreams: unknown };
+    const printed = JSON.parse(out) as {
+      appPort: number;
+      upstreams: unknown;
+      mtls: string;
+      token: string;
+    };
     assert.equal(printed.appPort, 8081);
+    assert.equal(printed.mtls, 'off');
+    // issue 20: the token is a secret, shown as set but never printed
+    assert.equal(printed.token, '(set)');
+    assert.doesNotMatch(out, /s3cret-token/);
     assert.deepEqual(printed.upstreams, [{ service: 'payments', listen: '127.0.0.1:9191' }]);
   });
 

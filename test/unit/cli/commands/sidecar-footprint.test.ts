@@ -72,9 +72,19 @@ describe('meshwork sidecar: what it loads at start', () => {
     ]);
   });
 
-  it("loads only the packages a sidecar runs (undici's parts, yaml and re2js on use)", () => {
+  it("loads only the packages a sidecar runs (undici's parts; yaml, re2js, x509 on use)", () => {
     // undici: Agent and request from their own files (client/undici.ts), not its index (fetch,
-    // WebSocket, cache, mocks); yaml with the first config file; re2js with the first regex.
+    // WebSocket, cache, mocks); yaml with the first config file; re2js with the first regex;
+    // @peculiar/x509 and reflect-metadata (the CSR, issue 20) with the first certificate, from
+    // sidecar/csr.ts by import(): a sidecar whose agent has no CA, or --mtls off, never loads
+    // them (the next test holds that).
     assert.deepEqual([...packages].sort(), ['pino', 'prom-client', 'zod']);
+  });
+
+  it('reaches the CSR module (and @peculiar/x509) only by import(), on first use', () => {
+    assert.ok(files.has('sidecar/identity.ts'));
+    assert.ok(!files.has('sidecar/csr.ts'), 'sidecar/csr.ts is imported statically');
+    const identity = readFileSync(join(SRC, 'sidecar/identity.ts'), 'utf8');
+    assert.match(identity, /import\('\.\/csr\.js'\)/);
   });
 });
