@@ -49,6 +49,8 @@ export const REGISTRY_TLS_OPTION_KEYS = {
 /** Flags every client command takes. */
 export const CLIENT_FLAGS = {
   registry: { type: 'string' },
+  /** The ACL token (else $MESHWORK_TOKEN): withClient sends it. */
+  token: { type: 'string' },
   ...REGISTRY_TLS_FLAGS,
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },

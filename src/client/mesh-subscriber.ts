@@ -22,6 +22,8 @@ export interface MeshSubscriberOptions {
   readonly registry: readonly string[];
   /** TLS for `https://` agents (see RegistryClientOptions.tls). */
   readonly registryTls?: RegistryTlsOptions | undefined;
+  /** ACL token sent on the stream and the ACKs (`X-Consul-Token`): `mesh read` + its service's. */
+  readonly token?: string | undefined;
   readonly proxy: ProxyIdentity;
   /** Where the last good snapshot is kept; omitted: nothing is persisted. */
   readonly dataDir?: string;
@@ -91,6 +93,8 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
   readonly #pingIntervalMs: number;
   readonly #ackTimeoutMs: number;
   readonly #dispatcher: Dispatcher;
+  /** The ACL token header, when a token is given. */
+  readonly #auth: Record<string, string>;
   #current: MeshSnapshot | undefined;
   #started = false;
   #closed = false;
@@ -123,6 +127,10 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
     this.#ackTimeoutMs = options.ackTimeoutMs ?? d.ackTimeoutMs;
     const connect = registryConnectOptions(options.registryTls);
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, ...(connect && { connect }) });
+    this.#auth =
+      options.token === undefined || options.token === ''
+        ? {}
+        : { 'x-consul-token': options.token };
   }
 
   /** The snapshot in force (the last good one), if any. */
@@ -201,6 +209,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
       const res = await request(`${url}/api/v1/mesh/stream?${q.toString()}`, {
         dispatcher: this.#dispatcher,
         signal: abort.signal,
+        headers: this.#auth,
         headersTimeout: this.#pingIntervalMs * SILENT_PINGS,
         bodyTimeout: 0,
       });
@@ -315,7 +324,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
       const res = await request(`${url}/api/v1/mesh/ack`, {
         method: 'POST',
         dispatcher: this.#dispatcher,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...this.#auth },
         body: JSON.stringify(ack),
         headersTimeout: this.#ackTimeoutMs,
         bodyTimeout: this.#ackTimeoutMs,

@@ -92,7 +92,7 @@ export class RegistryClient {
     const tls = connect === undefined ? {} : { connect };
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16, ...tls });
     this.#long = new Agent({ keepAliveTimeout: 10_000, ...tls });
-    this.#token = options.token;
+    this.#token = options.token === '' ? undefined : options.token;
   }
 
   register(input: RegistrationInput): Promise<InstanceResponse> {

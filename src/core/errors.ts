@@ -94,8 +94,20 @@ export const ERROR_CODES = {
   PROXY_OVERFLOW: 'MESHWORK_ERR_PROXY_OVERFLOW',
   /** The local rate limit's bucket is empty: retry after `retryAfterMs`. */
   PROXY_RATE_LIMITED: 'MESHWORK_ERR_PROXY_RATE_LIMITED',
+  /**
+   * mTLS to an upstream sidecar failed: its certificate does not chain to the trust bundle, or
+   * its SPIFFE ID is not the destination service's.
+   */
+  PROXY_UPSTREAM_TLS: 'MESHWORK_ERR_PROXY_UPSTREAM_TLS',
+  /** An AuthorizationPolicy denied the request at the sidecar's inbound side: 403. */
+  PROXY_ACCESS_DENIED: 'MESHWORK_ERR_PROXY_ACCESS_DENIED',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
+  /**
+   * The sidecar cannot get a certificate for its service: the agent's CA refused the CSR (the
+   * token may not write the service) or answered a leaf that is not the sidecar's.
+   */
+  SIDECAR_IDENTITY: 'MESHWORK_ERR_SIDECAR_IDENTITY',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -411,17 +423,38 @@ export const errors = {
       `upstream "${service}" is at its ${limit} (${value}): request not sent`,
       { retryable: true, details: { service, limit, value } },
     ),
+  proxyUpstreamTls: (service: string, reason: string, cause?: unknown): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_UPSTREAM_TLS,
+      `mTLS to upstream "${service}" failed: ${reason}`,
+      {
+        retryable: true,
+        details: { service, reason },
+        cause,
+      },
+    ),
   proxyRateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.PROXY_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
       retryable: true,
       details: { retryAfterMs },
     }),
+  proxyAccessDenied: (action: 'DENY' | 'ALLOW', policy?: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_ACCESS_DENIED,
+      action === 'DENY'
+        ? `access denied by AuthorizationPolicy ${policy ?? ''} (DENY)`
+        : 'access denied: no ALLOW AuthorizationPolicy matched the request',
+      { details: policy === undefined ? { action } : { policy, action } },
+    ),
   meshProxyNotConnected: (id: string): MeshError =>
     new MeshError(
       ERROR_CODES.MESH_PROXY_NOT_CONNECTED,
       `proxy "${id}" has no push stream on this agent: ACK on the agent whose stream you hold`,
       { details: { field: 'id' } },
     ),
+  /** `retryable`: the agent was away or failed (5xx), not a refusal or a wrong leaf. */
+  sidecarIdentity: (message: string, retryable: boolean, cause?: unknown): MeshError =>
+    new MeshError(ERROR_CODES.SIDECAR_IDENTITY, message, { retryable, cause }),
   rateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
       details: { retryAfterMs },

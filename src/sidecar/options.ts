@@ -180,6 +180,22 @@ export const sidecarOptionsSchema = z
     /** SIGTERM: the app may take this long to exit before it gets SIGKILL. */
     appStopTimeoutMs: z.number().int().min(0).max(600_000),
     logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
+    /**
+     * Mesh mTLS (issue 20): `auto` gets a certificate for the service from the agent's CA when
+     * the agent has one, before the listeners take traffic; `off` never asks.
+     */
+    mtls: z.enum(['auto', 'off'], { error: 'must be auto or off' }),
+    /**
+     * `auto`: how long the start waits for the agent's CA (roots, then the first leaf). No agent
+     * in that time: the sidecar runs without mTLS and says so; a CA that answered but signed
+     * nothing in that time: the start fails.
+     */
+    mtlsStartTimeoutMs: z.number().int().min(0).max(600_000),
+    /**
+     * An ACL token sent to the agent as `X-Consul-Token` (registration, certificate signing).
+     * With ACLs on, it must allow writing the service (docs/security.md). Never logged.
+     */
+    token: z.string().min(1).max(256).optional(),
     /** The app to run (`-- CMD ARGS...`): started once the sidecar is ready. */
     command: z.array(z.string()).max(1_000),
   })
@@ -212,6 +228,8 @@ export const DEFAULT_SIDECAR_OPTIONS = Object.freeze({
   drainTimeoutMs: 10_000,
   appStopTimeoutMs: 10_000,
   logLevel: 'info',
+  mtls: 'auto',
+  mtlsStartTimeoutMs: 5_000,
   command: Object.freeze([]),
 });
 
@@ -253,6 +271,9 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__DRAIN_TIMEOUT_MS: { key: 'drainTimeoutMs', type: 'number' },
   MESHWORK_SIDECAR__APP_STOP_TIMEOUT_MS: { key: 'appStopTimeoutMs', type: 'number' },
   MESHWORK_SIDECAR__LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  MESHWORK_SIDECAR__MTLS: { key: 'mtls', type: 'string' },
+  MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS: { key: 'mtlsStartTimeoutMs', type: 'number' },
+  MESHWORK_SIDECAR__TOKEN: { key: 'token', type: 'string' },
 };
 
 const portOf = (hp: string): number => Number(hp.slice(hp.lastIndexOf(':') + 1));

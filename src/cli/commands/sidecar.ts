@@ -43,12 +43,19 @@ Flags:
                           successesBeforePassing, failuresBeforeCritical, startPeriodMs, ttlMs},
                           timeouts ...
   --log-level <level>     error | warn | info | debug | silent (default info)
+  --mtls <auto|off>       mesh mTLS: auto gets a certificate for the service from the agent's CA
+                          before taking traffic when the agent has one (docs/security.md); off
+                          never asks (default auto)
+  --token <secret>        ACL token sent to the agent (registration, certificate); with ACLs on
+                          it must allow writing the service. Prefer MESHWORK_SIDECAR__TOKEN: a
+                          flag shows in the process list
 
 The app (after "--") gets MESHWORK_OUTBOUND=<outbound URL>; HTTP_PROXY is not set.
 Env: MESHWORK_SIDECAR__SERVICE, MESHWORK_SIDECAR__APP_PORT, MESHWORK_SIDECAR__APP_HEALTH,
      MESHWORK_SIDECAR__INBOUND, MESHWORK_SIDECAR__OUTBOUND, MESHWORK_SIDECAR__UPSTREAMS,
      MESHWORK_SIDECAR__ADMIN, MESHWORK_SIDECAR__REGISTRY, MESHWORK_SIDECAR__DATA_DIR,
-     MESHWORK_SIDECAR__META, MESHWORK_SIDECAR__TAGS, MESHWORK_SIDECAR__LOG_LEVEL ...
+     MESHWORK_SIDECAR__META, MESHWORK_SIDECAR__TAGS, MESHWORK_SIDECAR__LOG_LEVEL,
+     MESHWORK_SIDECAR__MTLS, MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS, MESHWORK_SIDECAR__TOKEN ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT deregister (and wait until the service's watchers were told), drain
          inbound, stop the app (SIGTERM, SIGKILL after appStopTimeoutMs), then exit 0. When the
@@ -85,6 +92,8 @@ export const command: Command = {
       namespace: { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
+      mtls: { type: 'string' },
+      token: { type: 'string' },
     });
     if (positionals.length > 0)
       throw errors.cliUsage(
@@ -106,6 +115,8 @@ export const command: Command = {
         tag: 'tags',
         namespace: 'namespace',
         'log-level': 'logLevel',
+        mtls: 'mtls',
+        token: 'token',
         registry: ['registry', splitList],
         ...REGISTRY_TLS_OPTION_KEYS,
         // A number when it reads as one; else the schema names the problem.
