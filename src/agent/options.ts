@@ -55,6 +55,12 @@ export const agentOptionsSchema = z
         caFile: z.string().min(1).optional(),
         /** Require a client certificate signed by `caFile` on the HTTPS listener. */
         verifyIncoming: z.boolean(),
+        /**
+         * The HTTPS certificate from the mesh CA instead of files: the agent signs one for its
+         * own key (SANs: its SPIFFE ID, the https host, localhost, the hostname) and renews it
+         * before it expires and when the root rotates. Clients trust the CA's bundle.
+         */
+        auto: z.boolean().optional(),
       })
       .strict(),
     /**
@@ -273,6 +279,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_TLS__KEY_FILE: { key: 'tls.keyFile', type: 'string' },
   MESHWORK_TLS__CA_FILE: { key: 'tls.caFile', type: 'string' },
   MESHWORK_TLS__VERIFY_INCOMING: { key: 'tls.verifyIncoming', type: 'boolean' },
+  MESHWORK_TLS__AUTO: { key: 'tls.auto', type: 'boolean' },
   MESHWORK_AGENT__ALLOWED_HOSTS: { key: 'allowedHosts', type: 'list' },
   MESHWORK_AGENT__ALLOWED_ORIGINS: { key: 'allowedOrigins', type: 'list' },
   MESHWORK_AGENT__DATA_DIR: { key: 'dataDir', type: 'string' },
@@ -372,8 +379,15 @@ function listenerProblems(o: z.output<typeof agentOptionsSchema>): string[] {
     return problems;
   }
   const names = AGENT_TLS_FILE_NAMES;
-  if (tls.certFile === undefined && tls.keyFile === undefined)
-    problems.push(`${names.certFile}: required with https, with ${names.keyFile}`);
+  const files = tls.certFile !== undefined || tls.keyFile !== undefined;
+  if (tls.auto === true && files)
+    problems.push(
+      `tls.auto (--tls-auto): a certificate from the mesh CA, or ${names.certFile} and ${names.keyFile}, not both`,
+    );
+  if (tls.auto !== true && !files)
+    problems.push(
+      `${names.certFile}: required with https, with ${names.keyFile} (or tls.auto: a certificate from the mesh CA)`,
+    );
   if (tls.verifyIncoming && tls.caFile === undefined)
     problems.push(
       `${names.caFile}: required with tls.verifyIncoming (--tls-verify-incoming): the CA client certificates are checked against`,

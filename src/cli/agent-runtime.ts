@@ -10,6 +10,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AclResolver } from '../registry/acl/acl-contract.js';
 import { AGENT_TLS_FILE_NAMES, checkFloorsOf, type AgentOptions } from '../agent/options.js';
 import { readTlsFiles } from '../client/tls-files.js';
+import { startAutoTls, type AutoTls } from './agent-auto-tls.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import { createRegistry, type Registry } from '../registry/registry.js';
 import { RegistryMetrics } from '../registry/registry-metrics.js';
@@ -119,7 +120,8 @@ export async function startAgent(
   deps: AgentDeps = {},
 ): Promise<RunningAgent> {
   // The HTTPS listener's files, read before anything starts (bad ones: CONFIG_INVALID, exit 2).
-  const httpsTls = options.https === 'off' ? undefined : apiTls(options.tls);
+  // With tls.auto they hold only the client CAs; the certificate comes from the CA, once started.
+  const fileTls = options.https === 'off' ? undefined : apiTls(options.tls);
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
   const etcd = kind === 'etcd' ? etcdConnection(options) : undefined;
@@ -232,14 +234,22 @@ export async function startAgent(
     logger,
     ...(deps.caClock === undefined ? {} : { clock: deps.caClock }),
   });
+  let autoTls: AutoTls | undefined;
   try {
     await ca.start();
+    if (fileTls !== undefined && options.tls.auto === true)
+      autoTls = await startAutoTls({ ca, hosts: autoTlsHosts(options.https), logger });
   } catch (err) {
     ca.close();
     await cluster.leave();
     await reg.close();
     throw err;
   }
+  const withCert = (tls: ApiTlsOptions): ApiTlsOptions => {
+    const auto = autoTls?.current();
+    return auto === undefined ? tls : { ...tls, cert: auto.cert, key: auto.key };
+  };
+  const httpsTls = fileTls === undefined ? undefined : withCert(fileTls);
 
   let url = ''; // known once listening
   const joinedAt = Date.now();
@@ -309,6 +319,7 @@ export async function startAgent(
   const stopMesh = async (): Promise<void> => {
     await push.close();
     controlPlane.close();
+    autoTls?.close();
     ca.close();
   };
   let httpsUrl: string | undefined;
@@ -336,6 +347,7 @@ export async function startAgent(
   url = urlOf(options.http === 'off' ? 'https' : 'http', host, app.server.address());
   if (options.http === 'off') httpsUrl = url;
   const httpsServer = options.http === 'off' ? (app.server as unknown as HttpsServer) : beside;
+  if (httpsServer !== undefined && fileTls !== undefined) autoTls?.attach(httpsServer, fileTls);
   const dns = createAgentDns({
     options,
     registry: reg,
@@ -368,7 +380,9 @@ export async function startAgent(
     httpsUrl,
     reloadTls: (tls) => {
       if (httpsServer === undefined) return;
-      setApiTls(httpsServer, apiTls(tls));
+      const files = apiTls(tls);
+      autoTls?.attach(httpsServer, files);
+      setApiTls(httpsServer, withCert(files));
       logger.info({ certFile: tls.certFile }, 'TLS certificate reloaded');
     },
     dns: dns?.address,
@@ -384,6 +398,16 @@ export async function startAgent(
       await closeAcl();
     },
   };
+}
+
+/**
+ * The names and addresses the agent's own certificate carries (tls.auto): the HTTPS host (every
+ * loopback address when it binds them all), localhost and the machine's hostname.
+ */
+function autoTlsHosts(https: string): string[] {
+  const { host } = hostPort(https);
+  const any = host === '0.0.0.0' || host === '::';
+  return [...new Set([...(any ? ['127.0.0.1', '::1'] : [host]), 'localhost', hostname()])];
 }
 
 /** A listen address's host (brackets off) and port. */

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, spawnAgent, type AgentProcess } from '../helpers/cli.js';
@@ -27,6 +28,20 @@ function curl(args: readonly string[]): Promise<CurlResult> {
     });
   });
 }
+
+/** Runs a tool with `input` on stdin; answers its stdout (rejects on a non-zero exit). */
+function run(cmd: string, args: readonly string[], input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { timeout: 10_000 }, (err, stdout, stderr) =>
+      err === null ? resolve(stdout) : reject(new Error(`${cmd}: ${err.message}\n${stderr}`)),
+    );
+    child.stdin?.end(input);
+  });
+}
+
+/** `meshwork agent --dev --https 127.0.0.1:0 ...extra`, logging at info (the tests wait on lines). */
+const spawnHttpsAgent = (...extra: string[]): Promise<AgentProcess> =>
+  spawnAgent(['--dev', '--log-level', 'info', '--https', '127.0.0.1:0', ...extra]);
 
 async function stop(agent: AgentProcess | undefined): Promise<void> {
   if (agent === undefined) return;
@@ -190,6 +205,16 @@ describe('meshwork agent: bad TLS files', () => {
       [[], /tls\.certFile \(--tls-cert-file\): required with https/],
       [
         [
+          '--tls-auto',
+          '--tls-cert-file',
+          pki.server.certFile,
+          '--tls-key-file',
+          pki.server.keyFile,
+        ],
+        /tls\.auto \(--tls-auto\): a certificate from the mesh CA, or tls\.certFile/,
+      ],
+      [
+        [
           '--tls-cert-file',
           pki.server.certFile,
           '--tls-key-file',
@@ -220,17 +245,7 @@ describe('meshwork agent: SIGHUP reloads the certificate', () => {
     keyFile = join(pki.dir, 'live.key');
     copyFileSync(pki.server.certFile, certFile);
     copyFileSync(pki.server.keyFile, keyFile);
-    agent = await spawnAgent([
-      '--dev',
-      '--log-level',
-      'info',
-      '--https',
-      '127.0.0.1:0',
-      '--tls-cert-file',
-      certFile,
-      '--tls-key-file',
-      keyFile,
-    ]);
+    agent = await spawnHttpsAgent('--tls-cert-file', certFile, '--tls-key-file', keyFile);
   });
   after(async () => {
     await stop(agent);
@@ -253,5 +268,73 @@ describe('meshwork agent: SIGHUP reloads the certificate', () => {
     const renewed = await curl(['--cacert', pki.otherCaFile, services]);
     assert.equal(renewed.code, 0, renewed.stderr);
     assert.equal((await curl(['--cacert', pki.caFile, services])).code, 60);
+  });
+});
+
+describe('meshwork agent --https --tls-auto (the certificate from the mesh CA)', () => {
+  let agent: AgentProcess;
+  let dir: string;
+  let roots: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'meshwork-tls-auto-'));
+    roots = join(dir, 'roots.pem');
+    agent = await spawnHttpsAgent('--tls-auto');
+  });
+  after(async () => {
+    await stop(agent);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** `meshwork ca <sub>` against the plain listener, its bundle written to `roots`. */
+  const saveRoots = async (sub: 'roots' | 'rotate'): Promise<void> => {
+    const r = await runCli(['ca', sub, '--registry', agent.url]);
+    assert.equal(r.code, 0, r.stderr);
+    writeFileSync(
+      roots,
+      sub === 'roots' ? r.stdout : (await runCli(['ca', 'roots', '--registry', agent.url])).stdout,
+    );
+  };
+
+  /** The served certificate's SAN and issuer, as the real openssl reads them. */
+  const served = async (): Promise<{ san: string; issuer: string }> => {
+    const port = new URL(agent.httpsUrl ?? '').port;
+    const pem = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`], '');
+    const text = await run('openssl', ['x509', '-noout', '-issuer', '-ext', 'subjectAltName'], pem);
+    return {
+      san: /Subject Alternative Name:\s*\n\s*(.*)/.exec(text)?.[1] ?? '',
+      issuer: /^issuer=(.*)$/m.exec(text)?.[1] ?? '',
+    };
+  };
+
+  it('serves a leaf of its CA with its SPIFFE ID, IP and names: curl and the CLI trust "ca roots"', async () => {
+    await saveRoots('roots');
+    const r = await curl(['--cacert', roots, `${agent.httpsUrl}/api/v1/services`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { index: 1, services: [] });
+    const { san } = await served();
+    assert.match(
+      san,
+      /^URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/meshwork-agent, IP Address:127\.0\.0\.1, DNS:localhost/,
+    );
+    const cli = await runCli([
+      'services',
+      '--registry',
+      agent.httpsUrl ?? '',
+      '--registry-ca',
+      roots,
+    ]);
+    assert.equal(cli.code, 0, cli.stderr);
+  });
+
+  it('takes a leaf of the new root when the roots rotate', async () => {
+    const before = await served();
+    await saveRoots('rotate');
+    await agent.waitForStderr(/"why":"roots changed".*agent TLS certificate renewed/);
+    const after = await served();
+    assert.notEqual(after.issuer, before.issuer);
+    // The bundle after the rotation holds both roots: clients that fetched it trust the new leaf.
+    const r = await curl(['--cacert', roots, `${agent.httpsUrl}/health/live`]);
+    assert.equal(r.code, 0, r.stderr);
   });
 });

@@ -26,6 +26,8 @@ Flags:
   --tls-key-file <pem>  its private key (unencrypted PEM)
   --tls-ca-file <pem>   CA bundle client certificates are checked against
   --tls-verify-incoming require a client certificate signed by --tls-ca-file on HTTPS
+  --tls-auto            the HTTPS certificate from the agent's mesh CA instead of files
+                        (renewed by itself; clients trust "meshwork ca roots")
   --allowed-hosts <names>  comma-separated Host names the API answers besides IP addresses,
                         localhost and the hostname ("*.domain" for a domain, "*" for any)
   --allowed-origins <origins>  comma-separated origins of web pages that may call the API
@@ -119,6 +121,7 @@ export const command: Command = {
       'tls-key-file': { type: 'string' },
       'tls-ca-file': { type: 'string' },
       'tls-verify-incoming': { type: 'boolean' },
+      'tls-auto': { type: 'boolean' },
       'data-dir': { type: 'string' },
       dev: { type: 'boolean' },
       'accept-data-loss': { type: 'boolean' },
@@ -158,6 +161,7 @@ export const command: Command = {
       'tls-key-file': 'keyFile',
       'tls-ca-file': 'caFile',
       'tls-verify-incoming': 'verifyIncoming',
+      'tls-auto': 'auto',
     });
     const acl = {
       ...(values['acl-enabled'] === true ? { enabled: true } : {}),

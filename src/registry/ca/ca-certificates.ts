@@ -3,6 +3,7 @@
  * (EC P-256, self-signed), read and verify a CSR, sign a leaf whose only SAN is a SPIFFE ID.
  */
 import 'reflect-metadata';
+import { isIP } from 'node:net';
 import {
   createHash,
   createPrivateKey,
@@ -304,8 +305,13 @@ export function generateLeafKey(): { key: VerifiedCsr; privateKeyPem: string } {
 export interface LeafParams {
   readonly signer: RootSigner;
   readonly csr: VerifiedCsr;
-  /** The leaf's only SAN (a URI). */
+  /** The leaf's first SAN (a URI). */
   readonly spiffeId: string;
+  /**
+   * DNS names and IP addresses added to the SAN after the URI: the agent's own HTTPS certificate
+   * (`tls.auto`), which clients check against the host they dialled. Leaves for proxies have none.
+   */
+  readonly hosts?: readonly string[];
   /** Subject CN. */
   readonly commonName: string;
   readonly nowMs: number;
@@ -340,6 +346,11 @@ export function signLeaf(p: LeafParams): SignedLeaf {
       AsnConvert.serialize(
         new asn1X509.SubjectAlternativeName([
           new asn1X509.GeneralName({ uniformResourceIdentifier: p.spiffeId }),
+          ...(p.hosts ?? []).map((h) =>
+            isIP(h) === 0
+              ? new asn1X509.GeneralName({ dNSName: h })
+              : new asn1X509.GeneralName({ iPAddress: h }),
+          ),
         ]),
       ),
     ),

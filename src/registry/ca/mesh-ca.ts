@@ -54,6 +54,8 @@ export interface LeafSigning {
   readonly csr: string;
   readonly service: string;
   readonly namespace: string;
+  /** DNS names and IPs for the SAN besides the SPIFFE ID (the agent's own HTTPS certificate). */
+  readonly hosts?: readonly string[];
 }
 
 /**
@@ -182,6 +184,7 @@ class StoreMeshCa implements MeshCa {
       csr,
       spiffeId: id,
       commonName: request.service,
+      ...(request.hosts === undefined ? {} : { hosts: request.hosts }),
       nowMs: this.#clock.now(),
       ttlMs: this.leafTtlMs,
     });

@@ -353,7 +353,7 @@ describe('resolveAgentOptions: https and tls (issue 20)', () => {
       ],
     );
     assert.deepEqual(problemsOf({ flags: { https: '127.0.0.1:0' } }), [
-      'tls.certFile (--tls-cert-file): required with https, with tls.keyFile (--tls-key-file)',
+      'tls.certFile (--tls-cert-file): required with https, with tls.keyFile (--tls-key-file) (or tls.auto: a certificate from the mesh CA)',
     ]);
   });
 
