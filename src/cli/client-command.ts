@@ -4,11 +4,16 @@ import { registryAddresses, type Io } from './command.js';
 
 /** Runs `fn` with a client for the agent, closing it afterwards. */
 export async function withClient<T>(
-  flags: { registry?: string | undefined },
+  flags: { registry?: string | undefined; token?: string | undefined },
   io: Io,
   fn: (client: RegistryClient) => Promise<T>,
 ): Promise<T> {
-  const client = createRegistryClient({ addresses: registryAddresses(flags.registry, io.env) });
+  // The ACL token: --token, else MESHWORK_HTTP_TOKEN (as Consul's CLI reads CONSUL_HTTP_TOKEN).
+  const token = flags.token ?? io.env.MESHWORK_HTTP_TOKEN;
+  const client = createRegistryClient({
+    addresses: registryAddresses(flags.registry, io.env),
+    ...(token === undefined || token === '' ? {} : { token }),
+  });
   try {
     return await fn(client);
   } finally {

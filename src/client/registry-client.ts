@@ -26,12 +26,15 @@ import type {
 } from '../protocol/mesh/api.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import type { CheckStatus, InstanceStatus } from '../core/types.js';
+import type { ConsulAclPolicy, ConsulAclToken } from '../protocol/acl.js';
 
 export interface RegistryClientOptions {
   /** Agent base URLs, tried in order (e.g. http://127.0.0.1:8500). */
   readonly addresses: readonly string[];
   /** Per-request timeout (blocking queries add their wait). */
   readonly timeoutMs?: number;
+  /** The ACL token sent with every request (X-Consul-Token), when the agent enforces ACLs. */
+  readonly token?: string;
 }
 
 export const DEFAULT_REGISTRY_CLIENT_OPTIONS = Object.freeze({ timeoutMs: 10_000 });
@@ -60,6 +63,7 @@ export class RegistryClient {
    */
   readonly #long: Dispatcher;
   #preferred = 0;
+  readonly #tokenHeader: Readonly<Record<string, string>>;
 
   constructor(options: RegistryClientOptions) {
     if (options.addresses.length === 0)
@@ -68,6 +72,10 @@ export class RegistryClient {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_CLIENT_OPTIONS.timeoutMs;
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
     this.#long = new Agent({ keepAliveTimeout: 10_000 });
+    this.#tokenHeader =
+      options.token === undefined || options.token === ''
+        ? {}
+        : { 'x-consul-token': options.token };
   }
 
   register(input: RegistrationInput): Promise<InstanceResponse> {
@@ -227,6 +235,35 @@ export class RegistryClient {
     }
   }
 
+  /** Makes the first management token (once; then 403 "ACL bootstrap no longer allowed"). */
+  async aclBootstrap(): Promise<ConsulAclToken> {
+    return this.#json('PUT', '/v1/acl/bootstrap');
+  }
+
+  /** Creates a policy from Consul rules (HCL or JSON). Needs `acl write`. */
+  async aclCreatePolicy(policy: {
+    name: string;
+    rules: string;
+    description?: string;
+  }): Promise<ConsulAclPolicy> {
+    return this.#json('PUT', '/v1/acl/policy', {
+      Name: policy.name,
+      Rules: policy.rules,
+      Description: policy.description ?? '',
+    });
+  }
+
+  /** Creates a token linked to the policies named. Needs `acl write`. */
+  async aclCreateToken(token: {
+    policies: readonly string[];
+    description?: string;
+  }): Promise<ConsulAclToken> {
+    return this.#json('PUT', '/v1/acl/token', {
+      Description: token.description ?? '',
+      Policies: token.policies.map((Name) => ({ Name })),
+    });
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.#dispatcher.close(), this.#long.close()]);
   }
@@ -258,8 +295,11 @@ export class RegistryClient {
           bodyTimeout: timeout,
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
           ...(body === undefined
-            ? {}
-            : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+            ? { headers: this.#tokenHeader }
+            : {
+                body: JSON.stringify(body),
+                headers: { 'content-type': 'application/json', ...this.#tokenHeader },
+              }),
         });
       } catch (err) {
         if (opts.signal?.aborted === true) throw err;

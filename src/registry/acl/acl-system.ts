@@ -166,33 +166,36 @@ export class AclSystem implements AclResolver {
   // ---- resolving ----------------------------------------------------------------------------
 
   /**
-   * The cached Authorizer of `secret`, or undefined when it must be resolved (`resolve`). Lets
-   * the HTTP hook skip a promise per request.
+   * The Authorizer of `secret` without waiting, or undefined when the store must be read first
+   * (a shared document gone stale, or a secret this copy does not know): then `resolve`. Lets
+   * the HTTP hook skip a promise per request, and DNS answer synchronously.
    */
   resolveCached(secret: string | undefined): Authorizer | undefined {
     if (!this.enabled) return ALLOW_ALL;
     if (this.#stale()) return undefined;
-    return this.#authorizers.get(secret ?? '');
+    const key = secret ?? '';
+    const cached = this.#authorizers.get(key);
+    if (cached !== undefined) return cached;
+    const token = this.#tokenBySecret(key);
+    if (token === undefined) return this.#shared ? undefined : unknownTokenAuthorizer();
+    const auth = this.#authorizerOf(token, key);
+    this.#authorizers.set(key, auth);
+    return auth;
   }
 
   async resolve(secret: string | undefined): Promise<Authorizer> {
     if (!this.enabled) return ALLOW_ALL;
     if (this.#stale()) await this.#reload().catch(() => undefined);
-    const key = secret ?? '';
-    const cached = this.#authorizers.get(key);
-    if (cached !== undefined) return cached;
-    let token = this.#tokenBySecret(key);
-    if (
-      token === undefined &&
-      this.#shared &&
-      this.#clock.monotonicMs() - this.#loadedAt > UNKNOWN_REFRESH_MS
-    ) {
+    const now = this.resolveCached(secret);
+    if (now !== undefined) return now;
+    // A shared document that does not know the secret: a token just made by another agent?
+    if (this.#shared && this.#clock.monotonicMs() - this.#loadedAt > UNKNOWN_REFRESH_MS)
       await this.#reload().catch(() => undefined);
-      token = this.#tokenBySecret(key);
-    }
-    const auth = token === undefined ? unknownTokenAuthorizer() : this.#authorizerOf(token, key);
-    // Unknown secrets are not cached: a caller could fill the map with garbage.
-    if (token !== undefined) this.#authorizers.set(key, auth);
+    const key = secret ?? '';
+    const token = this.#tokenBySecret(key);
+    if (token === undefined) return unknownTokenAuthorizer();
+    const auth = this.#authorizerOf(token, key);
+    this.#authorizers.set(key, auth);
     return auth;
   }
 
