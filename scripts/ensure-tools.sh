@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, wrk, nginx, haproxy)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -53,12 +53,50 @@ for tool in "$@"; do
       # server-template backend from the agent's SRV answers (bookworm ships 2.6).
       if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then missing_pkgs+=(haproxy); fi
       ;;
+    python3-consul2)
+      # The Consul Connect tests drive Debian's python3-consul2 0.1.5 unmodified. It conflicts
+      # with python3-consul (the other Consul tests' client), so it is never installed: the
+      # package is unpacked (apt-get download + dpkg-deb -x) into .tools/python3-consul2 and
+      # the test puts that on PYTHONPATH. Its dependencies are installed as usual.
+      want_consul2=1
+      py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+      if ! "$py" -c 'import requests' >/dev/null 2>&1; then missing_pkgs+=(python3-requests); fi
+      if ! "$py" -c 'import six' >/dev/null 2>&1; then missing_pkgs+=(python3-six); fi
+      ;;
+    openssl)
+      # The mesh CA tests check its certificates with the real openssl (x509 -text, verify).
+      if ! command -v openssl >/dev/null 2>&1; then missing_pkgs+=(openssl); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, wrk, nginx, haproxy)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl)" >&2
       exit 2
       ;;
   esac
 done
+
+if [ "${want_consul2:-0}" = 1 ]; then
+  consul2="$(cd "$(dirname "$0")/.." && pwd)/.tools/python3-consul2"
+  if [ ! -f "$consul2/usr/lib/python3/dist-packages/consul/base.py" ]; then
+    if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+      echo "ensure-tools: python3-consul2 is unpacked from Debian's package with apt-get download and dpkg-deb, which this machine lacks" >&2
+      exit 1
+    fi
+    echo "ensure-tools: unpacking python3-consul2 into $consul2" >&2
+    dl="$(mktemp -d)"
+    chmod 777 "$dl" # apt-get download runs as _apt where it can
+    if ! (cd "$dl" && apt-get download -qq python3-consul2 >&2); then
+      if [ "$(id -u)" -ne 0 ]; then
+        echo "ensure-tools: apt-get download python3-consul2 failed; run: sudo apt-get update" >&2
+        exit 1
+      fi
+      apt-get update -qq >&2
+      (cd "$dl" && apt-get download -qq python3-consul2 >&2)
+    fi
+    mkdir -p "$consul2"
+    dpkg-deb -x "$dl"/python3-consul2_*.deb "$consul2"
+    rm -rf "$dl"
+  fi
+fi
 
 [ "${#missing_pkgs[@]}" -eq 0 ] && exit 0
 

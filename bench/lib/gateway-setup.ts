@@ -81,6 +81,7 @@ export function writeNginxConfig(
   name: string,
   port: number,
   upstreamPort: number,
+  tls: NginxTls = {},
 ): string[] {
   const prefix = join(dir, name);
   mkdirSync(prefix, { recursive: true });
@@ -105,9 +106,9 @@ http {
   scgi_temp_path ${prefix}/nginx-scgi;
   upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; keepalive_requests 10000000; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${tls.server === undefined ? '' : ' ssl'};${serverTls(tls.server)}
     location / {
-      proxy_pass http://up;
+      proxy_pass ${tls.upstream === undefined ? 'http' : 'https'}://up;${upstreamTls(tls.upstream)}
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -117,6 +118,42 @@ http {
 `,
   );
   return ['-p', prefix, '-c', conf];
+}
+
+/** mTLS for an nginx peer (bench:sidecar --mtls): files made by bench-certs.ts. */
+export interface NginxTls {
+  /** Serve TLS 1.3 and require a client certificate from `ca`. */
+  readonly server?: { readonly cert: string; readonly key: string; readonly ca: string };
+  /** Talk TLS 1.3 to the upstream with this client certificate, verifying it against `ca` by `name`. */
+  readonly upstream?: {
+    readonly cert: string;
+    readonly key: string;
+    readonly ca: string;
+    readonly name: string;
+  };
+}
+
+function serverTls(t: NginxTls['server']): string {
+  if (t === undefined) return '';
+  return `
+    ssl_protocols TLSv1.3;
+    ssl_certificate ${t.cert};
+    ssl_certificate_key ${t.key};
+    ssl_client_certificate ${t.ca};
+    ssl_verify_client on;
+    ssl_session_cache builtin:1000;`;
+}
+
+function upstreamTls(t: NginxTls['upstream']): string {
+  if (t === undefined) return '';
+  return `
+      proxy_ssl_protocols TLSv1.3;
+      proxy_ssl_certificate ${t.cert};
+      proxy_ssl_certificate_key ${t.key};
+      proxy_ssl_trusted_certificate ${t.ca};
+      proxy_ssl_verify on;
+      proxy_ssl_name ${t.name};
+      proxy_ssl_session_reuse on;`;
 }
 
 /** The flags bench:gateway and bench:sidecar share (rounds and --cpu-prof are their own). */

@@ -15,11 +15,14 @@ import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { profiling } from '../lib/agent.js';
+import { createRegistryClient } from '../../src/client/registry-client.js';
+import { makeBenchCerts } from '../lib/bench-certs.js';
 import {
   PROXY_LOAD_FLAGS,
   startUpstream,
   UPSTREAM_BODY,
   writeNginxConfig,
+  type NginxTls,
 } from '../lib/gateway-setup.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
@@ -47,6 +50,10 @@ const opts = flags('npm run bench:sidecar -- [flags]', {
   'cpu-prof': {
     default: false,
     help: 'run the sidecars under --cpu-prof and report their profiles over their wrk rounds',
+  },
+  mtls: {
+    default: false,
+    help: 'mTLS on both pairs (issue 20): STRICT PeerAuthentication for the sidecars (leaves from the agent CA), and nginx A → nginx B over TLS 1.3 with client certificates (ssl_verify_client on)',
   },
 });
 
@@ -127,6 +134,45 @@ async function assertProxies(c: Chain): Promise<void> {
   if (text !== UPSTREAM_BODY) throw new Error(`${c.name} does not proxy: "${text}"`);
 }
 
+/**
+ * Applies a mesh-wide STRICT PeerAuthentication, waits until both sidecars ACKed the snapshot
+ * that carries it, and checks sidecar B's inbound now refuses plaintext: the sidecar pair's
+ * rounds then run over mTLS, or the bench stops.
+ */
+async function requireStrictMtls(agentUrl: string, inbound: string): Promise<void> {
+  const client = createRegistryClient({ addresses: [agentUrl] });
+  try {
+    await client.meshApply({
+      documents: [
+        {
+          apiVersion: 'security.istio.io/v1',
+          kind: 'PeerAuthentication',
+          metadata: { name: 'default', namespace: 'istio-system' },
+          spec: { mtls: { mode: 'STRICT' } },
+        },
+      ],
+    });
+    let synced = false;
+    for (let i = 0; i < 100 && !synced; i++) {
+      const { proxies } = await client.meshProxies();
+      const nacked = proxies.find((p) => p.state === 'NACKED');
+      if (nacked !== undefined)
+        throw new Error(`sidecar ${nacked.name} refused STRICT mTLS: ${nacked.error ?? ''}`);
+      synced = proxies.length >= 2 && proxies.every((p) => p.state === 'SYNCED');
+      if (!synced) await sleep(100);
+    }
+    if (!synced) throw new Error('the sidecars did not ACK the STRICT PeerAuthentication');
+  } finally {
+    await client.close();
+  }
+  const plain = await getText(`${inbound}/`, SERVICE).then(
+    (body) => `answered ${JSON.stringify(body)}`,
+    () => undefined,
+  );
+  if (plain !== undefined)
+    throw new Error(`sidecar B's inbound ${plain} to plaintext under STRICT`);
+}
+
 runMain(async () => {
   ensureWrk('nginx');
   const busy = await settle(opts['quiet-wait']);
@@ -152,8 +198,20 @@ runMain(async () => {
   const a = await startSidecar('sidecar A', sidecarArgs('bench-client', 'sidecar-a'), profDir);
 
   const [ngA, ngB] = [await freePort(), await freePort()];
-  const nginxB = spawnChild('nginx B', nginxBin, writeNginxConfig(dir, 'nginx-b', ngB, upPort));
-  const nginxA = spawnChild('nginx A', nginxBin, writeNginxConfig(dir, 'nginx-a', ngA, ngB));
+  let tlsB: NginxTls = {};
+  let tlsA: NginxTls = {};
+  if (opts.mtls) {
+    const certs = makeBenchCerts(dir);
+    tlsB = { server: { ...certs.leaf(SERVICE), ca: certs.ca } };
+    tlsA = { upstream: { ...certs.leaf('bench-client'), ca: certs.ca, name: SERVICE } };
+    await requireStrictMtls(agent.url, b.inbound);
+  }
+  const nginxB = spawnChild(
+    'nginx B',
+    nginxBin,
+    writeNginxConfig(dir, 'nginx-b', ngB, upPort, tlsB),
+  );
+  const nginxA = spawnChild('nginx A', nginxBin, writeNginxConfig(dir, 'nginx-a', ngA, ngB, tlsA));
 
   // The two pairs last and side by side: the rounds are mirrored (A B C, C B A), so the two run
   // back to back in every round, each first in half of them.
@@ -275,6 +333,10 @@ runMain(async () => {
   const report = new Report('sidecar', 'npm run bench:sidecar');
   report.quiet(busy);
   report.meta(`peers: ${versions.nginx} (two processes); ${versions.wrk}`);
+  if (opts.mtls)
+    report.meta(
+      'mTLS on both pairs: the sidecars under a mesh-wide STRICT PeerAuthentication (leaves from the agent CA, TLS 1.3); nginx A → nginx B over TLS 1.3 with a client certificate (ssl_verify_client on, proxy_ssl_session_reuse on); the driver → A and B → upstream stay plaintext on loopback in both',
+    );
   report.meta(
     `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${chains.map((c) => c.name).join(' → ')} (every other round in reverse), after ${opts.warmup}s warm-up each; upstream node:http (13 B body) in its own process; every proxy one process, one worker; wrk, the four proxies and the upstream share the machine's 2 cores`,
   );

@@ -13,6 +13,7 @@ import {
 import { validateOptions } from '../config/validate-options.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
+import { DEFAULT_TRUST_DOMAIN } from '../protocol/mesh/ca.js';
 import {
   DEFAULT_CHECK_FLOORS,
   DEFAULT_KV_QUOTA_BYTES,
@@ -136,6 +137,19 @@ export const agentOptionsSchema = z
     auditLog: z.string(),
     /** Concurrent HTTP connections one client IP may hold; 0: no cap (Consul's default: 200). */
     httpMaxConnsPerClient: z.number().int().min(0).max(1_000_000),
+    /** SPIFFE trust domain of the mesh CA's leaves (`spiffe://<trustDomain>/ns/<ns>/sa/<svc>`). */
+    trustDomain: z
+      .string()
+      .regex(
+        /^[a-z0-9._-]{1,255}$/,
+        'lowercase letters, digits, dots, hyphens and underscores (a SPIFFE trust domain)',
+      ),
+    /** Lifetime of the leaf certificates the mesh CA signs. */
+    caLeafTtlMs: z
+      .number()
+      .int()
+      .min(60_000, 'must be at least 1 minute')
+      .max(366 * 86_400_000, 'must be at most 366 days'),
     /** The KV store (docs/api.md, "KV limits"). */
     kv: z
       .object({
@@ -180,6 +194,8 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   acl: Object.freeze({ enabled: false, defaultPolicy: 'allow', dns: false, refreshMs: 1_000 }),
   auditLog: '',
   httpMaxConnsPerClient: 200,
+  trustDomain: DEFAULT_TRUST_DOMAIN,
+  caLeafTtlMs: 24 * 3_600_000,
 });
 
 /** The check floors the options set. */
@@ -215,6 +231,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__NODE_NAME: { key: 'nodeName', type: 'string' },
   MESHWORK_AGENT__DATACENTER: { key: 'datacenter', type: 'string' },
   MESHWORK_AGENT__SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'number' },
+  MESHWORK_AGENT__TRUST_DOMAIN: { key: 'trustDomain', type: 'string' },
+  MESHWORK_AGENT__CA_LEAF_TTL_MS: { key: 'caLeafTtlMs', type: 'number' },
   // Section dns: its keys land in the nested `dns` object.
   MESHWORK_DNS__LISTEN: { key: 'dns.listen', type: 'string' },
   MESHWORK_DNS__DOMAIN: { key: 'dns.domain', type: 'string' },

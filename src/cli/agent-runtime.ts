@@ -2,7 +2,9 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import type { AclResolver } from '../registry/acl/acl-contract.js';
 import { checkFloorsOf, type AgentOptions } from '../agent/options.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import { createRegistry, type Registry } from '../registry/registry.js';
@@ -15,6 +17,8 @@ import { createAgentCluster } from '../registry/cluster/agent-cluster.js';
 import type { AgentMember } from '../protocol/api-types.js';
 import { createApiServer } from '../registry-api/server.js';
 import { createControlPlane } from '../control-plane/control-plane.js';
+import { createMeshCa, type MeshCa } from '../registry/ca/mesh-ca.js';
+import { caRoutes } from '../registry-api/native/ca-routes.js';
 import { createPushServer } from '../control-plane/push/push-server.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
@@ -32,6 +36,8 @@ export interface RunningAgent {
   readonly registry: Registry;
   /** The agent's tokens and policies (its resolver is off unless `acl.enabled`). */
   readonly acl: AclSystem;
+  /** The mesh CA (its roots live in the store). */
+  readonly ca: MeshCa;
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:8500. */
   readonly url: string;
   /** Where DNS listens (UDP and TCP), or undefined with `dns: off`. */
@@ -48,7 +54,19 @@ const MESHWORK_VERSION = '0.1.0';
 /** The apply set that owns the services declared in the agent's config file. */
 export const configSet = (nodeName: string): string => `agent-config:${nodeName}`;
 
-export async function startAgent(options: AgentOptions, logger: Logger): Promise<RunningAgent> {
+/** Parts an agent may be given instead of its defaults (the composition root's seams). */
+export interface AgentDeps {
+  /** Who may do what (the registry ACL system); default: ACLs off. */
+  readonly acl?: AclResolver;
+  /** The mesh CA's clock (its root retirement timers); default: the system clock. */
+  readonly caClock?: Clock;
+}
+
+export async function startAgent(
+  options: AgentOptions,
+  logger: Logger,
+  deps: AgentDeps = {},
+): Promise<RunningAgent> {
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
   const store: CatalogStore =
@@ -159,6 +177,23 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   };
   await applyConfigServices(options.services);
 
+  // The mesh CA: its roots are in the store (made on the first start, shared by a cluster).
+  const ca = createMeshCa({
+    store: reg.reservedKv,
+    trustDomain: options.trustDomain,
+    leafTtlMs: options.caLeafTtlMs,
+    logger,
+    ...(deps.caClock === undefined ? {} : { clock: deps.caClock }),
+  });
+  try {
+    await ca.start();
+  } catch (err) {
+    ca.close();
+    await cluster.leave();
+    await reg.close();
+    throw err;
+  }
+
   let url = ''; // known once listening
   const joinedAt = Date.now();
   const self = (): AgentMember => ({ nodeName: options.nodeName, url, joinedAt, status: 'alive' });
@@ -166,7 +201,12 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     membership === undefined ? [self()] : membership.members();
   // The control plane compiles snapshots from the catalog; the push server streams them to the
   // proxies on this agent's HTTP server.
-  const controlPlane = createControlPlane({ catalog: reg, logger, metrics });
+  const controlPlane = createControlPlane({
+    catalog: reg,
+    logger,
+    metrics,
+    trust: { current: () => ca.trust(), onChange: (listener) => ca.onChange(listener) },
+  });
   const push = createPushServer({
     source: controlPlane,
     nodeName: options.nodeName,
@@ -182,7 +222,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
     metrics,
     logger,
     members,
-    plugins: [push.routes],
+    plugins: [push.routes, caRoutes({ ca, acl: deps.acl ?? acl })],
     acl,
     ...(audit === undefined ? {} : { audit }),
     httpMaxConnsPerClient: options.httpMaxConnsPerClient,
@@ -208,6 +248,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   const stopMesh = async (): Promise<void> => {
     await push.close();
     controlPlane.close();
+    ca.close();
   };
   try {
     await app.listen({ host, port });
@@ -248,6 +289,7 @@ export async function startAgent(options: AgentOptions, logger: Logger): Promise
   return {
     registry: reg,
     acl,
+    ca,
     url,
     dns: dns?.address,
     applyConfigServices,

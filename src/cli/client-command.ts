@@ -8,8 +8,8 @@ export async function withClient<T>(
   io: Io,
   fn: (client: RegistryClient) => Promise<T>,
 ): Promise<T> {
-  // The ACL token: --token, else MESHWORK_HTTP_TOKEN (as Consul's CLI reads CONSUL_HTTP_TOKEN).
-  const token = flags.token ?? io.env.MESHWORK_HTTP_TOKEN;
+  // The ACL token: --token, else MESHWORK_TOKEN (as Consul's CLI reads CONSUL_HTTP_TOKEN).
+  const token = flags.token ?? io.env.MESHWORK_TOKEN;
   const client = createRegistryClient({
     addresses: registryAddresses(flags.registry, io.env),
     ...(token === undefined || token === '' ? {} : { token }),

@@ -35,7 +35,7 @@ export function parseFlags<T extends ParseArgsConfig['options']>(
 /** Flags every client command takes. */
 export const CLIENT_FLAGS = {
   registry: { type: 'string' },
-  /** The ACL token (else MESHWORK_HTTP_TOKEN). */
+  /** The ACL token (else MESHWORK_TOKEN). */
   token: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },

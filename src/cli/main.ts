@@ -67,6 +67,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     synopsis: 'Remove a mesh resource',
     load: () => import('./commands/delete.js'),
   },
+  ca: {
+    synopsis: "Show the mesh CA's trust bundle, or rotate its root",
+    load: () => import('./commands/ca.js'),
+  },
 };
 
 const USAGE = `Usage: meshwork <command> [flags]

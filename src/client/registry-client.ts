@@ -17,6 +17,15 @@ import type {
   WatchEvent,
 } from '../protocol/api-types.js';
 import type { ProxyStatusList } from '../protocol/mesh/snapshot.js';
+import {
+  CA_LEAF_PATH,
+  CA_ROOTS_PATH,
+  CA_ROTATE_PATH,
+  type CaRootsResponse,
+  type LeafSignRequest,
+  type LeafSignResponse,
+  type RotateRequest,
+} from '../protocol/mesh/ca.js';
 import type {
   MeshApplyBody,
   MeshApplyResponse,
@@ -33,7 +42,7 @@ export interface RegistryClientOptions {
   readonly addresses: readonly string[];
   /** Per-request timeout (blocking queries add their wait). */
   readonly timeoutMs?: number;
-  /** The ACL token sent with every request (X-Consul-Token), when the agent enforces ACLs. */
+  /** ACL token sent with every request (`X-Consul-Token`); none by default. */
   readonly token?: string;
 }
 
@@ -63,19 +72,16 @@ export class RegistryClient {
    */
   readonly #long: Dispatcher;
   #preferred = 0;
-  readonly #tokenHeader: Readonly<Record<string, string>>;
+  readonly #token: string | undefined;
 
   constructor(options: RegistryClientOptions) {
     if (options.addresses.length === 0)
       throw errors.validation('addresses', 'give at least one agent address');
     this.#addresses = options.addresses.map((a) => a.replace(/\/+$/, ''));
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_CLIENT_OPTIONS.timeoutMs;
+    this.#token = options.token;
     this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
     this.#long = new Agent({ keepAliveTimeout: 10_000 });
-    this.#tokenHeader =
-      options.token === undefined || options.token === ''
-        ? {}
-        : { 'x-consul-token': options.token };
   }
 
   register(input: RegistrationInput): Promise<InstanceResponse> {
@@ -124,6 +130,24 @@ export class RegistryClient {
    */
   meshProxies(options: { local?: boolean } = {}): Promise<ProxyStatusList> {
     return this.#json('GET', `/api/v1/mesh/proxies${options.local === true ? '?local=true' : ''}`);
+  }
+
+  /** The mesh CA's trust bundle. */
+  caRoots(): Promise<CaRootsResponse> {
+    return this.#json('GET', CA_ROOTS_PATH);
+  }
+
+  /**
+   * A leaf certificate for the key of `request.csr`, for `request.service` (the token must
+   * allow writing that service).
+   */
+  caSignLeaf(request: LeafSignRequest): Promise<LeafSignResponse> {
+    return this.#json('POST', CA_LEAF_PATH, request);
+  }
+
+  /** Rotates the mesh CA's root; the old root stays in the bundle for `overlap` (e.g. `1h`). */
+  caRotate(request: RotateRequest = {}): Promise<CaRootsResponse> {
+    return this.#json('POST', CA_ROTATE_PATH, request);
   }
 
   services(): Promise<ServiceListResponse> {
@@ -294,12 +318,11 @@ export class RegistryClient {
           headersTimeout: timeout,
           bodyTimeout: timeout,
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-          ...(body === undefined
-            ? { headers: this.#tokenHeader }
-            : {
-                body: JSON.stringify(body),
-                headers: { 'content-type': 'application/json', ...this.#tokenHeader },
-              }),
+          headers: {
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(this.#token === undefined ? {} : { 'x-consul-token': this.#token }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
       } catch (err) {
         if (opts.signal?.aborted === true) throw err;

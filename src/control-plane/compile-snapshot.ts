@@ -3,7 +3,12 @@
  * the proxy's snapshot, with what it read (so the caller knows which changes touch the proxy).
  */
 import type { StoredMeshResource } from '../protocol/mesh/resource.js';
-import type { MeshSnapshot, ProxyIdentity, SnapshotRoute } from '../protocol/mesh/snapshot.js';
+import type {
+  MeshSnapshot,
+  ProxyIdentity,
+  SnapshotRoute,
+  SnapshotTrust,
+} from '../protocol/mesh/snapshot.js';
 import type { VirtualServiceSpec } from '../protocol/mesh/specs.js';
 import { compileCluster } from './compile-clusters.js';
 import {
@@ -32,6 +37,8 @@ export interface CompileInput {
   readonly catalog: CompileCatalog;
   /** Clusters from earlier compiles (see ClusterCache); absent: every cluster built anew. */
   readonly clusters?: ClusterCache;
+  /** The mesh CA's trust, carried as is (`MeshSnapshot.ca`, in the version). */
+  readonly ca?: SnapshotTrust;
 }
 
 export interface CompileResult {
@@ -77,10 +84,11 @@ export function compileSnapshot(input: CompileInput): CompileResult {
   const clusters = [...refs.values()]
     .map((ref) => compileCluster(ctx, ref))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const trust = input.ca === undefined ? {} : { ca: input.ca };
   const content: SnapshotContent =
     proxy.kind === 'sidecar'
-      ? { routes, clusters, inbound: compileInbound(ctx), egress: compileEgress(ctx) }
-      : { routes, clusters, egress: { mode: 'ALLOW_ANY' } };
+      ? { routes, clusters, inbound: compileInbound(ctx), egress: compileEgress(ctx), ...trust }
+      : { routes, clusters, egress: { mode: 'ALLOW_ANY' }, ...trust };
   const snapshot: MeshSnapshot = {
     version: snapshotVersion(content),
     index: input.index,

@@ -7,7 +7,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { Registry as PromRegistry } from 'prom-client';
 import type { MeshResourceKey } from '../protocol/mesh/resource.js';
-import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
+import type { MeshSnapshot, ProxyIdentity, SnapshotTrust } from '../protocol/mesh/snapshot.js';
 import type { CatalogReader } from '../registry/catalog-facade.js';
 import type { CatalogChange, MeshCatalogReader } from '../registry/mesh-catalog.js';
 import { cachedCompileCatalog, type InstanceSource } from './catalog-endpoints.js';
@@ -26,6 +26,16 @@ export type ControlPlaneCatalog = Pick<
 > &
   Pick<MeshCatalogReader, 'meshResources' | 'onCatalogChange'>;
 
+/**
+ * Where the mesh CA's trust comes from (the agent's CA). `current` is read on every compile
+ * (cheap, synchronous); `onChange` listeners hear every change of roots and MUST be called
+ * after `current` answers the new trust.
+ */
+export interface TrustSource {
+  current(): SnapshotTrust;
+  onChange(listener: () => void): () => void;
+}
+
 export interface ControlPlaneOptions {
   /** The catalog (`CatalogReader & MeshCatalogReader`), read and watched, never written. */
   readonly catalog: ControlPlaneCatalog;
@@ -40,6 +50,8 @@ export interface ControlPlaneOptions {
    * event loop are one burst). Tests pass their own to run it when they choose.
    */
   readonly schedule?: (run: () => void) => void;
+  /** The CA's trust every snapshot carries (`ca`); absent: snapshots carry none. */
+  readonly trust?: TrustSource;
 }
 
 interface Watcher {
@@ -91,6 +103,8 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
 
   const pendingServices = new Set<string>();
   const pendingResources = new Set<MeshResourceKey>();
+  /** The CA's roots changed: every identity recompiles (each snapshot carries the bundle). */
+  let pendingTrust = false;
   let scheduled = false;
   let closed = false;
 
@@ -102,6 +116,7 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
       mesh,
       catalog: view,
       clusters,
+      ...(options.trust === undefined ? {} : { ca: options.trust.current() }),
     });
     return { ...result, seconds: (clock.monotonicMs() - start) / 1000 };
   };
@@ -151,6 +166,8 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
     }
     for (const service of pendingServices) dependents.ofService(service, dirty);
     pendingServices.clear();
+    if (pendingTrust) for (const s of states.values()) dirty.add(s);
+    pendingTrust = false;
     for (const s of dirty) {
       if (states.get(s.key) !== s) continue; // its last watcher left during this flush
       try {
@@ -170,11 +187,23 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
       pendingServices.add(service);
     }
     for (const key of change.meshResources) pendingResources.add(key);
-    if (scheduled || (pendingServices.size === 0 && pendingResources.size === 0)) return;
+    scheduleFlush();
+  };
+  const scheduleFlush = () => {
+    if (scheduled || (pendingServices.size === 0 && pendingResources.size === 0 && !pendingTrust))
+      return;
     scheduled = true;
     schedule(flush);
   };
-  const unsubscribe = catalog.onCatalogChange(onChange);
+  const unsubscribeCatalog = catalog.onCatalogChange(onChange);
+  const unsubscribeTrust = options.trust?.onChange(() => {
+    pendingTrust = true;
+    scheduleFlush();
+  });
+  const unsubscribe = () => {
+    unsubscribeCatalog();
+    unsubscribeTrust?.();
+  };
 
   return {
     watch(proxy, onSnapshot) {
@@ -186,6 +215,7 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
           index: catalog.index,
           mesh: indexMeshResources(catalog.meshResources()),
           catalog: cachedCompileCatalog(source),
+          ...(options.trust === undefined ? {} : { ca: options.trust.current() }),
         });
         onSnapshot(fresh.snapshot);
         return () => undefined;

@@ -28,8 +28,6 @@ export const ERROR_CODES = {
   HOST_NOT_ALLOWED: 'MESHWORK_ERR_API_HOST_NOT_ALLOWED',
   /** A browser request from a page whose origin may not call the agent. */
   ORIGIN_NOT_ALLOWED: 'MESHWORK_ERR_API_ORIGIN_NOT_ALLOWED',
-  /** The request's ACL token lacks the permission the endpoint needs, or is unknown. */
-  ACL_DENIED: 'MESHWORK_ERR_ACL_PERMISSION_DENIED',
   /** One client IP holds more connections to the agent's HTTP API than it allows. */
   TOO_MANY_CONNECTIONS: 'MESHWORK_ERR_API_TOO_MANY_CONNECTIONS',
   /** The instance does not exist. */
@@ -96,6 +94,11 @@ export const ERROR_CODES = {
   PROXY_RATE_LIMITED: 'MESHWORK_ERR_PROXY_RATE_LIMITED',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
+  /**
+   * The request's ACL token lacks a permission the request needs (`details.missing` names it),
+   * or is unknown ("ACL not found").
+   */
+  ACL_PERMISSION_DENIED: 'MESHWORK_ERR_ACL_PERMISSION_DENIED',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -195,13 +198,11 @@ export const errors = {
    * (Consul's "ACL not found").
    */
   aclDenied: (missing: string | undefined): MeshError =>
-    new MeshError(
-      ERROR_CODES.ACL_DENIED,
-      missing === undefined
-        ? 'ACL not found'
-        : `Permission denied: token lacks permission '${missing}'`,
-      { details: missing === undefined ? { reason: 'acl-not-found' } : { permission: missing } },
-    ),
+    missing === undefined
+      ? new MeshError(ERROR_CODES.ACL_PERMISSION_DENIED, 'ACL not found', {
+          details: { reason: 'acl-not-found' },
+        })
+      : errors.permissionDenied(missing),
   tooManyConnections: (limit: number): MeshError =>
     new MeshError(
       ERROR_CODES.TOO_MANY_CONNECTIONS,
@@ -421,6 +422,14 @@ export const errors = {
       ERROR_CODES.MESH_PROXY_NOT_CONNECTED,
       `proxy "${id}" has no push stream on this agent: ACK on the agent whose stream you hold`,
       { details: { field: 'id' } },
+    ),
+  /** `missing`: the permission as ACL decisions name it, e.g. `service:payments write`. */
+  permissionDenied: (missing: string): MeshError =>
+    // Consul's words, so Consul clients and the native API say the same.
+    new MeshError(
+      ERROR_CODES.ACL_PERMISSION_DENIED,
+      `Permission denied: token lacks permission '${missing}'`,
+      { details: { missing } },
     ),
   rateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {

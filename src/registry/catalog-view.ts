@@ -11,7 +11,14 @@ import { aggregateStatus, withNodeStatus, type AggregatedStatus } from './health
 import { MeshView } from './mesh-view.js';
 
 /** Reserved KV prefix for agent state (NUL-prefixed: user keys cannot contain control chars). */
-export const AGENT_MAINTENANCE_PREFIX = '\u0000agent-maintenance/';
+/**
+ * KV keys starting with NUL are the agent's own (agent maintenance, the mesh CA's state):
+ * stored and replicated like any key, but no KV read answers them (kvGet, kvList: every API's
+ * reads, watches and recursive deletes go through these), they move no KV index, and no client
+ * can write one (KV writes refuse control characters in keys).
+ */
+export const RESERVED_KV_PREFIX = '\u0000';
+export const AGENT_MAINTENANCE_PREFIX = `${RESERVED_KV_PREFIX}agent-maintenance/`;
 
 /**
  * A node's own checks (Consul node-level checks) are stored as one reserved instance per node,
@@ -101,9 +108,11 @@ export class CatalogView {
   /** Highest index that changed KV. */
   kvIndex = 1;
   /**
-   * Bytes of every KV key (UTF-8) and value held, the agent's own entries included: what the KV
-   * quota counts. Follows the store's snapshot and events, so it is right after a restart and, in
-   * cluster mode, counts the other agents' writes once their events arrive.
+   * Bytes of every client KV key (UTF-8) and value held: what the KV quota counts. The agent's
+   * own reserved entries (RESERVED_KV_PREFIX: maintenance flags, the mesh CA's roots) are not
+   * the clients' to spend and are left out. Follows the store's snapshot and events, so it is
+   * right after a restart and, in cluster mode, counts the other agents' writes once their
+   * events arrive.
    */
   kvBytes = 0;
   /** The mesh resources (their own index, the `mesh` topic's). */
@@ -231,7 +240,7 @@ export class CatalogView {
         case 'kv-put':
           this.#putKv(ev.entry);
           if (ev.entry.key.startsWith(AGENT_MAINTENANCE_PREFIX)) maintenanceChanged = true;
-          else {
+          else if (!ev.entry.key.startsWith(RESERVED_KV_PREFIX)) {
             this.kvIndex = ev.index;
             kvChanged = true;
           }
@@ -239,7 +248,7 @@ export class CatalogView {
         case 'kv-delete':
           this.#deleteKv(ev.key);
           if (ev.key.startsWith(AGENT_MAINTENANCE_PREFIX)) maintenanceChanged = true;
-          else {
+          else if (!ev.key.startsWith(RESERVED_KV_PREFIX)) {
             this.kvIndex = ev.index;
             kvChanged = true;
           }
@@ -345,14 +354,19 @@ export class CatalogView {
   }
 
   kvGet(key: string): KvEntry | undefined {
-    return key.startsWith(AGENT_MAINTENANCE_PREFIX) ? undefined : this.#kv.get(key);
+    return key.startsWith(RESERVED_KV_PREFIX) ? undefined : this.#kv.get(key);
+  }
+
+  /** A reserved key's entry (RESERVED_KV_PREFIX): for the agent's own parts, never a KV API. */
+  reservedKvGet(key: string): KvEntry | undefined {
+    return key.startsWith(RESERVED_KV_PREFIX) ? this.#kv.get(key) : undefined;
   }
 
   /** KV entries whose key starts with `prefix`, sorted by key. */
   kvList(prefix: string): KvEntry[] {
     const out: KvEntry[] = [];
     for (const [k, v] of this.#kv) {
-      if (k.startsWith(prefix) && !k.startsWith(AGENT_MAINTENANCE_PREFIX)) out.push(v);
+      if (k.startsWith(prefix) && !k.startsWith(RESERVED_KV_PREFIX)) out.push(v);
     }
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
@@ -430,7 +444,8 @@ export class CatalogView {
   #putKv(entry: KvEntry): void {
     this.#deleteKv(entry.key);
     this.#kv.set(entry.key, entry);
-    this.kvBytes += kvEntryBytes(entry.key, entry.value);
+    if (!entry.key.startsWith(RESERVED_KV_PREFIX))
+      this.kvBytes += kvEntryBytes(entry.key, entry.value);
     if (entry.key === AGENT_MAINTENANCE_PREFIX + this.#nodeName) this.#loadAgentMaintenance();
   }
 
@@ -438,7 +453,7 @@ export class CatalogView {
     const prev = this.#kv.get(key);
     if (prev === undefined) return;
     this.#kv.delete(key);
-    this.kvBytes -= kvEntryBytes(key, prev.value);
+    if (!key.startsWith(RESERVED_KV_PREFIX)) this.kvBytes -= kvEntryBytes(key, prev.value);
   }
 
   #loadAgentMaintenance(): void {

@@ -40,6 +40,7 @@ import { InstanceWriter } from './instance-writer.js';
 import type { CatalogChange, MeshApplyRequest, MeshApplyResult } from './mesh-catalog.js';
 import { MeshWriter } from './mesh-writer.js';
 import { RegistryKv } from './registry-kv.js';
+import { RegistryReservedKv, type ReservedKv } from './reserved-kv.js';
 import {
   DEFAULT_REGISTRY_LIMITS,
   DEFAULT_REGISTRY_OPTIONS,
@@ -68,6 +69,7 @@ export class Registry implements CatalogFacade {
   readonly #ownership: CheckOwnership;
   readonly #builder: InstanceBuilder;
   readonly #kv: RegistryKv;
+  readonly #reservedKv: RegistryReservedKv;
   readonly #applier: DeclarativeApply;
   readonly #writer: InstanceWriter;
   readonly #meshWriter: MeshWriter;
@@ -111,6 +113,7 @@ export class Registry implements CatalogFacade {
       logger: this.#log,
       metrics: this.#metrics,
     });
+    this.#reservedKv = new RegistryReservedKv(this.#view, this.#store);
     this.#applier = new DeclarativeApply({
       view: this.#view,
       store: this.#store,
@@ -157,6 +160,14 @@ export class Registry implements CatalogFacade {
         },
       },
     });
+  }
+
+  /**
+   * The agent's own keys (the mesh CA's state): for the composition root to hand to the parts
+   * that keep state in the store; never reachable through the KV API.
+   */
+  get reservedKv(): ReservedKv {
+    return this.#reservedKv;
   }
 
   get storeKind(): string {
@@ -545,6 +556,7 @@ export class Registry implements CatalogFacade {
     }
     // A put's bytes are in the view now: its reservation ends.
     this.#kv.onEvents(events);
+    this.#reservedKv.onEvents(events);
     for (const instance of outcome.put)
       this.#health.track(instance, this.#view.states(instance.id));
     for (const id of outcome.deleted) this.#health.untrack(id);

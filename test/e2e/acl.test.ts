@@ -2,7 +2,7 @@
  * Registry ACLs end to end (issue 20): `meshwork agent --acl-default-policy deny --audit-log`,
  * `meshwork acl bootstrap` once (and still refused after a restart), policy and token create from
  * the CLI, a service token registering its own service only, the token from --token or
- * MESHWORK_HTTP_TOKEN, the audit log, and DNS answering what the anonymous token may read
+ * MESHWORK_TOKEN, the audit log, and DNS answering what the anonymous token may read
  * (--acl-dns) through a real resolver.
  */
 import assert from 'node:assert/strict';
@@ -67,7 +67,7 @@ describe('meshwork acl and an agent with --acl-default-policy deny', () => {
     assert.match(p.stdout, /^ID: +[0-9a-f-]{36}\nName: +orders\n$/);
     const t = await runCli(
       ['acl', 'token', 'create', '--policy', 'orders', '--description', 'orders sidecar', '--json'],
-      { ...env(), MESHWORK_HTTP_TOKEN: management },
+      { ...env(), MESHWORK_TOKEN: management },
     );
     assert.equal(t.code, 0, t.stderr);
     const token = JSON.parse(t.stdout) as { SecretID: string; Policies: { Name: string }[] };
@@ -102,7 +102,7 @@ describe('meshwork acl and an agent with --acl-default-policy deny', () => {
     );
     const none = await reg('orders');
     assert.equal(none.code, 1);
-    const list = await runCli(['services', '--json'], { ...env(), MESHWORK_HTTP_TOKEN: orders });
+    const list = await runCli(['services', '--json'], { ...env(), MESHWORK_TOKEN: orders });
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(
       (JSON.parse(list.stdout) as { services: { name: string }[] }).services.map((s) => s.name),

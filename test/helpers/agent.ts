@@ -6,7 +6,7 @@ import { after, before } from 'node:test';
 import { request } from 'undici';
 import { silentLogger } from '../../src/core/logger.js';
 import { resolveAgentOptions } from '../../src/agent/options.js';
-import { startAgent, type RunningAgent } from '../../src/cli/agent-runtime.js';
+import { startAgent, type AgentDeps, type RunningAgent } from '../../src/cli/agent-runtime.js';
 
 export interface TestAgent extends RunningAgent {
   readonly dataDir: string;
@@ -29,6 +29,7 @@ export async function startTestAgent(
     http?: string;
     dns?: Record<string, unknown>;
     flags?: Record<string, unknown>;
+    deps?: AgentDeps;
   } = {},
 ): Promise<TestAgent> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'meshwork-test-'));
@@ -43,7 +44,7 @@ export async function startTestAgent(
       ...opts.flags,
     },
   });
-  const agent = await startAgent(options, silentLogger);
+  const agent = await startAgent(options, silentLogger, opts.deps);
   return {
     ...agent,
     dataDir,
@@ -124,6 +125,7 @@ export function startClusterAgent(
   nodeName: string,
   prefix?: string,
   flags: Record<string, unknown> = {},
+  deps: AgentDeps = {},
 ): Promise<RunningAgent> {
   return startAgent(
     resolveAgentOptions({
@@ -139,5 +141,6 @@ export function startClusterAgent(
       },
     }),
     silentLogger,
+    deps,
   );
 }

@@ -22,6 +22,7 @@ import {
   type RunningSidecarProxy,
   type SidecarProxyOptions,
 } from '../../src/sidecar/sidecar-proxy.js';
+import type { MeshTlsIdentity } from '../../src/proxy/tls-identity.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import { fakeInstance, fakeResource, fakeStored } from '../../src/testing/fake-mesh-catalog.js';
 import {

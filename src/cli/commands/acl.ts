@@ -13,7 +13,7 @@ Manages the registry ACLs of an agent started with --acl-default-policy (docs/se
 "Registry ACLs"). bootstrap makes the first management token, once: keep its SecretID safe.
 policy create reads Consul rules (HCL or JSON) from FILE, or from stdin with "-". token create
 makes a token linked to the named policies and prints its SecretID.
-The token of the caller: --token, else MESHWORK_HTTP_TOKEN.
+The token of the caller: --token, else MESHWORK_TOKEN.
 
 Examples:
   meshwork acl bootstrap

@@ -1,4 +1,5 @@
 /** @module `meshwork agent`: runs the registry agent until SIGINT/SIGTERM. */
+import { parseDurationMs } from '../../core/duration.js';
 import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../agent/options.js';
 import { createLogger } from '../../telemetry/logger.js';
@@ -40,6 +41,8 @@ Flags:
   --audit-log <file|->  append a JSON line per write to <file> ("-": the agent's log)
   --http-max-conns-per-client <n>  concurrent connections one client IP may hold (default 200;
                         0: no cap); past it a connection is answered 429 and closed
+  --trust-domain <td>   SPIFFE trust domain of the mesh CA's leaves (default cluster.local)
+  --ca-leaf-ttl <dur>   Lifetime of the leaf certificates the mesh CA signs (default 24h)
   --log-level <level>   error | warn | info | debug | silent (default info)
   --dns <host:port|off> DNS interface, UDP and TCP (default 127.0.0.1:8600; port 0 picks one)
   --dns-domain <name>   DNS domain (default consul); --dns-alt-domain <name> answers the same names
@@ -76,6 +79,13 @@ function maxConns(value: string): number {
   return Number(value);
 }
 
+/** `--ca-leaf-ttl`'s duration (24h, 90m) as the milliseconds of `caLeafTtlMs`. */
+function leafTtl(value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) throw errors.cliUsage('--ca-leaf-ttl takes a duration such as 24h or 90m');
+  return ms;
+}
+
 /** `--consul-legacy-verbs`'s value as the `consul` option it sets. */
 function legacyVerbs(value: string): { legacyVerbs: boolean } {
   if (!/^(true|false)$/.test(value))
@@ -102,6 +112,8 @@ export const command: Command = {
       datacenter: { type: 'string' },
       'consul-legacy-verbs': { type: 'string' },
       'log-level': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'ca-leaf-ttl': { type: 'string' },
       dns: { type: 'string' },
       'dns-domain': { type: 'string' },
       'dns-alt-domain': { type: 'string' },
@@ -140,6 +152,8 @@ export const command: Command = {
         'allowed-origins': ['allowedOrigins', list],
         'audit-log': 'auditLog',
         'http-max-conns-per-client': ['httpMaxConnsPerClient', maxConns],
+        'trust-domain': 'trustDomain',
+        'ca-leaf-ttl': ['caLeafTtlMs', leafTtl],
       }),
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
       ...pickFlags(values, { 'consul-legacy-verbs': ['consul', legacyVerbs] }),

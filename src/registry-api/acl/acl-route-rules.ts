@@ -95,6 +95,18 @@ export function aclRouteRules(registry: CatalogFacade): ReadonlyMap<string, AclR
   add(['PUT'], '/v1/agent/token/:type', fixed(['acl', '', 'write']));
   add(['GET'], '/v1/catalog/node/:node', (req) => [['node', param(req, 'node'), 'read']]);
   add(['PUT'], '/v1/kv/*', kv('write'));
+  // Intentions are AuthorizationPolicies (mesh resources): read and write as the mesh.
+  for (const url of [
+    '/v1/connect/intentions',
+    '/v1/connect/intentions/check',
+    '/v1/connect/intentions/match',
+    '/v1/connect/intentions/exact',
+    '/v1/connect/intentions/:id',
+  ]) {
+    add(['GET'], url, fixed(['mesh', '', 'read']));
+    add(['POST', 'PUT', 'DELETE'], url, fixed(['mesh', '', 'write']));
+  }
+  add(['POST'], '/v1/agent/connect/authorize', fixed(['mesh', '', 'read']));
   return rules;
 }
 

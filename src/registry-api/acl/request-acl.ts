@@ -94,8 +94,7 @@ export type AclRouteRule = (
 
 /**
  * Installs the onRequest hook that resolves the request's token (X-Consul-Token, Bearer,
- * `?token=`; the `token` parameter is then removed from the query, so strict query parsers do
- * not see it) and applies `rules` for the matched route.
+ * `?token=`) and applies `rules` for the matched route.
  */
 export function installRequestAcl(
   app: FastifyInstance,
@@ -114,7 +113,6 @@ export function installRequestAcl(
   app.addHook('onRequest', (req, _reply, done) => {
     const query = req.query as Record<string, unknown> | undefined;
     const secret = requestToken(req.headers, query);
-    if (query !== undefined && 'token' in query) delete query.token;
     const finish = (auth: Authorizer): void => {
       (req as WithAcl)[STATE] = { auth, what: [], wrote: false };
       try {

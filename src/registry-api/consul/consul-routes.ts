@@ -16,6 +16,7 @@ import { registerConsulCatalogRoutes } from './consul-catalog-routes.js';
 import { createConsulCheckWrites } from './consul-checks.js';
 import { createConsulContext } from './consul-context.js';
 import { registerConsulHealthRoutes } from './consul-health-routes.js';
+import { registerConsulIntentionRoutes } from './consul-intention-routes.js';
 import { registerConsulKvRoutes } from './consul-kv-routes.js';
 import type { ConsulNodeInfo } from './consul-shapes.js';
 import { ConsulRouter } from './consul-router.js';
@@ -97,6 +98,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulCatalogRoutes(ctx, checks);
   registerConsulHealthRoutes(ctx);
   registerConsulKvRoutes(ctx);
+  registerConsulIntentionRoutes(ctx);
   registerConsulStatusRoutes(ctx);
   registerConsulAclRoutes(ctx, options.acl);
   router.registerAll(scope, options.legacyVerbs);

@@ -1,0 +1,79 @@
+/**
+ * @module ReservedKv: the agent's own keys in the store (RESERVED_KV_PREFIX), for its parts
+ * that keep state beside the catalog (the mesh CA). Stored and replicated as KV entries, so every
+ * store (memory, sqlite, etcd) keeps them with compare-and-set and events, but hidden from every
+ * KV read and refused to every KV write of the APIs (see catalog-view.ts).
+ */
+import type { KvEntry } from '../core/types.js';
+import { RESERVED_KV_PREFIX, type CatalogView } from './catalog-view.js';
+import type { CatalogStore, StoreEvent } from './store/catalog-store.js';
+
+/**
+ * Read, compare-and-set and follow reserved keys.
+ *
+ * Contract: `get` reads this agent's view (it includes every commit this agent's `put` resolved,
+ * and, in cluster mode, other agents' commits once their events arrived). Listeners are called
+ * synchronously after the view applied a batch of events that touched a key under their
+ * prefix; they MUST NOT throw.
+ */
+export interface ReservedKv {
+  get(key: string): KvEntry | undefined;
+  /**
+   * Puts `value` at `key` if the key's modifyIndex is `cas` (0: only if absent). Resolves
+   * `ok: false` when it was not (nothing written). Rejects with STORE_UNAVAILABLE as commits do.
+   */
+  put(key: string, value: Uint8Array, cas: number): Promise<{ ok: boolean; index: number }>;
+  subscribe(prefix: string, listener: () => void): () => void;
+}
+
+interface Subscription {
+  readonly prefix: string;
+  readonly listener: () => void;
+}
+
+/** The registry's ReservedKv; its `onEvents` MUST see every batch after the view applied it. */
+export class RegistryReservedKv implements ReservedKv {
+  readonly #view: CatalogView;
+  readonly #store: CatalogStore;
+  readonly #subscriptions = new Set<Subscription>();
+
+  constructor(view: CatalogView, store: CatalogStore) {
+    this.#view = view;
+    this.#store = store;
+  }
+
+  get(key: string): KvEntry | undefined {
+    assertReserved(key);
+    return this.#view.reservedKvGet(key);
+  }
+
+  async put(key: string, value: Uint8Array, cas: number): Promise<{ ok: boolean; index: number }> {
+    assertReserved(key);
+    const r = await this.#store.commit([{ op: 'kv-put', key, value, flags: 0, cas }]);
+    return { ok: r.ok, index: r.index };
+  }
+
+  subscribe(prefix: string, listener: () => void): () => void {
+    assertReserved(prefix);
+    const s = { prefix, listener };
+    this.#subscriptions.add(s);
+    return () => this.#subscriptions.delete(s);
+  }
+
+  onEvents(events: readonly StoreEvent[]): void {
+    if (this.#subscriptions.size === 0) return;
+    for (const s of [...this.#subscriptions]) {
+      const touched = events.some(
+        (e) =>
+          (e.type === 'kv-put' && e.entry.key.startsWith(s.prefix)) ||
+          (e.type === 'kv-delete' && e.key.startsWith(s.prefix)),
+      );
+      if (touched) s.listener();
+    }
+  }
+}
+
+function assertReserved(key: string): void {
+  // An impossible state: only the agent's own parts hold a ReservedKv.
+  if (!key.startsWith(RESERVED_KV_PREFIX)) throw new Error(`not a reserved key: ${key}`);
+}
