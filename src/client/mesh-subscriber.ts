@@ -20,6 +20,8 @@ export interface MeshSubscriberOptions {
   /** Agent base URLs; the stream goes to one, and to the next when it fails. */
   readonly registry: readonly string[];
   readonly proxy: ProxyIdentity;
+  /** The ACL token sent with the stream and the ACKs (X-Consul-Token), when ACLs are on. */
+  readonly token?: string;
   /** Where the last good snapshot is kept; omitted: nothing is persisted. */
   readonly dataDir?: string;
   /**
@@ -88,6 +90,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
   readonly #pingIntervalMs: number;
   readonly #ackTimeoutMs: number;
   readonly #dispatcher: Dispatcher;
+  readonly #tokenHeader: Readonly<Record<string, string>>;
   #current: MeshSnapshot | undefined;
   #started = false;
   #closed = false;
@@ -108,6 +111,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
     if (options.registry.length === 0)
       throw errors.validation('registry', 'give at least one agent address');
     this.#registry = options.registry.map((u) => u.replace(/\/+$/, ''));
+    this.#tokenHeader = options.token === undefined ? {} : { 'x-consul-token': options.token };
     this.#proxy = options.proxy;
     this.#dataDir = options.dataDir;
     this.#apply = options.apply;
@@ -197,6 +201,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
       const res = await request(`${url}/api/v1/mesh/stream?${q.toString()}`, {
         dispatcher: this.#dispatcher,
         signal: abort.signal,
+        headers: this.#tokenHeader,
         headersTimeout: this.#pingIntervalMs * SILENT_PINGS,
         bodyTimeout: 0,
       });
@@ -311,7 +316,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
       const res = await request(`${url}/api/v1/mesh/ack`, {
         method: 'POST',
         dispatcher: this.#dispatcher,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...this.#tokenHeader },
         body: JSON.stringify(ack),
         headersTimeout: this.#ackTimeoutMs,
         bodyTimeout: this.#ackTimeoutMs,

@@ -160,6 +160,11 @@ export const sidecarOptionsSchema = z
     address: z.string().min(1).max(LIMITS.maxAddressLength).optional(),
     /** Registry agent URLs (any of them answers). */
     registry: z.array(z.string().url('must be a URL like http://127.0.0.1:8500')).min(1),
+    /**
+     * The ACL token the sidecar sends the agent (registration, heartbeats, push stream, ACKs):
+     * `service "<service>" { policy = "write" }` and `mesh = "read"` (docs/security.md).
+     */
+    token: z.string().min(1).max(256).optional(),
     /** Where the last good snapshot is kept (started from when no agent answers). */
     dataDir: z.string().min(1),
     meta: metaSchema,
@@ -224,6 +229,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__ADMIN: { key: 'admin', type: 'string' },
   MESHWORK_SIDECAR__ADDRESS: { key: 'address', type: 'string' },
   MESHWORK_SIDECAR__REGISTRY: { key: 'registry', type: 'list' },
+  MESHWORK_SIDECAR__TOKEN: { key: 'token', type: 'string' },
   MESHWORK_SIDECAR__DATA_DIR: { key: 'dataDir', type: 'string' },
   MESHWORK_SIDECAR__META: { key: 'meta', type: 'list' },
   MESHWORK_SIDECAR__TAGS: { key: 'tags', type: 'list' },

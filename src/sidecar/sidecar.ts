@@ -146,6 +146,7 @@ export async function startSidecar(
   const subscriber = new MeshSubscriber({
     registry: options.registry,
     proxy: identity,
+    ...(options.token === undefined ? {} : { token: options.token }),
     dataDir: options.dataDir,
     apply: (snapshot) => {
       try {
@@ -184,7 +185,11 @@ export async function startSidecar(
 
   const inboundPort = Number(new URL(dataPath.inboundUrl).port);
   // Short requests: a deregistration on SIGTERM must not hold the stop sequence for long.
-  const registry = new RegistryClient({ addresses: options.registry, timeoutMs: 5_000 });
+  const registry = new RegistryClient({
+    addresses: options.registry,
+    timeoutMs: 5_000,
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
   const instance: RegistrationInput = {
     id: instanceId,
     service: options.service,

@@ -69,6 +69,7 @@ export const command: Command = {
       admin: { type: 'string' },
       address: { type: 'string' },
       registry: { type: 'string' },
+      token: { type: 'string' },
       'data-dir': { type: 'string' },
       meta: { type: 'string', multiple: true },
       tag: { type: 'string', multiple: true },
@@ -96,6 +97,7 @@ export const command: Command = {
         tag: 'tags',
         namespace: 'namespace',
         'log-level': 'logLevel',
+        token: 'token',
         registry: ['registry', splitList],
         // A number when it reads as one; else the schema names the problem.
         'app-port': ['appPort', (v: string) => (/^\d+$/.test(v) ? Number(v) : v)],
