@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { errors } from '../../core/errors.js';
 import {
+  ALLOW_ALL,
   requestToken,
   type AclAccess,
   type AclResolver,
@@ -122,7 +123,7 @@ export function installRequestAcl(
         done(err as Error);
       }
     };
-    const cached = resolver.resolveCached?.(secret);
+    const cached = resolver.enabled ? resolver.resolveCached?.(secret) : ALLOW_ALL;
     if (cached !== undefined) {
       finish(cached);
       return;
