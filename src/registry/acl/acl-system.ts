@@ -80,8 +80,6 @@ const MAX_TOKENS = 100_000;
 const MAX_POLICIES = 10_000;
 /** Writes retried when another agent changed the document meanwhile. */
 const MAX_WRITE_ATTEMPTS = 8;
-/** An unknown secret re-reads a shared document at most this often (a token just made elsewhere). */
-const UNKNOWN_REFRESH_MS = 100;
 
 const BUILTIN_POLICY: StoredAclPolicy = Object.freeze({
   id: GLOBAL_MANAGEMENT_POLICY_ID,
@@ -188,9 +186,14 @@ export class AclSystem implements AclResolver {
     if (this.#stale()) await this.#reload().catch(() => undefined);
     const now = this.resolveCached(secret);
     if (now !== undefined) return now;
-    // A shared document that does not know the secret: a token just made by another agent?
-    if (this.#shared && this.#clock.monotonicMs() - this.#loadedAt > UNKNOWN_REFRESH_MS)
-      await this.#reload().catch(() => undefined);
+    // A shared document that does not know the secret: a token just made by another agent? Read
+    // the store, with a load begun after this request (one in flight is joined: a flood of
+    // unknown secrets makes one read at a time, not one each).
+    if (this.#shared) {
+      const asked = this.#clock.monotonicMs();
+      for (let i = 0; i < 2 && this.#loadedAt < asked; i++)
+        await this.#reload().catch(() => undefined);
+    }
     const key = secret ?? '';
     const token = this.#tokenBySecret(key);
     if (token === undefined) return unknownTokenAuthorizer();
@@ -243,9 +246,10 @@ export class AclSystem implements AclResolver {
 
   async #reload(): Promise<void> {
     this.#loading ??= (async () => {
+      const begun = this.#clock.monotonicMs();
       try {
         const { doc, version } = await this.#store.load();
-        this.#set(doc ?? initialDocument(), version);
+        this.#set(doc ?? initialDocument(), version, begun);
       } finally {
         this.#loading = undefined;
       }
@@ -253,11 +257,12 @@ export class AclSystem implements AclResolver {
     return this.#loading;
   }
 
-  #set(doc: AclDocument, version: number): void {
+  /** `loadedAt`: when the read that found `doc` began (the document is at least that fresh). */
+  #set(doc: AclDocument, version: number, loadedAt = this.#clock.monotonicMs()): void {
     if (version !== this.#version) this.#authorizers = new Map();
     this.#doc = doc;
     this.#version = version;
-    this.#loadedAt = this.#clock.monotonicMs();
+    this.#loadedAt = loadedAt;
   }
 
   /** Applies `change` to the current document and saves it, retrying when another agent wrote. */
