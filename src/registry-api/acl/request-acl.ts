@@ -101,7 +101,30 @@ export function installRequestAcl(
   app: FastifyInstance,
   resolver: ApiAclResolver,
   rules: ReadonlyMap<string, AclRouteRule>,
+  coverage?: {
+    /** Routes whose handlers check (or that need nothing): `METHOD /url`. */
+    readonly classified: ReadonlySet<string>;
+    /** Told once the server is ready, of API routes neither `rules` nor `classified` covers. */
+    readonly onUnclassified: (routes: readonly string[]) => void;
+  },
 ): void {
+  if (coverage !== undefined) {
+    const unclassified: string[] = [];
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      for (const m of methods) {
+        const key = `${m} ${route.url}`;
+        if (m === 'HEAD' || m === 'OPTIONS' || !/^\/(api\/v1|v1)\//.test(route.url)) continue;
+        if ((route.config as { methodNotAllowed?: boolean } | undefined)?.methodNotAllowed === true)
+          continue;
+        if (!rules.has(key) && !coverage.classified.has(key)) unclassified.push(key);
+      }
+    });
+    app.addHook('onReady', (done) => {
+      if (unclassified.length > 0) coverage.onUnclassified([...new Set(unclassified)].sort());
+      done();
+    });
+  }
   const apply = (req: FastifyRequest, auth: Authorizer): void => {
     const url = req.routeOptions.url ?? '';
     // Consul answers "ACL not found" to any request with an unknown token, lists included, so a
