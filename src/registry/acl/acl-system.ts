@@ -208,12 +208,12 @@ export class AclSystem implements AclResolver {
 
   #tokenBySecret(secret: string): StoredAclToken | undefined {
     const wanted = secret === '' ? ANONYMOUS_SECRET_ID : secret;
-    if (secret === ANONYMOUS_SECRET_ID) return undefined; // only "no token" is anonymous
     return this.#doc.tokens.find((t) => t.secretId === wanted);
   }
 
   #authorizerOf(token: StoredAclToken, secret: string): Authorizer {
-    const accessorId = secret === '' ? 'anonymous' : token.accessorId;
+    // The contract's name for "no token" (audit lines): Consul's `anonymous` secret is the same.
+    const accessorId = token.accessorId === ANONYMOUS_ACCESSOR_ID ? 'anonymous' : token.accessorId;
     if (token.legacy?.type === 'management' || token.policies.includes(GLOBAL_MANAGEMENT_POLICY_ID))
       return managementAuthorizer(accessorId);
     const merged = emptyRules();
