@@ -176,7 +176,7 @@ export class AclSystem implements AclResolver {
     if (cached !== undefined) return cached;
     const token = this.#tokenBySecret(key);
     if (token === undefined) return this.#shared ? undefined : unknownTokenAuthorizer();
-    const auth = this.#authorizerOf(token, key);
+    const auth = this.#authorizerOf(token);
     this.#authorizers.set(key, auth);
     return auth;
   }
@@ -197,7 +197,7 @@ export class AclSystem implements AclResolver {
     const key = secret ?? '';
     const token = this.#tokenBySecret(key);
     if (token === undefined) return unknownTokenAuthorizer();
-    const auth = this.#authorizerOf(token, key);
+    const auth = this.#authorizerOf(token);
     this.#authorizers.set(key, auth);
     return auth;
   }
@@ -211,7 +211,7 @@ export class AclSystem implements AclResolver {
     return this.#doc.tokens.find((t) => t.secretId === wanted);
   }
 
-  #authorizerOf(token: StoredAclToken, secret: string): Authorizer {
+  #authorizerOf(token: StoredAclToken): Authorizer {
     // The contract's name for "no token" (audit lines): Consul's `anonymous` secret is the same.
     const accessorId = token.accessorId === ANONYMOUS_ACCESSOR_ID ? 'anonymous' : token.accessorId;
     if (token.legacy?.type === 'management' || token.policies.includes(GLOBAL_MANAGEMENT_POLICY_ID))
