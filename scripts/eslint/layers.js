@@ -51,8 +51,9 @@ export const LAYERS = {
   protocol: ['core'],
   // config/ loads and validates; the schemas are the components' own (options.ts).
   config: ['core', 'protocol'],
-  // The agent's options (schema, defaults, env table); its runtime is composed in cli/.
-  agent: ['core', 'protocol', 'config', 'dns/options.ts'],
+  // The agent's options (schema, defaults, env table); its runtime is composed in cli/. Its TLS
+  // files are checked with the loader the SDK's clients use (client/tls-files.ts: node only).
+  agent: ['core', 'protocol', 'config', 'dns/options.ts', 'client/tls-files.ts'],
   telemetry: ['core'],
   registry: ['core', 'protocol', 'telemetry'],
   'registry-api': ['core', 'protocol', REGISTRY_FACADE],

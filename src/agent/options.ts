@@ -11,6 +11,7 @@ import {
   type OptionSources,
 } from '../config/config-sources.js';
 import { validateOptions } from '../config/validate-options.js';
+import { readTlsFiles, type TlsFileNames } from '../client/tls-files.js';
 import { DEFAULT_DNS_OPTIONS, dnsOptionsSchema } from '../dns/options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { DEFAULT_TRUST_DOMAIN } from '../protocol/mesh/ca.js';
@@ -36,8 +37,26 @@ const MAX_KV_QUOTA_BYTES = 16 * 1024 ** 3;
 /** The agent's whole configuration: what `meshwork agent` and `config validate` check. */
 export const agentOptionsSchema = z
   .object({
-    /** HTTP API listen address. */
-    http: hostPortSchema('127.0.0.1:8500'),
+    /** HTTP API listen address, or `off` (then `https` must be on: the API is HTTPS only). */
+    http: hostPortSchema('127.0.0.1:8500', { orOff: true }),
+    /**
+     * HTTPS API listen address (the same API as `http`, over TLS with `tls`'s certificate), beside
+     * the plain one or alone with `http: off`; `off` (the default) serves no HTTPS.
+     */
+    https: hostPortSchema('127.0.0.1:8501', { orOff: true }),
+    /** The HTTPS listener's certificate and client verification (docs/security.md). */
+    tls: z
+      .object({
+        /** PEM certificate the HTTPS listener serves (leaf first, then its chain). */
+        certFile: z.string().min(1).optional(),
+        /** PEM private key of `certFile` (unencrypted). */
+        keyFile: z.string().min(1).optional(),
+        /** PEM CA bundle client certificates are verified against (`verifyIncoming`). */
+        caFile: z.string().min(1).optional(),
+        /** Require a client certificate signed by `caFile` on the HTTPS listener. */
+        verifyIncoming: z.boolean(),
+      })
+      .strict(),
     /**
      * Names besides IP addresses, localhost and the machine's hostname that the HTTP API answers
      * to as a Host (DNS rebinding protection): `name` or `*.domain`; `["*"]` turns the check off.
@@ -117,6 +136,19 @@ export const agentOptionsSchema = z
         maxPerInstance: z.number().int().min(1).max(LIMITS.maxChecks),
       })
       .strict(),
+    /** SPIFFE trust domain of the mesh CA's leaves (`spiffe://<trustDomain>/ns/<ns>/sa/<svc>`). */
+    trustDomain: z
+      .string()
+      .regex(
+        /^[a-z0-9._-]{1,255}$/,
+        'lowercase letters, digits, dots, hyphens and underscores (a SPIFFE trust domain)',
+      ),
+    /** Lifetime of the leaf certificates the mesh CA signs. */
+    caLeafTtlMs: z
+      .number()
+      .int()
+      .min(60_000, 'must be at least 1 minute')
+      .max(366 * 86_400_000, 'must be at most 366 days'),
     /**
      * Registry ACLs (docs/security.md, "Registry ACLs"), Consul's `acl` block: off unless
      * `enabled` (which `--acl-default-policy` sets).
@@ -137,19 +169,6 @@ export const agentOptionsSchema = z
     auditLog: z.string(),
     /** Concurrent HTTP connections one client IP may hold; 0: no cap (Consul's default: 200). */
     httpMaxConnsPerClient: z.number().int().min(0).max(1_000_000),
-    /** SPIFFE trust domain of the mesh CA's leaves (`spiffe://<trustDomain>/ns/<ns>/sa/<svc>`). */
-    trustDomain: z
-      .string()
-      .regex(
-        /^[a-z0-9._-]{1,255}$/,
-        'lowercase letters, digits, dots, hyphens and underscores (a SPIFFE trust domain)',
-      ),
-    /** Lifetime of the leaf certificates the mesh CA signs. */
-    caLeafTtlMs: z
-      .number()
-      .int()
-      .min(60_000, 'must be at least 1 minute')
-      .max(366 * 86_400_000, 'must be at most 366 days'),
     /** The KV store (docs/api.md, "KV limits"). */
     kv: z
       .object({
@@ -168,6 +187,8 @@ export type AgentOptions = Readonly<z.output<typeof agentOptionsSchema>> & {
 /** What every source leaves unset: the table in docs/configuration.md. */
 export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   http: '127.0.0.1:8500',
+  https: 'off',
+  tls: Object.freeze({ verifyIncoming: false }),
   allowedHosts: Object.freeze([]),
   allowedOrigins: Object.freeze([]),
   dataDir: './.meshwork/data',
@@ -191,11 +212,11 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
     maxPerInstance: LIMITS.maxChecks,
   }),
   kv: Object.freeze({ quotaBytes: DEFAULT_KV_QUOTA_BYTES }),
+  trustDomain: DEFAULT_TRUST_DOMAIN,
+  caLeafTtlMs: 24 * 3_600_000,
   acl: Object.freeze({ enabled: false, defaultPolicy: 'allow', dns: false, refreshMs: 1_000 }),
   auditLog: '',
   httpMaxConnsPerClient: 200,
-  trustDomain: DEFAULT_TRUST_DOMAIN,
-  caLeafTtlMs: 24 * 3_600_000,
 });
 
 /** The check floors the options set. */
@@ -219,6 +240,11 @@ function safeHostname(): string {
 /** Env vars: MESHWORK_AGENT__<KEY> with the key in SCREAMING_SNAKE (MESHWORK_AGENT__DATA_DIR). */
 const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_AGENT__HTTP: { key: 'http', type: 'string' },
+  MESHWORK_AGENT__HTTPS: { key: 'https', type: 'string' },
+  MESHWORK_TLS__CERT_FILE: { key: 'tls.certFile', type: 'string' },
+  MESHWORK_TLS__KEY_FILE: { key: 'tls.keyFile', type: 'string' },
+  MESHWORK_TLS__CA_FILE: { key: 'tls.caFile', type: 'string' },
+  MESHWORK_TLS__VERIFY_INCOMING: { key: 'tls.verifyIncoming', type: 'boolean' },
   MESHWORK_AGENT__ALLOWED_HOSTS: { key: 'allowedHosts', type: 'list' },
   MESHWORK_AGENT__ALLOWED_ORIGINS: { key: 'allowedOrigins', type: 'list' },
   MESHWORK_AGENT__DATA_DIR: { key: 'dataDir', type: 'string' },
@@ -282,9 +308,45 @@ export function resolveAgentOptions(input: OptionSources): AgentOptions {
   if (dnsInFile !== undefined && typeof dnsInFile !== 'string' && typeof dnsInFile !== 'object') {
     problems.push('dns: must be a mapping of DNS options, a host:port, or "off"');
   }
-  return validateOptions(agentOptionsSchema, merged, problems, (o) =>
-    serviceProblems(o.services, checkFloorsOf(o), o.checks),
-  );
+  return validateOptions(agentOptionsSchema, merged, problems, (o) => [
+    ...listenerProblems(o),
+    ...serviceProblems(o.services, checkFloorsOf(o), o.checks),
+  ]);
+}
+
+/** How the TLS files are named in a problem: the config key and the flag. */
+export const AGENT_TLS_FILE_NAMES: TlsFileNames = Object.freeze({
+  caFile: 'tls.caFile (--tls-ca-file)',
+  certFile: 'tls.certFile (--tls-cert-file)',
+  keyFile: 'tls.keyFile (--tls-key-file)',
+});
+
+/**
+ * The listeners' problems a schema cannot see: no API at all, HTTPS without a certificate, TLS
+ * settings nothing uses, and the TLS files themselves (read and checked here, so `config
+ * validate`, the start and SIGHUP all refuse a missing file, a file that is not PEM, or a key
+ * that is not the certificate's).
+ */
+function listenerProblems(o: z.output<typeof agentOptionsSchema>): string[] {
+  const problems: string[] = [];
+  const { tls } = o;
+  if (o.http === 'off' && o.https === 'off')
+    problems.push('http: off, and https is off too: the agent would serve no API');
+  if (o.https === 'off') {
+    for (const [k, v] of Object.entries(tls))
+      if (v !== undefined && v !== false)
+        problems.push(`tls.${k}: set, but https is off (give https <host:port>)`);
+    return problems;
+  }
+  const names = AGENT_TLS_FILE_NAMES;
+  if (tls.certFile === undefined && tls.keyFile === undefined)
+    problems.push(`${names.certFile}: required with https, with ${names.keyFile}`);
+  if (tls.verifyIncoming && tls.caFile === undefined)
+    problems.push(
+      `${names.caFile}: required with tls.verifyIncoming (--tls-verify-incoming): the CA client certificates are checked against`,
+    );
+  problems.push(...readTlsFiles(tls, AGENT_TLS_FILE_NAMES).problems);
+  return problems;
 }
 
 /**

@@ -4,8 +4,11 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import type { Server as HttpsServer } from 'node:https';
+import { errors } from '../core/errors.js';
 import type { AclResolver } from '../registry/acl/acl-contract.js';
-import { checkFloorsOf, type AgentOptions } from '../agent/options.js';
+import { AGENT_TLS_FILE_NAMES, checkFloorsOf, type AgentOptions } from '../agent/options.js';
+import { readTlsFiles } from '../client/tls-files.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import { createRegistry, type Registry } from '../registry/registry.js';
 import { RegistryMetrics } from '../registry/registry-metrics.js';
@@ -15,7 +18,12 @@ import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalo
 import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-store.js';
 import { createAgentCluster } from '../registry/cluster/agent-cluster.js';
 import type { AgentMember } from '../protocol/api-types.js';
-import { createApiServer } from '../registry-api/server.js';
+import {
+  addHttpsListener,
+  createApiServer,
+  setApiTls,
+  type ApiTlsOptions,
+} from '../registry-api/server.js';
 import { createControlPlane } from '../control-plane/control-plane.js';
 import { createMeshCa, type MeshCa } from '../registry/ca/mesh-ca.js';
 import { caRoutes } from '../registry-api/native/ca-routes.js';
@@ -34,12 +42,22 @@ import { fileAuditSink, loggerAuditSink, type AuditSink } from '../registry-api/
 
 export interface RunningAgent {
   readonly registry: Registry;
-  /** The agent's tokens and policies (its resolver is off unless `acl.enabled`). */
-  readonly acl: AclSystem;
   /** The mesh CA (its roots live in the store). */
   readonly ca: MeshCa;
-  /** Base URL of the HTTP API, e.g. http://127.0.0.1:8500. */
+  /** The agent's tokens and policies (its resolver is off unless `acl.enabled`). */
+  readonly acl: AclSystem;
+  /**
+   * Base URL of the API, e.g. http://127.0.0.1:8500: the plain listener's, or the HTTPS one's
+   * with `http: off`.
+   */
   readonly url: string;
+  /** Base URL of the HTTPS listener (https://127.0.0.1:8501), unless `https: off`. */
+  readonly httpsUrl: string | undefined;
+  /**
+   * Reads the TLS files of `tls` again and serves them on new HTTPS connections (SIGHUP); open
+   * connections keep theirs. Throws CONFIG_INVALID, and keeps the running ones, if they are bad.
+   */
+  reloadTls(tls: AgentOptions['tls']): void;
   /** Where DNS listens (UDP and TCP), or undefined with `dns: off`. */
   readonly dns: DnsAddress | undefined;
   /** Re-applies the config file's services (SIGHUP). */
@@ -67,6 +85,8 @@ export async function startAgent(
   logger: Logger,
   deps: AgentDeps = {},
 ): Promise<RunningAgent> {
+  // The HTTPS listener's files, read before anything starts (bad ones: CONFIG_INVALID, exit 2).
+  const httpsTls = options.https === 'off' ? undefined : apiTls(options.tls);
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
   const store: CatalogStore =
@@ -214,10 +234,12 @@ export async function startAgent(
     logger,
     members,
   });
-  const sep = options.http.lastIndexOf(':');
-  const host = options.http.slice(0, sep).replace(/^\[|\]$/g, '');
-  const port = Number(options.http.slice(sep + 1));
+  // The API's listeners: the plain one, the HTTPS one, or both. The first is the one fastify
+  // listens with (and the one the agent is known by); HTTPS beside it is a second server.
+  const primary = hostPort(options.http === 'off' ? options.https : options.http);
+  const { host, port } = primary;
   const app = createApiServer({
+    ...(options.http === 'off' ? { https: httpsTls } : {}),
     registry: reg,
     metrics,
     logger,
@@ -245,23 +267,38 @@ export async function startAgent(
       knownNames: [hostname(), ...(isIP(host) === 0 ? [host] : [])],
     },
   });
+  const beside =
+    options.http !== 'off' && httpsTls !== undefined ? addHttpsListener(app, httpsTls) : undefined;
   const stopMesh = async (): Promise<void> => {
     await push.close();
     controlPlane.close();
     ca.close();
   };
+  let httpsUrl: string | undefined;
   try {
     await app.listen({ host, port });
+    if (beside !== undefined) {
+      const at = hostPort(options.https);
+      await new Promise<void>((resolveListen, rejectListen) => {
+        beside.once('error', rejectListen);
+        beside.listen(at.port, at.host, () => {
+          beside.off('error', rejectListen);
+          resolveListen();
+        });
+      });
+      httpsUrl = urlOf('https', at.host, beside.address());
+    }
   } catch (err) {
+    await app.close();
     await cluster.leave();
     await stopMesh();
     await reg.close();
     await closeAcl();
     throw err;
   }
-  const addr = app.server.address();
-  const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
-  url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  url = urlOf(options.http === 'off' ? 'https' : 'http', host, app.server.address());
+  if (options.http === 'off') httpsUrl = url;
+  const httpsServer = options.http === 'off' ? (app.server as unknown as HttpsServer) : beside;
   const dns = createAgentDns({
     options,
     registry: reg,
@@ -284,13 +321,19 @@ export async function startAgent(
     await closeAcl();
     throw err;
   }
-  logger.info({ url, store: store.kind, nodeName: options.nodeName }, 'agent listening');
+  logger.info({ url, httpsUrl, store: store.kind, nodeName: options.nodeName }, 'agent listening');
 
   return {
     registry: reg,
-    acl,
     ca,
+    acl,
     url,
+    httpsUrl,
+    reloadTls: (tls) => {
+      if (httpsServer === undefined) return;
+      setApiTls(httpsServer, apiTls(tls));
+      logger.info({ certFile: tls.certFile }, 'TLS certificate reloaded');
+    },
     dns: dns?.address,
     applyConfigServices,
     close: async () => {
@@ -303,5 +346,39 @@ export async function startAgent(
       await reg.close();
       await closeAcl();
     },
+  };
+}
+
+/** A listen address's host (brackets off) and port. */
+function hostPort(address: string): { host: string; port: number } {
+  const sep = address.lastIndexOf(':');
+  return {
+    host: address.slice(0, sep).replace(/^\[|\]$/g, ''),
+    port: Number(address.slice(sep + 1)),
+  };
+}
+
+/** The base URL of a listening server. */
+function urlOf(
+  scheme: 'http' | 'https',
+  host: string,
+  address: ReturnType<HttpsServer['address']>,
+): string {
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The HTTPS listener's TLS from the agent's `tls` files, read now; bad files throw one
+ * CONFIG_INVALID naming each (they were checked when the options resolved, but may have changed
+ * since).
+ */
+function apiTls(tls: AgentOptions['tls']): ApiTlsOptions {
+  const { material, problems } = readTlsFiles(tls, AGENT_TLS_FILE_NAMES);
+  if (problems.length > 0) throw errors.configInvalid(problems);
+  return {
+    ...material,
+    requestCert: tls.verifyIncoming,
+    rejectUnauthorized: tls.verifyIncoming,
   };
 }

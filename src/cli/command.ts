@@ -32,11 +32,26 @@ export function parseFlags<T extends ParseArgsConfig['options']>(
   }
 }
 
+/** The TLS of an `https://` agent: the CA to trust, a client certificate and its key (PEM). */
+export const REGISTRY_TLS_FLAGS = {
+  'registry-ca': { type: 'string' },
+  'registry-cert': { type: 'string' },
+  'registry-key': { type: 'string' },
+} as const;
+
+/** The options the gateway and the sidecar set from {@link REGISTRY_TLS_FLAGS} (`pickFlags`). */
+export const REGISTRY_TLS_OPTION_KEYS = {
+  'registry-ca': 'registryCaFile',
+  'registry-cert': 'registryCertFile',
+  'registry-key': 'registryKeyFile',
+} as const;
+
 /** Flags every client command takes. */
 export const CLIENT_FLAGS = {
   registry: { type: 'string' },
-  /** The ACL token (else MESHWORK_TOKEN). */
+  /** The ACL token (else $MESHWORK_TOKEN): withClient sends it. */
   token: { type: 'string' },
+  ...REGISTRY_TLS_FLAGS,
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;

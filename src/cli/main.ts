@@ -81,7 +81,11 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Run "meshwork <command> --help" for a command's flags and examples.
-Client commands reach the agent at --registry, else $MESHWORK_ADDR, else http://127.0.0.1:8500.
+Client commands reach the agent at --registry, else $MESHWORK_ADDR, else http://127.0.0.1:8500,
+with the ACL token of --token, else $MESHWORK_TOKEN (none by default).
+An https:// agent: --registry-ca FILE (else $MESHWORK_CACERT) is the CA its certificate is checked
+against; --registry-cert FILE and --registry-key FILE (else $MESHWORK_CLIENT_CERT and
+$MESHWORK_CLIENT_KEY) give a client certificate when it requires one (docs/security.md).
 `;
 
 /** Runs the CLI; resolves with the exit code. */

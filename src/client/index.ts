@@ -5,6 +5,7 @@ export {
   DEFAULT_REGISTRY_CLIENT_OPTIONS,
 } from './registry-client.js';
 export type { RegistryClientOptions, InstanceQuery } from './registry-client.js';
+export type { RegistryTlsOptions } from './tls-files.js';
 export * from '../protocol/api-types.js';
 export type { RegistrationInput, CheckInput } from '../protocol/registration.js';
 export { MeshError, isMeshError, ERROR_CODES } from '../core/errors.js';

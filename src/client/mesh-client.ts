@@ -25,6 +25,7 @@ import {
 import { ServiceDiscovery, type DiscoverFilter } from './discovery.js';
 import { createMeshInterceptor, replayable, type ServiceCluster } from './mesh-dispatcher.js';
 import { RegistryClient } from './registry-client.js';
+import type { RegistryTlsOptions } from './tls-files.js';
 import {
   Bulkhead,
   OutlierDetector,
@@ -43,6 +44,8 @@ import { SelfRegistration, type SelfRegistrationOptions } from './self-registrat
 export interface MeshworkClientOptions {
   /** Registry (agent) addresses, tried in order with failover. Default http://127.0.0.1:8500. */
   readonly registry?: string | readonly string[];
+  /** TLS for `https://` registry addresses: the CA to trust, a client certificate if required. */
+  readonly registryTls?: RegistryTlsOptions;
   /** Balancer for every service, or per service name. Default round-robin. */
   readonly balancer?: BalancerSpec | Readonly<Record<string, BalancerSpec>>;
   /** Retry policy shared by all calls (one budget). */
@@ -103,6 +106,7 @@ export class MeshworkClient {
     const registry = options.registry ?? DEFAULT_MESHWORK_CLIENT_OPTIONS.registry;
     this.registry = new RegistryClient({
       addresses: typeof registry === 'string' ? [registry] : registry,
+      ...(options.registryTls === undefined ? {} : { tls: options.registryTls }),
     });
     this.discovery = new ServiceDiscovery({
       registry: this.registry,

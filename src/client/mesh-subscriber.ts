@@ -8,6 +8,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { Agent, request } from './undici.js';
+import { registryConnectOptions, type RegistryTlsOptions } from './tls-files.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -19,9 +20,11 @@ export const SNAPSHOT_FILE = 'mesh-snapshot.json';
 export interface MeshSubscriberOptions {
   /** Agent base URLs; the stream goes to one, and to the next when it fails. */
   readonly registry: readonly string[];
+  /** TLS for `https://` agents (see RegistryClientOptions.tls). */
+  readonly registryTls?: RegistryTlsOptions | undefined;
+  /** ACL token sent on the stream and the ACKs (`X-Consul-Token`): `mesh read` + its service's. */
+  readonly token?: string | undefined;
   readonly proxy: ProxyIdentity;
-  /** The ACL token sent with the stream and the ACKs (X-Consul-Token), when ACLs are on. */
-  readonly token?: string;
   /** Where the last good snapshot is kept; omitted: nothing is persisted. */
   readonly dataDir?: string;
   /**
@@ -90,7 +93,8 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
   readonly #pingIntervalMs: number;
   readonly #ackTimeoutMs: number;
   readonly #dispatcher: Dispatcher;
-  readonly #tokenHeader: Readonly<Record<string, string>>;
+  /** The ACL token header, when a token is given. */
+  readonly #auth: Record<string, string>;
   #current: MeshSnapshot | undefined;
   #started = false;
   #closed = false;
@@ -111,7 +115,6 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
     if (options.registry.length === 0)
       throw errors.validation('registry', 'give at least one agent address');
     this.#registry = options.registry.map((u) => u.replace(/\/+$/, ''));
-    this.#tokenHeader = options.token === undefined ? {} : { 'x-consul-token': options.token };
     this.#proxy = options.proxy;
     this.#dataDir = options.dataDir;
     this.#apply = options.apply;
@@ -122,7 +125,12 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
     this.#startTimeoutMs = options.startTimeoutMs ?? d.startTimeoutMs;
     this.#pingIntervalMs = options.pingIntervalMs ?? d.pingIntervalMs;
     this.#ackTimeoutMs = options.ackTimeoutMs ?? d.ackTimeoutMs;
-    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000 });
+    const connect = registryConnectOptions(options.registryTls);
+    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, ...(connect && { connect }) });
+    this.#auth =
+      options.token === undefined || options.token === ''
+        ? {}
+        : { 'x-consul-token': options.token };
   }
 
   /** The snapshot in force (the last good one), if any. */
@@ -201,7 +209,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
       const res = await request(`${url}/api/v1/mesh/stream?${q.toString()}`, {
         dispatcher: this.#dispatcher,
         signal: abort.signal,
-        headers: this.#tokenHeader,
+        headers: this.#auth,
         headersTimeout: this.#pingIntervalMs * SILENT_PINGS,
         bodyTimeout: 0,
       });
@@ -316,7 +324,7 @@ export class MeshSubscriber extends EventEmitter<MeshSubscriberEvents> {
       const res = await request(`${url}/api/v1/mesh/ack`, {
         method: 'POST',
         dispatcher: this.#dispatcher,
-        headers: { 'content-type': 'application/json', ...this.#tokenHeader },
+        headers: { 'content-type': 'application/json', ...this.#auth },
         body: JSON.stringify(ack),
         headersTimeout: this.#ackTimeoutMs,
         bodyTimeout: this.#ackTimeoutMs,

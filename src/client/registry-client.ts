@@ -4,6 +4,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { Agent, request } from './undici.js';
+import { registryConnectOptions, type RegistryTlsOptions } from './tls-files.js';
 import { errors, MeshError } from '../core/errors.js';
 import type {
   AgentListResponse,
@@ -42,6 +43,12 @@ export interface RegistryClientOptions {
   readonly addresses: readonly string[];
   /** Per-request timeout (blocking queries add their wait). */
   readonly timeoutMs?: number;
+  /**
+   * TLS for `https://` addresses: the CA to trust (the agent's certificate's) and a client
+   * certificate for an agent that requires one. Files are read here, once; a bad one throws
+   * CONFIG_INVALID naming it.
+   */
+  readonly tls?: RegistryTlsOptions | undefined;
   /** ACL token sent with every request (`X-Consul-Token`); none by default. */
   readonly token?: string;
 }
@@ -72,6 +79,8 @@ export class RegistryClient {
    */
   readonly #long: Dispatcher;
   #preferred = 0;
+  /** Whether a client certificate was given (for the hint when an agent closes without one). */
+  readonly #clientCert: boolean;
   readonly #token: string | undefined;
 
   constructor(options: RegistryClientOptions) {
@@ -79,9 +88,12 @@ export class RegistryClient {
       throw errors.validation('addresses', 'give at least one agent address');
     this.#addresses = options.addresses.map((a) => a.replace(/\/+$/, ''));
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_CLIENT_OPTIONS.timeoutMs;
-    this.#token = options.token;
-    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
-    this.#long = new Agent({ keepAliveTimeout: 10_000 });
+    const connect = registryConnectOptions(options.tls);
+    this.#clientCert = connect?.cert !== undefined;
+    const tls = connect === undefined ? {} : { connect };
+    this.#dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16, ...tls });
+    this.#long = new Agent({ keepAliveTimeout: 10_000, ...tls });
+    this.#token = options.token === '' ? undefined : options.token;
   }
 
   register(input: RegistrationInput): Promise<InstanceResponse> {
@@ -356,12 +368,45 @@ export class RegistryClient {
       );
       throw e;
     }
+    const reason = (lastError as Error | undefined)?.message ?? 'unknown error';
+    const hint = tlsHint(lastError, this.#addresses, this.#clientCert);
     throw errors.clientRequestFailed(
-      `cannot reach the registry at ${this.#addresses.join(', ')}: ${(lastError as Error | undefined)?.message ?? 'unknown error'}`,
+      `cannot reach the registry at ${this.#addresses.join(', ')}: ${reason}${hint}`,
       true,
       lastError,
     );
   }
+}
+
+/** Node's codes for a peer certificate that does not chain to a trusted CA. */
+const UNTRUSTED_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+]);
+
+/**
+ * What to do about a TLS failure, said after node's reason: the agent's certificate is not
+ * trusted (give its CA), names another host, has expired, or the agent closed the connection
+ * to a client without a certificate (an agent with `tls.verifyIncoming` does, under TLS 1.3,
+ * after the handshake). Empty for anything else.
+ */
+function tlsHint(err: unknown, addresses: readonly string[], clientCert: boolean): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string') return '';
+  if (UNTRUSTED_CERT_CODES.has(code))
+    return " (TLS: the agent's certificate is not signed by a CA this client trusts: give the CA that signed it, e.g. --registry-ca or $MESHWORK_CACERT)";
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return " (TLS: the agent's certificate does not name the host of its URL)";
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID')
+    return " (TLS: the agent's certificate is outside its validity period)";
+  const closed = code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
+  if (closed && !clientCert && addresses.some((a) => a.startsWith('https://')))
+    return ' (TLS: an agent that requires client certificates closes connections without one: give one, e.g. --registry-cert and --registry-key)';
+  return '';
 }
 
 const meshResourcePath = (kind: string, namespace: string, name: string): string =>

@@ -25,10 +25,14 @@ export function mergeTrafficPolicy(
     loadBalancer: subset.loadBalancer ?? rule.loadBalancer,
     connectionPool: subset.connectionPool ?? rule.connectionPool,
     outlierDetection: subset.outlierDetection ?? rule.outlierDetection,
+    tls: subset.tls ?? rule.tls,
   });
 }
 
-type ClusterPolicy = Pick<SnapshotCluster, 'loadBalancer' | 'connectionPool' | 'outlierDetection'>;
+type ClusterPolicy = Pick<
+  SnapshotCluster,
+  'loadBalancer' | 'connectionPool' | 'outlierDetection' | 'tls'
+>;
 
 /** The cluster fields a traffic policy gives (none set: an empty object). */
 export function compileTrafficPolicy(policy: TrafficPolicy | undefined): ClusterPolicy {
@@ -37,6 +41,7 @@ export function compileTrafficPolicy(policy: TrafficPolicy | undefined): Cluster
     loadBalancer: policy.loadBalancer && loadBalancer(policy.loadBalancer),
     connectionPool: policy.connectionPool && connectionPool(policy.connectionPool),
     outlierDetection: policy.outlierDetection && outlierDetection(policy.outlierDetection),
+    tls: policy.tls && { mode: policy.tls.mode },
   });
 }
 

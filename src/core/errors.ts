@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   HOST_NOT_ALLOWED: 'MESHWORK_ERR_API_HOST_NOT_ALLOWED',
   /** A browser request from a page whose origin may not call the agent. */
   ORIGIN_NOT_ALLOWED: 'MESHWORK_ERR_API_ORIGIN_NOT_ALLOWED',
+  /** The request's ACL token lacks the permission the endpoint needs, or is unknown. */
+  ACL_DENIED: 'MESHWORK_ERR_ACL_PERMISSION_DENIED',
   /** One client IP holds more connections to the agent's HTTP API than it allows. */
   TOO_MANY_CONNECTIONS: 'MESHWORK_ERR_API_TOO_MANY_CONNECTIONS',
   /** The instance does not exist. */
@@ -92,13 +94,20 @@ export const ERROR_CODES = {
   PROXY_OVERFLOW: 'MESHWORK_ERR_PROXY_OVERFLOW',
   /** The local rate limit's bucket is empty: retry after `retryAfterMs`. */
   PROXY_RATE_LIMITED: 'MESHWORK_ERR_PROXY_RATE_LIMITED',
+  /**
+   * mTLS to an upstream sidecar failed: its certificate does not chain to the trust bundle, or
+   * its SPIFFE ID is not the destination service's.
+   */
+  PROXY_UPSTREAM_TLS: 'MESHWORK_ERR_PROXY_UPSTREAM_TLS',
+  /** An AuthorizationPolicy denied the request at the sidecar's inbound side: 403. */
+  PROXY_ACCESS_DENIED: 'MESHWORK_ERR_PROXY_ACCESS_DENIED',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
   /**
-   * The request's ACL token lacks a permission the request needs (`details.missing` names it),
-   * or is unknown ("ACL not found").
+   * The sidecar cannot get a certificate for its service: the agent's CA refused the CSR (the
+   * token may not write the service) or answered a leaf that is not the sidecar's.
    */
-  ACL_PERMISSION_DENIED: 'MESHWORK_ERR_ACL_PERMISSION_DENIED',
+  SIDECAR_IDENTITY: 'MESHWORK_ERR_SIDECAR_IDENTITY',
   /** A bug: an error nobody mapped. The details are logged, not sent. */
   INTERNAL: 'MESHWORK_ERR_INTERNAL',
 } as const;
@@ -198,11 +207,13 @@ export const errors = {
    * (Consul's "ACL not found").
    */
   aclDenied: (missing: string | undefined): MeshError =>
-    missing === undefined
-      ? new MeshError(ERROR_CODES.ACL_PERMISSION_DENIED, 'ACL not found', {
-          details: { reason: 'acl-not-found' },
-        })
-      : errors.permissionDenied(missing),
+    new MeshError(
+      ERROR_CODES.ACL_DENIED,
+      missing === undefined
+        ? 'ACL not found'
+        : `Permission denied: token lacks permission '${missing}'`,
+      { details: missing === undefined ? { reason: 'acl-not-found' } : { permission: missing } },
+    ),
   tooManyConnections: (limit: number): MeshError =>
     new MeshError(
       ERROR_CODES.TOO_MANY_CONNECTIONS,
@@ -412,25 +423,38 @@ export const errors = {
       `upstream "${service}" is at its ${limit} (${value}): request not sent`,
       { retryable: true, details: { service, limit, value } },
     ),
+  proxyUpstreamTls: (service: string, reason: string, cause?: unknown): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_UPSTREAM_TLS,
+      `mTLS to upstream "${service}" failed: ${reason}`,
+      {
+        retryable: true,
+        details: { service, reason },
+        cause,
+      },
+    ),
   proxyRateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.PROXY_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
       retryable: true,
       details: { retryAfterMs },
     }),
+  proxyAccessDenied: (action: 'DENY' | 'ALLOW', policy?: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.PROXY_ACCESS_DENIED,
+      action === 'DENY'
+        ? `access denied by AuthorizationPolicy ${policy ?? ''} (DENY)`
+        : 'access denied: no ALLOW AuthorizationPolicy matched the request',
+      { details: policy === undefined ? { action } : { policy, action } },
+    ),
   meshProxyNotConnected: (id: string): MeshError =>
     new MeshError(
       ERROR_CODES.MESH_PROXY_NOT_CONNECTED,
       `proxy "${id}" has no push stream on this agent: ACK on the agent whose stream you hold`,
       { details: { field: 'id' } },
     ),
-  /** `missing`: the permission as ACL decisions name it, e.g. `service:payments write`. */
-  permissionDenied: (missing: string): MeshError =>
-    // Consul's words, so Consul clients and the native API say the same.
-    new MeshError(
-      ERROR_CODES.ACL_PERMISSION_DENIED,
-      `Permission denied: token lacks permission '${missing}'`,
-      { details: { missing } },
-    ),
+  /** `retryable`: the agent was away or failed (5xx), not a refusal or a wrong leaf. */
+  sidecarIdentity: (message: string, retryable: boolean, cause?: unknown): MeshError =>
+    new MeshError(ERROR_CODES.SIDECAR_IDENTITY, message, { retryable, cause }),
   rateLimited: (retryAfterMs: number): MeshError =>
     new MeshError(ERROR_CODES.CLIENT_RATE_LIMITED, `rate limited: retry after ${retryAfterMs} ms`, {
       details: { retryAfterMs },

@@ -11,6 +11,7 @@ import { createServer } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { Counter } from 'prom-client';
 import { createRegistryClient } from '../client/registry-client.js';
+import { registryTlsOf } from '../client/tls-files.js';
 import { ServiceDiscovery } from '../client/discovery.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -90,7 +91,10 @@ export async function startGateway(
   deps: GatewayDeps = {},
 ): Promise<RunningGateway> {
   const log = logger.child({ component: 'gateway' });
-  const registry = createRegistryClient({ addresses: options.registry });
+  const registry = createRegistryClient({
+    addresses: options.registry,
+    tls: registryTlsOf(options),
+  });
   const discovery = new ServiceDiscovery({
     registry,
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { MeshSubscriber } from '../client/mesh-subscriber.js';
+import { registryTlsOf } from '../client/tls-files.js';
 import type { Logger } from '../core/logger.js';
 import type { ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { GatewayOptions } from './options.js';
@@ -27,6 +28,7 @@ export function createMeshFeed(options: GatewayOptions, logger: Logger): Snapsho
     start(apply) {
       subscriber = new MeshSubscriber({
         registry: options.registry,
+        registryTls: registryTlsOf(options),
         proxy: gatewayIdentity(options),
         dataDir: options.dataDir,
         apply,

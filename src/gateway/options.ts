@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { resolveBalancerSpec } from '../client/balancers/index.js';
+import { registryTlsFileProblems } from '../client/tls-files.js';
 import {
   circuitBreakerOptionsSchema,
   DEFAULT_CIRCUIT_BREAKER_OPTIONS,
@@ -33,6 +34,11 @@ export const gatewayOptionsSchema = z
     admin: hostPort,
     /** Registry agent URLs (any of them answers). */
     registry: z.array(z.string().url('must be a URL like http://127.0.0.1:8500')).min(1),
+    /** PEM CA an `https://` registry's certificate is checked against (docs/security.md). */
+    registryCaFile: z.string().min(1).optional(),
+    /** PEM client certificate for an agent that requires one, with `registryKeyFile`. */
+    registryCertFile: z.string().min(1).optional(),
+    registryKeyFile: z.string().min(1).optional(),
     /** Host routing: `<service>.<domain>` goes to the service; '' turns it off. */
     domain: z.string().regex(/^([a-z0-9-]+(\.[a-z0-9-]+)*)?$/, 'must be a DNS name or ""'),
     /** The balancer of every route that names none. */
@@ -100,6 +106,9 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'listen',
   'admin',
   'registry',
+  'registryCaFile',
+  'registryCertFile',
+  'registryKeyFile',
   'connectTimeoutMs',
   'upstreamIdleTimeoutMs',
   'upstreamKeepAliveMs',
@@ -151,6 +160,9 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__LISTEN: { key: 'listen', type: 'string' },
   MESHWORK_GATEWAY__ADMIN: { key: 'admin', type: 'string' },
   MESHWORK_GATEWAY__REGISTRY: { key: 'registry', type: 'list' },
+  MESHWORK_GATEWAY__REGISTRY_CA_FILE: { key: 'registryCaFile', type: 'string' },
+  MESHWORK_GATEWAY__REGISTRY_CERT_FILE: { key: 'registryCertFile', type: 'string' },
+  MESHWORK_GATEWAY__REGISTRY_KEY_FILE: { key: 'registryKeyFile', type: 'string' },
   MESHWORK_GATEWAY__DOMAIN: { key: 'domain', type: 'string' },
   MESHWORK_GATEWAY__BALANCER: { key: 'balancer', type: 'string' },
   MESHWORK_GATEWAY__CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', type: 'number' },
@@ -191,6 +203,7 @@ function semanticProblems(o: GatewayOptions): string[] {
     ...o.outlierDetection,
   });
   if (!od.success) problems.push(...issueLines(od.error.issues, 'outlierDetection'));
+  problems.push(...registryTlsFileProblems(o));
   if (o.mesh && o.routes.length > 0)
     problems.push(
       'routes: not allowed with mesh (--mesh): mesh mode takes its routes from the control plane (VirtualServices bound to the gateway); remove one of them',

@@ -5,6 +5,7 @@
  * overload the few).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createBalancer, toEndpoints } from '../client/balancers/index.js';
 import type { Balancer, BalancerSpec, Endpoint } from '../client/balancers/index.js';
 import { select } from '../client/discovery.js';
@@ -95,12 +96,28 @@ export interface ClusterOptions {
    */
   readonly dispatcher?: UpstreamDispatcher | undefined;
   readonly connectTimeoutMs?: number | undefined;
+  /**
+   * How one instance is reached when not by the cluster's client: mTLS to its sidecar (issue
+   * 20). Asked once per instance on every update (not per request); undefined: the usual way.
+   */
+  readonly endpointTransport?:
+    ((instance: InstanceDto) => EndpointTransport | undefined) | undefined;
   /** Filters every request to this cluster runs after its route's (rate limit, cache). */
   readonly filters?: readonly Filter[] | undefined;
   /** Connection-pool limits (overflow, concurrent retries). */
   readonly limits?: ClusterLimits | undefined;
   /** Where its policies count (the filters' counts object, so they share it). */
   readonly counts?: PolicyCounts | undefined;
+}
+
+/**
+ * The way to one instance other than plain HTTP/1 (a sidecar's mTLS origination): the client
+ * its requests go through, and the connection an Upgrade's tunnel goes over.
+ */
+export interface EndpointTransport {
+  readonly dispatcher: UpstreamDispatcher;
+  /** A new connection to `host:port` for a tunnel ('secureConnect' when verified). */
+  connect(host: string, port: number): Duplex;
 }
 
 /** The value of cookie `name` in a Cookie header, or undefined. */
@@ -193,6 +210,9 @@ export class Cluster {
   /** Its own upstream client (and that client's connect timeout); absent: the engine's. */
   readonly dispatcher: UpstreamDispatcher | undefined;
   readonly connectTimeoutMs: number | undefined;
+  readonly #endpointTransport: ClusterOptions['endpointTransport'];
+  /** By endpoint id: the instances endpointTransport gave a transport (absent: none did). */
+  #transports: Map<string, EndpointTransport> | undefined;
   readonly filters: readonly Filter[];
   readonly limits: ClusterLimits | undefined;
   readonly counts: PolicyCounts;
@@ -209,6 +229,7 @@ export class Cluster {
     this.hashKey = hashKeyOf(options.hashOn);
     this.dispatcher = options.dispatcher;
     this.connectTimeoutMs = options.connectTimeoutMs;
+    this.#endpointTransport = options.endpointTransport;
     const random = options.random === undefined ? {} : { random: options.random };
     this.balancer = createBalancer(options.balancer, random);
     this.#panicBalancer = createBalancer(options.balancer, random);
@@ -266,6 +287,15 @@ export class Cluster {
         `http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`,
       );
     }
+    const transportOf = this.#endpointTransport;
+    if (transportOf !== undefined) {
+      const transports = new Map<string, EndpointTransport>();
+      for (const i of mine) {
+        const t = transportOf(i);
+        if (t !== undefined) transports.set(i.id, t);
+      }
+      this.#transports = transports.size === 0 ? undefined : transports;
+    }
     this.#healthyIds = healthy.map((e) => e.id);
     this.total = all.length;
     this.loaded = true;
@@ -278,6 +308,18 @@ export class Cluster {
       this.#origins.get(endpoint.id) ??
       `http://${endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address}:${endpoint.port}`
     );
+  }
+
+  /** The transport of an endpoint other than plain HTTP/1 (mTLS), or undefined. */
+  transportOf(endpoint: Endpoint): EndpointTransport | undefined {
+    return this.#transports?.get(endpoint.id);
+  }
+
+  /** The upstream client of an attempt to `endpoint`: its transport's, else the cluster's own. */
+  dispatcherOf(endpoint: Endpoint): UpstreamDispatcher | undefined {
+    const transports = this.#transports;
+    if (transports === undefined) return this.dispatcher;
+    return transports.get(endpoint.id)?.dispatcher ?? this.dispatcher;
   }
 
   /**

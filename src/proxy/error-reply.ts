@@ -20,6 +20,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   [ERROR_CODES.PROXY_EGRESS_DENIED]: 502,
   [ERROR_CODES.PROXY_OVERFLOW]: 503,
   [ERROR_CODES.PROXY_RATE_LIMITED]: 429,
+  [ERROR_CODES.PROXY_UPSTREAM_TLS]: 503,
+  [ERROR_CODES.PROXY_ACCESS_DENIED]: 403,
   [ERROR_CODES.CLIENT_REQUEST_FAILED]: 503,
   [ERROR_CODES.CLIENT_TIMEOUT]: 504,
   [ERROR_CODES.TIMEOUT]: 504,
@@ -107,9 +109,15 @@ export function sendLocalReply(res: ProxyResponse, reply: LocalReply): void {
  */
 export function rawReply(socket: Duplex, reply: LocalReply): void {
   const body = JSON.stringify(reply.body);
+  let extra = '';
+  for (const [name, value] of Object.entries(reply.headers ?? {})) {
+    const lower = name.toLowerCase();
+    if (lower !== 'content-type' && lower !== 'content-length' && lower !== 'connection')
+      extra += `${name}: ${value}\r\n`;
+  }
   socket.end(
     `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `connection: close\r\n\r\n${body}`,
+      `${extra}connection: close\r\n\r\n${body}`,
   );
 }

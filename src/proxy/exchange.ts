@@ -95,6 +95,10 @@ export class Exchange implements FilterExchange, AttemptOwner {
       (h['content-length'] !== undefined && h['content-length'] !== '0');
   }
 
+  get authority(): string | undefined {
+    return this.#target?.host;
+  }
+
   setRequestHeader(name: string, value: string): void {
     (this.#remove ??= new Set()).add(name);
     (this.#extra ??= {})[name] = value;
@@ -264,7 +268,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
       bodyTimeout: idleMs,
     };
     try {
-      (cluster.dispatcher ?? this.#engine.options.dispatcher).dispatch(opts, attempt);
+      (cluster.dispatcherOf(endpoint) ?? this.#engine.options.dispatcher).dispatch(opts, attempt);
     } catch (err) {
       attempt.failed(err as Error);
     }

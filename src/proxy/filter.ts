@@ -51,6 +51,11 @@ export interface FilterExchange {
   readonly socket: DownstreamSocket;
   /** The downstream request's headers (read-only). */
   readonly headers: IncomingHttpHeaders;
+  /**
+   * The authority the request is for, as sent: its Host, or an absolute-form target's (which
+   * replaces the Host upstream). Absent where the exchange does not know it.
+   */
+  readonly authority?: string | undefined;
   /** The path (with query) the upstream will see; filters may rewrite it. */
   path: string;
   /** Sets a request header for the upstream (replacing the downstream's value). */

@@ -12,6 +12,10 @@
 export interface DownstreamSocket {
   readonly remoteAddress?: string | undefined;
   readonly localPort?: number | undefined;
+  /** The address the connection reached (AuthorizationPolicy `destination.ip`). */
+  readonly localAddress?: string | undefined;
+  /** A TLS connection's SNI (node's TLSSocket; AuthorizationPolicy `connection.sni`). */
+  readonly servername?: string | false | null | undefined;
 }
 
 /** What the inbound listener learnt of the peer of one connection. */

@@ -7,7 +7,8 @@
  * transports (createUpstreamClient).
  */
 import { createServer } from 'node:http';
-import type { AddressInfo, Server, Socket } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { buildConnector } from 'undici';
 import { Agent as UndiciAgent } from '../client/undici.js';
 import type {
   ProxyRequest,
@@ -18,7 +19,10 @@ import type {
 import type { ProxyEngine } from './engine.js';
 import { clientErrorReply, rawReply } from './error-reply.js';
 import { Http1Agent } from './http1/http1-agent.js';
+import { httpError } from './http1/http-error.js';
+import type { UpstreamTlsConnector } from './http1/upstream-connection.js';
 import { Http1Server } from './http1/http1-server.js';
+import { InboundTlsAcceptor, type InboundTlsOptions } from './mesh-tls.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import type { UpstreamPoolSettings } from './snapshot-routes.js';
 import type { TransportOptions } from './transport-choice.js';
@@ -36,10 +40,14 @@ export interface UpstreamClientOptions {
 /** An upstream client that can be closed (its keep-alive pools). */
 export type ClosableDispatcher = UpstreamDispatcher & { close(): Promise<void> };
 
-/** The upstream client chosen (chooseTransports: undici where native failed its self-test). */
+/**
+ * The upstream client chosen (chooseTransports: undici where native failed its self-test);
+ * with `tls`, every connection it opens is made by that connector (mesh mTLS).
+ */
 export function createUpstreamClient(
   options: UpstreamClientOptions,
   chosen: TransportOptions,
+  tls?: UpstreamTlsConnector,
 ): ClosableDispatcher {
   if (chosen.upstreamClient === 'native') {
     return new Http1Agent({
@@ -47,16 +55,45 @@ export function createUpstreamClient(
       keepAliveTimeoutMs: options.upstreamKeepAliveMs,
       connections: options.upstreamConnections,
       maxRequestsPerConnection: options.upstreamMaxRequestsPerConnection ?? 0,
+      ...(tls === undefined ? {} : { tls }),
     });
   }
   return new UndiciAgent({
     keepAliveTimeout: options.upstreamKeepAliveMs,
-    connect: { timeout: options.connectTimeoutMs },
+    connect:
+      tls === undefined
+        ? { timeout: options.connectTimeoutMs }
+        : undiciTlsConnect(tls, options.connectTimeoutMs),
     ...(options.upstreamConnections > 0 ? { connections: options.upstreamConnections } : {}),
     ...((options.upstreamMaxRequestsPerConnection ?? 0) > 0
       ? { maxRequestsPerClient: options.upstreamMaxRequestsPerConnection }
       : {}),
   });
+}
+
+/** undici's connector over `tls`: the socket once verified, or the attempt's error. */
+function undiciTlsConnect(tls: UpstreamTlsConnector, timeoutMs: number): buildConnector.connector {
+  return (opts, callback) => {
+    const host = opts.hostname.startsWith('[') ? opts.hostname.slice(1, -1) : opts.hostname;
+    const socket = tls.connect(host, Number(opts.port) || 80);
+    let settled = false;
+    const settle = (err: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err === null) callback(null, socket);
+      else {
+        socket.destroy();
+        callback(err, null);
+      }
+    };
+    const timer = setTimeout(
+      () => settle(httpError(`connect timeout (${timeoutMs} ms)`, 'UND_ERR_CONNECT_TIMEOUT')),
+      timeoutMs,
+    );
+    socket.once('secureConnect', () => settle(null));
+    socket.once('error', (err) => settle(tls.failure(socket, err)));
+  };
 }
 
 /**
@@ -74,13 +111,20 @@ export class UpstreamPools {
     this.#chosen = chosen;
   }
 
-  /** The client with these settings (unset ones: the defaults this was made with). */
-  for(settings: UpstreamPoolSettings): UpstreamDispatcher {
+  /**
+   * The client with these settings (unset ones: the defaults this was made with); with `tls`,
+   * one whose connections that connector makes (`key` names it: one client per key).
+   */
+  for(
+    settings: UpstreamPoolSettings,
+    tls?: { readonly key: string; readonly connector: UpstreamTlsConnector },
+  ): UpstreamDispatcher {
     const key = JSON.stringify([
       settings.connectTimeoutMs,
       settings.maxConnections ?? null,
       settings.idleTimeoutMs ?? null,
       settings.maxRequestsPerConnection ?? null,
+      tls?.key ?? null,
     ]);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
@@ -93,6 +137,7 @@ export class UpstreamPools {
           upstreamMaxRequestsPerConnection: settings.maxRequestsPerConnection,
         },
         this.#chosen,
+        tls?.connector,
       );
       this.#pools.set(key, pool);
     }
@@ -130,6 +175,11 @@ export interface ProxyListenerOptions {
   readonly downstreamKeepAliveMs: number;
   /** Read per malformed request, so a reload may change it. */
   readonly maxMalformedPerSecond: () => number;
+  /**
+   * Mesh mTLS on this listener (a sidecar's inbound side): each connection is taken as the
+   * mode says (InboundTlsAcceptor); absent: plaintext only, as before.
+   */
+  readonly inboundTls?: InboundTlsOptions | undefined;
 }
 
 /**
@@ -173,6 +223,11 @@ function createDownstreamServer(
  */
 export class ProxyListener {
   readonly #server: Server & { closeIdleConnections(): void };
+  /** What listens: the HTTP server itself, or (mTLS) a TCP server handing it connections. */
+  readonly #listening: Server;
+  readonly #acceptor: InboundTlsAcceptor | undefined;
+  /** mTLS: every accepted TCP connection, until it closes (also those not handed over yet). */
+  readonly #raw = new Set<Socket>();
   readonly #sockets = new Set<Socket>();
   /** Malformed requests per client address in the current second. */
   #malformed = new Map<string, number>();
@@ -219,11 +274,29 @@ export class ProxyListener {
     });
     this.#window = setInterval(() => (this.#malformed = new Map()), 1_000);
     this.#window.unref();
+    const tls = options.inboundTls;
+    if (tls === undefined) {
+      this.#listening = server;
+      this.#acceptor = undefined;
+      return;
+    }
+    // The HTTP server never listens: it is given the connections the acceptor lets through,
+    // TLS sockets (verified) or plaintext ones, as node's https server is given its TLS sockets.
+    const handOver = (socket: Socket): void => void server.emit('connection', socket);
+    const acceptor = new InboundTlsAcceptor(tls, handOver);
+    this.#acceptor = acceptor;
+    const front = new NetServer({ allowHalfOpen: true, noDelay: true });
+    front.on('connection', (raw: Socket) => {
+      this.#raw.add(raw);
+      raw.once('close', () => this.#raw.delete(raw));
+      acceptor.accept(raw, handOver);
+    });
+    this.#listening = front;
   }
 
   /** Listens on `host:port` (port 0: any free one); answers `http://host:port`. */
   listen(hp: string): Promise<string> {
-    return listen(this.#server, hp);
+    return listen(this.#listening, hp);
   }
 
   /** Open downstream connections. */
@@ -238,6 +311,7 @@ export class ProxyListener {
   stopAccepting(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (this.#listening !== this.#server) this.#listening.close();
     this.#server.close();
     this.#server.closeIdleConnections();
   }
@@ -263,6 +337,8 @@ export class ProxyListener {
   destroy(): void {
     this.stopAccepting();
     clearInterval(this.#window);
+    this.#acceptor?.close();
     for (const s of this.#sockets) s.destroy();
+    for (const s of this.#raw) s.destroy();
   }
 }

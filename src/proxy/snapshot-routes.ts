@@ -28,7 +28,7 @@ import type {
   SnapshotStringMatch,
 } from '../protocol/mesh/snapshot.js';
 import { compileUserRegex } from '../protocol/user-regex.js';
-import { Cluster, newPolicyCounts, type HashOn } from './cluster.js';
+import { Cluster, newPolicyCounts, type ClusterOptions, type HashOn } from './cluster.js';
 import type { Filter } from './filter.js';
 import { ClusterLimits, connectionPoolProblems } from './filters/connection-pool/cluster-limits.js';
 import { createFaultFilter, faultProblems } from './filters/fault/fault-filter.js';
@@ -87,6 +87,17 @@ export interface SnapshotRoutesDeps {
    * requests in flight).
    */
   readonly dispatcherFor?: ((pool: UpstreamPoolSettings) => UpstreamDispatcher) | undefined;
+  /**
+   * Mesh mTLS (a sidecar with an identity): how a cluster's instances are reached, per instance
+   * (mTLS to those with a sidecar, per the cluster's `tls`); absent: plaintext, and a cluster
+   * whose `tls.mode` is ISTIO_MUTUAL is refused.
+   */
+  readonly endpointTransport?:
+    | ((
+        cluster: SnapshotCluster,
+        pool: UpstreamPoolSettings | undefined,
+      ) => ClusterOptions['endpointTransport'])
+    | undefined;
 }
 
 /** The settings of a cluster's own upstream pool. */
@@ -422,6 +433,12 @@ function buildClusters(
     }
     const before = problems.length;
     refusedClusterFeatures(c, options, deps.dispatcherFor !== undefined, field, problems);
+    if (c.tls !== undefined && c.tls.mode !== 'DISABLE' && c.tls.mode !== 'ISTIO_MUTUAL')
+      problems.push(`${field}.tls.mode: must be DISABLE or ISTIO_MUTUAL`);
+    else if (c.tls?.mode === 'ISTIO_MUTUAL' && deps.endpointTransport === undefined)
+      problems.push(
+        `${field}.tls.mode: ISTIO_MUTUAL needs this ${options.proxy}'s mTLS identity (a certificate from the mesh CA), and it has none`,
+      );
     const { balancer, hashOn } = balancerOf(c, fallback, field, problems);
     const outlierDetection = outliersOf(c, options.outlierDetection, field, problems);
     const endpoints = endpointsOf(c, field, problems);
@@ -458,6 +475,7 @@ function buildClusters(
         : [pool.maxConnections, pool.maxPendingRequests, pool.maxRequests, pool.maxRetries],
       c.rateLimit ?? null,
       c.cache ?? null,
+      c.tls?.mode ?? null,
     ]);
     const cluster =
       deps.previous?.get(key) ??
@@ -510,6 +528,7 @@ function newCluster(
     ...(pool !== undefined && deps.dispatcherFor !== undefined
       ? { dispatcher: deps.dispatcherFor(pool), connectTimeoutMs: pool.connectTimeoutMs }
       : {}),
+    endpointTransport: deps.endpointTransport?.(c, pool),
   });
 }
 

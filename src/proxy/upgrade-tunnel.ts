@@ -4,6 +4,7 @@
  * flow both ways until either side closes.
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errors, isMeshError } from '../core/errors.js';
 import type { DownstreamSocket, ExchangeContext, ProxyRequestHead } from './contract.js';
@@ -38,9 +39,15 @@ export function tunnelUpgrade(
     rawReply(socket, replyFor(routeNotFound(input)));
     return;
   }
-  const exchange = new UpgradeExchange(req, target.path);
+  const exchange = new UpgradeExchange(req, target.path, target.host);
   const cluster = route.pickCluster();
-  for (const f of cluster.chain(route.filtersFor?.(cluster) ?? route.filters)) {
+  // The listener's own filters first, as for a request (a sidecar's inbound side: the caller's
+  // verified identity headers, its policy hook, its rate limit): a tunnel is no way around them.
+  const filters = [
+    ...(engine.options.filters ?? []),
+    ...cluster.chain(route.filtersFor?.(cluster) ?? route.filters),
+  ];
+  for (const f of filters) {
     const status = f.onRequest?.(exchange);
     if (status === undefined || status === 'continue') continue;
     // A fault delay does not hold a tunnel (its abort, if drawn, still answers).
@@ -67,9 +74,14 @@ export function tunnelUpgrade(
       exchange.remove,
       true,
     );
+    // mTLS to a sidecar: the handshake's connection is the transport's (verified TLS).
+    const transport = cluster.transportOf(endpoint);
     const upstream = httpRequest({
       host: endpoint.address,
       port: endpoint.port,
+      ...(transport === undefined
+        ? {}
+        : { createConnection: () => transport.connect(endpoint.address, endpoint.port) as Socket }),
       method: req.method,
       path: exchange.path,
       headers,
@@ -127,13 +139,15 @@ class UpgradeExchange implements FilterExchange {
   readonly method: string;
   readonly socket: DownstreamSocket;
   readonly headers: IncomingHttpHeaders;
+  readonly authority: string;
   path: string;
   extra: RequestHeaderExtras | undefined;
   remove: Set<string> | undefined;
-  constructor(req: ProxyRequestHead, path: string) {
+  constructor(req: ProxyRequestHead, path: string, authority: string) {
     this.method = req.method ?? 'GET';
     this.socket = req.socket;
     this.headers = req.headers;
+    this.authority = authority;
     this.path = path;
   }
   setRequestHeader(name: string, value: string): void {

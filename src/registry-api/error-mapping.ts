@@ -19,6 +19,7 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ERROR_CODES.BAD_REQUEST]: 400,
   [ERROR_CODES.HOST_NOT_ALLOWED]: 403,
   [ERROR_CODES.ORIGIN_NOT_ALLOWED]: 403,
+  [ERROR_CODES.ACL_DENIED]: 403,
   [ERROR_CODES.TOO_MANY_CONNECTIONS]: 429,
   [ERROR_CODES.REQUEST_TIMEOUT]: 408,
   [ERROR_CODES.URI_TOO_LONG]: 414,
@@ -36,7 +37,6 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ERROR_CODES.STORE_UNAVAILABLE]: 503,
   [ERROR_CODES.TIMEOUT]: 504,
   [ERROR_CODES.MESH_PROXY_NOT_CONNECTED]: 404,
-  [ERROR_CODES.ACL_PERMISSION_DENIED]: 403,
 };
 
 /** Fastify's own errors that reach the handler before ours run: the status and code answered. */

@@ -3,7 +3,9 @@
  * metrics; errors mapped once per API.
  */
 import type { Socket } from 'node:net';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import { errors } from '../core/errors.js';
@@ -24,7 +26,7 @@ import { ACLS_DISABLED } from '../registry/acl/acl-contract.js';
 import { ACL_CLASSIFIED_ROUTES, aclRouteRules } from './acl/acl-route-rules.js';
 import { installRequestAcl, type ApiAclResolver } from './acl/request-acl.js';
 import { installAuditLog, type AuditSink } from './audit-log.js';
-import { capConnectionsPerClient } from './connection-cap.js';
+import { createConnectionCap } from './connection-cap.js';
 
 export interface ApiServerOptions {
   readonly registry: CatalogFacade;
@@ -58,6 +60,39 @@ export interface ApiServerOptions {
   readonly audit?: AuditSink;
   /** Concurrent connections one client IP may hold (0 or omitted: no cap). */
   readonly httpMaxConnsPerClient?: number;
+  /**
+   * Serve HTTPS instead of HTTP on the server `listen` opens (the agent's `http: off`); an HTTPS
+   * listener beside a plain one is {@link addHttpsListener}'s.
+   */
+  readonly https?: ApiTlsOptions;
+}
+
+/**
+ * The API's TLS: its certificate and key (PEM), and for client verification the CAs to check
+ * client certificates against with `requestCert` and `rejectUnauthorized` (the agent's
+ * `tls.verifyIncoming`).
+ */
+export type ApiTlsOptions = Pick<
+  TlsOptions,
+  'cert' | 'key' | 'ca' | 'requestCert' | 'rejectUnauthorized'
+>;
+
+/** What node's server takes for every listener of the API, plain or TLS. */
+const SERVER_OPTIONS = Object.freeze({
+  // Missing Host is refused by the request guard, in the API's error shape.
+  requireHostHeader: false,
+  maxHeaderSize: LIMITS.maxHeaderBytes,
+});
+/** fastify's own default for the servers it makes; an HTTPS listener of ours gets the same. */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** An HTTPS server with the API's server options, handing requests to `handler`. */
+function apiHttpsServer(tls: ApiTlsOptions, handler: RequestHandler): HttpsServer {
+  const server = createHttpsServer({ ...SERVER_OPTIONS, ...tls }, handler);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  return server;
 }
 
 /** Headers a page allowed by `allowedOrigins` may read and send (CORS). */
@@ -109,16 +144,52 @@ function answerClientError(
   );
 }
 
+/** The connection cap of each API server, for the HTTPS listener added beside it. */
+const connectionCaps = new WeakMap<FastifyInstance, (server: HttpsServer) => void>();
+
+/**
+ * Adds an HTTPS listener serving the same routes as `app` (its hooks, guard and error shapes
+ * too), beside the one `app.listen` opens; call it before the app starts. It stops accepting
+ * when `app` closes and `app.close()` waits for its connections as for the main server's. The
+ * caller listens on it once `app` is ready (`await app.ready()`), and may swap its certificate
+ * with `setSecureContext`.
+ */
+export function addHttpsListener(app: FastifyInstance, options: ApiTlsOptions): HttpsServer {
+  const server = apiHttpsServer(options, (req, res) => app.routing(req, res));
+  server.on('clientError', answerClientError);
+  // The per-client connection cap counts this listener's connections with the main one's.
+  connectionCaps.get(app)?.(server);
+  let closed: Promise<void> = Promise.resolve();
+  app.addHook('preClose', (done) => {
+    if (server.listening) closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    done();
+  });
+  app.addHook('onClose', async () => {
+    await closed;
+  });
+  return server;
+}
+
+/** The new certificate (and client CAs) for an HTTPS server's new connections. */
+export function setApiTls(server: HttpsServer, options: ApiTlsOptions): void {
+  server.setSecureContext(options as SecureContextOptions);
+}
+
 /** Builds the HTTP server (not listening yet). */
 export function createApiServer(options: ApiServerOptions): FastifyInstance {
   const log = (options.logger ?? silentLogger).child({ component: 'registry-api' });
+  const httpsOnly = options.https;
   const app = Fastify({
     logger: false,
     bodyLimit: LIMITS.maxBodyBytes,
     // Catalog ids may contain ':' and '.', and keys contain '/'; keep paths verbatim.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: LIMITS.maxParamLength },
-    // Missing Host is refused by the request guard, in the API's error shape.
-    http: { requireHostHeader: false, maxHeaderSize: LIMITS.maxHeaderBytes },
+    http: SERVER_OPTIONS,
+    // HTTPS only: the server fastify listens with is ours, over TLS (fastify types its instance
+    // by the server kind; the API is the same on both).
+    ...(httpsOnly === undefined
+      ? {}
+      : { serverFactory: (handler: RequestHandler) => apiHttpsServer(httpsOnly, handler) }),
     clientErrorHandler: answerClientError,
     frameworkErrors: (err, req, reply) => sendError(req, reply, err),
     // On close, Node closes idle keep-alive connections and waits for in-flight requests; the
@@ -129,7 +200,9 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     forceCloseConnections: false,
   });
 
-  capConnectionsPerClient(app.server, options.httpMaxConnsPerClient ?? 0, options.metrics);
+  const cap = createConnectionCap(options.httpMaxConnsPerClient ?? 0, options.metrics);
+  cap?.(app.server);
+  if (cap !== undefined) connectionCaps.set(app, cap);
 
   // Every body arrives as raw bytes whatever its Content-Type; routes decide how to parse it.
   app.removeAllContentTypeParsers();

@@ -11,6 +11,7 @@ import {
   type OptionSources,
 } from '../config/config-sources.js';
 import { validateOptions } from '../config/validate-options.js';
+import { registryTlsFileProblems } from '../client/tls-files.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { printable, serviceNameSchema } from '../protocol/registration.js';
 import { LIMITS } from '../protocol/limits.js';
@@ -160,11 +161,11 @@ export const sidecarOptionsSchema = z
     address: z.string().min(1).max(LIMITS.maxAddressLength).optional(),
     /** Registry agent URLs (any of them answers). */
     registry: z.array(z.string().url('must be a URL like http://127.0.0.1:8500')).min(1),
-    /**
-     * The ACL token the sidecar sends the agent (registration, heartbeats, push stream, ACKs):
-     * `service "<service>" { policy = "write" }` and `mesh = "read"` (docs/security.md).
-     */
-    token: z.string().min(1).max(256).optional(),
+    /** PEM CA an `https://` registry's certificate is checked against (docs/security.md). */
+    registryCaFile: z.string().min(1).optional(),
+    /** PEM client certificate for an agent that requires one, with `registryKeyFile`. */
+    registryCertFile: z.string().min(1).optional(),
+    registryKeyFile: z.string().min(1).optional(),
     /** Where the last good snapshot is kept (started from when no agent answers). */
     dataDir: z.string().min(1),
     meta: metaSchema,
@@ -179,6 +180,22 @@ export const sidecarOptionsSchema = z
     /** SIGTERM: the app may take this long to exit before it gets SIGKILL. */
     appStopTimeoutMs: z.number().int().min(0).max(600_000),
     logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
+    /**
+     * Mesh mTLS (issue 20): `auto` gets a certificate for the service from the agent's CA when
+     * the agent has one, before the listeners take traffic; `off` never asks.
+     */
+    mtls: z.enum(['auto', 'off'], { error: 'must be auto or off' }),
+    /**
+     * `auto`: how long the start waits for the agent's CA (roots, then the first leaf). No agent
+     * in that time: the sidecar runs without mTLS and says so; a CA that answered but signed
+     * nothing in that time: the start fails.
+     */
+    mtlsStartTimeoutMs: z.number().int().min(0).max(600_000),
+    /**
+     * An ACL token sent to the agent as `X-Consul-Token` (registration, certificate signing).
+     * With ACLs on, it must allow writing the service (docs/security.md). Never logged.
+     */
+    token: z.string().min(1).max(256).optional(),
     /** The app to run (`-- CMD ARGS...`): started once the sidecar is ready. */
     command: z.array(z.string()).max(1_000),
   })
@@ -211,6 +228,8 @@ export const DEFAULT_SIDECAR_OPTIONS = Object.freeze({
   drainTimeoutMs: 10_000,
   appStopTimeoutMs: 10_000,
   logLevel: 'info',
+  mtls: 'auto',
+  mtlsStartTimeoutMs: 5_000,
   command: Object.freeze([]),
 });
 
@@ -229,7 +248,9 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__ADMIN: { key: 'admin', type: 'string' },
   MESHWORK_SIDECAR__ADDRESS: { key: 'address', type: 'string' },
   MESHWORK_SIDECAR__REGISTRY: { key: 'registry', type: 'list' },
-  MESHWORK_SIDECAR__TOKEN: { key: 'token', type: 'string' },
+  MESHWORK_SIDECAR__REGISTRY_CA_FILE: { key: 'registryCaFile', type: 'string' },
+  MESHWORK_SIDECAR__REGISTRY_CERT_FILE: { key: 'registryCertFile', type: 'string' },
+  MESHWORK_SIDECAR__REGISTRY_KEY_FILE: { key: 'registryKeyFile', type: 'string' },
   MESHWORK_SIDECAR__DATA_DIR: { key: 'dataDir', type: 'string' },
   MESHWORK_SIDECAR__META: { key: 'meta', type: 'list' },
   MESHWORK_SIDECAR__TAGS: { key: 'tags', type: 'list' },
@@ -250,6 +271,9 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__DRAIN_TIMEOUT_MS: { key: 'drainTimeoutMs', type: 'number' },
   MESHWORK_SIDECAR__APP_STOP_TIMEOUT_MS: { key: 'appStopTimeoutMs', type: 'number' },
   MESHWORK_SIDECAR__LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  MESHWORK_SIDECAR__MTLS: { key: 'mtls', type: 'string' },
+  MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS: { key: 'mtlsStartTimeoutMs', type: 'number' },
+  MESHWORK_SIDECAR__TOKEN: { key: 'token', type: 'string' },
 };
 
 const portOf = (hp: string): number => Number(hp.slice(hp.lastIndexOf(':') + 1));
@@ -278,6 +302,7 @@ function semanticProblems(o: SidecarOptions): string[] {
   });
   if (o.health.timeoutMs > o.health.intervalMs)
     problems.push('health.timeoutMs: must not exceed health.intervalMs');
+  problems.push(...registryTlsFileProblems(o));
   return problems;
 }
 

@@ -2,8 +2,8 @@
  * @module startSidecarProxy: the sidecar's data path. An OUTBOUND listener (the app's calls to
  * other services, routed by Host, absolute-form target or a fixed `--upstream` port through the
  * snapshot's routes, with the egress policy for hosts the mesh does not know) and an INBOUND
- * listener (other sidecars' calls, forwarded to the app on loopback, under the snapshot's inbound
- * rate limit), both on the shared proxy engine, fed by the control plane's MeshSnapshots (applied whole or refused). Registration,
+ * listener (other sidecars' calls, forwarded to the app on loopback, under the snapshot's
+ * AuthorizationPolicies and inbound rate limit), both on the shared proxy engine, fed by the control plane's MeshSnapshots (applied whole or refused). Registration,
  * health checks, the app's lifecycle and the admin port are the `meshwork sidecar` command's.
  */
 import { networkInterfaces } from 'node:os';
@@ -31,6 +31,15 @@ import { ProxyEngine } from '../proxy/engine.js';
 import { replyFor } from '../proxy/error-reply.js';
 import type { Filter, FilterExchange } from '../proxy/filter.js';
 import {
+  AuthorizationCounts,
+  createAuthorizationFilter,
+  registerAuthorizationMetrics,
+} from '../proxy/filters/authorization/authorization-filter.js';
+import {
+  compileAuthorization,
+  isAuthorizationProblems,
+} from '../proxy/filters/authorization/authorization-policy.js';
+import {
   createLocalRateLimitFilter,
   localRateLimitProblems,
 } from '../proxy/filters/local-rate-limit/local-rate-limit-filter.js';
@@ -47,9 +56,16 @@ import {
   buildSnapshotRoutes,
   type SnapshotRouteOptions,
   type SnapshotRoutes,
+  type SnapshotRoutesDeps,
   type UpstreamPoolSettings,
 } from '../proxy/snapshot-routes.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
+import type { EndpointTransport } from '../proxy/cluster.js';
+import { MeshTlsConnector, type InboundTlsOptions, type MeshTlsCount } from '../proxy/mesh-tls.js';
+import { peerIdentity } from '../proxy/peer-identity.js';
+import { parseSpiffeId, spiffeId } from '../protocol/mesh/ca.js';
+import type { MtlsMode } from '../protocol/mesh/specs.js';
+import { Counter } from 'prom-client';
 import type { MeshTlsIdentity } from '../proxy/tls-identity.js';
 import { splitOriginalDestination, type OriginalDestinationSplit } from './original-destination.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -62,6 +78,22 @@ import { createMetricsRegistry } from '../telemetry/metrics.js';
  * name.
  */
 export const SOURCE_SERVICE_HEADER = 'x-meshwork-source-service';
+
+/**
+ * The header that tells the app the verified identity of its caller: the SPIFFE principal of the
+ * client certificate of an mTLS connection (`cluster.local/ns/default/sa/orders`). Set by the
+ * inbound sidecar from the handshake only; a value a client sent is always removed, and a
+ * plaintext request has none.
+ */
+export const SOURCE_PRINCIPAL_HEADER = 'x-meshwork-source-principal';
+
+/**
+ * Auto mTLS: an instance registered with this meta (by `meshwork sidecar`, when its sidecar has
+ * an identity) is reached over mTLS by other sidecars, as Istio's `security.istio.io/tlsMode:
+ * istio` label does.
+ */
+export const TLS_MODE_META = 'tls-mode';
+export const TLS_MODE_ISTIO = 'istio';
 
 /** What the data path runs with; the `meshwork sidecar` command builds it from its options. */
 export interface SidecarProxyOptions {
@@ -97,13 +129,14 @@ export interface SidecarProxyOptions {
   readonly outlierDetection?: Readonly<Record<string, unknown>>;
   readonly panicThresholdPercent?: number;
   /**
-   * Issue 20 (mTLS): the sidecar's leaf, key and trust bundle (its identity manager). Not
-   * supported yet: start refuses it.
+   * Issue 20 (mTLS): the sidecar's leaf, key and trust bundle (its identity manager). Present:
+   * the inbound side takes mTLS per the snapshot's PeerAuthentication and the outbound side
+   * originates mTLS to sidecars; absent: plaintext only, and STRICT is refused (NACK).
    */
   readonly tls?: MeshTlsIdentity;
   /**
-   * Issue 20 (authorization): asked once per inbound request before it goes to the app; a
-   * MeshError is answered (replyFor) instead. MUST NOT throw.
+   * Asked once per inbound request the snapshot's AuthorizationPolicies let through, before it
+   * goes to the app; a MeshError is answered (replyFor) instead. MUST NOT throw.
    */
   readonly inboundPolicy?: (req: FilterExchange) => MeshError | undefined;
 }
@@ -151,6 +184,8 @@ export interface RunningSidecarProxy {
   close(): Promise<boolean>;
   /** Requests in flight, both directions. */
   readonly activeRequests: number;
+  /** The data path speaks mTLS (it was given an identity): register with TLS_MODE_META. */
+  readonly mtls: boolean;
 }
 
 export interface SidecarProxyDeps {
@@ -233,8 +268,8 @@ function singleRouteSnapshot(
   };
 }
 
-/** The parts of an inbound side the sidecar cannot run yet: each a problem. */
-function inboundProblems(snapshot: MeshSnapshot, service: string): string[] {
+/** The parts of an inbound side the sidecar cannot run (without an identity): each a problem. */
+function inboundProblems(snapshot: MeshSnapshot, service: string, mtls: boolean): string[] {
   const problems: string[] = [];
   if (snapshot.proxy.kind !== 'sidecar')
     problems.push(`proxy.kind: "${snapshot.proxy.kind}" snapshot sent to a sidecar`);
@@ -244,17 +279,14 @@ function inboundProblems(snapshot: MeshSnapshot, service: string): string[] {
     );
   const inbound = snapshot.inbound;
   if (inbound === undefined) return problems;
-  const later = 'not implemented by the sidecar yet (refused rather than ignored)';
   if (inbound.rateLimit !== undefined)
     problems.push(...localRateLimitProblems(inbound.rateLimit, 'inbound.rateLimit'));
-  if (inbound.mtls === 'STRICT') problems.push(`inbound.mtls: STRICT mTLS is ${later} (issue 20)`);
+  const noIdentity =
+    'needs an mTLS identity (a certificate from the mesh CA) and this sidecar has none: it cannot honour it';
+  if (!mtls && inbound.mtls === 'STRICT') problems.push(`inbound.mtls: STRICT ${noIdentity}`);
   for (const [port, mode] of Object.entries(inbound.portLevelMtls ?? {}))
-    if (mode === 'STRICT')
-      problems.push(`inbound.portLevelMtls.${port}: STRICT mTLS is ${later} (issue 20)`);
-  if (inbound.authorization.length > 0)
-    problems.push(
-      `inbound.authorization: AuthorizationPolicy (${inbound.authorization.map((a) => a.key).join(', ')}) is ${later} (issue 20)`,
-    );
+    if (!mtls && mode === 'STRICT')
+      problems.push(`inbound.portLevelMtls.${port}: STRICT ${noIdentity}`);
   return problems;
 }
 
@@ -272,8 +304,6 @@ export async function startSidecarProxy(
   logger: Logger,
   deps: SidecarProxyDeps = {},
 ): Promise<RunningSidecarProxy> {
-  if (options.tls !== undefined)
-    throw new TypeError('startSidecarProxy: tls is not supported yet (issue 20)');
   const o = { ...DEFAULT_SIDECAR_PROXY_SETTINGS, ...stripUndefined(options) };
   const log = logger.child({ component: 'sidecar' });
   const clock = deps.clock ?? systemClock;
@@ -338,6 +368,67 @@ export async function startSidecarProxy(
   const timeoutPools = new UpstreamPools(o, chosen);
   const dispatcherFor = (settings: UpstreamPoolSettings): UpstreamDispatcher =>
     timeoutPools.for(settings);
+
+  // mTLS (issue 20): outcomes counted; the outbound side's connectors, one per destination
+  // identity (their session caches shared by every pool to it).
+  const identity = o.tls;
+  const tlsCounter = new Counter({
+    name: 'meshwork_sidecar_mtls_connections_total',
+    help: 'mTLS outcomes per new connection: inbound mtls|plaintext|refused_plaintext|handshake_failed, outbound mtls|resumed|handshake_failed|identity_mismatch',
+    labelNames: ['direction', 'result'],
+    registers: [metricsRegistry],
+  });
+  const countTls: MeshTlsCount = (direction, result, reason) => {
+    tlsCounter.inc({ direction, result });
+    if (result === 'handshake_failed' || result === 'identity_mismatch')
+      log.debug({ direction, result, reason }, 'mTLS refused');
+  };
+  const connectors = new Map<string, MeshTlsConnector>();
+  const transports = new Map<string, EndpointTransport>();
+  /** How the sidecars of `service` in `namespace` are reached: mTLS, their identity checked. */
+  const meshTransport = (
+    id: MeshTlsIdentity,
+    service: string,
+    namespace: string,
+    pool: UpstreamPoolSettings | undefined,
+  ): EndpointTransport => {
+    const expected = spiffeId(id.trustDomain, namespace, service);
+    const key = JSON.stringify([expected, pool ?? null]);
+    let transport = transports.get(key);
+    if (transport === undefined) {
+      let connector = connectors.get(expected);
+      if (connector === undefined) {
+        connector = new MeshTlsConnector(id, expected, service, countTls);
+        connectors.set(expected, connector);
+      }
+      const tls = connector;
+      transport = {
+        dispatcher: timeoutPools.for(pool ?? { connectTimeoutMs: o.connectTimeoutMs }, {
+          key: expected,
+          connector: tls,
+        }),
+        connect: (host, port) => tls.connect(host, port),
+      };
+      transports.set(key, transport);
+    }
+    return transport;
+  };
+  /**
+   * Which instances of a cluster get mTLS: every one (ISTIO_MUTUAL), none (DISABLE), or, by
+   * default (auto mTLS), those registered by a sidecar with an identity (TLS_MODE_META).
+   */
+  const endpointTransport: SnapshotRoutesDeps['endpointTransport'] =
+    identity === undefined
+      ? undefined
+      : (c, pool) => {
+          const mode = c.tls?.mode;
+          if (mode === 'DISABLE') return undefined;
+          const forced = mode === 'ISTIO_MUTUAL';
+          return (i) =>
+            forced || i.meta[TLS_MODE_META] === TLS_MODE_ISTIO
+              ? meshTransport(identity, c.service, i.meta['namespace'] ?? 'default', pool)
+              : undefined;
+        };
 
   // The egress routes: a refusal (REGISTRY_ONLY), and a pass-through per destination (ALLOW_ANY).
   const noRetry = createRetryPolicy({ maxAttempts: 1 });
@@ -420,6 +511,16 @@ export async function startSidecarProxy(
     {
       name: 'source-service',
       onRequest: (x) => {
+        // mTLS: who the caller is comes from its certificate, whatever it claims.
+        const peer = peerIdentity(x.socket);
+        if (peer?.principal !== undefined) {
+          x.setRequestHeader(SOURCE_PRINCIPAL_HEADER, peer.principal);
+          const service = parseSpiffeId(peer.spiffeId ?? '')?.service;
+          if (service !== undefined && SERVICE_NAME.test(service)) {
+            x.setRequestHeader(SOURCE_SERVICE_HEADER, service);
+            return 'continue';
+          }
+        } else x.removeRequestHeader(SOURCE_PRINCIPAL_HEADER);
         const claimed = x.headers[SOURCE_SERVICE_HEADER];
         if (typeof claimed === 'string' && SERVICE_NAME.test(claimed))
           x.setRequestHeader(SOURCE_SERVICE_HEADER, claimed);
@@ -444,6 +545,10 @@ export async function startSidecarProxy(
     if (inboundLimit?.key === key) return inboundLimit;
     return { key, filter: createLocalRateLimitFilter(limit, deps.clock, inboundCounts) };
   };
+  // The snapshot's AuthorizationPolicies, first of all (before the hook and the rate limit):
+  // a denied request reaches nothing else.
+  const authzCounts = new AuthorizationCounts();
+  let authorization: Filter | undefined;
   const policy = o.inboundPolicy;
   if (policy !== undefined)
     inboundFilters.unshift({
@@ -453,6 +558,11 @@ export async function startSidecarProxy(
         return refused === undefined ? 'continue' : replyFor(refused);
       },
     });
+  inboundFilters.unshift({
+    name: 'authorization',
+    onRequest: (x) => authorization?.onRequest?.(x) ?? 'continue',
+  });
+  registerAuthorizationMetrics(metricsRegistry, authzCounts);
 
   const engineFor = (table: RouteMatcher<ProxyRoute>, filters: readonly Filter[]): ProxyEngine =>
     new ProxyEngine({
@@ -471,13 +581,27 @@ export async function startSidecarProxy(
     downstreamKeepAliveMs: o.downstreamKeepAliveMs,
     maxMalformedPerSecond: () => o.maxMalformedPerSecond,
   };
-  const listenerFor = (engine: ProxyEngine): ProxyListener =>
-    new ProxyListener(engine, metrics, listenerOptions, chosen);
+  const listenerFor = (engine: ProxyEngine, inboundTls?: InboundTlsOptions): ProxyListener =>
+    new ProxyListener(engine, metrics, { ...listenerOptions, inboundTls }, chosen);
+  /**
+   * The inbound side's mTLS mode for a new connection: the snapshot's PeerAuthentication, its
+   * port-level mode for the app's port first (Istio keys it by the workload's port);
+   * PERMISSIVE before the first snapshot (Istio's default).
+   */
+  const inboundMode = (): MtlsMode => {
+    const inbound = inForce?.inbound;
+    if (inbound === undefined) return 'PERMISSIVE';
+    const mode = inbound.portLevelMtls?.[String(o.appPort)] ?? inbound.mtls;
+    return mode === 'UNSET' ? 'PERMISSIVE' : mode;
+  };
 
   const outboundListener = listenerFor(
     engineFor({ match: (input) => outboundRoute(input, false) }, [sourceService]),
   );
-  const inboundListener = listenerFor(engineFor(inbound.table, inboundFilters));
+  const inboundListener = listenerFor(
+    engineFor(inbound.table, inboundFilters),
+    identity === undefined ? undefined : { identity, mode: inboundMode, count: countTls },
+  );
   const fixedListeners = o.upstreams.map((u) => ({
     service: u.service,
     listen: u.listen,
@@ -495,14 +619,27 @@ export async function startSidecarProxy(
   const applySnapshot = (snapshot: MeshSnapshot): void => {
     let next: SnapshotRoutes;
     let split: OriginalDestinationSplit;
+    let nextAuthorization: Filter | undefined;
     try {
-      const problems = inboundProblems(snapshot, o.service);
+      const problems = inboundProblems(snapshot, o.service, identity !== undefined);
+      const compiled = compileAuthorization(snapshot.inbound?.authorization ?? []);
+      if (isAuthorizationProblems(compiled)) problems.push(...compiled.problems);
+      else
+        nextAuthorization = compiled.empty
+          ? undefined
+          : createAuthorizationFilter({
+              compiled,
+              destinationPort: o.appPort,
+              counts: authzCounts,
+              logger: log,
+            });
       if (problems.length > 0) throw errors.configInvalid(problems);
       split = splitOriginalDestination(snapshot);
       next = buildSnapshotRoutes(split.routed, routeOptions, {
         ...routeDeps,
         previous: routes?.clusters,
         dispatcherFor,
+        endpointTransport,
       });
     } catch (err) {
       log.warn({ version: snapshot.version, err }, 'snapshot refused: the one in force stays');
@@ -510,6 +647,7 @@ export async function startSidecarProxy(
     }
     routes = next;
     inboundLimit = limitFor(snapshot.inbound?.rateLimit);
+    authorization = nextAuthorization;
     originalDestination = split;
     inForce = snapshot;
     // A ServiceEntry may now cover a host passed through so far, or the mode changed.
@@ -567,6 +705,7 @@ export async function startSidecarProxy(
       const clean = drained.every(Boolean);
       if (!clean) log.warn({ inFlight: metrics.activeRequests }, 'drain deadline passed');
       for (const l of all) l.destroy();
+      for (const c of connectors.values()) c.close();
       await Promise.allSettled([dispatcher.close(), timeoutPools.close()]);
       return clean;
     })());
@@ -583,6 +722,7 @@ export async function startSidecarProxy(
     get activeRequests() {
       return metrics.activeRequests;
     },
+    mtls: identity !== undefined,
   };
 }
 

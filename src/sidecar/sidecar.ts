@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { MeshSubscriber, type MeshSubscriberOptions } from '../client/mesh-subscriber.js';
 import { RegistryClient } from '../client/registry-client.js';
+import { registryTlsOf } from '../client/tls-files.js';
 import { SelfRegistration } from '../client/self-registration.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -21,7 +22,14 @@ import { registeredAddress, type SidecarOptions } from './options.js';
 import { watchMemoryFallbacks, type MemoryFallbackChecks } from './memory-fallbacks.js';
 import { createSidecarAdmin } from './sidecar-admin.js';
 import {
+  startSidecarIdentity,
+  type SidecarIdentity,
+  type SidecarIdentityOptions,
+} from './identity.js';
+import {
   startSidecarProxy,
+  TLS_MODE_ISTIO,
+  TLS_MODE_META,
   type RunningSidecarProxy,
   type SidecarProxyDeps,
 } from './sidecar-proxy.js';
@@ -31,6 +39,11 @@ export const SIDECAR_VERSION = '0.1.0';
 
 /** The id of the TTL check the sidecar heartbeats with the app's health. */
 export const APP_CHECK_ID = 'sidecar-app';
+
+/** Mesh mTLS as the start left it: a certificate in force, or why not. */
+export type SidecarMtls =
+  | { readonly state: 'on'; readonly identity: SidecarIdentity }
+  | { readonly state: 'off'; readonly reason: string };
 
 export interface SidecarDeps {
   /** The data path's dependencies (clock, randomness, HTTP/1 implementation). */
@@ -42,6 +55,10 @@ export interface SidecarDeps {
   readonly probe?: AppProbe;
   /** Stand-ins for the checks of the memory savings (tests). */
   readonly memoryFallbacks?: MemoryFallbackChecks;
+  /** Overrides of the identity manager (tests: a short backoff, a seeded random source). */
+  readonly identity?: Partial<
+    Pick<SidecarIdentityOptions, 'backoff' | 'rotationJitterMs' | 'random' | 'makeCsr'>
+  >;
 }
 
 /** A running sidecar. */
@@ -59,6 +76,8 @@ export interface RunningSidecar {
   readonly app: AppProcess | undefined;
   /** The data path. */
   readonly proxy: RunningSidecarProxy;
+  /** Mesh mTLS: the identity in force, or why there is none. */
+  readonly mtls: SidecarMtls;
   /** Runs the stop sequence (once); resolves like `ended`. */
   stop(reason: string): Promise<number>;
 }
@@ -111,22 +130,55 @@ export async function startSidecar(
     registers: [metrics],
   });
 
-  const dataPath = await startSidecarProxy(
-    {
-      service: options.service,
-      namespace: options.namespace,
-      appHost: options.appHost,
-      appPort: options.appPort,
-      inbound: options.inbound,
-      outbound: options.outbound,
-      upstreams: options.upstreams,
-      connectTimeoutMs: options.connectTimeoutMs,
-      requestTimeoutMs: options.requestTimeoutMs,
-      drainTimeoutMs: options.drainTimeoutMs,
-    },
-    logger,
-    deps.dataPath,
-  );
+  const mtlsGauge = new Gauge({
+    name: 'meshwork_sidecar_mtls_enabled',
+    help: " 1 while the data path serves and originates mesh mTLS with the sidecar's certificate",
+    registers: [metrics],
+  });
+
+  // Short requests: a deregistration on SIGTERM must not hold the stop sequence for long.
+  const registryTls = registryTlsOf(options);
+  const registry = new RegistryClient({
+    addresses: options.registry,
+    timeoutMs: 5_000,
+    tls: registryTls,
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
+  let mtls: SidecarMtls;
+  try {
+    mtls = await startMtls(options, registry, metrics, log, clock, deps);
+  } catch (err) {
+    await registry.close();
+    throw err;
+  }
+  const meshIdentity = mtls.state === 'on' ? mtls.identity : undefined;
+  const served = meshIdentity !== undefined;
+  mtlsGauge.set(served ? 1 : 0);
+
+  let dataPath: RunningSidecarProxy;
+  try {
+    dataPath = await startSidecarProxy(
+      {
+        service: options.service,
+        namespace: options.namespace,
+        appHost: options.appHost,
+        appPort: options.appPort,
+        inbound: options.inbound,
+        outbound: options.outbound,
+        upstreams: options.upstreams,
+        connectTimeoutMs: options.connectTimeoutMs,
+        requestTimeoutMs: options.requestTimeoutMs,
+        drainTimeoutMs: options.drainTimeoutMs,
+        ...(served ? { tls: meshIdentity } : {}),
+      },
+      logger,
+      deps.dataPath,
+    );
+  } catch (err) {
+    if (mtls.state === 'on') mtls.identity.close();
+    await registry.close();
+    throw err;
+  }
   const memoryFallbacks = watchMemoryFallbacks(metrics, log, clock, deps.memoryFallbacks);
 
   // The snapshot in force, where it came from, and when.
@@ -145,8 +197,9 @@ export async function startSidecar(
   };
   const subscriber = new MeshSubscriber({
     registry: options.registry,
-    proxy: identity,
+    registryTls,
     ...(options.token === undefined ? {} : { token: options.token }),
+    proxy: identity,
     dataDir: options.dataDir,
     apply: (snapshot) => {
       try {
@@ -164,6 +217,8 @@ export async function startSidecar(
   const snapshotApplied = new Promise<void>((resolve) => {
     subscriber.on('applied', (snapshot, from) => {
       inForce = { snapshot, from, appliedAt: clock.now() };
+      // A root rotation: the new bundle at once, a leaf from the new root soon.
+      if (mtls.state === 'on') mtls.identity.applyTrust(snapshot.ca);
       snapshotInfo.reset();
       snapshotInfo.set({ version: snapshot.version, from }, 1);
       log.info({ version: snapshot.version, from }, 'snapshot in force');
@@ -184,12 +239,6 @@ export async function startSidecar(
   appHealthGauge.set(0);
 
   const inboundPort = Number(new URL(dataPath.inboundUrl).port);
-  // Short requests: a deregistration on SIGTERM must not hold the stop sequence for long.
-  const registry = new RegistryClient({
-    addresses: options.registry,
-    timeoutMs: 5_000,
-    ...(options.token === undefined ? {} : { token: options.token }),
-  });
   const instance: RegistrationInput = {
     id: instanceId,
     service: options.service,
@@ -202,6 +251,8 @@ export async function startSidecar(
       'app-port': String(options.appPort),
       'sidecar-version': SIDECAR_VERSION,
       protocol: 'http',
+      // Auto mTLS: other sidecars reach this one over mTLS when it has an identity.
+      ...(dataPath.mtls ? { [TLS_MODE_META]: TLS_MODE_ISTIO } : {}),
     },
     source: 'sidecar',
     checks: [
@@ -264,6 +315,7 @@ export async function startSidecar(
       // Outbound worked until the app was gone; now everything closes.
       await subscriber.close();
       await dataPath.close();
+      if (mtls.state === 'on') mtls.identity.close();
       await registry.close();
       const adminClosed = new Promise((r) => admin.close(r));
       admin.closeAllConnections(); // keep-alive clients (a prober) must not hold the exit
@@ -300,6 +352,11 @@ export async function startSidecar(
       from: inForce?.from ?? null,
       appliedAt: inForce?.appliedAt ?? null,
       snapshot: inForce?.snapshot ?? null,
+      // The leaf's public facts (never its key).
+      mtls:
+        mtls.state === 'on'
+          ? { state: 'on', served, ...mtls.identity.info() }
+          : { state: 'off', reason: mtls.reason },
     }),
     quit: () => void shutdown('POST /quitquitquit', undefined),
   });
@@ -309,6 +366,7 @@ export async function startSidecar(
   } catch (err) {
     memoryFallbacks.stop();
     await dataPath.close();
+    if (mtls.state === 'on') mtls.identity.close();
     await registry.close();
     throw err;
   }
@@ -360,6 +418,54 @@ export async function startSidecar(
       return app;
     },
     proxy: dataPath,
+    mtls,
     stop: (reason) => shutdown(reason, undefined),
+  };
+}
+
+/**
+ * `--mtls auto`: the first leaf before the listeners take traffic when the agent has a CA, else
+ * why not (no CA: an older agent; no agent within the wait). Rejects when the CA refused the
+ * sidecar or signed nothing within the wait.
+ */
+async function startMtls(
+  options: SidecarOptions,
+  registry: RegistryClient,
+  metrics: Registry,
+  log: Logger,
+  clock: Clock,
+  deps: SidecarDeps,
+): Promise<SidecarMtls> {
+  if (options.mtls === 'off') {
+    log.info({ mtls: 'off' }, 'mTLS off (--mtls off): plaintext between sidecars');
+    return { state: 'off', reason: 'mtls: off' };
+  }
+  const started = await startSidecarIdentity(
+    {
+      service: options.service,
+      namespace: options.namespace,
+      client: registry,
+      logger: log,
+      clock,
+      metrics,
+      ...deps.identity,
+    },
+    options.mtlsStartTimeoutMs,
+  );
+  if (started.state === 'on') return started;
+  if (started.state === 'no-ca') {
+    log.info(
+      { registry: options.registry },
+      'the agent has no CA (404 on its roots): running without mTLS',
+    );
+    return { state: 'off', reason: 'the agent has no CA' };
+  }
+  log.warn(
+    { registry: options.registry, waitedMs: options.mtlsStartTimeoutMs, error: started.error },
+    'no agent answered for its CA: running without mTLS until restarted',
+  );
+  return {
+    state: 'off',
+    reason: `no agent answered within ${options.mtlsStartTimeoutMs} ms (${started.error})`,
   };
 }

@@ -41,6 +41,8 @@ export async function runCli(
 export interface AgentProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  /** The HTTPS listener's URL, when the args open one (`--https`). */
+  readonly httpsUrl: string | undefined;
   /** The DNS port (UDP and TCP), unless the args turned DNS off. */
   readonly dnsPort: number | undefined;
   /** Everything the agent wrote to stderr so far (pino JSON lines). */
@@ -82,15 +84,19 @@ export async function spawnAgent(
     child.once('exit', (code, signal) => resolve(code ?? signal)),
   );
   const dnsOff = args.some((a, i) => a === 'off' && args[i - 1] === '--dns');
-  const [url, dnsPort] = await new Promise<[string, number | undefined]>((resolve, reject) => {
+  const https = args.some((a, i) => a !== 'off' && args[i - 1] === '--https');
+  const [url, httpsUrl, dnsPort] = await new Promise<
+    [string, string | undefined, number | undefined]
+  >((resolve, reject) => {
     let out = '';
     const onData = (d: Buffer): void => {
       out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = /listening on (https?:\/\/\S+)/.exec(out);
+      const tls = /HTTPS on (https:\/\/\S+)/.exec(out);
       const dns = /DNS on \S+:(\d+) /.exec(out);
-      if (m?.[1] !== undefined && (dnsOff || dns !== null)) {
+      if (m?.[1] !== undefined && (dnsOff || dns !== null) && (!https || tls !== null)) {
         child.stdout?.off('data', onData);
-        resolve([m[1], dns === null ? undefined : Number(dns[1])]);
+        resolve([m[1], tls?.[1], dns === null ? undefined : Number(dns[1])]);
       }
     };
     child.stdout?.on('data', onData);
@@ -98,7 +104,7 @@ export async function spawnAgent(
       reject(new Error(`agent exited (${String(code)}) before listening:\n${err}`)),
     );
   });
-  return { child, url, dnsPort, stderr: () => err, exited, waitForStderr };
+  return { child, url, httpsUrl, dnsPort, stderr: () => err, exited, waitForStderr };
 }
 
 /** A suite's agent process, the env that points the CLI at it, and a temp dir for its files. */

@@ -1,4 +1,10 @@
 /** @module Test helpers: mesh snapshots (MeshSnapshot) built from a few fields, for proxies fed in-process. */
+import { staticCompileCatalog } from '../../src/control-plane/catalog-endpoints.js';
+import { compileSnapshot } from '../../src/control-plane/compile-snapshot.js';
+import { indexMeshResources } from '../../src/control-plane/mesh-index.js';
+import type { InstanceDto } from '../../src/protocol/api-types.js';
+import type { MeshResource } from '../../src/protocol/mesh/resource.js';
+import { fakeStored } from '../../src/testing/fake-mesh-catalog.js';
 import type {
   MeshSnapshot,
   SnapshotCluster,
@@ -53,4 +59,18 @@ export function meshSnapshot(
     clusters,
     egress: { mode: 'ALLOW_ANY' },
   };
+}
+
+/** A sidecar's snapshot compiled by the control plane from `resources` over `instances`. */
+export function compileSidecarSnapshot(
+  service: string,
+  instances: readonly InstanceDto[],
+  resources: readonly MeshResource[],
+): MeshSnapshot {
+  return compileSnapshot({
+    proxy: { id: `${service}-1`, kind: 'sidecar', name: service, namespace: 'default' },
+    index: 1,
+    mesh: indexMeshResources(fakeStored(resources)),
+    catalog: staticCompileCatalog(instances),
+  }).snapshot;
 }

@@ -43,11 +43,13 @@ export async function startTestSidecar(
       admin: '127.0.0.1:0',
       logLevel: 'silent',
       health: { intervalMs: 100, timeoutMs: 100, failuresBeforeCritical: 1, ttlMs: 1_000 },
+      mtlsStartTimeoutMs: 500,
       ...flags,
     },
   });
   return startSidecar(options, silentLogger, {
     subscriber: { startTimeoutMs: 500, backoff: { initialMs: 50, maxMs: 200 } },
+    identity: { backoff: { baseMs: 50, maxMs: 200 } },
     ...deps,
   });
 }

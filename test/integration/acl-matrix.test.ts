@@ -185,6 +185,34 @@ const ROWS: readonly Row[] = [
     // Past the ACL check, an ACK for a proxy without a stream here is a 404.
     expect: [D, 404, D, 404],
   },
+  // Consul Connect intentions (AuthorizationPolicies: mesh rights) and authorize
+  {
+    group: 'intentions',
+    method: 'PUT',
+    path: '/v1/connect/intentions/exact?source=orders&destination=payments',
+    body: { Action: 'allow' },
+    expect: [D, D, D, 200],
+  },
+  { group: 'intentions', method: 'GET', path: '/v1/connect/intentions', expect: [D, 200, D, 200] },
+  {
+    group: 'intentions',
+    method: 'GET',
+    path: '/v1/connect/intentions/check?source=orders&destination=payments',
+    expect: [D, 200, D, 200],
+  },
+  {
+    group: 'intentions',
+    method: 'POST',
+    path: '/v1/agent/connect/authorize',
+    body: { Target: 'payments', ClientCertURI: 'spiffe://cluster.local/ns/default/sa/orders' },
+    expect: [D, D, D, 200],
+  },
+  {
+    group: 'intentions',
+    method: 'DELETE',
+    path: '/v1/connect/intentions/exact?source=orders&destination=payments',
+    expect: [D, D, D, 200],
+  },
   // Consul agent
   {
     group: 'consul agent',

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { MeshSubscriber } from '../../src/client/mesh-subscriber.js';
 import type { CaRootsResponse, LeafSignResponse } from '../../src/protocol/mesh/ca.js';
 import type { AclResolver } from '../../src/registry/acl/acl-contract.js';
@@ -128,6 +129,48 @@ describe('mesh CA on a real agent', () => {
     }
     const empty = await http(agent.url, 'POST', '/api/v1/mesh/ca/leaf');
     assert.equal(empty.status, 400, empty.text);
+  });
+
+  it('answers any body with 400 (never a 500 or a crash): strings, JSON values, CSR-shaped fields', async () => {
+    const good = (await makeCsr()).pem;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.json({ maxDepth: 3 }),
+          fc
+            .record(
+              {
+                csr: fc.oneof(
+                  fc.string({ maxLength: 200 }),
+                  fc.constant(good.slice(0, good.length - 40)),
+                  fc.constant(good.replace(/[A-Za-z]/, '*')),
+                  fc.anything({ maxDepth: 1 }),
+                ),
+                service: fc.oneof(fc.string({ maxLength: 70 }), fc.anything({ maxDepth: 1 })),
+                namespace: fc.oneof(fc.string({ maxLength: 70 }), fc.anything({ maxDepth: 1 })),
+              },
+              { requiredKeys: [] },
+            )
+            .map((o) => JSON.stringify(o)),
+        ),
+        async (body) => {
+          for (const path of ['/api/v1/mesh/ca/leaf', '/api/v1/mesh/ca/rotate']) {
+            const r = await http(agent.url, 'POST', path, body, {
+              'content-type': 'application/json',
+            });
+            // A rotate body that happens to be {} or {"overlap":"<duration>"} is a rotation.
+            if (path.endsWith('rotate') && r.status === 200) continue;
+            assert.equal(r.status, 400, `${path} ${JSON.stringify(body)}: ${r.text}`);
+            assert.match(r.body.error.code, /^MESHWORK_ERR_API_(VALIDATION|MALFORMED_BODY)$/);
+          }
+        },
+      ),
+      { seed: 20, numRuns: 150 },
+    );
+    // The agent still signs afterwards.
+    const r = await http(agent.url, 'POST', '/api/v1/mesh/ca/leaf', { csr: good, service: 'a' });
+    assert.equal(r.status, 200, r.text);
   });
 
   it('keeps the root key out of every KV read, and refuses writes to its key', async () => {

@@ -15,6 +15,7 @@ import { startTestApp, startTestSidecar, type TestApp } from '../helpers/sidecar
 import { until } from '../helpers/until.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
 import { SIDECAR_VERSION } from '../../src/sidecar/sidecar.js';
+import { TLS_MODE_ISTIO, TLS_MODE_META } from '../../src/sidecar/sidecar-proxy.js';
 
 describe('sidecar control side', () => {
   let agent: TestAgent;
@@ -69,6 +70,8 @@ describe('sidecar control side', () => {
         'app-port': String(app.port),
         'sidecar-version': SIDECAR_VERSION,
         protocol: 'http',
+        // The agent has a CA: the sidecar got a leaf and tells callers it speaks mTLS.
+        [TLS_MODE_META]: TLS_MODE_ISTIO,
       });
       assert.equal(passing.source, 'sidecar');
 

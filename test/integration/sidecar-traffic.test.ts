@@ -7,9 +7,6 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { staticCompileCatalog } from '../../src/control-plane/catalog-endpoints.js';
-import { compileSnapshot } from '../../src/control-plane/compile-snapshot.js';
-import { indexMeshResources } from '../../src/control-plane/mesh-index.js';
 import { errors } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
@@ -22,9 +19,8 @@ import {
   type RunningSidecarProxy,
   type SidecarProxyOptions,
 } from '../../src/sidecar/sidecar-proxy.js';
-import type { MeshTlsIdentity } from '../../src/proxy/tls-identity.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
-import { fakeInstance, fakeResource, fakeStored } from '../../src/testing/fake-mesh-catalog.js';
+import { fakeInstance, fakeResource } from '../../src/testing/fake-mesh-catalog.js';
 import {
   call,
   describeOnEachHttp1,
@@ -32,6 +28,7 @@ import {
   until,
   type Upstream,
 } from '../helpers/gateway.js';
+import { compileSidecarSnapshot as compileFor } from '../helpers/mesh-snapshot.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
 const BASE: SidecarProxyOptions = {
@@ -46,20 +43,6 @@ const BASE: SidecarProxyOptions = {
   requestTimeoutMs: 5_000,
   drainTimeoutMs: 2_000,
 };
-
-/** Sidecar A's snapshot from `resources` over the catalog `instances`. */
-function compileFor(
-  service: string,
-  instances: readonly InstanceDto[],
-  resources: readonly MeshResource[],
-): MeshSnapshot {
-  return compileSnapshot({
-    proxy: { id: `${service}-1`, kind: 'sidecar', name: service, namespace: 'default' },
-    index: 1,
-    mesh: indexMeshResources(fakeStored(resources)),
-    catalog: staticCompileCatalog(instances),
-  }).snapshot;
-}
 
 const SUBSETS = fakeResource('DestinationRule', 'payments', {
   host: 'payments',
@@ -387,7 +370,10 @@ describeOnEachHttp1('sidecar data path', (http1) => {
         service: 'orders',
         mtls: 'STRICT',
         authorization: [
-          { key: 'AuthorizationPolicy/default/deny-all', spec: { action: 'DENY', rules: [{}] } },
+          {
+            key: 'AuthorizationPolicy/default/ext-authz',
+            spec: { action: 'CUSTOM', provider: { name: 'opa' }, rules: [{}] },
+          },
         ],
       },
     };
@@ -399,7 +385,13 @@ describeOnEachHttp1('sidecar data path', (http1) => {
           problems.some((p) => p.startsWith('inbound.mtls: STRICT')),
           String(problems),
         );
-        assert.ok(problems.some((p) => p.includes('AuthorizationPolicy/default/deny-all')));
+        // CUSTOM is out of scope: refused, naming the policy (issue 20).
+        assert.ok(
+          problems.some((p) =>
+            /AuthorizationPolicy\/default\/ext-authz: spec\.action: CUSTOM .*not supported/.test(p),
+          ),
+          String(problems),
+        );
         return true;
       },
     );
@@ -444,13 +436,6 @@ describe('sidecar data path: the inbound policy hook (issue 20 plugs authorizati
       await b.close();
       await app.close();
     }
-  });
-
-  it('refuses a TLS context until mTLS is built (issue 20)', async () => {
-    await assert.rejects(
-      startSidecarProxy({ ...BASE, tls: {} as MeshTlsIdentity }, silentLogger),
-      /tls/,
-    );
   });
 });
 

@@ -18,7 +18,14 @@ const help = `Usage: meshwork agent [flags]
 Runs the registry agent: the catalog, health checks and the HTTP API.
 
 Flags:
-  --http <host:port>    HTTP API address (default 127.0.0.1:8500; port 0 picks one)
+  --http <host:port|off>  HTTP API address (default 127.0.0.1:8500; port 0 picks one); off
+                        serves the API over HTTPS only
+  --https <host:port|off>  HTTPS API address, beside --http or alone (default off; Consul's
+                        port is 8501): the same API over TLS with --tls-cert-file
+  --tls-cert-file <pem> certificate the HTTPS API serves (leaf first, then its chain)
+  --tls-key-file <pem>  its private key (unencrypted PEM)
+  --tls-ca-file <pem>   CA bundle client certificates are checked against
+  --tls-verify-incoming require a client certificate signed by --tls-ca-file on HTTPS
   --allowed-hosts <names>  comma-separated Host names the API answers besides IP addresses,
                         localhost and the hostname ("*.domain" for a domain, "*" for any)
   --allowed-origins <origins>  comma-separated origins of web pages that may call the API
@@ -34,6 +41,8 @@ Flags:
   --datacenter <dc>     Datacenter the Consul API reports (default dc1)
   --consul-legacy-verbs <true|false>  accept GET on Consul write endpoints, as python-consul
                         0.7 sends them (default true; browser requests are refused anyway)
+  --trust-domain <td>   SPIFFE trust domain of the mesh CA's leaves (default cluster.local)
+  --ca-leaf-ttl <dur>   Lifetime of the leaf certificates the mesh CA signs (default 24h)
   --acl-default-policy <allow|deny>  turn registry ACLs on, with this policy where no rule of a
                         token matches (docs/security.md, "Registry ACLs"); deny is the safe one
   --acl-enabled         turn registry ACLs on (default policy: allow, as Consul's)
@@ -41,28 +50,36 @@ Flags:
   --audit-log <file|->  append a JSON line per write to <file> ("-": the agent's log)
   --http-max-conns-per-client <n>  concurrent connections one client IP may hold (default 200;
                         0: no cap); past it a connection is answered 429 and closed
-  --trust-domain <td>   SPIFFE trust domain of the mesh CA's leaves (default cluster.local)
-  --ca-leaf-ttl <dur>   Lifetime of the leaf certificates the mesh CA signs (default 24h)
   --log-level <level>   error | warn | info | debug | silent (default info)
   --dns <host:port|off> DNS interface, UDP and TCP (default 127.0.0.1:8600; port 0 picks one)
   --dns-domain <name>   DNS domain (default consul); --dns-alt-domain <name> answers the same names
 
-Env: MESHWORK_AGENT__HTTP, MESHWORK_AGENT__DATA_DIR, MESHWORK_AGENT__DEV, MESHWORK_AGENT__LOG_LEVEL ...
+Env: MESHWORK_AGENT__HTTP, MESHWORK_AGENT__HTTPS, MESHWORK_TLS__CERT_FILE ... (docs/security.md),
+     MESHWORK_AGENT__DATA_DIR, MESHWORK_AGENT__DEV, MESHWORK_AGENT__LOG_LEVEL ...
      MESHWORK_ACL__ENABLED, MESHWORK_ACL__DEFAULT_POLICY, MESHWORK_ACL__DNS, MESHWORK_AGENT__AUDIT_LOG ...
      MESHWORK_DNS__LISTEN, MESHWORK_DNS__DOMAIN ... (docs/dns.md)
 Precedence: defaults < config file < env < flags.
-Signals: SIGHUP re-reads the config file and re-applies its services; SIGTERM/SIGINT drain and exit 0.
+Signals: SIGHUP re-reads the config file and re-applies its services, and re-reads the TLS files
+(new HTTPS connections get the new certificate); SIGTERM/SIGINT drain and exit 0.
 
 Examples:
   meshwork agent
   meshwork agent --dev --http 127.0.0.1:0
   meshwork agent --config meshwork.yaml --data-dir /var/lib/meshwork
+  meshwork agent --https 0.0.0.0:8501 --tls-cert-file agent.pem --tls-key-file agent-key.pem
   meshwork agent --acl-default-policy deny --audit-log /var/log/meshwork/audit.jsonl
 `;
 
 /** A comma-separated flag (`--etcd-endpoints a,b`) as the list it sets. */
 function list(value: string): string[] {
   return value.split(',').map((e) => e.trim());
+}
+
+/** `--ca-leaf-ttl`'s duration (24h, 90m) as the milliseconds of `caLeafTtlMs`. */
+function leafTtl(value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) throw errors.cliUsage('--ca-leaf-ttl takes a duration such as 24h or 90m');
+  return ms;
 }
 
 /** `--acl-default-policy`'s value as the `acl` section it sets: ACLs on, with that policy. */
@@ -79,13 +96,6 @@ function maxConns(value: string): number {
   return Number(value);
 }
 
-/** `--ca-leaf-ttl`'s duration (24h, 90m) as the milliseconds of `caLeafTtlMs`. */
-function leafTtl(value: string): number {
-  const ms = parseDurationMs(value);
-  if (ms === undefined) throw errors.cliUsage('--ca-leaf-ttl takes a duration such as 24h or 90m');
-  return ms;
-}
-
 /** `--consul-legacy-verbs`'s value as the `consul` option it sets. */
 function legacyVerbs(value: string): { legacyVerbs: boolean } {
   if (!/^(true|false)$/.test(value))
@@ -100,6 +110,11 @@ export const command: Command = {
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, {
       http: { type: 'string' },
+      https: { type: 'string' },
+      'tls-cert-file': { type: 'string' },
+      'tls-key-file': { type: 'string' },
+      'tls-ca-file': { type: 'string' },
+      'tls-verify-incoming': { type: 'boolean' },
       'data-dir': { type: 'string' },
       dev: { type: 'boolean' },
       'accept-data-loss': { type: 'boolean' },
@@ -129,6 +144,12 @@ export const command: Command = {
       'dns-domain': 'domain',
       'dns-alt-domain': 'altDomain',
     });
+    const tls = pickFlags(values, {
+      'tls-cert-file': 'certFile',
+      'tls-key-file': 'keyFile',
+      'tls-ca-file': 'caFile',
+      'tls-verify-incoming': 'verifyIncoming',
+    });
     const acl = {
       ...(values['acl-enabled'] === true ? { enabled: true } : {}),
       ...(values['acl-dns'] === true ? { dns: true } : {}),
@@ -140,6 +161,7 @@ export const command: Command = {
       ...(Object.keys(acl).length > 0 ? { acl } : {}),
       ...pickFlags(values, {
         http: 'http',
+        https: 'https',
         'data-dir': 'dataDir',
         dev: 'dev',
         'accept-data-loss': 'acceptDataLoss',
@@ -150,12 +172,13 @@ export const command: Command = {
         'etcd-endpoints': ['etcdEndpoints', list],
         'allowed-hosts': ['allowedHosts', list],
         'allowed-origins': ['allowedOrigins', list],
-        'audit-log': 'auditLog',
-        'http-max-conns-per-client': ['httpMaxConnsPerClient', maxConns],
         'trust-domain': 'trustDomain',
         'ca-leaf-ttl': ['caLeafTtlMs', leafTtl],
+        'audit-log': 'auditLog',
+        'http-max-conns-per-client': ['httpMaxConnsPerClient', maxConns],
       }),
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
+      ...(Object.keys(tls).length > 0 ? { tls } : {}),
       ...pickFlags(values, { 'consul-legacy-verbs': ['consul', legacyVerbs] }),
     };
     const load = () => resolveAgentOptions(configInput(values.config, io.env, flags));
@@ -165,6 +188,10 @@ export const command: Command = {
     io.stdout.write(
       `meshwork agent listening on ${agent.url} (store: ${agent.registry.storeKind})\n`,
     );
+    if (agent.httpsUrl !== undefined) {
+      const verify = options.tls.verifyIncoming ? ' (client certificates required)' : '';
+      io.stdout.write(`meshwork agent HTTPS on ${agent.httpsUrl}${verify}\n`);
+    }
     if (options.acl.enabled)
       io.stdout.write(`meshwork ACLs enforced (default policy ${options.acl.defaultPolicy})\n`);
     if (agent.dns !== undefined) {
@@ -190,6 +217,21 @@ export const command: Command = {
           'SIGHUP: config invalid, keeping the running config',
         ),
     );
+
+    // The certificate may have been renewed on disk: new HTTPS connections get the new one, with
+    // or without a config file; bad files keep the running certificate.
+    if (agent.httpsUrl !== undefined) {
+      process.on('SIGHUP', () => {
+        try {
+          agent.reloadTls(load().tls);
+        } catch (err) {
+          logger.error(
+            { err: (err as Error).message },
+            'SIGHUP: TLS files invalid, keeping the running certificate',
+          );
+        }
+      });
+    }
 
     return exitOnSignal(logger, async (signal) => {
       logger.info({ signal }, 'draining');

@@ -21,7 +21,7 @@ import {
 export const command: Command = {
   name: 'apply',
   synopsis: 'Apply mesh resources and instances from a file, all or nothing',
-  help: `Usage: meshwork apply -f FILE [--set NAME] [--dry-run] [--json] [--registry URL]
+  help: `Usage: meshwork apply -f FILE [--set NAME] [--dry-run] [--json] [--registry URL [--registry-ca FILE]]
 
 Applies a YAML file of one or more documents (separated by "---"), all or nothing: if any
 document is invalid, nothing is stored and every problem is printed (exit code 2).

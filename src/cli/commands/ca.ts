@@ -29,7 +29,7 @@ Examples:
   meshwork ca rotate --overlap 1h
 `;
 
-const FLAGS = { ...CLIENT_FLAGS, token: { type: 'string' } } as const;
+const FLAGS = CLIENT_FLAGS;
 
 function printRoots(io: Io, r: CaRootsResponse): void {
   io.stdout.write(

@@ -9,7 +9,7 @@ import { resourceLabel } from '../mesh-output.js';
 export const command: Command = {
   name: 'delete',
   synopsis: 'Remove a mesh resource',
-  help: `Usage: meshwork delete <kind> <name> [-n NAMESPACE] [--json] [--registry URL]
+  help: `Usage: meshwork delete <kind> <name> [-n NAMESPACE] [--json] [--registry URL [--registry-ca FILE]]
 
 Removes one mesh resource (in namespace "default" unless -n). Refused while another resource
 refers to it (a DestinationRule whose subsets a VirtualService routes to): the message names

@@ -6,7 +6,7 @@ import { CLIENT_FLAGS, parseFlags, type Command } from '../command.js';
 export const command: Command = {
   name: 'deregister',
   synopsis: 'Remove an instance',
-  help: `Usage: meshwork deregister <instance-id> [--json] [--registry URL]
+  help: `Usage: meshwork deregister <instance-id> [--json] [--registry URL [--registry-ca FILE]]
 
 Examples:
   meshwork deregister payments-1

@@ -10,6 +10,8 @@ import {
   exitOnSignal,
   parseFlags,
   pickFlags,
+  REGISTRY_TLS_FLAGS,
+  REGISTRY_TLS_OPTION_KEYS,
   reloadOnSighup,
   type Command,
 } from '../command.js';
@@ -25,6 +27,8 @@ Flags:
   --listen <host:port>    proxy address (default 127.0.0.1:8080; port 0 picks one)
   --admin <host:port>     admin address: /metrics, /health/ready, /health/live (default 127.0.0.1:9901)
   --registry <urls>       comma-separated agent URLs (default http://127.0.0.1:8500)
+  --registry-ca <pem>     CA an https:// agent's certificate is checked against
+  --registry-cert <pem>   client certificate for an agent that requires one (--registry-key <pem>)
   --config <file>         YAML/JSON config: routes, timeouts, retry, outlierDetection ...
   --domain <name>         host routing domain (default mesh.local; "" turns it off)
   --mesh                  mesh mode: routes and endpoints from the control plane's snapshots
@@ -39,7 +43,7 @@ Flags:
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
      MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL,
      MESHWORK_GATEWAY__MESH, MESHWORK_GATEWAY__NAME, MESHWORK_GATEWAY__NAMESPACE,
-     MESHWORK_GATEWAY__DATA_DIR ...
+     MESHWORK_GATEWAY__DATA_DIR, MESHWORK_GATEWAY__REGISTRY_CA_FILE ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
          SIGHUP re-reads the config file (and env): a valid one is swapped in whole (routes,
@@ -61,6 +65,7 @@ export const command: Command = {
       listen: { type: 'string' },
       admin: { type: 'string' },
       registry: { type: 'string' },
+      ...REGISTRY_TLS_FLAGS,
       config: { type: 'string' },
       domain: { type: 'string' },
       mesh: { type: 'boolean' },
@@ -80,6 +85,7 @@ export const command: Command = {
       'data-dir': 'dataDir',
       'log-level': 'logLevel',
       registry: ['registry', splitList],
+      ...REGISTRY_TLS_OPTION_KEYS,
     });
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();

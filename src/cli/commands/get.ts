@@ -9,7 +9,7 @@ import { resourcesYaml, resourceTable } from '../mesh-output.js';
 export const command: Command = {
   name: 'get',
   synopsis: 'Show mesh resources (virtualservices, destinationrules, ...)',
-  help: `Usage: meshwork get <kind> [name] [-n NAMESPACE] [-o yaml|json] [--registry URL]
+  help: `Usage: meshwork get <kind> [name] [-n NAMESPACE] [-o yaml|json] [--registry URL [--registry-ca FILE]]
 
 Lists the mesh resources of a kind (of every namespace, or of -n), or shows one by name (in
 namespace "default" unless -n). The default output is a table: NAME, NAMESPACE, CREATED-INDEX,

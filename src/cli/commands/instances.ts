@@ -18,7 +18,7 @@ function statuses(value: string): InstanceStatus[] {
 export const command: Command = {
   name: 'instances',
   synopsis: "List a service's instances",
-  help: `Usage: meshwork instances <service> [--status S[,S]] [--tag T]... [--json] [--registry URL]
+  help: `Usage: meshwork instances <service> [--status S[,S]] [--tag T]... [--json] [--registry URL [--registry-ca FILE]]
 
 Lists the instances of a service with address, status and tags.
 

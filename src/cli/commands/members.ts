@@ -5,7 +5,7 @@ import { CLIENT_FLAGS, parseFlags, table, type Command } from '../command.js';
 export const command: Command = {
   name: 'members',
   synopsis: 'List the agents of the cluster',
-  help: `Usage: meshwork members [--json] [--registry URL]
+  help: `Usage: meshwork members [--json] [--registry URL [--registry-ca FILE]]
 
 Lists the agents serving this catalog. In cluster mode (--store etcd) every agent keeps itself
 listed under an etcd lease, so an agent that died drops out within the lease TTL (5 s).

@@ -27,7 +27,7 @@ export function proxyRow(p: ProxyStatus): string[] {
 export const command: Command = {
   name: 'proxy-status',
   synopsis: 'List the mesh proxies and whether they run the latest snapshot',
-  help: `Usage: meshwork proxy-status [--json] [--registry URL]
+  help: `Usage: meshwork proxy-status [--json] [--registry URL [--registry-ca FILE]]
 
 Lists every gateway and sidecar holding a push stream to an agent of the cluster: the version
 of its snapshot the control plane sent, the version it ACKed (runs), and its state:

@@ -5,13 +5,14 @@ import { CLIENT_FLAGS, parseFlags, table, type Command } from '../command.js';
 export const command: Command = {
   name: 'services',
   synopsis: 'List services with counts by status',
-  help: `Usage: meshwork services [--json] [--registry URL]
+  help: `Usage: meshwork services [--json] [--registry URL [--registry-ca FILE]]
 
 Lists every service with its instance counts by status and its tags.
 
 Examples:
   meshwork services
   meshwork services --json | jq '.services[].name'
+  meshwork services --registry https://10.0.0.2:8501 --registry-ca ca.pem
 `,
   async run(argv, io) {
     const { values } = parseFlags(argv, CLIENT_FLAGS, false);

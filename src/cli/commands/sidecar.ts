@@ -4,7 +4,14 @@ import { splitList } from '../../config/config-sources.js';
 import { resolveSidecarOptions } from '../../sidecar/options.js';
 import { startSidecar } from '../../sidecar/sidecar.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { configInput, parseFlags, pickFlags, type Command } from '../command.js';
+import {
+  configInput,
+  parseFlags,
+  pickFlags,
+  REGISTRY_TLS_FLAGS,
+  REGISTRY_TLS_OPTION_KEYS,
+  type Command,
+} from '../command.js';
 
 const help = `Usage: meshwork sidecar --service <name> --app-port <port> [flags] [-- CMD ARGS...]
 
@@ -25,6 +32,8 @@ Flags:
   --address <host>        the address registered (default: the inbound host, or 127.0.0.1
                           when inbound binds 0.0.0.0)
   --registry <urls>       comma-separated agent URLs (default http://127.0.0.1:8500)
+  --registry-ca <pem>     CA an https:// agent's certificate is checked against
+  --registry-cert <pem>   client certificate for an agent that requires one (--registry-key <pem>)
   --data-dir <dir>        where the last good snapshot is kept, and started from when no agent
                           answers (default ./.meshwork/sidecar-<service>)
   --meta <key=value>      instance metadata (repeatable), e.g. --meta version=v2
@@ -34,12 +43,19 @@ Flags:
                           successesBeforePassing, failuresBeforeCritical, startPeriodMs, ttlMs},
                           timeouts ...
   --log-level <level>     error | warn | info | debug | silent (default info)
+  --mtls <auto|off>       mesh mTLS: auto gets a certificate for the service from the agent's CA
+                          before taking traffic when the agent has one (docs/security.md); off
+                          never asks (default auto)
+  --token <secret>        ACL token sent to the agent (registration, certificate); with ACLs on
+                          it must allow writing the service. Prefer MESHWORK_SIDECAR__TOKEN: a
+                          flag shows in the process list
 
 The app (after "--") gets MESHWORK_OUTBOUND=<outbound URL>; HTTP_PROXY is not set.
 Env: MESHWORK_SIDECAR__SERVICE, MESHWORK_SIDECAR__APP_PORT, MESHWORK_SIDECAR__APP_HEALTH,
      MESHWORK_SIDECAR__INBOUND, MESHWORK_SIDECAR__OUTBOUND, MESHWORK_SIDECAR__UPSTREAMS,
      MESHWORK_SIDECAR__ADMIN, MESHWORK_SIDECAR__REGISTRY, MESHWORK_SIDECAR__DATA_DIR,
-     MESHWORK_SIDECAR__META, MESHWORK_SIDECAR__TAGS, MESHWORK_SIDECAR__LOG_LEVEL ...
+     MESHWORK_SIDECAR__META, MESHWORK_SIDECAR__TAGS, MESHWORK_SIDECAR__LOG_LEVEL,
+     MESHWORK_SIDECAR__MTLS, MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS, MESHWORK_SIDECAR__TOKEN ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT deregister (and wait until the service's watchers were told), drain
          inbound, stop the app (SIGTERM, SIGKILL after appStopTimeoutMs), then exit 0. When the
@@ -69,13 +85,15 @@ export const command: Command = {
       admin: { type: 'string' },
       address: { type: 'string' },
       registry: { type: 'string' },
-      token: { type: 'string' },
+      ...REGISTRY_TLS_FLAGS,
       'data-dir': { type: 'string' },
       meta: { type: 'string', multiple: true },
       tag: { type: 'string', multiple: true },
       namespace: { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
+      mtls: { type: 'string' },
+      token: { type: 'string' },
     });
     if (positionals.length > 0)
       throw errors.cliUsage(
@@ -97,8 +115,10 @@ export const command: Command = {
         tag: 'tags',
         namespace: 'namespace',
         'log-level': 'logLevel',
+        mtls: 'mtls',
         token: 'token',
         registry: ['registry', splitList],
+        ...REGISTRY_TLS_OPTION_KEYS,
         // A number when it reads as one; else the schema names the problem.
         'app-port': ['appPort', (v: string) => (/^\d+$/.test(v) ? Number(v) : v)],
       }),

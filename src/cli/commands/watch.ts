@@ -7,7 +7,7 @@ import { CLIENT_FLAGS, parseFlags, type Command } from '../command.js';
 export const command: Command = {
   name: 'watch',
   synopsis: 'Stream changes to a service (or the catalog)',
-  help: `Usage: meshwork watch [service] [--json] [--registry URL]
+  help: `Usage: meshwork watch [service] [--json] [--registry URL [--registry-ca FILE]]
 
 Prints the current instances, then one line per change, until Ctrl-C.
 With --json, prints one watch event (snapshot, upsert, delete, reset) per line.

@@ -119,10 +119,21 @@ const outlierDetection = z.strictObject({
   minHealthPercent: int(0, 100).optional(),
 }) satisfies z.ZodType<OutlierDetection>;
 
+/** Istio's ClientTLSSettings, the modes the mesh's CA can serve. */
+const clientTls = z.strictObject({
+  mode: z
+    .string()
+    .refine((m): m is 'DISABLE' | 'ISTIO_MUTUAL' => m === 'DISABLE' || m === 'ISTIO_MUTUAL', {
+      message:
+        'must be DISABLE or ISTIO_MUTUAL (SIMPLE and MUTUAL, with certificates of your own, are not supported)',
+    }),
+});
+
 const trafficPolicy = z.strictObject({
   loadBalancer: loadBalancer.optional(),
   connectionPool: connectionPool.optional(),
   outlierDetection: outlierDetection.optional(),
+  tls: clientTls.optional(),
 }) satisfies z.ZodType<TrafficPolicy>;
 
 const subset = z.strictObject({

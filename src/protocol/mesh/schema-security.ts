@@ -39,6 +39,8 @@ const source = z
     notNamespaces: values(text(253)).optional(),
     ipBlocks: values(ipOrCidr).optional(),
     notIpBlocks: values(ipOrCidr).optional(),
+    remoteIpBlocks: values(ipOrCidr).optional(),
+    notRemoteIpBlocks: values(ipOrCidr).optional(),
   })
   .superRefine(notEmpty, unlessFailed()) satisfies z.ZodType<AuthorizationSource>;
 
@@ -51,10 +53,15 @@ const port = z
 const method = z
   .string()
   .regex(/^[A-Z]{1,32}$/, 'must be an upper-case HTTP method (GET), as Istio matches it exactly');
-const path = text().refine(
-  (s) => s.startsWith('/') || s.startsWith('*'),
-  'must start with / (or * for a suffix match)',
-);
+const path = text()
+  .refine(
+    (s) => s.startsWith('/') || s.startsWith('*'),
+    'must start with / (or * for a suffix match)',
+  )
+  .refine(
+    (s) => !s.includes('{') && !s.includes('}'),
+    'path templates ({*}, {**}) are not supported: use a prefix (/a/*) or suffix (*/b) match',
+  );
 
 const operation = z
   .strictObject({

@@ -121,6 +121,12 @@ export interface SnapshotCluster {
     readonly protocol?: string;
   };
   readonly loadBalancer?: SnapshotLoadBalancer;
+  /**
+   * Issue 20: the DestinationRule's `trafficPolicy.tls.mode`: ISTIO_MUTUAL (mTLS to every
+   * instance) or DISABLE (plaintext to every instance); absent: auto mTLS, to the instances
+   * whose meta says they have a sidecar with an identity (`tls-mode: istio`).
+   */
+  readonly tls?: { readonly mode: 'DISABLE' | 'ISTIO_MUTUAL' };
   readonly connectionPool?: {
     readonly maxConnections?: number;
     readonly maxPendingRequests?: number;

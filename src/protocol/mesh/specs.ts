@@ -128,6 +128,12 @@ export interface TrafficPolicy {
   readonly connectionPool?: ConnectionPoolSettings;
   /** `circuitBreaker` in the seeds' YAML is read as this. */
   readonly outlierDetection?: OutlierDetection;
+  /**
+   * TLS to the destination (Istio's ClientTLSSettings): ISTIO_MUTUAL forces the mesh's mTLS,
+   * DISABLE turns it off; absent: auto mTLS (to the instances that have a sidecar). SIMPLE and
+   * MUTUAL (certificates of your own) are refused.
+   */
+  readonly tls?: { readonly mode: 'DISABLE' | 'ISTIO_MUTUAL' };
 }
 
 export interface Subset {
@@ -182,6 +188,9 @@ export interface AuthorizationSource {
   readonly notNamespaces?: readonly string[];
   readonly ipBlocks?: readonly string[];
   readonly notIpBlocks?: readonly string[];
+  /** Istio's client address behind trusted proxies; Meshwork trusts none: the same as ipBlocks. */
+  readonly remoteIpBlocks?: readonly string[];
+  readonly notRemoteIpBlocks?: readonly string[];
 }
 
 export interface AuthorizationOperation {

@@ -17,7 +17,12 @@ import type { Dispatcher } from 'undici';
 import type { UpstreamDispatcher, UpstreamHandler } from '../contract.js';
 import { httpError } from './http-error.js';
 import { NATIVE_HTTP1_SUPPORT } from './native-support.js';
-import { UpstreamConnection, UpstreamExchange, type UpstreamPool } from './upstream-connection.js';
+import {
+  UpstreamConnection,
+  UpstreamExchange,
+  type UpstreamPool,
+  type UpstreamTlsConnector,
+} from './upstream-connection.js';
 
 /** Whether this runtime lets the gateway use `Http1Agent` (else it uses undici). */
 export function isHttp1AgentSupported(): boolean {
@@ -37,6 +42,11 @@ export interface Http1AgentOptions {
   readonly maxHeaderSize?: number;
   /** false: bytes reach the parser through 'data' events, not natively (see ParserFeed). */
   readonly nativeReads?: boolean;
+  /**
+   * Present: every connection is TLS, made by it (a sidecar's mTLS to the sidecars of one
+   * destination service); origins stay `http:` (the scheme of the request, not of the hop).
+   */
+  readonly tls?: UpstreamTlsConnector;
 }
 
 /** The connections of one origin and the requests waiting for one. */
@@ -45,6 +55,7 @@ class OriginPool implements UpstreamPool {
   readonly host: string;
   readonly port: number;
   readonly hostHeader: string;
+  readonly tls: UpstreamTlsConnector | undefined;
   readonly #idle: UpstreamConnection[] = [];
   readonly #all = new Set<UpstreamConnection>();
   #queue: UpstreamExchange[] = [];
@@ -56,6 +67,7 @@ class OriginPool implements UpstreamPool {
     this.host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     this.port = u.port === '' ? 80 : Number(u.port);
     this.hostHeader = u.host;
+    this.tls = agent.options.tls;
   }
 
   get size(): number {

@@ -217,6 +217,7 @@ export class ParserFeed {
   ) {
     this.#socket = socket;
     this.#parser = parser;
+    this.#onParsed = onParsed;
     // Also keeps the socket flowing, which its 'end' event needs when the bytes go natively.
     socket.on('data', (data: Buffer) => {
       this.#data = data;
@@ -225,13 +226,31 @@ export class ParserFeed {
       } finally {
         this.#data = undefined;
       }
+      // Bytes that were in the stream already are parsed: the rest may go natively.
+      if (this.#deferred !== undefined && socket.readableLength === 0 && !this.#paused)
+        this.#consume(this.#deferred);
     });
     const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
     if (options.native !== false && handle?.isStreamBase === true) {
-      parser.consume(handle);
-      this.#handle = handle;
-      parser[(HTTPParser as NodeHttpParserClass).kOnExecute] = onParsed;
+      // Bytes already read into the stream (the first byte a PERMISSIVE mTLS listener looked at
+      // to tell TLS from plaintext, mesh-tls.ts) come as 'data' first: reading natively now
+      // would pass them by.
+      if (socket.readableLength === 0) this.#consume(handle);
+      else this.#deferred = handle;
     }
+  }
+
+  readonly #onParsed: (r: number | Error) => void;
+  /** A handle to read natively once the bytes buffered in the stream are parsed. */
+  #deferred: StreamHandle | undefined;
+
+  #consume(handle: StreamHandle): void {
+    this.#deferred = undefined;
+    const socket = this.#socket as unknown as { _handle?: StreamHandle | null };
+    if (socket._handle !== handle || this.#socket.destroyed) return;
+    this.#parser.consume(handle);
+    this.#handle = handle;
+    this.#parser[(HTTPParser as NodeHttpParserClass).kOnExecute] = this.#onParsed;
   }
 
   /** Reading is paused (by pause(), until resume()). */
@@ -273,6 +292,7 @@ export class ParserFeed {
    */
   release(): void {
     this.resume();
+    this.#deferred = undefined;
     if (this.#handle === undefined) return;
     this.#handle = undefined;
     this.#parser.unconsume();

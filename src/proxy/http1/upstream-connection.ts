@@ -6,6 +6,7 @@
  * the body's idle timeout, and the reuse or close of the connection after it.
  */
 import { connect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { UpstreamHandler } from '../contract.js';
@@ -32,8 +33,20 @@ export interface UpstreamPool {
   readonly port: number;
   /** The Host header of a request that has none. */
   readonly hostHeader: string;
+  /** Present: connections are TLS (mesh mTLS), made by it. */
+  readonly tls?: UpstreamTlsConnector | undefined;
   idle(conn: UpstreamConnection): void;
   remove(conn: UpstreamConnection): void;
+}
+
+/**
+ * How a TLS upstream connection is made (the sidecar's mTLS origination, mesh-tls.ts): a socket
+ * that emits 'secureConnect' once the server is verified, and the error an attempt fails with
+ * for one of its socket's errors. Both called once per connection; neither throws.
+ */
+export interface UpstreamTlsConnector {
+  connect(host: string, port: number): TLSSocket;
+  failure(socket: TLSSocket, err: Error): Error;
 }
 
 /** A parse error of node's parser (its code is an `HPE_*` one: not retried). */
@@ -91,6 +104,8 @@ export class UpstreamConnection {
   readonly #parser: NodeHttpParser;
   readonly #feed: ParserFeed;
   #connected = false;
+  /** The event after which the connection carries requests: 'connect', or 'secureConnect'. */
+  readonly #ready: 'connect' | 'secureConnect';
   #current: UpstreamExchange | undefined;
   /** A response head came with no request waiting for it (see #onParsed). */
   #stray = false;
@@ -104,10 +119,16 @@ export class UpstreamConnection {
       onComplete: () => this.#onMessageComplete(),
     });
 
-    const socket = connect({ host: pool.host, port: pool.port, noDelay: true });
+    const tls = pool.tls;
+    const socket =
+      tls === undefined
+        ? connect({ host: pool.host, port: pool.port, noDelay: true })
+        : tls.connect(pool.host, pool.port);
     this.socket = socket;
+    // Over TLS, connected means verified: the connect timeout covers the handshake.
+    this.#ready = tls === undefined ? 'connect' : 'secureConnect';
     socket.setTimeout(pool.agent.options.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(this.#ready, () => {
       this.#connected = true;
       socket.setTimeout(0);
       socket.setKeepAlive(true, 60_000);
@@ -118,7 +139,9 @@ export class UpstreamConnection {
       native: pool.agent.options.nativeReads,
     });
     socket.on('end', () => this.#onEnd());
-    socket.on('error', (err) => this.fail(err));
+    socket.on('error', (err) =>
+      this.fail(tls === undefined ? err : tls.failure(socket as TLSSocket, err)),
+    );
     socket.on('close', () => this.#onClose());
   }
 
@@ -158,7 +181,7 @@ export class UpstreamConnection {
     // unread body, which lets the engine retry it on another instance.
     if (this.#connected) this.#pipeBody(ex, body, chunked);
     else
-      this.socket.once('connect', () => {
+      this.socket.once(this.#ready, () => {
         if (!ex.done && this.#current === ex) this.#pipeBody(ex, body, chunked);
       });
   }

@@ -95,18 +95,18 @@ export function aclRouteRules(registry: CatalogFacade): ReadonlyMap<string, AclR
   add(['PUT'], '/v1/agent/token/:type', fixed(['acl', '', 'write']));
   add(['GET'], '/v1/catalog/node/:node', (req) => [['node', param(req, 'node'), 'read']]);
   add(['PUT'], '/v1/kv/*', kv('write'));
-  // Intentions are AuthorizationPolicies (mesh resources): read and write as the mesh.
+  // Intentions are AuthorizationPolicies (consul-intentions.ts): mesh rights, as an apply.
   for (const url of [
     '/v1/connect/intentions',
     '/v1/connect/intentions/check',
     '/v1/connect/intentions/match',
     '/v1/connect/intentions/exact',
     '/v1/connect/intentions/:id',
-  ]) {
+  ])
     add(['GET'], url, fixed(['mesh', '', 'read']));
-    add(['POST', 'PUT', 'DELETE'], url, fixed(['mesh', '', 'write']));
-  }
-  add(['POST'], '/v1/agent/connect/authorize', fixed(['mesh', '', 'read']));
+  add(['POST'], '/v1/connect/intentions', fixed(['mesh', '', 'write']));
+  add(['PUT', 'DELETE'], '/v1/connect/intentions/exact', fixed(['mesh', '', 'write']));
+  add(['PUT', 'DELETE'], '/v1/connect/intentions/:id', fixed(['mesh', '', 'write']));
   return rules;
 }
 
@@ -181,6 +181,8 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'PUT /v1/acl/clone/:id',
   'GET /v1/acl/info/:id',
   'GET /v1/acl/list',
+  // handler: connect/authorize takes write on the target service (consul-intention-routes.ts)
+  'POST /v1/agent/connect/authorize',
   // handler: the CA's (leaf: service write, rotate: operator write)
   'POST /api/v1/mesh/ca/leaf',
   'POST /api/v1/mesh/ca/rotate',

@@ -10,6 +10,7 @@ import {
   type MeshResourceKey,
   type StoredMeshResource,
 } from '../../protocol/mesh/resource.js';
+import { requireAcl } from '../acl/request-acl.js';
 import type { BodySpec, NormalisedBody } from './consul-body.js';
 import type { ConsulContext } from './consul-context.js';
 import {
@@ -293,6 +294,8 @@ export function registerConsulIntentionRoutes(ctx: ConsulContext): void {
     const target = body.Target as string | undefined;
     const problem = intentionNameProblem('Target', target, false);
     if (problem !== undefined) throw refuse(problem);
+    // Consul: authorizing a call to a service takes write on it (its proxy's right).
+    requireAcl(req, 'service', target as string, 'write');
     const uri = (body.ClientCertURI as string | undefined) ?? '';
     const id = parseSpiffeId(uri);
     if (id === undefined)

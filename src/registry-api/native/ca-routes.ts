@@ -65,7 +65,7 @@ export async function authorizeServiceWrite(
     requestToken(req.headers, req.query as Record<string, unknown>),
   );
   const decision = authorizer.check('service', service, 'write');
-  if (!decision.allowed) throw errors.permissionDenied(decision.missing);
+  if (!decision.allowed) throw errors.aclDenied(decision.missing);
   return authorizer;
 }
 
@@ -113,7 +113,7 @@ export function caRoutes(options: CaRoutesOptions): (app: FastifyInstance) => vo
       );
       // Rotating the mesh's roots is an operator's act (Consul: `operator:write` for the CA).
       const decision = authorizer.check('operator', '', 'write');
-      if (!decision.allowed) throw errors.permissionDenied(decision.missing);
+      if (!decision.allowed) throw errors.aclDenied(decision.missing);
       return json(reply, await ca.rotate(overlapMs));
     });
   };

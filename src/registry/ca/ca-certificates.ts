@@ -27,6 +27,7 @@ const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const OID_COMMON_NAME = '2.5.4.3';
+const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
 
 /** A CSR's PEM beyond this is refused before parsing (a P-256 or RSA-4096 CSR is ~1-2 KB). */
 export const MAX_CSR_PEM_BYTES = 16 * 1024;
@@ -196,20 +197,11 @@ export function verifyCsr(pem: string): VerifiedCsr {
   const tbs = csr.certificationRequestInfoRaw;
   if (tbs === undefined) throw errors.validation('csr', 'not a PEM certificate request');
   const publicKeyInfo = csr.certificationRequestInfo.subjectPKInfo;
-  let key: KeyObject;
-  try {
-    const spki = new Uint8Array(AsnConvert.serialize(publicKeyInfo));
-    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-  } catch {
-    throw errors.validation('csr', 'its public key cannot be read');
-  }
-  const details = key.asymmetricKeyDetails ?? {};
-  const ec = key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1';
-  const rsa = key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= MIN_RSA_BITS;
-  if (!ec && !rsa) {
+  const { key, ec, description, accepted } = publicKeyOf(publicKeyInfo);
+  if (!accepted) {
     throw errors.validation(
       'csr',
-      `key must be EC P-256 or RSA of at least ${MIN_RSA_BITS} bits (got ${describeKey(key)})`,
+      `key must be EC P-256 or RSA of at least ${MIN_RSA_BITS} bits (got ${description})`,
     );
   }
   const algorithm = csr.signatureAlgorithm.algorithm;
@@ -235,15 +227,60 @@ export function verifyCsr(pem: string): VerifiedCsr {
   if (!valid) throw errors.validation('csr', 'signature does not verify');
   return {
     publicKeyInfo,
-    keyDescription: ec ? 'ec P-256' : `rsa ${details.modulusLength}`,
+    keyDescription: description,
   };
 }
 
-function describeKey(key: KeyObject): string {
-  const d = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'rsa') return `rsa ${d.modulusLength ?? '?'}`;
-  if (key.asymmetricKeyType === 'ec') return `ec ${d.namedCurve ?? '?'}`;
-  return key.asymmetricKeyType ?? 'unknown';
+/** DER of the OID prime256v1 (1.2.840.10045.3.1.7), as EC parameters carry it (RFC 5480 2.1.1). */
+const P256_PARAMETERS = Buffer.from('06082a8648ce3d030107', 'hex');
+
+/**
+ * The CSR's key as node's KeyObject, and what it is (`ec P-256`, `rsa 2048`, or what else it
+ * is when it is refused). A P-256 point is imported as a JWK: node decodes a JWK in about half
+ * the time of the same key as SPKI DER (OpenSSL's decoder chain), a tenth of a leaf's cost.
+ * Throws VALIDATION on `csr` when the key cannot be read.
+ */
+function publicKeyOf(info: asn1X509.SubjectPublicKeyInfo): {
+  key: KeyObject;
+  ec: boolean;
+  description: string;
+  /** EC P-256, or RSA of at least MIN_RSA_BITS. */
+  accepted: boolean;
+} {
+  try {
+    const point = new Uint8Array(info.subjectPublicKey);
+    const parameters = info.algorithm.parameters;
+    if (
+      info.algorithm.algorithm === OID_EC_PUBLIC_KEY &&
+      parameters !== null &&
+      parameters !== undefined &&
+      P256_PARAMETERS.equals(new Uint8Array(parameters)) &&
+      point.length === 65 &&
+      point[0] === 0x04
+    ) {
+      const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
+      const key = createPublicKey({
+        key: { kty: 'EC', crv: 'P-256', x: b64(point.subarray(1, 33)), y: b64(point.subarray(33)) },
+        format: 'jwk',
+      });
+      return { key, ec: true, description: 'ec P-256', accepted: true };
+    }
+    const der = new Uint8Array(AsnConvert.serialize(info));
+    const key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+    const d = key.asymmetricKeyDetails ?? {};
+    if (key.asymmetricKeyType === 'rsa') {
+      const bits = d.modulusLength ?? 0;
+      return { key, ec: false, description: `rsa ${bits}`, accepted: bits >= MIN_RSA_BITS };
+    }
+    if (key.asymmetricKeyType === 'ec') {
+      // A P-256 key spelled otherwise (a compressed point, explicit parameters) is refused too:
+      // peers' TLS stacks expect the named curve and an uncompressed point.
+      return { key, ec: true, description: `ec ${d.namedCurve ?? '?'}`, accepted: false };
+    }
+    return { key, ec: false, description: key.asymmetricKeyType ?? 'unknown', accepted: false };
+  } catch {
+    throw errors.validation('csr', 'its public key cannot be read');
+  }
 }
 
 /** What a leaf is for. */

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DEFAULT_AGENT_OPTIONS, resolveAgentOptions } from '../../../src/agent/options.js';
 import { ERROR_CODES, isMeshError } from '../../../src/core/errors.js';
+import { makeTestPki, type TestPki } from '../../helpers/tls-certs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-config-'));
 const file = (name: string, text: string): string => {
@@ -282,6 +283,76 @@ describe('resolveAgentOptions', () => {
       (e: unknown) =>
         isMeshError(e, ERROR_CODES.CONFIG_INVALID) &&
         /consul.*unknown key/.test((e as Error).message),
+    );
+  });
+});
+
+describe('resolveAgentOptions: https and tls (issue 20)', () => {
+  let pki: TestPki;
+  before(() => {
+    pki = makeTestPki();
+  });
+  after(() => pki.remove());
+
+  /** The problems resolving `input` lists (fails if it resolves). */
+  const problemsOf = (input: Parameters<typeof resolveAgentOptions>[0]): string[] => {
+    try {
+      resolveAgentOptions(input);
+    } catch (err) {
+      assert.ok(isMeshError(err, ERROR_CODES.CONFIG_INVALID));
+      return err.details?.problems as string[];
+    }
+    return assert.fail('should throw');
+  };
+
+  it('takes the tls section from a file, env over it key by key, flags over env', () => {
+    const f = join(pki.dir, 'tls.yaml');
+    writeFileSync(
+      f,
+      `https: 127.0.0.1:0\ntls:\n  certFile: ${pki.otherServer.certFile}\n  keyFile: ${pki.server.keyFile}\n`,
+    );
+    const o = resolveAgentOptions({
+      file: f,
+      env: {
+        MESHWORK_AGENT__HTTPS: '127.0.0.1:8501',
+        MESHWORK_TLS__CA_FILE: pki.caFile,
+        MESHWORK_TLS__VERIFY_INCOMING: 'true',
+      },
+      flags: { tls: { certFile: pki.server.certFile } },
+    });
+    assert.equal(o.https, '127.0.0.1:8501');
+    assert.deepEqual(o.tls, {
+      certFile: pki.server.certFile,
+      keyFile: pki.server.keyFile,
+      caFile: pki.caFile,
+      verifyIncoming: true,
+    });
+    assert.equal(resolveAgentOptions({}).https, 'off');
+  });
+
+  it('refuses no API at all, TLS settings without https, and https without a certificate', () => {
+    assert.deepEqual(problemsOf({ flags: { http: 'off' } }), [
+      'http: off, and https is off too: the agent would serve no API',
+    ]);
+    assert.deepEqual(
+      problemsOf({ flags: { tls: { certFile: pki.server.certFile, verifyIncoming: true } } }),
+      [
+        'tls.certFile: set, but https is off (give https <host:port>)',
+        'tls.verifyIncoming: set, but https is off (give https <host:port>)',
+      ],
+    );
+    assert.deepEqual(problemsOf({ flags: { https: '127.0.0.1:0' } }), [
+      'tls.certFile (--tls-cert-file): required with https, with tls.keyFile (--tls-key-file)',
+    ]);
+  });
+
+  it('reads the files: a missing one is a problem naming the key, the flag and the reason', () => {
+    const absent = join(pki.dir, 'absent.pem');
+    assert.deepEqual(
+      problemsOf({
+        flags: { https: '127.0.0.1:0', tls: { certFile: absent, keyFile: pki.server.keyFile } },
+      }),
+      [`tls.certFile (--tls-cert-file): cannot read ${absent}: ENOENT`],
     );
   });
 });

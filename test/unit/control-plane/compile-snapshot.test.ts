@@ -616,4 +616,24 @@ describe('compileSnapshot', () => {
       a.version,
     );
   });
+
+  it("compiles a DestinationRule's tls mode into its clusters, a subset's replacing the rule's (issue 20)", () => {
+    const rule = fakeResource('DestinationRule', 'payments', {
+      host: 'payments',
+      trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } },
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' }, trafficPolicy: { tls: { mode: 'DISABLE' } } },
+      ],
+    });
+    const s = snap(sidecar('orders', { upstreams: ['payments'] }), ALL, [
+      rule,
+      vs('payments', [{ route: [to('v1', 50), to('v2', 50)] }]),
+    ]);
+    assert.deepEqual(cluster(s.clusters, 'payments|v1').tls, { mode: 'ISTIO_MUTUAL' });
+    assert.deepEqual(cluster(s.clusters, 'payments|v2').tls, { mode: 'DISABLE' });
+    // No rule: auto mTLS, no field.
+    const plain = snap(sidecar('orders', { upstreams: ['payments'] }), ALL, []);
+    assert.equal(cluster(plain.clusters, 'payments').tls, undefined);
+  });
 });

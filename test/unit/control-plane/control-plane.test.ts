@@ -277,3 +277,68 @@ describe('createControlPlane', () => {
     cp.close();
   });
 });
+
+describe('createControlPlane with the CA trust (issue 20)', () => {
+  /** A trust source the test changes by hand. */
+  function trustSource() {
+    let current = { trustDomain: 'cluster.local', bundlePem: 'ROOT-1\n', activeRootId: 'r1' };
+    const listeners = new Set<() => void>();
+    return {
+      source: {
+        current: () => current,
+        onChange: (l: () => void) => {
+          listeners.add(l);
+          return () => listeners.delete(l);
+        },
+      },
+      set(next: typeof current) {
+        current = next;
+        for (const l of listeners) l();
+      },
+      listeners,
+    };
+  }
+
+  it('puts the trust in every snapshot and its version, and re-pushes every identity when it changes', () => {
+    const trust = trustSource();
+    let pending: (() => void) | undefined;
+    const cp = createControlPlane({
+      catalog: catalogOf(),
+      trust: trust.source,
+      schedule: (run) => (pending = run),
+    });
+    const orders = recorder();
+    const gw = recorder();
+    cp.watch(sidecar('orders', ['payments']), orders.on);
+    cp.watch({ id: 'gw-1', kind: 'gateway', name: 'edge', namespace: 'default' }, gw.on);
+    assert.deepEqual(orders.got[0]?.ca, trust.source.current());
+    assert.deepEqual(gw.got[0]?.ca, trust.source.current());
+
+    const rotated = {
+      trustDomain: 'cluster.local',
+      bundlePem: 'ROOT-2\nROOT-1\n',
+      activeRootId: 'r2',
+    };
+    trust.set(rotated);
+    assert.equal(orders.got.length, 1, 'pushed at the flush, not before');
+    pending?.();
+    assert.equal(orders.got.length, 2);
+    assert.equal(gw.got.length, 2);
+    assert.deepEqual(orders.got[1]?.ca, rotated);
+    assert.notEqual(orders.got[1]?.version, orders.got[0]?.version, 'the version covers ca');
+    // The same trust again changes nothing: no push.
+    trust.set({ ...rotated });
+    pending?.();
+    assert.equal(orders.got.length, 2);
+    cp.close();
+    assert.equal(trust.listeners.size, 0, 'close stops following the trust');
+  });
+
+  it('carries no ca without a trust source', () => {
+    const { cp } = setup(catalogOf());
+    const r = recorder();
+    cp.watch(sidecar('orders'), r.on);
+    assert.equal(r.got[0]?.ca, undefined);
+    cp.close();
+  });
+});

@@ -281,6 +281,18 @@ const GOOD: readonly Good[] = [
       'spec.trafficPolicy.circuitBreaker.consecutiveErrors: read as outlierDetection.consecutive5xxErrors',
     ],
   },
+  {
+    name: 'DestinationRule: trafficPolicy.tls ISTIO_MUTUAL and DISABLE (issue 20)',
+    doc: dr({
+      trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } },
+      subsets: [{ name: 'plain', trafficPolicy: { tls: { mode: 'DISABLE' } } }],
+    }),
+    check: (r) => {
+      const spec = r.spec as DestinationRuleSpec;
+      assert.deepEqual(spec.trafficPolicy?.tls, { mode: 'ISTIO_MUTUAL' });
+      assert.deepEqual(spec.subsets?.[0]?.trafficPolicy?.tls, { mode: 'DISABLE' });
+    },
+  },
   // ServiceEntry
   {
     name: 'ServiceEntry: resolution defaults to NONE, protocols upper-cased',
@@ -805,6 +817,21 @@ const BAD: readonly Bad[] = [
     ],
   },
   {
+    name: 'DestinationRule: tls modes the mesh CA cannot serve, and unknown tls fields (issue 20)',
+    doc: dr({
+      trafficPolicy: { tls: { mode: 'SIMPLE' } },
+      subsets: [
+        { name: 'a', trafficPolicy: { tls: { mode: 'MUTUAL' } } },
+        { name: 'b', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL', caCertificates: '/x' } } },
+      ],
+    }),
+    problems: [
+      ['spec.trafficPolicy.tls.mode', 'must be DISABLE or ISTIO_MUTUAL'],
+      ['spec.subsets[0].trafficPolicy.tls.mode', 'must be DISABLE or ISTIO_MUTUAL'],
+      ['spec.subsets[1].trafficPolicy.tls.caCertificates', ''],
+    ],
+  },
+  {
     name: 'DestinationRule: load balancers with both, neither, two hash keys',
     doc: dr({
       trafficPolicy: {
@@ -854,7 +881,6 @@ const BAD: readonly Bad[] = [
           http: { idleTimeout: 'soon', maxRetries: -1 },
         },
         outlierDetection: { maxEjectionPercent: 150, interval: '0ms', consecutive5xxErrors: 1.5 },
-        tls: { mode: 'ISTIO_MUTUAL' },
       },
     }),
     problems: [
@@ -864,7 +890,6 @@ const BAD: readonly Bad[] = [
       ['spec.trafficPolicy.outlierDetection.consecutive5xxErrors', 'must be an integer 0..'],
       ['spec.trafficPolicy.outlierDetection.interval', 'must be more than 0'],
       ['spec.trafficPolicy.outlierDetection.maxEjectionPercent', 'must be an integer 0..100'],
-      ['spec.trafficPolicy.tls', 'not supported'],
     ],
   },
   {

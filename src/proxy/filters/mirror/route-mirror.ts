@@ -108,7 +108,7 @@ export class RouteMirror {
     };
     const handler = new DiscardHandler(counts);
     try {
-      (cluster.dispatcher ?? dispatcher).dispatch(opts, handler);
+      (cluster.dispatcherOf(endpoint) ?? dispatcher).dispatch(opts, handler);
     } catch {
       counts.mirrorFailed++;
     }

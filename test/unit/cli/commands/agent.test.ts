@@ -12,14 +12,20 @@ describe('agent command', () => {
       ...['--log-level', 'loud', '--datacenter', 'Bad DC!', '--etcd-endpoints', 'a, ,b'],
       ...['--dns', 'nowhere', '--dns-domain', '..', '--dns-alt-domain', '..'],
       ...['--consul-legacy-verbs', 'true'],
+      ...['--https', 'nowhere', '--tls-cert-file', '', '--tls-key-file', '', '--tls-ca-file', ''],
     ]);
     assert.equal(err.code, ERROR_CODES.CONFIG_INVALID);
     assert.equal(
       err.message,
       [
         'invalid configuration:',
-        '  http: must be host:port (e.g. 127.0.0.1:8500)',
+        '  http: must be host:port (e.g. 127.0.0.1:8500) or "off"',
         '  http: port must be 0-65535',
+        '  https: must be host:port (e.g. 127.0.0.1:8501) or "off"',
+        '  https: port must be 0-65535',
+        '  tls.certFile: Too small: expected string to have >=1 characters',
+        '  tls.keyFile: Too small: expected string to have >=1 characters',
+        '  tls.caFile: Too small: expected string to have >=1 characters',
         '  dataDir: Too small: expected string to have >=1 characters',
         '  store: Invalid option: expected one of "sqlite"|"memory"|"etcd"',
         // Split on commas and trimmed, empty entries kept.
