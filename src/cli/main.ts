@@ -51,6 +51,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     synopsis: 'Validate the agent configuration',
     load: () => import('./commands/config.js'),
   },
+  acl: {
+    synopsis: 'Bootstrap registry ACLs, create policies and tokens',
+    load: () => import('./commands/acl.js'),
+  },
   apply: {
     synopsis: 'Apply mesh resources and instances from a file, all or nothing',
     load: () => import('./commands/apply.js'),

@@ -36,6 +36,7 @@ import type {
 } from '../protocol/mesh/api.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import type { CheckStatus, InstanceStatus } from '../core/types.js';
+import type { ConsulAclPolicy, ConsulAclToken } from '../protocol/acl.js';
 
 export interface RegistryClientOptions {
   /** Agent base URLs, tried in order (e.g. http://127.0.0.1:8500). */
@@ -268,6 +269,35 @@ export class RegistryClient {
       if (signal?.aborted === true) return;
       throw errors.clientRequestFailed(`watch stream failed: ${(err as Error).message}`, true, err);
     }
+  }
+
+  /** Makes the first management token (once; then 403 "ACL bootstrap no longer allowed"). */
+  async aclBootstrap(): Promise<ConsulAclToken> {
+    return this.#json('PUT', '/v1/acl/bootstrap');
+  }
+
+  /** Creates a policy from Consul rules (HCL or JSON). Needs `acl write`. */
+  async aclCreatePolicy(policy: {
+    name: string;
+    rules: string;
+    description?: string;
+  }): Promise<ConsulAclPolicy> {
+    return this.#json('PUT', '/v1/acl/policy', {
+      Name: policy.name,
+      Rules: policy.rules,
+      Description: policy.description ?? '',
+    });
+  }
+
+  /** Creates a token linked to the policies named. Needs `acl write`. */
+  async aclCreateToken(token: {
+    policies: readonly string[];
+    description?: string;
+  }): Promise<ConsulAclToken> {
+    return this.#json('PUT', '/v1/acl/token', {
+      Description: token.description ?? '',
+      Policies: token.policies.map((Name) => ({ Name })),
+    });
   }
 
   async close(): Promise<void> {

@@ -23,7 +23,7 @@ import { registerNativeRoutes } from './native/native-routes.js';
 import { createRequestGuard, type RequestGuardOptions } from './request-guard.js';
 import type { AclSystem } from '../registry/acl/acl-system.js';
 import { ACLS_DISABLED } from '../registry/acl/acl-contract.js';
-import { aclRouteRules } from './acl/acl-route-rules.js';
+import { ACL_CLASSIFIED_ROUTES, aclRouteRules } from './acl/acl-route-rules.js';
 import { installRequestAcl, type ApiAclResolver } from './acl/request-acl.js';
 import { installAuditLog, type AuditSink } from './audit-log.js';
 import { createConnectionCap } from './connection-cap.js';
@@ -260,7 +260,11 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   });
 
   // After the guard: resolves each request's token and applies the URL-decided checks.
-  installRequestAcl(app, options.acl ?? ACLS_DISABLED, aclRouteRules(options.registry));
+  installRequestAcl(app, options.acl ?? ACLS_DISABLED, aclRouteRules(options.registry), {
+    classified: ACL_CLASSIFIED_ROUTES,
+    // A route no one decided the ACL rights of: it answers any token (see acl-route-rules.ts).
+    onUnclassified: (routes) => log.warn({ routes }, 'API routes without an ACL rule'),
+  });
   if (options.audit !== undefined) installAuditLog(app, options.audit);
 
   app.get('/health/live', async () => ({ status: 'live' }));

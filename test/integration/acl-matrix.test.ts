@@ -326,6 +326,20 @@ const ROWS: readonly Row[] = [
     path: '/v1/kv/?recurse',
     expect: [D, D, D, D],
   },
+  // Consul intentions (AuthorizationPolicies underneath)
+  {
+    group: 'consul connect',
+    method: 'GET',
+    path: '/v1/connect/intentions',
+    expect: [D, 200, D, 200],
+  },
+  {
+    group: 'consul connect',
+    method: 'PUT',
+    path: '/v1/connect/intentions/exact?source=orders&destination=payments',
+    body: { Action: 'allow' },
+    expect: [D, D, D, 200],
+  },
   // ACL endpoints
   {
     group: 'acl',
@@ -478,6 +492,9 @@ describe('registry ACL matrix (--acl-default-policy deny)', () => {
       200,
     );
     assert.equal((await http(agent.url, 'GET', `${path}?token=${tokens.read ?? ''}`)).status, 200);
+    // The push stream's strict query takes ?token= too.
+    const stream = `/api/v1/mesh/stream?id=px-q&kind=sidecar&name=payments&token=${tokens.read ?? ''}`;
+    assert.equal(await streamStatus(stream, undefined), 200);
   });
 
   it('refuses an unknown token on every API endpoint with "ACL not found", probes excepted', async () => {

@@ -32,7 +32,12 @@ const streamQuerySchema = z
  * `upstreams`. `upstreams=` (empty) declares that the proxy calls nothing.
  */
 export function parseStreamQuery(query: unknown): StreamRequest {
-  const raw = (typeof query === 'object' && query !== null ? query : {}) as Record<string, unknown>;
+  const given = (typeof query === 'object' && query !== null ? query : {}) as Record<
+    string,
+    unknown
+  >;
+  // `?token=` is the request's ACL token (the API's ACL hook reads it), not a stream option.
+  const { token: _token, ...raw } = given;
   for (const [key, value] of Object.entries(raw)) {
     if (Array.isArray(value)) throw errors.validation(key, 'must be given once');
   }

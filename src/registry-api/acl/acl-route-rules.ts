@@ -124,3 +124,71 @@ export function requireSetWrite(
   for (const i of registry.instancesWhere((x) => x.managedBy === set)) services.add(i.service);
   for (const service of services) requireAcl(req, 'service', service, 'write');
 }
+
+/**
+ * The API routes outside the table: their handlers check (bodies, filtered lists), or they need
+ * nothing. A route in neither logs a warning at start (and fails the ACL coverage test).
+ */
+export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
+  // handler: the body names the service (or the check its owner)
+  'PUT /api/v1/instances',
+  'PUT /api/v1/apply',
+  'PUT /v1/agent/service/register',
+  'PUT /v1/agent/check/register',
+  'PUT /v1/catalog/register',
+  'PUT /v1/catalog/deregister',
+  'PUT /v1/agent/check/deregister/:id',
+  'GET /v1/agent/check/deregister/:id',
+  'PUT /v1/agent/check/pass/:id',
+  'GET /v1/agent/check/pass/:id',
+  'PUT /v1/agent/check/warn/:id',
+  'GET /v1/agent/check/warn/:id',
+  'PUT /v1/agent/check/fail/:id',
+  'GET /v1/agent/check/fail/:id',
+  'PUT /v1/agent/check/update/:id',
+  // handler: lists filtered by read rights, single keys checked
+  'GET /api/v1/services',
+  'GET /api/v1/kv/*',
+  'GET /v1/kv/*',
+  'DELETE /v1/kv/*',
+  'GET /v1/agent/services',
+  'GET /v1/agent/checks',
+  'GET /v1/agent/members',
+  'GET /v1/catalog/nodes',
+  'GET /v1/catalog/services',
+  'GET /v1/catalog/service/:name',
+  'GET /v1/health/service/:name',
+  'GET /v1/health/checks/:name',
+  'GET /v1/health/state/:state',
+  'GET /v1/health/node/:node',
+  // handler: acl read/write (token/self: any valid token; bootstrap: once)
+  'PUT /v1/acl/bootstrap',
+  'PUT /v1/acl/token',
+  'GET /v1/acl/token/self',
+  'GET /v1/acl/token/:id',
+  'PUT /v1/acl/token/:id',
+  'DELETE /v1/acl/token/:id',
+  'GET /v1/acl/tokens',
+  'PUT /v1/acl/policy',
+  'GET /v1/acl/policy/:id',
+  'GET /v1/acl/policy/name/:name',
+  'PUT /v1/acl/policy/:id',
+  'DELETE /v1/acl/policy/:id',
+  'GET /v1/acl/policies',
+  'PUT /v1/acl/create',
+  'PUT /v1/acl/update',
+  'PUT /v1/acl/destroy/:id',
+  'PUT /v1/acl/clone/:id',
+  'GET /v1/acl/info/:id',
+  'GET /v1/acl/list',
+  // handler: connect/authorize takes write on the target service (consul-intention-routes.ts)
+  'POST /v1/agent/connect/authorize',
+  // handler: the CA's (leaf: service write, rotate: operator write)
+  'POST /api/v1/mesh/ca/leaf',
+  'POST /api/v1/mesh/ca/rotate',
+  // nothing: public (the trust bundle, the datacenter, the leader)
+  'GET /api/v1/mesh/ca/roots',
+  'GET /v1/catalog/datacenters',
+  'GET /v1/status/leader',
+  'GET /v1/status/peers',
+]);

@@ -16,6 +16,9 @@ export type AclDefaultPolicy = 'allow' | 'deny';
 
 const ALLOWED: AclDecision = Object.freeze({ allowed: true });
 
+/** Decisions one Authorizer remembers (it lives until the ACL document changes). */
+const MAX_CACHED_DECISIONS = 4_096;
+
 /** The permission a 403 names: `service:payments write`, `key:app/x read`, `mesh write`. */
 export function permissionName(kind: AclResourceKind, name: string, access: AclAccess): string {
   switch (kind) {
@@ -31,7 +34,7 @@ export function permissionName(kind: AclResourceKind, name: string, access: AclA
 }
 
 function denied(kind: AclResourceKind, name: string, access: AclAccess): AclDecision {
-  return { allowed: false, missing: permissionName(kind, name, access) };
+  return Object.freeze({ allowed: false, missing: permissionName(kind, name, access) });
 }
 
 /** A segmented resource's rules compiled for lookups: exact map, prefixes longest first. */
@@ -77,15 +80,28 @@ export function rulesAuthorizer(
   // Consul: without a mesh rule, the operator rule decides mesh.
   if (scalar.mesh === undefined && scalar.operator !== undefined) scalar.mesh = scalar.operator;
   const fallback = (kind: AclResourceKind): boolean => defaultPolicy === 'allow' && kind !== 'acl';
+  const decide = (kind: AclResourceKind, name: string, access: AclAccess): AclDecision => {
+    const d =
+      kind === 'mesh' || kind === 'acl' || kind === 'operator'
+        ? scalar[kind]
+        : lookup(seg[kind], name);
+    if (d === undefined) return fallback(kind) ? ALLOWED : denied(kind, name, access);
+    return grants(d, access) ? ALLOWED : denied(kind, name, access);
+  };
+  // Decisions by resource: a request asks about the same few names again and again, and a token
+  // with many prefix rules would scan them each time. Bounded: names come from clients.
+  const decisions = new Map<string, AclDecision>();
   return {
     accessorId,
     check(kind, name, access) {
-      const d =
-        kind === 'mesh' || kind === 'acl' || kind === 'operator'
-          ? scalar[kind]
-          : lookup(seg[kind], typeof name === 'string' ? name : '');
-      if (d === undefined) return fallback(kind) ? ALLOWED : denied(kind, name, access);
-      return grants(d, access) ? ALLOWED : denied(kind, name, access);
+      const key = `${access}:${kind}:${typeof name === 'string' ? name : ''}`;
+      let decision = decisions.get(key);
+      if (decision === undefined) {
+        decision = decide(kind, typeof name === 'string' ? name : '', access);
+        if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear();
+        decisions.set(key, decision);
+      }
+      return decision;
     },
   };
 }

@@ -13,7 +13,8 @@ export function aclFilteredDiscovery(
   const service = (name: string): boolean => authorizer().check('service', name, 'read').allowed;
   const node = (name: string): boolean => authorizer().check('node', name, 'read').allowed;
   return {
-    serviceIndex: (name) => discovery.serviceIndex(name),
+    // Answers cached by index must not outlive a change of rights: the sign carries them.
+    serviceIndex: (name) => (service(name) ? 1 : -1) * discovery.serviceIndex(name),
     instances: (name) => (service(name) ? discovery.instances(name) : []),
     instancesByAddress: (address) =>
       discovery.instancesByAddress(address).filter((i) => service(i.service)),

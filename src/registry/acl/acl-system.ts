@@ -80,8 +80,6 @@ const MAX_TOKENS = 100_000;
 const MAX_POLICIES = 10_000;
 /** Writes retried when another agent changed the document meanwhile. */
 const MAX_WRITE_ATTEMPTS = 8;
-/** An unknown secret re-reads a shared document at most this often (a token just made elsewhere). */
-const UNKNOWN_REFRESH_MS = 100;
 
 const BUILTIN_POLICY: StoredAclPolicy = Object.freeze({
   id: GLOBAL_MANAGEMENT_POLICY_ID,
@@ -166,33 +164,41 @@ export class AclSystem implements AclResolver {
   // ---- resolving ----------------------------------------------------------------------------
 
   /**
-   * The cached Authorizer of `secret`, or undefined when it must be resolved (`resolve`). Lets
-   * the HTTP hook skip a promise per request.
+   * The Authorizer of `secret` without waiting, or undefined when the store must be read first
+   * (a shared document gone stale, or a secret this copy does not know): then `resolve`. Lets
+   * the HTTP hook skip a promise per request, and DNS answer synchronously.
    */
   resolveCached(secret: string | undefined): Authorizer | undefined {
     if (!this.enabled) return ALLOW_ALL;
     if (this.#stale()) return undefined;
-    return this.#authorizers.get(secret ?? '');
+    const key = secret ?? '';
+    const cached = this.#authorizers.get(key);
+    if (cached !== undefined) return cached;
+    const token = this.#tokenBySecret(key);
+    if (token === undefined) return this.#shared ? undefined : unknownTokenAuthorizer();
+    const auth = this.#authorizerOf(token);
+    this.#authorizers.set(key, auth);
+    return auth;
   }
 
   async resolve(secret: string | undefined): Promise<Authorizer> {
     if (!this.enabled) return ALLOW_ALL;
     if (this.#stale()) await this.#reload().catch(() => undefined);
-    const key = secret ?? '';
-    const cached = this.#authorizers.get(key);
-    if (cached !== undefined) return cached;
-    let token = this.#tokenBySecret(key);
-    if (
-      token === undefined &&
-      this.#shared &&
-      this.#clock.monotonicMs() - this.#loadedAt > UNKNOWN_REFRESH_MS
-    ) {
-      await this.#reload().catch(() => undefined);
-      token = this.#tokenBySecret(key);
+    const now = this.resolveCached(secret);
+    if (now !== undefined) return now;
+    // A shared document that does not know the secret: a token just made by another agent? Read
+    // the store, with a load begun after this request (one in flight is joined: a flood of
+    // unknown secrets makes one read at a time, not one each).
+    if (this.#shared) {
+      const asked = this.#clock.monotonicMs();
+      for (let i = 0; i < 2 && this.#loadedAt < asked; i++)
+        await this.#reload().catch(() => undefined);
     }
-    const auth = token === undefined ? unknownTokenAuthorizer() : this.#authorizerOf(token, key);
-    // Unknown secrets are not cached: a caller could fill the map with garbage.
-    if (token !== undefined) this.#authorizers.set(key, auth);
+    const key = secret ?? '';
+    const token = this.#tokenBySecret(key);
+    if (token === undefined) return unknownTokenAuthorizer();
+    const auth = this.#authorizerOf(token);
+    this.#authorizers.set(key, auth);
     return auth;
   }
 
@@ -202,12 +208,12 @@ export class AclSystem implements AclResolver {
 
   #tokenBySecret(secret: string): StoredAclToken | undefined {
     const wanted = secret === '' ? ANONYMOUS_SECRET_ID : secret;
-    if (secret === ANONYMOUS_SECRET_ID) return undefined; // only "no token" is anonymous
     return this.#doc.tokens.find((t) => t.secretId === wanted);
   }
 
-  #authorizerOf(token: StoredAclToken, secret: string): Authorizer {
-    const accessorId = secret === '' ? 'anonymous' : token.accessorId;
+  #authorizerOf(token: StoredAclToken): Authorizer {
+    // The contract's name for "no token" (audit lines): Consul's `anonymous` secret is the same.
+    const accessorId = token.accessorId === ANONYMOUS_ACCESSOR_ID ? 'anonymous' : token.accessorId;
     if (token.legacy?.type === 'management' || token.policies.includes(GLOBAL_MANAGEMENT_POLICY_ID))
       return managementAuthorizer(accessorId);
     const merged = emptyRules();
@@ -240,9 +246,10 @@ export class AclSystem implements AclResolver {
 
   async #reload(): Promise<void> {
     this.#loading ??= (async () => {
+      const begun = this.#clock.monotonicMs();
       try {
         const { doc, version } = await this.#store.load();
-        this.#set(doc ?? initialDocument(), version);
+        this.#set(doc ?? initialDocument(), version, begun);
       } finally {
         this.#loading = undefined;
       }
@@ -250,11 +257,12 @@ export class AclSystem implements AclResolver {
     return this.#loading;
   }
 
-  #set(doc: AclDocument, version: number): void {
+  /** `loadedAt`: when the read that found `doc` began (the document is at least that fresh). */
+  #set(doc: AclDocument, version: number, loadedAt = this.#clock.monotonicMs()): void {
     if (version !== this.#version) this.#authorizers = new Map();
     this.#doc = doc;
     this.#version = version;
-    this.#loadedAt = this.#clock.monotonicMs();
+    this.#loadedAt = loadedAt;
   }
 
   /** Applies `change` to the current document and saves it, retrying when another agent wrote. */

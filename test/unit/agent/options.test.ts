@@ -245,6 +245,36 @@ describe('resolveAgentOptions', () => {
     );
   });
 
+  // Issue 20: registry ACLs as Consul's acl block, the audit log and the per-client cap.
+  it('turns ACLs on from the file, env or flags, key by key, with Consul-like defaults', () => {
+    const d = resolveAgentOptions({});
+    assert.deepEqual(d.acl, {
+      enabled: false,
+      defaultPolicy: 'allow',
+      dns: false,
+      refreshMs: 1000,
+    });
+    assert.equal(d.auditLog, '');
+    assert.equal(d.httpMaxConnsPerClient, 200);
+    const f = file(
+      'acl.yaml',
+      'acl:\n  enabled: true\n  defaultPolicy: deny\nauditLog: /tmp/a.jsonl\n',
+    );
+    const o = resolveAgentOptions({
+      file: f,
+      env: { MESHWORK_ACL__DNS: 'true', MESHWORK_AGENT__HTTP_MAX_CONNS_PER_CLIENT: '5' },
+      flags: { acl: { refreshMs: 50 } },
+    });
+    assert.deepEqual(o.acl, { enabled: true, defaultPolicy: 'deny', dns: true, refreshMs: 50 });
+    assert.equal(o.auditLog, '/tmp/a.jsonl');
+    assert.equal(o.httpMaxConnsPerClient, 5);
+    assert.throws(
+      () => resolveAgentOptions({ env: { MESHWORK_ACL__DEFAULT_POLICY: 'maybe' } }),
+      (e: unknown) =>
+        isMeshError(e, ERROR_CODES.CONFIG_INVALID) && /acl\.defaultPolicy/.test(e.message),
+    );
+  });
+
   // Issue 16: the floors hold for the config file's services too, before any port opens.
   it('refuses config services whose checks are below the floors, listing each', () => {
     const services = [

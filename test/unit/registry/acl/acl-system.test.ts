@@ -35,8 +35,9 @@ describe('AclSystem', () => {
     const anon = await s.resolve(undefined);
     assert.equal(anon.accessorId, 'anonymous');
     assert.equal(anon.check('service', 'web', 'read').allowed, false);
-    // The anonymous token's secret is not a way in: only "no token" is anonymous.
-    assert.equal((await s.resolve('anonymous')).accessorId, 'unknown');
+    // Consul's anonymous secret is the same token.
+    assert.equal((await s.resolve('anonymous')).accessorId, 'anonymous');
+    assert.equal((await s.resolve('nobody')).accessorId, 'unknown');
   });
 
   it('gives a token the rights of its policies at once, and follows policy changes', async () => {
