@@ -79,14 +79,6 @@ export type MeshTlsCount = (
 export type MeshTlsResult =
   'mtls' | 'resumed' | 'plaintext' | 'refused_plaintext' | 'handshake_failed' | 'identity_mismatch';
 
-/** What #useContext reaches of node's native SecureContext. */
-interface NativeContext {
-  setSessionIdContext?(id: string): void;
-}
-
-/** The session id context of the inbound side's contexts (any constant: one per mesh). */
-const SESSION_ID_CONTEXT = 'meshwork-mesh-mtls';
-
 /** The first byte of a TLS record carrying a handshake (RFC 8446 5.1: ContentType 22). */
 const TLS_HANDSHAKE = 0x16;
 
@@ -151,18 +143,12 @@ export class InboundTlsAcceptor {
   }
 
   /**
-   * node's tls.Server takes a new context only from PEM options (setSecureContext); the
-   * identity gives a SecureContext (its key never leaves the identity manager), so it is put
-   * where the server reads it for each new connection (tlsConnectionListener: `_sharedCreds`).
+   * The identity's leaf, key and bundle as the server's context, through node's public
+   * `setSecureContext` (which also gives it the server's session id context: resumption with
+   * client certificates needs one). New handshakes use it; open connections keep theirs.
    */
   #useContext(): void {
-    const context = this.#options.identity.secureContext();
-    // OpenSSL refuses to resume a session on a server that verifies clients unless the context
-    // has a session id context (ERR_SSL_SESSION_ID_CONTEXT_UNINITIALIZED fails the handshake);
-    // node's tls.Server sets one on the contexts it makes, this one is the identity's.
-    const native = (context as unknown as { context?: NativeContext }).context;
-    native?.setSessionIdContext?.(SESSION_ID_CONTEXT);
-    (this.#tls as unknown as { _sharedCreds: unknown })._sharedCreds = context;
+    this.#tls.setSecureContext(this.#options.identity.secureContextOptions());
   }
 
   /** Takes one new connection (see the class comment). */

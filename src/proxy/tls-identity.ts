@@ -5,7 +5,7 @@
  * renewal); the proxy's TLS data path consumes it (inbound TLS by PeerAuthentication mode,
  * outbound TLS origination with the peer's SPIFFE ID checked).
  */
-import type { SecureContext } from 'node:tls';
+import type { SecureContext, SecureContextOptions } from 'node:tls';
 
 export interface MeshTlsIdentity {
   /** The SPIFFE trust domain of this mesh (`cluster.local` by default). */
@@ -17,6 +17,11 @@ export interface MeshTlsIdentity {
    * the CAs. Read it per new connection (never cache it): it is replaced on renewal/rotation.
    */
   secureContext(): SecureContext;
+  /**
+   * What `secureContext()` was made from (key, cert, ca as PEM; minVersion): what a tls.Server
+   * takes through its public `setSecureContext` (a listener's renewal). Read it per change.
+   */
+  secureContextOptions(): SecureContextOptions;
   /** The trust bundle, PEM (what peers are verified against). */
   bundlePem(): string;
   /** Called after the context changed (renewal, rotation); answers the unsubscribe. */

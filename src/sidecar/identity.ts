@@ -7,7 +7,7 @@
  * process: it is made here, kept in memory only, and never logged, dumped, sent or written.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { errors, isMeshError, type MeshError } from '../core/errors.js';
@@ -194,6 +194,7 @@ export class SidecarIdentity implements MeshTlsIdentity {
   #activeRootId: string;
   #leaf: Leaf | undefined;
   #context: SecureContext | undefined;
+  #contextOptions: SecureContextOptions | undefined;
   #timer: TimerHandle | undefined;
   #nextSigningAtMs: number | undefined;
   #signing: Promise<void> | undefined;
@@ -240,6 +241,10 @@ export class SidecarIdentity implements MeshTlsIdentity {
   secureContext(): SecureContext {
     if (this.#context === undefined) throw new Error('SidecarIdentity: no leaf yet');
     return this.#context;
+  }
+  secureContextOptions(): SecureContextOptions {
+    if (this.#contextOptions === undefined) throw new Error('no leaf in force');
+    return this.#contextOptions;
   }
 
   bundlePem(): string {
@@ -365,12 +370,13 @@ export class SidecarIdentity implements MeshTlsIdentity {
   #rebuild(): void {
     const leaf = this.#leaf;
     if (leaf === undefined) return;
-    this.#context = createSecureContext({
+    this.#contextOptions = {
       key: leaf.keyPem,
       cert: leaf.certPem,
       ca: this.#bundlePem,
       minVersion: 'TLSv1.3',
-    });
+    };
+    this.#context = createSecureContext(this.#contextOptions);
     for (const listener of this.#listeners) {
       try {
         listener();

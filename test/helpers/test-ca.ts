@@ -6,7 +6,7 @@
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { webcrypto } from 'node:crypto';
 import { DEFAULT_TRUST_DOMAIN, spiffeId } from '../../src/protocol/mesh/ca.js';
 import type { MeshTlsIdentity } from '../../src/proxy/tls-identity.js';
@@ -156,8 +156,13 @@ export function testIdentity(
 ): TestIdentity {
   let current = leaf;
   let bundle = bundlePem;
-  const contextOf = (l: TestLeaf, b: string): SecureContext =>
-    createSecureContext({ cert: l.certPem, key: l.keyPem, ca: b, minVersion });
+  const optionsOf = (l: TestLeaf, b: string): SecureContextOptions => ({
+    cert: l.certPem,
+    key: l.keyPem,
+    ca: b,
+    minVersion,
+  });
+  const contextOf = (l: TestLeaf, b: string): SecureContext => createSecureContext(optionsOf(l, b));
   let context = contextOf(current, bundle);
   const listeners = new Set<() => void>();
   return {
@@ -166,6 +171,7 @@ export function testIdentity(
       return current.spiffeId;
     },
     secureContext: () => context,
+    secureContextOptions: () => optionsOf(current, bundle),
     bundlePem: () => bundle,
     onChange: (listener) => {
       listeners.add(listener);
