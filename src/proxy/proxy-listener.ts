@@ -231,6 +231,13 @@ export class ProxyListener {
   readonly #acceptor: InboundTlsAcceptor | undefined;
   /** mTLS: every accepted TCP connection, until it closes (also those not handed over yet). */
   readonly #raw = new Set<Socket>();
+  /**
+   * mTLS: accepted TCP connections the acceptor has not handed to the HTTP server yet (waiting
+   * for their first byte, or in their TLS handshake). The HTTP server does not know them, so
+   * the drain counts them itself: one in its handshake carries a request the drain must wait
+   * for (its client sends it as soon as the handshake ends).
+   */
+  readonly #accepting = new Set<Socket>();
   readonly #sockets = new Set<Socket>();
   /** Malformed requests per client address in the current second. */
   #malformed = new Map<string, number>();
@@ -285,13 +292,21 @@ export class ProxyListener {
     }
     // The HTTP server never listens: it is given the connections the acceptor lets through,
     // TLS sockets (verified) or plaintext ones, as node's https server is given its TLS sockets.
-    const handOver = (socket: Socket): void => void server.emit('connection', socket);
+    const handOver = (socket: Socket): void => {
+      // A TLS socket made over the accepted one names it `_parent` (node's TLSSocket).
+      this.#accepting.delete((socket as { _parent?: Socket })._parent ?? socket);
+      server.emit('connection', socket);
+    };
     const acceptor = new InboundTlsAcceptor(tls, handOver);
     this.#acceptor = acceptor;
     const front = new NetServer({ allowHalfOpen: true, noDelay: true });
     front.on('connection', (raw: Socket) => {
       this.#raw.add(raw);
-      raw.once('close', () => this.#raw.delete(raw));
+      this.#accepting.add(raw);
+      raw.once('close', () => {
+        this.#raw.delete(raw);
+        this.#accepting.delete(raw);
+      });
       acceptor.accept(raw, handOver);
     });
     this.#listening = front;
@@ -316,22 +331,33 @@ export class ProxyListener {
     this.#stopped = true;
     if (this.#listening !== this.#server) this.#listening.close();
     this.#server.close();
+    this.#closeIdle();
+  }
+
+  /**
+   * Closes the idle connections: the HTTP server's, and (mTLS) accepted ones whose client has
+   * sent nothing yet, as the HTTP server closes a plaintext connection with no request begun.
+   * One in its TLS handshake is not idle: its request follows the handshake.
+   */
+  #closeIdle(): void {
     this.#server.closeIdleConnections();
+    for (const raw of this.#accepting) if (raw.bytesRead === 0) raw.destroy();
   }
 
   /**
    * Stops accepting, then waits until every connection has finished its response and closed,
    * or `deadline` (ms since the epoch, Date.now()) passes. Resolves true when all closed in time.
-   * `busy` (default: any connection open) says whether in-flight work remains.
+   * `busy` (default: any connection open, or accepted and not yet handed to the HTTP server)
+   * says whether in-flight work remains.
    */
   async drain(
     deadline: number,
-    busy: () => boolean = () => this.#sockets.size > 0,
+    busy: () => boolean = () => this.#sockets.size > 0 || this.#accepting.size > 0,
   ): Promise<boolean> {
     this.stopAccepting();
     while (busy() && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
-      this.#server.closeIdleConnections();
+      this.#closeIdle();
     }
     return !busy();
   }

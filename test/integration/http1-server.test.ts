@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { afterEach, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -22,6 +22,7 @@ import {
 } from '../../src/proxy/http1/http1-server.js';
 import { deferred } from '../helpers/deferred.js';
 import { header, parseResponses, RawClient, type WireResponse } from '../helpers/wire.js';
+import { until } from '../helpers/until.js';
 
 /** Every test gets this long; the timeout tests wait for events, never for the clock. */
 const T = { timeout: 10_000 };
@@ -807,6 +808,45 @@ for (const native of [true, false])
           release.resolve();
           assert.equal((await busy.read(1))[0]?.body.toString(), 'slow');
           assert.equal(busy.closed, false);
+        },
+      );
+
+      it(
+        'closeIdleConnections() leaves an idle connection open until its last response is written out',
+        T,
+        async () => {
+          // Far more than the socket buffers take: most of it waits in the server's socket while
+          // the client does not read, after the response ended (the connection is idle). A TLS
+          // socket is the same for a while after every response: its write completes later.
+          const size = 16 * 1024 * 1024;
+          const t = await startServer((_req, res) => {
+            res.writeHead(200, undefined, ['content-length', String(size)]);
+            res.end(Buffer.alloc(size, 0x61));
+          });
+          const socket = connect({ host: '127.0.0.1', port: t.port });
+          await once(socket, 'connect');
+          const chunks: Buffer[] = [];
+          socket.on('data', (d: Buffer) => chunks.push(d));
+          const closed = once(socket, 'close');
+          socket.pause();
+          socket.write(get('/large'));
+          await until(
+            () => t.requests === 1 && (t.accepted[0]?.socket.writableLength ?? 0) > 0,
+            5_000,
+            'the response ended, its bytes waiting',
+          );
+          t.server.closeIdleConnections();
+          await tick();
+          assert.equal(t.accepted[0]?.socket.destroyed, false, 'cut with its response unsent');
+          socket.resume();
+          // Written out: now it is idle enough to close.
+          await until(() => t.accepted[0]?.socket.writableLength === 0, 5_000, 'written out');
+          t.server.closeIdleConnections();
+          await closed;
+          const all = Buffer.concat(chunks);
+          const headEnd = all.indexOf('\r\n\r\n');
+          assert.match(all.subarray(0, headEnd).toString('latin1'), /^HTTP\/1\.1 200 /);
+          assert.equal(all.length - headEnd - 4, size);
         },
       );
 

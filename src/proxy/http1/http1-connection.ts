@@ -81,7 +81,7 @@ export class Http1Connection {
     socket.on('close', () => this.#onClose());
   }
 
-  /** No request in progress and none begun: a drain or the keep-alive sweep may close it. */
+  /** No request in progress and none begun: the keep-alive sweep may close it. */
   get idle(): boolean {
     return (
       this.#current === undefined &&
@@ -89,6 +89,16 @@ export class Http1Connection {
       this.#parsing === undefined &&
       this.#headTick === 0
     );
+  }
+
+  /**
+   * Idle, and the last response's bytes all handed to the kernel: a drain may close it (close
+   * destroys the socket, which drops bytes still buffered). A response ends (and the connection
+   * goes idle) as soon as its last write is queued; over TLS that write completes later (the
+   * record is encrypted and written on), and to a client reading slowly much later.
+   */
+  get closable(): boolean {
+    return this.idle && this.socket.writableLength === 0;
   }
 
   /** After each read: what the parser made of it. */

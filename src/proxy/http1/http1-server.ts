@@ -98,9 +98,13 @@ export class Http1Server extends NetServer implements ConnectionServer {
     return this;
   }
 
-  /** Closes the connections that have no request in progress. */
+  /**
+   * Closes the connections that have no request in progress and whose last response is
+   * written out (as node:http's, whose response lets go of its socket once its last write
+   * completed).
+   */
   closeIdleConnections(): void {
-    for (const c of this.#connections) if (c.idle) c.close();
+    for (const c of this.#connections) if (c.closable) c.close();
   }
 }
 
