@@ -293,8 +293,14 @@ export class ProxyListener {
     // The HTTP server never listens: it is given the connections the acceptor lets through,
     // TLS sockets (verified) or plaintext ones, as node's https server is given its TLS sockets.
     const handOver = (socket: Socket): void => {
-      // A TLS socket made over the accepted one names it `_parent` (node's TLSSocket).
-      this.#accepting.delete((socket as { _parent?: Socket })._parent ?? socket);
+      // A TLS socket made over an accepted one has its peer's address and port: that names it
+      // (a plaintext one is the accepted socket itself).
+      if (!this.#accepting.delete(socket))
+        for (const raw of this.#accepting)
+          if (raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress) {
+            this.#accepting.delete(raw);
+            break;
+          }
       server.emit('connection', socket);
     };
     const acceptor = new InboundTlsAcceptor(tls, handOver);
