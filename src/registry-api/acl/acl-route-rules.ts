@@ -186,8 +186,11 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   // handler: the CA's (leaf: service write, rotate: operator write)
   'POST /api/v1/mesh/ca/leaf',
   'POST /api/v1/mesh/ca/rotate',
+  // handler: Consul's agent-side leaf takes write on its service (consul-connect-ca-routes.ts)
+  'GET /v1/agent/connect/ca/leaf/:service',
   // nothing: public (the trust bundle, the datacenter, the leader)
   'GET /api/v1/mesh/ca/roots',
+  'GET /v1/agent/connect/ca/roots',
   'GET /v1/catalog/datacenters',
   'GET /v1/status/leader',
   'GET /v1/status/peers',
