@@ -193,6 +193,9 @@ runMain(async () => {
   const sidecarArgs = (service: string, data: string): string[] => [
     ...['--service', service, '--app-port', String(upPort)],
     ...['--registry', agent.url, '--data-dir', join(dir, data)],
+    // mTLS is on by default (auto mTLS between sidecars with identities): without --mtls the
+    // pair runs plaintext, like the nginx pair it is compared with.
+    ...(opts.mtls ? [] : ['--mtls', 'off']),
   ];
   const b = await startSidecar('sidecar B', sidecarArgs(SERVICE, 'sidecar-b'), profDir);
   const a = await startSidecar('sidecar A', sidecarArgs('bench-client', 'sidecar-a'), profDir);
