@@ -7,6 +7,7 @@
  * snapshots (a SnapshotFeed) instead of the file's routes and discovery; the admin listener
  * adds /config_dump.
  */
+import type { RequestObserver } from '../proxy/observe.js';
 import { createServer } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { Counter } from 'prom-client';
@@ -81,6 +82,8 @@ export interface GatewayDeps {
   readonly nativeHttp1?: NativeHttp1Support;
   /** Mesh mode: where snapshots come from (required with options.mesh). */
   readonly snapshotFeed?: SnapshotFeed;
+  /** Told of every request (proxy/observe.ts): Istio metrics, access logs, spans. */
+  readonly observers?: readonly RequestObserver[];
 }
 
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
@@ -171,6 +174,7 @@ export async function startGateway(
     logger: log,
     upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
+    observers: deps.observers,
     ready: async (cluster) => {
       // A Host may name any service: one the registry does not know (no instance at all) is a
       // 404, and its route, cluster and watch go at once, so made-up Hosts leave nothing behind.

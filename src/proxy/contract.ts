@@ -10,6 +10,7 @@ import type { MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Cluster } from './cluster.js';
 import type { Filter } from './filter.js';
+import type { RequestObserver } from './observe.js';
 import type { DownstreamSocket } from './peer-identity.js';
 import type { RouteMirror } from './filters/mirror/route-mirror.js';
 import type { ProxyMetrics, RouteClusterStats } from './proxy-metrics.js';
@@ -100,6 +101,11 @@ export interface ProxyEngineOptions {
    * sidecar's identity headers and (later) its inbound policy; absent: none.
    */
   readonly filters?: readonly Filter[];
+  /**
+   * Told of every request (observe.ts): Istio metrics, access logs, edge counts, spans. Absent
+   * or empty: no record is made (nothing is spent on it per request).
+   */
+  readonly observers?: readonly RequestObserver[];
 }
 
 /** A request matched: its route (none: 404), what it was matched on, and its target. */

@@ -72,16 +72,19 @@ export function replyFor(err: unknown): LocalReply {
   };
 }
 
-/** Sends a local reply as JSON (no-op when the head already went out). */
-export function sendLocalReply(res: ProxyResponse, reply: LocalReply): void {
+/**
+ * Sends a local reply as JSON (the connection is cut when the head already went out); answers
+ * the body bytes sent.
+ */
+export function sendLocalReply(res: ProxyResponse, reply: LocalReply): number {
   if (res.headersSent || res.destroyed) {
     res.destroy();
-    return;
+    return 0;
   }
   if (reply.raw !== undefined) {
     res.writeHead(reply.status, undefined, reply.raw.headers.slice());
     res.end(reply.raw.body);
-    return;
+    return reply.raw.body.length;
   }
   const body = JSON.stringify(reply.body);
   const headers: string[] = [];
@@ -93,14 +96,11 @@ export function sendLocalReply(res: ProxyResponse, reply: LocalReply): void {
         headers.push(name, extra[name] as string);
     }
   }
-  headers.push(
-    'content-type',
-    'application/json',
-    'content-length',
-    String(Buffer.byteLength(body)),
-  );
+  const bytes = Buffer.byteLength(body);
+  headers.push('content-type', 'application/json', 'content-length', String(bytes));
   res.writeHead(reply.status, undefined, headers);
   res.end(body);
+  return bytes;
 }
 
 /**

@@ -19,6 +19,7 @@ import type {
 } from './contract.js';
 import { replyFor, routeNotFound, sendLocalReply, upstreamFailure } from './error-reply.js';
 import { isDelay, type FilterExchange, type LocalReply, type ResponseTap } from './filter.js';
+import { ObservedRequest } from './observed-request.js';
 import {
   addRequestHeaderExtra,
   responseHeaderList,
@@ -79,6 +80,8 @@ export class Exchange implements FilterExchange, AttemptOwner {
   #retrySlot = false;
   /** Filters watching the response body (a cache filling itself). */
   #taps: ResponseTap[] | undefined;
+  /** What the listener's observers are told (undefined: it has none). */
+  readonly #observed: ObservedRequest | undefined;
 
   constructor(engine: ExchangeContext, req: ProxyRequest, res: ProxyResponse) {
     this.#engine = engine;
@@ -93,6 +96,9 @@ export class Exchange implements FilterExchange, AttemptOwner {
     this.#hasBody =
       h['transfer-encoding'] !== undefined ||
       (h['content-length'] !== undefined && h['content-length'] !== '0');
+    const observers = engine.options.observers;
+    if (observers !== undefined && observers.length > 0)
+      this.#observed = new ObservedRequest(observers, this.path);
   }
 
   get authority(): string | undefined {
@@ -132,6 +138,12 @@ export class Exchange implements FilterExchange, AttemptOwner {
     this.#route = route;
     // Picked before the filters: a backend may carry its own (header edits per destination).
     const cluster = route.pickCluster();
+    const observed = this.#observed;
+    if (observed !== undefined) {
+      observed.service = cluster.service;
+      observed.cluster = cluster.name;
+      observed.started(this, route.name);
+    }
     const filters = route.filtersFor?.(cluster) ?? route.filters;
     // The listener's own filters first (the sidecar's source identity, policy hooks).
     for (const f of this.#engine.options.filters ?? NO_FILTERS) {
@@ -155,6 +167,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
       // Replies of the cluster's own filters (rate limit, cache) count under its name.
       const service = i < this.#routeFilters ? NO_CLUSTER : cluster.name;
       if (isDelay(status)) {
+        this.#observed?.flag('DI');
         this.#delay = setTimeout(() => {
           this.#delay = undefined;
           if (this.#finished) return;
@@ -232,6 +245,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
     if (this.#delay !== undefined) clearTimeout(this.#delay);
     if (!this.#finished) {
       // Client disconnect: cancel the upstream request (RFC 9110 9.3: nobody reads the answer).
+      this.#observed?.flag('DC');
       this.#attempt?.cancel();
       this.#finish(0);
     }
@@ -257,6 +271,11 @@ export class Exchange implements FilterExchange, AttemptOwner {
     for (const k in retryHeaders) headers.push(k, retryHeaders[k] as string);
     const attempt = new Attempt(this, cluster, endpoint, panic, tryTimeoutMs);
     this.#attempt = attempt;
+    const observed = this.#observed;
+    if (observed !== undefined) {
+      observed.endpoint = endpoint;
+      observed.attempts++;
+    }
     const idleMs = this.#engine.options.upstreamIdleTimeoutMs;
     const opts: Dispatcher.DispatchOptions = {
       origin: cluster.origin(endpoint),
@@ -321,6 +340,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
       return false;
     }
     (this.#stats as RouteClusterStats).answered(status);
+    this.#observed?.responded(status);
     return true;
   }
 
@@ -328,6 +348,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
   onData(chunk: Buffer): boolean {
     const taps = this.#taps;
     if (taps !== undefined) for (const t of taps) t.onData(chunk);
+    if (this.#observed !== undefined) this.#observed.responseBytes += chunk.length;
     return this.#res.write(chunk);
   }
 
@@ -348,6 +369,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
     const cluster = this.#cluster as Cluster;
     if (this.#responded) {
       // Too late for a status: cut the response so the client sees it incomplete.
+      this.#observed?.flag('UC');
       this.#res.destroy(err);
       this.#finish(-1);
       return;
@@ -365,6 +387,8 @@ export class Exchange implements FilterExchange, AttemptOwner {
     const mapped: MeshError = timedOut
       ? errors.proxyUpstreamTimeout(cluster.name, attempt.tryTimeoutMs)
       : upstreamFailure(cluster.name, err);
+    // Envoy's URX: the last of several attempts failed.
+    if (this.#observed !== undefined && this.#observed.attempts > 1) this.#observed.flag('URX');
     this.#reply(mapped, cluster.name);
   }
 
@@ -385,7 +409,12 @@ export class Exchange implements FilterExchange, AttemptOwner {
     stats.answered(reply.status);
     // The request body is not read: drop the connection after the reply rather than drain it.
     if (this.#hasBody && !this.#req.body.readableEnded) this.#res.shouldKeepAlive = false;
-    sendLocalReply(this.#res, reply);
+    const bytes = sendLocalReply(this.#res, reply);
+    const observed = this.#observed;
+    if (observed !== undefined) {
+      observed.replied(reply);
+      observed.responseBytes += bytes;
+    }
     this.#finish(-1);
   }
 
@@ -399,5 +428,9 @@ export class Exchange implements FilterExchange, AttemptOwner {
       if (this.#retrySlot) limits.releaseRetry();
     }
     this.#engine.options.metrics.requestFinished();
+    if (this.#observed !== undefined) {
+      const length = Number(this.headers['content-length']);
+      this.#observed.ended(this, Number.isFinite(length) ? length : 0);
+    }
   }
 }

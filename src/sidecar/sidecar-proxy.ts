@@ -62,6 +62,7 @@ import {
 import { chooseTransports } from '../proxy/transport-choice.js';
 import type { EndpointTransport } from '../proxy/cluster.js';
 import { MeshTlsConnector, type InboundTlsOptions, type MeshTlsCount } from '../proxy/mesh-tls.js';
+import type { RequestObserver } from '../proxy/observe.js';
 import { peerIdentity } from '../proxy/peer-identity.js';
 import { parseSpiffeId, spiffeId } from '../protocol/mesh/ca.js';
 import type { MtlsMode } from '../protocol/mesh/specs.js';
@@ -193,6 +194,13 @@ export interface SidecarProxyDeps {
   readonly random?: () => number;
   /** Whether the native HTTP/1 server and client can run (tests pass a refusal). */
   readonly nativeHttp1?: NativeHttp1Support;
+  /**
+   * Told of every request of the outbound and fixed-port listeners (the app's calls: Istio's
+   * reporter="source"; proxy/observe.ts).
+   */
+  readonly outboundObservers?: readonly RequestObserver[];
+  /** Told of every request of the inbound listener (calls to the app: reporter="destination"). */
+  readonly inboundObservers?: readonly RequestObserver[];
 }
 
 /** No routes, no clusters: what is in force before the first snapshot. */
@@ -564,7 +572,11 @@ export async function startSidecarProxy(
   });
   registerAuthorizationMetrics(metricsRegistry, authzCounts);
 
-  const engineFor = (table: RouteMatcher<ProxyRoute>, filters: readonly Filter[]): ProxyEngine =>
+  const engineFor = (
+    table: RouteMatcher<ProxyRoute>,
+    filters: readonly Filter[],
+    observers: readonly RequestObserver[] | undefined,
+  ): ProxyEngine =>
     new ProxyEngine({
       table,
       dispatcher,
@@ -575,6 +587,7 @@ export async function startSidecarProxy(
       // Every cluster gets its endpoints with its snapshot (or at once: pass-through, inbound).
       ready: () => Promise.resolve(true),
       filters,
+      observers,
     });
   const listenerOptions = {
     maxHeaderBytes: o.maxHeaderBytes,
@@ -596,10 +609,14 @@ export async function startSidecarProxy(
   };
 
   const outboundListener = listenerFor(
-    engineFor({ match: (input) => outboundRoute(input, false) }, [sourceService]),
+    engineFor(
+      { match: (input) => outboundRoute(input, false) },
+      [sourceService],
+      deps.outboundObservers,
+    ),
   );
   const inboundListener = listenerFor(
-    engineFor(inbound.table, inboundFilters),
+    engineFor(inbound.table, inboundFilters, deps.inboundObservers),
     identity === undefined ? undefined : { identity, mode: inboundMode, count: countTls },
   );
   const fixedListeners = o.upstreams.map((u) => ({
@@ -610,6 +627,7 @@ export async function startSidecarProxy(
         // Every request on this port goes to its service, whatever its Host.
         { match: (input) => outboundRoute({ ...input, host: u.service }, true) },
         [sourceService],
+        deps.outboundObservers,
       ),
     ),
   }));

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../src/core/logger.js';
 import { resolveSidecarOptions } from '../../src/sidecar/options.js';
+import type { SidecarProxyOptions } from '../../src/sidecar/sidecar-proxy.js';
 import { startSidecar, type RunningSidecar, type SidecarDeps } from '../../src/sidecar/sidecar.js';
 
 /** An app with /healthz answering `healthy ? 200 : 500`, and `app` on every other path. */
@@ -53,3 +54,17 @@ export async function startTestSidecar(
     ...deps,
   });
 }
+
+/** An in-process sidecar proxy's options for tests: `orders`, every listener on a free port. */
+export const SIDECAR_PROXY_BASE: SidecarProxyOptions = Object.freeze({
+  service: 'orders',
+  namespace: 'default',
+  appHost: '127.0.0.1',
+  appPort: 1,
+  inbound: '127.0.0.1:0',
+  outbound: '127.0.0.1:0',
+  upstreams: [],
+  connectTimeoutMs: 1_000,
+  requestTimeoutMs: 5_000,
+  drainTimeoutMs: 2_000,
+});

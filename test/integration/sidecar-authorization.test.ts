@@ -21,6 +21,7 @@ import type { MeshSnapshot } from '../../src/protocol/mesh/snapshot.js';
 import { startSidecarProxy, type RunningSidecarProxy } from '../../src/sidecar/sidecar-proxy.js';
 import { fakeInstance, fakeResource, fakeStored } from '../../src/testing/fake-mesh-catalog.js';
 import { call, describeOnEachHttp1, startUpstream, type Upstream } from '../helpers/gateway.js';
+import { SIDECAR_PROXY_BASE } from '../helpers/sidecar.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/security/', import.meta.url));
 
@@ -86,18 +87,7 @@ describeOnEachHttp1('sidecar inbound authorization', (http1) => {
       );
     });
     b = await startSidecarProxy(
-      {
-        service: 'reviews',
-        namespace: 'default',
-        appHost: '127.0.0.1',
-        appPort: app.port,
-        inbound: '127.0.0.1:0',
-        outbound: '127.0.0.1:0',
-        upstreams: [],
-        connectTimeoutMs: 1_000,
-        requestTimeoutMs: 5_000,
-        drainTimeoutMs: 2_000,
-      },
+      { ...SIDECAR_PROXY_BASE, service: 'reviews', appPort: app.port },
       silentLogger,
       http1.deps,
     );

@@ -18,18 +18,14 @@ import {
 } from '../../src/sidecar/sidecar-proxy.js';
 import { describeOnEachHttp1, startUpstream, type Upstream } from '../helpers/gateway.js';
 import { createTestCa, serviceIdentity, type TestIdentity } from '../helpers/test-ca.js';
+import { SIDECAR_PROXY_BASE } from '../helpers/sidecar.js';
 
 /** Far longer than any step here: a drain that ends early did not wait for its deadline. */
 const DRAIN_TIMEOUT_MS = 20_000;
 
 const BASE: SidecarProxyOptions = {
+  ...SIDECAR_PROXY_BASE,
   service: 'payments',
-  namespace: 'default',
-  appHost: '127.0.0.1',
-  appPort: 1,
-  inbound: '127.0.0.1:0',
-  outbound: '127.0.0.1:0',
-  upstreams: [],
   connectTimeoutMs: 2_000,
   requestTimeoutMs: 10_000,
   drainTimeoutMs: DRAIN_TIMEOUT_MS,

@@ -40,18 +40,12 @@ import {
   type TestLeaf,
 } from '../helpers/test-ca.js';
 import { compileSidecarSnapshot as compileFor } from '../helpers/mesh-snapshot.js';
+import { SIDECAR_PROXY_BASE } from '../helpers/sidecar.js';
 
 const BASE: SidecarProxyOptions = {
-  service: 'orders',
-  namespace: 'default',
-  appHost: '127.0.0.1',
-  appPort: 1,
-  inbound: '127.0.0.1:0',
-  outbound: '127.0.0.1:0',
-  upstreams: [],
+  ...SIDECAR_PROXY_BASE,
   connectTimeoutMs: 2_000,
   requestTimeoutMs: 10_000,
-  drainTimeoutMs: 2_000,
 };
 
 /** A PeerAuthentication for the workload `app: <service>`. */

@@ -30,19 +30,9 @@ import {
 } from '../helpers/gateway.js';
 import { compileSidecarSnapshot as compileFor } from '../helpers/mesh-snapshot.js';
 import { seededRandom } from '../helpers/seeded-random.js';
+import { SIDECAR_PROXY_BASE } from '../helpers/sidecar.js';
 
-const BASE: SidecarProxyOptions = {
-  service: 'orders',
-  namespace: 'default',
-  appHost: '127.0.0.1',
-  appPort: 1,
-  inbound: '127.0.0.1:0',
-  outbound: '127.0.0.1:0',
-  upstreams: [],
-  connectTimeoutMs: 1_000,
-  requestTimeoutMs: 5_000,
-  drainTimeoutMs: 2_000,
-};
+const BASE: SidecarProxyOptions = SIDECAR_PROXY_BASE;
 
 const SUBSETS = fakeResource('DestinationRule', 'payments', {
   host: 'payments',

@@ -1,0 +1,142 @@
+/**
+ * @module ObservedRequest: what an Exchange notes of its request for the listener's observers
+ * (observe.ts), and the RequestRecord made of it when the request ends. Made only for listeners
+ * with observers: the Exchange of one without them holds none and spends nothing here.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Endpoint } from '../client/balancers/index.js';
+import { ERROR_CODES } from '../core/errors.js';
+import type { FilterExchange, LocalReply } from './filter.js';
+import type { RequestObserver, RequestRecord, ResponseFlag } from './observe.js';
+import type { DownstreamSocket } from './peer-identity.js';
+
+/** The response flag of a local reply's error code (none: not one of these). */
+const FLAG_BY_CODE: Readonly<Record<string, ResponseFlag>> = {
+  [ERROR_CODES.PROXY_ROUTE_NOT_FOUND]: 'NR',
+  [ERROR_CODES.PROXY_EGRESS_DENIED]: 'NR',
+  [ERROR_CODES.PROXY_NO_HEALTHY_UPSTREAM]: 'UH',
+  [ERROR_CODES.PROXY_UPSTREAM_RESET]: 'UF',
+  [ERROR_CODES.PROXY_UPSTREAM_TLS]: 'UF',
+  [ERROR_CODES.CLIENT_REQUEST_FAILED]: 'UF',
+  [ERROR_CODES.PROXY_UPSTREAM_TIMEOUT]: 'UT',
+  [ERROR_CODES.CLIENT_TIMEOUT]: 'UT',
+  [ERROR_CODES.TIMEOUT]: 'UT',
+  [ERROR_CODES.PROXY_OVERFLOW]: 'UO',
+  [ERROR_CODES.PROXY_RATE_LIMITED]: 'RL',
+  [ERROR_CODES.PROXY_FAULT_ABORT]: 'FI',
+  [ERROR_CODES.PROXY_BAD_REQUEST]: 'DPE',
+  [ERROR_CODES.PROXY_ACCESS_DENIED]: 'RBAC',
+};
+
+/** The flag of an error code, or undefined. */
+export function flagOf(code: string | undefined): ResponseFlag | undefined {
+  return code === undefined ? undefined : FLAG_BY_CODE[code];
+}
+
+/** The error code of a local reply's JSON body (`{"error": {"code": ...}}`), if it has one. */
+function replyCode(reply: LocalReply): string | undefined {
+  const code = (reply.body as { error?: { code?: unknown } } | undefined)?.error?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The parts of the request the record takes from the Exchange when it ends. */
+export interface ObservedExchange {
+  readonly method: string;
+  readonly authority: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: DownstreamSocket;
+}
+
+/** One request's observation (see the module comment). */
+export class ObservedRequest {
+  readonly #observers: readonly RequestObserver[];
+  readonly #startMs = performance.now();
+  readonly #startTimeMs = Date.now();
+  /** The target as it came (filters may rewrite the Exchange's). */
+  readonly #path: string;
+  #states: unknown[] | undefined;
+  #responseHeadMs: number | undefined;
+  #flags: ResponseFlag[] | undefined;
+  #errorCode: string | undefined;
+  route: string | undefined;
+  service: string | undefined;
+  cluster: string | undefined;
+  endpoint: Endpoint | undefined;
+  attempts = 0;
+  status = 0;
+  responseBytes = 0;
+
+  constructor(observers: readonly RequestObserver[], path: string) {
+    this.#observers = observers;
+    this.#path = path;
+  }
+
+  /** A route matched: the observers' `start`, before any filter. */
+  started(x: FilterExchange, route: string): void {
+    this.route = route;
+    const observers = this.#observers;
+    for (let i = 0; i < observers.length; i++) {
+      const start = (observers[i] as RequestObserver).start;
+      if (start === undefined) continue;
+      try {
+        (this.#states ??= [])[i] = start.call(observers[i], x);
+      } catch {
+        // An observer that throws loses its own data, never the request.
+      }
+    }
+  }
+
+  flag(f: ResponseFlag): void {
+    const flags = (this.#flags ??= []);
+    if (!flags.includes(f)) flags.push(f);
+  }
+
+  /** The response head went downstream with `status`. */
+  responded(status: number): void {
+    this.status = status;
+    this.#responseHeadMs = performance.now() - this.#startMs;
+  }
+
+  /** The engine answered itself. */
+  replied(reply: LocalReply): void {
+    const code = replyCode(reply);
+    this.#errorCode = code;
+    const f = flagOf(code);
+    if (f !== undefined) this.flag(f);
+    this.responded(reply.status);
+  }
+
+  /** The request ended: one record, to every observer's `end`. */
+  ended(x: ObservedExchange, requestBytes: number): void {
+    const record: RequestRecord = {
+      startTimeMs: this.#startTimeMs,
+      durationMs: performance.now() - this.#startMs,
+      responseHeadMs: this.#responseHeadMs,
+      method: x.method,
+      path: this.#path,
+      authority: x.authority,
+      headers: x.headers,
+      socket: x.socket,
+      route: this.route,
+      service: this.service,
+      cluster: this.cluster,
+      endpoint: this.endpoint,
+      attempts: this.attempts,
+      status: this.status,
+      flags: this.#flags ?? NO_FLAGS,
+      errorCode: this.#errorCode,
+      requestBytes,
+      responseBytes: this.responseBytes,
+    };
+    const observers = this.#observers;
+    for (let i = 0; i < observers.length; i++) {
+      try {
+        (observers[i] as RequestObserver).end(record, this.#states?.[i]);
+      } catch {
+        // As in started().
+      }
+    }
+  }
+}
+
+const NO_FLAGS: readonly ResponseFlag[] = Object.freeze([]);
