@@ -5,7 +5,8 @@
  * processes routing `/shop` to shop by a VirtualService bound to them: one with its default
  * `--mtls auto` (a leaf for `meshwork-gateway` from the agent's CA, mTLS to the sidecar), one
  * with `--mtls off` (plaintext, which the STRICT sidecar refuses). Everything applied with
- * `meshwork apply -f` (the AuthorizationPolicy is examples/security/authz-gateway.yaml).
+ * `meshwork apply -f` (the AuthorizationPolicy is examples/security/authz-gateway.yaml); last,
+ * `meshwork ca rotate`, which the gateway follows from its snapshots' `ca`.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -188,5 +189,36 @@ describe('meshwork gateway --mesh originates mTLS to STRICT sidecars (processes)
     assert.equal(denied.status, 403, JSON.stringify(denied.body));
     assert.equal(denied.body.error?.code, 'MESHWORK_ERR_PROXY_ACCESS_DENIED');
     assert.equal(denied.body.error?.action, 'ALLOW');
+  });
+
+  it('follows a root rotation pushed in its snapshots: a leaf from the new root, shop still reached', async () => {
+    const before = (await http(gw.adminUrl, 'GET', '/config_dump')).body.mtls as {
+      rootId: string;
+      serial: string;
+    };
+    const r = await runCli(['ca', 'rotate', '--overlap', '10m', '--json'], {
+      MESHWORK_ADDR: agent.url,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const { activeRootId } = JSON.parse(r.stdout) as { activeRootId: string };
+    assert.notEqual(activeRootId, before.rootId);
+    // The new root comes with the next snapshot; the new leaf within the rotation jitter (5 s).
+    const after = await until(
+      async () => {
+        const m = (await http(gw.adminUrl, 'GET', '/config_dump')).body.mtls as typeof before & {
+          activeRootId: string;
+        };
+        return m.rootId === activeRootId && m.activeRootId === activeRootId ? m : undefined;
+      },
+      20_000,
+      "the gateway's leaf from the new root",
+    );
+    assert.notEqual(after.serial, before.serial);
+    const ok = await get(gw.url, '/shop/items/3', 'edge.example.com');
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.headers?.['x-meshwork-source-principal'], GATEWAY_PRINCIPAL);
+    const metrics = await (await request(`${gw.adminUrl}/metrics`)).body.text();
+    const renewed = /^meshwork_gateway_cert_renewals_total\{result="ok"\} (\d+)/m.exec(metrics);
+    assert.ok(Number(renewed?.[1]) >= 1, String(renewed?.[0]));
   });
 });
