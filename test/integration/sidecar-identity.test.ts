@@ -20,7 +20,6 @@ import type {
   LeafSignRequest,
   LeafSignResponse,
 } from '../../src/protocol/mesh/ca.js';
-import type { AclResolver } from '../../src/registry/acl/acl-contract.js';
 import {
   startMeshIdentity,
   type CaClient,
@@ -28,7 +27,13 @@ import {
   type MeshIdentityOptions,
 } from '../../src/proxy/mesh-identity/mesh-identity.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
-import { FAST_CHECKS, http, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import {
+  FAST_CHECKS,
+  http,
+  PER_SERVICE_TOKENS,
+  startTestAgent,
+  type TestAgent,
+} from '../helpers/agent.js';
 import { startTestApp, startTestSidecar, type TestApp } from '../helpers/sidecar.js';
 import { mtlsHandshake } from '../helpers/identity-ca.js';
 import { until } from '../helpers/until.js';
@@ -48,19 +53,6 @@ class RecordingClient implements CaClient {
     return res;
   }
 }
-
-/** ACLs for the test: token `<svc>-token` may write service `<svc>` only. */
-const PER_SERVICE_TOKENS: AclResolver = {
-  enabled: true,
-  resolve: (secret) =>
-    Promise.resolve({
-      accessorId: secret ?? 'anonymous',
-      check: (kind, name, access) =>
-        secret === `${name}-token` || kind !== 'service'
-          ? { allowed: true }
-          : { allowed: false, missing: `service:${name} ${access}` },
-    }),
-};
 
 const openssl = (...args: string[]): string =>
   execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -24,6 +24,7 @@ import {
   checkLeaf,
   renewalDelayMs,
   startMeshIdentity,
+  startMeshMtls,
   type CaClient,
   type MeshIdentity,
   type MeshIdentityOptions,
@@ -393,6 +394,56 @@ async function csrPool(
     keys: made.map((m) => m.keyPem),
   };
 }
+
+describe('startMeshMtls', () => {
+  const MTLS = { mtls: 'auto' as const, mtlsStartTimeoutMs: 3_000, registry: ['http://agent'] };
+
+  it('off: never asks the CA, and says so', async () => {
+    const { client, logger, options } = await setup();
+    const r = await startMeshMtls({ ...MTLS, mtls: 'off' }, options);
+    assert.deepEqual(r, { state: 'off', reason: 'mtls: off' });
+    assert.equal(client.rootsCalls, 0);
+    assert.ok(logger.lines.some((l) => l.level === 'info' && /mTLS off/.test(l.msg)));
+  });
+
+  it('auto: the identity in force when the agent has a CA', async () => {
+    const { options } = await setup({ component: 'gateway', service: 'meshwork-gateway' });
+    const r = await startMeshMtls(MTLS, options);
+    assert.equal(r.state, 'on');
+    const identity = (r as { identity: MeshIdentity }).identity;
+    assert.equal(identity.spiffeId, 'spiffe://cluster.local/ns/default/sa/meshwork-gateway');
+    identity.close();
+  });
+
+  it('auto, no CA at the agent (404): off, logged at info', async () => {
+    const { client, logger, options } = await setup();
+    client.rootsFailures.push(httpError(404, 'route not found'));
+    assert.deepEqual(await startMeshMtls(MTLS, options), {
+      state: 'off',
+      reason: 'the agent has no CA',
+    });
+    assert.ok(logger.lines.some((l) => l.level === 'info' && /has no CA/.test(l.msg)));
+  });
+
+  it('auto, no agent within the wait: off, with a warning naming the wait', async () => {
+    const { client, clock, logger, options } = await setup();
+    for (let i = 0; i < 1_000; i++) client.rootsFailures.push(httpError(503, 'agent away'));
+    let result: unknown;
+    void startMeshMtls(MTLS, options).then((r) => (result = r));
+    await driveUntil(clock, 500, () => result !== undefined, 'given up');
+    assert.equal((result as { state: string }).state, 'off');
+    assert.match((result as { reason: string }).reason, /^no agent answered within 3000 ms \(/);
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && /no agent answered/.test(l.msg)));
+  });
+
+  it('auto, the CA refuses the token: rejects with SIDECAR_IDENTITY', async () => {
+    const { client, options } = await setup();
+    client.signFailures.push(httpError(403, 'Permission denied: service:orders write'));
+    await assert.rejects(startMeshMtls(MTLS, options), (err: unknown) =>
+      isMeshError(err, 'MESHWORK_ERR_SIDECAR_IDENTITY'),
+    );
+  });
+});
 
 describe('MeshIdentity renewal', () => {
   it('renews at a point between 60% and 90% of the lifetime that the random source picks', async () => {
