@@ -45,11 +45,13 @@ Flags:
   --mtls <auto|off>       mesh mode: auto gets a certificate from the agent's CA (when it has
                           one) before taking traffic and originates mTLS to sidecars with it;
                           off never asks (default auto; ignored without --mesh)
-  --mtls-start-timeout-ms <ms>  mesh mode, --mtls auto: how long the start waits for the
-                          agent's CA; no agent by then: no mTLS, logged (default 5000)
-  --service-account <name>  mesh mode: the gateway's identity,
-                          spiffe://<trust-domain>/ns/<namespace>/sa/<name> (default
-                          meshwork-gateway)
+  --mtls-start-timeout-ms <ms>
+                          mesh mode, --mtls auto: how long the start waits for the agent's CA;
+                          no agent by then: no mTLS, logged (default 5000)
+  --service-account <name>
+                          mesh mode: the gateway's identity is
+                          spiffe://<trust-domain>/ns/<namespace>/sa/<name>; with ACLs on the
+                          token must allow service:<name> write (default meshwork-gateway)
   --log-level <level>     error | warn | info | debug | silent (default info)
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
