@@ -185,7 +185,16 @@ describe('meshwork gateway --mesh originates mTLS to STRICT sidecars (processes)
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal(ok.body.headers?.['x-meshwork-source-principal'], GATEWAY_PRINCIPAL);
     // ratings reaches shop over mTLS too (its own principal), and is denied.
-    const denied = await get(ratings.outboundUrl, '/items/2', 'shop');
+    // Bounded wait: ratings routes to shop once its own snapshot has shop's endpoint.
+    const denied = await until(
+      async () => {
+        const r = await get(ratings.outboundUrl, '/items/2', 'shop');
+        // Before that: 404, or a pass-through to a host named shop (ALLOW_ANY) that fails.
+        return r.status === 200 || r.status === 403 ? r : undefined;
+      },
+      20_000,
+      'ratings routing to shop',
+    );
     assert.equal(denied.status, 403, JSON.stringify(denied.body));
     assert.equal(denied.body.error?.code, 'MESHWORK_ERR_PROXY_ACCESS_DENIED');
     assert.equal(denied.body.error?.action, 'ALLOW');
