@@ -5,18 +5,20 @@
  * /health/ready, /health/live) and a graceful drain. Stateless: run as many side by side as
  * you like. In mesh mode (options.mesh) the routes and endpoints come from the control plane's
  * snapshots (a SnapshotFeed) instead of the file's routes and discovery; the admin listener
- * adds /config_dump.
+ * adds /config_dump; with `mtls: auto` and a CA at the agent the gateway gets a mesh identity
+ * (a leaf for its service account, renewed, following root rotations) and originates mTLS to
+ * sidecars as a sidecar does (proxy/mesh-transport.ts).
  */
-import type { RequestObserver } from '../proxy/observe.js';
 import { createServer } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { createRegistryClient } from '../client/registry-client.js';
 import { registryTlsOf } from '../client/tls-files.js';
 import { ServiceDiscovery } from '../client/discovery.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { INSTANCE_STATUSES } from '../core/types.js';
+import type { RequestObserver } from '../proxy/observe.js';
 import type { Cluster } from '../proxy/cluster.js';
 import type { UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
@@ -33,6 +35,16 @@ import { createMetricsRegistry } from '../telemetry/metrics.js';
 import type { MeshSnapshot } from '../protocol/mesh/snapshot.js';
 import { RouteTable } from '../proxy/route-table.js';
 import type { UpstreamPoolSettings } from '../proxy/snapshot-routes.js';
+import {
+  startMeshMtls,
+  type MeshIdentityOptions,
+  type MeshMtls,
+} from '../proxy/mesh-identity/mesh-identity.js';
+import {
+  createMeshTransports,
+  meshTlsCount,
+  type MeshTransports,
+} from '../proxy/mesh-transport.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { buildMeshRoutes } from './mesh-routes.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
@@ -60,6 +72,8 @@ export interface RunningGateway {
   applySnapshot(snapshot: MeshSnapshot): void;
   /** Mesh mode: the snapshot in force, or undefined before the first. */
   snapshot(): MeshSnapshot | undefined;
+  /** Mesh mTLS: the identity in force, or why there is none (always off outside mesh mode). */
+  readonly mtls: MeshMtls;
   /**
    * Stops accepting, lets in-flight requests finish until `drainTimeoutMs`, then closes
    * everything. Resolves true when every request finished in time.
@@ -84,6 +98,10 @@ export interface GatewayDeps {
   readonly snapshotFeed?: SnapshotFeed;
   /** Told of every request (proxy/observe.ts): Istio metrics, access logs, spans. */
   readonly observers?: readonly RequestObserver[];
+  /** Overrides of the identity manager (tests: a short backoff, a seeded random source). */
+  readonly identity?: Partial<
+    Pick<MeshIdentityOptions, 'backoff' | 'rotationJitterMs' | 'random' | 'makeCsr'>
+  >;
 }
 
 const ALL_STATUSES = { status: INSTANCE_STATUSES };
@@ -131,6 +149,7 @@ export async function startGateway(
           random: deps.random,
           previous: previous?.clusters,
           dispatcherFor,
+          endpointTransport: meshTransports?.endpointTransport,
         });
   const buildFile = (o: GatewayOptions, previous?: GatewayRoutes): GatewayRoutes =>
     buildGatewayRoutes(o, {
@@ -167,6 +186,22 @@ export async function startGateway(
   const timeoutPools = new UpstreamPools(options, chosen);
   const dispatcherFor = (settings: UpstreamPoolSettings): UpstreamDispatcher =>
     timeoutPools.for(settings);
+  // Mesh mTLS (issue 20): outbound only (clients reach the gateway in plaintext), counted.
+  const countTls = meshTlsCount(
+    metricsRegistry,
+    'gateway',
+    'mTLS outcomes per new outbound connection to a sidecar: mtls|resumed|handshake_failed|identity_mismatch',
+    log,
+  );
+  const mtlsGauge = new Gauge({
+    name: 'meshwork_gateway_mtls_enabled',
+    help: '1 while the gateway originates mesh mTLS to sidecars with its own certificate (mesh mode, --mtls auto, a CA at the agent)',
+    registers: [metricsRegistry],
+  });
+  mtlsGauge.set(0);
+  /** Mesh mode, once the identity is in force: how endpoints of sidecars are reached. */
+  let meshTransports: MeshTransports | undefined;
+  let mtls: MeshMtls = { state: 'off', reason: 'not in mesh mode' };
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -235,6 +270,11 @@ export async function startGateway(
           version: inForce?.version ?? null,
           appliedAt: appliedAt ?? null,
           snapshot: inForce ?? null,
+          // The leaf's public facts (never its key).
+          mtls:
+            mtls.state === 'on'
+              ? { state: 'on', ...mtls.identity.info() }
+              : { state: 'off', reason: mtls.reason },
         }),
       );
       return;
@@ -313,6 +353,7 @@ export async function startGateway(
         random: deps.random,
         previous: routes.clusters,
         dispatcherFor,
+        endpointTransport: meshTransports?.endpointTransport,
       });
     } catch (err) {
       snapshots.inc({ result: 'refused' });
@@ -322,6 +363,8 @@ export async function startGateway(
     routes = next;
     inForce = snapshot;
     appliedAt = (deps.clock ?? systemClock).now();
+    // A root rotation: the new bundle at once, a leaf from the new root soon.
+    if (mtls.state === 'on') mtls.identity.applyTrust(snapshot.ca);
     snapshots.inc({ result: 'applied' });
     log.info(
       { version: snapshot.version, routes: snapshot.routes.length, clusters: next.clusters.size },
@@ -329,15 +372,41 @@ export async function startGateway(
     );
   };
 
-  // Mesh mode: the persisted snapshot (or the agent's) is in force before the first request.
+  // Mesh mode: the identity (when the agent has a CA), then the persisted snapshot (or the
+  // agent's), are in force before the first request.
   if (mesh) {
     let from: string;
     try {
+      mtls = await startMeshMtls(options, {
+        component: 'gateway',
+        service: options.serviceAccount,
+        namespace: options.namespace,
+        client: registry,
+        logger: log,
+        ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+        metrics: metricsRegistry,
+        ...deps.identity,
+      });
+      if (mtls.state === 'on') {
+        meshTransports = createMeshTransports({
+          identity: mtls.identity,
+          pools: timeoutPools,
+          connectTimeoutMs: options.connectTimeoutMs,
+          count: countTls,
+        });
+        mtlsGauge.set(1);
+        log.info(
+          { spiffeId: mtls.identity.spiffeId },
+          'mesh mTLS on: originating mTLS to sidecars',
+        );
+      }
       from = await (deps.snapshotFeed as SnapshotFeed).start(applySnapshot);
     } catch (err) {
       listener.destroy();
       discovery.close();
-      await dispatcher.close();
+      if (mtls.state === 'on') mtls.identity.close();
+      meshTransports?.close();
+      await Promise.allSettled([dispatcher.close(), timeoutPools.close(), registry.close()]);
       throw err;
     }
     if (from === 'none')
@@ -367,10 +436,13 @@ export async function startGateway(
       listener.destroy();
       discovery.close();
       await deps.snapshotFeed?.close();
+      if (mtls.state === 'on') mtls.identity.close();
+      meshTransports?.close();
       await Promise.allSettled([
         dispatcher.close(),
         timeoutPools.close(),
         new Promise((r) => admin.close(r)),
+        registry.close(),
       ]);
       return clean;
     })());
@@ -384,6 +456,9 @@ export async function startGateway(
     reloadFailed,
     applySnapshot,
     snapshot: () => inForce,
+    get mtls() {
+      return mtls;
+    },
     close,
   };
 }

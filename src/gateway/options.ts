@@ -17,6 +17,7 @@ import { isMeshError } from '../core/errors.js';
 import { readOptionSources, type EnvKey, type OptionSources } from '../config/config-sources.js';
 import { issueLines, validateOptions } from '../config/validate-options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
+import { serviceNameSchema } from '../protocol/registration.js';
 import { routeSchema } from '../proxy/route-config.js';
 
 const hostPort = hostPortSchema('127.0.0.1:8080');
@@ -41,7 +42,8 @@ export const gatewayOptionsSchema = z
     registryKeyFile: z.string().min(1).optional(),
     /**
      * An ACL token sent to the agent as `X-Consul-Token` (discovery reads; in mesh mode the push
-     * stream: `mesh read`). docs/security.md, "Registry ACLs".
+     * stream: `mesh read`, and with mTLS the certificate: `service:<serviceAccount> write`).
+     * docs/security.md, "Registry ACLs".
      */
     token: z.string().min(1).max(256).optional(),
     /** Host routing: `<service>.<domain>` goes to the service; '' turns it off. */
@@ -97,6 +99,23 @@ export const gatewayOptionsSchema = z
     namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label'),
     /** Mesh mode: where the last good snapshot is kept (served from when no agent answers). */
     dataDir: z.string().min(1),
+    /**
+     * Mesh mode, mesh mTLS (issue 20): `auto` gets a certificate for `serviceAccount` from the
+     * agent's CA when the agent has one, before the listener takes traffic, and originates mTLS
+     * to sidecars with it; `off` never asks. Ignored outside mesh mode (no mesh, no identity).
+     */
+    mtls: z.enum(['auto', 'off'], { error: 'must be auto or off' }),
+    /**
+     * `auto`: how long the start waits for the agent's CA (roots, then the first leaf). No agent
+     * in that time: the gateway runs without mTLS and says so; a CA that answered but signed
+     * nothing in that time: the start fails.
+     */
+    mtlsStartTimeoutMs: z.number().int().min(0).max(600_000),
+    /**
+     * Mesh mode: the gateway's identity, `spiffe://<trust-domain>/ns/<namespace>/sa/<this>`. With
+     * ACLs on, `token` must allow `service:<this> write` (the CA signs only for such a token).
+     */
+    serviceAccount: serviceNameSchema,
   })
   .strict();
 
@@ -128,6 +147,9 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'name',
   'namespace',
   'dataDir',
+  'mtls',
+  'mtlsStartTimeoutMs',
+  'serviceAccount',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -160,6 +182,9 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   name: 'meshwork-gateway',
   namespace: 'default',
   dataDir: './.meshwork/gateway',
+  mtls: 'auto',
+  mtlsStartTimeoutMs: 5_000,
+  serviceAccount: 'meshwork-gateway',
 });
 
 const ENV_KEYS: Record<string, EnvKey> = {
@@ -185,6 +210,9 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__NAME: { key: 'name', type: 'string' },
   MESHWORK_GATEWAY__NAMESPACE: { key: 'namespace', type: 'string' },
   MESHWORK_GATEWAY__DATA_DIR: { key: 'dataDir', type: 'string' },
+  MESHWORK_GATEWAY__MTLS: { key: 'mtls', type: 'string' },
+  MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS: { key: 'mtlsStartTimeoutMs', type: 'number' },
+  MESHWORK_GATEWAY__SERVICE_ACCOUNT: { key: 'serviceAccount', type: 'string' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */

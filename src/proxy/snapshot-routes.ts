@@ -88,9 +88,9 @@ export interface SnapshotRoutesDeps {
    */
   readonly dispatcherFor?: ((pool: UpstreamPoolSettings) => UpstreamDispatcher) | undefined;
   /**
-   * Mesh mTLS (a sidecar with an identity): how a cluster's instances are reached, per instance
-   * (mTLS to those with a sidecar, per the cluster's `tls`); absent: plaintext, and a cluster
-   * whose `tls.mode` is ISTIO_MUTUAL is refused.
+   * Mesh mTLS (a sidecar or gateway with an identity: mesh-transport.ts): how a cluster's
+   * instances are reached, per instance (mTLS to those with a sidecar, per the cluster's `tls`);
+   * absent: plaintext, and a cluster whose `tls.mode` is ISTIO_MUTUAL is refused.
    */
   readonly endpointTransport?:
     | ((

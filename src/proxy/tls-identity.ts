@@ -1,9 +1,10 @@
 /**
  * @module The TLS identity a proxy's listeners and upstream connections use for mesh mTLS (issue
  * 20): its own leaf and key and the trust bundle, as one node SecureContext that changes on
- * renewal and root rotation. The sidecar's identity manager provides it (key, CSR, signing,
- * renewal); the proxy's TLS data path consumes it (inbound TLS by PeerAuthentication mode,
- * outbound TLS origination with the peer's SPIFFE ID checked).
+ * renewal and root rotation. The identity manager (mesh-identity/, the sidecar's and the
+ * gateway's) provides it (key, CSR, signing, renewal); the proxy's TLS data path consumes it
+ * (inbound TLS by PeerAuthentication mode, outbound TLS origination with the peer's SPIFFE ID
+ * checked).
  */
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 

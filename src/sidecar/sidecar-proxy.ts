@@ -56,17 +56,15 @@ import {
   buildSnapshotRoutes,
   type SnapshotRouteOptions,
   type SnapshotRoutes,
-  type SnapshotRoutesDeps,
   type UpstreamPoolSettings,
 } from '../proxy/snapshot-routes.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
-import type { EndpointTransport } from '../proxy/cluster.js';
-import { MeshTlsConnector, type InboundTlsOptions, type MeshTlsCount } from '../proxy/mesh-tls.js';
+import type { InboundTlsOptions } from '../proxy/mesh-tls.js';
+import { createMeshTransports, meshTlsCount } from '../proxy/mesh-transport.js';
 import type { RequestObserver } from '../proxy/observe.js';
 import { peerIdentity } from '../proxy/peer-identity.js';
-import { parseSpiffeId, spiffeId } from '../protocol/mesh/ca.js';
+import { parseSpiffeId } from '../protocol/mesh/ca.js';
 import type { MtlsMode } from '../protocol/mesh/specs.js';
-import { Counter } from 'prom-client';
 import type { MeshTlsIdentity } from '../proxy/tls-identity.js';
 import { splitOriginalDestination, type OriginalDestinationSplit } from './original-destination.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -88,13 +86,8 @@ export const SOURCE_SERVICE_HEADER = 'x-meshwork-source-service';
  */
 export const SOURCE_PRINCIPAL_HEADER = 'x-meshwork-source-principal';
 
-/**
- * Auto mTLS: an instance registered with this meta (by `meshwork sidecar`, when its sidecar has
- * an identity) is reached over mTLS by other sidecars, as Istio's `security.istio.io/tlsMode:
- * istio` label does.
- */
-export const TLS_MODE_META = 'tls-mode';
-export const TLS_MODE_ISTIO = 'istio';
+/** Auto mTLS (proxy/mesh-transport.ts): the meta of an instance whose sidecar has an identity. */
+export { TLS_MODE_ISTIO, TLS_MODE_META } from '../proxy/mesh-transport.js';
 
 /** What the data path runs with; the `meshwork sidecar` command builds it from its options. */
 export interface SidecarProxyOptions {
@@ -377,66 +370,25 @@ export async function startSidecarProxy(
   const dispatcherFor = (settings: UpstreamPoolSettings): UpstreamDispatcher =>
     timeoutPools.for(settings);
 
-  // mTLS (issue 20): outcomes counted; the outbound side's connectors, one per destination
-  // identity (their session caches shared by every pool to it).
+  // mTLS (issue 20): outcomes counted; the outbound side's transports (proxy/mesh-transport.ts:
+  // auto mTLS, one connector per destination identity, its pools among timeoutPools).
   const identity = o.tls;
-  const tlsCounter = new Counter({
-    name: 'meshwork_sidecar_mtls_connections_total',
-    help: 'mTLS outcomes per new connection: inbound mtls|plaintext|refused_plaintext|handshake_failed, outbound mtls|resumed|handshake_failed|identity_mismatch',
-    labelNames: ['direction', 'result'],
-    registers: [metricsRegistry],
-  });
-  const countTls: MeshTlsCount = (direction, result, reason) => {
-    tlsCounter.inc({ direction, result });
-    if (result === 'handshake_failed' || result === 'identity_mismatch')
-      log.debug({ direction, result, reason }, 'mTLS refused');
-  };
-  const connectors = new Map<string, MeshTlsConnector>();
-  const transports = new Map<string, EndpointTransport>();
-  /** How the sidecars of `service` in `namespace` are reached: mTLS, their identity checked. */
-  const meshTransport = (
-    id: MeshTlsIdentity,
-    service: string,
-    namespace: string,
-    pool: UpstreamPoolSettings | undefined,
-  ): EndpointTransport => {
-    const expected = spiffeId(id.trustDomain, namespace, service);
-    const key = JSON.stringify([expected, pool ?? null]);
-    let transport = transports.get(key);
-    if (transport === undefined) {
-      let connector = connectors.get(expected);
-      if (connector === undefined) {
-        connector = new MeshTlsConnector(id, expected, service, countTls);
-        connectors.set(expected, connector);
-      }
-      const tls = connector;
-      transport = {
-        dispatcher: timeoutPools.for(pool ?? { connectTimeoutMs: o.connectTimeoutMs }, {
-          key: expected,
-          connector: tls,
-        }),
-        connect: (host, port) => tls.connect(host, port),
-      };
-      transports.set(key, transport);
-    }
-    return transport;
-  };
-  /**
-   * Which instances of a cluster get mTLS: every one (ISTIO_MUTUAL), none (DISABLE), or, by
-   * default (auto mTLS), those registered by a sidecar with an identity (TLS_MODE_META).
-   */
-  const endpointTransport: SnapshotRoutesDeps['endpointTransport'] =
+  const countTls = meshTlsCount(
+    metricsRegistry,
+    'sidecar',
+    'mTLS outcomes per new connection: inbound mtls|plaintext|refused_plaintext|handshake_failed, outbound mtls|resumed|handshake_failed|identity_mismatch',
+    log,
+  );
+  const meshTransports =
     identity === undefined
       ? undefined
-      : (c, pool) => {
-          const mode = c.tls?.mode;
-          if (mode === 'DISABLE') return undefined;
-          const forced = mode === 'ISTIO_MUTUAL';
-          return (i) =>
-            forced || i.meta[TLS_MODE_META] === TLS_MODE_ISTIO
-              ? meshTransport(identity, c.service, i.meta['namespace'] ?? 'default', pool)
-              : undefined;
-        };
+      : createMeshTransports({
+          identity,
+          pools: timeoutPools,
+          connectTimeoutMs: o.connectTimeoutMs,
+          count: countTls,
+        });
+  const endpointTransport = meshTransports?.endpointTransport;
 
   // The egress routes: a refusal (REGISTRY_ONLY), and a pass-through per destination (ALLOW_ANY).
   const noRetry = createRetryPolicy({ maxAttempts: 1 });
@@ -723,7 +675,7 @@ export async function startSidecarProxy(
       const clean = drained.every(Boolean);
       if (!clean) log.warn({ inFlight: metrics.activeRequests }, 'drain deadline passed');
       for (const l of all) l.destroy();
-      for (const c of connectors.values()) c.close();
+      meshTransports?.close();
       await Promise.allSettled([dispatcher.close(), timeoutPools.close()]);
       return clean;
     })());

@@ -22,10 +22,10 @@ import { registeredAddress, type SidecarOptions } from './options.js';
 import { watchMemoryFallbacks, type MemoryFallbackChecks } from './memory-fallbacks.js';
 import { createSidecarAdmin } from './sidecar-admin.js';
 import {
-  startSidecarIdentity,
-  type SidecarIdentity,
-  type SidecarIdentityOptions,
-} from './identity.js';
+  startMeshMtls,
+  type MeshIdentityOptions,
+  type MeshMtls,
+} from '../proxy/mesh-identity/mesh-identity.js';
 import {
   startSidecarProxy,
   TLS_MODE_ISTIO,
@@ -41,9 +41,7 @@ export const SIDECAR_VERSION = '0.1.0';
 export const APP_CHECK_ID = 'sidecar-app';
 
 /** Mesh mTLS as the start left it: a certificate in force, or why not. */
-export type SidecarMtls =
-  | { readonly state: 'on'; readonly identity: SidecarIdentity }
-  | { readonly state: 'off'; readonly reason: string };
+export type SidecarMtls = MeshMtls;
 
 export interface SidecarDeps {
   /** The data path's dependencies (clock, randomness, HTTP/1 implementation). */
@@ -57,7 +55,7 @@ export interface SidecarDeps {
   readonly memoryFallbacks?: MemoryFallbackChecks;
   /** Overrides of the identity manager (tests: a short backoff, a seeded random source). */
   readonly identity?: Partial<
-    Pick<SidecarIdentityOptions, 'backoff' | 'rotationJitterMs' | 'random' | 'makeCsr'>
+    Pick<MeshIdentityOptions, 'backoff' | 'rotationJitterMs' | 'random' | 'makeCsr'>
   >;
 }
 
@@ -146,7 +144,17 @@ export async function startSidecar(
   });
   let mtls: SidecarMtls;
   try {
-    mtls = await startMtls(options, registry, metrics, log, clock, deps);
+    // The first leaf before the listeners take traffic (startMeshMtls logs why there is none).
+    mtls = await startMeshMtls(options, {
+      component: 'sidecar',
+      service: options.service,
+      namespace: options.namespace,
+      client: registry,
+      logger: log,
+      clock,
+      metrics,
+      ...deps.identity,
+    });
   } catch (err) {
     await registry.close();
     throw err;
@@ -420,52 +428,5 @@ export async function startSidecar(
     proxy: dataPath,
     mtls,
     stop: (reason) => shutdown(reason, undefined),
-  };
-}
-
-/**
- * `--mtls auto`: the first leaf before the listeners take traffic when the agent has a CA, else
- * why not (no CA: an older agent; no agent within the wait). Rejects when the CA refused the
- * sidecar or signed nothing within the wait.
- */
-async function startMtls(
-  options: SidecarOptions,
-  registry: RegistryClient,
-  metrics: Registry,
-  log: Logger,
-  clock: Clock,
-  deps: SidecarDeps,
-): Promise<SidecarMtls> {
-  if (options.mtls === 'off') {
-    log.info({ mtls: 'off' }, 'mTLS off (--mtls off): plaintext between sidecars');
-    return { state: 'off', reason: 'mtls: off' };
-  }
-  const started = await startSidecarIdentity(
-    {
-      service: options.service,
-      namespace: options.namespace,
-      client: registry,
-      logger: log,
-      clock,
-      metrics,
-      ...deps.identity,
-    },
-    options.mtlsStartTimeoutMs,
-  );
-  if (started.state === 'on') return started;
-  if (started.state === 'no-ca') {
-    log.info(
-      { registry: options.registry },
-      'the agent has no CA (404 on its roots): running without mTLS',
-    );
-    return { state: 'off', reason: 'the agent has no CA' };
-  }
-  log.warn(
-    { registry: options.registry, waitedMs: options.mtlsStartTimeoutMs, error: started.error },
-    'no agent answered for its CA: running without mTLS until restarted',
-  );
-  return {
-    state: 'off',
-    reason: `no agent answered within ${options.mtlsStartTimeoutMs} ms (${started.error})`,
   };
 }

@@ -25,8 +25,12 @@ import {
 import { startUpstream, until, type Upstream } from '../helpers/gateway.js';
 
 /** `meshwork gateway --mesh` against `registry`, its snapshot kept in `dataDir`. */
-function spawnMeshGateway(registry: string, dataDir: string): Promise<GatewayProcess> {
-  return spawnGateway(['--mesh', '--registry', registry, '--data-dir', dataDir]);
+function spawnMeshGateway(
+  registry: string,
+  dataDir: string,
+  more: readonly string[] = [],
+): Promise<GatewayProcess> {
+  return spawnGateway(['--mesh', '--registry', registry, '--data-dir', dataDir, ...more]);
 }
 
 async function stop(p: { child: ChildProcess; exited: Promise<unknown> }): Promise<void> {
@@ -232,7 +236,8 @@ describe('meshwork gateway --mesh (processes)', () => {
     assert.deepEqual(await traffic(gw, 200), { v2: 200 });
 
     await stop(gw);
-    gw = await spawnMeshGateway(agent.url, dataDir);
+    // No agent for its CA either: it starts without mTLS after this wait (default 5 s).
+    gw = await spawnMeshGateway(agent.url, dataDir, ['--mtls-start-timeout-ms', '500']);
     assert.equal(await versionInForce(gw), good);
     assert.deepEqual(await traffic(gw, 200), { v2: 200 });
   });

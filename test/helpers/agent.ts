@@ -7,6 +7,7 @@ import { request } from 'undici';
 import { silentLogger } from '../../src/core/logger.js';
 import { resolveAgentOptions } from '../../src/agent/options.js';
 import { startAgent, type AgentDeps, type RunningAgent } from '../../src/cli/agent-runtime.js';
+import type { AclResolver } from '../../src/registry/acl/acl-contract.js';
 
 export interface TestAgent extends RunningAgent {
   readonly dataDir: string;
@@ -20,6 +21,22 @@ export interface TestAgent extends RunningAgent {
 export const FAST_CHECKS = Object.freeze({
   checks: { minIntervalMs: 10, minTimeoutMs: 10, minTtlMs: 10 },
 });
+
+/**
+ * ACLs for a test agent (`deps.acl`): token `<name>-token` may write service `<name>` only;
+ * everything else (reads, mesh) is allowed. For the CA's leaf signing, which takes service write.
+ */
+export const PER_SERVICE_TOKENS: AclResolver = {
+  enabled: true,
+  resolve: (secret) =>
+    Promise.resolve({
+      accessorId: secret ?? 'anonymous',
+      check: (kind, name, access) =>
+        secret === `${name}-token` || kind !== 'service'
+          ? { allowed: true }
+          : { allowed: false, missing: `service:${name} ${access}` },
+    }),
+};
 
 /** Starts an agent on 127.0.0.1:0 (or `http`), DNS too (memory store unless `sqlite`); `flags` override options. */
 export async function startTestAgent(

@@ -199,6 +199,13 @@ export async function spawnGateway(args: readonly string[]): Promise<GatewayProc
   return { child, url, adminUrl, exited, stderr: () => err };
 }
 
+/** Env for a `meshwork sidecar` that decides its app's health within a fraction of a second. */
+export const SIDECAR_FAST_HEALTH = Object.freeze({
+  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
+  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
+  MESHWORK_SIDECAR__HEALTH_TTL_MS: '2000',
+});
+
 /** A `meshwork sidecar` process. */
 export interface SidecarProcess {
   readonly child: ChildProcess;

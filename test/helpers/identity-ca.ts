@@ -17,7 +17,7 @@ import {
   type SecureContext,
 } from 'node:tls';
 import { DEFAULT_TRUST_DOMAIN } from '../../src/protocol/mesh/ca.js';
-import { derToPem, generateP256KeyPair } from '../../src/sidecar/csr.js';
+import { derToPem, generateP256KeyPair } from '../../src/proxy/mesh-identity/csr.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 

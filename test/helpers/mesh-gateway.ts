@@ -33,13 +33,24 @@ export class TestFeed implements SnapshotFeed {
   }
 }
 
-/** A gateway in mesh mode on 127.0.0.1:0 (proxy and admin), fed by `feed`. */
+/**
+ * The flags of a gateway in mesh mode on 127.0.0.1:0 (proxy and admin), silent. `--mtls off`:
+ * there is no agent to get a certificate from (test/e2e/gateway-mtls.test.ts runs the gateway's
+ * mTLS).
+ */
+export const MESH_GATEWAY_FLAGS = Object.freeze({
+  mesh: true,
+  listen: '127.0.0.1:0',
+  admin: '127.0.0.1:0',
+  logLevel: 'silent',
+  mtls: 'off',
+});
+
+/** A gateway in mesh mode (MESH_GATEWAY_FLAGS), fed by `feed`. */
 export async function startMeshGateway(
   feed: SnapshotFeed,
   deps: GatewayDeps = {},
 ): Promise<RunningGateway> {
-  const options = resolveGatewayOptions({
-    flags: { mesh: true, listen: '127.0.0.1:0', admin: '127.0.0.1:0', logLevel: 'silent' },
-  });
+  const options = resolveGatewayOptions({ flags: { ...MESH_GATEWAY_FLAGS } });
   return startGateway(options, silentLogger, { ...deps, snapshotFeed: feed });
 }

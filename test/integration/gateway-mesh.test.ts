@@ -16,7 +16,7 @@ import { createMeshFeed } from '../../src/gateway/mesh-feed.js';
 import { resolveGatewayOptions } from '../../src/gateway/options.js';
 import type { MeshSnapshot, SnapshotCluster } from '../../src/protocol/mesh/snapshot.js';
 import { call, describeOnEachHttp1, startUpstream, type Upstream } from '../helpers/gateway.js';
-import { startMeshGateway, TestFeed } from '../helpers/mesh-gateway.js';
+import { MESH_GATEWAY_FLAGS, startMeshGateway, TestFeed } from '../helpers/mesh-gateway.js';
 import {
   meshSnapshot,
   snapshotCluster,
@@ -246,15 +246,7 @@ describeOnEachHttp1('gateway in mesh mode', (http1) => {
     const s = snapshot([route('r')], [clusterOf('web', [v1])]);
     assert.equal(feed.push(s), undefined);
     assert.equal([...gw.clusters()][0]?.balancer.kind, 'round-robin');
-    const next = resolveGatewayOptions({
-      flags: {
-        mesh: true,
-        listen: '127.0.0.1:0',
-        admin: '127.0.0.1:0',
-        logLevel: 'silent',
-        balancer: 'random',
-      },
-    });
+    const next = resolveGatewayOptions({ flags: { ...MESH_GATEWAY_FLAGS, balancer: 'random' } });
     assert.deepEqual(gw.reload(next).restartNeeded, []);
     assert.equal([...gw.clusters()][0]?.balancer.kind, 'random');
     assert.equal(gw.snapshot()?.version, s.version);
@@ -329,6 +321,8 @@ describe('gateway in mesh mode with the MeshSubscriber feed, no agent answering'
         registry: [`http://127.0.0.1:${port}`],
         dataDir,
         logLevel: 'silent',
+        // mtls auto (the default): no agent answers for its CA either; it starts without mTLS.
+        mtlsStartTimeoutMs: 300,
       },
     });
     const persisted = snapshot([route('r')], [clusterOf('web', [up])]);
@@ -338,7 +332,10 @@ describe('gateway in mesh mode with the MeshSubscriber feed, no agent answering'
     });
     try {
       assert.equal((await call(gw.url, '/')).text, 'from-disk');
-      assert.equal((await json(`${gw.adminUrl}/config_dump`)).body.version, persisted.version);
+      const dump = (await json(`${gw.adminUrl}/config_dump`)).body;
+      assert.equal(dump.version, persisted.version);
+      assert.equal(gw.mtls.state, 'off');
+      assert.match((dump.mtls as { reason: string }).reason, /^no agent answered within 300 ms/);
     } finally {
       await gw.close();
       await up.close();

@@ -20,14 +20,20 @@ import type {
   LeafSignRequest,
   LeafSignResponse,
 } from '../../src/protocol/mesh/ca.js';
-import type { AclResolver } from '../../src/registry/acl/acl-contract.js';
 import {
-  startSidecarIdentity,
+  startMeshIdentity,
   type CaClient,
-  type SidecarIdentity,
-} from '../../src/sidecar/identity.js';
+  type MeshIdentity,
+  type MeshIdentityOptions,
+} from '../../src/proxy/mesh-identity/mesh-identity.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
-import { FAST_CHECKS, http, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import {
+  FAST_CHECKS,
+  http,
+  PER_SERVICE_TOKENS,
+  startTestAgent,
+  type TestAgent,
+} from '../helpers/agent.js';
 import { startTestApp, startTestSidecar, type TestApp } from '../helpers/sidecar.js';
 import { mtlsHandshake } from '../helpers/identity-ca.js';
 import { until } from '../helpers/until.js';
@@ -48,21 +54,22 @@ class RecordingClient implements CaClient {
   }
 }
 
-/** ACLs for the test: token `<svc>-token` may write service `<svc>` only. */
-const PER_SERVICE_TOKENS: AclResolver = {
-  enabled: true,
-  resolve: (secret) =>
-    Promise.resolve({
-      accessorId: secret ?? 'anonymous',
-      check: (kind, name, access) =>
-        secret === `${name}-token` || kind !== 'service'
-          ? { allowed: true }
-          : { allowed: false, missing: `service:${name} ${access}` },
-    }),
-};
-
 const openssl = (...args: string[]): string =>
   execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** A sidecar's identity options for `service` in the default namespace, asking `client`. */
+const identityOptions = (
+  client: CaClient,
+  service = 'orders',
+  more: Partial<MeshIdentityOptions> = {},
+): MeshIdentityOptions => ({
+  component: 'sidecar',
+  service,
+  namespace: 'default',
+  client,
+  logger: silentLogger,
+  ...more,
+});
 
 describe('sidecar identity against a real agent CA', () => {
   let agent: TestAgent;
@@ -88,12 +95,9 @@ describe('sidecar identity against a real agent CA', () => {
   it("gets a leaf openssl verifies against the agent's bundle, its URI SAN the SPIFFE ID", async () => {
     const registry = new RegistryClient({ addresses: [agent.url] });
     const client = new RecordingClient(registry);
-    const r = await startSidecarIdentity(
-      { service: 'orders', namespace: 'default', client, logger: silentLogger },
-      10_000,
-    );
+    const r = await startMeshIdentity(identityOptions(client), 10_000);
     assert.equal(r.state, 'on');
-    const identity = (r as { identity: SidecarIdentity }).identity;
+    const identity = (r as { identity: MeshIdentity }).identity;
     try {
       const roots = await registry.caRoots();
       assert.equal(identity.bundlePem(), roots.bundlePem);
@@ -123,11 +127,8 @@ describe('sidecar identity against a real agent CA', () => {
     const registry = new RegistryClient({ addresses: [agent.url] });
     const client = new RecordingClient(registry);
     const clock = new FakeClock(Date.now());
-    const r = await startSidecarIdentity(
-      { service: 'orders', namespace: 'default', client, logger: silentLogger, clock },
-      10_000,
-    );
-    const identity = (r as { identity: SidecarIdentity }).identity;
+    const r = await startMeshIdentity(identityOptions(client, 'orders', { clock }), 10_000);
+    const identity = (r as { identity: MeshIdentity }).identity;
     try {
       let changes = 0;
       identity.onChange(() => changes++);
@@ -159,10 +160,9 @@ describe('sidecar identity against a real agent CA', () => {
     const registry = new RegistryClient({ addresses: [agent.url] });
     const start = async (service: string) =>
       (
-        (await startSidecarIdentity(
-          { service, namespace: 'default', client: registry, logger: silentLogger },
-          10_000,
-        )) as { identity: SidecarIdentity }
+        (await startMeshIdentity(identityOptions(registry, service), 10_000)) as {
+          identity: MeshIdentity;
+        }
       ).identity;
     const orders = await start('orders');
     const payments = await start('payments');
@@ -209,7 +209,7 @@ describe('sidecar identity against a real agent CA', () => {
       assert.equal(after.activeRootId, rotated.body.activeRootId);
       assert.notEqual(after.serial, before.serial);
       // Both roots trusted during the overlap.
-      const identity = (sidecar.mtls as { identity: SidecarIdentity }).identity;
+      const identity = (sidecar.mtls as { identity: MeshIdentity }).identity;
       assert.equal(identity.bundlePem(), rotated.body.bundlePem);
       assert.equal(rotated.body.roots.length, 2);
       const metrics = (await http(sidecar.adminUrl, 'GET', '/metrics')).text;
@@ -292,12 +292,9 @@ describe('sidecar identity: the token decides which identity', () => {
 
   it('the right token gets the certificate', async () => {
     const registry = new RegistryClient({ addresses: [agent.url], token: 'orders-token' });
-    const r = await startSidecarIdentity(
-      { service: 'orders', namespace: 'default', client: registry, logger: silentLogger },
-      10_000,
-    );
+    const r = await startMeshIdentity(identityOptions(registry), 10_000);
     assert.equal(r.state, 'on');
-    (r as { identity: SidecarIdentity }).identity.close();
+    (r as { identity: MeshIdentity }).identity.close();
     await registry.close();
   });
 });

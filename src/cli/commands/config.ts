@@ -44,7 +44,9 @@ Examples:
     };
     if (values.gateway === true) {
       const gateway = resolveGatewayOptions(source);
-      print(gateway, `gateway configuration valid (${gateway.routes.length} routes)`);
+      // The ACL token is a secret (in mesh mode it may write its service account's certificate).
+      const shown = gateway.token === undefined ? gateway : { ...gateway, token: '(set)' };
+      print(shown, `gateway configuration valid (${gateway.routes.length} routes)`);
     } else if (values.sidecar === true) {
       const sidecar = resolveSidecarOptions(source);
       // The ACL token is a secret: printed as set, never as itself.

@@ -29,8 +29,10 @@ Flags:
   --registry <urls>       comma-separated agent URLs (default http://127.0.0.1:8500)
   --registry-ca <pem>     CA an https:// agent's certificate is checked against
   --registry-cert <pem>   client certificate for an agent that requires one (--registry-key <pem>)
-  --token <secret>        ACL token sent to the agent (with ACLs on: service read for discovery,
-                          mesh read in --mesh mode)
+  --token <secret>        ACL token sent to the agent (with ACLs on: service read for discovery;
+                          in --mesh mode mesh read, and service:<service account> write for the
+                          mTLS certificate). Prefer MESHWORK_GATEWAY__TOKEN: a flag shows in
+                          the process list
   --config <file>         YAML/JSON config: routes, timeouts, retry, outlierDetection ...
   --domain <name>         host routing domain (default mesh.local; "" turns it off)
   --mesh                  mesh mode: routes and endpoints from the control plane's snapshots
@@ -40,12 +42,24 @@ Flags:
   --namespace <ns>        mesh mode: the gateway's namespace (default default)
   --data-dir <dir>        mesh mode: where the last good snapshot is kept, and routed from
                           when no agent answers (default ./.meshwork/gateway)
+  --mtls <auto|off>       mesh mode: auto gets a certificate from the agent's CA (when it has
+                          one) before taking traffic and originates mTLS to sidecars with it;
+                          off never asks (default auto; ignored without --mesh)
+  --mtls-start-timeout-ms <ms>
+                          mesh mode, --mtls auto: how long the start waits for the agent's CA;
+                          no agent by then: no mTLS, logged (default 5000)
+  --service-account <name>
+                          mesh mode: the gateway's identity is
+                          spiffe://<trust-domain>/ns/<namespace>/sa/<name>; with ACLs on the
+                          token must allow service:<name> write (default meshwork-gateway)
   --log-level <level>     error | warn | info | debug | silent (default info)
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
      MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL,
      MESHWORK_GATEWAY__MESH, MESHWORK_GATEWAY__NAME, MESHWORK_GATEWAY__NAMESPACE,
-     MESHWORK_GATEWAY__DATA_DIR, MESHWORK_GATEWAY__REGISTRY_CA_FILE ...
+     MESHWORK_GATEWAY__DATA_DIR, MESHWORK_GATEWAY__MTLS, MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS,
+     MESHWORK_GATEWAY__SERVICE_ACCOUNT, MESHWORK_GATEWAY__TOKEN,
+     MESHWORK_GATEWAY__REGISTRY_CA_FILE ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
          SIGHUP re-reads the config file (and env): a valid one is swapped in whole (routes,
@@ -56,6 +70,7 @@ Examples:
   meshwork gateway --registry http://127.0.0.1:8500
   meshwork gateway --listen 0.0.0.0:8080 --config gateway.yaml
   meshwork gateway --mesh --name edge --data-dir /var/lib/meshwork/edge
+  MESHWORK_GATEWAY__TOKEN=... meshwork gateway --mesh --service-account edge-gateway
 `;
 
 export const command: Command = {
@@ -76,6 +91,9 @@ export const command: Command = {
       namespace: { type: 'string' },
       'data-dir': { type: 'string' },
       'log-level': { type: 'string' },
+      mtls: { type: 'string' },
+      'mtls-start-timeout-ms': { type: 'string' },
+      'service-account': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
     const flags = pickFlags(values, {
@@ -89,6 +107,13 @@ export const command: Command = {
       'log-level': 'logLevel',
       registry: ['registry', splitList],
       token: 'token',
+      mtls: 'mtls',
+      'service-account': 'serviceAccount',
+      // A number when it reads as one; else the schema names the problem.
+      'mtls-start-timeout-ms': [
+        'mtlsStartTimeoutMs',
+        (v: string) => (/^\d+$/.test(v) ? Number(v) : v),
+      ],
       ...REGISTRY_TLS_OPTION_KEYS,
     });
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));

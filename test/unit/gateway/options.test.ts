@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isMeshError } from '../../../src/core/errors.js';
 import { resolveGatewayOptions } from '../../../src/gateway/options.js';
@@ -44,6 +47,71 @@ describe('resolveGatewayOptions: mesh mode', () => {
     assert.throws(
       () => resolveGatewayOptions({ flags: { name: 'Bad Name' } }),
       (err: unknown) => isMeshError(err) && /name: must be a DNS name/.test(err.message),
+    );
+  });
+});
+
+describe('resolveGatewayOptions: mesh mTLS (issue 20)', () => {
+  it('defaults to mtls auto, a 5 s start timeout and the service account meshwork-gateway', () => {
+    const o = resolveGatewayOptions({});
+    assert.deepEqual(
+      [o.mtls, o.mtlsStartTimeoutMs, o.serviceAccount],
+      ['auto', 5_000, 'meshwork-gateway'],
+    );
+  });
+
+  it('reads mtls, mtlsStartTimeoutMs and serviceAccount from the file, env over file, flags over env', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-options-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, 'mtls: off\nmtlsStartTimeoutMs: 100\nserviceAccount: from-file\n');
+    const fromFile = resolveGatewayOptions({ file });
+    assert.deepEqual(
+      [fromFile.mtls, fromFile.mtlsStartTimeoutMs, fromFile.serviceAccount],
+      ['off', 100, 'from-file'],
+    );
+    const env = {
+      MESHWORK_GATEWAY__MTLS: 'auto',
+      MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS: '2500',
+      MESHWORK_GATEWAY__SERVICE_ACCOUNT: 'edge-gateway',
+    };
+    const fromEnv = resolveGatewayOptions({ file, env });
+    assert.deepEqual(
+      [fromEnv.mtls, fromEnv.mtlsStartTimeoutMs, fromEnv.serviceAccount],
+      ['auto', 2_500, 'edge-gateway'],
+    );
+    const fromFlags = resolveGatewayOptions({
+      file,
+      env,
+      flags: { mtls: 'off', mtlsStartTimeoutMs: 0, serviceAccount: 'edge-2' },
+    });
+    assert.deepEqual(
+      [fromFlags.mtls, fromFlags.mtlsStartTimeoutMs, fromFlags.serviceAccount],
+      ['off', 0, 'edge-2'],
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a bad mtls, start timeout and service account, listing every problem at once', () => {
+    assert.throws(
+      () =>
+        resolveGatewayOptions({
+          env: { MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS: 'soon' },
+          flags: { mtls: 'on', serviceAccount: 'Edge_Gateway' },
+        }),
+      (err: unknown) => {
+        assert.ok(isMeshError(err, 'MESHWORK_ERR_CONFIG_INVALID'));
+        assert.match(err.message, /mtls: must be auto or off/);
+        assert.match(
+          err.message,
+          /MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS: must be a whole number/,
+        );
+        assert.match(err.message, /serviceAccount: must be 1-63 lowercase letters/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => resolveGatewayOptions({ flags: { mtlsStartTimeoutMs: 600_001 } }),
+      (err: unknown) => isMeshError(err) && /mtlsStartTimeoutMs/.test(err.message),
     );
   });
 });

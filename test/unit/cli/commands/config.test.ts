@@ -1,4 +1,4 @@
-/** @module `meshwork config validate --sidecar`: the sidecar's options resolved as `meshwork sidecar` would. */
+/** @module `meshwork config validate --sidecar|--gateway`: the options resolved as the command would. */
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,28 @@ describe('config command', () => {
     assert.equal(printed.token, '(set)');
     assert.doesNotMatch(out, /s3cret-token/);
     assert.deepEqual(printed.upstreams, [{ service: 'payments', listen: '127.0.0.1:9191' }]);
+  });
+
+  it('validates a gateway config with --gateway and prints it, its token as set and mTLS keys included', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-gateway-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, 'mesh: true\nmtls: off\nserviceAccount: edge-gateway\n');
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await command.run(['validate', '--gateway', '--config', file, '--print'], {
+      stdout,
+      stderr: new PassThrough(),
+      env: { MESHWORK_GATEWAY__TOKEN: 's3cret-token' },
+    });
+    assert.equal(code, 0);
+    const printed = JSON.parse(out) as Record<string, unknown>;
+    assert.deepEqual(
+      [printed.mesh, printed.mtls, printed.mtlsStartTimeoutMs, printed.serviceAccount],
+      [true, 'off', 5_000, 'edge-gateway'],
+    );
+    assert.equal(printed.token, '(set)');
+    assert.doesNotMatch(out, /s3cret-token/);
   });
 
   it('lists every problem of a bad sidecar config', async () => {

@@ -27,6 +27,25 @@ describe('gateway command', () => {
     );
   });
 
+  it('maps --mtls, --mtls-start-timeout-ms and --service-account to their options (issue 20)', async () => {
+    const err = await refusal(command, [
+      ...['--mtls', 'on', '--mtls-start-timeout-ms', 'soon'],
+      ...['--service-account', 'Edge_Gateway'],
+    ]);
+    assert.equal(err.code, ERROR_CODES.CONFIG_INVALID);
+    const lines = err.message.split('\n');
+    assert.equal(lines.length, 4, err.message);
+    assert.ok(lines.includes('  mtls: must be auto or off'), err.message);
+    assert.ok(
+      lines.some((l) => l.startsWith('  mtlsStartTimeoutMs: ')),
+      err.message,
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith('  serviceAccount: must be 1-63 ')),
+      err.message,
+    );
+  });
+
   it('splits --registry on commas, trimmed, leaving out empty entries', async () => {
     const err = await refusal(command, ['--registry', 'x, ,y', '--listen', 'nowhere']);
     assert.match(err.message, /registry\[1\]: must be a URL/);

@@ -76,15 +76,18 @@ describe('meshwork sidecar: what it loads at start', () => {
     // undici: Agent and request from their own files (client/undici.ts), not its index (fetch,
     // WebSocket, cache, mocks); yaml with the first config file; re2js with the first regex;
     // @peculiar/x509 and reflect-metadata (the CSR, issue 20) with the first certificate, from
-    // sidecar/csr.ts by import(): a sidecar whose agent has no CA, or --mtls off, never loads
-    // them (the next test holds that).
+    // proxy/mesh-identity/csr.ts by import(): a sidecar whose agent has no CA, or --mtls off,
+    // never loads them (the next test holds that).
     assert.deepEqual([...packages].sort(), ['pino', 'prom-client', 'zod']);
   });
 
   it('reaches the CSR module (and @peculiar/x509) only by import(), on first use', () => {
-    assert.ok(files.has('sidecar/identity.ts'));
-    assert.ok(!files.has('sidecar/csr.ts'), 'sidecar/csr.ts is imported statically');
-    const identity = readFileSync(join(SRC, 'sidecar/identity.ts'), 'utf8');
+    assert.ok(files.has('proxy/mesh-identity/mesh-identity.ts'));
+    assert.ok(
+      !files.has('proxy/mesh-identity/csr.ts'),
+      'proxy/mesh-identity/csr.ts is imported statically',
+    );
+    const identity = readFileSync(join(SRC, 'proxy/mesh-identity/mesh-identity.ts'), 'utf8');
     assert.match(identity, /import\('\.\/csr\.js'\)/);
   });
 });

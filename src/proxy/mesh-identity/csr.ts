@@ -1,7 +1,7 @@
 /**
- * @module The sidecar's key and certificate signing request (issue 20): an EC P-256 key made in
+ * @module A proxy's key and certificate signing request (issue 20): an EC P-256 key made in
  * this process and a PKCS#10 CSR for the service's SPIFFE ID, with @peculiar/x509. Loaded with
- * `import()` by the identity manager on first use, so a sidecar whose agent has no CA never
+ * `import()` by the identity manager on first use, so a proxy whose agent has no CA never
  * loads @peculiar/x509 and its dependencies (reflect-metadata, tsyringe, asn1 schemas).
  */
 // @peculiar/x509's tsyringe container needs the Reflect metadata API before it loads.

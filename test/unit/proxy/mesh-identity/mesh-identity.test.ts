@@ -1,5 +1,5 @@
 /**
- * @module Unit tests of the sidecar's identity manager (issue 20): the first leaf at start (no
+ * @module Unit tests of the proxies' mesh identity manager (issue 20), as the sidecar runs it: the first leaf at start (no
  * CA, no agent, refusals), renewal between 60% and 90% of the lifetime, retries that keep the
  * old leaf, rotation (a new bundle at once, a new leaf from a new root), and the key kept out of
  * every log line and dump. A fake CA client signs with a real test CA on a FakeClock's time.
@@ -11,25 +11,26 @@ import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
-import { MeshError, isMeshError } from '../../../src/core/errors.js';
-import type { LogFields, Logger } from '../../../src/core/logger.js';
+import { MeshError, isMeshError } from '../../../../src/core/errors.js';
+import type { LogFields, Logger } from '../../../../src/core/logger.js';
 import type {
   CaRootsResponse,
   LeafSignRequest,
   LeafSignResponse,
-} from '../../../src/protocol/mesh/ca.js';
-import type { SnapshotTrust } from '../../../src/protocol/mesh/snapshot.js';
-import { createKeyAndCsr, derToPem } from '../../../src/sidecar/csr.js';
+} from '../../../../src/protocol/mesh/ca.js';
+import type { SnapshotTrust } from '../../../../src/protocol/mesh/snapshot.js';
+import { createKeyAndCsr, derToPem } from '../../../../src/proxy/mesh-identity/csr.js';
 import {
   checkLeaf,
   renewalDelayMs,
-  startSidecarIdentity,
+  startMeshIdentity,
+  startMeshMtls,
   type CaClient,
-  type SidecarIdentity,
-  type SidecarIdentityOptions,
-} from '../../../src/sidecar/identity.js';
-import { FakeClock } from '../../../src/testing/fake-clock.js';
-import { seededRandom } from '../../helpers/seeded-random.js';
+  type MeshIdentity,
+  type MeshIdentityOptions,
+} from '../../../../src/proxy/mesh-identity/mesh-identity.js';
+import { FakeClock } from '../../../../src/testing/fake-clock.js';
+import { seededRandom } from '../../../helpers/seeded-random.js';
 import {
   createTestLeaf,
   createTestRoot,
@@ -38,8 +39,8 @@ import {
   signTestCsr,
   type LeafValidity,
   type TestRoot,
-} from '../../helpers/identity-ca.js';
-import { until } from '../../helpers/until.js';
+} from '../../../helpers/identity-ca.js';
+import { until } from '../../../helpers/until.js';
 
 const HOUR_MS = 3_600_000;
 const ORDERS = 'spiffe://cluster.local/ns/default/sa/orders';
@@ -151,7 +152,7 @@ function capturingLogger(): Logger & { lines: { level: string; msg: string; text
 }
 
 async function setup(
-  over: Partial<SidecarIdentityOptions> = {},
+  over: Partial<MeshIdentityOptions> = {},
   lifetimeMs = 24 * HOUR_MS,
   startMs?: number,
 ): Promise<{
@@ -159,14 +160,15 @@ async function setup(
   client: FakeCaClient;
   logger: ReturnType<typeof capturingLogger>;
   metrics: Registry;
-  options: SidecarIdentityOptions;
+  options: MeshIdentityOptions;
 }> {
   const clock = new FakeClock(startMs);
   const client = new FakeCaClient(clock, await createTestRoot());
   client.lifetimeMs = lifetimeMs;
   const logger = capturingLogger();
   const metrics = new Registry();
-  const options: SidecarIdentityOptions = {
+  const options: MeshIdentityOptions = {
+    component: 'sidecar',
     service: 'orders',
     namespace: 'default',
     client,
@@ -179,10 +181,10 @@ async function setup(
   return { clock, client, logger, metrics, options };
 }
 
-async function started(options: SidecarIdentityOptions): Promise<SidecarIdentity> {
-  const r = await startSidecarIdentity(options, 10_000);
+async function started(options: MeshIdentityOptions): Promise<MeshIdentity> {
+  const r = await startMeshIdentity(options, 10_000);
   assert.equal(r.state, 'on');
-  return (r as { identity: SidecarIdentity }).identity;
+  return (r as { identity: MeshIdentity }).identity;
 }
 
 /**
@@ -199,7 +201,7 @@ async function driveUntil(clock: FakeClock, stepMs: number, done: () => boolean,
 }
 
 /** Advances the fake clock to the identity's next planned signing. */
-const toNextSigning = (clock: FakeClock, identity: SidecarIdentity): void =>
+const toNextSigning = (clock: FakeClock, identity: MeshIdentity): void =>
   clock.advance(Date.parse(identity.info()!.nextSigningAt!) - clock.now());
 
 const metric = async (metrics: Registry, line: RegExp): Promise<number> => {
@@ -240,7 +242,7 @@ describe('renewalDelayMs', () => {
   });
 });
 
-describe('startSidecarIdentity', () => {
+describe('startMeshIdentity', () => {
   it('gets a leaf for the SPIFFE ID of its service and namespace, from the active root', async () => {
     const { client, options } = await setup({ namespace: 'shop' });
     const identity = await started(options);
@@ -272,7 +274,7 @@ describe('startSidecarIdentity', () => {
   it('answers no-ca when the agent has no CA (404 on the roots)', async () => {
     const { client, options } = await setup();
     client.rootsFailures.push(httpError(404, 'route not found'));
-    assert.deepEqual(await startSidecarIdentity(options, 10_000), { state: 'no-ca' });
+    assert.deepEqual(await startMeshIdentity(options, 10_000), { state: 'no-ca' });
     assert.equal(client.requests.length, 0);
   });
 
@@ -280,7 +282,7 @@ describe('startSidecarIdentity', () => {
     const { client, clock, options } = await setup();
     for (let i = 0; i < 1_000; i++) client.rootsFailures.push(httpError(503));
     let result: unknown;
-    void startSidecarIdentity(options, 30_000).then((r) => (result = r));
+    void startMeshIdentity(options, 30_000).then((r) => (result = r));
     await driveUntil(clock, 500, () => result !== undefined, 'given up');
     assert.equal((result as { state: string }).state, 'unreachable');
     assert.ok(client.rootsCalls >= 5 && client.rootsCalls <= 40, `${client.rootsCalls} calls`);
@@ -292,18 +294,18 @@ describe('startSidecarIdentity', () => {
     client.rootsFailures.push(httpError(503), httpError(503));
     client.signFailures.push(httpError(500));
     let result: unknown;
-    void startSidecarIdentity(options, 30_000).then((r) => (result = r));
+    void startMeshIdentity(options, 30_000).then((r) => (result = r));
     await driveUntil(clock, 200, () => result !== undefined, 'started');
     assert.equal((result as { state: string }).state, 'on');
     assert.equal(client.rootsCalls, 3);
     assert.equal(client.requests.length, 2);
-    (result as { identity: SidecarIdentity }).identity.close();
+    (result as { identity: MeshIdentity }).identity.close();
   });
 
   it('fails at once when the CA refuses the token (403), naming the SPIFFE ID', async () => {
     const { client, options } = await setup();
     client.signFailures.push(httpError(403, 'Permission denied: service:orders write'));
-    await assert.rejects(startSidecarIdentity(options, 10_000), (err: unknown) => {
+    await assert.rejects(startMeshIdentity(options, 10_000), (err: unknown) => {
       assert.ok(isMeshError(err, 'MESHWORK_ERR_SIDECAR_IDENTITY'));
       assert.equal(err.retryable, false);
       assert.match(err.message, /ns\/default\/sa\/orders.*service:orders write/);
@@ -358,7 +360,7 @@ describe('startSidecarIdentity', () => {
       const { client, options } = await setup();
       client.tamper = (res) => tamper(res, client.active);
       await assert.rejects(
-        startSidecarIdentity(options, 10_000),
+        startMeshIdentity(options, 10_000),
         (err: unknown) =>
           isMeshError(err, 'MESHWORK_ERR_SIDECAR_IDENTITY') &&
           err.retryable === false &&
@@ -372,7 +374,7 @@ describe('startSidecarIdentity', () => {
     const { client, clock, options } = await setup();
     for (let i = 0; i < 1_000; i++) client.signFailures.push(httpError(503));
     let error: unknown;
-    void startSidecarIdentity(options, 20_000).catch((err: unknown) => (error = err));
+    void startMeshIdentity(options, 20_000).catch((err: unknown) => (error = err));
     await driveUntil(clock, 500, () => error !== undefined, 'given up');
     assert.ok(isMeshError(error, 'MESHWORK_ERR_SIDECAR_IDENTITY'));
     assert.match((error as Error).message, /signed no leaf .* within 20000 ms/);
@@ -382,7 +384,7 @@ describe('startSidecarIdentity', () => {
 /** Keys and CSRs made ahead (signing then costs no crypto on the clock's time). */
 async function csrPool(
   n: number,
-): Promise<{ make: SidecarIdentityOptions['makeCsr']; keys: string[] }> {
+): Promise<{ make: MeshIdentityOptions['makeCsr']; keys: string[] }> {
   const made = await Promise.all(
     Array.from({ length: n }, () => createKeyAndCsr(ORDERS, 'orders')),
   );
@@ -393,7 +395,57 @@ async function csrPool(
   };
 }
 
-describe('SidecarIdentity renewal', () => {
+describe('startMeshMtls', () => {
+  const MTLS = { mtls: 'auto' as const, mtlsStartTimeoutMs: 3_000, registry: ['http://agent'] };
+
+  it('off: never asks the CA, and says so', async () => {
+    const { client, logger, options } = await setup();
+    const r = await startMeshMtls({ ...MTLS, mtls: 'off' }, options);
+    assert.deepEqual(r, { state: 'off', reason: 'mtls: off' });
+    assert.equal(client.rootsCalls, 0);
+    assert.ok(logger.lines.some((l) => l.level === 'info' && /mTLS off/.test(l.msg)));
+  });
+
+  it('auto: the identity in force when the agent has a CA', async () => {
+    const { options } = await setup({ component: 'gateway', service: 'meshwork-gateway' });
+    const r = await startMeshMtls(MTLS, options);
+    assert.equal(r.state, 'on');
+    const identity = (r as { identity: MeshIdentity }).identity;
+    assert.equal(identity.spiffeId, 'spiffe://cluster.local/ns/default/sa/meshwork-gateway');
+    identity.close();
+  });
+
+  it('auto, no CA at the agent (404): off, logged at info', async () => {
+    const { client, logger, options } = await setup();
+    client.rootsFailures.push(httpError(404, 'route not found'));
+    assert.deepEqual(await startMeshMtls(MTLS, options), {
+      state: 'off',
+      reason: 'the agent has no CA',
+    });
+    assert.ok(logger.lines.some((l) => l.level === 'info' && /has no CA/.test(l.msg)));
+  });
+
+  it('auto, no agent within the wait: off, with a warning naming the wait', async () => {
+    const { client, clock, logger, options } = await setup();
+    for (let i = 0; i < 1_000; i++) client.rootsFailures.push(httpError(503, 'agent away'));
+    let result: unknown;
+    void startMeshMtls(MTLS, options).then((r) => (result = r));
+    await driveUntil(clock, 500, () => result !== undefined, 'given up');
+    assert.equal((result as { state: string }).state, 'off');
+    assert.match((result as { reason: string }).reason, /^no agent answered within 3000 ms \(/);
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && /no agent answered/.test(l.msg)));
+  });
+
+  it('auto, the CA refuses the token: rejects with SIDECAR_IDENTITY', async () => {
+    const { client, options } = await setup();
+    client.signFailures.push(httpError(403, 'Permission denied: service:orders write'));
+    await assert.rejects(startMeshMtls(MTLS, options), (err: unknown) =>
+      isMeshError(err, 'MESHWORK_ERR_SIDECAR_IDENTITY'),
+    );
+  });
+});
+
+describe('MeshIdentity renewal', () => {
   it('renews at a point between 60% and 90% of the lifetime that the random source picks', async () => {
     const root = await createTestRoot();
     const pool = await csrPool(4);
@@ -405,7 +457,8 @@ describe('SidecarIdentity renewal', () => {
           const clock = new FakeClock();
           const client = new FakeCaClient(clock, root);
           client.lifetimeMs = lifetimeS * 1000;
-          const options: SidecarIdentityOptions = {
+          const options: MeshIdentityOptions = {
+            component: 'sidecar',
             service: 'orders',
             namespace: 'default',
             client,
@@ -502,6 +555,17 @@ describe('SidecarIdentity renewal', () => {
     identity.close();
   });
 
+  it("names its metrics and log lines after its component (the gateway's: meshwork_gateway_cert_*)", async () => {
+    const { metrics, logger, options } = await setup({ component: 'gateway' }, 24 * HOUR_MS);
+    const identity = await started(options);
+    const text = await metrics.metrics();
+    assert.match(text, /^meshwork_gateway_cert_expiry_seconds 86400$/m);
+    assert.match(text, /^meshwork_gateway_cert_renewals_total\{result="ok"\} 0$/m);
+    assert.doesNotMatch(text, /meshwork_sidecar_/);
+    assert.ok(logger.lines.some((l) => l.text.includes("component: 'gateway-identity'")));
+    identity.close();
+  });
+
   it('stops renewing once closed', async () => {
     const { client, clock, options } = await setup({}, HOUR_MS);
     const identity = await started(options);
@@ -513,7 +577,7 @@ describe('SidecarIdentity renewal', () => {
   });
 });
 
-describe('SidecarIdentity rotation', () => {
+describe('MeshIdentity rotation', () => {
   it('serves a new bundle at once, and gets a leaf from a new active root soon', async () => {
     const { client, clock, options } = await setup();
     const identity = await started(options);
@@ -588,7 +652,7 @@ describe('SidecarIdentity rotation', () => {
   });
 });
 
-describe('SidecarIdentity TLS context', () => {
+describe('MeshIdentity TLS context', () => {
   it('serves and originates TLS 1.3 with its leaf, verifying the peer against the bundle', async () => {
     // Valid now: TLS checks validity against the real time.
     const a = await setup({}, HOUR_MS, Date.now() - 60_000);
@@ -703,10 +767,10 @@ describe('SidecarIdentity TLS context', () => {
   });
 });
 
-describe('SidecarIdentity: the private key stays private', () => {
+describe('MeshIdentity: the private key stays private', () => {
   it('is in no log line, dump, metric or inspected object, through start, renewals, failures and rotation', async () => {
     const keys: string[] = [];
-    const makeCsr: SidecarIdentityOptions['makeCsr'] = async (id, service) => {
+    const makeCsr: MeshIdentityOptions['makeCsr'] = async (id, service) => {
       const made = await createKeyAndCsr(id, service);
       keys.push(made.keyPem);
       return made;

@@ -1,25 +1,26 @@
 /**
- * @module The sidecar's identity manager (issue 20; docs/security.md "Sidecar identities"): its
- * own EC P-256 key and a CSR, a leaf for its service from the agent's CA, and the TLS context
- * the data path serves and originates mTLS with (a MeshTlsIdentity). Renews at a random point
- * between 60% and 90% of the leaf's lifetime, keeps the old leaf while the agent is away, and
- * follows root rotations pushed in the snapshot's `ca`. The private key never leaves the
- * process: it is made here, kept in memory only, and never logged, dumped, sent or written.
+ * @module A proxy's mesh identity manager (issue 20; docs/security.md "Sidecar identities" and
+ * "The gateway's identity"), shared by the sidecar (the SPIFFE ID of its service) and the gateway
+ * (of its service account): its own EC P-256 key and a CSR, a leaf from the agent's CA, and the
+ * TLS context the data path serves and originates mTLS with (a MeshTlsIdentity). Renews at a
+ * random point between 60% and 90% of the leaf's lifetime, keeps the old leaf while the agent is
+ * away, and follows root rotations pushed in the snapshot's `ca`. The private key never leaves
+ * the process: it is made here, kept in memory only, and never logged, dumped, sent or written.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
-import { errors, isMeshError, type MeshError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
+import { errors, isMeshError, type MeshError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
 import {
   spiffeId as spiffeIdOf,
   type CaRootsResponse,
   type LeafSignRequest,
   type LeafSignResponse,
-} from '../protocol/mesh/ca.js';
-import type { SnapshotTrust } from '../protocol/mesh/snapshot.js';
-import type { MeshTlsIdentity } from '../proxy/tls-identity.js';
+} from '../../protocol/mesh/ca.js';
+import type { SnapshotTrust } from '../../protocol/mesh/snapshot.js';
+import type { MeshTlsIdentity } from '../tls-identity.js';
 import type { KeyAndCsr } from './csr.js';
 
 /** What the identity manager asks of the agent (RegistryClient implements it). */
@@ -31,7 +32,13 @@ export interface CaClient {
 /** Makes a key and a CSR for a SPIFFE ID (default: ./csr.ts, loaded on first use). */
 export type CsrMaker = (spiffeId: string, service: string) => Promise<KeyAndCsr>;
 
-export interface SidecarIdentityOptions {
+export interface MeshIdentityOptions {
+  /**
+   * Who holds the identity (`sidecar`, `gateway`): names its metrics
+   * (`meshwork_<component>_cert_*`), its log component (`<component>-identity`) and messages.
+   */
+  readonly component: string;
+  /** The SPIFFE ID's `sa` part: the sidecar's service, the gateway's service account. */
   readonly service: string;
   readonly namespace: string;
   readonly client: CaClient;
@@ -39,7 +46,7 @@ export interface SidecarIdentityOptions {
   readonly clock?: Clock;
   /** Uniform in [0, 1): where in 60-90% of the lifetime renewal lands, backoff and jitter. */
   readonly random?: () => number;
-  /** Where the cert metrics are registered (meshwork_sidecar_cert_*). */
+  /** Where the cert metrics are registered (meshwork_<component>_cert_*). */
   readonly metrics?: Registry;
   /** Retry after a failed signing: `baseMs` doubling up to `maxMs`, each times 0.5-1. */
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
@@ -49,7 +56,7 @@ export interface SidecarIdentityOptions {
   readonly makeCsr?: CsrMaker;
 }
 
-export const DEFAULT_SIDECAR_IDENTITY_OPTIONS = Object.freeze({
+export const DEFAULT_MESH_IDENTITY_OPTIONS = Object.freeze({
   backoff: Object.freeze({ baseMs: 1_000, maxMs: 60_000 }),
   rotationJitterMs: 5_000,
 });
@@ -128,17 +135,19 @@ function parseBundle(bundlePem: string): X509Certificate[] {
 }
 
 /**
- * Checks a signed leaf is this sidecar's (its key, its SPIFFE ID as the only URI SAN, issued by
- * a root of the bundle) and reads its validity. Throws SIDECAR_IDENTITY (not retryable) if not.
+ * Checks a signed leaf is this proxy's (its key, its SPIFFE ID as the only URI SAN, issued by
+ * a root of the bundle) and reads its validity. Throws SIDECAR_IDENTITY (not retryable) if not;
+ * `holder` names the proxy in the message (`sidecar`, `gateway`).
  */
 export function checkLeaf(
   res: LeafSignResponse,
   keyPem: string,
   expectedSpiffeId: string,
   bundlePem: string,
+  holder = 'proxy',
 ): Omit<Leaf, 'keyPem'> {
   const bad = (why: string): MeshError =>
-    errors.sidecarIdentity(`the CA answered a leaf that is not this sidecar's: ${why}`, false);
+    errors.sidecarIdentity(`the CA answered a leaf that is not this ${holder}'s: ${why}`, false);
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(res.certPem);
@@ -171,18 +180,18 @@ export function checkLeaf(
 }
 
 let defaultCsrMaker: Promise<CsrMaker> | undefined;
-/** ./csr.ts on first use: @peculiar/x509 is loaded only by a sidecar whose agent has a CA. */
+/** ./csr.ts on first use: @peculiar/x509 is loaded only by a proxy whose agent has a CA. */
 const loadCsrMaker = (): Promise<CsrMaker> =>
   (defaultCsrMaker ??= import('./csr.js').then((m) => m.createKeyAndCsr));
 
 /**
- * The sidecar's mesh identity. Make it with {@link startSidecarIdentity}, which gets the first
+ * A proxy's mesh identity. Make it with {@link startMeshIdentity}, which gets the first
  * leaf; then it renews and rotates on its own until `close()`.
  */
-export class SidecarIdentity implements MeshTlsIdentity {
+export class MeshIdentity implements MeshTlsIdentity {
   readonly trustDomain: string;
   readonly spiffeId: string;
-  readonly #o: SidecarIdentityOptions;
+  readonly #o: MeshIdentityOptions;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -201,15 +210,15 @@ export class SidecarIdentity implements MeshTlsIdentity {
   #failures = 0;
   #closed = false;
 
-  /** Use {@link startSidecarIdentity}. */
-  constructor(options: SidecarIdentityOptions, roots: CaRootsResponse) {
+  /** Use {@link startMeshIdentity}. */
+  constructor(options: MeshIdentityOptions, roots: CaRootsResponse) {
     this.#o = options;
-    this.#log = options.logger.child({ component: 'sidecar-identity' });
+    this.#log = options.logger.child({ component: `${options.component}-identity` });
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#backoff = options.backoff ?? DEFAULT_SIDECAR_IDENTITY_OPTIONS.backoff;
+    this.#backoff = options.backoff ?? DEFAULT_MESH_IDENTITY_OPTIONS.backoff;
     this.#rotationJitterMs =
-      options.rotationJitterMs ?? DEFAULT_SIDECAR_IDENTITY_OPTIONS.rotationJitterMs;
+      options.rotationJitterMs ?? DEFAULT_MESH_IDENTITY_OPTIONS.rotationJitterMs;
     this.trustDomain = roots.trustDomain;
     this.spiffeId = spiffeIdOf(roots.trustDomain, options.namespace, options.service);
     this.#bundlePem = roots.bundlePem;
@@ -218,8 +227,8 @@ export class SidecarIdentity implements MeshTlsIdentity {
       const secondsLeft = (): number | undefined =>
         this.#leaf === undefined ? undefined : (this.#leaf.notAfterMs - this.#clock.now()) / 1000;
       new Gauge({
-        name: 'meshwork_sidecar_cert_expiry_seconds',
-        help: "Seconds until the sidecar's leaf certificate expires (its notAfter); negative once expired",
+        name: `meshwork_${options.component}_cert_expiry_seconds`,
+        help: `Seconds until the ${options.component}'s leaf certificate expires (its notAfter); negative once expired`,
         registers: [options.metrics],
         collect() {
           const left = secondsLeft();
@@ -228,8 +237,8 @@ export class SidecarIdentity implements MeshTlsIdentity {
         },
       });
       this.#renewals = new Counter({
-        name: 'meshwork_sidecar_cert_renewals_total',
-        help: "Signings of the sidecar's leaf after the first (renewals, rotations), by result (ok, error)",
+        name: `meshwork_${options.component}_cert_renewals_total`,
+        help: `Signings of the ${options.component}'s leaf after the first (renewals, rotations), by result (ok, error)`,
         labelNames: ['result'],
         registers: [options.metrics],
       });
@@ -239,7 +248,7 @@ export class SidecarIdentity implements MeshTlsIdentity {
   }
 
   secureContext(): SecureContext {
-    if (this.#context === undefined) throw new Error('SidecarIdentity: no leaf yet');
+    if (this.#context === undefined) throw new Error('MeshIdentity: no leaf yet');
     return this.#context;
   }
   secureContextOptions(): SecureContextOptions {
@@ -282,7 +291,7 @@ export class SidecarIdentity implements MeshTlsIdentity {
     if (trust.trustDomain !== this.trustDomain) {
       this.#log.warn(
         { trustDomain: trust.trustDomain, ours: this.trustDomain },
-        'the snapshot names another trust domain; this sidecar keeps its own until restarted',
+        `the snapshot names another trust domain; this ${this.#o.component} keeps its own until restarted`,
       );
       return;
     }
@@ -312,7 +321,7 @@ export class SidecarIdentity implements MeshTlsIdentity {
     this.#nextSigningAtMs = undefined;
   }
 
-  /** Gets a leaf now (first leaf: called by startSidecarIdentity). Rejects on failure. */
+  /** Gets a leaf now (first leaf: called by startMeshIdentity). Rejects on failure. */
   async signNow(): Promise<void> {
     if (this.#signing !== undefined) return this.#signing;
     this.#signing = this.#sign().finally(() => (this.#signing = undefined));
@@ -338,18 +347,18 @@ export class SidecarIdentity implements MeshTlsIdentity {
     }
     if (res.spiffeId !== this.spiffeId)
       throw errors.sidecarIdentity(
-        `the CA answered a leaf that is not this sidecar's: for ${res.spiffeId}, not ${this.spiffeId}`,
+        `the CA answered a leaf that is not this ${this.#o.component}'s: for ${res.spiffeId}, not ${this.spiffeId}`,
         false,
       );
     let leaf: Omit<Leaf, 'keyPem'>;
     try {
-      leaf = checkLeaf(res, keyPem, this.spiffeId, this.#bundlePem);
+      leaf = checkLeaf(res, keyPem, this.spiffeId, this.#bundlePem, this.#o.component);
     } catch (err) {
-      // Signed by a root this sidecar does not know yet (a rotation it has not been pushed):
+      // Signed by a root this proxy does not know yet (a rotation it has not been pushed):
       // fetch the bundle once and check again.
       const roots = await this.#o.client.caRoots().catch(() => undefined);
       if (roots === undefined || roots.bundlePem === this.#bundlePem) throw err;
-      leaf = checkLeaf(res, keyPem, this.spiffeId, roots.bundlePem);
+      leaf = checkLeaf(res, keyPem, this.spiffeId, roots.bundlePem, this.#o.component);
       this.#bundlePem = roots.bundlePem;
       this.#activeRootId = roots.activeRootId;
     }
@@ -449,9 +458,9 @@ export class SidecarIdentity implements MeshTlsIdentity {
   }
 }
 
-/** How the sidecar's identity came out at start. */
-export type SidecarIdentityStart =
-  | { readonly state: 'on'; readonly identity: SidecarIdentity }
+/** How a proxy's identity came out at start. */
+export type MeshIdentityStart =
+  | { readonly state: 'on'; readonly identity: MeshIdentity }
   /** The agent answered 404 on the roots: it has no CA (an older agent). */
   | { readonly state: 'no-ca' }
   /** No agent answered within the wait: whether it has a CA is unknown. */
@@ -461,15 +470,15 @@ export type SidecarIdentityStart =
  * Asks the agent for its roots and, if it has a CA, gets the first leaf, retrying with backoff
  * for at most `startTimeoutMs`. Resolves `no-ca` on a 404, `unreachable` when no agent answered
  * in time; rejects with SIDECAR_IDENTITY when the CA refused (a token that may not write the
- * service), answered a leaf not this sidecar's, or did not sign within the wait.
+ * service), answered a leaf not this proxy's, or did not sign within the wait.
  */
-export async function startSidecarIdentity(
-  options: SidecarIdentityOptions,
+export async function startMeshIdentity(
+  options: MeshIdentityOptions,
   startTimeoutMs: number,
-): Promise<SidecarIdentityStart> {
+): Promise<MeshIdentityStart> {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
-  const backoff = options.backoff ?? DEFAULT_SIDECAR_IDENTITY_OPTIONS.backoff;
+  const backoff = options.backoff ?? DEFAULT_MESH_IDENTITY_OPTIONS.backoff;
   const deadline = clock.monotonicMs() + startTimeoutMs;
   const pause = (attempt: number): Promise<boolean> => {
     const left = deadline - clock.monotonicMs();
@@ -496,7 +505,7 @@ export async function startSidecarIdentity(
     }
   }
 
-  const identity = new SidecarIdentity(options, roots);
+  const identity = new MeshIdentity(options, roots);
   for (let attempt = 1; ; attempt++) {
     try {
       await identity.signNow();
@@ -512,4 +521,50 @@ export async function startSidecarIdentity(
         );
     }
   }
+}
+
+/** Mesh mTLS as a proxy's start left it: a certificate in force, or why not. */
+export type MeshMtls =
+  | { readonly state: 'on'; readonly identity: MeshIdentity }
+  | { readonly state: 'off'; readonly reason: string };
+
+/** A proxy's `mtls` and `mtlsStartTimeoutMs` options, and the agents it asks (for its logs). */
+export interface MeshMtlsOptions {
+  readonly mtls: 'auto' | 'off';
+  readonly mtlsStartTimeoutMs: number;
+  readonly registry: readonly string[];
+}
+
+/**
+ * `--mtls auto`: the first leaf (startMeshIdentity) when the agent has a CA, else why not, logged
+ * on `identity.logger` (no CA: an older agent, info; no agent within the wait: a warning).
+ * `--mtls off`: never asks. Rejects when the CA refused the proxy or signed nothing within the
+ * wait (SIDECAR_IDENTITY).
+ */
+export async function startMeshMtls(
+  options: MeshMtlsOptions,
+  identity: MeshIdentityOptions,
+): Promise<MeshMtls> {
+  const log = identity.logger;
+  if (options.mtls === 'off') {
+    log.info({ mtls: 'off' }, 'mTLS off (--mtls off): no mesh identity, plaintext only');
+    return { state: 'off', reason: 'mtls: off' };
+  }
+  const started = await startMeshIdentity(identity, options.mtlsStartTimeoutMs);
+  if (started.state === 'on') return started;
+  if (started.state === 'no-ca') {
+    log.info(
+      { registry: options.registry },
+      'the agent has no CA (404 on its roots): running without mTLS',
+    );
+    return { state: 'off', reason: 'the agent has no CA' };
+  }
+  log.warn(
+    { registry: options.registry, waitedMs: options.mtlsStartTimeoutMs, error: started.error },
+    'no agent answered for its CA: running without mTLS until restarted',
+  );
+  return {
+    state: 'off',
+    reason: `no agent answered within ${options.mtlsStartTimeoutMs} ms (${started.error})`,
+  };
 }
