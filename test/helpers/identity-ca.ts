@@ -17,11 +17,20 @@ import {
   type SecureContext,
 } from 'node:tls';
 import { DEFAULT_TRUST_DOMAIN } from '../../src/protocol/mesh/ca.js';
-import { derToPem, generateP256KeyPair } from '../../src/proxy/mesh-identity/csr.js';
+import { derToPem } from '../../src/proxy/mesh-identity/csr.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+/** An EC P-256 key pair for ECDSA on WebCrypto, extractable (node's TLS takes PEM). */
+async function generateP256KeyPair(): Promise<webcrypto.CryptoKeyPair> {
+  const ec = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+  return (await webcrypto.subtle.generateKey(ec, true, [
+    'sign',
+    'verify',
+  ])) as unknown as webcrypto.CryptoKeyPair;
+}
 const HOUR_MS = 3_600_000;
 
 export interface TestRoot {

@@ -1,19 +1,39 @@
 /**
  * @module A proxy's key and certificate signing request (issue 20): an EC P-256 key made in
- * this process and a PKCS#10 CSR for the service's SPIFFE ID, with @peculiar/x509. Loaded with
- * `import()` by the identity manager on first use, so a proxy whose agent has no CA never
- * loads @peculiar/x509 and its dependencies (reflect-metadata, tsyringe, asn1 schemas).
+ * this process with node's crypto, and a PKCS#10 CSR (RFC 2986) for the service's SPIFFE ID,
+ * its structures encoded with @peculiar/asn1-csr and @peculiar/asn1-x509 (the ASN.1 schemas
+ * @peculiar/x509 is built on) and signed with node's crypto. Not @peculiar/x509 itself: its
+ * dependency container (tsyringe, reflect-metadata) took ~600 ms to load and ~10 MB of a
+ * proxy's RSS for one CSR a day. Loaded with `import()` on first use, so a proxy whose agent
+ * has no CA loads none of it.
  */
-// @peculiar/x509's tsyringe container needs the Reflect metadata API before it loads.
-import 'reflect-metadata';
+import { CertificationRequest, CertificationRequestInfo, Attributes } from '@peculiar/asn1-csr';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
-  cryptoProvider,
-  Pkcs10CertificateRequestGenerator,
-  SubjectAlternativeNameExtension,
-} from '@peculiar/x509';
-import { webcrypto } from 'node:crypto';
+  AlgorithmIdentifier,
+  Attribute,
+  AttributeTypeAndValue,
+  AttributeValue,
+  Extension,
+  Extensions,
+  GeneralName,
+  id_ce_subjectAltName,
+  Name,
+  RelativeDistinguishedName,
+  SubjectAlternativeName,
+  SubjectPublicKeyInfo,
+} from '@peculiar/asn1-x509';
+import { generateKeyPair, sign, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 
-cryptoProvider.set(webcrypto as unknown as Parameters<typeof cryptoProvider.set>[0]);
+/** PKCS#9 extensionRequest (RFC 2985 5.4.2): the CSR attribute carrying the wanted extensions. */
+const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
+/** ecdsa-with-SHA256 (RFC 5758 3.2). */
+const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
+/** commonName (X.520). */
+const COMMON_NAME = '2.5.4.3';
+
+const generateEcKeyPair = promisify(generateKeyPair);
 
 /** A fresh key and a CSR for it. The key is PKCS#8 PEM, for `tls.createSecureContext`. */
 export interface KeyAndCsr {
@@ -23,20 +43,20 @@ export interface KeyAndCsr {
 }
 
 /** DER as PEM with `label` (RFC 7468: base64 in lines of 64). */
-export const derToPem = (label: string, der: ArrayBuffer): string =>
+export const derToPem = (label: string, der: ArrayBuffer | Uint8Array): string =>
   `-----BEGIN ${label}-----\n${(
-    Buffer.from(der)
+    Buffer.from(
+      der instanceof ArrayBuffer
+        ? der
+        : der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength),
+    )
       .toString('base64')
       .match(/.{1,64}/g) ?? []
   ).join('\n')}\n-----END ${label}-----\n`;
 
-/** An EC P-256 key pair for ECDSA, extractable: node's TLS takes the key as PEM. */
-export async function generateP256KeyPair(): Promise<webcrypto.CryptoKeyPair> {
-  const ec = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-  return (await webcrypto.subtle.generateKey(ec, true, [
-    'sign',
-    'verify',
-  ])) as unknown as webcrypto.CryptoKeyPair;
+/** A fresh EC P-256 key pair (node's KeyObjects). */
+async function p256(): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
+  return generateEcKeyPair('ec', { namedCurve: 'P-256' });
 }
 
 /**
@@ -44,21 +64,46 @@ export async function generateP256KeyPair(): Promise<webcrypto.CryptoKeyPair> {
  * (the agent decides the leaf's names; it uses only the CSR's public key).
  */
 export async function createKeyAndCsr(spiffeId: string, service: string): Promise<KeyAndCsr> {
-  const ec = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-  // Extractable: node's TLS takes the key as PEM, not as a webcrypto.CryptoKey.
-  const keys = (await webcrypto.subtle.generateKey(ec, true, [
-    'sign',
-    'verify',
-  ])) as unknown as webcrypto.CryptoKeyPair;
-  const csr = await Pkcs10CertificateRequestGenerator.create({
-    name: `CN=${service}`,
-    keys,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    extensions: [new SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }])],
+  const { publicKey, privateKey } = await p256();
+  const san = new SubjectAlternativeName([
+    new GeneralName({ uniformResourceIdentifier: spiffeId }),
+  ]);
+  const extensions = new Extensions([
+    new Extension({
+      extnID: id_ce_subjectAltName,
+      critical: false,
+      extnValue: new OctetString(AsnConvert.serialize(san)),
+    }),
+  ]);
+  const info = new CertificationRequestInfo({
+    subject: new Name([
+      new RelativeDistinguishedName([
+        new AttributeTypeAndValue({
+          type: COMMON_NAME,
+          value: new AttributeValue({ utf8String: service }),
+        }),
+      ]),
+    ]),
+    subjectPKInfo: AsnConvert.parse(
+      publicKey.export({ type: 'spki', format: 'der' }),
+      SubjectPublicKeyInfo,
+    ),
+    attributes: new Attributes([
+      new Attribute({ type: EXTENSION_REQUEST, values: [AsnConvert.serialize(extensions)] }),
+    ]),
   });
-  const keyPem = derToPem(
-    'PRIVATE KEY',
-    await webcrypto.subtle.exportKey('pkcs8', keys.privateKey),
-  );
-  return { keyPem, csrPem: csr.toString('pem') + '\n' };
+  const tbs = Buffer.from(AsnConvert.serialize(info));
+  // node signs ECDSA as the DER ECDSA-Sig-Value X.509 and PKCS#10 carry (dsaEncoding 'der').
+  const signature = sign('sha256', tbs, privateKey);
+  const csr = new CertificationRequest({
+    certificationRequestInfo: info,
+    certificationRequestInfoRaw: tbs.buffer.slice(tbs.byteOffset, tbs.byteOffset + tbs.byteLength),
+    signatureAlgorithm: new AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 }),
+    signature: signature.buffer.slice(
+      signature.byteOffset,
+      signature.byteOffset + signature.byteLength,
+    ),
+  });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  return { keyPem, csrPem: derToPem('CERTIFICATE REQUEST', AsnConvert.serialize(csr)) };
 }
