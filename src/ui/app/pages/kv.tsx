@@ -1,0 +1,4 @@
+/** @module placeholder */
+export function KvPage(_props: { selected?: string }) {
+  return <p class="empty">Not yet.</p>;
+}
