@@ -10,8 +10,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { spawnAgent, type AgentProcess } from '../helpers/cli.js';
+import {
+  openRawStream,
+  paymentsVirtualService,
+  PAYMENTS_DESTINATION_RULE,
+} from '../helpers/mesh-push.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../.artifacts/ui/', import.meta.url));
 /** Playwright's waits: generous, for a loaded 2-core CI machine. */
@@ -151,5 +157,82 @@ describe('dashboard', () => {
       .locator('tr[data-check] code', { hasText: 'database unreachable' })
       .waitFor({ timeout: WAIT_MS });
     await screenshot(page, 'service');
+  });
+
+  it('puts a KV value through the editor that reads back through the API', async () => {
+    await page.goto(`${agent().url}/ui/#/kv`);
+    await page.getByText('No keys.').waitFor({ timeout: WAIT_MS });
+    await page.fill('input[name="key"]', 'config/orders/timeout');
+    await page.fill('textarea[name="value"]', '2.5s — ünïcode');
+    await page.click('button[type="submit"]');
+    await page
+      .getByTestId('note')
+      .getByText('Saved config/orders/timeout')
+      .waitFor({ timeout: WAIT_MS });
+    const r = await api(agent(), 'GET', '/api/v1/kv/config/orders/timeout');
+    assert.equal(r.status, 200);
+    const entry = r.body.entry as { value: string };
+    assert.equal(Buffer.from(entry.value, 'base64').toString('utf8'), '2.5s — ünïcode');
+    // The key list is live too: a key put elsewhere shows without a reload.
+    assert.equal((await api(agent(), 'PUT', '/api/v1/kv/config/orders/retries', '3')).status, 200);
+    await page.locator('[data-key="config/orders/retries"]').waitFor({ timeout: WAIT_MS });
+    await screenshot(page, 'kv');
+  });
+
+  it('shows a VirtualService applied while the page is open, with its YAML', async () => {
+    await page.goto(`${agent().url}/ui/#/resources`);
+    await page.getByText('No mesh resources.').waitFor({ timeout: WAIT_MS });
+    const r = await api(agent(), 'POST', '/api/v1/mesh/apply', {
+      documents: [PAYMENTS_DESTINATION_RULE, paymentsVirtualService(90)],
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const vs = page.locator('[data-resource="VirtualService/default/payments"]');
+    await vs.waitFor({ timeout: WAIT_MS });
+    await vs.locator('summary').click();
+    const yaml = await vs.locator('pre').textContent();
+    assert.match(yaml ?? '', /^kind: VirtualService$/m);
+    // The YAML reads back (with the `yaml` package) as the resource the API answers.
+    const stored = await api(agent(), 'GET', '/api/v1/mesh/resources/vs/default/payments');
+    assert.deepEqual(
+      parseYaml(yaml ?? ''),
+      (stored.body.resource as { resource: unknown }).resource,
+    );
+    await screenshot(page, 'resources');
+  });
+
+  it("shows a proxy's sync state live, and a NACKed proxy's error", async () => {
+    await page.goto(`${agent().url}/ui/#/proxies`);
+    await page.getByText('No proxy is connected.').waitFor({ timeout: WAIT_MS });
+    // A gateway on the real push stream: it takes the snapshot, then refuses it.
+    const stream = await openRawStream(agent().url, 'id=gw-ui&kind=gateway&name=edge');
+    try {
+      await stream.until(1);
+      const frame = stream.frames[0] as { snapshot: { version: string } };
+      const row = page.locator('[data-proxy="gw-ui"]');
+      await page.locator('[data-proxy="gw-ui"][data-state="STALE"]').waitFor({ timeout: WAIT_MS });
+      const error = 'spec.http[0].match[0].uri.regex: missing closing )';
+      const nack = await api(agent(), 'POST', '/api/v1/mesh/ack', {
+        id: 'gw-ui',
+        version: frame.snapshot.version,
+        error,
+      });
+      assert.equal(nack.status, 204);
+      await page.locator('[data-proxy="gw-ui"][data-state="NACKED"]').waitFor({ timeout: WAIT_MS });
+      assert.equal(await row.locator('td.error').textContent(), error);
+      await screenshot(page, 'proxies');
+    } finally {
+      await stream.close();
+    }
+    await page.getByText('No proxy is connected.').waitFor({ timeout: WAIT_MS });
+  });
+
+  it('says so when the agent has no call graph data', async () => {
+    await page.goto(`${agent().url}/ui/#/graph`);
+    // Before the call graph endpoint lands the agent answers 404; after, no proxy reported yet.
+    await page
+      .getByTestId('no-graph')
+      .getByText('No call graph data')
+      .waitFor({ timeout: WAIT_MS });
+    await screenshot(page, 'graph');
   });
 });

@@ -2,6 +2,7 @@
  * @module The dashboard's calls to its agent: the token (sessionStorage) on every call, the
  * API's error shape, and blocking queries (`?index=N&wait=`) for live reads without polling.
  */
+import { useEffect, useState } from 'preact/hooks';
 import { signalTokenNeeded, token } from './token.js';
 
 /** A non-2xx answer of the API: its status and `{error: {code, message}}`. */
@@ -71,7 +72,7 @@ export function messageOf(err: unknown): string {
 
 /**
  * Reads `path` now, then again each time it changes: a blocking query with the last index
- * (`index=N&wait=5m`), so an idle dashboard costs the agent one parked request. Stops when
+ * (`index=N&wait=5m`, or `wait`), so an idle dashboard costs the agent one parked request. Stops when
  * `signal` aborts. After an error it waits before asking again (1 s, doubling to 30 s).
  */
 export function watchBlocking<T>(
@@ -79,6 +80,7 @@ export function watchBlocking<T>(
   signal: AbortSignal,
   onAnswer: (body: T) => void,
   onError: (err: unknown) => void,
+  wait = '5m',
 ): void {
   const sep = path.includes('?') ? '&' : '?';
   void (async () => {
@@ -86,7 +88,7 @@ export function watchBlocking<T>(
     let backoffMs = 1000;
     while (!signal.aborted) {
       try {
-        const url = index === undefined ? path : `${path}${sep}index=${index}&wait=5m`;
+        const url = index === undefined ? path : `${path}${sep}index=${index}&wait=${wait}`;
         const r = await call<T>('GET', url, { signal });
         backoffMs = 1000;
         // An index that did not move means the wait ran out: nothing changed.
@@ -103,4 +105,30 @@ export function watchBlocking<T>(
       }
     }
   })();
+}
+
+/**
+ * The live answer of `path` ({@link watchBlocking} while the component is mounted): undefined
+ * until the first answer; `error` holds the last failure until the next answer.
+ */
+export function useBlocking<T>(
+  path: string,
+  wait?: string,
+): { data: T | undefined; error: string | undefined } {
+  const [state, setState] = useState<{ data: T | undefined; error: string | undefined }>({
+    data: undefined,
+    error: undefined,
+  });
+  useEffect(() => {
+    const ac = new AbortController();
+    watchBlocking<T>(
+      path,
+      ac.signal,
+      (data) => setState({ data, error: undefined }),
+      (err) => setState((s) => ({ ...s, error: messageOf(err) })),
+      wait,
+    );
+    return () => ac.abort();
+  }, [path, wait]);
+  return state;
 }
