@@ -236,3 +236,76 @@ describe('dashboard', () => {
     await screenshot(page, 'graph');
   });
 });
+
+describe('dashboard with ACLs on (--acl-default-policy deny)', () => {
+  const agent = useAgent(['--acl-default-policy', 'deny']);
+  let management = '';
+  let reader = '';
+  before(async () => {
+    const boot = await api(agent(), 'PUT', '/v1/acl/bootstrap');
+    management = (boot.body as { SecretID: string }).SecretID;
+    const policy = await api(
+      agent(),
+      'PUT',
+      '/v1/acl/policy',
+      {
+        Name: 'read-all',
+        Rules: 'service_prefix "" { policy = "read" }\nkey_prefix "" { policy = "read" }\n',
+      },
+      management,
+    );
+    assert.equal(policy.status, 200, JSON.stringify(policy.body));
+    const token = await api(
+      agent(),
+      'PUT',
+      '/v1/acl/token',
+      { Description: 'dashboard reader', Policies: [{ Name: 'read-all' }] },
+      management,
+    );
+    assert.equal(token.status, 200, JSON.stringify(token.body));
+    reader = (token.body as { SecretID: string }).SecretID;
+    const r = await api(
+      agent(),
+      'PUT',
+      '/api/v1/instances',
+      { service: 'billing', id: 'billing-1', address: '10.0.0.9', port: 80 },
+      management,
+    );
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  });
+
+  it('asks for a token, reads with a read token, and shows why it cannot write', async () => {
+    // A new context: an empty sessionStorage, so no token yet.
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const page = await context.newPage();
+    try {
+      await page.goto(`${agent().url}/ui/`);
+      const refusal = page.getByTestId('token-refusal');
+      await refusal.waitFor({ timeout: WAIT_MS });
+      assert.match((await refusal.textContent()) ?? '', /Permission denied|ACL not found/);
+      await screenshot(page, 'token');
+      await page.fill('input[name="token"]', reader);
+      await page.click('.token-dialog button[type="submit"]');
+      await page.locator('tr[data-service="billing"]').waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.locator('.token-dialog').count(), 0);
+      // The token stays for this tab: a reload reads with it, without asking again.
+      await page.reload();
+      await page.locator('tr[data-service="billing"]').waitFor({ timeout: WAIT_MS });
+      // A write with a read token: refused, and the page says why.
+      await page.goto(`${agent().url}/ui/#/kv`);
+      await page.getByText('No keys.').waitFor({ timeout: WAIT_MS });
+      await page.fill('input[name="key"]', 'config/billing/limit');
+      await page.fill('textarea[name="value"]', '10');
+      await page.click('button[type="submit"]');
+      const note = page.getByTestId('note');
+      await note.getByText('Permission denied').waitFor({ timeout: WAIT_MS });
+      assert.match((await note.textContent()) ?? '', /kv|key/i);
+      assert.equal(await note.getAttribute('class'), 'error');
+      const r = await api(agent(), 'GET', '/api/v1/kv/config/billing/limit', undefined, management);
+      assert.equal(r.status, 404, 'nothing was written');
+      await screenshot(page, 'acl-write-refused');
+    } finally {
+      await context.close();
+    }
+  });
+});

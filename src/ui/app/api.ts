@@ -43,25 +43,41 @@ export async function call<T>(
     ...(init.signal === undefined ? {} : { signal: init.signal }),
   });
   const text = await res.text();
-  if (!res.ok) {
-    let code = `HTTP_${res.status}`;
-    let message = text || res.statusText;
-    try {
-      const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
-      code = parsed.error?.code ?? code;
-      message = parsed.error?.message ?? message;
-    } catch {
-      // Not the API's JSON shape (a proxy in front of the agent): the text is the message.
-    }
-    const err = new ApiError(res.status, code, message);
-    if (res.status === 403 && method === 'GET') signalTokenNeeded(message);
-    throw err;
-  }
+  if (!res.ok) throw refusal(method, res, text);
   const index = res.headers.get('x-meshwork-index');
   return {
     body: (text === '' ? undefined : JSON.parse(text)) as T,
     index: index === null ? undefined : Number(index),
   };
+}
+
+/** The ApiError of a non-2xx answer; a refused read (403) opens the token dialog. */
+function refusal(method: string, res: Response, text: string): ApiError {
+  let code = `HTTP_${res.status}`;
+  let message = text || res.statusText;
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    code = parsed.error?.code ?? code;
+    message = parsed.error?.message ?? message;
+  } catch {
+    // Not the API's JSON shape (a proxy in front of the agent): the text is the message.
+  }
+  if (res.status === 403 && method === 'GET') signalTokenNeeded(message);
+  return new ApiError(res.status, code, message);
+}
+
+/**
+ * Why a stream (`GET` of `path`) is refused: resolves once it answers 2xx (its body is not
+ * read), throws its ApiError otherwise. EventSource hides the status and body of a refusal.
+ */
+export async function probe(path: string): Promise<void> {
+  const ac = new AbortController();
+  const res = await fetch(path, { headers: headers(), signal: ac.signal });
+  if (res.ok) {
+    ac.abort();
+    return;
+  }
+  throw refusal('GET', res, await res.text());
 }
 
 /** The message to show for a failed call. */

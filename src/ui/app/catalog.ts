@@ -3,7 +3,7 @@
  * events) per open page, a snapshot then upserts and deletes, shared by every view.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { call } from './api.js';
+import { messageOf, probe } from './api.js';
 import { token } from './token.js';
 import type { WatchEvent, WireInstance } from './types.js';
 
@@ -52,8 +52,11 @@ export function useCatalog(): CatalogState {
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
         setState((s) => ({ ...s, error: 'the catalog stream was refused' }));
-        // The refusal's text (and the token dialog) come with a plain read.
-        call('GET', '/api/v1/services').catch(() => undefined);
+        // The refusal's text (and the token dialog) come with a plain request.
+        probe('/api/v1/watch').then(
+          () => setState((s) => ({ ...s, error: 'the catalog stream closed: reload the page' })),
+          (err: unknown) => setState((s) => ({ ...s, error: messageOf(err) })),
+        );
       } else {
         setState((s) => ({ ...s, error: 'reconnecting to the agent…' }));
       }
