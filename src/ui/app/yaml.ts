@@ -6,12 +6,15 @@
 
 /** Plain scalars that YAML 1.2 (core schema) or 1.1 readers would not read back as the string. */
 const NEEDS_QUOTES =
-  /^$|^[\s\-?:,[\]{}#&*!|>'"%@`~]|[:#]\s|\s$|^(?:true|false|yes|no|on|off|null|~|[-+]?[\d.]+(?:e[-+]?\d+)?|0x[\da-f]+|\.inf|\.nan)$/i;
+  /^$|^[\s\-?:,[\]{}#&*!|>'"%@`~]|:\s|:$|\s#|\s$|^(?:true|false|yes|no|on|off|y|n|null|~|[-+]?(?:\d[\d_]*)?\.?\d*(?:e[-+]?\d+)?|0x[\da-f]+|0o[0-7]+|[-+]?\.inf|\.nan)$/i;
+/** Characters a plain or single-quoted scalar may not hold; JSON's escapes spell them. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\ud800-\udfff]/;
 
 function scalar(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'string')
-    return NEEDS_QUOTES.test(v) || v.includes('\n') ? JSON.stringify(v) : v;
+    return NEEDS_QUOTES.test(v) || UNPRINTABLE.test(v) ? JSON.stringify(v) : v;
   return String(v);
 }
 
