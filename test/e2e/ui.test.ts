@@ -159,6 +159,45 @@ describe('dashboard', () => {
     await screenshot(page, 'service');
   });
 
+  it('searches services and turns maintenance on and off from the page', async () => {
+    await api(agent(), 'PUT', '/api/v1/instances', {
+      service: 'payments',
+      id: 'payments-1',
+      address: '10.0.0.2',
+      port: 8080,
+    });
+    await page.goto(`${agent().url}/ui/#/services`);
+    await page.locator('tr[data-service="payments"]').waitFor({ timeout: WAIT_MS });
+    await page.fill('input[name="search"]', 'pay');
+    await page
+      .locator('tr[data-service="orders"]')
+      .waitFor({ state: 'detached', timeout: WAIT_MS });
+    assert.equal(await page.locator('tr[data-service]').count(), 1);
+    await page.click('a[href="#/services/payments"]');
+    const card = page.locator('[data-instance="payments-1"]');
+    await card.waitFor({ timeout: WAIT_MS });
+    await card.locator('input[name="reason"]').fill('kernel upgrade');
+    await card.locator('button[data-action="maintenance"]').click();
+    await page
+      .locator('[data-instance="payments-1"][data-status="maintenance"]')
+      .waitFor({ timeout: WAIT_MS });
+    const on = await api(agent(), 'GET', '/api/v1/instances/payments-1');
+    assert.deepEqual((on.body.instance as { maintenance: unknown }).maintenance, {
+      enabled: true,
+      reason: 'kernel upgrade',
+    });
+    await card.getByText('In maintenance: kernel upgrade').waitFor({ timeout: WAIT_MS });
+    await card.locator('button[data-action="maintenance"]').click();
+    await page
+      .locator('[data-instance="payments-1"][data-status="passing"]')
+      .waitFor({ timeout: WAIT_MS });
+    const off = await api(agent(), 'GET', '/api/v1/instances/payments-1');
+    assert.equal(
+      (off.body.instance as { maintenance: { enabled: boolean } }).maintenance.enabled,
+      false,
+    );
+  });
+
   it('puts a KV value through the editor that reads back through the API', async () => {
     await page.goto(`${agent().url}/ui/#/kv`);
     await page.getByText('No keys.').waitFor({ timeout: WAIT_MS });
