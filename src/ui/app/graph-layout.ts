@@ -19,7 +19,8 @@ export interface GraphLayout {
 
 export const NODE_WIDTH = 150;
 export const NODE_HEIGHT = 34;
-const LAYER_GAP = 120;
+/** Room between layers for an edge's label (rps, error rate, p99). */
+export const LAYER_GAP = 220;
 const ROW_GAP = 40;
 const MARGIN = 20;
 

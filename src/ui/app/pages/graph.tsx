@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, call, messageOf } from '../api.js';
-import { NODE_HEIGHT, NODE_WIDTH, layoutGraph } from '../graph-layout.js';
+import { LAYER_GAP, NODE_HEIGHT, NODE_WIDTH, layoutGraph } from '../graph-layout.js';
 import { Notice } from '../parts.js';
 import type { MeshGraph } from '../types.js';
 
@@ -21,6 +21,8 @@ type GraphState =
 function Edge(props: {
   edge: MeshGraph['edges'][number];
   at: Map<string, { x: number; y: number }>;
+  /** The lowest node's bottom edge. */
+  bottom: number;
 }) {
   const { edge: e, at } = props;
   const a = at.get(e.source);
@@ -30,14 +32,20 @@ function Edge(props: {
   const y1 = a.y + NODE_HEIGHT / 2;
   const x2 = b.x;
   const y2 = b.y + NODE_HEIGHT / 2;
-  // A call to the same layer or backwards (a cycle) bends below the nodes.
-  const back = x2 <= x1;
+  // A call to the same layer, backwards (a cycle) or past the next layer bends below the
+  // nodes, so it crosses none of them.
+  const back = x2 <= x1 || x2 - x1 > LAYER_GAP + 1;
+  // Longer bends dip deeper, so the labels of two bends from one node do not overlap.
+  const dip = 50 + (Math.abs(b.x - a.x) / (NODE_WIDTH + LAYER_GAP)) * 30;
+  const bx = b.x + NODE_WIDTH / 2;
+  // Below every node of the drawing, from the caller's side to the callee's bottom.
+  const low = props.bottom + dip;
   const path = back
-    ? `M${a.x + NODE_WIDTH / 2},${a.y + NODE_HEIGHT} C${a.x + NODE_WIDTH / 2},${a.y + NODE_HEIGHT + 60} ${b.x + NODE_WIDTH / 2},${b.y + NODE_HEIGHT + 60} ${b.x + NODE_WIDTH / 2},${b.y + NODE_HEIGHT}`
+    ? `M${x1},${y1} C${x1 + 40},${low} ${bx},${low} ${bx},${b.y + NODE_HEIGHT}`
     : `M${x1},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2},${y2}`;
   const label = `${e.rps.toFixed(1)} rps · ${(e.errorRate * 100).toFixed(1)}% err · p99 ${e.p99Ms} ms`;
-  const lx = back ? (a.x + b.x + NODE_WIDTH) / 2 : (x1 + x2) / 2;
-  const ly = back ? Math.max(a.y, b.y) + NODE_HEIGHT + 50 : (y1 + y2) / 2 - 6;
+  const lx = back ? (x1 + bx) / 2 : (x1 + x2) / 2;
+  const ly = back ? props.bottom + dip * 0.75 + 12 : (y1 + y2) / 2 - 6;
   return (
     <g class={`edge${e.errors > 0 ? ' erroring' : ''}`} data-edge={`${e.source}->${e.destination}`}>
       <title>
@@ -58,7 +66,7 @@ function GraphSvg({ graph }: { graph: MeshGraph }) {
     <svg
       class="graph"
       width={layout.width}
-      height={layout.height + 70}
+      height={layout.height + 130}
       role="img"
       aria-label="mesh call graph"
     >
@@ -76,7 +84,7 @@ function GraphSvg({ graph }: { graph: MeshGraph }) {
         </marker>
       </defs>
       {graph.edges.map((e) => (
-        <Edge edge={e} at={at} />
+        <Edge edge={e} at={at} bottom={Math.max(...layout.nodes.map((n) => n.y + NODE_HEIGHT))} />
       ))}
       {layout.nodes.map((n) => (
         <g class={`node ${n.kind}`} data-node={n.id}>
@@ -144,7 +152,9 @@ export function GraphPage() {
             No call graph data: no proxy reported calls in the last {state.graph.windowSeconds} s.
           </p>
         ) : (
-          <GraphSvg graph={state.graph} />
+          <div class="graph-wrap">
+            <GraphSvg graph={state.graph} />
+          </div>
         ))}
     </section>
   );
