@@ -3,9 +3,12 @@
  * events) per open page, a snapshot then upserts and deletes, shared by every view.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { messageOf, probe } from './api.js';
+import { ApiError, messageOf, probe } from './api.js';
 import { token } from './token.js';
 import type { WatchEvent, WireInstance } from './types.js';
+
+/** How long to wait before opening a refused stream again (not for a 403). */
+const RETRY_MS = 2000;
 
 export interface CatalogState {
   /** By instance id; undefined until the first snapshot. */
@@ -26,7 +29,11 @@ export function useCatalog(): CatalogState {
     index: 0,
     error: undefined,
   });
+  // Bumped to open the stream again after the agent refused it for a reason other than 403.
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
+    let ended = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     const t = token();
     const source = new EventSource(
       `/api/v1/watch${t === '' ? '' : `?token=${encodeURIComponent(t)}`}`,
@@ -52,17 +59,30 @@ export function useCatalog(): CatalogState {
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
         setState((s) => ({ ...s, error: 'the catalog stream was refused' }));
-        // The refusal's text (and the token dialog) come with a plain request.
+        // The refusal's text (and the token dialog) come with a plain request. A 403 waits
+        // for a token (which remounts this); anything else (a 503 while the agent restarts)
+        // opens the stream again shortly.
         probe('/api/v1/watch').then(
-          () => setState((s) => ({ ...s, error: 'the catalog stream closed: reload the page' })),
-          (err: unknown) => setState((s) => ({ ...s, error: messageOf(err) })),
+          () => {
+            if (!ended) setAttempt((a) => a + 1);
+          },
+          (err: unknown) => {
+            if (ended) return;
+            setState((s) => ({ ...s, error: messageOf(err) }));
+            if (!(err instanceof ApiError && err.status === 403))
+              retry = setTimeout(() => setAttempt((a) => a + 1), RETRY_MS);
+          },
         );
       } else {
         setState((s) => ({ ...s, error: 'reconnecting to the agent…' }));
       }
     };
-    return () => source.close();
-  }, []);
+    return () => {
+      ended = true;
+      clearTimeout(retry);
+      source.close();
+    };
+  }, [attempt]);
   return state;
 }
 
