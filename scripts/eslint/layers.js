@@ -81,6 +81,8 @@ export const LAYERS = {
     CONFIG_FROM_OPTIONS,
     { ...REGISTRY_FACADE, typeOnly: true, notNames: ['Registry', 'createRegistry'] },
   ],
+  // The dashboard: serve.ts is handed to the API server by cli/; app/ is browser code that
+  // reaches the agent over HTTP only (it imports nothing of src/ outside ui/).
   ui: ['core', 'protocol'],
   testing: ['core', 'protocol', 'registry', 'client'],
   cli: ALL_BUT_TESTING_AND_CLI,

@@ -32,6 +32,7 @@ import { createMeshCa, type MeshCa } from '../registry/ca/mesh-ca.js';
 import { caRoutes } from '../registry-api/native/ca-routes.js';
 import { consulConnectCaRoutes } from '../registry-api/consul/consul-connect-ca-routes.js';
 import { createPushServer } from '../control-plane/push/push-server.js';
+import { uiRoutes } from '../ui/serve.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -285,6 +286,7 @@ export async function startAgent(
     members,
     plugins: [
       push.routes,
+      uiRoutes(),
       caRoutes({ ca, acl: caAcl }),
       consulConnectCaRoutes({
         ca,

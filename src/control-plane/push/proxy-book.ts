@@ -45,6 +45,9 @@ export class ProxyBook {
   readonly #agent: string;
   readonly #clock: Clock;
   readonly #metrics: PushMetrics;
+  /** Bumped by every change `list()` shows; blocking reads of the proxies wait on it. */
+  #revision = 1;
+  readonly #waiters = new Set<() => void>();
 
   constructor(agent: string, clock: Clock, metrics: PushMetrics) {
     this.#agent = agent;
@@ -54,6 +57,28 @@ export class ProxyBook {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Grows with every change to what `list()` answers (never 0). */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /**
+   * Resolves once the revision passes `revision`, or after `timeoutMs` (a blocking read of
+   * `GET /api/v1/mesh/proxies?index=N&wait=`: the dashboard's live proxy list).
+   */
+  changed(revision: number, timeoutMs: number): Promise<void> {
+    if (this.#revision > revision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.#clock.clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(wake, timeoutMs);
+      this.#waiters.add(wake);
+    });
   }
 
   /**
@@ -77,6 +102,7 @@ export class ProxyBook {
       nack: undefined,
     });
     this.#metrics.connected.inc({ kind: proxy.kind });
+    this.#changed();
   }
 
   /** Forgets the stream of `id`, if `connection` is still the one it holds. */
@@ -92,6 +118,7 @@ export class ProxyBook {
     entry.sent = version;
     entry.sentAtMs = this.#clock.monotonicMs();
     this.#metrics.pushes.inc();
+    this.#changed();
   }
 
   /**
@@ -111,6 +138,7 @@ export class ProxyBook {
       this.#metrics.acks.inc({ result: 'nack' });
       entry.nack = { version: ack.version, error: ack.error };
     }
+    this.#changed();
   }
 
   /** The connected proxies, by id. */
@@ -144,5 +172,11 @@ export class ProxyBook {
   #remove(entry: Entry): void {
     this.#entries.delete(entry.proxy.id);
     this.#metrics.connected.dec({ kind: entry.proxy.kind });
+    this.#changed();
+  }
+
+  #changed(): void {
+    this.#revision += 1;
+    for (const wake of [...this.#waiters]) wake();
   }
 }

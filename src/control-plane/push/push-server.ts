@@ -6,9 +6,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import { Agent } from 'undici';
 import { systemClock, type Clock } from '../../core/clock.js';
+import { parseDurationMs } from '../../core/duration.js';
 import { errors } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
-import type { AgentMember } from '../../protocol/api-types.js';
+import { INDEX_HEADER, type AgentMember } from '../../protocol/api-types.js';
 import type { ProxyStatusList } from '../../protocol/mesh/snapshot.js';
 import type { SnapshotSource } from '../contract.js';
 import { parsePushAck } from './ack-body.js';
@@ -115,6 +116,9 @@ export function createPushServer(options: PushServerOptions): PushServer {
       const local = (req.query as Record<string, unknown>).local;
       if (local !== undefined && local !== 'true' && local !== 'false')
         throw errors.validation('local', 'must be true or false');
+      const blocking = blockingOf(req.query as Record<string, unknown>);
+      if (blocking !== undefined) await book.changed(blocking.index, blocking.waitMs);
+      const revision = book.revision;
       const mine = book.list();
       const answer: ProxyStatusList =
         local === 'true' || options.members === undefined
@@ -127,6 +131,7 @@ export function createPushServer(options: PushServerOptions): PushServer {
             });
       return reply
         .header('content-type', 'application/json; charset=utf-8')
+        .header(INDEX_HEADER, String(revision))
         .send(JSON.stringify(answer));
     });
   };
@@ -139,4 +144,26 @@ export function createPushServer(options: PushServerOptions): PushServer {
       await dispatcher.close();
     },
   };
+}
+
+/** The longest a blocking read of the proxies waits (as every blocking query: docs/api.md). */
+const MAX_PROXIES_WAIT_MS = 600_000;
+
+/**
+ * `?index=N&wait=30s` on `GET /api/v1/mesh/proxies`: wait until this agent's proxies change past
+ * N (its X-Meshwork-Index), at most `wait` (default 5 min, at most 10). Undefined without index.
+ */
+function blockingOf(q: Record<string, unknown>): { index: number; waitMs: number } | undefined {
+  const { index, wait } = q;
+  if (index === undefined || index === '') return undefined;
+  if (typeof index !== 'string' || !/^\d{1,16}$/.test(index))
+    throw errors.validation('index', 'must be a non-negative integer');
+  let waitMs = 300_000;
+  if (wait !== undefined && wait !== '') {
+    const ms = typeof wait === 'string' ? parseDurationMs(wait) : undefined;
+    if (ms === undefined)
+      throw errors.validation('wait', 'must be a duration like "30s" or a number of ms');
+    waitMs = Math.min(ms, MAX_PROXIES_WAIT_MS);
+  }
+  return { index: Number(index), waitMs };
 }

@@ -77,4 +77,39 @@ describe('ProxyBook', () => {
       code: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
     });
   });
+
+  it('wakes a blocking read when what it lists changes, or when its wait runs out', async () => {
+    // The dashboard's live proxy list (GET /api/v1/mesh/proxies?index=N&wait=, issue 21).
+    const { book: b, clock } = book();
+    const start = b.revision;
+    assert.ok(start > 0);
+    const woken: string[] = [];
+    const connected = b.changed(start, 30_000).then(() => woken.push('connect'));
+    b.connect(proxy, { end: () => undefined }, undefined);
+    await connected;
+    assert.ok(b.revision > start);
+    // Past revisions answer at once.
+    await b.changed(start, 30_000);
+    let r = b.revision;
+    const sent = b.changed(r, 30_000).then(() => woken.push('sent'));
+    b.sent('p', 'v1');
+    await sent;
+    r = b.revision;
+    const nacked = b.changed(r, 30_000).then(() => woken.push('nack'));
+    b.answer({ id: 'p', version: 'v1', error: 'bad regex' });
+    await nacked;
+    r = b.revision;
+    const idle = b.changed(r, 30_000).then(() => woken.push('timeout'));
+    clock.advance(29_999);
+    await Promise.resolve();
+    assert.deepEqual(woken, ['connect', 'sent', 'nack']);
+    clock.advance(1);
+    await idle;
+    assert.equal(b.revision, r, 'a timeout changes nothing');
+    r = b.revision;
+    const gone = b.changed(r, 30_000).then(() => woken.push('disconnect'));
+    b.endAll();
+    await gone;
+    assert.deepEqual(woken, ['connect', 'sent', 'nack', 'timeout', 'disconnect']);
+  });
 });

@@ -1,0 +1,138 @@
+/**
+ * @module One service's instances: status, checks with their outputs, tags and metadata, and
+ * maintenance on/off (`PUT /api/v1/instances/{id}/maintenance`), live from the catalog stream.
+ */
+import { useState } from 'preact/hooks';
+import { call, messageOf } from '../api.js';
+import type { CatalogState } from '../catalog.js';
+import { Notice, StatusBadge, TextInput } from '../parts.js';
+import type { WireInstance } from '../types.js';
+
+function MaintenanceToggle({ instance }: { instance: WireInstance }) {
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const on = instance.maintenance.enabled;
+  const toggle = async (): Promise<void> => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await call('PUT', `/api/v1/instances/${encodeURIComponent(instance.id)}/maintenance`, {
+        body: JSON.stringify({ enabled: !on, reason: on ? '' : reason }),
+        contentType: 'application/json',
+      });
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="maintenance">
+      {on ? (
+        <span>
+          In maintenance
+          {instance.maintenance.reason === '' ? '' : `: ${instance.maintenance.reason}`}
+        </span>
+      ) : (
+        <TextInput name="reason" placeholder="reason" value={reason} onValue={setReason} />
+      )}
+      <button disabled={busy} onClick={() => void toggle()} data-action="maintenance">
+        {on ? 'End maintenance' : 'Start maintenance'}
+      </button>
+      {error !== undefined && <p class="error">{error}</p>}
+    </div>
+  );
+}
+
+function InstanceCard({ instance: i }: { instance: WireInstance }) {
+  const meta = Object.entries(i.meta);
+  return (
+    <article
+      class={`instance status-border-${i.status}`}
+      data-instance={i.id}
+      data-status={i.status}
+    >
+      <div class="instance-head">
+        <StatusBadge status={i.status} />
+        <strong>{i.id}</strong>
+        <span class="muted">
+          {i.address}:{i.port}
+        </span>
+        {i.statusReason !== '' && <span class="muted">({i.statusReason})</span>}
+      </div>
+      <div class="kv-grid">
+        <span>source</span>
+        <span>
+          {i.source}
+          {i.managedBy !== '' && ` (set ${i.managedBy})`}
+        </span>
+        {i.tags.length > 0 && (
+          <>
+            <span>tags</span>
+            <span>{i.tags.join(', ')}</span>
+          </>
+        )}
+        {meta.map(([k, v]) => (
+          <>
+            <span>meta.{k}</span>
+            <span>{v}</span>
+          </>
+        ))}
+      </div>
+      {i.checks.length > 0 && (
+        <table class="checks">
+          <thead>
+            <tr>
+              <th>Check</th>
+              <th>Kind</th>
+              <th>Status</th>
+              <th>Output</th>
+            </tr>
+          </thead>
+          <tbody>
+            {i.checks.map((c) => (
+              <tr data-check={c.id}>
+                <td>{c.name ?? c.id}</td>
+                <td>
+                  {c.kind}
+                  {c.role === undefined ? '' : ` (${c.role})`}
+                </td>
+                <td>
+                  <StatusBadge status={c.status} />
+                </td>
+                <td>
+                  <code>{c.output}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <MaintenanceToggle instance={i} />
+    </article>
+  );
+}
+
+export function ServicePage({ catalog, name }: { catalog: CatalogState; name: string }) {
+  if (catalog.instances === undefined)
+    return <Notice error={catalog.error}>Loading the catalog…</Notice>;
+  const instances = [...catalog.instances.values()]
+    .filter((i) => i.service === name)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return (
+    <section>
+      <div class="toolbar">
+        <h1>
+          <a href="#/services">Services</a> / {name}
+        </h1>
+      </div>
+      <Notice error={catalog.error} />
+      {instances.length === 0 ? (
+        <p class="empty">No instances of {name}.</p>
+      ) : (
+        instances.map((i) => <InstanceCard key={i.id} instance={i} />)
+      )}
+    </section>
+  );
+}
