@@ -97,6 +97,11 @@ export const gatewayOptionsSchema = z
     namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label'),
     /** Mesh mode: where the last good snapshot is kept (served from when no agent answers). */
     dataDir: z.string().min(1),
+    /**
+     * Mesh mode: how often the gateway reports its calls per edge to the agent for the call
+     * graph (docs/observability.md, "Call graph"); 0 turns counting and reporting off.
+     */
+    edgeReportIntervalMs: z.number().int().min(0).max(3_600_000),
   })
   .strict();
 
@@ -128,6 +133,7 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'name',
   'namespace',
   'dataDir',
+  'edgeReportIntervalMs',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -157,6 +163,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   logLevel: 'info',
   routes: Object.freeze([]),
   mesh: false,
+  edgeReportIntervalMs: 10_000,
   name: 'meshwork-gateway',
   namespace: 'default',
   dataDir: './.meshwork/gateway',
@@ -185,6 +192,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__NAME: { key: 'name', type: 'string' },
   MESHWORK_GATEWAY__NAMESPACE: { key: 'namespace', type: 'string' },
   MESHWORK_GATEWAY__DATA_DIR: { key: 'dataDir', type: 'string' },
+  MESHWORK_GATEWAY__EDGE_REPORT_INTERVAL_MS: { key: 'edgeReportIntervalMs', type: 'number' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */
