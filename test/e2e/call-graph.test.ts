@@ -8,7 +8,7 @@
  * the 500s the app answered, and `meshwork top --once` prints those edges.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +20,10 @@ import {
   FAST_SIDECAR_HEALTH_ENV,
   runCli,
   spawnAgent,
+  spawnGateway,
   spawnSidecar,
   type AgentProcess,
+  type GatewayProcess,
   type SidecarProcess,
 } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
@@ -38,6 +40,7 @@ describe('the mesh call graph through real sidecars', () => {
   let caller: SidecarProcess;
   let callee: SidecarProcess;
   let legacy: ChildProcess;
+  let gateway: GatewayProcess | undefined;
   /** What the test sent, per edge: requests and the 5xx among them. */
   const sent = { reviews: { requests: 0, errors: 0 }, legacy: { requests: 0, errors: 0 } };
 
@@ -96,9 +99,10 @@ describe('the mesh call graph through real sidecars', () => {
   });
 
   after(async () => {
-    for (const s of [caller, callee]) s.child.kill('SIGTERM');
+    for (const s of [caller, callee, ...(gateway === undefined ? [] : [gateway])])
+      s.child.kill('SIGTERM');
     legacy.kill('SIGTERM');
-    await Promise.all([caller.exited, callee.exited]);
+    await Promise.all([caller.exited, callee.exited, gateway?.exited]);
     agent.child.kill('SIGTERM');
     await agent.exited;
     rmSync(dir, { recursive: true, force: true });
@@ -149,6 +153,59 @@ describe('the mesh call graph through real sidecars', () => {
         g.nodes.some((n) => n.id === id && n.kind === 'service'),
         id,
       );
+  });
+
+  it('shows a mesh gateway as a node of kind gateway, its calls on its edge', async () => {
+    // The gateway reports every 200 ms; a VirtualService bound to it routes shop.test to reviews.
+    const config = join(dir, 'gateway.yaml');
+    writeFileSync(config, 'edgeReportIntervalMs: 200\n');
+    const vs = join(dir, 'vs.yaml');
+    writeFileSync(
+      vs,
+      `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: { name: shop }
+spec:
+  hosts: [shop.test]
+  gateways: [edge]
+  http:
+  - route:
+    - destination: { host: reviews }
+`,
+    );
+    const applied = await runCli(['apply', '-f', vs], { MESHWORK_ADDR: agent.url });
+    assert.equal(applied.code, 0, applied.stderr);
+    gateway = await spawnGateway([
+      ...['--mesh', '--name', 'edge', '--registry', agent.url],
+      ...['--data-dir', join(dir, 'gateway'), '--config', config],
+    ]);
+    const gw = gateway;
+    let calls = 0;
+    const viaGateway = async (path: string): Promise<number> => {
+      const r = await http(gw.url, 'GET', path, undefined, { host: 'shop.test' });
+      calls++;
+      return r.status;
+    };
+    await until(async () => (await viaGateway('/warm')) === 200, 15_000, 'reviews via the gateway');
+    for (let i = 0; i < 9; i++) assert.equal(await viaGateway(`/gw/${i}`), 200);
+    const g = await until(
+      async () => {
+        const g = await graph();
+        const e = g.edges.find((x) => x.source === 'edge' && x.destination === 'reviews');
+        return e?.requests === calls ? g : undefined;
+      },
+      10_000,
+      'the graph counts the calls through the gateway',
+    );
+    assert.deepEqual(
+      g.nodes.find((n) => n.id === 'edge'),
+      { id: 'edge', kind: 'gateway' },
+    );
+    // Not counted as unknown callers of reviews as well.
+    assert.equal(
+      g.edges.find((x) => x.source === 'unknown'),
+      undefined,
+    );
   });
 
   it('refuses a bad report naming the field', async () => {
