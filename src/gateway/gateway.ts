@@ -37,7 +37,7 @@ import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { buildMeshRoutes } from './mesh-routes.js';
 import { gatewayIdentity } from './mesh-feed.js';
 import { EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
-import { EdgeReporter } from '../proxy/edge-reporter.js';
+import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
 import { GATEWAY_RESTART_KEYS, type GatewayOptions } from './options.js';
 
@@ -390,8 +390,7 @@ export async function startGateway(
       );
       if (!clean) log.warn({ inFlight: metrics.activeRequests }, 'drain deadline passed');
       listener.destroy();
-      edgeReporter?.close();
-      await edgeReporter?.flush();
+      await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
       discovery.close();
       await deps.snapshotFeed?.close();
       await Promise.allSettled([

@@ -4,6 +4,7 @@
  * route rules are checked here too (regexes compile, balancers exist), so a bad file fails with
  * every problem listed before any port opens.
  */
+import { DEFAULT_EDGE_REPORT_INTERVAL_MS } from '../proxy/edge-reporter.js';
 import { z } from 'zod';
 import { resolveBalancerSpec } from '../client/balancers/index.js';
 import { registryTlsFileProblems } from '../client/tls-files.js';
@@ -163,7 +164,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   logLevel: 'info',
   routes: Object.freeze([]),
   mesh: false,
-  edgeReportIntervalMs: 10_000,
+  edgeReportIntervalMs: DEFAULT_EDGE_REPORT_INTERVAL_MS,
   name: 'meshwork-gateway',
   namespace: 'default',
   dataDir: './.meshwork/gateway',

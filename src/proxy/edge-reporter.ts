@@ -11,6 +11,9 @@ import type { EdgeCounter } from './edge-counts.js';
 /** How often a proxy reports its edges, by default. */
 export const DEFAULT_EDGE_REPORT_INTERVAL_MS = 10_000;
 
+/** How long a stopping proxy waits for its last report. */
+export const EDGE_REPORT_STOP_WAIT_MS = 1_000;
+
 export interface EdgeReporterOptions {
   /** The proxy's id (its snapshot's proxy.id). */
   readonly proxy: string;
@@ -81,6 +84,20 @@ export class EdgeReporter {
     });
     this.#inFlight = done;
     return done;
+  }
+
+  /**
+   * Stops reporting and sends what was counted, waiting at most `waitMs` for the agent (a stop
+   * must not wait on an agent that is away): what is not sent by then is dropped.
+   */
+  async stop(waitMs: number): Promise<void> {
+    this.close();
+    let timer: TimerHandle | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = this.#o.clock.setTimeout(resolve, waitMs);
+    });
+    await Promise.race([this.flush(), deadline]);
+    if (timer !== undefined) this.#o.clock.clearTimeout(timer);
   }
 
   /** Stops reporting (what is counted and not sent is dropped). */

@@ -3,6 +3,7 @@
  * precedence defaults < file < env < flags (as the gateway's); validated once, then frozen, with
  * every problem listed in one error before any port opens.
  */
+import { DEFAULT_EDGE_REPORT_INTERVAL_MS } from '../proxy/edge-reporter.js';
 import { z } from 'zod';
 import {
   readOptionSources,
@@ -239,7 +240,7 @@ export const DEFAULT_SIDECAR_OPTIONS = Object.freeze({
   logLevel: 'info',
   mtls: 'auto',
   mtlsStartTimeoutMs: 5_000,
-  edgeReportIntervalMs: 10_000,
+  edgeReportIntervalMs: DEFAULT_EDGE_REPORT_INTERVAL_MS,
   command: Object.freeze([]),
 });
 

@@ -18,7 +18,7 @@ import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
 import { listen } from '../proxy/proxy-listener.js';
 import { destinationEdgeObserver, EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
-import { EdgeReporter } from '../proxy/edge-reporter.js';
+import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
 import { watchMemoryFallbacks, type MemoryFallbackChecks } from './memory-fallbacks.js';
@@ -349,8 +349,7 @@ export async function startSidecar(
         log.info({ code: exit.code, signal: exit.signal }, 'app stopped');
       }
       // Outbound worked until the app was gone; its last calls go to the graph, then all closes.
-      edgeReporter?.close();
-      await edgeReporter?.flush();
+      await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
       await subscriber.close();
       await dataPath.close();
       if (mtls.state === 'on') mtls.identity.close();

@@ -164,14 +164,14 @@ export class CallGraph {
   }
 
   /**
-   * Adds one proxy's report (parsed: edge-report-body.ts). Throws a rate-limited MeshError when
+   * Adds one proxy's report (parsed: edge-report-body.ts). Throws MESH_EDGE_REPORTERS_FULL (429) when
    * `maxProxies` other proxies reported within the hour.
    */
   record(report: ProxyEdgeReport): void {
     const now = this.#clock.now();
     this.#sweep(now);
     if (!this.#proxies.has(report.proxy) && this.#proxies.size >= this.#maxProxies)
-      throw errors.rateLimited(60_000);
+      throw errors.meshEdgeReportersFull(this.#maxProxies);
     this.#proxies.set(report.proxy, now);
     for (const e of report.edges) {
       if (e.requests === 0) continue;

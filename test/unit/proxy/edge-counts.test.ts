@@ -227,4 +227,43 @@ describe('EdgeReporter', () => {
     await flushMicrotasks();
     assert.equal(sent.length, 2);
   });
+
+  it('sends the last counts on stop, and waits at most the given time for the agent', async () => {
+    const clock = new FakeClock();
+    const counter = new EdgeCounter();
+    const sent: ProxyEdgeReport[] = [];
+    const hanging = new EdgeReporter({
+      proxy: 'p',
+      sides: [{ reporter: 'source', counter }],
+      send: () => new Promise<void>(() => undefined), // an agent that never answers
+      intervalMs: 10_000,
+      clock,
+      logger: silentLogger,
+    });
+    counter.count('a', 'b', false, 1);
+    let stopped = false;
+    void hanging.stop(1_000).then(() => (stopped = true));
+    await flushMicrotasks();
+    assert.equal(stopped, false);
+    clock.advance(1_000);
+    await flushMicrotasks();
+    assert.equal(stopped, true);
+
+    const answering = new EdgeReporter({
+      proxy: 'p',
+      sides: [{ reporter: 'source', counter }],
+      send: async (r) => {
+        sent.push(r);
+      },
+      intervalMs: 10_000,
+      clock,
+      logger: silentLogger,
+    });
+    counter.count('a', 'b', false, 1);
+    await answering.stop(1_000);
+    assert.deepEqual(
+      sent.map((r) => r.edges.map((e) => e.requests)),
+      [[1]],
+    );
+  });
 });

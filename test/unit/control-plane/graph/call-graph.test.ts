@@ -146,7 +146,7 @@ describe('CallGraph', () => {
     graph.record(report('p2', edge('a', 'b', 1)));
     assert.throws(
       () => graph.record(report('p3', edge('a', 'b', 1))),
-      (err) => isMeshError(err, ERROR_CODES.CLIENT_RATE_LIMITED),
+      (err) => isMeshError(err, ERROR_CODES.MESH_EDGE_REPORTERS_FULL),
     );
     // A proxy already known still reports.
     graph.record(report('p1', edge('a', 'b', 1)));
