@@ -1,4 +1,7 @@
-/** Property tests of the edge report body (POST /api/v1/mesh/edges): round trip and refusals. */
+/**
+ * Property tests of the call graph's inputs: the edge report body (POST /api/v1/mesh/edges), round
+ * trip and refusals, and the graph's `?window=`.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -8,6 +11,7 @@ import {
   MAX_REPORT_EDGES,
   parseEdgeReport,
 } from '../../../../src/control-plane/graph/edge-report-body.js';
+import { parseGraphWindow } from '../../../../src/control-plane/graph/graph-routes.js';
 import {
   EDGE_LATENCY_BUCKETS_MS,
   type ProxyEdgeReport,
@@ -158,6 +162,35 @@ describe('parseEdgeReport', () => {
     assert.throws(
       () => parseEdgeReport('{}', 'text/plain'),
       (err) => isMeshError(err, ERROR_CODES.UNSUPPORTED_MEDIA_TYPE),
+    );
+  });
+});
+
+describe('parseGraphWindow', () => {
+  it('answers a whole number of seconds in bounds, or a refusal naming window', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: -10, max: 5000 }).map(String),
+          fc.string(),
+          fc.array(fc.string(), { maxLength: 2 }),
+          fc.constant(undefined),
+        ),
+        (value) => {
+          let w: number;
+          try {
+            w = parseGraphWindow(value);
+          } catch (err) {
+            assert.ok(isMeshError(err, ERROR_CODES.VALIDATION));
+            assert.equal(err.details?.field, 'window');
+            return;
+          }
+          assert.ok(Number.isInteger(w) && w >= 10 && w <= 3600);
+          if (value === undefined) assert.equal(w, 60);
+          else assert.equal(w, Number(Array.isArray(value) ? value[0] : value));
+        },
+      ),
+      { seed: SEED, numRuns: 1000 },
     );
   });
 });
