@@ -277,6 +277,7 @@ export async function startAgent(
   const callGraph = new CallGraph();
   const graphRoutes = callGraphRoutes({
     graph: callGraph,
+    metrics,
     nodes: () => ({
       services: reg.listServices().services.map((s) => s.name),
       gateways: push.book

@@ -225,6 +225,17 @@ spec:
     });
     assert.equal(r.status, 400);
     assert.match(JSON.stringify(r.body), /edges\[0\]\.errors/);
+    // The agent's metrics count the reports by result.
+    const text = (await http(agent.url, 'GET', '/metrics')).text;
+    const reports = (result: string): number =>
+      Number(
+        new RegExp(`meshwork_call_graph_reports_total\\{result="${result}"\\} (\\d+)`).exec(
+          text,
+        )?.[1] ?? 0,
+      );
+    assert.ok(reports('recorded') > 0, text);
+    assert.equal(reports('invalid'), 1);
+    assert.match(text, /meshwork_call_graph_edges [1-9]/);
     const w = await http(agent.url, 'GET', '/api/v1/mesh/graph?window=5');
     assert.equal(w.status, 400);
     assert.match(JSON.stringify(w.body), /window/);

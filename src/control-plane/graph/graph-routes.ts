@@ -4,7 +4,8 @@
  * MeshGraph this agent aggregated from its proxies' reports.
  */
 import type { FastifyInstance } from 'fastify';
-import { errors } from '../../core/errors.js';
+import type { Registry as PromRegistry } from 'prom-client';
+import { ERROR_CODES, errors, isMeshError } from '../../core/errors.js';
 import { MESH_EDGES_PATH, MESH_GRAPH_PATH } from '../../protocol/mesh/graph.js';
 import {
   CallGraph,
@@ -14,11 +15,14 @@ import {
   type GraphNodesSource,
 } from './call-graph.js';
 import { parseEdgeReport } from './edge-report-body.js';
+import { registerCallGraphMetrics } from './call-graph-metrics.js';
 
 export interface CallGraphRoutesOptions {
   readonly graph: CallGraph;
   /** The nodes the graph shows besides the edges' ends: catalog services, gateways. */
   readonly nodes: () => GraphNodesSource;
+  /** The agent's metrics registry (meshwork_call_graph_*). */
+  readonly metrics: PromRegistry;
 }
 
 /** The `?window=` of a graph request, seconds, or a validation error naming `window`. */
@@ -36,10 +40,19 @@ export function parseGraphWindow(value: unknown): number {
 
 /** The routes, to register on the agent's server (after its request guard). */
 export function callGraphRoutes(options: CallGraphRoutesOptions): (app: FastifyInstance) => void {
+  const reports = registerCallGraphMetrics(options.metrics, options.graph);
   return (app) => {
     app.post(MESH_EDGES_PATH, async (req, reply) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      options.graph.record(parseEdgeReport(body, req.headers['content-type']));
+      try {
+        options.graph.record(parseEdgeReport(body, req.headers['content-type']));
+      } catch (err) {
+        reports.inc({
+          result: isMeshError(err, ERROR_CODES.MESH_EDGE_REPORTERS_FULL) ? 'refused' : 'invalid',
+        });
+        throw err;
+      }
+      reports.inc({ result: 'recorded' });
       return reply.status(204).send();
     });
     app.get(MESH_GRAPH_PATH, async (req, reply) => {
