@@ -4,8 +4,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../../src/core/logger.js';
+import { SOURCE_SERVICE_HEADER } from '../../../src/sidecar/sidecar-proxy.js';
 import {
   destinationEdgeObserver,
+  EDGE_SOURCE_HEADER,
   EdgeCounter,
   latencyBucket,
   sourceEdgeObserver,
@@ -135,6 +137,10 @@ describe('sourceEdgeObserver', () => {
       [e?.source, e?.destination, e?.requests, e?.errors],
       ['orders', 'payments', 4, 3],
     );
+  });
+
+  it("names the caller in the header the sidecars read (proxy/ cannot import sidecar/'s)", () => {
+    assert.equal(EDGE_SOURCE_HEADER, SOURCE_SERVICE_HEADER);
   });
 
   it('a gateway tags its calls with its name for the callee sidecar', () => {
