@@ -74,11 +74,17 @@ Examples:
       process.once('SIGTERM', stop);
       const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
       while (!stopped) {
-        const g = await fetchGraph();
-        // On a terminal the table is redrawn in place; piped, each one follows the last.
-        io.stdout.write(
-          `${tty ? '\x1b[H\x1b[2J' : ''}${g.generatedAt}  window ${g.windowSeconds}s  ${g.edges.length} edges\n${graphTable(g)}\n`,
-        );
+        // On a terminal the table is redrawn in place; piped, each one follows the last. An
+        // agent away for a moment is said, and asked again at the next refresh.
+        const clear = tty ? '\x1b[H\x1b[2J' : '';
+        try {
+          const g = await fetchGraph();
+          io.stdout.write(
+            `${clear}${g.generatedAt}  window ${g.windowSeconds}s  ${g.edges.length} edges\n${graphTable(g)}\n`,
+          );
+        } catch (err) {
+          io.stderr.write(`meshwork top: ${(err as Error).message}\n`);
+        }
         await sleep(REFRESH_MS);
       }
       return 0;
