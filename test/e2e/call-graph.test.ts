@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import type { MeshGraph, MeshGraphEdge } from '../../src/protocol/mesh/graph.js';
 import { http } from '../helpers/agent.js';
 import {
+  BIN,
   FAST_SIDECAR_HEALTH_ENV,
   runCli,
   spawnAgent,
@@ -254,5 +255,19 @@ spec:
       lines.some((l) => /^productpage\s+legacy\s/.test(l)),
       r.stdout,
     );
+  });
+
+  it('meshwork top redraws the table until SIGINT', async () => {
+    const top = spawn(process.execPath, [BIN, 'top', '--window', '600', '--registry', agent.url], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    top.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => top.once('exit', resolve));
+    // Piped, each table follows the last (one every 2 s).
+    await until(() => (out.match(/SOURCE\s+DESTINATION/g) ?? []).length >= 2, 10_000, 'two tables');
+    assert.match(out, /^productpage\s+reviews\s/m);
+    top.kill('SIGINT');
+    assert.equal(await exited, 0);
   });
 });
