@@ -33,6 +33,8 @@ import { caRoutes } from '../registry-api/native/ca-routes.js';
 import { consulConnectCaRoutes } from '../registry-api/consul/consul-connect-ca-routes.js';
 import { createPushServer } from '../control-plane/push/push-server.js';
 import { uiRoutes } from '../ui/serve.js';
+import { CallGraph } from '../control-plane/graph/call-graph.js';
+import { callGraphRoutes } from '../control-plane/graph/graph-routes.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -272,6 +274,19 @@ export async function startAgent(
     logger,
     members,
   });
+  // The call graph: the proxies' edge reports, aggregated (issue 21).
+  const callGraph = new CallGraph();
+  const graphRoutes = callGraphRoutes({
+    graph: callGraph,
+    metrics,
+    nodes: () => ({
+      services: reg.listServices().services.map((s) => s.name),
+      gateways: push.book
+        .list()
+        .filter((p) => p.kind === 'gateway')
+        .map((p) => p.name),
+    }),
+  });
   // The CA's routes check tokens with the injected resolver (tests), else the agent's ACLs.
   const caAcl = deps.acl ?? acl;
   // The API's listeners: the plain one, the HTTPS one, or both. The first is the one fastify
@@ -287,6 +302,7 @@ export async function startAgent(
     plugins: [
       push.routes,
       uiRoutes(),
+      graphRoutes,
       caRoutes({ ca, acl: caAcl }),
       consulConnectCaRoutes({
         ca,

@@ -47,6 +47,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     synopsis: 'List the mesh proxies and whether they are in sync',
     load: () => import('./commands/proxy-status.js'),
   },
+  top: {
+    synopsis: 'Show the mesh call graph: rps, errors and p99 per edge',
+    load: () => import('./commands/top.js'),
+  },
   config: {
     synopsis: 'Validate the agent configuration',
     load: () => import('./commands/config.js'),

@@ -19,6 +19,12 @@ import type {
 } from '../protocol/api-types.js';
 import type { ProxyStatusList } from '../protocol/mesh/snapshot.js';
 import {
+  MESH_EDGES_PATH,
+  MESH_GRAPH_PATH,
+  type MeshGraph,
+  type ProxyEdgeReport,
+} from '../protocol/mesh/graph.js';
+import {
   CA_LEAF_PATH,
   CA_ROOTS_PATH,
   CA_ROTATE_PATH,
@@ -142,6 +148,18 @@ export class RegistryClient {
    */
   meshProxies(options: { local?: boolean } = {}): Promise<ProxyStatusList> {
     return this.#json('GET', `/api/v1/mesh/proxies${options.local === true ? '?local=true' : ''}`);
+  }
+
+  /** Sends a proxy's edge counts for the call graph (answered 204). */
+  async meshReportEdges(report: ProxyEdgeReport): Promise<void> {
+    const res = await this.#send('POST', MESH_EDGES_PATH, report, {});
+    await res.body.dump();
+  }
+
+  /** The mesh call graph over the last `windowSeconds` (default 60). */
+  meshGraph(options: { windowSeconds?: number } = {}): Promise<MeshGraph> {
+    const w = options.windowSeconds;
+    return this.#json('GET', `${MESH_GRAPH_PATH}${w === undefined ? '' : `?window=${w}`}`);
   }
 
   /** The mesh CA's trust bundle. */

@@ -103,6 +103,7 @@ export const ERROR_CODES = {
   PROXY_ACCESS_DENIED: 'MESHWORK_ERR_PROXY_ACCESS_DENIED',
   /** An ACK or NACK names a proxy that has no push stream on this agent. */
   MESH_PROXY_NOT_CONNECTED: 'MESHWORK_ERR_MESH_PROXY_NOT_CONNECTED',
+  MESH_EDGE_REPORTERS_FULL: 'MESHWORK_ERR_MESH_EDGE_REPORTERS_FULL',
   /**
    * The sidecar cannot get a certificate for its service: the agent's CA refused the CSR (the
    * token may not write the service) or answered a leaf that is not the sidecar's.
@@ -451,6 +452,12 @@ export const errors = {
       ERROR_CODES.MESH_PROXY_NOT_CONNECTED,
       `proxy "${id}" has no push stream on this agent: ACK on the agent whose stream you hold`,
       { details: { field: 'id' } },
+    ),
+  meshEdgeReportersFull: (limit: number): MeshError =>
+    new MeshError(
+      ERROR_CODES.MESH_EDGE_REPORTERS_FULL,
+      `the call graph keeps the reports of ${limit} proxies and has that many: report to another agent, or later`,
+      { retryable: true, details: { limit } },
     ),
   /** `retryable`: the agent was away or failed (5xx), not a refusal or a wrong leaf. */
   sidecarIdentity: (message: string, retryable: boolean, cause?: unknown): MeshError =>

@@ -47,6 +47,9 @@ import {
 } from '../proxy/mesh-transport.js';
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { buildMeshRoutes } from './mesh-routes.js';
+import { gatewayIdentity } from './mesh-feed.js';
+import { EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
+import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
 import { GATEWAY_RESTART_KEYS, type GatewayOptions } from './options.js';
 
@@ -202,6 +205,27 @@ export async function startGateway(
   /** Mesh mode, once the identity is in force: how endpoints of sidecars are reached. */
   let meshTransports: MeshTransports | undefined;
   let mtls: MeshMtls = { state: 'off', reason: 'not in mesh mode' };
+  // Mesh mode: the call graph's edges from this gateway (reporter source), named by the gateway
+  // for the callees' sidecars too (proxy/edge-counts.ts).
+  const edgeCounter = mesh && options.edgeReportIntervalMs > 0 ? new EdgeCounter() : undefined;
+  const edgeReporter =
+    edgeCounter === undefined
+      ? undefined
+      : new EdgeReporter({
+          proxy: gatewayIdentity(options).id,
+          sides: [{ reporter: 'source', counter: edgeCounter }],
+          send: (report) => registry.meshReportEdges(report),
+          intervalMs: options.edgeReportIntervalMs,
+          clock: deps.clock ?? systemClock,
+          logger: log,
+        });
+  const observers =
+    edgeCounter === undefined
+      ? deps.observers
+      : [
+          ...(deps.observers ?? []),
+          sourceEdgeObserver(edgeCounter, options.name, { tagCalls: true }),
+        ];
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -209,7 +233,7 @@ export async function startGateway(
     logger: log,
     upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
-    observers: deps.observers,
+    observers,
     ready: async (cluster) => {
       // A Host may name any service: one the registry does not know (no instance at all) is a
       // 404, and its route, cluster and watch go at once, so made-up Hosts leave nothing behind.
@@ -422,6 +446,7 @@ export async function startGateway(
     throw err;
   }
   log.info({ url, adminUrl, routes: options.routes.length }, 'gateway listening');
+  edgeReporter?.start();
 
   let closing: Promise<boolean> | undefined;
   const close = (): Promise<boolean> =>
@@ -434,6 +459,7 @@ export async function startGateway(
       );
       if (!clean) log.warn({ inFlight: metrics.activeRequests }, 'drain deadline passed');
       listener.destroy();
+      await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
       discovery.close();
       await deps.snapshotFeed?.close();
       if (mtls.state === 'on') mtls.identity.close();

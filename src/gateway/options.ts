@@ -4,6 +4,7 @@
  * route rules are checked here too (regexes compile, balancers exist), so a bad file fails with
  * every problem listed before any port opens.
  */
+import { DEFAULT_EDGE_REPORT_INTERVAL_MS } from '../proxy/edge-reporter.js';
 import { z } from 'zod';
 import { resolveBalancerSpec } from '../client/balancers/index.js';
 import { registryTlsFileProblems } from '../client/tls-files.js';
@@ -116,6 +117,11 @@ export const gatewayOptionsSchema = z
      * ACLs on, `token` must allow `service:<this> write` (the CA signs only for such a token).
      */
     serviceAccount: serviceNameSchema,
+    /**
+     * Mesh mode: how often the gateway reports its calls per edge to the agent for the call
+     * graph (docs/observability.md, "Call graph"); 0 turns counting and reporting off.
+     */
+    edgeReportIntervalMs: z.number().int().min(0).max(3_600_000),
   })
   .strict();
 
@@ -150,6 +156,7 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'mtls',
   'mtlsStartTimeoutMs',
   'serviceAccount',
+  'edgeReportIntervalMs',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -179,6 +186,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   logLevel: 'info',
   routes: Object.freeze([]),
   mesh: false,
+  edgeReportIntervalMs: DEFAULT_EDGE_REPORT_INTERVAL_MS,
   name: 'meshwork-gateway',
   namespace: 'default',
   dataDir: './.meshwork/gateway',
@@ -213,6 +221,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__MTLS: { key: 'mtls', type: 'string' },
   MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS: { key: 'mtlsStartTimeoutMs', type: 'number' },
   MESHWORK_GATEWAY__SERVICE_ACCOUNT: { key: 'serviceAccount', type: 'string' },
+  MESHWORK_GATEWAY__EDGE_REPORT_INTERVAL_MS: { key: 'edgeReportIntervalMs', type: 'number' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */

@@ -37,6 +37,7 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ERROR_CODES.STORE_UNAVAILABLE]: 503,
   [ERROR_CODES.TIMEOUT]: 504,
   [ERROR_CODES.MESH_PROXY_NOT_CONNECTED]: 404,
+  [ERROR_CODES.MESH_EDGE_REPORTERS_FULL]: 429,
 };
 
 /** Fastify's own errors that reach the handler before ours run: the status and code answered. */

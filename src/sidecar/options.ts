@@ -3,6 +3,7 @@
  * precedence defaults < file < env < flags (as the gateway's); validated once, then frozen, with
  * every problem listed in one error before any port opens.
  */
+import { DEFAULT_EDGE_REPORT_INTERVAL_MS } from '../proxy/edge-reporter.js';
 import { z } from 'zod';
 import {
   readOptionSources,
@@ -200,6 +201,11 @@ export const sidecarOptionsSchema = z
       .min(1, 'must not be empty')
       .max(256, 'must be at most 256 characters')
       .optional(),
+    /**
+     * How often the sidecar reports its calls per edge to the agent for the call graph
+     * (docs/observability.md, "Call graph"); 0 turns counting and reporting off.
+     */
+    edgeReportIntervalMs: z.number().int().min(0).max(3_600_000),
     /** The app to run (`-- CMD ARGS...`): started once the sidecar is ready. */
     command: z.array(z.string()).max(1_000),
   })
@@ -234,6 +240,7 @@ export const DEFAULT_SIDECAR_OPTIONS = Object.freeze({
   logLevel: 'info',
   mtls: 'auto',
   mtlsStartTimeoutMs: 5_000,
+  edgeReportIntervalMs: DEFAULT_EDGE_REPORT_INTERVAL_MS,
   command: Object.freeze([]),
 });
 
@@ -278,6 +285,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__MTLS: { key: 'mtls', type: 'string' },
   MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS: { key: 'mtlsStartTimeoutMs', type: 'number' },
   MESHWORK_SIDECAR__TOKEN: { key: 'token', type: 'string' },
+  MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: { key: 'edgeReportIntervalMs', type: 'number' },
 };
 
 const portOf = (hp: string): number => Number(hp.slice(hp.lastIndexOf(':') + 1));

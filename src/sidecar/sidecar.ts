@@ -17,6 +17,8 @@ import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
 import { listen } from '../proxy/proxy-listener.js';
+import { destinationEdgeObserver, EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
+import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
 import { watchMemoryFallbacks, type MemoryFallbackChecks } from './memory-fallbacks.js';
@@ -163,6 +165,26 @@ export async function startSidecar(
   const served = meshIdentity !== undefined;
   mtlsGauge.set(served ? 1 : 0);
 
+  // The call graph: the app's calls (outbound, reporter source) and the calls to it (inbound,
+  // reporter destination), counted per edge and reported to the agent (proxy/edge-counts.ts).
+  const edges =
+    options.edgeReportIntervalMs > 0
+      ? { outbound: new EdgeCounter(), inbound: new EdgeCounter() }
+      : undefined;
+  const dataPathDeps: SidecarProxyDeps =
+    edges === undefined
+      ? (deps.dataPath ?? {})
+      : {
+          ...deps.dataPath,
+          outboundObservers: [
+            ...(deps.dataPath?.outboundObservers ?? []),
+            sourceEdgeObserver(edges.outbound, options.service),
+          ],
+          inboundObservers: [
+            ...(deps.dataPath?.inboundObservers ?? []),
+            destinationEdgeObserver(edges.inbound, options.service),
+          ],
+        };
   let dataPath: RunningSidecarProxy;
   try {
     dataPath = await startSidecarProxy(
@@ -180,7 +202,7 @@ export async function startSidecar(
         ...(served ? { tls: meshIdentity } : {}),
       },
       logger,
-      deps.dataPath,
+      dataPathDeps,
     );
   } catch (err) {
     if (mtls.state === 'on') mtls.identity.close();
@@ -222,6 +244,20 @@ export async function startSidecar(
     clock,
     ...deps.subscriber,
   });
+  const edgeReporter =
+    edges === undefined
+      ? undefined
+      : new EdgeReporter({
+          proxy: instanceId,
+          sides: [
+            { reporter: 'source', counter: edges.outbound },
+            { reporter: 'destination', counter: edges.inbound },
+          ],
+          send: (report) => registry.meshReportEdges(report),
+          intervalMs: options.edgeReportIntervalMs,
+          clock,
+          logger: log,
+        });
   const snapshotApplied = new Promise<void>((resolve) => {
     subscriber.on('applied', (snapshot, from) => {
       inForce = { snapshot, from, appliedAt: clock.now() };
@@ -320,7 +356,8 @@ export async function startSidecar(
         const exit = await app.stop(options.appStopTimeoutMs);
         log.info({ code: exit.code, signal: exit.signal }, 'app stopped');
       }
-      // Outbound worked until the app was gone; now everything closes.
+      // Outbound worked until the app was gone; its last calls go to the graph, then all closes.
+      await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
       await subscriber.close();
       await dataPath.close();
       if (mtls.state === 'on') mtls.identity.close();
@@ -381,6 +418,7 @@ export async function startSidecar(
 
   registration.start();
   health.start();
+  edgeReporter?.start();
   void subscriber.start().then((from) => {
     if (from === 'none')
       log.warn(

@@ -265,3 +265,10 @@ export async function spawnSidecar(
     stderr: () => err,
   };
 }
+
+/** Sidecar health checks fast enough that an instance passes at once (e2e tests' env). */
+export const FAST_SIDECAR_HEALTH_ENV: Readonly<Record<string, string>> = Object.freeze({
+  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
+  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
+  MESHWORK_SIDECAR__HEALTH_TTL_MS: '2000',
+});

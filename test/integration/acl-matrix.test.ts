@@ -185,6 +185,16 @@ const ROWS: readonly Row[] = [
     // Past the ACL check, an ACK for a proxy without a stream here is a 404.
     expect: [D, 404, D, 404],
   },
+  // The call graph (issue 21): a proxy posts edges with mesh read; the graph also takes read
+  // on every service (it lists them all).
+  {
+    group: 'mesh',
+    method: 'POST',
+    path: '/api/v1/mesh/edges',
+    body: { proxy: 'px-1', reporter: 'destination', intervalMs: 1000, edges: [] },
+    expect: [D, 204, D, 204],
+  },
+  { group: 'mesh', method: 'GET', path: '/api/v1/mesh/graph', expect: [D, 200, D, D] },
   // Consul Connect intentions (AuthorizationPolicies: mesh rights) and authorize
   {
     group: 'intentions',

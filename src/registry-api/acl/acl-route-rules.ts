@@ -76,6 +76,10 @@ export function aclRouteRules(registry: CatalogFacade): ReadonlyMap<string, AclR
   );
   add(['POST'], '/api/v1/mesh/ack', fixed(['mesh', '', 'read']));
   add(['GET'], '/api/v1/mesh/proxies', fixed(['mesh', '', 'read']));
+  // The call graph: a proxy posts its edge counts with the token it streams with (mesh read,
+  // as an ACK); the graph names every service of the catalog: mesh read and read on them all.
+  add(['POST'], '/api/v1/mesh/edges', fixed(['mesh', '', 'read']));
+  add(['GET'], '/api/v1/mesh/graph', fixed(['mesh', '', 'read'], ['service', '', 'read']));
 
   // ---- Consul /v1 ---------------------------------------------------------------------------
   add(['GET'], '/v1/agent/self', fixed(['agent', node, 'read']));
