@@ -51,7 +51,7 @@ import { gatewayIdentity } from './mesh-feed.js';
 import { EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
 import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
-import { GATEWAY_RESTART_KEYS, type GatewayOptions } from './options.js';
+import { GATEWAY_RESTART_KEYS, gatewayServiceAccount, type GatewayOptions } from './options.js';
 
 export interface RunningGateway {
   /** `http://host:port` of the proxy listener. */
@@ -403,7 +403,7 @@ export async function startGateway(
     try {
       mtls = await startMeshMtls(options, {
         component: 'gateway',
-        service: options.serviceAccount,
+        service: gatewayServiceAccount(options),
         namespace: options.namespace,
         client: registry,
         logger: log,

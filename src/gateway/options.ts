@@ -113,10 +113,12 @@ export const gatewayOptionsSchema = z
      */
     mtlsStartTimeoutMs: z.number().int().min(0).max(600_000),
     /**
-     * Mesh mode: the gateway's identity, `spiffe://<trust-domain>/ns/<namespace>/sa/<this>`. With
-     * ACLs on, `token` must allow `service:<this> write` (the CA signs only for such a token).
+     * Mesh mode: the gateway's identity, `spiffe://<trust-domain>/ns/<namespace>/sa/<this>`;
+     * unset: the gateway's `name` (so the call graph and AuthorizationPolicies know it by one
+     * name), which must then be a service name. With ACLs on, `token` must allow
+     * `service:<this> write` (the CA signs only for such a token). See gatewayServiceAccount.
      */
-    serviceAccount: serviceNameSchema,
+    serviceAccount: serviceNameSchema.optional(),
     /**
      * Mesh mode: how often the gateway reports its calls per edge to the agent for the call
      * graph (docs/observability.md, "Call graph"); 0 turns counting and reporting off.
@@ -192,7 +194,6 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   dataDir: './.meshwork/gateway',
   mtls: 'auto',
   mtlsStartTimeoutMs: 5_000,
-  serviceAccount: 'meshwork-gateway',
 });
 
 const ENV_KEYS: Record<string, EnvKey> = {
@@ -225,6 +226,11 @@ const ENV_KEYS: Record<string, EnvKey> = {
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */
+/** The gateway's mesh identity's service account: `serviceAccount`, or else its `name`. */
+export function gatewayServiceAccount(o: GatewayOptions): string {
+  return o.serviceAccount ?? o.name;
+}
+
 function semanticProblems(o: GatewayOptions): string[] {
   const problems: string[] = [];
   const checkBalancer = (spec: unknown, path: string): void => {
@@ -248,6 +254,10 @@ function semanticProblems(o: GatewayOptions): string[] {
   });
   if (!od.success) problems.push(...issueLines(od.error.issues, 'outlierDetection'));
   problems.push(...registryTlsFileProblems(o));
+  if (o.mesh && o.serviceAccount === undefined && !serviceNameSchema.safeParse(o.name).success)
+    problems.push(
+      `serviceAccount: required when the name "${o.name}" is not a service name (the identity's service account is the name by default): set --service-account`,
+    );
   if (o.mesh && o.routes.length > 0)
     problems.push(
       'routes: not allowed with mesh (--mesh): mesh mode takes its routes from the control plane (VirtualServices bound to the gateway); remove one of them',

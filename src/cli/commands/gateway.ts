@@ -51,7 +51,7 @@ Flags:
   --service-account <name>
                           mesh mode: the gateway's identity is
                           spiffe://<trust-domain>/ns/<namespace>/sa/<name>; with ACLs on the
-                          token must allow service:<name> write (default meshwork-gateway)
+                          token must allow service:<name> write (default: --name)
   --log-level <level>     error | warn | info | debug | silent (default info)
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isMeshError } from '../../../src/core/errors.js';
-import { resolveGatewayOptions } from '../../../src/gateway/options.js';
+import { gatewayServiceAccount, resolveGatewayOptions } from '../../../src/gateway/options.js';
 
 describe('resolveGatewayOptions: mesh mode', () => {
   it('defaults to standalone, named meshwork-gateway in default, data under ./.meshwork/gateway', () => {
@@ -52,12 +52,27 @@ describe('resolveGatewayOptions: mesh mode', () => {
 });
 
 describe('resolveGatewayOptions: mesh mTLS (issue 20)', () => {
-  it('defaults to mtls auto, a 5 s start timeout and the service account meshwork-gateway', () => {
+  it('defaults to mtls auto, a 5 s start timeout and the service account of its name', () => {
     const o = resolveGatewayOptions({});
     assert.deepEqual(
-      [o.mtls, o.mtlsStartTimeoutMs, o.serviceAccount],
+      [o.mtls, o.mtlsStartTimeoutMs, gatewayServiceAccount(o)],
       ['auto', 5_000, 'meshwork-gateway'],
     );
+    const edge = resolveGatewayOptions({ flags: { mesh: true, name: 'edge' } });
+    assert.equal(gatewayServiceAccount(edge), 'edge');
+    const set = resolveGatewayOptions({ flags: { name: 'edge', serviceAccount: 'edge-sa' } });
+    assert.equal(gatewayServiceAccount(set), 'edge-sa');
+  });
+
+  it('wants a service account when the name is not a service name (mesh mode)', () => {
+    assert.throws(
+      () => resolveGatewayOptions({ flags: { mesh: true, name: 'edge.example.com' } }),
+      /serviceAccount: required when the name "edge\.example\.com" is not a service name/,
+    );
+    const o = resolveGatewayOptions({
+      flags: { mesh: true, name: 'edge.example.com', serviceAccount: 'edge' },
+    });
+    assert.equal(gatewayServiceAccount(o), 'edge');
   });
 
   it('reads mtls, mtlsStartTimeoutMs and serviceAccount from the file, env over file, flags over env', () => {
