@@ -16,6 +16,11 @@ import {
 import { isMeshError } from '../core/errors.js';
 import { readOptionSources, type EnvKey, type OptionSources } from '../config/config-sources.js';
 import { issueLines, validateOptions } from '../config/validate-options.js';
+import {
+  DEFAULT_TRACING_SAMPLE_RATIO,
+  tracingEndpointSchema,
+  tracingSampleRatioSchema,
+} from '../config/tracing-options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { routeSchema } from '../proxy/route-config.js';
 
@@ -97,6 +102,13 @@ export const gatewayOptionsSchema = z
     namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label'),
     /** Mesh mode: where the last good snapshot is kept (served from when no agent answers). */
     dataDir: z.string().min(1),
+    /**
+     * Tracing (docs/observability.md): the OTLP/HTTP traces URL spans are exported to; absent:
+     * no spans (trace headers pass untouched).
+     */
+    tracingEndpoint: tracingEndpointSchema.optional(),
+    /** Requests that come with no sampling decision are sampled at this ratio, 0..1. */
+    tracingSampleRatio: tracingSampleRatioSchema,
   })
   .strict();
 
@@ -128,6 +140,8 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'name',
   'namespace',
   'dataDir',
+  'tracingEndpoint',
+  'tracingSampleRatio',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -160,6 +174,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   name: 'meshwork-gateway',
   namespace: 'default',
   dataDir: './.meshwork/gateway',
+  tracingSampleRatio: DEFAULT_TRACING_SAMPLE_RATIO,
 });
 
 const ENV_KEYS: Record<string, EnvKey> = {
@@ -185,6 +200,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__NAME: { key: 'name', type: 'string' },
   MESHWORK_GATEWAY__NAMESPACE: { key: 'namespace', type: 'string' },
   MESHWORK_GATEWAY__DATA_DIR: { key: 'dataDir', type: 'string' },
+  MESHWORK_GATEWAY__TRACING_ENDPOINT: { key: 'tracingEndpoint', type: 'string' },
+  MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO: { key: 'tracingSampleRatio', type: 'string' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */

@@ -11,6 +11,11 @@ import {
   type OptionSources,
 } from '../config/config-sources.js';
 import { validateOptions } from '../config/validate-options.js';
+import {
+  DEFAULT_TRACING_SAMPLE_RATIO,
+  tracingEndpointSchema,
+  tracingSampleRatioSchema,
+} from '../config/tracing-options.js';
 import { registryTlsFileProblems } from '../client/tls-files.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { printable, serviceNameSchema } from '../protocol/registration.js';
@@ -200,6 +205,13 @@ export const sidecarOptionsSchema = z
       .min(1, 'must not be empty')
       .max(256, 'must be at most 256 characters')
       .optional(),
+    /**
+     * Tracing (docs/observability.md): the OTLP/HTTP traces URL spans are exported to; absent:
+     * no spans (trace headers pass untouched).
+     */
+    tracingEndpoint: tracingEndpointSchema.optional(),
+    /** Requests that come with no sampling decision are sampled at this ratio, 0..1. */
+    tracingSampleRatio: tracingSampleRatioSchema,
     /** The app to run (`-- CMD ARGS...`): started once the sidecar is ready. */
     command: z.array(z.string()).max(1_000),
   })
@@ -234,6 +246,7 @@ export const DEFAULT_SIDECAR_OPTIONS = Object.freeze({
   logLevel: 'info',
   mtls: 'auto',
   mtlsStartTimeoutMs: 5_000,
+  tracingSampleRatio: DEFAULT_TRACING_SAMPLE_RATIO,
   command: Object.freeze([]),
 });
 
@@ -278,6 +291,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__MTLS: { key: 'mtls', type: 'string' },
   MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS: { key: 'mtlsStartTimeoutMs', type: 'number' },
   MESHWORK_SIDECAR__TOKEN: { key: 'token', type: 'string' },
+  MESHWORK_SIDECAR__TRACING_ENDPOINT: { key: 'tracingEndpoint', type: 'string' },
+  MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO: { key: 'tracingSampleRatio', type: 'string' },
 };
 
 const portOf = (hp: string): number => Number(hp.slice(hp.lastIndexOf(':') + 1));

@@ -17,6 +17,9 @@ import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
 import { listen } from '../proxy/proxy-listener.js';
+import type { RequestObserver } from '../proxy/observe.js';
+import { TraceObserver } from '../proxy/tracing/trace-observer.js';
+import { startOtlpTracing, type SpanExporterHandle } from '../telemetry/tracing.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
 import { watchMemoryFallbacks, type MemoryFallbackChecks } from './memory-fallbacks.js';
@@ -155,6 +158,23 @@ export async function startSidecar(
   const served = meshIdentity !== undefined;
   mtlsGauge.set(served ? 1 : 0);
 
+  // Tracing: the SDK is loaded only when an endpoint is set; without one, no observer at all.
+  let tracing: SpanExporterHandle | undefined;
+  const observers = { outbound: [] as RequestObserver[], inbound: [] as RequestObserver[] };
+  if (options.tracingEndpoint !== undefined) {
+    tracing = await startOtlpTracing({
+      endpoint: options.tracingEndpoint,
+      serviceName: options.service,
+      serviceNamespace: options.namespace,
+      serviceInstanceId: instanceId,
+      version: SIDECAR_VERSION,
+      logger,
+    });
+    const traced = { sampleRatio: options.tracingSampleRatio, sink: tracing };
+    observers.outbound.push(new TraceObserver({ ...traced, spans: 'client' }));
+    observers.inbound.push(new TraceObserver({ ...traced, spans: 'server' }));
+  }
+
   let dataPath: RunningSidecarProxy;
   try {
     dataPath = await startSidecarProxy(
@@ -172,9 +192,14 @@ export async function startSidecar(
         ...(served ? { tls: meshIdentity } : {}),
       },
       logger,
-      deps.dataPath,
+      {
+        ...deps.dataPath,
+        outboundObservers: [...(deps.dataPath?.outboundObservers ?? []), ...observers.outbound],
+        inboundObservers: [...(deps.dataPath?.inboundObservers ?? []), ...observers.inbound],
+      },
     );
   } catch (err) {
+    await tracing?.shutdown();
     if (mtls.state === 'on') mtls.identity.close();
     await registry.close();
     throw err;
@@ -315,6 +340,8 @@ export async function startSidecar(
       // Outbound worked until the app was gone; now everything closes.
       await subscriber.close();
       await dataPath.close();
+      // The last spans go out before the process exits.
+      await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'span flush failed'));
       if (mtls.state === 'on') mtls.identity.close();
       await registry.close();
       const adminClosed = new Promise((r) => admin.close(r));

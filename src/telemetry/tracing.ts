@@ -1,0 +1,155 @@
+/**
+ * @module Span export for the proxies' tracing (issue 21): finished spans, made by the proxies'
+ * trace observers with their own ids and times, go to an OTLP/HTTP endpoint through the
+ * OpenTelemetry JS SDK (a TracerProvider, a BatchSpanProcessor, the OTLP/HTTP JSON exporter).
+ * The SDK is loaded here, with a dynamic import, only when tracing is configured: a proxy that
+ * does not trace neither loads it nor pays its memory.
+ */
+import type { Logger } from '../core/logger.js';
+
+/** An attribute value as OpenTelemetry takes it. */
+export type SpanAttributeValue = string | number | boolean;
+
+/** One finished span, as a proxy made it. Ids are lowercase hex. */
+export interface FinishedSpan {
+  readonly name: string;
+  readonly kind: 'client' | 'server';
+  readonly traceId: string;
+  readonly spanId: string;
+  /** undefined: a root span. */
+  readonly parentSpanId: string | undefined;
+  /** The parent's `tracestate`, already validated (list members in order). */
+  readonly traceState: readonly (readonly [string, string])[] | undefined;
+  /** Epoch ms. */
+  readonly startTimeMs: number;
+  readonly durationMs: number;
+  readonly attributes: Readonly<Record<string, SpanAttributeValue>>;
+  /** Status ERROR (a 5xx, a local failure); else UNSET, as the HTTP conventions want. */
+  readonly error: boolean;
+}
+
+/** Takes finished spans. MUST NOT throw or block: it queues, and exports off the request path. */
+export interface SpanSink {
+  export(span: FinishedSpan): void;
+}
+
+/** The OTLP exporter as a proxy holds it. */
+export interface SpanExporterHandle extends SpanSink {
+  /** Exports what is queued (stop sequences call it before the process exits). */
+  flush(): Promise<void>;
+  /** Flushes, then stops exporting. */
+  shutdown(): Promise<void>;
+}
+
+export interface OtlpTracingOptions {
+  /** The OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces. */
+  readonly endpoint: string;
+  /** The `service.name` resource attribute. */
+  readonly serviceName: string;
+  /** `service.namespace`. */
+  readonly serviceNamespace?: string;
+  /** `service.instance.id`. */
+  readonly serviceInstanceId?: string;
+  /** The instrumentation scope's version. */
+  readonly version: string;
+  readonly logger: Logger;
+}
+
+/** Hands the SDK's tracer the ids the proxy already chose and sent upstream. */
+class PresetIds {
+  traceId = '';
+  spanId = '';
+  generateTraceId(): string {
+    return this.traceId;
+  }
+  generateSpanId(): string {
+    return this.spanId;
+  }
+}
+
+/**
+ * Starts the exporter. The SDK's batch processor takes its `OTEL_BSP_*` settings and the
+ * exporter its `OTEL_EXPORTER_OTLP_*` ones (headers, timeout, compression) from the environment,
+ * as OpenTelemetry documents; the endpoint is `options.endpoint`.
+ */
+export async function startOtlpTracing(options: OtlpTracingOptions): Promise<SpanExporterHandle> {
+  const [api, sdk, otlp, resources] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+  ]);
+  const log = options.logger.child({ component: 'tracing' });
+  const exporter = new otlp.OTLPTraceExporter({ url: options.endpoint });
+  // Say when export starts failing and when it works again, not at every batch.
+  let failing = false;
+  const exportBatch = exporter.export.bind(exporter);
+  exporter.export = (spans, done) =>
+    exportBatch(spans, (result) => {
+      if (result.code !== 0 && !failing) {
+        failing = true;
+        log.warn(
+          { endpoint: options.endpoint, spans: spans.length, err: result.error?.message },
+          'span export failed',
+        );
+      } else if (result.code === 0 && failing) {
+        failing = false;
+        log.info({ endpoint: options.endpoint }, 'span export works again');
+      }
+      done(result);
+    });
+  const ids = new PresetIds();
+  const provider = new sdk.BasicTracerProvider({
+    resource: resources.resourceFromAttributes({
+      'service.name': options.serviceName,
+      ...(options.serviceNamespace === undefined
+        ? {}
+        : { 'service.namespace': options.serviceNamespace }),
+      ...(options.serviceInstanceId === undefined
+        ? {}
+        : { 'service.instance.id': options.serviceInstanceId }),
+    }),
+    idGenerator: ids,
+    // The proxy decided already: it only hands over sampled spans.
+    sampler: new sdk.AlwaysOnSampler(),
+    spanProcessors: [new sdk.BatchSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer('meshwork', options.version);
+  const { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createTraceState, trace } = api;
+  log.info({ endpoint: options.endpoint }, 'tracing: exporting spans over OTLP/HTTP');
+  return {
+    export(span) {
+      ids.traceId = span.traceId;
+      ids.spanId = span.spanId;
+      const parent =
+        span.parentSpanId === undefined
+          ? ROOT_CONTEXT
+          : trace.setSpanContext(ROOT_CONTEXT, {
+              traceId: span.traceId,
+              spanId: span.parentSpanId,
+              traceFlags: TraceFlags.SAMPLED,
+              isRemote: true,
+              ...(span.traceState === undefined || span.traceState.length === 0
+                ? {}
+                : {
+                    traceState: createTraceState(
+                      span.traceState.map(([k, v]) => `${k}=${v}`).join(','),
+                    ),
+                  }),
+            });
+      const s = tracer.startSpan(
+        span.name,
+        {
+          kind: span.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER,
+          startTime: span.startTimeMs,
+          attributes: span.attributes,
+        },
+        parent,
+      );
+      if (span.error) s.setStatus({ code: SpanStatusCode.ERROR });
+      s.end(span.startTimeMs + span.durationMs);
+    },
+    flush: () => provider.forceFlush(),
+    shutdown: () => provider.shutdown(),
+  };
+}
