@@ -81,6 +81,18 @@ function readB3(h: IncomingHttpHeaders): B3Header | undefined {
     : parseB3Multi(h);
 }
 
+/** The form of the B3 headers a request carries, if any (read when traceparent came too). */
+function b3Form(h: IncomingHttpHeaders): B3Header['form'] | undefined {
+  if (h.b3 !== undefined) return 'single';
+  return h['x-b3-traceid'] === undefined ? undefined : 'multi';
+}
+
+/** The length of the B3 trace id a request carries (16: the 64-bit form). */
+function b3TraceIdLength(h: IncomingHttpHeaders, form: B3Header['form']): number {
+  const raw = form === 'single' ? h.b3 : h['x-b3-traceid'];
+  return typeof raw === 'string' ? (raw.indexOf('-') < 0 ? raw.length : raw.indexOf('-')) : 0;
+}
+
 /** Host and port of an authority (`host`, `host:port`, `[v6]:port`). */
 function splitAuthority(authority: string): { host: string; port: number | undefined } {
   const close = authority.lastIndexOf(']');
@@ -153,10 +165,13 @@ export class TraceObserver implements RequestObserver {
     const upstreamId = clientSpanId ?? spanId;
     const upstreamParent = clientSpanId === undefined ? parentSpanId : spanId;
     x.setRequestHeader('traceparent', formatTraceparent(traceId, upstreamId, true));
-    if (b3 !== undefined) {
-      // B3 came in: B3 goes on too, for B3-only apps upstream (Envoy's Zipkin tracer does so).
-      const b3TraceId = b3.shortTraceId ? traceId.slice(16) : traceId;
-      if (b3.form === 'single') {
+    const form = b3?.form ?? b3Form(x.headers);
+    if (form !== undefined) {
+      // B3 came in (with traceparent or without): B3 goes on too, updated, for B3-only apps
+      // upstream (as Envoy's Zipkin tracer does), in the form and width it came in.
+      const short = b3?.shortTraceId ?? b3TraceIdLength(x.headers, form) === 16;
+      const b3TraceId = short ? traceId.slice(16) : traceId;
+      if (form === 'single') {
         const tail = upstreamParent === undefined ? '' : `-${upstreamParent}`;
         x.setRequestHeader('b3', `${b3TraceId}-${upstreamId}-1${tail}`);
       } else {

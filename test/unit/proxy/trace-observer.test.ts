@@ -206,6 +206,24 @@ describe('TraceObserver', () => {
     assert.match(n.upstream.traceparent as string, /-00$/);
   });
 
+  it('updates the B3 headers that came beside a traceparent (a B3 app upstream)', () => {
+    const { exported, run } = observer('client', 0);
+    const { upstream } = run({
+      traceparent: `00-${TRACE}-${CALLER}-01`,
+      'x-b3-traceid': TRACE.slice(16),
+      'x-b3-spanid': CALLER,
+    });
+    const span = exported[0] as FinishedSpan;
+    assert.equal(upstream['x-b3-traceid'], TRACE.slice(16), 'in the width it came');
+    assert.equal(upstream['x-b3-spanid'], span.spanId);
+    assert.equal(upstream['x-b3-parentspanid'], CALLER);
+    const single = observer('client', 0).run({
+      traceparent: `00-${TRACE}-${CALLER}-01`,
+      b3: `${TRACE}-${CALLER}-1`,
+    });
+    assert.match(single.upstream.b3 as string, new RegExp(`^${TRACE}-[0-9a-f]{16}-1-${CALLER}$`));
+  });
+
   it('prefers a valid traceparent to B3', () => {
     const { exported, run } = observer('client', 0);
     run({ traceparent: `00-${TRACE}-${CALLER}-01`, b3: `a3ce929d0e0e4736-e457b5a2e4d86bd1-0` });
