@@ -19,6 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
 import {
   FAST_SIDECAR_HEALTH,
+  runCli,
   spawnAgent,
   spawnGateway,
   spawnSidecar,
@@ -350,5 +351,20 @@ describe('tracing through real sidecars and a gateway (OTLP/HTTP to a receiver i
     assert.equal(bIn?.parentSpanId, gwClient?.spanId);
     assert.equal(r.body.received.traceparent, `00-${traceId}-${bIn?.spanId}-01`);
     assert.equal(gwServer?.attributes['server.address'], 'payments.mesh.local');
+  });
+});
+
+describe('tracing flags', () => {
+  it('refuses a bad endpoint and ratio with exit 2, listing both, for sidecar and gateway', async () => {
+    const bad = ['--tracing-endpoint', 'collector:4318', '--tracing-sample-ratio', '1.5'];
+    const [side, gw] = await Promise.all([
+      runCli(['sidecar', '--service', 'orders', '--app-port', '8081', ...bad]),
+      runCli(['gateway', ...bad]),
+    ]);
+    for (const r of [side, gw]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /tracingEndpoint: must be an http:\/\/ or https:\/\/ URL/);
+      assert.match(r.stderr, /tracingSampleRatio: must be a number from 0 to 1/);
+    }
   });
 });
