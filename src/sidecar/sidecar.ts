@@ -162,7 +162,14 @@ export async function startSidecar(
   let tracing: SpanExporterHandle | undefined;
   const observers = { outbound: [] as RequestObserver[], inbound: [] as RequestObserver[] };
   if (options.tracingEndpoint !== undefined) {
+    const spansCounter = new Counter({
+      name: 'meshwork_sidecar_trace_spans_total',
+      help: 'Spans sent to the tracing endpoint, by result (exported, failed: the batch was lost)',
+      labelNames: ['result'],
+      registers: [metrics],
+    });
     tracing = await startOtlpTracing({
+      onExport: (result, spans) => spansCounter.inc({ result }, spans),
       endpoint: options.tracingEndpoint,
       serviceName: options.service,
       serviceNamespace: options.namespace,

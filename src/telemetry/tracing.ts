@@ -53,6 +53,8 @@ export interface OtlpTracingOptions {
   /** The instrumentation scope's version. */
   readonly version: string;
   readonly logger: Logger;
+  /** Told of each batch the exporter sent (`exported`) or could not send (`failed`). */
+  readonly onExport?: (result: 'exported' | 'failed', spans: number) => void;
 }
 
 /** Hands the SDK's tracer the ids the proxy already chose and sent upstream. */
@@ -86,6 +88,7 @@ export async function startOtlpTracing(options: OtlpTracingOptions): Promise<Spa
   const exportBatch = exporter.export.bind(exporter);
   exporter.export = (spans, done) =>
     exportBatch(spans, (result) => {
+      options.onExport?.(result.code === 0 ? 'exported' : 'failed', spans.length);
       if (result.code !== 0 && !failing) {
         failing = true;
         log.warn(

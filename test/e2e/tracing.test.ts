@@ -286,6 +286,12 @@ describe('tracing through real sidecars and a gateway (OTLP/HTTP to a receiver i
       assert.ok(t(inner.endTimeUnixNano) <= t(outer.endTimeUnixNano), 'ends inside');
     }
     assert.ok([...receiver.contentTypes].every((ct) => ct.startsWith('application/json')));
+    // The sidecar counts what it exported.
+    const metrics = await http(a.adminUrl, 'GET', '/metrics');
+    const exported = /meshwork_sidecar_trace_spans_total\{result="exported"\} (\d+)/.exec(
+      metrics.text,
+    );
+    assert.ok(Number(exported?.[1]) >= 2, metrics.text);
   });
 
   it('joins a trace that came in B3 only', async () => {
