@@ -1,10 +1,15 @@
 /**
  * @module Span export for the proxies' tracing (issue 21): finished spans, made by the proxies'
  * trace observers with their own ids and times, go to an OTLP/HTTP endpoint through the
- * OpenTelemetry JS SDK (a TracerProvider, a BatchSpanProcessor, the OTLP/HTTP JSON exporter).
+ * OpenTelemetry JS SDK: each becomes the SDK's ReadableSpan (the finished-span interface its
+ * processors and exporters take) and goes to a BatchSpanProcessor and the OTLP/HTTP JSON
+ * exporter. No Tracer: the proxy already chose the ids, the sampling and the times, and the
+ * SDK's span object (made to be written while it runs) and copies of the attributes cost about
+ * half of a sampled span's CPU (docs/benchmarks.md, tracing).
  * The SDK is loaded here, with a dynamic import, only when tracing is configured: a proxy that
  * does not trace neither loads it nor pays its memory.
  */
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from '../core/logger.js';
 
 /** An attribute value as OpenTelemetry takes it. */
@@ -57,26 +62,15 @@ export interface OtlpTracingOptions {
   readonly onExport?: (result: 'exported' | 'failed', spans: number) => void;
 }
 
-/** Hands the SDK's tracer the ids the proxy already chose and sent upstream. */
-class PresetIds {
-  traceId = '';
-  spanId = '';
-  generateTraceId(): string {
-    return this.traceId;
-  }
-  generateSpanId(): string {
-    return this.spanId;
-  }
-}
-
 /**
  * Starts the exporter. The SDK's batch processor takes its `OTEL_BSP_*` settings and the
  * exporter its `OTEL_EXPORTER_OTLP_*` ones (headers, timeout, compression) from the environment,
  * as OpenTelemetry documents; the endpoint is `options.endpoint`.
  */
 export async function startOtlpTracing(options: OtlpTracingOptions): Promise<SpanExporterHandle> {
-  const [api, sdk, otlp, resources] = await Promise.all([
+  const [api, core, sdk, otlp, resources] = await Promise.all([
     import('@opentelemetry/api'),
+    import('@opentelemetry/core'),
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/resources'),
@@ -101,58 +95,64 @@ export async function startOtlpTracing(options: OtlpTracingOptions): Promise<Spa
       }
       done(result);
     });
-  const ids = new PresetIds();
-  const provider = new sdk.BasicTracerProvider({
-    resource: resources.resourceFromAttributes({
-      'service.name': options.serviceName,
-      ...(options.serviceNamespace === undefined
-        ? {}
-        : { 'service.namespace': options.serviceNamespace }),
-      ...(options.serviceInstanceId === undefined
-        ? {}
-        : { 'service.instance.id': options.serviceInstanceId }),
-    }),
-    idGenerator: ids,
-    // The proxy decided already: it only hands over sampled spans.
-    sampler: new sdk.AlwaysOnSampler(),
-    spanProcessors: [new sdk.BatchSpanProcessor(exporter)],
+  const resource = resources.resourceFromAttributes({
+    'service.name': options.serviceName,
+    ...(options.serviceNamespace === undefined
+      ? {}
+      : { 'service.namespace': options.serviceNamespace }),
+    ...(options.serviceInstanceId === undefined
+      ? {}
+      : { 'service.instance.id': options.serviceInstanceId }),
   });
-  const tracer = provider.getTracer('meshwork', options.version);
-  const { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createTraceState, trace } = api;
+  const processor = new sdk.BatchSpanProcessor(exporter);
+  const scope = { name: 'meshwork', version: options.version };
+  const { SpanKind, SpanStatusCode, TraceFlags, createTraceState } = api;
+  const { millisToHrTime } = core;
+  const NONE: [] = [];
   log.info({ endpoint: options.endpoint }, 'tracing: exporting spans over OTLP/HTTP');
   return {
     export(span) {
-      ids.traceId = span.traceId;
-      ids.spanId = span.spanId;
-      const parent =
-        span.parentSpanId === undefined
-          ? ROOT_CONTEXT
-          : trace.setSpanContext(ROOT_CONTEXT, {
-              traceId: span.traceId,
-              spanId: span.parentSpanId,
-              traceFlags: TraceFlags.SAMPLED,
-              isRemote: true,
-              ...(span.traceState === undefined || span.traceState.length === 0
-                ? {}
-                : {
-                    traceState: createTraceState(
-                      span.traceState.map(([k, v]) => `${k}=${v}`).join(','),
-                    ),
-                  }),
-            });
-      const s = tracer.startSpan(
-        span.name,
-        {
-          kind: span.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER,
-          startTime: span.startTimeMs,
-          attributes: span.attributes,
-        },
-        parent,
-      );
-      if (span.error) s.setStatus({ code: SpanStatusCode.ERROR });
-      s.end(span.startTimeMs + span.durationMs);
+      const traceState =
+        span.traceState === undefined || span.traceState.length === 0
+          ? undefined
+          : createTraceState(span.traceState.map(([k, v]) => `${k}=${v}`).join(','));
+      const context = {
+        traceId: span.traceId,
+        spanId: span.spanId,
+        traceFlags: TraceFlags.SAMPLED,
+        ...(traceState === undefined ? {} : { traceState }),
+      };
+      const readable: ReadableSpan = {
+        name: span.name,
+        kind: span.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER,
+        spanContext: () => context,
+        ...(span.parentSpanId === undefined
+          ? {}
+          : {
+              parentSpanContext: {
+                traceId: span.traceId,
+                spanId: span.parentSpanId,
+                traceFlags: TraceFlags.SAMPLED,
+                isRemote: true,
+              },
+            }),
+        startTime: millisToHrTime(span.startTimeMs),
+        endTime: millisToHrTime(span.startTimeMs + span.durationMs),
+        duration: millisToHrTime(span.durationMs),
+        status: { code: span.error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET },
+        attributes: span.attributes,
+        links: NONE,
+        events: NONE,
+        ended: true,
+        resource,
+        instrumentationScope: scope,
+        droppedAttributesCount: 0,
+        droppedEventsCount: 0,
+        droppedLinksCount: 0,
+      };
+      processor.onEnd(readable);
     },
-    flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    flush: () => processor.forceFlush(),
+    shutdown: () => processor.shutdown(),
   };
 }

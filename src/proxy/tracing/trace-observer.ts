@@ -188,60 +188,52 @@ export class TraceObserver implements RequestObserver {
   end(record: RequestRecord, state: unknown): void {
     if (state === undefined) return;
     const hop = state as SampledHop;
-    const attributes = this.#attributes(record);
     const error = record.status === 0 || record.status >= 500 || record.errorCode !== undefined;
-    const errorType = error
-      ? (record.errorCode ?? record.flags[0] ?? String(record.status))
-      : undefined;
-    const method = attributes['http.request.method'] as string;
-    const name = method === '_OTHER' ? 'HTTP' : method;
-    const base = {
+    const name = KNOWN_METHODS.has(record.method) ? record.method : 'HTTP';
+    if (this.#spans !== 'client') {
+      const a = this.#attributes(record, error);
+      this.#serverAttributes(record, a);
+      this.#sink.export(
+        this.#span(record, hop, name, error, 'server', hop.spanId, hop.parentSpanId, a),
+      );
+    }
+    if (this.#spans !== 'server') {
+      const a = this.#attributes(record, error);
+      this.#clientAttributes(record, a);
+      const [spanId, parentSpanId] =
+        hop.clientSpanId === undefined
+          ? [hop.spanId, hop.parentSpanId]
+          : [hop.clientSpanId, hop.spanId];
+      this.#sink.export(this.#span(record, hop, name, error, 'client', spanId, parentSpanId, a));
+    }
+  }
+
+  #span(
+    r: RequestRecord,
+    hop: SampledHop,
+    name: string,
+    error: boolean,
+    kind: FinishedSpan['kind'],
+    spanId: string,
+    parentSpanId: string | undefined,
+    attributes: Record<string, SpanAttributeValue>,
+  ): FinishedSpan {
+    return {
       name,
+      kind,
       traceId: hop.traceId,
+      spanId,
+      parentSpanId,
       traceState: hop.traceState,
-      startTimeMs: record.startTimeMs,
-      durationMs: record.durationMs,
+      startTimeMs: r.startTimeMs,
+      durationMs: r.durationMs,
+      attributes,
       error,
     };
-    const withError = (
-      a: Record<string, SpanAttributeValue>,
-    ): Record<string, SpanAttributeValue> =>
-      errorType === undefined ? a : { ...a, 'error.type': errorType };
-    if (this.#spans === 'server-client') {
-      const server = this.#serverAttributes(record, attributes);
-      const client = this.#clientAttributes(record, attributes);
-      this.#sink.export({
-        ...base,
-        kind: 'server',
-        spanId: hop.spanId,
-        parentSpanId: hop.parentSpanId,
-        attributes: withError(server),
-      });
-      this.#sink.export({
-        ...base,
-        kind: 'client',
-        spanId: hop.clientSpanId as string,
-        parentSpanId: hop.spanId,
-        attributes: withError(client),
-      });
-      return;
-    }
-    const span: FinishedSpan = {
-      ...base,
-      kind: this.#spans,
-      spanId: hop.spanId,
-      parentSpanId: hop.parentSpanId,
-      attributes: withError(
-        this.#spans === 'client'
-          ? this.#clientAttributes(record, attributes)
-          : this.#serverAttributes(record, attributes),
-      ),
-    };
-    this.#sink.export(span);
   }
 
   /** Attributes of every span of the hop: request, response, and Meshwork's own. */
-  #attributes(r: RequestRecord): Record<string, SpanAttributeValue> {
+  #attributes(r: RequestRecord, error: boolean): Record<string, SpanAttributeValue> {
     const a: Record<string, SpanAttributeValue> = {};
     if (KNOWN_METHODS.has(r.method)) a['http.request.method'] = r.method;
     else {
@@ -261,15 +253,12 @@ export class TraceObserver implements RequestObserver {
     if (r.flags.length > 0) a['meshwork.response_flags'] = r.flags.join(',');
     if (r.requestBytes > 0) a['http.request.body.size'] = r.requestBytes;
     a['http.response.body.size'] = r.responseBytes;
+    if (error) a['error.type'] = r.errorCode ?? r.flags[0] ?? String(r.status);
     return a;
   }
 
-  /** A SERVER span: the request as this hop received it. */
-  #serverAttributes(
-    r: RequestRecord,
-    common: Record<string, SpanAttributeValue>,
-  ): Record<string, SpanAttributeValue> {
-    const a = { ...common };
+  /** A SERVER span's own attributes: the request as this hop received it. */
+  #serverAttributes(r: RequestRecord, a: Record<string, SpanAttributeValue>): void {
     const q = r.path.indexOf('?');
     a['url.path'] = q < 0 ? r.path : r.path.slice(0, q);
     if (q >= 0) a['url.query'] = r.path.slice(q + 1);
@@ -286,15 +275,10 @@ export class TraceObserver implements RequestObserver {
       a['network.peer.address'] = remote;
     }
     if (peer?.principal !== undefined) a['meshwork.peer.principal'] = peer.principal;
-    return a;
   }
 
-  /** A CLIENT span: the call this hop made upstream. */
-  #clientAttributes(
-    r: RequestRecord,
-    common: Record<string, SpanAttributeValue>,
-  ): Record<string, SpanAttributeValue> {
-    const a = { ...common };
+  /** A CLIENT span's own attributes: the call this hop made upstream. */
+  #clientAttributes(r: RequestRecord, a: Record<string, SpanAttributeValue>): void {
     const authority = r.authority ?? r.service;
     if (authority !== undefined) {
       const { host, port } = splitAuthority(authority);
@@ -307,6 +291,5 @@ export class TraceObserver implements RequestObserver {
       a['network.peer.port'] = r.endpoint.port;
     }
     if (r.service !== undefined) a['meshwork.upstream_service'] = r.service;
-    return a;
   }
 }
