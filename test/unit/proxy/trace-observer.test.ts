@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { parseTraceparent } from '../../../src/protocol/trace-context.js';
 import type { FilterExchange } from '../../../src/proxy/filter.js';
 import type { RequestRecord } from '../../../src/proxy/observe.js';
 import { setPeerIdentity } from '../../../src/proxy/peer-identity.js';
@@ -298,6 +300,62 @@ describe('TraceObserver', () => {
     const { exported, run } = observer('client', 0.1, random);
     for (let i = 0; i < 20_000; i++) run({});
     assert.ok(Math.abs(exported.length - 2_000) < 170, String(exported.length));
+  });
+});
+
+describe('TraceObserver on any headers (property)', () => {
+  const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
+  const near = fc
+    .tuple(
+      fc.constantFrom('00', '01', 'ff', 'zz'),
+      hex(32),
+      hex(16),
+      fc.constantFrom('00', '01', '1'),
+    )
+    .map(([v, t, s, f]) => `${v}-${t}-${s}-${f}`);
+  const header = (valid: fc.Arbitrary<string>) =>
+    fc.option(fc.oneof(valid, fc.string({ maxLength: 60 })), { nil: undefined });
+
+  it('never throws; sends a valid traceparent or leaves a valid one untouched; spans chain', () => {
+    fc.assert(
+      fc.property(
+        header(near),
+        header(fc.tuple(hex(16), hex(16)).map(([t, s]) => `${t}-${s}-1`)),
+        header(hex(32)),
+        header(hex(16)),
+        header(fc.constantFrom('0', '1', 'd')),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.constantFrom<HopSpans>('client', 'server', 'server-client'),
+        (traceparent, b3, traceId, spanId, sampled, ratio, spans) => {
+          const headers: IncomingHttpHeaders = {};
+          if (traceparent !== undefined) headers.traceparent = traceparent;
+          if (b3 !== undefined) headers.b3 = b3;
+          if (traceId !== undefined) headers['x-b3-traceid'] = traceId;
+          if (spanId !== undefined) headers['x-b3-spanid'] = spanId;
+          if (sampled !== undefined) headers['x-b3-sampled'] = sampled;
+          const { exported, run } = observer(spans, ratio, () => 0.5);
+          const { upstream } = run(headers);
+          const sent = 'traceparent' in upstream ? upstream.traceparent : traceparent;
+          const ctx = parseTraceparent(sent);
+          const incoming = parseTraceparent(traceparent);
+          // Either a valid context goes upstream, or the request had only an unsampled B3
+          // context, which passes as it came.
+          if (ctx === undefined) assert.ok(incoming === undefined && exported.length === 0);
+          if (exported.length > 0) {
+            const last = exported.at(-1) as FinishedSpan;
+            assert.equal(ctx?.sampled, true);
+            assert.equal(ctx?.traceId, last.traceId);
+            assert.equal(ctx?.spanId, last.spanId, 'upstream continues the last span');
+            assert.equal(exported.length, spans === 'server-client' ? 2 : 1);
+            if (incoming?.sampled === true)
+              assert.equal(exported[0]?.parentSpanId, incoming.spanId);
+          } else if (incoming !== undefined) {
+            assert.equal(sent, traceparent, 'an unsampled caller passes untouched');
+          }
+        },
+      ),
+      { numRuns: 3000, seed: 21 },
+    );
   });
 });
 
