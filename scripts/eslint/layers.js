@@ -17,8 +17,13 @@ export const REGISTRY_INTERNALS = [
   'registry/catalog-view.ts',
 ];
 
-/** The packages the SDK (client/, and protocol/ and core/ it imports) may load (rule 2). */
-export const SDK_PACKAGES = ['undici', 'zod', 're2js'];
+/**
+ * The packages the SDK (client/, and protocol/ and core/ it imports) may load (rule 2).
+ * @opentelemetry/api (issue 21): `client.fetch` sends the app's active trace context; the API is
+ * the small, dependency-free package OpenTelemetry makes for libraries (no-ops until an app
+ * registers an SDK); the SDK itself stays out of the client.
+ */
+export const SDK_PACKAGES = ['undici', 'zod', 're2js', '@opentelemetry/api'];
 
 const REGISTRY_FACADE = { to: 'registry', except: REGISTRY_INTERNALS };
 // Rule 7: a component's options.ts may build its schema from config/'s sources helpers.

@@ -40,6 +40,7 @@ import {
 } from './resilience/index.js';
 import { MeshResponseHandler } from './mesh-response.js';
 import { SelfRegistration, type SelfRegistrationOptions } from './self-registration.js';
+import { injectTraceContext } from './trace-propagation.js';
 
 export interface MeshworkClientOptions {
   /** Registry (agent) addresses, tried in order with failover. Default http://127.0.0.1:8500. */
@@ -162,6 +163,8 @@ export class MeshworkClient {
    * other URLs are fetched as they are. A body given as a string, bytes or URLSearchParams is
    * kept as it is, so a failed attempt can be retried on another instance (undici's own `fetch`
    * turns every body into a stream, which cannot be sent twice). Redirects are not followed.
+   * The active OpenTelemetry context goes along as `traceparent` when the app registered an
+   * OpenTelemetry SDK, unless `headers` gives one (docs/client.md, Tracing).
    *
    * @example
    * const res = await client.fetch('http://payments/charge', { method: 'PUT', body });
@@ -189,6 +192,7 @@ export class MeshworkClient {
           headers[k.toLowerCase()] = v;
       }
     }
+    injectTraceContext(headers);
     let body = init.body ?? null;
     if (body instanceof URLSearchParams) {
       headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
@@ -196,7 +200,11 @@ export class MeshworkClient {
     }
     if (!replayable(body)) {
       // Blobs, forms and streams: undici's fetch knows how to send them (not retried).
-      return undiciFetch(url, { ...(init as RequestInit), dispatcher: this.dispatcher } as never);
+      return undiciFetch(url, {
+        ...(init as RequestInit),
+        headers,
+        dispatcher: this.dispatcher,
+      } as never);
     }
     const method = (init.method ?? 'GET').toUpperCase();
     const signal = init.signal ?? undefined;

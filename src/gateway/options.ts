@@ -17,6 +17,11 @@ import {
 import { isMeshError } from '../core/errors.js';
 import { readOptionSources, type EnvKey, type OptionSources } from '../config/config-sources.js';
 import { issueLines, validateOptions } from '../config/validate-options.js';
+import {
+  DEFAULT_TRACING_SAMPLE_RATIO,
+  tracingEndpointSchema,
+  tracingSampleRatioSchema,
+} from '../config/tracing-options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { serviceNameSchema } from '../protocol/registration.js';
 import { routeSchema } from '../proxy/route-config.js';
@@ -124,6 +129,13 @@ export const gatewayOptionsSchema = z
      * graph (docs/observability.md, "Call graph"); 0 turns counting and reporting off.
      */
     edgeReportIntervalMs: z.number().int().min(0).max(3_600_000),
+    /**
+     * Tracing (docs/observability.md): the OTLP/HTTP traces URL spans are exported to; absent:
+     * no spans (trace headers pass untouched).
+     */
+    tracingEndpoint: tracingEndpointSchema.optional(),
+    /** Requests that come with no sampling decision are sampled at this ratio, 0..1. */
+    tracingSampleRatio: tracingSampleRatioSchema,
   })
   .strict();
 
@@ -159,6 +171,8 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'mtlsStartTimeoutMs',
   'serviceAccount',
   'edgeReportIntervalMs',
+  'tracingEndpoint',
+  'tracingSampleRatio',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -194,6 +208,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   dataDir: './.meshwork/gateway',
   mtls: 'auto',
   mtlsStartTimeoutMs: 5_000,
+  tracingSampleRatio: DEFAULT_TRACING_SAMPLE_RATIO,
 });
 
 const ENV_KEYS: Record<string, EnvKey> = {
@@ -223,6 +238,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS: { key: 'mtlsStartTimeoutMs', type: 'number' },
   MESHWORK_GATEWAY__SERVICE_ACCOUNT: { key: 'serviceAccount', type: 'string' },
   MESHWORK_GATEWAY__EDGE_REPORT_INTERVAL_MS: { key: 'edgeReportIntervalMs', type: 'number' },
+  MESHWORK_GATEWAY__TRACING_ENDPOINT: { key: 'tracingEndpoint', type: 'string' },
+  MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO: { key: 'tracingSampleRatio', type: 'string' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */

@@ -12,6 +12,11 @@ import {
   type OptionSources,
 } from '../config/config-sources.js';
 import { validateOptions } from '../config/validate-options.js';
+import {
+  DEFAULT_TRACING_SAMPLE_RATIO,
+  tracingEndpointSchema,
+  tracingSampleRatioSchema,
+} from '../config/tracing-options.js';
 import { registryTlsFileProblems } from '../client/tls-files.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { printable, serviceNameSchema } from '../protocol/registration.js';
@@ -206,6 +211,13 @@ export const sidecarOptionsSchema = z
      * (docs/observability.md, "Call graph"); 0 turns counting and reporting off.
      */
     edgeReportIntervalMs: z.number().int().min(0).max(3_600_000),
+    /**
+     * Tracing (docs/observability.md): the OTLP/HTTP traces URL spans are exported to; absent:
+     * no spans (trace headers pass untouched).
+     */
+    tracingEndpoint: tracingEndpointSchema.optional(),
+    /** Requests that come with no sampling decision are sampled at this ratio, 0..1. */
+    tracingSampleRatio: tracingSampleRatioSchema,
     /** The app to run (`-- CMD ARGS...`): started once the sidecar is ready. */
     command: z.array(z.string()).max(1_000),
   })
@@ -241,6 +253,7 @@ export const DEFAULT_SIDECAR_OPTIONS = Object.freeze({
   mtls: 'auto',
   mtlsStartTimeoutMs: 5_000,
   edgeReportIntervalMs: DEFAULT_EDGE_REPORT_INTERVAL_MS,
+  tracingSampleRatio: DEFAULT_TRACING_SAMPLE_RATIO,
   command: Object.freeze([]),
 });
 
@@ -286,6 +299,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS: { key: 'mtlsStartTimeoutMs', type: 'number' },
   MESHWORK_SIDECAR__TOKEN: { key: 'token', type: 'string' },
   MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: { key: 'edgeReportIntervalMs', type: 'number' },
+  MESHWORK_SIDECAR__TRACING_ENDPOINT: { key: 'tracingEndpoint', type: 'string' },
+  MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO: { key: 'tracingSampleRatio', type: 'string' },
 };
 
 const portOf = (hp: string): number => Number(hp.slice(hp.lastIndexOf(':') + 1));

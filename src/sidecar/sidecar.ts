@@ -19,6 +19,9 @@ import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-
 import { listen } from '../proxy/proxy-listener.js';
 import { destinationEdgeObserver, EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
 import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
+import type { RequestObserver } from '../proxy/observe.js';
+import { TraceObserver } from '../proxy/tracing/trace-observer.js';
+import { startOtlpTracing, type SpanExporterHandle } from '../telemetry/tracing.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
 import { watchMemoryFallbacks, type MemoryFallbackChecks } from './memory-fallbacks.js';
@@ -171,20 +174,39 @@ export async function startSidecar(
     options.edgeReportIntervalMs > 0
       ? { outbound: new EdgeCounter(), inbound: new EdgeCounter() }
       : undefined;
-  const dataPathDeps: SidecarProxyDeps =
-    edges === undefined
-      ? (deps.dataPath ?? {})
-      : {
-          ...deps.dataPath,
-          outboundObservers: [
-            ...(deps.dataPath?.outboundObservers ?? []),
-            sourceEdgeObserver(edges.outbound, options.service),
-          ],
-          inboundObservers: [
-            ...(deps.dataPath?.inboundObservers ?? []),
-            destinationEdgeObserver(edges.inbound, options.service),
-          ],
-        };
+  // Tracing: the SDK is loaded only when an endpoint is set; without one, no observer at all.
+  let tracing: SpanExporterHandle | undefined;
+  const observers = { outbound: [] as RequestObserver[], inbound: [] as RequestObserver[] };
+  if (options.tracingEndpoint !== undefined) {
+    const spansCounter = new Counter({
+      name: 'meshwork_sidecar_trace_spans_total',
+      help: 'Spans sent to the tracing endpoint, by result (exported, failed: the batch was lost)',
+      labelNames: ['result'],
+      registers: [metrics],
+    });
+    tracing = await startOtlpTracing({
+      onExport: (result, spans) => spansCounter.inc({ result }, spans),
+      endpoint: options.tracingEndpoint,
+      serviceName: options.service,
+      serviceNamespace: options.namespace,
+      serviceInstanceId: instanceId,
+      version: SIDECAR_VERSION,
+      logger,
+    });
+    const traced = { sampleRatio: options.tracingSampleRatio, sink: tracing };
+    observers.outbound.push(new TraceObserver({ ...traced, spans: 'client' }));
+    observers.inbound.push(new TraceObserver({ ...traced, spans: 'server' }));
+  }
+
+  if (edges !== undefined) {
+    observers.outbound.push(sourceEdgeObserver(edges.outbound, options.service));
+    observers.inbound.push(destinationEdgeObserver(edges.inbound, options.service));
+  }
+  const dataPathDeps: SidecarProxyDeps = {
+    ...deps.dataPath,
+    outboundObservers: [...(deps.dataPath?.outboundObservers ?? []), ...observers.outbound],
+    inboundObservers: [...(deps.dataPath?.inboundObservers ?? []), ...observers.inbound],
+  };
   let dataPath: RunningSidecarProxy;
   try {
     dataPath = await startSidecarProxy(
@@ -205,6 +227,7 @@ export async function startSidecar(
       dataPathDeps,
     );
   } catch (err) {
+    await tracing?.shutdown();
     if (mtls.state === 'on') mtls.identity.close();
     await registry.close();
     throw err;
@@ -360,6 +383,8 @@ export async function startSidecar(
       await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
       await subscriber.close();
       await dataPath.close();
+      // The last spans go out before the process exits.
+      await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'span flush failed'));
       if (mtls.state === 'on') mtls.identity.close();
       await registry.close();
       const adminClosed = new Promise((r) => admin.close(r));

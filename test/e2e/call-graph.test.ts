@@ -18,7 +18,7 @@ import type { MeshGraph, MeshGraphEdge } from '../../src/protocol/mesh/graph.js'
 import { http } from '../helpers/agent.js';
 import {
   BIN,
-  FAST_SIDECAR_HEALTH_ENV,
+  FAST_SIDECAR_HEALTH,
   runCli,
   spawnAgent,
   spawnGateway,
@@ -33,7 +33,7 @@ import { until } from '../helpers/until.js';
 const APP = fileURLToPath(new URL('../fixtures/policy-app.mjs', import.meta.url));
 
 /** Fast health checks and a short report interval, so the test waits little. */
-const ENV = { ...FAST_SIDECAR_HEALTH_ENV, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: '200' };
+const ENV = { ...FAST_SIDECAR_HEALTH, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: '200' };
 
 describe('the mesh call graph through real sidecars', () => {
   const dir = mkdtempSync(join(tmpdir(), 'call-graph-'));

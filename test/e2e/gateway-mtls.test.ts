@@ -19,7 +19,7 @@ import { request } from 'undici';
 import { http } from '../helpers/agent.js';
 import {
   runCli,
-  SIDECAR_FAST_HEALTH,
+  FAST_SIDECAR_HEALTH,
   spawnAgent,
   spawnGateway,
   spawnSidecar,
@@ -116,10 +116,10 @@ describe('meshwork gateway --mesh originates mTLS to STRICT sidecars (processes)
           ...['--registry', agent.url, '--data-dir', join(dir, 'shop')],
           ...['--', process.execPath, APP],
         ],
-        { ...SIDECAR_FAST_HEALTH, APP_PORT: String(appPort), APP_NAME: 'shop' },
+        { ...FAST_SIDECAR_HEALTH, APP_PORT: String(appPort), APP_NAME: 'shop' },
       ),
       spawnSidecar(['--service', 'ratings', '--app-port', '1', '--registry', agent.url], {
-        ...SIDECAR_FAST_HEALTH,
+        ...FAST_SIDECAR_HEALTH,
         MESHWORK_SIDECAR__DATA_DIR: join(dir, 'ratings'),
       }),
       gateway('gw'),

@@ -170,15 +170,18 @@ export interface GatewayProcess {
 }
 
 /**
- * Spawns `meshwork gateway --listen 127.0.0.1:0 --admin 127.0.0.1:0 ...args` (log level warn)
- * and resolves once it prints where it listens.
+ * Spawns `meshwork gateway --listen 127.0.0.1:0 --admin 127.0.0.1:0 ...args` (log level warn
+ * unless `env` says otherwise) and resolves once it prints where it listens.
  */
-export async function spawnGateway(args: readonly string[]): Promise<GatewayProcess> {
+export async function spawnGateway(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
   const child = spawn(
     process.execPath,
     [BIN, 'gateway', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args],
     {
-      env: { ...process.env, MESHWORK_GATEWAY__LOG_LEVEL: 'warn' },
+      env: { ...process.env, MESHWORK_GATEWAY__LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -199,8 +202,8 @@ export async function spawnGateway(args: readonly string[]): Promise<GatewayProc
   return { child, url, adminUrl, exited, stderr: () => err };
 }
 
-/** Env for a `meshwork sidecar` that decides its app's health within a fraction of a second. */
-export const SIDECAR_FAST_HEALTH = Object.freeze({
+/** Sidecar env for fast health checks (probes every 100 ms, a 2 s TTL): instances pass at once. */
+export const FAST_SIDECAR_HEALTH = Object.freeze({
   MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
   MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
   MESHWORK_SIDECAR__HEALTH_TTL_MS: '2000',
@@ -265,10 +268,3 @@ export async function spawnSidecar(
     stderr: () => err,
   };
 }
-
-/** Sidecar health checks fast enough that an instance passes at once (e2e tests' env). */
-export const FAST_SIDECAR_HEALTH_ENV: Readonly<Record<string, string>> = Object.freeze({
-  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TTL_MS: '2000',
-});

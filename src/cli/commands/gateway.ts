@@ -4,7 +4,9 @@ import { splitList } from '../../config/config-sources.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { createMeshFeed } from '../../gateway/mesh-feed.js';
+import { TraceObserver } from '../../proxy/tracing/trace-observer.js';
 import { createLogger } from '../../telemetry/logger.js';
+import { startOtlpTracing } from '../../telemetry/tracing.js';
 import {
   configInput,
   exitOnSignal,
@@ -53,13 +55,18 @@ Flags:
                           spiffe://<trust-domain>/ns/<namespace>/sa/<name>; with ACLs on the
                           token must allow service:<name> write (default: --name)
   --log-level <level>     error | warn | info | debug | silent (default info)
+  --tracing-endpoint <url>  export a span per request over OTLP/HTTP, e.g.
+                          http://127.0.0.1:4318/v1/traces (default: none; trace headers pass
+                          untouched) (docs/observability.md, Tracing)
+  --tracing-sample-ratio <0..1>  share of requests sampled when the caller sent no decision
+                          (default 0.01; a caller's decision is followed)
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
      MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL,
      MESHWORK_GATEWAY__MESH, MESHWORK_GATEWAY__NAME, MESHWORK_GATEWAY__NAMESPACE,
      MESHWORK_GATEWAY__DATA_DIR, MESHWORK_GATEWAY__MTLS, MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS,
-     MESHWORK_GATEWAY__SERVICE_ACCOUNT, MESHWORK_GATEWAY__TOKEN,
-     MESHWORK_GATEWAY__REGISTRY_CA_FILE ...
+     MESHWORK_GATEWAY__SERVICE_ACCOUNT, MESHWORK_GATEWAY__TOKEN, MESHWORK_GATEWAY__REGISTRY_CA_FILE,
+     MESHWORK_GATEWAY__TRACING_ENDPOINT, MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
          SIGHUP re-reads the config file (and env): a valid one is swapped in whole (routes,
@@ -72,6 +79,9 @@ Examples:
   meshwork gateway --mesh --name edge --data-dir /var/lib/meshwork/edge
   MESHWORK_GATEWAY__TOKEN=... meshwork gateway --mesh --service-account edge-gateway
 `;
+
+/** The instrumentation scope's version on the gateway's spans. */
+const GATEWAY_TRACING_VERSION = '0.1.0';
 
 export const command: Command = {
   name: 'gateway',
@@ -94,6 +104,8 @@ export const command: Command = {
       mtls: { type: 'string' },
       'mtls-start-timeout-ms': { type: 'string' },
       'service-account': { type: 'string' },
+      'tracing-endpoint': { type: 'string' },
+      'tracing-sample-ratio': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
     const flags = pickFlags(values, {
@@ -105,6 +117,8 @@ export const command: Command = {
       namespace: 'namespace',
       'data-dir': 'dataDir',
       'log-level': 'logLevel',
+      'tracing-endpoint': 'tracingEndpoint',
+      'tracing-sample-ratio': 'tracingSampleRatio',
       registry: ['registry', splitList],
       token: 'token',
       mtls: 'mtls',
@@ -119,11 +133,31 @@ export const command: Command = {
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();
     const logger = createLogger({ level: options.logLevel });
-    const gateway = await startGateway(
-      options,
-      logger,
-      options.mesh ? { snapshotFeed: createMeshFeed(options, logger) } : {},
-    );
+    // Tracing: the SDK is loaded only when an endpoint is set; without one, no observer at all.
+    const tracing =
+      options.tracingEndpoint === undefined
+        ? undefined
+        : await startOtlpTracing({
+            endpoint: options.tracingEndpoint,
+            serviceName: options.name,
+            serviceNamespace: options.namespace,
+            version: GATEWAY_TRACING_VERSION,
+            logger,
+          });
+    const gateway = await startGateway(options, logger, {
+      ...(options.mesh ? { snapshotFeed: createMeshFeed(options, logger) } : {}),
+      ...(tracing === undefined
+        ? {}
+        : {
+            observers: [
+              new TraceObserver({
+                spans: 'server-client',
+                sampleRatio: options.tracingSampleRatio,
+                sink: tracing,
+              }),
+            ],
+          }),
+    });
     io.stdout.write(`meshwork gateway listening on ${gateway.url} (admin ${gateway.adminUrl})\n`);
     reloadOnSighup(
       logger,
@@ -136,6 +170,8 @@ export const command: Command = {
     return exitOnSignal(logger, async (signal) => {
       logger.info({ signal, drainTimeoutMs: options.drainTimeoutMs }, 'draining');
       const clean = await gateway.close();
+      // The last spans go out before the process exits.
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'span flush failed'));
       logger.info({ clean }, 'stopped');
     });
   },

@@ -49,13 +49,19 @@ Flags:
   --token <secret>        ACL token sent to the agent (registration, certificate); with ACLs on
                           it must allow writing the service. Prefer MESHWORK_SIDECAR__TOKEN: a
                           flag shows in the process list
+  --tracing-endpoint <url>  export a span per request and hop over OTLP/HTTP, e.g.
+                          http://127.0.0.1:4318/v1/traces (default: none; trace headers pass
+                          untouched) (docs/observability.md, Tracing)
+  --tracing-sample-ratio <0..1>  share of requests sampled when the caller sent no decision
+                          (default 0.01; a caller's decision is followed)
 
 The app (after "--") gets MESHWORK_OUTBOUND=<outbound URL>; HTTP_PROXY is not set.
 Env: MESHWORK_SIDECAR__SERVICE, MESHWORK_SIDECAR__APP_PORT, MESHWORK_SIDECAR__APP_HEALTH,
      MESHWORK_SIDECAR__INBOUND, MESHWORK_SIDECAR__OUTBOUND, MESHWORK_SIDECAR__UPSTREAMS,
      MESHWORK_SIDECAR__ADMIN, MESHWORK_SIDECAR__REGISTRY, MESHWORK_SIDECAR__DATA_DIR,
      MESHWORK_SIDECAR__META, MESHWORK_SIDECAR__TAGS, MESHWORK_SIDECAR__LOG_LEVEL,
-     MESHWORK_SIDECAR__MTLS, MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS, MESHWORK_SIDECAR__TOKEN ...
+     MESHWORK_SIDECAR__MTLS, MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS, MESHWORK_SIDECAR__TOKEN,
+     MESHWORK_SIDECAR__TRACING_ENDPOINT, MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT deregister (and wait until the service's watchers were told), drain
          inbound, stop the app (SIGTERM, SIGKILL after appStopTimeoutMs), then exit 0. When the
@@ -94,6 +100,8 @@ export const command: Command = {
       'log-level': { type: 'string' },
       mtls: { type: 'string' },
       token: { type: 'string' },
+      'tracing-endpoint': { type: 'string' },
+      'tracing-sample-ratio': { type: 'string' },
     });
     if (positionals.length > 0)
       throw errors.cliUsage(
@@ -117,6 +125,8 @@ export const command: Command = {
         'log-level': 'logLevel',
         mtls: 'mtls',
         token: 'token',
+        'tracing-endpoint': 'tracingEndpoint',
+        'tracing-sample-ratio': 'tracingSampleRatio',
         registry: ['registry', splitList],
         ...REGISTRY_TLS_OPTION_KEYS,
         // A number when it reads as one; else the schema names the problem.

@@ -130,3 +130,30 @@ describe('resolveGatewayOptions: mesh mTLS (issue 20)', () => {
     );
   });
 });
+
+describe('resolveGatewayOptions: tracing', () => {
+  it('is off by default at ratio 0.01; takes endpoint and ratio from env and flags', () => {
+    const d = resolveGatewayOptions({});
+    assert.equal(d.tracingEndpoint, undefined);
+    assert.equal(d.tracingSampleRatio, 0.01);
+    const o = resolveGatewayOptions({
+      env: {
+        MESHWORK_GATEWAY__TRACING_ENDPOINT: 'https://otel.example:4318/v1/traces',
+        MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO: '0.2',
+      },
+      flags: { tracingSampleRatio: '0' },
+    });
+    assert.equal(o.tracingEndpoint, 'https://otel.example:4318/v1/traces');
+    assert.equal(o.tracingSampleRatio, 0);
+  });
+
+  it('refuses a bad endpoint and ratio, naming both', () => {
+    assert.throws(
+      () => resolveGatewayOptions({ flags: { tracingEndpoint: 'nope', tracingSampleRatio: '-1' } }),
+      (err: unknown) =>
+        isMeshError(err) &&
+        /tracingEndpoint: must be a URL/.test(err.message) &&
+        /tracingSampleRatio: must be a number from 0 to 1/.test(err.message),
+    );
+  });
+});

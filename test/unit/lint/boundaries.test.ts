@@ -95,7 +95,20 @@ describe('meshwork/layers', () => {
     }
     await refused('src/protocol/zz.ts', 'fastify', /protocol\/ may not import "fastify"/);
     await refused('src/client/zz.ts', 'pino/file', /may not import "pino"/);
-    for (const pkg of ['undici', 'zod', 're2js', 'node:http', 'node:crypto']) {
+    // The OpenTelemetry API, not its SDK (issue 21).
+    await refused(
+      'src/client/zz.ts',
+      '@opentelemetry/sdk-trace-base',
+      /may not import "@opentelemetry\/sdk-trace-base"/,
+    );
+    for (const pkg of [
+      'undici',
+      'zod',
+      're2js',
+      '@opentelemetry/api',
+      'node:http',
+      'node:crypto',
+    ]) {
       await allowed('src/client/zz.ts', pkg);
     }
     await allowed('src/registry/zz.ts', 'etcd3');

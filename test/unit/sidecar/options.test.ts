@@ -103,6 +103,55 @@ describe('sidecar options', () => {
     ]);
   });
 
+  it('takes the tracing endpoint and ratio from file, env and flags (default off, 0.01)', () => {
+    const base = { service: 'orders', appPort: 8081 };
+    const d = resolveSidecarOptions({ flags: base });
+    assert.equal(d.tracingEndpoint, undefined);
+    assert.equal(d.tracingSampleRatio, 0.01);
+    const dir = mkdtempSync(join(tmpdir(), 'sidecar-opts-'));
+    const file = join(dir, 'sidecar.yaml');
+    writeFileSync(file, 'tracingSampleRatio: 0.25\n');
+    assert.equal(resolveSidecarOptions({ file, flags: base }).tracingSampleRatio, 0.25);
+    const o = resolveSidecarOptions({
+      file,
+      env: {
+        MESHWORK_SIDECAR__TRACING_ENDPOINT: 'http://127.0.0.1:4318/v1/traces',
+        MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO: '.5',
+      },
+      flags: base,
+    });
+    assert.equal(o.tracingEndpoint, 'http://127.0.0.1:4318/v1/traces');
+    assert.equal(o.tracingSampleRatio, 0.5);
+    assert.equal(
+      resolveSidecarOptions({ flags: { ...base, tracingSampleRatio: '1' } }).tracingSampleRatio,
+      1,
+    );
+  });
+
+  it('refuses a bad tracing endpoint and ratio, listing both', () => {
+    const base = { service: 'orders', appPort: 8081 };
+    assert.deepEqual(
+      problemsOf({ flags: { ...base, tracingEndpoint: 'ftp://x/v1', tracingSampleRatio: '2' } }),
+      [
+        'tracingEndpoint: must be an http:// or https:// URL',
+        'tracingSampleRatio: must be a number from 0 to 1, e.g. 0.01',
+      ],
+    );
+    assert.deepEqual(
+      problemsOf({
+        flags: base,
+        env: {
+          MESHWORK_SIDECAR__TRACING_ENDPOINT: 'collector:4318',
+          MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO: '1%',
+        },
+      }),
+      [
+        'tracingEndpoint: must be an http:// or https:// URL',
+        'tracingSampleRatio: must be a number from 0 to 1, e.g. 0.01',
+      ],
+    );
+  });
+
   it('refuses two listeners on one port and an upstream named twice', () => {
     assert.deepEqual(
       problemsOf({
