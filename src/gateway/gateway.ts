@@ -21,6 +21,7 @@ import type { Cluster } from '../proxy/cluster.js';
 import type { UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
 import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
+import { IstioMetrics } from '../proxy/istio-metrics.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
 import {
@@ -162,6 +163,12 @@ export async function startGateway(
     metricsRegistry,
     log,
   );
+  // Istio's standard metrics (issue 21): an ingress gateway reports as reporter="source" (it is
+  // the client of the services it routes to), its workload the gateway's name.
+  const istio = new IstioMetrics(metricsRegistry, {
+    component: 'gateway',
+    workload: { name: options.name, namespace: options.namespace },
+  });
   const dispatcher = createUpstreamClient(options, chosen);
   // Mesh mode: one more pool per pool settings a DestinationRule sets (connectionPool).
   const timeoutPools = new UpstreamPools(options, chosen);
@@ -174,7 +181,7 @@ export async function startGateway(
     logger: log,
     upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
-    observers: deps.observers,
+    observers: [istio.source, ...(deps.observers ?? [])],
     ready: async (cluster) => {
       // A Host may name any service: one the registry does not know (no instance at all) is a
       // 404, and its route, cluster and watch go at once, so made-up Hosts leave nothing behind.

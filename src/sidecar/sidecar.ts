@@ -16,6 +16,7 @@ import type { Logger } from '../core/logger.js';
 import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
+import { IstioMetrics } from '../proxy/istio-metrics.js';
 import { listen } from '../proxy/proxy-listener.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
@@ -155,6 +156,23 @@ export async function startSidecar(
   const served = meshIdentity !== undefined;
   mtlsGauge.set(served ? 1 : 0);
 
+  // Istio's standard metrics (issue 21): outbound requests as reporter="source", inbound ones
+  // as reporter="destination".
+  const istio = new IstioMetrics(metrics, {
+    component: 'sidecar',
+    workload: {
+      name: options.service,
+      namespace: options.namespace,
+      version: options.meta['version'],
+    },
+    trustDomain: meshIdentity?.trustDomain,
+  });
+  const dataPathDeps: SidecarProxyDeps = {
+    ...deps.dataPath,
+    outboundObservers: [istio.source, ...(deps.dataPath?.outboundObservers ?? [])],
+    inboundObservers: [istio.destination, ...(deps.dataPath?.inboundObservers ?? [])],
+  };
+
   let dataPath: RunningSidecarProxy;
   try {
     dataPath = await startSidecarProxy(
@@ -172,7 +190,7 @@ export async function startSidecar(
         ...(served ? { tls: meshIdentity } : {}),
       },
       logger,
-      deps.dataPath,
+      dataPathDeps,
     );
   } catch (err) {
     if (mtls.state === 'on') mtls.identity.close();
