@@ -21,7 +21,9 @@ import type { Cluster } from '../proxy/cluster.js';
 import type { UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
 import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
+import { createAccessLogObserver } from '../proxy/access-log.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
+import { createAccessLogWriter } from '../telemetry/access-log-writer.js';
 import { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
 import {
@@ -169,6 +171,23 @@ export async function startGateway(
     component: 'gateway',
     workload: { name: options.name, namespace: options.namespace },
   });
+  // Access logs (issue 21): off by default at the gateway; reporter="source", as its metrics.
+  const accessLog =
+    options.accessLog === 'off' || options.accessLogSample === 0
+      ? undefined
+      : createAccessLogWriter(options.accessLog);
+  const observers = [istio.source, ...(deps.observers ?? [])];
+  if (accessLog !== undefined)
+    observers.splice(
+      1,
+      0,
+      createAccessLogObserver({
+        sink: accessLog,
+        reporter: 'source',
+        sampleRate: options.accessLogSample,
+        ...(deps.random === undefined ? {} : { random: deps.random }),
+      }),
+    );
   const dispatcher = createUpstreamClient(options, chosen);
   // Mesh mode: one more pool per pool settings a DestinationRule sets (connectionPool).
   const timeoutPools = new UpstreamPools(options, chosen);
@@ -181,7 +200,7 @@ export async function startGateway(
     logger: log,
     upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
-    observers: [istio.source, ...(deps.observers ?? [])],
+    observers,
     ready: async (cluster) => {
       // A Host may name any service: one the registry does not know (no instance at all) is a
       // 404, and its route, cluster and watch go at once, so made-up Hosts leave nothing behind.
@@ -345,6 +364,7 @@ export async function startGateway(
       listener.destroy();
       discovery.close();
       await dispatcher.close();
+      await accessLog?.close();
       throw err;
     }
     if (from === 'none')
@@ -357,6 +377,7 @@ export async function startGateway(
     adminUrl = await listen(admin, options.admin);
   } catch (err) {
     listener.destroy();
+    await accessLog?.close();
     throw err;
   }
   log.info({ url, adminUrl, routes: options.routes.length }, 'gateway listening');
@@ -378,6 +399,7 @@ export async function startGateway(
         dispatcher.close(),
         timeoutPools.close(),
         new Promise((r) => admin.close(r)),
+        accessLog?.close(),
       ]);
       return clean;
     })());

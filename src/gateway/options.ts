@@ -18,6 +18,7 @@ import { readOptionSources, type EnvKey, type OptionSources } from '../config/co
 import { issueLines, validateOptions } from '../config/validate-options.js';
 import { hostPortSchema } from '../protocol/host-port.js';
 import { routeSchema } from '../proxy/route-config.js';
+import { accessLogSampleSchema, accessLogSchema } from '../telemetry/access-log-options.js';
 
 const hostPort = hostPortSchema('127.0.0.1:8080');
 
@@ -97,6 +98,10 @@ export const gatewayOptionsSchema = z
     namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label'),
     /** Mesh mode: where the last good snapshot is kept (served from when no agent answers). */
     dataDir: z.string().min(1),
+    /** Access logs (docs/observability.md): `off`, `stdout` or a file path (appended to). */
+    accessLog: accessLogSchema,
+    /** The share of requests logged, 0..1. */
+    accessLogSample: accessLogSampleSchema,
   })
   .strict();
 
@@ -128,6 +133,8 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'name',
   'namespace',
   'dataDir',
+  'accessLog',
+  'accessLogSample',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -160,6 +167,8 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   name: 'meshwork-gateway',
   namespace: 'default',
   dataDir: './.meshwork/gateway',
+  accessLog: 'off',
+  accessLogSample: 1,
 });
 
 const ENV_KEYS: Record<string, EnvKey> = {
@@ -185,6 +194,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__NAME: { key: 'name', type: 'string' },
   MESHWORK_GATEWAY__NAMESPACE: { key: 'namespace', type: 'string' },
   MESHWORK_GATEWAY__DATA_DIR: { key: 'dataDir', type: 'string' },
+  MESHWORK_GATEWAY__ACCESS_LOG: { key: 'accessLog', type: 'string' },
+  MESHWORK_GATEWAY__ACCESS_LOG_SAMPLE: { key: 'accessLogSample', type: 'decimal' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */

@@ -16,7 +16,9 @@ import type { Logger } from '../core/logger.js';
 import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
+import { createAccessLogObserver } from '../proxy/access-log.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
+import { createAccessLogWriter, type AccessLogWriter } from '../telemetry/access-log-writer.js';
 import { listen } from '../proxy/proxy-listener.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
@@ -167,10 +169,34 @@ export async function startSidecar(
     },
     trustDomain: meshIdentity?.trustDomain,
   });
+  // Access logs (issue 21): both directions, sampled, written off the hot path.
+  const accessLog: AccessLogWriter | undefined =
+    options.accessLog === 'off' || options.accessLogSample === 0
+      ? undefined
+      : createAccessLogWriter(options.accessLog);
+  const logged = (reporter: 'source' | 'destination') =>
+    accessLog === undefined
+      ? []
+      : [
+          createAccessLogObserver({
+            sink: accessLog,
+            reporter,
+            sampleRate: options.accessLogSample,
+            ...(deps.dataPath?.random === undefined ? {} : { random: deps.dataPath.random }),
+          }),
+        ];
   const dataPathDeps: SidecarProxyDeps = {
     ...deps.dataPath,
-    outboundObservers: [istio.source, ...(deps.dataPath?.outboundObservers ?? [])],
-    inboundObservers: [istio.destination, ...(deps.dataPath?.inboundObservers ?? [])],
+    outboundObservers: [
+      istio.source,
+      ...logged('source'),
+      ...(deps.dataPath?.outboundObservers ?? []),
+    ],
+    inboundObservers: [
+      istio.destination,
+      ...logged('destination'),
+      ...(deps.dataPath?.inboundObservers ?? []),
+    ],
   };
 
   let dataPath: RunningSidecarProxy;
@@ -195,6 +221,7 @@ export async function startSidecar(
   } catch (err) {
     if (mtls.state === 'on') mtls.identity.close();
     await registry.close();
+    await accessLog?.close();
     throw err;
   }
   const memoryFallbacks = watchMemoryFallbacks(metrics, log, clock, deps.memoryFallbacks);
@@ -333,6 +360,7 @@ export async function startSidecar(
       // Outbound worked until the app was gone; now everything closes.
       await subscriber.close();
       await dataPath.close();
+      await accessLog?.close();
       if (mtls.state === 'on') mtls.identity.close();
       await registry.close();
       const adminClosed = new Promise((r) => admin.close(r));
@@ -384,6 +412,7 @@ export async function startSidecar(
   } catch (err) {
     memoryFallbacks.stop();
     await dataPath.close();
+    await accessLog?.close();
     if (mtls.state === 'on') mtls.identity.close();
     await registry.close();
     throw err;

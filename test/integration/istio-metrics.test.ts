@@ -16,7 +16,7 @@ import {
 import { fakeInstance, fakeResource } from '../../src/testing/fake-mesh-catalog.js';
 import { call, startUpstream, type Upstream } from '../helpers/gateway.js';
 import { compileSidecarSnapshot } from '../helpers/mesh-snapshot.js';
-import { SIDECAR_PROXY_BASE } from '../helpers/sidecar.js';
+import { instanceAtSidecar, SIDECAR_PROXY_BASE } from '../helpers/sidecar.js';
 import { createTestCa, testIdentity } from '../helpers/test-ca.js';
 import { until } from '../helpers/until.js';
 
@@ -70,10 +70,9 @@ describe('Istio standard metrics from a sidecar pair over mTLS', () => {
       compileSidecarSnapshot(
         'orders',
         [
-          fakeInstance('p1', 'payments', {
-            address: '127.0.0.1',
-            port: Number(new URL(b.inboundUrl).port),
-            meta: { [TLS_MODE_META]: TLS_MODE_ISTIO, version: 'v2' },
+          instanceAtSidecar('p1', 'payments', b, {
+            [TLS_MODE_META]: TLS_MODE_ISTIO,
+            version: 'v2',
           }),
           fakeInstance('d1', 'dead', { address: '127.0.0.1', port: 1 }),
         ],

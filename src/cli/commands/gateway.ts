@@ -8,6 +8,7 @@ import { createLogger } from '../../telemetry/logger.js';
 import {
   configInput,
   exitOnSignal,
+  numberOrText,
   parseFlags,
   pickFlags,
   REGISTRY_TLS_FLAGS,
@@ -41,11 +42,15 @@ Flags:
   --data-dir <dir>        mesh mode: where the last good snapshot is kept, and routed from
                           when no agent answers (default ./.meshwork/gateway)
   --log-level <level>     error | warn | info | debug | silent (default info)
+  --access-log <path|stdout|off>  access logs: one JSON line per request
+                          (docs/observability.md, "Access logs"; default off)
+  --access-log-sample <0..1>  the share of requests logged (default 1: every one)
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
      MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL,
      MESHWORK_GATEWAY__MESH, MESHWORK_GATEWAY__NAME, MESHWORK_GATEWAY__NAMESPACE,
-     MESHWORK_GATEWAY__DATA_DIR, MESHWORK_GATEWAY__REGISTRY_CA_FILE ...
+     MESHWORK_GATEWAY__DATA_DIR, MESHWORK_GATEWAY__REGISTRY_CA_FILE,
+     MESHWORK_GATEWAY__ACCESS_LOG, MESHWORK_GATEWAY__ACCESS_LOG_SAMPLE ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
          SIGHUP re-reads the config file (and env): a valid one is swapped in whole (routes,
@@ -76,6 +81,8 @@ export const command: Command = {
       namespace: { type: 'string' },
       'data-dir': { type: 'string' },
       'log-level': { type: 'string' },
+      'access-log': { type: 'string' },
+      'access-log-sample': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
     const flags = pickFlags(values, {
@@ -90,6 +97,8 @@ export const command: Command = {
       registry: ['registry', splitList],
       token: 'token',
       ...REGISTRY_TLS_OPTION_KEYS,
+      'access-log': 'accessLog',
+      'access-log-sample': ['accessLogSample', numberOrText],
     });
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();

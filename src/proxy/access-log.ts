@@ -1,0 +1,166 @@
+/**
+ * @module Access logs (issue 21): one JSON object per request, made from the engine's
+ * RequestRecord after the response ended (never on the response path), sampled by a ratio, and
+ * handed to a sink that writes it off the hot path (telemetry/access-log-writer.ts: pino on an
+ * asynchronous sonic-boom destination). Field names follow Envoy's and Istio's JSON access log
+ * (start_time, response_code, response_flags, bytes_received, upstream_host ...), so the log
+ * pipelines written for Istio read them.
+ */
+import type { RequestObserver, RequestRecord } from './observe.js';
+import { peerIdentity } from './peer-identity.js';
+import { responseFlags } from './istio-metrics.js';
+
+/** One access log line. `null`: the request had none (no route, no instance, no header). */
+export interface AccessLogEntry {
+  /** When the request head arrived (ISO 8601, UTC, ms). */
+  readonly start_time: string;
+  /** The W3C trace id of its `traceparent` header (or its B3 `x-b3-traceid`). */
+  readonly trace_id: string | null;
+  /** `source` (the sidecar's outbound, the gateway) or `destination` (the sidecar's inbound). */
+  readonly reporter: 'source' | 'destination';
+  /** The downstream peer's address. */
+  readonly downstream_remote_address: string | null;
+  /** The downstream peer's SPIFFE ID, when its connection was verified mTLS. */
+  readonly source_principal: string | null;
+  /** The destination service (the cluster's). */
+  readonly destination_service: string | null;
+  readonly route_name: string | null;
+  readonly upstream_cluster: string | null;
+  /** `address:port` of the instance of the last attempt. */
+  readonly upstream_host: string | null;
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string | null;
+  /** 0: no response went (the client left first, or the body was cut). */
+  readonly response_code: number;
+  /** Envoy's response flags joined by ',', '-' for none. */
+  readonly response_flags: string;
+  /** The MeshError code of a local reply. */
+  readonly response_code_details: string | null;
+  readonly upstream_attempts: number;
+  /** From the request head to the end of the response, ms. */
+  readonly duration: number;
+  /** From the request head to the response head going downstream, ms. */
+  readonly response_duration: number | null;
+  /** Request body bytes (its Content-Length). */
+  readonly bytes_received: number;
+  /** Response body bytes sent downstream. */
+  readonly bytes_sent: number;
+  readonly user_agent: string | null;
+  readonly request_id: string | null;
+}
+
+/** Where entries go: MUST NOT block (a buffered, asynchronous writer) and MUST NOT throw. */
+export interface AccessLogSink {
+  write(entry: AccessLogEntry): void;
+}
+
+export interface AccessLogOptions {
+  readonly sink: AccessLogSink;
+  readonly reporter: 'source' | 'destination';
+  /** The share of requests logged, 0..1 (1: every one). */
+  readonly sampleRate: number;
+  /** Uniform in [0, 1) (tests pass a seeded one). */
+  readonly random?: () => number;
+}
+
+const HEX = /^[0-9a-f]+$/;
+
+/**
+ * The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, lowercase, neither id all
+ * zeros, version not `ff`: W3C Trace Context, 3.2), else of a B3 `x-b3-traceid` (16 or 32 hex),
+ * else undefined.
+ */
+export function traceIdOf(
+  traceparent: string | string[] | undefined,
+  b3: string | string[] | undefined,
+): string | undefined {
+  if (typeof traceparent === 'string' && traceparent.length >= 55) {
+    const version = traceparent.slice(0, 2);
+    const id = traceparent.slice(3, 35);
+    const parent = traceparent.slice(36, 52);
+    if (
+      traceparent[2] === '-' &&
+      traceparent[35] === '-' &&
+      traceparent[52] === '-' &&
+      version !== 'ff' &&
+      HEX.test(version) &&
+      HEX.test(id) &&
+      HEX.test(parent) &&
+      HEX.test(traceparent.slice(53, 55)) &&
+      // Version 00 is exactly 55 characters; a later version may append fields after a '-'.
+      (traceparent.length === 55 ? true : version !== '00' && traceparent[55] === '-') &&
+      !/^0+$/.test(id) &&
+      !/^0+$/.test(parent)
+    )
+      return id;
+  }
+  if (
+    typeof b3 === 'string' &&
+    (b3.length === 32 || b3.length === 16) &&
+    HEX.test(b3) &&
+    !/^0+$/.test(b3)
+  )
+    return b3;
+  return undefined;
+}
+
+const header = (v: string | string[] | undefined): string | null =>
+  typeof v === 'string' ? v : (v?.[0] ?? null);
+
+/** The entry of one request. */
+export function accessLogEntry(
+  r: RequestRecord,
+  reporter: 'source' | 'destination',
+): AccessLogEntry {
+  const h = r.headers;
+  const e = r.endpoint;
+  return {
+    start_time: new Date(r.startTimeMs).toISOString(),
+    trace_id: traceIdOf(h.traceparent, h['x-b3-traceid']) ?? null,
+    reporter,
+    downstream_remote_address: r.socket.remoteAddress ?? null,
+    source_principal: peerIdentity(r.socket)?.spiffeId ?? null,
+    destination_service: r.service ?? null,
+    route_name: r.route ?? null,
+    upstream_cluster: r.cluster ?? null,
+    upstream_host:
+      e === undefined
+        ? null
+        : e.address.includes(':')
+          ? `[${e.address}]:${e.port}`
+          : `${e.address}:${e.port}`,
+    method: r.method,
+    path: r.path,
+    authority: r.authority ?? null,
+    response_code: r.status,
+    response_flags: responseFlags(r.flags),
+    response_code_details: r.errorCode ?? null,
+    upstream_attempts: r.attempts,
+    duration: Math.round(r.durationMs * 1000) / 1000,
+    response_duration:
+      r.responseHeadMs === undefined ? null : Math.round(r.responseHeadMs * 1000) / 1000,
+    bytes_received: r.requestBytes,
+    bytes_sent: r.responseBytes,
+    user_agent: header(h['user-agent']),
+    request_id: header(h['x-request-id']),
+  };
+}
+
+/**
+ * An observer writing one access log entry per sampled request. The sampling decision is one
+ * random number (none at rate 1); the entry is built only for a sampled request.
+ * @example
+ * const log = createAccessLogObserver({ sink: writer, reporter: 'source', sampleRate: 0.1 });
+ * startGateway(options, logger, { observers: [log] });
+ */
+export function createAccessLogObserver(options: AccessLogOptions): RequestObserver {
+  const { sink, reporter, sampleRate } = options;
+  const random = options.random ?? Math.random;
+  if (sampleRate >= 1) return { end: (r) => sink.write(accessLogEntry(r, reporter)) };
+  return {
+    end: (r) => {
+      if (random() < sampleRate) sink.write(accessLogEntry(r, reporter));
+    },
+  };
+}
