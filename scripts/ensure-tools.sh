@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, prometheus)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -68,8 +68,13 @@ for tool in "$@"; do
       # sidecar's mTLS tests connect with `openssl s_client`, with and without certificates.
       if ! command -v openssl >/dev/null 2>&1; then missing_pkgs+=(openssl); fi
       ;;
+    prometheus)
+      # test/e2e/prometheus-scrape.test.ts scrapes the agent, sidecars and gateway with Debian's
+      # Prometheus (bookworm ships 2.42) and queries its HTTP API.
+      if ! command -v prometheus >/dev/null 2>&1; then missing_pkgs+=(prometheus); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, prometheus)" >&2
       exit 2
       ;;
   esac
