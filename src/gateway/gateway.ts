@@ -24,7 +24,7 @@ import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/na
 import { createAccessLogObserver } from '../proxy/access-log.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
 import { createAccessLogWriter } from '../telemetry/access-log-writer.js';
-import { ProxyMetrics } from '../proxy/proxy-metrics.js';
+import { ProxyMetrics, snapshotVersionGauge } from '../proxy/proxy-metrics.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
 import {
   createUpstreamClient,
@@ -329,6 +329,7 @@ export async function startGateway(
     labelNames: ['result'],
     registers: [metricsRegistry],
   });
+  const snapshotVersion = snapshotVersionGauge(metricsRegistry);
   let appliedAt: number | undefined;
   const applySnapshot = (snapshot: MeshSnapshot): void => {
     if (!mesh) throw new TypeError('applySnapshot: the gateway is not in mesh mode');
@@ -349,6 +350,8 @@ export async function startGateway(
     inForce = snapshot;
     appliedAt = (deps.clock ?? systemClock).now();
     snapshots.inc({ result: 'applied' });
+    snapshotVersion.reset();
+    snapshotVersion.set({ version: snapshot.version }, snapshot.index);
     log.info(
       { version: snapshot.version, routes: snapshot.routes.length, clusters: next.clusters.size },
       'snapshot applied',

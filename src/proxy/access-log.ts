@@ -64,45 +64,44 @@ export interface AccessLogOptions {
   readonly random?: () => number;
 }
 
-const HEX = /^[0-9a-f]+$/;
+/** W3C traceparent: version, trace id, parent id, flags; more fields after a '-' (later versions). */
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-|$)/;
+const B3_TRACE_ID = /^(?:[0-9a-f]{16}){1,2}$/;
+const ZEROS = /^0+$/;
 
 /**
  * The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, lowercase, neither id all
- * zeros, version not `ff`: W3C Trace Context, 3.2), else of a B3 `x-b3-traceid` (16 or 32 hex),
- * else undefined.
+ * zeros, version not `ff`, version 00 exactly 55 characters: W3C Trace Context, 3.2), else of a
+ * B3 `x-b3-traceid` (16 or 32 hex), else undefined.
  */
 export function traceIdOf(
   traceparent: string | string[] | undefined,
   b3: string | string[] | undefined,
 ): string | undefined {
-  if (typeof traceparent === 'string' && traceparent.length >= 55) {
-    const version = traceparent.slice(0, 2);
-    const id = traceparent.slice(3, 35);
-    const parent = traceparent.slice(36, 52);
+  if (typeof traceparent === 'string') {
+    const m = TRACEPARENT.exec(traceparent);
     if (
-      traceparent[2] === '-' &&
-      traceparent[35] === '-' &&
-      traceparent[52] === '-' &&
-      version !== 'ff' &&
-      HEX.test(version) &&
-      HEX.test(id) &&
-      HEX.test(parent) &&
-      HEX.test(traceparent.slice(53, 55)) &&
-      // Version 00 is exactly 55 characters; a later version may append fields after a '-'.
-      (traceparent.length === 55 ? true : version !== '00' && traceparent[55] === '-') &&
-      !/^0+$/.test(id) &&
-      !/^0+$/.test(parent)
+      m !== null &&
+      m[1] !== 'ff' &&
+      (m[1] !== '00' || traceparent.length === 55) &&
+      !ZEROS.test(m[2] as string) &&
+      !ZEROS.test(m[3] as string)
     )
-      return id;
+      return m[2];
   }
-  if (
-    typeof b3 === 'string' &&
-    (b3.length === 32 || b3.length === 16) &&
-    HEX.test(b3) &&
-    !/^0+$/.test(b3)
-  )
-    return b3;
+  if (typeof b3 === 'string' && B3_TRACE_ID.test(b3) && !ZEROS.test(b3)) return b3;
   return undefined;
+}
+
+/** `new Date(ms).toISOString()`, the last one kept (a busy proxy logs many requests per ms). */
+let lastMs = Number.NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 const header = (v: string | string[] | undefined): string | null =>
@@ -116,7 +115,7 @@ export function accessLogEntry(
   const h = r.headers;
   const e = r.endpoint;
   return {
-    start_time: new Date(r.startTimeMs).toISOString(),
+    start_time: isoTime(r.startTimeMs),
     trace_id: traceIdOf(h.traceparent, h['x-b3-traceid']) ?? null,
     reporter,
     downstream_remote_address: r.socket.remoteAddress ?? null,

@@ -207,6 +207,8 @@ export class IstioMetrics {
   readonly #byEndpoint = new WeakMap<Endpoint, PeerGroup>();
   /** Source reports without an instance (local replies), by route and service. */
   readonly #byService = new Map<string, PeerGroup>();
+  /** Destination reports: the group of an mTLS connection's verified caller. */
+  readonly #bySocket = new WeakMap<object, PeerGroup>();
   /** Destination reports: the group of a caller, by its identity key. */
   readonly #byCaller = new Map<string, PeerGroup>();
   readonly #overflow: [Series | undefined, Series | undefined] = [undefined, undefined];
@@ -308,16 +310,21 @@ export class IstioMetrics {
 
   /** reporter="destination": the caller is the mTLS peer, or the service its sidecar named. */
   #caller(r: RequestRecord): PeerGroup | undefined {
+    // A verified caller is the same for every request of its connection.
+    const bySocket = this.#bySocket.get(r.socket);
+    if (bySocket !== undefined) return bySocket;
     const peer = peerIdentity(r.socket);
     const claimed = r.headers['x-meshwork-source-service'];
     const key =
       peer?.spiffeId !== undefined
         ? `m${peer.spiffeId}`
         : `${peer?.mtls === true ? 'T' : 'p'}${typeof claimed === 'string' ? claimed : ''}`;
-    const cached = this.#byCaller.get(key);
-    if (cached !== undefined) return cached;
-    const g = this.#intern(this.destinationLabels(r));
-    if (g !== undefined && this.#byCaller.size < this.#maxSeries) this.#byCaller.set(key, g);
+    let g = this.#byCaller.get(key);
+    if (g === undefined) {
+      g = this.#intern(this.destinationLabels(r));
+      if (g !== undefined && this.#byCaller.size < this.#maxSeries) this.#byCaller.set(key, g);
+    }
+    if (g !== undefined && peer?.spiffeId !== undefined) this.#bySocket.set(r.socket, g);
     return g;
   }
 

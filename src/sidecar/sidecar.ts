@@ -17,6 +17,7 @@ import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
 import { createAccessLogObserver } from '../proxy/access-log.js';
+import { snapshotVersionGauge } from '../proxy/proxy-metrics.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
 import { createAccessLogWriter, type AccessLogWriter } from '../telemetry/access-log-writer.js';
 import { listen } from '../proxy/proxy-listener.js';
@@ -133,6 +134,7 @@ export async function startSidecar(
     registers: [metrics],
   });
 
+  const snapshotVersion = snapshotVersionGauge(metrics);
   const mtlsGauge = new Gauge({
     name: 'meshwork_sidecar_mtls_enabled',
     help: " 1 while the data path serves and originates mesh mTLS with the sidecar's certificate",
@@ -266,6 +268,8 @@ export async function startSidecar(
       if (mtls.state === 'on') mtls.identity.applyTrust(snapshot.ca);
       snapshotInfo.reset();
       snapshotInfo.set({ version: snapshot.version, from }, 1);
+      snapshotVersion.reset();
+      snapshotVersion.set({ version: snapshot.version }, snapshot.index);
       log.info({ version: snapshot.version, from }, 'snapshot in force');
       resolve();
     });

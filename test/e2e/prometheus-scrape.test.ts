@@ -251,6 +251,28 @@ spec:
     assert.ok((bucket ?? 0) >= viaOrders);
   });
 
+  it('exposes the snapshot in force as meshwork_proxy_snapshot_version (index as value, version as label)', async () => {
+    for (const [job, admin] of [
+      ['orders', orders.adminUrl],
+      ['gateway', gateway.adminUrl],
+    ] as const)
+      await until(
+        async () => {
+          const dump = (await http(admin, 'GET', '/config_dump')).body as {
+            snapshot: { version: string; index: number };
+          };
+          const { version, index } = dump.snapshot;
+          const got = await query(
+            prometheus.url,
+            `meshwork_proxy_snapshot_version{job="${job}",version="${version}"}`,
+          );
+          return got === index && index > 0;
+        },
+        20_000,
+        `${job}'s snapshot version scraped`,
+      );
+  });
+
   it('writes access logs to stdout by default in `meshwork sidecar`', async () => {
     const entries = () =>
       orders
