@@ -23,7 +23,7 @@ import { ProxyEngine } from '../proxy/engine.js';
 import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
 import { createAccessLogObserver } from '../proxy/access-log.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
-import { createAccessLogWriter } from '../telemetry/access-log-writer.js';
+import { createAccessLogWriter, registerAccessLogMetrics } from '../telemetry/access-log-writer.js';
 import { ProxyMetrics, snapshotVersionGauge } from '../proxy/proxy-metrics.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
 import {
@@ -176,6 +176,7 @@ export async function startGateway(
     options.accessLog === 'off' || options.accessLogSample === 0
       ? undefined
       : createAccessLogWriter(options.accessLog);
+  if (accessLog !== undefined) registerAccessLogMetrics(metricsRegistry, 'gateway', accessLog);
   const observers = [istio.source, ...(deps.observers ?? [])];
   if (accessLog !== undefined)
     observers.splice(

@@ -19,7 +19,11 @@ import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-
 import { createAccessLogObserver } from '../proxy/access-log.js';
 import { snapshotVersionGauge } from '../proxy/proxy-metrics.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
-import { createAccessLogWriter, type AccessLogWriter } from '../telemetry/access-log-writer.js';
+import {
+  createAccessLogWriter,
+  registerAccessLogMetrics,
+  type AccessLogWriter,
+} from '../telemetry/access-log-writer.js';
 import { listen } from '../proxy/proxy-listener.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
@@ -176,6 +180,7 @@ export async function startSidecar(
     options.accessLog === 'off' || options.accessLogSample === 0
       ? undefined
       : createAccessLogWriter(options.accessLog);
+  if (accessLog !== undefined) registerAccessLogMetrics(metrics, 'sidecar', accessLog);
   const logged = (reporter: 'source' | 'destination') =>
     accessLog === undefined
       ? []
