@@ -173,9 +173,7 @@ export async function startGateway(
   });
   // Access logs (issue 21): off by default at the gateway; reporter="source", as its metrics.
   const accessLog =
-    options.accessLog === 'off' || options.accessLogSample === 0
-      ? undefined
-      : createAccessLogWriter(options.accessLog);
+    options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
   if (accessLog !== undefined) registerAccessLogMetrics(metricsRegistry, 'gateway', accessLog);
   const observers = [istio.source, ...(deps.observers ?? [])];
   if (accessLog !== undefined)

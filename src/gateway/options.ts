@@ -100,7 +100,7 @@ export const gatewayOptionsSchema = z
     dataDir: z.string().min(1),
     /** Access logs (docs/observability.md): `off`, `stdout` or a file path (appended to). */
     accessLog: accessLogSchema,
-    /** The share of requests logged, 0..1. */
+    /** The share of successful requests logged, 0..1 (failed ones always are). */
     accessLogSample: accessLogSampleSchema,
   })
   .strict();

@@ -1,6 +1,7 @@
 /**
  * @module Access logs (issue 21): one JSON object per request, made from the engine's
- * RequestRecord after the response ended (never on the response path), sampled by a ratio, and
+ * RequestRecord after the response ended (never on the response path), sampled by a ratio (failed
+ * requests always logged), and
  * handed to a sink that writes it off the hot path (telemetry/access-log-writer.ts: pino on an
  * asynchronous sonic-boom destination). Field names follow Envoy's and Istio's JSON access log
  * (start_time, response_code, response_flags, bytes_received, upstream_host ...), so the log
@@ -58,7 +59,7 @@ export interface AccessLogSink {
 export interface AccessLogOptions {
   readonly sink: AccessLogSink;
   readonly reporter: 'source' | 'destination';
-  /** The share of requests logged, 0..1 (1: every one). */
+  /** The share of the requests not `alwaysLogged` that are logged, 0..1 (1: every one). */
   readonly sampleRate: number;
   /** Uniform in [0, 1) (tests pass a seeded one). */
   readonly random?: () => number;
@@ -147,8 +148,18 @@ export function accessLogEntry(
 }
 
 /**
- * An observer writing one access log entry per sampled request. The sampling decision is one
- * random number (none at rate 1); the entry is built only for a sampled request.
+ * Whether a request is always logged, whatever the sample rate: a server error, no response
+ * (status 0), or any response flag (the proxy refused, failed, retried to exhaustion...): the
+ * requests an operator looks for.
+ */
+export function alwaysLogged(r: RequestRecord): boolean {
+  return r.status >= 500 || r.status === 0 || r.flags.length > 0;
+}
+
+/**
+ * An observer writing one access log entry per request it keeps: every failed one
+ * (`alwaysLogged`), and `sampleRate` of the others. The decision is a comparison or two and at
+ * most one random number (none at rate 1); the entry is built only for a kept request.
  * @example
  * const log = createAccessLogObserver({ sink: writer, reporter: 'source', sampleRate: 0.1 });
  * startGateway(options, logger, { observers: [log] });
@@ -159,7 +170,7 @@ export function createAccessLogObserver(options: AccessLogOptions): RequestObser
   if (sampleRate >= 1) return { end: (r) => sink.write(accessLogEntry(r, reporter)) };
   return {
     end: (r) => {
-      if (random() < sampleRate) sink.write(accessLogEntry(r, reporter));
+      if (alwaysLogged(r) || random() < sampleRate) sink.write(accessLogEntry(r, reporter));
     },
   };
 }

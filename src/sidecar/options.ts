@@ -208,7 +208,7 @@ export const sidecarOptionsSchema = z
      * JSON line per logged request, both directions.
      */
     accessLog: accessLogSchema,
-    /** The share of requests logged, 0..1. */
+    /** The share of successful requests logged, 0..1 (failed ones always are). */
     accessLogSample: accessLogSampleSchema,
   })
   .strict();
@@ -243,9 +243,10 @@ export const DEFAULT_SIDECAR_OPTIONS = Object.freeze({
   mtls: 'auto',
   mtlsStartTimeoutMs: 5_000,
   command: Object.freeze([]),
-  // Every request, on stdout (as Istio's proxies log): ~4 µs of CPU per request (docs/benchmarks.md).
+  // On stdout (as Istio's proxies log): every failed request and one in ten of the others; a
+  // line costs ~2-3 µs of CPU, ~10% of a request's (docs/benchmarks.md, "observers").
   accessLog: 'stdout',
-  accessLogSample: 1,
+  accessLogSample: 0.1,
 });
 
 /** The data dir when none is given: one per service, so two sidecars on a host keep apart. */

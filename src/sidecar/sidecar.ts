@@ -177,9 +177,7 @@ export async function startSidecar(
   });
   // Access logs (issue 21): both directions, sampled, written off the hot path.
   const accessLog: AccessLogWriter | undefined =
-    options.accessLog === 'off' || options.accessLogSample === 0
-      ? undefined
-      : createAccessLogWriter(options.accessLog);
+    options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
   if (accessLog !== undefined) registerAccessLogMetrics(metrics, 'sidecar', accessLog);
   const logged = (reporter: 'source' | 'destination') =>
     accessLog === undefined

@@ -11,7 +11,10 @@ export const accessLogSchema = z
   .max(4096, 'must be at most 4096 characters')
   .refine((v) => !v.includes('\0'), 'must not contain a NUL character');
 
-/** The share of requests logged: 0 (none) to 1 (every one). */
+/**
+ * The share of successful requests logged: 0 (none: failed ones only) to 1 (every one). A failed
+ * request (5xx, no response, a response flag) is always logged.
+ */
 export const accessLogSampleSchema = z
   .number({ error: 'must be a number from 0 to 1' })
   .min(0, 'must be a number from 0 to 1')

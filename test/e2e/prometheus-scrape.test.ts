@@ -273,21 +273,34 @@ spec:
       );
   });
 
-  it('writes access logs to stdout by default in `meshwork sidecar`', async () => {
+  it('writes access logs to stdout by default in `meshwork sidecar`: every failed request', async () => {
+    // Sampled at 0.1 by default, so the check is a request always logged: one refused as
+    // malformed (400, DPE).
+    const refused = await http(orders.outboundUrl, 'GET', '/refused', undefined, {
+      host: 'bad host!',
+    });
+    assert.equal(refused.status, 400);
     const entries = () =>
       orders
         .stdout()
         .split('\n')
         .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .filter((e) => e.reporter === 'source' && e.response_code === 200);
-    await until(() => entries().length > 0, 10_000, "orders' access log lines on stdout");
-    const e = entries()[0] as Record<string, unknown>;
-    assert.equal(e.destination_service, 'payments');
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Written within the writer's 1 s flush.
+    const e = await until(
+      () => entries().find((x) => x.path === '/refused'),
+      10_000,
+      "orders' access log line on stdout",
+    );
+    assert.equal(e.reporter, 'source');
     assert.equal(e.method, 'GET');
-    assert.equal(e.path, '/pay');
-    assert.equal(e.authority, 'payments');
-    assert.equal(e.response_flags, '-');
-    assert.match(String(e.upstream_host), /^127\.0\.0\.1:\d+$/);
+    assert.equal(e.response_code, 400);
+    assert.equal(e.response_flags, 'DPE');
+    assert.equal(e.response_code_details, 'MESHWORK_ERR_PROXY_BAD_REQUEST');
+    // Successful calls are sampled (one in ten): any that was kept names its instance.
+    for (const ok of entries().filter((x) => x.response_code === 200)) {
+      assert.equal(ok.destination_service, 'payments');
+      assert.match(String(ok.upstream_host), /^127\.0\.0\.1:\d+$/);
+    }
   });
 });

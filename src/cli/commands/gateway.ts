@@ -44,7 +44,8 @@ Flags:
   --log-level <level>     error | warn | info | debug | silent (default info)
   --access-log <path|stdout|off>  access logs: one JSON line per request
                           (docs/observability.md, "Access logs"; default off)
-  --access-log-sample <0..1>  the share of requests logged (default 1: every one)
+  --access-log-sample <0..1>  the share of successful requests logged (default 1: every
+                          one); failed ones (5xx, none, a response flag) always are
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
      MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL,

@@ -49,7 +49,8 @@ Flags:
                           never asks (default auto)
   --access-log <path|stdout|off>  access logs: one JSON line per request, both directions
                           (docs/observability.md, "Access logs"; default stdout)
-  --access-log-sample <0..1>  the share of requests logged (default 1: every one)
+  --access-log-sample <0..1>  the share of successful requests logged (default 0.1); failed
+                          ones (5xx, none, a response flag) always are
   --token <secret>        ACL token sent to the agent (registration, certificate); with ACLs on
                           it must allow writing the service. Prefer MESHWORK_SIDECAR__TOKEN: a
                           flag shows in the process list

@@ -138,6 +138,31 @@ describe('access log entries', () => {
     // Binomial(20000, 0.25): sigma ~61; 6 sigma either way.
     assert.ok(Math.abs(n - total * 0.25) < 6 * Math.sqrt(total * 0.25 * 0.75), `${n} logged`);
   });
+
+  it('always logs a failed request (5xx, no response, any flag), whatever the rate', () => {
+    const logged: AccessLogEntry[] = [];
+    const none = createAccessLogObserver({
+      sink: { write: (e) => logged.push(e) },
+      reporter: 'source',
+      sampleRate: 0,
+      random: () => 0.5,
+    });
+    none.end(record({ status: 200 }), undefined);
+    none.end(record({ status: 404 }), undefined);
+    none.end(record({ status: 503 }), undefined);
+    none.end(record({ status: 0, flags: ['DC'] }), undefined);
+    none.end(record({ status: 400, flags: ['DPE'] }), undefined);
+    none.end(record({ status: 200, flags: ['DI'] }), undefined);
+    assert.deepEqual(
+      logged.map((e) => [e.response_code, e.response_flags]),
+      [
+        [503, '-'],
+        [0, 'DC'],
+        [400, 'DPE'],
+        [200, 'DI'],
+      ],
+    );
+  });
 });
 
 describe('traceIdOf', () => {

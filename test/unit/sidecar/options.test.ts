@@ -103,11 +103,11 @@ describe('sidecar options', () => {
     ]);
   });
 
-  it('takes the access log target and sample rate (default stdout, 1); refuses a rate out of 0..1', () => {
+  it('takes the access log target and sample rate (default stdout, 0.1); refuses a rate out of 0..1', () => {
     const base = { service: 'orders', appPort: 8081 };
     const d = resolveSidecarOptions({ flags: base });
     assert.equal(d.accessLog, 'stdout');
-    assert.equal(d.accessLogSample, 1);
+    assert.equal(d.accessLogSample, 0.1);
     const o = resolveSidecarOptions({
       flags: { ...base, accessLog: '/var/log/a.log' },
       env: { MESHWORK_SIDECAR__ACCESS_LOG_SAMPLE: '0.25', MESHWORK_SIDECAR__ACCESS_LOG: 'off' },
