@@ -237,12 +237,20 @@ spec:
       const got = expected.map(([q, n]) => `${q}\n  want ${n}, got ${String(seen.get(q))}`);
       throw new Error(`${String(err)}\n${got.join('\n')}\n${prometheus.log()}`);
     });
-    // Every target scraped, the agent's own metrics among them.
-    for (const job of ['agent', 'orders', 'payments', 'gateway'])
-      assert.equal(await query(prometheus.url, `up{job="${job}"}`), 1, `${job} up`);
-    assert.ok(
-      ((await query(prometheus.url, `count({job="agent",__name__=~"meshwork_.+"})`)) ?? 0) > 0,
-      "the agent's meshwork_* metrics",
+    // Every target scraped (each on its own offset within the interval), the agent's own
+    // metrics among them.
+    await until(
+      async () => {
+        for (const job of ['agent', 'orders', 'payments', 'gateway'])
+          if ((await query(prometheus.url, `up{job="${job}"}`)) !== 1) return false;
+        const agentMetrics = await query(
+          prometheus.url,
+          `count({job="agent",__name__=~"meshwork_.+"})`,
+        );
+        return (agentMetrics ?? 0) > 0;
+      },
+      10_000,
+      "every target up, the agent's meshwork_* metrics scraped",
     );
     const bucket = await query(
       prometheus.url,
