@@ -72,15 +72,19 @@ export function createAccessLogWriter(
     },
     close: (timeoutMs = 2_000) =>
       (closed ??= new Promise<void>((resolve) => {
+        // Not unref'd: a stop sequence awaiting this must end even when nothing else runs.
         const timer = setTimeout(resolve, timeoutMs);
-        timer.unref();
         const done = (): void => {
           clearTimeout(timer);
           resolve();
         };
         dest.once('close', done);
         dest.once('error', done);
-        dest.end();
+        // A destination that failed writes nothing more and may never say it closed.
+        if (failed) {
+          dest.destroy();
+          done();
+        } else dest.end();
       })),
   };
 }
