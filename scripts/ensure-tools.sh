@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -73,8 +73,13 @@ for tool in "$@"; do
       # playwright-core (which downloads no browser of its own).
       if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then missing_pkgs+=(chromium); fi
       ;;
+    prometheus)
+      # test/e2e/prometheus-scrape.test.ts scrapes the agent, sidecars and gateway with Debian's
+      # Prometheus (bookworm ships 2.42) and queries its HTTP API.
+      if ! command -v prometheus >/dev/null 2>&1; then missing_pkgs+=(prometheus); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus)" >&2
       exit 2
       ;;
   esac

@@ -157,6 +157,10 @@ export type PickedFlags<V, N> = {
   ]?: N[F] extends readonly [string, (value: never) => infer R] ? R : Exclude<V[F], undefined>;
 };
 
+/** A flag's value as a number when it reads as one (`0.25`); else as given, for the schema to name. */
+export const numberOrText = (v: string): number | string =>
+  v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+
 /**
  * The flags that were given, as options: `names` maps each flag to its option key
  * (`{ 'log-level': 'logLevel' }`), or to a key and a conversion that may throw a usage error

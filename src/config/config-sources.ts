@@ -10,7 +10,8 @@ import { errors } from '../core/errors.js';
 /** How one MESHWORK_<SECTION>__<KEY> env var maps onto an option. */
 export interface EnvKey {
   readonly key: string;
-  readonly type: 'string' | 'boolean' | 'number' | 'list';
+  /** `number`: a whole number; `decimal`: a number with an optional fraction (`0.25`). */
+  readonly type: 'string' | 'boolean' | 'number' | 'decimal' | 'list';
 }
 
 /** The text of a UTF-8 file; one that cannot be read is MESHWORK_ERR_CONFIG_UNREADABLE. */
@@ -84,6 +85,9 @@ export function readEnv(
       else target[field] = /^(true|1)$/i.test(raw);
     } else if (spec.type === 'number') {
       if (!/^\d+$/.test(raw)) problems.push(`${name}: must be a whole number`);
+      else target[field] = Number(raw);
+    } else if (spec.type === 'decimal') {
+      if (!/^\d+(\.\d+)?$/.test(raw)) problems.push(`${name}: must be a number like 0.25`);
       else target[field] = Number(raw);
     } else if (spec.type === 'list') {
       target[field] = splitList(raw);

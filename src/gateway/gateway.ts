@@ -23,7 +23,10 @@ import type { Cluster } from '../proxy/cluster.js';
 import type { UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
 import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
-import { ProxyMetrics } from '../proxy/proxy-metrics.js';
+import { createAccessLogObserver } from '../proxy/access-log.js';
+import { IstioMetrics } from '../proxy/istio-metrics.js';
+import { createAccessLogWriter, registerAccessLogMetrics } from '../telemetry/access-log-writer.js';
+import { ProxyMetrics, snapshotVersionGauge } from '../proxy/proxy-metrics.js';
 import { chooseTransports } from '../proxy/transport-choice.js';
 import {
   createUpstreamClient,
@@ -184,6 +187,28 @@ export async function startGateway(
     metricsRegistry,
     log,
   );
+  // Istio's standard metrics (issue 21): an ingress gateway reports as reporter="source" (it is
+  // the client of the services it routes to), its workload the gateway's name.
+  const istio = new IstioMetrics(metricsRegistry, {
+    component: 'gateway',
+    workload: { name: options.name, namespace: options.namespace },
+  });
+  // Access logs (issue 21): off by default at the gateway; reporter="source", as its metrics.
+  const accessLog =
+    options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
+  if (accessLog !== undefined) registerAccessLogMetrics(metricsRegistry, 'gateway', accessLog);
+  const observers: RequestObserver[] = [istio.source, ...(deps.observers ?? [])];
+  if (accessLog !== undefined)
+    observers.splice(
+      1,
+      0,
+      createAccessLogObserver({
+        sink: accessLog,
+        reporter: 'source',
+        sampleRate: options.accessLogSample,
+        ...(deps.random === undefined ? {} : { random: deps.random }),
+      }),
+    );
   const dispatcher = createUpstreamClient(options, chosen);
   // Mesh mode: one more pool per pool settings a DestinationRule sets (connectionPool).
   const timeoutPools = new UpstreamPools(options, chosen);
@@ -219,13 +244,8 @@ export async function startGateway(
           clock: deps.clock ?? systemClock,
           logger: log,
         });
-  const observers =
-    edgeCounter === undefined
-      ? deps.observers
-      : [
-          ...(deps.observers ?? []),
-          sourceEdgeObserver(edgeCounter, options.name, { tagCalls: true }),
-        ];
+  if (edgeCounter !== undefined)
+    observers.push(sourceEdgeObserver(edgeCounter, options.name, { tagCalls: true }));
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -367,6 +387,7 @@ export async function startGateway(
     labelNames: ['result'],
     registers: [metricsRegistry],
   });
+  const snapshotVersion = snapshotVersionGauge(metricsRegistry);
   let appliedAt: number | undefined;
   const applySnapshot = (snapshot: MeshSnapshot): void => {
     if (!mesh) throw new TypeError('applySnapshot: the gateway is not in mesh mode');
@@ -390,6 +411,8 @@ export async function startGateway(
     // A root rotation: the new bundle at once, a leaf from the new root soon.
     if (mtls.state === 'on') mtls.identity.applyTrust(snapshot.ca);
     snapshots.inc({ result: 'applied' });
+    snapshotVersion.reset();
+    snapshotVersion.set({ version: snapshot.version }, snapshot.index);
     log.info(
       { version: snapshot.version, routes: snapshot.routes.length, clusters: next.clusters.size },
       'snapshot applied',
@@ -431,6 +454,7 @@ export async function startGateway(
       if (mtls.state === 'on') mtls.identity.close();
       meshTransports?.close();
       await Promise.allSettled([dispatcher.close(), timeoutPools.close(), registry.close()]);
+      await accessLog?.close();
       throw err;
     }
     if (from === 'none')
@@ -443,6 +467,7 @@ export async function startGateway(
     adminUrl = await listen(admin, options.admin);
   } catch (err) {
     listener.destroy();
+    await accessLog?.close();
     throw err;
   }
   log.info({ url, adminUrl, routes: options.routes.length }, 'gateway listening');
@@ -469,6 +494,7 @@ export async function startGateway(
         timeoutPools.close(),
         new Promise((r) => admin.close(r)),
         registry.close(),
+        accessLog?.close(),
       ]);
       return clean;
     })());

@@ -25,6 +25,7 @@ import {
 import { hostPortSchema } from '../protocol/host-port.js';
 import { serviceNameSchema } from '../protocol/registration.js';
 import { routeSchema } from '../proxy/route-config.js';
+import { accessLogSampleSchema, accessLogSchema } from '../telemetry/access-log-options.js';
 
 const hostPort = hostPortSchema('127.0.0.1:8080');
 
@@ -136,6 +137,10 @@ export const gatewayOptionsSchema = z
     tracingEndpoint: tracingEndpointSchema.optional(),
     /** Requests that come with no sampling decision are sampled at this ratio, 0..1. */
     tracingSampleRatio: tracingSampleRatioSchema,
+    /** Access logs (docs/observability.md): `off`, `stdout` or a file path (appended to). */
+    accessLog: accessLogSchema,
+    /** The share of successful requests logged, 0..1 (failed ones always are). */
+    accessLogSample: accessLogSampleSchema,
   })
   .strict();
 
@@ -173,6 +178,8 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'edgeReportIntervalMs',
   'tracingEndpoint',
   'tracingSampleRatio',
+  'accessLog',
+  'accessLogSample',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -209,6 +216,8 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   mtls: 'auto',
   mtlsStartTimeoutMs: 5_000,
   tracingSampleRatio: DEFAULT_TRACING_SAMPLE_RATIO,
+  accessLog: 'off',
+  accessLogSample: 1,
 });
 
 const ENV_KEYS: Record<string, EnvKey> = {
@@ -240,6 +249,8 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__EDGE_REPORT_INTERVAL_MS: { key: 'edgeReportIntervalMs', type: 'number' },
   MESHWORK_GATEWAY__TRACING_ENDPOINT: { key: 'tracingEndpoint', type: 'string' },
   MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO: { key: 'tracingSampleRatio', type: 'string' },
+  MESHWORK_GATEWAY__ACCESS_LOG: { key: 'accessLog', type: 'string' },
+  MESHWORK_GATEWAY__ACCESS_LOG_SAMPLE: { key: 'accessLogSample', type: 'decimal' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */

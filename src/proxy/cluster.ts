@@ -23,6 +23,8 @@ export interface PolicyCounts {
   overflow: number;
   /** Retries not made: maxRetries were in flight. */
   retryOverflow: number;
+  /** Retries the policy wanted and its retry budget refused. */
+  retryBudgetExhausted: number;
   /** Requests refused by the local rate limit (429). */
   rateLimited: number;
   /** Mirror copies sent to this cluster that completed, failed, or were not sent (a body). */
@@ -38,6 +40,7 @@ export function newPolicyCounts(): PolicyCounts {
   return {
     overflow: 0,
     retryOverflow: 0,
+    retryBudgetExhausted: 0,
     rateLimited: 0,
     mirrorSent: 0,
     mirrorFailed: 0,

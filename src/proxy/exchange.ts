@@ -240,6 +240,11 @@ export class Exchange implements FilterExchange, AttemptOwner {
     return false;
   }
 
+  /** The retry budget refused a retry the policy wanted (counted per cluster). */
+  #budgetRefused(): void {
+    if (this.#cluster !== undefined) this.#cluster.counts.retryBudgetExhausted++;
+  }
+
   /** The downstream response closed: finished, or the client went away mid-way. */
   closed(): void {
     if (this.#delay !== undefined) clearTimeout(this.#delay);
@@ -313,6 +318,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
           this.#retryLater(attempt, d.delayMs);
           return false;
         }
+        if (d.reason === 'budget-exhausted') this.#budgetRefused();
       }
     }
     if (this.#finished) return false;
@@ -383,6 +389,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
         this.#retryLater(attempt, d.delayMs);
         return;
       }
+      if (d.reason === 'budget-exhausted') this.#budgetRefused();
     }
     const mapped: MeshError = timedOut
       ? errors.proxyUpstreamTimeout(cluster.name, attempt.tryTimeoutMs)

@@ -68,6 +68,7 @@ export class RouteClusterStats {
 const POLICY_EVENT: Readonly<Record<string, string>> = {
   overflow: 'overflow',
   retryOverflow: 'retry_overflow',
+  retryBudgetExhausted: 'retry_budget_exhausted',
   rateLimited: 'rate_limited',
   mirrorSent: 'mirror_sent',
   mirrorFailed: 'mirror_failed',
@@ -125,6 +126,16 @@ export class ProxyMetrics {
         for (const c of clusters()) this.labels(c.name).inc(c.ejections);
       },
     });
+    new Counter({
+      name: `${p}_retry_budget_exhausted_total`,
+      help: 'Retries the retry policy wanted and the retry budget refused (the request failed with its last answer).',
+      labelNames: ['service'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of clusters()) this.labels(c.name).inc(c.counts.retryBudgetExhausted);
+      },
+    });
     new Gauge({
       name: `${p}_panic`,
       help: '1 while a cluster is in panic mode (too few healthy instances: spread over all).',
@@ -150,7 +161,7 @@ export class ProxyMetrics {
     });
     new Counter({
       name: `${p}_policy_events_total`,
-      help: "What a cluster's policies did: overflow (503, connection-pool limits), retry_overflow (retries not made: maxRetries), rate_limited (429), mirror_sent/mirror_failed/mirror_skipped (copies to this cluster; skipped: a request with a body), cache_hit/cache_miss/cache_bypass.",
+      help: "What a cluster's policies did: overflow (503, connection-pool limits), retry_overflow (retries not made: maxRetries), retry_budget_exhausted (retries the retry budget refused), rate_limited (429), mirror_sent/mirror_failed/mirror_skipped (copies to this cluster; skipped: a request with a body), cache_hit/cache_miss/cache_bypass.",
       labelNames: ['service', 'event'],
       registers: [registry],
       collect() {
@@ -266,4 +277,18 @@ function latencyHistogram(name: string, counts: ReadonlyMap<string, ServiceCount
   };
   // prom-client's registry only calls get() and reset() of a metric (and reads its name).
   return metric as unknown as Metric;
+}
+
+/**
+ * `meshwork_proxy_snapshot_version`: the mesh snapshot in force. Its version is a content hash
+ * (not a number), so the value is the snapshot's catalog index and the version is a label: one
+ * series, replaced at each apply.
+ */
+export function snapshotVersionGauge(registry: Registry): Gauge {
+  return new Gauge({
+    name: 'meshwork_proxy_snapshot_version',
+    help: 'The mesh snapshot in force: its catalog index as the value, its version (a content hash) as a label.',
+    labelNames: ['version'],
+    registers: [registry],
+  });
 }

@@ -16,6 +16,14 @@ import type { Logger } from '../core/logger.js';
 import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
+import { createAccessLogObserver } from '../proxy/access-log.js';
+import { snapshotVersionGauge } from '../proxy/proxy-metrics.js';
+import { IstioMetrics } from '../proxy/istio-metrics.js';
+import {
+  createAccessLogWriter,
+  registerAccessLogMetrics,
+  type AccessLogWriter,
+} from '../telemetry/access-log-writer.js';
 import { listen } from '../proxy/proxy-listener.js';
 import { destinationEdgeObserver, EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
 import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
@@ -133,6 +141,7 @@ export async function startSidecar(
     registers: [metrics],
   });
 
+  const snapshotVersion = snapshotVersionGauge(metrics);
   const mtlsGauge = new Gauge({
     name: 'meshwork_sidecar_mtls_enabled',
     help: " 1 while the data path serves and originates mesh mTLS with the sidecar's certificate",
@@ -202,10 +211,46 @@ export async function startSidecar(
     observers.outbound.push(sourceEdgeObserver(edges.outbound, options.service));
     observers.inbound.push(destinationEdgeObserver(edges.inbound, options.service));
   }
+  // Istio's standard metrics (issue 21): outbound requests as reporter="source", inbound ones
+  // as reporter="destination".
+  const istio = new IstioMetrics(metrics, {
+    component: 'sidecar',
+    workload: {
+      name: options.service,
+      namespace: options.namespace,
+      version: options.meta['version'],
+    },
+    trustDomain: meshIdentity?.trustDomain,
+  });
+  // Access logs (issue 21): both directions, sampled, written off the hot path.
+  const accessLog: AccessLogWriter | undefined =
+    options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
+  if (accessLog !== undefined) registerAccessLogMetrics(metrics, 'sidecar', accessLog);
+  const logged = (reporter: 'source' | 'destination') =>
+    accessLog === undefined
+      ? []
+      : [
+          createAccessLogObserver({
+            sink: accessLog,
+            reporter,
+            sampleRate: options.accessLogSample,
+            ...(deps.dataPath?.random === undefined ? {} : { random: deps.dataPath.random }),
+          }),
+        ];
   const dataPathDeps: SidecarProxyDeps = {
     ...deps.dataPath,
-    outboundObservers: [...(deps.dataPath?.outboundObservers ?? []), ...observers.outbound],
-    inboundObservers: [...(deps.dataPath?.inboundObservers ?? []), ...observers.inbound],
+    outboundObservers: [
+      istio.source,
+      ...logged('source'),
+      ...(deps.dataPath?.outboundObservers ?? []),
+      ...observers.outbound,
+    ],
+    inboundObservers: [
+      istio.destination,
+      ...logged('destination'),
+      ...(deps.dataPath?.inboundObservers ?? []),
+      ...observers.inbound,
+    ],
   };
   let dataPath: RunningSidecarProxy;
   try {
@@ -230,6 +275,7 @@ export async function startSidecar(
     await tracing?.shutdown();
     if (mtls.state === 'on') mtls.identity.close();
     await registry.close();
+    await accessLog?.close();
     throw err;
   }
   const memoryFallbacks = watchMemoryFallbacks(metrics, log, clock, deps.memoryFallbacks);
@@ -288,6 +334,8 @@ export async function startSidecar(
       if (mtls.state === 'on') mtls.identity.applyTrust(snapshot.ca);
       snapshotInfo.reset();
       snapshotInfo.set({ version: snapshot.version, from }, 1);
+      snapshotVersion.reset();
+      snapshotVersion.set({ version: snapshot.version }, snapshot.index);
       log.info({ version: snapshot.version, from }, 'snapshot in force');
       resolve();
     });
@@ -385,6 +433,7 @@ export async function startSidecar(
       await dataPath.close();
       // The last spans go out before the process exits.
       await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'span flush failed'));
+      await accessLog?.close();
       if (mtls.state === 'on') mtls.identity.close();
       await registry.close();
       const adminClosed = new Promise((r) => admin.close(r));
@@ -436,6 +485,7 @@ export async function startSidecar(
   } catch (err) {
     memoryFallbacks.stop();
     await dataPath.close();
+    await accessLog?.close();
     if (mtls.state === 'on') mtls.identity.close();
     await registry.close();
     throw err;

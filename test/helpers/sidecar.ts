@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../src/core/logger.js';
+import type { InstanceDto } from '../../src/protocol/api-types.js';
+import { fakeInstance } from '../../src/testing/fake-mesh-catalog.js';
 import { resolveSidecarOptions } from '../../src/sidecar/options.js';
 import type { SidecarProxyOptions } from '../../src/sidecar/sidecar-proxy.js';
 import { startSidecar, type RunningSidecar, type SidecarDeps } from '../../src/sidecar/sidecar.js';
@@ -68,3 +70,14 @@ export const SIDECAR_PROXY_BASE: SidecarProxyOptions = Object.freeze({
   requestTimeoutMs: 5_000,
   drainTimeoutMs: 2_000,
 });
+
+/** The catalog's instance of `service` at an in-process sidecar's inbound listener. */
+export function instanceAtSidecar(
+  id: string,
+  service: string,
+  sidecar: { readonly inboundUrl: string },
+  meta: Record<string, string> = {},
+): InstanceDto {
+  const url = new URL(sidecar.inboundUrl);
+  return fakeInstance(id, service, { address: url.hostname, port: Number(url.port), meta });
+}

@@ -153,6 +153,21 @@ describeOnEachHttp1('gateway resilience', (http1) => {
     const sent = list.reduce((a, u) => a + u.hits, 0);
     // 40 requests, 10% budget: at most 4 retries on top (the budget counts requests first).
     assert.ok(sent >= 40 && sent <= 44, `sent ${sent}`);
+    // Each request not retried was refused by the budget once (issue 21: counted).
+    const m = await call(g.adminUrl, '/metrics');
+    const exhausted = Number(
+      /^meshwork_gateway_retry_budget_exhausted_total\{service="budget"\} (\d+)$/m.exec(
+        m.text,
+      )?.[1],
+    );
+    assert.ok(exhausted >= 40 - (sent - 40) && exhausted <= 40, `exhausted ${exhausted}`);
+    assert.match(
+      m.text,
+      new RegExp(
+        `^meshwork_gateway_policy_events_total\\{service="budget",event="retry_budget_exhausted"\\} ${exhausted}$`,
+        'm',
+      ),
+    );
   });
 
   it('retries a connect failure, body and all, on another instance', async () => {

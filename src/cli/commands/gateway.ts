@@ -10,6 +10,7 @@ import { startOtlpTracing } from '../../telemetry/tracing.js';
 import {
   configInput,
   exitOnSignal,
+  numberOrText,
   parseFlags,
   pickFlags,
   REGISTRY_TLS_FLAGS,
@@ -60,13 +61,18 @@ Flags:
                           untouched) (docs/observability.md, Tracing)
   --tracing-sample-ratio <0..1>  share of requests sampled when the caller sent no decision
                           (default 0.01; a caller's decision is followed)
+  --access-log <path|stdout|off>  access logs: one JSON line per request
+                          (docs/observability.md, "Access logs"; default off)
+  --access-log-sample <0..1>  the share of successful requests logged (default 1: every
+                          one); failed ones (5xx, none, a response flag) always are
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
      MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL,
      MESHWORK_GATEWAY__MESH, MESHWORK_GATEWAY__NAME, MESHWORK_GATEWAY__NAMESPACE,
      MESHWORK_GATEWAY__DATA_DIR, MESHWORK_GATEWAY__MTLS, MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS,
      MESHWORK_GATEWAY__SERVICE_ACCOUNT, MESHWORK_GATEWAY__TOKEN, MESHWORK_GATEWAY__REGISTRY_CA_FILE,
-     MESHWORK_GATEWAY__TRACING_ENDPOINT, MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO ...
+     MESHWORK_GATEWAY__TRACING_ENDPOINT, MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO,
+     MESHWORK_GATEWAY__ACCESS_LOG, MESHWORK_GATEWAY__ACCESS_LOG_SAMPLE ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
          SIGHUP re-reads the config file (and env): a valid one is swapped in whole (routes,
@@ -106,6 +112,8 @@ export const command: Command = {
       'service-account': { type: 'string' },
       'tracing-endpoint': { type: 'string' },
       'tracing-sample-ratio': { type: 'string' },
+      'access-log': { type: 'string' },
+      'access-log-sample': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
     const flags = pickFlags(values, {
@@ -129,6 +137,8 @@ export const command: Command = {
         (v: string) => (/^\d+$/.test(v) ? Number(v) : v),
       ],
       ...REGISTRY_TLS_OPTION_KEYS,
+      'access-log': 'accessLog',
+      'access-log-sample': ['accessLogSample', numberOrText],
     });
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();

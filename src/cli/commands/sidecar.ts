@@ -6,6 +6,7 @@ import { startSidecar } from '../../sidecar/sidecar.js';
 import { createLogger } from '../../telemetry/logger.js';
 import {
   configInput,
+  numberOrText,
   parseFlags,
   pickFlags,
   REGISTRY_TLS_FLAGS,
@@ -46,6 +47,10 @@ Flags:
   --mtls <auto|off>       mesh mTLS: auto gets a certificate for the service from the agent's CA
                           before taking traffic when the agent has one (docs/security.md); off
                           never asks (default auto)
+  --access-log <path|stdout|off>  access logs: one JSON line per request, both directions
+                          (docs/observability.md, "Access logs"; default stdout)
+  --access-log-sample <0..1>  the share of successful requests logged (default 0.1); failed
+                          ones (5xx, none, a response flag) always are
   --token <secret>        ACL token sent to the agent (registration, certificate); with ACLs on
                           it must allow writing the service. Prefer MESHWORK_SIDECAR__TOKEN: a
                           flag shows in the process list
@@ -61,7 +66,8 @@ Env: MESHWORK_SIDECAR__SERVICE, MESHWORK_SIDECAR__APP_PORT, MESHWORK_SIDECAR__AP
      MESHWORK_SIDECAR__ADMIN, MESHWORK_SIDECAR__REGISTRY, MESHWORK_SIDECAR__DATA_DIR,
      MESHWORK_SIDECAR__META, MESHWORK_SIDECAR__TAGS, MESHWORK_SIDECAR__LOG_LEVEL,
      MESHWORK_SIDECAR__MTLS, MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS, MESHWORK_SIDECAR__TOKEN,
-     MESHWORK_SIDECAR__TRACING_ENDPOINT, MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO ...
+     MESHWORK_SIDECAR__TRACING_ENDPOINT, MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO,
+     MESHWORK_SIDECAR__ACCESS_LOG, MESHWORK_SIDECAR__ACCESS_LOG_SAMPLE ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT deregister (and wait until the service's watchers were told), drain
          inbound, stop the app (SIGTERM, SIGKILL after appStopTimeoutMs), then exit 0. When the
@@ -102,6 +108,8 @@ export const command: Command = {
       token: { type: 'string' },
       'tracing-endpoint': { type: 'string' },
       'tracing-sample-ratio': { type: 'string' },
+      'access-log': { type: 'string' },
+      'access-log-sample': { type: 'string' },
     });
     if (positionals.length > 0)
       throw errors.cliUsage(
@@ -131,6 +139,8 @@ export const command: Command = {
         ...REGISTRY_TLS_OPTION_KEYS,
         // A number when it reads as one; else the schema names the problem.
         'app-port': ['appPort', (v: string) => (/^\d+$/.test(v) ? Number(v) : v)],
+        'access-log': 'accessLog',
+        'access-log-sample': ['accessLogSample', numberOrText],
       }),
       ...(appCommand.length === 0 ? {} : { command: appCommand }),
     };

@@ -152,6 +152,26 @@ describe('sidecar options', () => {
     );
   });
 
+  it('takes the access log target and sample rate (default stdout, 0.1); refuses a rate out of 0..1', () => {
+    const base = { service: 'orders', appPort: 8081 };
+    const d = resolveSidecarOptions({ flags: base });
+    assert.equal(d.accessLog, 'stdout');
+    assert.equal(d.accessLogSample, 0.1);
+    const o = resolveSidecarOptions({
+      flags: { ...base, accessLog: '/var/log/a.log' },
+      env: { MESHWORK_SIDECAR__ACCESS_LOG_SAMPLE: '0.25', MESHWORK_SIDECAR__ACCESS_LOG: 'off' },
+    });
+    assert.equal(o.accessLog, '/var/log/a.log');
+    assert.equal(o.accessLogSample, 0.25);
+    assert.deepEqual(problemsOf({ flags: { ...base, accessLog: '', accessLogSample: 1.5 } }), [
+      'accessLog: must be stdout, off or a file path',
+      'accessLogSample: must be a number from 0 to 1',
+    ]);
+    assert.deepEqual(problemsOf({ flags: { ...base, accessLogSample: 'half' } }), [
+      'accessLogSample: must be a number from 0 to 1',
+    ]);
+  });
+
   it('refuses two listeners on one port and an upstream named twice', () => {
     assert.deepEqual(
       problemsOf({

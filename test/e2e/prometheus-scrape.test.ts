@@ -1,0 +1,314 @@
+/**
+ * Istio's standard metrics scraped by a real Prometheus (issue 21): Debian's `prometheus`
+ * (scripts/ensure-tools.sh prometheus) scrapes a real agent, two real sidecars (orders -> payments
+ * over auto mTLS, payments in front of test/fixtures/sidecar-app.mjs) and a real gateway in mesh
+ * mode every second; the test drives requests through the caller's outbound listener and the
+ * gateway, then asks Prometheus's HTTP API (/api/v1/query) for the source and destination reports
+ * until they hold exactly the requests sent. Also checks that `meshwork sidecar` writes access
+ * logs to stdout by default.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { http } from '../helpers/agent.js';
+import {
+  runCli,
+  spawnAgent,
+  spawnGateway,
+  spawnSidecar,
+  type AgentProcess,
+  type GatewayProcess,
+  type SidecarProcess,
+} from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
+import { until } from '../helpers/until.js';
+
+const APP = fileURLToPath(new URL('../fixtures/sidecar-app.mjs', import.meta.url));
+const HOST = 'shop.example.com';
+
+const FAST_HEALTH = {
+  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
+  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
+  MESHWORK_SIDECAR__HEALTH_TTL_MS: '1000',
+};
+
+const hostPort = (url: string): string => new URL(url).host;
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly exited: Promise<unknown>;
+}
+
+async function stop(p: Running | undefined): Promise<void> {
+  if (p === undefined) return;
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+  await p.exited;
+}
+
+/** A Prometheus process on 127.0.0.1:`port` scraping `jobs` every second, its TSDB in `dir`. */
+async function startPrometheus(
+  dir: string,
+  jobs: Record<string, string>,
+): Promise<Running & { url: string; log: () => string }> {
+  const port = await freePort();
+  const config = join(dir, 'prometheus.yml');
+  writeFileSync(
+    config,
+    `global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+scrape_configs:
+${Object.entries(jobs)
+  .map(
+    ([job, target]) => `  - job_name: ${job}
+    metrics_path: /metrics
+    static_configs:
+      - targets: ['${target}']
+`,
+  )
+  .join('')}`,
+  );
+  const child = spawn(
+    'prometheus',
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const url = `http://127.0.0.1:${port}`;
+  await until(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`prometheus exited:\n${log}`);
+      try {
+        const res = await request(`${url}/-/ready`);
+        await res.body.text();
+        return res.statusCode === 200;
+      } catch {
+        return false;
+      }
+    },
+    15_000,
+    'prometheus ready',
+  );
+  return { child, exited, url, log: () => log };
+}
+
+/** The value of an instant PromQL query that answers one sample (undefined: no sample). */
+async function query(prometheus: string, promql: string): Promise<number | undefined> {
+  const res = await request(`${prometheus}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await res.body.json()) as {
+    status: string;
+    data?: { result: { value: [number, string] }[] };
+    error?: string;
+  };
+  assert.equal(body.status, 'success', `${promql}: ${body.error ?? ''}`);
+  const first = body.data?.result[0];
+  return first === undefined ? undefined : Number(first.value[1]);
+}
+
+describe('a real Prometheus scraping agent, sidecars and gateway', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshwork-prometheus-'));
+  let agent: AgentProcess;
+  let payments: SidecarProcess;
+  let orders: SidecarProcess;
+  let gateway: GatewayProcess;
+  let prometheus: Awaited<ReturnType<typeof startPrometheus>>;
+
+  before(async () => {
+    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
+    const appPort = await freePort();
+    payments = await spawnSidecar(
+      [
+        ...['--service', 'payments', '--app-port', String(appPort), '--app-health', '/healthz'],
+        ...['--registry', agent.url, '--data-dir', join(dir, 'payments')],
+        ...['--meta', 'version=v2', '--', process.execPath, APP],
+      ],
+      { ...FAST_HEALTH, APP_PORT: String(appPort) },
+    );
+    orders = await spawnSidecar(
+      [
+        ...['--service', 'orders', '--app-port', '1', '--meta', 'version=v1'],
+        ...['--registry', agent.url, '--data-dir', join(dir, 'orders')],
+      ],
+      FAST_HEALTH,
+    );
+    const file = join(dir, 'edge.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: edge
+spec:
+  hosts: [${HOST}]
+  gateways: [meshwork-gateway]
+  http:
+  - route:
+    - destination: { host: payments }
+`,
+    );
+    const applied = await runCli(['apply', '-f', file, '--registry', agent.url]);
+    assert.equal(applied.code, 0, applied.stderr);
+    gateway = await spawnGateway([
+      ...['--mesh', '--registry', agent.url, '--data-dir', join(dir, 'gateway')],
+    ]);
+    prometheus = await startPrometheus(dir, {
+      agent: hostPort(agent.url),
+      orders: hostPort(orders.adminUrl),
+      payments: hostPort(payments.adminUrl),
+      gateway: hostPort(gateway.adminUrl),
+    });
+  });
+  after(async () => {
+    await Promise.all([stop(prometheus), stop(gateway), stop(orders), stop(payments)]);
+    await stop(agent);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts the requests as Istio reports them, source and destination, queried through its API', async () => {
+    // The first 200 through each path tells it routes; every 200 is counted from there.
+    let viaOrders = 0;
+    let viaGateway = 0;
+    const throughOrders = async (): Promise<number> =>
+      (await http(orders.outboundUrl, 'GET', '/pay', undefined, { host: 'payments' })).status;
+    const throughGateway = async (): Promise<number> =>
+      (await http(gateway.url, 'GET', '/shop', undefined, { host: HOST })).status;
+    await until(async () => (await throughOrders()) === 200, 20_000, 'orders routes to payments');
+    viaOrders++;
+    await until(async () => (await throughGateway()) === 200, 20_000, 'the gateway routes');
+    viaGateway++;
+    for (let i = 0; i < 9; i++) {
+      assert.equal(await throughOrders(), 200);
+      viaOrders++;
+    }
+    for (let i = 0; i < 4; i++) {
+      assert.equal(await throughGateway(), 200);
+      viaGateway++;
+    }
+
+    const expected: [string, number][] = [
+      // orders' outbound: its source report, the callee's principal known (auto mTLS).
+      [
+        `sum(istio_requests_total{job="orders",reporter="source",source_workload="orders",source_version="v1",destination_service_name="payments",destination_version="v2",destination_principal="spiffe://cluster.local/ns/default/sa/payments",response_code="200"})`,
+        viaOrders,
+      ],
+      // payments' inbound: the destination report of the same requests, over mTLS.
+      [
+        `sum(istio_requests_total{job="payments",reporter="destination",source_workload="orders",source_principal="spiffe://cluster.local/ns/default/sa/orders",destination_service_name="payments",connection_security_policy="mutual_tls",response_code="200"})`,
+        viaOrders,
+      ],
+      // The gateway reports as source, as Istio's ingress gateway does.
+      [
+        `sum(istio_requests_total{job="gateway",reporter="source",source_workload="meshwork-gateway",destination_service_name="payments",response_code="200"})`,
+        viaGateway,
+      ],
+      // ... and payments sees those as plaintext calls from an unknown workload.
+      [
+        `sum(istio_requests_total{job="payments",reporter="destination",source_workload="unknown",connection_security_policy="none",response_code="200"})`,
+        viaGateway,
+      ],
+      [
+        `sum(istio_request_duration_milliseconds_count{job="orders",reporter="source",destination_service_name="payments"})`,
+        viaOrders,
+      ],
+    ];
+    const seen = new Map<string, number | undefined>();
+    await until(
+      async () => {
+        for (const [q] of expected) seen.set(q, await query(prometheus.url, q));
+        return expected.every(([q, n]) => seen.get(q) === n);
+      },
+      20_000,
+      'Prometheus to hold every count',
+    ).catch((err: unknown) => {
+      const got = expected.map(([q, n]) => `${q}\n  want ${n}, got ${String(seen.get(q))}`);
+      throw new Error(`${String(err)}\n${got.join('\n')}\n${prometheus.log()}`);
+    });
+    // Every target scraped (each on its own offset within the interval), the agent's own
+    // metrics among them.
+    await until(
+      async () => {
+        for (const job of ['agent', 'orders', 'payments', 'gateway'])
+          if ((await query(prometheus.url, `up{job="${job}"}`)) !== 1) return false;
+        const agentMetrics = await query(
+          prometheus.url,
+          `count({job="agent",__name__=~"meshwork_.+"})`,
+        );
+        return (agentMetrics ?? 0) > 0;
+      },
+      10_000,
+      "every target up, the agent's meshwork_* metrics scraped",
+    );
+    const bucket = await query(
+      prometheus.url,
+      `sum(istio_request_duration_milliseconds_bucket{job="orders",reporter="source",le="+Inf"})`,
+    );
+    assert.ok((bucket ?? 0) >= viaOrders);
+  });
+
+  it('exposes the snapshot in force as meshwork_proxy_snapshot_version (index as value, version as label)', async () => {
+    for (const [job, admin] of [
+      ['orders', orders.adminUrl],
+      ['gateway', gateway.adminUrl],
+    ] as const)
+      await until(
+        async () => {
+          const dump = (await http(admin, 'GET', '/config_dump')).body as {
+            snapshot: { version: string; index: number };
+          };
+          const { version, index } = dump.snapshot;
+          const got = await query(
+            prometheus.url,
+            `meshwork_proxy_snapshot_version{job="${job}",version="${version}"}`,
+          );
+          return got === index && index > 0;
+        },
+        20_000,
+        `${job}'s snapshot version scraped`,
+      );
+  });
+
+  it('writes access logs to stdout by default in `meshwork sidecar`: every failed request', async () => {
+    // Sampled at 0.1 by default, so the check is a request always logged: one refused as
+    // malformed (400, DPE).
+    const refused = await http(orders.outboundUrl, 'GET', '/refused', undefined, {
+      host: 'bad host!',
+    });
+    assert.equal(refused.status, 400);
+    const entries = () =>
+      orders
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Written within the writer's 1 s flush.
+    const e = await until(
+      () => entries().find((x) => x.path === '/refused'),
+      10_000,
+      "orders' access log line on stdout",
+    );
+    assert.equal(e.reporter, 'source');
+    assert.equal(e.method, 'GET');
+    assert.equal(e.response_code, 400);
+    assert.equal(e.response_flags, 'DPE');
+    assert.equal(e.response_code_details, 'MESHWORK_ERR_PROXY_BAD_REQUEST');
+    // Successful calls are sampled (one in ten): any that was kept names its instance.
+    for (const ok of entries().filter((x) => x.response_code === 200)) {
+      assert.equal(ok.destination_service, 'payments');
+      assert.match(String(ok.upstream_host), /^127\.0\.0\.1:\d+$/);
+    }
+  });
+});
