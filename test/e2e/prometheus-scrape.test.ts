@@ -215,9 +215,10 @@ spec:
         `sum(istio_requests_total{job="gateway",reporter="source",source_workload="meshwork-gateway",destination_service_name="payments",response_code="200"})`,
         viaGateway,
       ],
-      // ... and payments sees those as plaintext calls from an unknown workload.
+      // ... and payments sees those as mTLS calls from the gateway's identity (the gateway
+      // originates mesh mTLS with a leaf for its name).
       [
-        `sum(istio_requests_total{job="payments",reporter="destination",source_workload="unknown",connection_security_policy="none",response_code="200"})`,
+        `sum(istio_requests_total{job="payments",reporter="destination",source_workload="meshwork-gateway",source_principal="spiffe://cluster.local/ns/default/sa/meshwork-gateway",connection_security_policy="mutual_tls",response_code="200"})`,
         viaGateway,
       ],
       [
