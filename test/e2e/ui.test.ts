@@ -267,7 +267,7 @@ describe('dashboard', () => {
 
   it('says so when the agent has no call graph data', async () => {
     await page.goto(`${agent().url}/ui/#/graph`);
-    // Before the call graph endpoint lands the agent answers 404; after, no proxy reported yet.
+    // No proxy reported calls yet: the page says so (the catalog's services are drawn as nodes).
     await page
       .getByTestId('no-graph')
       .getByText('No call graph data')

@@ -146,16 +146,17 @@ export function GraphPage() {
           No call graph data: this agent does not serve the call graph ({state.why}).
         </p>
       )}
-      {state.kind === 'graph' &&
-        (state.graph.nodes.length === 0 && state.graph.edges.length === 0 ? (
-          <p class="empty" data-testid="no-graph">
-            No call graph data: no proxy reported calls in the last {state.graph.windowSeconds} s.
-          </p>
-        ) : (
-          <div class="graph-wrap">
-            <GraphSvg graph={state.graph} />
-          </div>
-        ))}
+      {state.kind === 'graph' && state.graph.edges.length === 0 && (
+        <p class="empty" data-testid="no-graph">
+          No call graph data: no proxy reported calls in the last {state.graph.windowSeconds} s.
+        </p>
+      )}
+      {/* The catalog's services are nodes even before any call: drawn without edges. */}
+      {state.kind === 'graph' && state.graph.nodes.length > 0 && (
+        <div class="graph-wrap">
+          <GraphSvg graph={state.graph} />
+        </div>
+      )}
     </section>
   );
 }
