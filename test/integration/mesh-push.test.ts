@@ -505,7 +505,6 @@ describe('mesh push', () => {
 
   it('lists the proxies of every agent of the cluster, and reports a member that does not answer', async () => {
     const source = new DrivenSnapshotSource('v1');
-    const deadUrl = `http://127.0.0.1:${await deadPort()}`;
     const urls: Record<string, string> = {};
     const members = async () =>
       Object.entries(urls).map(([nodeName, url]) => ({
@@ -516,6 +515,9 @@ describe('mesh push', () => {
       }));
     const a = await agentWith({ source, nodeName: 'node-a', members });
     const b = await agentWith({ source, nodeName: 'node-b', members });
+    // A port nothing listens on, found once both agents listen: found before, the OS could give
+    // it to one of them, and the "dead" member would answer (a duplicate in the list).
+    const deadUrl = `http://127.0.0.1:${await deadPort()}`;
     urls['node-a'] = a.url;
     urls['node-b'] = b.url;
     urls['node-c'] = deadUrl;
