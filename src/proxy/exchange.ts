@@ -200,8 +200,13 @@ export class Exchange implements FilterExchange, AttemptOwner {
       this.#engine.options.ready(cluster).then(
         (found) => {
           if (found) this.#sendFirst(route, cluster);
-          // Counted with the other 404s: no stats are kept for a name that leads nowhere.
-          else this.#localReply(replyFor(routeNotFound(input)), NO_CLUSTER, NO_CLUSTER);
+          else {
+            // Counted with the other 404s: no stats are kept for a name that leads nowhere, and
+            // observers see no service either (made-up Hosts must not grow their series).
+            const observed = this.#observed;
+            if (observed !== undefined) observed.service = observed.cluster = undefined;
+            this.#localReply(replyFor(routeNotFound(input)), NO_CLUSTER, NO_CLUSTER);
+          }
         },
         (err: unknown) => this.#reply(err as Error, cluster.name),
       );

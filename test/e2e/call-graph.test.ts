@@ -97,6 +97,28 @@ describe('the mesh call graph through real sidecars', () => {
     // Until both are reachable through the caller (these calls count on the edges too).
     await until(async () => (await send('reviews', '/warm')) === 200, 15_000, 'reviews reachable');
     await until(async () => (await send('legacy', '/warm')) === 200, 15_000, 'legacy reachable');
+    // Warm-up calls that failed (before the caller's first snapshot, or before reviews passed)
+    // may or may not be edges, depending on how they failed: start from what the graph counted
+    // of them, once it stays the same for 1 s (five report intervals).
+    let last = '';
+    await until(
+      async () => {
+        const g = await graph();
+        const counts = (['reviews', 'legacy'] as const).map((d) => {
+          const e = edge(g, d);
+          return { requests: e?.requests ?? 0, errors: e?.errors ?? 0 };
+        });
+        const now = JSON.stringify(counts);
+        const settled = now === last;
+        last = now;
+        if (settled)
+          [sent.reviews, sent.legacy] = counts as [typeof sent.reviews, typeof sent.legacy];
+        else await new Promise((r) => setTimeout(r, 1_000));
+        return settled;
+      },
+      20_000,
+      'the warm-up calls reported',
+    );
   });
 
   after(async () => {

@@ -274,6 +274,47 @@ describe('dashboard', () => {
       .waitFor({ timeout: WAIT_MS });
     await screenshot(page, 'graph');
   });
+
+  it('draws the edges the proxies reported, with their rate and errors', async () => {
+    // A report as a sidecar's inbound side posts it (POST /api/v1/mesh/edges): 60 calls from
+    // orders to payments over 10 s, 6 of them errors, all under 5 ms.
+    const buckets = Array.from({ length: 16 }, (_, i) => (i === 2 ? 60 : 0));
+    const posted = await api(agent(), 'POST', '/api/v1/mesh/edges', {
+      proxy: 'payments-1',
+      reporter: 'destination',
+      intervalMs: 10_000,
+      edges: [
+        {
+          source: 'orders',
+          destination: 'payments',
+          requests: 60,
+          errors: 6,
+          latencyBuckets: buckets,
+        },
+      ],
+    });
+    assert.equal(posted.status, 204);
+    const graph = await api(agent(), 'GET', '/api/v1/mesh/graph?window=60');
+    const edge = (graph.body.edges as { source: string; rps: number; errorRate: number }[]).find(
+      (e) => e.source === 'orders',
+    );
+    assert.ok(edge !== undefined, JSON.stringify(graph.body));
+    // The page is on the graph already (the test before): load it again, not at its next refresh.
+    await page.goto(`${agent().url}/ui/#/graph`);
+    await page.reload();
+    const drawn = page.locator('[data-edge="orders->payments"]');
+    await drawn.waitFor({ timeout: WAIT_MS });
+    // The label carries the agent's figures (60 calls over the 60 s window: 1.0 rps, 10% err).
+    const label = await drawn.locator('text').textContent();
+    assert.equal(
+      label,
+      `${edge.rps.toFixed(1)} rps · ${(edge.errorRate * 100).toFixed(1)}% err · p99 5 ms`,
+    );
+    assert.match(label ?? '', /10\.0% err/);
+    assert.equal(await drawn.getAttribute('class'), 'edge erroring');
+    await page.locator('[data-node="orders"]').waitFor({ timeout: WAIT_MS });
+    await screenshot(page, 'graph-edges');
+  });
 });
 
 describe('dashboard with ACLs on (--acl-default-policy deny)', () => {
