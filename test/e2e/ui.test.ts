@@ -304,13 +304,13 @@ describe('dashboard', () => {
     await page.reload();
     const drawn = page.locator('[data-edge="orders->payments"]');
     await drawn.waitFor({ timeout: WAIT_MS });
-    // The label carries the agent's figures (60 calls over the 60 s window: 1.0 rps, 10% err).
-    const label = await drawn.locator('text').textContent();
-    assert.equal(
-      label,
-      `${edge.rps.toFixed(1)} rps · ${(edge.errorRate * 100).toFixed(1)}% err · p99 5 ms`,
-    );
-    assert.match(label ?? '', /10\.0% err/);
+    // The label carries the agent's figures: 10% errors, p99 in the 5 ms bucket, and the rate of
+    // 60 calls over the window as the agent computes it when the page asks (it moves with time:
+    // within 0.2 of what the API said a moment before).
+    const label = (await drawn.locator('text').textContent()) ?? '';
+    const m = /^(\d+\.\d) rps · 10\.0% err · p99 5 ms$/.exec(label);
+    assert.ok(m !== null, label);
+    assert.ok(Math.abs(Number(m[1]) - edge.rps) <= 0.2, `${label} vs ${edge.rps} rps from the API`);
     assert.equal(await drawn.getAttribute('class'), 'edge erroring');
     await page.locator('[data-node="orders"]').waitFor({ timeout: WAIT_MS });
     await screenshot(page, 'graph-edges');
