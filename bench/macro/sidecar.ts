@@ -8,6 +8,10 @@
  * two pairs back to back in every round; the target is the median of their round-by-round
  * ratios); then latency at a fixed rate (open loop) for the three chains, with each sidecar's CPU
  * per 1,000 rps and RSS. `--cpu-prof` adds sidecar A's and B's CPU profiles over their wrk rounds.
+ * `--observability` (issue 21) compares, in one run, two sidecar pairs instead: one with Istio
+ * metrics, tracing at the default 1% (to an OTLP/HTTP receiver in this process) and access logs
+ * at their default sample (to a file) on, the other with all of them and the call graph's edge
+ * counts off; the target is the CPU per request of the first against the second.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -16,6 +20,7 @@ import { join } from 'node:path';
 import { profileTables, summarizeProfile } from '../lib/cpuprofile.js';
 import { profiling } from '../lib/agent.js';
 import { createRegistryClient } from '../../src/client/registry-client.js';
+import type { AgentHandle } from '../lib/agent.js';
 import { makeBenchCerts } from '../lib/bench-certs.js';
 import {
   PROXY_LOAD_FLAGS,
@@ -51,6 +56,10 @@ const opts = flags('npm run bench:sidecar -- [flags]', {
     default: false,
     help: 'run the sidecars under --cpu-prof and report their profiles over their wrk rounds',
   },
+  observability: {
+    default: false,
+    help: 'issue 21: a sidecar pair with metrics, tracing at 1% and access logs on against one with them off (no nginx, no direct chain)',
+  },
   mtls: {
     default: false,
     help: 'mTLS on both pairs (issue 20): STRICT PeerAuthentication for the sidecars (leaves from the agent CA), and nginx A → nginx B over TLS 1.3 with client certificates (ssl_verify_client on)',
@@ -62,6 +71,8 @@ const SERVICE = 'bench-app';
 const DIRECT = 'direct';
 const NGINX = 'nginx pair';
 const SIDECARS = 'sidecar pair';
+const OBS_OFF = 'sidecars, observability off';
+const OBS_ON = 'sidecars, observability on';
 
 /** One way from the load driver to the upstream, and the processes on it (first: the entry). */
 interface Chain {
@@ -96,15 +107,21 @@ async function startSidecar(
   name: string,
   args: readonly string[],
   profDir: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ child: Child; inbound: string; outbound: string }> {
-  const child = spawnChild(name, process.execPath, [
-    ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir]),
-    join(REPO_ROOT, 'bin/meshwork.js'),
-    'sidecar',
-    ...['--inbound', '127.0.0.1:0', '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0'],
-    ...['--log-level', 'warn'],
-    ...args,
-  ]);
+  const child = spawnChild(
+    name,
+    process.execPath,
+    [
+      ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir]),
+      join(REPO_ROOT, 'bin/meshwork.js'),
+      'sidecar',
+      ...['--inbound', '127.0.0.1:0', '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0'],
+      ...['--log-level', 'warn'],
+      ...args,
+    ],
+    { env },
+  );
   const m = await waitForLine(child, /inbound (http:\/\/\S+), outbound (http:\/\/\S+)/);
   return { child, inbound: m[1] ?? '', outbound: m[2] ?? '' };
 }
@@ -173,6 +190,229 @@ async function requireStrictMtls(agentUrl: string, inbound: string): Promise<voi
     throw new Error(`sidecar B's inbound ${plain} to plaintext under STRICT`);
 }
 
+/** wrk at saturation through `c`, with the CPU of its processes (`windows`: profile spans). */
+function wrkPeer(c: Chain, windows?: [number, number][]): Peer<Measured<LoadRound<WrkResult>>> {
+  const headers = c.host === undefined ? [] : [`Host: ${c.host}`];
+  return measured(
+    c,
+    loadPeer({
+      name: c.name,
+      pid: c.procs[0]?.child.pid ?? 0,
+      load: () => runWrk(`${c.url}/`, opts.connections, opts.duration, headers),
+      rps: (r) => r.rps,
+      failure: (r) => (r.errors > 0 ? `${r.errors} wrk errors` : undefined),
+      ...(windows === undefined ? {} : { windows }),
+      restMs: 500,
+    }),
+  );
+}
+
+/** Open-loop load at `--rate` through `c` (16 connections), with the CPU of its processes. */
+function fixedPeer(c: Chain) {
+  return measured(
+    c,
+    fixedRatePeer({
+      name: c.name,
+      pid: c.procs[0]?.child.pid ?? 0,
+      url: c.url,
+      path: '/',
+      ...(c.host === undefined ? {} : { host: c.host }),
+      connections: 16,
+      rate: opts.rate,
+      seconds: opts['fixed-duration'],
+      failOnErrors: true,
+    }),
+  );
+}
+
+/**
+ * An OTLP/HTTP traces receiver that reads each export, drops it and counts it, in its own process
+ * (wrk runs through spawnSync, which blocks this one's event loop for a round).
+ */
+const OTLP_SINK = `
+const http = require('node:http');
+let exports = 0, bytes = 0;
+const server = http.createServer((req, res) => {
+  if (req.url === '/count') return res.end(JSON.stringify({ exports, bytes }));
+  exports++;
+  req.on('data', (c) => (bytes += c.length));
+  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+});
+server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
+`;
+
+/** Starts the OTLP sink; resolves with its traces URL, its counts, and a stop. */
+async function startOtlpSink(): Promise<{
+  url: string;
+  received: () => Promise<{ exports: number; bytes: number }>;
+  child: Child;
+}> {
+  const child = spawnChild('otlp sink', process.execPath, ['-e', OTLP_SINK]);
+  const m = await waitForLine(child, /listening (\d+)/);
+  const base = `http://127.0.0.1:${m[1] ?? ''}`;
+  return {
+    url: `${base}/v1/traces`,
+    received: async () =>
+      JSON.parse(await getText(`${base}/count`, undefined)) as { exports: number; bytes: number },
+    child,
+  };
+}
+
+/**
+ * Issue 21's bar: two sidecar pairs to the same upstream, each B registered as its own service
+ * (so neither A reaches the other pair's B). "on": Istio metrics, tracing at the default ratio
+ * 0.01 to a receiver in this process, access logs at the default sample (0.1, failures always)
+ * to a file, edge counts for the call graph; "off": all four off. wrk rounds and fixed-rate
+ * rounds, mirrored; the target is the CPU per request (A + B) of "on" over "off".
+ */
+async function observabilityRun(
+  dir: string,
+  sidecarArgs: (service: string, data: string) => string[],
+  profDir: string | undefined,
+  agent: AgentHandle,
+  busy: number,
+): Promise<void> {
+  const otlp = await startOtlpSink();
+  const offEnv = { ...process.env, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: '0' };
+  const off = ['--istio-metrics', 'off', '--access-log', 'off'];
+  const on = ['--tracing-endpoint', otlp.url, '--access-log', join(dir, 'access.log')];
+  const offB = await startSidecar(
+    'off B',
+    [...sidecarArgs(SERVICE, 'off-b'), ...off],
+    profDir,
+    offEnv,
+  );
+  const offA = await startSidecar(
+    'off A',
+    [...sidecarArgs('client-off', 'off-a'), ...off],
+    profDir,
+    offEnv,
+  );
+  const onB = await startSidecar(
+    'on B',
+    [...sidecarArgs(`${SERVICE}-obs`, 'on-b'), ...on],
+    profDir,
+  );
+  const onA = await startSidecar('on A', [...sidecarArgs('client-on', 'on-a'), ...on], profDir);
+  const pairs = [
+    { name: OBS_OFF, a: offA, b: offB, host: SERVICE },
+    { name: OBS_ON, a: onA, b: onB, host: `${SERVICE}-obs` },
+  ];
+  const chains: Chain[] = pairs.map((p) => ({
+    name: p.name,
+    url: p.a.outbound,
+    host: p.host,
+    procs: [
+      { label: 'A', child: p.a.child },
+      { label: 'B', child: p.b.child },
+    ],
+  }));
+  for (const c of chains) await assertProxies(c);
+  for (const c of chains) {
+    log(`warm-up ${c.name} ${opts.warmup}s`);
+    runWrk(`${c.url}/`, opts.connections, opts.warmup, [`Host: ${c.host ?? ''}`]);
+  }
+  type WrkRound = Measured<LoadRound<WrkResult>>;
+  const wrk = await alternate(
+    chains.map((c) => wrkPeer(c)),
+    opts.rounds,
+    (name, round, r: WrkRound) =>
+      log(
+        `round ${round} ${name}: ${fmt(r.rps)} req/s, cores A ${fmt(r.cores.A ?? NaN)}, B ${fmt(r.cores.B ?? NaN)}`,
+      ),
+    { order: 'mirrored' },
+  );
+  const fixed = await alternate(
+    chains.map((c) => fixedPeer(c)),
+    opts.rounds,
+    (name, round, r) =>
+      log(
+        `fixed round ${round} ${name}: p99 ${fmt(summarize(r.load.latencyMs).p99)} ms, cores A ${fmt(r.cores.A ?? NaN)}, B ${fmt(r.cores.B ?? NaN)}`,
+      ),
+    { order: 'mirrored' },
+  );
+  const mem = pairs.map((p) => ({
+    name: p.name,
+    a: readMemory(p.a.child.pid),
+    b: readMemory(p.b.child.pid),
+  }));
+  await Promise.all(pairs.flatMap((p) => [p.a.child.stop(), p.b.child.stop()]));
+  const got = await otlp.received();
+  await otlp.child.stop();
+
+  const report = new Report('sidecar', 'npm run bench:sidecar -- --observability');
+  report.quiet(busy);
+  report.meta(
+    `on: --tracing-endpoint (OTLP/HTTP to a receiver in its own process that counts and drops what it gets; ratio 0.01), --access-log <file> at the default sample 0.1, Istio metrics and edge counts on (their defaults); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} mirrored rounds, after ${opts.warmup}s warm-up each`,
+  );
+  const usPerReq = (r: WrkRound): number => (((r.cores.A ?? 0) + (r.cores.B ?? 0)) / r.rps) * 1e6;
+  const offR = wrk.get(OBS_OFF) ?? [];
+  const onR = wrk.get(OBS_ON) ?? [];
+  const rows = offR.map((o, i) => {
+    const n = onR[i] as WrkRound;
+    return { off: o, on: n, cpu: usPerReq(n) / usPerReq(o), rps: n.rps / o.rps };
+  });
+  const cpuMed = median(rows.map((r) => r.cpu));
+  report.section(
+    'Saturation (wrk), round by round: CPU of A + B per request',
+    table(
+      [
+        'round',
+        'off req/s',
+        'on req/s',
+        'off µs CPU/req',
+        'on µs CPU/req',
+        'on / off CPU per request',
+        'on / off req/s',
+      ],
+      [
+        ...rows.map((r, i) => [
+          String(i + 1),
+          fmt(r.off.rps),
+          fmt(r.on.rps),
+          fmt(usPerReq(r.off)),
+          fmt(usPerReq(r.on)),
+          `${r.cpu.toFixed(3)}x`,
+          `${r.rps.toFixed(3)}x`,
+        ]),
+        [
+          'median',
+          '',
+          '',
+          '',
+          '',
+          `${cpuMed.toFixed(3)}x`,
+          `${median(rows.map((r) => r.rps)).toFixed(3)}x`,
+        ],
+      ],
+    ),
+  );
+  type FixedRound = NonNullable<ReturnType<typeof fixed.get>>[number];
+  const per1k = (r: FixedRound): number =>
+    (((r.cores.A ?? 0) + (r.cores.B ?? 0)) / opts.rate) * 1000;
+  const fOff = fixed.get(OBS_OFF) ?? [];
+  const fOn = fixed.get(OBS_ON) ?? [];
+  const fixedRatio = median(fOn.map((r, i) => per1k(r) / per1k(fOff[i] as FixedRound)));
+  report.section(
+    `At a fixed ${opts.rate} req/s (open loop, 16 connections, medians of ${opts.rounds} rounds)`,
+    table(
+      ['pair', 'vCPU per 1,000 rps (A + B)', 'p50 ms', 'p99 ms', 'RSS MiB A', 'RSS MiB B'],
+      [fOff, fOn].map((rs, i) => [
+        i === 0 ? OBS_OFF : OBS_ON,
+        fmt(median(rs.map(per1k))),
+        fmt(median(rs.map((r) => summarize(r.load.latencyMs).p50))),
+        fmt(median(rs.map((r) => summarize(r.load.latencyMs).p99))),
+        fmt(mem[i]?.a.rssMiB ?? NaN),
+        fmt(mem[i]?.b.rssMiB ?? NaN),
+      ]),
+    ),
+  );
+  report.meta(
+    `observability on / off, CPU per request: ${cpuMed.toFixed(3)}x at saturation (median of the round-by-round ratios; the target: at most 1.15x), ${fixedRatio.toFixed(3)}x at ${opts.rate} req/s; the OTLP receiver got ${got.exports} exports (${fmt(got.bytes / 1024)} KiB)`,
+  );
+  report.finish();
+}
+
 runMain(async () => {
   ensureWrk('nginx');
   const busy = await settle(opts['quiet-wait']);
@@ -197,6 +437,12 @@ runMain(async () => {
     // pair runs plaintext, like the nginx pair it is compared with.
     ...(opts.mtls ? [] : ['--mtls', 'off']),
   ];
+  if (opts.observability) {
+    await observabilityRun(dir, sidecarArgs, profDir, agent, busy);
+    await upstream.stop();
+    await agent.stop();
+    return;
+  }
   const b = await startSidecar('sidecar B', sidecarArgs(SERVICE, 'sidecar-b'), profDir);
   const a = await startSidecar('sidecar A', sidecarArgs('bench-client', 'sidecar-a'), profDir);
 
@@ -247,20 +493,7 @@ runMain(async () => {
 
   type WrkRound = Measured<LoadRound<WrkResult>>;
   const results = await alternate(
-    chains.map((c) =>
-      measured(
-        c,
-        loadPeer({
-          name: c.name,
-          pid: c.procs[0]?.child.pid ?? 0,
-          load: () => runWrk(`${c.url}/`, opts.connections, opts.duration, headers(c)),
-          rps: (r) => r.rps,
-          failure: (r) => (r.errors > 0 ? `${r.errors} wrk errors` : undefined),
-          ...(c.name === SIDECARS ? { windows: sidecarWindows } : {}),
-          restMs: 500,
-        }),
-      ),
-    ),
+    chains.map((c) => wrkPeer(c, c.name === SIDECARS ? sidecarWindows : undefined)),
     opts.rounds,
     (name, round, r: WrkRound) =>
       log(
@@ -282,20 +515,7 @@ runMain(async () => {
   // each process of the chain and the sidecars' memory at that rate.
   const fixed = await alternate(
     chains.map((c) => {
-      const peer = measured(
-        c,
-        fixedRatePeer({
-          name: c.name,
-          pid: c.procs[0]?.child.pid ?? 0,
-          url: c.url,
-          path: '/',
-          ...(c.host === undefined ? {} : { host: c.host }),
-          connections: 16,
-          rate: opts.rate,
-          seconds: opts['fixed-duration'],
-          failOnErrors: true,
-        }),
-      );
+      const peer = fixedPeer(c);
       return {
         name: c.name,
         run: async (round: number) => {

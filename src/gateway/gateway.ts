@@ -189,18 +189,24 @@ export async function startGateway(
   );
   // Istio's standard metrics (issue 21): an ingress gateway reports as reporter="source" (it is
   // the client of the services it routes to), its workload the gateway's name.
-  const istio = new IstioMetrics(metricsRegistry, {
-    component: 'gateway',
-    workload: { name: options.name, namespace: options.namespace },
-  });
+  const istio =
+    options.istioMetrics === 'off'
+      ? undefined
+      : new IstioMetrics(metricsRegistry, {
+          component: 'gateway',
+          workload: { name: options.name, namespace: options.namespace },
+        });
   // Access logs (issue 21): off by default at the gateway; reporter="source", as its metrics.
   const accessLog =
     options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
   if (accessLog !== undefined) registerAccessLogMetrics(metricsRegistry, 'gateway', accessLog);
-  const observers: RequestObserver[] = [istio.source, ...(deps.observers ?? [])];
+  const observers: RequestObserver[] = [
+    ...(istio === undefined ? [] : [istio.source]),
+    ...(deps.observers ?? []),
+  ];
   if (accessLog !== undefined)
     observers.splice(
-      1,
+      istio === undefined ? 0 : 1,
       0,
       createAccessLogObserver({
         sink: accessLog,

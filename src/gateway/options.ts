@@ -26,6 +26,7 @@ import { hostPortSchema } from '../protocol/host-port.js';
 import { serviceNameSchema } from '../protocol/registration.js';
 import { routeSchema } from '../proxy/route-config.js';
 import { accessLogSampleSchema, accessLogSchema } from '../telemetry/access-log-options.js';
+import { istioMetricsSchema } from '../telemetry/istio-metrics-options.js';
 
 const hostPort = hostPortSchema('127.0.0.1:8080');
 
@@ -141,6 +142,11 @@ export const gatewayOptionsSchema = z
     accessLog: accessLogSchema,
     /** The share of successful requests logged, 0..1 (failed ones always are). */
     accessLogSample: accessLogSampleSchema,
+    /**
+     * Istio's standard request metrics (`istio_requests_total` ...; docs/observability.md):
+     * `on` or `off`.
+     */
+    istioMetrics: istioMetricsSchema,
   })
   .strict();
 
@@ -180,6 +186,7 @@ export const GATEWAY_RESTART_KEYS = Object.freeze([
   'tracingSampleRatio',
   'accessLog',
   'accessLogSample',
+  'istioMetrics',
 ] as const satisfies readonly (keyof GatewayOptions)[]);
 
 export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
@@ -218,6 +225,7 @@ export const DEFAULT_GATEWAY_OPTIONS = Object.freeze({
   tracingSampleRatio: DEFAULT_TRACING_SAMPLE_RATIO,
   accessLog: 'off',
   accessLogSample: 1,
+  istioMetrics: 'on',
 });
 
 const ENV_KEYS: Record<string, EnvKey> = {
@@ -251,6 +259,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO: { key: 'tracingSampleRatio', type: 'string' },
   MESHWORK_GATEWAY__ACCESS_LOG: { key: 'accessLog', type: 'string' },
   MESHWORK_GATEWAY__ACCESS_LOG_SAMPLE: { key: 'accessLogSample', type: 'decimal' },
+  MESHWORK_GATEWAY__ISTIO_METRICS: { key: 'istioMetrics', type: 'string' },
 };
 
 /** Problems a schema cannot see: balancer names and options, and retry/outlier combinations. */

@@ -22,6 +22,7 @@ import { hostPortSchema } from '../protocol/host-port.js';
 import { printable, serviceNameSchema } from '../protocol/registration.js';
 import { LIMITS } from '../protocol/limits.js';
 import { accessLogSampleSchema, accessLogSchema } from '../telemetry/access-log-options.js';
+import { istioMetricsSchema } from '../telemetry/istio-metrics-options.js';
 
 const hostPort = hostPortSchema('127.0.0.1:15001');
 const META_KEY = /^[A-Za-z0-9_-]+$/;
@@ -228,6 +229,11 @@ export const sidecarOptionsSchema = z
     accessLog: accessLogSchema,
     /** The share of successful requests logged, 0..1 (failed ones always are). */
     accessLogSample: accessLogSampleSchema,
+    /**
+     * Istio's standard request metrics (`istio_requests_total` ...; docs/observability.md):
+     * `on` or `off`.
+     */
+    istioMetrics: istioMetricsSchema,
   })
   .strict();
 
@@ -267,6 +273,7 @@ export const DEFAULT_SIDECAR_OPTIONS = Object.freeze({
   // line costs ~2-3 µs of CPU, ~10% of a request's (docs/benchmarks.md, "observers").
   accessLog: 'stdout',
   accessLogSample: 0.1,
+  istioMetrics: 'on',
 });
 
 /** The data dir when none is given: one per service, so two sidecars on a host keep apart. */
@@ -315,6 +322,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO: { key: 'tracingSampleRatio', type: 'string' },
   MESHWORK_SIDECAR__ACCESS_LOG: { key: 'accessLog', type: 'string' },
   MESHWORK_SIDECAR__ACCESS_LOG_SAMPLE: { key: 'accessLogSample', type: 'decimal' },
+  MESHWORK_SIDECAR__ISTIO_METRICS: { key: 'istioMetrics', type: 'string' },
 };
 
 const portOf = (hp: string): number => Number(hp.slice(hp.lastIndexOf(':') + 1));

@@ -213,15 +213,18 @@ export async function startSidecar(
   }
   // Istio's standard metrics (issue 21): outbound requests as reporter="source", inbound ones
   // as reporter="destination".
-  const istio = new IstioMetrics(metrics, {
-    component: 'sidecar',
-    workload: {
-      name: options.service,
-      namespace: options.namespace,
-      version: options.meta['version'],
-    },
-    trustDomain: meshIdentity?.trustDomain,
-  });
+  const istio =
+    options.istioMetrics === 'off'
+      ? undefined
+      : new IstioMetrics(metrics, {
+          component: 'sidecar',
+          workload: {
+            name: options.service,
+            namespace: options.namespace,
+            version: options.meta['version'],
+          },
+          trustDomain: meshIdentity?.trustDomain,
+        });
   // Access logs (issue 21): both directions, sampled, written off the hot path.
   const accessLog: AccessLogWriter | undefined =
     options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
@@ -240,13 +243,13 @@ export async function startSidecar(
   const dataPathDeps: SidecarProxyDeps = {
     ...deps.dataPath,
     outboundObservers: [
-      istio.source,
+      ...(istio === undefined ? [] : [istio.source]),
       ...logged('source'),
       ...(deps.dataPath?.outboundObservers ?? []),
       ...observers.outbound,
     ],
     inboundObservers: [
-      istio.destination,
+      ...(istio === undefined ? [] : [istio.destination]),
       ...logged('destination'),
       ...(deps.dataPath?.inboundObservers ?? []),
       ...observers.inbound,

@@ -52,6 +52,7 @@ describe('gateway: Istio metrics and access logs', () => {
     failedOnly = await startTestGateway(agent.url, {
       accessLog: join(dir, 'failed.log'),
       accessLogSample: 0,
+      istioMetrics: 'off',
     });
   });
   after(async () => {
@@ -87,6 +88,14 @@ describe('gateway: Istio metrics and access logs', () => {
     assert.equal(e.upstream_host, `127.0.0.1:${up.port}`);
   });
 
+  it('with --istio-metrics off serves and counts no istio_* series', async () => {
+    const r = await call(failedOnly.url, '/m', { headers: { host: 'users.mesh.local' } });
+    assert.equal(r.status, 200);
+    const metrics = (await call(failedOnly.adminUrl, '/metrics')).text;
+    assert.match(metrics, /^meshwork_/m);
+    assert.doesNotMatch(metrics, /^istio_/m);
+  });
+
   it('at sample 0 logs only the failed requests', async () => {
     assert.equal(
       (await call(failedOnly.url, '/ok', { headers: { host: 'users.mesh.local' } })).status,
@@ -104,6 +113,7 @@ describe('gateway: Istio metrics and access logs', () => {
       logged.map((x) => x.path),
       ['/nope', '/bad'],
     );
+    // (/m, the 200 of the test before, is not logged at sample 0.)
     assert.equal(logged[0]?.response_code, refused.status);
     assert.match(logged[0]?.response_flags ?? '', /UF/);
     assert.deepEqual([logged[1]?.response_code, logged[1]?.response_flags], [400, 'DPE']);

@@ -65,6 +65,8 @@ Flags:
                           (docs/observability.md, "Access logs"; default off)
   --access-log-sample <0..1>  the share of successful requests logged (default 1: every
                           one); failed ones (5xx, none, a response flag) always are
+  --istio-metrics <on|off>  Istio's standard request metrics (istio_requests_total ...) on
+                          /metrics (default on; docs/observability.md)
 
 Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGISTRY,
      MESHWORK_GATEWAY__DOMAIN, MESHWORK_GATEWAY__DRAIN_TIMEOUT_MS, MESHWORK_GATEWAY__LOG_LEVEL,
@@ -72,7 +74,8 @@ Env: MESHWORK_GATEWAY__LISTEN, MESHWORK_GATEWAY__ADMIN, MESHWORK_GATEWAY__REGIST
      MESHWORK_GATEWAY__DATA_DIR, MESHWORK_GATEWAY__MTLS, MESHWORK_GATEWAY__MTLS_START_TIMEOUT_MS,
      MESHWORK_GATEWAY__SERVICE_ACCOUNT, MESHWORK_GATEWAY__TOKEN, MESHWORK_GATEWAY__REGISTRY_CA_FILE,
      MESHWORK_GATEWAY__TRACING_ENDPOINT, MESHWORK_GATEWAY__TRACING_SAMPLE_RATIO,
-     MESHWORK_GATEWAY__ACCESS_LOG, MESHWORK_GATEWAY__ACCESS_LOG_SAMPLE ...
+     MESHWORK_GATEWAY__ACCESS_LOG, MESHWORK_GATEWAY__ACCESS_LOG_SAMPLE,
+     MESHWORK_GATEWAY__ISTIO_METRICS ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests (drainTimeoutMs), exit 0.
          SIGHUP re-reads the config file (and env): a valid one is swapped in whole (routes,
@@ -114,6 +117,7 @@ export const command: Command = {
       'tracing-sample-ratio': { type: 'string' },
       'access-log': { type: 'string' },
       'access-log-sample': { type: 'string' },
+      'istio-metrics': { type: 'string' },
     });
     if (positionals.length > 0) throw errors.cliUsage(`unexpected argument "${positionals[0]}"`);
     const flags = pickFlags(values, {
@@ -139,6 +143,7 @@ export const command: Command = {
       ...REGISTRY_TLS_OPTION_KEYS,
       'access-log': 'accessLog',
       'access-log-sample': ['accessLogSample', numberOrText],
+      'istio-metrics': 'istioMetrics',
     });
     const resolve = () => resolveGatewayOptions(configInput(values.config, io.env, flags));
     const options = resolve();

@@ -51,6 +51,8 @@ Flags:
                           (docs/observability.md, "Access logs"; default stdout)
   --access-log-sample <0..1>  the share of successful requests logged (default 0.1); failed
                           ones (5xx, none, a response flag) always are
+  --istio-metrics <on|off>  Istio's standard request metrics (istio_requests_total ...) on
+                          /metrics (default on; docs/observability.md)
   --token <secret>        ACL token sent to the agent (registration, certificate); with ACLs on
                           it must allow writing the service. Prefer MESHWORK_SIDECAR__TOKEN: a
                           flag shows in the process list
@@ -67,7 +69,8 @@ Env: MESHWORK_SIDECAR__SERVICE, MESHWORK_SIDECAR__APP_PORT, MESHWORK_SIDECAR__AP
      MESHWORK_SIDECAR__META, MESHWORK_SIDECAR__TAGS, MESHWORK_SIDECAR__LOG_LEVEL,
      MESHWORK_SIDECAR__MTLS, MESHWORK_SIDECAR__MTLS_START_TIMEOUT_MS, MESHWORK_SIDECAR__TOKEN,
      MESHWORK_SIDECAR__TRACING_ENDPOINT, MESHWORK_SIDECAR__TRACING_SAMPLE_RATIO,
-     MESHWORK_SIDECAR__ACCESS_LOG, MESHWORK_SIDECAR__ACCESS_LOG_SAMPLE ...
+     MESHWORK_SIDECAR__ACCESS_LOG, MESHWORK_SIDECAR__ACCESS_LOG_SAMPLE,
+     MESHWORK_SIDECAR__ISTIO_METRICS ...
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT deregister (and wait until the service's watchers were told), drain
          inbound, stop the app (SIGTERM, SIGKILL after appStopTimeoutMs), then exit 0. When the
@@ -110,6 +113,7 @@ export const command: Command = {
       'tracing-sample-ratio': { type: 'string' },
       'access-log': { type: 'string' },
       'access-log-sample': { type: 'string' },
+      'istio-metrics': { type: 'string' },
     });
     if (positionals.length > 0)
       throw errors.cliUsage(
@@ -141,6 +145,7 @@ export const command: Command = {
         'app-port': ['appPort', (v: string) => (/^\d+$/.test(v) ? Number(v) : v)],
         'access-log': 'accessLog',
         'access-log-sample': ['accessLogSample', numberOrText],
+        'istio-metrics': 'istioMetrics',
       }),
       ...(appCommand.length === 0 ? {} : { command: appCommand }),
     };

@@ -172,6 +172,19 @@ describe('sidecar options', () => {
     ]);
   });
 
+  it('takes --istio-metrics on|off (default on) and names a bad value', () => {
+    const base = { service: 'orders', appPort: 8081 };
+    assert.equal(resolveSidecarOptions({ flags: base }).istioMetrics, 'on');
+    const off = resolveSidecarOptions({
+      flags: base,
+      env: { MESHWORK_SIDECAR__ISTIO_METRICS: 'off' },
+    });
+    assert.equal(off.istioMetrics, 'off');
+    assert.deepEqual(problemsOf({ flags: { ...base, istioMetrics: 'yes' } }), [
+      'istioMetrics: must be on or off',
+    ]);
+  });
+
   it('refuses two listeners on one port and an upstream named twice', () => {
     assert.deepEqual(
       problemsOf({
