@@ -313,8 +313,9 @@ async function observabilityRun(
     runWrk(`${c.url}/`, opts.connections, opts.warmup, [`Host: ${c.host ?? ''}`]);
   }
   type WrkRound = Measured<LoadRound<WrkResult>>;
+  const windows = new Map(chains.map((c) => [c.name, [] as [number, number][]]));
   const wrk = await alternate(
-    chains.map((c) => wrkPeer(c)),
+    chains.map((c) => wrkPeer(c, windows.get(c.name))),
     opts.rounds,
     (name, round, r: WrkRound) =>
       log(
@@ -410,6 +411,22 @@ async function observabilityRun(
   report.meta(
     `observability on / off, CPU per request: ${cpuMed.toFixed(3)}x at saturation (median of the round-by-round ratios; the target: at most 1.15x), ${fixedRatio.toFixed(3)}x at ${opts.rate} req/s; the OTLP receiver got ${got.exports} exports (${fmt(got.bytes / 1024)} KiB)`,
   );
+  if (profDir !== undefined) {
+    for (const p of pairs)
+      for (const [side, child] of [
+        ['A (outbound)', p.a.child],
+        ['B (inbound)', p.b.child],
+      ] as const) {
+        const file = readdirSync(profDir).find(
+          (f) => f.includes(`.${child.pid}.`) && f.endsWith('.cpuprofile'),
+        );
+        if (file === undefined) continue;
+        report.section(
+          `${p.name}: sidecar ${side} CPU profile over its wrk rounds`,
+          profileTables(summarizeProfile(join(profDir, file), 25, windows.get(p.name))),
+        );
+      }
+  }
   report.finish();
 }
 

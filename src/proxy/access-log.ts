@@ -2,8 +2,8 @@
  * @module Access logs (issue 21): one JSON object per request, made from the engine's
  * RequestRecord after the response ended (never on the response path), sampled by a ratio (failed
  * requests always logged), and
- * handed to a sink that writes it off the hot path (telemetry/access-log-writer.ts: pino on an
- * asynchronous sonic-boom destination). Field names follow Envoy's and Istio's JSON access log
+ * handed to a sink that writes it off the hot path (telemetry/access-log-writer.ts: batches of
+ * lines, one write per 64 KiB or per second). Field names follow Envoy's and Istio's JSON access log
  * (start_time, response_code, response_flags, bytes_received, upstream_host ...), so the log
  * pipelines written for Istio read them.
  */

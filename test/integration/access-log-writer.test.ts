@@ -61,7 +61,7 @@ describe('access log writer', () => {
   it('survives its reader going away (EPIPE) and counts what it could not write', async () => {
     const { path, reader } = fifo('gone');
     const w = createAccessLogWriter(path, 1024 * 1024);
-    // Past 4 KiB a write goes at once: read it, so the writer is known to be open and writing.
+    // Past 64 KiB a batch goes at once: read it, so the writer is known to be open and writing.
     const big = { pad: 'x'.repeat(5000) };
     const chunk = Buffer.alloc(65_536);
     await until(

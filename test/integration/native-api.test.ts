@@ -4,6 +4,8 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FAST_CHECKS, http, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { request } from 'undici';
+import { arrivals } from '../helpers/arrivals.js';
 import { collectSse } from '../helpers/sse.js';
 
 const reg = (over: Record<string, unknown> = {}) => ({
@@ -332,6 +334,43 @@ describe('native API', () => {
         ),
       );
       await stream.close();
+    });
+
+    it('with ?interval= sends changes that come close together in one write', async () => {
+      const ac = new AbortController();
+      const res = await request(`${base}/api/v1/watch?service=grouped&interval=2s`, {
+        signal: ac.signal,
+      });
+      assert.equal(res.statusCode, 200);
+      const chunks: string[] = [];
+      const arrived = arrivals<string>();
+      const reading = (async () => {
+        for await (const c of res.body) arrived.push((c as Buffer).toString());
+      })().catch(() => undefined);
+      await arrived.until(1); // the snapshot, written at once
+      assert.match(arrived.items[0] ?? '', /^event: snapshot/);
+      for (const n of [1, 2, 3])
+        await http(base, 'PUT', '/api/v1/instances', {
+          service: 'grouped',
+          id: `grouped-${n}`,
+          address: '10.0.0.1',
+          port: n,
+        });
+      await arrived.until(2);
+      chunks.push(...arrived.items.slice(1));
+      ac.abort();
+      await reading;
+      // The three upserts came within 2 s of the snapshot's write: held, then one write.
+      assert.equal(chunks.length, 1, JSON.stringify(chunks));
+      assert.equal((chunks[0]?.match(/^event: upsert$/gm) ?? []).length, 3);
+    });
+
+    it('refuses an interval that is not a duration from 0 to 10s', async () => {
+      for (const bad of ['11s', 'soon', '-1']) {
+        const r = await http(base, 'GET', `/api/v1/watch?interval=${bad}`);
+        assert.equal(r.status, 400, bad);
+        assert.match(JSON.stringify(r.body), /interval/);
+      }
     });
   });
 
