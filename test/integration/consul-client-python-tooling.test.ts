@@ -1,0 +1,104 @@
+/**
+ * Issue 22: Debian's python3-consul 0.7.1, unmodified, on the endpoints tooling calls
+ * (coordinate, operator/raft/configuration) and on the 404s it tolerates, each of which it reads
+ * `X-Consul-Index` from (test/fixtures/python-consul-tooling.py). Before every /v1 404 carried
+ * the header, those calls raised `KeyError: 'x-consul-index'`.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+
+const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul-tooling.py', import.meta.url));
+// Debian's package lives in Debian's python3; a pyenv/venv python3 on PATH would not see it.
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+const ORIGIN = { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 };
+
+describe('python-consul 0.7.1 on the tooling endpoints and 404s', () => {
+  let agent: TestAgent;
+  let seen: Record<string, unknown>;
+  const isIndex = (v: unknown): boolean => typeof v === 'string' && /^[1-9]\d*$/.test(v);
+
+  before(async () => {
+    agent = await startTestAgent();
+    const { hostname, port } = new URL(agent.url);
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        PYTHON,
+        [SCRIPT, hostname, port, 'test-node'],
+        { timeout: 60_000, env: { ...process.env, CONSUL_HTTP_ADDR: '' } },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      );
+    });
+    seen = JSON.parse(out) as Record<string, unknown>;
+  });
+  after(async () => {
+    await agent.stop();
+  });
+
+  it('reads coordinate.nodes (blocking on its index) and coordinate.datacenters', () => {
+    assert.deepEqual(seen.coordinate_nodes, [{ Node: 'test-node', Segment: '', Coord: ORIGIN }]);
+    assert.equal(seen.coordinate_index_is_digits, true);
+    assert.equal(seen.coordinate_blocking_same_index, true);
+    assert.deepEqual(seen.coordinate_datacenters, [
+      {
+        Datacenter: 'dc1',
+        AreaID: 'WAN',
+        Coordinates: [{ Node: 'test-node.dc1', Segment: '', Coord: ORIGIN }],
+      },
+    ]);
+  });
+
+  it('reads operator.raft_config: this agent, the one leader and voter', () => {
+    const raft = seen.raft_config as { Servers: Record<string, unknown>[]; Index: number };
+    assert.equal(raft.Servers.length, 1);
+    assert.deepEqual(
+      { ...raft.Servers[0], ID: undefined, LastIndex: undefined },
+      {
+        ID: undefined,
+        Node: 'test-node',
+        Address: '127.0.0.1:8300',
+        Leader: true,
+        ProtocolVersion: '3',
+        Voter: true,
+        LastIndex: undefined,
+      },
+    );
+    assert.ok(raft.Index >= 1);
+    assert.equal(seen.agent_self_version, '1.17.0');
+  });
+
+  it('gets (index, None) from every 404 it tolerates, instead of KeyError', () => {
+    for (const name of [
+      'kv_missing',
+      'coordinate_node_unknown',
+      'unknown_path',
+      'unknown_agent_service',
+    ]) {
+      const v = seen[name] as unknown[];
+      assert.ok(Array.isArray(v), `${name}: ${JSON.stringify(v)}`);
+      assert.equal(v.length, 2, name);
+      assert.ok(isIndex(v[0]), `${name} index ${String(v[0])}`);
+      assert.equal(v[1], null, name);
+    }
+  });
+
+  it('reads an unknown node as Consul answers it: catalog.node None, health.node []', () => {
+    const [catalogIndex, catalogNode] = seen.catalog_node_unknown as [string, unknown];
+    assert.ok(isIndex(catalogIndex));
+    assert.equal(catalogNode, null);
+    const [healthIndex, checks] = seen.health_node_unknown as [string, unknown];
+    assert.ok(isIndex(healthIndex));
+    assert.deepEqual(checks, []);
+  });
+
+  it('reads catalog/node-services through its HTTP layer', () => {
+    const [index, body] = seen.node_services as [string, { Node: { Node: string } }];
+    assert.ok(isIndex(index));
+    assert.equal(body.Node.Node, 'test-node');
+  });
+});
