@@ -30,6 +30,7 @@ describe('python-consul 0.7.1 on the tooling endpoints and 404s', () => {
 
   it('reads coordinate.nodes (blocking on its index) and coordinate.datacenters', () => {
     assert.deepEqual(seen.coordinate_nodes, [{ Node: 'test-node', Segment: '', Coord: ORIGIN }]);
+    assert.deepEqual(seen.agent_self_coord, ORIGIN, 'agent.self() shows the same coordinate');
     assert.equal(seen.coordinate_index_is_digits, true);
     assert.equal(seen.coordinate_blocking_same_index, true);
     assert.deepEqual(seen.coordinate_datacenters, [
