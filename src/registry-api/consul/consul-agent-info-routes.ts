@@ -26,11 +26,19 @@ export interface ConsulAgentInfoOptions {
  * 1.17.0 and a human reads which program answered.
  */
 export function consulHumanVersion(meshworkVersion: string): string {
-  return `${CONSUL_API_VERSION}+meshwork.${meshworkVersion.replace(/[^0-9A-Za-z.-]/g, '-')}`;
+  // Semver build metadata: dot-separated, non-empty identifiers of [0-9A-Za-z-].
+  const ids = meshworkVersion
+    .split('.')
+    .map((id) => id.replace(/[^0-9A-Za-z-]/g, '-'))
+    .filter((id) => id !== '');
+  return [`${CONSUL_API_VERSION}+meshwork`, ...ids].join('.');
 }
 
-/** Whether a request asks for the Prometheus text (Consul 1.7.2+ also reads `Accept`). */
-function wantsPrometheus(format: string | undefined, accept: string | undefined): boolean {
+/**
+ * Whether a request asks for the Prometheus text: `?format=prometheus`, or without `?format=` an
+ * `Accept` naming OpenMetrics or the Prometheus text format (Consul 1.7.2+ reads `Accept` too).
+ */
+export function wantsPrometheus(format: string | undefined, accept: string | undefined): boolean {
   if (format !== undefined) return format === 'prometheus';
   const a = (accept ?? '').toLowerCase();
   return a.includes('application/openmetrics-text') || /text\/plain;\s*version=0\.0\.4/.test(a);

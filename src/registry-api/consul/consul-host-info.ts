@@ -12,20 +12,27 @@ const DISK_PATH = '/';
 
 const percent = (part: number, whole: number): number => (whole > 0 ? (part / whole) * 100 : 0);
 
-/** `ID`, `ID_LIKE` and `VERSION_ID` of /etc/os-release: gopsutil's platform fields on Linux. */
-async function osRelease(): Promise<Record<string, string>> {
+/**
+ * The `KEY=value` lines of an os-release file (freedesktop.org's os-release(5)): values
+ * unquoted when double- or single-quoted; other lines (comments, blanks) skipped.
+ */
+export function parseOsRelease(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  let text: string;
-  try {
-    text = await readFile('/etc/os-release', 'utf8');
-  } catch {
-    return out;
-  }
   for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2].replace(/^"(.*)"$/, '$1');
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m?.[1] === undefined || m[2] === undefined) continue;
+    out[m[1]] = m[2].replace(/^"(.*)"$|^'(.*)'$/, '$1$2');
   }
   return out;
+}
+
+/** /etc/os-release, parsed: its `ID`, `ID_LIKE` and `VERSION_ID` are gopsutil's platform fields. */
+async function osRelease(): Promise<Record<string, string>> {
+  try {
+    return parseOsRelease(await readFile('/etc/os-release', 'utf8'));
+  } catch {
+    return {};
+  }
 }
 
 function memory(): Record<string, number> {
