@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus, ansible)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -78,8 +78,17 @@ for tool in "$@"; do
       # Prometheus (bookworm ships 2.42) and queries its HTTP API.
       if ! command -v prometheus >/dev/null 2>&1; then missing_pkgs+=(prometheus); fi
       ;;
+    ansible)
+      # test/integration/consul-client-ansible.test.ts runs `ansible localhost -m
+      # community.general.consul_kv` against the agent. Debian's ansible bundles the
+      # community.general collection; its consul modules import python-consul (python3-consul,
+      # checked here too), in Debian's /usr/bin/python3.
+      if ! command -v ansible >/dev/null 2>&1; then missing_pkgs+=(ansible); fi
+      py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+      if ! "$py" -c 'import consul' >/dev/null 2>&1; then missing_pkgs+=(python3-consul); fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus, ansible)" >&2
       exit 2
       ;;
   esac

@@ -324,6 +324,8 @@ export async function startAgent(
       },
       legacyVerbs: options.consul.legacyVerbs,
       version: MESHWORK_VERSION,
+      // operator/raft/configuration: etcd's members in cluster mode (undefined alone).
+      etcdServers: () => cluster.servers(),
     },
     access: {
       allowedHosts: options.allowedHosts,

@@ -101,10 +101,13 @@ const CORS_ALLOWED_HEADERS = 'content-type, x-consul-token, authorization';
 const CORS_METHODS = 'GET, PUT, POST, DELETE';
 const CORS_MAX_AGE_S = '600';
 
-/** The JSON error answer of the native API, or Consul's plain text under /v1. */
-function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): void {
+/**
+ * The JSON error answer of the native API, or Consul's plain text under /v1 (a 404 with
+ * `X-Consul-Index`: `index`).
+ */
+function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown, index = 1): void {
   if (/^\/v1(?:[/?]|$)/.test(req.url)) {
-    sendConsulError(reply, err);
+    sendConsulError(reply, err, index);
     return;
   }
   const { body, status } = toHttpError(err);
@@ -213,10 +216,15 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     if (logsAsError(err, status))
       log.error({ err, method: req.method, url: req.url }, 'request failed');
     else log.debug({ method: req.method, url: req.url, code: body.error.code }, 'request refused');
-    sendError(req, reply, err);
+    sendError(req, reply, err, options.registry.index);
   });
   app.setNotFoundHandler((req, reply) => {
-    sendError(req, reply, errors.routeNotFound(req.method, req.url.split('?')[0] ?? ''));
+    sendError(
+      req,
+      reply,
+      errors.routeNotFound(req.method, req.url.split('?')[0] ?? ''),
+      options.registry.index,
+    );
   });
 
   // Before any route (and the /v1 scope, which inherits it): a refusal goes to the route's error
@@ -283,6 +291,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerNativeRoutes(app, { registry: options.registry, members: options.members });
   if (options.consul !== undefined) {
     registerConsulRoutes(app, {
+      members: options.members,
       ...options.consul,
       registry: options.registry,
       logger: log,

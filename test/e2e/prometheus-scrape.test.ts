@@ -8,13 +8,12 @@
  * logs to stdout by default.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
 import { http } from '../helpers/agent.js';
 import {
   runCli,
@@ -26,6 +25,7 @@ import {
   type SidecarProcess,
 } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
+import { queryPrometheus, startPrometheus, type PrometheusProcess } from '../helpers/prometheus.js';
 import { until } from '../helpers/until.js';
 
 const APP = fileURLToPath(new URL('../fixtures/sidecar-app.mjs', import.meta.url));
@@ -50,82 +50,13 @@ async function stop(p: Running | undefined): Promise<void> {
   await p.exited;
 }
 
-/** A Prometheus process on 127.0.0.1:`port` scraping `jobs` every second, its TSDB in `dir`. */
-async function startPrometheus(
-  dir: string,
-  jobs: Record<string, string>,
-): Promise<Running & { url: string; log: () => string }> {
-  const port = await freePort();
-  const config = join(dir, 'prometheus.yml');
-  writeFileSync(
-    config,
-    `global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-  evaluation_interval: 1s
-scrape_configs:
-${Object.entries(jobs)
-  .map(
-    ([job, target]) => `  - job_name: ${job}
-    metrics_path: /metrics
-    static_configs:
-      - targets: ['${target}']
-`,
-  )
-  .join('')}`,
-  );
-  const child = spawn(
-    'prometheus',
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const url = `http://127.0.0.1:${port}`;
-  await until(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited:\n${log}`);
-      try {
-        const res = await request(`${url}/-/ready`);
-        await res.body.text();
-        return res.statusCode === 200;
-      } catch {
-        return false;
-      }
-    },
-    15_000,
-    'prometheus ready',
-  );
-  return { child, exited, url, log: () => log };
-}
-
-/** The value of an instant PromQL query that answers one sample (undefined: no sample). */
-async function query(prometheus: string, promql: string): Promise<number | undefined> {
-  const res = await request(`${prometheus}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  const body = (await res.body.json()) as {
-    status: string;
-    data?: { result: { value: [number, string] }[] };
-    error?: string;
-  };
-  assert.equal(body.status, 'success', `${promql}: ${body.error ?? ''}`);
-  const first = body.data?.result[0];
-  return first === undefined ? undefined : Number(first.value[1]);
-}
-
 describe('a real Prometheus scraping agent, sidecars and gateway', () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-prometheus-'));
   let agent: AgentProcess;
   let payments: SidecarProcess;
   let orders: SidecarProcess;
   let gateway: GatewayProcess;
-  let prometheus: Awaited<ReturnType<typeof startPrometheus>>;
+  let prometheus: PrometheusProcess;
 
   before(async () => {
     agent = await spawnAgent(['--dev', '--log-level', 'warn']);
@@ -229,7 +160,7 @@ spec:
     const seen = new Map<string, number | undefined>();
     await until(
       async () => {
-        for (const [q] of expected) seen.set(q, await query(prometheus.url, q));
+        for (const [q] of expected) seen.set(q, await queryPrometheus(prometheus.url, q));
         return expected.every(([q, n]) => seen.get(q) === n);
       },
       20_000,
@@ -243,8 +174,8 @@ spec:
     await until(
       async () => {
         for (const job of ['agent', 'orders', 'payments', 'gateway'])
-          if ((await query(prometheus.url, `up{job="${job}"}`)) !== 1) return false;
-        const agentMetrics = await query(
+          if ((await queryPrometheus(prometheus.url, `up{job="${job}"}`)) !== 1) return false;
+        const agentMetrics = await queryPrometheus(
           prometheus.url,
           `count({job="agent",__name__=~"meshwork_.+"})`,
         );
@@ -253,7 +184,7 @@ spec:
       10_000,
       "every target up, the agent's meshwork_* metrics scraped",
     );
-    const bucket = await query(
+    const bucket = await queryPrometheus(
       prometheus.url,
       `sum(istio_request_duration_milliseconds_bucket{job="orders",reporter="source",le="+Inf"})`,
     );
@@ -271,7 +202,7 @@ spec:
             snapshot: { version: string; index: number };
           };
           const { version, index } = dump.snapshot;
-          const got = await query(
+          const got = await queryPrometheus(
             prometheus.url,
             `meshwork_proxy_snapshot_version{job="${job}",version="${version}"}`,
           );

@@ -98,6 +98,12 @@ export function aclRouteRules(registry: CatalogFacade): ReadonlyMap<string, AclR
   add(['PUT'], '/v1/agent/reload', fixed(['agent', node, 'write']));
   add(['PUT'], '/v1/agent/token/:type', fixed(['acl', '', 'write']));
   add(['GET'], '/v1/catalog/node/:node', (req) => [['node', param(req, 'node'), 'read']]);
+  add(['GET'], '/v1/catalog/node-services/:node', (req) => [['node', param(req, 'node'), 'read']]);
+  // As Consul: host details and the raft peers take operator read, metrics agent read.
+  add(['GET'], '/v1/agent/host', fixed(['operator', '', 'read']));
+  add(['GET'], '/v1/agent/metrics', fixed(['agent', node, 'read']));
+  add(['GET'], '/v1/operator/raft/configuration', fixed(['operator', '', 'read']));
+  add(['GET'], '/v1/coordinate/node/:node', (req) => [['node', param(req, 'node'), 'read']]);
   add(['PUT'], '/v1/kv/*', kv('write'));
   // Intentions are AuthorizationPolicies (consul-intentions.ts): mesh rights, as an apply.
   for (const url of [
@@ -165,6 +171,7 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'GET /v1/health/checks/:name',
   'GET /v1/health/state/:state',
   'GET /v1/health/node/:node',
+  'GET /v1/coordinate/nodes',
   // handler: acl read/write (token/self: any valid token; bootstrap: once)
   'PUT /v1/acl/bootstrap',
   'PUT /v1/acl/token',
@@ -198,4 +205,7 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'GET /v1/catalog/datacenters',
   'GET /v1/status/leader',
   'GET /v1/status/peers',
+  // nothing: public in Consul too (the build's version, the datacenters' WAN coordinates)
+  'GET /v1/agent/version',
+  'GET /v1/coordinate/datacenters',
 ]);

@@ -3,6 +3,7 @@ import type { InstanceDto } from '../../protocol/api-types.js';
 import { SERVICE_SPEC, CHECK_SPEC, CHECK_UPDATE_SPEC } from './consul-body.js';
 import type { ConsulCheckWrites } from './consul-checks.js';
 import type { ConsulContext } from './consul-context.js';
+import { ORIGIN_COORDINATE } from './consul-coordinate-routes.js';
 import { NODE_MAINTENANCE_DEFAULT, SERVICE_MAINTENANCE_DEFAULT } from './consul-markers.js';
 import { mayRead, requireAcl } from '../acl/request-acl.js';
 import { refuse } from './consul-refuse.js';
@@ -56,7 +57,8 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
         BuildDate: '',
       },
       DebugConfig: {},
-      Coord: null,
+      // The coordinate coordinate/nodes reports for this node.
+      Coord: ORIGIN_COORDINATE,
       Member: member(),
       Stats: { meshwork: { version: options.version, store: registry.storeKind } },
       Meta: { 'consul-network-segment': '' },

@@ -105,6 +105,21 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
     return json(req, reply, { Node: consulNode(node), Services: services }, registry.catalogIndex);
   });
 
+  // Consul 1.7+: the node's services as a list. An unknown node is 200 with both fields null,
+  // as Consul answers it (its state store finds no node and returns an empty NodeServiceList).
+  route(['GET'], '/catalog/node-services/:node', async (req, reply) => {
+    await blocking(req, 'catalog', () => registry.catalogIndex);
+    if (!isOurNode(param(req, 'node')))
+      return json(req, reply, { Node: null, Services: null }, registry.catalogIndex);
+    const keep = filterOf(req);
+    const services = registry
+      .allInstances()
+      .filter((i) => mayRead(req, 'service', i.service))
+      .map(nodeService)
+      .filter((s) => keep === undefined || keep(s));
+    return json(req, reply, { Node: consulNode(node), Services: services }, registry.catalogIndex);
+  });
+
   route(['GET'], '/catalog/services', async (req, reply) => {
     await blocking(req, 'catalog', () => registry.catalogIndex);
     // A Consul server lists itself as the service "consul"; clients (node-consul's tests) expect it.

@@ -5,26 +5,33 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { AclSystem } from '../../registry/acl/acl-system.js';
 import type { CatalogFacade } from '../../registry/catalog-facade.js';
 import { logsAsError, toHttpError } from '../error-mapping.js';
 import { registerConsulAclRoutes } from './consul-acl-routes.js';
+import { registerConsulAgentInfoRoutes } from './consul-agent-info-routes.js';
 import { registerConsulAgentRoutes } from './consul-agent-routes.js';
 import { registerConsulCatalogRoutes } from './consul-catalog-routes.js';
 import { createConsulCheckWrites } from './consul-checks.js';
 import { createConsulContext } from './consul-context.js';
+import { registerConsulCoordinateRoutes } from './consul-coordinate-routes.js';
 import { registerConsulHealthRoutes } from './consul-health-routes.js';
 import { registerConsulIntentionRoutes } from './consul-intention-routes.js';
 import { registerConsulKvRoutes } from './consul-kv-routes.js';
+import {
+  registerConsulOperatorRoutes,
+  type ConsulOperatorOptions,
+} from './consul-operator-routes.js';
 import type { ConsulNodeInfo } from './consul-shapes.js';
 import { ConsulRouter } from './consul-router.js';
 import { registerConsulStatusRoutes } from './consul-status-routes.js';
 
 export { CONSUL_API_VERSION } from './consul-agent-routes.js';
 
-export interface ConsulRoutesOptions {
+export interface ConsulRoutesOptions extends ConsulOperatorOptions {
   readonly registry: CatalogFacade;
   readonly node: ConsulNodeInfo;
   /**
@@ -39,6 +46,8 @@ export interface ConsulRoutesOptions {
   readonly metrics?: PromRegistry;
   /** The ACL system behind /v1/acl (omitted or disabled: those answer "ACL support disabled"). */
   readonly acl?: AclSystem;
+  /** The clock of agent/host and agent/metrics (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 /** Maps any error to Consul's status and plain-text body. The one place this happens for /v1. */
@@ -51,10 +60,25 @@ export function toConsulError(err: unknown): { status: number; text: string } {
   return { status, text: body.error.message };
 }
 
-/** Sends `err` as Consul does: its status, a plain-text message. */
-export function sendConsulError(reply: FastifyReply, err: unknown): void {
+/**
+ * Gives a 404 answer an `X-Consul-Index` (`index`, at least 1) unless it has one. Consul sends
+ * none on a 404 for an unknown path or an unknown agent service, but python-consul 0.7.1 reads
+ * the header of every 404 it tolerates, and raises `KeyError: 'x-consul-index'` without it.
+ */
+export function indexNotFound(reply: FastifyReply, index: number): void {
+  if (reply.statusCode === 404 && !reply.hasHeader('x-consul-index'))
+    void reply.header('x-consul-index', String(Math.max(index, 1)));
+}
+
+/**
+ * Sends `err` as Consul does: its status, a plain-text message; a 404 carries `X-Consul-Index`
+ * (`index`, see {@link indexNotFound}).
+ */
+export function sendConsulError(reply: FastifyReply, err: unknown, index = 1): void {
   const { status, text } = toConsulError(err);
-  void reply.status(status).header('content-type', 'text/plain; charset=utf-8').send(text);
+  void reply.status(status).header('content-type', 'text/plain; charset=utf-8');
+  indexNotFound(reply, index);
+  void reply.send(text);
 }
 
 /** Registers the /v1 routes (a fastify plugin scope of their own: plain-text errors). */
@@ -69,13 +93,19 @@ export function registerConsulRoutes(app: FastifyInstance, options: ConsulRoutes
 
 function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void {
   const log = (options.logger ?? silentLogger).child({ component: 'consul-api' });
+  const { registry } = options;
 
+  // Every 404 of /v1 (unknown paths, missing keys, unknown ids, answered directly or thrown).
+  scope.addHook('onSend', async (_req, reply, payload) => {
+    indexNotFound(reply, registry.index);
+    return payload;
+  });
   scope.setErrorHandler((err, req, reply) => {
     const { status } = toConsulError(err);
     if (logsAsError(err, status))
       log.error({ err, method: req.method, url: req.url }, 'request failed');
     else log.debug({ method: req.method, url: req.url, status }, 'request refused');
-    sendConsulError(reply, err);
+    sendConsulError(reply, err, registry.index);
   });
   scope.setNotFoundHandler((_req, reply) => {
     void reply
@@ -101,5 +131,13 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulIntentionRoutes(ctx);
   registerConsulStatusRoutes(ctx);
   registerConsulAclRoutes(ctx, options.acl);
+  const clock = options.clock ?? systemClock;
+  registerConsulAgentInfoRoutes(ctx, {
+    clock,
+    startedAtMs: clock.now(),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
+  registerConsulCoordinateRoutes(ctx);
+  registerConsulOperatorRoutes(ctx, options);
   router.registerAll(scope, options.legacyVerbs);
 }

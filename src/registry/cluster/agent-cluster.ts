@@ -5,6 +5,8 @@ import type { EtcdConnection } from '../store/etcd/etcd-connection.js';
 import type { AgentMembership } from './agent-membership.js';
 import { OWN_EVERYTHING, type CheckOwnership } from './check-ownership.js';
 import { EtcdMembership } from './etcd-membership.js';
+import type { EtcdServersView } from '../../protocol/cluster-servers.js';
+import { EtcdServers } from './etcd-servers.js';
 import { RendezvousOwnership } from './rendezvous-ownership.js';
 
 /** Options of {@link createAgentCluster}. */
@@ -29,6 +31,11 @@ export interface AgentCluster {
   readonly ownership: CheckOwnership;
   /** The live agents, in cluster mode only. */
   readonly membership: AgentMembership | undefined;
+  /**
+   * The etcd members holding the cluster's state and their leader, in cluster mode; undefined
+   * for an agent alone. Rejects with STORE_UNAVAILABLE.
+   */
+  servers(): Promise<EtcdServersView | undefined>;
   /** Loads the live members and follows them. Rejects with STORE_UNAVAILABLE. */
   start(): Promise<void>;
   /** Announces this agent under a lease kept alive until `leave()`. Rejects with STORE_UNAVAILABLE. */
@@ -40,6 +47,7 @@ export interface AgentCluster {
 const ALONE: AgentCluster = Object.freeze({
   ownership: OWN_EVERYTHING,
   membership: undefined,
+  servers: async () => undefined,
   start: async () => undefined,
   join: async () => undefined,
   leave: async () => undefined,
@@ -58,11 +66,16 @@ const ALONE: AgentCluster = Object.freeze({
 export function createAgentCluster(options: AgentClusterOptions): AgentCluster {
   if (options.etcd === undefined) return ALONE;
   const membership = new EtcdMembership({ ...options.etcd, logger: options.logger });
+  const servers = new EtcdServers(options.etcd);
   return {
     ownership: new RendezvousOwnership(options.nodeName, membership),
     membership,
+    servers: () => servers.read(),
     start: () => membership.start(),
     join: (self) => membership.join(self),
-    leave: () => membership.leave(),
+    leave: async () => {
+      servers.close();
+      await membership.leave();
+    },
   };
 }

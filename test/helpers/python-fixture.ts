@@ -1,0 +1,27 @@
+/** @module Test helpers: runs a Python fixture with Debian's python3 and parses the JSON it prints. */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/** Debian's python3: its packages (python3-consul) are not seen by a pyenv/venv python3 on PATH. */
+export const DEBIAN_PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/**
+ * Runs `script args...` with Debian's python3 and `CONSUL_HTTP_ADDR` emptied (python-consul reads
+ * it over its arguments); resolves with the JSON object the script prints, rejects with its stderr.
+ */
+export function runPythonFixture(
+  script: string,
+  args: readonly string[],
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      DEBIAN_PYTHON,
+      [script, ...args],
+      { timeout: 60_000, env: { ...process.env, CONSUL_HTTP_ADDR: '' } },
+      (err, stdout, stderr) => {
+        if (err !== null) reject(new Error(`${err.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout) as Record<string, unknown>);
+      },
+    );
+  });
+}
