@@ -279,6 +279,7 @@ export async function startAgent(
   const graphRoutes = callGraphRoutes({
     graph: callGraph,
     metrics,
+    onHealth: (proxy, health) => push.book.reportHealth(proxy, health),
     nodes: () => ({
       services: reg.listServices().services.map((s) => s.name),
       gateways: push.book
