@@ -11,6 +11,7 @@
  * costs at most one report a second however often ejections flap (the debounce).
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
+import { repeatEvery, type Repeating } from '../core/repeat.js';
 import type { Logger } from '../core/logger.js';
 import type { ProxyEdgeReport } from '../protocol/mesh/graph.js';
 import type { ClusterHealth } from '../protocol/mesh/proxy-health.js';
@@ -58,8 +59,8 @@ const healthKey = (health: readonly ClusterHealth[]): string =>
 export class EdgeReporter {
   readonly #o: EdgeReporterOptions;
   readonly #log: Logger;
-  #timer: TimerHandle | undefined;
-  #healthTimer: TimerHandle | undefined;
+  #reports: Repeating | undefined;
+  #healthChecks: Repeating | undefined;
   /** healthKey of what the agent was last sent ('' at the start: it holds nothing). */
   #sentHealth = '';
   #inFlight: Promise<void> | undefined;
@@ -79,8 +80,14 @@ export class EdgeReporter {
   }
 
   start(): void {
-    this.#schedule();
-    this.#scheduleHealthCheck();
+    if (this.#closed) return;
+    this.#reports = repeatEvery(this.#o.clock, this.#o.intervalMs, () => this.flush());
+    if (this.#o.health !== undefined)
+      this.#healthChecks = repeatEvery(
+        this.#o.clock,
+        this.#o.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+        () => this.#checkHealth(),
+      );
   }
 
   /** Sends what was counted now (the next interval starts from here); resolves when done. */
@@ -156,33 +163,14 @@ export class EdgeReporter {
   /** Stops reporting (what is counted and not sent is dropped). */
   close(): void {
     this.#closed = true;
-    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
-    if (this.#healthTimer !== undefined) this.#o.clock.clearTimeout(this.#healthTimer);
-    this.#timer = undefined;
-    this.#healthTimer = undefined;
+    this.#reports?.stop();
+    this.#healthChecks?.stop();
   }
 
   /** Sends a report now when the health differs from what the agent was last sent. */
-  #checkHealth(): void {
+  #checkHealth(): Promise<void> | undefined {
     const health = this.#o.health;
-    if (health === undefined || this.#inFlight !== undefined) return;
-    if (healthKey(health()) !== this.#sentHealth) void this.flush();
-  }
-
-  #scheduleHealthCheck(): void {
-    if (this.#closed || this.#o.health === undefined) return;
-    this.#healthTimer = this.#o.clock.setTimeout(() => {
-      this.#checkHealth();
-      this.#scheduleHealthCheck();
-    }, this.#o.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS);
-    this.#healthTimer.unref?.();
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    this.#timer = this.#o.clock.setTimeout(() => {
-      void this.flush().finally(() => this.#schedule());
-    }, this.#o.intervalMs);
-    this.#timer.unref?.();
+    if (health === undefined || this.#inFlight !== undefined) return undefined;
+    return healthKey(health()) === this.#sentHealth ? undefined : this.flush();
   }
 }

@@ -25,7 +25,8 @@ const count = z
   .min(0, 'must be >= 0')
   .max(Number.MAX_SAFE_INTEGER, 'must be a safe integer');
 
-const edgeSchema = z
+/** One edge's counts (a report's, or an agent's share in cluster mode: graph-share.ts). */
+export const edgeSchema = z
   .object({
     source: printable(256, 1),
     destination: printable(256, 1),
