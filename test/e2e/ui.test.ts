@@ -449,6 +449,14 @@ describe('dashboard with ACLs on (--acl-default-policy deny)', () => {
       // The token stays for this tab: a reload reads with it, without asking again.
       await page.reload();
       await page.locator('tr[data-service="billing"]').waitFor({ timeout: WAIT_MS });
+      // A service's page with a token that may not read the mesh: the instances show, the
+      // ejections are said to be hidden, and no token is asked for.
+      await page.goto(`${agent().url}/ui/#/services/billing`);
+      await page.locator('[data-instance="billing-1"]').waitFor({ timeout: WAIT_MS });
+      const hidden = page.getByTestId('no-proxy-health');
+      await hidden.waitFor({ timeout: WAIT_MS });
+      assert.match((await hidden.textContent()) ?? '', /Permission denied.*mesh/);
+      assert.equal(await page.locator('.token-dialog').count(), 0);
       // A write with a read token: refused, and the page says why.
       await page.goto(`${agent().url}/ui/#/kv`);
       await page.getByText('No keys.').waitFor({ timeout: WAIT_MS });
