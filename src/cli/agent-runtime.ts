@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import type { Clock } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Server as HttpsServer } from 'node:https';
@@ -35,6 +35,10 @@ import { createPushServer } from '../control-plane/push/push-server.js';
 import { uiRoutes } from '../ui/serve.js';
 import { CallGraph } from '../control-plane/graph/call-graph.js';
 import { callGraphRoutes } from '../control-plane/graph/graph-routes.js';
+import { GraphShare } from '../control-plane/graph/graph-share.js';
+import { registerGraphShareMetrics } from '../control-plane/graph/call-graph-metrics.js';
+import { DEFAULT_EDGE_REPORT_INTERVAL_MS } from '../proxy/edge-reporter.js';
+import { CALL_GRAPH_SHARE_PREFIX } from '../registry/catalog-view.js';
 import type { DnsAddress } from '../dns/dns-server.js';
 import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -85,6 +89,11 @@ export interface AgentDeps {
   readonly acl?: AclResolver;
   /** The mesh CA's clock (its root retirement timers); default: the system clock. */
   readonly caClock?: Clock;
+  /**
+   * Cluster mode: how often the agent shares its call graph counts (default: the proxies'
+   * report interval, DEFAULT_EDGE_REPORT_INTERVAL_MS); tests shorten it.
+   */
+  readonly graphShareIntervalMs?: number;
 }
 
 /** How the agent reaches etcd: its options' endpoints, TLS files (read now) and user. */
@@ -276,15 +285,36 @@ export async function startAgent(
   });
   // The call graph: the proxies' edge reports, aggregated (issue 21).
   const callGraph = new CallGraph();
+  const localGateways = (): string[] =>
+    push.book
+      .list()
+      .filter((p) => p.kind === 'gateway')
+      .map((p) => p.name);
+  // Cluster mode: the agents share their proxies' counts through the store, so each serves the
+  // whole mesh's graph (graph-share.ts).
+  const graphShare =
+    kind === 'etcd'
+      ? new GraphShare({
+          graph: callGraph,
+          kv: reg.reservedKv,
+          prefix: CALL_GRAPH_SHARE_PREFIX,
+          nodeName: options.nodeName,
+          intervalMs: deps.graphShareIntervalMs ?? DEFAULT_EDGE_REPORT_INTERVAL_MS,
+          gateways: localGateways,
+          count: registerGraphShareMetrics(metrics),
+          clock: systemClock,
+          logger,
+        })
+      : undefined;
+  graphShare?.start();
   const graphRoutes = callGraphRoutes({
     graph: callGraph,
     metrics,
+    onHealth: (proxy, health) => push.book.reportHealth(proxy, health),
     nodes: () => ({
       services: reg.listServices().services.map((s) => s.name),
-      gateways: push.book
-        .list()
-        .filter((p) => p.kind === 'gateway')
-        .map((p) => p.name),
+      gateways: localGateways(),
+      otherGateways: graphShare?.otherGateways() ?? [],
     }),
   });
   // The CA's routes check tokens with the injected resolver (tests), else the agent's ACLs.
@@ -337,6 +367,7 @@ export async function startAgent(
   const beside =
     options.http !== 'off' && httpsTls !== undefined ? addHttpsListener(app, httpsTls) : undefined;
   const stopMesh = async (): Promise<void> => {
+    graphShare?.close();
     await push.close();
     controlPlane.close();
     autoTls?.close();

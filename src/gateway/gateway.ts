@@ -53,6 +53,7 @@ import { buildMeshRoutes } from './mesh-routes.js';
 import { gatewayIdentity } from './mesh-feed.js';
 import { EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
 import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
+import { clusterHealth } from '../proxy/cluster-health.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
 import { GATEWAY_RESTART_KEYS, gatewayServiceAccount, type GatewayOptions } from './options.js';
 
@@ -246,6 +247,7 @@ export async function startGateway(
           proxy: gatewayIdentity(options).id,
           sides: [{ reporter: 'source', counter: edgeCounter }],
           send: (report) => registry.meshReportEdges(report),
+          health: () => clusterHealth(clusters()),
           intervalMs: options.edgeReportIntervalMs,
           clock: deps.clock ?? systemClock,
           logger: log,

@@ -313,6 +313,11 @@ export class Cluster {
     );
   }
 
+  /** `address:port` of the endpoint with this id, or undefined when it is not in the cluster. */
+  addressOf(id: string): string | undefined {
+    return this.#origins.get(id)?.slice('http://'.length);
+  }
+
   /** The transport of an endpoint other than plain HTTP/1 (mTLS), or undefined. */
   transportOf(endpoint: Endpoint): EndpointTransport | undefined {
     return this.#transports?.get(endpoint.id);

@@ -19,6 +19,8 @@ import { MeshView } from './mesh-view.js';
  */
 export const RESERVED_KV_PREFIX = '\u0000';
 export const AGENT_MAINTENANCE_PREFIX = `${RESERVED_KV_PREFIX}agent-maintenance/`;
+/** Each agent's share of the call graph in cluster mode (control-plane/graph/graph-share.ts). */
+export const CALL_GRAPH_SHARE_PREFIX = `${RESERVED_KV_PREFIX}call-graph/`;
 
 /**
  * A node's own checks (Consul node-level checks) are stored as one reserved instance per node,
@@ -360,6 +362,14 @@ export class CatalogView {
   /** A reserved key's entry (RESERVED_KV_PREFIX): for the agent's own parts, never a KV API. */
   reservedKvGet(key: string): KvEntry | undefined {
     return key.startsWith(RESERVED_KV_PREFIX) ? this.#kv.get(key) : undefined;
+  }
+
+  /** Reserved entries whose key starts with `prefix` (itself reserved), in no order. */
+  reservedKvList(prefix: string): KvEntry[] {
+    const out: KvEntry[] = [];
+    if (!prefix.startsWith(RESERVED_KV_PREFIX)) return out;
+    for (const [k, v] of this.#kv) if (k.startsWith(prefix)) out.push(v);
+    return out;
   }
 
   /** KV entries whose key starts with `prefix`, sorted by key. */

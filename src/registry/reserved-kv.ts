@@ -1,6 +1,6 @@
 /**
  * @module ReservedKv: the agent's own keys in the store (RESERVED_KV_PREFIX), for its parts
- * that keep state beside the catalog (the mesh CA). Stored and replicated as KV entries, so every
+ * that keep state beside the catalog (the mesh CA, the call graph's per-agent share). Stored and replicated as KV entries, so every
  * store (memory, sqlite, etcd) keeps them with compare-and-set and events, but hidden from every
  * KV read and refused to every KV write of the APIs (see catalog-view.ts).
  */
@@ -18,17 +18,22 @@ import type { CatalogStore, StoreEvent } from './store/catalog-store.js';
  */
 export interface ReservedKv {
   get(key: string): KvEntry | undefined;
+  /** The entries under `prefix` (a reserved prefix), in no order. */
+  list(prefix: string): KvEntry[];
   /**
    * Puts `value` at `key` if the key's modifyIndex is `cas` (0: only if absent). Resolves
    * `ok: false` when it was not (nothing written). Rejects with STORE_UNAVAILABLE as commits do.
    */
   put(key: string, value: Uint8Array, cas: number): Promise<{ ok: boolean; index: number }>;
-  subscribe(prefix: string, listener: () => void): () => void;
+  /** Deletes `key` if its modifyIndex is `cas`; resolves `ok: false` when it was not. */
+  delete(key: string, cas: number): Promise<{ ok: boolean; index: number }>;
+  /** `listener` is given the keys under `prefix` the batch put or deleted. */
+  subscribe(prefix: string, listener: (keys: readonly string[]) => void): () => void;
 }
 
 interface Subscription {
   readonly prefix: string;
-  readonly listener: () => void;
+  readonly listener: (keys: readonly string[]) => void;
 }
 
 /** The registry's ReservedKv; its `onEvents` MUST see every batch after the view applied it. */
@@ -47,13 +52,24 @@ export class RegistryReservedKv implements ReservedKv {
     return this.#view.reservedKvGet(key);
   }
 
+  list(prefix: string): KvEntry[] {
+    assertReserved(prefix);
+    return this.#view.reservedKvList(prefix);
+  }
+
   async put(key: string, value: Uint8Array, cas: number): Promise<{ ok: boolean; index: number }> {
     assertReserved(key);
     const r = await this.#store.commit([{ op: 'kv-put', key, value, flags: 0, cas }]);
     return { ok: r.ok, index: r.index };
   }
 
-  subscribe(prefix: string, listener: () => void): () => void {
+  async delete(key: string, cas: number): Promise<{ ok: boolean; index: number }> {
+    assertReserved(key);
+    const r = await this.#store.commit([{ op: 'kv-delete', key, cas }]);
+    return { ok: r.ok, index: r.index };
+  }
+
+  subscribe(prefix: string, listener: (keys: readonly string[]) => void): () => void {
     assertReserved(prefix);
     const s = { prefix, listener };
     this.#subscriptions.add(s);
@@ -63,12 +79,12 @@ export class RegistryReservedKv implements ReservedKv {
   onEvents(events: readonly StoreEvent[]): void {
     if (this.#subscriptions.size === 0) return;
     for (const s of [...this.#subscriptions]) {
-      const touched = events.some(
-        (e) =>
-          (e.type === 'kv-put' && e.entry.key.startsWith(s.prefix)) ||
-          (e.type === 'kv-delete' && e.key.startsWith(s.prefix)),
-      );
-      if (touched) s.listener();
+      const keys: string[] = [];
+      for (const e of events) {
+        const key = e.type === 'kv-put' ? e.entry.key : e.type === 'kv-delete' ? e.key : undefined;
+        if (key?.startsWith(s.prefix) === true) keys.push(key);
+      }
+      if (keys.length > 0) s.listener(keys);
     }
   }
 }

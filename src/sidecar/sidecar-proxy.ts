@@ -170,6 +170,8 @@ export interface RunningSidecarProxy {
   applySnapshot(snapshot: MeshSnapshot): void;
   /** The snapshot in force, or undefined before the first. */
   snapshot(): MeshSnapshot | undefined;
+  /** The clusters in force, outbound and inbound (for the health the sidecar reports). */
+  clusters(): Iterable<Cluster>;
   /** The Prometheus text of the data path's metrics (meshwork_sidecar_*). */
   metricsText(): Promise<string>;
   /** Stops accepting inbound and waits (drainTimeoutMs) for inbound requests in flight. */
@@ -686,6 +688,7 @@ export async function startSidecarProxy(
     upstreamUrls,
     applySnapshot,
     snapshot: () => inForce,
+    clusters,
     metricsText: () => metricsRegistry.metrics(),
     stopInbound,
     close,

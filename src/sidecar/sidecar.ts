@@ -27,6 +27,7 @@ import {
 import { listen } from '../proxy/proxy-listener.js';
 import { destinationEdgeObserver, EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
 import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
+import { clusterHealth } from '../proxy/cluster-health.js';
 import type { RequestObserver } from '../proxy/observe.js';
 import { TraceObserver } from '../proxy/tracing/trace-observer.js';
 import { startOtlpTracing, type SpanExporterHandle } from '../telemetry/tracing.js';
@@ -326,6 +327,7 @@ export async function startSidecar(
             { reporter: 'destination', counter: edges.inbound },
           ],
           send: (report) => registry.meshReportEdges(report),
+          health: () => clusterHealth(dataPath.clusters()),
           intervalMs: options.edgeReportIntervalMs,
           clock,
           logger: log,

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { spawnAgent, type AgentProcess } from '../helpers/cli.js';
+import { ejectedHealth } from '../helpers/proxy-health.js';
 import {
   openRawStream,
   paymentsVirtualService,
@@ -265,6 +266,83 @@ describe('dashboard', () => {
     await page.getByText('No proxy is connected.').waitFor({ timeout: WAIT_MS });
   });
 
+  it('shows the panic and the ejected instances a proxy reports, on the service page and its row, live', async () => {
+    for (const i of [0, 1, 2]) {
+      const r = await api(agent(), 'PUT', '/api/v1/instances', {
+        service: 'inventory',
+        id: `inventory-${i}`,
+        address: `10.0.1.${i}`,
+        port: 8080,
+      });
+      assert.equal(r.status, 200);
+    }
+    // A sidecar on the real push stream reports, as its edge reporter does (POST
+    // /api/v1/mesh/edges with its health; test/integration/proxy-health.test.ts has a real
+    // sidecar eject real instances): two of three instances ejected, the cluster in panic.
+    const stream = await openRawStream(agent().url, 'id=orders-ui&kind=sidecar&name=orders');
+    const report = (health: unknown[]) =>
+      api(agent(), 'POST', '/api/v1/mesh/edges', {
+        proxy: 'orders-ui',
+        reporter: 'source',
+        intervalMs: 1_000,
+        edges: [],
+        health,
+      });
+    try {
+      await stream.until(1);
+      await page.goto(`${agent().url}/ui/#/services/inventory`);
+      await page.locator('[data-instance="inventory-2"]').waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.locator('[data-ejected="true"]').count(), 0);
+      assert.equal(await page.locator('[data-panic-proxy]').count(), 0);
+      const health = ejectedHealth('inventory', 3, [
+        { id: 'inventory-1', address: '10.0.1.1:8080' },
+        { id: 'inventory-2', address: '10.0.1.2:8080' },
+      ]);
+      assert.equal(health.panic, true);
+      const posted = await report([health]);
+      assert.equal(posted.status, 204, JSON.stringify(posted.body));
+      // Without a reload: the page's blocking read of the proxies wakes on the report.
+      for (const id of ['inventory-1', 'inventory-2']) {
+        const card = page.locator(`[data-instance="${id}"][data-ejected="true"]`);
+        await card.waitFor({ timeout: WAIT_MS });
+        assert.match(
+          (await card.locator('[data-ejected-by="orders-ui"]').textContent()) ?? '',
+          /^Ejected by sidecar orders \(orders-ui\) from cluster inventory/,
+        );
+      }
+      assert.equal(
+        await page.locator('[data-instance="inventory-0"]').getAttribute('data-ejected'),
+        null,
+      );
+      const panic = page.locator('[data-panic-proxy="orders-ui"]');
+      assert.match(
+        (await panic.textContent()) ?? '',
+        /sidecar orders \(orders-ui\) is in panic mode for cluster inventory: 1 of 3 instances available/,
+      );
+      await screenshot(page, 'service-ejections');
+
+      await page.goto(`${agent().url}/ui/#/proxies`);
+      const row = page.locator('[data-proxy="orders-ui"][data-panic="true"]');
+      await row.waitFor({ timeout: WAIT_MS });
+      assert.equal(await row.locator('[data-panic="inventory"]').textContent(), 'panic');
+      assert.equal(
+        await row.locator('code[data-ejected="inventory-1"]').textContent(),
+        '10.0.1.1:8080 (inventory-1)',
+      );
+      assert.equal(await row.locator('code[data-ejected]').count(), 2);
+      await screenshot(page, 'proxies-health');
+
+      // The ejections end: the proxy says there is nothing to say, and the row clears, live.
+      assert.equal((await report([])).status, 204);
+      await page
+        .locator('[data-proxy="orders-ui"]:not([data-panic])')
+        .waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.locator('code[data-ejected]').count(), 0);
+    } finally {
+      await stream.close();
+    }
+  });
+
   it('says so when the agent has no call graph data', async () => {
     await page.goto(`${agent().url}/ui/#/graph`);
     // No proxy reported calls yet: the page says so (the catalog's services are drawn as nodes).
@@ -371,6 +449,14 @@ describe('dashboard with ACLs on (--acl-default-policy deny)', () => {
       // The token stays for this tab: a reload reads with it, without asking again.
       await page.reload();
       await page.locator('tr[data-service="billing"]').waitFor({ timeout: WAIT_MS });
+      // A service's page with a token that may not read the mesh: the instances show, the
+      // ejections are said to be hidden, and no token is asked for.
+      await page.goto(`${agent().url}/ui/#/services/billing`);
+      await page.locator('[data-instance="billing-1"]').waitFor({ timeout: WAIT_MS });
+      const hidden = page.getByTestId('no-proxy-health');
+      await hidden.waitFor({ timeout: WAIT_MS });
+      assert.match((await hidden.textContent()) ?? '', /Permission denied.*mesh/);
+      assert.equal(await page.locator('.token-dialog').count(), 0);
       // A write with a read token: refused, and the page says why.
       await page.goto(`${agent().url}/ui/#/kv`);
       await page.getByText('No keys.').waitFor({ timeout: WAIT_MS });

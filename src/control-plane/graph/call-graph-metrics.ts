@@ -1,6 +1,20 @@
 /** @module The call graph's Prometheus metrics on the agent (meshwork_call_graph_*). */
 import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client';
 import type { CallGraph } from './call-graph.js';
+import type { GraphShareEvent } from './graph-share.js';
+
+/** Cluster mode: the counter of the share's events, as GraphShareOptions.count takes it. */
+export function registerGraphShareMetrics(
+  registry: PromRegistry,
+): (event: GraphShareEvent) => void {
+  const counter = new Counter({
+    name: 'meshwork_call_graph_share_events_total',
+    help: "Cluster mode: this agent's call graph share written or not (write_failed), and other agents' shares merged, too old to merge (stale) or unreadable (invalid).",
+    labelNames: ['event'],
+    registers: [registry],
+  });
+  return (event) => counter.inc({ event });
+}
 
 /** Registers the gauges (read from `graph` at each scrape) and returns the report counter. */
 export function registerCallGraphMetrics(

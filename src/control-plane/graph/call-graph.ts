@@ -1,5 +1,6 @@
 /**
- * @module CallGraph: the agent's aggregate of its proxies' edge reports (issue 21). Each edge
+ * @module CallGraph: the agent's aggregate of its proxies' edge reports (issue 21), and in
+ * cluster mode of the other agents' (`merge`, fed by graph-share.ts). Each edge
  * (source -> destination) keeps its counts in two rings of time buckets: 10 s buckets over the
  * last 10 minutes and 60 s buckets over the last hour; a report's counts land in the buckets of
  * the time it arrived. `graph(windowSeconds)` sums the buckets that overlap the window into
@@ -130,6 +131,11 @@ const round = (x: number, digits: number): number => {
 export interface GraphNodesSource {
   readonly services: Iterable<string>;
   readonly gateways: Iterable<string>;
+  /**
+   * Gateways of other agents (cluster mode): they mark a node the graph has as a gateway, and
+   * add none (a gateway gone from another agent is not known to be gone here).
+   */
+  readonly otherGateways?: Iterable<string>;
 }
 
 export class CallGraph {
@@ -141,6 +147,7 @@ export class CallGraph {
   readonly #proxies = new Map<string, number>();
   #sweptMs = 0;
   #droppedEdges = 0;
+  #recorded: ((edges: readonly EdgeCounts[]) => void) | undefined;
 
   constructor(options: CallGraphOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -173,7 +180,31 @@ export class CallGraph {
     if (!this.#proxies.has(report.proxy) && this.#proxies.size >= this.#maxProxies)
       throw errors.meshEdgeReportersFull(this.#maxProxies);
     this.#proxies.set(report.proxy, now);
-    for (const e of report.edges) {
+    this.#add(now, report.edges);
+    this.#recorded?.(report.edges);
+  }
+
+  /**
+   * Calls `listener` with the edges of every report `record` took (not those `merge` took): what
+   * this agent's own proxies counted, for the cluster share (graph-share.ts). One listener.
+   */
+  onRecorded(listener: (edges: readonly EdgeCounts[]) => void): void {
+    this.#recorded = listener;
+  }
+
+  /**
+   * Adds counts another agent's proxies made (cluster mode: graph-share.ts), as `record` adds a
+   * report's, at the time they arrive; they count no reporting proxy here and are not passed
+   * to the `onRecorded` listener (an agent shares only its own proxies' counts).
+   */
+  merge(edges: readonly EdgeCounts[]): void {
+    const now = this.#clock.now();
+    this.#sweep(now);
+    this.#add(now, edges);
+  }
+
+  #add(now: number, edges: readonly EdgeCounts[]): void {
+    for (const e of edges) {
       if (e.requests === 0) continue;
       const key = `${e.source}\n${e.destination}`;
       let entry = this.#edges.get(key);
@@ -266,6 +297,7 @@ function nodesOf(edges: readonly MeshGraphEdge[], from: GraphNodesSource): MeshG
   }
   // A gateway's name is its node's, whatever else named it.
   for (const g of from.gateways) kinds.set(g, 'gateway');
+  for (const g of from.otherGateways ?? []) if (kinds.has(g)) kinds.set(g, 'gateway');
   return [...kinds]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([id, kind]) => ({ id, kind }));

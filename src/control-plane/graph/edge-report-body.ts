@@ -1,10 +1,12 @@
 /**
  * @module The body of `POST /api/v1/mesh/edges`: one proxy's ProxyEdgeReport, checked whole
  * (counts are whole numbers >= 0, errors at most requests, the latency buckets add up to the
- * requests) so that the graph never adds up nonsense.
+ * requests) so that the graph never adds up nonsense; and its cluster health, if any (bounded:
+ * MAX_HEALTH_CLUSTERS clusters, MAX_EJECTED_LISTED instances each, counts consistent).
  */
 import { z } from 'zod';
 import { EDGE_LATENCY_BUCKETS_MS, type ProxyEdgeReport } from '../../protocol/mesh/graph.js';
+import { MAX_EJECTED_LISTED, MAX_HEALTH_CLUSTERS } from '../../protocol/mesh/proxy-health.js';
 import { printable } from '../../protocol/registration.js';
 import { parseOrThrow } from '../../protocol/validation.js';
 import { parseJsonBody } from '../json-body.js';
@@ -23,7 +25,8 @@ const count = z
   .min(0, 'must be >= 0')
   .max(Number.MAX_SAFE_INTEGER, 'must be a safe integer');
 
-const edgeSchema = z
+/** One edge's counts (a report's, or an agent's share in cluster mode: graph-share.ts). */
+export const edgeSchema = z
   .object({
     source: printable(256, 1),
     destination: printable(256, 1),
@@ -47,6 +50,30 @@ const edgeSchema = z
       });
   });
 
+const clusterHealthSchema = z
+  .object({
+    cluster: printable(512, 1),
+    service: printable(256, 1),
+    endpoints: count,
+    available: count,
+    panic: z.boolean(),
+    ejected: z
+      .array(z.object({ id: printable(256, 1), address: printable(300) }).strict())
+      .max(MAX_EJECTED_LISTED, `at most ${MAX_EJECTED_LISTED} instances`),
+    ejectedCount: count,
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.available > c.endpoints)
+      ctx.addIssue({ code: 'custom', path: ['available'], message: 'must not exceed endpoints' });
+    if (c.ejectedCount < c.ejected.length || c.ejectedCount > c.endpoints)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ejectedCount'],
+        message: 'must be from the instances listed in ejected to endpoints',
+      });
+  });
+
 const reportSchema = z
   .object({
     proxy: printable(256, 1),
@@ -57,6 +84,10 @@ const reportSchema = z
       .min(1, 'must be >= 1')
       .max(MAX_REPORT_INTERVAL_MS, `must be at most ${MAX_REPORT_INTERVAL_MS}`),
     edges: z.array(edgeSchema).max(MAX_REPORT_EDGES, `at most ${MAX_REPORT_EDGES} edges`),
+    health: z
+      .array(clusterHealthSchema)
+      .max(MAX_HEALTH_CLUSTERS, `at most ${MAX_HEALTH_CLUSTERS} clusters`)
+      .optional(),
   })
   .strict();
 

@@ -1,12 +1,16 @@
 /**
- * @module The call graph's routes on the agent's HTTP server: proxies post their edge counts to
- * `POST /api/v1/mesh/edges` (204), and `GET /api/v1/mesh/graph?window=<seconds>` answers the
+ * @module The call graph's routes on the agent's HTTP server: proxies post their edge counts
+ * (and their cluster health, handed to `onHealth`) to `POST /api/v1/mesh/edges` (204), and `GET /api/v1/mesh/graph?window=<seconds>` answers the
  * MeshGraph this agent aggregated from its proxies' reports.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, errors, isMeshError } from '../../core/errors.js';
-import { MESH_EDGES_PATH, MESH_GRAPH_PATH } from '../../protocol/mesh/graph.js';
+import {
+  MESH_EDGES_PATH,
+  MESH_GRAPH_PATH,
+  type ProxyEdgeReport,
+} from '../../protocol/mesh/graph.js';
 import {
   CallGraph,
   DEFAULT_GRAPH_WINDOW_SECONDS,
@@ -23,6 +27,8 @@ export interface CallGraphRoutesOptions {
   readonly nodes: () => GraphNodesSource;
   /** The agent's metrics registry (meshwork_call_graph_*). */
   readonly metrics: PromRegistry;
+  /** Told the cluster health a report carries (the push server's book keeps it per proxy). */
+  readonly onHealth?: (proxy: string, health: NonNullable<ProxyEdgeReport['health']>) => void;
 }
 
 /** The `?window=` of a graph request, seconds, or a validation error naming `window`. */
@@ -45,7 +51,10 @@ export function callGraphRoutes(options: CallGraphRoutesOptions): (app: FastifyI
     app.post(MESH_EDGES_PATH, async (req, reply) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       try {
-        options.graph.record(parseEdgeReport(body, req.headers['content-type']));
+        const report = parseEdgeReport(body, req.headers['content-type']);
+        // A report with the health alone (the proxy saw no calls) is no reporting proxy's.
+        if (report.edges.length > 0 || report.health === undefined) options.graph.record(report);
+        if (report.health !== undefined) options.onHealth?.(report.proxy, report.health);
       } catch (err) {
         reports.inc({
           result: isMeshError(err, ERROR_CODES.MESH_EDGE_REPORTERS_FULL) ? 'refused' : 'invalid',

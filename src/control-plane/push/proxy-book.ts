@@ -1,6 +1,7 @@
 /**
  * @module ProxyBook: per connected proxy, what was sent and what it answered (the state behind
- * `meshwork proxy-status`).
+ * `meshwork proxy-status`), and the cluster health it last reported (ejections, panic mode),
+ * kept as long as the proxy's stream is here.
  */
 import type { Clock } from '../../core/clock.js';
 import { errors } from '../../core/errors.js';
@@ -10,6 +11,7 @@ import type {
   ProxySyncState,
   PushAck,
 } from '../../protocol/mesh/snapshot.js';
+import type { ClusterHealth } from '../../protocol/mesh/proxy-health.js';
 import type { PushMetrics } from './push-metrics.js';
 
 /** What a connection is to the book: something it can end when the same id connects again. */
@@ -26,6 +28,16 @@ interface Entry {
   sentAtMs: number | undefined;
   acked: string | undefined;
   nack: { readonly version: string; readonly error: string } | undefined;
+  health: ProxyHealth | undefined;
+}
+
+/** What a proxy last reported of its clusters' health (never an empty list). */
+interface ProxyHealth {
+  readonly clusters: readonly ClusterHealth[];
+  /** The list as JSON: a report that repeats it changes nothing. */
+  readonly key: string;
+  /** When it was first reported (ms since the epoch). */
+  readonly since: number;
 }
 
 /** The sync state of one proxy: SYNCED when `sent` is ACKed, NACKED when refused, else STALE. */
@@ -100,6 +112,8 @@ export class ProxyBook {
       sentAtMs: undefined,
       acked: heldVersion,
       nack: undefined,
+      // A proxy that reconnects keeps what it reported (it sends it again only within an interval).
+      health: old?.health,
     });
     this.#metrics.connected.inc({ kind: proxy.kind });
     this.#changed();
@@ -141,6 +155,21 @@ export class ProxyBook {
     this.#changed();
   }
 
+  /**
+   * Records the cluster health `id` reported (its clusters with ejections or in panic; []: none
+   * any more). Answers false, keeping nothing, when `id` has no stream here: the health of a
+   * proxy is shown by the agent it streams from.
+   */
+  reportHealth(id: string, clusters: readonly ClusterHealth[]): boolean {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return false;
+    const key = clusters.length === 0 ? '' : JSON.stringify(clusters);
+    if (key === (entry.health?.key ?? '')) return true;
+    entry.health = key === '' ? undefined : { clusters, key, since: this.#clock.now() };
+    this.#changed();
+    return true;
+  }
+
   /** The connected proxies, by id. */
   list(): ProxyStatus[] {
     const out: ProxyStatus[] = [];
@@ -156,6 +185,9 @@ export class ProxyBook {
         ...(state === 'NACKED' && e.nack !== undefined
           ? { error: e.nack.error, nackedVersion: e.nack.version }
           : {}),
+        ...(e.health === undefined
+          ? {}
+          : { health: e.health.clusters, healthSince: e.health.since }),
       });
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -4,6 +4,8 @@
  * aggregates from those reports for the API, the dashboard and `meshwork top`.
  */
 
+import type { ClusterHealth } from './proxy-health.js';
+
 /** A proxy posts its report here (POST, JSON ProxyEdgeReport); answered 204. */
 export const MESH_EDGES_PATH = '/api/v1/mesh/edges';
 /** The aggregated graph (GET, JSON MeshGraph); `?window=<seconds>` (default 60, 10 to 3600). */
@@ -39,6 +41,11 @@ export interface ProxyEdgeReport {
   readonly reporter: 'source' | 'destination';
   readonly intervalMs: number;
   readonly edges: readonly EdgeCounts[];
+  /**
+   * The proxy's clusters with ejected instances or in panic mode, now (proxy-health.ts): it
+   * replaces what the agent kept for the proxy ([]: nothing to say any more). Absent: unchanged.
+   */
+  readonly health?: readonly ClusterHealth[];
 }
 
 export interface MeshGraphNode {

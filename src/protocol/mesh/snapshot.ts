@@ -6,6 +6,7 @@
  */
 import type { InstanceStatus } from '../../core/types.js';
 import type { MtlsMode, AuthorizationPolicySpec } from './specs.js';
+import type { ClusterHealth } from './proxy-health.js';
 
 export type ProxyKind = 'gateway' | 'sidecar';
 
@@ -231,6 +232,13 @@ export interface ProxyStatus extends ProxyIdentity {
   /** The reason of the last NACK (with state NACKED). */
   readonly error?: string;
   readonly nackedVersion?: string;
+  /**
+   * The clusters where the proxy ejected instances or is in panic mode, as it last reported
+   * them (absent: it reported none, or nothing to say).
+   */
+  readonly health?: readonly ClusterHealth[];
+  /** When the proxy first reported the health it has now (ms since the epoch). */
+  readonly healthSince?: number;
 }
 
 /** The answer of `GET /api/v1/mesh/proxies`. */

@@ -34,7 +34,7 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
 export async function call<T>(
   method: 'GET' | 'PUT' | 'POST' | 'DELETE',
   path: string,
-  init: { body?: string; signal?: AbortSignal; contentType?: string } = {},
+  init: { body?: string; signal?: AbortSignal; contentType?: string; quiet?: boolean } = {},
 ): Promise<ApiAnswer<T>> {
   const res = await fetch(path, {
     method,
@@ -43,7 +43,7 @@ export async function call<T>(
     ...(init.signal === undefined ? {} : { signal: init.signal }),
   });
   const text = await res.text();
-  if (!res.ok) throw refusal(method, res, text);
+  if (!res.ok) throw refusal(init.quiet === true ? 'QUIET' : method, res, text);
   const index = res.headers.get('x-meshwork-index');
   return {
     body: (text === '' ? undefined : JSON.parse(text)) as T,
@@ -51,7 +51,10 @@ export async function call<T>(
   };
 }
 
-/** The ApiError of a non-2xx answer; a refused read (403) opens the token dialog. */
+/**
+ * The ApiError of a non-2xx answer; a refused read (403) opens the token dialog, unless the read
+ * was `quiet` (an extra a page can do without: method QUIET).
+ */
 function refusal(method: string, res: Response, text: string): ApiError {
   let code = `HTTP_${res.status}`;
   let message = text || res.statusText;
@@ -97,6 +100,7 @@ export function watchBlocking<T>(
   onAnswer: (body: T) => void,
   onError: (err: unknown) => void,
   wait = '5m',
+  quiet = false,
 ): void {
   const sep = path.includes('?') ? '&' : '?';
   void (async () => {
@@ -105,7 +109,7 @@ export function watchBlocking<T>(
     while (!signal.aborted) {
       try {
         const url = index === undefined ? path : `${path}${sep}index=${index}&wait=${wait}`;
-        const r = await call<T>('GET', url, { signal });
+        const r = await call<T>('GET', url, { signal, quiet });
         backoffMs = 1000;
         // An index that did not move means the wait ran out: nothing changed.
         if (r.index === undefined || index === undefined || r.index > index) onAnswer(r.body);
@@ -125,11 +129,13 @@ export function watchBlocking<T>(
 
 /**
  * The live answer of `path` ({@link watchBlocking} while the component is mounted): undefined
- * until the first answer; `error` holds the last failure until the next answer.
+ * until the first answer; `error` holds the last failure until the next answer. `quiet`: a
+ * refusal does not ask for a token (a read the page can do without).
  */
 export function useBlocking<T>(
   path: string,
   wait?: string,
+  quiet = false,
 ): { data: T | undefined; error: string | undefined } {
   const [state, setState] = useState<{ data: T | undefined; error: string | undefined }>({
     data: undefined,
@@ -143,8 +149,9 @@ export function useBlocking<T>(
       (data) => setState({ data, error: undefined }),
       (err) => setState((s) => ({ ...s, error: messageOf(err) })),
       wait,
+      quiet,
     );
     return () => ac.abort();
-  }, [path, wait]);
+  }, [path, wait, quiet]);
   return state;
 }

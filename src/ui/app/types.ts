@@ -5,6 +5,7 @@
 export type { InstanceStatus } from '../../core/types.js';
 export type { InstanceDto as WireInstance, WatchEvent } from '../../protocol/api-types.js';
 export type { ProxyStatus, ProxyStatusList } from '../../protocol/mesh/snapshot.js';
+export type { ClusterHealth } from '../../protocol/mesh/proxy-health.js';
 export type { MeshGraph } from '../../protocol/mesh/graph.js';
 export type { StoredMeshResource } from '../../protocol/mesh/resource.js';
 

@@ -1,9 +1,11 @@
 /**
- * @module Each proxy's sync status (SYNCED / STALE / NACKED with the proxy's error), live: a
- * blocking read of `GET /api/v1/mesh/proxies` (it wakes when a proxy connects, is sent a
- * snapshot, ACKs or NACKs).
+ * @module Each proxy's sync status (SYNCED / STALE / NACKED with the proxy's error) and the
+ * health of its clusters (panic mode, ejected instances), live: a blocking read of
+ * `GET /api/v1/mesh/proxies` (it wakes when a proxy connects, is sent a snapshot, ACKs or NACKs,
+ * or reports a change of its clusters' health).
  */
 import { useBlocking } from '../api.js';
+import { ProxyHealthCell } from '../health.js';
 import { Notice, StatusBadge } from '../parts.js';
 import type { ProxyStatusList } from '../types.js';
 
@@ -42,11 +44,16 @@ export function ProxiesPage() {
                   <th>Sent</th>
                   <th>Runs (ACKed)</th>
                   <th>Error</th>
+                  <th>Clusters (panic, ejected)</th>
                 </tr>
               </thead>
               <tbody>
                 {list.proxies.map((p) => (
-                  <tr data-proxy={p.id} data-state={p.state}>
+                  <tr
+                    data-proxy={p.id}
+                    data-state={p.state}
+                    data-panic={p.health?.some((c) => c.panic) === true ? 'true' : undefined}
+                  >
                     <td>{p.id}</td>
                     <td>{p.kind}</td>
                     <td>
@@ -63,6 +70,9 @@ export function ProxiesPage() {
                       <code>{short(p.acked)}</code>
                     </td>
                     <td class="error">{p.error ?? ''}</td>
+                    <td class="health">
+                      <ProxyHealthCell health={p.health} />
+                    </td>
                   </tr>
                 ))}
               </tbody>

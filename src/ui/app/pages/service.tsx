@@ -1,12 +1,16 @@
 /**
  * @module One service's instances: status, checks with their outputs, tags and metadata, and
- * maintenance on/off (`PUT /api/v1/instances/{id}/maintenance`), live from the catalog stream.
+ * maintenance on/off (`PUT /api/v1/instances/{id}/maintenance`), live from the catalog stream;
+ * and which proxies ejected which instance or are in panic mode for the service, live from a
+ * blocking read of `GET /api/v1/mesh/proxies` (quiet: a token that may not read the mesh still
+ * sees the instances).
  */
 import { useState } from 'preact/hooks';
-import { call, messageOf } from '../api.js';
+import { call, messageOf, useBlocking } from '../api.js';
+import { ejectionsOf, panicsOf, proxyLabel, type ProxyClusterHealth } from '../health.js';
 import type { CatalogState } from '../catalog.js';
 import { Notice, StatusBadge, TextInput } from '../parts.js';
-import type { WireInstance } from '../types.js';
+import type { ProxyStatusList, WireInstance } from '../types.js';
 
 function MaintenanceToggle({ instance }: { instance: WireInstance }) {
   const [reason, setReason] = useState('');
@@ -45,13 +49,20 @@ function MaintenanceToggle({ instance }: { instance: WireInstance }) {
   );
 }
 
-function InstanceCard({ instance: i }: { instance: WireInstance }) {
+function InstanceCard({
+  instance: i,
+  ejectedBy,
+}: {
+  instance: WireInstance;
+  ejectedBy: readonly ProxyClusterHealth[];
+}) {
   const meta = Object.entries(i.meta);
   return (
     <article
       class={`instance status-border-${i.status}`}
       data-instance={i.id}
       data-status={i.status}
+      data-ejected={ejectedBy.length > 0 ? 'true' : undefined}
     >
       <div class="instance-head">
         <StatusBadge status={i.status} />
@@ -60,7 +71,14 @@ function InstanceCard({ instance: i }: { instance: WireInstance }) {
           {i.address}:{i.port}
         </span>
         {i.statusReason !== '' && <span class="muted">({i.statusReason})</span>}
+        {ejectedBy.length > 0 && <span class="badge status-ejected">ejected</span>}
       </div>
+      {ejectedBy.map(({ proxy, health }) => (
+        <p class="ejected-by" data-ejected-by={proxy.id}>
+          Ejected by {proxyLabel(proxy)} from cluster {health.cluster} (outlier detection: it sends
+          no traffic there until the ejection ends)
+        </p>
+      ))}
       <div class="kv-grid">
         <span>source</span>
         <span>
@@ -115,6 +133,14 @@ function InstanceCard({ instance: i }: { instance: WireInstance }) {
 }
 
 export function ServicePage({ catalog, name }: { catalog: CatalogState; name: string }) {
+  const { data: proxyList, error: proxiesError } = useBlocking<ProxyStatusList>(
+    '/api/v1/mesh/proxies',
+    '30s',
+    true,
+  );
+  const proxies = proxyList?.proxies ?? [];
+  const ejections = ejectionsOf(proxies, name);
+  const panics = panicsOf(proxies, name);
   if (catalog.instances === undefined)
     return <Notice error={catalog.error}>Loading the catalog…</Notice>;
   const instances = [...catalog.instances.values()]
@@ -128,10 +154,24 @@ export function ServicePage({ catalog, name }: { catalog: CatalogState; name: st
         </h1>
       </div>
       <Notice error={catalog.error} />
+      {proxiesError !== undefined && (
+        <p class="muted" data-testid="no-proxy-health">
+          Ejections and panic mode not shown: {proxiesError}
+        </p>
+      )}
+      {panics.map(({ proxy, health }) => (
+        <p class="panic" data-panic-proxy={proxy.id}>
+          <span class="badge status-panic">panic</span> {proxyLabel(proxy)} is in panic mode for
+          cluster {health.cluster}: {health.available} of {health.endpoints} instances available, so
+          it spreads traffic over all of them
+        </p>
+      ))}
       {instances.length === 0 ? (
         <p class="empty">No instances of {name}.</p>
       ) : (
-        instances.map((i) => <InstanceCard key={i.id} instance={i} />)
+        instances.map((i) => (
+          <InstanceCard key={i.id} instance={i} ejectedBy={ejections.get(i.id) ?? []} />
+        ))
       )}
     </section>
   );

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { bodyTexts, refusalOrValue } from '../../../helpers/body-refusal.js';
+import { ejectedHealth } from '../../../helpers/proxy-health.js';
 import { ERROR_CODES, isMeshError } from '../../../../src/core/errors.js';
 import {
   MAX_REPORT_EDGES,
@@ -17,6 +18,11 @@ import {
   type ProxyEdgeReport,
 } from '../../../../src/protocol/mesh/graph.js';
 import { hasControlChars } from '../../../../src/protocol/validation.js';
+import {
+  MAX_EJECTED_LISTED,
+  MAX_HEALTH_CLUSTERS,
+  type ClusterHealth,
+} from '../../../../src/protocol/mesh/proxy-health.js';
 
 const SEED = 21;
 const BUCKETS = EDGE_LATENCY_BUCKETS_MS.length + 1;
@@ -32,12 +38,40 @@ const edge = fc
       .map((errors) => ({ source, destination, requests, errors, latencyBuckets }));
   });
 
-const report: fc.Arbitrary<ProxyEdgeReport> = fc.record({
-  proxy: name,
-  reporter: fc.constantFrom('source' as const, 'destination' as const),
-  intervalMs: fc.integer({ min: 1, max: 3_600_000 }),
-  edges: fc.array(edge, { maxLength: 20 }),
-});
+/** A valid cluster health: available and ejectedCount within endpoints, the listed within the count. */
+const clusterHealth: fc.Arbitrary<ClusterHealth> = fc
+  .tuple(
+    name,
+    name,
+    fc.nat(1000),
+    fc.boolean(),
+    fc.array(fc.record({ id: name, address: fc.constantFrom('', '10.0.0.1:80', '[::1]:8080') }), {
+      maxLength: 5,
+    }),
+  )
+  .chain(([cluster, service, extra, panic, ejected]) => {
+    const endpoints = ejected.length + extra;
+    return fc.record({
+      cluster: fc.constant(cluster),
+      service: fc.constant(service),
+      endpoints: fc.constant(endpoints),
+      available: fc.nat(endpoints),
+      panic: fc.constant(panic),
+      ejected: fc.constant(ejected),
+      ejectedCount: fc.integer({ min: ejected.length, max: endpoints }),
+    });
+  });
+
+const report: fc.Arbitrary<ProxyEdgeReport> = fc.record(
+  {
+    proxy: name,
+    reporter: fc.constantFrom('source' as const, 'destination' as const),
+    intervalMs: fc.integer({ min: 1, max: 3_600_000 }),
+    edges: fc.array(edge, { maxLength: 20 }),
+    health: fc.array(clusterHealth, { maxLength: 4 }),
+  },
+  { requiredKeys: ['proxy', 'reporter', 'intervalMs', 'edges'] },
+);
 
 describe('parseEdgeReport', () => {
   it('round-trips every valid report', () => {
@@ -70,6 +104,30 @@ describe('parseEdgeReport', () => {
       },
       { requiredKeys: [] },
     );
+    const looseHealth = fc.record(
+      {
+        cluster: fc.oneof(name, fc.string(), fc.integer()),
+        service: fc.oneof(name, fc.string()),
+        endpoints: count,
+        available: count,
+        panic: fc.oneof(fc.boolean(), fc.string()),
+        ejected: fc.oneof(
+          fc.array(
+            fc.record(
+              { id: fc.oneof(name, fc.string()), address: fc.string() },
+              {
+                requiredKeys: [],
+              },
+            ),
+            { maxLength: 3 },
+          ),
+          fc.anything(),
+        ),
+        ejectedCount: count,
+        extra: fc.anything(),
+      },
+      { requiredKeys: [] },
+    );
     fc.assert(
       fc.property(
         bodyTexts(
@@ -79,6 +137,7 @@ describe('parseEdgeReport', () => {
               reporter: fc.oneof(fc.constantFrom('source', 'destination'), fc.string()),
               intervalMs: fc.oneof(fc.integer({ min: -10, max: 4_000_000 }), fc.double()),
               edges: fc.oneof(fc.array(looseEdge, { maxLength: 4 }), fc.anything()),
+              health: fc.oneof(fc.array(looseHealth, { maxLength: 3 }), fc.anything()),
               extra: fc.anything(),
             },
             { requiredKeys: ['proxy', 'reporter', 'intervalMs', 'edges'] },
@@ -96,6 +155,10 @@ describe('parseEdgeReport', () => {
               e.requests,
             );
           }
+          for (const c of r.health ?? []) {
+            assert.ok(c.available <= c.endpoints && typeof c.panic === 'boolean');
+            assert.ok(c.ejected.length <= c.ejectedCount && c.ejectedCount <= c.endpoints);
+          }
         },
       ),
       { seed: SEED, numRuns: 2000 },
@@ -110,6 +173,7 @@ describe('parseEdgeReport', () => {
       errors: 0,
       latencyBuckets: [2, ...new Array<number>(BUCKETS - 1).fill(0)],
     };
+    const health = ejectedHealth('payments', 3, [{ id: 'payments-1', address: '10.0.0.1:80' }]);
     const cases: [unknown, string, RegExp][] = [
       [{ proxy: 'p', reporter: 'x', intervalMs: 1, edges: [] }, 'reporter', /./],
       [{ proxy: 'p', reporter: 'source', intervalMs: 0, edges: [] }, 'intervalMs', />= 1/],
@@ -147,6 +211,52 @@ describe('parseEdgeReport', () => {
         },
         'edges',
         /at most 1024/,
+      ],
+      [
+        {
+          proxy: 'p',
+          reporter: 'source',
+          intervalMs: 1,
+          edges: [],
+          health: [{ ...health, available: 4 }],
+        },
+        'health[0].available',
+        /must not exceed endpoints/,
+      ],
+      [
+        {
+          proxy: 'p',
+          reporter: 'source',
+          intervalMs: 1,
+          edges: [],
+          health: [{ ...health, ejectedCount: 0 }],
+        },
+        'health[0].ejectedCount',
+        /from the instances listed/,
+      ],
+      [
+        {
+          proxy: 'p',
+          reporter: 'source',
+          intervalMs: 1,
+          edges: [],
+          health: [
+            { ...health, ejected: new Array(MAX_EJECTED_LISTED + 1).fill(health.ejected[0]) },
+          ],
+        },
+        'health[0].ejected',
+        /at most 64/,
+      ],
+      [
+        {
+          proxy: 'p',
+          reporter: 'source',
+          intervalMs: 1,
+          edges: [],
+          health: new Array(MAX_HEALTH_CLUSTERS + 1).fill(health),
+        },
+        'health',
+        /at most 256/,
       ],
     ];
     for (const [body, field, reason] of cases) {

@@ -5,6 +5,7 @@ import { Registry as PromRegistry } from 'prom-client';
 import { ProxyBook, syncState } from '../../../../src/control-plane/push/proxy-book.js';
 import { PushMetrics } from '../../../../src/control-plane/push/push-metrics.js';
 import { FakeClock } from '../../../../src/testing/fake-clock.js';
+import { ejectedHealth } from '../../../helpers/proxy-health.js';
 
 const proxy = { id: 'p', kind: 'sidecar', name: 'orders', namespace: 'default' } as const;
 
@@ -111,5 +112,36 @@ describe('ProxyBook', () => {
     b.endAll();
     await gone;
     assert.deepEqual(woken, ['connect', 'sent', 'nack', 'timeout', 'disconnect']);
+  });
+
+  it('keeps the health a connected proxy reports, waking readers only on a change, and forgets it with the proxy', () => {
+    const { book: b, clock } = book();
+    const health = [ejectedHealth('payments', 3, [{ id: 'payments-1', address: '10.0.0.1:80' }])];
+    assert.equal(b.reportHealth('p', health), false, 'no stream here: not kept');
+    const first = { end: () => undefined };
+    b.connect(proxy, first, undefined);
+    clock.advance(1_000);
+    let r = b.revision;
+    assert.equal(b.reportHealth('p', health), true);
+    assert.ok(b.revision > r);
+    assert.deepEqual(b.list()[0]?.health, health);
+    const since = b.list()[0]?.healthSince;
+    assert.equal(since, clock.now());
+    // The same health again (the periodic refresh): nothing changes, nobody wakes.
+    r = b.revision;
+    clock.advance(10_000);
+    b.reportHealth('p', JSON.parse(JSON.stringify(health)));
+    assert.equal(b.revision, r);
+    assert.equal(b.list()[0]?.healthSince, since);
+    // A reconnect keeps it; [] clears it.
+    b.connect(proxy, { end: () => undefined }, undefined);
+    assert.deepEqual(b.list()[0]?.health, health);
+    b.reportHealth('p', []);
+    assert.equal(b.list()[0]?.health, undefined);
+    assert.equal(b.list()[0]?.healthSince, undefined);
+    b.reportHealth('p', health);
+    b.endAll();
+    b.connect(proxy, first, undefined);
+    assert.equal(b.list()[0]?.health, undefined, 'gone with the proxy');
   });
 });

@@ -26,11 +26,13 @@ class SharedKv {
   readonly entries = new Map<string, KvEntry>();
   readonly writes: string[] = [];
   #index = 1;
-  readonly #listeners = new Set<{ prefix: string; listener: () => void }>();
+  readonly #listeners = new Set<{ prefix: string; listener: (keys: readonly string[]) => void }>();
 
   view(): ReservedKv {
     return {
       get: (key) => this.entries.get(key),
+      list: (prefix) => [...this.entries.values()].filter((e) => e.key.startsWith(prefix)),
+      delete: () => Promise.reject(new Error('the CA deletes nothing')),
       put: async (key, value, cas) => {
         await Promise.resolve();
         const prev = this.entries.get(key);
@@ -45,7 +47,7 @@ class SharedKv {
         });
         this.writes.push(key);
         setImmediate(() => {
-          for (const l of [...this.#listeners]) if (key.startsWith(l.prefix)) l.listener();
+          for (const l of [...this.#listeners]) if (key.startsWith(l.prefix)) l.listener([key]);
         });
         return { ok: true, index };
       },
