@@ -11,6 +11,12 @@ import { kvEntryBytes, type CatalogView } from './catalog-view.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
 
+/** A KV put's lock change (see the `kv-put` store op): the holder after it and the lock index. */
+export interface KvLock {
+  readonly session: string | undefined;
+  readonly lockIndex: number;
+}
+
 /** What a {@link RegistryKv} reads, writes through and enforces. */
 export interface RegistryKvOptions {
   readonly view: CatalogView;
@@ -64,7 +70,7 @@ export class RegistryKv {
   async kvPut(
     key: string,
     value: Uint8Array,
-    options: { flags?: number; cas?: number } = {},
+    options: { flags?: number; cas?: number; lock?: KvLock } = {},
   ): Promise<{ ok: boolean; index: number }> {
     assertUserKey(key);
     if (value.byteLength > LIMITS.maxKvValueBytes)
@@ -92,6 +98,7 @@ export class RegistryKv {
       value,
       flags: options.flags ?? 0,
       ...(options.cas === undefined ? {} : { cas: options.cas }),
+      ...(options.lock === undefined ? {} : { lock: options.lock }),
     };
     // A put in flight counts until its event lands in the view, so concurrent puts cannot
     // overshoot the quota together (nor count twice once the view has them).

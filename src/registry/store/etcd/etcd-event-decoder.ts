@@ -132,6 +132,7 @@ export class EtcdEventDecoder {
       checkStates: checkStates.filter((s) => instances.has(s.instanceId)),
       kv,
       meshResources,
+      sessions: [],
     };
   }
 
