@@ -85,6 +85,11 @@ export interface AgentDeps {
   readonly acl?: AclResolver;
   /** The mesh CA's clock (its root retirement timers); default: the system clock. */
   readonly caClock?: Clock;
+  /**
+   * The registry's clock (check deadlines, session TTLs, lock delays, blocking-query waits);
+   * default: the system clock. Tests drive it instead of sleeping.
+   */
+  readonly registryClock?: Clock;
 }
 
 /** How the agent reaches etcd: its options' endpoints, TLS files (read now) and user. */
@@ -177,6 +182,7 @@ export async function startAgent(
       kvQuotaBytes: options.kv.quotaBytes,
     },
     ownership: cluster.ownership,
+    ...(deps.registryClock === undefined ? {} : { clock: deps.registryClock }),
   });
   holder.registry = reg;
   // Tokens and policies live beside the catalog, in a store of their own (acl-store.ts).

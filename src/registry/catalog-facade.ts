@@ -23,6 +23,8 @@ import type { ParsedRegistration } from '../protocol/registration.js';
 import type { MeshCatalogReader, MeshCatalogWriter } from './mesh-catalog.js';
 import type { StoredSession } from './store/catalog-store.js';
 
+export type { StoredSession };
+
 /**
  * What a blocking query waits on: one service (`svc:<name>`), the whole catalog (`catalog`), the
  * KV space (`kv`), the mesh resources (`mesh`, whose index is `meshIndex`) or the sessions
@@ -250,7 +252,10 @@ export interface SessionCatalog {
   session(id: string): StoredSession | undefined;
   /** Every session, by id. */
   sessions(): StoredSession[];
-  /** Creates a session (its id is a new UUID). The caller validated node and checks. */
+  /**
+   * Creates a session (its id is a new UUID). The caller validated node and checks; a node
+   * check's `instanceId` is filled in (the node's reserved check instance).
+   */
   createSession(input: SessionInput): Promise<{ session: StoredSession; index: number }>;
   /** Ends a session, releasing or deleting its keys (unknown ids: nothing happens). */
   destroySession(id: string): Promise<{ index: number }>;

@@ -7,7 +7,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Session, SessionInput } from '../core/types.js';
-import type { CatalogView } from './catalog-view.js';
+import { nodeChecksId, type CatalogView } from './catalog-view.js';
 import type { RegistryKv } from './registry-kv.js';
 import type { CatalogStore, StoreEvent, StoredSession } from './store/catalog-store.js';
 
@@ -80,9 +80,12 @@ export class RegistrySessions {
     return this.#view.sessions();
   }
 
-  /** Creates a session; answers it as stored. */
+  /** Creates a session; answers it as stored. Node checks get the node's reserved instance id. */
   async create(input: SessionInput): Promise<{ session: StoredSession; index: number }> {
-    const session: Session = { id: randomUUID(), ...input };
+    const checks = input.checks.map((c) =>
+      c.kind === 'node' ? { ...c, instanceId: nodeChecksId(input.node) } : c,
+    );
+    const session: Session = { id: randomUUID(), ...input, checks };
     const r = await this.#store.commit([{ op: 'put-session', session }]);
     const stored = this.#view.session(session.id) ?? { session, createIndex: r.index };
     return { session: stored, index: r.index };

@@ -18,6 +18,7 @@ import { createConsulContext } from './consul-context.js';
 import { registerConsulHealthRoutes } from './consul-health-routes.js';
 import { registerConsulIntentionRoutes } from './consul-intention-routes.js';
 import { registerConsulKvRoutes } from './consul-kv-routes.js';
+import { registerConsulSessionRoutes } from './consul-session-routes.js';
 import type { ConsulNodeInfo } from './consul-shapes.js';
 import { ConsulRouter } from './consul-router.js';
 import { registerConsulStatusRoutes } from './consul-status-routes.js';
@@ -98,6 +99,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulCatalogRoutes(ctx, checks);
   registerConsulHealthRoutes(ctx);
   registerConsulKvRoutes(ctx);
+  registerConsulSessionRoutes(ctx, checks);
   registerConsulIntentionRoutes(ctx);
   registerConsulStatusRoutes(ctx);
   registerConsulAclRoutes(ctx, options.acl);
