@@ -260,7 +260,7 @@ export interface SessionCatalog {
   /** Ends a session, releasing or deleting its keys (unknown ids: nothing happens). */
   destroySession(id: string): Promise<{ index: number }>;
   /** Restarts a TTL session's deadline; throws SESSION_NOT_FOUND. */
-  renewSession(id: string): StoredSession;
+  renewSession(id: string): Promise<StoredSession>;
   /**
    * Takes (or, held by `session` already, updates) a key's lock, writing `value`; ok false when
    * another session holds it or its lock delay runs. Throws SESSION_NOT_FOUND.

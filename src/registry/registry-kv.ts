@@ -8,6 +8,7 @@ import type { KvEntry } from '../core/types.js';
 import { LIMITS } from '../protocol/limits.js';
 import { hasControlChars, NO_CONTROL_CHARS } from '../protocol/validation.js';
 import { kvEntryBytes, type CatalogView } from './catalog-view.js';
+import { retryCommit } from './commit-retry.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
 
@@ -104,7 +105,15 @@ export class RegistryKv {
     // overshoot the quota together (nor count twice once the view has them).
     const reservation = this.#reserveKv(key, Math.max(growthBytes, 0));
     try {
-      return await this.#commitCas([op]);
+      // A plain put never fails in Consul. A shared store fails one that raced another agent's
+      // write of the key (it keeps locks it has heard of): the view has that write now; again.
+      const plain = options.cas === undefined && options.lock === undefined;
+      return plain
+        ? await retryCommit(async () => {
+            const r = await this.#commitCas([op]);
+            return r.ok ? r : undefined;
+          })
+        : await this.#commitCas([op]);
     } finally {
       this.#releaseKv(reservation);
     }

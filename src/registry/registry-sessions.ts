@@ -8,6 +8,7 @@ import { errors } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Session, SessionInput } from '../core/types.js';
 import { nodeChecksId, type CatalogView } from './catalog-view.js';
+import { retryCommit } from './commit-retry.js';
 import type { RegistryKv } from './registry-kv.js';
 import type { CatalogStore, StoreEvent, StoredSession } from './store/catalog-store.js';
 
@@ -50,6 +51,7 @@ export class RegistrySessions {
   /** Sessions whose invalidation is being committed (so it is sent once). */
   readonly #ending = new Set<string>();
   #started = false;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(options: RegistrySessionsOptions) {
     this.#view = options.view;
@@ -59,15 +61,26 @@ export class RegistrySessions {
     this.#log = options.logger;
   }
 
-  /** Arms the TTL of every stored session, then checks the bound checks once. */
+  /**
+   * Arms the TTL of every stored session (or, with store-kept TTLs, follows their lapses and
+   * ends those that lapsed while no agent ran), then checks the bound checks once.
+   */
   start(): void {
     this.#started = true;
-    for (const s of this.#view.sessions()) this.#armTtl(s.session);
+    const leases = this.#store.sessionLeases;
+    if (leases !== undefined) {
+      this.#unsubscribe = leases.onExpired((id) => this.#invalidate(id, 'ttl lapsed'));
+      for (const s of this.#view.sessions())
+        if (s.session.ttlMs > 0 && !leases.alive(s.session.id))
+          this.#invalidate(s.session.id, 'ttl lapsed');
+    } else for (const s of this.#view.sessions()) this.#armTtl(s.session);
     this.#checkBindings();
   }
 
   stop(): void {
     this.#started = false;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     for (const t of this.#ttlTimers.values()) this.#clock.clearTimeout(t);
     this.#ttlTimers.clear();
   }
@@ -96,15 +109,24 @@ export class RegistrySessions {
    * started. Destroying an unknown session is not an error (Consul answers true).
    */
   async destroy(id: string): Promise<{ index: number }> {
-    const r = await this.#store.commit([{ op: 'delete-session', id }]);
-    return { index: r.index };
+    // A shared store fails the commit when the session took a lock, or a key it holds changed,
+    // since this view heard (CatalogStore contract): look again.
+    return retryCommit(async () => {
+      const r = await this.#store.commit([{ op: 'delete-session', id }]);
+      return r.ok ? { index: r.index } : undefined;
+    });
   }
 
   /** Restarts a TTL session's deadline; throws SESSION_NOT_FOUND for an unknown session. */
-  renew(id: string): StoredSession {
+  async renew(id: string): Promise<StoredSession> {
     const stored = this.#view.session(id);
     if (stored === undefined) throw errors.sessionNotFound(id);
-    this.#armTtl(stored.session);
+    const leases = this.#store.sessionLeases;
+    if (leases === undefined) this.#armTtl(stored.session);
+    else if (stored.session.ttlMs > 0 && !(await leases.renew(id))) {
+      // Lapsed in etcd; the watch's lapse ends it on every agent.
+      throw errors.sessionNotFound(id);
+    }
     return stored;
   }
 
@@ -212,7 +234,7 @@ export class RegistrySessions {
   }
 
   #armTtl(session: Session): void {
-    if (!this.#started || session.ttlMs <= 0) return;
+    if (!this.#started || session.ttlMs <= 0 || this.#store.sessionLeases !== undefined) return;
     const prev = this.#ttlTimers.get(session.id);
     if (prev !== undefined) this.#clock.clearTimeout(prev);
     const timer = this.#clock.setTimeout(() => {
@@ -240,7 +262,7 @@ export class RegistrySessions {
     if (this.#ending.has(id) || !this.#started) return;
     this.#ending.add(id);
     this.#log.info({ session: id, reason }, 'session invalidated');
-    this.#store.commit([{ op: 'delete-session', id }]).then(
+    this.destroy(id).then(
       () => this.#ending.delete(id),
       (err: unknown) => {
         this.#ending.delete(id);

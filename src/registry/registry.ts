@@ -535,7 +535,7 @@ export class Registry implements CatalogFacade {
     return this.#sessions.destroy(id);
   }
 
-  renewSession(id: string): StoredSession {
+  renewSession(id: string): Promise<StoredSession> {
     return this.#sessions.renew(id);
   }
 

@@ -4,6 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { formatDurationMs } from '../../core/duration.js';
+import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import type { SessionCheck } from '../../core/types.js';
 import type { StoredSession } from '../../registry/catalog-facade.js';
 import { mayRead, requireAcl } from '../acl/request-acl.js';
@@ -103,7 +104,13 @@ export function registerConsulSessionRoutes(ctx: ConsulContext, checks: ConsulCh
     checkDatacenter(q(req), node.datacenter);
     const id = param(req, 'id');
     if (writable(req, id) === undefined) throw refuse(`Session id '${id}' not found`, 404);
-    return json(req, reply, [consulSession(registry.renewSession(id))]);
+    try {
+      return json(req, reply, [consulSession(await registry.renewSession(id))]);
+    } catch (err) {
+      if (isMeshError(err, ERROR_CODES.SESSION_NOT_FOUND))
+        throw refuse(`Session id '${id}' not found`, 404);
+      throw err;
+    }
   });
 
   route(['GET'], '/session/info/:id', async (req, reply) => {

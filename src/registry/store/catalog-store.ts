@@ -147,6 +147,27 @@ export interface StoreTtlLeases {
 }
 
 /**
+ * Session TTLs kept by the store itself (etcd leases), shared by every agent: a renew through any
+ * agent keeps the session, and it lapses even when the agent it was created through is gone. A
+ * store offers this only when several agents share it; otherwise the registry times TTLs.
+ *
+ * Contract: a `put-session` of a session with a TTL arms a deadline of twice its TTL (Consul's
+ * grace); `delete-session` drops it.
+ */
+export interface StoreSessionLeases {
+  /**
+   * Restarts the session's deadline. Resolves false when it has no live deadline (it lapsed, or
+   * the session is gone). Rejects with MESHWORK_ERR_STORE_UNAVAILABLE when the store cannot be
+   * reached.
+   */
+  renew(id: string): Promise<boolean>;
+  /** Whether the session's deadline is armed, as last seen (cheap, local). */
+  alive(id: string): boolean;
+  /** Subscribes to lapses: called once per deadline that passed, on every agent. */
+  onExpired(listener: (id: string) => void): () => void;
+}
+
+/**
  * Durable storage for the catalog and KV.
  *
  * Contract:
@@ -184,7 +205,10 @@ export interface StoreTtlLeases {
  *   then resolves only after the listeners have heard of that change, so the caller re-reads its
  *   view and tries again. Likewise a commit with mesh-resource ops when any mesh resource changed
  *   since the listeners last heard (mesh writes are checked against the whole set, so they are
- *   serialised across agents). Single-writer stores never do this.
+ *   serialised across agents). Single-writer stores never do this. Likewise a `kv-put` without
+ *   `cas` when the key changed since (it must keep a lock it has not heard of), a `kv-put` whose
+ *   `lock.session` made an acquire since, and a `delete-session` when one of the keys it
+ *   releases changed, or its session acquired a key, since.
  */
 export interface CatalogStore {
   /** `memory`, `sqlite`, `etcd`. */
@@ -201,6 +225,8 @@ export interface CatalogStore {
   unavailableReason?(): string | undefined;
   /** Present when TTL deadlines live in the store (shared by agents); see {@link StoreTtlLeases}. */
   readonly ttlLeases?: StoreTtlLeases;
+  /** Present when session TTLs live in the store (shared by agents); see {@link StoreSessionLeases}. */
+  readonly sessionLeases?: StoreSessionLeases;
   open(): Promise<StoreSnapshot>;
   subscribe(listener: StoreListener): () => void;
   commit(ops: readonly StoreOp[]): Promise<CommitResult>;
