@@ -18,6 +18,9 @@ import type { CatalogStore, StoreEvent, StoredSession } from './store/catalog-st
  */
 export const SESSION_TTL_MULTIPLIER = 2;
 
+/** Lock delays kept before the lapsed ones are swept. */
+const MAX_LOCK_DELAYS_KEPT = 1024;
+
 /** An acquire or release that loses its compare this many times answers false. */
 const MAX_LOCK_ATTEMPTS = 5;
 
@@ -193,8 +196,13 @@ export class RegistrySessions {
       if (e.type !== 'session-delete') continue;
       const ending = this.#view.session(e.id)?.session;
       if (ending === undefined || ending.lockDelayMs <= 0) continue;
-      const until = this.#clock.monotonicMs() + ending.lockDelayMs;
-      for (const held of this.#view.heldBy(e.id)) this.#lockDelays.set(held.key, until);
+      const now = this.#clock.monotonicMs();
+      // Lapsed delays are dropped when their key is asked about; a key nobody asks about again
+      // would stay, so past a bound the lapsed ones are swept.
+      if (this.#lockDelays.size > MAX_LOCK_DELAYS_KEPT)
+        for (const [key, until] of this.#lockDelays) if (until <= now) this.#lockDelays.delete(key);
+      for (const held of this.#view.heldBy(e.id))
+        this.#lockDelays.set(held.key, now + ending.lockDelayMs);
     }
   }
 
