@@ -199,6 +199,24 @@ describe('Consul sessions and locks (/v1/session, /v1/kv ?acquire ?release)', ()
     assert.equal((await kv('svc/lock')).Session, undefined);
   });
 
+  it('invalidates a session when a bound node check is deregistered', async () => {
+    const reg = await call('PUT', '/v1/agent/check/register', {
+      Name: 'disk',
+      CheckID: 'disk',
+      TTL: '30s',
+    });
+    assert.equal(reg.status, 200, reg.text);
+    assert.equal((await call('PUT', '/v1/agent/check/pass/disk')).status, 200);
+    const id = await create({ Checks: ['serfHealth', 'disk'], LockDelay: 0 });
+    const [s] = (await call('GET', `/v1/session/info/${id}`)).body;
+    assert.deepEqual(s.NodeChecks, ['serfHealth', 'disk']);
+    assert.equal(s.ServiceChecks, null);
+    assert.equal((await call('PUT', `/v1/kv/node/lock?acquire=${id}`, 'v')).body, true);
+    assert.equal((await call('PUT', '/v1/agent/check/deregister/disk')).status, 200);
+    await gone(id);
+    assert.equal((await kv('node/lock')).Session, undefined);
+  });
+
   it('wakes a blocking session list when a session is created', async () => {
     const first = await call('GET', '/v1/session/list');
     const index = Number(first.headers['x-consul-index']);
