@@ -94,6 +94,11 @@ export interface AgentDeps {
    * report interval, DEFAULT_EDGE_REPORT_INTERVAL_MS); tests shorten it.
    */
   readonly graphShareIntervalMs?: number;
+  /**
+   * The registry's clock (check deadlines, session TTLs, lock delays, blocking-query waits);
+   * default: the system clock. Tests drive it instead of sleeping.
+   */
+  readonly registryClock?: Clock;
 }
 
 /** How the agent reaches etcd: its options' endpoints, TLS files (read now) and user. */
@@ -186,6 +191,7 @@ export async function startAgent(
       kvQuotaBytes: options.kv.quotaBytes,
     },
     ownership: cluster.ownership,
+    ...(deps.registryClock === undefined ? {} : { clock: deps.registryClock }),
   });
   holder.registry = reg;
   // Tokens and policies live beside the catalog, in a store of their own (acl-store.ts).

@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   NO_TTL_CHECK: 'MESHWORK_ERR_REGISTRY_NO_TTL_CHECK',
   /** The KV key does not exist. */
   KEY_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_KEY_NOT_FOUND',
+  /** No session with this id (never created, or invalidated). */
+  SESSION_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_SESSION_NOT_FOUND',
   /** No mesh resource of this kind, namespace and name. */
   MESH_RESOURCE_NOT_FOUND: 'MESHWORK_ERR_REGISTRY_MESH_RESOURCE_NOT_FOUND',
   /** A KV value is larger than the per-value limit (512 KiB, as Consul's). */
@@ -289,6 +291,10 @@ export const errors = {
       { details: { field, reason: first.reason, problems } },
     );
   },
+  sessionNotFound: (id: string): MeshError =>
+    new MeshError(ERROR_CODES.SESSION_NOT_FOUND, `session "${id}" not found`, {
+      details: { field: 'session', session: id },
+    }),
   keyNotFound: (key: string): MeshError =>
     new MeshError(ERROR_CODES.KEY_NOT_FOUND, `key "${key}" not found`),
   kvValueTooLarge: (key: string, valueBytes: number, maxBytes: number): MeshError =>

@@ -141,7 +141,49 @@ export interface KvEntry {
   readonly flags: number;
   readonly createIndex: number;
   readonly modifyIndex: number;
+  /** The session holding the key's lock (Consul `Session`); absent while unlocked. */
+  readonly session?: string;
+  /** Times the lock was newly acquired (Consul `LockIndex`); absent while 0 (never locked). */
+  readonly lockIndex?: number;
 }
+
+/** What happens to a session's locked keys when it is invalidated (Consul `Behavior`). */
+export type SessionBehavior = 'release' | 'delete';
+
+/**
+ * A check a session is bound to: its invalidation follows the check turning critical or going
+ * away. `instanceId` is the check's instance, or the reserved node-check instance of the node.
+ */
+export interface SessionCheck {
+  /** The check as Consul names it (`CheckID`), shown in `NodeChecks` / `ServiceChecks`. */
+  readonly id: string;
+  readonly kind: 'node' | 'service';
+  readonly instanceId: string;
+  readonly checkId: string;
+}
+
+/** A lock session (Consul's): created, renewed, invalidated; never changed otherwise. */
+export interface Session {
+  /** A UUID. */
+  readonly id: string;
+  readonly name: string;
+  /** The node (agent) it belongs to. */
+  readonly node: string;
+  /** After invalidation, keys it held cannot be acquired by another session for this long. */
+  readonly lockDelayMs: number;
+  readonly behavior: SessionBehavior;
+  /** 0: no TTL. Otherwise a renew must come within this (invalidated after twice it, as Consul). */
+  readonly ttlMs: number;
+  /**
+   * Node check ids it is bound to that are not stored checks (`serfHealth`: the agent itself,
+   * which is never critical while the agent answers).
+   */
+  readonly agentChecks: readonly string[];
+  readonly checks: readonly SessionCheck[];
+}
+
+/** A session to create: everything but the id, which the registry picks. */
+export type SessionInput = Omit<Session, 'id'>;
 
 /** Well-known meta keys. */
 export const WELL_KNOWN_META = Object.freeze([

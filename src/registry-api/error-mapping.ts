@@ -28,6 +28,7 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ERROR_CODES.SHUTTING_DOWN]: 503,
   [ERROR_CODES.INSTANCE_NOT_FOUND]: 404,
   [ERROR_CODES.KEY_NOT_FOUND]: 404,
+  [ERROR_CODES.SESSION_NOT_FOUND]: 404,
   [ERROR_CODES.MESH_RESOURCE_NOT_FOUND]: 404,
   [ERROR_CODES.KV_VALUE_TOO_LARGE]: 413,
   // 507 Insufficient Storage (RFC 4918 §11.5): the request is fine, the store has no room for it.

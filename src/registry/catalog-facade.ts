@@ -10,6 +10,7 @@ import type {
   KvEntry,
   Maintenance,
   RegistrationSource,
+  SessionInput,
 } from '../core/types.js';
 import type {
   ApplyResponse,
@@ -20,13 +21,17 @@ import type {
 import type { CheckFloors } from '../protocol/limits.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import type { MeshCatalogReader, MeshCatalogWriter } from './mesh-catalog.js';
+import type { StoredSession } from './store/catalog-store.js';
+
+export type { StoredSession };
 
 /**
  * What a blocking query waits on: one service (`svc:<name>`), the whole catalog (`catalog`), the
- * KV space (`kv`) or the mesh resources (`mesh`, whose index is `meshIndex`), so a watch on
- * service A never wakes for B, nor a watch on resources for an instance.
+ * KV space (`kv`), the mesh resources (`mesh`, whose index is `meshIndex`) or the sessions
+ * (`session`, whose index is `sessionIndex`), so a watch on service A never wakes for B, nor a
+ * watch on resources for an instance.
  */
-export type Topic = `svc:${string}` | 'catalog' | 'kv' | 'mesh';
+export type Topic = `svc:${string}` | 'catalog' | 'kv' | 'mesh' | 'session';
 
 /** The topic of one service's changes. */
 export const serviceTopic = (service: string): Topic => `svc:${service}`;
@@ -237,9 +242,54 @@ export interface CatalogWriter {
 }
 
 /**
+ * Consul's lock sessions and the KV locks they hold (registry-sessions.ts has the rules). Reads
+ * follow {@link CatalogReader}'s contract; writes {@link CatalogWriter}'s. Another front end
+ * (`/v1/txn`'s lock, unlock and check-session verbs) uses the same calls.
+ */
+export interface SessionCatalog {
+  /** The index of the last session created or ended (never 0); the `session` topic's. */
+  readonly sessionIndex: number;
+  session(id: string): StoredSession | undefined;
+  /** Every session, by id. */
+  sessions(): StoredSession[];
+  /**
+   * Creates a session (its id is a new UUID). The caller validated node and checks; a node
+   * check's `instanceId` is filled in (the node's reserved check instance).
+   */
+  createSession(input: SessionInput): Promise<{ session: StoredSession; index: number }>;
+  /** Ends a session, releasing or deleting its keys (unknown ids: nothing happens). */
+  destroySession(id: string): Promise<{ index: number }>;
+  /** Restarts a TTL session's deadline; throws SESSION_NOT_FOUND. */
+  renewSession(id: string): Promise<StoredSession>;
+  /**
+   * Takes (or, held by `session` already, updates) a key's lock, writing `value`; ok false when
+   * another session holds it or its lock delay runs. Throws SESSION_NOT_FOUND.
+   */
+  kvAcquire(
+    key: string,
+    value: Uint8Array,
+    session: string,
+    flags?: number,
+  ): Promise<{ ok: boolean; index: number }>;
+  /** Releases a key's lock held by `session`, writing `value`; ok false when it does not hold it. */
+  kvRelease(
+    key: string,
+    value: Uint8Array,
+    session: string,
+    flags?: number,
+  ): Promise<{ ok: boolean; index: number }>;
+}
+
+/**
  * The registry contract: what the front ends see of the catalog and of the mesh resources (the
  * `Registry` implements it; its view, watch hub and stream fan-out stay behind it). A read-only
  * consumer (the control plane) takes `CatalogReader & CatalogWatcher & MeshCatalogReader`.
  */
 export interface CatalogFacade
-  extends CatalogReader, CatalogWatcher, CatalogWriter, MeshCatalogReader, MeshCatalogWriter {}
+  extends
+    CatalogReader,
+    CatalogWatcher,
+    CatalogWriter,
+    MeshCatalogReader,
+    MeshCatalogWriter,
+    SessionCatalog {}

@@ -2,11 +2,18 @@
  * @module CatalogView: the in-memory, read-optimised copy of the catalog, fed only by store
  * events. Keeps per-service modify indexes, aggregated statuses and ready-made DTOs.
  */
-import type { CheckState, Instance, InstanceStatus, KvEntry, Maintenance } from '../core/types.js';
+import type {
+  CheckState,
+  Instance,
+  InstanceStatus,
+  KvEntry,
+  Maintenance,
+  Session,
+} from '../core/types.js';
 import type { CheckDto, InstanceDto } from '../protocol/api-types.js';
 import type { MeshResourceKey } from '../protocol/mesh/resource.js';
 import type { NodeChecksDto } from './catalog-facade.js';
-import type { StoreEvent, StoreSnapshot } from './store/catalog-store.js';
+import type { StoreEvent, StoredSession, StoreSnapshot } from './store/catalog-store.js';
 import { aggregateStatus, withNodeStatus, type AggregatedStatus } from './health/aggregate.js';
 import { MeshView } from './mesh-view.js';
 
@@ -100,6 +107,8 @@ export interface ApplyOutcome {
   readonly nodeChanged: boolean;
   /** Mesh resources put or deleted, in event order. */
   readonly mesh: readonly MeshResourceKey[];
+  /** A session was created or ended. */
+  readonly sessionsChanged: boolean;
 }
 
 export class CatalogView {
@@ -109,6 +118,8 @@ export class CatalogView {
   catalogIndex = 1;
   /** Highest index that changed KV. */
   kvIndex = 1;
+  /** Highest index that created or ended a session. */
+  sessionIndex = 1;
   /**
    * Bytes of every client KV key (UTF-8) and value held: what the KV quota counts. The agent's
    * own reserved entries (RESERVED_KV_PREFIX: maintenance flags, the mesh CA's roots) are not
@@ -122,6 +133,7 @@ export class CatalogView {
   readonly #instances = new Map<string, Entry>();
   readonly #services = new Map<string, ServiceEntry>();
   readonly #kv = new Map<string, KvEntry>();
+  readonly #sessions = new Map<string, StoredSession>();
   #agentMaintenance: Maintenance | undefined;
   readonly #nodeName: string;
   /** Reserved node-check instances by id (this node's and, in cluster mode, other agents'). */
@@ -147,6 +159,8 @@ export class CatalogView {
     this.index = snapshot.index;
     this.catalogIndex = snapshot.index;
     this.kvIndex = snapshot.index;
+    this.sessionIndex = snapshot.index;
+    for (const s of snapshot.sessions) this.#sessions.set(s.session.id, s);
     this.mesh.load(snapshot.meshResources, snapshot.index);
     for (const kv of snapshot.kv) this.#putKv(kv);
     for (const s of snapshot.instances) {
@@ -170,6 +184,7 @@ export class CatalogView {
     const deleted: string[] = [];
     const mesh: MeshResourceKey[] = [];
     let kvChanged = false;
+    let sessionsChanged = false;
     let maintenanceChanged = false;
     let nodeChecksChanged = false;
     const ownNode = nodeChecksId(this.#nodeName);
@@ -261,6 +276,17 @@ export class CatalogView {
         case 'mesh-delete':
           if (this.mesh.delete(ev.key, ev.index)) mesh.push(ev.key);
           break;
+        case 'session-put':
+          this.#sessions.set(ev.session.id, { session: ev.session, createIndex: ev.createIndex });
+          this.sessionIndex = ev.index;
+          sessionsChanged = true;
+          break;
+        case 'session-delete':
+          if (this.#sessions.delete(ev.id)) {
+            this.sessionIndex = ev.index;
+            sessionsChanged = true;
+          }
+          break;
       }
     }
     const nodeChanged = maintenanceChanged || nodeChecksChanged;
@@ -281,7 +307,33 @@ export class CatalogView {
       for (const svc of this.#services.values()) svc.modifyIndex = index;
       this.catalogIndex = index;
     }
-    return { changes, kvChanged, put, deleted, nodeChanged, mesh };
+    return { changes, kvChanged, put, deleted, nodeChanged, mesh, sessionsChanged };
+  }
+
+  /** One session, or undefined. */
+  session(id: string): StoredSession | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /** Every session, by id. */
+  sessions(): StoredSession[] {
+    return [...this.#sessions.values()].sort((a, b) =>
+      a.session.id < b.session.id ? -1 : a.session.id > b.session.id ? 1 : 0,
+    );
+  }
+
+  /** The keys `sessionId` holds (a scan of KV: sessions end rarely). */
+  heldBy(sessionId: string): KvEntry[] {
+    const out: KvEntry[] = [];
+    for (const e of this.#kv.values()) if (e.session === sessionId) out.push(e);
+    return out;
+  }
+
+  /** Sessions bound to at least one stored check. */
+  sessionsBound(): Session[] {
+    const out: Session[] = [];
+    for (const s of this.#sessions.values()) if (s.session.checks.length > 0) out.push(s.session);
+    return out;
   }
 
   /** This node's checks, or undefined when it has none. */
@@ -298,6 +350,11 @@ export class CatalogView {
 
   get(id: string): Instance | undefined {
     return this.#instances.get(id)?.instance;
+  }
+
+  /** The definition of an instance or of a reserved node-check instance (any node's). */
+  definition(id: string): Instance | undefined {
+    return this.#instances.get(id)?.instance ?? this.#nodes.get(id)?.instance;
   }
 
   /** Persisted check states of an instance (or of a reserved node-check instance). */

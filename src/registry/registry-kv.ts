@@ -8,8 +8,15 @@ import type { KvEntry } from '../core/types.js';
 import { LIMITS } from '../protocol/limits.js';
 import { hasControlChars, NO_CONTROL_CHARS } from '../protocol/validation.js';
 import { kvEntryBytes, type CatalogView } from './catalog-view.js';
+import { retryCommit } from './commit-retry.js';
 import type { RegistryMetrics } from './registry-metrics.js';
 import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
+
+/** A KV put's lock change (see the `kv-put` store op): the holder after it and the lock index. */
+export interface KvLock {
+  readonly session: string | undefined;
+  readonly lockIndex: number;
+}
 
 /** What a {@link RegistryKv} reads, writes through and enforces. */
 export interface RegistryKvOptions {
@@ -64,7 +71,7 @@ export class RegistryKv {
   async kvPut(
     key: string,
     value: Uint8Array,
-    options: { flags?: number; cas?: number } = {},
+    options: { flags?: number; cas?: number; lock?: KvLock } = {},
   ): Promise<{ ok: boolean; index: number }> {
     assertUserKey(key);
     if (value.byteLength > LIMITS.maxKvValueBytes)
@@ -92,12 +99,21 @@ export class RegistryKv {
       value,
       flags: options.flags ?? 0,
       ...(options.cas === undefined ? {} : { cas: options.cas }),
+      ...(options.lock === undefined ? {} : { lock: options.lock }),
     };
     // A put in flight counts until its event lands in the view, so concurrent puts cannot
     // overshoot the quota together (nor count twice once the view has them).
     const reservation = this.#reserveKv(key, Math.max(growthBytes, 0));
     try {
-      return await this.#commitCas([op]);
+      // A plain put never fails in Consul. A shared store fails one that raced another agent's
+      // write of the key (it keeps locks it has heard of): the view has that write now; again.
+      const plain = options.cas === undefined && options.lock === undefined;
+      return plain
+        ? await retryCommit(async () => {
+            const r = await this.#commitCas([op]);
+            return r.ok ? r : undefined;
+          })
+        : await this.#commitCas([op]);
     } finally {
       this.#releaseKv(reservation);
     }

@@ -15,6 +15,7 @@ import type {
   KvEntry,
   Maintenance,
   RegistrationSource,
+  SessionInput,
 } from '../core/types.js';
 import type { ApplyResponse, InstanceDto, ServiceSummaryDto } from '../protocol/api-types.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
@@ -40,6 +41,7 @@ import { InstanceWriter } from './instance-writer.js';
 import type { CatalogChange, MeshApplyRequest, MeshApplyResult } from './mesh-catalog.js';
 import { MeshWriter } from './mesh-writer.js';
 import { RegistryKv } from './registry-kv.js';
+import { RegistrySessions } from './registry-sessions.js';
 import { RegistryReservedKv, type ReservedKv } from './reserved-kv.js';
 import {
   DEFAULT_REGISTRY_LIMITS,
@@ -47,7 +49,7 @@ import {
   type RegistryOptions,
 } from './registry-options.js';
 import type { RegistryMetrics } from './registry-metrics.js';
-import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
+import type { CatalogStore, StoreEvent, StoredSession, StoreOp } from './store/catalog-store.js';
 import { ChangePublisher, type WatcherCounts } from './watch/change-publisher.js';
 
 /**
@@ -69,6 +71,7 @@ export class Registry implements CatalogFacade {
   readonly #ownership: CheckOwnership;
   readonly #builder: InstanceBuilder;
   readonly #kv: RegistryKv;
+  readonly #sessions: RegistrySessions;
   readonly #reservedKv: RegistryReservedKv;
   readonly #applier: DeclarativeApply;
   readonly #writer: InstanceWriter;
@@ -112,6 +115,13 @@ export class Registry implements CatalogFacade {
       quotaBytes: this.limits.kvQuotaBytes,
       logger: this.#log,
       metrics: this.#metrics,
+    });
+    this.#sessions = new RegistrySessions({
+      view: this.#view,
+      store: this.#store,
+      kv: this.#kv,
+      clock: this.#clock,
+      logger: this.#log,
     });
     this.#reservedKv = new RegistryReservedKv(this.#view, this.#store);
     this.#applier = new DeclarativeApply({
@@ -207,6 +217,7 @@ export class Registry implements CatalogFacade {
     }
     this.#unsubscribers.push(this.#ownership.onChange(() => this.#reconcileOwnership()));
     this.#health.start();
+    this.#sessions.start();
     for (const s of snapshot.instances) {
       this.#health.track(s.instance, this.#view.states(s.instance.id));
       this.#catchUpTtls(s.instance);
@@ -236,6 +247,7 @@ export class Registry implements CatalogFacade {
     if (!this.#started) return;
     this.#started = false;
     await this.#health.stop();
+    this.#sessions.stop();
     for (const unsubscribe of this.#unsubscribers.splice(0)) unsubscribe();
     await this.#store.close();
   }
@@ -499,6 +511,52 @@ export class Registry implements CatalogFacade {
     return this.#kv.kvDelete(key, options);
   }
 
+  // ---- sessions and locks (Consul's) ----------------------------------------------------
+
+  /** The index of the last session created or ended (never 0). */
+  get sessionIndex(): number {
+    return this.#view.sessionIndex;
+  }
+
+  session(id: string): StoredSession | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /** Every session, by id. */
+  sessions(): StoredSession[] {
+    return this.#sessions.list();
+  }
+
+  createSession(input: SessionInput): Promise<{ session: StoredSession; index: number }> {
+    return this.#sessions.create(input);
+  }
+
+  destroySession(id: string): Promise<{ index: number }> {
+    return this.#sessions.destroy(id);
+  }
+
+  renewSession(id: string): Promise<StoredSession> {
+    return this.#sessions.renew(id);
+  }
+
+  kvAcquire(
+    key: string,
+    value: Uint8Array,
+    session: string,
+    flags?: number,
+  ): Promise<{ ok: boolean; index: number }> {
+    return this.#sessions.acquire(key, value, session, flags);
+  }
+
+  kvRelease(
+    key: string,
+    value: Uint8Array,
+    session: string,
+    flags?: number,
+  ): Promise<{ ok: boolean; index: number }> {
+    return this.#sessions.release(key, value, session, flags);
+  }
+
   // ---- operations (the agent's metrics) --------------------------------------------------
 
   /** Instances by status (node checks not counted). */
@@ -549,6 +607,7 @@ export class Registry implements CatalogFacade {
   #onEvents(events: readonly StoreEvent[]): void {
     let outcome: ApplyOutcome;
     try {
+      this.#sessions.beforeEvents(events);
       outcome = this.#view.apply(events);
     } catch (err) {
       this.#log.error({ err }, 'failed to apply store events');
@@ -565,6 +624,7 @@ export class Registry implements CatalogFacade {
       // against it.
       for (const e of events) if (e.type === 'check-state') this.#health.adopt(e.state);
     }
+    this.#sessions.afterEvents(events);
     // Watchers hear of the change on the next turn, after the writer's answer has gone out.
     this.#publisher.enqueue(outcome);
   }

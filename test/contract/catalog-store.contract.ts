@@ -2,7 +2,12 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { ERROR_CODES, isMeshError } from '../../src/core/errors.js';
-import type { CheckDefinition, CheckState, Instance } from '../../src/core/types.js';
+import type {
+  CheckDefinition,
+  CheckState,
+  Instance,
+  Session as LockSession,
+} from '../../src/core/types.js';
 import {
   meshResourceKey,
   type MeshResource,
@@ -12,6 +17,7 @@ import type {
   CatalogStore,
   CommitResult,
   StoreEvent,
+  StoredSession,
   StoreOp,
   StoreSnapshot,
 } from '../../src/registry/store/catalog-store.js';
@@ -132,6 +138,21 @@ export function testMeshResource(
   };
 }
 
+/** A valid session; `overrides` replaces any field. */
+export function testSession(id: string, overrides: Partial<LockSession> = {}): LockSession {
+  return {
+    id,
+    name: `session ${id}`,
+    node: 'node-1',
+    lockDelayMs: 15_000,
+    behavior: 'release',
+    ttlMs: 0,
+    agentChecks: ['serfHealth'],
+    checks: [{ id: 'service:web-1', kind: 'service', instanceId: 'web-1', checkId: 'ttl' }],
+    ...overrides,
+  };
+}
+
 /** The event of a put of `resource` at `index`. */
 const meshPut = (index: number, resource: MeshResource, createIndex: number): StoreEvent => ({
   type: 'mesh-put',
@@ -201,6 +222,7 @@ class Session {
 
 interface NormalizedState {
   readonly meshResources: readonly StoredMeshResource[];
+  readonly sessions: readonly StoredSession[];
   readonly instances: readonly { instance: Instance; createIndex: number; modifyIndex: number }[];
   readonly checkStates: readonly CheckState[];
   readonly kv: readonly {
@@ -209,6 +231,8 @@ interface NormalizedState {
     flags: number;
     createIndex: number;
     modifyIndex: number;
+    session?: string;
+    lockIndex?: number;
   }[];
 }
 
@@ -236,7 +260,10 @@ function normalize(snapshot: StoreSnapshot): NormalizedState {
         flags: e.flags,
         createIndex: e.createIndex,
         modifyIndex: e.modifyIndex,
+        ...(e.session === undefined ? {} : { session: e.session }),
+        ...(e.lockIndex === undefined ? {} : { lockIndex: e.lockIndex }),
       })),
+    sessions: [...snapshot.sessions].sort((a, b) => a.session.id.localeCompare(b.session.id)),
   };
 }
 
@@ -249,6 +276,7 @@ function viewFromEvents(
   const states = new Map(start.checkStates.map((s) => [`${s.instanceId}\0${s.checkId}`, s]));
   const kv = new Map(start.kv.map((e) => [e.key, e]));
   const mesh = new Map(start.meshResources.map((r) => [meshResourceKey(r.resource), r]));
+  const sessions = new Map(start.sessions.map((r) => [r.session.id, r]));
   let index = start.index;
   for (const event of batches.flat()) {
     index = event.index;
@@ -293,6 +321,12 @@ function viewFromEvents(
       case 'mesh-delete':
         mesh.delete(event.key);
         break;
+      case 'session-put':
+        sessions.set(event.session.id, { session: event.session, createIndex: event.createIndex });
+        break;
+      case 'session-delete':
+        sessions.delete(event.id);
+        break;
     }
   }
   return {
@@ -301,6 +335,7 @@ function viewFromEvents(
     checkStates: [...states.values()],
     kv: [...kv.values()],
     meshResources: [...mesh.values()],
+    sessions: [...sessions.values()],
   };
 }
 
@@ -339,6 +374,7 @@ export function runCatalogStoreContract(
         checkStates: [],
         kv: [],
         meshResources: [],
+        sessions: [],
       });
     });
 
@@ -835,6 +871,210 @@ export function runCatalogStoreContract(
           return true;
         },
       );
+    });
+
+    test('creates a session and ends it, releasing the keys it holds', async (s) => {
+      const created = await s.commit([{ op: 'put-session', session: testSession('s1') }]);
+      assert.equal(created.result.ok, true);
+      assert.deepEqual(created.events, [
+        {
+          type: 'session-put',
+          index: created.result.index,
+          session: testSession('s1'),
+          createIndex: created.result.index,
+        },
+      ]);
+      const lock = { session: 's1', lockIndex: 1 };
+      const taken = await s.commit([
+        { op: 'kv-put', key: 'lead', value: bytes('me'), flags: 3, cas: 0, lock },
+        { op: 'kv-put', key: 'free', value: bytes('x'), flags: 0 },
+      ]);
+      assert.equal(taken.result.ok, true);
+      const held = taken.events.find((e) => e.type === 'kv-put' && e.entry.key === 'lead');
+      assert.ok(held?.type === 'kv-put');
+      assert.equal(held.entry.session, 's1');
+      assert.equal(held.entry.lockIndex, 1);
+      const free = taken.events.find((e) => e.type === 'kv-put' && e.entry.key === 'free');
+      assert.ok(free?.type === 'kv-put');
+      assert.equal(free.entry.session, undefined, 'never locked: no session');
+      assert.equal(free.entry.lockIndex, undefined, 'never locked: no lock index');
+
+      const ended = await s.commit([{ op: 'delete-session', id: 's1' }]);
+      const i = ended.result.index;
+      assert.deepEqual(ended.events, [
+        { type: 'session-delete', index: i, id: 's1' },
+        {
+          type: 'kv-put',
+          index: i,
+          entry: {
+            key: 'lead',
+            value: bytes('me'),
+            flags: 3,
+            createIndex: taken.result.index,
+            modifyIndex: i,
+            lockIndex: 1,
+          },
+        },
+      ]);
+      const again = await s.commit([{ op: 'delete-session', id: 's1' }]);
+      assert.deepEqual(again.events, [], 'ending an ended session changes nothing');
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) {
+        assert.deepEqual(snapshot.sessions, []);
+        const lead = snapshot.kv.find((e) => e.key === 'lead');
+        assert.equal(lead?.session, undefined);
+        assert.equal(lead?.lockIndex, 1);
+      }
+    });
+
+    test('deletes the keys of a session with behavior delete when it ends', async (s) => {
+      await s.commit([
+        { op: 'put-session', session: testSession('eph', { behavior: 'delete' }) },
+        { op: 'put-session', session: testSession('other') },
+      ]);
+      await s.commit([
+        {
+          op: 'kv-put',
+          key: 'a',
+          value: bytes('1'),
+          flags: 0,
+          lock: { session: 'eph', lockIndex: 1 },
+        },
+        {
+          op: 'kv-put',
+          key: 'b',
+          value: bytes('2'),
+          flags: 0,
+          lock: { session: 'other', lockIndex: 1 },
+        },
+      ]);
+      const ended = await s.commit([{ op: 'delete-session', id: 'eph' }]);
+      const i = ended.result.index;
+      assert.deepEqual(ended.events, [
+        { type: 'session-delete', index: i, id: 'eph' },
+        { type: 'kv-delete', index: i, key: 'a' },
+      ]);
+      const snapshot = await s.reopened();
+      if (snapshot !== undefined) {
+        assert.deepEqual(
+          snapshot.kv.map((e) => [e.key, e.session]),
+          [['b', 'other']],
+        );
+        assert.deepEqual(
+          snapshot.sessions.map((x) => x.session.id),
+          ['other'],
+        );
+      }
+    });
+
+    test('refuses a lock held by a session that does not exist', async (s) => {
+      const { result, events } = await s.commit([
+        {
+          op: 'kv-put',
+          key: 'x',
+          value: bytes('v'),
+          flags: 0,
+          lock: { session: 'ghost', lockIndex: 1 },
+        },
+      ]);
+      assert.equal(result.ok, false);
+      assert.deepEqual(events, []);
+    });
+
+    test('keeps the lock through a plain put and drops it with a delete', async (s) => {
+      await s.commit([{ op: 'put-session', session: testSession('s1') }]);
+      await s.commit([
+        {
+          op: 'kv-put',
+          key: 'k',
+          value: bytes('1'),
+          flags: 0,
+          lock: { session: 's1', lockIndex: 4 },
+        },
+      ]);
+      const plain = await s.commit([{ op: 'kv-put', key: 'k', value: bytes('2'), flags: 9 }]);
+      const put = plain.events[0];
+      assert.ok(put?.type === 'kv-put');
+      assert.equal(put.entry.session, 's1');
+      assert.equal(put.entry.lockIndex, 4);
+      const released = await s.commit([
+        {
+          op: 'kv-put',
+          key: 'k',
+          value: bytes('3'),
+          flags: 0,
+          lock: { session: undefined, lockIndex: 4 },
+        },
+      ]);
+      const r = released.events[0];
+      assert.ok(r?.type === 'kv-put');
+      assert.equal(r.entry.session, undefined);
+      assert.equal(r.entry.lockIndex, 4);
+      await s.commit([
+        {
+          op: 'kv-put',
+          key: 'k',
+          value: bytes('4'),
+          flags: 0,
+          lock: { session: 's1', lockIndex: 5 },
+        },
+      ]);
+      const deleted = await s.commit([{ op: 'kv-delete', key: 'k' }]);
+      assert.deepEqual(deleted.events, [
+        { type: 'kv-delete', index: deleted.result.index, key: 'k' },
+      ]);
+      const ended = await s.commit([{ op: 'delete-session', id: 's1' }]);
+      assert.deepEqual(
+        ended.events.map((e) => e.type),
+        ['session-delete'],
+        'a deleted key is not released again',
+      );
+    });
+
+    test('lets exactly one of many concurrent acquisitions of one key win', async (s) => {
+      const ids = Array.from({ length: 20 }, (_, i) => `s${i}`);
+      await s.commit(ids.map((id) => ({ op: 'put-session' as const, session: testSession(id) })));
+      const results = await Promise.all(
+        ids.map((id) =>
+          s.store.commit([
+            {
+              op: 'kv-put',
+              key: 'leader',
+              value: bytes(id),
+              flags: 0,
+              cas: 0,
+              lock: { session: id, lockIndex: 1 },
+            },
+          ]),
+        ),
+      );
+      assert.equal(results.filter((r) => r.ok).length, 1);
+      const holders = s.batches
+        .flat()
+        .filter((e) => e.type === 'kv-put')
+        .map((e) => (e.type === 'kv-put' ? e.entry.session : undefined));
+      assert.equal(holders.length, 1);
+    });
+
+    test('never leaves a key locked by a session that ended in a concurrent commit', async (s) => {
+      await s.commit([{ op: 'put-session', session: testSession('s1') }]);
+      const [ended, taken] = await Promise.all([
+        s.store.commit([{ op: 'delete-session', id: 's1' }]),
+        s.store.commit([
+          {
+            op: 'kv-put',
+            key: 'k',
+            value: bytes('v'),
+            flags: 0,
+            lock: { session: 's1', lockIndex: 1 },
+          },
+        ]),
+      ]);
+      assert.equal(ended.ok, true);
+      const view = viewFromEvents(s.snapshot, s.batches);
+      assert.deepEqual(view.sessions, []);
+      const k = view.kv.find((e) => e.key === 'k');
+      assert.equal(k?.session, undefined, `taken.ok=${taken.ok}: no key held by an ended session`);
     });
 
     // Only durable stores are defined to survive a reopen; the test is not registered for others.

@@ -156,6 +156,10 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'PUT /v1/agent/check/fail/:id',
   'GET /v1/agent/check/fail/:id',
   'PUT /v1/agent/check/update/:id',
+  // handler: session write on the session's node (create: the body's Node)
+  'PUT /v1/session/create',
+  'PUT /v1/session/destroy/:id',
+  'PUT /v1/session/renew/:id',
   // handler: lists filtered by read rights, single keys checked
   'GET /api/v1/services',
   'GET /api/v1/kv/*',
@@ -172,6 +176,9 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'GET /v1/health/state/:state',
   'GET /v1/health/node/:node',
   'GET /v1/coordinate/nodes',
+  'GET /v1/session/info/:id',
+  'GET /v1/session/node/:node',
+  'GET /v1/session/list',
   // handler: acl read/write (token/self: any valid token; bootstrap: once)
   'PUT /v1/acl/bootstrap',
   'PUT /v1/acl/token',

@@ -8,7 +8,7 @@ import {
 import type { ConsulCheckWrites } from './consul-checks.js';
 import type { ConsulContext } from './consul-context.js';
 import { mayRead, requireAcl } from '../acl/request-acl.js';
-import { refuse } from './consul-refuse.js';
+import { refuse, refuseExternalNode } from './consul-refuse.js';
 import { registrationFromConsul } from './consul-registration.js';
 import { consulNode, nodeService, serviceNode } from './consul-shapes.js';
 import { checkDatacenter } from './consul-query.js';
@@ -24,7 +24,7 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
     checkDatacenter({ dc: body.Datacenter as string | undefined }, node.datacenter);
     const nodeName = body.Node as string | undefined;
     if (nodeName === undefined || nodeName === '') throw refuse('Missing node name');
-    if (!isOurNode(nodeName)) throw externalNode(nodeName);
+    if (!isOurNode(nodeName)) throw refuseExternalNode(nodeName);
     return nodeName;
   };
 
@@ -139,10 +139,4 @@ export function registerConsulCatalogRoutes(ctx: ConsulContext, checks: ConsulCh
       .filter((s) => keep === undefined || keep(s));
     return json(req, reply, items, registry.serviceIndex(name));
   });
-}
-
-function externalNode(nodeName: string) {
-  return refuse(
-    `Node "${nodeName}" is not this agent: Meshwork serves one node per agent, so register services of that node through its own agent`,
-  );
 }

@@ -124,5 +124,5 @@ export function createConsulCheckWrites({ registry, policy, node }: ConsulContex
     else await registry.heartbeat(instance.id, status, output, check.id);
   };
 
-  return { prepareCheck, deregisterCheck, ttlUpdate };
+  return { prepareCheck, deregisterCheck, ttlUpdate, findCheckById };
 }

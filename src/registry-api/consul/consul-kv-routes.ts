@@ -1,5 +1,6 @@
 /** @module The Consul /v1/kv endpoints: get (one, recurse, keys, raw), put (cas, flags), delete. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import type { KvEntry } from '../../core/types.js';
 import { LIMITS } from '../../protocol/limits.js';
 import { rawBody } from '../body.js';
@@ -89,8 +90,6 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
     if (key === '') throw refuse('Missing key name');
     const flagsGiven = ['cas', 'acquire', 'release'].filter((f) => f in query);
     if (flagsGiven.length > 1) throw refuse(`Conflicting flags: ${req.url.split('?')[1] ?? ''}`);
-    if ('acquire' in query || 'release' in query)
-      throw refuse('Sessions are not supported by Meshwork: acquire and release cannot be used');
     if (key.length > LIMITS.maxKvKeyLength)
       throw refuse(`Key too long: at most ${LIMITS.maxKvKeyLength} characters`);
     const value = rawBody(req);
@@ -100,6 +99,23 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
         413,
       );
     const flags = uintParam(query, 'flags');
+    const lockOp = 'acquire' in query ? 'acquire' : 'release' in query ? 'release' : undefined;
+    if (lockOp !== undefined) {
+      const session = first(query[lockOp]) ?? '';
+      if (session === '') throw refuse(`Missing session: ?${lockOp}= takes a session ID`);
+      try {
+        const r =
+          lockOp === 'acquire'
+            ? await registry.kvAcquire(key, value, session, flags)
+            : await registry.kvRelease(key, value, session, flags);
+        return json(req, reply, r.ok);
+      } catch (err) {
+        // Consul answers an acquire with an unknown session as its RPC error: 500.
+        if (isMeshError(err, ERROR_CODES.SESSION_NOT_FOUND))
+          throw refuse(`invalid session "${session}"`, 500);
+        throw err;
+      }
+    }
     const cas = uintParam(query, 'cas');
     const r = await registry.kvPut(key, value, {
       ...(flags === undefined ? {} : { flags }),
@@ -130,13 +146,14 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
   });
 }
 
-/** KV entry as Consul's DirEntry: base64 value, null when empty. */
+/** KV entry as Consul's DirEntry: base64 value, null when empty; `Session` only while locked. */
 function dirEntry(e: KvEntry): Record<string, unknown> {
   return {
-    LockIndex: 0,
+    LockIndex: e.lockIndex ?? 0,
     Key: e.key,
     Flags: e.flags,
     Value: e.value.length === 0 ? null : Buffer.from(e.value).toString('base64'),
+    ...(e.session === undefined ? {} : { Session: e.session }),
     CreateIndex: e.createIndex,
     ModifyIndex: e.modifyIndex,
   };
@@ -145,9 +162,13 @@ function dirEntry(e: KvEntry): Record<string, unknown> {
 /** {@link dirEntry} as JSON pieces, for listings (the value encoded a slice at a time). */
 function dirEntryPieces(e: KvEntry): Iterable<string> {
   return kvEntryPieces(
-    { LockIndex: 0, Key: e.key, Flags: e.flags },
+    { LockIndex: e.lockIndex ?? 0, Key: e.key, Flags: e.flags },
     'Value',
     e.value.length === 0 ? null : e.value,
-    { CreateIndex: e.createIndex, ModifyIndex: e.modifyIndex },
+    {
+      ...(e.session === undefined ? {} : { Session: e.session }),
+      CreateIndex: e.createIndex,
+      ModifyIndex: e.modifyIndex,
+    },
   );
 }

@@ -25,6 +25,7 @@ import {
   registerConsulOperatorRoutes,
   type ConsulOperatorOptions,
 } from './consul-operator-routes.js';
+import { registerConsulSessionRoutes } from './consul-session-routes.js';
 import type { ConsulNodeInfo } from './consul-shapes.js';
 import { ConsulRouter } from './consul-router.js';
 import { registerConsulStatusRoutes } from './consul-status-routes.js';
@@ -128,6 +129,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulCatalogRoutes(ctx, checks);
   registerConsulHealthRoutes(ctx);
   registerConsulKvRoutes(ctx);
+  registerConsulSessionRoutes(ctx, checks);
   registerConsulIntentionRoutes(ctx);
   registerConsulStatusRoutes(ctx);
   registerConsulAclRoutes(ctx, options.acl);

@@ -75,6 +75,7 @@ export function rulesAuthorizer(
     kv: compileSegment(rules.segmented.kv),
     node: compileSegment(rules.segmented.node),
     agent: compileSegment(rules.segmented.agent),
+    session: compileSegment(rules.segmented.session),
   };
   const scalar: Partial<Record<AclScalarKind, AclDisposition>> = { ...rules.scalar };
   // Consul: without a mesh rule, the operator rule decides mesh.

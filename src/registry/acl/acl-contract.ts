@@ -6,7 +6,8 @@
  */
 
 /** The kinds of rule a policy grants, as Consul names them (`service_prefix "web" { ... }`). */
-export type AclResourceKind = 'service' | 'kv' | 'node' | 'mesh' | 'acl' | 'operator' | 'agent';
+export type AclResourceKind =
+  'service' | 'kv' | 'node' | 'mesh' | 'acl' | 'operator' | 'agent' | 'session';
 
 export type AclAccess = 'read' | 'write';
 

@@ -7,7 +7,7 @@
 export type AclDisposition = 'read' | 'write' | 'deny';
 
 /** The segmented resources (`service "web" { policy = "read" }` and `service_prefix`). */
-export type AclSegmentedKind = 'service' | 'kv' | 'node' | 'agent';
+export type AclSegmentedKind = 'service' | 'kv' | 'node' | 'agent' | 'session';
 
 /** The resources without a segment (`mesh = "write"`). */
 export type AclScalarKind = 'mesh' | 'acl' | 'operator';
@@ -44,12 +44,12 @@ const SEGMENTED: Record<string, { kind: AclSegmentedKind; prefix: boolean }> = {
   node_prefix: { kind: 'node', prefix: true },
   agent: { kind: 'agent', prefix: false },
   agent_prefix: { kind: 'agent', prefix: true },
+  session: { kind: 'session', prefix: false },
+  session_prefix: { kind: 'session', prefix: true },
 };
 
 /** Consul resources Meshwork has nothing for: accepted (so Consul policies load) and ignored. */
 const IGNORED_SEGMENTED = new Set([
-  'session',
-  'session_prefix',
   'event',
   'event_prefix',
   'query',
@@ -66,7 +66,7 @@ const IGNORED_ATTRIBUTES = new Set(['intentions']);
 export function emptyRules(): ParsedRules {
   const seg = (): AclSegmentRules => ({ exact: new Map(), prefix: new Map() });
   return {
-    segmented: { service: seg(), kv: seg(), node: seg(), agent: seg() },
+    segmented: { service: seg(), kv: seg(), node: seg(), agent: seg(), session: seg() },
     scalar: {},
   };
 }

@@ -5,7 +5,7 @@
  * store's events. That is etcd's model (revisions, one watch stream per agent) and it works the
  * same for the embedded stores, which emit their events right after each commit.
  */
-import type { CheckState, Instance, KvEntry } from '../../core/types.js';
+import type { CheckState, Instance, KvEntry, Session } from '../../core/types.js';
 import type {
   MeshResource,
   MeshResourceKey,
@@ -24,6 +24,13 @@ export type StoreOp =
       readonly flags: number;
       /** Check-and-set: 0 = only if absent; N = only if the key's modifyIndex is N. */
       readonly cas?: number;
+      /**
+       * A lock change (Consul acquire / release): the key's holder after the put (undefined:
+       * unlocked) and its lock index. Without it the put keeps the key's holder and lock index
+       * (a plain put of a locked key leaves it locked, as in Consul). A holder that is not a
+       * stored session fails the commit.
+       */
+      readonly lock?: { readonly session: string | undefined; readonly lockIndex: number };
     }
   | {
       readonly op: 'kv-delete';
@@ -35,7 +42,14 @@ export type StoreOp =
     }
   /** Creates or replaces a mesh resource (keyed by `meshResourceKey`); keeps its createIndex. */
   | { readonly op: 'put-mesh-resource'; readonly resource: MeshResource }
-  | { readonly op: 'delete-mesh-resource'; readonly key: MeshResourceKey };
+  | { readonly op: 'delete-mesh-resource'; readonly key: MeshResourceKey }
+  /** Creates a session (sessions never change; a put of a stored id replaces it). */
+  | { readonly op: 'put-session'; readonly session: Session }
+  /**
+   * Ends a session (destroy, TTL lapse, a bound check critical): in the same commit, every key it
+   * holds is released (`behavior: release`: the key stays, unlocked) or deleted (`delete`).
+   */
+  | { readonly op: 'delete-session'; readonly id: string };
 
 /** A change the store applied, in index order. */
 export type StoreEvent =
@@ -55,7 +69,24 @@ export type StoreEvent =
       readonly resource: MeshResource;
       readonly createIndex: number;
     }
-  | { readonly type: 'mesh-delete'; readonly index: number; readonly key: MeshResourceKey };
+  | { readonly type: 'mesh-delete'; readonly index: number; readonly key: MeshResourceKey }
+  | {
+      readonly type: 'session-put';
+      readonly index: number;
+      readonly session: Session;
+      readonly createIndex: number;
+    }
+  /**
+   * A session ended. Its keys' releases (kv-put, without `session`) and deletions (kv-delete)
+   * come in the same batch, after it.
+   */
+  | { readonly type: 'session-delete'; readonly index: number; readonly id: string };
+
+/** A session as stored. Sessions never change: its modify index is its create index. */
+export interface StoredSession {
+  readonly session: Session;
+  readonly createIndex: number;
+}
 
 export interface StoredInstance {
   readonly instance: Instance;
@@ -73,6 +104,8 @@ export interface StoreSnapshot {
   readonly kv: readonly KvEntry[];
   /** Mesh resources, in no promised order. */
   readonly meshResources: readonly StoredMeshResource[];
+  /** Sessions, in no promised order. */
+  readonly sessions: readonly StoredSession[];
 }
 
 export interface CommitResult {
@@ -114,6 +147,27 @@ export interface StoreTtlLeases {
 }
 
 /**
+ * Session TTLs kept by the store itself (etcd leases), shared by every agent: a renew through any
+ * agent keeps the session, and it lapses even when the agent it was created through is gone. A
+ * store offers this only when several agents share it; otherwise the registry times TTLs.
+ *
+ * Contract: a `put-session` of a session with a TTL arms a deadline of twice its TTL (Consul's
+ * grace); `delete-session` drops it.
+ */
+export interface StoreSessionLeases {
+  /**
+   * Restarts the session's deadline. Resolves false when it has no live deadline (it lapsed, or
+   * the session is gone). Rejects with MESHWORK_ERR_STORE_UNAVAILABLE when the store cannot be
+   * reached.
+   */
+  renew(id: string): Promise<boolean>;
+  /** Whether the session's deadline is armed, as last seen (cheap, local). */
+  alive(id: string): boolean;
+  /** Subscribes to lapses: called once per deadline that passed, on every agent. */
+  onExpired(listener: (id: string) => void): () => void;
+}
+
+/**
  * Durable storage for the catalog and KV.
  *
  * Contract:
@@ -130,7 +184,16 @@ export interface StoreTtlLeases {
  *   awaits it reads its own write from the view. A commit whose ops change nothing (deleting an
  *   absent instance or key) still succeeds; it MAY skip allocating an index.
  * - A `kv-put` or `kv-delete` with `cas` that does not hold makes the whole commit fail with
- *   `ok: false` and no events.
+ *   `ok: false` and no events. So does a `kv-put` whose `lock.session` is not a stored session
+ *   when the commit is applied (a session ended meanwhile): no lock is ever held by a session
+ *   that is gone.
+ * - KV entries carry `session` (while locked) and `lockIndex` (once ever locked). A `kv-put`
+ *   without `lock` keeps both; a `kv-delete` removes the entry, locked or not (as Consul).
+ * - A `delete-session` emits `session-delete`, then releases every key the session holds (a
+ *   `kv-put` event of the entry without `session`, same value, flags and lock index) or, for a
+ *   session with `behavior: delete`, deletes them (`kv-delete` events), all at the commit's
+ *   index. Deleting an absent session changes nothing. Lock delays are not the store's: the
+ *   registry keeps them (as Consul's leader keeps them in memory).
  * - Deleting an instance deletes its check states; no separate events are sent for them.
  * - A `put-mesh-resource` of a resource deep-equal to the stored one changes nothing (no event;
  *   a commit of only such ops is a no-op commit). A put of a stored key keeps its createIndex.
@@ -142,7 +205,10 @@ export interface StoreTtlLeases {
  *   then resolves only after the listeners have heard of that change, so the caller re-reads its
  *   view and tries again. Likewise a commit with mesh-resource ops when any mesh resource changed
  *   since the listeners last heard (mesh writes are checked against the whole set, so they are
- *   serialised across agents). Single-writer stores never do this.
+ *   serialised across agents). Single-writer stores never do this. Likewise a `kv-put` without
+ *   `cas` when the key changed since (it must keep a lock it has not heard of), a `kv-put` whose
+ *   `lock.session` made an acquire since, and a `delete-session` when one of the keys it
+ *   releases changed, or its session acquired a key, since.
  */
 export interface CatalogStore {
   /** `memory`, `sqlite`, `etcd`. */
@@ -159,6 +225,8 @@ export interface CatalogStore {
   unavailableReason?(): string | undefined;
   /** Present when TTL deadlines live in the store (shared by agents); see {@link StoreTtlLeases}. */
   readonly ttlLeases?: StoreTtlLeases;
+  /** Present when session TTLs live in the store (shared by agents); see {@link StoreSessionLeases}. */
+  readonly sessionLeases?: StoreSessionLeases;
   open(): Promise<StoreSnapshot>;
   subscribe(listener: StoreListener): () => void;
   commit(ops: readonly StoreOp[]): Promise<CommitResult>;

@@ -9,7 +9,13 @@ import {
   type MeshResourceKey,
   type StoredMeshResource,
 } from '../../protocol/mesh/resource.js';
-import type { StoreEvent, StoreOp, StoredInstance, StoreSnapshot } from './catalog-store.js';
+import type {
+  StoreEvent,
+  StoreOp,
+  StoredInstance,
+  StoredSession,
+  StoreSnapshot,
+} from './catalog-store.js';
 
 /** Tables of a store, plus the rules for applying ops to them. */
 export class StoreState {
@@ -23,6 +29,7 @@ export class StoreState {
   loadedCheckStates: CheckState[] = [];
   readonly kv = new Map<string, KvEntry>();
   readonly meshResources = new Map<MeshResourceKey, StoredMeshResource>();
+  readonly sessions = new Map<string, StoredSession>();
 
   /** Whether every check-and-set condition in `ops` holds. */
   casHolds(ops: readonly StoreOp[]): boolean {
@@ -33,6 +40,8 @@ export class StoreState {
           return false;
         }
       }
+      const holder = op.op === 'kv-put' ? op.lock?.session : undefined;
+      if (holder !== undefined && !this.sessions.has(holder)) return false;
     }
     return true;
   }
@@ -73,15 +82,43 @@ export class StoreState {
         }
         case 'kv-put': {
           const prev = this.kv.get(op.key);
-          const entry: KvEntry = {
-            key: op.key,
-            value: op.value,
-            flags: op.flags,
-            createIndex: prev?.createIndex ?? index,
-            modifyIndex: index,
-          };
+          const lock = op.lock ?? { session: prev?.session, lockIndex: prev?.lockIndex ?? 0 };
+          const entry = kvEntry(
+            {
+              key: op.key,
+              value: op.value,
+              flags: op.flags,
+              createIndex: prev?.createIndex ?? index,
+              modifyIndex: index,
+            },
+            lock.session,
+            lock.lockIndex,
+          );
           this.kv.set(op.key, entry);
           events.push({ type: 'kv-put', index, entry });
+          break;
+        }
+        case 'put-session': {
+          const createIndex = this.sessions.get(op.session.id)?.createIndex ?? index;
+          this.sessions.set(op.session.id, { session: op.session, createIndex });
+          events.push({ type: 'session-put', index, session: op.session, createIndex });
+          break;
+        }
+        case 'delete-session': {
+          const stored = this.sessions.get(op.id);
+          if (stored === undefined) break;
+          this.sessions.delete(op.id);
+          events.push({ type: 'session-delete', index, id: op.id });
+          for (const held of [...this.kv.values()].filter((e) => e.session === op.id)) {
+            if (stored.session.behavior === 'delete') {
+              this.kv.delete(held.key);
+              events.push({ type: 'kv-delete', index, key: held.key });
+            } else {
+              const entry = kvEntry({ ...held, modifyIndex: index }, undefined, held.lockIndex);
+              this.kv.set(held.key, entry);
+              events.push({ type: 'kv-put', index, entry });
+            }
+          }
           break;
         }
         case 'kv-delete': {
@@ -127,6 +164,28 @@ export class StoreState {
       checkStates,
       kv: [...this.kv.values()],
       meshResources: [...this.meshResources.values()],
+      sessions: [...this.sessions.values()],
     };
   }
+}
+
+/**
+ * `base` (its own lock fields ignored) held by `session` at `lockIndex`: the lock fields are
+ * present only when set (never-locked entries look as they did before sessions existed).
+ */
+export function kvEntry(
+  base: KvEntry,
+  session: string | undefined,
+  lockIndex: number | undefined,
+): KvEntry {
+  const { key, value, flags, createIndex, modifyIndex } = base;
+  return {
+    key,
+    value,
+    flags,
+    createIndex,
+    modifyIndex,
+    ...(session === undefined ? {} : { session }),
+    ...(lockIndex === undefined || lockIndex === 0 ? {} : { lockIndex }),
+  };
 }

@@ -198,7 +198,9 @@ export class ChangePublisher {
     let catalog = false;
     let kv = false;
     let mesh = false;
+    let sessions = false;
     for (const outcome of outcomes) {
+      sessions ||= outcome.sessionsChanged;
       mesh ||= outcome.mesh.length > 0;
       catalog ||= outcome.changes.length > 0 || outcome.nodeChanged;
       kv ||= outcome.kvChanged;
@@ -224,6 +226,7 @@ export class ChangePublisher {
     if (catalog) this.#hub.publish('catalog');
     if (kv) this.#hub.publish('kv');
     if (mesh) this.#hub.publish('mesh');
+    if (sessions) this.#hub.publish('session');
     // Every outcome the view has applied is published now.
     this.#publishedIndex = this.#view.index;
     const waiters = this.#publishWaiters.splice(0);

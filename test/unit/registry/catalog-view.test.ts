@@ -12,7 +12,14 @@ describe('CatalogView node checks', () => {
 
   it('in cluster mode moves every service index but changes no status', () => {
     const view = new CatalogView('n1', { nodeChecksAffectInstances: false });
-    view.load({ index: 1, instances: [], checkStates: [], kv: [], meshResources: [] });
+    view.load({
+      index: 1,
+      instances: [],
+      checkStates: [],
+      kv: [],
+      meshResources: [],
+      sessions: [],
+    });
     view.apply([put(2, instance([]))]);
     const other = view.apply([put(3, nodeOf('n2'))]);
     assert.equal(other.nodeChanged, false, "another agent's node is not this one");
@@ -46,6 +53,7 @@ describe('CatalogView node checks', () => {
       ],
       kv: [],
       meshResources: [],
+      sessions: [],
     });
     assert.equal(view.status('web-1')?.status, 'warning');
     assert.equal(view.states(nodeChecksId('n1')).length, 1);

@@ -11,6 +11,7 @@ import type {
   StoreEvent,
   StoreListener,
   StoreOp,
+  StoreSessionLeases,
   StoreSnapshot,
   StoreTtlLeases,
 } from '../catalog-store.js';
@@ -19,11 +20,13 @@ import {
   EtcdEventDecoder,
   type EtcdKv,
   type KnownInstance,
+  type KnownLocks,
   type KnownMesh,
 } from './etcd-event-decoder.js';
 import { EtcdGroupCommit, type TxnResult } from './etcd-group-commit.js';
 import { etcdClientOptions, type EtcdConnection } from './etcd-connection.js';
 import { EtcdKeyLayout, rangeEnd } from './etcd-key-layout.js';
+import { EtcdSessionLeases } from './etcd-session-leases.js';
 import { EtcdTtlLeases } from './etcd-ttl-leases.js';
 import { withTimeout } from './with-timeout.js';
 
@@ -51,6 +54,8 @@ export const DEFAULT_ETCD_CATALOG_STORE_OPTIONS = Object.freeze({
 export class EtcdCatalogStore implements CatalogStore {
   readonly kind = 'etcd';
   readonly ttlLeases: StoreTtlLeases;
+  readonly sessionLeases: StoreSessionLeases;
+  readonly #sessions: EtcdSessionLeases;
   readonly #client: Etcd3;
   readonly #layout: EtcdKeyLayout;
   readonly #timeoutMs: number;
@@ -86,7 +91,18 @@ export class EtcdCatalogStore implements CatalogStore {
     const known = new Map<string, KnownInstance>();
     /** What the watch has delivered about the mesh resources, likewise. */
     const mesh: KnownMesh = { generation: 0, resources: new Map() };
-    this.#decoder = new EtcdEventDecoder(this.#layout, known, mesh, this.#log);
+    /** What the watch has delivered about the sessions and the KV entries' locks, likewise. */
+    const locks: KnownLocks = { sessions: new Map(), kv: new Map() };
+    this.#decoder = new EtcdEventDecoder(this.#layout, known, mesh, locks, this.#log);
+    this.#sessions = new EtcdSessionLeases({
+      client: this.#client,
+      layout: this.#layout,
+      timeoutMs: this.#timeoutMs,
+      locks,
+      isClosed: () => this.#closed,
+      setReachable: (reachable, err) => this.#setReachable(reachable, err),
+    });
+    this.sessionLeases = this.#sessions;
     this.#ttl = new EtcdTtlLeases({
       client: this.#client,
       layout: this.#layout,
@@ -101,6 +117,7 @@ export class EtcdCatalogStore implements CatalogStore {
       layout: this.#layout,
       known,
       mesh,
+      locks,
       leaseAlive: (id, checkId) => this.#ttl.alive(id, checkId),
     });
     this.#groupCommit = new EtcdGroupCommit({
@@ -121,6 +138,7 @@ export class EtcdCatalogStore implements CatalogStore {
     const revision = Number(res.header.revision);
     const kvs = res.kvs as EtcdKv[];
     this.#ttl.load(kvs);
+    this.#sessions.load(kvs);
     const snapshot = this.#decoder.snapshot(kvs, revision);
     this.#applied = revision;
     await this.#startWatch(revision + 1);
@@ -205,6 +223,7 @@ export class EtcdCatalogStore implements CatalogStore {
     this.#closed = true;
     this.#listeners.clear();
     this.#ttl.close();
+    this.#sessions.close();
     await this.#watcher?.cancel().catch(() => undefined);
     this.#client.close();
     for (const w of this.#waiters.splice(0)) w.resolve();
@@ -271,6 +290,7 @@ export class EtcdCatalogStore implements CatalogStore {
   #onWatch(raw: readonly { type: string; kv: EtcdKv }[]): void {
     // Events of one txn share a revision: deliver them together, revision by revision.
     const expired: [string, string][] = [];
+    const sessionsLapsed: string[] = [];
     let batch: StoreEvent[] = [];
     let batchRevision = 0;
     const flush = (): void => {
@@ -290,11 +310,17 @@ export class EtcdCatalogStore implements CatalogStore {
         if (lapsed !== undefined) expired.push(lapsed);
         continue;
       }
+      if (rest.startsWith('e/')) {
+        const session = this.#sessions.follow(e.type, rest.slice(2), e.kv);
+        if (session !== undefined) sessionsLapsed.push(session);
+        continue;
+      }
       const event = this.#decoder.event(e.type, e.kv, revision);
       if (event !== undefined) batch.push(event);
     }
     flush();
     this.#ttl.announceExpired(expired);
+    this.#sessions.announceExpired(sessionsLapsed);
     const ready = this.#waiters.filter((w) => w.revision <= this.#applied);
     if (ready.length > 0) {
       const rest = this.#waiters.filter((w) => w.revision > this.#applied);

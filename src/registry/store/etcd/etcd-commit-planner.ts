@@ -2,7 +2,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import { meshResourceKey } from '../../../protocol/mesh/resource.js';
 import type { StoreOp } from '../catalog-store.js';
-import type { KnownInstance, KnownMesh } from './etcd-event-decoder.js';
+import {
+  kvValue,
+  type KnownInstance,
+  type KnownLocks,
+  type KnownMesh,
+} from './etcd-event-decoder.js';
 import { rangeEnd, type EtcdKeyLayout } from './etcd-key-layout.js';
 
 /** A request in an etcd transaction, as the etcd3 client's `kv.txn` takes it. */
@@ -30,7 +35,7 @@ export interface EtcdCommitPlan {
   readonly deadlines: readonly { key: string; ttlMs: number }[];
   /** Requests that change a key for sure (puts); deletes count only once etcd says so. */
   puts: number;
-  /** `i/<instance id>`, `k/<kv key>`, `r/<mesh key>` and `g/mesh` it touches. */
+  /** `i/<instance id>`, `k/<kv key>`, `r/<mesh key>`, `s/<session>` and `g/mesh` it touches. */
   readonly keys: readonly string[];
   /** Sent in a transaction of its own (a recursive KV delete: a range over unknown keys). */
   readonly alone: boolean;
@@ -43,6 +48,8 @@ export interface EtcdCommitPlannerOptions {
   readonly known: ReadonlyMap<string, KnownInstance>;
   /** What the watch has delivered about the mesh resources. */
   readonly mesh: KnownMesh;
+  /** What the watch has delivered about the sessions and the KV entries' locks. */
+  readonly locks: KnownLocks;
   /** Whether a TTL check's deadline is armed, as the watch delivered it. */
   leaseAlive(instanceId: string, checkId: string): boolean;
 }
@@ -55,12 +62,14 @@ export class EtcdCommitPlanner {
   readonly #layout: EtcdKeyLayout;
   readonly #known: ReadonlyMap<string, KnownInstance>;
   readonly #mesh: KnownMesh;
+  readonly #locks: KnownLocks;
   readonly #leaseAlive: (instanceId: string, checkId: string) => boolean;
 
   constructor(options: EtcdCommitPlannerOptions) {
     this.#layout = options.layout;
     this.#known = options.known;
     this.#mesh = options.mesh;
+    this.#locks = options.locks;
     this.#leaseAlive = (instanceId, checkId) => options.leaseAlive(instanceId, checkId);
   }
 
@@ -158,16 +167,69 @@ export class EtcdCommitPlanner {
         case 'kv-put': {
           keys.push(`k/${op.key}`);
           const key = Buffer.from(layout.kv(op.key));
+          const current = this.#locks.kv.get(op.key);
+          // Without cas the put still compares what the watch delivered: it keeps the lock it
+          // found, and must not drop one another agent took meanwhile (CatalogStore contract).
+          // The agent's own keys (NUL-prefixed) are never locked: they are written blind.
           if (op.cas !== undefined) compare.push(casCompare(key, op.cas));
+          else if (!op.key.startsWith('\u0000'))
+            compare.push(casCompare(key, current?.modifyIndex ?? 0));
+          const lock = op.lock ?? { session: current?.session, lockIndex: current?.lockIndex ?? 0 };
+          const holder = op.lock?.session;
+          if (holder !== undefined) {
+            // An acquire: its session must exist, and rewriting the session's key makes a
+            // concurrent end of the session (which compares it) fail and look again.
+            const known = this.#locks.sessions.get(holder);
+            keys.push(`s/${holder}`);
+            const sessionKey = Buffer.from(layout.session(holder));
+            compare.push(
+              known === undefined
+                ? { key: sessionKey, target: 'Create', result: 'Greater', create_revision: '0' }
+                : casCompare(sessionKey, known.modRevision),
+            );
+            if (known !== undefined)
+              success.push(putRequest(layout.session(holder), JSON.stringify(known.session)));
+          }
           success.push({
-            request_put: {
-              key,
-              value: Buffer.from(
-                JSON.stringify({ v: Buffer.from(op.value).toString('base64'), f: op.flags }),
-              ),
-            },
+            request_put: { key, value: kvValue(op.value, op.flags, lock.session, lock.lockIndex) },
           });
           puts++;
+          break;
+        }
+        case 'put-session': {
+          const { session } = op;
+          keys.push(`s/${session.id}`);
+          const key = layout.session(session.id);
+          compare.push(casCompare(Buffer.from(key), 0));
+          success.push(putRequest(key, JSON.stringify(session)));
+          puts++;
+          if (session.ttlMs > 0)
+            deadlines.push({ key: layout.sessionDeadline(session.id), ttlMs: session.ttlMs * 2 });
+          break;
+        }
+        case 'delete-session': {
+          const known = this.#locks.sessions.get(op.id);
+          if (known === undefined) break;
+          keys.push(`s/${op.id}`);
+          compare.push(casCompare(Buffer.from(layout.session(op.id)), known.modRevision));
+          success.push(deleteRequest(layout.session(op.id)));
+          success.push(deleteRequest(layout.sessionDeadline(op.id)));
+          for (const held of this.#locks.kv.values()) {
+            if (held.session !== op.id) continue;
+            keys.push(`k/${held.key}`);
+            const key = layout.kv(held.key);
+            compare.push(casCompare(Buffer.from(key), held.modifyIndex));
+            if (known.session.behavior === 'delete') success.push(deleteRequest(key));
+            else {
+              success.push({
+                request_put: {
+                  key: Buffer.from(key),
+                  value: kvValue(held.value, held.flags, undefined, held.lockIndex),
+                },
+              });
+              puts++;
+            }
+          }
           break;
         }
         case 'kv-delete': {

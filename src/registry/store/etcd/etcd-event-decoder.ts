@@ -1,12 +1,13 @@
 /** @module EtcdEventDecoder: etcd key-values and watch events as catalog records and events. */
 import type { Logger } from '../../../core/logger.js';
-import type { CheckState, Instance, KvEntry } from '../../../core/types.js';
+import type { CheckState, Instance, KvEntry, Session } from '../../../core/types.js';
 import type {
   MeshResource,
   MeshResourceKey,
   StoredMeshResource,
 } from '../../../protocol/mesh/resource.js';
-import type { StoreEvent, StoreSnapshot, StoredInstance } from '../catalog-store.js';
+import type { StoreEvent, StoredInstance, StoredSession, StoreSnapshot } from '../catalog-store.js';
+import { kvEntry } from '../store-state.js';
 import type { EtcdKeyLayout } from './etcd-key-layout.js';
 
 /** A key-value as the etcd3 client delivers it (range responses and watch events). */
@@ -37,12 +38,49 @@ export interface KnownMesh {
   readonly resources: Map<MeshResourceKey, MeshResource>;
 }
 
+/**
+ * What the watch has delivered about the sessions and the KV entries' locks: an acquire compares
+ * and rewrites its session's key, an ending session compares the keys it releases, and a plain
+ * put keeps the lock it finds (see `EtcdCommitPlanner`).
+ */
+export interface KnownLocks {
+  /** Session id -> the session and the mod_revision of its key. */
+  readonly sessions: Map<string, { readonly session: Session; readonly modRevision: number }>;
+  /** KV key -> its entry as delivered (lock fields included; modifyIndex is its mod_revision). */
+  readonly kv: Map<string, KvEntry>;
+}
+
+/** A KV entry as stored in etcd: value in base64, flags, and the lock while there is one. */
+interface StoredKvValue {
+  readonly v: string;
+  readonly f: number;
+  readonly s?: string;
+  readonly i?: number;
+}
+
+/** The etcd value of a KV entry. */
+export function kvValue(
+  value: Uint8Array,
+  flags: number,
+  session: string | undefined,
+  lockIndex: number | undefined,
+): Buffer {
+  const stored: StoredKvValue = {
+    v: Buffer.from(value).toString('base64'),
+    f: flags,
+    ...(session === undefined ? {} : { s: session }),
+    ...(lockIndex === undefined || lockIndex === 0 ? {} : { i: lockIndex }),
+  };
+  return Buffer.from(JSON.stringify(stored));
+}
+
 /** A decoded catalog key: an instance, a check state, a KV entry or a mesh resource. */
 export type EtcdRecord =
   | { type: 'instance'; instance: Instance }
   | { type: 'check'; state: CheckState }
   | { type: 'kv'; entry: KvEntry }
-  | { type: 'mesh'; key: MeshResourceKey; stored: StoredMeshResource };
+  | { type: 'mesh'; key: MeshResourceKey; stored: StoredMeshResource }
+  | { type: 'session'; stored: StoredSession };
 
 /** Whether a watch event's type is a deletion (the etcd3 client has spelt it both ways). */
 export function isDeleteEvent(type: string): boolean {
@@ -56,10 +94,11 @@ function knownInstance(instance: Instance, modRevision: number): KnownInstance {
 }
 
 /**
- * Decodes the catalog's keys (`i/`, `c/`, `k/`, `r/`; see {@link EtcdKeyLayout}) and keeps
+ * Decodes the catalog's keys (`i/`, `c/`, `k/`, `r/`, `s/`; see {@link EtcdKeyLayout}) and keeps
  * `known` and `mesh`, the record of what etcd has delivered about each instance and about the
- * mesh resources, current as it goes. TTL keys (`t/`), membership keys (`m/`) and the mesh
- * generation (`g/`) are not records: the caller hands `t/` to the TTL leases, `g/` only moves
+ * mesh resources, current as it goes; likewise `locks` for sessions (`s/`) and KV entries. TTL
+ * keys (`t/`, `e/`), membership keys (`m/`) and the mesh generation (`g/`) are not records: the
+ * caller hands `t/` to the TTL leases and `e/` to the session leases, `g/` only moves
  * `mesh.generation`, and `m/` decodes to nothing. An unreadable value is logged and skipped,
  * never thrown.
  */
@@ -67,17 +106,20 @@ export class EtcdEventDecoder {
   readonly #layout: EtcdKeyLayout;
   readonly #known: Map<string, KnownInstance>;
   readonly #mesh: KnownMesh;
+  readonly #locks: KnownLocks;
   readonly #log: Logger;
 
   constructor(
     layout: EtcdKeyLayout,
     known: Map<string, KnownInstance>,
     mesh: KnownMesh,
+    locks: KnownLocks,
     log: Logger,
   ) {
     this.#layout = layout;
     this.#known = known;
     this.#mesh = mesh;
+    this.#locks = locks;
     this.#log = log;
   }
 
@@ -87,17 +129,21 @@ export class EtcdEventDecoder {
     const checkStates: CheckState[] = [];
     const kv: KvEntry[] = [];
     const meshResources: StoredMeshResource[] = [];
+    const sessions: StoredSession[] = [];
     const stateRevisions = new Map<string, number>();
     for (const item of kvs) {
       const rest = this.#layout.rest(item.key);
-      if (rest.startsWith('t/')) continue;
+      if (rest.startsWith('t/') || rest.startsWith('e/')) continue;
       if (rest === 'g/mesh') {
         this.#mesh.generation = Number(item.mod_revision);
         continue;
       }
       const parsed = this.record(item);
       if (parsed === undefined) continue;
-      if (parsed.type === 'mesh') {
+      if (parsed.type === 'session') {
+        sessions.push(parsed.stored);
+        this.#knowSession(parsed.stored.session, Number(item.mod_revision));
+      } else if (parsed.type === 'mesh') {
         meshResources.push(parsed.stored);
         this.#mesh.resources.set(parsed.key, parsed.stored.resource);
       } else if (parsed.type === 'instance') {
@@ -113,7 +159,10 @@ export class EtcdEventDecoder {
           parsed.state.instanceId,
           Math.max(r, stateRevisions.get(parsed.state.instanceId) ?? 0),
         );
-      } else kv.push(parsed.entry);
+      } else {
+        kv.push(parsed.entry);
+        this.#locks.kv.set(parsed.entry.key, parsed.entry);
+      }
     }
     for (const [id, r] of stateRevisions) {
       const s = instances.get(id);
@@ -132,6 +181,7 @@ export class EtcdEventDecoder {
       checkStates: checkStates.filter((s) => instances.has(s.instanceId)),
       kv,
       meshResources,
+      sessions,
     };
   }
 
@@ -146,7 +196,15 @@ export class EtcdEventDecoder {
         this.#known.delete(id);
         return { type: 'instance-delete', index: revision, id };
       }
-      if (rest.startsWith('k/')) return { type: 'kv-delete', index: revision, key: rest.slice(2) };
+      if (rest.startsWith('k/')) {
+        this.#locks.kv.delete(rest.slice(2));
+        return { type: 'kv-delete', index: revision, key: rest.slice(2) };
+      }
+      if (rest.startsWith('s/')) {
+        const id = rest.slice(2);
+        this.#locks.sessions.delete(id);
+        return { type: 'session-delete', index: revision, id };
+      }
       if (rest.startsWith('r/')) {
         const meshKey = rest.slice(2) as MeshResourceKey;
         this.#mesh.resources.delete(meshKey);
@@ -176,7 +234,20 @@ export class EtcdEventDecoder {
     }
     if (parsed.type === 'check')
       return { type: 'check-state', index: revision, state: parsed.state };
+    if (parsed.type === 'session') {
+      // An acquire rewrites its session's key (same value): sessions never change, no event.
+      const seen = this.#locks.sessions.has(parsed.stored.session.id);
+      this.#knowSession(parsed.stored.session, revision);
+      if (seen) return undefined;
+      const { session, createIndex } = parsed.stored;
+      return { type: 'session-put', index: revision, session, createIndex };
+    }
+    this.#locks.kv.set(parsed.entry.key, parsed.entry);
     return { type: 'kv-put', index: revision, entry: parsed.entry };
+  }
+
+  #knowSession(session: Session, modRevision: number): void {
+    this.#locks.sessions.set(session.id, { session, modRevision });
   }
 
   /** One catalog key's record; undefined for other keys and for unreadable values. */
@@ -188,17 +259,19 @@ export class EtcdEventDecoder {
       if (rest.startsWith('c/'))
         return { type: 'check', state: JSON.parse(item.value.toString('utf8')) as CheckState };
       if (rest.startsWith('k/')) {
-        const v = JSON.parse(item.value.toString('utf8')) as { v: string; f: number };
-        return {
-          type: 'kv',
-          entry: {
-            key: rest.slice(2),
-            value: new Uint8Array(Buffer.from(v.v, 'base64')),
-            flags: v.f,
-            createIndex: Number(item.create_revision),
-            modifyIndex: Number(item.mod_revision),
-          },
+        const v = JSON.parse(item.value.toString('utf8')) as StoredKvValue;
+        const base = {
+          key: rest.slice(2),
+          value: new Uint8Array(Buffer.from(v.v, 'base64')),
+          flags: v.f,
+          createIndex: Number(item.create_revision),
+          modifyIndex: Number(item.mod_revision),
         };
+        return { type: 'kv', entry: kvEntry(base, v.s, v.i) };
+      }
+      if (rest.startsWith('s/')) {
+        const session = JSON.parse(item.value.toString('utf8')) as Session;
+        return { type: 'session', stored: { session, createIndex: Number(item.create_revision) } };
       }
       if (rest.startsWith('r/')) {
         return {

@@ -12,7 +12,11 @@ import type { MeshResourceKey } from '../../../protocol/mesh/resource.js';
  * - `m/<nodeName>` a live agent (JSON), under that agent's membership lease;
  * - `r/<Kind>/<namespace>/<name>` a mesh resource (JSON);
  * - `g/mesh` the mesh generation: rewritten by every commit that changes a mesh resource, and
- *   compared by it, so mesh writes (checked against the whole set) are serialised across agents.
+ *   compared by it, so mesh writes (checked against the whole set) are serialised across agents;
+ * - `s/<id>` a session (JSON): rewritten (same value) by every acquire it makes, and compared by
+ *   the commit that ends it, so no lock is taken behind an ending session's back;
+ * - `e/<id>` a TTL session's deadline: an empty key under a lease of twice its TTL, which renews
+ *   keep alive and whose deletion by etcd is the session's lapse.
  *
  * Several catalogs share one etcd under different prefixes. The catalog store watches the whole
  * prefix; membership watches `m/` only.
@@ -52,6 +56,14 @@ export class EtcdKeyLayout {
 
   meshResource(key: MeshResourceKey): string {
     return `${this.prefix}r/${key}`;
+  }
+
+  session(id: string): string {
+    return `${this.prefix}s/${id}`;
+  }
+
+  sessionDeadline(id: string): string {
+    return `${this.prefix}e/${id}`;
   }
 
   meshGeneration(): string {

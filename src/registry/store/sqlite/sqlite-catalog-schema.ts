@@ -4,15 +4,15 @@
  */
 import type Database from 'better-sqlite3';
 import { errors, isMeshError } from '../../../core/errors.js';
-import type { CheckState, Instance } from '../../../core/types.js';
+import type { CheckState, Instance, Session } from '../../../core/types.js';
 import { meshResourceKey, type MeshResource } from '../../../protocol/mesh/resource.js';
-import { StoreState } from '../store-state.js';
+import { kvEntry, StoreState } from '../store-state.js';
 
 /**
  * The schema this code reads and writes. An older file is migrated at open ({@link MIGRATIONS});
  * a newer one (written by a later build) is refused.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Version 2: mesh resources (issue 18). */
 const MESH_RESOURCES_TABLE = `
@@ -24,12 +24,26 @@ CREATE TABLE mesh_resources (
 );
 `;
 
+/** Version 3: sessions, and the lock fields of KV entries (issue 22). */
+const SESSIONS_TABLE = `
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  session TEXT NOT NULL,
+  create_index INTEGER NOT NULL
+);
+`;
+const KV_LOCK_COLUMNS = `
+ALTER TABLE kv ADD COLUMN session TEXT;
+ALTER TABLE kv ADD COLUMN lock_index INTEGER NOT NULL DEFAULT 0;
+`;
+
 /**
  * `MIGRATIONS[n]` takes a file from version n to n + 1. Each runs in the open's transaction with
  * the version bump, so a crash leaves the file at the old version or the new, never between.
  */
 export const MIGRATIONS: Readonly<Record<number, string>> = Object.freeze({
   1: MESH_RESOURCES_TABLE,
+  2: SESSIONS_TABLE + KV_LOCK_COLUMNS,
 });
 
 /** Creates the tables of a new `catalog.db` at index 1; run once, in a transaction. */
@@ -53,9 +67,12 @@ CREATE TABLE kv (
   value BLOB NOT NULL,
   flags INTEGER NOT NULL,
   create_index INTEGER NOT NULL,
-  modify_index INTEGER NOT NULL
+  modify_index INTEGER NOT NULL,
+  session TEXT,
+  lock_index INTEGER NOT NULL DEFAULT 0
 );
 ${MESH_RESOURCES_TABLE}
+${SESSIONS_TABLE}
 INSERT INTO meta (key, value) VALUES ('schema_version', ${SCHEMA_VERSION}), ('index', 1);
 `;
 
@@ -124,18 +141,35 @@ export function loadCatalogState(db: Database.Database, file: string): StoreStat
   }
   const kv = db.prepare<
     [],
-    { key: string; value: Buffer; flags: number; create_index: number; modify_index: number }
-  >('SELECT key, value, flags, create_index, modify_index FROM kv');
+    {
+      key: string;
+      value: Buffer;
+      flags: number;
+      create_index: number;
+      modify_index: number;
+      session: string | null;
+      lock_index: number;
+    }
+  >('SELECT key, value, flags, create_index, modify_index, session, lock_index FROM kv');
   for (const row of kv.iterate()) {
-    state.kv.set(row.key, {
+    const base = {
       key: row.key,
       // A plain Uint8Array view, so readers get the same type the memory store hands back.
       value: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
       flags: row.flags,
       createIndex: row.create_index,
       modifyIndex: row.modify_index,
-    });
+    };
+    state.kv.set(row.key, kvEntry(base, row.session ?? undefined, row.lock_index));
     highest = Math.max(highest, row.modify_index);
+  }
+  const sessions = db.prepare<[], { session: string; create_index: number }>(
+    'SELECT session, create_index FROM sessions',
+  );
+  for (const row of sessions.iterate()) {
+    const session = JSON.parse(row.session) as Session;
+    state.sessions.set(session.id, { session, createIndex: row.create_index });
+    highest = Math.max(highest, row.create_index);
   }
   const resources = db.prepare<
     [],

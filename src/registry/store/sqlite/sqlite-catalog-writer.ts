@@ -20,7 +20,11 @@ interface Statements {
   readonly deleteChecksOf: Database.Statement<[string]>;
   readonly putCheckState: Database.Statement<[string, string, string]>;
   readonly touchInstance: Database.Statement<[number, string]>;
-  readonly putKv: Database.Statement<[string, Buffer, number, number, number]>;
+  readonly putKv: Database.Statement<
+    [string, Buffer, number, number, number, string | null, number]
+  >;
+  readonly putSession: Database.Statement<[string, string, number]>;
+  readonly deleteSession: Database.Statement<[string]>;
   readonly deleteKv: Database.Statement<[string]>;
   readonly putMesh: Database.Statement<[string, string, number, number]>;
   readonly deleteMesh: Database.Statement<[string]>;
@@ -45,9 +49,14 @@ export function prepareCatalogWriter(db: Database.Database): CatalogBatchWriter 
       'INSERT OR REPLACE INTO check_states (instance_id, check_id, state) VALUES (?, ?, ?)',
     ),
     putKv: db.prepare(
-      'INSERT OR REPLACE INTO kv (key, value, flags, create_index, modify_index) ' +
-        'VALUES (?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO kv ' +
+        '(key, value, flags, create_index, modify_index, session, lock_index) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
+    putSession: db.prepare(
+      'INSERT OR REPLACE INTO sessions (id, session, create_index) VALUES (?, ?, ?)',
+    ),
+    deleteSession: db.prepare('DELETE FROM sessions WHERE id = ?'),
     deleteKv: db.prepare('DELETE FROM kv WHERE key = ?'),
     putMesh: db.prepare(
       'INSERT OR REPLACE INTO mesh_resources (key, resource, create_index, modify_index) ' +
@@ -93,9 +102,23 @@ export function prepareCatalogWriter(db: Database.Database): CatalogBatchWriter 
               entry.value.byteOffset,
               entry.value.byteLength,
             );
-            s.putKv.run(entry.key, value, entry.flags, entry.createIndex, entry.modifyIndex);
+            s.putKv.run(
+              entry.key,
+              value,
+              entry.flags,
+              entry.createIndex,
+              entry.modifyIndex,
+              entry.session ?? null,
+              entry.lockIndex ?? 0,
+            );
             break;
           }
+          case 'session-put':
+            s.putSession.run(event.session.id, JSON.stringify(event.session), event.createIndex);
+            break;
+          case 'session-delete':
+            s.deleteSession.run(event.id);
+            break;
           case 'kv-delete':
             s.deleteKv.run(event.key);
             break;

@@ -19,6 +19,10 @@ const plain = (r: ParsedRules) => ({
     Object.fromEntries(r.segmented.agent.exact),
     Object.fromEntries(r.segmented.agent.prefix),
   ],
+  session: [
+    Object.fromEntries(r.segmented.session.exact),
+    Object.fromEntries(r.segmented.session.prefix),
+  ],
   scalar: r.scalar,
 });
 
@@ -42,6 +46,7 @@ describe('parseAclRules', () => {
       acl = "read"
       operator = "write"
       session_prefix "" { policy = "write" }
+      session "n1" { policy = "deny" }
       keyring = "read"
     `);
     assert.deepEqual(plain(r), {
@@ -49,6 +54,7 @@ describe('parseAclRules', () => {
       kv: [{ 'app/secret': 'deny' }, { 'app/': 'read' }],
       node: [{ n1: 'write' }, { '': 'read' }],
       agent: [{}, { '': 'read' }],
+      session: [{ n1: 'deny' }, { '': 'write' }],
       scalar: { mesh: 'write', acl: 'read', operator: 'write' },
     });
   });

@@ -256,13 +256,16 @@ process.kill(process.pid, 'SIGKILL');
   });
 
   it('opens a catalog.db of schema version 1 (before mesh resources) and migrates it', async () => {
-    // A file as version 1 left it (today's tables without mesh_resources), with one instance
-    // and one key at index 3.
+    // A file as version 1 left it (today's tables without mesh_resources, sessions and the KV
+    // lock columns), with one instance and one key at index 3.
     const fresh = newStore();
     await fresh.open();
     await fresh.close();
     const old = new Database(fresh.file);
-    old.exec("DROP TABLE mesh_resources; UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+    old.exec(
+      'DROP TABLE mesh_resources; DROP TABLE sessions; ALTER TABLE kv DROP COLUMN session; ' +
+        "ALTER TABLE kv DROP COLUMN lock_index; UPDATE meta SET value = 1 WHERE key = 'schema_version'",
+    );
     old
       .prepare('INSERT INTO instances VALUES (?, ?, ?, ?, ?)')
       .run('web-1', 'web', JSON.stringify(testInstance('web-1')), 2, 2);
@@ -282,6 +285,7 @@ process.kill(process.pid, 'SIGKILL');
       ['k'],
     );
     assert.deepEqual(snapshot.meshResources, []);
+    assert.deepEqual(snapshot.sessions, []);
     const resource = testMeshResource('DestinationRule', 'reviews');
     const put = await store.commit([{ op: 'put-mesh-resource', resource }]);
     assert.equal(put.index, 4);
