@@ -191,11 +191,21 @@ describe('traceIdOf', () => {
     assert.equal(traceIdOf([TRACEPARENT], undefined), undefined);
   });
 
-  it('falls back to a B3 trace id of 16 or 32 hex digits', () => {
+  it('follows W3C on the version: fe is a later version, FF and Fe are not hex it reads', () => {
+    assert.equal(traceIdOf(`fe-${TRACE}-00f067aa0ba902b7-01`, undefined), TRACE);
+    assert.equal(traceIdOf(`FF-${TRACE}-00f067aa0ba902b7-01`, undefined), undefined);
+    assert.equal(traceIdOf(`Fe-${TRACE}-00f067aa0ba902b7-01`, undefined), undefined);
+    assert.equal(traceIdOf(`00-${TRACE}-00f067aa0ba902b7-0F`, undefined), undefined);
+  });
+
+  it('falls back to a B3 trace id of 16 or 32 hex digits, in the width it came', () => {
     assert.equal(traceIdOf(undefined, TRACE), TRACE);
     assert.equal(traceIdOf('garbage', 'a3ce929d0e0e4736'), 'a3ce929d0e0e4736');
     assert.equal(traceIdOf(undefined, 'a3ce929d0e0e473'), undefined);
     assert.equal(traceIdOf(undefined, '0'.repeat(16)), undefined);
+    assert.equal(traceIdOf(undefined, '0'.repeat(32)), undefined);
+    assert.equal(traceIdOf(undefined, 'A3CE929D0E0E4736'), undefined, 'lowercase only');
+    assert.equal(traceIdOf(undefined, ['a3ce929d0e0e4736']), undefined, 'the header sent twice');
     assert.equal(traceIdOf(TRACEPARENT, 'a3ce929d0e0e4736'), TRACE, 'traceparent first');
   });
 
