@@ -23,7 +23,6 @@ import type { Cluster } from '../proxy/cluster.js';
 import type { UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
 import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
-import { createAccessLogObserver } from '../proxy/access-log.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
 import { createAccessLogWriter, registerAccessLogMetrics } from '../telemetry/access-log-writer.js';
 import { ProxyMetrics, snapshotVersionGauge } from '../proxy/proxy-metrics.js';
@@ -51,7 +50,8 @@ import {
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { buildMeshRoutes } from './mesh-routes.js';
 import { gatewayIdentity } from './mesh-feed.js';
-import { EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
+import { EdgeCounter } from '../proxy/edge-counts.js';
+import { requestObservers } from '../proxy/observer-lists.js';
 import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
 import { GATEWAY_RESTART_KEYS, gatewayServiceAccount, type GatewayOptions } from './options.js';
@@ -200,21 +200,6 @@ export async function startGateway(
   const accessLog =
     options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
   if (accessLog !== undefined) registerAccessLogMetrics(metricsRegistry, 'gateway', accessLog);
-  const observers: RequestObserver[] = [
-    ...(istio === undefined ? [] : [istio.source]),
-    ...(deps.observers ?? []),
-  ];
-  if (accessLog !== undefined)
-    observers.splice(
-      istio === undefined ? 0 : 1,
-      0,
-      createAccessLogObserver({
-        sink: accessLog,
-        reporter: 'source',
-        sampleRate: options.accessLogSample,
-        ...(deps.random === undefined ? {} : { random: deps.random }),
-      }),
-    );
   const dispatcher = createUpstreamClient(options, chosen);
   // Mesh mode: one more pool per pool settings a DestinationRule sets (connectionPool).
   const timeoutPools = new UpstreamPools(options, chosen);
@@ -250,8 +235,15 @@ export async function startGateway(
           clock: deps.clock ?? systemClock,
           logger: log,
         });
-  if (edgeCounter !== undefined)
-    observers.push(sourceEdgeObserver(edgeCounter, options.name, { tagCalls: true }));
+  const observers = requestObservers('source', {
+    istio,
+    accessLog:
+      accessLog === undefined
+        ? undefined
+        : { sink: accessLog, sampleRate: options.accessLogSample, random: deps.random },
+    extra: deps.observers,
+    edges: edgeCounter && { counter: edgeCounter, service: options.name, tagCalls: true },
+  });
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
