@@ -338,6 +338,28 @@ export async function startGateway(
     res.end(JSON.stringify({ error: { code: 'MESHWORK_ERR_API_ROUTE_NOT_FOUND', path } }));
   });
 
+  /**
+   * Lets go of everything the gateway holds, in this order: the listener (its connections), the
+   * call graph's last report, the watches, the snapshot feed, the identity, then the pools, the
+   * admin server, the registry client and the access log together. The one way out: close after
+   * the drain, and a start that failed (what was not started yet closes as a no-op).
+   */
+  const release = async (): Promise<void> => {
+    listener.destroy();
+    await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
+    discovery.close();
+    await deps.snapshotFeed?.close();
+    if (mtls.state === 'on') mtls.identity.close();
+    meshTransports?.close();
+    await Promise.allSettled([
+      dispatcher.close(),
+      timeoutPools.close(),
+      new Promise((r) => admin.close(r)),
+      registry.close(),
+      accessLog?.close(),
+    ]);
+  };
+
   // Watch every routed service from the start, so the first request finds a warm cache.
   const warm = (): void => {
     if (mesh) return; // endpoints come with the snapshots
@@ -447,12 +469,7 @@ export async function startGateway(
       }
       from = await (deps.snapshotFeed as SnapshotFeed).start(applySnapshot);
     } catch (err) {
-      listener.destroy();
-      discovery.close();
-      if (mtls.state === 'on') mtls.identity.close();
-      meshTransports?.close();
-      await Promise.allSettled([dispatcher.close(), timeoutPools.close(), registry.close()]);
-      await accessLog?.close();
+      await release();
       throw err;
     }
     if (from === 'none')
@@ -464,8 +481,7 @@ export async function startGateway(
   try {
     adminUrl = await listen(admin, options.admin);
   } catch (err) {
-    listener.destroy();
-    await accessLog?.close();
+    await release();
     throw err;
   }
   log.info({ url, adminUrl, routes: options.routes.length }, 'gateway listening');
@@ -481,19 +497,7 @@ export async function startGateway(
         () => metrics.activeRequests > 0,
       );
       if (!clean) log.warn({ inFlight: metrics.activeRequests }, 'drain deadline passed');
-      listener.destroy();
-      await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
-      discovery.close();
-      await deps.snapshotFeed?.close();
-      if (mtls.state === 'on') mtls.identity.close();
-      meshTransports?.close();
-      await Promise.allSettled([
-        dispatcher.close(),
-        timeoutPools.close(),
-        new Promise((r) => admin.close(r)),
-        registry.close(),
-        accessLog?.close(),
-      ]);
+      await release();
       return clean;
     })());
 
