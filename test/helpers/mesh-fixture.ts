@@ -1,8 +1,8 @@
 /**
  * @module Test helpers for end-to-end mesh tests: one `meshwork agent` process, fixture apps
  * (test/fixtures/*.mjs) behind `meshwork sidecar` processes and `meshwork gateway --mesh`
- * processes pointed at it, their data under one temp dir; `stop` ends them in the reverse order
- * they started, the agent last, and removes the dir.
+ * processes pointed at it, their data under one temp dir; `stop` sends SIGTERM to them in the
+ * reverse order they started, waits for them all, then stops the agent and removes the dir.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,8 +10,6 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ProxyStatus, ProxyStatusList } from '../../src/protocol/mesh/snapshot.js';
-import { http } from './agent.js';
 import {
   FAST_SIDECAR_HEALTH,
   runCli,
@@ -23,7 +21,6 @@ import {
   type SidecarProcess,
 } from './cli.js';
 import { freePort } from './ports.js';
-import { until } from './until.js';
 
 /** The agent most mesh tests run: in memory, with its CA (`--dev`), quiet. */
 export const DEV_AGENT_ARGS: readonly string[] = Object.freeze(['--dev', '--log-level', 'warn']);
@@ -133,21 +130,6 @@ export class MeshFixture {
     writeFileSync(path, yaml);
     const r = await runCli(['apply', '-f', path, '--registry', this.agent.url]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-  }
-
-  /** Waits until the agent lists `count` proxies (or more), each SYNCED; answers them. */
-  async synced(count: number, timeoutMs = 20_000): Promise<readonly ProxyStatus[]> {
-    return until(
-      async () => {
-        const r = await http<ProxyStatusList>(this.agent.url, 'GET', '/api/v1/mesh/proxies');
-        const proxies = r.body?.proxies ?? [];
-        return proxies.length >= count && proxies.every((p) => p.state === 'SYNCED')
-          ? proxies
-          : undefined;
-      },
-      timeoutMs,
-      `${count} proxies SYNCED`,
-    );
   }
 
   /** SIGTERM to what is running, last started first, then the agent; removes the dir. */
