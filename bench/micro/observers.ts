@@ -13,6 +13,7 @@ import { accessLogEntry, createAccessLogObserver } from '../../src/proxy/access-
 import { IstioMetrics } from '../../src/proxy/istio-metrics.js';
 import type { RequestRecord } from '../../src/proxy/observe.js';
 import { setPeerIdentity } from '../../src/proxy/peer-identity.js';
+import { testEndpoint } from '../../test/helpers/request-record.js';
 import { flags } from '../lib/load.js';
 
 const opts = flags('npm run bench:observers [-- --quick]', {
@@ -21,17 +22,13 @@ const opts = flags('npm run bench:observers [-- --quick]', {
 const N = opts.quick ? 100_000 : 1_000_000;
 const ROUNDS = 5;
 
-const endpoints: Endpoint[] = [1, 2, 3].map((i) => ({
-  id: `payments-${i}`,
-  address: `10.0.0.${i}`,
-  port: 15006,
-  weight: 1,
-  status: 'passing',
-  zone: undefined,
-  priority: 0,
-  tags: [],
-  meta: { version: i === 3 ? 'v2' : 'v1', 'tls-mode': 'istio', 'app-port': '8080' },
-}));
+const endpoints: Endpoint[] = [1, 2, 3].map((i) =>
+  testEndpoint({
+    id: `payments-${i}`,
+    address: `10.0.0.${i}`,
+    meta: { version: i === 3 ? 'v2' : 'v1', 'tls-mode': 'istio', 'app-port': '8080' },
+  }),
+);
 const callerSocket = { remoteAddress: '10.0.0.9', localPort: 15006 };
 setPeerIdentity(callerSocket, {
   mtls: true,

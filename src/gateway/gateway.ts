@@ -23,7 +23,6 @@ import type { Cluster } from '../proxy/cluster.js';
 import type { UpstreamDispatcher } from '../proxy/contract.js';
 import { ProxyEngine } from '../proxy/engine.js';
 import { NATIVE_HTTP1_SUPPORT, type NativeHttp1Support } from '../proxy/http1/native-support.js';
-import { createAccessLogObserver } from '../proxy/access-log.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
 import { createAccessLogWriter, registerAccessLogMetrics } from '../telemetry/access-log-writer.js';
 import { ProxyMetrics, snapshotVersionGauge } from '../proxy/proxy-metrics.js';
@@ -51,7 +50,8 @@ import {
 import { buildGatewayRoutes, type GatewayRoutes } from './gateway-routes.js';
 import { buildMeshRoutes } from './mesh-routes.js';
 import { gatewayIdentity } from './mesh-feed.js';
-import { EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
+import { EdgeCounter } from '../proxy/edge-counts.js';
+import { requestObservers } from '../proxy/observer-lists.js';
 import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
 import { clusterHealth } from '../proxy/cluster-health.js';
 import type { SnapshotFeed } from './snapshot-feed.js';
@@ -201,21 +201,6 @@ export async function startGateway(
   const accessLog =
     options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
   if (accessLog !== undefined) registerAccessLogMetrics(metricsRegistry, 'gateway', accessLog);
-  const observers: RequestObserver[] = [
-    ...(istio === undefined ? [] : [istio.source]),
-    ...(deps.observers ?? []),
-  ];
-  if (accessLog !== undefined)
-    observers.splice(
-      istio === undefined ? 0 : 1,
-      0,
-      createAccessLogObserver({
-        sink: accessLog,
-        reporter: 'source',
-        sampleRate: options.accessLogSample,
-        ...(deps.random === undefined ? {} : { random: deps.random }),
-      }),
-    );
   const dispatcher = createUpstreamClient(options, chosen);
   // Mesh mode: one more pool per pool settings a DestinationRule sets (connectionPool).
   const timeoutPools = new UpstreamPools(options, chosen);
@@ -252,8 +237,15 @@ export async function startGateway(
           clock: deps.clock ?? systemClock,
           logger: log,
         });
-  if (edgeCounter !== undefined)
-    observers.push(sourceEdgeObserver(edgeCounter, options.name, { tagCalls: true }));
+  const observers = requestObservers('source', {
+    istio,
+    accessLog:
+      accessLog === undefined
+        ? undefined
+        : { sink: accessLog, sampleRate: options.accessLogSample, random: deps.random },
+    extra: deps.observers,
+    edges: edgeCounter && { counter: edgeCounter, service: options.name, tagCalls: true },
+  });
   const engine = new ProxyEngine({
     table: { match: (input) => routes.table.match(input) },
     dispatcher,
@@ -347,6 +339,28 @@ export async function startGateway(
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { code: 'MESHWORK_ERR_API_ROUTE_NOT_FOUND', path } }));
   });
+
+  /**
+   * Lets go of everything the gateway holds, in this order: the listener (its connections), the
+   * call graph's last report, the watches, the snapshot feed, the identity, then the pools, the
+   * admin server, the registry client and the access log together. The one way out: close after
+   * the drain, and a start that failed (what was not started yet closes as a no-op).
+   */
+  const release = async (): Promise<void> => {
+    listener.destroy();
+    await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
+    discovery.close();
+    await deps.snapshotFeed?.close();
+    if (mtls.state === 'on') mtls.identity.close();
+    meshTransports?.close();
+    await Promise.allSettled([
+      dispatcher.close(),
+      timeoutPools.close(),
+      new Promise((r) => admin.close(r)),
+      registry.close(),
+      accessLog?.close(),
+    ]);
+  };
 
   // Watch every routed service from the start, so the first request finds a warm cache.
   const warm = (): void => {
@@ -457,12 +471,7 @@ export async function startGateway(
       }
       from = await (deps.snapshotFeed as SnapshotFeed).start(applySnapshot);
     } catch (err) {
-      listener.destroy();
-      discovery.close();
-      if (mtls.state === 'on') mtls.identity.close();
-      meshTransports?.close();
-      await Promise.allSettled([dispatcher.close(), timeoutPools.close(), registry.close()]);
-      await accessLog?.close();
+      await release();
       throw err;
     }
     if (from === 'none')
@@ -474,8 +483,7 @@ export async function startGateway(
   try {
     adminUrl = await listen(admin, options.admin);
   } catch (err) {
-    listener.destroy();
-    await accessLog?.close();
+    await release();
     throw err;
   }
   log.info({ url, adminUrl, routes: options.routes.length }, 'gateway listening');
@@ -491,19 +499,7 @@ export async function startGateway(
         () => metrics.activeRequests > 0,
       );
       if (!clean) log.warn({ inFlight: metrics.activeRequests }, 'drain deadline passed');
-      listener.destroy();
-      await edgeReporter?.stop(EDGE_REPORT_STOP_WAIT_MS);
-      discovery.close();
-      await deps.snapshotFeed?.close();
-      if (mtls.state === 'on') mtls.identity.close();
-      meshTransports?.close();
-      await Promise.allSettled([
-        dispatcher.close(),
-        timeoutPools.close(),
-        new Promise((r) => admin.close(r)),
-        registry.close(),
-        accessLog?.close(),
-      ]);
+      await release();
       return clean;
     })());
 

@@ -86,8 +86,15 @@ export function formatTraceparent(traceId: string, spanId: string, sampled: bool
   return `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
 }
 
-/** A B3 trace id (16 or 32 hex digits) as 32; undefined if malformed. */
-function b3TraceId(s: string): string | undefined {
+/**
+ * A B3 trace id (`x-b3-traceid`, or the first field of `b3`: 16 or 32 lowercase hex digits, not
+ * all zeros) as 32 digits (a 16-digit one left-padded with zeros); undefined if malformed.
+ *
+ * @example
+ * parseB3TraceId('a3ce929d0e0e4736') // '0000000000000000a3ce929d0e0e4736'
+ */
+export function parseB3TraceId(s: unknown): string | undefined {
+  if (typeof s !== 'string') return undefined;
   if (s.length === 32) return isHexId(s, 0, 32) ? s : undefined;
   if (s.length === 16) return isHexId(s, 0, 16) ? `0000000000000000${s}` : undefined;
   return undefined;
@@ -118,7 +125,7 @@ export function parseB3Single(value: unknown): B3Header | undefined {
   const parts = value.split('-');
   if (parts.length < 2 || parts.length > 4) return undefined;
   const [rawTrace, rawSpan, rawSampling, rawParent] = parts as [string, string, string?, string?];
-  const traceId = b3TraceId(rawTrace);
+  const traceId = parseB3TraceId(rawTrace);
   if (traceId === undefined || rawSpan.length !== 16 || !isHexId(rawSpan, 0, 16)) return undefined;
   let sampled: boolean | undefined;
   if (rawSampling !== undefined) {
@@ -164,7 +171,7 @@ export function parseB3Multi(headers: B3MultiHeaders): B3Header | undefined {
       : { context: undefined, sampled, shortTraceId: false, form: 'multi' };
   }
   if (typeof rawTrace !== 'string' || typeof rawSpan !== 'string') return undefined;
-  const traceId = b3TraceId(rawTrace);
+  const traceId = parseB3TraceId(rawTrace);
   if (traceId === undefined || rawSpan.length !== 16 || !isHexId(rawSpan, 0, 16)) return undefined;
   return {
     context: { traceId, spanId: rawSpan, sampled },

@@ -7,6 +7,7 @@
  * (start_time, response_code, response_flags, bytes_received, upstream_host ...), so the log
  * pipelines written for Istio read them.
  */
+import { parseB3TraceId, parseTraceparent } from '../protocol/trace-context.js';
 import type { RequestObserver, RequestRecord } from './observe.js';
 import { peerIdentity } from './peer-identity.js';
 import { responseFlags } from './istio-metrics.js';
@@ -65,33 +66,18 @@ export interface AccessLogOptions {
   readonly random?: () => number;
 }
 
-/** W3C traceparent: version, trace id, parent id, flags; more fields after a '-' (later versions). */
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-|$)/;
-const B3_TRACE_ID = /^(?:[0-9a-f]{16}){1,2}$/;
-const ZEROS = /^0+$/;
-
 /**
- * The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, lowercase, neither id all
- * zeros, version not `ff`, version 00 exactly 55 characters: W3C Trace Context, 3.2), else of a
- * B3 `x-b3-traceid` (16 or 32 hex), else undefined.
+ * The trace id of a W3C `traceparent` (parseTraceparent: W3C Trace Context, 3.2), else of a B3
+ * `x-b3-traceid` (16 or 32 hex digits, logged in the width it came in), else undefined.
  */
 export function traceIdOf(
   traceparent: string | string[] | undefined,
   b3: string | string[] | undefined,
 ): string | undefined {
-  if (typeof traceparent === 'string') {
-    const m = TRACEPARENT.exec(traceparent);
-    if (
-      m !== null &&
-      m[1] !== 'ff' &&
-      (m[1] !== '00' || traceparent.length === 55) &&
-      !ZEROS.test(m[2] as string) &&
-      !ZEROS.test(m[3] as string)
-    )
-      return m[2];
-  }
-  if (typeof b3 === 'string' && B3_TRACE_ID.test(b3) && !ZEROS.test(b3)) return b3;
-  return undefined;
+  const parent = parseTraceparent(traceparent);
+  if (parent !== undefined) return parent.traceId;
+  // parseB3TraceId pads a 64-bit id to 32 digits; the log keeps the header's own.
+  return parseB3TraceId(b3) === undefined ? undefined : (b3 as string);
 }
 
 /** `new Date(ms).toISOString()`, the last one kept (a busy proxy logs many requests per ms). */

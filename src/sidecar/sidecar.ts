@@ -16,7 +16,6 @@ import type { Logger } from '../core/logger.js';
 import type { MeshSnapshot, ProxyIdentity } from '../protocol/mesh/snapshot.js';
 import type { RegistrationInput } from '../protocol/registration.js';
 import { AppHealthCheck, httpAppProbe, tcpAppProbe, type AppProbe } from './app-health.js';
-import { createAccessLogObserver } from '../proxy/access-log.js';
 import { snapshotVersionGauge } from '../proxy/proxy-metrics.js';
 import { IstioMetrics } from '../proxy/istio-metrics.js';
 import {
@@ -25,11 +24,10 @@ import {
   type AccessLogWriter,
 } from '../telemetry/access-log-writer.js';
 import { listen } from '../proxy/proxy-listener.js';
-import { destinationEdgeObserver, EdgeCounter, sourceEdgeObserver } from '../proxy/edge-counts.js';
+import { EdgeCounter } from '../proxy/edge-counts.js';
 import { EDGE_REPORT_STOP_WAIT_MS, EdgeReporter } from '../proxy/edge-reporter.js';
 import { clusterHealth } from '../proxy/cluster-health.js';
-import type { RequestObserver } from '../proxy/observe.js';
-import { TraceObserver } from '../proxy/tracing/trace-observer.js';
+import { requestObservers } from '../proxy/observer-lists.js';
 import { startOtlpTracing, type SpanExporterHandle } from '../telemetry/tracing.js';
 import { AppProcess } from './app-process.js';
 import { registeredAddress, type SidecarOptions } from './options.js';
@@ -186,7 +184,6 @@ export async function startSidecar(
       : undefined;
   // Tracing: the SDK is loaded only when an endpoint is set; without one, no observer at all.
   let tracing: SpanExporterHandle | undefined;
-  const observers = { outbound: [] as RequestObserver[], inbound: [] as RequestObserver[] };
   if (options.tracingEndpoint !== undefined) {
     const spansCounter = new Counter({
       name: 'meshwork_sidecar_trace_spans_total',
@@ -203,14 +200,6 @@ export async function startSidecar(
       version: SIDECAR_VERSION,
       logger,
     });
-    const traced = { sampleRatio: options.tracingSampleRatio, sink: tracing };
-    observers.outbound.push(new TraceObserver({ ...traced, spans: 'client' }));
-    observers.inbound.push(new TraceObserver({ ...traced, spans: 'server' }));
-  }
-
-  if (edges !== undefined) {
-    observers.outbound.push(sourceEdgeObserver(edges.outbound, options.service));
-    observers.inbound.push(destinationEdgeObserver(edges.inbound, options.service));
   }
   // Istio's standard metrics (issue 21): outbound requests as reporter="source", inbound ones
   // as reporter="destination".
@@ -230,31 +219,29 @@ export async function startSidecar(
   const accessLog: AccessLogWriter | undefined =
     options.accessLog === 'off' ? undefined : createAccessLogWriter(options.accessLog);
   if (accessLog !== undefined) registerAccessLogMetrics(metrics, 'sidecar', accessLog);
-  const logged = (reporter: 'source' | 'destination') =>
-    accessLog === undefined
-      ? []
-      : [
-          createAccessLogObserver({
-            sink: accessLog,
-            reporter,
-            sampleRate: options.accessLogSample,
-            ...(deps.dataPath?.random === undefined ? {} : { random: deps.dataPath.random }),
-          }),
-        ];
+  const parts = {
+    istio,
+    accessLog:
+      accessLog === undefined
+        ? undefined
+        : { sink: accessLog, sampleRate: options.accessLogSample, random: deps.dataPath?.random },
+    tracing:
+      tracing === undefined
+        ? undefined
+        : { sink: tracing, sampleRatio: options.tracingSampleRatio },
+  };
   const dataPathDeps: SidecarProxyDeps = {
     ...deps.dataPath,
-    outboundObservers: [
-      ...(istio === undefined ? [] : [istio.source]),
-      ...logged('source'),
-      ...(deps.dataPath?.outboundObservers ?? []),
-      ...observers.outbound,
-    ],
-    inboundObservers: [
-      ...(istio === undefined ? [] : [istio.destination]),
-      ...logged('destination'),
-      ...(deps.dataPath?.inboundObservers ?? []),
-      ...observers.inbound,
-    ],
+    outboundObservers: requestObservers('source', {
+      ...parts,
+      extra: deps.dataPath?.outboundObservers,
+      edges: edges && { counter: edges.outbound, service: options.service },
+    }),
+    inboundObservers: requestObservers('destination', {
+      ...parts,
+      extra: deps.dataPath?.inboundObservers,
+      edges: edges && { counter: edges.inbound, service: options.service },
+    }),
   };
   let dataPath: RunningSidecarProxy;
   try {

@@ -8,11 +8,10 @@
  * the 500s the app answered, and `meshwork top --once` prints those edges.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { MeshGraph, MeshGraphEdge } from '../../src/protocol/mesh/graph.js';
 import { http } from '../helpers/agent.js';
@@ -20,14 +19,10 @@ import {
   BIN,
   FAST_SIDECAR_HEALTH,
   runCli,
-  spawnAgent,
-  spawnGateway,
-  spawnSidecar,
   type AgentProcess,
-  type GatewayProcess,
   type SidecarProcess,
 } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { MeshFixture } from '../helpers/mesh-fixture.js';
 import { until } from '../helpers/until.js';
 
 const APP = fileURLToPath(new URL('../fixtures/policy-app.mjs', import.meta.url));
@@ -36,12 +31,9 @@ const APP = fileURLToPath(new URL('../fixtures/policy-app.mjs', import.meta.url)
 const ENV = { ...FAST_SIDECAR_HEALTH, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: '200' };
 
 describe('the mesh call graph through real sidecars', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'call-graph-'));
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   let caller: SidecarProcess;
-  let callee: SidecarProcess;
-  let legacy: ChildProcess;
-  let gateway: GatewayProcess | undefined;
   /** What the test sent, per edge: requests and the 5xx among them. */
   const sent = { reviews: { requests: 0, errors: 0 }, legacy: { requests: 0, errors: 0 } };
 
@@ -60,39 +52,19 @@ describe('the mesh call graph through real sidecars', () => {
     g.edges.find((e) => e.source === 'productpage' && e.destination === destination);
 
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
-    const [reviewsPort, legacyPort] = [await freePort(), await freePort()];
-    legacy = spawn(process.execPath, [APP], {
-      env: { ...process.env, APP_PORT: String(legacyPort), APP_NAME: 'legacy' },
-      stdio: 'ignore',
-    });
+    mesh = await MeshFixture.start('call-graph-');
+    agent = mesh.agent;
+    const legacy = await mesh.app(APP, 'legacy');
     const reg = await http(agent.url, 'PUT', '/api/v1/instances', {
       id: 'legacy-1',
       service: 'legacy',
       address: '127.0.0.1',
-      port: legacyPort,
+      port: legacy.port,
     });
     assert.equal(reg.status, 200, JSON.stringify(reg.body));
-    [callee, caller] = await Promise.all([
-      spawnSidecar(
-        [
-          ...[
-            '--service',
-            'reviews',
-            '--app-port',
-            String(reviewsPort),
-            '--app-health',
-            '/healthz',
-          ],
-          ...['--registry', agent.url, '--data-dir', join(dir, 'reviews')],
-          ...['--', process.execPath, APP],
-        ],
-        { ...ENV, APP_PORT: String(reviewsPort), APP_NAME: 'reviews' },
-      ),
-      spawnSidecar(['--service', 'productpage', '--app-port', '1', '--registry', agent.url], {
-        ...ENV,
-        MESHWORK_SIDECAR__DATA_DIR: join(dir, 'productpage'),
-      }),
+    [, caller] = await Promise.all([
+      mesh.sidecar('reviews', { app: APP, env: ENV }),
+      mesh.sidecar('productpage', { env: ENV }),
     ]);
     // Until both are reachable through the caller (these calls count on the edges too).
     await until(async () => (await send('reviews', '/warm')) === 200, 15_000, 'reviews reachable');
@@ -122,13 +94,7 @@ describe('the mesh call graph through real sidecars', () => {
   });
 
   after(async () => {
-    for (const s of [caller, callee, ...(gateway === undefined ? [] : [gateway])])
-      s.child.kill('SIGTERM');
-    legacy.kill('SIGTERM');
-    await Promise.all([caller.exited, callee.exited, gateway?.exited]);
-    agent.child.kill('SIGTERM');
-    await agent.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
   it('shows each call once on its edge, with the 500s as its error rate', async () => {
@@ -180,9 +146,9 @@ describe('the mesh call graph through real sidecars', () => {
 
   it('shows a mesh gateway as a node of kind gateway, its calls on its edge', async () => {
     // The gateway reports every 200 ms; a VirtualService bound to it routes shop.test to reviews.
-    const config = join(dir, 'gateway.yaml');
+    const config = join(mesh.dir, 'gateway.yaml');
     writeFileSync(config, 'edgeReportIntervalMs: 200\n');
-    const vs = join(dir, 'vs.yaml');
+    const vs = join(mesh.dir, 'vs.yaml');
     writeFileSync(
       vs,
       `apiVersion: networking.istio.io/v1beta1
@@ -198,11 +164,7 @@ spec:
     );
     const applied = await runCli(['apply', '-f', vs], { MESHWORK_ADDR: agent.url });
     assert.equal(applied.code, 0, applied.stderr);
-    gateway = await spawnGateway([
-      ...['--mesh', '--name', 'edge', '--registry', agent.url],
-      ...['--data-dir', join(dir, 'gateway'), '--config', config],
-    ]);
-    const gw = gateway;
+    const gw = await mesh.gateway('gateway', ['--name', 'edge', '--config', config]);
     let calls = 0;
     const viaGateway = async (path: string): Promise<number> => {
       const r = await http(gw.url, 'GET', path, undefined, { host: 'shop.test' });

@@ -9,9 +9,6 @@
  * `meshwork ca rotate`, which the gateway follows from its snapshots' `ca`.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -19,15 +16,11 @@ import { request } from 'undici';
 import { http } from '../helpers/agent.js';
 import {
   runCli,
-  FAST_SIDECAR_HEALTH,
-  spawnAgent,
-  spawnGateway,
-  spawnSidecar,
   type AgentProcess,
   type GatewayProcess,
   type SidecarProcess,
 } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { MeshFixture } from '../helpers/mesh-fixture.js';
 import { until } from '../helpers/until.js';
 
 const APP = fileURLToPath(new URL('../fixtures/policy-app.mjs', import.meta.url));
@@ -69,13 +62,8 @@ async function get(base: string, path: string, host: string): Promise<Answer> {
   return { status: res.statusCode, body: text === '' ? {} : (JSON.parse(text) as Answer['body']) };
 }
 
-async function stop(p: { child: ChildProcess; exited: Promise<unknown> }): Promise<void> {
-  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-  await p.exited;
-}
-
 describe('meshwork gateway --mesh originates mTLS to STRICT sidecars (processes)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gateway-mtls-'));
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   let shop: SidecarProcess;
   let ratings: SidecarProcess;
@@ -103,36 +91,20 @@ describe('meshwork gateway --mesh originates mTLS to STRICT sidecars (processes)
   };
 
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
-    const appPort = await freePort();
-    writeFileSync(join(dir, 'mesh.yaml'), MESH);
-    await applyFile(join(dir, 'mesh.yaml'));
-    const gateway = (name: string, more: string[] = []): Promise<GatewayProcess> =>
-      spawnGateway(['--mesh', '--registry', agent.url, '--data-dir', join(dir, name), ...more]);
+    mesh = await MeshFixture.start('gateway-mtls-');
+    agent = mesh.agent;
+    await mesh.apply(MESH);
     [shop, ratings, gw, plain] = await Promise.all([
-      spawnSidecar(
-        [
-          ...['--service', 'shop', '--app-port', String(appPort), '--app-health', '/healthz'],
-          ...['--registry', agent.url, '--data-dir', join(dir, 'shop')],
-          ...['--', process.execPath, APP],
-        ],
-        { ...FAST_SIDECAR_HEALTH, APP_PORT: String(appPort), APP_NAME: 'shop' },
-      ),
-      spawnSidecar(['--service', 'ratings', '--app-port', '1', '--registry', agent.url], {
-        ...FAST_SIDECAR_HEALTH,
-        MESHWORK_SIDECAR__DATA_DIR: join(dir, 'ratings'),
-      }),
-      gateway('gw'),
-      gateway('gw-plain', ['--mtls', 'off']),
+      mesh.sidecar('shop', { app: APP }),
+      mesh.sidecar('ratings'),
+      mesh.gateway('gw'),
+      mesh.gateway('gw-plain', ['--mtls', 'off']),
     ]);
     await until(async () => (await shopInbound())?.mtls === 'STRICT', 20_000, 'shop STRICT');
   });
 
   after(async () => {
-    const all = [gw, plain, shop, ratings].filter((p) => p !== undefined);
-    await Promise.all(all.map(stop));
-    if (agent !== undefined) await stop(agent);
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
   it("reaches the STRICT service over mTLS: the app sees the gateway's principal", async () => {

@@ -8,50 +8,21 @@
  * logs to stdout by default.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
-import {
-  runCli,
-  spawnAgent,
-  spawnGateway,
-  spawnSidecar,
-  type AgentProcess,
-  type GatewayProcess,
-  type SidecarProcess,
-} from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import type { AgentProcess, GatewayProcess, SidecarProcess } from '../helpers/cli.js';
+import { MeshFixture } from '../helpers/mesh-fixture.js';
 import { queryPrometheus, startPrometheus, type PrometheusProcess } from '../helpers/prometheus.js';
 import { until } from '../helpers/until.js';
 
 const APP = fileURLToPath(new URL('../fixtures/sidecar-app.mjs', import.meta.url));
 const HOST = 'shop.example.com';
 
-const FAST_HEALTH = {
-  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TTL_MS: '1000',
-};
-
 const hostPort = (url: string): string => new URL(url).host;
 
-interface Running {
-  readonly child: ChildProcess;
-  readonly exited: Promise<unknown>;
-}
-
-async function stop(p: Running | undefined): Promise<void> {
-  if (p === undefined) return;
-  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-  await p.exited;
-}
-
 describe('a real Prometheus scraping agent, sidecars and gateway', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'meshwork-prometheus-'));
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   let payments: SidecarProcess;
   let orders: SidecarProcess;
@@ -59,26 +30,11 @@ describe('a real Prometheus scraping agent, sidecars and gateway', () => {
   let prometheus: PrometheusProcess;
 
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
-    const appPort = await freePort();
-    payments = await spawnSidecar(
-      [
-        ...['--service', 'payments', '--app-port', String(appPort), '--app-health', '/healthz'],
-        ...['--registry', agent.url, '--data-dir', join(dir, 'payments')],
-        ...['--meta', 'version=v2', '--', process.execPath, APP],
-      ],
-      { ...FAST_HEALTH, APP_PORT: String(appPort) },
-    );
-    orders = await spawnSidecar(
-      [
-        ...['--service', 'orders', '--app-port', '1', '--meta', 'version=v1'],
-        ...['--registry', agent.url, '--data-dir', join(dir, 'orders')],
-      ],
-      FAST_HEALTH,
-    );
-    const file = join(dir, 'edge.yaml');
-    writeFileSync(
-      file,
+    mesh = await MeshFixture.start('meshwork-prometheus-');
+    agent = mesh.agent;
+    payments = await mesh.sidecar('payments', { app: APP, flags: ['--meta', 'version=v2'] });
+    orders = await mesh.sidecar('orders', { flags: ['--meta', 'version=v1'] });
+    await mesh.apply(
       `apiVersion: networking.istio.io/v1beta1
 kind: VirtualService
 metadata:
@@ -90,23 +46,20 @@ spec:
   - route:
     - destination: { host: payments }
 `,
+      'edge.yaml',
     );
-    const applied = await runCli(['apply', '-f', file, '--registry', agent.url]);
-    assert.equal(applied.code, 0, applied.stderr);
-    gateway = await spawnGateway([
-      ...['--mesh', '--registry', agent.url, '--data-dir', join(dir, 'gateway')],
-    ]);
-    prometheus = await startPrometheus(dir, {
-      agent: hostPort(agent.url),
-      orders: hostPort(orders.adminUrl),
-      payments: hostPort(payments.adminUrl),
-      gateway: hostPort(gateway.adminUrl),
-    });
+    gateway = await mesh.gateway('gateway');
+    prometheus = mesh.track(
+      await startPrometheus(mesh.dir, {
+        agent: hostPort(agent.url),
+        orders: hostPort(orders.adminUrl),
+        payments: hostPort(payments.adminUrl),
+        gateway: hostPort(gateway.adminUrl),
+      }),
+    );
   });
   after(async () => {
-    await Promise.all([stop(prometheus), stop(gateway), stop(orders), stop(payments)]);
-    await stop(agent);
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
   it('counts the requests as Istio reports them, source and destination, queried through its API', async () => {

@@ -18,18 +18,12 @@ import {
   runCli,
   spawnGateway,
   spawnSidecar,
+  FAST_SIDECAR_HEALTH,
   type GatewayProcess,
   type SidecarProcess,
 } from '../helpers/cli.js';
 import { useTlsAgent } from '../helpers/tls-certs.js';
 import { until } from '../helpers/until.js';
-
-/** Fast health checks: probes every 100 ms, a 1 s TTL. */
-const FAST_HEALTH = {
-  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TTL_MS: '1000',
-};
 
 describe('--registry https://... (agent with --http off)', () => {
   const suite = useTlsAgent(() => ['--http', 'off']);
@@ -132,7 +126,7 @@ describe('--registry https://... (agent with --http off)', () => {
         ...['--registry', suite.agent.url, '--registry-ca', suite.pki.caFile],
         ...['--data-dir', join(dir, 'orders')],
       ],
-      FAST_HEALTH,
+      FAST_SIDECAR_HEALTH,
     );
     await until(
       async () => (await request(`${sidecar?.adminUrl}/ready`)).statusCode === 200,

@@ -12,8 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -21,25 +20,14 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { MESH_KIND_INFO, type MeshKind } from '../../src/protocol/mesh/resource.js';
 import { http } from '../helpers/agent.js';
-import {
-  runCli,
-  spawnAgent,
-  spawnSidecar,
-  type AgentProcess,
-  type SidecarProcess,
-} from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { runCli, type AgentProcess, type SidecarProcess } from '../helpers/cli.js';
+import { MeshFixture } from '../helpers/mesh-fixture.js';
 import { until } from '../helpers/until.js';
 
 const APP = fileURLToPath(new URL('../fixtures/policy-app.mjs', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../examples/security/', import.meta.url));
 const SEED = fileURLToPath(new URL('../fixtures/seed-003-mesh.yaml', import.meta.url));
 
-const FAST_HEALTH = {
-  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TTL_MS: '2000',
-};
 const CALLERS = ['pedido-service', 'inventario-service', 'api-gateway', 'ratings'] as const;
 const PRINCIPAL = (service: string): string => `cluster.local/ns/default/sa/${service}`;
 
@@ -76,10 +64,9 @@ async function curl(args: readonly string[]): Promise<Answer> {
 }
 
 describe('AuthorizationPolicy on mTLS identities through real sidecars', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sidecar-authz-mtls-'));
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   let usuario: SidecarProcess;
-  let appPort: number;
   const callers = new Map<string, SidecarProcess>();
 
   /** A request from `caller`'s app: through its sidecar's outbound port, Host usuario-service. */
@@ -106,23 +93,15 @@ describe('AuthorizationPolicy on mTLS identities through real sidecars', () => {
   const example = (file: string): Promise<void> => applyFile(join(EXAMPLES, file));
 
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
-    appPort = await freePort();
-    const caller = (service: string) =>
-      spawnSidecar(['--service', service, '--app-port', '1', '--registry', agent.url], {
-        ...FAST_HEALTH,
-        MESHWORK_SIDECAR__DATA_DIR: join(dir, service),
-      });
+    mesh = await MeshFixture.start('sidecar-authz-mtls-');
+    agent = mesh.agent;
     const started = await Promise.all([
-      spawnSidecar(
-        [
-          ...['--service', 'usuario-service', '--app-port', String(appPort)],
-          ...['--app-health', '/healthz', '--registry', agent.url],
-          ...['--data-dir', join(dir, 'usuario'), '--', process.execPath, APP],
-        ],
-        { ...FAST_HEALTH, APP_PORT: String(appPort), APP_NAME: 'usuario' },
-      ),
-      ...CALLERS.map(caller),
+      mesh.sidecar('usuario-service', {
+        app: APP,
+        dataDir: 'usuario',
+        env: { APP_NAME: 'usuario' },
+      }),
+      ...CALLERS.map((service) => mesh.sidecar(service)),
     ]);
     usuario = started[0];
     CALLERS.forEach((name, i) => callers.set(name, started[i + 1] as SidecarProcess));
@@ -141,12 +120,7 @@ describe('AuthorizationPolicy on mTLS identities through real sidecars', () => {
   });
 
   after(async () => {
-    const all = [usuario, ...callers.values()];
-    for (const s of all) s.child.kill('SIGTERM');
-    await Promise.all(all.map((s) => s.exited));
-    agent.child.kill('SIGTERM');
-    await agent.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
   afterEach(async () => {
@@ -223,7 +197,7 @@ describe('AuthorizationPolicy on mTLS identities through real sidecars', () => {
       ['default', 'usuario-service-policy'].includes(String(d.getIn(['metadata', 'name']))),
     );
     assert.equal(docs.length, 2);
-    const file = join(dir, 'seed-security.yaml');
+    const file = join(mesh.dir, 'seed-security.yaml');
     writeFileSync(file, docs.map((d) => text.slice(d.range[0], d.range[1])).join('\n---\n'));
     await applyFile(file);
 

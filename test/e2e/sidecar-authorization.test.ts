@@ -9,32 +9,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { MESH_KIND_INFO, type MeshKind } from '../../src/protocol/mesh/resource.js';
 import { http } from '../helpers/agent.js';
-import {
-  runCli,
-  spawnAgent,
-  spawnSidecar,
-  type AgentProcess,
-  type SidecarProcess,
-} from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { runCli, type AgentProcess, type SidecarProcess } from '../helpers/cli.js';
+import { MeshFixture, type MeshSidecar } from '../helpers/mesh-fixture.js';
 import { until } from '../helpers/until.js';
 
 const APP = fileURLToPath(new URL('../fixtures/policy-app.mjs', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../examples/security/', import.meta.url));
-
-const FAST_HEALTH = {
-  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TTL_MS: '2000',
-};
 
 interface CurlAnswer {
   status: number;
@@ -69,11 +56,10 @@ async function curl(args: readonly string[]): Promise<CurlAnswer> {
 }
 
 describe('AuthorizationPolicy through real sidecar processes (examples/security)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sidecar-authz-'));
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   let caller: SidecarProcess;
-  let reviews: SidecarProcess;
-  let appPort: number;
+  let reviews: MeshSidecar;
 
   /** curl through the caller's outbound port, `Host: reviews`. */
   const viaCaller = (path: string, ...extra: string[]): Promise<CurlAnswer> =>
@@ -83,8 +69,13 @@ describe('AuthorizationPolicy through real sidecar processes (examples/security)
     curl(['--interface', from, '-H', `Host: ${host}`, `${reviews.inboundUrl}${path}`]);
   /** How often the app saw `url`. */
   const hits = async (url: string): Promise<number> =>
-    (await http(`http://127.0.0.1:${appPort}`, 'GET', `/_count?url=${encodeURIComponent(url)}`))
-      .body.hits as number;
+    (
+      await http(
+        `http://127.0.0.1:${reviews.appPort}`,
+        'GET',
+        `/_count?url=${encodeURIComponent(url)}`,
+      )
+    ).body.hits as number;
 
   const version = async (): Promise<string | null> =>
     ((await http(reviews.adminUrl, 'GET', '/config_dump')).body?.version as string | null) ?? null;
@@ -98,27 +89,12 @@ describe('AuthorizationPolicy through real sidecar processes (examples/security)
   const example = (file: string): string => file;
 
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
-    appPort = await freePort();
+    mesh = await MeshFixture.start('sidecar-authz-');
+    agent = mesh.agent;
     [reviews, caller] = await Promise.all([
-      spawnSidecar(
-        [
-          ...['--service', 'reviews', '--app-port', String(appPort), '--app-health', '/healthz'],
-          ...['--registry', agent.url, '--data-dir', join(dir, 'reviews')],
-          ...['--', process.execPath, APP],
-        ],
-        // info: the AUDIT lines are info lines.
-        {
-          ...FAST_HEALTH,
-          APP_PORT: String(appPort),
-          APP_NAME: 'reviews',
-          MESHWORK_SIDECAR__LOG_LEVEL: 'info',
-        },
-      ),
-      spawnSidecar(['--service', 'productpage', '--app-port', '1', '--registry', agent.url], {
-        ...FAST_HEALTH,
-        MESHWORK_SIDECAR__DATA_DIR: join(dir, 'productpage'),
-      }),
+      // info: the AUDIT lines are info lines.
+      mesh.sidecar('reviews', { app: APP, env: { MESHWORK_SIDECAR__LOG_LEVEL: 'info' } }),
+      mesh.sidecar('productpage'),
     ]);
     await until(
       async () => (await viaCaller('/warm')).status === 200,
@@ -128,11 +104,7 @@ describe('AuthorizationPolicy through real sidecar processes (examples/security)
   });
 
   after(async () => {
-    for (const s of [caller, reviews]) s.child.kill('SIGTERM');
-    await Promise.all([caller.exited, reviews.exited]);
-    agent.child.kill('SIGTERM');
-    await agent.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
   afterEach(async () => {
@@ -267,7 +239,7 @@ describe('AuthorizationPolicy through real sidecar processes (examples/security)
 
   it('CUSTOM is refused: the sidecar NACKs the snapshot and keeps serving the one in force', async () => {
     const before = await version();
-    const file = join(dir, 'custom.yaml');
+    const file = join(mesh.dir, 'custom.yaml');
     writeFileSync(
       file,
       [

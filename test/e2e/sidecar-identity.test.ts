@@ -5,35 +5,25 @@
  * a bad `--mtls` refused.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
-import { runCli, spawnAgent, spawnSidecar, type AgentProcess } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { runCli, type AgentProcess } from '../helpers/cli.js';
+import { MeshFixture } from '../helpers/mesh-fixture.js';
 import { until } from '../helpers/until.js';
 
 describe('meshwork sidecar: its certificate', () => {
+  let mesh: MeshFixture;
   let agent: AgentProcess;
-  const dir = mkdtempSync(join(tmpdir(), 'sidecar-identity-e2e-'));
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
+    mesh = await MeshFixture.start('sidecar-identity-e2e-');
+    agent = mesh.agent;
   });
   after(async () => {
-    agent.child.kill('SIGTERM');
-    await agent.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
-  const sidecar = async (service: string, ...more: string[]) =>
-    spawnSidecar(
-      [
-        ...['--service', service, '--app-port', String(await freePort())],
-        ...['--registry', agent.url, '--data-dir', join(dir, service), ...more],
-      ],
-      { MESHWORK_SIDECAR__LOG_LEVEL: 'info' },
-    );
+  const sidecar = (service: string, ...more: string[]) =>
+    mesh.sidecar(service, { flags: more, env: { MESHWORK_SIDECAR__LOG_LEVEL: 'info' } });
 
   it('gets a leaf before taking traffic and follows meshwork ca rotate; the key shows nowhere', async () => {
     const orders = await sidecar('orders');

@@ -8,23 +8,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { http } from '../helpers/agent.js';
-import { freePort } from '../helpers/ports.js';
-import {
-  runCli,
-  spawnAgent,
-  spawnSidecar,
-  type AgentProcess,
-  type SidecarProcess,
-} from '../helpers/cli.js';
+import { runCli, type AgentProcess, type SidecarProcess } from '../helpers/cli.js';
+import { MeshFixture } from '../helpers/mesh-fixture.js';
 import { until } from '../helpers/until.js';
 import { MESH_KIND_INFO, type MeshKind } from '../../src/protocol/mesh/resource.js';
 
@@ -33,11 +26,6 @@ const POLICIES = fileURLToPath(new URL('../../examples/sidecar/policies/', impor
 const SEED = fileURLToPath(new URL('../fixtures/seed-003-mesh.yaml', import.meta.url));
 
 /** Fast health checks, so the instances pass at once. */
-const FAST_HEALTH = {
-  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TTL_MS: '2000',
-};
 
 /** What the app (test/fixtures/policy-app.mjs) or a sidecar's error answer holds. */
 interface Body {
@@ -61,26 +49,23 @@ interface Instance {
 }
 
 describe('sidecar policies through real sidecar processes (examples/sidecar/policies)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sidecar-policies-'));
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   let caller: SidecarProcess;
   let v1: Instance;
   let v2: Instance;
-  const sidecars = (): SidecarProcess[] => [caller, v1.sidecar, v2.sidecar];
   /** The sidecars whose snapshot the case's resources changed. */
   let changed: SidecarProcess[] = [];
 
   const startInstance = async (service: string, version: string): Promise<Instance> => {
-    const appPort = await freePort();
-    const sidecar = await spawnSidecar(
-      [
-        ...['--service', service, '--app-port', String(appPort), '--app-health', '/healthz'],
-        ...['--registry', agent.url, '--data-dir', join(dir, `${service}-${version}`)],
-        ...['--meta', `version=${version}`, '--', process.execPath, APP],
-      ],
-      { ...FAST_HEALTH, APP_PORT: String(appPort), APP_NAME: `${service}-${version}` },
-    );
-    return { sidecar, appPort };
+    const name = `${service}-${version}`;
+    const sidecar = await mesh.sidecar(service, {
+      app: APP,
+      dataDir: name,
+      flags: ['--meta', `version=${version}`],
+      env: { APP_NAME: name },
+    });
+    return { sidecar, appPort: sidecar.appPort };
   };
 
   /** One request through the caller's outbound listener with `Host: <host>`. */
@@ -156,15 +141,13 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
   const example = (name: string): string => join(POLICIES, name);
 
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
+    mesh = await MeshFixture.start('sidecar-policies-');
+    agent = mesh.agent;
     [v1, v2, caller] = await Promise.all([
       startInstance('reviews', 'v1'),
       startInstance('reviews', 'v2'),
       // The caller has no app: its outbound listener is what the test calls.
-      spawnSidecar(['--service', 'productpage', '--app-port', '1', '--registry', agent.url], {
-        ...FAST_HEALTH,
-        MESHWORK_SIDECAR__DATA_DIR: join(dir, 'productpage'),
-      }),
+      mesh.sidecar('productpage'),
     ]);
     // Both instances in rotation at the caller.
     const names = new Set<string>();
@@ -180,11 +163,7 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
   });
 
   after(async () => {
-    for (const s of sidecars()) s.child.kill('SIGTERM');
-    await Promise.all(sidecars().map((s) => s.exited));
-    agent.child.kill('SIGTERM');
-    await agent.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
   // Between cases: every mesh resource deleted (VirtualServices first: they refer to
@@ -452,7 +431,7 @@ describe('sidecar policies through real sidecar processes (examples/sidecar/poli
 });
 
 describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real sidecars, with curl', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sidecar-seed-'));
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   const procs: SidecarProcess[] = [];
 
@@ -463,7 +442,7 @@ describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real si
       names.includes(String(d.getIn(['metadata', 'name']))),
     );
     assert.equal(docs.length, names.length);
-    const path = join(dir, file);
+    const path = join(mesh.dir, file);
     writeFileSync(path, docs.map((d) => text.slice(d.range[0], d.range[1])).join('\n---\n'));
     const r = await runCli(['apply', '-f', path], { MESHWORK_ADDR: agent.url });
     assert.equal(r.code, 0, r.stderr);
@@ -480,14 +459,11 @@ describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real si
   };
 
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
+    mesh = await MeshFixture.start('sidecar-seed-');
+    agent = mesh.agent;
   });
   after(async () => {
-    for (const s of procs) s.child.kill('SIGTERM');
-    await Promise.all(procs.map((s) => s.exited));
-    agent.child.kill('SIGTERM');
-    await agent.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
   it('curl -H "Host: usuario-service" reaches v1, and with x-canary: true v2', async () => {
@@ -496,25 +472,18 @@ describe('the seed 003 canary (test/fixtures/seed-003-mesh.yaml) through real si
     // a snapshot it cannot enforce whole.
     await applySeedDocs('canary.yaml', ['usuario-service-canary', 'usuario-service-subsets']);
 
-    const start = async (version: string): Promise<SidecarProcess> => {
-      const appPort = await freePort();
-      return spawnSidecar(
-        [
-          ...['--service', 'usuario-service', '--app-port', String(appPort)],
-          ...['--app-health', '/healthz', '--registry', agent.url, '--meta', `version=${version}`],
-          ...['--data-dir', join(dir, version), '--', process.execPath, APP],
-        ],
-        { ...FAST_HEALTH, APP_PORT: String(appPort), APP_NAME: `usuario-${version}` },
-      );
-    };
+    const start = (version: string): Promise<SidecarProcess> =>
+      mesh.sidecar('usuario-service', {
+        app: APP,
+        dataDir: version,
+        flags: ['--meta', `version=${version}`],
+        env: { APP_NAME: `usuario-${version}` },
+      });
     procs.push(
       ...(await Promise.all([
         start('v1'),
         start('v2'),
-        spawnSidecar(['--service', 'pedido-service', '--app-port', '1', '--registry', agent.url], {
-          ...FAST_HEALTH,
-          MESHWORK_SIDECAR__DATA_DIR: join(dir, 'pedido'),
-        }),
+        mesh.sidecar('pedido-service', { dataDir: 'pedido' }),
       ])),
     );
     const caller = procs[2] as SidecarProcess;

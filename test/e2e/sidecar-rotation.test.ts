@@ -8,29 +8,17 @@
  * bundle through the overlap.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
-import {
-  runCli,
-  spawnAgent,
-  spawnSidecar,
-  type AgentProcess,
-  type SidecarProcess,
-} from '../helpers/cli.js';
+import { runCli, type AgentProcess, type SidecarProcess } from '../helpers/cli.js';
 import { openLoop } from '../helpers/open-loop.js';
-import { freePort } from '../helpers/ports.js';
+import { MeshFixture } from '../helpers/mesh-fixture.js';
 import { until } from '../helpers/until.js';
 
 const APP = fileURLToPath(new URL('../fixtures/policy-app.mjs', import.meta.url));
-const FAST_HEALTH = {
-  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TTL_MS: '2000',
-};
 const RATE = 500;
 const DURATION_MS = 8_000;
 const ROTATE_AT_MS = 1_000;
@@ -53,7 +41,7 @@ interface MtlsDump {
 }
 
 describe('mesh CA root rotation under load through real sidecars', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sidecar-rotation-'));
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   let server: SidecarProcess;
   let caller: SidecarProcess;
@@ -65,23 +53,13 @@ describe('mesh CA root rotation under load through real sidecars', () => {
     };
 
   before(async () => {
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
-    const appPort = await freePort();
+    mesh = await MeshFixture.start('sidecar-rotation-');
+    agent = mesh.agent;
     [server, caller] = await Promise.all([
-      spawnSidecar(
-        [
-          ...['--service', 'inventory', '--app-port', String(appPort)],
-          ...['--app-health', '/healthz', '--registry', agent.url],
-          ...['--data-dir', join(dir, 'inventory'), '--', process.execPath, APP],
-        ],
-        { ...FAST_HEALTH, APP_PORT: String(appPort), APP_NAME: 'inventory' },
-      ),
-      spawnSidecar(['--service', 'shop', '--app-port', '1', '--registry', agent.url], {
-        ...FAST_HEALTH,
-        MESHWORK_SIDECAR__DATA_DIR: join(dir, 'shop'),
-      }),
+      mesh.sidecar('inventory', { app: APP }),
+      mesh.sidecar('shop'),
     ]);
-    const file = join(dir, 'strict.yaml');
+    const file = join(mesh.dir, 'strict.yaml');
     writeFileSync(file, STRICT);
     const before = (await dump(server)).version;
     const applied = await runCli(['apply', '-f', file], { MESHWORK_ADDR: agent.url });
@@ -102,11 +80,7 @@ describe('mesh CA root rotation under load through real sidecars', () => {
   });
 
   after(async () => {
-    for (const s of [server, caller]) s.child.kill('SIGTERM');
-    await Promise.all([server.exited, caller.exited]);
-    agent.child.kill('SIGTERM');
-    await agent.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.stop();
   });
 
   it('loses no request while the root rotates, and both sidecars move to the new root', async () => {

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
-import { runCli, spawnAgent, spawnSidecar, type AgentProcess } from '../helpers/cli.js';
+import {
+  FAST_SIDECAR_HEALTH,
+  runCli,
+  spawnAgent,
+  spawnSidecar,
+  type AgentProcess,
+} from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 import { SNAPSHOT_FILE } from '../../src/client/mesh-subscriber.js';
@@ -19,12 +25,10 @@ import type { InstanceDto } from '../../src/protocol/api-types.js';
 
 const APP = fileURLToPath(new URL('../fixtures/sidecar-app.mjs', import.meta.url));
 
-/** Fast health checks: probes every 100 ms, critical at the first failure, a 1 s TTL. */
+/** Fast health checks, critical at the first failure. */
 const FAST_HEALTH = {
-  MESHWORK_SIDECAR__HEALTH_INTERVAL_MS: '100',
-  MESHWORK_SIDECAR__HEALTH_TIMEOUT_MS: '100',
+  ...FAST_SIDECAR_HEALTH,
   MESHWORK_SIDECAR__HEALTH_FAILURES_BEFORE_CRITICAL: '1',
-  MESHWORK_SIDECAR__HEALTH_TTL_MS: '1000',
 };
 
 /** The version of the snapshot persisted under `dataDir`, if any. */

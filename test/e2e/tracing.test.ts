@@ -10,33 +10,24 @@
  * carries its context to the app; the gateway makes a SERVER span and its CLIENT child.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
 import {
-  FAST_SIDECAR_HEALTH,
   runCli,
-  spawnAgent,
   spawnGateway,
-  spawnSidecar,
   type AgentProcess,
   type GatewayProcess,
   type SidecarProcess,
 } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { MeshFixture } from '../helpers/mesh-fixture.js';
 import { until } from '../helpers/until.js';
 
 const APP = fileURLToPath(new URL('../fixtures/tracing-app.mjs', import.meta.url));
 
-const FAST = {
-  ...FAST_SIDECAR_HEALTH,
-  // The SDK's batch processor exports every 100 ms instead of every 5 s.
-  OTEL_BSP_SCHEDULE_DELAY: '100',
-};
+/** The SDK's batch processor exports every 100 ms instead of every 5 s. */
+const FAST_EXPORT = { OTEL_BSP_SCHEDULE_DELAY: '100' };
 
 /** OTLP's SpanKind numbers (opentelemetry-proto trace.proto). */
 const SERVER = 2;
@@ -155,8 +146,8 @@ const parentIdOf = (traceparent: string | undefined): string | undefined =>
   traceparent?.split('-')[2];
 
 describe('tracing through real sidecars and a gateway (OTLP/HTTP to a receiver in the test)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tracing-'));
   const receiver = new OtlpReceiver();
+  let mesh: MeshFixture;
   let agent: AgentProcess;
   let a: SidecarProcess;
   let b: SidecarProcess;
@@ -164,22 +155,12 @@ describe('tracing through real sidecars and a gateway (OTLP/HTTP to a receiver i
   let c: SidecarProcess;
   let gateway: GatewayProcess;
 
-  const sidecar = async (service: string, ratio: string, callHost?: string) => {
-    const appPort = await freePort();
-    return spawnSidecar(
-      [
-        ...['--service', service, '--app-port', String(appPort), '--app-health', '/healthz'],
-        ...['--registry', agent.url, '--data-dir', join(dir, service)],
-        ...['--tracing-endpoint', receiver.url, '--tracing-sample-ratio', ratio],
-        ...['--', process.execPath, APP],
-      ],
-      {
-        ...FAST,
-        APP_PORT: String(appPort),
-        ...(callHost === undefined ? {} : { CALL_HOST: callHost }),
-      },
-    );
-  };
+  const sidecar = (service: string, ratio: string, callHost?: string) =>
+    mesh.sidecar(service, {
+      app: APP,
+      flags: ['--tracing-endpoint', receiver.url, '--tracing-sample-ratio', ratio],
+      env: { ...FAST_EXPORT, ...(callHost === undefined ? {} : { CALL_HOST: callHost }) },
+    });
 
   /** GET `path` on sidecar `s`'s inbound (the request a caller's sidecar would send). */
   const viaInbound = async (s: SidecarProcess, path: string, headers: Record<string, string>) => {
@@ -191,18 +172,21 @@ describe('tracing through real sidecars and a gateway (OTLP/HTTP to a receiver i
 
   before(async () => {
     await receiver.start();
-    agent = await spawnAgent(['--dev', '--log-level', 'warn']);
+    mesh = await MeshFixture.start('tracing-');
+    agent = mesh.agent;
     [b, a, c] = await Promise.all([
       sidecar('payments', '1'),
       sidecar('orders', '1', 'payments'),
       sidecar('orders-unsampled', '0', 'payments'),
     ]);
-    gateway = await spawnGateway(
-      [
-        ...['--registry', agent.url, '--domain', 'mesh.local'],
-        ...['--tracing-endpoint', receiver.url, '--tracing-sample-ratio', '1'],
-      ],
-      { OTEL_BSP_SCHEDULE_DELAY: FAST.OTEL_BSP_SCHEDULE_DELAY },
+    gateway = mesh.track(
+      await spawnGateway(
+        [
+          ...['--registry', agent.url, '--domain', 'mesh.local'],
+          ...['--tracing-endpoint', receiver.url, '--tracing-sample-ratio', '1'],
+        ],
+        FAST_EXPORT,
+      ),
     );
     // Until A and C route to payments and the gateway knows it (these requests are traced too).
     await until(
@@ -226,12 +210,8 @@ describe('tracing through real sidecars and a gateway (OTLP/HTTP to a receiver i
     );
   });
   after(async () => {
-    for (const p of [a, b, c, gateway]) p?.child.kill('SIGTERM');
-    await Promise.all([a, b, c, gateway].map((p) => p?.exited));
-    agent?.child.kill('SIGTERM');
-    await agent?.exited;
+    await mesh?.stop();
     await receiver.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('makes one trace of a W3C request: parent/child right through sidecars and the app', async () => {

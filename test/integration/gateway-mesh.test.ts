@@ -343,3 +343,24 @@ describe('gateway in mesh mode with the MeshSubscriber feed, no agent answering'
     }
   });
 });
+
+describe('gateway in mesh mode that cannot start', () => {
+  it('lets go of its snapshot feed when its admin port is taken', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as AddressInfo).port;
+    const feed = new TestFeed();
+    try {
+      const options = resolveGatewayOptions({
+        flags: { ...MESH_GATEWAY_FLAGS, admin: `127.0.0.1:${port}` },
+      });
+      await assert.rejects(startGateway(options, silentLogger, { snapshotFeed: feed }), {
+        code: 'EADDRINUSE',
+      });
+      assert.equal(feed.closed, true, 'the feed is closed, as on a normal close');
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  });
+});

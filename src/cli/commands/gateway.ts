@@ -2,7 +2,7 @@
 import { errors } from '../../core/errors.js';
 import { splitList } from '../../config/config-sources.js';
 import { resolveGatewayOptions } from '../../gateway/options.js';
-import { startGateway } from '../../gateway/gateway.js';
+import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
 import { createMeshFeed } from '../../gateway/mesh-feed.js';
 import { TraceObserver } from '../../proxy/tracing/trace-observer.js';
 import { createLogger } from '../../telemetry/logger.js';
@@ -159,20 +159,30 @@ export const command: Command = {
             version: GATEWAY_TRACING_VERSION,
             logger,
           });
-    const gateway = await startGateway(options, logger, {
-      ...(options.mesh ? { snapshotFeed: createMeshFeed(options, logger) } : {}),
-      ...(tracing === undefined
-        ? {}
-        : {
-            observers: [
-              new TraceObserver({
-                spans: 'server-client',
-                sampleRatio: options.tracingSampleRatio,
-                sink: tracing,
-              }),
-            ],
-          }),
-    });
+    // The last spans go out before the process exits (after the gateway, whose requests make them).
+    const stopTracing = async (): Promise<void> => {
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'span flush failed'));
+    };
+    let gateway: RunningGateway;
+    try {
+      gateway = await startGateway(options, logger, {
+        ...(options.mesh ? { snapshotFeed: createMeshFeed(options, logger) } : {}),
+        ...(tracing === undefined
+          ? {}
+          : {
+              observers: [
+                new TraceObserver({
+                  spans: 'server-client',
+                  sampleRatio: options.tracingSampleRatio,
+                  sink: tracing,
+                }),
+              ],
+            }),
+      });
+    } catch (err) {
+      await stopTracing();
+      throw err;
+    }
     io.stdout.write(`meshwork gateway listening on ${gateway.url} (admin ${gateway.adminUrl})\n`);
     reloadOnSighup(
       logger,
@@ -185,8 +195,7 @@ export const command: Command = {
     return exitOnSignal(logger, async (signal) => {
       logger.info({ signal, drainTimeoutMs: options.drainTimeoutMs }, 'draining');
       const clean = await gateway.close();
-      // The last spans go out before the process exits.
-      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'span flush failed'));
+      await stopTracing();
       logger.info({ clean }, 'stopped');
     });
   },

@@ -11,6 +11,7 @@ import {
   formatTraceState,
   parseB3Multi,
   parseB3Single,
+  parseB3TraceId,
   parseTraceparent,
   parseTraceState,
   type TraceContext,
@@ -194,6 +195,26 @@ describe('parseB3Single', () => {
       }),
       RUNS,
     );
+  });
+});
+
+describe('parseB3TraceId', () => {
+  it('reads 16 or 32 lowercase hex digits, not all zeros, as 32', () => {
+    const long = '80f198ee56343ba864fe8b2a57d3eff7';
+    assert.equal(parseB3TraceId(long), long);
+    assert.equal(parseB3TraceId('64fe8b2a57d3eff7'), '000000000000000064fe8b2a57d3eff7');
+    for (const bad of [
+      undefined,
+      ['64fe8b2a57d3eff7'],
+      '',
+      '64fe8b2a57d3eff',
+      '64fe8b2a57d3eff7a',
+      '64FE8B2A57D3EFF7',
+      '0'.repeat(16),
+      '0'.repeat(32),
+      '64fe8b2a57d3eff7-e457b5a2e4d86bd1',
+    ])
+      assert.equal(parseB3TraceId(bad), undefined, String(bad));
   });
 });
 

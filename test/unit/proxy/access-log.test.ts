@@ -11,44 +11,26 @@ import {
 } from '../../../src/proxy/access-log.js';
 import type { RequestRecord } from '../../../src/proxy/observe.js';
 import { setPeerIdentity } from '../../../src/proxy/peer-identity.js';
+import { requestRecord, testEndpoint } from '../../helpers/request-record.js';
 import { seededRandom } from '../../helpers/seeded-random.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE}-00f067aa0ba902b7-01`;
 
-function record(over: Partial<RequestRecord> = {}): RequestRecord {
-  return {
+/** A POST with a traceparent, retried once, to a v2 subset; `over` on top. */
+const record = (over: Partial<RequestRecord> = {}): RequestRecord =>
+  requestRecord({
     startTimeMs: Date.UTC(2026, 11, 6, 21, 0, 0, 123),
     durationMs: 7.123456,
     responseHeadMs: 5.5,
     method: 'POST',
     path: '/pay?x=1',
-    authority: 'payments',
     headers: { traceparent: TRACEPARENT, 'user-agent': 'curl/8', 'x-request-id': 'r-1' },
-    socket: { remoteAddress: '127.0.0.1' },
-    route: 'default/payments/0',
-    service: 'payments',
     cluster: 'payments|v2',
-    endpoint: {
-      id: 'p1',
-      address: '10.0.0.7',
-      port: 15006,
-      weight: 1,
-      status: 'passing',
-      zone: undefined,
-      priority: 0,
-      tags: [],
-      meta: {},
-    },
     attempts: 2,
-    status: 200,
-    flags: [],
-    errorCode: undefined,
     requestBytes: 5,
-    responseBytes: 8,
     ...over,
-  };
-}
+  });
 
 describe('access log entries', () => {
   it('maps a record to the Envoy/Istio field names', () => {
@@ -106,13 +88,7 @@ describe('access log entries', () => {
   });
 
   it('brackets an IPv6 upstream host', () => {
-    const r = record();
-    const e = accessLogEntry(
-      record({
-        endpoint: { ...(r.endpoint as NonNullable<RequestRecord['endpoint']>), address: '::1' },
-      }),
-      'source',
-    );
+    const e = accessLogEntry(record({ endpoint: testEndpoint({ address: '::1' }) }), 'source');
     assert.equal(e.upstream_host, '[::1]:15006');
   });
 
@@ -191,11 +167,21 @@ describe('traceIdOf', () => {
     assert.equal(traceIdOf([TRACEPARENT], undefined), undefined);
   });
 
-  it('falls back to a B3 trace id of 16 or 32 hex digits', () => {
+  it('follows W3C on the version: fe is a later version, FF and Fe are not hex it reads', () => {
+    assert.equal(traceIdOf(`fe-${TRACE}-00f067aa0ba902b7-01`, undefined), TRACE);
+    assert.equal(traceIdOf(`FF-${TRACE}-00f067aa0ba902b7-01`, undefined), undefined);
+    assert.equal(traceIdOf(`Fe-${TRACE}-00f067aa0ba902b7-01`, undefined), undefined);
+    assert.equal(traceIdOf(`00-${TRACE}-00f067aa0ba902b7-0F`, undefined), undefined);
+  });
+
+  it('falls back to a B3 trace id of 16 or 32 hex digits, in the width it came', () => {
     assert.equal(traceIdOf(undefined, TRACE), TRACE);
     assert.equal(traceIdOf('garbage', 'a3ce929d0e0e4736'), 'a3ce929d0e0e4736');
     assert.equal(traceIdOf(undefined, 'a3ce929d0e0e473'), undefined);
     assert.equal(traceIdOf(undefined, '0'.repeat(16)), undefined);
+    assert.equal(traceIdOf(undefined, '0'.repeat(32)), undefined);
+    assert.equal(traceIdOf(undefined, 'A3CE929D0E0E4736'), undefined, 'lowercase only');
+    assert.equal(traceIdOf(undefined, ['a3ce929d0e0e4736']), undefined, 'the header sent twice');
     assert.equal(traceIdOf(TRACEPARENT, 'a3ce929d0e0e4736'), TRACE, 'traceparent first');
   });
 

@@ -18,43 +18,27 @@ import { setPeerIdentity } from '../../../src/proxy/peer-identity.js';
 import type { FilterExchange } from '../../../src/proxy/filter.js';
 import { EDGE_LATENCY_BUCKETS_MS, type ProxyEdgeReport } from '../../../src/protocol/mesh/graph.js';
 import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
+import { requestRecord, testEndpoint } from '../../helpers/request-record.js';
 
-const sidecarEndpoint = {
-  id: 'p1',
+const sidecarEndpoint = testEndpoint({
   address: '127.0.0.1',
   port: 1,
-  weight: 1,
-  status: 'passing' as const,
-  zone: undefined,
-  priority: 0,
-  tags: [],
   meta: { 'sidecar-version': '0.1.0' },
-};
+});
 const plainEndpoint = { ...sidecarEndpoint, meta: {} };
 
-function record(over: Partial<RequestRecord> = {}): RequestRecord {
-  return {
+const record = (over: Partial<RequestRecord> = {}): RequestRecord =>
+  requestRecord({
     startTimeMs: 0,
     durationMs: 3,
     responseHeadMs: 2,
-    method: 'GET',
     path: '/',
-    authority: 'payments',
-    headers: {},
     socket: {},
     route: 'payments',
-    service: 'payments',
-    cluster: 'payments',
     endpoint: plainEndpoint,
-    attempts: 1,
-    status: 200,
-    flags: [],
-    errorCode: undefined,
-    requestBytes: 0,
     responseBytes: 2,
     ...over,
-  };
-}
+  });
 
 const buckets = (pairs: Record<number, number>): number[] => {
   const out = new Array<number>(EDGE_LATENCY_BUCKETS_MS.length + 1).fill(0);

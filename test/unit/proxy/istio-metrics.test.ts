@@ -8,44 +8,13 @@ import type { Endpoint } from '../../../src/client/balancers/index.js';
 import { IstioMetrics, ISTIO_LABELS, type IstioLabels } from '../../../src/proxy/istio-metrics.js';
 import type { RequestRecord, ResponseFlag } from '../../../src/proxy/observe.js';
 import { setPeerIdentity } from '../../../src/proxy/peer-identity.js';
+import { requestRecord, testEndpoint } from '../../helpers/request-record.js';
 
-function endpointOf(meta: Record<string, string>, port = 15006): Endpoint {
-  return {
-    id: `payments-${port}`,
-    address: '127.0.0.1',
-    port,
-    weight: 1,
-    status: 'passing',
-    zone: undefined,
-    priority: 0,
-    tags: [],
-    meta,
-  };
-}
+const endpointOf = (meta: Record<string, string>, port = 15006): Endpoint =>
+  testEndpoint({ id: `payments-${port}`, address: '127.0.0.1', port, meta });
 
-function record(over: Partial<RequestRecord> = {}): RequestRecord {
-  return {
-    startTimeMs: 1_700_000_000_000,
-    durationMs: 7,
-    responseHeadMs: 5,
-    method: 'GET',
-    path: '/pay',
-    authority: 'payments',
-    headers: {},
-    socket: { remoteAddress: '127.0.0.1' },
-    route: 'default/payments/0',
-    service: 'payments',
-    cluster: 'payments',
-    endpoint: endpointOf({}),
-    attempts: 1,
-    status: 200,
-    flags: [],
-    errorCode: undefined,
-    requestBytes: 0,
-    responseBytes: 120,
-    ...over,
-  };
-}
+const record = (over: Partial<RequestRecord> = {}): RequestRecord =>
+  requestRecord({ endpoint: endpointOf({}), responseBytes: 120, ...over });
 
 const make = (
   opts: Partial<ConstructorParameters<typeof IstioMetrics>[1]> = {},

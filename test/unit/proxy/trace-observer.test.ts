@@ -14,6 +14,7 @@ import { setPeerIdentity } from '../../../src/proxy/peer-identity.js';
 import { RandomTraceIds } from '../../../src/proxy/tracing/trace-ids.js';
 import { TraceObserver, type HopSpans } from '../../../src/proxy/tracing/trace-observer.js';
 import type { FinishedSpan } from '../../../src/telemetry/tracing.js';
+import { requestRecord } from '../../helpers/request-record.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER = '00f067aa0ba902b7';
@@ -43,9 +44,9 @@ function exchange(headers: IncomingHttpHeaders, socket: object = { remoteAddress
   return { x, upstream };
 }
 
-function record(x: FilterExchange, over: Partial<RequestRecord> = {}): RequestRecord {
-  return {
-    startTimeMs: 1_700_000_000_000,
+/** The record of the exchange's request, 12.5 ms long; `over` on top. */
+const record = (x: FilterExchange, over: Partial<RequestRecord> = {}): RequestRecord =>
+  requestRecord({
     durationMs: 12.5,
     responseHeadMs: 10,
     method: x.method,
@@ -54,28 +55,9 @@ function record(x: FilterExchange, over: Partial<RequestRecord> = {}): RequestRe
     headers: x.headers,
     socket: x.socket,
     route: 'default',
-    service: 'payments',
     cluster: 'payments|v1',
-    endpoint: {
-      id: 'p1',
-      address: '10.0.0.7',
-      port: 15006,
-      weight: 1,
-      status: 'passing',
-      zone: undefined,
-      priority: 0,
-      tags: [],
-      meta: {},
-    },
-    attempts: 1,
-    status: 200,
-    flags: [],
-    errorCode: undefined,
-    requestBytes: 0,
-    responseBytes: 8,
     ...over,
-  };
-}
+  });
 
 function observer(spans: HopSpans, sampleRatio: number, random = () => 0.5) {
   const exported: FinishedSpan[] = [];
