@@ -33,6 +33,12 @@ export type StoreOp =
       /** Check-and-set on the key's modifyIndex (not with recursive). */
       readonly cas?: number;
     }
+  /**
+   * A condition only (it writes nothing): the commit fails unless the key's modifyIndex is
+   * `index` (0: unless the key is absent). A transaction's check-index and check-not-exists, and
+   * the guard that what it read is still what the store holds.
+   */
+  | { readonly op: 'kv-check'; readonly key: string; readonly index: number }
   /** Creates or replaces a mesh resource (keyed by `meshResourceKey`); keeps its createIndex. */
   | { readonly op: 'put-mesh-resource'; readonly resource: MeshResource }
   | { readonly op: 'delete-mesh-resource'; readonly key: MeshResourceKey };
@@ -129,8 +135,9 @@ export interface StoreTtlLeases {
  *   (for durable stores) AND the events for it were delivered to listeners, so a caller that
  *   awaits it reads its own write from the view. A commit whose ops change nothing (deleting an
  *   absent instance or key) still succeeds; it MAY skip allocating an index.
- * - A `kv-put` or `kv-delete` with `cas` that does not hold makes the whole commit fail with
- *   `ok: false` and no events.
+ * - A `kv-put` or `kv-delete` with `cas`, or a `kv-check`, that does not hold makes the whole
+ *   commit fail with `ok: false` and no events. A commit of only `kv-check`s that hold is a
+ *   no-op commit.
  * - Deleting an instance deletes its check states; no separate events are sent for them.
  * - A `put-mesh-resource` of a resource deep-equal to the stored one changes nothing (no event;
  *   a commit of only such ops is a no-op commit). A put of a stored key keeps its createIndex.
