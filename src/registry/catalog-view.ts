@@ -9,15 +9,16 @@ import type { NodeChecksDto } from './catalog-facade.js';
 import type { StoreEvent, StoreSnapshot } from './store/catalog-store.js';
 import { aggregateStatus, withNodeStatus, type AggregatedStatus } from './health/aggregate.js';
 import { MeshView } from './mesh-view.js';
+import { RESERVED_KV_PREFIX } from './reserved-kv-contract.js';
 
-/** Reserved KV prefix for agent state (NUL-prefixed: user keys cannot contain control chars). */
 /**
+ * Reserved KV prefix for agent state (NUL-prefixed: user keys cannot contain control chars).
  * KV keys starting with NUL are the agent's own (agent maintenance, the mesh CA's state):
  * stored and replicated like any key, but no KV read answers them (kvGet, kvList: every API's
  * reads, watches and recursive deletes go through these), they move no KV index, and no client
  * can write one (KV writes refuse control characters in keys).
  */
-export const RESERVED_KV_PREFIX = '\u0000';
+export { RESERVED_KV_PREFIX };
 export const AGENT_MAINTENANCE_PREFIX = `${RESERVED_KV_PREFIX}agent-maintenance/`;
 
 /**
@@ -87,6 +88,8 @@ export interface ViewChange {
 export interface ApplyOutcome {
   readonly changes: readonly ViewChange[];
   readonly kvChanged: boolean;
+  /** A reserved key (the agent's own state) was put or deleted: topic `reserved`. */
+  readonly reservedChanged: boolean;
   /** Instances put (new or changed definition), for the health manager. */
   readonly put: readonly Instance[];
   /** Instance ids deleted. */
@@ -168,6 +171,7 @@ export class CatalogView {
     const deleted: string[] = [];
     const mesh: MeshResourceKey[] = [];
     let kvChanged = false;
+    let reservedChanged = false;
     let maintenanceChanged = false;
     let nodeChecksChanged = false;
     const ownNode = nodeChecksId(this.#nodeName);
@@ -240,7 +244,8 @@ export class CatalogView {
         case 'kv-put':
           this.#putKv(ev.entry);
           if (ev.entry.key.startsWith(AGENT_MAINTENANCE_PREFIX)) maintenanceChanged = true;
-          else if (!ev.entry.key.startsWith(RESERVED_KV_PREFIX)) {
+          if (ev.entry.key.startsWith(RESERVED_KV_PREFIX)) reservedChanged = true;
+          else {
             this.kvIndex = ev.index;
             kvChanged = true;
           }
@@ -248,7 +253,8 @@ export class CatalogView {
         case 'kv-delete':
           this.#deleteKv(ev.key);
           if (ev.key.startsWith(AGENT_MAINTENANCE_PREFIX)) maintenanceChanged = true;
-          else if (!ev.key.startsWith(RESERVED_KV_PREFIX)) {
+          if (ev.key.startsWith(RESERVED_KV_PREFIX)) reservedChanged = true;
+          else {
             this.kvIndex = ev.index;
             kvChanged = true;
           }
@@ -279,7 +285,7 @@ export class CatalogView {
       for (const svc of this.#services.values()) svc.modifyIndex = index;
       this.catalogIndex = index;
     }
-    return { changes, kvChanged, put, deleted, nodeChanged, mesh };
+    return { changes, kvChanged, reservedChanged, put, deleted, nodeChanged, mesh };
   }
 
   /** This node's checks, or undefined when it has none. */
@@ -360,6 +366,14 @@ export class CatalogView {
   /** A reserved key's entry (RESERVED_KV_PREFIX): for the agent's own parts, never a KV API. */
   reservedKvGet(key: string): KvEntry | undefined {
     return key.startsWith(RESERVED_KV_PREFIX) ? this.#kv.get(key) : undefined;
+  }
+
+  /** Reserved entries under `prefix` (a reserved prefix), sorted by key. */
+  reservedKvList(prefix: string): KvEntry[] {
+    if (!prefix.startsWith(RESERVED_KV_PREFIX)) return [];
+    const out: KvEntry[] = [];
+    for (const [k, v] of this.#kv) if (k.startsWith(prefix)) out.push(v);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /** KV entries whose key starts with `prefix`, sorted by key. */

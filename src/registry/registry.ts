@@ -40,6 +40,7 @@ import { InstanceWriter } from './instance-writer.js';
 import type { CatalogChange, MeshApplyRequest, MeshApplyResult } from './mesh-catalog.js';
 import { MeshWriter } from './mesh-writer.js';
 import { RegistryKv } from './registry-kv.js';
+import { RegistryTxn, type TxnOp, type TxnOutcome } from './registry-txn.js';
 import { RegistryReservedKv, type ReservedKv } from './reserved-kv.js';
 import {
   DEFAULT_REGISTRY_LIMITS,
@@ -69,6 +70,7 @@ export class Registry implements CatalogFacade {
   readonly #ownership: CheckOwnership;
   readonly #builder: InstanceBuilder;
   readonly #kv: RegistryKv;
+  readonly #txn: RegistryTxn;
   readonly #reservedKv: RegistryReservedKv;
   readonly #applier: DeclarativeApply;
   readonly #writer: InstanceWriter;
@@ -112,6 +114,12 @@ export class Registry implements CatalogFacade {
       quotaBytes: this.limits.kvQuotaBytes,
       logger: this.#log,
       metrics: this.#metrics,
+    });
+    this.#txn = new RegistryTxn({
+      view: this.#view,
+      store: this.#store,
+      builder: this.#builder,
+      kvQuotaBytes: this.limits.kvQuotaBytes,
     });
     this.#reservedKv = new RegistryReservedKv(this.#view, this.#store);
     this.#applier = new DeclarativeApply({
@@ -497,6 +505,14 @@ export class Registry implements CatalogFacade {
     options: { recursive?: boolean; cas?: number } = {},
   ): Promise<{ ok: boolean; index: number }> {
     return this.#kv.kvDelete(key, options);
+  }
+
+  /**
+   * Runs KV and instance ops all or nothing, in one commit (Consul's /v1/txn); a txn of reads
+   * only is answered from the view.
+   */
+  txn(ops: readonly TxnOp[]): Promise<TxnOutcome> {
+    return this.#txn.run(ops);
   }
 
   // ---- operations (the agent's metrics) --------------------------------------------------

@@ -185,6 +185,8 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'PUT /v1/acl/clone/:id',
   'GET /v1/acl/info/:id',
   'GET /v1/acl/list',
+  // handler: each txn op takes key or service rights (consul-txn-routes.ts)
+  'PUT /v1/txn',
   // handler: connect/authorize takes write on the target service (consul-intention-routes.ts)
   'POST /v1/agent/connect/authorize',
   // handler: the CA's (leaf: service write, rotate: operator write)

@@ -131,7 +131,7 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
 }
 
 /** KV entry as Consul's DirEntry: base64 value, null when empty. */
-function dirEntry(e: KvEntry): Record<string, unknown> {
+export function dirEntry(e: KvEntry): Record<string, unknown> {
   return {
     LockIndex: 0,
     Key: e.key,

@@ -21,6 +21,7 @@ import { registerConsulKvRoutes } from './consul-kv-routes.js';
 import type { ConsulNodeInfo } from './consul-shapes.js';
 import { ConsulRouter } from './consul-router.js';
 import { registerConsulStatusRoutes } from './consul-status-routes.js';
+import { registerConsulTxnRoutes } from './consul-txn-routes.js';
 
 export { CONSUL_API_VERSION } from './consul-agent-routes.js';
 
@@ -100,6 +101,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulKvRoutes(ctx);
   registerConsulIntentionRoutes(ctx);
   registerConsulStatusRoutes(ctx);
+  registerConsulTxnRoutes(ctx);
   registerConsulAclRoutes(ctx, options.acl);
   router.registerAll(scope, options.legacyVerbs);
 }

@@ -31,6 +31,8 @@ class SharedKv {
   view(): ReservedKv {
     return {
       get: (key) => this.entries.get(key),
+      list: () => assert.fail('the CA lists no reserved keys'),
+      commit: () => assert.fail('the CA commits one key at a time'),
       put: async (key, value, cas) => {
         await Promise.resolve();
         const prev = this.entries.get(key);
