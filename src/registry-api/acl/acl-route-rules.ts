@@ -99,6 +99,7 @@ export function aclRouteRules(registry: CatalogFacade): ReadonlyMap<string, AclR
   add(['PUT'], '/v1/agent/token/:type', fixed(['acl', '', 'write']));
   add(['GET'], '/v1/catalog/node/:node', (req) => [['node', param(req, 'node'), 'read']]);
   add(['PUT'], '/v1/kv/*', kv('write'));
+  add(['PUT'], '/v1/event/fire/:name', (req) => [['event', param(req, 'name'), 'write']]);
   // Intentions are AuthorizationPolicies (consul-intentions.ts): mesh rights, as an apply.
   for (const url of [
     '/v1/connect/intentions',
@@ -187,6 +188,8 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'GET /v1/acl/list',
   // handler: each txn op takes key or service rights (consul-txn-routes.ts)
   'PUT /v1/txn',
+  // handler: events listed are filtered by event:read on their names
+  'GET /v1/event/list',
   // handler: connect/authorize takes write on the target service (consul-intention-routes.ts)
   'POST /v1/agent/connect/authorize',
   // handler: the CA's (leaf: service write, rotate: operator write)

@@ -15,6 +15,7 @@ import { registerConsulAgentRoutes } from './consul-agent-routes.js';
 import { registerConsulCatalogRoutes } from './consul-catalog-routes.js';
 import { createConsulCheckWrites } from './consul-checks.js';
 import { createConsulContext } from './consul-context.js';
+import { registerConsulEventRoutes } from './consul-event-routes.js';
 import { registerConsulHealthRoutes } from './consul-health-routes.js';
 import { registerConsulIntentionRoutes } from './consul-intention-routes.js';
 import { registerConsulKvRoutes } from './consul-kv-routes.js';
@@ -102,6 +103,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulIntentionRoutes(ctx);
   registerConsulStatusRoutes(ctx);
   registerConsulTxnRoutes(ctx);
+  registerConsulEventRoutes(ctx);
   registerConsulAclRoutes(ctx, options.acl);
   router.registerAll(scope, options.legacyVerbs);
 }

@@ -75,6 +75,8 @@ export function rulesAuthorizer(
     kv: compileSegment(rules.segmented.kv),
     node: compileSegment(rules.segmented.node),
     agent: compileSegment(rules.segmented.agent),
+    event: compileSegment(rules.segmented.event),
+    query: compileSegment(rules.segmented.query),
   };
   const scalar: Partial<Record<AclScalarKind, AclDisposition>> = { ...rules.scalar };
   // Consul: without a mesh rule, the operator rule decides mesh.

@@ -7,7 +7,7 @@
 export type AclDisposition = 'read' | 'write' | 'deny';
 
 /** The segmented resources (`service "web" { policy = "read" }` and `service_prefix`). */
-export type AclSegmentedKind = 'service' | 'kv' | 'node' | 'agent';
+export type AclSegmentedKind = 'service' | 'kv' | 'node' | 'agent' | 'event' | 'query';
 
 /** The resources without a segment (`mesh = "write"`). */
 export type AclScalarKind = 'mesh' | 'acl' | 'operator';
@@ -44,19 +44,14 @@ const SEGMENTED: Record<string, { kind: AclSegmentedKind; prefix: boolean }> = {
   node_prefix: { kind: 'node', prefix: true },
   agent: { kind: 'agent', prefix: false },
   agent_prefix: { kind: 'agent', prefix: true },
+  event: { kind: 'event', prefix: false },
+  event_prefix: { kind: 'event', prefix: true },
+  query: { kind: 'query', prefix: false },
+  query_prefix: { kind: 'query', prefix: true },
 };
 
 /** Consul resources Meshwork has nothing for: accepted (so Consul policies load) and ignored. */
-const IGNORED_SEGMENTED = new Set([
-  'session',
-  'session_prefix',
-  'event',
-  'event_prefix',
-  'query',
-  'query_prefix',
-  'identity',
-  'identity_prefix',
-]);
+const IGNORED_SEGMENTED = new Set(['session', 'session_prefix', 'identity', 'identity_prefix']);
 const SCALAR = new Set<string>(['mesh', 'acl', 'operator']);
 const IGNORED_SCALAR = new Set(['keyring', 'peering']);
 /** Attributes of a segment block besides `policy`: accepted and ignored. */
@@ -66,7 +61,14 @@ const IGNORED_ATTRIBUTES = new Set(['intentions']);
 export function emptyRules(): ParsedRules {
   const seg = (): AclSegmentRules => ({ exact: new Map(), prefix: new Map() });
   return {
-    segmented: { service: seg(), kv: seg(), node: seg(), agent: seg() },
+    segmented: {
+      service: seg(),
+      kv: seg(),
+      node: seg(),
+      agent: seg(),
+      event: seg(),
+      query: seg(),
+    },
     scalar: {},
   };
 }
