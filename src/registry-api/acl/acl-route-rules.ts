@@ -190,6 +190,14 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'PUT /v1/txn',
   // handler: events listed are filtered by event:read on their names
   'GET /v1/event/list',
+  // handler: prepared queries take query rights on their names (the body or the stored query)
+  'POST /v1/query',
+  'GET /v1/query',
+  'GET /v1/query/:id',
+  'PUT /v1/query/:id',
+  'DELETE /v1/query/:id',
+  'GET /v1/query/:id/execute',
+  'GET /v1/query/:id/explain',
   // handler: connect/authorize takes write on the target service (consul-intention-routes.ts)
   'POST /v1/agent/connect/authorize',
   // handler: the CA's (leaf: service write, rotate: operator write)

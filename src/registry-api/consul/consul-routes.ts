@@ -19,6 +19,7 @@ import { registerConsulEventRoutes } from './consul-event-routes.js';
 import { registerConsulHealthRoutes } from './consul-health-routes.js';
 import { registerConsulIntentionRoutes } from './consul-intention-routes.js';
 import { registerConsulKvRoutes } from './consul-kv-routes.js';
+import { registerConsulQueryRoutes } from './consul-query-routes.js';
 import type { ConsulNodeInfo } from './consul-shapes.js';
 import { ConsulRouter } from './consul-router.js';
 import { registerConsulStatusRoutes } from './consul-status-routes.js';
@@ -104,6 +105,7 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulStatusRoutes(ctx);
   registerConsulTxnRoutes(ctx);
   registerConsulEventRoutes(ctx);
+  registerConsulQueryRoutes(ctx);
   registerConsulAclRoutes(ctx, options.acl);
   router.registerAll(scope, options.legacyVerbs);
 }
