@@ -3,6 +3,7 @@
  * get, list, update, execute, explain and destroy, and raw requests for status codes.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import Consul from 'consul';
 import { request } from 'undici';
@@ -146,5 +147,39 @@ describe('Consul /v1/query (prepared queries)', () => {
     assert.match(dup.text, /aliases an existing query name/);
     const run: Any = await consul.query.execute('dup');
     assert.equal(run.Failovers, 0);
+  });
+});
+
+describe('Consul prepared queries and events across a restart (sqlite)', () => {
+  it('keeps queries and events in the store', async () => {
+    const first = await startTestAgent({ sqlite: true });
+    const dataDir = first.dataDir;
+    let created: Any;
+    try {
+      const { hostname, port } = new URL(first.url);
+      const c = new Consul({ host: hostname, port: Number(port) });
+      created = await c.query.create({ name: 'kept', service: { service: 'pq-any' } } as Any);
+      await c.event.fire('kept-event', 'x');
+    } finally {
+      await first.close();
+    }
+    const second = await startTestAgent({ sqlite: true, dataDir });
+    try {
+      const { hostname, port } = new URL(second.url);
+      const c = new Consul({ host: hostname, port: Number(port) });
+      const list: Any[] = await c.query.list();
+      assert.deepEqual(
+        list.map((q) => [q.ID, q.Name]),
+        [[created.ID, 'kept']],
+      );
+      const events: Any[] = await c.event.list({ name: 'kept-event' } as Any);
+      assert.deepEqual(
+        events.map((e) => e.Payload),
+        ['x'],
+      );
+    } finally {
+      await second.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
