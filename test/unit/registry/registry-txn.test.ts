@@ -26,14 +26,15 @@ function storeWithInterloper(key: string, before: (store: CatalogStore) => Promi
   return { store, commits, arm: () => (armed = true) };
 }
 
+async function startRegistry(store: CatalogStore) {
+  const registry = createRegistry({ store, nodeName: 'n1', clock: new FakeClock() });
+  await registry.start();
+  return registry;
+}
+
 describe('Registry.txn', () => {
   it('applies every write of a txn at one index, reads seeing earlier writes', async () => {
-    const registry = createRegistry({
-      store: createMemoryCatalogStore(),
-      nodeName: 'n1',
-      clock: new FakeClock(),
-    });
-    await registry.start();
+    const registry = await startRegistry(createMemoryCatalogStore());
     const r = await registry.txn([
       { type: 'kv', verb: 'set', key: 'a', value: bytes('1') },
       { type: 'kv', verb: 'get', key: 'a' },
@@ -59,12 +60,7 @@ describe('Registry.txn', () => {
   });
 
   it('applies nothing when one op fails, and names every failed op', async () => {
-    const registry = createRegistry({
-      store: createMemoryCatalogStore(),
-      nodeName: 'n1',
-      clock: new FakeClock(),
-    });
-    await registry.start();
+    const registry = await startRegistry(createMemoryCatalogStore());
     const before = registry.index;
     const r = await registry.txn([
       { type: 'kv', verb: 'set', key: 'a', value: bytes('1') },
@@ -87,8 +83,7 @@ describe('Registry.txn', () => {
     const { store, commits, arm } = storeWithInterloper('x', async (s) => {
       await s.commit([{ op: 'kv-put', key: 'guard', value: bytes('moved'), flags: 0 }]);
     });
-    const registry = createRegistry({ store, nodeName: 'n1', clock: new FakeClock() });
-    await registry.start();
+    const registry = await startRegistry(store);
     const { index } = await registry.kvPut('guard', bytes('v'));
     arm();
     const r = await registry.txn([
