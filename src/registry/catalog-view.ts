@@ -123,6 +123,8 @@ export class CatalogView {
   readonly #instances = new Map<string, Entry>();
   readonly #services = new Map<string, ServiceEntry>();
   readonly #kv = new Map<string, KvEntry>();
+  /** The reserved keys of #kv too, so listing them never scans the clients' KV. */
+  readonly #reservedKeys = new Set<string>();
   #agentMaintenance: Maintenance | undefined;
   readonly #nodeName: string;
   /** Reserved node-check instances by id (this node's and, in cluster mode, other agents'). */
@@ -372,7 +374,10 @@ export class CatalogView {
   reservedKvList(prefix: string): KvEntry[] {
     if (!prefix.startsWith(RESERVED_KV_PREFIX)) return [];
     const out: KvEntry[] = [];
-    for (const [k, v] of this.#kv) if (k.startsWith(prefix)) out.push(v);
+    for (const k of this.#reservedKeys) {
+      const v = k.startsWith(prefix) ? this.#kv.get(k) : undefined;
+      if (v !== undefined) out.push(v);
+    }
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
@@ -458,8 +463,8 @@ export class CatalogView {
   #putKv(entry: KvEntry): void {
     this.#deleteKv(entry.key);
     this.#kv.set(entry.key, entry);
-    if (!entry.key.startsWith(RESERVED_KV_PREFIX))
-      this.kvBytes += kvEntryBytes(entry.key, entry.value);
+    if (entry.key.startsWith(RESERVED_KV_PREFIX)) this.#reservedKeys.add(entry.key);
+    else this.kvBytes += kvEntryBytes(entry.key, entry.value);
     if (entry.key === AGENT_MAINTENANCE_PREFIX + this.#nodeName) this.#loadAgentMaintenance();
   }
 
@@ -467,7 +472,8 @@ export class CatalogView {
     const prev = this.#kv.get(key);
     if (prev === undefined) return;
     this.#kv.delete(key);
-    if (!key.startsWith(RESERVED_KV_PREFIX)) this.kvBytes -= kvEntryBytes(key, prev.value);
+    if (key.startsWith(RESERVED_KV_PREFIX)) this.#reservedKeys.delete(key);
+    else this.kvBytes -= kvEntryBytes(key, prev.value);
   }
 
   #loadAgentMaintenance(): void {
