@@ -23,6 +23,13 @@ export interface RegistryTxnOptions {
   readonly kvQuotaBytes: number;
 }
 
+/**
+ * Store ops one txn may commit: etcd applies at most 128 in one transaction (its --max-txn-ops)
+ * and splits larger commits, which would no longer be atomic. Consul's 64 ops stay within it,
+ * unless a delete-tree of "" expands to many keys.
+ */
+const MAX_COMMIT_OPS = 128;
+
 /** An index not known before the commit: the txn's own writes (filled in after it). */
 const PENDING = -1;
 
@@ -127,12 +134,14 @@ export class RegistryTxn {
         if (e === null) out.delete(k);
         else out.set(k, e);
       }
-      for (const k of out.keys()) read(k);
+      // Not guarded key by key: a tree may hold more keys than one commit compares (etcd: 128).
       return [...out.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     };
     const results: Plan['results'] = [];
     const failures: TxnError[] = [];
     const writes: StoreOp[] = [];
+    /** The keys each range delete (by its position in `writes`) found. */
+    const trees = new Map<number, readonly string[]>();
     const blank = (e: KvEntry): KvEntry => ({ ...e, value: new Uint8Array(0) });
     const put = (key: string, value: Uint8Array, flags: number): KvEntry => {
       const prev = read(key);
@@ -218,12 +227,18 @@ export class RegistryTxn {
             writes.push({ op: 'kv-delete', key });
             return;
           }
-          case 'delete-tree':
-            for (const e of tree(key)) {
-              kv.set(e.key, null);
-              writes.push({ op: 'kv-delete', key: e.key });
+          case 'delete-tree': {
+            const keys = tree(key).map((e) => e.key);
+            for (const k of keys) kv.set(k, null);
+            // One range delete (any size); key by key for "" (a range over "" would reach the
+            // agent's reserved keys), and see below for a put under the prefix after it.
+            if (key === '') for (const k of keys) writes.push({ op: 'kv-delete', key: k });
+            else {
+              trees.set(writes.length, keys);
+              writes.push({ op: 'kv-delete', key, recursive: true });
             }
             return;
+          }
         }
       }
       // Instances: ops name them by id (Consul's service ID on this agent's node).
@@ -260,7 +275,21 @@ export class RegistryTxn {
       if (instanceExists(id)) writes.push({ op: 'delete-instance', id });
       instances.set(id, null);
     });
+    // etcd refuses a put inside a range deleted by the same transaction: such a range delete
+    // goes key by key.
+    const expanded = writes.flatMap((w, i): StoreOp[] => {
+      const keys = trees.get(i);
+      if (w.op !== 'kv-delete' || keys === undefined) return [w];
+      const later = writes.slice(i + 1).some((x) => x.op === 'kv-put' && x.key.startsWith(w.key));
+      return later ? keys.map((k): StoreOp => ({ op: 'kv-delete', key: k })) : [w];
+    });
     const guarded = [...guards].map(([key, index]): StoreOp => ({ op: 'kv-check', key, index }));
-    return { results, errors: failures, ops: [...guarded, ...writes] };
+    const all = [...guarded, ...expanded];
+    if (all.length > MAX_COMMIT_OPS)
+      failures.push({
+        opIndex: 0,
+        what: `the transaction touches ${all.length} keys; one store commit holds at most ${MAX_COMMIT_OPS}`,
+      });
+    return { results, errors: failures, ops: all };
   }
 }

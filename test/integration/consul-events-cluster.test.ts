@@ -81,4 +81,37 @@ describe('Consul events, txn and queries on two agents over one etcd', () => {
       ['c/x', 'c/x'],
     );
   });
+
+  it('deletes a tree of any size in one txn, and puts under it after the delete', async () => {
+    const v = Buffer.from('v').toString('base64');
+    for (let chunk = 0; chunk < 3; chunk++) {
+      const ops = Array.from({ length: 50 }, (_, i) => ({
+        KV: { Verb: 'set', Key: `tree/${chunk}/${i}`, Value: v },
+      }));
+      assert.equal((await http(a.url, 'PUT', '/v1/txn', ops)).status, 200);
+    }
+    // 150 keys: more than one etcd transaction holds key by key; one range delete holds them.
+    const big = await http<Any>(b.url, 'PUT', '/v1/txn', [
+      { KV: { Verb: 'delete-tree', Key: 'tree/' } },
+    ]);
+    assert.equal(big.status, 200, big.text);
+    assert.equal((await http(a.url, 'GET', '/v1/kv/tree/?keys')).status, 404);
+
+    // A put under the prefix after the delete: etcd refuses a put inside a range deleted by the
+    // same transaction, so the delete goes key by key (and past 128 keys it is refused).
+    for (const k of ['tree/x', 'tree/y'])
+      assert.equal((await http(a.url, 'PUT', `/v1/kv/${k}`, 'v')).status, 200);
+    const del = await http<Any>(b.url, 'PUT', '/v1/txn', [
+      { KV: { Verb: 'delete-tree', Key: 'tree/' } },
+      { KV: { Verb: 'set', Key: 'tree/after', Value: v } },
+      { KV: { Verb: 'get-tree', Key: 'tree/' } },
+    ]);
+    assert.equal(del.status, 200, del.text);
+    assert.deepEqual(
+      del.body.Results.map((r: Any) => r.KV.Key),
+      ['tree/after', 'tree/after'],
+    );
+    const left = await http<string[]>(a.url, 'GET', '/v1/kv/tree/?keys');
+    assert.deepEqual(left.body, ['tree/after']);
+  });
 });
