@@ -22,16 +22,19 @@ import type { CheckFloors } from '../protocol/limits.js';
 import type { ParsedRegistration } from '../protocol/registration.js';
 import type { MeshCatalogReader, MeshCatalogWriter } from './mesh-catalog.js';
 import type { StoredSession } from './store/catalog-store.js';
+import type { ReservedKv } from './reserved-kv-contract.js';
+import type { TxnOp, TxnOutcome } from './txn-types.js';
 
 export type { StoredSession };
 
 /**
  * What a blocking query waits on: one service (`svc:<name>`), the whole catalog (`catalog`), the
- * KV space (`kv`), the mesh resources (`mesh`, whose index is `meshIndex`) or the sessions
- * (`session`, whose index is `sessionIndex`), so a watch on service A never wakes for B, nor a
- * watch on resources for an instance.
+ * KV space (`kv`), the mesh resources (`mesh`, whose index is `meshIndex`), the sessions
+ * (`session`, whose index is `sessionIndex`) or the agent's own reserved keys (`reserved`:
+ * Consul user events and prepared queries, whose index the caller derives), so a watch on
+ * service A never wakes for B, nor a watch on resources for an instance.
  */
-export type Topic = `svc:${string}` | 'catalog' | 'kv' | 'mesh' | 'session';
+export type Topic = `svc:${string}` | 'catalog' | 'kv' | 'mesh' | 'session' | 'reserved';
 
 /** The topic of one service's changes. */
 export const serviceTopic = (service: string): Topic => `svc:${service}`;
@@ -239,6 +242,16 @@ export interface CatalogWriter {
     key: string,
     options?: { recursive?: boolean; cas?: number },
   ): Promise<{ ok: boolean; index: number }>;
+  /**
+   * Runs KV and instance ops all or nothing in one commit; answers the failed ops (nothing
+   * applied) when a condition does not hold. Reads see the txn's earlier writes.
+   */
+  txn(ops: readonly TxnOp[]): Promise<TxnOutcome>;
+  /**
+   * The agent's own replicated keys (reserved KV): the Consul adapter keeps its user events and
+   * prepared queries there, so every agent of a cluster sees them.
+   */
+  readonly reservedKv: ReservedKv;
 }
 
 /**

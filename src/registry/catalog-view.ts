@@ -16,15 +16,16 @@ import type { NodeChecksDto } from './catalog-facade.js';
 import type { StoreEvent, StoredSession, StoreSnapshot } from './store/catalog-store.js';
 import { aggregateStatus, withNodeStatus, type AggregatedStatus } from './health/aggregate.js';
 import { MeshView } from './mesh-view.js';
+import { RESERVED_KV_PREFIX } from './reserved-kv-contract.js';
 
-/** Reserved KV prefix for agent state (NUL-prefixed: user keys cannot contain control chars). */
 /**
+ * Reserved KV prefix for agent state (NUL-prefixed: user keys cannot contain control chars).
  * KV keys starting with NUL are the agent's own (agent maintenance, the mesh CA's state):
  * stored and replicated like any key, but no KV read answers them (kvGet, kvList: every API's
  * reads, watches and recursive deletes go through these), they move no KV index, and no client
  * can write one (KV writes refuse control characters in keys).
  */
-export const RESERVED_KV_PREFIX = '\u0000';
+export { RESERVED_KV_PREFIX };
 export const AGENT_MAINTENANCE_PREFIX = `${RESERVED_KV_PREFIX}agent-maintenance/`;
 /** Each agent's share of the call graph in cluster mode (control-plane/graph/graph-share.ts). */
 export const CALL_GRAPH_SHARE_PREFIX = `${RESERVED_KV_PREFIX}call-graph/`;
@@ -96,6 +97,8 @@ export interface ViewChange {
 export interface ApplyOutcome {
   readonly changes: readonly ViewChange[];
   readonly kvChanged: boolean;
+  /** A reserved key (the agent's own state) was put or deleted: topic `reserved`. */
+  readonly reservedChanged: boolean;
   /** Instances put (new or changed definition), for the health manager. */
   readonly put: readonly Instance[];
   /** Instance ids deleted. */
@@ -134,6 +137,8 @@ export class CatalogView {
   readonly #services = new Map<string, ServiceEntry>();
   readonly #kv = new Map<string, KvEntry>();
   readonly #sessions = new Map<string, StoredSession>();
+  /** The reserved keys of #kv too, so listing them never scans the clients' KV. */
+  readonly #reservedKeys = new Set<string>();
   #agentMaintenance: Maintenance | undefined;
   readonly #nodeName: string;
   /** Reserved node-check instances by id (this node's and, in cluster mode, other agents'). */
@@ -185,6 +190,7 @@ export class CatalogView {
     const mesh: MeshResourceKey[] = [];
     let kvChanged = false;
     let sessionsChanged = false;
+    let reservedChanged = false;
     let maintenanceChanged = false;
     let nodeChecksChanged = false;
     const ownNode = nodeChecksId(this.#nodeName);
@@ -257,7 +263,8 @@ export class CatalogView {
         case 'kv-put':
           this.#putKv(ev.entry);
           if (ev.entry.key.startsWith(AGENT_MAINTENANCE_PREFIX)) maintenanceChanged = true;
-          else if (!ev.entry.key.startsWith(RESERVED_KV_PREFIX)) {
+          if (ev.entry.key.startsWith(RESERVED_KV_PREFIX)) reservedChanged = true;
+          else {
             this.kvIndex = ev.index;
             kvChanged = true;
           }
@@ -265,7 +272,8 @@ export class CatalogView {
         case 'kv-delete':
           this.#deleteKv(ev.key);
           if (ev.key.startsWith(AGENT_MAINTENANCE_PREFIX)) maintenanceChanged = true;
-          else if (!ev.key.startsWith(RESERVED_KV_PREFIX)) {
+          if (ev.key.startsWith(RESERVED_KV_PREFIX)) reservedChanged = true;
+          else {
             this.kvIndex = ev.index;
             kvChanged = true;
           }
@@ -307,7 +315,7 @@ export class CatalogView {
       for (const svc of this.#services.values()) svc.modifyIndex = index;
       this.catalogIndex = index;
     }
-    return { changes, kvChanged, put, deleted, nodeChanged, mesh, sessionsChanged };
+    return { changes, kvChanged, reservedChanged, put, deleted, nodeChanged, mesh, sessionsChanged };
   }
 
   /** One session, or undefined. */
@@ -421,12 +429,15 @@ export class CatalogView {
     return key.startsWith(RESERVED_KV_PREFIX) ? this.#kv.get(key) : undefined;
   }
 
-  /** Reserved entries whose key starts with `prefix` (itself reserved), in no order. */
+  /** Reserved entries under `prefix` (a reserved prefix), sorted by key. */
   reservedKvList(prefix: string): KvEntry[] {
+    if (!prefix.startsWith(RESERVED_KV_PREFIX)) return [];
     const out: KvEntry[] = [];
-    if (!prefix.startsWith(RESERVED_KV_PREFIX)) return out;
-    for (const [k, v] of this.#kv) if (k.startsWith(prefix)) out.push(v);
-    return out;
+    for (const k of this.#reservedKeys) {
+      const v = k.startsWith(prefix) ? this.#kv.get(k) : undefined;
+      if (v !== undefined) out.push(v);
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /** KV entries whose key starts with `prefix`, sorted by key. */
@@ -511,8 +522,8 @@ export class CatalogView {
   #putKv(entry: KvEntry): void {
     this.#deleteKv(entry.key);
     this.#kv.set(entry.key, entry);
-    if (!entry.key.startsWith(RESERVED_KV_PREFIX))
-      this.kvBytes += kvEntryBytes(entry.key, entry.value);
+    if (entry.key.startsWith(RESERVED_KV_PREFIX)) this.#reservedKeys.add(entry.key);
+    else this.kvBytes += kvEntryBytes(entry.key, entry.value);
     if (entry.key === AGENT_MAINTENANCE_PREFIX + this.#nodeName) this.#loadAgentMaintenance();
   }
 
@@ -520,7 +531,8 @@ export class CatalogView {
     const prev = this.#kv.get(key);
     if (prev === undefined) return;
     this.#kv.delete(key);
-    if (!key.startsWith(RESERVED_KV_PREFIX)) this.kvBytes -= kvEntryBytes(key, prev.value);
+    if (key.startsWith(RESERVED_KV_PREFIX)) this.#reservedKeys.delete(key);
+    else this.kvBytes -= kvEntryBytes(key, prev.value);
   }
 
   #loadAgentMaintenance(): void {

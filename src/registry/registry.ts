@@ -42,6 +42,7 @@ import type { CatalogChange, MeshApplyRequest, MeshApplyResult } from './mesh-ca
 import { MeshWriter } from './mesh-writer.js';
 import { RegistryKv } from './registry-kv.js';
 import { RegistrySessions } from './registry-sessions.js';
+import { RegistryTxn, type TxnOp, type TxnOutcome } from './registry-txn.js';
 import { RegistryReservedKv, type ReservedKv } from './reserved-kv.js';
 import {
   DEFAULT_REGISTRY_LIMITS,
@@ -72,6 +73,7 @@ export class Registry implements CatalogFacade {
   readonly #builder: InstanceBuilder;
   readonly #kv: RegistryKv;
   readonly #sessions: RegistrySessions;
+  readonly #txn: RegistryTxn;
   readonly #reservedKv: RegistryReservedKv;
   readonly #applier: DeclarativeApply;
   readonly #writer: InstanceWriter;
@@ -122,6 +124,12 @@ export class Registry implements CatalogFacade {
       kv: this.#kv,
       clock: this.#clock,
       logger: this.#log,
+    });
+    this.#txn = new RegistryTxn({
+      view: this.#view,
+      store: this.#store,
+      builder: this.#builder,
+      kvQuotaBytes: this.limits.kvQuotaBytes,
     });
     this.#reservedKv = new RegistryReservedKv(this.#view, this.#store);
     this.#applier = new DeclarativeApply({
@@ -555,6 +563,14 @@ export class Registry implements CatalogFacade {
     flags?: number,
   ): Promise<{ ok: boolean; index: number }> {
     return this.#sessions.release(key, value, session, flags);
+  }
+
+  /**
+   * Runs KV and instance ops all or nothing, in one commit (Consul's /v1/txn); a txn of reads
+   * only is answered from the view.
+   */
+  txn(ops: readonly TxnOp[]): Promise<TxnOutcome> {
+    return this.#txn.run(ops);
   }
 
   // ---- operations (the agent's metrics) --------------------------------------------------

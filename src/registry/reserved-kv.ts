@@ -5,31 +5,11 @@
  * KV read and refused to every KV write of the APIs (see catalog-view.ts).
  */
 import type { KvEntry } from '../core/types.js';
+import type { ReservedKv, ReservedKvOp } from './reserved-kv-contract.js';
 import { RESERVED_KV_PREFIX, type CatalogView } from './catalog-view.js';
-import type { CatalogStore, StoreEvent } from './store/catalog-store.js';
+import type { CatalogStore, StoreEvent, StoreOp } from './store/catalog-store.js';
 
-/**
- * Read, compare-and-set and follow reserved keys.
- *
- * Contract: `get` reads this agent's view (it includes every commit this agent's `put` resolved,
- * and, in cluster mode, other agents' commits once their events arrived). Listeners are called
- * synchronously after the view applied a batch of events that touched a key under their
- * prefix; they MUST NOT throw.
- */
-export interface ReservedKv {
-  get(key: string): KvEntry | undefined;
-  /** The entries under `prefix` (a reserved prefix), in no order. */
-  list(prefix: string): KvEntry[];
-  /**
-   * Puts `value` at `key` if the key's modifyIndex is `cas` (0: only if absent). Resolves
-   * `ok: false` when it was not (nothing written). Rejects with STORE_UNAVAILABLE as commits do.
-   */
-  put(key: string, value: Uint8Array, cas: number): Promise<{ ok: boolean; index: number }>;
-  /** Deletes `key` if its modifyIndex is `cas`; resolves `ok: false` when it was not. */
-  delete(key: string, cas: number): Promise<{ ok: boolean; index: number }>;
-  /** `listener` is given the keys under `prefix` the batch put or deleted. */
-  subscribe(prefix: string, listener: (keys: readonly string[]) => void): () => void;
-}
+export type { ReservedKv } from './reserved-kv-contract.js';
 
 interface Subscription {
   readonly prefix: string;
@@ -66,6 +46,18 @@ export class RegistryReservedKv implements ReservedKv {
   async delete(key: string, cas: number): Promise<{ ok: boolean; index: number }> {
     assertReserved(key);
     const r = await this.#store.commit([{ op: 'kv-delete', key, cas }]);
+    return { ok: r.ok, index: r.index };
+  }
+
+  async commit(ops: readonly ReservedKvOp[]): Promise<{ ok: boolean; index: number }> {
+    const storeOps = ops.map((o): StoreOp => {
+      assertReserved(o.key);
+      const cas = o.cas === undefined ? {} : { cas: o.cas };
+      return o.op === 'put'
+        ? { op: 'kv-put', key: o.key, value: o.value, flags: 0, ...cas }
+        : { op: 'kv-delete', key: o.key, ...cas };
+    });
+    const r = await this.#store.commit(storeOps);
     return { ok: r.ok, index: r.index };
   }
 

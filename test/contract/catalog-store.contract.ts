@@ -683,6 +683,33 @@ export function runCatalogStoreContract(
       assert.equal(absent.result.ok, false);
     });
 
+    test('kv-check guards a commit without writing (the txn check-index of issue 22)', async (s) => {
+      const created = await s.commit([{ op: 'kv-put', key: 'k', value: bytes('1'), flags: 0 }]);
+      const held = await s.commit([
+        { op: 'kv-check', key: 'k', index: created.result.index },
+        { op: 'kv-check', key: 'absent', index: 0 },
+        { op: 'kv-put', key: 'other', value: bytes('x'), flags: 0 },
+      ]);
+      assert.equal(held.result.ok, true);
+      assert.deepEqual(
+        held.events.map((e) => e.type),
+        ['kv-put'],
+      );
+
+      const stale = await s.commit([
+        { op: 'kv-put', key: 'other', value: bytes('y'), flags: 0 },
+        { op: 'kv-check', key: 'k', index: created.result.index + 1000 },
+      ]);
+      assert.equal(stale.result.ok, false);
+      assert.deepEqual(stale.events, []);
+      const present = await s.commit([
+        { op: 'kv-delete', key: 'other' },
+        { op: 'kv-check', key: 'k', index: 0 },
+      ]);
+      assert.equal(present.result.ok, false);
+      assert.deepEqual(present.events, []);
+    });
+
     test("kv-delete with cas deletes only at the key's modifyIndex", async (s) => {
       const created = await s.commit([{ op: 'kv-put', key: 'k', value: bytes('1'), flags: 0 }]);
       const stale = await s.commit([{ op: 'kv-delete', key: 'k', cas: created.result.index - 1 }]);

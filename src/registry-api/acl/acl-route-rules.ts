@@ -105,6 +105,7 @@ export function aclRouteRules(registry: CatalogFacade): ReadonlyMap<string, AclR
   add(['GET'], '/v1/operator/raft/configuration', fixed(['operator', '', 'read']));
   add(['GET'], '/v1/coordinate/node/:node', (req) => [['node', param(req, 'node'), 'read']]);
   add(['PUT'], '/v1/kv/*', kv('write'));
+  add(['PUT'], '/v1/event/fire/:name', (req) => [['event', param(req, 'name'), 'write']]);
   // Intentions are AuthorizationPolicies (consul-intentions.ts): mesh rights, as an apply.
   for (const url of [
     '/v1/connect/intentions',
@@ -199,6 +200,18 @@ export const ACL_CLASSIFIED_ROUTES: ReadonlySet<string> = new Set([
   'PUT /v1/acl/clone/:id',
   'GET /v1/acl/info/:id',
   'GET /v1/acl/list',
+  // handler: each txn op takes key or service rights (consul-txn-routes.ts)
+  'PUT /v1/txn',
+  // handler: events listed are filtered by event:read on their names
+  'GET /v1/event/list',
+  // handler: prepared queries take query rights on their names (the body or the stored query)
+  'POST /v1/query',
+  'GET /v1/query',
+  'GET /v1/query/:id',
+  'PUT /v1/query/:id',
+  'DELETE /v1/query/:id',
+  'GET /v1/query/:id/execute',
+  'GET /v1/query/:id/explain',
   // handler: connect/authorize takes write on the target service (consul-intention-routes.ts)
   'POST /v1/agent/connect/authorize',
   // handler: the CA's (leaf: service write, rotate: operator write)

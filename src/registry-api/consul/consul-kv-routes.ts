@@ -147,7 +147,7 @@ export function registerConsulKvRoutes(ctx: ConsulContext): void {
 }
 
 /** KV entry as Consul's DirEntry: base64 value, null when empty; `Session` only while locked. */
-function dirEntry(e: KvEntry): Record<string, unknown> {
+export function dirEntry(e: KvEntry): Record<string, unknown> {
   return {
     LockIndex: e.lockIndex ?? 0,
     Key: e.key,

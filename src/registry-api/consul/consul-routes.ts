@@ -18,6 +18,7 @@ import { registerConsulCatalogRoutes } from './consul-catalog-routes.js';
 import { createConsulCheckWrites } from './consul-checks.js';
 import { createConsulContext } from './consul-context.js';
 import { registerConsulCoordinateRoutes } from './consul-coordinate-routes.js';
+import { registerConsulEventRoutes } from './consul-event-routes.js';
 import { registerConsulHealthRoutes } from './consul-health-routes.js';
 import { registerConsulIntentionRoutes } from './consul-intention-routes.js';
 import { registerConsulKvRoutes } from './consul-kv-routes.js';
@@ -25,10 +26,12 @@ import {
   registerConsulOperatorRoutes,
   type ConsulOperatorOptions,
 } from './consul-operator-routes.js';
+import { registerConsulQueryRoutes } from './consul-query-routes.js';
 import { registerConsulSessionRoutes } from './consul-session-routes.js';
 import type { ConsulNodeInfo } from './consul-shapes.js';
 import { ConsulRouter } from './consul-router.js';
 import { registerConsulStatusRoutes } from './consul-status-routes.js';
+import { registerConsulTxnRoutes } from './consul-txn-routes.js';
 
 export { CONSUL_API_VERSION } from './consul-agent-routes.js';
 
@@ -132,6 +135,9 @@ function consulScope(scope: FastifyInstance, options: ConsulRoutesOptions): void
   registerConsulSessionRoutes(ctx, checks);
   registerConsulIntentionRoutes(ctx);
   registerConsulStatusRoutes(ctx);
+  registerConsulTxnRoutes(ctx);
+  registerConsulEventRoutes(ctx);
+  registerConsulQueryRoutes(ctx);
   registerConsulAclRoutes(ctx, options.acl);
   const clock = options.clock ?? systemClock;
   registerConsulAgentInfoRoutes(ctx, {

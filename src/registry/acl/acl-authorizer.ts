@@ -76,6 +76,8 @@ export function rulesAuthorizer(
     node: compileSegment(rules.segmented.node),
     agent: compileSegment(rules.segmented.agent),
     session: compileSegment(rules.segmented.session),
+    event: compileSegment(rules.segmented.event),
+    query: compileSegment(rules.segmented.query),
   };
   const scalar: Partial<Record<AclScalarKind, AclDisposition>> = { ...rules.scalar };
   // Consul: without a mesh rule, the operator rule decides mesh.

@@ -7,7 +7,19 @@
 
 /** The kinds of rule a policy grants, as Consul names them (`service_prefix "web" { ... }`). */
 export type AclResourceKind =
-  'service' | 'kv' | 'node' | 'mesh' | 'acl' | 'operator' | 'agent' | 'session';
+  | 'service'
+  | 'kv'
+  | 'node'
+  | 'mesh'
+  | 'acl'
+  | 'operator'
+  | 'agent'
+  /** Consul sessions, by node name (`session "node-1"`, `session_prefix ""`). */
+  | 'session'
+  /** Consul user events, by event name (`event "deploy"`, `event_prefix ""`). */
+  | 'event'
+  /** Prepared queries, by query name (`query "geo-db"`, `query_prefix ""`). */
+  | 'query';
 
 export type AclAccess = 'read' | 'write';
 

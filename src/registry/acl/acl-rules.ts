@@ -7,7 +7,7 @@
 export type AclDisposition = 'read' | 'write' | 'deny';
 
 /** The segmented resources (`service "web" { policy = "read" }` and `service_prefix`). */
-export type AclSegmentedKind = 'service' | 'kv' | 'node' | 'agent' | 'session';
+export type AclSegmentedKind = 'service' | 'kv' | 'node' | 'agent' | 'session' | 'event' | 'query';
 
 /** The resources without a segment (`mesh = "write"`). */
 export type AclScalarKind = 'mesh' | 'acl' | 'operator';
@@ -46,17 +46,14 @@ const SEGMENTED: Record<string, { kind: AclSegmentedKind; prefix: boolean }> = {
   agent_prefix: { kind: 'agent', prefix: true },
   session: { kind: 'session', prefix: false },
   session_prefix: { kind: 'session', prefix: true },
+  event: { kind: 'event', prefix: false },
+  event_prefix: { kind: 'event', prefix: true },
+  query: { kind: 'query', prefix: false },
+  query_prefix: { kind: 'query', prefix: true },
 };
 
 /** Consul resources Meshwork has nothing for: accepted (so Consul policies load) and ignored. */
-const IGNORED_SEGMENTED = new Set([
-  'event',
-  'event_prefix',
-  'query',
-  'query_prefix',
-  'identity',
-  'identity_prefix',
-]);
+const IGNORED_SEGMENTED = new Set(['identity', 'identity_prefix']);
 const SCALAR = new Set<string>(['mesh', 'acl', 'operator']);
 const IGNORED_SCALAR = new Set(['keyring', 'peering']);
 /** Attributes of a segment block besides `policy`: accepted and ignored. */
@@ -66,7 +63,15 @@ const IGNORED_ATTRIBUTES = new Set(['intentions']);
 export function emptyRules(): ParsedRules {
   const seg = (): AclSegmentRules => ({ exact: new Map(), prefix: new Map() });
   return {
-    segmented: { service: seg(), kv: seg(), node: seg(), agent: seg(), session: seg() },
+    segmented: {
+      service: seg(),
+      kv: seg(),
+      node: seg(),
+      agent: seg(),
+      session: seg(),
+      event: seg(),
+      query: seg(),
+    },
     scalar: {},
   };
 }

@@ -513,7 +513,7 @@ function checkPolicy(
  */
 function legacyPrefixes(rules: ParsedRules): ParsedRules {
   const out = emptyRules();
-  for (const kind of ['service', 'kv', 'node', 'agent', 'session'] as const) {
+  for (const kind of ['service', 'kv', 'node', 'agent', 'session', 'event', 'query'] as const) {
     const { exact, prefix } = rules.segmented[kind];
     const target = out.segmented[kind].prefix;
     for (const [name, d] of [...prefix, ...exact]) target.set(name, strongest(target.get(name), d));

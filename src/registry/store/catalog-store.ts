@@ -40,6 +40,12 @@ export type StoreOp =
       /** Check-and-set on the key's modifyIndex (not with recursive). */
       readonly cas?: number;
     }
+  /**
+   * A condition only (it writes nothing): the commit fails unless the key's modifyIndex is
+   * `index` (0: unless the key is absent). A transaction's check-index and check-not-exists, and
+   * the guard that what it read is still what the store holds.
+   */
+  | { readonly op: 'kv-check'; readonly key: string; readonly index: number }
   /** Creates or replaces a mesh resource (keyed by `meshResourceKey`); keeps its createIndex. */
   | { readonly op: 'put-mesh-resource'; readonly resource: MeshResource }
   | { readonly op: 'delete-mesh-resource'; readonly key: MeshResourceKey }
@@ -183,9 +189,10 @@ export interface StoreSessionLeases {
  *   (for durable stores) AND the events for it were delivered to listeners, so a caller that
  *   awaits it reads its own write from the view. A commit whose ops change nothing (deleting an
  *   absent instance or key) still succeeds; it MAY skip allocating an index.
- * - A `kv-put` or `kv-delete` with `cas` that does not hold makes the whole commit fail with
- *   `ok: false` and no events. So does a `kv-put` whose `lock.session` is not a stored session
- *   when the commit is applied (a session ended meanwhile): no lock is ever held by a session
+ * - A `kv-put` or `kv-delete` with `cas`, or a `kv-check`, that does not hold makes the whole
+ *   commit fail with `ok: false` and no events. A commit of only `kv-check`s that hold is a
+ *   no-op commit. So does a `kv-put` whose `lock.session` is not a stored session when the
+ *   commit is applied (it fails: a session ended meanwhile): no lock is ever held by a session
  *   that is gone.
  * - KV entries carry `session` (while locked) and `lockIndex` (once ever locked). A `kv-put`
  *   without `lock` keeps both; a `kv-delete` removes the entry, locked or not (as Consul).

@@ -34,11 +34,16 @@ export class StoreState {
   /** Whether every check-and-set condition in `ops` holds. */
   casHolds(ops: readonly StoreOp[]): boolean {
     for (const op of ops) {
-      if ((op.op === 'kv-put' || op.op === 'kv-delete') && op.cas !== undefined) {
-        const current = this.kv.get(op.key);
-        if (op.cas === 0 ? current !== undefined : current?.modifyIndex !== op.cas) {
-          return false;
-        }
+      const cond =
+        op.op === 'kv-check'
+          ? { key: op.key, cas: op.index }
+          : op.op === 'kv-put' || op.op === 'kv-delete'
+            ? { key: op.key, cas: op.cas }
+            : undefined;
+      if (cond?.cas !== undefined) {
+        const { cas } = cond;
+        const current = this.kv.get(cond.key);
+        if (cas === 0 ? current !== undefined : current?.modifyIndex !== cas) return false;
       }
       const holder = op.op === 'kv-put' ? op.lock?.session : undefined;
       if (holder !== undefined && !this.sessions.has(holder)) return false;
@@ -134,6 +139,8 @@ export class StoreState {
           }
           break;
         }
+        case 'kv-check':
+          break;
         case 'put-mesh-resource': {
           const key = meshResourceKey(op.resource);
           const prev = this.meshResources.get(key);

@@ -197,6 +197,7 @@ export class ChangePublisher {
     const services = new Set<string>();
     let catalog = false;
     let kv = false;
+    let reserved = false;
     let mesh = false;
     let sessions = false;
     for (const outcome of outcomes) {
@@ -204,6 +205,7 @@ export class ChangePublisher {
       mesh ||= outcome.mesh.length > 0;
       catalog ||= outcome.changes.length > 0 || outcome.nodeChanged;
       kv ||= outcome.kvChanged;
+      reserved ||= outcome.reservedChanged;
       // Every service's Consul health answer carries the node's checks.
       if (outcome.nodeChanged) for (const s of this.#view.serviceNames()) services.add(s);
       for (const c of outcome.changes) {
@@ -225,6 +227,7 @@ export class ChangePublisher {
     for (const s of services) this.#hub.publish(serviceTopic(s));
     if (catalog) this.#hub.publish('catalog');
     if (kv) this.#hub.publish('kv');
+    if (reserved) this.#hub.publish('reserved');
     if (mesh) this.#hub.publish('mesh');
     if (sessions) this.#hub.publish('session');
     // Every outcome the view has applied is published now.

@@ -244,6 +244,10 @@ export class EtcdCommitPlanner {
           }
           break;
         }
+        case 'kv-check':
+          keys.push(`k/${op.key}`);
+          compare.push(casCompare(Buffer.from(layout.kv(op.key)), op.index));
+          break;
         case 'put-mesh-resource': {
           const key = meshResourceKey(op.resource);
           // Equal to what the watch delivered: nothing to write (CatalogStore contract).

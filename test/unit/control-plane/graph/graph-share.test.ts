@@ -51,6 +51,9 @@ class MemoryKv implements ReservedKv {
     this.#tell(key);
     return { ok: true, index: ++this.#index };
   }
+  commit(): Promise<{ ok: boolean; index: number }> {
+    return Promise.reject(new Error('the graph share writes one key at a time'));
+  }
   subscribe(prefix: string, listener: (keys: readonly string[]) => void): () => void {
     const l = { prefix, listener };
     this.#listeners.add(l);

@@ -33,6 +33,7 @@ class SharedKv {
       get: (key) => this.entries.get(key),
       list: (prefix) => [...this.entries.values()].filter((e) => e.key.startsWith(prefix)),
       delete: () => Promise.reject(new Error('the CA deletes nothing')),
+      commit: () => assert.fail('the CA commits one key at a time'),
       put: async (key, value, cas) => {
         await Promise.resolve();
         const prev = this.entries.get(key);
