@@ -315,7 +315,16 @@ export class CatalogView {
       for (const svc of this.#services.values()) svc.modifyIndex = index;
       this.catalogIndex = index;
     }
-    return { changes, kvChanged, reservedChanged, put, deleted, nodeChanged, mesh, sessionsChanged };
+    return {
+      changes,
+      kvChanged,
+      reservedChanged,
+      put,
+      deleted,
+      nodeChanged,
+      mesh,
+      sessionsChanged,
+    };
   }
 
   /** One session, or undefined. */
