@@ -256,8 +256,9 @@ export interface CatalogWriter {
 
 /**
  * Consul's lock sessions and the KV locks they hold (registry-sessions.ts has the rules). Reads
- * follow {@link CatalogReader}'s contract; writes {@link CatalogWriter}'s. Another front end
- * (`/v1/txn`'s lock, unlock and check-session verbs) uses the same calls.
+ * follow {@link CatalogReader}'s contract; writes {@link CatalogWriter}'s. `/v1/txn`'s lock,
+ * unlock and check-session verbs follow the same rules in registry-txn.ts (the lock delay
+ * through the sessions' `lockDelayed`).
  */
 export interface SessionCatalog {
   /** The index of the last session created or ended (never 0); the `session` topic's. */

@@ -233,6 +233,11 @@ export class RegistrySessions {
     if (checksMoved) this.#checkBindings();
   }
 
+  /** Whether a lock delay keeps `key` from a new holder now (a txn's `lock` asks too). */
+  lockDelayed(key: string): boolean {
+    return this.#lockDelayed(key);
+  }
+
   #lockDelayed(key: string): boolean {
     const until = this.#lockDelays.get(key);
     if (until === undefined) return false;

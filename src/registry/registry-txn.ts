@@ -21,6 +21,8 @@ export interface RegistryTxnOptions {
   readonly builder: InstanceBuilder;
   /** Bytes of KV keys and values together (the registry's KV quota). */
   readonly kvQuotaBytes: number;
+  /** Whether a lock delay keeps `key` from a new holder now (registry-sessions.ts). */
+  readonly lockDelayed?: (key: string) => boolean;
 }
 
 /**
@@ -48,12 +50,14 @@ export class RegistryTxn {
   readonly #store: CatalogStore;
   readonly #builder: InstanceBuilder;
   readonly #kvQuotaBytes: number;
+  readonly #lockDelayed: (key: string) => boolean;
 
   constructor(options: RegistryTxnOptions) {
     this.#view = options.view;
     this.#store = options.store;
     this.#builder = options.builder;
     this.#kvQuotaBytes = options.kvQuotaBytes;
+    this.#lockDelayed = options.lockDelayed ?? (() => false);
   }
 
   /**
@@ -143,17 +147,30 @@ export class RegistryTxn {
     /** The keys each range delete (by its position in `writes`) found. */
     const trees = new Map<number, readonly string[]>();
     const blank = (e: KvEntry): KvEntry => ({ ...e, value: new Uint8Array(0) });
-    const put = (key: string, value: Uint8Array, flags: number): KvEntry => {
+    /**
+     * Puts `value` at `key`; `lock` moves the key's lock (the store checks the session still
+     * exists at commit), else the key keeps its holder and lock index (as a plain KV put).
+     */
+    const put = (
+      key: string,
+      value: Uint8Array,
+      flags: number,
+      lock?: { readonly session: string | undefined; readonly lockIndex: number },
+    ): KvEntry => {
       const prev = read(key);
+      const session = lock === undefined ? prev?.session : lock.session;
+      const lockIndex = lock === undefined ? prev?.lockIndex : lock.lockIndex;
       const entry: KvEntry = {
         key,
         value,
         flags,
         createIndex: prev?.createIndex ?? PENDING,
         modifyIndex: PENDING,
+        ...(session === undefined ? {} : { session }),
+        ...(lockIndex === undefined ? {} : { lockIndex }),
       };
       kv.set(key, entry);
-      writes.push({ op: 'kv-put', key, value, flags });
+      writes.push({ op: 'kv-put', key, value, flags, ...(lock === undefined ? {} : { lock }) });
       return entry;
     };
     /** Instances as the txn sees them (null: deleted by it). */
@@ -211,6 +228,54 @@ export class RegistryTxn {
               entry: blank(put(key, op.value ?? new Uint8Array(0), op.flags ?? 0)),
               opIndex,
             });
+            return;
+          }
+          case 'lock': {
+            // Consul's KVLock: a new holder when free (lock index + 1), the same holder updates.
+            const session = op.session ?? '';
+            if (view.session(session) === undefined)
+              return fail(`invalid session ${JSON.stringify(session)}`);
+            const e = read(key);
+            let lockIndex = e?.lockIndex ?? 0;
+            if (e?.session !== session) {
+              if (e?.session !== undefined)
+                return fail(`failed to lock key ${JSON.stringify(key)}, lock is already held`);
+              if (this.#lockDelayed(key))
+                return fail(`failed to lock key ${JSON.stringify(key)} due to lock delay`);
+              lockIndex += 1;
+            }
+            const value = op.value ?? new Uint8Array(0);
+            results.push({
+              type: 'kv',
+              entry: blank(put(key, value, op.flags ?? 0, { session, lockIndex })),
+              opIndex,
+            });
+            return;
+          }
+          case 'unlock': {
+            const e = read(key);
+            if (e === undefined || e.session === undefined || e.session !== op.session)
+              return fail(
+                `failed to unlock key ${JSON.stringify(key)}, lock isn't held, or is held by another session`,
+              );
+            const value = op.value ?? new Uint8Array(0);
+            const lock = { session: undefined, lockIndex: e.lockIndex ?? 0 };
+            results.push({
+              type: 'kv',
+              entry: blank(put(key, value, op.flags ?? 0, lock)),
+              opIndex,
+            });
+            return;
+          }
+          case 'check-session': {
+            const e = read(key);
+            if (e === undefined)
+              return fail(`failed to check session, key ${JSON.stringify(key)} doesn't exist`);
+            if (e.session !== op.session)
+              return fail(
+                `failed session check for key ${JSON.stringify(key)}, current session ${JSON.stringify(e.session ?? '')} != ${JSON.stringify(op.session ?? '')}`,
+              );
+            results.push({ type: 'kv', entry: blank(e), opIndex });
             return;
           }
           case 'delete':

@@ -130,6 +130,7 @@ export class Registry implements CatalogFacade {
       store: this.#store,
       builder: this.#builder,
       kvQuotaBytes: this.limits.kvQuotaBytes,
+      lockDelayed: (key) => this.#sessions.lockDelayed(key),
     });
     this.#reservedKv = new RegistryReservedKv(this.#view, this.#store);
     this.#applier = new DeclarativeApply({

@@ -13,9 +13,15 @@ export type TxnKvVerb =
   | 'check-not-exists'
   | 'delete'
   | 'delete-tree'
-  | 'delete-cas';
+  | 'delete-cas'
+  | 'lock'
+  | 'unlock'
+  | 'check-session';
 
-/** One operation of a transaction. `index` is the compared modify index (cas verbs). */
+/**
+ * One operation of a transaction. `index` is the compared modify index (cas verbs); `session`
+ * the lock session of `lock`, `unlock` and `check-session`.
+ */
 export type TxnOp =
   | {
       readonly type: 'kv';
@@ -24,6 +30,7 @@ export type TxnOp =
       readonly value?: Uint8Array;
       readonly flags?: number;
       readonly index?: number;
+      readonly session?: string;
     }
   | {
       readonly type: 'instance';

@@ -128,7 +128,7 @@ describe('Consul /v1/query (prepared queries)', () => {
       ],
       [
         { Name: 'x', Service: { Service: 'pq-db' }, Session: 'abc' },
-        /Session is not supported yet/,
+        /Session-bound prepared queries are not supported/,
       ],
     ];
     for (const [body, message] of cases) {

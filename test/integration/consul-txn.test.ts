@@ -106,10 +106,77 @@ describe('Consul /v1/txn', () => {
     const verb = await put([{ KV: { Verb: 'frobnicate', Key: 'k' } }]);
     assert.equal(verb.status, 409);
     assert.equal(verb.json().Errors[0].What, 'unknown KV verb "frobnicate"');
-    // Sessions are another part of issue 22: the lock verbs say so, per op.
+    // A lock verb names a session that exists, or the op fails (as Consul's `invalid session`).
     const lock = await put([{ KV: { Verb: 'lock', Key: 'k', Session: 'abc' } }]);
     assert.equal(lock.status, 409);
-    assert.match(lock.json().Errors[0].What, /needs sessions/);
+    assert.equal(lock.json().Errors[0].What, 'invalid session "abc"');
+    const noSession = await put([{ KV: { Verb: 'unlock', Key: 'k' } }]);
+    assert.equal(noSession.json().Errors[0].What, 'unlock requires a Session');
+  });
+
+  it('locks, checks and unlocks a key with sessions, and keeps the lock delay', async () => {
+    const session = async (body: object): Promise<string> => {
+      const res = await request(`${agent.url}/v1/session/create`, {
+        method: 'PUT',
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.statusCode, 200);
+      return ((await res.body.json()) as { ID: string }).ID;
+    };
+    const a = await session({ Name: 'a', LockDelay: '0s' });
+    const b = await session({ Name: 'b', LockDelay: '0s' });
+    const locked = await put([
+      { KV: { Verb: 'lock', Key: 'txn-lock/k', Value: b64('a'), Session: a } },
+      { KV: { Verb: 'check-session', Key: 'txn-lock/k', Session: a } },
+    ]);
+    assert.equal(locked.status, 200, locked.text);
+    const [taken, checked] = locked.json().Results.map((r: Any) => r.KV);
+    assert.deepEqual([taken.Session, taken.LockIndex, checked.Session], [a, 1, a]);
+    assert.equal(await consul.kv.get('txn-lock/k').then((e: Any) => e.Session), a);
+
+    // Held by a: b cannot lock it, nor pass a session check; nothing of that txn applies.
+    const refused = await put([
+      { KV: { Verb: 'set', Key: 'txn-lock/side', Value: b64('x') } },
+      { KV: { Verb: 'lock', Key: 'txn-lock/k', Session: b } },
+      { KV: { Verb: 'check-session', Key: 'txn-lock/k', Session: b } },
+    ]);
+    assert.equal(refused.status, 409);
+    assert.deepEqual(
+      refused.json().Errors.map((e: Any) => [e.OpIndex, e.What]),
+      [
+        [1, 'failed to lock key "txn-lock/k", lock is already held'],
+        [2, `failed session check for key "txn-lock/k", current session "${a}" != "${b}"`],
+      ],
+    );
+    assert.equal(await consul.kv.get('txn-lock/side'), undefined);
+
+    // a unlocks (b may not), then b takes it: a new holder, lock index 2.
+    const wrong = await put([{ KV: { Verb: 'unlock', Key: 'txn-lock/k', Session: b } }]);
+    assert.match(wrong.json().Errors[0].What, /lock isn't held, or is held by another session/);
+    const unlocked = await put([
+      { KV: { Verb: 'unlock', Key: 'txn-lock/k', Value: b64('free'), Session: a } },
+      { KV: { Verb: 'lock', Key: 'txn-lock/k', Value: b64('b'), Session: b } },
+    ]);
+    assert.equal(unlocked.status, 200, unlocked.text);
+    const [, retaken] = unlocked.json().Results.map((r: Any) => r.KV);
+    assert.deepEqual([retaken.Session, retaken.LockIndex], [b, 2]);
+
+    // A session ended while holding a key starts its lock delay: a txn lock is refused.
+    const c = await session({ Name: 'c', LockDelay: '1m' });
+    const d = await session({ Name: 'd', LockDelay: '0s' });
+    assert.equal(
+      (await put([{ KV: { Verb: 'lock', Key: 'txn-lock/delayed', Session: c } }])).status,
+      200,
+    );
+    const destroyed = await request(`${agent.url}/v1/session/destroy/${c}`, { method: 'PUT' });
+    assert.equal(destroyed.statusCode, 200);
+    await destroyed.body.text();
+    const delayed = await put([{ KV: { Verb: 'lock', Key: 'txn-lock/delayed', Session: d } }]);
+    assert.equal(delayed.status, 409);
+    assert.equal(
+      delayed.json().Errors[0].What,
+      'failed to lock key "txn-lock/delayed" due to lock delay',
+    );
   });
 
   it("sets, reads and deletes a service on this agent's node, with Node and Check reads", async () => {

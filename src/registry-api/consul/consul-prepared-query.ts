@@ -119,9 +119,10 @@ export function parsePreparedQuery(body: Buffer, id: string): PreparedQueryDef {
     },
     DNS: { TTL: str((q.DNS as NormalisedBody | undefined) ?? {}, 'TTL') },
   };
+  // A query that lives as long as a session (Consul deletes it when the session ends) is not
+  // kept here: docs/consul-compatibility.md, "Prepared queries".
   if (def.Session !== '')
-    // TODO(lead): session-bound queries once sessions land (issue 22, sessions part).
-    throw invalid('Session is not supported yet: sessions are another part of issue 22');
+    throw invalid('Session-bound prepared queries are not supported: give the query a Name');
   if (def.Name === '' && def.Template.Type === '') throw invalid('Must be bound to a session');
   if (def.Token === REDACTED_TOKEN)
     throw invalid(

@@ -35,8 +35,11 @@ const KV_VERBS: readonly TxnKvVerb[] = [
   'delete',
   'delete-tree',
   'delete-cas',
+  'lock',
+  'unlock',
+  'check-session',
 ];
-/** KV verbs that need sessions (TODO(lead): wire them once sessions land, issue 22). */
+/** KV verbs that name a lock session (`Session`). */
 const SESSION_VERBS = new Set(['lock', 'unlock', 'check-session']);
 const TREE_VERBS = new Set(['get-tree', 'delete-tree']);
 
@@ -149,11 +152,6 @@ function kvOp(kv: NormalisedBody, ctx: ConsulTxnContext): ConsulTxnOp {
   const verb = (kv.Verb as string | undefined) ?? '';
   const key = (kv.Key as string | undefined) ?? '';
   const value = decodeValue(kv.Value, key, ctx.maxValueBytes);
-  if (SESSION_VERBS.has(verb))
-    // TODO(lead): lock, unlock and check-session once sessions land (issue 22, sessions part).
-    return refused(
-      `KV verb ${JSON.stringify(verb)} needs sessions, which this agent does not support yet`,
-    );
   if (!(KV_VERBS as readonly string[]).includes(verb))
     return refused(`unknown KV verb ${JSON.stringify(verb)}`);
   const v = verb as TxnKvVerb;
@@ -164,10 +162,20 @@ function kvOp(kv: NormalisedBody, ctx: ConsulTxnContext): ConsulTxnOp {
   const flags = (kv.Flags as number | undefined) ?? 0;
   const index = (kv.Index as number | undefined) ?? 0;
   if (flags < 0 || index < 0) return refused('Flags and Index must be >= 0');
-  const write = v === 'set' || v === 'cas' || v.startsWith('delete');
+  const session = (kv.Session as string | undefined) ?? '';
+  if (SESSION_VERBS.has(v) && session === '') return refused(`${v} requires a Session`);
+  const write = v !== 'get' && v !== 'get-tree' && !v.startsWith('check-');
   return {
     kind: 'registry',
-    op: { type: 'kv', verb: v, key, flags, index, ...(value === undefined ? {} : { value }) },
+    op: {
+      type: 'kv',
+      verb: v,
+      key,
+      flags,
+      index,
+      ...(value === undefined ? {} : { value }),
+      ...(SESSION_VERBS.has(v) ? { session } : {}),
+    },
     acl: [['kv', key, write ? 'write' : 'read']],
   };
 }
