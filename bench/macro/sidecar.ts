@@ -60,6 +60,10 @@ const opts = flags('npm run bench:sidecar -- [flags]', {
     default: false,
     help: 'issue 21: a sidecar pair with metrics, tracing at 1% and access logs on against one with them off (no nginx, no direct chain)',
   },
+  parts: {
+    default: 'metrics,edges,tracing,access-log',
+    help: 'with --observability: what the "on" pair turns on (a comma list of metrics, edges, tracing, access-log); the "off" pair has none',
+  },
   mtls: {
     default: false,
     help: 'mTLS on both pairs (issue 20): STRICT PeerAuthentication for the sidecars (leaves from the agent CA), and nginx A → nginx B over TLS 1.3 with client certificates (ssl_verify_client on)',
@@ -275,7 +279,16 @@ async function observabilityRun(
   const otlp = await startOtlpSink();
   const offEnv = { ...process.env, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: '0' };
   const off = ['--istio-metrics', 'off', '--access-log', 'off'];
-  const on = ['--tracing-endpoint', otlp.url, '--access-log', join(dir, 'access.log')];
+  const parts = new Set(opts.parts.split(',').map((p) => p.trim()));
+  for (const p of parts)
+    if (!['metrics', 'edges', 'tracing', 'access-log'].includes(p))
+      throw new Error(`--parts: unknown part "${p}" (metrics, edges, tracing, access-log)`);
+  const on = [
+    ...(parts.has('tracing') ? ['--tracing-endpoint', otlp.url] : []),
+    ...['--access-log', parts.has('access-log') ? join(dir, 'access.log') : 'off'],
+    ...['--istio-metrics', parts.has('metrics') ? 'on' : 'off'],
+  ];
+  const onEnv = parts.has('edges') ? process.env : offEnv;
   const offB = await startSidecar(
     'off B',
     [...sidecarArgs(SERVICE, 'off-b'), ...off],
@@ -292,8 +305,14 @@ async function observabilityRun(
     'on B',
     [...sidecarArgs(`${SERVICE}-obs`, 'on-b'), ...on],
     profDir,
+    onEnv,
   );
-  const onA = await startSidecar('on A', [...sidecarArgs('client-on', 'on-a'), ...on], profDir);
+  const onA = await startSidecar(
+    'on A',
+    [...sidecarArgs('client-on', 'on-a'), ...on],
+    profDir,
+    onEnv,
+  );
   const pairs = [
     { name: OBS_OFF, a: offA, b: offB, host: SERVICE },
     { name: OBS_ON, a: onA, b: onB, host: `${SERVICE}-obs` },
@@ -344,7 +363,7 @@ async function observabilityRun(
   const report = new Report('sidecar', 'npm run bench:sidecar -- --observability');
   report.quiet(busy);
   report.meta(
-    `on: --tracing-endpoint (OTLP/HTTP to a receiver in its own process that counts and drops what it gets; ratio 0.01), --access-log <file> at the default sample 0.1, Istio metrics and edge counts on (their defaults); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} mirrored rounds, after ${opts.warmup}s warm-up each`,
+    `on (--parts ${[...parts].join(',')}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'} (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01; access log to a file at the default sample 0.1); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} mirrored rounds, after ${opts.warmup}s warm-up each`,
   );
   const usPerReq = (r: WrkRound): number => (((r.cores.A ?? 0) + (r.cores.B ?? 0)) / r.rps) * 1e6;
   const offR = wrk.get(OBS_OFF) ?? [];
