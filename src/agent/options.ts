@@ -35,6 +35,15 @@ const floorMs = z.number().int().min(1, 'must be at least 1 ms').max(86_400_000,
 const MAX_KV_QUOTA_BYTES = 16 * 1024 ** 3;
 
 /** The agent's whole configuration: what `meshwork agent` and `config validate` check. */
+/** The `eureka` section's defaults (docs/eureka-compatibility.md). */
+export const DEFAULT_EUREKA_OPTIONS = Object.freeze({
+  enabled: true,
+  selfPreservation: false,
+  renewalPercentThreshold: 0.85,
+  evictionIntervalMs: 60_000,
+  deltaRetentionMs: 180_000,
+});
+
 export const agentOptionsSchema = z
   .object({
     /** HTTP API listen address, or `off` (then `https` must be on: the API is HTTPS only). */
@@ -135,6 +144,25 @@ export const agentOptionsSchema = z
       })
       .strict()
       .default({ legacyVerbs: true }),
+    /** The Eureka-compatible API under /eureka/v2 and /eureka (docs/eureka-compatibility.md). */
+    eureka: z
+      .object({
+        /** Serve the Eureka REST API. */
+        enabled: z.boolean().default(true),
+        /**
+         * Eureka's self-preservation: while a service's renewals fall below the expected rate,
+         * its expired leases are kept (marked DOWN) rather than evicted. Off by default (docs say why).
+         */
+        selfPreservation: z.boolean().default(false),
+        /** The share of expected renewals below which self-preservation starts (Eureka's 0.85). */
+        renewalPercentThreshold: z.number().gt(0).max(1).default(0.85),
+        /** How often expired leases are evicted (Eureka's evictionIntervalTimerInMs, 60 s). */
+        evictionIntervalMs: z.number().int().min(1_000).max(3_600_000).default(60_000),
+        /** How long a change stays in /apps/delta (Eureka's retentionTimeInMSInDeltaQueue, 3 min). */
+        deltaRetentionMs: z.number().int().min(1_000).max(3_600_000).default(180_000),
+      })
+      .strict()
+      .default(DEFAULT_EUREKA_OPTIONS),
     /** Floors on check durations and the cap on checks per instance (docs/health.md, "Floors"). */
     checks: z
       .object({
@@ -238,6 +266,7 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   services: [],
   dns: DEFAULT_DNS_OPTIONS,
   consul: Object.freeze({ legacyVerbs: true }),
+  eureka: DEFAULT_EUREKA_OPTIONS,
   checks: Object.freeze({
     minIntervalMs: DEFAULT_CHECK_FLOORS.intervalMs,
     minTimeoutMs: DEFAULT_CHECK_FLOORS.timeoutMs,
@@ -308,6 +337,14 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_DNS__DEFAULT_TTL_MS: { key: 'dns.defaultTtlMs', type: 'number' },
   MESHWORK_DNS__RECURSORS: { key: 'dns.recursors', type: 'list' },
   MESHWORK_CONSUL__LEGACY_VERBS: { key: 'consul.legacyVerbs', type: 'boolean' },
+  MESHWORK_EUREKA__ENABLED: { key: 'eureka.enabled', type: 'boolean' },
+  MESHWORK_EUREKA__SELF_PRESERVATION: { key: 'eureka.selfPreservation', type: 'boolean' },
+  MESHWORK_EUREKA__RENEWAL_PERCENT_THRESHOLD: {
+    key: 'eureka.renewalPercentThreshold',
+    type: 'number',
+  },
+  MESHWORK_EUREKA__EVICTION_INTERVAL_MS: { key: 'eureka.evictionIntervalMs', type: 'number' },
+  MESHWORK_EUREKA__DELTA_RETENTION_MS: { key: 'eureka.deltaRetentionMs', type: 'number' },
   MESHWORK_CHECKS__MIN_INTERVAL_MS: { key: 'checks.minIntervalMs', type: 'number' },
   MESHWORK_CHECKS__MIN_TIMEOUT_MS: { key: 'checks.minTimeoutMs', type: 'number' },
   MESHWORK_CHECKS__MIN_TTL_MS: { key: 'checks.minTtlMs', type: 'number' },
