@@ -24,17 +24,20 @@ export function ensureWrk(...more: string[]): void {
 
 /**
  * Runs `wrk -t1 -c<connections> -d<seconds>s --latency url` and reads its summary; `headers`
- * (`Name: value`) go out with every request (`-H`), e.g. a Host naming a service.
+ * (`Name: value`) go out with every request (`-H`), e.g. a Host naming a service; `script` is a
+ * wrk Lua script (`-s`).
  */
 export function runWrk(
   url: string,
   connections: number,
   seconds: number,
   headers: readonly string[] = [],
+  script?: string,
 ): WrkResult {
-  return parseWrk(
-    execFileSync('wrk', wrkArgs(url, connections, seconds, headers), { encoding: 'utf8' }),
-  );
+  const args = wrkArgs(url, connections, seconds, headers);
+  // A Lua script (`-s`) sets the method, body and path per request (e.g. PUTs over many ids).
+  if (script !== undefined) args.unshift('-s', script);
+  return parseWrk(execFileSync('wrk', args, { encoding: 'utf8' }));
 }
 
 /** runWrk without blocking: for loads that run at the same time. */

@@ -40,10 +40,14 @@ function scrapeConfig(job: string, t: ScrapeTarget): string {
   return lines.join('\n') + '\n';
 }
 
-/** A Prometheus process on 127.0.0.1 scraping `jobs` every second, its TSDB in `dir`. */
+/**
+ * A Prometheus process on 127.0.0.1 scraping `jobs` every second, its TSDB in `dir`; `more` is
+ * raw YAML appended to `scrape_configs` (jobs with service discovery, e.g. `eureka_sd_configs`).
+ */
 export async function startPrometheus(
   dir: string,
   jobs: Record<string, ScrapeTarget>,
+  more = '',
 ): Promise<PrometheusProcess> {
   const port = await freePort();
   const config = join(dir, 'prometheus.yml');
@@ -56,7 +60,7 @@ export async function startPrometheus(
 scrape_configs:
 ${Object.entries(jobs)
   .map(([job, t]) => scrapeConfig(job, t))
-  .join('')}`,
+  .join('')}${more}`,
   );
   const child = spawn(
     'prometheus',
@@ -104,4 +108,31 @@ export async function queryPrometheus(
   assert.equal(body.status, 'success', `${promql}: ${body.error ?? ''}`);
   const first = body.data?.result[0];
   return first === undefined ? undefined : Number(first.value[1]);
+}
+
+/** One target of Prometheus's `/api/v1/targets`: the labels service discovery gave it. */
+export interface DiscoveredTarget {
+  readonly discoveredLabels: Readonly<Record<string, string>>;
+  /** Its labels after relabelling (active targets only). */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** The targets of `job` that Prometheus keeps (`active`) or dropped by relabelling (`dropped`). */
+export async function prometheusTargets(
+  prometheus: string,
+  job: string,
+): Promise<{ active: DiscoveredTarget[]; dropped: DiscoveredTarget[] }> {
+  const res = await request(`${prometheus}/api/v1/targets?state=any`);
+  const body = (await res.body.json()) as {
+    status: string;
+    data: {
+      activeTargets: (DiscoveredTarget & { scrapePool: string })[];
+      droppedTargets: DiscoveredTarget[];
+    };
+  };
+  assert.equal(body.status, 'success');
+  return {
+    active: body.data.activeTargets.filter((t) => t.scrapePool === job),
+    dropped: body.data.droppedTargets.filter((t) => t.discoveredLabels.job === job),
+  };
 }
