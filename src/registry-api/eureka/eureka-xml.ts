@@ -16,6 +16,9 @@
  * well-formed. A metadata key that is not a plain XML name (`[A-Za-z_][A-Za-z0-9._-]*`, which
  * covers Spring's `management.port`) cannot be an element name: it is left out of the XML answer
  * (the JSON answer has it), rather than renamed into something no Eureka client would decode.
+ * Checked against Debian's Prometheus 2.42 (`eureka_sd_configs`): it reads every field above; note
+ * that it reads `<metadata>` children as inner XML, so a value holding `&` or `<` reaches its labels
+ * still escaped (`a&amp;b`), as it would from Eureka itself.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { PARSER_RENAMED_NAMES, readInstanceDocument } from './eureka-instance-reader.js';
