@@ -125,6 +125,9 @@ const statesOf = async (agent: TestAgent) =>
     }[];
   };
 
+const resetAt = (agent: TestAgent, query: string) =>
+  http(agent.url, 'POST', `/api/v1/eureka/self-preservation/reset${query}`);
+
 const metricsText = async (agent: TestAgent): Promise<string> =>
   (await http(agent.url, 'GET', '/metrics')).text;
 
@@ -253,19 +256,19 @@ describe('Eureka leases: self-preservation on', () => {
       .sort();
     assert.deepEqual(critical, orders.slice(1).sort());
 
-    const bad = await http(
-      s.agent.url,
-      'POST',
-      '/api/v1/eureka/self-preservation/reset?service=Not_A_Name',
-    );
+    const bad = await resetAt(s.agent, '?service=Not_A_Name');
     assert.equal(bad.status, 400);
-    assert.match(bad.text, /service/);
-
-    const reset = await http(
-      s.agent.url,
-      'POST',
-      '/api/v1/eureka/self-preservation/reset?service=orders',
+    assert.equal(bad.body.error.field, 'service');
+    assert.match(bad.body.error.message, /must be a service name/);
+    const twice = await resetAt(s.agent, '?service=orders&service=users');
+    assert.equal(twice.status, 400);
+    assert.equal(twice.body.error.field, 'service');
+    assert.ok(
+      orders.slice(1).every((id) => s.exists(id)),
+      'a refused reset evicts nothing',
     );
+
+    const reset = await resetAt(s.agent, '?service=orders');
     assert.equal(reset.status, 200);
     assert.deepEqual([...(reset.body.evicted as string[])].sort(), orders.slice(1).sort());
     assert.ok(s.exists(orders[0]!));
