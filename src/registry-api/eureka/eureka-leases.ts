@@ -312,6 +312,10 @@ export function createEurekaLeaseKeeper(options: EurekaLeaseKeeperOptions): Eure
       }
       if (s !== undefined) s.expiredKept = 0;
       for (const i of lapsed) {
+        // Read again just before: a renewal may have come in while earlier evictions committed.
+        const fresh = registry.instance(i.id);
+        if (fresh === undefined || !leaseLapsed(fresh) || renewedWithinLease(fresh, clock.now()))
+          continue;
         try {
           if (await evictOne(i, force ? 'reset' : 'lease expired')) evicted.push(i.id);
         } catch (err) {

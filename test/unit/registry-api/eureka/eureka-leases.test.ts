@@ -35,12 +35,14 @@ interface FakeInstance {
 function fakeCatalog() {
   const instances = new Map<string, FakeInstance>();
   const deregistered: string[] = [];
+  let onDeregister: (id: string) => void = () => undefined;
   const registry = {
     allInstances: () => [...instances.values()] as unknown as InstanceDto[],
     instance: (id: string) => instances.get(id) as unknown as InstanceDto | undefined,
     deregister: (id: string) => {
       const deleted = instances.delete(id);
       if (deleted) deregistered.push(id);
+      onDeregister(id);
       return Promise.resolve({ index: 1, deleted });
     },
   } as unknown as CatalogFacade;
@@ -62,7 +64,10 @@ function fakeCatalog() {
       output: LEASE_EXPIRED_OUTPUT,
     };
   };
-  return { registry, instances, deregistered, add, lapse };
+  const whenDeregistered = (fn: (id: string) => void): void => {
+    onDeregister = fn;
+  };
+  return { registry, instances, deregistered, add, lapse, whenDeregistered };
 }
 
 function keeperFor(selfPreservation: boolean, metrics?: PromRegistry) {
@@ -260,6 +265,23 @@ describe('EurekaLeaseKeeper', () => {
     assert.deepEqual(catalog.deregistered, []);
     assert.deepEqual((await keeper.evict()).evicted, [id]);
     assert.equal(keeper.lastRenewal(id!), undefined);
+    keeper.close();
+  });
+
+  it('skips an instance renewed while the pass evicted others', async () => {
+    const { catalog, keeper } = keeperFor(false);
+    const ids = catalog.add('orders', 2);
+    for (const id of ids) catalog.lapse(id);
+    // The second renews (UP) while the first one's deregistration commits.
+    catalog.whenDeregistered(() => {
+      catalog.instances.get(ids[1]!)!.checks[0] = {
+        id: EUREKA_LEASE_CHECK_ID,
+        status: 'passing',
+        output: `${EUREKA_RENEWAL_OUTPUT}UP`,
+      };
+    });
+    assert.deepEqual((await keeper.evict()).evicted, [ids[0]]);
+    assert.ok(catalog.instances.has(ids[1]!));
     keeper.close();
   });
 
