@@ -9,6 +9,10 @@
  * errs on the side Eureka errs on). Eviction is safe across agents: a lapsed lease is read from
  * the shared check state (the lease check critical with the registry's own `TTL expired`
  * output), and two agents deregistering the same instance is harmless (the second finds nothing).
+ * The exception: a renewal that keeps the lease critical (DOWN after a lapse) leaves the `TTL
+ * expired` output (a heartbeat that keeps the status writes nothing); the agent that took it keeps
+ * the instance (it trusts the renewals it saw), another agent may evict it, and the client's next
+ * renewal (404) registers it again.
  */
 import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client';
 import type { Clock } from '../../core/clock.js';
