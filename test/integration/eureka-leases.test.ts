@@ -14,6 +14,7 @@ import {
   type EurekaLeaseKeeper,
 } from '../../src/registry-api/eureka/eureka-lease-contract.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
+import { bootstrapAcl, tokenWithRules } from '../helpers/acl-tokens.js';
 import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { recordingLogger, type LoggedLine } from '../helpers/recording-logger.js';
 import { until } from '../helpers/until.js';
@@ -302,5 +303,33 @@ describe('Eureka leases: self-preservation on', () => {
       await metricsText(s.agent),
       /^meshwork_eureka_self_preservation_active\{service="orders"\} 0$/m,
     );
+  });
+});
+
+describe('Eureka self-preservation routes under ACLs (--acl-default-policy deny)', () => {
+  it('the state takes operator read, the reset operator write', async () => {
+    const agent = await startTestAgent({
+      flags: { acl: { enabled: true, defaultPolicy: 'deny' } },
+    });
+    current = agent;
+    const management = await bootstrapAcl(agent.url);
+    const tokens = {
+      read: await tokenWithRules(agent.url, management, 'operator-read', 'operator = "read"'),
+      write: await tokenWithRules(agent.url, management, 'operator-write', 'operator = "write"'),
+    };
+    const as = (token?: string): Record<string, string> =>
+      token === undefined ? {} : { 'x-consul-token': token };
+    const state = (token?: string) =>
+      http(agent.url, 'GET', '/api/v1/eureka/self-preservation', undefined, as(token));
+    const reset = (token?: string) =>
+      http(agent.url, 'POST', '/api/v1/eureka/self-preservation/reset', undefined, as(token));
+    assert.equal((await state()).status, 403);
+    assert.equal((await state(tokens.read)).status, 200);
+    assert.deepEqual((await state(tokens.read)).body, { enabled: false, services: [] });
+    assert.equal((await reset()).status, 403);
+    assert.equal((await reset(tokens.read)).status, 403);
+    const ok = await reset(tokens.write);
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(ok.body, { service: null, evicted: [] });
   });
 });
