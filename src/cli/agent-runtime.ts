@@ -50,6 +50,9 @@ import {
   type AclStore,
 } from '../registry/acl/acl-store.js';
 import { fileAuditSink, loggerAuditSink, type AuditSink } from '../registry-api/audit-log.js';
+import { createEurekaLeaseKeeper } from '../registry-api/eureka/eureka-leases.js';
+import type { EurekaLeaseKeeper } from '../registry-api/eureka/eureka-lease-contract.js';
+import { eurekaLeaseRoutes } from '../registry-api/native/eureka-lease-routes.js';
 
 export interface RunningAgent {
   readonly registry: Registry;
@@ -71,6 +74,11 @@ export interface RunningAgent {
   reloadTls(tls: AgentOptions['tls']): void;
   /** Where DNS listens (UDP and TCP), or undefined with `dns: off`. */
   readonly dns: DnsAddress | undefined;
+  /**
+   * The Eureka lease keeper (eviction and self-preservation), undefined with `eureka.enabled`
+   * off; the Eureka routes tell it of registrations, renewals and cancellations.
+   */
+  readonly eurekaLeases: EurekaLeaseKeeper | undefined;
   /** Re-applies the config file's services (SIGHUP). */
   applyConfigServices(services: readonly ParsedRegistration[]): Promise<void>;
   /** Stops accepting, drains, closes the store. */
@@ -323,6 +331,16 @@ export async function startAgent(
       otherGateways: graphShare?.otherGateways() ?? [],
     }),
   });
+  // Eureka leases: evicted on the registry's clock (their TTL checks run on it too).
+  const eurekaLeases = options.eureka.enabled
+    ? createEurekaLeaseKeeper({
+        registry: reg,
+        clock: deps.registryClock ?? systemClock,
+        options: options.eureka,
+        metrics,
+        logger,
+      })
+    : undefined;
   // The CA's routes check tokens with the injected resolver (tests), else the agent's ACLs.
   const caAcl = deps.acl ?? acl;
   // The API's listeners: the plain one, the HTTPS one, or both. The first is the one fastify
@@ -340,6 +358,7 @@ export async function startAgent(
       uiRoutes(),
       graphRoutes,
       caRoutes({ ca, acl: caAcl }),
+      ...(eurekaLeases === undefined ? [] : [eurekaLeaseRoutes(eurekaLeases, options.eureka)]),
       consulConnectCaRoutes({
         ca,
         acl: caAcl,
@@ -373,6 +392,7 @@ export async function startAgent(
   const beside =
     options.http !== 'off' && httpsTls !== undefined ? addHttpsListener(app, httpsTls) : undefined;
   const stopMesh = async (): Promise<void> => {
+    eurekaLeases?.close();
     graphShare?.close();
     await push.close();
     controlPlane.close();
@@ -443,6 +463,7 @@ export async function startAgent(
       logger.info({ certFile: tls.certFile }, 'TLS certificate reloaded');
     },
     dns: dns?.address,
+    eurekaLeases,
     applyConfigServices,
     close: async () => {
       await cluster.leave();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { request } from 'undici';
-import { silentLogger } from '../../src/core/logger.js';
+import { silentLogger, type Logger } from '../../src/core/logger.js';
 import { resolveAgentOptions } from '../../src/agent/options.js';
 import { startAgent, type AgentDeps, type RunningAgent } from '../../src/cli/agent-runtime.js';
 import type { AclResolver } from '../../src/registry/acl/acl-contract.js';
@@ -47,6 +47,8 @@ export async function startTestAgent(
     dns?: Record<string, unknown>;
     flags?: Record<string, unknown>;
     deps?: AgentDeps;
+    /** Where the agent logs (default: nowhere). */
+    logger?: Logger;
   } = {},
 ): Promise<TestAgent> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'meshwork-test-'));
@@ -61,7 +63,7 @@ export async function startTestAgent(
       ...opts.flags,
     },
   });
-  const agent = await startAgent(options, silentLogger, opts.deps);
+  const agent = await startAgent(options, opts.logger ?? silentLogger, opts.deps);
   return {
     ...agent,
     dataDir,

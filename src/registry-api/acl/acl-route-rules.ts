@@ -80,6 +80,10 @@ export function aclRouteRules(registry: CatalogFacade): ReadonlyMap<string, AclR
   // as an ACK); the graph names every service of the catalog: mesh read and read on them all.
   add(['POST'], '/api/v1/mesh/edges', fixed(['mesh', '', 'read']));
   add(['GET'], '/api/v1/mesh/graph', fixed(['mesh', '', 'read'], ['service', '', 'read']));
+  // Eureka's self-preservation: its state is an operator's reading, its reset (evicting lapsed
+  // leases now) an operator's act.
+  add(['GET'], '/api/v1/eureka/self-preservation', fixed(['operator', '', 'read']));
+  add(['POST'], '/api/v1/eureka/self-preservation/reset', fixed(['operator', '', 'write']));
 
   // ---- Consul /v1 ---------------------------------------------------------------------------
   add(['GET'], '/v1/agent/self', fixed(['agent', node, 'read']));
