@@ -283,12 +283,15 @@ describe('instanceView', () => {
 });
 
 describe('eurekaStatusOf', () => {
-  const dto = (status: InstanceDto['status'], reported?: string, maintenance = false) =>
-    ({
-      status,
-      maintenance: { enabled: maintenance, reason: '' },
-      meta: reported === undefined ? {} : { [EUREKA_META.status]: reported },
-    }) as const;
+  const dto = (
+    status: InstanceDto['status'],
+    reported?: string,
+    maintenance = false,
+  ): Pick<InstanceDto, 'status' | 'maintenance' | 'meta'> => ({
+    status,
+    maintenance: { enabled: maintenance, reason: '' },
+    meta: reported === undefined ? {} : { [EUREKA_META.status]: reported },
+  });
   it('maps health and maintenance to Eureka statuses', () => {
     assert.equal(eurekaStatusOf(dto('passing'), false), 'UP');
     assert.equal(eurekaStatusOf(dto('warning'), false), 'UP');
