@@ -363,6 +363,14 @@ export async function startAgent(
       // operator/raft/configuration: etcd's members in cluster mode (undefined alone).
       etcdServers: () => cluster.servers(),
     },
+    ...(options.eureka.enabled
+      ? {
+          eureka: {
+            deltaRetentionMs: options.eureka.deltaRetentionMs,
+            ...(deps.registryClock === undefined ? {} : { clock: deps.registryClock }),
+          },
+        }
+      : {}),
     access: {
       allowedHosts: options.allowedHosts,
       allowedOrigins: options.allowedOrigins,
