@@ -10,14 +10,18 @@ import { request } from 'undici';
 import { freePort } from './ports.js';
 import { until } from './until.js';
 
-/** A scrape target: `host:port` (path /metrics), or with its own path and query parameters. */
+/**
+ * A scrape target: `host:port` (path /metrics), or with its own path and query parameters, or a
+ * job's configuration as YAML lines (after `job_name`, indented 4: service discovery, relabels).
+ */
 export type ScrapeTarget =
   | string
   | {
       readonly target: string;
       readonly path: string;
       readonly params?: Readonly<Record<string, readonly string[]>>;
-    };
+    }
+  | { readonly yaml: string };
 
 export interface PrometheusProcess {
   readonly child: ChildProcess;
@@ -29,6 +33,7 @@ export interface PrometheusProcess {
 }
 
 function scrapeConfig(job: string, t: ScrapeTarget): string {
+  if (typeof t !== 'string' && 'yaml' in t) return `  - job_name: ${job}\n${t.yaml}\n`;
   const { target, path, params } = typeof t === 'string' ? { target: t, path: '/metrics' } : t;
   const lines = [`  - job_name: ${job}`, `    metrics_path: ${path}`];
   if (params !== undefined) {
