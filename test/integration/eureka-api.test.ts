@@ -290,6 +290,11 @@ describe('Eureka API', () => {
       view.body.instance.overriddenStatus ?? view.body.instance.overriddenstatus,
       'OUT_OF_SERVICE',
     );
+    // The client's re-registration does not lift the override.
+    const reRegistered = await http(base(), 'POST', `${V2}/apps/ORDERS`, instanceBody());
+    assert.equal(reRegistered.status, 204, reRegistered.text);
+    const still = await http(base(), 'GET', '/v1/health/service/orders?passing');
+    assert.deepEqual(still.body, []);
     const back = await http(base(), 'DELETE', `${V2}/apps/ORDERS/host-1:orders:8080/status`);
     assert.equal(back.status, 200, back.text);
     const native = await http(base(), 'GET', `/api/v1/instances/${id}`);

@@ -28,6 +28,7 @@ import {
   EUREKA_OVERRIDE_REASON,
   effectiveStatus,
   eurekaIdOf,
+  eurekaStatusOf,
   findEurekaInstance,
   instanceView,
   isEurekaInstance,
@@ -215,17 +216,19 @@ function eurekaScope(
     operation: string,
     handler: Handler,
   ): void => {
+    const reads = method === 'GET';
     for (const url of urls) {
       scope.route({
         method,
         url,
         handler: async (req, reply) => {
-          const format = negotiateFormat(req.headers.accept);
+          // Writes answer no body (but errors): renewals, the hot path, skip the negotiation.
+          const format = reads ? negotiateFormat(req.headers.accept) : undefined;
           let answer: Answer;
           try {
-            answer = await handler(req, format);
+            answer = await handler(req, format ?? 'json');
           } catch (err) {
-            const e = toEurekaError(err, format);
+            const e = toEurekaError(err, format ?? negotiateFormat(req.headers.accept));
             if (logsAsError(err, e.status))
               log.error({ err, method: req.method, url: req.url }, 'request failed');
             else
@@ -234,7 +237,7 @@ function eurekaScope(
             return reply.status(e.status).header('content-type', e.contentType).send(e.body);
           }
           count(operation, answer.status);
-          return send(reply, answer, format);
+          return send(reply, answer, format ?? 'json');
         },
       });
     }
@@ -331,19 +334,31 @@ function createEurekaHandlers(
       const format = bodyFormat(req.headers['content-type'], raw);
       const input = parseInstanceBody(raw, format);
       const r = registrationFromEureka(input, param(req, 'app'), registry.limits.checkFloors.ttlMs);
-      const { instance } = await registry.register(r.registration, { source: 'self' });
+      // An override set through the API survives the client's re-registration (a restart, or
+      // the re-registration a 404 renewal triggers), as Eureka keeps overrides server-side.
+      const kept = registry.instance(r.registration.id ?? '')?.meta[EUREKA_META.overriddenStatus];
+      const override =
+        input.overriddenStatus === 'UNKNOWN' && kept !== undefined && isEurekaStatus(kept)
+          ? kept
+          : undefined;
+      const registration =
+        override === undefined
+          ? r.registration
+          : {
+              ...r.registration,
+              meta: { ...r.registration.meta, [EUREKA_META.overriddenStatus]: override },
+            };
+      const status = override === undefined ? r.status : effectiveStatus(input.status, override);
+      const { instance } = await registry.register(registration, { source: 'self' });
       await registry.heartbeat(
         instance.id,
-        leaseCheckStatus(r.status),
-        renewalOutput(r.status),
+        leaseCheckStatus(status),
+        renewalOutput(status),
         EUREKA_LEASE_CHECK_ID,
       );
-      if (instance.maintenance.enabled !== r.outOfService)
-        await registry.setMaintenance(
-          instance.id,
-          r.outOfService,
-          r.outOfService ? EUREKA_OVERRIDE_REASON : '',
-        );
+      // Likewise an OUT_OF_SERVICE override (maintenance) is not lifted by a re-registration.
+      if (r.outOfService && !instance.maintenance.enabled)
+        await registry.setMaintenance(instance.id, true, EUREKA_OVERRIDE_REASON);
       leases?.registered(r.service, instance.id, r.lease);
       return { status: 204 };
     },
@@ -458,7 +473,9 @@ function createEurekaHandlers(
           {
             versionsDelta: registry.index,
             // The FULL registry's hash, so a client that applied the delta can check its copy.
-            appsHashCode: appsHashCode(views(registry.allInstances()).map((v) => v.status)),
+            appsHashCode: appsHashCode(
+              registry.allInstances().map((d) => eurekaStatusOf(d, ctx.agentMaintenance)),
+            ),
             applications: applicationsOf(changed),
           },
           format,
