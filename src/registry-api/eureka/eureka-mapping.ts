@@ -513,11 +513,11 @@ export function vipListHas(list: string | undefined, vip: string): boolean {
 }
 
 /** The catalog instance a Eureka (app, id) names, among the instances `lookup` answers. */
-export function findEurekaInstance(
-  lookup: (id: string) => InstanceDto | undefined,
+export function findEurekaInstance<T extends Pick<InstanceDto, 'id' | 'service' | 'meta'>>(
+  lookup: (id: string) => T | undefined,
   app: string,
   id: string,
-): InstanceDto | undefined {
+): T | undefined {
   const service = serviceOfApp(app);
   if (service === undefined) return undefined;
   const byEureka = lookup(catalogIdOf(service, id));

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry as PromRegistry } from 'prom-client';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
+import type { Instance } from '../../core/types.js';
 import type { InstanceDto } from '../../protocol/api-types.js';
 import type { CatalogFacade } from '../../registry/catalog-facade.js';
 import { logsAsError, toHttpError } from '../error-mapping.js';
@@ -147,21 +148,24 @@ function queryString(req: FastifyRequest, name: string): string | undefined {
 /** Registers the Eureka routes under each of {@link EUREKA_PREFIXES}. */
 export function registerEurekaRoutes(app: FastifyInstance, options: EurekaRoutesOptions): void {
   const log = (options.logger ?? silentLogger).child({ component: 'eureka-api' });
-  const requests = new Counter({
+  // Counted in plain numbers and handed to prom-client at scrape time: a labelled inc() hashes
+  // its labels on every call, a cost on the renewal path.
+  const counts = new Map<string, { operation: string; code: string; n: number }>();
+  new Counter({
     name: 'meshwork_eureka_requests_total',
     help: 'Requests to the Eureka-compatible API, by operation and status code.',
     labelNames: ['operation', 'code'] as const,
     registers: options.metrics === undefined ? [] : [options.metrics],
+    collect() {
+      this.reset();
+      for (const c of counts.values()) this.inc({ operation: c.operation, code: c.code }, c.n);
+    },
   });
-  const counted = new Map<string, { inc(): void }>();
   const count = (operation: string, code: number): void => {
     const key = `${operation} ${code}`;
-    let child = counted.get(key);
-    if (child === undefined) {
-      child = requests.labels(operation, String(code));
-      counted.set(key, child);
-    }
-    child.inc();
+    const c = counts.get(key);
+    if (c === undefined) counts.set(key, { operation, code: String(code), n: 1 });
+    else c.n++;
   };
   const delta = new EurekaDeltaQueue({
     registry: options.registry,
@@ -311,7 +315,7 @@ function createEurekaHandlers(
     edit(meta);
     if (JSON.stringify(meta) !== before) await rewriteMeta(dto, edit);
   };
-  const hasLease = (dto: InstanceDto): boolean =>
+  const hasLease = (dto: Pick<InstanceDto, 'checks'> | Instance): boolean =>
     dto.checks.some((c) => c.id === EUREKA_LEASE_CHECK_ID);
   const views = (instances: readonly InstanceDto[]): EurekaInstanceView[] => {
     const ctx = viewContext();
@@ -367,7 +371,12 @@ function createEurekaHandlers(
     renew: async (req) => {
       const reported = statusQuery(req, 'status');
       statusQuery(req, 'overriddenstatus');
-      const dto = findEurekaInstance(lookup, param(req, 'app'), param(req, 'id'));
+      // The stored definition: reading it copies nothing (an InstanceDto is built per read).
+      const dto = findEurekaInstance(
+        (id) => registry.instanceDefinition(id),
+        param(req, 'app'),
+        param(req, 'id'),
+      );
       if (dto === undefined || !hasLease(dto))
         throw notFound(`instance ${param(req, 'app')}/${param(req, 'id')}`);
       const meta = dto.meta;
