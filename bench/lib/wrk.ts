@@ -24,16 +24,20 @@ export function ensureWrk(...more: string[]): void {
 
 /**
  * Runs `wrk -t1 -c<connections> -d<seconds>s --latency url` and reads its summary; `headers`
- * (`Name: value`) go out with every request (`-H`), e.g. a Host naming a service.
+ * (`Name: value`) go out with every request (`-H`), e.g. a Host naming a service; `script` is a
+ * wrk Lua script (`-s`), e.g. one setting `wrk.method = "PUT"`.
  */
 export function runWrk(
   url: string,
   connections: number,
   seconds: number,
   headers: readonly string[] = [],
+  script?: string,
 ): WrkResult {
   return parseWrk(
-    execFileSync('wrk', wrkArgs(url, connections, seconds, headers), { encoding: 'utf8' }),
+    execFileSync('wrk', wrkArgs(url, connections, seconds, headers, script), {
+      encoding: 'utf8',
+    }),
   );
 }
 
@@ -54,9 +58,11 @@ function wrkArgs(
   connections: number,
   seconds: number,
   headers: readonly string[] = [],
+  script?: string,
 ): string[] {
   const h = headers.flatMap((x) => ['-H', x]);
-  return ['-t1', `-c${connections}`, `-d${seconds}s`, ...h, '--latency', url];
+  const s = script === undefined ? [] : ['-s', script];
+  return ['-t1', `-c${connections}`, `-d${seconds}s`, ...h, ...s, '--latency', url];
 }
 
 function parseWrk(out: string): WrkResult {
