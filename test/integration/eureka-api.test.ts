@@ -8,10 +8,18 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import { EUREKA_LEASE_CHECK_ID } from '../../src/registry-api/eureka/eureka-lease-contract.js';
+import type { AddressInfo } from 'node:net';
+import { Registry as PromRegistry } from 'prom-client';
+import {
+  EUREKA_LEASE_CHECK_ID,
+  type EurekaLeaseKeeper,
+} from '../../src/registry-api/eureka/eureka-lease-contract.js';
+import { createApiServer } from '../../src/registry-api/server.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import { http, startTestAgent, useTestAgent } from '../helpers/agent.js';
 import { curl } from '../helpers/curl.js';
+import { startMemoryRegistry } from '../helpers/registry.js';
+import { until } from '../helpers/until.js';
 
 const run = promisify(execFile);
 
@@ -73,7 +81,7 @@ describe('Eureka API', () => {
     assert.match(xml.text, /<status>UP<\/status>/);
     assert.match(xml.text, /<app>ORDERS<\/app>/);
     // eureka-js-client's full fetch: GET <servicePath> with its trailing slash.
-    const all = await http(base(), 'GET', `${V2}/apps/`, undefined, JSON_ACCEPT);
+    const all = await http(base(), 'GET', `${V2}/apps/?regions=us-east-1`, undefined, JSON_ACCEPT);
     assert.equal(all.status, 200, all.text);
     assert.match(String(all.body.applications.apps__hashcode), /UP_\d+_/);
     const spring = await http(base(), 'GET', '/eureka/apps/ORDERS', undefined, JSON_ACCEPT);
@@ -441,6 +449,71 @@ describe('Eureka API with ACLs', () => {
         ...admin,
       });
       assert.equal(mgmt.status, 200, mgmt.text);
+    }
+  });
+});
+
+describe('Eureka API and the lease keeper', () => {
+  it('tells the keeper of registrations, renewals and cancellations, and reads its last renewal', async () => {
+    const calls: string[] = [];
+    const leases: EurekaLeaseKeeper = {
+      registered: (service, id, lease) =>
+        calls.push(
+          `registered ${service} ${id} ${lease.renewalIntervalInSecs}/${lease.durationInSecs}`,
+        ),
+      renewed: (service, id) => calls.push(`renewed ${service} ${id}`),
+      cancelled: (service, id) => calls.push(`cancelled ${service} ${id}`),
+      lastRenewal: (id) => (id === 'orders:host-1:orders:8080' ? 1_234_567 : undefined),
+      states: () => [],
+      reset: async () => ({ evicted: [] }),
+      evict: async () => ({ evicted: [] }),
+      close: () => undefined,
+    };
+    const { registry } = await startMemoryRegistry();
+    const app = createApiServer({
+      registry,
+      metrics: new PromRegistry(),
+      members: async () => [],
+      eureka: { deltaRetentionMs: 180_000, leases },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    try {
+      assert.equal(
+        (await http(base, 'POST', '/eureka/v2/apps/ORDERS', instanceBody())).status,
+        204,
+      );
+      const other = instanceBody({ instanceId: 'o2', hostName: 'host-2' });
+      assert.equal((await http(base, 'POST', '/eureka/apps/ORDERS', other)).status, 204);
+      assert.equal(
+        (await http(base, 'PUT', '/eureka/v2/apps/ORDERS/host-1:orders:8080')).status,
+        200,
+      );
+      const view = await http(
+        base,
+        'GET',
+        '/eureka/v2/apps/ORDERS/host-1:orders:8080',
+        undefined,
+        JSON_ACCEPT,
+      );
+      assert.equal(view.body.instance.leaseInfo.lastRenewalTimestamp, 1_234_567);
+      assert.equal(
+        (await http(base, 'DELETE', '/eureka/v2/apps/ORDERS/host-1:orders:8080')).status,
+        200,
+      );
+      // Gone another way (the native API): the keeper hears of it from the change feed.
+      assert.equal((await http(base, 'DELETE', '/api/v1/instances/orders:o2')).status, 200);
+      await until(() => calls.includes('cancelled orders orders:o2'), 5_000, 'the keeper told');
+      assert.deepEqual(calls, [
+        'registered orders orders:host-1:orders:8080 30/90',
+        'registered orders orders:o2 30/90',
+        'renewed orders orders:host-1:orders:8080',
+        'cancelled orders orders:host-1:orders:8080',
+        'cancelled orders orders:o2',
+      ]);
+    } finally {
+      await app.close();
+      await registry.close();
     }
   });
 });

@@ -27,6 +27,8 @@ export interface EurekaDeltaOptions {
    * sees a hash code that does not match its copy and fetches the full registry, as Eureka's do.
    */
   readonly maxEntries?: number;
+  /** Told of every instance gone from the catalog (however it went), with its last known copy. */
+  readonly onDeleted?: (instance: InstanceDto) => void;
 }
 
 export const DEFAULT_EUREKA_DELTA_MAX_ENTRIES = 10_000;
@@ -115,7 +117,10 @@ export class EurekaDeltaQueue {
       case 'delete': {
         const last = this.#lastKnown.get(event.id);
         this.#lastKnown.delete(event.id);
-        if (last !== undefined) this.#push('DELETED', last);
+        if (last !== undefined) {
+          this.#push('DELETED', last);
+          this.#opts.onDeleted?.(last);
+        }
         return;
       }
       default:

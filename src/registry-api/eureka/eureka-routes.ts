@@ -167,15 +167,28 @@ export function registerEurekaRoutes(app: FastifyInstance, options: EurekaRoutes
     if (c === undefined) counts.set(key, { operation, code: String(code), n: 1 });
     else c.n++;
   };
+  // The lease keeper hears of every Eureka instance that leaves the catalog, however it left
+  // (Consul or native deregistration, deregister-after-critical, an apply, its own eviction);
+  // the ones cancelled through Eureka it heard of already, from the cancel route.
+  const cancelledHere = new Set<string>();
+  const { leases } = options;
   const delta = new EurekaDeltaQueue({
     registry: options.registry,
     clock: options.clock ?? systemClock,
     retentionMs: options.deltaRetentionMs,
     ...(options.deltaMaxEntries === undefined ? {} : { maxEntries: options.deltaMaxEntries }),
+    ...(leases === undefined
+      ? {}
+      : {
+          onDeleted: (i: InstanceDto) => {
+            if (cancelledHere.delete(i.id) || !isEurekaInstance(i)) return;
+            leases.cancelled(i.service, i.id);
+          },
+        }),
   });
   delta.start();
   app.addHook('onClose', async () => delta.close());
-  const handlers = createEurekaHandlers(options, delta);
+  const handlers = createEurekaHandlers(options, delta, cancelledHere);
   for (const prefix of EUREKA_PREFIXES) {
     void app.register(
       async (scope) => {
@@ -271,6 +284,7 @@ function send(reply: FastifyReply, answer: Answer, format: EurekaFormat): Fastif
 function createEurekaHandlers(
   options: EurekaRoutesOptions,
   delta: EurekaDeltaQueue,
+  cancelledHere: Set<string>,
 ): EurekaHandlers {
   const { registry, leases } = options;
   const viewContext = (): EurekaViewContext => ({
@@ -400,7 +414,10 @@ function createEurekaHandlers(
       const dto = found(req);
       const r = await registry.deregister(dto.id);
       if (!r.deleted) throw notFound(`instance ${param(req, 'app')}/${param(req, 'id')}`);
-      leases?.cancelled(dto.service, dto.id);
+      if (leases !== undefined) {
+        cancelledHere.add(dto.id);
+        leases.cancelled(dto.service, dto.id);
+      }
       return { status: 200 };
     },
 
