@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import type { AddressInfo } from 'node:net';
 import { Registry as PromRegistry } from 'prom-client';
 import {
@@ -164,6 +165,43 @@ describe('Eureka API', () => {
     assert.match(xml.text, /<field>status<\/field>/);
     const live = await http(base(), 'GET', '/health/live');
     assert.equal(live.status, 200);
+  });
+
+  it('answers 200 for a renewal with a known status, 400 naming status for any other (fast-check)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.constantFrom('UP', 'DOWN', 'STARTING', 'UNKNOWN', 'up', 'Up '),
+          fc.string({ maxLength: 12 }),
+        ),
+        async (status) => {
+          const r = await http(
+            base(),
+            'PUT',
+            `${V2}/apps/ORDERS/host-1:orders:8080?status=${encodeURIComponent(status)}`,
+            undefined,
+            JSON_ACCEPT,
+          );
+          const known =
+            status === '' ||
+            ['UP', 'DOWN', 'STARTING', 'OUT_OF_SERVICE', 'UNKNOWN'].includes(status);
+          assert.equal(r.status, known ? 200 : 400, `${JSON.stringify(status)}: ${r.text}`);
+          if (!known) assert.equal(errorOf(r.body).field, 'status');
+        },
+      ),
+      { seed: 23, numRuns: 60 },
+    );
+    const up = await http(base(), 'PUT', `${V2}/apps/ORDERS/host-1:orders:8080?status=UP`);
+    assert.equal(up.status, 200);
+    const reserved = await http(
+      base(),
+      'PUT',
+      `${V2}/apps/ORDERS/host-1:orders:8080/metadata?eureka-status=UP`,
+      undefined,
+      JSON_ACCEPT,
+    );
+    assert.equal(reserved.status, 400, reserved.text);
+    assert.equal(errorOf(reserved.body).field, 'eureka-status');
   });
 
   it('answers 404 for unknown apps and instances (renew too, so clients re-register)', async () => {
