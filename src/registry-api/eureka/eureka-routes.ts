@@ -24,6 +24,7 @@ import { EurekaDeltaQueue } from './eureka-delta.js';
 import { EUREKA_LEASE_CHECK_ID, type EurekaLeaseKeeper } from './eureka-lease-contract.js';
 import {
   applicationsOf,
+  createViewCache,
   EUREKA_META,
   EUREKA_META_PREFIX,
   EUREKA_OVERRIDE_REASON,
@@ -44,6 +45,7 @@ import {
   serviceOfApp,
   vipListHas,
   type EurekaViewContext,
+  type InstanceViewer,
 } from './eureka-mapping.js';
 import {
   appsHashCode,
@@ -171,24 +173,22 @@ export function registerEurekaRoutes(app: FastifyInstance, options: EurekaRoutes
   // (Consul or native deregistration, deregister-after-critical, an apply, its own eviction);
   // the ones cancelled through Eureka it heard of already, from the cancel route.
   const cancelledHere = new Set<string>();
+  const viewCache = createViewCache();
   const { leases } = options;
   const delta = new EurekaDeltaQueue({
     registry: options.registry,
     clock: options.clock ?? systemClock,
     retentionMs: options.deltaRetentionMs,
     ...(options.deltaMaxEntries === undefined ? {} : { maxEntries: options.deltaMaxEntries }),
-    ...(leases === undefined
-      ? {}
-      : {
-          onDeleted: (i: InstanceDto) => {
-            if (cancelledHere.delete(i.id) || !isEurekaInstance(i)) return;
-            leases.cancelled(i.service, i.id);
-          },
-        }),
+    onDeleted: (i: InstanceDto) => {
+      viewCache.forget(i.id);
+      if (leases === undefined || cancelledHere.delete(i.id) || !isEurekaInstance(i)) return;
+      leases.cancelled(i.service, i.id);
+    },
   });
   delta.start();
   app.addHook('onClose', async () => delta.close());
-  const handlers = createEurekaHandlers(options, delta, cancelledHere);
+  const handlers = createEurekaHandlers(options, delta, cancelledHere, viewCache);
   for (const prefix of EUREKA_PREFIXES) {
     void app.register(
       async (scope) => {
@@ -285,6 +285,7 @@ function createEurekaHandlers(
   options: EurekaRoutesOptions,
   delta: EurekaDeltaQueue,
   cancelledHere: Set<string>,
+  viewOf: InstanceViewer,
 ): EurekaHandlers {
   const { registry, leases } = options;
   const viewContext = (): EurekaViewContext => ({
@@ -333,14 +334,18 @@ function createEurekaHandlers(
     dto.checks.some((c) => c.id === EUREKA_LEASE_CHECK_ID);
   const views = (instances: readonly InstanceDto[]): EurekaInstanceView[] => {
     const ctx = viewContext();
-    return instances.map((d) => instanceView(d, ctx));
+    return instances.map((d) => viewOf(d, ctx));
   };
   const vipHandler =
     (key: 'vipAddress' | 'secureVipAddress', name: string): Handler =>
     async (req, format) => {
       const vip = param(req, name);
-      const r = registryView(registry.allInstances(), viewContext(), registry.index, (v) =>
-        vipListHas(v[key], vip),
+      const r = registryView(
+        registry.allInstances(),
+        viewContext(),
+        registry.index,
+        (v) => vipListHas(v[key], vip),
+        viewOf,
       );
       if (r.applications.length === 0) throw notFound(`${name} ${vip}`);
       return { status: 200, body: renderApplications(r, format) };
@@ -485,7 +490,7 @@ function createEurekaHandlers(
     apps: async (_req, format) => ({
       status: 200,
       body: renderApplications(
-        registryView(registry.allInstances(), viewContext(), registry.index),
+        registryView(registry.allInstances(), viewContext(), registry.index, undefined, viewOf),
         format,
       ),
     }),
@@ -525,14 +530,14 @@ function createEurekaHandlers(
 
     appInstance: async (req, format) => ({
       status: 200,
-      body: renderInstance(instanceView(found(req), viewContext()), format),
+      body: renderInstance(viewOf(found(req), viewContext()), format),
     }),
 
     instance: async (req, format) => {
       const id = param(req, 'id');
       const dto = registry.allInstances().find((i) => eurekaIdOf(i) === id);
       if (dto === undefined) throw notFound(`instance ${id}`);
-      return { status: 200, body: renderInstance(instanceView(dto, viewContext()), format) };
+      return { status: 200, body: renderInstance(viewOf(dto, viewContext()), format) };
     },
 
     vip: vipHandler('vipAddress', 'vip'),

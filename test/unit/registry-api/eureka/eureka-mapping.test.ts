@@ -6,6 +6,7 @@ import type { InstanceDto } from '../../../../src/protocol/api-types.js';
 import { EUREKA_LEASE_CHECK_ID } from '../../../../src/registry-api/eureka/eureka-lease-contract.js';
 import {
   catalogIdOf,
+  createViewCache,
   EUREKA_META,
   eurekaStatusOf,
   findEurekaInstance,
@@ -316,5 +317,36 @@ describe('ids and vips', () => {
     assert.ok(vipListHas('a,b , c', 'b'));
     assert.ok(!vipListHas('ab,c', 'a'));
     assert.ok(!vipListHas(undefined, 'a'));
+  });
+});
+
+describe('createViewCache', () => {
+  it('reuses a view while the instance is unchanged, patches the last renewal, rebuilds on change', async () => {
+    const { registry } = await startMemoryRegistry();
+    try {
+      await registry.register({ service: 'web', id: 'web-1', address: '10.1.1.1', port: 80 });
+      const viewOf = createViewCache();
+      const ctx = { agentMaintenance: false };
+      const first = viewOf(registry.instance('web-1') as InstanceDto, ctx);
+      assert.equal(viewOf(registry.instance('web-1') as InstanceDto, ctx), first);
+      const renewed = viewOf(registry.instance('web-1') as InstanceDto, {
+        ...ctx,
+        lastRenewal: () => 42,
+      });
+      assert.equal(renewed.leaseInfo.lastRenewalTimestamp, 42);
+      assert.equal(
+        viewOf(registry.instance('web-1') as InstanceDto, { agentMaintenance: true }).status,
+        'OUT_OF_SERVICE',
+      );
+      await registry.setMaintenance('web-1', true, 'x');
+      const after = viewOf(registry.instance('web-1') as InstanceDto, ctx);
+      assert.notEqual(after, first);
+      assert.equal(after.status, 'OUT_OF_SERVICE');
+      assert.equal(viewOf.size(), 1);
+      viewOf.forget('web-1');
+      assert.equal(viewOf.size(), 0);
+    } finally {
+      await registry.close();
+    }
   });
 });
