@@ -116,7 +116,8 @@ async function renewals(agent: AgentHandle, report: Report): Promise<void> {
 async function fetches(agent: AgentHandle, report: Report): Promise<void> {
   log(`registering ${opts.instances} instances`);
   await registerMany(agent.url, opts.instances, (i) =>
-    registration(`svc-${i % 100}`, `svc-${i % 100}-${i}`, i),
+    // No TTL check: lapsing ones would put status changes into the delta window measured below.
+    registration(`svc-${i % 100}`, `svc-${i % 100}-${i}`, i, []),
   );
   const full = `${agent.url}/eureka/v2/apps/`;
   const delta = `${agent.url}/eureka/v2/apps/delta`;
@@ -131,7 +132,7 @@ async function fetches(agent: AgentHandle, report: Report): Promise<void> {
   for (let n = 0; n < opts.changes; n++) {
     await put(
       `${agent.url}/api/v1/instances`,
-      JSON.stringify(registration('changed', `changed-${n}`, n)),
+      JSON.stringify(registration('changed', `changed-${n}`, n, [])),
     );
   }
   for (const accept of ['application/json', 'application/xml']) {
