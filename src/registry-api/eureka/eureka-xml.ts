@@ -16,6 +16,9 @@
  * well-formed. A metadata key that is not a plain XML name (`[A-Za-z_][A-Za-z0-9._-]*`, which
  * covers Spring's `management.port`) cannot be an element name: it is left out of the XML answer
  * (the JSON answer has it), rather than renamed into something no Eureka client would decode.
+ * Checked against Debian's Prometheus 2.42 (`eureka_sd_configs`): it reads every field above; note
+ * that it reads `<metadata>` children as inner XML, so a value holding `&` or `<` reaches its labels
+ * still escaped (`a&amp;b`), as it would from Eureka itself.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { PARSER_RENAMED_NAMES, readInstanceDocument } from './eureka-instance-reader.js';
@@ -25,7 +28,6 @@ import {
   type EurekaApplications,
   type EurekaInstanceInput,
   type EurekaInstanceView,
-  type EurekaPort,
 } from './eureka-model.js';
 
 /** An instance document is 4 levels deep (instance > dataCenterInfo > metadata > key). */
@@ -152,8 +154,10 @@ export function parseXmlInstance(text: string): EurekaInstanceInput {
 // --- writing ---
 
 /** Characters that need escaping, or replacing (XML 1.0 §2.2), in text or attributes. */
+// Without the `u` flag (much faster on the hot path): any surrogate, paired or not, takes the slow
+// path, whose `u` regex then leaves pairs alone.
 // eslint-disable-next-line no-control-regex -- control characters are what it looks for
-const NEEDS_ESCAPE = /[&<>"'\u0000-\u001f\ufffe\uffff]|[\ud800-\udfff]/u;
+const NEEDS_ESCAPE = /[&<>"'\u0000-\u001f\ud800-\udfff\ufffe\uffff]/;
 // eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const ESCAPED = /[&<>"'\u0000-\u001f\ufffe\uffff]|[\ud800-\udfff]/gu;
 
@@ -189,88 +193,102 @@ export function escapeXml(s: string): string {
 
 const XML_NAME = /^[A-Za-z_][A-Za-z0-9._-]*$/;
 
-const el = (name: string, value: string | number): string =>
-  `<${name}>${typeof value === 'number' ? value : escapeXml(value)}</${name}>`;
+/*
+ * The writer pushes pieces (constant tags, escaped values) into one array per instance and joins
+ * it: a chain of `+` over a 10,000-instance registry allocates millions of rope pieces and spent
+ * most of its time in GC (2-3x slower, see bench/micro/eureka-render.ts).
+ */
 
-const optionalEl = (name: string, value: string | undefined): string =>
-  value === undefined ? '' : el(name, value);
-
-const xmlPort = (name: string, p: EurekaPort): string =>
-  `<${name} enabled="${p.enabled}">${p.port}</${name}>`;
-
-function xmlMap(m: Readonly<Record<string, string>>, emptyMarker: boolean): string {
-  let out = '';
-  for (const key in m) {
-    if (XML_NAME.test(key)) out += el(key, m[key]!);
-  }
-  if (out !== '') return `<metadata>${out}</metadata>`;
-  return emptyMarker ? '<metadata class="java.util.Collections$EmptyMap"/>' : '';
+/** Appends `<name>value</name>`; `open` and `close` are the constant tags. */
+function field(p: string[], open: string, value: string | number, close: string): void {
+  p.push(open, typeof value === 'number' ? String(value) : escapeXml(value), close);
 }
 
-function xmlInstance(v: EurekaInstanceView): string {
+function optionalField(p: string[], open: string, value: string | undefined, close: string): void {
+  if (value !== undefined) p.push(open, escapeXml(value), close);
+}
+
+function pushMap(p: string[], m: Readonly<Record<string, string>>, emptyMarker: boolean): void {
+  const at = p.length;
+  p.push('<metadata>');
+  let any = false;
+  for (const key in m) {
+    if (!XML_NAME.test(key)) continue;
+    any = true;
+    p.push(`<${key}>`, escapeXml(m[key]!), `</${key}>`);
+  }
+  if (any) p.push('</metadata>');
+  else {
+    p.length = at;
+    if (emptyMarker) p.push('<metadata class="java.util.Collections$EmptyMap"/>');
+  }
+}
+
+function pushInstance(p: string[], v: EurekaInstanceView): void {
   const dc = v.dataCenterInfo;
   const l = v.leaseInfo;
-  return (
-    '<instance>' +
-    el('instanceId', v.instanceId) +
-    el('hostName', v.hostName) +
-    el('app', v.app) +
-    optionalEl('appGroupName', v.appGroupName) +
-    el('ipAddr', v.ipAddr) +
-    el('status', v.status) +
-    el('overriddenstatus', v.overriddenStatus) +
-    xmlPort('port', v.port) +
-    xmlPort('securePort', v.securePort) +
-    '<countryId>1</countryId>' +
-    `<dataCenterInfo class="${escapeXml(dc.className)}">` +
-    el('name', dc.name) +
-    xmlMap(dc.metadata, false) +
-    '</dataCenterInfo><leaseInfo>' +
-    el('renewalIntervalInSecs', l.renewalIntervalInSecs) +
-    el('durationInSecs', l.durationInSecs) +
-    el('registrationTimestamp', l.registrationTimestamp) +
-    el('lastRenewalTimestamp', l.lastRenewalTimestamp) +
-    el('evictionTimestamp', l.evictionTimestamp) +
-    el('serviceUpTimestamp', l.serviceUpTimestamp) +
-    '</leaseInfo>' +
-    xmlMap(v.metadata, true) +
-    optionalEl('homePageUrl', v.homePageUrl) +
-    optionalEl('statusPageUrl', v.statusPageUrl) +
-    optionalEl('healthCheckUrl', v.healthCheckUrl) +
-    optionalEl('secureHealthCheckUrl', v.secureHealthCheckUrl) +
-    optionalEl('vipAddress', v.vipAddress) +
-    optionalEl('secureVipAddress', v.secureVipAddress) +
-    '<isCoordinatingDiscoveryServer>false</isCoordinatingDiscoveryServer>' +
-    el('lastUpdatedTimestamp', v.lastUpdatedTimestamp) +
-    el('lastDirtyTimestamp', v.lastDirtyTimestamp) +
-    el('actionType', v.actionType) +
-    '</instance>'
-  );
+  field(p, '<instance><instanceId>', v.instanceId, '</instanceId>');
+  field(p, '<hostName>', v.hostName, '</hostName>');
+  field(p, '<app>', v.app, '</app>');
+  optionalField(p, '<appGroupName>', v.appGroupName, '</appGroupName>');
+  field(p, '<ipAddr>', v.ipAddr, '</ipAddr>');
+  p.push('<status>', v.status, '</status><overriddenstatus>', v.overriddenStatus);
+  p.push('</overriddenstatus><port enabled="', String(v.port.enabled), '">', String(v.port.port));
+  p.push('</port><securePort enabled="', String(v.securePort.enabled), '">');
+  p.push(String(v.securePort.port), '</securePort><countryId>1</countryId>');
+  field(p, '<dataCenterInfo class="', dc.className, '">');
+  field(p, '<name>', dc.name, '</name>');
+  pushMap(p, dc.metadata, false);
+  field(p, '</dataCenterInfo><leaseInfo><renewalIntervalInSecs>', l.renewalIntervalInSecs, '');
+  field(p, '</renewalIntervalInSecs><durationInSecs>', l.durationInSecs, '</durationInSecs>');
+  field(p, '<registrationTimestamp>', l.registrationTimestamp, '</registrationTimestamp>');
+  field(p, '<lastRenewalTimestamp>', l.lastRenewalTimestamp, '</lastRenewalTimestamp>');
+  field(p, '<evictionTimestamp>', l.evictionTimestamp, '</evictionTimestamp>');
+  field(p, '<serviceUpTimestamp>', l.serviceUpTimestamp, '</serviceUpTimestamp></leaseInfo>');
+  pushMap(p, v.metadata, true);
+  optionalField(p, '<homePageUrl>', v.homePageUrl, '</homePageUrl>');
+  optionalField(p, '<statusPageUrl>', v.statusPageUrl, '</statusPageUrl>');
+  optionalField(p, '<healthCheckUrl>', v.healthCheckUrl, '</healthCheckUrl>');
+  optionalField(p, '<secureHealthCheckUrl>', v.secureHealthCheckUrl, '</secureHealthCheckUrl>');
+  optionalField(p, '<vipAddress>', v.vipAddress, '</vipAddress>');
+  optionalField(p, '<secureVipAddress>', v.secureVipAddress, '</secureVipAddress>');
+  p.push('<isCoordinatingDiscoveryServer>false</isCoordinatingDiscoveryServer>');
+  field(p, '<lastUpdatedTimestamp>', v.lastUpdatedTimestamp, '</lastUpdatedTimestamp>');
+  field(p, '<lastDirtyTimestamp>', v.lastDirtyTimestamp, '</lastDirtyTimestamp>');
+  p.push('<actionType>', v.actionType, '</actionType></instance>');
 }
 
-function xmlApplicationBody(app: EurekaApplication): string {
-  let out = el('name', app.name);
-  for (const i of app.instances) out += xmlInstance(i);
-  return out;
+/** Appends `<application>`, each instance joined on its own (flat pieces, joined again once). */
+function pushApplication(parts: string[], app: EurekaApplication): void {
+  field(parts, '<application><name>', app.name, '</name>');
+  for (const v of app.instances) {
+    const p: string[] = [];
+    pushInstance(p, v);
+    parts.push(p.join(''));
+  }
+  parts.push('</application>');
 }
 
 /** `<applications>` for `GET /apps`, `/apps/delta`, `/vips/..`, `/svips/..`. */
 export function renderXmlApplications(apps: EurekaApplications): string {
-  let out =
-    '<applications>' +
-    el('versions__delta', apps.versionsDelta) +
-    el('apps__hashcode', apps.appsHashCode);
-  for (const app of apps.applications)
-    out += `<application>${xmlApplicationBody(app)}</application>`;
-  return out + '</applications>';
+  const parts: string[] = [];
+  field(parts, '<applications><versions__delta>', apps.versionsDelta, '</versions__delta>');
+  field(parts, '<apps__hashcode>', apps.appsHashCode, '</apps__hashcode>');
+  for (const app of apps.applications) pushApplication(parts, app);
+  parts.push('</applications>');
+  return parts.join('');
 }
 
 /** `<application>` for `GET /apps/{app}`. */
 export function renderXmlApplication(app: EurekaApplication): string {
-  return `<application>${xmlApplicationBody(app)}</application>`;
+  const parts: string[] = [];
+  pushApplication(parts, app);
+  return parts.join('');
 }
 
 /** `<instance>` for `GET /apps/{app}/{id}` and `/instances/{id}`. */
 export function renderXmlInstance(view: EurekaInstanceView): string {
-  return xmlInstance(view);
+  const p: string[] = [];
+  pushInstance(p, view);
+  return p.join('');
 }

@@ -702,7 +702,7 @@ describe('parseInstanceBody properties', () => {
           assert.ok(err.field.length > 0);
         }
       }),
-      { numRuns: 1500, seed: 23 },
+      { numRuns: 1000, seed: 23 },
     );
   });
 
