@@ -25,7 +25,7 @@ export function ensureWrk(...more: string[]): void {
 /**
  * Runs `wrk -t1 -c<connections> -d<seconds>s --latency url` and reads its summary; `headers`
  * (`Name: value`) go out with every request (`-H`), e.g. a Host naming a service; `script` is a
- * wrk Lua script (`-s`).
+ * wrk Lua script (`-s`), e.g. one setting `wrk.method = "PUT"`.
  */
 export function runWrk(
   url: string,
@@ -34,10 +34,11 @@ export function runWrk(
   headers: readonly string[] = [],
   script?: string,
 ): WrkResult {
-  const args = wrkArgs(url, connections, seconds, headers);
-  // A Lua script (`-s`) sets the method, body and path per request (e.g. PUTs over many ids).
-  if (script !== undefined) args.unshift('-s', script);
-  return parseWrk(execFileSync('wrk', args, { encoding: 'utf8' }));
+  return parseWrk(
+    execFileSync('wrk', wrkArgs(url, connections, seconds, headers, script), {
+      encoding: 'utf8',
+    }),
+  );
 }
 
 /** runWrk without blocking: for loads that run at the same time. */
@@ -57,9 +58,11 @@ function wrkArgs(
   connections: number,
   seconds: number,
   headers: readonly string[] = [],
+  script?: string,
 ): string[] {
   const h = headers.flatMap((x) => ['-H', x]);
-  return ['-t1', `-c${connections}`, `-d${seconds}s`, ...h, '--latency', url];
+  const s = script === undefined ? [] : ['-s', script];
+  return ['-t1', `-c${connections}`, `-d${seconds}s`, ...h, ...s, '--latency', url];
 }
 
 function parseWrk(out: string): WrkResult {

@@ -382,6 +382,15 @@ export async function startAgent(
       // operator/raft/configuration: etcd's members in cluster mode (undefined alone).
       etcdServers: () => cluster.servers(),
     },
+    ...(options.eureka.enabled
+      ? {
+          eureka: {
+            deltaRetentionMs: options.eureka.deltaRetentionMs,
+            ...(eurekaLeases === undefined ? {} : { leases: eurekaLeases }),
+            ...(deps.registryClock === undefined ? {} : { clock: deps.registryClock }),
+          },
+        }
+      : {}),
     access: {
       allowedHosts: options.allowedHosts,
       allowedOrigins: options.allowedOrigins,

@@ -1,6 +1,6 @@
 /**
- * @module The agent's HTTP server: native /api/v1, the Consul-compatible /v1, agent health,
- * metrics; errors mapped once per API.
+ * @module The agent's HTTP server: native /api/v1, the Consul-compatible /v1, the
+ * Eureka-compatible /eureka, agent health, metrics; errors mapped once per API.
  */
 import type { Socket } from 'node:net';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -19,6 +19,7 @@ import {
   sendConsulError,
   type ConsulRoutesOptions,
 } from './consul/consul-routes.js';
+import { registerEurekaRoutes, type EurekaRoutesOptions } from './eureka/eureka-routes.js';
 import { registerNativeRoutes } from './native/native-routes.js';
 import { createRequestGuard, type RequestGuardOptions } from './request-guard.js';
 import type { AclSystem } from '../registry/acl/acl-system.js';
@@ -40,6 +41,8 @@ export interface ApiServerOptions {
   readonly members: () => Promise<readonly AgentMember[]>;
   /** Serve the Consul-compatible API under /v1 (omitted: no /v1 routes). */
   readonly consul?: Omit<ConsulRoutesOptions, 'registry' | 'logger' | 'metrics'>;
+  /** Serve the Eureka-compatible API under /eureka/v2 and /eureka (omitted: no such routes). */
+  readonly eureka?: Omit<EurekaRoutesOptions, 'registry' | 'logger' | 'metrics'>;
   /**
    * The Hosts and browser Origins the API answers (docs/api.md, "Who may call the API").
    * Omitted: IP addresses and localhost only, and no other origin.
@@ -297,6 +300,14 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
       logger: log,
       metrics: options.metrics,
       ...(isAclSystem(options.acl) ? { acl: options.acl } : {}),
+    });
+  }
+  if (options.eureka !== undefined) {
+    registerEurekaRoutes(app, {
+      ...options.eureka,
+      registry: options.registry,
+      logger: log,
+      metrics: options.metrics,
     });
   }
   for (const plugin of options.plugins ?? []) {

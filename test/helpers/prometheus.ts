@@ -10,14 +10,18 @@ import { request } from 'undici';
 import { freePort } from './ports.js';
 import { until } from './until.js';
 
-/** A scrape target: `host:port` (path /metrics), or with its own path and query parameters. */
+/**
+ * A scrape target: `host:port` (path /metrics), or with its own path and query parameters, or a
+ * job's configuration as YAML lines (after `job_name`, indented 4: service discovery, relabels).
+ */
 export type ScrapeTarget =
   | string
   | {
       readonly target: string;
       readonly path: string;
       readonly params?: Readonly<Record<string, readonly string[]>>;
-    };
+    }
+  | { readonly yaml: string };
 
 export interface PrometheusProcess {
   readonly child: ChildProcess;
@@ -29,6 +33,7 @@ export interface PrometheusProcess {
 }
 
 function scrapeConfig(job: string, t: ScrapeTarget): string {
+  if (typeof t !== 'string' && 'yaml' in t) return `  - job_name: ${job}\n${t.yaml}\n`;
   const { target, path, params } = typeof t === 'string' ? { target: t, path: '/metrics' } : t;
   const lines = [`  - job_name: ${job}`, `    metrics_path: ${path}`];
   if (params !== undefined) {
@@ -40,14 +45,10 @@ function scrapeConfig(job: string, t: ScrapeTarget): string {
   return lines.join('\n') + '\n';
 }
 
-/**
- * A Prometheus process on 127.0.0.1 scraping `jobs` every second, its TSDB in `dir`; `more` is
- * raw YAML appended to `scrape_configs` (jobs with service discovery, e.g. `eureka_sd_configs`).
- */
+/** A Prometheus process on 127.0.0.1 scraping `jobs` every second, its TSDB in `dir`. */
 export async function startPrometheus(
   dir: string,
   jobs: Record<string, ScrapeTarget>,
-  more = '',
 ): Promise<PrometheusProcess> {
   const port = await freePort();
   const config = join(dir, 'prometheus.yml');
@@ -60,7 +61,7 @@ export async function startPrometheus(
 scrape_configs:
 ${Object.entries(jobs)
   .map(([job, t]) => scrapeConfig(job, t))
-  .join('')}${more}`,
+  .join('')}`,
   );
   const child = spawn(
     'prometheus',

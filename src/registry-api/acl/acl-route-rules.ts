@@ -122,6 +122,30 @@ export function aclRouteRules(registry: CatalogFacade): ReadonlyMap<string, AclR
   add(['POST'], '/v1/connect/intentions', fixed(['mesh', '', 'write']));
   add(['PUT', 'DELETE'], '/v1/connect/intentions/exact', fixed(['mesh', '', 'write']));
   add(['PUT', 'DELETE'], '/v1/connect/intentions/:id', fixed(['mesh', '', 'write']));
+
+  // ---- Eureka /eureka/v2 and /eureka ---------------------------------------------------------
+  // As the Consul equivalents: an app's reads take service read, its writes service write; the
+  // whole-registry reads (apps, delta, vips, an instance by id alone) take read on every service.
+  const ofApp =
+    (access: AclAccess): AclRouteRule =>
+    (req) => [['service', param(req, 'app').toLowerCase(), access]];
+  for (const prefix of ['/eureka/v2', '/eureka']) {
+    const both = (url: string): string[] => [`${prefix}${url}`, `${prefix}${url}/`];
+    for (const url of both('/apps/:app')) add(['POST'], url, ofApp('write'));
+    add(['PUT', 'DELETE'], `${prefix}/apps/:app/:id`, ofApp('write'));
+    add(['PUT', 'DELETE'], `${prefix}/apps/:app/:id/status`, ofApp('write'));
+    add(['PUT'], `${prefix}/apps/:app/:id/metadata`, ofApp('write'));
+    for (const url of [...both('/apps/:app'), ...both('/apps/:app/:id')])
+      add(['GET'], url, ofApp('read'));
+    for (const url of [
+      ...both('/apps'),
+      ...both('/apps/delta'),
+      ...both('/instances/:id'),
+      ...both('/vips/:vip'),
+      ...both('/svips/:svip'),
+    ])
+      add(['GET'], url, fixed(['service', '', 'read']));
+  }
   return rules;
 }
 
