@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
 import { BIN, runCli, spawnAgent, type AgentProcess } from '../helpers/cli.js';
@@ -33,6 +34,7 @@ async function spawnSync(
   docker: PrivateDocker,
   registry: string,
   node: string,
+  dockerUrl = docker.url,
 ): Promise<SyncProcess> {
   const child = spawn(
     process.execPath,
@@ -41,7 +43,7 @@ async function spawnSync(
       'sync',
       'docker',
       '--docker',
-      docker.url,
+      dockerUrl,
       '--registry',
       registry,
       '--node-name',
@@ -76,6 +78,49 @@ async function stopSync(s: SyncProcess, signal: NodeJS.Signals = 'SIGTERM'): Pro
   const exited = once(s.child, 'exit');
   s.child.kill(signal);
   await exited;
+}
+
+/**
+ * A TCP listener in front of the daemon's socket, for `--docker tcp://...`: `cut` drops every
+ * connection and refuses new ones (Docker is away for the sync), `restore` lets them through.
+ */
+async function dockerProxy(
+  socketPath: string,
+): Promise<{ url: string; cut(): void; restore(): void; close(): void }> {
+  let refusing = false;
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(socketPath);
+    open.add(client).add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const cut = (): void => {
+    refusing = true;
+    for (const s of open) s.destroy();
+  };
+  return {
+    url: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut,
+    restore: () => (refusing = false),
+    close: () => {
+      cut();
+      server.close();
+    },
+  };
 }
 
 /** Every instance in the catalog, across services. */
@@ -280,6 +325,49 @@ describe('meshwork sync docker', { skip: unavailable }, () => {
       running.includes(late.id) && !running.includes(before1.id) && !running.includes(before2.id),
     );
     assert.deepEqual(await owned(agent.url, 'docker:a'), running);
+  });
+
+  it('after the Docker connection drops, reconciles the whole set once back', async () => {
+    const d = docker();
+    await stopSync(sync);
+    const proxy = await dockerProxy(d.url.slice('unix://'.length));
+    try {
+      sync = await spawnSync(d, agent.url, 'a', proxy.url);
+      const kept = await web(d, 'drop-1', 'drop');
+      const stopped = await web(d, 'drop-2', 'drop');
+      await until(
+        async () => (await instance(agent.url, stopped.id)) !== undefined,
+        10_000,
+        'registered through the proxy',
+      );
+      proxy.cut();
+      await until(
+        async () => (await fetch(`${sync.adminUrl}/ready`)).status === 503,
+        10_000,
+        'not ready once Docker is away',
+      );
+      // While the sync cannot see Docker: one container stops, another starts.
+      await d.docker.getContainer('drop-2').kill();
+      const started = await web(d, 'drop-3', 'drop');
+      assert.notEqual(await instance(agent.url, stopped.id), undefined, 'the sync missed the kill');
+      proxy.restore();
+      await until(
+        async () => (await fetch(`${sync.adminUrl}/ready`)).status === 200,
+        15_000,
+        'ready again (full reconcile applied)',
+      );
+      const drop = (await allInstances(agent.url))
+        .filter((i) => i.service === 'drop')
+        .map((i) => i.id)
+        .sort();
+      assert.deepEqual(drop, [kept.id, started.id].sort());
+      const metrics = await (await fetch(`${sync.adminUrl}/metrics`)).text();
+      assert.match(metrics, /meshwork_sync_events_total\{kind="disconnected"\} [1-9]/);
+    } finally {
+      await stopSync(sync);
+      proxy.close();
+      sync = await spawnSync(d, agent.url, 'a');
+    }
   });
 
   it('two syncs with different node names keep their own instances', async () => {
