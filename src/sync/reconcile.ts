@@ -5,6 +5,7 @@
  * to maintenance. Every workload change is applied at once; every snapshot is a full reconcile.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { ERROR_CODES, isMeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RegistryClient } from '../client/registry-client.js';
 import type { RuntimeSource, SourceHandlers, Workload } from './source.js';
@@ -149,10 +150,20 @@ export class Reconciler implements SourceHandlers {
       this.#dirty = false;
       const full = this.#full;
       this.#full = false;
+      const valid = [...this.#desired.values()].filter((w) => w.registration !== undefined);
       try {
-        await this.#applyOnce();
+        await this.#applyOnce(valid);
         if (full) this.#synced = true;
       } catch (err) {
+        const refused = this.#refusedBy(err, valid);
+        if (refused !== undefined) {
+          // One registration the agent refuses (a duplicate meshwork.id, a value only the agent
+          // checks) must not hold back the others: it is skipped and reported like bad labels.
+          this.#take({ ...refused, registration: undefined, problems: [(err as Error).message] });
+          this.#full ||= full;
+          this.#dirty = true;
+          continue;
+        }
         this.#applies.inc({ result: 'failed' });
         this.#full ||= full;
         this.#log.warn({ err: (err as Error).message }, 'apply to the agent failed; retrying');
@@ -163,8 +174,14 @@ export class Reconciler implements SourceHandlers {
     }
   }
 
-  async #applyOnce(): Promise<void> {
-    const valid = [...this.#desired.values()].filter((w) => w.registration !== undefined);
+  /** The workload whose registration the agent refused (`instances[i]...`), if that was it. */
+  #refusedBy(err: unknown, valid: readonly Workload[]): Workload | undefined {
+    if (!isMeshError(err, ERROR_CODES.VALIDATION)) return undefined;
+    const m = /^instances\[(\d+)\]/.exec(String(err.details?.field ?? ''));
+    return m === null ? undefined : valid[Number(m[1])];
+  }
+
+  async #applyOnce(valid: readonly Workload[]): Promise<void> {
     const r = await this.#o.client.apply(
       this.#o.set,
       valid.map((w) => w.registration!),
