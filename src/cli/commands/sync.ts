@@ -1,7 +1,7 @@
 /** @module `meshwork sync docker`: registers the labelled containers of a Docker host, until SIGTERM. */
 import { errors } from '../../core/errors.js';
 import { splitList } from '../../config/config-sources.js';
-import { resolveSyncOptions, SYNC_ENV_VARS } from '../../sync/options.js';
+import { resolveSyncOptions } from '../../sync/options.js';
 import { startSync } from '../../sync/sync.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { createMetricsRegistry } from '../../telemetry/metrics.js';
@@ -41,7 +41,10 @@ Flags:
                           address, admin, retryMs, logLevel, token, registryCaFile ...
   --log-level <level>     error | warn | info | debug | silent (default info)
 
-Env: ${SYNC_ENV_VARS.join(', ')}
+Env: MESHWORK_SYNC__DOCKER, MESHWORK_SYNC__REGISTRY, MESHWORK_SYNC__REGISTRY_CA_FILE,
+     MESHWORK_SYNC__REGISTRY_CERT_FILE, MESHWORK_SYNC__REGISTRY_KEY_FILE, MESHWORK_SYNC__TOKEN,
+     MESHWORK_SYNC__LABEL_PREFIX, MESHWORK_SYNC__NODE_NAME, MESHWORK_SYNC__ADDRESS,
+     MESHWORK_SYNC__ADMIN, MESHWORK_SYNC__RETRY_MS, MESHWORK_SYNC__LOG_LEVEL
 Precedence: defaults < config file < env < flags. A bad config exits 2 listing every problem.
 Signals: SIGTERM/SIGINT stop following Docker and exit 0; the instances stay (a restarted sync
          reconciles them; a container stopped meanwhile is removed then).
