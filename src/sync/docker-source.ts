@@ -120,7 +120,10 @@ export class DockerSource implements RuntimeSource {
     let queue: Promise<void> = Promise.resolve();
     const run = (step: () => Promise<void>): void => {
       queue = queue.then(step).catch((err: unknown) => {
-        this.#log.warn({ err: (err as Error).message }, 'docker event not handled');
+        // A list or an event that could not be read leaves the desired set unsure: drop the
+        // connection, so the reconnection's full reconcile sets it right.
+        this.#log.warn({ err: (err as Error).message }, 'docker event not handled; reconnecting');
+        (stream as { destroy?: () => void }).destroy?.();
       });
     };
     run(async () => {
