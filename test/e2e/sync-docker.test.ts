@@ -2,7 +2,8 @@
  * @module e2e: `meshwork sync docker` (issue 24) against a real, private dockerd and a real
  * agent: containers appear from their labels and go when they stop, pause is maintenance, a sync
  * killed with SIGKILL reconciles on restart, bad labels are skipped and reported, and two syncs
- * with different node names keep their own instances.
+ * with different node names keep their own instances, and a dropped Docker connection ends in a
+ * full reconcile. Needs root and `scripts/ensure-tools.sh docker` (npm test's pretest runs it).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,12 +12,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
 import { BIN, runCli, spawnAgent, type AgentProcess } from '../helpers/cli.js';
-import {
-  dockerUnavailable,
-  startPrivateDocker,
-  usePrivateDocker,
-  type PrivateDocker,
-} from '../helpers/docker.js';
+import { startPrivateDocker, usePrivateDocker, type PrivateDocker } from '../helpers/docker.js';
 import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 
@@ -173,9 +169,7 @@ async function web(
   return { id: c.id.slice(0, 12), port, t0 };
 }
 
-const unavailable = dockerUnavailable();
-
-describe('meshwork sync docker', { skip: unavailable }, () => {
+describe('meshwork sync docker', () => {
   const docker = usePrivateDocker();
   let agent: AgentProcess;
   let sync: SyncProcess;

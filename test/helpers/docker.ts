@@ -48,8 +48,8 @@ export interface PrivateDocker {
   stop(): Promise<void>;
 }
 
-/** Reasons the daemon cannot run here; undefined when it can. */
-export function dockerUnavailable(): string | undefined {
+/** Why the daemon cannot run here; undefined when it can. */
+function dockerUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'a private dockerd needs root';
   for (const bin of ['dockerd', 'containerd', 'busybox']) {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0)
@@ -60,6 +60,10 @@ export function dockerUnavailable(): string | undefined {
 
 /** Starts a private dockerd and imports {@link BUSYBOX_IMAGE}. */
 export async function startPrivateDocker(): Promise<PrivateDocker> {
+  // Like test/e2e/disk-full.test.ts, these tests fail rather than skip where they cannot run:
+  // a skipped test would pass a CI machine that lost its tools.
+  const unavailable = dockerUnavailable();
+  if (unavailable !== undefined) throw new Error(`cannot start a private dockerd: ${unavailable}`);
   // Short: the socket's path must fit a sockaddr_un (108 bytes).
   const dir = mkdtempSync('/tmp/mwd-');
   for (const sub of ['data', 'exec', 'run']) mkdirSync(join(dir, sub));
