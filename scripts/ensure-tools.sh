@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the external peers a benchmark needs are installed (Debian packages).
-# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus, ansible)
+# Usage: scripts/ensure-tools.sh <tool>...   (tools: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus, ansible, docker)
 # Installs with apt-get when running as root and the tool is missing; otherwise exits 1 and
 # prints the exact install line. Prints nothing and exits 0 when everything is there.
 set -euo pipefail
@@ -87,8 +87,17 @@ for tool in "$@"; do
       py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3
       if ! "$py" -c 'import consul' >/dev/null 2>&1; then missing_pkgs+=(python3-consul); fi
       ;;
+    docker)
+      # test/e2e/sync-docker.test.ts starts a private dockerd (docker.io brings dockerd and
+      # containerd; the tests talk to it through dockerode, not the docker CLI) and imports an
+      # image made of the static busybox (busybox-static: the container has no libc to link).
+      if ! command -v dockerd >/dev/null 2>&1 && [ ! -x /usr/sbin/dockerd ]; then missing_pkgs+=(docker.io); fi
+      if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then
+        missing_pkgs+=(busybox-static)
+      fi
+      ;;
     *)
-      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus, ansible)" >&2
+      echo "ensure-tools: unknown tool '$tool' (known: etcd, curl, dig, dnsperf, dnsmasq, python3-consul, python3-consul2, wrk, nginx, haproxy, openssl, chromium, prometheus, ansible, docker)" >&2
       exit 2
       ;;
   esac

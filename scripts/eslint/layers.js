@@ -43,6 +43,7 @@ const ALL_BUT_TESTING_AND_CLI = [
   'sidecar',
   'control-plane',
   'ui',
+  'sync',
 ];
 
 /**
@@ -78,6 +79,9 @@ export const LAYERS = {
   ],
   gateway: ['core', 'protocol', 'telemetry', 'proxy', 'client', CONFIG_FROM_OPTIONS],
   sidecar: ['core', 'protocol', 'telemetry', 'proxy', 'client', CONFIG_FROM_OPTIONS],
+  // Orchestrator sync (issue 24): a registration source like any other, so it reaches the agent
+  // over HTTP through client/ only, never registry/ or registry-api/.
+  sync: ['core', 'protocol', 'telemetry', 'client', CONFIG_FROM_OPTIONS],
   // Rule 5: it is handed the catalog by cli/ and reads and watches it; the writer stays out.
   'control-plane': [
     'core',

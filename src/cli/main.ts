@@ -21,6 +21,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/sidecar.js'),
     small: true,
   },
+  sync: {
+    synopsis: 'Register the labelled containers of a Docker host (orchestrator sync)',
+    load: () => import('./commands/sync.js'),
+  },
   services: {
     synopsis: 'List services with counts by status',
     load: () => import('./commands/services.js'),

@@ -162,6 +162,24 @@ describe('meshwork/layers', () => {
     await refused('src/proxy/zz.ts', '../client/index.js', /proxy\/ may not import client\//);
   });
 
+  it('sync/ (issue 24) reaches the agent through client/ only, never registry/ or registry-api/', async () => {
+    await allowed('src/sync/zz.ts', '../client/registry-client.js');
+    await allowed('src/sync/zz.ts', '../telemetry/metrics.js');
+    await allowed('src/sync/options.ts', '../config/config-sources.js');
+    await refused(
+      'src/sync/zz.ts',
+      '../config/config-sources.js',
+      /only options.ts may import config/,
+    );
+    await refused('src/sync/zz.ts', '../registry/registry.js', /sync\/ may not import registry\//);
+    await refused(
+      'src/sync/zz.ts',
+      '../registry-api/server.js',
+      /sync\/ may not import registry-api\//,
+    );
+    await refused('src/sync/zz.ts', '../proxy/engine.js', /sync\/ may not import proxy\//);
+  });
+
   it('rule 5: control-plane/ reads the registry facade with import type, never the writer', async () => {
     await allowed('src/control-plane/zz.ts', '../registry/registry.js', 'type');
     await refused(
