@@ -92,27 +92,15 @@ export interface EurekaLeaseView extends EurekaLeaseInput {
   readonly serviceUpTimestamp: number;
 }
 
-/** One instance as a Eureka client reads it. */
-export interface EurekaInstanceView {
+/** One instance as a Eureka client reads it: what was registered, with its id, lease and times. */
+export interface EurekaInstanceView extends Omit<
+  EurekaInstanceInput,
+  'instanceId' | 'app' | 'leaseInfo'
+> {
   readonly instanceId: string;
   /** Upper case, as Eureka shows app names. */
   readonly app: string;
-  readonly appGroupName: string | undefined;
-  readonly hostName: string;
-  readonly ipAddr: string;
-  readonly status: EurekaStatus;
-  readonly overriddenStatus: EurekaStatus;
-  readonly port: EurekaPort;
-  readonly securePort: EurekaPort;
-  readonly vipAddress: string | undefined;
-  readonly secureVipAddress: string | undefined;
-  readonly homePageUrl: string | undefined;
-  readonly statusPageUrl: string | undefined;
-  readonly healthCheckUrl: string | undefined;
-  readonly secureHealthCheckUrl: string | undefined;
-  readonly dataCenterInfo: EurekaDataCenter;
   readonly leaseInfo: EurekaLeaseView;
-  readonly metadata: Readonly<Record<string, string>>;
   /** Epoch ms. */
   readonly lastUpdatedTimestamp: number;
   /** Epoch ms. */

@@ -13,6 +13,7 @@ import type { InstanceDto } from '../../protocol/api-types.js';
 import type { CatalogFacade } from '../../registry/catalog-facade.js';
 import { logsAsError, toHttpError } from '../error-mapping.js';
 import {
+  contentTypeOf,
   negotiateFormat,
   bodyFormat,
   parseInstanceBody,
@@ -20,6 +21,7 @@ import {
   renderApplications,
   renderInstance,
 } from './eureka-codec.js';
+import { escapeXml } from './eureka-xml.js';
 import { EurekaDeltaQueue } from './eureka-delta.js';
 import { EUREKA_LEASE_CHECK_ID, type EurekaLeaseKeeper } from './eureka-lease-contract.js';
 import {
@@ -91,10 +93,6 @@ const notFound = (what: string): EurekaRequestError =>
 const badQuery = (field: string, reason: string): EurekaRequestError =>
   new EurekaRequestError(400, field, reason);
 
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 /** The status and body of any error, in the request's format. The one place this happens. */
 export function toEurekaError(
   err: unknown,
@@ -121,21 +119,16 @@ export function toEurekaError(
     const f = field === undefined ? '' : `<field>${escapeXml(field)}</field>`;
     return {
       status,
-      contentType: 'application/xml',
+      contentType: contentTypeOf('xml'),
       body: `<error><status>${status}</status>${f}<reason>${escapeXml(reason)}</reason></error>`,
     };
   }
   return {
     status,
-    contentType: 'application/json',
+    contentType: contentTypeOf('json'),
     body: JSON.stringify({ error: { status, ...(field === undefined ? {} : { field }), reason } }),
   };
 }
-
-const CONTENT_TYPE: Readonly<Record<EurekaFormat, string>> = {
-  json: 'application/json',
-  xml: 'application/xml',
-};
 
 type Params = Record<string, string | undefined>;
 type Query = Record<string, string | string[] | undefined>;
@@ -277,7 +270,7 @@ function eurekaScope(
 function send(reply: FastifyReply, answer: Answer, format: EurekaFormat): FastifyReply {
   void reply.status(answer.status);
   if (answer.body === undefined) return reply.send();
-  return reply.header('content-type', CONTENT_TYPE[format]).send(answer.body);
+  return reply.header('content-type', contentTypeOf(format)).send(answer.body);
 }
 
 /** The Eureka routes' handlers, shared by both prefixes. */
