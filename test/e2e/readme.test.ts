@@ -39,8 +39,8 @@ describe('README tour', () => {
     return { code: r.status, out: `${r.stdout}\n${r.stderr}` };
   };
 
-  it('has the curl block, the DNS block, the CLI block and the Consul block', () => {
-    assert.equal(blocks.length, 4);
+  it('has the curl block, the DNS block, the CLI block, the Consul block and the Eureka block', () => {
+    assert.equal(blocks.length, 5);
   });
 
   it('runs the curl block: register, heartbeat, queries, blocking query, stream', () => {
@@ -85,5 +85,13 @@ describe('README tour', () => {
     );
     assert.match(r.out, /"id":"shop-1"/);
     assert.match(r.out, /truev1/);
+  });
+
+  it('runs the Eureka block: register, renew, Eureka and Consul reads, status override', () => {
+    const r = run(blocks[4] ?? '');
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /"name":"ORDERS"/);
+    assert.match(r.out, /"ID":"orders:orders-1","Service":"orders"/);
+    assert.match(r.out, /"status":"OUT_OF_SERVICE"/);
   });
 });
