@@ -446,6 +446,51 @@ describe('Eureka leases with an injected clock', () => {
   });
 });
 
+describe('Eureka whole-registry answers and the response cache', () => {
+  it('reuses /apps and /apps/delta while the index holds, for at most 30 s; a change shows at once', async () => {
+    const clock = new FakeClock();
+    const agent = await startTestAgent({ deps: { registryClock: clock } });
+    try {
+      const base = agent.url;
+      const apps = async (path = '/eureka/v2/apps/'): Promise<string> =>
+        JSON.stringify((await http(base, 'GET', path, undefined, JSON_ACCEPT)).body);
+      const renewal = (text: string): number =>
+        (
+          JSON.parse(text) as {
+            applications: {
+              application: { instance: { leaseInfo: { lastRenewalTimestamp: number } }[] }[];
+            };
+          }
+        ).applications.application[0]?.instance[0]?.leaseInfo.lastRenewalTimestamp ?? -1;
+      assert.equal(
+        (await http(base, 'POST', '/eureka/v2/apps/ORDERS', instanceBody())).status,
+        204,
+      );
+      const first = await apps();
+      const firstDelta = await apps('/eureka/v2/apps/delta');
+      clock.advance(10_000);
+      assert.equal(
+        (await http(base, 'PUT', '/eureka/v2/apps/ORDERS/host-1:orders:8080')).status,
+        200,
+      );
+      // A renewal changes no index: the cached answers, their lease timestamps as they were.
+      assert.equal(await apps(), first);
+      assert.equal(await apps('/eureka/v2/apps/delta'), firstDelta);
+      // Past the cache's 30 s, the same index renders afresh, with the renewal's time.
+      clock.advance(25_000);
+      const later = await apps();
+      assert.ok(renewal(later) > renewal(first), `${renewal(later)} > ${renewal(first)}`);
+      // A change of the catalog is seen at once, in the registry and in the delta.
+      const second = instanceBody({ instanceId: 'host-2:orders:8080', hostName: 'host-2' });
+      assert.equal((await http(base, 'POST', '/eureka/v2/apps/ORDERS', second)).status, 204);
+      assert.match(await apps(), /host-2:orders:8080/);
+      assert.match(await apps('/eureka/v2/apps/delta'), /host-2:orders:8080/);
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
 describe('Eureka API with ACLs', () => {
   const agent = useTestAgent({ flags: { acl: { enabled: true, defaultPolicy: 'deny' } } });
 

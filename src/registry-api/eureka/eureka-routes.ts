@@ -68,12 +68,25 @@ export interface EurekaRoutesOptions {
   readonly deltaMaxEntries?: number;
   /** The lease keeper told of registrations, renewals and cancellations (omitted: none). */
   readonly leases?: EurekaLeaseKeeper;
-  /** The clock of the delta queue (default: the system clock). */
+  /** The clock of the delta queue and the response cache (default: the system clock). */
   readonly clock?: Clock;
+  /**
+   * How long a whole-registry answer (`/apps`, `/apps/delta`) is reused while the catalog index
+   * is unchanged (default {@link DEFAULT_RESPONSE_CACHE_MS}; 0: never).
+   */
+  readonly responseCacheMs?: number;
   readonly logger?: Logger;
   /** Where `meshwork_eureka_requests_total` is registered (omitted: kept unregistered). */
   readonly metrics?: PromRegistry;
 }
+
+/**
+ * Eureka's read-only response cache (`responseCacheUpdateIntervalMs`, 30 s): a full fetch at
+ * 10,000 instances costs ~0.2 s of CPU (JSON) to ~0.6 s (XML), and every client fetches every 30 s.
+ * An answer is reused only while the catalog index is unchanged, so registrations, status changes
+ * and evictions show at once; only the lease timestamps in it (`lastRenewalTimestamp`) may lag.
+ */
+export const DEFAULT_RESPONSE_CACHE_MS = 30_000;
 
 /** A request refused: its status, the field at fault (if one is) and why. */
 class EurekaRequestError extends Error {
@@ -281,6 +294,19 @@ function createEurekaHandlers(
   viewOf: InstanceViewer,
 ): EurekaHandlers {
   const { registry, leases } = options;
+  const clock = options.clock ?? systemClock;
+  const cacheMs = options.responseCacheMs ?? DEFAULT_RESPONSE_CACHE_MS;
+  const responses = new Map<string, { index: number; at: number; body: string }>();
+  /** The answer `build` makes, reused for `key` while the index holds (at most `cacheMs`). */
+  const cached = (key: string, build: () => string): string => {
+    const index = registry.index;
+    const now = clock.now();
+    const hit = responses.get(key);
+    if (hit !== undefined && hit.index === index && now - hit.at < cacheMs) return hit.body;
+    const body = build();
+    if (cacheMs > 0) responses.set(key, { index, at: now, body });
+    return body;
+  };
   const viewContext = (): EurekaViewContext => ({
     agentMaintenance: registry.agentMaintenance?.enabled === true,
     ...(leases === undefined ? {} : { lastRenewal: (id: string) => leases.lastRenewal(id) }),
@@ -482,18 +508,20 @@ function createEurekaHandlers(
 
     apps: async (_req, format) => ({
       status: 200,
-      body: renderApplications(
-        registryView(registry.allInstances(), viewContext(), registry.index, undefined, viewOf),
-        format,
+      body: cached(`apps ${format} ${String(registry.agentMaintenance?.enabled === true)}`, () =>
+        renderApplications(
+          registryView(registry.allInstances(), viewContext(), registry.index, undefined, viewOf),
+          format,
+        ),
       ),
     }),
 
-    delta: async (_req, format) => {
-      const ctx = viewContext();
-      const changed = delta.recent().map((c) => instanceView(c.instance, ctx, c.action));
-      return {
-        status: 200,
-        body: renderApplications(
+    delta: async (_req, format) => ({
+      status: 200,
+      body: cached(`delta ${format} ${String(registry.agentMaintenance?.enabled === true)}`, () => {
+        const ctx = viewContext();
+        const changed = delta.recent().map((c) => instanceView(c.instance, ctx, c.action));
+        return renderApplications(
           {
             versionsDelta: registry.index,
             // The FULL registry's hash, so a client that applied the delta can check its copy.
@@ -503,9 +531,9 @@ function createEurekaHandlers(
             applications: applicationsOf(changed),
           },
           format,
-        ),
-      };
-    },
+        );
+      }),
+    }),
 
     app: async (req, format) => {
       const service = serviceOfApp(param(req, 'app'));
