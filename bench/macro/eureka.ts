@@ -3,10 +3,10 @@
  * (`PUT /eureka/v2/apps/{app}/{id}`) against native heartbeats
  * (`PUT /api/v1/instances/{id}/heartbeat`) on the same agent, wrk, A B A B: the agent's CPU per
  * request (the bar: at most 1.2x). (2) The full-registry fetch with 10,000 instances (JSON and
- * XML: latency and bytes) against the delta after 100 changes.
+ * XML: latency and bytes), rendered afresh (a change before each fetch) and from the response
+ * cache (no change in between), against the delta after 100 changes.
  *
- * Run: `npm run -s build && node --import tsx bench/macro/eureka.ts` (package.json has no
- * `bench:eureka` script yet).
+ * Run: `npm run bench:eureka` (`-- --parts fetches` for one part).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,10 +43,13 @@ async function put(url: string, body?: string, type = 'application/json'): Promi
 async function fetchStats(
   url: string,
   accept: string,
+  before?: (n: number) => Promise<void>,
 ): Promise<{ medianMs: number; bytes: number }> {
   const times: number[] = [];
   let bytes = 0;
   for (let n = 0; n < opts.fetches; n++) {
+    // A change first (untimed), so the answer is rendered afresh rather than from the cache.
+    await before?.(n);
     const t0 = performance.now();
     const res = await request(url, { headers: { accept } });
     const buf = Buffer.from(await res.body.arrayBuffer());
@@ -122,9 +125,20 @@ async function fetches(agent: AgentHandle, report: Report): Promise<void> {
   const full = `${agent.url}/eureka/v2/apps/`;
   const delta = `${agent.url}/eureka/v2/apps/delta`;
   const rows: unknown[][] = [];
+  let bumps = 0;
+  const bump = async (): Promise<void> => {
+    const n = bumps++;
+    const status = await put(
+      `${agent.url}/api/v1/instances`,
+      JSON.stringify(registration('bump', `bump-${n}`, n + 1, [])),
+    );
+    if (status !== 200) throw new Error(`change ${n}: HTTP ${status}`);
+  };
   for (const accept of ['application/json', 'application/xml']) {
-    const f = await fetchStats(full, accept);
-    rows.push([`full, ${accept}`, fmt(f.medianMs, 1), fmt(f.bytes)]);
+    const f = await fetchStats(full, accept, bump);
+    rows.push([`full, rendered afresh, ${accept}`, fmt(f.medianMs, 1), fmt(f.bytes)]);
+    const c = await fetchStats(full, accept);
+    rows.push([`full, from the response cache, ${accept}`, fmt(c.medianMs, 1), fmt(c.bytes)]);
   }
   // The registrations above leave the delta window (the agent runs with a short retention), so
   // the delta holds the changes below only, as a client polling every 30 s sees them.
