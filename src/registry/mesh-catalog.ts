@@ -14,11 +14,21 @@ import type {
 import type { ParsedRegistration } from '../protocol/registration.js';
 import type { RegistrationSource } from '../core/types.js';
 
+/** One instance put (new, changed, or its status changed) or deleted, at `index`. */
+export interface InstanceChange {
+  readonly kind: 'upsert' | 'delete';
+  readonly service: string;
+  readonly id: string;
+  readonly index: number;
+}
+
 /** What one published change touched (`MeshCatalogReader.onCatalogChange`). */
 export interface CatalogChange {
   readonly index: number;
   /** Services whose instances or their status changed. */
   readonly services: readonly string[];
+  /** The instances changed, in order (an instance may appear more than once). */
+  readonly instances: readonly InstanceChange[];
   /** Mesh resources put or deleted. */
   readonly meshResources: readonly MeshResourceKey[];
 }

@@ -15,7 +15,7 @@ import {
   type StoredMeshResource,
 } from '../protocol/mesh/resource.js';
 import type { CatalogReader } from '../registry/catalog-facade.js';
-import type { CatalogChange, MeshCatalogReader } from '../registry/mesh-catalog.js';
+import type { CatalogChange, InstanceChange, MeshCatalogReader } from '../registry/mesh-catalog.js';
 
 /** An instance as readers see it; `meta.namespace` puts it in a namespace. */
 export function fakeInstance(
@@ -122,7 +122,11 @@ export class FakeMeshCatalog implements FakeMeshCatalogReads {
     const before = this.#instances.get(i.id);
     if (before !== undefined) this.#delete(before);
     this.#set(i);
-    this.#publish([...new Set([i.service, ...(before ? [before.service] : [])])], []);
+    this.#publish([...new Set([i.service, ...(before ? [before.service] : [])])], [], {
+      kind: 'upsert',
+      service: i.service,
+      id: i.id,
+    });
   }
 
   setStatus(id: string, status: InstanceStatus): void {
@@ -135,7 +139,7 @@ export class FakeMeshCatalog implements FakeMeshCatalogReads {
     const i = this.#instances.get(id);
     if (i === undefined) return;
     this.#delete(i);
-    this.#publish([i.service], []);
+    this.#publish([i.service], [], { kind: 'delete', service: i.service, id: i.id });
   }
 
   #set(i: InstanceDto): void {
@@ -172,9 +176,14 @@ export class FakeMeshCatalog implements FakeMeshCatalogReads {
     });
   }
 
-  #publish(services: string[], meshResources: MeshResourceKey[]): void {
+  #publish(
+    services: string[],
+    meshResources: MeshResourceKey[],
+    instance?: Omit<InstanceChange, 'index'>,
+  ): void {
     if (services.length > 0) this.index += 1;
-    const change: CatalogChange = { index: this.index, services, meshResources };
+    const instances = instance === undefined ? [] : [{ ...instance, index: this.index }];
+    const change: CatalogChange = { index: this.index, services, instances, meshResources };
     this.changes.push(change);
     for (const l of this.#listeners) l(change);
   }

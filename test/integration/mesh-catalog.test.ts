@@ -129,6 +129,7 @@ describe('mesh resources on a cluster (two registries, one real etcd)', () => {
       {
         index: put.index,
         services: ['web'],
+        instances: [{ kind: 'upsert', service: 'web', id: 'web-1', index: put.index }],
         meshResources: ['DestinationRule/default/web', 'VirtualService/default/web'],
       },
     ]);
@@ -144,6 +145,7 @@ describe('mesh resources on a cluster (two registries, one real etcd)', () => {
     assert.deepEqual(seen.at(-1), {
       index: gone.index,
       services: [],
+      instances: [],
       meshResources: ['VirtualService/default/web'],
     });
   });

@@ -1,12 +1,14 @@
 /**
  * @module Eureka's recently-changed queue behind `GET /apps/delta`: every catalog change, heard
- * from the registry's change stream, kept `retentionMs` (Eureka's retentionTimeInMSInDeltaQueue)
+ * from the registry's in-process change listener (`onCatalogChange`, not a watch stream: it is
+ * not counted among the API's watchers, and nothing is serialised for it), kept `retentionMs` (Eureka's retentionTimeInMSInDeltaQueue)
  * and at most `maxEntries`, with the last known copy of each instance so a deletion can still be
  * rendered.
  */
 import type { Clock } from '../../core/clock.js';
-import type { InstanceDto, WatchEvent } from '../../protocol/api-types.js';
-import type { CatalogReader, CatalogWatcher } from '../../registry/catalog-facade.js';
+import type { InstanceDto } from '../../protocol/api-types.js';
+import type { CatalogReader } from '../../registry/catalog-facade.js';
+import type { CatalogChange, MeshCatalogReader } from '../../registry/mesh-catalog.js';
 import type { EurekaAction } from './eureka-model.js';
 
 /** One recent change: what happened to which instance, and when (epoch ms). */
@@ -18,7 +20,8 @@ export interface EurekaChange {
 }
 
 export interface EurekaDeltaOptions {
-  readonly registry: Pick<CatalogReader, 'instance'> & Pick<CatalogWatcher, 'subscribeStream'>;
+  readonly registry: Pick<CatalogReader, 'instance' | 'allInstances'> &
+    Pick<MeshCatalogReader, 'onCatalogChange'>;
   readonly clock: Pick<Clock, 'now'>;
   /** How long a change is kept (agent option `eureka.deltaRetentionMs`). */
   readonly retentionMs: number;
@@ -53,14 +56,8 @@ export class EurekaDeltaQueue {
   /** Subscribes to the catalog's changes (idempotent). */
   start(): void {
     if (this.#unsubscribe !== undefined) return;
-    this.#unsubscribe = this.#opts.registry.subscribeStream(undefined, {
-      write: (frame) => {
-        this.#onFrame(frame);
-        // Never report backpressure: the queue is bounded by itself.
-        return true;
-      },
-      drop: () => undefined,
-    });
+    for (const i of this.#opts.registry.allInstances()) this.#lastKnown.set(i.id, i);
+    this.#unsubscribe = this.#opts.registry.onCatalogChange((c) => this.#onChange(c));
   }
 
   close(): void {
@@ -94,37 +91,23 @@ export class EurekaDeltaQueue {
     return out;
   }
 
-  #onFrame(frame: string): void {
-    const at = frame.indexOf('\ndata: ');
-    if (at < 0) return;
-    let event: WatchEvent;
-    try {
-      event = JSON.parse(frame.slice(at + 7)) as WatchEvent;
-    } catch {
-      return;
-    }
-    switch (event.type) {
-      case 'snapshot':
-        this.#lastKnown.clear();
-        for (const i of event.instances) this.#lastKnown.set(i.id, i);
-        return;
-      case 'upsert': {
-        const known = this.#lastKnown.has(event.instance.id);
-        this.#lastKnown.set(event.instance.id, event.instance);
-        this.#push(known ? 'MODIFIED' : 'ADDED', event.instance);
-        return;
-      }
-      case 'delete': {
-        const last = this.#lastKnown.get(event.id);
-        this.#lastKnown.delete(event.id);
+  /** Called as the change is applied: reads already see it. */
+  #onChange(change: CatalogChange): void {
+    for (const c of change.instances) {
+      if (c.kind === 'delete') {
+        const last = this.#lastKnown.get(c.id);
+        this.#lastKnown.delete(c.id);
         if (last !== undefined) {
           this.#push('DELETED', last);
           this.#opts.onDeleted?.(last);
         }
-        return;
+        continue;
       }
-      default:
-        return;
+      const now = this.#opts.registry.instance(c.id);
+      if (now === undefined) continue;
+      const known = this.#lastKnown.has(c.id);
+      this.#lastKnown.set(c.id, now);
+      this.#push(known ? 'MODIFIED' : 'ADDED', now);
     }
   }
 

@@ -436,12 +436,16 @@ function createEurekaHandlers(
 
     cancel: async (req) => {
       const dto = found(req);
-      const r = await registry.deregister(dto.id);
-      if (!r.deleted) throw notFound(`instance ${param(req, 'app')}/${param(req, 'id')}`);
-      if (leases !== undefined) {
-        cancelledHere.add(dto.id);
-        leases.cancelled(dto.service, dto.id);
+      // Marked before the deregistration: the change feed may tell of it before it returns.
+      if (leases !== undefined) cancelledHere.add(dto.id);
+      let deleted = false;
+      try {
+        deleted = (await registry.deregister(dto.id)).deleted;
+      } finally {
+        if (!deleted) cancelledHere.delete(dto.id);
       }
+      if (!deleted) throw notFound(`instance ${param(req, 'app')}/${param(req, 'id')}`);
+      leases?.cancelled(dto.service, dto.id);
       return { status: 200 };
     },
 

@@ -177,6 +177,7 @@ export class ChangePublisher {
     const change: CatalogChange = {
       index: this.#view.index,
       services,
+      instances: outcome.changes,
       meshResources: [...new Set(outcome.mesh)],
     };
     for (const listener of [...this.#changeListeners]) {

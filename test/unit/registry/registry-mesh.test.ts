@@ -167,10 +167,21 @@ describe('Registry mesh reads and writes', () => {
     });
     assert.equal(registry.getInstance('web-1').index, result.index);
     assert.equal(registry.meshIndex, result.index);
+    const at = (kind: string, service: string, id: string) => ({
+      kind,
+      service,
+      id,
+      index: result.index,
+    });
     assert.deepEqual(changes, [
       {
         index: result.index,
         services: ['api', 'old', 'web'],
+        instances: [
+          at('upsert', 'web', 'web-1'),
+          at('upsert', 'api', 'api-1'),
+          at('delete', 'old', 'old-1'),
+        ],
         meshResources: ['DestinationRule/default/web', 'VirtualService/default/web'],
       },
     ]);
@@ -261,9 +272,16 @@ describe('Registry mesh watches and change feed', () => {
       ...input('web', 'web-1'),
       checks: [{ id: 'ttl', ttlMs: 10_000 }],
     });
-    assert.deepEqual(changes.at(-1), { index: web.index, services: ['web'], meshResources: [] });
+    /** A change of instance web-1 at `index`. */
+    const ofWeb = (index: number, kind = 'upsert') => ({
+      index,
+      services: ['web'],
+      instances: [{ kind, service: 'web', id: 'web-1', index }],
+      meshResources: [],
+    });
+    assert.deepEqual(changes.at(-1), ofWeb(web.index));
     const beat = await registry.heartbeat('web-1', 'passing');
-    assert.deepEqual(changes.at(-1), { index: beat.index, services: ['web'], meshResources: [] });
+    assert.deepEqual(changes.at(-1), ofWeb(beat.index));
     const count = changes.length;
     await registry.kvPut('k', new TextEncoder().encode('v'));
     assert.equal(changes.length, count, 'a KV change is not told');
@@ -271,16 +289,18 @@ describe('Registry mesh watches and change feed', () => {
     assert.deepEqual(changes.at(-1), {
       index: put.index,
       services: [],
+      instances: [],
       meshResources: ['DestinationRule/default/web'],
     });
     const gone = await registry.deleteMeshResource('DestinationRule/default/web');
     assert.deepEqual(changes.at(-1), {
       index: gone.index,
       services: [],
+      instances: [],
       meshResources: ['DestinationRule/default/web'],
     });
     const dereg = await registry.deregister('web-1');
-    assert.deepEqual(changes.at(-1), { index: dereg.index, services: ['web'], meshResources: [] });
+    assert.deepEqual(changes.at(-1), ofWeb(dereg.index, 'delete'));
     const indexes = changes.map((c) => c.index);
     assert.deepEqual(
       indexes,
