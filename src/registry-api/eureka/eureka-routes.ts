@@ -82,7 +82,7 @@ export interface EurekaRoutesOptions {
 
 /**
  * Eureka's read-only response cache (`responseCacheUpdateIntervalMs`, 30 s): a full fetch at
- * 10,000 instances costs ~0.2 s of CPU (JSON) to ~0.6 s (XML), and every client fetches every 30 s.
+ * 10,000 instances takes ~0.16 s (JSON) to ~0.2 s (XML) to render, and every client fetches every 30 s.
  * An answer is reused only while the catalog index is unchanged, so registrations, status changes
  * and evictions show at once; only the lease timestamps in it (`lastRenewalTimestamp`) may lag.
  */
