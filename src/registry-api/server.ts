@@ -3,8 +3,8 @@
  * Eureka-compatible /eureka, agent health, metrics; errors mapped once per API.
  */
 import type { Socket } from 'node:net';
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
@@ -150,6 +150,34 @@ function answerClientError(
   );
 }
 
+/**
+ * Tracks the connections of `server` and the requests in flight on each; the answer closes every
+ * connection with none in flight. Node's own close() ends idle keep-alive connections, but not
+ * one that never carried a request (a client pool's spare connection): that one held the close
+ * for the keep-alive timeout, ~70 s.
+ */
+function idleConnectionCloser(server: Server | HttpsServer): () => void {
+  const sockets = new Map<Socket, number>();
+  const track = (socket: Socket): void => {
+    sockets.set(socket, 0);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', track);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    const n = sockets.get(socket);
+    if (n === undefined) return;
+    sockets.set(socket, n + 1);
+    res.once('close', () => {
+      const left = sockets.get(socket);
+      if (left !== undefined) sockets.set(socket, left - 1);
+    });
+  });
+  return () => {
+    for (const [socket, inFlight] of sockets) if (inFlight === 0) socket.destroy();
+  };
+}
+
 /** The connection cap of each API server, for the HTTPS listener added beside it. */
 const connectionCaps = new WeakMap<FastifyInstance, (server: HttpsServer) => void>();
 
@@ -236,8 +264,10 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     options.access ?? { allowedHosts: [], allowedOrigins: [], knownNames: [] },
   );
   let closing = false;
+  const closeIdle = idleConnectionCloser(app.server);
   app.addHook('preClose', (done) => {
     closing = true;
+    closeIdle();
     done();
   });
   app.addHook('onRequest', (req, reply, done) => {
