@@ -1,8 +1,11 @@
 /** @module Test helpers: runs an Ansible playbook against a Consul API address, results by task. */
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { before } from 'node:test';
+import { useTestAgent, type TestAgent } from './agent.js';
 import { DEBIAN_PYTHON } from './python-fixture.js';
 
 /** One task's result for localhost, as Ansible's json callback reports it. */
@@ -77,4 +80,31 @@ export function runPlaybook(
       },
     );
   });
+}
+
+/**
+ * Runs `playbook` once, before the calling suite's tests, against a test agent of its own (stopped
+ * after them). `agent()` is that agent, `tasks()` every task's result in order, `task(name)` one
+ * task's result (asserting it ran). Call them inside tests only.
+ */
+export function usePlaybook(playbook: string): {
+  agent: () => TestAgent;
+  tasks: () => readonly AnsibleTaskResult[];
+  task: (name: string) => AnsibleTaskResult['result'];
+} {
+  const agent = useTestAgent();
+  let results: AnsibleTaskResult[] | undefined;
+  before(async () => {
+    results = await runPlaybook(playbook, agent().url);
+  });
+  const tasks = (): readonly AnsibleTaskResult[] => {
+    if (results === undefined) throw new Error('the playbook has not run');
+    return results;
+  };
+  const task = (name: string): AnsibleTaskResult['result'] => {
+    const t = tasks().find((x) => x.name === name);
+    assert.ok(t, `task ${name} ran`);
+    return t.result;
+  };
+  return { agent, tasks, task };
 }

@@ -7,32 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
-import { runPlaybook, type AnsibleTaskResult } from '../helpers/ansible.js';
+import { describe, it } from 'node:test';
+import { http } from '../helpers/agent.js';
+import { usePlaybook } from '../helpers/ansible.js';
 
 const PLAYBOOK = fileURLToPath(new URL('../fixtures/ansible-consul-kv.yml', import.meta.url));
 
 describe('Ansible community.general.consul_kv against the Consul API', () => {
-  let agent: TestAgent;
-  let tasks: AnsibleTaskResult[];
-  const task = (name: string): AnsibleTaskResult['result'] => {
-    const t = tasks.find((x) => x.name === name);
-    assert.ok(t, `task ${name} ran`);
-    return t.result;
-  };
-
-  before(async () => {
-    agent = await startTestAgent();
-    tasks = await runPlaybook(PLAYBOOK, agent.url);
-  });
-  after(async () => {
-    await agent.stop();
-  });
+  const { agent, tasks, task } = usePlaybook(PLAYBOOK);
 
   it('runs every task of the playbook, none failed', () => {
     assert.deepEqual(
-      tasks.map((t) => [t.name, t.result.failed ?? false]),
+      tasks().map((t) => [t.name, t.result.failed ?? false]),
       [
         ['put', false],
         ['put the same value again', false],
@@ -63,7 +49,7 @@ describe('Ansible community.general.consul_kv against the Consul API', () => {
 
   it('deletes the key (changed), reads it as absent, and deletes again unchanged', async () => {
     assert.equal(task('delete').changed, true);
-    const gone = await http(agent.url, 'GET', '/v1/kv/ansible/app/config');
+    const gone = await http(agent().url, 'GET', '/v1/kv/ansible/app/config');
     assert.equal(gone.status, 404, 'gone for every client');
     assert.equal(task('get after delete').data, null);
     assert.match(String(task('get after delete').index), /^[1-9]\d*$/);
