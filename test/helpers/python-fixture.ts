@@ -7,17 +7,19 @@ export const DEBIAN_PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3'
 
 /**
  * Runs `script args...` with Debian's python3 and `CONSUL_HTTP_ADDR` emptied (python-consul reads
- * it over its arguments); resolves with the JSON object the script prints, rejects with its stderr.
+ * it over its arguments), plus `env` (e.g. a PYTHONPATH); resolves with the JSON object the script
+ * prints, rejects with its stderr.
  */
 export function runPythonFixture(
   script: string,
   args: readonly string[],
+  env: Record<string, string> = {},
 ): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     execFile(
       DEBIAN_PYTHON,
       [script, ...args],
-      { timeout: 60_000, env: { ...process.env, CONSUL_HTTP_ADDR: '' } },
+      { timeout: 60_000, env: { ...process.env, CONSUL_HTTP_ADDR: '', ...env } },
       (err, stdout, stderr) => {
         if (err !== null) reject(new Error(`${err.message}\n${stderr}`));
         else resolve(JSON.parse(stdout) as Record<string, unknown>);

@@ -5,17 +5,16 @@
  * (scripts/ensure-tools.sh python3-consul2) and it is put on PYTHONPATH here.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { runPythonFixture } from '../helpers/python-fixture.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul2-connect.py', import.meta.url));
 const CONSUL2 = fileURLToPath(
   new URL('../../.tools/python3-consul2/usr/lib/python3/dist-packages', import.meta.url),
 );
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 describe('python-consul2 0.1.5 against the Connect intention endpoints', () => {
   let agent: TestAgent;
@@ -28,16 +27,7 @@ describe('python-consul2 0.1.5 against the Connect intention endpoints', () => {
     );
     agent = await startTestAgent();
     const { hostname, port } = new URL(agent.url);
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        PYTHON,
-        [SCRIPT, hostname, port],
-        { timeout: 60_000, env: { ...process.env, PYTHONPATH: CONSUL2, CONSUL_HTTP_ADDR: '' } },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-      );
-    });
-    seen = JSON.parse(out) as Record<string, unknown>;
+    seen = await runPythonFixture(SCRIPT, [hostname, port], { PYTHONPATH: CONSUL2 });
   });
   after(async () => {
     await agent.stop();

@@ -3,17 +3,14 @@
  * port 0 (test/fixtures/python-consul-events-queries.py; issue 22). 0.7.1 has no txn method.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { runPythonFixture } from '../helpers/python-fixture.js';
 
 const SCRIPT = fileURLToPath(
   new URL('../fixtures/python-consul-events-queries.py', import.meta.url),
 );
-// Debian's package lives in Debian's python3; a pyenv/venv python3 on PATH would not see it.
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 describe('python-consul 0.7.1: events and prepared queries', () => {
   let agent: TestAgent;
@@ -22,16 +19,7 @@ describe('python-consul 0.7.1: events and prepared queries', () => {
   before(async () => {
     agent = await startTestAgent();
     const { hostname, port } = new URL(agent.url);
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        PYTHON,
-        [SCRIPT, hostname, port],
-        { timeout: 60_000, env: { ...process.env, CONSUL_HTTP_ADDR: '' } },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-      );
-    });
-    seen = JSON.parse(out) as Record<string, unknown>;
+    seen = await runPythonFixture(SCRIPT, [hostname, port]);
   });
   after(() => agent.stop());
 
