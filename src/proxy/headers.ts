@@ -164,6 +164,28 @@ function forwardedValue(value: string): string {
   return out;
 }
 
+/** lengthMask(): every length may be a removed name's (one is 32 characters or longer). */
+const ALL_LENGTHS = -1;
+
+/**
+ * The lengths of `names` as bits (bit n: a name of n characters), for a filter that skips the
+ * lower-casing of names no removed name can match; ALL_LENGTHS when one is too long to be a bit.
+ */
+function lengthMask(names: ReadonlySet<string> | undefined): number {
+  if (names === undefined) return 0;
+  let mask = 0;
+  for (const n of names) {
+    if (n.length >= 32) return ALL_LENGTHS;
+    mask |= 1 << n.length;
+  }
+  return mask;
+}
+
+/** Whether `name`'s length is one of `mask`'s (lengthMask). */
+function hasLength(mask: number, name: string): boolean {
+  return name.length < 32 && ((mask >>> name.length) & 1) === 1;
+}
+
 /**
  * Builds the upstream request's headers from the downstream raw headers (node's `rawHeaders`,
  * name/value pairs with duplicates kept) as a flat name/value array for undici: hop-by-hop
@@ -182,8 +204,10 @@ export function upstreamRequestHeaders(
 ): string[] {
   const { hostAt, connection, xff, forwarded } = facts.head ?? scanRequestHead(raw);
   const listed = connectionTokens(connection);
-  // Without Connection-listed or removed names, only names of a dropped length need lower-casing.
-  const byLength = listed === undefined && remove === undefined;
+  // Without Connection-listed names, only names of a dropped or removed length need
+  // lower-casing (a filter that removes or sets one header must not make every name pay).
+  const removedLengths = lengthMask(remove);
+  const byLength = listed === undefined && removedLengths !== ALL_LENGTHS;
   const out: string[] = [];
   // RFC 9112 3.2.2: the one Host sent on is the authority the request was routed by (unless a
   // route removes or sets Host itself).
@@ -195,7 +219,7 @@ export function upstreamRequestHeaders(
       out.push(name, facts.host);
       continue;
     }
-    if (byLength && !mayBeDropped(name)) {
+    if (byLength && !mayBeDropped(name) && !hasLength(removedLengths, name)) {
       out.push(name, raw[i + 1] as string);
       continue;
     }

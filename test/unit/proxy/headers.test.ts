@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   connectionTokens,
   removeHeader,
@@ -87,6 +88,68 @@ describe('upstreamRequestHeaders', () => {
     assert.deepEqual(out['x-meshwork-attempt'], ['2']);
     assert.equal(out['x-meshwork-deadline-ms'], undefined);
     assert.equal(out['x-drop'], undefined);
+  });
+
+  it('drops a removed name in any case, and only it, whatever the other names are (property)', () => {
+    // Names of every length, some of a removed name's length: the length filter that spares
+    // other names the lower-casing must drop exactly what checking every name would.
+    const removable = [
+      'x-meshwork-source-principal',
+      'traceparent',
+      'b3',
+      'x-long-name-of-thirty-two-chars-',
+    ];
+    const name = fc.oneof(
+      fc.constantFrom(
+        ...removable,
+        'TraceParent',
+        'X-Meshwork-Source-Principal',
+        'B3',
+        'Keep-Alive',
+      ),
+      fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,40}$/),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(name, fc.constantFrom('v', 'w')), { maxLength: 12 }),
+        fc.subarray(removable),
+        (pairs, removed) => {
+          const raw = pairs.flat();
+          const remove = removed.length === 0 ? undefined : new Set(removed);
+          const out = upstreamRequestHeaders(raw, facts, undefined, remove);
+          const gone = new Set([...removed, 'keep-alive', 'host', 'x-forwarded-for', 'forwarded']);
+          const kept = pairs.filter(
+            ([n]) =>
+              !gone.has(n.toLowerCase()) &&
+              !n.toLowerCase().startsWith('x-forwarded-') &&
+              n.toLowerCase() !== 'x-meshwork-deadline-ms' &&
+              n.toLowerCase() !== 'x-meshwork-attempt' &&
+              ![
+                'connection',
+                'proxy-connection',
+                'te',
+                'transfer-encoding',
+                'upgrade',
+                'trailer',
+                'proxy-authenticate',
+                'proxy-authorization',
+                'expect',
+              ].includes(n.toLowerCase()),
+          );
+          // The request's own lines come first, in order; then host, the forwarding headers.
+          const sent = [];
+          for (let i = 0; i < out.length; i += 2) sent.push([out[i], out[i + 1]]);
+          const own = sent.filter(
+            ([n]) =>
+              n !== 'host' &&
+              !['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded'].includes(
+                n as string,
+              ),
+          );
+          assert.deepEqual(own, kept);
+        },
+      ),
+    );
   });
 
   it('sends the one Host as the authority, in place or first when there was none (RFC 9112 3.2.2)', () => {
