@@ -62,6 +62,18 @@ const DASH = 45;
  * // { traceId: '4bf92f35...', spanId: '00f067aa0ba902b7', sampled: true }
  */
 export function parseTraceparent(value: unknown): TraceContext | undefined {
+  const sampled = traceparentSampled(value);
+  if (sampled === undefined) return undefined;
+  const v = value as string;
+  return { traceId: v.slice(3, 35), spanId: v.slice(36, 52), sampled };
+}
+
+/**
+ * The sampled flag of a well-formed `traceparent` (as parseTraceparent reads it), undefined when
+ * it is malformed: a hop that only passes an unsampled caller's context on reads this much of
+ * it, with nothing made.
+ */
+export function traceparentSampled(value: unknown): boolean | undefined {
   if (typeof value !== 'string' || value.length < 55) return undefined;
   if (!isHexByte(value, 0)) return undefined;
   const v0 = value.charCodeAt(0);
@@ -73,12 +85,9 @@ export function parseTraceparent(value: unknown): TraceContext | undefined {
   if (value.charCodeAt(2) !== DASH || value.charCodeAt(35) !== DASH) return undefined;
   if (value.charCodeAt(52) !== DASH) return undefined;
   if (!isHexId(value, 3, 32) || !isHexId(value, 36, 16) || !isHexByte(value, 53)) return undefined;
-  const flags = parseInt(value.slice(53, 55), 16);
-  return {
-    traceId: value.slice(3, 35),
-    spanId: value.slice(36, 52),
-    sampled: (flags & 1) === 1,
-  };
+  // The flags byte's low bit; its high digit (character 53) carries no sampling.
+  const low = value.charCodeAt(54);
+  return ((low <= 57 ? low - 48 : low - 87) & 1) === 1;
 }
 
 /** `00-<traceId>-<spanId>-<01|00>`. */

@@ -47,17 +47,20 @@ export interface ObservedExchange {
   readonly socket: DownstreamSocket;
 }
 
-/** One request's observation (see the module comment). */
-export class ObservedRequest {
+/**
+ * One request's observation (see the module comment). It is itself the RequestRecord its
+ * observers get when the request ends (filled in then), not a copy made per request.
+ */
+export class ObservedRequest implements RequestRecord {
   readonly #observers: readonly RequestObserver[];
   readonly #startMs = performance.now();
-  readonly #startTimeMs = Date.now();
+  readonly startTimeMs = Date.now();
   /** The target as it came (filters may rewrite the Exchange's). */
-  readonly #path: string;
+  readonly path: string;
   #states: unknown[] | undefined;
-  #responseHeadMs: number | undefined;
   #flags: ResponseFlag[] | undefined;
-  #errorCode: string | undefined;
+  responseHeadMs: number | undefined = undefined;
+  errorCode: string | undefined = undefined;
   route: string | undefined;
   service: string | undefined;
   cluster: string | undefined;
@@ -65,10 +68,21 @@ export class ObservedRequest {
   attempts = 0;
   status = 0;
   responseBytes = 0;
+  /** Set when the request ends (ended()). */
+  durationMs = 0;
+  method = '';
+  authority: string | undefined = undefined;
+  headers: IncomingHttpHeaders = NO_HEADERS;
+  socket: DownstreamSocket = NO_SOCKET;
+  requestBytes = 0;
 
   constructor(observers: readonly RequestObserver[], path: string) {
     this.#observers = observers;
-    this.#path = path;
+    this.path = path;
+  }
+
+  get flags(): readonly ResponseFlag[] {
+    return this.#flags ?? NO_FLAGS;
   }
 
   /** A route matched: the observers' `start`, before any filter. */
@@ -79,7 +93,9 @@ export class ObservedRequest {
       const start = (observers[i] as RequestObserver).start;
       if (start === undefined) continue;
       try {
-        (this.#states ??= [])[i] = start.call(observers[i], x);
+        // Most starts keep nothing (an unsampled request): no array for them.
+        const state: unknown = start.call(observers[i], x);
+        if (state !== undefined) (this.#states ??= [])[i] = state;
       } catch {
         // An observer that throws loses its own data, never the request.
       }
@@ -94,44 +110,30 @@ export class ObservedRequest {
   /** The response head went downstream with `status`. */
   responded(status: number): void {
     this.status = status;
-    this.#responseHeadMs = performance.now() - this.#startMs;
+    this.responseHeadMs = performance.now() - this.#startMs;
   }
 
   /** The engine answered itself. */
   replied(reply: LocalReply): void {
     const code = replyCode(reply);
-    this.#errorCode = code;
+    this.errorCode = code;
     const f = flagOf(code);
     if (f !== undefined) this.flag(f);
     this.responded(reply.status);
   }
 
-  /** The request ended: one record, to every observer's `end`. */
+  /** The request ended: this record, complete now, to every observer's `end`. */
   ended(x: ObservedExchange, requestBytes: number): void {
-    const record: RequestRecord = {
-      startTimeMs: this.#startTimeMs,
-      durationMs: performance.now() - this.#startMs,
-      responseHeadMs: this.#responseHeadMs,
-      method: x.method,
-      path: this.#path,
-      authority: x.authority,
-      headers: x.headers,
-      socket: x.socket,
-      route: this.route,
-      service: this.service,
-      cluster: this.cluster,
-      endpoint: this.endpoint,
-      attempts: this.attempts,
-      status: this.status,
-      flags: this.#flags ?? NO_FLAGS,
-      errorCode: this.#errorCode,
-      requestBytes,
-      responseBytes: this.responseBytes,
-    };
+    this.durationMs = performance.now() - this.#startMs;
+    this.method = x.method;
+    this.authority = x.authority;
+    this.headers = x.headers;
+    this.socket = x.socket;
+    this.requestBytes = requestBytes;
     const observers = this.#observers;
     for (let i = 0; i < observers.length; i++) {
       try {
-        (observers[i] as RequestObserver).end(record, this.#states?.[i]);
+        (observers[i] as RequestObserver).end(this, this.#states?.[i]);
       } catch {
         // As in started().
       }
@@ -140,3 +142,6 @@ export class ObservedRequest {
 }
 
 const NO_FLAGS: readonly ResponseFlag[] = Object.freeze([]);
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
+/** Before ended(): no socket yet (observers never see it so). */
+const NO_SOCKET = Object.freeze({}) as DownstreamSocket;

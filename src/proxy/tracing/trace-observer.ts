@@ -17,7 +17,9 @@ import {
   parseB3Single,
   parseTraceparent,
   parseTraceState,
+  traceparentSampled,
   type B3Header,
+  type TraceContext,
 } from '../../protocol/trace-context.js';
 import type { FinishedSpan, SpanAttributeValue, SpanSink } from '../../telemetry/tracing.js';
 import type { FilterExchange } from '../filter.js';
@@ -126,10 +128,11 @@ export class TraceObserver implements RequestObserver {
   start(x: FilterExchange): SampledHop | undefined {
     const h = x.headers;
     const rawParent = h.traceparent;
-    const parent = parseTraceparent(rawParent);
-    if (parent !== undefined) {
-      // An unsampled caller: nothing of ours to point at; its context goes on untouched.
-      if (parent.sampled !== true) return undefined;
+    const sampledParent = traceparentSampled(rawParent);
+    // An unsampled caller: nothing of ours to point at; its context goes on untouched.
+    if (sampledParent === false) return undefined;
+    if (sampledParent === true) {
+      const parent = parseTraceparent(rawParent) as TraceContext;
       return this.#sampled(x, parent.traceId, parent.spanId, parseTraceState(h.tracestate));
     }
     // A malformed traceparent is ignored, with the tracestate that belonged to it (§3.3.1.1).

@@ -14,6 +14,7 @@ import {
   parseB3TraceId,
   parseTraceparent,
   parseTraceState,
+  traceparentSampled,
   type TraceContext,
 } from '../../../src/protocol/trace-context.js';
 
@@ -109,9 +110,12 @@ describe('parseTraceparent', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string(), near), (s) => {
         const c = parseTraceparent(s);
+        // The sampled flag alone, as a hop that passes an unsampled caller on reads it.
+        assert.equal(traceparentSampled(s), c?.sampled);
         if (c !== undefined) {
           assertValid(c);
           assert.equal(s.slice(3, 35), c.traceId);
+          assert.equal(c.sampled, (parseInt(s.slice(53, 55), 16) & 1) === 1);
           assert.ok(s.length === 55 || (!s.startsWith('00') && s[55] === '-'));
         }
       }),
