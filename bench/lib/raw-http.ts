@@ -12,6 +12,9 @@ interface Pending {
   readonly reject: (err: Error) => void;
 }
 
+/** Idle this long, a connection is replaced before its next request (the sidecar closes at 5 s). */
+const IDLE_REOPEN_MS = 4000;
+
 class Conn {
   #socket: Socket;
   readonly #host: string;
@@ -38,13 +41,18 @@ class Conn {
 
   #open(): Socket {
     const socket = connect({ host: this.#host, port: this.#port, noDelay: true });
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    // A replaced socket's late events are not the current request's.
+    socket.on('data', (chunk: Buffer) => {
+      if (this.#socket === socket) this.#onData(chunk);
+    });
     socket.on('error', (err) => {
+      if (this.#socket !== socket) return;
       this.#current?.reject(err);
       this.#current = undefined;
       this.#onError(err);
     });
     socket.on('close', () => {
+      if (this.#socket !== socket) return;
       this.#current?.reject(new Error('connection closed'));
       this.#current = undefined;
     });
@@ -57,8 +65,12 @@ class Conn {
 
   send(p: Pending): void {
     // A server may close an idle keep-alive connection (the sidecar after 5 s); a write to it
-    // would never be answered, so open a new one first, as an HTTP client does.
-    if (this.#socket.destroyed) {
+    // would never be answered, so open a new one first, as an HTTP client does. A connection
+    // idle for nearly that long is replaced too (as undici does ahead of a server's keep-alive
+    // timeout): its close may be on the wire, and a write that crosses it is reset.
+    const idleMs = performance.now() - this.#lastUsed;
+    if (this.#socket.destroyed || idleMs >= IDLE_REOPEN_MS) {
+      this.#socket.destroy();
       this.#buf = Buffer.alloc(0);
       this.#bodyLeft = 0;
       this.#socket = this.#open();
@@ -66,6 +78,9 @@ class Conn {
     this.#current = p;
     this.#socket.write(p.bytes);
   }
+
+  /** performance.now() when the connection last began or finished a request. */
+  #lastUsed = performance.now();
 
   close(): void {
     this.#socket.destroy();
@@ -104,6 +119,7 @@ class Conn {
   }
 
   #complete(): void {
+    this.#lastUsed = performance.now();
     const p = this.#current;
     this.#current = undefined;
     p?.resolve(this.#status);
