@@ -80,15 +80,28 @@ export function traceIdOf(
   return parseB3TraceId(b3) === undefined ? undefined : (b3 as string);
 }
 
-/** `new Date(ms).toISOString()`, the last one kept (a busy proxy logs many requests per ms). */
-let lastMs = Number.NaN;
-let lastIso = '';
-function isoTime(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
+/** 10000-01-01T00:00:00Z. */
+const YEAR_10000_MS = 253_402_300_800_000;
+
+/** The second isoTime() formatted last, and its ISO 8601 text up to the milliseconds. */
+let lastSecond = Number.NaN;
+let lastSecondIso = '';
+
+/**
+ * `new Date(ms).toISOString()` for a whole `ms` (Date.now()), with the date and time of its
+ * second formatted once per second: a busy proxy logs many requests per second, each of them
+ * otherwise a Date and a formatting.
+ */
+export function isoTime(ms: number): string {
+  // Fractions, and years outside 1970-9999 (another length of text): formatted whole.
+  if (!Number.isInteger(ms) || ms < 0 || ms >= YEAR_10000_MS) return new Date(ms).toISOString();
+  const milli = ms % 1000;
+  const second = ms - milli;
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastSecondIso = new Date(second).toISOString().slice(0, 20);
   }
-  return lastIso;
+  return `${lastSecondIso}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
 
 const header = (v: string | string[] | undefined): string | null =>

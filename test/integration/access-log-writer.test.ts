@@ -99,4 +99,23 @@ describe('access log writer', () => {
     assert.deepEqual(JSON.parse(lines[999] as string), { i: 999 });
     assert.equal(w.dropped, 0);
   });
+
+  it('writes lines of any size and script intact and in order, across batches', async () => {
+    const path = join(dir, 'sizes.log');
+    const w = createAccessLogWriter(path);
+    // Short and long lines, multi-byte ones (3 bytes a character), lines longer than a batch.
+    const sizes = [1, 700, 30_000, 5, 9_000, 100_000, 64 * 1024, 3];
+    const entries = sizes.flatMap((n, i) => [
+      { i, path: 'x'.repeat(n) },
+      { i, agent: 'é€'.repeat(n >> 1) },
+    ]);
+    for (const e of entries) w.write(e);
+    await w.close();
+    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l) as unknown),
+      entries,
+    );
+    assert.equal(w.dropped, 0);
+  });
 });

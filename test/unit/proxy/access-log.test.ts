@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import {
   accessLogEntry,
   createAccessLogObserver,
+  isoTime,
   traceIdOf,
   type AccessLogEntry,
 } from '../../../src/proxy/access-log.js';
@@ -137,6 +138,27 @@ describe('access log entries', () => {
         [400, 'DPE'],
         [200, 'DI'],
       ],
+    );
+  });
+});
+
+describe('isoTime', () => {
+  it('formats as toISOString does, for any time, in any order (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.integer({ min: 0, max: 253_402_300_799_999 }),
+            fc.integer({ min: 1_790_000_000_000, max: 1_790_000_003_000 }),
+            fc.double({ min: -1e13, max: 3e14, noNaN: true }),
+          ),
+          { maxLength: 20 },
+        ),
+        (times) => {
+          for (const ms of times) assert.equal(isoTime(ms), new Date(ms).toISOString());
+        },
+      ),
+      { numRuns: 500, seed: 21 },
     );
   });
 });
