@@ -92,6 +92,8 @@ export interface ViewChange {
   readonly service: string;
   readonly id: string;
   readonly index: number;
+  /** A deletion: the instance's DTO as it was, made on call (InstanceChange.lastKnown). */
+  readonly lastKnown?: () => InstanceDto;
 }
 
 export interface ApplyOutcome {
@@ -232,7 +234,13 @@ export class CatalogView {
             svc.modifyIndex = ev.index;
           }
           this.catalogIndex = ev.index;
-          changes.push({ kind: 'delete', service: e.instance.service, id: ev.id, index: ev.index });
+          changes.push({
+            kind: 'delete',
+            service: e.instance.service,
+            id: ev.id,
+            index: ev.index,
+            lastKnown: () => this.#dto(e),
+          });
           deleted.push(ev.id);
           break;
         }

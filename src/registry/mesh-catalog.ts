@@ -3,7 +3,7 @@
  * (read, watched, written atomically with instances), and the in-process change feed the
  * control plane recompiles from. The `Registry` implements these beside CatalogFacade.
  */
-import type { ApplyResponse } from '../protocol/api-types.js';
+import type { ApplyResponse, InstanceDto } from '../protocol/api-types.js';
 import type { MeshResourceChange } from '../protocol/mesh/api.js';
 import type {
   MeshKind,
@@ -20,6 +20,11 @@ export interface InstanceChange {
   readonly service: string;
   readonly id: string;
   readonly index: number;
+  /**
+   * A deletion: the instance as it was when it went, made on call (a listener that keeps
+   * copies of deleted instances, Eureka's delta, asks; nothing is made for the others).
+   */
+  readonly lastKnown?: () => InstanceDto;
 }
 
 /** What one published change touched (`MeshCatalogReader.onCatalogChange`). */

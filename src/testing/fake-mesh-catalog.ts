@@ -139,7 +139,12 @@ export class FakeMeshCatalog implements FakeMeshCatalogReads {
     const i = this.#instances.get(id);
     if (i === undefined) return;
     this.#delete(i);
-    this.#publish([i.service], [], { kind: 'delete', service: i.service, id: i.id });
+    this.#publish([i.service], [], {
+      kind: 'delete',
+      service: i.service,
+      id: i.id,
+      lastKnown: () => i,
+    });
   }
 
   #set(i: InstanceDto): void {

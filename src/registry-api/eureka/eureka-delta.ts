@@ -1,9 +1,9 @@
 /**
  * @module Eureka's recently-changed queue behind `GET /apps/delta`: every catalog change, heard
  * from the registry's in-process change listener (`onCatalogChange`, not a watch stream: it is
- * not counted among the API's watchers, and nothing is serialised for it), kept `retentionMs` (Eureka's retentionTimeInMSInDeltaQueue)
- * and at most `maxEntries`, with the last known copy of each instance so a deletion can still be
- * rendered.
+ * not counted among the API's watchers, and nothing is serialised for it), kept `retentionMs`
+ * (Eureka's retentionTimeInMSInDeltaQueue) and at most `maxEntries`; a deletion with the
+ * instance's last known copy (the change carries it), so it can still be rendered.
  */
 import type { Clock } from '../../core/clock.js';
 import type { InstanceDto } from '../../protocol/api-types.js';
@@ -20,8 +20,7 @@ export interface EurekaChange {
 }
 
 export interface EurekaDeltaOptions {
-  readonly registry: Pick<CatalogReader, 'instance' | 'allInstances'> &
-    Pick<MeshCatalogReader, 'onCatalogChange'>;
+  readonly registry: Pick<CatalogReader, 'instance'> & Pick<MeshCatalogReader, 'onCatalogChange'>;
   readonly clock: Pick<Clock, 'now'>;
   /** How long a change is kept (agent option `eureka.deltaRetentionMs`). */
   readonly retentionMs: number;
@@ -37,15 +36,27 @@ export interface EurekaDeltaOptions {
 export const DEFAULT_EUREKA_DELTA_MAX_ENTRIES = 10_000;
 
 /**
- * The queue. It subscribes to the whole catalog's change stream once (`start`) and holds one
- * reference per instance of the catalog (the last known copy) plus the bounded queue.
+ * One queued change. An upsert is only its id and index: the instance is read when a delta is
+ * asked for (most agents never serve one), and whether it was ADDED is told then, from its
+ * createIndex. A deletion keeps the instance's last known copy, which the catalog no longer has.
+ */
+interface Queued {
+  readonly atMs: number;
+  readonly id: string;
+  readonly index: number;
+  readonly deleted: InstanceDto | undefined;
+}
+
+/**
+ * The queue. It subscribes to the whole catalog's change stream once (`start`) and holds only
+ * the bounded queue: no copy of the catalog's instances (a DTO kept per instance would double
+ * the catalog's memory), and no DTO made per change but for deletions.
  */
 export class EurekaDeltaQueue {
   readonly #opts: EurekaDeltaOptions;
   readonly #max: number;
   /** Oldest first. */
-  #changes: EurekaChange[] = [];
-  readonly #lastKnown = new Map<string, InstanceDto>();
+  #changes: Queued[] = [];
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: EurekaDeltaOptions) {
@@ -56,7 +67,6 @@ export class EurekaDeltaQueue {
   /** Subscribes to the catalog's changes (idempotent). */
   start(): void {
     if (this.#unsubscribe !== undefined) return;
-    for (const i of this.#opts.registry.allInstances()) this.#lastKnown.set(i.id, i);
     this.#unsubscribe = this.#opts.registry.onCatalogChange((c) => this.#onChange(c));
   }
 
@@ -73,20 +83,23 @@ export class EurekaDeltaQueue {
 
   /**
    * The instances changed within the retention window, once each (their latest change): a
-   * deletion with its last known copy, others as they are now (as they were, if gone since).
+   * deletion with its last known copy, others as they are now: ADDED when that change created
+   * them, else MODIFIED. An instance gone since its upsert is left to its deletion's entry.
    */
   recent(): EurekaChange[] {
     this.#prune();
-    const latest = new Map<string, EurekaChange>();
-    for (const c of this.#changes) latest.set(c.instance.id, c);
+    const latest = new Map<string, Queued>();
+    for (const q of this.#changes) latest.set(q.id, q);
     const out: EurekaChange[] = [];
-    for (const c of latest.values()) {
-      if (c.action === 'DELETED') {
-        out.push(c);
+    for (const q of latest.values()) {
+      if (q.deleted !== undefined) {
+        out.push({ atMs: q.atMs, action: 'DELETED', instance: q.deleted });
         continue;
       }
-      const now = this.#opts.registry.instance(c.instance.id);
-      out.push(now === undefined ? c : { ...c, instance: now });
+      const now = this.#opts.registry.instance(q.id);
+      if (now === undefined) continue;
+      const action = now.createIndex === q.index ? 'ADDED' : 'MODIFIED';
+      out.push({ atMs: q.atMs, action, instance: now });
     }
     return out;
   }
@@ -95,24 +108,18 @@ export class EurekaDeltaQueue {
   #onChange(change: CatalogChange): void {
     for (const c of change.instances) {
       if (c.kind === 'delete') {
-        const last = this.#lastKnown.get(c.id);
-        this.#lastKnown.delete(c.id);
-        if (last !== undefined) {
-          this.#push('DELETED', last);
-          this.#opts.onDeleted?.(last);
-        }
+        const last = c.lastKnown?.();
+        if (last === undefined) continue;
+        this.#push({ atMs: this.#opts.clock.now(), id: c.id, index: c.index, deleted: last });
+        this.#opts.onDeleted?.(last);
         continue;
       }
-      const now = this.#opts.registry.instance(c.id);
-      if (now === undefined) continue;
-      const known = this.#lastKnown.has(c.id);
-      this.#lastKnown.set(c.id, now);
-      this.#push(known ? 'MODIFIED' : 'ADDED', now);
+      this.#push({ atMs: this.#opts.clock.now(), id: c.id, index: c.index, deleted: undefined });
     }
   }
 
-  #push(action: EurekaAction, instance: InstanceDto): void {
-    this.#changes.push({ atMs: this.#opts.clock.now(), action, instance });
+  #push(q: Queued): void {
+    this.#changes.push(q);
     if (this.#changes.length > this.#max) this.#changes.splice(0, this.#changes.length - this.#max);
     this.#prune();
   }

@@ -16,6 +16,24 @@ const dr = (name: string, subsets: readonly string[] = ['v1']): MeshResource =>
 const vs = (name: string, subset?: string): MeshResource =>
   testMeshResource('VirtualService', name, subset === undefined ? {} : { subset });
 
+/**
+ * `changes` with each deletion's lastKnown (a function) checked and taken out, for deepEqual:
+ * it must answer the deleted instance as it was.
+ */
+function comparable(changes: readonly CatalogChange[]): CatalogChange[] {
+  return changes.map((c) => ({
+    ...c,
+    instances: c.instances.map(({ lastKnown, ...rest }) => {
+      if (rest.kind === 'delete') {
+        assert.equal(typeof lastKnown, 'function', `deletion of ${rest.id} without lastKnown`);
+        const last = (lastKnown as () => { id: string; service: string })();
+        assert.deepEqual([last.id, last.service], [rest.id, rest.service]);
+      } else assert.equal(lastKnown, undefined);
+      return rest;
+    }),
+  }));
+}
+
 /** A started registry, and every change it told (`onCatalogChange`) from the start. */
 async function setup(): Promise<{ registry: Registry; changes: CatalogChange[] }> {
   const { registry } = await startMemoryRegistry();
@@ -173,7 +191,7 @@ describe('Registry mesh reads and writes', () => {
       id,
       index: result.index,
     });
-    assert.deepEqual(changes, [
+    assert.deepEqual(comparable(changes), [
       {
         index: result.index,
         services: ['api', 'old', 'web'],
@@ -300,7 +318,13 @@ describe('Registry mesh watches and change feed', () => {
       meshResources: ['DestinationRule/default/web'],
     });
     const dereg = await registry.deregister('web-1');
-    assert.deepEqual(changes.at(-1), ofWeb(dereg.index, 'delete'));
+    assert.deepEqual(comparable(changes.slice(-1)), [ofWeb(dereg.index, 'delete')]);
+    // The deletion carries the instance as it was: its check and that check's last status.
+    const last = changes.at(-1)?.instances[0]?.lastKnown?.();
+    assert.deepEqual(
+      last?.checks.map((c) => [c.id, c.status]),
+      [['ttl', 'passing']],
+    );
     const indexes = changes.map((c) => c.index);
     assert.deepEqual(
       indexes,

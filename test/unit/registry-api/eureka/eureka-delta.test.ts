@@ -42,6 +42,69 @@ describe('EurekaDeltaQueue', () => {
     }
   });
 
+  it('reads no instance until a delta is asked for, and keeps no copy of the catalog', async () => {
+    const { registry, clock } = await startMemoryRegistry();
+    for (let n = 0; n < 20; n++) await registry.register(registration('web', `pre${n}`));
+    let reads = 0;
+    const counted = {
+      instance: (id: string) => {
+        reads++;
+        return registry.instance(id);
+      },
+      onCatalogChange: registry.onCatalogChange.bind(registry),
+    };
+    const delta = new EurekaDeltaQueue({ registry: counted, clock, retentionMs: 180_000 });
+    delta.start();
+    try {
+      for (let n = 0; n < 50; n++) await registry.register(registration('web', `w${n}`));
+      await registry.setMaintenance('w1', true, 'x');
+      await published();
+      assert.equal(reads, 0, 'no instance read per change');
+      const recent = delta.recent();
+      assert.equal(recent.length, 50);
+      assert.equal(reads, 50, 'one read per changed instance, when asked');
+      assert.equal(recent.find((c) => c.instance.id === 'w1')?.action, 'MODIFIED');
+      assert.equal(recent.find((c) => c.instance.id === 'w2')?.action, 'ADDED');
+    } finally {
+      delta.close();
+      await registry.close();
+    }
+  });
+
+  it('tells ADDED from MODIFIED by the change that made the instance, also after a re-registration', async () => {
+    const { registry, clock } = await startMemoryRegistry();
+    const delta = new EurekaDeltaQueue({ registry, clock, retentionMs: 180_000 });
+    delta.start();
+    try {
+      await registry.register(registration('web', 'a'));
+      await registry.register(registration('web', 'b'));
+      await registry.deregister('b');
+      await published();
+      assert.deepEqual(
+        delta.recent().map((c) => [c.instance.id, c.action]),
+        [
+          ['a', 'ADDED'],
+          ['b', 'DELETED'],
+        ],
+      );
+      // Registered again: a new instance to Eureka's clients.
+      await registry.register(registration('web', 'b'));
+      // A new definition of a known instance is a modification.
+      await registry.register({ ...registration('web', 'a'), tags: ['v2'] });
+      await published();
+      assert.deepEqual(
+        delta.recent().map((c) => [c.instance.id, c.action]),
+        [
+          ['a', 'MODIFIED'],
+          ['b', 'ADDED'],
+        ],
+      );
+    } finally {
+      delta.close();
+      await registry.close();
+    }
+  });
+
   it('keeps at most maxEntries changes, the newest', async () => {
     const { registry, clock } = await startMemoryRegistry();
     const delta = new EurekaDeltaQueue({ registry, clock, retentionMs: 180_000, maxEntries: 3 });
