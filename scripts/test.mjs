@@ -30,6 +30,8 @@ function run(list, concurrency) {
   const args = [
     '--import',
     'tsx',
+    '--import',
+    './scripts/test-preload.mjs',
     '--test',
     '--test-reporter=spec',
     `--test-concurrency=${concurrency}`,
