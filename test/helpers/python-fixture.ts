@@ -6,9 +6,19 @@ import { existsSync } from 'node:fs';
 export const DEBIAN_PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /**
- * Runs `script args...` with Debian's python3 and `CONSUL_HTTP_ADDR` emptied (python-consul reads
- * it over its arguments), plus `env` (e.g. a PYTHONPATH); resolves with the JSON object the script
- * prints, rejects with its stderr.
+ * The environment of a Python client: this process's without any `CONSUL_HTTP_*` variable (the
+ * clients read CONSUL_HTTP_ADDR, _TOKEN, _SSL... over their arguments, even empty ones:
+ * CONSUL_HTTP_SSL="" means plain HTTP, CONSUL_HTTP_SSL_VERIFY="" no check), plus `env`.
+ */
+export function pythonEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CONSUL_HTTP_')) out[k] = v;
+  return { ...out, ...env };
+}
+
+/**
+ * Runs `script args...` with Debian's python3 in pythonEnv(`env`) (e.g. a PYTHONPATH); resolves
+ * with the JSON object the script prints, rejects with its stderr.
  */
 export function runPythonFixture(
   script: string,
@@ -19,7 +29,7 @@ export function runPythonFixture(
     execFile(
       DEBIAN_PYTHON,
       [script, ...args],
-      { timeout: 60_000, env: { ...process.env, CONSUL_HTTP_ADDR: '', ...env } },
+      { timeout: 60_000, env: pythonEnv(env) },
       (err, stdout, stderr) => {
         if (err !== null) reject(new Error(`${err.message}\n${stderr}`));
         else resolve(JSON.parse(stdout) as Record<string, unknown>);

@@ -4,22 +4,13 @@
  * ACLPermissionDenied where a token lacks a right. `npm test` installs the package when missing.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { runPythonFixture } from '../helpers/python-fixture.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul-acl.py', import.meta.url));
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
 /** The caller's environment without CONSUL_HTTP_*: python-consul 0.7 lets them override its arguments. */
-function clientEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('CONSUL_HTTP_')),
-  );
-}
-
 describe('python-consul 0.7.1 ACL calls', () => {
   let agent: TestAgent;
   let seen: Record<string, unknown>;
@@ -28,16 +19,7 @@ describe('python-consul 0.7.1 ACL calls', () => {
     agent = await startTestAgent({ flags: { acl: { enabled: true, defaultPolicy: 'deny' } } });
     const boot = await http(agent.url, 'PUT', '/v1/acl/bootstrap');
     const { hostname, port } = new URL(agent.url);
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        PYTHON,
-        [SCRIPT, hostname, port, boot.body.SecretID as string],
-        { timeout: 60_000, env: clientEnv() },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-      );
-    });
-    seen = JSON.parse(out) as Record<string, unknown>;
+    seen = await runPythonFixture(SCRIPT, [hostname, port, boot.body.SecretID as string]);
   });
   after(async () => {
     await agent.stop();

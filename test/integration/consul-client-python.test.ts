@@ -4,18 +4,14 @@
  * (scripts/ensure-tools.sh python3-consul).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { runPythonFixture } from '../helpers/python-fixture.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul-tour.py', import.meta.url));
-// Debian's package lives in Debian's python3; a pyenv/venv python3 on PATH would not see it.
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
 describe('python-consul 0.7.1 against the Consul API', () => {
   let agent: TestAgent;
   let target: Server;
@@ -27,16 +23,12 @@ describe('python-consul 0.7.1 against the Consul API', () => {
     await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
     const { port: targetPort } = target.address() as AddressInfo;
     const { hostname, port } = new URL(agent.url);
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        PYTHON,
-        [SCRIPT, hostname, port, `http://127.0.0.1:${targetPort}/health`, 'test-node'],
-        { timeout: 60_000, env: { ...process.env, CONSUL_HTTP_ADDR: '' } },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-      );
-    });
-    seen = JSON.parse(out) as Record<string, unknown>;
+    seen = await runPythonFixture(SCRIPT, [
+      hostname,
+      port,
+      `http://127.0.0.1:${targetPort}/health`,
+      'test-node',
+    ]);
   });
   after(async () => {
     await agent.stop();

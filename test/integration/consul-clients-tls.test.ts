@@ -4,27 +4,15 @@
  * requires client certificates, with each client's own CA and client certificate options.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import Consul from 'consul';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { runPythonFixture } from '../helpers/python-fixture.js';
 import { makeTestPki, type TestPki } from '../helpers/tls-certs.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul-tls.py', import.meta.url));
-// Debian's package lives in Debian's python3; a pyenv/venv python3 on PATH would not see it.
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
-/**
- * The test's environment without the CONSUL_HTTP_* variables python-consul reads over its
- * arguments (even empty: CONSUL_HTTP_SSL="" means plain HTTP, CONSUL_HTTP_SSL_VERIFY="" no check).
- */
-function pythonEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('CONSUL_HTTP_')),
-  );
-}
 
 describe('Consul clients over HTTPS with client certificates', () => {
   let pki: TestPki;
@@ -87,24 +75,14 @@ describe('Consul clients over HTTPS with client certificates', () => {
   });
 
   it('python-consul: scheme https, verify=<ca file>, cert=(cert, key); refused without a certificate or with another CA', async () => {
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        PYTHON,
-        [
-          SCRIPT,
-          host,
-          String(port),
-          pki.caFile,
-          pki.client.certFile,
-          pki.client.keyFile,
-          pki.otherCaFile,
-        ],
-        { timeout: 60_000, env: pythonEnv() },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-      );
-    });
-    const seen = JSON.parse(out) as Record<string, unknown>;
+    const seen = await runPythonFixture(SCRIPT, [
+      host,
+      String(port),
+      pki.caFile,
+      pki.client.certFile,
+      pki.client.keyFile,
+      pki.otherCaFile,
+    ]);
     assert.equal(seen.register, true);
     assert.deepEqual(
       seen.services,

@@ -7,19 +7,17 @@
  * records the 404 and reads the leaf through the client's HTTP layer on the right path.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { runPythonFixture } from '../helpers/python-fixture.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul2-connect-ca.py', import.meta.url));
 const CONSUL2 = fileURLToPath(
   new URL('../../.tools/python3-consul2/usr/lib/python3/dist-packages', import.meta.url),
 );
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
 describe('python-consul2 0.1.5 against the Connect CA endpoints', () => {
   let agent: TestAgent;
   let seen: Record<string, string | string[]>;
@@ -31,23 +29,10 @@ describe('python-consul2 0.1.5 against the Connect CA endpoints', () => {
     );
     agent = await startTestAgent({ flags: { trustDomain: 'example.org' } });
     const { hostname, port } = new URL(agent.url);
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        PYTHON,
-        [SCRIPT, hostname, port],
-        {
-          timeout: 60_000,
-          env: {
-            ...process.env,
-            CONSUL_HTTP_ADDR: '',
-            PYTHONPATH: CONSUL2,
-          },
-        },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-      );
-    });
-    seen = JSON.parse(out) as Record<string, string | string[]>;
+    seen = (await runPythonFixture(SCRIPT, [hostname, port], { PYTHONPATH: CONSUL2 })) as Record<
+      string,
+      string | string[]
+    >;
   });
   after(async () => {
     await agent.stop();
