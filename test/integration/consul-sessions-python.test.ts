@@ -6,17 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import { http, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { DEBIAN_PYTHON, pythonEnv } from '../helpers/python-fixture.js';
 import { until } from '../helpers/until.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/python-consul-sessions.py', import.meta.url));
-// Debian's package lives in Debian's python3; a pyenv/venv python3 on PATH would not see it.
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 describe('python-consul 0.7.1 sessions and locks', () => {
   let agent: TestAgent;
@@ -28,8 +26,8 @@ describe('python-consul 0.7.1 sessions and locks', () => {
   before(async () => {
     agent = await startTestAgent({ deps: { registryClock: clock } });
     const { hostname, port } = new URL(agent.url);
-    py = spawn(PYTHON, [SCRIPT, hostname, port, 'test-node'], {
-      env: { ...process.env, CONSUL_HTTP_ADDR: '' },
+    py = spawn(DEBIAN_PYTHON, [SCRIPT, hostname, port, 'test-node'], {
+      env: pythonEnv(),
     });
     let stderr = '';
     py.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
