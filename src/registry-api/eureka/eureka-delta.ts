@@ -106,15 +106,12 @@ export class EurekaDeltaQueue {
 
   /** Called as the change is applied: reads already see it. */
   #onChange(change: CatalogChange): void {
+    const atMs = this.#opts.clock.now();
     for (const c of change.instances) {
-      if (c.kind === 'delete') {
-        const last = c.lastKnown?.();
-        if (last === undefined) continue;
-        this.#push({ atMs: this.#opts.clock.now(), id: c.id, index: c.index, deleted: last });
-        this.#opts.onDeleted?.(last);
-        continue;
-      }
-      this.#push({ atMs: this.#opts.clock.now(), id: c.id, index: c.index, deleted: undefined });
+      const deleted = c.kind === 'delete' ? c.lastKnown?.() : undefined;
+      if (c.kind === 'delete' && deleted === undefined) continue;
+      this.#push({ atMs, id: c.id, index: c.index, deleted });
+      if (deleted !== undefined) this.#opts.onDeleted?.(deleted);
     }
   }
 
