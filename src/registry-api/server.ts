@@ -154,11 +154,18 @@ function answerClientError(
  * Tracks the connections of `server` and the requests in flight on each; the answer closes every
  * connection with none in flight. Node's own close() ends idle keep-alive connections, but not
  * one that never carried a request (a client pool's spare connection): that one held the close
- * for the keep-alive timeout, ~70 s.
+ * for the keep-alive timeout, ~70 s. Used by the API's server and by the HTTPS listener beside it.
  */
 function idleConnectionCloser(server: Server | HttpsServer): () => void {
   const sockets = new Map<Socket, number>();
+  let closing = false;
   const track = (socket: Socket): void => {
+    // A TLS handshake that completes once the close began (TLS 1.3: the client is done before
+    // the server is) brings a connection with nothing in flight: closed at once.
+    if (closing) {
+      socket.destroy();
+      return;
+    }
     sockets.set(socket, 0);
     socket.once('close', () => sockets.delete(socket));
   };
@@ -174,6 +181,7 @@ function idleConnectionCloser(server: Server | HttpsServer): () => void {
     });
   });
   return () => {
+    closing = true;
     for (const [socket, inFlight] of sockets) if (inFlight === 0) socket.destroy();
   };
 }
@@ -194,8 +202,10 @@ export function addHttpsListener(app: FastifyInstance, options: ApiTlsOptions): 
   // The per-client connection cap counts this listener's connections with the main one's.
   connectionCaps.get(app)?.(server);
   let closed: Promise<void> = Promise.resolve();
+  const closeIdle = idleConnectionCloser(server);
   app.addHook('preClose', (done) => {
     if (server.listening) closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    closeIdle();
     done();
   });
   app.addHook('onClose', async () => {

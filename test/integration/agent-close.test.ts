@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { describe, it } from 'node:test';
 import { http, startTestAgent } from '../helpers/agent.js';
+import { makeTestPki } from '../helpers/tls-certs.js';
 
 describe('agent close', () => {
   it('closes a connection that never carried a request', { timeout: 20_000 }, async () => {
@@ -25,6 +27,31 @@ describe('agent close', () => {
     } finally {
       // Without the fix the agent never closes it: the test times out, and this ends it.
       spare.destroy();
+    }
+  });
+
+  it('closes one on its HTTPS listener beside HTTP too', { timeout: 20_000 }, async () => {
+    const pki = makeTestPki();
+    const agent = await startTestAgent({
+      flags: {
+        https: '127.0.0.1:0',
+        tls: { certFile: pki.server.certFile, keyFile: pki.server.keyFile, verifyIncoming: false },
+      },
+    });
+    const spare = tlsConnect({
+      host: '127.0.0.1',
+      port: Number(new URL(agent.httpsUrl ?? '').port),
+      rejectUnauthorized: false,
+    });
+    try {
+      await once(spare, 'secureConnect');
+      const spareClosed = once(spare, 'close');
+      await agent.stop();
+      await spareClosed;
+      assert.equal(spare.destroyed, true);
+    } finally {
+      spare.destroy();
+      pki.remove();
     }
   });
 });
