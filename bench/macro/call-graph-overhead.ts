@@ -11,18 +11,15 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { Pool } from 'undici';
-import { silentLogger } from '../../src/core/logger.js';
 import {
   destinationEdgeObserver,
   EdgeCounter,
   sourceEdgeObserver,
 } from '../../src/proxy/edge-counts.js';
-import { startSidecarProxy, type RunningSidecarProxy } from '../../src/sidecar/sidecar-proxy.js';
-import { fakeInstance } from '../../src/testing/fake-mesh-catalog.js';
+import type { RunningSidecarProxy } from '../../src/sidecar/sidecar-proxy.js';
 import { startUpstream } from '../../test/helpers/gateway.js';
-import { compileSidecarSnapshot } from '../../test/helpers/mesh-snapshot.js';
-import { SIDECAR_PROXY_BASE } from '../../test/helpers/sidecar.js';
 import { flags } from '../lib/load.js';
+import { startInProcessPair } from '../lib/sidecar-pair.js';
 
 const opts = flags('npm run bench:call-graph-overhead [-- --requests N] [-- --rounds N]', {
   requests: { default: 4000, help: 'requests per round' },
@@ -39,23 +36,15 @@ interface Pair {
 const app = await startUpstream('payments');
 
 async function startPair(counting: boolean): Promise<Pair> {
-  const b = await startSidecarProxy(
-    { ...SIDECAR_PROXY_BASE, service: 'payments', appPort: app.port },
-    silentLogger,
-    counting ? { inboundObservers: [destinationEdgeObserver(new EdgeCounter(), 'payments')] } : {},
+  const { a, b } = await startInProcessPair(
+    app.port,
+    counting
+      ? {
+          inbound: [destinationEdgeObserver(new EdgeCounter(), 'payments')],
+          outbound: [sourceEdgeObserver(new EdgeCounter(), 'orders')],
+        }
+      : {},
   );
-  const a = await startSidecarProxy(
-    SIDECAR_PROXY_BASE,
-    silentLogger,
-    counting ? { outboundObservers: [sourceEdgeObserver(new EdgeCounter(), 'orders')] } : {},
-  );
-  const port = Number(new URL(b.inboundUrl).port);
-  const instance = fakeInstance('p1', 'payments', {
-    address: '127.0.0.1',
-    port,
-    meta: { 'sidecar-version': '0.1.0' },
-  });
-  a.applySnapshot(compileSidecarSnapshot('orders', [instance], []));
   return { a, b, pool: new Pool(a.outboundUrl, { connections: CONNECTIONS }) };
 }
 

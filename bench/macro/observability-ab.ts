@@ -1,0 +1,185 @@
+/**
+ * @module bench:observability-ab: what each part of issue 21's observability costs a request
+ * crossing two sidecar data paths, measured in one process (so two pairs share one core's state
+ * and the round-to-round swings of bench:sidecar's separate processes mostly cancel). One process
+ * holds the client (undici, 16 connections), two sidecar pairs (A's outbound -> B's inbound, A
+ * routing on a compiled snapshot) and the upstream. The "on" pair has the parts named by
+ * `--parts`, made as `meshwork sidecar` makes them (requestObservers: Istio metrics, the access
+ * log to a file at the default sample 0.1, tracing at the default ratio 0.01 exported over
+ * OTLP/HTTP to a receiver in a child process, edge counts); the "off" pair has none. Rounds
+ * alternate which pair goes first; the process's CPU per request is compared (medians). The sum
+ * includes the client and the upstream, so the ratio understates the sidecars' share: the
+ * difference in µs is the figure. V8's young generation is bounded as `meshwork sidecar` bounds
+ * it (unless NODE_OPTIONS sets a semi-space size).
+ * Usage: npm run bench:observability-ab [-- --parts metrics,edges,tracing,access-log] [-- --rounds N]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { Pool } from 'undici';
+import { silentLogger } from '../../src/core/logger.js';
+import { EdgeCounter } from '../../src/proxy/edge-counts.js';
+import { IstioMetrics } from '../../src/proxy/istio-metrics.js';
+import { requestObservers, type ObserverParts } from '../../src/proxy/observer-lists.js';
+import { boundYoungGeneration } from '../../src/sidecar/young-generation.js';
+import {
+  createAccessLogWriter,
+  type AccessLogWriter,
+} from '../../src/telemetry/access-log-writer.js';
+import { startOtlpTracing, type SpanExporterHandle } from '../../src/telemetry/tracing.js';
+import { startUpstream } from '../../test/helpers/gateway.js';
+import { flags } from '../lib/load.js';
+import { startInProcessPair, type InProcessPair } from '../lib/sidecar-pair.js';
+import { waitForLine, spawnChild } from '../lib/proc.js';
+import { median } from '../lib/stats.js';
+
+const opts = flags('npm run bench:observability-ab [-- flags]', {
+  parts: {
+    default: 'metrics,edges,tracing,access-log',
+    help: 'what the "on" pair turns on: a comma list of metrics, edges, tracing, access-log',
+  },
+  requests: {
+    default: 3000,
+    help: 'requests per round (short rounds: the speed of this VM drifts over seconds, so each on round is compared with the off round next to it)',
+  },
+  rounds: { default: 40, help: 'rounds per pair (alternating which goes first)' },
+  connections: { default: 16, help: 'client connections per pair' },
+});
+const PARTS = ['metrics', 'edges', 'tracing', 'access-log'];
+const parts = new Set(opts.parts.split(',').filter((p) => p !== ''));
+for (const p of parts)
+  if (!PARTS.includes(p)) throw new Error(`--parts: unknown part "${p}" (${PARTS.join(', ')})`);
+
+const bounded = boundYoungGeneration(process.env, process.execArgv);
+
+/** An OTLP/HTTP receiver in its own process: answers 200 and drops what it gets. */
+const OTLP_SINK = `require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => s.end('{}')); })
+  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });`;
+
+interface Pair {
+  readonly pair: InProcessPair;
+  readonly pool: Pool;
+  readonly closeParts: () => Promise<void>;
+}
+
+const app = await startUpstream('payments');
+const dir = mkdtempSync(join(tmpdir(), 'meshwork-obs-ab-'));
+const otlp = parts.has('tracing')
+  ? spawnChild('otlp sink', process.execPath, ['-e', OTLP_SINK])
+  : undefined;
+const otlpUrl =
+  otlp === undefined
+    ? undefined
+    : `http://127.0.0.1:${(await waitForLine(otlp, /listening (\d+)/))[1] ?? ''}/v1/traces`;
+
+/** One side's parts as `meshwork sidecar` makes them (src/sidecar/sidecar.ts). */
+async function sideParts(
+  service: string,
+  on: boolean,
+): Promise<{
+  parts: ObserverParts;
+  close: () => Promise<void>;
+}> {
+  if (!on) return { parts: {}, close: async () => undefined };
+  const istio = parts.has('metrics')
+    ? new IstioMetrics(new Registry(), {
+        component: 'sidecar',
+        workload: { name: service, namespace: 'default', version: undefined },
+      })
+    : undefined;
+  const log: AccessLogWriter | undefined = parts.has('access-log')
+    ? createAccessLogWriter(join(dir, `${service}-access.log`))
+    : undefined;
+  const tracing: SpanExporterHandle | undefined =
+    otlpUrl === undefined
+      ? undefined
+      : await startOtlpTracing({
+          endpoint: otlpUrl,
+          serviceName: service,
+          version: 'bench',
+          logger: silentLogger,
+        });
+  return {
+    parts: {
+      istio,
+      accessLog: log === undefined ? undefined : { sink: log, sampleRate: 0.1 },
+      tracing: tracing === undefined ? undefined : { sink: tracing, sampleRatio: 0.01 },
+      edges: parts.has('edges') ? { counter: new EdgeCounter(), service } : undefined,
+    },
+    close: async () => {
+      await log?.close();
+      await tracing?.shutdown();
+    },
+  };
+}
+
+async function startPair(on: boolean): Promise<Pair> {
+  const bParts = await sideParts('payments', on);
+  const aParts = await sideParts('orders', on);
+  const pair = await startInProcessPair(app.port, {
+    inbound: requestObservers('destination', bParts.parts),
+    outbound: requestObservers('source', aParts.parts),
+  });
+  return {
+    pair,
+    pool: new Pool(pair.a.outboundUrl, { connections: opts.connections }),
+    closeParts: async () => {
+      await Promise.all([aParts.close(), bParts.close()]);
+    },
+  };
+}
+
+/** µs of this process's CPU per request over one round. */
+async function round(p: Pair): Promise<number> {
+  let next = 0;
+  const c0 = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: opts.connections }, async () => {
+      while (next++ < opts.requests) {
+        const r = await p.pool.request({
+          path: '/x',
+          method: 'GET',
+          headers: { host: 'payments', 'user-agent': 'observability-ab' },
+        });
+        if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
+        await r.body.dump();
+      }
+    }),
+  );
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / opts.requests;
+}
+
+const on = await startPair(true);
+const off = await startPair(false);
+for (let i = 0; i < 2; i++) {
+  await round(on); // warm-up
+  await round(off);
+}
+const loadBefore = loadavg()[0] ?? 0;
+const results = { on: [] as number[], off: [] as number[] };
+for (let i = 0; i < opts.rounds; i++) {
+  const order = i % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const);
+  for (const k of order) results[k].push(await round(k === 'on' ? on : off));
+}
+console.log(
+  `\nobservability-ab: ${new Date().toISOString()}, nproc ${cpus().length}, ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after; on: ${[...parts].join(',') || '(nothing)'}; young generation ${bounded ? 'bounded (1 MB semi-spaces)' : 'as NODE_OPTIONS sets it'}; ${opts.rounds} rounds of ${opts.requests} requests, ${opts.connections} connections`,
+);
+const show = (v: number[]): string => v.map((x) => x.toFixed(1)).join(', ');
+console.log(`µs CPU per request (client, 2 sidecars, upstream), on:  ${show(results.on)}`);
+console.log(`µs CPU per request (client, 2 sidecars, upstream), off: ${show(results.off)}`);
+const ratios = results.on.map((x, i) => x / (results.off[i] ?? x));
+const mOn = median(results.on);
+const mOff = median(results.off);
+console.log(
+  `median on ${mOn.toFixed(1)} µs, off ${mOff.toFixed(1)} µs: +${(mOn - mOff).toFixed(1)} µs per request (${(((mOn - mOff) / mOff) * 100).toFixed(1)}%); round-by-round ratio median ${median(ratios).toFixed(3)}x`,
+);
+for (const p of [on, off]) {
+  await p.pool.close();
+  await p.pair.close();
+  await p.closeParts();
+}
+await app.close();
+await otlp?.stop(3_000);
+rmSync(dir, { recursive: true, force: true });
