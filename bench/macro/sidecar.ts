@@ -230,6 +230,29 @@ function fixedPeer(c: Chain) {
 }
 
 /**
+ * `--warmup` seconds at `--rate` through each chain, not measured, before its fixed-rate rounds:
+ * the first second or two at a low rate after the saturating rounds and the idle time between
+ * them cost every process more (more CPU per request, stalls: a sidecar pair's first fixed round
+ * read p99 12-30 ms against 3.8-4.5 in the next, direct and nginx 15-25% more CPU), so an
+ * unwarmed first round measured the return from idle rather than the rate.
+ */
+async function warmFixed(chains: readonly Chain[]): Promise<void> {
+  for (const c of chains) {
+    log(`fixed-rate warm-up ${c.name} ${opts.warmup}s`);
+    await fixedRatePeer({
+      name: c.name,
+      pid: c.procs[0]?.child.pid ?? 0,
+      url: c.url,
+      path: '/',
+      ...(c.host === undefined ? {} : { host: c.host }),
+      connections: 16,
+      rate: opts.rate,
+      seconds: opts.warmup,
+    }).run(0);
+  }
+}
+
+/**
  * An OTLP/HTTP traces receiver that reads each export, drops it and counts it, in its own process
  * (wrk runs through spawnSync, which blocks this one's event loop for a round).
  */
@@ -342,6 +365,7 @@ async function observabilityRun(
       ),
     { order: 'mirrored' },
   );
+  await warmFixed(chains);
   const fixed = await alternate(
     chains.map((c) => fixedPeer(c)),
     opts.rounds,
@@ -363,7 +387,7 @@ async function observabilityRun(
   const report = new Report('sidecar', 'npm run bench:sidecar -- --observability');
   report.quiet(busy);
   report.meta(
-    `on (--parts ${[...parts].join(',')}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'} (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01; access log to a file at the default sample 0.1); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} mirrored rounds, after ${opts.warmup}s warm-up each`,
+    `on (--parts ${[...parts].join(',')}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'} (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01; access log to a file at the default sample 0.1); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} mirrored rounds, after ${opts.warmup}s warm-up each (wrk before the wrk rounds, the fixed rate before the fixed-rate rounds)`,
   );
   const usPerReq = (r: WrkRound): number => (((r.cores.A ?? 0) + (r.cores.B ?? 0)) / r.rps) * 1e6;
   const offR = wrk.get(OBS_OFF) ?? [];
@@ -549,6 +573,7 @@ runMain(async () => {
   let sidecarThreads: ReturnType<ThreadCpuWindow['read']> = [];
   // Latency at a fixed rate (open loop, latency from each request's due time), with the CPU of
   // each process of the chain and the sidecars' memory at that rate.
+  await warmFixed(chains);
   const fixed = await alternate(
     chains.map((c) => {
       const peer = fixedPeer(c);
@@ -597,7 +622,7 @@ runMain(async () => {
       'mTLS on both pairs: the sidecars under a mesh-wide STRICT PeerAuthentication (leaves from the agent CA, TLS 1.3); nginx A → nginx B over TLS 1.3 with a client certificate (ssl_verify_client on, proxy_ssl_session_reuse on); the driver → A and B → upstream stay plaintext on loopback in both',
     );
   report.meta(
-    `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${chains.map((c) => c.name).join(' → ')} (every other round in reverse), after ${opts.warmup}s warm-up each; upstream node:http (13 B body) in its own process; every proxy one process, one worker; wrk, the four proxies and the upstream share the machine's 2 cores`,
+    `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${chains.map((c) => c.name).join(' → ')} (every other round in reverse), after ${opts.warmup}s warm-up each (wrk before the wrk rounds, the fixed rate before the fixed-rate rounds); upstream node:http (13 B body) in its own process; every proxy one process, one worker; wrk, the four proxies and the upstream share the machine's 2 cores`,
   );
   const nginxRps = rpsOf(NGINX);
   const coresOf = (r: { cores: Record<string, number> }): number =>
