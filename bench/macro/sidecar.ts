@@ -211,22 +211,24 @@ function wrkPeer(c: Chain, windows?: [number, number][]): Peer<Measured<LoadRoun
   );
 }
 
-/** Open-loop load at `--rate` through `c` (16 connections), with the CPU of its processes. */
+/** Open-loop load at `--rate` through `c` (16 connections) for `seconds`. */
+function fixedLoad(c: Chain, seconds: number, failOnErrors: boolean) {
+  return fixedRatePeer({
+    name: c.name,
+    pid: c.procs[0]?.child.pid ?? 0,
+    url: c.url,
+    path: '/',
+    ...(c.host === undefined ? {} : { host: c.host }),
+    connections: 16,
+    rate: opts.rate,
+    seconds,
+    failOnErrors,
+  });
+}
+
+/** A fixed-rate round through `c`, with the CPU of its processes. */
 function fixedPeer(c: Chain) {
-  return measured(
-    c,
-    fixedRatePeer({
-      name: c.name,
-      pid: c.procs[0]?.child.pid ?? 0,
-      url: c.url,
-      path: '/',
-      ...(c.host === undefined ? {} : { host: c.host }),
-      connections: 16,
-      rate: opts.rate,
-      seconds: opts['fixed-duration'],
-      failOnErrors: true,
-    }),
-  );
+  return measured(c, fixedLoad(c, opts['fixed-duration'], true));
 }
 
 /**
@@ -239,16 +241,7 @@ function fixedPeer(c: Chain) {
 async function warmFixed(chains: readonly Chain[]): Promise<void> {
   for (const c of chains) {
     log(`fixed-rate warm-up ${c.name} ${opts.warmup}s`);
-    await fixedRatePeer({
-      name: c.name,
-      pid: c.procs[0]?.child.pid ?? 0,
-      url: c.url,
-      path: '/',
-      ...(c.host === undefined ? {} : { host: c.host }),
-      connections: 16,
-      rate: opts.rate,
-      seconds: opts.warmup,
-    }).run(0);
+    await fixedLoad(c, opts.warmup, false).run(0);
   }
 }
 
