@@ -6,8 +6,9 @@
  * routing on a compiled snapshot) and the upstream. The "on" pair has the parts named by
  * `--parts`, made as `meshwork sidecar` makes them (requestObservers: Istio metrics, the access
  * log to a file at the default sample 0.1, tracing at the default ratio 0.01 exported over
- * OTLP/HTTP to a receiver in a child process, edge counts); the "off" pair has none. Rounds
- * alternate which pair goes first; the process's CPU per request is compared (medians). The sum
+ * OTLP/HTTP to a receiver in a child process, edge counts); the "off" pair has none. Rounds are
+ * short and alternate which pair goes first; each on round's CPU per request is divided by the
+ * off round's next to it, and the median of those ratios is the figure (with both medians). The sum
  * includes the client and the upstream, so the ratio understates the sidecars' share: the
  * difference in µs is the figure. V8's young generation is bounded as `meshwork sidecar` bounds
  * it (unless NODE_OPTIONS sets a semi-space size).
