@@ -208,15 +208,6 @@ const EMPTY_SNAPSHOT: MeshSnapshot = {
   egress: { mode: 'ALLOW_ANY' },
 };
 
-/**
- * The sidecar samples its event-loop delay (`meshwork_nodejs_eventloop_lag_*`) every 100 ms, not
- * prom-client's 10: the sampling timer was the only thing waking an idle sidecar (100 times a
- * second), ~40% of its idle CPU (8.7 ms a second against 5.3 at 100 ms; docs/benchmarks.md,
- * "Sidecar"), which a host of idle sidecars pays many times over. Stalls longer than 100 ms are
- * all still seen; shorter ones are sampled (those metrics are since the start, not per scrape).
- */
-export const SIDECAR_EVENT_LOOP_SAMPLE_MS = 100;
-
 /** Distinct pass-through destinations kept (random Hosts must not grow it without bound). */
 const MAX_PASSTHROUGH = 1024;
 
@@ -361,9 +352,7 @@ export async function startSidecarProxy(
     routeDeps,
   );
 
-  const metricsRegistry = createMetricsRegistry({
-    eventLoopSampleMs: SIDECAR_EVENT_LOOP_SAMPLE_MS,
-  });
+  const metricsRegistry = createMetricsRegistry();
   const clusters = function* (): Iterable<Cluster> {
     if (routes !== undefined) yield* routes.clusters.values();
     yield* inbound.clusters.values();
