@@ -32,7 +32,7 @@ import { startOtlpTracing, type SpanExporterHandle } from '../../src/telemetry/t
 import { startUpstream } from '../../test/helpers/gateway.js';
 import { flags } from '../lib/load.js';
 import { startInProcessPair, type InProcessPair } from '../lib/sidecar-pair.js';
-import { waitForLine, spawnChild } from '../lib/proc.js';
+import { startOtlpSink } from '../lib/otlp-sink.js';
 import { median } from '../lib/stats.js';
 
 const opts = flags('npm run bench:observability-ab [-- flags]', {
@@ -54,10 +54,6 @@ for (const p of parts)
 
 const bounded = boundYoungGeneration(process.env, process.execArgv);
 
-/** An OTLP/HTTP receiver in its own process: answers 200 and drops what it gets. */
-const OTLP_SINK = `require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => s.end('{}')); })
-  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });`;
-
 interface Pair {
   readonly pair: InProcessPair;
   readonly pool: Pool;
@@ -66,13 +62,7 @@ interface Pair {
 
 const app = await startUpstream('payments');
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-obs-ab-'));
-const otlp = parts.has('tracing')
-  ? spawnChild('otlp sink', process.execPath, ['-e', OTLP_SINK])
-  : undefined;
-const otlpUrl =
-  otlp === undefined
-    ? undefined
-    : `http://127.0.0.1:${(await waitForLine(otlp, /listening (\d+)/))[1] ?? ''}/v1/traces`;
+const otlp = parts.has('tracing') ? await startOtlpSink() : undefined;
 
 /** One side's parts as `meshwork sidecar` makes them (src/sidecar/sidecar.ts). */
 async function sideParts(
@@ -93,10 +83,10 @@ async function sideParts(
     ? createAccessLogWriter(join(dir, `${service}-access.log`))
     : undefined;
   const tracing: SpanExporterHandle | undefined =
-    otlpUrl === undefined
+    otlp === undefined
       ? undefined
       : await startOtlpTracing({
-          endpoint: otlpUrl,
+          endpoint: otlp.url,
           serviceName: service,
           version: 'bench',
           logger: silentLogger,
@@ -182,5 +172,5 @@ for (const p of [on, off]) {
   await p.closeParts();
 }
 await app.close();
-await otlp?.stop(3_000);
+await otlp?.child.stop(3_000);
 rmSync(dir, { recursive: true, force: true });

@@ -30,6 +30,7 @@ import {
   type NginxTls,
 } from '../lib/gateway-setup.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
+import { startOtlpSink } from '../lib/otlp-sink.js';
 import { alternate, flags, sleep, type Peer } from '../lib/load.js';
 import { fixedRatePeer, loadPeer, type LoadRound } from '../lib/load-peer.js';
 import {
@@ -69,6 +70,9 @@ const opts = flags('npm run bench:sidecar -- [flags]', {
     help: 'mTLS on both pairs (issue 20): STRICT PeerAuthentication for the sidecars (leaves from the agent CA), and nginx A → nginx B over TLS 1.3 with client certificates (ssl_verify_client on)',
   },
 });
+
+/** How the runs warm up, for the report. */
+const WARMUP_NOTE = `after ${opts.warmup}s warm-up each (wrk before the wrk rounds, the fixed rate before the fixed-rate rounds)`;
 
 /** The service sidecar B fronts (the upstream is its app); sidecar A calls it by Host. */
 const SERVICE = 'bench-app';
@@ -246,39 +250,6 @@ async function warmFixed(chains: readonly Chain[]): Promise<void> {
 }
 
 /**
- * An OTLP/HTTP traces receiver that reads each export, drops it and counts it, in its own process
- * (wrk runs through spawnSync, which blocks this one's event loop for a round).
- */
-const OTLP_SINK = `
-const http = require('node:http');
-let exports = 0, bytes = 0;
-const server = http.createServer((req, res) => {
-  if (req.url === '/count') return res.end(JSON.stringify({ exports, bytes }));
-  exports++;
-  req.on('data', (c) => (bytes += c.length));
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-});
-server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
-`;
-
-/** Starts the OTLP sink; resolves with its traces URL, its counts, and a stop. */
-async function startOtlpSink(): Promise<{
-  url: string;
-  received: () => Promise<{ exports: number; bytes: number }>;
-  child: Child;
-}> {
-  const child = spawnChild('otlp sink', process.execPath, ['-e', OTLP_SINK]);
-  const m = await waitForLine(child, /listening (\d+)/);
-  const base = `http://127.0.0.1:${m[1] ?? ''}`;
-  return {
-    url: `${base}/v1/traces`,
-    received: async () =>
-      JSON.parse(await getText(`${base}/count`, undefined)) as { exports: number; bytes: number },
-    child,
-  };
-}
-
-/**
  * Issue 21's bar: two sidecar pairs to the same upstream, each B registered as its own service
  * (so neither A reaches the other pair's B). "on": Istio metrics, tracing at the default ratio
  * 0.01 to a receiver in this process, access logs at the default sample (0.1, failures always)
@@ -380,7 +351,7 @@ async function observabilityRun(
   const report = new Report('sidecar', 'npm run bench:sidecar -- --observability');
   report.quiet(busy);
   report.meta(
-    `on (--parts ${[...parts].join(',')}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'} (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01; access log to a file at the default sample 0.1); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} mirrored rounds, after ${opts.warmup}s warm-up each (wrk before the wrk rounds, the fixed rate before the fixed-rate rounds)`,
+    `on (--parts ${[...parts].join(',')}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'} (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01; access log to a file at the default sample 0.1); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} mirrored rounds, ${WARMUP_NOTE}`,
   );
   const usPerReq = (r: WrkRound): number => (((r.cores.A ?? 0) + (r.cores.B ?? 0)) / r.rps) * 1e6;
   const offR = wrk.get(OBS_OFF) ?? [];
@@ -615,7 +586,7 @@ runMain(async () => {
       'mTLS on both pairs: the sidecars under a mesh-wide STRICT PeerAuthentication (leaves from the agent CA, TLS 1.3); nginx A → nginx B over TLS 1.3 with a client certificate (ssl_verify_client on, proxy_ssl_session_reuse on); the driver → A and B → upstream stay plaintext on loopback in both',
     );
   report.meta(
-    `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${chains.map((c) => c.name).join(' → ')} (every other round in reverse), after ${opts.warmup}s warm-up each (wrk before the wrk rounds, the fixed rate before the fixed-rate rounds); upstream node:http (13 B body) in its own process; every proxy one process, one worker; wrk, the four proxies and the upstream share the machine's 2 cores`,
+    `load: wrk -t1 -c${opts.connections} -d${opts.duration}s per round, ${opts.rounds} rounds alternating ${chains.map((c) => c.name).join(' → ')} (every other round in reverse), ${WARMUP_NOTE}; upstream node:http (13 B body) in its own process; every proxy one process, one worker; wrk, the four proxies and the upstream share the machine's 2 cores`,
   );
   const nginxRps = rpsOf(NGINX);
   const coresOf = (r: { cores: Record<string, number> }): number =>
