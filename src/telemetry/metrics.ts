@@ -11,18 +11,13 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
  */
 export const EVENT_LOOP_SAMPLE_MS = 100;
 
-export interface MetricsRegistryOptions {
-  /** The event-loop delay's sampling interval, ms (default EVENT_LOOP_SAMPLE_MS). */
-  readonly eventLoopSampleMs?: number;
-}
-
 /** A fresh metrics registry (never the global one, so tests and embedders do not collide). */
-export function createMetricsRegistry(options: MetricsRegistryOptions = {}): Registry {
+export function createMetricsRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({
     register: registry,
     prefix: 'meshwork_',
-    eventLoopMonitoringPrecision: options.eventLoopSampleMs ?? EVENT_LOOP_SAMPLE_MS,
+    eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
   });
   return registry;
 }
