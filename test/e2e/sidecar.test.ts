@@ -117,6 +117,14 @@ describe('meshwork sidecar', () => {
       10_000,
       'ready',
     );
+    // Its memory savings hold in the real process (sidecar/memory-fallbacks.ts), WebAssembly's
+    // baseline tier among them, after the undici connections of registration and snapshots.
+    const metrics = (await http(sidecar.adminUrl, 'GET', '/metrics')).text;
+    for (const part of ['undici', 'young-generation', 'wasm-tier'])
+      assert.match(
+        metrics,
+        new RegExp(`^meshwork_sidecar_memory_fallback\\{part="${part}"\\} 0$`, 'm'),
+      );
 
     // Another sidecar routes to the app through the registered inbound address and port.
     const caller = await spawnSidecar(

@@ -1,8 +1,10 @@
 /** @module `meshwork sidecar`: the proxy beside one app instance, until SIGTERM or the app exits. */
 import { errors } from '../../core/errors.js';
 import { splitList } from '../../config/config-sources.js';
+import { NATIVE_HTTP1_SUPPORT } from '../../proxy/http1/native-support.js';
 import { resolveSidecarOptions } from '../../sidecar/options.js';
 import { startSidecar } from '../../sidecar/sidecar.js';
+import { keepWasmAtBaseline } from '../../sidecar/wasm-tier.js';
 import { createLogger } from '../../telemetry/logger.js';
 import {
   configInput,
@@ -151,6 +153,8 @@ export const command: Command = {
     };
     const options = resolveSidecarOptions(configInput(values.config, io.env, flags));
     const logger = createLogger({ level: options.logLevel });
+    // Before the first undici connection (the registry's): see sidecar/wasm-tier.ts.
+    keepWasmAtBaseline(NATIVE_HTTP1_SUPPORT);
     const sidecar = await startSidecar(options, logger);
     io.stdout.write(
       `meshwork sidecar for ${options.service}: inbound ${sidecar.inboundUrl}, outbound ${sidecar.outboundUrl} (admin ${sidecar.adminUrl})\n`,
