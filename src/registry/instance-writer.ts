@@ -198,15 +198,35 @@ export class InstanceWriter {
   }
 
   /** Runs `fn` after every earlier write to the same instance id has finished. */
-  async #serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#idQueues.get(id);
-    const run = (before === undefined ? fn() : before.then(fn, fn)) as Promise<T>;
+  #serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.serial([id], fn);
+  }
+
+  /**
+   * Runs `fn` once every earlier write to any of `ids` has finished (its commit applied and
+   * heard by the view), and holds later writes to them until `fn` has: the per-instance queue,
+   * for a write that is not this writer's own (a txn's, which may touch several instances). A
+   * write that bypassed it could be read over: the store's group commit applies a commit a tick
+   * after it is issued, so a read-modify-write issued meanwhile would build on the view before it.
+   */
+  async serial<T>(ids: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const unique = ids.length < 2 ? ids : [...new Set(ids)];
+    const before: Promise<unknown>[] = [];
+    for (const id of unique) {
+      const tail = this.#idQueues.get(id);
+      if (tail !== undefined) before.push(tail);
+    }
+    // Tails never reject (below), so fn runs whatever the earlier writes came to.
+    const run =
+      before.length === 0
+        ? fn()
+        : (before.length === 1 ? before[0]! : Promise.all(before)).then(fn);
     const tail = run.catch(() => undefined);
-    this.#idQueues.set(id, tail);
+    for (const id of unique) this.#idQueues.set(id, tail);
     try {
       return await run;
     } finally {
-      if (this.#idQueues.get(id) === tail) this.#idQueues.delete(id);
+      for (const id of unique) if (this.#idQueues.get(id) === tail) this.#idQueues.delete(id);
     }
   }
 

@@ -23,6 +23,21 @@ export interface RegistryTxnOptions {
   readonly kvQuotaBytes: number;
   /** Whether a lock delay keeps `key` from a new holder now (registry-sessions.ts). */
   readonly lockDelayed?: (key: string) => boolean;
+  /**
+   * Runs a txn in the per-instance write queue of the instances it names (InstanceWriter's
+   * `serial`), so it is ordered with the other writes of those instances. Default: at once.
+   */
+  readonly serialize?: <T>(ids: readonly string[], fn: () => Promise<T>) => Promise<T>;
+}
+
+/** The instance ids `ops` name, in order (a txn's place in their write queues). */
+function instanceIds(ops: readonly TxnOp[]): string[] {
+  const ids: string[] = [];
+  for (const op of ops) {
+    if (op.type !== 'instance') continue;
+    ids.push('registration' in op ? instanceIdOf(op.registration) : op.id);
+  }
+  return ids;
 }
 
 /**
@@ -51,6 +66,7 @@ export class RegistryTxn {
   readonly #builder: InstanceBuilder;
   readonly #kvQuotaBytes: number;
   readonly #lockDelayed: (key: string) => boolean;
+  readonly #serialize: <T>(ids: readonly string[], fn: () => Promise<T>) => Promise<T>;
 
   constructor(options: RegistryTxnOptions) {
     this.#view = options.view;
@@ -58,14 +74,20 @@ export class RegistryTxn {
     this.#builder = options.builder;
     this.#kvQuotaBytes = options.kvQuotaBytes;
     this.#lockDelayed = options.lockDelayed ?? (() => false);
+    this.#serialize = options.serialize ?? ((_ids, fn) => fn());
   }
 
   /**
    * Runs `ops` all or nothing. A txn of reads only is answered from the view (no commit). Throws
    * only what the store throws (STORE_UNAVAILABLE), or a validation error from building an
-   * instance.
+   * instance. A txn that names instances waits for their queued writes, and they for it.
    */
-  run(ops: readonly TxnOp[]): Promise<TxnOutcome> {
+  async run(ops: readonly TxnOp[]): Promise<TxnOutcome> {
+    const ids = instanceIds(ops);
+    return ids.length === 0 ? this.#run(ops) : this.#serialize(ids, () => this.#run(ops));
+  }
+
+  #run(ops: readonly TxnOp[]): Promise<TxnOutcome> {
     return retryCommit(async (): Promise<TxnOutcome | undefined> => {
       const plan = this.#plan(ops);
       if (plan.errors.length > 0) return { ok: false, errors: plan.errors };

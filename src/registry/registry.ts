@@ -131,6 +131,8 @@ export class Registry implements CatalogFacade {
       builder: this.#builder,
       kvQuotaBytes: this.limits.kvQuotaBytes,
       lockDelayed: (key) => this.#sessions.lockDelayed(key),
+      // Built below; a txn runs only once the registry is.
+      serialize: (ids, fn) => this.#writer.serial(ids, fn),
     });
     this.#reservedKv = new RegistryReservedKv(this.#view, this.#store);
     this.#applier = new DeclarativeApply({
@@ -353,7 +355,19 @@ export class Registry implements CatalogFacade {
     inputs: readonly ParsedRegistration[],
     source: RegistrationSource = 'config',
   ): Promise<ApplyResponse> {
-    return this.#applier.apply(set, inputs, source);
+    return this.#writer.serial(this.#applyIds(set, inputs), () =>
+      this.#applier.apply(set, inputs, source),
+    );
+  }
+
+  /**
+   * The instances an apply of `set` may write: those listed and those the set owns now. The
+   * apply takes its place in their write queues (InstanceWriter.serial), as a txn does.
+   */
+  #applyIds(set: string, inputs: readonly ParsedRegistration[]): string[] {
+    const ids = inputs.flatMap((i) => (i.id === undefined ? [] : [i.id]));
+    for (const i of this.#view.instancesWhere((x) => x.managedBy === set)) ids.push(i.id);
+    return ids;
   }
 
   /**
@@ -362,7 +376,12 @@ export class Registry implements CatalogFacade {
    * `Kind/namespace/name: <path>` (every problem in `details.problems`); nothing is stored then.
    */
   applyMesh(request: MeshApplyRequest): Promise<MeshApplyResult> {
-    return this.#meshWriter.applyMesh(request);
+    const { instances } = request;
+    if (instances === undefined || request.dryRun === true)
+      return this.#meshWriter.applyMesh(request);
+    return this.#writer.serial(this.#applyIds(instances.set, instances.inputs), () =>
+      this.#meshWriter.applyMesh(request),
+    );
   }
 
   /** Deletes one resource; refused (validation, naming the referrer's path) while it is used. */
