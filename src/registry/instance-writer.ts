@@ -216,13 +216,16 @@ export class InstanceWriter {
       const tail = this.#idQueues.get(id);
       if (tail !== undefined) before.push(tail);
     }
-    // Tails never reject (below), so fn runs whatever the earlier writes came to.
+    // The queues hold this write before fn starts: a write issued while fn runs (from within
+    // it) waits too. Tails never reject, so fn runs whatever the earlier writes came to.
+    let settle!: () => void;
+    const tail = new Promise<void>((resolve) => (settle = resolve));
+    for (const id of unique) this.#idQueues.set(id, tail);
     const run =
       before.length === 0
         ? fn()
         : (before.length === 1 ? before[0]! : Promise.all(before)).then(fn);
-    const tail = run.catch(() => undefined);
-    for (const id of unique) this.#idQueues.set(id, tail);
+    run.then(settle, settle);
     try {
       return await run;
     } finally {

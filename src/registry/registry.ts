@@ -176,7 +176,11 @@ export class Registry implements CatalogFacade {
         },
         deregister: async (instanceId, reason) => {
           this.#log.info({ instanceId, reason }, 'deregistering critical instance');
-          await this.#commit([{ op: 'delete-instance', id: instanceId }]);
+          // In the instance's write queue: a check or maintenance change queued meanwhile
+          // finds it gone instead of writing it back.
+          await this.#writer.serial([instanceId], () =>
+            this.#commit([{ op: 'delete-instance', id: instanceId }]),
+          );
           this.#metrics?.deregistrations.inc({ reason: 'critical' });
         },
       },

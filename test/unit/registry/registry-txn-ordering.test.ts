@@ -4,7 +4,7 @@
  * one tick after it is issued: a read-modify-write of the instance (maintenance, checks) issued
  * while a txn's write is pending must build on the txn's result, not on the view before it, and
  * a txn issued while such a write is pending must check its `cas` against that write's result.
- * Declarative apply (config files, orchestrator sync) likewise.
+ * Declarative apply (config files, orchestrator sync) and a critical check's deregistration likewise.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,21 +12,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { createRegistry, type Registry } from '../../../src/registry/registry.js';
-import { createSqliteCatalogStore } from '../../../src/registry/store/sqlite/sqlite-catalog-store.js';
+import {
+  createSqliteCatalogStore,
+  type SqliteCatalogStore,
+} from '../../../src/registry/store/sqlite/sqlite-catalog-store.js';
 import { FakeClock } from '../../../src/testing/fake-clock.js';
 import { registration } from '../../helpers/registry.js';
+import { until } from '../../helpers/until.js';
 
 describe('Registry.txn and Registry.apply against queued instance writes (sqlite group commit)', () => {
   let dir: string;
   let registry: Registry;
+  let store: SqliteCatalogStore;
+  let clock: FakeClock;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'meshwork-txn-order-'));
-    registry = createRegistry({
-      store: createSqliteCatalogStore({ dataDir: dir }),
-      nodeName: 'n1',
-      clock: new FakeClock(),
-    });
+    store = createSqliteCatalogStore({ dataDir: dir });
+    clock = new FakeClock();
+    registry = createRegistry({ store, nodeName: 'n1', clock });
     await registry.start();
     await registry.register(registration('web', 'web-1'));
   });
@@ -89,5 +93,30 @@ describe('Registry.txn and Registry.apply against queued instance writes (sqlite
     assert.equal(applied.status === 'fulfilled' && applied.value.deleted[0], 'api-1');
     assert.equal(maintenance.status, 'rejected', 'the instance is gone by then');
     assert.equal(registry.instanceDefinition('api-1'), undefined);
+  });
+
+  it('an instance its critical check deregisters is not brought back by a maintenance change', async () => {
+    await registry.register({
+      ...registration('web', 'web-2'),
+      checks: [{ id: 'ttl', ttlMs: 10_000, deregisterCriticalAfterMs: 60_000 }],
+    });
+    clock.advance(10_000); // the TTL lapses: critical
+    await until(() => registry.instance('web-2')?.status === 'critical', 5_000, 'critical');
+    // The moment the health manager issues the deregistration (critical that long), while
+    // the store holds it queued, a maintenance change of the instance is issued.
+    let maintenance: Promise<unknown> | undefined;
+    const commit = store.commit.bind(store);
+    store.commit = (ops) => {
+      const r = commit(ops);
+      if (maintenance === undefined && ops.some((o) => o.op === 'delete-instance')) {
+        maintenance = registry.setMaintenance('web-2', true, 'patching');
+        maintenance.catch(() => undefined); // asserted below
+      }
+      return r;
+    };
+    clock.advance(60_000);
+    await until(() => maintenance !== undefined, 5_000, 'the deregistration issued');
+    await assert.rejects(maintenance as Promise<unknown>, /not found/);
+    assert.equal(registry.instanceDefinition('web-2'), undefined);
   });
 });
