@@ -221,10 +221,15 @@ export class InstanceWriter {
     let settle!: () => void;
     const tail = new Promise<void>((resolve) => (settle = resolve));
     for (const id of unique) this.#idQueues.set(id, tail);
-    const run =
-      before.length === 0
-        ? fn()
-        : (before.length === 1 ? before[0]! : Promise.all(before)).then(fn);
+    let run: Promise<T>;
+    try {
+      run =
+        before.length === 0
+          ? fn()
+          : (before.length === 1 ? before[0]! : Promise.all(before)).then(fn);
+    } catch (err) {
+      run = Promise.reject(err as Error); // a synchronous throw must not leave the queues held
+    }
     run.then(settle, settle);
     try {
       return await run;
