@@ -3,8 +3,9 @@
  * (`PUT /eureka/v2/apps/{app}/{id}`) against native heartbeats
  * (`PUT /api/v1/instances/{id}/heartbeat`) on the same agent, wrk, A B A B: the agent's CPU per
  * request (the bar: at most 1.2x). (2) The full-registry fetch with 10,000 instances (JSON and
- * XML: latency and bytes), rendered afresh (a change before each fetch) and from the response
- * cache (no change in between), against the delta after 100 changes.
+ * XML, as they are and gzipped: latency and bytes on the wire), rendered afresh (a change before
+ * each fetch) and from the response cache (no change in between), against the delta after 100
+ * changes.
  *
  * Run: `npm run bench:eureka` (`-- --parts fetches` for one part).
  */
@@ -44,6 +45,7 @@ async function fetchStats(
   url: string,
   accept: string,
   before?: (n: number) => Promise<void>,
+  gzip = false,
 ): Promise<{ medianMs: number; bytes: number }> {
   const times: number[] = [];
   let bytes = 0;
@@ -51,10 +53,14 @@ async function fetchStats(
     // A change first (untimed), so the answer is rendered afresh rather than from the cache.
     await before?.(n);
     const t0 = performance.now();
-    const res = await request(url, { headers: { accept } });
+    // undici's request does not decompress: the bytes are those on the wire.
+    const res = await request(url, {
+      headers: { accept, ...(gzip ? { 'accept-encoding': 'gzip' } : {}) },
+    });
     const buf = Buffer.from(await res.body.arrayBuffer());
     times.push(performance.now() - t0);
     if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode}`);
+    if (gzip && res.headers['content-encoding'] !== 'gzip') throw new Error(`${url}: not gzipped`);
     // The first answer's size: a delta empties as its window passes.
     if (n === 0) bytes = buf.length;
   }
@@ -135,10 +141,13 @@ async function fetches(agent: AgentHandle, report: Report): Promise<void> {
     if (status !== 200) throw new Error(`change ${n}: HTTP ${status}`);
   };
   for (const accept of ['application/json', 'application/xml']) {
-    const f = await fetchStats(full, accept, bump);
-    rows.push([`full, rendered afresh, ${accept}`, fmt(f.medianMs, 1), fmt(f.bytes)]);
-    const c = await fetchStats(full, accept);
-    rows.push([`full, from the response cache, ${accept}`, fmt(c.medianMs, 1), fmt(c.bytes)]);
+    for (const gzip of [false, true]) {
+      const as = gzip ? `${accept}, gzip` : accept;
+      const f = await fetchStats(full, accept, bump, gzip);
+      rows.push([`full, rendered afresh, ${as}`, fmt(f.medianMs, 1), fmt(f.bytes)]);
+      const c = await fetchStats(full, accept, undefined, gzip);
+      rows.push([`full, from the response cache, ${as}`, fmt(c.medianMs, 1), fmt(c.bytes)]);
+    }
   }
   // The registrations above leave the delta window (the agent runs with a short retention), so
   // the delta holds the changes below only, as a client polling every 30 s sees them.
@@ -150,12 +159,14 @@ async function fetches(agent: AgentHandle, report: Report): Promise<void> {
     );
   }
   for (const accept of ['application/json', 'application/xml']) {
-    const d = await fetchStats(delta, accept, bump);
-    rows.push([
-      `delta (${opts.changes} changes in the window, and one more before each fetch), ${accept}`,
-      fmt(d.medianMs, 1),
-      fmt(d.bytes),
-    ]);
+    for (const gzip of [false, true]) {
+      const d = await fetchStats(delta, accept, bump, gzip);
+      rows.push([
+        `delta (${opts.changes} changes in the window, and one more before each fetch), ${gzip ? `${accept}, gzip` : accept}`,
+        fmt(d.medianMs, 1),
+        fmt(d.bytes),
+      ]);
+    }
   }
   report.section(
     `Registry fetch with ${opts.instances} instances`,

@@ -11,6 +11,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AddressInfo } from 'node:net';
 import { Registry as PromRegistry } from 'prom-client';
+import { request } from 'undici';
+import { gunzipSync } from 'node:zlib';
 import {
   EUREKA_LEASE_CHECK_ID,
   type EurekaLeaseKeeper,
@@ -488,6 +490,78 @@ describe('Eureka whole-registry answers and the response cache', () => {
     } finally {
       await agent.stop();
     }
+  });
+});
+
+describe('Eureka API compression', () => {
+  const agent = useTestAgent();
+  const V2 = '/eureka/v2';
+
+  /** The raw answer of GET `path` (undici does not decompress). */
+  async function raw(path: string, headers: Record<string, string>) {
+    const r = await request(`${agent().url}${path}`, { headers: { ...JSON_ACCEPT, ...headers } });
+    return {
+      status: r.statusCode,
+      headers: r.headers,
+      body: Buffer.from(await r.body.arrayBuffer()),
+    };
+  }
+
+  it('gzips /apps and /apps/delta for a client that accepts it, as Eureka does, once per answer', async () => {
+    for (let i = 0; i < 30; i++) {
+      const body = instanceBody({ instanceId: `host-${i}:orders:8080`, hostName: `host-${i}` });
+      assert.equal((await http(agent().url, 'POST', `${V2}/apps/ORDERS`, body)).status, 204);
+    }
+    for (const path of [`${V2}/apps/`, `${V2}/apps/delta`, '/eureka/apps/']) {
+      const plain = await raw(path, {});
+      assert.equal(plain.status, 200);
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.equal(plain.headers.vary, 'accept-encoding');
+      const zipped = await raw(path, { 'accept-encoding': 'gzip, deflate' });
+      assert.equal(zipped.headers['content-encoding'], 'gzip', path);
+      assert.equal(zipped.headers.vary, 'accept-encoding');
+      assert.match(String(zipped.headers['content-type']), /json/);
+      assert.equal(gunzipSync(zipped.body).toString(), plain.body.toString(), path);
+      assert.ok(zipped.body.length < plain.body.length / 4, `${zipped.body.length} bytes`);
+      // The cached answer's gzip is made once: the same bytes again.
+      assert.deepEqual((await raw(path, { 'accept-encoding': 'gzip' })).body, zipped.body);
+      // Refused or not offered: as it is.
+      for (const refusal of ['gzip;q=0', 'identity', 'br'])
+        assert.equal(
+          (await raw(path, { 'accept-encoding': refusal })).headers['content-encoding'],
+          undefined,
+          refusal,
+        );
+    }
+    // A real client that asks for gzip: curl --compressed, in XML too.
+    const xml = await curl(`${agent().url}${V2}/apps/`, [
+      '--compressed',
+      '-H',
+      'Accept: application/xml',
+    ]);
+    assert.equal(xml.headers['content-encoding'], 'gzip');
+    assert.match(xml.text, /<instanceId>host-29:orders:8080<\/instanceId>/);
+    // Any Accept-Encoding (fast-check): the answer, gzipped or as it is, never an error.
+    const plain = (await raw(`${V2}/apps/`, {})).body.toString();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ unit: fc.constantFrom(...'gzip,;q=0.1 *identitybr-x') }),
+          fc.stringMatching(/^[\x20-\x7e]{0,40}$/),
+        ),
+        async (acceptEncoding) => {
+          const r = await raw(`${V2}/apps/`, { 'accept-encoding': acceptEncoding });
+          assert.equal(r.status, 200);
+          const body = r.headers['content-encoding'] === 'gzip' ? gunzipSync(r.body) : r.body;
+          assert.equal(body.toString(), plain);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // Answers of one app or instance are small and stay as they are.
+    const one = await raw(`${V2}/apps/ORDERS`, { 'accept-encoding': 'gzip' });
+    assert.equal(one.status, 200);
+    assert.equal(one.headers['content-encoding'], undefined);
   });
 });
 

@@ -4,7 +4,10 @@
  * Consul APIs (docs/eureka-compatibility.md). JSON or XML by `Accept`; errors answered in one
  * place, naming the field and the reason.
  */
+import { negotiate } from '@fastify/accept-negotiator';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { Counter, type Registry as PromRegistry } from 'prom-client';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
@@ -205,10 +208,25 @@ export function registerEurekaRoutes(app: FastifyInstance, options: EurekaRoutes
   }
 }
 
+const gzipAsync = promisify(gzip) as (body: string) => Promise<Buffer>;
+
+/** A whole-registry answer kept while the catalog index holds (Eureka's response cache). */
+interface CachedAnswer {
+  readonly index: number;
+  readonly at: number;
+  readonly body: string;
+  gzipped: Promise<Buffer> | undefined;
+}
+
 type Handler = (req: FastifyRequest, format: EurekaFormat) => Promise<Answer>;
 interface Answer {
   readonly status: number;
   readonly body?: string;
+  /**
+   * The body gzipped, for a client that accepts it (the whole-registry answers, as Eureka's
+   * server gzips them from its response cache): made once per cached answer, off the loop.
+   */
+  readonly gzip?: () => Promise<Buffer>;
 }
 
 interface EurekaHandlers {
@@ -260,7 +278,7 @@ function eurekaScope(
             return reply.status(e.status).header('content-type', e.contentType).send(e.body);
           }
           count(operation, answer.status);
-          return send(reply, answer, format ?? 'json');
+          return send(reply, answer, format ?? 'json', req.headers['accept-encoding']);
         },
       });
     }
@@ -280,11 +298,25 @@ function eurekaScope(
   route('GET', ['/svips/:svip', '/svips/:svip/'], 'svip', h.svip);
 }
 
-function send(reply: FastifyReply, answer: Answer, format: EurekaFormat): FastifyReply {
+async function send(
+  reply: FastifyReply,
+  answer: Answer,
+  format: EurekaFormat,
+  acceptEncoding: string | undefined,
+): Promise<FastifyReply> {
   void reply.status(answer.status);
   if (answer.body === undefined) return reply.send();
-  return reply.header('content-type', contentTypeOf(format)).send(answer.body);
+  void reply.header('content-type', contentTypeOf(format));
+  if (answer.gzip === undefined) return reply.send(answer.body);
+  void reply.header('vary', 'accept-encoding');
+  // gzip where the client accepts it (and prefers it or does not mind), else as it is.
+  if (acceptEncoding === undefined || negotiate(acceptEncoding, ENCODINGS) !== 'gzip')
+    return reply.send(answer.body);
+  return reply.header('content-encoding', 'gzip').send(await answer.gzip());
 }
+
+/** The encodings of a whole-registry answer, by preference. */
+const ENCODINGS = ['gzip', 'identity'];
 
 /** The Eureka routes' handlers, shared by both prefixes. */
 function createEurekaHandlers(
@@ -296,16 +328,21 @@ function createEurekaHandlers(
   const { registry, leases } = options;
   const clock = options.clock ?? systemClock;
   const cacheMs = options.responseCacheMs ?? DEFAULT_RESPONSE_CACHE_MS;
-  const responses = new Map<string, { index: number; at: number; body: string }>();
-  /** The answer `build` makes, reused for `key` while the index holds (at most `cacheMs`). */
-  const cached = (key: string, build: () => string): string => {
+  const responses = new Map<string, CachedAnswer>();
+  /**
+   * The 200 answer `build` makes, reused for `key` while the index holds (at most `cacheMs`),
+   * with its gzipped form made on first demand and kept with it.
+   */
+  const cached = (key: string, build: () => string): Answer => {
     const index = registry.index;
     const now = clock.now();
-    const hit = responses.get(key);
-    if (hit !== undefined && hit.index === index && now - hit.at < cacheMs) return hit.body;
-    const body = build();
-    if (cacheMs > 0) responses.set(key, { index, at: now, body });
-    return body;
+    let entry = responses.get(key);
+    if (entry === undefined || entry.index !== index || now - entry.at >= cacheMs) {
+      entry = { index, at: now, body: build(), gzipped: undefined };
+      if (cacheMs > 0) responses.set(key, entry);
+    }
+    const e = entry;
+    return { status: 200, body: e.body, gzip: () => (e.gzipped ??= gzipAsync(e.body)) };
   };
   const viewContext = (): EurekaViewContext => ({
     agentMaintenance: registry.agentMaintenance?.enabled === true,
@@ -510,19 +547,16 @@ function createEurekaHandlers(
       return { status: 200 };
     },
 
-    apps: async (_req, format) => ({
-      status: 200,
-      body: cached(`apps ${format} ${String(registry.agentMaintenance?.enabled === true)}`, () =>
+    apps: async (_req, format) =>
+      cached(`apps ${format} ${String(registry.agentMaintenance?.enabled === true)}`, () =>
         renderApplications(
           registryView(registry.allInstances(), viewContext(), registry.index, undefined, viewOf),
           format,
         ),
       ),
-    }),
 
-    delta: async (_req, format) => ({
-      status: 200,
-      body: cached(`delta ${format} ${String(registry.agentMaintenance?.enabled === true)}`, () => {
+    delta: async (_req, format) =>
+      cached(`delta ${format} ${String(registry.agentMaintenance?.enabled === true)}`, () => {
         const ctx = viewContext();
         const changed = delta.recent().map((c) => instanceView(c.instance, ctx, c.action));
         return renderApplications(
@@ -537,7 +571,6 @@ function createEurekaHandlers(
           format,
         );
       }),
-    }),
 
     app: async (req, format) => {
       const service = serviceOfApp(param(req, 'app'));
