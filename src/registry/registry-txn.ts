@@ -30,12 +30,16 @@ export interface RegistryTxnOptions {
   readonly serialize?: <T>(ids: readonly string[], fn: () => Promise<T>) => Promise<T>;
 }
 
-/** The instance ids `ops` name, in order (a txn's place in their write queues). */
+/**
+ * The instance ids `ops` name (a txn's place in their write queues). A registration without an
+ * id gets a fresh one, which no other write can be queued on.
+ */
 function instanceIds(ops: readonly TxnOp[]): string[] {
   const ids: string[] = [];
   for (const op of ops) {
     if (op.type !== 'instance') continue;
-    ids.push('registration' in op ? instanceIdOf(op.registration) : op.id);
+    const id = 'registration' in op ? op.registration.id : op.id;
+    if (id !== undefined) ids.push(id);
   }
   return ids;
 }

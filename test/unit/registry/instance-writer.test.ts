@@ -5,22 +5,16 @@ import {
   InstanceWriter,
   type InstanceWriterOptions,
 } from '../../../src/registry/instance-writer.js';
+import { deferred } from '../../helpers/deferred.js';
 
 /** serial() reads none of the writer's parts. */
 const writer = (): InstanceWriter => new InstanceWriter({} as InstanceWriterOptions);
-
-/** A write that stays pending until `finish()`. */
-function gate(): { promise: Promise<void>; finish: () => void } {
-  let finish!: () => void;
-  const promise = new Promise<void>((r) => (finish = r));
-  return { promise, finish };
-}
 
 describe('InstanceWriter.serial', () => {
   it('runs a write on several ids after the earlier writes to any of them, and before later ones', async () => {
     const w = writer();
     const order: string[] = [];
-    const first = gate();
+    const first = deferred();
     const a = w.serial(['x'], async () => {
       order.push('a start');
       await first.promise;
@@ -31,7 +25,7 @@ describe('InstanceWriter.serial', () => {
     const d = w.serial(['z'], async () => void order.push('d'));
     await d; // another id: not held by any of them
     assert.deepEqual(order, ['a start', 'd']);
-    first.finish();
+    first.resolve();
     await Promise.all([a, b, c]);
     assert.deepEqual(order, ['a start', 'd', 'a end', 'b', 'c']);
   });
