@@ -31,9 +31,11 @@ for (let i = 0; i < 20; i++) {
 await dispatcher.close();
 server.close();
 // The optimizing compile runs on V8's worker threads, later on a busy machine: wait for its
-// memory to show, for up to 3 s (the baseline arm waits all of it).
+// memory to show: the default arm for up to 10 s, the baseline arm 3 s (all of it, since it stays
+// under the threshold).
 const peak = () => v8.getHeapStatistics().peak_malloced_memory;
-for (let waited = 0; waited < 3000 && peak() < 24 * 1048576; waited += 100)
+const wait = process.argv[1] === 'baseline' ? 3000 : 10000;
+for (let waited = 0; waited < wait && peak() <= 24 * 1048576; waited += 100)
   await new Promise((r) => setTimeout(r, 100));
 process.stdout.write(JSON.stringify({ peak: v8.getHeapStatistics().peak_malloced_memory, drift: wasmTierDrift() ?? null }));
 `;
@@ -53,11 +55,12 @@ async function run(
 describe('keepWasmAtBaseline in a real process', () => {
   it("spares undici's parser the optimizing compile and its ~35 MiB", async () => {
     const [baseline, standard] = await Promise.all([run('baseline'), run('default')]);
-    // The child's own TypeScript (tsx) and module parsing take a few MiB either way.
-    assert.ok(
-      standard.peakMiB - baseline.peakMiB > 20,
-      `default ${standard.peakMiB} MiB, baseline ${baseline.peakMiB} MiB`,
-    );
+    // The self-test's threshold (24 MiB) parts the two arms: the child's own TypeScript (tsx) and
+    // module parsing take ~8 MiB either way; the optimizing compile adds 20-35 MiB, and the child
+    // reads it as soon as it passes the threshold, so how far past it depends on the moment.
+    const why = `default ${standard.peakMiB} MiB, baseline ${baseline.peakMiB} MiB`;
+    assert.ok(standard.peakMiB > 24, why);
+    assert.ok(baseline.peakMiB < 16, why);
     // The self-test agrees: the baseline holds; the default arm never set the flag.
     assert.equal(baseline.drift, null);
     assert.equal(standard.drift, null);
