@@ -93,6 +93,27 @@ export async function alternate<R>(
   return out;
 }
 
+/**
+ * Like {@link alternate}, but every round runs all the peers at the same moment, each with its own
+ * load (as bench:gateway-ab does): a swing of the machine's speed, which on this VM moves rounds
+ * run one after the other by 10-50%, then hits every peer of a round alike.
+ */
+export async function together<R>(
+  peers: readonly Peer<R>[],
+  rounds: number,
+  onResult?: (peer: string, round: number, result: R) => void,
+): Promise<Map<string, R[]>> {
+  const out = new Map<string, R[]>(peers.map((p) => [p.name, []]));
+  for (let round = 1; round <= rounds; round++) {
+    const results = await Promise.all(peers.map((p) => p.run(round)));
+    peers.forEach((p, i) => {
+      out.get(p.name)?.push(results[i] as R);
+      onResult?.(p.name, round, results[i] as R);
+    });
+  }
+  return out;
+}
+
 type FlagSpec = Record<string, { default: number | string | boolean; help: string }>;
 
 /**

@@ -46,8 +46,9 @@ export async function runWrkAsync(
   url: string,
   connections: number,
   seconds: number,
+  headers: readonly string[] = [],
 ): Promise<WrkResult> {
-  const { stdout } = await promisify(execFile)('wrk', wrkArgs(url, connections, seconds), {
+  const { stdout } = await promisify(execFile)('wrk', wrkArgs(url, connections, seconds, headers), {
     encoding: 'utf8',
   });
   return parseWrk(stdout);

@@ -31,7 +31,7 @@ import {
 } from '../lib/gateway-setup.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { startOtlpSink } from '../lib/otlp-sink.js';
-import { alternate, flags, sleep, type Peer } from '../lib/load.js';
+import { alternate, flags, sleep, together, type Peer } from '../lib/load.js';
 import { fixedRatePeer, loadPeer, type LoadRound } from '../lib/load-peer.js';
 import {
   CpuWindow,
@@ -43,7 +43,7 @@ import {
   waitForLine,
   type Child,
 } from '../lib/proc.js';
-import { ensureWrk, runWrk, type WrkResult } from '../lib/wrk.js';
+import { ensureWrk, runWrk, runWrkAsync, type WrkResult } from '../lib/wrk.js';
 import { fmt, log, ratio, Report, settle, table } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
 
@@ -63,7 +63,11 @@ const opts = flags('npm run bench:sidecar -- [flags]', {
   },
   parts: {
     default: 'metrics,edges,tracing,access-log',
-    help: 'with --observability: what the "on" pair turns on (a comma list of metrics, edges, tracing, access-log); the "off" pair has none',
+    help: 'with --observability: what the "on" pair turns on (a comma list of metrics, edges, tracing, access-log; none: an A/A run of two identical pairs); the "off" pair has none',
+  },
+  together: {
+    default: false,
+    help: 'with --observability: load both pairs at the same moment in every round (a wrk each, then a fixed-rate loop each), as bench:gateway-ab does, instead of one after the other',
   },
   mtls: {
     default: false,
@@ -198,15 +202,26 @@ async function requireStrictMtls(agentUrl: string, inbound: string): Promise<voi
     throw new Error(`sidecar B's inbound ${plain} to plaintext under STRICT`);
 }
 
-/** wrk at saturation through `c`, with the CPU of its processes (`windows`: profile spans). */
-function wrkPeer(c: Chain, windows?: [number, number][]): Peer<Measured<LoadRound<WrkResult>>> {
+/**
+ * wrk at saturation through `c`, with the CPU of its processes (`windows`: profile spans);
+ * `concurrent`: wrk runs without blocking this process, beside another peer's.
+ */
+function wrkPeer(
+  c: Chain,
+  windows?: [number, number][],
+  concurrent = false,
+): Peer<Measured<LoadRound<WrkResult>>> {
   const headers = c.host === undefined ? [] : [`Host: ${c.host}`];
+  const url = `${c.url}/`;
   return measured(
     c,
     loadPeer({
       name: c.name,
       pid: c.procs[0]?.child.pid ?? 0,
-      load: () => runWrk(`${c.url}/`, opts.connections, opts.duration, headers),
+      load: () =>
+        concurrent
+          ? runWrkAsync(url, opts.connections, opts.duration, headers)
+          : runWrk(url, opts.connections, opts.duration, headers),
       rps: (r) => r.rps,
       failure: (r) => (r.errors > 0 ? `${r.errors} wrk errors` : undefined),
       ...(windows === undefined ? {} : { windows }),
@@ -267,6 +282,8 @@ async function observabilityRun(
   const offEnv = { ...process.env, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: '0' };
   const off = ['--istio-metrics', 'off', '--access-log', 'off'];
   const parts = new Set(opts.parts.split(',').map((p) => p.trim()));
+  // none: the "on" pair is the "off" pair's twin (A/A), for the noise of the measurement itself.
+  parts.delete('none');
   for (const p of parts)
     if (!['metrics', 'edges', 'tracing', 'access-log'].includes(p))
       throw new Error(`--parts: unknown part "${p}" (metrics, edges, tracing, access-log)`);
@@ -320,24 +337,28 @@ async function observabilityRun(
   }
   type WrkRound = Measured<LoadRound<WrkResult>>;
   const windows = new Map(chains.map((c) => [c.name, [] as [number, number][]]));
-  const wrk = await alternate(
-    chains.map((c) => wrkPeer(c, windows.get(c.name))),
-    opts.rounds,
+  // Rounds of the two pairs one after the other (mirrored), or at the same moment (--together).
+  const rounds = <R>(
+    peers: readonly Peer<R>[],
+    onResult: (name: string, round: number, r: R) => void,
+  ): Promise<Map<string, R[]>> =>
+    opts.together
+      ? together(peers, opts.rounds, onResult)
+      : alternate(peers, opts.rounds, onResult, { order: 'mirrored' });
+  const wrk = await rounds(
+    chains.map((c) => wrkPeer(c, windows.get(c.name), opts.together)),
     (name, round, r: WrkRound) =>
       log(
         `round ${round} ${name}: ${fmt(r.rps)} req/s, cores A ${fmt(r.cores.A ?? NaN)}, B ${fmt(r.cores.B ?? NaN)}`,
       ),
-    { order: 'mirrored' },
   );
   await warmFixed(chains);
-  const fixed = await alternate(
+  const fixed = await rounds(
     chains.map((c) => fixedPeer(c)),
-    opts.rounds,
     (name, round, r) =>
       log(
         `fixed round ${round} ${name}: p99 ${fmt(summarize(r.load.latencyMs).p99)} ms, cores A ${fmt(r.cores.A ?? NaN)}, B ${fmt(r.cores.B ?? NaN)}`,
       ),
-    { order: 'mirrored' },
   );
   const mem = pairs.map((p) => ({
     name: p.name,
@@ -351,7 +372,7 @@ async function observabilityRun(
   const report = new Report('sidecar', 'npm run bench:sidecar -- --observability');
   report.quiet(busy);
   report.meta(
-    `on (--parts ${[...parts].join(',')}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'} (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01; access log to a file at the default sample 0.1); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} mirrored rounds, ${WARMUP_NOTE}`,
+    `on (--parts ${[...parts].join(',') || 'none: an A/A run'}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'} (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01; access log to a file at the default sample 0.1); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} ${opts.together ? 'rounds, both pairs loaded at the same moment (--together)' : 'mirrored rounds'}, ${WARMUP_NOTE}`,
   );
   const usPerReq = (r: WrkRound): number => (((r.cores.A ?? 0) + (r.cores.B ?? 0)) / r.rps) * 1e6;
   const offR = wrk.get(OBS_OFF) ?? [];
