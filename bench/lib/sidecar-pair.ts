@@ -1,10 +1,21 @@
 /**
  * @module Two sidecar data paths in this process, as an in-process benchmark needs them: B's
  * inbound in front of an app (service `payments`), A (service `orders`) routing to B by a
- * compiled snapshot, each with the observers it is given.
+ * compiled snapshot, each with the observers it is given; and one side's observer parts made
+ * as `meshwork sidecar` makes them.
  */
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { silentLogger } from '../../src/core/logger.js';
+import { EdgeCounter } from '../../src/proxy/edge-counts.js';
+import { IstioMetrics } from '../../src/proxy/istio-metrics.js';
 import type { RequestObserver } from '../../src/proxy/observe.js';
+import type { ObserverParts } from '../../src/proxy/observer-lists.js';
+import {
+  createAccessLogWriter,
+  type AccessLogWriter,
+} from '../../src/telemetry/access-log-writer.js';
+import { startOtlpTracing, type SpanExporterHandle } from '../../src/telemetry/tracing.js';
 import { startSidecarProxy, type RunningSidecarProxy } from '../../src/sidecar/sidecar-proxy.js';
 import { fakeInstance } from '../../src/testing/fake-mesh-catalog.js';
 import { compileSidecarSnapshot } from '../../test/helpers/mesh-snapshot.js';
@@ -47,6 +58,55 @@ export async function startInProcessPair(
     b,
     close: async () => {
       await Promise.all([a.close(), b.close()]);
+    },
+  };
+}
+
+/** The observer parts a benchmark turns on (issue 21). */
+export const OBSERVER_PARTS = ['metrics', 'edges', 'tracing', 'access-log'] as const;
+
+/**
+ * One side's observer parts as `meshwork sidecar` makes them (src/sidecar/sidecar.ts), those of
+ * `parts` only: Istio metrics, the access log to a file in `dir` at the default sample 0.1,
+ * tracing at the default ratio 0.01 exported over OTLP/HTTP to `otlpUrl` (required for
+ * `tracing`), edge counts.
+ */
+export async function sideParts(
+  service: string,
+  parts: ReadonlySet<string>,
+  dir: string,
+  otlpUrl: string | undefined,
+): Promise<{ parts: ObserverParts; close: () => Promise<void> }> {
+  const istio = parts.has('metrics')
+    ? new IstioMetrics(new Registry(), {
+        component: 'sidecar',
+        workload: { name: service, namespace: 'default', version: undefined },
+      })
+    : undefined;
+  const log: AccessLogWriter | undefined = parts.has('access-log')
+    ? createAccessLogWriter(join(dir, `${service}-access.log`))
+    : undefined;
+  if (parts.has('tracing') && otlpUrl === undefined)
+    throw new Error('sideParts: tracing needs an OTLP receiver');
+  const tracing: SpanExporterHandle | undefined =
+    parts.has('tracing') && otlpUrl !== undefined
+      ? await startOtlpTracing({
+          endpoint: otlpUrl,
+          serviceName: service,
+          version: 'bench',
+          logger: silentLogger,
+        })
+      : undefined;
+  return {
+    parts: {
+      istio,
+      accessLog: log === undefined ? undefined : { sink: log, sampleRate: 0.1 },
+      tracing: tracing === undefined ? undefined : { sink: tracing, sampleRatio: 0.01 },
+      edges: parts.has('edges') ? { counter: new EdgeCounter(), service } : undefined,
+    },
+    close: async () => {
+      await log?.close();
+      await tracing?.shutdown();
     },
   };
 }

@@ -17,21 +17,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { Pool } from 'undici';
-import { silentLogger } from '../../src/core/logger.js';
-import { EdgeCounter } from '../../src/proxy/edge-counts.js';
-import { IstioMetrics } from '../../src/proxy/istio-metrics.js';
-import { requestObservers, type ObserverParts } from '../../src/proxy/observer-lists.js';
+import { requestObservers } from '../../src/proxy/observer-lists.js';
 import { boundYoungGeneration } from '../../src/sidecar/young-generation.js';
-import {
-  createAccessLogWriter,
-  type AccessLogWriter,
-} from '../../src/telemetry/access-log-writer.js';
-import { startOtlpTracing, type SpanExporterHandle } from '../../src/telemetry/tracing.js';
 import { startUpstream } from '../../test/helpers/gateway.js';
 import { flags } from '../lib/load.js';
-import { startInProcessPair, type InProcessPair } from '../lib/sidecar-pair.js';
+import {
+  OBSERVER_PARTS,
+  sideParts,
+  startInProcessPair,
+  type InProcessPair,
+} from '../lib/sidecar-pair.js';
 import { startOtlpSink } from '../lib/otlp-sink.js';
 import { median } from '../lib/stats.js';
 
@@ -47,7 +43,7 @@ const opts = flags('npm run bench:observability-ab [-- flags]', {
   rounds: { default: 40, help: 'rounds per pair (alternating which goes first)' },
   connections: { default: 16, help: 'client connections per pair' },
 });
-const PARTS = ['metrics', 'edges', 'tracing', 'access-log'];
+const PARTS: readonly string[] = OBSERVER_PARTS;
 const parts = new Set(opts.parts.split(',').filter((p) => p !== ''));
 for (const p of parts)
   if (!PARTS.includes(p)) throw new Error(`--parts: unknown part "${p}" (${PARTS.join(', ')})`);
@@ -64,50 +60,9 @@ const app = await startUpstream('payments');
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-obs-ab-'));
 const otlp = parts.has('tracing') ? await startOtlpSink() : undefined;
 
-/** One side's parts as `meshwork sidecar` makes them (src/sidecar/sidecar.ts). */
-async function sideParts(
-  service: string,
-  on: boolean,
-): Promise<{
-  parts: ObserverParts;
-  close: () => Promise<void>;
-}> {
-  if (!on) return { parts: {}, close: async () => undefined };
-  const istio = parts.has('metrics')
-    ? new IstioMetrics(new Registry(), {
-        component: 'sidecar',
-        workload: { name: service, namespace: 'default', version: undefined },
-      })
-    : undefined;
-  const log: AccessLogWriter | undefined = parts.has('access-log')
-    ? createAccessLogWriter(join(dir, `${service}-access.log`))
-    : undefined;
-  const tracing: SpanExporterHandle | undefined =
-    otlp === undefined
-      ? undefined
-      : await startOtlpTracing({
-          endpoint: otlp.url,
-          serviceName: service,
-          version: 'bench',
-          logger: silentLogger,
-        });
-  return {
-    parts: {
-      istio,
-      accessLog: log === undefined ? undefined : { sink: log, sampleRate: 0.1 },
-      tracing: tracing === undefined ? undefined : { sink: tracing, sampleRatio: 0.01 },
-      edges: parts.has('edges') ? { counter: new EdgeCounter(), service } : undefined,
-    },
-    close: async () => {
-      await log?.close();
-      await tracing?.shutdown();
-    },
-  };
-}
-
 async function startPair(on: boolean): Promise<Pair> {
-  const bParts = await sideParts('payments', on);
-  const aParts = await sideParts('orders', on);
+  const bParts = await sideParts('payments', on ? parts : new Set(), dir, otlp?.url);
+  const aParts = await sideParts('orders', on ? parts : new Set(), dir, otlp?.url);
   const pair = await startInProcessPair(app.port, {
     inbound: requestObservers('destination', bParts.parts),
     outbound: requestObservers('source', aParts.parts),

@@ -369,10 +369,13 @@ async function observabilityRun(
   const got = await otlp.received();
   await otlp.child.stop();
 
-  const report = new Report('sidecar', 'npm run bench:sidecar -- --observability');
+  const report = new Report(
+    'sidecar',
+    `npm run bench:sidecar -- ${process.argv.slice(2).join(' ')}`,
+  );
   report.quiet(busy);
   report.meta(
-    `on (--parts ${[...parts].join(',') || 'none: an A/A run'}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'} (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01; access log to a file at the default sample 0.1); off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} ${opts.together ? 'rounds, both pairs loaded at the same moment (--together)' : 'mirrored rounds'}, ${WARMUP_NOTE}`,
+    `on (--parts ${[...parts].join(',') || 'none: an A/A run'}): ${on.join(' ')}${parts.has('edges') ? ', edge counts on' : ', MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0'}${parts.has('tracing') ? ' (tracing: OTLP/HTTP to a receiver in its own process that counts and drops what it gets, ratio 0.01)' : ''}${parts.has('access-log') ? ' (access log to a file at the default sample 0.1)' : ''}; off: --istio-metrics off, --access-log off, no tracing endpoint, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS=0. ${opts.mtls ? 'mTLS auto' : 'Plaintext (--mtls off)'} in both pairs; wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} ${opts.together ? 'rounds, both pairs loaded at the same moment (--together)' : 'mirrored rounds'}, ${WARMUP_NOTE}`,
   );
   const usPerReq = (r: WrkRound): number => (((r.cores.A ?? 0) + (r.cores.B ?? 0)) / r.rps) * 1e6;
   const offR = wrk.get(OBS_OFF) ?? [];
@@ -599,7 +602,13 @@ runMain(async () => {
   await upstream.stop();
   await agent.stop();
 
-  const report = new Report('sidecar', 'npm run bench:sidecar');
+  const report = new Report(
+    'sidecar',
+    [
+      'npm run bench:sidecar',
+      ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : []),
+    ].join(' '),
+  );
   report.quiet(busy);
   report.meta(`peers: ${versions.nginx} (two processes); ${versions.wrk}`);
   if (opts.mtls)
