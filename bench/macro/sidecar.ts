@@ -31,6 +31,7 @@ import {
 } from '../lib/gateway-setup.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { startOtlpSink } from '../lib/otlp-sink.js';
+import { OBSERVER_PARTS } from '../lib/sidecar-pair.js';
 import { alternate, flags, sleep, together, type Peer } from '../lib/load.js';
 import { fixedRatePeer, loadPeer, type LoadRound } from '../lib/load-peer.js';
 import {
@@ -285,8 +286,8 @@ async function observabilityRun(
   // none: the "on" pair is the "off" pair's twin (A/A), for the noise of the measurement itself.
   parts.delete('none');
   for (const p of parts)
-    if (!['metrics', 'edges', 'tracing', 'access-log'].includes(p))
-      throw new Error(`--parts: unknown part "${p}" (metrics, edges, tracing, access-log)`);
+    if (!(OBSERVER_PARTS as readonly string[]).includes(p))
+      throw new Error(`--parts: unknown part "${p}" (${OBSERVER_PARTS.join(', ')}, none)`);
   const on = [
     ...(parts.has('tracing') ? ['--tracing-endpoint', otlp.url] : []),
     ...['--access-log', parts.has('access-log') ? join(dir, 'access.log') : 'off'],
@@ -462,6 +463,8 @@ async function observabilityRun(
 }
 
 runMain(async () => {
+  if (opts.together && !opts.observability)
+    throw new Error('--together compares the two pairs of --observability: add --observability');
   ensureWrk('nginx');
   const busy = await settle(opts['quiet-wait']);
   const dir = await makeTempDir('bench-sidecar');
