@@ -17,6 +17,7 @@ import { hostPortSchema } from '../protocol/host-port.js';
 import { DEFAULT_TRUST_DOMAIN } from '../protocol/mesh/ca.js';
 import {
   DEFAULT_CHECK_FLOORS,
+  DEFAULT_CHECK_UPDATE_INTERVAL_MS,
   DEFAULT_KV_QUOTA_BYTES,
   LIMITS,
   type CheckFloors,
@@ -176,6 +177,11 @@ export const agentOptionsSchema = z
         minDeregisterCriticalAfterMs: floorMs,
         /** Checks on one instance (or on the node). */
         maxPerInstance: z.number().int().min(1).max(LIMITS.maxChecks),
+        /**
+         * A check whose status holds writes a new output at most this often (Consul's
+         * check_update_interval); 0: every new output is written.
+         */
+        updateIntervalMs: z.number().int().min(0).max(86_400_000, 'at most a day'),
       })
       .strict(),
     /** SPIFFE trust domain of the mesh CA's leaves (`spiffe://<trustDomain>/ns/<ns>/sa/<svc>`). */
@@ -273,6 +279,7 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
     minTtlMs: DEFAULT_CHECK_FLOORS.ttlMs,
     minDeregisterCriticalAfterMs: DEFAULT_CHECK_FLOORS.deregisterCriticalAfterMs,
     maxPerInstance: LIMITS.maxChecks,
+    updateIntervalMs: DEFAULT_CHECK_UPDATE_INTERVAL_MS,
   }),
   kv: Object.freeze({ quotaBytes: DEFAULT_KV_QUOTA_BYTES }),
   trustDomain: DEFAULT_TRUST_DOMAIN,
@@ -346,6 +353,7 @@ const ENV_KEYS: Record<string, EnvKey> = {
   MESHWORK_EUREKA__EVICTION_INTERVAL_MS: { key: 'eureka.evictionIntervalMs', type: 'number' },
   MESHWORK_EUREKA__DELTA_RETENTION_MS: { key: 'eureka.deltaRetentionMs', type: 'number' },
   MESHWORK_CHECKS__MIN_INTERVAL_MS: { key: 'checks.minIntervalMs', type: 'number' },
+  MESHWORK_CHECKS__UPDATE_INTERVAL_MS: { key: 'checks.updateIntervalMs', type: 'number' },
   MESHWORK_CHECKS__MIN_TIMEOUT_MS: { key: 'checks.minTimeoutMs', type: 'number' },
   MESHWORK_CHECKS__MIN_TTL_MS: { key: 'checks.minTtlMs', type: 'number' },
   MESHWORK_CHECKS__MIN_DEREGISTER_CRITICAL_AFTER_MS: {

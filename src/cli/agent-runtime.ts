@@ -198,6 +198,7 @@ export async function startAgent(
       maxChecksPerInstance: options.checks.maxPerInstance,
       kvQuotaBytes: options.kv.quotaBytes,
     },
+    checkUpdateIntervalMs: options.checks.updateIntervalMs,
     ownership: cluster.ownership,
     ...(deps.registryClock === undefined ? {} : { clock: deps.registryClock }),
   });

@@ -51,5 +51,13 @@ export const DEFAULT_CHECK_FLOORS: CheckFloors = Object.freeze({
   deregisterCriticalAfterMs: 60_000,
 });
 
+/**
+ * A check whose status holds writes a new output at most this often (Consul's
+ * `check_update_interval`, also 5 minutes): a status change is written at once, but an output that
+ * changes on every heartbeat or probe would otherwise be a write each time. Agent option
+ * `checks.updateIntervalMs`.
+ */
+export const DEFAULT_CHECK_UPDATE_INTERVAL_MS = 300_000;
+
 /** Default KV quota (bytes of keys and values together); agent option `kv.quotaBytes`. */
 export const DEFAULT_KV_QUOTA_BYTES = 256 * 1024 * 1024;

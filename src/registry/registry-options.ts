@@ -23,6 +23,11 @@ export interface RegistryOptions {
   /** Blocking queries wait at most this long (Consul: 10 min). */
   readonly maxWaitMs?: number;
   /**
+   * A check whose status holds writes a new output at most this often; 0: every new output.
+   * Default: `DEFAULT_CHECK_UPDATE_INTERVAL_MS` (protocol/limits.ts, 5 min).
+   */
+  readonly checkUpdateIntervalMs?: number;
+  /**
    * Cluster mode: which instances' checks this agent runs. Default: all of them (one agent).
    */
   readonly ownership?: CheckOwnership;

@@ -167,6 +167,9 @@ export class Registry implements CatalogFacade {
       agentName: options.nodeName,
       externalTtl: ttlLeases !== undefined,
       minIntervalMs: this.limits.checkFloors.intervalMs,
+      ...(options.checkUpdateIntervalMs === undefined
+        ? {}
+        : { outputUpdateIntervalMs: options.checkUpdateIntervalMs }),
       host: {
         ...(ttlLeases === undefined
           ? {}

@@ -651,3 +651,48 @@ describe('Consul API', () => {
     });
   });
 });
+
+// Consul's check_update_interval: a TTL check's pass/warn/fail with a new note under the same
+// status is written at most every `checks.updateIntervalMs` (5 min by default; 0: every one).
+describe('Consul API: check output updates (checks.updateIntervalMs)', () => {
+  const register = async (base: string): Promise<void> => {
+    const r = await http(base, 'PUT', '/v1/agent/service/register', {
+      Name: 'notes',
+      ID: 'notes-1',
+      Port: 9000,
+      Check: { TTL: '30s' },
+    });
+    assert.equal(r.status, 200, r.text);
+  };
+  const output = async (base: string): Promise<string> =>
+    (await http(base, 'GET', '/v1/health/checks/notes', undefined)).body[0].Output;
+
+  it('writes every new note under the same status with an interval of 0', async () => {
+    const agent = await startTestAgent({ flags: { checks: { updateIntervalMs: 0 } } });
+    try {
+      await register(agent.url);
+      for (const note of ['first', 'second']) {
+        const r = await http(agent.url, 'PUT', `/v1/agent/check/pass/service:notes-1?note=${note}`);
+        assert.equal(r.status, 200, r.text);
+        assert.equal(await output(agent.url), note);
+      }
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('keeps the written note for the interval by default: the status change is written, a new note under it waits', async () => {
+    const agent = await startTestAgent();
+    try {
+      await register(agent.url);
+      await http(agent.url, 'PUT', '/v1/agent/check/pass/service:notes-1?note=first');
+      assert.equal(await output(agent.url), 'first');
+      await http(agent.url, 'PUT', '/v1/agent/check/pass/service:notes-1?note=second');
+      assert.equal(await output(agent.url), 'first');
+      await http(agent.url, 'PUT', '/v1/agent/check/warn/service:notes-1?note=third');
+      assert.equal(await output(agent.url), 'third');
+    } finally {
+      await agent.stop();
+    }
+  });
+});

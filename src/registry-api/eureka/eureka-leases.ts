@@ -274,9 +274,10 @@ export function createEurekaLeaseKeeper(options: EurekaLeaseKeeperOptions): Eure
 
   /**
    * Whether this agent saw a renewal within the lease's duration: a renewal that keeps the check
-   * critical (DOWN, STARTING, OUT_OF_SERVICE after the lease lapsed) does not replace the
-   * registry's `TTL expired` output (a heartbeat that keeps the status writes nothing), so the
-   * output alone would evict an instance that renews.
+   * critical (DOWN, STARTING, OUT_OF_SERVICE after the lease lapsed) replaces the registry's
+   * `TTL expired` output only within `checks.updateIntervalMs` (a heartbeat that keeps the status
+   * writes a new output at most that often), so the output alone would evict an instance that
+   * renews.
    */
   const renewedWithinLease = (i: InstanceDto, now: number): boolean => {
     const last = lastRenewals.get(i.id);

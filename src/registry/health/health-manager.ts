@@ -10,7 +10,7 @@ import type {
   CheckStatus,
   Instance,
 } from '../../core/types.js';
-import { DEFAULT_CHECK_FLOORS } from '../../protocol/limits.js';
+import { DEFAULT_CHECK_FLOORS, DEFAULT_CHECK_UPDATE_INTERVAL_MS } from '../../protocol/limits.js';
 import { applyCheckResult, createCheckMachineState, toCheckState } from './check-machine.js';
 import { CheckStateWriter } from './check-state-writer.js';
 import { closeProbes, createDefaultProbes } from './checks/index.js';
@@ -26,6 +26,8 @@ import { TtlDeadlines } from './ttl-deadlines.js';
 export const DEFAULT_HEALTH_MANAGER_OPTIONS = Object.freeze({
   /** A timer firing this much later than scheduled means the event loop stalled. */
   stallThresholdMs: 1000,
+  /** A check whose status holds writes a new output at most this often (Consul's 5 min). */
+  outputUpdateIntervalMs: DEFAULT_CHECK_UPDATE_INTERVAL_MS,
 });
 
 export interface HealthManagerOptions {
@@ -62,6 +64,12 @@ export interface HealthManagerOptions {
    * Default: the interval floor.
    */
   readonly minIntervalMs?: number;
+  /**
+   * A check whose status holds (a heartbeat or probe that confirms it) writes a new output at
+   * most this often, ms; 0: every new output is written. A status change is written at once,
+   * with its output. Default: {@link DEFAULT_HEALTH_MANAGER_OPTIONS}.outputUpdateIntervalMs.
+   */
+  readonly outputUpdateIntervalMs?: number;
 }
 
 /** Outcome of {@link HealthManager.heartbeat}. */
@@ -101,6 +109,7 @@ export class HealthManager {
   /** Every TTL deadline, on one timer. */
   readonly #ttl: TtlDeadlines;
   readonly #writer: CheckStateWriter;
+  readonly #outputUpdateIntervalMs: number;
   #running = false;
 
   constructor(options: HealthManagerOptions) {
@@ -120,6 +129,12 @@ export class HealthManager {
         ...(options.agentName === undefined ? {} : { agentName: options.agentName }),
       });
     this.#owns = options.owns ?? (() => true);
+    const outputUpdateIntervalMs =
+      options.outputUpdateIntervalMs ?? DEFAULT_HEALTH_MANAGER_OPTIONS.outputUpdateIntervalMs;
+    if (!(Number.isInteger(outputUpdateIntervalMs) && outputUpdateIntervalMs >= 0)) {
+      throw errors.validation('outputUpdateIntervalMs', 'must be a whole number of ms, 0 or more');
+    }
+    this.#outputUpdateIntervalMs = outputUpdateIntervalMs;
     this.#stall = new StallMonitor({
       clock: options.clock,
       logger: this.#log,
@@ -222,9 +237,10 @@ export class HealthManager {
         existing?.machine.settled === true
           ? toCheckState(instance.id, def.id, existing.machine)
           : undefined;
+      const machine = createCheckMachineState(def, now, carried ?? persisted.get(def.id));
       const check: TrackedCheck = {
         def,
-        machine: createCheckMachineState(def, now, carried ?? persisted.get(def.id)),
+        machine,
         timer: undefined,
         ttlDueMono: 0,
         ttlQueued: false,
@@ -232,6 +248,8 @@ export class HealthManager {
         run: undefined,
         deregisterTimer: undefined,
         lastQueued: existing?.lastQueued,
+        writtenOutput: existing?.writtenOutput ?? machine.output,
+        writtenAt: existing?.writtenAt ?? now,
       };
       started.push(check);
       return check;
@@ -390,10 +408,11 @@ export class HealthManager {
 
   #apply(tracked: TrackedInstance, check: TrackedCheck, result: ProbeResult): void {
     const before = check.machine.status;
+    const now = this.#clock.now();
     const t = applyCheckResult(check.machine, result, {
       def: check.def,
       registeredAt: tracked.instance.createdAt,
-      now: this.#clock.now(),
+      now,
     });
     check.machine = t.state;
     if (t.statusChanged) {
@@ -407,8 +426,17 @@ export class HealthManager {
         'check status changed',
       );
     }
-    if (t.changed)
+    // A new output under the same status waits for the update interval (Consul's
+    // check_update_interval): heartbeats and probes that confirm a status cost no write.
+    if (
+      t.changed ||
+      (t.state.output !== check.writtenOutput &&
+        now - check.writtenAt >= this.#outputUpdateIntervalMs)
+    ) {
+      check.writtenOutput = t.state.output;
+      check.writtenAt = now;
       this.#writer.queue(check, toCheckState(tracked.instance.id, check.def.id, t.state));
+    }
     this.#syncDeregister(tracked, check, 0);
   }
 

@@ -31,6 +31,9 @@ export interface TrackedCheck {
   deregisterTimer: TimerHandle | undefined;
   /** The last state handed to a write, to tell whether a failed write is still worth retrying. */
   lastQueued: CheckState | undefined;
+  /** The output last handed to a write (or read from the store), and when (clock ms). */
+  writtenOutput: string;
+  writtenAt: number;
 }
 
 /** An instance the health manager tracks, with its checks. */

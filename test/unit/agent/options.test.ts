@@ -182,25 +182,35 @@ describe('resolveAgentOptions', () => {
       minTtlMs: 1000,
       minDeregisterCriticalAfterMs: 60_000,
       maxPerInstance: 32,
+      updateIntervalMs: 300_000,
     });
     assert.equal(d.kv.quotaBytes, 256 * 1024 * 1024);
     const f = file('floors.yaml', 'checks:\n  minIntervalMs: 5000\nkv:\n  quotaBytes: 1024\n');
     const o = resolveAgentOptions({
       file: f,
-      env: { MESHWORK_CHECKS__MIN_TTL_MS: '2000', MESHWORK_KV__QUOTA_BYTES: '2048' },
+      env: {
+        MESHWORK_CHECKS__MIN_TTL_MS: '2000',
+        MESHWORK_KV__QUOTA_BYTES: '2048',
+        MESHWORK_CHECKS__UPDATE_INTERVAL_MS: '0',
+      },
       flags: { checks: { maxPerInstance: 4 } },
     });
+    assert.equal(o.checks.updateIntervalMs, 0);
     assert.equal(o.checks.minIntervalMs, 5000);
     assert.equal(o.checks.minTtlMs, 2000);
     assert.equal(o.checks.minTimeoutMs, 100);
     assert.equal(o.checks.maxPerInstance, 4);
     assert.equal(o.kv.quotaBytes, 2048);
     assert.throws(
-      () => resolveAgentOptions({ flags: { checks: { minIntervalMs: 0, maxPerInstance: 33 } } }),
+      () =>
+        resolveAgentOptions({
+          flags: { checks: { minIntervalMs: 0, maxPerInstance: 33, updateIntervalMs: -1 } },
+        }),
       (e: unknown) =>
         isMeshError(e, ERROR_CODES.CONFIG_INVALID) &&
         /checks\.minIntervalMs: must be at least 1 ms/.test(e.message) &&
-        /checks\.maxPerInstance/.test(e.message),
+        /checks\.maxPerInstance/.test(e.message) &&
+        /checks\.updateIntervalMs/.test(e.message),
     );
   });
 

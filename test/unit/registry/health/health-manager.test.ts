@@ -339,6 +339,59 @@ describe('HealthManager', () => {
       assert.equal(h.manager.instanceStates('web-1')[0]?.output, 'beat 4');
     });
 
+    it("writes a new output under the same status once the update interval passed (Consul's check_update_interval), and not before", async () => {
+      const h = harness({ outputUpdateIntervalMs: 60_000 });
+      trackPassingTtl(h);
+      // A heartbeat every 5 s (inside the 10 s TTL), each with a new output.
+      for (let i = 1; i <= 30; i++) {
+        h.manager.heartbeat('web-1', 'passing', `beat ${i}`);
+        await h.run(5000);
+      }
+      // Written at the first heartbeat 60 s after tracking (the 13th, at 60 s), then 60 s later.
+      assert.deepEqual(
+        h.host.written.map((s) => [s.status, s.output]),
+        [
+          ['passing', 'beat 13'],
+          ['passing', 'beat 25'],
+        ],
+      );
+      assert.equal(h.manager.instanceStates('web-1')[0]?.output, 'beat 30');
+    });
+
+    it('writes nothing for an output that stays what was written, however long', async () => {
+      const h = harness({ outputUpdateIntervalMs: 60_000 });
+      const def = ttlCheck();
+      h.manager.track(instance([def]), [
+        checkState({ checkId: def.id, status: 'passing', output: 'same' }),
+      ]);
+      for (let i = 0; i < 30; i++) {
+        h.manager.heartbeat('web-1', 'passing', 'same');
+        await h.run(5000);
+      }
+      assert.equal(h.host.writes.length, 0);
+    });
+
+    it('writes every new output with an update interval of 0', async () => {
+      const h = harness({ outputUpdateIntervalMs: 0 });
+      trackPassingTtl(h);
+      for (const out of ['a', 'b', 'b', 'c']) {
+        h.manager.heartbeat('web-1', 'passing', out);
+        await flushMicrotasks();
+      }
+      assert.deepEqual(
+        h.host.written.map((s) => s.output),
+        ['a', 'b', 'c'],
+      );
+    });
+
+    it('refuses an update interval that is not a whole number of ms, 0 or more', () => {
+      for (const bad of [-1, 1.5, Number.NaN])
+        assert.throws(
+          () => harness({ outputUpdateIntervalMs: bad }, false),
+          (e: Error) => e.message.includes('outputUpdateIntervalMs'),
+        );
+    });
+
     it('writes when a heartbeat changes the status, and only then', async () => {
       const h = harness();
       h.manager.track(instance([ttlCheck()]), []);
