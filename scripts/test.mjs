@@ -5,7 +5,8 @@
 // Files whose header comment holds `@solo` bound how long the agent takes to answer while it is
 // under attack (issue 16: /health/live within 100 ms). Run beside another CPU-heavy test file on a
 // 2-core machine, they would measure the neighbour, so they run after the others, one at a time.
-// The last line sums both runs ("N passed, N failed").
+// The last line sums both runs ("N passed, N failed", and ", N cancelled" when a hook's failure
+// cancelled tests: node counts those apart from the failed ones, and the exit code is 1).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -46,7 +47,12 @@ function run(list, concurrency) {
     });
     child.on('close', (code) => {
       const count = (name) => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(tail)?.[1] ?? 0);
-      resolve({ code: code ?? 1, pass: count('pass'), fail: count('fail') });
+      resolve({
+        code: code ?? 1,
+        pass: count('pass'),
+        fail: count('fail'),
+        cancelled: count('cancelled'),
+      });
     });
   });
 }
@@ -59,5 +65,6 @@ if (shared.length > 0) results.push(await run(shared, process.env.TEST_CONCURREN
 if (solo.length > 0) results.push(await run(solo, 1));
 const pass = results.reduce((n, r) => n + r.pass, 0);
 const fail = results.reduce((n, r) => n + r.fail, 0);
-console.log(`${pass} passed, ${fail} failed`);
+const cancelled = results.reduce((n, r) => n + r.cancelled, 0);
+console.log(`${pass} passed, ${fail} failed${cancelled > 0 ? `, ${cancelled} cancelled` : ''}`);
 process.exit(results.some((r) => r.code !== 0) ? 1 : 0);
