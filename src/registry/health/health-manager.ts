@@ -427,10 +427,13 @@ export class HealthManager {
       );
     }
     // A new output under the same status waits for the update interval (Consul's
-    // check_update_interval): heartbeats and probes that confirm a status cost no write.
+    // check_update_interval): heartbeats and probes that confirm a status cost no write. A check
+    // still at its initial status is not decided, and is not written for its output either (a
+    // stored state reads back as decided).
     if (
       t.changed ||
-      (t.state.output !== check.writtenOutput &&
+      (t.state.settled &&
+        t.state.output !== check.writtenOutput &&
         now - check.writtenAt >= this.#outputUpdateIntervalMs)
     ) {
       check.writtenOutput = t.state.output;

@@ -371,6 +371,16 @@ describe('HealthManager', () => {
       assert.equal(h.host.writes.length, 0);
     });
 
+    it('writes no output of a check still at its initial status (undecided), whatever the interval', async () => {
+      const h = harness({ outputUpdateIntervalMs: 0 });
+      // Two failures before critical: the first failing probe leaves it at its initial status.
+      h.probe.set('critical', 'refused');
+      h.manager.track(instance([checkDef({ failuresBeforeCritical: 2 })]), []);
+      await h.run(0);
+      assert.equal(h.manager.instanceStates('web-1')[0]?.output, 'refused');
+      assert.equal(h.host.writes.length, 0);
+    });
+
     it('writes every new output with an update interval of 0', async () => {
       const h = harness({ outputUpdateIntervalMs: 0 });
       trackPassingTtl(h);
