@@ -4,6 +4,7 @@
  */
 import type {
   CheckDefinition,
+  CheckState,
   CheckStatus,
   Instance,
   InstanceStatus,
@@ -150,6 +151,13 @@ export interface CatalogReader {
   listServices(): { index: number; services: ServiceSummaryDto[] };
   /** This agent's node checks, or undefined when it has none. */
   nodeChecks(): NodeChecksDto | undefined;
+  /**
+   * The check states of instance `id` as this agent holds them in memory, by check id (empty
+   * when it does not track the instance). A new output under the same status reaches the store
+   * at most every `checks.updateIntervalMs`; these hold it at once. Consul's agent endpoints
+   * answer with these, as Consul's agent answers with its local state.
+   */
+  localCheckStates(id: string): ReadonlyMap<string, CheckState>;
   kvGet(key: string): KvEntry | undefined;
   /** KV entries under `prefix`, in key order. */
   kvList(prefix: string): KvEntry[];

@@ -9,6 +9,7 @@ import { errors } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type {
   CheckDefinition,
+  CheckState,
   CheckStatus,
   Instance,
   InstanceStatus,
@@ -462,6 +463,10 @@ export class Registry implements CatalogFacade {
 
   nodeChecks(): NodeChecksDto | undefined {
     return this.#view.nodeChecks();
+  }
+
+  localCheckStates(id: string): ReadonlyMap<string, CheckState> {
+    return new Map(this.#health.instanceStates(id).map((s) => [s.checkId, s]));
   }
 
   getInstance(id: string): { index: number; instance: InstanceDto } {

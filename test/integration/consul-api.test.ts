@@ -681,7 +681,7 @@ describe('Consul API: check output updates (checks.updateIntervalMs)', () => {
     }
   });
 
-  it('keeps the written note for the interval by default: the status change is written, a new note under it waits', async () => {
+  it("keeps the written note for the interval by default (the status change is written, a new note under it waits), while the agent's own endpoints answer the new note", async () => {
     const agent = await startTestAgent();
     try {
       await register(agent.url);
@@ -689,8 +689,18 @@ describe('Consul API: check output updates (checks.updateIntervalMs)', () => {
       assert.equal(await output(agent.url), 'first');
       await http(agent.url, 'PUT', '/v1/agent/check/pass/service:notes-1?note=second');
       assert.equal(await output(agent.url), 'first');
+      // The agent's own endpoints answer with what it holds, as Consul's agent does.
+      const local = (await http(agent.url, 'GET', '/v1/agent/checks', undefined)).body;
+      assert.equal(local['service:notes-1'].Output, 'second');
+      const health = await http(agent.url, 'GET', '/v1/agent/health/service/id/notes-1', undefined);
+      const check = (health.body.Checks as { CheckID: string; Output: string }[]).find(
+        (c) => c.CheckID === 'service:notes-1',
+      );
+      assert.equal(check?.Output, 'second');
       await http(agent.url, 'PUT', '/v1/agent/check/warn/service:notes-1?note=third');
       assert.equal(await output(agent.url), 'third');
+      const after = (await http(agent.url, 'GET', '/v1/agent/checks', undefined)).body;
+      assert.equal(after['service:notes-1'].Output, 'third');
     } finally {
       await agent.stop();
     }

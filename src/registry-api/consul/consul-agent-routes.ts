@@ -21,6 +21,23 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
   const { prepareCheck, deregisterCheck, ttlUpdate } = checks;
   const options = { version: ctx.version };
 
+  /**
+   * The service checks of `i` as this agent holds them, as Consul's agent answers: a new output
+   * under the same status reaches the store (and the catalog and health endpoints) at most every
+   * `checks.updateIntervalMs`; the agent's own answers carry it at once.
+   */
+  const localServiceChecks = (i: InstanceDto): Record<string, unknown>[] => {
+    const local = registry.localCheckStates(i.id);
+    let fresher = false;
+    const checks = i.checks.map((c) => {
+      const s = local.get(c.id);
+      if (s === undefined || s.status !== c.status || s.output === c.output) return c;
+      fresher = true;
+      return { ...c, output: s.output };
+    });
+    return serviceChecks(node, fresher ? { ...i, checks } : i);
+  };
+
   const member = (): Record<string, unknown> => ({
     Name: node.nodeName,
     Addr: node.address,
@@ -97,7 +114,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
       ...registry
         .allInstances()
         .filter((i) => mayRead(req, 'service', i.service))
-        .flatMap((i) => serviceChecks(node, i)),
+        .flatMap(localServiceChecks),
     ];
     for (const c of all) if (keep === undefined || keep(c)) out[String(c.CheckID)] = c;
     return json(req, reply, out, registry.catalogIndex);
@@ -192,7 +209,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
 
   /** Consul's agent health answer: 200 passing, 429 warning, 503 critical or maintenance. */
   const healthAnswer = (i: InstanceDto): { status: number; aggregated: string; body: object } => {
-    const checks = [...ourNodeChecks(), ...serviceChecks(node, i)];
+    const checks = [...ourNodeChecks(), ...localServiceChecks(i)];
     const aggregated = aggregatedStatus(checks);
     const status = aggregated === 'passing' ? 200 : aggregated === 'warning' ? 429 : 503;
     return {
