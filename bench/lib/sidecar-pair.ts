@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
+import { DEFAULT_TRACING_SAMPLE_RATIO } from '../../src/config/tracing-options.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { EdgeCounter } from '../../src/proxy/edge-counts.js';
 import { IstioMetrics } from '../../src/proxy/istio-metrics.js';
@@ -16,6 +17,7 @@ import {
   type AccessLogWriter,
 } from '../../src/telemetry/access-log-writer.js';
 import { startOtlpTracing, type SpanExporterHandle } from '../../src/telemetry/tracing.js';
+import { DEFAULT_SIDECAR_OPTIONS } from '../../src/sidecar/options.js';
 import { startSidecarProxy, type RunningSidecarProxy } from '../../src/sidecar/sidecar-proxy.js';
 import { fakeInstance } from '../../src/testing/fake-mesh-catalog.js';
 import { compileSidecarSnapshot } from '../../test/helpers/mesh-snapshot.js';
@@ -67,8 +69,8 @@ export const OBSERVER_PARTS = ['metrics', 'edges', 'tracing', 'access-log'] as c
 
 /**
  * One side's observer parts as `meshwork sidecar` makes them (src/sidecar/sidecar.ts), those of
- * `parts` only: Istio metrics, the access log to a file in `dir` at the default sample 0.1,
- * tracing at the default ratio 0.01 exported over OTLP/HTTP to `otlpUrl` (required for
+ * `parts` only: Istio metrics, the access log to a file in `dir` at the sidecar's default sample,
+ * tracing at the default ratio exported over OTLP/HTTP to `otlpUrl` (required for
  * `tracing`), edge counts.
  */
 export async function sideParts(
@@ -100,8 +102,14 @@ export async function sideParts(
   return {
     parts: {
       istio,
-      accessLog: log === undefined ? undefined : { sink: log, sampleRate: 0.1 },
-      tracing: tracing === undefined ? undefined : { sink: tracing, sampleRatio: 0.01 },
+      accessLog:
+        log === undefined
+          ? undefined
+          : { sink: log, sampleRate: DEFAULT_SIDECAR_OPTIONS.accessLogSample },
+      tracing:
+        tracing === undefined
+          ? undefined
+          : { sink: tracing, sampleRatio: DEFAULT_TRACING_SAMPLE_RATIO },
       edges: parts.has('edges') ? { counter: new EdgeCounter(), service } : undefined,
     },
     close: async () => {
