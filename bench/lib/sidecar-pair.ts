@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
+import type { Pool } from 'undici';
 import { DEFAULT_TRACING_SAMPLE_RATIO } from '../../src/config/tracing-options.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { EdgeCounter } from '../../src/proxy/edge-counts.js';
@@ -65,7 +66,50 @@ export async function startInProcessPair(
 }
 
 /** The observer parts a benchmark turns on (issue 21). */
-export const OBSERVER_PARTS = ['metrics', 'edges', 'tracing', 'access-log'] as const;
+const OBSERVER_PARTS = ['metrics', 'edges', 'tracing', 'access-log'] as const;
+
+/**
+ * The parts of a comma list (`none`, or nothing: no parts), for the flag `flag`; throws on a
+ * name that is not one.
+ */
+export function parseObserverParts(list: string, flag: string): Set<string> {
+  const parts = new Set(
+    list
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '' && p !== 'none'),
+  );
+  for (const p of parts)
+    if (!(OBSERVER_PARTS as readonly string[]).includes(p))
+      throw new Error(`${flag}: unknown part "${p}" (${OBSERVER_PARTS.join(', ')}, none)`);
+  return parts;
+}
+
+/**
+ * `requests` GETs of `/x` with `Host: payments` through `pool` (an in-process pair's A),
+ * `connections` at a time; throws on an answer other than 200.
+ */
+export async function driveRequests(
+  pool: Pool,
+  requests: number,
+  connections: number,
+  userAgent: string,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next++ < requests) {
+        const r = await pool.request({
+          path: '/x',
+          method: 'GET',
+          headers: { host: 'payments', 'user-agent': userAgent },
+        });
+        if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
+        await r.body.dump();
+      }
+    }),
+  );
+}
 
 /**
  * One side's observer parts as `meshwork sidecar` makes them (src/sidecar/sidecar.ts), those of

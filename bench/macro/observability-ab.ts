@@ -23,7 +23,8 @@ import { boundYoungGeneration } from '../../src/sidecar/young-generation.js';
 import { startUpstream } from '../../test/helpers/gateway.js';
 import { flags } from '../lib/load.js';
 import {
-  OBSERVER_PARTS,
+  driveRequests,
+  parseObserverParts,
   sideParts,
   startInProcessPair,
   type InProcessPair,
@@ -43,10 +44,7 @@ const opts = flags('npm run bench:observability-ab [-- flags]', {
   rounds: { default: 40, help: 'rounds per pair (alternating which goes first)' },
   connections: { default: 16, help: 'client connections per pair' },
 });
-const PARTS: readonly string[] = OBSERVER_PARTS;
-const parts = new Set(opts.parts.split(',').filter((p) => p !== ''));
-for (const p of parts)
-  if (!PARTS.includes(p)) throw new Error(`--parts: unknown part "${p}" (${PARTS.join(', ')})`);
+const parts = parseObserverParts(opts.parts, '--parts');
 
 const bounded = boundYoungGeneration(process.env, process.execArgv);
 
@@ -78,21 +76,8 @@ async function startPair(on: boolean): Promise<Pair> {
 
 /** µs of this process's CPU per request over one round. */
 async function round(p: Pair): Promise<number> {
-  let next = 0;
   const c0 = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: opts.connections }, async () => {
-      while (next++ < opts.requests) {
-        const r = await p.pool.request({
-          path: '/x',
-          method: 'GET',
-          headers: { host: 'payments', 'user-agent': 'observability-ab' },
-        });
-        if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
-        await r.body.dump();
-      }
-    }),
-  );
+  await driveRequests(p.pool, opts.requests, opts.connections, 'observability-ab');
   const c = process.cpuUsage(c0);
   return (c.user + c.system) / opts.requests;
 }

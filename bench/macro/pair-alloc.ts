@@ -20,7 +20,12 @@ import { requestObservers } from '../../src/proxy/observer-lists.js';
 import { startUpstream } from '../../test/helpers/gateway.js';
 import { flags } from '../lib/load.js';
 import { startOtlpSink } from '../lib/otlp-sink.js';
-import { OBSERVER_PARTS, sideParts, startInProcessPair } from '../lib/sidecar-pair.js';
+import {
+  driveRequests,
+  parseObserverParts,
+  sideParts,
+  startInProcessPair,
+} from '../lib/sidecar-pair.js';
 import { median } from '../lib/stats.js';
 
 const opts = flags('npm run bench:pair-alloc [-- flags]', {
@@ -48,13 +53,7 @@ if (newSpace().size < 128 * 1024 * 1024)
 const collect = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 const configs = opts.configs.split('|').map((c) => c.trim());
-const partsOf = (c: string): Set<string> => {
-  const set = new Set(c.split(',').filter((p) => p !== '' && p !== 'none'));
-  for (const p of set)
-    if (!(OBSERVER_PARTS as readonly string[]).includes(p))
-      throw new Error(`--configs: unknown part "${p}" (${OBSERVER_PARTS.join(', ')}, none)`);
-  return set;
-};
+const partsOf = (c: string): Set<string> => parseObserverParts(c, '--configs');
 const app = await startUpstream('payments');
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-pair-alloc-'));
 const otlp = configs.some((c) => partsOf(c).has('tracing')) ? await startOtlpSink() : undefined;
@@ -73,22 +72,7 @@ for (const config of configs) {
 }
 
 /** `opts.requests` GETs through the pair, 16 at a time. */
-async function round(pool: Pool): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (next++ < opts.requests) {
-        const r = await pool.request({
-          path: '/x',
-          method: 'GET',
-          headers: { host: 'payments', 'user-agent': 'pair-alloc' },
-        });
-        if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
-        await r.body.dump();
-      }
-    }),
-  );
-}
+const round = (pool: Pool): Promise<void> => driveRequests(pool, opts.requests, 16, 'pair-alloc');
 
 for (const p of pairs) for (let i = 0; i < 2; i++) await round(p.pool);
 for (let i = 0; i < opts.rounds; i++)

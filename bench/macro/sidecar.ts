@@ -31,7 +31,7 @@ import {
 } from '../lib/gateway-setup.js';
 import { makeTempDir, runMain } from '../lib/cleanup.js';
 import { startOtlpSink } from '../lib/otlp-sink.js';
-import { OBSERVER_PARTS } from '../lib/sidecar-pair.js';
+import { parseObserverParts } from '../lib/sidecar-pair.js';
 import { alternate, flags, sleep, together, type Peer } from '../lib/load.js';
 import { fixedRatePeer, loadPeer, type LoadRound } from '../lib/load-peer.js';
 import {
@@ -282,12 +282,8 @@ async function observabilityRun(
   const otlp = await startOtlpSink();
   const offEnv = { ...process.env, MESHWORK_SIDECAR__EDGE_REPORT_INTERVAL_MS: '0' };
   const off = ['--istio-metrics', 'off', '--access-log', 'off'];
-  const parts = new Set(opts.parts.split(',').map((p) => p.trim()));
   // none: the "on" pair is the "off" pair's twin (A/A), for the noise of the measurement itself.
-  parts.delete('none');
-  for (const p of parts)
-    if (!(OBSERVER_PARTS as readonly string[]).includes(p))
-      throw new Error(`--parts: unknown part "${p}" (${OBSERVER_PARTS.join(', ')}, none)`);
+  const parts = parseObserverParts(opts.parts, '--parts');
   const on = [
     ...(parts.has('tracing') ? ['--tracing-endpoint', otlp.url] : []),
     ...['--access-log', parts.has('access-log') ? join(dir, 'access.log') : 'off'],
