@@ -109,7 +109,10 @@ export interface RetryState {
   readonly attempt: number;
   /** ms left before the overall deadline (min of overallTimeoutMs and an inherited x-meshwork-deadline-ms), Infinity if none. */
   remainingMs(): number;
-  /** Timeout for the next try: min(perTryTimeoutMs, remainingMs()) or Infinity. */
+  /**
+   * Timeout for the next try: min(perTryTimeoutMs, remainingMs()) rounded up to a whole ms, or
+   * Infinity.
+   */
   tryTimeoutMs(): number;
   /** Headers to add to the next attempt: x-meshwork-attempt and, when a deadline exists, x-meshwork-deadline-ms. */
   headers(): Record<string, string>;
@@ -271,7 +274,10 @@ class RequestRetryState implements RetryState {
 
   tryTimeoutMs(): number {
     const perTryMs = this.#policy.options.perTryTimeoutMs;
-    return Math.min(perTryMs > 0 ? perTryMs : Infinity, this.remainingMs());
+    // Whole ms: node keeps one timer list per distinct duration, so a deadline's fractional
+    // remainder would make a list (and a priority-queue entry) per request; rounded up, the
+    // first tries of a route share one, and no try ends before its deadline.
+    return Math.ceil(Math.min(perTryMs > 0 ? perTryMs : Infinity, this.remainingMs()));
   }
 
   headers(): Record<string, string> {
