@@ -158,6 +158,8 @@ export interface CatalogReader {
    * answer with these, as Consul's agent answers with its local state.
    */
   localCheckStates(id: string): ReadonlyMap<string, CheckState>;
+  /** {@link localCheckStates} of this agent's node checks (empty when it has none). */
+  localNodeCheckStates(): ReadonlyMap<string, CheckState>;
   kvGet(key: string): KvEntry | undefined;
   /** KV entries under `prefix`, in key order. */
   kvList(prefix: string): KvEntry[];

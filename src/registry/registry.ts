@@ -469,6 +469,10 @@ export class Registry implements CatalogFacade {
     return new Map(this.#health.instanceStates(id).map((s) => [s.checkId, s]));
   }
 
+  localNodeCheckStates(): ReadonlyMap<string, CheckState> {
+    return this.localCheckStates(nodeChecksId(this.nodeName));
+  }
+
   getInstance(id: string): { index: number; instance: InstanceDto } {
     const dto = this.#view.dto(id);
     if (dto === undefined) throw errors.instanceNotFound(id);

@@ -705,4 +705,33 @@ describe('Consul API: check output updates (checks.updateIntervalMs)', () => {
       await agent.stop();
     }
   });
+
+  it("answers a node check's new note on the agent's own endpoints too, while the node's health keeps the written one", async () => {
+    const agent = await startTestAgent();
+    try {
+      const reg = await http(agent.url, 'PUT', '/v1/agent/check/register', {
+        Name: 'node disk',
+        CheckID: 'node-disk',
+        TTL: '30s',
+      });
+      assert.equal(reg.status, 200, reg.text);
+      const nodeName = (await http(agent.url, 'GET', '/v1/agent/self', undefined)).body.Config
+        .NodeName as string;
+      const written = async (): Promise<string | undefined> =>
+        (
+          (await http(agent.url, 'GET', `/v1/health/node/${nodeName}`, undefined)).body as {
+            CheckID: string;
+            Output: string;
+          }[]
+        ).find((c) => c.CheckID === 'node-disk')?.Output;
+      await http(agent.url, 'PUT', '/v1/agent/check/pass/node-disk?note=first');
+      assert.equal(await written(), 'first');
+      await http(agent.url, 'PUT', '/v1/agent/check/pass/node-disk?note=second');
+      assert.equal(await written(), 'first');
+      const local = (await http(agent.url, 'GET', '/v1/agent/checks', undefined)).body;
+      assert.equal(local['node-disk'].Output, 'second');
+    } finally {
+      await agent.stop();
+    }
+  });
 });

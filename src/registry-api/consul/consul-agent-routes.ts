@@ -17,25 +17,14 @@ export const CONSUL_API_VERSION = '1.17.0';
 /** Adds the /v1/agent routes to the context's router. */
 export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulCheckWrites): void {
   const { registry, node, policy, route, q, json, done, filterOf, decode, param } = ctx;
-  const { ourNodeChecks, ownCheckIds } = ctx;
+  const { agentNodeChecks, ownCheckIds, withLocalOutputs } = ctx;
   const { prepareCheck, deregisterCheck, ttlUpdate } = checks;
   const options = { version: ctx.version };
 
-  /**
-   * The service checks of `i` as this agent holds them, as Consul's agent answers: a new output
-   * under the same status reaches the store (and the catalog and health endpoints) at most every
-   * `checks.updateIntervalMs`; the agent's own answers carry it at once.
-   */
+  /** The service checks of `i` as this agent holds them (their latest outputs: withLocalOutputs). */
   const localServiceChecks = (i: InstanceDto): Record<string, unknown>[] => {
-    const local = registry.localCheckStates(i.id);
-    let fresher = false;
-    const checks = i.checks.map((c) => {
-      const s = local.get(c.id);
-      if (s === undefined || s.status !== c.status || s.output === c.output) return c;
-      fresher = true;
-      return { ...c, output: s.output };
-    });
-    return serviceChecks(node, fresher ? { ...i, checks } : i);
+    const checks = withLocalOutputs(i.checks, registry.localCheckStates(i.id));
+    return serviceChecks(node, checks === undefined ? i : { ...i, checks });
   };
 
   const member = (): Record<string, unknown> => ({
@@ -109,7 +98,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
     const out: Record<string, unknown> = {};
     const all = [
       ...(mayRead(req, 'node', node.nodeName)
-        ? ourNodeChecks().filter((c) => c.CheckID !== 'serfHealth')
+        ? agentNodeChecks().filter((c) => c.CheckID !== 'serfHealth')
         : []),
       ...registry
         .allInstances()
@@ -209,7 +198,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
 
   /** Consul's agent health answer: 200 passing, 429 warning, 503 critical or maintenance. */
   const healthAnswer = (i: InstanceDto): { status: number; aggregated: string; body: object } => {
-    const checks = [...ourNodeChecks(), ...localServiceChecks(i)];
+    const checks = [...agentNodeChecks(), ...localServiceChecks(i)];
     const aggregated = aggregatedStatus(checks);
     const status = aggregated === 'passing' ? 200 : aggregated === 'warning' ? 429 : 503;
     return {

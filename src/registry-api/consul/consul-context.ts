@@ -4,9 +4,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry as PromRegistry } from 'prom-client';
 import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { InstanceDto } from '../../protocol/api-types.js';
+import type { CheckState } from '../../core/types.js';
+import type { CheckDto, InstanceDto } from '../../protocol/api-types.js';
 import type { ParsedRegistration } from '../../protocol/registration.js';
-import type { CatalogFacade, Topic } from '../../registry/catalog-facade.js';
+import type { CatalogFacade, NodeChecksDto, Topic } from '../../registry/catalog-facade.js';
 import { assertUtf8, rawBody } from '../body.js';
 import { jsonArrayAnswer } from '../json-stream.js';
 import { waitForRequest, type Query } from '../query.js';
@@ -180,9 +181,44 @@ export function createConsulContext(options: ConsulContextOptions) {
 
   const isOurNode = (name: string): boolean => name === node.nodeName;
 
+  /**
+   * `checks` with the outputs this agent holds for them (`local`: CatalogFacade's
+   * localCheckStates), undefined when none is fresher than the stored one. A new output under
+   * the same status reaches the store (and the catalog and health endpoints) at most every
+   * `checks.updateIntervalMs`; Consul's agent endpoints answer with its local state at once.
+   */
+  const withLocalOutputs = (
+    checks: readonly CheckDto[],
+    local: ReadonlyMap<string, CheckState>,
+  ): CheckDto[] | undefined => {
+    let fresher = false;
+    const out = checks.map((c) => {
+      const s = local.get(c.id);
+      if (s === undefined || s.status !== c.status || s.output === c.output) return c;
+      fresher = true;
+      return { ...c, output: s.output };
+    });
+    return fresher ? out : undefined;
+  };
+
   /** This node's checks as Consul shows them: serfHealth, registered node checks, maintenance. */
   const ourNodeChecks = (): Record<string, unknown>[] =>
     nodeChecks(node, registry.agentMaintenance, registry.nodeChecks());
+
+  /**
+   * ourNodeChecks as this agent holds them, for its own endpoints (/v1/agent/...): the
+   * registered node checks with their latest outputs (withLocalOutputs).
+   */
+  const agentNodeChecks = (): Record<string, unknown>[] => {
+    const registered = registry.nodeChecks();
+    const checks =
+      registered && withLocalOutputs(registered.checks, registry.localNodeCheckStates());
+    if (checks === undefined) return ourNodeChecks();
+    return nodeChecks(node, registry.agentMaintenance, {
+      ...(registered as NodeChecksDto),
+      checks,
+    });
+  };
 
   /** Refuses a registration whose CheckIDs are this node's checks' (CheckIDs are per agent). */
   const ownCheckIds = (reg: ParsedRegistration): ParsedRegistration => {
@@ -214,7 +250,9 @@ export function createConsulContext(options: ConsulContextOptions) {
     nodeMetaMatches,
     withTags,
     isOurNode,
+    withLocalOutputs,
     ourNodeChecks,
+    agentNodeChecks,
     ownCheckIds,
   };
 }
