@@ -170,7 +170,7 @@ export class Registry implements CatalogFacade {
       minIntervalMs: this.limits.checkFloors.intervalMs,
       ...(options.checkUpdateIntervalMs === undefined
         ? {}
-        : { outputUpdateIntervalMs: options.checkUpdateIntervalMs }),
+        : { checkUpdateIntervalMs: options.checkUpdateIntervalMs }),
       host: {
         ...(ttlLeases === undefined
           ? {}

@@ -27,7 +27,7 @@ export const DEFAULT_HEALTH_MANAGER_OPTIONS = Object.freeze({
   /** A timer firing this much later than scheduled means the event loop stalled. */
   stallThresholdMs: 1000,
   /** A check whose status holds writes a new output at most this often (Consul's 5 min). */
-  outputUpdateIntervalMs: DEFAULT_CHECK_UPDATE_INTERVAL_MS,
+  checkUpdateIntervalMs: DEFAULT_CHECK_UPDATE_INTERVAL_MS,
 });
 
 export interface HealthManagerOptions {
@@ -67,9 +67,9 @@ export interface HealthManagerOptions {
   /**
    * A check whose status holds (a heartbeat or probe that confirms it) writes a new output at
    * most this often, ms; 0: every new output is written. A status change is written at once,
-   * with its output. Default: {@link DEFAULT_HEALTH_MANAGER_OPTIONS}.outputUpdateIntervalMs.
+   * with its output. Default: {@link DEFAULT_HEALTH_MANAGER_OPTIONS}.checkUpdateIntervalMs.
    */
-  readonly outputUpdateIntervalMs?: number;
+  readonly checkUpdateIntervalMs?: number;
 }
 
 /** Outcome of {@link HealthManager.heartbeat}. */
@@ -109,7 +109,7 @@ export class HealthManager {
   /** Every TTL deadline, on one timer. */
   readonly #ttl: TtlDeadlines;
   readonly #writer: CheckStateWriter;
-  readonly #outputUpdateIntervalMs: number;
+  readonly #checkUpdateIntervalMs: number;
   #running = false;
 
   constructor(options: HealthManagerOptions) {
@@ -129,12 +129,12 @@ export class HealthManager {
         ...(options.agentName === undefined ? {} : { agentName: options.agentName }),
       });
     this.#owns = options.owns ?? (() => true);
-    const outputUpdateIntervalMs =
-      options.outputUpdateIntervalMs ?? DEFAULT_HEALTH_MANAGER_OPTIONS.outputUpdateIntervalMs;
-    if (!(Number.isInteger(outputUpdateIntervalMs) && outputUpdateIntervalMs >= 0)) {
-      throw errors.validation('outputUpdateIntervalMs', 'must be a whole number of ms, 0 or more');
+    const checkUpdateIntervalMs =
+      options.checkUpdateIntervalMs ?? DEFAULT_HEALTH_MANAGER_OPTIONS.checkUpdateIntervalMs;
+    if (!(Number.isInteger(checkUpdateIntervalMs) && checkUpdateIntervalMs >= 0)) {
+      throw errors.validation('checkUpdateIntervalMs', 'must be a whole number of ms, 0 or more');
     }
-    this.#outputUpdateIntervalMs = outputUpdateIntervalMs;
+    this.#checkUpdateIntervalMs = checkUpdateIntervalMs;
     this.#stall = new StallMonitor({
       clock: options.clock,
       logger: this.#log,
@@ -434,7 +434,7 @@ export class HealthManager {
       t.changed ||
       (t.state.settled &&
         t.state.output !== check.writtenOutput &&
-        now - check.writtenAt >= this.#outputUpdateIntervalMs)
+        now - check.writtenAt >= this.#checkUpdateIntervalMs)
     ) {
       check.writtenOutput = t.state.output;
       check.writtenAt = now;

@@ -340,7 +340,7 @@ describe('HealthManager', () => {
     });
 
     it("writes a new output under the same status once the update interval passed (Consul's check_update_interval), and not before", async () => {
-      const h = harness({ outputUpdateIntervalMs: 60_000 });
+      const h = harness({ checkUpdateIntervalMs: 60_000 });
       trackPassingTtl(h);
       // A heartbeat every 5 s (inside the 10 s TTL), each with a new output.
       for (let i = 1; i <= 30; i++) {
@@ -359,7 +359,7 @@ describe('HealthManager', () => {
     });
 
     it('writes nothing for an output that stays what was written, however long', async () => {
-      const h = harness({ outputUpdateIntervalMs: 60_000 });
+      const h = harness({ checkUpdateIntervalMs: 60_000 });
       const def = ttlCheck();
       h.manager.track(instance([def]), [
         checkState({ checkId: def.id, status: 'passing', output: 'same' }),
@@ -372,7 +372,7 @@ describe('HealthManager', () => {
     });
 
     it('writes no output of a check still at its initial status (undecided), whatever the interval', async () => {
-      const h = harness({ outputUpdateIntervalMs: 0 });
+      const h = harness({ checkUpdateIntervalMs: 0 });
       // Two failures before critical: the first failing probe leaves it at its initial status.
       h.probe.set('critical', 'refused');
       h.manager.track(instance([checkDef({ failuresBeforeCritical: 2 })]), []);
@@ -382,7 +382,7 @@ describe('HealthManager', () => {
     });
 
     it('writes every new output with an update interval of 0', async () => {
-      const h = harness({ outputUpdateIntervalMs: 0 });
+      const h = harness({ checkUpdateIntervalMs: 0 });
       trackPassingTtl(h);
       for (const out of ['a', 'b', 'b', 'c']) {
         h.manager.heartbeat('web-1', 'passing', out);
@@ -397,8 +397,8 @@ describe('HealthManager', () => {
     it('refuses an update interval that is not a whole number of ms, 0 or more', () => {
       for (const bad of [-1, 1.5, Number.NaN])
         assert.throws(
-          () => harness({ outputUpdateIntervalMs: bad }, false),
-          (e: Error) => e.message.includes('outputUpdateIntervalMs'),
+          () => harness({ checkUpdateIntervalMs: bad }, false),
+          (e: Error) => e.message.includes('checkUpdateIntervalMs'),
         );
     });
 
