@@ -274,9 +274,9 @@ class RequestRetryState implements RetryState {
 
   tryTimeoutMs(): number {
     const perTryMs = this.#policy.options.perTryTimeoutMs;
-    // Whole ms: node keeps one timer list per distinct duration, so a deadline's fractional
-    // remainder would make a list (and a priority-queue entry) per request; rounded up, the
-    // first tries of a route share one, and no try ends before its deadline.
+    // Rounded up to whole ms: node truncates a timer's duration (14999.4 ms fires at 14999), so
+    // a deadline's fractional remainder ended a try up to 1 ms early; and messages and errors
+    // say whole ms.
     return Math.ceil(Math.min(perTryMs > 0 ? perTryMs : Infinity, this.remainingMs()));
   }
 

@@ -216,7 +216,8 @@ describe('RetryPolicy', () => {
       assert.deepEqual(s.headers(), { 'x-meshwork-attempt': '1', 'x-meshwork-deadline-ms': '200' });
       clock.advance(0.6);
       assert.equal(s.headers()['x-meshwork-deadline-ms'], '199', 'an integer, rounded down');
-      // A timer's duration in whole ms (one node timer list for many requests), never short.
+      // A try's timeout in whole ms, rounded up: node truncates a timer's duration, which
+      // would end the try before its deadline.
       assert.equal(s.tryTimeoutMs(), 200, 'rounded up: 199.4 ms left');
       clock.advance(500);
       assert.equal(s.remainingMs(), 0);
