@@ -423,6 +423,7 @@ for (const native of [true, false])
             res.write('abc');
             res.write('');
             res.write(Buffer.from('de'));
+            res.write('ü€'); // 5 bytes in UTF-8: the chunk size counts bytes
             if (req.url === '/big') res.write(big);
             res.end('!');
           });
@@ -430,13 +431,13 @@ for (const native of [true, false])
           await c.write(get('/'));
           await c.read(1);
           assert.match(
-            c.text,
-            /^HTTP\/1\.1 200 OK\r\ncontent-type: text\/plain\r\ntransfer-encoding: chunked\r\ndate: [^\r\n]+\r\n\r\n3\r\nabc\r\n2\r\nde\r\n1\r\n!\r\n0\r\n\r\n$/,
+            c.data.toString('utf8'),
+            /^HTTP\/1\.1 200 OK\r\ncontent-type: text\/plain\r\ntransfer-encoding: chunked\r\ndate: [^\r\n]+\r\n\r\n3\r\nabc\r\n2\r\nde\r\n5\r\nü€\r\n1\r\n!\r\n0\r\n\r\n$/,
           );
           const u = new Client(t.origin);
           const r = await u.request({ path: '/big', method: 'GET' });
           assert.equal(r.headers['transfer-encoding'], 'chunked');
-          assert.equal(await r.body.text(), `abcde${big.toString()}!`);
+          assert.equal(await r.body.text(), `abcdeü€${big.toString()}!`);
           await u.close();
         },
       );

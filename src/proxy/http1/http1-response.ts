@@ -147,13 +147,17 @@ export class Http1Response {
       this.#remaining -= bytes;
     }
     if (head === undefined && !this.#chunked) return socket.write(chunk);
-    if (head !== undefined && !this.#chunked && bytes <= INLINE_BODY_MAX) {
-      // A small answer goes out as one buffer: one plain write, no writev of two.
-      const headBytes = head.length; // latin1: a byte per character
-      const out = Buffer.allocUnsafe(headBytes + bytes);
-      out.write(head, 0, headBytes, 'latin1');
-      if (typeof chunk === 'string') out.write(chunk, headBytes);
-      else chunk.copy(out, headBytes);
+    if (bytes <= INLINE_BODY_MAX) {
+      // A small answer, or chunk, goes out as one buffer with its head or chunk framing: one
+      // plain write, not a corked writev of two to four (a relayed chunked answer paid ~1 KB of
+      // write machinery per chunk that way: docs/benchmarks.md, "pair-alloc").
+      const before = this.#chunked ? `${head ?? ''}${bytes.toString(16)}\r\n` : (head as string);
+      const at = before.length; // latin1: a byte per character
+      const out = Buffer.allocUnsafe(at + bytes + (this.#chunked ? 2 : 0));
+      out.write(before, 0, at, 'latin1');
+      if (typeof chunk === 'string') out.write(chunk, at);
+      else chunk.copy(out, at);
+      if (this.#chunked) out.write('\r\n', at + bytes, 'latin1');
       return socket.write(out);
     }
     socket.cork();
