@@ -15,9 +15,11 @@ export const UPSTREAM_BODY = 'hello, mesh!\n';
 const UPSTREAM = `
 const http = require('node:http');
 const body = Buffer.from(${JSON.stringify(UPSTREAM_BODY)});
+const chunked = process.argv[2] === 'chunked';
 const s = http.createServer((req, res) => {
   req.resume();
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+  // Chunked: no content-length, so node frames the body in chunks (one writev with the head).
+  res.writeHead(200, chunked ? { 'content-type': 'text/plain' } : { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);
 });
 s.keepAliveTimeout = 60000;
@@ -30,10 +32,18 @@ export interface GatewaySetup {
   readonly agent: AgentHandle;
 }
 
-/** Starts the upstream and a dev agent that knows it as `hello`. */
-export async function startUpstream(): Promise<GatewaySetup> {
+/**
+ * Starts the upstream and a dev agent that knows it as `hello`. `chunked`: the upstream answers
+ * with `transfer-encoding: chunked` instead of a Content-Length.
+ */
+export async function startUpstream(options: { chunked?: boolean } = {}): Promise<GatewaySetup> {
   const upPort = await freePort();
-  const upstream = spawnChild('upstream', process.execPath, ['-e', UPSTREAM, String(upPort)]);
+  const upstream = spawnChild('upstream', process.execPath, [
+    '-e',
+    UPSTREAM,
+    String(upPort),
+    ...(options.chunked === true ? ['chunked'] : []),
+  ]);
   await waitForLine(upstream, /listening/);
   const agent = await startAgent({ dev: true });
   await createRegistryClient({ addresses: [agent.url] }).register({

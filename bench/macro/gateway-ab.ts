@@ -26,6 +26,10 @@ const opts = flags('npm run bench:gateway-ab -- --base <git ref> [flags]', {
   warmup: { default: 3, help: 'seconds of untimed load (both at once) before the rounds' },
   connections: { default: 64, help: 'wrk connections per gateway' },
   'quiet-wait': { default: 120, help: 'seconds to wait for other work on the machine to settle' },
+  chunked: {
+    default: false,
+    help: 'the upstream answers with transfer-encoding: chunked instead of a Content-Length',
+  },
 });
 
 interface Side {
@@ -97,7 +101,7 @@ runMain(async () => {
     }).trim() !== '';
   const busy = await settle(opts['quiet-wait']);
 
-  const { agent } = await startUpstream();
+  const { agent } = await startUpstream({ chunked: opts.chunked });
   const start = async (name: string, root: string): Promise<Side> => {
     const { file, port } = await writeGatewayConfig(dir, name, agent.url);
     const child = spawnChild(name, process.execPath, [
@@ -138,11 +142,14 @@ runMain(async () => {
   await Promise.all([ours.child.stop(), theirs.child.stop()]);
   await agent.stop();
 
-  const report = new Report('gateway-ab', `npm run bench:gateway-ab -- --base ${opts.base}`);
+  const report = new Report(
+    'gateway-ab',
+    `npm run bench:gateway-ab -- --base ${opts.base}${opts.chunked ? ' --chunked' : ''}`,
+  );
   report.quiet(busy);
   report.meta(`this: ${thisName}; base: ${baseName}`);
   report.meta(
-    `load: per round, wrk -t1 -c${opts.connections} -d${opts.duration}s on each gateway at the same time (start order alternating), after ${opts.warmup}s of both; one upstream (node:http, 13 B), both gateways on the same config`,
+    `load: per round, wrk -t1 -c${opts.connections} -d${opts.duration}s on each gateway at the same time (start order alternating), after ${opts.warmup}s of both; one upstream (node:http, 13 B${opts.chunked ? ', chunked' : ''}), both gateways on the same config`,
   );
   report.section(
     'CPU per request, paired (base/this above 1: this build is cheaper)',
