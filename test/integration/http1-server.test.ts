@@ -443,6 +443,62 @@ for (const native of [true, false])
       );
 
       it(
+        'writes a chunked answer ended in the I/O turn of its last chunk once, and one ended later twice',
+        T,
+        async () => {
+          const writes: number[] = [];
+          const t = await startServer((req, res) => {
+            const socket = req.socket;
+            const write = socket.write.bind(socket) as (...a: unknown[]) => boolean;
+            let n = 0;
+            socket.write = ((...a: unknown[]) => {
+              n++;
+              return write(...a);
+            }) as typeof socket.write;
+            res.writeHead(200, undefined, []);
+            res.write('abc');
+            const done = (): void => {
+              res.end();
+              writes.push(n);
+              socket.write = write as typeof socket.write;
+            };
+            if (req.url === '/later') setImmediate(done);
+            else done();
+          });
+          const c = await client(t);
+          for (const path of ['/now', '/later']) {
+            await c.write(get(path));
+            const [r] = await c.read(1);
+            assert.equal(r?.framing, 'chunked');
+            assert.equal(r?.body.toString(), 'abc');
+            c.data = Buffer.alloc(0);
+          }
+          assert.deepEqual(writes, [1, 2], 'head, chunk and last-chunk in one write; then two');
+        },
+      );
+
+      it(
+        'sends a chunk of an answer still being written without waiting for its end',
+        T,
+        async () => {
+          let finish: () => void = () => undefined;
+          const ended = new Promise<void>((resolve) => (finish = resolve));
+          const t = await startServer((_req, res) => {
+            res.writeHead(200, undefined, []);
+            res.write('first');
+            void ended.then(() => res.end('last'));
+          });
+          const c = await client(t);
+          await c.write(get('/'));
+          await c.until(() => c.text.includes('5\r\nfirst\r\n'), 'the first chunk');
+          assert.ok(!c.text.includes('0\r\n\r\n'), 'not ended yet');
+          finish();
+          const [r] = await c.read(1);
+          assert.equal(r?.body.toString(), 'firstlast');
+        },
+      );
+
+      it(
         'sends a response of unknown length to an HTTP/1.0 client until the close',
         T,
         async () => {

@@ -26,6 +26,14 @@ const INVALID_VALUE = /[\r\n\0]/;
 /** Bodies up to this size are written in one buffer with their head. */
 const INLINE_BODY_MAX = 16_384;
 
+/** The last-chunk and the empty trailer section that end a chunked body. */
+const LAST_CHUNK = '0\r\n\r\n';
+
+/** The end of the I/O of the loop turn in which a chunk was held (Http1Response.#hold). */
+function turnEnded(res: Http1Response): void {
+  res.turnEnded();
+}
+
 /** The cached Date header value, renewed at most once a second. */
 let dateSecond = 0;
 let dateValue = '';
@@ -58,6 +66,13 @@ export class Http1Response {
   /** Body bytes still owed under Content-Length; -1 when not framed by one. */
   #remaining = -1;
   #onClose: (() => void) | undefined;
+  /**
+   * A small chunk, framed, held to the end of this loop turn's I/O (#hold): its bytes are
+   * `#held.subarray(0, #heldBytes)`, and the buffer has room for LAST_CHUNK after them.
+   */
+  #held: Buffer | undefined;
+  #heldBytes = 0;
+  #flushQueued = false;
 
   constructor(conn: ResponseConnection, req: Http1Request) {
     this.#conn = conn;
@@ -153,13 +168,16 @@ export class Http1Response {
       // write machinery per chunk that way: docs/benchmarks.md, "pair-alloc").
       const before = this.#chunked ? `${head ?? ''}${bytes.toString(16)}\r\n` : (head as string);
       const at = before.length; // latin1: a byte per character
-      const out = Buffer.allocUnsafe(at + bytes + (this.#chunked ? 2 : 0));
+      const used = at + bytes + (this.#chunked ? 2 : 0);
+      const out = Buffer.allocUnsafe(used + (this.#chunked ? LAST_CHUNK.length : 0));
       out.write(before, 0, at, 'latin1');
       if (typeof chunk === 'string') out.write(chunk, at);
       else chunk.copy(out, at);
-      if (this.#chunked) out.write('\r\n', at + bytes, 'latin1');
-      return socket.write(out);
+      if (!this.#chunked) return socket.write(out);
+      out.write('\r\n', at + bytes, 'latin1');
+      return this.#hold(out, used);
     }
+    this.#flushHeld();
     socket.cork();
     if (head !== undefined) socket.write(head, 'latin1');
     let ok: boolean;
@@ -180,13 +198,54 @@ export class Http1Response {
     const socket = this.#conn.socket;
     const head = this.#head;
     this.#head = undefined;
-    if (this.#chunked)
-      socket.write(head === undefined ? '0\r\n\r\n' : `${head}0\r\n\r\n`, 'latin1');
+    const held = this.#held;
+    if (this.#chunked && held !== undefined) {
+      // The chunk held in this turn and the last-chunk: one write (see #hold).
+      this.#held = undefined;
+      held.write(LAST_CHUNK, this.#heldBytes, 'latin1');
+      socket.write(held);
+    } else if (this.#chunked)
+      socket.write(head === undefined ? LAST_CHUNK : `${head}${LAST_CHUNK}`, 'latin1');
     else if (head !== undefined) socket.write(head, 'latin1');
     // A body cut short of its content-length: the connection cannot carry another response.
     if (this.#remaining > 0 && !this.#noBody) this.shouldKeepAlive = false;
     this.#conn.responseEnded(this);
     return this;
+  }
+
+  /**
+   * Holds a framed chunk (the `used` bytes of `out`) to the end of this loop turn's I/O instead
+   * of writing it now: when the upstream's last chunk and its end come in one read, as they
+   * mostly do, end() sends both in one write, so the client is written to (and woken) once per
+   * answer, not twice. Otherwise it goes out alone before the next write, or in the turn's check
+   * phase (a setImmediate: a process.nextTick would run between the upstream parser's body and
+   * end callbacks, each of which drains the tick queue). Returns false while the socket waits
+   * to drain.
+   */
+  #hold(out: Buffer, used: number): boolean {
+    this.#flushHeld();
+    this.#held = out;
+    this.#heldBytes = used;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      setImmediate(turnEnded, this);
+    }
+    return !this.#conn.socket.writableNeedDrain;
+  }
+
+  /** The end of the loop turn's I/O in which a chunk was held (#hold): it goes out now. */
+  turnEnded(): void {
+    this.#flushQueued = false;
+    this.#flushHeld();
+  }
+
+  /** Writes the chunk #hold holds, if any. */
+  #flushHeld(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    const socket = this.#conn.socket;
+    if (!socket.destroyed) socket.write(held.subarray(0, this.#heldBytes));
   }
 
   /** The connection closed before the response ended (one listener: the engine's). */
