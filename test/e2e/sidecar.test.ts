@@ -17,6 +17,7 @@ import {
   spawnAgent,
   spawnSidecar,
   type AgentProcess,
+  type SidecarProcess,
 } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
@@ -260,53 +261,64 @@ describe('meshwork sidecar', () => {
 
   it('after kill -9, restarts from its persisted snapshot while the agent is down, and routes on it', async () => {
     const own = await spawnAgent(['--dev', '--log-level', 'warn']);
-    const dataDir = join(dir, 'stable');
-    const appPort = await freePort();
-    const args = [
-      ...['--service', 'stable', '--app-port', String(appPort), '--registry', own.url],
-      ...['--data-dir', dataDir, '--', process.execPath, APP],
-    ];
-    const env = { ...FAST_HEALTH, APP_PORT: String(appPort) };
-    // A peer that stays up through the test: what the restarted sidecar must still reach.
-    const peerPort = await freePort();
-    const peer = await spawnSidecar(
-      [
-        ...['--service', 'peer', '--app-port', String(peerPort), '--registry', own.url],
-        ...['--data-dir', join(dir, 'peer'), '--', process.execPath, APP],
-      ],
-      { ...FAST_HEALTH, APP_PORT: String(peerPort) },
-    );
-    const peerApp = Number((await appReport(peer.stdout)).pid);
-    const viaPeer = async (outbound: string): Promise<number | undefined> => {
-      const r = await http(outbound, 'GET', '/through', undefined, { host: 'peer' });
-      return r.status === 200 ? (r.body.pid as number) : undefined;
+    // Every sidecar of the test: what they logged goes with a failure, and none outlives it
+    // (one left running would hold this file's process, and the suite, open).
+    const started: SidecarProcess[] = [];
+    const start = async (a: string[], e: Record<string, string>): Promise<SidecarProcess> => {
+      const s = await spawnSidecar(a, e);
+      started.push(s);
+      return s;
     };
-    const first = await spawnSidecar(args, env);
-    // The snapshot in force holds the peer's endpoint (requests reach its app).
-    assert.equal(await until(() => viaPeer(first.outboundUrl), 10_000, 'peer reachable'), peerApp);
-    const firstApp = Number((await appReport(first.stdout)).pid);
-    // The agent goes first: no snapshot can arrive after this, so the one in force is the last.
-    own.child.kill('SIGTERM');
-    await own.exited;
-    const version = (await http(first.adminUrl, 'GET', '/config_dump')).body.version as string;
-    await until(
-      () => persistedVersion(dataDir) === version,
-      10_000,
-      'the snapshot in force persisted',
-    );
-    // The control plane away: the sidecar keeps its snapshot and stays ready.
-    await until(
-      async () => (await http(first.adminUrl, 'GET', '/ready')).status === 200,
-      10_000,
-      'ready with the agent down',
-    );
-    first.child.kill('SIGKILL');
-    await first.exited;
-    // kill -9 leaves the app behind (no one told it): end it before it holds the port.
-    process.kill(firstApp, 'SIGTERM');
-
-    const second = await spawnSidecar(args, env);
     try {
+      const dataDir = join(dir, 'stable');
+      const appPort = await freePort();
+      const args = [
+        ...['--service', 'stable', '--app-port', String(appPort), '--registry', own.url],
+        ...['--data-dir', dataDir, '--', process.execPath, APP],
+      ];
+      const env = { ...FAST_HEALTH, APP_PORT: String(appPort) };
+      // A peer that stays up through the test: what the restarted sidecar must still reach.
+      const peerPort = await freePort();
+      const peer = await start(
+        [
+          ...['--service', 'peer', '--app-port', String(peerPort), '--registry', own.url],
+          ...['--data-dir', join(dir, 'peer'), '--', process.execPath, APP],
+        ],
+        { ...FAST_HEALTH, APP_PORT: String(peerPort) },
+      );
+      const peerApp = Number((await appReport(peer.stdout)).pid);
+      const viaPeer = async (outbound: string): Promise<number | undefined> => {
+        const r = await http(outbound, 'GET', '/through', undefined, { host: 'peer' });
+        return r.status === 200 ? (r.body.pid as number) : undefined;
+      };
+      const first = await start(args, env);
+      // The snapshot in force holds the peer's endpoint (requests reach its app).
+      assert.equal(
+        await until(() => viaPeer(first.outboundUrl), 10_000, 'peer reachable'),
+        peerApp,
+      );
+      const firstApp = Number((await appReport(first.stdout)).pid);
+      // The agent goes first: no snapshot can arrive after this, so the one in force is the last.
+      own.child.kill('SIGTERM');
+      await own.exited;
+      const version = (await http(first.adminUrl, 'GET', '/config_dump')).body.version as string;
+      await until(
+        () => persistedVersion(dataDir) === version,
+        10_000,
+        'the snapshot in force persisted',
+      );
+      // The control plane away: the sidecar keeps its snapshot and stays ready.
+      await until(
+        async () => (await http(first.adminUrl, 'GET', '/ready')).status === 200,
+        10_000,
+        'ready with the agent down',
+      );
+      first.child.kill('SIGKILL');
+      await first.exited;
+      // kill -9 leaves the app behind (no one told it): end it before it holds the port.
+      process.kill(firstApp, 'SIGTERM');
+
+      const second = await start(args, env);
       const dump = await until(
         async () => {
           const d = (await http(second.adminUrl, 'GET', '/config_dump')).body;
@@ -321,11 +333,30 @@ describe('meshwork sidecar', () => {
       assert.equal(report.snapshotVersion, version, 'the app started on the persisted snapshot');
       // And it routes on it: the peer is reached with no control plane anywhere.
       assert.equal(await viaPeer(second.outboundUrl), peerApp);
-    } finally {
       second.child.kill('SIGTERM');
       peer.child.kill('SIGTERM');
       assert.equal(await second.exited, 0);
       await peer.exited;
+    } catch (err) {
+      const logs = started.map((s, i) => `sidecar ${i + 1} stderr:\n${s.stderr()}`).join('\n');
+      throw new Error(`${String(err)}\n${logs}`, { cause: err });
+    } finally {
+      for (const p of [...started.map((s) => s.child), own.child])
+        if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      await Promise.all([...started.map((s) => s.exited), own.exited]);
+      // A sidecar killed with -9 leaves its app running, and the app writes to the sidecar's
+      // stdout, which is this process's pipe: both would keep this file running.
+      for (const s of started) {
+        for (const m of s.stdout().matchAll(/^app-start (.*)$/gm)) {
+          try {
+            process.kill(Number((JSON.parse(m[1] as string) as { pid: number }).pid), 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        }
+        s.child.stdout?.destroy();
+        s.child.stderr?.destroy();
+      }
     }
   });
 });
