@@ -152,14 +152,14 @@ export interface CatalogReader {
   /** This agent's node checks, or undefined when it has none. */
   nodeChecks(): NodeChecksDto | undefined;
   /**
-   * The check states of instance `id` as this agent holds them in memory, by check id (empty
-   * when it does not track the instance). A new output under the same status reaches the store
-   * at most every `checks.updateIntervalMs`; these hold it at once. Consul's agent endpoints
-   * answer with these, as Consul's agent answers with its local state.
+   * The in-memory states of instance `id`'s checks whose latest output this agent holds but has
+   * not written, by check id (mostly empty): a new output under the same status reaches the store
+   * at most every `checks.updateIntervalMs`. Consul's agent endpoints answer with them, as
+   * Consul's agent answers with its local state.
    */
-  localCheckStates(id: string): ReadonlyMap<string, CheckState>;
-  /** {@link localCheckStates} of this agent's node checks (empty when it has none). */
-  localNodeCheckStates(): ReadonlyMap<string, CheckState>;
+  unwrittenCheckStates(id: string): ReadonlyMap<string, CheckState>;
+  /** {@link unwrittenCheckStates} of this agent's node checks. */
+  unwrittenNodeCheckStates(): ReadonlyMap<string, CheckState>;
   kvGet(key: string): KvEntry | undefined;
   /** KV entries under `prefix`, in key order. */
   kvList(prefix: string): KvEntry[];

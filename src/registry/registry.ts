@@ -465,12 +465,12 @@ export class Registry implements CatalogFacade {
     return this.#view.nodeChecks();
   }
 
-  localCheckStates(id: string): ReadonlyMap<string, CheckState> {
-    return new Map(this.#health.instanceStates(id).map((s) => [s.checkId, s]));
+  unwrittenCheckStates(id: string): ReadonlyMap<string, CheckState> {
+    return this.#health.unwrittenStates(id);
   }
 
-  localNodeCheckStates(): ReadonlyMap<string, CheckState> {
-    return this.localCheckStates(nodeChecksId(this.nodeName));
+  unwrittenNodeCheckStates(): ReadonlyMap<string, CheckState> {
+    return this.#health.unwrittenStates(nodeChecksId(this.nodeName));
   }
 
   getInstance(id: string): { index: number; instance: InstanceDto } {

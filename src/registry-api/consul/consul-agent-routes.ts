@@ -23,7 +23,7 @@ export function registerConsulAgentRoutes(ctx: ConsulContext, checks: ConsulChec
 
   /** The service checks of `i` as this agent holds them (their latest outputs: withLocalOutputs). */
   const localServiceChecks = (i: InstanceDto): Record<string, unknown>[] => {
-    const checks = withLocalOutputs(i.checks, registry.localCheckStates(i.id));
+    const checks = withLocalOutputs(i.checks, registry.unwrittenCheckStates(i.id));
     return serviceChecks(node, checks === undefined ? i : { ...i, checks });
   };
 

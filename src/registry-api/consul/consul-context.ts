@@ -183,7 +183,7 @@ export function createConsulContext(options: ConsulContextOptions) {
 
   /**
    * `checks` with the outputs this agent holds for them (`local`: CatalogFacade's
-   * localCheckStates), undefined when none is fresher than the stored one. A new output under
+   * unwrittenCheckStates), undefined when none is fresher than the stored one. A new output under
    * the same status reaches the store (and the catalog and health endpoints) at most every
    * `checks.updateIntervalMs`; Consul's agent endpoints answer with its local state at once.
    */
@@ -191,6 +191,7 @@ export function createConsulContext(options: ConsulContextOptions) {
     checks: readonly CheckDto[],
     local: ReadonlyMap<string, CheckState>,
   ): CheckDto[] | undefined => {
+    if (local.size === 0) return undefined;
     let fresher = false;
     const out = checks.map((c) => {
       const s = local.get(c.id);
@@ -212,7 +213,7 @@ export function createConsulContext(options: ConsulContextOptions) {
   const agentNodeChecks = (): Record<string, unknown>[] => {
     const registered = registry.nodeChecks();
     const checks =
-      registered && withLocalOutputs(registered.checks, registry.localNodeCheckStates());
+      registered && withLocalOutputs(registered.checks, registry.unwrittenNodeCheckStates());
     if (checks === undefined) return ourNodeChecks();
     return nodeChecks(node, registry.agentMaintenance, {
       ...(registered as NodeChecksDto),

@@ -23,6 +23,8 @@ import type { TrackedCheck, TrackedInstance } from './tracked-instance.js';
 import { TtlDeadlines } from './ttl-deadlines.js';
 
 /** Defaults of the tunables of {@link HealthManagerOptions}. */
+const NO_STATES: ReadonlyMap<string, CheckState> = new Map();
+
 export const DEFAULT_HEALTH_MANAGER_OPTIONS = Object.freeze({
   /** A timer firing this much later than scheduled means the event loop stalled. */
   stallThresholdMs: 1000,
@@ -357,6 +359,19 @@ export class HealthManager {
     const tracked = this.#instances.get(instanceId);
     if (tracked === undefined) return [];
     return tracked.checks.map((c) => toCheckState(instanceId, c.def.id, c.machine));
+  }
+
+  /**
+   * The in-memory states of an instance's checks whose latest output is not written yet (held
+   * back by `checkUpdateIntervalMs` while the status holds, or not decided yet), by check id;
+   * mostly empty.
+   */
+  unwrittenStates(instanceId: string): ReadonlyMap<string, CheckState> {
+    let out: Map<string, CheckState> | undefined;
+    for (const c of this.#instances.get(instanceId)?.checks ?? [])
+      if (c.machine.output !== c.writtenOutput)
+        (out ??= new Map()).set(c.def.id, toCheckState(instanceId, c.def.id, c.machine));
+    return out ?? NO_STATES;
   }
 
   /**

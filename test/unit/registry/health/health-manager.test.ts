@@ -337,6 +337,8 @@ describe('HealthManager', () => {
       }
       assert.equal(h.host.writes.length, 0);
       assert.equal(h.manager.instanceStates('web-1')[0]?.output, 'beat 4');
+      // The unwritten output is what the agent's own endpoints overlay.
+      assert.equal([...h.manager.unwrittenStates('web-1').values()][0]?.output, 'beat 4');
     });
 
     it("writes a new output under the same status once the update interval passed (Consul's check_update_interval), and not before", async () => {
@@ -356,6 +358,10 @@ describe('HealthManager', () => {
         ],
       );
       assert.equal(h.manager.instanceStates('web-1')[0]?.output, 'beat 30');
+      assert.equal([...h.manager.unwrittenStates('web-1').values()][0]?.output, 'beat 30');
+      h.manager.heartbeat('web-1', 'passing', 'beat 25');
+      await h.run(0);
+      assert.equal(h.manager.unwrittenStates('web-1').size, 0, 'the written output again');
     });
 
     it('writes nothing for an output that stays what was written, however long', async () => {
