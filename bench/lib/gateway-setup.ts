@@ -15,11 +15,12 @@ export const UPSTREAM_BODY = 'hello, mesh!\n';
 const UPSTREAM = `
 const http = require('node:http');
 const body = Buffer.from(${JSON.stringify(UPSTREAM_BODY)});
-const chunked = process.argv[2] === 'chunked';
+const headers = { 'content-type': 'text/plain' };
+// Chunked: no content-length, so node frames the body in chunks (one writev with the head).
+if (process.argv[2] !== 'chunked') headers['content-length'] = body.length;
 const s = http.createServer((req, res) => {
   req.resume();
-  // Chunked: no content-length, so node frames the body in chunks (one writev with the head).
-  res.writeHead(200, chunked ? { 'content-type': 'text/plain' } : { 'content-type': 'text/plain', 'content-length': body.length });
+  res.writeHead(200, headers);
   res.end(body);
 });
 s.keepAliveTimeout = 60000;
