@@ -75,6 +75,14 @@ export function parseSessionCreate(body: NormalisedBody): SessionCreateRequest {
 }
 
 /**
+ * A Go duration string as time.ParseDuration reads it: no bare number and no surrounding spaces
+ * (parseDurationMs takes both; a fuzzed `"0 "` passed as 0 ms).
+ */
+function goDurationMs(text: string): number | undefined {
+  return text !== text.trim() || /^\d+(\.\d+)?$/.test(text) ? undefined : parseDurationMs(text);
+}
+
+/**
  * `LockDelay` as Consul reads it: a Go duration string, or a number of nanoseconds, where a
  * number below 1000 means seconds (so `15` is 15 s). Absent: 15 s. Cut to 60 s. Whole ms.
  */
@@ -85,7 +93,7 @@ export function parseLockDelay(value: unknown): number {
     if (Number.isFinite(value) && value >= 0)
       ms = value < LOCK_DELAY_SECONDS_BELOW ? value * 1000 : value / 1e6;
   } else if (typeof value === 'string') {
-    ms = value === '' ? 0 : /^\d+(\.\d+)?$/.test(value) ? undefined : parseDurationMs(value);
+    ms = value === '' ? 0 : goDurationMs(value);
   }
   if (ms === undefined)
     throw refuse(
@@ -97,7 +105,7 @@ export function parseLockDelay(value: unknown): number {
 /** `TTL`: "" or "0s" for none, else a Go duration within Consul's bounds. Whole ms. */
 export function parseSessionTtl(text: string): number {
   if (text === '') return 0;
-  const ms = text === '0' ? 0 : /^\d+(\.\d+)?$/.test(text) ? undefined : parseDurationMs(text);
+  const ms = text === '0' ? 0 : goDurationMs(text);
   if (ms === undefined)
     throw refuse(`Session TTL '${text}' invalid: time: invalid duration "${text}"`);
   if (ms !== 0 && (ms < SESSION_TTL_MIN_MS || ms > SESSION_TTL_MAX_MS))

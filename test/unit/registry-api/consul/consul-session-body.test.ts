@@ -52,7 +52,7 @@ describe('parseLockDelay', () => {
     fc.assert(
       fc.property(
         fc.oneof(
-          fc.constantFrom<unknown>(-1, '10', 'soon', true, [], {}, Number.NaN, '5 s'),
+          fc.constantFrom<unknown>(-1, '10', 'soon', true, [], {}, Number.NaN, '5 s', '0 ', ' 5s'),
           fc.string().filter((s) => s !== '' && !/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(s)),
         ),
         (v) => {
