@@ -115,7 +115,7 @@ export function accessLogEntry(
   const h = r.headers;
   const e = r.endpoint;
   return {
-    start_time: isoTime(r.startTimeMs),
+    start_time: isoTime(Math.floor(r.startTimeMs)),
     trace_id: traceIdOf(h.traceparent, h['x-b3-traceid']) ?? null,
     reporter,
     downstream_remote_address: r.socket.remoteAddress ?? null,

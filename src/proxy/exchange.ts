@@ -370,6 +370,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
   onEnd(): void {
     const taps = this.#taps;
     if (taps !== undefined) for (const t of taps) t.onEnd();
+    this.#observed?.lastBytes();
     this.#res.end();
     this.#finish(-1);
   }
@@ -421,6 +422,7 @@ export class Exchange implements FilterExchange, AttemptOwner {
     stats.answered(reply.status);
     // The request body is not read: drop the connection after the reply rather than drain it.
     if (this.#hasBody && !this.#req.body.readableEnded) this.#res.shouldKeepAlive = false;
+    this.#observed?.lastBytes();
     const bytes = sendLocalReply(this.#res, reply);
     const observed = this.#observed;
     if (observed !== undefined) {

@@ -25,9 +25,12 @@ export type ResponseFlag =
 
 /** One finished request, as the engine saw it. */
 export interface RequestRecord {
-  /** Date.now() when the engine got the request head. */
+  /** Wall-clock ms, sub-ms precise (wallClockMs), when the engine got the request head. */
   readonly startTimeMs: number;
-  /** From the head to the end of the response (or of the request, cut), ms, sub-ms precision. */
+  /**
+   * From the head to the response's last bytes going to the socket (or to the request's end,
+   * cut), ms, sub-ms precision.
+   */
   readonly durationMs: number;
   /** From the head to the response head going downstream; undefined: none went. */
   readonly responseHeadMs: number | undefined;

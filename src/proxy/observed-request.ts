@@ -33,6 +33,26 @@ export function flagOf(code: string | undefined): ResponseFlag | undefined {
   return code === undefined ? undefined : FLAG_BY_CODE[code];
 }
 
+/** The wall clock minus the monotonic one, ms: performance.timeOrigin until a clock step. */
+let wallOffsetMs = performance.timeOrigin;
+/** A wall clock further than this from Date.now() was stepped (NTP, by hand): anchor again. */
+const CLOCK_STEP_MS = 50;
+
+/**
+ * The wall-clock time of monotonic instant `monoMs` (performance.now()), with its sub-ms
+ * precision: Date.now() alone is whole ms, so a span started 0.4 ms after another in the same
+ * ms, or in another process, could not be seen to start, and end, inside it. Every process
+ * anchors on its own timeOrigin (its start's wall clock, µs precise), so spans of one host's
+ * processes nest as they ran; `dateNowMs` (Date.now()) catches a wall clock stepped since, and
+ * the anchor then moves to it.
+ */
+export function wallClockMs(monoMs: number, dateNowMs: number): number {
+  const t = wallOffsetMs + monoMs;
+  if (t - dateNowMs <= CLOCK_STEP_MS && dateNowMs - t <= CLOCK_STEP_MS) return t;
+  wallOffsetMs = dateNowMs - monoMs;
+  return dateNowMs;
+}
+
 /** The error code of a local reply's JSON body (`{"error": {"code": ...}}`), if it has one. */
 function replyCode(reply: LocalReply): string | undefined {
   const code = (reply.body as { error?: { code?: unknown } } | undefined)?.error?.code;
@@ -54,7 +74,9 @@ export interface ObservedExchange {
 export class ObservedRequest implements RequestRecord {
   readonly #observers: readonly RequestObserver[];
   readonly #startMs = performance.now();
-  readonly startTimeMs = Date.now();
+  /** When the last response bytes went to the socket (lastBytes()); undefined: not yet. */
+  #lastBytesMs: number | undefined = undefined;
+  readonly startTimeMs = wallClockMs(this.#startMs, Date.now());
   /** The target as it came (filters may rewrite the Exchange's). */
   readonly path: string;
   #states: unknown[] | undefined;
@@ -122,9 +144,18 @@ export class ObservedRequest implements RequestRecord {
     this.responded(reply.status);
   }
 
+  /**
+   * The response's last bytes are about to be written: the request's end, taken before the
+   * write so that a caller that reads them cannot end its own span earlier (a write wakes the
+   * peer at once, and a busy core can hold this process for ms before it returns).
+   */
+  lastBytes(): void {
+    this.#lastBytesMs = performance.now();
+  }
+
   /** The request ended: this record, complete now, to every observer's `end`. */
   ended(x: ObservedExchange, requestBytes: number): void {
-    this.durationMs = performance.now() - this.#startMs;
+    this.durationMs = (this.#lastBytesMs ?? performance.now()) - this.#startMs;
     this.method = x.method;
     this.authority = x.authority;
     this.headers = x.headers;

@@ -263,7 +263,10 @@ describe('tracing through real sidecars and a gateway (OTLP/HTTP to a receiver i
       [aOut, bIn],
     ] as const) {
       assert.ok(t(inner.startTimeUnixNano) >= t(outer.startTimeUnixNano), 'starts inside');
-      assert.ok(t(inner.endTimeUnixNano) <= t(outer.endTimeUnixNano), 'ends inside');
+      assert.ok(
+        t(inner.endTimeUnixNano) <= t(outer.endTimeUnixNano),
+        `ends inside: ${JSON.stringify([outer, inner].map((s) => [s.service, s.kind, s.startTimeUnixNano, s.endTimeUnixNano]))}`,
+      );
     }
     assert.ok([...receiver.contentTypes].every((ct) => ct.startsWith('application/json')));
     // The sidecar counts what it exported.

@@ -142,6 +142,16 @@ describe('access log entries', () => {
   });
 });
 
+describe('start_time', () => {
+  it('is the whole ms of a sub-ms start, as toISOString gives it, on the fast path', () => {
+    const whole = Date.UTC(2026, 11, 6, 21, 0, 0, 123);
+    for (const fraction of [0, 0.001, 0.5, 0.999]) {
+      const e = accessLogEntry(record({ startTimeMs: whole + fraction }), 'source');
+      assert.equal(e.start_time, '2026-12-06T21:00:00.123Z');
+    }
+  });
+});
+
 describe('isoTime', () => {
   it('formats as toISOString does, for any time, in any order (property)', () => {
     fc.assert(
