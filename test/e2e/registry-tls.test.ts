@@ -18,9 +18,9 @@ import {
   runCli,
   spawnGateway,
   spawnSidecar,
+  stopSidecars,
   FAST_SIDECAR_HEALTH,
   type GatewayProcess,
-  type SidecarProcess,
 } from '../helpers/cli.js';
 import { useTlsAgent } from '../helpers/tls-certs.js';
 import { until } from '../helpers/until.js';
@@ -29,7 +29,6 @@ describe('--registry https://... (agent with --http off)', () => {
   const suite = useTlsAgent(() => ['--http', 'off']);
   const dir = mkdtempSync(join(tmpdir(), 'registry-tls-'));
   let app: Server;
-  let sidecar: SidecarProcess | undefined;
   let gateway: GatewayProcess | undefined;
 
   before(async () => {
@@ -37,8 +36,8 @@ describe('--registry https://... (agent with --http off)', () => {
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
   });
   after(async () => {
-    for (const p of [gateway, sidecar]) p?.child.kill('SIGTERM');
-    await Promise.all([gateway?.exited, sidecar?.exited]);
+    gateway?.child.kill('SIGTERM');
+    await Promise.all([gateway?.exited, stopSidecars()]);
     await new Promise((r) => app.close(r));
     rmSync(dir, { recursive: true, force: true });
   });
@@ -120,7 +119,7 @@ describe('--registry https://... (agent with --http off)', () => {
 
   it('a sidecar registers its app and takes its snapshot over HTTPS; a gateway routes to it', async () => {
     const appPort = (app.address() as AddressInfo).port;
-    sidecar = await spawnSidecar(
+    const sidecar = await spawnSidecar(
       [
         ...['--service', 'orders', '--app-port', String(appPort)],
         ...['--registry', suite.agent.url, '--registry-ca', suite.pki.caFile],
@@ -129,7 +128,7 @@ describe('--registry https://... (agent with --http off)', () => {
       FAST_SIDECAR_HEALTH,
     );
     await until(
-      async () => (await request(`${sidecar?.adminUrl}/ready`)).statusCode === 200,
+      async () => (await request(`${sidecar.adminUrl}/ready`)).statusCode === 200,
       20_000,
       'the sidecar ready (a snapshot from the agent)',
     );

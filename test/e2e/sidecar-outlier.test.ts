@@ -20,10 +20,11 @@ import {
   runCli,
   spawnAgent,
   spawnSidecar,
+  spawnSidecarWithApp,
+  stopSidecars,
   type AgentProcess,
   type SidecarProcess,
 } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
 import { openLoop } from '../helpers/open-loop.js';
 import { until } from '../helpers/until.js';
 
@@ -81,8 +82,6 @@ function kill9(pid: number): void {
 describe('meshwork sidecar: outlier ejection under load', () => {
   let agent: AgentProcess | undefined;
   const sidecars: SidecarProcess[] = [];
-  /** The pid (and process group) of each sidecar's app. */
-  const appPids = new Map<SidecarProcess, number>();
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-outlier-'));
 
   before(async () => {
@@ -90,24 +89,19 @@ describe('meshwork sidecar: outlier ejection under load', () => {
   });
   after(async () => {
     // Every process, on success or failure. SIGTERM first: a sidecar stops its app and waits for
-    // it. The apps run in process groups of their own, which a sidecar's death does not reach:
-    // the app of a sidecar that does not exit cleanly within the bound is killed by its group.
+    // it. A sidecar that has not exited within the bound is killed (-9) by stopSidecars, with
+    // every app a sidecar left running (the victim's, or one whose sidecar failed).
     const running = (s: SidecarProcess): boolean =>
       s.child.exitCode === null && s.child.signalCode === null;
     const live = sidecars.filter(running);
     for (const s of live) s.child.kill('SIGTERM');
-    const codes = await Promise.race([
+    await Promise.race([
       Promise.all(live.map((s) => s.exited)),
       new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000).unref()),
     ]);
-    live.forEach((s, i) => {
-      if (codes?.[i] === 0) return;
-      s.child.kill('SIGKILL');
-      const pid = appPids.get(s);
-      if (pid !== undefined) kill9(-pid);
-    });
+    await stopSidecars();
     agent?.child.kill('SIGTERM');
-    await Promise.all([...sidecars.map((s) => s.exited), agent?.exited]);
+    await agent?.exited;
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -115,19 +109,16 @@ describe('meshwork sidecar: outlier ejection under load', () => {
     const registry = (agent as AgentProcess).url;
     const instances = await Promise.all(
       [0, 1, 2].map(async (n) => {
-        const appPort = await freePort();
-        const sidecar = await spawnSidecar(
+        const sidecar = await spawnSidecarWithApp(
+          APP,
           [
-            ...['--service', SERVICE, '--app-port', String(appPort), '--app-health', '/healthz'],
+            ...['--service', SERVICE, '--app-health', '/healthz'],
             ...['--registry', registry, '--data-dir', join(dir, `inventory-${n}`)],
-            ...['--', process.execPath, APP],
           ],
-          { ...HEALTH, APP_PORT: String(appPort) },
+          HEALTH,
         );
         sidecars.push(sidecar);
-        const pid = await appPid(sidecar);
-        appPids.set(sidecar, pid);
-        return { sidecar, pid };
+        return { sidecar, pid: await appPid(sidecar) };
       }),
     );
     const caller = await spawnSidecar(

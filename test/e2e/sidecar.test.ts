@@ -9,17 +9,19 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { http } from '../helpers/agent.js';
 import {
   FAST_SIDECAR_HEALTH,
   runCli,
   spawnAgent,
   spawnSidecar,
+  spawnSidecarWithApp,
+  stopSidecars,
   type AgentProcess,
+  type AppSidecarProcess,
   type SidecarProcess,
 } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 import { SNAPSHOT_FILE } from '../../src/client/mesh-subscriber.js';
 import type { InstanceDto } from '../../src/protocol/api-types.js';
@@ -58,6 +60,9 @@ describe('meshwork sidecar', () => {
   before(async () => {
     agent = await spawnAgent(['--dev', '--log-level', 'warn']);
   });
+  // Every test's sidecars and their apps end with it, on a failure too (a kill -9'd sidecar's app
+  // included): one left running would hold this file's process, and the suite, open.
+  afterEach(() => stopSidecars());
   after(async () => {
     agent.child.kill('SIGTERM');
     await agent.exited;
@@ -85,15 +90,16 @@ describe('meshwork sidecar', () => {
   });
 
   it('registers the app, reports its health, holds it until ready, and on SIGTERM deregisters and stops it', async () => {
-    const appPort = await freePort();
-    const sidecar = await spawnSidecar(
+    const sidecar = await spawnSidecarWithApp(
+      APP,
       [
-        ...['--service', 'orders', '--app-port', String(appPort), '--app-health', '/healthz'],
+        ...['--service', 'orders', '--app-health', '/healthz'],
         ...['--registry', agent.url, '--data-dir', join(dir, 'orders'), '--meta', 'version=v1'],
-        ...['--tag', 'blue', '--', process.execPath, APP],
+        ...['--tag', 'blue'],
       ],
-      { ...FAST_HEALTH, APP_PORT: String(appPort) },
+      FAST_HEALTH,
     );
+    const { appPort } = sidecar;
     const report = await appReport(sidecar.stdout);
     // The app started once the sidecar routed: a snapshot in force, the outbound listener up.
     assert.equal(typeof report.snapshotVersion, 'string');
@@ -173,17 +179,15 @@ describe('meshwork sidecar', () => {
   });
 
   it('loses no request when one of two instances is stopped with SIGTERM under 500 rps', async () => {
-    const start = async (n: number) => {
-      const appPort = await freePort();
-      return spawnSidecar(
+    const start = (n: number) =>
+      spawnSidecarWithApp(
+        APP,
         [
-          ...['--service', 'drain', '--app-port', String(appPort), '--app-health', '/healthz'],
+          ...['--service', 'drain', '--app-health', '/healthz'],
           ...['--registry', agent.url, '--data-dir', join(dir, `drain-${n}`)],
-          ...['--', process.execPath, APP],
         ],
-        { ...FAST_HEALTH, APP_PORT: String(appPort) },
+        FAST_HEALTH,
       );
-    };
     const [one, two] = await Promise.all([start(1), start(2)]);
     const caller = await spawnSidecar(
       ['--service', 'drain-caller', '--app-port', '1', '--registry', agent.url],
@@ -226,26 +230,20 @@ describe('meshwork sidecar', () => {
   });
 
   it('exits with a job app’s exit code, deregistered', async () => {
-    const appPort = await freePort();
-    const sidecar = await spawnSidecar(
-      [
-        ...['--service', 'job', '--app-port', String(appPort), '--registry', agent.url],
-        ...['--data-dir', join(dir, 'job'), '--', process.execPath, APP],
-      ],
-      { ...FAST_HEALTH, APP_PORT: String(appPort), APP_EXIT_CODE: '3' },
+    const sidecar = await spawnSidecarWithApp(
+      APP,
+      ['--service', 'job', '--registry', agent.url, '--data-dir', join(dir, 'job')],
+      { ...FAST_HEALTH, APP_EXIT_CODE: '3' },
     );
     assert.equal(await sidecar.exited, 3);
     assert.deepEqual(await instances('job'), []);
   });
 
   it('logs an app that crashes, deregisters it, and exits with the shell’s code for it', async () => {
-    const appPort = await freePort();
-    const sidecar = await spawnSidecar(
-      [
-        ...['--service', 'crashy', '--app-port', String(appPort), '--registry', agent.url],
-        ...['--data-dir', join(dir, 'crashy'), '--', process.execPath, APP],
-      ],
-      { ...FAST_HEALTH, APP_PORT: String(appPort) },
+    const sidecar = await spawnSidecarWithApp(
+      APP,
+      ['--service', 'crashy', '--registry', agent.url, '--data-dir', join(dir, 'crashy')],
+      FAST_HEALTH,
     );
     const pid = Number((await appReport(sidecar.stdout)).pid);
     await until(
@@ -261,37 +259,31 @@ describe('meshwork sidecar', () => {
 
   it('after kill -9, restarts from its persisted snapshot while the agent is down, and routes on it', async () => {
     const own = await spawnAgent(['--dev', '--log-level', 'warn']);
-    // Every sidecar of the test: what they logged goes with a failure, and none outlives it
-    // (one left running would hold this file's process, and the suite, open).
+    // Every sidecar of the test, so that what they logged goes with a failure (afterEach stops
+    // them, and the apps they leave running).
     const started: SidecarProcess[] = [];
-    const start = async (a: string[], e: Record<string, string>): Promise<SidecarProcess> => {
-      const s = await spawnSidecar(a, e);
+    const start = async (
+      ...a: Parameters<typeof spawnSidecarWithApp>
+    ): Promise<AppSidecarProcess> => {
+      const s = await spawnSidecarWithApp(...a);
       started.push(s);
       return s;
     };
     try {
       const dataDir = join(dir, 'stable');
-      const appPort = await freePort();
-      const args = [
-        ...['--service', 'stable', '--app-port', String(appPort), '--registry', own.url],
-        ...['--data-dir', dataDir, '--', process.execPath, APP],
-      ];
-      const env = { ...FAST_HEALTH, APP_PORT: String(appPort) };
+      const args = ['--service', 'stable', '--registry', own.url, '--data-dir', dataDir];
       // A peer that stays up through the test: what the restarted sidecar must still reach.
-      const peerPort = await freePort();
       const peer = await start(
-        [
-          ...['--service', 'peer', '--app-port', String(peerPort), '--registry', own.url],
-          ...['--data-dir', join(dir, 'peer'), '--', process.execPath, APP],
-        ],
-        { ...FAST_HEALTH, APP_PORT: String(peerPort) },
+        APP,
+        ['--service', 'peer', '--registry', own.url, '--data-dir', join(dir, 'peer')],
+        FAST_HEALTH,
       );
       const peerApp = Number((await appReport(peer.stdout)).pid);
       const viaPeer = async (outbound: string): Promise<number | undefined> => {
         const r = await http(outbound, 'GET', '/through', undefined, { host: 'peer' });
         return r.status === 200 ? (r.body.pid as number) : undefined;
       };
-      const first = await start(args, env);
+      const first = await start(APP, args, FAST_HEALTH);
       // The snapshot in force holds the peer's endpoint (requests reach its app).
       assert.equal(
         await until(() => viaPeer(first.outboundUrl), 10_000, 'peer reachable'),
@@ -318,7 +310,8 @@ describe('meshwork sidecar', () => {
       // kill -9 leaves the app behind (no one told it): end it before it holds the port.
       process.kill(firstApp, 'SIGTERM');
 
-      const second = await start(args, env);
+      // On the same app port.
+      const second = await start(APP, args, FAST_HEALTH, first.appPort);
       const dump = await until(
         async () => {
           const d = (await http(second.adminUrl, 'GET', '/config_dump')).body;
@@ -341,22 +334,9 @@ describe('meshwork sidecar', () => {
       const logs = started.map((s, i) => `sidecar ${i + 1} stderr:\n${s.stderr()}`).join('\n');
       throw new Error(`${String(err)}\n${logs}`, { cause: err });
     } finally {
-      for (const p of [...started.map((s) => s.child), own.child])
-        if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-      await Promise.all([...started.map((s) => s.exited), own.exited]);
-      // A sidecar killed with -9 leaves its app running, and the app writes to the sidecar's
-      // stdout, which is this process's pipe: both would keep this file running.
-      for (const s of started) {
-        for (const m of s.stdout().matchAll(/^app-start (.*)$/gm)) {
-          try {
-            process.kill(Number((JSON.parse(m[1] as string) as { pid: number }).pid), 'SIGKILL');
-          } catch {
-            // Gone already.
-          }
-        }
-        s.child.stdout?.destroy();
-        s.child.stderr?.destroy();
-      }
+      // A no-op once it exited (the test stops it halfway).
+      own.child.kill('SIGKILL');
+      await own.exited;
     }
   });
 });

@@ -5,13 +5,14 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Command, Io } from '../../src/cli/command.js';
+import { freePort } from './ports.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/meshwork.js', import.meta.url));
 
@@ -222,8 +223,95 @@ export interface SidecarProcess {
 }
 
 /**
+ * The env var that marks a sidecar spawnSidecar started, and everything it starts: its app inherits
+ * the sidecar's environment (src/sidecar/app-process.ts), and the app's own children inherit the
+ * app's. Its value, `<this process's pid>.<n>`, names one sidecar.
+ */
+const SIDECAR_MARK = 'MESHWORK_TEST_SIDECAR';
+
+/** A sidecar spawnSidecar started, until stopSidecars has stopped it and swept what it left. */
+interface TrackedSidecar {
+  readonly child: ChildProcess;
+  readonly exited: Promise<unknown>;
+  /** Its SIDECAR_MARK value. */
+  readonly mark: string;
+}
+
+/** Every sidecar of this process (a test file) not yet stopped by stopSidecars, by its child. */
+const trackedSidecars = new Map<ChildProcess, TrackedSidecar>();
+let sidecarsSpawned = 0;
+
+/**
+ * The pids of the running processes whose environment holds SIDECAR_MARK with one of `marks`:
+ * /proc/<pid>/environ is the environment a process started with, and it is readable for this
+ * user's processes only (another user's throw EACCES; a process that just ended, ENOENT).
+ */
+function markedProcesses(marks: ReadonlySet<string>): number[] {
+  const prefix = `${SIDECAR_MARK}=`;
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
+    } catch {
+      continue;
+    }
+    const found = environ.split('\0').find((v) => v.startsWith(prefix));
+    if (found !== undefined && marks.has(found.slice(prefix.length))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/**
+ * Stops the sidecars spawnSidecar started in this process (or those of `only`; other processes
+ * there are left alone) and everything they left running, at once and on any path: a test's
+ * `afterEach`/`after`, also after a failure in mid-test. A test that wants a sidecar's graceful
+ * stop (SIGTERM) and its exit code does that itself first; here a sidecar still running gets
+ * SIGKILL. Then its app, and any process the app started, get SIGKILL too.
+ *
+ * The apps are found by their environment (SIDECAR_MARK), not by the pid the fixture app prints
+ * (`app-start {...}`) nor by a process group. The sidecar starts its app in a process group and
+ * session of its own (`detached`, so a Ctrl-C reaches the sidecar only), so killing the sidecar's
+ * group misses it; and once the sidecar is gone (kill -9) the app is reparented, so neither the
+ * sidecar's pid nor its children lead to it. A printed pid covers only the apps that print one,
+ * and only once they did: an app killed before its report, or another fixture app, would be
+ * missed. The mark is inherited by any app and its children, whatever they print, and outlives
+ * the sidecar. (Linux: it reads /proc, as other e2e tests do.)
+ *
+ * Last, the sidecars' stdout and stderr pipes are closed on this side: an app writes to the
+ * sidecar's stdout, which is this process's pipe, and a pipe held open keeps the test file's
+ * process running (once, in CI, for 10+ minutes after a failure).
+ */
+export async function stopSidecars(
+  only?: Iterable<{ readonly child: ChildProcess }>,
+): Promise<void> {
+  const stopping =
+    only === undefined
+      ? [...trackedSidecars.values()]
+      : [...only].flatMap((p) => trackedSidecars.get(p.child) ?? []);
+  // A no-op for a sidecar that has exited: node signals a child only while it holds its handle.
+  for (const s of stopping) s.child.kill('SIGKILL');
+  await Promise.all(stopping.map((s) => s.exited));
+  // The sidecars are gone, so no new app can start: one pass finds every app left.
+  for (const pid of markedProcesses(new Set(stopping.map((s) => s.mark)))) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+  for (const s of stopping) {
+    s.child.stdout?.destroy();
+    s.child.stderr?.destroy();
+    trackedSidecars.delete(s.child);
+  }
+}
+
+/**
  * Spawns `meshwork sidecar --inbound/--outbound/--admin 127.0.0.1:0 ...args` (log level warn
- * unless `env` says otherwise) and resolves once it prints where it listens.
+ * unless `env` says otherwise) and resolves once it prints where it listens. The sidecar, its app
+ * and the app's children are tracked until stopSidecars stops them.
  */
 export async function spawnSidecar(
   args: readonly string[],
@@ -237,8 +325,9 @@ export async function spawnSidecar(
     '--admin',
     '127.0.0.1:0',
   ];
+  const mark = `${process.pid}.${++sidecarsSpawned}`;
   const child = spawn(process.execPath, [BIN, 'sidecar', ...listen, ...args], {
-    env: { ...process.env, MESHWORK_SIDECAR__LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, MESHWORK_SIDECAR__LOG_LEVEL: 'warn', ...env, [SIDECAR_MARK]: mark },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -247,6 +336,8 @@ export async function spawnSidecar(
   const exited = new Promise<number | string | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal)),
   );
+  // Tracked at once: one that fails to start is swept too.
+  trackedSidecars.set(child, { child, exited, mark });
   const urls = await new Promise<[string, string, string]>((resolve, reject) => {
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
@@ -267,4 +358,26 @@ export async function spawnSidecar(
     stdout: () => out,
     stderr: () => err,
   };
+}
+
+/** A sidecar spawnSidecarWithApp started, and the port of its app. */
+export type AppSidecarProcess = SidecarProcess & { readonly appPort: number };
+
+/**
+ * spawnSidecar fronting the fixture app at `app` (`-- node <app>`), which listens on APP_PORT: a
+ * free loopback port (or `appPort`, e.g. the one of a sidecar restarted on the same app port),
+ * given to the sidecar as `--app-port`.
+ */
+export async function spawnSidecarWithApp(
+  app: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  appPort?: number,
+): Promise<AppSidecarProcess> {
+  const port = appPort ?? (await freePort());
+  const sidecar = await spawnSidecar(
+    ['--app-port', String(port), ...args, '--', process.execPath, app],
+    { APP_PORT: String(port), ...env },
+  );
+  return Object.assign(sidecar, { appPort: port });
 }

@@ -16,9 +16,11 @@ import {
   spawnAgent,
   spawnGateway,
   spawnSidecar,
+  spawnSidecarWithApp,
+  stopSidecars,
   type AgentProcess,
+  type AppSidecarProcess,
   type GatewayProcess,
-  type SidecarProcess,
 } from './cli.js';
 import { freePort } from './ports.js';
 
@@ -46,7 +48,7 @@ export interface MeshSidecarOptions {
 }
 
 /** A sidecar process and the port of its app (1: none). */
-export type MeshSidecar = SidecarProcess & { readonly appPort: number };
+export type MeshSidecar = AppSidecarProcess;
 
 /** See the module comment; `MeshFixture.start` in a `before`, `stop` in the `after`. */
 export class MeshFixture {
@@ -76,22 +78,20 @@ export class MeshFixture {
 
   /** `meshwork sidecar --service <service> --registry <agent>` with `options`. */
   async sidecar(service: string, options: MeshSidecarOptions = {}): Promise<MeshSidecar> {
-    const appPort = options.app === undefined ? 1 : await freePort();
-    const sidecar = await spawnSidecar(
-      [
-        ...['--service', service, '--app-port', String(appPort)],
-        ...(options.app === undefined ? [] : ['--app-health', '/healthz']),
-        ...['--registry', this.agent.url, '--data-dir', join(this.dir, options.dataDir ?? service)],
-        ...(options.flags ?? []),
-        ...(options.app === undefined ? [] : ['--', process.execPath, options.app]),
-      ],
-      {
-        ...FAST_SIDECAR_HEALTH,
-        ...(options.app === undefined ? {} : { APP_PORT: String(appPort), APP_NAME: service }),
-        ...options.env,
-      },
-    );
-    return this.track(Object.assign(sidecar, { appPort }));
+    const args = [
+      ...['--service', service],
+      ...['--registry', this.agent.url, '--data-dir', join(this.dir, options.dataDir ?? service)],
+      ...(options.flags ?? []),
+    ];
+    const env = { ...FAST_SIDECAR_HEALTH, ...options.env };
+    const sidecar =
+      options.app === undefined
+        ? Object.assign(await spawnSidecar(['--app-port', '1', ...args], env), { appPort: 1 })
+        : await spawnSidecarWithApp(options.app, ['--app-health', '/healthz', ...args], {
+            APP_NAME: service,
+            ...env,
+          });
+    return this.track(sidecar);
   }
 
   /** `meshwork gateway --mesh --registry <agent>`, its data dir `name` under the fixture's. */
@@ -132,12 +132,16 @@ export class MeshFixture {
     assert.equal(r.code, 0, r.stdout + r.stderr);
   }
 
-  /** SIGTERM to what is running, last started first, then the agent; removes the dir. */
+  /**
+   * SIGTERM to what is running, last started first, then the agent; removes the dir. What the
+   * sidecars left running (the app of one killed with -9) is killed by stopSidecars.
+   */
   async stop(): Promise<void> {
     const all = [...this.#started].reverse();
     for (const p of all)
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
     await Promise.all(all.map((p) => p.exited));
+    await stopSidecars(all);
     this.agent.child.kill('SIGTERM');
     await this.agent.exited;
     rmSync(this.dir, { recursive: true, force: true });
