@@ -180,9 +180,15 @@ export function checkLeaf(
 }
 
 let defaultCsrMaker: Promise<CsrMaker> | undefined;
-/** ./csr.ts on first use: @peculiar/x509 is loaded only by a proxy whose agent has a CA. */
+/**
+ * ./csr.ts on first use, by a proxy whose agent has a CA: its key made here, its CSR encoded in
+ * a child process (the ASN.1 packages never load in the proxy).
+ */
 const loadCsrMaker = (): Promise<CsrMaker> =>
-  (defaultCsrMaker ??= import('./csr.js').then((m) => m.createKeyAndCsr));
+  (defaultCsrMaker ??= import('./csr.js').then(
+    (m) => (spiffeId: string, service: string) =>
+      m.createKeyAndCsr(spiffeId, service, m.encodeInChildProcess),
+  ));
 
 /**
  * A proxy's mesh identity. Make it with {@link startMeshIdentity}, which gets the first

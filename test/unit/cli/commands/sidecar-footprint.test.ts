@@ -75,13 +75,12 @@ describe('meshwork sidecar: what it loads at start', () => {
   it("loads only the packages a sidecar runs (undici's parts; yaml, re2js, x509 on use)", () => {
     // undici: Agent and request from their own files (client/undici.ts), not its index (fetch,
     // WebSocket, cache, mocks); yaml with the first config file; re2js with the first regex;
-    // @peculiar/x509 and reflect-metadata (the CSR, issue 20) with the first certificate, from
-    // proxy/mesh-identity/csr.ts by import(): a sidecar whose agent has no CA, or --mtls off,
-    // never loads them (the next test holds that).
+    // @peculiar's ASN.1 schemas (the CSR, issue 20) never: a child process encodes each CSR
+    // (the next test holds that).
     assert.deepEqual([...packages].sort(), ['pino', 'prom-client', 'zod']);
   });
 
-  it('reaches the CSR module (and @peculiar/x509) only by import(), on first use', () => {
+  it('reaches the CSR module only by import(), on first use, and its ASN.1 only in a child', () => {
     assert.ok(files.has('proxy/mesh-identity/mesh-identity.ts'));
     assert.ok(
       !files.has('proxy/mesh-identity/csr.ts'),
@@ -89,5 +88,17 @@ describe('meshwork sidecar: what it loads at start', () => {
     );
     const identity = readFileSync(join(SRC, 'proxy/mesh-identity/mesh-identity.ts'), 'utf8');
     assert.match(identity, /import\('\.\/csr\.js'\)/);
+    // The proxy's CSR maker encodes in a child process (csr.ts's encodeInChildProcess), whose
+    // module is the only one that loads the ASN.1 schemas; csr.ts itself reaches no package.
+    assert.match(identity, /createKeyAndCsr\([^)]*m\.encodeInChildProcess\)/);
+    const csr = staticGraph('proxy/mesh-identity/csr.ts');
+    assert.deepEqual([...csr.packages], []);
+    assert.deepEqual([...csr.files], ['proxy/mesh-identity/csr.ts']);
+    const child = staticGraph('proxy/mesh-identity/csr-process.ts');
+    assert.deepEqual([...child.packages].sort(), [
+      '@peculiar/asn1-csr',
+      '@peculiar/asn1-schema',
+      '@peculiar/asn1-x509',
+    ]);
   });
 });
