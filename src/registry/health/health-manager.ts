@@ -22,9 +22,10 @@ import { StallMonitor } from './stall-monitor.js';
 import type { TrackedCheck, TrackedInstance } from './tracked-instance.js';
 import { TtlDeadlines } from './ttl-deadlines.js';
 
-/** Defaults of the tunables of {@link HealthManagerOptions}. */
+/** What unwrittenStates() answers for an instance with nothing unwritten: one shared empty map. */
 const NO_STATES: ReadonlyMap<string, CheckState> = new Map();
 
+/** Defaults of the tunables of {@link HealthManagerOptions}. */
 export const DEFAULT_HEALTH_MANAGER_OPTIONS = Object.freeze({
   /** A timer firing this much later than scheduled means the event loop stalled. */
   stallThresholdMs: 1000,
