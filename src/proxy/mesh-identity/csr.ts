@@ -139,12 +139,13 @@ async function p256(): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> 
 
 /**
  * Makes a key and a CSR whose subject is `CN=<service>` and whose URI SAN is the SPIFFE ID (the
- * agent decides the leaf's names; it uses only the CSR's public key), encoded by `encode`.
+ * agent decides the leaf's names; it uses only the CSR's public key), encoded by `encode`: by
+ * default in a child process, as a proxy must (tests pass encodeInProcess, which skips a fork).
  */
 export async function createKeyAndCsr(
   spiffeId: string,
   service: string,
-  encode: CsrEncoder = encodeInProcess,
+  encode: CsrEncoder = encodeInChildProcess,
 ): Promise<KeyAndCsr> {
   const { publicKey, privateKey } = await p256();
   const encoding = await encode(

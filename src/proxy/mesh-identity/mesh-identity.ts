@@ -182,13 +182,10 @@ export function checkLeaf(
 let defaultCsrMaker: Promise<CsrMaker> | undefined;
 /**
  * ./csr.ts on first use, by a proxy whose agent has a CA: its key made here, its CSR encoded in
- * a child process (the ASN.1 packages never load in the proxy).
+ * a child process (createKeyAndCsr's default: the ASN.1 packages never load in the proxy).
  */
 const loadCsrMaker = (): Promise<CsrMaker> =>
-  (defaultCsrMaker ??= import('./csr.js').then(
-    (m) => (spiffeId: string, service: string) =>
-      m.createKeyAndCsr(spiffeId, service, m.encodeInChildProcess),
-  ));
+  (defaultCsrMaker ??= import('./csr.js').then((m) => m.createKeyAndCsr));
 
 /**
  * A proxy's mesh identity. Make it with {@link startMeshIdentity}, which gets the first

@@ -19,7 +19,11 @@ import type {
   LeafSignResponse,
 } from '../../../../src/protocol/mesh/ca.js';
 import type { SnapshotTrust } from '../../../../src/protocol/mesh/snapshot.js';
-import { createKeyAndCsr, derToPem } from '../../../../src/proxy/mesh-identity/csr.js';
+import {
+  createKeyAndCsr,
+  derToPem,
+  encodeInProcess,
+} from '../../../../src/proxy/mesh-identity/csr.js';
 import {
   checkLeaf,
   renewalDelayMs,
@@ -337,7 +341,7 @@ describe('startMeshIdentity', () => {
       [
         'another key',
         async (res, root) => {
-          const { csrPem } = await createKeyAndCsr(ORDERS, 'orders');
+          const { csrPem } = await createKeyAndCsr(ORDERS, 'orders', encodeInProcess);
           return { ...res, certPem: (await signTestCsr(root, csrPem, ORDERS)).certPem };
         },
         /another key/,
@@ -386,7 +390,7 @@ async function csrPool(
   n: number,
 ): Promise<{ make: MeshIdentityOptions['makeCsr']; keys: string[] }> {
   const made = await Promise.all(
-    Array.from({ length: n }, () => createKeyAndCsr(ORDERS, 'orders')),
+    Array.from({ length: n }, () => createKeyAndCsr(ORDERS, 'orders', encodeInProcess)),
   );
   let i = 0;
   return {
@@ -701,7 +705,7 @@ describe('MeshIdentity TLS context', () => {
 
   it('checkLeaf: any text or any corruption of a leaf is refused with SIDECAR_IDENTITY, never accepted as another', async () => {
     const root = await createTestRoot();
-    const { keyPem, csrPem } = await createKeyAndCsr(ORDERS, 'orders');
+    const { keyPem, csrPem } = await createKeyAndCsr(ORDERS, 'orders', encodeInProcess);
     const leaf = await signTestCsr(root, csrPem, ORDERS);
     const res = {
       certPem: leaf.certPem,
@@ -749,7 +753,7 @@ describe('MeshIdentity TLS context', () => {
 
   it('checkLeaf: a leaf whose validity cannot be read or is empty is refused', async () => {
     const root = await createTestRoot();
-    const { keyPem, csrPem } = await createKeyAndCsr(ORDERS, 'orders');
+    const { keyPem, csrPem } = await createKeyAndCsr(ORDERS, 'orders', encodeInProcess);
     const at = new Date(Date.UTC(2026, 0, 1));
     const leaf = await signTestCsr(root, csrPem, ORDERS, { notBefore: at, notAfter: at });
     const res = {
@@ -771,7 +775,7 @@ describe('MeshIdentity: the private key stays private', () => {
   it('is in no log line, dump, metric or inspected object, through start, renewals, failures and rotation', async () => {
     const keys: string[] = [];
     const makeCsr: MeshIdentityOptions['makeCsr'] = async (id, service) => {
-      const made = await createKeyAndCsr(id, service);
+      const made = await createKeyAndCsr(id, service, encodeInProcess);
       keys.push(made.keyPem);
       return made;
     };
