@@ -155,6 +155,10 @@ function capturingLogger(): Logger & { lines: { level: string; msg: string; text
   return Object.assign(make({}), { lines });
 }
 
+/** A CSR maker that encodes in this process (see setup). */
+const inProcessCsr: MeshIdentityOptions['makeCsr'] = (id, service) =>
+  createKeyAndCsr(id, service, encodeInProcess);
+
 async function setup(
   over: Partial<MeshIdentityOptions> = {},
   lifetimeMs = 24 * HOUR_MS,
@@ -180,6 +184,10 @@ async function setup(
     clock,
     metrics,
     random: seededRandom(7),
+    // In process: a child per CSR (the proxy's default) costs ~0.2-1 s each, and most tests here
+    // make several; the first test of startMeshIdentity keeps the default, and csr.test.ts tests
+    // the child itself.
+    makeCsr: inProcessCsr,
     ...over,
   };
   return { clock, client, logger, metrics, options };
@@ -248,7 +256,8 @@ describe('renewalDelayMs', () => {
 
 describe('startMeshIdentity', () => {
   it('gets a leaf for the SPIFFE ID of its service and namespace, from the active root', async () => {
-    const { client, options } = await setup({ namespace: 'shop' });
+    // The proxy's own CSR maker (csr.ts, its CSR encoded in a child process).
+    const { client, options } = await setup({ namespace: 'shop', makeCsr: undefined });
     const identity = await started(options);
     assert.equal(identity.spiffeId, 'spiffe://cluster.local/ns/shop/sa/orders');
     assert.equal(identity.trustDomain, 'cluster.local');
