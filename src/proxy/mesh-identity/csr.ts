@@ -79,7 +79,8 @@ interface ChildReply {
  */
 export const encodeInChildProcess: CsrEncoder = async (spiffeId, service, spki) => {
   const child = fork(CHILD_MAIN, [], {
-    execArgv: FROM_SOURCE ? ['--import', 'tsx'] : [],
+    // From source, tsx as this module resolves it (a bare `tsx` would resolve from the cwd).
+    execArgv: FROM_SOURCE ? ['--import', import.meta.resolve('tsx')] : [],
     serialization: 'advanced',
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });

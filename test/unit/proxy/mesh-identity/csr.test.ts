@@ -4,6 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {
   createKeyAndCsr,
@@ -84,5 +87,21 @@ describe('CSR encoding in a child process', () => {
       encodeInChildProcess(ORDERS, 'orders', new Uint8Array([1, 2, 3])),
       /the CSR encoder failed: /,
     );
+  });
+
+  it('runs from source in a process started outside the repository (tsx found from csr.ts)', async () => {
+    // A bare `--import tsx` in the child resolved tsx from the cwd, so a tsx process started
+    // elsewhere failed every CSR.
+    const csr = new URL('../../../../src/proxy/mesh-identity/csr.ts', import.meta.url).href;
+    const script = `const { createKeyAndCsr } = await import(${JSON.stringify(csr)});
+      const made = await createKeyAndCsr(${JSON.stringify(ORDERS)}, 'orders');
+      process.stdout.write(made.csrPem);`;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script],
+      { cwd: tmpdir(), timeout: 60_000 },
+    );
+    assert.match(stdout, /^-----BEGIN CERTIFICATE REQUEST-----/);
+    verifyCsr(stdout); // throws unless the CSR is well formed and signed by its key
   });
 });
