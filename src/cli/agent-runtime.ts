@@ -17,7 +17,6 @@ import { RegistryMetrics } from '../registry/registry-metrics.js';
 import type { CatalogStore } from '../registry/store/catalog-store.js';
 import { createMemoryCatalogStore } from '../registry/store/memory/memory-catalog-store.js';
 import { createSqliteCatalogStore } from '../registry/store/sqlite/sqlite-catalog-store.js';
-import { createEtcdCatalogStore } from '../registry/store/etcd/etcd-catalog-store.js';
 import type { EtcdConnection } from '../registry/store/etcd/etcd-connection.js';
 import { createAgentCluster } from '../registry/cluster/agent-cluster.js';
 import type { AgentMember } from '../protocol/api-types.js';
@@ -44,7 +43,6 @@ import { createAgentDns } from './agent-dns.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { AclSystem } from '../registry/acl/acl-system.js';
 import {
-  createEtcdAclStore,
   createMemoryAclStore,
   createSqliteAclStore,
   type AclStore,
@@ -150,11 +148,17 @@ export async function startAgent(
   const kind = options.dev ? 'memory' : options.store;
   const metrics = createMetricsRegistry();
   const etcd = kind === 'etcd' ? etcdConnection(options) : undefined;
+  // Cluster mode's modules (etcd3 and its gRPC stack) load on use: an agent alone never loads
+  // them (test/unit/cli/commands/agent-footprint.test.ts).
   const store: CatalogStore =
     kind === 'memory'
       ? createMemoryCatalogStore()
       : etcd !== undefined
-        ? createEtcdCatalogStore({ ...etcd, prefix: options.etcdPrefix, logger })
+        ? (await import('../registry/store/etcd/etcd-catalog-store.js')).createEtcdCatalogStore({
+            ...etcd,
+            prefix: options.etcdPrefix,
+            logger,
+          })
         : createSqliteCatalogStore({
             dataDir: resolve(options.dataDir),
             logger,
@@ -182,7 +186,7 @@ export async function startAgent(
   });
   // Cluster mode: agents list each other under leases and split the checks between them;
   // otherwise this agent is the cluster and runs every check.
-  const cluster = createAgentCluster({
+  const cluster = await createAgentCluster({
     nodeName: options.nodeName,
     etcd: etcd === undefined ? undefined : { ...etcd, prefix: options.etcdPrefix },
     logger,
@@ -208,7 +212,10 @@ export async function startAgent(
     kind === 'memory'
       ? createMemoryAclStore()
       : kind === 'etcd'
-        ? createEtcdAclStore({ ...etcdConnection(options), prefix: options.etcdPrefix })
+        ? (await import('../registry/acl/etcd-acl-store.js')).createEtcdAclStore({
+            ...etcdConnection(options),
+            prefix: options.etcdPrefix,
+          })
         : createSqliteAclStore(resolve(options.dataDir));
   const acl = new AclSystem({
     store: aclStore,

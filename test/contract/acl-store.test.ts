@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  createEtcdAclStore,
   createMemoryAclStore,
   createSqliteAclStore,
   type AclDocument,
   type AclStore,
 } from '../../src/registry/acl/acl-store.js';
+import { createEtcdAclStore } from '../../src/registry/acl/etcd-acl-store.js';
 import { AclOpError, AclSystem } from '../../src/registry/acl/acl-system.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
 

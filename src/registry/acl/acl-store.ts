@@ -2,14 +2,12 @@
  * @module Where ACL tokens and policies live: one document, replaced whole under a version check
  * (tokens and policies are few, written rarely, and read through the resolver's cache). Kept
  * apart from the catalog store and its reads, so no KV or catalog read path can show a secret:
- * memory (dev), a sqlite file of its own beside the catalog (`acl.db`), or one etcd key.
+ * memory (dev), a sqlite file of its own beside the catalog (`acl.db`), or one etcd key
+ * (etcd-acl-store.ts, loaded in cluster mode only).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Etcd3 } from 'etcd3';
-import { etcdClientOptions, type EtcdConnection } from '../store/etcd/etcd-connection.js';
-import { errors } from '../../core/errors.js';
 
 /** A policy as stored. */
 export interface StoredAclPolicy {
@@ -120,51 +118,6 @@ export function createSqliteAclStore(dataDir: string): AclStore {
     },
     close: () => {
       db.close();
-      return Promise.resolve();
-    },
-  };
-}
-
-/**
- * The etcd store (cluster mode): the key `<prefix>acl/document`, replaced in a transaction that
- * compares its mod revision, so every agent sees the same tokens. The secrets are as safe as etcd
- * is: run it with TLS and auth (docs/security.md).
- */
-export function createEtcdAclStore(
-  options: EtcdConnection & { readonly prefix: string },
-): AclStore {
-  // The catalog store's connection (TLS, etcd auth): the tokens live in the same etcd.
-  const client = new Etcd3(etcdClientOptions(options));
-  const key = `${options.prefix}acl/document`;
-  const unavailable = (err: unknown) => errors.storeUnavailable(`etcd: ${(err as Error).message}`);
-  return {
-    kind: 'etcd',
-    load: async () => {
-      try {
-        const r = await client.get(key).exec();
-        const kv = r.kvs[0];
-        if (kv === undefined) return { doc: undefined, version: 0 };
-        return {
-          doc: JSON.parse(kv.value.toString('utf8')) as AclDocument,
-          version: Number(kv.mod_revision),
-        };
-      } catch (err) {
-        throw unavailable(err);
-      }
-    },
-    save: async (doc, version) => {
-      try {
-        const r = await client
-          .if(key, 'Mod', '==', version)
-          .then(client.put(key).value(JSON.stringify(doc)))
-          .commit();
-        return r.succeeded;
-      } catch (err) {
-        throw unavailable(err);
-      }
-    },
-    close: async () => {
-      client.close();
       return Promise.resolve();
     },
   };

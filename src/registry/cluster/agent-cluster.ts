@@ -4,9 +4,7 @@ import type { AgentMember } from '../../protocol/api-types.js';
 import type { EtcdConnection } from '../store/etcd/etcd-connection.js';
 import type { AgentMembership } from './agent-membership.js';
 import { OWN_EVERYTHING, type CheckOwnership } from './check-ownership.js';
-import { EtcdMembership } from './etcd-membership.js';
 import type { EtcdServersView } from '../../protocol/cluster-servers.js';
-import { EtcdServers } from './etcd-servers.js';
 import { RendezvousOwnership } from './rendezvous-ownership.js';
 
 /** Options of {@link createAgentCluster}. */
@@ -59,12 +57,17 @@ const ALONE: AgentCluster = Object.freeze({
  * otherwise this agent is the cluster and runs every check.
  *
  * @example
- * const cluster = createAgentCluster({ nodeName: 'agent-a', etcd: { endpoints, prefix } });
+ * const cluster = await createAgentCluster({ nodeName: 'agent-a', etcd: { endpoints, prefix } });
  * const registry = createRegistry({ store, nodeName: 'agent-a', ownership: cluster.ownership });
  * await cluster.start();
  */
-export function createAgentCluster(options: AgentClusterOptions): AgentCluster {
+export async function createAgentCluster(options: AgentClusterOptions): Promise<AgentCluster> {
   if (options.etcd === undefined) return ALONE;
+  // On use: an agent alone never loads etcd3 (test/unit/cli/commands/agent-footprint.test.ts).
+  const [{ EtcdMembership }, { EtcdServers }] = await Promise.all([
+    import('./etcd-membership.js'),
+    import('./etcd-servers.js'),
+  ]);
   const membership = new EtcdMembership({ ...options.etcd, logger: options.logger });
   const servers = new EtcdServers(options.etcd);
   return {
