@@ -8,3 +8,29 @@
 // for spawned processes too.
 if (process.env.NODE_TEST_CONTEXT !== undefined && process.env.MESHWORK_TEST_CHILD_COVERAGE !== '1')
   delete process.env.NODE_V8_COVERAGE;
+
+// MESHWORK_TEST_CPU_LOG=<file>: each test file's process appends, at exit, the CPU seconds it
+// used and those of the children it reaped (the agents, sidecars and tools it spawned), its wall
+// seconds and its file, to find what a suite's time goes to:
+//   MESHWORK_TEST_CPU_LOG=/tmp/cpu.txt npm run test:only -- test
+//   sort -k1,1nr -k2,2nr /tmp/cpu.txt | head     # self, children, wall, file
+// On a 2-core CI the suite is CPU-bound (idle ~0% throughout), so CPU, not wall time, is what a
+// change to a test saves.
+const cpuLog = process.env.MESHWORK_TEST_CPU_LOG;
+if (process.env.NODE_TEST_CONTEXT !== undefined && cpuLog !== undefined && cpuLog !== '') {
+  const { appendFileSync, readFileSync } = await import('node:fs');
+  const started = Date.now();
+  process.on('exit', () => {
+    // /proc/self/stat after the command name: utime, stime, cutime, cstime (fields 14-17), in
+    // clock ticks of 1/100 s (USER_HZ, fixed on Linux).
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = (i) => Number(f[i]) / 100;
+    const self = ticks(11) + ticks(12);
+    const children = ticks(13) + ticks(14);
+    const wall = (Date.now() - started) / 1000;
+    appendFileSync(
+      cpuLog,
+      `${self.toFixed(2)} ${children.toFixed(2)} ${wall.toFixed(1)} ${process.argv[1] ?? '?'}\n`,
+    );
+  });
+}
