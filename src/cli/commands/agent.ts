@@ -3,7 +3,6 @@ import { parseDurationMs } from '../../core/duration.js';
 import { errors } from '../../core/errors.js';
 import { resolveAgentOptions } from '../../agent/options.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { startAgent } from '../agent-runtime.js';
 import {
   configInput,
   exitOnSignal,
@@ -202,6 +201,9 @@ export const command: Command = {
     const load = () => resolveAgentOptions(configInput(values.config, io.env, flags));
     const options = load();
     const logger = createLogger({ level: options.logLevel });
+    // The runtime (the whole agent: ~880 modules, ~1.2 s of CPU) loads once the options hold, so
+    // bad flags or config files exit 2 at once.
+    const { startAgent } = await import('../agent-runtime.js');
     const agent = await startAgent(options, logger);
     io.stdout.write(
       `meshwork agent listening on ${agent.url} (store: ${agent.registry.storeKind})\n`,
