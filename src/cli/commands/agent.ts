@@ -201,7 +201,7 @@ export const command: Command = {
     const load = () => resolveAgentOptions(configInput(values.config, io.env, flags));
     const options = load();
     const logger = createLogger({ level: options.logLevel });
-    // The runtime (the whole agent: ~880 modules, ~1.2 s of CPU) loads once the options hold, so
+    // The runtime (the whole agent: ~880 modules, ~1 s of CPU) loads once the options hold, so
     // bad flags or config files exit 2 at once.
     const { startAgent } = await import('../agent-runtime.js');
     const agent = await startAgent(options, logger);
