@@ -27,7 +27,7 @@ describe('meshwork agent: what it loads at start', () => {
   it('reaches etcd3 and the etcd store, ACL store and membership only on use', () => {
     assert.ok(!packages.has('etcd3'), 'etcd3 is imported statically');
     const etcdFiles = [...files].filter((f) => /(^|\/)etcd[^/]*\.ts$/.test(f)).sort();
-    // Types and the connection options only: nothing that loads etcd3.
+    // The runtime names EtcdConnection as a type only (erased): no etcd module at all.
     assert.deepEqual(etcdFiles, []);
   });
 
