@@ -211,9 +211,9 @@ export async function startAgent(
   const aclStore: AclStore =
     kind === 'memory'
       ? createMemoryAclStore()
-      : kind === 'etcd'
+      : etcd !== undefined
         ? (await import('../registry/acl/etcd-acl-store.js')).createEtcdAclStore({
-            ...etcdConnection(options),
+            ...etcd,
             prefix: options.etcdPrefix,
           })
         : createSqliteAclStore(resolve(options.dataDir));
