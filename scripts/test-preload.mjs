@@ -14,8 +14,8 @@ if (process.env.NODE_TEST_CONTEXT !== undefined && process.env.MESHWORK_TEST_CHI
 // seconds and its file, to find what a suite's time goes to:
 //   MESHWORK_TEST_CPU_LOG=/tmp/cpu.txt npm run test:only -- test
 //   sort -k1,1nr -k2,2nr /tmp/cpu.txt | head     # self, children, wall, file
-// On a 2-core CI the suite is CPU-bound (vmstat: idle ~0% over a whole run), so CPU, not wall time, is what a
-// change to a test saves.
+// On a 2-core CI the suite is CPU-bound (vmstat: idle ~0% over a whole run), so CPU, not wall
+// time, is what a change to a test saves.
 const cpuLog = process.env.MESHWORK_TEST_CPU_LOG;
 if (process.env.NODE_TEST_CONTEXT !== undefined && cpuLog !== undefined && cpuLog !== '') {
   const { appendFileSync, readFileSync } = await import('node:fs');
